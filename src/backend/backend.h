@@ -1,0 +1,134 @@
+// The backend op table: every numeric operation the model needs. The model
+// (model/) is written as calls to these; cpu/ and cuda/ implement them, one
+// op per file, and each CUDA op is tested against its CPU sibling.
+//
+// Conventions: all tensors live on the backend's device; activations use
+// activation_dtype() (F32 on CPU, BF16 on CUDA) unless a signature says F32;
+// shapes are in the comments; T = tokens in the batch, H = hidden size.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "backend/linear_weight.h"
+#include "core/tensor.h"
+
+namespace sable {
+
+// Rotary embedding parameters, precomputed on the host from the config
+// (YaRN-corrected inverse frequencies and the cos/sin attention factor).
+struct RopeParams {
+  Tensor inv_freq;              // F32 [rope_dim / 2], on the backend's device
+  float attention_factor = 1.f; // multiplies cos and sin (YaRN mscale ratio)
+  bool interleaved = true;      // pairs (x0,x1),(x2,x3) (DeepSeek) vs halves
+};
+
+// noaux_tc group-limited routing (see model/DESIGN in shared/DESIGN.md).
+struct MoeRoutingParams {
+  int num_experts = 0;
+  int top_k = 0;
+  int n_group = 1;
+  int topk_group = 1;
+  bool norm_topk_prob = true;
+  float routed_scaling_factor = 1.f;
+};
+
+// Where each token of the batch reads and writes the paged latent cache.
+// Token t belongs to sequence token_seq[t], sits at position positions[t],
+// sees keys at positions [0, positions[t]] of its sequence, and writes its
+// own latent to slot slot_mapping[t] (= block * block_size + offset).
+struct AttentionMetadata {
+  Tensor positions;     // I32 [T]
+  Tensor token_seq;     // I32 [T]
+  Tensor slot_mapping;  // I32 [T]
+  Tensor seq_lens;      // I32 [S]: keys visible to the sequence's last token
+  Tensor block_tables;  // I32 [S, max_blocks]
+  int num_seqs = 0;
+  int max_blocks = 0;
+  int max_seq_len = 0;  // max of seq_lens
+  int num_tokens = 0;
+  bool all_decode = false;  // every sequence contributes exactly one token
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  virtual Device device() const = 0;
+  virtual Allocator& allocator() = 0;
+  virtual DType activation_dtype() const = 0;
+
+  // ---- memory ----
+  // A device copy of a host tensor (CPU: returns the tensor itself).
+  virtual Tensor to_device(const Tensor& host) = 0;
+  // Copies a device tensor into host memory of nbytes().
+  virtual void copy_to_host(const Tensor& src, void* dst) = 0;
+  // Uninitialised device tensor.
+  Tensor empty(DType dtype, Shape shape) { return Tensor::empty(dtype, shape, allocator()); }
+  // Puts a weight in the form this backend's linear() wants (upload, repack).
+  virtual void prepare_linear(LinearWeight& w) = 0;
+  virtual void prepare_experts(MoeExperts& e) = 0;
+  virtual void synchronize() {}
+
+  // ---- ops ----
+  // out[t] = table[ids[t]]. ids I32 [T]; table [V, H] (any float dtype); out [T, H].
+  virtual void embedding(const Tensor& ids, const Tensor& table, Tensor& out) = 0;
+
+  // out = x / rms(x) * weight, per row. x, out [T, D]; weight [D] (any float dtype).
+  virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) = 0;
+
+  // residual += x; out = rms_norm(residual) * weight. All [T, D].
+  virtual void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& weight, float eps,
+                            Tensor& out) = 0;
+
+  // out = x W^T. x [T, in] activations; out [T, out] in out.dtype() (the
+  // activation dtype, or F32 where the caller needs full precision).
+  virtual void linear(const Tensor& x, const LinearWeight& w, Tensor& out) = 0;
+
+  // out = silu(gate) * up. gate, up, out [T, I].
+  virtual void silu_and_mul(const Tensor& gate, const Tensor& up, Tensor& out) = 0;
+
+  // In place rotary embedding of x[t, h, offset : offset + rope_dim] by
+  // positions[t]. x [T, heads, head_stride].
+  virtual void rope(Tensor& x, int offset, int rope_dim, const Tensor& positions,
+                    const RopeParams& p) = 0;
+
+  // Group-limited top-k routing. router_logits F32 [T, E]; bias F32 [E] (or
+  // undefined); topk_ids I32 [T, K]; topk_weights F32 [T, K].
+  virtual void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRoutingParams& p,
+                         Tensor& topk_ids, Tensor& topk_weights) = 0;
+
+  // out[t] = sum_k topk_weights[t,k] * expert_{topk_ids[t,k]}(x[t]), where an
+  // expert is down(silu(gate x) * up x). x, out [T, H].
+  virtual void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
+                           const MoeExperts& w, Tensor& out) = 0;
+
+  // Per-head matmul: out[t, h] = x[t, h] @ W[h] with W [heads, K, N], or
+  // x[t, h] @ W[h]^T with W [heads, N, K] when transposed. x [T, heads, K];
+  // out [T, heads, N]; W in any float dtype.
+  // Used for MLA's weight absorption (W_UK into q, W_UV out of the latent).
+  virtual void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out) = 0;
+
+  // Writes each token's latent (c_kv normed | k_pe roped) into its cache slot.
+  // latent [T, L]; cache [num_blocks, block_size, L].
+  virtual void kv_cache_write(const Tensor& latent, const AttentionMetadata& m, Tensor& cache) = 0;
+
+  // Absorbed multi-head latent attention over the paged cache (FlashMLA's
+  // formulation): scores = q . k_latent over all L dims (c_kv | k_pe), values
+  // are the first `v_dim` (= kv_lora_rank) dims of the latent.
+  // q [T, heads, L]; cache [num_blocks, block_size, L]; out [T, heads, v_dim].
+  virtual void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m,
+                             float softmax_scale, int v_dim, Tensor& out) = 0;
+
+  // Elementwise a += b (same shape and dtype).
+  virtual void add_inplace(Tensor& a, const Tensor& b) = 0;
+  // Copies rows: out[i] = x[index[i]]. index I32 [N]; x [T, D]; out [N, D].
+  virtual void gather_rows(const Tensor& x, const Tensor& index, Tensor& out) = 0;
+  // Converts/copies src into dst (same shape, any float dtypes).
+  virtual void convert(const Tensor& src, Tensor& dst) = 0;
+};
+
+// The CPU backend (float32 activations), process-wide.
+Backend& cpu_backend();
+
+}  // namespace sable

@@ -1,0 +1,40 @@
+#include "core/cpu_features.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace sable {
+
+CpuIsa detect_cpu_isa() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl"))
+    return CpuIsa::kAvx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return CpuIsa::kAvx2;
+#endif
+  return CpuIsa::kScalar;
+}
+
+CpuIsa active_cpu_isa() {
+  static const CpuIsa isa = [] {
+    CpuIsa best = detect_cpu_isa();
+    if (const char* s = std::getenv("SABLE_CPU_ISA")) {
+      if (!std::strcmp(s, "scalar")) return CpuIsa::kScalar;
+      if (!std::strcmp(s, "avx2") && best != CpuIsa::kScalar) return CpuIsa::kAvx2;
+    }
+    return best;
+  }();
+  return isa;
+}
+
+const char* cpu_isa_name(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::kScalar: return "scalar";
+    case CpuIsa::kAvx2: return "avx2";
+    case CpuIsa::kAvx512: return "avx512";
+  }
+  return "?";
+}
+
+}  // namespace sable
