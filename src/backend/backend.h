@@ -105,17 +105,26 @@ class Backend {
 
   // Per-head matmul: out[t, h] = x[t, h] @ W[h] with W [heads, K, N], or
   // x[t, h] @ W[h]^T with W [heads, N, K] when transposed. x [T, heads, K];
-  // out [T, heads, N]; W in any float dtype.
-  // Used for MLA's weight absorption (W_UK into q, W_UV out of the latent).
+  // out [T, heads, N]; W in any float dtype. MLA uses it to take W_UV out of
+  // the attention's latent output.
   virtual void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out) = 0;
 
-  // Writes each token's latent (c_kv normed | k_pe roped) into its cache slot.
-  // latent [T, L]; cache [num_blocks, block_size, L].
-  virtual void kv_cache_write(const Tensor& latent, const AttentionMetadata& m, Tensor& cache) = 0;
+  // MLA query absorption: q [T, heads, nope + rope] (rope part already
+  // rotated); w_uk [heads, nope, kv_lora]. Writes q_latent [T, heads,
+  // kv_lora + rope] = [q_nope @ W_UK[h] | q_rope].
+  virtual void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent) = 0;
+
+  // The KV write into the paged latent cache: kv [T, kv_lora + rope] is the
+  // output of kv_a_proj_with_mqa; c_kv = rms_norm(kv[:, :kv_lora]) * norm_w
+  // and k_pe = rope(kv[:, kv_lora:], positions) go to each token's slot.
+  // cache [num_blocks, block_size, kv_lora + rope].
+  virtual void mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeParams& rope,
+                            const AttentionMetadata& m, Tensor& cache) = 0;
 
   // Absorbed multi-head latent attention over the paged cache (FlashMLA's
-  // formulation): scores = q . k_latent over all L dims (c_kv | k_pe), values
-  // are the first `v_dim` (= kv_lora_rank) dims of the latent.
+  // formulation): scores = q . k over all L = kv_lora + rope dims of the
+  // latent, values are its first `v_dim` (= kv_lora) dims; causal through
+  // positions (token t sees keys [0, positions[t]] of its sequence).
   // q [T, heads, L]; cache [num_blocks, block_size, L]; out [T, heads, v_dim].
   virtual void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m,
                              float softmax_scale, int v_dim, Tensor& out) = 0;

@@ -70,7 +70,7 @@ class Tensor {
   static Tensor empty(DType dtype, Shape shape, Allocator& alloc = cpu_allocator());
   static Tensor zeros(DType dtype, Shape shape, Allocator& alloc = cpu_allocator());
 
-  bool defined() const { return data_ != nullptr || shape_.numel() == 0 && shape_.ndim() > 0; }
+  bool defined() const { return data_ != nullptr || (shape_.numel() == 0 && shape_.ndim() > 0); }
   void* data() const { return data_; }
   template <typename T> T* ptr() const { return static_cast<T*>(data_); }
   DType dtype() const { return dtype_; }

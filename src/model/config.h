@@ -4,22 +4,41 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
 namespace sable {
 
+// From config.json's "rope_scaling" (or "rope_parameters", as newer
+// transformers writes it). mscale and mscale_all_dim follow transformers'
+// truthiness: 0 means "not given", and the parser stores 0 for an absent key,
+// so use the helpers below rather than the raw fields.
 struct RopeScaling {
   std::string type = "default";  // "yarn" or "default"
   double factor = 1.0;
   int64_t original_max_position_embeddings = 0;
   double beta_fast = 32.0;
   double beta_slow = 1.0;
-  double mscale = 1.0;
-  double mscale_all_dim = 0.0;
+  // Absent in the config is not the same as 1.0 for these two (transformers'
+  // attention_factor tests their truthiness), hence optional.
+  std::optional<double> mscale;
+  std::optional<double> mscale_all_dim;
   std::optional<double> attention_factor;
   bool truncate = true;
+
+  bool is_yarn() const { return type == "yarn"; }
+  // Multiplier on cos/sin (YaRN's "attention_factor"): the explicit value, or
+  // mscale(factor, mscale) / mscale(factor, mscale_all_dim) when both are
+  // non-zero, else mscale(factor, 1). 1 without YaRN.
+  double cos_sin_scale() const;
+  // Multiplier on the softmax scale 1/sqrt(qk_head_dim): mscale(factor,
+  // mscale_all_dim)^2 under YaRN when mscale_all_dim is non-zero, else 1.
+  double softmax_scale_multiplier() const;
 };
+
+// DeepSeek's yarn_get_mscale: 1 for scale <= 1, else 0.1 * m * ln(scale) + 1.
+double yarn_get_mscale(double scale, double m);
 
 struct QuantizationConfig {
   std::string quant_method;      // "fp8" or empty
@@ -64,6 +83,7 @@ struct ModelConfig {
   bool tie_word_embeddings = false;
   bool attention_bias = false;
   std::optional<int64_t> bos_token_id, eos_token_id;
+  std::vector<int64_t> eos_token_ids;  // all of them when config.json gives a list
   std::string torch_dtype = "bfloat16";
   QuantizationConfig quantization;
 
@@ -73,6 +93,8 @@ struct ModelConfig {
   bool is_moe_layer(int layer) const {
     return n_routed_experts > 0 && layer >= first_k_dense_replace && layer % moe_layer_freq == 0;
   }
+  // Softmax scale of attention scores: 1/sqrt(qk_head_dim), times mscale^2 under YaRN.
+  double softmax_scale() const;
 };
 
 // Parses and validates config.json text. `source` names the file in errors.
@@ -80,6 +102,9 @@ struct ModelConfig {
 // the field and what is wrong with it.
 Result<ModelConfig> parse_model_config(const std::string& json_text, const std::string& source);
 Result<ModelConfig> load_model_config(const std::string& path);
+// Checks a config built in code (make-model presets) with the same rules as
+// parse_model_config; `source` names it in errors.
+Status validate_model_config(const ModelConfig& c, const std::string& source);
 // Serialises back to config.json (used by make-model).
 std::string model_config_to_json(const ModelConfig& c);
 

@@ -1,0 +1,66 @@
+// The CPU backend: float32 activations, weights used in their stored dtype.
+#include <cstring>
+
+#include "backend/backend.h"
+#include "backend/cpu/ops.h"
+
+namespace sable {
+namespace {
+
+class CpuBackend final : public Backend {
+ public:
+  std::string name() const override { return "cpu"; }
+  Device device() const override { return Device::kCPU; }
+  Allocator& allocator() override { return cpu_allocator(); }
+  DType activation_dtype() const override { return DType::F32; }
+
+  Tensor to_device(const Tensor& host) override { return host; }
+  void copy_to_host(const Tensor& src, void* dst) override { std::memcpy(dst, src.data(), src.nbytes()); }
+  void prepare_linear(LinearWeight&) override {}
+  void prepare_experts(MoeExperts&) override {}
+
+  void embedding(const Tensor& ids, const Tensor& table, Tensor& out) override { cpu::embedding(ids, table, out); }
+  void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out) override { cpu::rms_norm(x, w, eps, out); }
+  void add_rms_norm(Tensor& r, const Tensor& x, const Tensor& w, float eps, Tensor& out) override {
+    cpu::add_rms_norm(r, x, w, eps, out);
+  }
+  void linear(const Tensor& x, const LinearWeight& w, Tensor& out) override { cpu::linear(x, w, out); }
+  void silu_and_mul(const Tensor& g, const Tensor& u, Tensor& out) override { cpu::silu_and_mul(g, u, out); }
+  void rope(Tensor& x, int offset, int rope_dim, const Tensor& pos, const RopeParams& p) override {
+    cpu::rope(x, offset, rope_dim, pos, p);
+  }
+  void moe_route(const Tensor& logits, const Tensor& bias, const MoeRoutingParams& p, Tensor& ids,
+                 Tensor& weights) override {
+    cpu::moe_route(logits, bias, p, ids, weights);
+  }
+  void moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights, const MoeExperts& w,
+                   Tensor& out) override {
+    cpu::moe_experts(x, ids, weights, w, out);
+  }
+  void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out) override {
+    cpu::head_matmul(x, w, transposed, out);
+  }
+  void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent) override {
+    cpu::mla_absorb_q(q, w_uk, q_latent);
+  }
+  void mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeParams& rope,
+                    const AttentionMetadata& m, Tensor& cache) override {
+    cpu::mla_write_kv(kv, norm_w, eps, rope, m, cache);
+  }
+  void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float scale,
+                     int v_dim, Tensor& out) override {
+    cpu::mla_attention(q, cache, m, scale, v_dim, out);
+  }
+  void add_inplace(Tensor& a, const Tensor& b) override { cpu::add_inplace(a, b); }
+  void gather_rows(const Tensor& x, const Tensor& index, Tensor& out) override { cpu::gather_rows(x, index, out); }
+  void convert(const Tensor& src, Tensor& dst) override { cpu::convert(src, dst); }
+};
+
+}  // namespace
+
+Backend& cpu_backend() {
+  static CpuBackend b;
+  return b;
+}
+
+}  // namespace sable
