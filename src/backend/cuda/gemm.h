@@ -1,0 +1,68 @@
+// The matrix-multiply family of the CUDA backend: dense linear layers (bf16
+// through cuBLASLt, FP8 128x128-block-scaled in the DeepSeek-V3 scheme), the
+// dynamic per-token-group FP8 activation quantization, and the routed MoE
+// experts as grouped GEMMs over tokens permuted by expert.
+//
+// Every op launches on the given stream only, allocates nothing and never
+// synchronizes the host in the hot path, so that it can be captured in a CUDA
+// graph. Scratch space comes from the stream's GemmWorkspace, which grows only
+// when a call needs more than it holds (call reserve_gemm_workspace() before
+// capture to size it for the largest batch).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/linear_weight.h"
+#include "core/tensor.h"
+
+namespace sable::cuda {
+
+// Scratch buffers of one stream: the cuBLASLt handle and workspace, quantized
+// activations and their scales, the MoE permutation and intermediates.
+struct GemmWorkspace;
+// Created lazily on first use, lives for the process.
+GemmWorkspace* gemm_workspace(cudaStream_t stream);
+// Sizes the stream's workspace for batches of up to max_tokens tokens through
+// linear layers of up to max_features inputs/outputs and MoE layers of `moe`
+// (may be null). Call it before capturing graphs; calls then never grow it.
+void reserve_gemm_workspace(cudaStream_t stream, int64_t max_tokens, int64_t max_features,
+                            const MoeExperts* moe);
+
+// Uploads/repacks a host LinearWeight (weight BF16/F16/F32/F8_E4M3 + F32
+// scale_inv, host memory, possibly an mmapped view) into device memory in the
+// form linear() wants; stores the device form in w.prepared and replaces
+// w.weight/w.scale_inv with device tensors (BF16 [out, in], or F8_E4M3
+// [out, in] + F32 [ceil(out/128), ceil(in/128)]). F16/F32 weights become BF16.
+// quantize_fp8: BF16/F16/F32 weights are quantized on the GPU into 128x128
+// block FP8 (--quantization fp8); scale = amax(block) / 448.
+// Synchronizes the stream before returning (the host source may be unmapped).
+void prepare_linear(LinearWeight& w, bool quantize_fp8, cudaStream_t stream);
+// The same for the experts of one MoE layer: gate and up are fused into one
+// [E, 2I, H] tensor (rows [0, I) gate, [I, 2I) up) and down into [E, H, I];
+// the per-expert LinearWeights are then views into those device tensors.
+void prepare_experts(MoeExperts& e, bool quantize_fp8, cudaStream_t stream);
+
+// out = x W^T. x BF16 [T, in] on device; out BF16 or F32 [T, out] on device.
+// w must have been through prepare_linear. Any T >= 0.
+void linear(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream);
+
+// out[t] = sum_k topk_weights[t,k] * down_e(silu(gate_e x[t]) * up_e x[t]),
+// e = topk_ids[t,k]. x BF16 [T, H]; topk_ids I32 [T, K]; topk_weights F32
+// [T, K]; out BF16 or F32 [T, H]. w must have been through prepare_experts.
+void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
+                 const MoeExperts& w, Tensor& out, cudaStream_t stream);
+
+// Dynamic per-token-group FP8 activation quantization, groups of 128 channels:
+// for token t and group g, s = amax(|x[t, 128g : 128g+128]|) / 448 (a tiny
+// floor keeps all-zero groups finite), q = round_to_e4m3(x / s).
+// x BF16 [T, K] -> q F8_E4M3 [T, K] row-major; scales F32 [T, ceil(K/128)]
+// row-major (token-major: scales[t * G + g]). The last group may be partial.
+void quantize_activations_fp8(const Tensor& x, Tensor& q, Tensor& scales, cudaStream_t stream);
+
+// Quantizes a BF16 [out, in] device weight into 128x128-block FP8: q F8_E4M3
+// [out, in], scale_inv F32 [ceil(out/128), ceil(in/128)], scale = amax/448.
+void quantize_weight_fp8(const Tensor& w, Tensor& q, Tensor& scale_inv, cudaStream_t stream);
+
+}  // namespace sable::cuda
