@@ -21,8 +21,11 @@ struct Command {
 std::map<std::string, Command>& command_registry();
 
 struct CommandRegistrar {
+  // The identifier's underscores become dashes: make_model -> "make-model".
   CommandRegistrar(const char* name, const char* help, std::function<int(int, char**)> fn) {
-    command_registry()[name] = Command{help, std::move(fn)};
+    std::string n = name;
+    for (char& c : n) if (c == '_') c = '-';
+    command_registry()[n] = Command{help, std::move(fn)};
   }
 };
 

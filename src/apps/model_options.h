@@ -1,0 +1,44 @@
+// Flags shared by every command that loads a model (vLLM's names), and the
+// loading itself: weights from a checkpoint or --load-format dummy, on the
+// chosen device, with the tokenizer when the model directory has one.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+
+#include "backend/backend.h"
+#include "core/status.h"
+#include "model/deepseek_v3.h"
+#include "model/weight_source.h"
+
+namespace sable {
+
+struct ModelOptions {
+  std::string model;                // checkpoint directory
+  std::string load_format = "auto"; // auto | safetensors | dummy
+  std::string device = "auto";      // auto | cpu | cuda
+  std::string dtype = "auto";       // auto | bfloat16 | float32 (activations)
+  std::string quantization;         // "" | fp8
+  uint64_t seed = 0;                // dummy weights' seed
+  std::string log_level = "info";
+
+  void add_flags(CLI::App& app, bool model_required);
+};
+
+struct LoadedModel {
+  std::unique_ptr<WeightSource> source;
+  Backend* backend = nullptr;
+  std::unique_ptr<DeepseekV3Model> model;
+};
+
+// Picks the backend for --device: auto is cuda when built with CUDA and a
+// GPU is present, else cpu.
+Result<Backend*> select_backend(const std::string& device);
+Result<LoadedModel> load_model(const ModelOptions& o);
+
+// Parses "5 17 3" or "5,17,3" into ids; errors name the bad item.
+Result<std::vector<int32_t>> parse_id_list(const std::string& s);
+
+}  // namespace sable

@@ -1,0 +1,214 @@
+#include "model/deepseek_v3.h"
+
+#include <algorithm>
+
+#include "core/logging.h"
+
+namespace sable {
+
+DeepseekV3Model::DeepseekV3Model(ModelConfig c, Backend& b, DeepseekV3Weights w)
+    : config_(std::move(c)), backend_(b), weights_(std::move(w)) {
+  rope_tables_ = compute_rope_tables(config_);
+  Tensor inv = Tensor::empty(DType::F32, {int64_t(rope_tables_.inv_freq.size())});
+  std::copy(rope_tables_.inv_freq.begin(), rope_tables_.inv_freq.end(), inv.ptr<float>());
+  rope_.inv_freq = backend_.to_device(inv);
+  rope_.attention_factor = rope_tables_.attention_factor;
+  rope_.interleaved = config_.rope_interleave;
+  routing_.num_experts = config_.n_routed_experts;
+  routing_.top_k = config_.num_experts_per_tok;
+  routing_.n_group = config_.n_group;
+  routing_.topk_group = config_.topk_group;
+  routing_.norm_topk_prob = config_.norm_topk_prob;
+  routing_.routed_scaling_factor = float(config_.routed_scaling_factor);
+}
+
+Result<std::unique_ptr<DeepseekV3Model>> DeepseekV3Model::load(WeightSource& src, Backend& backend,
+                                                               const LoadOptions& opts) {
+  SABLE_ASSIGN_OR_RETURN(DeepseekV3Weights w, load_deepseek_v3_weights(src, backend, opts));
+  return std::unique_ptr<DeepseekV3Model>(new DeepseekV3Model(src.config(), backend, std::move(w)));
+}
+
+size_t DeepseekV3Model::active_weight_bytes_per_token() const {
+  size_t b = size_t(config_.hidden_size) * dtype_size(weights_.embed_tokens.dtype()) + weights_.lm_head.nbytes() +
+             weights_.norm.nbytes();
+  for (const auto& L : weights_.layers) {
+    const auto& a = L.self_attn;
+    b += L.input_layernorm.nbytes() + L.post_attention_layernorm.nbytes();
+    if (a.q_proj) b += a.q_proj->nbytes();
+    else b += a.q_a_proj.nbytes() + a.q_b_proj.nbytes() + a.q_a_layernorm.nbytes();
+    b += a.kv_a_proj_with_mqa.nbytes() + a.kv_a_layernorm.nbytes() + a.w_uk.nbytes() + a.w_uv.nbytes() +
+         a.o_proj.nbytes();
+    if (L.mlp) b += L.mlp->gate_proj.nbytes() + L.mlp->up_proj.nbytes() + L.mlp->down_proj.nbytes();
+    if (L.moe) {
+      const auto& m = *L.moe;
+      b += m.gate.nbytes();
+      const auto& e = m.experts;
+      if (!e.gate.empty())
+        b += size_t(config_.num_experts_per_tok) * (e.gate[0].nbytes() + e.up[0].nbytes() + e.down[0].nbytes());
+      if (m.shared_experts)
+        b += m.shared_experts->gate_proj.nbytes() + m.shared_experts->up_proj.nbytes() +
+             m.shared_experts->down_proj.nbytes();
+    }
+  }
+  return b;
+}
+
+KvCache DeepseekV3Model::allocate_kv_cache(int num_blocks, int block_size, DType dtype) const {
+  KvCache c;
+  c.num_blocks = num_blocks;
+  c.block_size = block_size;
+  for (int i = 0; i < config_.num_hidden_layers; ++i)
+    c.layers.push_back(backend_.empty(dtype, {num_blocks, block_size, config_.kv_latent_dim()}));
+  return c;
+}
+
+size_t DeepseekV3Model::kv_bytes_per_token(DType dtype) const {
+  return size_t(config_.num_hidden_layers) * size_t(config_.kv_latent_dim()) * dtype_size(dtype);
+}
+
+namespace {
+Tensor host_i32(const std::vector<int32_t>& v) {
+  Tensor t = Tensor::empty(DType::I32, {int64_t(v.size())});
+  std::copy(v.begin(), v.end(), t.ptr<int32_t>());
+  return t;
+}
+}  // namespace
+
+Result<Tensor> DeepseekV3Model::forward(const ForwardBatch& batch, KvCache& cache) {
+  const int64_t T = batch.num_tokens(), H = config_.hidden_size;
+  if (T == 0) return invalid_argument("forward: empty batch");
+  for (int32_t id : batch.token_ids)
+    if (id < 0 || id >= config_.vocab_size)
+      return invalid_argument("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                              std::to_string(config_.vocab_size) + ")");
+  if (int(cache.layers.size()) != config_.num_hidden_layers)
+    return failed_precondition("forward: the KV cache has the wrong number of layers");
+  Backend& be = backend_;
+  const DType act = be.activation_dtype();
+
+  AttentionMetadata m;
+  m.positions = be.to_device(host_i32(batch.positions));
+  m.token_seq = be.to_device(host_i32(batch.token_seq));
+  m.slot_mapping = be.to_device(host_i32(batch.slot_mapping));
+  m.seq_lens = be.to_device(host_i32(batch.seq_lens));
+  Tensor tables = host_i32(batch.block_tables);
+  m.block_tables = be.to_device(tables.view({int64_t(batch.num_seqs()), int64_t(batch.max_blocks)}));
+  m.num_seqs = batch.num_seqs();
+  m.max_blocks = batch.max_blocks;
+  m.num_tokens = int(T);
+  m.max_seq_len = batch.seq_lens.empty() ? 0 : *std::max_element(batch.seq_lens.begin(), batch.seq_lens.end());
+  m.all_decode = T == batch.num_seqs();
+
+  Tensor ids = be.to_device(host_i32(batch.token_ids));
+  Tensor residual = be.empty(act, {T, H});
+  be.embedding(ids, weights_.embed_tokens, residual);  // [T, H]
+  debug("hidden_states.0", residual);
+
+  Tensor h = be.empty(act, {T, H});
+  Tensor prev;  // the previous sub-layer's output, added into the residual by the next norm
+  const float eps = float(config_.rms_norm_eps);
+  for (int i = 0; i < config_.num_hidden_layers; ++i) {
+    const DecoderLayerWeights& L = weights_.layers[size_t(i)];
+    const std::string p = "model.layers." + std::to_string(i);
+    if (i == 0) be.rms_norm(residual, L.input_layernorm, eps, h);
+    else be.add_rms_norm(residual, prev, L.input_layernorm, eps, h);
+    if (i > 0) debug("hidden_states." + std::to_string(i), residual);
+    debug(p + ".input_layernorm.out", h);
+    Tensor attn_out = attention(i, h, m, cache);  // [T, H]
+    debug(p + ".self_attn.out0", attn_out);
+    be.add_rms_norm(residual, attn_out, L.post_attention_layernorm, eps, h);
+    debug(p + ".post_attention_layernorm.out", h);
+    prev = L.moe ? moe(i, *L.moe, h) : mlp(*L.mlp, h);  // [T, H]
+    debug(p + ".mlp.out", prev);
+  }
+  Tensor hn = be.empty(act, {T, H});
+  be.add_rms_norm(residual, prev, weights_.norm, eps, hn);
+  debug("hidden_states." + std::to_string(config_.num_hidden_layers), hn);
+
+  // Only the rows whose logits are wanted go through lm_head.
+  const int64_t N = int64_t(batch.logits_indices.size());
+  Tensor rows = be.empty(act, {N, H});
+  be.gather_rows(hn, be.to_device(host_i32(batch.logits_indices)), rows);
+  Tensor logits = be.empty(DType::F32, {N, config_.vocab_size});
+  be.linear(rows, weights_.lm_head, logits);  // [N, V]
+  debug("logits", logits);
+  return logits;
+}
+
+Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const AttentionMetadata& m, KvCache& cache) {
+  Backend& be = backend_;
+  const AttentionWeights& w = weights_.layers[size_t(layer)].self_attn;
+  const int64_t T = h.dim(0), heads = config_.num_attention_heads;
+  const int64_t nope = config_.qk_nope_head_dim, rope_dim = config_.qk_rope_head_dim;
+  const int64_t kv_lora = config_.kv_lora_rank, v_dim = config_.v_head_dim, L = config_.kv_latent_dim();
+  const DType act = be.activation_dtype();
+  const float eps = float(config_.rms_norm_eps);
+
+  // q = q_b(norm(q_a(x))) or q_proj(x): [T, heads, nope + rope]
+  Tensor q = be.empty(act, {T, heads, nope + rope_dim});
+  Tensor q2d = q.view({T, heads * (nope + rope_dim)});
+  if (w.q_proj) {
+    be.linear(h, *w.q_proj, q2d);
+  } else {
+    const int64_t qr = *config_.q_lora_rank;
+    Tensor qa = be.empty(act, {T, qr});
+    be.linear(h, w.q_a_proj, qa);  // [T, q_lora_rank]
+    Tensor qan = be.empty(act, {T, qr});
+    be.rms_norm(qa, w.q_a_layernorm, eps, qan);
+    be.linear(qan, w.q_b_proj, q2d);  // [T, heads * qk_head_dim]
+  }
+  be.rope(q, int(nope), int(rope_dim), m.positions, rope_);
+
+  // Latent KV: [T, kv_lora + rope] -> normed c_kv | roped k_pe, into the cache.
+  Tensor kv = be.empty(act, {T, L});
+  be.linear(h, w.kv_a_proj_with_mqa, kv);
+  Tensor& layer_cache = cache.layers[size_t(layer)];
+  be.mla_write_kv(kv, w.kv_a_layernorm, eps, rope_, m, layer_cache);
+
+  // Absorb W_UK into the query: [T, heads, kv_lora + rope].
+  Tensor q_latent = be.empty(act, {T, heads, L});
+  be.mla_absorb_q(q, w.w_uk, q_latent);
+  Tensor o_latent = be.empty(act, {T, heads, kv_lora});
+  be.mla_attention(q_latent, layer_cache, m, rope_tables_.softmax_scale, int(kv_lora), o_latent);
+  // Take W_UV out of the latent: [T, heads, v_head_dim].
+  Tensor o = be.empty(act, {T, heads, v_dim});
+  be.head_matmul(o_latent, w.w_uv, /*transposed=*/true, o);
+  Tensor out = be.empty(act, {T, config_.hidden_size});
+  be.linear(o.view({T, heads * v_dim}), w.o_proj, out);
+  return out;
+}
+
+Tensor DeepseekV3Model::mlp(const MlpWeights& w, const Tensor& h) {
+  Backend& be = backend_;
+  const int64_t T = h.dim(0), I = w.gate_proj.out_features();
+  const DType act = be.activation_dtype();
+  Tensor gate = be.empty(act, {T, I}), up = be.empty(act, {T, I});
+  be.linear(h, w.gate_proj, gate);
+  be.linear(h, w.up_proj, up);
+  be.silu_and_mul(gate, up, gate);  // [T, I]
+  Tensor out = be.empty(act, {T, h.dim(1)});
+  be.linear(gate, w.down_proj, out);
+  return out;
+}
+
+Tensor DeepseekV3Model::moe(int layer, const MoeWeights& w, const Tensor& h) {
+  Backend& be = backend_;
+  const int64_t T = h.dim(0), E = config_.n_routed_experts, K = config_.num_experts_per_tok;
+  const std::string p = "model.layers." + std::to_string(layer) + ".mlp";
+  // The router runs in float32: in bf16, routes flip.
+  Tensor logits = be.empty(DType::F32, {T, E});
+  be.linear(h, w.gate, logits);  // [T, E]
+  debug(p + ".gate.out0", logits);
+  Tensor ids = be.empty(DType::I32, {T, K}), weights = be.empty(DType::F32, {T, K});
+  be.moe_route(logits, w.e_score_correction_bias, routing_, ids, weights);
+  debug(p + ".gate.out1", weights);
+  Tensor out = be.empty(be.activation_dtype(), {T, h.dim(1)});
+  be.moe_experts(h, ids, weights, w.experts, out);
+  if (w.shared_experts) {
+    Tensor shared = mlp(*w.shared_experts, h);
+    be.add_inplace(out, shared);
+  }
+  return out;
+}
+
+}  // namespace sable

@@ -1,0 +1,189 @@
+#include "model/deepseek_v3_weights.h"
+
+#include <string>
+
+#include "backend/cpu/convert.h"
+#include "core/logging.h"
+#include "model/fp8_quantize.h"
+#include "model/tensor_specs.h"
+
+namespace sable {
+namespace {
+
+class Loader {
+ public:
+  Loader(WeightSource& src, Backend& backend, const LoadOptions& opts)
+      : src_(src), be_(backend), opts_(opts), c_(src.config()) {}
+
+  Result<Tensor> tensor(const std::string& name, Shape shape) {
+    SABLE_ASSIGN_OR_RETURN(Tensor t, src_.get(name, shape));
+    if (!is_float(t.dtype()))
+      return invalid_argument(name + ": dtype " + dtype_name(t.dtype()) + " is not a float type");
+    Tensor d = be_.to_device(t);
+    bytes_ += d.nbytes();
+    return d;
+  }
+
+  // A linear layer's weight [out, in], with its FP8 block scales if stored
+  // as FP8; quantised at load under --quantization fp8.
+  Result<LinearWeight> linear(const std::string& prefix, int64_t n_out, int64_t n_in, bool allow_quant = true) {
+    LinearWeight w;
+    SABLE_ASSIGN_OR_RETURN(w.weight, src_.get(prefix + ".weight", {n_out, n_in}));
+    if (w.weight.dtype() == DType::F8_E4M3) {
+      w.block_out = c_.quantization.block_out;
+      w.block_in = c_.quantization.block_in;
+      const Shape ss = fp8_scale_shape(n_out, n_in, w.block_out, w.block_in);
+      if (!src_.has(prefix + ".weight_scale_inv"))
+        return not_found(prefix + ".weight is float8_e4m3fn but " + prefix +
+                         ".weight_scale_inv is missing from the checkpoint");
+      SABLE_ASSIGN_OR_RETURN(w.scale_inv, src_.get(prefix + ".weight_scale_inv", ss));
+      if (w.scale_inv.dtype() != DType::F32)
+        return invalid_argument(prefix + ".weight_scale_inv must be F32, found " + dtype_name(w.scale_inv.dtype()));
+    } else if (!is_float(w.weight.dtype())) {
+      return invalid_argument(prefix + ".weight: dtype " + std::string(dtype_name(w.weight.dtype())) +
+                              " is not supported for a linear weight");
+    } else if (opts_.quantize_fp8 && allow_quant) {
+      w = quantize_fp8_blocks(w);
+    }
+    be_.prepare_linear(w);
+    bytes_ += w.nbytes();
+    return w;
+  }
+
+  Result<MlpWeights> mlp(const std::string& p, int64_t inter) {
+    MlpWeights m;
+    SABLE_ASSIGN_OR_RETURN(m.gate_proj, linear(p + ".gate_proj", inter, c_.hidden_size));
+    SABLE_ASSIGN_OR_RETURN(m.up_proj, linear(p + ".up_proj", inter, c_.hidden_size));
+    SABLE_ASSIGN_OR_RETURN(m.down_proj, linear(p + ".down_proj", c_.hidden_size, inter));
+    return m;
+  }
+
+  // Splits kv_b_proj [heads * (nope + v), kv_lora] into per-head W_UK and
+  // W_UV. BF16 stays BF16 (exact); FP8 is dequantised to F32 on CPU, to the
+  // activation dtype elsewhere.
+  Status absorb_weights(const std::string& prefix, AttentionWeights& a) {
+    const int64_t heads = c_.num_attention_heads, nope = c_.qk_nope_head_dim, v = c_.v_head_dim,
+                  r = c_.kv_lora_rank;
+    LinearWeight kvb;
+    SABLE_ASSIGN_OR_RETURN(kvb.weight, src_.get(prefix + ".weight", {heads * (nope + v), r}));
+    if (kvb.weight.dtype() == DType::F8_E4M3) {
+      kvb.block_out = c_.quantization.block_out;
+      kvb.block_in = c_.quantization.block_in;
+      SABLE_ASSIGN_OR_RETURN(kvb.scale_inv, src_.get(prefix + ".weight_scale_inv",
+                                                     fp8_scale_shape(heads * (nope + v), r, kvb.block_out, kvb.block_in)));
+    }
+    const DType out_dt = kvb.weight.dtype() == DType::F8_E4M3 || !is_float(kvb.weight.dtype())
+                             ? (be_.activation_dtype() == DType::F32 ? DType::F32 : be_.activation_dtype())
+                             : kvb.weight.dtype();
+    Tensor uk = Tensor::empty(out_dt, {heads, nope, r}), uv = Tensor::empty(out_dt, {heads, v, r});
+    std::vector<float> row(static_cast<size_t>(r));
+    const size_t in_esz = dtype_size(kvb.weight.dtype()), out_esz = dtype_size(out_dt);
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t j = 0; j < nope + v; ++j) {
+        const int64_t o = h * (nope + v) + j;
+        cpu::to_f32(kvb.weight.ptr<char>() + size_t(o * r) * in_esz, kvb.weight.dtype(), r, row.data());
+        if (kvb.is_fp8()) {
+          const float* sc = kvb.scale_inv.ptr<float>() + (o / kvb.block_out) * kvb.scale_inv.dim(1);
+          for (int64_t i = 0; i < r; ++i) row[size_t(i)] *= sc[i / kvb.block_in];
+        }
+        char* dst = j < nope ? uk.ptr<char>() + size_t((h * nope + j) * r) * out_esz
+                             : uv.ptr<char>() + size_t((h * v + (j - nope)) * r) * out_esz;
+        cpu::from_f32(row.data(), out_dt, r, dst);
+      }
+    a.w_uk = be_.to_device(uk);
+    a.w_uv = be_.to_device(uv);
+    bytes_ += a.w_uk.nbytes() + a.w_uv.nbytes();
+    return Status::ok();
+  }
+
+  Result<DecoderLayerWeights> layer(int i) {
+    const std::string p = "model.layers." + std::to_string(i);
+    const int64_t H = c_.hidden_size, heads = c_.num_attention_heads;
+    DecoderLayerWeights L;
+    SABLE_ASSIGN_OR_RETURN(L.input_layernorm, tensor(p + ".input_layernorm.weight", {H}));
+    SABLE_ASSIGN_OR_RETURN(L.post_attention_layernorm, tensor(p + ".post_attention_layernorm.weight", {H}));
+    const std::string a = p + ".self_attn";
+    AttentionWeights& at = L.self_attn;
+    if (c_.q_lora_rank) {
+      SABLE_ASSIGN_OR_RETURN(at.q_a_proj, linear(a + ".q_a_proj", *c_.q_lora_rank, H));
+      SABLE_ASSIGN_OR_RETURN(at.q_a_layernorm, tensor(a + ".q_a_layernorm.weight", {*c_.q_lora_rank}));
+      SABLE_ASSIGN_OR_RETURN(at.q_b_proj, linear(a + ".q_b_proj", heads * c_.qk_head_dim(), *c_.q_lora_rank));
+    } else {
+      SABLE_ASSIGN_OR_RETURN(at.q_proj, linear(a + ".q_proj", heads * c_.qk_head_dim(), H));
+    }
+    SABLE_ASSIGN_OR_RETURN(at.kv_a_proj_with_mqa,
+                           linear(a + ".kv_a_proj_with_mqa", c_.kv_lora_rank + c_.qk_rope_head_dim, H));
+    SABLE_ASSIGN_OR_RETURN(at.kv_a_layernorm, tensor(a + ".kv_a_layernorm.weight", {c_.kv_lora_rank}));
+    SABLE_RETURN_IF_ERROR(absorb_weights(a + ".kv_b_proj", at));
+    SABLE_ASSIGN_OR_RETURN(at.o_proj, linear(a + ".o_proj", H, heads * c_.v_head_dim));
+    if (c_.is_moe_layer(i)) {
+      MoeWeights m;
+      // The router stays in its stored precision: routes flip in low precision.
+      SABLE_ASSIGN_OR_RETURN(m.gate, linear(p + ".mlp.gate", c_.n_routed_experts, H, /*allow_quant=*/false));
+      const std::string bias = p + ".mlp.gate.e_score_correction_bias";
+      if (c_.topk_method == "noaux_tc") {
+        SABLE_ASSIGN_OR_RETURN(Tensor b, src_.get(bias, {c_.n_routed_experts}));
+        if (b.dtype() != DType::F32) {  // keep the bias in float32, as the reference does
+          Tensor f = Tensor::empty(DType::F32, b.shape());
+          cpu::to_f32(b.data(), b.dtype(), b.numel(), f.ptr<float>());
+          b = f;
+        }
+        m.e_score_correction_bias = be_.to_device(b);
+      }
+      for (int e = 0; e < c_.n_routed_experts; ++e) {
+        SABLE_ASSIGN_OR_RETURN(MlpWeights ex, mlp(p + ".mlp.experts." + std::to_string(e), c_.moe_intermediate_size));
+        m.experts.gate.push_back(std::move(ex.gate_proj));
+        m.experts.up.push_back(std::move(ex.up_proj));
+        m.experts.down.push_back(std::move(ex.down_proj));
+      }
+      be_.prepare_experts(m.experts);
+      if (c_.n_shared_experts > 0) {
+        SABLE_ASSIGN_OR_RETURN(MlpWeights sh, mlp(p + ".mlp.shared_experts",
+                                                  c_.moe_intermediate_size * c_.n_shared_experts));
+        m.shared_experts = std::move(sh);
+      }
+      L.moe = std::move(m);
+    } else {
+      SABLE_ASSIGN_OR_RETURN(MlpWeights d, mlp(p + ".mlp", c_.intermediate_size));
+      L.mlp = std::move(d);
+    }
+    return L;
+  }
+
+  Result<DeepseekV3Weights> load() {
+    DeepseekV3Weights w;
+    SABLE_ASSIGN_OR_RETURN(w.embed_tokens, tensor("model.embed_tokens.weight", {c_.vocab_size, c_.hidden_size}));
+    for (int i = 0; i < c_.num_hidden_layers; ++i) {
+      SABLE_ASSIGN_OR_RETURN(DecoderLayerWeights L, layer(i));
+      w.layers.push_back(std::move(L));
+    }
+    SABLE_ASSIGN_OR_RETURN(w.norm, tensor("model.norm.weight", {c_.hidden_size}));
+    if (c_.tie_word_embeddings && !src_.has("lm_head.weight")) {
+      w.lm_head.weight = w.embed_tokens;
+      be_.prepare_linear(w.lm_head);
+    } else {
+      SABLE_ASSIGN_OR_RETURN(w.lm_head, linear("lm_head", c_.vocab_size, c_.hidden_size, false));
+    }
+    w.bytes = bytes_;
+    return w;
+  }
+
+ private:
+  static bool is_float(DType t) {
+    return t == DType::F32 || t == DType::BF16 || t == DType::F16 || t == DType::F8_E4M3;
+  }
+  WeightSource& src_;
+  Backend& be_;
+  LoadOptions opts_;
+  const ModelConfig& c_;
+  size_t bytes_ = 0;
+};
+
+}  // namespace
+
+Result<DeepseekV3Weights> load_deepseek_v3_weights(WeightSource& src, Backend& backend,
+                                                   const LoadOptions& opts) {
+  return Loader(src, backend, opts).load();
+}
+
+}  // namespace sable

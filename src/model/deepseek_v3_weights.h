@@ -1,0 +1,65 @@
+// DeepSeek-V3 weights, named as in the reference (DeepseekV3ForCausalLM).
+// Tensors live on the backend's device in their stored dtype (CPU: zero-copy
+// views of the mmapped checkpoint), except MLA's absorbed kv_b halves, which
+// are rearranged at load.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "backend/backend.h"
+#include "model/config.h"
+#include "model/weight_source.h"
+
+namespace sable {
+
+struct MlpWeights {
+  LinearWeight gate_proj, up_proj, down_proj;
+};
+
+struct AttentionWeights {
+  std::optional<LinearWeight> q_proj;  // when q_lora_rank is null
+  LinearWeight q_a_proj, q_b_proj;
+  Tensor q_a_layernorm;
+  LinearWeight kv_a_proj_with_mqa;
+  Tensor kv_a_layernorm;
+  LinearWeight o_proj;
+  // kv_b_proj split per head for absorption (float32 for FP8 checkpoints on
+  // CPU so that dequantisation loses nothing, else the stored dtype):
+  Tensor w_uk;  // [heads, qk_nope_head_dim, kv_lora_rank]
+  Tensor w_uv;  // [heads, v_head_dim, kv_lora_rank]
+};
+
+struct MoeWeights {
+  LinearWeight gate;                 // router [E, H]
+  Tensor e_score_correction_bias;    // F32 [E]
+  MoeExperts experts;
+  std::optional<MlpWeights> shared_experts;
+};
+
+struct DecoderLayerWeights {
+  Tensor input_layernorm, post_attention_layernorm;
+  AttentionWeights self_attn;
+  std::optional<MlpWeights> mlp;  // dense layers
+  std::optional<MoeWeights> moe;  // MoE layers
+};
+
+struct DeepseekV3Weights {
+  Tensor embed_tokens;  // [V, H]
+  std::vector<DecoderLayerWeights> layers;
+  Tensor norm;
+  LinearWeight lm_head;
+  size_t bytes = 0;  // weight bytes on the device
+};
+
+struct LoadOptions {
+  // Quantise BF16 linear weights into 128x128-block FP8 at load
+  // (--quantization fp8 on a bf16 checkpoint).
+  bool quantize_fp8 = false;
+};
+
+Result<DeepseekV3Weights> load_deepseek_v3_weights(WeightSource& src, Backend& backend,
+                                                   const LoadOptions& opts);
+
+}  // namespace sable

@@ -1,0 +1,36 @@
+// One step's work for the model, as plain host arrays: the runner builds it
+// from the scheduled sequences, the model uploads it and runs. Tokens of a
+// sequence are contiguous and in position order.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace sable {
+
+struct ForwardBatch {
+  std::vector<int32_t> token_ids;     // [T]
+  std::vector<int32_t> positions;     // [T]
+  std::vector<int32_t> token_seq;     // [T] index into the sequences below
+  std::vector<int32_t> slot_mapping;  // [T] cache slot = block * block_size + offset
+  std::vector<int32_t> seq_lens;      // [S] context length after this step
+  std::vector<int32_t> block_tables;  // [S * max_blocks], unused entries 0
+  int max_blocks = 0;
+  std::vector<int32_t> logits_indices;  // rows of T whose logits are wanted
+
+  int num_tokens() const { return int(token_ids.size()); }
+  int num_seqs() const { return int(seq_lens.size()); }
+};
+
+// The paged latent cache as the model sees it: one tensor per layer,
+// [num_blocks, block_size, kv_lora_rank + qk_rope_head_dim], on the backend's
+// device. Allocated and owned by the runner (runner/kv_pool.h).
+struct KvCache {
+  std::vector<Tensor> layers;
+  int num_blocks = 0;
+  int block_size = 0;
+};
+
+}  // namespace sable

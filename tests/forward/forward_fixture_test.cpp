@@ -1,0 +1,86 @@
+// The CPU forward against the Hugging Face reference fixtures: logits at
+// every position of every prompt, and greedy continuations.
+#include <gtest/gtest.h>
+
+#include "backend/backend.h"
+#include "common/fixtures.h"
+#include "model/deepseek_v3.h"
+#include "model/weight_source.h"
+#include "runner/single_sequence.h"
+
+namespace sable {
+namespace {
+
+class ForwardFixture : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    auto src = open_weight_source(testing::fixture_dir(GetParam()), "auto");
+    ASSERT_TRUE(src.is_ok()) << src.status().to_string();
+    source_ = std::move(*src);
+    auto m = DeepseekV3Model::load(*source_, cpu_backend());
+    ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+    model_ = std::move(*m);
+    prompts_ = testing::load_fixture_prompts(GetParam());
+    ASSERT_GE(prompts_.size(), 4u);
+  }
+  std::unique_ptr<WeightSource> source_;
+  std::unique_ptr<DeepseekV3Model> model_;
+  std::vector<testing::FixturePrompt> prompts_;
+};
+
+TEST_P(ForwardFixture, LogitsMatchReferenceAtEveryPosition) {
+  for (size_t i = 0; i < prompts_.size(); ++i) {
+    const auto& p = prompts_[i];
+    SingleSequenceRunner r(*model_, int(p.ids.size()));
+    auto logits = r.step(p.ids, /*all_logits=*/true);
+    ASSERT_TRUE(logits.is_ok()) << logits.status().to_string();
+    ASSERT_EQ(logits->shape(), p.logits.shape());
+    double err = testing::max_rel_error(logits->ptr<float>(), p.logits.ptr<float>(), p.logits.numel());
+    EXPECT_LT(err, 1e-4) << "prompt " << i << " (" << p.ids.size() << " tokens)";
+  }
+}
+
+TEST_P(ForwardFixture, IncrementalDecodeMatchesFullForward) {
+  // Feeding the prompt in pieces through the cache must give the same logits
+  // as one pass over the whole prompt.
+  const auto& p = prompts_[3];  // 100 tokens
+  SingleSequenceRunner r(*model_, int(p.ids.size()));
+  const int64_t V = model_->config().vocab_size;
+  size_t pos = 0;
+  for (size_t chunk : {1u, 7u, 32u, 60u}) {
+    std::vector<int32_t> part(p.ids.begin() + long(pos), p.ids.begin() + long(pos + chunk));
+    auto logits = r.step(part, true);
+    ASSERT_TRUE(logits.is_ok());
+    double err = testing::max_rel_error(logits->ptr<float>(), p.logits.ptr<float>() + pos * V, int64_t(chunk) * V);
+    EXPECT_LT(err, 1e-4) << "chunk at " << pos;
+    pos += chunk;
+  }
+  EXPECT_EQ(pos, p.ids.size());
+}
+
+TEST_P(ForwardFixture, GreedyMatchesReferenceUpToMarginRule) {
+  for (size_t i = 0; i < prompts_.size(); ++i) {
+    const auto& p = prompts_[i];
+    auto out = greedy_generate(*model_, p.ids, int(p.greedy.size()));
+    ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+    const int n = testing::greedy_compare_length(p.greedy_margin);
+    for (int k = 0; k < n; ++k) ASSERT_EQ((*out)[size_t(k)], p.greedy[size_t(k)]) << "prompt " << i << " step " << k;
+  }
+}
+
+TEST_P(ForwardFixture, OutOfVocabularyIdIsAnError) {
+  SingleSequenceRunner r(*model_, 8);
+  auto bad = r.step({1, int32_t(model_->config().vocab_size)}, false);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("outside the vocabulary"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ForwardFixture, ::testing::Values("tiny-dsv3", "tiny-dsv3-fp8"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           for (char& c : s) if (c == '-') c = '_';
+                           return s;
+                         });
+
+}  // namespace
+}  // namespace sable
