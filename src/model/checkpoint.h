@@ -34,13 +34,32 @@ class Checkpoint {
   Result<Tensor> get(const std::string& name, const Shape& expected) const;
   // Which file holds a tensor (for messages); empty if none.
   std::string file_of(const std::string& name) const;
+  // Tensors of the model proper, sorted; multi-token-prediction layers
+  // (model.layers.N.* with N >= num_hidden_layers) are left out.
   std::vector<std::string> names() const;
+  // How many tensors names() leaves out as MTP (get() still finds them).
+  size_t num_skipped_mtp_tensors() const { return num_skipped_mtp_; }
+  // Whether a name belongs to a layer past num_hidden_layers (an MTP layer).
+  bool is_mtp_tensor(const std::string& name) const;
+
+  // The float32 `<w>_scale_inv` of an F8_E4M3 weight `<w>` ("...proj.weight"),
+  // checked to be [ceil(out/block_out), ceil(in/block_in)] for the weight's
+  // shape and config.json's weight_block_size.
+  Result<Tensor> get_scale_inv(const std::string& weight_name) const;
+  // Every F8_E4M3 tensor of the model proper has a scale of the right shape
+  // and dtype (open() runs this).
+  Status check_fp8_scales() const;
 
  private:
   std::string dir_;
   ModelConfig config_;
   std::vector<std::shared_ptr<SafetensorsFile>> shards_;
+  std::vector<std::string> shard_names_;  // as the index spells them, parallel to shards_
   std::map<std::string, std::pair<size_t, const SafetensorsEntry*>> tensors_;
+  size_t num_skipped_mtp_ = 0;
 };
+
+// "model.layers.12.mlp.gate.weight" -> 12; -1 for names outside a layer.
+int layer_index_of(const std::string& name);
 
 }  // namespace sable

@@ -11,9 +11,8 @@
 namespace sable {
 
 // From config.json's "rope_scaling" (or "rope_parameters", as newer
-// transformers writes it). mscale and mscale_all_dim follow transformers'
-// truthiness: 0 means "not given", and the parser stores 0 for an absent key,
-// so use the helpers below rather than the raw fields.
+// transformers writes it). Prefer the helpers below to the raw mscale fields:
+// transformers tests their truthiness, so absent and 0 mean the same.
 struct RopeScaling {
   std::string type = "default";  // "yarn" or "default"
   double factor = 1.0;
@@ -36,9 +35,6 @@ struct RopeScaling {
   // mscale_all_dim)^2 under YaRN when mscale_all_dim is non-zero, else 1.
   double softmax_scale_multiplier() const;
 };
-
-// DeepSeek's yarn_get_mscale: 1 for scale <= 1, else 0.1 * m * ln(scale) + 1.
-double yarn_get_mscale(double scale, double m);
 
 struct QuantizationConfig {
   std::string quant_method;      // "fp8" or empty
