@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-f", "--values", action="append", default=[], help="values file (repeatable)")
     ap.add_argument("--set", action="append", default=[], help="helm --set expression (repeatable)")
     ap.add_argument("--name", default="sable", help="release name")
-    ap.add_argument("--namespace", default="default")
+    ap.add_argument("-n", "--namespace", default="default")
     ap.add_argument("--kube-version", default="v1.29.0", help="lint: the cluster version to lint for")
     ap.add_argument("--json", action="store_true", help="template: a JSON list of objects")
     ap.add_argument("-o", "--output", help="write here instead of stdout")

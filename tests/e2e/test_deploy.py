@@ -608,8 +608,14 @@ def test_dockerfile_follows_the_vllm_image_conventions():
 
 # ------------------------------------------------------------------- docs ---
 
-def test_docs_deploy_md():
+def test_docs_deploy_md(tmp_path):
     doc = (ROOT / "docs" / "deploy.md").read_text()
+    # The Kubernetes manifests the guide shows are valid too.
+    manifests = [b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if b.startswith("apiVersion:")]
+    assert manifests, "docs/deploy.md shows no manifest"
+    (tmp_path / "docs.yaml").write_text("---\n".join(manifests))
+    r = run([tool("python"), TOOLS / "validate.py", tmp_path / "docs.yaml"])
+    assert r.returncode == 0, f"manifests in docs/deploy.md:\n{r.stdout}{r.stderr}"
     # The DeepSeek-V3 values file appears in the guide verbatim.
     example = (EXAMPLES / "deepseek-v3-8xgpu-fp8.yaml").read_text()
     blocks = re.findall(r"```yaml\n(.*?)```", doc, re.S)
