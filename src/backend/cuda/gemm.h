@@ -28,7 +28,7 @@ GemmWorkspace* gemm_workspace(cudaStream_t stream);
 // linear layers of up to max_features inputs/outputs and MoE layers of `moe`
 // (may be null). Call it before capturing graphs; calls then never grow it.
 void reserve_gemm_workspace(cudaStream_t stream, int64_t max_tokens, int64_t max_features,
-                            const MoeExperts* moe);
+                            const MoeExperts* moe, int moe_top_k = 8);
 
 // Uploads/repacks a host LinearWeight (weight BF16/F16/F32/F8_E4M3 + F32
 // scale_inv, host memory, possibly an mmapped view) into device memory in the
@@ -57,9 +57,21 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
 // Dynamic per-token-group FP8 activation quantization, groups of 128 channels:
 // for token t and group g, s = amax(|x[t, 128g : 128g+128]|) / 448 (a tiny
 // floor keeps all-zero groups finite), q = round_to_e4m3(x / s).
-// x BF16 [T, K] -> q F8_E4M3 [T, K] row-major; scales F32 [T, ceil(K/128)]
-// row-major (token-major: scales[t * G + g]). The last group may be partial.
+// x BF16 [T, K] -> q F8_E4M3 [T, K] row-major; scales F32 [G, ld] with
+// G = ceil(K/128), ld = roundup(T, 4), group-major: the scale of token t and
+// group g is scales[g * ld + t] (the layout of cuBLASLt's VEC128_32F mode,
+// which the GEMMs read). The last group may be partial. K % 4 == 0.
 void quantize_activations_fp8(const Tensor& x, Tensor& q, Tensor& scales, cudaStream_t stream);
+
+// The same as linear() on a chosen path, for tests and benchmarks: kStream is
+// the weight-streaming tensor-core kernel (any T; K % 16 == 0 for FP8, % 8
+// for bf16), kLibrary cuBLASLt (bf16; FP8 block-scaled when the device
+// supports it, else it falls back to kStream).
+enum class GemmPath { kAuto, kStream, kLibrary };
+void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream,
+               GemmPath path);
+// Largest T that linear() sends to the streaming kernel (above it: cuBLASLt).
+int64_t stream_gemm_max_tokens(bool fp8);
 
 // Quantizes a BF16 [out, in] device weight into 128x128-block FP8: q F8_E4M3
 // [out, in], scale_inv F32 [ceil(out/128), ceil(in/128)], scale = amax/448.

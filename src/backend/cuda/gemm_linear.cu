@@ -1,0 +1,227 @@
+// linear(): out = x W^T on the device, choosing between the weight-streaming
+// kernel (few tokens: memory-bound, the weight read once) and cuBLASLt (many
+// tokens: compute-bound).
+#include <cuda_bf16.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "backend/cuda/gemm_common.cuh"
+#include "backend/cuda/gemm_stream.cuh"
+
+namespace sable::cuda {
+
+namespace {
+
+int num_sms() {
+  static const int n = [] {
+    int dev = 0, v = 132;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+      cudaGetLastError();
+      v = 132;
+    }
+    return v;
+  }();
+  return n;
+}
+
+int64_t env_int(const char* name, int64_t dflt) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::atoll(v) : dflt;
+}
+
+const PreparedLinear& prepared_of(const LinearWeight& w) {
+  SABLE_GEMM_REQUIRE(w.prepared != nullptr, "linear weight not prepared (call prepare_linear)");
+  return *static_cast<const PreparedLinear*>(w.prepared.get());
+}
+
+int pick_bn(int64_t tokens_per_tile, bool fp8) {
+  if (tokens_per_tile <= 8) return 8;
+  if (tokens_per_tile <= 16) return 16;
+  if (tokens_per_tile <= 32 || fp8) return 32;
+  return 64;
+}
+
+// Cross-CTA split of K so that a dense decode GEMM with few rows still puts
+// about two CTAs on every multiprocessor.
+int pick_splits(int64_t N, int64_t T, int bn, int64_t K) {
+  const int64_t ctas = ceil_div(N, 64) * ceil_div(T, bn);
+  const int64_t target = 2 * int64_t(num_sms());
+  if (ctas >= target) return 1;
+  int64_t s = ceil_div(target, ctas);
+  const int64_t max_s = ceil_div(K, 128) / 4;  // at least one 128-block per warp
+  if (s > max_s) s = max_s;
+  if (s > 16) s = 16;
+  return int(s < 1 ? 1 : s);
+}
+
+size_t align256(size_t v) { return (v + 255) & ~size_t(255); }
+
+struct LinearScratch {
+  size_t xq = 0, xs = 0, partial = 0, outbuf = 0, total = 0;
+};
+
+LinearScratch linear_scratch(int64_t T, int64_t K, int64_t N, bool fp8, int splits, bool pad_out,
+                             size_t out_esz) {
+  LinearScratch s;
+  const int64_t T4 = scale_ld(T);
+  size_t off = 0;
+  if (fp8) {
+    s.xq = off; off += align256(size_t(T4 * K));
+    s.xs = off; off += align256(size_t(ceil_div(K, 128) * T4) * 4);
+  }
+  if (splits > 1) { s.partial = off; off += align256(size_t(splits) * T * N * 4); }
+  if (pad_out) { s.outbuf = off; off += align256(size_t(T4 * N) * out_esz); }
+  s.total = off;
+  return s;
+}
+
+void run_stream(GemmWorkspace* ws, const PreparedLinear& P, const void* x, int64_t ldx,
+                const float* xs, int64_t xs_sk, int64_t xs_st, int64_t T, void* out,
+                bool out_f32, float* partial, int splits, int bn) {
+  StreamGemmArgs a;
+  a.fp8 = P.fp8;
+  a.bn = bn;
+  a.N = P.out;
+  a.K = P.in;
+  a.w = P.weight;
+  a.ws = P.scale;
+  a.ws_ld = P.kb_ld;
+  a.x = x;
+  a.ldx = ldx;
+  a.xs = xs;
+  a.xs_sk = xs_sk;
+  a.xs_st = xs_st;
+  a.T = T;
+  a.out = out;
+  a.ldo = P.out;
+  a.out_f32 = out_f32;
+  a.splits = splits;
+  a.partial = partial;
+  a.grid_tiles = int(ceil_div(T, bn));
+  launch_stream_gemm(a, ws->stream);
+}
+
+}  // namespace
+
+int64_t stream_gemm_max_tokens(bool fp8) {
+  static const int64_t bf16_max = env_int("SABLE_STREAM_GEMM_MAX_T", 32);
+  static const int64_t fp8_max = env_int("SABLE_STREAM_GEMM_MAX_T_FP8", 32);
+  return fp8 ? fp8_max : bf16_max;
+}
+
+void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream,
+               GemmPath path) {
+  const PreparedLinear& P = prepared_of(w);
+  const int64_t T = x.dim(0), K = P.in, N = P.out;
+  SABLE_GEMM_REQUIRE(x.dtype() == DType::BF16 && x.ndim() == 2 && x.dim(1) == K,
+                     "linear: x must be BF16 [T, in]");
+  SABLE_GEMM_REQUIRE(out.ndim() == 2 && out.dim(0) == T && out.dim(1) == N &&
+                         (out.dtype() == DType::BF16 || out.dtype() == DType::F32),
+                     "linear: out must be BF16/F32 [T, out]");
+  if (T == 0) return;
+  GemmWorkspace* ws = gemm_workspace(stream);
+  const bool out_f32 = out.dtype() == DType::F32;
+  const size_t out_esz = out_f32 ? 4 : 2;
+  const auto* xb = x.ptr<__nv_bfloat16>();
+  if (path == GemmPath::kAuto)
+    path = T <= stream_gemm_max_tokens(P.fp8) ? GemmPath::kStream : GemmPath::kLibrary;
+  const bool stream_ok = K % (P.fp8 ? 16 : 8) == 0;
+  if (!stream_ok) path = GemmPath::kLibrary;
+
+  if (!P.fp8) {
+    if (path == GemmPath::kLibrary) {
+      if (cublaslt_bf16(ws, xb, T, K, static_cast<const __nv_bfloat16*>(P.weight), N, out.data(),
+                        out_f32))
+        return;
+      SABLE_GEMM_REQUIRE(stream_ok, "linear: cuBLASLt has no algorithm and K % 8 != 0");
+    }
+    const int bn = pick_bn(T, false);
+    const int splits = pick_splits(N, T, bn, K);
+    const LinearScratch s = linear_scratch(T, K, N, false, splits, false, out_esz);
+    char* arena = s.total ? gemm_arena(ws, s.total) : nullptr;
+    run_stream(ws, P, xb, K, nullptr, 0, 0, T, out.data(), out_f32,
+               reinterpret_cast<float*>(arena + s.partial), splits, bn);
+    return;
+  }
+
+  // FP8: quantize the activations per token per 128 channels, then either
+  // cuBLASLt's block-scaled GEMM or the streaming kernel, on the same scales.
+  const Fp8BlockConfig& cfg = fp8_block_config();
+  const int64_t G = ceil_div(K, 128), T4 = scale_ld(T);
+  bool lib = path == GemmPath::kLibrary && cfg.supported &&
+             (cfg.w_kb_pad4 || G % 4 == 0) && K % 16 == 0 && N % 8 == 0;
+  if (!lib) SABLE_GEMM_REQUIRE(stream_ok, "linear: FP8 needs in_features % 16 == 0");
+  const int bn = pick_bn(T, true);
+  const int splits = lib ? 1 : pick_splits(N, T, bn, K);
+  const bool pad_out = lib && T4 != T;
+  const LinearScratch s = linear_scratch(T, K, N, true, splits, pad_out, out_esz);
+  char* arena = gemm_arena(ws, s.total);
+  auto* xq = reinterpret_cast<uint8_t*>(arena + s.xq);
+  auto* xs = reinterpret_cast<float*>(arena + s.xs);
+  const bool kmajor = lib && cfg.act_kmajor;
+  const int64_t xs_sk = kmajor ? 1 : T4, xs_st = kmajor ? G : 1;
+  launch_quantize_act_fp8_padded(xb, T, lib ? T4 : T, K, K, xq, xs, xs_sk, xs_st, stream);
+  if (lib) {
+    void* dst = pad_out ? arena + s.outbuf : out.data();
+    if (cublaslt_fp8_block(ws, xq, xs, T4, K, static_cast<const uint8_t*>(P.weight), P.scale, N,
+                           dst, out_f32)) {
+      if (pad_out)
+        SABLE_CUDA_OK(cudaMemcpyAsync(out.data(), dst, size_t(T * N) * out_esz,
+                                      cudaMemcpyDeviceToDevice, stream));
+      return;
+    }
+    SABLE_GEMM_REQUIRE(stream_ok, "linear: cuBLASLt FP8 failed and in_features % 16 != 0");
+  }
+  const int sp = pick_splits(N, T, bn, K);
+  const LinearScratch s2 = linear_scratch(T, K, N, true, sp, false, out_esz);
+  if (s2.total > s.total || kmajor) {
+    // Recompute with the streaming layout (rare: a library failure).
+    arena = gemm_arena(ws, s2.total);
+    xq = reinterpret_cast<uint8_t*>(arena + s2.xq);
+    xs = reinterpret_cast<float*>(arena + s2.xs);
+    launch_quantize_act_fp8_padded(xb, T, T, K, K, xq, xs, T4, 1, stream);
+    run_stream(ws, P, xq, K, xs, T4, 1, T, out.data(), out_f32,
+               reinterpret_cast<float*>(arena + s2.partial), sp, bn);
+    return;
+  }
+  run_stream(ws, P, xq, K, xs, xs_sk, xs_st, T, out.data(), out_f32,
+             reinterpret_cast<float*>(arena + s2.partial), sp, bn);
+}
+
+void linear(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream) {
+  linear_on(x, w, out, stream, GemmPath::kAuto);
+}
+
+void quantize_activations_fp8(const Tensor& x, Tensor& q, Tensor& scales, cudaStream_t stream) {
+  const int64_t T = x.dim(0), K = x.dim(1);
+  SABLE_GEMM_REQUIRE(x.dtype() == DType::BF16 && q.dtype() == DType::F8_E4M3 &&
+                         scales.dtype() == DType::F32 && q.numel() == T * K &&
+                         scales.numel() >= ceil_div(K, 128) * scale_ld(T),
+                     "quantize_activations_fp8: x BF16 [T,K], q F8 [T,K], scales F32 [G, roundup(T,4)]");
+  launch_quantize_act_fp8(x.ptr<__nv_bfloat16>(), T, K, K, q.ptr<uint8_t>(), scales.ptr<float>(),
+                          scale_ld(T), stream);
+}
+
+size_t moe_arena_bytes(int64_t T, int64_t top_k, int E, int64_t H, int64_t I, bool fp8);
+
+void reserve_gemm_workspace(cudaStream_t stream, int64_t max_tokens, int64_t max_features,
+                            const MoeExperts* moe, int moe_top_k) {
+  (void)fp8_block_config();  // runs the probe now, outside any capture
+  GemmWorkspace* ws = gemm_workspace(stream);
+  const int64_t T = max_tokens, F = max_features;
+  // Linear: quantized activations + scales, split-K partials (bounded by the
+  // split heuristic: splits * T * N <= 2 * SMs * 64 * bn), padded output.
+  size_t need = align256(size_t(scale_ld(T) * F)) + align256(size_t(ceil_div(F, 128) * scale_ld(T)) * 4) +
+                align256(size_t(4) * 2 * num_sms() * 64 * 64 * 2) + align256(size_t(scale_ld(T) * F) * 4);
+  if (moe && moe->prepared) {
+    const auto& P = *static_cast<const PreparedExperts*>(moe->prepared.get());
+    // The MoE scratch grows with T; take the largest over the tile sizes.
+    for (int64_t t = 1; t <= T; t = t * 2 > T && t != T ? T : t * 2)
+      need = std::max(need, moe_arena_bytes(t, moe_top_k, P.E, P.H, P.I, P.fp8));
+  }
+  gemm_arena(ws, need);
+}
+
+}  // namespace sable::cuda

@@ -1,0 +1,184 @@
+// Weight preparation: upload host weights into the device forms the GEMMs
+// read (gemm_common.cuh: PreparedLinear, PreparedExperts), converting F16/F32
+// to BF16 and, for --quantization fp8, quantizing BF16 into 128x128-block FP8.
+#include <cuda_bf16.h>
+
+#include "backend/cuda/gemm_common.cuh"
+
+namespace sable::cuda {
+
+namespace {
+
+std::shared_ptr<void> device_alloc(size_t bytes) {
+  void* p = nullptr;
+  SABLE_CUDA_OK(cudaMalloc(&p, bytes ? bytes : 1));
+  return std::shared_ptr<void>(p, [](void* q) { cudaFree(q); });
+}
+
+// A host (or device) weight [R, C] into natural-layout device storage:
+// fp8 -> dst_w (R*C bytes) + dst_s [ceil(R/128), sld]; otherwise BF16 dst_w
+// (R*C*2 bytes), or, with quantize, fp8 + scales. Returns whether the result
+// is FP8. tmp must hold R*C*4 bytes when a conversion is needed.
+bool upload_matrix(const LinearWeight& src, bool quantize, void* dst_w, float* dst_s, int64_t sld,
+                   void* tmp, cudaStream_t stream) {
+  const Tensor& w = src.weight;
+  const int64_t R = w.dim(0), C = w.dim(1);
+  const cudaMemcpyKind kind =
+      w.device() == Device::kCUDA ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice;
+  if (w.dtype() == DType::F8_E4M3) {
+    SABLE_GEMM_REQUIRE(src.block_out == 128 && src.block_in == 128,
+                       "FP8 weights must use 128x128 scale blocks");
+    SABLE_GEMM_REQUIRE(src.scale_inv.dtype() == DType::F32 &&
+                           src.scale_inv.dim(0) == ceil_div(R, 128) &&
+                           src.scale_inv.dim(1) == ceil_div(C, 128),
+                       "FP8 weight_scale_inv must be F32 [ceil(out/128), ceil(in/128)]");
+    SABLE_CUDA_OK(cudaMemcpyAsync(dst_w, w.data(), size_t(R * C), kind, stream));
+    const int64_t kb = ceil_div(C, 128);
+    const cudaMemcpyKind skind = src.scale_inv.device() == Device::kCUDA ? cudaMemcpyDeviceToDevice
+                                                                         : cudaMemcpyHostToDevice;
+    SABLE_CUDA_OK(cudaMemsetAsync(dst_s, 0, size_t(ceil_div(R, 128) * sld) * 4, stream));
+    SABLE_CUDA_OK(cudaMemcpy2DAsync(dst_s, size_t(sld) * 4, src.scale_inv.data(), size_t(kb) * 4,
+                                    size_t(kb) * 4, size_t(ceil_div(R, 128)), skind, stream));
+    return true;
+  }
+  SABLE_GEMM_REQUIRE(w.dtype() == DType::BF16 || w.dtype() == DType::F16 || w.dtype() == DType::F32,
+                     "linear weights must be BF16, F16, F32 or F8_E4M3");
+  __nv_bfloat16* bf = nullptr;
+  if (w.dtype() == DType::BF16 && !quantize) {
+    SABLE_CUDA_OK(cudaMemcpyAsync(dst_w, w.data(), size_t(R * C) * 2, kind, stream));
+    return false;
+  }
+  // Stage the raw data in tmp, convert into the BF16 part of tmp (or dst_w).
+  const size_t raw_bytes = size_t(R * C) * dtype_size(w.dtype());
+  char* t = static_cast<char*>(tmp);
+  SABLE_CUDA_OK(cudaMemcpyAsync(t, w.data(), raw_bytes, kind, stream));
+  if (w.dtype() == DType::BF16) {
+    bf = reinterpret_cast<__nv_bfloat16*>(t);
+  } else {
+    bf = quantize ? reinterpret_cast<__nv_bfloat16*>(t + round_up(int64_t(raw_bytes), 256))
+                  : static_cast<__nv_bfloat16*>(dst_w);
+    launch_to_bf16(t, int(w.dtype()), R * C, bf, stream);
+  }
+  if (!quantize) return false;
+  SABLE_CUDA_OK(cudaMemsetAsync(dst_s, 0, size_t(ceil_div(R, 128) * sld) * 4, stream));
+  launch_quantize_weight_fp8(bf, R, C, static_cast<uint8_t*>(dst_w), dst_s, sld, stream);
+  return true;
+}
+
+size_t tmp_bytes_for(const LinearWeight& w, bool quantize) {
+  const size_t n = size_t(w.weight.numel());
+  if (w.weight.dtype() == DType::F8_E4M3) return 0;
+  if (w.weight.dtype() == DType::BF16 && !quantize) return 0;
+  return round_up(int64_t(n * dtype_size(w.weight.dtype())), 256) + n * 2 + 256;
+}
+
+}  // namespace
+
+void prepare_linear(LinearWeight& w, bool quantize_fp8, cudaStream_t stream) {
+  if (w.prepared) return;
+  const int64_t R = w.weight.dim(0), C = w.weight.dim(1);
+  const bool fp8 = w.is_fp8() || quantize_fp8;
+  if (fp8) (void)fp8_block_config();  // probe cuBLASLt now, outside any graph capture
+  auto P = std::make_shared<PreparedLinear>();
+  P->out = R;
+  P->in = C;
+  P->fp8 = fp8;
+  P->weight_mem = device_alloc(size_t(R * C) * (fp8 ? 1 : 2));
+  P->weight = P->weight_mem.get();
+  if (fp8) {
+    P->kb_ld = weight_scale_ld(C);
+    P->scale_mem = device_alloc(size_t(ceil_div(R, 128) * P->kb_ld) * 4);
+    P->scale = static_cast<float*>(P->scale_mem.get());
+  }
+  const size_t tb = tmp_bytes_for(w, quantize_fp8);
+  std::shared_ptr<void> tmp = tb ? device_alloc(tb) : nullptr;
+  upload_matrix(w, quantize_fp8, P->weight, P->scale, P->kb_ld, tmp.get(), stream);
+  SABLE_CUDA_OK(cudaStreamSynchronize(stream));  // the host source may go away after this
+  w.weight = Tensor(P->weight, fp8 ? DType::F8_E4M3 : DType::BF16, {R, C}, Device::kCUDA,
+                    P->weight_mem);
+  w.scale_inv = fp8 ? Tensor(P->scale, DType::F32, {ceil_div(R, 128), P->kb_ld}, Device::kCUDA,
+                             P->scale_mem)
+                    : Tensor();
+  w.block_out = w.block_in = 128;
+  w.prepared = P;
+}
+
+void prepare_experts(MoeExperts& e, bool quantize_fp8, cudaStream_t stream) {
+  if (e.prepared) return;
+  const int E = e.num_experts();
+  SABLE_GEMM_REQUIRE(E > 0 && int(e.up.size()) == E && int(e.down.size()) == E,
+                     "prepare_experts: gate, up and down need one weight per expert");
+  const int64_t I = e.gate[0].weight.dim(0), H = e.gate[0].weight.dim(1);
+  SABLE_GEMM_REQUIRE(I % 16 == 0, "prepare_experts: intermediate size must be a multiple of 16");
+  const bool src_fp8 = e.gate[0].is_fp8();
+  const bool fp8 = src_fp8 || quantize_fp8;
+  if (fp8) (void)fp8_block_config();
+  const size_t esz = fp8 ? 1 : 2;
+  const int64_t nbI = ceil_div(I, 128), nbH = ceil_div(H, 128);
+  const int64_t kbH = weight_scale_ld(H), kbI = weight_scale_ld(I);
+  const size_t w13_bytes = size_t(E) * 2 * I * H * esz, w2_bytes = size_t(E) * H * I * esz;
+  const size_t s13_bytes = fp8 ? size_t(E) * 2 * nbI * kbH * 4 : 0;
+  const size_t s2_bytes = fp8 ? size_t(E) * nbH * kbI * 4 : 0;
+  auto P = std::make_shared<PreparedExperts>();
+  P->E = E;
+  P->H = H;
+  P->I = I;
+  P->fp8 = fp8;
+  const size_t o_w2 = round_up(int64_t(w13_bytes), 256), o_s13 = o_w2 + round_up(int64_t(w2_bytes), 256),
+               o_s2 = o_s13 + round_up(int64_t(s13_bytes), 256);
+  P->mem = device_alloc(o_s2 + s2_bytes);
+  char* base = static_cast<char*>(P->mem.get());
+  P->w13 = base;
+  P->w2 = base + o_w2;
+  P->s13 = fp8 ? reinterpret_cast<float*>(base + o_s13) : nullptr;
+  P->s2 = fp8 ? reinterpret_cast<float*>(base + o_s2) : nullptr;
+
+  size_t tb = 0;
+  for (int x = 0; x < E; ++x)
+    for (const LinearWeight* lw : {&e.gate[x], &e.up[x], &e.down[x]}) {
+      SABLE_GEMM_REQUIRE(lw->is_fp8() == src_fp8, "prepare_experts: experts mix FP8 and non-FP8");
+      tb = std::max(tb, tmp_bytes_for(*lw, quantize_fp8));
+    }
+  std::shared_ptr<void> tmp = tb ? device_alloc(tb) : nullptr;
+  std::shared_ptr<void> nat = device_alloc(size_t(I * H) * esz);  // one natural gate/up matrix
+  char* w13 = static_cast<char*>(P->w13);
+  char* w2 = static_cast<char*>(P->w2);
+  const size_t chunk = size_t(16 * H) * esz;  // 16 rows
+  for (int x = 0; x < E; ++x) {
+    SABLE_GEMM_REQUIRE(e.gate[x].weight.dim(0) == I && e.up[x].weight.dim(0) == I &&
+                           e.gate[x].weight.dim(1) == H && e.down[x].weight.dim(0) == H &&
+                           e.down[x].weight.dim(1) == I,
+                       "prepare_experts: experts differ in shape");
+    for (int half = 0; half < 2; ++half) {
+      const LinearWeight& src = half == 0 ? e.gate[x] : e.up[x];
+      float* s = fp8 ? P->s13 + (int64_t(x) * 2 + half) * nbI * kbH : nullptr;
+      upload_matrix(src, quantize_fp8, nat.get(), s, kbH, tmp.get(), stream);
+      // Interleave: natural rows [16u, 16u+16) -> fused rows 32u + 16*half.
+      SABLE_CUDA_OK(cudaMemcpy2DAsync(w13 + size_t(x) * 2 * I * H * esz + half * chunk, 2 * chunk,
+                                      nat.get(), chunk, chunk, size_t(I / 16),
+                                      cudaMemcpyDeviceToDevice, stream));
+    }
+    float* s = fp8 ? P->s2 + int64_t(x) * nbH * kbI : nullptr;
+    upload_matrix(e.down[x], quantize_fp8, w2 + size_t(x) * H * I * esz, s, kbI, tmp.get(), stream);
+    // The staging buffers are reused by the next expert.
+    SABLE_CUDA_OK(cudaStreamSynchronize(stream));
+  }
+  const DType wt = fp8 ? DType::F8_E4M3 : DType::BF16;
+  for (int x = 0; x < E; ++x) {
+    // gate/up point at the expert's fused, interleaved [2I, H] block (not a
+    // plain [I, H] matrix: only the prepared form is meant to be read).
+    e.gate[x].weight = Tensor(w13 + size_t(x) * 2 * I * H * esz, wt, {I, H}, Device::kCUDA, P->mem);
+    e.up[x].weight = Tensor(w13 + size_t(x) * 2 * I * H * esz + chunk, wt, {I, H}, Device::kCUDA, P->mem);
+    e.down[x].weight = Tensor(w2 + size_t(x) * H * I * esz, wt, {H, I}, Device::kCUDA, P->mem);
+    if (fp8) {
+      e.gate[x].scale_inv = Tensor(P->s13 + (int64_t(x) * 2) * nbI * kbH, DType::F32, {nbI, kbH}, Device::kCUDA, P->mem);
+      e.up[x].scale_inv = Tensor(P->s13 + (int64_t(x) * 2 + 1) * nbI * kbH, DType::F32, {nbI, kbH}, Device::kCUDA, P->mem);
+      e.down[x].scale_inv = Tensor(P->s2 + int64_t(x) * nbH * kbI, DType::F32, {nbH, kbI}, Device::kCUDA, P->mem);
+    } else {
+      e.gate[x].scale_inv = e.up[x].scale_inv = e.down[x].scale_inv = Tensor();
+    }
+  }
+  e.prepared = P;
+}
+
+}  // namespace sable::cuda

@@ -1,0 +1,297 @@
+// The weight-streaming tensor-core GEMM (design in gemm_stream.cuh).
+#include <cuda_bf16.h>
+
+#include "backend/cuda/gemm_common.cuh"
+#include "backend/cuda/gemm_stream.cuh"
+
+namespace sable::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kKWarps = 4;    // warps splitting K inside a CTA
+constexpr int kCtaRows = 64;  // 2 row groups of 32
+
+__device__ __forceinline__ uint4 ld_stream(const void* p) {
+  uint4 v;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
+}
+__device__ __forceinline__ uint4 ld_cached(const void* p) {
+  return __ldg(reinterpret_cast<const uint4*>(p));
+}
+
+template <bool FP8>
+__device__ __forceinline__ void mma(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                    uint32_t a3, uint32_t b0, uint32_t b1) {
+  if constexpr (FP8) {
+    asm("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  } else {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  }
+}
+
+template <bool FP8, int BN>
+__global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const StreamGemmArgs a) {
+  constexpr int NT = BN / 8;
+  constexpr int ESZ = FP8 ? 1 : 2;
+  constexpr int EPV = 16 / ESZ;    // elements per 16-byte vector
+  constexpr int KPC = 4 * EPV;     // k per chunk (one vector per lane of a quad)
+  constexpr int SPB = 128 / KPC / 2;  // stages of 2 chunks per 128-block: fp8 1, bf16 2
+  constexpr int NACC = 2 * NT * 4;
+  extern __shared__ float red[];
+
+  int group = 0;
+  int64_t p_begin, p_count;
+  if (a.tiles) {
+    if (int(blockIdx.x) >= *a.num_tiles) return;
+    const int* t = a.tiles + 3 * blockIdx.x;
+    group = t[0];
+    p_begin = t[1];
+    p_count = t[2];
+  } else {
+    p_begin = int64_t(blockIdx.x) * BN;
+    p_count = a.T - p_begin < BN ? a.T - p_begin : BN;
+  }
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+  const int rw = warp / kKWarps, kw = warp % kKWarps;
+  const int64_t row0 = int64_t(blockIdx.y) * kCtaRows + rw * 32;
+  const int64_t K = a.K;
+
+  const char* wbase = static_cast<const char*>(a.w) + int64_t(group) * a.w_gstride * ESZ;
+  const char* wrow[4];
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    int64_t row = row0 + (r >> 1) * 16 + (r & 1) * 8 + g;
+    if (row > a.N - 1) row = a.N - 1;
+    wrow[r] = wbase + row * K * ESZ;
+  }
+  // B rows: token g of each n-tile (clamped to a valid row: finite data, never stored).
+  const char* xrow[NT];
+  int64_t xr_c[NT][2];  // FP8 scales: rows of the tokens 2q, 2q+1 of each n-tile
+  auto xrow_of = [&](int64_t local) -> int64_t {
+    if (local >= p_count) local = 0;
+    const int64_t p = p_begin + local;
+    return a.x_index ? a.x_index[p] : p;
+  };
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    xrow[j] = static_cast<const char*>(a.x) + xrow_of(j * 8 + g) * a.ldx * ESZ;
+    if constexpr (FP8) {
+      xr_c[j][0] = xrow_of(j * 8 + 2 * q);
+      xr_c[j][1] = xrow_of(j * 8 + 2 * q + 1);
+    }
+  }
+
+  float acc[2][NT][4];
+  float part[2][NT][4];
+#pragma unroll
+  for (int m = 0; m < 2; ++m)
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) acc[m][j][i] = part[m][j][i] = 0.f;
+
+  const int64_t KB = (K + 127) / 128;
+  const int64_t kb_lo = KB * blockIdx.z / a.splits, kb_hi = KB * (blockIdx.z + 1) / a.splits;
+  const int64_t span = kb_hi - kb_lo - kw;
+  const int nb = span > 0 ? int((span + kKWarps - 1) / kKWarps) : 0;
+  const int nst = nb * SPB;
+
+  // FP8 weight scales of the two row tiles (each inside one 128-row block).
+  const float* ws_m[2] = {nullptr, nullptr};
+  if constexpr (FP8) {
+    const float* base = a.ws + int64_t(group) * a.ws_gstride;
+    if (a.glu) {
+      const int64_t rb = ((row0 >> 5) * 16) >> 7;
+      ws_m[0] = base + rb * a.ws_ld;
+      ws_m[1] = base + a.ws_up + rb * a.ws_ld;
+    } else {
+      const int64_t rb = (row0 < a.N ? row0 : a.N - 1) >> 7;
+      ws_m[0] = ws_m[1] = base + rb * a.ws_ld;
+    }
+  }
+
+  auto stage_k = [&](int st, int c) -> int64_t {
+    const int64_t kb = kb_lo + kw + int64_t(st / SPB) * kKWarps;
+    return kb * 128 + ((st % SPB) * 2 + c) * KPC + q * EPV;
+  };
+  auto load_stage = [&](uint4 (&buf)[2][4], int st) {
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      const int64_t k = stage_k(st, c);
+#pragma unroll
+      for (int r = 0; r < 4; ++r)
+        buf[c][r] = k < K ? ld_stream(wrow[r] + k * ESZ) : make_uint4(0, 0, 0, 0);
+    }
+  };
+  auto compute_stage = [&](const uint4 (&buf)[2][4], int st) {
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      const int64_t k = stage_k(st, c);
+      uint4 bx[NT];
+#pragma unroll
+      for (int j = 0; j < NT; ++j) bx[j] = k < K ? ld_cached(xrow[j] + k * ESZ) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int m = 0; m < 2; ++m) {
+          float(&d)[4] = *(FP8 ? &part[m][j] : &acc[m][j]);
+          mma<FP8>(d, buf[c][2 * m].x, buf[c][2 * m + 1].x, buf[c][2 * m].y, buf[c][2 * m + 1].y,
+                   bx[j].x, bx[j].y);
+          mma<FP8>(d, buf[c][2 * m].z, buf[c][2 * m + 1].z, buf[c][2 * m].w, buf[c][2 * m + 1].w,
+                   bx[j].z, bx[j].w);
+        }
+    }
+    if constexpr (FP8) {  // one stage per 128-block: promote with the block's scales
+      const int64_t kb = kb_lo + kw + int64_t(st) * kKWarps;
+      const float sw0 = __ldg(ws_m[0] + kb), sw1 = __ldg(ws_m[1] + kb);
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        const float sx0 = __ldg(a.xs + kb * a.xs_sk + xr_c[j][0] * a.xs_st);
+        const float sx1 = __ldg(a.xs + kb * a.xs_sk + xr_c[j][1] * a.xs_st);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const float sx = (i & 1) ? sx1 : sx0;
+          acc[0][j][i] += part[0][j][i] * (sw0 * sx);
+          acc[1][j][i] += part[1][j][i] * (sw1 * sx);
+          part[0][j][i] = part[1][j][i] = 0.f;
+        }
+      }
+    }
+  };
+
+  uint4 A0[2][4], A1[2][4];
+  if (nst > 0) load_stage(A0, 0);
+  for (int st = 0; st < nst; st += 2) {
+    if (st + 1 < nst) load_stage(A1, st + 1);
+    compute_stage(A0, st);
+    if (st + 2 < nst) load_stage(A0, st + 2);
+    if (st + 1 < nst) compute_stage(A1, st + 1);
+  }
+
+  // Sum the kKWarps partial results of each row group in a fixed order.
+  if (kw > 0) {
+    float* dst = red + (size_t(rw * (kKWarps - 1) + (kw - 1)) * NACC) * 32 + lane;
+#pragma unroll
+    for (int m = 0; m < 2; ++m)
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) dst[((m * NT + j) * 4 + i) * 32] = acc[m][j][i];
+  }
+  __syncthreads();
+  if (kw != 0) return;
+#pragma unroll
+  for (int o = 0; o < kKWarps - 1; ++o) {
+    const float* src = red + (size_t(rw * (kKWarps - 1) + o) * NACC) * 32 + lane;
+#pragma unroll
+    for (int m = 0; m < 2; ++m)
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) acc[m][j][i] += src[((m * NT + j) * 4 + i) * 32];
+  }
+
+  // Epilogue. Fragment (m, j, i): row row0 + 16m + 8(i>>1) + g, token j*8 + 2q + (i&1).
+#pragma unroll
+  for (int j = 0; j < NT; ++j)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int64_t local = j * 8 + 2 * q + (i & 1);
+      if (local >= p_count) continue;
+      const int64_t p = p_begin + local;
+      const float rs = a.row_scale ? a.row_scale[p] : 1.f;
+      if (a.glu) {
+        const float gv = acc[0][j][i], uv = acc[1][j][i];
+        const float h = gv / (1.f + __expf(-gv)) * uv * rs;
+        const int64_t col = (row0 >> 5) * 16 + (i >> 1) * 8 + g;
+        if (a.out_f32)
+          static_cast<float*>(a.out)[p * a.ldo + col] = h;
+        else
+          static_cast<__nv_bfloat16*>(a.out)[p * a.ldo + col] = __float2bfloat16(h);
+        continue;
+      }
+#pragma unroll
+      for (int m = 0; m < 2; ++m) {
+        const int64_t n = row0 + 16 * m + 8 * (i >> 1) + g;
+        if (n >= a.N) continue;
+        if (a.splits > 1) {
+          a.partial[(int64_t(blockIdx.z) * a.T + p) * a.N + n] = acc[m][j][i];
+        } else if (a.out_f32) {
+          static_cast<float*>(a.out)[p * a.ldo + n] = acc[m][j][i] * rs;
+        } else {
+          static_cast<__nv_bfloat16*>(a.out)[p * a.ldo + n] = __float2bfloat16(acc[m][j][i] * rs);
+        }
+      }
+    }
+}
+
+// out[p, n] = sum_z partial[z, p, n] (x row_scale[p]), in z order.
+__global__ void splitk_reduce_kernel(const float* partial, int splits, int64_t T, int64_t N,
+                                     const float* row_scale, void* out, int64_t ldo, bool out_f32) {
+  const int64_t total = T * N;
+  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < total;
+       idx += int64_t(gridDim.x) * blockDim.x) {
+    float s = 0.f;
+    for (int z = 0; z < splits; ++z) s += partial[z * total + idx];
+    const int64_t p = idx / N, n = idx % N;
+    if (row_scale) s *= row_scale[p];
+    if (out_f32)
+      static_cast<float*>(out)[p * ldo + n] = s;
+    else
+      static_cast<__nv_bfloat16*>(out)[p * ldo + n] = __float2bfloat16(s);
+  }
+}
+
+template <bool FP8, int BN>
+void launch_one(const StreamGemmArgs& a, cudaStream_t stream) {
+  // Tiles vary fastest, so the tiles of one expert read the same weight rows
+  // at about the same time (the second read hits L2).
+  const dim3 grid(unsigned(a.grid_tiles), unsigned(ceil_div(a.N, kCtaRows)), unsigned(a.splits));
+  const size_t smem = size_t(2 * (kKWarps - 1)) * (2 * (BN / 8) * 4) * 32 * sizeof(float);
+  stream_gemm_kernel<FP8, BN><<<grid, kThreads, smem, stream>>>(a);
+  SABLE_LAUNCH_OK();
+}
+
+}  // namespace
+
+void launch_stream_gemm(const StreamGemmArgs& a, cudaStream_t stream) {
+  if (a.grid_tiles <= 0 || a.N <= 0) return;
+  SABLE_GEMM_REQUIRE(a.K % (a.fp8 ? 16 : 8) == 0, "stream GEMM needs K % 16 (fp8) / 8 (bf16) == 0");
+  SABLE_GEMM_REQUIRE(a.splits == 1 || (a.tiles == nullptr && a.partial && !a.glu),
+                     "split-K only for dense GEMMs with a partial buffer");
+  SABLE_GEMM_REQUIRE(!a.glu || a.N % 32 == 0, "gate/up rows must be a multiple of 32");
+  if (a.fp8) {
+    switch (a.bn) {
+      case 8: launch_one<true, 8>(a, stream); break;
+      case 16: launch_one<true, 16>(a, stream); break;
+      case 32: launch_one<true, 32>(a, stream); break;
+      default: SABLE_GEMM_REQUIRE(false, "fp8 stream GEMM tile must be 8, 16 or 32 tokens");
+    }
+  } else {
+    switch (a.bn) {
+      case 8: launch_one<false, 8>(a, stream); break;
+      case 16: launch_one<false, 16>(a, stream); break;
+      case 32: launch_one<false, 32>(a, stream); break;
+      case 64: launch_one<false, 64>(a, stream); break;
+      default: SABLE_GEMM_REQUIRE(false, "bf16 stream GEMM tile must be 8, 16, 32 or 64 tokens");
+    }
+  }
+  if (a.splits > 1) {
+    const int64_t total = a.T * a.N;
+    const int blocks = int(ceil_div(total, 256) < 4096 ? ceil_div(total, 256) : 4096);
+    splitk_reduce_kernel<<<blocks, 256, 0, stream>>>(a.partial, a.splits, a.T, a.N, a.row_scale,
+                                                      a.out, a.ldo, a.out_f32);
+    SABLE_LAUNCH_OK();
+  }
+}
+
+}  // namespace sable::cuda

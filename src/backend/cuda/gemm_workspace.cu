@@ -1,0 +1,55 @@
+// Per-stream scratch space of the GEMM family.
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "backend/cuda/gemm_common.cuh"
+
+namespace sable::cuda {
+
+[[noreturn]] void gemm_fatal(const char* what, const char* detail, const char* file, int line) {
+  std::fprintf(stderr, "sable cuda gemm: %s failed: %s (%s:%d)\n", what, detail, file, line);
+  std::fflush(stderr);
+  std::abort();
+}
+
+namespace {
+constexpr size_t kLtWorkspace = 32u << 20;
+std::mutex g_mu;
+std::map<cudaStream_t, std::unique_ptr<GemmWorkspace>>& registry() {
+  static auto* r = new std::map<cudaStream_t, std::unique_ptr<GemmWorkspace>>();
+  return *r;
+}
+}  // namespace
+
+GemmWorkspace* gemm_workspace(cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  auto& r = registry();
+  auto it = r.find(stream);
+  if (it != r.end()) return it->second.get();
+  auto ws = std::make_unique<GemmWorkspace>();
+  ws->stream = stream;
+  SABLE_CUBLAS_OK(cublasLtCreate(&ws->lt));
+  SABLE_CUDA_OK(cudaMalloc(&ws->lt_ws, kLtWorkspace));
+  ws->lt_ws_bytes = kLtWorkspace;
+  GemmWorkspace* raw = ws.get();
+  r.emplace(stream, std::move(ws));
+  return raw;
+}
+
+char* gemm_arena(GemmWorkspace* ws, size_t bytes) {
+  if (bytes <= ws->arena_bytes) return ws->arena;
+  cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+  SABLE_CUDA_OK(cudaStreamIsCapturing(ws->stream, &cap));
+  SABLE_GEMM_REQUIRE(cap == cudaStreamCaptureStatusNone,
+                     "GEMM workspace too small during graph capture: call reserve_gemm_workspace first");
+  // Earlier work on this stream may still use the old arena.
+  SABLE_CUDA_OK(cudaStreamSynchronize(ws->stream));
+  if (ws->arena) SABLE_CUDA_OK(cudaFree(ws->arena));
+  const size_t grown = round_up(int64_t(bytes + bytes / 4), 1 << 20);
+  SABLE_CUDA_OK(cudaMalloc(&ws->arena, grown));
+  ws->arena_bytes = grown;
+  return ws->arena;
+}
+
+}  // namespace sable::cuda

@@ -1,0 +1,289 @@
+// The routed experts of a MoE layer as two grouped GEMMs over tokens sorted
+// by expert (no per-expert launches, no host synchronization):
+//   1. count tokens per expert; a stable counting sort (one CTA per expert)
+//      writes each (token, k) pair's sorted position p, the token of each p,
+//      its routing weight, and the tile list {expert, p_begin, count};
+//   2. [FP8] quantize x per token per 128 channels;
+//   3. gate+up grouped GEMM over the fused interleaved [E, 2I, H] weight, with
+//      silu(gate) * up in the epilogue -> h [P, I] (P = T * top_k);
+//   4. [FP8] quantize h;
+//   5. down grouped GEMM, scaled by the routing weight -> y [P, H];
+//   6. out[t] = sum_k y[pos(t, k)] in k order (deterministic).
+// Grids are sized from T alone (an upper bound on tiles), so the sequence can
+// be captured in a CUDA graph.
+#include <cuda_bf16.h>
+
+#include "backend/cuda/gemm_common.cuh"
+#include "backend/cuda/gemm_stream.cuh"
+
+namespace sable::cuda {
+
+namespace {
+
+__global__ void moe_count_kernel(const int* __restrict__ ids, int64_t pairs, int E,
+                                 int* __restrict__ counts) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < pairs;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int e = ids[i];
+    if (e >= 0 && e < E) atomicAdd(&counts[e], 1);
+  }
+}
+
+// One CTA (256 threads) per expert.
+__global__ void moe_fill_kernel(const int* __restrict__ ids, const float* __restrict__ wts,
+                                int64_t pairs, int top_k, int E, int bn,
+                                const int* __restrict__ counts, int* __restrict__ sorted_token,
+                                float* __restrict__ sorted_weight, int* __restrict__ pair_pos,
+                                int* __restrict__ tiles, int* __restrict__ num_tiles) {
+  const int e = blockIdx.x;
+  __shared__ int s_warp[8];
+  __shared__ int s_base[2];
+  // Offsets of this expert's rows and tiles: sums over the experts before it.
+  int off = 0, toff = 0;
+  for (int x = threadIdx.x; x < e; x += blockDim.x) {
+    off += counts[x];
+    toff += (counts[x] + bn - 1) / bn;
+  }
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int o = 16; o > 0; o >>= 1) {
+    off += __shfl_xor_sync(0xffffffffu, off, o);
+    toff += __shfl_xor_sync(0xffffffffu, toff, o);
+  }
+  __shared__ int s_off[8], s_toff[8];
+  if (lane == 0) { s_off[warp] = off; s_toff[warp] = toff; }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int a = 0, b = 0;
+    for (int w = 0; w < 8; ++w) { a += s_off[w]; b += s_toff[w]; }
+    s_base[0] = a;
+    s_base[1] = b;
+  }
+  __syncthreads();
+  const int base = s_base[0], tbase = s_base[1];
+  const int n = counts[e];
+  // Stable compaction of the pairs routed to e, 256 at a time.
+  int running = 0;
+  for (int64_t start = 0; start < pairs; start += blockDim.x) {
+    const int64_t i = start + threadIdx.x;
+    const bool hit = i < pairs && ids[i] == e;
+    const unsigned mask = __ballot_sync(0xffffffffu, hit);
+    if (lane == 0) s_warp[warp] = __popc(mask);
+    __syncthreads();
+    int before = running;
+    for (int w = 0; w < warp; ++w) before += s_warp[w];
+    int total = 0;
+    for (int w = 0; w < 8; ++w) total += s_warp[w];
+    if (hit) {
+      const int p = base + before + __popc(mask & ((1u << lane) - 1u));
+      sorted_token[p] = int(i / top_k);
+      sorted_weight[p] = wts[i];
+      pair_pos[i] = p;
+    }
+    running += total;
+    __syncthreads();
+  }
+  const int nt = (n + bn - 1) / bn;
+  for (int j = threadIdx.x; j < nt; j += blockDim.x) {
+    int* t = tiles + 3 * (tbase + j);
+    t[0] = e;
+    t[1] = base + j * bn;
+    t[2] = min(bn, n - j * bn);
+  }
+  if (e == E - 1 && threadIdx.x == 0) *num_tiles = tbase + nt;
+}
+
+// out[t, :] = sum_k y[pair_pos[t*K + k], :], 8 channels per thread.
+__global__ void moe_reduce_kernel(const __nv_bfloat16* __restrict__ y, const int* __restrict__ pair_pos,
+                                  int64_t T, int top_k, int64_t H, void* __restrict__ out,
+                                  bool out_f32) {
+  const int64_t vecs = H / 8;
+  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < T * vecs;
+       idx += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t t = idx / vecs, c = (idx % vecs) * 8;
+    float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    for (int k = 0; k < top_k; ++k) {
+      const int64_t p = pair_pos[t * top_k + k];
+      const uint4 raw = *reinterpret_cast<const uint4*>(y + p * H + c);
+      const __nv_bfloat162* h2 = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        acc[2 * i] += __low2float(h2[i]);
+        acc[2 * i + 1] += __high2float(h2[i]);
+      }
+    }
+    if (out_f32) {
+      float4* o = reinterpret_cast<float4*>(static_cast<float*>(out) + t * H + c);
+      o[0] = make_float4(acc[0], acc[1], acc[2], acc[3]);
+      o[1] = make_float4(acc[4], acc[5], acc[6], acc[7]);
+    } else {
+      uint4 r;
+      __nv_bfloat162* h2 = reinterpret_cast<__nv_bfloat162*>(&r);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) h2[i] = __floats2bfloat162_rn(acc[2 * i], acc[2 * i + 1]);
+      *reinterpret_cast<uint4*>(static_cast<__nv_bfloat16*>(out) + t * H + c) = r;
+    }
+  }
+}
+
+int moe_bn(int64_t T, int64_t top_k, int E, bool fp8) {
+  const int64_t P = T * top_k;
+  const int64_t active = P < E ? P : E;
+  const int64_t expect = 3 * ceil_div(P, active);  // room for the busier experts
+  if (expect <= 8) return 8;
+  if (expect <= 16) return 16;
+  if (expect <= 32 || fp8) return 32;
+  return 64;
+}
+
+size_t a256(size_t v) { return (v + 255) & ~size_t(255); }
+
+struct MoeScratch {
+  size_t counts, num_tiles, sorted_token, sorted_weight, pair_pos, tiles, xq, xs, h, hq, hs, y, total;
+  int64_t max_tiles;
+};
+
+MoeScratch moe_scratch(int64_t T, int64_t K, int E, int64_t H, int64_t I, bool fp8, int bn) {
+  MoeScratch s{};
+  const int64_t P = T * K;
+  s.max_tiles = (P < E ? P : E) + ceil_div(P, bn);
+  size_t o = 0;
+  s.counts = o; o += a256(size_t(E) * 4);
+  s.num_tiles = o; o += 256;
+  s.sorted_token = o; o += a256(size_t(P) * 4);
+  s.sorted_weight = o; o += a256(size_t(P) * 4);
+  s.pair_pos = o; o += a256(size_t(P) * 4);
+  s.tiles = o; o += a256(size_t(s.max_tiles) * 12);
+  if (fp8) {
+    s.xq = o; o += a256(size_t(T * H));
+    s.xs = o; o += a256(size_t(ceil_div(H, 128) * scale_ld(T)) * 4);
+  }
+  s.h = o; o += a256(size_t(P * I) * 2);
+  if (fp8) {
+    s.hq = o; o += a256(size_t(P * I));
+    s.hs = o; o += a256(size_t(ceil_div(I, 128) * scale_ld(P)) * 4);
+  }
+  s.y = o; o += a256(size_t(P * H) * 2);
+  s.total = o;
+  return s;
+}
+
+}  // namespace
+
+size_t moe_arena_bytes(int64_t T, int64_t top_k, int E, int64_t H, int64_t I, bool fp8) {
+  return moe_scratch(T, top_k, E, H, I, fp8, moe_bn(T, top_k, E, fp8)).total;
+}
+
+void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
+                 const MoeExperts& w, Tensor& out, cudaStream_t stream) {
+  SABLE_GEMM_REQUIRE(w.prepared != nullptr, "moe_experts: experts not prepared (prepare_experts)");
+  const PreparedExperts& P = *static_cast<const PreparedExperts*>(w.prepared.get());
+  const int64_t T = x.dim(0), H = P.H, I = P.I, K = topk_ids.dim(1);
+  const int E = P.E;
+  SABLE_GEMM_REQUIRE(x.dtype() == DType::BF16 && x.dim(1) == H, "moe_experts: x must be BF16 [T, H]");
+  SABLE_GEMM_REQUIRE(topk_ids.dtype() == DType::I32 && topk_weights.dtype() == DType::F32 &&
+                         topk_ids.dim(0) == T && topk_weights.dim(0) == T && topk_weights.dim(1) == K,
+                     "moe_experts: topk_ids I32 [T, K], topk_weights F32 [T, K]");
+  SABLE_GEMM_REQUIRE(out.dim(0) == T && out.dim(1) == H &&
+                         (out.dtype() == DType::BF16 || out.dtype() == DType::F32),
+                     "moe_experts: out must be BF16/F32 [T, H]");
+  SABLE_GEMM_REQUIRE(H % 16 == 0 && I % 16 == 0, "moe_experts: H and I must be multiples of 16");
+  if (T == 0) return;
+  GemmWorkspace* ws = gemm_workspace(stream);
+  const int bn = moe_bn(T, K, E, P.fp8);
+  const MoeScratch s = moe_scratch(T, K, E, H, I, P.fp8, bn);
+  char* ar = gemm_arena(ws, s.total);
+  int* counts = reinterpret_cast<int*>(ar + s.counts);
+  int* num_tiles = reinterpret_cast<int*>(ar + s.num_tiles);
+  int* sorted_token = reinterpret_cast<int*>(ar + s.sorted_token);
+  float* sorted_weight = reinterpret_cast<float*>(ar + s.sorted_weight);
+  int* pair_pos = reinterpret_cast<int*>(ar + s.pair_pos);
+  int* tiles = reinterpret_cast<int*>(ar + s.tiles);
+  const int64_t pairs = T * K;
+
+  SABLE_CUDA_OK(cudaMemsetAsync(counts, 0, size_t(E) * 4, stream));
+  moe_count_kernel<<<unsigned(ceil_div(pairs, 256) < 1024 ? ceil_div(pairs, 256) : 1024), 256, 0, stream>>>(
+      topk_ids.ptr<int>(), pairs, E, counts);
+  SABLE_LAUNCH_OK();
+  moe_fill_kernel<<<unsigned(E), 256, 0, stream>>>(topk_ids.ptr<int>(), topk_weights.ptr<float>(),
+                                                   pairs, int(K), E, bn, counts, sorted_token,
+                                                   sorted_weight, pair_pos, tiles, num_tiles);
+  SABLE_LAUNCH_OK();
+
+  auto* h = reinterpret_cast<__nv_bfloat16*>(ar + s.h);
+  auto* y = reinterpret_cast<__nv_bfloat16*>(ar + s.y);
+  const int64_t nbI = ceil_div(I, 128), nbH = ceil_div(H, 128);
+  const int64_t kbH = weight_scale_ld(H), kbI = weight_scale_ld(I);
+
+  StreamGemmArgs g;
+  g.fp8 = P.fp8;
+  g.bn = bn;
+  g.N = 2 * I;
+  g.K = H;
+  g.w = P.w13;
+  g.w_gstride = 2 * I * H;
+  g.glu = true;
+  g.tiles = tiles;
+  g.num_tiles = num_tiles;
+  g.grid_tiles = int(s.max_tiles);
+  g.x_index = sorted_token;
+  g.out = h;
+  g.ldo = I;
+  g.T = pairs;
+  if (P.fp8) {
+    auto* xq = reinterpret_cast<uint8_t*>(ar + s.xq);
+    auto* xs = reinterpret_cast<float*>(ar + s.xs);
+    launch_quantize_act_fp8(x.ptr<__nv_bfloat16>(), T, H, H, xq, xs, scale_ld(T), stream);
+    g.x = xq;
+    g.ldx = H;
+    g.xs = xs;
+    g.xs_sk = scale_ld(T);
+    g.xs_st = 1;
+    g.ws = P.s13;
+    g.ws_ld = kbH;
+    g.ws_gstride = 2 * nbI * kbH;
+    g.ws_up = nbI * kbH;
+  } else {
+    g.x = x.data();
+    g.ldx = H;
+  }
+  launch_stream_gemm(g, stream);
+
+  StreamGemmArgs d;
+  d.fp8 = P.fp8;
+  d.bn = bn;
+  d.N = H;
+  d.K = I;
+  d.w = P.w2;
+  d.w_gstride = H * I;
+  d.tiles = tiles;
+  d.num_tiles = num_tiles;
+  d.grid_tiles = int(s.max_tiles);
+  d.out = y;
+  d.ldo = H;
+  d.row_scale = sorted_weight;
+  d.T = pairs;
+  if (P.fp8) {
+    auto* hq = reinterpret_cast<uint8_t*>(ar + s.hq);
+    auto* hs = reinterpret_cast<float*>(ar + s.hs);
+    launch_quantize_act_fp8(h, pairs, I, I, hq, hs, scale_ld(pairs), stream);
+    d.x = hq;
+    d.ldx = I;
+    d.xs = hs;
+    d.xs_sk = scale_ld(pairs);
+    d.xs_st = 1;
+    d.ws = P.s2;
+    d.ws_ld = kbI;
+    d.ws_gstride = nbH * kbI;
+  } else {
+    d.x = h;
+    d.ldx = I;
+  }
+  launch_stream_gemm(d, stream);
+
+  const int64_t work = T * (H / 8);
+  moe_reduce_kernel<<<unsigned(ceil_div(work, 256) < 8192 ? ceil_div(work, 256) : 8192), 256, 0, stream>>>(
+      y, pair_pos, T, int(K), H, out.data(), out.dtype() == DType::F32);
+  SABLE_LAUNCH_OK();
+}
+
+}  // namespace sable::cuda
