@@ -1,0 +1,122 @@
+#include "backend/cuda/cuda_allocator.h"
+
+#include <new>
+
+#include "backend/cuda/cuda_check.h"
+#include "core/logging.h"
+
+namespace sable::cuda {
+
+CudaAllocator::CudaAllocator(int device, cudaStream_t stream) : device_(device), stream_(stream) {}
+
+CudaAllocator::~CudaAllocator() {
+  // Live blocks belong to tensors that may outlive the backend in static
+  // teardown; only cached blocks go back. Errors are ignored here: the
+  // driver may already be shutting down.
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [pool, sizes] : free_)
+    for (auto& [size, blocks] : sizes)
+      for (void* p : blocks) cudaFree(p);
+}
+
+size_t CudaAllocator::round_size(size_t bytes) {
+  constexpr size_t kSmall = 512, kLarge = size_t(2) << 20, kSmallLimit = size_t(1) << 20;
+  if (bytes == 0) bytes = 1;
+  if (bytes <= kSmallLimit) return (bytes + kSmall - 1) / kSmall * kSmall;
+  return (bytes + kLarge - 1) / kLarge * kLarge;
+}
+
+void* CudaAllocator::driver_alloc(size_t rounded) {
+  void* p = nullptr;
+  cudaError_t e = cudaMalloc(&p, rounded);
+  if (e != cudaSuccess) {
+    cudaGetLastError();  // clear; retry after returning the cache
+    // Free lists may hold enough in other sizes: give them back and retry.
+    for (auto& [pool, sizes] : free_)
+      for (auto& [size, blocks] : sizes) {
+        for (void* q : blocks) SABLE_CUDA_CHECK(cudaFree(q));
+        stats_.cached -= size * blocks.size();
+        blocks.clear();
+      }
+    e = cudaMalloc(&p, rounded);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      size_t free_b = 0, total_b = 0;
+      cudaMemGetInfo(&free_b, &total_b);
+      LOG_ERROR("CUDA out of memory: asked for {:.1f} MiB, {:.1f} MiB in use by Sable, {:.1f} MiB free of {:.1f} MiB",
+                double(rounded) / (1 << 20), double(stats_.in_use) / (1 << 20),
+                double(free_b) / (1 << 20), double(total_b) / (1 << 20));
+      throw std::bad_alloc();
+    }
+  }
+  ++stats_.driver_allocs;
+  return p;
+}
+
+void* CudaAllocator::allocate(size_t bytes) {
+  const size_t rounded = round_size(bytes);
+  void* p = nullptr;
+  bool zero = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& bucket = free_[pool_][rounded];
+    if (!bucket.empty()) {
+      p = bucket.back();
+      bucket.pop_back();
+      stats_.cached -= rounded;
+    } else {
+      p = driver_alloc(rounded);
+    }
+    live_[p] = Block{rounded, pool_};
+    stats_.in_use += rounded;
+    if (stats_.in_use > stats_.peak_in_use) stats_.peak_in_use = stats_.in_use;
+    zero = zero_fill_;
+  }
+  if (zero) SABLE_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
+  return p;
+}
+
+void CudaAllocator::deallocate(void* p, size_t) {
+  if (!p) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = live_.find(p);
+  if (it == live_.end()) return;  // not ours (never happens); ignore rather than corrupt
+  const Block b = it->second;
+  live_.erase(it);
+  free_[b.pool][b.size].push_back(p);
+  stats_.in_use -= b.size;
+  stats_.cached += b.size;
+}
+
+void CudaAllocator::release_cached() {
+  SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [pool, sizes] : free_)
+    for (auto& [size, blocks] : sizes) {
+      for (void* q : blocks) SABLE_CUDA_CHECK(cudaFree(q));
+      stats_.cached -= size * blocks.size();
+      blocks.clear();
+    }
+}
+
+void CudaAllocator::set_current_pool(int pool) {
+  std::lock_guard<std::mutex> lock(mu_);
+  pool_ = pool;
+}
+
+int CudaAllocator::current_pool() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pool_;
+}
+
+void CudaAllocator::set_zero_fill(bool on) {
+  std::lock_guard<std::mutex> lock(mu_);
+  zero_fill_ = on;
+}
+
+AllocatorStats CudaAllocator::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+}  // namespace sable::cuda

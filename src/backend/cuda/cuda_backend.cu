@@ -1,0 +1,113 @@
+#include "backend/cuda/cuda_backend.h"
+
+#include <cublas_v2.h>
+
+#include <mutex>
+#include <stdexcept>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/gemm.h"
+#include "backend/cuda/ops.h"
+
+namespace sable::cuda {
+
+CudaBackend::CudaBackend(int device, const CudaBackendOptions& opts) : device_(device), opts_(opts) {
+  SABLE_CUDA_CHECK(cudaSetDevice(device_));
+  SABLE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  alloc_ = std::make_unique<CudaAllocator>(device_, stream_);
+  alloc_->set_zero_fill(opts_.zero_fill_allocations);
+  SABLE_CUBLAS_CHECK(cublasCreate(&cublas_));
+  SABLE_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+  // A fixed workspace keeps cuBLAS from allocating during graph capture.
+  SABLE_CUDA_CHECK(cudaMalloc(&cublas_ws_, opts_.cublas_workspace_bytes));
+  SABLE_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_ws_, opts_.cublas_workspace_bytes));
+}
+
+CudaBackend::~CudaBackend() {
+  // Best effort: the driver may be shutting down at exit.
+  if (stream_) cudaStreamSynchronize(stream_);
+  if (cublas_) cublasDestroy(cublas_);
+  if (cublas_ws_) cudaFree(cublas_ws_);
+  alloc_.reset();
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+Tensor CudaBackend::to_device(const Tensor& host) {
+  if (host.device() == Device::kCUDA) return host;
+  Tensor d = Tensor::empty(host.dtype(), host.shape(), *alloc_);
+  if (host.nbytes())
+    SABLE_CUDA_CHECK(cudaMemcpyAsync(d.data(), host.data(), host.nbytes(), cudaMemcpyHostToDevice, stream_));
+  // The host tensor may be freed or unmapped as soon as we return.
+  SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return d;
+}
+
+void CudaBackend::copy_to_host(const Tensor& src, void* dst) {
+  if (!src.nbytes()) return;
+  const cudaMemcpyKind kind = src.device() == Device::kCUDA ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost;
+  SABLE_CUDA_CHECK(cudaMemcpyAsync(dst, src.data(), src.nbytes(), kind, stream_));
+  SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::prepare_linear(LinearWeight& w) { cuda::prepare_linear(w, opts_.quantize_fp8, stream_); }
+void CudaBackend::prepare_experts(MoeExperts& e) { cuda::prepare_experts(e, opts_.quantize_fp8, stream_); }
+void CudaBackend::synchronize() { SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+void CudaBackend::embedding(const Tensor& ids, const Tensor& table, Tensor& out) {
+  cuda::embedding(ids, table, out, stream_);
+}
+void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out) {
+  cuda::rms_norm(x, w, eps, out, stream_);
+}
+void CudaBackend::add_rms_norm(Tensor& r, const Tensor& x, const Tensor& w, float eps, Tensor& out) {
+  cuda::add_rms_norm(r, x, w, eps, out, stream_);
+}
+void CudaBackend::linear(const Tensor& x, const LinearWeight& w, Tensor& out) { cuda::linear(x, w, out, stream_); }
+void CudaBackend::silu_and_mul(const Tensor& g, const Tensor& u, Tensor& out) {
+  cuda::silu_and_mul(g, u, out, stream_);
+}
+void CudaBackend::rope(Tensor& x, int offset, int rope_dim, const Tensor& pos, const RopeParams& p) {
+  cuda::rope(x, offset, rope_dim, pos, p, stream_);
+}
+void CudaBackend::moe_route(const Tensor& logits, const Tensor& bias, const MoeRoutingParams& p, Tensor& ids,
+                            Tensor& weights) {
+  cuda::moe_route(logits, bias, p, ids, weights, stream_);
+}
+void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights, const MoeExperts& w,
+                              Tensor& out) {
+  cuda::moe_experts(x, ids, weights, w, out, stream_);
+}
+void CudaBackend::head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out) {
+  cuda::head_matmul(x, w, transposed, out, cublas_, *alloc_, stream_);
+}
+void CudaBackend::mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent) {
+  cuda::mla_absorb_q(q, w_uk, q_latent, cublas_, *alloc_, stream_);
+}
+void CudaBackend::mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeParams& rope,
+                               const AttentionMetadata& m, Tensor& cache) {
+  cuda::mla_write_kv(kv, norm_w, eps, rope, m, cache, stream_);
+}
+void CudaBackend::mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float scale,
+                                int v_dim, Tensor& out) {
+  cuda::mla_attention(q, cache, m, scale, v_dim, out, *alloc_, stream_);
+}
+void CudaBackend::add_inplace(Tensor& a, const Tensor& b) { cuda::add_inplace(a, b, stream_); }
+void CudaBackend::gather_rows(const Tensor& x, const Tensor& index, Tensor& out) {
+  cuda::gather_rows(x, index, out, stream_);
+}
+void CudaBackend::convert(const Tensor& src, Tensor& dst) { cuda::convert(src, dst, stream_); }
+
+std::unique_ptr<CudaBackend> make_cuda_backend(int device, const CudaBackendOptions& opts) {
+  return std::make_unique<CudaBackend>(device, opts);
+}
+
+Backend& cuda_backend(int device) {
+  static std::mutex mu;
+  static CudaBackend* backends[64] = {};
+  if (device < 0 || device >= 64) throw std::invalid_argument("cuda_backend: bad device index");
+  std::lock_guard<std::mutex> lock(mu);
+  if (!backends[device]) backends[device] = new CudaBackend(device, CudaBackendOptions{});  // never freed
+  return *backends[device];
+}
+
+}  // namespace sable::cuda

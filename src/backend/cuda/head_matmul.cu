@@ -1,0 +1,88 @@
+// Per-head matmuls of MLA through cuBLAS strided-batched GEMMs (fp32
+// accumulation): head_matmul (W_UV out of the latent output) and
+// mla_absorb_q (q_nope @ W_UK into the latent query, plus the copy of q_rope).
+//
+// Row-major [T, heads, K] activations are, per head, column-major K x T
+// matrices with leading dimension heads*K, so each head is one GEMM of the
+// batch with stride K between heads and no repacking:
+//   out_h^T (N x T) = op(W_h) (N x K) * x_h^T (K x T).
+#include <cassert>
+
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/ops.h"
+
+namespace sable::cuda {
+namespace {
+
+cudaDataType_t cuda_type(DType t) {
+  switch (t) {
+    case DType::BF16: return CUDA_R_16BF;
+    case DType::F16: return CUDA_R_16F;
+    case DType::F32: return CUDA_R_32F;
+    default: throw std::runtime_error(std::string("CUDA head_matmul: unsupported dtype ") + dtype_name(t));
+  }
+}
+
+// W in x's dtype: as is, or converted into a scratch tensor (slow path; the
+// model should hand BF16 per-head weights on CUDA).
+Tensor weight_as(const Tensor& w, DType dt, Allocator& scratch, cudaStream_t stream) {
+  if (w.dtype() == dt) return w;
+  Tensor c = Tensor::empty(dt, w.shape(), scratch);
+  convert(w, c, stream);
+  return c;
+}
+
+// C (m x n, ldc, strideC) = op(A) (m x k) * B (k x n, ldb, strideB), batch.
+void gemm_batched(cublasHandle_t h, cudaStream_t stream, bool transA, int m, int n, int k, const void* A,
+                  int lda, long long strideA, const void* B, int ldb, long long strideB, void* C, int ldc,
+                  long long strideC, int batch, DType ab, DType c) {
+  SABLE_CUBLAS_CHECK(cublasSetStream(h, stream));
+  const float alpha = 1.f, beta = 0.f;
+  SABLE_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+      h, transA ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &alpha, A, cuda_type(ab), lda, strideA, B,
+      cuda_type(ab), ldb, strideB, &beta, C, cuda_type(c), ldc, strideC, batch, CUBLAS_COMPUTE_32F,
+      CUBLAS_GEMM_DEFAULT));
+}
+
+template <typename T>
+__global__ void copy_rope_kernel(const T* q, T* ql, int heads, int qk, int nope, int L, int kv_lora) {
+  const int64_t th = blockIdx.x;  // token * heads + head
+  const int rope = qk - nope;
+  for (int i = threadIdx.x; i < rope; i += blockDim.x) ql[th * L + kv_lora + i] = q[th * qk + nope + i];
+}
+
+}  // namespace
+
+void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out, cublasHandle_t handle,
+                 Allocator& scratch, cudaStream_t stream) {
+  const int64_t T = x.dim(0), heads = x.dim(1), K = x.dim(2), N = out.dim(2);
+  assert(w.dim(0) == heads && (transposed ? w.dim(2) == K && w.dim(1) == N : w.dim(1) == K && w.dim(2) == N));
+  if (T == 0) return;
+  Tensor wc = weight_as(w, x.dtype(), scratch, stream);
+  // not transposed: W_h row-major K x N = column-major N x K (lda N), op N.
+  // transposed:     W_h row-major N x K = column-major K x N (lda K), op T.
+  gemm_batched(handle, stream, transposed, int(N), int(T), int(K), wc.data(), transposed ? int(K) : int(N),
+               K * N, x.data(), int(heads * K), K, out.data(), int(heads * N), N, int(heads), x.dtype(),
+               out.dtype());
+}
+
+void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, cublasHandle_t handle,
+                  Allocator& scratch, cudaStream_t stream) {
+  const int64_t T = q.dim(0), heads = q.dim(1), qk = q.dim(2);
+  const int64_t nope = w_uk.dim(1), kv_lora = w_uk.dim(2), L = q_latent.dim(2);
+  assert(L == kv_lora + (qk - nope) && w_uk.dim(0) == heads && q.dtype() == q_latent.dtype());
+  if (T == 0) return;
+  Tensor wc = weight_as(w_uk, q.dtype(), scratch, stream);
+  // q_latent_h[:, :kv_lora]^T (kv_lora x T) = W_UK_h^T (kv_lora x nope) * q_nope_h^T (nope x T);
+  // W_UK_h row-major nope x kv_lora = column-major kv_lora x nope (lda kv_lora).
+  gemm_batched(handle, stream, false, int(kv_lora), int(T), int(nope), wc.data(), int(kv_lora),
+               nope * kv_lora, q.data(), int(heads * qk), qk, q_latent.data(), int(heads * L), L, int(heads),
+               q.dtype(), q_latent.dtype());
+  SABLE_DISPATCH_ACT("mla_absorb_q", q.dtype(), T_, {
+    copy_rope_kernel<T_><<<unsigned(T * heads), 64, 0, stream>>>(q.ptr<T_>(), q_latent.ptr<T_>(), int(heads),
+                                                                int(qk), int(nope), int(L), int(kv_lora));
+    SABLE_CUDA_LAUNCH_CHECK();
+  });
+}
+
+}  // namespace sable::cuda

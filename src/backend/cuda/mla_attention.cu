@@ -1,0 +1,246 @@
+// Paged MLA attention: the dispatcher, the generic CUDA-core kernel (any
+// latent width, value width, head count and cache dtype: the tiny test
+// models, FP8 caches, and a second opinion for the tensor-core kernel), and
+// the split-K combine.
+//
+// Split-K: a batch with fewer (token, head-block) units than SMs splits each
+// token's keys into num_splits contiguous ranges; every split writes its
+// normalized partial output and log2-sum-exp, and the combine weights each
+// partial by 2^(lse_s - max lse). The range of each split is computed on the
+// device from the token's actual length, so a CUDA graph captured at one
+// max_seq_len stays right at another.
+#include <cassert>
+#include <cmath>
+
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/mla_attention_kernels.cuh"
+#include "backend/cuda/ops.h"
+
+namespace sable::cuda {
+namespace {
+
+using mla::MlaArgs;
+
+constexpr int kGenThreads = 128;
+constexpr int kGenMaxDv = 8 * kGenThreads;  // o[8] per thread
+
+__device__ __forceinline__ float block_max(float v, float* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  v = warp_max(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float t = lane < nw ? scratch[lane] : -INFINITY;
+  return warp_max(t);
+}
+
+// One block per (token, head, split); 128 keys per step, one key per thread
+// for the scores, then every thread accumulates its value dims over them.
+template <typename TQ, typename TC, typename TO>
+__global__ void __launch_bounds__(kGenThreads) mla_generic_kernel(const MlaArgs p) {
+  extern __shared__ int64_t gsm[];
+  int64_t* srow = gsm;                                          // [128] cache rows of the current keys
+  float* sp = reinterpret_cast<float*>(srow + kGenThreads);     // [128] their weights
+  float* scratch = sp + kGenThreads;                            // [33]
+  float* sq = scratch + 33;                                     // [L] query, pre-scaled (log2 domain)
+
+  int idx = blockIdx.x;
+  const int split = idx % p.num_splits;
+  idx /= p.num_splits;
+  const int h = idx % p.H;
+  const int t = p.T - 1 - idx / p.H;
+  const int n = p.positions[t] + 1;
+  const int chunk = (n + p.num_splits - 1) / p.num_splits;
+  const int kb = split * chunk, ke = min(n, kb + chunk);
+  const int64_t row = int64_t(t) * p.H + h;
+  if (kb >= ke) {
+    if (threadIdx.x == 0) p.part_lse[int64_t(split) * p.T * p.H + row] = -INFINITY;
+    return;
+  }
+  const TQ* q = static_cast<const TQ*>(p.q) + row * p.L;
+  const TC* cache = static_cast<const TC*>(p.cache);
+  const int32_t* table = p.block_tables + int64_t(p.token_seq[t]) * p.max_blocks;
+  for (int i = threadIdx.x; i < p.L; i += kGenThreads) sq[i] = to_f32(q[i]) * p.scale_log2;
+
+  float o[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  float m = -INFINITY, l = 0.f;
+  for (int c0 = kb; c0 < ke; c0 += kGenThreads) {
+    const int key = c0 + threadIdx.x;
+    float s = -INFINITY;
+    __syncthreads();  // sq written / previous step's sp, srow consumed
+    if (key < ke) {
+      const int64_t r = int64_t(table[key / p.block_size]) * p.block_size + key % p.block_size;
+      srow[threadIdx.x] = r;
+      const TC* k = cache + r * p.L;
+      float acc = 0.f;
+      for (int i = 0; i < p.L; ++i) acc += sq[i] * to_f32(k[i]);
+      s = acc;
+    }
+    const float mn = fmaxf(m, block_max(s, scratch));
+    const float alpha = exp2f(m - mn);
+    const float pr = key < ke ? exp2f(s - mn) : 0.f;
+    sp[threadIdx.x] = pr;
+    l = l * alpha + block_sum(pr, scratch);  // block_sum's barriers publish sp and srow
+    m = mn;
+    const int cnt = min(kGenThreads, ke - c0);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const int d = threadIdx.x + j * kGenThreads;
+      if (d >= p.Dv) break;
+      float acc = o[j] * alpha;
+      for (int kk = 0; kk < cnt; ++kk) acc += sp[kk] * to_f32(cache[srow[kk] * p.L + d]);
+      o[j] = acc;
+    }
+  }
+  const float inv = 1.f / l;
+  if (p.num_splits == 1) {
+    TO* out = static_cast<TO*>(p.out) + row * p.Dv;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const int d = threadIdx.x + j * kGenThreads;
+      if (d < p.Dv) out[d] = from_f32<TO>(o[j] * inv);
+    }
+  } else {
+    float* po = p.part_o + (int64_t(split) * p.T * p.H + row) * p.Dv;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const int d = threadIdx.x + j * kGenThreads;
+      if (d < p.Dv) po[d] = o[j] * inv;
+    }
+    if (threadIdx.x == 0) p.part_lse[int64_t(split) * p.T * p.H + row] = m + log2f(l);
+  }
+}
+
+// One block per (token, head) row.
+template <typename TO>
+__global__ void mla_combine_kernel(const float* part_o, const float* part_lse, TO* out, int64_t rows, int S,
+                                   int Dv) {
+  extern __shared__ float w[];  // [S]
+  __shared__ float s_total;
+  const int64_t row = blockIdx.x;
+  if (threadIdx.x < 32) {
+    float mx = -INFINITY;
+    for (int s = threadIdx.x; s < S; s += 32) mx = fmaxf(mx, part_lse[s * rows + row]);
+    mx = warp_max(mx);
+    float sum = 0.f;
+    for (int s = threadIdx.x; s < S; s += 32) {
+      const float lse = part_lse[s * rows + row];
+      const float ws = lse == -INFINITY ? 0.f : exp2f(lse - mx);
+      w[s] = ws;
+      sum += ws;
+    }
+    sum = warp_sum(sum);
+    if (threadIdx.x == 0) s_total = sum;
+  }
+  __syncthreads();
+  const float inv = 1.f / s_total;
+  for (int d = threadIdx.x; d < Dv; d += blockDim.x) {
+    float acc = 0.f;
+    for (int s = 0; s < S; ++s)
+      if (w[s] != 0.f) acc += w[s] * part_o[(s * rows + row) * Dv + d];
+    out[row * Dv + d] = from_f32<TO>(acc * inv);
+  }
+}
+
+int num_sms() {
+  static int cached[64] = {};
+  int dev = 0;
+  SABLE_CUDA_CHECK(cudaGetDevice(&dev));
+  if (!cached[dev & 63]) {
+    int n = 0;
+    SABLE_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
+    cached[dev & 63] = n;
+  }
+  return cached[dev & 63];
+}
+
+bool mma_supported(const Tensor& q, const Tensor& cache, const Tensor& out, int v_dim) {
+  return q.dim(2) == mla::kMmaL && v_dim == mla::kMmaDv && q.dim(1) % mla::kMmaHeads == 0 &&
+         q.dtype() == DType::BF16 && cache.dtype() == DType::BF16 && out.dtype() == DType::BF16 &&
+         reinterpret_cast<uintptr_t>(q.data()) % 16 == 0 && reinterpret_cast<uintptr_t>(cache.data()) % 16 == 0 &&
+         reinterpret_cast<uintptr_t>(out.data()) % 16 == 0;
+}
+
+// Splits so that (units x splits) covers the SMs about once, with at least
+// `min_keys` keys per split.
+int auto_splits(int64_t units, int max_seq_len, int min_keys) {
+  const int sms = num_sms();
+  if (units >= sms) return 1;
+  const int by_sms = int((sms + units - 1) / units);
+  const int by_len = std::max(1, max_seq_len / min_keys);
+  return std::max(1, std::min({by_sms, by_len, 128}));
+}
+
+}  // namespace
+
+void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache,
+                        const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out,
+                        Allocator& scratch, cudaStream_t stream) {
+  const int64_t T = q.dim(0), H = q.dim(1), L = q.dim(2);
+  assert(cache.dim(2) == L && out.dim(0) == T && out.dim(1) == H && out.dim(2) == v_dim);
+  if (T == 0) return;
+  const bool mma_ok = mma_supported(q, cache, out, v_dim);
+  if (kernel == MlaKernel::kAuto) kernel = mma_ok ? MlaKernel::kMma : MlaKernel::kGeneric;
+  if (kernel == MlaKernel::kMma && !mma_ok)
+    throw std::runtime_error("CUDA mla_attention: the tensor-core kernel needs L 576, v_dim 512, heads % 64, BF16");
+  if (kernel == MlaKernel::kGeneric && v_dim > kGenMaxDv)
+    throw std::runtime_error("CUDA mla_attention: v_dim too large for the generic kernel");
+
+  const bool mma = kernel == MlaKernel::kMma;
+  const int64_t units = mma ? T * (H / mla::kMmaHeads) : T * H;
+  int S = num_splits > 0 ? num_splits : auto_splits(units, std::max(1, m.max_seq_len), mma ? 256 : 512);
+
+  MlaArgs a{};
+  a.q = q.data();
+  a.cache = cache.data();
+  a.out = out.data();
+  a.positions = m.positions.ptr<int32_t>();
+  a.token_seq = m.token_seq.ptr<int32_t>();
+  a.block_tables = m.block_tables.ptr<int32_t>();
+  a.T = int(T);
+  a.H = int(H);
+  a.L = int(L);
+  a.Dv = v_dim;
+  a.max_blocks = m.max_blocks;
+  a.block_size = int(cache.dim(1));
+  a.num_splits = S;
+  a.scale_log2 = softmax_scale * 1.4426950408889634f;
+
+  Tensor part_o, part_lse;
+  if (S > 1) {
+    part_o = Tensor::empty(DType::F32, {S, T, H, v_dim}, scratch);
+    part_lse = Tensor::empty(DType::F32, {S, T, H}, scratch);
+    a.part_o = part_o.ptr<float>();
+    a.part_lse = part_lse.ptr<float>();
+  }
+
+  if (mma) {
+    mla::launch_mma(a, stream);
+  } else {
+    const size_t smem = size_t(L) * 4 + kGenThreads * 4 + kGenThreads * 8 + 33 * 4;
+    if (smem > 48 * 1024) throw std::runtime_error("CUDA mla_attention: latent too wide for the generic kernel");
+    const unsigned blocks = unsigned(T * H * S);
+    SABLE_DISPATCH_ACT("mla_attention", q.dtype(), TQ, {
+      SABLE_DISPATCH_FLOAT("mla_attention", cache.dtype(), TC, {
+        SABLE_DISPATCH_ACT("mla_attention", out.dtype(), TO, {
+          mla_generic_kernel<TQ, TC, TO><<<blocks, kGenThreads, smem, stream>>>(a);
+          SABLE_CUDA_LAUNCH_CHECK();
+        });
+      });
+    });
+  }
+  if (S > 1) {
+    SABLE_DISPATCH_ACT("mla_attention", out.dtype(), TO, {
+      mla_combine_kernel<TO><<<unsigned(T * H), 128, size_t(S) * 4, stream>>>(
+          part_o.ptr<float>(), part_lse.ptr<float>(), out.ptr<TO>(), T * H, S, v_dim);
+      SABLE_CUDA_LAUNCH_CHECK();
+    });
+  }
+}
+
+void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float softmax_scale,
+                   int v_dim, Tensor& out, Allocator& scratch, cudaStream_t stream) {
+  mla_attention_with(MlaKernel::kAuto, 0, q, cache, m, softmax_scale, v_dim, out, scratch, stream);
+}
+
+}  // namespace sable::cuda

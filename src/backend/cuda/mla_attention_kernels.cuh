@@ -1,0 +1,35 @@
+// Internal interface between the attention dispatcher (mla_attention.cu) and
+// its kernels: the tensor-core kernel for DeepSeek-V3's latent shape
+// (mla_attention_mma.cu), the generic CUDA-core kernel and the split-K
+// combine (mla_attention.cu).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace sable::cuda::mla {
+
+// Everything a kernel needs about the batch, all device pointers.
+struct MlaArgs {
+  const void* q;            // [T, H, L]
+  const void* cache;        // [num_blocks, block_size, L]
+  void* out;                // [T, H, Dv] (written when num_splits == 1)
+  float* part_o;            // [S, T, H, Dv] normalized partial outputs (num_splits > 1)
+  float* part_lse;          // [S, T, H] log2-sum-exp of each partial (-inf: empty split)
+  const int32_t* positions; // [T]
+  const int32_t* token_seq; // [T]
+  const int32_t* block_tables;  // [S_seqs, max_blocks]
+  int T, H, L, Dv;
+  int max_blocks, block_size, num_splits;
+  float scale_log2;         // softmax_scale * log2(e): scores live in the log2 domain
+};
+
+// DeepSeek-V3 latent shape handled by the tensor-core kernel.
+constexpr int kMmaL = 576, kMmaDv = 512, kMmaHeads = 64, kMmaKeys = 64;
+
+// Tensor-core kernel: q/cache/out BF16, L = 576, Dv = 512, H % 64 == 0.
+// Grid: T * (H / 64) * num_splits blocks.
+void launch_mma(const MlaArgs& a, cudaStream_t stream);
+
+}  // namespace sable::cuda::mla

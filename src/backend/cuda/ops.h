@@ -1,0 +1,56 @@
+// The CUDA implementations of the backend ops (backend/backend.h), one per
+// .cu file in this folder, each with its sibling in backend/cpu/. Every op
+// launches on `stream` only, never synchronizes the host and never calls
+// cudaMalloc (scratch comes from the caching allocator), so a sequence of ops
+// can be captured in a CUDA graph. The matrix-multiply family (linear, MoE
+// experts, FP8 quantization) lives behind gemm.h.
+//
+// Dtypes: activations BF16 (F32 accepted wherever the CPU reference runs
+// them); weights any float dtype; arithmetic in float32.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include "backend/backend.h"
+
+namespace sable::cuda {
+
+void embedding(const Tensor& ids, const Tensor& table, Tensor& out, cudaStream_t stream);
+void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out, cudaStream_t stream);
+// residual may be BF16 or F32 (F32 keeps the reference's precision across
+// layers); the norm is taken of the stored (rounded) residual.
+void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& weight, float eps, Tensor& out,
+                  cudaStream_t stream);
+void silu_and_mul(const Tensor& gate, const Tensor& up, Tensor& out, cudaStream_t stream);
+void rope(Tensor& x, int offset, int rope_dim, const Tensor& positions, const RopeParams& p,
+          cudaStream_t stream);
+void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRoutingParams& p,
+               Tensor& topk_ids, Tensor& topk_weights, cudaStream_t stream);
+// Per-head GEMMs through cuBLAS strided-batched bf16 (fp32 accumulate). w
+// must be BF16 (other dtypes go through a converted scratch copy: slow path).
+void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out,
+                 cublasHandle_t handle, Allocator& scratch, cudaStream_t stream);
+void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, cublasHandle_t handle,
+                  Allocator& scratch, cudaStream_t stream);
+void mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeParams& rope,
+                  const AttentionMetadata& m, Tensor& cache, cudaStream_t stream);
+
+// Paged latent attention. Picks the tensor-core kernel for DeepSeek-V3's
+// shape (L 576, v_dim 512, heads a multiple of 64, BF16 q/cache) and a
+// generic CUDA-core kernel otherwise. Split-K partials come from `scratch`.
+void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m,
+                   float softmax_scale, int v_dim, Tensor& out, Allocator& scratch,
+                   cudaStream_t stream);
+
+// Which attention kernel mla_attention uses; for tests and benchmarks.
+enum class MlaKernel { kAuto, kGeneric, kMma };
+void mla_attention_with(MlaKernel kernel, int num_splits /* 0 = auto */, const Tensor& q,
+                        const Tensor& cache, const AttentionMetadata& m, float softmax_scale,
+                        int v_dim, Tensor& out, Allocator& scratch, cudaStream_t stream);
+
+void add_inplace(Tensor& a, const Tensor& b, cudaStream_t stream);
+void gather_rows(const Tensor& x, const Tensor& index, Tensor& out, cudaStream_t stream);
+void convert(const Tensor& src, Tensor& dst, cudaStream_t stream);
+
+}  // namespace sable::cuda

@@ -1,0 +1,46 @@
+// In-place rotary embedding of x[t, h, offset : offset + rope_dim]: one block
+// per token, one thread per (head, pair).
+#include <cassert>
+
+#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/ops.h"
+#include "backend/cuda/rope_common.cuh"
+
+namespace sable::cuda {
+namespace {
+
+template <typename T>
+__global__ void rope_kernel(T* x, const int32_t* positions, int heads, int64_t stride, int offset,
+                            int rope_dim, RopeArgs r) {
+  const int64_t t = blockIdx.x;
+  const int32_t pos = positions[t];
+  const int half = rope_dim / 2;
+  for (int k = threadIdx.x; k < heads * half; k += blockDim.x) {
+    const int h = k / half, i = k % half;
+    T* v = x + (t * heads + h) * stride + offset;
+    int a, b;
+    rope_pair(i, rope_dim, r.interleaved, a, b);
+    float x0 = to_f32(v[a]), x1 = to_f32(v[b]);
+    rope_rotate(x0, x1, pos, i, r);
+    v[a] = from_f32<T>(x0);
+    v[b] = from_f32<T>(x1);
+  }
+}
+
+}  // namespace
+
+void rope(Tensor& x, int offset, int rope_dim, const Tensor& positions, const RopeParams& p,
+          cudaStream_t stream) {
+  const int64_t T = x.dim(0), heads = x.dim(1), stride = x.dim(2);
+  assert(offset + rope_dim <= stride && rope_dim % 2 == 0 && p.inv_freq.device() == Device::kCUDA);
+  if (T == 0) return;
+  RopeArgs r{p.inv_freq.ptr<float>(), p.attention_factor, p.interleaved};
+  const int threads = int(std::min<int64_t>(256, std::max<int64_t>(32, heads * rope_dim / 2)));
+  SABLE_DISPATCH_ACT("rope", x.dtype(), T_, {
+    rope_kernel<T_><<<unsigned(T), threads, 0, stream>>>(x.ptr<T_>(), positions.ptr<int32_t>(), int(heads),
+                                                         stride, offset, rope_dim, r);
+    SABLE_CUDA_LAUNCH_CHECK();
+  });
+}
+
+}  // namespace sable::cuda
