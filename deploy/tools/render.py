@@ -5,7 +5,7 @@ Renders the chart with Helm v4's own engine (the Go SDK compiled into
 libhelm_c, from the `helm-python-sdk` wheel), so the output is what
 `helm template` prints: same template functions, values coalescing,
 values.schema.json checks and `fail` messages. Run with deploy/.venv/bin/python
-(`make setup` creates it from deploy/requirements.txt):
+(`make setup` creates it with deploy/setup-venv.sh):
 
   deploy/.venv/bin/python deploy/tools/render.py template deploy/helm/sable \
       -f deploy/helm/sable/examples/deepseek-v3-8xgpu-fp8.yaml --namespace llm

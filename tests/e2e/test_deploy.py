@@ -40,7 +40,7 @@ TOOLS = ROOT / "deploy" / "tools"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 YAMLLINT_CONFIG = ROOT / "deploy" / ".yamllint.yaml"
 SETUP_HINT = ("run `make setup`, which installs deploy/requirements.txt into deploy/.venv "
-              "(by hand: python3 -m venv deploy/.venv && deploy/.venv/bin/pip install -r deploy/requirements.txt)")
+              "through deploy/setup-venv.sh (or run that script by hand)")
 NAMESPACE = "llm"
 
 # Release name, values files, objects the release uses without rendering them.
@@ -317,6 +317,9 @@ def test_default_values_serve_one_gpu_with_probes_and_hardening(renders):
         assert c[probe]["httpGet"] == {"path": "/health", "port": "http"}, probe
     window = c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"]
     assert window >= 3600, f"startup window {window}s is too short to load a 671B model"
+    # SIGTERM drains for --shutdown-timeout after the preStop pause, all within the grace period.
+    pause = int(c["lifecycle"]["preStop"]["exec"]["command"][-1])
+    assert pause + int(flags["--shutdown-timeout"]) < tpl["spec"]["terminationGracePeriodSeconds"]
 
     vols = {v["name"]: v for v in tpl["spec"]["volumes"]}
     mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}

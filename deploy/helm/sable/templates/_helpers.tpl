@@ -246,6 +246,10 @@ leader's NCCL group.
     {{- toYaml . | nindent 4 }}
   {{- end }}
   {{- end }}
+  {{- with $v.lifecycle }}
+  lifecycle:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   resources:
     {{- toYaml $v.resources | nindent 4 }}
   securityContext:
@@ -277,6 +281,7 @@ leader's NCCL group.
 {{- $v := $root.Values -}}
 serviceAccountName: {{ include "sable.serviceAccountName" $root }}
 automountServiceAccountToken: false
+{{- /* No SABLE_SERVICE_HOST, SABLE_PORT, ... variables from Services named "sable". */}}
 enableServiceLinks: false
 {{- with $v.imagePullSecrets }}
 imagePullSecrets:
