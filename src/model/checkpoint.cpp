@@ -22,7 +22,7 @@ constexpr const char* kLayout =
     "or a single model.safetensors";
 
 // nlohmann's message without its "[json.exception.parse_error.101] " tag.
-std::string parse_error_text(const nlohmann::json::parse_error& e) {
+std::string parse_error_text(const nlohmann::json::exception& e) {
   std::string s = e.what();
   size_t p = s.find("] ");
   return s.rfind("[json.exception", 0) == 0 && p != std::string::npos ? s.substr(p + 2) : s;
@@ -55,7 +55,7 @@ Result<Index> read_index(const fs::path& path) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // syntax, or a number past double's range
     return invalid_argument(src + ": malformed JSON: " + parse_error_text(e));
   }
   if (!j.is_object()) return invalid_argument(src + ": expected a JSON object");

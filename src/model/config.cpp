@@ -15,7 +15,7 @@ namespace {
 using json = nlohmann::json;
 
 // nlohmann's message without its "[json.exception.parse_error.101] " tag.
-std::string parse_error_text(const nlohmann::json::parse_error& e) {
+std::string parse_error_text(const nlohmann::json::exception& e) {
   std::string s = e.what();
   size_t p = s.find("] ");
   return s.rfind("[json.exception", 0) == 0 && p != std::string::npos ? s.substr(p + 2) : s;
@@ -28,7 +28,7 @@ constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
 // A JSON value as it appears in an error, shortened so that a pasted blob
 // cannot flood the message.
 std::string show(const json& v) {
-  std::string s = v.dump();
+  std::string s = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
 }
@@ -496,7 +496,7 @@ Result<ModelConfig> parse_model_config(const std::string& json_text, const std::
   json j;
   try {
     j = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // syntax, or a number past double's range
     return invalid_argument(source + ": malformed JSON: " + parse_error_text(e));
   }
   if (!j.is_object()) return invalid_argument(source + ": expected a JSON object, got " + show(j));

@@ -23,7 +23,7 @@ namespace {
 using json = nlohmann::json;
 
 // nlohmann's message without its "[json.exception.parse_error.101] " tag.
-std::string parse_error_text(const nlohmann::json::parse_error& e) {
+std::string parse_error_text(const nlohmann::json::exception& e) {
   std::string s = e.what();
   size_t p = s.find("] ");
   return s.rfind("[json.exception", 0) == 0 && p != std::string::npos ? s.substr(p + 2) : s;
@@ -35,7 +35,7 @@ std::string parse_error_text(const nlohmann::json::parse_error& e) {
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
 std::string show(const json& v) {
-  std::string s = v.dump();
+  std::string s = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
 }
@@ -64,7 +64,7 @@ Status parse_header(const std::string& path, const char* text, size_t len, json&
   };
   try {
     out = json::parse(text, text + len, cb);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // syntax, or a number past double's range
     return invalid_argument(path + ": malformed header JSON: " + parse_error_text(e));
   }
   if (!duplicate.empty()) return invalid_argument(path + ": tensor '" + duplicate + "' appears twice in the header");
@@ -247,7 +247,12 @@ Status write_safetensors(const std::string& path, const std::vector<std::pair<st
     header[name] = {{"dtype", dtype_name(t.dtype())}, {"shape", shape}, {"data_offsets", {offset, offset + nbytes}}};
     offset += nbytes;
   }
-  std::string text = header.dump();
+  std::string text;
+  try {
+    text = header.dump();
+  } catch (const nlohmann::json::exception& e) {  // a name or value that is not UTF-8
+    return invalid_argument(path + ": cannot write the header: " + parse_error_text(e));
+  }
   // Pad with spaces to a multiple of 8 so the data section starts aligned,
   // as the reference writer does.
   text.append((8 - text.size() % 8) % 8, ' ');
