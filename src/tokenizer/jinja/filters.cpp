@@ -200,7 +200,7 @@ Value Interpreter::apply_filter(const std::string& name, Value v, CallArgs& a) {
   if (name == "title") return Value::string(py_title(v.to_str()));
   if (name == "capitalize") return Value::string(py_capitalize(v.to_str()));
   if (name == "string") return Value::string(v.to_str());
-  if (name == "safe" || (name == "list" && v.is_list())) return v;
+  if (name == "safe" || (name == "list" && v.is_list() && !v.is_tuple())) return v;
   if (name == "list") return Value::list(iterate(v));
   if (name == "e" || name == "escape" || name == "forceescape") {
     std::string out;
@@ -249,7 +249,7 @@ Value Interpreter::apply_filter(const std::string& name, Value v, CallArgs& a) {
     if (v.is_undefined()) return Value::list({});
     if (!v.is_dict()) fail("Can only get item pairs from a mapping.");
     List l;
-    for (const auto& [k, x] : v.dict().entries) l.push_back(Value::list({k, x}));
+    for (const auto& [k, x] : v.dict().entries) l.push_back(Value::tuple({k, x}));
     return Value::list(std::move(l));
   }
   if (name == "dictsort") {
@@ -267,7 +267,7 @@ Value Interpreter::apply_filter(const std::string& name, Value v, CallArgs& a) {
       return rev && rev->truthy() ? c > 0 : c < 0;
     });
     List l;
-    for (auto& [k, x] : entries) l.push_back(Value::list({k, x}));
+    for (auto& [k, x] : entries) l.push_back(Value::tuple({k, x}));
     return Value::list(std::move(l));
   }
   if (name == "sort" || name == "unique" || name == "min" || name == "max") {

@@ -472,7 +472,7 @@ Value Interpreter::eval(const Expr& e) {
     case Expr::Kind::kTuple: {
       List l;
       for (const auto& x : e.args) l.push_back(eval(*x));
-      return Value::list(std::move(l));
+      return e.kind == Expr::Kind::kTuple ? Value::tuple(std::move(l)) : Value::list(std::move(l));
     }
     case Expr::Kind::kDict: {
       Dict d;

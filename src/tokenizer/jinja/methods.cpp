@@ -192,7 +192,7 @@ Value Interpreter::get_attr(const Value& obj, const std::string& name) {
       if (name == "items")
         return builtin("dict.items", [self](CallArgs&) {
           List l;
-          for (const auto& [k, v] : self.dict().entries) l.push_back(Value::list({k, v}));
+          for (const auto& [k, v] : self.dict().entries) l.push_back(Value::tuple({k, v}));
           return Value::list(std::move(l));
         });
       if (name == "keys")

@@ -550,6 +550,8 @@ class Parser {
   ExprPtr parse_call(ExprPtr callee) {
     DepthGuard g(this);
     auto e = node(Expr::Kind::kCall, cur());
+    e->line = callee->line;  // report calls where the callee is written
+    e->col = callee->col;
     e->args.push_back(std::move(callee));
     parse_args(e.get());
     return e;

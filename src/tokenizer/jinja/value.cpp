@@ -49,6 +49,11 @@ Value Value::list(List items) {
   v.list_ = std::make_shared<const List>(std::move(items));
   return v;
 }
+Value Value::tuple(List items) {
+  Value v = list(std::move(items));
+  v.tuple_ = true;
+  return v;
+}
 Value Value::dict(Dict d) {
   Value v;
   v.type_ = Type::kDict;
@@ -227,12 +232,13 @@ std::string Value::repr() const {
     case Type::kString:
       return py_string_repr(*s_);
     case Type::kList: {
-      std::string out = "[";
+      std::string out = tuple_ ? "(" : "[";
       for (size_t i = 0; i < list_->size(); ++i) {
         if (i) out += ", ";
         out += (*list_)[i].repr();
       }
-      return out + "]";
+      if (tuple_ && list_->size() == 1) out += ",";
+      return out + (tuple_ ? ")" : "]");
     }
     case Type::kDict: {
       std::string out = "{";
@@ -310,7 +316,7 @@ bool values_equal(const Value& a, const Value& b) {
     case Value::Type::kString:
       return a.str() == b.str();
     case Value::Type::kList: {
-      if (a.items().size() != b.items().size()) return false;
+      if (a.is_tuple() != b.is_tuple() || a.items().size() != b.items().size()) return false;
       for (size_t i = 0; i < a.items().size(); ++i)
         if (!values_equal(a.items()[i], b.items()[i])) return false;
       return true;

@@ -36,6 +36,7 @@ class Value {
   static Value number(double d);
   static Value string(std::string s);
   static Value list(List items);
+  static Value tuple(List items);  // a list that prints as (a, b) and differs from lists in ==
   static Value dict(Dict d);
   static Value ns(std::shared_ptr<Namespace> n);
   static Value callable(std::shared_ptr<const Callable> c);
@@ -50,6 +51,7 @@ class Value {
   bool is_number() const { return type_ == Type::kInt || type_ == Type::kFloat || type_ == Type::kBool; }
   bool is_string() const { return type_ == Type::kString; }
   bool is_list() const { return type_ == Type::kList; }
+  bool is_tuple() const { return type_ == Type::kList && tuple_; }
   bool is_dict() const { return type_ == Type::kDict; }
   bool is_namespace() const { return type_ == Type::kNamespace; }
   bool is_callable() const { return type_ == Type::kCallable; }
@@ -74,6 +76,7 @@ class Value {
  private:
   Type type_ = Type::kUndefined;
   bool b_ = false;
+  bool tuple_ = false;
   int64_t i_ = 0;
   double f_ = 0;
   std::shared_ptr<const std::string> s_;  // string, or the hint of an Undefined
