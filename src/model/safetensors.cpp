@@ -233,7 +233,6 @@ Status write_safetensors(const std::string& path, const std::vector<std::pair<st
     header["__metadata__"] = m;
   }
   std::set<std::string> names;
-  uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
     if (name == "__metadata__") return invalid_argument(path + ": '__metadata__' cannot name a tensor");
     if (!names.insert(name).second) return invalid_argument(path + ": tensor '" + name + "' is given twice");
@@ -241,11 +240,27 @@ Status write_safetensors(const std::string& path, const std::vector<std::pair<st
       return invalid_argument(path + ": tensor '" + name + "' is not in host memory");
     if (t.numel() > 0 && t.data() == nullptr)
       return invalid_argument(path + ": tensor '" + name + "' has no data");
+  }
+  // Data order: widest elements first, so every offset is a multiple of its
+  // tensor's element size (sizes are powers of two).
+  std::vector<size_t> data_order(tensors.size());
+  for (size_t i = 0; i < data_order.size(); ++i) data_order[i] = i;
+  std::stable_sort(data_order.begin(), data_order.end(), [&](size_t a, size_t b) {
+    return dtype_size(tensors[a].second.dtype()) > dtype_size(tensors[b].second.dtype());
+  });
+  std::vector<uint64_t> begin(tensors.size());
+  uint64_t offset = 0;
+  for (size_t i : data_order) {
+    begin[i] = offset;
+    offset += tensors[i].second.nbytes();
+  }
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& t = tensors[i].second;
     nlohmann::ordered_json shape = nlohmann::ordered_json::array();
-    for (int i = 0; i < t.ndim(); ++i) shape.push_back(t.dim(i));
-    uint64_t nbytes = t.nbytes();
-    header[name] = {{"dtype", dtype_name(t.dtype())}, {"shape", shape}, {"data_offsets", {offset, offset + nbytes}}};
-    offset += nbytes;
+    for (int d = 0; d < t.ndim(); ++d) shape.push_back(t.dim(d));
+    header[tensors[i].first] = {{"dtype", dtype_name(t.dtype())},
+                                {"shape", shape},
+                                {"data_offsets", {begin[i], begin[i] + t.nbytes()}}};
   }
   std::string text;
   try {
@@ -276,9 +291,9 @@ Status write_safetensors(const std::string& path, const std::vector<std::pair<st
     return true;
   };
   bool ok = write_all(&len, 8) && write_all(text.data(), text.size());
-  for (const auto& [name, t] : tensors) {
+  for (size_t i : data_order) {
     if (!ok) break;
-    ok = write_all(t.data(), t.nbytes());
+    ok = write_all(tensors[i].second.data(), tensors[i].second.nbytes());
   }
   if (!ok) {
     Status s = io_error(path + ": write failed: " + errno_text());

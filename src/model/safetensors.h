@@ -54,7 +54,10 @@ class SafetensorsFile {
   std::weak_ptr<SafetensorsFile> self_;
 };
 
-// Writes tensors (any device-independent host tensors) in name order given.
+// Writes host tensors. The header lists them in the order given; the data is
+// laid out by descending element size (stable), so with the header padded to
+// 8 bytes every tensor starts aligned to its element size and readers may
+// use typed pointers into the mapping. Written to PATH.tmp.PID, then renamed.
 Status write_safetensors(const std::string& path,
                          const std::vector<std::pair<std::string, Tensor>>& tensors,
                          const std::map<std::string, std::string>& metadata = {});

@@ -61,11 +61,16 @@ TEST(Safetensors, RoundTripsEveryDtypeShapeAndMetadata) {
   EXPECT_EQ((*f)->find("missing"), nullptr);
 }
 
-TEST(Safetensors, EntriesAreInFileOrderAndHeaderIsPaddedTo8) {
+TEST(Safetensors, WriterAlignsEveryTensorAndReaderListsFileOrder) {
   TempDir tmp;
   const std::string path = tmp.file("order.safetensors");
-  ASSERT_TRUE(write_safetensors(path, {{"z", filled<float>(DType::F32, {3}, 0.f)},
-                                       {"a", filled<uint16_t>(DType::BF16, {5}, 1)}})
+  // Given narrow-first: the writer still places each at a multiple of its
+  // element size, widest first, keeping the given order among equals.
+  ASSERT_TRUE(write_safetensors(path, {{"u8", filled<uint8_t>(DType::F8_E4M3, {3}, 1)},
+                                       {"bf", filled<uint16_t>(DType::BF16, {5}, 1)},
+                                       {"f32", filled<float>(DType::F32, {3}, 0.f)},
+                                       {"i64", filled<int64_t>(DType::I64, {1}, 9)},
+                                       {"f32b", filled<float>(DType::F32, {1}, 2.f)}})
                   .is_ok());
   std::string bytes = sable_test::read_file(path);
   uint64_t n = 0;
@@ -73,10 +78,14 @@ TEST(Safetensors, EntriesAreInFileOrderAndHeaderIsPaddedTo8) {
   EXPECT_EQ(n % 8, 0u);
   auto f = SafetensorsFile::open(path);
   ASSERT_TRUE(f.is_ok()) << f.status().message();
-  ASSERT_EQ((*f)->entries().size(), 2u);
-  EXPECT_EQ((*f)->entries()[0].name, "z");
-  EXPECT_EQ((*f)->entries()[1].name, "a");
-  EXPECT_EQ((*f)->entries()[1].begin, 12u);
+  std::vector<std::string> order;
+  for (const SafetensorsEntry& e : (*f)->entries()) {
+    order.push_back(e.name);
+    EXPECT_EQ(e.begin % dtype_size(e.dtype), 0u) << e.name;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>((*f)->tensor(e).data()) % dtype_size(e.dtype), 0u) << e.name;
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"i64", "f32", "f32b", "bf", "u8"}));
+  EXPECT_EQ((*f)->tensor(*(*f)->find("f32b")).ptr<float>()[0], 2.f);
 }
 
 TEST(Safetensors, ViewKeepsTheMappingAlive) {
