@@ -44,6 +44,15 @@ void prepare_linear(LinearWeight& w, bool quantize_fp8, cudaStream_t stream);
 // the per-expert LinearWeights are then views into those device tensors.
 void prepare_experts(MoeExperts& e, bool quantize_fp8, cudaStream_t stream);
 
+// Random weights made on the device, already prepared (for benchmarks and
+// --load-format dummy): BF16 values ~ U(-0.05, 0.05), or FP8 with random
+// finite e4m3 bytes and 128x128 block scales ~ 1e-4 (so dequantized values
+// are of the same order). Deterministic in seed.
+void make_random_linear(LinearWeight& w, int64_t out, int64_t in, bool fp8, uint64_t seed,
+                        cudaStream_t stream);
+void make_random_experts(MoeExperts& e, int num_experts, int64_t hidden, int64_t intermediate,
+                         bool fp8, uint64_t seed, cudaStream_t stream);
+
 // out = x W^T. x BF16 [T, in] on device; out BF16 or F32 [T, out] on device.
 // w must have been through prepare_linear. Any T >= 0.
 void linear(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream);
@@ -72,6 +81,14 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
                GemmPath path);
 // Largest T that linear() sends to the streaming kernel (above it: cuBLASLt).
 int64_t stream_gemm_max_tokens(bool fp8);
+// What a one-time probe found about cuBLASLt's block-scaled FP8 on this device
+// (runs the probe on first use; call it outside graph capture).
+struct Fp8BlockInfo {
+  bool supported = false;
+  bool act_kmajor = false;  // activation scales [t][g] rather than [g][t]
+  bool w_kb_pad4 = true;    // weight scale rows padded to 4 blocks
+};
+Fp8BlockInfo fp8_block_info();
 
 // Quantizes a BF16 [out, in] device weight into 128x128-block FP8: q F8_E4M3
 // [out, in], scale_inv F32 [ceil(out/128), ceil(in/128)], scale = amax/448.

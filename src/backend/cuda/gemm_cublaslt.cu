@@ -199,6 +199,15 @@ const Fp8BlockConfig& fp8_block_config() {
   return g_fp8_config;
 }
 
+Fp8BlockInfo fp8_block_info() {
+  const Fp8BlockConfig& c = fp8_block_config();
+  Fp8BlockInfo i;
+  i.supported = c.supported;
+  i.act_kmajor = c.act_kmajor;
+  i.w_kb_pad4 = c.w_kb_pad4;
+  return i;
+}
+
 int64_t weight_scale_ld(int64_t in_features) { return round_up(ceil_div(in_features, 128), 4); }
 
 bool cublaslt_bf16(GemmWorkspace* ws, const __nv_bfloat16* x, int64_t T, int64_t K,

@@ -9,6 +9,16 @@ namespace sable::cuda {
 
 namespace {
 
+// (dtype_size lives in sable_lib, which links after this library.)
+size_t elt_size(DType t) {
+  switch (t) {
+    case DType::F32: return 4;
+    case DType::F16: case DType::BF16: return 2;
+    case DType::F8_E4M3: return 1;
+    default: return 0;
+  }
+}
+
 std::shared_ptr<void> device_alloc(size_t bytes) {
   void* p = nullptr;
   SABLE_CUDA_OK(cudaMalloc(&p, bytes ? bytes : 1));
@@ -49,7 +59,7 @@ bool upload_matrix(const LinearWeight& src, bool quantize, void* dst_w, float* d
     return false;
   }
   // Stage the raw data in tmp, convert into the BF16 part of tmp (or dst_w).
-  const size_t raw_bytes = size_t(R * C) * dtype_size(w.dtype());
+  const size_t raw_bytes = size_t(R * C) * elt_size(w.dtype());
   char* t = static_cast<char*>(tmp);
   SABLE_CUDA_OK(cudaMemcpyAsync(t, w.data(), raw_bytes, kind, stream));
   if (w.dtype() == DType::BF16) {
@@ -69,7 +79,7 @@ size_t tmp_bytes_for(const LinearWeight& w, bool quantize) {
   const size_t n = size_t(w.weight.numel());
   if (w.weight.dtype() == DType::F8_E4M3) return 0;
   if (w.weight.dtype() == DType::BF16 && !quantize) return 0;
-  return round_up(int64_t(n * dtype_size(w.weight.dtype())), 256) + n * 2 + 256;
+  return round_up(int64_t(n * elt_size(w.weight.dtype())), 256) + n * 2 + 256;
 }
 
 }  // namespace
@@ -177,6 +187,118 @@ void prepare_experts(MoeExperts& e, bool quantize_fp8, cudaStream_t stream) {
     } else {
       e.gate[x].scale_inv = e.up[x].scale_inv = e.down[x].scale_inv = Tensor();
     }
+  }
+  e.prepared = P;
+}
+
+}  // namespace sable::cuda
+
+// ---- random device weights ----
+namespace sable::cuda {
+namespace {
+
+__device__ __forceinline__ uint64_t mix64(uint64_t x) {
+  x ^= x >> 33; x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull;
+  return x ^ (x >> 33);
+}
+
+// fp8: random sign, exponent 1..14 and mantissa (finite normals); bf16: U(-0.05, 0.05).
+__global__ void fill_random_kernel(void* dst, int64_t n, bool fp8, uint64_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const uint64_t r = mix64(seed * 0x9e3779b97f4a7c15ull + uint64_t(i));
+    if (fp8) {
+      const uint32_t e = 1 + uint32_t(r % 14), m = uint32_t(r >> 8) & 7u, sgn = uint32_t(r >> 16) & 1u;
+      static_cast<uint8_t*>(dst)[i] = uint8_t((sgn << 7) | (e << 3) | m);
+    } else {
+      const float u = float(r >> 40) / float(1ull << 24);  // [0, 1)
+      static_cast<__nv_bfloat16*>(dst)[i] = __float2bfloat16((u - 0.5f) * 0.1f);
+    }
+  }
+}
+
+__global__ void fill_scales_kernel(float* dst, int64_t n, uint64_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const uint64_t r = mix64(seed ^ (uint64_t(i) * 0x632be59bd9b4e019ull));
+    dst[i] = 5e-5f + 1e-4f * float(r >> 40) / float(1ull << 24);
+  }
+}
+
+void fill_random(void* dst, int64_t n, bool fp8, uint64_t seed, cudaStream_t s) {
+  fill_random_kernel<<<4096, 256, 0, s>>>(dst, n, fp8, seed);
+  SABLE_LAUNCH_OK();
+}
+void fill_scales(float* dst, int64_t n, uint64_t seed, cudaStream_t s) {
+  fill_scales_kernel<<<unsigned(ceil_div(n, 256) < 4096 ? ceil_div(n, 256) : 4096), 256, 0, s>>>(dst, n, seed);
+  SABLE_LAUNCH_OK();
+}
+
+}  // namespace
+
+void make_random_linear(LinearWeight& w, int64_t out, int64_t in, bool fp8, uint64_t seed,
+                        cudaStream_t stream) {
+  auto P = std::make_shared<PreparedLinear>();
+  P->out = out;
+  P->in = in;
+  P->fp8 = fp8;
+  P->weight_mem = device_alloc(size_t(out * in) * (fp8 ? 1 : 2));
+  P->weight = P->weight_mem.get();
+  fill_random(P->weight, out * in, fp8, seed, stream);
+  if (fp8) {
+    (void)fp8_block_config();
+    P->kb_ld = weight_scale_ld(in);
+    P->scale_mem = device_alloc(size_t(ceil_div(out, 128) * P->kb_ld) * 4);
+    P->scale = static_cast<float*>(P->scale_mem.get());
+    fill_scales(P->scale, ceil_div(out, 128) * P->kb_ld, seed + 1, stream);
+  }
+  SABLE_CUDA_OK(cudaStreamSynchronize(stream));
+  w.weight = Tensor(P->weight, fp8 ? DType::F8_E4M3 : DType::BF16, {out, in}, Device::kCUDA, P->weight_mem);
+  w.scale_inv = fp8 ? Tensor(P->scale, DType::F32, {ceil_div(out, 128), P->kb_ld}, Device::kCUDA, P->scale_mem)
+                    : Tensor();
+  w.prepared = P;
+}
+
+void make_random_experts(MoeExperts& e, int E, int64_t H, int64_t I, bool fp8, uint64_t seed,
+                         cudaStream_t stream) {
+  SABLE_GEMM_REQUIRE(I % 16 == 0, "make_random_experts: intermediate size must be a multiple of 16");
+  if (fp8) (void)fp8_block_config();
+  const size_t esz = fp8 ? 1 : 2;
+  const int64_t nbI = ceil_div(I, 128), nbH = ceil_div(H, 128);
+  const int64_t kbH = weight_scale_ld(H), kbI = weight_scale_ld(I);
+  const size_t w13 = size_t(E) * 2 * I * H * esz, w2 = size_t(E) * H * I * esz;
+  const size_t s13 = fp8 ? size_t(E) * 2 * nbI * kbH * 4 : 0, s2 = fp8 ? size_t(E) * nbH * kbI * 4 : 0;
+  auto P = std::make_shared<PreparedExperts>();
+  P->E = E;
+  P->H = H;
+  P->I = I;
+  P->fp8 = fp8;
+  const size_t o_w2 = round_up(int64_t(w13), 256), o_s13 = o_w2 + round_up(int64_t(w2), 256),
+               o_s2 = o_s13 + round_up(int64_t(s13), 256);
+  P->mem = device_alloc(o_s2 + s2);
+  char* base = static_cast<char*>(P->mem.get());
+  P->w13 = base;
+  P->w2 = base + o_w2;
+  fill_random(P->w13, int64_t(w13 / esz), fp8, seed, stream);
+  fill_random(P->w2, int64_t(w2 / esz), fp8, seed + 1, stream);
+  if (fp8) {
+    P->s13 = reinterpret_cast<float*>(base + o_s13);
+    P->s2 = reinterpret_cast<float*>(base + o_s2);
+    fill_scales(P->s13, int64_t(s13 / 4), seed + 2, stream);
+    fill_scales(P->s2, int64_t(s2 / 4), seed + 3, stream);
+  }
+  SABLE_CUDA_OK(cudaStreamSynchronize(stream));
+  const DType wt = fp8 ? DType::F8_E4M3 : DType::BF16;
+  e.gate.assign(size_t(E), LinearWeight{});
+  e.up.assign(size_t(E), LinearWeight{});
+  e.down.assign(size_t(E), LinearWeight{});
+  for (int x = 0; x < E; ++x) {
+    char* g = static_cast<char*>(P->w13) + size_t(x) * 2 * I * H * esz;
+    e.gate[size_t(x)].weight = Tensor(g, wt, {I, H}, Device::kCUDA, P->mem);
+    e.up[size_t(x)].weight = Tensor(g + size_t(16 * H) * esz, wt, {I, H}, Device::kCUDA, P->mem);
+    e.down[size_t(x)].weight = Tensor(static_cast<char*>(P->w2) + size_t(x) * H * I * esz, wt, {H, I},
+                                      Device::kCUDA, P->mem);
   }
   e.prepared = P;
 }

@@ -1,0 +1,291 @@
+// Kernel benchmark of the CUDA GEMM family at DeepSeek-V3 shapes. Prints
+// achieved GB/s and TFLOP/s beside ceilings measured in the same run: a
+// device-to-device copy (bytes read + written), cuBLASLt bf16 and FP8
+// (tensor-wise) GEMM at 8192^3. Each timing replays a CUDA graph of
+// `kIters` calls (decode runs under graphs) over rotating weight copies so
+// that small weights are not served from L2; the median of several replays.
+//
+// Usage: bench_cuda_gemm [--json FILE] [--quick]
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/gemm.h"
+#include "core/dtype.h"
+
+using namespace sable;
+
+namespace {
+
+#define CK(expr)                                                                          \
+  do {                                                                                    \
+    cudaError_t e_ = (expr);                                                              \
+    if (e_ != cudaSuccess) {                                                              \
+      std::fprintf(stderr, "%s failed: %s (line %d)\n", #expr, cudaGetErrorString(e_), __LINE__); \
+      std::exit(1);                                                                       \
+    }                                                                                     \
+  } while (0)
+#define CKB(expr)                                                                         \
+  do {                                                                                    \
+    cublasStatus_t s_ = (expr);                                                           \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                    \
+      std::fprintf(stderr, "%s failed: %d (line %d)\n", #expr, int(s_), __LINE__);        \
+      std::exit(1);                                                                       \
+    }                                                                                     \
+  } while (0)
+
+constexpr int kIters = 20;
+FILE* g_json = nullptr;
+cudaStream_t g_s;
+
+// Median time of one call of fn (seconds): fn(i) is captured kIters times
+// into a graph (i = 0..kIters-1), the graph replayed `reps` times.
+template <typename F>
+double time_graph(F&& fn, int reps = 7) {
+  fn(0);  // warm-up, eager: plans, workspace growth
+  CK(cudaStreamSynchronize(g_s));
+  cudaGraph_t g;
+  cudaGraphExec_t ge;
+  CK(cudaStreamBeginCapture(g_s, cudaStreamCaptureModeThreadLocal));
+  for (int i = 0; i < kIters; ++i) fn(i);
+  CK(cudaStreamEndCapture(g_s, &g));
+  CK(cudaGraphInstantiate(&ge, g, 0));
+  CK(cudaGraphLaunch(ge, g_s));
+  CK(cudaStreamSynchronize(g_s));
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  std::vector<double> ts;
+  for (int r = 0; r < reps; ++r) {
+    CK(cudaEventRecord(a, g_s));
+    CK(cudaGraphLaunch(ge, g_s));
+    CK(cudaEventRecord(b, g_s));
+    CK(cudaEventSynchronize(b));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, a, b));
+    ts.push_back(ms / 1e3 / kIters);
+  }
+  CK(cudaGetLastError());
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  cudaGraphExecDestroy(ge);
+  cudaGraphDestroy(g);
+  std::sort(ts.begin(), ts.end());
+  return ts[ts.size() / 2];
+}
+
+double measure_copy() {
+  const size_t n = size_t(2) << 30;
+  void *a, *b;
+  CK(cudaMalloc(&a, n));
+  CK(cudaMalloc(&b, n));
+  CK(cudaMemset(a, 1, n));
+  const double t = time_graph([&](int) { CK(cudaMemcpyAsync(b, a, n, cudaMemcpyDeviceToDevice, g_s)); }, 5);
+  CK(cudaFree(a));
+  CK(cudaFree(b));
+  return 2.0 * n / t / 1e9;
+}
+
+// cuBLASLt at 8192^3: bf16 (through Sable's library path) and FP8 with
+// tensor-wise unit scales (the plain FP8 ceiling).
+double measure_gemm_bf16() {
+  const int64_t n = 8192;
+  LinearWeight w;
+  cuda::make_random_linear(w, n, n, false, 7, g_s);
+  LinearWeight xw;
+  cuda::make_random_linear(xw, n, n, false, 8, g_s);  // random activations
+  Tensor x(xw.weight.data(), DType::BF16, {n, n}, Device::kCUDA);
+  void* o;
+  CK(cudaMalloc(&o, size_t(n * n) * 2));
+  Tensor out(o, DType::BF16, {n, n}, Device::kCUDA);
+  const double t = time_graph([&](int) { cuda::linear_on(x, w, out, g_s, cuda::GemmPath::kLibrary); }, 5);
+  CK(cudaFree(o));
+  return 2.0 * n * n * n / t / 1e12;
+}
+
+double measure_gemm_fp8_tensorwise() {
+  const int64_t n = 8192;
+  LinearWeight a, b;
+  cuda::make_random_linear(a, n, n, true, 9, g_s);
+  cuda::make_random_linear(b, n, n, true, 10, g_s);
+  void* o;
+  CK(cudaMalloc(&o, size_t(n * n) * 2));
+  cublasLtHandle_t lt;
+  CKB(cublasLtCreate(&lt));
+  cublasLtMatmulDesc_t desc;
+  CKB(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
+  CKB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof opT));
+  CKB(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof opN));
+  cublasLtMatrixLayout_t la, lb, ld;
+  CKB(cublasLtMatrixLayoutCreate(&la, CUDA_R_8F_E4M3, n, n, n));
+  CKB(cublasLtMatrixLayoutCreate(&lb, CUDA_R_8F_E4M3, n, n, n));
+  CKB(cublasLtMatrixLayoutCreate(&ld, CUDA_R_16BF, n, n, n));
+  void* wsp;
+  const size_t wsb = 32 << 20;
+  CK(cudaMalloc(&wsp, wsb));
+  cublasLtMatmulPreference_t pref;
+  CKB(cublasLtMatmulPreferenceCreate(&pref));
+  CKB(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb));
+  cublasLtMatmulHeuristicResult_t res{};
+  int nres = 0;
+  CKB(cublasLtMatmulAlgoGetHeuristic(lt, desc, la, lb, ld, ld, pref, 1, &res, &nres));
+  double tf = 0;
+  if (nres > 0) {
+    const float alpha = 1.f, beta = 0.f;
+    const double t = time_graph([&](int) {
+      CKB(cublasLtMatmul(lt, desc, &alpha, a.weight.data(), la, b.weight.data(), lb, &beta, o, ld, o, ld,
+                         &res.algo, wsp, wsb, g_s));
+    }, 5);
+    tf = 2.0 * n * n * n / t / 1e12;
+  }
+  cublasLtMatmulPreferenceDestroy(pref);
+  cublasLtMatrixLayoutDestroy(la);
+  cublasLtMatrixLayoutDestroy(lb);
+  cublasLtMatrixLayoutDestroy(ld);
+  cublasLtMatmulDescDestroy(desc);
+  cublasLtDestroy(lt);
+  CK(cudaFree(wsp));
+  CK(cudaFree(o));
+  return tf;
+}
+
+struct Ceil {
+  double bw, bf16, fp8;
+};
+
+void row(const char* op, const char* dtype, const char* shape, int64_t m, double t, double bytes,
+         double flops, const Ceil& c, const char* path) {
+  const double gbs = bytes / t / 1e9, tfs = flops / t / 1e12;
+  const double rate = std::string(dtype) == "fp8" ? c.fp8 : c.bf16;
+  std::printf("%-11s %-5s %-13s %6lld %10.1f %9.0f %6.1f%% %8.1f %6.1f%%  %s\n", op, dtype, shape,
+              (long long)m, t * 1e6, gbs, 100 * gbs / c.bw, tfs, 100 * tfs / rate, path);
+  if (g_json)
+    std::fprintf(g_json,
+                 "{\"op\": \"%s\", \"dtype\": \"%s\", \"shape\": \"%s\", \"M\": %lld, \"us\": %.2f, "
+                 "\"GBps\": %.1f, \"pct_bw\": %.2f, \"TFLOPs\": %.2f, \"pct_gemm\": %.2f, \"path\": \"%s\"}\n",
+                 op, dtype, shape, (long long)m, t * 1e6, gbs, 100 * gbs / c.bw, tfs, 100 * tfs / rate, path);
+}
+
+void bench_dense(const Ceil& c, bool quick) {
+  struct S { int64_t out, in; const char* name; };
+  const S shapes[] = {{7168, 18432, "7168x18432"}, {18432, 7168, "18432x7168"}, {2048, 7168, "2048x7168"},
+                      {24576, 1536, "24576x1536"}, {576, 7168, "576x7168"},   {7168, 16384, "7168x16384"}};
+  std::vector<int64_t> ms = {1, 8, 32, 128, 256, 512, 4096};
+  if (quick) ms = {1, 32, 4096};
+  for (bool fp8 : {true, false})
+    for (const auto& sh : shapes) {
+      const double wbytes = double(sh.out * sh.in) * (fp8 ? 1 : 2);
+      const int copies = int(std::min<double>(16, std::max<double>(1, 400e6 / wbytes)));
+      std::vector<LinearWeight> ws(static_cast<size_t>(copies));
+      for (int i = 0; i < copies; ++i) cuda::make_random_linear(ws[size_t(i)], sh.out, sh.in, fp8, 100 + i, g_s);
+      const int64_t Mmax = ms.back();
+      LinearWeight xw;
+      cuda::make_random_linear(xw, Mmax, sh.in, false, 99, g_s);
+      void* o;
+      CK(cudaMalloc(&o, size_t(Mmax * sh.out) * 2));
+      for (int64_t m : ms) {
+        Tensor x(xw.weight.data(), DType::BF16, {m, sh.in}, Device::kCUDA);
+        Tensor out(o, DType::BF16, {m, sh.out}, Device::kCUDA);
+        const double bytes = wbytes + double(m * sh.in) * 2 + double(m * sh.out) * 2;
+        const double flops = 2.0 * m * sh.out * sh.in;
+        const bool stream_default = m <= cuda::stream_gemm_max_tokens(fp8);
+        const double t = time_graph([&](int i) { cuda::linear(x, ws[size_t(i % copies)], out, g_s); });
+        row("linear", fp8 ? "fp8" : "bf16", sh.name, m, t, bytes, flops, c, stream_default ? "stream" : "cublasLt");
+        // The other path too where both are plausible (tunes the threshold).
+        if (m >= 8 && m <= 512 && !quick) {
+          const auto other = stream_default ? cuda::GemmPath::kLibrary : cuda::GemmPath::kStream;
+          const double t2 = time_graph([&](int i) { cuda::linear_on(x, ws[size_t(i % copies)], out, g_s, other); });
+          row("  (other)", fp8 ? "fp8" : "bf16", sh.name, m, t2, bytes, flops, c, stream_default ? "cublasLt" : "stream");
+        }
+      }
+      CK(cudaFree(o));
+    }
+}
+
+void bench_moe(const Ceil& c, bool quick) {
+  const int E = 256, K = 8;
+  const int64_t H = 7168, I = 2048;
+  std::vector<int64_t> ts = {1, 8, 32, 128, 512, 4096};
+  if (quick) ts = {1, 128, 4096};
+  for (bool fp8 : {false, true}) {
+    MoeExperts w;
+    cuda::make_random_experts(w, E, H, I, fp8, fp8 ? 2000 : 1000, g_s);
+    cuda::reserve_gemm_workspace(g_s, ts.back(), 2 * I > H ? 2 * I : H, &w, K);
+    std::mt19937 rng(1234);
+    for (int64_t T : ts) {
+      std::vector<int32_t> ids(size_t(T * K));
+      std::vector<float> wts(size_t(T * K));
+      std::vector<int> perm(E);
+      std::vector<int> touched(E, 0);
+      for (int e = 0; e < E; ++e) perm[size_t(e)] = e;
+      for (int64_t t = 0; t < T; ++t) {
+        std::shuffle(perm.begin(), perm.end(), rng);
+        for (int k = 0; k < K; ++k) {
+          ids[size_t(t * K + k)] = perm[size_t(k)];
+          wts[size_t(t * K + k)] = 0.1f + 0.01f * k;
+          touched[size_t(perm[size_t(k)])] = 1;
+        }
+      }
+      int nt = 0;
+      for (int v : touched) nt += v;
+      void *dx, *di, *dw, *dout;
+      LinearWeight xw;
+      cuda::make_random_linear(xw, T, H, false, 77, g_s);
+      dx = xw.weight.data();
+      CK(cudaMalloc(&di, ids.size() * 4));
+      CK(cudaMalloc(&dw, wts.size() * 4));
+      CK(cudaMalloc(&dout, size_t(T * H) * 2));
+      CK(cudaMemcpy(di, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice));
+      CK(cudaMemcpy(dw, wts.data(), wts.size() * 4, cudaMemcpyHostToDevice));
+      Tensor x(dx, DType::BF16, {T, H}, Device::kCUDA), ti(di, DType::I32, {T, K}, Device::kCUDA),
+          tw(dw, DType::F32, {T, K}, Device::kCUDA), out(dout, DType::BF16, {T, H}, Device::kCUDA);
+      const double t = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
+      const double bytes = double(nt) * 3 * H * I * (fp8 ? 1 : 2);
+      const double flops = 2.0 * T * K * 3 * H * I;
+      char shape[32];
+      std::snprintf(shape, sizeof shape, "E%d(%d)", E, nt);
+      row("moe", fp8 ? "fp8" : "bf16", shape, T, t, bytes, flops, c, "stream-grouped");
+      CK(cudaFree(di));
+      CK(cudaFree(dw));
+      CK(cudaFree(dout));
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) g_json = std::fopen(argv[++i], "w");
+    if (!std::strcmp(argv[i], "--quick")) quick = true;
+  }
+  CK(cudaStreamCreateWithFlags(&g_s, cudaStreamNonBlocking));
+  cudaDeviceProp p{};
+  CK(cudaGetDeviceProperties(&p, 0));
+  const cuda::Fp8BlockInfo fi = cuda::fp8_block_info();
+  Ceil c;
+  c.bw = measure_copy();
+  c.bf16 = measure_gemm_bf16();
+  c.fp8 = measure_gemm_fp8_tensorwise();
+  std::printf("device: %s, %d SMs\n", p.name, p.multiProcessorCount);
+  std::printf("ceilings (this run): copy %.0f GB/s; cuBLASLt bf16 8192^3 %.0f TFLOP/s; FP8 (tensor-wise) 8192^3 %.0f TFLOP/s\n",
+              c.bw, c.bf16, c.fp8);
+  std::printf("cuBLASLt FP8 block scaling: %s\n", fi.supported ? "yes" : "no (streaming kernel for all M)");
+  if (g_json)
+    std::fprintf(g_json, "{\"ceil_copy_GBps\": %.1f, \"ceil_bf16_TFLOPs\": %.1f, \"ceil_fp8_TFLOPs\": %.1f, \"fp8_block_cublaslt\": %d}\n",
+                 c.bw, c.bf16, c.fp8, int(fi.supported));
+  std::printf("%-11s %-5s %-13s %6s %10s %9s %7s %8s %7s  %s\n", "op", "dtype", "shape(outxin)", "M", "us",
+              "GB/s", "%copy", "TFLOP/s", "%gemm", "path");
+  bench_dense(c, quick);
+  bench_moe(c, quick);
+  if (g_json) std::fclose(g_json);
+  return 0;
+}

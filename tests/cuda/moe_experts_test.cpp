@@ -1,0 +1,173 @@
+// Parity of the CUDA MoE experts (grouped GEMMs over tokens sorted by expert)
+// against sable::cpu::moe_experts on random data.
+//
+// Tolerances (norm-wise relative): bf16 2e-2 (the SiLU product h and each
+// expert's weighted output are rounded to bf16 between the GEMMs, 2^-9 each);
+// FP8 1e-1: both x and h are quantized per token per 128 channels to e4m3
+// (about 2.5% rms each, see gemm_test.cpp) and the reference quantizes
+// neither; --quantization fp8 adds the weights' own e4m3 rounding (1.5e-1).
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "backend/cpu/ops.h"
+#include "backend/cuda/gemm.h"
+#include "core/dtype.h"
+
+namespace sable {
+namespace {
+
+#define CK(expr) ASSERT_EQ((expr), cudaSuccess) << #expr
+
+struct Dev {
+  void* p = nullptr;
+  explicit Dev(size_t bytes) { EXPECT_EQ(cudaMalloc(&p, bytes ? bytes : 1), cudaSuccess); }
+  ~Dev() { cudaFree(p); }
+};
+
+Tensor rand_bf16(std::mt19937& rng, int64_t r, int64_t c, float scale) {
+  Tensor t = Tensor::empty(DType::BF16, {r, c});
+  std::normal_distribution<float> nd(0.f, scale);
+  for (int64_t i = 0; i < r * c; ++i) t.ptr<uint16_t>()[i] = f32_to_bf16(nd(rng));
+  return t;
+}
+
+LinearWeight rand_weight(std::mt19937& rng, int64_t r, int64_t c, bool fp8) {
+  LinearWeight w;
+  if (!fp8) {
+    w.weight = rand_bf16(rng, r, c, 0.05f);
+    return w;
+  }
+  w.weight = Tensor::empty(DType::F8_E4M3, {r, c});
+  std::normal_distribution<float> nd(0.f, 100.f);
+  for (int64_t i = 0; i < r * c; ++i) w.weight.ptr<uint8_t>()[i] = f32_to_fp8_e4m3(nd(rng));
+  const int64_t rb = (r + 127) / 128, cb = (c + 127) / 128;
+  w.scale_inv = Tensor::empty(DType::F32, {rb, cb});
+  std::uniform_real_distribution<float> ud(2.5e-4f, 7.5e-4f);
+  for (int64_t i = 0; i < rb * cb; ++i) w.scale_inv.ptr<float>()[i] = ud(rng);
+  return w;
+}
+
+LinearWeight clone(const LinearWeight& w) {
+  LinearWeight c;
+  c.weight = Tensor::empty(w.weight.dtype(), w.weight.shape());
+  std::memcpy(c.weight.data(), w.weight.data(), w.weight.nbytes());
+  if (w.scale_inv.data()) {
+    c.scale_inv = Tensor::empty(DType::F32, w.scale_inv.shape());
+    std::memcpy(c.scale_inv.data(), w.scale_inv.data(), w.scale_inv.nbytes());
+  }
+  return c;
+}
+
+struct Case {
+  int E, K;
+  int64_t H, I, T;
+  bool fp8_weights, quantize;
+};
+
+class MoeExpertsTest : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) GTEST_SKIP() << "no CUDA device";
+    ASSERT_EQ(cudaStreamCreate(&s_), cudaSuccess);
+  }
+  void TearDown() override {
+    if (s_) cudaStreamDestroy(s_);
+  }
+  cudaStream_t s_ = nullptr;
+};
+
+TEST_P(MoeExpertsTest, MatchesReference) {
+  const Case c = GetParam();
+  const uint32_t seed = std::random_device{}();
+  std::mt19937 rng(seed);
+  MoeExperts w, ref;
+  for (int e = 0; e < c.E; ++e) {
+    w.gate.push_back(rand_weight(rng, c.I, c.H, c.fp8_weights));
+    w.up.push_back(rand_weight(rng, c.I, c.H, c.fp8_weights));
+    w.down.push_back(rand_weight(rng, c.H, c.I, c.fp8_weights));
+    ref.gate.push_back(clone(w.gate.back()));
+    ref.up.push_back(clone(w.up.back()));
+    ref.down.push_back(clone(w.down.back()));
+  }
+  Tensor x = rand_bf16(rng, c.T, c.H, 1.f);
+  Tensor ids = Tensor::empty(DType::I32, {c.T, c.K}), wts = Tensor::empty(DType::F32, {c.T, c.K});
+  std::vector<int> perm(size_t(c.E));
+  std::iota(perm.begin(), perm.end(), 0);
+  std::uniform_real_distribution<float> ud(0.05f, 1.f);
+  for (int64_t t = 0; t < c.T; ++t) {
+    std::shuffle(perm.begin(), perm.end(), rng);
+    for (int k = 0; k < c.K; ++k) {
+      ids.ptr<int32_t>()[t * c.K + k] = perm[size_t(k)];
+      wts.ptr<float>()[t * c.K + k] = ud(rng);
+    }
+  }
+  Tensor xf = Tensor::empty(DType::F32, {c.T, c.H}), reff = Tensor::empty(DType::F32, {c.T, c.H});
+  for (int64_t i = 0; i < x.numel(); ++i) xf.ptr<float>()[i] = bf16_to_f32(x.ptr<uint16_t>()[i]);
+  cpu::moe_experts(xf, ids, wts, ref, reff);
+
+  cuda::prepare_experts(w, c.quantize, s_);
+  Dev dx(x.nbytes()), di(ids.nbytes()), dw(wts.nbytes()), dout(size_t(c.T * c.H) * 2);
+  CK(cudaMemcpy(dx.p, x.data(), x.nbytes(), cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(di.p, ids.data(), ids.nbytes(), cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dw.p, wts.data(), wts.nbytes(), cudaMemcpyHostToDevice));
+  CK(cudaMemset(dout.p, 0xff, size_t(c.T * c.H) * 2));
+  Tensor tx(dx.p, DType::BF16, {c.T, c.H}, Device::kCUDA), ti(di.p, DType::I32, {c.T, c.K}, Device::kCUDA),
+      tw(dw.p, DType::F32, {c.T, c.K}, Device::kCUDA), to(dout.p, DType::BF16, {c.T, c.H}, Device::kCUDA);
+  cuda::moe_experts(tx, ti, tw, w, to, s_);
+  CK(cudaStreamSynchronize(s_));
+  CK(cudaGetLastError());
+  std::vector<uint16_t> raw(size_t(c.T * c.H));
+  CK(cudaMemcpy(raw.data(), dout.p, raw.size() * 2, cudaMemcpyDeviceToHost));
+  double num = 0, den = 0;
+  bool finite = true;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    const double a = bf16_to_f32(raw[i]), b = reff.ptr<float>()[i];
+    finite = finite && std::isfinite(a);
+    num += (a - b) * (a - b);
+    den += b * b;
+  }
+  const double rel = std::sqrt(num / den);
+  const double tol = c.quantize ? 1.5e-1 : c.fp8_weights ? 1e-1 : 2e-2;
+  EXPECT_TRUE(finite) << "seed " << seed;
+  EXPECT_LT(rel, tol) << "seed " << seed << " T=" << c.T;
+  std::printf("moe E=%d K=%d H=%lld I=%lld T=%lld fp8=%d quantize=%d: rel err %.3g\n", c.E, c.K,
+              (long long)c.H, (long long)c.I, (long long)c.T, c.fp8_weights, c.quantize, rel);
+
+  // Replaying a captured graph gives the same bits.
+  cuda::reserve_gemm_workspace(s_, c.T, std::max(c.H, c.I), &w, c.K);
+  Dev d2(size_t(c.T * c.H) * 2);
+  Tensor o2(d2.p, DType::BF16, {c.T, c.H}, Device::kCUDA);
+  cudaGraph_t g;
+  cudaGraphExec_t ge;
+  CK(cudaStreamBeginCapture(s_, cudaStreamCaptureModeThreadLocal));
+  cuda::moe_experts(tx, ti, tw, w, o2, s_);
+  CK(cudaStreamEndCapture(s_, &g));
+  CK(cudaGraphInstantiate(&ge, g, 0));
+  CK(cudaGraphLaunch(ge, s_));
+  CK(cudaStreamSynchronize(s_));
+  std::vector<uint16_t> raw2(raw.size());
+  CK(cudaMemcpy(raw2.data(), d2.p, raw2.size() * 2, cudaMemcpyDeviceToHost));
+  EXPECT_EQ(std::memcmp(raw.data(), raw2.data(), raw.size() * 2), 0) << "graph replay differs";
+  cudaGraphExecDestroy(ge);
+  cudaGraphDestroy(g);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, MoeExpertsTest,
+    ::testing::Values(Case{16, 4, 256, 128, 1, false, false}, Case{16, 4, 256, 128, 5, false, false},
+                      Case{16, 4, 256, 128, 33, false, false}, Case{16, 4, 256, 128, 200, false, false},
+                      Case{8, 2, 1024, 512, 64, false, false}, Case{32, 8, 512, 256, 300, false, false},
+                      Case{16, 4, 256, 128, 1, true, false}, Case{16, 4, 256, 128, 7, true, false},
+                      Case{16, 4, 384, 256, 100, true, false}, Case{32, 8, 512, 256, 300, true, false},
+                      Case{16, 4, 256, 128, 9, false, true}, Case{16, 4, 256, 144, 40, false, false}));
+
+}  // namespace
+}  // namespace sable
