@@ -219,6 +219,11 @@ Tensor SafetensorsFile::tensor(const SafetensorsEntry& e) const {
   // The mapping is read-only: writing through the view faults, which is the
   // point (weights are shared by every sequence).
   void* p = const_cast<uint8_t*>(data_ + e.begin);
+  if (reinterpret_cast<uintptr_t>(p) % dtype_size(e.dtype) != 0) {
+    Tensor copy = Tensor::empty(e.dtype, e.shape);
+    std::memcpy(copy.data(), p, e.end - e.begin);
+    return copy;
+  }
   std::shared_ptr<void> owner = self_.lock();
   assert(owner && "SafetensorsFile must be created by open()");
   return Tensor(p, e.dtype, e.shape, Device::kCPU, std::move(owner));

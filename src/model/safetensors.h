@@ -38,7 +38,10 @@ class SafetensorsFile {
   const std::string& path() const { return path_; }
   const std::vector<SafetensorsEntry>& entries() const { return entries_; }
   const SafetensorsEntry* find(std::string_view name) const;
-  // A zero-copy view of an entry's bytes; keeps this file mapped.
+  // A zero-copy view of an entry's bytes; keeps this file mapped. The format
+  // does not promise alignment: a tensor at an address that is not a multiple
+  // of its element size (a writer that did not pad) comes back as an aligned
+  // copy instead, so typed access is never misaligned.
   Tensor tensor(const SafetensorsEntry& e) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 

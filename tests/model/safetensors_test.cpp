@@ -123,6 +123,22 @@ TEST(Safetensors, EmptyHeaderAndZeroByteTensorsAreFine) {
   EXPECT_EQ((*z)->tensor(*(*z)->find("e")).numel(), 0);
 }
 
+TEST(Safetensors, MisalignedTensorComesBackAsAnAlignedCopy) {
+  TempDir tmp;
+  // A 9-byte header puts the data section at offset 17: not 4-aligned.
+  const std::string header = R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+  std::string padded = header + std::string((8 - (header.size() + 8) % 8) % 8 + 1, ' ');
+  float vals[2] = {1.25f, -3.5f};
+  sable_test::write_raw_safetensors(tmp.file("odd.safetensors"), padded,
+                                    std::string(reinterpret_cast<const char*>(vals), 8));
+  auto f = SafetensorsFile::open(tmp.file("odd.safetensors"));
+  ASSERT_TRUE(f.is_ok()) << f.status().message();
+  Tensor t = (*f)->tensor(*(*f)->find("w"));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data()) % 4, 0u);
+  EXPECT_EQ(t.ptr<float>()[0], 1.25f);
+  EXPECT_EQ(t.ptr<float>()[1], -3.5f);
+}
+
 TEST(Safetensors, ReadsTheFixtureShards) {
   auto f = SafetensorsFile::open(sable_test::fixture_dir("tiny-dsv3-fp8") + "/model-00001-of-00002.safetensors");
   ASSERT_TRUE(f.is_ok()) << f.status().message();
