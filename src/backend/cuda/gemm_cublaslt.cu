@@ -145,10 +145,10 @@ void probe_fp8_block() {
   SABLE_CUDA_OK(cudaMalloc(&dw, N * K));
   SABLE_CUDA_OK(cudaMalloc(&dsx, T * KB * 4));
   SABLE_CUDA_OK(cudaMalloc(&dsw, NB * KBLD * 4));
-  SABLE_CUDA_OK(cudaMalloc(&dout, T * N * 4));
+  SABLE_CUDA_OK(cudaMalloc(&dout, T * N * 2));
   SABLE_CUDA_OK(cudaMemcpy(dx, hx.data(), T * K, cudaMemcpyHostToDevice));
   SABLE_CUDA_OK(cudaMemcpy(dw, hw.data(), N * K, cudaMemcpyHostToDevice));
-  std::vector<float> out(T * N);
+  std::vector<uint16_t> out(T * N);  // bf16 output: the mode every FP8 kernel supports
   auto try_layout = [&](bool act_kmajor, bool pad4) -> bool {
     std::vector<float> hsx(T * KB), hsw(NB * KBLD, 0.f);
     for (int64_t t = 0; t < T; ++t)
@@ -159,24 +159,25 @@ void probe_fp8_block() {
       for (int64_t kb = 0; kb < KB; ++kb) hsw[nb * ld + kb] = sw[nb * KB + kb];
     SABLE_CUDA_OK(cudaMemcpy(dsx, hsx.data(), hsx.size() * 4, cudaMemcpyHostToDevice));
     SABLE_CUDA_OK(cudaMemcpy(dsw, hsw.data(), hsw.size() * 4, cudaMemcpyHostToDevice));
-    Plan& p = get_plan(ws, kFp8Block, T, N, K, true, act_kmajor);
+    Plan& p = get_plan(ws, kFp8Block, T, N, K, false, act_kmajor);
     if (!p.ok) return false;
     SABLE_CUBLAS_OK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &dsw, sizeof dsw));
     SABLE_CUBLAS_OK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &dsx, sizeof dsx));
-    SABLE_CUDA_OK(cudaMemsetAsync(dout, 0, T * N * 4, s));
+    SABLE_CUDA_OK(cudaMemsetAsync(dout, 0, T * N * 2, s));
     if (!run_plan(ws, p, dw, dx, dout)) return false;
     if (cudaStreamSynchronize(s) != cudaSuccess) { cudaGetLastError(); return false; }
-    SABLE_CUDA_OK(cudaMemcpy(out.data(), dout, T * N * 4, cudaMemcpyDeviceToHost));
+    SABLE_CUDA_OK(cudaMemcpy(out.data(), dout, T * N * 2, cudaMemcpyDeviceToHost));
     double num = 0, den = 0;
     for (int64_t i = 0; i < T * N; ++i) {
-      num += (out[i] - ref[i]) * (out[i] - ref[i]);
+      const double o = bf16_to_f32(out[i]);
+      num += (o - ref[i]) * (o - ref[i]);
       den += ref[i] * ref[i];
     }
     const double rel = std::sqrt(num / den);
     if (std::getenv("SABLE_GEMM_VERBOSE"))
       std::fprintf(stderr, "cuBLASLt FP8 block-scale probe: act scales %s, weight kb ld %lld: rel err %.3g\n",
                    act_kmajor ? "[t][g]" : "[g][t]", (long long)ld, rel);
-    return std::isfinite(rel) && rel < 1e-3;
+    return std::isfinite(rel) && rel < 1e-2;  // bf16 output rounding is ~2e-3
   };
   for (bool kmaj : {false, true})
     for (bool pad : {true, false})

@@ -39,7 +39,8 @@ __device__ __forceinline__ void mma(float (&d)[4], uint32_t a0, uint32_t a1, uin
 }
 
 template <bool FP8, int BN>
-__global__ void __launch_bounds__(kThreads) stream_gemm_kernel(const StreamGemmArgs a) {
+// Decode tiles (BN = 8) ask for two CTAs per SM: 16 warps of loads in flight.
+__global__ void __launch_bounds__(kThreads, BN == 8 ? 2 : 1) stream_gemm_kernel(const StreamGemmArgs a) {
   constexpr int NT = BN / 8;
   constexpr int ESZ = FP8 ? 1 : 2;
   constexpr int EPV = 16 / ESZ;    // elements per 16-byte vector
