@@ -1,9 +1,9 @@
 #include "backend/cuda/cuda_allocator.h"
 
+#include <cstdio>
 #include <new>
 
 #include "backend/cuda/cuda_check.h"
-#include "core/logging.h"
 
 namespace sable::cuda {
 
@@ -43,9 +43,10 @@ void* CudaAllocator::driver_alloc(size_t rounded) {
       cudaGetLastError();
       size_t free_b = 0, total_b = 0;
       cudaMemGetInfo(&free_b, &total_b);
-      LOG_ERROR("CUDA out of memory: asked for {:.1f} MiB, {:.1f} MiB in use by Sable, {:.1f} MiB free of {:.1f} MiB",
-                double(rounded) / (1 << 20), double(stats_.in_use) / (1 << 20),
-                double(free_b) / (1 << 20), double(total_b) / (1 << 20));
+      // stderr, not the logger: sable_cuda links below sable_lib.
+      std::fprintf(stderr, "CUDA out of memory: asked for %.1f MiB, %.1f MiB in use by Sable, %.1f MiB free of %.1f MiB\n",
+                   double(rounded) / (1 << 20), double(stats_.in_use) / (1 << 20), double(free_b) / (1 << 20),
+                   double(total_b) / (1 << 20));
       throw std::bad_alloc();
     }
   }

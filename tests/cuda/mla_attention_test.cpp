@@ -1,0 +1,156 @@
+// CUDA paged MLA attention against cpu::mla_attention on random data: random
+// block tables (blocks drawn from a shuffled pool, unused table entries -1,
+// unused cache slots NaN so that any read past a sequence shows), decode
+// batches of several sizes and contexts, prefill chunks (causal within the
+// chunk), and mixed prefill + decode metadata; both kernels (tensor-core and
+// generic), forced split-K counts, block sizes 16 and 64, and the tiny
+// model's shape (L 80, v 64, 4 heads).
+//
+// Bound 1e-2 (norm-wise): q and the cache are bf16-exact on both sides; the
+// GPU accumulates in fp32 but rounds the softmax weights to bf16 before P V
+// (relative 2^-9 each, independent, so the output error is a fraction of
+// that) and rounds the output to bf16 (2^-9); measured errors sit near 3e-3.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "backend/cpu/ops.h"
+#include "backend/cuda/ops.h"
+#include "cuda_test_util.h"
+
+namespace sable {
+namespace {
+using namespace cudatest;
+
+struct SeqSpec { int ctx, fresh; };  // keys already cached, new tokens in this batch
+
+struct PagedCase {
+  AttentionMetadata host, dev;
+  Tensor cache_f32;  // [num_blocks, bs, L]
+  int T = 0;
+};
+
+PagedCase make_case(std::mt19937_64& rng, const std::vector<SeqSpec>& seqs, int bs, int L) {
+  PagedCase c;
+  int max_blocks = 0, total_blocks = 0;
+  for (auto s : seqs) {
+    const int nb = (s.ctx + s.fresh + bs - 1) / bs;
+    max_blocks = std::max(max_blocks, nb);
+    total_blocks += nb;
+  }
+  max_blocks += 1;  // trailing unused entries
+  const int num_blocks = total_blocks + 3;
+  std::vector<int32_t> pool(static_cast<size_t>(num_blocks));
+  std::iota(pool.begin(), pool.end(), 0);
+  std::shuffle(pool.begin(), pool.end(), rng);
+  c.cache_f32 = Tensor::empty(DType::F32, {num_blocks, bs, L});
+  std::fill(c.cache_f32.ptr<float>(), c.cache_f32.ptr<float>() + c.cache_f32.numel(), NAN);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<int32_t> tables(size_t(seqs.size()) * max_blocks, -1), positions, token_seq, slots, seq_lens;
+  size_t next = 0;
+  int max_len = 0;
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    const int len = seqs[s].ctx + seqs[s].fresh;
+    max_len = std::max(max_len, len);
+    seq_lens.push_back(len);
+    for (int b = 0; b < (len + bs - 1) / bs; ++b) tables[s * max_blocks + size_t(b)] = pool[next++];
+    for (int j = 0; j < len; ++j) {
+      const int64_t slot = int64_t(tables[s * max_blocks + size_t(j / bs)]) * bs + j % bs;
+      float* row = c.cache_f32.ptr<float>() + slot * L;
+      for (int i = 0; i < L; ++i) row[i] = bf16_to_f32(f32_to_bf16(nd(rng)));
+    }
+    for (int j = seqs[s].ctx; j < len; ++j) {
+      positions.push_back(j);
+      token_seq.push_back(int32_t(s));
+      slots.push_back(tables[s * max_blocks + size_t(j / bs)] * bs + j % bs);
+    }
+  }
+  c.T = int(positions.size());
+  auto host_i32 = [](const std::vector<int32_t>& v, Shape sh) {
+    Tensor t = Tensor::empty(DType::I32, sh);
+    std::copy(v.begin(), v.end(), t.ptr<int32_t>());
+    return t;
+  };
+  const int S = int(seqs.size());
+  c.host.positions = host_i32(positions, {c.T});
+  c.host.token_seq = host_i32(token_seq, {c.T});
+  c.host.slot_mapping = host_i32(slots, {c.T});
+  c.host.seq_lens = host_i32(seq_lens, {S});
+  c.host.block_tables = host_i32(tables, {S, max_blocks});
+  c.host.num_seqs = S;
+  c.host.max_blocks = max_blocks;
+  c.host.max_seq_len = max_len;
+  c.host.num_tokens = c.T;
+  c.host.all_decode = c.T == S;
+  c.dev = c.host;
+  c.dev.positions = gpu().to_device(c.host.positions);
+  c.dev.token_seq = gpu().to_device(c.host.token_seq);
+  c.dev.slot_mapping = gpu().to_device(c.host.slot_mapping);
+  c.dev.seq_lens = gpu().to_device(c.host.seq_lens);
+  c.dev.block_tables = gpu().to_device(c.host.block_tables);
+  return c;
+}
+
+void check_case(std::mt19937_64& rng, const std::vector<SeqSpec>& seqs, int bs, int heads, int L, int Dv,
+                const std::vector<cuda::MlaKernel>& kernels, const std::vector<int>& splits, const char* what) {
+  SCOPED_TRACE(what);
+  PagedCase c = make_case(rng, seqs, bs, L);
+  Tensor q = random_f32(rng, {c.T, heads, L}, 1.5f);
+  const float scale = 1.f / std::sqrt(192.f);
+  Tensor ref = Tensor::empty(DType::F32, {c.T, heads, Dv});
+  cpu::mla_attention(q, c.cache_f32, c.host, scale, Dv, ref);
+  Tensor dq = upload(q, DType::BF16), dcache = upload(c.cache_f32, DType::BF16);
+  for (auto k : kernels)
+    for (int s : splits) {
+      Tensor out = poisoned(DType::BF16, {c.T, heads, Dv});
+      cuda::mla_attention_with(k, s, dq, dcache, c.dev, scale, Dv, out, gpu().allocator(), gpu().stream());
+      const double err = rel_err(download_f32(out), ref.ptr<float>(), size_t(ref.numel()));
+      EXPECT_LT(err, 1e-2) << (k == cuda::MlaKernel::kMma ? "mma" : "generic") << " splits " << s;
+    }
+}
+
+const std::vector<cuda::MlaKernel> kBoth = {cuda::MlaKernel::kMma, cuda::MlaKernel::kGeneric};
+
+class CudaMlaAttention : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+    seed_ = fresh_seed();
+    rng_.seed(seed_);
+  }
+  uint64_t seed_ = 0;
+  std::mt19937_64 rng_;
+};
+
+TEST_F(CudaMlaAttention, DecodeBatches) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  check_case(rng_, {{0, 1}}, 64, 128, 576, 512, kBoth, {0, 1}, "first token");
+  check_case(rng_, {{4095, 1}}, 64, 128, 576, 512, kBoth, {0, 1, 3, 64}, "B=1 ctx 4096");
+  std::vector<SeqSpec> five;
+  for (int i = 0; i < 5; ++i) five.push_back({int(rng_() % 3000), 1});
+  check_case(rng_, five, 16, 128, 576, 512, kBoth, {0, 1, 7}, "B=5 random contexts, block 16");
+  std::vector<SeqSpec> many;
+  for (int i = 0; i < 64; ++i) many.push_back({int(rng_() % 700), 1});
+  check_case(rng_, many, 64, 128, 576, 512, {cuda::MlaKernel::kMma}, {0, 2}, "B=64 random contexts");
+}
+
+TEST_F(CudaMlaAttention, PrefillChunks) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  check_case(rng_, {{0, 200}}, 64, 128, 576, 512, kBoth, {0, 1, 3}, "prompt of 200");
+  check_case(rng_, {{150, 77}}, 16, 128, 576, 512, kBoth, {0, 1}, "chunk 150+77");
+}
+
+TEST_F(CudaMlaAttention, MixedPrefillAndDecode) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  check_case(rng_, {{1000, 1}, {40, 90}, {3, 1}, {0, 17}}, 16, 128, 576, 512, kBoth, {0, 1, 5}, "mixed");
+  check_case(rng_, {{63, 2}, {64, 1}, {127, 1}}, 64, 128, 576, 512, kBoth, {0, 1, 2}, "tile edges");
+}
+
+TEST_F(CudaMlaAttention, TinyModelShapeGeneric) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  check_case(rng_, {{0, 13}, {30, 1}, {7, 5}}, 16, 4, 80, 64, {cuda::MlaKernel::kGeneric}, {0, 1, 3}, "tiny");
+  check_case(rng_, {{500, 1}}, 16, 4, 80, 64, {cuda::MlaKernel::kAuto}, {0}, "tiny auto");
+}
+
+}  // namespace
+}  // namespace sable
