@@ -14,7 +14,13 @@ done
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv > "$OUT/gpu.txt" 2>&1
 git log -1 --format='%H %s' > "$OUT/commit.txt" 2>/dev/null
 t0=$(date +%s)
-cmake -S . -B build-dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DSABLE_DEPS_DIR=$PWD/.deps > "$OUT/build.log" 2>&1 \
+# sable_lib and sable_cuda reference each other (static libraries linked in
+# one order): repeat them as a group at the end of every link line.
+B=$PWD/build-dev
+CL=/usr/local/cuda/targets/x86_64-linux/lib
+EXTRA="-Wl,--start-group $B/src/libsable_lib.a $B/src/libsable_cuda.a -Wl,--end-group -L$CL -lcudart_static -lcublasLt -lcublas -lrt -lpthread -ldl"
+cmake -S . -B build-dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DSABLE_DEPS_DIR=$PWD/.deps \
+  "-DCMAKE_CXX_STANDARD_LIBRARIES=$EXTRA" > "$OUT/build.log" 2>&1 \
   && cmake --build build-dev -j16 --target test_cuda bench_cuda_gemm >> "$OUT/build.log" 2>&1
 rc=$?
 echo "build rc=$rc in $(( $(date +%s) - t0 ))s"
