@@ -18,7 +18,7 @@ t0=$(date +%s)
 # one order): repeat them as a group at the end of every link line.
 B=$PWD/build-dev
 CL=/usr/local/cuda/targets/x86_64-linux/lib
-EXTRA="-Wl,--start-group $B/src/libsable_lib.a $B/src/libsable_cuda.a -Wl,--end-group -L$CL -lcudart_static -lcublasLt -lcublas -lrt -lpthread -ldl"
+EXTRA="-Wl,--start-group $B/src/libsable_lib.a $B/src/libsable_cuda.a $PWD/.deps/lib/libpcre2-8.a -Wl,--end-group -L$CL -lcudart_static -lcublasLt -lcublas -lrt -lpthread -ldl"
 cmake -S . -B build-dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DSABLE_DEPS_DIR=$PWD/.deps \
   "-DCMAKE_CXX_STANDARD_LIBRARIES=$EXTRA" > "$OUT/build.log" 2>&1 \
   && cmake --build build-dev -j16 --target test_cuda bench_cuda_gemm >> "$OUT/build.log" 2>&1
