@@ -1,0 +1,393 @@
+// Kernel benchmark of the CUDA attention and the other non-GEMM ops at
+// DeepSeek-V3 shapes. Prints achieved GB/s and TFLOP/s beside ceilings
+// measured in the same run: a device-to-device copy (bytes read + written)
+// and a cuBLAS bf16 GEMM at 8192^3 on random data.
+//
+// Decode attention (paged, 128 heads, latent 576, values 512, block 64): time
+// per call from CUDA-graph replays of 20 calls (decode runs under graphs),
+// rotating over disjoint block tables so that small batches do not read
+// their cache from L2; median of 7 replays. Bytes = batch x context x 576 x
+// 2 (the cache read once); FLOPs = batch x 128 x context x 2 x (576 + 512).
+// Both floors are printed: at 128 heads the kernel does ~242 FLOP per cache
+// byte, above the H200's bf16 ridge (~185), so decode at full head count is
+// bound by tensor-core rate, not by bandwidth.
+//
+// Prefill attention (one sequence, causal, absorbed): FLOPs counted as the
+// kernel does them (2 x (576 + 512) per head per query-key pair) and as the
+// expanded MLA shapes count them (2 x (192 + 128), what SDPA's figure in
+// torch_kernel_peers.py uses); the second is the like-for-like comparison.
+//
+// Usage: bench_cuda_attention [--json FILE] [--quick]
+#ifndef SABLE_HAVE_CUDA
+#include <cstdio>
+int main() {
+  std::puts("bench_cuda_attention: built without CUDA");
+  return 0;
+}
+#else
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/device_info.h"
+#include "backend/cuda/ops.h"
+#include "backend/cuda/sampling.h"
+#include "core/dtype.h"
+
+using namespace sable;
+
+namespace {
+
+#define CK(expr)                                                                                    \
+  do {                                                                                              \
+    cudaError_t e_ = (expr);                                                                        \
+    if (e_ != cudaSuccess) {                                                                        \
+      std::fprintf(stderr, "%s failed: %s (line %d)\n", #expr, cudaGetErrorString(e_), __LINE__);   \
+      std::exit(1);                                                                                 \
+    }                                                                                               \
+  } while (0)
+
+FILE* g_json = nullptr;
+cuda::CudaBackend* g_be = nullptr;
+cudaStream_t g_s;
+double g_copy_gbps = 0, g_gemm_tflops = 0;
+
+// Fast host pseudo-random bf16 in about [-2, 2] (xorshift; not zeros: zeros
+// time differently).
+void fill_random_bf16(std::vector<uint16_t>& v, uint64_t seed) {
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (auto& e : v) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    const float f = (float(uint32_t(x >> 40) & 0xFFFF) / 32768.f - 1.f) * 2.f;
+    e = f32_to_bf16(f);
+  }
+}
+
+// A device BF16 tensor of random values: a 32 MiB random block repeated.
+Tensor random_device_bf16(Shape shape, uint64_t seed) {
+  Tensor t = g_be->empty(DType::BF16, shape);
+  const size_t n = size_t(t.numel()), chunk = std::min<size_t>(n, size_t(16) << 20);
+  std::vector<uint16_t> h(chunk);
+  fill_random_bf16(h, seed);
+  for (size_t off = 0; off < n; off += chunk) {
+    const size_t m = std::min(chunk, n - off);
+    CK(cudaMemcpyAsync(t.ptr<uint16_t>() + off, h.data(), m * 2, cudaMemcpyHostToDevice, g_s));
+    CK(cudaStreamSynchronize(g_s));
+  }
+  return t;
+}
+
+Tensor device_i32(const std::vector<int32_t>& v, Shape shape) {
+  Tensor h = Tensor::empty(DType::I32, shape);
+  std::memcpy(h.data(), v.data(), v.size() * 4);
+  return g_be->to_device(h);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Seconds per call: fn(i) captured `iters` times into a graph, replayed.
+double time_graph(const std::function<void(int)>& fn, int iters = 20, int reps = 7) {
+  fn(0);
+  CK(cudaStreamSynchronize(g_s));
+  cudaGraph_t g;
+  cudaGraphExec_t ge;
+  CK(cudaStreamBeginCapture(g_s, cudaStreamCaptureModeRelaxed));
+  for (int i = 0; i < iters; ++i) fn(i);
+  CK(cudaStreamEndCapture(g_s, &g));
+  CK(cudaGraphInstantiate(&ge, g, 0));
+  CK(cudaGraphLaunch(ge, g_s));
+  CK(cudaStreamSynchronize(g_s));
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  std::vector<double> ts;
+  for (int r = 0; r < reps; ++r) {
+    CK(cudaEventRecord(a, g_s));
+    CK(cudaGraphLaunch(ge, g_s));
+    CK(cudaEventRecord(b, g_s));
+    CK(cudaEventSynchronize(b));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, a, b));
+    ts.push_back(ms / 1e3 / iters);
+  }
+  CK(cudaGetLastError());
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  cudaGraphExecDestroy(ge);
+  cudaGraphDestroy(g);
+  return median(ts);
+}
+
+// Seconds per call, eager, for long calls.
+double time_eager(const std::function<void()>& fn, int reps = 3) {
+  fn();
+  CK(cudaStreamSynchronize(g_s));
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  std::vector<double> ts;
+  for (int r = 0; r < reps; ++r) {
+    CK(cudaEventRecord(a, g_s));
+    fn();
+    CK(cudaEventRecord(b, g_s));
+    CK(cudaEventSynchronize(b));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, a, b));
+    ts.push_back(ms / 1e3);
+  }
+  CK(cudaGetLastError());
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return median(ts);
+}
+
+void measure_ceilings() {
+  const size_t n = size_t(1) << 30;  // 1 Gi bf16 = 2 GiB
+  Tensor a = random_device_bf16({int64_t(n)}, 1), b = g_be->empty(DType::BF16, {int64_t(n)});
+  const double t = time_eager([&] { CK(cudaMemcpyAsync(b.data(), a.data(), n * 2, cudaMemcpyDeviceToDevice, g_s)); }, 10);
+  g_copy_gbps = 2.0 * double(n) * 2 / t / 1e9;
+  const int M = 8192;
+  Tensor x = random_device_bf16({M, M}, 2), w = random_device_bf16({M, M}, 3), y = g_be->empty(DType::BF16, {M, M});
+  cublasHandle_t h = g_be->cublas();
+  const float alpha = 1.f, beta = 0.f;
+  const double tg = time_eager(
+      [&] {
+        if (cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, M, M, M, &alpha, w.data(), CUDA_R_16BF, M, x.data(), CUDA_R_16BF,
+                         M, &beta, y.data(), CUDA_R_16BF, M, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) !=
+            CUBLAS_STATUS_SUCCESS) {
+          std::fprintf(stderr, "cublasGemmEx failed\n");
+          std::exit(1);
+        }
+      },
+      10);
+  g_gemm_tflops = 2.0 * M * double(M) * M / tg / 1e12;
+  std::printf("ceilings: device-to-device copy %.0f GB/s (read + write), cuBLAS bf16 GEMM 8192^3 %.0f TFLOP/s\n\n",
+              g_copy_gbps, g_gemm_tflops);
+  if (g_json)
+    std::fprintf(g_json, "{\"op\":\"ceilings\",\"copy_GBps\":%.1f,\"gemm_bf16_TFLOPs\":%.1f}\n", g_copy_gbps,
+                 g_gemm_tflops);
+}
+
+constexpr int kHeads = 128, kL = 576, kDv = 512, kBlock = 64;
+constexpr float kScale = 0.1352f;  // 1/sqrt(192) * mscale^2 at factor 40
+
+void bench_decode(const std::vector<std::pair<int, int>>& shapes) {
+  std::printf("paged MLA decode (heads %d, latent %d, values %d, block %d), time per call under CUDA graphs\n", kHeads,
+              kL, kDv, kBlock);
+  std::printf("%6s %7s | %9s %9s %7s | %9s %7s | %9s %9s %8s\n", "batch", "context", "us", "GB/s", "%copy", "TFLOP/s",
+              "%gemm", "floor_mem", "floor_mma", "of_floor");
+  for (auto [B, C] : shapes) {
+    const int blocks_per_seq = (C + kBlock - 1) / kBlock;
+    const int64_t bytes_one = int64_t(B) * blocks_per_seq * kBlock * kL * 2;
+    const int R = int(std::max<int64_t>(1, std::min<int64_t>(8, (int64_t(512) << 20) / bytes_one)));  // >= 512 MiB touched
+    const int num_blocks = R * B * blocks_per_seq;
+    Tensor cache = random_device_bf16({num_blocks, kBlock, kL}, 10 + B);
+    Tensor q = random_device_bf16({B, kHeads, kL}, 20 + B), out = g_be->empty(DType::BF16, {B, kHeads, kDv});
+    std::vector<AttentionMetadata> ms(static_cast<size_t>(R));
+    std::vector<int32_t> pos(static_cast<size_t>(B), C - 1), seq(static_cast<size_t>(B)), slots(static_cast<size_t>(B), 0), lens(static_cast<size_t>(B), C);
+    for (int i = 0; i < B; ++i) seq[size_t(i)] = i;
+    for (int r = 0; r < R; ++r) {
+      std::vector<int32_t> table(static_cast<size_t>(B) * blocks_per_seq);
+      for (size_t i = 0; i < table.size(); ++i) table[i] = int32_t(r * B * blocks_per_seq + int(i));
+      AttentionMetadata& m = ms[size_t(r)];
+      m.positions = device_i32(pos, {B});
+      m.token_seq = device_i32(seq, {B});
+      m.slot_mapping = device_i32(slots, {B});
+      m.seq_lens = device_i32(lens, {B});
+      m.block_tables = device_i32(table, {B, blocks_per_seq});
+      m.num_seqs = B;
+      m.max_blocks = blocks_per_seq;
+      m.max_seq_len = C;
+      m.num_tokens = B;
+      m.all_decode = true;
+    }
+    const double t = time_graph([&](int i) {
+      cuda::mla_attention(q, cache, ms[size_t(i % R)], kScale, kDv, out, g_be->allocator(), g_s);
+    });
+    const double bytes = double(B) * C * kL * 2, flops = double(B) * kHeads * C * 2.0 * (kL + kDv);
+    const double fm = bytes / (g_copy_gbps * 1e9), fc = flops / (g_gemm_tflops * 1e12);
+    const double gbps = bytes / t / 1e9, tf = flops / t / 1e12;
+    std::printf("%6d %7d | %9.1f %9.0f %6.1f%% | %9.1f %6.1f%% | %8.1fus %8.1fus %7.2fx\n", B, C, t * 1e6, gbps,
+                100 * gbps / g_copy_gbps, tf, 100 * tf / g_gemm_tflops, fm * 1e6, fc * 1e6, t / std::max(fm, fc));
+    if (g_json)
+      std::fprintf(g_json,
+                   "{\"op\":\"mla_decode\",\"batch\":%d,\"context\":%d,\"us\":%.2f,\"GBps\":%.1f,\"pct_copy\":%.1f,"
+                   "\"TFLOPs\":%.1f,\"pct_gemm\":%.1f,\"floor_mem_us\":%.2f,\"floor_mma_us\":%.2f}\n",
+                   B, C, t * 1e6, gbps, 100 * gbps / g_copy_gbps, tf, 100 * tf / g_gemm_tflops, fm * 1e6, fc * 1e6);
+  }
+  std::printf("\n");
+}
+
+void bench_prefill(const std::vector<std::pair<int, int>>& shapes) {
+  std::printf("MLA prefill attention (one sequence, causal, absorbed latent form), eager\n");
+  std::printf("%7s %7s | %10s | %12s %7s | %14s\n", "cached", "new", "ms", "TFLOP/s(own)", "%gemm", "TFLOP/s(expand)");
+  for (auto [ctx, S] : shapes) {
+    const int total = ctx + S, nb = (total + kBlock - 1) / kBlock;
+    Tensor cache = random_device_bf16({nb, kBlock, kL}, 30);
+    Tensor q = random_device_bf16({S, kHeads, kL}, 31), out = g_be->empty(DType::BF16, {S, kHeads, kDv});
+    std::vector<int32_t> pos(static_cast<size_t>(S)), seq(static_cast<size_t>(S), 0), slots(static_cast<size_t>(S)), table(static_cast<size_t>(nb));
+    for (int i = 0; i < S; ++i) pos[size_t(i)] = ctx + i, slots[size_t(i)] = ctx + i;
+    for (int i = 0; i < nb; ++i) table[size_t(i)] = i;
+    AttentionMetadata m;
+    m.positions = device_i32(pos, {S});
+    m.token_seq = device_i32(seq, {S});
+    m.slot_mapping = device_i32(slots, {S});
+    m.seq_lens = device_i32({total}, {1});
+    m.block_tables = device_i32(table, {1, nb});
+    m.num_seqs = 1;
+    m.max_blocks = nb;
+    m.max_seq_len = total;
+    m.num_tokens = S;
+    const double t = time_eager([&] { cuda::mla_attention(q, cache, m, kScale, kDv, out, g_be->allocator(), g_s); });
+    // query-key pairs under the causal mask
+    const double pairs = double(S) * ctx + double(S) * (S + 1) / 2;
+    const double own = pairs * kHeads * 2.0 * (kL + kDv) / t / 1e12;
+    const double expanded = pairs * kHeads * 2.0 * (192 + 128) / t / 1e12;
+    std::printf("%7d %7d | %10.2f | %12.1f %6.1f%% | %14.1f\n", ctx, S, t * 1e3, own, 100 * own / g_gemm_tflops,
+                expanded);
+    if (g_json)
+      std::fprintf(g_json,
+                   "{\"op\":\"mla_prefill\",\"cached\":%d,\"seq\":%d,\"ms\":%.3f,\"TFLOPs_own\":%.1f,"
+                   "\"TFLOPs_expanded\":%.1f}\n",
+                   ctx, S, t * 1e3, own, expanded);
+  }
+  std::printf("\n");
+}
+
+void report_bw(const char* op, const char* shape, double t, double bytes) {
+  const double gbps = bytes / t / 1e9;
+  std::printf("%-16s %-22s | %9.2f us %9.0f GB/s %6.1f%%\n", op, shape, t * 1e6, gbps, 100 * gbps / g_copy_gbps);
+  if (g_json)
+    std::fprintf(g_json, "{\"op\":\"%s\",\"shape\":\"%s\",\"us\":%.3f,\"GBps\":%.1f,\"pct_copy\":%.1f}\n", op, shape,
+                 t * 1e6, gbps, 100 * gbps / g_copy_gbps);
+}
+
+void bench_elementwise() {
+  std::printf("other ops (bytes = inputs read once + outputs written once), time per call under CUDA graphs\n");
+  const int H = 7168, I = 2048 * 9;  // I: the dense MLP's 18432
+  for (int T : {64, 4096}) {
+    char shape[64];
+    Tensor x = random_device_bf16({T, H}, 40), w = random_device_bf16({H}, 41), out = g_be->empty(DType::BF16, {T, H});
+    Tensor r = random_device_bf16({T, H}, 42);
+    std::snprintf(shape, sizeof shape, "[%d, %d]", T, H);
+    report_bw("rms_norm", shape, time_graph([&](int) { cuda::rms_norm(x, w, 1e-6f, out, g_s); }), 2.0 * T * H * 2);
+    report_bw("add_rms_norm", shape,
+              time_graph([&](int) { cuda::add_rms_norm(r, x, w, 1e-6f, out, g_s); }), 4.0 * T * H * 2);
+    Tensor g = random_device_bf16({T, I}, 43), u = random_device_bf16({T, I}, 44), o = g_be->empty(DType::BF16, {T, I});
+    std::snprintf(shape, sizeof shape, "[%d, %d]", T, I);
+    report_bw("silu_and_mul", shape, time_graph([&](int) { cuda::silu_and_mul(g, u, o, g_s); }), 3.0 * T * I * 2);
+    // mla_write_kv: read [T, 576], write T rows of the cache.
+    Tensor kv = random_device_bf16({T, kL}, 45), nw = random_device_bf16({512}, 46);
+    Tensor cache = g_be->empty(DType::BF16, {(T + 63) / 64, 64, kL});
+    std::vector<int32_t> slots(static_cast<size_t>(T)), pos(static_cast<size_t>(T));
+    for (int i = 0; i < T; ++i) slots[size_t(i)] = i, pos[size_t(i)] = 1000 + i;
+    std::vector<float> inv(32);
+    for (int i = 0; i < 32; ++i) inv[size_t(i)] = std::pow(10000.f, -i / 32.f);
+    Tensor hinv = Tensor::empty(DType::F32, {32});
+    std::memcpy(hinv.data(), inv.data(), 128);
+    RopeParams rp;
+    rp.inv_freq = g_be->to_device(hinv);
+    AttentionMetadata m;
+    m.slot_mapping = device_i32(slots, {T});
+    m.positions = device_i32(pos, {T});
+    std::snprintf(shape, sizeof shape, "[%d, %d]", T, kL);
+    report_bw("mla_write_kv", shape,
+              time_graph([&](int) { cuda::mla_write_kv(kv, nw, 1e-6f, rp, m, cache, g_s); }), 2.0 * T * kL * 2);
+    Tensor q = random_device_bf16({T, kHeads, 192}, 47);
+    std::snprintf(shape, sizeof shape, "[%d, %d, 64 of 192]", T, kHeads);
+    report_bw("rope(q)", shape, time_graph([&](int) { cuda::rope(q, 128, 64, m.positions, rp, g_s); }),
+              2.0 * T * kHeads * 64 * 2);
+    Tensor logits = g_be->empty(DType::F32, {T, 256}), bias = g_be->empty(DType::F32, {256});
+    CK(cudaMemsetAsync(logits.data(), 0x3c, logits.nbytes(), g_s));
+    CK(cudaMemsetAsync(bias.data(), 0x1c, bias.nbytes(), g_s));
+    Tensor ids = g_be->empty(DType::I32, {T, 8}), tw = g_be->empty(DType::F32, {T, 8});
+    MoeRoutingParams mp{256, 8, 8, 4, true, 2.5f};
+    std::snprintf(shape, sizeof shape, "[%d, 256] top 8", T);
+    report_bw("moe_route", shape, time_graph([&](int) { cuda::moe_route(logits, bias, mp, ids, tw, g_s); }),
+              double(T) * 256 * 4 + double(T) * 8 * 8);
+  }
+  std::printf("\n");
+}
+
+void bench_sampling() {
+  std::printf("sampling, vocab 129280, time per call under CUDA graphs\n");
+  const int V = 129280;
+  for (int N : {1, 64}) {
+    Tensor l = g_be->empty(DType::F32, {N, V});
+    {
+      std::vector<float> h(static_cast<size_t>(N) * V);
+      uint64_t x = 7;
+      for (auto& v : h) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; v = float(int(x >> 40) % 2000) / 100.f - 10.f; }
+      CK(cudaMemcpyAsync(l.data(), h.data(), h.size() * 4, cudaMemcpyHostToDevice, g_s));
+      CK(cudaStreamSynchronize(g_s));
+    }
+    auto fvec = [&](float v) { Tensor h = Tensor::empty(DType::F32, {N}); std::fill(h.ptr<float>(), h.ptr<float>() + N, v); return g_be->to_device(h); };
+    Tensor temp = fvec(0.8f), topp = fvec(0.9f), minp = fvec(0.f), out = g_be->empty(DType::I32, {N});
+    Tensor hk = Tensor::empty(DType::I32, {N});
+    std::fill(hk.ptr<int32_t>(), hk.ptr<int32_t>() + N, 50);
+    Tensor topk = g_be->to_device(hk);
+    Tensor hs = Tensor::empty(DType::U64, {N});
+    for (int i = 0; i < N; ++i) hs.ptr<uint64_t>()[i] = uint64_t(i) * 7919;
+    Tensor seeds = g_be->to_device(hs);
+    char shape[64];
+    std::snprintf(shape, sizeof shape, "[%d, %d] argmax", N, V);
+    report_bw("sample", shape, time_graph([&](int) { cuda::argmax(l, out, g_s); }), double(N) * V * 4);
+    cuda::SamplingParams p;
+    p.temperature = temp.ptr<float>();
+    p.seed = seeds.ptr<uint64_t>();
+    std::snprintf(shape, sizeof shape, "[%d, %d] T=0.8", N, V);
+    report_bw("sample", shape, time_graph([&](int) { cuda::sample(l, p, out, g_s); }), double(N) * V * 4);
+    p.top_k = topk.ptr<int32_t>();
+    p.top_p = topp.ptr<float>();
+    std::snprintf(shape, sizeof shape, "[%d, %d] k50 p0.9", N, V);
+    report_bw("sample", shape, time_graph([&](int) { cuda::sample(l, p, out, g_s); }), double(N) * V * 4);
+  }
+  std::printf("\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) g_json = std::fopen(argv[++i], "w");
+    else if (!std::strcmp(argv[i], "--quick")) quick = true;
+  }
+  if (cuda::device_count() == 0) {
+    std::puts("bench_cuda_attention: no CUDA device");
+    return 0;
+  }
+  std::printf("device: %s\n", cuda::device_description(0).c_str());
+  cuda::CudaBackendOptions opts;
+  opts.zero_fill_allocations = false;  // benchmarks time the kernels, not memsets
+  auto be = cuda::make_cuda_backend(0, opts);
+  g_be = be.get();
+  g_s = be->stream();
+  measure_ceilings();
+  if (quick) {
+    bench_decode({{1, 4096}, {64, 4096}});
+    bench_prefill({{0, 4096}});
+  } else {
+    bench_decode({{1, 4096}, {8, 4096}, {32, 4096}, {64, 4096}, {128, 4096}, {64, 8192}, {128, 8192}, {1, 32768}});
+    bench_prefill({{0, 4096}, {12288, 4096}, {0, 16384}});
+    bench_elementwise();
+    bench_sampling();
+  }
+  if (g_json) std::fclose(g_json);
+  g_be = nullptr;
+  return 0;
+}
+#endif

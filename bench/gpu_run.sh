@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# One call on the H200 machine: configure and build (-j16), run the GPU tests,
+# the kernel benchmarks (attention + other ops, GEMM family), the PyTorch
+# peers, and print a summary table. Everything lands under $OUT (at most 8
+# files come back from the device tool; keep it so):
+#   build.log test_cuda.log bench_attention.txt bench_attention.jsonl
+#   bench_gemm.txt bench_gemm.jsonl peers.jsonl summary.md
+# Run from the repository root, after ./scripts/pack_device_deps.sh here and
+# with carry: [".deps"]. Knobs (environment):
+#   SKIP_TESTS=1 SKIP_GEMM=1 SKIP_PEERS=1 QUICK=1   skip stages / short benches
+#   GTEST_FILTER=...                                  subset of test_cuda
+# Copy the results into the repo afterwards with bench/save_results.sh.
+set -u
+OUT=${OUT:-/tmp/sable-gpu-out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0
+BUILD=build-gpu
+t0=$(date +%s)
+stamp() { echo "[gpu_run +$(( $(date +%s) - t0 ))s] $*"; }
+
+{
+  echo "# Sable GPU run"
+  echo
+  echo "- commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
+  echo "- date: $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "- gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | head -1)"
+  echo "- command: bench/gpu_run.sh (SKIP_TESTS=${SKIP_TESTS:-} SKIP_GEMM=${SKIP_GEMM:-} SKIP_PEERS=${SKIP_PEERS:-} QUICK=${QUICK:-})"
+  echo
+} > "$OUT/summary.md"
+
+targets="test_cuda bench_cuda_attention"
+[ -z "${SKIP_GEMM:-}" ] && [ -f bench/cuda_gemm.cpp ] && targets="$targets bench_cuda_gemm"
+stamp "configure + build: $targets"
+if ! { cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DSABLE_DEPS_DIR=$PWD/.deps \
+         > "$OUT/build.log" 2>&1 && cmake --build $BUILD -j16 --target $targets >> "$OUT/build.log" 2>&1; }; then
+  stamp "BUILD FAILED"
+  grep -E "error|Error|undefined" "$OUT/build.log" | head -40
+  exit 1
+fi
+stamp "build ok"
+
+if [ -z "${SKIP_TESTS:-}" ]; then
+  timeout 300 ./$BUILD/tests/test_cuda --gtest_color=no ${GTEST_FILTER:+--gtest_filter=$GTEST_FILTER} \
+    > "$OUT/test_cuda.log" 2>&1
+  rc=$?
+  stamp "test_cuda rc=$rc"
+  grep -E "^\[  FAILED|^\[  PASSED|^\[ measured|Failure|Expected|Which is|seed [0-9]|error:|Error" "$OUT/test_cuda.log" | head -60
+  {
+    echo "## test_cuda (rc=$rc)"
+    echo '```'
+    grep -E "^\[  PASSED|^\[  FAILED|^\[ measured|tests ran" "$OUT/test_cuda.log" | head -40
+    echo '```'
+    echo
+  } >> "$OUT/summary.md"
+fi
+
+stamp "bench_cuda_attention"
+timeout 240 ./$BUILD/bench/bench_cuda_attention --json "$OUT/bench_attention.jsonl" ${QUICK:+--quick} \
+  > "$OUT/bench_attention.txt" 2>&1
+stamp "bench_cuda_attention rc=$?"
+cat "$OUT/bench_attention.txt"
+
+if [ -z "${SKIP_GEMM:-}" ] && [ -x ./$BUILD/bench/bench_cuda_gemm ]; then
+  timeout 200 ./$BUILD/bench/bench_cuda_gemm --json "$OUT/bench_gemm.jsonl" ${QUICK:+--quick} \
+    > "$OUT/bench_gemm.txt" 2>&1
+  stamp "bench_cuda_gemm rc=$?"
+fi
+
+if [ -z "${SKIP_PEERS:-}" ]; then
+  timeout 200 python3 bench/peers/torch_kernel_peers.py > "$OUT/peers.jsonl" 2>&1
+  stamp "torch_kernel_peers rc=$?"
+fi
+
+python3 bench/peers/attention_summary.py "$OUT/bench_attention.jsonl" "$OUT/peers.jsonl" >> "$OUT/summary.md" 2>&1
+[ -f "$OUT/bench_gemm.txt" ] && { echo "## bench_cuda_gemm"; echo '```'; cat "$OUT/bench_gemm.txt"; echo '```'; } >> "$OUT/summary.md"
+echo
+cat "$OUT/summary.md"
+stamp "done"
