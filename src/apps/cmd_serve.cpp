@@ -1,0 +1,296 @@
+// sable serve: the OpenAI-compatible HTTP server, a drop-in for `vllm serve`
+// (same flags, same endpoints, same metrics). With no model it serves the
+// demo model so that one command gives a working server.
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "apps/command.h"
+#include "apps/model_options.h"
+#include "core/logging.h"
+#include "engine/engine.h"
+#include "model/tensor_specs.h"
+#include "server/engine_client.h"
+#include "server/http_server.h"
+#include "server/server_context.h"
+#include "tokenizer/tokenizer.h"
+
+namespace sable {
+namespace {
+
+// "32k" / "32K" / "1m" / "131072": vLLM's human-readable sizes (lowercase
+// suffixes are powers of 1000, uppercase of 1024).
+std::optional<int64_t> parse_size(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  std::string num = s;
+  int64_t mult = 1;
+  std::string suffix;
+  while (!num.empty() && std::isalpha(static_cast<unsigned char>(num.back()))) {
+    suffix.insert(suffix.begin(), num.back());
+    num.pop_back();
+  }
+  if (suffix == "k") mult = 1000;
+  else if (suffix == "K" || suffix == "KiB" || suffix == "KB") mult = 1024;
+  else if (suffix == "m") mult = 1000000;
+  else if (suffix == "M" || suffix == "MiB" || suffix == "MB") mult = 1 << 20;
+  else if (suffix == "g") mult = 1000000000;
+  else if (suffix == "G" || suffix == "GiB" || suffix == "GB") mult = int64_t(1) << 30;
+  else if (!suffix.empty()) return std::nullopt;
+  char* end = nullptr;
+  double v = std::strtod(num.c_str(), &end);
+  if (num.empty() || *end != '\0' || v < 0 || v * double(mult) > 9e18) return std::nullopt;
+  return int64_t(v * double(mult));
+}
+
+Result<std::string> read_chat_template(const std::string& arg) {
+  if (std::filesystem::is_regular_file(arg)) {
+    std::ifstream f(arg, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    if (!f.good() && !f.eof()) return io_error("cannot read --chat-template file " + arg);
+    return ss.str();
+  }
+  // vLLM also takes the template itself on the command line.
+  if (arg.find("{{") != std::string::npos || arg.find("{%") != std::string::npos) return arg;
+  return not_found("--chat-template: no file '" + arg + "' (and the value is not a Jinja template)");
+}
+
+struct ServeFlags {
+  std::string positional_model;
+  std::vector<std::string> served_model_names;
+  std::vector<std::string> api_keys;
+  std::string max_model_len;
+  std::string kv_cache_memory;
+  std::string kv_cache_dtype = "auto";
+  std::string chat_template;
+  int tensor_parallel_size = 1, pipeline_parallel_size = 1, data_parallel_size = 1;
+  int nnodes = 1, node_rank = 0, master_port = 29500;
+  std::string master_addr;
+  double shutdown_timeout_s = 30;
+  double header_timeout_s = 30, body_timeout_s = 60, keep_alive_timeout_s = 5;
+  int64_t max_request_body_bytes = 8 << 20;
+  bool enforce_eager = false, trust_remote_code = false, disable_log_requests = false;
+  bool disable_log_stats = false, disable_access_log = false, dry_run = false;
+  bool enable_prefix_caching = true, enable_chunked_prefill = true;
+  std::string uvicorn_log_level, generation_config, tokenizer_mode, revision, download_dir;
+  std::string distributed_executor_backend, tool_call_parser, reasoning_parser;
+  bool enable_auto_tool_choice = false, enable_expert_parallel = false;
+};
+
+void print_plan(const LoadedModel& lm, const EngineConfig& ec, const server::ServerConfig& sc) {
+  const ModelConfig& mc = lm.model->config();
+  DType kv = ec.kv_cache_dtype.value_or(lm.model->backend().activation_dtype());
+  size_t per_token = lm.model->kv_bytes_per_token(kv);
+  std::printf("Sable serve plan (--dry-run)\n");
+  std::printf("  model            %s (%s)\n", lm.model_name.c_str(), lm.source->describe().c_str());
+  std::printf("  served as        %s\n", sc.served_model_names.front().c_str());
+  std::printf("  backend          %s\n", lm.backend->name().c_str());
+  std::printf("  layers           %d, hidden %lld, vocab %lld, experts %d (top %d)\n", mc.num_hidden_layers,
+              (long long)mc.hidden_size, (long long)mc.vocab_size, mc.n_routed_experts, mc.num_experts_per_tok);
+  std::printf("  weights          %.3f GB\n", double(lm.model->weight_bytes()) / 1e9);
+  std::printf("  KV cache         %s, %zu bytes per token, block size %d (%zu bytes per block)\n", dtype_name(kv),
+              per_token, ec.block_size, per_token * size_t(ec.block_size));
+  if (ec.num_kv_blocks > 0)
+    std::printf("  KV blocks        %d (--num-kv-blocks) = %lld tokens\n", ec.num_kv_blocks,
+                (long long)ec.num_kv_blocks * ec.block_size);
+  else if (ec.kv_cache_memory > 0 && per_token > 0)
+    std::printf("  KV blocks        %lld (--kv-cache-memory %lld bytes) = %lld tokens\n",
+                (long long)(ec.kv_cache_memory / int64_t(per_token * ec.block_size)), (long long)ec.kv_cache_memory,
+                (long long)(ec.kv_cache_memory / int64_t(per_token * ec.block_size)) * ec.block_size);
+  else
+    std::printf("  KV blocks        sized by the engine at start from its memory budget\n");
+  std::printf("  max_model_len    %d\n", ec.max_model_len > 0 ? ec.max_model_len : int(mc.max_position_embeddings));
+  std::printf("  max_num_seqs     %d, max_num_batched_tokens %d, prefix caching %s\n", ec.max_num_seqs,
+              ec.max_num_batched_tokens, ec.enable_prefix_caching ? "on" : "off");
+  std::printf("  listen           http://%s:%d\n", sc.host.c_str(), sc.port);
+}
+
+int run_serve(int argc, char** argv) {
+  CLI::App app{"OpenAI-compatible HTTP server (vLLM's flags); without a model, serves the demo model",
+               "sable serve"};
+  ModelOptions mo;
+  mo.add_flags(app, false);
+  ServeFlags f;
+  server::ServerConfig sc;
+  EngineConfig ec;
+  app.add_option("model_tag", f.positional_model, "Model directory (vLLM's positional form of --model)");
+  app.add_option("--host", sc.host, "Address to listen on")->capture_default_str();
+  app.add_option("--port", sc.port, "Port to listen on (0: any free port)")->capture_default_str();
+  app.add_option("--served-model-name", f.served_model_names, "Model name(s) in the API; the first is reported");
+  app.add_option("--api-key", f.api_keys, "Require 'Authorization: Bearer <key>' (also VLLM_API_KEY / SABLE_API_KEY)");
+  app.add_option("--max-model-len", f.max_model_len, "Context length (prompt + completion); e.g. 32768, 32k, 128K");
+  app.add_option("--chat-template", f.chat_template, "Chat template file (or the template itself)");
+  app.add_option("--max-waiting-requests", ec.max_waiting_requests, "Waiting queue size; beyond it requests get 503 (0: unlimited)");
+  app.add_option("--shutdown-timeout", f.shutdown_timeout_s, "Seconds running requests may take to finish on SIGTERM")
+      ->capture_default_str();
+  app.add_option("--tensor-parallel-size", f.tensor_parallel_size, "GPUs per model replica (1 for now)");
+  app.add_option("--pipeline-parallel-size", f.pipeline_parallel_size, "Pipeline stages (1)");
+  app.add_option("--data-parallel-size", f.data_parallel_size, "Data-parallel replicas (1)");
+  app.add_option("--nnodes", f.nnodes, "Nodes in a multi-node replica (1 for now)");
+  app.add_option("--node-rank", f.node_rank, "This node's rank in a multi-node replica");
+  app.add_option("--master-addr", f.master_addr, "Rank 0's address for a multi-node replica");
+  app.add_option("--master-port", f.master_port, "Rank 0's port for a multi-node replica");
+  app.add_option("--gpu-memory-utilization", ec.gpu_memory_utilization, "Fraction of GPU memory to use")
+      ->capture_default_str();
+  app.add_option("--max-num-seqs", ec.max_num_seqs, "Sequences per step")->capture_default_str();
+  app.add_option("--max-num-batched-tokens", ec.max_num_batched_tokens, "Tokens per step")->capture_default_str();
+  app.add_option("--block-size", ec.block_size, "Tokens per KV-cache block")->capture_default_str();
+  app.add_option("--num-kv-blocks,--num-gpu-blocks-override", ec.num_kv_blocks, "KV-cache blocks (0: from memory)");
+  app.add_option("--kv-cache-memory", f.kv_cache_memory, "KV-cache budget in bytes (e.g. 4G)");
+  app.add_option("--kv-cache-dtype", f.kv_cache_dtype, "auto | fp8 | fp8_e4m3 | bfloat16 | float32")
+      ->check(CLI::IsMember({"auto", "fp8", "fp8_e4m3", "bfloat16", "bf16", "float32", "fp32"}));
+  app.add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", f.enable_prefix_caching, "Prefix caching (on)");
+  app.add_flag("--enable-chunked-prefill,!--no-enable-chunked-prefill", f.enable_chunked_prefill, "Chunked prefill (on)");
+  app.add_flag("--enforce-eager", f.enforce_eager, "No CUDA graphs");
+  app.add_flag("--trust-remote-code", f.trust_remote_code, "Accepted for compatibility (no effect)");
+  app.add_flag("--disable-log-requests", f.disable_log_requests, "No per-request log lines");
+  app.add_flag("--disable-log-stats", f.disable_log_stats, "No periodic throughput log");
+  app.add_flag("--disable-uvicorn-access-log,--disable-access-log", f.disable_access_log, "No HTTP access log");
+  app.add_option("--uvicorn-log-level", f.uvicorn_log_level, "Accepted for compatibility (use --log-level)");
+  app.add_option("--generation-config", f.generation_config, "Accepted for compatibility (OpenAI defaults apply)");
+  app.add_option("--tokenizer-mode", f.tokenizer_mode, "Accepted for compatibility");
+  app.add_option("--revision", f.revision, "Accepted for compatibility (local directories only)");
+  app.add_option("--download-dir", f.download_dir, "Accepted for compatibility (local directories only)");
+  app.add_option("--distributed-executor-backend", f.distributed_executor_backend, "Accepted for compatibility");
+  app.add_flag("--enable-auto-tool-choice", f.enable_auto_tool_choice, "Accepted (tools go to the chat template)");
+  app.add_option("--tool-call-parser", f.tool_call_parser, "Accepted (tool calls are returned as text)");
+  app.add_option("--reasoning-parser", f.reasoning_parser, "Accepted (reasoning is returned as text)");
+  app.add_flag("--enable-expert-parallel", f.enable_expert_parallel, "Accepted (single GPU for now)");
+  app.add_flag("--dry-run", f.dry_run, "Load the model, print the serving plan, and exit");
+  // Limits of the HTTP layer (not in vLLM, which has none).
+  app.add_option("--max-request-body-bytes", f.max_request_body_bytes, "Larger request bodies get 413")
+      ->capture_default_str();
+  app.add_option("--http-header-timeout", f.header_timeout_s, "Seconds a client may take to send its headers")
+      ->capture_default_str();
+  app.add_option("--http-body-timeout", f.body_timeout_s, "Seconds a client may take to send its body")
+      ->capture_default_str();
+  app.add_option("--http-keep-alive-timeout", f.keep_alive_timeout_s, "Seconds an idle keep-alive connection stays open")
+      ->capture_default_str();
+  app.add_option("--http-threads", sc.io_threads, "Threads running the HTTP event loop")->capture_default_str();
+  app.add_option("--max-logprobs", sc.max_logprobs, "Most top logprobs a request may ask for")->capture_default_str();
+  // vLLM's two-letter short forms, which CLI11 cannot name.
+  std::vector<std::string> args_store(argv, argv + argc);
+  for (auto& a : args_store) {
+    if (a == "-tp") a = "--tensor-parallel-size";
+    else if (a == "-pp") a = "--pipeline-parallel-size";
+    else if (a == "-dp") a = "--data-parallel-size";
+  }
+  std::vector<char*> args;
+  for (auto& a : args_store) args.push_back(a.data());
+  CLI11_PARSE(app, int(args.size()), args.data());
+
+  auto fail = [](const std::string& msg, int code = 2) {
+    std::fprintf(stderr, "sable serve: %s\n", msg.c_str());
+    return code;
+  };
+  // Flags.
+  if (!f.positional_model.empty()) {
+    if (!mo.model.empty() && mo.model != f.positional_model)
+      return fail("the model is given twice ('" + f.positional_model + "' and --model '" + mo.model + "')");
+    mo.model = f.positional_model;
+  }
+  if (f.tensor_parallel_size != 1)
+    return fail("--tensor-parallel-size " + std::to_string(f.tensor_parallel_size) +
+                " is not supported yet: this build serves on one GPU (or the CPU). Use --tensor-parallel-size 1 "
+                "with a model that fits one GPU (e.g. FP8 weights with --quantization fp8), or run one replica per GPU.");
+  if (f.pipeline_parallel_size != 1 || f.data_parallel_size != 1)
+    return fail("--pipeline-parallel-size and --data-parallel-size must be 1 for now; run one server per replica");
+  if (f.nnodes != 1) return fail("--nnodes must be 1 for now (multi-node serving needs tensor parallelism)");
+  if (sc.port < 0 || sc.port > 65535) return fail("--port must be in [0, 65535]");
+  if (!f.max_model_len.empty()) {
+    auto v = parse_size(f.max_model_len);
+    if (!v || *v < 1 || *v > INT32_MAX) return fail("--max-model-len: '" + f.max_model_len + "' is not a length");
+    ec.max_model_len = int(*v);
+  }
+  if (!f.kv_cache_memory.empty()) {
+    auto v = parse_size(f.kv_cache_memory);
+    if (!v) return fail("--kv-cache-memory: '" + f.kv_cache_memory + "' is not a size in bytes");
+    ec.kv_cache_memory = *v;
+  }
+  if (f.kv_cache_dtype == "fp8" || f.kv_cache_dtype == "fp8_e4m3") ec.kv_cache_dtype = DType::F8_E4M3;
+  else if (f.kv_cache_dtype == "bfloat16" || f.kv_cache_dtype == "bf16") ec.kv_cache_dtype = DType::BF16;
+  else if (f.kv_cache_dtype == "float32" || f.kv_cache_dtype == "fp32") ec.kv_cache_dtype = DType::F32;
+  ec.enable_prefix_caching = f.enable_prefix_caching;
+  ec.enable_chunked_prefill = f.enable_chunked_prefill;
+  ec.seed = mo.seed;
+  // NEEDS-ENGINE: EngineConfig has no enforce_eager (CUDA graphs on/off); accepted and ignored for now.
+  if (f.enforce_eager) LOG_DEBUG("--enforce-eager: accepted (no CUDA graphs are used yet)");
+  if (f.max_request_body_bytes < 1024) return fail("--max-request-body-bytes must be at least 1024");
+  sc.max_body_bytes = size_t(f.max_request_body_bytes);
+  auto secs = [](double s) { return std::chrono::milliseconds(int64_t(std::max(0.0, s) * 1000)); };
+  sc.shutdown_timeout = secs(f.shutdown_timeout_s);
+  sc.header_timeout = secs(f.header_timeout_s);
+  sc.body_timeout = secs(f.body_timeout_s);
+  sc.keep_alive_timeout = secs(f.keep_alive_timeout_s);
+  sc.io_threads = std::clamp(sc.io_threads, 1, 64);
+  sc.log_requests = !f.disable_log_requests;
+  sc.log_stats = !f.disable_log_stats;
+  sc.access_log = !f.disable_access_log;
+  sc.api_keys = f.api_keys;
+  if (sc.api_keys.empty()) {
+    for (const char* env : {"SABLE_API_KEY", "VLLM_API_KEY"})
+      if (const char* k = std::getenv(env); k && *k) {
+        sc.api_keys.emplace_back(k);
+        break;
+      }
+  }
+  for (const auto& k : sc.api_keys)
+    if (k.empty()) return fail("--api-key must not be empty");
+
+  // The model.
+  auto lm = load_model(mo, /*allow_demo=*/true);
+  if (!lm.is_ok()) return fail(lm.status().message(), 1);
+  sc.served_model_names = f.served_model_names.empty() ? std::vector<std::string>{lm->model_name}
+                                                       : f.served_model_names;
+  sc.model_root = lm->model_name;
+  if (!f.chat_template.empty()) {
+    if (!lm->tokenizer) return fail("--chat-template needs a tokenizer (the model has none; pass --tokenizer)");
+    auto t = read_chat_template(f.chat_template);
+    if (!t.is_ok()) return fail(t.status().message());
+    // The tokenizer is not shared with any thread yet; load_model hands it
+    // out as const, but it was created mutable.
+    const_cast<Tokenizer&>(*lm->tokenizer).set_chat_template(std::move(t).value());
+  }
+  if (f.dry_run) {
+    print_plan(*lm, ec, sc);
+    return 0;
+  }
+
+  auto engine = Engine::create(ec, *lm->model, lm->tokenizer);
+  if (!engine.is_ok()) return fail(engine.status().message(), 1);
+  std::unique_ptr<server::EngineClient> client = server::make_engine_client(**engine);
+  (*engine)->start();
+
+  server::ServerContext ctx;
+  ctx.config = sc;
+  ctx.engine = client.get();
+  ctx.tokenizer = lm->tokenizer;
+  ctx.started_at = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  if (!sc.api_keys.empty()) LOG_INFO("API key authentication is on ({} key(s))", sc.api_keys.size());
+
+  std::signal(SIGPIPE, SIG_IGN);  // a vanished client must not kill the server
+  int code = 0;
+  {
+    server::HttpServer http(ctx);
+    Status st = http.listen();
+    if (!st.is_ok()) {
+      (*engine)->shutdown(std::chrono::milliseconds(0));
+      return fail(st.message(), 1);
+    }
+    http.run(/*handle_signals=*/true);
+  }
+  // The drain already stopped the engine; this is a no-op then.
+  (*engine)->shutdown(std::chrono::milliseconds(0));
+  return code;
+}
+
+}  // namespace
+}  // namespace sable
+
+SABLE_COMMAND(serve, "OpenAI-compatible HTTP server (vLLM's flags); no --model: the demo model", sable::run_serve);

@@ -1,0 +1,104 @@
+// POST /v1/chat/completions: messages -> chat template -> token ids -> the
+// engine; the answer as chat.completion or a chat.completion.chunk stream.
+#include <fmt/format.h>
+
+#include "core/logging.h"
+#include "server/endpoints.h"
+#include "server/errors.h"
+#include "tokenizer/tokenizer.h"
+
+namespace sable::server {
+namespace {
+
+// continue_final_message: the prompt ends right after the last message's
+// text (no end-of-turn token), as transformers does it: cut the rendered
+// template after the last occurrence of that text.
+std::string cut_after_final_message(const std::string& rendered, const Json& messages) {
+  const Json& content = messages.back()["content"];
+  std::string final_text = content.is_string() ? content.get<std::string>() : "";
+  size_t b = final_text.find_first_not_of(" \t\r\n");
+  size_t e = final_text.find_last_not_of(" \t\r\n");
+  final_text = b == std::string::npos ? "" : final_text.substr(b, e - b + 1);
+  if (final_text.empty()) return rendered;
+  size_t pos = rendered.rfind(final_text);
+  if (pos == std::string::npos)
+    throw_bad_request("continue_final_message: the chat template did not render the final message verbatim.",
+                      "continue_final_message");
+  return rendered.substr(0, pos + final_text.size());
+}
+
+}  // namespace
+
+HandlerResult handle_chat_completions(ServerContext& ctx, const HttpRequest& req, const RequestInfo& info) {
+  Json body = parse_json_body(req.body);
+  ChatRequest r = parse_chat_request(body, ctx.limits());
+  check_model(ctx, r.model);
+  check_accepting(ctx);
+  check_tokenizer(ctx, "chat");
+  const Tokenizer& tok = *ctx.tokenizer;
+  if (!tok.has_chat_template())
+    throw_bad_request("The model has no chat template; start the server with --chat-template FILE, or use "
+                      "/v1/completions.");
+
+  auto rendered = tok.apply_chat_template(r.messages, r.add_generation_prompt, r.template_vars);
+  if (!rendered.is_ok()) {
+    // A template's raise_exception (e.g. roles that do not alternate) is the
+    // client's mistake; a template that cannot run at all is ours.
+    ApiError e = api_error_from_status(rendered.status());
+    e.message = "Chat template: " + e.message;
+    if (e.status == 500) LOG_ERROR("{}: chat template failed: {}", info.base_id, rendered.status().message());
+    throw ApiException(e);
+  }
+  std::string prompt = std::move(rendered).value();
+  if (r.continue_final_message) prompt = cut_after_final_message(prompt, r.messages);
+
+  std::vector<int32_t> ids = tok.encode(prompt, r.add_special_tokens);
+  if (ids.empty()) throw_bad_request("The rendered prompt is empty.", "messages");
+  if (r.truncate_prompt_tokens && *r.truncate_prompt_tokens > 0 && ids.size() > size_t(*r.truncate_prompt_tokens))
+    ids.erase(ids.begin(), ids.end() - *r.truncate_prompt_tokens);
+  check_token_ids(ids, ctx.engine->vocab_size(), "messages");
+  int max_model_len = ctx.engine->max_model_len();
+  if (r.truncate_prompt_tokens && *r.truncate_prompt_tokens == -1 && int64_t(ids.size()) >= max_model_len)
+    ids.erase(ids.begin(), ids.end() - (max_model_len - 1));
+
+  ResponseMeta meta;
+  meta.id = "chatcmpl-" + (r.request_id.empty() ? info.base_id : r.request_id);
+  meta.created = unix_now();
+  meta.model = ctx.model_name();
+  meta.include_usage = r.stream_options.include_usage;
+  meta.continuous_usage = r.stream_options.continuous_usage_stats;
+  if (r.logprobs) meta.logprobs = r.top_logprobs;
+  meta.stop = r.params.stop;
+
+  GenerateRequest g;
+  RequestInfo id_info = info;
+  id_info.client_id = info.client_id || !r.request_id.empty();
+  g.request_id = engine_request_id(meta.id, id_info, 0, 1);
+  g.params = r.params;
+  g.params.max_tokens = resolve_max_tokens(r, ids.size(), max_model_len, /*chat=*/true);
+  g.prompt_ids = std::move(ids);
+  g.priority = r.priority;
+
+  // echo: the reply starts with the last message's content when that
+  // message is the assistant's (vLLM's behaviour).
+  std::string echo;
+  if (r.echo && r.messages.back()["role"] == "assistant" && r.messages.back()["content"].is_string())
+    echo = r.messages.back()["content"].get<std::string>();
+
+  if (ctx.config.log_requests)
+    LOG_INFO("{}: chat request: {} messages, {} prompt tokens, max_tokens {}, n {}, stream {}", meta.id,
+             r.messages.size(), g.prompt_ids.size(), g.params.max_tokens, g.params.n, r.stream);
+  bool stream = r.stream;
+  int n = g.params.n;
+  auto job = std::make_unique<GenerationJob>(
+      ctx, make_chat_formatter(std::move(meta), TokenStrings(ctx.tokenizer, r.return_tokens_as_token_ids)), stream, n);
+  std::vector<GenerateRequest> reqs;
+  reqs.push_back(std::move(g));
+  Status st = job->submit(std::move(reqs), {echo});
+  if (!st.is_ok()) throw ApiException(api_error_from_status(st));
+  HandlerResult res;
+  res.job = std::move(job);
+  return res;
+}
+
+}  // namespace sable::server

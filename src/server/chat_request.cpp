@@ -1,0 +1,139 @@
+// /v1/chat/completions request body: the messages (normalized for the chat
+// template), template variables, and chat's logprobs form.
+#include <fmt/format.h>
+
+#include "server/errors.h"
+#include "server/openai_protocol.h"
+
+namespace sable::server {
+namespace {
+
+bool known_role(const std::string& r) {
+  return r == "system" || r == "user" || r == "assistant" || r == "tool" || r == "developer";
+}
+
+// content: a string, null (assistant with tool calls), or a list of parts of
+// which only text is supported; parts are joined with "\n" as vLLM does for
+// templates that take a string.
+Json normalize_content(const Json& msg, const std::string& role, const std::string& prefix) {
+  auto it = msg.find("content");
+  bool absent = it == msg.end() || it->is_null();
+  if (absent) {
+    if (role == "assistant") return nullptr;
+    throw_bad_request(fmt::format("'{}content' is required for a '{}' message.", prefix, role), prefix + "content");
+  }
+  const Json& c = *it;
+  if (c.is_string()) return c;
+  if (!c.is_array())
+    throw_bad_request(fmt::format("'{}content' must be a string or an array of content parts, got {}.", prefix,
+                                  json_type_name(c)),
+                      prefix + "content");
+  std::string text;
+  for (size_t j = 0; j < c.size(); ++j) {
+    const Json& part = c[j];
+    std::string pp = fmt::format("{}content[{}]", prefix, j);
+    if (!part.is_object()) throw_bad_request(fmt::format("'{}' must be an object.", pp), pp);
+    FieldReader pf(part, pp + ".");
+    auto type = pf.opt_string("type");
+    if (!type) throw_bad_request(fmt::format("'{}.type' is required.", pp), pp + ".type");
+    if (*type != "text" && *type != "input_text")
+      throw_bad_request(fmt::format("Content part type '{}' is not supported: this model takes text only.", *type),
+                        pp + ".type");
+    auto t = pf.opt_string("text");
+    if (!t) throw_bad_request(fmt::format("'{}.text' is required.", pp), pp + ".text");
+    if (j > 0) text += "\n";
+    text += *t;
+  }
+  return text;
+}
+
+Json normalize_message(const Json& m, size_t i) {
+  std::string prefix = fmt::format("messages[{}].", i);
+  if (!m.is_object())
+    throw_bad_request(fmt::format("'messages[{}]' must be an object, got {}.", i, json_type_name(m)),
+                      fmt::format("messages[{}]", i));
+  FieldReader f(m, prefix);
+  auto role = f.opt_string("role");
+  if (!role) throw_bad_request(fmt::format("'{}role' is required.", prefix), prefix + "role");
+  if (!known_role(*role))
+    throw_bad_request(fmt::format("'{}role' must be one of 'system', 'developer', 'user', 'assistant', 'tool', "
+                                  "got '{}'.", prefix, *role),
+                      prefix + "role");
+  (void)f.opt_string("name");
+  Json out = m;  // other keys (tool_calls, tool_call_id, ...) go to the template as given
+  // OpenAI's "developer" is the system prompt for models that predate it.
+  out["role"] = *role == "developer" ? "system" : *role;
+  out["content"] = normalize_content(m, *role, prefix);
+  if (const Json* tc = f.opt_array("tool_calls")) {
+    for (size_t k = 0; k < tc->size(); ++k)
+      if (!(*tc)[k].is_object())
+        throw_bad_request(fmt::format("'{}tool_calls[{}]' must be an object.", prefix, k), prefix + "tool_calls");
+  }
+  if (*role == "tool") (void)f.opt_string("tool_call_id");
+  return out;
+}
+
+}  // namespace
+
+ChatRequest parse_chat_request(const Json& body, const ProtocolLimits& limits) {
+  ChatRequest r;
+  r.add_special_tokens = false;  // the template writes BOS itself
+  FieldReader f(body);
+  const Json* msgs = f.get("messages");
+  if (!msgs) throw_bad_request("'messages' is required.", "messages");
+  if (!msgs->is_array()) f.fail_type("messages", "an array", *msgs);
+  if (msgs->empty()) throw_bad_request("'messages' must contain at least one message.", "messages");
+  for (size_t i = 0; i < msgs->size(); ++i) r.messages.push_back(normalize_message((*msgs)[i], i));
+
+  parse_common_fields(f, limits, r);
+  // max_completion_tokens replaces the deprecated max_tokens.
+  if (auto m = f.opt_int("max_completion_tokens")) r.max_tokens = *m;
+  else if (auto m2 = f.opt_int("max_tokens")) r.max_tokens = *m2;
+  r.add_special_tokens = f.opt_bool("add_special_tokens").value_or(false);
+
+  r.logprobs = f.opt_bool("logprobs").value_or(false);
+  if (auto t = f.opt_int("top_logprobs")) {
+    if (*t < 0 || *t > limits.max_logprobs)
+      throw_bad_request(fmt::format("top_logprobs must be between 0 and {}, got {}.", limits.max_logprobs, *t),
+                        "top_logprobs");
+    if (!r.logprobs && *t > 0)
+      throw_bad_request("When using `top_logprobs`, `logprobs` must be set to true.", "top_logprobs");
+    r.top_logprobs = int(*t);
+  }
+  if (r.logprobs) r.params.logprobs = r.top_logprobs;
+
+  r.add_generation_prompt = f.opt_bool("add_generation_prompt").value_or(true);
+  r.continue_final_message = f.opt_bool("continue_final_message").value_or(false);
+  if (r.add_generation_prompt && r.continue_final_message && f.has("add_generation_prompt"))
+    throw_bad_request("Cannot set both `continue_final_message` and `add_generation_prompt` to true.",
+                      "continue_final_message");
+  if (r.continue_final_message) {
+    r.add_generation_prompt = false;
+    if (r.messages.back()["role"] != "assistant")
+      throw_bad_request("`continue_final_message` needs the last message to be from the assistant.",
+                        "continue_final_message");
+  }
+
+  if (const Json* tools = f.opt_array("tools")) {
+    for (size_t i = 0; i < tools->size(); ++i)
+      if (!(*tools)[i].is_object())
+        throw_bad_request(fmt::format("'tools[{}]' must be an object.", i), "tools");
+    if (!tools->empty()) r.template_vars["tools"] = *tools;
+  }
+  if (const Json* tc = f.get("tool_choice")) {
+    bool ok = tc->is_string() && (*tc == "none" || *tc == "auto");
+    if (!ok)
+      throw_bad_request("Only 'none' and 'auto' are supported for tool_choice (forced tool calls need "
+                        "structured output, which is not available yet).",
+                        "tool_choice");
+  }
+  if (const Json* docs = f.opt_array("documents")) r.template_vars["documents"] = *docs;
+  if (const Json* kw = f.opt_object("chat_template_kwargs"))
+    for (auto it = kw->begin(); it != kw->end(); ++it) r.template_vars[it.key()] = it.value();
+  if (f.has("chat_template"))
+    throw_bad_request("A per-request 'chat_template' is not supported; start the server with --chat-template.",
+                      "chat_template");
+  return r;
+}
+
+}  // namespace sable::server

@@ -1,0 +1,78 @@
+#include "server/logprobs_format.h"
+
+#include <cmath>
+
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/utf8.h"
+
+namespace sable::server {
+
+using OJson = nlohmann::ordered_json;
+
+std::string TokenStrings::bytes(int32_t id) const {
+  std::string out;
+  if (tok_) tok_->append_bytes(id, /*skip_special_tokens=*/false, out);
+  return out;
+}
+
+std::string TokenStrings::text(int32_t id) const {
+  if (as_ids_ || !tok_) return "token_id:" + std::to_string(id);
+  return utf8_lossy(bytes(id));
+}
+
+double json_logprob(float lp) {
+  if (std::isnan(lp)) return -9999.0;
+  return std::max(double(lp), -9999.0);
+}
+
+static OJson bytes_json(const std::string& b) {
+  OJson arr = OJson::array();
+  for (unsigned char c : b) arr.push_back(int(c));
+  return arr;
+}
+
+OJson chat_logprob_entries(const std::vector<TokenLogprob>& lps, const TokenStrings& ts) {
+  OJson content = OJson::array();
+  for (const TokenLogprob& t : lps) {
+    OJson e;
+    std::string b = ts.bytes(t.token_id);
+    e["token"] = ts.text(t.token_id);
+    e["logprob"] = json_logprob(t.logprob);
+    e["bytes"] = bytes_json(b);
+    OJson top = OJson::array();
+    for (const auto& [id, lp] : t.top) {
+      OJson x;
+      x["token"] = ts.text(id);
+      x["logprob"] = json_logprob(lp);
+      x["bytes"] = bytes_json(ts.bytes(id));
+      top.push_back(std::move(x));
+    }
+    e["top_logprobs"] = std::move(top);
+    content.push_back(std::move(e));
+  }
+  return content;
+}
+
+OJson completion_logprobs(const std::vector<TokenLogprob>& lps, const TokenStrings& ts, size_t* offset) {
+  OJson tokens = OJson::array(), token_lps = OJson::array(), tops = OJson::array(), offsets = OJson::array();
+  for (const TokenLogprob& t : lps) {
+    std::string s = ts.text(t.token_id);
+    tokens.push_back(s);
+    token_lps.push_back(json_logprob(t.logprob));
+    // vLLM's top dict always holds the sampled token as well.
+    OJson top = OJson::object();
+    top[s] = json_logprob(t.logprob);
+    for (const auto& [id, lp] : t.top) top[ts.text(id)] = json_logprob(lp);
+    tops.push_back(std::move(top));
+    offsets.push_back(*offset);
+    *offset += utf8_length(s);
+  }
+  OJson o;
+  o["tokens"] = std::move(tokens);
+  o["token_logprobs"] = std::move(token_lps);
+  o["top_logprobs"] = std::move(tops);
+  o["text_offset"] = std::move(offsets);
+  return o;
+}
+
+}  // namespace sable::server

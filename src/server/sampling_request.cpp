@@ -1,0 +1,214 @@
+// The request fields shared by chat and completions: sampling parameters
+// under their OpenAI/vLLM names, streaming options, and the vLLM extensions.
+// Ranges follow vLLM's SamplingParams checks.
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "server/errors.h"
+#include "server/openai_protocol.h"
+
+namespace sable::server {
+namespace {
+
+// Rejects a field that is set (not null, not false, not empty) but that this
+// server does not implement: silently ignoring it would change the output.
+void reject_if_set(const FieldReader& f, std::string_view key, std::string_view why) {
+  const Json* v = f.get(key);
+  if (!v) return;
+  if (v->is_boolean() && !v->get<bool>()) return;
+  if ((v->is_array() || v->is_object() || v->is_string()) && v->empty()) return;
+  throw_bad_request(fmt::format("'{}' is not supported by this server: {}.", f.param(key), why), f.param(key));
+}
+
+std::vector<std::string> parse_stop(const FieldReader& f) {
+  std::vector<std::string> out;
+  const Json* v = f.get("stop");
+  if (!v) return out;
+  if (v->is_string()) {
+    if (!v->get_ref<const std::string&>().empty()) out.push_back(v->get<std::string>());
+    return out;
+  }
+  if (!v->is_array()) f.fail_type("stop", "a string or an array of strings", *v);
+  if (v->size() > 256) throw_bad_request("'stop' may hold at most 256 strings.", "stop");
+  for (size_t i = 0; i < v->size(); ++i) {
+    const Json& s = (*v)[i];
+    if (!s.is_string())
+      throw_bad_request(fmt::format("'stop[{}]' must be a string, got {}.", i, json_type_name(s)), "stop");
+    if (!s.get_ref<const std::string&>().empty()) out.push_back(s.get<std::string>());
+  }
+  return out;
+}
+
+std::vector<int32_t> parse_token_id_list(const FieldReader& f, std::string_view key, int64_t vocab) {
+  std::vector<int32_t> out;
+  const Json* v = f.opt_array(key);
+  if (!v) return out;
+  for (size_t i = 0; i < v->size(); ++i) {
+    auto id = json_as_int((*v)[i]);
+    if (!id || *id < 0 || *id > INT32_MAX)
+      throw_bad_request(fmt::format("'{}[{}]' must be a non-negative token id.", f.param(key), i), f.param(key));
+    out.push_back(int32_t(*id));
+  }
+  check_token_ids(out, vocab, f.param(key));
+  return out;
+}
+
+std::map<int32_t, float> parse_logit_bias(const FieldReader& f, int64_t vocab) {
+  std::map<int32_t, float> out;
+  const Json* v = f.opt_object("logit_bias");
+  if (!v) return out;
+  for (auto it = v->begin(); it != v->end(); ++it) {
+    const std::string& key = it.key();
+    char* end = nullptr;
+    errno = 0;
+    long long id = std::strtoll(key.c_str(), &end, 10);
+    if (key.empty() || *end != '\0' || errno != 0 || id < 0 || id > INT32_MAX)
+      throw_bad_request(fmt::format("'logit_bias' keys must be token ids, got '{}'.", key), "logit_bias");
+    if (vocab > 0 && id >= vocab)
+      throw_bad_request(fmt::format("'logit_bias' token id {} is out of vocabulary (size {}).", id, vocab),
+                        "logit_bias");
+    if (!it.value().is_number() || !std::isfinite(it.value().get<double>()))
+      throw_bad_request(fmt::format("'logit_bias[\"{}\"]' must be a number.", key), "logit_bias");
+    // OpenAI's range; vLLM clamps to it too.
+    double b = std::clamp(it.value().get<double>(), -100.0, 100.0);
+    out[int32_t(id)] = float(b);
+  }
+  return out;
+}
+
+}  // namespace
+
+void check_token_ids(const std::vector<int32_t>& ids, int64_t vocab_size, const std::string& param) {
+  if (vocab_size <= 0) return;
+  for (int32_t id : ids)
+    if (id < 0 || id >= vocab_size)
+      throw_bad_request(fmt::format("Token id {} is out of vocabulary (the model's vocabulary has {} tokens).",
+                                    id, vocab_size),
+                        param);
+}
+
+void parse_common_fields(const FieldReader& f, const ProtocolLimits& limits, CommonRequest& out) {
+  SamplingParams& p = out.params;
+  if (auto m = f.opt_string("model")) out.model = *m;
+
+  out.stream = f.opt_bool("stream").value_or(false);
+  if (const Json* so = f.opt_object("stream_options")) {
+    if (!out.stream)
+      throw_bad_request("Stream options can only be defined when `stream=True`.", "stream_options");
+    FieldReader sf(*so, "stream_options.");
+    out.stream_options.include_usage = sf.opt_bool("include_usage").value_or(false);
+    out.stream_options.continuous_usage_stats = sf.opt_bool("continuous_usage_stats").value_or(false);
+  }
+
+  if (auto n = f.opt_int("n")) {
+    if (*n < 1 || *n > limits.max_n)
+      throw_bad_request(fmt::format("n must be between 1 and {}, got {}.", limits.max_n, *n), f.param("n"));
+    p.n = int(*n);
+  }
+  if (auto b = f.opt_int("best_of"); b && *b != p.n)
+    throw_bad_request("best_of is not supported: it must be absent or equal to n.", "best_of");
+  if (auto t = f.opt_number("temperature")) {
+    if (*t < 0) throw_bad_request(fmt::format("temperature must be non-negative, got {}.", *t), "temperature");
+    p.temperature = float(*t);
+  }
+  if (auto t = f.opt_number("top_p")) {
+    if (*t <= 0 || *t > 1) throw_bad_request(fmt::format("top_p must be in (0, 1], got {}.", *t), "top_p");
+    p.top_p = float(*t);
+  }
+  if (auto k = f.opt_int("top_k")) {
+    if (*k < -1 || *k > INT32_MAX)
+      throw_bad_request(fmt::format("top_k must be 0 or -1 (disable), or at least 1, got {}.", *k), "top_k");
+    p.top_k = int(*k);
+  }
+  if (auto m = f.opt_number("min_p")) {
+    if (*m < 0 || *m > 1) throw_bad_request(fmt::format("min_p must be in [0, 1], got {}.", *m), "min_p");
+    p.min_p = float(*m);
+  }
+  if (auto v = f.opt_number_in("presence_penalty", -2.0, 2.0)) p.presence_penalty = float(*v);
+  if (auto v = f.opt_number_in("frequency_penalty", -2.0, 2.0)) p.frequency_penalty = float(*v);
+  if (auto v = f.opt_number("repetition_penalty")) {
+    if (*v <= 0 || *v > 1e6)
+      throw_bad_request(fmt::format("repetition_penalty must be greater than zero, got {}.", *v), "repetition_penalty");
+    p.repetition_penalty = float(*v);
+  }
+  if (auto s = f.opt_int("seed")) p.seed = uint64_t(*s);  // negative seeds wrap, as any 64-bit seed
+  p.stop = parse_stop(f);
+  p.stop_token_ids = parse_token_id_list(f, "stop_token_ids", limits.vocab_size);
+  p.logit_bias = parse_logit_bias(f, limits.vocab_size);
+  p.include_stop_str_in_output = f.opt_bool("include_stop_str_in_output").value_or(false);
+  p.ignore_eos = f.opt_bool("ignore_eos").value_or(false);
+  p.skip_special_tokens = f.opt_bool("skip_special_tokens").value_or(true);
+  (void)f.opt_bool("spaces_between_special_tokens");  // type-checked; byte-level BPE needs no spaces
+  if (auto m = f.opt_int("min_tokens")) {
+    if (*m < 0 || *m > INT32_MAX)
+      throw_bad_request(fmt::format("min_tokens must be non-negative, got {}.", *m), "min_tokens");
+    p.min_tokens = int(*m);
+  }
+  if (auto t = f.opt_int("truncate_prompt_tokens")) {
+    if (*t < -1 || *t == 0)
+      throw_bad_request(fmt::format("truncate_prompt_tokens must be -1 or at least 1, got {}.", *t),
+                        "truncate_prompt_tokens");
+    out.truncate_prompt_tokens = *t;
+  }
+  out.echo = f.opt_bool("echo").value_or(false);
+  if (auto pr = f.opt_int("priority")) {
+    if (*pr < INT32_MIN || *pr > INT32_MAX) throw_bad_request("priority is out of range.", "priority");
+    out.priority = int(*pr);
+  }
+  if (auto id = f.opt_string("request_id")) out.request_id = *id;
+  out.return_tokens_as_token_ids = f.opt_bool("return_tokens_as_token_ids").value_or(false);
+  (void)f.opt_string("user");
+
+  if (f.opt_bool("use_beam_search").value_or(false))
+    throw_bad_request("Beam search is not supported by this server.", "use_beam_search");
+  reject_if_set(f, "prompt_logprobs", "prompt logprobs are not computed");
+  reject_if_set(f, "allowed_token_ids", "use logit_bias instead");
+  reject_if_set(f, "bad_words", "use logit_bias instead");
+  reject_if_set(f, "logits_processors", "custom logits processors are not available");
+  for (const char* k : {"guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs"})
+    reject_if_set(f, k, "structured output (guided decoding) is not available yet");
+  if (const Json* rf = f.opt_object("response_format")) {
+    FieldReader rr(*rf, "response_format.");
+    auto type = rr.opt_string("type").value_or("text");
+    if (type != "text")
+      throw_bad_request(fmt::format("response_format type '{}' is not supported by this server "
+                                    "(structured output is not available yet); use 'text'.", type),
+                        "response_format");
+  }
+}
+
+int resolve_max_tokens(const CommonRequest& r, size_t prompt_len, int max_model_len, bool chat) {
+  const char* where = chat ? "in the messages" : "in your prompt";
+  const char* what = chat ? "messages" : "prompt";
+  if (r.max_tokens && *r.max_tokens < 1)
+    throw_bad_request(fmt::format("max_tokens must be at least 1, got {}.", *r.max_tokens), "max_tokens");
+  if (!r.max_tokens) {
+    if (int64_t(prompt_len) >= max_model_len)
+      throw ApiException(ApiError::bad_request(
+          fmt::format("This model's maximum context length is {} tokens. However, your request has {} input "
+                      "tokens ({} over the limit, and at least one token must be left for the completion). "
+                      "Please reduce the length of the {}.",
+                      max_model_len, prompt_len, int64_t(prompt_len) - max_model_len + 1, what),
+          chat ? "messages" : "prompt", "context_length_exceeded"));
+    return max_model_len - int(prompt_len);
+  }
+  int64_t total = int64_t(prompt_len) + *r.max_tokens;
+  if (total > max_model_len)
+    throw ApiException(ApiError::bad_request(
+        fmt::format("This model's maximum context length is {} tokens. However, you requested {} tokens ({} {}, "
+                    "{} for the completion), {} over the limit. Please reduce the length of the {} or completion.",
+                    max_model_len, total, prompt_len, where, *r.max_tokens, total - max_model_len, what),
+        *r.max_tokens > max_model_len ? "max_tokens" : (chat ? "messages" : "prompt"), "context_length_exceeded"));
+  if (r.params.min_tokens > *r.max_tokens)
+    throw_bad_request(fmt::format("min_tokens ({}) must be less than or equal to max_tokens ({}).",
+                                  r.params.min_tokens, *r.max_tokens),
+                      "min_tokens");
+  return int(*r.max_tokens);
+}
+
+}  // namespace sable::server

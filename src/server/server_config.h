@@ -1,0 +1,40 @@
+// The HTTP server's settings: where to listen, who may call, and the limits
+// that keep one client from starving the others. Defaults are what
+// `sable serve` uses; docs/server.md explains each.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sable::server {
+
+struct ServerConfig {
+  std::string host = "0.0.0.0";
+  int port = 8000;                               // 0: any free port (tests)
+  std::vector<std::string> served_model_names;   // the first is reported in responses
+  std::string model_root;                        // the model directory, for /v1/models "root"
+  std::vector<std::string> api_keys;             // empty: no authentication
+  int io_threads = 4;                            // one io_context, this many threads
+
+  // Limits on what a client may send.
+  size_t max_body_bytes = 8u << 20;              // larger bodies get 413
+  uint32_t max_header_bytes = 64u << 10;         // request line + headers; larger get 431
+  size_t max_header_count = 100;                 // more header fields get 431
+  std::chrono::milliseconds header_timeout{30000};     // first byte to end of headers
+  std::chrono::milliseconds body_timeout{60000};       // end of headers to end of body
+  std::chrono::milliseconds keep_alive_timeout{5000};  // idle between requests (uvicorn's 5 s)
+  std::chrono::milliseconds write_timeout{300000};     // a client that stops reading
+  int max_n = 128;                               // choices per request
+  int max_logprobs = 20;                         // top logprobs per token
+  int max_prompts = 1024;                        // prompts in one completions request
+
+  std::chrono::milliseconds shutdown_timeout{30000};  // drain on SIGTERM before aborting
+  bool log_requests = true;                      // --disable-log-requests turns off
+  bool access_log = true;                        // --disable-uvicorn-access-log turns off
+  bool log_stats = true;                         // periodic throughput log (--disable-log-stats)
+  std::chrono::milliseconds stats_interval{10000};
+};
+
+}  // namespace sable::server

@@ -1,0 +1,222 @@
+"""`sable serve` through the official openai Python SDK: chat and completions,
+streamed and not, include_usage, n, stop, seeds, logprobs, length limits, and
+errors raising the SDK's exception classes."""
+from __future__ import annotations
+
+import openai
+import pytest
+import requests
+
+from conftest import API_KEY, DEMO_NAME
+
+
+@pytest.fixture(scope="module")
+def client(demo_server):
+    return openai.OpenAI(base_url=demo_server.base_url, api_key="unused", max_retries=0, timeout=120)
+
+
+MSGS = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say something."}]
+
+
+def test_models(client):
+    ids = [m.id for m in client.models.list().data]
+    assert ids == [DEMO_NAME, "demo-alias"]
+    assert client.models.retrieve("demo-alias").id == "demo-alias"
+
+
+def test_chat(client):
+    r = client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=8)
+    assert r.object == "chat.completion"
+    assert r.id.startswith("chatcmpl-")
+    assert r.model == DEMO_NAME
+    c = r.choices[0]
+    assert c.index == 0 and c.message.role == "assistant"
+    assert isinstance(c.message.content, str)
+    assert c.finish_reason in ("stop", "length")
+    assert r.usage.prompt_tokens > 5
+    assert 1 <= r.usage.completion_tokens <= 8
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+
+
+def test_chat_alias_model_and_default_model(client, demo_server):
+    r = client.chat.completions.create(model="demo-alias", messages=MSGS, max_tokens=2)
+    assert r.model == DEMO_NAME  # the first served name, as vLLM reports it
+    # vLLM accepts a request without "model".
+    j = requests.post(demo_server.url("/v1/chat/completions"),
+                      json={"messages": MSGS, "max_tokens": 2}, timeout=60).json()
+    assert j["object"] == "chat.completion"
+
+
+def test_chat_stream_include_usage(client):
+    chunks = list(client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=6, stream=True,
+                                                 stream_options={"include_usage": True}))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert len({c.id for c in chunks}) == 1
+    assert all(c.object == "chat.completion.chunk" for c in chunks)
+    last = chunks[-1]
+    assert last.choices == [] and last.usage is not None
+    assert last.usage.completion_tokens >= 1
+    finishes = [c.choices[0].finish_reason for c in chunks[:-1] if c.choices[0].finish_reason]
+    assert finishes and finishes[-1] in ("stop", "length")
+    text = "".join(c.choices[0].delta.content or "" for c in chunks[:-1])
+    # The same request, not streamed (greedy), gives the same text.
+    whole = client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=6, temperature=0)
+    streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model=DEMO_NAME, messages=MSGS, max_tokens=6, temperature=0, stream=True) if c.choices)
+    assert streamed == whole.choices[0].message.content
+    assert isinstance(text, str)
+
+
+def test_completions(client):
+    r = client.completions.create(model=DEMO_NAME, prompt="The quick brown fox", max_tokens=5)
+    assert r.object == "text_completion" and r.id.startswith("cmpl-")
+    assert r.choices[0].finish_reason in ("stop", "length")
+    assert r.usage.prompt_tokens >= 4
+
+
+def test_completions_stream_include_usage(client):
+    chunks = list(client.completions.create(model=DEMO_NAME, prompt="Hello", max_tokens=5, stream=True,
+                                            stream_options={"include_usage": True}))
+    assert len({c.id for c in chunks}) == 1
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens >= 1
+    assert any(c.choices and c.choices[0].finish_reason for c in chunks[:-1])
+
+
+def test_completions_prompt_forms(client):
+    ids = client.completions.create(model=DEMO_NAME, prompt=[100, 200, 300], max_tokens=2)
+    assert ids.usage.prompt_tokens == 3
+    many = client.completions.create(model=DEMO_NAME, prompt=["a", "b c"], max_tokens=2, n=2)
+    assert [c.index for c in many.choices] == [0, 1, 2, 3]
+    lists = client.completions.create(model=DEMO_NAME, prompt=[[1, 2], [3]], max_tokens=2)
+    assert len(lists.choices) == 2 and lists.usage.prompt_tokens == 3
+
+
+def test_n3(client):
+    r = client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=4, n=3, temperature=1.0, seed=5)
+    assert sorted(c.index for c in r.choices) == [0, 1, 2]
+    s = list(client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=4, n=3, stream=True))
+    assert {c.choices[0].index for c in s if c.choices} == {0, 1, 2}
+
+
+def test_stop(client):
+    base = client.completions.create(model=DEMO_NAME, prompt="Once upon a time", max_tokens=24, temperature=0,
+                                     extra_body={"ignore_eos": True})
+    text = base.choices[0].text
+    assert len(text) >= 6, text
+    stop = text[len(text) // 2: len(text) // 2 + 3]
+    want = text[: text.find(stop)]
+    r = client.completions.create(model=DEMO_NAME, prompt="Once upon a time", max_tokens=24, temperature=0,
+                                  stop=[stop], extra_body={"ignore_eos": True})
+    assert r.choices[0].finish_reason == "stop"
+    assert r.choices[0].text == want
+    s = "".join(c.choices[0].text for c in client.completions.create(
+        model=DEMO_NAME, prompt="Once upon a time", max_tokens=24, temperature=0, stop=stop, stream=True,
+        extra_body={"ignore_eos": True}) if c.choices)
+    assert s == want
+
+
+def test_seed_reproducible(client):
+    def run(seed):
+        return client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=12, temperature=1.0,
+                                              seed=seed).choices[0].message.content
+    a, b = run(1234), run(1234)
+    assert a == b
+    others = {run(s) for s in (1, 2, 3)}
+    assert len(others | {a}) > 1, "different seeds should not all give the same text"
+
+
+def test_chat_logprobs(client):
+    r = client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=4, logprobs=True, top_logprobs=3,
+                                       extra_body={"ignore_eos": True})
+    content = r.choices[0].logprobs.content
+    assert len(content) == r.usage.completion_tokens == 4
+    for t in content:
+        assert t.logprob <= 0 and isinstance(t.token, str) and isinstance(t.bytes, list)
+        assert len(t.top_logprobs) == 3
+        assert t.top_logprobs[0].logprob >= t.top_logprobs[-1].logprob
+    s = list(client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=4, logprobs=True,
+                                            top_logprobs=2, stream=True, extra_body={"ignore_eos": True}))
+    streamed = [t for c in s if c.choices and c.choices[0].logprobs for t in c.choices[0].logprobs.content]
+    assert len(streamed) == 4
+
+
+def test_completion_logprobs(client):
+    r = client.completions.create(model=DEMO_NAME, prompt="Hi", max_tokens=3, logprobs=2,
+                                  extra_body={"ignore_eos": True})
+    lp = r.choices[0].logprobs
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == len(lp.text_offset) == 3
+    assert all(len(d) >= 2 for d in lp.top_logprobs)
+    assert lp.text_offset == sorted(lp.text_offset)
+
+
+def test_length_finish(client):
+    r = client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=3,
+                                       extra_body={"ignore_eos": True})
+    assert r.choices[0].finish_reason == "length"
+    assert r.usage.completion_tokens == 3
+    c = client.completions.create(model=DEMO_NAME, prompt="x", max_tokens=2, extra_body={"ignore_eos": True})
+    assert c.choices[0].finish_reason == "length" and c.usage.completion_tokens == 2
+
+
+def test_errors_raise_sdk_exceptions(client):
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model=DEMO_NAME, messages=MSGS, n=1000)
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model=DEMO_NAME, messages=[], max_tokens=2)
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model=DEMO_NAME, messages=[{"role": "user", "content": "word " * 3000}])
+    assert "maximum context length is 2048" in str(e.value)
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="gpt-4o", messages=MSGS)
+    with pytest.raises(openai.NotFoundError):
+        client.completions.create(model="nope", prompt="x")
+    with pytest.raises(openai.BadRequestError):
+        client.completions.create(model=DEMO_NAME, prompt="x", max_tokens=5, extra_body={"top_p": 7})
+
+
+def test_auth(auth_server):
+    good = openai.OpenAI(base_url=auth_server.base_url, api_key=API_KEY, max_retries=0)
+    assert good.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=2).choices
+    bad = openai.OpenAI(base_url=auth_server.base_url, api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        bad.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=2)
+    with pytest.raises(openai.AuthenticationError):
+        bad.models.list()
+    assert requests.get(auth_server.url("/health"), timeout=10).status_code == 200
+    assert requests.get(auth_server.url("/metrics"), timeout=10).status_code == 200
+
+
+def test_tokenize_detokenize(demo_server):
+    t = requests.post(demo_server.url("/tokenize"), json={"prompt": "Hello, world"}, timeout=30).json()
+    assert t["count"] == len(t["tokens"]) and t["max_model_len"] == 2048
+    d = requests.post(demo_server.url("/detokenize"), json={"tokens": t["tokens"]}, timeout=30).json()
+    assert "Hello, world" in d["prompt"]
+
+
+def test_metrics_count_work(client, demo_server):
+    before = demo_server.metrics()
+    client.completions.create(model=DEMO_NAME, prompt="count me", max_tokens=3, extra_body={"ignore_eos": True})
+    after = demo_server.metrics()
+    assert after["vllm:generation_tokens_total"] >= before["vllm:generation_tokens_total"] + 3
+    assert after["vllm:prompt_tokens_total"] > before["vllm:prompt_tokens_total"]
+    assert after["vllm:request_success_total[length]"] >= before["vllm:request_success_total[length]"] + 1
+    assert after["vllm:e2e_request_latency_seconds_count"] >= 1
+    assert after["vllm:time_to_first_token_seconds_count"] >= 1
+    for name in ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
+                 "vllm:gpu_cache_usage_perc", "vllm:prefix_cache_queries_total", "vllm:prefix_cache_hits_total",
+                 "vllm:num_preemptions_total", "vllm:inter_token_latency_seconds_count"):
+        assert name in after, name
+
+
+def test_tiny_fixture_model(tiny_server):
+    c = openai.OpenAI(base_url=tiny_server.base_url, api_key="x", max_retries=0)
+    r = c.completions.create(model="tiny", prompt=[1, 2, 3, 4], max_tokens=5, temperature=0,
+                             extra_body={"ignore_eos": True})
+    assert r.usage.prompt_tokens == 4 and r.usage.completion_tokens == 5
+    s = list(c.completions.create(model="tiny", prompt=[[5, 6], [7]], max_tokens=3, stream=True,
+                                  stream_options={"include_usage": True}, extra_body={"ignore_eos": True}))
+    assert s[-1].usage.completion_tokens == 6
+    # The DeepSeek-V3 tokenizer's ids go past this model's 1024-token vocabulary: a clear 400.
+    with pytest.raises(openai.BadRequestError) as e:
+        c.chat.completions.create(model="tiny", messages=MSGS, max_tokens=2)
+    assert "out of vocabulary" in str(e.value)

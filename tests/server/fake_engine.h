@@ -1,0 +1,69 @@
+// A scripted engine for the server's tests: every choice emits one token per
+// tick ("w<id> " as text) until max_tokens, honours abort and shutdown, and
+// records what happened, so HTTP behaviour (streaming, disconnects, drains)
+// is tested without running a model.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/engine_client.h"
+
+namespace sable::server::testing {
+
+class FakeEngine final : public EngineClient {
+ public:
+  struct Options {
+    std::chrono::milliseconds tick{1};
+    int max_model_len = 4096;
+    int64_t vocab_size = 1000;
+    int max_waiting = 0;  // 0: unlimited
+  };
+  explicit FakeEngine(Options o);
+  ~FakeEngine() override;
+
+  Result<std::shared_ptr<RequestHandle>> submit(GenerateRequest req) override;
+  void abort(const std::string& id) override;
+  EngineGauges gauges() const override;
+  EngineMetrics* metrics() override { return &metrics_; }
+  int max_model_len() const override { return opt_.max_model_len; }
+  int64_t vocab_size() const override { return opt_.vocab_size; }
+  void shutdown(std::chrono::milliseconds grace) override;
+
+  // For assertions.
+  int running() const;
+  std::vector<std::string> aborted() const;
+  std::vector<GenerateRequest> submitted() const;
+  // Pauses token generation (requests stay running).
+  void set_paused(bool p);
+  // Waits until no request runs; false on timeout.
+  bool wait_idle(std::chrono::milliseconds timeout) const;
+
+ private:
+  struct Req {
+    GenerateRequest req;
+    std::shared_ptr<RequestHandle> handle;
+    std::vector<int> generated;
+    std::vector<bool> finished;
+    bool abort = false;
+  };
+  void loop();
+
+  Options opt_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  std::map<std::string, Req> active_;
+  std::vector<std::string> aborted_;
+  std::vector<GenerateRequest> submitted_;
+  bool accepting_ = true, stop_ = false, paused_ = false;
+  EngineMetrics metrics_;
+  std::thread thread_;
+};
+
+}  // namespace sable::server::testing

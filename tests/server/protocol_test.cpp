@@ -1,0 +1,268 @@
+// Request parsing and validation for /v1/chat/completions and /v1/completions.
+#include <gtest/gtest.h>
+
+#include "server/errors.h"
+#include "server/openai_protocol.h"
+
+namespace sable::server {
+namespace {
+
+ProtocolLimits limits() {
+  ProtocolLimits l;
+  l.vocab_size = 1000;
+  return l;
+}
+
+ChatRequest chat(const std::string& body) { return parse_chat_request(parse_json_body(body), limits()); }
+CompletionRequest completion(const std::string& body) {
+  return parse_completion_request(parse_json_body(body), limits());
+}
+
+// The ApiError a body raises (status 0 when it parses).
+ApiError chat_error(const std::string& body) {
+  try {
+    chat(body);
+  } catch (const ApiException& e) {
+    return e.error();
+  }
+  return ApiError{0, "", "", "", ""};
+}
+ApiError completion_error(const std::string& body) {
+  try {
+    completion(body);
+  } catch (const ApiException& e) {
+    return e.error();
+  }
+  return ApiError{0, "", "", "", ""};
+}
+
+const char* kMsgs = R"("messages": [{"role": "user", "content": "hi"}])";
+
+TEST(ChatRequestTest, Defaults) {
+  ChatRequest r = chat(std::string("{") + kMsgs + "}");
+  EXPECT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.params.n, 1);
+  EXPECT_FLOAT_EQ(r.params.temperature, 1.0f);
+  EXPECT_FALSE(r.max_tokens.has_value());  // the rest of the context
+  EXPECT_FALSE(r.stream);
+  EXPECT_TRUE(r.add_generation_prompt);
+  EXPECT_FALSE(r.add_special_tokens);
+  EXPECT_FALSE(r.params.logprobs.has_value());
+  EXPECT_TRUE(r.params.skip_special_tokens);
+}
+
+TEST(ChatRequestTest, SamplingFieldsUnderTheirNames) {
+  ChatRequest r = chat(std::string("{") + kMsgs + R"(, "model": "m", "temperature": 0.5, "top_p": 0.9,
+      "top_k": 40, "min_p": 0.05, "n": 3, "max_completion_tokens": 7, "max_tokens": 99, "stop": "END",
+      "stop_token_ids": [5, 6], "seed": 42, "presence_penalty": 0.5, "frequency_penalty": -0.5,
+      "repetition_penalty": 1.1, "logit_bias": {"17": 5, "18": -200}, "logprobs": true, "top_logprobs": 3,
+      "ignore_eos": true, "min_tokens": 2, "skip_special_tokens": false, "include_stop_str_in_output": true,
+      "stream": true, "stream_options": {"include_usage": true}, "unknown_field": {"x": 1}})");
+  EXPECT_EQ(r.model, "m");
+  EXPECT_FLOAT_EQ(r.params.temperature, 0.5f);
+  EXPECT_FLOAT_EQ(r.params.top_p, 0.9f);
+  EXPECT_EQ(r.params.top_k, 40);
+  EXPECT_FLOAT_EQ(r.params.min_p, 0.05f);
+  EXPECT_EQ(r.params.n, 3);
+  EXPECT_EQ(*r.max_tokens, 7);  // max_completion_tokens wins
+  ASSERT_EQ(r.params.stop.size(), 1u);
+  EXPECT_EQ(r.params.stop[0], "END");
+  EXPECT_EQ(r.params.stop_token_ids, (std::vector<int32_t>{5, 6}));
+  EXPECT_EQ(*r.params.seed, 42u);
+  EXPECT_FLOAT_EQ(r.params.presence_penalty, 0.5f);
+  EXPECT_FLOAT_EQ(r.params.frequency_penalty, -0.5f);
+  EXPECT_FLOAT_EQ(r.params.repetition_penalty, 1.1f);
+  EXPECT_FLOAT_EQ(r.params.logit_bias.at(17), 5.0f);
+  EXPECT_FLOAT_EQ(r.params.logit_bias.at(18), -100.0f);  // clamped as OpenAI/vLLM
+  EXPECT_EQ(*r.params.logprobs, 3);
+  EXPECT_TRUE(r.params.ignore_eos);
+  EXPECT_EQ(r.params.min_tokens, 2);
+  EXPECT_FALSE(r.params.skip_special_tokens);
+  EXPECT_TRUE(r.params.include_stop_str_in_output);
+  EXPECT_TRUE(r.stream);
+  EXPECT_TRUE(r.stream_options.include_usage);
+}
+
+TEST(ChatRequestTest, ContentPartsJoinAndDeveloperIsSystem) {
+  ChatRequest r = chat(R"({"messages": [{"role": "developer", "content": "be brief"},
+      {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+      {"role": "assistant", "content": null, "tool_calls": [{"id": "1", "type": "function",
+       "function": {"name": "f", "arguments": "{}"}}]},
+      {"role": "tool", "content": "42", "tool_call_id": "1"}]})");
+  EXPECT_EQ(r.messages[0]["role"], "system");
+  EXPECT_EQ(r.messages[1]["content"], "a\nb");
+  EXPECT_TRUE(r.messages[2]["content"].is_null());
+  EXPECT_EQ(r.messages[2]["tool_calls"].size(), 1u);
+}
+
+TEST(ChatRequestTest, TemplateVariables) {
+  ChatRequest r = chat(std::string("{") + kMsgs +
+                       R"(, "tools": [{"type": "function", "function": {"name": "f"}}],
+      "chat_template_kwargs": {"thinking": true}, "tool_choice": "auto"})");
+  EXPECT_EQ(r.template_vars["tools"].size(), 1u);
+  EXPECT_EQ(r.template_vars["thinking"], true);
+}
+
+TEST(ChatRequestTest, Rejections) {
+  struct Case {
+    std::string body;
+    std::string param;
+  };
+  std::vector<Case> cases = {
+      {R"({})", "messages"},
+      {R"({"messages": []})", "messages"},
+      {R"({"messages": "hi"})", "messages"},
+      {R"({"messages": [1]})", "messages[0]"},
+      {R"({"messages": [{"content": "x"}]})", "messages[0].role"},
+      {R"({"messages": [{"role": "wizard", "content": "x"}]})", "messages[0].role"},
+      {R"({"messages": [{"role": "user"}]})", "messages[0].content"},
+      {R"({"messages": [{"role": "user", "content": 5}]})", "messages[0].content"},
+      {R"({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]})",
+       "messages[0].content[0].type"},
+      {std::string("{") + kMsgs + R"(, "n": 0})", "n"},
+      {std::string("{") + kMsgs + R"(, "n": 1000})", "n"},
+      {std::string("{") + kMsgs + R"(, "n": "3"})", "n"},
+      {std::string("{") + kMsgs + R"(, "n": 2.5})", "n"},
+      {std::string("{") + kMsgs + R"(, "temperature": -1})", "temperature"},
+      {std::string("{") + kMsgs + R"(, "temperature": "hot"})", "temperature"},
+      {std::string("{") + kMsgs + R"(, "top_p": 0})", "top_p"},
+      {std::string("{") + kMsgs + R"(, "top_p": 1.5})", "top_p"},
+      {std::string("{") + kMsgs + R"(, "top_k": -5})", "top_k"},
+      {std::string("{") + kMsgs + R"(, "min_p": 2})", "min_p"},
+      {std::string("{") + kMsgs + R"(, "presence_penalty": 3})", "presence_penalty"},
+      {std::string("{") + kMsgs + R"(, "frequency_penalty": -2.5})", "frequency_penalty"},
+      {std::string("{") + kMsgs + R"(, "repetition_penalty": 0})", "repetition_penalty"},
+      {std::string("{") + kMsgs + R"(, "logprobs": true, "top_logprobs": 50})", "top_logprobs"},
+      {std::string("{") + kMsgs + R"(, "top_logprobs": 2})", "top_logprobs"},
+      {std::string("{") + kMsgs + R"(, "logprobs": 3})", "logprobs"},
+      {std::string("{") + kMsgs + R"(, "stop": 5})", "stop"},
+      {std::string("{") + kMsgs + R"(, "stop": ["a", 1]})", "stop"},
+      {std::string("{") + kMsgs + R"(, "stop_token_ids": [5000]})", "stop_token_ids"},
+      {std::string("{") + kMsgs + R"(, "logit_bias": {"abc": 1}})", "logit_bias"},
+      {std::string("{") + kMsgs + R"(, "logit_bias": {"5000": 1}})", "logit_bias"},
+      {std::string("{") + kMsgs + R"(, "stream_options": {"include_usage": true}})", "stream_options"},
+      {std::string("{") + kMsgs + R"(, "stream": "yes"})", "stream"},
+      {std::string("{") + kMsgs + R"(, "response_format": {"type": "json_object"}})", "response_format"},
+      {std::string("{") + kMsgs + R"(, "tool_choice": "required"})", "tool_choice"},
+      {std::string("{") + kMsgs + R"(, "use_beam_search": true})", "use_beam_search"},
+      {std::string("{") + kMsgs + R"(, "best_of": 4})", "best_of"},
+      {std::string("{") + kMsgs + R"(, "guided_json": {"type": "object"}})", "guided_json"},
+      {std::string("{") + kMsgs + R"(, "min_tokens": -1})", "min_tokens"},
+      {std::string("{") + kMsgs + R"(, "seed": 1e30})", "seed"},
+      {std::string("{") + kMsgs + R"(, "model": 7})", "model"},
+      {std::string("{") + kMsgs + R"(, "chat_template": "{{ x }}"})", "chat_template"},
+      {std::string("{") + kMsgs + R"(, "add_generation_prompt": true, "continue_final_message": true})",
+       "continue_final_message"},
+  };
+  for (const auto& c : cases) {
+    ApiError e = chat_error(c.body);
+    EXPECT_EQ(e.status, 400) << c.body;
+    EXPECT_EQ(e.param, c.param) << c.body << " -> " << e.message;
+    EXPECT_FALSE(e.message.empty());
+  }
+}
+
+TEST(CompletionRequestTest, PromptForms) {
+  EXPECT_EQ(*completion(R"({"prompt": "hello"})").prompts[0].text, "hello");
+  auto ids = completion(R"({"prompt": [1, 2, 3]})");
+  ASSERT_EQ(ids.prompts.size(), 1u);
+  EXPECT_EQ(ids.prompts[0].ids, (std::vector<int32_t>{1, 2, 3}));
+  auto strs = completion(R"({"prompt": ["a", "b"]})");
+  ASSERT_EQ(strs.prompts.size(), 2u);
+  EXPECT_EQ(*strs.prompts[1].text, "b");
+  auto lists = completion(R"({"prompt": [[1], [2, 3]]})");
+  ASSERT_EQ(lists.prompts.size(), 2u);
+  EXPECT_EQ(lists.prompts[1].ids, (std::vector<int32_t>{2, 3}));
+}
+
+TEST(CompletionRequestTest, DefaultsAndLogprobs) {
+  CompletionRequest r = completion(R"({"prompt": "x", "logprobs": 2, "echo": false})");
+  EXPECT_EQ(*r.max_tokens, 16);  // OpenAI's completions default
+  EXPECT_TRUE(r.add_special_tokens);
+  EXPECT_EQ(*r.logprobs, 2);
+  EXPECT_EQ(*r.params.logprobs, 2);
+  EXPECT_FALSE(completion(R"({"prompt": "x", "max_tokens": null})").max_tokens.has_value());
+}
+
+TEST(CompletionRequestTest, Rejections) {
+  std::vector<std::string> bodies = {
+      R"({})",
+      R"({"prompt": 5})",
+      R"({"prompt": []})",
+      R"({"prompt": [[]]})",
+      R"({"prompt": ["a", [1]]})",
+      R"({"prompt": [1, "a"]})",
+      R"({"prompt": [-1]})",
+      R"({"prompt": [1000]})",
+      R"({"prompt": [1.5]})",
+      R"({"prompt": "x", "suffix": "y"})",
+      R"({"prompt": "x", "logprobs": 21})",
+      R"({"prompt": "x", "logprobs": true})",
+      R"({"prompt": "x", "echo": true, "logprobs": 1})",
+      R"({"prompt": "x", "max_tokens": "10"})",
+  };
+  for (const auto& b : bodies) {
+    ApiError e = completion_error(b);
+    EXPECT_EQ(e.status, 400) << b;
+    EXPECT_EQ(e.param, "prompt" == e.param ? e.param : e.param) << b;
+  }
+}
+
+TEST(ProtocolTest, InvalidJson) {
+  for (std::string body : {"", "{", "[1, 2]", "\"str\"", "{\"a\": tru}", "{\"a\": \"\xff\xfe\"}"}) {
+    try {
+      parse_json_body(body);
+      ADD_FAILURE() << "accepted: " << body;
+    } catch (const ApiException& e) {
+      EXPECT_EQ(e.error().status, 400);
+      // The error body must serialize even when the message quotes bad bytes.
+      EXPECT_NO_THROW(e.error().body());
+    }
+  }
+  std::string deep(100000, '[');
+  EXPECT_THROW(parse_json_body(deep), ApiException);
+}
+
+TEST(ProtocolTest, ResolveMaxTokens) {
+  CommonRequest r;
+  EXPECT_EQ(resolve_max_tokens(r, 100, 1000, true), 900);
+  r.max_tokens = 50;
+  EXPECT_EQ(resolve_max_tokens(r, 100, 1000, true), 50);
+  r.max_tokens = 950;
+  try {
+    resolve_max_tokens(r, 100, 1000, true);
+    FAIL();
+  } catch (const ApiException& e) {
+    EXPECT_EQ(e.error().status, 400);
+    EXPECT_NE(e.error().message.find("maximum context length is 1000 tokens"), std::string::npos);
+    EXPECT_NE(e.error().message.find("requested 1050 tokens"), std::string::npos);
+    EXPECT_NE(e.error().message.find("100 in the messages"), std::string::npos);
+    EXPECT_NE(e.error().message.find("50 over the limit"), std::string::npos);
+  }
+  r.max_tokens.reset();
+  EXPECT_THROW(resolve_max_tokens(r, 1000, 1000, false), ApiException);
+  r.max_tokens = 0;
+  EXPECT_THROW(resolve_max_tokens(r, 10, 1000, false), ApiException);
+  r.max_tokens = -3;
+  EXPECT_THROW(resolve_max_tokens(r, 10, 1000, false), ApiException);
+  r.max_tokens = 10;
+  r.params.min_tokens = 11;
+  EXPECT_THROW(resolve_max_tokens(r, 10, 1000, false), ApiException);
+}
+
+TEST(ErrorsTest, Schema) {
+  ApiError e = ApiError::bad_request("bad", "n");
+  auto j = nlohmann::json::parse(e.body());
+  ASSERT_TRUE(j.contains("error"));
+  EXPECT_EQ(j["error"]["message"], "bad");
+  EXPECT_EQ(j["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(j["error"]["param"], "n");
+  EXPECT_TRUE(j["error"]["code"].is_null());
+  EXPECT_EQ(api_error_from_status(resource_exhausted("full")).status, 503);
+  EXPECT_EQ(api_error_from_status(invalid_argument("x")).status, 400);
+  EXPECT_EQ(api_error_from_status(unavailable("x")).status, 503);
+  EXPECT_EQ(api_error_from_status(internal_error("x")).status, 500);
+}
+
+}  // namespace
+}  // namespace sable::server
