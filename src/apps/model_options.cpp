@@ -3,7 +3,12 @@
 #include <chrono>
 #include <cstdlib>
 
+#include <filesystem>
+
 #include "core/logging.h"
+#include "core/paths.h"
+#include "model/presets.h"
+#include "tokenizer/tokenizer.h"
 #include "backend/device_select.h"
 
 namespace sable {
@@ -18,6 +23,7 @@ void ModelOptions::add_flags(CLI::App& app, bool model_required) {
       ->check(CLI::IsMember({"auto", "bfloat16", "bf16", "float32", "half", "float16"}));
   app.add_option("--quantization,-q", quantization, "fp8: quantize BF16 weights to 128x128-block FP8 at load")
       ->check(CLI::IsMember({"", "fp8"}));
+  app.add_option("--tokenizer", tokenizer, "Tokenizer directory (default: the model directory)");
   app.add_option("--seed", seed, "Seed for --load-format dummy weights (and sampling where applicable)");
   app.add_option("--log-level", log_level, "debug | info | warning | error")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
@@ -25,11 +31,36 @@ void ModelOptions::add_flags(CLI::App& app, bool model_required) {
 
 Result<Backend*> select_backend(const std::string& device) { return select_backend_by_name(device); }
 
-Result<LoadedModel> load_model(const ModelOptions& o) {
+Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo) {
   set_log_level(o.log_level);
   LoadedModel lm;
   SABLE_ASSIGN_OR_RETURN(lm.backend, select_backend(o.device));
-  SABLE_ASSIGN_OR_RETURN(lm.source, open_weight_source(o.model, o.load_format, o.seed));
+  std::string tok_dir = o.tokenizer;
+  if (o.model.empty()) {
+    if (!allow_demo) return invalid_argument("--model is required");
+    SABLE_ASSIGN_OR_RETURN(ModelConfig cfg, preset_config("tiny"));
+    lm.source = std::make_unique<DummyWeightSource>(cfg, o.seed);
+    lm.model_name = "sable-demo";
+    lm.is_demo = true;
+    if (tok_dir.empty()) {
+      tok_dir = find_asset("tokenizers/deepseek-v3");
+      if (tok_dir.empty())
+        return not_found("the demo model needs assets/tokenizers/deepseek-v3 (set SABLE_ASSETS to the assets folder)");
+    }
+    LOG_INFO("no --model given: serving the demo model (tiny DeepSeek-V3 dims, random weights, "
+             "the DeepSeek-V3 tokenizer)");
+  } else {
+    SABLE_ASSIGN_OR_RETURN(lm.source, open_weight_source(o.model, o.load_format, o.seed));
+    lm.model_name = o.model;
+    if (tok_dir.empty() && std::filesystem::exists(o.model + "/tokenizer.json")) tok_dir = o.model;
+  }
+  if (!tok_dir.empty()) {
+    SABLE_ASSIGN_OR_RETURN(std::shared_ptr<Tokenizer> tok, Tokenizer::load(tok_dir));
+    if (tok->vocab_size() > lm.source->config().vocab_size)
+      LOG_WARN("the tokenizer has {} tokens but the model's vocabulary is {}: ids past it are rejected",
+               tok->vocab_size(), lm.source->config().vocab_size);
+    lm.tokenizer = std::move(tok);
+  }
   auto t0 = std::chrono::steady_clock::now();
   LoadOptions lo;
   lo.quantize_fp8 = o.quantization == "fp8";

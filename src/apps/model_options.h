@@ -15,6 +15,8 @@
 
 namespace sable {
 
+class Tokenizer;
+
 struct ModelOptions {
   std::string model;                // checkpoint directory
   std::string load_format = "auto"; // auto | safetensors | dummy
@@ -23,6 +25,7 @@ struct ModelOptions {
   std::string quantization;         // "" | fp8
   uint64_t seed = 0;                // dummy weights' seed
   std::string log_level = "info";
+  std::string tokenizer;            // tokenizer directory (default: --model)
 
   void add_flags(CLI::App& app, bool model_required);
 };
@@ -31,12 +34,19 @@ struct LoadedModel {
   std::unique_ptr<WeightSource> source;
   Backend* backend = nullptr;
   std::unique_ptr<DeepseekV3Model> model;
+  std::shared_ptr<const Tokenizer> tokenizer;  // null when the model has none
+  std::string model_name;  // --model as given, or "sable-demo"
+  bool is_demo = false;
 };
 
 // Picks the backend for --device: auto is cuda when built with CUDA and a
 // GPU is present, else cpu.
 Result<Backend*> select_backend(const std::string& device);
-Result<LoadedModel> load_model(const ModelOptions& o);
+// Loads --model (weights, and the tokenizer when the directory has
+// tokenizer.json; --tokenizer overrides). With no --model and allow_demo,
+// builds the demo model: the `tiny` preset with random weights (generated
+// deterministically at start) and the real DeepSeek-V3 tokenizer.
+Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo = false);
 
 // Parses "5 17 3" or "5,17,3" into ids; errors name the bad item.
 Result<std::vector<int32_t>> parse_id_list(const std::string& s);

@@ -11,7 +11,8 @@ namespace sable {
 std::string find_asset(const std::string& relative) {
   namespace fs = std::filesystem;
   std::vector<fs::path> roots;
-  if (const char* env = std::getenv("SABLE_ASSETS")) roots.emplace_back(env);
+  for (const char* var : {"SABLE_ASSETS", "SABLE_ASSETS_DIR"})
+    if (const char* env = std::getenv(var)) roots.emplace_back(env);
   char buf[4096];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
   if (n > 0) {

@@ -127,6 +127,7 @@ Result<Tensor> DeepseekV3Model::forward(const ForwardBatch& batch, KvCache& cach
 
   // Only the rows whose logits are wanted go through lm_head.
   const int64_t N = int64_t(batch.logits_indices.size());
+  if (N == 0) return be.empty(DType::F32, {0, config_.vocab_size});
   Tensor rows = be.empty(act, {N, H});
   be.gather_rows(hn, be.to_device(host_i32(batch.logits_indices)), rows);
   Tensor logits = be.empty(DType::F32, {N, config_.vocab_size});

@@ -1,0 +1,349 @@
+#include "engine/engine_core.h"
+
+#include <algorithm>
+#include <cassert>
+
+#include "core/logging.h"
+#include "core/rng.h"
+#include "engine/sampler.h"
+#include "tokenizer/incremental_decoder.h"
+#include "tokenizer/tokenizer.h"
+
+namespace sable {
+
+using Clock = std::chrono::steady_clock;
+
+RequestState::~RequestState() = default;
+
+std::unique_ptr<ModelRunner> make_runner(const EngineConfig& cfg, DeepseekV3Model& model) {
+  KvPoolOptions o;
+  o.block_size = cfg.block_size;
+  o.num_blocks = cfg.num_kv_blocks;
+  o.memory_bytes = cfg.kv_cache_memory;
+  o.dtype = cfg.kv_cache_dtype.value_or(model.backend().activation_dtype());
+  return std::make_unique<ModelRunner>(model, o);
+}
+
+namespace {
+EngineConfig resolve(EngineConfig cfg, const DeepseekV3Model& model) {
+  if (cfg.max_model_len <= 0) cfg.max_model_len = int(model.config().max_position_embeddings);
+  return cfg;
+}
+}  // namespace
+
+EngineCore::EngineCore(const EngineConfig& cfg, DeepseekV3Model& model, std::shared_ptr<const Tokenizer> tok)
+    : cfg_(resolve(cfg, model)),
+      model_(model),
+      tok_(std::move(tok)),
+      runner_(make_runner(cfg_, model)),
+      blocks_(runner_->num_blocks(), runner_->block_size(), cfg_.enable_prefix_caching),
+      scheduler_(cfg_, blocks_) {
+  if (tok_ && tok_->eos_id()) eos_ = *tok_->eos_id();
+  else if (model.config().eos_token_id) eos_ = int32_t(*model.config().eos_token_id);
+  LOG_INFO("engine: max_model_len {}, max_num_seqs {}, max_num_batched_tokens {}, prefix caching {}",
+           cfg_.max_model_len, cfg_.max_num_seqs, cfg_.max_num_batched_tokens,
+           cfg_.enable_prefix_caching ? "on" : "off");
+}
+
+EngineCore::~EngineCore() = default;
+
+Status EngineCore::validate(const GenerateRequest& req) const {
+  const SamplingParams& p = req.params;
+  const int64_t V = model_.config().vocab_size;
+  const int P = int(req.prompt_ids.size());
+  if (P == 0) return invalid_argument("the prompt is empty");
+  for (int32_t id : req.prompt_ids)
+    if (id < 0 || id >= V)
+      return invalid_argument("token id " + std::to_string(id) + " is outside the model's vocabulary [0, " +
+                              std::to_string(V) + ")");
+  if (p.n < 1 || p.n > 128) return invalid_argument("n must be between 1 and 128, got " + std::to_string(p.n));
+  if (!(p.temperature >= 0)) return invalid_argument("temperature must be >= 0");
+  if (!(p.top_p > 0 && p.top_p <= 1)) return invalid_argument("top_p must be in (0, 1]");
+  if (p.top_k < -1) return invalid_argument("top_k must be -1 (off), 0 (off) or positive");
+  if (!(p.min_p >= 0 && p.min_p <= 1)) return invalid_argument("min_p must be in [0, 1]");
+  if (!(p.repetition_penalty > 0 && p.repetition_penalty <= 10))
+    return invalid_argument("repetition_penalty must be in (0, 10]");
+  if (!(p.presence_penalty >= -2 && p.presence_penalty <= 2)) return invalid_argument("presence_penalty must be in [-2, 2]");
+  if (!(p.frequency_penalty >= -2 && p.frequency_penalty <= 2))
+    return invalid_argument("frequency_penalty must be in [-2, 2]");
+  if (p.logprobs && (*p.logprobs < 0 || *p.logprobs > 20))
+    return invalid_argument("logprobs must be between 0 and 20");
+  if (p.max_tokens < 1) return invalid_argument("max_tokens must be at least 1");
+  if (p.min_tokens < 0 || p.min_tokens > p.max_tokens)
+    return invalid_argument("min_tokens must be between 0 and max_tokens");
+  for (const auto& [t, b] : p.logit_bias)
+    if (t < 0 || t >= V) return invalid_argument("logit_bias names token " + std::to_string(t) + " outside the vocabulary");
+  if (!p.stop.empty() && !tok_) return invalid_argument("stop strings need a tokenizer; this model has none");
+  if (P >= cfg_.max_model_len)
+    return invalid_argument("This model's maximum context length is " + std::to_string(cfg_.max_model_len) +
+                            " tokens. However, your prompt has " + std::to_string(P) +
+                            " tokens, " + std::to_string(P - cfg_.max_model_len + 1) +
+                            " more than fit. Please reduce the length of the prompt.");
+  if (P + p.max_tokens > cfg_.max_model_len)
+    return invalid_argument("This model's maximum context length is " + std::to_string(cfg_.max_model_len) +
+                            " tokens. However, you requested " + std::to_string(P + p.max_tokens) + " tokens (" +
+                            std::to_string(P) + " in the prompt, " + std::to_string(p.max_tokens) +
+                            " in the completion), " + std::to_string(P + p.max_tokens - cfg_.max_model_len) +
+                            " too many. Please reduce the length of the prompt or max_tokens.");
+  const int64_t capacity = int64_t(blocks_.num_blocks()) * blocks_.block_size();
+  if (P + p.max_tokens > capacity)
+    return invalid_argument("this request needs " + std::to_string(P + p.max_tokens) +
+                            " tokens of KV cache but the whole cache holds " + std::to_string(capacity) +
+                            "; lower max_tokens, or give the cache more memory (--kv-cache-memory, "
+                            "--num-kv-blocks, --gpu-memory-utilization)");
+  return Status::ok();
+}
+
+void EngineCore::add_request(GenerateRequest req, std::shared_ptr<RequestHandle> handle) {
+  auto r = std::make_unique<RequestState>();
+  r->seed = req.params.seed ? *req.params.seed : mix64(cfg_.seed ^ mix64(++request_counter_));
+  r->handle = std::move(handle);
+  r->req = std::move(req);
+  const int n = r->req.params.n;
+  r->seqs.resize(size_t(n));
+  r->decoders.resize(size_t(n));
+  r->last_token_time.resize(size_t(n));
+  auto seq = std::make_unique<Sequence>();
+  seq->seq_id = next_seq_id_++;
+  seq->request = r.get();
+  seq->choice = 0;
+  seq->tokens = r->req.prompt_ids;
+  seq->prompt_len = int(seq->tokens.size());
+  seq->priority = r->req.priority;
+  seq->arrival_order = arrival_counter_++;
+  seq->fork_pending = n > 1;
+  scheduler_.add(seq.get());
+  r->seqs[0] = std::move(seq);
+  const std::string id = r->req.request_id;
+  requests_[id] = std::move(r);
+}
+
+void EngineCore::abort_request(const std::string& id) {
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return;
+  RequestState& r = *it->second;
+  for (auto& s : r.seqs) {
+    if (!s || s->status == SeqStatus::kFinished) continue;
+    RequestOutput ev;
+    ev.index = s->choice;
+    finish_choice(r, *s, FinishReason::kAbort, ev);
+  }
+  // A request aborted before its fork never creates the other choices.
+  for (int c = 0; c < r.req.params.n; ++c)
+    if (!r.seqs[size_t(c)]) {
+      RequestOutput ev;
+      ev.index = c;
+      ev.finish_reason = FinishReason::kAbort;
+      ev.prompt_tokens = int(r.req.prompt_ids.size());
+      r.handle->push(std::move(ev));
+      ++r.finished;
+    }
+  remove_request(id);
+}
+
+void EngineCore::remove_request(const std::string& id) {
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return;
+  RequestState& r = *it->second;
+  const double e2e = std::chrono::duration<double>(Clock::now() - r.req.arrival).count();
+  metrics_.e2e_request_latency.observe(e2e);
+  metrics_.request_prompt_tokens.observe(double(r.req.prompt_ids.size()));
+  requests_.erase(it);
+  if (on_request_done) on_request_done(id);
+}
+
+void EngineCore::finish_choice(RequestState& r, Sequence& seq, FinishReason reason, RequestOutput& ev) {
+  scheduler_.remove(&seq);
+  if (r.decoders[size_t(seq.choice)] && reason != FinishReason::kStop) ev.text += r.decoders[size_t(seq.choice)]->flush();
+  ev.finish_reason = reason;
+  ev.prompt_tokens = seq.prompt_len;
+  ev.completion_tokens = seq.num_generated();
+  ev.cached_prompt_tokens = r.seqs[0] ? r.seqs[0]->num_cached_tokens : 0;
+  switch (reason) {
+    case FinishReason::kStop: ++metrics_.success_stop; break;
+    case FinishReason::kLength: ++metrics_.success_length; break;
+    case FinishReason::kAbort: ++metrics_.success_abort; break;
+    case FinishReason::kError: ++metrics_.success_error; break;
+  }
+  metrics_.request_generation_tokens.observe(double(seq.num_generated()));
+  r.handle->push(std::move(ev));
+  ++r.finished;
+}
+
+void EngineCore::accept_token(RequestState& r, Sequence& seq, int32_t token, float logprob,
+                              std::vector<std::pair<int32_t, float>> top) {
+  const SamplingParams& p = r.req.params;
+  const auto now = Clock::now();
+  if (!r.first_token_seen) {
+    r.first_token_seen = true;
+    metrics_.time_to_first_token.observe(std::chrono::duration<double>(now - r.req.arrival).count());
+  } else if (r.last_token_time[size_t(seq.choice)].time_since_epoch().count() != 0) {
+    metrics_.inter_token_latency.observe(
+        std::chrono::duration<double>(now - r.last_token_time[size_t(seq.choice)]).count());
+  }
+  r.last_token_time[size_t(seq.choice)] = now;
+  ++metrics_.generation_tokens;
+  seq.tokens.push_back(token);
+
+  RequestOutput ev;
+  ev.index = seq.choice;
+  ev.token_ids.push_back(token);
+  if (p.logprobs) ev.logprobs.push_back({token, logprob, std::move(top)});
+  const int gen = seq.num_generated();
+  const bool can_stop = gen >= p.min_tokens;  // min_tokens also holds back stop strings (as vLLM)
+
+  std::optional<FinishReason> finish;
+  // EOS and stop tokens end the choice; their text is not emitted.
+  const bool is_eos = eos_ && token == *eos_ && !p.ignore_eos;
+  const bool is_stop_token =
+      std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) != p.stop_token_ids.end();
+  if (can_stop && (is_eos || is_stop_token)) {
+    finish = FinishReason::kStop;
+    if (is_stop_token && !is_eos) ev.stop_reason = std::to_string(token);
+  } else if (auto& dec = r.decoders[size_t(seq.choice)]) {
+    IncrementalDecoder::Step st = dec->push(token);
+    ev.text = std::move(st.delta);
+    if (st.stopped && can_stop) {
+      finish = FinishReason::kStop;
+      ev.stop_reason = st.matched_stop;
+    }
+  }
+  if (!finish && (gen >= p.max_tokens || seq.length() >= cfg_.max_model_len)) finish = FinishReason::kLength;
+  if (finish) finish_choice(r, seq, *finish, ev);
+  else r.handle->push(std::move(ev));
+}
+
+void EngineCore::fork(RequestState& r, Sequence& parent, const float* logits) {
+  // The other choices start from the parent's prompt, sharing its full
+  // blocks; the partial last block is copied (each choice writes its own
+  // tokens there).
+  const int bs = blocks_.block_size();
+  const int full = parent.prompt_len / bs;
+  for (int c = 1; c < r.req.params.n; ++c) {
+    auto child = std::make_unique<Sequence>();
+    child->seq_id = next_seq_id_++;
+    child->request = &r;
+    child->choice = c;
+    child->tokens.assign(parent.tokens.begin(), parent.tokens.begin() + parent.prompt_len);
+    child->prompt_len = parent.prompt_len;
+    child->priority = parent.priority;
+    child->arrival_order = parent.arrival_order;
+    child->num_cached_tokens = parent.num_cached_tokens;
+    child->block_hashes = parent.block_hashes;
+    child->block_hashes.resize(std::min(child->block_hashes.size(), size_t(full)));
+    if (tok_ && r.req.params.detokenize)
+      r.decoders[size_t(c)] = std::make_unique<IncrementalDecoder>(
+          tok_, r.req.params.skip_special_tokens, r.req.params.stop, r.req.params.include_stop_str_in_output);
+    bool placed = false;
+    if (scheduler_.num_running() < cfg_.max_num_seqs) {
+      for (int i = 0; i < full; ++i) {
+        blocks_.retain(parent.block_table[size_t(i)]);
+        child->block_table.push_back(parent.block_table[size_t(i)]);
+      }
+      bool ok = true;
+      if (parent.prompt_len % bs != 0) {
+        int b = blocks_.allocate();
+        if (b < 0) ok = false;
+        else {
+          runner_->copy_block(parent.block_table[size_t(full)], b);
+          child->block_table.push_back(b);
+        }
+      }
+      if (ok) {
+        child->num_computed = parent.prompt_len;
+        child->num_registered_blocks = std::min(parent.num_registered_blocks, full);
+        scheduler_.add_running(child.get());
+        placed = true;
+      } else {
+        scheduler_.free_blocks(child.get());
+      }
+    }
+    if (!placed) scheduler_.add(child.get());  // recomputed later (prefix cache helps)
+    Sequence* cs = child.get();
+    r.seqs[size_t(c)] = std::move(child);
+    SamplerRow row{&r.req.params, r.seed, c, &cs->tokens, cs->prompt_len, eos_};
+    SampleResult s = sample_token(logits, model_.config().vocab_size, row);
+    // A child left waiting keeps its first token; it is computed on admission.
+    accept_token(r, *cs, s.token, s.logprob, std::move(s.top));
+  }
+  parent.fork_pending = false;
+}
+
+bool EngineCore::step() {
+  SchedulerOutput out = scheduler_.schedule();
+  metrics_.num_preemptions = scheduler_.preemptions;
+  metrics_.prefix_cache_queries = scheduler_.cache_queries;
+  metrics_.prefix_cache_hits = scheduler_.cache_hits;
+  if (out.empty()) return false;
+  ++metrics_.steps;
+
+  std::vector<RunnerSeq> rs;
+  std::vector<Sequence*> sampling;
+  rs.reserve(out.scheduled.size());
+  for (const ScheduledSeq& s : out.scheduled) {
+    RunnerSeq x;
+    x.tokens = &s.seq->tokens;
+    x.num_computed = s.seq->num_computed;
+    x.num_new = s.num_tokens;
+    x.block_table = &s.seq->block_table;
+    x.need_logits = s.seq->num_computed + s.num_tokens == s.seq->length();
+    if (x.need_logits) sampling.push_back(s.seq);
+    rs.push_back(x);
+  }
+  auto logits = runner_->run(rs);
+  if (!logits.is_ok()) {
+    // A failed step fails its requests, not the engine.
+    LOG_ERROR("step failed: {}", logits.status().to_string());
+    std::vector<std::string> ids;
+    for (const ScheduledSeq& s : out.scheduled) ids.push_back(s.seq->request->req.request_id);
+    for (const auto& id : ids) {
+      auto it = requests_.find(id);
+      if (it == requests_.end()) continue;
+      for (auto& sq : it->second->seqs)
+        if (sq && sq->status != SeqStatus::kFinished) {
+          RequestOutput ev;
+          ev.index = sq->choice;
+          ev.error = logits.status().message();
+          finish_choice(*it->second, *sq, FinishReason::kError, ev);
+        }
+      if (it->second->finished >= it->second->req.params.n) remove_request(id);
+    }
+    return true;
+  }
+  scheduler_.on_step_done(out);
+
+  const int64_t V = model_.config().vocab_size;
+  std::vector<std::string> done;
+  for (size_t i = 0; i < sampling.size(); ++i) {
+    Sequence& seq = *sampling[i];
+    RequestState& r = *seq.request;
+    const float* row_logits = logits->ptr<float>() + int64_t(i) * V;
+    if (!r.prefill_counted) {
+      r.prefill_counted = true;
+      metrics_.prompt_tokens += uint64_t(seq.prompt_len);
+      if (tok_ && r.req.params.detokenize && !r.decoders[0])
+        r.decoders[0] = std::make_unique<IncrementalDecoder>(tok_, r.req.params.skip_special_tokens,
+                                                             r.req.params.stop, r.req.params.include_stop_str_in_output);
+    }
+    SamplerRow row{&r.req.params, r.seed, seq.choice, &seq.tokens, seq.prompt_len, eos_};
+    SampleResult s = sample_token(row_logits, V, row);
+    const bool forking = seq.fork_pending;
+    accept_token(r, seq, s.token, s.logprob, std::move(s.top));
+    if (forking) fork(r, seq, row_logits);
+    if (r.finished >= r.req.params.n) done.push_back(r.req.request_id);
+  }
+  for (const auto& id : done) remove_request(id);
+  return true;
+}
+
+EngineGauges EngineCore::gauges() const {
+  EngineGauges g;
+  g.num_requests_running = scheduler_.num_running();
+  g.num_requests_waiting = scheduler_.num_waiting();
+  g.kv_cache_usage = blocks_.usage();
+  g.num_kv_blocks = blocks_.num_blocks();
+  g.num_free_kv_blocks = blocks_.num_free_blocks();
+  return g;
+}
+
+}  // namespace sable

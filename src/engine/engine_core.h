@@ -1,0 +1,82 @@
+// The engine's single-threaded core: requests, sequences, the scheduler,
+// the runner and the sampler, advanced one step at a time. engine.cpp wraps
+// it with the request queue and the engine thread.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/block_manager.h"
+#include "engine/engine.h"
+#include "engine/scheduler.h"
+#include "engine/sequence.h"
+#include "runner/model_runner.h"
+
+namespace sable {
+
+class IncrementalDecoder;
+
+struct RequestState {
+  GenerateRequest req;
+  std::shared_ptr<RequestHandle> handle;
+  uint64_t seed = 0;
+  std::vector<std::unique_ptr<Sequence>> seqs;  // one per choice (index = choice)
+  std::vector<std::unique_ptr<IncrementalDecoder>> decoders;
+  std::vector<std::chrono::steady_clock::time_point> last_token_time;
+  bool first_token_seen = false;
+  bool prefill_counted = false;
+  int finished = 0;
+  ~RequestState();
+};
+
+class EngineCore {
+ public:
+  EngineCore(const EngineConfig& cfg, DeepseekV3Model& model, std::shared_ptr<const Tokenizer> tok);
+  ~EngineCore();
+
+  // Checks a request against the model and the engine's limits.
+  Status validate(const GenerateRequest& req) const;
+  void add_request(GenerateRequest req, std::shared_ptr<RequestHandle> handle);
+  void abort_request(const std::string& id);
+  // One step; false when there was nothing to run.
+  bool step();
+  bool has_work() const { return scheduler_.has_work(); }
+  int num_requests() const { return int(requests_.size()); }
+
+  const EngineConfig& config() const { return cfg_; }
+  DeepseekV3Model& model() { return model_; }
+  EngineMetrics& metrics() { return metrics_; }
+  EngineGauges gauges() const;
+  const BlockManager& block_manager() const { return blocks_; }
+  // Called when a request has finished every choice and left the engine.
+  std::function<void(const std::string&)> on_request_done;
+
+ private:
+  void finish_choice(RequestState& r, Sequence& seq, FinishReason reason, RequestOutput& ev);
+  void fork(RequestState& r, Sequence& parent, const float* logits);
+  // Appends a sampled token to a sequence and emits its output event.
+  void accept_token(RequestState& r, Sequence& seq, int32_t token, float logprob,
+                    std::vector<std::pair<int32_t, float>> top);
+  void remove_request(const std::string& id);
+
+  EngineConfig cfg_;
+  DeepseekV3Model& model_;
+  std::shared_ptr<const Tokenizer> tok_;
+  std::unique_ptr<ModelRunner> runner_;
+  BlockManager blocks_;
+  Scheduler scheduler_;
+  EngineMetrics metrics_;
+  std::map<std::string, std::unique_ptr<RequestState>> requests_;
+  int64_t next_seq_id_ = 0;
+  uint64_t arrival_counter_ = 0;
+  uint64_t request_counter_ = 0;
+  std::optional<int32_t> eos_;
+};
+
+// Builds the runner first, so the block manager can be sized from it.
+std::unique_ptr<ModelRunner> make_runner(const EngineConfig& cfg, DeepseekV3Model& model);
+
+}  // namespace sable

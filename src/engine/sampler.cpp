@@ -1,0 +1,124 @@
+#include "engine/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <unordered_map>
+
+#include "core/rng.h"
+
+namespace sable {
+
+namespace {
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// log_softmax of the raw logits for the chosen token and the top n.
+void raw_logprobs(const float* logits, int64_t V, int32_t chosen, int n, SampleResult& r) {
+  float mx = *std::max_element(logits, logits + V);
+  double sum = 0;
+  for (int64_t i = 0; i < V; ++i) sum += std::exp(double(logits[i] - mx));
+  const float lse = mx + float(std::log(sum));
+  r.logprob = logits[chosen] - lse;
+  if (n <= 0) return;
+  std::vector<int32_t> idx(static_cast<size_t>(V));
+  std::iota(idx.begin(), idx.end(), 0);
+  const int k = int(std::min<int64_t>(n, V));
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  });
+  for (int i = 0; i < k; ++i) r.top.push_back({idx[size_t(i)], logits[idx[size_t(i)]] - lse});
+}
+}  // namespace
+
+void apply_logits_processors(float* logits, int64_t V, const SamplerRow& row) {
+  const SamplingParams& p = *row.params;
+  const int generated = int(row.tokens->size()) - row.prompt_len;
+  if (generated < p.min_tokens) {
+    if (row.eos_token_id && !p.ignore_eos && *row.eos_token_id < V) logits[*row.eos_token_id] = kNegInf;
+    for (int32_t t : p.stop_token_ids)
+      if (t >= 0 && t < V) logits[t] = kNegInf;
+  }
+  for (const auto& [t, b] : p.logit_bias)
+    if (t >= 0 && t < V) logits[t] += b;
+  const bool rep = p.repetition_penalty != 1.0f;
+  const bool freq = p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f;
+  if (!rep && !freq) return;
+  std::unordered_map<int32_t, int> out_counts;
+  for (size_t i = size_t(row.prompt_len); i < row.tokens->size(); ++i) ++out_counts[(*row.tokens)[i]];
+  if (rep) {
+    // vLLM: tokens seen in the prompt or the output; positive logits are
+    // divided by the penalty, negative ones multiplied.
+    std::vector<char> seen(size_t(V), 0);
+    for (int32_t t : *row.tokens)
+      if (t >= 0 && t < V) seen[size_t(t)] = 1;
+    for (int64_t i = 0; i < V; ++i)
+      if (seen[size_t(i)]) logits[i] = logits[i] > 0 ? logits[i] / p.repetition_penalty : logits[i] * p.repetition_penalty;
+  }
+  if (freq)
+    for (const auto& [t, c] : out_counts)
+      if (t >= 0 && t < V) logits[t] -= p.frequency_penalty * float(c) + p.presence_penalty;
+}
+
+SampleResult sample_token(const float* raw, int64_t V, const SamplerRow& row) {
+  const SamplingParams& p = *row.params;
+  std::vector<float> logits(raw, raw + V);
+  apply_logits_processors(logits.data(), V, row);
+  SampleResult r;
+  if (p.temperature < 1e-5f) {
+    r.token = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  } else {
+    const float inv_t = 1.f / p.temperature;
+    float mx = kNegInf;
+    for (float& l : logits) { l *= inv_t; mx = std::max(mx, l); }
+    // Candidates in a canonical order (probability descending, then id), so
+    // the draw maps to the same token on every run.
+    std::vector<int32_t> cand;
+    cand.reserve(size_t(V));
+    for (int32_t i = 0; i < int32_t(V); ++i)
+      if (logits[size_t(i)] != kNegInf) cand.push_back(i);
+    if (cand.empty()) cand.push_back(int32_t(std::max_element(raw, raw + V) - raw));
+    auto by_prob = [&](int32_t a, int32_t b) {
+      return logits[size_t(a)] > logits[size_t(b)] || (logits[size_t(a)] == logits[size_t(b)] && a < b);
+    };
+    const int top_k = p.top_k > 0 ? std::min<int>(p.top_k, int(cand.size())) : int(cand.size());
+    if (top_k < int(cand.size())) {
+      std::nth_element(cand.begin(), cand.begin() + top_k, cand.end(), by_prob);
+      cand.resize(size_t(top_k));
+    }
+    std::sort(cand.begin(), cand.end(), by_prob);
+    std::vector<double> prob(cand.size());
+    double sum = 0;
+    for (size_t i = 0; i < cand.size(); ++i) sum += prob[i] = std::exp(double(logits[size_t(cand[i])] - mx));
+    for (double& q : prob) q /= sum;
+    size_t keep = cand.size();
+    if (p.min_p > 0) {  // drop tokens below min_p times the most likely one
+      const double floor = double(p.min_p) * prob[0];
+      while (keep > 1 && prob[keep - 1] < floor) --keep;
+    }
+    if (p.top_p < 1.0f) {  // smallest prefix whose mass reaches top_p
+      double cum = 0;
+      size_t k = 0;
+      while (k < keep) {
+        cum += prob[k++];
+        if (cum >= double(p.top_p)) break;
+      }
+      keep = std::max<size_t>(1, k);
+    }
+    double mass = 0;
+    for (size_t i = 0; i < keep; ++i) mass += prob[i];
+    const uint64_t h = hash_counter(row.seed, uint64_t(row.choice) * 0x9e3779b97f4a7c15ull + 1,
+                                    uint64_t(int(row.tokens->size()) - row.prompt_len));
+    const double u = (double(h >> 11) * 0x1p-53) * mass;
+    double cum = 0;
+    r.token = cand[keep - 1];
+    for (size_t i = 0; i < keep; ++i) {
+      cum += prob[i];
+      if (u < cum) { r.token = cand[i]; break; }
+    }
+  }
+  if (p.logprobs) raw_logprobs(raw, V, r.token, *p.logprobs, r);
+  return r;
+}
+
+}  // namespace sable

@@ -1,0 +1,39 @@
+// Turning a row of logits into the next token, as vLLM does: min_tokens
+// masking, logit_bias, repetition/presence/frequency penalties, then greedy
+// (temperature 0) or temperature + min_p + top-k + top-p sampling. The random
+// draw depends only on (seed, choice, step), so a request gets the same
+// tokens whatever else is in the batch and however often it was preempted.
+// Logprobs are of the raw model output (vLLM's default).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "engine/request.h"
+
+namespace sable {
+
+struct SamplerRow {
+  const SamplingParams* params = nullptr;
+  uint64_t seed = 0;
+  int choice = 0;
+  const std::vector<int32_t>* tokens = nullptr;  // prompt + generated so far
+  int prompt_len = 0;
+  std::optional<int32_t> eos_token_id;           // masked until min_tokens
+};
+
+struct SampleResult {
+  int32_t token = 0;
+  float logprob = 0;                               // of the chosen token
+  std::vector<std::pair<int32_t, float>> top;      // top-N (token, logprob) when asked
+};
+
+// logits: [V] float32 for one sequence.
+SampleResult sample_token(const float* logits, int64_t vocab, const SamplerRow& row);
+
+// Applies the logits processors (min_tokens, logit_bias, penalties) in place.
+void apply_logits_processors(float* logits, int64_t vocab, const SamplerRow& row);
+
+}  // namespace sable

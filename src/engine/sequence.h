@@ -1,0 +1,43 @@
+// One sequence the engine decodes: a choice of a request, with its tokens,
+// how many of them are in the KV cache, and its block table.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/request.h"
+
+namespace sable {
+
+struct RequestState;  // engine_core.h
+
+enum class SeqStatus { kWaiting, kRunning, kFinished };
+
+struct Sequence {
+  int64_t seq_id = 0;
+  RequestState* request = nullptr;
+  int choice = 0;                 // index among the request's n choices
+  std::vector<int32_t> tokens;    // prompt + generated
+  int prompt_len = 0;
+  int num_computed = 0;           // tokens whose latent KV is in the cache
+  std::vector<int> block_table;
+  // Chained prefix hash of each full block of `tokens`, computed lazily.
+  std::vector<uint64_t> block_hashes;
+  int num_registered_blocks = 0;  // leading full blocks offered to the prefix cache
+  int num_cached_tokens = 0;      // prompt tokens found in the prefix cache at admission
+  SeqStatus status = SeqStatus::kWaiting;
+  bool admitted = false;          // has been scheduled since it last (re)entered waiting
+  int priority = 0;
+  uint64_t arrival_order = 0;     // FCFS tie-break
+  // A request with n > 1 runs one sequence through the prompt, then forks.
+  bool fork_pending = false;
+
+  int length() const { return int(tokens.size()); }
+  int num_generated() const { return int(tokens.size()) - prompt_len; }
+  int num_uncomputed() const { return int(tokens.size()) - num_computed; }
+};
+
+}  // namespace sable
