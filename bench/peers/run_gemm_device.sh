@@ -11,8 +11,6 @@ mkdir -p /tmp/aside
 for f in tests/cuda/*_test.cpp; do
   case "$f" in *gemm*|*moe_experts*) ;; *) mv "$f" /tmp/aside/ ;; esac
 done
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv > "$OUT/gpu.txt" 2>&1
-git log -1 --format='%H %s' > "$OUT/commit.txt" 2>/dev/null
 t0=$(date +%s)
 # sable_lib and sable_cuda reference each other (static libraries linked in
 # one order): repeat them as a group at the end of every link line.
@@ -25,14 +23,17 @@ cmake -S . -B build-dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DSABLE_DEPS_DIR=$PW
 rc=$?
 echo "build rc=$rc in $(( $(date +%s) - t0 ))s"
 if [ $rc -ne 0 ]; then grep -E "error|Error" "$OUT/build.log" | head -30; exit 1; fi
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv >> "$OUT/build.log" 2>&1
 SABLE_GEMM_VERBOSE=1 timeout 200 ./build-dev/tests/test_cuda > "$OUT/test.log" 2>&1
-echo "test rc=$?"
-grep -E "^\[  FAILED|^\[  PASSED|Failure|Expected|Which is|seed|rel err|probe|block scaling" "$OUT/test.log" | head -70
+trc=$?
 timeout 200 ./build-dev/bench/bench_cuda_gemm --json "$OUT/sable.jsonl" ${BENCH_ARGS:-} > "$OUT/bench.txt" 2>&1
 echo "bench rc=$?"
 if [ -z "${SKIP_PEERS:-}" ]; then
-  timeout 150 python3 bench/peers/torch_kernel_peers.py > "$OUT/peers.jsonl" 2> "$OUT/peers.err"
+  timeout 150 python3 bench/peers/torch_kernel_peers.py > "$OUT/peers.jsonl" 2>> "$OUT/build.log"
   python3 bench/peers/compare.py "$OUT/sable.jsonl" "$OUT/peers.jsonl" > "$OUT/compare.txt" 2>&1
 fi
-cat "$OUT/bench.txt"
-cat "$OUT/compare.txt" 2>/dev/null
+head -4 "$OUT/bench.txt"
+grep -E "^linear .* (1|4|8) .*|^  \(other\).* (1|4|8) .*|^moe" "$OUT/bench.txt"
+cat "$OUT/compare.txt" 2>/dev/null | head -20
+echo "test rc=$trc"
+grep -E "^\[  FAILED|^\[  PASSED|Failure|Expected|Which is|seed|rel err|probe" "$OUT/test.log" | head -60

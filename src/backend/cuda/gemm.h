@@ -80,7 +80,14 @@ enum class GemmPath { kAuto, kStream, kLibrary };
 void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream,
                GemmPath path);
 // Largest T that linear() sends to the streaming kernel (above it: cuBLASLt).
+// Measured on the H200 (bench/results/cuda-gemm-*.md): cuBLASLt's bf16 GEMV
+// path already streams the weight at ~94% of copy bandwidth, so bf16 uses
+// it at every T; FP8 uses the streaming kernel below 4 tokens (cuBLASLt's
+// block-scaled mode needs T % 4 == 0). Env overrides:
+// SABLE_STREAM_GEMM_MAX_T, SABLE_STREAM_GEMM_MAX_T_FP8.
 int64_t stream_gemm_max_tokens(bool fp8);
+// A 16-byte-vector device copy kernel (the bandwidth ceiling of benchmarks).
+void copy_device(void* dst, const void* src, size_t bytes, cudaStream_t stream);
 // What a one-time probe found about cuBLASLt's block-scaled FP8 on this device
 // (runs the probe on first use; call it outside graph capture).
 struct Fp8BlockInfo {

@@ -106,8 +106,8 @@ void run_stream(GemmWorkspace* ws, const PreparedLinear& P, const void* x, int64
 }  // namespace
 
 int64_t stream_gemm_max_tokens(bool fp8) {
-  static const int64_t bf16_max = env_int("SABLE_STREAM_GEMM_MAX_T", 32);
-  static const int64_t fp8_max = env_int("SABLE_STREAM_GEMM_MAX_T_FP8", 32);
+  static const int64_t bf16_max = env_int("SABLE_STREAM_GEMM_MAX_T", 0);
+  static const int64_t fp8_max = env_int("SABLE_STREAM_GEMM_MAX_T_FP8", 3);
   return fp8 ? fp8_max : bf16_max;
 }
 

@@ -120,44 +120,88 @@ __global__ void __launch_bounds__(kThreads, BN == 8 ? 2 : 1) stream_gemm_kernel(
     }
   }
 
+  // A stage: the A vectors of 2 chunks and, for small tiles (PRE), the B
+  // vectors and FP8 scales of the same k range, all loaded one stage ahead so
+  // that computing a stage waits on nothing but its own, early-issued loads.
+  constexpr bool PRE = NT <= 2;
+  constexpr int PNT = PRE ? NT : 1;
+  struct Stage {
+    uint4 a[2][4];
+    uint4 b[2][PNT];
+    float sw[2];
+    float sx[PNT][2];
+  };
   auto stage_k = [&](int st, int c) -> int64_t {
     const int64_t kb = kb_lo + kw + int64_t(st / SPB) * kKWarps;
     return kb * 128 + ((st % SPB) * 2 + c) * KPC + q * EPV;
   };
-  auto load_stage = [&](uint4 (&buf)[2][4], int st) {
+  auto load_stage = [&](Stage& buf, int st) {
 #pragma unroll
     for (int c = 0; c < 2; ++c) {
       const int64_t k = stage_k(st, c);
 #pragma unroll
       for (int r = 0; r < 4; ++r)
-        buf[c][r] = k < K ? ld_stream(wrow[r] + k * ESZ) : make_uint4(0, 0, 0, 0);
+        buf.a[c][r] = k < K ? ld_stream(wrow[r] + k * ESZ) : make_uint4(0, 0, 0, 0);
+      if constexpr (PRE) {
+#pragma unroll
+        for (int j = 0; j < NT; ++j)
+          buf.b[c][j] = k < K ? ld_cached(xrow[j] + k * ESZ) : make_uint4(0, 0, 0, 0);
+      }
+    }
+    if constexpr (FP8 && PRE) {
+      const int64_t kb = kb_lo + kw + int64_t(st) * kKWarps;
+      buf.sw[0] = __ldg(ws_m[0] + kb);
+      buf.sw[1] = __ldg(ws_m[1] + kb);
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        buf.sx[j][0] = __ldg(a.xs + kb * a.xs_sk + xr_c[j][0] * a.xs_st);
+        buf.sx[j][1] = __ldg(a.xs + kb * a.xs_sk + xr_c[j][1] * a.xs_st);
+      }
     }
   };
-  auto compute_stage = [&](const uint4 (&buf)[2][4], int st) {
+  auto compute_stage = [&](const Stage& buf, int st) {
 #pragma unroll
     for (int c = 0; c < 2; ++c) {
-      const int64_t k = stage_k(st, c);
       uint4 bx[NT];
+      if constexpr (PRE) {
 #pragma unroll
-      for (int j = 0; j < NT; ++j) bx[j] = k < K ? ld_cached(xrow[j] + k * ESZ) : make_uint4(0, 0, 0, 0);
+        for (int j = 0; j < NT; ++j) bx[j] = buf.b[c][j < PNT ? j : 0];
+      } else {
+        const int64_t k = stage_k(st, c);
+#pragma unroll
+        for (int j = 0; j < NT; ++j) bx[j] = k < K ? ld_cached(xrow[j] + k * ESZ) : make_uint4(0, 0, 0, 0);
+      }
 #pragma unroll
       for (int j = 0; j < NT; ++j)
 #pragma unroll
         for (int m = 0; m < 2; ++m) {
           float(&d)[4] = *(FP8 ? &part[m][j] : &acc[m][j]);
-          mma<FP8>(d, buf[c][2 * m].x, buf[c][2 * m + 1].x, buf[c][2 * m].y, buf[c][2 * m + 1].y,
+          mma<FP8>(d, buf.a[c][2 * m].x, buf.a[c][2 * m + 1].x, buf.a[c][2 * m].y, buf.a[c][2 * m + 1].y,
                    bx[j].x, bx[j].y);
-          mma<FP8>(d, buf[c][2 * m].z, buf[c][2 * m + 1].z, buf[c][2 * m].w, buf[c][2 * m + 1].w,
+          mma<FP8>(d, buf.a[c][2 * m].z, buf.a[c][2 * m + 1].z, buf.a[c][2 * m].w, buf.a[c][2 * m + 1].w,
                    bx[j].z, bx[j].w);
         }
     }
     if constexpr (FP8) {  // one stage per 128-block: promote with the block's scales
       const int64_t kb = kb_lo + kw + int64_t(st) * kKWarps;
-      const float sw0 = __ldg(ws_m[0] + kb), sw1 = __ldg(ws_m[1] + kb);
+      float sw0, sw1;
+      if constexpr (PRE) {
+        sw0 = buf.sw[0];
+        sw1 = buf.sw[1];
+      } else {
+        sw0 = __ldg(ws_m[0] + kb);
+        sw1 = __ldg(ws_m[1] + kb);
+      }
 #pragma unroll
       for (int j = 0; j < NT; ++j) {
-        const float sx0 = __ldg(a.xs + kb * a.xs_sk + xr_c[j][0] * a.xs_st);
-        const float sx1 = __ldg(a.xs + kb * a.xs_sk + xr_c[j][1] * a.xs_st);
+        float sx0, sx1;
+        if constexpr (PRE) {
+          sx0 = buf.sx[j < PNT ? j : 0][0];
+          sx1 = buf.sx[j < PNT ? j : 0][1];
+        } else {
+          sx0 = __ldg(a.xs + kb * a.xs_sk + xr_c[j][0] * a.xs_st);
+          sx1 = __ldg(a.xs + kb * a.xs_sk + xr_c[j][1] * a.xs_st);
+        }
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
           const float sx = (i & 1) ? sx1 : sx0;
@@ -169,13 +213,13 @@ __global__ void __launch_bounds__(kThreads, BN == 8 ? 2 : 1) stream_gemm_kernel(
     }
   };
 
-  uint4 A0[2][4], A1[2][4];
-  if (nst > 0) load_stage(A0, 0);
+  Stage S0, S1;
+  if (nst > 0) load_stage(S0, 0);
   for (int st = 0; st < nst; st += 2) {
-    if (st + 1 < nst) load_stage(A1, st + 1);
-    compute_stage(A0, st);
-    if (st + 2 < nst) load_stage(A0, st + 2);
-    if (st + 1 < nst) compute_stage(A1, st + 1);
+    if (st + 1 < nst) load_stage(S1, st + 1);
+    compute_stage(S0, st);
+    if (st + 2 < nst) load_stage(S0, st + 2);
+    if (st + 1 < nst) compute_stage(S1, st + 1);
   }
 
   // Sum the kKWarps partial results of each row group in a fixed order.

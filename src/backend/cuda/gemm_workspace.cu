@@ -52,4 +52,17 @@ char* gemm_arena(GemmWorkspace* ws, size_t bytes) {
   return ws->arena;
 }
 
+namespace {
+__global__ void copy16_kernel(uint4* __restrict__ dst, const uint4* __restrict__ src, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    dst[i] = src[i];
+}
+}  // namespace
+
+void copy_device(void* dst, const void* src, size_t bytes, cudaStream_t stream) {
+  SABLE_GEMM_REQUIRE(bytes % 16 == 0, "copy_device: bytes % 16 != 0");
+  copy16_kernel<<<132 * 8, 512, 0, stream>>>(static_cast<uint4*>(dst), static_cast<const uint4*>(src), bytes / 16);
+  SABLE_LAUNCH_OK();
+}
+
 }  // namespace sable::cuda
