@@ -17,7 +17,7 @@ t0=$(date +%s)
 B=$PWD/build-dev
 CL=/usr/local/cuda/targets/x86_64-linux/lib
 EXTRA="-Wl,--start-group $B/src/libsable_lib.a $B/src/libsable_cuda.a $PWD/.deps/lib/libpcre2-8.a -Wl,--end-group -L$CL -lcudart_static -lcublasLt -lcublas -lrt -lpthread -ldl"
-cmake -S . -B build-dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DSABLE_DEPS_DIR=$PWD/.deps \
+cmake -S . -B build-dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DSABLE_DEPS_DIR=$PWD/.deps -DCMAKE_CXX_STANDARD_LIBRARIES= \
   "-DCMAKE_CXX_LINK_EXECUTABLE=<CMAKE_CXX_COMPILER> <FLAGS> <CMAKE_CXX_LINK_FLAGS> <LINK_FLAGS> <OBJECTS> -o <TARGET> <LINK_LIBRARIES> $EXTRA" \
   > "$OUT/build.log" 2>&1 \
   && cmake --build build-dev -j16 --target test_cuda bench_cuda_gemm >> "$OUT/build.log" 2>&1
