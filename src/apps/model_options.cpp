@@ -31,10 +31,18 @@ void ModelOptions::add_flags(CLI::App& app, bool model_required) {
 
 Result<Backend*> select_backend(const std::string& device) { return select_backend_by_name(device); }
 
+namespace {
+Result<Backend*> backend_for(const ModelOptions& o) {
+  BackendOptions bo;
+  bo.quantize_fp8 = o.quantization == "fp8";
+  return select_backend_by_name(o.device, bo);
+}
+}  // namespace
+
 Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo) {
   set_log_level(o.log_level);
   LoadedModel lm;
-  SABLE_ASSIGN_OR_RETURN(lm.backend, select_backend(o.device));
+  SABLE_ASSIGN_OR_RETURN(lm.backend, backend_for(o));
   std::string tok_dir = o.tokenizer;
   if (o.model.empty()) {
     if (!allow_demo) return invalid_argument("--model is required");
@@ -63,7 +71,7 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo) {
   }
   auto t0 = std::chrono::steady_clock::now();
   LoadOptions lo;
-  lo.quantize_fp8 = o.quantization == "fp8";
+  lo.quantize_fp8 = o.quantization == "fp8" && !quantizes_at_prepare(*lm.backend);
   SABLE_ASSIGN_OR_RETURN(lm.model, DeepseekV3Model::load(*lm.source, *lm.backend, lo));
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   LOG_INFO("loaded {} on {}: {} layers, {:.2f} GB of weights, {:.1f} s", lm.source->describe(),

@@ -1,6 +1,10 @@
 #include "backend/device_select.h"
 
+#include <memory>
+#include <mutex>
+
 #ifdef SABLE_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/device_info.h"
 #endif
 
@@ -14,22 +18,27 @@ bool cuda_available() {
 #endif
 }
 
-Result<Backend*> select_backend_by_name(const std::string& device) {
+bool quantizes_at_prepare(const Backend& b) { return b.device() == Device::kCUDA; }
+
+Result<Backend*> select_backend_by_name(const std::string& device, const BackendOptions& opts) {
   if (device == "cpu") return &cpu_backend();
-  if (device == "auto") {
-    // The CUDA backend is wired in once it implements the whole op table.
-    return &cpu_backend();
-  }
-  if (device == "cuda") {
+  if (device != "auto" && device != "cuda")
+    return invalid_argument("--device must be auto, cpu or cuda, got '" + device + "'");
+  if (device == "auto" && !cuda_available()) return &cpu_backend();
 #ifdef SABLE_HAVE_CUDA
-    if (!cuda_available()) return unavailable("--device cuda: no CUDA device is visible to this process");
-    return unimplemented("--device cuda: the CUDA backend is not wired in yet; use --device cpu");
+  if (!cuda_available()) return unavailable("--device cuda: no CUDA device is visible to this process");
+  static std::once_flag once;
+  static std::unique_ptr<cuda::CudaBackend> backend;
+  std::call_once(once, [&] {
+    cuda::CudaBackendOptions o;
+    o.quantize_fp8 = opts.quantize_fp8;
+    backend = std::make_unique<cuda::CudaBackend>(0, o);
+  });
+  return static_cast<Backend*>(backend.get());
 #else
-    return unavailable("--device cuda: this build has no CUDA support (nvcc was not found at build time); "
-                       "use --device cpu or rebuild with the CUDA toolkit");
+  return unavailable("--device cuda: this build has no CUDA support (nvcc was not found at build time); "
+                     "use --device cpu or rebuild with the CUDA toolkit");
 #endif
-  }
-  return invalid_argument("--device must be auto, cpu or cuda, got '" + device + "'");
 }
 
 }  // namespace sable

@@ -9,7 +9,18 @@
 
 namespace sable {
 
+struct BackendOptions {
+  // --quantization fp8: backends that quantize faster themselves (CUDA) do it
+  // in prepare_linear; see quantizes_at_prepare().
+  bool quantize_fp8 = false;
+};
+
 bool cuda_available();
-Result<Backend*> select_backend_by_name(const std::string& device);
+// The backend for a device name; the CUDA backend is created on first use
+// (one per process) with the given options.
+Result<Backend*> select_backend_by_name(const std::string& device, const BackendOptions& opts = {});
+// True when the backend quantizes BF16 weights to FP8 itself at prepare time
+// (so the model loader should not).
+bool quantizes_at_prepare(const Backend& b);
 
 }  // namespace sable

@@ -1,0 +1,205 @@
+// End-to-end model timing on the GPU for a DeepSeek-V3 slice (the real
+// layer shapes, fewer layers) with random weights built from the config
+// (--load-format dummy): decode step time at several batch sizes against the
+// memory floor (bytes of weights and KV read, over the device-to-device copy
+// bandwidth measured in the same run), and prefill tokens/s against the
+// FLOP count. Prints a markdown table; --json writes one line per figure.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+#include <sstream>
+
+#include "backend/device_select.h"
+#include "core/logging.h"
+#include "model/deepseek_v3.h"
+#include "model/presets.h"
+#include "model/weight_source.h"
+
+#ifdef SABLE_HAVE_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace sable {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<int> parse_list(const std::string& s) {
+  std::vector<int> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) v.push_back(std::stoi(item));
+  return v;
+}
+
+#ifdef SABLE_HAVE_CUDA
+// Device-to-device copy bandwidth (bytes read + written per second).
+double measure_copy_bandwidth() {
+  const size_t bytes = size_t(4) << 30;
+  void *a = nullptr, *b = nullptr;
+  if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess) return 0;
+  cudaMemset(a, 1, bytes);
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  for (int i = 0; i < 3; ++i) cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+  std::vector<float> ms;
+  for (int i = 0; i < 10; ++i) {
+    cudaEventRecord(e0);
+    cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+    cudaEventRecord(e1);
+    cudaEventSynchronize(e1);
+    float t = 0;
+    cudaEventElapsedTime(&t, e0, e1);
+    ms.push_back(t);
+  }
+  std::sort(ms.begin(), ms.end());
+  cudaFree(a);
+  cudaFree(b);
+  return 2.0 * double(bytes) / (double(ms[ms.size() / 2]) * 1e-3);
+}
+#endif
+
+// Expected number of distinct experts hit by B tokens each choosing k of E
+// uniformly (random weights route roughly uniformly).
+double expected_distinct_experts(int E, int k, int B) {
+  return E * (1.0 - std::pow(1.0 - double(k) / E, B));
+}
+
+struct Timer {
+  Backend& be;
+  template <typename F>
+  double median_ms(F&& f, int warmup, int iters) {
+    for (int i = 0; i < warmup; ++i) f();
+    be.synchronize();
+    std::vector<double> t;
+    for (int i = 0; i < iters; ++i) {
+      auto t0 = Clock::now();
+      f();
+      be.synchronize();
+      t.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+  }
+};
+
+int run(int argc, char** argv) {
+  CLI::App app{"End-to-end GPU timing on a DeepSeek-V3 slice"};
+  std::string preset = "dsv3-slice", batches = "1,8,32,128", prefills = "4096,32768", json_path;
+  int layers = 0, context = 512, iters = 10;
+  bool fp8 = false;
+  std::string device = "cuda";
+  app.add_option("--preset", preset);
+  app.add_option("--layers", layers, "Layers (default: the preset's; dsv3-slice has 4)");
+  app.add_flag("--fp8", fp8, "FP8 block-scaled weights (quantized at load)");
+  app.add_option("--batches", batches);
+  app.add_option("--context", context, "Tokens of context per sequence for decode");
+  app.add_option("--prefill", prefills, "Prompt lengths for prefill (0: skip)");
+  app.add_option("--iters", iters);
+  app.add_option("--device", device);
+  app.add_option("--json", json_path);
+  CLI11_PARSE(app, argc, argv);
+
+  auto cfg = preset_config(preset, layers, false);
+  if (!cfg.is_ok()) { std::fprintf(stderr, "%s\n", cfg.status().message().c_str()); return 2; }
+  BackendOptions bo;
+  bo.quantize_fp8 = fp8;
+  auto be_r = select_backend_by_name(device, bo);
+  if (!be_r.is_ok()) { std::fprintf(stderr, "%s\n", be_r.status().message().c_str()); return 2; }
+  Backend& be = **be_r;
+
+  double copy_bw = 0;
+#ifdef SABLE_HAVE_CUDA
+  if (be.device() == Device::kCUDA) copy_bw = measure_copy_bandwidth();
+#endif
+  DummyWeightSource src(*cfg, 1234);
+  auto t0 = Clock::now();
+  LoadOptions lo;
+  lo.quantize_fp8 = fp8 && !quantizes_at_prepare(be);
+  auto model_r = DeepseekV3Model::load(src, be, lo);
+  if (!model_r.is_ok()) { std::fprintf(stderr, "%s\n", model_r.status().message().c_str()); return 1; }
+  DeepseekV3Model& model = **model_r;
+  const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const ModelConfig& c = model.config();
+  std::printf("# %s, %d layers (%d MoE), %s weights: %.1f GB on %s, built in %.0f s; copy bandwidth %.0f GB/s\n\n",
+              preset.c_str(), c.num_hidden_layers, c.num_hidden_layers - c.first_k_dense_replace,
+              fp8 ? "FP8" : "BF16", double(model.weight_bytes()) / 1e9, be.name().c_str(), load_s, copy_bw / 1e9);
+
+  // Bytes of weights a decode step reads: everything but the routed experts,
+  // plus the distinct experts the batch touches.
+  const size_t active1 = model.active_weight_bytes_per_token();
+  const int moe_layers = c.num_hidden_layers - c.first_k_dense_replace;
+  const double expert_bytes = double(3 * c.hidden_size * c.moe_intermediate_size) * (fp8 ? 1.0 : 2.0);
+  const double non_expert = double(active1) - moe_layers * c.num_experts_per_tok * expert_bytes;
+  const DType kv_dt = be.activation_dtype();
+  std::ofstream json;
+  if (!json_path.empty()) json.open(json_path, std::ios::app);
+
+  std::printf("| decode batch | context | step ms | weights+KV GB read | floor ms | step / floor |\n");
+  std::printf("|---:|---:|---:|---:|---:|---:|\n");
+  const int bs = 64;
+  for (int B : parse_list(batches)) {
+    const int blocks_per_seq = (context + 1 + bs - 1) / bs;
+    KvCache cache = model.allocate_kv_cache(B * blocks_per_seq, bs, kv_dt);
+    ForwardBatch fb;
+    fb.max_blocks = blocks_per_seq;
+    for (int s = 0; s < B; ++s) {
+      fb.token_ids.push_back((s * 7919) % int(c.vocab_size));
+      fb.positions.push_back(context);
+      fb.token_seq.push_back(s);
+      fb.slot_mapping.push_back((s * blocks_per_seq + context / bs) * bs + context % bs);
+      fb.seq_lens.push_back(context + 1);
+      for (int b = 0; b < blocks_per_seq; ++b) fb.block_tables.push_back(s * blocks_per_seq + b);
+      fb.logits_indices.push_back(s);
+    }
+    Timer tm{be};
+    const double ms = tm.median_ms([&] { (void)model.forward(fb, cache); }, 3, iters);
+    const double kv_bytes = double(B) * (context + 1) * double(model.kv_bytes_per_token(kv_dt));
+    const double bytes = non_expert + moe_layers * expected_distinct_experts(c.n_routed_experts, c.num_experts_per_tok, B) *
+                                          expert_bytes + kv_bytes;
+    const double floor_ms = copy_bw > 0 ? bytes / copy_bw * 1e3 : 0;
+    std::printf("| %d | %d | %.3f | %.2f | %.3f | %.2fx |\n", B, context, ms, bytes / 1e9, floor_ms,
+                floor_ms > 0 ? ms / floor_ms : 0);
+    if (json) json << "{\"kind\":\"decode\",\"fp8\":" << (fp8 ? "true" : "false") << ",\"batch\":" << B
+                   << ",\"context\":" << context << ",\"ms\":" << ms << ",\"floor_ms\":" << floor_ms << "}\n";
+  }
+  std::printf("\n| prefill tokens | ms | tokens/s | TFLOP/s (GEMMs + attention) |\n|---:|---:|---:|---:|\n");
+  for (int T : parse_list(prefills)) {
+    if (T <= 0) continue;
+    KvCache cache = model.allocate_kv_cache((T + bs - 1) / bs, bs, kv_dt);
+    ForwardBatch fb;
+    fb.max_blocks = (T + bs - 1) / bs;
+    for (int i = 0; i < T; ++i) {
+      fb.token_ids.push_back((i * 7919) % int(c.vocab_size));
+      fb.positions.push_back(i);
+      fb.token_seq.push_back(0);
+      fb.slot_mapping.push_back(i);
+    }
+    fb.seq_lens.push_back(T);
+    for (int b = 0; b < fb.max_blocks; ++b) fb.block_tables.push_back(b);
+    fb.logits_indices.push_back(T - 1);
+    Timer tm{be};
+    const double ms = tm.median_ms([&] { (void)model.forward(fb, cache); }, 1, std::max(2, iters / 4));
+    // FLOPs: 2 x active params x T for the GEMMs (experts: k of E per token),
+    // plus absorbed attention: causal T^2/2 x heads x (L + kv_lora) x 2.
+    const double params_per_token = double(active1) / (fp8 ? 1.0 : 2.0);
+    const double attn = double(T) * T / 2 * c.num_attention_heads * double(c.kv_latent_dim() + c.kv_lora_rank) * 2 *
+                        c.num_hidden_layers;
+    const double flops = 2 * params_per_token * T + attn;
+    std::printf("| %d | %.1f | %.0f | %.0f |\n", T, ms, T / (ms * 1e-3), flops / (ms * 1e-3) / 1e12);
+    if (json) json << "{\"kind\":\"prefill\",\"fp8\":" << (fp8 ? "true" : "false") << ",\"tokens\":" << T
+                   << ",\"ms\":" << ms << "}\n";
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace sable
+
+int main(int argc, char** argv) { return sable::run(argc, argv); }
