@@ -165,13 +165,16 @@ TEST_F(GemmTest, Bf16MatchesReference) {
     cuda::prepare_linear(w, false, s_);
     Dev dxm(x.nbytes());
     Tensor dx = upload(x, dxm);
-    for (auto path : {cuda::GemmPath::kAuto, cuda::GemmPath::kStream, cuda::GemmPath::kLibrary})
-      for (bool f32 : {false, true}) {
-        const auto out = run_linear(dx, w, sh.T, sh.N, f32, path, s_);
-        const double e = rel_err(out, ref.ptr<float>(), out.size());
-        EXPECT_LT(e, 1e-2) << "seed " << seed << " T=" << sh.T << " N=" << sh.N << " K=" << sh.K
-                           << " path " << int(path) << " f32 " << f32;
-      }
+    for (int variant : {1, 0})
+      for (auto path : {cuda::GemmPath::kAuto, cuda::GemmPath::kStream, cuda::GemmPath::kLibrary})
+        for (bool f32 : {false, true}) {
+          cuda::set_stream_gemm_variant(variant);
+          const auto out = run_linear(dx, w, sh.T, sh.N, f32, path, s_);
+          const double e = rel_err(out, ref.ptr<float>(), out.size());
+          EXPECT_LT(e, 1e-2) << "seed " << seed << " T=" << sh.T << " N=" << sh.N << " K=" << sh.K
+                             << " path " << int(path) << " f32 " << f32 << " variant " << variant;
+        }
+    cuda::set_stream_gemm_variant(1);
   }
 }
 
@@ -196,15 +199,18 @@ TEST_F(GemmTest, Fp8BlockScaledMatchesReference) {
     Tensor dx = upload(x, dxm);
     Tensor xq = gpu_quantized_x(dx, sh.T, sh.K, s_);
     cpu::linear_reference(xq, ref_w, refq);
-    for (auto path : {cuda::GemmPath::kAuto, cuda::GemmPath::kStream, cuda::GemmPath::kLibrary})
-      for (bool f32 : {false, true}) {
-        const auto out = run_linear(dx, w, sh.T, sh.N, f32, path, s_);
-        const double eq = rel_err(out, refq.ptr<float>(), out.size());
-        const double e = rel_err(out, ref.ptr<float>(), out.size());
-        EXPECT_LT(eq, 1e-2) << "seed " << seed << " T=" << sh.T << " N=" << sh.N << " K=" << sh.K
-                            << " path " << int(path) << " f32 " << f32;
-        EXPECT_LT(e, 8e-2) << "seed " << seed << " T=" << sh.T << " N=" << sh.N << " K=" << sh.K;
-      }
+    for (int variant : {1, 0})
+      for (auto path : {cuda::GemmPath::kAuto, cuda::GemmPath::kStream, cuda::GemmPath::kLibrary})
+        for (bool f32 : {false, true}) {
+          cuda::set_stream_gemm_variant(variant);
+          const auto out = run_linear(dx, w, sh.T, sh.N, f32, path, s_);
+          const double eq = rel_err(out, refq.ptr<float>(), out.size());
+          const double e = rel_err(out, ref.ptr<float>(), out.size());
+          EXPECT_LT(eq, 1e-2) << "seed " << seed << " T=" << sh.T << " N=" << sh.N << " K=" << sh.K
+                              << " path " << int(path) << " f32 " << f32 << " variant " << variant;
+          EXPECT_LT(e, 8e-2) << "seed " << seed << " T=" << sh.T << " N=" << sh.N << " K=" << sh.K;
+        }
+    cuda::set_stream_gemm_variant(1);
   }
 }
 

@@ -86,6 +86,9 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
 // block-scaled mode needs T % 4 == 0). Env overrides:
 // SABLE_STREAM_GEMM_MAX_T, SABLE_STREAM_GEMM_MAX_T_FP8.
 int64_t stream_gemm_max_tokens(bool fp8);
+// Testing knob: the streaming kernel's weight pipeline, 1 = cp.async ring in
+// shared memory (default), 0 = register double buffer. Not thread-safe.
+void set_stream_gemm_variant(int v);
 // A 16-byte-vector device copy kernel (the bandwidth ceiling of benchmarks).
 void copy_device(void* dst, const void* src, size_t bytes, cudaStream_t stream);
 // What a one-time probe found about cuBLASLt's block-scaled FP8 on this device

@@ -1,6 +1,8 @@
 // The weight-streaming tensor-core GEMM (design in gemm_stream.cuh).
 #include <cuda_bf16.h>
 
+#include <cstdlib>
+
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
 
@@ -38,9 +40,28 @@ __device__ __forceinline__ void mma(float (&d)[4], uint32_t a0, uint32_t a1, uin
   }
 }
 
-template <bool FP8, int BN>
+// SMEM: the weight vectors go through a per-warp ring of kStages shared-memory
+// stages filled by cp.async (kStages - 1 stages of loads in flight, no
+// register cost); otherwise they are double-buffered in registers (one stage
+// in flight). Each lane reads back only the 16-byte slots it wrote itself, so
+// cp.async.wait_group alone orders the ring (no barrier).
+constexpr int kStages = 3;
+constexpr size_t kRingBytes = size_t(8) * kStages * 2 * 4 * 32 * 16;  // 96 KB per CTA
+
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, uint32_t src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(src_bytes)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
+
+template <bool FP8, int BN, bool SMEM>
 // Decode tiles (BN = 8) ask for two CTAs per SM: 16 warps of loads in flight.
-__global__ void __launch_bounds__(kThreads, BN == 8 ? 2 : 1) stream_gemm_kernel(const StreamGemmArgs a) {
+// Larger tiles take one CTA per SM and the registers they need.
+__global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 : 1) stream_gemm_kernel(const StreamGemmArgs a) {
   constexpr int NT = BN / 8;
   constexpr int ESZ = FP8 ? 1 : 2;
   constexpr int EPV = 16 / ESZ;    // elements per 16-byte vector
@@ -214,12 +235,81 @@ __global__ void __launch_bounds__(kThreads, BN == 8 ? 2 : 1) stream_gemm_kernel(
   };
 
   Stage S0, S1;
-  if (nst > 0) load_stage(S0, 0);
-  for (int st = 0; st < nst; st += 2) {
-    if (st + 1 < nst) load_stage(S1, st + 1);
-    compute_stage(S0, st);
-    if (st + 2 < nst) load_stage(S0, st + 2);
-    if (st + 1 < nst) compute_stage(S1, st + 1);
+  if constexpr (!SMEM) {
+    if (nst > 0) load_stage(S0, 0);
+    for (int st = 0; st < nst; st += 2) {
+      if (st + 1 < nst) load_stage(S1, st + 1);
+      compute_stage(S0, st);
+      if (st + 2 < nst) load_stage(S0, st + 2);
+      if (st + 1 < nst) compute_stage(S1, st + 1);
+    }
+  } else {
+    // This lane's slots: ring[warp][slot][c][r][lane].
+    const uint32_t ring = static_cast<uint32_t>(__cvta_generic_to_shared(red)) +
+                          uint32_t(warp) * kStages * 2 * 4 * 32 * 16 + uint32_t(lane) * 16;
+    const uint4* ring_ptr = reinterpret_cast<const uint4*>(red) + size_t(warp) * kStages * 2 * 4 * 32 + lane;
+    auto issue = [&](int st) {
+      if (st < nst) {
+        const int slot = st % kStages;
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          const int64_t k = stage_k(st, c);
+#pragma unroll
+          for (int r = 0; r < 4; ++r)
+            cp_async16(ring + uint32_t(((slot * 2 + c) * 4 + r) * 32 * 16),
+                       k < K ? static_cast<const void*>(wrow[r] + k * ESZ) : static_cast<const void*>(wrow[r]),
+                       k < K ? 16u : 0u);
+        }
+      }
+      cp_async_commit();  // empty groups keep the count uniform
+    };
+    auto load_pre = [&](Stage& buf, int st) {  // B and scales only
+      if constexpr (PRE) {
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          const int64_t k = stage_k(st, c);
+#pragma unroll
+          for (int j = 0; j < NT; ++j)
+            buf.b[c][j] = k < K ? ld_cached(xrow[j] + k * ESZ) : make_uint4(0, 0, 0, 0);
+        }
+        if constexpr (FP8) {
+          const int64_t kb = kb_lo + kw + int64_t(st) * kKWarps;
+          buf.sw[0] = __ldg(ws_m[0] + kb);
+          buf.sw[1] = __ldg(ws_m[1] + kb);
+#pragma unroll
+          for (int j = 0; j < NT; ++j) {
+            buf.sx[j][0] = __ldg(a.xs + kb * a.xs_sk + xr_c[j][0] * a.xs_st);
+            buf.sx[j][1] = __ldg(a.xs + kb * a.xs_sk + xr_c[j][1] * a.xs_st);
+          }
+        }
+      }
+    };
+    auto read_a = [&](Stage& buf, int st) {
+      const int slot = st % kStages;
+#pragma unroll
+      for (int c = 0; c < 2; ++c)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) buf.a[c][r] = ring_ptr[((slot * 2 + c) * 4 + r) * 32];
+    };
+#pragma unroll
+    for (int st = 0; st < kStages - 1; ++st) issue(st);
+    if (nst > 0) load_pre(S0, 0);
+    for (int st = 0; st < nst; st += 2) {
+      issue(st + kStages - 1);
+      if (st + 1 < nst) load_pre(S1, st + 1);
+      cp_async_wait<kStages - 1>();
+      read_a(S0, st);
+      compute_stage(S0, st);
+      if (st + 1 < nst) {
+        issue(st + kStages);
+        if (st + 2 < nst) load_pre(S0, st + 2);
+        cp_async_wait<kStages - 1>();
+        read_a(S1, st + 1);
+        compute_stage(S1, st + 1);
+      }
+    }
+    cp_async_wait<0>();
+    __syncthreads();  // the reduction below reuses the ring
   }
 
   // Sum the kKWarps partial results of each row group in a fixed order.
@@ -255,6 +345,7 @@ __global__ void __launch_bounds__(kThreads, BN == 8 ? 2 : 1) stream_gemm_kernel(
       const int64_t p = p_begin + local;
       const float rs = a.row_scale ? a.row_scale[p] : 1.f;
       if (a.glu) {
+        if (row0 >= a.N) continue;  // a 32-row group past the last gate/up pair
         const float gv = acc[0][j][i], uv = acc[1][j][i];
         const float h = gv / (1.f + __expf(-gv)) * uv * rs;
         const int64_t col = (row0 >> 5) * 16 + (i >> 1) * 8 + g;
@@ -296,17 +387,42 @@ __global__ void splitk_reduce_kernel(const float* partial, int splits, int64_t T
   }
 }
 
-template <bool FP8, int BN>
-void launch_one(const StreamGemmArgs& a, cudaStream_t stream) {
+int g_variant = -1;  // 1: shared-memory ring, 0: registers; -1: from SABLE_STREAM_GEMM_SMEM (default 1)
+
+template <bool FP8, int BN, bool SMEM>
+void launch_variant(const StreamGemmArgs& a, cudaStream_t stream) {
   // Tiles vary fastest, so the tiles of one expert read the same weight rows
   // at about the same time (the second read hits L2).
   const dim3 grid(unsigned(a.grid_tiles), unsigned(ceil_div(a.N, kCtaRows)), unsigned(a.splits));
-  const size_t smem = size_t(2 * (kKWarps - 1)) * (2 * (BN / 8) * 4) * 32 * sizeof(float);
-  stream_gemm_kernel<FP8, BN><<<grid, kThreads, smem, stream>>>(a);
+  size_t smem = size_t(2 * (kKWarps - 1)) * (2 * (BN / 8) * 4) * 32 * sizeof(float);
+  if (SMEM) {
+    smem = smem > kRingBytes ? smem : kRingBytes;
+    static const bool attr = [&] {
+      SABLE_CUDA_OK(cudaFuncSetAttribute(stream_gemm_kernel<FP8, BN, SMEM>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+      return true;
+    }();
+    (void)attr;
+  }
+  stream_gemm_kernel<FP8, BN, SMEM><<<grid, kThreads, smem, stream>>>(a);
   SABLE_LAUNCH_OK();
 }
 
+template <bool FP8, int BN>
+void launch_one(const StreamGemmArgs& a, cudaStream_t stream) {
+  if (g_variant < 0) {
+    const char* e = std::getenv("SABLE_STREAM_GEMM_SMEM");
+    g_variant = (e && *e == '0') ? 0 : 1;
+  }
+  if (g_variant == 1)
+    launch_variant<FP8, BN, true>(a, stream);
+  else
+    launch_variant<FP8, BN, false>(a, stream);
+}
+
 }  // namespace
+
+void set_stream_gemm_variant(int v) { g_variant = v; }
 
 void launch_stream_gemm(const StreamGemmArgs& a, cudaStream_t stream) {
   if (a.grid_tiles <= 0 || a.N <= 0) return;
