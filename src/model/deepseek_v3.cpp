@@ -74,19 +74,16 @@ Tensor host_i32(const std::vector<int32_t>& v) {
 }
 }  // namespace
 
-Result<Tensor> DeepseekV3Model::forward(const ForwardBatch& batch, KvCache& cache) {
-  const int64_t T = batch.num_tokens(), H = config_.hidden_size;
+Result<DeviceBatch> DeepseekV3Model::upload(const ForwardBatch& batch) const {
+  const int64_t T = batch.num_tokens();
   if (T == 0) return invalid_argument("forward: empty batch");
   for (int32_t id : batch.token_ids)
     if (id < 0 || id >= config_.vocab_size)
       return invalid_argument("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
                               std::to_string(config_.vocab_size) + ")");
-  if (int(cache.layers.size()) != config_.num_hidden_layers)
-    return failed_precondition("forward: the KV cache has the wrong number of layers");
   Backend& be = backend_;
-  const DType act = be.activation_dtype();
-
-  AttentionMetadata m;
+  DeviceBatch d;
+  AttentionMetadata& m = d.attn;
   m.positions = be.to_device(host_i32(batch.positions));
   m.token_seq = be.to_device(host_i32(batch.token_seq));
   m.slot_mapping = be.to_device(host_i32(batch.slot_mapping));
@@ -98,10 +95,26 @@ Result<Tensor> DeepseekV3Model::forward(const ForwardBatch& batch, KvCache& cach
   m.num_tokens = int(T);
   m.max_seq_len = batch.seq_lens.empty() ? 0 : *std::max_element(batch.seq_lens.begin(), batch.seq_lens.end());
   m.all_decode = T == batch.num_seqs();
+  d.token_ids = be.to_device(host_i32(batch.token_ids));
+  d.logits_indices = be.to_device(host_i32(batch.logits_indices));
+  return d;
+}
 
-  Tensor ids = be.to_device(host_i32(batch.token_ids));
+Result<Tensor> DeepseekV3Model::forward(const ForwardBatch& batch, KvCache& cache) {
+  if (int(cache.layers.size()) != config_.num_hidden_layers)
+    return failed_precondition("forward: the KV cache has the wrong number of layers");
+  SABLE_ASSIGN_OR_RETURN(DeviceBatch d, upload(batch));
+  return forward_device(d, cache);
+}
+
+Tensor DeepseekV3Model::forward_device(const DeviceBatch& d, KvCache& cache) {
+  const int64_t T = d.token_ids.numel(), H = config_.hidden_size;
+  Backend& be = backend_;
+  const DType act = be.activation_dtype();
+  const AttentionMetadata& m = d.attn;
+
   Tensor residual = be.empty(act, {T, H});
-  be.embedding(ids, weights_.embed_tokens, residual);  // [T, H]
+  be.embedding(d.token_ids, weights_.embed_tokens, residual);  // [T, H]
   debug("hidden_states.0", residual);
 
   Tensor h = be.empty(act, {T, H});
@@ -126,10 +139,10 @@ Result<Tensor> DeepseekV3Model::forward(const ForwardBatch& batch, KvCache& cach
   debug("hidden_states." + std::to_string(config_.num_hidden_layers), hn);
 
   // Only the rows whose logits are wanted go through lm_head.
-  const int64_t N = int64_t(batch.logits_indices.size());
+  const int64_t N = d.logits_indices.numel();
   if (N == 0) return be.empty(DType::F32, {0, config_.vocab_size});
   Tensor rows = be.empty(act, {N, H});
-  be.gather_rows(hn, be.to_device(host_i32(batch.logits_indices)), rows);
+  be.gather_rows(hn, d.logits_indices, rows);
   Tensor logits = be.empty(DType::F32, {N, config_.vocab_size});
   be.linear(rows, weights_.lm_head, logits);  // [N, V]
   debug("logits", logits);

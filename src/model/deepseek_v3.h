@@ -37,6 +37,12 @@ class DeepseekV3Model {
   // device. Token ids out of the vocabulary are an error.
   Result<Tensor> forward(const ForwardBatch& batch, KvCache& cache);
 
+  // The same in two halves, for callers that keep the device inputs (CUDA
+  // graphs): upload() validates the batch and copies it to the device;
+  // forward_device() only enqueues device work.
+  Result<DeviceBatch> upload(const ForwardBatch& batch) const;
+  Tensor forward_device(const DeviceBatch& batch, KvCache& cache);
+
   // Called with intermediate tensors (reference names, e.g.
   // "model.layers.0.self_attn.out0") when set; for debugging and tests.
   std::function<void(const std::string&, const Tensor&)> debug_hook;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "backend/backend.h"
 #include "core/tensor.h"
 
 namespace sable {
@@ -22,6 +23,13 @@ struct ForwardBatch {
 
   int num_tokens() const { return int(token_ids.size()); }
   int num_seqs() const { return int(seq_lens.size()); }
+};
+
+// A ForwardBatch on the backend's device.
+struct DeviceBatch {
+  Tensor token_ids;       // I32 [T]
+  Tensor logits_indices;  // I32 [N]
+  AttentionMetadata attn;
 };
 
 // The paged latent cache as the model sees it: one tensor per layer,
