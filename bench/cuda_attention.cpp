@@ -184,12 +184,15 @@ void measure_ceilings() {
 constexpr int kHeads = 128, kL = 576, kDv = 512, kBlock = 64;
 constexpr float kScale = 0.1352f;  // 1/sqrt(192) * mscale^2 at factor 40
 
+const char* kernel_name(cuda::MlaKernel k) { return k == cuda::MlaKernel::kWgmma ? "wgmma" : "mma"; }
+const cuda::MlaKernel kKernels[] = {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma};
+
 void bench_decode(const std::vector<std::pair<int, int>>& shapes) {
   std::printf("paged MLA decode (heads %d, latent %d, values %d, block %d), time per call under CUDA graphs\n", kHeads,
               kL, kDv, kBlock);
-  std::printf("%6s %7s | %9s %9s %7s | %9s %7s | %9s %9s %8s\n", "batch", "context", "us", "GB/s", "%copy", "TFLOP/s",
-              "%gemm", "floor_mem", "floor_mma", "of_floor");
-  for (auto [B, C] : shapes) {
+  std::printf("%6s %7s %6s | %9s %9s %7s | %9s %7s | %9s %9s %8s\n", "batch", "context", "kernel", "us", "GB/s", "%copy",
+              "TFLOP/s", "%gemm", "floor_mem", "floor_mma", "of_floor");
+  for (auto [B, C] : shapes) for (cuda::MlaKernel kern : kKernels) {
     const int blocks_per_seq = (C + kBlock - 1) / kBlock;
     const int64_t bytes_one = int64_t(B) * blocks_per_seq * kBlock * kL * 2;
     const int R = int(std::max<int64_t>(1, std::min<int64_t>(8, (int64_t(512) << 20) / bytes_one)));  // >= 512 MiB touched
@@ -220,21 +223,24 @@ void bench_decode(const std::vector<std::pair<int, int>>& shapes) {
     const double bytes = double(B) * C * kL * 2, flops = double(B) * kHeads * C * 2.0 * (kL + kDv);
     const double fm = bytes / (g_copy_gbps * 1e9), fc = flops / (g_gemm_tflops * 1e12);
     const double gbps = bytes / t / 1e9, tf = flops / t / 1e12;
-    std::printf("%6d %7d | %9.1f %9.0f %6.1f%% | %9.1f %6.1f%% | %8.1fus %8.1fus %7.2fx\n", B, C, t * 1e6, gbps,
-                100 * gbps / g_copy_gbps, tf, 100 * tf / g_gemm_tflops, fm * 1e6, fc * 1e6, t / std::max(fm, fc));
+    std::printf("%6d %7d %6s | %9.1f %9.0f %6.1f%% | %9.1f %6.1f%% | %8.1fus %8.1fus %7.2fx\n", B, C,
+                kernel_name(kern), t * 1e6, gbps, 100 * gbps / g_copy_gbps, tf, 100 * tf / g_gemm_tflops, fm * 1e6,
+                fc * 1e6, t / std::max(fm, fc));
     if (g_json)
       std::fprintf(g_json,
-                   "{\"op\":\"mla_decode\",\"batch\":%d,\"context\":%d,\"us\":%.2f,\"GBps\":%.1f,\"pct_copy\":%.1f,"
-                   "\"TFLOPs\":%.1f,\"pct_gemm\":%.1f,\"floor_mem_us\":%.2f,\"floor_mma_us\":%.2f}\n",
-                   B, C, t * 1e6, gbps, 100 * gbps / g_copy_gbps, tf, 100 * tf / g_gemm_tflops, fm * 1e6, fc * 1e6);
+                   "{\"op\":\"mla_decode\",\"kernel\":\"%s\",\"batch\":%d,\"context\":%d,\"us\":%.2f,\"GBps\":%.1f,"
+                   "\"pct_copy\":%.1f,\"TFLOPs\":%.1f,\"pct_gemm\":%.1f,\"floor_mem_us\":%.2f,\"floor_mma_us\":%.2f}\n",
+                   kernel_name(kern), B, C, t * 1e6, gbps, 100 * gbps / g_copy_gbps, tf, 100 * tf / g_gemm_tflops,
+                   fm * 1e6, fc * 1e6);
   }
   std::printf("\n");
 }
 
 void bench_prefill(const std::vector<std::pair<int, int>>& shapes) {
   std::printf("MLA prefill attention (one sequence, causal, absorbed latent form), eager\n");
-  std::printf("%7s %7s | %10s | %12s %7s | %14s\n", "cached", "new", "ms", "TFLOP/s(own)", "%gemm", "TFLOP/s(expand)");
-  for (auto [ctx, S] : shapes) {
+  std::printf("%7s %7s %6s | %10s | %12s %7s | %14s\n", "cached", "new", "kernel", "ms", "TFLOP/s(own)", "%gemm",
+              "TFLOP/s(expand)");
+  for (auto [ctx, S] : shapes) for (cuda::MlaKernel kern : kKernels) {
     const int total = ctx + S, nb = (total + kBlock - 1) / kBlock;
     Tensor cache = random_device_bf16({nb, kBlock, kL}, 30);
     Tensor q = random_device_bf16({S, kHeads, kL}, 31), out = g_be->empty(DType::BF16, {S, kHeads, kDv});
@@ -251,18 +257,19 @@ void bench_prefill(const std::vector<std::pair<int, int>>& shapes) {
     m.max_blocks = nb;
     m.max_seq_len = total;
     m.num_tokens = S;
-    const double t = time_eager([&] { cuda::mla_attention(q, cache, m, kScale, kDv, out, g_be->allocator(), g_s); });
+    const double t = time_eager(
+        [&] { cuda::mla_attention_with(kern, 0, q, cache, m, kScale, kDv, out, g_be->allocator(), g_s); });
     // query-key pairs under the causal mask
     const double pairs = double(S) * ctx + double(S) * (S + 1) / 2;
     const double own = pairs * kHeads * 2.0 * (kL + kDv) / t / 1e12;
     const double expanded = pairs * kHeads * 2.0 * (192 + 128) / t / 1e12;
-    std::printf("%7d %7d | %10.2f | %12.1f %6.1f%% | %14.1f\n", ctx, S, t * 1e3, own, 100 * own / g_gemm_tflops,
-                expanded);
+    std::printf("%7d %7d %6s | %10.2f | %12.1f %6.1f%% | %14.1f\n", ctx, S, kernel_name(kern), t * 1e3, own,
+                100 * own / g_gemm_tflops, expanded);
     if (g_json)
       std::fprintf(g_json,
-                   "{\"op\":\"mla_prefill\",\"cached\":%d,\"seq\":%d,\"ms\":%.3f,\"TFLOPs_own\":%.1f,"
-                   "\"TFLOPs_expanded\":%.1f}\n",
-                   ctx, S, t * 1e3, own, expanded);
+                   "{\"op\":\"mla_prefill\",\"kernel\":\"%s\",\"cached\":%d,\"seq\":%d,\"ms\":%.3f,"
+                   "\"TFLOPs_own\":%.1f,\"TFLOPs_expanded\":%.1f}\n",
+                   kernel_name(kern), ctx, S, t * 1e3, own, expanded);
   }
   std::printf("\n");
 }

@@ -30,24 +30,24 @@ print("## Attention and other ops (bench_cuda_attention) vs PyTorch (torch_kerne
 print(f"Ceilings: copy {ceil.get('copy_GBps', 0):.0f} GB/s (torch's copy: {peer_copy or 0:.0f} GB/s), "
       f"cuBLAS bf16 GEMM {ceil.get('gemm_bf16_TFLOPs', 0):.0f} TFLOP/s\n")
 naive = {(r["batch"], r["context"]): r for r in peers if r.get("op") == "mla_decode_naive_bmm_bf16"}
-print("| decode batch | context | Sable us | GB/s | % copy | TFLOP/s | % GEMM | x max(floor) | torch naive us | torch % copy |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| decode batch | context | kernel | Sable us | GB/s | % copy | TFLOP/s | % GEMM | x max(floor) | torch naive us | torch % copy |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for r in sable:
     if r.get("op") != "mla_decode":
         continue
     p = naive.get((r["batch"], r["context"]))
     floor = max(r["floor_mem_us"], r["floor_mma_us"])
-    print(f"| {r['batch']} | {r['context']} | {r['us']:.1f} | {r['GBps']:.0f} | {r['pct_copy']:.1f} | "
+    print(f"| {r['batch']} | {r['context']} | {r.get('kernel', '')} | {r['us']:.1f} | {r['GBps']:.0f} | {r['pct_copy']:.1f} | "
           f"{r['TFLOPs']:.0f} | {r['pct_gemm']:.1f} | {r['us'] / floor:.2f} | "
           f"{p['ms'] * 1e3 if p else float('nan'):.1f} | {p['pct_of_copy_bw'] if p else float('nan'):.1f} |")
 sdpa = {r["seq"]: r for r in peers if r.get("op") == "sdpa_causal_bf16" and "TFLOPs" in r}
-print("\n| prefill cached | new | Sable ms | TFLOP/s (own count) | TFLOP/s (expanded count) | SDPA ms | SDPA TFLOP/s |")
-print("|---|---|---|---|---|---|---|")
+print("\n| prefill cached | new | kernel | Sable ms | TFLOP/s (own count) | TFLOP/s (expanded count) | SDPA ms | SDPA TFLOP/s |")
+print("|---|---|---|---|---|---|---|---|")
 for r in sable:
     if r.get("op") != "mla_prefill":
         continue
     p = sdpa.get(r["seq"]) if r["cached"] == 0 else None
-    print(f"| {r['cached']} | {r['seq']} | {r['ms']:.2f} | {r['TFLOPs_own']:.0f} | {r['TFLOPs_expanded']:.0f} | "
+    print(f"| {r['cached']} | {r['seq']} | {r.get('kernel', '')} | {r['ms']:.2f} | {r['TFLOPs_own']:.0f} | {r['TFLOPs_expanded']:.0f} | "
           f"{p['ms'] if p else float('nan'):.2f} | {p['TFLOPs'] if p else float('nan'):.0f} |")
 others = [r for r in sable if "shape" in r]
 if others:

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend/cpu/convert.h"
 #include "common/fixtures.h"
 #include "cuda_test_util.h"
 #include "model/deepseek_v3.h"
@@ -104,6 +105,48 @@ TEST_P(CudaForwardFixture, GreedyMatchesReferenceUpToMarginRule) {
                 GetParam().name, i, n, p.greedy.size(), threshold);
     for (int k = 0; k < n; ++k) ASSERT_EQ((*out)[size_t(k)], p.greedy[size_t(k)]) << "prompt " << i << " step " << k;
   }
+}
+
+std::vector<float> host_f32(Backend& be, const Tensor& t) {
+  std::vector<uint8_t> raw(t.nbytes());
+  be.copy_to_host(t, raw.data());
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  if (t.dtype() == DType::I32)
+    for (size_t i = 0; i < out.size(); ++i) out[i] = float(reinterpret_cast<const int32_t*>(raw.data())[i]);
+  else
+    cpu::to_f32(raw.data(), t.dtype(), t.numel(), out.data());
+  return out;
+}
+
+// Diagnostic: the CUDA forward against the CPU forward (same weights) on the
+// longest prompt, every intermediate the model reports through its debug
+// hook, in order; prints the error of each and fails at the first one past
+// the bound, naming it.
+TEST_P(CudaForwardFixture, IntermediatesTrackCpuForward) {
+  auto src = open_weight_source(testing::fixture_dir(GetParam().name), "auto");
+  ASSERT_TRUE(src.is_ok());
+  auto cpu_model = DeepseekV3Model::load(**src, cpu_backend());
+  ASSERT_TRUE(cpu_model.is_ok()) << cpu_model.status().to_string();
+  std::vector<std::pair<std::string, std::vector<float>>> ct, gt;
+  (*cpu_model)->debug_hook = [&](const std::string& n, const Tensor& t) { ct.push_back({n, host_f32(cpu_backend(), t)}); };
+  model_->debug_hook = [&](const std::string& n, const Tensor& t) { gt.push_back({n, host_f32(model_->backend(), t)}); };
+  const auto& p = *std::max_element(prompts_.begin(), prompts_.end(),
+                                    [](const auto& a, const auto& b) { return a.ids.size() < b.ids.size(); });
+  SingleSequenceRunner rc(**cpu_model, int(p.ids.size())), rg(*model_, int(p.ids.size()));
+  ASSERT_TRUE(rc.step(p.ids, true).is_ok());
+  ASSERT_TRUE(rg.step(p.ids, true).is_ok());
+  model_->debug_hook = nullptr;
+  ASSERT_EQ(ct.size(), gt.size());
+  std::string first_bad;
+  for (size_t i = 0; i < ct.size(); ++i) {
+    ASSERT_EQ(ct[i].first, gt[i].first);
+    if (ct[i].second.size() != gt[i].second.size()) continue;
+    const double err = testing::max_rel_error(gt[i].second.data(), ct[i].second.data(), int64_t(ct[i].second.size()));
+    std::printf("[ measured ] %s %zu tokens: %-48s max-rel %.3g\n", GetParam().name, p.ids.size(),
+                ct[i].first.c_str(), err);
+    if (first_bad.empty() && !(err < GetParam().bound)) first_bad = ct[i].first;
+  }
+  EXPECT_TRUE(first_bad.empty()) << "first intermediate past the bound: " << first_bad;
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudaForwardFixture,

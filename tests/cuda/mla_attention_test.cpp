@@ -91,6 +91,17 @@ PagedCase make_case(std::mt19937_64& rng, const std::vector<SeqSpec>& seqs, int 
   return c;
 }
 
+const std::vector<cuda::MlaKernel> kBoth = {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma,
+                                            cuda::MlaKernel::kGeneric};
+const char* kernel_name(cuda::MlaKernel k) {
+  switch (k) {
+    case cuda::MlaKernel::kMma: return "mma";
+    case cuda::MlaKernel::kWgmma: return "wgmma";
+    case cuda::MlaKernel::kGeneric: return "generic";
+    default: return "auto";
+  }
+}
+
 void check_case(std::mt19937_64& rng, const std::vector<SeqSpec>& seqs, int bs, int heads, int L, int Dv,
                 const std::vector<cuda::MlaKernel>& kernels, const std::vector<int>& splits, const char* what) {
   SCOPED_TRACE(what);
@@ -105,11 +116,10 @@ void check_case(std::mt19937_64& rng, const std::vector<SeqSpec>& seqs, int bs, 
       Tensor out = poisoned(DType::BF16, {c.T, heads, Dv});
       cuda::mla_attention_with(k, s, dq, dcache, c.dev, scale, Dv, out, gpu().allocator(), gpu().stream());
       const double err = rel_err(download_f32(out), ref.ptr<float>(), size_t(ref.numel()));
-      EXPECT_LT(err, 1e-2) << (k == cuda::MlaKernel::kMma ? "mma" : "generic") << " splits " << s;
+      EXPECT_LT(err, 1e-2) << kernel_name(k) << " splits " << s;
+      if (s == 0) std::printf("[ measured ] %-34s %-8s rel err %.2e\n", what, kernel_name(k), err);
     }
 }
-
-const std::vector<cuda::MlaKernel> kBoth = {cuda::MlaKernel::kMma, cuda::MlaKernel::kGeneric};
 
 class CudaMlaAttention : public ::testing::Test {
  protected:
@@ -131,7 +141,8 @@ TEST_F(CudaMlaAttention, DecodeBatches) {
   check_case(rng_, five, 16, 128, 576, 512, kBoth, {0, 1, 7}, "B=5 random contexts, block 16");
   std::vector<SeqSpec> many;
   for (int i = 0; i < 64; ++i) many.push_back({int(rng_() % 700), 1});
-  check_case(rng_, many, 64, 128, 576, 512, {cuda::MlaKernel::kMma}, {0, 2}, "B=64 random contexts");
+  check_case(rng_, many, 64, 128, 576, 512, {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma}, {0, 2},
+             "B=64 random contexts");
 }
 
 TEST_F(CudaMlaAttention, PrefillChunks) {
@@ -150,6 +161,8 @@ TEST_F(CudaMlaAttention, TinyModelShapeGeneric) {
   SCOPED_TRACE("seed " + std::to_string(seed_));
   check_case(rng_, {{0, 13}, {30, 1}, {7, 5}}, 16, 4, 80, 64, {cuda::MlaKernel::kGeneric}, {0, 1, 3}, "tiny");
   check_case(rng_, {{500, 1}}, 16, 4, 80, 64, {cuda::MlaKernel::kAuto}, {0}, "tiny auto");
+  check_case(rng_, {{0, 100}}, 16, 4, 80, 64, {cuda::MlaKernel::kAuto}, {0}, "tiny prompt 100");
+  check_case(rng_, {{0, 300}}, 16, 4, 80, 64, {cuda::MlaKernel::kAuto}, {0}, "tiny prompt 300");
 }
 
 }  // namespace

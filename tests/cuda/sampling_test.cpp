@@ -154,8 +154,10 @@ TEST(CudaSampling, DistributionFollowsSoftmaxAndFilters) {
   EXPECT_LT(near(frequencies(row, 1.f, 0, 1.f, 0.f, N), expected(row, 1.f, {0, 1, 2, 3, 4, 5, 6, 7})), 0.015);
   EXPECT_LT(near(frequencies(row, 0.7f, 0, 1.f, 0.f, N), expected(row, 0.7f, {0, 1, 2, 3, 4, 5, 6, 7})), 0.015);
   EXPECT_LT(near(frequencies(row, 1.f, 3, 1.f, 0.f, N), expected(row, 1.f, {0, 5, 1})), 0.015);
-  // top-p 0.6 at T=1: p = .33 .12 .07 .05 .02 .20 .002 .06 -> cumulative .33, .53 (5), .65 (1): keep {0, 5, 1}.
-  EXPECT_LT(near(frequencies(row, 1.f, 0, 0.6f, 0.f, N), expected(row, 1.f, {0, 5, 1})), 0.015);
+  // top-p 0.6 at T=1: p = .390 .144 .087 .053 .019 .237 .003 .068 -> cumulative .390 (0), .627 (5): keep {0, 5}.
+  EXPECT_LT(near(frequencies(row, 1.f, 0, 0.6f, 0.f, N), expected(row, 1.f, {0, 5})), 0.015);
+  // top-p 0.7: .627 < .7 <= .771 (1): keep {0, 5, 1}.
+  EXPECT_LT(near(frequencies(row, 1.f, 0, 0.7f, 0.f, N), expected(row, 1.f, {0, 5, 1})), 0.015);
   // min-p 0.3: keep p_i >= 0.3 p_max, i.e. logit >= 2 + ln 0.3 = 0.796: {0, 5, 1}.
   EXPECT_LT(near(frequencies(row, 1.f, 0, 1.f, 0.3f, N), expected(row, 1.f, {0, 5, 1})), 0.015);
   // top-k 4 then top-p 0.8 of what is left: renormalized .42 .26 .15 .09 -> keep {0, 5, 1}.

@@ -161,14 +161,20 @@ bool mma_supported(const Tensor& q, const Tensor& cache, const Tensor& out, int 
          reinterpret_cast<uintptr_t>(out.data()) % 16 == 0;
 }
 
-// Splits so that (units x splits) covers the SMs about once, with at least
-// `min_keys` keys per split.
+// Split count for `units` blocks of work over one block per SM: the count S
+// (at least `min_keys` keys per split) that minimizes the waves per unit of
+// work, ceil(units * S / SMs) / S; ties go to fewer splits (less combine).
 int auto_splits(int64_t units, int max_seq_len, int min_keys) {
-  const int sms = num_sms();
+  const int64_t sms = num_sms();
   if (units >= sms) return 1;
-  const int by_sms = int((sms + units - 1) / units);
-  const int by_len = std::max(1, max_seq_len / min_keys);
-  return std::max(1, std::min({by_sms, by_len, 128}));
+  const int cap = std::max(1, std::min(128, max_seq_len / min_keys));
+  int best = 1;
+  double best_cost = 1.0 * ((units + sms - 1) / sms);
+  for (int s = 2; s <= cap; ++s) {
+    const double cost = double((units * s + sms - 1) / sms) / s;
+    if (cost < best_cost * 0.97) { best = s; best_cost = cost; }
+  }
+  return best;
 }
 
 }  // namespace
@@ -181,14 +187,14 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   if (T == 0) return;
   const bool mma_ok = mma_supported(q, cache, out, v_dim);
   if (kernel == MlaKernel::kAuto) kernel = mma_ok ? MlaKernel::kMma : MlaKernel::kGeneric;
-  if (kernel == MlaKernel::kMma && !mma_ok)
+  if ((kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma) && !mma_ok)
     throw std::runtime_error("CUDA mla_attention: the tensor-core kernel needs L 576, v_dim 512, heads % 64, BF16");
   if (kernel == MlaKernel::kGeneric && v_dim > kGenMaxDv)
     throw std::runtime_error("CUDA mla_attention: v_dim too large for the generic kernel");
 
-  const bool mma = kernel == MlaKernel::kMma;
+  const bool mma = kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma;
   const int64_t units = mma ? T * (H / mla::kMmaHeads) : T * H;
-  int S = num_splits > 0 ? num_splits : auto_splits(units, std::max(1, m.max_seq_len), mma ? 256 : 512);
+  int S = num_splits > 0 ? num_splits : auto_splits(units, std::max(1, m.max_seq_len), mma ? 64 : 512);
 
   MlaArgs a{};
   a.q = q.data();
@@ -215,7 +221,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   }
 
   if (mma) {
-    mla::launch_mma(a, stream);
+    mla::launch_mma(a, kernel == MlaKernel::kWgmma, stream);
   } else {
     const size_t smem = size_t(L) * 4 + kGenThreads * 4 + kGenThreads * 8 + 33 * 4;
     if (smem > 48 * 1024) throw std::runtime_error("CUDA mla_attention: latent too wide for the generic kernel");

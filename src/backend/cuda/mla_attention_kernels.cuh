@@ -29,7 +29,8 @@ struct MlaArgs {
 constexpr int kMmaL = 576, kMmaDv = 512, kMmaHeads = 64, kMmaKeys = 64;
 
 // Tensor-core kernel: q/cache/out BF16, L = 576, Dv = 512, H % 64 == 0.
-// Grid: T * (H / 64) * num_splits blocks.
-void launch_mma(const MlaArgs& a, cudaStream_t stream);
+// Grid: T * (H / 64) * num_splits blocks. wgmma: S = Q K^T through wgmma
+// (sm_90a) instead of mma.sync.
+void launch_mma(const MlaArgs& a, bool wgmma, cudaStream_t stream);
 
 }  // namespace sable::cuda::mla

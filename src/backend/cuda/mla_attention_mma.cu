@@ -18,9 +18,20 @@
 //   O += P V   [64 x 512]: warp w owns output columns 64w..64w+63, all rows
 //              (128 fp32 accumulators per thread)
 // Shared memory: Q 72 KB + 2 K stages 144 KB (cp.async double buffer) +
-// P 8 KB + row statistics: 226 KB, one block per SM. Rows of Q and K are
-// 1152 B; 16-byte chunks are XOR-swizzled within groups of 8 so that
-// ldmatrix phases hit 8 distinct bank groups.
+// P 8 KB + row statistics: 227 KB, one block per SM. Q and K tiles are
+// stored as 9 column blocks of [64 rows x 64 dims] (128 B per row), each
+// 16-byte chunk XOR-swizzled by (row % 8): the canonical 128-byte-swizzle
+// K-major layout that wgmma reads through a matrix descriptor, and
+// conflict-free for ldmatrix (8 consecutive rows land in 8 bank groups).
+//
+// Two variants of the S = Q K^T step (template parameter):
+//  - mma.sync: warp w computes rows 16*(w/2).., keys 32*(w%2).. from ldmatrix
+//    fragments (each warp re-reads its Q and K slices from smem: 432 KB of
+//    shared-memory reads per tile, the bound of this variant);
+//  - wgmma: warpgroup g computes S[:, 32g : 32g+32] as 36 m64n32k16 wgmmas
+//    with both operands read by the tensor cores straight from smem (216 KB
+//    per tile). Its accumulator layout equals the mma.sync one of warp
+//    (rg = w % 4, kh = w / 4), so the softmax and P V code is shared.
 #include <cuda_bf16.h>
 
 #include <cmath>
@@ -37,8 +48,9 @@ constexpr int kThreads = 256;
 constexpr int kRowBytes = kL * 2;               // 1152
 constexpr int kTileBytes = kRows * kRowBytes;   // 73728 (Q tile and K tile alike)
 constexpr int kPBytes = kRows * kKeys * 2;      // 8192
+constexpr int kColBlockBytes = kRows * 128;    // 8192: one [64 x 64] column block
 constexpr int kStatFloats = 2 * 64 + 2 * 64 + 64 + 64;
-constexpr int kSmemBytes = 3 * kTileBytes + kPBytes + kStatFloats * 4;
+constexpr int kSmemBytes = 1024 /* alignment slack */ + 3 * kTileBytes + kPBytes + kStatFloats * 4;
 static_assert(kKeys == 64 && kRows == 64, "tile shape is wired into the warp layout");
 
 __device__ __forceinline__ uint32_t smem_u32(const void* p) {
@@ -67,18 +79,58 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// Byte offset of 16-byte chunk `chunk` (0..71) of row `row` in a Q/K tile.
+// Byte offset of 16-byte chunk `chunk` (0..71) of row `row` (0..63) in a Q/K tile.
 __device__ __forceinline__ uint32_t swz(int row, int chunk) {
-  return uint32_t(row * (kRowBytes / 16) + ((chunk & ~7) | ((chunk ^ row) & 7))) * 16u;
+  return uint32_t((chunk >> 3) * kColBlockBytes + row * 128 + (((chunk ^ row) & 7) << 4));
+}
+
+// ---- wgmma (sm_90a) ----
+// Shared-memory matrix descriptor, K-major operand in the 128-byte-swizzle
+// canonical layout: start address >> 4 (bits 0-13), leading-dimension byte
+// offset (unused for swizzled K-major layouts: 1), stride byte offset 1024
+// (8 rows x 128 B) >> 4 (bits 32-45), swizzle mode 1 = 128 B (bits 62-63).
+// Atoms are 1024-byte aligned, so the base-offset field stays 0; stepping K
+// by 16 elements inside an atom adds 32 B to the start address.
+__device__ __forceinline__ uint64_t kmajor_desc(uint32_t saddr) {
+  return uint64_t((saddr & 0x3FFFFu) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) |
+         (uint64_t(1) << 62);
+}
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+// Writes by the generic proxy (cp.async, st.shared) become visible to the
+// async proxy that wgmma reads through.
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+// Keeps the compiler from moving accumulator accesses across wgmma fences.
+__device__ __forceinline__ void fence_regs(float (&d)[4][4]) {
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[i][e])::"memory");
+}
+// D[64 x 32] (+)= A[64 x 16] B[16 x 32]^T, both from shared memory.
+__device__ __forceinline__ void wgmma_m64n32k16(float (&d)[4][4], uint64_t da, uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 "
+      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, %16, %17, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]),
+        "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
+        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3])
+      : "l"(da), "l"(db), "r"(scale_d));
 }
 // The same for the P tile (8 chunks per row).
 __device__ __forceinline__ uint32_t pswz(int row, int chunk) {
   return uint32_t(row * 8 + ((chunk ^ row) & 7)) * 16u;
 }
 
+template <bool kWgmmaS>
 __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
-  extern __shared__ __align__(1024) uint8_t smem[];
-  const uint32_t sQ = smem_u32(smem);
+  extern __shared__ __align__(1024) uint8_t smem_raw[];
+  // Swizzle atoms must sit on 1024-byte boundaries of the shared window.
+  const uint32_t raw = smem_u32(smem_raw);
+  const uint32_t sQ = (raw + 1023u) & ~1023u;
+  uint8_t* smem = smem_raw + (sQ - raw);
   const uint32_t sK0 = sQ + kTileBytes;
   const uint32_t sP = sQ + 3 * kTileBytes;
   uint8_t* pP = smem + 3 * kTileBytes;
@@ -143,19 +195,20 @@ __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
   cp_async_commit();
 
   // S-phase role: rows rg*16.., keys kh*32..; this thread's rows r0, r0 + 8.
-  const int rg = warp >> 1, kh = warp & 1;
+  // (wgmma: warpgroup kh = warp / 4, and warp % 4 owns rows 16 (warp % 4)..)
+  const int rg = kWgmmaS ? (warp & 3) : (warp >> 1), kh = kWgmmaS ? (warp >> 2) : (warp & 1);
   const int r0 = rg * 16 + (lane >> 2);
   // ldmatrix row addresses (relative), per unrolled k-step u of a 64-dim block.
   uint32_t a_off[4], b_off[2][4];
   {
     const int arow = rg * 16 + (lane & 15), ac = lane >> 4;
 #pragma unroll
-    for (int u = 0; u < 4; ++u) a_off[u] = sQ + arow * kRowBytes + ((((u * 2 + ac) ^ arow) & 7) << 4);
+    for (int u = 0; u < 4; ++u) a_off[u] = sQ + arow * 128 + ((((u * 2 + ac) ^ arow) & 7) << 4);
 #pragma unroll
     for (int np = 0; np < 2; ++np) {
       const int brow = kh * 32 + np * 16 + (lane & 7) + ((lane >> 4) << 3), bc = (lane >> 3) & 1;
 #pragma unroll
-      for (int u = 0; u < 4; ++u) b_off[np][u] = brow * kRowBytes + ((((u * 2 + bc) ^ brow) & 7) << 4);
+      for (int u = 0; u < 4; ++u) b_off[np][u] = brow * 128 + ((((u * 2 + bc) ^ brow) & 7) << 4);
     }
   }
 
@@ -173,6 +226,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
     const int st = (tile - tb) & 1;
     const uint32_t cur = sK0 + st * kTileBytes;
     cp_async_wait_all();
+    if constexpr (kWgmmaS) fence_proxy_async();
     __syncthreads();  // tile landed for all; everyone is done with the previous tile
     if (tile + 1 < te) load_tile(tile + 1, sK0 + (st ^ 1) * kTileBytes);
     cp_async_commit();
@@ -183,18 +237,31 @@ __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
     for (int i = 0; i < 4; ++i)
 #pragma unroll
       for (int e = 0; e < 4; ++e) sacc[i][e] = 0.f;
-#pragma unroll 1
-    for (int kb = 0; kb < kL / 64; ++kb) {
+    if constexpr (kWgmmaS) {
+      const uint64_t da = kmajor_desc(sQ), db = kmajor_desc(cur + kh * 32 * 128);
+      wgmma_fence();
 #pragma unroll
-      for (int u = 0; u < 4; ++u) {
-        uint32_t a[4], b[4];
-        ldsm_x4(a, a_off[u] + kb * 128);
-        ldsm_x4(b, cur + b_off[0][u] + kb * 128);
-        mma_bf16(sacc[0], a, b[0], b[1]);
-        mma_bf16(sacc[1], a, b[2], b[3]);
-        ldsm_x4(b, cur + b_off[1][u] + kb * 128);
-        mma_bf16(sacc[2], a, b[0], b[1]);
-        mma_bf16(sacc[3], a, b[2], b[3]);
+      for (int ks = 0; ks < kL / 16; ++ks) {
+        const uint32_t off = uint32_t((ks >> 2) * kColBlockBytes + (ks & 3) * 32) >> 4;
+        wgmma_m64n32k16(sacc, da + off, db + off, ks > 0 ? 1 : 0);
+      }
+      wgmma_commit();
+      wgmma_wait0();
+      fence_regs(sacc);
+    } else {
+#pragma unroll 1
+      for (int kb = 0; kb < kL / 64; ++kb) {
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+          uint32_t a[4], b[4];
+          ldsm_x4(a, a_off[u] + kb * kColBlockBytes);
+          ldsm_x4(b, cur + b_off[0][u] + kb * kColBlockBytes);
+          mma_bf16(sacc[0], a, b[0], b[1]);
+          mma_bf16(sacc[1], a, b[2], b[3]);
+          ldsm_x4(b, cur + b_off[1][u] + kb * kColBlockBytes);
+          mma_bf16(sacc[2], a, b[0], b[1]);
+          mma_bf16(sacc[3], a, b[2], b[3]);
+        }
       }
     }
 
@@ -323,7 +390,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
 
 }  // namespace
 
-void launch_mma(const MlaArgs& a, cudaStream_t stream) {
+void launch_mma(const MlaArgs& a, bool wgmma, cudaStream_t stream) {
   // The shared-memory opt-in is per device; set it once for each.
   static std::mutex mu;
   static bool done[64] = {};
@@ -332,13 +399,19 @@ void launch_mma(const MlaArgs& a, cudaStream_t stream) {
   {
     std::lock_guard<std::mutex> lock(mu);
     if (!done[dev & 63]) {
-      SABLE_CUDA_CHECK(cudaFuncSetAttribute(mla_mma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+      SABLE_CUDA_CHECK(
+          cudaFuncSetAttribute(mla_mma_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+      SABLE_CUDA_CHECK(
+          cudaFuncSetAttribute(mla_mma_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
       done[dev & 63] = true;
     }
   }
   const int64_t blocks = int64_t(a.T) * (a.H / kRows) * a.num_splits;
   if (blocks == 0) return;
-  mla_mma_kernel<<<unsigned(blocks), kThreads, kSmemBytes, stream>>>(a);
+  if (wgmma)
+    mla_mma_kernel<true><<<unsigned(blocks), kThreads, kSmemBytes, stream>>>(a);
+  else
+    mla_mma_kernel<false><<<unsigned(blocks), kThreads, kSmemBytes, stream>>>(a);
   SABLE_CUDA_LAUNCH_CHECK();
 }
 

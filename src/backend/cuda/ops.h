@@ -44,7 +44,7 @@ void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata
                    cudaStream_t stream);
 
 // Which attention kernel mla_attention uses; for tests and benchmarks.
-enum class MlaKernel { kAuto, kGeneric, kMma };
+enum class MlaKernel { kAuto, kGeneric, kMma, kWgmma };
 void mla_attention_with(MlaKernel kernel, int num_splits /* 0 = auto */, const Tensor& q,
                         const Tensor& cache, const AttentionMetadata& m, float softmax_scale,
                         int v_dim, Tensor& out, Allocator& scratch, cudaStream_t stream);
