@@ -14,7 +14,6 @@ namespace http = boost::beast::http;
 using boost::system::error_code;
 
 namespace {
-constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kMaxPipelinedBytes = 64 * 1024;   // buffered while answering
 constexpr size_t kMaxLingerBytes = 64u << 20;      // discarded after an error before closing
 constexpr std::chrono::milliseconds kLingerTime{2000};
@@ -83,7 +82,9 @@ void Connection::start_read() {
   // While answering, watch the socket but hold at most a little input.
   if (phase_ == Phase::kProcessing && buffer_.size() >= kMaxPipelinedBytes) return;
   reading_ = true;
-  socket_.async_read_some(buffer_.prepare(kReadChunk),
+  // Read into a buffer of our own: buffer_ is parsed and consumed while this
+  // read is pending, which would move the region a prepare() handed out.
+  socket_.async_read_some(asio::buffer(read_chunk_),
                           [self = shared_from_this()](error_code ec, size_t n) { self->on_read(ec, n); });
 }
 
@@ -95,7 +96,7 @@ void Connection::on_read(error_code ec, size_t n) {
     else close();
     return;
   }
-  buffer_.commit(n);
+  buffer_.commit(asio::buffer_copy(buffer_.prepare(n), asio::buffer(read_chunk_.data(), n)));
   switch (phase_) {
     case Phase::kLinger:
       linger_bytes_ += buffer_.size();

@@ -10,6 +10,7 @@
 // for after the response.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -82,7 +83,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Phase phase_ = Phase::kIdle;
   bool first_request_ = true;
   std::optional<Parser> parser_;
-  boost::beast::flat_buffer buffer_;
+  boost::beast::flat_buffer buffer_;    // received, not yet parsed
+  std::array<char, 16 * 1024> read_chunk_;  // what the pending read fills
   bool reading_ = false;
   size_t linger_bytes_ = 0;
 

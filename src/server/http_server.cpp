@@ -15,11 +15,12 @@ HttpServer::HttpServer(ServerContext& ctx)
     : ctx_(ctx),
       router_(ctx),
       io_(std::max(1, ctx.config.io_threads)),
-      acceptor_(io_),
-      signals_(io_),
-      accept_retry_(io_),
-      drain_timer_(io_),
-      stats_timer_(io_) {}
+      strand_(asio::make_strand(io_)),
+      acceptor_(strand_),
+      signals_(strand_),
+      accept_retry_(strand_),
+      drain_timer_(strand_),
+      stats_timer_(strand_) {}
 
 HttpServer::~HttpServer() {
   if (drain_thread_.joinable()) drain_thread_.join();
@@ -47,7 +48,7 @@ Status HttpServer::listen() {
 
 void HttpServer::do_accept() {
   acceptor_.async_accept(asio::make_strand(io_), [this](error_code ec, tcp::socket sock) {
-    if (!acceptor_.is_open()) return;
+    if (!acceptor_.is_open() || ec == asio::error::operation_aborted) return;
     if (ec) {
       // Out of descriptors and the like: back off rather than spin.
       LOG_WARN("accept failed: {}", ec.message());
@@ -102,7 +103,7 @@ void HttpServer::run(bool handle_signals) {
 }
 
 void HttpServer::shutdown() {
-  asio::post(io_, [this] { begin_drain(); });
+  asio::post(strand_, [this] { begin_drain(); });
 }
 
 void HttpServer::begin_drain() {
@@ -137,7 +138,7 @@ void HttpServer::begin_drain() {
   // threads, which must keep streaming their outputs meanwhile.
   drain_thread_ = std::thread([this] {
     ctx_.engine->shutdown(ctx_.config.shutdown_timeout);
-    asio::post(io_, [this] { finish_drain(std::chrono::steady_clock::now() + std::chrono::seconds(5)); });
+    asio::post(strand_, [this] { finish_drain(std::chrono::steady_clock::now() + std::chrono::seconds(5)); });
   });
 }
 

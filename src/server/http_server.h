@@ -54,6 +54,8 @@ class HttpServer {
   ServerContext& ctx_;
   Router router_;
   boost::asio::io_context io_;
+  // The acceptor, signals, timers and drain steps run on this strand.
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer accept_retry_, drain_timer_, stats_timer_;
