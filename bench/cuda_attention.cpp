@@ -6,7 +6,8 @@
 // Decode attention (paged, 128 heads, latent 576, values 512, block 64): time
 // per call from CUDA-graph replays of 20 calls (decode runs under graphs),
 // rotating over disjoint block tables so that small batches do not read
-// their cache from L2; median of 7 replays. Bytes = batch x context x 576 x
+// their cache from L2; median of 7 replays. Block ids are a random
+// permutation of the pool, as a cache looks after some churn. Bytes = batch x context x 576 x
 // 2 (the cache read once); FLOPs = batch x 128 x context x 2 x (576 + 512).
 // Both floors are printed: at 128 heads the kernel does ~242 FLOP per cache
 // byte, above the H200's bf16 ridge (~185), so decode at full head count is
@@ -187,12 +188,14 @@ constexpr float kScale = 0.1352f;  // 1/sqrt(192) * mscale^2 at factor 40
 const char* kernel_name(cuda::MlaKernel k) { return k == cuda::MlaKernel::kWgmma ? "wgmma" : "mma"; }
 const cuda::MlaKernel kKernels[] = {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma};
 
-void bench_decode(const std::vector<std::pair<int, int>>& shapes) {
+void bench_decode(const std::vector<std::pair<int, int>>& shapes, const std::vector<int>& splits = {0},
+                  bool both_kernels = true) {
   std::printf("paged MLA decode (heads %d, latent %d, values %d, block %d), time per call under CUDA graphs\n", kHeads,
               kL, kDv, kBlock);
-  std::printf("%6s %7s %6s | %9s %9s %7s | %9s %7s | %9s %9s %8s\n", "batch", "context", "kernel", "us", "GB/s", "%copy",
+  std::printf("%6s %7s %8s | %9s %9s %7s | %9s %7s | %9s %9s %8s\n", "batch", "context", "kernel", "us", "GB/s", "%copy",
               "TFLOP/s", "%gemm", "floor_mem", "floor_mma", "of_floor");
-  for (auto [B, C] : shapes) for (cuda::MlaKernel kern : kKernels) {
+  for (auto [B, C] : shapes) for (cuda::MlaKernel kern : kKernels) for (int S : splits) {
+    if (!both_kernels && kern != cuda::MlaKernel::kWgmma) continue;
     const int blocks_per_seq = (C + kBlock - 1) / kBlock;
     const int64_t bytes_one = int64_t(B) * blocks_per_seq * kBlock * kL * 2;
     const int R = int(std::max<int64_t>(1, std::min<int64_t>(8, (int64_t(512) << 20) / bytes_one)));  // >= 512 MiB touched
@@ -202,9 +205,16 @@ void bench_decode(const std::vector<std::pair<int, int>>& shapes) {
     std::vector<AttentionMetadata> ms(static_cast<size_t>(R));
     std::vector<int32_t> pos(static_cast<size_t>(B), C - 1), seq(static_cast<size_t>(B)), slots(static_cast<size_t>(B), 0), lens(static_cast<size_t>(B), C);
     for (int i = 0; i < B; ++i) seq[size_t(i)] = i;
+    std::vector<int32_t> perm(static_cast<size_t>(num_blocks));
+    for (int i = 0; i < num_blocks; ++i) perm[static_cast<size_t>(i)] = i;
+    uint64_t x = 0x9E3779B97F4A7C15ull ^ uint64_t(B * 7919 + C);
+    for (int i = num_blocks - 1; i > 0; --i) {  // Fisher-Yates with xorshift
+      x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+      std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(x % uint64_t(i + 1))]);
+    }
     for (int r = 0; r < R; ++r) {
       std::vector<int32_t> table(static_cast<size_t>(B) * blocks_per_seq);
-      for (size_t i = 0; i < table.size(); ++i) table[i] = int32_t(r * B * blocks_per_seq + int(i));
+      for (size_t i = 0; i < table.size(); ++i) table[i] = perm[static_cast<size_t>(r * B * blocks_per_seq) + i];
       AttentionMetadata& m = ms[size_t(r)];
       m.positions = device_i32(pos, {B});
       m.token_seq = device_i32(seq, {B});
@@ -223,14 +233,15 @@ void bench_decode(const std::vector<std::pair<int, int>>& shapes) {
     const double bytes = double(B) * C * kL * 2, flops = double(B) * kHeads * C * 2.0 * (kL + kDv);
     const double fm = bytes / (g_copy_gbps * 1e9), fc = flops / (g_gemm_tflops * 1e12);
     const double gbps = bytes / t / 1e9, tf = flops / t / 1e12;
-    std::printf("%6d %7d %6s | %9.1f %9.0f %6.1f%% | %9.1f %6.1f%% | %8.1fus %8.1fus %7.2fx\n", B, C,
-                kernel_name(kern), t * 1e6, gbps, 100 * gbps / g_copy_gbps, tf, 100 * tf / g_gemm_tflops, fm * 1e6,
+    char kname[32];
+    std::snprintf(kname, sizeof kname, S ? "%s/S%d" : "%s", kernel_name(kern), S);
+    std::printf("%6d %7d %8s | %9.1f %9.0f %6.1f%% | %9.1f %6.1f%% | %8.1fus %8.1fus %7.2fx\n", B, C, kname, t * 1e6, gbps, 100 * gbps / g_copy_gbps, tf, 100 * tf / g_gemm_tflops, fm * 1e6,
                 fc * 1e6, t / std::max(fm, fc));
     if (g_json)
       std::fprintf(g_json,
                    "{\"op\":\"mla_decode\",\"kernel\":\"%s\",\"batch\":%d,\"context\":%d,\"us\":%.2f,\"GBps\":%.1f,"
                    "\"pct_copy\":%.1f,\"TFLOPs\":%.1f,\"pct_gemm\":%.1f,\"floor_mem_us\":%.2f,\"floor_mma_us\":%.2f}\n",
-                   kernel_name(kern), B, C, t * 1e6, gbps, 100 * gbps / g_copy_gbps, tf, 100 * tf / g_gemm_tflops,
+                   kname, B, C, t * 1e6, gbps, 100 * gbps / g_copy_gbps, tf, 100 * tf / g_gemm_tflops,
                    fm * 1e6, fc * 1e6);
   }
   std::printf("\n");
@@ -389,6 +400,8 @@ int main(int argc, char** argv) {
     bench_prefill({{0, 4096}});
   } else {
     bench_decode({{1, 4096}, {8, 4096}, {32, 4096}, {64, 4096}, {128, 4096}, {64, 8192}, {128, 8192}, {1, 32768}});
+    std::printf("split-K sweep (wgmma kernel; S = forced split count)\n");
+    bench_decode({{1, 4096}, {8, 4096}, {64, 4096}, {128, 4096}}, {1, 2, 3, 4, 8, 16}, false);
     bench_prefill({{0, 4096}, {12288, 4096}, {0, 16384}});
     bench_elementwise();
     bench_sampling();
