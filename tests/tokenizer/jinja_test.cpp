@@ -80,7 +80,8 @@ TEST(Jinja, MemoryIsBounded) {
 }
 
 TEST(Jinja, DeepNestingIsRejectedNotCrashing) {
-  EXPECT_FALSE(render(std::string(5000, '(') + "1" + std::string(5000, ')')).is_ok());
+  EXPECT_FALSE(render("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}").is_ok());
+  EXPECT_FALSE(render("{{ " + std::string(5000, '[') + std::string(5000, ']') + " }}").is_ok());
   std::string deep;
   for (int i = 0; i < 3000; ++i) deep += "{% if true %}";
   EXPECT_FALSE(render(deep).is_ok());
