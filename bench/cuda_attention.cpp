@@ -228,7 +228,7 @@ void bench_decode(const std::vector<std::pair<int, int>>& shapes, const std::vec
       m.all_decode = true;
     }
     const double t = time_graph([&](int i) {
-      cuda::mla_attention(q, cache, ms[size_t(i % R)], kScale, kDv, out, g_be->allocator(), g_s);
+      cuda::mla_attention_with(kern, S, q, cache, ms[size_t(i % R)], kScale, kDv, out, g_be->allocator(), g_s);
     });
     const double bytes = double(B) * C * kL * 2, flops = double(B) * kHeads * C * 2.0 * (kL + kDv);
     const double fm = bytes / (g_copy_gbps * 1e9), fc = flops / (g_gemm_tflops * 1e12);
@@ -401,7 +401,7 @@ int main(int argc, char** argv) {
   } else {
     bench_decode({{1, 4096}, {8, 4096}, {32, 4096}, {64, 4096}, {128, 4096}, {64, 8192}, {128, 8192}, {1, 32768}});
     std::printf("split-K sweep (wgmma kernel; S = forced split count)\n");
-    bench_decode({{1, 4096}, {8, 4096}, {64, 4096}, {128, 4096}}, {1, 2, 3, 4, 8, 16}, false);
+    bench_decode({{1, 4096}, {8, 4096}, {64, 4096}, {128, 4096}}, {1, 2, 3, 4, 8, 16, 32}, false);
     bench_prefill({{0, 4096}, {12288, 4096}, {0, 16384}});
     bench_elementwise();
     bench_sampling();
