@@ -1,73 +1,67 @@
-#include <cassert>
 #include <algorithm>
-#include <vector>
+#include <cassert>
 
-#include "backend/cpu/convert.h"
+#include "backend/cpu/gemm_parallel.h"
 #include "backend/cpu/ops.h"
 #include "core/thread_pool.h"
 
 namespace sable::cpu {
 
 namespace {
-// out[t, :N] = x[t, :K] @ W (W [K, N]) or x @ W^T (W [N, K]) for one head,
-// with W converted to float32 once for all tokens.
-void head_matmul_one(const float* x, int64_t x_stride, int64_t T, const float* W, int64_t K,
-                     int64_t N, bool transposed, float* out, int64_t out_stride) {
-  for (int64_t t = 0; t < T; ++t) {
-    const float* xt = x + t * x_stride;
-    float* ot = out + t * out_stride;
-    if (transposed) {
-      for (int64_t n = 0; n < N; ++n) {
-        const float* wr = W + n * K;
-        float acc = 0;
-        for (int64_t k = 0; k < K; ++k) acc += xt[k] * wr[k];
-        ot[n] = acc;
-      }
-    } else {
-      for (int64_t n = 0; n < N; ++n) ot[n] = 0;
-      for (int64_t k = 0; k < K; ++k) {
-        const float xv = xt[k];
-        const float* wr = W + k * N;
-        for (int64_t n = 0; n < N; ++n) ot[n] += xv * wr[n];
-      }
-    }
-  }
-}
-
-std::vector<float> head_weight_f32(const Tensor& w, int64_t h) {
-  const int64_t per_head = w.dim(1) * w.dim(2);
-  std::vector<float> W(static_cast<size_t>(per_head));
-  to_f32(w.ptr<char>() + size_t(h * per_head) * dtype_size(w.dtype()), w.dtype(), per_head, W.data());
-  return W;
-}
+// Work items: (head, token range). Token ranges only when tokens are many,
+// so that a decode step still splits by head; results do not depend on the
+// split (gemm.h).
+constexpr int64_t kTokensPerItem = 64;
 }  // namespace
 
+// Per head, out[t, h] = x[t, h] @ W[h]^T is the nt kernel over W[h] [N, K]
+// (rows N) and x @ W[h] the nn kernel over W[h] [K, N]; W stays in its
+// stored dtype.
 void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out) {
   const int64_t T = x.dim(0), heads = x.dim(1), K = x.dim(2), N = out.dim(2);
   assert(w.dim(0) == heads && (transposed ? w.dim(2) == K && w.dim(1) == N : w.dim(1) == K && w.dim(2) == N));
-  ThreadPool::global().parallel_for(heads, 1, [&](int64_t b, int64_t e) {
-    for (int64_t h = b; h < e; ++h) {
-      std::vector<float> W = head_weight_f32(w, h);
-      head_matmul_one(x.ptr<float>() + h * K, heads * K, T, W.data(), K, N, transposed,
-                      out.ptr<float>() + h * N, heads * N);
+  const GemmKernels& k = gemm_kernels();
+  const int64_t chunks = (T + kTokensPerItem - 1) / kTokensPerItem;
+  const size_t head_bytes = size_t(K * N) * dtype_size(w.dtype());
+  const int64_t scratch = nt_scratch_floats(K);
+  parallel_items(heads * chunks, [&](int64_t item) {
+    const int64_t h = item / chunks, t0 = (item % chunks) * kTokensPerItem, t1 = std::min(T, t0 + kTokensPerItem);
+    const void* wh = w.ptr<char>() + size_t(h) * head_bytes;
+    if (transposed) {
+      GemmNT a;
+      a.x = x.ptr<float>() + h * K;
+      a.ldx = heads * K;
+      a.y = out.ptr<float>() + h * N;
+      a.ldy = heads * N;
+      a.w = wh;
+      a.wdt = w.dtype();
+      a.ldw = K;
+      a.in = K;
+      k.nt(a, 0, N, t0, t1, thread_scratch(scratch));
+    } else {
+      GemmNN a{x.ptr<float>() + h * K, heads * K, out.ptr<float>() + h * N, heads * N, wh, w.dtype(), N, K, false};
+      k.nn(a, 0, N, t0, t1);
     }
   });
 }
 
+// q_latent[t, h] = [q_nope[t, h] @ W_UK[h] | q_rope[t, h]]: the nn kernel per
+// head (W_UK[h] [nope, kv_lora]).
 void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent) {
   const int64_t T = q.dim(0), heads = q.dim(1), qk = q.dim(2);
   const int64_t nope = w_uk.dim(1), kv_lora = w_uk.dim(2), rope = qk - nope;
   const int64_t L = q_latent.dim(2);
   assert(L == kv_lora + rope && w_uk.dim(0) == heads);
-  ThreadPool::global().parallel_for(heads, 1, [&](int64_t b, int64_t e) {
-    for (int64_t h = b; h < e; ++h) {
-      std::vector<float> W = head_weight_f32(w_uk, h);  // [nope, kv_lora]
-      head_matmul_one(q.ptr<float>() + h * qk, heads * qk, T, W.data(), nope, kv_lora, false,
-                      q_latent.ptr<float>() + h * L, heads * L);
-      for (int64_t t = 0; t < T; ++t)
-        std::copy_n(q.ptr<float>() + (t * heads + h) * qk + nope, rope,
-                    q_latent.ptr<float>() + (t * heads + h) * L + kv_lora);
-    }
+  const GemmKernels& k = gemm_kernels();
+  const int64_t chunks = (T + kTokensPerItem - 1) / kTokensPerItem;
+  const size_t head_bytes = size_t(nope * kv_lora) * dtype_size(w_uk.dtype());
+  parallel_items(heads * chunks, [&](int64_t item) {
+    const int64_t h = item / chunks, t0 = (item % chunks) * kTokensPerItem, t1 = std::min(T, t0 + kTokensPerItem);
+    GemmNN a{q.ptr<float>() + h * qk, heads * qk, q_latent.ptr<float>() + h * L, heads * L,
+             w_uk.ptr<char>() + size_t(h) * head_bytes, w_uk.dtype(), kv_lora, nope, false};
+    k.nn(a, 0, kv_lora, t0, t1);
+    for (int64_t t = t0; t < t1; ++t)
+      std::copy_n(q.ptr<float>() + (t * heads + h) * qk + nope, rope, q_latent.ptr<float>() + (t * heads + h) * L + kv_lora);
   });
 }
 

@@ -25,7 +25,7 @@ void mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeP
     std::copy_n(src + kv_lora, rope_dim, row.data() + kv_lora);
     rope_vector(row.data() + kv_lora, int(rope_dim), pos[t], rope);
     const int64_t slot = slots[t];
-    assert(slot >= 0 && slot < cache.dim(0) * block_size);
+    assert(slot >= 0 && slot < cache.dim(0) * cache.dim(1));
     from_f32(row.data(), cache.dtype(), L,
              cache.ptr<char>() + size_t(slot * L) * dtype_size(cache.dtype()));
   }
