@@ -195,14 +195,14 @@ void bench_dense(const Ceil& c, bool quick) {
         Tensor out(o, DType::BF16, {m, sh.out}, Device::kCUDA);
         const double bytes = wbytes + double(m * sh.in) * 2 + double(m * sh.out) * 2;
         const double flops = 2.0 * m * sh.out * sh.in;
-        const bool stream_default = m <= cuda::stream_gemm_max_tokens(fp8);
+        const bool stream_default = cuda::linear_auto_path(m, ws[0]) == cuda::GemmPath::kStream;
         const double t = time_graph([&](int i) { cuda::linear(x, ws[size_t(i % copies)], out, g_s); });
         row("linear", fp8 ? "fp8" : "bf16", sh.name, m, t, bytes, flops, c, stream_default ? "stream" : "cublasLt");
         if (m <= 8) {  // the streaming kernel's register-pipeline variant, for comparison
-          cuda::set_stream_gemm_variant(0);
-          const double tr = time_graph([&](int i) { cuda::linear_on(x, ws[size_t(i % copies)], out, g_s, cuda::GemmPath::kStream); });
           cuda::set_stream_gemm_variant(1);
-          row("  (reg)", fp8 ? "fp8" : "bf16", sh.name, m, tr, bytes, flops, c, "stream-reg");
+          const double tr = time_graph([&](int i) { cuda::linear_on(x, ws[size_t(i % copies)], out, g_s, cuda::GemmPath::kStream); });
+          cuda::set_stream_gemm_variant(0);
+          row("  (ring)", fp8 ? "fp8" : "bf16", sh.name, m, tr, bytes, flops, c, "stream-smem-ring");
         }
         // The other path too where both are plausible (tunes the threshold).
         if (m <= 512 && !quick) {
@@ -258,10 +258,10 @@ void bench_moe(const Ceil& c, bool quick) {
       char shape[32];
       std::snprintf(shape, sizeof shape, "E%d(%d)", E, nt);
       row("moe", fp8 ? "fp8" : "bf16", shape, T, t, bytes, flops, c, "stream-grouped");
-      cuda::set_stream_gemm_variant(0);
-      const double tr = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
       cuda::set_stream_gemm_variant(1);
-      row("  (reg)", fp8 ? "fp8" : "bf16", shape, T, tr, bytes, flops, c, "stream-grouped-reg");
+      const double tr = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
+      cuda::set_stream_gemm_variant(0);
+      row("  (ring)", fp8 ? "fp8" : "bf16", shape, T, tr, bytes, flops, c, "stream-grouped-smem-ring");
       CK(cudaFree(di));
       CK(cudaFree(dw));
       CK(cudaFree(dout));

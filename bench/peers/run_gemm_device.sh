@@ -34,7 +34,7 @@ if [ -z "${SKIP_PEERS:-}" ]; then
   python3 bench/peers/compare.py "$OUT/sable.jsonl" "$OUT/peers.jsonl" > "$OUT/compare.txt" 2>&1
 fi
 head -4 "$OUT/bench.txt"
-grep -E "^(linear|  \(other\)|  \(reg\)) +fp8 .* (1|4|8) +[0-9]|^moe|^  \(reg\) .*E256" "$OUT/bench.txt"
+grep -E "^(linear|  \(other\)|  \(ring\)) +fp8 .* (1|4|8) +[0-9]|^moe|^  \(ring\) .*E256" "$OUT/bench.txt"
 cat "$OUT/compare.txt" 2>/dev/null | head -20
 echo "test rc=$trc"
 grep -E "^\[  FAILED|^\[  PASSED|Failure|Expected|Which is|seed|rel err|probe" "$OUT/test.log" | head -60

@@ -80,14 +80,19 @@ enum class GemmPath { kAuto, kStream, kLibrary };
 void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream,
                GemmPath path);
 // Largest T that linear() sends to the streaming kernel (above it: cuBLASLt).
-// Measured on the H200 (bench/results/cuda-gemm-*.md): cuBLASLt's bf16 GEMV
-// path already streams the weight at ~94% of copy bandwidth, so bf16 uses
-// it at every T; FP8 uses the streaming kernel below 4 tokens (cuBLASLt's
-// block-scaled mode needs T % 4 == 0). Env overrides:
-// SABLE_STREAM_GEMM_MAX_T, SABLE_STREAM_GEMM_MAX_T_FP8.
+// Measured on the H200 (bench/results/cuda-gemm-*.md): cuBLASLt's bf16 small-M
+// kernels stream the weight at 88-99% of copy bandwidth on the large shapes,
+// so bf16 uses cuBLASLt at every T; FP8 uses the streaming kernel for small
+// weights at few tokens (T <= 8 and <= 24M elements, or T <= 32 and <= 8M)
+// and cuBLASLt's block-scaled GEMM otherwise. Env overrides (a plain T
+// threshold): SABLE_STREAM_GEMM_MAX_T, SABLE_STREAM_GEMM_MAX_T_FP8.
 int64_t stream_gemm_max_tokens(bool fp8);
-// Testing knob: the streaming kernel's weight pipeline, 1 = cp.async ring in
-// shared memory (default), 0 = register double buffer. Not thread-safe.
+// The path linear() takes for T tokens through a prepared weight.
+GemmPath linear_auto_path(int64_t T, const LinearWeight& w);
+// Testing knob: the streaming kernel's weight pipeline, 0 = register double
+// buffer (default, validated on the H200), 1 = 3-stage cp.async ring in shared
+// memory (SABLE_STREAM_GEMM_SMEM=1; in the tests, not yet run on hardware).
+// Not thread-safe.
 void set_stream_gemm_variant(int v);
 // A 16-byte-vector device copy kernel (the bandwidth ceiling of benchmarks).
 void copy_device(void* dst, const void* src, size_t bytes, cudaStream_t stream);

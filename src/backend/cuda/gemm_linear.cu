@@ -11,6 +11,8 @@
 
 namespace sable::cuda {
 
+bool stream_env_override();
+
 namespace {
 
 int num_sms() {
@@ -105,10 +107,28 @@ void run_stream(GemmWorkspace* ws, const PreparedLinear& P, const void* x, int64
 
 }  // namespace
 
+bool stream_env_override() {
+  static const bool set = std::getenv("SABLE_STREAM_GEMM_MAX_T_FP8") != nullptr;
+  return set;
+}
+
 int64_t stream_gemm_max_tokens(bool fp8) {
   static const int64_t bf16_max = env_int("SABLE_STREAM_GEMM_MAX_T", 0);
   static const int64_t fp8_max = env_int("SABLE_STREAM_GEMM_MAX_T_FP8", 3);
   return fp8 ? fp8_max : bf16_max;
+}
+
+GemmPath linear_auto_path(int64_t T, const LinearWeight& w) {
+  // Measured on the H200 (bench/results/cuda-gemm-2026-11-30.md): cuBLASLt
+  // wins for bf16 everywhere and for FP8 weights of >= ~24M elements; the
+  // streaming kernel wins for small FP8 weights at few tokens (576x7168:
+  // 8 us vs 16-17 us; 2048x7168: 17 us vs 21 us).
+  const PreparedLinear& P = prepared_of(w);
+  const int64_t elems = P.out * P.in;
+  bool stream = T <= stream_gemm_max_tokens(P.fp8);
+  if (P.fp8 && !stream_env_override())
+    stream = (T <= 8 && elems <= (int64_t(24) << 20)) || (T <= 32 && elems <= (int64_t(8) << 20));
+  return stream ? GemmPath::kStream : GemmPath::kLibrary;
 }
 
 void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream,
@@ -125,8 +145,7 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
   const bool out_f32 = out.dtype() == DType::F32;
   const size_t out_esz = out_f32 ? 4 : 2;
   const auto* xb = x.ptr<__nv_bfloat16>();
-  if (path == GemmPath::kAuto)
-    path = T <= stream_gemm_max_tokens(P.fp8) ? GemmPath::kStream : GemmPath::kLibrary;
+  if (path == GemmPath::kAuto) path = linear_auto_path(T, w);
   const bool stream_ok = K % (P.fp8 ? 16 : 8) == 0;
   if (!stream_ok) path = GemmPath::kLibrary;
 
