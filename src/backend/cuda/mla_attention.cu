@@ -193,15 +193,26 @@ bool mma_supported(const Tensor& q, const Tensor& cache, const Tensor& out, int 
          reinterpret_cast<uintptr_t>(out.data()) % 16 == 0;
 }
 
-// Split count: enough blocks for about two per SM (measured on H200: decode
-// at 64 and 32 sequences ran 2x faster with 256/192 blocks than with 128,
-// though only one block fits an SM: see docs/kernels-attention.md), with at
-// least `min_keys` keys per split.
+// Split count for `units` blocks of work, one block per SM: the S (with at
+// least `min_keys` keys per split) that minimizes waves per unit of work,
+// ceil(units * S / SMs) / S; ties go to fewer splits (less combine work).
+// Measured on H200 with random block tables (run of 2026-11-30, commit
+// 55111d3, split sweep in docs/kernels-attention.md): best S was 1 at 64 and
+// 128 sequences, 8 at 8 sequences, 16-32 at 1 sequence of 4096 -- what this
+// rule picks (with min_keys 128). Contiguous block tables made more splits
+// look better (DRAM partition camping when every block walks its own
+// contiguous region in lockstep); real caches after churn are random.
 int auto_splits(int64_t units, int max_seq_len, int min_keys) {
-  const int64_t target = 2 * int64_t(num_sms());
-  if (units >= target) return 1;
+  const int64_t sms = num_sms();
+  if (units >= sms) return 1;
   const int cap = std::max(1, std::min(128, max_seq_len / min_keys));
-  return int(std::min<int64_t>(cap, (target + units - 1) / units));
+  int best = 1;
+  double best_cost = double((units + sms - 1) / sms);
+  for (int s = 2; s <= cap; ++s) {
+    const double cost = double((units * s + sms - 1) / sms) / s;
+    if (cost < best_cost * 0.97) { best = s; best_cost = cost; }
+  }
+  return best;
 }
 
 }  // namespace
@@ -222,7 +233,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
 
   const bool mma = kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma;
   const int64_t units = mma ? T * (H / mla::kMmaHeads) : T * H;
-  int S = num_splits > 0 ? num_splits : auto_splits(units, std::max(1, m.max_seq_len), mma ? 64 : 512);
+  int S = num_splits > 0 ? num_splits : auto_splits(units, std::max(1, m.max_seq_len), mma ? 128 : 512);
 
   MlaArgs a{};
   a.q = q.data();
