@@ -5,9 +5,13 @@
 # files come back from the device tool; keep it so):
 #   build.log test_cuda.log bench_attention.txt bench_attention.jsonl
 #   bench_gemm.txt bench_gemm.jsonl peers.jsonl summary.md
+#   e2e_bf16.txt e2e_fp8.txt hf_baseline.txt (end to end on a DeepSeek-V3 slice)
 # Run from the repository root, after ./scripts/pack_device_deps.sh here and
 # with carry: [".deps"]. Knobs (environment):
 #   SKIP_TESTS=1 SKIP_GEMM=1 SKIP_PEERS=1 QUICK=1   skip stages / short benches
+#   SKIP_KERNELS=1                                    no kernel benches or torch peers
+#   SKIP_E2E=1 SKIP_HF=1                              no end-to-end runs / no transformers peer
+#   E2E_LAYERS=4 E2E_PREFILL=4096,32768               the slice and its prefill lengths
 #   GTEST_FILTER=...                                  subset of test_cuda
 # Copy the results into the repo afterwards with bench/save_results.sh.
 set -u
@@ -29,8 +33,10 @@ stamp() { echo "[gpu_run +$(( $(date +%s) - t0 ))s] $*"; }
   echo
 } > "$OUT/summary.md"
 
-targets="test_cuda bench_cuda_attention"
-[ -z "${SKIP_GEMM:-}" ] && [ -f bench/cuda_gemm.cpp ] && targets="$targets bench_cuda_gemm"
+targets="test_cuda"
+[ -z "${SKIP_KERNELS:-}" ] && targets="$targets bench_cuda_attention"
+[ -z "${SKIP_KERNELS:-}" ] && [ -z "${SKIP_GEMM:-}" ] && [ -f bench/cuda_gemm.cpp ] && targets="$targets bench_cuda_gemm"
+[ -z "${SKIP_E2E:-}" ] && targets="$targets sable bench_gpu_e2e"
 stamp "configure + build: $targets"
 if ! { cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DSABLE_DEPS_DIR=$PWD/.deps \
          > "$OUT/build.log" 2>&1 && cmake --build $BUILD -j16 --target $targets >> "$OUT/build.log" 2>&1; }; then
@@ -64,6 +70,7 @@ if [ -z "${SKIP_TESTS:-}" ]; then
   } >> "$OUT/summary.md"
 fi
 
+if [ -z "${SKIP_KERNELS:-}" ]; then
 stamp "bench_cuda_attention"
 timeout 240 ./$BUILD/bench/bench_cuda_attention --json "$OUT/bench_attention.jsonl" ${QUICK:+--quick} \
   > "$OUT/bench_attention.txt" 2>&1
@@ -83,6 +90,36 @@ fi
 
 python3 bench/peers/attention_summary.py "$OUT/bench_attention.jsonl" "$OUT/peers.jsonl" >> "$OUT/summary.md" 2>&1
 [ -f "$OUT/bench_gemm.txt" ] && { echo "## bench_cuda_gemm"; echo '```'; cat "$OUT/bench_gemm.txt"; echo '```'; } >> "$OUT/summary.md"
+fi
+
+# End to end on a DeepSeek-V3 slice (real layer shapes, random weights from
+# the config), bf16 then FP8, with Hugging Face transformers on the same
+# config between them (it needs the GPU to itself: ~75 GB for 4 layers).
+layers=${E2E_LAYERS:-4}
+if [ -z "${SKIP_E2E:-}" ]; then
+  stamp "bench_gpu_e2e bf16 ($layers layers)"
+  timeout 170 ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice --layers "$layers" \
+    --prefill "${E2E_PREFILL:-4096,32768}" > "$OUT/e2e_bf16.txt" 2>&1
+  stamp "bench_gpu_e2e bf16 rc=$?"
+  cat "$OUT/e2e_bf16.txt"
+  { echo "## End to end, dsv3-slice $layers layers, BF16 (bench_gpu_e2e)"; echo; cat "$OUT/e2e_bf16.txt"; echo; } >> "$OUT/summary.md"
+fi
+if [ -z "${SKIP_HF:-}" ]; then
+  stamp "transformers baseline ($layers layers)"
+  timeout 170 python3 bench/peers/hf_transformers_baseline.py "$layers" > "$OUT/hf_baseline.txt" 2>&1
+  stamp "transformers baseline rc=$?"
+  cat "$OUT/hf_baseline.txt"
+  { echo "## Hugging Face transformers, same config, BF16 (bench/peers/hf_transformers_baseline.py $layers)";
+    echo '```'; cat "$OUT/hf_baseline.txt"; echo '```'; echo; } >> "$OUT/summary.md"
+fi
+if [ -z "${SKIP_E2E:-}" ]; then
+  stamp "bench_gpu_e2e fp8 ($layers layers)"
+  timeout 150 ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice --layers "$layers" --fp8 \
+    --prefill "${E2E_PREFILL_FP8:-4096}" > "$OUT/e2e_fp8.txt" 2>&1
+  stamp "bench_gpu_e2e fp8 rc=$?"
+  cat "$OUT/e2e_fp8.txt"
+  { echo "## End to end, dsv3-slice $layers layers, FP8 (bench_gpu_e2e --fp8)"; echo; cat "$OUT/e2e_fp8.txt"; echo; } >> "$OUT/summary.md"
+fi
 echo
 cat "$OUT/summary.md"
 stamp "done"

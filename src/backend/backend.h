@@ -69,6 +69,9 @@ class Backend {
   virtual void prepare_linear(LinearWeight& w) = 0;
   virtual void prepare_experts(MoeExperts& e) = 0;
   virtual void synchronize() {}
+  // Free and total bytes of the device's memory; false where not meaningful
+  // (the CPU backend: its KV budget is a flag).
+  virtual bool memory_info(size_t* free_bytes, size_t* total_bytes) { return false; }
 
   // ---- ops ----
   // out[t] = table[ids[t]]. ids I32 [T]; table [V, H] (any float dtype); out [T, H].

@@ -113,7 +113,9 @@ Tensor DeepseekV3Model::forward_device(const DeviceBatch& d, KvCache& cache) {
   const DType act = be.activation_dtype();
   const AttentionMetadata& m = d.attn;
 
-  Tensor residual = be.empty(act, {T, H});
+  // The residual stream stays float32 on every backend, as in the reference:
+  // rounding it to bf16 after every layer costs accuracy and flips routes.
+  Tensor residual = be.empty(DType::F32, {T, H});
   be.embedding(d.token_ids, weights_.embed_tokens, residual);  // [T, H]
   debug("hidden_states.0", residual);
 

@@ -26,7 +26,10 @@ class Loader {
 
   // A linear layer's weight [out, in], with its FP8 block scales if stored
   // as FP8; quantised at load under --quantization fp8.
-  Result<LinearWeight> linear(const std::string& prefix, int64_t n_out, int64_t n_in, bool allow_quant = true) {
+  // prepare: hand the weight to the backend now; experts are prepared
+  // together by prepare_experts instead (the backend packs them).
+  Result<LinearWeight> linear(const std::string& prefix, int64_t n_out, int64_t n_in, bool allow_quant = true,
+                              bool prepare = true) {
     LinearWeight w;
     SABLE_ASSIGN_OR_RETURN(w.weight, src_.get(prefix + ".weight", {n_out, n_in}));
     if (w.weight.dtype() == DType::F8_E4M3) {
@@ -45,16 +48,16 @@ class Loader {
     } else if (opts_.quantize_fp8 && allow_quant) {
       w = quantize_fp8_blocks(w);
     }
-    be_.prepare_linear(w);
     bytes_ += w.nbytes();
+    if (prepare) be_.prepare_linear(w);
     return w;
   }
 
-  Result<MlpWeights> mlp(const std::string& p, int64_t inter) {
+  Result<MlpWeights> mlp(const std::string& p, int64_t inter, bool prepare = true) {
     MlpWeights m;
-    SABLE_ASSIGN_OR_RETURN(m.gate_proj, linear(p + ".gate_proj", inter, c_.hidden_size));
-    SABLE_ASSIGN_OR_RETURN(m.up_proj, linear(p + ".up_proj", inter, c_.hidden_size));
-    SABLE_ASSIGN_OR_RETURN(m.down_proj, linear(p + ".down_proj", c_.hidden_size, inter));
+    SABLE_ASSIGN_OR_RETURN(m.gate_proj, linear(p + ".gate_proj", inter, c_.hidden_size, true, prepare));
+    SABLE_ASSIGN_OR_RETURN(m.up_proj, linear(p + ".up_proj", inter, c_.hidden_size, true, prepare));
+    SABLE_ASSIGN_OR_RETURN(m.down_proj, linear(p + ".down_proj", c_.hidden_size, inter, true, prepare));
     return m;
   }
 
@@ -131,7 +134,8 @@ class Loader {
         m.e_score_correction_bias = be_.to_device(b);
       }
       for (int e = 0; e < c_.n_routed_experts; ++e) {
-        SABLE_ASSIGN_OR_RETURN(MlpWeights ex, mlp(p + ".mlp.experts." + std::to_string(e), c_.moe_intermediate_size));
+        SABLE_ASSIGN_OR_RETURN(MlpWeights ex, mlp(p + ".mlp.experts." + std::to_string(e), c_.moe_intermediate_size,
+                                                  /*prepare=*/false));
         m.experts.gate.push_back(std::move(ex.gate_proj));
         m.experts.up.push_back(std::move(ex.up_proj));
         m.experts.down.push_back(std::move(ex.down_proj));

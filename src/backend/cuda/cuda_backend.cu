@@ -53,6 +53,10 @@ void CudaBackend::prepare_linear(LinearWeight& w) { cuda::prepare_linear(w, opts
 void CudaBackend::prepare_experts(MoeExperts& e) { cuda::prepare_experts(e, opts_.quantize_fp8, stream_); }
 void CudaBackend::synchronize() { SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
+bool CudaBackend::memory_info(size_t* free_bytes, size_t* total_bytes) {
+  return cudaMemGetInfo(free_bytes, total_bytes) == cudaSuccess;
+}
+
 void CudaBackend::embedding(const Tensor& ids, const Tensor& table, Tensor& out) {
   cuda::embedding(ids, table, out, stream_);
 }

@@ -46,6 +46,7 @@ class CudaBackend final : public Backend {
   void prepare_linear(LinearWeight& w) override;
   void prepare_experts(MoeExperts& e) override;
   void synchronize() override;
+  bool memory_info(size_t* free_bytes, size_t* total_bytes) override;
 
   void embedding(const Tensor& ids, const Tensor& table, Tensor& out) override;
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;

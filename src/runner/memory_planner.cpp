@@ -1,0 +1,120 @@
+#include "runner/memory_planner.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "model/tensor_specs.h"
+
+namespace sable {
+
+namespace {
+std::string gib(int64_t b) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", double(b) / double(1ll << 30));
+  return buf;
+}
+}  // namespace
+
+int64_t weight_bytes(const ModelConfig& c, bool quantize_fp8) {
+  ModelConfig q = c;
+  if (quantize_fp8 && !q.quantization.is_fp8()) {
+    q.quantization.quant_method = "fp8";
+    q.quantization.block_out = q.quantization.block_in = 128;
+  }
+  int64_t total = 0;
+  for (const auto& s : deepseek_v3_tensor_specs(q, /*include_mtp=*/false))
+    total += s.shape.numel() * int64_t(dtype_size(s.dtype));
+  return total;
+}
+
+int64_t activation_peak_bytes(const ModelConfig& c, int tokens, int seqs, int tp) {
+  const int64_t T = tokens, H = c.hidden_size, heads = c.num_attention_heads / std::max(1, tp);
+  const int64_t L = c.kv_latent_dim(), k = std::max(1, c.num_experts_per_tok);
+  const int64_t I = std::max(c.moe_intermediate_size * k, c.intermediate_size / std::max(1, tp));
+  // Live at once (bytes, bf16 unless noted): the f32 residual and two bf16
+  // hidden buffers; q, the absorbed query and the latent output of attention;
+  // the MoE's permuted input, gate/up and activation; f32 logits of the
+  // sampled rows; FP8 activation copies for the GEMMs.
+  int64_t per_token = H * 4 + 2 * H * 2 + heads * (c.qk_head_dim() + L + c.kv_lora_rank + c.v_head_dim) * 2 +
+                      k * H * 2 + 3 * I * 2 + H;
+  int64_t b = T * per_token + int64_t(seqs) * c.vocab_size * 4 * 2;
+  b += int64_t(64) << 20;  // library workspaces (cuBLAS/cuBLASLt)
+  return b * 5 / 4;        // fragmentation margin of the caching allocator
+}
+
+MemoryPlan plan_memory(const MemoryPlanInput& in) {
+  const ModelConfig& c = in.config;
+  const int tp = std::max(1, in.tensor_parallel_size);
+  MemoryPlan p;
+  p.max_model_len = in.max_model_len > 0 ? in.max_model_len : int(c.max_position_embeddings);
+  p.budget = int64_t(double(in.device_memory) * in.gpu_memory_utilization);
+  p.weights = weight_bytes(c, in.quantize_fp8) / tp;
+  p.activations = activation_peak_bytes(c, std::max(in.max_num_batched_tokens, 1), in.max_num_seqs, tp);
+  p.graphs = in.cuda_graphs ? (int64_t(512) << 20) : 0;
+  // MLA's latent cache is not split by tensor parallelism (every rank keeps
+  // the full 576-wide latent of its tokens).
+  p.kv_per_token = int64_t(c.num_hidden_layers) * c.kv_latent_dim() * int64_t(dtype_size(in.kv_dtype));
+  p.kv = p.budget - p.weights - p.activations - p.graphs;
+  const int64_t block_bytes = p.kv_per_token * in.block_size;
+  p.num_blocks = p.kv > 0 ? p.kv / block_bytes : 0;
+  p.max_tokens = p.num_blocks * in.block_size;
+  p.fits = p.max_tokens >= p.max_model_len;
+  if (p.fits) return p;
+
+  const int64_t need_kv = int64_t(p.max_model_len) * p.kv_per_token;
+  const int64_t missing = p.weights + p.activations + p.graphs + need_kv - p.budget;
+  std::string a = "the model does not fit: " + gib(p.budget) + " usable (--gpu-memory-utilization " +
+                  std::to_string(in.gpu_memory_utilization).substr(0, 4) + " of " + gib(in.device_memory) +
+                  ") < weights " + gib(p.weights) + " + activations " + gib(p.activations) + " + CUDA graphs " +
+                  gib(p.graphs) + " + KV cache for one " + std::to_string(p.max_model_len) + "-token request " +
+                  gib(need_kv) + "; " + gib(missing) + " missing. Options:";
+  if (!c.quantization.is_fp8() && !in.quantize_fp8) {
+    MemoryPlanInput f = in;
+    f.quantize_fp8 = true;
+    MemoryPlan fp = plan_memory(f);
+    a += "\n  --quantization fp8: weights " + gib(fp.weights) + (fp.fits ? " (fits)" : " (not enough alone)");
+  }
+  for (int n : {2, 4, 8, 16}) {
+    if (n <= tp) continue;
+    MemoryPlanInput t = in;
+    t.tensor_parallel_size = n;
+    if (plan_memory(t).fits) {
+      a += "\n  --tensor-parallel-size " + std::to_string(n) + " (" + gib(weight_bytes(c, in.quantize_fp8) / n) +
+           " of weights per GPU)";
+      break;
+    }
+  }
+  const int64_t left = p.budget - p.weights - p.activations - p.graphs;
+  if (left > 0) {
+    const int64_t len = left / p.kv_per_token / in.block_size * in.block_size;
+    if (len >= 1024) a += "\n  --max-model-len " + std::to_string(len) + " (the longest request that fits)";
+  }
+  if (in.gpu_memory_utilization < 0.95) {
+    MemoryPlanInput u = in;
+    u.gpu_memory_utilization = 0.95;
+    if (plan_memory(u).fits) a += "\n  --gpu-memory-utilization 0.95";
+  }
+  if (in.max_num_batched_tokens > 2048) {
+    MemoryPlanInput m = in;
+    m.max_num_batched_tokens = 2048;
+    if (plan_memory(m).fits) a += "\n  --max-num-batched-tokens 2048 (smaller activation peak)";
+  }
+  p.advice = a;
+  return p;
+}
+
+std::string MemoryPlan::to_string() const {
+  std::string s;
+  s += "memory plan (per GPU):\n";
+  s += "  budget        " + gib(budget) + "\n";
+  s += "  weights       " + gib(weights) + "\n";
+  s += "  activations   " + gib(activations) + " (peak of one step, estimated)\n";
+  s += "  CUDA graphs   " + gib(graphs) + "\n";
+  s += "  KV cache      " + gib(std::max<int64_t>(kv, 0)) + ": " + std::to_string(num_blocks) + " blocks, " +
+       std::to_string(max_tokens) + " tokens (" + std::to_string(kv_per_token) + " bytes per token)\n";
+  s += "  max-model-len " + std::to_string(max_model_len) + (fits ? " fits" : " does NOT fit") + "\n";
+  if (!fits) s += advice + "\n";
+  return s;
+}
+
+}  // namespace sable

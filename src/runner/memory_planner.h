@@ -1,0 +1,53 @@
+// GPU memory planning: weights + activation peak + CUDA graphs + KV blocks,
+// from --gpu-memory-utilization. Computed from the config alone before any
+// weight is loaded, so that a model that does not fit is refused at once
+// with how much is missing and which flags would make it fit (the advice
+// users otherwise search for after a CUDA out-of-memory crash).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/dtype.h"
+#include "model/config.h"
+
+namespace sable {
+
+struct MemoryPlanInput {
+  ModelConfig config;
+  bool quantize_fp8 = false;          // --quantization fp8 on a BF16 checkpoint
+  int tensor_parallel_size = 1;
+  int64_t device_memory = 0;          // bytes of one GPU
+  double gpu_memory_utilization = 0.9;
+  int max_model_len = 0;              // 0: max_position_embeddings
+  int max_num_seqs = 256;
+  int max_num_batched_tokens = 8192;
+  int block_size = 64;
+  DType kv_dtype = DType::BF16;
+  bool cuda_graphs = true;
+};
+
+struct MemoryPlan {
+  int64_t budget = 0;        // utilization x device memory
+  int64_t weights = 0;       // per GPU
+  int64_t activations = 0;   // peak of one step (estimate)
+  int64_t graphs = 0;        // CUDA graph pools (estimate)
+  int64_t kv = 0;            // what is left for the KV cache
+  int64_t kv_per_token = 0;  // all layers, per GPU
+  int64_t num_blocks = 0;
+  int64_t max_tokens = 0;    // tokens the KV cache holds
+  int max_model_len = 0;
+  bool fits = false;         // the KV cache holds at least one max-length request
+  std::string advice;        // when !fits: what is missing and what would fit
+  std::string to_string() const;
+};
+
+MemoryPlan plan_memory(const MemoryPlanInput& in);
+
+// Weight bytes of a config as loaded (FP8 when the checkpoint is FP8 or
+// quantize_fp8), whole model.
+int64_t weight_bytes(const ModelConfig& c, bool quantize_fp8);
+// Peak activation bytes of a step of `tokens` tokens with `seqs` logits rows.
+int64_t activation_peak_bytes(const ModelConfig& c, int tokens, int seqs, int tensor_parallel_size);
+
+}  // namespace sable

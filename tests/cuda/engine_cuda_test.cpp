@@ -1,0 +1,147 @@
+// The whole engine on the CUDA backend with the fixture models: greedy tokens
+// against the Hugging Face reference (margin rule, with the bf16/fp8 logits
+// bound of forward_fixture_cuda_test.cpp), and batch invariance: each prompt
+// alone, among 31 others, with chunked prefill and under preemption.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/fixtures.h"
+#include "cuda_test_util.h"
+#include "engine/engine.h"
+#include "model/deepseek_v3.h"
+#include "model/weight_source.h"
+
+namespace sable {
+namespace {
+
+struct Case {
+  const char* name;
+  double bound;  // max|dlogit| / max|logit| that the GPU forward meets
+};
+
+class CudaEngine : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    SABLE_REQUIRE_GPU();
+    auto src = open_weight_source(testing::fixture_dir(GetParam().name), "auto");
+    ASSERT_TRUE(src.is_ok()) << src.status().to_string();
+    source_ = std::move(*src);
+    auto m = DeepseekV3Model::load(*source_, cudatest::gpu());
+    ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+    model_ = std::move(*m);
+    prompts_ = testing::load_fixture_prompts(GetParam().name);
+  }
+
+  std::vector<std::vector<int32_t>> run(const EngineConfig& cfg, const std::vector<GenerateRequest>& reqs,
+                                        uint64_t* preemptions = nullptr) {
+    auto e = Engine::create(cfg, *model_, nullptr);
+    EXPECT_TRUE(e.is_ok()) << e.status().to_string();
+    std::vector<std::shared_ptr<RequestHandle>> hs;
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      GenerateRequest r = reqs[i];
+      r.request_id = "r" + std::to_string(i);
+      auto h = (*e)->submit(r);
+      EXPECT_TRUE(h.is_ok()) << h.status().to_string();
+      hs.push_back(*h);
+    }
+    (*e)->run_until_idle();
+    std::vector<std::vector<int32_t>> out;
+    for (auto& h : hs) {
+      std::vector<int32_t> ids;
+      for (auto& o : h->poll()) ids.insert(ids.end(), o.token_ids.begin(), o.token_ids.end());
+      out.push_back(ids);
+    }
+    if (preemptions) *preemptions = (*e)->metrics().num_preemptions;
+    EXPECT_EQ((*e)->gauges().kv_cache_usage, 0.0);
+    return out;
+  }
+
+  static EngineConfig config() {
+    EngineConfig c;
+    c.block_size = 16;
+    c.num_kv_blocks = 512;
+    c.max_num_seqs = 64;
+    c.max_num_batched_tokens = 2048;
+    return c;
+  }
+
+  std::unique_ptr<WeightSource> source_;
+  std::unique_ptr<DeepseekV3Model> model_;
+  std::vector<testing::FixturePrompt> prompts_;
+};
+
+GenerateRequest greedy(const std::vector<int32_t>& ids, int n) {
+  GenerateRequest r;
+  r.prompt_ids = ids;
+  r.params.temperature = 0;
+  r.params.ignore_eos = true;
+  r.params.max_tokens = n;
+  return r;
+}
+
+TEST_P(CudaEngine, GreedyMatchesReferenceUpToMarginRule) {
+  std::vector<GenerateRequest> reqs;
+  for (const auto& p : prompts_) reqs.push_back(greedy(p.ids, int(p.greedy.size())));
+  auto out = run(config(), reqs);
+  int compared = 0;
+  for (size_t i = 0; i < prompts_.size(); ++i) {
+    const auto& p = prompts_[i];
+    double max_logit = 0;
+    for (int64_t j = 0; j < p.logits.numel(); ++j) max_logit = std::max(max_logit, double(std::fabs(p.logits.ptr<float>()[j])));
+    // A forward within the bound may flip a choice closer than this.
+    const double threshold = std::max(0.01, 2 * GetParam().bound * max_logit);
+    int n = 0;
+    while (n < int(p.greedy_margin.size()) && p.greedy_margin[size_t(n)] >= threshold) ++n;
+    for (int k = 0; k < n; ++k) ASSERT_EQ(out[i][size_t(k)], p.greedy[size_t(k)]) << "prompt " << i << " step " << k;
+    compared += n;
+  }
+  RecordProperty("greedy_tokens_compared", compared);
+  std::printf("[ measured ] %s: %d greedy tokens compared under the margin rule\n", GetParam().name, compared);
+}
+
+TEST_P(CudaEngine, BatchInvariance) {
+  std::vector<std::vector<int32_t>> prompts;
+  for (const auto& p : prompts_) prompts.push_back(p.ids);
+  for (int i = int(prompts.size()); i < 32; ++i) {
+    std::vector<int32_t> ids;
+    for (int j = 0; j < 3 + (i * 37) % 150; ++j) ids.push_back(int32_t((i * 131 + j * 17 + 5) % 1000 + 2));
+    prompts.push_back(ids);
+  }
+  std::vector<GenerateRequest> reqs;
+  for (const auto& p : prompts) reqs.push_back(greedy(p, 12));
+  std::vector<std::vector<int32_t>> alone;
+  for (const auto& r : reqs) alone.push_back(run(config(), {r})[0]);
+  auto count_equal = [&](const std::vector<std::vector<int32_t>>& got) {
+    int same = 0;
+    for (size_t i = 0; i < got.size(); ++i) same += got[i] == alone[i];
+    return same;
+  };
+  const int batched = count_equal(run(config(), reqs));
+  EngineConfig chunked = config();
+  chunked.max_num_batched_tokens = 37;
+  const int chunk_same = count_equal(run(chunked, reqs));
+  EngineConfig tight = config();
+  tight.num_kv_blocks = 24;
+  tight.enable_prefix_caching = false;
+  uint64_t preemptions = 0;
+  const int preempt_same = count_equal(run(tight, reqs, &preemptions));
+  std::printf("[ measured ] %s: identical to the alone run: batched %d/32, chunked %d/32, preempted %d/32 "
+              "(%llu preemptions)\n",
+              GetParam().name, batched, chunk_same, preempt_same, (unsigned long long)preemptions);
+  EXPECT_GT(preemptions, 0u);
+  EXPECT_EQ(batched, 32);
+  EXPECT_EQ(chunk_same, 32);
+  EXPECT_EQ(preempt_same, 32);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaEngine, ::testing::Values(Case{"tiny-dsv3", 3e-2}, Case{"tiny-dsv3-fp8", 8e-2}),
+                         [](const auto& info) {
+                           std::string s = info.param.name;
+                           for (char& c : s) if (c == '-') c = '_';
+                           return s;
+                         });
+
+}  // namespace
+}  // namespace sable

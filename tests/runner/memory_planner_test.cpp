@@ -1,0 +1,65 @@
+// The memory planner on the real DeepSeek-V3 config: what fits on an H200,
+// and the advice when it does not.
+#include <gtest/gtest.h>
+
+#include "model/presets.h"
+#include "runner/memory_planner.h"
+
+namespace sable {
+namespace {
+
+constexpr int64_t kH200 = int64_t(141) * 1000 * 1000 * 1000;
+
+MemoryPlanInput dsv3(bool fp8_ckpt) {
+  MemoryPlanInput in;
+  in.config = *preset_config("dsv3", 0, fp8_ckpt);
+  in.device_memory = kH200;
+  return in;
+}
+
+TEST(MemoryPlanner, WeightBytesOfTheRealModel) {
+  // 671B parameters minus the MTP layer (~12B): ~1.31 TB in bf16, about
+  // half of that in FP8 (embedding, lm_head and norms stay bf16).
+  const int64_t bf16 = weight_bytes(*preset_config("dsv3"), false);
+  const int64_t fp8 = weight_bytes(*preset_config("dsv3", 0, true), false);
+  EXPECT_NEAR(double(bf16) / 1e12, 1.31, 0.03);
+  EXPECT_NEAR(double(fp8) / 1e9, 660, 25);
+  EXPECT_EQ(weight_bytes(*preset_config("dsv3"), true), fp8);
+}
+
+TEST(MemoryPlanner, Fp8OnEightH200sFits) {
+  MemoryPlanInput in = dsv3(true);
+  in.tensor_parallel_size = 8;
+  in.max_model_len = 32768;
+  MemoryPlan p = plan_memory(in);
+  EXPECT_TRUE(p.fits) << p.to_string();
+  EXPECT_GT(p.max_tokens, 100000);
+}
+
+TEST(MemoryPlanner, OneGpuIsRefusedWithAdvice) {
+  MemoryPlanInput in = dsv3(false);
+  MemoryPlan p = plan_memory(in);
+  EXPECT_FALSE(p.fits);
+  EXPECT_NE(p.advice.find("missing"), std::string::npos);
+  EXPECT_NE(p.advice.find("--quantization fp8"), std::string::npos);
+  EXPECT_NE(p.advice.find("--tensor-parallel-size 16"), std::string::npos) << p.advice;
+}
+
+TEST(MemoryPlanner, SuggestsAShorterMaxModelLen) {
+  MemoryPlanInput in;
+  in.config = *preset_config("dsv3-slice", 8);
+  in.device_memory = kH200;
+  in.max_model_len = 163840;
+  in.max_num_batched_tokens = 2048;
+  in.max_num_seqs = 16;
+  // 8 layers of bf16 at real shapes: ~150 GB of weights do not fit at all.
+  MemoryPlan p = plan_memory(in);
+  EXPECT_FALSE(p.fits);
+  in.config = *preset_config("dsv3-slice", 5);
+  in.gpu_memory_utilization = 0.75;
+  p = plan_memory(in);
+  if (!p.fits) EXPECT_NE(p.advice.find("--max-model-len"), std::string::npos) << p.advice;
+}
+
+}  // namespace
+}  // namespace sable
