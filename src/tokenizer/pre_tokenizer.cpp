@@ -34,6 +34,83 @@ MatchState& match_state() {
   return s;
 }
 
+#include "tokenizer/regex_unicode_tables.inc"
+
+const char* class_extra(char prop) {
+  for (const auto& e : kClassExtras)
+    if (e.name == prop) return e.ranges;
+  return nullptr;
+}
+
+// Makes a tokenizer.json pattern (written for Oniguruma, which HF tokenizers
+// uses) mean the same under PCRE2: \p{L|N|P|S|M} gain the code points that
+// Oniguruma's newer Unicode tables assign (regex_unicode_tables.inc, generated
+// with Oniguruma as the oracle), and \s / \S use Oniguruma's White_Space set
+// (PCRE2 also counts U+180E). Inside a character class the extra ranges go
+// just before its "]", after the properties, so common characters still
+// match on the first (property) test.
+std::string adapt_pattern(const std::string& pat) {
+  std::string out;
+  bool in_class = false;
+  size_t class_start = 0;     // index in pat of the class's first member
+  std::string class_extras;  // ranges to add before the class closes
+  for (size_t i = 0; i < pat.size(); ++i) {
+    const char c = pat[i];
+    if (c == '\\' && i + 1 < pat.size()) {
+      const char e = pat[i + 1];
+      if ((e == 'p' || e == 'P') && i + 4 < pat.size() && pat[i + 2] == '{' && pat[i + 4] == '}' &&
+          class_extra(pat[i + 3])) {
+        const std::string prop = pat.substr(i, 5);
+        const char* extra = class_extra(pat[i + 3]);
+        if (in_class) {
+          out += prop;
+          if (e == 'p') class_extras += extra;  // \P inside a class stays PCRE2's
+        } else {
+          out += (e == 'p' ? "[\\p{" : "[^\\p{") + std::string(1, pat[i + 3]) + "}" + extra + "]";
+        }
+        i += 4;
+        continue;
+      }
+      if (e == 's' || (e == 'S' && !in_class)) {
+        if (in_class) out += kWhiteSpaceClass;
+        else out += (e == 's' ? "[" : "[^") + std::string(kWhiteSpaceClass) + "]";
+        ++i;
+        continue;
+      }
+      out += c;
+      out += e;
+      ++i;
+      continue;
+    }
+    if (!in_class && c == '[') {
+      in_class = true;
+      out += c;
+      class_start = i + 1;
+      if (class_start < pat.size() && pat[class_start] == '^') {
+        out += '^';
+        ++i;
+        ++class_start;
+      }
+      continue;
+    }
+    if (in_class && c == '[' && i + 1 < pat.size() && pat[i + 1] == ':') {  // [:alpha:]
+      const size_t end = pat.find(":]", i + 2);
+      if (end != std::string::npos) {
+        out.append(pat, i, end + 2 - i);
+        i = end + 1;
+        continue;
+      }
+    }
+    if (in_class && c == ']' && i != class_start) {
+      out += class_extras;
+      class_extras.clear();
+      in_class = false;
+    }
+    out += c;
+  }
+  return out;
+}
+
 Result<SplitBehavior> parse_behavior(const std::string& b) {
   if (b == "Removed") return SplitBehavior::kRemoved;
   if (b == "Isolated") return SplitBehavior::kIsolated;
@@ -50,7 +127,8 @@ Result<std::shared_ptr<Regex>> Regex::compile(const std::string& pattern, bool l
   PCRE2_SIZE off = 0;
   uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK;
   if (literal) opts |= PCRE2_LITERAL;
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), opts,
+  const std::string pat = literal ? pattern : adapt_pattern(pattern);
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pat.data()), pat.size(), opts,
                                    &err, &off, nullptr);
   if (!code) {
     PCRE2_UCHAR buf[256];
