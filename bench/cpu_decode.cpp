@@ -25,6 +25,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <sys/resource.h>
 
 #include "backend/backend.h"
 #include "backend/cpu/gemm.h"
@@ -40,6 +41,14 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// CPU seconds used by this process so far (all threads): with wall time it
+// shows whether other load on the machine took cores away from a run.
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
 
 struct Stat {
   double best = 0, worst = 0;  // of the rates
@@ -194,20 +203,24 @@ int main(int argc, char** argv) {
   for (int r = 0; r < reps; ++r) {
     SingleSequenceRunner run(m, prompt + decode + 1);
     auto t0 = Clock::now();
+    double c0 = cpu_seconds();
     auto logits = run.step(ids, false);
-    const double ps = seconds(Clock::now() - t0);
+    const double ps = seconds(Clock::now() - t0), pc = cpu_seconds() - c0;
     if (!logits.is_ok()) { std::fprintf(stderr, "%s\n", logits.status().to_string().c_str()); return 1; }
     prefill_tps.add(prompt / ps);
     int32_t next = 7;
     t0 = Clock::now();
+    c0 = cpu_seconds();
     for (int i = 0; i < decode; ++i) {
       auto l = run.step({next}, false);
       if (!l.is_ok()) return 1;
       const float* p = l->ptr<float>();
       next = int32_t(std::max_element(p, p + cfg->vocab_size) - p);
     }
-    decode_tps.add(decode / seconds(Clock::now() - t0));
-    std::printf("rep %d: prefill %.1f tok/s, decode %.2f tok/s\n", r, prompt / ps, decode_tps.best);
+    const double ds = seconds(Clock::now() - t0), dc = cpu_seconds() - c0;
+    decode_tps.add(decode / ds);
+    std::printf("rep %d: prefill %.1f tok/s (%.2f of %d cores busy), decode %.2f tok/s (%.2f cores busy)\n", r,
+                prompt / ps, pc / ps, ThreadPool::global().size(), decode / ds, dc / ds);
     std::fflush(stdout);
   }
 

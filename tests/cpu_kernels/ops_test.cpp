@@ -115,6 +115,24 @@ TEST(MoeExperts, MatchesReferenceAndIsBatchInvariant) {
   }
 }
 
+TEST(MoeExperts, LargeBatchesAreChunkedInvariantly) {
+  // More tokens than one pass of the op takes (512): tokens in every chunk
+  // equal their results alone.
+  const int64_t T = 1100, H = 40, I = 24;
+  const int E = 9, K = 3;
+  Moe m = make_moe(DType::BF16, E, K, H, I, 30);
+  Tensor x = random_f32({T, H}, 31), ids, wts;
+  routes(T, E, K, 32, ids, wts);
+  Tensor out = Tensor::empty(DType::F32, {T, H});
+  cpu::moe_experts(x, ids, wts, m.w, out);
+  for (int64_t t : {0, 511, 512, 700, 1023, 1024, 1099}) {
+    Tensor one = Tensor::empty(DType::F32, {1, H});
+    Tensor id1 = ids.rows(t, t + 1), w1 = wts.rows(t, t + 1);
+    cpu::moe_experts(x.rows(t, t + 1), id1, w1, m.w, one);
+    ASSERT_TRUE(bitwise_equal(one.ptr<float>(), out.ptr<float>() + t * H, H)) << "token " << t;
+  }
+}
+
 // ---- mla_attention ----
 
 // Two sequences in a shuffled paged cache; the batch holds the last `q_len`

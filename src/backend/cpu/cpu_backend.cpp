@@ -16,6 +16,7 @@ class CpuBackend final : public Backend {
 
   Tensor to_device(const Tensor& host) override { return host; }
   void copy_to_host(const Tensor& src, void* dst) override { std::memcpy(dst, src.data(), src.nbytes()); }
+  void copy_from_host(const void* src, Tensor& dst) override { std::memcpy(dst.data(), src, dst.nbytes()); }
   void prepare_linear(LinearWeight&) override {}
   void prepare_experts(MoeExperts&) override {}
 

@@ -36,6 +36,12 @@ struct GemmNT {
   const float* scale = nullptr;  // F8_E4M3: [ceil(out/bo), ld_scale]
   int64_t ld_scale = 0;
   int block_out = 128, block_in = 128;
+  // Optional: token t reads x row x_rows[t] instead of row t (a gather,
+  // e.g. the tokens routed to one expert).
+  const int32_t* x_rows = nullptr;
+  // y[t, o] is stored at y[t * ldy + o - y_col0]: lets a caller compute a
+  // range of outputs into a buffer holding just that range.
+  int64_t y_col0 = 0;
 };
 
 // y[t, n] = (accumulate ? y[t, n] : 0) + sum_k x[t, k] * W[k, n]: W in F32,
