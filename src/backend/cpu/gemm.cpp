@@ -8,10 +8,11 @@
 namespace sable::cpu {
 
 int64_t nt_scratch_floats(int64_t in) {
-  // A panel of at least one register tile of rows (8 at most, any ISA) at
-  // the widest vector padding (16), or kPanelBytes, whichever is larger.
-  const int64_t in_pad = (in + 15) / 16 * 16;
-  return std::max<int64_t>(kPanelBytes / 4, 8 * in_pad);
+  // A panel (kPanelBytes, or one register tile of rows, 8 at most in any
+  // ISA, when `in` is large), then the chunked accumulators: a chunked
+  // panel (in > kNtChunkIn) has fewer than kPanelBytes / 4 / kNtChunkIn + 8
+  // rows, each with up to 8 tokens x 16 lanes.
+  return nt_acc_offset(in, 8) + (kPanelBytes / 4 / kNtChunkIn + 8) * 8 * 16;
 }
 
 const GemmKernels& gemm_kernels(CpuIsa isa) {

@@ -71,10 +71,23 @@ struct GemmKernels {
   void (*nn)(const GemmNN& a, int64_t n0, int64_t n1, int64_t t0, int64_t t1);
 };
 
-// Floats of panel scratch nt wants (independent of the ISA).
-int64_t nt_scratch_floats(int64_t in);
 // Bytes of weight rows nt converts to float32 at once (L2-resident panel).
 constexpr int64_t kPanelBytes = 192 * 1024;
+// Floats of `in` per reduction chunk on the panel path.
+constexpr int64_t kNtChunkIn = 512;
+// Rows of one panel for a given `in` (a multiple of the row tile r).
+constexpr int64_t nt_panel_rows(int64_t in, int64_t r) {
+  const int64_t in_pad = (in + 15) / 16 * 16, n = kPanelBytes / 4 / in_pad / r * r;
+  return n > r ? n : r;
+}
+// Where the chunked accumulators start in nt's scratch: after the largest
+// panel of row tile r.
+constexpr int64_t nt_acc_offset(int64_t in, int64_t r) {
+  const int64_t in_pad = (in + 15) / 16 * 16, p = kPanelBytes / 4;
+  return p > r * in_pad ? p : r * in_pad;
+}
+// Floats of scratch nt wants (independent of the ISA).
+int64_t nt_scratch_floats(int64_t in);
 
 const GemmKernels& gemm_kernels_scalar();
 const GemmKernels& gemm_kernels_avx2();
