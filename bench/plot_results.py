@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Plots of `sable bench serve|offline` results (the --result-json file).
+
+    python3 bench/plot_results.py RESULTS.json [MORE.json ...] --out DIR
+
+Writes, and prints the path of each:
+  latency_cdf.png       CDFs of TTFT, TPOT, ITL and E2E latency (one line per run)
+  sweep_throughput.png  output tok/s and requests/s against concurrency (sweeps)
+  sweep_latency.png     TTFT, TPOT and E2EL median and p99 against concurrency (sweeps)
+
+A results file holds one run (an object) or a sweep (a list of them); several
+files are plotted together. `sable bench ... --plot-dir DIR` calls this
+itself when python3 and matplotlib are installed; the benchmark never needs
+Python to run.
+"""
+import argparse
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def load_runs(paths):
+    runs = []
+    for p in paths:
+        with open(p) as f:
+            data = json.load(f)
+        runs.extend(data if isinstance(data, list) else [data])
+    return runs
+
+
+def run_label(r):
+    s = r.get("sable", {})
+    c = r.get("max_concurrency")
+    parts = [s.get("preset") or s.get("mode", "run")]
+    parts.append(f"c={c if c is not None else 'inf'}")
+    if r.get("request_rate") not in (None, "inf"):
+        parts.append(f"{r['request_rate']} req/s")
+    return " ".join(str(p) for p in parts if p)
+
+
+def per_request_ms(r):
+    """The four latency samples of one run, in ms, successful requests only."""
+    ok = [e == "" for e in r.get("errors", [])]
+    s = r.get("sable", {})
+    ttft = [t * 1e3 for t, g in zip(r.get("ttfts", []), ok) if g]
+    e2el = [t * 1e3 for t, g in zip(s.get("e2els", []), ok) if g]
+    tpot = [t * 1e3 for t, g in zip(s.get("tpots", []), ok) if g and t is not None]
+    itl = [g * 1e3 for lst, good in zip(r.get("itls", []), ok) if good for g in lst]
+    return {"TTFT": ttft, "TPOT": tpot, "ITL": itl, "E2E latency": e2el}
+
+
+def cdf(ax, values, label):
+    if not values:
+        return
+    v = sorted(values)
+    n = len(v)
+    ax.step(v, [(i + 1) / n for i in range(n)], where="post", label=label)
+
+
+def plot_cdfs(runs, out_dir):
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    for r in runs:
+        samples = per_request_ms(r)
+        for ax, (name, vals) in zip(axes.flat, samples.items()):
+            cdf(ax, vals, run_label(r))
+    for ax, name in zip(axes.flat, ["TTFT", "TPOT", "ITL", "E2E latency"]):
+        ax.set_title(f"{name} (CDF)")
+        ax.set_xlabel("ms")
+        ax.set_ylabel("fraction of samples")
+        ax.set_ylim(0, 1.02)
+        ax.grid(True, alpha=0.3)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize="small")
+    fig.suptitle(title(runs))
+    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
+    path = os.path.join(out_dir, "latency_cdf.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def title(runs):
+    r = runs[0]
+    s = r.get("sable", {})
+    return (f"{s.get('mode', '')} {r.get('model_id', '')}: {s.get('input_len', '?')} in / "
+            f"{s.get('output_len', '?')} out, commit {s.get('commit', '?')}")
+
+
+def plot_sweep(runs, out_dir):
+    sweep = [r for r in runs if r.get("max_concurrency")]
+    if len(sweep) < 2:
+        return []
+    sweep.sort(key=lambda r: r["max_concurrency"])
+    x = [r["max_concurrency"] for r in sweep]
+    paths = []
+
+    fig, ax1 = plt.subplots(figsize=(7.5, 4.5))
+    ax1.plot(x, [r["output_throughput"] for r in sweep], "o-", label="output tok/s")
+    ax1.set_xscale("log", base=2)
+    ax1.set_xlabel("max concurrency")
+    ax1.set_ylabel("output tokens/s")
+    ax2 = ax1.twinx()
+    ax2.plot(x, [r["request_throughput"] for r in sweep], "s--", color="tab:orange", label="requests/s")
+    ax2.set_ylabel("requests/s")
+    ax1.grid(True, alpha=0.3)
+    fig.legend(loc="upper left", bbox_to_anchor=(0.12, 0.88))
+    ax1.set_title("Throughput against concurrency\n" + title(sweep), fontsize="medium")
+    fig.tight_layout()
+    p = os.path.join(out_dir, "sweep_throughput.png")
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    paths.append(p)
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    for ax, key, name in zip(axes, ["ttft", "tpot", "e2el"], ["TTFT", "TPOT", "E2E latency"]):
+        ax.plot(x, [r[f"median_{key}_ms"] for r in sweep], "o-", label="median")
+        if f"p99_{key}_ms" in sweep[0]:
+            ax.plot(x, [r[f"p99_{key}_ms"] for r in sweep], "s--", label="p99")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("max concurrency")
+        ax.set_ylabel("ms")
+        ax.set_title(name)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.suptitle("Latency against concurrency: " + title(sweep), fontsize="medium")
+    fig.tight_layout()
+    p = os.path.join(out_dir, "sweep_latency.png")
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    paths.append(p)
+    return paths
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("results", nargs="+")
+    ap.add_argument("--out", required=True, help="output directory")
+    a = ap.parse_args()
+    runs = load_runs(a.results)
+    if not runs:
+        sys.exit("no runs in " + " ".join(a.results))
+    os.makedirs(a.out, exist_ok=True)
+    for p in [plot_cdfs(runs, a.out)] + plot_sweep(runs, a.out):
+        print(p)
+
+
+if __name__ == "__main__":
+    main()
