@@ -19,6 +19,7 @@
 #include "model/deepseek_v3.h"
 #include "model/presets.h"
 #include "model/weight_source.h"
+#include "runner/model_runner.h"
 
 #ifdef SABLE_HAVE_CUDA
 #include <cuda_runtime.h>
@@ -93,7 +94,7 @@ int run(int argc, char** argv) {
   CLI::App app{"End-to-end GPU timing on a DeepSeek-V3 slice"};
   std::string preset = "dsv3-slice", batches = "1,8,32,128", prefills = "4096,32768", json_path;
   int layers = 0, context = 512, iters = 10;
-  bool fp8 = false;
+  bool fp8 = false, eager = false;
   std::string device = "cuda";
   app.add_option("--preset", preset);
   app.add_option("--layers", layers, "Layers (default: the preset's; dsv3-slice has 4)");
@@ -104,6 +105,7 @@ int run(int argc, char** argv) {
   app.add_option("--iters", iters);
   app.add_option("--device", device);
   app.add_option("--json", json_path);
+  app.add_flag("--enforce-eager", eager, "Decode without CUDA graphs");
   CLI11_PARSE(app, argc, argv);
 
   auto cfg = preset_config(preset, layers, false);
@@ -144,22 +146,43 @@ int run(int argc, char** argv) {
   std::printf("| decode batch | context | step ms | weights+KV GB read | floor ms | step / floor |\n");
   std::printf("|---:|---:|---:|---:|---:|---:|\n");
   const int bs = 64;
-  for (int B : parse_list(batches)) {
-    const int blocks_per_seq = (context + 1 + bs - 1) / bs;
-    KvCache cache = model.allocate_kv_cache(B * blocks_per_seq, bs, kv_dt);
-    ForwardBatch fb;
-    fb.max_blocks = blocks_per_seq;
+  // Decode through the model runner, as the engine runs it: CUDA graphs
+  // captured at start for the batch sizes (unless --enforce-eager).
+  const std::vector<int> batch_list = parse_list(batches);
+  const int max_batch = *std::max_element(batch_list.begin(), batch_list.end());
+  const int blocks_per_seq = (context + 1 + bs - 1) / bs;
+  KvPoolOptions po;
+  po.block_size = bs;
+  po.num_blocks = max_batch * blocks_per_seq;
+  po.dtype = kv_dt;
+  po.max_num_seqs = max_batch;
+  po.max_num_batched_tokens = 2048;
+  po.max_model_len = std::max(context + 1, 4096);
+  po.enforce_eager = eager;
+  auto tc = Clock::now();
+  ModelRunner runner(model, po);
+  std::printf("decode: %s (%d graphs, captured in %.1f s)\n\n", runner.num_graphs() ? "CUDA graphs" : "eager",
+              runner.num_graphs(), std::chrono::duration<double>(Clock::now() - tc).count());
+  std::printf("| decode batch | context | step ms | weights+KV GB read | floor ms | step / floor |\n");
+  std::printf("|---:|---:|---:|---:|---:|---:|\n");
+  for (int B : batch_list) {
+    std::vector<std::vector<int32_t>> tokens(static_cast<size_t>(B)), tables(static_cast<size_t>(B));
+    std::vector<RunnerSeq> seqs;
     for (int s = 0; s < B; ++s) {
-      fb.token_ids.push_back((s * 7919) % int(c.vocab_size));
-      fb.positions.push_back(context);
-      fb.token_seq.push_back(s);
-      fb.slot_mapping.push_back((s * blocks_per_seq + context / bs) * bs + context % bs);
-      fb.seq_lens.push_back(context + 1);
-      for (int b = 0; b < blocks_per_seq; ++b) fb.block_tables.push_back(s * blocks_per_seq + b);
-      fb.logits_indices.push_back(s);
+      tokens[size_t(s)].assign(size_t(context + 1), int32_t((s * 7919) % int(c.vocab_size)));
+      for (int b = 0; b < blocks_per_seq; ++b) tables[size_t(s)].push_back(s * blocks_per_seq + b);
+    }
+    for (int s = 0; s < B; ++s) {
+      RunnerSeq r;
+      r.tokens = &tokens[size_t(s)];
+      r.num_computed = context;
+      r.num_new = 1;
+      r.block_table = &tables[size_t(s)];
+      r.need_logits = true;
+      seqs.push_back(r);
     }
     Timer tm{be};
-    const double ms = tm.median_ms([&] { (void)model.forward(fb, cache); }, 3, iters);
+    const double ms = tm.median_ms([&] { (void)runner.run_device(seqs); }, 3, iters);
     const double kv_bytes = double(B) * (context + 1) * double(model.kv_bytes_per_token(kv_dt));
     const double bytes = non_expert + moe_layers * expected_distinct_experts(c.n_routed_experts, c.num_experts_per_tok, B) *
                                           expert_bytes + kv_bytes;
@@ -167,7 +190,8 @@ int run(int argc, char** argv) {
     std::printf("| %d | %d | %.3f | %.2f | %.3f | %.2fx |\n", B, context, ms, bytes / 1e9, floor_ms,
                 floor_ms > 0 ? ms / floor_ms : 0);
     if (json) json << "{\"kind\":\"decode\",\"fp8\":" << (fp8 ? "true" : "false") << ",\"batch\":" << B
-                   << ",\"context\":" << context << ",\"ms\":" << ms << ",\"floor_ms\":" << floor_ms << "}\n";
+                   << ",\"context\":" << context << ",\"ms\":" << ms << ",\"floor_ms\":" << floor_ms
+                   << ",\"graphs\":" << runner.num_graphs() << "}\n";
   }
   std::printf("\n| prefill tokens | ms | tokens/s | TFLOP/s (GEMMs + attention) |\n|---:|---:|---:|---:|\n");
   for (int T : parse_list(prefills)) {

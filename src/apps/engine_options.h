@@ -20,6 +20,7 @@ struct EngineOptions {
     app.add_option("--max-num-batched-tokens", cfg.max_num_batched_tokens, "Maximum tokens per step");
     app.add_flag("--no-enable-prefix-caching", no_prefix_caching, "Turn automatic prefix caching off");
     app.add_flag("--enable-prefix-caching", [this](int64_t) { no_prefix_caching = false; }, "On by default");
+    app.add_flag("--enforce-eager", cfg.enforce_eager, "No CUDA graphs (eager kernel launches)");
     app.add_option("--max-waiting-requests", cfg.max_waiting_requests, "Reject requests (503) past this queue length");
   }
   EngineConfig to_config() const {

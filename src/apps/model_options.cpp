@@ -8,6 +8,7 @@
 #include "core/logging.h"
 #include "core/paths.h"
 #include "model/presets.h"
+#include "runner/memory_planner.h"
 #include "tokenizer/tokenizer.h"
 #include "backend/device_select.h"
 
@@ -39,7 +40,7 @@ Result<Backend*> backend_for(const ModelOptions& o) {
 }
 }  // namespace
 
-Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo) {
+Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const EngineConfig* plan) {
   set_log_level(o.log_level);
   LoadedModel lm;
   SABLE_ASSIGN_OR_RETURN(lm.backend, backend_for(o));
@@ -68,6 +69,23 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo) {
       LOG_WARN("the tokenizer has {} tokens but the model's vocabulary is {}: ids past it are rejected",
                tok->vocab_size(), lm.source->config().vocab_size);
     lm.tokenizer = std::move(tok);
+  }
+  size_t free_b = 0, total_b = 0;
+  if (plan && lm.backend->memory_info(&free_b, &total_b)) {
+    MemoryPlanInput in;
+    in.config = lm.source->config();
+    in.quantize_fp8 = o.quantization == "fp8";
+    in.device_memory = int64_t(total_b);
+    in.gpu_memory_utilization = plan->gpu_memory_utilization;
+    in.max_model_len = plan->max_model_len;
+    in.max_num_seqs = plan->max_num_seqs;
+    in.max_num_batched_tokens = plan->max_num_batched_tokens;
+    in.block_size = plan->block_size;
+    in.kv_dtype = plan->kv_cache_dtype.value_or(lm.backend->activation_dtype());
+    in.cuda_graphs = !plan->enforce_eager;
+    MemoryPlan mp = plan_memory(in);
+    LOG_INFO("{}", mp.to_string());
+    if (!mp.fits) return resource_exhausted(mp.advice);
   }
   auto t0 = std::chrono::steady_clock::now();
   LoadOptions lo;

@@ -10,6 +10,7 @@
 
 #include "backend/backend.h"
 #include "core/status.h"
+#include "engine/engine_config.h"
 #include "model/deepseek_v3.h"
 #include "model/weight_source.h"
 
@@ -46,7 +47,10 @@ Result<Backend*> select_backend(const std::string& device);
 // tokenizer.json; --tokenizer overrides). With no --model and allow_demo,
 // builds the demo model: the `tiny` preset with random weights (generated
 // deterministically at start) and the real DeepSeek-V3 tokenizer.
-Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo = false);
+// With `plan` (the engine settings), a GPU load is first checked against the
+// memory planner: a model that cannot fit is refused before any weight is
+// read, with what is missing and the flags that would make it fit.
+Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo = false, const EngineConfig* plan = nullptr);
 
 // Parses "5 17 3" or "5,17,3" into ids; errors name the bad item.
 Result<std::vector<int32_t>> parse_id_list(const std::string& s);

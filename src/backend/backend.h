@@ -7,6 +7,7 @@
 // shapes are in the comments; T = tokens in the batch, H = hidden size.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -69,6 +70,17 @@ class Backend {
   virtual void prepare_linear(LinearWeight& w) = 0;
   virtual void prepare_experts(MoeExperts& e) = 0;
   virtual void synchronize() {}
+  // Copies host bytes into an existing device tensor (all of it), ordered
+  // with the work queued on the backend.
+  virtual void copy_from_host(const void* src, Tensor& dst) = 0;
+
+  // CUDA graphs: records the device work that fn() enqueues into a graph
+  // that replay_graph() re-runs with the same buffers. Memory allocated
+  // inside fn() stays reserved for the graph. nullptr where unsupported
+  // (the CPU backend), and the caller runs eagerly.
+  virtual std::shared_ptr<void> capture_graph(const std::function<void()>& fn) { return nullptr; }
+  virtual void replay_graph(void* graph) {}
+
   // Free and total bytes of the device's memory; false where not meaningful
   // (the CPU backend: its KV budget is a flag).
   virtual bool memory_info(size_t* free_bytes, size_t* total_bytes) { return false; }

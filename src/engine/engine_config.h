@@ -21,6 +21,7 @@ struct EngineConfig {
   int max_waiting_requests = 0;        // --max-waiting-requests (0: unlimited)
   std::optional<DType> kv_cache_dtype; // default: the backend's activation dtype (--kv-cache-dtype)
   uint64_t seed = 0;                   // default seed for requests without one
+  bool enforce_eager = false;          // --enforce-eager: no CUDA graphs
 };
 
 }  // namespace sable

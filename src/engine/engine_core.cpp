@@ -21,6 +21,11 @@ std::unique_ptr<ModelRunner> make_runner(const EngineConfig& cfg, DeepseekV3Mode
   o.num_blocks = cfg.num_kv_blocks;
   o.memory_bytes = cfg.kv_cache_memory;
   o.dtype = cfg.kv_cache_dtype.value_or(model.backend().activation_dtype());
+  o.gpu_memory_utilization = cfg.gpu_memory_utilization;
+  o.max_num_batched_tokens = cfg.max_num_batched_tokens;
+  o.max_num_seqs = cfg.max_num_seqs;
+  o.max_model_len = cfg.max_model_len;
+  o.enforce_eager = cfg.enforce_eager;
   return std::make_unique<ModelRunner>(model, o);
 }
 

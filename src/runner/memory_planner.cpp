@@ -42,13 +42,17 @@ int64_t activation_peak_bytes(const ModelConfig& c, int tokens, int seqs, int tp
   return b * 5 / 4;        // fragmentation margin of the caching allocator
 }
 
-MemoryPlan plan_memory(const MemoryPlanInput& in) {
+namespace {
+
+// The plan without advice, with the whole model's weight bytes given (they
+// take a walk over every tensor of the layout to count).
+MemoryPlan plan_basic(const MemoryPlanInput& in, int64_t model_weight_bytes) {
   const ModelConfig& c = in.config;
   const int tp = std::max(1, in.tensor_parallel_size);
   MemoryPlan p;
   p.max_model_len = in.max_model_len > 0 ? in.max_model_len : int(c.max_position_embeddings);
   p.budget = int64_t(double(in.device_memory) * in.gpu_memory_utilization);
-  p.weights = weight_bytes(c, in.quantize_fp8) / tp;
+  p.weights = model_weight_bytes / tp;
   p.activations = activation_peak_bytes(c, std::max(in.max_num_batched_tokens, 1), in.max_num_seqs, tp);
   p.graphs = in.cuda_graphs ? (int64_t(512) << 20) : 0;
   // MLA's latent cache is not split by tensor parallelism (every rank keeps
@@ -59,6 +63,16 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   p.num_blocks = p.kv > 0 ? p.kv / block_bytes : 0;
   p.max_tokens = p.num_blocks * in.block_size;
   p.fits = p.max_tokens >= p.max_model_len;
+  return p;
+}
+
+}  // namespace
+
+MemoryPlan plan_memory(const MemoryPlanInput& in) {
+  const ModelConfig& c = in.config;
+  const int tp = std::max(1, in.tensor_parallel_size);
+  const int64_t wb = weight_bytes(c, in.quantize_fp8);
+  MemoryPlan p = plan_basic(in, wb);
   if (p.fits) return p;
 
   const int64_t need_kv = int64_t(p.max_model_len) * p.kv_per_token;
@@ -71,15 +85,15 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   if (!c.quantization.is_fp8() && !in.quantize_fp8) {
     MemoryPlanInput f = in;
     f.quantize_fp8 = true;
-    MemoryPlan fp = plan_memory(f);
+    MemoryPlan fp = plan_basic(f, weight_bytes(c, true));
     a += "\n  --quantization fp8: weights " + gib(fp.weights) + (fp.fits ? " (fits)" : " (not enough alone)");
   }
   for (int n : {2, 4, 8, 16}) {
     if (n <= tp) continue;
     MemoryPlanInput t = in;
     t.tensor_parallel_size = n;
-    if (plan_memory(t).fits) {
-      a += "\n  --tensor-parallel-size " + std::to_string(n) + " (" + gib(weight_bytes(c, in.quantize_fp8) / n) +
+    if (plan_basic(t, wb).fits) {
+      a += "\n  --tensor-parallel-size " + std::to_string(n) + " (" + gib(wb / n) +
            " of weights per GPU)";
       break;
     }
@@ -92,12 +106,12 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   if (in.gpu_memory_utilization < 0.95) {
     MemoryPlanInput u = in;
     u.gpu_memory_utilization = 0.95;
-    if (plan_memory(u).fits) a += "\n  --gpu-memory-utilization 0.95";
+    if (plan_basic(u, wb).fits) a += "\n  --gpu-memory-utilization 0.95";
   }
   if (in.max_num_batched_tokens > 2048) {
     MemoryPlanInput m = in;
     m.max_num_batched_tokens = 2048;
-    if (plan_memory(m).fits) a += "\n  --max-num-batched-tokens 2048 (smaller activation peak)";
+    if (plan_basic(m, wb).fits) a += "\n  --max-num-batched-tokens 2048 (smaller activation peak)";
   }
   p.advice = a;
   return p;

@@ -1,8 +1,10 @@
 #include "runner/model_runner.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "core/logging.h"
+#include "runner/memory_planner.h"
 
 namespace sable {
 
@@ -11,16 +13,48 @@ int kv_blocks_for_budget(const DeepseekV3Model& model, int64_t bytes, int block_
   return int(std::max<int64_t>(0, bytes / per_block));
 }
 
+// A captured decode step for `batch` sequences: its inputs live in one
+// device buffer (so a step uploads them with one copy) and its logits in
+// the graph's pool.
+struct ModelRunner::DecodeGraph {
+  int batch = 0;
+  Tensor packed;  // I32: token_ids, positions, token_seq, slot_mapping, seq_lens, logits_indices, tables
+  DeviceBatch inputs;
+  Tensor logits;  // F32 [batch, vocab]
+  std::shared_ptr<void> graph;
+  std::vector<int32_t> host;  // staging for `packed`
+};
+
+ModelRunner::~ModelRunner() = default;
+
 ModelRunner::ModelRunner(DeepseekV3Model& model, const KvPoolOptions& o) : model_(model) {
+  Backend& be = model.backend();
   int blocks = o.num_blocks;
+  size_t free_b = 0, total_b = 0;
+  const bool device_memory = be.memory_info(&free_b, &total_b);
   if (blocks <= 0) {
-    const int64_t budget = o.memory_bytes > 0 ? o.memory_bytes : (int64_t(1) << 30);
-    blocks = kv_blocks_for_budget(model, budget, o.block_size, o.dtype);
+    int64_t budget = o.memory_bytes;
+    if (budget <= 0 && device_memory) {
+      // What --gpu-memory-utilization leaves once the weights are loaded
+      // (already counted in total - free), less the activation peak and the
+      // graph pools.
+      const int64_t used = int64_t(total_b - free_b);
+      const int64_t act = activation_peak_bytes(model.config(), o.max_num_batched_tokens, o.max_num_seqs, 1);
+      const int64_t graphs = o.enforce_eager ? 0 : (int64_t(512) << 20);
+      budget = int64_t(double(total_b) * o.gpu_memory_utilization) - used - act - graphs;
+      LOG_INFO("KV budget: {:.2f} GiB = {:.2f} x {:.1f} GiB - {:.2f} GiB in use - {:.2f} GiB activations - {:.2f} GiB graphs",
+               double(budget) / (1 << 30), o.gpu_memory_utilization, double(total_b) / (1 << 30),
+               double(used) / (1 << 30), double(act) / (1 << 30), double(graphs) / (1 << 30));
+    }
+    if (budget <= 0 && !device_memory) budget = int64_t(1) << 30;
+    blocks = kv_blocks_for_budget(model, budget, o.block_size, o.dtype) - 1;
   }
-  cache_ = model.allocate_kv_cache(blocks, o.block_size, o.dtype);
-  LOG_INFO("KV cache: {} blocks of {} tokens ({} tokens, {:.1f} MiB, {} per token)", blocks, o.block_size,
-           int64_t(blocks) * o.block_size, double(kv_bytes()) / (1 << 20),
-           model.kv_bytes_per_token(o.dtype));
+  num_blocks_ = std::max(blocks, 0);
+  pad_block_ = num_blocks_;
+  cache_ = model.allocate_kv_cache(num_blocks_ + 1, o.block_size, o.dtype);
+  LOG_INFO("KV cache: {} blocks of {} tokens ({} tokens, {:.1f} MiB, {} bytes per token)", num_blocks_, o.block_size,
+           int64_t(num_blocks_) * o.block_size, double(kv_bytes()) / (1 << 20), model.kv_bytes_per_token(o.dtype));
+  if (!o.enforce_eager && num_blocks_ > 0) capture_decode_graphs(o);
 }
 
 size_t ModelRunner::kv_bytes() const {
@@ -29,9 +63,143 @@ size_t ModelRunner::kv_bytes() const {
   return b;
 }
 
-Result<Tensor> ModelRunner::run(const std::vector<RunnerSeq>& seqs) {
-  ForwardBatch b;
+void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
+  Backend& be = model_.backend();
+  // Probe: backends without graphs return null.
+  if (!be.capture_graph([] {})) return;
+  const auto t0 = std::chrono::steady_clock::now();
   const int bs = cache_.block_size;
+  const int max_len = o.max_model_len > 0 ? o.max_model_len : int(model_.config().max_position_embeddings);
+  graph_max_blocks_ = (max_len + bs - 1) / bs;
+
+  // A profile step at the largest prefill first, so that every workspace
+  // reaches its final size before any graph records its address.
+  {
+    const int T = std::max(1, std::min({o.max_num_batched_tokens, num_blocks_ * bs, max_len - 1}));
+    ForwardBatch fb;
+    fb.max_blocks = (T + bs - 1) / bs;
+    for (int i = 0; i < T; ++i) {
+      fb.token_ids.push_back(0);
+      fb.positions.push_back(i);
+      fb.token_seq.push_back(0);
+      fb.slot_mapping.push_back(i);
+    }
+    fb.seq_lens.push_back(T);
+    for (int b = 0; b < fb.max_blocks; ++b) fb.block_tables.push_back(b);
+    fb.logits_indices.push_back(T - 1);
+    auto r = model_.forward(fb, cache_);
+    if (!r.is_ok()) {
+      LOG_WARN("profile step failed ({}); running without CUDA graphs", r.status().message());
+      return;
+    }
+    be.synchronize();
+  }
+
+  std::vector<int> sizes;
+  for (int b : {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256})
+    if (b <= o.max_num_seqs) sizes.push_back(b);
+  const int64_t V = model_.config().vocab_size;
+  // Largest first: later (smaller) captures reuse what the larger ones grew.
+  for (auto it = sizes.rbegin(); it != sizes.rend(); ++it) {
+    const int B = *it;
+    auto g = std::make_unique<DecodeGraph>();
+    g->batch = B;
+    const int64_t n = 6 * int64_t(B) + int64_t(B) * graph_max_blocks_;
+    g->packed = be.empty(DType::I32, {n});
+    g->host.assign(size_t(n), 0);
+    auto view = [&](int64_t offset, Shape shape) {
+      return Tensor(g->packed.ptr<int32_t>() + offset, DType::I32, shape, g->packed.device(), g->packed.owner());
+    };
+    DeviceBatch& d = g->inputs;
+    d.token_ids = view(0, {B});
+    d.attn.positions = view(B, {B});
+    d.attn.token_seq = view(2 * B, {B});
+    d.attn.slot_mapping = view(3 * B, {B});
+    d.attn.seq_lens = view(4 * B, {B});
+    d.logits_indices = view(5 * B, {B});
+    d.attn.block_tables = view(6 * B, {B, graph_max_blocks_});
+    d.attn.num_seqs = B;
+    d.attn.num_tokens = B;
+    d.attn.max_blocks = graph_max_blocks_;
+    d.attn.max_seq_len = max_len;  // work split sized for the longest context
+    d.attn.all_decode = true;
+    // Inputs of an all-padding batch: valid, harmless.
+    for (int s = 0; s < B; ++s) {
+      g->host[size_t(2 * B + s)] = s;
+      g->host[size_t(3 * B + s)] = pad_block_ * bs;
+      g->host[size_t(4 * B + s)] = 1;
+      g->host[size_t(5 * B + s)] = s;
+      for (int j = 0; j < graph_max_blocks_; ++j) g->host[size_t(6 * B + s * graph_max_blocks_ + j)] = pad_block_;
+    }
+    be.copy_from_host(g->host.data(), g->packed);
+    try {
+      (void)model_.forward_device(d, cache_);  // warm-up: lazy initialisation outside capture
+      be.synchronize();
+      g->graph = be.capture_graph([&] { g->logits = model_.forward_device(d, cache_); });
+    } catch (const std::exception& e) {
+      LOG_WARN("CUDA graph capture failed at batch {} ({}); running without CUDA graphs", B, e.what());
+      graphs_.clear();
+      return;
+    }
+    if (!g->graph || g->logits.dim(1) != V) {
+      graphs_.clear();
+      return;
+    }
+    graphs_.push_back(std::move(g));
+  }
+  std::reverse(graphs_.begin(), graphs_.end());
+  LOG_INFO("captured {} CUDA graphs for decode batches 1..{} in {:.1f} s", graphs_.size(), sizes.back(),
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+}
+
+Tensor ModelRunner::run_graph(DecodeGraph& g, const std::vector<RunnerSeq>& seqs) {
+  Backend& be = model_.backend();
+  const int B = g.batch, n = int(seqs.size()), bs = cache_.block_size;
+  const int64_t V = model_.config().vocab_size;
+  for (int s = 0; s < B; ++s) {
+    const bool real = s < n;
+    const int pos = real ? seqs[size_t(s)].num_computed : 0;
+    // Ids were validated at submission (the engine) or come from sampling.
+    const int32_t tok = real ? std::clamp<int32_t>((*seqs[size_t(s)].tokens)[size_t(pos)], 0, int32_t(V - 1)) : 0;
+    g.host[size_t(s)] = tok;
+    g.host[size_t(B + s)] = pos;
+    g.host[size_t(4 * B + s)] = pos + 1;
+    int32_t* table = g.host.data() + 6 * B + int64_t(s) * graph_max_blocks_;
+    if (real) {
+      const auto& bt = *seqs[size_t(s)].block_table;
+      std::copy(bt.begin(), bt.end(), table);
+      std::fill(table + bt.size(), table + graph_max_blocks_, pad_block_);
+      g.host[size_t(3 * B + s)] = bt[size_t(pos / bs)] * bs + pos % bs;
+    } else {
+      g.host[size_t(3 * B + s)] = pad_block_ * bs;
+      std::fill(table, table + graph_max_blocks_, pad_block_);
+    }
+  }
+  be.copy_from_host(g.host.data(), g.packed);
+  be.replay_graph(g.graph.get());
+  return g.logits.rows(0, n);
+}
+
+Result<Tensor> ModelRunner::run(const std::vector<RunnerSeq>& seqs) {
+  SABLE_ASSIGN_OR_RETURN(Tensor dev, run_device(seqs));
+  if (dev.device() == Device::kCPU) return dev;
+  Tensor host = Tensor::empty(DType::F32, dev.shape());
+  model_.backend().copy_to_host(dev, host.data());
+  return host;
+}
+
+Result<Tensor> ModelRunner::run_device(const std::vector<RunnerSeq>& seqs) {
+  const int bs = cache_.block_size;
+  if (!graphs_.empty() && int(seqs.size()) <= graphs_.back()->batch) {
+    bool decode = true;
+    for (const auto& s : seqs)
+      decode = decode && s.num_new == 1 && s.need_logits && int(s.block_table->size()) <= graph_max_blocks_;
+    if (decode) {
+      for (auto& g : graphs_)
+        if (g->batch >= int(seqs.size())) return run_graph(*g, seqs);
+    }
+  }
+  ForwardBatch b;
   int max_blocks = 1;
   for (const auto& s : seqs) max_blocks = std::max(max_blocks, int(s.block_table->size()));
   b.max_blocks = max_blocks;
@@ -49,11 +217,7 @@ Result<Tensor> ModelRunner::run(const std::vector<RunnerSeq>& seqs) {
     for (int i = 0; i < max_blocks; ++i)
       b.block_tables.push_back(i < int(s.block_table->size()) ? (*s.block_table)[size_t(i)] : 0);
   }
-  SABLE_ASSIGN_OR_RETURN(Tensor dev, model_.forward(b, cache_));
-  if (dev.device() == Device::kCPU) return dev;
-  Tensor host = Tensor::empty(DType::F32, dev.shape());
-  model_.backend().copy_to_host(dev, host.data());
-  return host;
+  return model_.forward(b, cache_);
 }
 
 void ModelRunner::copy_block(int src, int dst) {

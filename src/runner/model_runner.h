@@ -2,6 +2,11 @@
 // step into a ForwardBatch, runs the model, and hands back logits for the
 // sequences that sample this step. It sees sequences only as token lists
 // with block tables (RunnerSeq); scheduling stays in engine/.
+//
+// On backends with graphs (CUDA), decode steps replay CUDA graphs captured
+// at start for a set of batch sizes (padded up to the next size), which
+// removes the launch overhead of several hundred small kernels per step;
+// --enforce-eager turns them off.
 #pragma once
 
 #include <memory>
@@ -24,26 +29,47 @@ struct KvPoolOptions {
   int num_blocks = 0;          // explicit count (--num-kv-blocks)
   int64_t memory_bytes = 0;    // budget (--kv-cache-memory); 0: a default
   DType dtype = DType::F32;
+  // Devices that report their memory (CUDA): the KV budget is what
+  // --gpu-memory-utilization leaves after weights, the activation peak and
+  // the graphs.
+  double gpu_memory_utilization = 0.9;
+  int max_num_batched_tokens = 8192;
+  int max_num_seqs = 256;
+  int max_model_len = 0;
+  bool enforce_eager = false;
 };
 
 class ModelRunner {
  public:
   ModelRunner(DeepseekV3Model& model, const KvPoolOptions& opts);
+  ~ModelRunner();
 
-  int num_blocks() const { return cache_.num_blocks; }
+  // Blocks the scheduler may hand out (one more, for padding, is kept aside).
+  int num_blocks() const { return num_blocks_; }
   int block_size() const { return cache_.block_size; }
   size_t kv_bytes() const;
   DeepseekV3Model& model() { return model_; }
+  int num_graphs() const { return int(graphs_.size()); }
 
   // Runs one step. Returns float32 logits on the host, one row per sequence
   // with need_logits, in order.
   Result<Tensor> run(const std::vector<RunnerSeq>& seqs);
+  // The same, leaving the logits on the device (valid until the next step).
+  Result<Tensor> run_device(const std::vector<RunnerSeq>& seqs);
   // Copies one block's cache contents (all layers): copy-on-write for forks.
   void copy_block(int src, int dst);
 
  private:
+  struct DecodeGraph;
+  void capture_decode_graphs(const KvPoolOptions& o);
+  Tensor run_graph(DecodeGraph& g, const std::vector<RunnerSeq>& seqs);
+
   DeepseekV3Model& model_;
   KvCache cache_;
+  int num_blocks_ = 0;
+  int pad_block_ = 0;   // written by padding rows of graph batches
+  int graph_max_blocks_ = 0;
+  std::vector<std::unique_ptr<DecodeGraph>> graphs_;  // ascending batch size
 };
 
 // Blocks that fit a budget for this model and dtype.

@@ -47,6 +47,10 @@ class CudaBackend final : public Backend {
   void prepare_experts(MoeExperts& e) override;
   void synchronize() override;
   bool memory_info(size_t* free_bytes, size_t* total_bytes) override;
+  void copy_from_host(const void* src, Tensor& dst) override;
+  // cuda_graph.cu: each graph gets a private allocator pool.
+  std::shared_ptr<void> capture_graph(const std::function<void()>& fn) override;
+  void replay_graph(void* graph) override;
 
   void embedding(const Tensor& ids, const Tensor& table, Tensor& out) override;
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;
@@ -82,6 +86,7 @@ class CudaBackend final : public Backend {
   cublasContext* cublas_ = nullptr;
   void* cublas_ws_ = nullptr;
   std::unique_ptr<CudaAllocator> alloc_;
+  int next_graph_pool_ = 1;
 };
 
 // A backend with its own stream and allocator. Tensors it allocated must be

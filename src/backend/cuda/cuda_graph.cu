@@ -1,0 +1,57 @@
+// CUDA graphs for the CUDA backend: capture a function's stream work into an
+// executable graph, with the allocations made during capture served from a
+// private pool of the caching allocator, so that the memory the graph's
+// kernels use never changes hands between replays.
+#include <cstring>
+#include <stdexcept>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_check.h"
+
+namespace sable::cuda {
+
+namespace {
+struct Graph {
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  ~Graph() {
+    if (exec) cudaGraphExecDestroy(exec);
+    if (graph) cudaGraphDestroy(graph);
+  }
+};
+}  // namespace
+
+void CudaBackend::copy_from_host(const void* src, Tensor& dst) {
+  if (!dst.nbytes()) return;
+  SABLE_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src, dst.nbytes(), cudaMemcpyHostToDevice, stream_));
+  // The source is pageable host memory the caller may reuse at once.
+  SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+std::shared_ptr<void> CudaBackend::capture_graph(const std::function<void()>& fn) {
+  SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  const int prev = alloc_->current_pool();
+  alloc_->set_current_pool(next_graph_pool_++);
+  auto g = std::make_shared<Graph>();
+  SABLE_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  try {
+    fn();
+  } catch (...) {
+    cudaGraph_t broken = nullptr;
+    cudaStreamEndCapture(stream_, &broken);
+    if (broken) cudaGraphDestroy(broken);
+    cudaGetLastError();
+    alloc_->set_current_pool(prev);
+    throw;
+  }
+  SABLE_CUDA_CHECK(cudaStreamEndCapture(stream_, &g->graph));
+  alloc_->set_current_pool(prev);
+  SABLE_CUDA_CHECK(cudaGraphInstantiate(&g->exec, g->graph, 0));
+  return g;
+}
+
+void CudaBackend::replay_graph(void* graph) {
+  SABLE_CUDA_CHECK(cudaGraphLaunch(static_cast<Graph*>(graph)->exec, stream_));
+}
+
+}  // namespace sable::cuda
