@@ -25,6 +25,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <immintrin.h>
 #include <sys/resource.h>
 
 #include "backend/backend.h"
@@ -61,13 +62,44 @@ struct Stat {
 
 // ---- memory bandwidth ----
 
-// Sums 64-bit words with independent accumulators (the compiler vectorises
-// it); the sum is returned so that the reads cannot be dropped.
-uint64_t read_sum(const uint64_t* p, size_t n) {
+// Sums 64-bit words with independent accumulators, with the widest loads
+// the CPU has (as the kernels use), so that the reference is the most this
+// machine reads, not a weak loop; the sum is returned so that the reads
+// cannot be dropped. n is a multiple of 32; p is 64-byte aligned.
+uint64_t read_sum_plain(const uint64_t* p, size_t n) {
   uint64_t a[8] = {};
   for (size_t i = 0; i + 8 <= n; i += 8)
     for (int k = 0; k < 8; ++k) a[k] += p[i + k];
   return a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+}
+
+__attribute__((target("avx512f"))) uint64_t read_sum_avx512(const uint64_t* p, size_t n) {
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i + 32 <= n; i += 32) {
+    a0 = _mm512_add_epi64(a0, _mm512_load_si512(p + i));
+    a1 = _mm512_add_epi64(a1, _mm512_load_si512(p + i + 8));
+    a2 = _mm512_add_epi64(a2, _mm512_load_si512(p + i + 16));
+    a3 = _mm512_add_epi64(a3, _mm512_load_si512(p + i + 24));
+  }
+  return uint64_t(_mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3))));
+}
+
+__attribute__((target("avx2"))) uint64_t read_sum_avx2(const uint64_t* p, size_t n) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i + 16 <= n; i += 16) {
+    a0 = _mm256_add_epi64(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
+    a1 = _mm256_add_epi64(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 4)));
+    a2 = _mm256_add_epi64(a2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 8)));
+    a3 = _mm256_add_epi64(a3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 12)));
+  }
+  alignas(32) uint64_t v[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(v), _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3)));
+  return v[0] + v[1] + v[2] + v[3];
+}
+
+uint64_t read_sum(const uint64_t* p, size_t n) {
+  static const int level = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
+  return level == 2 ? read_sum_avx512(p, n) : level == 1 ? read_sum_avx2(p, n) : read_sum_plain(p, n);
 }
 
 struct Bandwidth {
@@ -77,7 +109,7 @@ struct Bandwidth {
 Bandwidth measure_bandwidth(size_t bytes, int reps) {
   ThreadPool& pool = ThreadPool::global();
   const int threads = pool.size();
-  const size_t words = bytes / 8 / size_t(threads) / 8 * 8;  // per thread
+  const size_t words = bytes / 8 / size_t(threads) / 64 * 64;  // per thread, whole cache lines
   struct Free { void operator()(uint64_t* p) const { std::free(p); } };
   std::unique_ptr<uint64_t, Free> src(static_cast<uint64_t*>(std::aligned_alloc(4096, words * threads * 8)));
   std::unique_ptr<uint64_t, Free> dst(static_cast<uint64_t*>(std::aligned_alloc(4096, words * threads * 8 / 2)));
@@ -177,7 +209,9 @@ int main(int argc, char** argv) {
 
   std::printf("CPU: %s\nkernels: %s\n", cpu_line().c_str(), cpu::gemm_kernels().name);
   std::fflush(stdout);
-  const Bandwidth bw = measure_bandwidth(size_t(bw_gib * (1ull << 30)), reps);
+  // Bandwidth before and after the model runs (other load on the machine
+  // drifts); the best of both is the reference.
+  Bandwidth bw = measure_bandwidth(size_t(bw_gib * (1ull << 30)), reps);
   std::printf("memory bandwidth: read %.1f GB/s (%s), copy %.1f GB/s (%s)\n", bw.read_gbs.best,
               bw.read_gbs.spread().c_str(), bw.copy_gbs.best, bw.copy_gbs.spread().c_str());
   std::fflush(stdout);
@@ -200,6 +234,7 @@ int main(int argc, char** argv) {
   std::vector<int32_t> ids;
   for (int i = 0; i < prompt; ++i) ids.push_back(int32_t(1000 + (i * 7919) % 100000));
   Stat prefill_tps, decode_tps;
+  double prefill_busy = 0, decode_busy = 0;  // at the best repetition
   for (int r = 0; r < reps; ++r) {
     SingleSequenceRunner run(m, prompt + decode + 1);
     auto t0 = Clock::now();
@@ -207,6 +242,7 @@ int main(int argc, char** argv) {
     auto logits = run.step(ids, false);
     const double ps = seconds(Clock::now() - t0), pc = cpu_seconds() - c0;
     if (!logits.is_ok()) { std::fprintf(stderr, "%s\n", logits.status().to_string().c_str()); return 1; }
+    if (prompt / ps > prefill_tps.best) prefill_busy = pc / ps;
     prefill_tps.add(prompt / ps);
     int32_t next = 7;
     t0 = Clock::now();
@@ -218,10 +254,19 @@ int main(int argc, char** argv) {
       next = int32_t(std::max_element(p, p + cfg->vocab_size) - p);
     }
     const double ds = seconds(Clock::now() - t0), dc = cpu_seconds() - c0;
+    if (decode / ds > decode_tps.best) decode_busy = dc / ds;
     decode_tps.add(decode / ds);
     std::printf("rep %d: prefill %.1f tok/s (%.2f of %d cores busy), decode %.2f tok/s (%.2f cores busy)\n", r,
                 prompt / ps, pc / ps, ThreadPool::global().size(), decode / ds, dc / ds);
     std::fflush(stdout);
+  }
+
+  {
+    const Bandwidth after = measure_bandwidth(size_t(bw_gib * (1ull << 30)), reps);
+    std::printf("memory bandwidth after: read %.1f GB/s (%s), copy %.1f GB/s (%s)\n", after.read_gbs.best,
+                after.read_gbs.spread().c_str(), after.copy_gbs.best, after.copy_gbs.spread().c_str());
+    for (double v : {after.read_gbs.best, after.read_gbs.worst}) bw.read_gbs.add(v);
+    for (double v : {after.copy_gbs.best, after.copy_gbs.worst}) bw.copy_gbs.add(v);
   }
 
   // Prefill FLOPs: every token through the layers with its causal context,
@@ -233,7 +278,7 @@ int main(int argc, char** argv) {
 
   std::ostringstream table;
   table << "| measure | value |\n|---|---|\n";
-  table << fmt::format("| memory bandwidth, read (best of {}, spread) | {:.1f} GB/s ({}) |\n", reps, bw.read_gbs.best,
+  table << fmt::format("| memory bandwidth, read (best of {} before and after, spread) | {:.1f} GB/s ({}) |\n", 2 * reps, bw.read_gbs.best,
                        bw.read_gbs.spread());
   table << fmt::format("| memory bandwidth, copy (read + write) | {:.1f} GB/s ({}) |\n", bw.copy_gbs.best,
                        bw.copy_gbs.spread());
@@ -249,6 +294,8 @@ int main(int argc, char** argv) {
   table << fmt::format("| prefill tokens/s ({} tokens, best, spread) | {:.1f} ({}) |\n", prompt, prefill_tps.best,
                        prefill_tps.spread());
   table << fmt::format("| prefill GFLOP/s | {:.1f} |\n", prefill_flops / (prompt / prefill_tps.best) / 1e9);
+  table << fmt::format("| cores this process had (CPU s / wall s; of {}), decode / prefill | {:.2f} / {:.2f} |\n",
+                       ThreadPool::global().size(), decode_busy, prefill_busy);
   std::printf("\n%s", table.str().c_str());
 
   if (!markdown.empty()) {
