@@ -56,9 +56,14 @@ for k in $(seq "$REPEAT"); do
     --output-len "$OUT" --num-prompts "$REQUESTS" --max-concurrency "$CONC" --seed "$k" --disable-tqdm \
     --result-json "$OUT_DIR/sable-$k.json" > "$OUT_DIR/sable-$k.txt"
   echo "[$k/$REPEAT] guidellm" >&2
-  # One warm-up request outside the measurement, as sable bench serve does.
+  # Greedy like sable bench serve (GuideLLM leaves temperature to the
+  # server, whose default is 1). GuideLLM's workers poll every 0.1 ms by
+  # default, which on a small CPU machine takes cores from the server under
+  # test; one worker polling every 5 ms leaves them to it.
+  GUIDELLM__DEFAULT_ASYNC_LOOP_SLEEP=${GUIDELLM__DEFAULT_ASYNC_LOOP_SLEEP:-0.005} \
+  GUIDELLM__MAX_WORKER_PROCESSES=${GUIDELLM__MAX_WORKER_PROCESSES:-1} \
   HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 guidellm run \
-    --backend "kind=openai_http,target=$BASE_URL,model=$MODEL,request_format=$ENDPOINT" \
+    --backend "{\"kind\":\"openai_http\",\"target\":\"$BASE_URL\",\"model\":\"$MODEL\",\"request_format\":\"$ENDPOINT\",\"extras\":{\"body\":{\"temperature\":0}}}" \
     --profile "kind=concurrent,streams=$CONC" \
     --constraint "kind=max_requests,count=$REQUESTS" \
     --data "kind=synthetic_text,prompt_tokens=$IN,output_tokens=$OUT" \

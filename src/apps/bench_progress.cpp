@@ -20,8 +20,10 @@ void ProgressBar::update(int done, int in_flight, int64_t output_tokens, double 
     if (elapsed_s - last_draw_ >= 0.1 || done == total_) draw(elapsed_s, false);
     return;
   }
+  // A line at each tenth of the way, and every 30 s of a long wait (one
+  // 100K-token prompt is a single request: no tenths until it ends).
   const int decile = total_ > 0 ? done * 10 / total_ : 10;
-  if (decile != last_decile_) {
+  if (decile != last_decile_ || elapsed_s - last_draw_ >= 30) {
     last_decile_ = decile;
     draw(elapsed_s, true);
   }

@@ -1,7 +1,7 @@
 // A progress bar on stderr while a benchmark runs: requests done of total,
 // in flight, output tokens so far and their rate, elapsed time. On a
 // terminal it redraws one line; otherwise (CI logs, pipes) it prints a line
-// at each tenth of the way, so logs stay short.
+// at each tenth of the way and every 30 s, so logs stay short.
 #pragma once
 
 #include <cstdint>
