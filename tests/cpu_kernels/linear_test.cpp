@@ -100,6 +100,40 @@ TEST(Linear, Fp8OddBlocksAndLargeScales) {
       }
 }
 
+// One-hot activations read single weights back through the kernel (one
+// exact product, the rest zeros): every FP8 code times scales of both signs,
+// tiny (subnormal results) and huge (the two-multiply path) must equal the
+// reference dequantisation bit for bit; likewise F16 and BF16 codes.
+TEST(Linear, WeightDecodeIsExact) {
+  for (const auto* k : testable_kernels())
+    for (DType dt : {DType::F8_E4M3, DType::F16, DType::BF16})
+      for (float scale : {0.37f, -0.0123f, 3e-39f, 1000.f}) {
+        if (dt != DType::F8_E4M3 && scale != 0.37f) continue;
+        const int64_t n = 256;
+        LinearWeight w = random_weight(dt, 1, n, 7);
+        if (dt == DType::F8_E4M3) {
+          for (int64_t i = 0; i < n; ++i) w.weight.ptr<uint8_t>()[i] = uint8_t((i & 0x7f) == 0x7f ? i ^ 1 : i);
+          for (int64_t i = 0; i < w.scale_inv.numel(); ++i) w.scale_inv.ptr<float>()[i] = scale;
+        } else {
+          for (int64_t i = 0; i < n; ++i) {  // finite codes across the whole range
+            uint16_t c = uint16_t((i * 2654435761u) >> 16);
+            if (((c >> (dt == DType::F16 ? 10 : 7)) & (dt == DType::F16 ? 0x1f : 0xff)) == (dt == DType::F16 ? 0x1f : 0xff))
+              c ^= uint16_t(dt == DType::F16 ? 0x4000 : 0x4000);
+            w.weight.ptr<uint16_t>()[i] = c;
+          }
+        }
+        Tensor x = Tensor::zeros(DType::F32, {n, n});
+        for (int64_t t = 0; t < n; ++t) x.ptr<float>()[t * n + t] = 1.f;
+        Tensor got = Tensor::empty(DType::F32, {n, 1}), ref = Tensor::empty(DType::F32, {n, 1});
+        run_nt(*k, x, w, got);
+        cpu::linear_reference(x, w, ref);
+        for (int64_t t = 0; t < n; ++t)
+          ASSERT_TRUE(bitwise_equal(got.ptr<float>() + t, ref.ptr<float>() + t, 1))
+              << k->name << " " << dtype_name(dt) << " code " << t << " scale " << scale << ": "
+              << got.ptr<float>()[t] << " vs " << ref.ptr<float>()[t];
+      }
+}
+
 // Token t computed alone (T = 1), inside batches of several sizes, and over
 // row ranges that cut register tiles and panels: all bitwise equal.
 TEST(Linear, BatchInvariantPerIsa) {

@@ -45,23 +45,14 @@ struct Simd {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
   }
   static F from_f16(const void* p) { return _mm256_cvtph_ps(_mm_loadu_si128(static_cast<const __m128i*>(p))); }
-  static __m256i fp8_bytes(const void* p) {
-    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(static_cast<const __m128i*>(p)));
+  // FP8 E4M3 as in simd_avx512.h: sign-extended bytes << 20, sign and the 7
+  // magnitude bits kept, times the block multipliers.
+  static F fp8_bits(const void* p) {
+    const __m256i b = _mm256_cvtepi8_epi32(_mm_loadl_epi64(static_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(b, 20), _mm256_set1_epi32(int(0x87f00000u))));
   }
-  static F from_fp8(const void* p, F m) {
-    __m256i b = fp8_bytes(p);
-    __m256i mag = _mm256_slli_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x7f)), 20);
-    __m256i sign = _mm256_slli_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x80)), 24);
-    F v = _mm256_mul_ps(_mm256_castsi256_ps(mag), m);
-    return _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(v), sign));
-  }
-  static F from_fp8(const void* p, F m, F m2) {
-    __m256i b = fp8_bytes(p);
-    __m256i mag = _mm256_slli_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x7f)), 20);
-    __m256i sign = _mm256_slli_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x80)), 24);
-    F v = _mm256_mul_ps(_mm256_mul_ps(_mm256_castsi256_ps(mag), m), m2);
-    return _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(v), sign));
-  }
+  static F from_fp8(const void* p, F m) { return _mm256_mul_ps(fp8_bits(p), m); }
+  static F from_fp8(const void* p, F m, F m2) { return _mm256_mul_ps(_mm256_mul_ps(fp8_bits(p), m), m2); }
 };
 
 }  // namespace sable::cpu::avx2

@@ -50,23 +50,18 @@ struct Simd {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   }
   static F from_f16(const void* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(static_cast<const __m256i*>(p))); }
-  // FP8 E4M3: the 7 magnitude bits placed at f32 bit 20 give value * 2^-120
-  // exactly (normals and subnormals); `m` carries 2^120 (times the block
-  // scale when that is finite), `m2` the scale otherwise (see gemm_kernel.inc).
-  static F from_fp8(const void* p, F m) {
-    __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128(static_cast<const __m128i*>(p)));
-    __m512i mag = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x7f)), 20);
-    __m512i sign = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x80)), 24);
-    F v = _mm512_mul_ps(_mm512_castsi512_ps(mag), m);
-    return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), sign));
+  // FP8 E4M3: sign-extend each byte, shift left by 20 and keep bit 31 (the
+  // sign, from the extension) and bits 26..20 (the 7 magnitude bits): an
+  // f32 of the same sign whose value is the fp8 value * 2^-120, exactly
+  // (normals and subnormals). `m` carries 2^120 (times the block scale when
+  // that stays finite), `m2` the scale otherwise; the product's sign is the
+  // reference's (fp8 * scale) sign in every case.
+  static F fp8_bits(const void* p) {
+    const __m512i b = _mm512_cvtepi8_epi32(_mm_loadu_si128(static_cast<const __m128i*>(p)));
+    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_slli_epi32(b, 20), _mm512_set1_epi32(int(0x87f00000u))));
   }
-  static F from_fp8(const void* p, F m, F m2) {
-    __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128(static_cast<const __m128i*>(p)));
-    __m512i mag = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x7f)), 20);
-    __m512i sign = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x80)), 24);
-    F v = _mm512_mul_ps(_mm512_mul_ps(_mm512_castsi512_ps(mag), m), m2);
-    return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), sign));
-  }
+  static F from_fp8(const void* p, F m) { return _mm512_mul_ps(fp8_bits(p), m); }
+  static F from_fp8(const void* p, F m, F m2) { return _mm512_mul_ps(_mm512_mul_ps(fp8_bits(p), m), m2); }
 };
 
 }  // namespace sable::cpu::avx512
