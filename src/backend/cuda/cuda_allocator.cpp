@@ -32,8 +32,11 @@ void* CudaAllocator::driver_alloc(size_t rounded) {
   if (e != cudaSuccess) {
     cudaGetLastError();  // clear; retry after returning the cache
     // Free lists may hold enough in other sizes: give them back and retry.
+    // Only the shared pool: a graph pool's free blocks are the memory its
+    // captured kernels use on every replay.
     for (auto& [pool, sizes] : free_)
       for (auto& [size, blocks] : sizes) {
+        if (pool != 0) continue;
         for (void* q : blocks) SABLE_CUDA_CHECK(cudaFree(q));
         stats_.cached -= size * blocks.size();
         blocks.clear();
@@ -94,6 +97,7 @@ void CudaAllocator::release_cached() {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [pool, sizes] : free_)
     for (auto& [size, blocks] : sizes) {
+      if (pool != 0) continue;  // graph pools stay: their graphs replay into them
       for (void* q : blocks) SABLE_CUDA_CHECK(cudaFree(q));
       stats_.cached -= size * blocks.size();
       blocks.clear();

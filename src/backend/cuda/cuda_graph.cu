@@ -33,7 +33,10 @@ std::shared_ptr<void> CudaBackend::capture_graph(const std::function<void()>& fn
   const int prev = alloc_->current_pool();
   alloc_->set_current_pool(next_graph_pool_++);
   auto g = std::make_shared<Graph>();
-  SABLE_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  // Relaxed: the caching allocator may cudaMalloc fresh memory for the
+  // graph's private pool during capture (an allocation is not stream work;
+  // the stricter modes refuse it).
+  SABLE_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
   try {
     fn();
   } catch (...) {
