@@ -5,7 +5,8 @@
 
 Writes, and prints the path of each:
   latency_cdf.png       CDFs of TTFT, TPOT, ITL and E2E latency (one line per run)
-  sweep_throughput.png  output tok/s and requests/s against concurrency (sweeps)
+  sweep_throughput.png  output and total tok/s against concurrency, and output
+                        tok/s against median TPOT (sweeps)
   sweep_latency.png     TTFT, TPOT and E2EL median and p99 against concurrency (sweeps)
 
 A results file holds one run (an object) or a sweep (a list of them); several
@@ -100,17 +101,27 @@ def plot_sweep(runs, out_dir):
     x = [r["max_concurrency"] for r in sweep]
     paths = []
 
-    fig, ax1 = plt.subplots(figsize=(7.5, 4.5))
+    # Throughput against concurrency, and the trade-off it buys: aggregate
+    # output tok/s against what each user sees (median TPOT).
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     ax1.plot(x, [r["output_throughput"] for r in sweep], "o-", label="output tok/s")
+    ax1.plot(x, [r["total_token_throughput"] for r in sweep], "s--", label="total (in + out) tok/s")
     ax1.set_xscale("log", base=2)
     ax1.set_xlabel("max concurrency")
-    ax1.set_ylabel("output tokens/s")
-    ax2 = ax1.twinx()
-    ax2.plot(x, [r["request_throughput"] for r in sweep], "s--", color="tab:orange", label="requests/s")
-    ax2.set_ylabel("requests/s")
+    ax1.set_ylabel("tokens/s")
+    ax1.set_title("Throughput")
     ax1.grid(True, alpha=0.3)
-    fig.legend(loc="upper left", bbox_to_anchor=(0.12, 0.88))
-    ax1.set_title("Throughput against concurrency\n" + title(sweep), fontsize="medium")
+    ax1.legend(fontsize="small")
+    tpot = [r["median_tpot_ms"] for r in sweep]
+    out = [r["output_throughput"] for r in sweep]
+    ax2.plot(tpot, out, "o-")
+    for c, tx, ty in zip(x, tpot, out):
+        ax2.annotate(f"c={c}", (tx, ty), textcoords="offset points", xytext=(4, -10), fontsize="small")
+    ax2.set_xlabel("median TPOT, ms (per user)")
+    ax2.set_ylabel("output tokens/s (all users)")
+    ax2.set_title("Throughput against per-user latency")
+    ax2.grid(True, alpha=0.3)
+    fig.suptitle(title(sweep), fontsize="medium")
     fig.tight_layout()
     p = os.path.join(out_dir, "sweep_throughput.png")
     fig.savefig(p, dpi=110)

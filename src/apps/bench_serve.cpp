@@ -47,11 +47,12 @@ Result<ModelConfig> load_floor_config(const std::string& spec, int layers) {
 }
 
 // Waits for the server to answer a real completion (vLLM's ready check),
-// then runs the warmups. The warmup prompts are their own, so the measured
-// prompts meet a cold prefix cache.
+// then runs the warmups: prompts of the benchmark's length (the first long
+// prefill touches memory nothing touched before) but of their own text, so
+// the measured prompts still meet a cold prefix cache; 4 output tokens.
 Status warm_up(const HttpLoadOptions& base, const Tokenizer* tok, const CommonOptions& o, double ready_timeout_s) {
   DatasetOptions d;
-  d.input_len = std::min(o.dataset.input_len, 32);
+  d.input_len = o.dataset.input_len;
   d.output_len = 4;
   d.num_prompts = std::max(1, o.num_warmups);
   d.seed = o.dataset.seed ^ 0x5eedull;
@@ -141,8 +142,15 @@ int run_bench_serve(int argc, char** argv) {
   lo.model = !served_name.empty() ? served_name : model;
   if (lo.model.empty()) {
     // As vLLM's client: ask the server which model it serves.
-    auto body = http_get(lo.target, "/v1/models", lo.api_key, std::min(ready_timeout, 30.0));
-    if (!body.is_ok()) return fail(Status(body.status()).with_context("--model not given and /v1/models failed"));
+    // The server may still be loading: retry while nothing listens.
+    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                             std::chrono::duration<double>(ready_timeout));
+    auto body = http_get(lo.target, "/v1/models", lo.api_key, 30.0);
+    while (!body.is_ok() && body.status().message().find("refused") != std::string::npos && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      body = http_get(lo.target, "/v1/models", lo.api_key, 30.0);
+    }
+    if (!body.is_ok()) return fail(body.status().with_context("--model not given and /v1/models failed"));
     auto j = nlohmann::json::parse(*body, nullptr, false);
     if (j.is_discarded() || !j.contains("data") || !j["data"].is_array() || j["data"].empty() ||
         !j["data"][0].contains("id"))
