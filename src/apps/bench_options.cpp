@@ -127,6 +127,9 @@ void attach_floors(BenchRun& run, const ModelConfig* config, bool fp8_weights, i
   const int batch = std::min(run.num_prompts, run.max_concurrency > 0 ? run.max_concurrency : run.num_prompts);
   FloorModel fm = floor_model(*config, fp8_weights, kv_value_bytes);
   run.floors = compute_floors(fm, run.input_len, run.output_len, batch, bw, o.peak_tflops);
+  char pk[64] = "no --peak-tflops";
+  if (o.peak_tflops > 0) std::snprintf(pk, sizeof pk, "%g TFLOP/s peak", o.peak_tflops);
+  const std::string peak = pk;
   char buf[512];
   std::snprintf(buf, sizeof buf,
                 "estimates. decode step of %d seqs at mid-output context reads %.2f GB (%s weights, KV %d B/value) "
@@ -134,8 +137,7 @@ void attach_floors(BenchRun& run, const ModelConfig* config, bool fp8_weights, i
                 "uniform routing",
                 batch, run.floors->step_bytes / 1e9, fp8_weights ? "FP8" : "BF16", kv_value_bytes, bw,
                 bw > 0 ? bw_src.c_str() : "not given",
-                o.peak_tflops > 0 ? (std::to_string(int(o.peak_tflops)) + " TFLOP/s peak").c_str()
-                                  : "no --peak-tflops");
+                peak.c_str());
   run.floor_note = buf;
 }
 

@@ -40,7 +40,13 @@ void metric_block(std::FILE* out, const char* title, const char* name, const Sum
   line(out, (std::string("Median ") + name + " (ms):").c_str(), s.median_ms, floor);
   for (const auto& [p, v] : s.percentiles_ms) {
     if (p == 50) continue;  // the median, above
-    line(out, ("P" + pword(p) + " " + name + " (ms):").c_str(), v);
+    // Built with += : gcc 12 warns (-Wrestrict, a false positive) on "P" + string.
+    std::string label = "P";
+    label += pword(p);
+    label += ' ';
+    label += name;
+    label += " (ms):";
+    line(out, label.c_str(), v);
   }
 }
 
@@ -148,7 +154,14 @@ nlohmann::ordered_json run_to_json(const BenchRun& r) {
     j[std::string("mean_") + key + "_ms"] = s.mean_ms;
     j[std::string("median_") + key + "_ms"] = s.median_ms;
     j[std::string("std_") + key + "_ms"] = s.std_ms;
-    for (const auto& [p, v] : s.percentiles_ms) j["p" + pword(p) + "_" + key + "_ms"] = v;
+    for (const auto& [p, v] : s.percentiles_ms) {
+      std::string k = "p";  // += rather than +: see metric_block
+      k += pword(p);
+      k += '_';
+      k += key;
+      k += "_ms";
+      j[k] = v;
+    }
   };
   put("ttft", m.ttft);
   put("tpot", m.tpot);
