@@ -12,8 +12,9 @@ namespace sable::cpu::avx2 {
 struct Simd {
   static constexpr const char* kName = "avx2";
   static constexpr int V = 8;
-  // 16 ymm registers: 4 rows x 3 tokens = 12 accumulators, 3 x, 1 weight.
-  static constexpr int kDirectMaxT = 3, kDirectR = 4;
+  // 16 ymm registers: 4 rows x 3 tokens = 12 accumulators, 3 x, 1 weight;
+  // one token streams 8 rows.
+  static constexpr int kDirectMaxT = 3, kDirectR = 4, kDirectR1 = 8;
   static constexpr int kPanelR = 4, kPanelTT = 3;
   static constexpr int kNnTT = 3, kNnNV = 3;
   using F = __m256;
@@ -37,7 +38,6 @@ struct Simd {
     b = _mm_add_ss(b, _mm_movehdup_ps(b));
     return _mm_cvtss_f32(b);
   }
-  static void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 
   static F from_f32(const void* p) { return _mm256_loadu_ps(static_cast<const float*>(p)); }
   static F from_bf16(const void* p) {

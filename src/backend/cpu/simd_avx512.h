@@ -13,9 +13,10 @@ namespace sable::cpu::avx512 {
 struct Simd {
   static constexpr const char* kName = "avx512";
   static constexpr int V = 16;  // floats per vector = the reduction width
-  // Register tiles (32 zmm): decode (T <= 3) streams 8 weight rows at once;
-  // larger T uses 4 rows x 6 tokens = 24 accumulators.
-  static constexpr int kDirectMaxT = 3, kDirectR = 8;
+  // Register tiles (32 zmm): decode (T <= 3) streams 8 weight rows at once
+  // (kDirectR1 for one token); larger T uses 4 rows x 6 tokens = 24
+  // accumulators.
+  static constexpr int kDirectMaxT = 3, kDirectR = 8, kDirectR1 = 8;
   static constexpr int kPanelR = 4, kPanelTT = 6;
   static constexpr int kNnTT = 4, kNnNV = 4;
   using F = __m512;
@@ -41,7 +42,6 @@ struct Simd {
     b = _mm_add_ss(b, _mm_movehdup_ps(b));
     return _mm_cvtss_f32(b);
   }
-  static void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 
   // V stored weights -> float32 (exact).
   static F from_f32(const void* p) { return _mm512_loadu_ps(static_cast<const float*>(p)); }

@@ -12,7 +12,7 @@ namespace sable::cpu::scalar {
 struct Simd {
   static constexpr const char* kName = "scalar";
   static constexpr int V = 8;
-  static constexpr int kDirectMaxT = 2, kDirectR = 2;
+  static constexpr int kDirectMaxT = 2, kDirectR = 2, kDirectR1 = 2;
   static constexpr int kPanelR = 2, kPanelTT = 2;
   static constexpr int kNnTT = 2, kNnNV = 1;
   struct F { float v[V]; };
@@ -31,7 +31,6 @@ struct Simd {
     for (int i = 0; i < 2; ++i) q[i] = h[i] + h[i + 2];
     return q[0] + q[1];
   }
-  static void prefetch(const void*) {}
 
   static float bits(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
   static F from_f32(const void* p) { return load(static_cast<const float*>(p)); }
