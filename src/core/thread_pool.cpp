@@ -22,6 +22,13 @@ void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   for (;;) {
     const std::function<void(int)>* job;
+    // A short spin first: a region that follows within ~20 us skips the
+    // sleep/wake round trip (tens of microseconds each).
+    for (int i = 0; i < 2000 && generation_.load(std::memory_order_acquire) == seen; ++i) {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
+    }
     {
       std::unique_lock<std::mutex> lk(mu_);
       cv_work_.wait(lk, [&] { return stop_ || generation_ != seen; });

@@ -41,7 +41,9 @@ class ThreadPool {
   // All of the pool's synchronisation lives here.
   std::mutex mu_;
   std::condition_variable cv_work_, cv_done_;
-  uint64_t generation_ = 0;
+  // Bumped (under mu_) for each job; workers spin on it briefly before
+  // sleeping, since the engine issues parallel regions back to back.
+  std::atomic<uint64_t> generation_{0};
   int pending_ = 0;
   bool stop_ = false;
   const std::function<void(int)>* job_ = nullptr;
