@@ -11,7 +11,7 @@ APT_PACKAGES=(
   clang libclang-rt-14-dev python3 python3-pip python3-venv
 )
 PIP_PACKAGES=(
-  "pytest" "openai" "requests" "numpy" "safetensors" "tokenizers" "jinja2"
+  "pytest" "openai" "requests" "numpy" "safetensors" "tokenizers" "jinja2" "matplotlib"
 )
 
 SUDO=""
