@@ -11,6 +11,7 @@
 #   SKIP_TESTS=1 SKIP_GEMM=1 SKIP_PEERS=1 QUICK=1   skip stages / short benches
 #   SKIP_KERNELS=1                                    no kernel benches or torch peers
 #   SKIP_E2E=1 SKIP_HF=1                              no end-to-end runs / no transformers peer
+#   SKIP_SERVE_BENCH=1                                no `sable bench serve` presets (bench_serve.json)
 #   E2E_LAYERS=4 E2E_PREFILL=4096,32768               the slice and its prefill lengths
 #   GTEST_FILTER=...                                  subset of test_cuda
 # Copy the results into the repo afterwards with bench/save_results.sh.
@@ -36,7 +37,8 @@ stamp() { echo "[gpu_run +$(( $(date +%s) - t0 ))s] $*"; }
 targets="test_cuda"
 [ -z "${SKIP_KERNELS:-}" ] && targets="$targets bench_cuda_attention"
 [ -z "${SKIP_KERNELS:-}" ] && [ -z "${SKIP_GEMM:-}" ] && [ -f bench/cuda_gemm.cpp ] && targets="$targets bench_cuda_gemm"
-[ -z "${SKIP_E2E:-}" ] && targets="$targets sable bench_gpu_e2e"
+[ -z "${SKIP_E2E:-}" ] && targets="$targets bench_gpu_e2e"
+targets="$targets sable"
 stamp "configure + build: $targets"
 if ! { cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DSABLE_DEPS_DIR=$PWD/.deps \
          > "$OUT/build.log" 2>&1 && cmake --build $BUILD -j16 --target $targets >> "$OUT/build.log" 2>&1; }; then
@@ -120,6 +122,33 @@ if [ -z "${SKIP_E2E:-}" ]; then
   cat "$OUT/e2e_fp8.txt"
   { echo "## End to end, dsv3-slice $layers layers, FP8 (bench_gpu_e2e --fp8)"; echo; cat "$OUT/e2e_fp8.txt"; echo; } >> "$OUT/summary.md"
 fi
+# The published scenarios through the HTTP server (docs/performance.md).
+if [ -z "${SKIP_SERVE_BENCH:-}" ]; then
+  layers=${E2E_LAYERS:-4}; M=/tmp/dsv3-slice-$layers; port=8011
+  ./$BUILD/sable bench model-dir --preset dsv3-slice --layers "$layers" --out "$M"
+  # Device-to-device copy bandwidth (read + write) for the decode floor.
+  BW=$(python3 -c "
+import torch
+n = 4 << 30; a = torch.empty(n, dtype=torch.uint8, device='cuda'); b = torch.empty_like(a)
+for _ in range(3): b.copy_(a)
+s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+s.record(); [b.copy_(a) for _ in range(10)]; e.record(); e.synchronize()
+print(round(2 * 10 * n / (s.elapsed_time(e) / 1e3) / 1e9))" 2>/dev/null || echo 4000)
+  ./$BUILD/sable serve --model "$M" --load-format dummy --device cuda --quantization fp8 \
+      --max-model-len 110000 --port $port --disable-log-stats > /tmp/bench_serve_server.log 2>&1 &
+  spid=$!
+  stamp "sable bench serve presets (dsv3-slice $layers layers, FP8, copy bandwidth $BW GB/s)"
+  timeout 420 ./$BUILD/sable bench serve --port $port --preset single,concurrent32,long100k \
+      --model-config "$M" --fp8 --bandwidth-gbs "$BW" --peak-tflops 1979 --ready-check-timeout-sec 300 \
+      --disable-tqdm --result-json "$OUT/bench_serve.json" > /tmp/bench_serve.txt 2>&1
+  stamp "sable bench serve rc=$?"
+  kill $spid; wait $spid
+  tail -20 /tmp/bench_serve_server.log | grep -iE "error|fail" || true
+  cat /tmp/bench_serve.txt
+  { echo "## sable bench serve presets: dsv3-slice $layers layers, FP8, one H200 (floor: $BW GB/s copy, 1979 TFLOP/s FP8 peak)"
+    echo '```'; grep -v "^\(single\|concurrent32\|long100k\) \[" /tmp/bench_serve.txt; echo '```'; echo; } >> "$OUT/summary.md"
+fi
+
 echo
 cat "$OUT/summary.md"
 stamp "done"
