@@ -182,7 +182,12 @@ int run_serve(int argc, char** argv) {
   }
   std::vector<char*> args;
   for (auto& a : args_store) args.push_back(a.data());
-  CLI11_PARSE(app, int(args.size()), args.data());
+  try {
+    app.parse(int(args.size()), args.data());
+  } catch (const CLI::ParseError& e) {
+    // --help exits 0; any parse error 2, as vLLM's argparse does.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   auto fail = [](const std::string& msg, int code = 2) {
     std::fprintf(stderr, "sable serve: %s\n", msg.c_str());

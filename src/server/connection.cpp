@@ -28,12 +28,13 @@ std::string lower(std::string_view s) {
 
 Connection::Connection(tcp::socket socket, ServerContext& ctx, const Router& router, HttpServer* server)
     : socket_(std::move(socket)),
+      executor_(socket_.get_executor()),
       ctx_(ctx),
       router_(router),
       server_(server),
       serial_(g_serial.fetch_add(1)),
-      timer_(socket_.get_executor()),
-      write_timer_(socket_.get_executor()) {
+      timer_(executor_),
+      write_timer_(executor_) {
   error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   if (!ec) remote_ = fmt::format("{}:{}", ep.address().to_string(), ep.port());
@@ -44,7 +45,7 @@ Connection::Connection(tcp::socket socket, ServerContext& ctx, const Router& rou
 Connection::~Connection() = default;
 
 void Connection::start() {
-  asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+  asio::dispatch(executor_, [self = shared_from_this()] {
     self->reset_parser();
     self->phase_ = Phase::kIdle;
     // A new connection gets the header timeout to send its first request.
@@ -54,13 +55,13 @@ void Connection::start() {
 }
 
 void Connection::close_if_idle() {
-  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+  asio::post(executor_, [self = shared_from_this()] {
     if (!self->closed_ && self->phase_ == Phase::kIdle && !self->writing_) self->close();
   });
 }
 
 void Connection::force_close() {
-  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+  asio::post(executor_, [self = shared_from_this()] {
     if (self->job_) {
       self->job_->abort();
       self->job_.reset();
@@ -199,6 +200,7 @@ void Connection::on_request() {
   req.body = std::move(msg.body());
   req.remote = remote_;
   keep_alive_ = msg.keep_alive() && !ctx_.draining.load();
+  http11_ = msg.version() >= 11;
   req_method_ = req.method;
   req_target_ = req.target;
 
@@ -217,7 +219,10 @@ void Connection::start_job(std::unique_ptr<GenerationJob> job,
   pending_headers_ = std::move(headers);
   if (streaming_) {
     resp_status_ = 200;
-    queue(serialize_stream_head(200, kSseContentType, pending_headers_));
+    // HTTP/1.0 has no chunked encoding: send the events raw and close.
+    chunked_ = http11_;
+    if (!chunked_) keep_alive_ = false;
+    queue(serialize_stream_head(200, kSseContentType, pending_headers_, chunked_));
   }
   std::weak_ptr<Connection> weak = weak_from_this();
   job_->set_wake([weak] {
@@ -228,7 +233,7 @@ void Connection::start_job(std::unique_ptr<GenerationJob> job,
 
 void Connection::wake() {
   if (wake_pending_.exchange(true)) return;  // one post covers many outputs
-  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+  asio::post(executor_, [self = shared_from_this()] {
     self->wake_pending_.store(false);
     self->on_wake();
   });
@@ -238,12 +243,12 @@ void Connection::on_wake() {
   if (!job_ || closed_) return;
   GenerationJob::Step step = job_->pump();
   if (streaming_) {
-    if (!step.sse.empty()) queue(http_chunk(step.sse));
+    if (!step.sse.empty()) queue(chunked_ ? http_chunk(step.sse) : std::move(step.sse));
     if (step.done) {
       job_.reset();
       streaming_ = false;
       close_after_response_ = !keep_alive_ || ctx_.draining.load();
-      queue(std::string(kLastChunk));
+      if (chunked_) queue(std::string(kLastChunk));
       response_complete_ = true;
       access_log(200);
       if (!writing_) on_flushed();

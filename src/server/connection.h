@@ -74,6 +74,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void access_log(int status);
 
   tcp::socket socket_;
+  // A copy, so the engine thread can post wake-ups without touching socket_.
+  const boost::asio::any_io_executor executor_;
   ServerContext& ctx_;
   const Router& router_;
   HttpServer* server_;
@@ -101,7 +103,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // The request being answered.
   std::unique_ptr<GenerationJob> job_;
   bool streaming_ = false;
+  bool chunked_ = true;  // HTTP/1.0 clients get the stream raw, ended by closing
   bool keep_alive_ = true;
+  bool http11_ = true;
   std::atomic<bool> wake_pending_{false};
   std::vector<std::pair<std::string, std::string>> pending_headers_;  // for the job's response
   std::string req_method_, req_target_, req_id_;

@@ -79,12 +79,13 @@ std::string serialize_response(const HttpResponse& r) {
 }
 
 std::string serialize_stream_head(int status, std::string_view content_type,
-                                  const std::vector<std::pair<std::string, std::string>>& headers) {
+                                  const std::vector<std::pair<std::string, std::string>>& headers, bool chunked) {
   std::string out;
   append_common_head(out, status, headers);
   out += "content-type: ";
   out += content_type;
-  out += "\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
+  out += chunked ? "\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n"
+                 : "\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n";
   return out;
 }
 

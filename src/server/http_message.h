@@ -40,9 +40,11 @@ struct HttpResponse {
 
 // "HTTP/1.1 200 OK\r\n...\r\n\r\n<body>" with Content-Length, Date, Server.
 std::string serialize_response(const HttpResponse& r);
-// The head of a chunked streaming response (Transfer-Encoding: chunked).
+// The head of a streaming response: Transfer-Encoding: chunked, or (for
+// HTTP/1.0 clients) no length at all and Connection: close.
 std::string serialize_stream_head(int status, std::string_view content_type,
-                                  const std::vector<std::pair<std::string, std::string>>& headers);
+                                  const std::vector<std::pair<std::string, std::string>>& headers,
+                                  bool chunked = true);
 // One chunk of a chunked body ("<hex>\r\n<data>\r\n"); empty data gives "".
 std::string http_chunk(std::string_view data);
 // The end of a chunked body.

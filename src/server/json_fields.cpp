@@ -38,9 +38,10 @@ Json parse_json_body(std::string_view body, int max_depth) {
   Json j;
   try {
     j = Json::parse(body.begin(), body.end());
-  } catch (const nlohmann::json::parse_error& e) {
-    // e.what() names the byte offset and what was expected; it quotes at
-    // most a few bytes of input and may contain invalid UTF-8 (replaced later).
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, or out_of_range for a number like 9e999. e.what() names
+    // the byte offset and what was expected; it quotes at most a few bytes of
+    // input and may contain invalid UTF-8 (replaced when the error is sent).
     throw_bad_request(std::string("Invalid JSON in the request body: ") + e.what());
   }
   if (!j.is_object())

@@ -75,8 +75,17 @@ class SableServer:
     def __enter__(self) -> "SableServer":
         return self.start()
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def __exit__(self, exc_type, *exc) -> None:
+        rc = self.stop()
+        if exc_type is None:
+            self.check_clean_exit(rc)
+
+    def check_clean_exit(self, rc: int | None) -> None:
+        """A drained server exits 0, with no sanitizer report in its log."""
+        log = self.log()
+        for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer"):
+            assert marker not in log, f"sanitizer report in the server log:\n{log[-4000:]}"
+        assert rc == 0, f"sable serve exited with {rc}:\n{log[-4000:]}"
 
     # --------------------------------------------------------------- helpers
     def url(self, path: str = "") -> str:

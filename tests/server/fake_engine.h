@@ -1,6 +1,6 @@
 // A scripted engine for the server's tests: every choice emits one token per
 // tick ("w<id> " as text) until max_tokens, honours abort and shutdown, and
-// records what happened, so HTTP behaviour (streaming, disconnects, drains)
+// fails on request (a prompt starting with 999), records what happened, so HTTP behaviour (streaming, disconnects, drains)
 // is tested without running a model.
 #pragma once
 

@@ -126,6 +126,11 @@ void FakeEngine::loop() {
           ++r.generated[c];
           metrics_.generation_tokens.fetch_add(1);
           if (r.generated[c] >= p.max_tokens) o.finish_reason = FinishReason::kLength;
+          // Prompt [999, ...] makes the engine fail after two tokens.
+          if (r.req.prompt_ids[0] == 999 && r.generated[c] == 2) {
+            o.finish_reason = FinishReason::kError;
+            o.error = "simulated engine failure";
+          }
         }
         if (o.finish_reason) {
           r.finished[c] = true;

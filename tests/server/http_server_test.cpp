@@ -207,6 +207,21 @@ TEST(HttpServerTest, ClientErrors) {
   EXPECT_EQ(roundtrip(s.port(), get("/health")).result_int(), 200u);
 }
 
+TEST(HttpServerTest, EngineErrorMidStream) {
+  TestServer s;
+  auto r = roundtrip(s.port(), post("/v1/completions", R"({"prompt": [999], "max_tokens": 10, "stream": true})"));
+  ASSERT_EQ(r.result_int(), 200u);
+  bool done = false;
+  auto events = sse_payloads(r.body(), &done);
+  EXPECT_TRUE(done) << r.body();
+  ASSERT_FALSE(events.empty());
+  ASSERT_TRUE(events.back().contains("error")) << r.body();
+  EXPECT_EQ(events.back()["error"]["message"], "simulated engine failure");
+  auto whole = roundtrip(s.port(), post("/v1/completions", R"({"prompt": [999], "max_tokens": 10})"));
+  expect_error_schema(whole, 500);
+  EXPECT_EQ(roundtrip(s.port(), get("/health")).result_int(), 200u);
+}
+
 TEST(HttpServerTest, TokenizeAndDetokenize) {
   TestServer s({}, big_vocab(), true);
   json t = json::parse(roundtrip(s.port(), post("/tokenize", R"({"prompt": "Hello world"})")).body());
@@ -239,6 +254,21 @@ TEST(HttpServerTest, KeepAliveAndPipelining) {
   c.send(get("/health", "Connection: close\r\n"));
   auto last = c.read();
   EXPECT_EQ(last.result_int(), 200u) << last.body();
+  EXPECT_TRUE(c.wait_closed(2000));
+}
+
+TEST(HttpServerTest, Http10StreamIsRawAndClosed) {
+  TestServer s;
+  Client c(s.port());
+  std::string body = R"({"prompt": [1], "max_tokens": 3, "stream": true})";
+  c.send(fmt::format("POST /v1/completions HTTP/1.0\r\nContent-Length: {}\r\n\r\n{}", body.size(), body));
+  std::string got = c.read_until("data: [DONE]\n\n", 3000);
+  EXPECT_EQ(got.find("transfer-encoding"), std::string::npos);
+  EXPECT_NE(got.find("connection: close"), std::string::npos);
+  bool done = false;
+  auto events = sse_payloads(got.substr(got.find("\r\n\r\n") + 4), &done);
+  EXPECT_TRUE(done);
+  EXPECT_GE(events.size(), 1u);
   EXPECT_TRUE(c.wait_closed(2000));
 }
 
