@@ -3,6 +3,8 @@
 // demo model so that one command gives a working server.
 #include <CLI/CLI.hpp>
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -280,7 +282,16 @@ int run_serve(int argc, char** argv) {
   if (!sc.api_keys.empty()) LOG_INFO("API key authentication is on ({} key(s))", sc.api_keys.size());
 
   std::signal(SIGPIPE, SIG_IGN);  // a vanished client must not kill the server
-  int code = 0;
+  // One descriptor per client: the usual soft limit of 1024 would cap the
+  // server at about a thousand connections. Raise it to the hard limit, as
+  // vLLM does.
+  if (rlimit rl{}; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rlim_t want = std::min<rlim_t>(rl.rlim_max, 65536);
+    if (want > rl.rlim_cur) {
+      rl.rlim_cur = want;
+      if (setrlimit(RLIMIT_NOFILE, &rl) != 0) LOG_WARN("could not raise the open-file limit");
+    }
+  }
   {
     server::HttpServer http(ctx);
     Status st = http.listen();
@@ -292,7 +303,7 @@ int run_serve(int argc, char** argv) {
   }
   // The drain already stopped the engine; this is a no-op then.
   (*engine)->shutdown(std::chrono::milliseconds(0));
-  return code;
+  return 0;
 }
 
 }  // namespace
