@@ -14,6 +14,9 @@
 
 #include "apps/command.h"
 #include "apps/model_options.h"
+#include "backend/device_select.h"
+#include "model/presets.h"
+#include "runner/memory_planner.h"
 #include "core/logging.h"
 #include "engine/engine.h"
 #include "model/tensor_specs.h"
@@ -78,38 +81,63 @@ struct ServeFlags {
   int64_t max_request_body_bytes = 8 << 20;
   bool enforce_eager = false, trust_remote_code = false, disable_log_requests = false;
   bool disable_log_stats = false, disable_access_log = false, dry_run = false;
+  double plan_device_memory_gib = 0;
   bool enable_prefix_caching = true, enable_chunked_prefill = true;
   std::string uvicorn_log_level, generation_config, tokenizer_mode, revision, download_dir;
   std::string distributed_executor_backend, tool_call_parser, reasoning_parser;
   bool enable_auto_tool_choice = false, enable_expert_parallel = false;
 };
 
-void print_plan(const LoadedModel& lm, const EngineConfig& ec, const server::ServerConfig& sc) {
-  const ModelConfig& mc = lm.model->config();
-  DType kv = ec.kv_cache_dtype.value_or(lm.model->backend().activation_dtype());
-  size_t per_token = lm.model->kv_bytes_per_token(kv);
-  std::printf("Sable serve plan (--dry-run)\n");
-  std::printf("  model            %s (%s)\n", lm.model_name.c_str(), lm.source->describe().c_str());
-  std::printf("  served as        %s\n", sc.served_model_names.front().c_str());
-  std::printf("  backend          %s\n", lm.backend->name().c_str());
-  std::printf("  layers           %d, hidden %lld, vocab %lld, experts %d (top %d)\n", mc.num_hidden_layers,
-              (long long)mc.hidden_size, (long long)mc.vocab_size, mc.n_routed_experts, mc.num_experts_per_tok);
-  std::printf("  weights          %.3f GB\n", double(lm.model->weight_bytes()) / 1e9);
-  std::printf("  KV cache         %s, %zu bytes per token, block size %d (%zu bytes per block)\n", dtype_name(kv),
-              per_token, ec.block_size, per_token * size_t(ec.block_size));
-  if (ec.num_kv_blocks > 0)
-    std::printf("  KV blocks        %d (--num-kv-blocks) = %lld tokens\n", ec.num_kv_blocks,
-                (long long)ec.num_kv_blocks * ec.block_size);
-  else if (ec.kv_cache_memory > 0 && per_token > 0)
-    std::printf("  KV blocks        %lld (--kv-cache-memory %lld bytes) = %lld tokens\n",
-                (long long)(ec.kv_cache_memory / int64_t(per_token * ec.block_size)), (long long)ec.kv_cache_memory,
-                (long long)(ec.kv_cache_memory / int64_t(per_token * ec.block_size)) * ec.block_size);
-  else
-    std::printf("  KV blocks        sized by the engine at start from its memory budget\n");
-  std::printf("  max_model_len    %d\n", ec.max_model_len > 0 ? ec.max_model_len : int(mc.max_position_embeddings));
-  std::printf("  max_num_seqs     %d, max_num_batched_tokens %d, prefix caching %s\n", ec.max_num_seqs,
-              ec.max_num_batched_tokens, ec.enable_prefix_caching ? "on" : "off");
-  std::printf("  listen           http://%s:%d\n", sc.host.c_str(), sc.port);
+// The --dry-run report: the config's memory plan on the GPU (present, or
+// the size given), or the CPU's KV budget.
+Result<std::string> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec, double device_gib) {
+  ModelConfig cfg;
+  std::string name = mo.model;
+  if (mo.model.empty()) {
+    SABLE_ASSIGN_OR_RETURN(cfg, preset_config("tiny"));
+    name = "sable-demo";
+  } else {
+    SABLE_ASSIGN_OR_RETURN(cfg, load_model_config(mo.model + "/config.json"));
+  }
+  std::string out = "Sable serve plan (--dry-run): " + name + ", " + std::to_string(cfg.num_hidden_layers) +
+                    " layers, " + (cfg.quantization.is_fp8() ? "FP8" : "BF16") + " checkpoint" +
+                    (mo.quantization == "fp8" ? ", --quantization fp8" : "") + "\n";
+  int64_t device_memory = int64_t(device_gib * double(1ll << 30));
+  std::string device = mo.device;
+  if (device_memory <= 0 && device != "cpu" && cuda_available()) {
+    SABLE_ASSIGN_OR_RETURN(Backend * be, select_backend_by_name("cuda"));
+    size_t free_b = 0, total_b = 0;
+    if (be->memory_info(&free_b, &total_b)) device_memory = int64_t(total_b);
+  }
+  if (device_memory <= 0) {
+    // CPU: the KV budget is a flag.
+    const int64_t per_token = int64_t(cfg.num_hidden_layers) * cfg.kv_latent_dim() * 4;
+    const int64_t kv = ec.kv_cache_memory > 0 ? ec.kv_cache_memory
+                       : ec.num_kv_blocks > 0 ? int64_t(ec.num_kv_blocks) * ec.block_size * per_token
+                                              : int64_t(1) << 30;
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "  device         cpu (float32 activations and KV)\n"
+                  "  weights        %.3f GB (kept in their stored dtype)\n"
+                  "  KV cache       %.2f GiB: %lld tokens (%lld bytes per token)\n",
+                  double(weight_bytes(cfg, mo.quantization == "fp8")) / 1e9, double(kv) / double(1ll << 30),
+                  (long long)(kv / per_token), (long long)per_token);
+    return out + buf;
+  }
+  MemoryPlanInput in;
+  in.config = cfg;
+  in.quantize_fp8 = mo.quantization == "fp8";
+  in.device_memory = device_memory;
+  in.gpu_memory_utilization = ec.gpu_memory_utilization;
+  in.max_model_len = ec.max_model_len;
+  in.max_num_seqs = ec.max_num_seqs;
+  in.max_num_batched_tokens = ec.max_num_batched_tokens;
+  in.block_size = ec.block_size;
+  in.kv_dtype = ec.kv_cache_dtype.value_or(DType::BF16);
+  in.cuda_graphs = !ec.enforce_eager;
+  MemoryPlan p = plan_memory(in);
+  if (!p.fits) return resource_exhausted(out + p.to_string());
+  return out + p.to_string();
 }
 
 int run_serve(int argc, char** argv) {
@@ -163,7 +191,10 @@ int run_serve(int argc, char** argv) {
   app.add_option("--tool-call-parser", f.tool_call_parser, "Accepted (tool calls are returned as text)");
   app.add_option("--reasoning-parser", f.reasoning_parser, "Accepted (reasoning is returned as text)");
   app.add_flag("--enable-expert-parallel", f.enable_expert_parallel, "Accepted (single GPU for now)");
-  app.add_flag("--dry-run", f.dry_run, "Load the model, print the serving plan, and exit");
+  app.add_flag("--dry-run", f.dry_run,
+               "Print the memory plan (weights, activations, CUDA graphs, KV blocks) and exit, loading nothing");
+  app.add_option("--plan-device-memory-gib", f.plan_device_memory_gib,
+                 "With --dry-run: plan for a GPU of this many GiB (default: the GPU present)");
   // Limits of the HTTP layer (not in vLLM, which has none).
   app.add_option("--max-request-body-bytes", f.max_request_body_bytes, "Larger request bodies get 413")
       ->capture_default_str();
@@ -225,8 +256,7 @@ int run_serve(int argc, char** argv) {
   ec.enable_prefix_caching = f.enable_prefix_caching;
   ec.enable_chunked_prefill = f.enable_chunked_prefill;
   ec.seed = mo.seed;
-  // NEEDS-ENGINE: EngineConfig has no enforce_eager (CUDA graphs on/off); accepted and ignored for now.
-  if (f.enforce_eager) LOG_DEBUG("--enforce-eager: accepted (no CUDA graphs are used yet)");
+  ec.enforce_eager = f.enforce_eager;
   if (f.max_request_body_bytes < 1024) return fail("--max-request-body-bytes must be at least 1024");
   sc.max_body_bytes = size_t(f.max_request_body_bytes);
   auto secs = [](double s) { return std::chrono::milliseconds(int64_t(std::max(0.0, s) * 1000)); };
@@ -249,24 +279,25 @@ int run_serve(int argc, char** argv) {
   for (const auto& k : sc.api_keys)
     if (k.empty()) return fail("--api-key must not be empty");
 
-  // The model.
-  auto lm = load_model(mo, /*allow_demo=*/true);
+  if (!f.chat_template.empty()) {
+    auto t = read_chat_template(f.chat_template);
+    if (!t.is_ok()) return fail(t.status().message());
+    mo.chat_template = std::move(t).value();
+  }
+  // --dry-run: the memory plan from the config alone, before any weight is read.
+  if (f.dry_run) {
+    auto plan = dry_run_plan(mo, ec, f.plan_device_memory_gib);
+    if (!plan.is_ok()) return fail(plan.status().message(), 1);
+    std::printf("%s", plan->c_str());
+    return 0;
+  }
+
+  // The model (on a GPU, refused before loading when the plan does not fit).
+  auto lm = load_model(mo, /*allow_demo=*/true, &ec);
   if (!lm.is_ok()) return fail(lm.status().message(), 1);
   sc.served_model_names = f.served_model_names.empty() ? std::vector<std::string>{lm->model_name}
                                                        : f.served_model_names;
   sc.model_root = lm->model_name;
-  if (!f.chat_template.empty()) {
-    if (!lm->tokenizer) return fail("--chat-template needs a tokenizer (the model has none; pass --tokenizer)");
-    auto t = read_chat_template(f.chat_template);
-    if (!t.is_ok()) return fail(t.status().message());
-    // The tokenizer is not shared with any thread yet; load_model hands it
-    // out as const, but it was created mutable.
-    const_cast<Tokenizer&>(*lm->tokenizer).set_chat_template(std::move(t).value());
-  }
-  if (f.dry_run) {
-    print_plan(*lm, ec, sc);
-    return 0;
-  }
 
   auto engine = Engine::create(ec, *lm->model, lm->tokenizer);
   if (!engine.is_ok()) return fail(engine.status().message(), 1);

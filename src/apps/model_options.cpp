@@ -68,7 +68,10 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
     if (tok->vocab_size() > lm.source->config().vocab_size)
       LOG_WARN("the tokenizer has {} tokens but the model's vocabulary is {}: ids past it are rejected",
                tok->vocab_size(), lm.source->config().vocab_size);
+    if (!o.chat_template.empty()) tok->set_chat_template(o.chat_template);
     lm.tokenizer = std::move(tok);
+  } else if (!o.chat_template.empty()) {
+    return invalid_argument("--chat-template needs a tokenizer (the model has none; pass --tokenizer DIR)");
   }
   size_t free_b = 0, total_b = 0;
   if (plan && lm.backend->memory_info(&free_b, &total_b)) {

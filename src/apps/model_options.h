@@ -27,6 +27,7 @@ struct ModelOptions {
   uint64_t seed = 0;                // dummy weights' seed
   std::string log_level = "info";
   std::string tokenizer;            // tokenizer directory (default: --model)
+  std::string chat_template;        // replaces the tokenizer's (--chat-template)
 
   void add_flags(CLI::App& app, bool model_required);
 };

@@ -91,6 +91,11 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg, Deepseek
     std::lock_guard<std::mutex> lk(impl->mu);
     impl->active.erase(id);
   };
+  impl->core->on_gauges_changed = [impl] {
+    EngineGauges g = impl->core->gauges();
+    std::lock_guard<std::mutex> lk(impl->mu);
+    impl->gauges = g;
+  };
   impl->gauges = impl->core->gauges();
   return e;
 }

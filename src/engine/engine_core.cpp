@@ -159,6 +159,7 @@ void EngineCore::remove_request(const std::string& id) {
 
 void EngineCore::finish_choice(RequestState& r, Sequence& seq, FinishReason reason, RequestOutput& ev) {
   scheduler_.remove(&seq);
+  if (on_gauges_changed) on_gauges_changed();
   if (r.decoders[size_t(seq.choice)] && reason != FinishReason::kStop) ev.text += r.decoders[size_t(seq.choice)]->flush();
   ev.finish_reason = reason;
   ev.prompt_tokens = seq.prompt_len;

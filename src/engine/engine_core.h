@@ -53,6 +53,10 @@ class EngineCore {
   const BlockManager& block_manager() const { return blocks_; }
   // Called when a request has finished every choice and left the engine.
   std::function<void(const std::string&)> on_request_done;
+  // Called when a choice has freed its blocks, before its final output is
+  // pushed: whoever reads the gauges after seeing that output sees them
+  // without it.
+  std::function<void()> on_gauges_changed;
 
  private:
   void finish_choice(RequestState& r, Sequence& seq, FinishReason reason, RequestOutput& ev);

@@ -77,11 +77,21 @@ GenerationJob::Step GenerationJob::pump() {
     s.done = true;
     return s;
   }
-  if (stream_ && !started_) fmt_->stream_start(int(choices_.size()), choices_, s.sse);
-  started_ = true;
+  // The role chunk goes out with the first output, as vLLM sends it: a
+  // client timing the first chunk then measures the time to the first token.
+  std::vector<std::vector<RequestOutput>> polled(runs_.size());
+  bool any = false;
+  for (size_t p = 0; p < runs_.size(); ++p) {
+    polled[p] = runs_[p].handle->poll();
+    any = any || !polled[p].empty();
+  }
+  if (stream_ && !started_ && any) {
+    fmt_->stream_start(int(choices_.size()), choices_, s.sse);
+    started_ = true;
+  }
   for (size_t p = 0; p < runs_.size(); ++p) {
     Run& run = runs_[p];
-    for (RequestOutput& o : run.handle->poll()) {
+    for (RequestOutput& o : polled[p]) {
       if (o.index < 0 || o.index >= n_) continue;  // defensive: never index out of range
       int choice = int(p) * n_ + o.index;
       bool was_finished = choices_[choice].finish.has_value();
