@@ -16,14 +16,12 @@ bool waits_before(const Sequence* a, const Sequence* b) {
 
 void Scheduler::add(Sequence* seq) {
   seq->status = SeqStatus::kWaiting;
-  seq->admitted = false;
   auto it = std::upper_bound(waiting_.begin(), waiting_.end(), seq, waits_before);
   waiting_.insert(it, seq);
 }
 
 void Scheduler::add_running(Sequence* seq) {
   seq->status = SeqStatus::kRunning;
-  seq->admitted = true;
   running_.push_back(seq);
 }
 
@@ -143,8 +141,7 @@ SchedulerOutput Scheduler::schedule() {
         cache_queries += uint64_t(seq->length());
         cache_hits += uint64_t(seq->num_computed);
       }
-      seq->admitted = true;
-      waiting_.erase(waiting_.begin());
+          waiting_.erase(waiting_.begin());
       seq->status = SeqStatus::kRunning;
       running_.push_back(seq);
       out.scheduled.push_back({seq, n});

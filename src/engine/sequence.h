@@ -29,7 +29,6 @@ struct Sequence {
   int num_registered_blocks = 0;  // leading full blocks offered to the prefix cache
   int num_cached_tokens = 0;      // prompt tokens found in the prefix cache at admission
   SeqStatus status = SeqStatus::kWaiting;
-  bool admitted = false;          // has been scheduled since it last (re)entered waiting
   int priority = 0;
   uint64_t arrival_order = 0;     // FCFS tie-break
   // A request with n > 1 runs one sequence through the prompt, then forks.
