@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "apps/bench_options.h"
+#include "bench/options.h"
 #include "apps/command.h"
 #include "core/paths.h"
 #include "model/presets.h"

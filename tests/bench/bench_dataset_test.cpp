@@ -2,7 +2,7 @@
 // exactly their target length with the model's tokenizer.
 #include <gtest/gtest.h>
 
-#include "apps/bench_dataset.h"
+#include "bench/dataset.h"
 #include "core/paths.h"
 #include "tokenizer/tokenizer.h"
 

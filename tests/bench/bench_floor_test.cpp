@@ -2,7 +2,7 @@
 // parameters per token, and MLA's 576-value latent cache per token per layer.
 #include <gtest/gtest.h>
 
-#include "apps/bench_floor.h"
+#include "bench/floor.h"
 #include "model/presets.h"
 
 namespace sable::bench {

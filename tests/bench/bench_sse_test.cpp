@@ -2,7 +2,7 @@
 // bytes make an event, and which events are tokens.
 #include <gtest/gtest.h>
 
-#include "apps/bench_sse.h"
+#include "bench/sse.h"
 
 namespace sable::bench {
 namespace {

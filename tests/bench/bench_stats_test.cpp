@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "apps/bench_stats.h"
+#include "bench/stats.h"
 
 namespace sable::bench {
 namespace {

@@ -1,4 +1,4 @@
-#include "apps/bench_options.h"
+#include "bench/options.h"
 
 #include <cmath>
 #include <cstdio>

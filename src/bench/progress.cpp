@@ -1,4 +1,4 @@
-#include "apps/bench_progress.h"
+#include "bench/progress.h"
 
 #include <unistd.h>
 

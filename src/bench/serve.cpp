@@ -1,6 +1,6 @@
 // sable bench serve: a load client for any OpenAI-compatible server (Sable,
 // vLLM, SGLang, ...), reporting what `vllm bench serve` reports, with the same
-// definitions (apps/bench_stats.h), plus a floor estimate when the model's
+// definitions (bench/stats.h), plus a floor estimate when the model's
 // config is known.
 #include <CLI/CLI.hpp>
 
@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <thread>
 
-#include "apps/bench_http_load.h"
-#include "apps/bench_options.h"
+#include "bench/http_load.h"
+#include "bench/options.h"
 #include "core/logging.h"
 #include "core/paths.h"
 #include "model/presets.h"

@@ -1,4 +1,4 @@
-#include "apps/bench_dataset.h"
+#include "bench/dataset.h"
 
 #include <nlohmann/json.hpp>
 

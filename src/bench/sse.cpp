@@ -1,4 +1,4 @@
-#include "apps/bench_sse.h"
+#include "bench/sse.h"
 
 #include <nlohmann/json.hpp>
 

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "apps/bench_floor.h"
-#include "apps/bench_stats.h"
+#include "bench/floor.h"
+#include "bench/stats.h"
 
 namespace sable::bench {
 

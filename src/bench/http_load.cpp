@@ -1,4 +1,4 @@
-#include "apps/bench_http_load.h"
+#include "bench/http_load.h"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -11,7 +11,7 @@
 #include <limits>
 #include <memory>
 
-#include "apps/bench_progress.h"
+#include "bench/progress.h"
 
 namespace sable::bench {
 

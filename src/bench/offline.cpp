@@ -12,8 +12,8 @@
 #include <fstream>
 #include <mutex>
 
-#include "apps/bench_options.h"
-#include "apps/bench_progress.h"
+#include "bench/options.h"
+#include "bench/progress.h"
 #include "apps/engine_options.h"
 #include "apps/model_options.h"
 #include "core/logging.h"

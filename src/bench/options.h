@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "apps/bench_dataset.h"
-#include "apps/bench_floor.h"
-#include "apps/bench_report.h"
-#include "apps/bench_stats.h"
+#include "bench/dataset.h"
+#include "bench/floor.h"
+#include "bench/report.h"
+#include "bench/stats.h"
 #include "core/status.h"
 #include "model/config.h"
 

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "apps/bench_dataset.h"
-#include "apps/bench_sse.h"
-#include "apps/bench_stats.h"
+#include "bench/dataset.h"
+#include "bench/sse.h"
+#include "bench/stats.h"
 #include "core/status.h"
 
 namespace sable::bench {

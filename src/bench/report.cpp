@@ -1,4 +1,4 @@
-#include "apps/bench_report.h"
+#include "bench/report.h"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "apps/bench_floor.h"
+#include "bench/floor.h"
 
 #include <algorithm>
 #include <chrono>
