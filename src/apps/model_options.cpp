@@ -25,6 +25,9 @@ void ModelOptions::add_flags(CLI::App& app, bool model_required) {
   app.add_option("--quantization,-q", quantization, "fp8: quantize BF16 weights to 128x128-block FP8 at load")
       ->check(CLI::IsMember({"", "fp8"}));
   app.add_option("--tokenizer", tokenizer, "Tokenizer directory (default: the model directory)");
+  app.add_flag("--batch-invariant", batch_invariant,
+               "A request's output does not depend on what else is batched with it (GPU: fixed GEMM "
+               "kernels, slower; the CPU always is). Also SABLE_BATCH_INVARIANT=1 or VLLM_BATCH_INVARIANT=1");
   app.add_option("--seed", seed, "Seed for --load-format dummy weights (and sampling where applicable)");
   app.add_option("--log-level", log_level, "debug | info | warning | error")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
@@ -36,6 +39,7 @@ namespace {
 Result<Backend*> backend_for(const ModelOptions& o) {
   BackendOptions bo;
   bo.quantize_fp8 = o.quantization == "fp8";
+  bo.batch_invariant = o.batch_invariant;
   return select_backend_by_name(o.device, bo);
 }
 }  // namespace

@@ -28,6 +28,7 @@ struct ModelOptions {
   std::string log_level = "info";
   std::string tokenizer;            // tokenizer directory (default: --model)
   std::string chat_template;        // replaces the tokenizer's (--chat-template)
+  bool batch_invariant = false;     // --batch-invariant (also SABLE_/VLLM_BATCH_INVARIANT=1)
 
   void add_flags(CLI::App& app, bool model_required);
 };

@@ -32,6 +32,7 @@ Result<Backend*> select_backend_by_name(const std::string& device, const Backend
   std::call_once(once, [&] {
     cuda::CudaBackendOptions o;
     o.quantize_fp8 = opts.quantize_fp8;
+    o.batch_invariant = opts.batch_invariant;
     backend = std::make_unique<cuda::CudaBackend>(0, o);
   });
   return static_cast<Backend*>(backend.get());

@@ -13,6 +13,9 @@ struct BackendOptions {
   // --quantization fp8: backends that quantize faster themselves (CUDA) do it
   // in prepare_linear; see quantizes_at_prepare().
   bool quantize_fp8 = false;
+  // --batch-invariant: a request's tokens do not depend on what else is in
+  // the batch (the CPU backend always is; on CUDA it costs throughput).
+  bool batch_invariant = false;
 };
 
 bool cuda_available();

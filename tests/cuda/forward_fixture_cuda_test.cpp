@@ -94,7 +94,9 @@ class CudaForwardFixture : public ::testing::TestWithParam<FixtureCase> {
 
   // First token whose routed expert set differs between the two traces (or
   // T), with the CPU-side gap between its k-th and (k+1)-th choice score.
-  int first_routing_flip(const Trace& ct, const Trace& gt, int T, float* gap, std::string* where) {
+  // *moved: the largest difference between the two forwards' router scores
+  // (sigmoid of the router logits) at that token, what can move a decision.
+  int first_routing_flip(const Trace& ct, const Trace& gt, int T, float* gap, float* moved, std::string* where) {
     const auto& c = config();
     int first = T;
     for (size_t i = 0; i < ct.size() && i < gt.size(); ++i) {
@@ -127,6 +129,13 @@ class CudaForwardFixture : public ::testing::TestWithParam<FixtureCase> {
         if (sa != sb) {
           first = t;
           *where = layer;
+          float mv = 0;
+          for (int e = 0; e < E; ++e) {
+            const size_t k = size_t(t) * E + e;
+            mv = std::max(mv, std::fabs(1.f / (1.f + std::exp(-ct[i].second[k])) -
+                                        1.f / (1.f + std::exp(-gt[i].second[k]))));
+          }
+          *moved = mv;
           // The CPU's decision margin at this token: the gap between the
           // last kept and the first dropped group score, or between the
           // k-th and (k+1)-th choice among the kept groups, whichever is
@@ -182,9 +191,9 @@ TEST_P(CudaForwardFixture, LogitsWithinBoundUpToFirstRoutingFlip) {
     Tensor logits = run_both(p.ids, ct, gt);
     ASSERT_TRUE(logits.defined());
     ASSERT_EQ(logits.shape(), p.logits.shape());
-    float gap = 0;
+    float gap = 0, moved = 0;
     std::string where;
-    const int flip = first_routing_flip(ct, gt, T, &gap, &where);
+    const int flip = first_routing_flip(ct, gt, T, &gap, &moved, &where);
     const double ref_max = max_abs(p.logits.ptr<float>(), p.logits.numel());
     double pre = 0, post = 0;
     for (int t = 0; t < T; ++t) {
@@ -201,11 +210,21 @@ TEST_P(CudaForwardFixture, LogitsWithinBoundUpToFirstRoutingFlip) {
     std::printf("[ measured ] %s prompt %zu (%d tokens): max-rel %.3g before the first routing flip", GetParam().name, i, T,
                 pre);
     if (flip < T)
-      std::printf(", flip at token %d in %s (CPU decision margin %.2e), %.3g after\n", flip, where.c_str(), gap, post);
+      std::printf(", flip at token %d in %s (CPU decision margin %.2e, router scores moved by %.2e), %.3g after\n",
+                  flip, where.c_str(), gap, moved, post);
     else
       std::printf(", no routing flip\n");
     EXPECT_LT(pre, GetParam().bound) << "prompt " << i;
-    if (flip < T) EXPECT_LT(gap, 2e-2f) << "a routing flip where the CPU's choice was not a near tie: prompt " << i;
+    // A flip is explained when the CPU's margin is a near tie (< 2e-2, what
+    // bf16 rounding moves a score) or within what the two forwards' router
+    // scores actually differ at that token: a margin between group sums of
+    // two scores each closes by up to 4x the largest score difference. FP8
+    // moves the router's input more (activations quantized to e4m3 in every
+    // GEMM before it), hence the second clause; a flip beyond both would be
+    // a routing bug, not rounding.
+    if (flip < T)
+      EXPECT_LT(gap, std::max(2e-2f, 4 * moved))
+          << "a routing flip that the router-score difference does not explain: prompt " << i;
   }
   std::printf("[ measured ] %s: worst pre-flip max-rel %.3g (bound %.3g) over %d of %d positions\n", GetParam().name,
               worst, GetParam().bound, checked, total);

@@ -21,6 +21,7 @@ CudaBackend::CudaBackend(int device, const CudaBackendOptions& opts) : device_(d
   // A fixed workspace keeps cuBLAS from allocating during graph capture.
   SABLE_CUDA_CHECK(cudaMalloc(&cublas_ws_, opts_.cublas_workspace_bytes));
   SABLE_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_ws_, opts_.cublas_workspace_bytes));
+  if (opts_.batch_invariant) set_batch_invariant(true);
 }
 
 CudaBackend::~CudaBackend() {

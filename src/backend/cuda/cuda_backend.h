@@ -21,6 +21,8 @@ struct CudaBackendOptions {
   // --quantization fp8: BF16/F16/F32 linear and expert weights are quantized
   // at load into the DeepSeek-V3 128x128-block FP8 format.
   bool quantize_fp8 = false;
+  // --batch-invariant (see cuda::set_batch_invariant in gemm.h).
+  bool batch_invariant = false;
   // The latent KV cache dtype (BF16 now; FP8 later). The runner allocates the
   // cache; the attention kernels dispatch on the tensor's dtype.
   DType kv_cache_dtype = DType::BF16;

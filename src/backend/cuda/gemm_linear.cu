@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <string>
 
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
@@ -107,6 +108,18 @@ void run_stream(GemmWorkspace* ws, const PreparedLinear& P, const void* x, int64
 
 }  // namespace
 
+namespace {
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v && std::string(v) != "0";
+}
+// Read once at start; --batch-invariant sets it through the backend options.
+bool g_batch_invariant = env_flag("SABLE_BATCH_INVARIANT") || env_flag("VLLM_BATCH_INVARIANT");
+}  // namespace
+
+void set_batch_invariant(bool on) { g_batch_invariant = on; }
+bool batch_invariant() { return g_batch_invariant; }
+
 bool stream_env_override() {
   static const bool set = std::getenv("SABLE_STREAM_GEMM_MAX_T_FP8") != nullptr;
   return set;
@@ -145,8 +158,12 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
   const bool out_f32 = out.dtype() == DType::F32;
   const size_t out_esz = out_f32 ? 4 : 2;
   const auto* xb = x.ptr<__nv_bfloat16>();
-  if (path == GemmPath::kAuto) path = linear_auto_path(T, w);
   const bool stream_ok = K % (P.fp8 ? 16 : 8) == 0;
+  // Batch-invariant mode: one kernel and one K partition whatever T is (see
+  // gemm.h), so a row's result does not depend on the other rows.
+  const bool invariant = path == GemmPath::kAuto && batch_invariant() && stream_ok;
+  if (invariant) path = GemmPath::kStream;
+  if (path == GemmPath::kAuto) path = linear_auto_path(T, w);
   if (!stream_ok) path = GemmPath::kLibrary;
 
   if (!P.fp8) {
@@ -157,7 +174,7 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
       SABLE_GEMM_REQUIRE(stream_ok, "linear: cuBLASLt has no algorithm and K % 8 != 0");
     }
     const int bn = pick_bn(T, false);
-    const int splits = pick_splits(N, T, bn, K);
+    const int splits = invariant ? 1 : pick_splits(N, T, bn, K);
     const LinearScratch s = linear_scratch(T, K, N, false, splits, false, out_esz);
     char* arena = s.total ? gemm_arena(ws, s.total) : nullptr;
     run_stream(ws, P, xb, K, nullptr, 0, 0, T, out.data(), out_f32,
@@ -193,7 +210,7 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
     }
     SABLE_GEMM_REQUIRE(stream_ok, "linear: cuBLASLt FP8 failed and in_features % 16 != 0");
   }
-  const int sp = pick_splits(N, T, bn, K);
+  const int sp = invariant ? 1 : pick_splits(N, T, bn, K);
   const LinearScratch s2 = linear_scratch(T, K, N, true, sp, false, out_esz);
   if (s2.total > s.total || kmajor) {
     // Recompute with the streaming layout (rare: a library failure).
