@@ -23,6 +23,7 @@
 #include "server/engine_client.h"
 #include "server/http_server.h"
 #include "server/server_context.h"
+#include "server/tool_call_parser.h"
 #include "tokenizer/tokenizer.h"
 
 namespace sable {
@@ -187,8 +188,10 @@ int run_serve(int argc, char** argv) {
   app.add_option("--revision", f.revision, "Accepted for compatibility (local directories only)");
   app.add_option("--download-dir", f.download_dir, "Accepted for compatibility (local directories only)");
   app.add_option("--distributed-executor-backend", f.distributed_executor_backend, "Accepted for compatibility");
-  app.add_flag("--enable-auto-tool-choice", f.enable_auto_tool_choice, "Accepted (tools go to the chat template)");
-  app.add_option("--tool-call-parser", f.tool_call_parser, "Accepted (tool calls are returned as text)");
+  app.add_flag("--enable-auto-tool-choice", f.enable_auto_tool_choice,
+               "Chat requests with tools get the model's tool calls as tool_calls (needs --tool-call-parser)");
+  app.add_option("--tool-call-parser", f.tool_call_parser,
+                 "The model's tool-call format: deepseek_v3 (DeepSeek-V3/R1), deepseek_v31, hermes (Qwen3)");
   app.add_option("--reasoning-parser", f.reasoning_parser, "Accepted (reasoning is returned as text)");
   app.add_flag("--enable-expert-parallel", f.enable_expert_parallel, "Accepted (single GPU for now)");
   app.add_flag("--dry-run", f.dry_run,
@@ -240,6 +243,16 @@ int run_serve(int argc, char** argv) {
     return fail("--pipeline-parallel-size and --data-parallel-size must be 1 for now; run one server per replica");
   if (f.nnodes != 1) return fail("--nnodes must be 1 for now (multi-node serving needs tensor parallelism)");
   if (sc.port < 0 || sc.port > 65535) return fail("--port must be in [0, 65535]");
+  if (!f.tool_call_parser.empty() && !server::make_tool_call_parser(f.tool_call_parser)) {
+    std::string names;
+    for (const auto& n : server::tool_call_parser_names()) names += (names.empty() ? "" : ", ") + n;
+    return fail("--tool-call-parser '" + f.tool_call_parser + "' is not known; use one of " + names);
+  }
+  if (f.enable_auto_tool_choice) {
+    if (f.tool_call_parser.empty())
+      return fail("--enable-auto-tool-choice needs --tool-call-parser (deepseek_v3 for DeepSeek-V3, hermes for Qwen3)");
+    sc.tool_call_parser = f.tool_call_parser;
+  }
   if (!f.max_model_len.empty()) {
     auto v = parse_size(f.max_model_len);
     if (!v || *v < 1 || *v > INT32_MAX) return fail("--max-model-len: '" + f.max_model_len + "' is not a length");

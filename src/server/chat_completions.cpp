@@ -33,6 +33,12 @@ HandlerResult handle_chat_completions(ServerContext& ctx, const HttpRequest& req
   Json body = parse_json_body(req.body);
   ChatRequest r = parse_chat_request(body, ctx.limits());
   check_model(ctx, r.model);
+  // vLLM's rule and message: without a parser, tool calls would come back as
+  // raw text that the client cannot tell from an answer.
+  const bool use_tool_parser = r.template_vars.contains("tools") && r.tool_choice == "auto";
+  if (use_tool_parser && ctx.config.tool_call_parser.empty())
+    throw_bad_request("\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set",
+                      "tool_choice");
   check_accepting(ctx);
   check_tokenizer(ctx, "chat");
   const Tokenizer& tok = *ctx.tokenizer;
@@ -69,6 +75,7 @@ HandlerResult handle_chat_completions(ServerContext& ctx, const HttpRequest& req
   meta.continuous_usage = r.stream_options.continuous_usage_stats;
   if (r.logprobs) meta.logprobs = r.top_logprobs;
   meta.stop = r.params.stop;
+  if (use_tool_parser) meta.tool_parser = ctx.config.tool_call_parser;
 
   GenerateRequest g;
   RequestInfo id_info = info;

@@ -120,12 +120,14 @@ ChatRequest parse_chat_request(const Json& body, const ProtocolLimits& limits) {
         throw_bad_request(fmt::format("'tools[{}]' must be an object.", i), "tools");
     if (!tools->empty()) r.template_vars["tools"] = *tools;
   }
-  if (const Json* tc = f.get("tool_choice")) {
+  r.tool_choice = r.template_vars.contains("tools") ? "auto" : "none";
+  if (const Json* tc = f.get("tool_choice"); tc && !tc->is_null()) {
     bool ok = tc->is_string() && (*tc == "none" || *tc == "auto");
     if (!ok)
       throw_bad_request("Only 'none' and 'auto' are supported for tool_choice (forced tool calls need "
                         "structured output, which is not available yet).",
                         "tool_choice");
+    r.tool_choice = tc->get<std::string>();
   }
   if (const Json* docs = f.opt_array("documents")) r.template_vars["documents"] = *docs;
   if (const Json* kw = f.opt_object("chat_template_kwargs"))

@@ -1,5 +1,6 @@
 // chat.completion and chat.completion.chunk bodies.
 #include "server/response_formatter.h"
+#include "server/tool_call_parser.h"
 
 namespace sable::server {
 namespace {
@@ -10,6 +11,8 @@ class ChatFormatter final : public ResponseFormatter {
   const char* chunk_object() const override { return "chat.completion.chunk"; }
 
   void stream_start(int num_choices, const std::vector<ChoiceState>& choices, std::string& out) override {
+    if (!meta_.tool_parser.empty())
+      for (int i = 0; i < num_choices; ++i) parsers_.push_back(make_tool_call_parser(meta_.tool_parser));
     // Like OpenAI and vLLM: every choice first gets a delta with the role.
     for (int i = 0; i < num_choices; ++i) {
       OJson delta;
@@ -21,17 +24,30 @@ class ChatFormatter final : public ResponseFormatter {
 
   void stream_output(int index, const RequestOutput& o, ChoiceState& st, const Usage& u, std::string& out) override {
     bool finishing = o.finish_reason.has_value();
+    // With a tool-call parser the text goes through it: content, and the
+    // calls as tool_calls deltas (a marker split across outputs waits).
+    std::string content = o.text;
+    OJson tool_calls = OJson::array();
+    ToolCallParser* parser = size_t(index) < parsers_.size() ? parsers_[size_t(index)].get() : nullptr;
+    if (parser) {
+      content.clear();
+      std::vector<ToolCallDelta> pieces;
+      parser->feed(o.text, content, pieces);
+      if (finishing) parser->finish(content, pieces);
+      for (auto& d : pieces) tool_calls.push_back(delta_json(d));
+    }
     // Tokens that completed no character yet (half of a UTF-8 sequence) give
     // no text: wait for the rest, keeping their logprobs for that chunk.
-    if (o.text.empty() && !finishing) return;
+    if (content.empty() && tool_calls.empty() && !finishing) return;
     OJson delta = OJson::object();
-    if (!o.text.empty()) delta["content"] = o.text;
+    if (!content.empty()) delta["content"] = content;
+    if (!tool_calls.empty()) delta["tool_calls"] = std::move(tool_calls);
     OJson lp = nullptr;
     if (meta_.logprobs) {
       lp = OJson{{"content", chat_logprob_entries(st.pending_logprobs, ts_)}};
       st.pending_logprobs.clear();
     }
-    OJson fr = finishing ? OJson(finish_reason_name(*o.finish_reason)) : OJson(nullptr);
+    OJson fr = finishing ? finish_json(*o.finish_reason, parser && parser->num_calls() > 0) : OJson(nullptr);
     OJson sr = finishing ? stop_reason_json(st) : OJson(nullptr);
     OJson c = chunk(index, std::move(delta), std::move(lp), std::move(fr), std::move(sr));
     if (meta_.continuous_usage) c["usage"] = usage_json(u);
@@ -48,11 +64,23 @@ class ChatFormatter final : public ResponseFormatter {
       msg["content"] = st.echo + st.text;
       msg["refusal"] = nullptr;
       msg["tool_calls"] = OJson::array();
+      bool called = false;
+      if (!meta_.tool_parser.empty()) {
+        auto parser = make_tool_call_parser(meta_.tool_parser);
+        ParsedToolCalls parsed = parse_tool_calls(*parser, st.text);
+        called = !parsed.calls.empty();
+        // As vLLM: the text before the calls, or null when there is none.
+        const std::string content = st.echo + parsed.content;
+        msg["content"] = called && content.empty() ? OJson(nullptr) : OJson(content);
+        for (auto& tc : parsed.calls)
+          msg["tool_calls"].push_back(
+              {{"id", tc.id}, {"type", "function"}, {"function", {{"name", tc.name}, {"arguments", tc.arguments}}}});
+      }
       OJson c;
       c["index"] = i;
       c["message"] = std::move(msg);
       c["logprobs"] = meta_.logprobs ? OJson{{"content", chat_logprob_entries(st.logprobs, ts_)}} : OJson(nullptr);
-      c["finish_reason"] = st.finish ? OJson(finish_reason_name(*st.finish)) : OJson(nullptr);
+      c["finish_reason"] = st.finish ? finish_json(*st.finish, called) : OJson(nullptr);
       c["stop_reason"] = stop_reason_json(st);
       arr.push_back(std::move(c));
     }
@@ -63,6 +91,27 @@ class ChatFormatter final : public ResponseFormatter {
   }
 
  private:
+  // "tool_calls" when the model called tools and stopped by itself (OpenAI's
+  // and vLLM's finish reason); otherwise the engine's reason.
+  static OJson finish_json(FinishReason r, bool called) {
+    return OJson(called && r == FinishReason::kStop ? "tool_calls" : finish_reason_name(r));
+  }
+
+  static OJson delta_json(const ToolCallDelta& d) {
+    OJson j;
+    j["index"] = d.index;
+    if (d.first) {
+      j["id"] = d.id;
+      j["type"] = "function";
+      j["function"] = {{"name", d.name}, {"arguments", d.arguments}};
+    } else {
+      j["function"] = {{"arguments", d.arguments}};
+    }
+    return j;
+  }
+
+  std::vector<std::unique_ptr<ToolCallParser>> parsers_;  // one per choice (streaming)
+
   OJson chunk(int index, OJson delta, OJson logprobs, OJson finish, OJson stop_reason) const {
     OJson j = chunk_head("chat.completion.chunk");
     OJson c;

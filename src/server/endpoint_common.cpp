@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <random>
 
 #include <fmt/format.h>
 
@@ -37,15 +36,6 @@ std::string engine_request_id(const std::string& response_id, const RequestInfo&
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string random_hex_id() {
-  thread_local std::mt19937_64 rng([] {
-    std::random_device rd;
-    return (uint64_t(rd()) << 32) ^ rd() ^
-           uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
-  }());
-  return fmt::format("{:016x}{:016x}", rng(), rng());
 }
 
 std::string sanitize_request_id(std::string_view v) {

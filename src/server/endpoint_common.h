@@ -8,6 +8,7 @@
 
 #include "server/generation_job.h"
 #include "server/http_message.h"
+#include "server/random_id.h"
 #include "server/server_context.h"
 
 namespace sable::server {
@@ -37,8 +38,6 @@ std::string engine_request_id(const std::string& response_id, const RequestInfo&
                               size_t num_prompts);
 
 int64_t unix_now();
-// 32 random hex digits.
-std::string random_hex_id();
 // The X-Request-Id header if it is a sane id (printable ASCII, <= 128
 // characters), else "".
 std::string sanitize_request_id(std::string_view v);

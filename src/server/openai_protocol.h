@@ -47,6 +47,8 @@ struct CommonRequest {
 struct ChatRequest : CommonRequest {
   Json messages = Json::array();       // content normalized to strings (or null)
   Json template_vars = Json::object(); // tools, documents, chat_template_kwargs
+  // "none" or "auto"; absent: "auto" with tools, else "none" (OpenAI's default).
+  std::string tool_choice = "none";
   bool add_generation_prompt = true;
   bool continue_final_message = false;
   bool logprobs = false;

@@ -45,6 +45,9 @@ struct ResponseMeta {
   bool continuous_usage = false;
   std::optional<int> logprobs;  // requested: top-N (0: the chosen token only)
   std::vector<std::string> stop;  // to tell a stop string from a stop token id
+  // Chat with tools and tool_choice "auto" on a server started with
+  // --enable-auto-tool-choice: the --tool-call-parser name ("" = none).
+  std::string tool_parser;
 };
 
 class ResponseFormatter {

@@ -29,6 +29,10 @@ struct ServerConfig {
   int max_n = 128;                               // choices per request
   int max_logprobs = 20;                         // top logprobs per token
   int max_prompts = 1024;                        // prompts in one completions request
+  // --enable-auto-tool-choice with --tool-call-parser NAME: chat requests
+  // with tools (tool_choice "auto") get their tool calls parsed out of the
+  // output ("" = off: such requests are refused, as vLLM does).
+  std::string tool_call_parser;
 
   std::chrono::milliseconds shutdown_timeout{30000};  // drain on SIGTERM before aborting
   bool log_requests = true;                      // --disable-log-requests turns off

@@ -1,5 +1,5 @@
 // A scripted engine for the server's tests: every choice emits one token per
-// tick ("w<id> " as text) until max_tokens, honours abort and shutdown, and
+// tick ("w<id> " as text, or pieces of Options::script) until max_tokens, honours abort and shutdown, and
 // fails on request (a prompt starting with 999), records what happened, so HTTP behaviour (streaming, disconnects, drains)
 // is tested without running a model.
 #pragma once
@@ -24,6 +24,10 @@ class FakeEngine final : public EngineClient {
     int max_model_len = 4096;
     int64_t vocab_size = 1000;
     int max_waiting = 0;  // 0: unlimited
+    // When set, each choice writes this text instead, `script_piece` bytes a
+    // token, and finishes with "stop" (EOS) at its end (or max_tokens first).
+    std::string script;
+    int script_piece = 3;
   };
   explicit FakeEngine(Options o);
   ~FakeEngine() override;

@@ -1,5 +1,7 @@
 #include "server/fake_engine.h"
 
+#include <algorithm>
+
 namespace sable::server::testing {
 
 FakeEngine::FakeEngine(Options o) : opt_(o) { thread_ = std::thread([this] { loop(); }); }
@@ -116,6 +118,11 @@ void FakeEngine::loop() {
                                 uint64_t(opt_.vocab_size));
           o.token_ids = {tok};
           o.text = "w" + std::to_string(tok) + " ";
+          if (!opt_.script.empty()) {
+            const size_t at = size_t(r.generated[c]) * size_t(opt_.script_piece);
+            o.text = opt_.script.substr(std::min(at, opt_.script.size()), size_t(opt_.script_piece));
+            if (at + size_t(opt_.script_piece) >= opt_.script.size()) o.finish_reason = FinishReason::kStop;
+          }
           if (p.logprobs) {
             TokenLogprob lp;
             lp.token_id = tok;
@@ -125,7 +132,7 @@ void FakeEngine::loop() {
           }
           ++r.generated[c];
           metrics_.generation_tokens.fetch_add(1);
-          if (r.generated[c] >= p.max_tokens) o.finish_reason = FinishReason::kLength;
+          if (r.generated[c] >= p.max_tokens && !o.finish_reason) o.finish_reason = FinishReason::kLength;
           // Prompt [999, ...] makes the engine fail after two tokens.
           if (r.req.prompt_ids[0] == 999 && r.generated[c] == 2) {
             o.finish_reason = FinishReason::kError;

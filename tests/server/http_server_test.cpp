@@ -190,6 +190,86 @@ TEST(HttpServerTest, ChatWholeResponse) {
   EXPECT_EQ(s.engine().submitted()[0].prompt_ids[0], 0);
 }
 
+// The model's tool calls come back as tool_calls (--enable-auto-tool-choice
+// --tool-call-parser deepseek_v3): whole and streamed, with finish_reason
+// "tool_calls"; without a parser a request with tools is refused as vLLM does.
+const char* kToolScript =
+    "Let me check.<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n"
+    "{\"city\": \"Paris\"}\n```<｜tool▁call▁end｜>\n<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_time\n```json\n"
+    "{\"zone\": \"CET\"}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
+const char* kToolRequest = R"({"messages": [{"role": "user", "content": "Weather and time?"}],
+    "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}},
+              {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}],
+    "max_tokens": 200)";
+
+TEST(HttpServerTest, ToolCallsWholeAndStreamed) {
+  ServerConfig cfg;
+  cfg.tool_call_parser = "deepseek_v3";
+  FakeEngine::Options eo = big_vocab();
+  eo.script = kToolScript;
+  TestServer s(cfg, eo, true);
+  auto r = roundtrip(s.port(), post("/v1/chat/completions", std::string(kToolRequest) + "}"));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  json j = json::parse(r.body());
+  const json& c = j["choices"][0];
+  EXPECT_EQ(c["finish_reason"], "tool_calls");
+  EXPECT_EQ(c["message"]["content"], "Let me check.");
+  ASSERT_EQ(c["message"]["tool_calls"].size(), 2u) << r.body();
+  EXPECT_EQ(c["message"]["tool_calls"][0]["type"], "function");
+  EXPECT_EQ(c["message"]["tool_calls"][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(c["message"]["tool_calls"][0]["function"]["arguments"], "{\"city\": \"Paris\"}");
+  EXPECT_EQ(c["message"]["tool_calls"][1]["function"]["name"], "get_time");
+  EXPECT_EQ(c["message"]["tool_calls"][1]["function"]["arguments"], "{\"zone\": \"CET\"}");
+
+  auto st = roundtrip(s.port(), post("/v1/chat/completions", std::string(kToolRequest) + R"(, "stream": true})"));
+  ASSERT_EQ(st.result_int(), 200u) << st.body();
+  bool done = false;
+  auto events = sse_payloads(st.body(), &done);
+  EXPECT_TRUE(done);
+  std::string content;
+  std::vector<json> calls;
+  std::string finish;
+  for (const auto& e : events) {
+    const json& d = e["choices"][0]["delta"];
+    if (d.contains("content") && d["content"].is_string()) content += d["content"].get<std::string>();
+    if (d.contains("tool_calls"))
+      for (const auto& t : d["tool_calls"]) {
+        const size_t i = t["index"].get<size_t>();
+        if (t.contains("id")) {
+          ASSERT_EQ(i, calls.size()) << e.dump();
+          EXPECT_EQ(t["type"], "function");
+          calls.push_back({{"name", t["function"]["name"]}, {"arguments", ""}});
+        }
+        ASSERT_LT(i, calls.size()) << e.dump();
+        calls[i]["arguments"] = calls[i]["arguments"].get<std::string>() + t["function"]["arguments"].get<std::string>();
+      }
+    if (!e["choices"][0]["finish_reason"].is_null()) finish = e["choices"][0]["finish_reason"];
+  }
+  EXPECT_EQ(content, "Let me check.");
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0]["name"], "get_weather");
+  EXPECT_EQ(calls[0]["arguments"], "{\"city\": \"Paris\"}");
+  EXPECT_EQ(calls[1]["name"], "get_time");
+  EXPECT_EQ(calls[1]["arguments"], "{\"zone\": \"CET\"}");
+  EXPECT_EQ(finish, "tool_calls");
+
+  // tool_choice "none": the text as it is.
+  auto none = roundtrip(s.port(), post("/v1/chat/completions", std::string(kToolRequest) + R"(, "tool_choice": "none"})"));
+  ASSERT_EQ(none.result_int(), 200u) << none.body();
+  json n = json::parse(none.body());
+  EXPECT_EQ(n["choices"][0]["message"]["content"], kToolScript);
+  EXPECT_EQ(n["choices"][0]["finish_reason"], "stop");
+}
+
+TEST(HttpServerTest, ToolsWithoutAParserAreRefused) {
+  TestServer s({}, big_vocab(), true);
+  auto r = roundtrip(s.port(), post("/v1/chat/completions", std::string(kToolRequest) + "}"));
+  expect_error_schema(r, 400);
+  EXPECT_NE(r.body().find("--enable-auto-tool-choice"), std::string::npos) << r.body();
+  auto ok = roundtrip(s.port(), post("/v1/chat/completions", std::string(kToolRequest) + R"(, "tool_choice": "none"})"));
+  EXPECT_EQ(ok.result_int(), 200u) << ok.body();
+}
+
 TEST(HttpServerTest, ClientErrors) {
   TestServer s({}, big_vocab(), true);
   expect_error_schema(roundtrip(s.port(), post("/v1/completions", "{not json")), 400);
