@@ -22,6 +22,7 @@
 #include "model/tensor_specs.h"
 #include "server/engine_client.h"
 #include "server/http_server.h"
+#include "server/reasoning_parser.h"
 #include "server/server_context.h"
 #include "server/tool_call_parser.h"
 #include "tokenizer/tokenizer.h"
@@ -192,7 +193,8 @@ int run_serve(int argc, char** argv) {
                "Chat requests with tools get the model's tool calls as tool_calls (needs --tool-call-parser)");
   app.add_option("--tool-call-parser", f.tool_call_parser,
                  "The model's tool-call format: deepseek_v3 (DeepSeek-V3/R1), deepseek_v31, hermes (Qwen3)");
-  app.add_option("--reasoning-parser", f.reasoning_parser, "Accepted (reasoning is returned as text)");
+  app.add_option("--reasoning-parser", f.reasoning_parser,
+                 "Chat responses put the model's <think> text in reasoning_content: deepseek_r1, qwen3");
   app.add_flag("--enable-expert-parallel", f.enable_expert_parallel, "Accepted (single GPU for now)");
   app.add_flag("--dry-run", f.dry_run,
                "Print the memory plan (weights, activations, CUDA graphs, KV blocks) and exit, loading nothing");
@@ -247,6 +249,14 @@ int run_serve(int argc, char** argv) {
     std::string names;
     for (const auto& n : server::tool_call_parser_names()) names += (names.empty() ? "" : ", ") + n;
     return fail("--tool-call-parser '" + f.tool_call_parser + "' is not known; use one of " + names);
+  }
+  if (!f.reasoning_parser.empty()) {
+    if (!server::make_reasoning_parser(f.reasoning_parser)) {
+      std::string names;
+      for (const auto& n : server::reasoning_parser_names()) names += (names.empty() ? "" : ", ") + n;
+      return fail("--reasoning-parser '" + f.reasoning_parser + "' is not known; use one of " + names);
+    }
+    sc.reasoning_parser = f.reasoning_parser;
   }
   if (f.enable_auto_tool_choice) {
     if (f.tool_call_parser.empty())

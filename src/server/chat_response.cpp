@@ -1,4 +1,5 @@
 // chat.completion and chat.completion.chunk bodies.
+#include "server/reasoning_parser.h"
 #include "server/response_formatter.h"
 #include "server/tool_call_parser.h"
 
@@ -11,8 +12,10 @@ class ChatFormatter final : public ResponseFormatter {
   const char* chunk_object() const override { return "chat.completion.chunk"; }
 
   void stream_start(int num_choices, const std::vector<ChoiceState>& choices, std::string& out) override {
-    if (!meta_.tool_parser.empty())
-      for (int i = 0; i < num_choices; ++i) parsers_.push_back(make_tool_call_parser(meta_.tool_parser));
+    for (int i = 0; i < num_choices; ++i) {
+      if (!meta_.tool_parser.empty()) parsers_.push_back(make_tool_call_parser(meta_.tool_parser));
+      if (!meta_.reasoning_parser.empty()) reasoners_.push_back(make_reasoning_parser(meta_.reasoning_parser));
+    }
     // Like OpenAI and vLLM: every choice first gets a delta with the role.
     for (int i = 0; i < num_choices; ++i) {
       OJson delta;
@@ -24,22 +27,31 @@ class ChatFormatter final : public ResponseFormatter {
 
   void stream_output(int index, const RequestOutput& o, ChoiceState& st, const Usage& u, std::string& out) override {
     bool finishing = o.finish_reason.has_value();
-    // With a tool-call parser the text goes through it: content, and the
-    // calls as tool_calls deltas (a marker split across outputs waits).
-    std::string content = o.text;
+    // With a reasoning parser the text first splits into reasoning and the
+    // answer; with a tool-call parser the answer then splits into content
+    // and tool_calls deltas (a tag split across outputs waits).
+    std::string reasoning, text = o.text;
+    ReasoningParser* reasoner = size_t(index) < reasoners_.size() ? reasoners_[size_t(index)].get() : nullptr;
+    if (reasoner) {
+      text.clear();
+      reasoner->feed(o.text, reasoning, text);
+      if (finishing) reasoner->finish(reasoning, text);
+    }
+    std::string content = text;
     OJson tool_calls = OJson::array();
     ToolCallParser* parser = size_t(index) < parsers_.size() ? parsers_[size_t(index)].get() : nullptr;
     if (parser) {
       content.clear();
       std::vector<ToolCallDelta> pieces;
-      parser->feed(o.text, content, pieces);
+      parser->feed(text, content, pieces);
       if (finishing) parser->finish(content, pieces);
       for (auto& d : pieces) tool_calls.push_back(delta_json(d));
     }
     // Tokens that completed no character yet (half of a UTF-8 sequence) give
     // no text: wait for the rest, keeping their logprobs for that chunk.
-    if (content.empty() && tool_calls.empty() && !finishing) return;
+    if (content.empty() && reasoning.empty() && tool_calls.empty() && !finishing) return;
     OJson delta = OJson::object();
+    if (!reasoning.empty()) delta["reasoning_content"] = reasoning;
     if (!content.empty()) delta["content"] = content;
     if (!tool_calls.empty()) delta["tool_calls"] = std::move(tool_calls);
     OJson lp = nullptr;
@@ -61,13 +73,24 @@ class ChatFormatter final : public ResponseFormatter {
       const ChoiceState& st = choices[i];
       OJson msg;
       msg["role"] = "assistant";
-      msg["content"] = st.echo + st.text;
+      std::string text = st.text;
+      if (!meta_.reasoning_parser.empty()) {
+        // As vLLM: reasoning_content and content, each null when empty.
+        std::string reasoning;
+        text.clear();
+        auto r = make_reasoning_parser(meta_.reasoning_parser);
+        r->feed(st.text, reasoning, text);
+        r->finish(reasoning, text);
+        msg["reasoning_content"] = reasoning.empty() ? OJson(nullptr) : OJson(reasoning);
+      }
+      msg["content"] = st.echo + text;
+      if (!meta_.reasoning_parser.empty() && (st.echo + text).empty()) msg["content"] = nullptr;
       msg["refusal"] = nullptr;
       msg["tool_calls"] = OJson::array();
       bool called = false;
       if (!meta_.tool_parser.empty()) {
         auto parser = make_tool_call_parser(meta_.tool_parser);
-        ParsedToolCalls parsed = parse_tool_calls(*parser, st.text);
+        ParsedToolCalls parsed = parse_tool_calls(*parser, text);
         called = !parsed.calls.empty();
         // As vLLM: the text before the calls, or null when there is none.
         const std::string content = st.echo + parsed.content;
@@ -110,7 +133,8 @@ class ChatFormatter final : public ResponseFormatter {
     return j;
   }
 
-  std::vector<std::unique_ptr<ToolCallParser>> parsers_;  // one per choice (streaming)
+  std::vector<std::unique_ptr<ToolCallParser>> parsers_;     // one per choice (streaming)
+  std::vector<std::unique_ptr<ReasoningParser>> reasoners_;  // likewise
 
   OJson chunk(int index, OJson delta, OJson logprobs, OJson finish, OJson stop_reason) const {
     OJson j = chunk_head("chat.completion.chunk");

@@ -33,6 +33,9 @@ struct ServerConfig {
   // with tools (tool_choice "auto") get their tool calls parsed out of the
   // output ("" = off: such requests are refused, as vLLM does).
   std::string tool_call_parser;
+  // --reasoning-parser NAME: every chat response splits the model's
+  // reasoning (<think> ... </think>) into reasoning_content ("" = off).
+  std::string reasoning_parser;
 
   std::chrono::milliseconds shutdown_timeout{30000};  // drain on SIGTERM before aborting
   bool log_requests = true;                      // --disable-log-requests turns off

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/random_id.h"
+#include "server/text_markers.h"
 
 namespace sable::server {
 namespace {
@@ -48,15 +49,6 @@ Format hermes() {
   f.call_end = "</tool_call>";
   f.json_body = true;
   return f;
-}
-
-// Length of the longest suffix of s that is a proper prefix of marker: the
-// bytes that may be the start of the marker and must wait for more text.
-size_t partial_suffix(std::string_view s, std::string_view marker) {
-  const size_t max = std::min(s.size(), marker.size() - 1);
-  for (size_t n = max; n > 0; --n)
-    if (s.substr(s.size() - n) == marker.substr(0, n)) return n;
-  return 0;
 }
 
 bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
@@ -117,7 +109,7 @@ class MarkerParser final : public ToolCallParser {
         const std::string& open = f_.section_begin.empty() ? f_.call_begin : f_.section_begin;
         const size_t p = buf_.find(open);
         if (p == std::string::npos) {
-          const size_t keep = partial_suffix(buf_, open);
+          const size_t keep = partial_marker_suffix(buf_, open);
           content.append(buf_, 0, buf_.size() - keep);
           buf_.erase(0, buf_.size() - keep);
           return false;
@@ -147,8 +139,8 @@ class MarkerParser final : public ToolCallParser {
           buf_.clear();
           return false;
         }
-        size_t keep = partial_suffix(buf_, f_.call_begin);
-        if (!f_.section_end.empty()) keep = std::max(keep, partial_suffix(buf_, f_.section_end));
+        size_t keep = partial_marker_suffix(buf_, f_.call_begin);
+        if (!f_.section_end.empty()) keep = std::max(keep, partial_marker_suffix(buf_, f_.section_end));
         buf_.erase(0, buf_.size() - keep);
         return false;
       }
@@ -188,7 +180,7 @@ class MarkerParser final : public ToolCallParser {
       case State::kArgs: {
         const size_t p = buf_.find(f_.call_end);
         if (p == std::string::npos) {
-          const size_t keep = partial_suffix(buf_, f_.call_end);
+          const size_t keep = partial_marker_suffix(buf_, f_.call_end);
           if (buf_.size() > keep) calls.push_back(piece(buf_.substr(0, buf_.size() - keep)));
           buf_.erase(0, buf_.size() - keep);
           return false;

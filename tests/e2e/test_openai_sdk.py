@@ -260,6 +260,7 @@ def test_tools_with_parser():
 @pytest.mark.parametrize("flags,message", [
     (["--enable-auto-tool-choice"], "needs --tool-call-parser"),
     (["--enable-auto-tool-choice", "--tool-call-parser", "mistral"], "deepseek_v3"),
+    (["--reasoning-parser", "granite"], "deepseek_r1"),
 ])
 def test_tool_flags_checked_at_start(flags, message):
     p = subprocess.run([BINARY, "serve", "--port", "0", *flags], capture_output=True, text=True, timeout=120)

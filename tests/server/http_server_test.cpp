@@ -261,6 +261,46 @@ TEST(HttpServerTest, ToolCallsWholeAndStreamed) {
   EXPECT_EQ(n["choices"][0]["finish_reason"], "stop");
 }
 
+// --reasoning-parser deepseek_r1 with tool calls: reasoning_content, then
+// the answer's content and calls, whole and streamed.
+TEST(HttpServerTest, ReasoningThenToolCalls) {
+  ServerConfig cfg;
+  cfg.tool_call_parser = "deepseek_v3";
+  cfg.reasoning_parser = "deepseek_r1";
+  FakeEngine::Options eo = big_vocab();
+  eo.script = std::string("Paris weather, so call get_weather.</think>\n\n") + kToolScript;
+  TestServer s(cfg, eo, true);
+  auto r = roundtrip(s.port(), post("/v1/chat/completions", std::string(kToolRequest) + "}"));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  json m = json::parse(r.body())["choices"][0]["message"];
+  EXPECT_EQ(m["reasoning_content"], "Paris weather, so call get_weather.");
+  EXPECT_EQ(m["content"], "\n\nLet me check.");
+  EXPECT_EQ(m["tool_calls"].size(), 2u);
+
+  auto st = roundtrip(s.port(), post("/v1/chat/completions", std::string(kToolRequest) + R"(, "stream": true})"));
+  bool done = false;
+  std::string reasoning, content;
+  int calls = 0;
+  for (const auto& e : sse_payloads(st.body(), &done)) {
+    const json& d = e["choices"][0]["delta"];
+    if (d.contains("reasoning_content")) reasoning += d["reasoning_content"].get<std::string>();
+    if (d.contains("content") && d["content"].is_string()) content += d["content"].get<std::string>();
+    if (d.contains("tool_calls"))
+      for (const auto& t : d["tool_calls"]) calls += t.contains("id");
+  }
+  EXPECT_TRUE(done);
+  EXPECT_EQ(reasoning, "Paris weather, so call get_weather.");
+  EXPECT_EQ(content, "\n\nLet me check.");
+  EXPECT_EQ(calls, 2);
+
+  // Without tools the answer is content as it is.
+  auto plain = roundtrip(s.port(), post("/v1/chat/completions", R"({"messages": [{"role": "user", "content": "Hi"}],
+      "max_tokens": 200})"));
+  json p = json::parse(plain.body())["choices"][0]["message"];
+  EXPECT_EQ(p["reasoning_content"], "Paris weather, so call get_weather.");
+  EXPECT_EQ(p["content"].get<std::string>().rfind("\n\nLet me check.<｜tool▁calls▁begin｜>", 0), 0u);
+}
+
 TEST(HttpServerTest, ToolsWithoutAParserAreRefused) {
   TestServer s({}, big_vocab(), true);
   auto r = roundtrip(s.port(), post("/v1/chat/completions", std::string(kToolRequest) + "}"));

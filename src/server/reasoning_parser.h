@@ -1,0 +1,36 @@
+// The model's reasoning apart from its answer, as vLLM's --reasoning-parser:
+// the text inside <think> ... </think> goes to `reasoning_content`, the rest
+// to `content`, incrementally so that streams send each as it arrives.
+//
+//   deepseek_r1  DeepSeek-R1 (the DeepSeek-V3 architecture): its chat template
+//                opens <think> in the prompt, so the output starts inside the
+//                reasoning, with or without its own <think>; everything up to
+//                </think> is reasoning (all of it when </think> never comes).
+//   qwen3        Qwen3: reasoning only when the output opens with <think>;
+//                otherwise everything is content (enable_thinking=false).
+//
+// <think> and </think> are ordinary text in these tokenizers' outputs. A tag
+// split across deltas is held back until it can be told from text.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sable::server {
+
+class ReasoningParser {
+ public:
+  virtual ~ReasoningParser() = default;
+  // The next text delta, split into reasoning and content (appended).
+  virtual void feed(std::string_view text, std::string& reasoning, std::string& content) = 0;
+  // The end of the output: what was held back.
+  virtual void finish(std::string& reasoning, std::string& content) = 0;
+};
+
+// The parser for a --reasoning-parser name, or null for an unknown name.
+std::unique_ptr<ReasoningParser> make_reasoning_parser(const std::string& name);
+const std::vector<std::string>& reasoning_parser_names();
+
+}  // namespace sable::server
