@@ -194,7 +194,7 @@ int run_serve(int argc, char** argv) {
   app.add_option("--tool-call-parser", f.tool_call_parser,
                  "The model's tool-call format: deepseek_v3 (DeepSeek-V3/R1), deepseek_v31, hermes (Qwen3)");
   app.add_option("--reasoning-parser", f.reasoning_parser,
-                 "Chat responses put the model's <think> text in reasoning_content: deepseek_r1, qwen3");
+                 "Chat responses put the model's <think> text in reasoning (and reasoning_content): deepseek_r1, qwen3");
   app.add_flag("--enable-expert-parallel", f.enable_expert_parallel, "Accepted (single GPU for now)");
   app.add_flag("--dry-run", f.dry_run,
                "Print the memory plan (weights, activations, CUDA graphs, KV blocks) and exit, loading nothing");

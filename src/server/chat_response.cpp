@@ -51,7 +51,12 @@ class ChatFormatter final : public ResponseFormatter {
     // no text: wait for the rest, keeping their logprobs for that chunk.
     if (content.empty() && reasoning.empty() && tool_calls.empty() && !finishing) return;
     OJson delta = OJson::object();
-    if (!reasoning.empty()) delta["reasoning_content"] = reasoning;
+    // vLLM's `reasoning` (it followed OpenAI's guidance) and DeepSeek's
+    // `reasoning_content`, which many clients still read: both.
+    if (!reasoning.empty()) {
+      delta["reasoning"] = reasoning;
+      delta["reasoning_content"] = reasoning;
+    }
     if (!content.empty()) delta["content"] = content;
     if (!tool_calls.empty()) delta["tool_calls"] = std::move(tool_calls);
     OJson lp = nullptr;
@@ -75,13 +80,16 @@ class ChatFormatter final : public ResponseFormatter {
       msg["role"] = "assistant";
       std::string text = st.text;
       if (!meta_.reasoning_parser.empty()) {
-        // As vLLM: reasoning_content and content, each null when empty.
+        // As vLLM: reasoning (also as reasoning_content) and content, each
+        // null when empty.
         std::string reasoning;
         text.clear();
         auto r = make_reasoning_parser(meta_.reasoning_parser);
         r->feed(st.text, reasoning, text);
         r->finish(reasoning, text);
-        msg["reasoning_content"] = reasoning.empty() ? OJson(nullptr) : OJson(reasoning);
+        const OJson r_json = reasoning.empty() ? OJson(nullptr) : OJson(reasoning);
+        msg["reasoning"] = r_json;
+        msg["reasoning_content"] = r_json;
       }
       msg["content"] = st.echo + text;
       if (!meta_.reasoning_parser.empty() && (st.echo + text).empty()) msg["content"] = nullptr;

@@ -1,5 +1,6 @@
 // The model's reasoning apart from its answer, as vLLM's --reasoning-parser:
-// the text inside <think> ... </think> goes to `reasoning_content`, the rest
+// the text inside <think> ... </think> goes to `reasoning` (and, for older
+// clients, `reasoning_content`), the rest
 // to `content`, incrementally so that streams send each as it arrives.
 //
 //   deepseek_r1  DeepSeek-R1 (the DeepSeek-V3 architecture): its chat template

@@ -48,7 +48,7 @@ struct ResponseMeta {
   // Chat with tools and tool_choice "auto" on a server started with
   // --enable-auto-tool-choice: the --tool-call-parser name ("" = none).
   std::string tool_parser;
-  // --reasoning-parser NAME: <think> text goes to reasoning_content ("" = off).
+  // --reasoning-parser NAME: <think> text goes to reasoning ("" = off).
   std::string reasoning_parser;
 };
 

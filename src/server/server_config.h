@@ -34,7 +34,7 @@ struct ServerConfig {
   // output ("" = off: such requests are refused, as vLLM does).
   std::string tool_call_parser;
   // --reasoning-parser NAME: every chat response splits the model's
-  // reasoning (<think> ... </think>) into reasoning_content ("" = off).
+  // reasoning (<think> ... </think>) into reasoning ("" = off).
   std::string reasoning_parser;
 
   std::chrono::milliseconds shutdown_timeout{30000};  // drain on SIGTERM before aborting

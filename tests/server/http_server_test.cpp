@@ -273,7 +273,8 @@ TEST(HttpServerTest, ReasoningThenToolCalls) {
   auto r = roundtrip(s.port(), post("/v1/chat/completions", std::string(kToolRequest) + "}"));
   ASSERT_EQ(r.result_int(), 200u) << r.body();
   json m = json::parse(r.body())["choices"][0]["message"];
-  EXPECT_EQ(m["reasoning_content"], "Paris weather, so call get_weather.");
+  EXPECT_EQ(m["reasoning"], "Paris weather, so call get_weather.");
+  EXPECT_EQ(m["reasoning_content"], m["reasoning"]);
   EXPECT_EQ(m["content"], "\n\nLet me check.");
   EXPECT_EQ(m["tool_calls"].size(), 2u);
 
@@ -283,7 +284,10 @@ TEST(HttpServerTest, ReasoningThenToolCalls) {
   int calls = 0;
   for (const auto& e : sse_payloads(st.body(), &done)) {
     const json& d = e["choices"][0]["delta"];
-    if (d.contains("reasoning_content")) reasoning += d["reasoning_content"].get<std::string>();
+    if (d.contains("reasoning")) {
+      reasoning += d["reasoning"].get<std::string>();
+      EXPECT_EQ(d["reasoning_content"], d["reasoning"]);
+    }
     if (d.contains("content") && d["content"].is_string()) content += d["content"].get<std::string>();
     if (d.contains("tool_calls"))
       for (const auto& t : d["tool_calls"]) calls += t.contains("id");
