@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "backend/cuda/gemm.h"
+#include "backend/cuda/batch_invariant.h"
 #include "common/fixtures.h"
 #include "cuda_test_util.h"
 #include "engine/engine.h"
@@ -20,7 +20,7 @@ namespace {
 struct Case {
   const char* name;
   double bound;  // max|dlogit| / max|logit| that the GPU forward meets
-  // Batch invariance is asserted in batch-invariant mode (gemm.h): FP8's
+  // Batch invariance is asserted in batch-invariant mode (batch_invariant.h): FP8's
   // default kernel choice by token count is not bitwise invariant (measured
   // and printed beside it); bf16's default is, and is asserted as it is.
   bool invariant_mode;

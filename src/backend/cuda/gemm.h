@@ -14,6 +14,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/batch_invariant.h"  // linear() honours it
 #include "backend/linear_weight.h"
 #include "core/tensor.h"
 
@@ -87,22 +88,6 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
 // and cuBLASLt's block-scaled GEMM otherwise. Env overrides (a plain T
 // threshold): SABLE_STREAM_GEMM_MAX_T, SABLE_STREAM_GEMM_MAX_T_FP8.
 int64_t stream_gemm_max_tokens(bool fp8);
-// Batch-invariant mode (vLLM's VLLM_BATCH_INVARIANT): a token's output is
-// bitwise the same whatever else is in the batch. By default linear() picks
-// its kernel (streaming or cuBLASLt) and its split-K factor from the token
-// count, and those differ in the order they sum K, so a row's bits depend on
-// how many rows share the call: harmless for quality, but greedy outputs can
-// then differ between a request alone and the same request in a batch (seen
-// with FP8 on the H200: 10 of 32 fixture prompts). In this mode every
-// linear() call with the default path takes the streaming kernel without
-// split-K, whose per-output summation order depends on K alone (each n-tile
-// is reduced the same way whatever the tile count). The MoE experts (always
-// the streaming kernel, no split-K), the activation quantization (per
-// token) and attention are batch-invariant in either mode. The cost: prefill
-// GEMMs leave cuBLASLt and decode GEMMs of few rows lose split-K.
-// On from SABLE_BATCH_INVARIANT=1 or VLLM_BATCH_INVARIANT=1, or --batch-invariant.
-void set_batch_invariant(bool on);
-bool batch_invariant();
 // The path linear() takes for T tokens through a prepared weight.
 GemmPath linear_auto_path(int64_t T, const LinearWeight& w);
 // Testing knob: the streaming kernel's weight pipeline, 0 = register double

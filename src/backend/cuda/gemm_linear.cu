@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <string>
 
+#include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
 
@@ -108,18 +108,6 @@ void run_stream(GemmWorkspace* ws, const PreparedLinear& P, const void* x, int64
 
 }  // namespace
 
-namespace {
-bool env_flag(const char* name) {
-  const char* v = std::getenv(name);
-  return v && *v && std::string(v) != "0";
-}
-// Read once at start; --batch-invariant sets it through the backend options.
-bool g_batch_invariant = env_flag("SABLE_BATCH_INVARIANT") || env_flag("VLLM_BATCH_INVARIANT");
-}  // namespace
-
-void set_batch_invariant(bool on) { g_batch_invariant = on; }
-bool batch_invariant() { return g_batch_invariant; }
-
 bool stream_env_override() {
   static const bool set = std::getenv("SABLE_STREAM_GEMM_MAX_T_FP8") != nullptr;
   return set;
@@ -160,7 +148,7 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
   const auto* xb = x.ptr<__nv_bfloat16>();
   const bool stream_ok = K % (P.fp8 ? 16 : 8) == 0;
   // Batch-invariant mode: one kernel and one K partition whatever T is (see
-  // gemm.h), so a row's result does not depend on the other rows.
+  // batch_invariant.h), so a row's result does not depend on the other rows.
   const bool invariant = path == GemmPath::kAuto && batch_invariant() && stream_ok;
   if (invariant) path = GemmPath::kStream;
   if (path == GemmPath::kAuto) path = linear_auto_path(T, w);

@@ -12,6 +12,7 @@
 #include <cassert>
 #include <cmath>
 
+#include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/mla_attention_kernels.cuh"
 #include "backend/cuda/ops.h"
@@ -233,7 +234,11 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
 
   const bool mma = kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma;
   const int64_t units = mma ? T * (H / mla::kMmaHeads) : T * H;
-  int S = num_splits > 0 ? num_splits : auto_splits(units, std::max(1, m.max_seq_len), mma ? 128 : 512);
+  // Batch-invariant mode: never split a row's keys (the split count would
+  // depend on how many rows share the call, and so would the summation order).
+  int S = num_splits > 0       ? num_splits
+          : batch_invariant() ? 1
+                              : auto_splits(units, std::max(1, m.max_seq_len), mma ? 128 : 512);
 
   MlaArgs a{};
   a.q = q.data();
