@@ -65,6 +65,7 @@ SERVE_FLAGS = {
     "--block-size", "--enforce-eager", "--served-model-name", "--api-key", "--trust-remote-code",
     "--device", "--kv-cache-dtype", "--shutdown-timeout", "--max-waiting-requests",
     "--nnodes", "--node-rank", "--master-addr", "--master-port",
+    "--enable-auto-tool-choice", "--tool-call-parser", "--reasoning-parser",
 }
 # checkov checks the chart skips; the reasons are in templates/_helpers.tpl.
 CHECKOV_SKIPS = {"CKV_K8S_35", "CKV_K8S_11", "CKV_K8S_43", "CKV_K8S_15"}
@@ -232,6 +233,8 @@ def test_yamllint(renders):
 @pytest.mark.parametrize("values, message", [
     ({"engine": {"tensorParallelSize": 2}}, "must equal resources.limits.nvidia.com/gpu"),
     ({"engine": {"quantization": "fp4"}}, "/engine/quantization"),
+    ({"engine": {"toolCallParser": "mistral"}}, "/engine/toolCallParser"),
+    ({"engine": {"reasoningParser": "granite"}}, "/engine/reasoningParser"),
     ({"engine": {"tensorParalelSize": 8}}, "tensorParalelSize"),
     ({"model": {"volume": {"type": "pvc"}}}, "model.path is empty"),
     ({"model": {"path": "/data/DeepSeek-V3", "volume": {"type": "hostPath"}}}, "is not under model.volume.mountPath"),
@@ -351,6 +354,8 @@ def test_deepseek_v3_8xgpu_fp8_example(renders):
     assert flags["--served-model-name"] == "deepseek-ai/DeepSeek-V3"
     assert flags["--tensor-parallel-size"] == "8" and flags["--quantization"] == "fp8"
     assert flags["--max-model-len"] == "131072" and flags["--device"] == "cuda"
+    assert flags["--enable-auto-tool-choice"] is True and flags["--tool-call-parser"] == "deepseek_v3"
+    assert "--reasoning-parser" not in flags
     assert c["resources"]["limits"]["nvidia.com/gpu"] == 8 == c["resources"]["requests"]["nvidia.com/gpu"]
     vols = {v["name"]: v for v in tpl["spec"]["volumes"]}
     models = next(m for m in c["volumeMounts"] if m["mountPath"] == "/models")
@@ -392,6 +397,8 @@ def test_all_features(renders):
     assert flags["--max-model-len"] == "1000000", "large numbers must not print as 1e+06"
     assert flags["--kv-cache-dtype"] == "fp8" and flags["--enforce-eager"] is True
     assert flags["--max-waiting-requests"] == "1000" and flags["--block-size"] == "64"
+    assert flags["--tool-call-parser"] == "hermes" and flags["--reasoning-parser"] == "qwen3"
+    assert flags["--enable-auto-tool-choice"] is True
     assert c["args"][-1] == "--trust-remote-code", "extraArgs come last"
     hpa = one(renders, case, "HorizontalPodAutoscaler")
     metrics = {(m["type"], (m.get("resource") or m.get("pods"))["name"] if m["type"] == "Resource"

@@ -174,6 +174,15 @@ exponent form.
 {{- if $e.enforceEager }}
 - --enforce-eager
 {{- end }}
+{{- if $e.toolCallParser }}
+- --enable-auto-tool-choice
+- --tool-call-parser
+- {{ $e.toolCallParser | quote }}
+{{- end }}
+{{- if $e.reasoningParser }}
+- --reasoning-parser
+- {{ $e.reasoningParser | quote }}
+{{- end }}
 {{- if .Values.lws.enabled }}
 - --nnodes
 - "$(LWS_GROUP_SIZE)"
