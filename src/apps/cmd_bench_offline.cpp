@@ -219,24 +219,12 @@ int run_bench_offline(int argc, char** argv) {
       const auto arrivals = arrival_times(int(prompts->size()), po.request_rate, po.burstiness, d.seed);
       Outcome out = run_engine_load(**engine, *prompts, po.concurrencies[k], arrivals, po.ignore_eos, &bar,
                                     "bench" + std::to_string(runs.size()) + "-");
-      BenchRun r;
+      BenchRun r = make_run(po, int(prompts->size()), po.concurrencies[k], d.seed, std::move(out.results),
+                            out.duration_s);
       r.mode = "offline";
-      r.preset = po.preset;
       r.backend = "sable-engine";
       r.model_id = lm->model_name + (model_preset.empty() ? "" : " (preset " + model_preset + ")");
       r.tokenizer_id = tok ? "model's" : "none (token ids)";
-      r.dataset = po.dataset.name;
-      r.num_prompts = int(prompts->size());
-      r.input_len = po.dataset.input_len;
-      r.output_len = po.dataset.output_len;
-      r.max_concurrency = po.concurrencies[k];
-      r.request_rate = po.request_rate;
-      r.burstiness = po.burstiness;
-      r.seed = d.seed;
-      r.slo = po.slo;
-      r.percentiles = po.percentiles;
-      r.metrics = compute_metrics(out.results, out.duration_s, po.slo, po.percentiles);
-      r.results = std::move(out.results);
       r.device = lm->backend->name();
       r.command = join_command(argc, argv, "sable bench offline");
       const bool fp8 = mo.quantization == "fp8" || cfg.quantization.is_fp8();

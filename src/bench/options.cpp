@@ -103,6 +103,25 @@ Result<std::vector<CommonOptions>> CommonOptions::expand(const CLI::App& app) co
   return out;
 }
 
+BenchRun make_run(const CommonOptions& o, int num_prompts, int max_concurrency, uint64_t seed,
+                  std::vector<RequestResult> results, double duration_s) {
+  BenchRun r;
+  r.preset = o.preset;
+  r.dataset = o.dataset.name;
+  r.num_prompts = num_prompts;
+  r.input_len = o.dataset.input_len;
+  r.output_len = o.dataset.output_len;
+  r.max_concurrency = max_concurrency;
+  r.request_rate = o.request_rate;
+  r.burstiness = o.burstiness;
+  r.seed = seed;
+  r.slo = o.slo;
+  r.percentiles = o.percentiles;
+  r.metrics = compute_metrics(results, duration_s, o.slo, o.percentiles);
+  r.results = std::move(results);
+  return r;
+}
+
 void attach_floors(BenchRun& run, const ModelConfig* config, bool fp8_weights, int kv_value_bytes,
                    const CommonOptions& o, bool host_is_device) {
   if (!config) {

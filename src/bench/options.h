@@ -58,6 +58,12 @@ struct CommonOptions {
   uint64_t run_seed(size_t k) const { return dataset.seed + 1000003ull * k; }
 };
 
+// A run's record from what serve and offline share: the preset, dataset,
+// load shape, SLO and percentiles of `o`, and the results with their metrics.
+// The caller adds the mode, backend, model, device and command.
+BenchRun make_run(const CommonOptions& o, int num_prompts, int max_concurrency, uint64_t seed,
+                  std::vector<RequestResult> results, double duration_s);
+
 // Fills run.floors and run.floor_note for a model config (null: none known).
 void attach_floors(BenchRun& run, const ModelConfig* config, bool fp8_weights, int kv_value_bytes,
                    const CommonOptions& o, bool host_is_device);

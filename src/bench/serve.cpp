@@ -187,26 +187,14 @@ int run_bench_serve(int argc, char** argv) {
       if (po.concurrencies.size() > 1) run_o.label += " c=" + std::to_string(po.concurrencies[k]);
       LoadOutcome out = run_http_load(run_o, *prompts);
 
-      BenchRun r;
+      BenchRun r = make_run(po, int(prompts->size()), po.concurrencies[k], d.seed, std::move(out.results),
+                            out.duration_s);
       r.mode = "serve";
-      r.preset = po.preset;
       r.backend = lo.kind == Endpoint::kChatCompletions ? "openai-chat" : "openai";
       r.model_id = lo.model;
       r.base_url = base_url;
       r.endpoint = endpoint;
       r.tokenizer_id = tokenizer_dir.empty() ? "deepseek-v3" : tokenizer_dir;
-      r.dataset = po.dataset.name;
-      r.num_prompts = int(prompts->size());
-      r.input_len = po.dataset.input_len;
-      r.output_len = po.dataset.output_len;
-      r.max_concurrency = po.concurrencies[k];
-      r.request_rate = po.request_rate;
-      r.burstiness = po.burstiness;
-      r.seed = d.seed;
-      r.slo = po.slo;
-      r.percentiles = po.percentiles;
-      r.metrics = compute_metrics(out.results, out.duration_s, po.slo, po.percentiles);
-      r.results = std::move(out.results);
       r.command = join_command(argc, argv, "sable bench serve");
       const bool cfg_fp8 = fp8 || (floor_cfg && floor_cfg->quantization.is_fp8());
       attach_floors(r, floor_cfg ? &*floor_cfg : nullptr, cfg_fp8, kv_bytes, po, /*host_is_device=*/false);
