@@ -192,9 +192,11 @@ int run_serve(int argc, char** argv) {
   app.add_flag("--enable-auto-tool-choice", f.enable_auto_tool_choice,
                "Chat requests with tools get the model's tool calls as tool_calls (needs --tool-call-parser)");
   app.add_option("--tool-call-parser", f.tool_call_parser,
-                 "The model's tool-call format: deepseek_v3 (DeepSeek-V3/R1), deepseek_v31, hermes (Qwen3)");
+                 "The model's tool-call format: deepseek_v3 (DeepSeek-V3/R1), deepseek_v31, hermes (Qwen3)")
+      ->check(CLI::IsMember(server::tool_call_parser_names()));
   app.add_option("--reasoning-parser", f.reasoning_parser,
-                 "Chat responses put the model's <think> text in reasoning (and reasoning_content): deepseek_r1, qwen3");
+                 "Chat responses put the model's <think> text in reasoning (and reasoning_content): deepseek_r1, qwen3")
+      ->check(CLI::IsMember(server::reasoning_parser_names()));
   app.add_flag("--enable-expert-parallel", f.enable_expert_parallel, "Accepted (single GPU for now)");
   app.add_flag("--dry-run", f.dry_run,
                "Print the memory plan (weights, activations, CUDA graphs, KV blocks) and exit, loading nothing");
@@ -245,19 +247,7 @@ int run_serve(int argc, char** argv) {
     return fail("--pipeline-parallel-size and --data-parallel-size must be 1 for now; run one server per replica");
   if (f.nnodes != 1) return fail("--nnodes must be 1 for now (multi-node serving needs tensor parallelism)");
   if (sc.port < 0 || sc.port > 65535) return fail("--port must be in [0, 65535]");
-  if (!f.tool_call_parser.empty() && !server::make_tool_call_parser(f.tool_call_parser)) {
-    std::string names;
-    for (const auto& n : server::tool_call_parser_names()) names += (names.empty() ? "" : ", ") + n;
-    return fail("--tool-call-parser '" + f.tool_call_parser + "' is not known; use one of " + names);
-  }
-  if (!f.reasoning_parser.empty()) {
-    if (!server::make_reasoning_parser(f.reasoning_parser)) {
-      std::string names;
-      for (const auto& n : server::reasoning_parser_names()) names += (names.empty() ? "" : ", ") + n;
-      return fail("--reasoning-parser '" + f.reasoning_parser + "' is not known; use one of " + names);
-    }
-    sc.reasoning_parser = f.reasoning_parser;
-  }
+  sc.reasoning_parser = f.reasoning_parser;
   if (f.enable_auto_tool_choice) {
     if (f.tool_call_parser.empty())
       return fail("--enable-auto-tool-choice needs --tool-call-parser (deepseek_v3 for DeepSeek-V3, hermes for Qwen3)");

@@ -22,11 +22,17 @@ struct Format {
   std::string name_end;       // deepseek_v3: "\n```json\n"; deepseek_v31: "<｜tool▁sep｜>"
 };
 
-Format deepseek_v3() {
+// The section and call markers both DeepSeek formats use.
+Format deepseek_markers() {
   Format f;
   f.section_begin = "<｜tool▁calls▁begin｜>";
   f.section_end = "<｜tool▁calls▁end｜>";
   f.call_begin = "<｜tool▁call▁begin｜>";
+  return f;
+}
+
+Format deepseek_v3() {
+  Format f = deepseek_markers();
   f.call_end = "\n```<｜tool▁call▁end｜>";
   f.type_sep = "<｜tool▁sep｜>";
   f.name_end = "\n```json\n";
@@ -34,10 +40,7 @@ Format deepseek_v3() {
 }
 
 Format deepseek_v31() {
-  Format f;
-  f.section_begin = "<｜tool▁calls▁begin｜>";
-  f.section_end = "<｜tool▁calls▁end｜>";
-  f.call_begin = "<｜tool▁call▁begin｜>";
+  Format f = deepseek_markers();
   f.call_end = "<｜tool▁call▁end｜>";
   f.name_end = "<｜tool▁sep｜>";
   return f;
