@@ -252,16 +252,28 @@ void bench_moe(const Ceil& c, bool quick) {
       CK(cudaMemcpy(dw, wts.data(), wts.size() * 4, cudaMemcpyHostToDevice));
       Tensor x(dx, DType::BF16, {T, H}, Device::kCUDA), ti(di, DType::I32, {T, K}, Device::kCUDA),
           tw(dw, DType::F32, {T, K}, Device::kCUDA), out(dout, DType::BF16, {T, H}, Device::kCUDA);
-      const double t = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
       const double bytes = double(nt) * 3 * H * I * (fp8 ? 1 : 2);
       const double flops = 2.0 * T * K * 3 * H * I;
       char shape[32];
       std::snprintf(shape, sizeof shape, "E%d(%d)", E, nt);
-      row("moe", fp8 ? "fp8" : "bf16", shape, T, t, bytes, flops, c, "stream-grouped");
+      // The automatic choice first (what the model runs), then each kernel.
+      const double ta = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
+      const bool auto_wgmma = cuda::moe_kernel_for(T, K, E, fp8) == cuda::MoeKernel::kWgmma;
+      row("moe", fp8 ? "fp8" : "bf16", shape, T, ta, bytes, flops, c, auto_wgmma ? "auto=wgmma-grouped" : "auto=stream-grouped");
+      cuda::set_moe_kernel(cuda::MoeKernel::kStream);
+      const double t = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
+      row("  (stream)", fp8 ? "fp8" : "bf16", shape, T, t, bytes, flops, c, "stream-grouped");
+      if (!fp8) {
+        cuda::set_moe_kernel(cuda::MoeKernel::kWgmma);
+        const double tw2 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
+        row("  (wgmma)", "bf16", shape, T, tw2, bytes, flops, c, "wgmma-grouped");
+      }
+      cuda::set_moe_kernel(cuda::MoeKernel::kStream);
       cuda::set_stream_gemm_variant(1);
       const double tr = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
       cuda::set_stream_gemm_variant(0);
       row("  (ring)", fp8 ? "fp8" : "bf16", shape, T, tr, bytes, flops, c, "stream-grouped-smem-ring");
+      cuda::set_moe_kernel(cuda::MoeKernel::kAuto);
       CK(cudaFree(di));
       CK(cudaFree(dw));
       CK(cudaFree(dout));
@@ -272,10 +284,11 @@ void bench_moe(const Ceil& c, bool quick) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
+  bool quick = false, moe_only = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) g_json = std::fopen(argv[++i], "w");
     if (!std::strcmp(argv[i], "--quick")) quick = true;
+    if (!std::strcmp(argv[i], "--moe-only")) moe_only = true;  // the MoE table alone
   }
   CK(cudaStreamCreateWithFlags(&g_s, cudaStreamNonBlocking));
   cudaDeviceProp p{};
@@ -296,7 +309,7 @@ int main(int argc, char** argv) {
                  c.bw, c.bf16, c.fp8, int(fi.supported));
   std::printf("%-11s %-5s %-13s %6s %10s %9s %7s %8s %7s  %s\n", "op", "dtype", "shape(outxin)", "M", "us",
               "GB/s", "%copy", "TFLOP/s", "%gemm", "path");
-  bench_dense(c, quick);
+  if (!moe_only) bench_dense(c, quick);
   bench_moe(c, quick);
   if (g_json) std::fclose(g_json);
   return 0;

@@ -10,6 +10,8 @@
 # with carry: [".deps"]. Knobs (environment):
 #   SKIP_TESTS=1 SKIP_GEMM=1 SKIP_PEERS=1 QUICK=1   skip stages / short benches
 #   SKIP_KERNELS=1                                    no kernel benches or torch peers
+#   SKIP_ATTENTION=1 GEMM_ARGS=--moe-only             no attention bench / only the MoE GEMM table
+#   SKIP_E2E_FP8=1                                    the end-to-end run in BF16 only
 #   SKIP_E2E=1 SKIP_HF=1                              no end-to-end runs / no transformers peer
 #   SKIP_SERVE_BENCH=1                                no `sable bench serve` presets (bench_serve.json)
 #   E2E_LAYERS=4 E2E_PREFILL=4096,32768               the slice and its prefill lengths
@@ -35,7 +37,7 @@ stamp() { echo "[gpu_run +$(( $(date +%s) - t0 ))s] $*"; }
 } > "$OUT/summary.md"
 
 targets="test_cuda"
-[ -z "${SKIP_KERNELS:-}" ] && targets="$targets bench_cuda_attention"
+[ -z "${SKIP_KERNELS:-}" ] && [ -z "${SKIP_ATTENTION:-}" ] && targets="$targets bench_cuda_attention"
 [ -z "${SKIP_KERNELS:-}" ] && [ -z "${SKIP_GEMM:-}" ] && [ -f bench/cuda_gemm.cpp ] && targets="$targets bench_cuda_gemm"
 [ -z "${SKIP_E2E:-}" ] && targets="$targets bench_gpu_e2e"
 targets="$targets sable"
@@ -73,16 +75,19 @@ if [ -z "${SKIP_TESTS:-}" ]; then
 fi
 
 if [ -z "${SKIP_KERNELS:-}" ]; then
+if [ -z "${SKIP_ATTENTION:-}" ]; then
 stamp "bench_cuda_attention"
 timeout 240 ./$BUILD/bench/bench_cuda_attention --json "$OUT/bench_attention.jsonl" ${QUICK:+--quick} \
   > "$OUT/bench_attention.txt" 2>&1
 stamp "bench_cuda_attention rc=$?"
 cat "$OUT/bench_attention.txt"
+fi
 
 if [ -z "${SKIP_GEMM:-}" ] && [ -x ./$BUILD/bench/bench_cuda_gemm ]; then
-  timeout 200 ./$BUILD/bench/bench_cuda_gemm --json "$OUT/bench_gemm.jsonl" ${QUICK:+--quick} \
+  timeout 200 ./$BUILD/bench/bench_cuda_gemm --json "$OUT/bench_gemm.jsonl" ${QUICK:+--quick} ${GEMM_ARGS:-} \
     > "$OUT/bench_gemm.txt" 2>&1
   stamp "bench_cuda_gemm rc=$?"
+  cat "$OUT/bench_gemm.txt"
 fi
 
 if [ -z "${SKIP_PEERS:-}" ]; then
@@ -90,7 +95,7 @@ if [ -z "${SKIP_PEERS:-}" ]; then
   stamp "torch_kernel_peers rc=$?"
 fi
 
-python3 bench/peers/attention_summary.py "$OUT/bench_attention.jsonl" "$OUT/peers.jsonl" >> "$OUT/summary.md" 2>&1
+[ -f "$OUT/bench_attention.jsonl" ] && python3 bench/peers/attention_summary.py "$OUT/bench_attention.jsonl" "$OUT/peers.jsonl" >> "$OUT/summary.md" 2>&1
 [ -f "$OUT/bench_gemm.txt" ] && { echo "## bench_cuda_gemm"; echo '```'; cat "$OUT/bench_gemm.txt"; echo '```'; } >> "$OUT/summary.md"
 fi
 
@@ -114,7 +119,7 @@ if [ -z "${SKIP_HF:-}" ]; then
   { echo "## Hugging Face transformers, same config, BF16 (bench/peers/hf_transformers_baseline.py $layers)";
     echo '```'; cat "$OUT/hf_baseline.txt"; echo '```'; echo; } >> "$OUT/summary.md"
 fi
-if [ -z "${SKIP_E2E:-}" ]; then
+if [ -z "${SKIP_E2E:-}" ] && [ -z "${SKIP_E2E_FP8:-}" ]; then
   stamp "bench_gpu_e2e fp8 ($layers layers)"
   timeout 150 ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice --layers "$layers" --fp8 \
     --prefill "${E2E_PREFILL_FP8:-4096}" > "$OUT/e2e_fp8.txt" 2>&1

@@ -51,6 +51,17 @@ struct AttentionMetadata {
   bool all_decode = false;  // every sequence contributes exactly one token
 };
 
+// One row's parameters for Backend::sample_tokens (vLLM's order: temperature,
+// min-p, top-k, top-p, then the draw).
+struct TokenSamplingRow {
+  float temperature = 0;  // 0: greedy (argmax, lowest id on ties)
+  int32_t top_k = 0;      // <= 0: off
+  float top_p = 1;        // >= 1: off
+  float min_p = 0;        // <= 0: off
+  uint64_t seed = 0;      // with step, the only source of randomness: a row's
+  int64_t step = 0;       // token never depends on the rest of the batch
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -150,6 +161,15 @@ class Backend {
   virtual void gather_rows(const Tensor& x, const Tensor& index, Tensor& out) = 0;
   // Converts/copies src into dst (same shape, any float dtypes).
   virtual void convert(const Tensor& src, Tensor& dst) = 0;
+
+  // ---- sampling ----
+  // Draws one token per row of F32 logits [N, V] held by this backend into
+  // tokens[N] on the host, so that only N ids cross to the host instead of
+  // N x V logits. False where the backend has no sampler of its own (the
+  // CPU backend: the engine's host sampler reads the logits in place).
+  virtual bool sample_tokens(const Tensor& logits, const std::vector<TokenSamplingRow>& rows, int32_t* tokens) {
+    return false;
+  }
 };
 
 // The CPU backend (float32 activations), process-wide.

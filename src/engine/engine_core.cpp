@@ -296,7 +296,10 @@ bool EngineCore::step() {
     if (x.need_logits) sampling.push_back(s.seq);
     rs.push_back(x);
   }
-  auto logits = runner_->run(rs);
+  // Logits stay where the model left them: a backend with its own sampler
+  // sends back token ids only (the [N, vocab] F32 copy and N host passes over
+  // the vocabulary cost more than the decode step at batch 32).
+  auto logits = runner_->run_device(rs);
   if (!logits.is_ok()) {
     // A failed step fails its requests, not the engine.
     LOG_ERROR("step failed: {}", logits.status().to_string());
@@ -319,11 +322,40 @@ bool EngineCore::step() {
   scheduler_.on_step_done(out);
 
   const int64_t V = model_.config().vocab_size;
+  Backend& be = model_.backend();
+  const bool on_host = logits->device() == Device::kCPU;
+  // Rows the backend draws itself (device_sampling_row); the others copy
+  // their one row of logits to the host sampler.
+  std::vector<int32_t> drawn(sampling.size(), -1);
+  if (!on_host && !sampling.empty()) {
+    std::vector<TokenSamplingRow> rows(sampling.size());  // unused rows stay greedy
+    bool any = false;
+    for (size_t i = 0; i < sampling.size(); ++i) {
+      const Sequence& seq = *sampling[i];
+      const RequestState& r = *seq.request;
+      if (seq.fork_pending) continue;  // the other choices sample from this row on the host
+      SamplerRow row{&r.req.params, r.seed, seq.choice, &seq.tokens, seq.prompt_len, eos_};
+      if (auto d = device_sampling_row(row)) {
+        rows[i] = *d;
+        drawn[i] = 0;
+        any = true;
+      }
+    }
+    if (any && !be.sample_tokens(*logits, rows, drawn.data())) std::fill(drawn.begin(), drawn.end(), -1);
+  }
+  std::vector<float> host_row;
   std::vector<std::string> done;
   for (size_t i = 0; i < sampling.size(); ++i) {
     Sequence& seq = *sampling[i];
     RequestState& r = *seq.request;
-    const float* row_logits = logits->ptr<float>() + int64_t(i) * V;
+    const float* row_logits = nullptr;
+    if (on_host) {
+      row_logits = logits->ptr<float>() + int64_t(i) * V;
+    } else if (drawn[i] < 0) {
+      host_row.resize(size_t(V));
+      be.copy_to_host(logits->rows(int64_t(i), int64_t(i) + 1), host_row.data());
+      row_logits = host_row.data();
+    }
     if (!r.prefill_counted) {
       r.prefill_counted = true;
       metrics_.prompt_tokens += uint64_t(seq.prompt_len);
@@ -331,8 +363,13 @@ bool EngineCore::step() {
         r.decoders[0] = std::make_unique<IncrementalDecoder>(tok_, r.req.params.skip_special_tokens,
                                                              r.req.params.stop, r.req.params.include_stop_str_in_output);
     }
-    SamplerRow row{&r.req.params, r.seed, seq.choice, &seq.tokens, seq.prompt_len, eos_};
-    SampleResult s = sample_token(row_logits, V, row);
+    SampleResult s;
+    if (row_logits) {
+      SamplerRow row{&r.req.params, r.seed, seq.choice, &seq.tokens, seq.prompt_len, eos_};
+      s = sample_token(row_logits, V, row);
+    } else {
+      s.token = drawn[i];  // no logprob: the row asked for none
+    }
     const bool forking = seq.fork_pending;
     accept_token(r, seq, s.token, s.logprob, std::move(s.top));
     if (forking) fork(r, seq, row_logits);

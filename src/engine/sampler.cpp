@@ -31,6 +31,22 @@ void raw_logprobs(const float* logits, int64_t V, int32_t chosen, int n, SampleR
 }
 }  // namespace
 
+std::optional<TokenSamplingRow> device_sampling_row(const SamplerRow& row) {
+  const SamplingParams& p = *row.params;
+  const int generated = int(row.tokens->size()) - row.prompt_len;
+  if (p.logprobs || !p.logit_bias.empty() || p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f ||
+      p.frequency_penalty != 0.0f || generated < p.min_tokens)
+    return std::nullopt;
+  TokenSamplingRow r;
+  r.temperature = p.temperature < 1e-5f ? 0.f : p.temperature;  // as sample_token's greedy test
+  r.top_k = std::max(0, p.top_k);
+  r.top_p = p.top_p;
+  r.min_p = p.min_p;
+  r.seed = hash_counter(row.seed, uint64_t(row.choice) * 0x9e3779b97f4a7c15ull + 1, 0);
+  r.step = generated;
+  return r;
+}
+
 void apply_logits_processors(float* logits, int64_t V, const SamplerRow& row) {
   const SamplingParams& p = *row.params;
   const int generated = int(row.tokens->size()) - row.prompt_len;

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "backend/backend.h"
 #include "engine/request.h"
 
 namespace sable {
@@ -32,6 +33,13 @@ struct SampleResult {
 
 // logits: [V] float32 for one sequence.
 SampleResult sample_token(const float* logits, int64_t vocab, const SamplerRow& row);
+
+// The row as a backend's own sampler takes it (Backend::sample_tokens), or
+// nothing when the row needs the host: logprobs, logit_bias, penalties and
+// min_tokens masking read or change single logits. The seed mixes in the
+// choice and the step is the number of tokens generated, so a row's draw is
+// its own whatever the batch (the host and a device draw differently).
+std::optional<TokenSamplingRow> device_sampling_row(const SamplerRow& row);
 
 // Applies the logits processors (min_tokens, logit_bias, penalties) in place.
 void apply_logits_processors(float* logits, int64_t vocab, const SamplerRow& row);

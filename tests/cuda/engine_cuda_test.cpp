@@ -17,13 +17,14 @@
 namespace sable {
 namespace {
 
+// Batch invariance is asserted in batch-invariant mode (batch_invariant.h),
+// as vLLM promises it only under VLLM_BATCH_INVARIANT: by default FP8's kernel
+// choice follows the token count, and under CUDA graphs a batch is padded to
+// the captured size, which changes attention's key split (the H200 run of
+// f584ca7: bf16 30/32, FP8 10/32). The default kernels' figure is printed.
 struct Case {
   const char* name;
   double bound;  // max|dlogit| / max|logit| that the GPU forward meets
-  // Batch invariance is asserted in batch-invariant mode (batch_invariant.h): FP8's
-  // default kernel choice by token count is not bitwise invariant (measured
-  // and printed beside it); bf16's default is, and is asserted as it is.
-  bool invariant_mode;
 };
 
 // Sets the batch-invariant mode for a scope.
@@ -126,8 +127,20 @@ TEST_P(CudaEngine, BatchInvariance) {
     for (int j = 0; j < 3 + (i * 37) % 150; ++j) ids.push_back(int32_t((i * 131 + j * 17 + 5) % 1000 + 2));
     prompts.push_back(ids);
   }
+  // Greedy rows, seeded rows the GPU sampler draws (temperature, top-k,
+  // top-p) and seeded rows with logprobs, which the host samples.
   std::vector<GenerateRequest> reqs;
-  for (const auto& p : prompts) reqs.push_back(greedy(p, 12));
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    GenerateRequest r = greedy(prompts[i], 12);
+    if (i % 4 == 1 || i % 4 == 2) {
+      r.params.temperature = i % 4 == 1 ? 1.0f : 0.7f;
+      r.params.top_k = i % 8 == 1 ? 50 : 0;
+      r.params.top_p = i % 8 == 5 ? 0.9f : 1.0f;
+      r.params.seed = 1000 + i;
+      if (i % 4 == 2) r.params.logprobs = 1;
+    }
+    reqs.push_back(r);
+  }
   // Each prompt alone, then all 32 together, with chunked prefill, and under
   // preemption: how many outputs equal the alone run.
   auto measure = [&](bool invariant) {
@@ -154,15 +167,15 @@ TEST_P(CudaEngine, BatchInvariance) {
                 c.preempted, (unsigned long long)c.preemptions);
     return c;
   };
-  if (GetParam().invariant_mode) measure(false);  // for the record: what the default kernels give
-  const InvarianceCounts c = measure(GetParam().invariant_mode);
+  measure(false);  // for the record: what the default kernels give
+  const InvarianceCounts c = measure(true);
   EXPECT_GT(c.preemptions, 0u);
   EXPECT_EQ(c.batched, 32);
   EXPECT_EQ(c.chunked, 32);
   EXPECT_EQ(c.preempted, 32);
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, CudaEngine, ::testing::Values(Case{"tiny-dsv3", 3e-2, false}, Case{"tiny-dsv3-fp8", 8e-2, true}),
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaEngine, ::testing::Values(Case{"tiny-dsv3", 3e-2}, Case{"tiny-dsv3-fp8", 8e-2}),
                          [](const auto& info) {
                            std::string s = info.param.name;
                            for (char& c : s) if (c == '-') c = '_';

@@ -122,8 +122,16 @@ TEST_P(MoeExpertsTest, MatchesReference) {
   Tensor tx(dx.p, DType::BF16, {c.T, c.H}, Device::kCUDA), ti(di.p, DType::I32, {c.T, c.K}, Device::kCUDA),
       tw(dw.p, DType::F32, {c.T, c.K}, Device::kCUDA), to(dout.p, DType::BF16, {c.T, c.H}, Device::kCUDA);
   std::vector<uint16_t> raw(size_t(c.T * c.H));
-  for (int variant : {1, 0}) {  // shared-memory ring, then the default register pipeline
-    cuda::set_stream_gemm_variant(variant);
+  // The streaming kernel's shared-memory ring (1) and register pipeline (0),
+  // then the grouped wgmma kernel (2: bf16, H and 2I multiples of 128), then
+  // the automatic choice (3), which the graph check below uses.
+  const bool wgmma_ok = !c.fp8_weights && !c.quantize && c.H % 128 == 0 && (2 * c.I) % 128 == 0 && c.I % 64 == 0;
+  for (int variant : {1, 0, 2, 3}) {
+    if (variant == 2 && !wgmma_ok) continue;
+    cuda::set_stream_gemm_variant(variant == 1 ? 1 : 0);
+    cuda::set_moe_kernel(variant == 2 ? cuda::MoeKernel::kWgmma
+                         : variant == 3 ? cuda::MoeKernel::kAuto
+                                        : cuda::MoeKernel::kStream);
     CK(cudaMemset(dout.p, 0xff, size_t(c.T * c.H) * 2));
     cuda::moe_experts(tx, ti, tw, w, to, s_);
     CK(cudaStreamSynchronize(s_));
@@ -171,7 +179,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{8, 2, 1024, 512, 64, false, false}, Case{32, 8, 512, 256, 300, false, false},
                       Case{16, 4, 256, 128, 1, true, false}, Case{16, 4, 256, 128, 7, true, false},
                       Case{16, 4, 384, 256, 100, true, false}, Case{32, 8, 512, 256, 300, true, false},
-                      Case{16, 4, 256, 128, 9, false, true}, Case{16, 4, 256, 144, 40, false, false}));
+                      Case{16, 4, 256, 128, 9, false, true}, Case{16, 4, 256, 144, 40, false, false},
+                      // Many tokens per expert: several (and partial) 128-token tiles
+                      // per expert, for the grouped wgmma kernel (auto from 16 per expert).
+                      Case{16, 4, 384, 256, 1000, false, false}, Case{8, 2, 1024, 512, 700, false, false}));
 
 }  // namespace
 }  // namespace sable

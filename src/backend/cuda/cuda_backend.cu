@@ -8,6 +8,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/ops.h"
+#include "backend/cuda/sampling.h"
 
 namespace sable::cuda {
 
@@ -101,6 +102,42 @@ void CudaBackend::gather_rows(const Tensor& x, const Tensor& index, Tensor& out)
   cuda::gather_rows(x, index, out, stream_);
 }
 void CudaBackend::convert(const Tensor& src, Tensor& dst) { cuda::convert(src, dst, stream_); }
+
+bool CudaBackend::sample_tokens(const Tensor& logits, const std::vector<TokenSamplingRow>& rows, int32_t* tokens) {
+  const int64_t N = int64_t(rows.size());
+  if (N == 0) return true;
+  if (logits.dim(0) != N) throw std::invalid_argument("CudaBackend::sample_tokens: one parameter row per logits row");
+  // One upload of every row's parameters, in 4-byte words: temperature,
+  // top_p, min_p, top_k, then the 8-byte seed and step at an even word.
+  const int64_t w64 = (4 * N + 1) / 2 * 2;
+  std::vector<uint32_t> host(size_t(w64 + 4 * N));
+  auto* f = reinterpret_cast<float*>(host.data());
+  auto* k = reinterpret_cast<int32_t*>(host.data() + 3 * N);
+  auto* u = reinterpret_cast<uint64_t*>(host.data() + w64);
+  for (int64_t i = 0; i < N; ++i) {
+    const TokenSamplingRow& r = rows[size_t(i)];
+    f[i] = r.temperature;
+    f[N + i] = r.top_p;
+    f[2 * N + i] = r.min_p;
+    k[i] = r.top_k;
+    u[i] = r.seed;
+    u[N + i] = uint64_t(r.step);
+  }
+  Tensor params = empty(DType::I32, {int64_t(host.size())});
+  copy_from_host(host.data(), params);
+  Tensor out = empty(DType::I32, {N});
+  const uint32_t* d = params.ptr<uint32_t>();
+  cuda::SamplingParams p;
+  p.temperature = reinterpret_cast<const float*>(d);
+  p.top_p = reinterpret_cast<const float*>(d + N);
+  p.min_p = reinterpret_cast<const float*>(d + 2 * N);
+  p.top_k = reinterpret_cast<const int32_t*>(d + 3 * N);
+  p.seed = reinterpret_cast<const uint64_t*>(d + w64);
+  p.step = reinterpret_cast<const int64_t*>(d + w64 + 2 * N);
+  cuda::sample(logits, p, out, stream_);
+  copy_to_host(out, tokens);  // synchronizes
+  return true;
+}
 
 std::unique_ptr<CudaBackend> make_cuda_backend(int device, const CudaBackendOptions& opts) {
   return std::make_unique<CudaBackend>(device, opts);

@@ -73,6 +73,7 @@ class CudaBackend final : public Backend {
   void add_inplace(Tensor& a, const Tensor& b) override;
   void gather_rows(const Tensor& x, const Tensor& index, Tensor& out) override;
   void convert(const Tensor& src, Tensor& dst) override;
+  bool sample_tokens(const Tensor& logits, const std::vector<TokenSamplingRow>& rows, int32_t* tokens) override;
 
   // For the runner (graphs, memory planning), the sampler and tests.
   cudaStream_t stream() const { return stream_; }

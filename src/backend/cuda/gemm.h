@@ -95,6 +95,16 @@ GemmPath linear_auto_path(int64_t T, const LinearWeight& w);
 // memory (SABLE_STREAM_GEMM_SMEM=1; in the tests, not yet run on hardware).
 // Not thread-safe.
 void set_stream_gemm_variant(int v);
+// The MoE experts' GEMM kernels (moe_experts): kStream, the weight-streaming
+// kernel (any shape, bf16 and FP8); kWgmma, the grouped shared-memory wgmma
+// kernel (moe_grouped_wgmma.cu: bf16, 2I and H multiples of 128) for many
+// tokens per expert. kAuto takes kWgmma from 16 expected tokens per routed
+// expert (T >= 512 for DeepSeek-V3), except in batch-invariant mode (one
+// kernel whatever T). Testing knob, not thread-safe.
+enum class MoeKernel { kAuto, kStream, kWgmma };
+void set_moe_kernel(MoeKernel k);
+MoeKernel moe_kernel_for(int64_t T, int64_t top_k, int num_experts, bool fp8);
+
 // A 16-byte-vector device copy kernel (the bandwidth ceiling of benchmarks).
 void copy_device(void* dst, const void* src, size_t bytes, cudaStream_t stream);
 // What a one-time probe found about cuBLASLt's block-scaled FP8 on this device

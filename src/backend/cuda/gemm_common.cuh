@@ -129,5 +129,9 @@ int64_t weight_scale_ld(int64_t in_features);  // kb_ld under fp8_block_config()
 // gemm_stream.cu: the weight-streaming tensor-core kernel (see gemm_stream.cuh).
 struct StreamGemmArgs;
 void launch_stream_gemm(const StreamGemmArgs& a, cudaStream_t stream);
+// moe_grouped_wgmma.cu: the grouped wgmma kernel (bn 128 tiles with
+// tile_groups, bf16, N % 128 == 0, K % 64 == 0, BF16 output).
+bool grouped_wgmma_supported(const StreamGemmArgs& a);
+void launch_grouped_wgmma(const StreamGemmArgs& a, cudaStream_t stream);
 
 }  // namespace sable::cuda

@@ -53,6 +53,9 @@ struct StreamGemmArgs {
   const int* tiles = nullptr;
   const int* num_tiles = nullptr;
   const int* x_index = nullptr;  // xrow = x_index ? x_index[p] : p
+  // Grouped wgmma kernel only: per tile, {first tile of its expert, the
+  // expert's tile count} (CTA order, moe_grouped_wgmma.cu).
+  const int* tile_groups = nullptr;
   // Output: out[p * ldo + n] (BF16 or F32), times row_scale[p] when given.
   void* out = nullptr;
   int64_t ldo = 0;

@@ -39,6 +39,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/mla_attention_kernels.cuh"
+#include "backend/cuda/sm90_async.cuh"
 
 namespace sable::cuda::mla {
 namespace {
@@ -53,14 +54,6 @@ constexpr int kStatFloats = 2 * 64 + 2 * 64 + 64 + 64;
 constexpr int kSmemBytes = 1024 /* alignment slack */ + 3 * kTileBytes + kPBytes + kStatFloats * 4;
 static_assert(kKeys == 64 && kRows == 64, "tile shape is wired into the warp layout");
 
-__device__ __forceinline__ uint32_t smem_u32(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 __device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
@@ -84,23 +77,7 @@ __device__ __forceinline__ uint32_t swz(int row, int chunk) {
   return uint32_t((chunk >> 3) * kColBlockBytes + row * 128 + (((chunk ^ row) & 7) << 4));
 }
 
-// ---- wgmma (sm_90a) ----
-// Shared-memory matrix descriptor, K-major operand in the 128-byte-swizzle
-// canonical layout: start address >> 4 (bits 0-13), leading-dimension byte
-// offset (unused for swizzled K-major layouts: 1), stride byte offset 1024
-// (8 rows x 128 B) >> 4 (bits 32-45), swizzle mode 1 = 128 B (bits 62-63).
-// Atoms are 1024-byte aligned, so the base-offset field stays 0; stepping K
-// by 16 elements inside an atom adds 32 B to the start address.
-__device__ __forceinline__ uint64_t kmajor_desc(uint32_t saddr) {
-  return uint64_t((saddr & 0x3FFFFu) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) |
-         (uint64_t(1) << 62);
-}
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
-// Writes by the generic proxy (cp.async, st.shared) become visible to the
-// async proxy that wgmma reads through.
-__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+// ---- wgmma (sm_90a): descriptors and fences in sm90_async.cuh ----
 // Keeps the compiler from moving accumulator accesses across wgmma fences.
 __device__ __forceinline__ void fence_regs(float (&d)[4][4]) {
 #pragma unroll

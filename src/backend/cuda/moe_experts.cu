@@ -13,6 +13,9 @@
 // be captured in a CUDA graph.
 #include <cuda_bf16.h>
 
+#include <algorithm>
+
+#include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
 
@@ -34,7 +37,8 @@ __global__ void moe_fill_kernel(const int* __restrict__ ids, const float* __rest
                                 int64_t pairs, int top_k, int E, int bn,
                                 const int* __restrict__ counts, int* __restrict__ sorted_token,
                                 float* __restrict__ sorted_weight, int* __restrict__ pair_pos,
-                                int* __restrict__ tiles, int* __restrict__ num_tiles) {
+                                int* __restrict__ tiles, int* __restrict__ num_tiles,
+                                int* __restrict__ tile_groups) {
   const int e = blockIdx.x;
   __shared__ int s_warp[8];
   __shared__ int s_base[2];
@@ -88,6 +92,10 @@ __global__ void moe_fill_kernel(const int* __restrict__ ids, const float* __rest
     t[0] = e;
     t[1] = base + j * bn;
     t[2] = min(bn, n - j * bn);
+    if (tile_groups) {
+      tile_groups[2 * (tbase + j)] = tbase;
+      tile_groups[2 * (tbase + j) + 1] = nt;
+    }
   }
   if (e == E - 1 && threadIdx.x == 0) *num_tiles = tbase + nt;
 }
@@ -125,6 +133,8 @@ __global__ void moe_reduce_kernel(const __nv_bfloat16* __restrict__ y, const int
   }
 }
 
+MoeKernel g_moe_kernel = MoeKernel::kAuto;
+
 int moe_bn(int64_t T, int64_t top_k, int E, bool fp8) {
   const int64_t P = T * top_k;
   const int64_t active = P < E ? P : E;
@@ -138,7 +148,7 @@ int moe_bn(int64_t T, int64_t top_k, int E, bool fp8) {
 size_t a256(size_t v) { return (v + 255) & ~size_t(255); }
 
 struct MoeScratch {
-  size_t counts, num_tiles, sorted_token, sorted_weight, pair_pos, tiles, xq, xs, h, hq, hs, y, total;
+  size_t counts, num_tiles, sorted_token, sorted_weight, pair_pos, tiles, tile_groups, xq, xs, h, hq, hs, y, total;
   int64_t max_tiles;
 };
 
@@ -153,6 +163,7 @@ MoeScratch moe_scratch(int64_t T, int64_t K, int E, int64_t H, int64_t I, bool f
   s.sorted_weight = o; o += a256(size_t(P) * 4);
   s.pair_pos = o; o += a256(size_t(P) * 4);
   s.tiles = o; o += a256(size_t(s.max_tiles) * 12);
+  s.tile_groups = o; o += a256(size_t(s.max_tiles) * 8);
   if (fp8) {
     s.xq = o; o += a256(size_t(T * H));
     s.xs = o; o += a256(size_t(ceil_div(H, 128) * scale_ld(T)) * 4);
@@ -169,8 +180,28 @@ MoeScratch moe_scratch(int64_t T, int64_t K, int E, int64_t H, int64_t I, bool f
 
 }  // namespace
 
+void set_moe_kernel(MoeKernel k) { g_moe_kernel = k; }
+
+MoeKernel moe_kernel_for(int64_t T, int64_t top_k, int E, bool fp8) {
+  if (g_moe_kernel != MoeKernel::kAuto) return g_moe_kernel;
+  if (fp8 || batch_invariant()) return MoeKernel::kStream;
+  return T * top_k >= 16 * int64_t(E) ? MoeKernel::kWgmma : MoeKernel::kStream;
+}
+
+namespace {
+// Tokens per tile: the wgmma kernel's 128, or what the streaming kernel wants.
+int moe_tile_tokens(int64_t T, int64_t top_k, int E, bool fp8, int64_t H, int64_t I) {
+  if (!fp8 && moe_kernel_for(T, top_k, E, fp8) == MoeKernel::kWgmma && H % 128 == 0 && (2 * I) % 128 == 0 &&
+      H % 64 == 0 && I % 64 == 0)
+    return 128;
+  return moe_bn(T, top_k, E, fp8);
+}
+}  // namespace
+
 size_t moe_arena_bytes(int64_t T, int64_t top_k, int E, int64_t H, int64_t I, bool fp8) {
-  return moe_scratch(T, top_k, E, H, I, fp8, moe_bn(T, top_k, E, fp8)).total;
+  // Either kernel's tiles (the testing knob may switch kernels after a reservation).
+  return std::max(moe_scratch(T, top_k, E, H, I, fp8, moe_bn(T, top_k, E, fp8)).total,
+                  moe_scratch(T, top_k, E, H, I, fp8, 128).total);
 }
 
 void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
@@ -189,7 +220,8 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   SABLE_GEMM_REQUIRE(H % 16 == 0 && I % 16 == 0, "moe_experts: H and I must be multiples of 16");
   if (T == 0) return;
   GemmWorkspace* ws = gemm_workspace(stream);
-  const int bn = moe_bn(T, K, E, P.fp8);
+  const int bn = moe_tile_tokens(T, K, E, P.fp8, H, I);
+  const bool wgmma = bn == 128;
   const MoeScratch s = moe_scratch(T, K, E, H, I, P.fp8, bn);
   char* ar = gemm_arena(ws, s.total);
   int* counts = reinterpret_cast<int*>(ar + s.counts);
@@ -198,6 +230,7 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   float* sorted_weight = reinterpret_cast<float*>(ar + s.sorted_weight);
   int* pair_pos = reinterpret_cast<int*>(ar + s.pair_pos);
   int* tiles = reinterpret_cast<int*>(ar + s.tiles);
+  int* tile_groups = wgmma ? reinterpret_cast<int*>(ar + s.tile_groups) : nullptr;
   const int64_t pairs = T * K;
 
   SABLE_CUDA_OK(cudaMemsetAsync(counts, 0, size_t(E) * 4, stream));
@@ -206,7 +239,7 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   SABLE_LAUNCH_OK();
   moe_fill_kernel<<<unsigned(E), 256, 0, stream>>>(topk_ids.ptr<int>(), topk_weights.ptr<float>(),
                                                    pairs, int(K), E, bn, counts, sorted_token,
-                                                   sorted_weight, pair_pos, tiles, num_tiles);
+                                                   sorted_weight, pair_pos, tiles, num_tiles, tile_groups);
   SABLE_LAUNCH_OK();
 
   auto* h = reinterpret_cast<__nv_bfloat16*>(ar + s.h);
@@ -226,6 +259,7 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   g.num_tiles = num_tiles;
   g.grid_tiles = int(s.max_tiles);
   g.x_index = sorted_token;
+  g.tile_groups = tile_groups;
   g.out = h;
   g.ldo = I;
   g.T = pairs;
@@ -246,7 +280,12 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
     g.x = x.data();
     g.ldx = H;
   }
-  launch_stream_gemm(g, stream);
+  if (wgmma) {
+    SABLE_GEMM_REQUIRE(grouped_wgmma_supported(g), "moe_experts: shape not supported by the wgmma kernel");
+    launch_grouped_wgmma(g, stream);
+  } else {
+    launch_stream_gemm(g, stream);
+  }
 
   StreamGemmArgs d;
   d.fp8 = P.fp8;
@@ -261,6 +300,7 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   d.out = y;
   d.ldo = H;
   d.row_scale = sorted_weight;
+  d.tile_groups = tile_groups;
   d.T = pairs;
   if (P.fp8) {
     auto* hq = reinterpret_cast<uint8_t*>(ar + s.hq);
@@ -278,7 +318,12 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
     d.x = h;
     d.ldx = I;
   }
-  launch_stream_gemm(d, stream);
+  if (wgmma) {
+    SABLE_GEMM_REQUIRE(grouped_wgmma_supported(d), "moe_experts: shape not supported by the wgmma kernel");
+    launch_grouped_wgmma(d, stream);
+  } else {
+    launch_stream_gemm(d, stream);
+  }
 
   const int64_t work = T * (H / 8);
   moe_reduce_kernel<<<unsigned(ceil_div(work, 256) < 8192 ? ceil_div(work, 256) : 8192), 256, 0, stream>>>(
