@@ -326,7 +326,8 @@ bool EngineCore::step() {
   const bool on_host = logits->device() == Device::kCPU;
   // Rows the backend draws itself (device_sampling_row); the others copy
   // their one row of logits to the host sampler.
-  std::vector<int32_t> drawn(sampling.size(), -1);
+  std::vector<int32_t> drawn(sampling.size(), -1);   // the backend writes every row
+  std::vector<char> on_device(sampling.size(), 0);  // the rows whose draw is kept
   if (!on_host && !sampling.empty()) {
     std::vector<TokenSamplingRow> rows(sampling.size());  // unused rows stay greedy
     bool any = false;
@@ -337,11 +338,11 @@ bool EngineCore::step() {
       SamplerRow row{&r.req.params, r.seed, seq.choice, &seq.tokens, seq.prompt_len, eos_};
       if (auto d = device_sampling_row(row)) {
         rows[i] = *d;
-        drawn[i] = 0;
+        on_device[i] = 1;
         any = true;
       }
     }
-    if (any && !be.sample_tokens(*logits, rows, drawn.data())) std::fill(drawn.begin(), drawn.end(), -1);
+    if (any && !be.sample_tokens(*logits, rows, drawn.data())) std::fill(on_device.begin(), on_device.end(), 0);
   }
   std::vector<float> host_row;
   std::vector<std::string> done;
@@ -351,7 +352,7 @@ bool EngineCore::step() {
     const float* row_logits = nullptr;
     if (on_host) {
       row_logits = logits->ptr<float>() + int64_t(i) * V;
-    } else if (drawn[i] < 0) {
+    } else if (!on_device[i]) {
       host_row.resize(size_t(V));
       be.copy_to_host(logits->rows(int64_t(i), int64_t(i) + 1), host_row.data());
       row_logits = host_row.data();
