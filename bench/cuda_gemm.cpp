@@ -263,11 +263,9 @@ void bench_moe(const Ceil& c, bool quick) {
       cuda::set_moe_kernel(cuda::MoeKernel::kStream);
       const double t = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
       row("  (stream)", fp8 ? "fp8" : "bf16", shape, T, t, bytes, flops, c, "stream-grouped");
-      if (!fp8) {
-        cuda::set_moe_kernel(cuda::MoeKernel::kWgmma);
-        const double tw2 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
-        row("  (wgmma)", "bf16", shape, T, tw2, bytes, flops, c, "wgmma-grouped");
-      }
+      cuda::set_moe_kernel(cuda::MoeKernel::kWgmma);
+      const double tw2 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
+      row("  (wgmma)", fp8 ? "fp8" : "bf16", shape, T, tw2, bytes, flops, c, "wgmma-grouped");
       cuda::set_moe_kernel(cuda::MoeKernel::kStream);
       cuda::set_stream_gemm_variant(1);
       const double tr = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);

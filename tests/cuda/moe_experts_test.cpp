@@ -123,9 +123,10 @@ TEST_P(MoeExpertsTest, MatchesReference) {
       tw(dw.p, DType::F32, {c.T, c.K}, Device::kCUDA), to(dout.p, DType::BF16, {c.T, c.H}, Device::kCUDA);
   std::vector<uint16_t> raw(size_t(c.T * c.H));
   // The streaming kernel's shared-memory ring (1) and register pipeline (0),
-  // then the grouped wgmma kernel (2: bf16, H and 2I multiples of 128), then
+  // then the grouped wgmma kernel (2: H and 2I multiples of 128, I of 128 in FP8), then
   // the automatic choice (3), which the graph check below uses.
-  const bool wgmma_ok = !c.fp8_weights && !c.quantize && c.H % 128 == 0 && (2 * c.I) % 128 == 0 && c.I % 64 == 0;
+  const bool fp8 = c.fp8_weights || c.quantize;
+  const bool wgmma_ok = c.H % 128 == 0 && (2 * c.I) % 128 == 0 && c.I % (fp8 ? 128 : 64) == 0;
   for (int variant : {1, 0, 2, 3}) {
     if (variant == 2 && !wgmma_ok) continue;
     cuda::set_stream_gemm_variant(variant == 1 ? 1 : 0);
@@ -182,7 +183,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{16, 4, 256, 128, 9, false, true}, Case{16, 4, 256, 144, 40, false, false},
                       // Many tokens per expert: several (and partial) 128-token tiles
                       // per expert, for the grouped wgmma kernel (auto from 16 per expert).
-                      Case{16, 4, 384, 256, 1000, false, false}, Case{8, 2, 1024, 512, 700, false, false}));
+                      Case{16, 4, 384, 256, 1000, false, false}, Case{8, 2, 1024, 512, 700, false, false},
+                      Case{16, 4, 384, 256, 1000, true, false}, Case{8, 2, 1024, 512, 700, false, true}));
 
 }  // namespace
 }  // namespace sable

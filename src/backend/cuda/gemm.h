@@ -97,8 +97,8 @@ GemmPath linear_auto_path(int64_t T, const LinearWeight& w);
 void set_stream_gemm_variant(int v);
 // The MoE experts' GEMM kernels (moe_experts): kStream, the weight-streaming
 // kernel (any shape, bf16 and FP8); kWgmma, the grouped shared-memory wgmma
-// kernel (moe_grouped_wgmma.cu: bf16, 2I and H multiples of 128) for many
-// tokens per expert. kAuto takes kWgmma from 16 expected tokens per routed
+// kernel (moe_grouped_wgmma.cu: bf16 or FP8, 2I and H multiples of 128, and
+// of 128 in K for FP8) for many tokens per expert. kAuto takes kWgmma from 16 expected tokens per routed
 // expert (T >= 512 for DeepSeek-V3), except in batch-invariant mode (one
 // kernel whatever T). Testing knob, not thread-safe.
 enum class MoeKernel { kAuto, kStream, kWgmma };

@@ -184,15 +184,16 @@ void set_moe_kernel(MoeKernel k) { g_moe_kernel = k; }
 
 MoeKernel moe_kernel_for(int64_t T, int64_t top_k, int E, bool fp8) {
   if (g_moe_kernel != MoeKernel::kAuto) return g_moe_kernel;
-  if (fp8 || batch_invariant()) return MoeKernel::kStream;
+  if (batch_invariant()) return MoeKernel::kStream;
   return T * top_k >= 16 * int64_t(E) ? MoeKernel::kWgmma : MoeKernel::kStream;
 }
 
 namespace {
 // Tokens per tile: the wgmma kernel's 128, or what the streaming kernel wants.
 int moe_tile_tokens(int64_t T, int64_t top_k, int E, bool fp8, int64_t H, int64_t I) {
-  if (!fp8 && moe_kernel_for(T, top_k, E, fp8) == MoeKernel::kWgmma && H % 128 == 0 && (2 * I) % 128 == 0 &&
-      H % 64 == 0 && I % 64 == 0)
+  const int64_t kq = fp8 ? 128 : 64;  // K granule of a stage
+  if (moe_kernel_for(T, top_k, E, fp8) == MoeKernel::kWgmma && H % 128 == 0 && (2 * I) % 128 == 0 && H % kq == 0 &&
+      I % kq == 0)
     return 128;
   return moe_bn(T, top_k, E, fp8);
 }
