@@ -198,11 +198,14 @@ void bench_dense(const Ceil& c, bool quick) {
         const bool stream_default = cuda::linear_auto_path(m, ws[0]) == cuda::GemmPath::kStream;
         const double t = time_graph([&](int i) { cuda::linear(x, ws[size_t(i % copies)], out, g_s); });
         row("linear", fp8 ? "fp8" : "bf16", sh.name, m, t, bytes, flops, c, stream_default ? "stream" : "cublasLt");
-        if (m <= 8) {  // the streaming kernel's register-pipeline variant, for comparison
-          cuda::set_stream_gemm_variant(1);
-          const double tr = time_graph([&](int i) { cuda::linear_on(x, ws[size_t(i % copies)], out, g_s, cuda::GemmPath::kStream); });
-          cuda::set_stream_gemm_variant(0);
-          row("  (ring)", fp8 ? "fp8" : "bf16", sh.name, m, tr, bytes, flops, c, "stream-smem-ring");
+        if (m <= 8) {  // the streaming kernel's two weight pipelines, for comparison
+          for (int v : {1, 0}) {
+            cuda::set_stream_gemm_variant(v);
+            const double tr = time_graph([&](int i) { cuda::linear_on(x, ws[size_t(i % copies)], out, g_s, cuda::GemmPath::kStream); });
+            row(v ? "  (ring)" : "  (regs)", fp8 ? "fp8" : "bf16", sh.name, m, tr, bytes, flops, c,
+                v ? "stream-smem-ring" : "stream-registers");
+          }
+          cuda::set_stream_gemm_variant(-1);
         }
         // The other path too where both are plausible (tunes the threshold).
         if (m <= 512 && !quick) {
@@ -267,10 +270,13 @@ void bench_moe(const Ceil& c, bool quick) {
       const double tw2 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
       row("  (wgmma)", fp8 ? "fp8" : "bf16", shape, T, tw2, bytes, flops, c, "wgmma-grouped");
       cuda::set_moe_kernel(cuda::MoeKernel::kStream);
-      cuda::set_stream_gemm_variant(1);
-      const double tr = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
-      cuda::set_stream_gemm_variant(0);
-      row("  (ring)", fp8 ? "fp8" : "bf16", shape, T, tr, bytes, flops, c, "stream-grouped-smem-ring");
+      for (int v : {1, 0}) {
+        cuda::set_stream_gemm_variant(v);
+        const double tr = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
+        row(v ? "  (ring)" : "  (regs)", fp8 ? "fp8" : "bf16", shape, T, tr, bytes, flops, c,
+            v ? "stream-grouped-smem-ring" : "stream-grouped-registers");
+      }
+      cuda::set_stream_gemm_variant(-1);
       cuda::set_moe_kernel(cuda::MoeKernel::kAuto);
       CK(cudaFree(di));
       CK(cudaFree(dw));

@@ -11,7 +11,7 @@
 #   SKIP_TESTS=1 SKIP_GEMM=1 SKIP_PEERS=1 QUICK=1   skip stages / short benches
 #   SKIP_KERNELS=1                                    no kernel benches or torch peers
 #   SKIP_ATTENTION=1 GEMM_ARGS=--moe-only             no attention bench / only the MoE GEMM table
-#   SKIP_E2E_FP8=1                                    the end-to-end run in BF16 only
+#   SKIP_E2E_FP8=1 SKIP_E2E_BF16=1                    the end-to-end run in one dtype only
 #   SKIP_E2E=1 SKIP_HF=1                              no end-to-end runs / no transformers peer
 #   SKIP_SERVE_BENCH=1                                no `sable bench serve` presets (bench_serve.json)
 #   E2E_LAYERS=4 E2E_PREFILL=4096,32768               the slice and its prefill lengths
@@ -103,7 +103,7 @@ fi
 # the config), bf16 then FP8, with Hugging Face transformers on the same
 # config between them (it needs the GPU to itself: ~75 GB for 4 layers).
 layers=${E2E_LAYERS:-4}
-if [ -z "${SKIP_E2E:-}" ]; then
+if [ -z "${SKIP_E2E:-}" ] && [ -z "${SKIP_E2E_BF16:-}" ]; then
   stamp "bench_gpu_e2e bf16 ($layers layers)"
   timeout 170 ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice --layers "$layers" \
     --prefill "${E2E_PREFILL:-4096,32768}" > "$OUT/e2e_bf16.txt" 2>&1

@@ -129,7 +129,7 @@ TEST_P(MoeExpertsTest, MatchesReference) {
   const bool wgmma_ok = c.H % 128 == 0 && (2 * c.I) % 128 == 0 && c.I % (fp8 ? 128 : 64) == 0;
   for (int variant : {1, 0, 2, 3}) {
     if (variant == 2 && !wgmma_ok) continue;
-    cuda::set_stream_gemm_variant(variant == 1 ? 1 : 0);
+    cuda::set_stream_gemm_variant(variant == 1 ? 1 : variant == 0 ? 0 : -1);
     cuda::set_moe_kernel(variant == 2 ? cuda::MoeKernel::kWgmma
                          : variant == 3 ? cuda::MoeKernel::kAuto
                                         : cuda::MoeKernel::kStream);

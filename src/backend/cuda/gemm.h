@@ -91,9 +91,9 @@ int64_t stream_gemm_max_tokens(bool fp8);
 // The path linear() takes for T tokens through a prepared weight.
 GemmPath linear_auto_path(int64_t T, const LinearWeight& w);
 // Testing knob: the streaming kernel's weight pipeline, 0 = register double
-// buffer (default, validated on the H200), 1 = 3-stage cp.async ring in shared
-// memory (SABLE_STREAM_GEMM_SMEM=1; in the tests, not yet run on hardware).
-// Not thread-safe.
+// buffer, 1 = 3-stage cp.async ring in shared memory, -1 = the default by
+// dtype (ring for FP8, registers for bf16: measured, gemm_stream.cu).
+// SABLE_STREAM_GEMM_SMEM=1/0 forces one. Not thread-safe.
 void set_stream_gemm_variant(int v);
 // The MoE experts' GEMM kernels (moe_experts): kStream, the weight-streaming
 // kernel (any shape, bf16 and FP8); kWgmma, the grouped shared-memory wgmma

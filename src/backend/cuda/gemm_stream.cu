@@ -387,10 +387,12 @@ __global__ void splitk_reduce_kernel(const float* partial, int splits, int64_t T
   }
 }
 
-// 0: registers (validated on the H200, the default); 1: the shared-memory
-// ring (built and in the tests, not yet run on hardware: opt in with
-// SABLE_STREAM_GEMM_SMEM=1); -1: read the environment on first use.
-int g_variant = -1;
+// 0: the register pipeline; 1: the shared-memory ring; -1: by dtype, the
+// ring for FP8 and registers for bf16 (H200, run of d783fda, MoE experts:
+// FP8 ring 78/100/97/76% of copy bandwidth at 1/8/32/128 tokens against
+// 64/74/76/77% for registers; bf16 registers 88-104% against 85-99%);
+// -2: read SABLE_STREAM_GEMM_SMEM (1 or 0 forces a pipeline) on first use.
+int g_variant = -2;
 
 template <bool FP8, int BN, bool SMEM>
 void launch_variant(const StreamGemmArgs& a, cudaStream_t stream) {
@@ -413,11 +415,11 @@ void launch_variant(const StreamGemmArgs& a, cudaStream_t stream) {
 
 template <bool FP8, int BN>
 void launch_one(const StreamGemmArgs& a, cudaStream_t stream) {
-  if (g_variant < 0) {
+  if (g_variant == -2) {
     const char* e = std::getenv("SABLE_STREAM_GEMM_SMEM");
-    g_variant = (e && *e == '1') ? 1 : 0;
+    g_variant = (e && *e == '1') ? 1 : (e && *e == '0') ? 0 : -1;
   }
-  if (g_variant == 1)
+  if (g_variant == 1 || (g_variant == -1 && FP8))
     launch_variant<FP8, BN, true>(a, stream);
   else
     launch_variant<FP8, BN, false>(a, stream);
