@@ -38,6 +38,8 @@ def run_label(r):
     s = r.get("sable", {})
     c = r.get("max_concurrency")
     parts = [s.get("preset") or s.get("mode", "run")]
+    if s.get("preset"):
+        parts.append(f"{s.get('input_len', '?')}/{s.get('output_len', '?')}")
     parts.append(f"c={c if c is not None else 'inf'}")
     if r.get("request_rate") not in (None, "inf"):
         parts.append(f"{r['request_rate']} req/s")
@@ -60,6 +62,9 @@ def cdf(ax, values, label):
         return
     v = sorted(values)
     n = len(v)
+    if n == 1:  # one request (a single-prompt preset): a step from 0 to 1, marked
+        ax.plot([v[0], v[0]], [0, 1], marker="o", markevery=[1], label=label)
+        return
     ax.step(v, [(i + 1) / n for i in range(n)], where="post", label=label)
 
 
@@ -89,8 +94,11 @@ def plot_cdfs(runs, out_dir):
 def title(runs):
     r = runs[0]
     s = r.get("sable", {})
-    return (f"{s.get('mode', '')} {r.get('model_id', '')}: {s.get('input_len', '?')} in / "
-            f"{s.get('output_len', '?')} out, commit {s.get('commit', '?')}")
+    lens = {(x.get("sable", {}).get("input_len"), x.get("sable", {}).get("output_len")) for x in runs}
+    what = (f"{s.get('input_len', '?')} in / {s.get('output_len', '?')} out" if len(lens) == 1
+            else "presets (in/out in the legend)")
+    return f"{s.get('mode', '')} {r.get('model_id', '')}: {what}, commit {s.get('commit', '?')}"
+
 
 
 def plot_sweep(runs, out_dir):
