@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # One call on the H200 machine: configure and build (-j16), run the GPU tests,
 # the kernel benchmarks (attention + other ops, GEMM family), the PyTorch
-# peers, and print a summary table. Everything lands under $OUT (at most 8
-# files come back from the device tool; keep it so):
-#   build.log test_cuda.log bench_attention.txt bench_attention.jsonl
-#   bench_gemm.txt bench_gemm.jsonl peers.jsonl summary.md
-#   e2e_bf16.txt e2e_fp8.txt hf_baseline.txt (end to end on a DeepSeek-V3 slice)
+# peers, and print a summary table. At most 8 files come back from the device
+# tool, so $OUT ends with four: summary.md, test_cuda.log, bench_serve.json
+# and raw.tar.gz holding the rest (build.log bench_attention.{txt,jsonl}
+# bench_gemm.{txt,jsonl} peers.jsonl e2e_{bf16,fp8}.txt hf_baseline.txt
+# bench_serve_server.log); bench/save_results.sh reads both forms.
 # Run from the repository root, after ./scripts/pack_device_deps.sh here and
 # with carry: [".deps"]. Knobs (environment):
 #   SKIP_TESTS=1 SKIP_GEMM=1 SKIP_PEERS=1 QUICK=1   skip stages / short benches
@@ -140,7 +140,7 @@ s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True
 s.record(); [b.copy_(a) for _ in range(10)]; e.record(); e.synchronize()
 print(round(2 * 10 * n / (s.elapsed_time(e) / 1e3) / 1e9))" 2>/dev/null || echo 4000)
   ./$BUILD/sable serve --model "$M" --load-format dummy --device cuda --quantization fp8 \
-      --max-model-len 110000 --port $port --disable-log-stats > /tmp/bench_serve_server.log 2>&1 &
+      --max-model-len 110000 --port $port --disable-log-stats > "$OUT/bench_serve_server.log" 2>&1 &
   spid=$!
   stamp "sable bench serve presets (dsv3-slice $layers layers, FP8, copy bandwidth $BW GB/s)"
   timeout 420 ./$BUILD/sable bench serve --port $port --preset single,concurrent32,long100k \
@@ -148,7 +148,7 @@ print(round(2 * 10 * n / (s.elapsed_time(e) / 1e3) / 1e9))" 2>/dev/null || echo 
       --disable-tqdm --result-json "$OUT/bench_serve.json" > /tmp/bench_serve.txt 2>&1
   stamp "sable bench serve rc=$?"
   kill $spid; wait $spid
-  tail -20 /tmp/bench_serve_server.log | grep -iE "error|fail" || true
+  tail -20 "$OUT/bench_serve_server.log" | grep -iE "error|fail" || true
   cat /tmp/bench_serve.txt
   { echo "## sable bench serve presets: dsv3-slice $layers layers, FP8, one H200 (floor: $BW GB/s copy, 1979 TFLOP/s FP8 peak)"
     echo '```'; grep -v "^\(single\|concurrent32\|long100k\) \[" /tmp/bench_serve.txt; echo '```'; echo; } >> "$OUT/summary.md"
@@ -156,4 +156,7 @@ fi
 
 echo
 cat "$OUT/summary.md"
+# Everything but the summary, the test log and the serve results goes into one archive.
+( cd "$OUT" && raw=$(ls | grep -vxE 'summary.md|test_cuda.log|bench_serve.json|raw.tar.gz') &&
+  [ -n "$raw" ] && tar -czf raw.tar.gz $raw && rm -f $raw )
 stamp "done"

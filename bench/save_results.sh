@@ -6,6 +6,13 @@
 set -euo pipefail
 src=${1:?usage: bench/save_results.sh FOLDER_WITH_summary.md}
 cd "$(dirname "$0")/.."
+# gpu_run.sh packs the raw outputs into raw.tar.gz (the device tool returns at most 8 files).
+if [ -f "$src/raw.tar.gz" ]; then
+  tmp=$(mktemp -d)
+  cp "$src"/summary.md "$tmp"/
+  tar -xzf "$src/raw.tar.gz" -C "$tmp"
+  src=$tmp
+fi
 commit=$(grep -m1 '^- commit:' "$src/summary.md" | awk '{print $3}')
 date=$(grep -m1 '^- date:' "$src/summary.md" | awk '{print $3}' | cut -c1-10)
 out="bench/results/${date:-$(date -u +%F)}-${commit:-unknown}.md"
