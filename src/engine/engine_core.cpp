@@ -79,6 +79,8 @@ Status EngineCore::validate(const GenerateRequest& req) const {
   for (const auto& [t, b] : p.logit_bias)
     if (t < 0 || t >= V) return invalid_argument("logit_bias names token " + std::to_string(t) + " outside the vocabulary");
   if (!p.stop.empty() && !tok_) return invalid_argument("stop strings need a tokenizer; this model has none");
+  if (p.json_schema && !tok_)
+    return invalid_argument("structured output (response_format, guided_json) needs a tokenizer; this model has none");
   if (P >= cfg_.max_model_len)
     return invalid_argument("This model's maximum context length is " + std::to_string(cfg_.max_model_len) +
                             " tokens. However, your prompt has " + std::to_string(P) +
@@ -199,6 +201,15 @@ void EngineCore::accept_token(RequestState& r, Sequence& seq, int32_t token, flo
   const bool can_stop = gen >= p.min_tokens;  // min_tokens also holds back stop strings (as vLLM)
 
   std::optional<FinishReason> finish;
+  bool json_done = false;
+  if (seq.matcher && tok_) {
+    std::string bytes;
+    tok_->append_bytes(token, /*skip_special_tokens=*/false, bytes);
+    // The mask admitted only accepted tokens; a token sampled without the
+    // mask (none) would leave the matcher unchanged.
+    seq.matcher->accept(bytes);
+    json_done = seq.matcher->complete();
+  }
   // EOS and stop tokens end the choice; their text is not emitted.
   const bool is_eos = eos_ && token == *eos_ && !p.ignore_eos;
   const bool is_stop_token =
@@ -214,6 +225,7 @@ void EngineCore::accept_token(RequestState& r, Sequence& seq, int32_t token, flo
       ev.stop_reason = st.matched_stop;
     }
   }
+  if (!finish && json_done) finish = FinishReason::kStop;  // the document is whole: nothing may follow
   if (!finish && (gen >= p.max_tokens || seq.length() >= cfg_.max_model_len)) finish = FinishReason::kLength;
   if (finish) finish_choice(r, seq, *finish, ev);
   else r.handle->push(std::move(ev));
@@ -268,6 +280,7 @@ void EngineCore::fork(RequestState& r, Sequence& parent, const float* logits) {
     Sequence* cs = child.get();
     r.seqs[size_t(c)] = std::move(child);
     SamplerRow row{&r.req.params, r.seed, c, &cs->tokens, cs->prompt_len, eos_};
+    row.allowed = structured_mask(*cs);
     SampleResult s = sample_token(logits, model_.config().vocab_size, row);
     // A child left waiting keeps its first token; it is computed on admission.
     accept_token(r, *cs, s.token, s.logprob, std::move(s.top));
@@ -367,6 +380,17 @@ bool EngineCore::step() {
     SampleResult s;
     if (row_logits) {
       SamplerRow row{&r.req.params, r.seed, seq.choice, &seq.tokens, seq.prompt_len, eos_};
+      row.allowed = structured_mask(seq);
+      if (row.allowed && std::find(row.allowed->begin(), row.allowed->end(), uint8_t(1)) == row.allowed->end()) {
+        // No token continues the document (its depth limit): end the choice here.
+        LOG_WARN("{}: structured output cannot continue after {} tokens; finishing", r.req.request_id,
+                 seq.num_generated());
+        RequestOutput ev;
+        ev.index = seq.choice;
+        finish_choice(r, seq, FinishReason::kStop, ev);
+        if (r.finished >= r.req.params.n) done.push_back(r.req.request_id);
+        continue;
+      }
       s = sample_token(row_logits, V, row);
     } else {
       s.token = drawn[i];  // no logprob: the row asked for none
@@ -378,6 +402,20 @@ bool EngineCore::step() {
   }
   for (const auto& id : done) remove_request(id);
   return true;
+}
+
+const std::vector<uint8_t>* EngineCore::structured_mask(Sequence& seq) {
+  const auto& schema = seq.request->req.params.json_schema;
+  if (!schema || !tok_) return nullptr;
+  if (!seq.matcher) seq.matcher.emplace(*schema);
+  if (!trie_) {
+    const auto t0 = Clock::now();
+    trie_ = std::make_unique<TokenTrie>(*tok_, model_.config().vocab_size);
+    LOG_INFO("structured output: vocabulary trie of {} nodes built in {:.0f} ms", trie_->num_nodes(),
+             std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  trie_->allowed_tokens(*seq.matcher, allowed_);
+  return &allowed_;
 }
 
 EngineGauges EngineCore::gauges() const {

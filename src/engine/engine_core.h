@@ -13,6 +13,7 @@
 #include "engine/engine.h"
 #include "engine/scheduler.h"
 #include "engine/sequence.h"
+#include "engine/token_trie.h"
 #include "runner/model_runner.h"
 
 namespace sable {
@@ -65,6 +66,10 @@ class EngineCore {
   void accept_token(RequestState& r, Sequence& seq, int32_t token, float logprob,
                     std::vector<std::pair<int32_t, float>> top);
   void remove_request(const std::string& id);
+  // Structured output: the tokens that may follow seq's text (its matcher is
+  // made at the first generated token), or nullptr for an unconstrained
+  // choice. The mask is valid until the next call.
+  const std::vector<uint8_t>* structured_mask(Sequence& seq);
 
   EngineConfig cfg_;
   DeepseekV3Model& model_;
@@ -78,6 +83,8 @@ class EngineCore {
   uint64_t arrival_counter_ = 0;
   uint64_t request_counter_ = 0;
   std::optional<int32_t> eos_;
+  std::unique_ptr<TokenTrie> trie_;  // built at the first structured-output request
+  std::vector<uint8_t> allowed_;
 };
 
 // Builds the runner first, so the block manager can be sized from it.

@@ -7,10 +7,13 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace sable {
+
+class JsonSchema;  // engine/json_schema.h
 
 struct SamplingParams {
   int n = 1;                        // choices per prompt (share the prompt's blocks)
@@ -32,6 +35,10 @@ struct SamplingParams {
   std::optional<int> logprobs;      // top-N logprobs per token (0: the chosen one only); <= 20
   bool skip_special_tokens = true;
   bool detokenize = true;
+  // Structured output (response_format json_object / json_schema, guided_json):
+  // the generated text is one JSON document matching this schema; the choice
+  // ends ("stop") when the document is complete.
+  std::shared_ptr<const JsonSchema> json_schema;
 };
 
 enum class FinishReason { kStop, kLength, kAbort, kError };

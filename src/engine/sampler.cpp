@@ -35,7 +35,7 @@ std::optional<TokenSamplingRow> device_sampling_row(const SamplerRow& row) {
   const SamplingParams& p = *row.params;
   const int generated = int(row.tokens->size()) - row.prompt_len;
   if (p.logprobs || !p.logit_bias.empty() || p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f ||
-      p.frequency_penalty != 0.0f || generated < p.min_tokens)
+      p.frequency_penalty != 0.0f || generated < p.min_tokens || p.json_schema || row.allowed)
     return std::nullopt;
   TokenSamplingRow r;
   r.temperature = p.temperature < 1e-5f ? 0.f : p.temperature;  // as sample_token's greedy test
@@ -50,6 +50,9 @@ std::optional<TokenSamplingRow> device_sampling_row(const SamplerRow& row) {
 void apply_logits_processors(float* logits, int64_t V, const SamplerRow& row) {
   const SamplingParams& p = *row.params;
   const int generated = int(row.tokens->size()) - row.prompt_len;
+  if (row.allowed)
+    for (int64_t i = 0; i < V; ++i)
+      if (i >= int64_t(row.allowed->size()) || !(*row.allowed)[size_t(i)]) logits[i] = kNegInf;
   if (generated < p.min_tokens) {
     if (row.eos_token_id && !p.ignore_eos && *row.eos_token_id < V) logits[*row.eos_token_id] = kNegInf;
     for (int32_t t : p.stop_token_ids)

@@ -23,6 +23,9 @@ struct SamplerRow {
   const std::vector<int32_t>* tokens = nullptr;  // prompt + generated so far
   int prompt_len = 0;
   std::optional<int32_t> eos_token_id;           // masked until min_tokens
+  // Structured output: allowed[id] != 0 for the tokens that may come next
+  // (TokenTrie::allowed_tokens); the others are masked first.
+  const std::vector<uint8_t>* allowed = nullptr;
 };
 
 struct SampleResult {
@@ -35,8 +38,8 @@ struct SampleResult {
 SampleResult sample_token(const float* logits, int64_t vocab, const SamplerRow& row);
 
 // The row as a backend's own sampler takes it (Backend::sample_tokens), or
-// nothing when the row needs the host: logprobs, logit_bias, penalties and
-// min_tokens masking read or change single logits. The seed mixes in the
+// nothing when the row needs the host: logprobs, logit_bias, penalties,
+// min_tokens masking and structured output read or change single logits. The seed mixes in the
 // choice and the step is the number of tokens generated, so a row's draw is
 // its own whatever the batch (the host and a device draw differently).
 std::optional<TokenSamplingRow> device_sampling_row(const SamplerRow& row);

@@ -5,9 +5,11 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "engine/json_schema.h"
 #include "engine/request.h"
 
 namespace sable {
@@ -33,6 +35,9 @@ struct Sequence {
   uint64_t arrival_order = 0;     // FCFS tie-break
   // A request with n > 1 runs one sequence through the prompt, then forks.
   bool fork_pending = false;
+  // Structured output: the state of the generated text against the schema
+  // (set at the first generated token).
+  std::optional<JsonMatcher> matcher;
 
   int length() const { return int(tokens.size()); }
   int num_generated() const { return int(tokens.size()) - prompt_len; }

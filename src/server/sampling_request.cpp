@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "engine/json_schema.h"
 #include "server/errors.h"
 #include "server/openai_protocol.h"
 
@@ -79,6 +80,47 @@ std::map<int32_t, float> parse_logit_bias(const FieldReader& f, int64_t vocab) {
     out[int32_t(id)] = float(b);
   }
   return out;
+}
+
+std::shared_ptr<const JsonSchema> compile_schema(const Json& schema, const std::string& param) {
+  auto c = JsonSchema::compile(schema);
+  if (!c.is_ok()) throw_bad_request(fmt::format("{}: {}", param, c.status().message()), param);
+  return *c;
+}
+
+// Structured output, as vLLM: response_format {"type": "json_object"} (any
+// JSON object) or {"type": "json_schema", "json_schema": {"schema": ...}},
+// or vLLM's guided_json (a schema, as an object or a JSON string).
+void parse_structured_output(const FieldReader& f, SamplingParams& p) {
+  if (const Json* gj = f.get("guided_json"); gj && !gj->is_null()) {
+    Json schema = *gj;
+    if (gj->is_string()) {
+      schema = Json::parse(gj->get<std::string>(), nullptr, /*allow_exceptions=*/false);
+      if (schema.is_discarded()) throw_bad_request("'guided_json' is a string but not valid JSON.", "guided_json");
+    }
+    p.json_schema = compile_schema(schema, "guided_json");
+  }
+  const Json* rf = f.opt_object("response_format");
+  if (!rf) return;
+  FieldReader rr(*rf, "response_format.");
+  const auto type = rr.opt_string("type").value_or("text");
+  if (type == "text") return;
+  if (p.json_schema)
+    throw_bad_request("Give either 'response_format' or 'guided_json', not both.", "response_format");
+  if (type == "json_object") {
+    p.json_schema = JsonSchema::any_object();
+  } else if (type == "json_schema") {
+    const Json* js = rr.opt_object("json_schema");
+    const Json* schema = js && js->contains("schema") ? &(*js)["schema"] : nullptr;
+    if (!schema || !(schema->is_object() || schema->is_boolean()))
+      throw_bad_request("response_format of type 'json_schema' needs 'json_schema': {'name': ..., 'schema': {...}}.",
+                        "response_format.json_schema");
+    p.json_schema = compile_schema(*schema, "response_format.json_schema.schema");
+  } else {
+    throw_bad_request(fmt::format("response_format type '{}' is not supported; use 'text', 'json_object' or "
+                                  "'json_schema'.", type),
+                      "response_format.type");
+  }
 }
 
 }  // namespace
@@ -170,16 +212,10 @@ void parse_common_fields(const FieldReader& f, const ProtocolLimits& limits, Com
   reject_if_set(f, "allowed_token_ids", "use logit_bias instead");
   reject_if_set(f, "bad_words", "use logit_bias instead");
   reject_if_set(f, "logits_processors", "custom logits processors are not available");
-  for (const char* k : {"guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs"})
-    reject_if_set(f, k, "structured output (guided decoding) is not available yet");
-  if (const Json* rf = f.opt_object("response_format")) {
-    FieldReader rr(*rf, "response_format.");
-    auto type = rr.opt_string("type").value_or("text");
-    if (type != "text")
-      throw_bad_request(fmt::format("response_format type '{}' is not supported by this server "
-                                    "(structured output is not available yet); use 'text'.", type),
-                        "response_format");
-  }
+  for (const char* k : {"guided_regex", "guided_choice", "guided_grammar", "structured_outputs"})
+    reject_if_set(f, k, "of structured output, only JSON is available (response_format json_object or json_schema, "
+                        "or guided_json)");
+  parse_structured_output(f, p);
 }
 
 int resolve_max_tokens(const CommonRequest& r, size_t prompt_len, int max_model_len, bool chat) {

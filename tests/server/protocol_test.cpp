@@ -103,6 +103,22 @@ TEST(ChatRequestTest, TemplateVariables) {
   EXPECT_EQ(r.template_vars["thinking"], true);
 }
 
+TEST(ChatRequestTest, StructuredOutputForms) {
+  EXPECT_EQ(chat(std::string("{") + kMsgs + "}").params.json_schema, nullptr);
+  EXPECT_EQ(chat(std::string("{") + kMsgs + R"(, "response_format": {"type": "text"}})").params.json_schema,
+            nullptr);
+  EXPECT_NE(chat(std::string("{") + kMsgs + R"(, "response_format": {"type": "json_object"}})")
+                .params.json_schema,
+            nullptr);
+  EXPECT_NE(chat(std::string("{") + kMsgs +
+                         R"(, "response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema":
+                         {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}}}})")
+                .params.json_schema,
+            nullptr);
+  EXPECT_NE(chat(std::string("{") + kMsgs + R"(, "guided_json": "{\"type\": \"object\"}"})").params.json_schema,
+            nullptr);
+}
+
 TEST(ChatRequestTest, Rejections) {
   struct Case {
     std::string body;
@@ -142,11 +158,19 @@ TEST(ChatRequestTest, Rejections) {
       {std::string("{") + kMsgs + R"(, "logit_bias": {"5000": 1}})", "logit_bias"},
       {std::string("{") + kMsgs + R"(, "stream_options": {"include_usage": true}})", "stream_options"},
       {std::string("{") + kMsgs + R"(, "stream": "yes"})", "stream"},
-      {std::string("{") + kMsgs + R"(, "response_format": {"type": "json_object"}})", "response_format"},
+      {std::string("{") + kMsgs + R"(, "response_format": {"type": "regex"}})", "response_format.type"},
+      {std::string("{") + kMsgs + R"(, "response_format": {"type": "json_schema"}})", "response_format.json_schema"},
+      {std::string("{") + kMsgs + R"(, "response_format": {"type": "json_schema", "json_schema": {"schema": {"anyOf": []}}}})",
+       "response_format.json_schema.schema"},
+      {std::string("{") + kMsgs + R"(, "response_format": {"type": "json_object"}, "guided_json": {}})",
+       "response_format"},
+      {std::string("{") + kMsgs + R"(, "guided_json": "{not json"})", "guided_json"},
+      {std::string("{") + kMsgs + R"(, "guided_regex": "a+"})", "guided_regex"},
       {std::string("{") + kMsgs + R"(, "tool_choice": "required"})", "tool_choice"},
       {std::string("{") + kMsgs + R"(, "use_beam_search": true})", "use_beam_search"},
       {std::string("{") + kMsgs + R"(, "best_of": 4})", "best_of"},
-      {std::string("{") + kMsgs + R"(, "guided_json": {"type": "object"}})", "guided_json"},
+      {std::string("{") + kMsgs + R"(, "guided_json": {"type": "object", "properties": {"a": {"$ref": "#/x"}}}})",
+       "guided_json"},
       {std::string("{") + kMsgs + R"(, "min_tokens": -1})", "min_tokens"},
       {std::string("{") + kMsgs + R"(, "seed": 1e30})", "seed"},
       {std::string("{") + kMsgs + R"(, "model": 7})", "model"},
