@@ -76,6 +76,7 @@ HandlerResult handle_chat_completions(ServerContext& ctx, const HttpRequest& req
   if (r.logprobs) meta.logprobs = r.top_logprobs;
   meta.stop = r.params.stop;
   if (use_tool_parser) meta.tool_parser = ctx.config.tool_call_parser;
+  meta.forced_tool = r.forced_tool;
   meta.reasoning_parser = ctx.config.reasoning_parser;
 
   GenerateRequest g;

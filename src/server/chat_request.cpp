@@ -2,6 +2,7 @@
 // template), template variables, and chat's logprobs form.
 #include <fmt/format.h>
 
+#include "engine/json_schema.h"
 #include "server/errors.h"
 #include "server/openai_protocol.h"
 
@@ -73,6 +74,35 @@ Json normalize_message(const Json& m, size_t i) {
   return out;
 }
 
+// tool_choice {"type": "function", "function": {"name": N}}: the output is
+// constrained to N's parameters schema and returned as N's call (vLLM).
+void parse_named_tool_choice(const Json& tc, ChatRequest& r) {
+  const Json* fn = tc.contains("function") && tc["function"].is_object() ? &tc["function"] : nullptr;
+  if (tc.value("type", "") != "function" || !fn || !fn->contains("name") || !(*fn)["name"].is_string())
+    throw_bad_request("tool_choice must be 'none', 'auto' or {'type': 'function', 'function': {'name': ...}}.",
+                      "tool_choice");
+  const std::string name = (*fn)["name"].get<std::string>();
+  const Json* tool = nullptr;
+  if (r.template_vars.contains("tools"))
+    for (const Json& t : r.template_vars["tools"])
+      if (t.contains("function") && t["function"].is_object() && t["function"].value("name", "") == name) tool = &t;
+  if (!tool) throw_bad_request(fmt::format("tool_choice names function '{}', which is not in 'tools'.", name), "tool_choice");
+  if (r.params.json_schema)
+    throw_bad_request("A named tool_choice already constrains the output; drop 'response_format' / 'guided_json'.",
+                      "tool_choice");
+  const Json& fdef = (*tool)["function"];
+  const Json params = fdef.contains("parameters") && !fdef["parameters"].is_null()
+                          ? fdef["parameters"]
+                          : Json{{"type", "object"}, {"properties", Json::object()}};
+  auto schema = JsonSchema::compile(params);
+  if (!schema.is_ok())
+    throw_bad_request(fmt::format("tool_choice: the parameters of '{}': {}", name, schema.status().message()),
+                      "tool_choice");
+  r.params.json_schema = *schema;
+  r.tool_choice = "function";
+  r.forced_tool = name;
+}
+
 }  // namespace
 
 ChatRequest parse_chat_request(const Json& body, const ProtocolLimits& limits) {
@@ -122,12 +152,15 @@ ChatRequest parse_chat_request(const Json& body, const ProtocolLimits& limits) {
   }
   r.tool_choice = r.template_vars.contains("tools") ? "auto" : "none";
   if (const Json* tc = f.get("tool_choice"); tc && !tc->is_null()) {
-    bool ok = tc->is_string() && (*tc == "none" || *tc == "auto");
-    if (!ok)
-      throw_bad_request("Only 'none' and 'auto' are supported for tool_choice (forced tool calls need "
-                        "structured output, which is not available yet).",
-                        "tool_choice");
-    r.tool_choice = tc->get<std::string>();
+    if (tc->is_object()) {
+      parse_named_tool_choice(*tc, r);
+    } else {
+      if (!(tc->is_string() && (*tc == "none" || *tc == "auto")))
+        throw_bad_request("tool_choice must be 'none', 'auto' or {'type': 'function', 'function': {'name': ...}} "
+                          "('required' is not supported yet: name the function).",
+                          "tool_choice");
+      r.tool_choice = tc->get<std::string>();
+    }
   }
   if (const Json* docs = f.opt_array("documents")) r.template_vars["documents"] = *docs;
   if (const Json* kw = f.opt_object("chat_template_kwargs"))

@@ -13,7 +13,7 @@ class ChatFormatter final : public ResponseFormatter {
 
   void stream_start(int num_choices, const std::vector<ChoiceState>& choices, std::string& out) override {
     for (int i = 0; i < num_choices; ++i) {
-      if (!meta_.tool_parser.empty()) parsers_.push_back(make_tool_call_parser(meta_.tool_parser));
+      if (auto p = tool_parser()) parsers_.push_back(std::move(p));
       if (!meta_.reasoning_parser.empty()) reasoners_.push_back(make_reasoning_parser(meta_.reasoning_parser));
     }
     // Like OpenAI and vLLM: every choice first gets a delta with the role.
@@ -64,7 +64,8 @@ class ChatFormatter final : public ResponseFormatter {
       lp = OJson{{"content", chat_logprob_entries(st.pending_logprobs, ts_)}};
       st.pending_logprobs.clear();
     }
-    OJson fr = finishing ? finish_json(*o.finish_reason, parser && parser->num_calls() > 0) : OJson(nullptr);
+    OJson fr = finishing ? finish_json(*o.finish_reason, parser && parser->num_calls() > 0 && meta_.forced_tool.empty())
+                         : OJson(nullptr);
     OJson sr = finishing ? stop_reason_json(st) : OJson(nullptr);
     OJson c = chunk(index, std::move(delta), std::move(lp), std::move(fr), std::move(sr));
     if (meta_.continuous_usage) c["usage"] = usage_json(u);
@@ -96,8 +97,7 @@ class ChatFormatter final : public ResponseFormatter {
       msg["refusal"] = nullptr;
       msg["tool_calls"] = OJson::array();
       bool called = false;
-      if (!meta_.tool_parser.empty()) {
-        auto parser = make_tool_call_parser(meta_.tool_parser);
+      if (auto parser = tool_parser()) {
         ParsedToolCalls parsed = parse_tool_calls(*parser, text);
         called = !parsed.calls.empty();
         // As vLLM: the text before the calls, or null when there is none.
@@ -111,7 +111,7 @@ class ChatFormatter final : public ResponseFormatter {
       c["index"] = i;
       c["message"] = std::move(msg);
       c["logprobs"] = meta_.logprobs ? OJson{{"content", chat_logprob_entries(st.logprobs, ts_)}} : OJson(nullptr);
-      c["finish_reason"] = st.finish ? finish_json(*st.finish, called) : OJson(nullptr);
+      c["finish_reason"] = st.finish ? finish_json(*st.finish, called && meta_.forced_tool.empty()) : OJson(nullptr);
       c["stop_reason"] = stop_reason_json(st);
       arr.push_back(std::move(c));
     }
@@ -122,8 +122,16 @@ class ChatFormatter final : public ResponseFormatter {
   }
 
  private:
+  // The tool-call parser of this response: the forced function's, the
+  // server's --tool-call-parser for tool_choice auto, or none.
+  std::unique_ptr<ToolCallParser> tool_parser() const {
+    if (!meta_.forced_tool.empty()) return make_forced_tool_call_parser(meta_.forced_tool);
+    if (!meta_.tool_parser.empty()) return make_tool_call_parser(meta_.tool_parser);
+    return nullptr;
+  }
   // "tool_calls" when the model called tools and stopped by itself (OpenAI's
-  // and vLLM's finish reason); otherwise the engine's reason.
+  // and vLLM's finish reason; a named tool_choice keeps "stop", as vLLM);
+  // otherwise the engine's reason.
   static OJson finish_json(FinishReason r, bool called) {
     return OJson(called && r == FinishReason::kStop ? "tool_calls" : finish_reason_name(r));
   }

@@ -48,6 +48,8 @@ struct ResponseMeta {
   // Chat with tools and tool_choice "auto" on a server started with
   // --enable-auto-tool-choice: the --tool-call-parser name ("" = none).
   std::string tool_parser;
+  // tool_choice naming a function: the output is its arguments ("" = none).
+  std::string forced_tool;
   // --reasoning-parser NAME: <think> text goes to reasoning ("" = off).
   std::string reasoning_parser;
 };

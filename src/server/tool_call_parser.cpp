@@ -54,7 +54,6 @@ Format hermes() {
   return f;
 }
 
-bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
 class MarkerParser final : public ToolCallParser {
  public:
@@ -204,7 +203,37 @@ class MarkerParser final : public ToolCallParser {
   bool ended_ = false;
 };
 
+// The output is the arguments of one call to a known function.
+class ForcedCallParser final : public ToolCallParser {
+ public:
+  explicit ForcedCallParser(std::string name) : name_(std::move(name)) {}
+  void feed(std::string_view text, std::string&, std::vector<ToolCallDelta>& calls) override {
+    if (text.empty() && started_) return;
+    ToolCallDelta d;
+    d.first = !started_;
+    if (d.first) {
+      d.id = "chatcmpl-tool-" + random_hex_id();
+      d.name = name_;
+      started_ = true;
+    }
+    d.arguments = std::string(text);
+    calls.push_back(std::move(d));
+  }
+  void finish(std::string& content, std::vector<ToolCallDelta>& calls) override {
+    if (!started_) feed("", content, calls);  // an empty output is still the call
+  }
+  int num_calls() const override { return started_ ? 1 : 0; }
+
+ private:
+  std::string name_;
+  bool started_ = false;
+};
+
 }  // namespace
+
+std::unique_ptr<ToolCallParser> make_forced_tool_call_parser(const std::string& function_name) {
+  return std::make_unique<ForcedCallParser>(function_name);
+}
 
 const std::vector<std::string>& tool_call_parser_names() {
   static const std::vector<std::string> names = {"deepseek_v3", "deepseek_v31", "hermes"};

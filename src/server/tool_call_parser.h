@@ -52,6 +52,9 @@ class ToolCallParser {
 
 // The parser for a --tool-call-parser name, or null for an unknown name.
 std::unique_ptr<ToolCallParser> make_tool_call_parser(const std::string& name);
+// tool_choice naming a function: the whole output (constrained to the
+// function's parameters schema) is that function's arguments.
+std::unique_ptr<ToolCallParser> make_forced_tool_call_parser(const std::string& function_name);
 // The names make_tool_call_parser knows, for error messages.
 const std::vector<std::string>& tool_call_parser_names();
 

@@ -183,6 +183,18 @@ def test_structured_output_json_schema(client):
     assert json.loads(c.choices[0].text)["color"] in ("red", "green")
 
 
+def test_named_tool_choice(client):
+    # No --tool-call-parser needed (as vLLM): the output is constrained to the
+    # function's parameters and comes back as its call.
+    tools = [{"type": "function", "function": {"name": "paint", "parameters": COLOR_SCHEMA}}]
+    r = client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=60, temperature=0, tools=tools,
+                                       tool_choice={"type": "function", "function": {"name": "paint"}})
+    m = r.choices[0].message
+    assert m.content is None and r.choices[0].finish_reason == "stop"
+    assert len(m.tool_calls) == 1 and m.tool_calls[0].function.name == "paint"
+    assert json.loads(m.tool_calls[0].function.arguments)["color"] in ("red", "green")
+
+
 def test_structured_output_json_object(client):
     r = client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=30, temperature=0,
                                        response_format={"type": "json_object"})

@@ -305,6 +305,54 @@ TEST(HttpServerTest, ReasoningThenToolCalls) {
   EXPECT_EQ(p["content"].get<std::string>().rfind("\n\nLet me check.<｜tool▁calls▁begin｜>", 0), 0u);
 }
 
+// tool_choice naming a function (no --tool-call-parser needed, as vLLM): the
+// output is that function's arguments, whole and streamed; finish "stop".
+TEST(HttpServerTest, NamedToolChoiceMakesTheOutputTheCall) {
+  FakeEngine::Options eo = big_vocab();
+  eo.script = R"({"city": "Paris"})";
+  TestServer s({}, eo, true);
+  const std::string named = std::string(kToolRequest) +
+                            R"(, "tool_choice": {"type": "function", "function": {"name": "get_weather"}})";
+  auto r = roundtrip(s.port(), post("/v1/chat/completions", named + "}"));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  const json c = json::parse(r.body())["choices"][0];
+  EXPECT_TRUE(c["message"]["content"].is_null()) << c.dump();
+  ASSERT_EQ(c["message"]["tool_calls"].size(), 1u) << c.dump();
+  EXPECT_EQ(c["message"]["tool_calls"][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(c["message"]["tool_calls"][0]["function"]["arguments"], eo.script);
+  EXPECT_EQ(c["message"]["tool_calls"][0]["id"].get<std::string>().rfind("chatcmpl-tool-", 0), 0u);
+  EXPECT_EQ(c["finish_reason"], "stop");
+
+  auto st = roundtrip(s.port(), post("/v1/chat/completions", named + R"(, "stream": true})"));
+  bool done = false;
+  std::string args, name, finish;
+  int ids = 0;
+  for (const auto& e : sse_payloads(st.body(), &done)) {
+    const json& d = e["choices"][0]["delta"];
+    EXPECT_FALSE(d.contains("content") && d["content"].is_string() && !d["content"].get<std::string>().empty())
+        << e.dump();
+    if (d.contains("tool_calls"))
+      for (const auto& t : d["tool_calls"]) {
+        if (t.contains("id")) {
+          ++ids;
+          name = t["function"]["name"];
+        }
+        args += t["function"]["arguments"].get<std::string>();
+      }
+    if (!e["choices"][0]["finish_reason"].is_null()) finish = e["choices"][0]["finish_reason"];
+  }
+  EXPECT_TRUE(done);
+  EXPECT_EQ(ids, 1);
+  EXPECT_EQ(name, "get_weather");
+  EXPECT_EQ(args, eo.script);
+  EXPECT_EQ(finish, "stop");
+
+  auto unknown = roundtrip(s.port(), post("/v1/chat/completions", std::string(kToolRequest) +
+      R"(, "tool_choice": {"type": "function", "function": {"name": "get_stock"}}})"));
+  expect_error_schema(unknown, 400);
+  EXPECT_NE(unknown.body().find("get_stock"), std::string::npos) << unknown.body();
+}
+
 TEST(HttpServerTest, ToolsWithoutAParserAreRefused) {
   TestServer s({}, big_vocab(), true);
   auto r = roundtrip(s.port(), post("/v1/chat/completions", std::string(kToolRequest) + "}"));

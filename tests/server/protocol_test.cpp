@@ -1,6 +1,8 @@
 // Request parsing and validation for /v1/chat/completions and /v1/completions.
 #include <gtest/gtest.h>
 
+#include "engine/json_schema.h"
+
 #include "server/errors.h"
 #include "server/openai_protocol.h"
 
@@ -117,6 +119,25 @@ TEST(ChatRequestTest, StructuredOutputForms) {
             nullptr);
   EXPECT_NE(chat(std::string("{") + kMsgs + R"(, "guided_json": "{\"type\": \"object\"}"})").params.json_schema,
             nullptr);
+}
+
+TEST(ChatRequestTest, NamedToolChoice) {
+  const std::string tools = R"(, "tools": [{"type": "function", "function": {"name": "f", "parameters":
+      {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}}}])";
+  auto r = chat(std::string("{") + kMsgs + tools + R"(, "tool_choice": {"type": "function", "function": {"name": "f"}}})");
+  EXPECT_EQ(r.tool_choice, "function");
+  EXPECT_EQ(r.forced_tool, "f");
+  ASSERT_NE(r.params.json_schema, nullptr);
+  JsonMatcher m(*r.params.json_schema);
+  EXPECT_TRUE(m.accept(std::string_view(R"({"x":1})")));
+  EXPECT_TRUE(m.complete());
+  EXPECT_EQ(chat_error(std::string("{") + kMsgs + tools + R"(, "tool_choice": {"type": "function", "function": {"name": "g"}}})")
+                .param,
+            "tool_choice");
+  EXPECT_EQ(chat_error(std::string("{") + kMsgs + tools +
+                       R"(, "tool_choice": {"type": "function", "function": {"name": "f"}}, "response_format": {"type": "json_object"}})")
+                .param,
+            "tool_choice");
 }
 
 TEST(ChatRequestTest, Rejections) {
