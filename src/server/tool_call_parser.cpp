@@ -54,7 +54,6 @@ Format hermes() {
   return f;
 }
 
-
 class MarkerParser final : public ToolCallParser {
  public:
   explicit MarkerParser(Format f) : f_(std::move(f)) {}
