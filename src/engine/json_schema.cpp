@@ -422,6 +422,13 @@ bool JsonMatcher::accept(std::string_view bytes) {
   return true;
 }
 
+bool JsonMatcher::in_free_string() const {
+  if (leaf_.kind != kLeafString && leaf_.kind != kLeafKeyString) return false;
+  if (leaf_.phase != kStrChars || leaf_.utf8_need != 0) return false;
+  const JsonSchema::Node& n = schema_->nodes_[leaf_.ref];
+  return !(n.kind == JsonSchema::Kind::kString && (n.min > 0 || n.max != UINT32_MAX));
+}
+
 void JsonMatcher::state_key(std::string& out) const {
   out.clear();
   auto put = [&out](const auto& v) { out.append(reinterpret_cast<const char*>(&v), sizeof v); };

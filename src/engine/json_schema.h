@@ -128,6 +128,10 @@ class JsonMatcher {
   // of the array): equal keys accept the same continuations, which lets the
   // engine reuse a token mask (TokenTrie's cache).
   void state_key(std::string& out) const;
+  // Inside a string with no length limit, between characters: every run of
+  // plain bytes (no '"', '\\', control bytes; whole UTF-8 characters) is
+  // accepted and leaves the state as it is (TokenTrie's fast path).
+  bool in_free_string() const;
 
  private:
   enum class LeafStep : uint8_t { kTaken, kRejected, kEnded };

@@ -1,29 +1,65 @@
 #include "engine/token_trie.h"
 
 #include <algorithm>
-#include <string>
-#include <utility>
 
 #include "tokenizer/tokenizer.h"
 
 namespace sable {
 
+namespace {
+
+// No quote, backslash or control byte, and whole UTF-8 characters (lead
+// bytes followed by their continuation bytes; the exact ranges are the
+// matcher's business: a token it would reject is simply not plain).
+bool plain_string_bytes(const std::string& b) {
+  for (size_t i = 0; i < b.size();) {
+    const uint8_t c = uint8_t(b[i]);
+    if (c < 0x20 || c == '"' || c == '\\') return false;
+    size_t need = 0;
+    if (c >= 0x80) {
+      if (c >= 0xC2 && c <= 0xDF) need = 1;
+      else if (c >= 0xE0 && c <= 0xEF) need = 2;
+      else if (c >= 0xF0 && c <= 0xF4) need = 3;
+      else return false;
+    }
+    if (i + need >= b.size() && need > 0) return false;  // a character cut by the token's end
+    for (size_t k = 1; k <= need; ++k)
+      if ((uint8_t(b[i + k]) & 0xC0) != 0x80) return false;
+    i += need + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
 TokenTrie::TokenTrie(const Tokenizer& tok, int64_t vocab_size) : vocab_size_(vocab_size) {
-  // Sorted byte strings make the trie in one pass: each string shares its
-  // prefix with the previous one, so only the path below the common prefix
-  // is new, and siblings arrive in byte order.
-  std::vector<std::pair<std::string, int32_t>> words;
+  std::vector<std::pair<std::string, int32_t>> words, not_plain;
   for (int32_t id = 0; id < int32_t(vocab_size); ++id) {
     if (tok.is_special(id)) continue;
     std::string b;
     tok.append_bytes(id, /*skip_special_tokens=*/false, b);
-    if (!b.empty()) words.emplace_back(std::move(b), id);
+    if (b.empty()) continue;
+    // The matcher has the last word on "plain": a token it would not take
+    // whole inside a free string (e.g. an overlong UTF-8 form) is walked.
+    JsonMatcher probe(*JsonSchema::any_object());
+    const bool plain = plain_string_bytes(b) && probe.accept(std::string_view("{\"")) && probe.accept(std::string_view(b)) &&
+                       probe.in_free_string();
+    if (plain) plain_.push_back(id);
+    else not_plain.emplace_back(b, id);
+    words.emplace_back(std::move(b), id);
   }
+  all_.build(std::move(words));
+  not_plain_.build(std::move(not_plain));
+}
+
+void TokenTrie::Trie::build(std::vector<std::pair<std::string, int32_t>> words) {
+  // Sorted byte strings make the trie in one pass: each string shares its
+  // prefix with the previous one, so only the path below the common prefix
+  // is new, and siblings arrive in byte order.
   std::sort(words.begin(), words.end());
-  nodes_.push_back(Node{});  // root
-  std::vector<uint32_t> path{0};     // path[d] = node at depth d of the previous word
-  std::vector<uint32_t> last_child;  // last child of path[d], for sibling links
-  last_child.push_back(0);
+  nodes.assign(1, Node{});                 // root
+  std::vector<uint32_t> path{0};           // path[d]: node at depth d of the previous word
+  std::vector<uint32_t> last_child{0};     // last child of path[d], for sibling links
   std::string prev;
   std::vector<std::pair<uint32_t, int32_t>> ends;  // (node, token)
   for (const auto& [w, id] : words) {
@@ -32,13 +68,12 @@ TokenTrie::TokenTrie(const Tokenizer& tok, int64_t vocab_size) : vocab_size_(voc
     path.resize(common + 1);
     last_child.resize(common + 1);
     for (size_t d = common; d < w.size(); ++d) {
-      const uint32_t n = uint32_t(nodes_.size());
+      const uint32_t n = uint32_t(nodes.size());
       Node nd;
       nd.byte = uint8_t(w[d]);
-      nodes_.push_back(nd);
-      const uint32_t parent = path[d];
-      if (last_child[d] == 0) nodes_[parent].first_child = n;
-      else nodes_[last_child[d]].next_sibling = n;
+      nodes.push_back(nd);
+      if (last_child[d] == 0) nodes[path[d]].first_child = n;
+      else nodes[last_child[d]].next_sibling = n;
       last_child[d] = n;
       path.push_back(n);
       last_child.push_back(0);
@@ -46,24 +81,24 @@ TokenTrie::TokenTrie(const Tokenizer& tok, int64_t vocab_size) : vocab_size_(voc
     ends.emplace_back(path[w.size()], id);
     prev = w;
   }
-  // Token lists per node, in node order.
   std::sort(ends.begin(), ends.end());
-  token_ids_.reserve(ends.size());
+  token_ids.clear();
+  token_ids.reserve(ends.size());
   for (size_t i = 0; i < ends.size();) {
     const uint32_t n = ends[i].first;
-    nodes_[n].tokens_begin = uint32_t(token_ids_.size());
-    for (; i < ends.size() && ends[i].first == n; ++i) token_ids_.push_back(ends[i].second);
-    nodes_[n].tokens_end = uint32_t(token_ids_.size());
+    nodes[n].tokens_begin = uint32_t(token_ids.size());
+    for (; i < ends.size() && ends[i].first == n; ++i) token_ids.push_back(ends[i].second);
+    nodes[n].tokens_end = uint32_t(token_ids.size());
   }
 }
 
-int64_t TokenTrie::walk(uint32_t node, const JsonMatcher& m, std::vector<uint8_t>& allowed) const {
+int64_t TokenTrie::Trie::walk(uint32_t node, const JsonMatcher& m, std::vector<uint8_t>& allowed) const {
   int64_t count = 0;
-  for (uint32_t c = nodes_[node].first_child; c != 0; c = nodes_[c].next_sibling) {
+  for (uint32_t c = nodes[node].first_child; c != 0; c = nodes[c].next_sibling) {
     JsonMatcher next = m;
-    if (!next.accept(nodes_[c].byte)) continue;
-    const Node& n = nodes_[c];
-    for (uint32_t i = n.tokens_begin; i < n.tokens_end; ++i) allowed[size_t(token_ids_[i])] = 1;
+    if (!next.accept(nodes[c].byte)) continue;
+    const Node& n = nodes[c];
+    for (uint32_t i = n.tokens_begin; i < n.tokens_end; ++i) allowed[size_t(token_ids[i])] = 1;
     count += n.tokens_end - n.tokens_begin;
     count += walk(c, next, allowed);
   }
@@ -77,8 +112,14 @@ int64_t TokenTrie::allowed_tokens(const JsonMatcher& m, std::vector<uint8_t>& al
     return it->second.count;
   }
   allowed.assign(size_t(vocab_size_), 0);
-  const int64_t count = walk(0, m, allowed);
-  if (cache_.size() >= kCacheEntries) cache_.clear();  // simple bound; the hot states come back at once
+  int64_t count = 0;
+  if (m.in_free_string()) {
+    for (int32_t id : plain_) allowed[size_t(id)] = 1;
+    count = int64_t(plain_.size()) + not_plain_.walk(0, m, allowed);
+  } else {
+    count = all_.walk(0, m, allowed);
+  }
+  if (cache_.size() >= kCacheEntries) cache_.clear();  // a simple bound; the hot states come back at once
   cache_.emplace(key_, CachedMask{allowed, count});
   return count;
 }

@@ -83,25 +83,36 @@ TEST(TokenTrie, AllowedTokensAreExactlyThoseTheMatcherAccepts) {
   const auto& tok = *tiny_model().tokenizer;
   const int64_t V = tiny_model().model->config().vocab_size;
   TokenTrie trie(tok, V);
-  auto schema = schema_of(R"({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]})");
-  JsonMatcher m(*schema);
-  ASSERT_TRUE(m.accept(std::string_view("{\"n\":1")));
-  std::vector<uint8_t> allowed;
-  const int64_t count = trie.allowed_tokens(m, allowed);
-  int64_t brute = 0;
-  for (int32_t id = 0; id < int32_t(V); ++id) {
-    std::string b;
-    tok.append_bytes(id, false, b);
-    JsonMatcher c = m;
-    const bool ok = !tok.is_special(id) && !b.empty() && c.accept(std::string_view(b));
-    EXPECT_EQ(bool(allowed[size_t(id)]), ok) << "token " << id << " '" << b << "'";
-    brute += ok;
+  EXPECT_GT(trie.num_plain_tokens(), 0u);
+  auto schema = schema_of(R"({"type": "object", "properties": {"n": {"type": "integer"}, "s": {"type": "string"},
+                              "b": {"type": "string", "maxLength": 3}}, "required": ["n"]})");
+  // In a number, inside a free string (the plain-token fast path), inside a
+  // bounded string, in a free key, and mid-way through a UTF-8 character.
+  const std::pair<const JsonSchema*, const char*> states[] = {
+      {schema.get(), "{\"n\":1"},          {schema.get(), "{\"n\":1,\"s\":\"ab"},
+      {schema.get(), "{\"n\":1,\"b\":\"a"}, {JsonSchema::any_object().get(), "{\"k"},
+      {schema.get(), "{\"n\":1,\"s\":\"\xc3"}};
+  auto any = JsonSchema::any_object();  // keeps the any_object schema alive
+  for (const auto& [sc, prefix] : states) {
+    JsonMatcher m(*sc);
+    ASSERT_TRUE(m.accept(std::string_view(prefix))) << prefix;
+    std::vector<uint8_t> allowed;
+    const int64_t count = trie.allowed_tokens(m, allowed);
+    int64_t brute = 0;
+    for (int32_t id = 0; id < int32_t(V); ++id) {
+      std::string b;
+      tok.append_bytes(id, false, b);
+      JsonMatcher c = m;
+      const bool ok = !tok.is_special(id) && !b.empty() && c.accept(std::string_view(b));
+      EXPECT_EQ(bool(allowed[size_t(id)]), ok) << prefix << ": token " << id << " '" << b << "'";
+      brute += ok;
+    }
+    EXPECT_EQ(count, brute) << prefix;
+    EXPECT_GT(count, 0) << prefix;
+    std::vector<uint8_t> again;
+    EXPECT_EQ(trie.allowed_tokens(m, again), count);  // from the cache
+    EXPECT_EQ(again, allowed);
   }
-  EXPECT_EQ(count, brute);
-  EXPECT_GT(count, 0);  // digits and '}' at least
-  std::vector<uint8_t> again;
-  EXPECT_EQ(trie.allowed_tokens(m, again), count);  // from the cache
-  EXPECT_EQ(again, allowed);
 }
 
 TEST(TokenTrie, StateKeysRepeatInsideUnboundedStringsOnly) {
