@@ -1,9 +1,12 @@
 #include "engine/json_schema.h"
 
 #include <algorithm>
+#include <array>
+#include <bitset>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <utility>
 
 namespace sable {
@@ -12,6 +15,21 @@ namespace {
 
 constexpr const char* kPrefix = "json_schema: ";
 constexpr size_t kMaxIndex = std::numeric_limits<uint16_t>::max();
+// Subschemas ($ref, anyOf/oneOf alternatives, properties, items) nested in
+// one another: bounds the compiler's recursion, which containers alone (at
+// most kMaxDepth) no longer do.
+constexpr size_t kMaxNesting = 128;
+
+// The bytes a JSON value can start with, in the order of a union's dispatch
+// slots; every other byte has no slot.
+constexpr std::string_view kValueStartBytes = "{[\"-0123456789tfn";
+constexpr uint8_t kNoSlot = 0xFF;
+constexpr std::array<uint8_t, 256> kValueStartSlot = [] {
+  std::array<uint8_t, 256> slots{};
+  slots.fill(kNoSlot);
+  for (size_t i = 0; i < kValueStartBytes.size(); ++i) slots[uint8_t(kValueStartBytes[i])] = uint8_t(i);
+  return slots;
+}();
 
 // Frame phases. A frame whose value is being matched (by a leaf or a deeper
 // frame) is in kValue or kObjKey.
@@ -65,6 +83,13 @@ bool is_annotation(const std::string& k) {
   return false;
 }
 
+// A byte for an error message.
+std::string quote_byte(uint8_t b) {
+  if (b >= 0x20 && b < 0x7F) return std::string("'") + char(b) + "'";
+  static const char* const kHex = "0123456789ABCDEF";
+  return std::string("byte 0x") + kHex[b >> 4] + kHex[b & 15];
+}
+
 // Keywords this compiler reads (or accepts without enforcing).
 bool is_handled(const std::string& k) {
   static const char* const kNames[] = {
@@ -83,11 +108,32 @@ bool is_handled(const std::string& k) {
 template <typename J>
 class JsonSchemaCompiler {
  public:
-  explicit JsonSchemaCompiler(JsonSchema& out) : out_(out) {}
+  JsonSchemaCompiler(JsonSchema& out, const J& root) : out_(out), root_(root) {
+    for (const JsonSchema::Node& n : out_.nodes_) heights_.push_back(height(n));
+  }
 
   // depth: the objects and arrays that enclose this schema.
   Result<uint16_t> compile(const J& s, const std::string& path, int depth) {
-    using Kind = JsonSchema::Kind;
+    if (stack_.size() >= kMaxNesting)
+      return invalid_argument(kPrefix + std::string("the schema at ") + path + " nests subschemas more than " +
+                              std::to_string(kMaxNesting) + " deep");
+    stack_.push_back(&s);
+    Result<uint16_t> r = compile_schema(s, path, depth);
+    stack_.pop_back();
+    return r;
+  }
+
+ private:
+  using Kind = JsonSchema::Kind;
+  static_assert(kValueStartBytes.size() == JsonSchema::kValueStarts);
+
+  // An alternative of a union, and its position in the schema's list (for errors).
+  struct Alt {
+    uint16_t node;
+    size_t index;
+  };
+
+  Result<uint16_t> compile_schema(const J& s, const std::string& path, int depth) {
     if (s.is_boolean()) {
       if (s.template get<bool>()) return JsonSchema::kAnyNode;
       return invalid_argument(kPrefix + std::string("the schema false at ") + path + " matches nothing");
@@ -95,40 +141,61 @@ class JsonSchemaCompiler {
     if (!s.is_object())
       return invalid_argument(kPrefix + std::string("the schema at ") + path + " must be an object or a boolean, got " +
                               s.type_name());
+    if (find(s, "$ref")) return compile_ref(s, path, depth);
+    if (find(s, "anyOf")) return compile_alternatives(s, "anyOf", path, depth);
+    if (find(s, "oneOf")) return compile_alternatives(s, "oneOf", path, depth);
     for (auto it = s.begin(); it != s.end(); ++it) {
       if (!is_annotation(it.key()) && !is_handled(it.key())) return unsupported(it.key(), path);
     }
     if (const J* u = find(s, "uniqueItems"); u && !(u->is_boolean() && !u->template get<bool>()))
       return invalid_argument(kPrefix + std::string("'uniqueItems' at ") + path + " is not supported (only false)");
 
-    std::string type;
+    // The types, each with its position in a list of types (for errors).
+    std::vector<std::pair<std::string, size_t>> types;
     if (const J* t = find(s, "type")) {
-      if (t->is_array())
-        return invalid_argument(kPrefix + std::string("'type' at ") + path +
-                                ": a list of types is not supported; give one type");
       static const char* const kTypes[] = {"object", "array", "string", "number", "integer", "boolean", "null"};
-      bool known = false;
-      if (t->is_string()) {
-        type = t->template get<std::string>();
+      bool known = !t->is_array() || !t->empty();
+      const size_t count = t->is_array() ? t->size() : 1;
+      for (size_t i = 0; i < count && known; ++i) {
+        const J& e = t->is_array() ? (*t)[i] : *t;
+        known = false;
+        if (!e.is_string()) break;
+        std::string type = e.template get<std::string>();
         for (const char* k : kTypes) known = known || type == k;
+        bool repeated = false;
+        for (const auto& [other, index] : types) repeated = repeated || other == type;
+        if (!repeated) types.emplace_back(std::move(type), i);
       }
       if (!known)
         return invalid_argument(kPrefix + std::string("'type' at ") + path + " is " + t->dump() +
-                                "; expected one of object, array, string, number, integer, boolean, null");
+                                "; expected one of object, array, string, number, integer, boolean, null, or a "
+                                "non-empty list of them");
     }
 
-    if (find(s, "enum") || find(s, "const")) return compile_literals(s, type, path);
+    if (find(s, "enum") || find(s, "const")) return compile_literals(s, types, path);
 
-    if (type.empty()) {
+    if (types.empty()) {
       if (find(s, "properties") || find(s, "required") || find(s, "additionalProperties"))
-        type = "object";
+        types.emplace_back("object", 0);
       else if (find(s, "items") || find(s, "minItems") || find(s, "maxItems"))
-        type = "array";
+        types.emplace_back("array", 0);
       else if (find(s, "minLength") || find(s, "maxLength"))
-        type = "string";
+        types.emplace_back("string", 0);
       else
         return JsonSchema::kAnyNode;
     }
+    if (types.size() == 1) return compile_typed(s, types[0].first, path, depth);
+    // A list of types: a union of the schema read as each one.
+    std::vector<Alt> alts;
+    for (const auto& [type, index] : types) {
+      SABLE_ASSIGN_OR_RETURN(uint16_t node, compile_typed(s, type, path, depth));
+      alts.push_back({node, index});
+    }
+    return make_union(std::move(alts), "type", path);
+  }
+
+  // The schema read as one type: its keywords for other types do not apply.
+  Result<uint16_t> compile_typed(const J& s, const std::string& type, const std::string& path, int depth) {
     if (type == "object") return compile_object(s, path, depth);
     if (type == "array") return compile_array(s, path, depth);
     if (type == "boolean") return add_node({.kind = Kind::kLiteral, .list = JsonSchema::kBooleanList}, path);
@@ -141,6 +208,230 @@ class JsonSchemaCompiler {
     SABLE_RETURN_IF_ERROR(read_count(s, "maxLength", path, &n.max));
     if (n.min > n.max)
       return invalid_argument(kPrefix + std::string("'minLength' at ") + path + " exceeds 'maxLength'");
+    return add_node(n, path);
+  }
+
+  // Only annotations may stand next to $ref, anyOf and oneOf: merging other
+  // keywords into the referenced schema or into every alternative is not
+  // supported.
+  static Status only_annotations_beside(const J& s, const char* keyword, const std::string& path) {
+    for (auto it = s.begin(); it != s.end(); ++it) {
+      if (it.key() != keyword && !is_annotation(it.key()))
+        return invalid_argument(kPrefix + std::string("'") + it.key() + "' next to '" + keyword + "' at " + path +
+                                " is not supported; only annotations (title, description, ...) may stand beside '" +
+                                keyword + "'");
+    }
+    return Status::ok();
+  }
+
+  // $ref: a JSON pointer into this document, compiled at its first use and
+  // shared by the later ones.
+  Result<uint16_t> compile_ref(const J& s, const std::string& path, int depth) {
+    SABLE_RETURN_IF_ERROR(only_annotations_beside(s, "$ref", path));
+    const J& r = *find(s, "$ref");
+    if (!r.is_string()) return invalid_argument(kPrefix + std::string("'$ref' at ") + path + " must be a string");
+    const std::string ref = r.template get<std::string>();
+    const std::string named = kPrefix + std::string("'$ref' ") + ref + " at " + path;
+    if (ref != "#" && ref.rfind("#/", 0) != 0)
+      return invalid_argument(named +
+                              " is not supported: only references into this schema (#/$defs/NAME, "
+                              "#/definitions/NAME, a JSON pointer) are");
+    const J* target = &root_;
+    for (size_t pos = 1; target && pos < ref.size();) {
+      const size_t end = std::min(ref.find('/', pos + 1), ref.size());
+      std::string token;
+      for (size_t i = pos + 1; i < end; ++i) {
+        if (ref[i] != '~') {
+          token += ref[i];
+        } else if (i + 1 < end && (ref[i + 1] == '0' || ref[i + 1] == '1')) {
+          token += ref[++i] == '0' ? '~' : '/';
+        } else {
+          return invalid_argument(named + " is not a valid JSON pointer ('~' not followed by 0 or 1)");
+        }
+      }
+      target = child(*target, token);
+      pos = end;
+    }
+    if (!target) return invalid_argument(named + " does not resolve: no such definition in this schema");
+    // A target that encloses this reference would expand forever.
+    if (std::find(stack_.begin(), stack_.end(), target) != stack_.end())
+      return invalid_argument(kPrefix + std::string("recursive '$ref' ") + ref + " at " + path + " is not supported");
+    if (auto it = refs_.find(target); it != refs_.end()) {
+      // Compiled at another depth: the containers it nests must still fit here.
+      if (depth + heights_[it->second] > JsonSchema::kMaxDepth)
+        return invalid_argument(kPrefix + std::string("the schema at ") + path + " (" + ref +
+                                ") nests objects and arrays deeper than " + std::to_string(JsonSchema::kMaxDepth) +
+                                " levels");
+      return it->second;
+    }
+    SABLE_ASSIGN_OR_RETURN(uint16_t node, compile(*target, path, depth));
+    refs_.emplace(target, node);
+    return node;
+  }
+
+  // The member or array element a JSON pointer token names, if any.
+  static const J* child(const J& v, const std::string& token) {
+    if (v.is_object()) {
+      auto it = v.find(token);
+      return it == v.end() ? nullptr : &*it;
+    }
+    if (!v.is_array() || token.empty() || token.size() > 9 || (token.size() > 1 && token[0] == '0')) return nullptr;
+    size_t index = 0;
+    for (char c : token) {
+      if (!is_digit(uint8_t(c))) return nullptr;
+      index = index * 10 + size_t(c - '0');
+    }
+    return index < v.size() ? &v[index] : nullptr;
+  }
+
+  // anyOf / oneOf: a union of alternatives that start with different bytes.
+  Result<uint16_t> compile_alternatives(const J& s, const char* keyword, const std::string& path, int depth) {
+    SABLE_RETURN_IF_ERROR(only_annotations_beside(s, keyword, path));
+    const J& list = *find(s, keyword);
+    if (!list.is_array() || list.empty())
+      return invalid_argument(kPrefix + std::string("'") + keyword + "' at " + path +
+                              " must be a non-empty list of schemas");
+    std::vector<Alt> alts;
+    for (size_t i = 0; i < list.size(); ++i) {
+      SABLE_ASSIGN_OR_RETURN(uint16_t node,
+                             compile(list[i], path + "." + keyword + "[" + std::to_string(i) + "]", depth));
+      alts.push_back({node, i});
+    }
+    return make_union(std::move(alts), keyword, path);
+  }
+
+  // The value-start bytes a node's values can begin with.
+  std::bitset<JsonSchema::kValueStarts> first_bytes(uint16_t node) const {
+    const JsonSchema::Node& n = out_.nodes_[node];
+    std::bitset<JsonSchema::kValueStarts> slots;
+    auto add = [&slots](std::string_view bytes) {
+      for (char c : bytes) slots.set(kValueStartSlot[uint8_t(c)]);
+    };
+    switch (n.kind) {
+      case Kind::kAny: slots.set(); break;
+      case Kind::kObject: add("{"); break;
+      case Kind::kArray: add("["); break;
+      case Kind::kString: add("\""); break;
+      case Kind::kNumber:
+      case Kind::kInteger: add("-0123456789"); break;
+      case Kind::kLiteral:
+        for (const std::string& t : out_.lists_[n.list].texts) add(t.substr(0, 1));  // dump()s: never empty
+        break;
+      case Kind::kUnion:
+        for (int i = 0; i < JsonSchema::kValueStarts; ++i) slots[i] = out_.dispatch_[n.first_prop + i] != JsonSchema::kAnyNode;
+        break;
+    }
+    return slots;
+  }
+
+  // The alternatives (flattened, repeats dropped) must start with different
+  // bytes, except literals, which are merged into one list; the union node
+  // maps each value-start byte to its alternative. One alternative is itself.
+  Result<uint16_t> make_union(std::vector<Alt> alts, const char* keyword, const std::string& path) {
+    const bool one_of = std::string_view(keyword) == "oneOf";
+    std::vector<Alt> flat;
+    auto add = [&](Alt a) -> Status {
+      for (const Alt& f : flat) {
+        if (f.node != a.node) continue;
+        // oneOf: a schema listed twice matches nothing.
+        if (one_of && f.index != a.index)
+          return invalid_argument(kPrefix + std::string("'oneOf' at ") + path + ": alternatives " +
+                                  std::to_string(f.index) + " and " + std::to_string(a.index) +
+                                  " are the same schema; 'oneOf' alternatives must not overlap");
+        return Status::ok();
+      }
+      flat.push_back(a);
+      return Status::ok();
+    };
+    for (const Alt& a : alts) {
+      const JsonSchema::Node& n = out_.nodes_[a.node];
+      if (n.kind != Kind::kUnion) {
+        SABLE_RETURN_IF_ERROR(add(a));
+        continue;
+      }
+      for (int i = 0; i < JsonSchema::kValueStarts; ++i) {
+        if (uint16_t inner = out_.dispatch_[n.first_prop + i]; inner != JsonSchema::kAnyNode)
+          SABLE_RETURN_IF_ERROR(add({inner, a.index}));
+      }
+    }
+
+    std::array<int, JsonSchema::kValueStarts> owner;  // index into flat
+    owner.fill(-1);
+    std::vector<std::bitset<JsonSchema::kValueStarts>> bytes;
+    JsonSchema::TextList literals;
+    std::vector<size_t> literal_from;  // the alternative of each text
+    size_t num_literals = 0;
+    for (size_t i = 0; i < flat.size(); ++i) {
+      const JsonSchema::Node& n = out_.nodes_[flat[i].node];
+      const bool literal = n.kind == Kind::kLiteral;
+      bytes.push_back(first_bytes(flat[i].node));
+      for (int slot = 0; slot < JsonSchema::kValueStarts; ++slot) {
+        if (!bytes[i][slot]) continue;
+        if (owner[slot] < 0) {
+          owner[slot] = int(i);
+          continue;
+        }
+        const Alt& other = flat[owner[slot]];
+        if (literal && out_.nodes_[other.node].kind == Kind::kLiteral) continue;
+        return invalid_argument(kPrefix + std::string("'") + keyword + "' at " + path + ": alternatives " +
+                                std::to_string(std::min(other.index, flat[i].index)) + " and " +
+                                std::to_string(std::max(other.index, flat[i].index)) + " can both start with " +
+                                quote_byte(uint8_t(kValueStartBytes[slot])) +
+                                "; only alternatives of different JSON types are supported");
+      }
+      if (literal) {
+        ++num_literals;
+        for (const std::string& t : out_.lists_[n.list].texts) {
+          literals.texts.push_back(t);
+          literal_from.push_back(flat[i].index);
+        }
+      }
+    }
+
+    // Literal alternatives become one literal node.
+    uint16_t merged = JsonSchema::kAnyNode;
+    if (num_literals > 1) {
+      std::vector<size_t> order(literals.texts.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return literals.texts[a] < literals.texts[b]; });
+      JsonSchema::TextList sorted;
+      for (size_t k = 0; k < order.size(); ++k) {
+        const size_t i = order[k];
+        if (!sorted.texts.empty() && sorted.texts.back() == literals.texts[i]) {
+          // oneOf: a value allowed by two alternatives matches neither.
+          const size_t prev = literal_from[order[k - 1]];
+          if (one_of && prev != literal_from[i])
+            return invalid_argument(kPrefix + std::string("'oneOf' at ") + path + ": alternatives " +
+                                    std::to_string(std::min(prev, literal_from[i])) + " and " +
+                                    std::to_string(std::max(prev, literal_from[i])) + " both allow " +
+                                    literals.texts[i] + "; 'oneOf' alternatives must not overlap");
+          continue;
+        }
+        sorted.texts.push_back(std::move(literals.texts[i]));
+      }
+      if (sorted.texts.size() > kMaxIndex)
+        return invalid_argument(kPrefix + std::string("'") + keyword + "' at " + path + " allows " +
+                                std::to_string(sorted.texts.size()) + " literal values; at most " +
+                                std::to_string(kMaxIndex) + " are supported");
+      SABLE_ASSIGN_OR_RETURN(uint16_t list, add_list(std::move(sorted), path));
+      SABLE_ASSIGN_OR_RETURN(merged, add_node({.kind = Kind::kLiteral, .list = list}, path));
+    }
+
+    std::array<uint16_t, JsonSchema::kValueStarts> table;
+    table.fill(JsonSchema::kAnyNode);
+    std::vector<uint16_t> nodes;  // the alternatives left after the merge
+    for (size_t i = 0; i < flat.size(); ++i) {
+      const bool literal = out_.nodes_[flat[i].node].kind == Kind::kLiteral;
+      const uint16_t node = literal && num_literals > 1 ? merged : flat[i].node;
+      if (std::find(nodes.begin(), nodes.end(), node) == nodes.end()) nodes.push_back(node);
+      for (int slot = 0; slot < JsonSchema::kValueStarts; ++slot)
+        if (bytes[i][slot]) table[slot] = node;
+    }
+    // One alternative is the schema itself; that includes {} (kAnyNode),
+    // which overlaps every other alternative.
+    if (nodes.size() == 1) return nodes[0];
+    JsonSchema::Node n{.kind = Kind::kUnion, .first_prop = uint32_t(out_.dispatch_.size())};
+    out_.dispatch_.insert(out_.dispatch_.end(), table.begin(), table.end());
     return add_node(n, path);
   }
 
@@ -170,7 +461,27 @@ class JsonSchemaCompiler {
     if (out_.nodes_.size() > kMaxIndex)
       return invalid_argument(kPrefix + std::string("the schema is too large (at ") + path + ")");
     out_.nodes_.push_back(n);
+    heights_.push_back(height(n));
     return uint16_t(out_.nodes_.size() - 1);
+  }
+
+  // The objects and arrays a node's values nest (its children are compiled
+  // first): where a shared $ref target fits.
+  int height(const JsonSchema::Node& n) const {
+    int h = 0;
+    switch (n.kind) {
+      case Kind::kObject:
+        if (!n.closed) return 1 + heights_[n.child];
+        for (uint32_t i = 0; i < n.num_props; ++i) h = std::max(h, heights_[out_.props_[n.first_prop + i].node]);
+        return 1 + h;
+      case Kind::kArray:
+        return 1 + heights_[n.child];
+      case Kind::kUnion:
+        for (int i = 0; i < JsonSchema::kValueStarts; ++i) h = std::max(h, heights_[out_.dispatch_[n.first_prop + i]]);
+        return h;
+      default:
+        return 0;
+    }
   }
 
   Result<uint16_t> add_list(JsonSchema::TextList list, const std::string& path) {
@@ -294,8 +605,14 @@ class JsonSchemaCompiler {
     return add_node(n, path);
   }
 
+  static bool has_type(const J& v, const std::vector<std::pair<std::string, size_t>>& types) {
+    if (types.empty()) return true;
+    for (const auto& [type, index] : types)
+      if (has_type(v, type)) return true;
+    return false;
+  }
+
   static bool has_type(const J& v, const std::string& type) {
-    if (type.empty()) return true;
     if (type == "object") return v.is_object();
     if (type == "array") return v.is_array();
     if (type == "string") return v.is_string();
@@ -311,7 +628,8 @@ class JsonSchemaCompiler {
   }
 
   // enum / const: the allowed values' compact texts, matched byte for byte.
-  Result<uint16_t> compile_literals(const J& s, const std::string& type, const std::string& path) {
+  Result<uint16_t> compile_literals(const J& s, const std::vector<std::pair<std::string, size_t>>& types,
+                                    const std::string& path) {
     const J* en = find(s, "enum");
     const J* cn = find(s, "const");
     const char* keyword = en ? "enum" : "const";
@@ -331,7 +649,7 @@ class JsonSchemaCompiler {
 
     JsonSchema::TextList list;
     for (const J* v : values) {
-      if (!has_type(*v, type)) continue;
+      if (!has_type(*v, types)) continue;
       if (v->is_string()) {
         size_t len = utf8_length(v->template get_ref<const typename J::string_t&>());
         if (len < min_len || len > max_len) continue;
@@ -355,6 +673,10 @@ class JsonSchemaCompiler {
   }
 
   JsonSchema& out_;
+  const J& root_;                         // what a $ref's JSON pointer starts from
+  std::vector<int> heights_;              // height() of each node
+  std::vector<const J*> stack_;           // the schemas being compiled, outermost first
+  std::map<const J*, uint16_t> refs_;     // $ref targets compiled, and their nodes
 };
 
 JsonSchema::JsonSchema() {
@@ -380,7 +702,7 @@ namespace {
 template <typename J>
 Result<std::shared_ptr<const JsonSchema>> compile_schema(std::shared_ptr<JsonSchema> out, const J& schema,
                                                          uint16_t* root) {
-  JsonSchemaCompiler<J> compiler(*out);
+  JsonSchemaCompiler<J> compiler(*out, schema);
   SABLE_ASSIGN_OR_RETURN(*root, compiler.compile(schema, "$", 0));
   return std::shared_ptr<const JsonSchema>(std::move(out));
 }
@@ -757,6 +1079,14 @@ bool JsonMatcher::begin_value(uint16_t node, uint8_t b) {
     case Kind::kLiteral:
       leaf_ = {.kind = kLeafLiteral, .ref = n.list, .hi = uint16_t(schema_->lists_[n.list].texts.size())};
       return narrow(b);
+    case Kind::kUnion: {
+      // The alternatives start with different bytes: this one picks the
+      // alternative (never a union), which the value then follows alone.
+      const uint8_t slot = kValueStartSlot[b];
+      if (slot == kNoSlot) return false;
+      const uint16_t alt = schema_->dispatch_[n.first_prop + slot];
+      return alt != JsonSchema::kAnyNode && begin_value(alt, b);
+    }
   }
   if (b == '"') {
     leaf_ = {.kind = kLeafString, .phase = kStrChars, .ref = node};

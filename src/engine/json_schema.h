@@ -11,11 +11,12 @@
 //
 // Schema subset (everything else is an error naming the keyword and where):
 //  - type: "object", "array", "string", "number", "integer", "boolean",
-//    "null" (one type; a list is rejected). Without type: properties,
-//    required or additionalProperties make an object; items, minItems or
-//    maxItems an array; minLength or maxLength a string; otherwise any value.
-//    Keywords of another type (items on a string) do not apply, as in JSON
-//    Schema, and are not compiled.
+//    "null", or a list of them (a union, as anyOf below: "integer" next to
+//    "number" is refused). Without type: properties, required or
+//    additionalProperties make an object; items, minItems or maxItems an
+//    array; minLength or maxLength a string; otherwise any value. Keywords
+//    of another type (items on a string) do not apply, as in JSON Schema,
+//    and are not compiled.
 //  - object: properties (the keys must come in the schema's order: use
 //    compile(ordered_json) to keep it; nlohmann::json sorts keys), required,
 //    additionalProperties (false or absent with properties; absent, true or a
@@ -27,16 +28,36 @@
 //    dump() writes it (non-ASCII as raw UTF-8), byte for byte. `type` and
 //    minLength/maxLength drop the values they exclude; other keywords next
 //    to enum/const are not checked against its values.
+//  - $ref to a JSON pointer into this schema: "#/$defs/NAME",
+//    "#/definitions/NAME", any "#/a/b" (~0 and ~1 unescaped; no
+//    percent-decoding), "#". The target is compiled once, at its first use
+//    (errors inside it name that use's path), and shared by later uses.
+//    Refused: a target that reaches itself (recursion), other documents or
+//    anchors (anything not starting "#/"), a pointer that resolves to
+//    nothing, and keywords next to $ref other than the annotations below.
+//  - anyOf, and oneOf the same way: alternatives that start with different
+//    bytes (object '{', array '[', string '"', number or integer '-' and
+//    digits, boolean 't' 'f', null 'n'; enum/const the first bytes of their
+//    texts), so that a value's first byte picks its one alternative and the
+//    matcher keeps no extra state. Two alternatives that can start with the
+//    same byte are refused ("integer" and "number" included), except that
+//    enum/const/boolean/null alternatives are merged into one list of texts.
+//    Nested unions are flattened; an alternative listed twice counts once.
+//    oneOf's "exactly one" is anyOf for disjoint alternatives; where they are
+//    not (a literal value in two of them, one schema listed twice), oneOf is
+//    refused. Only annotations may stand next to anyOf/oneOf.
 //  - accepted and not enforced: minimum, maximum, exclusiveMinimum,
 //    exclusiveMaximum, multipleOf, format, uniqueItems: false.
 //  - ignored annotations: title, description, default, examples, $schema,
 //    $id, $comment, $anchor, deprecated, readOnly, writeOnly,
-//    contentEncoding, contentMediaType, $defs, definitions (only reachable
-//    through $ref, which is rejected).
-//  - rejected: $ref, anyOf, oneOf, allOf, not, if/then/else, pattern,
-//    patternProperties, prefixItems, items as a list, dependentRequired, and
-//    every other keyword.
-// Objects and arrays nest at most kMaxDepth deep, in schemas and documents.
+//    contentEncoding, contentMediaType, $defs, definitions (compiled only
+//    through $ref).
+//  - rejected: allOf, not, if/then/else, pattern, patternProperties,
+//    prefixItems, items as a list, dependentRequired, and every other
+//    keyword.
+// Objects and arrays nest at most kMaxDepth deep, in schemas (through $ref
+// too) and documents; subschemas ($ref, anyOf and containers together) at
+// most 128 deep.
 #pragma once
 
 #include <cstdint>
@@ -72,14 +93,19 @@ class JsonSchema {
   template <typename J>
   friend class JsonSchemaCompiler;
 
-  enum class Kind : uint8_t { kAny, kObject, kArray, kString, kNumber, kInteger, kLiteral };
+  enum class Kind : uint8_t { kAny, kObject, kArray, kString, kNumber, kInteger, kLiteral, kUnion };
+
+  // The bytes a JSON value can start with ('{', '[', '"', '-', '0'..'9', 't',
+  // 'f', 'n'): a union maps each one to its alternative.
+  static constexpr int kValueStarts = 17;
 
   struct Node {
     Kind kind = Kind::kAny;
     bool closed = false;         // object: only its properties (else any keys with `child` values)
     uint16_t child = 0;          // array items; values of an object that is not closed
     uint16_t list = 0;           // literal: its texts; closed object: its keys
-    uint32_t first_prop = 0;     // closed object: props_[first_prop, first_prop + num_props)
+    uint32_t first_prop = 0;     // closed object: props_[first_prop, first_prop + num_props);
+                                 // union: dispatch_[first_prop, first_prop + kValueStarts)
     uint32_t num_props = 0;
     uint32_t min = 0;            // array items, string characters
     uint32_t max = UINT32_MAX;
@@ -107,6 +133,9 @@ class JsonSchema {
   std::vector<Node> nodes_;
   std::vector<Property> props_;
   std::vector<TextList> lists_;
+  // Unions: for each value-start byte, the node of the alternative that
+  // starts with it (never a union), or kAnyNode where none does.
+  std::vector<uint16_t> dispatch_;
   uint16_t root_ = kAnyNode;
 };
 

@@ -77,6 +77,7 @@ HandlerResult handle_chat_completions(ServerContext& ctx, const HttpRequest& req
   meta.stop = r.params.stop;
   if (use_tool_parser) meta.tool_parser = ctx.config.tool_call_parser;
   meta.forced_tool = r.forced_tool;
+  meta.forced_required = r.tool_choice == "required";
   meta.reasoning_parser = ctx.config.reasoning_parser;
 
   GenerateRequest g;

@@ -154,10 +154,23 @@ ChatRequest parse_chat_request(const Json& body, const ProtocolLimits& limits) {
   if (const Json* tc = f.get("tool_choice"); tc && !tc->is_null()) {
     if (tc->is_object()) {
       parse_named_tool_choice(*tc, r);
+    } else if (tc->is_string() && *tc == "required") {
+      // One tool: a call of it (finish "tool_calls", as a model that chose
+      // to call). Several: the output would be a choice among object schemas,
+      // which the schema subset cannot express yet.
+      const Json* tools = r.template_vars.contains("tools") ? &r.template_vars["tools"] : nullptr;
+      if (!tools || tools->size() != 1 || !(*tools)[0].contains("function") || !(*tools)[0]["function"].is_object())
+        throw_bad_request("tool_choice 'required' is supported with exactly one tool; with several, name the "
+                          "function ({'type': 'function', 'function': {'name': ...}}).",
+                          "tool_choice");
+      parse_named_tool_choice(Json{{"type", "function"},
+                                   {"function", {{"name", (*tools)[0]["function"].value("name", "")}}}},
+                              r);
+      r.tool_choice = "required";
     } else {
       if (!(tc->is_string() && (*tc == "none" || *tc == "auto")))
-        throw_bad_request("tool_choice must be 'none', 'auto' or {'type': 'function', 'function': {'name': ...}} "
-                          "('required' is not supported yet: name the function).",
+        throw_bad_request("tool_choice must be 'none', 'auto', 'required' or {'type': 'function', 'function': "
+                          "{'name': ...}}.",
                           "tool_choice");
       r.tool_choice = tc->get<std::string>();
     }

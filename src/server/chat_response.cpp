@@ -64,7 +64,7 @@ class ChatFormatter final : public ResponseFormatter {
       lp = OJson{{"content", chat_logprob_entries(st.pending_logprobs, ts_)}};
       st.pending_logprobs.clear();
     }
-    OJson fr = finishing ? finish_json(*o.finish_reason, parser && parser->num_calls() > 0 && meta_.forced_tool.empty())
+    OJson fr = finishing ? finish_json(*o.finish_reason, parser && parser->num_calls() > 0 && !named_call())
                          : OJson(nullptr);
     OJson sr = finishing ? stop_reason_json(st) : OJson(nullptr);
     OJson c = chunk(index, std::move(delta), std::move(lp), std::move(fr), std::move(sr));
@@ -111,7 +111,7 @@ class ChatFormatter final : public ResponseFormatter {
       c["index"] = i;
       c["message"] = std::move(msg);
       c["logprobs"] = meta_.logprobs ? OJson{{"content", chat_logprob_entries(st.logprobs, ts_)}} : OJson(nullptr);
-      c["finish_reason"] = st.finish ? finish_json(*st.finish, called && meta_.forced_tool.empty()) : OJson(nullptr);
+      c["finish_reason"] = st.finish ? finish_json(*st.finish, called && !named_call()) : OJson(nullptr);
       c["stop_reason"] = stop_reason_json(st);
       arr.push_back(std::move(c));
     }
@@ -129,6 +129,7 @@ class ChatFormatter final : public ResponseFormatter {
     if (!meta_.tool_parser.empty()) return make_tool_call_parser(meta_.tool_parser);
     return nullptr;
   }
+  bool named_call() const { return !meta_.forced_tool.empty() && !meta_.forced_required; }
   // "tool_calls" when the model called tools and stopped by itself (OpenAI's
   // and vLLM's finish reason; a named tool_choice keeps "stop", as vLLM);
   // otherwise the engine's reason.

@@ -47,13 +47,13 @@ struct CommonRequest {
 struct ChatRequest : CommonRequest {
   Json messages = Json::array();       // content normalized to strings (or null)
   Json template_vars = Json::object(); // tools, documents, chat_template_kwargs
-  // "none", "auto" or "function" (a named function: {"type": "function",
-  // "function": {"name": ...}}); absent: "auto" with tools, else "none"
-  // (OpenAI's default).
+  // "none", "auto", "required" (one tool only) or "function" (a named
+  // function: {"type": "function", "function": {"name": ...}}); absent:
+  // "auto" with tools, else "none" (OpenAI's default).
   std::string tool_choice = "none";
-  // tool_choice "function": its name. The output is constrained to the
-  // function's `parameters` schema (params.json_schema) and becomes the
-  // call's arguments, as vLLM does.
+  // tool_choice "function" or "required": the function called. The output
+  // is constrained to its `parameters` schema (params.json_schema) and
+  // becomes the call's arguments, as vLLM does.
   std::string forced_tool;
   bool add_generation_prompt = true;
   bool continue_final_message = false;

@@ -347,6 +347,16 @@ TEST(HttpServerTest, NamedToolChoiceMakesTheOutputTheCall) {
   EXPECT_EQ(args, eo.script);
   EXPECT_EQ(finish, "stop");
 
+  // "required" with one tool: the same call, finishing "tool_calls".
+  auto req = roundtrip(s.port(), post("/v1/chat/completions", R"({"messages": [{"role": "user", "content": "W?"}],
+      "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+      "tool_choice": "required", "max_tokens": 50})"));
+  ASSERT_EQ(req.result_int(), 200u) << req.body();
+  const json rc = json::parse(req.body())["choices"][0];
+  EXPECT_EQ(rc["message"]["tool_calls"][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(rc["message"]["tool_calls"][0]["function"]["arguments"], eo.script);
+  EXPECT_EQ(rc["finish_reason"], "tool_calls");
+
   auto unknown = roundtrip(s.port(), post("/v1/chat/completions", std::string(kToolRequest) +
       R"(, "tool_choice": {"type": "function", "function": {"name": "get_stock"}}})"));
   expect_error_schema(unknown, 400);

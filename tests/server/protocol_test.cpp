@@ -131,6 +131,10 @@ TEST(ChatRequestTest, NamedToolChoice) {
   JsonMatcher m(*r.params.json_schema);
   EXPECT_TRUE(m.accept(std::string_view(R"({"x":1})")));
   EXPECT_TRUE(m.complete());
+  auto req = chat(std::string("{") + kMsgs + tools + R"(, "tool_choice": "required"})");
+  EXPECT_EQ(req.tool_choice, "required");
+  EXPECT_EQ(req.forced_tool, "f");
+  EXPECT_NE(req.params.json_schema, nullptr);
   EXPECT_EQ(chat_error(std::string("{") + kMsgs + tools + R"(, "tool_choice": {"type": "function", "function": {"name": "g"}}})")
                 .param,
             "tool_choice");
@@ -188,6 +192,8 @@ TEST(ChatRequestTest, Rejections) {
       {std::string("{") + kMsgs + R"(, "guided_json": "{not json"})", "guided_json"},
       {std::string("{") + kMsgs + R"(, "guided_regex": "a+"})", "guided_regex"},
       {std::string("{") + kMsgs + R"(, "tool_choice": "required"})", "tool_choice"},
+      {std::string("{") + kMsgs + R"(, "tools": [{"type": "function", "function": {"name": "a"}},
+          {"type": "function", "function": {"name": "b"}}], "tool_choice": "required"})", "tool_choice"},
       {std::string("{") + kMsgs + R"(, "use_beam_search": true})", "use_beam_search"},
       {std::string("{") + kMsgs + R"(, "best_of": 4})", "best_of"},
       {std::string("{") + kMsgs + R"(, "guided_json": {"type": "object", "properties": {"a": {"$ref": "#/x"}}}})",
