@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/json_schema.h"
+#include "engine/json_matcher.h"
 #include "engine/token_trie.h"
 #include "tokenizer/tokenizer.h"
 

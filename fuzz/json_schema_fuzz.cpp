@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/json_schema.h"
+#include "engine/json_matcher.h"
 
 using sable::JsonMatcher;
 using sable::JsonSchema;

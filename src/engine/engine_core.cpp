@@ -280,7 +280,7 @@ void EngineCore::fork(RequestState& r, Sequence& parent, const float* logits) {
     Sequence* cs = child.get();
     r.seqs[size_t(c)] = std::move(child);
     SamplerRow row{&r.req.params, r.seed, c, &cs->tokens, cs->prompt_len, eos_};
-    row.allowed = structured_mask(*cs);
+    if (structured_mask(*cs) >= 0) row.allowed = &allowed_;
     SampleResult s = sample_token(logits, model_.config().vocab_size, row);
     // A child left waiting keeps its first token; it is computed on admission.
     accept_token(r, *cs, s.token, s.logprob, std::move(s.top));
@@ -380,8 +380,9 @@ bool EngineCore::step() {
     SampleResult s;
     if (row_logits) {
       SamplerRow row{&r.req.params, r.seed, seq.choice, &seq.tokens, seq.prompt_len, eos_};
-      row.allowed = structured_mask(seq);
-      if (row.allowed && std::find(row.allowed->begin(), row.allowed->end(), uint8_t(1)) == row.allowed->end()) {
+      const int64_t num_allowed = structured_mask(seq);
+      if (num_allowed >= 0) row.allowed = &allowed_;
+      if (num_allowed == 0) {
         // No token continues the document (its depth limit): end the choice here.
         LOG_WARN("{}: structured output cannot continue after {} tokens; finishing", r.req.request_id,
                  seq.num_generated());
@@ -404,9 +405,9 @@ bool EngineCore::step() {
   return true;
 }
 
-const std::vector<uint8_t>* EngineCore::structured_mask(Sequence& seq) {
+int64_t EngineCore::structured_mask(Sequence& seq) {
   const auto& schema = seq.request->req.params.json_schema;
-  if (!schema || !tok_) return nullptr;
+  if (!schema || !tok_) return -1;
   if (!seq.matcher) seq.matcher.emplace(*schema);
   if (!trie_) {
     const auto t0 = Clock::now();
@@ -414,8 +415,7 @@ const std::vector<uint8_t>* EngineCore::structured_mask(Sequence& seq) {
     LOG_INFO("structured output: vocabulary trie of {} nodes built in {:.0f} ms", trie_->num_nodes(),
              std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   }
-  trie_->allowed_tokens(*seq.matcher, allowed_);
-  return &allowed_;
+  return trie_->allowed_tokens(*seq.matcher, allowed_);
 }
 
 EngineGauges EngineCore::gauges() const {

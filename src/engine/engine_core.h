@@ -66,10 +66,10 @@ class EngineCore {
   void accept_token(RequestState& r, Sequence& seq, int32_t token, float logprob,
                     std::vector<std::pair<int32_t, float>> top);
   void remove_request(const std::string& id);
-  // Structured output: the tokens that may follow seq's text (its matcher is
-  // made at the first generated token), or nullptr for an unconstrained
-  // choice. The mask is valid until the next call.
-  const std::vector<uint8_t>* structured_mask(Sequence& seq);
+  // Structured output: fills allowed_ with the tokens that may follow seq's
+  // text (its matcher is made at the first generated token) and returns how
+  // many; -1 for an unconstrained choice (allowed_ untouched).
+  int64_t structured_mask(Sequence& seq);
 
   EngineConfig cfg_;
   DeepseekV3Model& model_;

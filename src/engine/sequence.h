@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/json_schema.h"
+#include "engine/json_matcher.h"
 #include "engine/request.h"
 
 namespace sable {

@@ -6,44 +6,21 @@
 
 namespace sable {
 
-namespace {
-
-// No quote, backslash or control byte, and whole UTF-8 characters (lead
-// bytes followed by their continuation bytes; the exact ranges are the
-// matcher's business: a token it would reject is simply not plain).
-bool plain_string_bytes(const std::string& b) {
-  for (size_t i = 0; i < b.size();) {
-    const uint8_t c = uint8_t(b[i]);
-    if (c < 0x20 || c == '"' || c == '\\') return false;
-    size_t need = 0;
-    if (c >= 0x80) {
-      if (c >= 0xC2 && c <= 0xDF) need = 1;
-      else if (c >= 0xE0 && c <= 0xEF) need = 2;
-      else if (c >= 0xF0 && c <= 0xF4) need = 3;
-      else return false;
-    }
-    if (i + need >= b.size() && need > 0) return false;  // a character cut by the token's end
-    for (size_t k = 1; k <= need; ++k)
-      if ((uint8_t(b[i + k]) & 0xC0) != 0x80) return false;
-    i += need + 1;
-  }
-  return true;
-}
-
-}  // namespace
-
 TokenTrie::TokenTrie(const Tokenizer& tok, int64_t vocab_size) : vocab_size_(vocab_size) {
   std::vector<std::pair<std::string, int32_t>> words, not_plain;
+  // Plain: no quote (which would end the string, and what follows depends on
+  // where the string is), and taken whole by a free string ending in one
+  // (whole UTF-8 characters and escapes, no control bytes): the matcher
+  // decides, from inside a free key of any_object.
+  JsonMatcher in_string(*JsonSchema::any_object());
+  in_string.accept(std::string_view("{\""));
   for (int32_t id = 0; id < int32_t(vocab_size); ++id) {
     if (tok.is_special(id)) continue;
     std::string b;
     tok.append_bytes(id, /*skip_special_tokens=*/false, b);
     if (b.empty()) continue;
-    // The matcher has the last word on "plain": a token it would not take
-    // whole inside a free string (e.g. an overlong UTF-8 form) is walked.
-    JsonMatcher probe(*JsonSchema::any_object());
-    const bool plain = plain_string_bytes(b) && probe.accept(std::string_view("{\"")) && probe.accept(std::string_view(b)) &&
-                       probe.in_free_string();
+    JsonMatcher probe = in_string;
+    const bool plain = b.find('"') == std::string::npos && probe.accept(std::string_view(b)) && probe.in_free_string();
     if (plain) plain_.push_back(id);
     else not_plain.emplace_back(b, id);
     words.emplace_back(std::move(b), id);

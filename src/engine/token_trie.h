@@ -5,8 +5,8 @@
 //
 // Inside a string without a length limit nearly every token is allowed, and
 // a walk of the whole trie costs ~8 ms for DeepSeek-V3's 129K tokens. There,
-// tokens of plain bytes (no quote, backslash or control byte, whole UTF-8
-// characters) are always accepted and leave the state unchanged
+// tokens of plain bytes (no quote; whole UTF-8 characters and escapes, no
+// control bytes) are always accepted and end in a free string again
 // (JsonMatcher::in_free_string), so only the few others are walked, in a
 // trie of their own. Masks are also cached by the matcher's state: inside a
 // long string or number the state repeats from step to step.
@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/json_schema.h"
+#include "engine/json_matcher.h"
 
 namespace sable {
 
@@ -61,7 +61,7 @@ class TokenTrie {
   static constexpr size_t kCacheEntries = 64;  // x vocabulary bytes (8 MB for 129K tokens)
 
   Trie all_;                    // every token
-  Trie not_plain_;              // tokens with a quote, backslash, control byte or partial UTF-8
+  Trie not_plain_;              // tokens with a quote, a control byte, a partial character or escape
   std::vector<int32_t> plain_;  // the others
   std::unordered_map<std::string, CachedMask> cache_;
   std::string key_;

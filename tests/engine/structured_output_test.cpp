@@ -8,7 +8,7 @@
 
 #include "common/fixtures.h"
 #include "engine/engine_util.h"
-#include "engine/json_schema.h"
+#include "engine/json_matcher.h"
 #include "engine/token_trie.h"
 
 namespace sable {

@@ -1,7 +1,7 @@
 // Request parsing and validation for /v1/chat/completions and /v1/completions.
 #include <gtest/gtest.h>
 
-#include "engine/json_schema.h"
+#include "engine/json_matcher.h"
 
 #include "server/errors.h"
 #include "server/openai_protocol.h"
