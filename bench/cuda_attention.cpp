@@ -18,6 +18,10 @@
 // expanded MLA shapes count them (2 x (192 + 128), what SDPA's figure in
 // torch_kernel_peers.py uses); the second is the like-for-like comparison.
 //
+// Prefill in the expanded form (what the model runs for long chunks): the
+// same causal attention at q/k 192, v 128 over up-projected keys, counted as
+// SDPA counts it.
+//
 // Usage: bench_cuda_attention [--json FILE] [--quick]
 #ifndef SABLE_HAVE_CUDA
 #include <cstdio>
@@ -285,6 +289,45 @@ void bench_prefill(const std::vector<std::pair<int, int>>& shapes) {
   std::printf("\n");
 }
 
+// The expanded form (what long prefill chunks use): q [S, 128, 192] against
+// up-projected keys kv [ctx + S, 128, 128 + 128] and k_pe [ctx + S, 64], in one
+// call over all keys and in chunks of 4,096 keys merged by log-sum-exp (as the
+// model runs it). FLOPs = causal pairs x 128 x 2 x (192 + 128), SDPA's count.
+void bench_prefill_expanded(const std::vector<std::pair<int, int>>& shapes) {
+  std::printf("MLA prefill attention, expanded form (q/k 192, v 128, 128 heads, causal), eager\n");
+  std::printf("%7s %7s %-14s | %10s | %10s %7s\n", "cached", "new", "kernel", "ms", "TFLOP/s", "%gemm");
+  constexpr int kQK = 192, kVd = 128, kRope = 64;
+  for (auto [ctx, S] : shapes) {
+    const int n = ctx + S;
+    Tensor q = random_device_bf16({S, kHeads, kQK}, 40), kv = random_device_bf16({n, kHeads, kQK - kRope + kVd}, 41);
+    Tensor k_pe = random_device_bf16({n, kRope}, 42), out = g_be->empty(DType::BF16, {S, kHeads, kVd});
+    Tensor lse = g_be->empty(DType::F32, {S, kHeads});
+    const float scale = 1.f / std::sqrt(float(kQK));
+    const double pairs = double(S) * ctx + double(S) * (S + 1) / 2;
+    for (int chunk : {0, 4096}) {
+      const auto kern = cuda::MlaExpandedKernel::kMma;
+      const double t = time_eager([&] {
+        const int c = chunk > 0 ? chunk : n;
+        for (int k0 = 0; k0 < n; k0 += c) {
+          const int k1 = std::min(n, k0 + c);
+          cuda::mla_attention_expanded_with(kern, q, kv.rows(k0, k1), k_pe.rows(k0, k1), ctx, k0, scale, k0 > 0, out,
+                                            lse, g_s);
+        }
+      });
+      const double tf = pairs * kHeads * 2.0 * (kQK + kVd) / t / 1e12;
+      char name[32];
+      std::snprintf(name, sizeof name, "mma%s", chunk ? "/4096" : "");
+      std::printf("%7d %7d %-14s | %10.2f | %10.1f %6.1f%%\n", ctx, S, name, t * 1e3, tf, 100 * tf / g_gemm_tflops);
+      if (g_json)
+        std::fprintf(g_json,
+                     "{\"op\":\"mla_prefill_expanded\",\"kernel\":\"%s\",\"cached\":%d,\"seq\":%d,\"ms\":%.3f,"
+                     "\"TFLOPs\":%.1f}\n",
+                     name, ctx, S, t * 1e3, tf);
+    }
+  }
+  std::printf("\n");
+}
+
 void report_bw(const char* op, const char* shape, double t, double bytes) {
   const double gbps = bytes / t / 1e9;
   std::printf("%-16s %-22s | %9.2f us %9.0f GB/s %6.1f%%\n", op, shape, t * 1e6, gbps, 100 * gbps / g_copy_gbps);
@@ -398,11 +441,13 @@ int main(int argc, char** argv) {
   if (quick) {
     bench_decode({{1, 4096}, {64, 4096}});
     bench_prefill({{0, 4096}});
+    bench_prefill_expanded({{0, 4096}});
   } else {
     bench_decode({{1, 4096}, {8, 4096}, {32, 4096}, {64, 4096}, {128, 4096}, {64, 8192}, {128, 8192}, {1, 32768}});
     std::printf("split-K sweep (wgmma kernel; S = forced split count)\n");
     bench_decode({{1, 4096}, {8, 4096}, {64, 4096}, {128, 4096}}, {1, 2, 3, 4, 8, 16, 32}, false);
     bench_prefill({{0, 4096}, {12288, 4096}, {0, 16384}});
+    bench_prefill_expanded({{0, 4096}, {12288, 4096}, {0, 16384}, {0, 32768}});
     bench_elementwise();
     bench_sampling();
   }

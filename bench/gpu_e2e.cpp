@@ -95,8 +95,9 @@ int run(int argc, char** argv) {
   std::string preset = "dsv3-slice", batches = "1,8,32,128", prefills = "4096,32768", json_path;
   int layers = 0, context = 512, iters = 10;
   bool fp8 = false, eager = false;
-  std::string device = "cuda";
+  std::string device = "cuda", mla_prefill = "absorbed,expanded";
   app.add_option("--preset", preset);
+  app.add_option("--mla-prefill", mla_prefill, "MLA prefill forms to time: absorbed, expanded, auto (comma list)");
   app.add_option("--layers", layers, "Layers (default: the preset's; dsv3-slice has 4)");
   app.add_flag("--fp8", fp8, "FP8 block-scaled weights (quantized at load)");
   app.add_option("--batches", batches);
@@ -193,12 +194,15 @@ int run(int argc, char** argv) {
                    << ",\"context\":" << context << ",\"ms\":" << ms << ",\"floor_ms\":" << floor_ms
                    << ",\"graphs\":" << runner.num_graphs() << "}\n";
   }
-  std::printf("\n| prefill tokens | ms | tokens/s | TFLOP/s (GEMMs + attention) |\n|---:|---:|---:|---:|\n");
+  std::printf("\n| prefill tokens | MLA form | ms | tokens/s | TFLOP/s (GEMMs + attention as computed) |\n"
+              "|---:|---|---:|---:|---:|\n");
+  using Mode = DeepseekV3Model::MlaPrefill;
   for (int T : parse_list(prefills)) {
     if (T <= 0) continue;
     KvCache cache = model.allocate_kv_cache((T + bs - 1) / bs, bs, kv_dt);
     ForwardBatch fb;
     fb.max_blocks = (T + bs - 1) / bs;
+    fb.block_size = bs;
     for (int i = 0; i < T; ++i) {
       fb.token_ids.push_back((i * 7919) % int(c.vocab_size));
       fb.positions.push_back(i);
@@ -208,17 +212,31 @@ int run(int argc, char** argv) {
     fb.seq_lens.push_back(T);
     for (int b = 0; b < fb.max_blocks; ++b) fb.block_tables.push_back(b);
     fb.logits_indices.push_back(T - 1);
-    Timer tm{be};
-    const double ms = tm.median_ms([&] { (void)model.forward(fb, cache); }, 1, std::max(2, iters / 4));
-    // FLOPs: 2 x active params x T for the GEMMs (experts: k of E per token),
-    // plus absorbed attention: causal T^2/2 x heads x (L + kv_lora) x 2.
-    const double params_per_token = double(active1) / (fp8 ? 1.0 : 2.0);
-    const double attn = double(T) * T / 2 * c.num_attention_heads * double(c.kv_latent_dim() + c.kv_lora_rank) * 2 *
-                        c.num_hidden_layers;
-    const double flops = 2 * params_per_token * T + attn;
-    std::printf("| %d | %.1f | %.0f | %.0f |\n", T, ms, T / (ms * 1e-3), flops / (ms * 1e-3) / 1e12);
-    if (json) json << "{\"kind\":\"prefill\",\"fp8\":" << (fp8 ? "true" : "false") << ",\"tokens\":" << T
-                   << ",\"ms\":" << ms << "}\n";
+    std::stringstream forms(mla_prefill);
+    for (std::string form; std::getline(forms, form, ',');) {
+      const Mode mode = form == "expanded" ? Mode::kExpanded : form == "absorbed" ? Mode::kAbsorbed : Mode::kAuto;
+      model.set_mla_prefill(mode);
+      const bool expanded = model.use_expanded(T, T);
+      Timer tm{be};
+      const double ms = tm.median_ms([&] { (void)model.forward(fb, cache); }, 1, std::max(2, iters / 4));
+      // FLOPs: 2 x active params x T for the GEMMs (experts: k of E per
+      // token), plus attention as computed: causal T^2/2 pairs x heads x
+      // 2 x (L + kv_lora) absorbed, or x 2 x (qk + v) expanded plus the
+      // up-projection of T keys (2 x kv_lora x heads x (nope + v) each).
+      const double params_per_token = double(active1) / (fp8 ? 1.0 : 2.0);
+      const double pairs = double(T) * T / 2 * c.num_attention_heads;
+      const double attn =
+          (expanded ? pairs * 2 * double(c.qk_head_dim() + c.v_head_dim) +
+                          double(T) * 2 * c.kv_lora_rank * c.num_attention_heads * (c.qk_nope_head_dim + c.v_head_dim)
+                    : pairs * 2 * double(c.kv_latent_dim() + c.kv_lora_rank)) *
+          c.num_hidden_layers;
+      const double flops = 2 * params_per_token * T + attn;
+      std::printf("| %d | %s | %.1f | %.0f | %.0f |\n", T, expanded ? "expanded" : "absorbed", ms, T / (ms * 1e-3),
+                  flops / (ms * 1e-3) / 1e12);
+      if (json) json << "{\"kind\":\"prefill\",\"fp8\":" << (fp8 ? "true" : "false") << ",\"tokens\":" << T
+                     << ",\"mla\":\"" << (expanded ? "expanded" : "absorbed") << "\",\"ms\":" << ms << "}\n";
+    }
+    model.set_mla_prefill(Mode::kAuto);
   }
   return 0;
 }

@@ -49,6 +49,16 @@ for r in sable:
     p = sdpa.get(r["seq"]) if r["cached"] == 0 else None
     print(f"| {r['cached']} | {r['seq']} | {r.get('kernel', '')} | {r['ms']:.2f} | {r['TFLOPs_own']:.0f} | {r['TFLOPs_expanded']:.0f} | "
           f"{p['ms'] if p else float('nan'):.2f} | {p['TFLOPs'] if p else float('nan'):.0f} |")
+exp_rows = [r for r in sable if r.get("op") == "mla_prefill_expanded"]
+if exp_rows:
+    print("\n| prefill cached | new | expanded kernel | Sable ms | TFLOP/s | % GEMM | SDPA ms | SDPA TFLOP/s | Sable / SDPA |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in exp_rows:
+        p = sdpa.get(r["seq"]) if r["cached"] == 0 else None
+        ratio = r["TFLOPs"] / p["TFLOPs"] if p else float("nan")
+        print(f"| {r['cached']} | {r['seq']} | {r['kernel']} | {r['ms']:.2f} | {r['TFLOPs']:.0f} | "
+              f"{100 * r['TFLOPs'] / max(ceil.get('gemm_bf16_TFLOPs', 1), 1):.1f} | "
+              f"{p['ms'] if p else float('nan'):.2f} | {p['TFLOPs'] if p else float('nan'):.0f} | {ratio:.2f} |")
 others = [r for r in sable if "shape" in r]
 if others:
     print("\n| op | shape | us | GB/s | % copy |")

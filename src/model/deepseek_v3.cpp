@@ -97,7 +97,75 @@ Result<DeviceBatch> DeepseekV3Model::upload(const ForwardBatch& batch) const {
   m.all_decode = T == batch.num_seqs();
   d.token_ids = be.to_device(host_i32(batch.token_ids));
   d.logits_indices = be.to_device(host_i32(batch.logits_indices));
+  plan_expanded(batch, d);
   return d;
+}
+
+bool DeepseekV3Model::use_expanded(int num_tokens, int seq_len) const {
+  if (mla_prefill_ == MlaPrefill::kAbsorbed || num_tokens <= 1) return false;
+  if (mla_prefill_ == MlaPrefill::kExpanded) return true;
+  // A batch-invariant backend promises a sequence's outputs do not depend on
+  // how its prompt was chunked; the choice of form below does.
+  if (backend_.batch_invariant()) return false;
+  return expanded_is_cheaper(config_, num_tokens, seq_len);
+}
+
+bool DeepseekV3Model::expanded_is_cheaper(const ModelConfig& c, int num_tokens, int seq_len) {
+  // FLOPs per query-key pair over all heads in each form, and the
+  // up-projection's FLOPs per key of the context (DeepSeek-V3: 278.5 K,
+  // 81.9 K and 33.6 M). The chunk's rows see on average all earlier keys
+  // plus half of their own.
+  const double heads = c.num_attention_heads, kv_lora = c.kv_lora_rank;
+  const double absorbed = heads * 2 * (c.kv_latent_dim() + kv_lora);
+  const double expanded = heads * 2 * (c.qk_head_dim() + c.v_head_dim);
+  const double up = 2 * kv_lora * heads * (c.qk_nope_head_dim + c.v_head_dim);
+  const double pairs = double(num_tokens) * (double(seq_len) - 0.5 * (num_tokens - 1));
+  return pairs * (absorbed - expanded) > up * seq_len;
+}
+
+// The sequences at the end of the batch that take the expanded form, and
+// the absorbed rows' metadata as prefixes of the batch's.
+void DeepseekV3Model::plan_expanded(const ForwardBatch& batch, DeviceBatch& d) const {
+  Backend& be = backend_;
+  const int S = batch.num_seqs(), max_blocks = batch.max_blocks;
+  std::vector<int> seq_begin(size_t(S) + 1, 0);  // first token row of each sequence
+  for (int t = 0, s = 0; s < S; ++s) {
+    seq_begin[size_t(s)] = t;
+    while (t < batch.num_tokens() && batch.token_seq[size_t(t)] == s) ++t;
+    seq_begin[size_t(s) + 1] = t;
+  }
+  int first = S;  // the expanded sequences are [first, S)
+  while (first > 0) {
+    const int s = first - 1, n = seq_begin[size_t(s) + 1] - seq_begin[size_t(s)];
+    if (!use_expanded(n, batch.seq_lens[size_t(s)])) break;
+    first = s;
+  }
+  d.absorbed = d.attn;
+  const int block_size = batch.block_size;
+  if (first == S || block_size <= 0) return;
+  for (int s = first; s < S; ++s) {
+    ExpandedSeq e;
+    e.token_begin = seq_begin[size_t(s)];
+    e.num_tokens = seq_begin[size_t(s) + 1] - e.token_begin;
+    e.seq_len = batch.seq_lens[size_t(s)];
+    std::vector<int32_t> slots(size_t(e.seq_len));
+    for (int j = 0; j < e.seq_len; ++j)
+      slots[size_t(j)] = batch.block_tables[size_t(s) * size_t(max_blocks) + size_t(j / block_size)] * block_size +
+                         j % block_size;
+    e.key_slots = be.to_device(host_i32(slots));
+    d.expanded.push_back(std::move(e));
+  }
+  AttentionMetadata& a = d.absorbed;
+  const int Ta = seq_begin[size_t(first)];
+  a.positions = d.attn.positions.rows(0, Ta);
+  a.token_seq = d.attn.token_seq.rows(0, Ta);
+  a.slot_mapping = d.attn.slot_mapping.rows(0, Ta);
+  a.seq_lens = d.attn.seq_lens.rows(0, first);
+  a.block_tables = d.attn.block_tables.rows(0, first);
+  a.num_seqs = first;
+  a.num_tokens = Ta;
+  a.max_seq_len = first == 0 ? 0 : *std::max_element(batch.seq_lens.begin(), batch.seq_lens.begin() + first);
+  a.all_decode = Ta == first;
 }
 
 Result<Tensor> DeepseekV3Model::forward(const ForwardBatch& batch, KvCache& cache) {
@@ -111,7 +179,6 @@ Tensor DeepseekV3Model::forward_device(const DeviceBatch& d, KvCache& cache) {
   const int64_t T = d.token_ids.numel(), H = config_.hidden_size;
   Backend& be = backend_;
   const DType act = be.activation_dtype();
-  const AttentionMetadata& m = d.attn;
 
   // The residual stream stays float32 on every backend, as in the reference:
   // rounding it to bf16 after every layer costs accuracy and flips routes.
@@ -129,7 +196,7 @@ Tensor DeepseekV3Model::forward_device(const DeviceBatch& d, KvCache& cache) {
     else be.add_rms_norm(residual, prev, L.input_layernorm, eps, h);
     if (i > 0) debug("hidden_states." + std::to_string(i), residual);
     debug(p + ".input_layernorm.out", h);
-    Tensor attn_out = attention(i, h, m, cache);  // [T, H]
+    Tensor attn_out = attention(i, h, d, cache);  // [T, H]
     debug(p + ".self_attn.out0", attn_out);
     be.add_rms_norm(residual, attn_out, L.post_attention_layernorm, eps, h);
     debug(p + ".post_attention_layernorm.out", h);
@@ -151,9 +218,10 @@ Tensor DeepseekV3Model::forward_device(const DeviceBatch& d, KvCache& cache) {
   return logits;
 }
 
-Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const AttentionMetadata& m, KvCache& cache) {
+Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const DeviceBatch& d, KvCache& cache) {
   Backend& be = backend_;
   const AttentionWeights& w = weights_.layers[size_t(layer)].self_attn;
+  const AttentionMetadata& m = d.attn;
   const int64_t T = h.dim(0), heads = config_.num_attention_heads;
   const int64_t nope = config_.qk_nope_head_dim, rope_dim = config_.qk_rope_head_dim;
   const int64_t kv_lora = config_.kv_lora_rank, v_dim = config_.v_head_dim, L = config_.kv_latent_dim();
@@ -181,17 +249,47 @@ Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const AttentionMet
   Tensor& layer_cache = cache.layers[size_t(layer)];
   be.mla_write_kv(kv, w.kv_a_layernorm, eps, rope_, m, layer_cache);
 
-  // Absorb W_UK into the query: [T, heads, kv_lora + rope].
-  Tensor q_latent = be.empty(act, {T, heads, L});
-  be.mla_absorb_q(q, w.w_uk, q_latent);
-  Tensor o_latent = be.empty(act, {T, heads, kv_lora});
-  be.mla_attention(q_latent, layer_cache, m, rope_tables_.softmax_scale, int(kv_lora), o_latent);
-  // Take W_UV out of the latent: [T, heads, v_head_dim].
-  Tensor o = be.empty(act, {T, heads, v_dim});
-  be.head_matmul(o_latent, w.w_uv, /*transposed=*/true, o);
+  Tensor o = be.empty(act, {T, heads, v_dim});  // [T, heads, v_head_dim]
+  const AttentionMetadata& ma = d.absorbed;
+  const int64_t Ta = ma.num_tokens;
+  if (Ta > 0) {
+    // Absorb W_UK into the query: [Ta, heads, kv_lora + rope].
+    Tensor q_latent = be.empty(act, {Ta, heads, L});
+    be.mla_absorb_q(q.rows(0, Ta), w.w_uk, q_latent);
+    Tensor o_latent = be.empty(act, {Ta, heads, kv_lora});
+    be.mla_attention(q_latent, layer_cache, ma, rope_tables_.softmax_scale, int(kv_lora), o_latent);
+    // Take W_UV out of the latent: [Ta, heads, v_head_dim].
+    Tensor oa = o.rows(0, Ta);
+    be.head_matmul(o_latent, w.w_uv, /*transposed=*/true, oa);
+  }
+  for (const ExpandedSeq& s : d.expanded) {
+    Tensor os = o.rows(s.token_begin, s.token_begin + s.num_tokens);
+    attention_expanded(w, q.rows(s.token_begin, s.token_begin + s.num_tokens), s, layer_cache, os);
+  }
   Tensor out = be.empty(act, {T, config_.hidden_size});
   be.linear(o.view({T, heads * v_dim}), w.o_proj, out);
   return out;
+}
+
+void DeepseekV3Model::attention_expanded(const AttentionWeights& w, const Tensor& q, const ExpandedSeq& s,
+                                         const Tensor& layer_cache, Tensor& out) {
+  Backend& be = backend_;
+  const DType act = be.activation_dtype();
+  const int64_t heads = config_.num_attention_heads, nope = config_.qk_nope_head_dim,
+                rope_dim = config_.qk_rope_head_dim, kv_lora = config_.kv_lora_rank, v_dim = config_.v_head_dim;
+  const int q_pos0 = s.seq_len - s.num_tokens;
+  Tensor lse = be.empty(DType::F32, {s.num_tokens, heads});
+  const int chunk = std::max(1, mla_chunk_keys_);
+  // Keys in chunks, each up-projected and attended, merged by log-sum-exp.
+  for (int k0 = 0; k0 < s.seq_len; k0 += chunk) {
+    const int n = std::min(chunk, s.seq_len - k0);
+    Tensor c_kv = be.empty(act, {n, kv_lora}), k_pe = be.empty(act, {n, rope_dim});
+    be.mla_read_kv(layer_cache, s.key_slots.rows(k0, k0 + n), c_kv, k_pe);  // latents of keys [k0, k0 + n)
+    Tensor kv = be.empty(act, {n, heads * (nope + v_dim)});
+    be.linear(c_kv, w.kv_b_proj, kv);  // [n, heads, k_nope | v]
+    be.mla_attention_expanded(q, kv.view({n, heads, nope + v_dim}), k_pe, q_pos0, k0, rope_tables_.softmax_scale,
+                              /*accumulate=*/k0 > 0, out, lse);
+  }
 }
 
 Tensor DeepseekV3Model::mlp(const MlpWeights& w, const Tensor& h) {

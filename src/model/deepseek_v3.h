@@ -43,13 +43,37 @@ class DeepseekV3Model {
   Result<DeviceBatch> upload(const ForwardBatch& batch) const;
   Tensor forward_device(const DeviceBatch& batch, KvCache& cache);
 
+  // How MLA prefill rows are computed. Absorbed: every row through the paged
+  // latent attention (576-dim scores, 512-dim values per head). Expanded: a
+  // sequence's context latents are up-projected through kv_b_proj (chunks of
+  // chunk_keys keys) and attention runs at head dims nope + rope / v, which
+  // costs fewer FLOPs per query-key pair plus an up-projection per key: vLLM's
+  // and FlashMLA's prefill. Auto (default): expanded for a sequence when that
+  // FLOP count is lower (never on a batch-invariant backend: the form would
+  // depend on how a prompt was chunked), for the sequences at the end of the
+  // batch (the runner puts them last); decode rows always stay absorbed.
+  enum class MlaPrefill { kAuto, kAbsorbed, kExpanded };
+  void set_mla_prefill(MlaPrefill mode, int chunk_keys = 4096) {
+    mla_prefill_ = mode;
+    mla_chunk_keys_ = chunk_keys;
+  }
+  // Whether a sequence with `num_tokens` new tokens and `seq_len` keys in all
+  // takes the expanded form under the current mode.
+  bool use_expanded(int num_tokens, int seq_len) const;
+  // Auto's rule: whether the expanded form needs fewer FLOPs for the chunk.
+  static bool expanded_is_cheaper(const ModelConfig& c, int num_tokens, int seq_len);
+
   // Called with intermediate tensors (reference names, e.g.
   // "model.layers.0.self_attn.out0") when set; for debugging and tests.
   std::function<void(const std::string&, const Tensor&)> debug_hook;
 
  private:
   DeepseekV3Model(ModelConfig c, Backend& b, DeepseekV3Weights w);
-  Tensor attention(int layer, const Tensor& h, const AttentionMetadata& m, KvCache& cache);
+  void plan_expanded(const ForwardBatch& batch, DeviceBatch& d) const;
+  Tensor attention(int layer, const Tensor& h, const DeviceBatch& d, KvCache& cache);
+  // The expanded-form attention of one sequence: q [n, heads, qk] -> out [n, heads, v].
+  void attention_expanded(const AttentionWeights& w, const Tensor& q, const ExpandedSeq& s, const Tensor& layer_cache,
+                          Tensor& out);
   Tensor mlp(const MlpWeights& w, const Tensor& h);
   Tensor moe(int layer, const MoeWeights& w, const Tensor& h);
   void debug(const std::string& name, const Tensor& t) const {
@@ -62,6 +86,8 @@ class DeepseekV3Model {
   RopeTables rope_tables_;
   RopeParams rope_;
   MoeRoutingParams routing_;
+  MlaPrefill mla_prefill_ = MlaPrefill::kAuto;
+  int mla_chunk_keys_ = 4096;
 };
 
 }  // namespace sable

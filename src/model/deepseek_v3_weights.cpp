@@ -118,6 +118,8 @@ class Loader {
                            linear(a + ".kv_a_proj_with_mqa", c_.kv_lora_rank + c_.qk_rope_head_dim, H));
     SABLE_ASSIGN_OR_RETURN(at.kv_a_layernorm, tensor(a + ".kv_a_layernorm.weight", {c_.kv_lora_rank}));
     SABLE_RETURN_IF_ERROR(absorb_weights(a + ".kv_b_proj", at));
+    SABLE_ASSIGN_OR_RETURN(at.kv_b_proj, linear(a + ".kv_b_proj", heads * (c_.qk_nope_head_dim + c_.v_head_dim),
+                                                c_.kv_lora_rank));
     SABLE_ASSIGN_OR_RETURN(at.o_proj, linear(a + ".o_proj", H, heads * c_.v_head_dim));
     if (c_.is_moe_layer(i)) {
       MoeWeights m;

@@ -29,6 +29,9 @@ struct AttentionWeights {
   // CPU so that dequantisation loses nothing, else the stored dtype):
   Tensor w_uk;  // [heads, qk_nope_head_dim, kv_lora_rank]
   Tensor w_uv;  // [heads, v_head_dim, kv_lora_rank]
+  // kv_b_proj whole [heads * (nope + v), kv_lora_rank], for prefill in the
+  // expanded form (up-projection of the context's latents).
+  LinearWeight kv_b_proj;
 };
 
 struct MoeWeights {

@@ -19,10 +19,20 @@ struct ForwardBatch {
   std::vector<int32_t> seq_lens;      // [S] context length after this step
   std::vector<int32_t> block_tables;  // [S * max_blocks], unused entries 0
   int max_blocks = 0;
+  int block_size = 0;  // tokens per cache block (0: unknown, no expanded-form prefill)
   std::vector<int32_t> logits_indices;  // rows of T whose logits are wanted
 
   int num_tokens() const { return int(token_ids.size()); }
   int num_seqs() const { return int(seq_lens.size()); }
+};
+
+// A sequence of the batch whose attention runs in MLA's expanded form (a
+// long query chunk: see DeepseekV3Model::set_mla_prefill).
+struct ExpandedSeq {
+  int token_begin = 0;  // its query rows are [token_begin, token_begin + num_tokens)
+  int num_tokens = 0;
+  int seq_len = 0;      // keys 0..seq_len-1, the last num_tokens of them its own
+  Tensor key_slots;     // I32 [seq_len] on the device: cache slot of each key
 };
 
 // A ForwardBatch on the backend's device.
@@ -30,6 +40,12 @@ struct DeviceBatch {
   Tensor token_ids;       // I32 [T]
   Tensor logits_indices;  // I32 [N]
   AttentionMetadata attn;
+  // The rows that take the absorbed (paged) attention: the batch's first
+  // absorbed.num_tokens tokens and absorbed.num_seqs sequences (views of attn;
+  // attn itself when no sequence is expanded). The expanded sequences are the
+  // rest of the batch, in order.
+  AttentionMetadata absorbed;
+  std::vector<ExpandedSeq> expanded;
 };
 
 // The paged latent cache as the model sees it: one tensor per layer,

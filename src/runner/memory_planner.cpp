@@ -24,6 +24,10 @@ int64_t weight_bytes(const ModelConfig& c, bool quantize_fp8) {
   int64_t total = 0;
   for (const auto& s : deepseek_v3_tensor_specs(q, /*include_mtp=*/false))
     total += s.shape.numel() * int64_t(dtype_size(s.dtype));
+  // Beside kv_b_proj (the expanded-form prefill's up-projection) every layer
+  // keeps its per-head halves W_UK / W_UV in bf16 for the absorbed form.
+  total += int64_t(c.num_hidden_layers) * c.num_attention_heads * (c.qk_nope_head_dim + c.v_head_dim) *
+           c.kv_lora_rank * 2;
   return total;
 }
 
@@ -38,6 +42,9 @@ int64_t activation_peak_bytes(const ModelConfig& c, int tokens, int seqs, int tp
   int64_t per_token = H * 4 + 2 * H * 2 + heads * (c.qk_head_dim() + L + c.kv_lora_rank + c.v_head_dim) * 2 +
                       k * H * 2 + 3 * I * 2 + H;
   int64_t b = T * per_token + int64_t(seqs) * c.vocab_size * 4 * 2;
+  // The expanded-form prefill's up-projected keys and values: one chunk of
+  // 4,096 keys (DeepseekV3Model::set_mla_prefill) with its latents.
+  if (T > 1) b += int64_t(4096) * (heads * (c.qk_nope_head_dim + c.v_head_dim) + L) * 2;
   b += int64_t(64) << 20;  // library workspaces (cuBLAS/cuBLASLt)
   return b * 5 / 4;        // fragmentation margin of the caching allocator
 }

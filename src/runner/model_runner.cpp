@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <numeric>
 
 #include "core/logging.h"
 #include "runner/memory_planner.h"
@@ -78,6 +79,7 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
     const int T = std::max(1, std::min({o.max_num_batched_tokens, num_blocks_ * bs, max_len - 1}));
     ForwardBatch fb;
     fb.max_blocks = (T + bs - 1) / bs;
+    fb.block_size = bs;
     for (int i = 0; i < T; ++i) {
       fb.token_ids.push_back(0);
       fb.positions.push_back(i);
@@ -203,20 +205,33 @@ Result<Tensor> ModelRunner::run_device(const std::vector<RunnerSeq>& seqs) {
   int max_blocks = 1;
   for (const auto& s : seqs) max_blocks = std::max(max_blocks, int(s.block_table->size()));
   b.max_blocks = max_blocks;
-  for (size_t si = 0; si < seqs.size(); ++si) {
-    const RunnerSeq& s = seqs[si];
+  b.block_size = bs;
+  // The sequences whose attention takes MLA's expanded form go last (the
+  // model runs it for a suffix of the batch), the rest keep their order; the
+  // logits rows stay in the callers' order.
+  std::vector<size_t> order(seqs.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::vector<char> expanded(seqs.size());
+  for (size_t i = 0; i < seqs.size(); ++i)
+    expanded[i] = model_.use_expanded(seqs[i].num_new, seqs[i].num_computed + seqs[i].num_new);
+  std::stable_partition(order.begin(), order.end(), [&](size_t i) { return !expanded[i]; });
+  std::vector<int32_t> last_row(seqs.size());
+  for (size_t k = 0; k < order.size(); ++k) {
+    const RunnerSeq& s = seqs[order[k]];
     for (int i = 0; i < s.num_new; ++i) {
       const int pos = s.num_computed + i;
       b.token_ids.push_back((*s.tokens)[size_t(pos)]);
       b.positions.push_back(pos);
-      b.token_seq.push_back(int32_t(si));
+      b.token_seq.push_back(int32_t(k));
       b.slot_mapping.push_back((*s.block_table)[size_t(pos / bs)] * bs + pos % bs);
     }
-    if (s.need_logits) b.logits_indices.push_back(int32_t(b.token_ids.size()) - 1);
+    last_row[order[k]] = int32_t(b.token_ids.size()) - 1;
     b.seq_lens.push_back(s.num_computed + s.num_new);
     for (int i = 0; i < max_blocks; ++i)
       b.block_tables.push_back(i < int(s.block_table->size()) ? (*s.block_table)[size_t(i)] : 0);
   }
+  for (size_t si = 0; si < seqs.size(); ++si)
+    if (seqs[si].need_logits) b.logits_indices.push_back(last_row[si]);
   return model_.forward(b, cache_);
 }
 

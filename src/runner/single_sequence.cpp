@@ -20,6 +20,7 @@ Result<Tensor> SingleSequenceRunner::step(const std::vector<int32_t>& tokens, bo
   ForwardBatch b;
   b.token_ids = tokens;
   b.max_blocks = cache_.num_blocks;
+  b.block_size = cache_.block_size;
   for (int i = 0; i < n; ++i) {
     b.positions.push_back(len_ + i);
     b.token_seq.push_back(0);

@@ -44,6 +44,7 @@ namespace {
 struct FixtureCase {
   const char* name;
   double bound;
+  DeepseekV3Model::MlaPrefill prefill;  // forced MLA prefill form (expanded: keys in chunks of 32)
 };
 
 std::vector<float> host_f32(Backend& be, const Tensor& t) {
@@ -69,6 +70,7 @@ class CudaForwardFixture : public ::testing::TestWithParam<FixtureCase> {
     auto m = DeepseekV3Model::load(*source_, cudatest::gpu());
     ASSERT_TRUE(m.is_ok()) << m.status().to_string();
     model_ = std::move(*m);
+    model_->set_mla_prefill(GetParam().prefill, /*chunk_keys=*/32);
     auto src2 = open_weight_source(testing::fixture_dir(GetParam().name), "auto");
     ASSERT_TRUE(src2.is_ok());
     cpu_source_ = std::move(*src2);
@@ -277,12 +279,16 @@ TEST_P(CudaForwardFixture, GreedyMatchesReferenceUpToMarginRule) {
   std::printf("[ measured ] %s: %d greedy tokens compared under the margin rule\n", GetParam().name, compared);
 }
 
+using Mode = DeepseekV3Model::MlaPrefill;
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudaForwardFixture,
-                         ::testing::Values(FixtureCase{"tiny-dsv3", 3e-2}, FixtureCase{"tiny-dsv3-fp8", 8e-2}),
+                         ::testing::Values(FixtureCase{"tiny-dsv3", 3e-2, Mode::kAbsorbed},
+                                           FixtureCase{"tiny-dsv3", 3e-2, Mode::kExpanded},
+                                           FixtureCase{"tiny-dsv3-fp8", 8e-2, Mode::kAbsorbed},
+                                           FixtureCase{"tiny-dsv3-fp8", 8e-2, Mode::kExpanded}),
                          [](const auto& info) {
                            std::string s = info.param.name;
                            std::replace(s.begin(), s.end(), '-', '_');
-                           return s;
+                           return s + (info.param.prefill == Mode::kExpanded ? "_expanded" : "_absorbed");
                          });
 
 }  // namespace

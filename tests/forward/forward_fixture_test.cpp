@@ -1,5 +1,7 @@
 // The CPU forward against the Hugging Face reference fixtures: logits at
-// every position of every prompt, and greedy continuations.
+// every position of every prompt, and greedy continuations, with MLA prefill
+// in the absorbed form and in the expanded form (keys in chunks of 16, so
+// that the log-sum-exp merge of chunks is exercised on every prompt).
 #include <gtest/gtest.h>
 
 #include "backend/backend.h"
@@ -11,16 +13,20 @@
 namespace sable {
 namespace {
 
-class ForwardFixture : public ::testing::TestWithParam<std::string> {
+using Mode = DeepseekV3Model::MlaPrefill;
+
+class ForwardFixture : public ::testing::TestWithParam<std::tuple<std::string, Mode>> {
  protected:
   void SetUp() override {
-    auto src = open_weight_source(testing::fixture_dir(GetParam()), "auto");
+    const std::string name = std::get<0>(GetParam());
+    auto src = open_weight_source(testing::fixture_dir(name), "auto");
     ASSERT_TRUE(src.is_ok()) << src.status().to_string();
     source_ = std::move(*src);
     auto m = DeepseekV3Model::load(*source_, cpu_backend());
     ASSERT_TRUE(m.is_ok()) << m.status().to_string();
     model_ = std::move(*m);
-    prompts_ = testing::load_fixture_prompts(GetParam());
+    model_->set_mla_prefill(std::get<1>(GetParam()), /*chunk_keys=*/16);
+    prompts_ = testing::load_fixture_prompts(name);
     ASSERT_GE(prompts_.size(), 4u);
   }
   std::unique_ptr<WeightSource> source_;
@@ -75,11 +81,13 @@ TEST_P(ForwardFixture, OutOfVocabularyIdIsAnError) {
   EXPECT_NE(bad.status().message().find("outside the vocabulary"), std::string::npos);
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, ForwardFixture, ::testing::Values("tiny-dsv3", "tiny-dsv3-fp8"),
+INSTANTIATE_TEST_SUITE_P(Fixtures, ForwardFixture,
+                         ::testing::Combine(::testing::Values("tiny-dsv3", "tiny-dsv3-fp8"),
+                                            ::testing::Values(Mode::kAbsorbed, Mode::kExpanded)),
                          [](const auto& info) {
-                           std::string s = info.param;
+                           std::string s = std::get<0>(info.param);
                            for (char& c : s) if (c == '-') c = '_';
-                           return s;
+                           return s + (std::get<1>(info.param) == Mode::kExpanded ? "_expanded" : "_absorbed");
                          });
 
 }  // namespace

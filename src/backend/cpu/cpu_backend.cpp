@@ -13,6 +13,7 @@ class CpuBackend final : public Backend {
   Device device() const override { return Device::kCPU; }
   Allocator& allocator() override { return cpu_allocator(); }
   DType activation_dtype() const override { return DType::F32; }
+  bool batch_invariant() const override { return true; }
 
   Tensor to_device(const Tensor& host) override { return host; }
   void copy_to_host(const Tensor& src, void* dst) override { std::memcpy(dst, src.data(), src.nbytes()); }
@@ -51,6 +52,13 @@ class CpuBackend final : public Backend {
   void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float scale,
                      int v_dim, Tensor& out) override {
     cpu::mla_attention(q, cache, m, scale, v_dim, out);
+  }
+  void mla_read_kv(const Tensor& cache, const Tensor& slots, Tensor& c_kv, Tensor& k_pe) override {
+    cpu::mla_read_kv(cache, slots, c_kv, k_pe);
+  }
+  void mla_attention_expanded(const Tensor& q, const Tensor& kv, const Tensor& k_pe, int q_pos0, int k_pos0,
+                              float scale, bool accumulate, Tensor& out, Tensor& lse) override {
+    cpu::mla_attention_expanded(q, kv, k_pe, q_pos0, k_pos0, scale, accumulate, out, lse);
   }
   void add_inplace(Tensor& a, const Tensor& b) override { cpu::add_inplace(a, b); }
   void gather_rows(const Tensor& x, const Tensor& index, Tensor& out) override { cpu::gather_rows(x, index, out); }

@@ -28,6 +28,9 @@ void mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeP
                   const AttentionMetadata& m, Tensor& cache);
 void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m,
                    float softmax_scale, int v_dim, Tensor& out);
+void mla_read_kv(const Tensor& cache, const Tensor& slots, Tensor& c_kv, Tensor& k_pe);
+void mla_attention_expanded(const Tensor& q, const Tensor& kv, const Tensor& k_pe, int q_pos0, int k_pos0,
+                            float softmax_scale, bool accumulate, Tensor& out, Tensor& lse);
 void add_inplace(Tensor& a, const Tensor& b);
 void gather_rows(const Tensor& x, const Tensor& index, Tensor& out);
 void convert(const Tensor& src, Tensor& dst);

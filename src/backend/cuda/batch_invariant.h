@@ -14,7 +14,9 @@
 // n-tile is reduced the same way whatever the tile count), and attention
 // never splits the keys (one block walks a row's keys in order). The MoE
 // experts (always the streaming kernel, no split-K) and the per-token
-// activation quantization are batch-invariant in either mode. The cost:
+// activation quantization are batch-invariant in either mode. The model keeps
+// MLA prefill in the absorbed form (Backend::batch_invariant), since whether
+// a chunk takes the expanded form depends on how the scheduler cut it. The cost:
 // prefill GEMMs leave cuBLASLt, and decode of few long sequences loses
 // split-K and split-KV parallelism.
 //

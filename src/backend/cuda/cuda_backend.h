@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "backend/backend.h"
+#include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/cuda_allocator.h"
 
 struct cublasContext;
@@ -42,6 +43,7 @@ class CudaBackend final : public Backend {
   Device device() const override { return Device::kCUDA; }
   Allocator& allocator() override { return *alloc_; }
   DType activation_dtype() const override { return DType::BF16; }
+  bool batch_invariant() const override { return cuda::batch_invariant(); }
 
   Tensor to_device(const Tensor& host) override;
   void copy_to_host(const Tensor& src, void* dst) override;
@@ -70,6 +72,9 @@ class CudaBackend final : public Backend {
                     const AttentionMetadata& m, Tensor& cache) override;
   void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float softmax_scale,
                      int v_dim, Tensor& out) override;
+  void mla_read_kv(const Tensor& cache, const Tensor& slots, Tensor& c_kv, Tensor& k_pe) override;
+  void mla_attention_expanded(const Tensor& q, const Tensor& kv, const Tensor& k_pe, int q_pos0, int k_pos0,
+                              float softmax_scale, bool accumulate, Tensor& out, Tensor& lse) override;
   void add_inplace(Tensor& a, const Tensor& b) override;
   void gather_rows(const Tensor& x, const Tensor& index, Tensor& out) override;
   void convert(const Tensor& src, Tensor& dst) override;

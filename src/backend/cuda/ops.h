@@ -49,6 +49,18 @@ void mla_attention_with(MlaKernel kernel, int num_splits /* 0 = auto */, const T
                         const Tensor& cache, const AttentionMetadata& m, float softmax_scale,
                         int v_dim, Tensor& out, Allocator& scratch, cudaStream_t stream);
 
+// MLA prefill in the expanded form (backend.h): the latent gather and the
+// causal flash attention at head dims nope + rope / v over up-projected keys.
+void mla_read_kv(const Tensor& cache, const Tensor& slots, Tensor& c_kv, Tensor& k_pe, cudaStream_t stream);
+void mla_attention_expanded(const Tensor& q, const Tensor& kv, const Tensor& k_pe, int q_pos0, int k_pos0,
+                            float softmax_scale, bool accumulate, Tensor& out, Tensor& lse, cudaStream_t stream);
+// Which kernel mla_attention_expanded uses; for tests and benchmarks. kMma:
+// the tensor-core kernel (BF16, nope 128, rope 64, v 128); kGeneric: any dims.
+enum class MlaExpandedKernel { kAuto, kGeneric, kMma };
+void mla_attention_expanded_with(MlaExpandedKernel kernel, const Tensor& q, const Tensor& kv, const Tensor& k_pe,
+                                 int q_pos0, int k_pos0, float softmax_scale, bool accumulate, Tensor& out, Tensor& lse,
+                                 cudaStream_t stream);
+
 void add_inplace(Tensor& a, const Tensor& b, cudaStream_t stream);
 void gather_rows(const Tensor& x, const Tensor& index, Tensor& out, cudaStream_t stream);
 void convert(const Tensor& src, Tensor& dst, cudaStream_t stream);
