@@ -16,6 +16,10 @@ struct LinearWeight {
   Tensor scale_inv;  // F8_E4M3 only: F32 [ceil(out/block_out), ceil(in/block_in)]
   int block_out = 128;
   int block_in = 128;
+  // Never quantized at load or prepare (--quantization fp8): the MoE router,
+  // whose routes flip in low precision, and MLA's kv_b up-projection, which
+  // must match the absorbed form's dequantized W_UK / W_UV.
+  bool keep_precision = false;
   // Backend-specific prepared form (a repacked or device copy); owned here so
   // that it lives as long as the weight.
   std::shared_ptr<void> prepared;

@@ -140,7 +140,6 @@ void DeepseekV3Model::plan_expanded(const ForwardBatch& batch, DeviceBatch& d) c
     if (!use_expanded(n, batch.seq_lens[size_t(s)])) break;
     first = s;
   }
-  d.absorbed = d.attn;
   const int block_size = batch.block_size;
   if (first == S || block_size <= 0) return;
   for (int s = first; s < S; ++s) {
@@ -156,6 +155,7 @@ void DeepseekV3Model::plan_expanded(const ForwardBatch& batch, DeviceBatch& d) c
     d.expanded.push_back(std::move(e));
   }
   AttentionMetadata& a = d.absorbed;
+  a = d.attn;  // max_blocks and the rest as the batch's; the per-row tensors become prefixes
   const int Ta = seq_begin[size_t(first)];
   a.positions = d.attn.positions.rows(0, Ta);
   a.token_seq = d.attn.token_seq.rows(0, Ta);
@@ -250,7 +250,9 @@ Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const DeviceBatch&
   be.mla_write_kv(kv, w.kv_a_layernorm, eps, rope_, m, layer_cache);
 
   Tensor o = be.empty(act, {T, heads, v_dim});  // [T, heads, v_head_dim]
-  const AttentionMetadata& ma = d.absorbed;
+  // Every row is absorbed unless some sequences take the expanded form (the
+  // graph runner's batches never do, and leave d.absorbed unset).
+  const AttentionMetadata& ma = d.expanded.empty() ? m : d.absorbed;
   const int64_t Ta = ma.num_tokens;
   if (Ta > 0) {
     // Absorb W_UK into the query: [Ta, heads, kv_lora + rope].

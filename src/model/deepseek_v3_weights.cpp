@@ -48,6 +48,7 @@ class Loader {
     } else if (opts_.quantize_fp8 && allow_quant) {
       w = quantize_fp8_blocks(w);
     }
+    w.keep_precision = !allow_quant;
     bytes_ += w.nbytes();
     if (prepare) be_.prepare_linear(w);
     return w;
@@ -62,8 +63,10 @@ class Loader {
   }
 
   // Splits kv_b_proj [heads * (nope + v), kv_lora] into per-head W_UK and
-  // W_UV. BF16 stays BF16 (exact); FP8 is dequantised to F32 on CPU, to the
-  // activation dtype elsewhere.
+  // W_UV, and keeps it whole for the expanded-form prefill, all in one dtype:
+  // BF16 stays BF16 (exact); FP8 is dequantised to F32 on CPU, to the
+  // activation dtype elsewhere, so that both MLA forms use the same weights
+  // (an FP8 up-projection would also quantize c_kv to e4m3: 2-3% per value).
   Status absorb_weights(const std::string& prefix, AttentionWeights& a) {
     const int64_t heads = c_.num_attention_heads, nope = c_.qk_nope_head_dim, v = c_.v_head_dim,
                   r = c_.kv_lora_rank;
@@ -79,6 +82,7 @@ class Loader {
                              ? (be_.activation_dtype() == DType::F32 ? DType::F32 : be_.activation_dtype())
                              : kvb.weight.dtype();
     Tensor uk = Tensor::empty(out_dt, {heads, nope, r}), uv = Tensor::empty(out_dt, {heads, v, r});
+    Tensor whole = Tensor::empty(out_dt, {heads * (nope + v), r});
     std::vector<float> row(static_cast<size_t>(r));
     const size_t in_esz = dtype_size(kvb.weight.dtype()), out_esz = dtype_size(out_dt);
     for (int64_t h = 0; h < heads; ++h)
@@ -92,10 +96,16 @@ class Loader {
         char* dst = j < nope ? uk.ptr<char>() + size_t((h * nope + j) * r) * out_esz
                              : uv.ptr<char>() + size_t((h * v + (j - nope)) * r) * out_esz;
         cpu::from_f32(row.data(), out_dt, r, dst);
+        cpu::from_f32(row.data(), out_dt, r, whole.ptr<char>() + size_t(o * r) * out_esz);
       }
     a.w_uk = be_.to_device(uk);
     a.w_uv = be_.to_device(uv);
     bytes_ += a.w_uk.nbytes() + a.w_uv.nbytes();
+    a.kv_b_proj = LinearWeight{};
+    a.kv_b_proj.weight = whole;
+    a.kv_b_proj.keep_precision = true;
+    bytes_ += a.kv_b_proj.nbytes();
+    be_.prepare_linear(a.kv_b_proj);
     return Status::ok();
   }
 
@@ -118,8 +128,6 @@ class Loader {
                            linear(a + ".kv_a_proj_with_mqa", c_.kv_lora_rank + c_.qk_rope_head_dim, H));
     SABLE_ASSIGN_OR_RETURN(at.kv_a_layernorm, tensor(a + ".kv_a_layernorm.weight", {c_.kv_lora_rank}));
     SABLE_RETURN_IF_ERROR(absorb_weights(a + ".kv_b_proj", at));
-    SABLE_ASSIGN_OR_RETURN(at.kv_b_proj, linear(a + ".kv_b_proj", heads * (c_.qk_nope_head_dim + c_.v_head_dim),
-                                                c_.kv_lora_rank));
     SABLE_ASSIGN_OR_RETURN(at.o_proj, linear(a + ".o_proj", H, heads * c_.v_head_dim));
     if (c_.is_moe_layer(i)) {
       MoeWeights m;

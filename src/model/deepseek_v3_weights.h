@@ -29,8 +29,9 @@ struct AttentionWeights {
   // CPU so that dequantisation loses nothing, else the stored dtype):
   Tensor w_uk;  // [heads, qk_nope_head_dim, kv_lora_rank]
   Tensor w_uv;  // [heads, v_head_dim, kv_lora_rank]
-  // kv_b_proj whole [heads * (nope + v), kv_lora_rank], for prefill in the
-  // expanded form (up-projection of the context's latents).
+  // kv_b_proj whole [heads * (nope + v), kv_lora_rank] in the same dtype as
+  // the halves, for prefill in the expanded form (up-projection of the
+  // context's latents; never quantized).
   LinearWeight kv_b_proj;
 };
 

@@ -40,10 +40,10 @@ struct DeviceBatch {
   Tensor token_ids;       // I32 [T]
   Tensor logits_indices;  // I32 [N]
   AttentionMetadata attn;
-  // The rows that take the absorbed (paged) attention: the batch's first
-  // absorbed.num_tokens tokens and absorbed.num_seqs sequences (views of attn;
-  // attn itself when no sequence is expanded). The expanded sequences are the
-  // rest of the batch, in order.
+  // When `expanded` is not empty: the rows that take the absorbed (paged)
+  // attention, the batch's first absorbed.num_tokens tokens and
+  // absorbed.num_seqs sequences (views of attn); the expanded sequences are
+  // the rest of the batch, in order. Unused otherwise (attn covers all rows).
   AttentionMetadata absorbed;
   std::vector<ExpandedSeq> expanded;
 };

@@ -24,10 +24,11 @@ int64_t weight_bytes(const ModelConfig& c, bool quantize_fp8) {
   int64_t total = 0;
   for (const auto& s : deepseek_v3_tensor_specs(q, /*include_mtp=*/false))
     total += s.shape.numel() * int64_t(dtype_size(s.dtype));
-  // Beside kv_b_proj (the expanded-form prefill's up-projection) every layer
-  // keeps its per-head halves W_UK / W_UV in bf16 for the absorbed form.
-  total += int64_t(c.num_hidden_layers) * c.num_attention_heads * (c.qk_nope_head_dim + c.v_head_dim) *
-           c.kv_lora_rank * 2;
+  // kv_b_proj is held twice in bf16 whatever the checkpoint stores: whole
+  // (the expanded-form prefill's up-projection) and as per-head W_UK / W_UV
+  // (the absorbed form); the specs counted it once as stored.
+  const int64_t kv_b = int64_t(c.num_attention_heads) * (c.qk_nope_head_dim + c.v_head_dim) * c.kv_lora_rank;
+  total += int64_t(c.num_hidden_layers) * kv_b * (2 * 2 - (q.quantization.is_fp8() ? 1 : 2));
   return total;
 }
 

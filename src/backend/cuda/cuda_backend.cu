@@ -51,7 +51,9 @@ void CudaBackend::copy_to_host(const Tensor& src, void* dst) {
   SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-void CudaBackend::prepare_linear(LinearWeight& w) { cuda::prepare_linear(w, opts_.quantize_fp8, stream_); }
+void CudaBackend::prepare_linear(LinearWeight& w) {
+  cuda::prepare_linear(w, opts_.quantize_fp8 && !w.keep_precision, stream_);
+}
 void CudaBackend::prepare_experts(MoeExperts& e) { cuda::prepare_experts(e, opts_.quantize_fp8, stream_); }
 void CudaBackend::synchronize() { SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
