@@ -242,7 +242,14 @@ TEST_P(CudaForwardFixture, IncrementalDecodeMatchesFullForward) {
   ASSERT_TRUE(ref.is_ok());
   SingleSequenceRunner r(*model_, int(p.ids.size()));
   size_t pos = 0;
-  for (size_t chunk : {size_t(1), size_t(1), size_t(5), size_t(64)}) {
+  // Forced expanded: chunks of 2+ tokens, so every chunk takes the expanded
+  // form over the cached context like the full pass (one-token chunks are
+  // absorbed; in bf16 the two forms agree within this bound too, but in FP8
+  // the e4m3 activation quantization of every GEMM turns their bf16-level
+  // differences into routing flips).
+  const bool expanded = GetParam().prefill == DeepseekV3Model::MlaPrefill::kExpanded;
+  const std::vector<size_t> chunks = expanded ? std::vector<size_t>{2, 3, 5, 64} : std::vector<size_t>{1, 1, 5, 64};
+  for (size_t chunk : chunks) {
     chunk = std::min(chunk, p.ids.size() - pos);
     if (chunk == 0) break;
     std::vector<int32_t> part(p.ids.begin() + long(pos), p.ids.begin() + long(pos + chunk));
