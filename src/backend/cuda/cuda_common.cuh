@@ -79,6 +79,17 @@ __device__ __forceinline__ float block_sum(float v, float* scratch /* >= 33 floa
   return t;
 }
 
+// Maximum over the block, as block_sum.
+__device__ __forceinline__ float block_max(float v, float* scratch /* >= 32 floats */) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  v = warp_max(v);
+  __syncthreads();  // scratch may still be read by a previous call
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  const float t = lane < nw ? scratch[lane] : -INFINITY;
+  return warp_max(t);
+}
+
 inline unsigned ceil_div(int64_t a, int64_t b) { return unsigned((a + b - 1) / b); }
 
 }  // namespace sable::cuda

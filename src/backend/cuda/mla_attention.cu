@@ -25,15 +25,6 @@ using mla::MlaArgs;
 constexpr int kGenThreads = 128;
 constexpr int kGenMaxDv = 8 * kGenThreads;  // o[8] per thread
 
-__device__ __forceinline__ float block_max(float v, float* scratch) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-  v = warp_max(v);
-  __syncthreads();
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  float t = lane < nw ? scratch[lane] : -INFINITY;
-  return warp_max(t);
-}
 
 // One block per (token, head, split); 128 keys per step, one key per thread
 // for the scores, then every thread accumulates its value dims over them.

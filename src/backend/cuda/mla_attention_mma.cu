@@ -39,6 +39,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/mla_attention_kernels.cuh"
+#include "backend/cuda/mma_sync.cuh"
 #include "backend/cuda/sm90_async.cuh"
 
 namespace sable::cuda::mla {
@@ -54,23 +55,6 @@ constexpr int kStatFloats = 2 * 64 + 2 * 64 + 64 + 64;
 constexpr int kSmemBytes = 1024 /* alignment slack */ + 3 * kTileBytes + kPBytes + kStatFloats * 4;
 static_assert(kKeys == 64 && kRows == 64, "tile shape is wired into the warp layout");
 
-__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void ldsm_x4_t(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
 
 // Byte offset of 16-byte chunk `chunk` (0..71) of row `row` (0..63) in a Q/K tile.
 __device__ __forceinline__ uint32_t swz(int row, int chunk) {

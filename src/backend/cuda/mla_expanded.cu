@@ -37,6 +37,7 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/ops.h"
+#include "backend/cuda/mma_sync.cuh"
 #include "backend/cuda/sm90_async.cuh"
 
 namespace sable::cuda {
@@ -106,15 +107,6 @@ __device__ __forceinline__ Merge merge_weights(bool accumulate, float lse_old, f
 constexpr int kGenThreads = 128;
 constexpr int kGenMaxDv = 8 * kGenThreads;  // o[8] per thread
 
-__device__ __forceinline__ float block_max(float v, float* scratch) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-  v = warp_max(v);
-  __syncthreads();
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  const float t = lane < nw ? scratch[lane] : -INFINITY;
-  return warp_max(t);
-}
 
 // One block per (row, head); 128 keys per step, one key per thread for the
 // scores, then every thread accumulates its value dims over them.
@@ -207,23 +199,6 @@ constexpr int kMmaSmemBytes = kQBytes + 2 * kStageBytes;  // 128 KB
 static_assert(kRows == 16 * (kThreads / 32), "one warp per 16 rows");
 static_assert(kKeys == 64 && kQk == 192 && kDv == 128, "the loaders and fragments are wired to these dims");
 
-__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void ldsm_x4_t(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
 // Byte offset of 16-byte chunk `chunk` of row `row` in a tile of column
 // blocks of `blk` bytes (64 dims = 8 chunks per block row).
 __device__ __forceinline__ uint32_t swz(int row, int chunk, int blk) {
