@@ -22,6 +22,7 @@
 #include "runner/model_runner.h"
 
 #ifdef SABLE_HAVE_CUDA
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 #endif
 
@@ -94,7 +95,7 @@ int run(int argc, char** argv) {
   CLI::App app{"End-to-end GPU timing on a DeepSeek-V3 slice"};
   std::string preset = "dsv3-slice", batches = "1,8,32,128", prefills = "4096,32768", json_path;
   int layers = 0, context = 512, iters = 10;
-  bool fp8 = false, eager = false;
+  bool fp8 = false, eager = false, profile = false;
   std::string device = "cuda", mla_prefill = "absorbed,expanded";
   app.add_option("--preset", preset);
   app.add_option("--mla-prefill", mla_prefill, "MLA prefill forms to time: absorbed, expanded, auto (comma list)");
@@ -107,6 +108,9 @@ int run(int argc, char** argv) {
   app.add_option("--device", device);
   app.add_option("--json", json_path);
   app.add_flag("--enforce-eager", eager, "Decode without CUDA graphs");
+  app.add_flag("--profile", profile,
+               "After timing each decode batch, run one more step between cudaProfilerStart/Stop "
+               "(for `ncu --profile-from-start off`: the kernels of exactly one step)");
   CLI11_PARSE(app, argc, argv);
 
   auto cfg = preset_config(preset, layers, false);
@@ -184,6 +188,15 @@ int run(int argc, char** argv) {
     }
     Timer tm{be};
     const double ms = tm.median_ms([&] { (void)runner.run_device(seqs); }, 3, iters);
+#ifdef SABLE_HAVE_CUDA
+    if (profile) {
+      be.synchronize();
+      cudaProfilerStart();
+      (void)runner.run_device(seqs);
+      be.synchronize();
+      cudaProfilerStop();
+    }
+#endif
     const double kv_bytes = double(B) * (context + 1) * double(model.kv_bytes_per_token(kv_dt));
     const double bytes = non_expert + moe_layers * expected_distinct_experts(c.n_routed_experts, c.num_experts_per_tok, B) *
                                           expert_bytes + kv_bytes;

@@ -16,6 +16,8 @@
 #   SKIP_SERVE_BENCH=1                                no `sable bench serve` presets (bench_serve.json)
 #   E2E_LAYERS=4 E2E_PREFILL=4096,32768               the slice and its prefill lengths
 #   GTEST_FILTER=...                                  subset of test_cuda
+#   PROFILE_DECODE=1                                  ncu: every kernel of one decode step at batch
+#                                                     PROFILE_BATCH (1), bf16 and FP8, PROFILE_LAYERS (2)
 # Copy the results into the repo afterwards with bench/save_results.sh.
 set -u
 OUT=${OUT:-/tmp/sable-gpu-out}
@@ -36,11 +38,12 @@ stamp() { echo "[gpu_run +$(( $(date +%s) - t0 ))s] $*"; }
   echo
 } > "$OUT/summary.md"
 
-targets="test_cuda"
+targets=""
+[ -z "${SKIP_TESTS:-}" ] && targets="test_cuda"
 [ -z "${SKIP_KERNELS:-}" ] && [ -z "${SKIP_ATTENTION:-}" ] && targets="$targets bench_cuda_attention"
 [ -z "${SKIP_KERNELS:-}" ] && [ -z "${SKIP_GEMM:-}" ] && [ -f bench/cuda_gemm.cpp ] && targets="$targets bench_cuda_gemm"
-[ -z "${SKIP_E2E:-}" ] && targets="$targets bench_gpu_e2e"
-targets="$targets sable"
+{ [ -z "${SKIP_E2E:-}" ] || [ -n "${PROFILE_DECODE:-}" ]; } && targets="$targets bench_gpu_e2e"
+[ -z "${SKIP_SERVE_BENCH:-}" ] && targets="$targets sable"
 stamp "configure + build: $targets"
 if ! { cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DSABLE_DEPS_DIR=$PWD/.deps \
          > "$OUT/build.log" 2>&1 && cmake --build $BUILD -j16 --target $targets >> "$OUT/build.log" 2>&1; }; then
@@ -126,6 +129,24 @@ if [ -z "${SKIP_E2E:-}" ] && [ -z "${SKIP_E2E_FP8:-}" ]; then
   stamp "bench_gpu_e2e fp8 rc=$?"
   cat "$OUT/e2e_fp8.txt"
   { echo "## End to end, dsv3-slice $layers layers, FP8 (bench_gpu_e2e --fp8)"; echo; cat "$OUT/e2e_fp8.txt"; echo; } >> "$OUT/summary.md"
+fi
+# One decode step kernel by kernel (Nsight Compute, node by node inside the
+# CUDA graph): where the time between a step and its floor goes.
+if [ -n "${PROFILE_DECODE:-}" ]; then
+  NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  for dt in bf16 fp8; do
+    stamp "ncu decode step ($dt, batch ${PROFILE_BATCH:-1}, ${PROFILE_LAYERS:-2} layers) with $NCU"
+    timeout 200 "$NCU" --profile-from-start off --clock-control none --print-units base --csv --page raw \
+        --metrics gpu__time_duration.sum,dram__bytes_read.sum \
+        ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice --layers "${PROFILE_LAYERS:-2}" $([ $dt = fp8 ] && echo --fp8) \
+        --batches "${PROFILE_BATCH:-1}" --prefill 0 --iters 3 --profile > "$OUT/ncu_$dt.csv" 2> "$OUT/ncu_$dt.err"
+    stamp "ncu rc=$?"
+    python3 bench/ncu_step_summary.py "$OUT/ncu_$dt.csv" --bandwidth-gbs 4200 > "$OUT/ncu_$dt.md" 2>&1 || tail -5 "$OUT/ncu_$dt.err"
+    grep -m3 "^|.*decode\|^| ${PROFILE_BATCH:-1} |" "$OUT/ncu_$dt.csv" || true
+    { echo "## One decode step, $dt, batch ${PROFILE_BATCH:-1}, dsv3-slice ${PROFILE_LAYERS:-2} layers (ncu, bench/ncu_step_summary.py)";
+      echo; cat "$OUT/ncu_$dt.md"; echo; } >> "$OUT/summary.md"
+    sed -n '/^| kernel | calls/,$p' "$OUT/ncu_$dt.md" | head -40
+  done
 fi
 # The published scenarios through the HTTP server (docs/performance.md).
 if [ -z "${SKIP_SERVE_BENCH:-}" ]; then
