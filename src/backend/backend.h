@@ -32,6 +32,11 @@ struct MoeRoutingParams {
   int topk_group = 1;
   bool norm_topk_prob = true;
   float routed_scaling_factor = 1.f;
+  // Shared experts packed after the routed ones (experts num_experts ..
+  // num_experts + num_shared - 1, SGLang's shared-expert fusion): every token
+  // also takes each of them, with weight 1, in columns top_k .. top_k +
+  // num_shared - 1 of the outputs.
+  int num_shared = 0;
 };
 
 // Where each token of the batch reads and writes the paged latent cache.
@@ -124,7 +129,8 @@ class Backend {
                     const RopeParams& p) = 0;
 
   // Group-limited top-k routing. router_logits F32 [T, E]; bias F32 [E] (or
-  // undefined); topk_ids I32 [T, K]; topk_weights F32 [T, K].
+  // undefined); topk_ids I32 [T, K + num_shared]; topk_weights F32 [T, K +
+  // num_shared].
   virtual void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRoutingParams& p,
                          Tensor& topk_ids, Tensor& topk_weights) = 0;
 

@@ -43,8 +43,9 @@ size_t DeepseekV3Model::active_weight_bytes_per_token() const {
       const auto& m = *L.moe;
       b += m.gate.nbytes();
       const auto& e = m.experts;
-      if (!e.gate.empty())
-        b += size_t(config_.num_experts_per_tok) * (e.gate[0].nbytes() + e.up[0].nbytes() + e.down[0].nbytes());
+      if (!e.gate.empty())  // top_k routed experts and the fused shared ones
+        b += size_t(config_.num_experts_per_tok + m.num_shared) *
+             (e.gate[0].nbytes() + e.up[0].nbytes() + e.down[0].nbytes());
       if (m.shared_experts)
         b += m.shared_experts->gate_proj.nbytes() + m.shared_experts->up_proj.nbytes() +
              m.shared_experts->down_proj.nbytes();
@@ -315,9 +316,12 @@ Tensor DeepseekV3Model::moe(int layer, const MoeWeights& w, const Tensor& h) {
   Tensor logits = be.empty(DType::F32, {T, E});
   be.linear(h, w.gate, logits);  // [T, E]
   debug(p + ".gate.out0", logits);
-  Tensor ids = be.empty(DType::I32, {T, K}), weights = be.empty(DType::F32, {T, K});
-  be.moe_route(logits, w.e_score_correction_bias, routing_, ids, weights);
-  debug(p + ".gate.out1", weights);
+  // Routed experts in columns [0, K), the fused shared experts after them.
+  MoeRoutingParams routing = routing_;
+  routing.num_shared = w.num_shared;
+  Tensor ids = be.empty(DType::I32, {T, K + w.num_shared}), weights = be.empty(DType::F32, {T, K + w.num_shared});
+  be.moe_route(logits, w.e_score_correction_bias, routing, ids, weights);
+  debug(p + ".gate.out1", weights);  // [T, K + num_shared]: the reference's topk_weight, then 1s
   Tensor out = be.empty(be.activation_dtype(), {T, h.dim(1)});
   be.moe_experts(h, ids, weights, w.experts, out);
   if (w.shared_experts) {

@@ -23,6 +23,7 @@ class DeepseekV3Model {
   const ModelConfig& config() const { return config_; }
   Backend& backend() const { return backend_; }
   size_t weight_bytes() const { return weights_.bytes; }
+  const DeepseekV3Weights& weights() const { return weights_; }
   // Bytes of weights one decode token reads (active experts only), for the
   // memory floor in benchmarks.
   size_t active_weight_bytes_per_token() const;

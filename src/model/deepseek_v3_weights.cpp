@@ -1,5 +1,6 @@
 #include "model/deepseek_v3_weights.h"
 
+#include <cstring>
 #include <string>
 
 #include "backend/cpu/convert.h"
@@ -109,6 +110,50 @@ class Loader {
     return Status::ok();
   }
 
+  // Appends the shared MLP (intermediate n_shared x I) to the routed
+  // experts as n_shared experts of intermediate I: expert j takes rows
+  // [jI, (j+1)I) of gate and up and the same columns of down, so the sum of
+  // their outputs is the shared MLP's. False (nothing appended) when an FP8
+  // scale block would straddle two of them.
+  bool fuse_shared(const MlpWeights& sh, MoeWeights& m) {
+    const int S = c_.n_shared_experts;
+    const int64_t I = c_.moe_intermediate_size;
+    if (S == 1) {
+      m.experts.gate.push_back(sh.gate_proj);
+      m.experts.up.push_back(sh.up_proj);
+      m.experts.down.push_back(sh.down_proj);
+      return true;
+    }
+    const bool fp8 = sh.gate_proj.is_fp8() || sh.down_proj.is_fp8();
+    if (fp8 && (I % sh.gate_proj.block_out != 0 || I % sh.up_proj.block_out != 0 || I % sh.down_proj.block_in != 0))
+      return false;
+    auto row_slice = [&](const LinearWeight& w, int j) {
+      LinearWeight r = w;
+      r.weight = w.weight.rows(j * I, (j + 1) * I);
+      if (w.is_fp8()) r.scale_inv = w.scale_inv.rows(j * I / w.block_out, (j + 1) * I / w.block_out);
+      return r;
+    };
+    // Columns [j I, (j+1) I) of a row-major [rows, S I] matrix, copied.
+    auto col_copy = [](const Tensor& t, int64_t c0, int64_t n) {
+      const int64_t rows = t.dim(0), ld = t.dim(1);
+      const size_t es = dtype_size(t.dtype());
+      Tensor out = Tensor::empty(t.dtype(), {rows, n});
+      for (int64_t r = 0; r < rows; ++r)
+        std::memcpy(out.ptr<char>() + size_t(r * n) * es, t.ptr<char>() + size_t(r * ld + c0) * es, size_t(n) * es);
+      return out;
+    };
+    for (int j = 0; j < S; ++j) {
+      m.experts.gate.push_back(row_slice(sh.gate_proj, j));
+      m.experts.up.push_back(row_slice(sh.up_proj, j));
+      LinearWeight d = sh.down_proj;
+      d.weight = col_copy(sh.down_proj.weight, j * I, I);
+      if (d.is_fp8())
+        d.scale_inv = col_copy(sh.down_proj.scale_inv, j * I / d.block_in, I / d.block_in);
+      m.experts.down.push_back(std::move(d));
+    }
+    return true;
+  }
+
   Result<DecoderLayerWeights> layer(int i) {
     const std::string p = "model.layers." + std::to_string(i);
     const int64_t H = c_.hidden_size, heads = c_.num_attention_heads;
@@ -150,12 +195,19 @@ class Loader {
         m.experts.up.push_back(std::move(ex.up_proj));
         m.experts.down.push_back(std::move(ex.down_proj));
       }
-      be_.prepare_experts(m.experts);
       if (c_.n_shared_experts > 0) {
         SABLE_ASSIGN_OR_RETURN(MlpWeights sh, mlp(p + ".mlp.shared_experts",
-                                                  c_.moe_intermediate_size * c_.n_shared_experts));
-        m.shared_experts = std::move(sh);
+                                                  c_.moe_intermediate_size * c_.n_shared_experts, /*prepare=*/false));
+        if (opts_.fuse_shared_experts && fuse_shared(sh, m)) {
+          m.num_shared = c_.n_shared_experts;
+        } else {
+          be_.prepare_linear(sh.gate_proj);
+          be_.prepare_linear(sh.up_proj);
+          be_.prepare_linear(sh.down_proj);
+          m.shared_experts = std::move(sh);
+        }
       }
+      be_.prepare_experts(m.experts);
       L.moe = std::move(m);
     } else {
       SABLE_ASSIGN_OR_RETURN(MlpWeights d, mlp(p + ".mlp", c_.intermediate_size));

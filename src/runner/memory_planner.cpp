@@ -34,7 +34,8 @@ int64_t weight_bytes(const ModelConfig& c, bool quantize_fp8) {
 
 int64_t activation_peak_bytes(const ModelConfig& c, int tokens, int seqs, int tp) {
   const int64_t T = tokens, H = c.hidden_size, heads = c.num_attention_heads / std::max(1, tp);
-  const int64_t L = c.kv_latent_dim(), k = std::max(1, c.num_experts_per_tok);
+  // k: experts per token, the fused shared experts included.
+  const int64_t L = c.kv_latent_dim(), k = std::max(1, c.num_experts_per_tok + c.n_shared_experts);
   const int64_t I = std::max(c.moe_intermediate_size * k, c.intermediate_size / std::max(1, tp));
   // Live at once (bytes, bf16 unless noted): the f32 residual and two bf16
   // hidden buffers; q, the absorbed query and the latent output of attention;

@@ -14,21 +14,28 @@ TEST(CudaMoeRoute, MatchesCpu) {
   const uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);
-  struct Case { int T, E, K, G, TG; bool norm; float scale; bool bias; };
-  for (Case c : {Case{1, 256, 8, 8, 4, true, 2.5f, true}, Case{300, 256, 8, 8, 4, true, 2.5f, true},
-                 Case{17, 16, 4, 4, 2, true, 2.5f, true}, Case{9, 64, 6, 1, 1, false, 1.f, false},
-                 Case{5, 160, 6, 8, 3, true, 16.f, true}}) {
+  struct Case { int T, E, K, G, TG; bool norm; float scale; bool bias; int S = 0; };
+  for (Case c : {Case{1, 256, 8, 8, 4, true, 2.5f, true, 1}, Case{300, 256, 8, 8, 4, true, 2.5f, true},
+                 Case{17, 16, 4, 4, 2, true, 2.5f, true, 2}, Case{9, 64, 6, 1, 1, false, 1.f, false},
+                 Case{5, 160, 6, 8, 3, true, 16.f, true}, Case{3, 64, 20, 8, 2, true, 1.f, true},
+                 Case{2, 1024, 8, 32, 4, true, 2.5f, true, 1}}) {
+    const int KS = c.K + c.S;
     Tensor logits = random_f32(rng, {c.T, c.E}, 2.f, DType::F32);
     Tensor bias = c.bias ? random_f32(rng, {c.E}, 0.1f, DType::F32) : Tensor();
-    MoeRoutingParams p{c.E, c.K, c.G, c.TG, c.norm, c.scale};
-    Tensor ids = Tensor::empty(DType::I32, {c.T, c.K}), w = Tensor::empty(DType::F32, {c.T, c.K});
+    MoeRoutingParams p{c.E, c.K, c.G, c.TG, c.norm, c.scale, c.S};
+    Tensor ids = Tensor::empty(DType::I32, {c.T, KS}), w = Tensor::empty(DType::F32, {c.T, KS});
     cpu::moe_route(logits, bias, p, ids, w);
-    Tensor dids = poisoned(DType::I32, {c.T, c.K}), dw = poisoned(DType::F32, {c.T, c.K});
+    Tensor dids = poisoned(DType::I32, {c.T, KS}), dw = poisoned(DType::F32, {c.T, KS});
     gpu().moe_route(upload(logits, DType::F32), c.bias ? upload(bias, DType::F32) : Tensor(), p, dids, dw);
     auto gids = download_i32(dids);
     auto gw = download_f32(dw);
-    for (int64_t i = 0; i < c.T * c.K; ++i) ASSERT_EQ(gids[size_t(i)], ids.ptr<int32_t>()[i]) << "E " << c.E << " at " << i;
-    EXPECT_LT(rel_err(gw, w.ptr<float>(), size_t(c.T * c.K)), 1e-5);
+    for (int64_t i = 0; i < c.T * KS; ++i) ASSERT_EQ(gids[size_t(i)], ids.ptr<int32_t>()[i]) << "E " << c.E << " at " << i;
+    EXPECT_LT(rel_err(gw, w.ptr<float>(), size_t(c.T * KS)), 1e-5);
+    for (int64_t t = 0; t < c.T; ++t)  // the shared experts' columns
+      for (int j = 0; j < c.S; ++j) {
+        EXPECT_EQ(gids[size_t(t * KS + c.K + j)], c.E + j);
+        EXPECT_EQ(gw[size_t(t * KS + c.K + j)], 1.f);
+      }
   }
 }
 

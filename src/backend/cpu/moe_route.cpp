@@ -13,12 +13,13 @@ namespace sable::cpu {
 // sum of its top-2 choices; keep the best topk_group groups; pick top_k
 // experts among them by choice; weights are the unbiased s of the picked,
 // normalised if asked, times routed_scaling_factor. Ties break toward the
-// lower index (deterministic; the fixtures have no exact ties).
+// lower index (deterministic; the fixtures have no exact ties). Shared
+// experts fused as experts E.. take the last num_shared columns, weight 1.
 void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRoutingParams& p,
                Tensor& topk_ids, Tensor& topk_weights) {
   const int64_t T = router_logits.dim(0);
-  const int E = p.num_experts, G = p.n_group, per_group = E / G, K = p.top_k;
-  assert(router_logits.dim(1) == E && E % G == 0);
+  const int E = p.num_experts, G = p.n_group, per_group = E / G, K = p.top_k, KS = K + p.num_shared;
+  assert(router_logits.dim(1) == E && E % G == 0 && topk_ids.dim(1) == KS && topk_weights.dim(1) == KS);
   const float* b = bias.data() ? bias.ptr<float>() : nullptr;
   std::vector<float> s(E), choice(E), group_score(G);
   std::vector<int> order(std::max(E, G));
@@ -51,8 +52,8 @@ void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRouting
       float ma = masked(a), mc = masked(c);
       return ma > mc || (ma == mc && a < c);
     });
-    int32_t* ids = topk_ids.ptr<int32_t>() + t * K;
-    float* w = topk_weights.ptr<float>() + t * K;
+    int32_t* ids = topk_ids.ptr<int32_t>() + t * KS;
+    float* w = topk_weights.ptr<float>() + t * KS;
     float sum = 0;
     for (int k = 0; k < K; ++k) {
       ids[k] = order[k];
@@ -61,6 +62,10 @@ void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRouting
     }
     float denom = p.norm_topk_prob ? sum + 1e-20f : 1.f;
     for (int k = 0; k < K; ++k) w[k] = w[k] / denom * p.routed_scaling_factor;
+    for (int j = 0; j < p.num_shared; ++j) {
+      ids[K + j] = E + j;
+      w[K + j] = 1.f;
+    }
   }
 }
 

@@ -1,5 +1,7 @@
-// In-place rotary embedding of x[t, h, offset : offset + rope_dim]: one block
-// per token, one thread per (head, pair).
+// In-place rotary embedding of x[t, h, offset : offset + rope_dim]: one
+// thread per (head, pair), blocks of 256 along grid.y for each token (one
+// block per token looped 16 times over DeepSeek-V3's 128 heads x 32 pairs:
+// 10.5 us for a decode token on the H200, ncu run of ea5d55a).
 #include <cassert>
 
 #include "backend/cuda/cuda_common.cuh"
@@ -15,7 +17,7 @@ __global__ void rope_kernel(T* x, const int32_t* positions, int heads, int64_t s
   const int64_t t = blockIdx.x;
   const int32_t pos = positions[t];
   const int half = rope_dim / 2;
-  for (int k = threadIdx.x; k < heads * half; k += blockDim.x) {
+  for (int k = blockIdx.y * blockDim.x + threadIdx.x; k < heads * half; k += gridDim.y * blockDim.x) {
     const int h = k / half, i = k % half;
     T* v = x + (t * heads + h) * stride + offset;
     int a, b;
@@ -35,9 +37,11 @@ void rope(Tensor& x, int offset, int rope_dim, const Tensor& positions, const Ro
   assert(offset + rope_dim <= stride && rope_dim % 2 == 0 && p.inv_freq.device() == Device::kCUDA);
   if (T == 0) return;
   RopeArgs r{p.inv_freq.ptr<float>(), p.attention_factor, p.interleaved};
-  const int threads = int(std::min<int64_t>(256, std::max<int64_t>(32, heads * rope_dim / 2)));
+  const int64_t pairs = heads * rope_dim / 2;
+  const int threads = int(std::min<int64_t>(256, std::max<int64_t>(32, pairs)));
+  const dim3 grid(unsigned(T), unsigned(std::min<int64_t>(ceil_div(pairs, threads), 65535)));
   SABLE_DISPATCH_ACT("rope", x.dtype(), T_, {
-    rope_kernel<T_><<<unsigned(T), threads, 0, stream>>>(x.ptr<T_>(), positions.ptr<int32_t>(), int(heads),
+    rope_kernel<T_><<<grid, threads, 0, stream>>>(x.ptr<T_>(), positions.ptr<int32_t>(), int(heads),
                                                          stride, offset, rope_dim, r);
     SABLE_CUDA_LAUNCH_CHECK();
   });
