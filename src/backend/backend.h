@@ -193,6 +193,9 @@ class Backend {
   virtual void add_inplace(Tensor& a, const Tensor& b) = 0;
   // Copies rows: out[i] = x[index[i]]. index I32 [N]; x [T, D]; out [N, D].
   virtual void gather_rows(const Tensor& x, const Tensor& index, Tensor& out) = 0;
+  // Copies columns: out[t, :] = x[t, col0 : col0 + n]. x [T, D]; out [T, n],
+  // same dtype (the parts of a fused projection's output).
+  virtual void copy_columns(const Tensor& x, int64_t col0, Tensor& out) = 0;
   // Converts/copies src into dst (same shape, any float dtypes).
   virtual void convert(const Tensor& src, Tensor& dst) = 0;
 

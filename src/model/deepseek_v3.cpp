@@ -36,6 +36,7 @@ size_t DeepseekV3Model::active_weight_bytes_per_token() const {
     b += L.input_layernorm.nbytes() + L.post_attention_layernorm.nbytes();
     if (a.q_proj) b += a.q_proj->nbytes();
     else b += a.q_a_proj.nbytes() + a.q_b_proj.nbytes() + a.q_a_layernorm.nbytes();
+    if (a.fused_qkv_a_proj_with_mqa) b += a.fused_qkv_a_proj_with_mqa->nbytes();
     b += a.kv_a_proj_with_mqa.nbytes() + a.kv_a_layernorm.nbytes() + a.w_uk.nbytes() + a.w_uv.nbytes() +
          a.o_proj.nbytes();
     if (L.mlp) b += L.mlp->gate_proj.nbytes() + L.mlp->up_proj.nbytes() + L.mlp->down_proj.nbytes();
@@ -229,24 +230,43 @@ Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const DeviceBatch&
   const DType act = be.activation_dtype();
   const float eps = float(config_.rms_norm_eps);
 
+  // q_a(x) and the latent KV, from one stacked projection when fused.
+  Tensor qa, kv;  // [T, q_lora_rank], [T, kv_lora + rope]
+  if (w.fused_qkv_a_proj_with_mqa) {
+    const int64_t qr = *config_.q_lora_rank;
+    Tensor qkv = be.empty(act, {T, qr + L});
+    be.linear(h, *w.fused_qkv_a_proj_with_mqa, qkv);  // [T, q_lora_rank + kv_lora + rope]
+    if (T == 1) {  // one row: both parts are contiguous already
+      qa = qkv.view({qr + L}).rows(0, qr).view({1, qr});
+      kv = qkv.view({qr + L}).rows(qr, qr + L).view({1, L});
+    } else {
+      qa = be.empty(act, {T, qr});
+      kv = be.empty(act, {T, L});
+      be.copy_columns(qkv, 0, qa);
+      be.copy_columns(qkv, qr, kv);
+    }
+  } else {
+    if (!w.q_proj) {
+      qa = be.empty(act, {T, *config_.q_lora_rank});
+      be.linear(h, w.q_a_proj, qa);
+    }
+    kv = be.empty(act, {T, L});
+    be.linear(h, w.kv_a_proj_with_mqa, kv);
+  }
+
   // q = q_b(norm(q_a(x))) or q_proj(x): [T, heads, nope + rope]
   Tensor q = be.empty(act, {T, heads, nope + rope_dim});
   Tensor q2d = q.view({T, heads * (nope + rope_dim)});
   if (w.q_proj) {
     be.linear(h, *w.q_proj, q2d);
   } else {
-    const int64_t qr = *config_.q_lora_rank;
-    Tensor qa = be.empty(act, {T, qr});
-    be.linear(h, w.q_a_proj, qa);  // [T, q_lora_rank]
-    Tensor qan = be.empty(act, {T, qr});
+    Tensor qan = be.empty(act, {T, *config_.q_lora_rank});
     be.rms_norm(qa, w.q_a_layernorm, eps, qan);
     be.linear(qan, w.q_b_proj, q2d);  // [T, heads * qk_head_dim]
   }
   be.rope(q, int(nope), int(rope_dim), m.positions, rope_);
 
   // Latent KV: [T, kv_lora + rope] -> normed c_kv | roped k_pe, into the cache.
-  Tensor kv = be.empty(act, {T, L});
-  be.linear(h, w.kv_a_proj_with_mqa, kv);
   Tensor& layer_cache = cache.layers[size_t(layer)];
   be.mla_write_kv(kv, w.kv_a_layernorm, eps, rope_, m, layer_cache);
 

@@ -110,6 +110,27 @@ class Loader {
     return Status::ok();
   }
 
+  // [a; b]: the rows of a, then those of b (host copies, same dtype and
+  // input width); nullopt when a's rows end inside an FP8 scale block.
+  static std::optional<LinearWeight> stack_rows(const LinearWeight& a, const LinearWeight& b) {
+    if (a.weight.dtype() != b.weight.dtype() || a.in_features() != b.in_features() ||
+        a.keep_precision != b.keep_precision)
+      return std::nullopt;
+    if (a.is_fp8() && (a.block_out != b.block_out || a.block_in != b.block_in || a.out_features() % a.block_out != 0))
+      return std::nullopt;
+    auto cat = [](const Tensor& x, const Tensor& y) {
+      Tensor t = Tensor::empty(x.dtype(), {x.dim(0) + y.dim(0), x.dim(1)});
+      std::memcpy(t.data(), x.data(), x.nbytes());
+      std::memcpy(t.ptr<char>() + x.nbytes(), y.data(), y.nbytes());
+      return t;
+    };
+    LinearWeight w = a;
+    w.prepared.reset();
+    w.weight = cat(a.weight, b.weight);
+    if (a.is_fp8()) w.scale_inv = cat(a.scale_inv, b.scale_inv);
+    return w;
+  }
+
   // Appends the shared MLP (intermediate n_shared x I) to the routed
   // experts as n_shared experts of intermediate I: expert j takes rows
   // [jI, (j+1)I) of gate and up and the same columns of down, so the sum of
@@ -162,15 +183,26 @@ class Loader {
     SABLE_ASSIGN_OR_RETURN(L.post_attention_layernorm, tensor(p + ".post_attention_layernorm.weight", {H}));
     const std::string a = p + ".self_attn";
     AttentionWeights& at = L.self_attn;
+    const bool fuse_qkv_a = c_.q_lora_rank && opts_.fuse_qkv_a;
     if (c_.q_lora_rank) {
-      SABLE_ASSIGN_OR_RETURN(at.q_a_proj, linear(a + ".q_a_proj", *c_.q_lora_rank, H));
+      SABLE_ASSIGN_OR_RETURN(at.q_a_proj, linear(a + ".q_a_proj", *c_.q_lora_rank, H, true, !fuse_qkv_a));
       SABLE_ASSIGN_OR_RETURN(at.q_a_layernorm, tensor(a + ".q_a_layernorm.weight", {*c_.q_lora_rank}));
       SABLE_ASSIGN_OR_RETURN(at.q_b_proj, linear(a + ".q_b_proj", heads * c_.qk_head_dim(), *c_.q_lora_rank));
     } else {
       SABLE_ASSIGN_OR_RETURN(at.q_proj, linear(a + ".q_proj", heads * c_.qk_head_dim(), H));
     }
-    SABLE_ASSIGN_OR_RETURN(at.kv_a_proj_with_mqa,
-                           linear(a + ".kv_a_proj_with_mqa", c_.kv_lora_rank + c_.qk_rope_head_dim, H));
+    SABLE_ASSIGN_OR_RETURN(at.kv_a_proj_with_mqa, linear(a + ".kv_a_proj_with_mqa", c_.kv_lora_rank + c_.qk_rope_head_dim,
+                                                         H, true, !fuse_qkv_a));
+    if (fuse_qkv_a) {
+      if (auto f = stack_rows(at.q_a_proj, at.kv_a_proj_with_mqa)) {
+        at.fused_qkv_a_proj_with_mqa = std::move(*f);
+        at.q_a_proj = at.kv_a_proj_with_mqa = LinearWeight{};
+        be_.prepare_linear(*at.fused_qkv_a_proj_with_mqa);
+      } else {
+        be_.prepare_linear(at.q_a_proj);
+        be_.prepare_linear(at.kv_a_proj_with_mqa);
+      }
+    }
     SABLE_ASSIGN_OR_RETURN(at.kv_a_layernorm, tensor(a + ".kv_a_layernorm.weight", {c_.kv_lora_rank}));
     SABLE_RETURN_IF_ERROR(absorb_weights(a + ".kv_b_proj", at));
     SABLE_ASSIGN_OR_RETURN(at.o_proj, linear(a + ".o_proj", H, heads * c_.v_head_dim));

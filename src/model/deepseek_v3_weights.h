@@ -23,6 +23,13 @@ struct AttentionWeights {
   LinearWeight q_a_proj, q_b_proj;
   Tensor q_a_layernorm;
   LinearWeight kv_a_proj_with_mqa;
+  // q_a_proj and kv_a_proj_with_mqa stacked [q_lora_rank + kv_lora + rope, H]
+  // (SGLang's fused_qkv_a_proj_with_mqa): both read the same input, and one
+  // GEMM of 2,112 rows streams at a bandwidth that the 1,536- and 576-row
+  // ones do not reach at decode (H200, batch 1: 22 us as two GEMMs with
+  // split-K reductions for 30 MB). When set, the two above are empty. Not
+  // fused when q_lora_rank would split an FP8 scale block.
+  std::optional<LinearWeight> fused_qkv_a_proj_with_mqa;
   Tensor kv_a_layernorm;
   LinearWeight o_proj;
   // kv_b_proj split per head for absorption (float32 for FP8 checkpoints on
@@ -74,6 +81,9 @@ struct LoadOptions {
   // Pack the shared experts with the routed ones (MoeWeights::num_shared);
   // off only to test the fusion against the unfused MLP.
   bool fuse_shared_experts = true;
+  // Stack q_a_proj and kv_a_proj_with_mqa into one projection
+  // (AttentionWeights::fused_qkv_a_proj_with_mqa); off only for tests.
+  bool fuse_qkv_a = true;
 };
 
 Result<DeepseekV3Weights> load_deepseek_v3_weights(WeightSource& src, Backend& backend,

@@ -1,6 +1,6 @@
-// CUDA add_inplace, gather_rows and convert against the CPU reference.
+// CUDA add_inplace, gather_rows, copy_columns and convert against the CPU reference.
 // add_inplace: F32 exact (1e-7); BF16 one rounding of the sum (bound 4e-3).
-// gather_rows: a byte copy (exact). convert: elementwise roundings must agree
+// gather_rows, copy_columns: byte copies (exact). convert: elementwise roundings must agree
 // bit for bit with core's scalar conversions (both round to nearest even,
 // FP8 saturating).
 #include <cstring>
@@ -47,6 +47,24 @@ TEST(CudaGatherRows, CopiesRows) {
       Tensor out = poisoned(dt, {N, D});
       gpu().gather_rows(upload(x, dt), upload_i32(idx), out);
       EXPECT_EQ(rel_err(download_f32(out), ref.ptr<float>(), size_t(N * D)), 0.0);
+    }
+  }
+}
+
+TEST(CudaCopyColumns, CopiesColumns) {
+  SABLE_REQUIRE_GPU();
+  const uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  // The fused q_a / kv_a output's parts (16-byte words), and odd offsets (bytes).
+  for (auto [T, D, c0, n] : {std::tuple{7, 2112, 0, 1536}, std::tuple{7, 2112, 1536, 576}, std::tuple{3, 37, 5, 11}}) {
+    Tensor x = random_f32(rng, {T, D}, 1.f);
+    Tensor ref = Tensor::empty(DType::F32, {T, n});
+    cpu::copy_columns(x, c0, ref);
+    for (DType dt : {DType::BF16, DType::F32}) {
+      Tensor out = poisoned(dt, {T, n});
+      gpu().copy_columns(upload(x, dt), c0, out);
+      EXPECT_EQ(rel_err(download_f32(out), ref.ptr<float>(), size_t(T * n)), 0.0) << "D " << D << " col0 " << c0;
     }
   }
 }

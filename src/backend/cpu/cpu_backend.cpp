@@ -62,6 +62,7 @@ class CpuBackend final : public Backend {
   }
   void add_inplace(Tensor& a, const Tensor& b) override { cpu::add_inplace(a, b); }
   void gather_rows(const Tensor& x, const Tensor& index, Tensor& out) override { cpu::gather_rows(x, index, out); }
+  void copy_columns(const Tensor& x, int64_t col0, Tensor& out) override { cpu::copy_columns(x, col0, out); }
   void convert(const Tensor& src, Tensor& dst) override { cpu::convert(src, dst); }
 };
 

@@ -24,6 +24,14 @@ void gather_rows(const Tensor& x, const Tensor& index, Tensor& out) {
   }
 }
 
+void copy_columns(const Tensor& x, int64_t col0, Tensor& out) {
+  const int64_t T = x.dim(0), D = x.dim(1), n = out.dim(1);
+  assert(out.dim(0) == T && out.dtype() == x.dtype() && col0 >= 0 && col0 + n <= D);
+  const size_t es = dtype_size(x.dtype());
+  for (int64_t t = 0; t < T; ++t)
+    std::memcpy(out.ptr<char>() + size_t(t * n) * es, x.ptr<char>() + size_t(t * D + col0) * es, size_t(n) * es);
+}
+
 void convert(const Tensor& src, Tensor& dst) {
   assert(src.numel() == dst.numel());
   if (src.dtype() == dst.dtype()) {

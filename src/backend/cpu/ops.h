@@ -33,6 +33,7 @@ void mla_attention_expanded(const Tensor& q, const Tensor& kv, const Tensor& k_p
                             float softmax_scale, bool accumulate, Tensor& out, Tensor& lse);
 void add_inplace(Tensor& a, const Tensor& b);
 void gather_rows(const Tensor& x, const Tensor& index, Tensor& out);
+void copy_columns(const Tensor& x, int64_t col0, Tensor& out);
 void convert(const Tensor& src, Tensor& dst);
 
 }  // namespace sable::cpu

@@ -110,6 +110,10 @@ void CudaBackend::add_inplace(Tensor& a, const Tensor& b) { cuda::add_inplace(a,
 void CudaBackend::gather_rows(const Tensor& x, const Tensor& index, Tensor& out) {
   cuda::gather_rows(x, index, out, stream_);
 }
+
+void CudaBackend::copy_columns(const Tensor& x, int64_t col0, Tensor& out) {
+  cuda::copy_columns(x, col0, out, stream_);
+}
 void CudaBackend::convert(const Tensor& src, Tensor& dst) { cuda::convert(src, dst, stream_); }
 
 bool CudaBackend::sample_tokens(const Tensor& logits, const std::vector<TokenSamplingRow>& rows, int32_t* tokens) {

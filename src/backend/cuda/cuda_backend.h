@@ -77,6 +77,7 @@ class CudaBackend final : public Backend {
                               float softmax_scale, bool accumulate, Tensor& out, Tensor& lse) override;
   void add_inplace(Tensor& a, const Tensor& b) override;
   void gather_rows(const Tensor& x, const Tensor& index, Tensor& out) override;
+  void copy_columns(const Tensor& x, int64_t col0, Tensor& out) override;
   void convert(const Tensor& src, Tensor& dst) override;
   bool sample_tokens(const Tensor& logits, const std::vector<TokenSamplingRow>& rows, int32_t* tokens) override;
 

@@ -1,4 +1,5 @@
-// add_inplace (a += b) and gather_rows (out[i] = x[index[i]]).
+// add_inplace (a += b), gather_rows (out[i] = x[index[i]]) and copy_columns
+// (out[t] = x[t, col0 : col0 + n]).
 #include <cassert>
 
 #include "backend/cuda/cuda_common.cuh"
@@ -37,6 +38,16 @@ __global__ void gather_rows_kernel(const char* x, const int32_t* index, char* ou
   for (int64_t j = threadIdx.x; j < row_words; j += blockDim.x) o[j] = s[j];
 }
 
+// One block per row; words of W (16 bytes when the offsets allow).
+template <typename W>
+__global__ void copy_columns_kernel(const char* x, char* out, int64_t ld_words, int64_t col0_words,
+                                    int64_t n_words) {
+  const int64_t t = blockIdx.x;
+  const W* s = reinterpret_cast<const W*>(x) + t * ld_words + col0_words;
+  W* o = reinterpret_cast<W*>(out) + t * n_words;
+  for (int64_t j = threadIdx.x; j < n_words; j += blockDim.x) o[j] = s[j];
+}
+
 }  // namespace
 
 void add_inplace(Tensor& a, const Tensor& b, cudaStream_t stream) {
@@ -71,6 +82,22 @@ void gather_rows(const Tensor& x, const Tensor& index, Tensor& out, cudaStream_t
   else
     gather_rows_kernel<char><<<unsigned(N), 128, 0, stream>>>(x.ptr<char>(), index.ptr<int32_t>(),
                                                               out.ptr<char>(), x.dim(0), int64_t(row));
+  SABLE_CUDA_LAUNCH_CHECK();
+}
+
+void copy_columns(const Tensor& x, int64_t col0, Tensor& out, cudaStream_t stream) {
+  const int64_t T = x.dim(0), D = x.dim(1), n = out.dim(1);
+  assert(out.dim(0) == T && out.dtype() == x.dtype() && col0 >= 0 && col0 + n <= D);
+  if (T == 0 || n == 0) return;
+  const int64_t es = int64_t(dtype_size(x.dtype()));
+  const bool wide = (D * es) % 16 == 0 && (col0 * es) % 16 == 0 && (n * es) % 16 == 0 &&
+                    reinterpret_cast<uintptr_t>(x.data()) % 16 == 0 && reinterpret_cast<uintptr_t>(out.data()) % 16 == 0;
+  if (wide)
+    copy_columns_kernel<uint4><<<unsigned(T), 128, 0, stream>>>(x.ptr<char>(), out.ptr<char>(), D * es / 16,
+                                                                col0 * es / 16, n * es / 16);
+  else
+    copy_columns_kernel<char><<<unsigned(T), 128, 0, stream>>>(x.ptr<char>(), out.ptr<char>(), D * es, col0 * es,
+                                                               n * es);
   SABLE_CUDA_LAUNCH_CHECK();
 }
 

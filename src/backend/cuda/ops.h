@@ -63,6 +63,7 @@ void mla_attention_expanded_with(MlaExpandedKernel kernel, const Tensor& q, cons
 
 void add_inplace(Tensor& a, const Tensor& b, cudaStream_t stream);
 void gather_rows(const Tensor& x, const Tensor& index, Tensor& out, cudaStream_t stream);
+void copy_columns(const Tensor& x, int64_t col0, Tensor& out, cudaStream_t stream);
 void convert(const Tensor& src, Tensor& dst, cudaStream_t stream);
 
 }  // namespace sable::cuda
