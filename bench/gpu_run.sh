@@ -18,6 +18,8 @@
 #   GTEST_FILTER=...                                  subset of test_cuda
 #   PROFILE_DECODE=1                                  ncu: every kernel of one decode step at batch
 #                                                     PROFILE_BATCH (1), bf16 and FP8, PROFILE_LAYERS (2)
+#   NCU_KERNEL=regex                                  ncu's detailed sections for the kernels of one
+#                                                     bf16 decode step whose names match
 # Copy the results into the repo afterwards with bench/save_results.sh.
 set -u
 OUT=${OUT:-/tmp/sable-gpu-out}
@@ -147,6 +149,17 @@ if [ -n "${PROFILE_DECODE:-}" ]; then
       echo; cat "$OUT/ncu_$dt.md"; echo; } >> "$OUT/summary.md"
     sed -n '/^| kernel | calls/,$p' "$OUT/ncu_$dt.md" | head -40
   done
+fi
+if [ -n "${NCU_KERNEL:-}" ]; then
+  NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  stamp "ncu details of kernels matching $NCU_KERNEL"
+  timeout 200 "$NCU" --profile-from-start off --clock-control none --kernel-name "regex:$NCU_KERNEL" \
+      --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats \
+      ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice --layers 2 --batches "${PROFILE_BATCH:-1}" --prefill 0 \
+      --iters 3 --profile > "$OUT/ncu_kernel.txt" 2>&1
+  stamp "ncu rc=$?"
+  { echo "## ncu sections of kernels matching $NCU_KERNEL (bf16 decode step)"; echo '```';
+    sed -n '/==PROF==\|Section\|----\|  [A-Z]/p' "$OUT/ncu_kernel.txt" | grep -v "^#\|^|" | head -150; echo '```'; } >> "$OUT/summary.md"
 fi
 # The published scenarios through the HTTP server (docs/performance.md).
 if [ -z "${SKIP_SERVE_BENCH:-}" ]; then
