@@ -11,7 +11,6 @@
 // max_seq_len stays right at another.
 #include <cassert>
 #include <cmath>
-#include <cstdlib>
 
 #include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/cuda_common.cuh"
@@ -195,16 +194,6 @@ bool mma_supported(const Tensor& q, const Tensor& cache, const Tensor& out, int 
 // rule picks (with min_keys 128). Contiguous block tables made more splits
 // look better (DRAM partition camping when every block walks its own
 // contiguous region in lockstep); real caches after churn are random.
-// SABLE_MLA_MIN_SPLIT_TILES (read once; default 1): MlaArgs::min_split_tiles.
-int min_split_tiles() {
-  static const int v = [] {
-    const char* e = std::getenv("SABLE_MLA_MIN_SPLIT_TILES");
-    const int n = e ? std::atoi(e) : 1;
-    return n >= 1 ? n : 1;
-  }();
-  return v;
-}
-
 int auto_splits(int64_t units, int max_seq_len, int min_keys) {
   const int64_t sms = num_sms();
   if (units >= sms) return 1;
@@ -256,7 +245,6 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   a.max_blocks = m.max_blocks;
   a.block_size = int(cache.dim(1));
   a.num_splits = S;
-  a.min_split_tiles = min_split_tiles();
   a.scale_log2 = softmax_scale * 1.4426950408889634f;
 
   Tensor part_o, part_lse;

@@ -22,10 +22,6 @@ struct MlaArgs {
   const int32_t* block_tables;  // [S_seqs, max_blocks]
   int T, H, L, Dv;
   int max_blocks, block_size, num_splits;
-  // Tensor-core kernel: each non-empty split takes at least this many
-  // 64-key tiles, so a short context uses fewer splits than were sized for
-  // the longest one (fewer fp32 partials to write and combine).
-  int min_split_tiles;
   float scale_log2;         // softmax_scale * log2(e): scores live in the log2 domain
 };
 

@@ -110,7 +110,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
   const int head0 = hb * kRows;
   const int n = p.positions[t] + 1;  // keys visible to token t
   const int tiles = (n + kKeys - 1) / kKeys;
-  const int per = max((tiles + p.num_splits - 1) / p.num_splits, p.min_split_tiles);
+  const int per = (tiles + p.num_splits - 1) / p.num_splits;
   const int tb = split * per, te = min(tiles, tb + per);
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 
