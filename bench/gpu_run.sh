@@ -138,7 +138,9 @@ if [ -n "${PROFILE_DECODE:-}" ]; then
   NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
   for dt in bf16 fp8; do
     stamp "ncu decode step ($dt, batch ${PROFILE_BATCH:-1}, ${PROFILE_LAYERS:-2} layers) with $NCU"
-    timeout 200 "$NCU" --profile-from-start off --clock-control none --print-units base --csv --page raw \
+    # --cache-control none: L2 keeps what the previous kernel wrote, as in the
+    # graph (flushing it made every small kernel pay DRAM and TLB misses).
+    timeout 200 "$NCU" --profile-from-start off --clock-control none --cache-control none --print-units base --csv --page raw \
         --metrics gpu__time_duration.sum,dram__bytes_read.sum \
         ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice --layers "${PROFILE_LAYERS:-2}" $([ $dt = fp8 ] && echo --fp8) \
         --batches "${PROFILE_BATCH:-1}" --prefill 0 --iters 3 --profile > "$OUT/ncu_$dt.csv" 2> "$OUT/ncu_$dt.err"
