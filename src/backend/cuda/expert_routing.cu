@@ -82,8 +82,11 @@ __global__ void __launch_bounds__(kThreads) moe_route_kernel(const float* logits
   __syncthreads();
   for (int e = threadIdx.x; e < E; e += kThreads) {
     const float v = choice[e];
+    // No early exit: the loop then carries no dependency through its exit
+    // test and unrolls (shared-memory loads are broadcasts, one per value).
     int rank = 0;
-    for (int o = 0; o < E && rank < K; ++o) rank += beats(choice[o], o, v, e);
+#pragma unroll 8
+    for (int o = 0; o < E; ++o) rank += beats(choice[o], o, v, e);
     if (rank < K) {
       sel_id[rank] = e;
       sel_w[rank] = s[e];
