@@ -5,7 +5,7 @@
 // `kIters` calls (decode runs under graphs) over rotating weight copies so
 // that small weights are not served from L2; the median of several replays.
 //
-// Usage: bench_cuda_gemm [--json FILE] [--quick]
+// Usage: bench_cuda_gemm [--json FILE] [--quick] [--moe-only | --dense-only]
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
@@ -288,11 +288,12 @@ void bench_moe(const Ceil& c, bool quick) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, moe_only = false;
+  bool quick = false, moe_only = false, dense_only = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) g_json = std::fopen(argv[++i], "w");
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     if (!std::strcmp(argv[i], "--moe-only")) moe_only = true;  // the MoE table alone
+    if (!std::strcmp(argv[i], "--dense-only")) dense_only = true;  // the dense table alone
   }
   CK(cudaStreamCreateWithFlags(&g_s, cudaStreamNonBlocking));
   cudaDeviceProp p{};
@@ -314,7 +315,7 @@ int main(int argc, char** argv) {
   std::printf("%-11s %-5s %-13s %6s %10s %9s %7s %8s %7s  %s\n", "op", "dtype", "shape(outxin)", "M", "us",
               "GB/s", "%copy", "TFLOP/s", "%gemm", "path");
   if (!moe_only) bench_dense(c, quick);
-  bench_moe(c, quick);
+  if (!dense_only) bench_moe(c, quick);
   if (g_json) std::fclose(g_json);
   return 0;
 }

@@ -46,17 +46,30 @@ int pick_bn(int64_t tokens_per_tile, bool fp8) {
   return 64;
 }
 
-// Cross-CTA split of K so that a dense decode GEMM with few rows still puts
-// about two CTAs on every multiprocessor.
+// Cross-CTA split of K for a dense decode GEMM with few rows of tokens: the
+// split count s that minimizes waves per unit of work, ceil(ctas * s /
+// slots) / s, with two CTAs per multiprocessor as slots, at least two
+// 128-blocks per K-warp (4 per CTA), at most 16 and at most 8 waves of CTAs
+// (which bounds the float partials, see reserve_gemm_workspace); only when
+// the unsplit grid is under two waves. Ties within 3% go to fewer splits. The rule it replaces (enough splits for two CTAs per SM, none
+// past that) left 18432-row weights at 288 CTAs for 264 slots, 1.09 waves
+// of work in two waves' time (FP8 at M=1: ~55% of bandwidth, H200).
 int pick_splits(int64_t N, int64_t T, int bn, int64_t K) {
   const int64_t ctas = ceil_div(N, 64) * ceil_div(T, bn);
-  const int64_t target = 2 * int64_t(num_sms());
-  if (ctas >= target) return 1;
-  int64_t s = ceil_div(target, ctas);
-  const int64_t max_s = ceil_div(K, 128) / 4;  // at least one 128-block per warp
-  if (s > max_s) s = max_s;
-  if (s > 16) s = 16;
-  return int(s < 1 ? 1 : s);
+  const int64_t slots = 2 * int64_t(num_sms());
+  int64_t max_s = ceil_div(K, 128) / 8;
+  if (max_s > 16) max_s = 16;
+  int best = 1;
+  if (ctas >= 2 * slots) return best;
+  double best_cost = double(ceil_div(ctas, slots));
+  for (int64_t s = 2; s <= max_s && ctas * s <= 8 * slots; ++s) {
+    const double cost = double(ceil_div(ctas * s, slots)) / double(s);
+    if (cost < best_cost * 0.97) {
+      best = int(s);
+      best_cost = cost;
+    }
+  }
+  return best;
 }
 
 size_t align256(size_t v) { return (v + 255) & ~size_t(255); }
@@ -236,9 +249,9 @@ void reserve_gemm_workspace(cudaStream_t stream, int64_t max_tokens, int64_t max
   GemmWorkspace* ws = gemm_workspace(stream);
   const int64_t T = max_tokens, F = max_features;
   // Linear: quantized activations + scales, split-K partials (bounded by the
-  // split heuristic: splits * T * N <= 2 * SMs * 64 * bn), padded output.
+  // split heuristic: splits * T * N <= 8 waves of 2 * SMs CTAs of 64 x bn <= 64), padded output.
   size_t need = align256(size_t(scale_ld(T) * F)) + align256(size_t(ceil_div(F, 128) * scale_ld(T)) * 4) +
-                align256(size_t(4) * 2 * num_sms() * 64 * 64 * 2) + align256(size_t(scale_ld(T) * F) * 4);
+                align256(size_t(4) * 8 * 2 * num_sms() * 64 * 64) + align256(size_t(scale_ld(T) * F) * 4);
   if (moe && moe->prepared) {
     const auto& P = *static_cast<const PreparedExperts*>(moe->prepared.get());
     // The MoE scratch grows with T; take the largest over the tile sizes.
