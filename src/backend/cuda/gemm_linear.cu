@@ -140,8 +140,12 @@ GemmPath linear_auto_path(int64_t T, const LinearWeight& w) {
   const PreparedLinear& P = prepared_of(w);
   const int64_t elems = P.out * P.in;
   bool stream = T <= stream_gemm_max_tokens(P.fp8);
+  // With splits by waves (6a26ef4) the streaming kernel also wins every FP8
+  // shape at one token: 7168x18432 47.5 vs 50.0 us, 18432x7168 49.8 vs 59.3,
+  // 7168x16384 42.3 vs 44.3, 24576x1536 18.2 vs 19.5 (H200, bench_cuda_gemm
+  // --quick --dense-only; record 2026-11-30-6a26ef4-dense-splits.md).
   if (P.fp8 && !stream_env_override())
-    stream = (T <= 8 && elems <= (int64_t(24) << 20)) || (T <= 32 && elems <= (int64_t(8) << 20));
+    stream = T == 1 || (T <= 8 && elems <= (int64_t(24) << 20)) || (T <= 32 && elems <= (int64_t(8) << 20));
   return stream ? GemmPath::kStream : GemmPath::kLibrary;
 }
 
