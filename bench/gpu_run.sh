@@ -134,8 +134,8 @@ if [ -z "${SKIP_E2E:-}" ] && [ -z "${SKIP_E2E_FP8:-}" ]; then
 fi
 # One decode step kernel by kernel (Nsight Compute, node by node inside the
 # CUDA graph): where the time between a step and its floor goes.
+NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 if [ -n "${PROFILE_DECODE:-}" ]; then
-  NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
   for dt in bf16 fp8; do
     stamp "ncu decode step ($dt, batch ${PROFILE_BATCH:-1}, ${PROFILE_LAYERS:-2} layers) with $NCU"
     # --cache-control none: L2 keeps what the previous kernel wrote, as in the
@@ -146,18 +146,16 @@ if [ -n "${PROFILE_DECODE:-}" ]; then
         --batches "${PROFILE_BATCH:-1}" --prefill 0 --iters 3 --profile > "$OUT/ncu_$dt.csv" 2> "$OUT/ncu_$dt.err"
     stamp "ncu rc=$?"
     python3 bench/ncu_step_summary.py "$OUT/ncu_$dt.csv" --bandwidth-gbs 4200 > "$OUT/ncu_$dt.md" 2>&1 || tail -5 "$OUT/ncu_$dt.err"
-    grep -m3 "^|.*decode\|^| ${PROFILE_BATCH:-1} |" "$OUT/ncu_$dt.csv" || true
     { echo "## One decode step, $dt, batch ${PROFILE_BATCH:-1}, dsv3-slice ${PROFILE_LAYERS:-2} layers (ncu, bench/ncu_step_summary.py)";
       echo; cat "$OUT/ncu_$dt.md"; echo; } >> "$OUT/summary.md"
     sed -n '/^| kernel | calls/,$p' "$OUT/ncu_$dt.md" | head -40
   done
 fi
 if [ -n "${NCU_KERNEL:-}" ]; then
-  NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
   stamp "ncu details of kernels matching $NCU_KERNEL"
   timeout 200 "$NCU" --profile-from-start off --clock-control none --kernel-name "regex:$NCU_KERNEL" \
       --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats \
-      ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice --layers 2 --batches "${PROFILE_BATCH:-1}" --prefill 0 \
+      ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice --layers "${PROFILE_LAYERS:-2}" --batches "${PROFILE_BATCH:-1}" --prefill 0 \
       --iters 3 --profile > "$OUT/ncu_kernel.txt" 2>&1
   stamp "ncu rc=$?"
   { echo "## ncu sections of kernels matching $NCU_KERNEL (bf16 decode step)"; echo '```';

@@ -29,7 +29,6 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("csv")
     ap.add_argument("--bandwidth-gbs", type=float, default=0)
-    ap.add_argument("--per-step", type=int, default=0, help="kernels in one step (split the list into steps)")
     args = ap.parse_args()
     rows = []
     with open(args.csv, newline="") as f:

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "backend/cpu/convert.h"
+#include "backend/cpu/ops.h"
 #include "core/logging.h"
 #include "model/fp8_quantize.h"
 #include "model/tensor_specs.h"
@@ -154,13 +155,10 @@ class Loader {
       if (w.is_fp8()) r.scale_inv = w.scale_inv.rows(j * I / w.block_out, (j + 1) * I / w.block_out);
       return r;
     };
-    // Columns [j I, (j+1) I) of a row-major [rows, S I] matrix, copied.
+    // Columns [c0, c0 + n) of a host matrix, copied.
     auto col_copy = [](const Tensor& t, int64_t c0, int64_t n) {
-      const int64_t rows = t.dim(0), ld = t.dim(1);
-      const size_t es = dtype_size(t.dtype());
-      Tensor out = Tensor::empty(t.dtype(), {rows, n});
-      for (int64_t r = 0; r < rows; ++r)
-        std::memcpy(out.ptr<char>() + size_t(r * n) * es, t.ptr<char>() + size_t(r * ld + c0) * es, size_t(n) * es);
+      Tensor out = Tensor::empty(t.dtype(), {t.dim(0), n});
+      cpu::copy_columns(t, c0, out);
       return out;
     };
     for (int j = 0; j < S; ++j) {

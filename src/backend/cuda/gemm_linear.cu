@@ -51,16 +51,17 @@ int pick_bn(int64_t tokens_per_tile, bool fp8) {
 // slots) / s, with two CTAs per multiprocessor as slots, at least two
 // 128-blocks per K-warp (4 per CTA), at most 16 and at most 8 waves of CTAs
 // (which bounds the float partials, see reserve_gemm_workspace); only when
-// the unsplit grid is under two waves. Ties within 3% go to fewer splits. The rule it replaces (enough splits for two CTAs per SM, none
-// past that) left 18432-row weights at 288 CTAs for 264 slots, 1.09 waves
-// of work in two waves' time (FP8 at M=1: ~55% of bandwidth, H200).
+// the unsplit grid is under two waves. Ties within 3% go to fewer splits.
+// The rule it replaces (enough splits for two CTAs per SM, none past that)
+// left 18432-row weights at 288 CTAs for 264 slots, 1.09 waves of work in
+// two waves' time (FP8 at M=1: ~55% of bandwidth, H200).
 int pick_splits(int64_t N, int64_t T, int bn, int64_t K) {
   const int64_t ctas = ceil_div(N, 64) * ceil_div(T, bn);
   const int64_t slots = 2 * int64_t(num_sms());
   int64_t max_s = ceil_div(K, 128) / 8;
   if (max_s > 16) max_s = 16;
+  if (ctas >= 2 * slots) return 1;
   int best = 1;
-  if (ctas >= 2 * slots) return best;
   double best_cost = double(ceil_div(ctas, slots));
   for (int64_t s = 2; s <= max_s && ctas * s <= 8 * slots; ++s) {
     const double cost = double(ceil_div(ctas * s, slots)) / double(s);
