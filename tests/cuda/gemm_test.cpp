@@ -315,5 +315,77 @@ TEST_F(GemmTest, GraphCaptureReplaysBitExact) {
     }
 }
 
+// The streaming path's two fusions (FP8 activations quantized inside the
+// kernel; split-K partials summed by each tile's last CTA) change no bits:
+// against the unfused path (quantization kernel, then the GEMM, then a
+// reduction kernel), on shapes that split K (few 64-row tiles, long K) and
+// shapes that do not, at 1-20 tokens, BF16 and F32 outputs; then the fused
+// path replayed from a CUDA graph several times (the arrival counters must
+// be back at zero after every launch), and against the reference.
+TEST_F(GemmTest, StreamFusionsAreBitExact) {
+  const uint32_t seed = fresh_seed();
+  std::mt19937 rng(seed);
+  const Shape3 shapes[] = {{1, 1536, 7168}, {1, 576, 2048}, {3, 200, 4096}, {8, 256, 1024},
+                           {13, 130, 2304}, {20, 64, 512}};
+  for (bool fp8 : {true, false})
+    for (const auto& sh : shapes) {
+      LinearWeight w;
+      if (fp8) host_fp8_weight(rng, sh.N, sh.K, w); else w.weight = host_bf16(rng, sh.N, sh.K, 0.05f);
+      LinearWeight ref_w = clone_host(w);
+      cuda::prepare_linear(w, false, s_);
+      Tensor x = host_bf16(rng, sh.T, sh.K, 1.f);
+      Dev dxm(x.nbytes());
+      Tensor dx = upload(x, dxm);
+      const std::string where = "seed " + std::to_string(seed) + " fp8 " + std::to_string(fp8) + " T=" +
+                                std::to_string(sh.T) + " N=" + std::to_string(sh.N) + " K=" + std::to_string(sh.K);
+      for (bool f32 : {false, true}) {
+        cuda::set_stream_gemm_fusions(false, false);
+        const auto plain = run_linear(dx, w, sh.T, sh.N, f32, cuda::GemmPath::kStream, s_);
+        cuda::set_stream_gemm_fusions(true, true);
+        for (int rep = 0; rep < 2; ++rep) {  // the second launch reuses the counters
+          const auto fused = run_linear(dx, w, sh.T, sh.N, f32, cuda::GemmPath::kStream, s_);
+          ASSERT_EQ(std::memcmp(plain.data(), fused.data(), plain.size() * 4), 0) << where << " f32 " << f32;
+        }
+        cuda::set_stream_gemm_fusions(true, false);
+        const auto q_only = run_linear(dx, w, sh.T, sh.N, f32, cuda::GemmPath::kStream, s_);
+        ASSERT_EQ(std::memcmp(plain.data(), q_only.data(), plain.size() * 4), 0) << where << " f32 " << f32;
+        cuda::set_stream_gemm_fusions(true, true);
+      }
+      // Graph replays of the fused path.
+      const int64_t T = sh.T, N = sh.N;
+      Dev d1(size_t(T * N) * 2);
+      Tensor o1(d1.p, DType::BF16, {T, N}, Device::kCUDA);
+      cuda::reserve_gemm_workspace(s_, 32, 8192, nullptr);
+      cuda::linear_on(dx, w, o1, s_, cuda::GemmPath::kStream);
+      CK(cudaStreamSynchronize(s_));
+      std::vector<uint16_t> want(size_t(T * N)), got(size_t(T * N));
+      CK(cudaMemcpy(want.data(), d1.p, want.size() * 2, cudaMemcpyDeviceToHost));
+      cudaGraph_t g;
+      cudaGraphExec_t ge;
+      CK(cudaStreamBeginCapture(s_, cudaStreamCaptureModeThreadLocal));
+      cuda::linear_on(dx, w, o1, s_, cuda::GemmPath::kStream);
+      CK(cudaStreamEndCapture(s_, &g));
+      CK(cudaGraphInstantiate(&ge, g, 0));
+      for (int rep = 0; rep < 3; ++rep) {
+        CK(cudaMemset(d1.p, 0, size_t(T * N) * 2));
+        CK(cudaGraphLaunch(ge, s_));
+        CK(cudaStreamSynchronize(s_));
+        CK(cudaMemcpy(got.data(), d1.p, got.size() * 2, cudaMemcpyDeviceToHost));
+        ASSERT_EQ(std::memcmp(want.data(), got.data(), got.size() * 2), 0) << where << " replay " << rep;
+      }
+      cudaGraphExecDestroy(ge);
+      cudaGraphDestroy(g);
+      // And the fused result against the reference.
+      Tensor ref = Tensor::empty(DType::F32, {T, N});
+      if (fp8) {
+        cpu::linear_reference(gpu_quantized_x(dx, T, sh.K, s_), ref_w, ref);
+      } else {
+        cpu::linear_reference(to_f32_tensor(x), ref_w, ref);
+      }
+      const auto out = run_linear(dx, w, T, N, true, cuda::GemmPath::kStream, s_);
+      EXPECT_LT(rel_err(out, ref.ptr<float>(), out.size()), 1e-2) << where;
+    }
+}
+
 }  // namespace
 }  // namespace sable

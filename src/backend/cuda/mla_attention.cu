@@ -108,31 +108,46 @@ __global__ void __launch_bounds__(kGenThreads) mla_generic_kernel(const MlaArgs 
 template <typename TO>
 __global__ void mla_combine_kernel(const float* part_o, const float* part_lse, TO* out, int64_t rows, int S,
                                    int Dv) {
-  extern __shared__ float w[];  // [S]
+  // [S] weights, then [S] indices of the non-empty splits in increasing order:
+  // decode graphs are captured with the split count of the longest context,
+  // so at short contexts most splits are empty, and a loop that tests each
+  // split's weight before loading its partial issues one load at a time.
+  extern __shared__ float w[];
+  int* live = reinterpret_cast<int*>(w + S);
   __shared__ float s_total;
+  __shared__ int s_live;
   const int64_t row = blockIdx.x;
   if (threadIdx.x < 32) {
     float mx = -INFINITY;
     for (int s = threadIdx.x; s < S; s += 32) mx = fmaxf(mx, part_lse[s * rows + row]);
     mx = warp_max(mx);
     float sum = 0.f;
-    for (int s = threadIdx.x; s < S; s += 32) {
-      const float lse = part_lse[s * rows + row];
+    int base = 0;
+    for (int s0 = 0; s0 < S; s0 += 32) {
+      const int s = s0 + int(threadIdx.x);
+      const float lse = s < S ? part_lse[s * rows + row] : -INFINITY;
       const float ws = lse == -INFINITY ? 0.f : exp2f(lse - mx);
-      w[s] = ws;
+      if (s < S) w[s] = ws;
       sum += ws;
+      const unsigned ballot = __ballot_sync(0xffffffffu, ws != 0.f);
+      if (ws != 0.f) live[base + __popc(ballot & ((1u << threadIdx.x) - 1u))] = s;
+      base += __popc(ballot);
     }
     sum = warp_sum(sum);
-    if (threadIdx.x == 0) s_total = sum;
+    if (threadIdx.x == 0) {
+      s_total = sum;
+      s_live = base;
+    }
   }
   __syncthreads();
   const float inv = 1.f / s_total;
+  const int nl = s_live;
   for (int d = threadIdx.x * 4; d < Dv; d += blockDim.x * 4) {
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
 #pragma unroll 4
-    for (int s = 0; s < S; ++s) {
+    for (int i = 0; i < nl; ++i) {  // the empty splits' partials were never written
+      const int s = live[i];
       const float ws = w[s];
-      if (ws == 0.f) continue;  // empty split: its partial was never written
       const float4 v = *reinterpret_cast<const float4*>(part_o + (s * rows + row) * Dv + d);
       acc.x += ws * v.x;
       acc.y += ws * v.y;
@@ -274,7 +289,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
     SABLE_DISPATCH_ACT("mla_attention", out.dtype(), TO, {
       if (v_dim % 4 == 0)
         mla_combine_kernel<TO><<<unsigned(T * H), std::min(128, std::max(32, (v_dim / 4 + 31) / 32 * 32)),
-                                 size_t(S) * 4, stream>>>(part_o.ptr<float>(), part_lse.ptr<float>(), out.ptr<TO>(),
+                                 size_t(S) * 8, stream>>>(part_o.ptr<float>(), part_lse.ptr<float>(), out.ptr<TO>(),
                                                           T * H, S, v_dim);
       else
         mla_combine_scalar_kernel<TO><<<unsigned(T * H), 64, 0, stream>>>(part_o.ptr<float>(), part_lse.ptr<float>(),
