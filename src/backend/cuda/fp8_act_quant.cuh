@@ -1,6 +1,6 @@
 // The arithmetic of DeepSeek-V3's activation quantization (per token per 128
 // channels: scale = amax / 448, e4m3 = round-to-nearest-even(value / scale),
-// saturating), shared by the quantization kernel (fp8_quant.cu) and the
+// saturating; see fp8_pack4 for the division), shared by the quantization kernel (fp8_quant.cu) and the
 // streaming GEMM that quantizes its BF16 input on the fly (gemm_stream.cu), so
 // the two produce the same bits by construction.
 #pragma once
@@ -18,10 +18,17 @@ constexpr float kFp8ActMax = 448.f;
 // gets a tiny scale rather than a division by zero).
 __device__ __forceinline__ float fp8_act_scale(float amax) { return fmaxf(amax, 1e-10f) / kFp8ActMax; }
 
-// Four values / scale as e4m3 bytes, the first in the lowest byte (memory order).
-__device__ __forceinline__ uint32_t fp8_pack4(float a, float b, float c, float d, float scale) {
-  const uint32_t lo = __nv_cvt_float2_to_fp8x2(make_float2(a / scale, b / scale), __NV_SATFINITE, __NV_E4M3);
-  const uint32_t hi = __nv_cvt_float2_to_fp8x2(make_float2(c / scale, d / scale), __NV_SATFINITE, __NV_E4M3);
+// Four values times inv_scale (1 / scale, one division per group: a division
+// per value costs the streaming GEMM, which quantizes inside its main loop, a
+// third of its issue slots) as e4m3 bytes, the first in the lowest byte
+// (memory order). v * (1 / s) is within one float ulp of v / s, so it can
+// change the e4m3 rounding only for a value within that ulp of a rounding
+// boundary.
+__device__ __forceinline__ uint32_t fp8_pack4(float a, float b, float c, float d, float inv_scale) {
+  const uint32_t lo =
+      __nv_cvt_float2_to_fp8x2(make_float2(a * inv_scale, b * inv_scale), __NV_SATFINITE, __NV_E4M3);
+  const uint32_t hi =
+      __nv_cvt_float2_to_fp8x2(make_float2(c * inv_scale, d * inv_scale), __NV_SATFINITE, __NV_E4M3);
   return lo | (hi << 16);
 }
 

@@ -41,7 +41,7 @@ __global__ void quantize_act_kernel(const __nv_bfloat16* __restrict__ x, int64_t
   if (lane == 0) scales[grp * s_sk + t * s_st] = scale;
   if (k < K)
     *reinterpret_cast<uint32_t*>(q + t * K + k) =
-        fp8_pack4(v[0], v[1], v[2], v[3], scale);
+        fp8_pack4(v[0], v[1], v[2], v[3], 1.f / scale);
 }
 
 // One CTA per 128x128 block.

@@ -83,21 +83,23 @@ __device__ __forceinline__ float quantize_b(const uint4 (&raw)[2][2], uint4 (&bq
     for (int i = 0; i < 16; ++i) amax = fmaxf(amax, fabsf(v[c][i]));
   amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
   amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
-  const float scale = fp8_act_scale(amax);
+  const float scale = fp8_act_scale(amax), inv = 1.f / scale;
 #pragma unroll
   for (int c = 0; c < 2; ++c) {
-    bq[c].x = fp8_pack4(v[c][0], v[c][1], v[c][2], v[c][3], scale);
-    bq[c].y = fp8_pack4(v[c][4], v[c][5], v[c][6], v[c][7], scale);
-    bq[c].z = fp8_pack4(v[c][8], v[c][9], v[c][10], v[c][11], scale);
-    bq[c].w = fp8_pack4(v[c][12], v[c][13], v[c][14], v[c][15], scale);
+    bq[c].x = fp8_pack4(v[c][0], v[c][1], v[c][2], v[c][3], inv);
+    bq[c].y = fp8_pack4(v[c][4], v[c][5], v[c][6], v[c][7], inv);
+    bq[c].z = fp8_pack4(v[c][8], v[c][9], v[c][10], v[c][11], inv);
+    bq[c].w = fp8_pack4(v[c][12], v[c][13], v[c][14], v[c][15], inv);
   }
   return scale;
 }
 
 template <bool FP8, int BN, bool SMEM, bool XQ>
 // Decode tiles (BN = 8) ask for two CTAs per SM: 16 warps of loads in flight.
-// Larger tiles take one CTA per SM and the registers they need.
-__global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 : 1) stream_gemm_kernel(const StreamGemmArgs a) {
+// Larger tiles take one CTA per SM and the registers they need (16-token
+// tiles that quantize their activations too: at 128 registers they spill).
+__global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN == 16 && !XQ)) ? 2 : 1)
+    stream_gemm_kernel(const StreamGemmArgs a) {
   constexpr int NT = BN / 8;
   constexpr int ESZ = FP8 ? 1 : 2;
   constexpr int EPV = 16 / ESZ;    // elements per 16-byte vector
@@ -183,10 +185,8 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
   // A stage: the A vectors of 2 chunks and, for small tiles (PRE), the B
   // vectors and FP8 scales of the same k range, all loaded one stage ahead so
   // that computing a stage waits on nothing but its own, early-issued loads.
-  // XQ reads its BF16 activations when it computes a stage instead: they are
-  // small and cached, the weight ring keeps the memory system busy meanwhile,
-  // and holding twice the bytes a stage ahead spills registers.
-  constexpr bool PRE = NT <= 2 && !XQ;
+  // (XQ: the raw BF16 activations, quantized when the stage is computed.)
+  constexpr bool PRE = NT <= 2;
   constexpr int PNT = PRE ? NT : 1;
   struct Stage {
     uint4 a[2][4];
@@ -402,7 +402,8 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
         for (int i = 0; i < 4; ++i) dst[((m * NT + j) * 4 + i) * 32] = acc[m][j][i];
   }
   __syncthreads();
-  if (kw == 0) {
+  if (kw != 0) return;
+  // Two warps (kw == 0 of each row group) go on.
 #pragma unroll
   for (int o = 0; o < kKWarps - 1; ++o) {
     const float* src = red + (size_t(rw * (kKWarps - 1) + o) * NACC) * 32 + lane;
@@ -447,26 +448,29 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
         }
       }
     }
-  }  // kw == 0
 
   // Split-K: the last CTA of this output tile to arrive adds the partials of
   // all splits in split order (the second kernel's arithmetic, so the bits do
-  // not depend on which CTA is last).
+  // not depend on which CTA is last). The two remaining warps synchronize on
+  // named barrier 1. (The flag lives in the dynamic shared memory, which the
+  // reduction above has finished with: static shared memory would push the
+  // 48 KB register-pipeline tiles past the limit that needs no opt-in.)
   if (a.splits == 1 || a.counters == nullptr) return;
-  __shared__ int s_last;
+  const int t64 = rw * 32 + lane;  // 0..63 over the two warps
+  int* s_last = reinterpret_cast<int*>(red);  // both warps have read their sums by the barrier
   __threadfence();  // this CTA's partials are visible before it is counted
-  __syncthreads();
-  if (threadIdx.x == 0) {
+  asm volatile("bar.sync 1, 64;" ::: "memory");
+  if (t64 == 0) {
     int* ctr = a.counters + blockIdx.y * gridDim.x + blockIdx.x;
     const int last = atomicAdd(ctr, 1) == a.splits - 1;
     if (last) *ctr = 0;  // ready for the next launch (stream order)
-    s_last = last;
+    *s_last = last;
   }
-  __syncthreads();
-  if (!s_last) return;
+  asm volatile("bar.sync 1, 64;" ::: "memory");
+  if (!*s_last) return;
   __threadfence();
   const int64_t n0 = int64_t(blockIdx.y) * kCtaRows;
-  for (int e = threadIdx.x; e < kCtaRows * BN; e += kThreads) {
+  for (int e = t64; e < kCtaRows * BN; e += 64) {
     const int64_t local = e / kCtaRows, n = n0 + e % kCtaRows;
     if (local >= p_count || n >= a.N) continue;
     const int64_t p = p_begin + local;
