@@ -206,12 +206,6 @@ void bench_dense(const Ceil& c, bool quick) {
                 v ? "stream-smem-ring" : "stream-registers");
           }
           cuda::set_stream_gemm_variant(-1);
-          // Without the streaming path's fusions (a quantization kernel ahead
-          // of an FP8 GEMM; split-K partials summed by a second kernel).
-          cuda::set_stream_gemm_fusions(false, false);
-          const double tu = time_graph([&](int i) { cuda::linear_on(x, ws[size_t(i % copies)], out, g_s, cuda::GemmPath::kStream); });
-          cuda::set_stream_gemm_fusions(true, true);
-          row("  (unfused)", fp8 ? "fp8" : "bf16", sh.name, m, tu, bytes, flops, c, "stream-unfused");
         }
         // The other path too where both are plausible (tunes the threshold).
         if (m <= 512 && !quick) {
@@ -283,12 +277,6 @@ void bench_moe(const Ceil& c, bool quick) {
             v ? "stream-grouped-smem-ring" : "stream-grouped-registers");
       }
       cuda::set_stream_gemm_variant(-1);
-      if (fp8) {  // the activations quantized by kernels of their own instead of in the GEMMs
-        cuda::set_stream_gemm_fusions(false, false);
-        const double tu = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
-        cuda::set_stream_gemm_fusions(true, true);
-        row("  (unfused)", "fp8", shape, T, tu, bytes, flops, c, "stream-grouped-unfused");
-      }
       cuda::set_moe_kernel(cuda::MoeKernel::kAuto);
       CK(cudaFree(di));
       CK(cudaFree(dw));

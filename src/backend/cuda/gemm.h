@@ -95,12 +95,6 @@ GemmPath linear_auto_path(int64_t T, const LinearWeight& w);
 // dtype (ring for FP8, registers for bf16: measured, gemm_stream.cu).
 // SABLE_STREAM_GEMM_SMEM=1/0 forces one. Not thread-safe.
 void set_stream_gemm_variant(int v);
-// Testing knob: the two fusions of the streaming path of linear(), both on by
-// default. quantize: FP8 weights take BF16 activations and quantize them in
-// the kernel (else a quantization kernel runs first); splitk: split-K partials
-// are summed by each tile's last CTA (else by a second kernel). Either way the
-// output bits are the same. Not thread-safe.
-void set_stream_gemm_fusions(bool quantize, bool splitk);
 // The MoE experts' GEMM kernels (moe_experts): kStream, the weight-streaming
 // kernel (any shape, bf16 and FP8); kWgmma, the grouped shared-memory wgmma
 // kernel (moe_grouped_wgmma.cu: bf16 or FP8, 2I and H multiples of 128, and

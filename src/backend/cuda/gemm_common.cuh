@@ -82,10 +82,6 @@ struct GemmWorkspace {
   char* arena = nullptr;
   size_t arena_bytes = 0;
   std::shared_ptr<void> lt_plans;  // gemm_cublaslt.cu's plan cache
-  // Arrival counters of the streaming kernel's in-kernel split-K reduction,
-  // zero between launches (each launch's last CTA per tile resets its own).
-  int* tile_counters = nullptr;
-  int tile_counters_n = 0;
 };
 // Returns a pointer to at least `bytes` of the stream's arena (grows it if
 // needed; growing during graph capture is an error).
@@ -133,8 +129,6 @@ int64_t weight_scale_ld(int64_t in_features);  // kb_ld under fp8_block_config()
 // gemm_stream.cu: the weight-streaming tensor-core kernel (see gemm_stream.cuh).
 struct StreamGemmArgs;
 void launch_stream_gemm(const StreamGemmArgs& a, cudaStream_t stream);
-// Whether FP8 streaming GEMMs take BF16 activations (set_stream_gemm_fusions).
-bool stream_gemm_quantizes();
 // moe_grouped_wgmma.cu: the grouped wgmma kernel (bn 128 tiles with
 // tile_groups, bf16, N % 128 == 0, K % 64 == 0, BF16 output).
 bool grouped_wgmma_supported(const StreamGemmArgs& a);

@@ -75,8 +75,6 @@ int pick_splits(int64_t N, int64_t T, int bn, int64_t K) {
 
 size_t align256(size_t v) { return (v + 255) & ~size_t(255); }
 
-bool g_fuse_quantize = true, g_fuse_splitk = true;
-
 struct LinearScratch {
   size_t xq = 0, xs = 0, partial = 0, outbuf = 0, total = 0;
 };
@@ -96,14 +94,11 @@ LinearScratch linear_scratch(int64_t T, int64_t K, int64_t N, bool fp8, int spli
   return s;
 }
 
-// x is BF16, or F8 with scales xs (FP8 weights); BF16 x with FP8 weights is
-// quantized inside the kernel.
 void run_stream(GemmWorkspace* ws, const PreparedLinear& P, const void* x, int64_t ldx,
                 const float* xs, int64_t xs_sk, int64_t xs_st, int64_t T, void* out,
                 bool out_f32, float* partial, int splits, int bn) {
   StreamGemmArgs a;
   a.fp8 = P.fp8;
-  a.x_bf16 = P.fp8 && xs == nullptr;
   a.bn = bn;
   a.N = P.out;
   a.K = P.in;
@@ -121,22 +116,11 @@ void run_stream(GemmWorkspace* ws, const PreparedLinear& P, const void* x, int64
   a.out_f32 = out_f32;
   a.splits = splits;
   a.partial = partial;
-  if (g_fuse_splitk) {
-    a.counters = ws->tile_counters;
-    a.counters_n = ws->tile_counters_n;
-  }
   a.grid_tiles = int(ceil_div(T, bn));
   launch_stream_gemm(a, ws->stream);
 }
 
 }  // namespace
-
-void set_stream_gemm_fusions(bool quantize, bool splitk) {
-  g_fuse_quantize = quantize;
-  g_fuse_splitk = splitk;
-}
-
-bool stream_gemm_quantizes() { return g_fuse_quantize; }
 
 bool stream_env_override() {
   static const bool set = std::getenv("SABLE_STREAM_GEMM_MAX_T_FP8") != nullptr;
@@ -204,48 +188,48 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
     return;
   }
 
-  // FP8: the activations are quantized per token per 128 channels, inside
-  // the streaming kernel or by a kernel ahead of cuBLASLt's block-scaled GEMM
-  // (same scales, same bits).
+  // FP8: quantize the activations per token per 128 channels, then either
+  // cuBLASLt's block-scaled GEMM or the streaming kernel, on the same scales.
   const Fp8BlockConfig& cfg = fp8_block_config();
   const int64_t G = ceil_div(K, 128), T4 = scale_ld(T);
-  const bool lib = path == GemmPath::kLibrary && cfg.supported &&
-                   (cfg.w_kb_pad4 || G % 4 == 0) && K % 16 == 0 && N % 8 == 0;
+  bool lib = path == GemmPath::kLibrary && cfg.supported &&
+             (cfg.w_kb_pad4 || G % 4 == 0) && K % 16 == 0 && N % 8 == 0;
   if (!lib) SABLE_GEMM_REQUIRE(stream_ok, "linear: FP8 needs in_features % 16 == 0");
   const int bn = pick_bn(T, true);
-  auto stream_fp8 = [&] {
-    const int splits = invariant ? 1 : pick_splits(N, T, bn, K);
-    const LinearScratch s = linear_scratch(T, K, N, !g_fuse_quantize, splits, false, out_esz);
-    char* arena = gemm_arena(ws, s.total);
-    auto* partial = reinterpret_cast<float*>(arena + s.partial);
-    if (g_fuse_quantize) {
-      run_stream(ws, P, xb, K, nullptr, 0, 0, T, out.data(), out_f32, partial, splits, bn);
-      return;
-    }
-    auto* xq = reinterpret_cast<uint8_t*>(arena + s.xq);
-    auto* xs = reinterpret_cast<float*>(arena + s.xs);
-    launch_quantize_act_fp8_padded(xb, T, T, K, K, xq, xs, T4, 1, stream);
-    run_stream(ws, P, xq, K, xs, T4, 1, T, out.data(), out_f32, partial, splits, bn);
-  };
-  if (!lib) return stream_fp8();
-
-  const bool pad_out = T4 != T;
-  const LinearScratch s = linear_scratch(T, K, N, true, 1, pad_out, out_esz);
+  const int splits = lib ? 1 : pick_splits(N, T, bn, K);
+  const bool pad_out = lib && T4 != T;
+  const LinearScratch s = linear_scratch(T, K, N, true, splits, pad_out, out_esz);
   char* arena = gemm_arena(ws, s.total);
   auto* xq = reinterpret_cast<uint8_t*>(arena + s.xq);
   auto* xs = reinterpret_cast<float*>(arena + s.xs);
-  const int64_t xs_sk = cfg.act_kmajor ? 1 : T4, xs_st = cfg.act_kmajor ? G : 1;
-  launch_quantize_act_fp8_padded(xb, T, T4, K, K, xq, xs, xs_sk, xs_st, stream);
-  void* dst = pad_out ? arena + s.outbuf : out.data();
-  if (cublaslt_fp8_block(ws, xq, xs, T4, K, static_cast<const uint8_t*>(P.weight), P.scale, N, dst,
-                         out_f32)) {
-    if (pad_out)
-      SABLE_CUDA_OK(cudaMemcpyAsync(out.data(), dst, size_t(T * N) * out_esz, cudaMemcpyDeviceToDevice,
-                                    stream));
+  const bool kmajor = lib && cfg.act_kmajor;
+  const int64_t xs_sk = kmajor ? 1 : T4, xs_st = kmajor ? G : 1;
+  launch_quantize_act_fp8_padded(xb, T, lib ? T4 : T, K, K, xq, xs, xs_sk, xs_st, stream);
+  if (lib) {
+    void* dst = pad_out ? arena + s.outbuf : out.data();
+    if (cublaslt_fp8_block(ws, xq, xs, T4, K, static_cast<const uint8_t*>(P.weight), P.scale, N,
+                           dst, out_f32)) {
+      if (pad_out)
+        SABLE_CUDA_OK(cudaMemcpyAsync(out.data(), dst, size_t(T * N) * out_esz,
+                                      cudaMemcpyDeviceToDevice, stream));
+      return;
+    }
+    SABLE_GEMM_REQUIRE(stream_ok, "linear: cuBLASLt FP8 failed and in_features % 16 != 0");
+  }
+  const int sp = invariant ? 1 : pick_splits(N, T, bn, K);
+  const LinearScratch s2 = linear_scratch(T, K, N, true, sp, false, out_esz);
+  if (s2.total > s.total || kmajor) {
+    // Recompute with the streaming layout (rare: a library failure).
+    arena = gemm_arena(ws, s2.total);
+    xq = reinterpret_cast<uint8_t*>(arena + s2.xq);
+    xs = reinterpret_cast<float*>(arena + s2.xs);
+    launch_quantize_act_fp8_padded(xb, T, T, K, K, xq, xs, T4, 1, stream);
+    run_stream(ws, P, xq, K, xs, T4, 1, T, out.data(), out_f32,
+               reinterpret_cast<float*>(arena + s2.partial), sp, bn);
     return;
   }
-  SABLE_GEMM_REQUIRE(stream_ok, "linear: cuBLASLt FP8 failed and in_features % 16 != 0");
-  stream_fp8();  // a library failure (rare): the streaming kernel instead
+  run_stream(ws, P, xq, K, xs, xs_sk, xs_st, T, out.data(), out_f32,
+             reinterpret_cast<float*>(arena + s2.partial), sp, bn);
 }
 
 void linear(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream) {

@@ -3,7 +3,6 @@
 
 #include <cstdlib>
 
-#include "backend/cuda/fp8_act_quant.cuh"
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
 
@@ -59,56 +58,16 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
 
-// XQ (FP8 with BF16 activations): raw[c][v] holds the 16 BF16 values of k
-// chunk c (64 wide) that this lane feeds the mma for its token g; the lane
-// quad of g covers the token's whole 128-block. Returns the e4m3 B vectors
-// of both chunks and the block's scale (the quantization kernel's arithmetic).
-__device__ __forceinline__ float quantize_b(const uint4 (&raw)[2][2], uint4 (&bq)[2]) {
-  float v[2][16];
-#pragma unroll
-  for (int c = 0; c < 2; ++c)
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const uint32_t w[4] = {raw[c][h].x, raw[c][h].y, raw[c][h].z, raw[c][h].w};
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        v[c][h * 8 + 2 * i] = bf16_lo(w[i]);
-        v[c][h * 8 + 2 * i + 1] = bf16_hi(w[i]);
-      }
-    }
-  float amax = 0.f;
-#pragma unroll
-  for (int c = 0; c < 2; ++c)
-#pragma unroll
-    for (int i = 0; i < 16; ++i) amax = fmaxf(amax, fabsf(v[c][i]));
-  amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
-  amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
-  const float scale = fp8_act_scale(amax), inv = 1.f / scale;
-#pragma unroll
-  for (int c = 0; c < 2; ++c) {
-    bq[c].x = fp8_pack4(v[c][0], v[c][1], v[c][2], v[c][3], inv);
-    bq[c].y = fp8_pack4(v[c][4], v[c][5], v[c][6], v[c][7], inv);
-    bq[c].z = fp8_pack4(v[c][8], v[c][9], v[c][10], v[c][11], inv);
-    bq[c].w = fp8_pack4(v[c][12], v[c][13], v[c][14], v[c][15], inv);
-  }
-  return scale;
-}
-
-template <bool FP8, int BN, bool SMEM, bool XQ>
+template <bool FP8, int BN, bool SMEM>
 // Decode tiles (BN = 8) ask for two CTAs per SM: 16 warps of loads in flight.
-// Larger tiles take one CTA per SM and the registers they need (16-token
-// tiles that quantize their activations too: at 128 registers they spill).
-__global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN == 16 && !XQ)) ? 2 : 1)
-    stream_gemm_kernel(const StreamGemmArgs a) {
+// Larger tiles take one CTA per SM and the registers they need.
+__global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 : 1) stream_gemm_kernel(const StreamGemmArgs a) {
   constexpr int NT = BN / 8;
   constexpr int ESZ = FP8 ? 1 : 2;
   constexpr int EPV = 16 / ESZ;    // elements per 16-byte vector
   constexpr int KPC = 4 * EPV;     // k per chunk (one vector per lane of a quad)
   constexpr int SPB = 128 / KPC / 2;  // stages of 2 chunks per 128-block: fp8 1, bf16 2
   constexpr int NACC = 2 * NT * 4;
-  static_assert(!XQ || FP8, "in-kernel quantization is for FP8 weights");
-  constexpr int XSZ = XQ ? 2 : ESZ;  // bytes per activation element
-  constexpr int BW = XQ ? 2 : 1;     // 16-byte activation vectors per lane per chunk
   extern __shared__ float red[];
 
   int group = 0;
@@ -146,7 +105,7 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN == 16 && !XQ
   };
 #pragma unroll
   for (int j = 0; j < NT; ++j) {
-    xrow[j] = static_cast<const char*>(a.x) + xrow_of(j * 8 + g) * a.ldx * XSZ;
+    xrow[j] = static_cast<const char*>(a.x) + xrow_of(j * 8 + g) * a.ldx * ESZ;
     if constexpr (FP8) {
       xr_c[j][0] = xrow_of(j * 8 + 2 * q);
       xr_c[j][1] = xrow_of(j * 8 + 2 * q + 1);
@@ -185,18 +144,13 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN == 16 && !XQ
   // A stage: the A vectors of 2 chunks and, for small tiles (PRE), the B
   // vectors and FP8 scales of the same k range, all loaded one stage ahead so
   // that computing a stage waits on nothing but its own, early-issued loads.
-  // (XQ: the raw BF16 activations, quantized when the stage is computed.)
   constexpr bool PRE = NT <= 2;
   constexpr int PNT = PRE ? NT : 1;
   struct Stage {
     uint4 a[2][4];
-    uint4 b[2][PNT][BW];
+    uint4 b[2][PNT];
     float sw[2];
     float sx[PNT][2];
-  };
-  auto load_b = [&](uint4 (&dst)[BW], int j, int64_t k) {
-#pragma unroll
-    for (int v = 0; v < BW; ++v) dst[v] = k < K ? ld_cached(xrow[j] + k * XSZ + 16 * v) : make_uint4(0, 0, 0, 0);
   };
   auto stage_k = [&](int st, int c) -> int64_t {
     const int64_t kb = kb_lo + kw + int64_t(st / SPB) * kKWarps;
@@ -211,57 +165,28 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN == 16 && !XQ
         buf.a[c][r] = k < K ? ld_stream(wrow[r] + k * ESZ) : make_uint4(0, 0, 0, 0);
       if constexpr (PRE) {
 #pragma unroll
-        for (int j = 0; j < NT; ++j) load_b(buf.b[c][j], j, k);
+        for (int j = 0; j < NT; ++j)
+          buf.b[c][j] = k < K ? ld_cached(xrow[j] + k * ESZ) : make_uint4(0, 0, 0, 0);
       }
     }
     if constexpr (FP8 && PRE) {
       const int64_t kb = kb_lo + kw + int64_t(st) * kKWarps;
       buf.sw[0] = __ldg(ws_m[0] + kb);
       buf.sw[1] = __ldg(ws_m[1] + kb);
-      if constexpr (!XQ) {
 #pragma unroll
-        for (int j = 0; j < NT; ++j) {
-          buf.sx[j][0] = __ldg(a.xs + kb * a.xs_sk + xr_c[j][0] * a.xs_st);
-          buf.sx[j][1] = __ldg(a.xs + kb * a.xs_sk + xr_c[j][1] * a.xs_st);
-        }
+      for (int j = 0; j < NT; ++j) {
+        buf.sx[j][0] = __ldg(a.xs + kb * a.xs_sk + xr_c[j][0] * a.xs_st);
+        buf.sx[j][1] = __ldg(a.xs + kb * a.xs_sk + xr_c[j][1] * a.xs_st);
       }
     }
   };
   auto compute_stage = [&](const Stage& buf, int st) {
-    // XQ: a stage is one 128-block (SPB == 1); quantize its activations first.
-    uint4 bq[2][NT];
-    float sq[NT][2];
-    if constexpr (XQ) {
-#pragma unroll
-      for (int j = 0; j < NT; ++j) {
-        uint4 raw[2][2];
-#pragma unroll
-        for (int c = 0; c < 2; ++c) {
-          if constexpr (PRE) {
-            raw[c][0] = buf.b[c][j < PNT ? j : 0][0];
-            raw[c][1] = buf.b[c][j < PNT ? j : 0][BW - 1];
-          } else {
-            load_b(raw[c], j, stage_k(st, c));
-          }
-        }
-        uint4 q2[2];
-        const float scale = quantize_b(raw, q2);
-        bq[0][j] = q2[0];
-        bq[1][j] = q2[1];
-        // The C fragment's tokens are 2q and 2q + 1: lanes 8q and 8q + 4 hold their scales.
-        sq[j][0] = __shfl_sync(0xffffffffu, scale, 8 * q);
-        sq[j][1] = __shfl_sync(0xffffffffu, scale, 8 * q + 4);
-      }
-    }
 #pragma unroll
     for (int c = 0; c < 2; ++c) {
       uint4 bx[NT];
-      if constexpr (XQ) {
+      if constexpr (PRE) {
 #pragma unroll
-        for (int j = 0; j < NT; ++j) bx[j] = bq[c][j];
-      } else if constexpr (PRE) {
-#pragma unroll
-        for (int j = 0; j < NT; ++j) bx[j] = buf.b[c][j < PNT ? j : 0][0];
+        for (int j = 0; j < NT; ++j) bx[j] = buf.b[c][j < PNT ? j : 0];
       } else {
         const int64_t k = stage_k(st, c);
 #pragma unroll
@@ -291,10 +216,7 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN == 16 && !XQ
 #pragma unroll
       for (int j = 0; j < NT; ++j) {
         float sx0, sx1;
-        if constexpr (XQ) {
-          sx0 = sq[j][0];
-          sx1 = sq[j][1];
-        } else if constexpr (PRE) {
+        if constexpr (PRE) {
           sx0 = buf.sx[j < PNT ? j : 0][0];
           sx1 = buf.sx[j < PNT ? j : 0][1];
         } else {
@@ -347,18 +269,17 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN == 16 && !XQ
         for (int c = 0; c < 2; ++c) {
           const int64_t k = stage_k(st, c);
 #pragma unroll
-          for (int j = 0; j < NT; ++j) load_b(buf.b[c][j], j, k);
+          for (int j = 0; j < NT; ++j)
+            buf.b[c][j] = k < K ? ld_cached(xrow[j] + k * ESZ) : make_uint4(0, 0, 0, 0);
         }
         if constexpr (FP8) {
           const int64_t kb = kb_lo + kw + int64_t(st) * kKWarps;
           buf.sw[0] = __ldg(ws_m[0] + kb);
           buf.sw[1] = __ldg(ws_m[1] + kb);
-          if constexpr (!XQ) {
 #pragma unroll
-            for (int j = 0; j < NT; ++j) {
-              buf.sx[j][0] = __ldg(a.xs + kb * a.xs_sk + xr_c[j][0] * a.xs_st);
-              buf.sx[j][1] = __ldg(a.xs + kb * a.xs_sk + xr_c[j][1] * a.xs_st);
-            }
+          for (int j = 0; j < NT; ++j) {
+            buf.sx[j][0] = __ldg(a.xs + kb * a.xs_sk + xr_c[j][0] * a.xs_st);
+            buf.sx[j][1] = __ldg(a.xs + kb * a.xs_sk + xr_c[j][1] * a.xs_st);
           }
         }
       }
@@ -403,7 +324,6 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN == 16 && !XQ
   }
   __syncthreads();
   if (kw != 0) return;
-  // Two warps (kw == 0 of each row group) go on.
 #pragma unroll
   for (int o = 0; o < kKWarps - 1; ++o) {
     const float* src = red + (size_t(rw * (kKWarps - 1) + o) * NACC) * 32 + lane;
@@ -448,41 +368,6 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN == 16 && !XQ
         }
       }
     }
-
-  // Split-K: the last CTA of this output tile to arrive adds the partials of
-  // all splits in split order (the second kernel's arithmetic, so the bits do
-  // not depend on which CTA is last). The two remaining warps synchronize on
-  // named barrier 1. (The flag lives in the dynamic shared memory, which the
-  // reduction above has finished with: static shared memory would push the
-  // 48 KB register-pipeline tiles past the limit that needs no opt-in.)
-  if (a.splits == 1 || a.counters == nullptr) return;
-  const int t64 = rw * 32 + lane;  // 0..63 over the two warps
-  int* s_last = reinterpret_cast<int*>(red);  // both warps have read their sums by the barrier
-  __threadfence();  // this CTA's partials are visible before it is counted
-  asm volatile("bar.sync 1, 64;" ::: "memory");
-  if (t64 == 0) {
-    int* ctr = a.counters + blockIdx.y * gridDim.x + blockIdx.x;
-    const int last = atomicAdd(ctr, 1) == a.splits - 1;
-    if (last) *ctr = 0;  // ready for the next launch (stream order)
-    *s_last = last;
-  }
-  asm volatile("bar.sync 1, 64;" ::: "memory");
-  if (!*s_last) return;
-  __threadfence();
-  const int64_t n0 = int64_t(blockIdx.y) * kCtaRows;
-  for (int e = t64; e < kCtaRows * BN; e += 64) {
-    const int64_t local = e / kCtaRows, n = n0 + e % kCtaRows;
-    if (local >= p_count || n >= a.N) continue;
-    const int64_t p = p_begin + local;
-    const float* src = a.partial + p * a.N + n;
-    float sum = 0.f;
-    for (int z = 0; z < a.splits; ++z) sum += __ldcg(src + int64_t(z) * a.T * a.N);
-    if (a.row_scale) sum *= a.row_scale[p];
-    if (a.out_f32)
-      static_cast<float*>(a.out)[p * a.ldo + n] = sum;
-    else
-      static_cast<__nv_bfloat16*>(a.out)[p * a.ldo + n] = __float2bfloat16(sum);
-  }
 }
 
 // out[p, n] = sum_z partial[z, p, n] (x row_scale[p]), in z order.
@@ -509,7 +394,7 @@ __global__ void splitk_reduce_kernel(const float* partial, int splits, int64_t T
 // -2: read SABLE_STREAM_GEMM_SMEM (1 or 0 forces a pipeline) on first use.
 int g_variant = -2;
 
-template <bool FP8, int BN, bool SMEM, bool XQ>
+template <bool FP8, int BN, bool SMEM>
 void launch_variant(const StreamGemmArgs& a, cudaStream_t stream) {
   // Tiles vary fastest, so the tiles of one expert read the same weight rows
   // at about the same time (the second read hits L2).
@@ -518,13 +403,13 @@ void launch_variant(const StreamGemmArgs& a, cudaStream_t stream) {
   if (SMEM) {
     smem = smem > kRingBytes ? smem : kRingBytes;
     static const bool attr = [&] {
-      SABLE_CUDA_OK(cudaFuncSetAttribute(stream_gemm_kernel<FP8, BN, SMEM, XQ>,
+      SABLE_CUDA_OK(cudaFuncSetAttribute(stream_gemm_kernel<FP8, BN, SMEM>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
       return true;
     }();
     (void)attr;
   }
-  stream_gemm_kernel<FP8, BN, SMEM, XQ><<<grid, kThreads, smem, stream>>>(a);
+  stream_gemm_kernel<FP8, BN, SMEM><<<grid, kThreads, smem, stream>>>(a);
   SABLE_LAUNCH_OK();
 }
 
@@ -534,33 +419,18 @@ void launch_one(const StreamGemmArgs& a, cudaStream_t stream) {
     const char* e = std::getenv("SABLE_STREAM_GEMM_SMEM");
     g_variant = (e && *e == '1') ? 1 : (e && *e == '0') ? 0 : -1;
   }
-  const bool smem = g_variant == 1 || (g_variant == -1 && FP8);
-  if constexpr (FP8) {
-    if (a.x_bf16) {
-      if (smem)
-        launch_variant<FP8, BN, true, true>(a, stream);
-      else
-        launch_variant<FP8, BN, false, true>(a, stream);
-      return;
-    }
-  }
-  if (smem)
-    launch_variant<FP8, BN, true, false>(a, stream);
+  if (g_variant == 1 || (g_variant == -1 && FP8))
+    launch_variant<FP8, BN, true>(a, stream);
   else
-    launch_variant<FP8, BN, false, false>(a, stream);
+    launch_variant<FP8, BN, false>(a, stream);
 }
 
 }  // namespace
 
 void set_stream_gemm_variant(int v) { g_variant = v; }
 
-void launch_stream_gemm(const StreamGemmArgs& args, cudaStream_t stream) {
-  if (args.grid_tiles <= 0 || args.N <= 0) return;
-  StreamGemmArgs a = args;
-  // The in-kernel split-K reduction needs a counter per output tile.
-  const int64_t out_tiles = int64_t(a.grid_tiles) * ceil_div(a.N, kCtaRows);
-  if (a.splits == 1 || out_tiles > a.counters_n) a.counters = nullptr;
-  SABLE_GEMM_REQUIRE(!a.x_bf16 || a.fp8, "BF16 activations with in-kernel quantization need FP8 weights");
+void launch_stream_gemm(const StreamGemmArgs& a, cudaStream_t stream) {
+  if (a.grid_tiles <= 0 || a.N <= 0) return;
   SABLE_GEMM_REQUIRE(a.K % (a.fp8 ? 16 : 8) == 0, "stream GEMM needs K % 16 (fp8) / 8 (bf16) == 0");
   SABLE_GEMM_REQUIRE(a.splits == 1 || (a.tiles == nullptr && a.partial && !a.glu),
                      "split-K only for dense GEMMs with a partial buffer");
@@ -581,7 +451,7 @@ void launch_stream_gemm(const StreamGemmArgs& args, cudaStream_t stream) {
       default: SABLE_GEMM_REQUIRE(false, "bf16 stream GEMM tile must be 8, 16, 32 or 64 tokens");
     }
   }
-  if (a.splits > 1 && a.counters == nullptr) {
+  if (a.splits > 1) {
     const int64_t total = a.T * a.N;
     const int blocks = int(ceil_div(total, 256) < 4096 ? ceil_div(total, 256) : 4096);
     splitk_reduce_kernel<<<blocks, 256, 0, stream>>>(a.partial, a.splits, a.T, a.N, a.row_scale,

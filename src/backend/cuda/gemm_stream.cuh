@@ -14,20 +14,12 @@
 //     the same word assignment.
 // A CTA is 8 warps: 2 row groups (64 rows) x 4 warps splitting K by 128-blocks;
 // the 4 partial sums are added in shared memory in a fixed order, so results
-// do not depend on timing.
-//
-// grid.z splits K further across CTAs (dense decode with few rows): each CTA
-// writes float partials, and the last CTA of an output tile to finish (a
-// per-tile arrival counter) sums them in split order, so no second kernel is
-// needed and the sum order does not depend on timing.
+// do not depend on timing. grid.z splits K further across CTAs (dense decode
+// with few rows), writing float partials that a second kernel sums.
 //
 // FP8 follows DeepSeek-V3: per 128-block of k, the mma partial sum is scaled
 // by weight_scale[row/128, kb] * act_scale[token, kb] and added to the float
-// accumulator. The activations come quantized (x F8 with scales xs) or as
-// BF16 (x_bf16): then each lane quantizes the 32 values it feeds the mma and
-// the lane quad of a token shares the 128-block's amax by shuffles, the same
-// arithmetic as the quantization kernel (bit-identical), without its launch
-// and its round trip through memory.
+// accumulator.
 #pragma once
 
 #include <cstdint>
@@ -51,7 +43,6 @@ struct StreamGemmArgs {
   // at xs[kb * xs_sk + xrow * xs_st].
   const void* x = nullptr;
   int64_t ldx = 0;
-  bool x_bf16 = false;  // FP8 only: x is BF16, quantized in the kernel (xs unused)
   const float* xs = nullptr;
   int64_t xs_sk = 0, xs_st = 0;
   // Tiles (grid.x; grid.y = 64-row blocks of W). Dense (tiles == nullptr):
@@ -71,14 +62,9 @@ struct StreamGemmArgs {
   bool out_f32 = false;
   const float* row_scale = nullptr;
   // Split-K across CTAs: when splits > 1, float partials go to
-  // partial[z][p][n] (dense only); the last CTA of each output tile adds them
-  // up, counted in counters[grid.y][grid.x] (zero between launches: the last
-  // CTA resets its counter), or without counters (or with more tiles than
-  // counters_n) a second kernel does.
+  // partial[z][p][n] (dense only) and launch_stream_gemm adds them.
   int splits = 1;
   float* partial = nullptr;
-  int* counters = nullptr;
-  int counters_n = 0;
   int grid_tiles = 0;  // grid.x (dense: ceil(T/bn); grouped: an upper bound)
 };
 

@@ -15,9 +15,6 @@ namespace sable::cuda {
 
 namespace {
 constexpr size_t kLtWorkspace = 32u << 20;
-// Output tiles of one split-K launch: pick_splits splits only grids under two
-// waves of CTAs (a few hundred tiles on any current GPU).
-constexpr int kTileCounters = 4096;
 std::mutex g_mu;
 std::map<cudaStream_t, std::unique_ptr<GemmWorkspace>>& registry() {
   static auto* r = new std::map<cudaStream_t, std::unique_ptr<GemmWorkspace>>();
@@ -35,9 +32,6 @@ GemmWorkspace* gemm_workspace(cudaStream_t stream) {
   SABLE_CUBLAS_OK(cublasLtCreate(&ws->lt));
   SABLE_CUDA_OK(cudaMalloc(&ws->lt_ws, kLtWorkspace));
   ws->lt_ws_bytes = kLtWorkspace;
-  SABLE_CUDA_OK(cudaMalloc(&ws->tile_counters, kTileCounters * sizeof(int)));
-  SABLE_CUDA_OK(cudaMemsetAsync(ws->tile_counters, 0, kTileCounters * sizeof(int), stream));
-  ws->tile_counters_n = kTileCounters;
   GemmWorkspace* raw = ws.get();
   r.emplace(stream, std::move(ws));
   return raw;

@@ -264,14 +264,7 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   g.out = h;
   g.ldo = I;
   g.T = pairs;
-  // FP8: the streaming kernel quantizes its BF16 input itself (the same
-  // bits as the quantization kernel, which the wgmma kernel needs).
-  const bool quantize_in_kernel = P.fp8 && !wgmma && stream_gemm_quantizes();
-  if (P.fp8 && quantize_in_kernel) {
-    g.x = x.data();
-    g.ldx = H;
-    g.x_bf16 = true;
-  } else if (P.fp8) {
+  if (P.fp8) {
     auto* xq = reinterpret_cast<uint8_t*>(ar + s.xq);
     auto* xs = reinterpret_cast<float*>(ar + s.xs);
     launch_quantize_act_fp8(x.ptr<__nv_bfloat16>(), T, H, H, xq, xs, scale_ld(T), stream);
@@ -280,8 +273,6 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
     g.xs = xs;
     g.xs_sk = scale_ld(T);
     g.xs_st = 1;
-  }
-  if (P.fp8) {
     g.ws = P.s13;
     g.ws_ld = kbH;
     g.ws_gstride = 2 * nbI * kbH;
@@ -312,11 +303,7 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   d.row_scale = sorted_weight;
   d.tile_groups = tile_groups;
   d.T = pairs;
-  if (P.fp8 && quantize_in_kernel) {
-    d.x = h;
-    d.ldx = I;
-    d.x_bf16 = true;
-  } else if (P.fp8) {
+  if (P.fp8) {
     auto* hq = reinterpret_cast<uint8_t*>(ar + s.hq);
     auto* hs = reinterpret_cast<float*>(ar + s.hs);
     launch_quantize_act_fp8(h, pairs, I, I, hq, hs, scale_ld(pairs), stream);
@@ -325,8 +312,6 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
     d.xs = hs;
     d.xs_sk = scale_ld(pairs);
     d.xs_st = 1;
-  }
-  if (P.fp8) {
     d.ws = P.s2;
     d.ws_ld = kbI;
     d.ws_gstride = nbH * kbI;
