@@ -184,7 +184,9 @@ INSTANTIATE_TEST_SUITE_P(
                       // Many tokens per expert: several (and partial) 128-token tiles
                       // per expert, for the grouped wgmma kernel (auto from 16 per expert).
                       Case{16, 4, 384, 256, 1000, false, false}, Case{8, 2, 1024, 512, 700, false, false},
-                      Case{16, 4, 384, 256, 1000, true, false}, Case{8, 2, 1024, 512, 700, false, true}));
+                      Case{16, 4, 384, 256, 1000, true, false}, Case{8, 2, 1024, 512, 700, false, true},
+                      // Over 4,096 pairs: a separate count kernel (fewer: counted in the fill kernel).
+                      Case{16, 4, 256, 128, 1100, false, false}, Case{16, 4, 256, 128, 1100, true, false}));
 
 }  // namespace
 }  // namespace sable

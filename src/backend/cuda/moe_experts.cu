@@ -1,6 +1,7 @@
 // The routed experts of a MoE layer as two grouped GEMMs over tokens sorted
 // by expert (no per-expert launches, no host synchronization):
-//   1. count tokens per expert; a stable counting sort (one CTA per expert)
+//   1. count tokens per expert (for few pairs, as at decode, inside step 1's
+//      kernel: a launch and a memset fewer); a stable counting sort (one CTA per expert)
 //      writes each (token, k) pair's sorted position p, the token of each p,
 //      its routing weight, and the tile list {expert, p_begin, count};
 //   2. [FP8] quantize x per token per 128 channels;
@@ -32,7 +33,13 @@ __global__ void moe_count_kernel(const int* __restrict__ ids, int64_t pairs, int
   }
 }
 
-// One CTA (256 threads) per expert.
+// Pairs up to which every fill CTA counts all experts itself, in shared
+// memory (pairs x E shared atomics in all; at decode a few thousand), instead
+// of a separate count kernel over a zeroed global array.
+constexpr int64_t kFillCountsMaxPairs = 4096;
+
+// One CTA (256 threads) per expert. counts == nullptr: count here ([E] ints
+// of dynamic shared memory).
 __global__ void moe_fill_kernel(const int* __restrict__ ids, const float* __restrict__ wts,
                                 int64_t pairs, int top_k, int E, int bn,
                                 const int* __restrict__ counts, int* __restrict__ sorted_token,
@@ -40,6 +47,17 @@ __global__ void moe_fill_kernel(const int* __restrict__ ids, const float* __rest
                                 int* __restrict__ tiles, int* __restrict__ num_tiles,
                                 int* __restrict__ tile_groups) {
   const int e = blockIdx.x;
+  if (counts == nullptr) {
+    extern __shared__ int s_counts[];
+    for (int x = threadIdx.x; x < E; x += blockDim.x) s_counts[x] = 0;
+    __syncthreads();
+    for (int64_t i = threadIdx.x; i < pairs; i += blockDim.x) {
+      const int x = ids[i];
+      if (x >= 0 && x < E) atomicAdd(&s_counts[x], 1);
+    }
+    __syncthreads();
+    counts = s_counts;
+  }
   __shared__ int s_warp[8];
   __shared__ int s_base[2];
   // Offsets of this expert's rows and tiles: sums over the experts before it.
@@ -234,13 +252,16 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   int* tile_groups = wgmma ? reinterpret_cast<int*>(ar + s.tile_groups) : nullptr;
   const int64_t pairs = T * K;
 
-  SABLE_CUDA_OK(cudaMemsetAsync(counts, 0, size_t(E) * 4, stream));
-  moe_count_kernel<<<unsigned(ceil_div(pairs, 256) < 1024 ? ceil_div(pairs, 256) : 1024), 256, 0, stream>>>(
-      topk_ids.ptr<int>(), pairs, E, counts);
-  SABLE_LAUNCH_OK();
-  moe_fill_kernel<<<unsigned(E), 256, 0, stream>>>(topk_ids.ptr<int>(), topk_weights.ptr<float>(),
-                                                   pairs, int(K), E, bn, counts, sorted_token,
-                                                   sorted_weight, pair_pos, tiles, num_tiles, tile_groups);
+  const bool count_in_fill = pairs <= kFillCountsMaxPairs && size_t(E) * 4 <= 48 * 1024;
+  if (!count_in_fill) {
+    SABLE_CUDA_OK(cudaMemsetAsync(counts, 0, size_t(E) * 4, stream));
+    moe_count_kernel<<<unsigned(ceil_div(pairs, 256) < 1024 ? ceil_div(pairs, 256) : 1024), 256, 0, stream>>>(
+        topk_ids.ptr<int>(), pairs, E, counts);
+    SABLE_LAUNCH_OK();
+  }
+  moe_fill_kernel<<<unsigned(E), 256, count_in_fill ? size_t(E) * 4 : 0, stream>>>(
+      topk_ids.ptr<int>(), topk_weights.ptr<float>(), pairs, int(K), E, bn, count_in_fill ? nullptr : counts,
+      sorted_token, sorted_weight, pair_pos, tiles, num_tiles, tile_groups);
   SABLE_LAUNCH_OK();
 
   auto* h = reinterpret_cast<__nv_bfloat16*>(ar + s.h);
