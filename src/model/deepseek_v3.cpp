@@ -99,6 +99,8 @@ Result<DeviceBatch> DeepseekV3Model::upload(const ForwardBatch& batch) const {
   m.all_decode = T == batch.num_seqs();
   d.token_ids = be.to_device(host_i32(batch.token_ids));
   d.logits_indices = be.to_device(host_i32(batch.logits_indices));
+  d.logits_all_rows = int64_t(batch.logits_indices.size()) == T;
+  for (int64_t i = 0; d.logits_all_rows && i < T; ++i) d.logits_all_rows = batch.logits_indices[size_t(i)] == i;
   plan_expanded(batch, d);
   return d;
 }
@@ -212,8 +214,11 @@ Tensor DeepseekV3Model::forward_device(const DeviceBatch& d, KvCache& cache) {
   // Only the rows whose logits are wanted go through lm_head.
   const int64_t N = d.logits_indices.numel();
   if (N == 0) return be.empty(DType::F32, {0, config_.vocab_size});
-  Tensor rows = be.empty(act, {N, H});
-  be.gather_rows(hn, d.logits_indices, rows);
+  Tensor rows = hn;  // decode: every row, in order (no gather kernel)
+  if (!d.logits_all_rows || N != T) {
+    rows = be.empty(act, {N, H});
+    be.gather_rows(hn, d.logits_indices, rows);
+  }
   Tensor logits = be.empty(DType::F32, {N, config_.vocab_size});
   be.linear(rows, weights_.lm_head, logits);  // [N, V]
   debug("logits", logits);

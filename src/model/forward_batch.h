@@ -39,6 +39,7 @@ struct ExpandedSeq {
 struct DeviceBatch {
   Tensor token_ids;       // I32 [T]
   Tensor logits_indices;  // I32 [N]
+  bool logits_all_rows = false;  // logits_indices is 0..T-1 (decode): lm_head reads the rows in place
   AttentionMetadata attn;
   // When `expanded` is not empty: the rows that take the absorbed (paged)
   // attention, the batch's first absorbed.num_tokens tokens and

@@ -119,6 +119,7 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
     d.attn.slot_mapping = view(3 * B, {B});
     d.attn.seq_lens = view(4 * B, {B});
     d.logits_indices = view(5 * B, {B});
+    d.logits_all_rows = true;  // row s is sequence s's token (host[5B + s] = s below)
     d.attn.block_tables = view(6 * B, {B, graph_max_blocks_});
     d.attn.num_seqs = B;
     d.attn.num_tokens = B;
