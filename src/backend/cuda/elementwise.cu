@@ -4,12 +4,14 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/ops.h"
+#include "backend/cuda/pdl.cuh"
 
 namespace sable::cuda {
 namespace {
 
 template <typename TA, typename TB, int VEC>
 __global__ void add_inplace_kernel(TA* a, const TB* b, int64_t n) {
+  pdl_begin();
   const int64_t stride = int64_t(gridDim.x) * blockDim.x * VEC;
   for (int64_t i = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * VEC; i < n; i += stride) {
     if constexpr (VEC == 8) {
@@ -30,6 +32,7 @@ __global__ void add_inplace_kernel(TA* a, const TB* b, int64_t n) {
 template <typename W>
 __global__ void gather_rows_kernel(const char* x, const int32_t* index, char* out, int64_t rows,
                                    int64_t row_words) {
+  pdl_begin();
   const int64_t i = blockIdx.x;
   const int32_t r = index[i];
   W* o = reinterpret_cast<W*>(out) + i * row_words;
@@ -42,6 +45,7 @@ __global__ void gather_rows_kernel(const char* x, const int32_t* index, char* ou
 template <typename W>
 __global__ void copy_columns_kernel(const char* x, char* out, int64_t ld_words, int64_t col0_words,
                                     int64_t n_words) {
+  pdl_begin();
   const int64_t t = blockIdx.x;
   const W* s = reinterpret_cast<const W*>(x) + t * ld_words + col0_words;
   W* o = reinterpret_cast<W*>(out) + t * n_words;
@@ -59,11 +63,9 @@ void add_inplace(Tensor& a, const Tensor& b, cudaStream_t stream) {
   SABLE_DISPATCH_ACT("add_inplace", a.dtype(), TA, {
     SABLE_DISPATCH_ACT("add_inplace", b.dtype(), TB, {
       if (vec)
-        add_inplace_kernel<TA, TB, 8><<<std::min<unsigned>(ceil_div(n / 8, threads), 1u << 20), threads, 0,
-                                        stream>>>(a.ptr<TA>(), b.ptr<TB>(), n);
+        launch_pdl(add_inplace_kernel<TA, TB, 8>, std::min<unsigned>(ceil_div(n / 8, threads), 1u << 20), threads, 0, stream, a.ptr<TA>(), b.ptr<TB>(), n);
       else
-        add_inplace_kernel<TA, TB, 1><<<std::min<unsigned>(ceil_div(n, threads), 1u << 20), threads, 0,
-                                        stream>>>(a.ptr<TA>(), b.ptr<TB>(), n);
+        launch_pdl(add_inplace_kernel<TA, TB, 1>, std::min<unsigned>(ceil_div(n, threads), 1u << 20), threads, 0, stream, a.ptr<TA>(), b.ptr<TB>(), n);
       SABLE_CUDA_LAUNCH_CHECK();
     });
   });
@@ -77,10 +79,10 @@ void gather_rows(const Tensor& x, const Tensor& index, Tensor& out, cudaStream_t
   const bool wide = row % 16 == 0 && reinterpret_cast<uintptr_t>(x.data()) % 16 == 0 &&
                     reinterpret_cast<uintptr_t>(out.data()) % 16 == 0;
   if (wide)
-    gather_rows_kernel<uint4><<<unsigned(N), 128, 0, stream>>>(x.ptr<char>(), index.ptr<int32_t>(),
+    launch_pdl(gather_rows_kernel<uint4>, unsigned(N), 128, 0, stream, x.ptr<char>(), index.ptr<int32_t>(),
                                                                out.ptr<char>(), x.dim(0), int64_t(row / 16));
   else
-    gather_rows_kernel<char><<<unsigned(N), 128, 0, stream>>>(x.ptr<char>(), index.ptr<int32_t>(),
+    launch_pdl(gather_rows_kernel<char>, unsigned(N), 128, 0, stream, x.ptr<char>(), index.ptr<int32_t>(),
                                                               out.ptr<char>(), x.dim(0), int64_t(row));
   SABLE_CUDA_LAUNCH_CHECK();
 }
@@ -93,10 +95,10 @@ void copy_columns(const Tensor& x, int64_t col0, Tensor& out, cudaStream_t strea
   const bool wide = (D * es) % 16 == 0 && (col0 * es) % 16 == 0 && (n * es) % 16 == 0 &&
                     reinterpret_cast<uintptr_t>(x.data()) % 16 == 0 && reinterpret_cast<uintptr_t>(out.data()) % 16 == 0;
   if (wide)
-    copy_columns_kernel<uint4><<<unsigned(T), 128, 0, stream>>>(x.ptr<char>(), out.ptr<char>(), D * es / 16,
+    launch_pdl(copy_columns_kernel<uint4>, unsigned(T), 128, 0, stream, x.ptr<char>(), out.ptr<char>(), D * es / 16,
                                                                 col0 * es / 16, n * es / 16);
   else
-    copy_columns_kernel<char><<<unsigned(T), 128, 0, stream>>>(x.ptr<char>(), out.ptr<char>(), D * es, col0 * es,
+    launch_pdl(copy_columns_kernel<char>, unsigned(T), 128, 0, stream, x.ptr<char>(), out.ptr<char>(), D * es, col0 * es,
                                                                n * es);
   SABLE_CUDA_LAUNCH_CHECK();
 }

@@ -4,12 +4,14 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/ops.h"
+#include "backend/cuda/pdl.cuh"
 
 namespace sable::cuda {
 namespace {
 
 template <typename TT, typename TO, int VEC>
 __global__ void embedding_kernel(const int32_t* ids, const TT* table, TO* out, int64_t H, int64_t V) {
+  pdl_begin();
   const int t = blockIdx.x;
   const int32_t id = ids[t];
   TO* o = out + int64_t(t) * H;
@@ -40,10 +42,10 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor& out, cudaStream_t
   SABLE_DISPATCH_FLOAT("embedding", table.dtype(), TT, {
     SABLE_DISPATCH_ACT("embedding", out.dtype(), TO, {
       if (vec)
-        embedding_kernel<TT, TO, 8><<<unsigned(T), 128, 0, stream>>>(ids.ptr<int32_t>(), table.ptr<TT>(),
+        launch_pdl(embedding_kernel<TT, TO, 8>, unsigned(T), 128, 0, stream, ids.ptr<int32_t>(), table.ptr<TT>(),
                                                                      out.ptr<TO>(), H, V);
       else
-        embedding_kernel<TT, TO, 1><<<unsigned(T), 128, 0, stream>>>(ids.ptr<int32_t>(), table.ptr<TT>(),
+        launch_pdl(embedding_kernel<TT, TO, 1>, unsigned(T), 128, 0, stream, ids.ptr<int32_t>(), table.ptr<TT>(),
                                                                      out.ptr<TO>(), H, V);
       SABLE_CUDA_LAUNCH_CHECK();
     });

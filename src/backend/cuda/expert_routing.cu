@@ -20,6 +20,7 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/ops.h"
+#include "backend/cuda/pdl.cuh"
 
 namespace sable::cuda {
 namespace {
@@ -32,6 +33,7 @@ __device__ __forceinline__ bool beats(float av, int a, float bv, int b) { return
 __global__ void __launch_bounds__(kThreads) moe_route_kernel(const float* logits, const float* bias, int E, int G,
                                                              int topk_group, int K, int S, bool norm, float scaling,
                                                              int32_t* ids_out, float* w_out) {
+  pdl_begin();
   extern __shared__ float smem[];
   float* s = smem;           // [E] sigmoid scores
   float* choice = s + E;     // [E] biased, then masked by the kept groups
@@ -125,7 +127,7 @@ void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRouting
   const size_t smem = size_t(2 * E + 2 * G + 2 * K) * sizeof(float);
   if (smem > 48 * 1024)
     SABLE_CUDA_CHECK(cudaFuncSetAttribute(moe_route_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  moe_route_kernel<<<unsigned(T), kThreads, smem, stream>>>(
+  launch_pdl(moe_route_kernel, unsigned(T), kThreads, smem, stream, 
       router_logits.ptr<float>(), bias.data() ? bias.ptr<float>() : nullptr, E, G, p.topk_group, K, S,
       p.norm_topk_prob, p.routed_scaling_factor, topk_ids.ptr<int32_t>(), topk_weights.ptr<float>());
   SABLE_CUDA_LAUNCH_CHECK();

@@ -8,6 +8,7 @@
 #include <cuda_fp8.h>
 
 #include "backend/cuda/gemm_common.cuh"
+#include "backend/cuda/pdl.cuh"
 #include "core/dtype.h"
 
 namespace sable::cuda {
@@ -26,6 +27,7 @@ __device__ __forceinline__ uint32_t pack4_fp8(float a, float b, float c, float d
 __global__ void quantize_act_kernel(const __nv_bfloat16* __restrict__ x, int64_t T, int64_t T_pad,
                                     int64_t K, int64_t ldx, uint8_t* __restrict__ q,
                                     float* __restrict__ scales, int64_t s_sk, int64_t s_st) {
+  pdl_begin();
   const int64_t G = (K + 127) / 128;
   const int64_t item = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
   const int lane = threadIdx.x & 31;
@@ -107,7 +109,7 @@ void launch_quantize_act_fp8_padded(const __nv_bfloat16* x, int64_t T, int64_t T
   if (T_pad <= 0 || K <= 0) return;
   SABLE_GEMM_REQUIRE(K % 4 == 0 && ldx % 4 == 0, "activation quantization needs K % 4 == 0");
   const int64_t warps = T_pad * ceil_div(K, 128);
-  quantize_act_kernel<<<unsigned(ceil_div(warps * 32, 256)), 256, 0, stream>>>(
+  launch_pdl(quantize_act_kernel, unsigned(ceil_div(warps * 32, 256)), 256, 0, stream, 
       x, T, T_pad, K, ldx, q, scales, s_sk, s_st);
   SABLE_LAUNCH_OK();
 }

@@ -5,6 +5,7 @@
 
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
+#include "backend/cuda/pdl.cuh"
 
 namespace sable::cuda {
 namespace {
@@ -72,6 +73,11 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
 
   int group = 0;
   int64_t p_begin, p_count;
+  // Programmatic dependent launch (pdl.cuh): a grouped GEMM reads its tile
+  // list (written by the kernel before) first; a dense one starts its weight
+  // loads before it waits (shared-memory ring; the register pipeline loads
+  // activations with its first weights, so it waits at once).
+  if (a.tiles || !SMEM) pdl_begin();
   if (a.tiles) {
     if (int(blockIdx.x) >= *a.num_tiles) return;
     const int* t = a.tiles + 3 * blockIdx.x;
@@ -293,6 +299,7 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
     };
 #pragma unroll
     for (int st = 0; st < kStages - 1; ++st) issue(st);
+    if (!a.tiles) pdl_begin();
     if (nst > 0) load_pre(S0, 0);
     for (int st = 0; st < nst; st += 2) {
       issue(st + kStages - 1);
@@ -373,6 +380,7 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
 // out[p, n] = sum_z partial[z, p, n] (x row_scale[p]), in z order.
 __global__ void splitk_reduce_kernel(const float* partial, int splits, int64_t T, int64_t N,
                                      const float* row_scale, void* out, int64_t ldo, bool out_f32) {
+  pdl_begin();
   const int64_t total = T * N;
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < total;
        idx += int64_t(gridDim.x) * blockDim.x) {
@@ -409,7 +417,7 @@ void launch_variant(const StreamGemmArgs& a, cudaStream_t stream) {
     }();
     (void)attr;
   }
-  stream_gemm_kernel<FP8, BN, SMEM><<<grid, kThreads, smem, stream>>>(a);
+  launch_pdl(stream_gemm_kernel<FP8, BN, SMEM>, grid, kThreads, smem, stream, a);
   SABLE_LAUNCH_OK();
 }
 
@@ -454,7 +462,7 @@ void launch_stream_gemm(const StreamGemmArgs& a, cudaStream_t stream) {
   if (a.splits > 1) {
     const int64_t total = a.T * a.N;
     const int blocks = int(ceil_div(total, 256) < 4096 ? ceil_div(total, 256) : 4096);
-    splitk_reduce_kernel<<<blocks, 256, 0, stream>>>(a.partial, a.splits, a.T, a.N, a.row_scale,
+    launch_pdl(splitk_reduce_kernel, blocks, 256, 0, stream, a.partial, a.splits, a.T, a.N, a.row_scale,
                                                       a.out, a.ldo, a.out_f32);
     SABLE_LAUNCH_OK();
   }

@@ -16,6 +16,7 @@
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/mla_attention_kernels.cuh"
 #include "backend/cuda/ops.h"
+#include "backend/cuda/pdl.cuh"
 
 namespace sable::cuda {
 namespace {
@@ -30,6 +31,7 @@ constexpr int kGenMaxDv = 8 * kGenThreads;  // o[8] per thread
 // for the scores, then every thread accumulates its value dims over them.
 template <typename TQ, typename TC, typename TO>
 __global__ void __launch_bounds__(kGenThreads) mla_generic_kernel(const MlaArgs p) {
+  pdl_begin();
   extern __shared__ int64_t gsm[];
   int64_t* srow = gsm;                                          // [128] cache rows of the current keys
   float* sp = reinterpret_cast<float*>(srow + kGenThreads);     // [128] their weights
@@ -108,6 +110,7 @@ __global__ void __launch_bounds__(kGenThreads) mla_generic_kernel(const MlaArgs 
 template <typename TO>
 __global__ void mla_combine_kernel(const float* part_o, const float* part_lse, TO* out, int64_t rows, int S,
                                    int Dv) {
+  pdl_begin();
   // [S] weights, then [S] indices of the non-empty splits in increasing order:
   // decode graphs are captured with the split count of the longest context,
   // so at short contexts most splits are empty, and a loop that tests each
@@ -165,6 +168,7 @@ __global__ void mla_combine_kernel(const float* part_o, const float* part_lse, T
 template <typename TO>
 __global__ void mla_combine_scalar_kernel(const float* part_o, const float* part_lse, TO* out, int64_t rows, int S,
                                           int Dv) {
+  pdl_begin();
   for (int d = threadIdx.x; d < Dv; d += blockDim.x) {
     const int64_t row = blockIdx.x;
     float mx = -INFINITY;
@@ -279,7 +283,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
     SABLE_DISPATCH_ACT("mla_attention", q.dtype(), TQ, {
       SABLE_DISPATCH_FLOAT("mla_attention", cache.dtype(), TC, {
         SABLE_DISPATCH_ACT("mla_attention", out.dtype(), TO, {
-          mla_generic_kernel<TQ, TC, TO><<<blocks, kGenThreads, smem, stream>>>(a);
+          launch_pdl(mla_generic_kernel<TQ, TC, TO>, blocks, kGenThreads, smem, stream, a);
           SABLE_CUDA_LAUNCH_CHECK();
         });
       });
@@ -288,11 +292,10 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   if (S > 1) {
     SABLE_DISPATCH_ACT("mla_attention", out.dtype(), TO, {
       if (v_dim % 4 == 0)
-        mla_combine_kernel<TO><<<unsigned(T * H), std::min(128, std::max(32, (v_dim / 4 + 31) / 32 * 32)),
-                                 size_t(S) * 8, stream>>>(part_o.ptr<float>(), part_lse.ptr<float>(), out.ptr<TO>(),
+        launch_pdl(mla_combine_kernel<TO>, unsigned(T * H), std::min(128, std::max(32, (v_dim / 4 + 31) / 32 * 32)), size_t(S) * 8, stream, part_o.ptr<float>(), part_lse.ptr<float>(), out.ptr<TO>(),
                                                           T * H, S, v_dim);
       else
-        mla_combine_scalar_kernel<TO><<<unsigned(T * H), 64, 0, stream>>>(part_o.ptr<float>(), part_lse.ptr<float>(),
+        launch_pdl(mla_combine_scalar_kernel<TO>, unsigned(T * H), 64, 0, stream, part_o.ptr<float>(), part_lse.ptr<float>(),
                                                                           out.ptr<TO>(), T * H, S, v_dim);
       SABLE_CUDA_LAUNCH_CHECK();
     });

@@ -41,6 +41,7 @@
 #include "backend/cuda/mla_attention_kernels.cuh"
 #include "backend/cuda/mma_sync.cuh"
 #include "backend/cuda/sm90_async.cuh"
+#include "backend/cuda/pdl.cuh"
 
 namespace sable::cuda::mla {
 namespace {
@@ -87,6 +88,7 @@ __device__ __forceinline__ uint32_t pswz(int row, int chunk) {
 
 template <bool kWgmmaS>
 __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
+  pdl_begin();
   extern __shared__ __align__(1024) uint8_t smem_raw[];
   // Swizzle atoms must sit on 1024-byte boundaries of the shared window.
   const uint32_t raw = smem_u32(smem_raw);
@@ -370,9 +372,9 @@ void launch_mma(const MlaArgs& a, bool wgmma, cudaStream_t stream) {
   const int64_t blocks = int64_t(a.T) * (a.H / kRows) * a.num_splits;
   if (blocks == 0) return;
   if (wgmma)
-    mla_mma_kernel<true><<<unsigned(blocks), kThreads, kSmemBytes, stream>>>(a);
+    launch_pdl(mla_mma_kernel<true>, unsigned(blocks), kThreads, kSmemBytes, stream, a);
   else
-    mla_mma_kernel<false><<<unsigned(blocks), kThreads, kSmemBytes, stream>>>(a);
+    launch_pdl(mla_mma_kernel<false>, unsigned(blocks), kThreads, kSmemBytes, stream, a);
   SABLE_CUDA_LAUNCH_CHECK();
 }
 

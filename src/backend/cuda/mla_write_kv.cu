@@ -7,6 +7,7 @@
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/rope_common.cuh"
+#include "backend/cuda/pdl.cuh"
 
 namespace sable::cuda {
 namespace {
@@ -18,6 +19,7 @@ __global__ void __launch_bounds__(kThreads) mla_write_kv_kernel(const TK* kv, co
                                                                 const int32_t* slots, const int32_t* positions,
                                                                 TC* cache, int64_t num_slots, int L, int kv_lora,
                                                                 float eps, RopeArgs r) {
+  pdl_begin();
   __shared__ float scratch[33];
   const int64_t t = blockIdx.x;
   const int64_t slot = slots[t];
@@ -54,7 +56,7 @@ void mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeP
   SABLE_DISPATCH_ACT("mla_write_kv", kv.dtype(), TK, {
     SABLE_DISPATCH_FLOAT("mla_write_kv", norm_w.dtype(), TW, {
       SABLE_DISPATCH_FLOAT("mla_write_kv", cache.dtype(), TC, {
-        mla_write_kv_kernel<TK, TW, TC><<<unsigned(T), kThreads, 0, stream>>>(
+        launch_pdl(mla_write_kv_kernel<TK, TW, TC>, unsigned(T), kThreads, 0, stream, 
             kv.ptr<TK>(), norm_w.ptr<TW>(), m.slot_mapping.ptr<int32_t>(), m.positions.ptr<int32_t>(),
             cache.ptr<TC>(), num_slots, int(L), int(kv_lora), eps, r);
         SABLE_CUDA_LAUNCH_CHECK();

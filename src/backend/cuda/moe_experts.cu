@@ -19,6 +19,7 @@
 #include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
+#include "backend/cuda/pdl.cuh"
 
 namespace sable::cuda {
 
@@ -26,6 +27,7 @@ namespace {
 
 __global__ void moe_count_kernel(const int* __restrict__ ids, int64_t pairs, int E,
                                  int* __restrict__ counts) {
+  pdl_begin();
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < pairs;
        i += int64_t(gridDim.x) * blockDim.x) {
     const int e = ids[i];
@@ -46,6 +48,7 @@ __global__ void moe_fill_kernel(const int* __restrict__ ids, const float* __rest
                                 float* __restrict__ sorted_weight, int* __restrict__ pair_pos,
                                 int* __restrict__ tiles, int* __restrict__ num_tiles,
                                 int* __restrict__ tile_groups) {
+  pdl_begin();
   const int e = blockIdx.x;
   if (counts == nullptr) {
     extern __shared__ int s_counts[];
@@ -122,6 +125,7 @@ __global__ void moe_fill_kernel(const int* __restrict__ ids, const float* __rest
 __global__ void moe_reduce_kernel(const __nv_bfloat16* __restrict__ y, const int* __restrict__ pair_pos,
                                   int64_t T, int top_k, int64_t H, void* __restrict__ out,
                                   bool out_f32) {
+  pdl_begin();
   const int64_t vecs = H / 8;
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < T * vecs;
        idx += int64_t(gridDim.x) * blockDim.x) {
@@ -255,11 +259,11 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   const bool count_in_fill = pairs <= kFillCountsMaxPairs && size_t(E) * 4 <= 48 * 1024;
   if (!count_in_fill) {
     SABLE_CUDA_OK(cudaMemsetAsync(counts, 0, size_t(E) * 4, stream));
-    moe_count_kernel<<<unsigned(ceil_div(pairs, 256) < 1024 ? ceil_div(pairs, 256) : 1024), 256, 0, stream>>>(
+    launch_pdl(moe_count_kernel, unsigned(ceil_div(pairs, 256) < 1024 ? ceil_div(pairs, 256) : 1024), 256, 0, stream, 
         topk_ids.ptr<int>(), pairs, E, counts);
     SABLE_LAUNCH_OK();
   }
-  moe_fill_kernel<<<unsigned(E), 256, count_in_fill ? size_t(E) * 4 : 0, stream>>>(
+  launch_pdl(moe_fill_kernel, unsigned(E), 256, count_in_fill ? size_t(E) * 4 : 0, stream, 
       topk_ids.ptr<int>(), topk_weights.ptr<float>(), pairs, int(K), E, bn, count_in_fill ? nullptr : counts,
       sorted_token, sorted_weight, pair_pos, tiles, num_tiles, tile_groups);
   SABLE_LAUNCH_OK();
@@ -348,7 +352,7 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   }
 
   const int64_t work = T * (H / 8);
-  moe_reduce_kernel<<<unsigned(ceil_div(work, 256) < 8192 ? ceil_div(work, 256) : 8192), 256, 0, stream>>>(
+  launch_pdl(moe_reduce_kernel, unsigned(ceil_div(work, 256) < 8192 ? ceil_div(work, 256) : 8192), 256, 0, stream, 
       y, pair_pos, T, int(K), H, out.data(), out.dtype() == DType::F32);
   SABLE_LAUNCH_OK();
 }

@@ -14,6 +14,7 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/ops.h"
+#include "backend/cuda/pdl.cuh"
 
 namespace sable::cuda {
 namespace {
@@ -27,6 +28,7 @@ constexpr int kThreads = 1024;
 template <typename TX, typename TW, typename TO, int VEC>
 __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const TX* x, const TW* w, TO* out,
                                                             int64_t D, float eps) {
+  pdl_begin();
   __shared__ float scratch[33];
   const int64_t row = blockIdx.x;
   const TX* xr = x + row * D;
@@ -62,6 +64,7 @@ __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const TX* x, const T
 template <typename TR, typename TX, typename TW, typename TO, int VEC>
 __global__ void __launch_bounds__(kThreads) add_rms_norm_kernel(TR* residual, const TX* x, const TW* w,
                                                                 TO* out, int64_t D, float eps) {
+  pdl_begin();
   __shared__ float scratch[33];
   const int64_t row = blockIdx.x;
   TR* r = residual + row * D;
@@ -123,10 +126,10 @@ void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out, cud
     SABLE_DISPATCH_FLOAT("rms_norm", weight.dtype(), TW, {
       SABLE_DISPATCH_ACT("rms_norm", out.dtype(), TO, {
         if (vec)
-          rms_norm_kernel<TX, TW, TO, 8><<<unsigned(T), kThreads, 0, stream>>>(
+          launch_pdl(rms_norm_kernel<TX, TW, TO, 8>, unsigned(T), kThreads, 0, stream, 
               x.ptr<TX>(), weight.ptr<TW>(), out.ptr<TO>(), D, eps);
         else
-          rms_norm_kernel<TX, TW, TO, 1><<<unsigned(T), kThreads, 0, stream>>>(
+          launch_pdl(rms_norm_kernel<TX, TW, TO, 1>, unsigned(T), kThreads, 0, stream, 
               x.ptr<TX>(), weight.ptr<TW>(), out.ptr<TO>(), D, eps);
         SABLE_CUDA_LAUNCH_CHECK();
       });
@@ -145,10 +148,10 @@ void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& weight, float
       SABLE_DISPATCH_FLOAT("add_rms_norm", weight.dtype(), TW, {
         SABLE_DISPATCH_ACT("add_rms_norm", out.dtype(), TO, {
           if (vec)
-            add_rms_norm_kernel<TR, TX, TW, TO, 8><<<unsigned(T), kThreads, 0, stream>>>(
+            launch_pdl(add_rms_norm_kernel<TR, TX, TW, TO, 8>, unsigned(T), kThreads, 0, stream, 
                 residual.ptr<TR>(), x.ptr<TX>(), weight.ptr<TW>(), out.ptr<TO>(), D, eps);
           else
-            add_rms_norm_kernel<TR, TX, TW, TO, 1><<<unsigned(T), kThreads, 0, stream>>>(
+            launch_pdl(add_rms_norm_kernel<TR, TX, TW, TO, 1>, unsigned(T), kThreads, 0, stream, 
                 residual.ptr<TR>(), x.ptr<TX>(), weight.ptr<TW>(), out.ptr<TO>(), D, eps);
           SABLE_CUDA_LAUNCH_CHECK();
         });

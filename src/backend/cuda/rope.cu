@@ -7,6 +7,7 @@
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/rope_common.cuh"
+#include "backend/cuda/pdl.cuh"
 
 namespace sable::cuda {
 namespace {
@@ -14,6 +15,7 @@ namespace {
 template <typename T>
 __global__ void rope_kernel(T* x, const int32_t* positions, int heads, int64_t stride, int offset,
                             int rope_dim, RopeArgs r) {
+  pdl_begin();
   const int64_t t = blockIdx.x;
   const int32_t pos = positions[t];
   const int half = rope_dim / 2;
@@ -41,7 +43,7 @@ void rope(Tensor& x, int offset, int rope_dim, const Tensor& positions, const Ro
   const int threads = int(std::min<int64_t>(256, std::max<int64_t>(32, pairs)));
   const dim3 grid(unsigned(T), unsigned(std::min<int64_t>(ceil_div(pairs, threads), 65535)));
   SABLE_DISPATCH_ACT("rope", x.dtype(), T_, {
-    rope_kernel<T_><<<grid, threads, 0, stream>>>(x.ptr<T_>(), positions.ptr<int32_t>(), int(heads),
+    launch_pdl(rope_kernel<T_>, grid, threads, 0, stream, x.ptr<T_>(), positions.ptr<int32_t>(), int(heads),
                                                          stride, offset, rope_dim, r);
     SABLE_CUDA_LAUNCH_CHECK();
   });

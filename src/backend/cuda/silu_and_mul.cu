@@ -4,6 +4,7 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/ops.h"
+#include "backend/cuda/pdl.cuh"
 
 namespace sable::cuda {
 namespace {
@@ -12,6 +13,7 @@ __device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.f + 
 
 template <typename TG, typename TU, typename TO, int VEC>
 __global__ void silu_and_mul_kernel(const TG* g, const TU* u, TO* o, int64_t n) {
+  pdl_begin();
   const int64_t stride = int64_t(gridDim.x) * blockDim.x * VEC;
   for (int64_t i = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * VEC; i < n; i += stride) {
     if constexpr (VEC == 8) {
@@ -41,11 +43,11 @@ void silu_and_mul(const Tensor& gate, const Tensor& up, Tensor& out, cudaStream_
       SABLE_DISPATCH_ACT("silu_and_mul", out.dtype(), TO, {
         if (vec) {
           unsigned blocks = std::min<unsigned>(ceil_div(n / 8, threads), 65535u * 8);
-          silu_and_mul_kernel<TG, TU, TO, 8><<<blocks, threads, 0, stream>>>(gate.ptr<TG>(), up.ptr<TU>(),
+          launch_pdl(silu_and_mul_kernel<TG, TU, TO, 8>, blocks, threads, 0, stream, gate.ptr<TG>(), up.ptr<TU>(),
                                                                             out.ptr<TO>(), n);
         } else {
           unsigned blocks = std::min<unsigned>(ceil_div(n, threads), 65535u * 8);
-          silu_and_mul_kernel<TG, TU, TO, 1><<<blocks, threads, 0, stream>>>(gate.ptr<TG>(), up.ptr<TU>(),
+          launch_pdl(silu_and_mul_kernel<TG, TU, TO, 1>, blocks, threads, 0, stream, gate.ptr<TG>(), up.ptr<TU>(),
                                                                             out.ptr<TO>(), n);
         }
         SABLE_CUDA_LAUNCH_CHECK();
