@@ -22,6 +22,13 @@
 // same causal attention at q/k 192, v 128 over up-projected keys, counted as
 // SDPA counts it.
 //
+// MLA's per-head matmuls at decode (W_UK into the query with the q_rope copy,
+// W_UV out of the latent output): the streaming kernels (head_gemv.h, the
+// default up to 16 tokens) beside cuBLAS strided-batched (what batch-invariant
+// mode takes). Bytes = the 16.8 MB weight + activations read + output
+// written; each call reads the next of 6 weight copies (100 MB, past the
+// 50 MB L2), as each layer reads its own.
+//
 // Usage: bench_cuda_attention [--json FILE] [--quick]
 #ifndef SABLE_HAVE_CUDA
 #include <cstdio>
@@ -41,6 +48,7 @@ int main() {
 #include <string>
 #include <vector>
 
+#include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/device_info.h"
 #include "backend/cuda/ops.h"
@@ -383,6 +391,36 @@ void bench_elementwise() {
   std::printf("\n");
 }
 
+void bench_head_matmul() {
+  std::printf("MLA per-head matmuls (heads %d, nope 128, rope 64, kv_lora 512, v 128), time per call under CUDA graphs\n",
+              kHeads);
+  constexpr int kCopies = 6;
+  std::vector<Tensor> w_uk, w_uv;
+  for (int i = 0; i < kCopies; ++i) {
+    w_uk.push_back(random_device_bf16({kHeads, 128, 512}, 60 + i));  // [heads, nope, kv_lora]
+    w_uv.push_back(random_device_bf16({kHeads, 128, 512}, 70 + i));  // [heads, v, kv_lora]
+  }
+  const double w_bytes = double(kHeads) * 128 * 512 * 2;
+  const bool saved = cuda::batch_invariant();
+  for (int T : {1, 8}) {
+    Tensor q = random_device_bf16({T, kHeads, 192}, 50), q_latent = g_be->empty(DType::BF16, {T, kHeads, kL});
+    Tensor o_latent = random_device_bf16({T, kHeads, kDv}, 51), o = g_be->empty(DType::BF16, {T, kHeads, 128});
+    for (bool cublas : {false, true}) {
+      cuda::set_batch_invariant(cublas);  // batch-invariant mode keeps cuBLAS at every T
+      char shape[64];
+      std::snprintf(shape, sizeof shape, "T=%d %s", T, cublas ? "cublas" : "streaming");
+      report_bw("mla_absorb_q", shape,
+                time_graph([&](int i) { g_be->mla_absorb_q(q, w_uk[size_t(i % kCopies)], q_latent); }),
+                w_bytes + double(T) * kHeads * (192 + kL) * 2);
+      report_bw("head_matmul W_UV", shape,
+                time_graph([&](int i) { g_be->head_matmul(o_latent, w_uv[size_t(i % kCopies)], true, o); }),
+                w_bytes + double(T) * kHeads * (kDv + 128) * 2);
+    }
+  }
+  cuda::set_batch_invariant(saved);
+  std::printf("\n");
+}
+
 void bench_sampling() {
   std::printf("sampling, vocab 129280, time per call under CUDA graphs\n");
   const int V = 129280;
@@ -442,6 +480,7 @@ int main(int argc, char** argv) {
     bench_decode({{1, 4096}, {64, 4096}});
     bench_prefill({{0, 4096}});
     bench_prefill_expanded({{0, 4096}});
+    bench_head_matmul();
   } else {
     bench_decode({{1, 4096}, {8, 4096}, {32, 4096}, {64, 4096}, {128, 4096}, {64, 8192}, {128, 8192}, {1, 32768}});
     std::printf("split-K sweep (wgmma kernel; S = forced split count)\n");
@@ -449,6 +488,7 @@ int main(int argc, char** argv) {
     bench_prefill({{0, 4096}, {12288, 4096}, {0, 16384}});
     bench_prefill_expanded({{0, 4096}, {12288, 4096}, {0, 16384}, {0, 32768}});
     bench_elementwise();
+    bench_head_matmul();
     bench_sampling();
   }
   if (g_json) std::fclose(g_json);

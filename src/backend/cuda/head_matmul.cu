@@ -1,6 +1,12 @@
-// Per-head matmuls of MLA through cuBLAS strided-batched GEMMs (fp32
-// accumulation): head_matmul (W_UV out of the latent output) and
+// Per-head matmuls of MLA: head_matmul (W_UV out of the latent output) and
 // mla_absorb_q (q_nope @ W_UK into the latent query, plus the copy of q_rope).
+//
+// Up to kHeadGemvMaxT tokens (decode) they take the streaming kernels of
+// head_gemv.cu, which read each weight once near bandwidth and write the
+// q_rope copy in the same launch; otherwise, and for every T in
+// batch-invariant mode (where a row's bits must not depend on T, and the
+// streaming kernels stop at kHeadGemvMaxT), cuBLAS strided-batched GEMMs with
+// fp32 accumulation.
 //
 // Row-major [T, heads, K] activations are, per head, column-major K x T
 // matrices with leading dimension heads*K, so each head is one GEMM of the
@@ -8,7 +14,9 @@
 //   out_h^T (N x T) = op(W_h) (N x K) * x_h^T (K x T).
 #include <cassert>
 
+#include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/head_gemv.h"
 #include "backend/cuda/ops.h"
 
 namespace sable::cuda {
@@ -57,7 +65,9 @@ void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out,
                  Allocator& scratch, cudaStream_t stream) {
   const int64_t T = x.dim(0), heads = x.dim(1), K = x.dim(2), N = out.dim(2);
   assert(w.dim(0) == heads && (transposed ? w.dim(2) == K && w.dim(1) == N : w.dim(1) == K && w.dim(2) == N));
+  assert(out.dim(0) == T && out.dim(1) == heads);
   if (T == 0) return;
+  if (!batch_invariant() && head_gemv(x, w, transposed, out, stream)) return;
   Tensor wc = weight_as(w, x.dtype(), scratch, stream);
   // not transposed: W_h row-major K x N = column-major N x K (lda N), op N.
   // transposed:     W_h row-major N x K = column-major K x N (lda K), op T.
@@ -71,7 +81,10 @@ void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, cublasH
   const int64_t T = q.dim(0), heads = q.dim(1), qk = q.dim(2);
   const int64_t nope = w_uk.dim(1), kv_lora = w_uk.dim(2), L = q_latent.dim(2);
   assert(L == kv_lora + (qk - nope) && w_uk.dim(0) == heads && q.dtype() == q_latent.dtype());
+  assert(nope <= qk && q_latent.dim(0) == T && q_latent.dim(1) == heads);
   if (T == 0) return;
+  // W_UK is [heads, nope, kv_lora]: q[..., :nope] @ W_UK, q[..., nope:] copied.
+  if (!batch_invariant() && head_gemv(q, w_uk, /*transposed=*/false, q_latent, stream)) return;
   Tensor wc = weight_as(w_uk, q.dtype(), scratch, stream);
   // q_latent_h[:, :kv_lora]^T (kv_lora x T) = W_UK_h^T (kv_lora x nope) * q_nope_h^T (nope x T);
   // W_UK_h row-major nope x kv_lora = column-major kv_lora x nope (lda kv_lora).

@@ -27,8 +27,10 @@ void rope(Tensor& x, int offset, int rope_dim, const Tensor& positions, const Ro
           cudaStream_t stream);
 void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRoutingParams& p,
                Tensor& topk_ids, Tensor& topk_weights, cudaStream_t stream);
-// Per-head GEMMs through cuBLAS strided-batched bf16 (fp32 accumulate). w
-// must be BF16 (other dtypes go through a converted scratch copy: slow path).
+// Per-head GEMMs: streaming kernels up to kHeadGemvMaxT tokens (head_gemv.h),
+// cuBLAS strided-batched bf16 beyond and in batch-invariant mode (fp32
+// accumulate either way). w must be BF16 (other dtypes take cuBLAS through a
+// converted scratch copy: slow path).
 void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out,
                  cublasHandle_t handle, Allocator& scratch, cudaStream_t stream);
 void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, cublasHandle_t handle,
