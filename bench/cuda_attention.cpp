@@ -51,6 +51,7 @@ int main() {
 #include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/device_info.h"
+#include "backend/cuda/head_gemv.h"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/sampling.h"
 #include "core/dtype.h"
@@ -402,7 +403,9 @@ void bench_head_matmul() {
   }
   const double w_bytes = double(kHeads) * 128 * 512 * 2;
   const bool saved = cuda::batch_invariant();
-  for (int T : {1, 8}) {
+  const int64_t saved_max = cuda::head_gemv_auto_max_tokens();
+  cuda::set_head_gemv_auto_max_tokens(cuda::kHeadGemvMaxT);  // the streaming rows at every T they take
+  for (int T : {1, 2, 8}) {
     Tensor q = random_device_bf16({T, kHeads, 192}, 50), q_latent = g_be->empty(DType::BF16, {T, kHeads, kL});
     Tensor o_latent = random_device_bf16({T, kHeads, kDv}, 51), o = g_be->empty(DType::BF16, {T, kHeads, 128});
     for (bool cublas : {false, true}) {
@@ -418,6 +421,7 @@ void bench_head_matmul() {
     }
   }
   cuda::set_batch_invariant(saved);
+  cuda::set_head_gemv_auto_max_tokens(saved_max);
   std::printf("\n");
 }
 

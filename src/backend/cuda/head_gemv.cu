@@ -355,6 +355,13 @@ void launch_cols(const GemvArgs& a, int tt, size_t smem, cudaStream_t stream) {
 
 }  // namespace
 
+namespace {
+int64_t g_auto_max_tokens = 1;
+}  // namespace
+
+int64_t head_gemv_auto_max_tokens() { return g_auto_max_tokens; }
+void set_head_gemv_auto_max_tokens(int64_t t) { g_auto_max_tokens = t; }
+
 bool head_gemv(const Tensor& x, const Tensor& w, bool transposed, Tensor& out, cudaStream_t stream) {
   static_assert(kHeadGemvMaxT <= 16, "cols kernel tiles at most 16 tokens");
   if (x.ndim() != 3 || w.ndim() != 3 || out.ndim() != 3) return false;

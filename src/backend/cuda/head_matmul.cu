@@ -1,9 +1,9 @@
 // Per-head matmuls of MLA: head_matmul (W_UV out of the latent output) and
 // mla_absorb_q (q_nope @ W_UK into the latent query, plus the copy of q_rope).
 //
-// Up to kHeadGemvMaxT tokens (decode) they take the streaming kernels of
-// head_gemv.cu, which read each weight once near bandwidth and write the
-// q_rope copy in the same launch; otherwise, and for every T in
+// Up to head_gemv_auto_max_tokens() tokens (decode at batch 1) they take the
+// streaming kernels of head_gemv.cu, which read each weight once and write
+// the q_rope copy in the same launch; otherwise, and for every T in
 // batch-invariant mode (where a row's bits must not depend on T, and the
 // streaming kernels stop at kHeadGemvMaxT), cuBLAS strided-batched GEMMs with
 // fp32 accumulation.
@@ -67,7 +67,7 @@ void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out,
   assert(w.dim(0) == heads && (transposed ? w.dim(2) == K && w.dim(1) == N : w.dim(1) == K && w.dim(2) == N));
   assert(out.dim(0) == T && out.dim(1) == heads);
   if (T == 0) return;
-  if (!batch_invariant() && head_gemv(x, w, transposed, out, stream)) return;
+  if (!batch_invariant() && T <= head_gemv_auto_max_tokens() && head_gemv(x, w, transposed, out, stream)) return;
   Tensor wc = weight_as(w, x.dtype(), scratch, stream);
   // not transposed: W_h row-major K x N = column-major N x K (lda N), op N.
   // transposed:     W_h row-major N x K = column-major K x N (lda K), op T.
@@ -84,7 +84,8 @@ void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, cublasH
   assert(nope <= qk && q_latent.dim(0) == T && q_latent.dim(1) == heads);
   if (T == 0) return;
   // W_UK is [heads, nope, kv_lora]: q[..., :nope] @ W_UK, q[..., nope:] copied.
-  if (!batch_invariant() && head_gemv(q, w_uk, /*transposed=*/false, q_latent, stream)) return;
+  if (!batch_invariant() && T <= head_gemv_auto_max_tokens() && head_gemv(q, w_uk, /*transposed=*/false, q_latent, stream))
+    return;
   Tensor wc = weight_as(w_uk, q.dtype(), scratch, stream);
   // q_latent_h[:, :kv_lora]^T (kv_lora x T) = W_UK_h^T (kv_lora x nope) * q_nope_h^T (nope x T);
   // W_UK_h row-major nope x kv_lora = column-major kv_lora x nope (lda kv_lora).

@@ -27,7 +27,7 @@ void rope(Tensor& x, int offset, int rope_dim, const Tensor& positions, const Ro
           cudaStream_t stream);
 void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRoutingParams& p,
                Tensor& topk_ids, Tensor& topk_weights, cudaStream_t stream);
-// Per-head GEMMs: streaming kernels up to kHeadGemvMaxT tokens (head_gemv.h),
+// Per-head GEMMs: streaming kernels at one token (head_gemv.h),
 // cuBLAS strided-batched bf16 beyond and in batch-invariant mode (fp32
 // accumulate either way). w must be BF16 (other dtypes take cuBLAS through a
 // converted scratch copy: slow path).
