@@ -201,19 +201,26 @@ constexpr float kScale = 0.1352f;  // 1/sqrt(192) * mscale^2 at factor 40
 const char* kernel_name(cuda::MlaKernel k) { return k == cuda::MlaKernel::kWgmma ? "wgmma" : "mma"; }
 const cuda::MlaKernel kKernels[] = {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma};
 
+// fp8_cache: the latent cache in e4m3 (--kv-cache-dtype fp8), half the bytes.
 void bench_decode(const std::vector<std::pair<int, int>>& shapes, const std::vector<int>& splits = {0},
-                  bool both_kernels = true) {
-  std::printf("paged MLA decode (heads %d, latent %d, values %d, block %d), time per call under CUDA graphs\n", kHeads,
-              kL, kDv, kBlock);
+                  bool both_kernels = true, bool fp8_cache = false) {
+  std::printf("paged MLA decode (heads %d, latent %d, values %d, block %d, %s cache), time per call under CUDA graphs\n",
+              kHeads, kL, kDv, kBlock, fp8_cache ? "FP8" : "BF16");
   std::printf("%6s %7s %8s | %9s %9s %7s | %9s %7s | %9s %9s %8s\n", "batch", "context", "kernel", "us", "GB/s", "%copy",
               "TFLOP/s", "%gemm", "floor_mem", "floor_mma", "of_floor");
   for (auto [B, C] : shapes) for (cuda::MlaKernel kern : kKernels) for (int S : splits) {
     if (!both_kernels && kern != cuda::MlaKernel::kWgmma) continue;
     const int blocks_per_seq = (C + kBlock - 1) / kBlock;
-    const int64_t bytes_one = int64_t(B) * blocks_per_seq * kBlock * kL * 2;
+    const int esz = fp8_cache ? 1 : 2;
+    const int64_t bytes_one = int64_t(B) * blocks_per_seq * kBlock * kL * esz;
     const int R = int(std::max<int64_t>(1, std::min<int64_t>(8, (int64_t(512) << 20) / bytes_one)));  // >= 512 MiB touched
     const int num_blocks = R * B * blocks_per_seq;
     Tensor cache = random_device_bf16({num_blocks, kBlock, kL}, 10 + B);
+    if (fp8_cache) {
+      Tensor c8 = g_be->empty(DType::F8_E4M3, {num_blocks, kBlock, kL});
+      g_be->convert(cache, c8);
+      cache = c8;
+    }
     Tensor q = random_device_bf16({B, kHeads, kL}, 20 + B), out = g_be->empty(DType::BF16, {B, kHeads, kDv});
     std::vector<AttentionMetadata> ms(static_cast<size_t>(R));
     std::vector<int32_t> pos(static_cast<size_t>(B), C - 1), seq(static_cast<size_t>(B)), slots(static_cast<size_t>(B), 0), lens(static_cast<size_t>(B), C);
@@ -243,11 +250,11 @@ void bench_decode(const std::vector<std::pair<int, int>>& shapes, const std::vec
     const double t = time_graph([&](int i) {
       cuda::mla_attention_with(kern, S, q, cache, ms[size_t(i % R)], kScale, kDv, out, g_be->allocator(), g_s);
     });
-    const double bytes = double(B) * C * kL * 2, flops = double(B) * kHeads * C * 2.0 * (kL + kDv);
+    const double bytes = double(B) * C * kL * esz, flops = double(B) * kHeads * C * 2.0 * (kL + kDv);
     const double fm = bytes / (g_copy_gbps * 1e9), fc = flops / (g_gemm_tflops * 1e12);
     const double gbps = bytes / t / 1e9, tf = flops / t / 1e12;
     char kname[32];
-    std::snprintf(kname, sizeof kname, S ? "%s/S%d" : "%s", kernel_name(kern), S);
+    std::snprintf(kname, sizeof kname, S ? "%s%s/S%d" : "%s%s", kernel_name(kern), fp8_cache ? "+f8" : "", S);
     std::printf("%6d %7d %8s | %9.1f %9.0f %6.1f%% | %9.1f %6.1f%% | %8.1fus %8.1fus %7.2fx\n", B, C, kname, t * 1e6, gbps, 100 * gbps / g_copy_gbps, tf, 100 * tf / g_gemm_tflops, fm * 1e6,
                 fc * 1e6, t / std::max(fm, fc));
     if (g_json)
@@ -482,11 +489,13 @@ int main(int argc, char** argv) {
   measure_ceilings();
   if (quick) {
     bench_decode({{1, 4096}, {64, 4096}});
+    bench_decode({{1, 4096}, {64, 4096}}, {0}, false, true);
     bench_prefill({{0, 4096}});
     bench_prefill_expanded({{0, 4096}});
     bench_head_matmul();
   } else {
     bench_decode({{1, 4096}, {8, 4096}, {32, 4096}, {64, 4096}, {128, 4096}, {64, 8192}, {128, 8192}, {1, 32768}});
+    bench_decode({{1, 4096}, {64, 4096}, {128, 4096}, {1, 32768}}, {0}, false, true);
     std::printf("split-K sweep (wgmma kernel; S = forced split count)\n");
     bench_decode({{1, 4096}, {8, 4096}, {64, 4096}, {128, 4096}}, {1, 2, 3, 4, 8, 16, 32}, false);
     bench_prefill({{0, 4096}, {12288, 4096}, {0, 16384}});

@@ -12,6 +12,7 @@
 // that) and rounds the output to bf16 (2^-9); measured errors sit near 3e-3.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
 #include "backend/cpu/ops.h"
@@ -155,6 +156,41 @@ TEST_F(CudaMlaAttention, MixedPrefillAndDecode) {
   SCOPED_TRACE("seed " + std::to_string(seed_));
   check_case(rng_, {{1000, 1}, {40, 90}, {3, 1}, {0, 17}}, 16, 128, 576, 512, kBoth, {0, 1, 5}, "mixed");
   check_case(rng_, {{63, 2}, {64, 1}, {127, 1}}, 64, 128, 576, 512, kBoth, {0, 1, 2}, "tile edges");
+}
+
+// FP8 latent cache (--kv-cache-dtype fp8): the tensor-core kernels stage
+// e4m3 key tiles and widen them to bf16 exactly, so on a cache of
+// e4m3-representable values they give the bits they give on a BF16 cache of
+// the same values (any split count, decode and prefill rows, block sizes 16
+// and 64), and match the reference within the usual bound.
+TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  std::vector<SeqSpec> five;
+  for (int i = 0; i < 5; ++i) five.push_back({int(rng_() % 3000), 1});
+  const std::vector<std::pair<std::vector<SeqSpec>, int>> cases = {
+      {{{0, 1}}, 64}, {{{4095, 1}}, 64}, {five, 16}, {{{150, 77}}, 16}, {{{1000, 1}, {40, 90}, {63, 2}}, 64}};
+  for (const auto& [seqs, bs] : cases) {
+    PagedCase c = make_case(rng_, seqs, bs, 576);
+    float* v = c.cache_f32.ptr<float>();
+    for (int64_t i = 0; i < c.cache_f32.numel(); ++i)
+      if (!std::isnan(v[i])) v[i] = fp8_e4m3_to_f32(f32_to_fp8_e4m3(v[i]));
+    Tensor q = random_f32(rng_, {c.T, 128, 576}, 1.5f);
+    const float scale = 1.f / std::sqrt(192.f);
+    Tensor ref = Tensor::empty(DType::F32, {c.T, 128, 512});
+    cpu::mla_attention(q, c.cache_f32, c.host, scale, 512, ref);
+    Tensor dq = upload(q, DType::BF16), d8 = upload(c.cache_f32, DType::F8_E4M3),
+           d16 = upload(c.cache_f32, DType::BF16);
+    for (auto k : {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma})
+      for (int s : {0, 1, 3}) {
+        SCOPED_TRACE(std::string(kernel_name(k)) + " splits " + std::to_string(s) + " T " + std::to_string(c.T));
+        Tensor o8 = poisoned(DType::BF16, {c.T, 128, 512}), o16 = poisoned(DType::BF16, {c.T, 128, 512});
+        cuda::mla_attention_with(k, s, dq, d8, c.dev, scale, 512, o8, gpu().allocator(), gpu().stream());
+        cuda::mla_attention_with(k, s, dq, d16, c.dev, scale, 512, o16, gpu().allocator(), gpu().stream());
+        const auto a8 = download_f32(o8), a16 = download_f32(o16);
+        ASSERT_EQ(std::memcmp(a8.data(), a16.data(), a8.size() * sizeof(float)), 0);
+        EXPECT_LT(rel_err(a8, ref.ptr<float>(), size_t(ref.numel())), 1e-2);
+      }
+  }
 }
 
 TEST_F(CudaMlaAttention, TinyModelShapeGeneric) {

@@ -199,7 +199,8 @@ int num_sms() {
 
 bool mma_supported(const Tensor& q, const Tensor& cache, const Tensor& out, int v_dim) {
   return q.dim(2) == mla::kMmaL && v_dim == mla::kMmaDv && q.dim(1) % mla::kMmaHeads == 0 &&
-         q.dtype() == DType::BF16 && cache.dtype() == DType::BF16 && out.dtype() == DType::BF16 &&
+         q.dtype() == DType::BF16 && (cache.dtype() == DType::BF16 || cache.dtype() == DType::F8_E4M3) &&
+         out.dtype() == DType::BF16 &&
          reinterpret_cast<uintptr_t>(q.data()) % 16 == 0 && reinterpret_cast<uintptr_t>(cache.data()) % 16 == 0 &&
          reinterpret_cast<uintptr_t>(out.data()) % 16 == 0;
 }
@@ -238,7 +239,9 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   // wgmma: same results as mma.sync (tests), 1.36x faster prefill, equal decode (H200, 2026-11-30).
   if (kernel == MlaKernel::kAuto) kernel = mma_ok ? MlaKernel::kWgmma : MlaKernel::kGeneric;
   if ((kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma) && !mma_ok)
-    throw std::runtime_error("CUDA mla_attention: the tensor-core kernel needs L 576, v_dim 512, heads % 64, BF16");
+    throw std::runtime_error(
+        "CUDA mla_attention: the tensor-core kernel needs L 576, v_dim 512, heads % 64, BF16 q/out, a BF16 or FP8 "
+        "cache");
   if (kernel == MlaKernel::kGeneric && v_dim > kGenMaxDv)
     throw std::runtime_error("CUDA mla_attention: v_dim too large for the generic kernel");
 
@@ -275,7 +278,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   }
 
   if (mma) {
-    mla::launch_mma(a, kernel == MlaKernel::kWgmma, stream);
+    mla::launch_mma(a, kernel == MlaKernel::kWgmma, cache.dtype() == DType::F8_E4M3, stream);
   } else {
     const size_t smem = size_t(L) * 4 + kGenThreads * 4 + kGenThreads * 8 + 33 * 4;
     if (smem > 48 * 1024) throw std::runtime_error("CUDA mla_attention: latent too wide for the generic kernel");

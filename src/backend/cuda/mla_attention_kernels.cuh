@@ -28,9 +28,9 @@ struct MlaArgs {
 // DeepSeek-V3 latent shape handled by the tensor-core kernel.
 constexpr int kMmaL = 576, kMmaDv = 512, kMmaHeads = 64, kMmaKeys = 64;
 
-// Tensor-core kernel: q/cache/out BF16, L = 576, Dv = 512, H % 64 == 0.
-// Grid: T * (H / 64) * num_splits blocks. wgmma: S = Q K^T through wgmma
-// (sm_90a) instead of mma.sync.
-void launch_mma(const MlaArgs& a, bool wgmma, cudaStream_t stream);
+// Tensor-core kernel: q/out BF16, cache BF16 or (fp8_cache) F8_E4M3, L = 576,
+// Dv = 512, H % 64 == 0. Grid: T * (H / 64) * num_splits blocks. wgmma:
+// S = Q K^T through wgmma (sm_90a) instead of mma.sync.
+void launch_mma(const MlaArgs& a, bool wgmma, bool fp8_cache, cudaStream_t stream);
 
 }  // namespace sable::cuda::mla

@@ -32,7 +32,17 @@
 //    with both operands read by the tensor cores straight from smem (216 KB
 //    per tile). Its accumulator layout equals the mma.sync one of warp
 //    (rg = w % 4, kh = w / 4), so the softmax and P V code is shared.
+//
+// FP8 latent cache (--kv-cache-dtype fp8, template parameter kFp8): key tiles
+// arrive as e4m3 by cp.async (half the HBM bytes) into two 36 KB staging
+// buffers, double-buffered, that take the place of the second BF16 K stage;
+// at the top of each tile the block widens the staged tile into the one BF16
+// K stage (e4m3 -> bf16 is exact), which the same S and P V code then reads.
+// Results equal the BF16 kernel's on a BF16 cache holding the same values,
+// bit for bit. Cost: one more barrier and a shared-memory pass per tile.
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <cmath>
 #include <mutex>
@@ -40,8 +50,8 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/mla_attention_kernels.cuh"
 #include "backend/cuda/mma_sync.cuh"
-#include "backend/cuda/sm90_async.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/sm90_async.cuh"
 
 namespace sable::cuda::mla {
 namespace {
@@ -54,6 +64,7 @@ constexpr int kPBytes = kRows * kKeys * 2;      // 8192
 constexpr int kColBlockBytes = kRows * 128;    // 8192: one [64 x 64] column block
 constexpr int kStatFloats = 2 * 64 + 2 * 64 + 64 + 64;
 constexpr int kSmemBytes = 1024 /* alignment slack */ + 3 * kTileBytes + kPBytes + kStatFloats * 4;
+constexpr int kFp8TileBytes = kRows * kL;  // 36864: an e4m3 key tile, row-major (two fit one BF16 stage)
 static_assert(kKeys == 64 && kRows == 64, "tile shape is wired into the warp layout");
 
 
@@ -81,12 +92,27 @@ __device__ __forceinline__ void wgmma_m64n32k16(float (&d)[4][4], uint64_t da, u
         "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3])
       : "l"(da), "l"(db), "r"(scale_d));
 }
+// Eight e4m3 values (memory order) as eight bf16 (exact: e4m3 has 3 mantissa
+// bits and a range inside bf16's).
+__device__ __forceinline__ uint4 e4m3x8_to_bf16x8(uint2 v) {
+  uint32_t o[4];
+  const uint32_t w[2] = {v.x, v.y};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(__nv_fp8x2_storage_t((w[i >> 1] >> (16 * (i & 1))) & 0xffffu),
+                                                     __NV_E4M3);
+    const __nv_bfloat162 b = __float22bfloat162_rn(__half22float2(__half2(h)));
+    o[i] = *reinterpret_cast<const uint32_t*>(&b);
+  }
+  return make_uint4(o[0], o[1], o[2], o[3]);
+}
+
 // The same for the P tile (8 chunks per row).
 __device__ __forceinline__ uint32_t pswz(int row, int chunk) {
   return uint32_t(row * 8 + ((chunk ^ row) & 7)) * 16u;
 }
 
-template <bool kWgmmaS>
+template <bool kWgmmaS, bool kFp8>
 __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
   pdl_begin();
   extern __shared__ __align__(1024) uint8_t smem_raw[];
@@ -95,6 +121,9 @@ __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
   const uint32_t sQ = (raw + 1023u) & ~1023u;
   uint8_t* smem = smem_raw + (sQ - raw);
   const uint32_t sK0 = sQ + kTileBytes;
+  // kFp8: the e4m3 staging buffers, where the BF16 path keeps its second K stage.
+  const uint32_t sF8 = sQ + 2 * kTileBytes;
+  const uint8_t* pF8 = smem + 2 * kTileBytes;
   const uint32_t sP = sQ + 3 * kTileBytes;
   uint8_t* pP = smem + 3 * kTileBytes;
   float* red_max = reinterpret_cast<float*>(smem + 3 * kTileBytes + kPBytes);  // [2][64]
@@ -122,6 +151,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
   }
 
   const __nv_bfloat16* cache = static_cast<const __nv_bfloat16*>(p.cache);
+  const uint8_t* cache8 = static_cast<const uint8_t*>(p.cache);
   const int32_t* table = p.block_tables + int64_t(p.token_seq[t]) * p.max_blocks;
 
   // Loader mapping: 8 threads per row (128 contiguous bytes per row per
@@ -154,7 +184,36 @@ __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
         cp_async16(dst + swz(r, lch + 8 * j), src + (bytes ? (lch + 8 * j) * 8 : 0), bytes);
     }
   };
-  load_tile(tb, sK0);
+  // kFp8: 4 threads per row, 16-byte chunks j * 4 + (tid % 4) of its 576 bytes.
+  auto load_tile_fp8 = [&](int tile, uint32_t dst) {
+    const int r = tid >> 2, key = tile * kKeys + r;
+    const uint8_t* src = cache8;
+    int bytes = 0;
+    if (key < n) {
+      const int blk = table[key / p.block_size];
+      src = cache8 + (int64_t(blk) * p.block_size + key % p.block_size) * kL;
+      bytes = 16;
+    }
+#pragma unroll
+    for (int j = 0; j < kL / 64; ++j) {
+      const int c = j * 4 + (tid & 3);
+      cp_async16(dst + r * kL + c * 16, src + (bytes ? c * 16 : 0), bytes);
+    }
+  };
+  // kFp8: widen a staged tile into the BF16 K stage (8 values, 16 bytes, per step).
+  auto widen_tile = [&](int stage) {
+    const uint8_t* src = pF8 + stage * kFp8TileBytes;
+#pragma unroll 2
+    for (int i = 0; i < kRows * kL / 8 / kThreads; ++i) {
+      const int idx = i * kThreads + tid, r = idx / (kL / 8), c = idx % (kL / 8);
+      const uint2 v = *reinterpret_cast<const uint2*>(src + r * kL + c * 8);
+      *reinterpret_cast<uint4*>(smem + kTileBytes + swz(r, c)) = e4m3x8_to_bf16x8(v);
+    }
+  };
+  if constexpr (kFp8)
+    load_tile_fp8(tb, sF8);
+  else
+    load_tile(tb, sK0);
   cp_async_commit();
 
   // S-phase role: rows rg*16.., keys kh*32..; this thread's rows r0, r0 + 8.
@@ -187,12 +246,20 @@ __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
 
   for (int tile = tb; tile < te; ++tile) {
     const int st = (tile - tb) & 1;
-    const uint32_t cur = sK0 + st * kTileBytes;
+    const uint32_t cur = kFp8 ? sK0 : sK0 + st * kTileBytes;
     cp_async_wait_all();
-    if constexpr (kWgmmaS) fence_proxy_async();
+    if constexpr (kWgmmaS && !kFp8) fence_proxy_async();
     __syncthreads();  // tile landed for all; everyone is done with the previous tile
-    if (tile + 1 < te) load_tile(tile + 1, sK0 + (st ^ 1) * kTileBytes);
-    cp_async_commit();
+    if constexpr (kFp8) {
+      if (tile + 1 < te) load_tile_fp8(tile + 1, sF8 + (st ^ 1) * kFp8TileBytes);
+      cp_async_commit();
+      widen_tile(st);
+      if constexpr (kWgmmaS) fence_proxy_async();  // generic-proxy stores, then wgmma reads them
+      __syncthreads();
+    } else {
+      if (tile + 1 < te) load_tile(tile + 1, sK0 + (st ^ 1) * kTileBytes);
+      cp_async_commit();
+    }
 
     // ---- S = Q K^T ----
     float sacc[4][4];
@@ -353,7 +420,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
 
 }  // namespace
 
-void launch_mma(const MlaArgs& a, bool wgmma, cudaStream_t stream) {
+void launch_mma(const MlaArgs& a, bool wgmma, bool fp8_cache, cudaStream_t stream) {
   // The shared-memory opt-in is per device; set it once for each.
   static std::mutex mu;
   static bool done[64] = {};
@@ -362,19 +429,17 @@ void launch_mma(const MlaArgs& a, bool wgmma, cudaStream_t stream) {
   {
     std::lock_guard<std::mutex> lock(mu);
     if (!done[dev & 63]) {
-      SABLE_CUDA_CHECK(
-          cudaFuncSetAttribute(mla_mma_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
-      SABLE_CUDA_CHECK(
-          cudaFuncSetAttribute(mla_mma_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+      for (auto k : {mla_mma_kernel<false, false>, mla_mma_kernel<true, false>, mla_mma_kernel<false, true>,
+                     mla_mma_kernel<true, true>})
+        SABLE_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
       done[dev & 63] = true;
     }
   }
   const int64_t blocks = int64_t(a.T) * (a.H / kRows) * a.num_splits;
   if (blocks == 0) return;
-  if (wgmma)
-    launch_pdl(mla_mma_kernel<true>, unsigned(blocks), kThreads, kSmemBytes, stream, a);
-  else
-    launch_pdl(mla_mma_kernel<false>, unsigned(blocks), kThreads, kSmemBytes, stream, a);
+  auto kernel = wgmma ? (fp8_cache ? mla_mma_kernel<true, true> : mla_mma_kernel<true, false>)
+                      : (fp8_cache ? mla_mma_kernel<false, true> : mla_mma_kernel<false, false>);
+  launch_pdl(kernel, unsigned(blocks), kThreads, kSmemBytes, stream, a);
   SABLE_CUDA_LAUNCH_CHECK();
 }
 
