@@ -202,13 +202,25 @@ void EngineCore::accept_token(RequestState& r, Sequence& seq, int32_t token, flo
 
   std::optional<FinishReason> finish;
   bool json_done = false;
-  if (seq.matcher && tok_) {
+  if (p.json_schema && tok_) {
     std::string bytes;
     tok_->append_bytes(token, /*skip_special_tokens=*/false, bytes);
-    // The mask admitted only accepted tokens; a token sampled without the
-    // mask (none) would leave the matcher unchanged.
-    seq.matcher->accept(bytes);
-    json_done = seq.matcher->complete();
+    if (!seq.gate) seq.gate.emplace(p.structured_after);
+    std::string after;
+    if (seq.matcher) {
+      // The mask admitted only accepted tokens; a token sampled without the
+      // mask (none) would leave the matcher unchanged.
+      seq.matcher->accept(bytes);
+      json_done = seq.matcher->complete();
+    } else if (seq.gate->feed(bytes, after)) {
+      // The reasoning ended in this token: the document starts after it.
+      // What follows the marker in the same token was not masked; it opens
+      // the document if it can, else the document starts with the next token.
+      seq.matcher.emplace(*p.json_schema);
+      JsonMatcher trial = *seq.matcher;
+      if (!after.empty() && trial.accept(after)) seq.matcher = std::move(trial);
+      json_done = seq.matcher->complete();
+    }
   }
   // EOS and stop tokens end the choice; their text is not emitted.
   const bool is_eos = eos_ && token == *eos_ && !p.ignore_eos;
@@ -408,6 +420,8 @@ bool EngineCore::step() {
 int64_t EngineCore::structured_mask(Sequence& seq) {
   const auto& schema = seq.request->req.params.json_schema;
   if (!schema || !tok_) return -1;
+  if (!seq.gate) seq.gate.emplace(seq.request->req.params.structured_after);
+  if (!seq.gate->open()) return -1;  // the model is still reasoning: no constraint yet
   if (!seq.matcher) seq.matcher.emplace(*schema);
   if (!trie_) {
     const auto t0 = Clock::now();

@@ -39,6 +39,10 @@ struct SamplingParams {
   // the generated text is one JSON document matching this schema; the choice
   // ends ("stop") when the document is complete.
   std::shared_ptr<const JsonSchema> json_schema;
+  // When set, json_schema applies only to the output after the first
+  // occurrence of this text, the end of the model's reasoning ("</think>";
+  // engine/reasoning_gate.h); before it the output is unconstrained.
+  std::string structured_after;
 };
 
 enum class FinishReason { kStop, kLength, kAbort, kError };

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/json_matcher.h"
+#include "engine/reasoning_gate.h"
 #include "engine/request.h"
 
 namespace sable {
@@ -35,8 +36,10 @@ struct Sequence {
   uint64_t arrival_order = 0;     // FCFS tie-break
   // A request with n > 1 runs one sequence through the prompt, then forks.
   bool fork_pending = false;
-  // Structured output: the state of the generated text against the schema
-  // (set at the first generated token).
+  // Structured output: whether it applies yet (set at the first generated
+  // token; closed while the model reasons), and the state of the generated
+  // text against the schema (set when the gate opens).
+  std::optional<ReasoningGate> gate;
   std::optional<JsonMatcher> matcher;
 
   int length() const { return int(tokens.size()); }

@@ -5,6 +5,7 @@
 #include "core/logging.h"
 #include "server/endpoints.h"
 #include "server/errors.h"
+#include "server/reasoning_parser.h"
 #include "tokenizer/tokenizer.h"
 
 namespace sable::server {
@@ -85,6 +86,9 @@ HandlerResult handle_chat_completions(ServerContext& ctx, const HttpRequest& req
   id_info.client_id = info.client_id || !r.request_id.empty();
   g.request_id = engine_request_id(meta.id, id_info, 0, 1);
   g.params = r.params;
+  // With a reasoning parser, a schema constrains the answer, not the reasoning.
+  if (g.params.json_schema && !ctx.config.reasoning_parser.empty() && !reasoning_closed_in_prompt(prompt))
+    g.params.structured_after = std::string(kReasoningEnd);
   g.params.max_tokens = resolve_max_tokens(r, ids.size(), max_model_len, /*chat=*/true);
   g.prompt_ids = std::move(ids);
   g.priority = r.priority;

@@ -6,7 +6,7 @@ namespace sable::server {
 namespace {
 
 constexpr std::string_view kOpen = "<think>";
-constexpr std::string_view kClose = "</think>";
+constexpr std::string_view kClose = kReasoningEnd;
 
 class ThinkParser final : public ReasoningParser {
  public:
@@ -65,6 +65,13 @@ class ThinkParser final : public ReasoningParser {
 };
 
 }  // namespace
+
+bool reasoning_closed_in_prompt(std::string_view prompt) {
+  const size_t close = prompt.rfind(kClose);
+  if (close == std::string_view::npos) return false;
+  const size_t open = prompt.rfind(kOpen);
+  return open == std::string_view::npos || open < close;
+}
 
 const std::vector<std::string>& reasoning_parser_names() {
   static const std::vector<std::string> names = {"deepseek_r1", "qwen3"};

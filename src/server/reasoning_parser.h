@@ -30,6 +30,18 @@ class ReasoningParser {
   virtual void finish(std::string& reasoning, std::string& content) = 0;
 };
 
+// The end of the reasoning in these models' output.
+inline constexpr std::string_view kReasoningEnd = "</think>";
+
+// Whether a rendered prompt has already closed the reasoning (its last
+// </think> comes after its last <think>: a template with thinking switched
+// off, or a continued assistant message), so the reply is the answer from
+// its first token. Otherwise structured output waits for the reply's
+// </think> (SamplingParams::structured_after), as vLLM's guided decoding
+// does with a reasoning parser; a reply that never closes its reasoning is
+// then never constrained (vLLM's behaviour too).
+bool reasoning_closed_in_prompt(std::string_view prompt);
+
 // The parser for a --reasoning-parser name, or null for an unknown name.
 std::unique_ptr<ReasoningParser> make_reasoning_parser(const std::string& name);
 const std::vector<std::string>& reasoning_parser_names();

@@ -72,6 +72,41 @@ TEST_F(StructuredOutput, JsonObjectTextIsAlwaysAValidPrefix) {
   }
 }
 
+// With structured_after (the reasoning's end marker, set by the server when
+// a reasoning parser runs), the output is unconstrained up to and including
+// the marker and a matching document after it. The tiny model never writes
+// "</think>", so the marker here is the bytes of its first three greedy
+// tokens: greedy decoding must reproduce them exactly (no mask yet), and the
+// constraint must take over from the fourth.
+TEST_F(StructuredOutput, ConstraintStartsAfterTheReasoningMarker) {
+  const Tokenizer& tok = *tiny_model().tokenizer;
+  auto bytes_of = [&](const std::vector<int32_t>& ids, size_t from) {
+    std::string b;
+    for (size_t i = from; i < ids.size(); ++i) tok.append_bytes(ids[i], /*skip_special_tokens=*/false, b);
+    return b;
+  };
+  const std::vector<int32_t> head = testing::run_all(*engine_, {testing::greedy_request(prompt_, 3)})[0][0].ids;
+  ASSERT_EQ(head.size(), 3u);
+  auto schema = schema_of(R"({"type": "object", "properties": {"color": {"enum": ["red", "green"]}},
+                              "required": ["color"]})");
+  GenerateRequest r = request(schema, 0.f, 60);
+  r.params.structured_after = bytes_of(head, 0);
+  auto out = testing::run_all(*engine_, {r})[0][0];
+  ASSERT_GT(out.ids.size(), 3u);
+  EXPECT_EQ(std::vector<int32_t>(out.ids.begin(), out.ids.begin() + 3), head);
+  const std::string doc = bytes_of(out.ids, 3);
+  EXPECT_EQ(out.finish, "stop") << doc;
+  auto j = nlohmann::json::parse(doc, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << doc;
+  EXPECT_TRUE(j["color"] == "red" || j["color"] == "green") << doc;
+
+  // A marker that never comes: never constrained, the plain greedy tokens.
+  GenerateRequest never = request(schema, 0.f, 20);
+  never.params.structured_after = "\x01never\x01";
+  EXPECT_EQ(testing::run_all(*engine_, {never})[0][0].ids,
+            testing::run_all(*engine_, {testing::greedy_request(prompt_, 20)})[0][0].ids);
+}
+
 TEST_F(StructuredOutput, UnconstrainedOutputIsNotJson) {
   // The constraint is what makes the JSON: the same request without it.
   auto out = testing::run_all(*engine_, {testing::greedy_request(prompt_, 20)})[0][0];

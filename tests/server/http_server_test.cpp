@@ -261,6 +261,32 @@ TEST(HttpServerTest, ToolCallsWholeAndStreamed) {
   EXPECT_EQ(n["choices"][0]["finish_reason"], "stop");
 }
 
+// With a reasoning parser a schema constrains the answer, not the reasoning:
+// the engine is asked to start it after </think>, unless the prompt has
+// already closed the reasoning (here: a continued assistant message).
+TEST(HttpServerTest, StructuredOutputStartsAfterTheReasoning) {
+  const std::string body = R"({"messages": [{"role": "user", "content": "Colour?"}],
+      "response_format": {"type": "json_object"}, "max_tokens": 5})";
+  const std::string closed = R"({"messages": [{"role": "user", "content": "Colour?"},
+      {"role": "assistant", "content": "<think>red</think>"}], "continue_final_message": true,
+      "add_generation_prompt": false, "response_format": {"type": "json_object"}, "max_tokens": 5})";
+  {
+    ServerConfig cfg;
+    cfg.reasoning_parser = "deepseek_r1";
+    TestServer s(cfg, big_vocab(), /*with_tokenizer=*/true);
+    ASSERT_EQ(roundtrip(s.port(), post("/v1/chat/completions", body)).result_int(), 200u);
+    ASSERT_EQ(roundtrip(s.port(), post("/v1/chat/completions", closed)).result_int(), 200u);
+    auto sub = s.engine().submitted();
+    ASSERT_EQ(sub.size(), 2u);
+    EXPECT_NE(sub[0].params.json_schema, nullptr);
+    EXPECT_EQ(sub[0].params.structured_after, "</think>");
+    EXPECT_EQ(sub[1].params.structured_after, "");
+  }
+  TestServer plain({}, big_vocab(), /*with_tokenizer=*/true);  // no reasoning parser: from the first token
+  ASSERT_EQ(roundtrip(plain.port(), post("/v1/chat/completions", body)).result_int(), 200u);
+  EXPECT_EQ(plain.engine().submitted().at(0).params.structured_after, "");
+}
+
 // --reasoning-parser deepseek_r1 with tool calls: reasoning_content, then
 // the answer's content and calls, whole and streamed.
 TEST(HttpServerTest, ReasoningThenToolCalls) {

@@ -81,6 +81,17 @@ TEST(ReasoningParserTest, RandomCuts) {
   }
 }
 
+// Whether structured output can start with the reply's first token: the
+// prompt's last </think> after its last <think>.
+TEST(ReasoningParserTest, ReasoningClosedInPrompt) {
+  EXPECT_FALSE(reasoning_closed_in_prompt("<｜User｜>hi<｜Assistant｜>"));              // no tags (V3, Qwen3 thinking)
+  EXPECT_FALSE(reasoning_closed_in_prompt("<｜User｜>hi<｜Assistant｜><think>\n"));     // R1 opens the reasoning
+  EXPECT_TRUE(reasoning_closed_in_prompt("<｜User｜>hi<｜Assistant｜></think>"));        // V3.1 thinking off
+  EXPECT_TRUE(reasoning_closed_in_prompt("<|im_start|>assistant\n<think>\n\n</think>\n\n"));  // Qwen3 off
+  EXPECT_FALSE(reasoning_closed_in_prompt("a<think>x</think>b<｜Assistant｜><think>\n"));  // an old turn's reasoning
+  EXPECT_TRUE(reasoning_closed_in_prompt("<think>x</think>"));
+}
+
 TEST(ReasoningParserTest, Names) {
   for (const auto& n : reasoning_parser_names()) EXPECT_NE(make_reasoning_parser(n), nullptr) << n;
   EXPECT_EQ(make_reasoning_parser("granite"), nullptr);
