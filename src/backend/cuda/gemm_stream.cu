@@ -6,6 +6,7 @@
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/stream_load.cuh"
 
 namespace sable::cuda {
 namespace {
@@ -14,13 +15,6 @@ constexpr int kThreads = 256;
 constexpr int kKWarps = 4;    // warps splitting K inside a CTA
 constexpr int kCtaRows = 64;  // 2 row groups of 32
 
-__device__ __forceinline__ uint4 ld_stream(const void* p) {
-  uint4 v;
-  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "l"(p));
-  return v;
-}
 __device__ __forceinline__ uint4 ld_cached(const void* p) {
   return __ldg(reinterpret_cast<const uint4*>(p));
 }

@@ -30,6 +30,7 @@
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/head_gemv.h"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/stream_load.cuh"
 
 namespace sable::cuda {
 namespace {
@@ -55,13 +56,14 @@ struct GemvArgs {
   int kp;      // cols: K rounded up to kColsKBlock (a token's row of x in shared memory)
 };
 
-// 16 bytes that no other thread reads, not kept in L1.
-__device__ __forceinline__ uint4 ld_stream(const void* p) {
-  uint4 v;
-  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "l"(p));
-  return v;
+// x[t, h, 8v .. 8v + 7] as floats; zeros for a padding token (t >= T).
+__device__ __forceinline__ void load_x8(const GemvArgs& a, int t, int h, int v, float (&f)[8]) {
+  if (t < a.T) {
+    load8(a.x + (int64_t(t) * a.heads + h) * a.Xs + v * 8, f);
+  } else {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) f[j] = 0.f;
+  }
 }
 
 // Eight bf16 (little-endian pairs) to float: exact.
@@ -158,14 +160,9 @@ __global__ void __launch_bounds__(kThreads, rows_min_blocks<TC>()) head_gemv_row
     // x[t0 : t0 + TC, h, :K] as float, zeros past T. Vector v is slice v.
 #pragma unroll 1
     for (int e = tid; e < TC * kv; e += nt) {
-      const int i = e / kv, v = e - i * kv, t = t0 + i;
+      const int i = e / kv, v = e - i * kv;
       float f[8];
-      if (t < a.T) {
-        load8(a.x + (int64_t(t) * a.heads + h) * a.Xs + v * 8, f);
-      } else {
-#pragma unroll
-        for (int j = 0; j < 8; ++j) f[j] = 0.f;
-      }
+      load_x8(a, t0 + i, h, v, f);
       float* dst = xs + v * kSliceStride + i;
 #pragma unroll
       for (int j = 0; j < 8; ++j) dst[j * TC] = f[j];
@@ -261,12 +258,7 @@ __global__ void __launch_bounds__(kThreads, cols_min_blocks<TT>()) head_gemv_col
   for (int e = tid; e < TT * kv; e += kThreads) {
     const int t = e / kv, v = e - t * kv;
     float f[8];
-    if (t < a.T) {
-      load8(a.x + (int64_t(t) * a.heads + h) * a.Xs + v * 8, f);
-    } else {
-#pragma unroll
-      for (int j = 0; j < 8; ++j) f[j] = 0.f;
-    }
+    load_x8(a, t, h, v, f);
     float* dst = xs + t * a.kp + (v >> 3) * kColsKBlock + (v & 7) * 4;
     reinterpret_cast<float4*>(dst)[0] = make_float4(f[0], f[1], f[2], f[3]);
     reinterpret_cast<float4*>(dst + 32)[0] = make_float4(f[4], f[5], f[6], f[7]);
