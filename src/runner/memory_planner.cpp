@@ -108,6 +108,14 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
     }
   }
   const int64_t left = p.budget - p.weights - p.activations - p.graphs;
+  if (left > 0 && dtype_size(in.kv_dtype) > 1) {
+    // Half (or a quarter) the bytes per token: twice the context in the same memory.
+    MemoryPlanInput k = in;
+    k.kv_dtype = DType::F8_E4M3;
+    const MemoryPlan kp = plan_basic(k, wb);
+    a += "\n  --kv-cache-dtype fp8: " + std::to_string(kp.kv_per_token) + " bytes per token, " +
+         std::to_string(kp.max_tokens) + " tokens" + (kp.fits ? " (fits)" : " (not enough alone)");
+  }
   if (left > 0) {
     const int64_t len = left / p.kv_per_token / in.block_size * in.block_size;
     if (len >= 1024) a += "\n  --max-model-len " + std::to_string(len) + " (the longest request that fits)";

@@ -62,5 +62,30 @@ TEST(MemoryPlanner, SuggestsAShorterMaxModelLen) {
   if (!p.fits) EXPECT_NE(p.advice.find("--max-model-len"), std::string::npos) << p.advice;
 }
 
+// Where the weights fit but one request's KV cache does not, an FP8 latent
+// cache (1 byte per value instead of 2) is offered with what it holds.
+TEST(MemoryPlanner, SuggestsAnFp8KvCache) {
+  MemoryPlanInput in = dsv3(true);
+  in.tensor_parallel_size = 8;
+  in.gpu_memory_utilization = 0.7;
+  MemoryPlanInput f = in;
+  f.kv_dtype = DType::F8_E4M3;
+  const int64_t t16 = plan_memory(in).max_tokens, t8 = plan_memory(f).max_tokens, kv8 = plan_memory(f).kv_per_token;
+  ASSERT_GT(t16, 1000);
+  EXPECT_NEAR(double(t8) / double(t16), 2.0, 0.01);
+  in.max_model_len = int((t16 + t8) / 2);
+  const MemoryPlan p = plan_memory(in);
+  EXPECT_FALSE(p.fits);
+  EXPECT_NE(p.advice.find("--kv-cache-dtype fp8: " + std::to_string(kv8) + " bytes per token, " +
+                          std::to_string(t8) + " tokens (fits)"),
+            std::string::npos)
+      << p.advice;
+  f.max_model_len = in.max_model_len;
+  EXPECT_TRUE(plan_memory(f).fits);
+  // Already FP8: nothing to offer there.
+  f.max_model_len = int(t8 + 4096);
+  EXPECT_EQ(plan_memory(f).advice.find("--kv-cache-dtype"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sable
