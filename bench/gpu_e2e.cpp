@@ -96,13 +96,15 @@ int run(int argc, char** argv) {
   std::string preset = "dsv3-slice", batches = "1,8,32,128", prefills = "4096,32768", json_path;
   int layers = 0, context = 512, iters = 10;
   bool fp8 = false, eager = false, profile = false;
-  std::string device = "cuda", mla_prefill = "absorbed,expanded";
+  std::string device = "cuda", mla_prefill = "absorbed,expanded", kv_cache_dtype = "auto";
   app.add_option("--preset", preset);
   app.add_option("--mla-prefill", mla_prefill, "MLA prefill forms to time: absorbed, expanded, auto (comma list)");
   app.add_option("--layers", layers, "Layers (default: the preset's; dsv3-slice has 4)");
   app.add_flag("--fp8", fp8, "FP8 block-scaled weights (quantized at load)");
   app.add_option("--batches", batches);
   app.add_option("--context", context, "Tokens of context per sequence for decode");
+  app.add_option("--kv-cache-dtype", kv_cache_dtype, "auto (the activations' dtype) | fp8 (e4m3 latent cache)")
+      ->check(CLI::IsMember({"auto", "fp8"}));
   app.add_option("--prefill", prefills, "Prompt lengths for prefill (0: skip)");
   app.add_option("--iters", iters);
   app.add_option("--device", device);
@@ -134,9 +136,11 @@ int run(int argc, char** argv) {
   DeepseekV3Model& model = **model_r;
   const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
   const ModelConfig& c = model.config();
-  std::printf("# %s, %d layers (%d MoE), %s weights: %.1f GB on %s, built in %.0f s; copy bandwidth %.0f GB/s\n\n",
+  std::printf("# %s, %d layers (%d MoE), %s weights, %s KV cache: %.1f GB on %s, built in %.0f s; copy bandwidth "
+              "%.0f GB/s\n\n",
               preset.c_str(), c.num_hidden_layers, c.num_hidden_layers - c.first_k_dense_replace,
-              fp8 ? "FP8" : "BF16", double(model.weight_bytes()) / 1e9, be.name().c_str(), load_s, copy_bw / 1e9);
+              fp8 ? "FP8" : "BF16", kv_cache_dtype == "fp8" ? "FP8" : "BF16", double(model.weight_bytes()) / 1e9,
+              be.name().c_str(), load_s, copy_bw / 1e9);
 
   // Bytes of weights a decode step reads: everything but the routed experts,
   // plus the distinct experts the batch touches.
@@ -144,7 +148,7 @@ int run(int argc, char** argv) {
   const int moe_layers = c.num_hidden_layers - c.first_k_dense_replace;
   const double expert_bytes = double(3 * c.hidden_size * c.moe_intermediate_size) * (fp8 ? 1.0 : 2.0);
   const double non_expert = double(active1) - moe_layers * c.num_experts_per_tok * expert_bytes;
-  const DType kv_dt = be.activation_dtype();
+  const DType kv_dt = kv_cache_dtype == "fp8" ? DType::F8_E4M3 : be.activation_dtype();
   std::ofstream json;
   if (!json_path.empty()) json.open(json_path, std::ios::app);
 
