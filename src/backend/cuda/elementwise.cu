@@ -63,9 +63,11 @@ void add_inplace(Tensor& a, const Tensor& b, cudaStream_t stream) {
   SABLE_DISPATCH_ACT("add_inplace", a.dtype(), TA, {
     SABLE_DISPATCH_ACT("add_inplace", b.dtype(), TB, {
       if (vec)
-        launch_pdl(add_inplace_kernel<TA, TB, 8>, std::min<unsigned>(ceil_div(n / 8, threads), 1u << 20), threads, 0, stream, a.ptr<TA>(), b.ptr<TB>(), n);
+        launch_pdl(add_inplace_kernel<TA, TB, 8>, std::min<unsigned>(ceil_div(n / 8, threads), 1u << 20), threads, 0,
+                   stream, a.ptr<TA>(), b.ptr<TB>(), n);
       else
-        launch_pdl(add_inplace_kernel<TA, TB, 1>, std::min<unsigned>(ceil_div(n, threads), 1u << 20), threads, 0, stream, a.ptr<TA>(), b.ptr<TB>(), n);
+        launch_pdl(add_inplace_kernel<TA, TB, 1>, std::min<unsigned>(ceil_div(n, threads), 1u << 20), threads, 0,
+                   stream, a.ptr<TA>(), b.ptr<TB>(), n);
       SABLE_CUDA_LAUNCH_CHECK();
     });
   });
@@ -80,10 +82,10 @@ void gather_rows(const Tensor& x, const Tensor& index, Tensor& out, cudaStream_t
                     reinterpret_cast<uintptr_t>(out.data()) % 16 == 0;
   if (wide)
     launch_pdl(gather_rows_kernel<uint4>, unsigned(N), 128, 0, stream, x.ptr<char>(), index.ptr<int32_t>(),
-                                                               out.ptr<char>(), x.dim(0), int64_t(row / 16));
+               out.ptr<char>(), x.dim(0), int64_t(row / 16));
   else
     launch_pdl(gather_rows_kernel<char>, unsigned(N), 128, 0, stream, x.ptr<char>(), index.ptr<int32_t>(),
-                                                              out.ptr<char>(), x.dim(0), int64_t(row));
+               out.ptr<char>(), x.dim(0), int64_t(row));
   SABLE_CUDA_LAUNCH_CHECK();
 }
 
@@ -96,10 +98,10 @@ void copy_columns(const Tensor& x, int64_t col0, Tensor& out, cudaStream_t strea
                     reinterpret_cast<uintptr_t>(x.data()) % 16 == 0 && reinterpret_cast<uintptr_t>(out.data()) % 16 == 0;
   if (wide)
     launch_pdl(copy_columns_kernel<uint4>, unsigned(T), 128, 0, stream, x.ptr<char>(), out.ptr<char>(), D * es / 16,
-                                                                col0 * es / 16, n * es / 16);
+               col0 * es / 16, n * es / 16);
   else
-    launch_pdl(copy_columns_kernel<char>, unsigned(T), 128, 0, stream, x.ptr<char>(), out.ptr<char>(), D * es, col0 * es,
-                                                               n * es);
+    launch_pdl(copy_columns_kernel<char>, unsigned(T), 128, 0, stream, x.ptr<char>(), out.ptr<char>(), D * es,
+               col0 * es, n * es);
   SABLE_CUDA_LAUNCH_CHECK();
 }
 

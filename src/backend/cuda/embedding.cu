@@ -43,10 +43,10 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor& out, cudaStream_t
     SABLE_DISPATCH_ACT("embedding", out.dtype(), TO, {
       if (vec)
         launch_pdl(embedding_kernel<TT, TO, 8>, unsigned(T), 128, 0, stream, ids.ptr<int32_t>(), table.ptr<TT>(),
-                                                                     out.ptr<TO>(), H, V);
+                   out.ptr<TO>(), H, V);
       else
         launch_pdl(embedding_kernel<TT, TO, 1>, unsigned(T), 128, 0, stream, ids.ptr<int32_t>(), table.ptr<TT>(),
-                                                                     out.ptr<TO>(), H, V);
+                   out.ptr<TO>(), H, V);
       SABLE_CUDA_LAUNCH_CHECK();
     });
   });

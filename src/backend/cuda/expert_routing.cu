@@ -127,9 +127,9 @@ void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRouting
   const size_t smem = size_t(2 * E + 2 * G + 2 * K) * sizeof(float);
   if (smem > 48 * 1024)
     SABLE_CUDA_CHECK(cudaFuncSetAttribute(moe_route_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  launch_pdl(moe_route_kernel, unsigned(T), kThreads, smem, stream, 
-      router_logits.ptr<float>(), bias.data() ? bias.ptr<float>() : nullptr, E, G, p.topk_group, K, S,
-      p.norm_topk_prob, p.routed_scaling_factor, topk_ids.ptr<int32_t>(), topk_weights.ptr<float>());
+  launch_pdl(moe_route_kernel, unsigned(T), kThreads, smem, stream, router_logits.ptr<float>(),
+             bias.data() ? bias.ptr<float>() : nullptr, E, G, p.topk_group, K, S, p.norm_topk_prob,
+             p.routed_scaling_factor, topk_ids.ptr<int32_t>(), topk_weights.ptr<float>());
   SABLE_CUDA_LAUNCH_CHECK();
 }
 

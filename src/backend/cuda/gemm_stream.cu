@@ -456,8 +456,8 @@ void launch_stream_gemm(const StreamGemmArgs& a, cudaStream_t stream) {
   if (a.splits > 1) {
     const int64_t total = a.T * a.N;
     const int blocks = int(ceil_div(total, 256) < 4096 ? ceil_div(total, 256) : 4096);
-    launch_pdl(splitk_reduce_kernel, blocks, 256, 0, stream, a.partial, a.splits, a.T, a.N, a.row_scale,
-                                                      a.out, a.ldo, a.out_f32);
+    launch_pdl(splitk_reduce_kernel, blocks, 256, 0, stream, a.partial, a.splits, a.T, a.N, a.row_scale, a.out, a.ldo,
+               a.out_f32);
     SABLE_LAUNCH_OK();
   }
 }

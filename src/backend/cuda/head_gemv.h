@@ -41,8 +41,9 @@ bool head_gemv(const Tensor& x, const Tensor& w, bool transposed, Tensor& out, c
 // record 2026-12-01-286860d-decode-launches.md) at DeepSeek-V3's shapes: at
 // T=1 absorb 6.24 us vs cuBLAS 7.20, W_UV 5.66 vs 5.99; at T=2 7.00 vs 7.19
 // and 6.38 vs 6.05; at T=8 14.9 vs 7.5 and 6.0 (run of 1296074: the
-// multi-token tiles are FMA- and reduction-bound, not yet tuned). Testing knob: set_head_gemv_auto_max_tokens (tests run the kernels
-// at every T they take). Not thread-safe.
+// multi-token tiles are FMA- and reduction-bound, not yet tuned). Testing
+// knob: set_head_gemv_auto_max_tokens (tests run the kernels at every T they
+// take). Not thread-safe.
 int64_t head_gemv_auto_max_tokens();
 void set_head_gemv_auto_max_tokens(int64_t t);
 

@@ -59,6 +59,10 @@ __global__ void copy_rope_kernel(const T* q, T* ql, int heads, int qk, int nope,
   for (int i = threadIdx.x; i < rope; i += blockDim.x) ql[th * L + kv_lora + i] = q[th * qk + nope + i];
 }
 
+// The streaming kernels' share of the calls (head_gemv.h), never in
+// batch-invariant mode.
+bool take_streaming(int64_t T) { return !batch_invariant() && T <= head_gemv_auto_max_tokens(); }
+
 }  // namespace
 
 void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out, cublasHandle_t handle,
@@ -67,7 +71,7 @@ void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out,
   assert(w.dim(0) == heads && (transposed ? w.dim(2) == K && w.dim(1) == N : w.dim(1) == K && w.dim(2) == N));
   assert(out.dim(0) == T && out.dim(1) == heads);
   if (T == 0) return;
-  if (!batch_invariant() && T <= head_gemv_auto_max_tokens() && head_gemv(x, w, transposed, out, stream)) return;
+  if (take_streaming(T) && head_gemv(x, w, transposed, out, stream)) return;
   Tensor wc = weight_as(w, x.dtype(), scratch, stream);
   // not transposed: W_h row-major K x N = column-major N x K (lda N), op N.
   // transposed:     W_h row-major N x K = column-major K x N (lda K), op T.
@@ -84,8 +88,7 @@ void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, cublasH
   assert(nope <= qk && q_latent.dim(0) == T && q_latent.dim(1) == heads);
   if (T == 0) return;
   // W_UK is [heads, nope, kv_lora]: q[..., :nope] @ W_UK, q[..., nope:] copied.
-  if (!batch_invariant() && T <= head_gemv_auto_max_tokens() && head_gemv(q, w_uk, /*transposed=*/false, q_latent, stream))
-    return;
+  if (take_streaming(T) && head_gemv(q, w_uk, /*transposed=*/false, q_latent, stream)) return;
   Tensor wc = weight_as(w_uk, q.dtype(), scratch, stream);
   // q_latent_h[:, :kv_lora]^T (kv_lora x T) = W_UK_h^T (kv_lora x nope) * q_nope_h^T (nope x T);
   // W_UK_h row-major nope x kv_lora = column-major kv_lora x nope (lda kv_lora).

@@ -198,9 +198,8 @@ int num_sms() {
 }
 
 bool mma_supported(const Tensor& q, const Tensor& cache, const Tensor& out, int v_dim) {
-  return q.dim(2) == mla::kMmaL && v_dim == mla::kMmaDv && q.dim(1) % mla::kMmaHeads == 0 &&
-         q.dtype() == DType::BF16 && (cache.dtype() == DType::BF16 || cache.dtype() == DType::F8_E4M3) &&
-         out.dtype() == DType::BF16 &&
+  return q.dim(2) == mla::kMmaL && v_dim == mla::kMmaDv && q.dim(1) % mla::kMmaHeads == 0 && q.dtype() == DType::BF16 &&
+         (cache.dtype() == DType::BF16 || cache.dtype() == DType::F8_E4M3) && out.dtype() == DType::BF16 &&
          reinterpret_cast<uintptr_t>(q.data()) % 16 == 0 && reinterpret_cast<uintptr_t>(cache.data()) % 16 == 0 &&
          reinterpret_cast<uintptr_t>(out.data()) % 16 == 0;
 }
@@ -295,11 +294,11 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   if (S > 1) {
     SABLE_DISPATCH_ACT("mla_attention", out.dtype(), TO, {
       if (v_dim % 4 == 0)
-        launch_pdl(mla_combine_kernel<TO>, unsigned(T * H), std::min(128, std::max(32, (v_dim / 4 + 31) / 32 * 32)), size_t(S) * 8, stream, part_o.ptr<float>(), part_lse.ptr<float>(), out.ptr<TO>(),
-                                                          T * H, S, v_dim);
+        launch_pdl(mla_combine_kernel<TO>, unsigned(T * H), std::min(128, std::max(32, (v_dim / 4 + 31) / 32 * 32)),
+                   size_t(S) * 8, stream, part_o.ptr<float>(), part_lse.ptr<float>(), out.ptr<TO>(), T * H, S, v_dim);
       else
-        launch_pdl(mla_combine_scalar_kernel<TO>, unsigned(T * H), 64, 0, stream, part_o.ptr<float>(), part_lse.ptr<float>(),
-                                                                          out.ptr<TO>(), T * H, S, v_dim);
+        launch_pdl(mla_combine_scalar_kernel<TO>, unsigned(T * H), 64, 0, stream, part_o.ptr<float>(),
+                   part_lse.ptr<float>(), out.ptr<TO>(), T * H, S, v_dim);
       SABLE_CUDA_LAUNCH_CHECK();
     });
   }

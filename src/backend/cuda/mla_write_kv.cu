@@ -6,8 +6,8 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/ops.h"
-#include "backend/cuda/rope_common.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/rope_common.cuh"
 
 namespace sable::cuda {
 namespace {
@@ -56,9 +56,9 @@ void mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeP
   SABLE_DISPATCH_ACT("mla_write_kv", kv.dtype(), TK, {
     SABLE_DISPATCH_FLOAT("mla_write_kv", norm_w.dtype(), TW, {
       SABLE_DISPATCH_FLOAT("mla_write_kv", cache.dtype(), TC, {
-        launch_pdl(mla_write_kv_kernel<TK, TW, TC>, unsigned(T), kThreads, 0, stream, 
-            kv.ptr<TK>(), norm_w.ptr<TW>(), m.slot_mapping.ptr<int32_t>(), m.positions.ptr<int32_t>(),
-            cache.ptr<TC>(), num_slots, int(L), int(kv_lora), eps, r);
+        launch_pdl(mla_write_kv_kernel<TK, TW, TC>, unsigned(T), kThreads, 0, stream, kv.ptr<TK>(), norm_w.ptr<TW>(),
+                   m.slot_mapping.ptr<int32_t>(), m.positions.ptr<int32_t>(), cache.ptr<TC>(), num_slots, int(L),
+                   int(kv_lora), eps, r);
         SABLE_CUDA_LAUNCH_CHECK();
       });
     });

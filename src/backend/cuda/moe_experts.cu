@@ -259,13 +259,13 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   const bool count_in_fill = pairs <= kFillCountsMaxPairs && size_t(E) * 4 <= 48 * 1024;
   if (!count_in_fill) {
     SABLE_CUDA_OK(cudaMemsetAsync(counts, 0, size_t(E) * 4, stream));
-    launch_pdl(moe_count_kernel, unsigned(ceil_div(pairs, 256) < 1024 ? ceil_div(pairs, 256) : 1024), 256, 0, stream, 
-        topk_ids.ptr<int>(), pairs, E, counts);
+    launch_pdl(moe_count_kernel, unsigned(ceil_div(pairs, 256) < 1024 ? ceil_div(pairs, 256) : 1024), 256, 0, stream,
+               topk_ids.ptr<int>(), pairs, E, counts);
     SABLE_LAUNCH_OK();
   }
-  launch_pdl(moe_fill_kernel, unsigned(E), 256, count_in_fill ? size_t(E) * 4 : 0, stream, 
-      topk_ids.ptr<int>(), topk_weights.ptr<float>(), pairs, int(K), E, bn, count_in_fill ? nullptr : counts,
-      sorted_token, sorted_weight, pair_pos, tiles, num_tiles, tile_groups);
+  launch_pdl(moe_fill_kernel, unsigned(E), 256, count_in_fill ? size_t(E) * 4 : 0, stream, topk_ids.ptr<int>(),
+             topk_weights.ptr<float>(), pairs, int(K), E, bn, count_in_fill ? nullptr : counts, sorted_token,
+             sorted_weight, pair_pos, tiles, num_tiles, tile_groups);
   SABLE_LAUNCH_OK();
 
   auto* h = reinterpret_cast<__nv_bfloat16*>(ar + s.h);
@@ -352,8 +352,8 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   }
 
   const int64_t work = T * (H / 8);
-  launch_pdl(moe_reduce_kernel, unsigned(ceil_div(work, 256) < 8192 ? ceil_div(work, 256) : 8192), 256, 0, stream, 
-      y, pair_pos, T, int(K), H, out.data(), out.dtype() == DType::F32);
+  launch_pdl(moe_reduce_kernel, unsigned(ceil_div(work, 256) < 8192 ? ceil_div(work, 256) : 8192), 256, 0, stream, y,
+             pair_pos, T, int(K), H, out.data(), out.dtype() == DType::F32);
   SABLE_LAUNCH_OK();
 }
 

@@ -126,11 +126,11 @@ void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out, cud
     SABLE_DISPATCH_FLOAT("rms_norm", weight.dtype(), TW, {
       SABLE_DISPATCH_ACT("rms_norm", out.dtype(), TO, {
         if (vec)
-          launch_pdl(rms_norm_kernel<TX, TW, TO, 8>, unsigned(T), kThreads, 0, stream, 
-              x.ptr<TX>(), weight.ptr<TW>(), out.ptr<TO>(), D, eps);
+          launch_pdl(rms_norm_kernel<TX, TW, TO, 8>, unsigned(T), kThreads, 0, stream, x.ptr<TX>(), weight.ptr<TW>(),
+                     out.ptr<TO>(), D, eps);
         else
-          launch_pdl(rms_norm_kernel<TX, TW, TO, 1>, unsigned(T), kThreads, 0, stream, 
-              x.ptr<TX>(), weight.ptr<TW>(), out.ptr<TO>(), D, eps);
+          launch_pdl(rms_norm_kernel<TX, TW, TO, 1>, unsigned(T), kThreads, 0, stream, x.ptr<TX>(), weight.ptr<TW>(),
+                     out.ptr<TO>(), D, eps);
         SABLE_CUDA_LAUNCH_CHECK();
       });
     });
@@ -148,11 +148,11 @@ void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& weight, float
       SABLE_DISPATCH_FLOAT("add_rms_norm", weight.dtype(), TW, {
         SABLE_DISPATCH_ACT("add_rms_norm", out.dtype(), TO, {
           if (vec)
-            launch_pdl(add_rms_norm_kernel<TR, TX, TW, TO, 8>, unsigned(T), kThreads, 0, stream, 
-                residual.ptr<TR>(), x.ptr<TX>(), weight.ptr<TW>(), out.ptr<TO>(), D, eps);
+            launch_pdl(add_rms_norm_kernel<TR, TX, TW, TO, 8>, unsigned(T), kThreads, 0, stream, residual.ptr<TR>(),
+                       x.ptr<TX>(), weight.ptr<TW>(), out.ptr<TO>(), D, eps);
           else
-            launch_pdl(add_rms_norm_kernel<TR, TX, TW, TO, 1>, unsigned(T), kThreads, 0, stream, 
-                residual.ptr<TR>(), x.ptr<TX>(), weight.ptr<TW>(), out.ptr<TO>(), D, eps);
+            launch_pdl(add_rms_norm_kernel<TR, TX, TW, TO, 1>, unsigned(T), kThreads, 0, stream, residual.ptr<TR>(),
+                       x.ptr<TX>(), weight.ptr<TW>(), out.ptr<TO>(), D, eps);
           SABLE_CUDA_LAUNCH_CHECK();
         });
       });

@@ -6,8 +6,8 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/ops.h"
-#include "backend/cuda/rope_common.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/rope_common.cuh"
 
 namespace sable::cuda {
 namespace {
@@ -43,8 +43,8 @@ void rope(Tensor& x, int offset, int rope_dim, const Tensor& positions, const Ro
   const int threads = int(std::min<int64_t>(256, std::max<int64_t>(32, pairs)));
   const dim3 grid(unsigned(T), unsigned(std::min<int64_t>(ceil_div(pairs, threads), 65535)));
   SABLE_DISPATCH_ACT("rope", x.dtype(), T_, {
-    launch_pdl(rope_kernel<T_>, grid, threads, 0, stream, x.ptr<T_>(), positions.ptr<int32_t>(), int(heads),
-                                                         stride, offset, rope_dim, r);
+    launch_pdl(rope_kernel<T_>, grid, threads, 0, stream, x.ptr<T_>(), positions.ptr<int32_t>(), int(heads), stride,
+               offset, rope_dim, r);
     SABLE_CUDA_LAUNCH_CHECK();
   });
 }

@@ -44,11 +44,11 @@ void silu_and_mul(const Tensor& gate, const Tensor& up, Tensor& out, cudaStream_
         if (vec) {
           unsigned blocks = std::min<unsigned>(ceil_div(n / 8, threads), 65535u * 8);
           launch_pdl(silu_and_mul_kernel<TG, TU, TO, 8>, blocks, threads, 0, stream, gate.ptr<TG>(), up.ptr<TU>(),
-                                                                            out.ptr<TO>(), n);
+                     out.ptr<TO>(), n);
         } else {
           unsigned blocks = std::min<unsigned>(ceil_div(n, threads), 65535u * 8);
           launch_pdl(silu_and_mul_kernel<TG, TU, TO, 1>, blocks, threads, 0, stream, gate.ptr<TG>(), up.ptr<TU>(),
-                                                                            out.ptr<TO>(), n);
+                     out.ptr<TO>(), n);
         }
         SABLE_CUDA_LAUNCH_CHECK();
       });
