@@ -1,6 +1,7 @@
 #include "server/http_test_util.h"
 
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include "tokenizer/tokenizer.h"
 
@@ -141,6 +142,20 @@ std::vector<nlohmann::json> sse_payloads(const std::string& body, bool* done) {
     out.push_back(nlohmann::json::parse(data));
   }
   return out;
+}
+
+void expect_error_schema(const Response& r, int status) {
+  EXPECT_EQ(int(r.result_int()), status) << r.body();
+  const nlohmann::json j = nlohmann::json::parse(r.body());
+  ASSERT_TRUE(j.contains("error")) << r.body();
+  for (const char* k : {"message", "type", "param", "code"}) EXPECT_TRUE(j["error"].contains(k)) << k;
+  EXPECT_TRUE(j["error"]["message"].is_string());
+}
+
+FakeEngine::Options big_vocab() {
+  FakeEngine::Options o;
+  o.vocab_size = 129280;
+  return o;
 }
 
 }  // namespace sable::server::testing

@@ -65,6 +65,10 @@ std::string post(const std::string& path, const std::string& body, const std::st
 std::string get(const std::string& path, const std::string& extra_headers = "");
 // One request on a fresh connection.
 Response roundtrip(int port, const std::string& raw);
+// The OpenAI error body: status, and error.{message, type, param, code}.
+void expect_error_schema(const Response& r, int status);
+// A fake engine with DeepSeek-V3's vocabulary size (tokenizer ids fit).
+FakeEngine::Options big_vocab();
 // The JSON payloads of an SSE body ("data: {...}"), and whether it ended with [DONE].
 std::vector<nlohmann::json> sse_payloads(const std::string& body, bool* done);
 
