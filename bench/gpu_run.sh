@@ -19,7 +19,9 @@
 #   PROFILE_DECODE=1                                  ncu: every kernel of one decode step at batch
 #                                                     PROFILE_BATCH (1), bf16 and FP8, PROFILE_LAYERS (2)
 #   NCU_KERNEL=regex                                  ncu's detailed sections for the kernels of one
-#                                                     bf16 decode step whose names match
+#                                                     bf16 decode step whose names match (NCU_FP8=1: FP8
+#                                                     step; NCU_COUNT: launches profiled, default 6)
+#   STREAM_READ=1                                     bench_cuda_stream_read: weight read patterns
 # Copy the results into the repo afterwards with bench/save_results.sh.
 set -u
 OUT=${OUT:-/tmp/sable-gpu-out}
@@ -44,8 +46,9 @@ targets=""
 [ -z "${SKIP_TESTS:-}" ] && targets="test_cuda"
 [ -z "${SKIP_KERNELS:-}" ] && [ -z "${SKIP_ATTENTION:-}" ] && targets="$targets bench_cuda_attention"
 [ -z "${SKIP_KERNELS:-}" ] && [ -z "${SKIP_GEMM:-}" ] && [ -f bench/cuda_gemm.cpp ] && targets="$targets bench_cuda_gemm"
-{ [ -z "${SKIP_E2E:-}" ] || [ -n "${PROFILE_DECODE:-}" ]; } && targets="$targets bench_gpu_e2e"
+{ [ -z "${SKIP_E2E:-}" ] || [ -n "${PROFILE_DECODE:-}" ] || [ -n "${NCU_KERNEL:-}" ]; } && targets="$targets bench_gpu_e2e"
 [ -z "${SKIP_SERVE_BENCH:-}" ] && targets="$targets sable"
+[ -n "${STREAM_READ:-}" ] && targets="$targets bench_cuda_stream_read"
 stamp "configure + build: $targets"
 if ! { cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DSABLE_DEPS_DIR=$PWD/.deps \
          > "$OUT/build.log" 2>&1 && cmake --build $BUILD -j16 --target $targets >> "$OUT/build.log" 2>&1; }; then
@@ -93,6 +96,14 @@ if [ -z "${SKIP_GEMM:-}" ] && [ -x ./$BUILD/bench/bench_cuda_gemm ]; then
     > "$OUT/bench_gemm.txt" 2>&1
   stamp "bench_cuda_gemm rc=$?"
   cat "$OUT/bench_gemm.txt"
+fi
+
+if [ -n "${STREAM_READ:-}" ]; then
+  timeout 120 ./$BUILD/bench/bench_cuda_stream_read > "$OUT/bench_stream_read.txt" 2>&1
+  stamp "bench_cuda_stream_read rc=$?"
+  cat "$OUT/bench_stream_read.txt"
+  { echo "## Weight read patterns (bench_cuda_stream_read)"; echo '```'; cat "$OUT/bench_stream_read.txt"; echo '```';
+    echo; } >> "$OUT/summary.md"
 fi
 
 if [ -z "${SKIP_PEERS:-}" ]; then
@@ -154,12 +165,14 @@ fi
 if [ -n "${NCU_KERNEL:-}" ]; then
   stamp "ncu details of kernels matching $NCU_KERNEL"
   timeout 200 "$NCU" --profile-from-start off --clock-control none --kernel-name "regex:$NCU_KERNEL" \
-      --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats \
+      --launch-count "${NCU_COUNT:-6}" --section SpeedOfLight --section LaunchStats --section Occupancy \
+      --section WarpStateStats --section MemoryWorkloadAnalysis --section SchedulerStats \
       ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice --layers "${PROFILE_LAYERS:-2}" --batches "${PROFILE_BATCH:-1}" --prefill 0 \
+      ${NCU_FP8:+--fp8} \
       --iters 3 --profile > "$OUT/ncu_kernel.txt" 2>&1
   stamp "ncu rc=$?"
-  { echo "## ncu sections of kernels matching $NCU_KERNEL (bf16 decode step)"; echo '```';
-    sed -n '/==PROF==\|Section\|----\|  [A-Z]/p' "$OUT/ncu_kernel.txt" | grep -v "^#\|^|" | head -150; echo '```'; } >> "$OUT/summary.md"
+  { echo "## ncu sections of kernels matching $NCU_KERNEL ($([ -n "${NCU_FP8:-}" ] && echo FP8 || echo bf16) decode step)"; echo '```';
+    sed -n '/==PROF==\|Section\|----\|  [A-Z]/p' "$OUT/ncu_kernel.txt" | grep -v "^#\|^|" | head -400; echo '```'; } >> "$OUT/summary.md"
 fi
 # The published scenarios through the HTTP server (docs/performance.md).
 if [ -z "${SKIP_SERVE_BENCH:-}" ]; then
