@@ -104,6 +104,13 @@ void set_stream_gemm_variant(int v);
 enum class MoeKernel { kAuto, kStream, kWgmma };
 void set_moe_kernel(MoeKernel k);
 MoeKernel moe_kernel_for(int64_t T, int64_t top_k, int num_experts, bool fp8);
+// Testing knob: which grouped wgmma kernel kWgmma runs (moe_grouped_wgmma.cu),
+// 0 = the original (all 8 warps load with cp.async and compute, one
+// __syncthreads per stage), 1 = warp-specialized (a producer warpgroup
+// feeds two wgmma warpgroups through an mbarrier ring), -1 = the default (1).
+// Both give bitwise the same results. SABLE_MOE_WGMMA_WS=0/1 forces one
+// (read on first use). Not thread-safe.
+void set_grouped_wgmma_variant(int v);
 
 // A 16-byte-vector device copy kernel (the bandwidth ceiling of benchmarks).
 void copy_device(void* dst, const void* src, size_t bytes, cudaStream_t stream);

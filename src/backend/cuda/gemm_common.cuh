@@ -59,12 +59,15 @@ struct PreparedLinear {
 // Gate and up are fused row-interleaved in units of 16 rows: fused row block u
 // (32 rows) holds gate rows [16u, 16u+16) then up rows [16u, 16u+16), so that a
 // warp's 32-row tile yields matching gate and up outputs for the SiLU product.
+// Both weights are stored in the streaming tiles of expert_tiles.cuh (32 rows
+// x 128 bytes of K per 4 KB tile), one expert every w13_stride / w2_stride bytes.
 struct PreparedExperts {
   int E = 0;
   int64_t H = 0, I = 0;
   bool fp8 = false;
-  void* w13 = nullptr;     // [E, 2I, H] (interleaved as above)
-  void* w2 = nullptr;      // [E, H, I]
+  void* w13 = nullptr;     // E x tiled [2I, H] (interleaved as above)
+  void* w2 = nullptr;      // E x tiled [H, I]
+  int64_t w13_stride = 0, w2_stride = 0;  // bytes per expert
   float* s13 = nullptr;    // F8: [E, 2, ceil(I/128), ceil(H/128)] gate then up, natural row order
   float* s2 = nullptr;     // F8: [E, ceil(H/128), ceil(I/128)]
   std::shared_ptr<void> mem;  // owns everything above (one allocation)

@@ -3,6 +3,7 @@
 // to BF16 and, for --quantization fp8, quantizing BF16 into 128x128-block FP8.
 #include <cuda_bf16.h>
 
+#include "backend/cuda/expert_tiles.cuh"
 #include "backend/cuda/gemm_common.cuh"
 
 namespace sable::cuda {
@@ -75,6 +76,30 @@ bool upload_matrix(const LinearWeight& src, bool quantize, void* dst_w, float* d
   return true;
 }
 
+// A natural [N, K] device weight (esz bytes per element) into the tiled
+// layout of expert_tiles.cuh; one thread per 16-byte vector of dst.
+__global__ void tile_expert_weight_kernel(const uint8_t* src, int64_t N, int64_t K_bytes, int64_t KT, uint4* dst,
+                                          int64_t vectors) {
+  for (int64_t v = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; v < vectors; v += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t tile = v >> 8, rt = tile / KT, kt = tile % KT;
+    const int i = int(v >> 5) & 7, lane = int(v) & 31, r = i & 3, c = i >> 2, g = lane >> 2, q = lane & 3;
+    const int64_t row = rt * kExpertTileRows + (r >> 1) * 16 + (r & 1) * 8 + g;
+    const int64_t byte = kt * kExpertTileKBytes + c * 64 + q * 16;
+    dst[v] = row < N && byte < K_bytes ? *reinterpret_cast<const uint4*>(src + row * K_bytes + byte)
+                                       : make_uint4(0, 0, 0, 0);
+  }
+}
+
+void tile_expert_weight(const void* src, int64_t N, int64_t K, size_t esz, void* dst, cudaStream_t stream) {
+  SABLE_GEMM_REQUIRE(int64_t(K * esz) % 16 == 0, "expert weights need rows of a multiple of 16 bytes");
+  const int64_t vectors = expert_tiled_bytes(N, K, int64_t(esz)) / 16;
+  const int64_t blocks = std::min<int64_t>(ceil_div(vectors, 256), 8192);
+  tile_expert_weight_kernel<<<unsigned(blocks), 256, 0, stream>>>(static_cast<const uint8_t*>(src), N,
+                                                                   int64_t(K * esz), expert_k_tiles(K, int64_t(esz)),
+                                                                   static_cast<uint4*>(dst), vectors);
+  SABLE_LAUNCH_OK();
+}
+
 size_t tmp_bytes_for(const LinearWeight& w, bool quantize) {
   const size_t n = size_t(w.weight.numel());
   if (w.weight.dtype() == DType::F8_E4M3) return 0;
@@ -126,7 +151,8 @@ void prepare_experts(MoeExperts& e, bool quantize_fp8, cudaStream_t stream) {
   const size_t esz = fp8 ? 1 : 2;
   const int64_t nbI = ceil_div(I, 128), nbH = ceil_div(H, 128);
   const int64_t kbH = weight_scale_ld(H), kbI = weight_scale_ld(I);
-  const size_t w13_bytes = size_t(E) * 2 * I * H * esz, w2_bytes = size_t(E) * H * I * esz;
+  const int64_t st13 = expert_tiled_bytes(2 * I, H, int64_t(esz)), st2 = expert_tiled_bytes(H, I, int64_t(esz));
+  const size_t w13_bytes = size_t(E * st13), w2_bytes = size_t(E * st2);
   const size_t s13_bytes = fp8 ? size_t(E) * 2 * nbI * kbH * 4 : 0;
   const size_t s2_bytes = fp8 ? size_t(E) * nbH * kbI * 4 : 0;
   auto P = std::make_shared<PreparedExperts>();
@@ -134,6 +160,8 @@ void prepare_experts(MoeExperts& e, bool quantize_fp8, cudaStream_t stream) {
   P->H = H;
   P->I = I;
   P->fp8 = fp8;
+  P->w13_stride = st13;
+  P->w2_stride = st2;
   const size_t o_w2 = round_up(int64_t(w13_bytes), 256), o_s13 = o_w2 + round_up(int64_t(w2_bytes), 256),
                o_s2 = o_s13 + round_up(int64_t(s13_bytes), 256);
   P->mem = device_alloc(o_s2 + s2_bytes);
@@ -151,6 +179,7 @@ void prepare_experts(MoeExperts& e, bool quantize_fp8, cudaStream_t stream) {
     }
   std::shared_ptr<void> tmp = tb ? device_alloc(tb) : nullptr;
   std::shared_ptr<void> nat = device_alloc(size_t(I * H) * esz);  // one natural gate/up matrix
+  std::shared_ptr<void> fused = device_alloc(size_t(2 * I * H) * esz);  // natural [2I, H], then [H, I]
   char* w13 = static_cast<char*>(P->w13);
   char* w2 = static_cast<char*>(P->w2);
   const size_t chunk = size_t(16 * H) * esz;  // 16 rows
@@ -164,22 +193,23 @@ void prepare_experts(MoeExperts& e, bool quantize_fp8, cudaStream_t stream) {
       float* s = fp8 ? P->s13 + (int64_t(x) * 2 + half) * nbI * kbH : nullptr;
       upload_matrix(src, quantize_fp8, nat.get(), s, kbH, tmp.get(), stream);
       // Interleave: natural rows [16u, 16u+16) -> fused rows 32u + 16*half.
-      SABLE_CUDA_OK(cudaMemcpy2DAsync(w13 + size_t(x) * 2 * I * H * esz + half * chunk, 2 * chunk,
-                                      nat.get(), chunk, chunk, size_t(I / 16),
-                                      cudaMemcpyDeviceToDevice, stream));
+      SABLE_CUDA_OK(cudaMemcpy2DAsync(static_cast<char*>(fused.get()) + half * chunk, 2 * chunk, nat.get(), chunk,
+                                      chunk, size_t(I / 16), cudaMemcpyDeviceToDevice, stream));
     }
+    tile_expert_weight(fused.get(), 2 * I, H, esz, w13 + x * st13, stream);
     float* s = fp8 ? P->s2 + int64_t(x) * nbH * kbI : nullptr;
-    upload_matrix(e.down[x], quantize_fp8, w2 + size_t(x) * H * I * esz, s, kbI, tmp.get(), stream);
+    upload_matrix(e.down[x], quantize_fp8, fused.get(), s, kbI, tmp.get(), stream);
+    tile_expert_weight(fused.get(), H, I, esz, w2 + x * st2, stream);
     // The staging buffers are reused by the next expert.
     SABLE_CUDA_OK(cudaStreamSynchronize(stream));
   }
   const DType wt = fp8 ? DType::F8_E4M3 : DType::BF16;
   for (int x = 0; x < E; ++x) {
-    // gate/up point at the expert's fused, interleaved [2I, H] block (not a
-    // plain [I, H] matrix: only the prepared form is meant to be read).
-    e.gate[x].weight = Tensor(w13 + size_t(x) * 2 * I * H * esz, wt, {I, H}, Device::kCUDA, P->mem);
-    e.up[x].weight = Tensor(w13 + size_t(x) * 2 * I * H * esz + chunk, wt, {I, H}, Device::kCUDA, P->mem);
-    e.down[x].weight = Tensor(w2 + size_t(x) * H * I * esz, wt, {H, I}, Device::kCUDA, P->mem);
+    // gate/up/down point at the expert's tiled blocks (not plain matrices:
+    // only the prepared form is meant to be read; the shapes count bytes).
+    e.gate[x].weight = Tensor(w13 + x * st13, wt, {I, H}, Device::kCUDA, P->mem);
+    e.up[x].weight = Tensor(w13 + x * st13, wt, {I, H}, Device::kCUDA, P->mem);
+    e.down[x].weight = Tensor(w2 + x * st2, wt, {H, I}, Device::kCUDA, P->mem);
     if (fp8) {
       e.gate[x].scale_inv = Tensor(P->s13 + (int64_t(x) * 2) * nbI * kbH, DType::F32, {nbI, kbH}, Device::kCUDA, P->mem);
       e.up[x].scale_inv = Tensor(P->s13 + (int64_t(x) * 2 + 1) * nbI * kbH, DType::F32, {nbI, kbH}, Device::kCUDA, P->mem);
@@ -267,13 +297,18 @@ void make_random_experts(MoeExperts& e, int E, int64_t H, int64_t I, bool fp8, u
   const size_t esz = fp8 ? 1 : 2;
   const int64_t nbI = ceil_div(I, 128), nbH = ceil_div(H, 128);
   const int64_t kbH = weight_scale_ld(H), kbI = weight_scale_ld(I);
-  const size_t w13 = size_t(E) * 2 * I * H * esz, w2 = size_t(E) * H * I * esz;
+  // Random bits in the tiled layout directly (padding included: it meets
+  // only zero activations and unstored rows).
+  const int64_t st13 = expert_tiled_bytes(2 * I, H, int64_t(esz)), st2 = expert_tiled_bytes(H, I, int64_t(esz));
+  const size_t w13 = size_t(E * st13), w2 = size_t(E * st2);
   const size_t s13 = fp8 ? size_t(E) * 2 * nbI * kbH * 4 : 0, s2 = fp8 ? size_t(E) * nbH * kbI * 4 : 0;
   auto P = std::make_shared<PreparedExperts>();
   P->E = E;
   P->H = H;
   P->I = I;
   P->fp8 = fp8;
+  P->w13_stride = st13;
+  P->w2_stride = st2;
   const size_t o_w2 = round_up(int64_t(w13), 256), o_s13 = o_w2 + round_up(int64_t(w2), 256),
                o_s2 = o_s13 + round_up(int64_t(s13), 256);
   P->mem = device_alloc(o_s2 + s2);
@@ -294,11 +329,10 @@ void make_random_experts(MoeExperts& e, int E, int64_t H, int64_t I, bool fp8, u
   e.up.assign(size_t(E), LinearWeight{});
   e.down.assign(size_t(E), LinearWeight{});
   for (int x = 0; x < E; ++x) {
-    char* g = static_cast<char*>(P->w13) + size_t(x) * 2 * I * H * esz;
+    char* g = static_cast<char*>(P->w13) + x * st13;
     e.gate[size_t(x)].weight = Tensor(g, wt, {I, H}, Device::kCUDA, P->mem);
-    e.up[size_t(x)].weight = Tensor(g + size_t(16 * H) * esz, wt, {I, H}, Device::kCUDA, P->mem);
-    e.down[size_t(x)].weight = Tensor(static_cast<char*>(P->w2) + size_t(x) * H * I * esz, wt, {H, I},
-                                      Device::kCUDA, P->mem);
+    e.up[size_t(x)].weight = Tensor(g, wt, {I, H}, Device::kCUDA, P->mem);
+    e.down[size_t(x)].weight = Tensor(static_cast<char*>(P->w2) + x * st2, wt, {H, I}, Device::kCUDA, P->mem);
   }
   e.prepared = P;
 }

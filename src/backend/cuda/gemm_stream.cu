@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 
+#include "backend/cuda/expert_tiles.cuh"
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
 #include "backend/cuda/pdl.cuh"
@@ -53,7 +54,7 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
 
-template <bool FP8, int BN, bool SMEM>
+template <bool FP8, int BN, bool SMEM, bool TILED>
 // Decode tiles (BN = 8) ask for two CTAs per SM: 16 warps of loads in flight.
 // Larger tiles take one CTA per SM and the registers they need.
 __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 : 1) stream_gemm_kernel(const StreamGemmArgs a) {
@@ -94,6 +95,14 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
     int64_t row = row0 + (r >> 1) * 16 + (r & 1) * 8 + g;
     if (row > a.N - 1) row = a.N - 1;
     wrow[r] = wbase + row * K * ESZ;
+  }
+  // Tiled weights: this warp's row tile, at this lane's vector (a stage is
+  // the tile's eight 512-byte rows of vectors, one contiguous 4 KB).
+  const char* wtile = nullptr;
+  if constexpr (TILED) {
+    const int64_t rts = (a.N + kExpertTileRows - 1) / kExpertTileRows;
+    const int64_t rt = row0 / kExpertTileRows < rts ? row0 / kExpertTileRows : rts - 1;
+    wtile = wbase + rt * a.w_kt * kExpertTileBytes + lane * 16;
   }
   // B rows: token g of each n-tile (clamped to a valid row: finite data, never stored).
   const char* xrow[NT];
@@ -156,13 +165,25 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
     const int64_t kb = kb_lo + kw + int64_t(st / SPB) * kKWarps;
     return kb * 128 + ((st % SPB) * 2 + c) * KPC + q * EPV;
   };
+  // The weight vector (c, r) of stage st, or nullptr past K.
+  auto w_src = [&](int st, int c, int r) -> const char* {
+    if constexpr (TILED) {
+      const int64_t kt = (kb_lo + kw + int64_t(st / SPB) * kKWarps) * ESZ + st % SPB;  // 128-byte K tile
+      return kt < a.w_kt ? wtile + kt * kExpertTileBytes + (c * 4 + r) * 512 : nullptr;
+    } else {
+      const int64_t k = stage_k(st, c);
+      return k < K ? wrow[r] + k * ESZ : nullptr;
+    }
+  };
   auto load_stage = [&](Stage& buf, int st) {
 #pragma unroll
     for (int c = 0; c < 2; ++c) {
       const int64_t k = stage_k(st, c);
 #pragma unroll
-      for (int r = 0; r < 4; ++r)
-        buf.a[c][r] = k < K ? ld_stream(wrow[r] + k * ESZ) : make_uint4(0, 0, 0, 0);
+      for (int r = 0; r < 4; ++r) {
+        const char* src = w_src(st, c, r);
+        buf.a[c][r] = src ? ld_stream(src) : make_uint4(0, 0, 0, 0);
+      }
       if constexpr (PRE) {
 #pragma unroll
         for (int j = 0; j < NT; ++j)
@@ -252,14 +273,12 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
       if (st < nst) {
         const int slot = st % kStages;
 #pragma unroll
-        for (int c = 0; c < 2; ++c) {
-          const int64_t k = stage_k(st, c);
+        for (int c = 0; c < 2; ++c)
 #pragma unroll
-          for (int r = 0; r < 4; ++r)
-            cp_async16(ring + uint32_t(((slot * 2 + c) * 4 + r) * 32 * 16),
-                       k < K ? static_cast<const void*>(wrow[r] + k * ESZ) : static_cast<const void*>(wrow[r]),
-                       k < K ? 16u : 0u);
-        }
+          for (int r = 0; r < 4; ++r) {
+            const char* src = w_src(st, c, r);
+            cp_async16(ring + uint32_t(((slot * 2 + c) * 4 + r) * 32 * 16), src ? src : wbase, src ? 16u : 0u);
+          }
       }
       cp_async_commit();  // empty groups keep the count uniform
     };
@@ -396,7 +415,7 @@ __global__ void splitk_reduce_kernel(const float* partial, int splits, int64_t T
 // -2: read SABLE_STREAM_GEMM_SMEM (1 or 0 forces a pipeline) on first use.
 int g_variant = -2;
 
-template <bool FP8, int BN, bool SMEM>
+template <bool FP8, int BN, bool SMEM, bool TILED>
 void launch_variant(const StreamGemmArgs& a, cudaStream_t stream) {
   // Tiles vary fastest, so the tiles of one expert read the same weight rows
   // at about the same time (the second read hits L2).
@@ -405,13 +424,13 @@ void launch_variant(const StreamGemmArgs& a, cudaStream_t stream) {
   if (SMEM) {
     smem = smem > kRingBytes ? smem : kRingBytes;
     static const bool attr = [&] {
-      SABLE_CUDA_OK(cudaFuncSetAttribute(stream_gemm_kernel<FP8, BN, SMEM>,
+      SABLE_CUDA_OK(cudaFuncSetAttribute(stream_gemm_kernel<FP8, BN, SMEM, TILED>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
       return true;
     }();
     (void)attr;
   }
-  launch_pdl(stream_gemm_kernel<FP8, BN, SMEM>, grid, kThreads, smem, stream, a);
+  launch_pdl(stream_gemm_kernel<FP8, BN, SMEM, TILED>, grid, kThreads, smem, stream, a);
   SABLE_LAUNCH_OK();
 }
 
@@ -421,10 +440,14 @@ void launch_one(const StreamGemmArgs& a, cudaStream_t stream) {
     const char* e = std::getenv("SABLE_STREAM_GEMM_SMEM");
     g_variant = (e && *e == '1') ? 1 : (e && *e == '0') ? 0 : -1;
   }
-  if (g_variant == 1 || (g_variant == -1 && FP8))
-    launch_variant<FP8, BN, true>(a, stream);
-  else
-    launch_variant<FP8, BN, false>(a, stream);
+  const bool ring = g_variant == 1 || (g_variant == -1 && FP8);
+  if (a.w_kt > 0) {
+    if (ring) launch_variant<FP8, BN, true, true>(a, stream);
+    else launch_variant<FP8, BN, false, true>(a, stream);
+  } else {
+    if (ring) launch_variant<FP8, BN, true, false>(a, stream);
+    else launch_variant<FP8, BN, false, false>(a, stream);
+  }
 }
 
 }  // namespace

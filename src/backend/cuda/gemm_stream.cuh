@@ -32,6 +32,9 @@ struct StreamGemmArgs {
   int64_t N = 0, K = 0;     // weight rows (per group), reduction length
   const void* w = nullptr;  // [groups][N][K], BF16 or F8_E4M3
   int64_t w_gstride = 0;    // elements between groups
+  // w_kt > 0: each group's weight is in the tiled layout of expert_tiles.cuh
+  // with w_kt K tiles per 32-row tile (the MoE experts); 0: natural rows.
+  int64_t w_kt = 0;
   const float* ws = nullptr;  // FP8: scale(g, rb, kb) = ws[g*ws_gstride + rb*ws_ld + kb]
   int64_t ws_ld = 0, ws_gstride = 0;
   // glu: rows are gate/up interleaved by 16 (PreparedExperts); output column

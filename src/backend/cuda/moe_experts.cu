@@ -17,6 +17,7 @@
 #include <algorithm>
 
 #include "backend/cuda/batch_invariant.h"
+#include "backend/cuda/expert_tiles.cuh"
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
 #include "backend/cuda/pdl.cuh"
@@ -279,7 +280,8 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   g.N = 2 * I;
   g.K = H;
   g.w = P.w13;
-  g.w_gstride = 2 * I * H;
+  g.w_gstride = P.w13_stride / (P.fp8 ? 1 : 2);
+  g.w_kt = expert_k_tiles(H, P.fp8 ? 1 : 2);
   g.glu = true;
   g.tiles = tiles;
   g.num_tiles = num_tiles;
@@ -319,7 +321,8 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   d.N = H;
   d.K = I;
   d.w = P.w2;
-  d.w_gstride = H * I;
+  d.w_gstride = P.w2_stride / (P.fp8 ? 1 : 2);
+  d.w_kt = expert_k_tiles(I, P.fp8 ? 1 : 2);
   d.tiles = tiles;
   d.num_tiles = num_tiles;
   d.grid_tiles = int(s.max_tiles);

@@ -8,14 +8,30 @@
 // ~128 tokens per expert (4096 tokens, top-8 of 256) it re-reads the tokens
 // for every 64 weight rows and reached 12.6% of the GEMM rate (H200,
 // bench/results/cuda-gemm-2026-11-30.md). Here a CTA computes a 128-row x
-// 128-token tile from shared memory:
-//   - 2 warpgroups, each 64 weight rows (wgmma m64n128k16, A = weights,
-//     B = tokens, both K-major in the 128-byte-swizzle layout);
-//   - K in 64-wide stages, 4 stages of cp.async (weights and the gathered
-//     token rows, 16-byte chunks), prefetch distance 2, one wgmma group in
-//     flight;
-//   - the accumulator goes through shared memory so that the stores are
-//     coalesced along n and the gate/up rows (interleaved by 16) meet.
+// 128-token tile from shared memory, K in stages of one 128-byte swizzled
+// row (64 bf16 / 128 fp8), wgmma m64n128 (A = weights, B = tokens, both
+// K-major in the 128-byte-swizzle layout; the weights come from natural rows
+// or the prepared experts' 4 KB tiles, expert_tiles.cuh, one 16-byte chunk
+// per copy either way), and the accumulator goes through
+// shared memory so that the stores are coalesced along n and the gate/up
+// rows (interleaved by 16) meet. Two kernels, picked by
+// set_grouped_wgmma_variant / SABLE_MOE_WGMMA_WS (the loser goes once both
+// have run on the H200):
+//   - moe_wgmma_kernel: 8 warps = 2 warpgroups of 64 weight rows that all
+//     load (cp.async, 4 stages, prefetch distance 2) and compute, with one
+//     __syncthreads per stage. Loads and MMAs overlap poorly, both
+//     warpgroups run in lockstep, and FP8 waits for each stage's wgmma
+//     before promoting, so the tensor core idles during the promotion
+//     (36% / 27% of cuBLASLt's bf16 / FP8 rate at 4096 tokens).
+//   - moe_wgmma_ws_kernel, warp-specialized: a producer warpgroup issues the
+//     cp.async copies into a 6-7 stage ring and two consumer warpgroups only
+//     run wgmma, synchronized per stage by mbarriers (full: data landed;
+//     empty: both consumers are done with it). The consumers never wait on
+//     their own copies, and they are not in lockstep: one warpgroup's FP8
+//     promotion overlaps the other's wgmma. setmaxnreg moves registers from
+//     the producer (40) to the consumers (232). Same tile, CTA mapping,
+//     k order and promotion order as the first kernel: bitwise the same
+//     results.
 // CTA order: an expert's tiles are neighbours in the tile list; CTA c is
 // mapped to (row block, tile) of its expert with the tile fastest, so the
 // CTAs that share a weight block run together (one DRAM read), and all row
@@ -23,7 +39,10 @@
 // L2. Grids are sized from T alone, so the call can be captured in a graph.
 #include <cuda_bf16.h>
 
+#include <cstdlib>
+
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/expert_tiles.cuh"
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
 #include "backend/cuda/sm90_async.cuh"
@@ -44,6 +63,30 @@ constexpr int kScaleBytes = kBN * 4;  // FP8: the tile's token scales of one sta
 constexpr int kSmemBytes = 1024 /* alignment slack */ + kStages * (kStageBytes + kScaleBytes);
 static_assert(kBM == kBN, "one chunk map serves both tiles");
 static_assert(kBN * kEpiLd * 4 <= kStages * kStageBytes, "epilogue tile reuses the stages");
+
+// The warp-specialized kernel: warpgroup 0 produces, warpgroups 1-2 consume.
+constexpr int kWsThreads = 384;
+constexpr int kWsProducers = 128;  // full-barrier arrivals per stage: every producer thread
+constexpr int kWsConsumers = 256;
+constexpr int kWsConsumerWarps = kWsConsumers / 32;  // empty-barrier arrivals per stage: one per consumer warp
+// Stages a producer thread keeps in flight before it waits for the oldest
+// and signals it full. The copying thread itself waits for its copies to
+// land, so that its proxy fence can order them before the consumers' wgmma
+// reads (see the producer); a landed stage thus reaches the consumers L
+// issues later, and in the steady state (producer waiting for free slots)
+// the consumers run about S - L - 2 (bf16) / S - L - 1 (FP8) signalled
+// stages ahead of it. L <= S - 2 keeps the ring deadlock-free: bf16 frees a
+// stage only once the next stage's wgmma is issued.
+constexpr int kWsLag = 2;
+// As many stages as fit in the 227 KB an SM gives one CTA: 1 KB alignment
+// slack, the stages (+ FP8 token scales), full and empty mbarriers.
+constexpr int ws_stages(bool fp8) { return fp8 ? 6 : 7; }
+constexpr int ws_smem_bytes(bool fp8) {
+  return 1024 + ws_stages(fp8) * (kStageBytes + (fp8 ? kScaleBytes : 0) + 2 * 8);
+}
+static_assert(ws_smem_bytes(false) <= 227 * 1024 && ws_smem_bytes(true) <= 227 * 1024, "stages fit in shared memory");
+static_assert(kBN * kEpiLd * 4 <= ws_stages(true) * kStageBytes, "epilogue tile reuses the stages");
+static_assert(kWsLag <= ws_stages(true) - 2 && kWsLag <= ws_stages(false) - 2, "lag must leave the ring live");
 
 // The 64 accumulator registers of an m64n128 wgmma, as asm operands %0..%63.
 #define SABLE_WGMMA_D64_REGS \
@@ -81,6 +124,83 @@ __device__ __forceinline__ void wgmma_m64n128k32_e4m3(float (&d)[64], uint64_t d
       : "l"(da), "l"(db), "r"(scale_d));
 }
 
+// Global source of the weights' 16-byte chunk ch (0..7) of row n (of the
+// expert's N) in K stage 0; stage kb is kb * weight_stage_bytes(a) further.
+// Natural rows (w_kt == 0) or the tiled layout of expert_tiles.cuh (4 KB
+// tiles of 32 rows x 128 bytes of K, row tile major): only the global
+// addresses differ, the shared-memory layout does not.
+__device__ __forceinline__ const uint8_t* weight_chunk(const StreamGemmArgs& a, const uint8_t* wg, int64_t n, int ch,
+                                                       int elem) {
+  if (a.w_kt > 0)
+    return wg + (n / kExpertTileRows) * a.w_kt * kExpertTileBytes + expert_tile_offset(int(n % kExpertTileRows), ch);
+  return wg + n * a.K * elem + ch * 16;
+}
+__device__ __forceinline__ uint32_t weight_stage_bytes(const StreamGemmArgs& a) {
+  return a.w_kt > 0 ? kExpertTileBytes : kRowBytes;
+}
+
+// Ties the accumulator registers to this point of the program (no code):
+// after a wgmma wait, the compiler must not move reads of them above it.
+__device__ __forceinline__ void wgmma_fence_operands(float (&d)[64]) {
+#pragma unroll
+  for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+// Accumulator -> shared sE[token][weight row]. m64n128 layout: acc[4 j + e]
+// is row mrow + 8 (e / 2) with mrow = (warp % 4) * 16 + lane / 4 within the
+// warpgroup's 64, token 8 j + 2 (lane % 4) + e % 2.
+__device__ __forceinline__ void acc_to_smem(float* sE, const float (&acc)[64], int mrow, int lane) {
+#pragma unroll
+  for (int j = 0; j < 16; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int tok = j * 8 + (lane & 3) * 2 + (e & 1);
+      sE[tok * kEpiLd + mrow + (e >> 1) * 8] = acc[j * 4 + e];
+    }
+}
+
+// sE [128 tokens][128 weight rows] -> out (bf16, 16-byte stores along n),
+// times row_scale; thread t of kN.
+template <int kN>
+__device__ __forceinline__ void store_tile(const StreamGemmArgs& a, const float* sE, int t, int p0, int cnt, int rb) {
+  auto* out = static_cast<__nv_bfloat16*>(a.out);
+  if (a.glu) {
+    // 64 output columns: column c is silu(row 32 (c/16) + c%16) * row (+16).
+    for (int it = t; it < kBN * 8; it += kN) {
+      const int tok = it >> 3, c0 = (it & 7) * 8;
+      if (tok >= cnt) continue;
+      const float* e = sE + tok * kEpiLd;
+      const float rs = a.row_scale ? a.row_scale[p0 + tok] : 1.f;
+      uint4 v;
+      __nv_bfloat162* h2 = reinterpret_cast<__nv_bfloat162*>(&v);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        float r2[2];
+#pragma unroll
+        for (int k = 0; k < 2; ++k) {
+          const int c = c0 + 2 * i + k, gr = 32 * (c >> 4) + (c & 15);
+          const float gv = e[gr], uv = e[gr + 16];
+          r2[k] = gv / (1.f + __expf(-gv)) * uv * rs;
+        }
+        h2[i] = __floats2bfloat162_rn(r2[0], r2[1]);
+      }
+      *reinterpret_cast<uint4*>(out + int64_t(p0 + tok) * a.ldo + int64_t(rb) * (kBM / 2) + c0) = v;
+    }
+  } else {
+    for (int it = t; it < kBN * (kBM / 8); it += kN) {
+      const int tok = it >> 4, c0 = (it & 15) * 8;
+      if (tok >= cnt) continue;
+      const float* e = sE + tok * kEpiLd + c0;
+      const float rs = a.row_scale ? a.row_scale[p0 + tok] : 1.f;
+      uint4 v;
+      __nv_bfloat162* h2 = reinterpret_cast<__nv_bfloat162*>(&v);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) h2[i] = __floats2bfloat162_rn(e[2 * i] * rs, e[2 * i + 1] * rs);
+      *reinterpret_cast<uint4*>(out + int64_t(p0 + tok) * a.ldo + int64_t(rb) * kBM + c0) = v;
+    }
+  }
+}
+
 template <bool kFp8>
 __global__ void __launch_bounds__(kThreads, 1) moe_wgmma_kernel(const StreamGemmArgs a) {
   extern __shared__ __align__(1024) uint8_t smem_raw[];
@@ -96,7 +216,8 @@ __global__ void __launch_bounds__(kThreads, 1) moe_wgmma_kernel(const StreamGemm
 
   const int tid = threadIdx.x, wg = tid >> 7, warp = tid >> 5, lane = tid & 31;
   constexpr int kElem = kFp8 ? 1 : 2;  // bytes per element
-  const auto* W = static_cast<const uint8_t*>(a.w) + (int64_t(g) * a.w_gstride + int64_t(rb) * kBM * a.K) * kElem;
+  const auto* Wg = static_cast<const uint8_t*>(a.w) + int64_t(g) * a.w_gstride * kElem;
+  const uint32_t wstep = weight_stage_bytes(a);
   const auto* X = static_cast<const uint8_t*>(a.x);
   // Each thread copies 4 chunks of each tile per stage: row idx / 8, chunk
   // idx % 8 with idx = tid + 256 i (8 threads per 128-byte row: coalesced).
@@ -108,7 +229,7 @@ __global__ void __launch_bounds__(kThreads, 1) moe_wgmma_kernel(const StreamGemm
   for (int i = 0; i < 4; ++i) {
     const int idx = tid + kThreads * i, r = idx >> 3, ch = idx & 7;
     soff[i] = swz128(r, ch);
-    asrc[i] = W + int64_t(r) * a.K * kElem + ch * 16;
+    asrc[i] = weight_chunk(a, Wg, int64_t(rb) * kBM + r, ch, kElem);
     const bool real = r < cnt;  // rows past the tile's tokens are zero-filled
     const int64_t xrow = real ? (a.x_index ? a.x_index[p0 + r] : p0 + r) : 0;
     bsrc[i] = X + xrow * a.ldx * kElem + ch * 16;
@@ -130,7 +251,7 @@ __global__ void __launch_bounds__(kThreads, 1) moe_wgmma_kernel(const StreamGemm
     const int64_t ko = int64_t(kb) * kRowBytes;
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      cp_async16(sa + soff[i], asrc[i] + ko, 16);
+      cp_async16(sa + soff[i], asrc[i] + int64_t(kb) * wstep, 16);
       cp_async16(sb + soff[i], bsrc[i] + ko, bbytes[i]);
     }
     if (kFp8 && tid < kBN) cp_async4(sscale + uint32_t((st * kBN + tid) * 4), xs_src + int64_t(kb) * a.xs_sk, xs_bytes);
@@ -196,75 +317,268 @@ __global__ void __launch_bounds__(kThreads, 1) moe_wgmma_kernel(const StreamGemm
   cp_async_wait_all();
   __syncthreads();
 
-  // Accumulator -> shared [token][weight row]. m64n128 layout: acc[4 j + e]
-  // is row (warp % 4) * 16 + lane / 4 + 8 (e / 2), token 8 j + 2 (lane % 4) + e % 2.
   float* sE = reinterpret_cast<float*>(smem);
-  const int mrow = wg * 64 + (warp & 3) * 16 + (lane >> 2);
-#pragma unroll
-  for (int j = 0; j < 16; ++j)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int tok = j * 8 + (lane & 3) * 2 + (e & 1);
-      sE[tok * kEpiLd + mrow + (e >> 1) * 8] = acc[j * 4 + e];
-    }
+  acc_to_smem(sE, acc, wg * 64 + (warp & 3) * 16 + (lane >> 2), lane);
   __syncthreads();
+  store_tile<kThreads>(a, sE, tid, p0, cnt, rb);
+}
 
-  auto* out = static_cast<__nv_bfloat16*>(a.out);
-  if (a.glu) {
-    // 64 output columns: column c is silu(row 32 (c/16) + c%16) * row (+16).
-    for (int it = tid; it < kBN * 8; it += kThreads) {
-      const int tok = it >> 3, c0 = (it & 7) * 8;
-      if (tok >= cnt) continue;
-      const float* e = sE + tok * kEpiLd;
-      const float rs = a.row_scale ? a.row_scale[p0 + tok] : 1.f;
-      uint4 v;
-      __nv_bfloat162* h2 = reinterpret_cast<__nv_bfloat162*>(&v);
+// The warp-specialized kernel (see the top of the file). Shared memory:
+// [S stages of A 16 KB + B 16 KB][FP8: S x 128 token scales][S full][S empty
+// mbarriers]; the epilogue tile reuses the stages.
+// Stage kb lives in slot kb % S, on pass n = kb / S over the ring. full[s]
+// completes its phase n when all 128 producer threads have signalled stage
+// kb landed (consumers wait on parity n & 1); empty[s] completes phase n when
+// all 8 consumer warps are done with it (the producer waits on parity
+// (n & 1) ^ 1 before refilling: on the first pass that is the phase before
+// the fresh barrier's phase 0, which counts as completed, so it does not
+// block). Neither barrier can run two phases ahead of its waiter: each phase
+// of one needs the other's previous phase.
+template <bool kFp8>
+__global__ void __launch_bounds__(kWsThreads, 1) moe_wgmma_ws_kernel(const StreamGemmArgs a) {
+  constexpr int S = ws_stages(kFp8);
+  extern __shared__ __align__(1024) uint8_t smem_raw[];
+  // Aligned by pointer arithmetic on the __shared__ array (not through an
+  // integer), so that the compiler keeps the address space: LDS/STS rather
+  // than generic loads for the scales and the epilogue tile.
+  uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
+  const int RB = int(a.N / kBM);
+  const int q = int(blockIdx.x) / RB;
+  if (q >= *a.num_tiles) return;  // the whole CTA, before any barrier
+  // (row block, tile) within the expert's group of tiles, tile fastest.
+  const int t0 = a.tile_groups[2 * q], n_tiles = a.tile_groups[2 * q + 1];
+  const int local = int(blockIdx.x) - t0 * RB;
+  const int rb = local / n_tiles, tile = t0 + local % n_tiles;
+  const int g = a.tiles[3 * tile], p0 = a.tiles[3 * tile + 1], cnt = a.tiles[3 * tile + 2];
+
+  const int tid = threadIdx.x, lane = tid & 31;
+  constexpr int kElem = kFp8 ? 1 : 2;  // bytes per element
+  const int KB = int(a.K * kElem / kRowBytes);
+  const uint32_t sbase = smem_u32(smem);
+  const uint32_t sscale = sbase + uint32_t(S * kStageBytes);
+  const uint32_t full0 = sscale + uint32_t(kFp8 ? S * kScaleBytes : 0), empty0 = full0 + 8 * S;
+  if (tid == 0) {
+    for (int s = 0; s < S; ++s) {
+      mbar_init(full0 + 8 * s, kWsProducers);
+      mbar_init(empty0 + 8 * s, kWsConsumerWarps);
+    }
+    mbar_fence_init();
+  }
+  __syncthreads();  // the only CTA-wide barrier: the producer may leave early
+
+  if (tid < kWsProducers) {
+    // Producer: thread tid copies chunk tid % 8 of rows tid / 8 + 16 i
+    // (i < 8) of both tiles (8 threads per 128-byte row: coalesced). Those
+    // rows share row % 8, so their swizzled offsets are 16 rows = 2 KB apart.
+    setmaxnreg_dec<40>();
+    // 40 registers: the sources advance by a stage rather than being
+    // recomputed, and the row strides are 32-bit. Weight row r0 + 16 i is
+    // at asrc + (i / 2) astep2 + (i % 2) astep1 in either layout.
+    const int r0 = tid >> 3, ch = tid & 7;
+    const uint32_t soff = swz128(r0, ch);
+    const auto* wg = static_cast<const uint8_t*>(a.w) + int64_t(g) * a.w_gstride * kElem;
+    const int64_t n0 = int64_t(rb) * kBM + r0;
+    const uint8_t* asrc = weight_chunk(a, wg, n0, ch, kElem);
+    const uint32_t astep1 = uint32_t(weight_chunk(a, wg, n0 + 16, ch, kElem) - asrc);
+    const uint32_t astep2 = uint32_t(weight_chunk(a, wg, n0 + 32, ch, kElem) - asrc);
+    const uint32_t wstep = weight_stage_bytes(a);
+    const auto* xsrc = static_cast<const uint8_t*>(a.x) + ch * 16;
+    const uint32_t ldxb = uint32_t(a.ldx * kElem);
+    int xrow[8];  // gathered token rows; rows past the tile's tokens are zero-filled (row 0, 0 bytes)
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        float r2[2];
+    for (int i = 0; i < 8; ++i) {
+      const int r = r0 + 16 * i;
+      xrow[i] = r < cnt ? (a.x_index ? a.x_index[p0 + r] : p0 + r) : 0;
+    }
+    // FP8: thread tid fetches token tid's scale of each stage.
+    const float* xs_src = nullptr;
+    int xs_bytes = 0;
+    if constexpr (kFp8) {
+      const bool real = tid < cnt;
+      const int64_t xr = real ? (a.x_index ? a.x_index[p0 + tid] : p0 + tid) : 0;
+      xs_src = a.xs + xr * a.xs_st;
+      xs_bytes = real ? 4 : 0;
+    }
+    int st = 0, sig = 0;  // slot being filled, oldest slot not yet signalled
+    uint32_t ph = 0;      // parity of the pass over the ring at slot st
+    for (int kb = 0; kb < KB; ++kb) {
+      mbar_wait(empty0 + 8 * st, ph ^ 1);  // both consumers are done with the slot's previous stage
+      const uint32_t sa = sbase + uint32_t(st * kStageBytes) + soff, sb = sa + kTileBytes;
 #pragma unroll
-        for (int k = 0; k < 2; ++k) {
-          const int c = c0 + 2 * i + k, gr = 32 * (c >> 4) + (c & 15);
-          const float gv = e[gr], uv = e[gr + 16];
-          r2[k] = gv / (1.f + __expf(-gv)) * uv * rs;
-        }
-        h2[i] = __floats2bfloat162_rn(r2[0], r2[1]);
+      for (int i = 0; i < 8; ++i) {
+        // Opaque per stage: keeps the 8 row offsets from being hoisted out
+        // of the loop as 64-bit values (16 registers, a spill at 40).
+        uint32_t xr = uint32_t(xrow[i]);
+        asm volatile("" : "+r"(xr));
+        cp_async16(sa + i * 2048, asrc + (i >> 1) * astep2 + (i & 1) * astep1, 16);
+        cp_async16(sb + i * 2048, xsrc + uint64_t(xr) * ldxb, r0 + 16 * i < cnt ? 16 : 0);
       }
-      *reinterpret_cast<uint4*>(out + int64_t(p0 + tok) * a.ldo + int64_t(rb) * (kBM / 2) + c0) = v;
+      if constexpr (kFp8) {
+        cp_async4(sscale + uint32_t((st * kBN + tid) * 4), xs_src, xs_bytes);
+        xs_src += a.xs_sk;
+      }
+      cp_async_commit();
+      asrc += wstep;
+      xsrc += kRowBytes;
+      if (kb >= kWsLag) {
+        // Stage kb - L has landed for this thread's copies. cp.async writes
+        // through the generic proxy and wgmma reads through the async proxy:
+        // the proxy fence between the landed writes and the release orders
+        // them before the consumers' wgmma.
+        cp_async_wait<kWsLag>();
+        fence_proxy_async();
+        mbar_arrive(full0 + 8 * sig);
+        if (++sig == S) sig = 0;
+      }
+      if (++st == S) {
+        st = 0;
+        ph ^= 1;
+      }
+    }
+    // The last min(L, KB) stages.
+    cp_async_wait_all();
+    fence_proxy_async();
+    for (int kb = KB > kWsLag ? KB - kWsLag : 0; kb < KB; ++kb) {
+      mbar_arrive(full0 + 8 * sig);
+      if (++sig == S) sig = 0;
+    }
+    return;  // no barrier counts the producer from here on
+  }
+
+  // Consumers: warpgroup cwg = 0, 1 computes weight rows 64 cwg .. +63.
+  setmaxnreg_inc<232>();
+  const int ctid = tid - kWsProducers, cw = ctid >> 5, cwg = cw >> 2;
+  // A slot is free for the producer once this warp's wgmma reads (and FP8
+  // scale reads) of it are done; the warp's lanes first agree on that.
+  auto release = [&](int slot) {
+    __syncwarp();
+    if (lane == 0) mbar_arrive(empty0 + 8 * slot);
+  };
+  float acc[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) acc[i] = 0.f;
+  int st = 0;
+  uint32_t ph = 0;
+  if constexpr (kFp8) {
+    // FP8 weight scale of this thread's rows: the warp's 16-row group is gate
+    // (even) or up (odd) under glu, both in natural row block rb / 2.
+    const int64_t gbase = int64_t(g) * a.ws_gstride;
+    const float* wscale = a.glu ? a.ws + gbase + ((cw & 1) ? a.ws_up : 0) + int64_t(rb / 2) * a.ws_ld
+                                : a.ws + gbase + int64_t(rb) * a.ws_ld;
+    const float* sxs = reinterpret_cast<const float*>(smem + S * kStageBytes);
+    float blk[64];  // one 128-wide K block's partial sums (the first wgmma of a block overwrites them)
+#pragma unroll
+    for (int i = 0; i < 64; ++i) blk[i] = 0.f;
+    float ws_next = KB > 0 ? wscale[0] : 0.f;  // loaded a stage ahead: off the promotion's path
+    for (int kb = 0; kb < KB; ++kb) {
+      const float ws = ws_next;
+      if (kb + 1 < KB) ws_next = wscale[kb + 1];
+      mbar_wait(full0 + 8 * st, ph);
+      const uint32_t sa = sbase + uint32_t(st * kStageBytes);
+      const uint64_t da = kmajor_desc(sa + uint32_t(cwg * (kTileBytes / 2))), db = kmajor_desc(sa + kTileBytes);
+      wgmma_fence();
+      // blk[64 rows x 128 tokens] = A[64 x 128 of K] B[128 x 128 of K]^T, +32 B per k32.
+#pragma unroll
+      for (int ks = 0; ks < 4; ++ks) wgmma_m64n128k32_e4m3(blk, da + 2 * ks, db + 2 * ks, ks);
+      wgmma_commit();
+      // The stage's token scales while the tensor core works (tokens
+      // 8 j + 2 (lane % 4) + {0, 1}), times the weight scale as before.
+      const float* sx = sxs + st * kBN + (lane & 3) * 2;
+      float s0[16], s1[16];
+#pragma unroll
+      for (int j = 0; j < 16; ++j) {
+        s0[j] = ws * sx[j * 8];
+        s1[j] = ws * sx[j * 8 + 1];
+      }
+      wgmma_wait0();
+      wgmma_fence_operands(blk);
+      release(st);
+      // acc += blk * (weight scale x token scale); the other warpgroup's
+      // wgmma runs meanwhile.
+#pragma unroll
+      for (int j = 0; j < 16; ++j) {
+        acc[4 * j] += blk[4 * j] * s0[j];
+        acc[4 * j + 1] += blk[4 * j + 1] * s1[j];
+        acc[4 * j + 2] += blk[4 * j + 2] * s0[j];
+        acc[4 * j + 3] += blk[4 * j + 3] * s1[j];
+      }
+      if (++st == S) {
+        st = 0;
+        ph ^= 1;
+      }
     }
   } else {
-    for (int it = tid; it < kBN * (kBM / 8); it += kThreads) {
-      const int tok = it >> 4, c0 = (it & 15) * 8;
-      if (tok >= cnt) continue;
-      const float* e = sE + tok * kEpiLd + c0;
-      const float rs = a.row_scale ? a.row_scale[p0 + tok] : 1.f;
-      uint4 v;
-      __nv_bfloat162* h2 = reinterpret_cast<__nv_bfloat162*>(&v);
+    int prev = 0;
+    for (int kb = 0; kb < KB; ++kb) {
+      mbar_wait(full0 + 8 * st, ph);
+      const uint32_t sa = sbase + uint32_t(st * kStageBytes);
+      const uint64_t da = kmajor_desc(sa + uint32_t(cwg * (kTileBytes / 2))), db = kmajor_desc(sa + kTileBytes);
+      wgmma_fence();
+      // acc[64 rows x 128 tokens] += A[64 x 64 of K] B[128 x 64 of K]^T, +32 B per k16.
 #pragma unroll
-      for (int i = 0; i < 4; ++i) h2[i] = __floats2bfloat162_rn(e[2 * i] * rs, e[2 * i + 1] * rs);
-      *reinterpret_cast<uint4*>(out + int64_t(p0 + tok) * a.ldo + int64_t(rb) * kBM + c0) = v;
+      for (int ks = 0; ks < 4; ++ks) wgmma_m64n128k16(acc, da + 2 * ks, db + 2 * ks);
+      wgmma_commit();
+      wgmma_wait<1>();  // stage kb - 1's wgmma has completed: its slot is free
+      if (kb > 0) release(prev);
+      prev = st;
+      if (++st == S) {
+        st = 0;
+        ph ^= 1;
+      }
     }
   }
+  wgmma_wait0();
+  wgmma_fence_operands(acc);
+  // The epilogue tile overwrites the stages: every consumer's wgmma reads
+  // must be done (the producer's copies all landed before their full
+  // signals, which both consumers have waited on).
+  named_barrier_sync(1, kWsConsumers);
+  float* sE = reinterpret_cast<float*>(smem);
+  acc_to_smem(sE, acc, cwg * 64 + (cw & 3) * 16 + (lane >> 2), lane);
+  named_barrier_sync(1, kWsConsumers);
+  store_tile<kWsConsumers>(a, sE, ctid, p0, cnt, rb);
 }
 
 }  // namespace
 
 bool grouped_wgmma_supported(const StreamGemmArgs& a) {
   return !a.out_f32 && a.bn == kBN && a.tile_groups != nullptr && a.N % kBM == 0 &&
-         a.K % (a.fp8 ? 128 : 64) == 0 && a.ldx % 16 == 0 && a.ldo % 8 == 0 && (!a.fp8 || a.xs != nullptr);
+         a.K % (a.fp8 ? 128 : 64) == 0 && a.ldx % 16 == 0 && a.ldo % 8 == 0 && (!a.fp8 || a.xs != nullptr) &&
+         (a.w_kt == 0 || a.w_kt * kRowBytes == a.K * (a.fp8 ? 1 : 2));
 }
+
+namespace {
+// 0: moe_wgmma_kernel; 1: the warp-specialized kernel; -1: the default (1);
+// -2: read SABLE_MOE_WGMMA_WS (0 or 1 forces a kernel) on first use.
+int g_ws_variant = -2;
+}  // namespace
+
+void set_grouped_wgmma_variant(int v) { g_ws_variant = v; }
 
 void launch_grouped_wgmma(const StreamGemmArgs& a, cudaStream_t stream) {
   static const bool attr = [] {
     SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
     SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_ws_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       ws_smem_bytes(false)));
+    SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_ws_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       ws_smem_bytes(true)));
     return true;
   }();
   (void)attr;
+  if (g_ws_variant == -2) {
+    const char* e = std::getenv("SABLE_MOE_WGMMA_WS");
+    g_ws_variant = (e && *e == '1') ? 1 : (e && *e == '0') ? 0 : -1;
+  }
   const int64_t ctas = int64_t(a.grid_tiles) * (a.N / kBM);
   if (ctas == 0) return;
-  if (a.fp8) moe_wgmma_kernel<true><<<unsigned(ctas), kThreads, kSmemBytes, stream>>>(a);
-  else moe_wgmma_kernel<false><<<unsigned(ctas), kThreads, kSmemBytes, stream>>>(a);
+  if (g_ws_variant != 0) {
+    if (a.fp8) moe_wgmma_ws_kernel<true><<<unsigned(ctas), kWsThreads, ws_smem_bytes(true), stream>>>(a);
+    else moe_wgmma_ws_kernel<false><<<unsigned(ctas), kWsThreads, ws_smem_bytes(false), stream>>>(a);
+  } else {
+    if (a.fp8) moe_wgmma_kernel<true><<<unsigned(ctas), kThreads, kSmemBytes, stream>>>(a);
+    else moe_wgmma_kernel<false><<<unsigned(ctas), kThreads, kSmemBytes, stream>>>(a);
+  }
   SABLE_LAUNCH_OK();
 }
 

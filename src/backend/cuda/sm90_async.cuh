@@ -1,6 +1,8 @@
 // Hopper (sm_90a) building blocks shared by the tensor-core kernels:
 // cp.async copies into shared memory, the 128-byte-swizzle K-major layout
-// that wgmma reads through a matrix descriptor, and wgmma's fences.
+// that wgmma reads through a matrix descriptor, wgmma's fences, and what
+// warp-specialized kernels synchronize with (mbarriers, named barriers,
+// register reallocation between warpgroups).
 //
 // Layout: a K-major tile is rows of 128 bytes (64 bf16 of K); 16-byte chunk
 // c of row r sits at r * 128 + ((c ^ (r % 8)) * 16), and 8 rows form a
@@ -55,5 +57,58 @@ __device__ __forceinline__ void wgmma_wait() {
 // Writes by the generic proxy (cp.async, st.shared) become visible to the
 // async proxy that wgmma reads through.
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// mbarriers (a 64-bit word in shared memory, 8-byte aligned; addresses are
+// shared-window addresses from smem_u32). A phase completes when `count`
+// arrivals have happened; waiters name the phase by its parity. Arrive has
+// release and a successful wait acquire semantics (CTA scope), so what the
+// arriving thread wrote before is visible to the thread that waited.
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+// Makes mbarrier.init visible to the other threads (and to the async proxy);
+// a CTA barrier must still follow before they use the mbarrier.
+__device__ __forceinline__ void mbar_fence_init() { asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory"); }
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile(
+      "{\n.reg .b64 state;\n"
+      "mbarrier.arrive.shared::cta.b64 state, [%0];\n"
+      "}\n" ::"r"(bar)
+      : "memory");
+}
+// Blocks until the phase of parity `parity` has completed. A fresh mbarrier
+// is in phase 0, so waiting on parity 1 returns at once (the standard start
+// for a producer waiting on "slot free").
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+        "selp.u32 %0, 1, 0, p;\n"
+        "}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+
+// Named barrier `id` (1..15; 0 is __syncthreads) among `threads` threads, a
+// multiple of 32: lets a subset of warps synchronize without the others.
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+// Register reallocation between warpgroups (all threads of a warpgroup
+// execute it): a producer gives registers back to the pool, consumers take
+// them. The kernel's register count at launch bounds the pool.
+template <int N>
+__device__ __forceinline__ void setmaxnreg_dec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+template <int N>
+__device__ __forceinline__ void setmaxnreg_inc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+}
 
 }  // namespace sable::cuda
