@@ -164,7 +164,7 @@ void row(const char* op, const char* dtype, const char* shape, int64_t m, double
          double flops, const Ceil& c, const char* path) {
   const double gbs = bytes / t / 1e9, tfs = flops / t / 1e12;
   const double rate = std::string(dtype) == "fp8" ? c.fp8 : c.bf16;
-  std::printf("%-12s %-5s %-13s %6lld %10.1f %9.0f %6.1f%% %8.1f %6.1f%%  %s\n", op, dtype, shape,
+  std::printf("%-15s %-5s %-13s %6lld %10.1f %9.0f %6.1f%% %8.1f %6.1f%%  %s\n", op, dtype, shape,
               (long long)m, t * 1e6, gbs, 100 * gbs / c.bw, tfs, 100 * tfs / rate, path);
   if (g_json)
     std::fprintf(g_json,
@@ -266,7 +266,8 @@ void bench_moe(const Ceil& c, bool quick) {
       cuda::set_moe_kernel(cuda::MoeKernel::kStream);
       const double t = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
       row("  (stream)", fp8 ? "fp8" : "bf16", shape, T, t, bytes, flops, c, "stream-grouped");
-      // The two grouped wgmma kernels: the original, then the warp-specialized one.
+      // The grouped wgmma kernels: the original, the warp-specialized one
+      // (128-row tiles), and with 256-row tiles for bf16 (FP8: as ws).
       cuda::set_moe_kernel(cuda::MoeKernel::kWgmma);
       cuda::set_grouped_wgmma_variant(0);
       const double tw2 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
@@ -274,6 +275,12 @@ void bench_moe(const Ceil& c, bool quick) {
       cuda::set_grouped_wgmma_variant(1);
       const double tws = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
       row("  (wgmma-ws)", fp8 ? "fp8" : "bf16", shape, T, tws, bytes, flops, c, "wgmma-grouped-ws");
+      cuda::set_grouped_wgmma_variant(2);
+      const double tws2 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
+      row("  (wgmma-ws256)", fp8 ? "fp8" : "bf16", shape, T, tws2, bytes, flops, c, "wgmma-grouped-ws256");
+      cuda::set_grouped_wgmma_variant(3);
+      const double tws3 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
+      row("  (ws256-lag1)", fp8 ? "fp8" : "bf16", shape, T, tws3, bytes, flops, c, "wgmma-grouped-ws256-lag1");
       cuda::set_grouped_wgmma_variant(-1);
       cuda::set_moe_kernel(cuda::MoeKernel::kStream);
       for (int v : {1, 0}) {
@@ -318,7 +325,7 @@ int main(int argc, char** argv) {
   if (g_json)
     std::fprintf(g_json, "{\"ceil_copy_GBps\": %.1f, \"ceil_bf16_TFLOPs\": %.1f, \"ceil_fp8_TFLOPs\": %.1f, \"fp8_block_cublaslt\": %d}\n",
                  c.bw, c.bf16, c.fp8, int(fi.supported));
-  std::printf("%-12s %-5s %-13s %6s %10s %9s %7s %8s %7s  %s\n", "op", "dtype", "shape(outxin)", "M", "us",
+  std::printf("%-15s %-5s %-13s %6s %10s %9s %7s %8s %7s  %s\n", "op", "dtype", "shape(outxin)", "M", "us",
               "GB/s", "%copy", "TFLOP/s", "%gemm", "path");
   if (!moe_only) bench_dense(c, quick);
   if (!dense_only) bench_moe(c, quick);

@@ -124,19 +124,22 @@ TEST_P(MoeExpertsTest, MatchesReference) {
   std::vector<uint16_t> raw(size_t(c.T * c.H)), raw_wgmma;
   // The streaming kernel's shared-memory ring (1) and register pipeline (0),
   // then the grouped wgmma kernels (H and 2I multiples of 128, I of 128 in
-  // FP8): the original (2) and the warp-specialized one (4), which must give
-  // the same bits (same tiles, k order and FP8 promotion order), then the
+  // FP8): the original (2), the warp-specialized one (4) and the
+  // warp-specialized one with 256-row tiles for bf16 (5: each GEMM whose N,
+  // 2I or H, is a multiple of 256; FP8 runs as 4; 6: the same with a producer
+  // lag of one stage), which must all give the
+  // same bits (same k order per output and FP8 promotion order), then the
   // automatic choice (3), which the graph check below uses.
   const bool fp8 = c.fp8_weights || c.quantize;
   const bool wgmma_ok = c.H % 128 == 0 && (2 * c.I) % 128 == 0 && c.I % (fp8 ? 128 : 64) == 0;
-  for (int variant : {1, 0, 2, 4, 3}) {
-    const bool wgmma = variant == 2 || variant == 4;
+  for (int variant : {1, 0, 2, 4, 5, 6, 3}) {
+    const bool wgmma = variant == 2 || variant >= 4;
     if (wgmma && !wgmma_ok) continue;
     cuda::set_stream_gemm_variant(variant == 1 ? 1 : variant == 0 ? 0 : -1);
     cuda::set_moe_kernel(wgmma ? cuda::MoeKernel::kWgmma
                          : variant == 3 ? cuda::MoeKernel::kAuto
                                         : cuda::MoeKernel::kStream);
-    cuda::set_grouped_wgmma_variant(variant == 2 ? 0 : variant == 4 ? 1 : -1);
+    cuda::set_grouped_wgmma_variant(variant == 2 ? 0 : variant >= 4 ? variant - 3 : -1);
     CK(cudaMemset(dout.p, 0xff, size_t(c.T * c.H) * 2));
     cuda::moe_experts(tx, ti, tw, w, to, s_);
     CK(cudaStreamSynchronize(s_));
@@ -157,7 +160,7 @@ TEST_P(MoeExpertsTest, MatchesReference) {
     std::printf("moe E=%d K=%d H=%lld I=%lld T=%lld fp8=%d quantize=%d variant=%d: rel err %.3g\n", c.E,
                 c.K, (long long)c.H, (long long)c.I, (long long)c.T, c.fp8_weights, c.quantize, variant, rel);
     if (variant == 2) raw_wgmma = raw;
-    if (variant == 4) {
+    if (variant >= 4) {
       size_t diff = 0, first = raw.size();
       for (size_t i = 0; i < raw.size(); ++i)
         if (raw[i] != raw_wgmma[i]) {
@@ -165,8 +168,9 @@ TEST_P(MoeExpertsTest, MatchesReference) {
           first = std::min(first, i);
         }
       EXPECT_EQ(std::memcmp(raw.data(), raw_wgmma.data(), raw.size() * 2), 0)
-          << "seed " << seed << " T=" << c.T << ": the warp-specialized wgmma kernel differs from the original in "
-          << diff << " of " << raw.size() << " outputs (first at " << first << ")";
+          << "seed " << seed << " T=" << c.T << ": the warp-specialized wgmma kernel (variant " << variant
+          << ") differs from the original in " << diff << " of " << raw.size() << " outputs (first at " << first
+          << ")";
     }
   }
   cuda::set_grouped_wgmma_variant(-1);
@@ -199,7 +203,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{16, 4, 384, 256, 100, true, false}, Case{32, 8, 512, 256, 300, true, false},
                       Case{16, 4, 256, 128, 9, false, true}, Case{16, 4, 256, 144, 40, false, false},
                       // Many tokens per expert: several (and partial) 128-token tiles
-                      // per expert, for the grouped wgmma kernel (auto from 16 per expert).
+                      // per expert, for the grouped wgmma kernel (auto from 16 per expert);
+                      // H = 2I = 1024 takes the 256-row tiles in both GEMMs (variant 5),
+                      // H = 384 only in gate/up (2I = 512).
                       Case{16, 4, 384, 256, 1000, false, false}, Case{8, 2, 1024, 512, 700, false, false},
                       Case{16, 4, 384, 256, 1000, true, false}, Case{8, 2, 1024, 512, 700, false, true},
                       // Over 4,096 pairs: a separate count kernel (fewer: counted in the fill kernel).

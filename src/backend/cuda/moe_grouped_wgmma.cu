@@ -32,6 +32,15 @@
 //     the producer (40) to the consumers (232). Same tile, CTA mapping,
 //     k order and promotion order as the first kernel: bitwise the same
 //     results.
+//   - the same kernel with 256-row tiles (bf16, N % 256 == 0; variant 2):
+//     each consumer warpgroup owns 128 weight rows, two m64n128k16 wgmmas
+//     per k16 step into two accumulators. With 128 x 128 tiles a CTA needs
+//     a byte from L2 per 64 bf16 FLOP, ~4.3 TB/s at the 277 TFLOP/s the
+//     kernel reached at 4096 tokens, near L2's limit; 256 x 128 raises that
+//     to 85 FLOP/B. 48 KB stages leave room for a 4-stage ring. Every
+//     output is the same wgmma k16 sequence as in the 128-row kernels:
+//     bitwise the same results. FP8 keeps 128 rows: its per-m64 block
+//     accumulator would not fit twice in the consumers' registers.
 // CTA order: an expert's tiles are neighbours in the tile list; CTA c is
 // mapped to (row block, tile) of its expert with the tile fastest, so the
 // CTAs that share a weight block run together (one DRAM read), and all row
@@ -78,15 +87,30 @@ constexpr int kWsConsumerWarps = kWsConsumers / 32;  // empty-barrier arrivals p
 // stages ahead of it. L <= S - 2 keeps the ring deadlock-free: bf16 frees a
 // stage only once the next stage's wgmma is issued.
 constexpr int kWsLag = 2;
+// Weight rows per consumer warpgroup R: 64 (one m64 accumulator) or, bf16
+// only, 128 (two). The CTA tile is 2 R weight rows x 128 tokens; a stage is
+// the A tile (2 R rows x 128 B) and the B tile (128 tokens x 128 B).
+constexpr int ws_bm(int rows) { return 2 * rows; }
+constexpr int ws_a_bytes(int rows) { return ws_bm(rows) * kRowBytes; }
+constexpr int ws_stage_bytes(int rows) { return ws_a_bytes(rows) + kBN * kRowBytes; }
+constexpr int ws_epi_ld(int rows) { return ws_bm(rows) + 4; }  // floats per token in the epilogue tile
 // As many stages as fit in the 227 KB an SM gives one CTA: 1 KB alignment
-// slack, the stages (+ FP8 token scales), full and empty mbarriers.
-constexpr int ws_stages(bool fp8) { return fp8 ? 6 : 7; }
-constexpr int ws_smem_bytes(bool fp8) {
-  return 1024 + ws_stages(fp8) * (kStageBytes + (fp8 ? kScaleBytes : 0) + 2 * 8);
+// slack, the stages (+ FP8 token scales), full and empty mbarriers. 32 KB
+// stages (R = 64): 7 bf16, 6 FP8; 48 KB stages (R = 128): 4.
+constexpr int ws_stages(bool fp8, int rows) { return rows == 128 ? 4 : fp8 ? 6 : 7; }
+constexpr int ws_smem_bytes(bool fp8, int rows) {
+  return 1024 + ws_stages(fp8, rows) * (ws_stage_bytes(rows) + (fp8 ? kScaleBytes : 0) + 2 * 8);
 }
-static_assert(ws_smem_bytes(false) <= 227 * 1024 && ws_smem_bytes(true) <= 227 * 1024, "stages fit in shared memory");
-static_assert(kBN * kEpiLd * 4 <= ws_stages(true) * kStageBytes, "epilogue tile reuses the stages");
-static_assert(kWsLag <= ws_stages(true) - 2 && kWsLag <= ws_stages(false) - 2, "lag must leave the ring live");
+static_assert(ws_stage_bytes(64) == kStageBytes, "R = 64 is the first kernel's tile");
+static_assert(ws_smem_bytes(false, 64) <= 227 * 1024 && ws_smem_bytes(true, 64) <= 227 * 1024 &&
+                  ws_smem_bytes(false, 128) <= 227 * 1024,
+              "stages fit in shared memory");
+static_assert(kBN * ws_epi_ld(64) * 4 <= ws_stages(true, 64) * ws_stage_bytes(64) &&
+                  kBN * ws_epi_ld(128) * 4 <= ws_stages(false, 128) * ws_stage_bytes(128),
+              "epilogue tile reuses the stages");
+static_assert(kWsLag <= ws_stages(true, 64) - 2 && kWsLag <= ws_stages(false, 64) - 2 &&
+                  kWsLag <= ws_stages(false, 128) - 2,
+              "lag must leave the ring live");
 
 // The 64 accumulator registers of an m64n128 wgmma, as asm operands %0..%63.
 #define SABLE_WGMMA_D64_REGS \
@@ -146,30 +170,35 @@ __device__ __forceinline__ void wgmma_fence_operands(float (&d)[64]) {
   for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
-// Accumulator -> shared sE[token][weight row]. m64n128 layout: acc[4 j + e]
-// is row mrow + 8 (e / 2) with mrow = (warp % 4) * 16 + lane / 4 within the
-// warpgroup's 64, token 8 j + 2 (lane % 4) + e % 2.
+// Accumulator -> shared sE[token][weight row] (kLd floats per token).
+// m64n128 layout: acc[4 j + e] is row mrow + 8 (e / 2) with mrow =
+// (warp % 4) * 16 + lane / 4 within the accumulator's 64, token
+// 8 j + 2 (lane % 4) + e % 2.
+template <int kLd>
 __device__ __forceinline__ void acc_to_smem(float* sE, const float (&acc)[64], int mrow, int lane) {
 #pragma unroll
   for (int j = 0; j < 16; ++j)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int tok = j * 8 + (lane & 3) * 2 + (e & 1);
-      sE[tok * kEpiLd + mrow + (e >> 1) * 8] = acc[j * 4 + e];
+      sE[tok * kLd + mrow + (e >> 1) * 8] = acc[j * 4 + e];
     }
 }
 
-// sE [128 tokens][128 weight rows] -> out (bf16, 16-byte stores along n),
-// times row_scale; thread t of kN.
-template <int kN>
+// sE [128 tokens][kBMt weight rows, kBMt + 4 floats apart] -> out (bf16,
+// 16-byte stores along n), times row_scale; thread t of kN; rb is the
+// kBMt-row block.
+template <int kN, int kBMt = kBM>
 __device__ __forceinline__ void store_tile(const StreamGemmArgs& a, const float* sE, int t, int p0, int cnt, int rb) {
+  constexpr int kLd = kBMt + 4;
   auto* out = static_cast<__nv_bfloat16*>(a.out);
   if (a.glu) {
-    // 64 output columns: column c is silu(row 32 (c/16) + c%16) * row (+16).
-    for (int it = t; it < kBN * 8; it += kN) {
-      const int tok = it >> 3, c0 = (it & 7) * 8;
+    // kBMt / 2 output columns: column c is silu(row 32 (c/16) + c%16) * row (+16).
+    constexpr int kCh = kBMt / 16;  // 8-column chunks per token
+    for (int it = t; it < kBN * kCh; it += kN) {
+      const int tok = it / kCh, c0 = (it % kCh) * 8;
       if (tok >= cnt) continue;
-      const float* e = sE + tok * kEpiLd;
+      const float* e = sE + tok * kLd;
       const float rs = a.row_scale ? a.row_scale[p0 + tok] : 1.f;
       uint4 v;
       __nv_bfloat162* h2 = reinterpret_cast<__nv_bfloat162*>(&v);
@@ -184,19 +213,20 @@ __device__ __forceinline__ void store_tile(const StreamGemmArgs& a, const float*
         }
         h2[i] = __floats2bfloat162_rn(r2[0], r2[1]);
       }
-      *reinterpret_cast<uint4*>(out + int64_t(p0 + tok) * a.ldo + int64_t(rb) * (kBM / 2) + c0) = v;
+      *reinterpret_cast<uint4*>(out + int64_t(p0 + tok) * a.ldo + int64_t(rb) * (kBMt / 2) + c0) = v;
     }
   } else {
-    for (int it = t; it < kBN * (kBM / 8); it += kN) {
-      const int tok = it >> 4, c0 = (it & 15) * 8;
+    constexpr int kCh = kBMt / 8;
+    for (int it = t; it < kBN * kCh; it += kN) {
+      const int tok = it / kCh, c0 = (it % kCh) * 8;
       if (tok >= cnt) continue;
-      const float* e = sE + tok * kEpiLd + c0;
+      const float* e = sE + tok * kLd + c0;
       const float rs = a.row_scale ? a.row_scale[p0 + tok] : 1.f;
       uint4 v;
       __nv_bfloat162* h2 = reinterpret_cast<__nv_bfloat162*>(&v);
 #pragma unroll
       for (int i = 0; i < 4; ++i) h2[i] = __floats2bfloat162_rn(e[2 * i] * rs, e[2 * i + 1] * rs);
-      *reinterpret_cast<uint4*>(out + int64_t(p0 + tok) * a.ldo + int64_t(rb) * kBM + c0) = v;
+      *reinterpret_cast<uint4*>(out + int64_t(p0 + tok) * a.ldo + int64_t(rb) * kBMt + c0) = v;
     }
   }
 }
@@ -318,14 +348,15 @@ __global__ void __launch_bounds__(kThreads, 1) moe_wgmma_kernel(const StreamGemm
   __syncthreads();
 
   float* sE = reinterpret_cast<float*>(smem);
-  acc_to_smem(sE, acc, wg * 64 + (warp & 3) * 16 + (lane >> 2), lane);
+  acc_to_smem<kEpiLd>(sE, acc, wg * 64 + (warp & 3) * 16 + (lane >> 2), lane);
   __syncthreads();
   store_tile<kThreads>(a, sE, tid, p0, cnt, rb);
 }
 
-// The warp-specialized kernel (see the top of the file). Shared memory:
-// [S stages of A 16 KB + B 16 KB][FP8: S x 128 token scales][S full][S empty
-// mbarriers]; the epilogue tile reuses the stages.
+// The warp-specialized kernel (see the top of the file), kRows weight rows
+// per consumer warpgroup (64, or 128 for bf16). Shared memory: [S stages of
+// A (2 kRows rows x 128 B: 16 or 32 KB) + B 16 KB][FP8: S x 128 token
+// scales][S full][S empty mbarriers]; the epilogue tile reuses the stages.
 // Stage kb lives in slot kb % S, on pass n = kb / S over the ring. full[s]
 // completes its phase n when all 128 producer threads have signalled stage
 // kb landed (consumers wait on parity n & 1); empty[s] completes phase n when
@@ -334,15 +365,21 @@ __global__ void __launch_bounds__(kThreads, 1) moe_wgmma_kernel(const StreamGemm
 // the fresh barrier's phase 0, which counts as completed, so it does not
 // block). Neither barrier can run two phases ahead of its waiter: each phase
 // of one needs the other's previous phase.
-template <bool kFp8>
+template <bool kFp8, int kRows, int kLag = kWsLag>
 __global__ void __launch_bounds__(kWsThreads, 1) moe_wgmma_ws_kernel(const StreamGemmArgs a) {
-  constexpr int S = ws_stages(kFp8);
+  static_assert(kRows == 64 || (kRows == 128 && !kFp8), "FP8 needs a block accumulator per m64: 64 rows only");
+  constexpr int S = ws_stages(kFp8, kRows);
+  static_assert(kLag >= 1 && kLag <= S - 2, "lag must leave the ring live");
+  constexpr int BM = ws_bm(kRows);                  // weight rows per CTA
+  constexpr int kABytes = ws_a_bytes(kRows);        // A tile of a stage; B follows
+  constexpr int kSBytes = ws_stage_bytes(kRows);    // one stage
+  constexpr int kAcc = kRows / 64;                  // m64 accumulators per consumer warpgroup
   extern __shared__ __align__(1024) uint8_t smem_raw[];
   // Aligned by pointer arithmetic on the __shared__ array (not through an
   // integer), so that the compiler keeps the address space: LDS/STS rather
   // than generic loads for the scales and the epilogue tile.
   uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
-  const int RB = int(a.N / kBM);
+  const int RB = int(a.N / BM);
   const int q = int(blockIdx.x) / RB;
   if (q >= *a.num_tiles) return;  // the whole CTA, before any barrier
   // (row block, tile) within the expert's group of tiles, tile fastest.
@@ -355,7 +392,7 @@ __global__ void __launch_bounds__(kWsThreads, 1) moe_wgmma_ws_kernel(const Strea
   constexpr int kElem = kFp8 ? 1 : 2;  // bytes per element
   const int KB = int(a.K * kElem / kRowBytes);
   const uint32_t sbase = smem_u32(smem);
-  const uint32_t sscale = sbase + uint32_t(S * kStageBytes);
+  const uint32_t sscale = sbase + uint32_t(S * kSBytes);
   const uint32_t full0 = sscale + uint32_t(kFp8 ? S * kScaleBytes : 0), empty0 = full0 + 8 * S;
   if (tid == 0) {
     for (int s = 0; s < S; ++s) {
@@ -367,9 +404,10 @@ __global__ void __launch_bounds__(kWsThreads, 1) moe_wgmma_ws_kernel(const Strea
   __syncthreads();  // the only CTA-wide barrier: the producer may leave early
 
   if (tid < kWsProducers) {
-    // Producer: thread tid copies chunk tid % 8 of rows tid / 8 + 16 i
-    // (i < 8) of both tiles (8 threads per 128-byte row: coalesced). Those
-    // rows share row % 8, so their swizzled offsets are 16 rows = 2 KB apart.
+    // Producer: thread tid copies chunk tid % 8 of rows tid / 8 + 16 i of
+    // both tiles (i < 8 for B, i < 2 kRows / 16 for A; 8 threads per
+    // 128-byte row: coalesced). Those rows share row % 8, so their swizzled
+    // offsets are 16 rows = 2 KB apart.
     setmaxnreg_dec<40>();
     // 40 registers: the sources advance by a stage rather than being
     // recomputed, and the row strides are 32-bit. Weight row r0 + 16 i is
@@ -377,7 +415,7 @@ __global__ void __launch_bounds__(kWsThreads, 1) moe_wgmma_ws_kernel(const Strea
     const int r0 = tid >> 3, ch = tid & 7;
     const uint32_t soff = swz128(r0, ch);
     const auto* wg = static_cast<const uint8_t*>(a.w) + int64_t(g) * a.w_gstride * kElem;
-    const int64_t n0 = int64_t(rb) * kBM + r0;
+    const int64_t n0 = int64_t(rb) * BM + r0;
     const uint8_t* asrc = weight_chunk(a, wg, n0, ch, kElem);
     const uint32_t astep1 = uint32_t(weight_chunk(a, wg, n0 + 16, ch, kElem) - asrc);
     const uint32_t astep2 = uint32_t(weight_chunk(a, wg, n0 + 32, ch, kElem) - asrc);
@@ -403,7 +441,7 @@ __global__ void __launch_bounds__(kWsThreads, 1) moe_wgmma_ws_kernel(const Strea
     uint32_t ph = 0;      // parity of the pass over the ring at slot st
     for (int kb = 0; kb < KB; ++kb) {
       mbar_wait(empty0 + 8 * st, ph ^ 1);  // both consumers are done with the slot's previous stage
-      const uint32_t sa = sbase + uint32_t(st * kStageBytes) + soff, sb = sa + kTileBytes;
+      const uint32_t sa = sbase + uint32_t(st * kSBytes) + soff, sb = sa + kABytes;
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
         // Opaque per stage: keeps the 8 row offsets from being hoisted out
@@ -413,6 +451,10 @@ __global__ void __launch_bounds__(kWsThreads, 1) moe_wgmma_ws_kernel(const Strea
         cp_async16(sa + i * 2048, asrc + (i >> 1) * astep2 + (i & 1) * astep1, 16);
         cp_async16(sb + i * 2048, xsrc + uint64_t(xr) * ldxb, r0 + 16 * i < cnt ? 16 : 0);
       }
+      // kRows = 128: A rows r0 + 16 i for i = 8 .. 15 (the 32-row steps stay
+      // 32-bit: at most 7 x 32 weight rows).
+#pragma unroll
+      for (int i = 8; i < BM / 16; ++i) cp_async16(sa + i * 2048, asrc + (i >> 1) * astep2 + (i & 1) * astep1, 16);
       if constexpr (kFp8) {
         cp_async4(sscale + uint32_t((st * kBN + tid) * 4), xs_src, xs_bytes);
         xs_src += a.xs_sk;
@@ -420,12 +462,12 @@ __global__ void __launch_bounds__(kWsThreads, 1) moe_wgmma_ws_kernel(const Strea
       cp_async_commit();
       asrc += wstep;
       xsrc += kRowBytes;
-      if (kb >= kWsLag) {
+      if (kb >= kLag) {
         // Stage kb - L has landed for this thread's copies. cp.async writes
         // through the generic proxy and wgmma reads through the async proxy:
         // the proxy fence between the landed writes and the release orders
         // them before the consumers' wgmma.
-        cp_async_wait<kWsLag>();
+        cp_async_wait<kLag>();
         fence_proxy_async();
         mbar_arrive(full0 + 8 * sig);
         if (++sig == S) sig = 0;
@@ -438,14 +480,15 @@ __global__ void __launch_bounds__(kWsThreads, 1) moe_wgmma_ws_kernel(const Strea
     // The last min(L, KB) stages.
     cp_async_wait_all();
     fence_proxy_async();
-    for (int kb = KB > kWsLag ? KB - kWsLag : 0; kb < KB; ++kb) {
+    for (int kb = KB > kLag ? KB - kLag : 0; kb < KB; ++kb) {
       mbar_arrive(full0 + 8 * sig);
       if (++sig == S) sig = 0;
     }
     return;  // no barrier counts the producer from here on
   }
 
-  // Consumers: warpgroup cwg = 0, 1 computes weight rows 64 cwg .. +63.
+  // Consumers: warpgroup cwg = 0, 1 computes weight rows kRows cwg ..
+  // +kRows-1, accumulator h rows +64 h .. +63.
   setmaxnreg_inc<232>();
   const int ctid = tid - kWsProducers, cw = ctid >> 5, cwg = cw >> 2;
   // A slot is free for the producer once this warp's wgmma reads (and FP8
@@ -454,9 +497,11 @@ __global__ void __launch_bounds__(kWsThreads, 1) moe_wgmma_ws_kernel(const Strea
     __syncwarp();
     if (lane == 0) mbar_arrive(empty0 + 8 * slot);
   };
-  float acc[64];
+  float acc[kAcc][64];
 #pragma unroll
-  for (int i = 0; i < 64; ++i) acc[i] = 0.f;
+  for (int h = 0; h < kAcc; ++h)
+#pragma unroll
+    for (int i = 0; i < 64; ++i) acc[h][i] = 0.f;
   int st = 0;
   uint32_t ph = 0;
   if constexpr (kFp8) {
@@ -465,7 +510,7 @@ __global__ void __launch_bounds__(kWsThreads, 1) moe_wgmma_ws_kernel(const Strea
     const int64_t gbase = int64_t(g) * a.ws_gstride;
     const float* wscale = a.glu ? a.ws + gbase + ((cw & 1) ? a.ws_up : 0) + int64_t(rb / 2) * a.ws_ld
                                 : a.ws + gbase + int64_t(rb) * a.ws_ld;
-    const float* sxs = reinterpret_cast<const float*>(smem + S * kStageBytes);
+    const float* sxs = reinterpret_cast<const float*>(smem + S * kSBytes);
     float blk[64];  // one 128-wide K block's partial sums (the first wgmma of a block overwrites them)
 #pragma unroll
     for (int i = 0; i < 64; ++i) blk[i] = 0.f;
@@ -474,8 +519,8 @@ __global__ void __launch_bounds__(kWsThreads, 1) moe_wgmma_ws_kernel(const Strea
       const float ws = ws_next;
       if (kb + 1 < KB) ws_next = wscale[kb + 1];
       mbar_wait(full0 + 8 * st, ph);
-      const uint32_t sa = sbase + uint32_t(st * kStageBytes);
-      const uint64_t da = kmajor_desc(sa + uint32_t(cwg * (kTileBytes / 2))), db = kmajor_desc(sa + kTileBytes);
+      const uint32_t sa = sbase + uint32_t(st * kSBytes);
+      const uint64_t da = kmajor_desc(sa + uint32_t(cwg * (kABytes / 2))), db = kmajor_desc(sa + kABytes);
       wgmma_fence();
       // blk[64 rows x 128 tokens] = A[64 x 128 of K] B[128 x 128 of K]^T, +32 B per k32.
 #pragma unroll
@@ -497,10 +542,10 @@ __global__ void __launch_bounds__(kWsThreads, 1) moe_wgmma_ws_kernel(const Strea
       // wgmma runs meanwhile.
 #pragma unroll
       for (int j = 0; j < 16; ++j) {
-        acc[4 * j] += blk[4 * j] * s0[j];
-        acc[4 * j + 1] += blk[4 * j + 1] * s1[j];
-        acc[4 * j + 2] += blk[4 * j + 2] * s0[j];
-        acc[4 * j + 3] += blk[4 * j + 3] * s1[j];
+        acc[0][4 * j] += blk[4 * j] * s0[j];
+        acc[0][4 * j + 1] += blk[4 * j + 1] * s1[j];
+        acc[0][4 * j + 2] += blk[4 * j + 2] * s0[j];
+        acc[0][4 * j + 3] += blk[4 * j + 3] * s1[j];
       }
       if (++st == S) {
         st = 0;
@@ -511,12 +556,19 @@ __global__ void __launch_bounds__(kWsThreads, 1) moe_wgmma_ws_kernel(const Strea
     int prev = 0;
     for (int kb = 0; kb < KB; ++kb) {
       mbar_wait(full0 + 8 * st, ph);
-      const uint32_t sa = sbase + uint32_t(st * kStageBytes);
-      const uint64_t da = kmajor_desc(sa + uint32_t(cwg * (kTileBytes / 2))), db = kmajor_desc(sa + kTileBytes);
-      wgmma_fence();
-      // acc[64 rows x 128 tokens] += A[64 x 64 of K] B[128 x 64 of K]^T, +32 B per k16.
+      const uint32_t sa = sbase + uint32_t(st * kSBytes);
+      const uint32_t sa_wg = sa + uint32_t(cwg * (kABytes / 2));
+      const uint64_t db = kmajor_desc(sa + kABytes);
+      uint64_t da[kAcc];
 #pragma unroll
-      for (int ks = 0; ks < 4; ++ks) wgmma_m64n128k16(acc, da + 2 * ks, db + 2 * ks);
+      for (int h = 0; h < kAcc; ++h) da[h] = kmajor_desc(sa_wg + uint32_t(h * 64 * kRowBytes));
+      wgmma_fence();
+      // acc[h][64 rows x 128 tokens] += A[rows 64 h .. +63 x 64 of K] B[128 x 64 of K]^T,
+      // +32 B per k16; each accumulator sees the k16 steps in the same order.
+#pragma unroll
+      for (int ks = 0; ks < 4; ++ks)
+#pragma unroll
+        for (int h = 0; h < kAcc; ++h) wgmma_m64n128k16(acc[h], da[h] + 2 * ks, db + 2 * ks);
       wgmma_commit();
       wgmma_wait<1>();  // stage kb - 1's wgmma has completed: its slot is free
       if (kb > 0) release(prev);
@@ -528,15 +580,18 @@ __global__ void __launch_bounds__(kWsThreads, 1) moe_wgmma_ws_kernel(const Strea
     }
   }
   wgmma_wait0();
-  wgmma_fence_operands(acc);
+#pragma unroll
+  for (int h = 0; h < kAcc; ++h) wgmma_fence_operands(acc[h]);
   // The epilogue tile overwrites the stages: every consumer's wgmma reads
   // must be done (the producer's copies all landed before their full
   // signals, which both consumers have waited on).
   named_barrier_sync(1, kWsConsumers);
   float* sE = reinterpret_cast<float*>(smem);
-  acc_to_smem(sE, acc, cwg * 64 + (cw & 3) * 16 + (lane >> 2), lane);
+#pragma unroll
+  for (int h = 0; h < kAcc; ++h)
+    acc_to_smem<ws_epi_ld(kRows)>(sE, acc[h], cwg * kRows + h * 64 + (cw & 3) * 16 + (lane >> 2), lane);
   named_barrier_sync(1, kWsConsumers);
-  store_tile<kWsConsumers>(a, sE, ctid, p0, cnt, rb);
+  store_tile<kWsConsumers, BM>(a, sE, ctid, p0, cnt, rb);
 }
 
 }  // namespace
@@ -548,8 +603,11 @@ bool grouped_wgmma_supported(const StreamGemmArgs& a) {
 }
 
 namespace {
-// 0: moe_wgmma_kernel; 1: the warp-specialized kernel; -1: the default (1);
-// -2: read SABLE_MOE_WGMMA_WS (0 or 1 forces a kernel) on first use.
+// 0: moe_wgmma_kernel; 1: the warp-specialized kernel, 128-row tiles; 2: the
+// warp-specialized kernel with 256-row tiles for bf16 where N % 256 == 0
+// (else as 1); 3: as 2 with a producer lag of 1 stage instead of 2 (four
+// 48 KB stages leave the consumers little slack at lag 2); -1: the default
+// (2); -2: read SABLE_MOE_WGMMA_WS (0-3 forces one) on first use.
 int g_ws_variant = -2;
 }  // namespace
 
@@ -559,22 +617,37 @@ void launch_grouped_wgmma(const StreamGemmArgs& a, cudaStream_t stream) {
   static const bool attr = [] {
     SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
     SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
-    SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_ws_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       ws_smem_bytes(false)));
-    SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_ws_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       ws_smem_bytes(true)));
+    SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_ws_kernel<false, 64>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       ws_smem_bytes(false, 64)));
+    SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_ws_kernel<true, 64>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       ws_smem_bytes(true, 64)));
+    SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_ws_kernel<false, 128>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       ws_smem_bytes(false, 128)));
+    SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_ws_kernel<false, 128, 1>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, ws_smem_bytes(false, 128)));
     return true;
   }();
   (void)attr;
   if (g_ws_variant == -2) {
     const char* e = std::getenv("SABLE_MOE_WGMMA_WS");
-    g_ws_variant = (e && *e == '1') ? 1 : (e && *e == '0') ? 0 : -1;
+    g_ws_variant = (e && *e >= '0' && *e <= '3') ? *e - '0' : -1;
+  }
+  const int v = g_ws_variant < 0 ? 2 : g_ws_variant;
+  if ((v == 2 || v == 3) && !a.fp8 && a.N % ws_bm(128) == 0) {
+    const int64_t ctas = int64_t(a.grid_tiles) * (a.N / ws_bm(128));
+    if (ctas == 0) return;
+    if (v == 3)
+      moe_wgmma_ws_kernel<false, 128, 1><<<unsigned(ctas), kWsThreads, ws_smem_bytes(false, 128), stream>>>(a);
+    else
+      moe_wgmma_ws_kernel<false, 128><<<unsigned(ctas), kWsThreads, ws_smem_bytes(false, 128), stream>>>(a);
+    SABLE_LAUNCH_OK();
+    return;
   }
   const int64_t ctas = int64_t(a.grid_tiles) * (a.N / kBM);
   if (ctas == 0) return;
-  if (g_ws_variant != 0) {
-    if (a.fp8) moe_wgmma_ws_kernel<true><<<unsigned(ctas), kWsThreads, ws_smem_bytes(true), stream>>>(a);
-    else moe_wgmma_ws_kernel<false><<<unsigned(ctas), kWsThreads, ws_smem_bytes(false), stream>>>(a);
+  if (v != 0) {
+    if (a.fp8) moe_wgmma_ws_kernel<true, 64><<<unsigned(ctas), kWsThreads, ws_smem_bytes(true, 64), stream>>>(a);
+    else moe_wgmma_ws_kernel<false, 64><<<unsigned(ctas), kWsThreads, ws_smem_bytes(false, 64), stream>>>(a);
   } else {
     if (a.fp8) moe_wgmma_kernel<true><<<unsigned(ctas), kThreads, kSmemBytes, stream>>>(a);
     else moe_wgmma_kernel<false><<<unsigned(ctas), kThreads, kSmemBytes, stream>>>(a);
