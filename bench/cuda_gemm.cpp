@@ -5,12 +5,14 @@
 // `kIters` calls (decode runs under graphs) over rotating weight copies so
 // that small weights are not served from L2; the median of several replays.
 //
-// Usage: bench_cuda_gemm [--json FILE] [--quick] [--moe-only | --dense-only]
+// Usage: bench_cuda_gemm [--json FILE] [--quick] [--moe-only | --dense-only] [--tokens N] [--dtype bf16|fp8]
+// (--tokens / --dtype narrow the MoE table to one token count / one dtype, e.g. under ncu).
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -218,12 +220,17 @@ void bench_dense(const Ceil& c, bool quick) {
     }
 }
 
+int64_t g_moe_tokens = 0;  // --tokens
+int g_moe_dtype = -1;      // --dtype: 0 bf16, 1 fp8
+
 void bench_moe(const Ceil& c, bool quick) {
   const int E = 256, K = 8;
   const int64_t H = 7168, I = 2048;
   std::vector<int64_t> ts = {1, 8, 32, 128, 512, 4096};
   if (quick) ts = {1, 128, 4096};
+  if (g_moe_tokens > 0) ts = {g_moe_tokens};
   for (bool fp8 : {false, true}) {
+    if (g_moe_dtype >= 0 && int(fp8) != g_moe_dtype) continue;
     MoeExperts w;
     cuda::make_random_experts(w, E, H, I, fp8, fp8 ? 2000 : 1000, g_s);
     cuda::reserve_gemm_workspace(g_s, ts.back(), 2 * I > H ? 2 * I : H, &w, K);
@@ -280,7 +287,7 @@ void bench_moe(const Ceil& c, bool quick) {
       row("  (wgmma-ws256)", fp8 ? "fp8" : "bf16", shape, T, tws2, bytes, flops, c, "wgmma-grouped-ws256");
       cuda::set_grouped_wgmma_variant(3);
       const double tws3 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
-      row("  (ws256-lag1)", fp8 ? "fp8" : "bf16", shape, T, tws3, bytes, flops, c, "wgmma-grouped-ws256-lag1");
+      row("  (ws-lag1)", fp8 ? "fp8" : "bf16", shape, T, tws3, bytes, flops, c, "wgmma-grouped-ws-lag1");
       cuda::set_grouped_wgmma_variant(-1);
       cuda::set_moe_kernel(cuda::MoeKernel::kStream);
       for (int v : {1, 0}) {
@@ -307,6 +314,8 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     if (!std::strcmp(argv[i], "--moe-only")) moe_only = true;  // the MoE table alone
     if (!std::strcmp(argv[i], "--dense-only")) dense_only = true;  // the dense table alone
+    if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc) g_moe_tokens = std::atoll(argv[++i]);
+    if (!std::strcmp(argv[i], "--dtype") && i + 1 < argc) g_moe_dtype = std::strcmp(argv[++i], "fp8") == 0;
   }
   CK(cudaStreamCreateWithFlags(&g_s, cudaStreamNonBlocking));
   cudaDeviceProp p{};

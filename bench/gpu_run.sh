@@ -20,7 +20,8 @@
 #                                                     PROFILE_BATCH (1), bf16 and FP8, PROFILE_LAYERS (2)
 #   NCU_KERNEL=regex                                  ncu's detailed sections for the kernels of one
 #                                                     bf16 decode step whose names match (NCU_FP8=1: FP8
-#                                                     step; NCU_COUNT: launches profiled, default 6)
+#                                                     step; NCU_COUNT: launches profiled, default 6;
+#                                                     NCU_GEMM="bench_cuda_gemm args": that bench instead)
 #   STREAM_READ=1                                     bench_cuda_stream_read: weight read patterns
 # Copy the results into the repo afterwards with bench/save_results.sh.
 set -u
@@ -49,6 +50,7 @@ targets=""
 { [ -z "${SKIP_E2E:-}" ] || [ -n "${PROFILE_DECODE:-}" ] || [ -n "${NCU_KERNEL:-}" ]; } && targets="$targets bench_gpu_e2e"
 [ -z "${SKIP_SERVE_BENCH:-}" ] && targets="$targets sable"
 [ -n "${STREAM_READ:-}" ] && targets="$targets bench_cuda_stream_read"
+[ -n "${NCU_GEMM:-}" ] && targets="$targets bench_cuda_gemm"
 stamp "configure + build: $targets"
 if ! { cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DSABLE_DEPS_DIR=$PWD/.deps \
          > "$OUT/build.log" 2>&1 && cmake --build $BUILD -j16 --target $targets >> "$OUT/build.log" 2>&1; }; then
@@ -164,14 +166,20 @@ if [ -n "${PROFILE_DECODE:-}" ]; then
 fi
 if [ -n "${NCU_KERNEL:-}" ]; then
   stamp "ncu details of kernels matching $NCU_KERNEL"
-  timeout 200 "$NCU" --profile-from-start off --clock-control none --kernel-name "regex:$NCU_KERNEL" \
+  if [ -n "${NCU_GEMM:-}" ]; then  # a kernel of the GEMM bench, e.g. NCU_GEMM="--moe-only --tokens 4096 --dtype fp8"
+    what="bench_cuda_gemm $NCU_GEMM"
+    set -- --profile-from-start on ./$BUILD/bench/bench_cuda_gemm $NCU_GEMM
+  else
+    what="$([ -n "${NCU_FP8:-}" ] && echo FP8 || echo bf16) decode step"
+    set -- --profile-from-start off ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice --layers "${PROFILE_LAYERS:-2}" \
+      --batches "${PROFILE_BATCH:-1}" --prefill 0 ${NCU_FP8:+--fp8} --iters 3 --profile
+  fi
+  timeout 200 "$NCU" --clock-control none --kernel-name "regex:$NCU_KERNEL" \
       --launch-count "${NCU_COUNT:-6}" --section SpeedOfLight --section LaunchStats --section Occupancy \
       --section WarpStateStats --section MemoryWorkloadAnalysis --section SchedulerStats \
-      ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice --layers "${PROFILE_LAYERS:-2}" --batches "${PROFILE_BATCH:-1}" --prefill 0 \
-      ${NCU_FP8:+--fp8} \
-      --iters 3 --profile > "$OUT/ncu_kernel.txt" 2>&1
+      --section ComputeWorkloadAnalysis "$@" > "$OUT/ncu_kernel.txt" 2>&1
   stamp "ncu rc=$?"
-  { echo "## ncu sections of kernels matching $NCU_KERNEL ($([ -n "${NCU_FP8:-}" ] && echo FP8 || echo bf16) decode step)"; echo '```';
+  { echo "## ncu sections of kernels matching $NCU_KERNEL ($what)"; echo '```';
     sed -n '/==PROF==\|Section\|----\|  [A-Z]/p' "$OUT/ncu_kernel.txt" | grep -v "^#\|^|" | head -400; echo '```'; } >> "$OUT/summary.md"
 fi
 # The published scenarios through the HTTP server (docs/performance.md).

@@ -605,9 +605,10 @@ bool grouped_wgmma_supported(const StreamGemmArgs& a) {
 namespace {
 // 0: moe_wgmma_kernel; 1: the warp-specialized kernel, 128-row tiles; 2: the
 // warp-specialized kernel with 256-row tiles for bf16 where N % 256 == 0
-// (else as 1); 3: as 2 with a producer lag of 1 stage instead of 2 (four
-// 48 KB stages leave the consumers little slack at lag 2); -1: the default
-// (2); -2: read SABLE_MOE_WGMMA_WS (0-3 forces one) on first use.
+// (else as 1), with a producer lag of one stage (four 48 KB stages leave the
+// consumers no slack at lag 2: H200, cb31c4b, 4,096 tokens: 297 -> 329
+// TFLOP/s); 3: as 2, and FP8 with lag 1 too (testing); -1: the default (2);
+// -2: read SABLE_MOE_WGMMA_WS (0-3 forces one) on first use.
 int g_ws_variant = -2;
 }  // namespace
 
@@ -621,10 +622,10 @@ void launch_grouped_wgmma(const StreamGemmArgs& a, cudaStream_t stream) {
                                        ws_smem_bytes(false, 64)));
     SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_ws_kernel<true, 64>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        ws_smem_bytes(true, 64)));
-    SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_ws_kernel<false, 128>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       ws_smem_bytes(false, 128)));
     SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_ws_kernel<false, 128, 1>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, ws_smem_bytes(false, 128)));
+    SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_ws_kernel<true, 64, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       ws_smem_bytes(true, 64)));
     return true;
   }();
   (void)attr;
@@ -636,16 +637,15 @@ void launch_grouped_wgmma(const StreamGemmArgs& a, cudaStream_t stream) {
   if ((v == 2 || v == 3) && !a.fp8 && a.N % ws_bm(128) == 0) {
     const int64_t ctas = int64_t(a.grid_tiles) * (a.N / ws_bm(128));
     if (ctas == 0) return;
-    if (v == 3)
-      moe_wgmma_ws_kernel<false, 128, 1><<<unsigned(ctas), kWsThreads, ws_smem_bytes(false, 128), stream>>>(a);
-    else
-      moe_wgmma_ws_kernel<false, 128><<<unsigned(ctas), kWsThreads, ws_smem_bytes(false, 128), stream>>>(a);
+    moe_wgmma_ws_kernel<false, 128, 1><<<unsigned(ctas), kWsThreads, ws_smem_bytes(false, 128), stream>>>(a);
     SABLE_LAUNCH_OK();
     return;
   }
   const int64_t ctas = int64_t(a.grid_tiles) * (a.N / kBM);
   if (ctas == 0) return;
-  if (v != 0) {
+  if (v == 3 && a.fp8) {
+    moe_wgmma_ws_kernel<true, 64, 1><<<unsigned(ctas), kWsThreads, ws_smem_bytes(true, 64), stream>>>(a);
+  } else if (v != 0) {
     if (a.fp8) moe_wgmma_ws_kernel<true, 64><<<unsigned(ctas), kWsThreads, ws_smem_bytes(true, 64), stream>>>(a);
     else moe_wgmma_ws_kernel<false, 64><<<unsigned(ctas), kWsThreads, ws_smem_bytes(false, 64), stream>>>(a);
   } else {
