@@ -285,9 +285,6 @@ void bench_moe(const Ceil& c, bool quick) {
       cuda::set_grouped_wgmma_variant(2);
       const double tws2 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
       row("  (wgmma-ws256)", fp8 ? "fp8" : "bf16", shape, T, tws2, bytes, flops, c, "wgmma-grouped-ws256");
-      cuda::set_grouped_wgmma_variant(3);
-      const double tws3 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
-      row("  (ws-lag1)", fp8 ? "fp8" : "bf16", shape, T, tws3, bytes, flops, c, "wgmma-grouped-ws-lag1");
       cuda::set_grouped_wgmma_variant(-1);
       cuda::set_moe_kernel(cuda::MoeKernel::kStream);
       for (int v : {1, 0}) {

@@ -15,8 +15,9 @@
 // per copy either way), and the accumulator goes through
 // shared memory so that the stores are coalesced along n and the gate/up
 // rows (interleaved by 16) meet. Two kernels, picked by
-// set_grouped_wgmma_variant / SABLE_MOE_WGMMA_WS (the loser goes once both
-// have run on the H200):
+// set_grouped_wgmma_variant / SABLE_MOE_WGMMA_WS; the first stays as the
+// tests' bitwise reference for the second, the default (H200, 4096 tokens,
+// whole MoE op: bf16 258 -> 323 TFLOP/s, FP8 346 -> 387; ef9b2a8):
 //   - moe_wgmma_kernel: 8 warps = 2 warpgroups of 64 weight rows that all
 //     load (cp.async, 4 stages, prefetch distance 2) and compute, with one
 //     __syncthreads per stage. Loads and MMAs overlap poorly, both
@@ -40,7 +41,9 @@
 //     to 85 FLOP/B. 48 KB stages leave room for a 4-stage ring. Every
 //     output is the same wgmma k16 sequence as in the 128-row kernels:
 //     bitwise the same results. FP8 keeps 128 rows: its per-m64 block
-//     accumulator would not fit twice in the consumers' registers.
+//     accumulator would not fit twice in the consumers' registers. With
+//     four stages a producer lag of one stage (a landed stage is signalled
+//     one issue later instead of two) measured faster (329 vs 297 TFLOP/s).
 // CTA order: an expert's tiles are neighbours in the tile list; CTA c is
 // mapped to (row block, tile) of its expert with the tile fastest, so the
 // CTAs that share a weight block run together (one DRAM read), and all row
@@ -607,8 +610,8 @@ namespace {
 // warp-specialized kernel with 256-row tiles for bf16 where N % 256 == 0
 // (else as 1), with a producer lag of one stage (four 48 KB stages leave the
 // consumers no slack at lag 2: H200, cb31c4b, 4,096 tokens: 297 -> 329
-// TFLOP/s); 3: as 2, and FP8 with lag 1 too (testing); -1: the default (2);
-// -2: read SABLE_MOE_WGMMA_WS (0-3 forces one) on first use.
+// TFLOP/s; FP8 at lag 1 measured no better, 377 vs 387, ef9b2a8); -1: the
+// default (2); -2: read SABLE_MOE_WGMMA_WS (0-2 forces one) on first use.
 int g_ws_variant = -2;
 }  // namespace
 
@@ -624,17 +627,15 @@ void launch_grouped_wgmma(const StreamGemmArgs& a, cudaStream_t stream) {
                                        ws_smem_bytes(true, 64)));
     SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_ws_kernel<false, 128, 1>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, ws_smem_bytes(false, 128)));
-    SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_ws_kernel<true, 64, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       ws_smem_bytes(true, 64)));
     return true;
   }();
   (void)attr;
   if (g_ws_variant == -2) {
     const char* e = std::getenv("SABLE_MOE_WGMMA_WS");
-    g_ws_variant = (e && *e >= '0' && *e <= '3') ? *e - '0' : -1;
+    g_ws_variant = (e && *e >= '0' && *e <= '2') ? *e - '0' : -1;
   }
   const int v = g_ws_variant < 0 ? 2 : g_ws_variant;
-  if ((v == 2 || v == 3) && !a.fp8 && a.N % ws_bm(128) == 0) {
+  if (v == 2 && !a.fp8 && a.N % ws_bm(128) == 0) {
     const int64_t ctas = int64_t(a.grid_tiles) * (a.N / ws_bm(128));
     if (ctas == 0) return;
     moe_wgmma_ws_kernel<false, 128, 1><<<unsigned(ctas), kWsThreads, ws_smem_bytes(false, 128), stream>>>(a);
@@ -643,9 +644,7 @@ void launch_grouped_wgmma(const StreamGemmArgs& a, cudaStream_t stream) {
   }
   const int64_t ctas = int64_t(a.grid_tiles) * (a.N / kBM);
   if (ctas == 0) return;
-  if (v == 3 && a.fp8) {
-    moe_wgmma_ws_kernel<true, 64, 1><<<unsigned(ctas), kWsThreads, ws_smem_bytes(true, 64), stream>>>(a);
-  } else if (v != 0) {
+  if (v != 0) {
     if (a.fp8) moe_wgmma_ws_kernel<true, 64><<<unsigned(ctas), kWsThreads, ws_smem_bytes(true, 64), stream>>>(a);
     else moe_wgmma_ws_kernel<false, 64><<<unsigned(ctas), kWsThreads, ws_smem_bytes(false, 64), stream>>>(a);
   } else {
