@@ -80,6 +80,7 @@ HandlerResult handle_chat_completions(ServerContext& ctx, const HttpRequest& req
   meta.forced_tool = r.forced_tool;
   meta.forced_required = r.tool_choice == "required";
   meta.reasoning_parser = ctx.config.reasoning_parser;
+  meta.reasoning_closed = !meta.reasoning_parser.empty() && reasoning_closed_in_prompt(prompt);
 
   GenerateRequest g;
   RequestInfo id_info = info;
@@ -87,7 +88,7 @@ HandlerResult handle_chat_completions(ServerContext& ctx, const HttpRequest& req
   g.request_id = engine_request_id(meta.id, id_info, 0, 1);
   g.params = r.params;
   // With a reasoning parser, a schema constrains the answer, not the reasoning.
-  if (g.params.json_schema && !ctx.config.reasoning_parser.empty() && !reasoning_closed_in_prompt(prompt))
+  if (g.params.json_schema && !meta.reasoning_parser.empty() && !meta.reasoning_closed)
     g.params.structured_after = std::string(kReasoningEnd);
   g.params.max_tokens = resolve_max_tokens(r, ids.size(), max_model_len, /*chat=*/true);
   g.prompt_ids = std::move(ids);

@@ -14,7 +14,8 @@ class ChatFormatter final : public ResponseFormatter {
   void stream_start(int num_choices, const std::vector<ChoiceState>& choices, std::string& out) override {
     for (int i = 0; i < num_choices; ++i) {
       if (auto p = tool_parser()) parsers_.push_back(std::move(p));
-      if (!meta_.reasoning_parser.empty()) reasoners_.push_back(make_reasoning_parser(meta_.reasoning_parser));
+      if (!meta_.reasoning_parser.empty())
+        reasoners_.push_back(make_reasoning_parser(meta_.reasoning_parser, meta_.reasoning_closed));
     }
     // Like OpenAI and vLLM: every choice first gets a delta with the role.
     for (int i = 0; i < num_choices; ++i) {
@@ -85,7 +86,7 @@ class ChatFormatter final : public ResponseFormatter {
         // null when empty.
         std::string reasoning;
         text.clear();
-        auto r = make_reasoning_parser(meta_.reasoning_parser);
+        auto r = make_reasoning_parser(meta_.reasoning_parser, meta_.reasoning_closed);
         r->feed(st.text, reasoning, text);
         r->finish(reasoning, text);
         const OJson r_json = reasoning.empty() ? OJson(nullptr) : OJson(reasoning);

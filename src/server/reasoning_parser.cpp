@@ -78,8 +78,8 @@ const std::vector<std::string>& reasoning_parser_names() {
   return names;
 }
 
-std::unique_ptr<ReasoningParser> make_reasoning_parser(const std::string& name) {
-  if (name == "deepseek_r1") return std::make_unique<ThinkParser>(true);
+std::unique_ptr<ReasoningParser> make_reasoning_parser(const std::string& name, bool prompt_closed) {
+  if (name == "deepseek_r1") return std::make_unique<ThinkParser>(/*implicit_open=*/!prompt_closed);
   if (name == "qwen3") return std::make_unique<ThinkParser>(false);
   return nullptr;
 }

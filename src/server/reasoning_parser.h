@@ -7,6 +7,12 @@
 //                opens <think> in the prompt, so the output starts inside the
 //                reasoning, with or without its own <think>; everything up to
 //                </think> is reasoning (all of it when </think> never comes).
+//                When the rendered prompt has already closed the reasoning
+//                (DeepSeek-V3.1 with thinking off ends the prompt in
+//                </think>; a continued assistant message), the output is the
+//                answer unless it opens a <think> itself (vLLM needs a
+//                separate deepseek_v3 parser and the `thinking` template
+//                argument for this; the prompt says it for any template).
 //   qwen3        Qwen3: reasoning only when the output opens with <think>;
 //                otherwise everything is content (enable_thinking=false).
 //
@@ -43,7 +49,8 @@ inline constexpr std::string_view kReasoningEnd = "</think>";
 bool reasoning_closed_in_prompt(std::string_view prompt);
 
 // The parser for a --reasoning-parser name, or null for an unknown name.
-std::unique_ptr<ReasoningParser> make_reasoning_parser(const std::string& name);
+// prompt_closed: reasoning_closed_in_prompt(the rendered prompt).
+std::unique_ptr<ReasoningParser> make_reasoning_parser(const std::string& name, bool prompt_closed = false);
 const std::vector<std::string>& reasoning_parser_names();
 
 }  // namespace sable::server

@@ -53,8 +53,10 @@ struct ResponseMeta {
   // vLLM), a required one "tool_calls".
   std::string forced_tool;
   bool forced_required = false;
-  // --reasoning-parser NAME: <think> text goes to reasoning ("" = off).
+  // --reasoning-parser NAME: <think> text goes to reasoning ("" = off);
+  // reasoning_closed: the rendered prompt already closed the reasoning.
   std::string reasoning_parser;
+  bool reasoning_closed = false;
 };
 
 class ResponseFormatter {

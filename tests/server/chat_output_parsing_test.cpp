@@ -104,6 +104,43 @@ TEST(HttpServerTest, StructuredOutputStartsAfterTheReasoning) {
   EXPECT_EQ(plain.engine().submitted().at(0).params.structured_after, "");
 }
 
+// deepseek_r1 after a prompt that already closed the reasoning (here a
+// continued assistant message; DeepSeek-V3.1's template with thinking off
+// ends the prompt the same way): the reply is content, whole and streamed.
+TEST(HttpServerTest, ReplyAfterAClosedReasoningIsContent) {
+  ServerConfig cfg;
+  cfg.reasoning_parser = "deepseek_r1";
+  FakeEngine::Options eo = big_vocab();
+  eo.script = "Blue.</think> and green";
+  TestServer s(cfg, eo, /*with_tokenizer=*/true);
+  const std::string closed = R"({"messages": [{"role": "user", "content": "Colour?"},
+      {"role": "assistant", "content": "<think>red</think>"}], "continue_final_message": true,
+      "add_generation_prompt": false, "max_tokens": 200)";
+  auto r = roundtrip(s.port(), post("/v1/chat/completions", closed + "}"));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  json m = json::parse(r.body())["choices"][0]["message"];
+  EXPECT_TRUE(m["reasoning"].is_null()) << m.dump();
+  EXPECT_EQ(m["content"], "Blue.</think> and green");
+
+  auto st = roundtrip(s.port(), post("/v1/chat/completions", closed + R"(, "stream": true})"));
+  bool done = false;
+  std::string content;
+  for (const auto& e : sse_payloads(st.body(), &done)) {
+    const json& d = e["choices"][0]["delta"];
+    EXPECT_FALSE(d.contains("reasoning")) << d.dump();
+    if (d.contains("content") && d["content"].is_string()) content += d["content"].get<std::string>();
+  }
+  EXPECT_TRUE(done);
+  EXPECT_EQ(content, "Blue.</think> and green");
+
+  // The same reply after an open prompt: reasoning up to </think>.
+  auto open = roundtrip(s.port(), post("/v1/chat/completions", R"({"messages": [{"role": "user", "content": "Hi"}],
+      "max_tokens": 200})"));
+  json o = json::parse(open.body())["choices"][0]["message"];
+  EXPECT_EQ(o["reasoning"], "Blue.");
+  EXPECT_EQ(o["content"], " and green");
+}
+
 // --reasoning-parser deepseek_r1 with tool calls: reasoning_content, then
 // the answer's content and calls, whole and streamed.
 TEST(HttpServerTest, ReasoningThenToolCalls) {

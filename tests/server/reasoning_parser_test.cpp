@@ -13,8 +13,9 @@ struct Split {
   std::string reasoning, content;
 };
 
-Split run(const std::string& name, const std::string& text, const std::vector<size_t>& cuts) {
-  auto p = make_reasoning_parser(name);
+Split run(const std::string& name, const std::string& text, const std::vector<size_t>& cuts,
+          bool prompt_closed = false) {
+  auto p = make_reasoning_parser(name, prompt_closed);
   Split s;
   size_t at = 0;
   for (size_t c : cuts) {
@@ -28,17 +29,17 @@ Split run(const std::string& name, const std::string& text, const std::vector<si
 
 // The whole text split as expected, and the same in every streamed split.
 void expect_split(const std::string& name, const std::string& text, const std::string& reasoning,
-                  const std::string& content) {
-  Split whole = run(name, text, {});
+                  const std::string& content, bool prompt_closed = false) {
+  Split whole = run(name, text, {}, prompt_closed);
   EXPECT_EQ(whole.reasoning, reasoning) << name << ": " << text;
   EXPECT_EQ(whole.content, content) << name << ": " << text;
   std::vector<size_t> every;
   for (size_t i = 1; i < text.size(); ++i) every.push_back(i);
-  Split bytes = run(name, text, every);
+  Split bytes = run(name, text, every, prompt_closed);
   EXPECT_EQ(bytes.reasoning, reasoning) << "byte by byte";
   EXPECT_EQ(bytes.content, content) << "byte by byte";
   for (size_t i = 1; i < text.size(); ++i) {
-    Split one = run(name, text, {i});
+    Split one = run(name, text, {i}, prompt_closed);
     EXPECT_EQ(one.reasoning, reasoning) << "cut at " << i;
     EXPECT_EQ(one.content, content) << "cut at " << i;
   }
@@ -55,6 +56,18 @@ TEST(ReasoningParserTest, DeepSeekR1) {
   expect_split("deepseek_r1", "a</think>b <think> c </think> ☀", "a", "b <think> c </think> ☀");
   expect_split("deepseek_r1", "", "", "");
   expect_split("deepseek_r1", "<thi", "<thi", "");
+}
+
+// A prompt that already closed the reasoning (DeepSeek-V3.1 with thinking
+// off ends it in </think>): the reply is the answer, unless it opens a
+// <think> of its own.
+TEST(ReasoningParserTest, DeepSeekR1AfterAPromptThatClosedTheReasoning) {
+  expect_split("deepseek_r1", "It is 4.", "", "It is 4.", /*prompt_closed=*/true);
+  expect_split("deepseek_r1", "It is 4.</think> really", "", "It is 4.</think> really", true);
+  expect_split("deepseek_r1", "<think>hmm</think>It is 4.", "hmm", "It is 4.", true);
+  expect_split("deepseek_r1", "<thi", "", "<thi", true);
+  // The same text after an open prompt is reasoning up to </think>.
+  expect_split("deepseek_r1", "It is 4.</think> really", "It is 4.", " really", false);
 }
 
 TEST(ReasoningParserTest, Qwen3) {
