@@ -17,7 +17,8 @@
 #   E2E_LAYERS=4 E2E_PREFILL=4096,32768               the slice and its prefill lengths
 #   GTEST_FILTER=...                                  subset of test_cuda
 #   PROFILE_DECODE=1                                  ncu: every kernel of one decode step at batch
-#                                                     PROFILE_BATCH (1), bf16 and FP8, PROFILE_LAYERS (2)
+#                                                     PROFILE_BATCH (1), PROFILE_DTYPES ("bf16 fp8"),
+#                                                     PROFILE_LAYERS (2)
 #   NCU_KERNEL=regex                                  ncu's detailed sections for the kernels of one
 #                                                     bf16 decode step whose names match (NCU_FP8=1: FP8
 #                                                     step; NCU_COUNT: launches profiled, default 6;
@@ -149,7 +150,7 @@ fi
 # CUDA graph): where the time between a step and its floor goes.
 NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 if [ -n "${PROFILE_DECODE:-}" ]; then
-  for dt in bf16 fp8; do
+  for dt in ${PROFILE_DTYPES:-bf16 fp8}; do
     stamp "ncu decode step ($dt, batch ${PROFILE_BATCH:-1}, ${PROFILE_LAYERS:-2} layers) with $NCU"
     # --cache-control none: L2 keeps what the previous kernel wrote, as in the
     # graph (flushing it made every small kernel pay DRAM and TLB misses).
