@@ -55,19 +55,11 @@ int main() {
 #include "backend/cuda/ops.h"
 #include "backend/cuda/sampling.h"
 #include "core/dtype.h"
+#include "cuda_bench_check.h"
 
 using namespace sable;
 
 namespace {
-
-#define CK(expr)                                                                                    \
-  do {                                                                                              \
-    cudaError_t e_ = (expr);                                                                        \
-    if (e_ != cudaSuccess) {                                                                        \
-      std::fprintf(stderr, "%s failed: %s (line %d)\n", #expr, cudaGetErrorString(e_), __LINE__);   \
-      std::exit(1);                                                                                 \
-    }                                                                                               \
-  } while (0)
 
 FILE* g_json = nullptr;
 cuda::CudaBackend* g_be = nullptr;

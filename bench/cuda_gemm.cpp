@@ -20,19 +20,12 @@
 
 #include "backend/cuda/gemm.h"
 #include "core/dtype.h"
+#include "cuda_bench_check.h"
 
 using namespace sable;
 
 namespace {
 
-#define CK(expr)                                                                          \
-  do {                                                                                    \
-    cudaError_t e_ = (expr);                                                              \
-    if (e_ != cudaSuccess) {                                                              \
-      std::fprintf(stderr, "%s failed: %s (line %d)\n", #expr, cudaGetErrorString(e_), __LINE__); \
-      std::exit(1);                                                                       \
-    }                                                                                     \
-  } while (0)
 #define CKB(expr)                                                                         \
   do {                                                                                    \
     cublasStatus_t s_ = (expr);                                                           \

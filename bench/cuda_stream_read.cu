@@ -19,17 +19,9 @@
 #include <vector>
 
 #include "backend/cuda/stream_load.cuh"
+#include "cuda_bench_check.h"
 
 namespace {
-
-#define CK(expr)                                                                                  \
-  do {                                                                                            \
-    cudaError_t e_ = (expr);                                                                      \
-    if (e_ != cudaSuccess) {                                                                      \
-      std::fprintf(stderr, "%s failed: %s (line %d)\n", #expr, cudaGetErrorString(e_), __LINE__); \
-      std::exit(1);                                                                               \
-    }                                                                                             \
-  } while (0)
 
 enum Pattern { kRowsRegs, kRowsRing, kRowsBulk, kTiledRing, kTiledBulk };
 constexpr int kStages = 3;  // ring depth (kStages - 1 stages in flight), as in the GEMM
