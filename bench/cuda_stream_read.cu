@@ -9,6 +9,9 @@
 //   rows-bulk   the GEMM's addresses, one cp.async.bulk of 128 B per row per stage (TMA)
 //   tiled-ring  a pre-tiled layout: each warp's 32 x 128 B stage is 4 KB contiguous
 //   tiled-bulk  the pre-tiled layout, one 4 KB cp.async.bulk per stage
+//   rows256/512 natural rows, but a warp's 4 KB stage is 16 rows x 256 B (4 row
+//               groups x 2 K-warps per CTA) or 8 rows x 512 B (8 row groups, one
+//               K-warp each): longer runs per row per stage, same ring
 // Usage: bench_cuda_stream_read [N K]...  (default: DeepSeek-V3 FP8 shapes)
 #include <cuda_runtime.h>
 
@@ -164,6 +167,50 @@ __global__ void __launch_bounds__(256, 2) rows_kernel(const uint8_t* w, int64_t 
   if (acc == 0x12345678u) sink[0] = acc;
 }
 
+// Natural rows with SB contiguous bytes per row in a warp's 4 KB stage: RS =
+// 4096 / SB rows per warp, 64 / RS row groups x RS / 8 K-warps per CTA, the
+// K-warps taking SB-wide chunks in turn; a 3-stage cp.async ring per warp.
+template <int SB>
+__global__ void __launch_bounds__(256, 2) rows_wide_kernel(const uint8_t* w, int64_t N, int64_t K, int splits,
+                                                           uint32_t* sink) {
+  constexpr int RS = kStageBytes / SB, KW = RS / 8, VPR = SB / 16;  // rows, K-warps, vectors per row
+  extern __shared__ __align__(128) uint8_t smem[];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int rg = warp / KW, kw = warp % KW;
+  const int64_t row0 = int64_t(blockIdx.x) * 64 + rg * RS;
+  const int64_t KC = K / SB;
+  const int64_t kc_lo = KC * blockIdx.y / splits, kc_hi = KC * (blockIdx.y + 1) / splits;
+  const int nst = kc_hi - kc_lo - kw > 0 ? int((kc_hi - kc_lo - kw + KW - 1) / KW) : 0;
+  uint8_t* ring = smem + warp * kStages * kStageBytes;
+  const uint32_t sring = smem_addr(ring);
+  auto issue = [&](int st) {
+    if (st < nst) {
+      const uint32_t dst = sring + (st % kStages) * kStageBytes;
+      const int64_t kc = kc_lo + kw + int64_t(st) * KW;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const int v = i * 32 + lane;
+        cp16(dst + v * 16, w + (row0 + v / VPR) * K + kc * SB + (v % VPR) * 16);
+      }
+    }
+    asm volatile("cp.async.commit_group;" ::: "memory");
+  };
+  uint32_t acc = 0;
+  for (int s = 0; s < kStages - 1; ++s) issue(s);
+  for (int st = 0; st < nst; ++st) {
+    issue(st + kStages - 1);
+    asm volatile("cp.async.wait_group %0;" ::"n"(kStages - 1) : "memory");
+    const uint4* v = reinterpret_cast<const uint4*>(ring + (st % kStages) * kStageBytes) + lane;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const uint4 x = v[i * 32];
+      acc ^= x.x ^ x.y ^ x.z ^ x.w;
+    }
+  }
+  asm volatile("cp.async.wait_group 0;" ::: "memory");
+  if (acc == 0x12345678u) sink[0] = acc;
+}
+
 template <typename F>
 double time_us(F&& launch, int iters = 20) {
   launch();
@@ -204,10 +251,12 @@ int main(int argc, char** argv) {
   CK(cudaFuncSetAttribute(rows_kernel<kTiledRing>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   CK(cudaFuncSetAttribute(rows_kernel<kRowsBulk>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   CK(cudaFuncSetAttribute(rows_kernel<kTiledBulk>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  CK(cudaFuncSetAttribute(rows_wide_kernel<256>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  CK(cudaFuncSetAttribute(rows_wide_kernel<512>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   std::printf("device: %s, %d SMs; FP8 weight N x K bytes read once per call (no math), median of 5 x 20 calls\n",
               prop.name, sms);
-  std::printf("%-13s %6s %6s %5s | %9s %9s %9s %9s %9s %9s  (GB/s)\n", "shape", "N", "K", "split", "flat",
-              "rows-regs", "rows-ring", "rows-bulk", "tiled-ring", "tiled-bulk");
+  std::printf("%-13s %6s %6s %5s | %9s %9s %9s %9s %9s %9s %9s %9s  (GB/s)\n", "shape", "N", "K", "split", "flat",
+              "rows-regs", "rows-ring", "rows-bulk", "tiled-ring", "tiled-bulk", "rows256", "rows512");
   for (auto [N, K] : shapes) {
     const size_t bytes = size_t(N) * K;
     // Two copies so that consecutive calls do not hit L2.
@@ -232,12 +281,15 @@ int main(int argc, char** argv) {
       const double t_rbulk = run(rows_kernel<kRowsBulk>, smem);
       const double t_tring = run(rows_kernel<kTiledRing>, smem);
       const double t_tbulk = run(rows_kernel<kTiledBulk>, smem);
+      const double t_r256 = run(rows_wide_kernel<256>, smem);
+      const double t_r512 = run(rows_wide_kernel<512>, smem);
       CK(cudaGetLastError());
       auto gbs = [&](double us) { return double(bytes) / us * 1e-3; };
       char shape[32];
       std::snprintf(shape, sizeof shape, "%lldx%lld", (long long)N, (long long)K);
-      std::printf("%-13s %6lld %6lld %5d | %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f\n", shape, (long long)N, (long long)K,
-                  splits, gbs(t_flat), gbs(t_regs), gbs(t_ring), gbs(t_rbulk), gbs(t_tring), gbs(t_tbulk));
+      std::printf("%-13s %6lld %6lld %5d | %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f\n", shape, (long long)N,
+                  (long long)K, splits, gbs(t_flat), gbs(t_regs), gbs(t_ring), gbs(t_rbulk), gbs(t_tring),
+                  gbs(t_tbulk), gbs(t_r256), gbs(t_r512));
     }
     for (auto p : w) CK(cudaFree(p));
   }
