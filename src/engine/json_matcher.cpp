@@ -26,7 +26,11 @@ enum Phase : uint8_t {
   kArrAfterCommaSpace,
 };
 
-enum LeafKind : uint8_t { kLeafNone, kLeafString, kLeafKeyString, kLeafNumber, kLeafLiteral, kLeafKey };
+enum LeafKind : uint8_t {
+  kLeafNone, kLeafString, kLeafKeyString, kLeafNumber, kLeafLiteral, kLeafKey,
+  kLeafUnionKey,      // a key of an object union: ref is its node
+  kLeafUnionLiteral,  // a const/enum value of an object union's property: ref is its list
+};
 
 enum StringPhase : uint8_t { kStrChars, kStrEscape, kStrHex, kStrPairBackslash, kStrPairU };
 
@@ -79,6 +83,8 @@ void JsonMatcher::state_key(std::string& out) const {
   put(leaf_.lo), put(leaf_.hi), put(leaf_.pos), put(leaf_.count);
   put(depth_);
   for (int i = 0; i <= depth_; ++i) put(frames_[i].node), put(frames_[i].phase), put(frames_[i].count);
+  put(unions_);
+  for (int i = 0; i < unions_; ++i) put(ucounts_[i]), put(uvalue_[i]);
 }
 
 bool JsonMatcher::complete() const {
@@ -124,10 +130,13 @@ bool JsonMatcher::step(uint8_t b) {
       [[fallthrough]];
     case kObjAfterColonSpace:
       f.phase = kValue;
+      if (n.kind == JsonSchema::Kind::kObjectUnion) return begin_value(uvalue_[f.count], b);
       return begin_value(n.closed ? schema_->props_[n.first_prop + f.count - 1].node : n.child, b);
     case kObjAfterValue:
       if (b == '}') return close_object(f);
-      if (b != ',' || (n.closed && f.count >= n.num_props)) return false;
+      if (b != ',') return false;
+      if (n.kind == JsonSchema::Kind::kObjectUnion ? !union_more_keys(f) : n.closed && f.count >= n.num_props)
+        return false;
       f.phase = kObjAfterComma;
       return true;
     case kObjAfterComma:
@@ -173,6 +182,25 @@ JsonMatcher::LeafStep JsonMatcher::leaf_step(uint8_t b) {
       leaf_.kind = kLeafNone;
       finish_value();
       return LeafStep::kEnded;
+    case kLeafUnionLiteral: {
+      // As a literal, and only texts some live alternative allows.
+      const Leaf before = leaf_;
+      if (narrow(b) && union_literal_viable(leaf_.lo, leaf_.hi)) return LeafStep::kTaken;
+      leaf_ = before;
+      if (!literal_exact() || !union_literal_viable(leaf_.lo, leaf_.lo + 1)) return LeafStep::kRejected;
+      // The alternatives that do not allow this value drop out.
+      const Frame& f = frames_[depth_];
+      const uint32_t allow = schema_->lists_[leaf_.ref].props[leaf_.lo];
+      for (int a = 0; a < JsonSchema::kMaxObjectAlts; ++a)
+        if (!(allow >> a & 1)) set_alt_count(f, a, JsonSchema::kNoProp);
+      leaf_.kind = kLeafNone;
+      finish_value();
+      return LeafStep::kEnded;
+    }
+    case kLeafUnionKey:
+      if (!narrow(b) || !union_key_viable()) return LeafStep::kRejected;
+      if (literal_exact()) union_take_key();
+      return LeafStep::kTaken;
     case kLeafKey: {
       if (!narrow(b) || !key_viable()) return LeafStep::kRejected;
       // Names hold no quote, so the closing one leaves a single candidate.
@@ -338,7 +366,8 @@ JsonMatcher::LeafStep JsonMatcher::number_step(uint8_t b) {
 // no change) if none does. The range shares its first pos bytes, and the one
 // text of exactly pos bytes, if any, sorts first.
 bool JsonMatcher::narrow(uint8_t b) {
-  const uint16_t list = leaf_.kind == kLeafKey ? schema_->nodes_[leaf_.ref].list : leaf_.ref;
+  const bool key = leaf_.kind == kLeafKey || leaf_.kind == kLeafUnionKey;
+  const uint16_t list = key ? schema_->nodes_[leaf_.ref].list : leaf_.ref;
   const std::vector<std::string>& texts = schema_->lists_[list].texts;
   const size_t pos = leaf_.pos;
   auto byte_at = [pos](const std::string& t) { return t.size() > pos ? int(uint8_t(t[pos])) : -1; };
@@ -353,7 +382,8 @@ bool JsonMatcher::narrow(uint8_t b) {
 }
 
 bool JsonMatcher::literal_exact() const {
-  const uint16_t list = leaf_.kind == kLeafKey ? schema_->nodes_[leaf_.ref].list : leaf_.ref;
+  const bool key = leaf_.kind == kLeafKey || leaf_.kind == kLeafUnionKey;
+  const uint16_t list = key ? schema_->nodes_[leaf_.ref].list : leaf_.ref;
   return schema_->lists_[list].texts[leaf_.lo].size() == leaf_.pos;
 }
 
@@ -398,6 +428,11 @@ bool JsonMatcher::begin_value(uint16_t node, uint8_t b) {
     case Kind::kLiteral:
       leaf_ = {.kind = kLeafLiteral, .ref = n.list, .hi = uint16_t(schema_->lists_[n.list].texts.size())};
       return narrow(b);
+    case Kind::kObjectUnion:
+      return b == '{' && push(node);
+    case Kind::kUnionLiteral:
+      leaf_ = {.kind = kLeafUnionLiteral, .ref = n.list, .hi = uint16_t(schema_->lists_[n.list].texts.size())};
+      return narrow(b) && union_literal_viable(leaf_.lo, leaf_.hi);
     case Kind::kUnion: {
       // The alternatives start with different bytes: this one picks the
       // alternative (never a union), which the value then follows alone.
@@ -427,6 +462,11 @@ bool JsonMatcher::begin_item(Frame& f, uint8_t b) {
 bool JsonMatcher::begin_key(Frame& f) {
   const JsonSchema::Node& n = schema_->nodes_[f.node];
   f.phase = kObjKey;
+  if (n.kind == JsonSchema::Kind::kObjectUnion) {
+    if (!union_more_keys(f)) return false;
+    leaf_ = {.kind = kLeafUnionKey, .ref = f.node, .hi = uint16_t(schema_->lists_[n.list].texts.size()), .pos = 1};
+    return union_key_viable();  // some key text of a live alternative may come
+  }
   if (!n.closed) {
     leaf_ = {.kind = kLeafKeyString, .phase = kStrChars, .ref = JsonSchema::kAnyNode};  // any key, no limits
     return true;
@@ -440,13 +480,106 @@ bool JsonMatcher::begin_key(Frame& f) {
 
 bool JsonMatcher::push(uint16_t node) {
   if (depth_ >= JsonSchema::kMaxDepth) return false;
-  const bool object = schema_->nodes_[node].kind == JsonSchema::Kind::kObject;
+  const JsonSchema::Node& n = schema_->nodes_[node];
+  if (n.kind == JsonSchema::Kind::kObjectUnion) {
+    // Every alternative starts before its first property (the compiler
+    // bounds the nesting, so a state is always free).
+    if (unions_ >= JsonSchema::kMaxObjectUnionNesting) return false;
+    uint64_t counts = ~uint64_t(0);
+    for (uint32_t a = 0; a < n.num_props; ++a) counts &= ~(uint64_t(0xFF) << (8 * a));
+    ucounts_[unions_] = counts;
+    uvalue_[unions_] = 0;
+    frames_[++depth_] = {.node = node, .phase = kObjStart, .count = unions_++};
+    return true;
+  }
+  const bool object = n.kind == JsonSchema::Kind::kObject;
   frames_[++depth_] = {.node = node, .phase = uint8_t(object ? kObjStart : kArrStart)};
   return true;
 }
 
+void JsonMatcher::set_alt_count(const Frame& f, int a, uint8_t c) {
+  uint64_t& counts = ucounts_[f.count];
+  counts = (counts & ~(uint64_t(0xFF) << (8 * a))) | (uint64_t(c) << (8 * a));
+}
+
+// Some live alternative has a property left.
+bool JsonMatcher::union_more_keys(const Frame& f) const {
+  const JsonSchema::Node& u = schema_->nodes_[f.node];
+  for (uint32_t a = 0; a < u.num_props; ++a) {
+    const uint8_t c = alt_count(f, int(a));
+    if (c != JsonSchema::kNoProp && c < schema_->nodes_[schema_->union_alts_[u.first_prop + a]].num_props) return true;
+  }
+  return false;
+}
+
+// Some key in the candidate range may come next in some live alternative:
+// one of its properties from the next one up to its next required one.
+bool JsonMatcher::union_key_viable() const {
+  const Frame& f = frames_[depth_];
+  const JsonSchema::Node& u = schema_->nodes_[f.node];
+  for (uint32_t i = leaf_.lo; i < leaf_.hi; ++i) {
+    const JsonSchema::UnionKey& k = schema_->union_keys_[u.min + i];
+    for (uint32_t a = 0; a < u.num_props; ++a) {
+      const uint8_t c = alt_count(f, int(a)), p = k.prop[a];
+      if (c == JsonSchema::kNoProp || p == JsonSchema::kNoProp || p < c) continue;
+      const JsonSchema::Node& o = schema_->nodes_[schema_->union_alts_[u.first_prop + a]];
+      if (c < o.num_props && p <= schema_->props_[o.first_prop + c].window_end) return true;
+    }
+  }
+  return false;
+}
+
+// The key just closed: the alternatives that may take it move past it, the
+// others drop out; its value follows the key's node.
+void JsonMatcher::union_take_key() {
+  Frame& f = frames_[depth_];
+  const JsonSchema::Node& u = schema_->nodes_[f.node];
+  const JsonSchema::UnionKey& k = schema_->union_keys_[u.min + leaf_.lo];
+  for (uint32_t a = 0; a < u.num_props; ++a) {
+    const uint8_t c = alt_count(f, int(a)), p = k.prop[a];
+    if (c == JsonSchema::kNoProp) continue;
+    const JsonSchema::Node& o = schema_->nodes_[schema_->union_alts_[u.first_prop + a]];
+    const bool takes = p != JsonSchema::kNoProp && p >= c && c < o.num_props &&
+                       p <= schema_->props_[o.first_prop + c].window_end;
+    set_alt_count(f, int(a), takes ? uint8_t(p + 1) : JsonSchema::kNoProp);
+  }
+  uvalue_[f.count] = k.value;
+  f.phase = kObjColon;
+  leaf_.kind = kLeafNone;
+}
+
+// Some text in [lo, hi) of the union literal's list is allowed by a live
+// alternative of the object union it is a value of.
+bool JsonMatcher::union_literal_viable(uint16_t lo, uint16_t hi) const {
+  const Frame& f = frames_[depth_];
+  const uint32_t alts = schema_->nodes_[f.node].num_props;
+  uint32_t live = 0;
+  for (uint32_t a = 0; a < alts; ++a)
+    if (alt_count(f, int(a)) != JsonSchema::kNoProp) live |= 1u << a;
+  const std::vector<uint32_t>& allow = schema_->lists_[leaf_.ref].props;
+  for (uint32_t i = lo; i < hi; ++i)
+    if (allow[i] & live) return true;
+  return false;
+}
+
+// '}' is allowed when some live alternative has no required property left.
+bool JsonMatcher::close_union(const Frame& f) {
+  const JsonSchema::Node& u = schema_->nodes_[f.node];
+  bool done = false;
+  for (uint32_t a = 0; a < u.num_props && !done; ++a) {
+    const uint8_t c = alt_count(f, int(a));
+    if (c == JsonSchema::kNoProp) continue;
+    const JsonSchema::Node& o = schema_->nodes_[schema_->union_alts_[u.first_prop + a]];
+    done = c >= o.num_props || !schema_->props_[o.first_prop + c].required_ahead;
+  }
+  if (!done) return false;
+  --unions_;
+  return close_container();
+}
+
 bool JsonMatcher::close_object(const Frame& f) {
   const JsonSchema::Node& n = schema_->nodes_[f.node];
+  if (n.kind == JsonSchema::Kind::kObjectUnion) return close_union(f);
   if (n.closed && f.count < n.num_props && schema_->props_[n.first_prop + f.count].required_ahead) return false;
   return close_container();
 }

@@ -73,6 +73,15 @@ class JsonMatcher {
   bool narrow(uint8_t b);
   bool key_viable() const;
   bool literal_exact() const;
+  // Object unions (json_object_union.h): alternative a's next property in
+  // the union state of frame f (kNoProp: a has dropped out).
+  uint8_t alt_count(const Frame& f, int a) const { return uint8_t(ucounts_[f.count] >> (8 * a)); }
+  void set_alt_count(const Frame& f, int a, uint8_t c);
+  bool union_more_keys(const Frame& f) const;
+  bool union_key_viable() const;
+  bool union_literal_viable(uint16_t lo, uint16_t hi) const;
+  void union_take_key();
+  bool close_union(const Frame& f);
   bool begin_value(uint16_t node, uint8_t b);
   bool begin_item(Frame& f, uint8_t b);
   bool begin_key(Frame& f);
@@ -85,6 +94,12 @@ class JsonMatcher {
   Leaf leaf_;
   uint8_t depth_ = 0;  // the top frame
   Frame frames_[JsonSchema::kMaxDepth + 1] = {};
+  // Object-union frames in use, innermost last (a union frame's count is its
+  // index here): each alternative's next property (a byte each), and the
+  // node of the value after the key just read.
+  uint8_t unions_ = 0;
+  uint16_t uvalue_[JsonSchema::kMaxObjectUnionNesting] = {};
+  uint64_t ucounts_[JsonSchema::kMaxObjectUnionNesting] = {};
 };
 
 static_assert(std::is_trivially_copyable_v<JsonMatcher>, "copied at every node of the vocabulary DFS");

@@ -1,5 +1,7 @@
 #include "engine/json_schema.h"
 
+#include "engine/json_object_union.h"
+
 #include <algorithm>
 #include <array>
 #include <bitset>
@@ -33,7 +35,7 @@ bool is_annotation(const std::string& k) {
   static const char* const kNames[] = {"title",    "description",     "default",          "examples",   "$schema",
                                        "$id",      "$comment",        "$anchor",          "deprecated", "readOnly",
                                        "writeOnly", "contentEncoding", "contentMediaType", "$defs",      "definitions",
-                                       "format"};
+                                       "format",   "discriminator"};
   for (const char* n : kNames)
     if (k == n) return true;
   return false;
@@ -65,7 +67,10 @@ template <typename J>
 class JsonSchemaCompiler {
  public:
   JsonSchemaCompiler(JsonSchema& out, const J& root) : out_(out), root_(root) {
-    for (const JsonSchema::Node& n : out_.nodes_) heights_.push_back(height(n));
+    for (const JsonSchema::Node& n : out_.nodes_) {
+      heights_.push_back(height(n));
+      union_heights_.push_back(union_height(n));
+    }
   }
 
   // depth: the objects and arrays that enclose this schema.
@@ -275,8 +280,40 @@ class JsonSchemaCompiler {
       case Kind::kUnion:
         for (int i = 0; i < JsonSchema::kValueStarts; ++i) slots[i] = out_.dispatch_[n.first_prop + i] != JsonSchema::kAnyNode;
         break;
+      case Kind::kObjectUnion: add("{"); break;
+      case Kind::kUnionLiteral:
+        for (const std::string& t : out_.lists_[n.list].texts) add(t.substr(0, 1));
+        break;
     }
     return slots;
+  }
+
+  // Two or more closed objects among the alternatives become one object
+  // union (json_object_union.h), which then owns '{'.
+  Status merge_objects(std::vector<Alt>& flat, const char* keyword, const std::string& path) {
+    std::vector<uint16_t> objects;
+    size_t first = SIZE_MAX;
+    for (const Alt& a : flat) {
+      const JsonSchema::Node& n = out_.nodes_[a.node];
+      if ((n.kind == Kind::kObject && n.closed) || n.kind == Kind::kObjectUnion) {
+        objects.push_back(a.node);
+        first = std::min(first, a.index);
+      }
+    }
+    if (objects.size() < 2) return Status::ok();
+    SABLE_ASSIGN_OR_RETURN(
+        uint16_t u,
+        ObjectUnionBuilder::build(
+            out_, objects, kPrefix + std::string("'") + keyword + "' at " + path,
+            [&](const JsonSchema::Node& n) { return add_node(n, path); },
+            [&](JsonSchema::TextList l) { return add_list(std::move(l), path); },
+            [&](uint16_t node) { return union_heights_[node]; }));
+    std::vector<Alt> rest;
+    for (const Alt& a : flat)
+      if (std::find(objects.begin(), objects.end(), a.node) == objects.end()) rest.push_back(a);
+    rest.push_back({u, first});
+    flat = std::move(rest);
+    return Status::ok();
   }
 
   // The alternatives (flattened, repeats dropped) must start with different
@@ -309,6 +346,7 @@ class JsonSchemaCompiler {
           SABLE_RETURN_IF_ERROR(add({inner, a.index}));
       }
     }
+    SABLE_RETURN_IF_ERROR(merge_objects(flat, keyword, path));
 
     std::array<int, JsonSchema::kValueStarts> owner;  // index into flat
     owner.fill(-1);
@@ -332,7 +370,7 @@ class JsonSchemaCompiler {
                                 std::to_string(std::min(other.index, flat[i].index)) + " and " +
                                 std::to_string(std::max(other.index, flat[i].index)) + " can both start with " +
                                 quote_byte(uint8_t(JsonSchema::kValueStartBytes[slot])) +
-                                "; only alternatives of different JSON types are supported");
+                                "; only alternatives of different JSON types, closed objects and const/enum values are supported");
       }
       if (literal) {
         ++num_literals;
@@ -417,7 +455,30 @@ class JsonSchemaCompiler {
       return invalid_argument(kPrefix + std::string("the schema is too large (at ") + path + ")");
     out_.nodes_.push_back(n);
     heights_.push_back(height(n));
+    union_heights_.push_back(union_height(n));
     return uint16_t(out_.nodes_.size() - 1);
+  }
+
+  // Object unions nested in a node's values (each keeps a matcher state).
+  int union_height(const JsonSchema::Node& n) const {
+    int h = 0;
+    switch (n.kind) {
+      case Kind::kObject:
+        if (!n.closed) return union_heights_[n.child];
+        for (uint32_t i = 0; i < n.num_props; ++i) h = std::max(h, union_heights_[out_.props_[n.first_prop + i].node]);
+        return h;
+      case Kind::kArray:
+        return union_heights_[n.child];
+      case Kind::kUnion:
+        for (int i = 0; i < JsonSchema::kValueStarts; ++i)
+          h = std::max(h, union_heights_[out_.dispatch_[n.first_prop + i]]);
+        return h;
+      case Kind::kObjectUnion:
+        for (uint32_t i = 0; i < n.num_props; ++i) h = std::max(h, union_heights_[out_.union_alts_[n.first_prop + i]]);
+        return 1 + h;
+      default:
+        return 0;
+    }
   }
 
   // The objects and arrays a node's values nest (its children are compiled
@@ -433,6 +494,9 @@ class JsonSchemaCompiler {
         return 1 + heights_[n.child];
       case Kind::kUnion:
         for (int i = 0; i < JsonSchema::kValueStarts; ++i) h = std::max(h, heights_[out_.dispatch_[n.first_prop + i]]);
+        return h;
+      case Kind::kObjectUnion:
+        for (uint32_t i = 0; i < n.num_props; ++i) h = std::max(h, heights_[out_.union_alts_[n.first_prop + i]]);
         return h;
       default:
         return 0;
@@ -630,6 +694,7 @@ class JsonSchemaCompiler {
   JsonSchema& out_;
   const J& root_;                         // what a $ref's JSON pointer starts from
   std::vector<int> heights_;              // height() of each node
+  std::vector<int> union_heights_;        // union_height() of each node
   std::vector<const J*> stack_;           // the schemas being compiled, outermost first
   std::map<const J*, uint16_t> refs_;     // $ref targets compiled, and their nodes
 };

@@ -38,13 +38,16 @@
 //    Nested unions are flattened; an alternative listed twice counts once.
 //    oneOf's "exactly one" is anyOf for disjoint alternatives; where they are
 //    not (a literal value in two of them, one schema listed twice), oneOf is
-//    refused. Only annotations may stand next to anyOf/oneOf.
+//    refused. Only annotations may stand next to anyOf/oneOf. Two or more
+//    closed objects (properties without additionalProperties, or {} only)
+//    become one object union, followed alternative by alternative
+//    (json_object_union.h; oneOf matched as anyOf there).
 //  - accepted and not enforced: minimum, maximum, exclusiveMinimum,
 //    exclusiveMaximum, multipleOf, format, uniqueItems: false.
 //  - ignored annotations: title, description, default, examples, $schema,
 //    $id, $comment, $anchor, deprecated, readOnly, writeOnly,
-//    contentEncoding, contentMediaType, $defs, definitions (compiled only
-//    through $ref).
+//    contentEncoding, contentMediaType, discriminator, $defs, definitions
+//    (compiled only through $ref).
 //  - rejected: allOf, not, if/then/else, pattern, patternProperties,
 //    prefixItems, items as a list, dependentRequired, and every other
 //    keyword.
@@ -69,6 +72,7 @@ namespace sable {
 template <typename J>
 class JsonSchemaCompiler;
 class JsonMatcher;
+struct ObjectUnionBuilder;
 
 class JsonSchema {
  public:
@@ -86,8 +90,13 @@ class JsonSchema {
   friend class JsonMatcher;
   template <typename J>
   friend class JsonSchemaCompiler;
+  friend struct ObjectUnionBuilder;  // json_object_union.cpp
 
-  enum class Kind : uint8_t { kAny, kObject, kArray, kString, kNumber, kInteger, kLiteral, kUnion };
+  enum class Kind : uint8_t {
+    kAny, kObject, kArray, kString, kNumber, kInteger, kLiteral, kUnion,
+    kObjectUnion,   // closed-object alternatives of a union (json_object_union.cpp)
+    kUnionLiteral,  // a property value of an object union: texts with their alternatives
+  };
 
   // The bytes a JSON value can start with: a union maps each one (its slot
   // here) to its alternative; every other byte has no slot.
@@ -107,9 +116,10 @@ class JsonSchema {
     uint16_t child = 0;          // array items; values of an object that is not closed
     uint16_t list = 0;           // literal: its texts; closed object: its keys
     uint32_t first_prop = 0;     // closed object: props_[first_prop, first_prop + num_props);
-                                 // union: dispatch_[first_prop, first_prop + kValueStarts)
+                                 // union: dispatch_[first_prop, first_prop + kValueStarts);
+                                 // object union: its objects, union_alts_[first_prop, + num_props)
     uint32_t num_props = 0;
-    uint32_t min = 0;            // array items, string characters
+    uint32_t min = 0;            // array items, string characters; object union: union_keys_[min + key text]
     uint32_t max = UINT32_MAX;
   };
 
@@ -123,8 +133,22 @@ class JsonSchema {
   // range: the matcher keeps only [lo, hi) and the prefix length.
   struct TextList {
     std::vector<std::string> texts{};
-    std::vector<uint32_t> props{};  // object keys: the property index of texts[i]
+    std::vector<uint32_t> props{};  // object keys: the property index of texts[i];
+                                    // union literal: the alternatives (bit mask) allowing texts[i]
   };
+
+  // An object union's key (a text of its merged key list): each
+  // alternative's property index for it (kNoProp: none), and the node its
+  // value follows (one node all of them share, or a kUnionLiteral).
+  static constexpr int kMaxObjectAlts = 8;
+  static constexpr uint8_t kNoProp = 0xFF;
+  struct UnionKey {
+    std::array<uint8_t, kMaxObjectAlts> prop{};
+    uint16_t value = 0;
+  };
+  // Object unions nested in one another's values, at most (the matcher keeps
+  // one state per level).
+  static constexpr int kMaxObjectUnionNesting = 4;
 
   // Nodes and lists every schema has, in this order.
   static constexpr uint16_t kAnyNode = 0, kAnyObjectNode = 1, kAnyArrayNode = 2;
@@ -138,6 +162,8 @@ class JsonSchema {
   // Unions: for each value-start byte, the node of the alternative that
   // starts with it (never a union), or kAnyNode where none does.
   std::vector<uint16_t> dispatch_;
+  std::vector<uint16_t> union_alts_;
+  std::vector<UnionKey> union_keys_;
   uint16_t root_ = kAnyNode;
 };
 

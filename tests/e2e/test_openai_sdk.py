@@ -204,6 +204,30 @@ def test_structured_output_pydantic_parse(client):
     assert isinstance(p, Paint) and p.color in ("red", "green") and p.shade.tone in ("light", "dark")
 
 
+def test_structured_output_pydantic_union(client):
+    # A field that is one of two models (anyOf of two objects, told apart by
+    # a Literal): parsed back into one of them.
+    from typing import Literal, Union
+
+    from pydantic import BaseModel
+
+    class Cat(BaseModel):
+        kind: Literal["cat"]
+        lives: Literal[7, 9]
+
+    class Dog(BaseModel):
+        kind: Literal["dog"]
+        good: bool
+
+    class Pet(BaseModel):
+        pet: Union[Cat, Dog]
+
+    r = client.beta.chat.completions.parse(model=DEMO_NAME, messages=MSGS, max_tokens=80, temperature=0,
+                                           response_format=Pet)
+    p = r.choices[0].message.parsed
+    assert isinstance(p, Pet) and isinstance(p.pet, (Cat, Dog))
+
+
 def test_named_tool_choice(client):
     # No --tool-call-parser needed (as vLLM): the output is constrained to the
     # function's parameters and comes back as its call.

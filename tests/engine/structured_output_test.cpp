@@ -56,6 +56,29 @@ TEST_F(StructuredOutput, FiniteSchemaCompletesAndParses) {
   }
 }
 
+// A union of objects (json_object_union.h): the document completes as one
+// of them, sampled or greedy.
+TEST_F(StructuredOutput, ObjectUnionCompletesAsOneAlternative) {
+  auto schema = schema_of(R"({"anyOf": [
+      {"type": "object", "properties": {"kind": {"const": "cat"}, "lives": {"enum": [7, 9]}},
+       "required": ["kind", "lives"]},
+      {"type": "object", "properties": {"kind": {"const": "dog"}, "good": {"type": "boolean"}},
+       "required": ["kind", "good"]}]})");
+  for (float t : {0.f, 1.f}) {
+    auto out = testing::run_all(*engine_, {request(schema, t, 60)})[0][0];
+    EXPECT_EQ(out.finish, "stop") << out.text;
+    auto j = nlohmann::json::parse(out.text, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << out.text;
+    ASSERT_TRUE(j.is_object() && j.size() == 2) << out.text;
+    if (j["kind"] == "cat") {
+      EXPECT_TRUE(j["lives"] == 7 || j["lives"] == 9) << out.text;
+    } else {
+      EXPECT_EQ(j["kind"], "dog") << out.text;
+      EXPECT_TRUE(j["good"].is_boolean()) << out.text;
+    }
+  }
+}
+
 TEST_F(StructuredOutput, JsonObjectTextIsAlwaysAValidPrefix) {
   auto any = JsonSchema::any_object();
   for (float t : {0.f, 1.f}) {
@@ -121,12 +144,17 @@ TEST(TokenTrie, AllowedTokensAreExactlyThoseTheMatcherAccepts) {
   EXPECT_GT(trie.num_plain_tokens(), 0u);
   auto schema = schema_of(R"({"type": "object", "properties": {"n": {"type": "integer"}, "s": {"type": "string"},
                               "b": {"type": "string", "maxLength": 3}}, "required": ["n"]})");
+  auto pets = schema_of(R"({"anyOf": [
+      {"type": "object", "properties": {"kind": {"const": "cat"}, "lives": {"type": "integer"}}},
+      {"type": "object", "properties": {"kind": {"enum": ["dog", "cow"]}, "good": {"type": "boolean"}}}]})");
   // In a number, inside a free string (the plain-token fast path), inside a
-  // bounded string, in a free key, and mid-way through a UTF-8 character.
+  // bounded string, in a free key, mid-way through a UTF-8 character, and in
+  // an object union's key and discriminator value.
   const std::pair<const JsonSchema*, const char*> states[] = {
       {schema.get(), "{\"n\":1"},          {schema.get(), "{\"n\":1,\"s\":\"ab"},
       {schema.get(), "{\"n\":1,\"b\":\"a"}, {JsonSchema::any_object().get(), "{\"k"},
-      {schema.get(), "{\"n\":1,\"s\":\"\xc3"}};
+      {schema.get(), "{\"n\":1,\"s\":\"\xc3"}, {pets.get(), "{\"kind\":\"dog\",\""},
+      {pets.get(), "{\"kind\":\""}};
   auto any = JsonSchema::any_object();  // keeps the any_object schema alive
   for (const auto& [sc, prefix] : states) {
     JsonMatcher m(*sc);
