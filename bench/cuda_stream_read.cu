@@ -66,6 +66,27 @@ __global__ void flat_kernel(const uint4* w, int64_t n, uint32_t* sink) {
   if (acc == 0x12345678u) sink[0] = acc;
 }
 
+// The consumer side of a per-warp cp.async ring: stage st is issued
+// kStages - 1 stages ahead by issue(st) (which commits a group, empty past
+// the end), then read back and folded into the result.
+template <typename Issue>
+__device__ __forceinline__ uint32_t drain_ring(Issue&& issue, int nst, const uint8_t* ring, int lane) {
+  uint32_t acc = 0;
+  for (int s = 0; s < kStages - 1; ++s) issue(s);
+  for (int st = 0; st < nst; ++st) {
+    issue(st + kStages - 1);
+    asm volatile("cp.async.wait_group %0;" ::"n"(kStages - 1) : "memory");
+    const uint4* v = reinterpret_cast<const uint4*>(ring + (st % kStages) * kStageBytes) + lane;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const uint4 x = v[i * 32];
+      acc ^= x.x ^ x.y ^ x.z ^ x.w;
+    }
+  }
+  asm volatile("cp.async.wait_group 0;" ::: "memory");
+  return acc;
+}
+
 template <Pattern P>
 __global__ void __launch_bounds__(256, 2) rows_kernel(const uint8_t* w, int64_t N, int64_t K, int splits,
                                                       uint32_t* sink) {
@@ -118,18 +139,7 @@ __global__ void __launch_bounds__(256, 2) rows_kernel(const uint8_t* w, int64_t 
       }
       asm volatile("cp.async.commit_group;" ::: "memory");
     };
-    for (int s = 0; s < kStages - 1; ++s) issue(s);
-    for (int st = 0; st < nst; ++st) {
-      issue(st + kStages - 1);
-      asm volatile("cp.async.wait_group %0;" ::"n"(kStages - 1) : "memory");
-      const uint4* v = reinterpret_cast<const uint4*>(ring + (st % kStages) * kStageBytes) + lane;
-#pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        const uint4 x = v[i * 32];
-        acc ^= x.x ^ x.y ^ x.z ^ x.w;
-      }
-    }
-    asm volatile("cp.async.wait_group 0;" ::: "memory");
+    acc = drain_ring(issue, nst, ring, lane);
   } else {  // bulk copies completing on a per-warp, per-stage mbarrier
     if (lane == 0)
       for (int s = 0; s < kStages; ++s) mbar_init(smem_addr(bars + s), 1);
@@ -195,19 +205,7 @@ __global__ void __launch_bounds__(256, 2) rows_wide_kernel(const uint8_t* w, int
     }
     asm volatile("cp.async.commit_group;" ::: "memory");
   };
-  uint32_t acc = 0;
-  for (int s = 0; s < kStages - 1; ++s) issue(s);
-  for (int st = 0; st < nst; ++st) {
-    issue(st + kStages - 1);
-    asm volatile("cp.async.wait_group %0;" ::"n"(kStages - 1) : "memory");
-    const uint4* v = reinterpret_cast<const uint4*>(ring + (st % kStages) * kStageBytes) + lane;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const uint4 x = v[i * 32];
-      acc ^= x.x ^ x.y ^ x.z ^ x.w;
-    }
-  }
-  asm volatile("cp.async.wait_group 0;" ::: "memory");
+  const uint32_t acc = drain_ring(issue, nst, ring, lane);
   if (acc == 0x12345678u) sink[0] = acc;
 }
 
