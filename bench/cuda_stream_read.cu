@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "backend/cuda/sm90_async.cuh"
 #include "backend/cuda/stream_load.cuh"
 #include "cuda_bench_check.h"
 
@@ -30,26 +31,14 @@ enum Pattern { kRowsRegs, kRowsRing, kRowsBulk, kTiledRing, kTiledBulk };
 constexpr int kStages = 3;  // ring depth (kStages - 1 stages in flight), as in the GEMM
 constexpr int kStageBytes = 4096;
 
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-__device__ __forceinline__ void cp16(uint32_t dst, const void* src) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(src) : "memory");
-}
-__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
-}
+// The copies, mbarriers and fences the kernels share (sm90_async.cuh);
+// expect_tx and bulk copies only this probe uses.
+using sable::cuda::cp_async16;
+using sable::cuda::mbar_init;
+using sable::cuda::mbar_wait;
+using sable::cuda::smem_u32;
 __device__ __forceinline__ void mbar_expect(uint32_t bar, int bytes) {
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint32_t bar, int parity) {
-  uint32_t done = 0;
-  while (!done)
-    asm volatile(
-        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
 }
 __device__ __forceinline__ void bulk(uint32_t dst, const void* src, int bytes, uint32_t bar) {
   asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst),
@@ -75,7 +64,7 @@ __device__ __forceinline__ uint32_t drain_ring(Issue&& issue, int nst, const uin
   for (int s = 0; s < kStages - 1; ++s) issue(s);
   for (int st = 0; st < nst; ++st) {
     issue(st + kStages - 1);
-    asm volatile("cp.async.wait_group %0;" ::"n"(kStages - 1) : "memory");
+    sable::cuda::cp_async_wait<kStages - 1>();
     const uint4* v = reinterpret_cast<const uint4*>(ring + (st % kStages) * kStageBytes) + lane;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
@@ -83,7 +72,7 @@ __device__ __forceinline__ uint32_t drain_ring(Issue&& issue, int nst, const uin
       acc ^= x.x ^ x.y ^ x.z ^ x.w;
     }
   }
-  asm volatile("cp.async.wait_group 0;" ::: "memory");
+  sable::cuda::cp_async_wait_all();
   return acc;
 }
 
@@ -98,7 +87,7 @@ __global__ void __launch_bounds__(256, 2) rows_kernel(const uint8_t* w, int64_t 
   const int64_t kb_lo = KB * blockIdx.y / splits, kb_hi = KB * (blockIdx.y + 1) / splits;
   const int nst = kb_hi - kb_lo - kw > 0 ? int((kb_hi - kb_lo - kw + 3) / 4) : 0;
   uint8_t* ring = smem + warp * kStages * kStageBytes;
-  const uint32_t sring = smem_addr(ring);
+  const uint32_t sring = smem_u32(ring);
   uint64_t* bars = reinterpret_cast<uint64_t*>(smem + 8 * kStages * kStageBytes) + warp * kStages;
   // Row r of the GEMM's 4 row vectors of lane (g): row0 + (r>>1)*16 + (r&1)*8 + g.
   auto row_addr = [&](int st, int c, int r) -> const uint8_t* {
@@ -134,21 +123,21 @@ __global__ void __launch_bounds__(256, 2) rows_kernel(const uint8_t* w, int64_t 
 #pragma unroll
         for (int i = 0; i < 8; ++i) {
           const uint8_t* src = P == kRowsRing ? row_addr(st, i >> 2, i & 3) : tile_addr(st) + i * 512 + lane * 16;
-          cp16(dst + i * 512 + lane * 16, src);
+          cp_async16(dst + i * 512 + lane * 16, src, 16);
         }
       }
-      asm volatile("cp.async.commit_group;" ::: "memory");
+      sable::cuda::cp_async_commit();
     };
     acc = drain_ring(issue, nst, ring, lane);
   } else {  // bulk copies completing on a per-warp, per-stage mbarrier
     if (lane == 0)
-      for (int s = 0; s < kStages; ++s) mbar_init(smem_addr(bars + s), 1);
+      for (int s = 0; s < kStages; ++s) mbar_init(smem_u32(bars + s), 1);
     __syncwarp();
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     auto issue = [&](int st) {
       if (st >= nst) return;
       const int s = st % kStages;
-      const uint32_t bar = smem_addr(bars + s), dst = sring + s * kStageBytes;
+      const uint32_t bar = smem_u32(bars + s), dst = sring + s * kStageBytes;
       if constexpr (P == kTiledBulk) {
         if (lane == 0) {
           mbar_expect(bar, kStageBytes);
@@ -164,7 +153,7 @@ __global__ void __launch_bounds__(256, 2) rows_kernel(const uint8_t* w, int64_t 
     for (int s = 0; s < kStages - 1; ++s) issue(s);
     for (int st = 0; st < nst; ++st) {
       issue(st + kStages - 1);
-      mbar_wait(smem_addr(bars + st % kStages), (st / kStages) & 1);
+      mbar_wait(smem_u32(bars + st % kStages), (st / kStages) & 1);
       const uint4* v = reinterpret_cast<const uint4*>(ring + (st % kStages) * kStageBytes) + lane;
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
@@ -192,7 +181,7 @@ __global__ void __launch_bounds__(256, 2) rows_wide_kernel(const uint8_t* w, int
   const int64_t kc_lo = KC * blockIdx.y / splits, kc_hi = KC * (blockIdx.y + 1) / splits;
   const int nst = kc_hi - kc_lo - kw > 0 ? int((kc_hi - kc_lo - kw + KW - 1) / KW) : 0;
   uint8_t* ring = smem + warp * kStages * kStageBytes;
-  const uint32_t sring = smem_addr(ring);
+  const uint32_t sring = smem_u32(ring);
   auto issue = [&](int st) {
     if (st < nst) {
       const uint32_t dst = sring + (st % kStages) * kStageBytes;
@@ -200,10 +189,10 @@ __global__ void __launch_bounds__(256, 2) rows_wide_kernel(const uint8_t* w, int
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
         const int v = i * 32 + lane;
-        cp16(dst + v * 16, w + (row0 + v / VPR) * K + kc * SB + (v % VPR) * 16);
+        cp_async16(dst + v * 16, w + (row0 + v / VPR) * K + kc * SB + (v % VPR) * 16, 16);
       }
     }
-    asm volatile("cp.async.commit_group;" ::: "memory");
+    sable::cuda::cp_async_commit();
   };
   const uint32_t acc = drain_ring(issue, nst, ring, lane);
   if (acc == 0x12345678u) sink[0] = acc;
