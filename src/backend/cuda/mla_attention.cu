@@ -235,16 +235,21 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   assert(cache.dim(2) == L && out.dim(0) == T && out.dim(1) == H && out.dim(2) == v_dim);
   if (T == 0) return;
   const bool mma_ok = mma_supported(q, cache, out, v_dim);
+  const bool fp8_cache = cache.dtype() == DType::F8_E4M3;
   // wgmma: same results as mma.sync (tests), 1.36x faster prefill, equal decode (H200, 2026-11-30).
-  if (kernel == MlaKernel::kAuto) kernel = mma_ok ? MlaKernel::kWgmma : MlaKernel::kGeneric;
-  if ((kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma) && !mma_ok)
+  // ws: the warp-specialized kernel, BF16 caches.
+  if (kernel == MlaKernel::kAuto)
+    kernel = !mma_ok ? MlaKernel::kGeneric : fp8_cache ? MlaKernel::kWgmma : MlaKernel::kWs;
+  if ((kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma || kernel == MlaKernel::kWs) && !mma_ok)
     throw std::runtime_error(
         "CUDA mla_attention: the tensor-core kernel needs L 576, v_dim 512, heads % 64, BF16 q/out, a BF16 or FP8 "
         "cache");
+  if (kernel == MlaKernel::kWs && fp8_cache)
+    throw std::runtime_error("CUDA mla_attention: the warp-specialized kernel reads a BF16 cache (use kWgmma for FP8)");
   if (kernel == MlaKernel::kGeneric && v_dim > kGenMaxDv)
     throw std::runtime_error("CUDA mla_attention: v_dim too large for the generic kernel");
 
-  const bool mma = kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma;
+  const bool mma = kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma || kernel == MlaKernel::kWs;
   const int64_t units = mma ? T * (H / mla::kMmaHeads) : T * H;
   // Batch-invariant mode: never split a row's keys (the split count would
   // depend on how many rows share the call, and so would the summation order).
@@ -277,7 +282,10 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   }
 
   if (mma) {
-    mla::launch_mma(a, kernel == MlaKernel::kWgmma, cache.dtype() == DType::F8_E4M3, stream);
+    if (kernel == MlaKernel::kWs)
+      mla::launch_ws(a, stream);
+    else
+      mla::launch_mma(a, kernel == MlaKernel::kWgmma, fp8_cache, stream);
   } else {
     const size_t smem = size_t(L) * 4 + kGenThreads * 4 + kGenThreads * 8 + 33 * 4;
     if (smem > 48 * 1024) throw std::runtime_error("CUDA mla_attention: latent too wide for the generic kernel");

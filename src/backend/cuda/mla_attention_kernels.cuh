@@ -1,6 +1,6 @@
 // Internal interface between the attention dispatcher (mla_attention.cu) and
 // its kernels: the tensor-core kernel for DeepSeek-V3's latent shape
-// (mla_attention_mma.cu), the generic CUDA-core kernel and the split-K
+// (mla_attention_mma.cu, mla_attention_ws.cu), the generic CUDA-core kernel and the split-K
 // combine (mla_attention.cu).
 #pragma once
 
@@ -32,5 +32,9 @@ constexpr int kMmaL = 576, kMmaDv = 512, kMmaHeads = 64, kMmaKeys = 64;
 // Dv = 512, H % 64 == 0. Grid: T * (H / 64) * num_splits blocks. wgmma:
 // S = Q K^T through wgmma (sm_90a) instead of mma.sync.
 void launch_mma(const MlaArgs& a, bool wgmma, bool fp8_cache, cudaStream_t stream);
+
+// Warp-specialized kernel (mla_attention_ws.cu): the same shape and grid,
+// BF16 cache only; a producer warpgroup and two wgmma consumer warpgroups.
+void launch_ws(const MlaArgs& a, cudaStream_t stream);
 
 }  // namespace sable::cuda::mla
