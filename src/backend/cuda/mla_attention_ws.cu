@@ -53,7 +53,7 @@ constexpr int kStatBytes = 3 * 64 * 4;        // alpha, l, m per row
 constexpr int kBarBytes = 4 * 8;              // full[2], empty[2]
 constexpr int kSmemBytes = 1024 /* alignment slack */ + 3 * kTileBytes + kPBytes + kStatBytes + kBarBytes;
 static_assert(kKeys == 64 && kRows == 64, "tile shape is wired into the warpgroup layout");
-constexpr int kBarPFull = 1, kBarPFree = 2, kBarEpilogue = 3;  // named barriers (0 is __syncthreads)
+constexpr int kBarPFull = 1, kBarPFree = 2, kBarEpilogue = 3, kBarPLocal = 4;  // named barriers (0 is __syncthreads)
 
 // Byte offset of 16-byte chunk `chunk` (0..71) of row `row` (0..63) in a Q/K tile.
 __device__ __forceinline__ uint32_t swz(int row, int chunk) {
@@ -115,17 +115,7 @@ __device__ __forceinline__ void wgmma_s(float (&d)[32], uint64_t da, uint64_t db
       : SABLE_MLA_D32_OUT(d)
       : "l"(da), "l"(db), "r"(scale_d));
 }
-// O[64 x 256] += P[64 x 16] V[16 x 256]: P from registers (the m16n8k16 A
-// fragment of each warp's 16 rows), V N-major in smem.
-__device__ __forceinline__ void wgmma_pv_rs(float (&d)[128], const uint32_t (&a)[4], uint64_t db) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {" SABLE_MLA_D128_REGS
-      "}, {%128, %129, %130, %131}, %132, p, 1, 1, 1;\n}\n"
-      : SABLE_MLA_D128_OUT(d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "n"(1));
-}
-// The same with P K-major in smem.
+// O[64 x 256] += P[64 x 16] V[16 x 256]: P K-major, V N-major, both in smem.
 __device__ __forceinline__ void wgmma_pv_ss(float (&d)[128], uint64_t da, uint64_t db) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
@@ -196,7 +186,9 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
         for (int j = 0; j < 9; ++j) cp_async16(sQ + swz(r, lch + 8 * j), qs + int64_t(r) * kL + (lch + 8 * j) * 8, 16);
       }
     }
-    // Q travels with tile tb: full[0]'s first phase covers both.
+    // Q travels with tile tb: full[0]'s first phase covers both. Each
+    // thread's arrive fires when its copies of the tile have landed, so the
+    // producer never blocks on a load, only on a slot.
     for (int tile = tb; tile < te; ++tile) {
       const int i = tile - tb, st = i & 1;
       mbar_wait(empty0 + 8 * st, ((i >> 1) & 1) ^ 1);  // consumers are done with tile i - 2
@@ -214,19 +206,9 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
         for (int j = 0; j < 9; ++j)
           cp_async16(dst + swz(r, lch + 8 * j), src + (bytes ? (lch + 8 * j) * 8 : 0), bytes);
       }
-      cp_async_commit();
-      if (i > 0) {
-        // Tile i - 1 has landed for this thread's copies. cp.async writes
-        // through the generic proxy, wgmma reads through the async proxy:
-        // the proxy fence orders them before the release.
-        cp_async_wait<1>();
-        fence_proxy_async();
-        mbar_arrive(full0 + 8 * (st ^ 1));
-      }
+      cp_async_mbar_arrive(full0 + 8 * st);
     }
-    cp_async_wait_all();
-    fence_proxy_async();
-    mbar_arrive(full0 + 8 * ((te - tb - 1) & 1));
+    cp_async_wait_all();  // leave no copy in flight behind an exited thread
     return;  // no barrier counts the producer from here on
   }
 
@@ -239,15 +221,18 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
   float m_r[2] = {-INFINITY, -INFINITY}, l_r[2] = {0.f, 0.f};
 
   if (wg == 0) {
-    const uint64_t dq = kmajor_desc(sQ);
-    for (int tile = tb; tile < te; ++tile) {
-      const int i = tile - tb, st = i & 1;
-      const uint32_t cur = sK + st * kTileBytes;
+    // S(i + 1) is issued right behind P V(i), so the tensor cores go from
+    // one to the other without waiting on this warpgroup; wgmma groups
+    // complete in order. K(i + 1) can only land once both warpgroups are done
+    // with tile i - 1 (two stages), which is why S(i + 1) does not go before
+    // the softmax of tile i.
+    const uint64_t dq = kmajor_desc(sQ), dp = kmajor_desc(sP);
+    const int nt = te - tb;
+    auto issue_s = [&](float(&s)[32], int i) {
+      const int st = i & 1;
       mbar_wait(full0 + 8 * st, (i >> 1) & 1);
-
-      // ---- S = Q K^T [64 x 64] ----
-      float s[32];
-      const uint64_t dk = kmajor_desc(cur);
+      fence_proxy_async();  // the tile's cp.async writes, then wgmma's reads
+      const uint64_t dk = kmajor_desc(sK + st * kTileBytes);
       wgmma_fence();
 #pragma unroll
       for (int ks = 0; ks < kL / 16; ++ks) {
@@ -255,8 +240,14 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
         wgmma_s(s, dq + off, dk + off, ks > 0 ? 1 : 0);
       }
       wgmma_commit();
-      wgmma_wait0();
+    };
+    auto step = [&](float(&s)[32], int i) {
+      const int tile = tb + i, st = i & 1;
+      issue_s(s, i);  // right behind P V(i - 1); s is free again (P went to smem)
+      wgmma_wait0();  // S(i) and P V(i - 1)
       fence_acc(s);
+      fence_acc(o);
+      if (i > 0) mbar_arrive(empty0 + 8 * (st ^ 1));  // done reading tile i - 1
 
       // ---- online softmax (log2 domain); a row's 64 scores live in one quad ----
       const int kbase = tile * kKeys + 2 * q4;
@@ -280,8 +271,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
       const float al0 = exp2f(m_r[0] - mn0), al1 = exp2f(m_r[1] - mn1);
       m_r[0] = mn0;
       m_r[1] = mn1;
-      // P in bf16 as the A fragments of the 4 k16 steps: keys 16 kk + 2 q4 (+8).
-      uint32_t pa[4][4];
+      // P in bf16, packed in place: s[4 j] holds rows r0's pair, s[4 j + 1] row r0 + 8's.
       float ps0 = 0.f, ps1 = 0.f;
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
@@ -290,25 +280,26 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
         // The normalizer sums the rounded weights that P V multiplies.
         ps0 += __low2float(v01) + __high2float(v01);
         ps1 += __low2float(v23) + __high2float(v23);
-        pa[j >> 1][2 * (j & 1)] = *reinterpret_cast<const uint32_t*>(&v01);
-        pa[j >> 1][2 * (j & 1) + 1] = *reinterpret_cast<const uint32_t*>(&v23);
+        s[4 * j] = __uint_as_float(*reinterpret_cast<const uint32_t*>(&v01));
+        s[4 * j + 1] = __uint_as_float(*reinterpret_cast<const uint32_t*>(&v23));
       }
       l_r[0] = l_r[0] * al0 + ps0;
       l_r[1] = l_r[1] * al1 + ps1;
 
-      // ---- hand P and the rescale factors to warpgroup 1 ----
-      if (i > 0) named_barrier_sync(kBarPFree, 256);  // it has read tile i - 1's
+      // ---- P and the rescale factors to smem, for both warpgroups ----
+      if (i > 0) named_barrier_sync(kBarPFree, 256);  // warpgroup 1 has read tile i - 1's
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
-        *reinterpret_cast<uint32_t*>(pP + pswz(r0, j) + q4 * 4) = pa[j >> 1][2 * (j & 1)];
-        *reinterpret_cast<uint32_t*>(pP + pswz(r0 + 8, j) + q4 * 4) = pa[j >> 1][2 * (j & 1) + 1];
+        *reinterpret_cast<uint32_t*>(pP + pswz(r0, j) + q4 * 4) = __float_as_uint(s[4 * j]);
+        *reinterpret_cast<uint32_t*>(pP + pswz(r0 + 8, j) + q4 * 4) = __float_as_uint(s[4 * j + 1]);
       }
       if (q4 == 0) {
         s_alpha[r0] = al0;
         s_alpha[r0 + 8] = al1;
       }
-      fence_proxy_async();  // P's generic-proxy stores, then warpgroup 1's wgmma reads them
+      fence_proxy_async();  // P's generic-proxy stores, then the wgmma reads of both warpgroups
       named_barrier_arrive(kBarPFull, 256);
+      named_barrier_sync(kBarPLocal, 128);  // all of this warpgroup's rows are in
 
       // ---- O[:, 0:256] = O * alpha + P V ----
 #pragma unroll
@@ -320,12 +311,13 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
       }
       wgmma_fence();
 #pragma unroll
-      for (int kk = 0; kk < 4; ++kk) wgmma_pv_rs(o, pa[kk], vdesc(cur + kk * 2048));
+      for (int kk = 0; kk < 4; ++kk) wgmma_pv_ss(o, dp + 2 * kk, vdesc(sK + st * kTileBytes + kk * 2048));
       wgmma_commit();
-      wgmma_wait0();
-      fence_acc(o);
-      mbar_arrive(empty0 + 8 * st);
-    }
+    };
+    float s[32];
+    for (int i = 0; i < nt; ++i) step(s, i);
+    wgmma_wait0();
+    fence_acc(o);
     // Row normalizers: the quad's partial sums.
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
@@ -347,6 +339,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
       // Tile i landed before warpgroup 0 computed S from it; the wait (already
       // complete, so immediate) gives this warpgroup its own acquire.
       mbar_wait(full0 + 8 * st, (i >> 1) & 1);
+      fence_proxy_async();
       const float al0 = s_alpha[r0], al1 = s_alpha[r0 + 8];
 #pragma unroll
       for (int j = 0; j < 32; ++j) {

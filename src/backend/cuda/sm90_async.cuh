@@ -76,6 +76,12 @@ __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
       "}\n" ::"r"(bar)
       : "memory");
 }
+// An arrive on `bar` once every cp.async this thread issued before it has
+// landed; it counts as one of the phase's expected arrivals (.noinc). The
+// waiting side then needs fence_proxy_async() before wgmma reads the data.
+__device__ __forceinline__ void cp_async_mbar_arrive(uint32_t bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
+}
 // Blocks until the phase of parity `parity` has completed. A fresh mbarrier
 // is in phase 0, so waiting on parity 1 returns at once (the standard start
 // for a producer waiting on "slot free").
