@@ -468,9 +468,14 @@ void bench_sampling() {
 
 int main(int argc, char** argv) {
   bool quick = false;
+  int only_b = 0, only_c = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) g_json = std::fopen(argv[++i], "w");
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--decode") && i + 1 < argc) {
+      // --decode B:C: that one decode shape only (for ncu), e.g. 64:4096
+      if (std::sscanf(argv[++i], "%d:%d", &only_b, &only_c) != 2) only_b = 0;
+    }
   }
   if (cuda::device_count() == 0) {
     std::puts("bench_cuda_attention: no CUDA device");
@@ -483,7 +488,9 @@ int main(int argc, char** argv) {
   g_be = be.get();
   g_s = be->stream();
   measure_ceilings();
-  if (quick) {
+  if (only_b > 0) {
+    bench_decode({{only_b, only_c}});
+  } else if (quick) {
     bench_decode({{1, 4096}, {64, 4096}});
     bench_decode({{1, 4096}, {64, 4096}}, {0}, false, true);
     bench_prefill({{0, 4096}});

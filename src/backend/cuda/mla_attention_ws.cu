@@ -34,6 +34,7 @@
 #include <cuda_bf16.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <mutex>
 
 #include "backend/cuda/cuda_check.h"
@@ -132,6 +133,11 @@ __device__ __forceinline__ void fence_acc(float (&d)[N]) {
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
+// kOverlap: S(i) is issued right behind P V(i - 1) and one wait covers
+// both (no tensor-pipe gap between them), but tile i - 1 is released only
+// once S(i) is done too; without it, P V(i) is waited for and tile i
+// released before S(i + 1) is issued (earlier refills of the two-stage ring).
+template <bool kOverlap>
 __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
   pdl_begin();
   extern __shared__ __align__(1024) uint8_t smem_raw[];
@@ -244,10 +250,10 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
     auto step = [&](float(&s)[32], int i) {
       const int tile = tb + i, st = i & 1;
       issue_s(s, i);  // right behind P V(i - 1); s is free again (P went to smem)
-      wgmma_wait0();  // S(i) and P V(i - 1)
+      wgmma_wait0();  // S(i) (and kOverlap: P V(i - 1))
       fence_acc(s);
       fence_acc(o);
-      if (i > 0) mbar_arrive(empty0 + 8 * (st ^ 1));  // done reading tile i - 1
+      if (kOverlap && i > 0) mbar_arrive(empty0 + 8 * (st ^ 1));  // done reading tile i - 1
 
       // ---- online softmax (log2 domain); a row's 64 scores live in one quad ----
       const int kbase = tile * kKeys + 2 * q4;
@@ -313,6 +319,11 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
 #pragma unroll
       for (int kk = 0; kk < 4; ++kk) wgmma_pv_ss(o, dp + 2 * kk, vdesc(sK + st * kTileBytes + kk * 2048));
       wgmma_commit();
+      if constexpr (!kOverlap) {
+        wgmma_wait0();
+        fence_acc(o);
+        mbar_arrive(empty0 + 8 * st);  // done reading tile i
+      }
     };
     float s[32];
     for (int i = 0; i < nt; ++i) step(s, i);
@@ -396,13 +407,19 @@ void launch_ws(const MlaArgs& a, cudaStream_t stream) {
   {
     std::lock_guard<std::mutex> lock(mu);
     if (!done[dev & 63]) {
-      SABLE_CUDA_CHECK(cudaFuncSetAttribute(mla_ws_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+      for (auto k : {mla_ws_kernel<false>, mla_ws_kernel<true>})
+        SABLE_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
       done[dev & 63] = true;
     }
   }
   const int64_t blocks = int64_t(a.T) * (a.H / kRows) * a.num_splits;
   if (blocks == 0) return;
-  launch_pdl(mla_ws_kernel, unsigned(blocks), kThreads, kSmemBytes, stream, a);
+  // SABLE_MLA_WS_OVERLAP=1: the overlapped schedule (for measurement).
+  static const bool overlap = [] {
+    const char* e = std::getenv("SABLE_MLA_WS_OVERLAP");
+    return e && e[0] == '1';
+  }();
+  launch_pdl(overlap ? mla_ws_kernel<true> : mla_ws_kernel<false>, unsigned(blocks), kThreads, kSmemBytes, stream, a);
   SABLE_CUDA_LAUNCH_CHECK();
 }
 
