@@ -51,7 +51,7 @@ constexpr int kTileBytes = kRows * kL * 2;    // 73728: Q tile and K tile alike
 constexpr int kColBlockBytes = kRows * 128;   // 8192: one [64 x 64] column block
 constexpr int kPBytes = kRows * kKeys * 2;    // 8192
 constexpr int kStatBytes = 3 * 64 * 4;        // alpha, l, m per row
-constexpr int kBarBytes = (2 * 9 + 2) * 8;    // full[2][9] (one per column block), empty[2]
+constexpr int kBarBytes = 4 * 8;              // full[2], empty[2]
 constexpr int kSmemBytes = 1024 /* alignment slack */ + 3 * kTileBytes + kPBytes + kStatBytes + kBarBytes;
 static_assert(kKeys == 64 && kRows == 64, "tile shape is wired into the warpgroup layout");
 constexpr int kBarPFull = 1, kBarPFree = 2, kBarEpilogue = 3, kBarPLocal = 4;  // named barriers (0 is __syncthreads)
@@ -148,9 +148,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
   float* s_alpha = reinterpret_cast<float*>(smem + 3 * kTileBytes + kPBytes);  // [64]
   float* s_l = s_alpha + 64;                                                    // [64]
   float* s_m = s_l + 64;                                                        // [64]
-  // full(st, kb): column block kb of stage st landed; empty(st): both consumers are done with stage st.
-  const uint32_t full0 = sP + kPBytes + kStatBytes, empty0 = full0 + 2 * 9 * 8;
-  auto full = [&](int st, int kb) { return full0 + uint32_t(8 * (st * 9 + kb)); };
+  const uint32_t full0 = sP + kPBytes + kStatBytes, empty0 = full0 + 16;       // [2] each, 8 bytes apart
 
   const int HB = p.H / kRows;
   int idx = blockIdx.x;
@@ -172,7 +170,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
   }
   if (tid == 0) {
     for (int s = 0; s < 2; ++s) {
-      for (int kb = 0; kb < 9; ++kb) mbar_init(full(s, kb), 128);  // the producer's threads, once their copies landed
+      mbar_init(full0 + 8 * s, 128);   // the producer's threads, once their copies landed
       mbar_init(empty0 + 8 * s, 256);  // every consumer thread, once its wgmma reads are done
     }
     mbar_fence_init();
@@ -194,34 +192,27 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
         for (int j = 0; j < 9; ++j) cp_async16(sQ + swz(r, lch + 8 * j), qs + int64_t(r) * kL + (lch + 8 * j) * 8, 16);
       }
     }
-    // Q travels with tile tb: full(0, 0)'s first phase covers it. A tile is
-    // copied column block by column block, each signalled on its own, so S
-    // starts on the first 8 KB while the rest streams in. Each thread's
-    // arrive fires when its copies so far have landed: the producer never
-    // blocks on a load, only on a free stage.
+    // Q travels with tile tb: full[0]'s first phase covers both. Each
+    // thread's arrive fires when its copies of the tile have landed, so the
+    // producer never blocks on a load, only on a slot.
     for (int tile = tb; tile < te; ++tile) {
       const int i = tile - tb, st = i & 1;
       mbar_wait(empty0 + 8 * st, ((i >> 1) & 1) ^ 1);  // consumers are done with tile i - 2
-      const __nv_bfloat16* src[4];
-      int bytes[4];  // keys past the end are zero-filled: p = 0 must not meet NaN garbage
-#pragma unroll
+      const uint32_t dst = sK + st * kTileBytes;
+#pragma unroll 1
       for (int pass = 0; pass < 4; ++pass) {
-        const int key = tile * kKeys + lrow + 16 * pass;
-        src[pass] = cache + lch * 8;
-        bytes[pass] = 0;
+        const int r = lrow + 16 * pass, key = tile * kKeys + r;
+        const __nv_bfloat16* src = cache;
+        int bytes = 0;  // keys past the end are zero-filled: p = 0 must not meet NaN garbage
         if (key < n) {
-          src[pass] += (int64_t(table[key / p.block_size]) * p.block_size + key % p.block_size) * kL;
-          bytes[pass] = 16;
+          src = cache + (int64_t(table[key / p.block_size]) * p.block_size + key % p.block_size) * kL;
+          bytes = 16;
         }
-      }
-      const uint32_t dst = sK + st * kTileBytes + swz(lrow, lch);
 #pragma unroll
-      for (int j = 0; j < 9; ++j) {
-#pragma unroll
-        for (int pass = 0; pass < 4; ++pass)
-          cp_async16(dst + j * kColBlockBytes + pass * 16 * 128, src[pass] + (bytes[pass] ? 64 * j : 0), bytes[pass]);
-        cp_async_mbar_arrive(full(st, j));
+        for (int j = 0; j < 9; ++j)
+          cp_async16(dst + swz(r, lch + 8 * j), src + (bytes ? (lch + 8 * j) * 8 : 0), bytes);
       }
+      cp_async_mbar_arrive(full0 + 8 * st);
     }
     cp_async_wait_all();  // leave no copy in flight behind an exited thread
     return;  // no barrier counts the producer from here on
@@ -245,17 +236,14 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
     const int nt = te - tb;
     auto issue_s = [&](float(&s)[32], int i) {
       const int st = i & 1;
+      mbar_wait(full0 + 8 * st, (i >> 1) & 1);
+      fence_proxy_async();  // the tile's cp.async writes, then wgmma's reads
       const uint64_t dk = kmajor_desc(sK + st * kTileBytes);
       wgmma_fence();
 #pragma unroll
-      for (int kb = 0; kb < kL / 64; ++kb) {
-        mbar_wait(full(st, kb), (i >> 1) & 1);
-        fence_proxy_async();  // the block's cp.async writes, then wgmma's reads
-#pragma unroll
-        for (int u = 0; u < 4; ++u) {
-          const uint32_t off = uint32_t(kb * kColBlockBytes + u * 32) >> 4;
-          wgmma_s(s, dq + off, dk + off, kb + u > 0 ? 1 : 0);
-        }
+      for (int ks = 0; ks < kL / 16; ++ks) {
+        const uint32_t off = uint32_t((ks >> 2) * kColBlockBytes + (ks & 3) * 32) >> 4;
+        wgmma_s(s, dq + off, dk + off, ks > 0 ? 1 : 0);
       }
       wgmma_commit();
     };
@@ -361,8 +349,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
       named_barrier_sync(kBarPFull, 256);
       // Tile i landed before warpgroup 0 computed S from it; the wait (already
       // complete, so immediate) gives this warpgroup its own acquire.
-#pragma unroll
-      for (int kb = 4; kb < 8; ++kb) mbar_wait(full(st, kb), (i >> 1) & 1);
+      mbar_wait(full0 + 8 * st, (i >> 1) & 1);
       fence_proxy_async();
       const float al0 = s_alpha[r0], al1 = s_alpha[r0 + 8];
 #pragma unroll
