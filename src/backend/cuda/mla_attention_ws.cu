@@ -52,20 +52,9 @@ constexpr int kColBlockBytes = kRows * 128;   // 8192: one [64 x 64] column bloc
 constexpr int kPBytes = kRows * kKeys * 2;    // 8192
 constexpr int kStatBytes = 3 * 64 * 4;        // alpha, l, m per row
 constexpr int kBarBytes = 4 * 8;              // full[2], empty[2]
-// S = Q K^T is split over the 36 k16 steps: warpgroup 0 takes steps
-// [0, kSplitK), warpgroup 1 the rest, the last kRegSteps of them with Q from
-// its registers (Q's last two column blocks never go to shared memory: that
-// room holds warpgroup 1's partial S).
-constexpr int kSteps = kL / 16, kSplitK = 18, kRegSteps = 8;
-constexpr int kQSmemBlocks = (kSteps - kRegSteps) / 4;  // 7 column blocks of Q in smem
-constexpr int kQBytes = kQSmemBlocks * kColBlockBytes;  // 57344
-constexpr int kXBytes = kRows * kKeys * 4;              // 16384: warpgroup 1's partial S, f32
-constexpr int kSmemBytes =
-    1024 /* alignment slack */ + kQBytes + 2 * kTileBytes + kPBytes + kXBytes + kStatBytes + kBarBytes;
-static_assert(kSmemBytes <= 227 * 1024, "one CTA per SM");
-static_assert((kSteps - kRegSteps) % 4 == 0 && kRegSteps == 8, "Q's register part is its last two column blocks");
+constexpr int kSmemBytes = 1024 /* alignment slack */ + 3 * kTileBytes + kPBytes + kStatBytes + kBarBytes;
 static_assert(kKeys == 64 && kRows == 64, "tile shape is wired into the warpgroup layout");
-constexpr int kBarPFull = 1, kBarPFree = 2, kBarEpilogue = 3, kBarPLocal = 4, kBarSX = 5;  // named barriers (0: __syncthreads)
+constexpr int kBarPFull = 1, kBarPFree = 2, kBarEpilogue = 3, kBarPLocal = 4;  // named barriers (0 is __syncthreads)
 
 // Byte offset of 16-byte chunk `chunk` (0..71) of row `row` (0..63) in a Q/K tile.
 __device__ __forceinline__ uint32_t swz(int row, int chunk) {
@@ -127,16 +116,6 @@ __device__ __forceinline__ void wgmma_s(float (&d)[32], uint64_t da, uint64_t db
       : SABLE_MLA_D32_OUT(d)
       : "l"(da), "l"(db), "r"(scale_d));
 }
-// S[64 x 64] += Q[64 x 16] K[64 x 16]^T with Q from registers (the
-// m16n8k16 A fragment of each warp's 16 rows), K K-major in smem.
-__device__ __forceinline__ void wgmma_s_rs(float (&d)[32], const uint32_t (&a)[4], uint64_t db) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {" SABLE_MLA_D32_REGS
-      "}, {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
-      : SABLE_MLA_D32_OUT(d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "n"(1));
-}
 // O[64 x 256] += P[64 x 16] V[16 x 256]: P K-major, V N-major, both in smem.
 __device__ __forceinline__ void wgmma_pv_ss(float (&d)[128], uint64_t da, uint64_t db) {
   asm volatile(
@@ -162,13 +141,12 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
   extern __shared__ __align__(1024) uint8_t smem_raw[];
   // Swizzle atoms sit on 1024-byte boundaries of the shared window.
   uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
-  const uint32_t sQ = smem_u32(smem), sK = sQ + kQBytes, sP = sK + 2 * kTileBytes;
-  uint8_t* pP = smem + kQBytes + 2 * kTileBytes;
-  float* sX = reinterpret_cast<float*>(pP + kPBytes);        // [32][128]: register j of consumer thread t at j * 128 + t
-  float* s_alpha = sX + kXBytes / 4;                          // [64]
+  const uint32_t sQ = smem_u32(smem), sK = sQ + kTileBytes, sP = sQ + 3 * kTileBytes;
+  uint8_t* pP = smem + 3 * kTileBytes;
+  float* s_alpha = reinterpret_cast<float*>(smem + 3 * kTileBytes + kPBytes);  // [64]
   float* s_l = s_alpha + 64;                                                    // [64]
   float* s_m = s_l + 64;                                                        // [64]
-  const uint32_t full0 = sP + kPBytes + kXBytes + kStatBytes, empty0 = full0 + 16;       // [2] each, 8 bytes apart
+  const uint32_t full0 = sP + kPBytes + kStatBytes, empty0 = full0 + 16;       // [2] each, 8 bytes apart
 
   const int HB = p.H / kRows;
   int idx = blockIdx.x;
@@ -209,8 +187,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
       for (int pass = 0; pass < 4; ++pass) {
         const int r = lrow + 16 * pass;
 #pragma unroll
-        for (int j = 0; j < kQSmemBlocks; ++j)
-          cp_async16(sQ + swz(r, lch + 8 * j), qs + int64_t(r) * kL + (lch + 8 * j) * 8, 16);
+        for (int j = 0; j < 9; ++j) cp_async16(sQ + swz(r, lch + 8 * j), qs + int64_t(r) * kL + (lch + 8 * j) * 8, 16);
       }
     }
     // Q travels with tile tb: full[0]'s first phase covers both. Each
@@ -267,7 +244,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
       const uint64_t dk = kmajor_desc(sK + st * kTileBytes);
       wgmma_fence();
 #pragma unroll
-      for (int ks = 0; ks < kSplitK; ++ks) {
+      for (int ks = 0; ks < kL / 16; ++ks) {
         const uint32_t off = uint32_t((ks >> 2) * kColBlockBytes + (ks & 3) * 32) >> 4;
         wgmma_s(s, dq + off, dk + off, ks > 0 ? 1 : 0);
       }
@@ -276,11 +253,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
     auto step = [&](float(&s)[32], int i) {
       const int tile = tb + i, st = i & 1;
       issue_s(s, i);
-      wgmma_wait0();  // this warpgroup's part of S(i)
+      wgmma_wait0();  // S(i)
       fence_acc(s);
-      named_barrier_sync(kBarSX, 256);  // warpgroup 1's part is in sX
-#pragma unroll
-      for (int j = 0; j < 32; ++j) s[j] += sX[j * 128 + (tid & 127)];
       fence_acc(o);
 
       // ---- online softmax (log2 domain); a row's 64 scores live in one quad ----
@@ -368,50 +342,15 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
       s_m[r0 + 8] = m_r[1];
     }
   } else {
-    const uint64_t dq = kmajor_desc(sQ), dp = kmajor_desc(sP);
-    // Q's last kRegSteps k16 steps (column blocks 7 and 8) as wgmma A
-    // fragments: per step, rows r0 / r0 + 8 and dims 2 q4 (+1) / 8 + 2 q4 (+1).
-    uint32_t qr[kRegSteps][4];
-    {
-      const auto* qs = static_cast<const uint32_t*>(p.q) + ((int64_t(t) * p.H + head0 + r0) * kL) / 2;
-#pragma unroll
-      for (int u = 0; u < kRegSteps; ++u) {
-        const int d = (kSteps - kRegSteps + u) * 16 + 2 * q4;  // even: one 32-bit load holds the pair
-        qr[u][0] = qs[d / 2];
-        qr[u][1] = qs[(8 * kL + d) / 2];
-        qr[u][2] = qs[(d + 8) / 2];
-        qr[u][3] = qs[(8 * kL + d + 8) / 2];
-      }
-    }
-    const int ctid = tid & 127;
+    const uint64_t dp = kmajor_desc(sP);
     for (int tile = tb; tile < te; ++tile) {
       const int i = tile - tb, st = i & 1;
       const uint32_t cur = sK + st * kTileBytes;
-      // ---- this warpgroup's part of S(i), to sX for warpgroup 0 ----
-      mbar_wait(full0 + 8 * st, (i >> 1) & 1);
-      fence_proxy_async();  // the tile's cp.async writes, then wgmma's reads
-      {
-        float s[32];
-        const uint64_t dk = kmajor_desc(cur);
-        wgmma_fence();
-#pragma unroll
-        for (int ks = kSplitK; ks < kSteps; ++ks) {
-          const uint32_t off = uint32_t((ks >> 2) * kColBlockBytes + (ks & 3) * 32) >> 4;
-          if (ks < kSteps - kRegSteps)
-            wgmma_s(s, dq + off, dk + off, ks > kSplitK ? 1 : 0);
-          else
-            wgmma_s_rs(s, qr[ks - (kSteps - kRegSteps)], dk + off);
-        }
-        wgmma_commit();
-        wgmma_wait0();
-        fence_acc(s);
-        // sX is free: warpgroup 0 read tile i - 1's before it released P(i - 1),
-        // which this warpgroup waited for.
-#pragma unroll
-        for (int j = 0; j < 32; ++j) sX[j * 128 + ctid] = s[j];
-        named_barrier_arrive(kBarSX, 256);
-      }
       named_barrier_sync(kBarPFull, 256);
+      // Tile i landed before warpgroup 0 computed S from it; the wait (already
+      // complete, so immediate) gives this warpgroup its own acquire.
+      mbar_wait(full0 + 8 * st, (i >> 1) & 1);
+      fence_proxy_async();
       const float al0 = s_alpha[r0], al1 = s_alpha[r0 + 8];
 #pragma unroll
       for (int j = 0; j < 32; ++j) {
