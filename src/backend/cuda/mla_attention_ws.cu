@@ -5,19 +5,18 @@
 // Same tiling as the mma kernel (mla_attention_mma.cu): one CTA takes 64
 // heads of one token as the rows of a flash-attention tile and streams the
 // token's keys through shared memory 64 at a time, split-K over the context
-// as before. What changes is who does what, so that the tensor cores stay
-// busy through the softmax (the FlashMLA / FlashAttention-3 idea):
+// as before. What changes is who does what (the FlashMLA / FlashAttention-3
+// idea, warp specialization):
 //
 //   warpgroup 2 (producer, 40 registers): cp.async of Q once and of each
-//     64-key tile into a two-stage ring, signalled through mbarriers
-//     (full[s]: tile landed; empty[s]: both consumers are done with it);
+//     64-key tile into a two-stage ring; cp.async.mbarrier.arrive signals
+//     full[s] when a thread's copies land, so it never blocks on a load,
+//     only on empty[s] (both consumers done with the stage);
 //   warpgroup 0: S = Q K^T [64 x 64] as 36 m64n64k16 wgmmas (both operands
 //     from smem), the online softmax in registers (a row lives in one quad of
-//     threads: no cross-warp reduction), P (bf16) handed to warpgroup 1
-//     through smem, then O[:, 0:256] += P V[:, 0:256] with P straight from
-//     registers (4 m64n256k16 wgmmas, the RS form);
-//   warpgroup 1: O[:, 256:512] += P V[:, 256:512] with P from smem (SS form),
-//     while warpgroup 0 already computes the next tile's S.
+//     threads: no cross-warp reduction), P (bf16) and the rescale factors
+//     to smem, then O[:, 0:256] += P V[:, 0:256] (4 m64n256k16 wgmmas);
+//   warpgroup 1: O[:, 256:512] += P V[:, 256:512] at the same time.
 // V is the same smem tile as K read N-major (dims contiguous per key): the
 // 128-byte-swizzle MN-major descriptor, LBO = 8 KB between 64-dim column
 // blocks, SBO = 1 KB between groups of 8 keys.
@@ -28,13 +27,22 @@
 // memory: Q 72 KB + 2 K stages 144 KB + P 8 KB + row statistics: 224 KB,
 // one CTA per SM, 384 threads.
 //
+// Where the time goes (H200, decode 64 x 4096, clock() per phase): a tile
+// takes ~5,500 clk: S 3,200 (89 clk per m64n64k16 against 32 of math),
+// softmax 650, P V 1,150, hand-offs ~450. Loads alone (consumers idle)
+// take 138 us of the 201, compute alone (no loads) 192. Tried and measured
+// no faster, so not kept: Q from registers for S, two accumulator chains,
+// S split over k between the warpgroups (partial through smem), an L2
+// prefetch of the next tile, per-8 KB-block barriers (slower), and S(i + 1)
+// issued behind P V(i) (slower: the tile is released later). See
+// docs/kernels-attention.md.
+//
 // Numerics equal the mma kernel's up to summation order: scores in f32,
 // softmax in the log2 domain, P rounded to bf16 and the normalizer summing
 // the rounded weights.
 #include <cuda_bf16.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <mutex>
 
 #include "backend/cuda/cuda_check.h"
@@ -133,9 +141,6 @@ __device__ __forceinline__ void fence_acc(float (&d)[N]) {
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
-// kPrefetch: while tile i streams into shared memory, L2 fetches tile i + 1
-// from DRAM (the two-stage ring alone leaves one tile in flight per CTA).
-template <bool kPrefetch>
 __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
   pdl_begin();
   extern __shared__ __align__(1024) uint8_t smem_raw[];
@@ -211,11 +216,6 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
           cp_async16(dst + swz(r, lch + 8 * j), src + (bytes ? (lch + 8 * j) * 8 : 0), bytes);
       }
       cp_async_mbar_arrive(full0 + 8 * st);
-      if (kPrefetch && ptid < kKeys) {
-        const int key = (tile + 1) * kKeys + ptid;
-        if (tile + 1 < te && key < n)
-          prefetch_l2(cache + (int64_t(table[key / p.block_size]) * p.block_size + key % p.block_size) * kL, kL * 2);
-      }
     }
     cp_async_wait_all();  // leave no copy in flight behind an exited thread
     return;  // no barrier counts the producer from here on
@@ -407,19 +407,13 @@ void launch_ws(const MlaArgs& a, cudaStream_t stream) {
   {
     std::lock_guard<std::mutex> lock(mu);
     if (!done[dev & 63]) {
-      for (auto k : {mla_ws_kernel<false>, mla_ws_kernel<true>})
-        SABLE_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+      SABLE_CUDA_CHECK(cudaFuncSetAttribute(mla_ws_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
       done[dev & 63] = true;
     }
   }
   const int64_t blocks = int64_t(a.T) * (a.H / kRows) * a.num_splits;
   if (blocks == 0) return;
-  // SABLE_MLA_WS_PREFETCH=0: no L2 prefetch (for measurement).
-  static const bool prefetch = [] {
-    const char* e = std::getenv("SABLE_MLA_WS_PREFETCH");
-    return !(e && e[0] == '0');
-  }();
-  launch_pdl(prefetch ? mla_ws_kernel<true> : mla_ws_kernel<false>, unsigned(blocks), kThreads, kSmemBytes, stream, a);
+  launch_pdl(mla_ws_kernel, unsigned(blocks), kThreads, kSmemBytes, stream, a);
   SABLE_CUDA_LAUNCH_CHECK();
 }
 

@@ -82,12 +82,6 @@ __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
 __device__ __forceinline__ void cp_async_mbar_arrive(uint32_t bar) {
   asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
 }
-// Asks L2 to fetch `bytes` (a multiple of 16, 16-byte aligned) from global
-// memory, without landing them anywhere: a later copy into shared memory
-// then waits on L2, not on DRAM.
-__device__ __forceinline__ void prefetch_l2(const void* src, uint32_t bytes) {
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(src), "r"(bytes) : "memory");
-}
 // Blocks until the phase of parity `parity` has completed. A fresh mbarrier
 // is in phase 0, so waiting on parity 1 returns at once (the standard start
 // for a producer waiting on "slot free").
