@@ -47,10 +47,51 @@ bool ObjectUnionBuilder::same(const JsonSchema& s, uint16_t x, uint16_t y, int d
         if (!same(s, s.union_alts_[a.first_prop + i], s.union_alts_[b.first_prop + i], depth + 1)) return false;
       // Same alternatives: the same keys, and values compared as above.
       const size_t keys = a.num_props == 0 ? 0 : s.lists_[a.list].texts.size();
-      for (size_t k = 0; k < keys; ++k)
-        if (!same(s, s.union_keys_[a.min + k].value, s.union_keys_[b.min + k].value, depth + 1)) return false;
+      for (size_t k = 0; k < keys; ++k) {
+        const JsonSchema::UnionKey& p = s.union_keys_[a.min + k];
+        const JsonSchema::UnionKey& q = s.union_keys_[b.min + k];
+        if (p.per_alt != q.per_alt) return false;
+        if (!p.per_alt && !same(s, p.value, q.value, depth + 1)) return false;
+        if (p.per_alt)
+          for (uint32_t i = 0; i < a.num_props; ++i)
+            if (p.prop[i] != JsonSchema::kNoProp && !same(s, p.alt_value[i], q.alt_value[i], depth + 1)) return false;
+      }
       return true;
     }
+  }
+  return false;
+}
+
+// Whether a document can never be followed by both alternatives up to the
+// properties at index pa of object a and pb of object b: some property
+// before both, required in both, has const/enum values in each and none in
+// common. (A required property cannot be skipped, so both must have read
+// it, and its value drops one of them.)
+bool ObjectUnionBuilder::told_apart(const JsonSchema& s, uint16_t a, uint16_t b, uint8_t pa, uint8_t pb) {
+  using Kind = JsonSchema::Kind;
+  const JsonSchema::Node& na = s.nodes_[a];
+  const JsonSchema::Node& nb = s.nodes_[b];
+  const JsonSchema::TextList& ka = s.lists_[na.list];
+  const JsonSchema::TextList& kb = s.lists_[nb.list];
+  // Property i is required when, with it next, nothing after it may come first.
+  auto required = [&](const JsonSchema::Node& n, uint32_t i) {
+    return i + 1 < n.num_props && s.props_[n.first_prop + i].window_end == i;
+  };
+  for (size_t i = 0; i < ka.texts.size(); ++i) {
+    const uint32_t da = ka.props[i];
+    if (da >= pa || !required(na, da)) continue;
+    const auto it = std::lower_bound(kb.texts.begin(), kb.texts.end(), ka.texts[i]);
+    if (it == kb.texts.end() || *it != ka.texts[i]) continue;
+    const uint32_t db = kb.props[size_t(it - kb.texts.begin())];
+    if (db >= pb || !required(nb, db)) continue;
+    const JsonSchema::Node& va = s.nodes_[s.props_[na.first_prop + da].node];
+    const JsonSchema::Node& vb = s.nodes_[s.props_[nb.first_prop + db].node];
+    if (va.kind != Kind::kLiteral || vb.kind != Kind::kLiteral) continue;
+    const std::vector<std::string>& ta = s.lists_[va.list].texts;
+    const std::vector<std::string>& tb = s.lists_[vb.list].texts;
+    bool common = false;
+    for (const std::string& t : ta) common = common || std::binary_search(tb.begin(), tb.end(), t);
+    if (!common) return true;
   }
   return false;
 }
@@ -135,13 +176,23 @@ Result<uint16_t> ObjectUnionBuilder::build(JsonSchema& s, const std::vector<uint
       SABLE_ASSIGN_OR_RETURN(uint16_t list, add_list(std::move(merged)));
       SABLE_ASSIGN_OR_RETURN(key.k.value, add_node({.kind = Kind::kUnionLiteral, .list = list}));
     } else {
-      size_t other = with[0];
-      for (size_t a : with)
-        if (!ObjectUnionBuilder::same(s, key.value[a], key.value[with[0]])) other = a;
-      return invalid_argument(where + ": object alternatives " + std::to_string(with[0]) + " and " +
-                              std::to_string(other) + " give property " + name +
-                              " different schemas; a property that objects of a union share may differ only in "
-                              "its const or enum values");
+      // Per-alternative values, when every two alternatives whose schemas
+      // for this key differ are told apart before it.
+      for (size_t x = 0; x < with.size(); ++x)
+        for (size_t y = x + 1; y < with.size(); ++y) {
+          const size_t a = with[x], b = with[y];
+          if (ObjectUnionBuilder::same(s, key.value[a], key.value[b]) ||
+              told_apart(s, alts[a], alts[b], key.k.prop[a], key.k.prop[b]))
+            continue;
+          return invalid_argument(where + ": object alternatives " + std::to_string(a) + " and " +
+                                  std::to_string(b) + " give property " + name +
+                                  " different schemas; a property that objects of a union share may differ only "
+                                  "in its const or enum values, or after a required const/enum property that "
+                                  "tells the two apart (like a discriminator listed first)");
+        }
+      key.k.per_alt = true;
+      for (size_t a : with) key.k.alt_value[a] = key.value[a];
+      key.k.value = key.value[with[0]];
     }
     names.texts.push_back(name);
     table.push_back(key.k);

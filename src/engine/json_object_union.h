@@ -11,7 +11,10 @@
 // passes, as with anyOf). Limits, each refused with an error naming the
 // union: at most 8 objects; a property the alternatives share must follow the
 // same schema in each, or differ only in its const/enum values (the
-// discriminator); object unions nest at most 4 deep.
+// discriminator), or come after a required const/enum property that tells
+// apart the alternatives whose schemas for it differ (a tagged union:
+// {"name": "a", "parameters": A} | {"name": "b", "parameters": B}, what
+// tool_choice "required" asks for); object unions nest at most 4 deep.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +40,10 @@ struct ObjectUnionBuilder {
   // Whether two nodes match the same values: a schema written out twice
   // compiles to two nodes (a $ref compiles once and shares its node).
   static bool same(const JsonSchema& s, uint16_t x, uint16_t y, int depth = 0);
+  // Whether no document reaches property pa of object a and property pb of
+  // object b with both alternatives live (a required const/enum property
+  // before both, with no value in common).
+  static bool told_apart(const JsonSchema& s, uint16_t a, uint16_t b, uint8_t pa, uint8_t pb);
 };
 
 }  // namespace sable

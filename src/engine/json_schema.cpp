@@ -171,9 +171,8 @@ class JsonSchemaCompiler {
     return add_node(n, path);
   }
 
-  // Only annotations may stand next to $ref, anyOf and oneOf: merging other
-  // keywords into the referenced schema or into every alternative is not
-  // supported.
+  // Only annotations may stand next to $ref: merging other keywords into the
+  // referenced schema is not supported.
   static Status only_annotations_beside(const J& s, const char* keyword, const std::string& path) {
     for (auto it = s.begin(); it != s.end(); ++it) {
       if (it.key() != keyword && !is_annotation(it.key()))
@@ -245,16 +244,42 @@ class JsonSchemaCompiler {
   }
 
   // anyOf / oneOf: a union of alternatives that start with different bytes.
+  // Other keywords beside it apply to every alternative ({"type": "object",
+  // "anyOf": [...]}, as vLLM writes tool_choice "required"): they are copied
+  // into each inline alternative that does not say otherwise.
   Result<uint16_t> compile_alternatives(const J& s, const char* keyword, const std::string& path, int depth) {
-    SABLE_RETURN_IF_ERROR(only_annotations_beside(s, keyword, path));
     const J& list = *find(s, keyword);
     if (!list.is_array() || list.empty())
       return invalid_argument(kPrefix + std::string("'") + keyword + "' at " + path +
                               " must be a non-empty list of schemas");
+    std::vector<std::string> shared;
+    for (auto it = s.begin(); it != s.end(); ++it)
+      if (it.key() != keyword && !is_annotation(it.key())) shared.push_back(it.key());
+    if (!shared.empty() && (find(s, "anyOf") && find(s, "oneOf")))
+      return invalid_argument(kPrefix + std::string("'anyOf' and 'oneOf' together at ") + path + " are not supported");
     std::vector<Alt> alts;
     for (size_t i = 0; i < list.size(); ++i) {
-      SABLE_ASSIGN_OR_RETURN(uint16_t node,
-                             compile(list[i], path + "." + keyword + "[" + std::to_string(i) + "]", depth));
+      const std::string where = path + "." + keyword + "[" + std::to_string(i) + "]";
+      if (shared.empty()) {
+        SABLE_ASSIGN_OR_RETURN(uint16_t node, compile(list[i], where, depth));
+        alts.push_back({node, i});
+        continue;
+      }
+      if (!list[i].is_object() || find(list[i], "$ref") || find(list[i], "anyOf") || find(list[i], "oneOf"))
+        return invalid_argument(kPrefix + std::string("'") + shared[0] + "' next to '" + keyword + "' at " + path +
+                                " is supported only with inline alternatives (no $ref, anyOf or oneOf in them); " +
+                                where + " is not one");
+      J merged = list[i];
+      for (const std::string& k : shared) {
+        const J* own = find(merged, k.c_str());
+        if (!own) {
+          merged[k] = *find(s, k.c_str());
+        } else if (*own != *find(s, k.c_str())) {
+          return invalid_argument(kPrefix + std::string("'") + k + "' next to '" + keyword + "' at " + path +
+                                  " differs from the one in " + where + "; merging them is not supported");
+        }
+      }
+      SABLE_ASSIGN_OR_RETURN(uint16_t node, compile(merged, where, depth));
       alts.push_back({node, i});
     }
     return make_union(std::move(alts), keyword, path);

@@ -123,6 +123,12 @@ TEST(JsonObjectUnion, AcceptsExactlyWhatOneAlternativeAccepts) {
         R"({"type": "object", "properties": {"q": {"type": "string"}, "p": {"type": "integer"}}})",
         R"({"type": "object", "properties": {"r": {"type": "boolean"}}, "additionalProperties": false})",
         R"({"type": "object", "properties": {}, "additionalProperties": false})"}},
+      // Tagged: p's schema differs, told apart by the required kind before it.
+      {{R"({"type": "object", "properties": {"kind": {"const": "x"}, "p": {"type": "integer"}}, "required": ["kind"]})",
+        R"({"type": "object", "properties": {"kind": {"enum": ["y", "z"]}, "p": {"type": "string"}, "q": {}},
+            "required": ["kind", "p"]})",
+        R"({"type": "object", "properties": {"r": {"type": "boolean"}, "kind": {"const": "w"},
+            "p": {"type": "object", "properties": {}}}, "required": ["kind"]})"}},
   };
   const std::vector<std::string> keys = {"kind", "p", "q", "r", "s"};
   const std::vector<std::string> values = {R"("x")", R"("y")", R"("z")", "1", "2.5", "true", "null", R"("yy")", "{}"};
@@ -201,11 +207,50 @@ TEST(JsonObjectUnion, NestedUnionsAndStateKeys) {
   EXPECT_NE(ka, kb);
 }
 
+// What tool_choice "required" asks for (vLLM's schema): a list of calls,
+// each a tool's name and that tool's own parameters.
+TEST(JsonObjectUnion, TaggedUnionWithPerAlternativePayloads) {
+  auto s = compile_ok(R"({"type": "array", "minItems": 1, "items": {"type": "object", "anyOf": [
+      {"properties": {"name": {"type": "string", "enum": ["get_weather"]},
+                      "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                     "required": ["city"]}},
+       "required": ["name", "parameters"]},
+      {"properties": {"name": {"type": "string", "enum": ["add"]},
+                      "parameters": {"type": "object", "properties": {"a": {"type": "integer"},
+                                     "b": {"type": "integer"}}, "required": ["a", "b"]}},
+       "required": ["name", "parameters"]}]}})");
+  const std::string two = R"([{"name": "add", "parameters": {"a": 1, "b": 2}}, )"
+                          R"({"name": "get_weather", "parameters": {"city": "Paris"}}])";
+  expect_document(*s, two);
+  expect_rejections_keep_state(*s, two);
+  expect_bytewise_equals_whole(*s, two);
+  // add's parameters after get_weather's name, and the other way round.
+  expect_rejected_at(*s, R"([{"name": "get_weather", "parameters": {"a": 1}}])", 41);
+  expect_rejected_at(*s, R"([{"name": "add", "parameters": {"city": "x"}}])", 33);
+  expect_rejected_at(*s, R"([{"name": "sub", "parameters": {}}])", 11);
+  EXPECT_FALSE(matches(*s, "[]"));
+}
+
 TEST(JsonObjectUnion, CompileErrors) {
+  const std::string differ =
+      "different schemas; a property that objects of a union share may differ only in its const or enum values, "
+      "or after a required const/enum property that tells the two apart (like a discriminator listed first)";
   expect_compile_error(R"({"anyOf": [{"type": "object", "properties": {"x": {"type": "integer"}}},
                                      {"type": "object", "properties": {"x": {"type": "string"}}}]})",
-                       "json_schema: 'anyOf' at $: object alternatives 0 and 1 give property \"x\" different schemas; "
-                       "a property that objects of a union share may differ only in its const or enum values");
+                       "json_schema: 'anyOf' at $: object alternatives 0 and 1 give property \"x\" " + differ);
+  // The tag after the payload, an optional tag, tags with a value in common.
+  expect_compile_error(R"({"anyOf": [
+      {"type": "object", "properties": {"x": {"type": "integer"}, "t": {"const": 1}}, "required": ["x", "t"]},
+      {"type": "object", "properties": {"x": {"type": "string"}, "t": {"const": 2}}, "required": ["x", "t"]}]})",
+                       differ);
+  expect_compile_error(R"({"anyOf": [
+      {"type": "object", "properties": {"t": {"const": 1}, "x": {"type": "integer"}}, "required": ["x"]},
+      {"type": "object", "properties": {"t": {"const": 2}, "x": {"type": "string"}}, "required": ["t", "x"]}]})",
+                       differ);
+  expect_compile_error(R"({"anyOf": [
+      {"type": "object", "properties": {"t": {"enum": [1, 3]}, "x": {"type": "integer"}}, "required": ["t"]},
+      {"type": "object", "properties": {"t": {"enum": [2, 3]}, "x": {"type": "string"}}, "required": ["t"]}]})",
+                       differ);
   std::string nine = R"({"oneOf": [)";
   for (int i = 0; i < 9; ++i)
     nine += (i ? ", " : "") + std::string(R"({"type": "object", "properties": {"k": {"const": )") + std::to_string(i) +

@@ -184,6 +184,18 @@ TEST(JsonSchemaUnion, ObjectOrNull) {
   expect_document(*anything, R"({"a":[1]})");
 }
 
+// {"type": "object", "anyOf": [...]}: the type applies to each alternative
+// (here making both objects, so an object union).
+TEST(JsonSchemaUnion, KeywordsBesideAnyOfApplyToEachAlternative) {
+  auto s = compile_ok(R"({"type": "object", "anyOf": [
+      {"properties": {"a": {"type": "integer"}}, "required": ["a"]},
+      {"properties": {"b": {"type": "string"}}, "required": ["b"]}]})");
+  expect_document(*s, R"({"a": 1})");
+  expect_document(*s, R"({"b": "x"})");
+  EXPECT_FALSE(matches(*s, "1"));
+  EXPECT_FALSE(matches(*s, R"({"a": 1, "b": "x"})"));
+}
+
 TEST(JsonSchemaUnion, LiteralsAndNestedUnions) {
   // enum/const/boolean/null alternatives merge into one list of texts, so
   // they may share first bytes with each other (not with other alternatives).
@@ -243,13 +255,18 @@ TEST(JsonSchemaUnion, CompileErrors) {
   expect_compile_error(R"({"$ref": 1})", "'$ref' at $ must be a string");
   expect_compile_error(R"({"$ref": "#/$defs/A", "$defs": {"A": {"type": "string", "pattern": "^a"}}})",
                        "'pattern' at $ is not supported");
-  // Keywords beside $ref / anyOf other than annotations.
+  // Keywords beside $ref other than annotations; beside anyOf, ones that
+  // contradict an alternative or meet one that is not inline.
   expect_compile_error(R"({"$ref": "#/$defs/A", "type": "object", "$defs": {"A": {}}})",
                        "json_schema: 'type' next to '$ref' at $ is not supported");
-  expect_compile_error(R"({"type": "object", "anyOf": [{"required": ["a"]}, {"type": "null"}]})",
-                       "json_schema: 'type' next to 'anyOf' at $ is not supported");
+  expect_compile_error(R"({"type": "object", "anyOf": [{"properties": {"a": {}}}, {"type": "null"}]})",
+                       "json_schema: 'type' next to 'anyOf' at $ differs from the one in $.anyOf[1]; merging them is "
+                       "not supported");
+  expect_compile_error(R"({"type": "object", "anyOf": [{"$ref": "#/$defs/A"}], "$defs": {"A": {}}})",
+                       "'type' next to 'anyOf' at $ is supported only with inline alternatives (no $ref, anyOf or "
+                       "oneOf in them); $.anyOf[0] is not one");
   expect_compile_error(R"({"anyOf": [{"type": "string"}], "oneOf": [{"type": "string"}]})",
-                       "'oneOf' next to 'anyOf' at $");
+                       "'anyOf' and 'oneOf' together at $ are not supported");
   // Alternatives that can start with the same byte (two closed objects are an
   // object union, json_object_union_test.cpp; an object of any keys is not closed).
   expect_compile_error(R"({"type": "object", "properties": {"x": {"anyOf": [
