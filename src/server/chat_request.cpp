@@ -5,6 +5,7 @@
 #include "engine/json_schema.h"
 #include "server/errors.h"
 #include "server/openai_protocol.h"
+#include "server/required_tool_calls.h"
 
 namespace sable::server {
 namespace {
@@ -155,17 +156,21 @@ ChatRequest parse_chat_request(const Json& body, const ProtocolLimits& limits) {
     if (tc->is_object()) {
       parse_named_tool_choice(*tc, r);
     } else if (tc->is_string() && *tc == "required") {
-      // One tool: a call of it (finish "tool_calls", as a model that chose
-      // to call). Several: the output would be a choice among object schemas,
-      // which the schema subset cannot express yet.
+      // As vLLM: the output is a list of calls of the tools (at least one),
+      // each its name and its own parameters (required_tool_calls.h).
       const Json* tools = r.template_vars.contains("tools") ? &r.template_vars["tools"] : nullptr;
-      if (!tools || tools->size() != 1 || !(*tools)[0].contains("function") || !(*tools)[0]["function"].is_object())
-        throw_bad_request("tool_choice 'required' is supported with exactly one tool; with several, name the "
-                          "function ({'type': 'function', 'function': {'name': ...}}).",
+      if (!tools) throw_bad_request("tool_choice 'required' needs 'tools'.", "tool_choice");
+      if (r.params.json_schema)
+        throw_bad_request("tool_choice 'required' already constrains the output; drop 'response_format' / "
+                          "'guided_json'.",
                           "tool_choice");
-      parse_named_tool_choice(Json{{"type", "function"},
-                                   {"function", {{"name", (*tools)[0]["function"].value("name", "")}}}},
-                              r);
+      auto schema = JsonSchema::compile(required_tool_calls_schema(*tools));
+      if (!schema.is_ok())
+        throw_bad_request("tool_choice 'required': " + schema.status().message() +
+                              " (the tools' names and parameters become one schema; name a function, or use "
+                              "'auto', when they cannot)",
+                          "tool_choice");
+      r.params.json_schema = *schema;
       r.tool_choice = "required";
     } else {
       if (!(tc->is_string() && (*tc == "none" || *tc == "auto")))

@@ -1,6 +1,7 @@
 // chat.completion and chat.completion.chunk bodies.
 #include "server/reasoning_parser.h"
 #include "server/response_formatter.h"
+#include "server/required_tool_calls.h"
 #include "server/tool_call_parser.h"
 
 namespace sable::server {
@@ -123,9 +124,11 @@ class ChatFormatter final : public ResponseFormatter {
   }
 
  private:
-  // The tool-call parser of this response: the forced function's, the
-  // server's --tool-call-parser for tool_choice auto, or none.
+  // The tool-call parser of this response: the list of calls of
+  // tool_choice "required", the named function's, the server's
+  // --tool-call-parser for tool_choice auto, or none.
   std::unique_ptr<ToolCallParser> tool_parser() const {
+    if (meta_.forced_required) return make_required_tool_call_parser();
     if (!meta_.forced_tool.empty()) return make_forced_tool_call_parser(meta_.forced_tool);
     if (!meta_.tool_parser.empty()) return make_tool_call_parser(meta_.tool_parser);
     return nullptr;

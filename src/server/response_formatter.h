@@ -48,9 +48,10 @@ struct ResponseMeta {
   // Chat with tools and tool_choice "auto" on a server started with
   // --enable-auto-tool-choice: the --tool-call-parser name ("" = none).
   std::string tool_parser;
-  // tool_choice naming a function (or "required" with one tool): the output
-  // is its arguments ("" = none). A named call finishes "stop" (OpenAI,
-  // vLLM), a required one "tool_calls".
+  // tool_choice naming a function: the output is its arguments ("" = none);
+  // a named call finishes "stop" (OpenAI, vLLM). forced_required: tool_choice
+  // "required", the output a list of calls (required_tool_calls.h),
+  // finishing "tool_calls".
   std::string forced_tool;
   bool forced_required = false;
   // --reasoning-parser NAME: <think> text goes to reasoning ("" = off);

@@ -240,6 +240,29 @@ def test_named_tool_choice(client):
     assert json.loads(m.tool_calls[0].function.arguments)["color"] in ("red", "green")
 
 
+def test_required_tool_choice(client):
+    # As vLLM: the output is constrained to a list of calls of the given
+    # tools (at least one), returned as tool_calls, finishing "tool_calls".
+    tools = [{"type": "function", "function": {"name": "paint", "parameters": COLOR_SCHEMA}},
+             {"type": "function", "function": {"name": "stop_painting"}}]
+    r = client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=120, temperature=0, tools=tools,
+                                       tool_choice="required")
+    m = r.choices[0].message
+    assert m.content is None and m.tool_calls
+    for call in m.tool_calls:
+        assert call.function.name in ("paint", "stop_painting") and call.id.startswith("chatcmpl-tool-")
+    if r.choices[0].finish_reason == "tool_calls":
+        for call in m.tool_calls:
+            args = json.loads(call.function.arguments)
+            assert args == {} if call.function.name == "stop_painting" else args["color"] in ("red", "green")
+    else:
+        assert r.choices[0].finish_reason == "length"
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=5, tools=tools + tools[:1],
+                                       tool_choice="required")
+    assert "paint" in str(e.value)
+
+
 def test_structured_output_json_object(client):
     r = client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=30, temperature=0,
                                        response_format={"type": "json_object"})

@@ -227,20 +227,55 @@ TEST(HttpServerTest, NamedToolChoiceMakesTheOutputTheCall) {
   EXPECT_EQ(args, eo.script);
   EXPECT_EQ(finish, "stop");
 
-  // "required" with one tool: the same call, finishing "tool_calls".
-  auto req = roundtrip(s.port(), post("/v1/chat/completions", R"({"messages": [{"role": "user", "content": "W?"}],
-      "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
-      "tool_choice": "required", "max_tokens": 50})"));
-  ASSERT_EQ(req.result_int(), 200u) << req.body();
-  const json rc = json::parse(req.body())["choices"][0];
-  EXPECT_EQ(rc["message"]["tool_calls"][0]["function"]["name"], "get_weather");
-  EXPECT_EQ(rc["message"]["tool_calls"][0]["function"]["arguments"], eo.script);
-  EXPECT_EQ(rc["finish_reason"], "tool_calls");
 
   auto unknown = roundtrip(s.port(), post("/v1/chat/completions", std::string(kToolRequest) +
       R"(, "tool_choice": {"type": "function", "function": {"name": "get_stock"}}})"));
   expect_error_schema(unknown, 400);
   EXPECT_NE(unknown.body().find("get_stock"), std::string::npos) << unknown.body();
+}
+
+// tool_choice "required" (no --tool-call-parser needed, as vLLM): the output
+// is a list of calls, each a tool's name and parameters; they come back as
+// tool_calls, whole and streamed, finishing "tool_calls".
+TEST(HttpServerTest, RequiredToolChoiceMakesTheOutputAListOfCalls) {
+  FakeEngine::Options eo = big_vocab();
+  eo.script = R"([{"name": "get_weather", "parameters": {"city": "Paris"}}, {"name": "get_time", "parameters": {}}])";
+  TestServer s({}, eo, true);
+  const std::string req = std::string(kToolRequest) + R"(, "tool_choice": "required")";
+  auto r = roundtrip(s.port(), post("/v1/chat/completions", req + "}"));
+  ASSERT_EQ(r.result_int(), 200u) << r.body();
+  const json c = json::parse(r.body())["choices"][0];
+  EXPECT_TRUE(c["message"]["content"].is_null()) << c.dump();
+  ASSERT_EQ(c["message"]["tool_calls"].size(), 2u) << c.dump();
+  EXPECT_EQ(c["message"]["tool_calls"][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(c["message"]["tool_calls"][0]["function"]["arguments"], R"({"city": "Paris"})");
+  EXPECT_EQ(c["message"]["tool_calls"][1]["function"]["name"], "get_time");
+  EXPECT_EQ(c["message"]["tool_calls"][1]["function"]["arguments"], "{}");
+  EXPECT_EQ(c["finish_reason"], "tool_calls");
+
+  auto st = roundtrip(s.port(), post("/v1/chat/completions", req + R"(, "stream": true})"));
+  bool done = false;
+  std::vector<std::string> names, args;
+  std::string finish;
+  for (const auto& e : sse_payloads(st.body(), &done)) {
+    const json& d = e["choices"][0]["delta"];
+    if (d.contains("tool_calls"))
+      for (const auto& t : d["tool_calls"]) {
+        const size_t i = t["index"].get<size_t>();
+        if (t.contains("id")) {
+          EXPECT_EQ(i, names.size());
+          names.push_back(t["function"]["name"]);
+          args.emplace_back();
+        }
+        ASSERT_LT(i, args.size());
+        args[i] += t["function"]["arguments"].get<std::string>();
+      }
+    if (!e["choices"][0]["finish_reason"].is_null()) finish = e["choices"][0]["finish_reason"];
+  }
+  EXPECT_TRUE(done);
+  EXPECT_EQ(names, (std::vector<std::string>{"get_weather", "get_time"}));
+  EXPECT_EQ(args, (std::vector<std::string>{R"({"city": "Paris"})", "{}"}));
+  EXPECT_EQ(finish, "tool_calls");
 }
 
 TEST(HttpServerTest, ToolsWithoutAParserAreRefused) {

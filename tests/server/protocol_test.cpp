@@ -131,10 +131,24 @@ TEST(ChatRequestTest, NamedToolChoice) {
   JsonMatcher m(*r.params.json_schema);
   EXPECT_TRUE(m.accept(std::string_view(R"({"x":1})")));
   EXPECT_TRUE(m.complete());
+  // "required": a list of calls, each a tool's name and its parameters (vLLM's schema).
   auto req = chat(std::string("{") + kMsgs + tools + R"(, "tool_choice": "required"})");
   EXPECT_EQ(req.tool_choice, "required");
-  EXPECT_EQ(req.forced_tool, "f");
-  EXPECT_NE(req.params.json_schema, nullptr);
+  EXPECT_TRUE(req.forced_tool.empty());
+  ASSERT_NE(req.params.json_schema, nullptr);
+  JsonMatcher l(*req.params.json_schema);
+  EXPECT_TRUE(l.accept(std::string_view(R"([{"name": "f", "parameters": {"x": 1}}, {"name": "f", "parameters": {"x": 2}}])")));
+  EXPECT_TRUE(l.complete());
+  JsonMatcher bad(*req.params.json_schema);
+  EXPECT_FALSE(bad.accept(std::string_view(R"([{"name": "f", "parameters": {"y")")));
+  const std::string two = R"(, "tools": [{"type": "function", "function": {"name": "a"}},
+      {"type": "function", "function": {"name": "b", "parameters": {"type": "object", "properties":
+      {"n": {"type": "integer"}}, "required": ["n"]}}}], "tool_choice": "required"})";
+  auto req2 = chat(std::string("{") + kMsgs + two);
+  ASSERT_NE(req2.params.json_schema, nullptr);
+  JsonMatcher m2(*req2.params.json_schema);
+  EXPECT_TRUE(m2.accept(std::string_view(R"([{"name": "b", "parameters": {"n": 3}}, {"name": "a", "parameters": {}}])")));
+  EXPECT_TRUE(m2.complete());
   EXPECT_EQ(chat_error(std::string("{") + kMsgs + tools + R"(, "tool_choice": {"type": "function", "function": {"name": "g"}}})")
                 .param,
             "tool_choice");
@@ -193,7 +207,9 @@ TEST(ChatRequestTest, Rejections) {
       {std::string("{") + kMsgs + R"(, "guided_regex": "a+"})", "guided_regex"},
       {std::string("{") + kMsgs + R"(, "tool_choice": "required"})", "tool_choice"},
       {std::string("{") + kMsgs + R"(, "tools": [{"type": "function", "function": {"name": "a"}},
-          {"type": "function", "function": {"name": "b"}}], "tool_choice": "required"})", "tool_choice"},
+          {"type": "function", "function": {"name": "a"}}], "tool_choice": "required"})", "tool_choice"},
+      {std::string("{") + kMsgs + R"(, "tools": [{"type": "function", "function": {"name": "a"}}],
+          "tool_choice": "required", "guided_json": {"type": "object"}})", "tool_choice"},
       {std::string("{") + kMsgs + R"(, "use_beam_search": true})", "use_beam_search"},
       {std::string("{") + kMsgs + R"(, "best_of": 4})", "best_of"},
       {std::string("{") + kMsgs + R"(, "guided_json": {"type": "object", "properties": {"a": {"$ref": "#/x"}}}})",

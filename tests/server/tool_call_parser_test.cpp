@@ -9,6 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/json_matcher.h"
+#include "engine/json_schema.h"
+#include "server/errors.h"
+#include "server/required_tool_calls.h"
 #include "server/tool_call_parser.h"
 #include "tokenizer/tokenizer.h"
 
@@ -60,9 +64,14 @@ void expect_calls(const ParsedToolCalls& p, const json& expected) {
   if (p.calls.size() == 2) EXPECT_NE(p.calls[0].id, p.calls[1].id);
 }
 
+// A --tool-call-parser by name, or "required": tool_choice "required"'s list.
+std::unique_ptr<ToolCallParser> make_parser(const std::string& name) {
+  return name == "required" ? make_required_tool_call_parser() : make_tool_call_parser(name);
+}
+
 // The text fed in pieces cut at `cuts` (sorted byte offsets), deltas joined.
 ParsedToolCalls stream(const std::string& parser, const std::string& text, const std::vector<size_t>& cuts) {
-  auto p = make_tool_call_parser(parser);
+  auto p = make_parser(parser);
   ParsedToolCalls out;
   std::vector<ToolCallDelta> pieces;
   size_t at = 0;
@@ -88,7 +97,7 @@ ParsedToolCalls stream(const std::string& parser, const std::string& text, const
 
 // Byte by byte, at every single cut, and at random cuts: all as the whole.
 void expect_streaming_equals_whole(const std::string& parser, const std::string& text) {
-  auto whole_parser = make_tool_call_parser(parser);
+  auto whole_parser = make_parser(parser);
   const ParsedToolCalls whole = parse_tool_calls(*whole_parser, text);
   auto same = [&](const ParsedToolCalls& s, const std::string& how) {
     EXPECT_EQ(s.content, whole.content) << how;
@@ -213,6 +222,45 @@ TEST(ToolCallParserTest, HermesBodyThatIsNotACallStaysContent) {
   ParsedToolCalls open = parse_tool_calls(*q, "x <tool_call>{\"name\": \"f\"");
   EXPECT_EQ(open.content, "x <tool_call>{\"name\": \"f\"");
   EXPECT_TRUE(open.calls.empty());
+}
+
+// tool_choice "required": the schema's list of calls read back into calls,
+// the arguments being each "parameters" value's text, whole or streamed.
+TEST(ToolCallParserTest, RequiredListReadsWhatItsSchemaAccepts) {
+  const json tools = json::array(
+      {{{"type", "function"},
+        {"function", {{"name", "get_weather"},
+                      {"parameters", {{"type", "object"},
+                                      {"properties", {{"city", {{"type", "string"}}}, {"unit", {{"enum", {"c", "f"}}}}}},
+                                      {"required", {"city"}}}}}}},
+       {{"type", "function"}, {"function", {{"name", "get_time"}}}}});
+  auto schema = JsonSchema::compile(required_tool_calls_schema(tools));
+  ASSERT_TRUE(schema.is_ok()) << schema.status().to_string();
+  const std::string text =
+      R"([{"name": "get_weather", "parameters": {"city": "Z\u00fcrich \"old\" [town]", "unit": "c"}}, )"
+      R"({"name":"get_time","parameters":{}}, {"name": "get_weather", "parameters": {"city": "Paris"}}])";
+  JsonMatcher m(**schema);
+  ASSERT_TRUE(m.accept(std::string_view(text)));
+  EXPECT_TRUE(m.complete());
+  auto p = make_required_tool_call_parser();
+  const ParsedToolCalls whole = parse_tool_calls(*p, text);
+  EXPECT_TRUE(whole.content.empty());
+  ASSERT_EQ(whole.calls.size(), 3u);
+  EXPECT_EQ(whole.calls[0].name, "get_weather");
+  EXPECT_EQ(whole.calls[0].arguments, R"({"city": "Z\u00fcrich \"old\" [town]", "unit": "c"})");
+  EXPECT_EQ(whole.calls[1].name, "get_time");
+  EXPECT_EQ(whole.calls[1].arguments, "{}");
+  EXPECT_EQ(whole.calls[2].arguments, R"({"city": "Paris"})");
+  expect_streaming_equals_whole("required", text);
+  // Cut short inside the second call's parameters: what came so far.
+  const ParsedToolCalls cut = parse_tool_calls(*make_required_tool_call_parser(), text.substr(0, text.find("{}}") + 1));
+  ASSERT_EQ(cut.calls.size(), 2u);
+  EXPECT_EQ(cut.calls[1].arguments, "{");
+
+  // Tools the schema cannot hold: a name given twice, no name.
+  EXPECT_THROW(required_tool_calls_schema(json::array({tools[0], tools[0]})), ApiException);
+  EXPECT_THROW(required_tool_calls_schema(json::array({{{"type", "function"}, {"function", json::object()}}})),
+               ApiException);
 }
 
 TEST(ToolCallParserTest, Names) {
