@@ -1,6 +1,7 @@
 #include "engine/json_matcher.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace sable {
 
@@ -485,9 +486,8 @@ bool JsonMatcher::push(uint16_t node) {
     // Every alternative starts before its first property (the compiler
     // bounds the nesting, so a state is always free).
     if (unions_ >= JsonSchema::kMaxObjectUnionNesting) return false;
-    uint64_t counts = ~uint64_t(0);
-    for (uint32_t a = 0; a < n.num_props; ++a) counts &= ~(uint64_t(0xFF) << (8 * a));
-    ucounts_[unions_] = counts;
+    std::memset(ucounts_[unions_], JsonSchema::kNoProp, sizeof ucounts_[unions_]);
+    std::memset(ucounts_[unions_], 0, n.num_props);
     uvalue_[unions_] = 0;
     frames_[++depth_] = {.node = node, .phase = kObjStart, .count = unions_++};
     return true;
@@ -495,11 +495,6 @@ bool JsonMatcher::push(uint16_t node) {
   const bool object = n.kind == JsonSchema::Kind::kObject;
   frames_[++depth_] = {.node = node, .phase = uint8_t(object ? kObjStart : kArrStart)};
   return true;
-}
-
-void JsonMatcher::set_alt_count(const Frame& f, int a, uint8_t c) {
-  uint64_t& counts = ucounts_[f.count];
-  counts = (counts & ~(uint64_t(0xFF) << (8 * a))) | (uint64_t(c) << (8 * a));
 }
 
 // Some live alternative has a property left.

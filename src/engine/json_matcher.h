@@ -75,8 +75,8 @@ class JsonMatcher {
   bool literal_exact() const;
   // Object unions (json_object_union.h): alternative a's next property in
   // the union state of frame f (kNoProp: a has dropped out).
-  uint8_t alt_count(const Frame& f, int a) const { return uint8_t(ucounts_[f.count] >> (8 * a)); }
-  void set_alt_count(const Frame& f, int a, uint8_t c);
+  uint8_t alt_count(const Frame& f, int a) const { return ucounts_[f.count][a]; }
+  void set_alt_count(const Frame& f, int a, uint8_t c) { ucounts_[f.count][a] = c; }
   bool union_more_keys(const Frame& f) const;
   bool union_key_viable() const;
   bool union_literal_viable(uint16_t lo, uint16_t hi) const;
@@ -99,7 +99,7 @@ class JsonMatcher {
   // node of the value after the key just read.
   uint8_t unions_ = 0;
   uint16_t uvalue_[JsonSchema::kMaxObjectUnionNesting] = {};
-  uint64_t ucounts_[JsonSchema::kMaxObjectUnionNesting] = {};
+  uint8_t ucounts_[JsonSchema::kMaxObjectUnionNesting][JsonSchema::kMaxObjectAlts] = {};
 };
 
 static_assert(std::is_trivially_copyable_v<JsonMatcher>, "copied at every node of the vocabulary DFS");

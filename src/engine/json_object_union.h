@@ -9,7 +9,7 @@
 // allows. So a document is accepted exactly when some alternative accepts it
 // (oneOf's "exactly one" is not checked: a document two alternatives accept
 // passes, as with anyOf). Limits, each refused with an error naming the
-// union: at most 8 objects; a property the alternatives share must follow the
+// union: at most 32 objects; a property the alternatives share must follow the
 // same schema in each, or differ only in its const/enum values (the
 // discriminator), or come after a required const/enum property that tells
 // apart the alternatives whose schemas for it differ (a tagged union:

@@ -143,7 +143,7 @@ class JsonSchema {
   // each alternative's own node, when alternatives whose schemas for it
   // differ are told apart by an earlier required const/enum property
   // (Union[{"name": "a", "parameters": A}, {"name": "b", "parameters": B}]).
-  static constexpr int kMaxObjectAlts = 8;
+  static constexpr int kMaxObjectAlts = 32;  // the union literal's allow mask is 32 bits
   static constexpr uint8_t kNoProp = 0xFF;
   struct UnionKey {
     std::array<uint8_t, kMaxObjectAlts> prop{};

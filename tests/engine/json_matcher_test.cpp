@@ -33,7 +33,9 @@ using testing::OJson;
 TEST(JsonMatcher, StateIsSmallAndTriviallyCopyable) {
   static_assert(std::is_trivially_copyable_v<JsonMatcher>);
   std::printf("sizeof(JsonMatcher) = %zu\n", sizeof(JsonMatcher));
-  EXPECT_LE(sizeof(JsonMatcher), 300u);
+  // 376 bytes: 128 of them the object-union counts (32 alternatives x 4
+  // nesting levels), which long tool lists under tool_choice "required" need.
+  EXPECT_LE(sizeof(JsonMatcher), 400u);
 }
 
 TEST(JsonMatcher, AnyObjectAcceptsCompactDocument) {

@@ -231,6 +231,21 @@ TEST(JsonObjectUnion, TaggedUnionWithPerAlternativePayloads) {
   EXPECT_FALSE(matches(*s, "[]"));
 }
 
+// 32 tagged alternatives (a long tool list under tool_choice "required"):
+// each value follows its own alternative's schema, the last one included.
+TEST(JsonObjectUnion, ThirtyTwoAlternatives) {
+  std::string u = R"({"anyOf": [)";
+  for (int i = 0; i < 32; ++i)
+    u += (i ? ", " : "") + std::string(R"({"properties": {"name": {"const": "f)") + std::to_string(i) +
+         R"("}, "p": {"type": ")" + (i % 2 ? "integer" : "string") + R"("}}, "required": ["name", "p"]})";
+  auto s = compile_ok(u + "]}");
+  expect_document(*s, R"({"name": "f31", "p": 5})");
+  expect_document(*s, R"({"name": "f30", "p": "x"})");
+  expect_document(*s, R"({"name": "f0", "p": "y"})");
+  expect_rejected_at(*s, R"({"name": "f31", "p": "x"})", 21);
+  expect_rejected_at(*s, R"({"name": "f32", "p": 1})", 12);
+}
+
 TEST(JsonObjectUnion, CompileErrors) {
   const std::string differ =
       "different schemas; a property that objects of a union share may differ only in its const or enum values, "
@@ -251,11 +266,11 @@ TEST(JsonObjectUnion, CompileErrors) {
       {"type": "object", "properties": {"t": {"enum": [1, 3]}, "x": {"type": "integer"}}, "required": ["t"]},
       {"type": "object", "properties": {"t": {"enum": [2, 3]}, "x": {"type": "string"}}, "required": ["t"]}]})",
                        differ);
-  std::string nine = R"({"oneOf": [)";
-  for (int i = 0; i < 9; ++i)
-    nine += (i ? ", " : "") + std::string(R"({"type": "object", "properties": {"k": {"const": )") + std::to_string(i) +
+  std::string many = R"({"oneOf": [)";
+  for (int i = 0; i < 33; ++i)
+    many += (i ? ", " : "") + std::string(R"({"type": "object", "properties": {"k": {"const": )") + std::to_string(i) +
             "}}}";
-  expect_compile_error(nine + "]}", "json_schema: 'oneOf' at $ has 9 object alternatives; at most 8 are supported");
+  expect_compile_error(many + "]}", "json_schema: 'oneOf' at $ has 33 object alternatives; at most 32 are supported");
   // Five object unions nested in one another's values.
   std::string deep = R"({"type": "null"})";
   for (int i = 0; i < 5; ++i)
