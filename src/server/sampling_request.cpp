@@ -88,17 +88,46 @@ std::shared_ptr<const JsonSchema> compile_schema(const Json& schema, const std::
   return *c;
 }
 
+// A schema given as an object or as a JSON string (guided_json, structured_outputs.json).
+std::shared_ptr<const JsonSchema> schema_field(const Json& v, const std::string& param) {
+  Json schema = v;
+  if (v.is_string()) {
+    schema = Json::parse(v.get<std::string>(), nullptr, /*allow_exceptions=*/false);
+    if (schema.is_discarded()) throw_bad_request(fmt::format("'{}' is a string but not valid JSON.", param), param);
+  }
+  return compile_schema(schema, param);
+}
+
+// vLLM's structured_outputs object (its newer name for the guided_* fields):
+// "json" (a schema) or "json_object": true; the other kinds are refused.
+void parse_structured_outputs(const FieldReader& f, SamplingParams& p) {
+  const Json* so = f.get("structured_outputs");
+  if (!so || so->is_null()) return;
+  if (!so->is_object())
+    throw_bad_request("'structured_outputs' must be an object, e.g. {\"json\": {...schema...}}.",
+                      "structured_outputs");
+  FieldReader sr(*so, "structured_outputs.");
+  for (const char* k : {"regex", "choice", "grammar", "structural_tag"})
+    reject_if_set(sr, k, "of structured output, only JSON is available (structured_outputs.json or json_object)");
+  const Json* js = sr.get("json");
+  const bool any_object = sr.opt_bool("json_object").value_or(false);
+  if (js && !js->is_null() && any_object)
+    throw_bad_request("Give 'structured_outputs.json' or 'structured_outputs.json_object', not both.",
+                      "structured_outputs");
+  if (js && !js->is_null()) p.json_schema = schema_field(*js, "structured_outputs.json");
+  if (any_object) p.json_schema = JsonSchema::any_object();
+}
+
 // Structured output, as vLLM: response_format {"type": "json_object"} (any
 // JSON object) or {"type": "json_schema", "json_schema": {"schema": ...}},
-// or vLLM's guided_json (a schema, as an object or a JSON string).
+// vLLM's guided_json (a schema, as an object or a JSON string), or its
+// structured_outputs {"json": ...}; one of them.
 void parse_structured_output(const FieldReader& f, SamplingParams& p) {
+  parse_structured_outputs(f, p);
   if (const Json* gj = f.get("guided_json"); gj && !gj->is_null()) {
-    Json schema = *gj;
-    if (gj->is_string()) {
-      schema = Json::parse(gj->get<std::string>(), nullptr, /*allow_exceptions=*/false);
-      if (schema.is_discarded()) throw_bad_request("'guided_json' is a string but not valid JSON.", "guided_json");
-    }
-    p.json_schema = compile_schema(schema, "guided_json");
+    if (p.json_schema)
+      throw_bad_request("Give either 'structured_outputs' or 'guided_json', not both.", "guided_json");
+    p.json_schema = schema_field(*gj, "guided_json");
   }
   const Json* rf = f.opt_object("response_format");
   if (!rf) return;
@@ -106,7 +135,7 @@ void parse_structured_output(const FieldReader& f, SamplingParams& p) {
   const auto type = rr.opt_string("type").value_or("text");
   if (type == "text") return;
   if (p.json_schema)
-    throw_bad_request("Give either 'response_format' or 'guided_json', not both.", "response_format");
+    throw_bad_request("Give one of 'response_format', 'guided_json' and 'structured_outputs'.", "response_format");
   if (type == "json_object") {
     p.json_schema = JsonSchema::any_object();
   } else if (type == "json_schema") {
@@ -212,9 +241,9 @@ void parse_common_fields(const FieldReader& f, const ProtocolLimits& limits, Com
   reject_if_set(f, "allowed_token_ids", "use logit_bias instead");
   reject_if_set(f, "bad_words", "use logit_bias instead");
   reject_if_set(f, "logits_processors", "custom logits processors are not available");
-  for (const char* k : {"guided_regex", "guided_choice", "guided_grammar", "structured_outputs"})
+  for (const char* k : {"guided_regex", "guided_choice", "guided_grammar"})
     reject_if_set(f, k, "of structured output, only JSON is available (response_format json_object or json_schema, "
-                        "or guided_json)");
+                        "guided_json, or structured_outputs json)");
   parse_structured_output(f, p);
 }
 

@@ -119,6 +119,18 @@ TEST(ChatRequestTest, StructuredOutputForms) {
             nullptr);
   EXPECT_NE(chat(std::string("{") + kMsgs + R"(, "guided_json": "{\"type\": \"object\"}"})").params.json_schema,
             nullptr);
+  // vLLM's structured_outputs: json (an object or a string) or json_object.
+  auto so = chat(std::string("{") + kMsgs + R"(, "structured_outputs": {"json": {"type": "object", "properties":
+      {"a": {"type": "integer"}}, "required": ["a"]}}})");
+  ASSERT_NE(so.params.json_schema, nullptr);
+  JsonMatcher m(*so.params.json_schema);
+  EXPECT_FALSE(m.accept(std::string_view(R"({"b")")));
+  EXPECT_NE(chat(std::string("{") + kMsgs + R"(, "structured_outputs": {"json": "{\"type\": \"array\"}"}})")
+                .params.json_schema,
+            nullptr);
+  EXPECT_NE(chat(std::string("{") + kMsgs + R"(, "structured_outputs": {"json_object": true}})").params.json_schema,
+            nullptr);
+  EXPECT_EQ(chat(std::string("{") + kMsgs + R"(, "structured_outputs": {}})").params.json_schema, nullptr);
 }
 
 TEST(ChatRequestTest, NamedToolChoice) {
@@ -205,6 +217,13 @@ TEST(ChatRequestTest, Rejections) {
        "response_format"},
       {std::string("{") + kMsgs + R"(, "guided_json": "{not json"})", "guided_json"},
       {std::string("{") + kMsgs + R"(, "guided_regex": "a+"})", "guided_regex"},
+      {std::string("{") + kMsgs + R"(, "structured_outputs": {"choice": ["a", "b"]}})", "structured_outputs.choice"},
+      {std::string("{") + kMsgs + R"(, "structured_outputs": {"json": {}}, "guided_json": {}})", "guided_json"},
+      {std::string("{") + kMsgs + R"(, "structured_outputs": {"json": {}, "json_object": true}})",
+       "structured_outputs"},
+      {std::string("{") + kMsgs + R"(, "structured_outputs": "json"})", "structured_outputs"},
+      {std::string("{") + kMsgs + R"(, "structured_outputs": {"json": {"type": "string", "pattern": "a"}}})",
+       "structured_outputs.json"},
       {std::string("{") + kMsgs + R"(, "tool_choice": "required"})", "tool_choice"},
       {std::string("{") + kMsgs + R"(, "tools": [{"type": "function", "function": {"name": "a"}},
           {"type": "function", "function": {"name": "a"}}], "tool_choice": "required"})", "tool_choice"},
