@@ -211,7 +211,7 @@ void EngineCore::accept_token(RequestState& r, Sequence& seq, int32_t token, flo
       // The mask admitted only accepted tokens; a token sampled without the
       // mask (none) would leave the matcher unchanged.
       seq.matcher->accept(bytes);
-      json_done = seq.matcher->complete();
+      json_done = seq.matcher->complete() && !seq.matcher->may_continue();
     } else if (seq.gate->feed(bytes, after)) {
       // The reasoning ended in this token: the document starts after it.
       // What follows the marker in the same token was not masked; it opens
@@ -219,7 +219,7 @@ void EngineCore::accept_token(RequestState& r, Sequence& seq, int32_t token, flo
       seq.matcher.emplace(*p.json_schema);
       JsonMatcher trial = *seq.matcher;
       if (!after.empty() && trial.accept(after)) seq.matcher = std::move(trial);
-      json_done = seq.matcher->complete();
+      json_done = seq.matcher->complete() && !seq.matcher->may_continue();
     }
   }
   // EOS and stop tokens end the choice; their text is not emitted.
@@ -429,7 +429,14 @@ int64_t EngineCore::structured_mask(Sequence& seq) {
     LOG_INFO("structured output: vocabulary trie of {} nodes built in {:.0f} ms", trie_->num_nodes(),
              std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   }
-  return trie_->allowed_tokens(*seq.matcher, allowed_);
+  int64_t count = trie_->allowed_tokens(*seq.matcher, allowed_);
+  // A choice that may end here or go on (guided_choice ["A", "AB"] after
+  // "A"): ending is the EOS token.
+  if (eos_ && seq.matcher->complete() && !allowed_[size_t(*eos_)]) {
+    allowed_[size_t(*eos_)] = 1;
+    ++count;
+  }
+  return count;
 }
 
 EngineGauges EngineCore::gauges() const {

@@ -78,7 +78,7 @@ bool JsonMatcher::in_free_string() const {
 void JsonMatcher::state_key(std::string& out) const {
   out.clear();
   auto put = [&out](const auto& v) { out.append(reinterpret_cast<const char*>(&v), sizeof v); };
-  put(schema_);
+  put(schema_->id_);  // not the address: a freed schema's may come back for another
   put(leaf_.kind), put(leaf_.phase), put(leaf_.utf8_need), put(leaf_.utf8_lo), put(leaf_.utf8_hi);
   put(leaf_.hex_digits), put(leaf_.low_surrogate), put(leaf_.integer), put(leaf_.ref), put(leaf_.hex);
   put(leaf_.lo), put(leaf_.hi), put(leaf_.pos), put(leaf_.count);
@@ -96,6 +96,12 @@ bool JsonMatcher::complete() const {
     return leaf_.phase == kNumZero || leaf_.phase == kNumInt || leaf_.phase == kNumFrac || leaf_.phase == kNumExp;
   }
   return leaf_.kind == kLeafLiteral && literal_exact();
+}
+
+bool JsonMatcher::may_continue() const {
+  // A literal's candidates share the bytes matched; an exact match is the
+  // shortest of them, so any other candidate is longer.
+  return schema_->raw_ && leaf_.kind == kLeafLiteral && literal_exact() && leaf_.hi - leaf_.lo > 1;
 }
 
 bool JsonMatcher::step(uint8_t b) {

@@ -32,6 +32,9 @@ class JsonMatcher {
   // A whole document has been matched: the text may end here. (A top-level
   // number may still go on: "12" is complete and accepts a "3".)
   bool complete() const;
+  // Complete, and yet a longer text would match too (a choice that is a
+  // prefix of another): the model may end here (EOS) or go on.
+  bool may_continue() const;
   // The state's meaningful fields as bytes (the frames in use, not the rest
   // of the array): equal keys accept the same continuations, which lets the
   // engine reuse a token mask (TokenTrie's cache).

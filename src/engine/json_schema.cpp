@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bitset>
 #include <cmath>
 #include <cstring>
@@ -725,6 +726,8 @@ class JsonSchemaCompiler {
 };
 
 JsonSchema::JsonSchema() {
+  static std::atomic<uint64_t> next_id{1};
+  id_ = next_id.fetch_add(1, std::memory_order_relaxed);
   nodes_.push_back({.kind = Kind::kAny});                                     // kAnyNode
   nodes_.push_back({.kind = Kind::kObject, .child = kAnyNode});               // kAnyObjectNode
   nodes_.push_back({.kind = Kind::kArray, .child = kAnyNode});                // kAnyArrayNode
@@ -740,6 +743,29 @@ std::shared_ptr<const JsonSchema> JsonSchema::any_object() {
     return std::shared_ptr<const JsonSchema>(std::move(s));
   }();
   return schema;
+}
+
+Result<std::shared_ptr<const JsonSchema>> JsonSchema::choice(const std::vector<std::string>& texts) {
+  if (texts.empty()) return invalid_argument("choice: the list of choices is empty");
+  if (texts.size() > kMaxChoices)
+    return invalid_argument("choice: " + std::to_string(texts.size()) + " choices; at most " +
+                            std::to_string(kMaxChoices) + " are supported");
+  TextList list;
+  for (const std::string& t : texts) {
+    if (t.empty()) return invalid_argument("choice: an empty choice (the output would be empty)");
+    if (t.size() > kMaxChoiceBytes)
+      return invalid_argument("choice: a choice of " + std::to_string(t.size()) + " bytes; at most " +
+                              std::to_string(kMaxChoiceBytes) + " are supported");
+    list.texts.push_back(t);
+  }
+  std::sort(list.texts.begin(), list.texts.end());
+  list.texts.erase(std::unique(list.texts.begin(), list.texts.end()), list.texts.end());
+  std::shared_ptr<JsonSchema> s(new JsonSchema());
+  s->lists_.push_back(std::move(list));
+  s->nodes_.push_back({.kind = Kind::kLiteral, .list = uint16_t(s->lists_.size() - 1)});
+  s->root_ = uint16_t(s->nodes_.size() - 1);
+  s->raw_ = true;
+  return std::shared_ptr<const JsonSchema>(std::move(s));
 }
 
 namespace {

@@ -85,6 +85,11 @@ class JsonSchema {
   // server parses requests) keeps it, nlohmann::json has sorted it.
   static Result<std::shared_ptr<const JsonSchema>> compile(const nlohmann::ordered_json& schema);
   static Result<std::shared_ptr<const JsonSchema>> compile(const nlohmann::json& schema);
+  // vLLM's guided_choice: the text is exactly one of `texts` (raw text, not
+  // JSON; no whitespace around). Where one choice is a prefix of another,
+  // the text may end at the shorter one (JsonMatcher::may_continue()).
+  static Result<std::shared_ptr<const JsonSchema>> choice(const std::vector<std::string>& texts);
+  static constexpr size_t kMaxChoices = 4096, kMaxChoiceBytes = 4096;
 
  private:
   friend class JsonMatcher;
@@ -170,6 +175,11 @@ class JsonSchema {
   std::vector<uint16_t> union_alts_;
   std::vector<UnionKey> union_keys_;
   uint16_t root_ = kAnyNode;
+  // Unique per schema for the life of the process: the matcher's state key
+  // names the schema by it (an address is reused once a schema is freed, and
+  // TokenTrie's mask cache outlives requests).
+  uint64_t id_ = 0;
+  bool raw_ = false;  // choice(): the root is a literal of raw texts, no JSON whitespace
 };
 
 

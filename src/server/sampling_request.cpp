@@ -98,8 +98,21 @@ std::shared_ptr<const JsonSchema> schema_field(const Json& v, const std::string&
   return compile_schema(schema, param);
 }
 
+// guided_choice / structured_outputs.choice: a list of strings, the output exactly one.
+std::shared_ptr<const JsonSchema> choice_field(const Json& v, const std::string& param) {
+  if (!v.is_array()) throw_bad_request(fmt::format("'{}' must be a list of strings.", param), param);
+  std::vector<std::string> texts;
+  for (const Json& t : v) {
+    if (!t.is_string()) throw_bad_request(fmt::format("'{}' must be a list of strings.", param), param);
+    texts.push_back(t.get<std::string>());
+  }
+  auto c = JsonSchema::choice(texts);
+  if (!c.is_ok()) throw_bad_request(fmt::format("{}: {}", param, c.status().message()), param);
+  return *c;
+}
+
 // vLLM's structured_outputs object (its newer name for the guided_* fields):
-// "json" (a schema) or "json_object": true; the other kinds are refused.
+// "json" (a schema), "json_object": true or "choice"; the other kinds are refused.
 void parse_structured_outputs(const FieldReader& f, SamplingParams& p) {
   const Json* so = f.get("structured_outputs");
   if (!so || so->is_null()) return;
@@ -107,21 +120,24 @@ void parse_structured_outputs(const FieldReader& f, SamplingParams& p) {
     throw_bad_request("'structured_outputs' must be an object, e.g. {\"json\": {...schema...}}.",
                       "structured_outputs");
   FieldReader sr(*so, "structured_outputs.");
-  for (const char* k : {"regex", "choice", "grammar", "structural_tag"})
-    reject_if_set(sr, k, "of structured output, only JSON is available (structured_outputs.json or json_object)");
+  for (const char* k : {"regex", "grammar", "structural_tag"})
+    reject_if_set(sr, k, "of structured output, JSON and choices are available (structured_outputs.json, "
+                         "json_object or choice)");
   const Json* js = sr.get("json");
+  const Json* choice = sr.get("choice");
   const bool any_object = sr.opt_bool("json_object").value_or(false);
-  if (js && !js->is_null() && any_object)
-    throw_bad_request("Give 'structured_outputs.json' or 'structured_outputs.json_object', not both.",
-                      "structured_outputs");
+  if (int(js && !js->is_null()) + int(choice && !choice->is_null()) + int(any_object) > 1)
+    throw_bad_request("Give one of 'structured_outputs.json', 'json_object' and 'choice'.", "structured_outputs");
   if (js && !js->is_null()) p.json_schema = schema_field(*js, "structured_outputs.json");
+  if (choice && !choice->is_null()) p.json_schema = choice_field(*choice, "structured_outputs.choice");
   if (any_object) p.json_schema = JsonSchema::any_object();
 }
 
 // Structured output, as vLLM: response_format {"type": "json_object"} (any
 // JSON object) or {"type": "json_schema", "json_schema": {"schema": ...}},
-// vLLM's guided_json (a schema, as an object or a JSON string), or its
-// structured_outputs {"json": ...}; one of them.
+// vLLM's guided_json (a schema, as an object or a JSON string) or
+// guided_choice (a list of strings), or its structured_outputs {"json" |
+// "json_object" | "choice": ...}; one of them.
 void parse_structured_output(const FieldReader& f, SamplingParams& p) {
   parse_structured_outputs(f, p);
   if (const Json* gj = f.get("guided_json"); gj && !gj->is_null()) {
@@ -129,13 +145,19 @@ void parse_structured_output(const FieldReader& f, SamplingParams& p) {
       throw_bad_request("Give either 'structured_outputs' or 'guided_json', not both.", "guided_json");
     p.json_schema = schema_field(*gj, "guided_json");
   }
+  if (const Json* gc = f.get("guided_choice"); gc && !gc->is_null()) {
+    if (p.json_schema)
+      throw_bad_request("Give one of 'guided_choice', 'guided_json' and 'structured_outputs'.", "guided_choice");
+    p.json_schema = choice_field(*gc, "guided_choice");
+  }
   const Json* rf = f.opt_object("response_format");
   if (!rf) return;
   FieldReader rr(*rf, "response_format.");
   const auto type = rr.opt_string("type").value_or("text");
   if (type == "text") return;
   if (p.json_schema)
-    throw_bad_request("Give one of 'response_format', 'guided_json' and 'structured_outputs'.", "response_format");
+    throw_bad_request("Give one of 'response_format', 'guided_json', 'guided_choice' and 'structured_outputs'.",
+                      "response_format");
   if (type == "json_object") {
     p.json_schema = JsonSchema::any_object();
   } else if (type == "json_schema") {
@@ -241,9 +263,9 @@ void parse_common_fields(const FieldReader& f, const ProtocolLimits& limits, Com
   reject_if_set(f, "allowed_token_ids", "use logit_bias instead");
   reject_if_set(f, "bad_words", "use logit_bias instead");
   reject_if_set(f, "logits_processors", "custom logits processors are not available");
-  for (const char* k : {"guided_regex", "guided_choice", "guided_grammar"})
-    reject_if_set(f, k, "of structured output, only JSON is available (response_format json_object or json_schema, "
-                        "guided_json, or structured_outputs json)");
+  for (const char* k : {"guided_regex", "guided_grammar"})
+    reject_if_set(f, k, "of structured output, JSON and choices are available (response_format json_object or "
+                        "json_schema, guided_json, guided_choice, or structured_outputs json / choice)");
   parse_structured_output(f, p);
 }
 

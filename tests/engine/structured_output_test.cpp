@@ -79,6 +79,23 @@ TEST_F(StructuredOutput, ObjectUnionCompletesAsOneAlternative) {
   }
 }
 
+// guided_choice: the text is exactly one of the choices. Where one is a
+// prefix of another ("A", "AB", "ABC"), the text may end at it by EOS.
+TEST_F(StructuredOutput, ChoiceIsExactlyOneOfTheTexts) {
+  for (const std::vector<std::string>& choices : std::vector<std::vector<std::string>>{
+           {"red", "green", "blue"}, {"A", "AB", "ABC"}, {"positive", "negative", "neutral ☀"}}) {
+    auto schema = JsonSchema::choice(choices);
+    ASSERT_TRUE(schema.is_ok());
+    for (float t : {0.f, 1.f}) {
+      GenerateRequest r = request(*schema, t, 40);
+      r.params.ignore_eos = false;
+      auto out = testing::run_all(*engine_, {r})[0][0];
+      EXPECT_EQ(out.finish, "stop") << out.text;
+      EXPECT_NE(std::find(choices.begin(), choices.end(), out.text), choices.end()) << "[" << out.text << "] t " << t;
+    }
+  }
+}
+
 TEST_F(StructuredOutput, JsonObjectTextIsAlwaysAValidPrefix) {
   auto any = JsonSchema::any_object();
   for (float t : {0.f, 1.f}) {
@@ -175,6 +192,24 @@ TEST(TokenTrie, AllowedTokensAreExactlyThoseTheMatcherAccepts) {
     std::vector<uint8_t> again;
     EXPECT_EQ(trie.allowed_tokens(m, again), count);  // from the cache
     EXPECT_EQ(again, allowed);
+  }
+}
+
+// The mask cache outlives requests and their schemas; a schema freed and
+// another allocated at its address must not get the first one's masks.
+TEST(TokenTrie, MasksOfAFreedSchemaDoNotServeTheNextOne) {
+  const auto& tok = *tiny_model().tokenizer;
+  const int64_t V = tiny_model().model->config().vocab_size;
+  TokenTrie cached(tok, V);
+  for (int i = 0; i < 20; ++i) {
+    auto s = JsonSchema::choice(i % 2 ? std::vector<std::string>{"red", "green"} : std::vector<std::string>{"AB", "C"});
+    ASSERT_TRUE(s.is_ok());
+    JsonMatcher m(**s);
+    std::vector<uint8_t> got, want;
+    cached.allowed_tokens(m, got);
+    TokenTrie fresh(tok, V);
+    fresh.allowed_tokens(m, want);
+    ASSERT_EQ(got, want) << "schema " << i;
   }
 }
 

@@ -131,6 +131,22 @@ TEST(ChatRequestTest, StructuredOutputForms) {
   EXPECT_NE(chat(std::string("{") + kMsgs + R"(, "structured_outputs": {"json_object": true}})").params.json_schema,
             nullptr);
   EXPECT_EQ(chat(std::string("{") + kMsgs + R"(, "structured_outputs": {}})").params.json_schema, nullptr);
+  // guided_choice / structured_outputs.choice: exactly one of the strings, as raw text.
+  for (const char* field : {R"("guided_choice": ["yes", "no", "yes!"])", R"("structured_outputs": {"choice": ["yes", "no", "yes!"]})"}) {
+    auto c = chat(std::string("{") + kMsgs + ", " + field + "}");
+    ASSERT_NE(c.params.json_schema, nullptr) << field;
+    JsonMatcher y(*c.params.json_schema);
+    EXPECT_TRUE(y.accept(std::string_view("yes")));
+    EXPECT_TRUE(y.complete());
+    EXPECT_TRUE(y.may_continue());  // "yes!" too
+    EXPECT_TRUE(y.accept(std::string_view("!")));
+    EXPECT_TRUE(y.complete());
+    EXPECT_FALSE(y.may_continue());
+    JsonMatcher q(*c.params.json_schema);
+    EXPECT_FALSE(q.accept(std::string_view("\"no\"")));
+    JsonMatcher sp(*c.params.json_schema);
+    EXPECT_FALSE(sp.accept(uint8_t(' ')));
+  }
 }
 
 TEST(ChatRequestTest, NamedToolChoice) {
@@ -217,7 +233,13 @@ TEST(ChatRequestTest, Rejections) {
        "response_format"},
       {std::string("{") + kMsgs + R"(, "guided_json": "{not json"})", "guided_json"},
       {std::string("{") + kMsgs + R"(, "guided_regex": "a+"})", "guided_regex"},
-      {std::string("{") + kMsgs + R"(, "structured_outputs": {"choice": ["a", "b"]}})", "structured_outputs.choice"},
+      {std::string("{") + kMsgs + R"(, "structured_outputs": {"regex": "a+"}})", "structured_outputs.regex"},
+      {std::string("{") + kMsgs + R"(, "structured_outputs": {"choice": ["a"], "json": {}}})", "structured_outputs"},
+      {std::string("{") + kMsgs + R"(, "guided_choice": []})", "guided_choice"},
+      {std::string("{") + kMsgs + R"(, "guided_choice": ["a", 1]})", "guided_choice"},
+      {std::string("{") + kMsgs + R"(, "guided_choice": ["a", ""]})", "guided_choice"},
+      {std::string("{") + kMsgs + R"(, "guided_choice": "a"})", "guided_choice"},
+      {std::string("{") + kMsgs + R"(, "guided_choice": ["a"], "guided_json": {}})", "guided_choice"},
       {std::string("{") + kMsgs + R"(, "structured_outputs": {"json": {}}, "guided_json": {}})", "guided_json"},
       {std::string("{") + kMsgs + R"(, "structured_outputs": {"json": {}, "json_object": true}})",
        "structured_outputs"},
