@@ -263,6 +263,24 @@ def test_required_tool_choice(client):
     assert "paint" in str(e.value)
 
 
+def test_guided_choice(client):
+    # vLLM's extension through extra_body: the output is one of the strings.
+    for kind in ("chat", "completions"):
+        choices = ["positive", "negative", "neutral"]
+        if kind == "chat":
+            r = client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=10, temperature=0,
+                                               extra_body={"guided_choice": choices})
+            text = r.choices[0].message.content
+        else:
+            r = client.completions.create(model=DEMO_NAME, prompt="The review is", max_tokens=10, temperature=0,
+                                          extra_body={"structured_outputs": {"choice": choices}})
+            text = r.choices[0].text
+        assert text in choices and r.choices[0].finish_reason == "stop", (kind, text)
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=5, extra_body={"guided_choice": []})
+    assert "guided_choice" in str(e.value)
+
+
 def test_structured_output_json_object(client):
     r = client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=30, temperature=0,
                                        response_format={"type": "json_object"})
