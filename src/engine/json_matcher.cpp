@@ -3,39 +3,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/json_matcher_internal.h"
+
 namespace sable {
 
 namespace {
-
-// Frame phases. A frame whose value is being matched (by a leaf or a deeper
-// frame) is in kValue or kObjKey.
-enum Phase : uint8_t {
-  kRootStart,
-  kRootDone,
-  kValue,
-  kObjStart,             // after '{'
-  kObjKey,               // a key is the leaf
-  kObjColon,             // after a key
-  kObjAfterColon,
-  kObjAfterColonSpace,
-  kObjAfterValue,
-  kObjAfterComma,
-  kObjAfterCommaSpace,
-  kArrStart,             // after '['
-  kArrAfterValue,
-  kArrAfterComma,
-  kArrAfterCommaSpace,
-};
-
-enum LeafKind : uint8_t {
-  kLeafNone, kLeafString, kLeafKeyString, kLeafNumber, kLeafLiteral, kLeafKey,
-  kLeafUnionKey,      // a key of an object union: ref is its node
-  kLeafUnionLiteral,  // a const/enum value of an object union's property: ref is its list
-};
-
-enum StringPhase : uint8_t { kStrChars, kStrEscape, kStrHex, kStrPairBackslash, kStrPairU };
-
-enum NumberPhase : uint8_t { kNumMinus, kNumZero, kNumInt, kNumDot, kNumFrac, kNumE, kNumESign, kNumExp, kNumNone };
 
 bool is_digit(uint8_t b) { return b >= '0' && b <= '9'; }
 
@@ -501,84 +473,6 @@ bool JsonMatcher::push(uint16_t node) {
   const bool object = n.kind == JsonSchema::Kind::kObject;
   frames_[++depth_] = {.node = node, .phase = uint8_t(object ? kObjStart : kArrStart)};
   return true;
-}
-
-// Some live alternative has a property left.
-bool JsonMatcher::union_more_keys(const Frame& f) const {
-  const JsonSchema::Node& u = schema_->nodes_[f.node];
-  for (uint32_t a = 0; a < u.num_props; ++a) {
-    const uint8_t c = alt_count(f, int(a));
-    if (c != JsonSchema::kNoProp && c < schema_->nodes_[schema_->union_alts_[u.first_prop + a]].num_props) return true;
-  }
-  return false;
-}
-
-// Some key in the candidate range may come next in some live alternative:
-// one of its properties from the next one up to its next required one.
-bool JsonMatcher::union_key_viable() const {
-  const Frame& f = frames_[depth_];
-  const JsonSchema::Node& u = schema_->nodes_[f.node];
-  for (uint32_t i = leaf_.lo; i < leaf_.hi; ++i) {
-    const JsonSchema::UnionKey& k = schema_->union_keys_[u.min + i];
-    for (uint32_t a = 0; a < u.num_props; ++a) {
-      const uint8_t c = alt_count(f, int(a)), p = k.prop[a];
-      if (c == JsonSchema::kNoProp || p == JsonSchema::kNoProp || p < c) continue;
-      const JsonSchema::Node& o = schema_->nodes_[schema_->union_alts_[u.first_prop + a]];
-      if (c < o.num_props && p <= schema_->props_[o.first_prop + c].window_end) return true;
-    }
-  }
-  return false;
-}
-
-// The key just closed: the alternatives that may take it move past it, the
-// others drop out; its value follows the key's node.
-void JsonMatcher::union_take_key() {
-  Frame& f = frames_[depth_];
-  const JsonSchema::Node& u = schema_->nodes_[f.node];
-  const JsonSchema::UnionKey& k = schema_->union_keys_[u.min + leaf_.lo];
-  for (uint32_t a = 0; a < u.num_props; ++a) {
-    const uint8_t c = alt_count(f, int(a)), p = k.prop[a];
-    if (c == JsonSchema::kNoProp) continue;
-    const JsonSchema::Node& o = schema_->nodes_[schema_->union_alts_[u.first_prop + a]];
-    const bool takes = p != JsonSchema::kNoProp && p >= c && c < o.num_props &&
-                       p <= schema_->props_[o.first_prop + c].window_end;
-    set_alt_count(f, int(a), takes ? uint8_t(p + 1) : JsonSchema::kNoProp);
-    // Per-alternative values: the live alternatives that take the key all
-    // follow the same schema for it (json_object_union.cpp checks that).
-    if (takes && k.per_alt) uvalue_[f.count] = k.alt_value[a];
-  }
-  if (!k.per_alt) uvalue_[f.count] = k.value;
-  f.phase = kObjColon;
-  leaf_.kind = kLeafNone;
-}
-
-// Some text in [lo, hi) of the union literal's list is allowed by a live
-// alternative of the object union it is a value of.
-bool JsonMatcher::union_literal_viable(uint16_t lo, uint16_t hi) const {
-  const Frame& f = frames_[depth_];
-  const uint32_t alts = schema_->nodes_[f.node].num_props;
-  uint32_t live = 0;
-  for (uint32_t a = 0; a < alts; ++a)
-    if (alt_count(f, int(a)) != JsonSchema::kNoProp) live |= 1u << a;
-  const std::vector<uint32_t>& allow = schema_->lists_[leaf_.ref].props;
-  for (uint32_t i = lo; i < hi; ++i)
-    if (allow[i] & live) return true;
-  return false;
-}
-
-// '}' is allowed when some live alternative has no required property left.
-bool JsonMatcher::close_union(const Frame& f) {
-  const JsonSchema::Node& u = schema_->nodes_[f.node];
-  bool done = false;
-  for (uint32_t a = 0; a < u.num_props && !done; ++a) {
-    const uint8_t c = alt_count(f, int(a));
-    if (c == JsonSchema::kNoProp) continue;
-    const JsonSchema::Node& o = schema_->nodes_[schema_->union_alts_[u.first_prop + a]];
-    done = c >= o.num_props || !schema_->props_[o.first_prop + c].required_ahead;
-  }
-  if (!done) return false;
-  --unions_;
-  return close_container();
 }
 
 bool JsonMatcher::close_object(const Frame& f) {
