@@ -13,22 +13,27 @@ enum Phase : uint8_t {
   kRootStart,
   kRootDone,
   kValue,
-  kObjStart,             // after '{'
-  kObjKey,               // a key is the leaf
-  kObjColon,             // after a key
+  kObjStart,  // after '{'
+  kObjKey,    // a key is the leaf
+  kObjColon,  // after a key
   kObjAfterColon,
   kObjAfterColonSpace,
   kObjAfterValue,
   kObjAfterComma,
   kObjAfterCommaSpace,
-  kArrStart,             // after '['
+  kArrStart,  // after '['
   kArrAfterValue,
   kArrAfterComma,
   kArrAfterCommaSpace,
 };
 
 enum LeafKind : uint8_t {
-  kLeafNone, kLeafString, kLeafKeyString, kLeafNumber, kLeafLiteral, kLeafKey,
+  kLeafNone,
+  kLeafString,
+  kLeafKeyString,
+  kLeafNumber,
+  kLeafLiteral,
+  kLeafKey,
   kLeafUnionKey,      // a key of an object union: ref is its node
   kLeafUnionLiteral,  // a const/enum value of an object union's property: ref is its list
 };

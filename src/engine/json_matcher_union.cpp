@@ -43,8 +43,8 @@ void JsonMatcher::union_take_key() {
     const uint8_t c = alt_count(f, int(a)), p = k.prop[a];
     if (c == JsonSchema::kNoProp) continue;
     const JsonSchema::Node& o = schema_->nodes_[schema_->union_alts_[u.first_prop + a]];
-    const bool takes = p != JsonSchema::kNoProp && p >= c && c < o.num_props &&
-                       p <= schema_->props_[o.first_prop + c].window_end;
+    const bool takes =
+        p != JsonSchema::kNoProp && p >= c && c < o.num_props && p <= schema_->props_[o.first_prop + c].window_end;
     set_alt_count(f, int(a), takes ? uint8_t(p + 1) : JsonSchema::kNoProp);
     // Per-alternative values: the live alternatives that take the key all
     // follow the same schema for it (json_object_union.cpp checks that).

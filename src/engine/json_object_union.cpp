@@ -184,8 +184,8 @@ Result<uint16_t> ObjectUnionBuilder::build(JsonSchema& s, const std::vector<uint
           if (ObjectUnionBuilder::same(s, key.value[a], key.value[b]) ||
               told_apart(s, alts[a], alts[b], key.k.prop[a], key.k.prop[b]))
             continue;
-          return invalid_argument(where + ": object alternatives " + std::to_string(a) + " and " +
-                                  std::to_string(b) + " give property " + name +
+          return invalid_argument(where + ": object alternatives " + std::to_string(a) + " and " + std::to_string(b) +
+                                  " give property " + name +
                                   " different schemas; a property that objects of a union share may differ only "
                                   "in its const or enum values, or after a required const/enum property that "
                                   "tells the two apart (like a discriminator listed first)");

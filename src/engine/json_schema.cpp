@@ -1,7 +1,5 @@
 #include "engine/json_schema.h"
 
-#include "engine/json_object_union.h"
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -11,6 +9,8 @@
 #include <limits>
 #include <map>
 #include <utility>
+
+#include "engine/json_object_union.h"
 
 namespace sable {
 

@@ -161,9 +161,10 @@ ChatRequest parse_chat_request(const Json& body, const ProtocolLimits& limits) {
       const Json* tools = r.template_vars.contains("tools") ? &r.template_vars["tools"] : nullptr;
       if (!tools) throw_bad_request("tool_choice 'required' needs 'tools'.", "tool_choice");
       if (r.params.json_schema)
-        throw_bad_request("tool_choice 'required' already constrains the output; drop 'response_format' / "
-                          "'guided_json'.",
-                          "tool_choice");
+        throw_bad_request(
+            "tool_choice 'required' already constrains the output; drop 'response_format' / "
+            "'guided_json'.",
+            "tool_choice");
       auto schema = JsonSchema::compile(required_tool_calls_schema(*tools));
       if (!schema.is_ok())
         throw_bad_request("tool_choice 'required': " + schema.status().message() +

@@ -1,7 +1,7 @@
 // chat.completion and chat.completion.chunk bodies.
 #include "server/reasoning_parser.h"
-#include "server/response_formatter.h"
 #include "server/required_tool_calls.h"
+#include "server/response_formatter.h"
 #include "server/tool_call_parser.h"
 
 namespace sable::server {

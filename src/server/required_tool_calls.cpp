@@ -29,9 +29,7 @@ Json required_tool_calls_schema(const Json& tools) {
     alternatives.push_back({{"properties", {{"name", {{"type", "string"}, {"enum", {name}}}}, {"parameters", params}}},
                             {"required", {"name", "parameters"}}});
   }
-  return {{"type", "array"},
-          {"minItems", 1},
-          {"items", {{"type", "object"}, {"anyOf", std::move(alternatives)}}}};
+  return {{"type", "array"}, {"minItems", 1}, {"items", {{"type", "object"}, {"anyOf", std::move(alternatives)}}}};
 }
 
 namespace {
@@ -70,8 +68,10 @@ class RequiredCallsParser final : public ToolCallParser {
           return;
         }
       }
-      if (reading_key_) key_ += c;
-      else if (depth_ == 2 && field_ == Field::kName) name_ += c;
+      if (reading_key_)
+        key_ += c;
+      else if (depth_ == 2 && field_ == Field::kName)
+        name_ += c;
       if (in_params) args_ += c;
       if (depth_ == 2 && field_ == Field::kParams && !in_str_) end_params(calls);  // a string value ended
       return;

@@ -117,12 +117,12 @@ void parse_structured_outputs(const FieldReader& f, SamplingParams& p) {
   const Json* so = f.get("structured_outputs");
   if (!so || so->is_null()) return;
   if (!so->is_object())
-    throw_bad_request("'structured_outputs' must be an object, e.g. {\"json\": {...schema...}}.",
-                      "structured_outputs");
+    throw_bad_request("'structured_outputs' must be an object, e.g. {\"json\": {...schema...}}.", "structured_outputs");
   FieldReader sr(*so, "structured_outputs.");
   for (const char* k : {"regex", "grammar", "structural_tag"})
-    reject_if_set(sr, k, "of structured output, JSON and choices are available (structured_outputs.json, "
-                         "json_object or choice)");
+    reject_if_set(sr, k,
+                  "of structured output, JSON and choices are available (structured_outputs.json, "
+                  "json_object or choice)");
   const Json* js = sr.get("json");
   const Json* choice = sr.get("choice");
   const bool any_object = sr.opt_bool("json_object").value_or(false);
@@ -141,8 +141,7 @@ void parse_structured_outputs(const FieldReader& f, SamplingParams& p) {
 void parse_structured_output(const FieldReader& f, SamplingParams& p) {
   parse_structured_outputs(f, p);
   if (const Json* gj = f.get("guided_json"); gj && !gj->is_null()) {
-    if (p.json_schema)
-      throw_bad_request("Give either 'structured_outputs' or 'guided_json', not both.", "guided_json");
+    if (p.json_schema) throw_bad_request("Give either 'structured_outputs' or 'guided_json', not both.", "guided_json");
     p.json_schema = schema_field(*gj, "guided_json");
   }
   if (const Json* gc = f.get("guided_choice"); gc && !gc->is_null()) {
@@ -264,8 +263,9 @@ void parse_common_fields(const FieldReader& f, const ProtocolLimits& limits, Com
   reject_if_set(f, "bad_words", "use logit_bias instead");
   reject_if_set(f, "logits_processors", "custom logits processors are not available");
   for (const char* k : {"guided_regex", "guided_grammar"})
-    reject_if_set(f, k, "of structured output, JSON and choices are available (response_format json_object or "
-                        "json_schema, guided_json, guided_choice, or structured_outputs json / choice)");
+    reject_if_set(f, k,
+                  "of structured output, JSON and choices are available (response_format json_object or "
+                  "json_schema, guided_json, guided_choice, or structured_outputs json / choice)");
   parse_structured_output(f, p);
 }
 

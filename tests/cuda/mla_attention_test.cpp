@@ -98,7 +98,8 @@ const char* kernel_name(cuda::MlaKernel k) {
   switch (k) {
     case cuda::MlaKernel::kMma: return "mma";
     case cuda::MlaKernel::kWgmma: return "wgmma";
-    case cuda::MlaKernel::kWs: return "ws";
+    case cuda::MlaKernel::kWs:
+      return "ws";
     case cuda::MlaKernel::kGeneric: return "generic";
     default: return "auto";
   }

@@ -227,7 +227,6 @@ TEST(HttpServerTest, NamedToolChoiceMakesTheOutputTheCall) {
   EXPECT_EQ(args, eo.script);
   EXPECT_EQ(finish, "stop");
 
-
   auto unknown = roundtrip(s.port(), post("/v1/chat/completions", std::string(kToolRequest) +
       R"(, "tool_choice": {"type": "function", "function": {"name": "get_stock"}}})"));
   expect_error_schema(unknown, 400);

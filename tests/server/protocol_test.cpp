@@ -132,7 +132,8 @@ TEST(ChatRequestTest, StructuredOutputForms) {
             nullptr);
   EXPECT_EQ(chat(std::string("{") + kMsgs + R"(, "structured_outputs": {}})").params.json_schema, nullptr);
   // guided_choice / structured_outputs.choice: exactly one of the strings, as raw text.
-  for (const char* field : {R"("guided_choice": ["yes", "no", "yes!"])", R"("structured_outputs": {"choice": ["yes", "no", "yes!"]})"}) {
+  for (const char* field :
+       {R"("guided_choice": ["yes", "no", "yes!"])", R"("structured_outputs": {"choice": ["yes", "no", "yes!"]})"}) {
     auto c = chat(std::string("{") + kMsgs + ", " + field + "}");
     ASSERT_NE(c.params.json_schema, nullptr) << field;
     JsonMatcher y(*c.params.json_schema);
@@ -165,7 +166,8 @@ TEST(ChatRequestTest, NamedToolChoice) {
   EXPECT_TRUE(req.forced_tool.empty());
   ASSERT_NE(req.params.json_schema, nullptr);
   JsonMatcher l(*req.params.json_schema);
-  EXPECT_TRUE(l.accept(std::string_view(R"([{"name": "f", "parameters": {"x": 1}}, {"name": "f", "parameters": {"x": 2}}])")));
+  EXPECT_TRUE(
+      l.accept(std::string_view(R"([{"name": "f", "parameters": {"x": 1}}, {"name": "f", "parameters": {"x": 2}}])")));
   EXPECT_TRUE(l.complete());
   JsonMatcher bad(*req.params.json_schema);
   EXPECT_FALSE(bad.accept(std::string_view(R"([{"name": "f", "parameters": {"y")")));
@@ -175,7 +177,8 @@ TEST(ChatRequestTest, NamedToolChoice) {
   auto req2 = chat(std::string("{") + kMsgs + two);
   ASSERT_NE(req2.params.json_schema, nullptr);
   JsonMatcher m2(*req2.params.json_schema);
-  EXPECT_TRUE(m2.accept(std::string_view(R"([{"name": "b", "parameters": {"n": 3}}, {"name": "a", "parameters": {}}])")));
+  EXPECT_TRUE(
+      m2.accept(std::string_view(R"([{"name": "b", "parameters": {"n": 3}}, {"name": "a", "parameters": {}}])")));
   EXPECT_TRUE(m2.complete());
   EXPECT_EQ(chat_error(std::string("{") + kMsgs + tools + R"(, "tool_choice": {"type": "function", "function": {"name": "g"}}})")
                 .param,
@@ -227,7 +230,8 @@ TEST(ChatRequestTest, Rejections) {
       {std::string("{") + kMsgs + R"(, "stream": "yes"})", "stream"},
       {std::string("{") + kMsgs + R"(, "response_format": {"type": "regex"}})", "response_format.type"},
       {std::string("{") + kMsgs + R"(, "response_format": {"type": "json_schema"}})", "response_format.json_schema"},
-      {std::string("{") + kMsgs + R"(, "response_format": {"type": "json_schema", "json_schema": {"schema": {"anyOf": []}}}})",
+      {std::string("{") + kMsgs +
+           R"(, "response_format": {"type": "json_schema", "json_schema": {"schema": {"anyOf": []}}}})",
        "response_format.json_schema.schema"},
       {std::string("{") + kMsgs + R"(, "response_format": {"type": "json_object"}, "guided_json": {}})",
        "response_format"},
@@ -248,9 +252,11 @@ TEST(ChatRequestTest, Rejections) {
        "structured_outputs.json"},
       {std::string("{") + kMsgs + R"(, "tool_choice": "required"})", "tool_choice"},
       {std::string("{") + kMsgs + R"(, "tools": [{"type": "function", "function": {"name": "a"}},
-          {"type": "function", "function": {"name": "a"}}], "tool_choice": "required"})", "tool_choice"},
+          {"type": "function", "function": {"name": "a"}}], "tool_choice": "required"})",
+       "tool_choice"},
       {std::string("{") + kMsgs + R"(, "tools": [{"type": "function", "function": {"name": "a"}}],
-          "tool_choice": "required", "guided_json": {"type": "object"}})", "tool_choice"},
+          "tool_choice": "required", "guided_json": {"type": "object"}})",
+       "tool_choice"},
       {std::string("{") + kMsgs + R"(, "use_beam_search": true})", "use_beam_search"},
       {std::string("{") + kMsgs + R"(, "best_of": 4})", "best_of"},
       {std::string("{") + kMsgs + R"(, "guided_json": {"type": "object", "properties": {"a": {"$ref": "#/x"}}}})",

@@ -3,17 +3,17 @@
 // (DeepSeek-V3's and Qwen3's, from assets/), so the parser reads back exactly
 // the format the model was trained to write; streaming in any split must give
 // what the whole text gives.
+#include "server/tool_call_parser.h"
+
 #include <gtest/gtest.h>
 
-#include <random>
-
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "engine/json_matcher.h"
 #include "engine/json_schema.h"
 #include "server/errors.h"
 #include "server/required_tool_calls.h"
-#include "server/tool_call_parser.h"
 #include "tokenizer/tokenizer.h"
 
 namespace sable::server {
@@ -227,13 +227,15 @@ TEST(ToolCallParserTest, HermesBodyThatIsNotACallStaysContent) {
 // tool_choice "required": the schema's list of calls read back into calls,
 // the arguments being each "parameters" value's text, whole or streamed.
 TEST(ToolCallParserTest, RequiredListReadsWhatItsSchemaAccepts) {
-  const json tools = json::array(
-      {{{"type", "function"},
-        {"function", {{"name", "get_weather"},
-                      {"parameters", {{"type", "object"},
-                                      {"properties", {{"city", {{"type", "string"}}}, {"unit", {{"enum", {"c", "f"}}}}}},
-                                      {"required", {"city"}}}}}}},
-       {{"type", "function"}, {"function", {{"name", "get_time"}}}}});
+  const json tools =
+      json::array({{{"type", "function"},
+                    {"function",
+                     {{"name", "get_weather"},
+                      {"parameters",
+                       {{"type", "object"},
+                        {"properties", {{"city", {{"type", "string"}}}, {"unit", {{"enum", {"c", "f"}}}}}},
+                        {"required", {"city"}}}}}}},
+                   {{"type", "function"}, {"function", {{"name", "get_time"}}}}});
   auto schema = JsonSchema::compile(required_tool_calls_schema(tools));
   ASSERT_TRUE(schema.is_ok()) << schema.status().to_string();
   const std::string text =
