@@ -21,6 +21,7 @@
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/smem_optin.h"
 
 namespace sable::cuda {
 namespace {
@@ -125,8 +126,7 @@ void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRouting
     throw std::runtime_error("CUDA moe_route: unsupported routing shape");
   if (T == 0) return;
   const size_t smem = size_t(2 * E + 2 * G + 2 * K) * sizeof(float);
-  if (smem > 48 * 1024)
-    SABLE_CUDA_CHECK(cudaFuncSetAttribute(moe_route_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  allow_dynamic_smem(moe_route_kernel, smem);
   launch_pdl(moe_route_kernel, unsigned(T), kThreads, smem, stream, router_logits.ptr<float>(),
              bias.data() ? bias.ptr<float>() : nullptr, E, G, p.topk_group, K, S, p.norm_topk_prob,
              p.routed_scaling_factor, topk_ids.ptr<int32_t>(), topk_weights.ptr<float>());

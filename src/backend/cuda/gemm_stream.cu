@@ -7,6 +7,7 @@
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/smem_optin.h"
 #include "backend/cuda/stream_load.cuh"
 
 namespace sable::cuda {
@@ -423,12 +424,7 @@ void launch_variant(const StreamGemmArgs& a, cudaStream_t stream) {
   size_t smem = size_t(2 * (kKWarps - 1)) * (2 * (BN / 8) * 4) * 32 * sizeof(float);
   if (SMEM) {
     smem = smem > kRingBytes ? smem : kRingBytes;
-    static const bool attr = [&] {
-      SABLE_CUDA_OK(cudaFuncSetAttribute(stream_gemm_kernel<FP8, BN, SMEM, TILED>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-      return true;
-    }();
-    (void)attr;
+    allow_dynamic_smem(stream_gemm_kernel<FP8, BN, SMEM, TILED>, smem);
   }
   launch_pdl(stream_gemm_kernel<FP8, BN, SMEM, TILED>, grid, kThreads, smem, stream, a);
   SABLE_LAUNCH_OK();

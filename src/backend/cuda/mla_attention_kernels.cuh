@@ -28,6 +28,30 @@ struct MlaArgs {
 // DeepSeek-V3 latent shape handled by the tensor-core kernel.
 constexpr int kMmaL = 576, kMmaDv = 512, kMmaHeads = 64, kMmaKeys = 64;
 
+#ifdef __CUDACC__
+// The work of one CTA of the tensor-core kernels' grid (T * (H / 64) *
+// num_splits): its split, its token t (later tokens first: the longer causal
+// spans start first), its first head, the keys t sees, and its tiles [tb, te)
+// of kMmaKeys keys (tb >= te: an empty split).
+struct MlaBlock {
+  int split, t, head0, n, tb, te;
+};
+__device__ __forceinline__ MlaBlock mla_block(const MlaArgs& p, int block) {
+  MlaBlock b;
+  b.split = block % p.num_splits;
+  block /= p.num_splits;
+  const int HB = p.H / kMmaHeads;
+  b.head0 = (block % HB) * kMmaHeads;
+  b.t = p.T - 1 - block / HB;
+  b.n = p.positions[b.t] + 1;
+  const int tiles = (b.n + kMmaKeys - 1) / kMmaKeys;
+  const int per = (tiles + p.num_splits - 1) / p.num_splits;
+  b.tb = b.split * per;
+  b.te = min(tiles, b.tb + per);
+  return b;
+}
+#endif
+
 // Tensor-core kernel: q/out BF16, cache BF16 or (fp8_cache) F8_E4M3, L = 576,
 // Dv = 512, H % 64 == 0. Grid: T * (H / 64) * num_splits blocks. wgmma:
 // S = Q K^T through wgmma (sm_90a) instead of mma.sync.

@@ -45,13 +45,13 @@
 #include <cuda_fp8.h>
 
 #include <cmath>
-#include <mutex>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/mla_attention_kernels.cuh"
 #include "backend/cuda/mma_sync.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/sm90_async.cuh"
+#include "backend/cuda/smem_optin.h"
 
 namespace sable::cuda::mla {
 namespace {
@@ -131,18 +131,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
   float* s_alpha = red_sum + 128;                                              // [64]
   float* s_m = s_alpha + 64;                                                   // [64]
 
-  const int HB = p.H / kRows;
-  int idx = blockIdx.x;
-  const int split = idx % p.num_splits;
-  idx /= p.num_splits;
-  const int hb = idx % HB;
-  idx /= HB;
-  const int t = p.T - 1 - idx;  // later tokens (longer causal spans) start first
-  const int head0 = hb * kRows;
-  const int n = p.positions[t] + 1;  // keys visible to token t
-  const int tiles = (n + kKeys - 1) / kKeys;
-  const int per = (tiles + p.num_splits - 1) / p.num_splits;
-  const int tb = split * per, te = min(tiles, tb + per);
+  const MlaBlock blk = mla_block(p, int(blockIdx.x));
+  const int split = blk.split, t = blk.t, head0 = blk.head0, n = blk.n, tb = blk.tb, te = blk.te;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 
   if (tb >= te) {  // empty split: the combine skips it by its lse
@@ -421,24 +411,11 @@ __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
 }  // namespace
 
 void launch_mma(const MlaArgs& a, bool wgmma, bool fp8_cache, cudaStream_t stream) {
-  // The shared-memory opt-in is per device; set it once for each.
-  static std::mutex mu;
-  static bool done[64] = {};
-  int dev = 0;
-  SABLE_CUDA_CHECK(cudaGetDevice(&dev));
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    if (!done[dev & 63]) {
-      for (auto k : {mla_mma_kernel<false, false>, mla_mma_kernel<true, false>, mla_mma_kernel<false, true>,
-                     mla_mma_kernel<true, true>})
-        SABLE_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
-      done[dev & 63] = true;
-    }
-  }
   const int64_t blocks = int64_t(a.T) * (a.H / kRows) * a.num_splits;
   if (blocks == 0) return;
   auto kernel = wgmma ? (fp8_cache ? mla_mma_kernel<true, true> : mla_mma_kernel<true, false>)
                       : (fp8_cache ? mla_mma_kernel<false, true> : mla_mma_kernel<false, false>);
+  allow_dynamic_smem(kernel, kSmemBytes);
   launch_pdl(kernel, unsigned(blocks), kThreads, kSmemBytes, stream, a);
   SABLE_CUDA_LAUNCH_CHECK();
 }

@@ -43,12 +43,12 @@
 #include <cuda_bf16.h>
 
 #include <cmath>
-#include <mutex>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/mla_attention_kernels.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/sm90_async.cuh"
+#include "backend/cuda/smem_optin.h"
 
 namespace sable::cuda::mla {
 namespace {
@@ -141,6 +141,25 @@ __device__ __forceinline__ void fence_acc(float (&d)[N]) {
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
+// O (a warpgroup's 256 columns) = O * alpha + P V, alpha per row (this
+// thread's rows r0 and r0 + 8), P from smem, V the four 64-dim column blocks
+// at v; returns once the wgmmas are done (the tile may be released).
+__device__ __forceinline__ void rescale_and_pv(float (&o)[128], float al0, float al1, uint64_t dp, uint32_t v) {
+#pragma unroll
+  for (int j = 0; j < 32; ++j) {
+    o[4 * j] *= al0;
+    o[4 * j + 1] *= al0;
+    o[4 * j + 2] *= al1;
+    o[4 * j + 3] *= al1;
+  }
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) wgmma_pv_ss(o, dp + 2 * kk, vdesc(v + kk * 2048));
+  wgmma_commit();
+  wgmma_wait0();
+  fence_acc(o);
+}
+
 __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
   pdl_begin();
   extern __shared__ __align__(1024) uint8_t smem_raw[];
@@ -153,18 +172,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
   float* s_m = s_l + 64;                                                       // [64]
   const uint32_t full0 = sP + kPBytes + kStatBytes, empty0 = full0 + 16;       // [2] each, 8 bytes apart
 
-  const int HB = p.H / kRows;
-  int idx = blockIdx.x;
-  const int split = idx % p.num_splits;
-  idx /= p.num_splits;
-  const int hb = idx % HB;
-  idx /= HB;
-  const int t = p.T - 1 - idx;  // later tokens (longer causal spans) start first
-  const int head0 = hb * kRows;
-  const int n = p.positions[t] + 1;  // keys visible to token t
-  const int tiles = (n + kKeys - 1) / kKeys;
-  const int per = (tiles + p.num_splits - 1) / p.num_splits;
-  const int tb = split * per, te = min(tiles, tb + per);
+  const MlaBlock blk = mla_block(p, int(blockIdx.x));
+  const int split = blk.split, t = blk.t, head0 = blk.head0, n = blk.n, tb = blk.tb, te = blk.te;
   const int tid = threadIdx.x;
 
   if (tb >= te) {  // empty split (the whole CTA, before any barrier): the combine skips it by its lse
@@ -308,20 +317,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
       named_barrier_arrive(kBarPFull, 256);
       named_barrier_sync(kBarPLocal, 128);  // all of this warpgroup's rows are in
 
-      // ---- O[:, 0:256] = O * alpha + P V ----
-#pragma unroll
-      for (int j = 0; j < 32; ++j) {
-        o[4 * j] *= al0;
-        o[4 * j + 1] *= al0;
-        o[4 * j + 2] *= al1;
-        o[4 * j + 3] *= al1;
-      }
-      wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) wgmma_pv_ss(o, dp + 2 * kk, vdesc(sK + st * kTileBytes + kk * 2048));
-      wgmma_commit();
-      wgmma_wait0();
-      fence_acc(o);
+      rescale_and_pv(o, al0, al1, dp, sK + st * kTileBytes);  // O[:, 0:256]
       mbar_arrive(empty0 + 8 * st);  // done reading tile i
     };
     float s[32];
@@ -350,20 +346,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
       // complete, so immediate) gives this warpgroup its own acquire.
       mbar_wait(full0 + 8 * st, (i >> 1) & 1);
       fence_proxy_async();
-      const float al0 = s_alpha[r0], al1 = s_alpha[r0 + 8];
-#pragma unroll
-      for (int j = 0; j < 32; ++j) {
-        o[4 * j] *= al0;
-        o[4 * j + 1] *= al0;
-        o[4 * j + 2] *= al1;
-        o[4 * j + 3] *= al1;
-      }
-      wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) wgmma_pv_ss(o, dp + 2 * kk, vdesc(cur + 4 * kColBlockBytes + kk * 2048));
-      wgmma_commit();
-      wgmma_wait0();
-      fence_acc(o);
+      rescale_and_pv(o, s_alpha[r0], s_alpha[r0 + 8], dp, cur + 4 * kColBlockBytes);  // O[:, 256:512]
       if (tile + 1 < te) named_barrier_arrive(kBarPFree, 256);
       mbar_arrive(empty0 + 8 * st);
     }
@@ -399,20 +382,9 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
 }  // namespace
 
 void launch_ws(const MlaArgs& a, cudaStream_t stream) {
-  // The shared-memory opt-in is per device; set it once for each.
-  static std::mutex mu;
-  static bool done[64] = {};
-  int dev = 0;
-  SABLE_CUDA_CHECK(cudaGetDevice(&dev));
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    if (!done[dev & 63]) {
-      SABLE_CUDA_CHECK(cudaFuncSetAttribute(mla_ws_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
-      done[dev & 63] = true;
-    }
-  }
   const int64_t blocks = int64_t(a.T) * (a.H / kRows) * a.num_splits;
   if (blocks == 0) return;
+  allow_dynamic_smem(mla_ws_kernel, kSmemBytes);
   launch_pdl(mla_ws_kernel, unsigned(blocks), kThreads, kSmemBytes, stream, a);
   SABLE_CUDA_LAUNCH_CHECK();
 }

@@ -32,13 +32,13 @@
 // head's keys in L2.
 #include <algorithm>
 #include <cmath>
-#include <mutex>
 #include <stdexcept>
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/mma_sync.cuh"
 #include "backend/cuda/sm90_async.cuh"
+#include "backend/cuda/smem_optin.h"
 
 namespace sable::cuda {
 namespace {
@@ -442,19 +442,7 @@ bool mma_supported(const Tensor& q, const Tensor& kv, const Tensor& k_pe, const 
 }
 
 void launch_mma(const ExpArgs& a, cudaStream_t stream) {
-  // The shared-memory opt-in is per device; set it once for each.
-  static std::mutex mu;
-  static bool done[64] = {};
-  int dev = 0;
-  SABLE_CUDA_CHECK(cudaGetDevice(&dev));
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    if (!done[dev & 63]) {
-      SABLE_CUDA_CHECK(
-          cudaFuncSetAttribute(mla_expanded_mma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMmaSmemBytes));
-      done[dev & 63] = true;
-    }
-  }
+  allow_dynamic_smem(mla_expanded_mma_kernel, kMmaSmemBytes);
   const dim3 grid(ceil_div(a.Tq, kRows), unsigned(a.H));
   mla_expanded_mma_kernel<<<grid, kThreads, kMmaSmemBytes, stream>>>(a);
   SABLE_CUDA_LAUNCH_CHECK();

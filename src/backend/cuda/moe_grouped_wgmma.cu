@@ -58,6 +58,7 @@
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
 #include "backend/cuda/sm90_async.cuh"
+#include "backend/cuda/smem_optin.h"
 
 namespace sable::cuda {
 
@@ -618,18 +619,6 @@ int g_ws_variant = -2;
 void set_grouped_wgmma_variant(int v) { g_ws_variant = v; }
 
 void launch_grouped_wgmma(const StreamGemmArgs& a, cudaStream_t stream) {
-  static const bool attr = [] {
-    SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
-    SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
-    SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_ws_kernel<false, 64>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       ws_smem_bytes(false, 64)));
-    SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_ws_kernel<true, 64>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       ws_smem_bytes(true, 64)));
-    SABLE_CUDA_OK(cudaFuncSetAttribute(moe_wgmma_ws_kernel<false, 128, 1>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, ws_smem_bytes(false, 128)));
-    return true;
-  }();
-  (void)attr;
   if (g_ws_variant == -2) {
     const char* e = std::getenv("SABLE_MOE_WGMMA_WS");
     g_ws_variant = (e && *e >= '0' && *e <= '2') ? *e - '0' : -1;
@@ -638,6 +627,7 @@ void launch_grouped_wgmma(const StreamGemmArgs& a, cudaStream_t stream) {
   if (v == 2 && !a.fp8 && a.N % ws_bm(128) == 0) {
     const int64_t ctas = int64_t(a.grid_tiles) * (a.N / ws_bm(128));
     if (ctas == 0) return;
+    allow_dynamic_smem(moe_wgmma_ws_kernel<false, 128, 1>, ws_smem_bytes(false, 128));
     moe_wgmma_ws_kernel<false, 128, 1><<<unsigned(ctas), kWsThreads, ws_smem_bytes(false, 128), stream>>>(a);
     SABLE_LAUNCH_OK();
     return;
@@ -645,11 +635,13 @@ void launch_grouped_wgmma(const StreamGemmArgs& a, cudaStream_t stream) {
   const int64_t ctas = int64_t(a.grid_tiles) * (a.N / kBM);
   if (ctas == 0) return;
   if (v != 0) {
-    if (a.fp8) moe_wgmma_ws_kernel<true, 64><<<unsigned(ctas), kWsThreads, ws_smem_bytes(true, 64), stream>>>(a);
-    else moe_wgmma_ws_kernel<false, 64><<<unsigned(ctas), kWsThreads, ws_smem_bytes(false, 64), stream>>>(a);
+    auto k = a.fp8 ? moe_wgmma_ws_kernel<true, 64> : moe_wgmma_ws_kernel<false, 64>;
+    allow_dynamic_smem(k, ws_smem_bytes(a.fp8, 64));
+    k<<<unsigned(ctas), kWsThreads, ws_smem_bytes(a.fp8, 64), stream>>>(a);
   } else {
-    if (a.fp8) moe_wgmma_kernel<true><<<unsigned(ctas), kThreads, kSmemBytes, stream>>>(a);
-    else moe_wgmma_kernel<false><<<unsigned(ctas), kThreads, kSmemBytes, stream>>>(a);
+    auto k = a.fp8 ? moe_wgmma_kernel<true> : moe_wgmma_kernel<false>;
+    allow_dynamic_smem(k, kSmemBytes);
+    k<<<unsigned(ctas), kThreads, kSmemBytes, stream>>>(a);
   }
   SABLE_LAUNCH_OK();
 }
