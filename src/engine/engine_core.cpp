@@ -432,7 +432,7 @@ int64_t EngineCore::structured_mask(Sequence& seq) {
   int64_t count = trie_->allowed_tokens(*seq.matcher, allowed_);
   // A choice that may end here or go on (guided_choice ["A", "AB"] after
   // "A"): ending is the EOS token.
-  if (eos_ && seq.matcher->complete() && !allowed_[size_t(*eos_)]) {
+  if (eos_ && seq.matcher->may_continue() && !allowed_[size_t(*eos_)]) {
     allowed_[size_t(*eos_)] = 1;
     ++count;
   }

@@ -46,11 +46,10 @@ void JsonMatcher::union_take_key() {
     const bool takes =
         p != JsonSchema::kNoProp && p >= c && c < o.num_props && p <= schema_->props_[o.first_prop + c].window_end;
     set_alt_count(f, int(a), takes ? uint8_t(p + 1) : JsonSchema::kNoProp);
-    // Per-alternative values: the live alternatives that take the key all
-    // follow the same schema for it (json_object_union.cpp checks that).
-    if (takes && k.per_alt) uvalue_[f.count] = k.alt_value[a];
+    // The alternatives that take the key all follow the same schema for its
+    // value (json_object_union.cpp checks that).
+    if (takes) uvalue_[f.count] = k.value[a];
   }
-  if (!k.per_alt) uvalue_[f.count] = k.value;
   f.phase = kObjColon;
   leaf_.kind = kLeafNone;
 }

@@ -50,11 +50,8 @@ bool ObjectUnionBuilder::same(const JsonSchema& s, uint16_t x, uint16_t y, int d
       for (size_t k = 0; k < keys; ++k) {
         const JsonSchema::UnionKey& p = s.union_keys_[a.min + k];
         const JsonSchema::UnionKey& q = s.union_keys_[b.min + k];
-        if (p.per_alt != q.per_alt) return false;
-        if (!p.per_alt && !same(s, p.value, q.value, depth + 1)) return false;
-        if (p.per_alt)
-          for (uint32_t i = 0; i < a.num_props; ++i)
-            if (p.prop[i] != JsonSchema::kNoProp && !same(s, p.alt_value[i], q.alt_value[i], depth + 1)) return false;
+        for (uint32_t i = 0; i < a.num_props; ++i)
+          if (p.prop[i] != JsonSchema::kNoProp && !same(s, p.value[i], q.value[i], depth + 1)) return false;
       }
       return true;
     }
@@ -132,38 +129,35 @@ Result<uint16_t> ObjectUnionBuilder::build(JsonSchema& s, const std::vector<uint
                             std::to_string(JsonSchema::kMaxObjectUnionNesting) + " deep");
 
   // Every key of every alternative: its property in each, and each one's value node.
-  struct Key {
-    JsonSchema::UnionKey k;
-    std::array<uint16_t, JsonSchema::kMaxObjectAlts> value{};
-  };
-  std::map<std::string, Key> keys;
+  std::map<std::string, JsonSchema::UnionKey> keys;
   for (size_t a = 0; a < alts.size(); ++a) {
     const JsonSchema::Node& n = s.nodes_[alts[a]];
     if (n.num_props == 0) continue;  // {} only: no key list
     const JsonSchema::TextList& list = s.lists_[n.list];
     for (size_t i = 0; i < list.texts.size(); ++i) {
       auto [it, fresh] = keys.try_emplace(list.texts[i]);
-      if (fresh) it->second.k.prop.fill(JsonSchema::kNoProp);
-      it->second.k.prop[a] = uint8_t(list.props[i]);
+      if (fresh) it->second.prop.fill(JsonSchema::kNoProp);
+      it->second.prop[a] = uint8_t(list.props[i]);
       it->second.value[a] = s.props_[n.first_prop + list.props[i]].node;
     }
   }
 
-  // Each key's value: the one node its alternatives share, or their
-  // const/enum texts merged, each with the alternatives that allow it.
+  // Each key's value: the one node its alternatives share, their const/enum
+  // texts merged (each with the alternatives that allow it), or each
+  // alternative's own node (kept as read above).
   JsonSchema::TextList names;
   std::vector<JsonSchema::UnionKey> table;
   for (auto& [name, key] : keys) {
     std::vector<size_t> with;
     for (size_t a = 0; a < alts.size(); ++a)
-      if (key.k.prop[a] != JsonSchema::kNoProp) with.push_back(a);
+      if (key.prop[a] != JsonSchema::kNoProp) with.push_back(a);
     bool same = true, literals = true;
     for (size_t a : with) {
       same = same && ObjectUnionBuilder::same(s, key.value[a], key.value[with[0]]);
       literals = literals && s.nodes_[key.value[a]].kind == Kind::kLiteral;
     }
     if (same) {
-      key.k.value = key.value[with[0]];
+      for (size_t a : with) key.value[a] = key.value[with[0]];
     } else if (literals) {
       std::map<std::string, uint32_t> masks;
       for (size_t a : with)
@@ -174,15 +168,16 @@ Result<uint16_t> ObjectUnionBuilder::build(JsonSchema& s, const std::vector<uint
         merged.props.push_back(m);
       }
       SABLE_ASSIGN_OR_RETURN(uint16_t list, add_list(std::move(merged)));
-      SABLE_ASSIGN_OR_RETURN(key.k.value, add_node({.kind = Kind::kUnionLiteral, .list = list}));
+      SABLE_ASSIGN_OR_RETURN(uint16_t merged_node, add_node({.kind = Kind::kUnionLiteral, .list = list}));
+      for (size_t a : with) key.value[a] = merged_node;
     } else {
-      // Per-alternative values, when every two alternatives whose schemas
-      // for this key differ are told apart before it.
+      // Each alternative's own node, when every two alternatives whose
+      // schemas for this key differ are told apart before it.
       for (size_t x = 0; x < with.size(); ++x)
         for (size_t y = x + 1; y < with.size(); ++y) {
           const size_t a = with[x], b = with[y];
           if (ObjectUnionBuilder::same(s, key.value[a], key.value[b]) ||
-              told_apart(s, alts[a], alts[b], key.k.prop[a], key.k.prop[b]))
+              told_apart(s, alts[a], alts[b], key.prop[a], key.prop[b]))
             continue;
           return invalid_argument(where + ": object alternatives " + std::to_string(a) + " and " + std::to_string(b) +
                                   " give property " + name +
@@ -190,12 +185,9 @@ Result<uint16_t> ObjectUnionBuilder::build(JsonSchema& s, const std::vector<uint
                                   "in its const or enum values, or after a required const/enum property that "
                                   "tells the two apart (like a discriminator listed first)");
         }
-      key.k.per_alt = true;
-      for (size_t a : with) key.k.alt_value[a] = key.value[a];
-      key.k.value = key.value[with[0]];
     }
     names.texts.push_back(name);
-    table.push_back(key.k);
+    table.push_back(key);
   }
 
   JsonSchema::Node u{.kind = Kind::kObjectUnion,

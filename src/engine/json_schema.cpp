@@ -256,7 +256,7 @@ class JsonSchemaCompiler {
     std::vector<std::string> shared;
     for (auto it = s.begin(); it != s.end(); ++it)
       if (it.key() != keyword && !is_annotation(it.key())) shared.push_back(it.key());
-    if (!shared.empty() && (find(s, "anyOf") && find(s, "oneOf")))
+    if (find(s, "anyOf") && find(s, "oneOf"))
       return invalid_argument(kPrefix + std::string("'anyOf' and 'oneOf' together at ") + path + " are not supported");
     std::vector<Alt> alts;
     for (size_t i = 0; i < list.size(); ++i) {

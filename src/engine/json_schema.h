@@ -144,7 +144,7 @@ class JsonSchema {
 
   // An object union's key (a text of its merged key list): each
   // alternative's property index for it (kNoProp: none), and the node its
-  // value follows: one node all of them share, a kUnionLiteral, or (per_alt)
+  // value follows there: one node all of them share, a kUnionLiteral, or
   // each alternative's own node, when alternatives whose schemas for it
   // differ are told apart by an earlier required const/enum property
   // (Union[{"name": "a", "parameters": A}, {"name": "b", "parameters": B}]).
@@ -152,9 +152,7 @@ class JsonSchema {
   static constexpr uint8_t kNoProp = 0xFF;
   struct UnionKey {
     std::array<uint8_t, kMaxObjectAlts> prop{};
-    uint16_t value = 0;
-    bool per_alt = false;
-    std::array<uint16_t, kMaxObjectAlts> alt_value{};  // per_alt: each alternative's node
+    std::array<uint16_t, kMaxObjectAlts> value{};
   };
   // Object unions nested in one another's values, at most (the matcher keeps
   // one state per level).
