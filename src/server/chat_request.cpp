@@ -92,10 +92,7 @@ void parse_named_tool_choice(const Json& tc, ChatRequest& r) {
     throw_bad_request("A named tool_choice already constrains the output; drop 'response_format' / 'guided_json'.",
                       "tool_choice");
   const Json& fdef = (*tool)["function"];
-  const Json params = fdef.contains("parameters") && !fdef["parameters"].is_null()
-                          ? fdef["parameters"]
-                          : Json{{"type", "object"}, {"properties", Json::object()}};
-  auto schema = JsonSchema::compile(params);
+  auto schema = JsonSchema::compile(tool_parameters_schema(fdef));
   if (!schema.is_ok())
     throw_bad_request(fmt::format("tool_choice: the parameters of '{}': {}", name, schema.status().message()),
                       "tool_choice");

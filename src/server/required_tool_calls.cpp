@@ -9,6 +9,12 @@
 
 namespace sable::server {
 
+Json tool_parameters_schema(const Json& function) {
+  return function.contains("parameters") && !function["parameters"].is_null()
+             ? function["parameters"]
+             : Json{{"type", "object"}, {"properties", Json::object()}};
+}
+
 Json required_tool_calls_schema(const Json& tools) {
   Json alternatives = Json::array();
   std::set<std::string> names;
@@ -21,9 +27,7 @@ Json required_tool_calls_schema(const Json& tools) {
     const std::string name = fn["name"].get<std::string>();
     if (!names.insert(name).second)
       throw_bad_request(fmt::format("tool_choice 'required': two tools are named '{}'.", name), "tool_choice");
-    const Json params = fn.contains("parameters") && !fn["parameters"].is_null()
-                            ? fn["parameters"]
-                            : Json{{"type", "object"}, {"properties", Json::object()}};
+    const Json params = tool_parameters_schema(fn);
     // The name first: it tells the alternatives apart before the parameters,
     // whose schemas differ (json_object_union.h).
     alternatives.push_back({{"properties", {{"name", {{"type", "string"}, {"enum", {name}}}}, {"parameters", params}}},

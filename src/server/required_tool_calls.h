@@ -16,6 +16,11 @@
 
 namespace sable::server {
 
+// A tool's parameters schema: its function's "parameters", or an object
+// with no properties when it has none (what a named tool_choice constrains
+// the output to, and each call's parameters here).
+Json tool_parameters_schema(const Json& function);
+
 // The schema for `tools` (the request's list; each {"type": "function",
 // "function": {"name", "parameters"?}}). Throws ApiException (400, param
 // tool_choice) for a tool without a function name or two with one name.
