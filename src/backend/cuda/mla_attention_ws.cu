@@ -73,15 +73,9 @@ __device__ __forceinline__ uint32_t pswz(int row, int chunk) {
   return uint32_t(row * 128 + (((chunk ^ row) & 7) << 4));
 }
 
-// MN-major 128-byte-swizzle descriptor of V[16 keys x 256 dims] at `saddr`:
-// LBO = 8 KB (next 64 dims), SBO = 1 KB (next 8 keys).
-__device__ __forceinline__ uint64_t vdesc(uint32_t saddr) {
-  return uint64_t((saddr & 0x3FFFFu) >> 4) | (uint64_t(kColBlockBytes >> 4) << 16) | (uint64_t(1024 >> 4) << 32) |
-         (uint64_t(1) << 62);
-}
-__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
-  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
+// Descriptor of V[16 keys x 256 dims] at `saddr`: the K tile read N-major,
+// 8 KB (a column block) to the next 64 dims.
+__device__ __forceinline__ uint64_t vdesc(uint32_t saddr) { return mnmajor_desc(saddr, kColBlockBytes); }
 
 #define SABLE_MLA_D32_REGS                                                                               \
   "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, " \
@@ -133,13 +127,6 @@ __device__ __forceinline__ void wgmma_pv_ss(float (&d)[128], uint64_t da, uint64
       : SABLE_MLA_D128_OUT(d)
       : "l"(da), "l"(db), "n"(1));
 }
-// Ties accumulator registers to this point (no code): reads after a wgmma
-// wait stay after it, writes before a wgmma stay before it.
-template <int N>
-__device__ __forceinline__ void fence_acc(float (&d)[N]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
-}
 
 // O (a warpgroup's 256 columns) = O * alpha + P V, alpha per row (this
 // thread's rows r0 and r0 + 8), P from smem, V the four 64-dim column blocks
@@ -157,7 +144,7 @@ __device__ __forceinline__ void rescale_and_pv(float (&o)[128], float al0, float
   for (int kk = 0; kk < 4; ++kk) wgmma_pv_ss(o, dp + 2 * kk, vdesc(v + kk * 2048));
   wgmma_commit();
   wgmma_wait0();
-  fence_acc(o);
+  wgmma_fence_operands(o);
 }
 
 __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
@@ -262,8 +249,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
       const int tile = tb + i, st = i & 1;
       issue_s(s, i);
       wgmma_wait0();  // S(i)
-      fence_acc(s);
-      fence_acc(o);
+      wgmma_fence_operands(s);
+      wgmma_fence_operands(o);
 
       // ---- online softmax (log2 domain); a row's 64 scores live in one quad ----
       const int kbase = tile * kKeys + 2 * q4;
@@ -323,7 +310,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
     float s[32];
     for (int i = 0; i < nt; ++i) step(s, i);
     wgmma_wait0();
-    fence_acc(o);
+    wgmma_fence_operands(o);
     // Row normalizers: the quad's partial sums.
 #pragma unroll
     for (int h = 0; h < 2; ++h) {

@@ -167,12 +167,6 @@ __device__ __forceinline__ uint32_t weight_stage_bytes(const StreamGemmArgs& a) 
   return a.w_kt > 0 ? kExpertTileBytes : kRowBytes;
 }
 
-// Ties the accumulator registers to this point of the program (no code):
-// after a wgmma wait, the compiler must not move reads of them above it.
-__device__ __forceinline__ void wgmma_fence_operands(float (&d)[64]) {
-#pragma unroll
-  for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(d[i])::"memory");
-}
 
 // Accumulator -> shared sE[token][weight row] (kLd floats per token).
 // m64n128 layout: acc[4 j + e] is row mrow + 8 (e / 2) with mrow =
