@@ -9,16 +9,23 @@
 //   rows-bulk   the GEMM's addresses, one cp.async.bulk of 128 B per row per stage (TMA)
 //   tiled-ring  a pre-tiled layout: each warp's 32 x 128 B stage is 4 KB contiguous
 //   tiled-bulk  the pre-tiled layout, one 4 KB cp.async.bulk per stage
+//   rows128     the GEMM's rows and stages, each copy instruction fetching 4 whole
+//               128-byte lines (lane l: row l/8, bytes (l%8)*16) instead of 8 halves
 //   rows256/512 natural rows, but a warp's 4 KB stage is 16 rows x 256 B (4 row
 //               groups x 2 K-warps per CTA) or 8 rows x 512 B (8 row groups, one
 //               K-warp each): longer runs per row per stage, same ring
-// Usage: bench_cuda_stream_read [N K]...  (default: DeepSeek-V3 FP8 shapes)
+// A second table repeats the ring patterns with --stage-cycles C (default
+// 1500) of busy waiting per stage per warp after the read, like the GEMM's
+// math: warps then drift apart, and patterns whose warps read short runs of
+// many rows lose DRAM locality.
+// Usage: bench_cuda_stream_read [--stage-cycles C] [N K]...  (default: DeepSeek-V3 FP8 shapes)
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "backend/cuda/sm90_async.cuh"
@@ -58,8 +65,14 @@ __global__ void flat_kernel(const uint4* w, int64_t n, uint32_t* sink) {
 // The consumer side of a per-warp cp.async ring: stage st is issued
 // kStages - 1 stages ahead by issue(st) (which commits a group, empty past
 // the end), then read back and folded into the result.
+// Cycles each warp spends on every stage after reading it, standing in for
+// the GEMM's math (0: a pure read). With it the warps of a CTA drift apart
+// the way the GEMM's do.
+__device__ int g_stage_cycles = 0;
+
 template <typename Issue>
 __device__ __forceinline__ uint32_t drain_ring(Issue&& issue, int nst, const uint8_t* ring, int lane) {
+  const int spin = g_stage_cycles;
   uint32_t acc = 0;
   for (int s = 0; s < kStages - 1; ++s) issue(s);
   for (int st = 0; st < nst; ++st) {
@@ -70,6 +83,11 @@ __device__ __forceinline__ uint32_t drain_ring(Issue&& issue, int nst, const uin
     for (int i = 0; i < 8; ++i) {
       const uint4 x = v[i * 32];
       acc ^= x.x ^ x.y ^ x.z ^ x.w;
+    }
+    if (spin > 0) {
+      const long long t0 = clock64();
+      while (clock64() - t0 < spin) {
+      }
     }
   }
   sable::cuda::cp_async_wait_all();
@@ -224,9 +242,14 @@ double time_us(F&& launch, int iters = 20) {
 int main(int argc, char** argv) {
   std::vector<std::pair<int64_t, int64_t>> shapes = {{7168, 18432}, {18432, 7168}, {24576, 1536}, {4096, 7168},
                                                      {7168, 2048}};
-  if (argc >= 3) {
+  int stage_cycles = 1500, first = 1;
+  if (argc >= 3 && std::string(argv[1]) == "--stage-cycles") {
+    stage_cycles = std::atoi(argv[2]);
+    first = 3;
+  }
+  if (argc >= first + 2) {
     shapes.clear();
-    for (int i = 1; i + 1 < argc; i += 2) shapes.push_back({std::atoll(argv[i]), std::atoll(argv[i + 1])});
+    for (int i = first; i + 1 < argc; i += 2) shapes.push_back({std::atoll(argv[i]), std::atoll(argv[i + 1])});
   }
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));
@@ -238,12 +261,13 @@ int main(int argc, char** argv) {
   CK(cudaFuncSetAttribute(rows_kernel<kTiledRing>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   CK(cudaFuncSetAttribute(rows_kernel<kRowsBulk>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   CK(cudaFuncSetAttribute(rows_kernel<kTiledBulk>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  CK(cudaFuncSetAttribute(rows_wide_kernel<128>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   CK(cudaFuncSetAttribute(rows_wide_kernel<256>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   CK(cudaFuncSetAttribute(rows_wide_kernel<512>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   std::printf("device: %s, %d SMs; FP8 weight N x K bytes read once per call (no math), median of 5 x 20 calls\n",
               prop.name, sms);
-  std::printf("%-13s %6s %6s %5s | %9s %9s %9s %9s %9s %9s %9s %9s  (GB/s)\n", "shape", "N", "K", "split", "flat",
-              "rows-regs", "rows-ring", "rows-bulk", "tiled-ring", "tiled-bulk", "rows256", "rows512");
+  std::printf("%-13s %6s %6s %5s | %9s %9s %9s %9s %9s %9s %9s %9s %9s  (GB/s)\n", "shape", "N", "K", "split",
+              "flat", "rows-regs", "rows-ring", "rows-bulk", "tiled-ring", "tiled-bulk", "rows128", "rows256", "rows512");
   for (auto [N, K] : shapes) {
     const size_t bytes = size_t(N) * K;
     // Two copies so that consecutive calls do not hit L2.
@@ -268,15 +292,48 @@ int main(int argc, char** argv) {
       const double t_rbulk = run(rows_kernel<kRowsBulk>, smem);
       const double t_tring = run(rows_kernel<kTiledRing>, smem);
       const double t_tbulk = run(rows_kernel<kTiledBulk>, smem);
+      const double t_r128 = run(rows_wide_kernel<128>, smem);
       const double t_r256 = run(rows_wide_kernel<256>, smem);
       const double t_r512 = run(rows_wide_kernel<512>, smem);
       CK(cudaGetLastError());
       auto gbs = [&](double us) { return double(bytes) / us * 1e-3; };
       char shape[32];
       std::snprintf(shape, sizeof shape, "%lldx%lld", (long long)N, (long long)K);
-      std::printf("%-13s %6lld %6lld %5d | %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f\n", shape, (long long)N,
-                  (long long)K, splits, gbs(t_flat), gbs(t_regs), gbs(t_ring), gbs(t_rbulk), gbs(t_tring),
-                  gbs(t_tbulk), gbs(t_r256), gbs(t_r512));
+      std::printf("%-13s %6lld %6lld %5d | %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f\n", shape,
+                  (long long)N, (long long)K, splits, gbs(t_flat), gbs(t_regs), gbs(t_ring), gbs(t_rbulk),
+                  gbs(t_tring), gbs(t_tbulk), gbs(t_r128), gbs(t_r256), gbs(t_r512));
+    }
+    for (auto p : w) CK(cudaFree(p));
+  }
+
+  CK(cudaMemcpyToSymbol(g_stage_cycles, &stage_cycles, sizeof stage_cycles));
+  std::printf("\nthe ring patterns with %d cycles of busy waiting per stage per warp after its read (GB/s)\n",
+              stage_cycles);
+  std::printf("%-13s %6s %6s %5s | %9s %9s %9s %9s %9s\n", "shape", "N", "K", "split", "rows-ring", "tiled-ring",
+              "rows128", "rows256", "rows512");
+  for (auto [N, K] : shapes) {
+    const size_t bytes = size_t(N) * K;
+    uint8_t* w[2];
+    for (auto& p : w) {
+      CK(cudaMalloc(&p, bytes));
+      CK(cudaMemset(p, 1, bytes));
+    }
+    int it = 0;
+    for (int splits : {1, 2, 7}) {
+      if (K / 128 / splits < 8) continue;
+      const dim3 grid(unsigned(N / 64), unsigned(splits));
+      auto run = [&](auto kernel) {
+        return time_us([&] { kernel<<<grid, 256, smem>>>(w[it++ & 1], N, K, splits, sink); });
+      };
+      const double t_ring = run(rows_kernel<kRowsRing>), t_tring = run(rows_kernel<kTiledRing>);
+      const double t_r128 = run(rows_wide_kernel<128>), t_r256 = run(rows_wide_kernel<256>);
+      const double t_r512 = run(rows_wide_kernel<512>);
+      CK(cudaGetLastError());
+      auto gbs = [&](double us) { return double(bytes) / us * 1e-3; };
+      char shape[32];
+      std::snprintf(shape, sizeof shape, "%lldx%lld", (long long)N, (long long)K);
+      std::printf("%-13s %6lld %6lld %5d | %9.0f %9.0f %9.0f %9.0f %9.0f\n", shape, (long long)N, (long long)K,
+                  splits, gbs(t_ring), gbs(t_tring), gbs(t_r128), gbs(t_r256), gbs(t_r512));
     }
     for (auto p : w) CK(cudaFree(p));
   }

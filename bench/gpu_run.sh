@@ -23,7 +23,7 @@
 #                                                     bf16 decode step whose names match (NCU_FP8=1: FP8
 #                                                     step; NCU_COUNT: launches profiled, default 6;
 #                                                     NCU_GEMM="bench_cuda_gemm args": that bench instead)
-#   STREAM_READ=1                                     bench_cuda_stream_read: weight read patterns
+#   STREAM_READ=1 [STREAM_READ_ARGS=...]              bench_cuda_stream_read: weight read patterns
 # Copy the results into the repo afterwards with bench/save_results.sh.
 set -u
 OUT=${OUT:-/tmp/sable-gpu-out}
@@ -102,7 +102,7 @@ if [ -z "${SKIP_GEMM:-}" ] && [ -x ./$BUILD/bench/bench_cuda_gemm ]; then
 fi
 
 if [ -n "${STREAM_READ:-}" ]; then
-  timeout 120 ./$BUILD/bench/bench_cuda_stream_read > "$OUT/bench_stream_read.txt" 2>&1
+  timeout 150 ./$BUILD/bench/bench_cuda_stream_read ${STREAM_READ_ARGS:-} > "$OUT/bench_stream_read.txt" 2>&1
   stamp "bench_cuda_stream_read rc=$?"
   cat "$OUT/bench_stream_read.txt"
   { echo "## Weight read patterns (bench_cuda_stream_read)"; echo '```'; cat "$OUT/bench_stream_read.txt"; echo '```';
