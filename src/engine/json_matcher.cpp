@@ -71,9 +71,22 @@ bool JsonMatcher::complete() const {
 }
 
 bool JsonMatcher::may_continue() const {
+  // Only a top-level scalar can be complete and still go on; a finished
+  // object or array cannot, and a scalar inside one ends with its
+  // container's next byte.
+  if (depth_ != 0 || frames_[0].phase == kRootDone || !complete()) return false;
   // A literal's candidates share the bytes matched; an exact match is the
-  // shortest of them, so any other candidate is longer.
-  return schema_->raw_ && leaf_.kind == kLeafLiteral && literal_exact() && leaf_.hi - leaf_.lo > 1;
+  // shortest of them, so any other candidate is longer ("AB" after "A" in a
+  // guided_choice, 12 after 1 in an enum).
+  if (leaf_.kind == kLeafLiteral) return leaf_.hi - leaf_.lo > 1;
+  // A number: "1" may go on to "12", "1.5" or "1e3" where the schema allows.
+  if (leaf_.kind == kLeafNumber) {
+    for (const char c : std::string_view("0123456789.eE")) {
+      JsonMatcher m = *this;
+      if (m.accept(uint8_t(c))) return true;
+    }
+  }
+  return false;
 }
 
 bool JsonMatcher::step(uint8_t b) {

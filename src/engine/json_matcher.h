@@ -33,7 +33,8 @@ class JsonMatcher {
   // number may still go on: "12" is complete and accepts a "3".)
   bool complete() const;
   // Complete, and yet a longer text would match too (a choice that is a
-  // prefix of another): the model may end here (EOS) or go on.
+  // prefix of another, a top-level number: "1" may become "12"): the model
+  // may end here (EOS) or go on.
   bool may_continue() const;
   // The state's meaningful fields as bytes (the frames in use, not the rest
   // of the array): equal keys accept the same continuations, which lets the

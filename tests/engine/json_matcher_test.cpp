@@ -101,6 +101,44 @@ TEST(JsonMatcher, CompleteOnlyAtTheEnd) {
   EXPECT_TRUE(m.complete());
 }
 
+// A top-level number or literal can be complete and still go on: the
+// engine must let the model end it (EOS) or continue ("1" -> "12"), not
+// stop the text at its first complete prefix. Inside a container it ends
+// with the container's next byte, so there it never "may continue".
+TEST(JsonMatcher, TopLevelScalarMayGoOn) {
+  struct Case {
+    const char* schema;
+    const char* text;
+    bool complete, may_continue;
+  };
+  const Case cases[] = {
+      {R"({"type": "integer"})", "1", true, true},
+      {R"({"type": "integer"})", "12", true, true},
+      {R"({"type": "integer"})", "-", false, false},
+      {R"({"type": "integer"})", "0", true, false},  // "00", "0.", "0e" are not integers
+      {R"({"type": "number"})", "0", true, true},    // "0.5"
+      {R"({"type": "number"})", "1.", false, false},
+      {R"({"type": "number"})", "1.5", true, true},
+      {R"({"type": "number"})", "1e3", true, true},
+      {R"({"enum": [1, 12]})", "1", true, true},
+      {R"({"enum": [1, 12]})", "12", true, false},
+      {R"({"enum": ["a", "ab"]})", "\"a\"", true, false},
+      {R"({"type": "boolean"})", "true", true, false},
+      {R"({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]})", R"({"n":1})", true,
+       false},
+      {R"({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]})", R"({"n":1)", false,
+       false},
+  };
+  for (const Case& c : cases) {
+    auto s = compile_ok(c.schema);
+    ASSERT_TRUE(s) << c.schema;
+    JsonMatcher m(*s);
+    ASSERT_TRUE(m.accept(std::string_view(c.text))) << c.schema << " " << c.text;
+    EXPECT_EQ(m.complete(), c.complete) << c.schema << " " << c.text;
+    EXPECT_EQ(m.may_continue(), c.may_continue) << c.schema << " " << c.text;
+  }
+}
+
 TEST(JsonMatcher, ByteByByteEqualsWholeString) {
   auto person = compile_ok(kPersonSchema);
   const std::vector<std::string> docs = {

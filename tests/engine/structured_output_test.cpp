@@ -33,6 +33,7 @@ class StructuredOutput : public ::testing::Test {
   }
   std::unique_ptr<Engine> engine_;
   std::vector<int32_t> prompt_;
+  bool longer_ = false;
 };
 
 std::shared_ptr<const JsonSchema> schema_of(const char* text) {
@@ -94,6 +95,33 @@ TEST_F(StructuredOutput, ChoiceIsExactlyOneOfTheTexts) {
       EXPECT_NE(std::find(choices.begin(), choices.end(), out.text), choices.end()) << "[" << out.text << "] t " << t;
     }
   }
+}
+
+// A top-level number is not cut at its first digit: the model ends it by
+// EOS (or runs to max_tokens), and what it wrote is a number of the schema.
+TEST_F(StructuredOutput, TopLevelNumberEndsByEos) {
+  for (const char* text : {R"({"type": "integer"})", R"({"type": "number"})"}) {
+    auto schema = schema_of(text);
+    for (float t : {0.f, 1.f}) {
+      GenerateRequest r = request(schema, t, 12);
+      r.params.ignore_eos = false;
+      auto out = testing::run_all(*engine_, {r})[0][0];
+      JsonMatcher m(*schema);
+      EXPECT_TRUE(m.accept(out.text)) << out.text;
+      if (out.finish == "stop") {
+        EXPECT_TRUE(m.complete()) << out.text;
+        auto j = nlohmann::json::parse(out.text, nullptr, false);
+        EXPECT_TRUE(std::string(text).find("integer") != std::string::npos ? j.is_number_integer() : j.is_number())
+            << out.text;
+      } else {
+        EXPECT_EQ(out.finish, "length") << out.text;
+      }
+      // Stopped at its first complete prefix, a number would end within two tokens ("-", then digits); here
+      // EOS is one allowed token among the digit tokens, so some run of the four goes on.
+      if (out.ids.size() > 2) longer_ = true;
+    }
+  }
+  EXPECT_TRUE(longer_) << "every number stopped within two tokens";
 }
 
 TEST_F(StructuredOutput, JsonObjectTextIsAlwaysAValidPrefix) {
