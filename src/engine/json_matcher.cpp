@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "engine/json_matcher_internal.h"
+#include "engine/regex_dfa.h"
 
 namespace sable {
 
@@ -22,6 +23,10 @@ int hex_value(uint8_t b) {
 
 JsonMatcher::JsonMatcher(const JsonSchema& schema) : schema_(&schema) {
   frames_[0] = {.node = schema.root_, .phase = kRootStart};
+  if (schema.regex_) {  // the text is one leaf, from its first byte
+    frames_[0].phase = kValue;
+    leaf_ = {.kind = kLeafRegex, .count = schema.regex_->start()};
+  }
 }
 
 bool JsonMatcher::accept(uint8_t byte) {
@@ -63,6 +68,7 @@ void JsonMatcher::state_key(std::string& out) const {
 bool JsonMatcher::complete() const {
   if (depth_ != 0) return false;
   if (frames_[0].phase == kRootDone) return true;
+  if (leaf_.kind == kLeafRegex) return schema_->regex_->accepting(leaf_.count);
   // A top-level number or literal that could end here.
   if (leaf_.kind == kLeafNumber) {
     return leaf_.phase == kNumZero || leaf_.phase == kNumInt || leaf_.phase == kNumFrac || leaf_.phase == kNumExp;
@@ -79,6 +85,7 @@ bool JsonMatcher::may_continue() const {
   // shortest of them, so any other candidate is longer ("AB" after "A" in a
   // guided_choice, 12 after 1 in an enum).
   if (leaf_.kind == kLeafLiteral) return leaf_.hi - leaf_.lo > 1;
+  if (leaf_.kind == kLeafRegex) return schema_->regex_->has_next(leaf_.count);
   // A number: "1" may go on to "12", "1.5" or "1e3" where the schema allows.
   if (leaf_.kind == kLeafNumber) {
     for (const char c : std::string_view("0123456789.eE")) {
@@ -166,6 +173,12 @@ JsonMatcher::LeafStep JsonMatcher::leaf_step(uint8_t b) {
       return string_step(b) ? LeafStep::kTaken : LeafStep::kRejected;
     case kLeafNumber:
       return number_step(b);
+    case kLeafRegex: {
+      const uint32_t next = schema_->regex_->next(leaf_.count, b);
+      if (next == RegexDfa::kDead) return LeafStep::kRejected;
+      leaf_.count = next;
+      return LeafStep::kTaken;
+    }
     case kLeafLiteral:
       if (narrow(b)) return LeafStep::kTaken;
       // Self-delimiting texts (strings, true, ...) end here; a number ends
@@ -425,6 +438,8 @@ bool JsonMatcher::begin_value(uint16_t node, uint8_t b) {
     case Kind::kUnionLiteral:
       leaf_ = {.kind = kLeafUnionLiteral, .ref = n.list, .hi = uint16_t(schema_->lists_[n.list].texts.size())};
       return narrow(b) && union_literal_viable(leaf_.lo, leaf_.hi);
+    case Kind::kRegex:
+      return false;  // the root only, where the matcher starts in its leaf
     case Kind::kUnion: {
       // The alternatives start with different bytes: this one picks the
       // alternative (never a union), which the value then follows alone.

@@ -36,6 +36,7 @@ enum LeafKind : uint8_t {
   kLeafKey,
   kLeafUnionKey,      // a key of an object union: ref is its node
   kLeafUnionLiteral,  // a const/enum value of an object union's property: ref is its list
+  kLeafRegex,         // the whole text of a regex() schema: count is the DFA state
 };
 
 enum StringPhase : uint8_t { kStrChars, kStrEscape, kStrHex, kStrPairBackslash, kStrPairU };

@@ -38,6 +38,8 @@ bool ObjectUnionBuilder::same(const JsonSchema& s, uint16_t x, uint16_t y, int d
           return false;
       }
       return true;
+    case Kind::kRegex:
+      return false;  // a root of its own: never compared
     case Kind::kUnion:
       for (int i = 0; i < JsonSchema::kValueStarts; ++i)
         if (!same(s, s.dispatch_[a.first_prop + i], s.dispatch_[b.first_prop + i], depth + 1)) return false;

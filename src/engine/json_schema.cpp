@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "engine/json_object_union.h"
+#include "engine/regex_dfa.h"
 
 namespace sable {
 
@@ -310,6 +311,8 @@ class JsonSchemaCompiler {
       case Kind::kUnionLiteral:
         for (const std::string& t : out_.lists_[n.list].texts) add(t.substr(0, 1));
         break;
+      case Kind::kRegex:
+        break;  // a root of its own: never in a union
     }
     return slots;
   }
@@ -763,6 +766,17 @@ Result<std::shared_ptr<const JsonSchema>> JsonSchema::choice(const std::vector<s
   std::shared_ptr<JsonSchema> s(new JsonSchema());
   s->lists_.push_back(std::move(list));
   s->nodes_.push_back({.kind = Kind::kLiteral, .list = uint16_t(s->lists_.size() - 1)});
+  s->root_ = uint16_t(s->nodes_.size() - 1);
+  s->raw_ = true;
+  return std::shared_ptr<const JsonSchema>(std::move(s));
+}
+
+Result<std::shared_ptr<const JsonSchema>> JsonSchema::regex(std::string_view pattern) {
+  auto dfa = RegexDfa::compile(pattern);
+  if (!dfa.is_ok()) return dfa.status();
+  std::shared_ptr<JsonSchema> s(new JsonSchema());
+  s->regex_ = std::make_shared<const RegexDfa>(std::move(*dfa));
+  s->nodes_.push_back({.kind = Kind::kRegex});
   s->root_ = uint16_t(s->nodes_.size() - 1);
   s->raw_ = true;
   return std::shared_ptr<const JsonSchema>(std::move(s));

@@ -72,6 +72,7 @@ namespace sable {
 template <typename J>
 class JsonSchemaCompiler;
 class JsonMatcher;
+class RegexDfa;
 struct ObjectUnionBuilder;
 
 class JsonSchema {
@@ -90,6 +91,10 @@ class JsonSchema {
   // the text may end at the shorter one (JsonMatcher::may_continue()).
   static Result<std::shared_ptr<const JsonSchema>> choice(const std::vector<std::string>& texts);
   static constexpr size_t kMaxChoices = 4096, kMaxChoiceBytes = 4096;
+  // vLLM's guided_regex: the whole text matches `pattern` (raw text, not
+  // JSON; the syntax regex_dfa.h takes). Where a match may also go on, the
+  // text may end there (JsonMatcher::may_continue()).
+  static Result<std::shared_ptr<const JsonSchema>> regex(std::string_view pattern);
 
  private:
   friend class JsonMatcher;
@@ -101,6 +106,7 @@ class JsonSchema {
     kAny, kObject, kArray, kString, kNumber, kInteger, kLiteral, kUnion,
     kObjectUnion,   // closed-object alternatives of a union (json_object_union.cpp)
     kUnionLiteral,  // a property value of an object union: texts with their alternatives
+    kRegex,         // regex(): the root only, matched by regex_
   };
 
   // The bytes a JSON value can start with: a union maps each one (its slot
@@ -177,7 +183,8 @@ class JsonSchema {
   // names the schema by it (an address is reused once a schema is freed, and
   // TokenTrie's mask cache outlives requests).
   uint64_t id_ = 0;
-  bool raw_ = false;  // choice(): the root is a literal of raw texts, no JSON whitespace
+  bool raw_ = false;  // choice(), regex(): the root is raw text, not JSON
+  std::shared_ptr<const RegexDfa> regex_;  // regex()
 };
 
 

@@ -111,33 +111,46 @@ std::shared_ptr<const JsonSchema> choice_field(const Json& v, const std::string&
   return *c;
 }
 
+// guided_regex / structured_outputs.regex: the whole output matches the pattern.
+std::shared_ptr<const JsonSchema> regex_field(const Json& v, const std::string& param) {
+  if (!v.is_string()) throw_bad_request(fmt::format("'{}' must be a string (a regular expression).", param), param);
+  auto r = JsonSchema::regex(v.get<std::string>());
+  if (!r.is_ok()) throw_bad_request(fmt::format("{}: {}", param, r.status().message()), param);
+  return *r;
+}
+
 // vLLM's structured_outputs object (its newer name for the guided_* fields):
-// "json" (a schema), "json_object": true or "choice"; the other kinds are refused.
+// "json" (a schema), "json_object": true, "choice" or "regex"; the other kinds are refused.
 void parse_structured_outputs(const FieldReader& f, SamplingParams& p) {
   const Json* so = f.get("structured_outputs");
   if (!so || so->is_null()) return;
   if (!so->is_object())
     throw_bad_request("'structured_outputs' must be an object, e.g. {\"json\": {...schema...}}.", "structured_outputs");
   FieldReader sr(*so, "structured_outputs.");
-  for (const char* k : {"regex", "grammar", "structural_tag"})
+  for (const char* k : {"grammar", "structural_tag"})
     reject_if_set(sr, k,
-                  "of structured output, JSON and choices are available (structured_outputs.json, "
-                  "json_object or choice)");
+                  "of structured output, JSON, choices and regular expressions are available "
+                  "(structured_outputs.json, json_object, choice or regex)");
   const Json* js = sr.get("json");
   const Json* choice = sr.get("choice");
+  const Json* regex = sr.get("regex");
   const bool any_object = sr.opt_bool("json_object").value_or(false);
-  if (int(js && !js->is_null()) + int(choice && !choice->is_null()) + int(any_object) > 1)
-    throw_bad_request("Give one of 'structured_outputs.json', 'json_object' and 'choice'.", "structured_outputs");
+  if (int(js && !js->is_null()) + int(choice && !choice->is_null()) + int(regex && !regex->is_null()) +
+          int(any_object) >
+      1)
+    throw_bad_request("Give one of 'structured_outputs.json', 'json_object', 'choice' and 'regex'.",
+                      "structured_outputs");
   if (js && !js->is_null()) p.json_schema = schema_field(*js, "structured_outputs.json");
   if (choice && !choice->is_null()) p.json_schema = choice_field(*choice, "structured_outputs.choice");
+  if (regex && !regex->is_null()) p.json_schema = regex_field(*regex, "structured_outputs.regex");
   if (any_object) p.json_schema = JsonSchema::any_object();
 }
 
 // Structured output, as vLLM: response_format {"type": "json_object"} (any
 // JSON object) or {"type": "json_schema", "json_schema": {"schema": ...}},
 // vLLM's guided_json (a schema, as an object or a JSON string) or
-// guided_choice (a list of strings), or its structured_outputs {"json" |
-// "json_object" | "choice": ...}; one of them.
+// guided_choice (a list of strings) or guided_regex (a pattern), or its structured_outputs {"json" |
+// "json_object" | "choice" | "regex": ...}; one of them.
 void parse_structured_output(const FieldReader& f, SamplingParams& p) {
   parse_structured_outputs(f, p);
   if (const Json* gj = f.get("guided_json"); gj && !gj->is_null()) {
@@ -146,8 +159,15 @@ void parse_structured_output(const FieldReader& f, SamplingParams& p) {
   }
   if (const Json* gc = f.get("guided_choice"); gc && !gc->is_null()) {
     if (p.json_schema)
-      throw_bad_request("Give one of 'guided_choice', 'guided_json' and 'structured_outputs'.", "guided_choice");
+      throw_bad_request("Give one of 'guided_choice', 'guided_json', 'guided_regex' and 'structured_outputs'.",
+                        "guided_choice");
     p.json_schema = choice_field(*gc, "guided_choice");
+  }
+  if (const Json* gr = f.get("guided_regex"); gr && !gr->is_null()) {
+    if (p.json_schema)
+      throw_bad_request("Give one of 'guided_regex', 'guided_json', 'guided_choice' and 'structured_outputs'.",
+                        "guided_regex");
+    p.json_schema = regex_field(*gr, "guided_regex");
   }
   const Json* rf = f.opt_object("response_format");
   if (!rf) return;
@@ -155,8 +175,9 @@ void parse_structured_output(const FieldReader& f, SamplingParams& p) {
   const auto type = rr.opt_string("type").value_or("text");
   if (type == "text") return;
   if (p.json_schema)
-    throw_bad_request("Give one of 'response_format', 'guided_json', 'guided_choice' and 'structured_outputs'.",
-                      "response_format");
+    throw_bad_request(
+        "Give one of 'response_format', 'guided_json', 'guided_choice', 'guided_regex' and 'structured_outputs'.",
+        "response_format");
   if (type == "json_object") {
     p.json_schema = JsonSchema::any_object();
   } else if (type == "json_schema") {
@@ -262,10 +283,10 @@ void parse_common_fields(const FieldReader& f, const ProtocolLimits& limits, Com
   reject_if_set(f, "allowed_token_ids", "use logit_bias instead");
   reject_if_set(f, "bad_words", "use logit_bias instead");
   reject_if_set(f, "logits_processors", "custom logits processors are not available");
-  for (const char* k : {"guided_regex", "guided_grammar"})
-    reject_if_set(f, k,
-                  "of structured output, JSON and choices are available (response_format json_object or "
-                  "json_schema, guided_json, guided_choice, or structured_outputs json / choice)");
+  reject_if_set(f, "guided_grammar",
+                "of structured output, JSON, choices and regular expressions are available (response_format "
+                "json_object or json_schema, guided_json, guided_choice, guided_regex, or structured_outputs json / "
+                "choice / regex)");
   parse_structured_output(f, p);
 }
 

@@ -4,6 +4,7 @@ errors raising the SDK's exception classes."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import openai
@@ -279,6 +280,25 @@ def test_guided_choice(client):
     with pytest.raises(openai.BadRequestError) as e:
         client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=5, extra_body={"guided_choice": []})
     assert "guided_choice" in str(e.value)
+
+
+def test_guided_regex(client):
+    # vLLM's extension through extra_body: the whole output matches the pattern.
+    pattern = r"\d{3}-[a-z]{2,4}"
+    for kind in ("chat", "completions"):
+        if kind == "chat":
+            r = client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=20, temperature=0,
+                                               extra_body={"guided_regex": pattern})
+            text = r.choices[0].message.content
+        else:
+            r = client.completions.create(model=DEMO_NAME, prompt="The code is", max_tokens=20, temperature=0.8,
+                                          seed=3, extra_body={"structured_outputs": {"regex": pattern}})
+            text = r.choices[0].text
+        assert re.fullmatch(pattern, text) and r.choices[0].finish_reason == "stop", (kind, text)
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=5,
+                                       extra_body={"guided_regex": "(?<=a)b"})
+    assert "guided_regex" in str(e.value) and "lookaround" in str(e.value)
 
 
 def test_structured_output_json_object(client):

@@ -9,6 +9,7 @@
 #include "common/fixtures.h"
 #include "engine/engine_util.h"
 #include "engine/json_matcher.h"
+#include "engine/regex_dfa.h"
 #include "engine/token_trie.h"
 
 namespace sable {
@@ -122,6 +123,25 @@ TEST_F(StructuredOutput, TopLevelNumberEndsByEos) {
     }
   }
   EXPECT_TRUE(longer_) << "every number stopped within two tokens";
+}
+
+// guided_regex: the text matches the pattern as a whole; a pattern with a
+// longest match ends there by itself, and where a match may also go on
+// ("-ab" after "123") the model ends it by EOS.
+TEST_F(StructuredOutput, RegexTextMatchesThePattern) {
+  for (const char* pattern : {"\\d{3}(-[a-z]{2,4})?", "(yes|no|maybe)!?", "caf\u00e9 [A-Z][a-z]{1,3}"}) {
+    auto schema = JsonSchema::regex(pattern);
+    ASSERT_TRUE(schema.is_ok()) << schema.status().message();
+    auto dfa = RegexDfa::compile(pattern);
+    ASSERT_TRUE(dfa.is_ok());
+    for (float t : {0.f, 1.f}) {
+      GenerateRequest r = request(*schema, t, 40);
+      r.params.ignore_eos = false;
+      auto out = testing::run_all(*engine_, {r})[0][0];
+      EXPECT_EQ(out.finish, "stop") << pattern << " [" << out.text << "]";
+      EXPECT_TRUE(dfa->matches(out.text)) << pattern << " [" << out.text << "] t " << t;
+    }
+  }
 }
 
 TEST_F(StructuredOutput, JsonObjectTextIsAlwaysAValidPrefix) {

@@ -148,6 +148,22 @@ TEST(ChatRequestTest, StructuredOutputForms) {
     JsonMatcher sp(*c.params.json_schema);
     EXPECT_FALSE(sp.accept(uint8_t(' ')));
   }
+  // guided_regex / structured_outputs.regex: the whole text matches the pattern, as raw text.
+  for (const char* field :
+       {R"("guided_regex": "\\d{3}(-[a-z]+)?")", R"("structured_outputs": {"regex": "\\d{3}(-[a-z]+)?"})"}) {
+    auto c = chat(std::string("{") + kMsgs + ", " + field + "}");
+    ASSERT_NE(c.params.json_schema, nullptr) << field;
+    JsonMatcher m(*c.params.json_schema);
+    EXPECT_FALSE(m.complete());
+    EXPECT_TRUE(m.accept(std::string_view("123")));
+    EXPECT_TRUE(m.complete());
+    EXPECT_TRUE(m.may_continue());  // "-abc" may follow
+    EXPECT_FALSE(m.accept(uint8_t('4')));
+    EXPECT_TRUE(m.accept(std::string_view("-ab")));
+    EXPECT_TRUE(m.complete());
+    JsonMatcher q(*c.params.json_schema);
+    EXPECT_FALSE(q.accept(uint8_t('"')));
+  }
 }
 
 TEST(ChatRequestTest, NamedToolChoice) {
@@ -236,8 +252,12 @@ TEST(ChatRequestTest, Rejections) {
       {std::string("{") + kMsgs + R"(, "response_format": {"type": "json_object"}, "guided_json": {}})",
        "response_format"},
       {std::string("{") + kMsgs + R"(, "guided_json": "{not json"})", "guided_json"},
-      {std::string("{") + kMsgs + R"(, "guided_regex": "a+"})", "guided_regex"},
-      {std::string("{") + kMsgs + R"(, "structured_outputs": {"regex": "a+"}})", "structured_outputs.regex"},
+      {std::string("{") + kMsgs + R"(, "guided_regex": "(?=a)b"})", "guided_regex"},
+      {std::string("{") + kMsgs + R"(, "guided_regex": ["a"]})", "guided_regex"},
+      {std::string("{") + kMsgs + R"(, "guided_regex": "a", "guided_choice": ["a"]})", "guided_regex"},
+      {std::string("{") + kMsgs + R"(, "structured_outputs": {"regex": "(a"}})", "structured_outputs.regex"},
+      {std::string("{") + kMsgs + R"(, "structured_outputs": {"regex": "a", "choice": ["a"]}})", "structured_outputs"},
+      {std::string("{") + kMsgs + R"(, "guided_grammar": "root ::= a"})", "guided_grammar"},
       {std::string("{") + kMsgs + R"(, "structured_outputs": {"choice": ["a"], "json": {}}})", "structured_outputs"},
       {std::string("{") + kMsgs + R"(, "guided_choice": []})", "guided_choice"},
       {std::string("{") + kMsgs + R"(, "guided_choice": ["a", 1]})", "guided_choice"},

@@ -1,0 +1,640 @@
+// Regex -> syntax tree -> Thompson NFA over bytes -> DFA by subset
+// construction over byte equivalence classes (design in regex_dfa.h).
+#include "engine/regex_dfa.h"
+
+#include <algorithm>
+#include <bitset>
+#include <cctype>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+
+namespace sable {
+
+namespace {
+
+using ByteSet = std::bitset<256>;
+
+// The syntax tree: a byte set, a sequence, an alternation or a repetition.
+struct Ast {
+  enum Kind { kSet, kSeq, kAlt, kRepeat } kind = kSeq;
+  ByteSet set;
+  std::vector<std::unique_ptr<Ast>> kids;
+  int min = 0, max = -1;  // repeat: max -1 is unbounded
+};
+using AstPtr = std::unique_ptr<Ast>;
+
+AstPtr make(Ast::Kind k) {
+  auto a = std::make_unique<Ast>();
+  a->kind = k;
+  return a;
+}
+AstPtr set_of(const ByteSet& s) {
+  auto a = make(Ast::kSet);
+  a->set = s;
+  return a;
+}
+AstPtr byte_range(int lo, int hi) {
+  ByteSet s;
+  for (int b = lo; b <= hi; ++b) s.set(size_t(b));
+  return set_of(s);
+}
+AstPtr seq(std::vector<AstPtr> kids) {
+  auto a = make(Ast::kSeq);
+  a->kids = std::move(kids);
+  return a;
+}
+AstPtr literal_bytes(std::string_view bytes) {
+  std::vector<AstPtr> kids;
+  for (char c : bytes) kids.push_back(byte_range(uint8_t(c), uint8_t(c)));
+  return seq(std::move(kids));
+}
+
+// Any whole UTF-8 character whose ASCII byte is in `ascii` (non-ASCII
+// characters: all of them, when `non_ascii`).
+AstPtr utf8_char(const ByteSet& ascii, bool non_ascii) {
+  auto alt = make(Ast::kAlt);
+  if (ascii.any()) alt->kids.push_back(set_of(ascii));
+  if (non_ascii) {
+    auto s = [](std::vector<std::pair<int, int>> ranges) {
+      std::vector<AstPtr> kids;
+      for (auto [lo, hi] : ranges) kids.push_back(byte_range(lo, hi));
+      return seq(std::move(kids));
+    };
+    // The well-formed sequences (Unicode 15, table 3-7).
+    alt->kids.push_back(s({{0xC2, 0xDF}, {0x80, 0xBF}}));
+    alt->kids.push_back(s({{0xE0, 0xE0}, {0xA0, 0xBF}, {0x80, 0xBF}}));
+    alt->kids.push_back(s({{0xE1, 0xEC}, {0x80, 0xBF}, {0x80, 0xBF}}));
+    alt->kids.push_back(s({{0xED, 0xED}, {0x80, 0x9F}, {0x80, 0xBF}}));
+    alt->kids.push_back(s({{0xEE, 0xEF}, {0x80, 0xBF}, {0x80, 0xBF}}));
+    alt->kids.push_back(s({{0xF0, 0xF0}, {0x90, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}}));
+    alt->kids.push_back(s({{0xF1, 0xF3}, {0x80, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}}));
+    alt->kids.push_back(s({{0xF4, 0xF4}, {0x80, 0x8F}, {0x80, 0xBF}, {0x80, 0xBF}}));
+  }
+  return alt;
+}
+
+void append_utf8(uint32_t cp, std::string& out) {
+  if (cp < 0x80) {
+    out += char(cp);
+  } else if (cp < 0x800) {
+    out += char(0xC0 | (cp >> 6));
+    out += char(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += char(0xE0 | (cp >> 12));
+    out += char(0x80 | ((cp >> 6) & 0x3F));
+    out += char(0x80 | (cp & 0x3F));
+  } else {
+    out += char(0xF0 | (cp >> 18));
+    out += char(0x80 | ((cp >> 12) & 0x3F));
+    out += char(0x80 | ((cp >> 6) & 0x3F));
+    out += char(0x80 | (cp & 0x3F));
+  }
+}
+
+ByteSet ascii_class(char c) {  // \d \w \s
+  ByteSet s;
+  for (int b = 0; b < 128; ++b) {
+    const bool in = c == 'd' ? (b >= '0' && b <= '9')
+                    : c == 'w'
+                        ? ((b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || b == '_')
+                        : (b == ' ' || (b >= '\t' && b <= '\r'));
+    if (in) s.set(size_t(b));
+  }
+  return s;
+}
+
+ByteSet all_ascii() {
+  ByteSet s;
+  for (int b = 0; b < 128; ++b) s.set(size_t(b));
+  return s;
+}
+
+class Parser {
+ public:
+  explicit Parser(std::string_view p) : p_(p) {}
+
+  Result<AstPtr> parse() {
+    // The match is of the whole text: a leading ^ / \A and a trailing $ / \Z / \z add nothing.
+    if (p_.substr(0, 1) == "^")
+      p_.remove_prefix(1);
+    else if (p_.substr(0, 2) == "\\A")
+      p_.remove_prefix(2);
+    if (p_.size() >= 2 && (p_.substr(p_.size() - 2) == "\\Z" || p_.substr(p_.size() - 2) == "\\z") &&
+        !escaped_at(p_.size() - 2))
+      p_.remove_suffix(2);
+    else if (!p_.empty() && p_.back() == '$' && !escaped_at(p_.size() - 1))
+      p_.remove_suffix(1);
+    AstPtr a = alternation();
+    if (!error_.empty()) return invalid_argument(error_);
+    if (i_ < p_.size()) return invalid_argument(at("unbalanced ')'"));
+    return a;
+  }
+
+ private:
+  bool escaped_at(size_t pos) const {  // an odd run of backslashes before pos
+    size_t n = 0;
+    while (pos > n && p_[pos - n - 1] == '\\') ++n;
+    return n % 2 == 1;
+  }
+  std::string at(const std::string& what) const { return what + " at offset " + std::to_string(i_); }
+  void fail(const std::string& what) {
+    if (error_.empty()) error_ = at(what);
+  }
+  bool done() const { return i_ >= p_.size() || !error_.empty(); }
+
+  AstPtr alternation() {
+    auto alt = make(Ast::kAlt);
+    alt->kids.push_back(sequence());
+    while (!done() && p_[i_] == '|') {
+      ++i_;
+      alt->kids.push_back(sequence());
+    }
+    return alt->kids.size() == 1 ? std::move(alt->kids[0]) : std::move(alt);
+  }
+
+  AstPtr sequence() {
+    std::vector<AstPtr> kids;
+    while (!done() && p_[i_] != '|' && p_[i_] != ')') {
+      AstPtr atom_ast = atom();
+      if (!error_.empty()) break;
+      kids.push_back(quantified(std::move(atom_ast)));
+    }
+    return seq(std::move(kids));
+  }
+
+  AstPtr quantified(AstPtr a) {
+    while (!done()) {
+      int lo = -1, hi = -1;
+      const char c = p_[i_];
+      if (c == '*')
+        lo = 0, hi = -1, ++i_;
+      else if (c == '+')
+        lo = 1, hi = -1, ++i_;
+      else if (c == '?')
+        lo = 0, hi = 1, ++i_;
+      else if (c == '{' && counted(lo, hi)) {
+      } else {
+        break;
+      }
+      if (!error_.empty()) break;
+      if (!done() && p_[i_] == '?')
+        ++i_;  // lazy: the same language
+      else if (!done() && p_[i_] == '+')
+        fail("a possessive quantifier is not supported");
+      auto r = make(Ast::kRepeat);
+      r->min = lo;
+      r->max = hi;
+      r->kids.push_back(std::move(a));
+      a = std::move(r);
+    }
+    return a;
+  }
+
+  // {n}, {n,}, {n,m}; anything else after '{' is a literal '{' (as Python).
+  bool counted(int& lo, int& hi) {
+    size_t j = i_ + 1;
+    auto number = [&](int& v) {
+      const size_t s = j;
+      long n = 0;
+      while (j < p_.size() && p_[j] >= '0' && p_[j] <= '9' && n <= 100000) n = n * 10 + (p_[j++] - '0');
+      v = int(n);
+      return j > s;
+    };
+    int a = 0, b = -1;
+    if (j < p_.size() && p_[j] == ',') {  // {,n}: Python's {0,n}
+      ++j;
+      if (!number(b)) return false;
+    } else if (!number(a)) {
+      return false;
+    } else if (j < p_.size() && p_[j] == '}') {
+      b = a;
+    } else if (j < p_.size() && p_[j] == ',') {
+      ++j;
+      if (j < p_.size() && p_[j] != '}' && !number(b)) return false;
+    } else {
+      return false;
+    }
+    if (j >= p_.size() || p_[j] != '}') return false;
+    i_ = j + 1;
+    if (b >= 0 && b < a) fail("a repetition {n,m} with m < n");
+    if (a > 1000 || b > 1000) fail("a repetition count above 1000");
+    lo = a;
+    hi = b;
+    return true;
+  }
+
+  AstPtr atom() {
+    const char c = p_[i_];
+    if (c == '(') return group();
+    if (c == '[') return char_class();
+    if (c == '.') {
+      ++i_;
+      ByteSet s = all_ascii();
+      s.reset('\n');
+      return utf8_char(s, true);
+    }
+    if (c == '\\') return escape();
+    if (c == '*' || c == '+' || c == '?') {
+      fail("nothing to repeat");
+      return nullptr;
+    }
+    if (c == '^' || c == '$') {
+      fail(std::string("'") + c + "' is only supported at the start / end of the pattern");
+      return nullptr;
+    }
+    return literal_char();
+  }
+
+  // One character of the pattern as its UTF-8 bytes.
+  AstPtr literal_char() {
+    const size_t n = utf8_len(uint8_t(p_[i_]));
+    if (n == 0 || i_ + n > p_.size()) {
+      fail("invalid UTF-8 in the pattern");
+      return nullptr;
+    }
+    AstPtr a = literal_bytes(p_.substr(i_, n));
+    i_ += n;
+    return a;
+  }
+  static size_t utf8_len(uint8_t b) {
+    if (b < 0x80) return 1;
+    if (b >= 0xC2 && b <= 0xDF) return 2;
+    if (b >= 0xE0 && b <= 0xEF) return 3;
+    if (b >= 0xF0 && b <= 0xF4) return 4;
+    return 0;
+  }
+
+  AstPtr group() {
+    ++i_;  // '('
+    if (p_.substr(i_, 2) == "?:") {
+      i_ += 2;
+    } else if (p_.substr(i_, 3) == "?P<") {
+      const size_t end = p_.find('>', i_);
+      if (end == std::string_view::npos) {
+        fail("an unterminated group name");
+        return nullptr;
+      }
+      i_ = end + 1;
+    } else if (!done() && p_[i_] == '?') {
+      const std::string_view what = p_.substr(i_, 3);
+      fail(what.substr(0, 2) == "?=" || what.substr(0, 2) == "?!" || what.substr(0, 3) == "?<=" ||
+                   what.substr(0, 3) == "?<!"
+               ? "lookaround is not supported"
+               : "this group kind (inline flags, (?P=name), comments) is not supported");
+      return nullptr;
+    }
+    AstPtr a = alternation();
+    if (!error_.empty()) return nullptr;
+    if (i_ >= p_.size() || p_[i_] != ')') {
+      fail("a '(' without its ')'");
+      return nullptr;
+    }
+    ++i_;
+    return a;
+  }
+
+  // An escape outside a class: a class shorthand or one literal character.
+  AstPtr escape() {
+    if (i_ + 1 >= p_.size()) {
+      fail("a trailing backslash");
+      return nullptr;
+    }
+    const char e = p_[i_ + 1];
+    if (e == 'd' || e == 'w' || e == 's') {
+      i_ += 2;
+      return set_of(ascii_class(e));
+    }
+    if (e == 'D' || e == 'W' || e == 'S') {
+      i_ += 2;
+      return utf8_char(all_ascii() & ~ascii_class(char(e - 'A' + 'a')), true);
+    }
+    if (e == 'b' || e == 'B') {
+      fail("word boundaries (\\b, \\B) are not supported");
+      return nullptr;
+    }
+    if (e >= '1' && e <= '9') {
+      fail("backreferences are not supported");
+      return nullptr;
+    }
+    std::string bytes;
+    if (!escaped_char(bytes)) return nullptr;
+    return literal_bytes(bytes);
+  }
+
+  // The character an escape stands for (i_ at the backslash), as UTF-8.
+  bool escaped_char(std::string& out) {
+    const char e = p_[i_ + 1];
+    i_ += 2;
+    auto hex = [&](int digits) -> bool {
+      uint32_t v = 0;
+      for (int k = 0; k < digits; ++k) {
+        if (i_ >= p_.size() || !std::isxdigit(uint8_t(p_[i_]))) {
+          fail("a bad \\x / \\u escape");
+          return false;
+        }
+        const char h = p_[i_++];
+        v = v * 16 + uint32_t(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
+      }
+      if (v >= 0xD800 && v <= 0xDFFF) {
+        fail("a surrogate code point");
+        return false;
+      }
+      append_utf8(v, out);
+      return true;
+    };
+    switch (e) {
+      case 'n':
+        out += '\n';
+        return true;
+      case 't':
+        out += '\t';
+        return true;
+      case 'r':
+        out += '\r';
+        return true;
+      case 'f':
+        out += '\f';
+        return true;
+      case 'v':
+        out += '\v';
+        return true;
+      case '0':
+        out += '\0';
+        return true;
+      case 'x':
+        return hex(2);
+      case 'u':
+        return hex(4);
+      case 'U':
+        return hex(8);
+      default:
+        if (std::isalnum(uint8_t(e))) {
+          fail(std::string("the escape \\") + e + " is not supported");
+          return false;
+        }
+        if (uint8_t(e) >= 0x80) {  // an escaped non-ASCII character: itself
+          --i_;
+          const size_t n = utf8_len(uint8_t(e));
+          if (n == 0 || i_ + n > p_.size()) {
+            fail("invalid UTF-8 in the pattern");
+            return false;
+          }
+          out.append(p_.substr(i_, n));
+          i_ += n;
+          return true;
+        }
+        out += e;  // \. \\ \[ \( ...
+        return true;
+    }
+  }
+
+  AstPtr char_class() {
+    ++i_;  // '['
+    bool negated = false;
+    if (!done() && p_[i_] == '^') negated = true, ++i_;
+    ByteSet ascii;
+    std::vector<std::string> wide;  // non-ASCII members, as UTF-8
+    bool first = true;
+    while (true) {
+      if (i_ >= p_.size()) {
+        fail("a '[' without its ']'");
+        return nullptr;
+      }
+      if (p_[i_] == ']' && !first) {
+        ++i_;
+        break;
+      }
+      first = false;
+      // One member: a shorthand, or a character that may start a range.
+      std::string lo;
+      if (p_[i_] == '\\' && i_ + 1 < p_.size() && std::strchr("dwsDWS", p_[i_ + 1]) && p_[i_ + 1] != '\0') {
+        const char e = p_[i_ + 1];
+        if (e == 'D' || e == 'W' || e == 'S') {
+          fail("\\D, \\W and \\S inside a class are not supported");
+          return nullptr;
+        }
+        ascii |= ascii_class(e);
+        i_ += 2;
+        continue;
+      }
+      if (!class_char(lo)) return nullptr;
+      if (i_ + 1 < p_.size() && p_[i_] == '-' && p_[i_ + 1] != ']') {
+        ++i_;
+        std::string hi;
+        if (!class_char(hi)) return nullptr;
+        if (lo.size() != 1 || hi.size() != 1 || uint8_t(lo[0]) >= 0x80 || uint8_t(hi[0]) >= 0x80) {
+          fail("a range of non-ASCII characters in a class is not supported");
+          return nullptr;
+        }
+        if (uint8_t(hi[0]) < uint8_t(lo[0])) {
+          fail("a class range out of order");
+          return nullptr;
+        }
+        for (int b = uint8_t(lo[0]); b <= uint8_t(hi[0]); ++b) ascii.set(size_t(b));
+        continue;
+      }
+      if (lo.size() == 1 && uint8_t(lo[0]) < 0x80)
+        ascii.set(uint8_t(lo[0]));
+      else
+        wide.push_back(lo);
+    }
+    if (negated) {
+      if (!wide.empty()) {
+        fail("a negated class with non-ASCII members is not supported");
+        return nullptr;
+      }
+      return utf8_char(all_ascii() & ~ascii, true);
+    }
+    auto alt = make(Ast::kAlt);
+    if (ascii.any()) alt->kids.push_back(set_of(ascii));
+    for (const std::string& w : wide) alt->kids.push_back(literal_bytes(w));
+    if (alt->kids.empty()) fail("an empty class");
+    return alt;
+  }
+
+  // One character inside a class, as UTF-8.
+  bool class_char(std::string& out) {
+    if (p_[i_] == '\\') {
+      if (i_ + 1 >= p_.size()) {
+        fail("a trailing backslash");
+        return false;
+      }
+      if (p_[i_ + 1] == 'b') {  // \b in a class is a backspace
+        i_ += 2;
+        out += '\b';
+        return true;
+      }
+      return escaped_char(out);
+    }
+    const size_t n = utf8_len(uint8_t(p_[i_]));
+    if (n == 0 || i_ + n > p_.size()) {
+      fail("invalid UTF-8 in the pattern");
+      return false;
+    }
+    out.append(p_.substr(i_, n));
+    i_ += n;
+    return true;
+  }
+
+  std::string_view p_;
+  size_t i_ = 0;
+  std::string error_;
+};
+
+// Thompson NFA: a state either moves on a byte of `set` to `out`, or has
+// epsilon edges to `out` and `out2` (-1: none), or is the match state.
+struct Nfa {
+  struct State {
+    bool on_set = false, match = false;
+    int set = -1;  // index into sets
+    int out = -1, out2 = -1;
+  };
+  std::vector<State> states;
+  std::vector<ByteSet> sets;
+  bool too_big = false;
+
+  int add(State s) {
+    if (states.size() >= RegexDfa::kMaxNfaStates) too_big = true;
+    states.push_back(s);
+    return int(states.size()) - 1;
+  }
+  // Compiles `a` between a new entry state and `exit`; returns the entry.
+  int build(const Ast& a, int exit) {
+    if (too_big) return exit;
+    switch (a.kind) {
+      case Ast::kSet: {
+        sets.push_back(a.set);
+        return add({.on_set = true, .set = int(sets.size()) - 1, .out = exit});
+      }
+      case Ast::kSeq: {
+        int next = exit;
+        for (size_t k = a.kids.size(); k-- > 0;) next = build(*a.kids[k], next);
+        return next;
+      }
+      case Ast::kAlt: {
+        int entry = -1;
+        for (size_t k = a.kids.size(); k-- > 0;) {
+          const int kid = build(*a.kids[k], exit);
+          entry = entry < 0 ? kid : add({.out = kid, .out2 = entry});
+        }
+        return entry < 0 ? exit : entry;
+      }
+      case Ast::kRepeat: {
+        const Ast& kid = *a.kids[0];
+        int next = exit;
+        if (a.max < 0) {
+          // kid* before exit: a loop state that enters kid or leaves.
+          const int loop = add({});
+          const int body = build(kid, loop);
+          states[size_t(loop)].out = body;
+          states[size_t(loop)].out2 = exit;
+          next = loop;
+        } else {
+          // (kid (kid (...)?)?)?: max - min optional copies; skipping one skips the rest.
+          for (int k = 0; k < a.max - a.min && !too_big; ++k) next = add({.out = build(kid, next), .out2 = exit});
+        }
+        for (int k = 0; k < a.min && !too_big; ++k) next = build(kid, next);
+        return next;
+      }
+    }
+    return exit;
+  }
+};
+
+}  // namespace
+
+Result<RegexDfa> RegexDfa::compile(std::string_view pattern) {
+  auto fail = [&](const std::string& why) { return invalid_argument("regex: " + why); };
+  Parser parser(pattern);
+  auto ast = parser.parse();
+  if (!ast.is_ok()) return fail(ast.status().message());
+
+  Nfa nfa;
+  const int match = nfa.add({.match = true});
+  const int entry = nfa.build(**ast, match);
+  if (nfa.too_big)
+    return fail("the pattern expands to more than " + std::to_string(kMaxNfaStates) +
+                " NFA states (large counted repetitions); simplify it");
+
+  RegexDfa dfa;
+  // Byte classes: bytes every set treats alike share a class.
+  {
+    std::set<std::string> distinct;  // counted repetitions repeat the same sets
+    for (const ByteSet& s : nfa.sets) distinct.insert(s.to_string());
+    std::map<std::string, uint32_t> ids;
+    for (int b = 0; b < 256; ++b) {
+      std::string sig;
+      for (const std::string& s : distinct) sig += s[size_t(255 - b)];  // to_string() is most significant first
+      auto [it, fresh] = ids.emplace(std::move(sig), uint32_t(ids.size()));
+      dfa.class_of_[size_t(b)] = uint8_t(it->second);
+    }
+    dfa.num_classes_ = uint32_t(ids.size());
+  }
+  std::vector<uint8_t> rep(dfa.num_classes_);  // a byte of each class
+  for (int b = 255; b >= 0; --b) rep[dfa.class_of_[size_t(b)]] = uint8_t(b);
+
+  // Subset construction; a DFA state is the sorted epsilon closure of NFA states.
+  auto closure = [&](std::vector<int> todo) {
+    std::vector<char> seen(nfa.states.size(), 0);
+    std::vector<int> out;
+    while (!todo.empty()) {
+      const int s = todo.back();
+      todo.pop_back();
+      if (s < 0 || seen[size_t(s)]) continue;
+      seen[size_t(s)] = 1;
+      const Nfa::State& st = nfa.states[size_t(s)];
+      if (st.on_set || st.match) {
+        out.push_back(s);
+      } else {
+        todo.push_back(st.out);
+        todo.push_back(st.out2);
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  std::map<std::vector<int>, uint32_t> index;
+  std::vector<std::vector<int>> dstates;
+  auto intern = [&](std::vector<int> set) -> uint32_t {
+    if (set.empty()) return kDead;
+    auto [it, fresh] = index.emplace(set, uint32_t(dstates.size()));
+    if (fresh) dstates.push_back(std::move(set));
+    return it->second;
+  };
+  intern(closure({entry}));
+  if (dstates.empty()) return fail("the pattern matches nothing");
+  for (size_t d = 0; d < dstates.size(); ++d) {
+    if (dstates.size() > kMaxStates)
+      return fail("the pattern needs more than " + std::to_string(kMaxStates) +
+                  " DFA states, too many for a token mask; simplify it");
+    bool acc = false;
+    for (int s : dstates[d]) acc |= nfa.states[size_t(s)].match;
+    dfa.accepting_.push_back(acc);
+    bool live = false;
+    for (uint32_t c = 0; c < dfa.num_classes_; ++c) {
+      std::vector<int> moved;
+      for (int s : dstates[d]) {
+        const Nfa::State& st = nfa.states[size_t(s)];
+        if (st.on_set && nfa.sets[size_t(st.set)].test(rep[c])) moved.push_back(st.out);
+      }
+      const uint32_t to = intern(closure(std::move(moved)));
+      dfa.next_.push_back(to);
+      live |= to != kDead;
+    }
+    dfa.has_next_.push_back(live);
+  }
+  return dfa;
+}
+
+bool RegexDfa::matches(std::string_view text) const {
+  uint32_t s = start();
+  for (char c : text) {
+    s = next(s, uint8_t(c));
+    if (s == kDead) return false;
+  }
+  return accepting(s);
+}
+
+}  // namespace sable
