@@ -19,6 +19,30 @@ int hex_value(uint8_t b) {
   return -1;
 }
 
+// The UTF-8 bytes of code point cp (< 0x110000, not a surrogate) into out; returns their count.
+int utf8_encode(uint32_t cp, char* out) {
+  if (cp < 0x80) {
+    out[0] = char(cp);
+    return 1;
+  }
+  if (cp < 0x800) {
+    out[0] = char(0xC0 | (cp >> 6));
+    out[1] = char(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    out[0] = char(0xE0 | (cp >> 12));
+    out[1] = char(0x80 | ((cp >> 6) & 0x3F));
+    out[2] = char(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  out[0] = char(0xF0 | (cp >> 18));
+  out[1] = char(0x80 | ((cp >> 12) & 0x3F));
+  out[2] = char(0x80 | ((cp >> 6) & 0x3F));
+  out[3] = char(0x80 | (cp & 0x3F));
+  return 4;
+}
+
 }  // namespace
 
 JsonMatcher::JsonMatcher(const JsonSchema& schema) : schema_(&schema) {
@@ -49,7 +73,25 @@ bool JsonMatcher::in_free_string() const {
   if (leaf_.kind != kLeafString && leaf_.kind != kLeafKeyString) return false;
   if (leaf_.phase != kStrChars || leaf_.utf8_need != 0) return false;
   const JsonSchema::Node& n = schema_->nodes_[leaf_.ref];
-  return !(n.kind == JsonSchema::Kind::kString && (n.min > 0 || n.max != UINT32_MAX));
+  return !(n.kind == JsonSchema::Kind::kString && (n.min > 0 || n.max != UINT32_MAX || n.list != 0));
+}
+
+const RegexDfa* JsonMatcher::string_pattern() const {
+  if (leaf_.kind != kLeafString) return nullptr;
+  const JsonSchema::Node& n = schema_->nodes_[leaf_.ref];
+  return n.kind == JsonSchema::Kind::kString && n.list != 0 ? schema_->patterns_[n.list - 1].get() : nullptr;
+}
+
+bool JsonMatcher::pattern_step(std::string_view decoded) {
+  const RegexDfa* re = string_pattern();
+  if (!re) return true;
+  uint32_t s = leaf_.re;
+  for (char c : decoded) {
+    s = re->next(s, uint8_t(c));
+    if (s == RegexDfa::kDead) return false;
+  }
+  leaf_.re = s;
+  return true;
 }
 
 void JsonMatcher::state_key(std::string& out) const {
@@ -58,6 +100,7 @@ void JsonMatcher::state_key(std::string& out) const {
   put(schema_->id_);  // not the address: a freed schema's may come back for another
   put(leaf_.kind), put(leaf_.phase), put(leaf_.utf8_need), put(leaf_.utf8_lo), put(leaf_.utf8_hi);
   put(leaf_.hex_digits), put(leaf_.low_surrogate), put(leaf_.integer), put(leaf_.ref), put(leaf_.hex);
+  put(leaf_.high), put(leaf_.re);
   put(leaf_.lo), put(leaf_.hi), put(leaf_.pos), put(leaf_.count);
   put(depth_);
   for (int i = 0; i <= depth_; ++i) put(frames_[i].node), put(frames_[i].phase), put(frames_[i].count);
@@ -226,6 +269,7 @@ bool JsonMatcher::string_step(uint8_t b) {
   Leaf& l = leaf_;
   if (l.utf8_need > 0) {
     if (b < l.utf8_lo || b > l.utf8_hi) return false;
+    if (!pattern_step(std::string_view(reinterpret_cast<const char*>(&b), 1))) return false;
     --l.utf8_need;
     l.utf8_lo = 0x80;
     l.utf8_hi = 0xBF;
@@ -237,6 +281,7 @@ bool JsonMatcher::string_step(uint8_t b) {
       const bool limited = n.kind == JsonSchema::Kind::kString;
       if (b == '"') {
         if (limited && l.count < n.min) return false;
+        if (const RegexDfa* re = string_pattern(); re && !re->accepting(l.re)) return false;
         if (l.kind == kLeafKeyString) {
           frames_[depth_].phase = kObjColon;
           l.kind = kLeafNone;
@@ -248,6 +293,7 @@ bool JsonMatcher::string_step(uint8_t b) {
       }
       if (b < 0x20) return false;
       if (limited && l.count >= n.max) return false;  // every other byte starts a character
+      if (b != '\\' && !pattern_step(std::string_view(reinterpret_cast<const char*>(&b), 1))) return false;
       if (b == '\\') {
         l.phase = kStrEscape;
       } else if (b >= 0x80) {
@@ -279,9 +325,12 @@ bool JsonMatcher::string_step(uint8_t b) {
     }
     case kStrEscape:
       switch (b) {
-        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't': {
+          const char decoded = b == 'b' ? '\b' : b == 'f' ? '\f' : b == 'n' ? '\n' : b == 'r' ? '\r' : b == 't' ? '\t' : char(b);
+          if (!pattern_step(std::string_view(&decoded, 1))) return false;
           l.phase = kStrChars;
           return true;
+        }
         case 'u':
           l.phase = kStrHex;
           l.hex = 0;
@@ -302,6 +351,14 @@ bool JsonMatcher::string_step(uint8_t b) {
         if (low != l.low_surrogate) return false;
       } else if (l.hex_digits == 4) {
         bool high = !l.low_surrogate && l.hex >= 0xD800 && l.hex <= 0xDBFF;
+        if (string_pattern() && !high) {  // the escaped character, decoded, through the pattern
+          const uint32_t cp =
+              l.low_surrogate ? 0x10000 + ((uint32_t(l.high) - 0xD800) << 10) + (uint32_t(l.hex) - 0xDC00) : l.hex;
+          char u[4];
+          const int n = utf8_encode(cp, u);
+          if (!pattern_step(std::string_view(u, size_t(n)))) return false;
+        }
+        if (high) l.high = l.hex;
         l.low_surrogate = false;
         l.phase = high ? kStrPairBackslash : kStrChars;
       }

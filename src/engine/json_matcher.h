@@ -66,6 +66,8 @@ class JsonMatcher {
     bool integer = false;           // number: no fraction or exponent
     uint16_t ref = 0;               // string: its node; literal: its list; key: the object's node
     uint16_t hex = 0;
+    uint16_t high = 0;              // string with a pattern: the high surrogate of a \u pair
+    uint32_t re = 0;                // string with a pattern: its DFA state over the decoded text
     uint16_t lo = 0, hi = 0, pos = 0;  // literal, key: candidates [lo, hi) of the list, bytes matched
     uint32_t count = 0;             // string: characters so far
   };
@@ -73,6 +75,10 @@ class JsonMatcher {
   bool step(uint8_t b);
   LeafStep leaf_step(uint8_t b);
   bool string_step(uint8_t b);
+  // The pattern of the string being matched (a kString node's "pattern"), or null.
+  const RegexDfa* string_pattern() const;
+  // Steps the pattern's DFA over decoded bytes of the string (false: no match can follow).
+  bool pattern_step(std::string_view decoded);
   LeafStep number_step(uint8_t b);
   bool narrow(uint8_t b);
   bool key_viable() const;

@@ -21,7 +21,7 @@ bool ObjectUnionBuilder::same(const JsonSchema& s, uint16_t x, uint16_t y, int d
     case Kind::kInteger:
       return true;
     case Kind::kString:
-      return a.min == b.min;
+      return a.min == b.min && a.list == b.list;  // list: the pattern
     case Kind::kLiteral:
     case Kind::kUnionLiteral:
       return same_list(a.list, b.list);

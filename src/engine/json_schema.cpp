@@ -55,7 +55,7 @@ bool is_handled(const std::string& k) {
   static const char* const kNames[] = {
       "type",    "properties",       "required",         "additionalProperties", "items",     "minItems",
       "maxItems", "minLength",       "maxLength",        "enum",                 "const",     "minimum",
-      "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",           "uniqueItems"};
+      "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",           "uniqueItems", "pattern"};
   for (const char* n : kNames)
     if (k == n) return true;
   return false;
@@ -170,6 +170,20 @@ class JsonSchemaCompiler {
     SABLE_RETURN_IF_ERROR(read_count(s, "maxLength", path, &n.max));
     if (n.min > n.max)
       return invalid_argument(kPrefix + std::string("'minLength' at ") + path + " exceeds 'maxLength'");
+    if (const J* p = find(s, "pattern")) {
+      // The whole string (its decoded characters) matches, as xgrammar and
+      // outlines read it; JSON Schema's unanchored search would let the
+      // model pad the text around the match.
+      if (!p->is_string())
+        return invalid_argument(kPrefix + std::string("'pattern' at ") + path + " must be a string");
+      auto dfa = RegexDfa::compile(p->template get<std::string>());
+      if (!dfa.is_ok())
+        return invalid_argument(kPrefix + std::string("'pattern' at ") + path + ": " + dfa.status().message());
+      if (out_.patterns_.size() >= kMaxIndex)
+        return invalid_argument(kPrefix + std::string("too many patterns (at ") + path + ")");
+      out_.patterns_.push_back(std::make_shared<const RegexDfa>(std::move(*dfa)));
+      n.list = uint16_t(out_.patterns_.size());
+    }
     return add_node(n, path);
   }
 

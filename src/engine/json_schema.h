@@ -125,7 +125,7 @@ class JsonSchema {
     Kind kind = Kind::kAny;
     bool closed = false;         // object: only its properties (else any keys with `child` values)
     uint16_t child = 0;          // array items; values of an object that is not closed
-    uint16_t list = 0;           // literal: its texts; closed object: its keys
+    uint16_t list = 0;           // literal: its texts; closed object: its keys; string: 1 + its pattern, or 0
     uint32_t first_prop = 0;     // closed object: props_[first_prop, first_prop + num_props);
                                  // union: dispatch_[first_prop, first_prop + kValueStarts);
                                  // object union: its objects, union_alts_[first_prop, + num_props)
@@ -185,6 +185,8 @@ class JsonSchema {
   uint64_t id_ = 0;
   bool raw_ = false;  // choice(), regex(): the root is raw text, not JSON
   std::shared_ptr<const RegexDfa> regex_;  // regex()
+  // Strings' "pattern"s: a kString node with list = i + 1 has patterns_[i].
+  std::vector<std::shared_ptr<const RegexDfa>> patterns_;
 };
 
 

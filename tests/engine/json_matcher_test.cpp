@@ -139,6 +139,25 @@ TEST(JsonMatcher, TopLevelScalarMayGoOn) {
   }
 }
 
+// A string's "pattern": its decoded characters (escapes included) match the
+// whole pattern; the closing quote only where the pattern accepts.
+TEST(JsonMatcher, StringPattern) {
+  auto s = compile_ok(R"({"type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]{2}\\d{2}$"},
+      "line": {"type": "string", "pattern": "a\\nb"}, "e": {"type": "string", "pattern": "^\u00e9+$"},
+      "one": {"type": "string", "pattern": "^.$"}}})");
+  expect_document(*s, R"({"code":"AB12"})");
+  expect_rejected_at(*s, R"({"code":"ab12"})", 9);
+  expect_rejected_at(*s, R"({"code":"AB1"})", 12);  // the quote before the pattern is done
+  expect_rejected_at(*s, R"({"code":"AB123"})", 13);
+  expect_document(*s, R"({"line":"a\nb"})");      // an escaped newline is the pattern's \n
+  expect_rejected_at(*s, R"({"line":"a\tb"})", 11);
+  expect_document(*s, "{\"e\":\"\xC3\xA9\xC3\xA9\"}");  // é raw
+  expect_document(*s, R"({"e":"\u00e9\u00E9"})");              // and escaped
+  expect_document(*s, R"({"one":"\ud83d\ude00"})");            // a surrogate pair is one character
+  expect_rejected_at(*s, R"({"one":"ab"})", 9);
+  expect_rejections_keep_state(*s, R"({"code":"AB12","line":"a\nb","e":"\u00e9","one":"x"})");
+}
+
 TEST(JsonMatcher, ByteByByteEqualsWholeString) {
   auto person = compile_ok(kPersonSchema);
   const std::vector<std::string> docs = {

@@ -208,18 +208,21 @@ TEST(TokenTrie, AllowedTokensAreExactlyThoseTheMatcherAccepts) {
   TokenTrie trie(tok, V);
   EXPECT_GT(trie.num_plain_tokens(), 0u);
   auto schema = schema_of(R"({"type": "object", "properties": {"n": {"type": "integer"}, "s": {"type": "string"},
-                              "b": {"type": "string", "maxLength": 3}}, "required": ["n"]})");
+                              "b": {"type": "string", "maxLength": 3},
+                              "p": {"type": "string", "pattern": "^[a-f]+( [0-9]+)*$"}}, "required": ["n"]})");
   auto pets = schema_of(R"({"anyOf": [
       {"type": "object", "properties": {"kind": {"const": "cat"}, "lives": {"type": "integer"}}},
       {"type": "object", "properties": {"kind": {"enum": ["dog", "cow"]}, "good": {"type": "boolean"}}}]})");
   // In a number, inside a free string (the plain-token fast path), inside a
-  // bounded string, in a free key, mid-way through a UTF-8 character, and in
-  // an object union's key and discriminator value.
+  // bounded string, in a free key, mid-way through a UTF-8 character, in
+  // an object union's key and discriminator value, and in strings with a
+  // pattern (never the fast path).
   const std::pair<const JsonSchema*, const char*> states[] = {
       {schema.get(), "{\"n\":1"},          {schema.get(), "{\"n\":1,\"s\":\"ab"},
       {schema.get(), "{\"n\":1,\"b\":\"a"}, {JsonSchema::any_object().get(), "{\"k"},
       {schema.get(), "{\"n\":1,\"s\":\"\xc3"}, {pets.get(), "{\"kind\":\"dog\",\""},
-      {pets.get(), "{\"kind\":\""}};
+      {pets.get(), "{\"kind\":\""},   {schema.get(), "{\"n\":1,\"p\":\"ab"},
+      {schema.get(), "{\"n\":1,\"p\":\"ab 1"}};
   auto any = JsonSchema::any_object();  // keeps the any_object schema alive
   for (const auto& [sc, prefix] : states) {
     JsonMatcher m(*sc);

@@ -268,7 +268,7 @@ TEST(ChatRequestTest, Rejections) {
       {std::string("{") + kMsgs + R"(, "structured_outputs": {"json": {}, "json_object": true}})",
        "structured_outputs"},
       {std::string("{") + kMsgs + R"(, "structured_outputs": "json"})", "structured_outputs"},
-      {std::string("{") + kMsgs + R"(, "structured_outputs": {"json": {"type": "string", "pattern": "a"}}})",
+      {std::string("{") + kMsgs + R"(, "structured_outputs": {"json": {"type": "string", "pattern": "a{3,2}"}}})",
        "structured_outputs.json"},
       {std::string("{") + kMsgs + R"(, "tool_choice": "required"})", "tool_choice"},
       {std::string("{") + kMsgs + R"(, "tools": [{"type": "function", "function": {"name": "a"}},
