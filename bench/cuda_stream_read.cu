@@ -216,6 +216,14 @@ __global__ void __launch_bounds__(256, 2) rows_wide_kernel(const uint8_t* w, int
   if (acc == 0x12345678u) sink[0] = acc;
 }
 
+// Two copies of an N x K weight, so that consecutive calls do not hit L2.
+void two_copies(uint8_t* (&w)[2], size_t bytes) {
+  for (auto& p : w) {
+    CK(cudaMalloc(&p, bytes));
+    CK(cudaMemset(p, 1, bytes));
+  }
+}
+
 template <typename F>
 double time_us(F&& launch, int iters = 20) {
   launch();
@@ -270,12 +278,8 @@ int main(int argc, char** argv) {
               "flat", "rows-regs", "rows-ring", "rows-bulk", "tiled-ring", "tiled-bulk", "rows128", "rows256", "rows512");
   for (auto [N, K] : shapes) {
     const size_t bytes = size_t(N) * K;
-    // Two copies so that consecutive calls do not hit L2.
     uint8_t* w[2];
-    for (auto& p : w) {
-      CK(cudaMalloc(&p, bytes));
-      CK(cudaMemset(p, 1, bytes));
-    }
+    two_copies(w, bytes);
     int it = 0;
     const double t_flat = time_us([&] {
       flat_kernel<<<sms * 8, 512>>>(reinterpret_cast<const uint4*>(w[it++ & 1]), int64_t(bytes / 16), sink);
@@ -314,10 +318,7 @@ int main(int argc, char** argv) {
   for (auto [N, K] : shapes) {
     const size_t bytes = size_t(N) * K;
     uint8_t* w[2];
-    for (auto& p : w) {
-      CK(cudaMalloc(&p, bytes));
-      CK(cudaMemset(p, 1, bytes));
-    }
+    two_copies(w, bytes);
     int it = 0;
     for (int splits : {1, 2, 7}) {
       if (K / 128 / splits < 8) continue;

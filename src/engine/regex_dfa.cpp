@@ -249,14 +249,19 @@ class Parser {
 
   // One character of the pattern as its UTF-8 bytes.
   AstPtr literal_char() {
+    std::string c;
+    return take_char(c) ? literal_bytes(c) : nullptr;
+  }
+  // Appends the pattern's UTF-8 character at i_ to out and steps past it.
+  bool take_char(std::string& out) {
     const size_t n = utf8_len(uint8_t(p_[i_]));
     if (n == 0 || i_ + n > p_.size()) {
       fail("invalid UTF-8 in the pattern");
-      return nullptr;
+      return false;
     }
-    AstPtr a = literal_bytes(p_.substr(i_, n));
+    out.append(p_.substr(i_, n));
     i_ += n;
-    return a;
+    return true;
   }
   static size_t utf8_len(uint8_t b) {
     if (b < 0x80) return 1;
@@ -376,14 +381,7 @@ class Parser {
         }
         if (uint8_t(e) >= 0x80) {  // an escaped non-ASCII character: itself
           --i_;
-          const size_t n = utf8_len(uint8_t(e));
-          if (n == 0 || i_ + n > p_.size()) {
-            fail("invalid UTF-8 in the pattern");
-            return false;
-          }
-          out.append(p_.substr(i_, n));
-          i_ += n;
-          return true;
+          return take_char(out);
         }
         out += e;  // \. \\ \[ \( ...
         return true;
@@ -468,14 +466,7 @@ class Parser {
       }
       return escaped_char(out);
     }
-    const size_t n = utf8_len(uint8_t(p_[i_]));
-    if (n == 0 || i_ + n > p_.size()) {
-      fail("invalid UTF-8 in the pattern");
-      return false;
-    }
-    out.append(p_.substr(i_, n));
-    i_ += n;
-    return true;
+    return take_char(out);
   }
 
   std::string_view p_;
