@@ -105,6 +105,13 @@ ByteSet ascii_class(char c) {  // \d \w \s
   return s;
 }
 
+// The set with each ASCII letter's other case added (the (?i) flag).
+ByteSet fold_case(ByteSet s) {
+  for (int b = 'a'; b <= 'z'; ++b)
+    if (s.test(size_t(b)) || s.test(size_t(b - 32))) s.set(size_t(b)), s.set(size_t(b - 32));
+  return s;
+}
+
 ByteSet all_ascii() {
   ByteSet s;
   for (int b = 0; b < 128; ++b) s.set(size_t(b));
@@ -116,6 +123,17 @@ class Parser {
   explicit Parser(std::string_view p) : p_(p) {}
 
   Result<AstPtr> parse() {
+    // Global flags at the very start: (?i) ASCII case-insensitive, (?s) '.'
+    // takes newlines too, (?m) nothing here (^ and $ only stand at the ends).
+    if (p_.substr(0, 2) == "(?") {
+      size_t j = 2;
+      while (j < p_.size() && (p_[j] == 'i' || p_[j] == 's' || p_[j] == 'm')) {
+        icase_ = icase_ || p_[j] == 'i';
+        dotall_ = dotall_ || p_[j] == 's';
+        ++j;
+      }
+      if (j > 2 && j < p_.size() && p_[j] == ')') p_.remove_prefix(j + 1);
+    }
     // The match is of the whole text: a leading ^ / \A and a trailing $ / \Z / \z add nothing.
     if (p_.substr(0, 1) == "^")
       p_.remove_prefix(1);
@@ -232,7 +250,7 @@ class Parser {
     if (c == '.') {
       ++i_;
       ByteSet s = all_ascii();
-      s.reset('\n');
+      if (!dotall_) s.reset('\n');
       return utf8_char(s, true);
     }
     if (c == '\\') return escape();
@@ -250,7 +268,8 @@ class Parser {
   // One character of the pattern as its UTF-8 bytes.
   AstPtr literal_char() {
     std::string c;
-    return take_char(c) ? literal_bytes(c) : nullptr;
+    if (!take_char(c)) return nullptr;
+    return c.size() == 1 && icase_ ? set_of(fold_case(ByteSet().set(uint8_t(c[0])))) : literal_bytes(c);
   }
   // Appends the pattern's UTF-8 character at i_ to out and steps past it.
   bool take_char(std::string& out) {
@@ -325,6 +344,7 @@ class Parser {
     }
     std::string bytes;
     if (!escaped_char(bytes)) return nullptr;
+    if (bytes.size() == 1 && icase_) return set_of(fold_case(ByteSet().set(uint8_t(bytes[0]))));
     return literal_bytes(bytes);
   }
 
@@ -438,6 +458,7 @@ class Parser {
       else
         wide.push_back(lo);
     }
+    if (icase_) ascii = fold_case(ascii);
     if (negated) {
       if (!wide.empty()) {
         fail("a negated class with non-ASCII members is not supported");
@@ -472,6 +493,7 @@ class Parser {
   std::string_view p_;
   size_t i_ = 0;
   std::string error_;
+  bool icase_ = false, dotall_ = false;
 };
 
 // Thompson NFA: a state either moves on a byte of `set` to `out`, or has

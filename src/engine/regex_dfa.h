@@ -10,11 +10,13 @@
 //   character but a newline), classes [a-z0-9_] and [^...] with \d \w \s
 //   inside, \d \w \s \D \W \S outside them (ASCII: \w is [A-Za-z0-9_]),
 //   groups (...), (?:...), (?P<name>...), alternation |, quantifiers * + ?
-//   {n} {n,} {n,m} (lazy forms too: the language is the same), and ^ at the
-//   start / $ at the end (the match is always of the whole text).
+//   {n} {n,} {,m} {n,m} (lazy forms too: the language is the same), ^ at
+//   the start / $ at the end (the match is always of the whole text), and
+//   the flags (?i) (ASCII letters in either case) and (?s) ('.' takes a
+//   newline) at the start of the pattern.
 // Characters are UTF-8: '.' and negated classes match one whole character
 // (any valid UTF-8 sequence), so the text stays valid UTF-8. Lookaround,
-// backreferences, inline flags, possessive quantifiers and ranges of
+// backreferences, flags elsewhere, possessive quantifiers and ranges of
 // non-ASCII characters are refused with an error that names them.
 #pragma once
 

@@ -107,6 +107,13 @@ TEST(RegexDfa, PythonReadings) {
   EXPECT_TRUE(brace.matches("a{x}"));
   const RegexDfa named = compiled("(?P<word>ab)+");  // a named group is a group
   EXPECT_TRUE(named.matches("abab"));
+  const RegexDfa icase = compiled("(?i)yes|n[o]+\\.");  // flags at the start: the whole pattern
+  EXPECT_TRUE(icase.matches("YeS"));
+  EXPECT_TRUE(icase.matches("NoO."));
+  EXPECT_FALSE(icase.matches("nO,"));
+  const RegexDfa dotall = compiled("(?s)a.b");
+  EXPECT_TRUE(dotall.matches("a\nb"));
+  EXPECT_FALSE(compiled("a.b").matches("a\nb"));
 }
 
 TEST(RegexDfa, TypicalGuidedRegexPatterns) {
@@ -130,7 +137,7 @@ TEST(RegexDfa, UnsupportedSyntaxIsNamed) {
   const std::pair<const char*, const char*> cases[] = {
       {"(?=a)b", "lookaround"},
       {"(a)\\1", "backreference"},
-      {"(?i)a", "group kind"},
+      {"a(?i)b", "group kind"},
       {"a\\b", "word boundaries"},
       {"a++", "possessive"},
       {"(ab", "without its ')'"},
