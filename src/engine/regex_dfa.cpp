@@ -51,28 +51,116 @@ AstPtr literal_bytes(std::string_view bytes) {
   return seq(std::move(kids));
 }
 
-// Any whole UTF-8 character whose ASCII byte is in `ascii` (non-ASCII
-// characters: all of them, when `non_ascii`).
-AstPtr utf8_char(const ByteSet& ascii, bool non_ascii) {
+// A set of characters: sorted, disjoint code point ranges, no surrogates.
+using Ranges = std::vector<std::pair<uint32_t, uint32_t>>;
+constexpr uint32_t kMaxCodePoint = 0x10FFFF;
+
+Ranges normalize(Ranges r) {
+  Ranges cut;  // surrogates are not characters
+  for (auto [lo, hi] : r) {
+    if (lo < 0xD800 && hi >= 0xD800) cut.push_back({lo, 0xD7FF});
+    if (hi > 0xDFFF && lo <= 0xDFFF) cut.push_back({0xE000, hi});
+    if (hi < 0xD800 || lo > 0xDFFF) cut.push_back({lo, hi});
+  }
+  std::sort(cut.begin(), cut.end());
+  Ranges out;
+  for (auto [lo, hi] : cut) {
+    if (!out.empty() && lo <= out.back().second + 1)
+      out.back().second = std::max(out.back().second, hi);
+    else
+      out.push_back({lo, hi});
+  }
+  return out;
+}
+
+Ranges complement(const Ranges& r) {
+  Ranges out;
+  uint32_t next = 0;
+  for (auto [lo, hi] : normalize(r)) {
+    if (lo > next) out.push_back({next, lo - 1});
+    next = hi + 1;
+  }
+  if (next <= kMaxCodePoint) out.push_back({next, kMaxCodePoint});
+  return normalize(out);
+}
+
+Ranges from_bytes(const ByteSet& ascii) {
+  Ranges out;
+  for (uint32_t b = 0; b < 128; ++b)
+    if (ascii.test(b)) out.push_back({b, b});
+  return normalize(out);
+}
+
+void encode(uint32_t cp, uint8_t* out, int n) {
+  if (n == 1) {
+    out[0] = uint8_t(cp);
+    return;
+  }
+  static const uint8_t kLead[] = {0, 0, 0xC0, 0xE0, 0xF0};
+  for (int k = n - 1; k > 0; --k, cp >>= 6) out[k] = uint8_t(0x80 | (cp & 0x3F));
+  out[0] = uint8_t(kLead[n] | cp);
+}
+
+// The UTF-8 byte-range sequences of the code points [lo, hi] (no
+// surrogates), the usual way: split at encoded-length boundaries, then until
+// each sequence's byte ranges are independent of one another.
+void utf8_sequences(uint32_t lo, uint32_t hi, std::vector<std::vector<std::pair<uint8_t, uint8_t>>>& out) {
+  if (lo > hi) return;
+  for (uint32_t m : {0x7Fu, 0x7FFu, 0xFFFFu}) {
+    if (lo <= m && m < hi) {
+      utf8_sequences(lo, m, out);
+      utf8_sequences(m + 1, hi, out);
+      return;
+    }
+  }
+  const int n = hi <= 0x7F ? 1 : hi <= 0x7FF ? 2 : hi <= 0xFFFF ? 3 : 4;
+  for (int i = 1; i < n; ++i) {
+    const uint32_t m = (1u << (6 * i)) - 1;
+    if ((lo & ~m) != (hi & ~m)) {
+      if ((lo & m) != 0) {
+        utf8_sequences(lo, lo | m, out);
+        utf8_sequences((lo | m) + 1, hi, out);
+        return;
+      }
+      if ((hi & m) != m) {
+        utf8_sequences(lo, (hi & ~m) - 1, out);
+        utf8_sequences(hi & ~m, hi, out);
+        return;
+      }
+    }
+  }
+  uint8_t a[4], b[4];
+  encode(lo, a, n);
+  encode(hi, b, n);
+  std::vector<std::pair<uint8_t, uint8_t>> s;
+  for (int k = 0; k < n; ++k) s.push_back({a[k], b[k]});
+  out.push_back(std::move(s));
+}
+
+// One character of the set, as whole UTF-8 sequences.
+AstPtr class_ast(const Ranges& set) {
   auto alt = make(Ast::kAlt);
+  ByteSet ascii;
+  std::vector<std::vector<std::pair<uint8_t, uint8_t>>> seqs;
+  for (auto [lo, hi] : normalize(set)) {
+    for (uint32_t c = lo; c <= std::min(hi, 0x7Fu); ++c) ascii.set(c);
+    if (hi >= 0x80) utf8_sequences(std::max(lo, 0x80u), hi, seqs);
+  }
   if (ascii.any()) alt->kids.push_back(set_of(ascii));
-  if (non_ascii) {
-    auto s = [](std::vector<std::pair<int, int>> ranges) {
-      std::vector<AstPtr> kids;
-      for (auto [lo, hi] : ranges) kids.push_back(byte_range(lo, hi));
-      return seq(std::move(kids));
-    };
-    // The well-formed sequences (Unicode 15, table 3-7).
-    alt->kids.push_back(s({{0xC2, 0xDF}, {0x80, 0xBF}}));
-    alt->kids.push_back(s({{0xE0, 0xE0}, {0xA0, 0xBF}, {0x80, 0xBF}}));
-    alt->kids.push_back(s({{0xE1, 0xEC}, {0x80, 0xBF}, {0x80, 0xBF}}));
-    alt->kids.push_back(s({{0xED, 0xED}, {0x80, 0x9F}, {0x80, 0xBF}}));
-    alt->kids.push_back(s({{0xEE, 0xEF}, {0x80, 0xBF}, {0x80, 0xBF}}));
-    alt->kids.push_back(s({{0xF0, 0xF0}, {0x90, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}}));
-    alt->kids.push_back(s({{0xF1, 0xF3}, {0x80, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}}));
-    alt->kids.push_back(s({{0xF4, 0xF4}, {0x80, 0x8F}, {0x80, 0xBF}, {0x80, 0xBF}}));
+  for (const auto& sq : seqs) {
+    std::vector<AstPtr> kids;
+    for (auto [a, b] : sq) kids.push_back(byte_range(a, b));
+    alt->kids.push_back(seq(std::move(kids)));
   }
   return alt;
+}
+
+// The code point of a valid UTF-8 character.
+uint32_t decode_utf8(std::string_view c) {
+  if (c.size() == 1) return uint8_t(c[0]);
+  uint32_t cp = uint8_t(c[0]) & (0x7F >> c.size());
+  for (size_t k = 1; k < c.size(); ++k) cp = (cp << 6) | (uint8_t(c[k]) & 0x3F);
+  return cp;
 }
 
 void append_utf8(uint32_t cp, std::string& out) {
@@ -109,12 +197,6 @@ ByteSet ascii_class(char c) {  // \d \w \s
 ByteSet fold_case(ByteSet s) {
   for (int b = 'a'; b <= 'z'; ++b)
     if (s.test(size_t(b)) || s.test(size_t(b - 32))) s.set(size_t(b)), s.set(size_t(b - 32));
-  return s;
-}
-
-ByteSet all_ascii() {
-  ByteSet s;
-  for (int b = 0; b < 128; ++b) s.set(size_t(b));
   return s;
 }
 
@@ -249,9 +331,7 @@ class Parser {
     if (c == '[') return char_class();
     if (c == '.') {
       ++i_;
-      ByteSet s = all_ascii();
-      if (!dotall_) s.reset('\n');
-      return utf8_char(s, true);
+      return class_ast(complement(dotall_ ? Ranges{} : Ranges{{'\n', '\n'}}));
     }
     if (c == '\\') return escape();
     if (c == '*' || c == '+' || c == '?') {
@@ -332,7 +412,7 @@ class Parser {
     }
     if (e == 'D' || e == 'W' || e == 'S') {
       i_ += 2;
-      return utf8_char(all_ascii() & ~ascii_class(char(e - 'A' + 'a')), true);
+      return class_ast(complement(from_bytes(ascii_class(char(e - 'A' + 'a')))));
     }
     if (e == 'b' || e == 'B') {
       fail("word boundaries (\\b, \\B) are not supported");
@@ -412,8 +492,7 @@ class Parser {
     ++i_;  // '['
     bool negated = false;
     if (!done() && p_[i_] == '^') negated = true, ++i_;
-    ByteSet ascii;
-    std::vector<std::string> wide;  // non-ASCII members, as UTF-8
+    Ranges set;
     bool first = true;
     while (true) {
       if (i_ >= p_.size()) {
@@ -426,51 +505,43 @@ class Parser {
       }
       first = false;
       // One member: a shorthand, or a character that may start a range.
-      std::string lo;
-      if (p_[i_] == '\\' && i_ + 1 < p_.size() && std::strchr("dwsDWS", p_[i_ + 1]) && p_[i_ + 1] != '\0') {
+      if (p_[i_] == '\\' && i_ + 1 < p_.size() && p_[i_ + 1] != '\0' && std::strchr("dwsDWS", p_[i_ + 1])) {
         const char e = p_[i_ + 1];
-        if (e == 'D' || e == 'W' || e == 'S') {
-          fail("\\D, \\W and \\S inside a class are not supported");
-          return nullptr;
-        }
-        ascii |= ascii_class(e);
+        const Ranges r = from_bytes(ascii_class(char(e | 0x20)));
+        const Ranges add = (e & 0x20) ? r : complement(r);
+        set.insert(set.end(), add.begin(), add.end());
         i_ += 2;
         continue;
       }
+      std::string lo;
       if (!class_char(lo)) return nullptr;
+      const uint32_t a = decode_utf8(lo);
+      uint32_t b = a;
       if (i_ + 1 < p_.size() && p_[i_] == '-' && p_[i_ + 1] != ']') {
         ++i_;
         std::string hi;
         if (!class_char(hi)) return nullptr;
-        if (lo.size() != 1 || hi.size() != 1 || uint8_t(lo[0]) >= 0x80 || uint8_t(hi[0]) >= 0x80) {
-          fail("a range of non-ASCII characters in a class is not supported");
-          return nullptr;
-        }
-        if (uint8_t(hi[0]) < uint8_t(lo[0])) {
+        b = decode_utf8(hi);
+        if (b < a) {
           fail("a class range out of order");
           return nullptr;
         }
-        for (int b = uint8_t(lo[0]); b <= uint8_t(hi[0]); ++b) ascii.set(size_t(b));
-        continue;
       }
-      if (lo.size() == 1 && uint8_t(lo[0]) < 0x80)
-        ascii.set(uint8_t(lo[0]));
-      else
-        wide.push_back(lo);
+      set.push_back({a, b});
     }
-    if (icase_) ascii = fold_case(ascii);
-    if (negated) {
-      if (!wide.empty()) {
-        fail("a negated class with non-ASCII members is not supported");
-        return nullptr;
-      }
-      return utf8_char(all_ascii() & ~ascii, true);
+    if (icase_) {  // ASCII letters in either case
+      ByteSet ascii;
+      for (auto [lo, hi] : normalize(set))
+        for (uint32_t c = lo; c <= std::min(hi, 0x7Fu); ++c) ascii.set(c);
+      const Ranges folded = from_bytes(fold_case(ascii));
+      set.insert(set.end(), folded.begin(), folded.end());
     }
-    auto alt = make(Ast::kAlt);
-    if (ascii.any()) alt->kids.push_back(set_of(ascii));
-    for (const std::string& w : wide) alt->kids.push_back(literal_bytes(w));
-    if (alt->kids.empty()) fail("an empty class");
-    return alt;
+    if (negated) set = complement(set);
+    if (normalize(set).empty()) {
+      fail("a class that matches no character");
+      return nullptr;
+    }
+    return class_ast(set);
   }
 
   // One character inside a class, as UTF-8.

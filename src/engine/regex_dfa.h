@@ -6,18 +6,20 @@
 // has no such state to copy, and RE2 keeps its DFA private. So this is our
 // own, for the syntax guided_regex patterns use (Python's re, as vLLM's
 // backends take it):
-//   literals and escapes (\. \\ \n \t \r \f \v \0 \xHH \uHHHH), '.' (any
-//   character but a newline), classes [a-z0-9_] and [^...] with \d \w \s
-//   inside, \d \w \s \D \W \S outside them (ASCII: \w is [A-Za-z0-9_]),
+//   literals and escapes (\. \\ \n \t \r \f \v \0 \xHH \uHHHH \UHHHHHHHH),
+//   '.' (any character but a newline), classes of any characters ([a-z],
+//   [\u0430-\u044f], [^...], with \d \w \s \D \W \S inside), the same
+//   shorthands outside (ASCII: \w is [A-Za-z0-9_], \D any non-digit),
 //   groups (...), (?:...), (?P<name>...), alternation |, quantifiers * + ?
 //   {n} {n,} {,m} {n,m} (lazy forms too: the language is the same), ^ at
 //   the start / $ at the end (the match is always of the whole text), and
 //   the flags (?i) (ASCII letters in either case) and (?s) ('.' takes a
 //   newline) at the start of the pattern.
-// Characters are UTF-8: '.' and negated classes match one whole character
-// (any valid UTF-8 sequence), so the text stays valid UTF-8. Lookaround,
-// backreferences, flags elsewhere, possessive quantifiers and ranges of
-// non-ASCII characters are refused with an error that names them.
+// Characters are UTF-8: a class or '.' matches one whole character (any
+// well-formed sequence, never a surrogate), so the text stays valid UTF-8;
+// a class is a set of code point ranges, compiled to UTF-8 byte-range
+// sequences. Lookaround, backreferences, \b, flags elsewhere and possessive
+// quantifiers are refused with an error that names them.
 #pragma once
 
 #include <cstdint>
