@@ -442,8 +442,8 @@ class Parser {
         const char h = p_[i_++];
         v = v * 16 + uint32_t(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
       }
-      if (v >= 0xD800 && v <= 0xDFFF) {
-        fail("a surrogate code point");
+      if ((v >= 0xD800 && v <= 0xDFFF) || v > kMaxCodePoint) {
+        fail("a surrogate or out-of-range code point in an escape");
         return false;
       }
       append_utf8(v, out);

@@ -202,6 +202,8 @@ TEST(RegexDfa, UnsupportedSyntaxIsNamed) {
       {"a{5000}", "above 1000"},
       {"[^\\s\\S]", "matches no character"},
       {"(a{1000}){1000}", "NFA states"},
+      {"\\ud800", "surrogate"},
+      {"\\U00110000", "out-of-range"},
   };
   for (auto [p, what] : cases) {
     auto d = RegexDfa::compile(p);
