@@ -326,7 +326,12 @@ bool JsonMatcher::string_step(uint8_t b) {
     case kStrEscape:
       switch (b) {
         case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't': {
-          const char decoded = b == 'b' ? '\b' : b == 'f' ? '\f' : b == 'n' ? '\n' : b == 'r' ? '\r' : b == 't' ? '\t' : char(b);
+          const char decoded = b == 'b'   ? '\b'
+                               : b == 'f' ? '\f'
+                               : b == 'n' ? '\n'
+                               : b == 'r' ? '\r'
+                               : b == 't' ? '\t'
+                                          : char(b);
           if (!pattern_step(std::string_view(&decoded, 1))) return false;
           l.phase = kStrChars;
           return true;
