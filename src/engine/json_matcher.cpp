@@ -5,6 +5,7 @@
 
 #include "engine/json_matcher_internal.h"
 #include "engine/regex_dfa.h"
+#include "tokenizer/utf8.h"
 
 namespace sable {
 
@@ -17,30 +18,6 @@ int hex_value(uint8_t b) {
   if (b >= 'a' && b <= 'f') return b - 'a' + 10;
   if (b >= 'A' && b <= 'F') return b - 'A' + 10;
   return -1;
-}
-
-// The UTF-8 bytes of code point cp (< 0x110000, not a surrogate) into out; returns their count.
-int utf8_encode(uint32_t cp, char* out) {
-  if (cp < 0x80) {
-    out[0] = char(cp);
-    return 1;
-  }
-  if (cp < 0x800) {
-    out[0] = char(0xC0 | (cp >> 6));
-    out[1] = char(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    out[0] = char(0xE0 | (cp >> 12));
-    out[1] = char(0x80 | ((cp >> 6) & 0x3F));
-    out[2] = char(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  out[0] = char(0xF0 | (cp >> 18));
-  out[1] = char(0x80 | ((cp >> 12) & 0x3F));
-  out[2] = char(0x80 | ((cp >> 6) & 0x3F));
-  out[3] = char(0x80 | (cp & 0x3F));
-  return 4;
 }
 
 }  // namespace
@@ -359,9 +336,9 @@ bool JsonMatcher::string_step(uint8_t b) {
         if (string_pattern() && !high) {  // the escaped character, decoded, through the pattern
           const uint32_t cp =
               l.low_surrogate ? 0x10000 + ((uint32_t(l.high) - 0xD800) << 10) + (uint32_t(l.hex) - 0xDC00) : l.hex;
-          char u[4];
-          const int n = utf8_encode(cp, u);
-          if (!pattern_step(std::string_view(u, size_t(n)))) return false;
+          std::string u;
+          utf8_append(u, cp);
+          if (!pattern_step(u)) return false;
         }
         if (high) l.high = l.hex;
         l.low_surrogate = false;

@@ -10,6 +10,8 @@
 #include <memory>
 #include <set>
 
+#include "tokenizer/utf8.h"
+
 namespace sable {
 
 namespace {
@@ -91,16 +93,6 @@ Ranges from_bytes(const ByteSet& ascii) {
   return normalize(out);
 }
 
-void encode(uint32_t cp, uint8_t* out, int n) {
-  if (n == 1) {
-    out[0] = uint8_t(cp);
-    return;
-  }
-  static const uint8_t kLead[] = {0, 0, 0xC0, 0xE0, 0xF0};
-  for (int k = n - 1; k > 0; --k, cp >>= 6) out[k] = uint8_t(0x80 | (cp & 0x3F));
-  out[0] = uint8_t(kLead[n] | cp);
-}
-
 // The UTF-8 byte-range sequences of the code points [lo, hi] (no
 // surrogates), the usual way: split at encoded-length boundaries, then until
 // each sequence's byte ranges are independent of one another.
@@ -129,11 +121,11 @@ void utf8_sequences(uint32_t lo, uint32_t hi, std::vector<std::vector<std::pair<
       }
     }
   }
-  uint8_t a[4], b[4];
-  encode(lo, a, n);
-  encode(hi, b, n);
+  std::string a, b;  // n bytes each: lo and hi have the same encoded length
+  utf8_append(a, lo);
+  utf8_append(b, hi);
   std::vector<std::pair<uint8_t, uint8_t>> s;
-  for (int k = 0; k < n; ++k) s.push_back({a[k], b[k]});
+  for (int k = 0; k < n; ++k) s.push_back({uint8_t(a[size_t(k)]), uint8_t(b[size_t(k)])});
   out.push_back(std::move(s));
 }
 
@@ -153,32 +145,6 @@ AstPtr class_ast(const Ranges& set) {
     alt->kids.push_back(seq(std::move(kids)));
   }
   return alt;
-}
-
-// The code point of a valid UTF-8 character.
-uint32_t decode_utf8(std::string_view c) {
-  if (c.size() == 1) return uint8_t(c[0]);
-  uint32_t cp = uint8_t(c[0]) & (0x7F >> c.size());
-  for (size_t k = 1; k < c.size(); ++k) cp = (cp << 6) | (uint8_t(c[k]) & 0x3F);
-  return cp;
-}
-
-void append_utf8(uint32_t cp, std::string& out) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3F));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
 }
 
 ByteSet ascii_class(char c) {  // \d \w \s
@@ -353,21 +319,15 @@ class Parser {
   }
   // Appends the pattern's UTF-8 character at i_ to out and steps past it.
   bool take_char(std::string& out) {
-    const size_t n = utf8_len(uint8_t(p_[i_]));
-    if (n == 0 || i_ + n > p_.size()) {
+    uint32_t cp;
+    const size_t n = utf8_decode(p_, i_, &cp);
+    if (n == 0) {
       fail("invalid UTF-8 in the pattern");
       return false;
     }
     out.append(p_.substr(i_, n));
     i_ += n;
     return true;
-  }
-  static size_t utf8_len(uint8_t b) {
-    if (b < 0x80) return 1;
-    if (b >= 0xC2 && b <= 0xDF) return 2;
-    if (b >= 0xE0 && b <= 0xEF) return 3;
-    if (b >= 0xF0 && b <= 0xF4) return 4;
-    return 0;
   }
 
   AstPtr group() {
@@ -446,7 +406,7 @@ class Parser {
         fail("a surrogate or out-of-range code point in an escape");
         return false;
       }
-      append_utf8(v, out);
+      utf8_append(out, v);
       return true;
     };
     switch (e) {
@@ -515,13 +475,14 @@ class Parser {
       }
       std::string lo;
       if (!class_char(lo)) return nullptr;
-      const uint32_t a = decode_utf8(lo);
+      uint32_t a = 0;
+      utf8_decode(lo, 0, &a);
       uint32_t b = a;
       if (i_ + 1 < p_.size() && p_[i_] == '-' && p_[i_ + 1] != ']') {
         ++i_;
         std::string hi;
         if (!class_char(hi)) return nullptr;
-        b = decode_utf8(hi);
+        utf8_decode(hi, 0, &b);
         if (b < a) {
           fail("a class range out of order");
           return nullptr;
