@@ -781,7 +781,6 @@ Result<std::shared_ptr<const JsonSchema>> JsonSchema::choice(const std::vector<s
   s->lists_.push_back(std::move(list));
   s->nodes_.push_back({.kind = Kind::kLiteral, .list = uint16_t(s->lists_.size() - 1)});
   s->root_ = uint16_t(s->nodes_.size() - 1);
-  s->raw_ = true;
   return std::shared_ptr<const JsonSchema>(std::move(s));
 }
 
@@ -792,7 +791,6 @@ Result<std::shared_ptr<const JsonSchema>> JsonSchema::regex(std::string_view pat
   s->regex_ = std::make_shared<const RegexDfa>(std::move(*dfa));
   s->nodes_.push_back({.kind = Kind::kRegex});
   s->root_ = uint16_t(s->nodes_.size() - 1);
-  s->raw_ = true;
   return std::shared_ptr<const JsonSchema>(std::move(s));
 }
 

@@ -183,7 +183,6 @@ class JsonSchema {
   // names the schema by it (an address is reused once a schema is freed, and
   // TokenTrie's mask cache outlives requests).
   uint64_t id_ = 0;
-  bool raw_ = false;  // choice(), regex(): the root is raw text, not JSON
   std::shared_ptr<const RegexDfa> regex_;  // regex()
   // Strings' "pattern"s: a kString node with list = i + 1 has patterns_[i].
   std::vector<std::shared_ptr<const RegexDfa>> patterns_;
