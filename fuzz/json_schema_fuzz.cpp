@@ -13,35 +13,22 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/json_matcher.h"
+#include "fuzz_input.h"
 
 using sable::JsonMatcher;
 using sable::JsonSchema;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
-  const size_t split = 1 + (size > 1 ? data[0] % (size - 1) : 0);
-  const std::string_view schema_text(reinterpret_cast<const char*>(data + 1), split - 1);
-  const std::string_view text(reinterpret_cast<const char*>(data + split), size - split);
+  const auto [schema_text, text] = fuzz::split_input(data, size);
   std::shared_ptr<const JsonSchema> schema = JsonSchema::any_object();
   auto j = nlohmann::ordered_json::parse(schema_text, nullptr, /*allow_exceptions=*/false);
   if (!j.is_discarded()) {
     auto c = JsonSchema::compile(j);
     if (c.is_ok()) schema = *c;
   }
-  JsonMatcher whole(*schema), step(*schema);
-  const bool whole_ok = whole.accept(text);
-  size_t taken = 0;
-  std::string before, after;
-  for (; taken < text.size(); ++taken) {
-    step.state_key(before);
-    if (!step.accept(uint8_t(text[taken]))) {
-      step.state_key(after);
-      if (before != after) abort();
-      break;
-    }
-  }
-  if (whole_ok != (taken == text.size())) abort();
-  if (whole_ok && whole.complete() != step.complete()) abort();
+  JsonMatcher whole(*schema);
+  const bool whole_ok = fuzz::check_bytewise(whole, text);
   if (whole_ok && whole.complete()) {
     try {
       (void)nlohmann::json::parse(text);

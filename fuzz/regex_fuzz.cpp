@@ -2,8 +2,8 @@
 // or hang (sizes are capped); the first byte splits the input into a pattern
 // and a text. Checked on every compiled pattern: every transition is dead or
 // a state; has_next() is true exactly when some byte leads on; the matcher
-// over a regex schema accepts a text whole iff byte by byte, and is complete
-// exactly where the DFA accepts.
+// over a regex schema passes fuzz_input.h's checks, and is complete exactly
+// where the DFA accepts.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -12,6 +12,7 @@
 #include "engine/json_matcher.h"
 #include "engine/json_schema.h"
 #include "engine/regex_dfa.h"
+#include "fuzz_input.h"
 
 using sable::JsonMatcher;
 using sable::JsonSchema;
@@ -19,9 +20,7 @@ using sable::RegexDfa;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
-  const size_t split = 1 + (size > 1 ? data[0] % (size - 1) : 0);
-  const std::string_view pattern(reinterpret_cast<const char*>(data + 1), split - 1);
-  const std::string_view text(reinterpret_cast<const char*>(data + split), size - split);
+  const auto [pattern, text] = fuzz::split_input(data, size);
   auto dfa = RegexDfa::compile(pattern);
   if (!dfa.is_ok()) return 0;
   const size_t n = dfa->num_states();
@@ -36,11 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   auto schema = JsonSchema::regex(pattern);
   if (!schema.is_ok()) abort();  // it compiled above
-  JsonMatcher whole(**schema), step(**schema);
-  const bool whole_ok = whole.accept(text);
-  size_t taken = 0;
-  while (taken < text.size() && step.accept(uint8_t(text[taken]))) ++taken;
-  if (whole_ok != (taken == text.size())) abort();
+  JsonMatcher whole(**schema);
+  const bool whole_ok = fuzz::check_bytewise(whole, text);
   if (whole_ok && whole.complete() != dfa->matches(text)) abort();
   return 0;
 }
