@@ -355,16 +355,31 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
     if (!a.tiles) pdl_begin();
     if constexpr (QUANT) {
       // Quantize while the first stages' weights are in flight: one warp per
-      // (row, 128-block), as quantize_act_kernel.
+      // (row, 128-block), as quantize_act_kernel. A warp loads kU items
+      // before reducing any, so their L2 latencies overlap (one at a time,
+      // the 7 items per warp of a 7168-wide row cost ~2.5 us per CTA).
+      constexpr int kU = 8, kW = kThreads / 32;
       const auto* xb = static_cast<const __nv_bfloat16*>(a.x);
-      for (int item = warp; item < qrows * qkb; item += kThreads / 32) {
-        const int r = item / qkb, b = item % qkb;
-        const int64_t k = (kb_lo + b) * 128 + lane * 4;
-        float v[4] = {0.f, 0.f, 0.f, 0.f};
-        if (k < K) load4_bf16(xb + xrow_of(r) * a.ldx + k, v);
-        const float scale = act_scale_of(warp_group_amax(v));
-        if (lane == 0) sx_s[r * qkb + b] = scale;
-        *reinterpret_cast<uint32_t*>(xq_s + r * qrs + b * 128 + lane * 4) = k < K ? quantize4(v, scale) : 0u;
+      const int items = qrows * qkb;
+      for (int base = warp; base < items; base += kW * kU) {
+        float v[kU][4];
+#pragma unroll
+        for (int u = 0; u < kU; ++u) {
+          const int item = base + u * kW;
+          v[u][0] = v[u][1] = v[u][2] = v[u][3] = 0.f;
+          const int64_t k = (kb_lo + item % qkb) * 128 + lane * 4;
+          if (item < items && k < K) load4_bf16(xb + xrow_of(item / qkb) * a.ldx + k, v[u]);
+        }
+#pragma unroll
+        for (int u = 0; u < kU; ++u) {
+          const int item = base + u * kW;  // warp-uniform: the shuffles below see the whole warp
+          if (item >= items) break;
+          const int r = item / qkb, b = item % qkb;
+          const int64_t k = (kb_lo + b) * 128 + lane * 4;
+          const float scale = act_scale_of(warp_group_amax(v[u]));
+          if (lane == 0) sx_s[r * qkb + b] = scale;
+          *reinterpret_cast<uint32_t*>(xq_s + r * qrs + b * 128 + lane * 4) = k < K ? quantize4(v[u], scale) : 0u;
+        }
       }
       __syncthreads();
     }
