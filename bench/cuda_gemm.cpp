@@ -197,6 +197,15 @@ void bench_dense(const Ceil& c, bool quick) {
       cuda::make_random_linear(wsets[k].xw, Mmax, sh.in, false, 99, g_s);
       CK(cudaMalloc(&wsets[k].o, size_t(Mmax * sh.out) * 2));
     }
+    // Settle the clocks after the compute-bound weight generation: without
+    // this the first shape's rows read 10-20% slow (H200, 2026-12-01: the
+    // same kernel 52.7 us as the first row, 46 us a few rows later).
+    {
+      Tensor x(wsets[0].xw.weight.data(), DType::BF16, {1, shapes[0].in}, Device::kCUDA);
+      Tensor out(wsets[0].o, DType::BF16, {1, shapes[0].out}, Device::kCUDA);
+      for (int r = 0; r < 20; ++r)
+        (void)time_graph([&](int i) { cuda::linear(x, wsets[0].ws[size_t(i) % wsets[0].ws.size()], out, g_s); });
+    }
     for (int64_t m : ms)
       for (size_t k = 0; k < std::size(shapes); ++k) {
         const auto& sh = shapes[k];
@@ -310,6 +319,12 @@ void bench_moe(const Ceil& c, bool quick) {
             v ? "stream-grouped-smem-ring" : "stream-grouped-registers");
       }
       cuda::set_stream_gemm_variant(-1);
+      if (fp8 && T <= 32) {  // the activations quantized by the standalone kernel first
+        cuda::set_stream_gemm_fuse_quant(0);
+        const double tq = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
+        row("  (sep. quant)", "fp8", shape, T, tq, bytes, flops, c, "quantize + stream-grouped");
+        cuda::set_stream_gemm_fuse_quant(-1);
+      }
       cuda::set_moe_kernel(cuda::MoeKernel::kAuto);
       CK(cudaFree(di));
       CK(cudaFree(dw));

@@ -15,6 +15,7 @@
 #   SKIP_E2E=1 SKIP_HF=1                              no end-to-end runs / no transformers peer
 #   SKIP_SERVE_BENCH=1                                no `sable bench serve` presets (bench_serve.json)
 #   E2E_LAYERS=4 E2E_PREFILL=4096,32768               the slice and its prefill lengths
+#   E2E_FP8_ARGS="--batches 1 --ab-fuse-quant"       more bench_gpu_e2e arguments for the FP8 run
 #   GTEST_FILTER=...                                  subset of test_cuda
 #   PROFILE_DECODE=1                                  ncu: every kernel of one decode step at batch
 #                                                     PROFILE_BATCH (1), PROFILE_DTYPES ("bf16 fp8"),
@@ -141,7 +142,7 @@ fi
 if [ -z "${SKIP_E2E:-}" ] && [ -z "${SKIP_E2E_FP8:-}" ]; then
   stamp "bench_gpu_e2e fp8 ($layers layers)"
   timeout 150 ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice --layers "$layers" --fp8 \
-    --prefill "${E2E_PREFILL_FP8:-4096}" > "$OUT/e2e_fp8.txt" 2>&1
+    --prefill "${E2E_PREFILL_FP8:-4096}" ${E2E_FP8_ARGS:-} > "$OUT/e2e_fp8.txt" 2>&1
   stamp "bench_gpu_e2e fp8 rc=$?"
   cat "$OUT/e2e_fp8.txt"
   { echo "## End to end, dsv3-slice $layers layers, FP8 (bench_gpu_e2e --fp8)"; echo; cat "$OUT/e2e_fp8.txt"; echo; } >> "$OUT/summary.md"
