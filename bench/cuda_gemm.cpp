@@ -227,12 +227,6 @@ void bench_dense(const Ceil& c, bool quick) {
                 v ? "stream-smem-ring" : "stream-registers");
           }
           cuda::set_stream_gemm_variant(-1);
-          if (fp8) {  // the activations quantized by the standalone kernel first
-            cuda::set_stream_gemm_fuse_quant(0);
-            const double tq = time_graph([&](int i) { cuda::linear_on(x, ws[size_t(i % copies)], out, g_s, cuda::GemmPath::kStream); });
-            row("  (sep. quant)", "fp8", sh.name, m, tq, bytes, flops, c, "quantize + stream-smem-ring");
-            cuda::set_stream_gemm_fuse_quant(-1);
-          }
         }
         // The other path too where both are plausible (tunes the threshold).
         if (m <= 512 && !quick) {

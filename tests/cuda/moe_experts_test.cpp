@@ -121,27 +121,24 @@ TEST_P(MoeExpertsTest, MatchesReference) {
   CK(cudaMemset(dout.p, 0xff, size_t(c.T * c.H) * 2));
   Tensor tx(dx.p, DType::BF16, {c.T, c.H}, Device::kCUDA), ti(di.p, DType::I32, {c.T, c.K}, Device::kCUDA),
       tw(dw.p, DType::F32, {c.T, c.K}, Device::kCUDA), to(dout.p, DType::BF16, {c.T, c.H}, Device::kCUDA);
-  std::vector<uint16_t> raw(size_t(c.T * c.H)), raw_wgmma, raw_ring;
+  std::vector<uint16_t> raw(size_t(c.T * c.H)), raw_wgmma;
   // The streaming kernel's shared-memory ring (1) and register pipeline (0),
   // then the grouped wgmma kernels (H and 2I multiples of 128, I of 128 in
   // FP8): the original (2), the warp-specialized one (4) and the
   // warp-specialized one with 256-row tiles for bf16 (5: each GEMM whose N,
   // 2I or H, is a multiple of 256; FP8 runs as 4), which must all give the
   // same bits (same k order per output and FP8 promotion order), then the
-  // automatic choice (3), which the graph check below uses. 6 is the ring
-  // with FP8 activations quantized by the standalone kernel instead of
-  // inside the GEMM: the same bits as 1.
+  // automatic choice (3), which the graph check below uses.
   const bool fp8 = c.fp8_weights || c.quantize;
   const bool wgmma_ok = c.H % 128 == 0 && (2 * c.I) % 128 == 0 && c.I % (fp8 ? 128 : 64) == 0;
-  for (int variant : {1, 6, 0, 2, 4, 5, 3}) {
-    const bool wgmma = variant == 2 || variant == 4 || variant == 5;
+  for (int variant : {1, 0, 2, 4, 5, 3}) {
+    const bool wgmma = variant == 2 || variant >= 4;
     if (wgmma && !wgmma_ok) continue;
-    cuda::set_stream_gemm_variant(variant == 1 || variant == 6 ? 1 : variant == 0 ? 0 : -1);
-    cuda::set_stream_gemm_fuse_quant(variant == 6 ? 0 : -1);
+    cuda::set_stream_gemm_variant(variant == 1 ? 1 : variant == 0 ? 0 : -1);
     cuda::set_moe_kernel(wgmma ? cuda::MoeKernel::kWgmma
                          : variant == 3 ? cuda::MoeKernel::kAuto
                                         : cuda::MoeKernel::kStream);
-    cuda::set_grouped_wgmma_variant(variant == 2 ? 0 : variant == 4 || variant == 5 ? variant - 3 : -1);
+    cuda::set_grouped_wgmma_variant(variant == 2 ? 0 : variant >= 4 ? variant - 3 : -1);
     CK(cudaMemset(dout.p, 0xff, size_t(c.T * c.H) * 2));
     cuda::moe_experts(tx, ti, tw, w, to, s_);
     CK(cudaStreamSynchronize(s_));
@@ -161,12 +158,8 @@ TEST_P(MoeExpertsTest, MatchesReference) {
     EXPECT_LT(rel, tol) << "seed " << seed << " T=" << c.T << " variant " << variant;
     std::printf("moe E=%d K=%d H=%lld I=%lld T=%lld fp8=%d quantize=%d variant=%d: rel err %.3g\n", c.E,
                 c.K, (long long)c.H, (long long)c.I, (long long)c.T, c.fp8_weights, c.quantize, variant, rel);
-    if (variant == 1) raw_ring = raw;
-    if (variant == 6)
-      EXPECT_EQ(std::memcmp(raw.data(), raw_ring.data(), raw.size() * 2), 0)
-          << "seed " << seed << " T=" << c.T << ": in-kernel FP8 quantization changed the result";
     if (variant == 2) raw_wgmma = raw;
-    if (variant == 4 || variant == 5) {
+    if (variant >= 4) {
       size_t diff = 0, first = raw.size();
       for (size_t i = 0; i < raw.size(); ++i)
         if (raw[i] != raw_wgmma[i]) {
@@ -180,7 +173,6 @@ TEST_P(MoeExpertsTest, MatchesReference) {
     }
   }
   cuda::set_grouped_wgmma_variant(-1);
-  cuda::set_stream_gemm_fuse_quant(-1);
 
   // Replaying a captured graph gives the same bits.
   cuda::reserve_gemm_workspace(s_, c.T, std::max(c.H, c.I), &w, c.K);

@@ -7,7 +7,6 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
-#include "backend/cuda/fp8_act_quant.cuh"
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "core/dtype.h"
@@ -15,7 +14,13 @@
 namespace sable::cuda {
 namespace {
 
-constexpr float kFp8Max = kFp8E4m3Max;
+constexpr float kFp8Max = 448.f;
+
+__device__ __forceinline__ uint32_t pack4_fp8(float a, float b, float c, float d) {
+  const uint32_t lo = __nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, __NV_E4M3);
+  const uint32_t hi = __nv_cvt_float2_to_fp8x2(make_float2(c, d), __NV_SATFINITE, __NV_E4M3);
+  return lo | (hi << 16);
+}
 
 // One warp per (token, 128-channel group); lane l handles channels 4l..4l+3.
 // Rows t in [T, T_pad) are written as zeros with scale 1 (padding for cuBLASLt).
@@ -31,11 +36,21 @@ __global__ void quantize_act_kernel(const __nv_bfloat16* __restrict__ x, int64_t
   const int64_t k = grp * 128 + lane * 4;
   const bool in = t < T && k < K;
   float v[4] = {0.f, 0.f, 0.f, 0.f};
-  if (in) load4_bf16(x + t * ldx + k, v);
-  const float amax = warp_group_amax(v);
-  const float scale = t < T ? act_scale_of(amax) : 1.f;
+  if (in) {
+    const uint2 raw = *reinterpret_cast<const uint2*>(x + t * ldx + k);
+    const __nv_bfloat162 p0 = *reinterpret_cast<const __nv_bfloat162*>(&raw.x);
+    const __nv_bfloat162 p1 = *reinterpret_cast<const __nv_bfloat162*>(&raw.y);
+    v[0] = __low2float(p0); v[1] = __high2float(p0);
+    v[2] = __low2float(p1); v[3] = __high2float(p1);
+  }
+  float amax = fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3])));
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  const float scale = t < T ? fmaxf(amax, 1e-10f) / kFp8Max : 1.f;
   if (lane == 0) scales[grp * s_sk + t * s_st] = scale;
-  if (k < K) *reinterpret_cast<uint32_t*>(q + t * K + k) = quantize4(v, scale);
+  if (k < K)
+    *reinterpret_cast<uint32_t*>(q + t * K + k) =
+        pack4_fp8(v[0] / scale, v[1] / scale, v[2] / scale, v[3] / scale);
 }
 
 // One CTA per 128x128 block.

@@ -94,8 +94,9 @@ LinearScratch linear_scratch(int64_t T, int64_t K, int64_t N, bool fp8, int spli
   return s;
 }
 
-StreamGemmArgs stream_args(const PreparedLinear& P, const void* x, int64_t ldx, const float* xs, int64_t xs_sk,
-                           int64_t xs_st, int64_t T, void* out, bool out_f32, float* partial, int splits, int bn) {
+void run_stream(GemmWorkspace* ws, const PreparedLinear& P, const void* x, int64_t ldx,
+                const float* xs, int64_t xs_sk, int64_t xs_st, int64_t T, void* out,
+                bool out_f32, float* partial, int splits, int bn) {
   StreamGemmArgs a;
   a.fp8 = P.fp8;
   a.bn = bn;
@@ -116,13 +117,7 @@ StreamGemmArgs stream_args(const PreparedLinear& P, const void* x, int64_t ldx, 
   a.splits = splits;
   a.partial = partial;
   a.grid_tiles = int(ceil_div(T, bn));
-  return a;
-}
-
-void run_stream(GemmWorkspace* ws, const PreparedLinear& P, const void* x, int64_t ldx,
-                const float* xs, int64_t xs_sk, int64_t xs_st, int64_t T, void* out,
-                bool out_f32, float* partial, int splits, int bn) {
-  launch_stream_gemm(stream_args(P, x, ldx, xs, xs_sk, xs_st, T, out, out_f32, partial, splits, bn), ws->stream);
+  launch_stream_gemm(a, ws->stream);
 }
 
 }  // namespace
@@ -201,19 +196,6 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
              (cfg.w_kb_pad4 || G % 4 == 0) && K % 16 == 0 && N % 8 == 0;
   if (!lib) SABLE_GEMM_REQUIRE(stream_ok, "linear: FP8 needs in_features % 16 == 0");
   const int bn = pick_bn(T, true);
-  if (!lib) {
-    // The streaming kernel quantizing in its prologue, when its shared memory allows.
-    const int sp = invariant ? 1 : pick_splits(N, T, bn, K);
-    StreamGemmArgs a = stream_args(P, xb, K, nullptr, 0, 0, T, out.data(), out_f32, nullptr, sp, bn);
-    a.quantize = true;
-    a.quant_rows = int(std::min<int64_t>(T, bn));
-    if (stream_gemm_can_quantize(a)) {
-      const LinearScratch s = linear_scratch(T, K, N, false, sp, false, out_esz);
-      if (sp > 1) a.partial = reinterpret_cast<float*>(gemm_arena(ws, s.total) + s.partial);
-      launch_stream_gemm(a, stream);
-      return;
-    }
-  }
   const int splits = lib ? 1 : pick_splits(N, T, bn, K);
   const bool pad_out = lib && T4 != T;
   const LinearScratch s = linear_scratch(T, K, N, true, splits, pad_out, out_esz);

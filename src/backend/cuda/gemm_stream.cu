@@ -4,7 +4,6 @@
 #include <cstdlib>
 
 #include "backend/cuda/expert_tiles.cuh"
-#include "backend/cuda/fp8_act_quant.cuh"
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
 #include "backend/cuda/pdl.cuh"
@@ -56,16 +55,7 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
 
-// In-kernel quantization (QUANT, StreamGemmArgs::quantize): the CTA's
-// activation rows over its K blocks as e4m3, rows padded by 16 bytes (rows
-// then start in different banks), then their scales [row][block], placed
-// after the ring.
-__host__ __device__ constexpr size_t quant_row_bytes(int64_t kblocks) { return size_t(kblocks) * 128 + 16; }
-size_t quant_smem_bytes(int64_t rows, int64_t kblocks) {
-  return size_t(rows) * (quant_row_bytes(kblocks) + size_t(kblocks) * 4);
-}
-
-template <bool FP8, int BN, bool SMEM, bool TILED, bool QUANT = false>
+template <bool FP8, int BN, bool SMEM, bool TILED>
 // Decode tiles (BN = 8) ask for two CTAs per SM: 16 warps of loads in flight.
 // Larger tiles take one CTA per SM and the registers they need.
 __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 : 1) stream_gemm_kernel(const StreamGemmArgs a) {
@@ -75,7 +65,6 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
   constexpr int KPC = 4 * EPV;     // k per chunk (one vector per lane of a quad)
   constexpr int SPB = 128 / KPC / 2;  // stages of 2 chunks per 128-block: fp8 1, bf16 2
   constexpr int NACC = 2 * NT * 4;
-  static_assert(!QUANT || (FP8 && SMEM && NT <= 2), "in-kernel quantization: FP8, the ring, tiles of <= 16");
   extern __shared__ float red[];
 
   int group = 0;
@@ -147,25 +136,6 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
   const int64_t span = kb_hi - kb_lo - kw;
   const int nb = span > 0 ? int((span + kKWarps - 1) / kKWarps) : 0;
   const int nst = nb * SPB;
-
-  // QUANT: this CTA's quantized rows (local row of tile token l: l, or 0 for
-  // the clamped tokens past p_count, as xrow_of).
-  const int qkb = int(kb_hi - kb_lo);
-  const int64_t qrs = int64_t(quant_row_bytes(qkb));
-  const int qrows = QUANT ? int(p_count < a.quant_rows ? p_count : a.quant_rows) : 0;
-  uint8_t* const xq_s = reinterpret_cast<uint8_t*>(red) + kRingBytes;
-  float* const sx_s = reinterpret_cast<float*>(xq_s + a.quant_rows * qrs);
-  const uint8_t* xq_row[NT];
-  int qr_c[NT][2];
-  if constexpr (QUANT) {
-    auto qrow = [&](int l) { return l < qrows ? l : 0; };
-#pragma unroll
-    for (int j = 0; j < NT; ++j) {
-      xq_row[j] = xq_s + qrow(j * 8 + g) * qrs - kb_lo * 128;  // indexed by the global k
-      qr_c[j][0] = qrow(j * 8 + 2 * q) * qkb;
-      qr_c[j][1] = qrow(j * 8 + 2 * q + 1) * qkb;
-    }
-  }
 
   // FP8 weight scales of the two row tiles (each inside one 128-row block).
   const float* ws_m[2] = {nullptr, nullptr};
@@ -319,12 +289,8 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
         for (int c = 0; c < 2; ++c) {
           const int64_t k = stage_k(st, c);
 #pragma unroll
-          for (int j = 0; j < NT; ++j) {
-            if constexpr (QUANT)
-              buf.b[c][j] = k < K ? *reinterpret_cast<const uint4*>(xq_row[j] + k) : make_uint4(0, 0, 0, 0);
-            else
-              buf.b[c][j] = k < K ? ld_cached(xrow[j] + k * ESZ) : make_uint4(0, 0, 0, 0);
-          }
+          for (int j = 0; j < NT; ++j)
+            buf.b[c][j] = k < K ? ld_cached(xrow[j] + k * ESZ) : make_uint4(0, 0, 0, 0);
         }
         if constexpr (FP8) {
           const int64_t kb = kb_lo + kw + int64_t(st) * kKWarps;
@@ -332,13 +298,8 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
           buf.sw[1] = __ldg(ws_m[1] + kb);
 #pragma unroll
           for (int j = 0; j < NT; ++j) {
-            if constexpr (QUANT) {
-              buf.sx[j][0] = sx_s[qr_c[j][0] + (kb - kb_lo)];
-              buf.sx[j][1] = sx_s[qr_c[j][1] + (kb - kb_lo)];
-            } else {
-              buf.sx[j][0] = __ldg(a.xs + kb * a.xs_sk + xr_c[j][0] * a.xs_st);
-              buf.sx[j][1] = __ldg(a.xs + kb * a.xs_sk + xr_c[j][1] * a.xs_st);
-            }
+            buf.sx[j][0] = __ldg(a.xs + kb * a.xs_sk + xr_c[j][0] * a.xs_st);
+            buf.sx[j][1] = __ldg(a.xs + kb * a.xs_sk + xr_c[j][1] * a.xs_st);
           }
         }
       }
@@ -353,36 +314,6 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
 #pragma unroll
     for (int st = 0; st < kStages - 1; ++st) issue(st);
     if (!a.tiles) pdl_begin();
-    if constexpr (QUANT) {
-      // Quantize while the first stages' weights are in flight: one warp per
-      // (row, 128-block), as quantize_act_kernel. A warp loads kU items
-      // before reducing any, so their L2 latencies overlap (one at a time,
-      // the 7 items per warp of a 7168-wide row cost ~2.5 us per CTA).
-      constexpr int kU = 8, kW = kThreads / 32;
-      const auto* xb = static_cast<const __nv_bfloat16*>(a.x);
-      const int items = qrows * qkb;
-      for (int base = warp; base < items; base += kW * kU) {
-        float v[kU][4];
-#pragma unroll
-        for (int u = 0; u < kU; ++u) {
-          const int item = base + u * kW;
-          v[u][0] = v[u][1] = v[u][2] = v[u][3] = 0.f;
-          const int64_t k = (kb_lo + item % qkb) * 128 + lane * 4;
-          if (item < items && k < K) load4_bf16(xb + xrow_of(item / qkb) * a.ldx + k, v[u]);
-        }
-#pragma unroll
-        for (int u = 0; u < kU; ++u) {
-          const int item = base + u * kW;  // warp-uniform: the shuffles below see the whole warp
-          if (item >= items) break;
-          const int r = item / qkb, b = item % qkb;
-          const int64_t k = (kb_lo + b) * 128 + lane * 4;
-          const float scale = act_scale_of(warp_group_amax(v[u]));
-          if (lane == 0) sx_s[r * qkb + b] = scale;
-          *reinterpret_cast<uint32_t*>(xq_s + r * qrs + b * 128 + lane * 4) = k < K ? quantize4(v[u], scale) : 0u;
-        }
-      }
-      __syncthreads();
-    }
     if (nst > 0) load_pre(S0, 0);
     for (int st = 0; st < nst; st += 2) {
       issue(st + kStages - 1);
@@ -485,19 +416,7 @@ __global__ void splitk_reduce_kernel(const float* partial, int splits, int64_t T
 // -2: read SABLE_STREAM_GEMM_SMEM (1 or 0 forces a pipeline) on first use.
 int g_variant = -2;
 
-int stream_variant() {
-  if (g_variant == -2) {
-    const char* e = std::getenv("SABLE_STREAM_GEMM_SMEM");
-    g_variant = (e && *e == '1') ? 1 : (e && *e == '0') ? 0 : -1;
-  }
-  return g_variant;
-}
-
-int64_t quant_kblocks(const StreamGemmArgs& a) {  // the most K blocks one CTA covers
-  return ceil_div(ceil_div(a.K, 128), int64_t(a.splits));
-}
-
-template <bool FP8, int BN, bool SMEM, bool TILED, bool QUANT = false>
+template <bool FP8, int BN, bool SMEM, bool TILED>
 void launch_variant(const StreamGemmArgs& a, cudaStream_t stream) {
   // Tiles vary fastest, so the tiles of one expert read the same weight rows
   // at about the same time (the second read hits L2).
@@ -505,26 +424,19 @@ void launch_variant(const StreamGemmArgs& a, cudaStream_t stream) {
   size_t smem = size_t(2 * (kKWarps - 1)) * (2 * (BN / 8) * 4) * 32 * sizeof(float);
   if (SMEM) {
     smem = smem > kRingBytes ? smem : kRingBytes;
-    if (QUANT) smem = kRingBytes + quant_smem_bytes(a.quant_rows, quant_kblocks(a));
-    allow_dynamic_smem(stream_gemm_kernel<FP8, BN, SMEM, TILED, QUANT>, smem);
+    allow_dynamic_smem(stream_gemm_kernel<FP8, BN, SMEM, TILED>, smem);
   }
-  launch_pdl(stream_gemm_kernel<FP8, BN, SMEM, TILED, QUANT>, grid, kThreads, smem, stream, a);
+  launch_pdl(stream_gemm_kernel<FP8, BN, SMEM, TILED>, grid, kThreads, smem, stream, a);
   SABLE_LAUNCH_OK();
 }
 
 template <bool FP8, int BN>
 void launch_one(const StreamGemmArgs& a, cudaStream_t stream) {
-  const int variant = stream_variant();
-  const bool ring = variant == 1 || (variant == -1 && FP8);
-  if constexpr (FP8 && BN <= 16) {
-    if (a.quantize) {
-      SABLE_GEMM_REQUIRE(stream_gemm_can_quantize(a), "stream GEMM: in-kernel quantization does not fit");
-      if (a.w_kt > 0) launch_variant<FP8, BN, true, true, true>(a, stream);
-      else launch_variant<FP8, BN, true, false, true>(a, stream);
-      return;
-    }
+  if (g_variant == -2) {
+    const char* e = std::getenv("SABLE_STREAM_GEMM_SMEM");
+    g_variant = (e && *e == '1') ? 1 : (e && *e == '0') ? 0 : -1;
   }
-  SABLE_GEMM_REQUIRE(!a.quantize, "stream GEMM: in-kernel quantization needs FP8 and tiles of <= 16");
+  const bool ring = g_variant == 1 || (g_variant == -1 && FP8);
   if (a.w_kt > 0) {
     if (ring) launch_variant<FP8, BN, true, true>(a, stream);
     else launch_variant<FP8, BN, false, true>(a, stream);
@@ -537,30 +449,6 @@ void launch_one(const StreamGemmArgs& a, cudaStream_t stream) {
 }  // namespace
 
 void set_stream_gemm_variant(int v) { g_variant = v; }
-
-int g_fuse_quant = -2;  // -2: read SABLE_STREAM_GEMM_FUSE_QUANT on first use
-void set_stream_gemm_fuse_quant(int v) { g_fuse_quant = v; }
-
-bool stream_gemm_can_quantize(const StreamGemmArgs& a) {
-  if (g_fuse_quant == -2) {
-    const char* e = std::getenv("SABLE_STREAM_GEMM_FUSE_QUANT");
-    g_fuse_quant = (e && *e == '0') ? 0 : -1;
-  }
-  if (g_fuse_quant == 0 || !a.fp8 || a.bn > 16 || a.quant_rows < 1 || a.quant_rows > a.bn) return false;
-  if (stream_variant() == 0) return false;  // the register pipeline has no ring to pair with
-  // Two CTAs per multiprocessor: each gets half its shared memory, less the
-  // 1 KB the system reserves per CTA.
-  static const size_t per_cta = [] {
-    int dev = 0, v = 228 * 1024;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev) != cudaSuccess) {
-      cudaGetLastError();
-      v = 228 * 1024;
-    }
-    return size_t(v) / 2 - 1024;
-  }();
-  return kRingBytes + quant_smem_bytes(a.quant_rows, quant_kblocks(a)) <= per_cta;
-}
 
 void launch_stream_gemm(const StreamGemmArgs& a, cudaStream_t stream) {
   if (a.grid_tiles <= 0 || a.N <= 0) return;

@@ -59,16 +59,6 @@ struct StreamGemmArgs {
   // Grouped wgmma kernel only: per tile, {first tile of its expert, the
   // expert's tile count} (CTA order, moe_grouped_wgmma.cu).
   const int* tile_groups = nullptr;
-  // In-kernel activation quantization (FP8, tiles of 8 or 16, the ring):
-  // x is BF16 and each CTA quantizes the rows of its tile over its K range
-  // into shared memory before its main loop, with the same code as
-  // quantize_activations_fp8 (fp8_act_quant.cuh), so the result is the same
-  // to the bit; xs is unused. quant_rows bounds a tile's rows (min(bn, the
-  // tokens behind x)) and sizes that memory. It saves the standalone
-  // quantization kernel before each decode GEMM. Use only when
-  // stream_gemm_can_quantize() says it fits.
-  bool quantize = false;
-  int quant_rows = 0;
   // Output: out[p * ldo + n] (BF16 or F32), times row_scale[p] when given.
   void* out = nullptr;
   int64_t ldo = 0;
@@ -80,10 +70,5 @@ struct StreamGemmArgs {
   float* partial = nullptr;
   int grid_tiles = 0;  // grid.x (dense: ceil(T/bn); grouped: an upper bound)
 };
-
-// Whether a's GEMM can quantize its activations in-kernel (see quantize): the
-// shared memory it needs still leaves two CTAs per multiprocessor, and
-// set_stream_gemm_fuse_quant (gemm.h) has not turned it off.
-bool stream_gemm_can_quantize(const StreamGemmArgs& a);
 
 }  // namespace sable::cuda

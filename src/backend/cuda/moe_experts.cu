@@ -291,33 +291,19 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   g.out = h;
   g.ldo = I;
   g.T = pairs;
-  // FP8 activations: quantized inside the streaming kernel where it fits (an
-  // expert sees a token at most once, so a tile holds at most T rows), else
-  // by the standalone kernel first.
-  auto quantize_in_kernel = [&](StreamGemmArgs& a, int64_t tokens) {
-    a.quantize = true;
-    a.quant_rows = int(std::min<int64_t>(tokens, bn));
-    if (!wgmma && stream_gemm_can_quantize(a)) return true;
-    a.quantize = false;
-    a.quant_rows = 0;
-    return false;
-  };
   if (P.fp8) {
+    auto* xq = reinterpret_cast<uint8_t*>(ar + s.xq);
+    auto* xs = reinterpret_cast<float*>(ar + s.xs);
+    launch_quantize_act_fp8(x.ptr<__nv_bfloat16>(), T, H, H, xq, xs, scale_ld(T), stream);
+    g.x = xq;
     g.ldx = H;
+    g.xs = xs;
+    g.xs_sk = scale_ld(T);
+    g.xs_st = 1;
     g.ws = P.s13;
     g.ws_ld = kbH;
     g.ws_gstride = 2 * nbI * kbH;
     g.ws_up = nbI * kbH;
-    g.x = x.data();
-    if (!quantize_in_kernel(g, T)) {
-      auto* xq = reinterpret_cast<uint8_t*>(ar + s.xq);
-      auto* xs = reinterpret_cast<float*>(ar + s.xs);
-      launch_quantize_act_fp8(x.ptr<__nv_bfloat16>(), T, H, H, xq, xs, scale_ld(T), stream);
-      g.x = xq;
-      g.xs = xs;
-      g.xs_sk = scale_ld(T);
-      g.xs_st = 1;
-    }
   } else {
     g.x = x.data();
     g.ldx = H;
@@ -346,20 +332,17 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   d.tile_groups = tile_groups;
   d.T = pairs;
   if (P.fp8) {
+    auto* hq = reinterpret_cast<uint8_t*>(ar + s.hq);
+    auto* hs = reinterpret_cast<float*>(ar + s.hs);
+    launch_quantize_act_fp8(h, pairs, I, I, hq, hs, scale_ld(pairs), stream);
+    d.x = hq;
     d.ldx = I;
+    d.xs = hs;
+    d.xs_sk = scale_ld(pairs);
+    d.xs_st = 1;
     d.ws = P.s2;
     d.ws_ld = kbI;
     d.ws_gstride = nbH * kbI;
-    d.x = h;
-    if (!quantize_in_kernel(d, T)) {
-      auto* hq = reinterpret_cast<uint8_t*>(ar + s.hq);
-      auto* hs = reinterpret_cast<float*>(ar + s.hs);
-      launch_quantize_act_fp8(h, pairs, I, I, hq, hs, scale_ld(pairs), stream);
-      d.x = hq;
-      d.xs = hs;
-      d.xs_sk = scale_ld(pairs);
-      d.xs_st = 1;
-    }
   } else {
     d.x = h;
     d.ldx = I;
