@@ -227,6 +227,11 @@ void bench_dense(const Ceil& c, bool quick) {
                 v ? "stream-smem-ring" : "stream-registers");
           }
           cuda::set_stream_gemm_variant(-1);
+          // Split-K partials added by a second kernel instead of the last CTA.
+          cuda::set_stream_gemm_fold(0);
+          const double tf = time_graph([&](int i) { cuda::linear_on(x, ws[size_t(i % copies)], out, g_s, cuda::GemmPath::kStream); });
+          row("  (reduce kernel)", fp8 ? "fp8" : "bf16", sh.name, m, tf, bytes, flops, c, "stream + split-K reduction kernel");
+          cuda::set_stream_gemm_fold(-1);
         }
         // The other path too where both are plausible (tunes the threshold).
         if (m <= 512 && !quick) {
@@ -313,12 +318,6 @@ void bench_moe(const Ceil& c, bool quick) {
             v ? "stream-grouped-smem-ring" : "stream-grouped-registers");
       }
       cuda::set_stream_gemm_variant(-1);
-      if (fp8 && T <= 32) {  // the activations quantized by the standalone kernel first
-        cuda::set_stream_gemm_fuse_quant(0);
-        const double tq = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
-        row("  (sep. quant)", "fp8", shape, T, tq, bytes, flops, c, "quantize + stream-grouped");
-        cuda::set_stream_gemm_fuse_quant(-1);
-      }
       cuda::set_moe_kernel(cuda::MoeKernel::kAuto);
       CK(cudaFree(di));
       CK(cudaFree(dw));

@@ -98,7 +98,8 @@ int run(int argc, char** argv) {
   CLI::App app{"End-to-end GPU timing on a DeepSeek-V3 slice"};
   std::string preset = "dsv3-slice", batches = "1,8,32,128", prefills = "4096,32768", json_path;
   int layers = 0, context = 512, iters = 10;
-  bool fp8 = false, eager = false, profile = false, ab_fuse_quant = false;
+  bool fp8 = false, eager = false, profile = false;
+  std::string ab;
   std::string device = "cuda", mla_prefill = "absorbed,expanded", kv_cache_dtype = "auto";
   app.add_option("--preset", preset);
   app.add_option("--mla-prefill", mla_prefill, "MLA prefill forms to time: absorbed, expanded, auto (comma list)");
@@ -116,9 +117,10 @@ int run(int argc, char** argv) {
   app.add_flag("--profile", profile,
                "After timing each decode batch, run one more step between cudaProfilerStart/Stop "
                "(for `ncu --profile-from-start off`: the kernels of exactly one step)");
-  app.add_flag("--ab-fuse-quant", ab_fuse_quant,
-               "Also time each decode batch with FP8 activations quantized by the standalone kernel instead of "
-               "inside the streaming GEMM (a second set of graphs; the two alternate, 3 rounds)");
+  app.add_option("--ab", ab,
+                 "Also time each decode batch with a CUDA knob off, through a second set of graphs (the two "
+                 "alternate, 3 rounds): splitk-fold (split-K partials added by a reduction kernel)")
+      ->check(CLI::IsMember({"splitk-fold"}));
   CLI11_PARSE(app, argc, argv);
 
   auto cfg = preset_config(preset, layers, false);
@@ -182,10 +184,10 @@ int run(int argc, char** argv) {
   // baked into them), then the knob goes back to its default.
   std::unique_ptr<ModelRunner> runner_b;
 #ifdef SABLE_HAVE_CUDA
-  if (ab_fuse_quant && be.device() == Device::kCUDA) {
-    cuda::set_stream_gemm_fuse_quant(0);
+  if (!ab.empty() && be.device() == Device::kCUDA) {
+    cuda::set_stream_gemm_fold(0);
     runner_b = std::make_unique<ModelRunner>(model, po);
-    cuda::set_stream_gemm_fuse_quant(-1);
+    cuda::set_stream_gemm_fold(-1);
   }
 #endif
   std::printf("| decode batch | context | step ms | weights+KV GB read | floor ms | step / floor |\n");
@@ -233,7 +235,7 @@ int run(int argc, char** argv) {
     std::printf("| %d | %d | %.3f | %.2f | %.3f | %.2fx |\n", B, context, ms, bytes / 1e9, floor_ms,
                 floor_ms > 0 ? ms / floor_ms : 0);
     if (runner_b)
-      std::printf("| %d (standalone quantization) | %d | %.3f | %.2f | %.3f | %.2fx |\n", B, context, ms_b,
+      std::printf("| %d (%s off) | %d | %.3f | %.2f | %.3f | %.2fx |\n", B, ab.c_str(), context, ms_b,
                   bytes / 1e9, floor_ms, floor_ms > 0 ? ms_b / floor_ms : 0);
     if (json) json << "{\"kind\":\"decode\",\"fp8\":" << (fp8 ? "true" : "false") << ",\"batch\":" << B
                    << ",\"context\":" << context << ",\"ms\":" << ms << ",\"floor_ms\":" << floor_ms
