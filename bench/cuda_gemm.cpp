@@ -227,11 +227,6 @@ void bench_dense(const Ceil& c, bool quick) {
                 v ? "stream-smem-ring" : "stream-registers");
           }
           cuda::set_stream_gemm_variant(-1);
-          // Split-K partials added by a second kernel instead of the last CTA.
-          cuda::set_stream_gemm_fold(0);
-          const double tf = time_graph([&](int i) { cuda::linear_on(x, ws[size_t(i % copies)], out, g_s, cuda::GemmPath::kStream); });
-          row("  (reduce kernel)", fp8 ? "fp8" : "bf16", sh.name, m, tf, bytes, flops, c, "stream + split-K reduction kernel");
-          cuda::set_stream_gemm_fold(-1);
         }
         // The other path too where both are plausible (tunes the threshold).
         if (m <= 512 && !quick) {

@@ -11,7 +11,6 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <memory>
 #include <numeric>
 #include <sstream>
 
@@ -25,8 +24,6 @@
 #ifdef SABLE_HAVE_CUDA
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
-
-#include "backend/cuda/gemm.h"
 #endif
 
 namespace sable {
@@ -99,7 +96,6 @@ int run(int argc, char** argv) {
   std::string preset = "dsv3-slice", batches = "1,8,32,128", prefills = "4096,32768", json_path;
   int layers = 0, context = 512, iters = 10;
   bool fp8 = false, eager = false, profile = false;
-  std::string ab;
   std::string device = "cuda", mla_prefill = "absorbed,expanded", kv_cache_dtype = "auto";
   app.add_option("--preset", preset);
   app.add_option("--mla-prefill", mla_prefill, "MLA prefill forms to time: absorbed, expanded, auto (comma list)");
@@ -117,10 +113,6 @@ int run(int argc, char** argv) {
   app.add_flag("--profile", profile,
                "After timing each decode batch, run one more step between cudaProfilerStart/Stop "
                "(for `ncu --profile-from-start off`: the kernels of exactly one step)");
-  app.add_option("--ab", ab,
-                 "Also time each decode batch with a CUDA knob off, through a second set of graphs (the two "
-                 "alternate, 3 rounds): splitk-fold (split-K partials added by a reduction kernel)")
-      ->check(CLI::IsMember({"splitk-fold"}));
   CLI11_PARSE(app, argc, argv);
 
   auto cfg = preset_config(preset, layers, false);
@@ -180,16 +172,6 @@ int run(int argc, char** argv) {
   ModelRunner runner(model, po);
   std::printf("decode: %s (%d graphs, captured in %.1f s)\n\n", runner.num_graphs() ? "CUDA graphs" : "eager",
               runner.num_graphs(), std::chrono::duration<double>(Clock::now() - tc).count());
-  // The A/B runner: its graphs are captured with the knob off (the choice is
-  // baked into them), then the knob goes back to its default.
-  std::unique_ptr<ModelRunner> runner_b;
-#ifdef SABLE_HAVE_CUDA
-  if (!ab.empty() && be.device() == Device::kCUDA) {
-    cuda::set_stream_gemm_fold(0);
-    runner_b = std::make_unique<ModelRunner>(model, po);
-    cuda::set_stream_gemm_fold(-1);
-  }
-#endif
   std::printf("| decode batch | context | step ms | weights+KV GB read | floor ms | step / floor |\n");
   std::printf("|---:|---:|---:|---:|---:|---:|\n");
   for (int B : batch_list) {
@@ -209,16 +191,7 @@ int run(int argc, char** argv) {
       seqs.push_back(r);
     }
     Timer tm{be};
-    double ms = 0, ms_b = 0;
-    if (runner_b) {  // alternate the two, 3 rounds, and keep each one's best median
-      ms = ms_b = 1e30;
-      for (int round = 0; round < 3; ++round) {
-        ms = std::min(ms, tm.median_ms([&] { (void)runner.run_device(seqs); }, 3, iters));
-        ms_b = std::min(ms_b, tm.median_ms([&] { (void)runner_b->run_device(seqs); }, 3, iters));
-      }
-    } else {
-      ms = tm.median_ms([&] { (void)runner.run_device(seqs); }, 3, iters);
-    }
+    const double ms = tm.median_ms([&] { (void)runner.run_device(seqs); }, 3, iters);
 #ifdef SABLE_HAVE_CUDA
     if (profile) {
       be.synchronize();
@@ -234,9 +207,6 @@ int run(int argc, char** argv) {
     const double floor_ms = copy_bw > 0 ? bytes / copy_bw * 1e3 : 0;
     std::printf("| %d | %d | %.3f | %.2f | %.3f | %.2fx |\n", B, context, ms, bytes / 1e9, floor_ms,
                 floor_ms > 0 ? ms / floor_ms : 0);
-    if (runner_b)
-      std::printf("| %d (%s off) | %d | %.3f | %.2f | %.3f | %.2fx |\n", B, ab.c_str(), context, ms_b,
-                  bytes / 1e9, floor_ms, floor_ms > 0 ? ms_b / floor_ms : 0);
     if (json) json << "{\"kind\":\"decode\",\"fp8\":" << (fp8 ? "true" : "false") << ",\"batch\":" << B
                    << ",\"context\":" << context << ",\"ms\":" << ms << ",\"floor_ms\":" << floor_ms
                    << ",\"graphs\":" << runner.num_graphs() << "}\n";

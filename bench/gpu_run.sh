@@ -15,7 +15,7 @@
 #   SKIP_E2E=1 SKIP_HF=1                              no end-to-end runs / no transformers peer
 #   SKIP_SERVE_BENCH=1                                no `sable bench serve` presets (bench_serve.json)
 #   E2E_LAYERS=4 E2E_PREFILL=4096,32768               the slice and its prefill lengths
-#   E2E_FP8_ARGS="--batches 1 --ab splitk-fold"     more bench_gpu_e2e arguments for the FP8 run
+#   E2E_FP8_ARGS="--batches 1 --iters 20"            more bench_gpu_e2e arguments for the FP8 run
 #   GTEST_FILTER=...                                  subset of test_cuda
 #   PROFILE_DECODE=1                                  ncu: every kernel of one decode step at batch
 #                                                     PROFILE_BATCH (1), PROFILE_DTYPES ("bf16 fp8"),

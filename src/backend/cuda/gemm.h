@@ -95,10 +95,6 @@ GemmPath linear_auto_path(int64_t T, const LinearWeight& w);
 // dtype (ring for FP8, registers for bf16: measured, gemm_stream.cu).
 // SABLE_STREAM_GEMM_SMEM=1/0 forces one. Not thread-safe.
 void set_stream_gemm_variant(int v);
-// Testing knob: split-K partials of the streaming kernel added by the last
-// CTA of each split group (-1, the default) or by a second kernel (0); the
-// same bits either way. SABLE_STREAM_GEMM_FOLD=0 sets 0. Not thread-safe.
-void set_stream_gemm_fold(int v);
 // The MoE experts' GEMM kernels (moe_experts): kStream, the weight-streaming
 // kernel (any shape, bf16 and FP8); kWgmma, the grouped shared-memory wgmma
 // kernel (moe_grouped_wgmma.cu: bf16 or FP8, 2I and H multiples of 128, and

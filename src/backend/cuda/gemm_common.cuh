@@ -85,16 +85,10 @@ struct GemmWorkspace {
   char* arena = nullptr;
   size_t arena_bytes = 0;
   std::shared_ptr<void> lt_plans;  // gemm_cublaslt.cu's plan cache
-  // The streaming kernel's split-K arrival counters (StreamGemmArgs::fold),
-  // zero between launches.
-  int* fold = nullptr;
-  int64_t fold_n = 0;
 };
 // Returns a pointer to at least `bytes` of the stream's arena (grows it if
 // needed; growing during graph capture is an error).
 char* gemm_arena(GemmWorkspace* ws, size_t bytes);
-// At least n zeroed split-K counters (grows like gemm_arena: not during capture).
-int* gemm_fold_counters(GemmWorkspace* ws, int64_t n);
 
 // ---- kernel entry points (one file each) ----
 

@@ -116,7 +116,6 @@ void run_stream(GemmWorkspace* ws, const PreparedLinear& P, const void* x, int64
   a.out_f32 = out_f32;
   a.splits = splits;
   a.partial = partial;
-  if (splits > 1) a.fold = gemm_fold_counters(ws, ceil_div(P.out, 64) * ceil_div(T, bn) * 2);
   a.grid_tiles = int(ceil_div(T, bn));
   launch_stream_gemm(a, ws->stream);
 }
@@ -265,8 +264,6 @@ void reserve_gemm_workspace(cudaStream_t stream, int64_t max_tokens, int64_t max
       need = std::max(need, moe_arena_bytes(t, moe_top_k, P.E, P.H, P.I, P.fp8));
   }
   gemm_arena(ws, need);
-  // Split-K counters: splits only below two waves of 2 CTAs per SM (pick_splits), 2 counters per CTA.
-  (void)gemm_fold_counters(ws, 8 * int64_t(num_sms()));
 }
 
 }  // namespace sable::cuda

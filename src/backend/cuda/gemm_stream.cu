@@ -55,60 +55,6 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
 
-// Split-K without a second kernel: each warp of a CTA's first K-warp column
-// (32 output rows) counts its arrival on its own counter after writing its
-// partials; the last of the a.splits arrivals adds all partials of those
-// rows in z order, exactly as splitk_reduce_kernel does (same bits), writes
-// the output and resets the counter for the next launch. The fence before
-// the count publishes this warp's partials; the one after it orders the
-// reads (the threadFenceReduction pattern). It saves the reduction kernel
-// and its launch gap after each split dense decode GEMM.
-template <int NT>
-__device__ __forceinline__ void fold_splits(const StreamGemmArgs& a, int64_t row0, int rw, int64_t p_begin,
-                                            int64_t p_count, int lane) {
-  __threadfence();
-  __syncwarp();
-  int last = 0;
-  if (lane == 0) {
-    int* c = a.fold + (int64_t(blockIdx.x) * gridDim.y + blockIdx.y) * 2 + rw;
-    last = atomicAdd(c, 1) == a.splits - 1;
-    if (last) *c = 0;  // every other arrival has counted
-  }
-  if (!__shfl_sync(0xffffffffu, last, 0)) return;
-  __threadfence();
-  const int g = lane >> 2, q = lane & 3;
-  // This lane's outputs, in the fragment order of the epilogue: token
-  // j*8 + 2q + (i&1), row row0 + 16m + 8(i>>1) + g.
-  const int64_t zstride = a.T * a.N;
-  float sum[NT][4][2] = {};
-  for (int z = 0; z < a.splits; ++z)
-#pragma unroll
-    for (int j = 0; j < NT; ++j)
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int m = 0; m < 2; ++m) {
-          const int64_t local = j * 8 + 2 * q + (i & 1), n = row0 + 16 * m + 8 * (i >> 1) + g;
-          if (local < p_count && n < a.N) sum[j][i][m] += __ldcg(a.partial + z * zstride + (p_begin + local) * a.N + n);
-        }
-#pragma unroll
-  for (int j = 0; j < NT; ++j)
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-      for (int m = 0; m < 2; ++m) {
-        const int64_t local = j * 8 + 2 * q + (i & 1), n = row0 + 16 * m + 8 * (i >> 1) + g;
-        if (local >= p_count || n >= a.N) continue;
-        const int64_t p = p_begin + local;
-        float v = sum[j][i][m];
-        if (a.row_scale) v *= a.row_scale[p];
-        if (a.out_f32)
-          static_cast<float*>(a.out)[p * a.ldo + n] = v;
-        else
-          static_cast<__nv_bfloat16*>(a.out)[p * a.ldo + n] = __float2bfloat16(v);
-      }
-}
-
 template <bool FP8, int BN, bool SMEM, bool TILED>
 // Decode tiles (BN = 8) ask for two CTAs per SM: 16 warps of loads in flight.
 // Larger tiles take one CTA per SM and the registers they need.
@@ -443,7 +389,6 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
         }
       }
     }
-  if (a.splits > 1 && a.fold) fold_splits<NT>(a, row0, rw, p_begin, p_count, lane);
 }
 
 // out[p, n] = sum_z partial[z, p, n] (x row_scale[p]), in z order.
@@ -505,19 +450,8 @@ void launch_one(const StreamGemmArgs& a, cudaStream_t stream) {
 
 void set_stream_gemm_variant(int v) { g_variant = v; }
 
-namespace {
-int g_fold = -2;  // -2: read SABLE_STREAM_GEMM_FOLD on first use
-}  // namespace
-void set_stream_gemm_fold(int v) { g_fold = v; }
-
-void launch_stream_gemm(const StreamGemmArgs& args, cudaStream_t stream) {
-  if (args.grid_tiles <= 0 || args.N <= 0) return;
-  if (g_fold == -2) {
-    const char* e = std::getenv("SABLE_STREAM_GEMM_FOLD");
-    g_fold = (e && *e == '0') ? 0 : -1;
-  }
-  StreamGemmArgs a = args;
-  if (g_fold == 0) a.fold = nullptr;
+void launch_stream_gemm(const StreamGemmArgs& a, cudaStream_t stream) {
+  if (a.grid_tiles <= 0 || a.N <= 0) return;
   SABLE_GEMM_REQUIRE(a.K % (a.fp8 ? 16 : 8) == 0, "stream GEMM needs K % 16 (fp8) / 8 (bf16) == 0");
   SABLE_GEMM_REQUIRE(a.splits == 1 || (a.tiles == nullptr && a.partial && !a.glu),
                      "split-K only for dense GEMMs with a partial buffer");
@@ -538,7 +472,6 @@ void launch_stream_gemm(const StreamGemmArgs& args, cudaStream_t stream) {
       default: SABLE_GEMM_REQUIRE(false, "bf16 stream GEMM tile must be 8, 16, 32 or 64 tokens");
     }
   }
-  if (a.splits > 1 && a.fold) return;  // the last CTA of each split group adds the partials
   if (a.splits > 1) {
     const int64_t total = a.T * a.N;
     const int blocks = int(ceil_div(total, 256) < 4096 ? ceil_div(total, 256) : 4096);

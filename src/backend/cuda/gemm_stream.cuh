@@ -68,10 +68,6 @@ struct StreamGemmArgs {
   // partial[z][p][n] (dense only) and launch_stream_gemm adds them.
   int splits = 1;
   float* partial = nullptr;
-  // Zeroed arrival counters, 2 per CTA of one split (grid.x * grid.y * 2;
-  // gemm_fold_counters): the last CTA of each split group adds the partials
-  // itself (fold_splits in gemm_stream.cu). nullptr: a reduction kernel does.
-  int* fold = nullptr;
   int grid_tiles = 0;  // grid.x (dense: ceil(T/bn); grouped: an upper bound)
 };
 

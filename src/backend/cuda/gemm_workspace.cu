@@ -52,21 +52,6 @@ char* gemm_arena(GemmWorkspace* ws, size_t bytes) {
   return ws->arena;
 }
 
-int* gemm_fold_counters(GemmWorkspace* ws, int64_t n) {
-  if (n <= ws->fold_n) return ws->fold;
-  cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
-  SABLE_CUDA_OK(cudaStreamIsCapturing(ws->stream, &cap));
-  SABLE_GEMM_REQUIRE(cap == cudaStreamCaptureStatusNone,
-                     "GEMM split-K counters too few during graph capture: call reserve_gemm_workspace first");
-  SABLE_CUDA_OK(cudaStreamSynchronize(ws->stream));
-  if (ws->fold) SABLE_CUDA_OK(cudaFree(ws->fold));
-  const int64_t grown = n < 4096 ? 4096 : n;
-  SABLE_CUDA_OK(cudaMalloc(&ws->fold, size_t(grown) * 4));
-  SABLE_CUDA_OK(cudaMemsetAsync(ws->fold, 0, size_t(grown) * 4, ws->stream));
-  ws->fold_n = grown;
-  return ws->fold;
-}
-
 namespace {
 __global__ void copy16_kernel(uint4* __restrict__ dst, const uint4* __restrict__ src, size_t n) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
