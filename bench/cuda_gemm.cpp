@@ -6,7 +6,7 @@
 // that small weights are not served from L2; the median of several replays.
 //
 // Usage: bench_cuda_gemm [--json FILE] [--quick] [--moe-only | --dense-only] [--tokens N] [--dtype bf16|fp8]
-// (--tokens / --dtype narrow the MoE table to one token count / one dtype, e.g. under ncu).
+// (--tokens / --dtype narrow the tables to one token count / one dtype, e.g. under ncu).
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
@@ -169,18 +169,23 @@ void row(const char* op, const char* dtype, const char* shape, int64_t m, double
                  op, dtype, shape, (long long)m, t * 1e6, gbs, 100 * gbs / c.bw, tfs, 100 * tfs / rate, path);
 }
 
+int64_t g_moe_tokens = 0;  // --tokens (both tables)
+int g_moe_dtype = -1;      // --dtype: 0 bf16, 1 fp8 (both tables)
+
 void bench_dense(const Ceil& c, bool quick) {
   struct S { int64_t out, in; const char* name; };
   const S shapes[] = {{7168, 18432, "7168x18432"}, {18432, 7168, "18432x7168"}, {2048, 7168, "2048x7168"},
                       {24576, 1536, "24576x1536"}, {576, 7168, "576x7168"},   {7168, 16384, "7168x16384"}};
   std::vector<int64_t> ms = {1, 4, 8, 32, 128, 256, 512, 4096};
   if (quick) ms = {1, 32, 4096};
+  if (g_moe_tokens > 0) ms = {g_moe_tokens};
   // Token counts outermost: every shape's few-token rows run before any of the
   // compute-bound 4096-token GEMMs. Measured in the other order (H200,
   // 2026-12-01), the first one or two streaming rows after heavy GEMMs ran
   // 5-25% slower than the same kernel timed a moment later (the streaming
   // kernel is latency-bound, so it follows the SM clock).
   for (bool fp8 : {true, false}) {
+    if (g_moe_dtype >= 0 && int(fp8) != g_moe_dtype) continue;
     struct W {
       std::vector<LinearWeight> ws;
       LinearWeight xw;
@@ -239,8 +244,6 @@ void bench_dense(const Ceil& c, bool quick) {
   }
 }
 
-int64_t g_moe_tokens = 0;  // --tokens
-int g_moe_dtype = -1;      // --dtype: 0 bf16, 1 fp8
 
 void bench_moe(const Ceil& c, bool quick) {
   const int E = 256, K = 8;

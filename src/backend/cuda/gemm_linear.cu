@@ -56,6 +56,9 @@ int pick_bn(int64_t tokens_per_tile, bool fp8) {
 // left 18432-row weights at 288 CTAs for 264 slots, 1.09 waves of work in
 // two waves' time (FP8 at M=1: ~55% of bandwidth, H200).
 int pick_splits(int64_t N, int64_t T, int bn, int64_t K) {
+  // Tuning knob: SABLE_STREAM_GEMM_SPLITS=s forces s (at most one 128-block per CTA K-warp).
+  static const int64_t forced = env_int("SABLE_STREAM_GEMM_SPLITS", 0);
+  if (forced > 0) return int(std::min<int64_t>(forced, std::max<int64_t>(1, ceil_div(K, 128) / 4)));
   const int64_t ctas = ceil_div(N, 64) * ceil_div(T, bn);
   const int64_t slots = 2 * int64_t(num_sms());
   int64_t max_s = ceil_div(K, 128) / 8;
