@@ -55,6 +55,12 @@ int pick_bn(int64_t tokens_per_tile, bool fp8) {
 // The rule it replaces (enough splits for two CTAs per SM, none past that)
 // left 18432-row weights at 288 CTAs for 264 slots, 1.09 waves of work in
 // two waves' time (FP8 at M=1: ~55% of bandwidth, H200).
+// When the unsplit grid fits in one wave, one wave it stays: s = slots /
+// ctas (capped as above). Every CTA pays a pipeline ramp and drain, so more
+// waves of shorter CTAs lose even when they fill the slots better: FP8 at
+// M=1 (H200, splits swept, record 2026-12-01-a42f6dd-splits-sweep.md)
+// 7168x18432 41.1 us at s=2 against 42.8 at the waves rule's 7 (40.8 at
+// s=1), 7168x16384 37.4 against 39.3; 2048x7168 and 576x7168 keep 7.
 int pick_splits(int64_t N, int64_t T, int bn, int64_t K) {
   // Tuning knob: SABLE_STREAM_GEMM_SPLITS=s forces s (at most one 128-block per CTA K-warp).
   static const int64_t forced = env_int("SABLE_STREAM_GEMM_SPLITS", 0);
@@ -64,6 +70,7 @@ int pick_splits(int64_t N, int64_t T, int bn, int64_t K) {
   int64_t max_s = ceil_div(K, 128) / 8;
   if (max_s > 16) max_s = 16;
   if (ctas >= 2 * slots) return 1;
+  if (ctas <= slots) return int(std::max<int64_t>(1, std::min<int64_t>(max_s, slots / ctas)));
   int best = 1;
   double best_cost = double(ceil_div(ctas, slots));
   for (int64_t s = 2; s <= max_s && ctas * s <= 8 * slots; ++s) {
