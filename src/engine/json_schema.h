@@ -69,8 +69,10 @@
 
 namespace sable {
 
+namespace json_schema_internal {
 template <typename J>
-class JsonSchemaCompiler;
+class JsonSchemaCompiler;  // json_schema_compiler.h
+}  // namespace json_schema_internal
 class JsonMatcher;
 class RegexDfa;
 struct ObjectUnionBuilder;
@@ -99,7 +101,7 @@ class JsonSchema {
  private:
   friend class JsonMatcher;
   template <typename J>
-  friend class JsonSchemaCompiler;
+  friend class json_schema_internal::JsonSchemaCompiler;
   friend struct ObjectUnionBuilder;  // json_object_union.cpp
 
   enum class Kind : uint8_t {
