@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 
 #include "core/logging.h"
 #include "core/rng.h"
@@ -73,6 +74,8 @@ Status EngineCore::validate(const GenerateRequest& req) const {
     return invalid_argument("frequency_penalty must be in [-2, 2]");
   if (p.logprobs && (*p.logprobs < 0 || *p.logprobs > 20))
     return invalid_argument("logprobs must be between 0 and 20");
+  if (p.prompt_logprobs && (*p.prompt_logprobs < 0 || *p.prompt_logprobs > 20))
+    return invalid_argument("prompt_logprobs must be between 0 and 20");
   if (p.max_tokens < 1) return invalid_argument("max_tokens must be at least 1");
   if (p.min_tokens < 0 || p.min_tokens > p.max_tokens)
     return invalid_argument("min_tokens must be between 0 and max_tokens");
@@ -119,6 +122,15 @@ void EngineCore::add_request(GenerateRequest req, std::shared_ptr<RequestHandle>
   seq->priority = r->req.priority;
   seq->arrival_order = arrival_counter_++;
   seq->fork_pending = n > 1;
+  if (r->req.params.prompt_logprobs) {
+    for (int32_t t : seq->tokens) {
+      TokenLogprob lp;
+      lp.token_id = t;
+      lp.logprob = std::nanf("");  // the first token has none; the rest are filled as the prompt runs
+      r->prompt_logprobs.push_back(std::move(lp));
+    }
+    seq->needs_prompt_logits = seq->prompt_len > 1;
+  }
   scheduler_.add(seq.get());
   r->seqs[0] = std::move(seq);
   const std::string id = r->req.request_id;
@@ -198,6 +210,7 @@ void EngineCore::accept_token(RequestState& r, Sequence& seq, int32_t token, flo
   ev.token_ids.push_back(token);
   if (p.logprobs) ev.logprobs.push_back({token, logprob, std::move(top)});
   const int gen = seq.num_generated();
+  if (p.prompt_logprobs && gen == 1) ev.prompt_logprobs = r.prompt_logprobs;
   const bool can_stop = gen >= p.min_tokens;  // min_tokens also holds back stop strings (as vLLM)
 
   std::optional<FinishReason> finish;
@@ -310,6 +323,11 @@ bool EngineCore::step() {
 
   std::vector<RunnerSeq> rs;
   std::vector<Sequence*> sampling;
+  struct PromptRows {
+    Sequence* seq;
+    int first_pos, count;  // logits of positions first_pos.. predict the prompt tokens after them
+  };
+  std::vector<PromptRows> prompt_rows;
   rs.reserve(out.scheduled.size());
   for (const ScheduledSeq& s : out.scheduled) {
     RunnerSeq x;
@@ -319,6 +337,10 @@ bool EngineCore::step() {
     x.block_table = &s.seq->block_table;
     x.need_logits = s.seq->num_computed + s.num_tokens == s.seq->length();
     if (x.need_logits) sampling.push_back(s.seq);
+    if (s.seq->needs_prompt_logits) {
+      x.prompt_logits = std::max(0, std::min(x.num_computed + x.num_new, s.seq->prompt_len - 1) - x.num_computed);
+      if (x.prompt_logits > 0) prompt_rows.push_back({s.seq, x.num_computed, x.prompt_logits});
+    }
     rs.push_back(x);
   }
   // Logits stay where the model left them: a backend with its own sampler
@@ -349,6 +371,27 @@ bool EngineCore::step() {
   const int64_t V = model_.config().vocab_size;
   Backend& be = model_.backend();
   const bool on_host = logits->device() == Device::kCPU;
+  // Prompt logprobs: the rows after the sampling ones.
+  int64_t prow = int64_t(sampling.size());
+  std::vector<float> prompt_host;
+  for (const PromptRows& pr : prompt_rows) {
+    RequestState& r = *pr.seq->request;
+    const float* rows = nullptr;
+    if (on_host) {
+      rows = logits->ptr<float>() + prow * V;
+    } else {
+      prompt_host.resize(size_t(pr.count * V));
+      be.copy_to_host(logits->rows(prow, prow + pr.count), prompt_host.data());
+      rows = prompt_host.data();
+    }
+    for (int i = 0; i < pr.count; ++i) {
+      const int pos = pr.first_pos + i + 1;  // the prompt token this row predicts
+      r.prompt_logprobs[size_t(pos)] =
+          token_logprob(rows + int64_t(i) * V, V, pr.seq->tokens[size_t(pos)], *r.req.params.prompt_logprobs);
+    }
+    if (pr.first_pos + pr.count >= pr.seq->prompt_len - 1) pr.seq->needs_prompt_logits = false;
+    prow += pr.count;
+  }
   // Rows the backend draws itself (device_sampling_row); the others copy
   // their one row of logits to the host sampler.
   std::vector<int32_t> drawn(sampling.size(), -1);   // the backend writes every row
@@ -367,7 +410,9 @@ bool EngineCore::step() {
         any = true;
       }
     }
-    if (any && !be.sample_tokens(*logits, rows, drawn.data())) std::fill(on_device.begin(), on_device.end(), 0);
+    // Only the sampling rows (the prompt logprobs rows follow them).
+    const Tensor sample_logits = prompt_rows.empty() ? *logits : logits->rows(0, int64_t(sampling.size()));
+    if (any && !be.sample_tokens(sample_logits, rows, drawn.data())) std::fill(on_device.begin(), on_device.end(), 0);
   }
   std::vector<float> host_row;
   std::vector<std::string> done;

@@ -29,6 +29,9 @@ struct RequestState {
   std::vector<std::chrono::steady_clock::time_point> last_token_time;
   bool first_token_seen = false;
   bool prefill_counted = false;
+  // prompt_logprobs: one per prompt token, filled as the prompt's chunks run
+  // (the first token has none: NaN); sent on each choice's first event.
+  std::vector<TokenLogprob> prompt_logprobs;
   int finished = 0;
   ~RequestState();
 };

@@ -33,6 +33,10 @@ struct SamplingParams {
   int max_tokens = 16;
   int min_tokens = 0;               // EOS/stop tokens are masked before this many
   std::optional<int> logprobs;      // top-N logprobs per token (0: the chosen one only); <= 20
+  // Logprobs of the prompt's own tokens (vLLM's prompt_logprobs; completions'
+  // echo with logprobs): top-N per prompt token (0: the token itself only),
+  // <= 20. The prompt is computed whole for it, without the prefix cache.
+  std::optional<int> prompt_logprobs;
   bool skip_special_tokens = true;
   bool detokenize = true;
   // Structured output (response_format json_object / json_schema, guided_json):
@@ -60,6 +64,7 @@ struct TokenLogprob {
   int32_t token_id = 0;
   float logprob = 0;
   std::vector<std::pair<int32_t, float>> top;  // (token, logprob), best first
+  int rank = 0;                                // prompt logprobs: 1 + the tokens with a larger logit (0: not computed)
 };
 
 // One event for one choice. Outputs of a choice arrive in order; the last has
@@ -69,6 +74,9 @@ struct RequestOutput {
   std::vector<int32_t> token_ids;     // new tokens since the previous event
   std::string text;                   // new text since the previous event (UTF-8 safe)
   std::vector<TokenLogprob> logprobs; // one per new token when requested
+  // With prompt_logprobs, on the choice's first event: one per prompt token,
+  // in order; the first token has no logprob (NaN, top empty, rank 0).
+  std::vector<TokenLogprob> prompt_logprobs;
   std::optional<FinishReason> finish_reason;
   std::string stop_reason;            // the matched stop string, or the stop token id
   std::string error;                  // for kError

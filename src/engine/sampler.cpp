@@ -31,6 +31,18 @@ void raw_logprobs(const float* logits, int64_t V, int32_t chosen, int n, SampleR
 }
 }  // namespace
 
+TokenLogprob token_logprob(const float* logits, int64_t V, int32_t token, int n) {
+  SampleResult r;
+  raw_logprobs(logits, V, token, n, r);
+  TokenLogprob t;
+  t.token_id = token;
+  t.logprob = r.logprob;
+  t.top = std::move(r.top);
+  t.rank = 1;
+  for (int64_t i = 0; i < V; ++i) t.rank += logits[i] > logits[token];
+  return t;
+}
+
 std::optional<TokenSamplingRow> device_sampling_row(const SamplerRow& row) {
   const SamplingParams& p = *row.params;
   const int generated = int(row.tokens->size()) - row.prompt_len;

@@ -44,6 +44,10 @@ SampleResult sample_token(const float* logits, int64_t vocab, const SamplerRow& 
 // its own whatever the batch (the host and a device draw differently).
 std::optional<TokenSamplingRow> device_sampling_row(const SamplerRow& row);
 
+// The raw log_softmax of `token` in a row of logits, its rank (1 + the
+// tokens with a larger logit) and the top n (prompt logprobs).
+TokenLogprob token_logprob(const float* logits, int64_t vocab, int32_t token, int n);
+
 // Applies the logits processors (min_tokens, logit_bias, penalties) in place.
 void apply_logits_processors(float* logits, int64_t vocab, const SamplerRow& row);
 

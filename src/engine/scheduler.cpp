@@ -65,7 +65,7 @@ bool Scheduler::ensure_blocks(Sequence* seq, int num_tokens) {
 void Scheduler::admit_cached_prefix(Sequence* seq) {
   assert(seq->block_table.empty() && seq->num_computed == 0);
   seq->num_cached_tokens = 0;
-  if (!blocks_.prefix_caching()) return;
+  if (!blocks_.prefix_caching() || seq->needs_prompt_logits) return;
   const int bs = blocks_.block_size();
   update_hashes(seq);
   const int max_blocks = (seq->length() - 1) / bs;
@@ -92,6 +92,11 @@ void Scheduler::preempt(Sequence* seq, SchedulerOutput& out) {
   add(seq);
 }
 
+int Scheduler::chunk_limit(const Sequence* seq) const {
+  const int n = seq->num_uncomputed();
+  return seq->needs_prompt_logits ? std::min(n, kPromptLogitsMaxChunk) : n;
+}
+
 SchedulerOutput Scheduler::schedule() {
   SchedulerOutput out;
   int budget = cfg_.max_num_batched_tokens;
@@ -99,7 +104,7 @@ SchedulerOutput Scheduler::schedule() {
   // 1. Running sequences, oldest first.
   for (size_t i = 0; i < running_.size() && budget > 0;) {
     Sequence* seq = running_[i];
-    const int n = std::min(seq->num_uncomputed(), budget);
+    const int n = std::min(chunk_limit(seq), budget);
     assert(n > 0);
     bool ok = ensure_blocks(seq, seq->num_computed + n);
     while (!ok) {
@@ -130,7 +135,7 @@ SchedulerOutput Scheduler::schedule() {
     while (!waiting_.empty() && budget > 0 && int(running_.size()) < cfg_.max_num_seqs) {
       Sequence* seq = waiting_.front();
       admit_cached_prefix(seq);
-      const int n = std::min(seq->num_uncomputed(), budget);
+      const int n = std::min(chunk_limit(seq), budget);
       if (!ensure_blocks(seq, seq->num_computed + n)) {
         // Not enough memory now: it (and everything behind it) keeps waiting,
         // holding no blocks.

@@ -18,6 +18,11 @@
 
 namespace sable {
 
+// Most prompt tokens a sequence with prompt logprobs computes in one step:
+// each is a row of vocabulary floats (256 x 129,280 x 4 bytes = 132 MB for
+// DeepSeek-V3).
+constexpr int kPromptLogitsMaxChunk = 256;
+
 struct ScheduledSeq {
   Sequence* seq;
   int num_tokens;  // tokens of seq->tokens from seq->num_computed to run now
@@ -61,6 +66,8 @@ class Scheduler {
 
  private:
   void admit_cached_prefix(Sequence* seq);
+  // Tokens the sequence may compute this step, before the budget.
+  int chunk_limit(const Sequence* seq) const;
   void preempt(Sequence* seq, SchedulerOutput& out);
 
   EngineConfig cfg_;

@@ -36,6 +36,11 @@ struct Sequence {
   uint64_t arrival_order = 0;     // FCFS tie-break
   // A request with n > 1 runs one sequence through the prompt, then forks.
   bool fork_pending = false;
+  // prompt_logprobs: the prompt's logits rows are still to come. Such a
+  // sequence skips the prefix cache (cached tokens have no logits) and runs
+  // in chunks of at most kPromptLogitsMaxChunk tokens (the rows are
+  // [tokens, vocab] floats).
+  bool needs_prompt_logits = false;
   // Structured output: whether it applies yet (set at the first generated
   // token; closed while the model reasons), and the state of the generated
   // text against the schema (set when the gate opens).

@@ -196,7 +196,8 @@ Result<Tensor> ModelRunner::run_device(const std::vector<RunnerSeq>& seqs) {
   if (!graphs_.empty() && int(seqs.size()) <= graphs_.back()->batch) {
     bool decode = true;
     for (const auto& s : seqs)
-      decode = decode && s.num_new == 1 && s.need_logits && int(s.block_table->size()) <= graph_max_blocks_;
+      decode = decode && s.num_new == 1 && s.need_logits && s.prompt_logits == 0 &&
+               int(s.block_table->size()) <= graph_max_blocks_;
     if (decode) {
       for (auto& g : graphs_)
         if (g->batch >= int(seqs.size())) return run_graph(*g, seqs);
@@ -233,6 +234,10 @@ Result<Tensor> ModelRunner::run_device(const std::vector<RunnerSeq>& seqs) {
   }
   for (size_t si = 0; si < seqs.size(); ++si)
     if (seqs[si].need_logits) b.logits_indices.push_back(last_row[si]);
+  for (size_t si = 0; si < seqs.size(); ++si) {
+    const int first = last_row[si] - seqs[si].num_new + 1;
+    for (int i = 0; i < std::min(seqs[si].prompt_logits, seqs[si].num_new); ++i) b.logits_indices.push_back(first + i);
+  }
   return model_.forward(b, cache_);
 }
 

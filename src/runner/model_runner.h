@@ -22,6 +22,9 @@ struct RunnerSeq {
   int num_new = 0;        // tokens to run now, from num_computed
   const std::vector<int>* block_table = nullptr;
   bool need_logits = false;  // sample after this step (last token's logits)
+  // Logits rows of the first prompt_logits new tokens too (prompt logprobs),
+  // after all the sampling rows, in sequence order.
+  int prompt_logits = 0;
 };
 
 struct KvPoolOptions {
@@ -52,7 +55,7 @@ class ModelRunner {
   int num_graphs() const { return int(graphs_.size()); }
 
   // Runs one step. Returns float32 logits on the host, one row per sequence
-  // with need_logits, in order.
+  // with need_logits, in order, then the prompt_logits rows of each sequence.
   Result<Tensor> run(const std::vector<RunnerSeq>& seqs);
   // The same, leaving the logits on the device (valid until the next step).
   Result<Tensor> run_device(const std::vector<RunnerSeq>& seqs);

@@ -31,6 +31,10 @@ RequestResult gather(RequestHandle& h) {
     c.ids.insert(c.ids.end(), o.token_ids.begin(), o.token_ids.end());
     c.text += o.text;
     c.logprobs.insert(c.logprobs.end(), o.logprobs.begin(), o.logprobs.end());
+    if (!o.prompt_logprobs.empty()) {
+      c.prompt_logprobs = o.prompt_logprobs;
+      ++c.events_with_prompt_logprobs;
+    }
     if (o.finish_reason) {
       c.finish = finish_reason_name(*o.finish_reason);
       c.stop_reason = o.stop_reason;

@@ -26,6 +26,8 @@ struct ChoiceResult {
   std::string finish;
   std::string stop_reason;
   std::vector<TokenLogprob> logprobs;
+  std::vector<TokenLogprob> prompt_logprobs;  // from the choice's first event
+  int events_with_prompt_logprobs = 0;
   int prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
 };
 using RequestResult = std::vector<ChoiceResult>;
