@@ -75,6 +75,7 @@ HandlerResult handle_chat_completions(ServerContext& ctx, const HttpRequest& req
   meta.include_usage = r.stream_options.include_usage;
   meta.continuous_usage = r.stream_options.continuous_usage_stats;
   if (r.logprobs) meta.logprobs = r.top_logprobs;
+  meta.prompt_logprobs = r.prompt_logprobs;
   meta.stop = r.params.stop;
   if (use_tool_parser) meta.tool_parser = ctx.config.tool_call_parser;
   meta.forced_tool = r.forced_tool;

@@ -70,6 +70,11 @@ class ChatFormatter final : public ResponseFormatter {
                          : OJson(nullptr);
     OJson sr = finishing ? stop_reason_json(st) : OJson(nullptr);
     OJson c = chunk(index, std::move(delta), std::move(lp), std::move(fr), std::move(sr));
+    // prompt_logprobs (vLLM): the request's, top level, on choice 0's first chunk.
+    if (meta_.prompt_logprobs && index == 0 && !st.prompt_sent && !st.prompt_logprobs.empty()) {
+      c["prompt_logprobs"] = prompt_logprobs_json(st.prompt_logprobs, *meta_.prompt_logprobs, ts_);
+      st.prompt_sent = true;
+    }
     if (meta_.continuous_usage) c["usage"] = usage_json(u);
     append_sse_event(out, c);
   }
@@ -118,6 +123,9 @@ class ChatFormatter final : public ResponseFormatter {
       arr.push_back(std::move(c));
     }
     j["choices"] = std::move(arr);
+    if (meta_.prompt_logprobs)  // vLLM: the request's, top level
+      j["prompt_logprobs"] = prompt_logprobs_json(
+          choices.empty() ? std::vector<TokenLogprob>{} : choices[0].prompt_logprobs, *meta_.prompt_logprobs, ts_);
     j["usage"] = usage_json(u);
     j["system_fingerprint"] = nullptr;
     return j;

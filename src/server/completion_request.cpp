@@ -89,9 +89,9 @@ CompletionRequest parse_completion_request(const Json& body, const ProtocolLimit
   }
   if (auto s = f.opt_string("suffix"); s && !s->empty())
     throw_bad_request("'suffix' is not supported by this server.", "suffix");
-  if (r.echo && r.logprobs)
-    throw_bad_request("'echo' together with 'logprobs' is not supported: prompt logprobs are not computed.",
-                      "echo");
+  // echo with logprobs: the prompt's tokens lead the logprobs (the first
+  // with none), as lm-evaluation-harness reads them for loglikelihoods.
+  if (r.echo && r.logprobs) r.params.prompt_logprobs = std::max(r.params.prompt_logprobs.value_or(0), *r.logprobs);
   return r;
 }
 

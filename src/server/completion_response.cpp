@@ -1,4 +1,6 @@
 // text_completion bodies, streamed or whole.
+#include <utility>
+
 #include "server/response_formatter.h"
 
 namespace sable::server {
@@ -10,14 +12,26 @@ class CompletionFormatter final : public ResponseFormatter {
   const char* chunk_object() const override { return "text_completion"; }
 
   void stream_start(int num_choices, const std::vector<ChoiceState>& choices, std::string& out) override {
-    // echo: the prompt goes out first, as its own chunk per choice.
+    // echo: the prompt goes out first, as its own chunk per choice (with
+    // logprobs: once the engine has them, with the first output).
+    if (meta_.echo_logprobs) return;
     for (int i = 0; i < num_choices; ++i)
       if (!choices[i].echo.empty()) append_sse_event(out, chunk(i, choices[i].echo, nullptr, nullptr, nullptr));
   }
 
   void stream_output(int index, const RequestOutput& o, ChoiceState& st, const Usage& u, std::string& out) override {
     bool finishing = o.finish_reason.has_value();
-    if (o.text.empty() && !finishing) return;
+    OJson prompt_lps = nullptr;  // prompt_logprobs, on the choice's first chunk
+    if (meta_.prompt_logprobs && !st.prompt_sent && !st.prompt_logprobs.empty())
+      prompt_lps = prompt_logprobs_json(st.prompt_logprobs, *meta_.prompt_logprobs, ts_);
+    if (meta_.echo_logprobs && !st.prompt_sent && (!st.prompt_logprobs.empty() || finishing)) {
+      st.prompt_sent = true;
+      OJson lp = completion_logprobs({}, ts_, &st.text_offset, &st.prompt_logprobs, *meta_.logprobs);
+      OJson c = chunk(index, st.echo, std::move(lp), nullptr, nullptr);
+      if (!prompt_lps.is_null()) c["choices"][0]["prompt_logprobs"] = std::exchange(prompt_lps, nullptr);
+      append_sse_event(out, c);
+    }
+    if (o.text.empty() && !finishing) return;  // prompt_logprobs go with the next chunk that has text
     OJson lp = nullptr;
     if (meta_.logprobs) {
       lp = completion_logprobs(st.pending_logprobs, ts_, &st.text_offset);
@@ -26,6 +40,10 @@ class CompletionFormatter final : public ResponseFormatter {
     OJson fr = finishing ? OJson(finish_reason_name(*o.finish_reason)) : OJson(nullptr);
     OJson sr = finishing ? stop_reason_json(st) : OJson(nullptr);
     OJson c = chunk(index, o.text, std::move(lp), std::move(fr), std::move(sr));
+    if (!prompt_lps.is_null()) {
+      c["choices"][0]["prompt_logprobs"] = std::move(prompt_lps);
+      st.prompt_sent = true;
+    }
     if (meta_.continuous_usage) c["usage"] = usage_json(u);
     append_sse_event(out, c);
   }
@@ -38,12 +56,17 @@ class CompletionFormatter final : public ResponseFormatter {
       OJson c;
       c["index"] = i;
       c["text"] = st.echo + st.text;
-      if (meta_.logprobs) {
+      if (meta_.echo_logprobs) {
+        size_t offset = 0;  // the prompt's tokens lead
+        c["logprobs"] = completion_logprobs(st.logprobs, ts_, &offset, &st.prompt_logprobs, *meta_.logprobs);
+      } else if (meta_.logprobs) {
         size_t offset = st.echo.size();
         c["logprobs"] = completion_logprobs(st.logprobs, ts_, &offset);
       } else {
         c["logprobs"] = nullptr;
       }
+      if (meta_.prompt_logprobs)
+        c["prompt_logprobs"] = prompt_logprobs_json(st.prompt_logprobs, *meta_.prompt_logprobs, ts_);
       c["finish_reason"] = st.finish ? OJson(finish_reason_name(*st.finish)) : OJson(nullptr);
       c["stop_reason"] = stop_reason_json(st);
       arr.push_back(std::move(c));

@@ -23,6 +23,8 @@ HandlerResult handle_completions(ServerContext& ctx, const HttpRequest& req, con
   meta.include_usage = r.stream_options.include_usage;
   meta.continuous_usage = r.stream_options.continuous_usage_stats;
   meta.logprobs = r.logprobs;
+  meta.prompt_logprobs = r.prompt_logprobs;
+  meta.echo_logprobs = r.echo && r.logprobs;
   meta.stop = r.params.stop;
   RequestInfo id_info = info;
   id_info.client_id = info.client_id || !r.request_id.empty();

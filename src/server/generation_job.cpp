@@ -57,6 +57,7 @@ void GenerationJob::apply(int choice, const RequestOutput& o) {
   if (!o.token_ids.empty() && !first_token_) first_token_ = std::chrono::steady_clock::now();
   st.text += o.text;
   st.token_ids.insert(st.token_ids.end(), o.token_ids.begin(), o.token_ids.end());
+  if (!o.prompt_logprobs.empty()) st.prompt_logprobs = o.prompt_logprobs;
   if (stream_) st.pending_logprobs.insert(st.pending_logprobs.end(), o.logprobs.begin(), o.logprobs.end());
   else st.logprobs.insert(st.logprobs.end(), o.logprobs.begin(), o.logprobs.end());
   if (o.finish_reason && !st.finish) {

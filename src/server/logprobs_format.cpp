@@ -53,8 +53,29 @@ OJson chat_logprob_entries(const std::vector<TokenLogprob>& lps, const TokenStri
   return content;
 }
 
-OJson completion_logprobs(const std::vector<TokenLogprob>& lps, const TokenStrings& ts, size_t* offset) {
+OJson completion_logprobs(const std::vector<TokenLogprob>& lps, const TokenStrings& ts, size_t* offset,
+                          const std::vector<TokenLogprob>* prompt, int top_n) {
   OJson tokens = OJson::array(), token_lps = OJson::array(), tops = OJson::array(), offsets = OJson::array();
+  if (prompt) {
+    for (size_t i = 0; i < prompt->size(); ++i) {
+      const TokenLogprob& t = (*prompt)[i];
+      std::string s = ts.text(t.token_id);
+      tokens.push_back(s);
+      if (i == 0) {
+        token_lps.push_back(nullptr);
+        tops.push_back(nullptr);
+      } else {
+        token_lps.push_back(json_logprob(t.logprob));
+        OJson top = OJson::object();
+        top[s] = json_logprob(t.logprob);
+        for (size_t k = 0; k < t.top.size() && int(k) < top_n; ++k)
+          top[ts.text(t.top[k].first)] = json_logprob(t.top[k].second);
+        tops.push_back(std::move(top));
+      }
+      offsets.push_back(*offset);
+      *offset += utf8_length(s);
+    }
+  }
   for (const TokenLogprob& t : lps) {
     std::string s = ts.text(t.token_id);
     tokens.push_back(s);
@@ -73,6 +94,32 @@ OJson completion_logprobs(const std::vector<TokenLogprob>& lps, const TokenStrin
   o["top_logprobs"] = std::move(tops);
   o["text_offset"] = std::move(offsets);
   return o;
+}
+
+OJson prompt_logprobs_json(const std::vector<TokenLogprob>& lps, int top_n, const TokenStrings& ts) {
+  OJson out = OJson::array();
+  for (size_t i = 0; i < lps.size(); ++i) {
+    if (i == 0) {
+      out.push_back(nullptr);
+      continue;
+    }
+    const TokenLogprob& t = lps[i];
+    auto entry = [&](int32_t id, float lp, int rank) {
+      OJson e;
+      e["logprob"] = json_logprob(lp);
+      e["rank"] = rank;
+      e["decoded_token"] = ts.text(id);
+      return e;
+    };
+    OJson d = OJson::object();
+    d[std::to_string(t.token_id)] = entry(t.token_id, t.logprob, t.rank);
+    for (size_t k = 0; k < t.top.size() && int(k) < top_n; ++k) {
+      const std::string key = std::to_string(t.top[k].first);
+      if (!d.contains(key)) d[key] = entry(t.top[k].first, t.top[k].second, int(k) + 1);
+    }
+    out.push_back(std::move(d));
+  }
+  return out;
 }
 
 }  // namespace sable::server

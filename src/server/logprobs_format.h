@@ -41,8 +41,15 @@ double json_logprob(float lp);
 nlohmann::ordered_json chat_logprob_entries(const std::vector<TokenLogprob>& lps, const TokenStrings& ts);
 
 // Completions: the logprobs object for these tokens; text_offset starts at
-// *offset (characters of text before them) and advances it.
-nlohmann::ordered_json completion_logprobs(const std::vector<TokenLogprob>& lps, const TokenStrings& ts,
-                                           size_t* offset);
+// *offset (characters of text before them) and advances it. With `prompt`
+// (echo), the prompt's tokens come first, at most top_n alternatives each,
+// and the first of them has null logprob and top_logprobs.
+nlohmann::ordered_json completion_logprobs(const std::vector<TokenLogprob>& lps, const TokenStrings& ts, size_t* offset,
+                                           const std::vector<TokenLogprob>* prompt = nullptr, int top_n = 0);
+
+// vLLM's prompt_logprobs: null for the first token, then per token an object
+// {"<token id>": {"logprob", "rank", "decoded_token"}} with the prompt token
+// and the top_n most likely ones.
+nlohmann::ordered_json prompt_logprobs_json(const std::vector<TokenLogprob>& lps, int top_n, const TokenStrings& ts);
 
 }  // namespace sable::server

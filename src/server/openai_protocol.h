@@ -38,6 +38,9 @@ struct CommonRequest {
   std::optional<int64_t> max_tokens;   // as requested; nullopt: the rest of the context
   std::optional<int64_t> truncate_prompt_tokens;  // keep only the last k prompt tokens
   bool echo = false;
+  // vLLM's prompt_logprobs: top-N logprobs of each prompt token, in the
+  // response's prompt_logprobs field.
+  std::optional<int> prompt_logprobs;
   bool add_special_tokens = false;
   int priority = 0;
   std::string request_id;              // vLLM's body field, or ""

@@ -28,6 +28,8 @@ struct ChoiceState {
   int completion_tokens = 0;
   size_t text_offset = 0;                  // completions logprobs: characters sent so far
   std::string echo;                        // text to put before the output (echo)
+  std::vector<TokenLogprob> prompt_logprobs;  // with prompt logprobs: one per prompt token
+  bool prompt_sent = false;                   // streaming: the prompt's logprobs went out
 };
 
 struct Usage {
@@ -44,6 +46,10 @@ struct ResponseMeta {
   bool include_usage = false;
   bool continuous_usage = false;
   std::optional<int> logprobs;  // requested: top-N (0: the chosen token only)
+  // Requested prompt_logprobs (the response's prompt_logprobs field), and
+  // completions' echo with logprobs (the prompt's tokens lead the logprobs).
+  std::optional<int> prompt_logprobs;
+  bool echo_logprobs = false;
   std::vector<std::string> stop;  // to tell a stop string from a stop token id
   // Chat with tools and tool_choice "auto" on a server started with
   // --enable-auto-tool-choice: the --tool-call-parser name ("" = none).

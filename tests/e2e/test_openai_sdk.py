@@ -154,6 +154,60 @@ def test_completion_logprobs(client):
     assert lp.text_offset == sorted(lp.text_offset)
 
 
+def test_completion_echo_logprobs_lm_eval(client):
+    """lm-evaluation-harness's loglikelihood request: token ids, echo, logprobs=1,
+    max_tokens=1; it reads token_logprobs[ctxlen:-1] and top_logprobs alike."""
+    prompt = [40, 1148, 317, 262, 3290, 13]
+    r = client.completions.create(model=DEMO_NAME, prompt=prompt, max_tokens=1, logprobs=1, echo=True,
+                                  temperature=0, extra_body={"ignore_eos": True})
+    lp = r.choices[0].logprobs
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == len(lp.text_offset) == len(prompt) + 1
+    assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
+    assert all(v <= 0 for v in lp.token_logprobs[1:])
+    for tok, v, top in zip(lp.tokens[1:], lp.token_logprobs[1:], lp.top_logprobs[1:]):
+        assert top[tok] == v and max(top.values()) >= v and len(top) <= 2
+    assert lp.text_offset == sorted(lp.text_offset)
+    assert r.choices[0].text.startswith(client.completions.create(
+        model=DEMO_NAME, prompt=prompt, max_tokens=1, echo=True, temperature=0).choices[0].text[:1])
+
+    # A prompt token's echoed logprob is the logprob it had when generated.
+    gen = client.completions.create(model=DEMO_NAME, prompt=prompt, max_tokens=1, logprobs=0, temperature=0,
+                                    extra_body={"ignore_eos": True, "return_tokens_as_token_ids": True})
+    next_id = int(gen.choices[0].logprobs.tokens[0].split(":")[1])
+    echoed = client.completions.create(model=DEMO_NAME, prompt=prompt + [next_id], max_tokens=1, logprobs=0,
+                                       echo=True, temperature=0, extra_body={"ignore_eos": True})
+    assert echoed.choices[0].logprobs.token_logprobs[len(prompt)] == pytest.approx(
+        gen.choices[0].logprobs.token_logprobs[0], abs=1e-3)
+
+    # Streamed: the prompt's chunk comes first, with its logprobs.
+    chunks = list(client.completions.create(model=DEMO_NAME, prompt=prompt, max_tokens=2, logprobs=1, echo=True,
+                                            stream=True, extra_body={"ignore_eos": True}))
+    first = chunks[0].choices[0]
+    assert len(first.logprobs.tokens) == len(prompt) and first.logprobs.token_logprobs[0] is None
+    assert sum(len(c.choices[0].logprobs.tokens) for c in chunks if c.choices and c.choices[0].logprobs) == \
+        len(prompt) + 2
+
+
+def test_prompt_logprobs(client, demo_server):
+    """vLLM's prompt_logprobs, in completions (per choice) and chat (top level)."""
+    r = client.completions.create(model=DEMO_NAME, prompt="The quick brown fox", max_tokens=1,
+                                  extra_body={"prompt_logprobs": 2})
+    pl = r.choices[0].model_extra["prompt_logprobs"]
+    assert pl[0] is None and len(pl) >= 2
+    for entry in pl[1:]:
+        assert 1 <= len(entry) <= 3
+        for token_id, v in entry.items():
+            assert int(token_id) >= 0 and v["logprob"] <= 0 and v["rank"] >= 1 and isinstance(v["decoded_token"], str)
+    c = client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=1,
+                                       extra_body={"prompt_logprobs": 0})
+    cpl = c.model_extra["prompt_logprobs"]
+    assert cpl[0] is None and all(len(e) == 1 for e in cpl[1:])
+    assert c.usage.prompt_tokens == len(cpl)
+    bad = requests.post(demo_server.base_url + "/completions",
+                        json={"model": DEMO_NAME, "prompt": "x", "prompt_logprobs": -1})
+    assert bad.status_code == 400 and "prompt_logprobs" in bad.json()["error"]["message"]
+
+
 def test_length_finish(client):
     r = client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=3,
                                        extra_body={"ignore_eos": True})

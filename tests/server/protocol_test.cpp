@@ -316,6 +316,25 @@ TEST(CompletionRequestTest, DefaultsAndLogprobs) {
   EXPECT_EQ(*r.logprobs, 2);
   EXPECT_EQ(*r.params.logprobs, 2);
   EXPECT_FALSE(completion(R"({"prompt": "x", "max_tokens": null})").max_tokens.has_value());
+  EXPECT_FALSE(r.params.prompt_logprobs.has_value());
+}
+
+// echo with logprobs (lm-evaluation-harness's loglikelihood requests) asks the
+// engine for the prompt's logprobs at the same top-N; prompt_logprobs (vLLM)
+// asks for them and for the response field.
+TEST(CompletionRequestTest, EchoLogprobsAndPromptLogprobs) {
+  CompletionRequest e = completion(R"({"prompt": [1, 2, 3], "echo": true, "logprobs": 1, "max_tokens": 1})");
+  EXPECT_TRUE(e.echo);
+  EXPECT_EQ(*e.params.prompt_logprobs, 1);
+  EXPECT_FALSE(e.prompt_logprobs.has_value());  // no prompt_logprobs field in the response
+  CompletionRequest p = completion(R"({"prompt": "x", "prompt_logprobs": 3})");
+  EXPECT_EQ(*p.prompt_logprobs, 3);
+  EXPECT_EQ(*p.params.prompt_logprobs, 3);
+  CompletionRequest both = completion(R"({"prompt": "x", "prompt_logprobs": 0, "echo": true, "logprobs": 4})");
+  EXPECT_EQ(*both.params.prompt_logprobs, 4);  // the larger, each field cut to its own N
+  EXPECT_EQ(*both.prompt_logprobs, 0);
+  CompletionRequest null = completion(R"({"prompt": "x", "prompt_logprobs": null})");
+  EXPECT_FALSE(null.params.prompt_logprobs.has_value());
 }
 
 TEST(CompletionRequestTest, Rejections) {
@@ -332,7 +351,9 @@ TEST(CompletionRequestTest, Rejections) {
       R"({"prompt": "x", "suffix": "y"})",
       R"({"prompt": "x", "logprobs": 21})",
       R"({"prompt": "x", "logprobs": true})",
-      R"({"prompt": "x", "echo": true, "logprobs": 1})",
+      R"({"prompt": "x", "prompt_logprobs": 21})",
+      R"({"prompt": "x", "prompt_logprobs": -1})",
+      R"({"prompt": "x", "prompt_logprobs": "2"})",
       R"({"prompt": "x", "max_tokens": "10"})",
   };
   for (const auto& b : bodies) {
