@@ -92,20 +92,24 @@ void Scheduler::preempt(Sequence* seq, SchedulerOutput& out) {
   add(seq);
 }
 
-int Scheduler::chunk_limit(const Sequence* seq) const {
+int Scheduler::chunk_limit(const Sequence* seq, int prompt_rows) {
   const int n = seq->num_uncomputed();
-  return seq->needs_prompt_logits ? std::min(n, kPromptLogitsMaxChunk) : n;
+  return seq->needs_prompt_logits ? std::min(n, prompt_rows) : n;
 }
 
 SchedulerOutput Scheduler::schedule() {
   SchedulerOutput out;
   int budget = cfg_.max_num_batched_tokens;
+  int prompt_rows = std::max(1, std::min(kPromptLogitsMaxChunk, cfg_.max_num_seqs));
 
   // 1. Running sequences, oldest first.
   for (size_t i = 0; i < running_.size() && budget > 0;) {
     Sequence* seq = running_[i];
-    const int n = std::min(chunk_limit(seq), budget);
-    assert(n > 0);
+    const int n = std::min(chunk_limit(seq, prompt_rows), budget);
+    if (n == 0) {  // no prompt-logits rows left this step: it waits for the next
+      ++i;
+      continue;
+    }
     bool ok = ensure_blocks(seq, seq->num_computed + n);
     while (!ok) {
       // Out of blocks: preempt the newest running sequence (possibly this one).
@@ -115,6 +119,7 @@ SchedulerOutput Scheduler::schedule() {
                             [&](const ScheduledSeq& x) { return x.seq == victim; });
       if (s != out.scheduled.end()) {
         budget += s->num_tokens;
+        if (victim->needs_prompt_logits) prompt_rows += s->num_tokens;
         out.num_tokens -= s->num_tokens;
         out.scheduled.erase(s);
       }
@@ -126,6 +131,7 @@ SchedulerOutput Scheduler::schedule() {
     out.scheduled.push_back({seq, n});
     out.num_tokens += n;
     budget -= n;
+    if (seq->needs_prompt_logits) prompt_rows -= n;
     ++i;
   }
 
@@ -135,10 +141,10 @@ SchedulerOutput Scheduler::schedule() {
     while (!waiting_.empty() && budget > 0 && int(running_.size()) < cfg_.max_num_seqs) {
       Sequence* seq = waiting_.front();
       admit_cached_prefix(seq);
-      const int n = std::min(chunk_limit(seq), budget);
-      if (!ensure_blocks(seq, seq->num_computed + n)) {
-        // Not enough memory now: it (and everything behind it) keeps waiting,
-        // holding no blocks.
+      const int n = std::min(chunk_limit(seq, prompt_rows), budget);
+      if (n == 0 || !ensure_blocks(seq, seq->num_computed + n)) {
+        // No prompt-logits rows left this step, or not enough memory now: it
+        // (and everything behind it) keeps waiting, holding no blocks.
         free_blocks(seq);
         break;
       }
@@ -146,12 +152,13 @@ SchedulerOutput Scheduler::schedule() {
         cache_queries += uint64_t(seq->length());
         cache_hits += uint64_t(seq->num_computed);
       }
-          waiting_.erase(waiting_.begin());
+      waiting_.erase(waiting_.begin());
       seq->status = SeqStatus::kRunning;
       running_.push_back(seq);
       out.scheduled.push_back({seq, n});
       out.num_tokens += n;
       budget -= n;
+      if (seq->needs_prompt_logits) prompt_rows -= n;
     }
   }
   return out;

@@ -18,9 +18,10 @@
 
 namespace sable {
 
-// Most prompt tokens a sequence with prompt logprobs computes in one step:
-// each is a row of vocabulary floats (256 x 129,280 x 4 bytes = 132 MB for
-// DeepSeek-V3).
+// Most prompt tokens that compute logits rows for prompt logprobs in one
+// step, all sequences together, and at most max_num_seqs (the memory plan
+// holds that many rows of logits): each is a row of vocabulary floats
+// (256 x 129,280 x 4 bytes = 132 MB for DeepSeek-V3).
 constexpr int kPromptLogitsMaxChunk = 256;
 
 struct ScheduledSeq {
@@ -66,8 +67,9 @@ class Scheduler {
 
  private:
   void admit_cached_prefix(Sequence* seq);
-  // Tokens the sequence may compute this step, before the budget.
-  int chunk_limit(const Sequence* seq) const;
+  // Tokens the sequence may compute this step, before the token budget,
+  // with prompt_rows of the step's prompt-logits rows left.
+  static int chunk_limit(const Sequence* seq, int prompt_rows);
   void preempt(Sequence* seq, SchedulerOutput& out);
 
   EngineConfig cfg_;

@@ -122,6 +122,24 @@ TEST(PromptLogprobs, SameWhenChunkedCachedForkedOrPreempted) {
   EXPECT_EQ((*t)->gauges().kv_cache_usage, 0.0);
 }
 
+// Many prompt-logprobs requests at once (lm-evaluation-harness sends them
+// concurrently): the step's prompt-logits rows stay within the plan's bound,
+// and every request still gets the reference values.
+TEST(PromptLogprobs, ManyAtOnceShareTheStepsRows) {
+  const auto prompts = testing::load_fixture_prompts("tiny-dsv3");
+  EngineConfig cfg = testing::small_engine_config();
+  cfg.max_num_seqs = 8;  // 8 prompt-logits rows per step
+  auto e = Engine::create(cfg, *tiny_model().model, nullptr);
+  std::vector<GenerateRequest> reqs;
+  for (int rep = 0; rep < 4; ++rep)
+    for (const auto& q : prompts) reqs.push_back(prompt_logprobs_request(q.ids, 0, 1));
+  auto res = testing::run_all(**e, reqs);
+  for (size_t i = 0; i < reqs.size(); ++i)
+    expect_matches_reference(prompts[i % prompts.size()], res[i][0].prompt_logprobs, 0, "request " + std::to_string(i));
+  EXPECT_GE((*e)->metrics().steps, 300u / 8);  // the longest prompt alone takes 300 / 8 steps
+  EXPECT_EQ((*e)->gauges().kv_cache_usage, 0.0);
+}
+
 TEST(PromptLogprobs, OutOfRangeIsRefused) {
   auto e = Engine::create(testing::small_engine_config(), *tiny_model().model, nullptr);
   GenerateRequest r = prompt_logprobs_request({5, 6, 7}, 21);
