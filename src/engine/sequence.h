@@ -37,9 +37,8 @@ struct Sequence {
   // A request with n > 1 runs one sequence through the prompt, then forks.
   bool fork_pending = false;
   // prompt_logprobs: the prompt's logits rows are still to come. Such a
-  // sequence skips the prefix cache (cached tokens have no logits) and runs
-  // in chunks of at most kPromptLogitsMaxChunk tokens (the rows are
-  // [tokens, vocab] floats).
+  // sequence skips the prefix cache (cached tokens have no logits) and its
+  // chunks share a per-step budget of rows (kPromptLogitsMaxChunk, scheduler.h).
   bool needs_prompt_logits = false;
   // Structured output: whether it applies yet (set at the first generated
   // token; closed while the model reasons), and the state of the generated

@@ -114,6 +114,52 @@ TEST_P(CudaEngine, GreedyMatchesReferenceUpToMarginRule) {
   std::printf("[ measured ] %s: %d greedy tokens compared under the margin rule\n", GetParam().name, compared);
 }
 
+// Prompt logprobs (engine/prompt_logprobs_test.cpp on the CPU): the prompt
+// positions' logits rows come off the GPU after the sampling rows. Each value
+// against the reference log_softmax, within what the logits bound allows (a
+// logit and the log-sum-exp each move by at most bound x max|logit|).
+TEST_P(CudaEngine, PromptLogprobsMatchReference) {
+  auto e = Engine::create(config(), *model_, nullptr);
+  ASSERT_TRUE(e.is_ok());
+  std::vector<std::shared_ptr<RequestHandle>> hs;
+  for (size_t i = 0; i < prompts_.size(); ++i) {
+    GenerateRequest r = greedy(prompts_[i].ids, 2);
+    r.params.prompt_logprobs = 2;
+    r.request_id = "p" + std::to_string(i);
+    auto h = (*e)->submit(r);
+    ASSERT_TRUE(h.is_ok()) << h.status().to_string();
+    hs.push_back(*h);
+  }
+  (*e)->run_until_idle();
+  for (size_t i = 0; i < prompts_.size(); ++i) {
+    const auto& p = prompts_[i];
+    std::vector<TokenLogprob> got;
+    for (auto& o : hs[i]->poll())
+      if (!o.prompt_logprobs.empty()) got = o.prompt_logprobs;
+    ASSERT_EQ(got.size(), p.ids.size()) << "prompt " << i;
+    EXPECT_TRUE(std::isnan(got[0].logprob));
+    const int64_t V = p.logits.dim(1);
+    double max_logit = 0;
+    for (int64_t j = 0; j < p.logits.numel(); ++j) max_logit = std::max(max_logit, double(std::fabs(p.logits.ptr<float>()[j])));
+    const double tol = 2 * GetParam().bound * max_logit + 1e-3;
+    double worst = 0;
+    for (size_t k = 1; k < got.size(); ++k) {
+      const float* row = p.logits.ptr<float>() + int64_t(k - 1) * V;
+      const float mx = *std::max_element(row, row + V);
+      double sum = 0;
+      for (int64_t v = 0; v < V; ++v) sum += std::exp(double(row[v]) - mx);
+      const double want = double(row[p.ids[k]]) - mx - std::log(sum);
+      ASSERT_EQ(got[k].token_id, p.ids[k]);
+      ASSERT_EQ(got[k].top.size(), 2u);
+      worst = std::max(worst, std::fabs(double(got[k].logprob) - want));
+    }
+    EXPECT_LE(worst, tol) << "prompt " << i;
+    std::printf("[ measured ] %s prompt %zu: prompt logprobs within %.3g of the reference (bound %.3g)\n",
+                GetParam().name, i, worst, tol);
+  }
+  EXPECT_EQ((*e)->gauges().kv_cache_usage, 0.0);
+}
+
 struct InvarianceCounts {
   int batched = 0, chunked = 0, preempted = 0;
   uint64_t preemptions = 0;
