@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "backend/cuda/batch_invariant.h"
 #include "common/fixtures.h"
@@ -143,6 +144,7 @@ TEST_P(CudaEngine, PromptLogprobsMatchReference) {
     for (int64_t j = 0; j < p.logits.numel(); ++j) max_logit = std::max(max_logit, double(std::fabs(p.logits.ptr<float>()[j])));
     const double tol = 2 * GetParam().bound * max_logit + 1e-3;
     double worst = 0;
+    std::string off;  // the positions past the bound, for the failure message
     for (size_t k = 1; k < got.size(); ++k) {
       const float* row = p.logits.ptr<float>() + int64_t(k - 1) * V;
       const float mx = *std::max_element(row, row + V);
@@ -152,8 +154,10 @@ TEST_P(CudaEngine, PromptLogprobsMatchReference) {
       ASSERT_EQ(got[k].token_id, p.ids[k]);
       ASSERT_EQ(got[k].top.size(), 2u);
       worst = std::max(worst, std::fabs(double(got[k].logprob) - want));
+      if (std::fabs(double(got[k].logprob) - want) > tol && off.size() < 400)
+        off += " " + std::to_string(k) + ":" + std::to_string(got[k].logprob) + "/" + std::to_string(want);
     }
-    EXPECT_LE(worst, tol) << "prompt " << i;
+    EXPECT_LE(worst, tol) << "prompt " << i << ", positions past the bound (got/want):" << off;
     std::printf("[ measured ] %s prompt %zu: prompt logprobs within %.3g of the reference (bound %.3g)\n",
                 GetParam().name, i, worst, tol);
   }
