@@ -1,5 +1,6 @@
 #include "server/logprobs_format.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "tokenizer/tokenizer.h"
@@ -56,38 +57,28 @@ OJson chat_logprob_entries(const std::vector<TokenLogprob>& lps, const TokenStri
 OJson completion_logprobs(const std::vector<TokenLogprob>& lps, const TokenStrings& ts, size_t* offset,
                           const std::vector<TokenLogprob>* prompt, int top_n) {
   OJson tokens = OJson::array(), token_lps = OJson::array(), tops = OJson::array(), offsets = OJson::array();
-  if (prompt) {
-    for (size_t i = 0; i < prompt->size(); ++i) {
-      const TokenLogprob& t = (*prompt)[i];
-      std::string s = ts.text(t.token_id);
-      tokens.push_back(s);
-      if (i == 0) {
-        token_lps.push_back(nullptr);
-        tops.push_back(nullptr);
-      } else {
-        token_lps.push_back(json_logprob(t.logprob));
-        OJson top = OJson::object();
-        top[s] = json_logprob(t.logprob);
-        for (size_t k = 0; k < t.top.size() && int(k) < top_n; ++k)
-          top[ts.text(t.top[k].first)] = json_logprob(t.top[k].second);
-        tops.push_back(std::move(top));
-      }
-      offsets.push_back(*offset);
-      *offset += utf8_length(s);
-    }
-  }
-  for (const TokenLogprob& t : lps) {
+  // One token; first: the prompt's first token, which has no logprob.
+  auto add = [&](const TokenLogprob& t, size_t max_top, bool first) {
     std::string s = ts.text(t.token_id);
-    tokens.push_back(s);
-    token_lps.push_back(json_logprob(t.logprob));
-    // vLLM's top dict always holds the sampled token as well.
-    OJson top = OJson::object();
-    top[s] = json_logprob(t.logprob);
-    for (const auto& [id, lp] : t.top) top[ts.text(id)] = json_logprob(lp);
-    tops.push_back(std::move(top));
+    if (first) {
+      token_lps.push_back(nullptr);
+      tops.push_back(nullptr);
+    } else {
+      token_lps.push_back(json_logprob(t.logprob));
+      // vLLM's top dict always holds the token itself as well.
+      OJson top = OJson::object();
+      top[s] = json_logprob(t.logprob);
+      for (size_t k = 0; k < t.top.size() && k < max_top; ++k)
+        top[ts.text(t.top[k].first)] = json_logprob(t.top[k].second);
+      tops.push_back(std::move(top));
+    }
     offsets.push_back(*offset);
     *offset += utf8_length(s);
-  }
+    tokens.push_back(std::move(s));
+  };
+  if (prompt)
+    for (size_t i = 0; i < prompt->size(); ++i) add((*prompt)[i], size_t(std::max(top_n, 0)), i == 0);
+  for (const TokenLogprob& t : lps) add(t, t.top.size(), false);
   OJson o;
   o["tokens"] = std::move(tokens);
   o["token_logprobs"] = std::move(token_lps);
