@@ -59,6 +59,24 @@ const RegexDfa* JsonMatcher::string_pattern() const {
   return n.kind == JsonSchema::Kind::kString && n.list != 0 ? schema_->patterns_[n.list - 1].get() : nullptr;
 }
 
+bool JsonMatcher::escape_feasible(int digits, uint16_t prefix) const {
+  const RegexDfa* re = string_pattern();
+  if (!re) return true;
+  const Leaf& l = leaf_;
+  // The 4-digit values the escape can still become.
+  const uint32_t shift = 4 * uint32_t(4 - digits);
+  const uint32_t vlo = uint32_t(prefix) << shift, vhi = ((uint32_t(prefix) + 1) << shift) - 1;
+  if (l.low_surrogate) {  // completes the high surrogate l.high
+    const uint32_t a = std::max(vlo, 0xDC00u), b = std::min(vhi, 0xDFFFu);
+    const uint32_t base = 0x10000 + ((uint32_t(l.high) - 0xD800) << 10);
+    return a <= b && re->any_code_point(l.re, base + (a - 0xDC00), base + (b - 0xDC00));
+  }
+  // A character of the BMP, or through a high surrogate one beyond it.
+  if (re->any_code_point(l.re, vlo, vhi)) return true;  // (surrogates skipped)
+  const uint32_t a = std::max(vlo, 0xD800u), b = std::min(vhi, 0xDBFFu);
+  return a <= b && re->any_code_point(l.re, 0x10000 + ((a - 0xD800) << 10), 0x10000 + ((b - 0xD800) << 10) + 0x3FF);
+}
+
 bool JsonMatcher::pattern_step(std::string_view decoded) {
   const RegexDfa* re = string_pattern();
   if (!re) return true;
@@ -272,6 +290,9 @@ bool JsonMatcher::string_step(uint8_t b) {
       if (limited && l.count >= n.max) return false;  // every other byte starts a character
       if (b != '\\' && !pattern_step(std::string_view(reinterpret_cast<const char*>(&b), 1))) return false;
       if (b == '\\') {
+        // A pattern string: some escape (\uXXXX stands for any character)
+        // must lead on, or the string could never be finished.
+        if (!escape_feasible(0, 0)) return false;
         l.phase = kStrEscape;
       } else if (b >= 0x80) {
         // UTF-8 lead byte: how many continuation bytes, and the range of the
@@ -324,6 +345,9 @@ bool JsonMatcher::string_step(uint8_t b) {
     case kStrHex: {
       int d = hex_value(b);
       if (d < 0) return false;
+      // A pattern string: the digits so far must still allow a character the
+      // pattern takes (checked at each digit, so no escape is a dead end).
+      if (!escape_feasible(l.hex_digits + 1, uint16_t(l.hex * 16 + d))) return false;
       l.hex = uint16_t(l.hex * 16 + d);
       ++l.hex_digits;
       if (l.hex_digits == 2) {

@@ -79,6 +79,10 @@ class JsonMatcher {
   const RegexDfa* string_pattern() const;
   // Steps the pattern's DFA over decoded bytes of the string (false: no match can follow).
   bool pattern_step(std::string_view decoded);
+  // In a pattern string, whether a \u escape with `digits` hex digits
+  // reading `prefix` so far (0, 0: none yet) can still stand for a
+  // character the pattern takes next (a surrogate pair counted whole).
+  bool escape_feasible(int digits, uint16_t prefix) const;
   LeafStep number_step(uint8_t b);
   bool narrow(uint8_t b);
   bool key_viable() const;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/json_schema.h"
+#include "engine/json_schema_formats.h"
 #include "engine/regex_dfa.h"
 
 namespace sable {
@@ -176,14 +177,24 @@ class JsonSchemaCompiler {
     SABLE_RETURN_IF_ERROR(read_count(s, "maxLength", path, &n.max));
     if (n.min > n.max)
       return invalid_argument(kPrefix + std::string("'minLength' at ") + path + " exceeds 'maxLength'");
-    if (const J* p = find(s, "pattern")) {
+    // format: the enforced ones (json_schema_formats.h) become a pattern.
+    const char* format_regex = nullptr;
+    if (const J* f = find(s, "format"); f && f->is_string())
+      format_regex = json_schema_format_regex(f->template get<std::string>());
+    const J* p = find(s, "pattern");
+    if (p && format_regex)
+      return invalid_argument(kPrefix + std::string("'pattern' next to 'format' at ") + path +
+                              " is not supported; give one of them");
+    if (p || format_regex) {
       // The whole string (its decoded characters) matches, as xgrammar and
       // outlines read it; JSON Schema's unanchored search would let the
       // model pad the text around the match.
-      if (!p->is_string()) return invalid_argument(kPrefix + std::string("'pattern' at ") + path + " must be a string");
-      auto dfa = RegexDfa::compile(p->template get<std::string>());
+      if (p && !p->is_string())
+        return invalid_argument(kPrefix + std::string("'pattern' at ") + path + " must be a string");
+      auto dfa = RegexDfa::compile(p ? p->template get<std::string>() : std::string(format_regex));
       if (!dfa.is_ok())
-        return invalid_argument(kPrefix + std::string("'pattern' at ") + path + ": " + dfa.status().message());
+        return invalid_argument(kPrefix + std::string(p ? "'pattern'" : "'format'") + " at " + path + ": " +
+                                dfa.status().message());
       if (out_.patterns_.size() >= kMaxIndex)
         return invalid_argument(kPrefix + std::string("too many patterns (at ") + path + ")");
       out_.patterns_.push_back(std::make_shared<const RegexDfa>(std::move(*dfa)));

@@ -169,4 +169,34 @@ bool RegexDfa::matches(std::string_view text) const {
   return accepting(s);
 }
 
+bool RegexDfa::any_code_point(uint32_t state, uint32_t lo, uint32_t hi) const {
+  if (state == kDead) return false;
+  hi = std::min(hi, 0x10FFFFu);
+  std::vector<std::vector<std::pair<uint8_t, uint8_t>>> seqs;
+  if (lo < 0xD800) regex::utf8_sequences(lo, std::min(hi, 0xD7FFu), seqs);
+  if (hi > 0xDFFF) regex::utf8_sequences(std::max(lo, 0xE000u), hi, seqs);
+  // Each sequence's byte ranges, walked as sets of states.
+  std::vector<uint32_t> cur, nxt;
+  std::vector<char> seen(num_states(), 0);
+  for (const auto& seq : seqs) {
+    cur.assign(1, state);
+    for (auto [a, b] : seq) {
+      nxt.clear();
+      for (uint32_t st : cur)
+        for (uint32_t byte = a; byte <= b; ++byte) {
+          const uint32_t t = next(st, uint8_t(byte));
+          if (t != kDead && !seen[t]) {
+            seen[t] = 1;
+            nxt.push_back(t);
+          }
+        }
+      for (uint32_t t : nxt) seen[t] = 0;
+      cur.swap(nxt);
+      if (cur.empty()) break;
+    }
+    if (!cur.empty()) return true;
+  }
+  return false;
+}
+
 }  // namespace sable

@@ -47,6 +47,10 @@ class RegexDfa {
   // Some byte leads to a live state (the text may go on).
   bool has_next(uint32_t state) const { return has_next_[state] != 0; }
   size_t num_states() const { return accepting_.size(); }
+  // Some code point in [lo, hi], UTF-8 encoded, leads from `state` to a live
+  // state (surrogates excluded): whether a JSON \u escape being typed can
+  // still stand for a character the pattern takes here.
+  bool any_code_point(uint32_t state, uint32_t lo, uint32_t hi) const;
 
   // Convenience: the whole of `text` matches.
   bool matches(std::string_view text) const;

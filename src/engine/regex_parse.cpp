@@ -80,42 +80,6 @@ Ranges from_bytes(const ByteSet& ascii) {
   return normalize(out);
 }
 
-// The UTF-8 byte-range sequences of the code points [lo, hi] (no
-// surrogates), the usual way: split at encoded-length boundaries, then until
-// each sequence's byte ranges are independent of one another.
-void utf8_sequences(uint32_t lo, uint32_t hi, std::vector<std::vector<std::pair<uint8_t, uint8_t>>>& out) {
-  if (lo > hi) return;
-  for (uint32_t m : {0x7Fu, 0x7FFu, 0xFFFFu}) {
-    if (lo <= m && m < hi) {
-      utf8_sequences(lo, m, out);
-      utf8_sequences(m + 1, hi, out);
-      return;
-    }
-  }
-  const int n = hi <= 0x7F ? 1 : hi <= 0x7FF ? 2 : hi <= 0xFFFF ? 3 : 4;
-  for (int i = 1; i < n; ++i) {
-    const uint32_t m = (1u << (6 * i)) - 1;
-    if ((lo & ~m) != (hi & ~m)) {
-      if ((lo & m) != 0) {
-        utf8_sequences(lo, lo | m, out);
-        utf8_sequences((lo | m) + 1, hi, out);
-        return;
-      }
-      if ((hi & m) != m) {
-        utf8_sequences(lo, (hi & ~m) - 1, out);
-        utf8_sequences(hi & ~m, hi, out);
-        return;
-      }
-    }
-  }
-  std::string a, b;  // n bytes each: lo and hi have the same encoded length
-  utf8_append(a, lo);
-  utf8_append(b, hi);
-  std::vector<std::pair<uint8_t, uint8_t>> s;
-  for (int k = 0; k < n; ++k) s.push_back({uint8_t(a[size_t(k)]), uint8_t(b[size_t(k)])});
-  out.push_back(std::move(s));
-}
-
 // One character of the set, as whole UTF-8 sequences.
 AstPtr class_ast(const Ranges& set) {
   auto alt = make(Ast::kAlt);
@@ -516,6 +480,41 @@ class Parser {
 };
 
 }  // namespace
+
+// The usual way: split at encoded-length boundaries, then until each
+// sequence's byte ranges are independent of one another.
+void utf8_sequences(uint32_t lo, uint32_t hi, std::vector<std::vector<std::pair<uint8_t, uint8_t>>>& out) {
+  if (lo > hi) return;
+  for (uint32_t m : {0x7Fu, 0x7FFu, 0xFFFFu}) {
+    if (lo <= m && m < hi) {
+      utf8_sequences(lo, m, out);
+      utf8_sequences(m + 1, hi, out);
+      return;
+    }
+  }
+  const int n = hi <= 0x7F ? 1 : hi <= 0x7FF ? 2 : hi <= 0xFFFF ? 3 : 4;
+  for (int i = 1; i < n; ++i) {
+    const uint32_t m = (1u << (6 * i)) - 1;
+    if ((lo & ~m) != (hi & ~m)) {
+      if ((lo & m) != 0) {
+        utf8_sequences(lo, lo | m, out);
+        utf8_sequences((lo | m) + 1, hi, out);
+        return;
+      }
+      if ((hi & m) != m) {
+        utf8_sequences(lo, (hi & ~m) - 1, out);
+        utf8_sequences(hi & ~m, hi, out);
+        return;
+      }
+    }
+  }
+  std::string a, b;  // n bytes each: lo and hi have the same encoded length
+  utf8_append(a, lo);
+  utf8_append(b, hi);
+  std::vector<std::pair<uint8_t, uint8_t>> s;
+  for (int k = 0; k < n; ++k) s.push_back({uint8_t(a[size_t(k)]), uint8_t(b[size_t(k)])});
+  out.push_back(std::move(s));
+}
 
 Result<AstPtr> parse(std::string_view pattern) { return Parser(pattern).parse(); }
 

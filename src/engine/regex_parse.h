@@ -5,8 +5,10 @@
 #pragma once
 
 #include <bitset>
+#include <cstdint>
 #include <memory>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -26,5 +28,9 @@ using AstPtr = std::unique_ptr<Ast>;
 
 // The tree of `pattern`, or an error naming the problem and its offset.
 Result<AstPtr> parse(std::string_view pattern);
+
+// The UTF-8 byte-range sequences of the code points [lo, hi] (no
+// surrogates in the range), appended to out.
+void utf8_sequences(uint32_t lo, uint32_t hi, std::vector<std::vector<std::pair<uint8_t, uint8_t>>>& out);
 
 }  // namespace sable::regex

@@ -259,6 +259,28 @@ def test_structured_output_pydantic_parse(client):
     assert isinstance(p, Paint) and p.color in ("red", "green") and p.shade.tone in ("light", "dark")
 
 
+def test_structured_output_pydantic_formats(client):
+    # Pydantic writes "format" for datetime, date, UUID and IP fields; they are
+    # enforced, so even the demo model's answer parses back into the types.
+    import datetime
+    import ipaddress
+    import uuid
+
+    from pydantic import BaseModel
+
+    class Booking(BaseModel):
+        id: uuid.UUID
+        day: datetime.date
+        at: datetime.datetime
+        host: ipaddress.IPv4Address
+
+    for temperature in (0, 1):
+        r = client.beta.chat.completions.parse(model=DEMO_NAME, messages=MSGS, max_tokens=200, temperature=temperature,
+                                               seed=11, response_format=Booking)
+        b = r.choices[0].message.parsed
+        assert isinstance(b, Booking) and isinstance(b.id, uuid.UUID) and isinstance(b.at, datetime.datetime)
+
+
 def test_structured_output_pydantic_union(client):
     # A field that is one of two models (anyOf of two objects, told apart by
     # a Literal): parsed back into one of them.
