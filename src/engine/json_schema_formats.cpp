@@ -5,9 +5,11 @@ namespace sable {
 namespace {
 
 // Syntax only, as validators check formats: a day of month up to 31 whatever
-// the month, a leap second 60 allowed (RFC 3339 section 5.6).
+// the month, a leap second 60 allowed (RFC 3339 section 5.6). The 'T' and
+// 'Z' in upper case only, the form every parser reads (RFC 3339 allows
+// lower case too, which not all do).
 #define SABLE_DATE "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-#define SABLE_TIME "([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+#define SABLE_TIME "([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
 // ISO 8601 durations with at least one component (RFC 3339 appendix A), with
 // ISO's fraction of seconds and a sign as Pydantic writes timedeltas
 // ("PT0.5S", "-P1D").
@@ -38,7 +40,7 @@ struct Format {
 };
 
 constexpr Format kFormats[] = {
-    {"date-time", SABLE_DATE "[Tt]" SABLE_TIME},
+    {"date-time", SABLE_DATE "T" SABLE_TIME},
     {"date", SABLE_DATE},
     {"time", SABLE_TIME},
     {"duration", SABLE_DURATION},
