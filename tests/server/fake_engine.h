@@ -31,6 +31,9 @@ class FakeEngine final : public EngineClient {
   };
   explicit FakeEngine(Options o);
   ~FakeEngine() override;
+  // Stops the engine thread (no outputs after it returns); the destructor
+  // does it too. Idempotent.
+  void stop_loop();
 
   Result<std::shared_ptr<RequestHandle>> submit(GenerateRequest req) override;
   void abort(const std::string& id) override;

@@ -6,13 +6,15 @@ namespace sable::server::testing {
 
 FakeEngine::FakeEngine(Options o) : opt_(o) { thread_ = std::thread([this] { loop(); }); }
 
-FakeEngine::~FakeEngine() {
+FakeEngine::~FakeEngine() { stop_loop(); }
+
+void FakeEngine::stop_loop() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     stop_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 Result<std::shared_ptr<RequestHandle>> FakeEngine::submit(GenerateRequest req) {

@@ -44,7 +44,15 @@ void TestServer::shutdown_and_join() {
   thread_.join();
 }
 
-TestServer::~TestServer() { shutdown_and_join(); }
+// The engine's thread stops before the HttpServer (declared after it) is
+// destroyed: a late output's wake-up on that thread may hold the last
+// reference to a Connection, whose destructor needs the io_context (ASan saw
+// it freed, CI of 2f74408). `sable serve` drains and stops its engine before
+// the server goes, likewise.
+TestServer::~TestServer() {
+  shutdown_and_join();
+  engine_->stop_loop();
+}
 
 Client::Client(int port) : sock_(io_) {
   sock_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), uint16_t(port)));
