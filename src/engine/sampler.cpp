@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <numeric>
 #include <unordered_map>
 
 #include "core/rng.h"
@@ -21,13 +20,20 @@ void raw_logprobs(const float* logits, int64_t V, int32_t chosen, int n, SampleR
   const float lse = mx + float(std::log(sum));
   r.logprob = logits[chosen] - lse;
   if (n <= 0) return;
-  std::vector<int32_t> idx(static_cast<size_t>(V));
-  std::iota(idx.begin(), idx.end(), 0);
-  const int k = int(std::min<int64_t>(n, V));
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
-    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-  });
-  for (int i = 0; i < k; ++i) r.top.push_back({idx[size_t(i)], logits[idx[size_t(i)]] - lse});
+  // The top k in one pass, kept sorted (k <= 20): no index array of the
+  // vocabulary per token (prompt logprobs call this once per prompt token).
+  // Ties go to the lower id, which a scan in id order gives for free.
+  const size_t k = size_t(std::min<int64_t>(n, V));
+  std::vector<int32_t> best;
+  best.reserve(k + 1);
+  for (int32_t i = 0; i < int32_t(V); ++i) {
+    if (best.size() == k && !(logits[i] > logits[best.back()])) continue;
+    auto at =
+        std::upper_bound(best.begin(), best.end(), i, [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+    best.insert(at, i);
+    if (best.size() > k) best.pop_back();
+  }
+  for (int32_t id : best) r.top.push_back({id, logits[id] - lse});
 }
 }  // namespace
 

@@ -1,6 +1,4 @@
 // text_completion bodies, streamed or whole.
-#include <utility>
-
 #include "server/response_formatter.h"
 
 namespace sable::server {
@@ -21,17 +19,19 @@ class CompletionFormatter final : public ResponseFormatter {
 
   void stream_output(int index, const RequestOutput& o, ChoiceState& st, const Usage& u, std::string& out) override {
     bool finishing = o.finish_reason.has_value();
-    OJson prompt_lps = nullptr;  // prompt_logprobs, on the choice's first chunk
-    if (meta_.prompt_logprobs && !st.prompt_sent && !st.prompt_logprobs.empty())
-      prompt_lps = prompt_logprobs_json(st.prompt_logprobs, *meta_.prompt_logprobs, ts_);
-    if (meta_.echo_logprobs && !st.prompt_sent && (!st.prompt_logprobs.empty() || finishing)) {
+    // prompt_logprobs go on the choice's first chunk (the echo's, with echo).
+    auto add_prompt = [&](OJson& c) {
+      if (meta_.prompt_logprobs && !st.prompt_logprobs.empty())
+        c["choices"][0]["prompt_logprobs"] = prompt_logprobs_json(st.prompt_logprobs, *meta_.prompt_logprobs, ts_);
       st.prompt_sent = true;
+    };
+    if (meta_.echo_logprobs && !st.prompt_sent && (!st.prompt_logprobs.empty() || finishing)) {
       OJson lp = completion_logprobs({}, ts_, &st.text_offset, &st.prompt_logprobs, *meta_.logprobs);
       OJson c = chunk(index, st.echo, std::move(lp), nullptr, nullptr);
-      if (!prompt_lps.is_null()) c["choices"][0]["prompt_logprobs"] = std::exchange(prompt_lps, nullptr);
+      add_prompt(c);
       append_sse_event(out, c);
     }
-    if (o.text.empty() && !finishing) return;  // prompt_logprobs go with the next chunk that has text
+    if (o.text.empty() && !finishing) return;
     OJson lp = nullptr;
     if (meta_.logprobs) {
       lp = completion_logprobs(st.pending_logprobs, ts_, &st.text_offset);
@@ -40,10 +40,7 @@ class CompletionFormatter final : public ResponseFormatter {
     OJson fr = finishing ? OJson(finish_reason_name(*o.finish_reason)) : OJson(nullptr);
     OJson sr = finishing ? stop_reason_json(st) : OJson(nullptr);
     OJson c = chunk(index, o.text, std::move(lp), std::move(fr), std::move(sr));
-    if (!prompt_lps.is_null()) {
-      c["choices"][0]["prompt_logprobs"] = std::move(prompt_lps);
-      st.prompt_sent = true;
-    }
+    if (!st.prompt_sent && !st.prompt_logprobs.empty()) add_prompt(c);
     if (meta_.continuous_usage) c["usage"] = usage_json(u);
     append_sse_event(out, c);
   }

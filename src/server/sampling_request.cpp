@@ -279,12 +279,8 @@ void parse_common_fields(const FieldReader& f, const ProtocolLimits& limits, Com
 
   if (f.opt_bool("use_beam_search").value_or(false))
     throw_bad_request("Beam search is not supported by this server.", "use_beam_search");
-  if (const Json* pl = f.get("prompt_logprobs"); pl && !pl->is_null()) {
-    auto v = f.opt_int("prompt_logprobs");
-    if (*v < 0 || *v > limits.max_logprobs)
-      throw_bad_request(fmt::format("prompt_logprobs must be between 0 and {}, got {}{}.", limits.max_logprobs, *v,
-                                    *v == -1 ? " (-1, the whole vocabulary, is not supported)" : ""),
-                        "prompt_logprobs");
+  // vLLM's -1 (the whole vocabulary) is out of this range too.
+  if (auto v = f.opt_int_in("prompt_logprobs", 0, limits.max_logprobs)) {
     out.prompt_logprobs = int(*v);
     p.prompt_logprobs = int(*v);
   }

@@ -198,6 +198,10 @@ def test_prompt_logprobs(client, demo_server):
         assert 1 <= len(entry) <= 3
         for token_id, v in entry.items():
             assert int(token_id) >= 0 and v["logprob"] <= 0 and v["rank"] >= 1 and isinstance(v["decoded_token"], str)
+    streamed = [ch.choices[0].model_extra.get("prompt_logprobs") for ch in client.completions.create(
+        model=DEMO_NAME, prompt="The quick brown fox", max_tokens=3, stream=True,
+        extra_body={"prompt_logprobs": 2, "ignore_eos": True}) if ch.choices]
+    assert [x for x in streamed if x is not None] == [pl]  # once, on the first chunk, the same list
     c = client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=1,
                                        extra_body={"prompt_logprobs": 0})
     cpl = c.model_extra["prompt_logprobs"]
