@@ -281,6 +281,37 @@ TEST_F(GemmTest, QuantizeAtLoadMatchesReference) {
   }
 }
 
+// The streaming kernel reads FP8 weights from their tiled copy (gemm.h:
+// set_stream_tiles_read): the same values in the same k order, so the same
+// bits as reading the natural rows, split-K and partial tiles included
+// (K = 400: a tile of 16 bytes of K; N = 300: a partial row tile).
+TEST_F(GemmTest, Fp8StreamTilesMatchNaturalRowsBitwise) {
+  const uint32_t seed = fresh_seed();
+  std::mt19937 rng(seed);
+  const Shape3 shapes[] = {{1, 300, 400}, {1, 2112, 7168}, {1, 7168, 2048}, {4, 576, 1536},
+                           {8, 1536, 7168}, {40, 256, 1024}};
+  if (cuda::stream_tiles_bytes(256, 256) == 0) GTEST_SKIP() << "SABLE_STREAM_TILES=0: no tiled copies";
+  for (const auto& sh : shapes) {
+    LinearWeight w;
+    host_fp8_weight(rng, sh.N, sh.K, w);
+    cuda::prepare_linear(w, false, s_);
+    Tensor x = host_bf16(rng, sh.T, sh.K, 1.f);
+    Dev dxm(x.nbytes());
+    Tensor dx = upload(x, dxm);
+    for (int variant : {1, 0}) {
+      cuda::set_stream_gemm_variant(variant);
+      cuda::set_stream_tiles_read(true);
+      const auto tiled = run_linear(dx, w, sh.T, sh.N, false, cuda::GemmPath::kStream, s_);
+      cuda::set_stream_tiles_read(false);
+      const auto rows = run_linear(dx, w, sh.T, sh.N, false, cuda::GemmPath::kStream, s_);
+      EXPECT_EQ(std::memcmp(tiled.data(), rows.data(), tiled.size() * sizeof(float)), 0)
+          << "seed " << seed << " T=" << sh.T << " N=" << sh.N << " K=" << sh.K << " variant " << variant;
+    }
+    cuda::set_stream_tiles_read(true);
+    cuda::set_stream_gemm_variant(-1);
+  }
+}
+
 // linear() must be capturable in a CUDA graph and replay to the same bits.
 TEST_F(GemmTest, GraphCaptureReplaysBitExact) {
   std::mt19937 rng(fresh_seed());

@@ -95,6 +95,15 @@ GemmPath linear_auto_path(int64_t T, const LinearWeight& w);
 // dtype (ring for FP8, registers for bf16: measured, gemm_stream.cu).
 // SABLE_STREAM_GEMM_SMEM=1/0 forces one. Not thread-safe.
 void set_stream_gemm_variant(int v);
+// FP8 weights get a second copy in the streaming kernel's 4 KB tiles
+// (expert_tiles.cuh), which linear() reads at few tokens (H200: the tiles
+// read at 4.0-4.15 TB/s, the natural rows at 3.2-3.7); prepare_linear and
+// make_random_linear make it unless SABLE_STREAM_TILES=0. Testing knob:
+// set_stream_tiles_read(false) makes the streaming kernel read the natural
+// rows instead (same bits). Not thread-safe.
+void set_stream_tiles_read(bool on);
+// Device bytes of the tiled copy of an out x in FP8 weight (0 when off).
+int64_t stream_tiles_bytes(int64_t out, int64_t in);
 // The MoE experts' GEMM kernels (moe_experts): kStream, the weight-streaming
 // kernel (any shape, bf16 and FP8); kWgmma, the grouped shared-memory wgmma
 // kernel (moe_grouped_wgmma.cu: bf16 or FP8, 2I and H multiples of 128, and

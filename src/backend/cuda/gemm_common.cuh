@@ -52,8 +52,20 @@ struct PreparedLinear {
   void* weight = nullptr;      // BF16 or F8_E4M3 [out, in]
   float* scale = nullptr;      // F8: [ceil(out/128), kb_ld] (kb_ld = roundup(ceil(in/128), 4))
   int64_t kb_ld = 0;
-  std::shared_ptr<void> weight_mem, scale_mem;
+  // FP8 only: the same weight again in the streaming tiles of expert_tiles.cuh
+  // (tiled_kt K tiles per 32-row tile), which the streaming kernel reads at
+  // few tokens; cuBLASLt keeps reading `weight` at prefill sizes. Null when
+  // stream_tiles_enabled() is off. Why a second copy: a warp stage of the
+  // natural rows is 32 pieces of 128 bytes, K bytes apart, and reads at
+  // 3.2-3.7 TB/s where one contiguous 4 KB tile reads at 4.0-4.15 (H200,
+  // bench_cuda_stream_read, record 2026-12-01-b1e14d0-stream-read.md).
+  void* tiled = nullptr;
+  int64_t tiled_kt = 0;
+  std::shared_ptr<void> weight_mem, scale_mem, tiled_mem;
 };
+// Whether prepare_linear/make_random_linear add the tiled copy to FP8
+// weights (SABLE_STREAM_TILES=0 turns it off; read once).
+bool stream_tiles_enabled();
 
 // The device form of one MoE layer's experts (MoeExperts::prepared).
 // Gate and up are fused row-interleaved in units of 16 rows: fused row block u

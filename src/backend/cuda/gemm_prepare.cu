@@ -8,6 +8,18 @@
 
 namespace sable::cuda {
 
+bool stream_tiles_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("SABLE_STREAM_TILES");
+    return !(e && *e == '0');
+  }();
+  return on;
+}
+
+int64_t stream_tiles_bytes(int64_t out, int64_t in) {
+  return stream_tiles_enabled() && in % 16 == 0 ? expert_tiled_bytes(out, in, 1) : 0;
+}
+
 namespace {
 
 // (dtype_size lives in sable_lib, which links after this library.)
@@ -100,6 +112,15 @@ void tile_expert_weight(const void* src, int64_t N, int64_t K, size_t esz, void*
   SABLE_LAUNCH_OK();
 }
 
+// The tiled copy of an FP8 PreparedLinear (see PreparedLinear::tiled).
+void add_stream_tiles(PreparedLinear& P, cudaStream_t stream) {
+  if (!P.fp8 || !stream_tiles_enabled() || P.in % 16 != 0) return;
+  P.tiled_kt = expert_k_tiles(P.in, 1);
+  P.tiled_mem = device_alloc(size_t(expert_tiled_bytes(P.out, P.in, 1)));
+  P.tiled = P.tiled_mem.get();
+  tile_expert_weight(P.weight, P.out, P.in, 1, P.tiled, stream);
+}
+
 size_t tmp_bytes_for(const LinearWeight& w, bool quantize) {
   const size_t n = size_t(w.weight.numel());
   if (w.weight.dtype() == DType::F8_E4M3) return 0;
@@ -128,6 +149,7 @@ void prepare_linear(LinearWeight& w, bool quantize_fp8, cudaStream_t stream) {
   const size_t tb = tmp_bytes_for(w, quantize_fp8);
   std::shared_ptr<void> tmp = tb ? device_alloc(tb) : nullptr;
   upload_matrix(w, quantize_fp8, P->weight, P->scale, P->kb_ld, tmp.get(), stream);
+  add_stream_tiles(*P, stream);
   SABLE_CUDA_OK(cudaStreamSynchronize(stream));  // the host source may go away after this
   w.weight = Tensor(P->weight, fp8 ? DType::F8_E4M3 : DType::BF16, {R, C}, Device::kCUDA,
                     P->weight_mem);
@@ -282,6 +304,7 @@ void make_random_linear(LinearWeight& w, int64_t out, int64_t in, bool fp8, uint
     P->scale_mem = device_alloc(size_t(ceil_div(out, 128) * P->kb_ld) * 4);
     P->scale = static_cast<float*>(P->scale_mem.get());
     fill_scales(P->scale, ceil_div(out, 128) * P->kb_ld, seed + 1, stream);
+    add_stream_tiles(*P, stream);
   }
   SABLE_CUDA_OK(cudaStreamSynchronize(stream));
   w.weight = Tensor(P->weight, fp8 ? DType::F8_E4M3 : DType::BF16, {out, in}, Device::kCUDA, P->weight_mem);

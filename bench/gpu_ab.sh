@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# A/B of an environment knob on the H200 machine, in one device call: build,
+# optionally run a subset of test_cuda, then run each benchmark once per value
+# of the knob, values alternated over ROUNDS rounds (each process is fresh, so
+# knobs read once at startup take effect). Prints every table and writes them
+# under $OUT (ab_summary.md); bench/save_results.sh does not read this form:
+# copy ab_summary.md into bench/results/ with a header.
+# Run from the repository root with carry: [".deps"]. Environment:
+#   AB_VAR=SABLE_STREAM_TILES AB_VALUES="1 0"   the knob and its values
+#   ROUNDS=1                                    alternations of the values
+#   GTEST_FILTER='*Gemm*'                       test_cuda subset first (empty: none)
+#   GEMM_ARGS="--dense-only --dtype fp8 --tokens 1"   bench_cuda_gemm per value (empty: none)
+#   E2E_ARGS="--layers 4 --fp8 --prefill 0 --batches 1,8"  bench_gpu_e2e per value (empty: none)
+#   SABLE_COMMIT=<hash>                          the device copy has no .git
+set -u
+OUT=${OUT:-/tmp/sable-gpu-out}
+mkdir -p "$OUT"
+BUILD=build-gpu
+t0=$(date +%s)
+stamp() { echo "[gpu_ab +$(( $(date +%s) - t0 ))s] $*"; }
+S="$OUT/ab_summary.md"
+{
+  echo "# A/B of ${AB_VAR:?set AB_VAR} over ${AB_VALUES:?set AB_VALUES}"
+  echo
+  echo "- commit: ${SABLE_COMMIT:-unknown}"
+  echo "- date: $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "- gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | head -1)"
+  echo "- command: AB_VAR=$AB_VAR AB_VALUES=\"$AB_VALUES\" ROUNDS=${ROUNDS:-1} GTEST_FILTER=\"${GTEST_FILTER:-}\"" \
+       "GEMM_ARGS=\"${GEMM_ARGS:-}\" E2E_ARGS=\"${E2E_ARGS:-}\" bash bench/gpu_ab.sh"
+  echo
+} > "$S"
+
+targets=""
+[ -n "${GTEST_FILTER:-}" ] && targets="test_cuda"
+[ -n "${GEMM_ARGS:-}" ] && targets="$targets bench_cuda_gemm"
+[ -n "${E2E_ARGS:-}" ] && targets="$targets bench_gpu_e2e"
+stamp "build: $targets"
+if ! { cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DSABLE_DEPS_DIR=$PWD/.deps > "$OUT/build.log" 2>&1 &&
+       cmake --build $BUILD -j16 --target $targets >> "$OUT/build.log" 2>&1; }; then
+  stamp "BUILD FAILED"
+  grep -E "error|Error|undefined" "$OUT/build.log" | head -40
+  exit 1
+fi
+stamp "build ok"
+
+if [ -n "${GTEST_FILTER:-}" ]; then
+  timeout 300 ./$BUILD/tests/test_cuda --gtest_color=no "--gtest_filter=$GTEST_FILTER" > "$OUT/test_cuda.log" 2>&1
+  rc=$?
+  stamp "test_cuda rc=$rc"
+  { echo "## test_cuda --gtest_filter=$GTEST_FILTER (rc=$rc)"; echo '```';
+    grep -E "^\[  FAILED|^\[  PASSED|^\[       OK|Failure|Expected|Which is|seed [0-9]" "$OUT/test_cuda.log" | head -80
+    echo '```'; echo; } >> "$S"
+fi
+
+for r in $(seq 1 "${ROUNDS:-1}"); do
+  for v in $AB_VALUES; do
+    if [ -n "${GEMM_ARGS:-}" ]; then
+      env "$AB_VAR=$v" timeout 200 ./$BUILD/bench/bench_cuda_gemm $GEMM_ARGS > "$OUT/gemm_${v}_$r.txt" 2>&1
+      stamp "bench_cuda_gemm $AB_VAR=$v round $r rc=$?"
+      { echo "## bench_cuda_gemm $GEMM_ARGS, $AB_VAR=$v, round $r"; echo '```'; cat "$OUT/gemm_${v}_$r.txt"; echo '```';
+        echo; } >> "$S"
+    fi
+    if [ -n "${E2E_ARGS:-}" ]; then
+      env "$AB_VAR=$v" timeout 200 ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice $E2E_ARGS > "$OUT/e2e_${v}_$r.txt" 2>&1
+      stamp "bench_gpu_e2e $AB_VAR=$v round $r rc=$?"
+      { echo "## bench_gpu_e2e $E2E_ARGS, $AB_VAR=$v, round $r"; echo;
+        grep -E "^\||^#|copy bandwidth" "$OUT/e2e_${v}_$r.txt"; echo; } >> "$S"
+    fi
+  done
+done
+cat "$S"
+stamp done
