@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 #include "model/tensor_specs.h"
 
@@ -29,6 +30,31 @@ int64_t weight_bytes(const ModelConfig& c, bool quantize_fp8) {
   // (the absorbed form); the specs counted it once as stored.
   const int64_t kv_b = int64_t(c.num_attention_heads) * (c.qk_nope_head_dim + c.v_head_dim) * c.kv_lora_rank;
   total += int64_t(c.num_hidden_layers) * kv_b * (2 * 2 - (q.quantization.is_fp8() ? 1 : 2));
+  return total;
+}
+
+bool fp8_stream_tiles_default() {
+  const char* e = std::getenv("SABLE_STREAM_TILES");
+  return !(e && *e == '0');
+}
+
+int64_t fp8_stream_tile_bytes(const ModelConfig& c, bool quantize_fp8) {
+  ModelConfig q = c;
+  if (quantize_fp8 && !q.quantization.is_fp8()) {
+    q.quantization.quant_method = "fp8";
+    q.quantization.block_out = q.quantization.block_in = 128;
+  }
+  if (!q.quantization.is_fp8()) return 0;
+  int64_t total = 0;
+  for (const auto& s : deepseek_v3_tensor_specs(q, /*include_mtp=*/false)) {
+    if (s.role != TensorRole::kLinear || s.dtype != DType::F8_E4M3 || s.shape.ndim() != 2) continue;
+    if (s.name.find(".experts.") != std::string::npos || s.name.find(".shared_experts.") != std::string::npos ||
+        s.name.find(".kv_b_proj.") != std::string::npos)
+      continue;
+    // cuda/expert_tiles.cuh: 4 KB tiles of 32 rows x 128 bytes.
+    const int64_t out = s.shape[0], in = s.shape[1];
+    total += (out + 31) / 32 * ((in + 127) / 128) * 4096;
+  }
   return total;
 }
 
@@ -61,7 +87,8 @@ MemoryPlan plan_basic(const MemoryPlanInput& in, int64_t model_weight_bytes) {
   MemoryPlan p;
   p.max_model_len = in.max_model_len > 0 ? in.max_model_len : int(c.max_position_embeddings);
   p.budget = int64_t(double(in.device_memory) * in.gpu_memory_utilization);
-  p.weights = model_weight_bytes / tp;
+  p.weight_tiles = in.fp8_stream_tiles ? fp8_stream_tile_bytes(c, in.quantize_fp8) / tp : 0;
+  p.weights = model_weight_bytes / tp + p.weight_tiles;
   p.activations = activation_peak_bytes(c, std::max(in.max_num_batched_tokens, 1), in.max_num_seqs, tp);
   p.graphs = in.cuda_graphs ? (int64_t(512) << 20) : 0;
   // MLA's latent cache is not split by tensor parallelism (every rank keeps
@@ -138,7 +165,11 @@ std::string MemoryPlan::to_string() const {
   std::string s;
   s += "memory plan (per GPU):\n";
   s += "  budget        " + gib(budget) + "\n";
-  s += "  weights       " + gib(weights) + "\n";
+  s += "  weights       " + gib(weights);
+  if (weight_tiles > 0)
+    s += " (" + gib(weight_tiles) +
+         " of it: FP8 dense weights again in the decode kernel's tiles; SABLE_STREAM_TILES=0 saves it)";
+  s += "\n";
   s += "  activations   " + gib(activations) + " (peak of one step, estimated)\n";
   s += "  CUDA graphs   " + gib(graphs) + "\n";
   s += "  KV cache      " + gib(std::max<int64_t>(kv, 0)) + ": " + std::to_string(num_blocks) + " blocks, " +

@@ -13,6 +13,9 @@
 
 namespace sable {
 
+// Whether the CUDA backend makes the tiled copies (SABLE_STREAM_TILES != 0).
+bool fp8_stream_tiles_default();
+
 struct MemoryPlanInput {
   ModelConfig config;
   bool quantize_fp8 = false;          // --quantization fp8 on a BF16 checkpoint
@@ -25,11 +28,16 @@ struct MemoryPlanInput {
   int block_size = 64;
   DType kv_dtype = DType::BF16;
   bool cuda_graphs = true;
+  // FP8 dense linears are held twice on CUDA: cuBLASLt's rows and the
+  // streaming kernel's tiles (cuda/gemm.h, set_stream_tiles_read). On unless
+  // SABLE_STREAM_TILES=0, the CUDA backend's knob.
+  bool fp8_stream_tiles = fp8_stream_tiles_default();
 };
 
 struct MemoryPlan {
   int64_t budget = 0;        // utilization x device memory
-  int64_t weights = 0;       // per GPU
+  int64_t weights = 0;       // per GPU, the tiled copies included
+  int64_t weight_tiles = 0;  // per GPU: the FP8 dense linears' tiled copies
   int64_t activations = 0;   // peak of one step (estimate)
   int64_t graphs = 0;        // CUDA graph pools (estimate)
   int64_t kv = 0;            // what is left for the KV cache
@@ -47,6 +55,11 @@ MemoryPlan plan_memory(const MemoryPlanInput& in);
 // Weight bytes of a config as loaded (FP8 when the checkpoint is FP8 or
 // quantize_fp8), whole model.
 int64_t weight_bytes(const ModelConfig& c, bool quantize_fp8);
+// Bytes of the tiled copies of the FP8 dense linears (attention projections
+// and dense MLPs; the experts and the fused shared experts are tiled only,
+// kv_b_proj, the routers and lm_head are not FP8), whole model; 0 for a BF16
+// model.
+int64_t fp8_stream_tile_bytes(const ModelConfig& c, bool quantize_fp8);
 // Peak activation bytes of a step of `tokens` tokens with `seqs` logits rows.
 int64_t activation_peak_bytes(const ModelConfig& c, int tokens, int seqs, int tensor_parallel_size);
 

@@ -37,6 +37,28 @@ TEST(MemoryPlanner, Fp8OnEightH200sFits) {
   EXPECT_GT(p.max_tokens, 100000);
 }
 
+TEST(MemoryPlanner, CountsTheFp8StreamTiles) {
+  // DeepSeek-V3's FP8 dense linears (attention projections but kv_b_proj,
+  // the three dense MLPs): ~11.6 B parameters, held once more in the
+  // streaming kernel's tiles; none for a BF16 model.
+  EXPECT_NEAR(double(fp8_stream_tile_bytes(*preset_config("dsv3", 0, true), false)) / 1e9, 11.7, 1.0);
+  EXPECT_EQ(fp8_stream_tile_bytes(*preset_config("dsv3"), true),
+            fp8_stream_tile_bytes(*preset_config("dsv3", 0, true), false));
+  EXPECT_EQ(fp8_stream_tile_bytes(*preset_config("dsv3"), false), 0);
+  MemoryPlanInput in = dsv3(true);
+  in.tensor_parallel_size = 8;
+  in.max_model_len = 32768;
+  in.fp8_stream_tiles = true;
+  const MemoryPlan with = plan_memory(in);
+  in.fp8_stream_tiles = false;
+  const MemoryPlan without = plan_memory(in);
+  EXPECT_EQ(without.weight_tiles, 0);
+  EXPECT_EQ(with.weight_tiles, fp8_stream_tile_bytes(in.config, false) / 8);
+  EXPECT_EQ(with.weights - without.weights, with.weight_tiles);
+  EXPECT_LT(with.max_tokens, without.max_tokens);
+  EXPECT_NE(with.to_string().find("SABLE_STREAM_TILES=0"), std::string::npos) << with.to_string();
+}
+
 TEST(MemoryPlanner, OneGpuIsRefusedWithAdvice) {
   MemoryPlanInput in = dsv3(false);
   MemoryPlan p = plan_memory(in);
