@@ -6,7 +6,8 @@
 # under $OUT (ab_summary.md); bench/save_results.sh does not read this form:
 # copy ab_summary.md into bench/results/ with a header.
 # Run from the repository root with carry: [".deps"]. Environment:
-#   AB_VAR=SABLE_STREAM_TILES AB_VALUES="1 0"   the knob and its values
+#   AB_VAR=SABLE_STREAM_TILES AB_VALUES="1 0"   the knob and its values; AB_VAR=env: each value is
+#                                               NAME=V[:NAME2=V2...] (or "base": nothing set)
 #   ROUNDS=1                                    alternations of the values
 #   GTEST_FILTER='*Gemm*'                       test_cuda subset first (empty: none)
 #   GEMM_ARGS="--dense-only --dtype fp8 --tokens 1"   bench_cuda_gemm per value (empty: none)
@@ -52,19 +53,25 @@ if [ -n "${GTEST_FILTER:-}" ]; then
     echo '```'; echo; } >> "$S"
 fi
 
+# The environment of one value, as arguments of env(1).
+envs_of() {
+  if [ "$AB_VAR" != env ]; then echo "$AB_VAR=$1"
+  elif [ "$1" != base ]; then echo "$1" | tr ':' ' '; fi
+}
 for r in $(seq 1 "${ROUNDS:-1}"); do
   for v in $AB_VALUES; do
+    tag=$(echo "$v" | tr -c 'A-Za-z0-9_\n' '_')
     if [ -n "${GEMM_ARGS:-}" ]; then
-      env "$AB_VAR=$v" timeout 200 ./$BUILD/bench/bench_cuda_gemm $GEMM_ARGS > "$OUT/gemm_${v}_$r.txt" 2>&1
+      env $(envs_of "$v") timeout 200 ./$BUILD/bench/bench_cuda_gemm $GEMM_ARGS > "$OUT/gemm_${tag}_$r.txt" 2>&1
       stamp "bench_cuda_gemm $AB_VAR=$v round $r rc=$?"
-      { echo "## bench_cuda_gemm $GEMM_ARGS, $AB_VAR=$v, round $r"; echo '```'; cat "$OUT/gemm_${v}_$r.txt"; echo '```';
+      { echo "## bench_cuda_gemm $GEMM_ARGS, $AB_VAR=$v, round $r"; echo '```'; cat "$OUT/gemm_${tag}_$r.txt"; echo '```';
         echo; } >> "$S"
     fi
     if [ -n "${E2E_ARGS:-}" ]; then
-      env "$AB_VAR=$v" timeout 200 ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice $E2E_ARGS > "$OUT/e2e_${v}_$r.txt" 2>&1
+      env $(envs_of "$v") timeout 200 ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice $E2E_ARGS > "$OUT/e2e_${tag}_$r.txt" 2>&1
       stamp "bench_gpu_e2e $AB_VAR=$v round $r rc=$?"
       { echo "## bench_gpu_e2e $E2E_ARGS, $AB_VAR=$v, round $r"; echo;
-        grep -E "^\||^#|copy bandwidth" "$OUT/e2e_${v}_$r.txt"; echo; } >> "$S"
+        grep -E "^\||^#|copy bandwidth" "$OUT/e2e_${tag}_$r.txt"; echo; } >> "$S"
     fi
   done
 done

@@ -14,8 +14,9 @@ namespace sable::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kKWarps = 4;    // warps splitting K inside a CTA
-constexpr int kCtaRows = 64;  // 2 row groups of 32
+// A CTA is 8 warps: 8 / KW row groups of 32 rows x KW warps splitting K
+// (KW 4: 64 rows; KW 2: 128 rows, each warp twice the stages of a short K).
+constexpr int cta_rows(int kw) { return 8 / kw * 32; }
 
 __device__ __forceinline__ uint4 ld_cached(const void* p) {
   return __ldg(reinterpret_cast<const uint4*>(p));
@@ -55,7 +56,7 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
 
-template <bool FP8, int BN, bool SMEM, bool TILED>
+template <bool FP8, int BN, bool SMEM, bool TILED, int kKWarps>
 // Decode tiles (BN = 8) ask for two CTAs per SM: 16 warps of loads in flight.
 // Larger tiles take one CTA per SM and the registers they need.
 __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 : 1) stream_gemm_kernel(const StreamGemmArgs a) {
@@ -86,7 +87,7 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
   }
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const int rw = warp / kKWarps, kw = warp % kKWarps;
-  const int64_t row0 = int64_t(blockIdx.y) * kCtaRows + rw * 32;
+  const int64_t row0 = int64_t(blockIdx.y) * cta_rows(kKWarps) + rw * 32;
   const int64_t K = a.K;
 
   const char* wbase = static_cast<const char*>(a.w) + int64_t(group) * a.w_gstride * ESZ;
@@ -335,7 +336,7 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
 
   // Sum the kKWarps partial results of each row group in a fixed order.
   if (kw > 0) {
-    float* dst = red + (size_t(rw * (kKWarps - 1) + (kw - 1)) * NACC) * 32 + lane;
+    float* dst = red + (size_t(rw * (kKWarps - 1) + (kw - 1)) * NACC) * 32 + lane;  // 8 / kKWarps row groups
 #pragma unroll
     for (int m = 0; m < 2; ++m)
 #pragma unroll
@@ -416,18 +417,31 @@ __global__ void splitk_reduce_kernel(const float* partial, int splits, int64_t T
 // -2: read SABLE_STREAM_GEMM_SMEM (1 or 0 forces a pipeline) on first use.
 int g_variant = -2;
 
-template <bool FP8, int BN, bool SMEM, bool TILED>
+template <bool FP8, int BN, bool SMEM, bool TILED, int KW = 4>
 void launch_variant(const StreamGemmArgs& a, cudaStream_t stream) {
   // Tiles vary fastest, so the tiles of one expert read the same weight rows
   // at about the same time (the second read hits L2).
-  const dim3 grid(unsigned(a.grid_tiles), unsigned(ceil_div(a.N, kCtaRows)), unsigned(a.splits));
-  size_t smem = size_t(2 * (kKWarps - 1)) * (2 * (BN / 8) * 4) * 32 * sizeof(float);
+  const dim3 grid(unsigned(a.grid_tiles), unsigned(ceil_div(a.N, cta_rows(KW))), unsigned(a.splits));
+  size_t smem = size_t(8 / KW * (KW - 1)) * (2 * (BN / 8) * 4) * 32 * sizeof(float);
   if (SMEM) {
     smem = smem > kRingBytes ? smem : kRingBytes;
-    allow_dynamic_smem(stream_gemm_kernel<FP8, BN, SMEM, TILED>, smem);
+    allow_dynamic_smem(stream_gemm_kernel<FP8, BN, SMEM, TILED, KW>, smem);
   }
-  launch_pdl(stream_gemm_kernel<FP8, BN, SMEM, TILED>, grid, kThreads, smem, stream, a);
+  launch_pdl(stream_gemm_kernel<FP8, BN, SMEM, TILED, KW>, grid, kThreads, smem, stream, a);
   SABLE_LAUNCH_OK();
+}
+
+// Warps splitting K for grouped GEMMs over tiled weights (the MoE experts):
+// 4 by default; SABLE_STREAM_KWARPS=2|4 forces one (tuning knob, read once).
+// By shape only, never by T: batch-invariant mode needs one K partition
+// whatever the batch. Dense GEMMs keep 4 (pick_splits counts 64-row CTAs).
+int tiled_kwarps(const StreamGemmArgs& a) {
+  static const int forced = [] {
+    const char* e = std::getenv("SABLE_STREAM_KWARPS");
+    return e && (*e == '2' || *e == '4') ? *e - '0' : 0;
+  }();
+  if (a.tiles && forced) return forced;
+  return 4;
 }
 
 template <bool FP8, int BN>
@@ -438,7 +452,8 @@ void launch_one(const StreamGemmArgs& a, cudaStream_t stream) {
   }
   const bool ring = g_variant == 1 || (g_variant == -1 && FP8);
   if (a.w_kt > 0) {
-    if (ring) launch_variant<FP8, BN, true, true>(a, stream);
+    if (ring && tiled_kwarps(a) == 2) launch_variant<FP8, BN, true, true, 2>(a, stream);
+    else if (ring) launch_variant<FP8, BN, true, true>(a, stream);
     else launch_variant<FP8, BN, false, true>(a, stream);
   } else {
     if (ring) launch_variant<FP8, BN, true, false>(a, stream);

@@ -159,6 +159,13 @@ __global__ void moe_reduce_kernel(const __nv_bfloat16* __restrict__ y, const int
 MoeKernel g_moe_kernel = MoeKernel::kAuto;
 
 int moe_bn(int64_t T, int64_t top_k, int E, bool fp8) {
+  // Tuning knob: SABLE_MOE_BN=8|16|32|64 forces the streaming kernel's tile (64: bf16 only).
+  static const int forced = [] {
+    const char* e = std::getenv("SABLE_MOE_BN");
+    const int v = e ? std::atoi(e) : 0;
+    return v == 8 || v == 16 || v == 32 || v == 64 ? v : 0;
+  }();
+  if (forced) return forced == 64 && fp8 ? 32 : forced;
   const int64_t P = T * top_k;
   const int64_t active = P < E ? P : E;
   const int64_t expect = 3 * ceil_div(P, active);  // room for the busier experts
