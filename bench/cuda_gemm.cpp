@@ -169,7 +169,7 @@ void row(const char* op, const char* dtype, const char* shape, int64_t m, double
                  op, dtype, shape, (long long)m, t * 1e6, gbs, 100 * gbs / c.bw, tfs, 100 * tfs / rate, path);
 }
 
-int64_t g_moe_tokens = 0;  // --tokens (both tables)
+std::vector<int64_t> g_tokens;  // --tokens N[,N...] (both tables)
 int g_moe_dtype = -1;      // --dtype: 0 bf16, 1 fp8 (both tables)
 
 void bench_dense(const Ceil& c, bool quick) {
@@ -178,7 +178,7 @@ void bench_dense(const Ceil& c, bool quick) {
                       {24576, 1536, "24576x1536"}, {576, 7168, "576x7168"},   {7168, 16384, "7168x16384"}};
   std::vector<int64_t> ms = {1, 4, 8, 32, 128, 256, 512, 4096};
   if (quick) ms = {1, 32, 4096};
-  if (g_moe_tokens > 0) ms = {g_moe_tokens};
+  if (!g_tokens.empty()) ms = g_tokens;
   // Token counts outermost: every shape's few-token rows run before any of the
   // compute-bound 4096-token GEMMs. Measured in the other order (H200,
   // 2026-12-01), the first one or two streaming rows after heavy GEMMs ran
@@ -250,7 +250,7 @@ void bench_moe(const Ceil& c, bool quick) {
   const int64_t H = 7168, I = 2048;
   std::vector<int64_t> ts = {1, 8, 32, 128, 512, 4096};
   if (quick) ts = {1, 128, 4096};
-  if (g_moe_tokens > 0) ts = {g_moe_tokens};
+  if (!g_tokens.empty()) ts = g_tokens;
   for (bool fp8 : {false, true}) {
     if (g_moe_dtype >= 0 && int(fp8) != g_moe_dtype) continue;
     MoeExperts w;
@@ -333,7 +333,8 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     if (!std::strcmp(argv[i], "--moe-only")) moe_only = true;  // the MoE table alone
     if (!std::strcmp(argv[i], "--dense-only")) dense_only = true;  // the dense table alone
-    if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc) g_moe_tokens = std::atoll(argv[++i]);
+    if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc)
+      for (const char* p = argv[++i]; *p; p += *p == ',') g_tokens.push_back(std::strtoll(p, const_cast<char**>(&p), 10));
     if (!std::strcmp(argv[i], "--dtype") && i + 1 < argc) g_moe_dtype = std::strcmp(argv[++i], "fp8") == 0;
   }
   CK(cudaStreamCreateWithFlags(&g_s, cudaStreamNonBlocking));

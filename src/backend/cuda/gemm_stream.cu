@@ -431,17 +431,22 @@ void launch_variant(const StreamGemmArgs& a, cudaStream_t stream) {
   SABLE_LAUNCH_OK();
 }
 
-// Warps splitting K for grouped GEMMs over tiled weights (the MoE experts):
-// 4 by default; SABLE_STREAM_KWARPS=2|4 forces one (tuning knob, read once).
-// By shape only, never by T: batch-invariant mode needs one K partition
-// whatever the batch. Dense GEMMs keep 4 (pick_splits counts 64-row CTAs).
+// Warps splitting K for grouped GEMMs over tiled weights through the ring
+// (the FP8 MoE experts): 2, i.e. 128-row CTAs whose warps each stream twice
+// the stages (the experts' down projection has only 16 K-blocks: 4 stages
+// per warp at 4 K-warps, mostly ramp and drain). H200, FP8 MoE at 128 tokens
+// (record 2026-12-01-8b14ee8-moe-tiles-ab.md): 3,096 us against 3,386 with
+// 16-token tiles, 2,606 against 2,710 with 8. SABLE_STREAM_KWARPS=2|4 forces
+// one (tuning knob, read once). Never by T: batch-invariant mode needs one K
+// partition whatever the batch. Dense GEMMs keep 4 (pick_splits counts
+// 64-row CTAs).
 int tiled_kwarps(const StreamGemmArgs& a) {
   static const int forced = [] {
     const char* e = std::getenv("SABLE_STREAM_KWARPS");
     return e && (*e == '2' || *e == '4') ? *e - '0' : 0;
   }();
-  if (a.tiles && forced) return forced;
-  return 4;
+  if (!a.tiles) return 4;
+  return forced ? forced : 2;
 }
 
 template <bool FP8, int BN>

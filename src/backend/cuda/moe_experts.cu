@@ -170,7 +170,12 @@ int moe_bn(int64_t T, int64_t top_k, int E, bool fp8) {
   const int64_t active = P < E ? P : E;
   const int64_t expect = 3 * ceil_div(P, active);  // room for the busier experts
   if (expect <= 8) return 8;
-  if (expect <= 16) return 16;
+  // FP8 takes 8-token tiles where bf16 takes 16: the FP8 16-token ring
+  // variant spills at its 128-register bound, and a busy expert's second
+  // tile reads its weights from L2. H200, 128 tokens (~4.5 per expert; record
+  // 2026-12-01-8b14ee8-moe-tiles-ab.md): 2,710 us with 8-token tiles against
+  // 3,386 with 16 (2,606 against 3,096 with 2 K-warps, gemm_stream.cu).
+  if (expect <= 16) return fp8 ? 8 : 16;
   if (expect <= 32 || fp8) return 32;
   return 64;
 }
