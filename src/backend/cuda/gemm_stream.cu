@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 
+#include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/expert_tiles.cuh"
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
@@ -432,21 +433,26 @@ void launch_variant(const StreamGemmArgs& a, cudaStream_t stream) {
 }
 
 // Warps splitting K for grouped GEMMs over tiled weights through the ring
-// (the FP8 MoE experts): 2, i.e. 128-row CTAs whose warps each stream twice
-// the stages (the experts' down projection has only 16 K-blocks: 4 stages
-// per warp at 4 K-warps, mostly ramp and drain). H200, FP8 MoE at 128 tokens
-// (record 2026-12-01-8b14ee8-moe-tiles-ab.md): 3,096 us against 3,386 with
-// 16-token tiles, 2,606 against 2,710 with 8. SABLE_STREAM_KWARPS=2|4 forces
-// one (tuning knob, read once). Never by T: batch-invariant mode needs one K
-// partition whatever the batch. Dense GEMMs keep 4 (pick_splits counts
-// 64-row CTAs).
+// (the FP8 MoE experts). 2 (128-row CTAs whose warps each stream twice the
+// stages; the experts' down projection has only 16 K-blocks, 4 stages per
+// warp at 4 K-warps, mostly ramp and drain) from 256 token-expert pairs
+// (32 tokens of DeepSeek-V3), 4 below, where CTAs are few and the grid's
+// wave count decides. H200 (records 2026-12-01-8b14ee8-moe-tiles-ab.md,
+// 2026-12-01-dd43d42-moe-kwarps-ab.md): FP8 MoE at 128 tokens 2,551 us
+// against 2,663 with 4 (3,096 against 3,386 with 16-token tiles), equal at
+// 32; at one token (9 experts with the shared one) the gate/up grid is 288
+// CTAs of 128 rows, 1.09 waves, and the FP8 decode step took 1.455 ms
+// against 1.398 with 4. Batch-invariant mode keeps 4 at every size (one K
+// partition whatever the batch). Dense GEMMs keep 4 (pick_splits counts
+// 64-row CTAs). SABLE_STREAM_KWARPS=2|4 forces one (tuning knob, read once).
 int tiled_kwarps(const StreamGemmArgs& a) {
   static const int forced = [] {
     const char* e = std::getenv("SABLE_STREAM_KWARPS");
     return e && (*e == '2' || *e == '4') ? *e - '0' : 0;
   }();
   if (!a.tiles) return 4;
-  return forced ? forced : 2;
+  if (forced) return forced;
+  return !batch_invariant() && a.T >= 256 ? 2 : 4;
 }
 
 template <bool FP8, int BN>

@@ -169,14 +169,16 @@ int moe_bn(int64_t T, int64_t top_k, int E, bool fp8) {
   const int64_t P = T * top_k;
   const int64_t active = P < E ? P : E;
   const int64_t expect = 3 * ceil_div(P, active);  // room for the busier experts
-  if (expect <= 8) return 8;
-  // FP8 takes 8-token tiles where bf16 takes 16: the FP8 16-token ring
-  // variant spills at its 128-register bound, and a busy expert's second
-  // tile reads its weights from L2. H200, 128 tokens (~4.5 per expert; record
-  // 2026-12-01-8b14ee8-moe-tiles-ab.md): 2,710 us with 8-token tiles against
-  // 3,386 with 16 (2,606 against 3,096 with 2 K-warps, gemm_stream.cu).
-  if (expect <= 16) return fp8 ? 8 : 16;
-  if (expect <= 32 || fp8) return 32;
+  // FP8 takes 8-token tiles at every size the streaming kernel serves: the
+  // FP8 16- and 32-token variants run out of registers (16 spills at the ring's
+  // 128-register bound, 32 fits one CTA per SM), and a busy expert's further
+  // tiles read its weights from L2. H200 (records
+  // 2026-12-01-8b14ee8-moe-tiles-ab.md, 2026-12-01-dd43d42-moe-kwarps-ab.md):
+  // 128 tokens 2,710 us with 8-token tiles against 3,386 with 16; 256 tokens
+  // 2,995 against 5,826 with 32.
+  if (fp8 || expect <= 8) return 8;
+  if (expect <= 16) return 16;
+  if (expect <= 32) return 32;
   return 64;
 }
 
