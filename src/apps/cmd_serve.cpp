@@ -87,7 +87,7 @@ struct ServeFlags {
   bool enable_prefix_caching = true, enable_chunked_prefill = true;
   std::string uvicorn_log_level, generation_config, tokenizer_mode, revision, download_dir;
   std::string distributed_executor_backend, tool_call_parser, reasoning_parser;
-  bool enable_auto_tool_choice = false, enable_expert_parallel = false;
+  bool enable_auto_tool_choice = false, enable_expert_parallel = false, trust_request_chat_template = false;
 };
 
 // The --dry-run report: the config's memory plan on the GPU (present, or
@@ -189,6 +189,8 @@ int run_serve(int argc, char** argv) {
   app.add_option("--revision", f.revision, "Accepted for compatibility (local directories only)");
   app.add_option("--download-dir", f.download_dir, "Accepted for compatibility (local directories only)");
   app.add_option("--distributed-executor-backend", f.distributed_executor_backend, "Accepted for compatibility");
+  app.add_flag("--trust-request-chat-template", f.trust_request_chat_template,
+               "Render a chat request's own chat_template (else such requests are refused)");
   app.add_flag("--enable-auto-tool-choice", f.enable_auto_tool_choice,
                "Chat requests with tools get the model's tool calls as tool_calls (needs --tool-call-parser)");
   app.add_option("--tool-call-parser", f.tool_call_parser,
@@ -248,6 +250,7 @@ int run_serve(int argc, char** argv) {
   if (f.nnodes != 1) return fail("--nnodes must be 1 for now (multi-node serving needs tensor parallelism)");
   if (sc.port < 0 || sc.port > 65535) return fail("--port must be in [0, 65535]");
   sc.reasoning_parser = f.reasoning_parser;
+  sc.trust_request_chat_template = f.trust_request_chat_template;
   if (f.enable_auto_tool_choice) {
     if (f.tool_call_parser.empty())
       return fail("--enable-auto-tool-choice needs --tool-call-parser (deepseek_v3 for DeepSeek-V3, hermes for Qwen3)");

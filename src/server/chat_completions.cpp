@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/logging.h"
+#include "server/chat_prompt.h"
 #include "server/endpoints.h"
 #include "server/errors.h"
 #include "server/reasoning_parser.h"
@@ -43,20 +44,7 @@ HandlerResult handle_chat_completions(ServerContext& ctx, const HttpRequest& req
   check_accepting(ctx);
   check_tokenizer(ctx, "chat");
   const Tokenizer& tok = *ctx.tokenizer;
-  if (!tok.has_chat_template())
-    throw_bad_request("The model has no chat template; start the server with --chat-template FILE, or use "
-                      "/v1/completions.");
-
-  auto rendered = tok.apply_chat_template(r.messages, r.add_generation_prompt, r.template_vars);
-  if (!rendered.is_ok()) {
-    // A template's raise_exception (e.g. roles that do not alternate) is the
-    // client's mistake; a template that cannot run at all is ours.
-    ApiError e = api_error_from_status(rendered.status());
-    e.message = "Chat template: " + e.message;
-    if (e.status == 500) LOG_ERROR("{}: chat template failed: {}", info.base_id, rendered.status().message());
-    throw ApiException(e);
-  }
-  std::string prompt = std::move(rendered).value();
+  std::string prompt = render_chat_prompt(ctx, r, info.base_id);
   if (r.continue_final_message) prompt = cut_after_final_message(prompt, r.messages);
 
   std::vector<int32_t> ids = tok.encode(prompt, r.add_special_tokens);

@@ -180,10 +180,16 @@ ChatRequest parse_chat_request(const Json& body, const ProtocolLimits& limits) {
   }
   if (const Json* docs = f.opt_array("documents")) r.template_vars["documents"] = *docs;
   if (const Json* kw = f.opt_object("chat_template_kwargs"))
-    for (auto it = kw->begin(); it != kw->end(); ++it) r.template_vars[it.key()] = it.value();
-  if (f.has("chat_template"))
-    throw_bad_request("A per-request 'chat_template' is not supported; start the server with --chat-template.",
-                      "chat_template");
+    for (auto it = kw->begin(); it != kw->end(); ++it) {
+      if (it.key() != "chat_template") {
+        r.template_vars[it.key()] = it.value();
+      } else if (!it.value().is_null()) {
+        if (!it.value().is_string())
+          throw_bad_request("chat_template_kwargs.chat_template must be a string.", "chat_template_kwargs");
+        r.chat_template = it.value().get<std::string>();
+      }
+    }
+  if (auto t = f.opt_string("chat_template")) r.chat_template = std::move(*t);
   return r;
 }
 

@@ -50,6 +50,10 @@ struct CommonRequest {
 struct ChatRequest : CommonRequest {
   Json messages = Json::array();       // content normalized to strings (or null)
   Json template_vars = Json::object(); // tools, documents, chat_template_kwargs
+  // The request's own template (`chat_template`, or chat_template_kwargs'
+  // `chat_template` as transformers reads it); used only with
+  // --trust-request-chat-template.
+  std::optional<std::string> chat_template;
   // "none", "auto", "required" (one tool only) or "function" (a named
   // function: {"type": "function", "function": {"name": ...}}); absent:
   // "auto" with tools, else "none" (OpenAI's default).

@@ -36,6 +36,9 @@ struct ServerConfig {
   // --reasoning-parser NAME: every chat response splits the model's
   // reasoning (<think> ... </think>) into reasoning ("" = off).
   std::string reasoning_parser;
+  // --trust-request-chat-template: a chat request's own `chat_template` is
+  // rendered instead of the server's (off: such requests get a 400, as vLLM).
+  bool trust_request_chat_template = false;
 
   std::chrono::milliseconds shutdown_timeout{30000};  // drain on SIGTERM before aborting
   bool log_requests = true;                      // --disable-log-requests turns off

@@ -2,6 +2,7 @@
 // messages to token ids, and token ids back to text.
 #include <fmt/format.h>
 
+#include "server/chat_prompt.h"
 #include "server/endpoints.h"
 #include "server/errors.h"
 #include "server/sse.h"
@@ -9,7 +10,7 @@
 
 namespace sable::server {
 
-HandlerResult handle_tokenize(ServerContext& ctx, const HttpRequest& req, const RequestInfo&) {
+HandlerResult handle_tokenize(ServerContext& ctx, const HttpRequest& req, const RequestInfo& info) {
   Json body = parse_json_body(req.body);
   FieldReader f(body);
   if (auto m = f.opt_string("model")) check_model(ctx, *m);
@@ -19,14 +20,7 @@ HandlerResult handle_tokenize(ServerContext& ctx, const HttpRequest& req, const 
   if (f.has("messages")) {
     // The chat form: render the template as /v1/chat/completions would.
     ChatRequest cr = parse_chat_request(body, ctx.limits());
-    if (!tok.has_chat_template()) throw_bad_request("The model has no chat template.");
-    auto rendered = tok.apply_chat_template(cr.messages, cr.add_generation_prompt, cr.template_vars);
-    if (!rendered.is_ok()) {
-      ApiError e = api_error_from_status(rendered.status());
-      e.message = "Chat template: " + e.message;
-      throw ApiException(e);
-    }
-    ids = tok.encode(*rendered, cr.add_special_tokens);
+    ids = tok.encode(render_chat_prompt(ctx, cr, info.base_id), cr.add_special_tokens);
   } else {
     auto prompt = f.opt_string("prompt");
     if (!prompt) throw_bad_request("Either 'prompt' (a string) or 'messages' is required.", "prompt");

@@ -262,6 +262,12 @@ Result<std::string> Tokenizer::apply_chat_template(const nlohmann::ordered_json&
   return chat_template_->render(messages, add_generation_prompt, extra_vars, special_vars_);
 }
 
+Result<std::string> Tokenizer::apply_chat_template(const ChatTemplate& tmpl, const nlohmann::json& messages,
+                                                   bool add_generation_prompt, const nlohmann::json& extra_vars) const {
+  return tmpl.render(nlohmann::ordered_json(messages), add_generation_prompt, nlohmann::ordered_json(extra_vars),
+                     special_vars_);
+}
+
 Result<std::string> Tokenizer::apply_chat_template(const nlohmann::json& messages, bool add_generation_prompt,
                                                    const nlohmann::json& extra_vars) const {
   return apply_chat_template(nlohmann::ordered_json(messages), add_generation_prompt,

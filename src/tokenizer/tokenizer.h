@@ -66,6 +66,9 @@ class Tokenizer {
                                           const nlohmann::json& extra_vars = nlohmann::json::object()) const;
   Result<std::string> apply_chat_template(const nlohmann::ordered_json& messages, bool add_generation_prompt,
                                           const nlohmann::ordered_json& extra_vars) const;
+  // The same with another template (a request's own), this tokenizer's special tokens.
+  Result<std::string> apply_chat_template(const ChatTemplate& tmpl, const nlohmann::json& messages,
+                                          bool add_generation_prompt, const nlohmann::json& extra_vars) const;
   void set_chat_template(std::string tmpl);  // --chat-template FILE overrides
   // A named template from tokenizer_config's list form ("tool_use", ...).
   Result<std::string> named_chat_template(const std::string& name) const;

@@ -225,6 +225,60 @@ TEST(HttpServerTest, TokenizeAndDetokenize) {
   EXPECT_GT(c["count"].get<int>(), 2);
 }
 
+// A request's own chat_template: refused unless --trust-request-chat-template
+// (vLLM's message), then rendered with the tokenizer's special tokens; its
+// errors are the client's (400, param chat_template).
+TEST(HttpServerTest, RequestChatTemplate) {
+  const std::string tmpl = R"({% for m in messages %}{{ m['content'] }}|{% endfor %})";
+  const json msgs = json::array({{{"role", "user"}, {"content", "Hi"}}, {{"role", "assistant"}, {"content", "there"}}});
+  {
+    TestServer s({}, big_vocab(), true);
+    for (const char* path : {"/v1/chat/completions", "/tokenize"}) {
+      auto r = roundtrip(s.port(), post(path, json{{"messages", msgs}, {"chat_template", tmpl}}.dump()));
+      expect_error_schema(r, 400);
+      json e = json::parse(r.body())["error"];
+      EXPECT_NE(e["message"].get<std::string>().find("--trust-request-chat-template is not set"), std::string::npos)
+          << path << ": " << r.body();
+      EXPECT_EQ(e["param"], "chat_template");
+      auto k = roundtrip(
+          s.port(), post(path, json{{"messages", msgs}, {"chat_template_kwargs", {{"chat_template", tmpl}}}}.dump()));
+      expect_error_schema(k, 400);
+    }
+  }
+  ServerConfig cfg;
+  cfg.trust_request_chat_template = true;
+  TestServer s(cfg, big_vocab(), true);
+  json own = json::parse(
+      roundtrip(s.port(), post("/tokenize", json{{"messages", msgs}, {"chat_template", tmpl}}.dump())).body());
+  json plain = json::parse(
+      roundtrip(s.port(), post("/tokenize", R"({"prompt": "Hi|there|", "add_special_tokens": false})")).body());
+  EXPECT_EQ(own["tokens"], plain["tokens"]) << own.dump() << " vs " << plain.dump();
+  // The special tokens are the tokenizer's, as with the server's template.
+  json bos = json::parse(
+      roundtrip(s.port(), post("/tokenize", json{{"messages", msgs}, {"chat_template", "{{ bos_token }}x"}}.dump()))
+          .body());
+  json bos_plain =
+      json::parse(roundtrip(s.port(), post("/tokenize", R"({"prompt": "x", "add_special_tokens": true})")).body());
+  EXPECT_EQ(bos["tokens"], bos_plain["tokens"]) << bos.dump() << " vs " << bos_plain.dump();
+  // Without it the server's template applies (its output differs).
+  json server = json::parse(roundtrip(s.port(), post("/tokenize", json{{"messages", msgs}}.dump())).body());
+  EXPECT_NE(server["tokens"], own["tokens"]);
+  // Generation with it.
+  auto gen = roundtrip(s.port(), post("/v1/chat/completions",
+                                      json{{"messages", msgs}, {"chat_template", tmpl}, {"max_tokens", 2}}.dump()));
+  EXPECT_EQ(gen.result_int(), 200u) << gen.body();
+  // The client's template errors: 400 naming the field, the server keeps serving.
+  for (const std::string bad : {"{% for m in messages %}", "{{ raise_exception('no') }}", "{{ 1 / 0 }}",
+                                "{% for i in range(100000000) %}{% endfor %}"}) {
+    auto r = roundtrip(s.port(), post("/v1/chat/completions", json{{"messages", msgs}, {"chat_template", bad}}.dump()));
+    expect_error_schema(r, 400);
+    json e = json::parse(r.body())["error"];
+    EXPECT_EQ(e["param"], "chat_template") << bad << ": " << r.body();
+    EXPECT_NE(e["message"].get<std::string>().find("Request chat template"), std::string::npos) << r.body();
+  }
+  EXPECT_EQ(roundtrip(s.port(), get("/health")).result_int(), 200u);
+}
+
 TEST(HttpServerTest, KeepAliveAndPipelining) {
   TestServer s;
   Client c(s.port());

@@ -105,6 +105,24 @@ TEST(ChatRequestTest, TemplateVariables) {
   EXPECT_EQ(r.template_vars["thinking"], true);
 }
 
+TEST(ChatRequestTest, RequestChatTemplate) {
+  // Parsed here; whether it is used is the server's call (--trust-request-chat-template).
+  EXPECT_FALSE(chat(std::string("{") + kMsgs + "}").chat_template.has_value());
+  EXPECT_EQ(*chat(std::string("{") + kMsgs + R"(, "chat_template": "{{ x }}"})").chat_template, "{{ x }}");
+  // transformers reads a chat_template keyword as the template, not as a variable.
+  ChatRequest k = chat(std::string("{") + kMsgs + R"(, "chat_template_kwargs": {"chat_template": "T", "a": 1}})");
+  EXPECT_EQ(*k.chat_template, "T");
+  EXPECT_FALSE(k.template_vars.contains("chat_template"));
+  EXPECT_EQ(k.template_vars["a"], 1);
+  EXPECT_FALSE(chat(std::string("{") + kMsgs + R"(, "chat_template_kwargs": {"chat_template": null}})")
+                   .chat_template.has_value());
+  // The top-level field wins over the keyword.
+  EXPECT_EQ(
+      *chat(std::string("{") + kMsgs + R"(, "chat_template": "A", "chat_template_kwargs": {"chat_template": "B"}})")
+           .chat_template,
+      "A");
+}
+
 TEST(ChatRequestTest, StructuredOutputForms) {
   EXPECT_EQ(chat(std::string("{") + kMsgs + "}").params.json_schema, nullptr);
   EXPECT_EQ(chat(std::string("{") + kMsgs + R"(, "response_format": {"type": "text"}})").params.json_schema,
@@ -284,7 +302,8 @@ TEST(ChatRequestTest, Rejections) {
       {std::string("{") + kMsgs + R"(, "min_tokens": -1})", "min_tokens"},
       {std::string("{") + kMsgs + R"(, "seed": 1e30})", "seed"},
       {std::string("{") + kMsgs + R"(, "model": 7})", "model"},
-      {std::string("{") + kMsgs + R"(, "chat_template": "{{ x }}"})", "chat_template"},
+      {std::string("{") + kMsgs + R"(, "chat_template": 5})", "chat_template"},
+      {std::string("{") + kMsgs + R"(, "chat_template_kwargs": {"chat_template": ["x"]}})", "chat_template_kwargs"},
       {std::string("{") + kMsgs + R"(, "add_generation_prompt": true, "continue_final_message": true})",
        "continue_final_message"},
   };
