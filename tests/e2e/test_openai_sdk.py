@@ -498,3 +498,27 @@ def test_tools_with_parser():
 def test_tool_flags_checked_at_start(flags, message):
     p = subprocess.run([BINARY, "serve", "--port", "0", *flags], capture_output=True, text=True, timeout=120)
     assert p.returncode != 0 and message in p.stderr, p.stderr
+
+
+def test_request_chat_template_needs_trust(client):
+    """vLLM's rule: a request's own chat_template is refused unless the server trusts it."""
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=2,
+                                       extra_body={"chat_template": "{{ messages[0]['content'] }}"})
+    assert "--trust-request-chat-template" in str(e.value)
+    with SableServer("--trust-request-chat-template", "--served-model-name", DEMO_NAME) as s:
+        trusted = openai.OpenAI(base_url=s.base_url, api_key="unused", max_retries=0, timeout=120)
+        tmpl = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+        r = trusted.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=3,
+                                            extra_body={"chat_template": tmpl, "ignore_eos": True})
+        assert r.usage.completion_tokens == 3
+        # The prompt is the request template's rendering, token for token.
+        tok = requests.post(s.url("/tokenize"), json={"messages": MSGS, "chat_template": tmpl}).json()
+        want = requests.post(s.url("/tokenize"), json={
+            "prompt": "[system] You are terse.\n[user] Say something.\n", "add_special_tokens": False}).json()
+        assert tok["tokens"] == want["tokens"]
+        assert r.usage.prompt_tokens == tok["count"]
+        with pytest.raises(openai.BadRequestError) as bad:
+            trusted.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=2,
+                                            extra_body={"chat_template": "{% if %}"})
+        assert "line 1" in str(bad.value)
