@@ -107,9 +107,9 @@ int64_t stream_tiles_bytes(int64_t out, int64_t in);
 // The MoE experts' GEMM kernels (moe_experts): kStream, the weight-streaming
 // kernel (any shape, bf16 and FP8); kWgmma, the grouped shared-memory wgmma
 // kernel (moe_grouped_wgmma.cu: bf16 or FP8, 2I and H multiples of 128, and
-// of 128 in K for FP8) for many tokens per expert. kAuto takes kWgmma from 16 expected tokens per routed
-// expert (T >= 512 for DeepSeek-V3), except in batch-invariant mode (one
-// kernel whatever T). Testing knob, not thread-safe.
+// of 128 in K for FP8) for many tokens per expert. kAuto takes kWgmma from 8
+// (bf16) or 16 (FP8) expected tokens per routed expert (T >= 256 / 512 for
+// DeepSeek-V3), except in batch-invariant mode (one kernel whatever T). Testing knob, not thread-safe.
 enum class MoeKernel { kAuto, kStream, kWgmma };
 void set_moe_kernel(MoeKernel k);
 MoeKernel moe_kernel_for(int64_t T, int64_t top_k, int num_experts, bool fp8);

@@ -158,28 +158,25 @@ __global__ void moe_reduce_kernel(const __nv_bfloat16* __restrict__ y, const int
 
 MoeKernel g_moe_kernel = MoeKernel::kAuto;
 
+// Tokens per tile of the streaming kernel: 8 at every size it serves, both
+// dtypes. A busy expert takes several tiles and its later tiles read the
+// weights from L2, which costs less than the larger tiles' registers (the
+// FP8 16-token ring variant spills at its 128-register bound; 32 fits one CTA
+// per SM). H200 (records 2026-12-01-8b14ee8-moe-tiles-ab.md,
+// 2026-12-01-dd43d42-moe-kwarps-ab.md, 2026-12-01-3b461df-moe-thresholds.md),
+// whole MoE op: FP8 128 tokens 2,710 us against 3,386 with 16-token tiles,
+// 256 tokens 2,995 against 5,826 with 32; bf16 128 tokens 4,949 against
+// 5,262 with 16, 256 tokens 5,618 against 6,661 with 32.
 int moe_bn(int64_t T, int64_t top_k, int E, bool fp8) {
-  // Tuning knob: SABLE_MOE_BN=8|16|32|64 forces the streaming kernel's tile (64: bf16 only).
+  (void)T, (void)top_k, (void)E;
+  // Tuning knob: SABLE_MOE_BN=8|16|32|64 forces the tile (64: bf16 only).
   static const int forced = [] {
     const char* e = std::getenv("SABLE_MOE_BN");
     const int v = e ? std::atoi(e) : 0;
     return v == 8 || v == 16 || v == 32 || v == 64 ? v : 0;
   }();
   if (forced) return forced == 64 && fp8 ? 32 : forced;
-  const int64_t P = T * top_k;
-  const int64_t active = P < E ? P : E;
-  const int64_t expect = 3 * ceil_div(P, active);  // room for the busier experts
-  // FP8 takes 8-token tiles at every size the streaming kernel serves: the
-  // FP8 16- and 32-token variants run out of registers (16 spills at the ring's
-  // 128-register bound, 32 fits one CTA per SM), and a busy expert's further
-  // tiles read its weights from L2. H200 (records
-  // 2026-12-01-8b14ee8-moe-tiles-ab.md, 2026-12-01-dd43d42-moe-kwarps-ab.md):
-  // 128 tokens 2,710 us with 8-token tiles against 3,386 with 16; 256 tokens
-  // 2,995 against 5,826 with 32.
-  if (fp8 || expect <= 8) return 8;
-  if (expect <= 16) return 16;
-  if (expect <= 32) return 32;
-  return 64;
+  return 8;
 }
 
 size_t a256(size_t v) { return (v + 255) & ~size_t(255); }
@@ -222,7 +219,13 @@ void set_moe_kernel(MoeKernel k) { g_moe_kernel = k; }
 MoeKernel moe_kernel_for(int64_t T, int64_t top_k, int E, bool fp8) {
   if (g_moe_kernel != MoeKernel::kAuto) return g_moe_kernel;
   if (batch_invariant()) return MoeKernel::kStream;
-  return T * top_k >= 16 * int64_t(E) ? MoeKernel::kWgmma : MoeKernel::kStream;
+  // The grouped wgmma kernel from 8 expected tokens per routed expert in
+  // bf16 (T >= 256 for DeepSeek-V3), 16 in FP8 (T >= 512), where it overtakes
+  // the streaming kernel. H200 (record 2026-12-01-3b461df-moe-thresholds.md):
+  // bf16 256 tokens 5,594 us against 5,618 (streaming, 8-token tiles), 384
+  // tokens 5,609 against 6,939; FP8 256 tokens 3,964 against 3,182, 384 about
+  // equal (4,007 against 4,185), 512 4,091 against 5,034.
+  return T * top_k >= (fp8 ? 16 : 8) * int64_t(E) ? MoeKernel::kWgmma : MoeKernel::kStream;
 }
 
 namespace {
