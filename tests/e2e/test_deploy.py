@@ -56,7 +56,7 @@ SERVE_FLAGS = {
     "--block-size", "--enforce-eager", "--served-model-name", "--api-key", "--trust-remote-code",
     "--device", "--kv-cache-dtype", "--shutdown-timeout", "--max-waiting-requests",
     "--nnodes", "--node-rank", "--master-addr", "--master-port",
-    "--enable-auto-tool-choice", "--tool-call-parser", "--reasoning-parser",
+    "--enable-auto-tool-choice", "--tool-call-parser", "--reasoning-parser", "--trust-request-chat-template",
 }
 # checkov checks the chart skips; the reasons are in templates/_helpers.tpl.
 CHECKOV_SKIPS = {"CKV_K8S_35", "CKV_K8S_11", "CKV_K8S_43", "CKV_K8S_15"}
@@ -365,7 +365,7 @@ def test_all_features(renders):
     assert flags["--kv-cache-dtype"] == "fp8" and flags["--enforce-eager"] is True
     assert flags["--max-waiting-requests"] == "1000" and flags["--block-size"] == "64"
     assert flags["--tool-call-parser"] == "hermes" and flags["--reasoning-parser"] == "qwen3"
-    assert flags["--enable-auto-tool-choice"] is True
+    assert flags["--enable-auto-tool-choice"] is True and flags["--trust-request-chat-template"] is True
     assert c["args"][-1] == "--trust-remote-code", "extraArgs come last"
     hpa = one(renders, case, "HorizontalPodAutoscaler")
     metrics = {(m["type"], (m.get("resource") or m.get("pods"))["name"] if m["type"] == "Resource"

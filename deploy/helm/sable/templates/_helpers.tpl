@@ -183,6 +183,9 @@ exponent form.
 - --reasoning-parser
 - {{ $e.reasoningParser | quote }}
 {{- end }}
+{{- if $e.trustRequestChatTemplate }}
+- --trust-request-chat-template
+{{- end }}
 {{- if .Values.lws.enabled }}
 - --nnodes
 - "$(LWS_GROUP_SIZE)"
