@@ -101,7 +101,8 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg, Deepseek
 }
 
 Result<std::shared_ptr<RequestHandle>> Engine::submit(GenerateRequest req) {
-  SABLE_RETURN_IF_ERROR(impl_->core->validate(req));  // reads only immutable state
+  SABLE_RETURN_IF_ERROR(impl_->core->resolve_bad_words(req.params));  // both read only immutable state
+  SABLE_RETURN_IF_ERROR(impl_->core->validate(req));
   auto handle = std::make_shared<RequestHandle>(req.request_id, req.params.n);
   {
     std::lock_guard<std::mutex> lk(impl_->mu);

@@ -6,6 +6,7 @@
 
 #include "core/logging.h"
 #include "core/rng.h"
+#include "engine/bad_words.h"
 #include "engine/sampler.h"
 #include "tokenizer/incremental_decoder.h"
 #include "tokenizer/tokenizer.h"
@@ -53,6 +54,13 @@ EngineCore::EngineCore(const EngineConfig& cfg, DeepseekV3Model& model, std::sha
 
 EngineCore::~EngineCore() = default;
 
+Status EngineCore::resolve_bad_words(SamplingParams& p) const {
+  if (p.bad_words.empty()) return Status::ok();
+  if (!tok_) return invalid_argument("bad_words need a tokenizer; this model has none");
+  SABLE_ASSIGN_OR_RETURN(p.bad_words_token_ids, bad_words_token_ids(*tok_, p.bad_words));
+  return Status::ok();
+}
+
 Status EngineCore::validate(const GenerateRequest& req) const {
   const SamplingParams& p = req.params;
   const int64_t V = model_.config().vocab_size;
@@ -81,6 +89,16 @@ Status EngineCore::validate(const GenerateRequest& req) const {
     return invalid_argument("min_tokens must be between 0 and max_tokens");
   for (const auto& [t, b] : p.logit_bias)
     if (t < 0 || t >= V) return invalid_argument("logit_bias names token " + std::to_string(t) + " outside the vocabulary");
+  for (int32_t t : p.allowed_token_ids)
+    if (t < 0 || t >= V)
+      return invalid_argument("allowed_token_ids names token " + std::to_string(t) + " outside the vocabulary");
+  for (const auto& seq : p.bad_words_token_ids)
+    for (int32_t t : seq)
+      if (t < 0 || t >= V)
+        return invalid_argument("bad_words encode to token " + std::to_string(t) + " outside the model's vocabulary");
+  if (!p.bad_words.empty() && p.bad_words_token_ids.empty())
+    return invalid_argument(tok_ ? "bad_words were not resolved (Engine::submit does it)"
+                                 : "bad_words need a tokenizer; this model has none");
   if (!p.stop.empty() && !tok_) return invalid_argument("stop strings need a tokenizer; this model has none");
   if (p.json_schema && !tok_)
     return invalid_argument("structured output (response_format, guided_json) needs a tokenizer; this model has none");

@@ -43,6 +43,9 @@ class EngineCore {
 
   // Checks a request against the model and the engine's limits.
   Status validate(const GenerateRequest& req) const;
+  // Fills params.bad_words_token_ids from params.bad_words with the engine's
+  // tokenizer (engine/bad_words.h). Reads only immutable state.
+  Status resolve_bad_words(SamplingParams& p) const;
   void add_request(GenerateRequest req, std::shared_ptr<RequestHandle> handle);
   void abort_request(const std::string& id);
   // One step; false when there was nothing to run.

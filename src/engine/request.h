@@ -25,6 +25,14 @@ struct SamplingParams {
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
   std::map<int32_t, float> logit_bias;
+  // vLLM's allowed_token_ids: only these tokens may be generated (empty: any).
+  std::vector<int32_t> allowed_token_ids;
+  // vLLM's bad_words: words the output must not contain. The engine turns
+  // them into token sequences at submission (bad_words_token_ids, below):
+  // the last token of a sequence is masked whenever the generated tokens end
+  // with the rest of it (a one-token sequence: always).
+  std::vector<std::string> bad_words;
+  std::vector<std::vector<int32_t>> bad_words_token_ids;
   std::optional<uint64_t> seed;     // same tokens whatever else is in the batch
   std::vector<std::string> stop;    // stop strings (never in the output unless asked)
   std::vector<int32_t> stop_token_ids;

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "core/rng.h"
+#include "engine/bad_words.h"
 
 namespace sable {
 
@@ -53,7 +54,8 @@ std::optional<TokenSamplingRow> device_sampling_row(const SamplerRow& row) {
   const SamplingParams& p = *row.params;
   const int generated = int(row.tokens->size()) - row.prompt_len;
   if (p.logprobs || !p.logit_bias.empty() || p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f ||
-      p.frequency_penalty != 0.0f || generated < p.min_tokens || p.json_schema || row.allowed)
+      p.frequency_penalty != 0.0f || generated < p.min_tokens || p.json_schema || row.allowed ||
+      !p.allowed_token_ids.empty() || !p.bad_words_token_ids.empty())
     return std::nullopt;
   TokenSamplingRow r;
   r.temperature = p.temperature < 1e-5f ? 0.f : p.temperature;  // as sample_token's greedy test
@@ -71,6 +73,17 @@ void apply_logits_processors(float* logits, int64_t V, const SamplerRow& row) {
   if (row.allowed)
     for (int64_t i = 0; i < V; ++i)
       if (i >= int64_t(row.allowed->size()) || !(*row.allowed)[size_t(i)]) logits[i] = kNegInf;
+  // vLLM's order: allowed_token_ids, bad_words, then min_tokens, logit_bias, penalties.
+  if (!p.allowed_token_ids.empty()) {
+    std::vector<float> kept(p.allowed_token_ids.size(), kNegInf);
+    for (size_t i = 0; i < kept.size(); ++i)
+      if (p.allowed_token_ids[i] >= 0 && p.allowed_token_ids[i] < V) kept[i] = logits[p.allowed_token_ids[i]];
+    std::fill(logits, logits + V, kNegInf);
+    for (size_t i = 0; i < kept.size(); ++i)
+      if (p.allowed_token_ids[i] >= 0 && p.allowed_token_ids[i] < V) logits[p.allowed_token_ids[i]] = kept[i];
+  }
+  if (!p.bad_words_token_ids.empty())
+    mask_bad_words(logits, V, p.bad_words_token_ids, row.tokens->data() + row.prompt_len, size_t(generated));
   if (generated < p.min_tokens) {
     if (row.eos_token_id && !p.ignore_eos && *row.eos_token_id < V) logits[*row.eos_token_id] = kNegInf;
     for (int32_t t : p.stop_token_ids)

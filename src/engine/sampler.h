@@ -39,7 +39,8 @@ SampleResult sample_token(const float* logits, int64_t vocab, const SamplerRow& 
 
 // The row as a backend's own sampler takes it (Backend::sample_tokens), or
 // nothing when the row needs the host: logprobs, logit_bias, penalties,
-// min_tokens masking and structured output read or change single logits. The seed mixes in the
+// min_tokens masking, allowed_token_ids, bad_words and structured output
+// read or change single logits. The seed mixes in the
 // choice and the step is the number of tokens generated, so a row's draw is
 // its own whatever the batch (the host and a device draw differently).
 std::optional<TokenSamplingRow> device_sampling_row(const SamplerRow& row);
@@ -48,7 +49,8 @@ std::optional<TokenSamplingRow> device_sampling_row(const SamplerRow& row);
 // tokens with a larger logit) and the top n (prompt logprobs).
 TokenLogprob token_logprob(const float* logits, int64_t vocab, int32_t token, int n);
 
-// Applies the logits processors (min_tokens, logit_bias, penalties) in place.
+// Applies the logits processors (allowed_token_ids, bad_words, min_tokens,
+// logit_bias, penalties) in place.
 void apply_logits_processors(float* logits, int64_t vocab, const SamplerRow& row);
 
 }  // namespace sable

@@ -59,6 +59,26 @@ std::vector<int32_t> parse_token_id_list(const FieldReader& f, std::string_view 
   return out;
 }
 
+// vLLM's bad_words: a list of non-empty strings (the engine tokenizes them).
+std::vector<std::string> parse_bad_words(const FieldReader& f) {
+  constexpr size_t kMaxWords = 256, kMaxBytes = 1024;
+  std::vector<std::string> out;
+  const Json* v = f.opt_array("bad_words");
+  if (!v) return out;
+  if (v->size() > kMaxWords)
+    throw_bad_request(fmt::format("bad_words has {} entries; at most {} are allowed.", v->size(), kMaxWords),
+                      "bad_words");
+  for (size_t i = 0; i < v->size(); ++i) {
+    const Json& w = (*v)[i];
+    if (!w.is_string() || w.get<std::string>().find_first_not_of(" \t\n\r\f\v") == std::string::npos ||
+        w.get<std::string>().size() > kMaxBytes)
+      throw_bad_request(fmt::format("'bad_words[{}]' must be a non-blank string of at most {} bytes.", i, kMaxBytes),
+                        "bad_words");
+    out.push_back(w.get<std::string>());
+  }
+  return out;
+}
+
 std::map<int32_t, float> parse_logit_bias(const FieldReader& f, int64_t vocab) {
   std::map<int32_t, float> out;
   const Json* v = f.opt_object("logit_bias");
@@ -284,8 +304,15 @@ void parse_common_fields(const FieldReader& f, const ProtocolLimits& limits, Com
     out.prompt_logprobs = int(*v);
     p.prompt_logprobs = int(*v);
   }
-  reject_if_set(f, "allowed_token_ids", "use logit_bias instead");
-  reject_if_set(f, "bad_words", "use logit_bias instead");
+  if (f.get("allowed_token_ids")) {
+    p.allowed_token_ids = parse_token_id_list(f, "allowed_token_ids", limits.vocab_size);
+    if (p.allowed_token_ids.empty())
+      throw_bad_request("allowed_token_ids must name at least one token.", "allowed_token_ids");
+    std::sort(p.allowed_token_ids.begin(), p.allowed_token_ids.end());
+    p.allowed_token_ids.erase(std::unique(p.allowed_token_ids.begin(), p.allowed_token_ids.end()),
+                              p.allowed_token_ids.end());
+  }
+  p.bad_words = parse_bad_words(f);
   reject_if_set(f, "logits_processors", "custom logits processors are not available");
   reject_if_set(f, "guided_grammar",
                 "of structured output, JSON, choices and regular expressions are available (response_format "

@@ -522,3 +522,37 @@ def test_request_chat_template_needs_trust(client):
             trusted.chat.completions.create(model=DEMO_NAME, messages=MSGS, max_tokens=2,
                                             extra_body={"chat_template": "{% if %}"})
         assert "line 1" in str(bad.value)
+
+
+def _token_ids(choice):
+    return [int(t.split(":", 1)[1]) for t in choice.logprobs.tokens]
+
+
+def test_allowed_token_ids_and_bad_words(client, demo_server):
+    """vLLM's allowed_token_ids (only those tokens) and bad_words (never those words)."""
+    allowed = [1000, 2000, 3000]
+    r = client.completions.create(model=DEMO_NAME, prompt="Hello", max_tokens=8, temperature=1.0, seed=3, logprobs=0,
+                                  extra_body={"allowed_token_ids": allowed, "ignore_eos": True,
+                                              "return_tokens_as_token_ids": True})
+    ids = _token_ids(r.choices[0])
+    assert len(ids) == 8 and set(ids) <= set(allowed), ids
+    greedy = dict(model=DEMO_NAME, prompt="Hello", max_tokens=6, temperature=0, logprobs=0)
+    extra = {"ignore_eos": True, "return_tokens_as_token_ids": True}
+    g = _token_ids(client.completions.create(**greedy, extra_body=extra).choices[0])
+    # The word to ban: a generated token that vLLM's rule turns back into itself (the word
+    # stripped, or with one leading space when that has as many tokens as the stripped form).
+    for t in g:
+        word = requests.post(demo_server.url("/detokenize"), json={"tokens": [t]}).json()["prompt"]
+        if not word.strip():
+            continue
+        plain, spaced = [requests.post(demo_server.url("/tokenize"), json={"prompt": p, "add_special_tokens": False})
+                         .json()["tokens"] for p in (word.lstrip(), " " + word.lstrip())]
+        if plain == [t] or (spaced == [t] and len(plain) == 1):
+            break
+    else:
+        pytest.fail(f"no generated token re-encodes to itself: {g}")
+    b = _token_ids(client.completions.create(**greedy, extra_body={**extra, "bad_words": [word]}).choices[0])
+    assert t not in b, (word, t, b)
+    assert b != g
+    with pytest.raises(openai.BadRequestError):
+        client.completions.create(**greedy, extra_body={"allowed_token_ids": []})

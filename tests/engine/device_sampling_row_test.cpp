@@ -52,6 +52,8 @@ TEST(DeviceSamplingRow, LogitReadersAndProcessorsStayOnTheHost) {
   EXPECT_TRUE(host([](SamplingParams& p) { p.repetition_penalty = 1.1f; }));
   EXPECT_TRUE(host([](SamplingParams& p) { p.presence_penalty = 0.5f; }));
   EXPECT_TRUE(host([](SamplingParams& p) { p.frequency_penalty = -0.5f; }));
+  EXPECT_TRUE(host([](SamplingParams& p) { p.allowed_token_ids = {1, 2}; }));
+  EXPECT_TRUE(host([](SamplingParams& p) { p.bad_words_token_ids = {{5}}; }));
   EXPECT_TRUE(host([](SamplingParams& p) { p.min_tokens = 3; }));   // 2 generated: EOS still masked
   EXPECT_FALSE(host([](SamplingParams& p) { p.min_tokens = 2; }));  // reached: nothing to mask
 }

@@ -6,7 +6,9 @@
 #include <set>
 
 #include "common/fixtures.h"
+#include "engine/bad_words.h"
 #include "engine/engine_util.h"
+#include "tokenizer/tokenizer.h"
 
 namespace sable {
 namespace {
@@ -70,6 +72,82 @@ TEST_F(Sampling, LogitBiasBansAndForces) {
   r.params.logit_bias[777] = 100;
   auto forced = run(r)[0];
   for (int32_t t : forced.ids) EXPECT_EQ(t, 777);
+}
+
+// vLLM's allowed_token_ids: every token comes from the list, sampled or greedy.
+TEST_F(Sampling, AllowedTokenIdsConfineTheOutput) {
+  auto r = base(8);
+  const std::set<int32_t> allowed = {11, 222, 333, 444};
+  r.params.allowed_token_ids.assign(allowed.begin(), allowed.end());
+  for (float temp : {0.0f, 1.0f}) {
+    r.params.temperature = temp;
+    r.params.seed = 9;
+    auto out = run(r)[0];
+    ASSERT_EQ(out.ids.size(), 8u);
+    for (int32_t t : out.ids) EXPECT_TRUE(allowed.count(t)) << "token " << t << " at temperature " << temp;
+  }
+  // One allowed token: it is the whole output.
+  r.params.allowed_token_ids = {777};
+  const auto only = run(r)[0];
+  for (int32_t t : only.ids) EXPECT_EQ(t, 777);
+}
+
+// vLLM's bad_words: a one-token word is never generated; a longer one loses
+// its last token only after the rest of it.
+TEST_F(Sampling, BadWordsAreNotGenerated) {
+  ASSERT_GE(greedy_.ids.size(), 4u);
+  const int32_t t0 = greedy_.ids[0], t1 = greedy_.ids[1];
+  auto r = base(4);
+  r.params.bad_words_token_ids = {{t0}};
+  auto one = run(r)[0];
+  EXPECT_NE(one.ids[0], t0);
+  for (int32_t t : one.ids) EXPECT_NE(t, t0);
+  // [t0, t1]: t0 may come, but t1 not right after it.
+  r.params.bad_words_token_ids = {{t0, t1}};
+  auto two = run(r)[0];
+  EXPECT_EQ(two.ids[0], t0);
+  EXPECT_NE(two.ids[1], t1);
+  // A sequence whose prefix never occurs changes nothing.
+  r.params.bad_words_token_ids = {{t1 == 5 ? 6 : 5, t1}};
+  EXPECT_EQ(run(r)[0].ids, std::vector<int32_t>(greedy_.ids.begin(), greedy_.ids.begin() + 4));
+}
+
+// Engine::submit tokenizes bad_words (as vLLM: the word and " word"): a word
+// forced by logit_bias is not generated once it is a bad word; a word past
+// the model's vocabulary, or an out-of-vocabulary allowed token, is refused.
+// (The tiny model has 1,024 tokens; its tokenizer is DeepSeek-V3's, so some
+// words encode past them.)
+TEST_F(Sampling, BadWordsAsTextAndValidation) {
+  const Tokenizer& tok = *tiny_model().tokenizer;
+  const int64_t V = tiny_model().model->config().vocab_size;
+  std::string inside_word, outside_word;
+  int32_t inside_id = -1;
+  for (int32_t t = 300; t < int32_t(V) && (inside_word.empty() || outside_word.empty()); ++t) {
+    const std::string w = tok.decode({t}, false);
+    auto seqs = bad_words_token_ids(tok, {w});
+    if (!seqs.is_ok()) continue;
+    bool inside = true;
+    for (const auto& q : *seqs)
+      for (int32_t id : q) inside = inside && id < V;
+    if (inside && inside_word.empty() && (*seqs)[0].size() == 1) inside_word = w, inside_id = (*seqs)[0][0];
+    if (!inside && outside_word.empty()) outside_word = w;
+  }
+  ASSERT_FALSE(inside_word.empty());
+  auto r = base(4);
+  r.params.logit_bias[inside_id] = 100;
+  const auto forced = run(r)[0];
+  for (int32_t t : forced.ids) EXPECT_EQ(t, inside_id);
+  r.params.bad_words = {inside_word};
+  const auto banned = run(r)[0];
+  for (int32_t t : banned.ids) EXPECT_NE(t, inside_id) << "bad word '" << inside_word << "'";
+  if (!outside_word.empty()) {
+    auto o = base(4);
+    o.params.bad_words = {outside_word};
+    EXPECT_FALSE(engine_->submit(o).is_ok()) << outside_word;
+  }
+  auto bad = base(4);
+  bad.params.allowed_token_ids = {1, int32_t(V)};
+  EXPECT_FALSE(engine_->submit(bad).is_ok());
 }
 
 TEST_F(Sampling, StopTokenIdsAndMinTokens) {

@@ -315,6 +315,27 @@ TEST(ChatRequestTest, Rejections) {
   }
 }
 
+TEST(CompletionRequestTest, AllowedTokenIdsAndBadWords) {
+  CompletionRequest r =
+      completion(R"({"prompt": "x", "allowed_token_ids": [9, 3, 9, 4], "bad_words": [" cat", "dog"]})");
+  EXPECT_EQ(r.params.allowed_token_ids, (std::vector<int32_t>{3, 4, 9}));    // sorted, unique
+  EXPECT_EQ(r.params.bad_words, (std::vector<std::string>{" cat", "dog"}));  // tokenized by the engine
+  EXPECT_TRUE(completion(R"({"prompt": "x", "allowed_token_ids": null})").params.allowed_token_ids.empty());
+  for (const char* body :
+       {R"({"prompt": "x", "allowed_token_ids": []})", R"({"prompt": "x", "allowed_token_ids": [-1]})",
+        R"({"prompt": "x", "allowed_token_ids": [5000]})", R"({"prompt": "x", "allowed_token_ids": "7"})"}) {
+    ApiError e = completion_error(body);
+    EXPECT_EQ(e.status, 400) << body;
+    EXPECT_EQ(e.param, "allowed_token_ids") << body << " -> " << e.message;
+  }
+  for (const char* body : {R"({"prompt": "x", "bad_words": "cat"})", R"({"prompt": "x", "bad_words": [5]})",
+                           R"({"prompt": "x", "bad_words": ["  "]})"}) {
+    ApiError e = completion_error(body);
+    EXPECT_EQ(e.status, 400) << body;
+    EXPECT_EQ(e.param, "bad_words") << body << " -> " << e.message;
+  }
+}
+
 TEST(CompletionRequestTest, PromptForms) {
   EXPECT_EQ(*completion(R"({"prompt": "hello"})").prompts[0].text, "hello");
   auto ids = completion(R"({"prompt": [1, 2, 3]})");
