@@ -184,7 +184,9 @@ int run_serve(int argc, char** argv) {
   app.add_flag("--disable-log-stats", f.disable_log_stats, "No periodic throughput log");
   app.add_flag("--disable-uvicorn-access-log,--disable-access-log", f.disable_access_log, "No HTTP access log");
   app.add_option("--uvicorn-log-level", f.uvicorn_log_level, "Accepted for compatibility (use --log-level)");
-  app.add_option("--generation-config", f.generation_config, "Accepted for compatibility (OpenAI defaults apply)");
+  app.add_option("--generation-config", f.generation_config,
+                 "auto: default sampling parameters from the model's generation_config.json (as vLLM); vllm: "
+                 "OpenAI's defaults; or a folder holding a generation_config.json");
   app.add_option("--tokenizer-mode", f.tokenizer_mode, "Accepted for compatibility");
   app.add_option("--revision", f.revision, "Accepted for compatibility (local directories only)");
   app.add_option("--download-dir", f.download_dir, "Accepted for compatibility (local directories only)");
@@ -299,6 +301,25 @@ int run_serve(int argc, char** argv) {
     auto t = read_chat_template(f.chat_template);
     if (!t.is_ok()) return fail(t.status().message());
     mo.chat_template = std::move(t).value();
+  }
+  // vLLM's --generation-config: the model creator's sampling defaults.
+  if (f.generation_config.empty()) f.generation_config = "auto";
+  if (f.generation_config != "vllm") {
+    const bool from_model = f.generation_config == "auto";
+    if (!from_model && !std::filesystem::is_regular_file(f.generation_config + "/generation_config.json"))
+      return fail("--generation-config: no generation_config.json in '" + f.generation_config +
+                  "' (pass a folder that has one, auto for the model's, or vllm for none)");
+    const std::string dir = from_model ? mo.model : f.generation_config;
+    if (!dir.empty()) {
+      auto d = server::load_generation_defaults(dir);
+      if (!d.is_ok()) return fail(d.status().message());
+      sc.sampling_defaults = *d;
+      if (!d->empty())
+        LOG_INFO(
+            "default sampling parameters from {}/generation_config.json: {} (a request's own fields override "
+            "them; --generation-config vllm turns them off)",
+            dir, d->describe());
+    }
   }
   // --dry-run: the memory plan from the config alone, before any weight is read.
   if (f.dry_run) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/request.h"
+#include "server/generation_defaults.h"
 #include "server/json_fields.h"
 
 namespace sable::server {
@@ -22,6 +23,7 @@ struct ProtocolLimits {
   int max_logprobs = 20;
   int max_prompts = 1024;
   int64_t vocab_size = 0;  // token ids must be below it (0: not checked)
+  SamplingDefaults defaults;  // the model's generation config, for fields a request omits
 };
 
 struct StreamOptions {
@@ -36,6 +38,7 @@ struct CommonRequest {
   StreamOptions stream_options;
   SamplingParams params;               // max_tokens resolved per prompt later
   std::optional<int64_t> max_tokens;   // as requested; nullopt: the rest of the context
+  std::optional<int64_t> default_max_tokens;      // the generation config's cap on that default
   std::optional<int64_t> truncate_prompt_tokens;  // keep only the last k prompt tokens
   bool echo = false;
   // vLLM's prompt_logprobs: top-N logprobs of each prompt token, in the

@@ -245,6 +245,14 @@ void parse_common_fields(const FieldReader& f, const ProtocolLimits& limits, Com
   }
   if (auto b = f.opt_int("best_of"); b && *b != p.n)
     throw_bad_request("best_of is not supported: it must be absent or equal to n.", "best_of");
+  // The model's generation config first (vLLM's --generation-config auto); the request's fields override it.
+  const SamplingDefaults& d = limits.defaults;
+  if (d.temperature) p.temperature = *d.temperature;
+  if (d.top_p) p.top_p = *d.top_p;
+  if (d.top_k) p.top_k = *d.top_k;
+  if (d.min_p) p.min_p = *d.min_p;
+  if (d.repetition_penalty) p.repetition_penalty = *d.repetition_penalty;
+  out.default_max_tokens = d.max_tokens;
   if (auto t = f.opt_number("temperature")) {
     if (*t < 0) throw_bad_request(fmt::format("temperature must be non-negative, got {}.", *t), "temperature");
     p.temperature = float(*t);
@@ -334,7 +342,8 @@ int resolve_max_tokens(const CommonRequest& r, size_t prompt_len, int max_model_
                       "Please reduce the length of the {}.",
                       max_model_len, prompt_len, int64_t(prompt_len) - max_model_len + 1, what),
           chat ? "messages" : "prompt", "context_length_exceeded"));
-    return max_model_len - int(prompt_len);
+    const int64_t rest = max_model_len - int64_t(prompt_len);
+    return int(r.default_max_tokens ? std::min(rest, *r.default_max_tokens) : rest);
   }
   int64_t total = int64_t(prompt_len) + *r.max_tokens;
   if (total > max_model_len)

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "server/generation_defaults.h"
+
 namespace sable::server {
 
 struct ServerConfig {
@@ -39,6 +41,9 @@ struct ServerConfig {
   // --trust-request-chat-template: a chat request's own `chat_template` is
   // rendered instead of the server's (off: such requests get a 400, as vLLM).
   bool trust_request_chat_template = false;
+  // --generation-config: default sampling parameters from the model's
+  // generation_config.json (vLLM's "auto"; "vllm": none).
+  SamplingDefaults sampling_defaults;
 
   std::chrono::milliseconds shutdown_timeout{30000};  // drain on SIGTERM before aborting
   bool log_requests = true;                      // --disable-log-requests turns off

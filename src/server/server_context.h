@@ -46,6 +46,7 @@ struct ServerContext {
     l.max_logprobs = config.max_logprobs;
     l.max_prompts = config.max_prompts;
     l.vocab_size = engine ? engine->vocab_size() : 0;
+    l.defaults = config.sampling_defaults;
     return l;
   }
 };

@@ -556,3 +556,22 @@ def test_allowed_token_ids_and_bad_words(client, demo_server):
     assert b != g
     with pytest.raises(openai.BadRequestError):
         client.completions.create(**greedy, extra_body={"allowed_token_ids": []})
+
+
+def test_generation_config_defaults(tmp_path):
+    """vLLM's --generation-config: the model's generation_config.json sets the defaults a request omits."""
+    (tmp_path / "generation_config.json").write_text(json.dumps({"do_sample": True, "temperature": 0.0, "top_k": 50}))
+    with SableServer("--served-model-name", DEMO_NAME, "--generation-config", str(tmp_path)) as s:
+        c = openai.OpenAI(base_url=s.base_url, api_key="unused", max_retries=0, timeout=120)
+        args = dict(model=DEMO_NAME, prompt="Once upon", max_tokens=8, extra_body={"ignore_eos": True})
+        # No temperature in the request: the file's 0 applies (greedy), whatever the seed.
+        a = c.completions.create(**args, seed=1).choices[0].text
+        b = c.completions.create(**args, seed=2).choices[0].text
+        greedy = c.completions.create(**args, temperature=0).choices[0].text
+        assert a == b == greedy
+        # A request's own temperature wins.
+        sampled = {c.completions.create(**args, temperature=1.0, seed=k).choices[0].text for k in range(3)}
+        assert sampled != {greedy}
+    bad = subprocess.run([BINARY, "serve", "--generation-config", str(tmp_path / "nope")], capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode != 0 and "generation_config.json" in bad.stderr
