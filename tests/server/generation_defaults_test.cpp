@@ -26,7 +26,8 @@ std::string dir_with(const std::string& json) {
 }
 
 TEST(GenerationDefaults, ReadsWhatDiffersFromHuggingFaceDefaults) {
-  // DeepSeek-V3's own file, plus fields at Hugging Face's defaults (no override).
+  // A DeepSeek-style file (do_sample, temperature 0.6, top_p 0.95), plus fields at
+  // Hugging Face's defaults (no override).
   auto d = load_generation_defaults(dir_with(
       R"({"_from_model_config": true, "bos_token_id": 0, "eos_token_id": 1, "do_sample": true,
           "temperature": 0.6, "top_p": 0.95, "top_k": 50, "repetition_penalty": 1.0, "max_new_tokens": 512})"));
