@@ -85,7 +85,8 @@ struct ServeFlags {
   bool disable_log_stats = false, disable_access_log = false, dry_run = false;
   double plan_device_memory_gib = 0;
   bool enable_prefix_caching = true, enable_chunked_prefill = true;
-  std::string uvicorn_log_level, generation_config, tokenizer_mode, revision, download_dir;
+  std::string uvicorn_log_level, tokenizer_mode, revision, download_dir;
+  std::string generation_config = "auto";
   std::string distributed_executor_backend, tool_call_parser, reasoning_parser;
   bool enable_auto_tool_choice = false, enable_expert_parallel = false, trust_request_chat_template = false;
 };
@@ -303,7 +304,6 @@ int run_serve(int argc, char** argv) {
     mo.chat_template = std::move(t).value();
   }
   // vLLM's --generation-config: the model creator's sampling defaults.
-  if (f.generation_config.empty()) f.generation_config = "auto";
   if (f.generation_config != "vllm") {
     const bool from_model = f.generation_config == "auto";
     if (!from_model && !std::filesystem::is_regular_file(f.generation_config + "/generation_config.json"))

@@ -14,14 +14,20 @@ std::string gib(int64_t b) {
   std::snprintf(buf, sizeof buf, "%.2f GiB", double(b) / double(1ll << 30));
   return buf;
 }
-}  // namespace
-
-int64_t weight_bytes(const ModelConfig& c, bool quantize_fp8) {
+// The config as the weights are held: FP8 when the checkpoint is, or with
+// --quantization fp8 (128 x 128 blocks).
+ModelConfig as_loaded(const ModelConfig& c, bool quantize_fp8) {
   ModelConfig q = c;
   if (quantize_fp8 && !q.quantization.is_fp8()) {
     q.quantization.quant_method = "fp8";
     q.quantization.block_out = q.quantization.block_in = 128;
   }
+  return q;
+}
+}  // namespace
+
+int64_t weight_bytes(const ModelConfig& c, bool quantize_fp8) {
+  const ModelConfig q = as_loaded(c, quantize_fp8);
   int64_t total = 0;
   for (const auto& s : deepseek_v3_tensor_specs(q, /*include_mtp=*/false))
     total += s.shape.numel() * int64_t(dtype_size(s.dtype));
@@ -39,11 +45,7 @@ bool fp8_stream_tiles_default() {
 }
 
 int64_t fp8_stream_tile_bytes(const ModelConfig& c, bool quantize_fp8) {
-  ModelConfig q = c;
-  if (quantize_fp8 && !q.quantization.is_fp8()) {
-    q.quantization.quant_method = "fp8";
-    q.quantization.block_out = q.quantization.block_in = 128;
-  }
+  const ModelConfig q = as_loaded(c, quantize_fp8);
   if (!q.quantization.is_fp8()) return 0;
   int64_t total = 0;
   for (const auto& s : deepseek_v3_tensor_specs(q, /*include_mtp=*/false)) {
@@ -79,15 +81,16 @@ int64_t activation_peak_bytes(const ModelConfig& c, int tokens, int seqs, int tp
 
 namespace {
 
-// The plan without advice, with the whole model's weight bytes given (they
-// take a walk over every tensor of the layout to count).
-MemoryPlan plan_basic(const MemoryPlanInput& in, int64_t model_weight_bytes) {
+// The plan without advice, with the whole model's weight bytes and the FP8
+// tiled copies' bytes given (each takes a walk over every tensor of the
+// layout to count: done once per plan, not per variant tried for advice).
+MemoryPlan plan_basic(const MemoryPlanInput& in, int64_t model_weight_bytes, int64_t tile_bytes) {
   const ModelConfig& c = in.config;
   const int tp = std::max(1, in.tensor_parallel_size);
   MemoryPlan p;
   p.max_model_len = in.max_model_len > 0 ? in.max_model_len : int(c.max_position_embeddings);
   p.budget = int64_t(double(in.device_memory) * in.gpu_memory_utilization);
-  p.weight_tiles = in.fp8_stream_tiles ? fp8_stream_tile_bytes(c, in.quantize_fp8) / tp : 0;
+  p.weight_tiles = in.fp8_stream_tiles ? tile_bytes / tp : 0;
   p.weights = model_weight_bytes / tp + p.weight_tiles;
   p.activations = activation_peak_bytes(c, std::max(in.max_num_batched_tokens, 1), in.max_num_seqs, tp);
   p.graphs = in.cuda_graphs ? (int64_t(512) << 20) : 0;
@@ -108,7 +111,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const ModelConfig& c = in.config;
   const int tp = std::max(1, in.tensor_parallel_size);
   const int64_t wb = weight_bytes(c, in.quantize_fp8);
-  MemoryPlan p = plan_basic(in, wb);
+  const int64_t tiles = in.fp8_stream_tiles ? fp8_stream_tile_bytes(c, in.quantize_fp8) : 0;
+  MemoryPlan p = plan_basic(in, wb, tiles);
   if (p.fits) return p;
 
   const int64_t need_kv = int64_t(p.max_model_len) * p.kv_per_token;
@@ -121,14 +125,14 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   if (!c.quantization.is_fp8() && !in.quantize_fp8) {
     MemoryPlanInput f = in;
     f.quantize_fp8 = true;
-    MemoryPlan fp = plan_basic(f, weight_bytes(c, true));
+    MemoryPlan fp = plan_basic(f, weight_bytes(c, true), in.fp8_stream_tiles ? fp8_stream_tile_bytes(c, true) : 0);
     a += "\n  --quantization fp8: weights " + gib(fp.weights) + (fp.fits ? " (fits)" : " (not enough alone)");
   }
   for (int n : {2, 4, 8, 16}) {
     if (n <= tp) continue;
     MemoryPlanInput t = in;
     t.tensor_parallel_size = n;
-    if (plan_basic(t, wb).fits) {
+    if (plan_basic(t, wb, tiles).fits) {
       a += "\n  --tensor-parallel-size " + std::to_string(n) + " (" + gib(wb / n) +
            " of weights per GPU)";
       break;
@@ -139,7 +143,7 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
     // Half (or a quarter) the bytes per token: twice the context in the same memory.
     MemoryPlanInput k = in;
     k.kv_dtype = DType::F8_E4M3;
-    const MemoryPlan kp = plan_basic(k, wb);
+    const MemoryPlan kp = plan_basic(k, wb, tiles);
     a += "\n  --kv-cache-dtype fp8: " + std::to_string(kp.kv_per_token) + " bytes per token, " +
          std::to_string(kp.max_tokens) + " tokens" + (kp.fits ? " (fits)" : " (not enough alone)");
   }
@@ -150,12 +154,12 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   if (in.gpu_memory_utilization < 0.95) {
     MemoryPlanInput u = in;
     u.gpu_memory_utilization = 0.95;
-    if (plan_basic(u, wb).fits) a += "\n  --gpu-memory-utilization 0.95";
+    if (plan_basic(u, wb, tiles).fits) a += "\n  --gpu-memory-utilization 0.95";
   }
   if (in.max_num_batched_tokens > 2048) {
     MemoryPlanInput m = in;
     m.max_num_batched_tokens = 2048;
-    if (plan_basic(m, wb).fits) a += "\n  --max-num-batched-tokens 2048 (smaller activation peak)";
+    if (plan_basic(m, wb, tiles).fits) a += "\n  --max-num-batched-tokens 2048 (smaller activation peak)";
   }
   p.advice = a;
   return p;

@@ -45,18 +45,16 @@ Result<SamplingDefaults> load_generation_defaults(const std::string& dir) {
   SABLE_ASSIGN_OR_RETURN(d.top_p, number("top_p", 1e-9, 1, 1.0));
   SABLE_ASSIGN_OR_RETURN(d.min_p, number("min_p", 0, 1, -1));
   SABLE_ASSIGN_OR_RETURN(d.repetition_penalty, number("repetition_penalty", 1e-6, 1e6, 1.0));
-  for (const char* key : {"top_k", "max_new_tokens"}) {
+  auto integer = [&](const char* key, int64_t lo) -> Result<std::optional<int64_t>> {
     auto it = j.find(key);
-    if (it == j.end() || it->is_null()) continue;
-    if (!it->is_number_integer() || it->get<int64_t>() < (key[0] == 't' ? -1 : 1) || it->get<int64_t>() > INT32_MAX)
-      return invalid_argument(fmt::format("{}: '{}' must be an integer", path.string(), key));
-    const int64_t v = it->get<int64_t>();
-    if (key[0] == 't') {
-      if (v != 50) d.top_k = int(v);  // 50: Hugging Face's default
-    } else {
-      d.max_tokens = v;
-    }
-  }
+    if (it == j.end() || it->is_null()) return std::optional<int64_t>();
+    if (!it->is_number_integer() || it->get<int64_t>() < lo || it->get<int64_t>() > INT32_MAX)
+      return invalid_argument(fmt::format("{}: '{}' must be an integer of at least {}", path.string(), key, lo));
+    return std::optional<int64_t>(it->get<int64_t>());
+  };
+  SABLE_ASSIGN_OR_RETURN(std::optional<int64_t> top_k, integer("top_k", -1));
+  if (top_k && *top_k != 50) d.top_k = int(*top_k);  // 50: Hugging Face's default
+  SABLE_ASSIGN_OR_RETURN(d.max_tokens, integer("max_new_tokens", 1));
   return d;
 }
 

@@ -167,8 +167,7 @@ MoeKernel g_moe_kernel = MoeKernel::kAuto;
 // whole MoE op: FP8 128 tokens 2,710 us against 3,386 with 16-token tiles,
 // 256 tokens 2,995 against 5,826 with 32; bf16 128 tokens 4,949 against
 // 5,262 with 16, 256 tokens 5,618 against 6,661 with 32.
-int moe_bn(int64_t T, int64_t top_k, int E, bool fp8) {
-  (void)T, (void)top_k, (void)E;
+int moe_bn(bool fp8) {
   // Tuning knob: SABLE_MOE_BN=8|16|32|64 forces the tile (64: bf16 only).
   static const int forced = [] {
     const char* e = std::getenv("SABLE_MOE_BN");
@@ -235,13 +234,13 @@ int moe_tile_tokens(int64_t T, int64_t top_k, int E, bool fp8, int64_t H, int64_
   if (moe_kernel_for(T, top_k, E, fp8) == MoeKernel::kWgmma && H % 128 == 0 && (2 * I) % 128 == 0 && H % kq == 0 &&
       I % kq == 0)
     return 128;
-  return moe_bn(T, top_k, E, fp8);
+  return moe_bn(fp8);
 }
 }  // namespace
 
 size_t moe_arena_bytes(int64_t T, int64_t top_k, int E, int64_t H, int64_t I, bool fp8) {
   // Either kernel's tiles (the testing knob may switch kernels after a reservation).
-  return std::max(moe_scratch(T, top_k, E, H, I, fp8, moe_bn(T, top_k, E, fp8)).total,
+  return std::max(moe_scratch(T, top_k, E, H, I, fp8, moe_bn(fp8)).total,
                   moe_scratch(T, top_k, E, H, I, fp8, 128).total);
 }
 
