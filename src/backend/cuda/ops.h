@@ -13,16 +13,26 @@
 #include <cuda_runtime.h>
 
 #include "backend/backend.h"
+#include "backend/cuda/fp8_act.h"
 
 namespace sable::cuda {
 
 void embedding(const Tensor& ids, const Tensor& table, Tensor& out, cudaStream_t stream);
-void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out, cudaStream_t stream);
+// q8 (fp8_act.h): also write the FP8 form of `out` there, bitwise what
+// quantize_activations_fp8(out) writes; needs fp8_act_writable(out) (and
+// x, weight, residual 16-byte aligned, as they are when out is).
+void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out, cudaStream_t stream,
+              const Fp8Act* q8 = nullptr);
 // residual may be BF16 or F32 (F32 keeps the reference's precision across
 // layers); the norm is taken of the stored (rounded) residual.
 void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& weight, float eps, Tensor& out,
-                  cudaStream_t stream);
-void silu_and_mul(const Tensor& gate, const Tensor& up, Tensor& out, cudaStream_t stream);
+                  cudaStream_t stream, const Fp8Act* q8 = nullptr);
+// out [T, I] (gate and up the same shape; q8: as rms_norm's).
+void silu_and_mul(const Tensor& gate, const Tensor& up, Tensor& out, cudaStream_t stream,
+                  const Fp8Act* q8 = nullptr);
+// Whether a producer above can write the FP8 form of `out`: BF16, rows of a
+// multiple of 128 channels, 16-byte aligned.
+bool fp8_act_writable(const Tensor& out);
 void rope(Tensor& x, int offset, int rope_dim, const Tensor& positions, const RopeParams& p,
           cudaStream_t stream);
 void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRoutingParams& p,
