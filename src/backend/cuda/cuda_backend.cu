@@ -25,6 +25,8 @@ CudaBackend::CudaBackend(int device, const CudaBackendOptions& opts) : device_(d
   SABLE_CUDA_CHECK(cudaMalloc(&cublas_ws_, opts_.cublas_workspace_bytes));
   SABLE_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_ws_, opts_.cublas_workspace_bytes));
   if (opts_.batch_invariant) set_batch_invariant(true);
+  SABLE_CUDA_CHECK(cudaMalloc(&gate_counter_, sizeof(int)));
+  SABLE_CUDA_CHECK(cudaMemset(gate_counter_, 0, sizeof(int)));
 }
 
 CudaBackend::~CudaBackend() {
@@ -32,6 +34,7 @@ CudaBackend::~CudaBackend() {
   if (stream_) cudaStreamSynchronize(stream_);
   if (cublas_) cublasDestroy(cublas_);
   if (cublas_ws_) cudaFree(cublas_ws_);
+  if (gate_counter_) cudaFree(gate_counter_);
   if (fp8_buf_.q) cudaFree(fp8_buf_.q);
   if (fp8_buf_.scales) cudaFree(fp8_buf_.scales);
   alloc_.reset();
@@ -138,6 +141,23 @@ void CudaBackend::moe_route(const Tensor& logits, const Tensor& bias, const MoeR
   wrote(ids);
   wrote(weights);
   cuda::moe_route(logits, bias, p, ids, weights, stream_);
+}
+void CudaBackend::moe_gate(const Tensor& x, const LinearWeight& gate, const Tensor& bias, const MoeRoutingParams& p,
+                           Tensor& router_logits, Tensor& topk_ids, Tensor& topk_weights) {
+  // Fused at few tokens, except in batch-invariant mode: its logits' bits
+  // differ from linear()'s, which that mode uses at every T.
+  static const bool off = [] {  // SABLE_EXPERT_GATE=0: linear + moe_route (A/B)
+    const char* v = std::getenv("SABLE_EXPERT_GATE");
+    return v && std::string(v) == "0";
+  }();
+  if (!off && !cuda::batch_invariant() && cuda::expert_gate_supported(x, gate.weight, p)) {
+    wrote(router_logits);
+    wrote(topk_ids);
+    wrote(topk_weights);
+    cuda::expert_gate(x, gate.weight, bias, p, router_logits, topk_ids, topk_weights, gate_counter_, stream_);
+    return;
+  }
+  Backend::moe_gate(x, gate, bias, p, router_logits, topk_ids, topk_weights);
 }
 void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights, const MoeExperts& w,
                               Tensor& out) {

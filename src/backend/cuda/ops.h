@@ -37,6 +37,15 @@ void rope(Tensor& x, int offset, int rope_dim, const Tensor& positions, const Ro
           cudaStream_t stream);
 void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRoutingParams& p,
                Tensor& topk_ids, Tensor& topk_weights, cudaStream_t stream);
+// The MoE gate of up to kExpertGateMaxTokens tokens in one launch
+// (expert_gate.cu): router_logits = x gate_w^T in F32 (BF16 x [T, H] and
+// gate_w [E, H]; a fixed summation order per row, not cuBLASLt's), then
+// moe_route's routing. counter: one device int, zero between launches (the
+// kernel leaves it zero). expert_gate_supported says whether it applies.
+constexpr int64_t kExpertGateMaxTokens = 4;
+bool expert_gate_supported(const Tensor& x, const Tensor& gate_w, const MoeRoutingParams& p);
+void expert_gate(const Tensor& x, const Tensor& gate_w, const Tensor& bias, const MoeRoutingParams& p,
+                 Tensor& router_logits, Tensor& topk_ids, Tensor& topk_weights, int* counter, cudaStream_t stream);
 // Per-head GEMMs: streaming kernels at one token (head_gemv.h),
 // cuBLAS strided-batched bf16 beyond and in batch-invariant mode (fp32
 // accumulate either way). w must be BF16 (other dtypes take cuBLAS through a
