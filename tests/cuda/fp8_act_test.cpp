@@ -18,7 +18,9 @@ namespace sable {
 namespace {
 using namespace cudatest;
 
+// (The backends' streams do not synchronize with cudaMemcpy's legacy stream.)
 std::vector<uint8_t> raw(const Tensor& d) {
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   std::vector<uint8_t> h(d.nbytes());
   EXPECT_EQ(cudaMemcpy(h.data(), d.data(), h.size(), cudaMemcpyDeviceToHost), cudaSuccess);
   return h;
