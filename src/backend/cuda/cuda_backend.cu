@@ -35,8 +35,6 @@ CudaBackend::~CudaBackend() {
   if (cublas_) cublasDestroy(cublas_);
   if (cublas_ws_) cudaFree(cublas_ws_);
   if (gate_counter_) cudaFree(gate_counter_);
-  if (fp8_buf_.q) cudaFree(fp8_buf_.q);
-  if (fp8_buf_.scales) cudaFree(fp8_buf_.scales);
   alloc_.reset();
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -44,7 +42,6 @@ CudaBackend::~CudaBackend() {
 Tensor CudaBackend::to_device(const Tensor& host) {
   if (host.device() == Device::kCUDA) return host;
   Tensor d = Tensor::empty(host.dtype(), host.shape(), *alloc_);
-  wrote(d);
   if (host.nbytes())
     SABLE_CUDA_CHECK(cudaMemcpyAsync(d.data(), host.data(), host.nbytes(), cudaMemcpyHostToDevice, stream_));
   // The host tensor may be freed or unmapped as soon as we return.
@@ -61,99 +58,43 @@ void CudaBackend::copy_to_host(const Tensor& src, void* dst) {
 
 void CudaBackend::prepare_linear(LinearWeight& w) {
   cuda::prepare_linear(w, opts_.quantize_fp8 && !w.keep_precision, stream_);
-  if (w.weight.dtype() == DType::F8_E4M3) ensure_fp8_act_buffers();
 }
-void CudaBackend::prepare_experts(MoeExperts& e) {
-  cuda::prepare_experts(e, opts_.quantize_fp8, stream_);
-  ensure_fp8_act_buffers();  // (cheap: 1 MB; the experts' dtype is behind the prepared form)
-}
-
-// ---- producer-written FP8 activations (cuda_backend.h, fp8_act.h) ----
-
-void CudaBackend::ensure_fp8_act_buffers() {
-  // SABLE_PRODUCER_FP8=0: quantize in front of every FP8 GEMM as before (A/B).
-  static const bool off = [] {
-    const char* v = std::getenv("SABLE_PRODUCER_FP8");
-    return v && std::string(v) == "0";
-  }();
-  if (fp8_buf_.q || off) return;
-  // Allocated at load, never during graph capture.
-  SABLE_CUDA_CHECK(cudaMalloc(&fp8_buf_.q, size_t(kFp8ActMaxRows * kFp8ActMaxCols)));
-  SABLE_CUDA_CHECK(cudaMalloc(&fp8_buf_.scales, size_t(kFp8ActMaxCols / 128 * kFp8ActMaxRows) * sizeof(float)));
-}
-
-const Fp8Act* CudaBackend::fp8_act_offer(const Tensor& out) {
-  wrote(out);
-  if (!fp8_buf_.q || out.ndim() < 1) return nullptr;
-  const int64_t rows = out.dim(0);
-  if (rows < 1 || rows > kFp8ActMaxRows || out.numel() / rows > kFp8ActMaxCols || !cuda::fp8_act_writable(out))
-    return nullptr;
-  // The buffers now take this output's form: the previous record ends.
-  const char* b = static_cast<const char*>(out.data());
-  fp8_rec_ = {b, b + out.nbytes(), rows, Fp8Act{fp8_buf_.q, fp8_buf_.scales, (rows + 3) / 4 * 4}};
-  return &fp8_rec_.form;
-}
-
-const Fp8Act* CudaBackend::fp8_act_for(const Tensor& x) const {
-  const char* b = static_cast<const char*>(x.data());
-  if (!fp8_rec_.begin || b != fp8_rec_.begin || b + x.nbytes() != fp8_rec_.end || x.ndim() != 2 ||
-      x.dim(0) != fp8_rec_.rows)
-    return nullptr;
-  return &fp8_rec_.form;
-}
-
-void CudaBackend::wrote(const Tensor& t) {
-  if (!fp8_rec_.begin || !t.nbytes()) return;
-  const char* b = static_cast<const char*>(t.data());
-  if (b < fp8_rec_.end && fp8_rec_.begin < b + t.nbytes()) fp8_rec_ = {};
-}
+void CudaBackend::prepare_experts(MoeExperts& e) { cuda::prepare_experts(e, opts_.quantize_fp8, stream_); }
 void CudaBackend::synchronize() { SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
 bool CudaBackend::memory_info(size_t* free_bytes, size_t* total_bytes) {
   return cudaMemGetInfo(free_bytes, total_bytes) == cudaSuccess;
 }
 
-// Every method that writes device memory tells wrote() (fp8_rec_).
 void CudaBackend::embedding(const Tensor& ids, const Tensor& table, Tensor& out) {
-  wrote(out);
   cuda::embedding(ids, table, out, stream_);
 }
 void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out) {
-  cuda::rms_norm(x, w, eps, out, stream_, fp8_act_offer(out));
+  cuda::rms_norm(x, w, eps, out, stream_);
 }
 void CudaBackend::add_rms_norm(Tensor& r, const Tensor& x, const Tensor& w, float eps, Tensor& out) {
-  wrote(r);
-  cuda::add_rms_norm(r, x, w, eps, out, stream_, fp8_act_offer(out));
+  cuda::add_rms_norm(r, x, w, eps, out, stream_);
 }
-void CudaBackend::linear(const Tensor& x, const LinearWeight& w, Tensor& out) {
-  wrote(out);
-  cuda::linear(x, w, out, stream_, fp8_act_for(x));
-}
+void CudaBackend::linear(const Tensor& x, const LinearWeight& w, Tensor& out) { cuda::linear(x, w, out, stream_); }
 void CudaBackend::silu_and_mul(const Tensor& g, const Tensor& u, Tensor& out) {
-  cuda::silu_and_mul(g, u, out, stream_, fp8_act_offer(out));
+  cuda::silu_and_mul(g, u, out, stream_);
 }
 void CudaBackend::rope(Tensor& x, int offset, int rope_dim, const Tensor& pos, const RopeParams& p) {
-  wrote(x);
   cuda::rope(x, offset, rope_dim, pos, p, stream_);
 }
 void CudaBackend::moe_route(const Tensor& logits, const Tensor& bias, const MoeRoutingParams& p, Tensor& ids,
                             Tensor& weights) {
-  wrote(ids);
-  wrote(weights);
   cuda::moe_route(logits, bias, p, ids, weights, stream_);
 }
 void CudaBackend::moe_gate(const Tensor& x, const LinearWeight& gate, const Tensor& bias, const MoeRoutingParams& p,
                            Tensor& router_logits, Tensor& topk_ids, Tensor& topk_weights) {
-  // Fused at few tokens, except in batch-invariant mode: its logits' bits
+  // Fused at one token, except in batch-invariant mode: its logits' bits
   // differ from linear()'s, which that mode uses at every T.
   static const bool off = [] {  // SABLE_EXPERT_GATE=0: linear + moe_route (A/B)
     const char* v = std::getenv("SABLE_EXPERT_GATE");
     return v && std::string(v) == "0";
   }();
   if (!off && !cuda::batch_invariant() && cuda::expert_gate_supported(x, gate.weight, p)) {
-    wrote(router_logits);
-    wrote(topk_ids);
-    wrote(topk_weights);
     cuda::expert_gate(x, gate.weight, bias, p, router_logits, topk_ids, topk_weights, gate_counter_, stream_);
     return;
   }
@@ -161,55 +102,38 @@ void CudaBackend::moe_gate(const Tensor& x, const LinearWeight& gate, const Tens
 }
 void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights, const MoeExperts& w,
                               Tensor& out) {
-  wrote(out);
-  cuda::moe_experts(x, ids, weights, w, out, stream_, fp8_act_for(x));
+  cuda::moe_experts(x, ids, weights, w, out, stream_);
 }
 void CudaBackend::head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out) {
-  wrote(out);
   cuda::head_matmul(x, w, transposed, out, cublas_, *alloc_, stream_);
 }
 void CudaBackend::mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent) {
-  wrote(q_latent);
   cuda::mla_absorb_q(q, w_uk, q_latent, cublas_, *alloc_, stream_);
 }
 void CudaBackend::mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeParams& rope,
                                const AttentionMetadata& m, Tensor& cache) {
-  wrote(cache);
   cuda::mla_write_kv(kv, norm_w, eps, rope, m, cache, stream_);
 }
 void CudaBackend::mla_read_kv(const Tensor& cache, const Tensor& slots, Tensor& c_kv, Tensor& k_pe) {
-  wrote(c_kv);
-  wrote(k_pe);
   cuda::mla_read_kv(cache, slots, c_kv, k_pe, stream_);
 }
-void CudaBackend::mla_attention_expanded(const Tensor& q, const Tensor& kv, const Tensor& k_pe, int q_pos0,
-                                         int k_pos0, float scale, bool accumulate, Tensor& out, Tensor& lse) {
-  wrote(out);
-  wrote(lse);
+void CudaBackend::mla_attention_expanded(const Tensor& q, const Tensor& kv, const Tensor& k_pe, int q_pos0, int k_pos0,
+                                         float scale, bool accumulate, Tensor& out, Tensor& lse) {
   cuda::mla_attention_expanded(q, kv, k_pe, q_pos0, k_pos0, scale, accumulate, out, lse, stream_);
 }
 void CudaBackend::mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float scale,
                                 int v_dim, Tensor& out) {
-  wrote(out);
   cuda::mla_attention(q, cache, m, scale, v_dim, out, *alloc_, stream_);
 }
-void CudaBackend::add_inplace(Tensor& a, const Tensor& b) {
-  wrote(a);
-  cuda::add_inplace(a, b, stream_);
-}
+void CudaBackend::add_inplace(Tensor& a, const Tensor& b) { cuda::add_inplace(a, b, stream_); }
 void CudaBackend::gather_rows(const Tensor& x, const Tensor& index, Tensor& out) {
-  wrote(out);
   cuda::gather_rows(x, index, out, stream_);
 }
 
 void CudaBackend::copy_columns(const Tensor& x, int64_t col0, Tensor& out) {
-  wrote(out);
   cuda::copy_columns(x, col0, out, stream_);
 }
-void CudaBackend::convert(const Tensor& src, Tensor& dst) {
-  wrote(dst);
-  cuda::convert(src, dst, stream_);
-}
+void CudaBackend::convert(const Tensor& src, Tensor& dst) { cuda::convert(src, dst, stream_); }
 
 bool CudaBackend::sample_tokens(const Tensor& logits, const std::vector<TokenSamplingRow>& rows, int32_t* tokens) {
   const int64_t N = int64_t(rows.size());
@@ -234,7 +158,6 @@ bool CudaBackend::sample_tokens(const Tensor& logits, const std::vector<TokenSam
   Tensor params = empty(DType::I32, {int64_t(host.size())});
   copy_from_host(host.data(), params);
   Tensor out = empty(DType::I32, {N});
-  wrote(out);
   const uint32_t* d = params.ptr<uint32_t>();
   cuda::SamplingParams p;
   p.temperature = reinterpret_cast<const float*>(d);

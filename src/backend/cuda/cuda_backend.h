@@ -11,7 +11,6 @@
 #include <memory>
 
 #include "backend/backend.h"
-#include "backend/cuda/fp8_act.h"
 #include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/cuda_allocator.h"
 
@@ -90,9 +89,6 @@ class CudaBackend final : public Backend {
   cublasContext* cublas() const { return cublas_; }
   int device_index() const { return device_; }
   const CudaBackendOptions& options() const { return opts_; }
-  // Whether the next FP8 linear / MoE op reading x would take its FP8 form
-  // from x's producer (below; for tests).
-  bool has_fp8_act(const Tensor& x) const { return fp8_act_for(x) != nullptr; }
 
  private:
   int device_;
@@ -103,29 +99,6 @@ class CudaBackend final : public Backend {
   std::unique_ptr<CudaAllocator> alloc_;
   int next_graph_pool_ = 1;
   int* gate_counter_ = nullptr;  // expert_gate's arrival counter (ops.h)
-
-  // Producer-written FP8 activations (fp8_act.h). Once an FP8 weight is
-  // prepared, rms_norm, add_rms_norm and silu_and_mul of up to
-  // kFp8ActMaxRows rows also write their output's FP8 form into fp8_buf_,
-  // and the record names the tensor it belongs to. A linear or MoE op whose
-  // input is exactly that tensor uses it; any op that writes memory
-  // overlapping the tensor (or the next producer) ends the record, so a
-  // consumer never sees the FP8 form of older values. Every method that
-  // writes device memory calls wrote().
-  static constexpr int64_t kFp8ActMaxRows = 32;
-  static constexpr int64_t kFp8ActMaxCols = 32768;
-  struct Fp8ActRecord {
-    const char* begin = nullptr;
-    const char* end = nullptr;
-    int64_t rows = 0;
-    Fp8Act form;
-  };
-  void ensure_fp8_act_buffers();
-  const Fp8Act* fp8_act_offer(const Tensor& out);  // a producer's destination, or null
-  const Fp8Act* fp8_act_for(const Tensor& x) const;
-  void wrote(const Tensor& t);
-  Fp8Act fp8_buf_;
-  Fp8ActRecord fp8_rec_;
 };
 
 // A backend with its own stream and allocator. Tensors it allocated must be

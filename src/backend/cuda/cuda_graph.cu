@@ -23,7 +23,6 @@ struct Graph {
 
 void CudaBackend::copy_from_host(const void* src, Tensor& dst) {
   if (!dst.nbytes()) return;
-  wrote(dst);
   SABLE_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src, dst.nbytes(), cudaMemcpyHostToDevice, stream_));
   // The source is pageable host memory the caller may reuse at once.
   SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -34,9 +33,6 @@ std::shared_ptr<void> CudaBackend::capture_graph(const std::function<void()>& fn
   const int prev = alloc_->current_pool();
   alloc_->set_current_pool(next_graph_pool_++);
   auto g = std::make_shared<Graph>();
-  // A graph's producers and consumers pair up inside it (its own pool's
-  // tensors); nothing recorded before or during capture outlives it.
-  fp8_rec_ = {};
   // Relaxed: the caching allocator may cudaMalloc fresh memory for the
   // graph's private pool during capture (an allocation is not stream work;
   // the stricter modes refuse it).
@@ -49,18 +45,15 @@ std::shared_ptr<void> CudaBackend::capture_graph(const std::function<void()>& fn
     if (broken) cudaGraphDestroy(broken);
     cudaGetLastError();
     alloc_->set_current_pool(prev);
-    fp8_rec_ = {};
     throw;
   }
   SABLE_CUDA_CHECK(cudaStreamEndCapture(stream_, &g->graph));
   alloc_->set_current_pool(prev);
-  fp8_rec_ = {};
   SABLE_CUDA_CHECK(cudaGraphInstantiate(&g->exec, g->graph, 0));
   return g;
 }
 
 void CudaBackend::replay_graph(void* graph) {
-  fp8_rec_ = {};  // the replay rewrites the buffers
   SABLE_CUDA_CHECK(cudaGraphLaunch(static_cast<Graph*>(graph)->exec, stream_));
 }
 

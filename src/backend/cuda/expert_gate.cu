@@ -1,4 +1,4 @@
-// The MoE gate of a few tokens in one launch: router logits, then routing.
+// The MoE gate of a decode token in one launch: router logits, then routing.
 //
 // At decode the gate was three launches in a row before the experts could
 // start: cuBLASLt's bf16 GEMM for the [E, H] router (a split-K kernel and
@@ -7,7 +7,7 @@
 // each block computes the logits of 2 experts (4 warps per expert, a quarter
 // of H each; the weights are loaded before the wait for the previous kernel,
 // PDL), and the last block to finish, known by an arrival counter, routes
-// every token with expert_routing.cuh's code. One wave of E / 2 blocks, so
+// the token with expert_routing.cuh's code. One wave of E / 2 blocks, so
 // the counter's serial tail is paid once (it lost inside the multi-wave
 // streaming GEMM: docs/kernels-gemm.md).
 //
@@ -126,19 +126,16 @@ bool expert_gate_supported(const Tensor& x, const Tensor& gate_w, const MoeRouti
 void expert_gate(const Tensor& x, const Tensor& gate_w, const Tensor& bias, const MoeRoutingParams& p,
                  Tensor& router_logits, Tensor& topk_ids, Tensor& topk_weights, int* counter, cudaStream_t stream) {
   if (!expert_gate_supported(x, gate_w, p))
-    throw std::runtime_error("CUDA expert_gate: needs BF16 x [T <= 4, H] and router [E, H], H % 1024 == 0, H <= 8192");
+    throw std::runtime_error("CUDA expert_gate: needs BF16 x [1, H] and router [E, H], H % 1024 == 0, H <= 8192");
   const int E = p.num_experts, G = p.n_group, K = p.top_k, S = p.num_shared;
   if (router_logits.dtype() != DType::F32 || router_logits.dim(0) != x.dim(0) || router_logits.dim(1) != E ||
       (bias.data() && bias.dtype() != DType::F32) || E % G != 0 || K < 1 || K > E || p.topk_group > G || S < 0 ||
       topk_ids.dim(1) != K + S || topk_weights.dim(1) != K + S)
     throw std::runtime_error("CUDA expert_gate: unsupported routing shape");
   const RouteShape r = route_shape(p);
-  switch (x.dim(0)) {
-    case 1: launch<1>(x, gate_w, bias, r, router_logits, topk_ids, topk_weights, counter, stream); break;
-    case 2: launch<2>(x, gate_w, bias, r, router_logits, topk_ids, topk_weights, counter, stream); break;
-    case 3: launch<3>(x, gate_w, bias, r, router_logits, topk_ids, topk_weights, counter, stream); break;
-    default: launch<4>(x, gate_w, bias, r, router_logits, topk_ids, topk_weights, counter, stream); break;
-  }
+  // More tokens would be launch<T>; measured slower (ops.h), so not taken.
+  static_assert(kExpertGateMaxTokens == 1);
+  launch<1>(x, gate_w, bias, r, router_logits, topk_ids, topk_weights, counter, stream);
 }
 
 }  // namespace sable::cuda

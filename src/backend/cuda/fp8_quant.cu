@@ -7,7 +7,6 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
-#include "backend/cuda/fp8_act.cuh"
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "core/dtype.h"
@@ -15,7 +14,13 @@
 namespace sable::cuda {
 namespace {
 
-constexpr float kFp8Max = kFp8ActMax;
+constexpr float kFp8Max = 448.f;
+
+__device__ __forceinline__ uint32_t pack4_fp8(float a, float b, float c, float d) {
+  const uint32_t lo = __nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, __NV_E4M3);
+  const uint32_t hi = __nv_cvt_float2_to_fp8x2(make_float2(c, d), __NV_SATFINITE, __NV_E4M3);
+  return lo | (hi << 16);
+}
 
 // One warp per (token, 128-channel group); lane l handles channels 4l..4l+3.
 // Rows t in [T, T_pad) are written as zeros with scale 1 (padding for cuBLASLt).

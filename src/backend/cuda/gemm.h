@@ -15,7 +15,6 @@
 #include <cstdint>
 
 #include "backend/cuda/batch_invariant.h"  // linear() honours it
-#include "backend/cuda/fp8_act.h"
 #include "backend/linear_weight.h"
 #include "core/tensor.h"
 
@@ -57,17 +56,13 @@ void make_random_experts(MoeExperts& e, int num_experts, int64_t hidden, int64_t
 
 // out = x W^T. x BF16 [T, in] on device; out BF16 or F32 [T, out] on device.
 // w must have been through prepare_linear. Any T >= 0.
-// x8: x's FP8 form already written by its producer (fp8_act.h); FP8 weights
-// then skip the activation quantization where its layout is the one the GEMM
-// reads (the streaming kernel; cuBLASLt when T % 4 == 0). Ignored otherwise.
-void linear(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream,
-            const Fp8Act* x8 = nullptr);
+void linear(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream);
 
 // out[t] = sum_k topk_weights[t,k] * down_e(silu(gate_e x[t]) * up_e x[t]),
 // e = topk_ids[t,k]. x BF16 [T, H]; topk_ids I32 [T, K]; topk_weights F32
 // [T, K]; out BF16 or F32 [T, H]. w must have been through prepare_experts.
-void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
-                 const MoeExperts& w, Tensor& out, cudaStream_t stream, const Fp8Act* x8 = nullptr);
+void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights, const MoeExperts& w, Tensor& out,
+                 cudaStream_t stream);
 
 // Dynamic per-token-group FP8 activation quantization, groups of 128 channels:
 // for token t and group g, s = amax(|x[t, 128g : 128g+128]|) / 448 (a tiny
@@ -83,8 +78,7 @@ void quantize_activations_fp8(const Tensor& x, Tensor& q, Tensor& scales, cudaSt
 // for bf16), kLibrary cuBLASLt (bf16; FP8 block-scaled when the device
 // supports it, else it falls back to kStream).
 enum class GemmPath { kAuto, kStream, kLibrary };
-void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream,
-               GemmPath path, const Fp8Act* x8 = nullptr);
+void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream, GemmPath path);
 // Largest T that linear() sends to the streaming kernel (above it: cuBLASLt).
 // Measured on the H200 (bench/results/cuda-gemm-*.md): cuBLASLt's bf16 small-M
 // kernels stream the weight at 88-99% of copy bandwidth on the large shapes,

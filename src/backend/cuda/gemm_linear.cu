@@ -167,8 +167,7 @@ GemmPath linear_auto_path(int64_t T, const LinearWeight& w) {
   return stream ? GemmPath::kStream : GemmPath::kLibrary;
 }
 
-void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream,
-               GemmPath path, const Fp8Act* x8) {
+void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream, GemmPath path) {
   const PreparedLinear& P = prepared_of(w);
   const int64_t T = x.dim(0), K = P.in, N = P.out;
   SABLE_GEMM_REQUIRE(x.dtype() == DType::BF16 && x.ndim() == 2 && x.dim(1) == K,
@@ -221,14 +220,7 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
   auto* xs = reinterpret_cast<float*>(arena + s.xs);
   const bool kmajor = lib && cfg.act_kmajor;
   const int64_t xs_sk = kmajor ? 1 : T4, xs_st = kmajor ? G : 1;
-  // The producer's FP8 form is [T, K] with scales [G][T4]: what the streaming
-  // kernel reads, and cuBLASLt when it needs no padded rows.
-  if (x8 && x8->q && x8->sld == T4 && K % 128 == 0 && !kmajor && (!lib || T4 == T)) {
-    xq = x8->q;
-    xs = x8->scales;
-  } else {
-    launch_quantize_act_fp8_padded(xb, T, lib ? T4 : T, K, K, xq, xs, xs_sk, xs_st, stream);
-  }
+  launch_quantize_act_fp8_padded(xb, T, lib ? T4 : T, K, K, xq, xs, xs_sk, xs_st, stream);
   if (lib) {
     void* dst = pad_out ? arena + s.outbuf : out.data();
     if (cublaslt_fp8_block(ws, xq, xs, T4, K, static_cast<const uint8_t*>(P.weight), P.scale, N,
@@ -256,8 +248,8 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
              reinterpret_cast<float*>(arena + s2.partial), sp, bn);
 }
 
-void linear(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream, const Fp8Act* x8) {
-  linear_on(x, w, out, stream, GemmPath::kAuto, x8);
+void linear(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream) {
+  linear_on(x, w, out, stream, GemmPath::kAuto);
 }
 
 void quantize_activations_fp8(const Tensor& x, Tensor& q, Tensor& scales, cudaStream_t stream) {

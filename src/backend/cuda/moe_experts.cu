@@ -244,8 +244,8 @@ size_t moe_arena_bytes(int64_t T, int64_t top_k, int E, int64_t H, int64_t I, bo
                   moe_scratch(T, top_k, E, H, I, fp8, 128).total);
 }
 
-void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
-                 const MoeExperts& w, Tensor& out, cudaStream_t stream, const Fp8Act* x8) {
+void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights, const MoeExperts& w, Tensor& out,
+                 cudaStream_t stream) {
   SABLE_GEMM_REQUIRE(w.prepared != nullptr, "moe_experts: experts not prepared (prepare_experts)");
   const PreparedExperts& P = *static_cast<const PreparedExperts*>(w.prepared.get());
   const int64_t T = x.dim(0), H = P.H, I = P.I, K = topk_ids.dim(1);
@@ -310,12 +310,7 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   if (P.fp8) {
     auto* xq = reinterpret_cast<uint8_t*>(ar + s.xq);
     auto* xs = reinterpret_cast<float*>(ar + s.xs);
-    if (x8 && x8->q && x8->sld == scale_ld(T) && H % 128 == 0) {
-      xq = x8->q;  // written by x's producer (fp8_act.h), the same bytes
-      xs = x8->scales;
-    } else {
-      launch_quantize_act_fp8(x.ptr<__nv_bfloat16>(), T, H, H, xq, xs, scale_ld(T), stream);
-    }
+    launch_quantize_act_fp8(x.ptr<__nv_bfloat16>(), T, H, H, xq, xs, scale_ld(T), stream);
     g.x = xq;
     g.ldx = H;
     g.xs = xs;

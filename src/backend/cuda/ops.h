@@ -13,36 +13,28 @@
 #include <cuda_runtime.h>
 
 #include "backend/backend.h"
-#include "backend/cuda/fp8_act.h"
 
 namespace sable::cuda {
 
 void embedding(const Tensor& ids, const Tensor& table, Tensor& out, cudaStream_t stream);
-// q8 (fp8_act.h): also write the FP8 form of `out` there, bitwise what
-// quantize_activations_fp8(out) writes; needs fp8_act_writable(out) (and
-// x, weight, residual 16-byte aligned, as they are when out is).
-void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out, cudaStream_t stream,
-              const Fp8Act* q8 = nullptr);
+void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out, cudaStream_t stream);
 // residual may be BF16 or F32 (F32 keeps the reference's precision across
 // layers); the norm is taken of the stored (rounded) residual.
-void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& weight, float eps, Tensor& out,
-                  cudaStream_t stream, const Fp8Act* q8 = nullptr);
-// out [T, I] (gate and up the same shape; q8: as rms_norm's).
-void silu_and_mul(const Tensor& gate, const Tensor& up, Tensor& out, cudaStream_t stream,
-                  const Fp8Act* q8 = nullptr);
-// Whether a producer above can write the FP8 form of `out`: BF16, rows of a
-// multiple of 128 channels, 16-byte aligned.
-bool fp8_act_writable(const Tensor& out);
+void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& weight, float eps, Tensor& out, cudaStream_t stream);
+void silu_and_mul(const Tensor& gate, const Tensor& up, Tensor& out, cudaStream_t stream);
 void rope(Tensor& x, int offset, int rope_dim, const Tensor& positions, const RopeParams& p,
           cudaStream_t stream);
 void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRoutingParams& p,
                Tensor& topk_ids, Tensor& topk_weights, cudaStream_t stream);
-// The MoE gate of up to kExpertGateMaxTokens tokens in one launch
-// (expert_gate.cu): router_logits = x gate_w^T in F32 (BF16 x [T, H] and
-// gate_w [E, H]; a fixed summation order per row, not cuBLASLt's), then
-// moe_route's routing. counter: one device int, zero between launches (the
-// kernel leaves it zero). expert_gate_supported says whether it applies.
-constexpr int64_t kExpertGateMaxTokens = 4;
+// The MoE gate of one decode token in one launch (expert_gate.cu):
+// router_logits = x gate_w^T in F32 (BF16 x [1, H] and gate_w [E, H]; a
+// fixed summation order per row, not cuBLASLt's), then moe_route's routing.
+// counter: one device int, zero between launches (the kernel leaves it
+// zero). expert_gate_supported says whether it applies. The kernel takes up
+// to 4 tokens, but its last block routes them one after another: on the
+// H200 (4-layer FP8 slice) one token gained 27 us a step, two lost 17 and
+// four lost 50 against linear + moe_route, so only T = 1 takes it.
+constexpr int64_t kExpertGateMaxTokens = 1;
 bool expert_gate_supported(const Tensor& x, const Tensor& gate_w, const MoeRoutingParams& p);
 void expert_gate(const Tensor& x, const Tensor& gate_w, const Tensor& bias, const MoeRoutingParams& p,
                  Tensor& router_logits, Tensor& topk_ids, Tensor& topk_weights, int* counter, cudaStream_t stream);

@@ -10,14 +10,9 @@
 // what vLLM and HF-bf16 do. The caller chooses by the tensor it passes; the
 // normalized output is always computed from the value actually stored, so
 // the next layer sees exactly what the norm saw.
-//
-// With an Fp8Act (fp8_act.h), the kernels also write the FP8 form of their
-// BF16 output for the FP8 GEMM that reads it (8 channels per thread: a half
-// warp holds one 128-channel group).
 #include <cassert>
 
 #include "backend/cuda/cuda_common.cuh"
-#include "backend/cuda/fp8_act.cuh"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/pdl.cuh"
 
@@ -30,21 +25,8 @@ namespace {
 // batch, so that the reduction tree, and the result, are the same for any T.
 constexpr int kThreads = 1024;
 
-// The FP8 form of the 8 outputs at [row, i .. i + 8), from their stored
-// (rounded) values. Only for D % 128 == 0, so that a half warp's 16 vectors
-// are one whole group, and every lane of it is in the loop or none is.
-template <typename TO>
-__device__ __forceinline__ void quantize_stored8(const float (&v)[8], const Fp8Act& q8, int64_t row, int64_t i,
-                                                 int64_t D) {
-  float r[8];
-#pragma unroll
-  for (int j = 0; j < 8; ++j) r[j] = to_f32(from_f32<TO>(v[j]));
-  quantize_group8(r, q8.q + row * D + i, q8.scales + (i / 128) * q8.sld + row);
-}
-
 template <typename TX, typename TW, typename TO, int VEC>
-__global__ void __launch_bounds__(kThreads) rms_norm_kernel(const TX* x, const TW* w, TO* out,
-                                                            int64_t D, float eps, Fp8Act q8) {
+__global__ void __launch_bounds__(kThreads) rms_norm_kernel(const TX* x, const TW* w, TO* out, int64_t D, float eps) {
   pdl_begin();
   __shared__ float scratch[33];
   const int64_t row = blockIdx.x;
@@ -71,7 +53,6 @@ __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const TX* x, const T
 #pragma unroll
       for (int j = 0; j < 8; ++j) v[j] = g[j] * (v[j] * inv);
       store8(o + i, v);
-      if (q8.q) quantize_stored8<TO>(v, q8, row, i, D);
     }
   } else {
     for (int64_t i = threadIdx.x; i < D; i += kThreads)
@@ -80,8 +61,8 @@ __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const TX* x, const T
 }
 
 template <typename TR, typename TX, typename TW, typename TO, int VEC>
-__global__ void __launch_bounds__(kThreads) add_rms_norm_kernel(TR* residual, const TX* x, const TW* w,
-                                                                TO* out, int64_t D, float eps, Fp8Act q8) {
+__global__ void __launch_bounds__(kThreads)
+    add_rms_norm_kernel(TR* residual, const TX* x, const TW* w, TO* out, int64_t D, float eps) {
   pdl_begin();
   __shared__ float scratch[33];
   const int64_t row = blockIdx.x;
@@ -119,7 +100,6 @@ __global__ void __launch_bounds__(kThreads) add_rms_norm_kernel(TR* residual, co
 #pragma unroll
       for (int j = 0; j < 8; ++j) v[j] = g[j] * (v[j] * inv);
       store8(o + i, v);
-      if (q8.q) quantize_stored8<TO>(v, q8, row, i, D);
     }
   } else {
     for (int64_t i = threadIdx.x; i < D; i += kThreads)
@@ -136,29 +116,20 @@ bool vec_ok(int64_t D, std::initializer_list<const Tensor*> ts) {
 
 }  // namespace
 
-bool fp8_act_writable(const Tensor& out) {
-  if (out.ndim() < 1 || out.dim(0) == 0) return false;
-  const int64_t D = out.numel() / out.dim(0);
-  return out.dtype() == DType::BF16 && D % 128 == 0 && reinterpret_cast<uintptr_t>(out.data()) % 16 == 0;
-}
-
-void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out, cudaStream_t stream, const Fp8Act* q8) {
+void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out, cudaStream_t stream) {
   const int64_t T = x.dim(0), D = x.numel() / x.dim(0);
   assert(weight.numel() == D && out.numel() == x.numel());
   if (T == 0) return;
   const bool vec = vec_ok(D, {&x, &weight, &out});
-  if (q8 && !(vec && fp8_act_writable(out)))
-    throw std::runtime_error("CUDA rms_norm: an FP8 output needs 16-byte aligned BF16 rows of a multiple of 128");
-  const Fp8Act q = q8 ? *q8 : Fp8Act{};
   SABLE_DISPATCH_ACT("rms_norm", x.dtype(), TX, {
     SABLE_DISPATCH_FLOAT("rms_norm", weight.dtype(), TW, {
       SABLE_DISPATCH_ACT("rms_norm", out.dtype(), TO, {
         if (vec)
           launch_pdl(rms_norm_kernel<TX, TW, TO, 8>, unsigned(T), kThreads, 0, stream, x.ptr<TX>(), weight.ptr<TW>(),
-                     out.ptr<TO>(), D, eps, q);
+                     out.ptr<TO>(), D, eps);
         else
           launch_pdl(rms_norm_kernel<TX, TW, TO, 1>, unsigned(T), kThreads, 0, stream, x.ptr<TX>(), weight.ptr<TW>(),
-                     out.ptr<TO>(), D, eps, Fp8Act{});
+                     out.ptr<TO>(), D, eps);
         SABLE_CUDA_LAUNCH_CHECK();
       });
     });
@@ -166,24 +137,21 @@ void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out, cud
 }
 
 void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& weight, float eps, Tensor& out,
-                  cudaStream_t stream, const Fp8Act* q8) {
+                  cudaStream_t stream) {
   const int64_t T = x.dim(0), D = x.numel() / x.dim(0);
   assert(residual.numel() == x.numel() && weight.numel() == D && out.numel() == x.numel());
   if (T == 0) return;
   const bool vec = vec_ok(D, {&residual, &x, &weight, &out});
-  if (q8 && !(vec && fp8_act_writable(out)))
-    throw std::runtime_error("CUDA add_rms_norm: an FP8 output needs 16-byte aligned BF16 rows of a multiple of 128");
-  const Fp8Act q = q8 ? *q8 : Fp8Act{};
   SABLE_DISPATCH_ACT("add_rms_norm", residual.dtype(), TR, {
     SABLE_DISPATCH_ACT("add_rms_norm", x.dtype(), TX, {
       SABLE_DISPATCH_FLOAT("add_rms_norm", weight.dtype(), TW, {
         SABLE_DISPATCH_ACT("add_rms_norm", out.dtype(), TO, {
           if (vec)
             launch_pdl(add_rms_norm_kernel<TR, TX, TW, TO, 8>, unsigned(T), kThreads, 0, stream, residual.ptr<TR>(),
-                       x.ptr<TX>(), weight.ptr<TW>(), out.ptr<TO>(), D, eps, q);
+                       x.ptr<TX>(), weight.ptr<TW>(), out.ptr<TO>(), D, eps);
           else
             launch_pdl(add_rms_norm_kernel<TR, TX, TW, TO, 1>, unsigned(T), kThreads, 0, stream, residual.ptr<TR>(),
-                       x.ptr<TX>(), weight.ptr<TW>(), out.ptr<TO>(), D, eps, Fp8Act{});
+                       x.ptr<TX>(), weight.ptr<TW>(), out.ptr<TO>(), D, eps);
           SABLE_CUDA_LAUNCH_CHECK();
         });
       });

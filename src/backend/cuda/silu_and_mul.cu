@@ -4,7 +4,6 @@
 
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/ops.h"
-#include "backend/cuda/fp8_act.cuh"
 #include "backend/cuda/pdl.cuh"
 
 namespace sable::cuda {
@@ -13,7 +12,7 @@ namespace {
 __device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.f + expf(-g)) * u; }
 
 template <typename TG, typename TU, typename TO, int VEC>
-__global__ void silu_and_mul_kernel(const TG* g, const TU* u, TO* o, int64_t n, int64_t I, Fp8Act q8) {
+__global__ void silu_and_mul_kernel(const TG* g, const TU* u, TO* o, int64_t n) {
   pdl_begin();
   const int64_t stride = int64_t(gridDim.x) * blockDim.x * VEC;
   for (int64_t i = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * VEC; i < n; i += stride) {
@@ -24,14 +23,6 @@ __global__ void silu_and_mul_kernel(const TG* g, const TU* u, TO* o, int64_t n, 
 #pragma unroll
       for (int j = 0; j < 8; ++j) a[j] = silu_mul(a[j], b[j]);
       store8(o + i, a);
-      if (q8.q) {
-        // The FP8 form from the stored values; I % 128 == 0, so a half
-        // warp's 16 vectors are one group of one row, all in the loop or not.
-#pragma unroll
-        for (int j = 0; j < 8; ++j) a[j] = to_f32(from_f32<TO>(a[j]));
-        const int64_t t = i / I, c = i % I;
-        quantize_group8(a, q8.q + i, q8.scales + (c / 128) * q8.sld + t);
-      }
     } else {
       o[i] = from_f32<TO>(silu_mul(to_f32(g[i]), to_f32(u[i])));
     }
@@ -40,16 +31,12 @@ __global__ void silu_and_mul_kernel(const TG* g, const TU* u, TO* o, int64_t n, 
 
 }  // namespace
 
-void silu_and_mul(const Tensor& gate, const Tensor& up, Tensor& out, cudaStream_t stream, const Fp8Act* q8) {
+void silu_and_mul(const Tensor& gate, const Tensor& up, Tensor& out, cudaStream_t stream) {
   const int64_t n = gate.numel();
   assert(up.numel() == n && out.numel() == n);
   if (n == 0) return;
   const bool vec = n % 8 == 0 && aligned8(gate.data(), dtype_size(gate.dtype())) &&
                    aligned8(up.data(), dtype_size(up.dtype())) && aligned8(out.data(), dtype_size(out.dtype()));
-  if (q8 && !(vec && fp8_act_writable(out)))
-    throw std::runtime_error("CUDA silu_and_mul: an FP8 output needs 16-byte aligned BF16 rows of a multiple of 128");
-  const Fp8Act q = q8 ? *q8 : Fp8Act{};
-  const int64_t I = out.numel() / out.dim(0);
   const int threads = 256;
   SABLE_DISPATCH_ACT("silu_and_mul", gate.dtype(), TG, {
     SABLE_DISPATCH_ACT("silu_and_mul", up.dtype(), TU, {
@@ -57,11 +44,11 @@ void silu_and_mul(const Tensor& gate, const Tensor& up, Tensor& out, cudaStream_
         if (vec) {
           unsigned blocks = std::min<unsigned>(ceil_div(n / 8, threads), 65535u * 8);
           launch_pdl(silu_and_mul_kernel<TG, TU, TO, 8>, blocks, threads, 0, stream, gate.ptr<TG>(), up.ptr<TU>(),
-                     out.ptr<TO>(), n, I, q);
+                     out.ptr<TO>(), n);
         } else {
           unsigned blocks = std::min<unsigned>(ceil_div(n, threads), 65535u * 8);
           launch_pdl(silu_and_mul_kernel<TG, TU, TO, 1>, blocks, threads, 0, stream, gate.ptr<TG>(), up.ptr<TU>(),
-                     out.ptr<TO>(), n, I, Fp8Act{});
+                     out.ptr<TO>(), n);
         }
         SABLE_CUDA_LAUNCH_CHECK();
       });
