@@ -133,14 +133,6 @@ class Backend {
   // num_shared].
   virtual void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRoutingParams& p,
                          Tensor& topk_ids, Tensor& topk_weights) = 0;
-  // The MoE gate: router_logits = linear(x, gate) (F32 [T, E]), then
-  // moe_route. One op so that a backend may fuse the two (CUDA does at one
-  // token); by default exactly those two calls.
-  virtual void moe_gate(const Tensor& x, const LinearWeight& gate, const Tensor& bias, const MoeRoutingParams& p,
-                        Tensor& router_logits, Tensor& topk_ids, Tensor& topk_weights) {
-    linear(x, gate, router_logits);
-    moe_route(router_logits, bias, p, topk_ids, topk_weights);
-  }
 
   // out[t] = sum_k topk_weights[t,k] * expert_{topk_ids[t,k]}(x[t]), where an
   // expert is down(silu(gate x) * up x). x, out [T, H].

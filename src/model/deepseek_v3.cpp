@@ -339,12 +339,13 @@ Tensor DeepseekV3Model::moe(int layer, const MoeWeights& w, const Tensor& h) {
   const std::string p = "model.layers." + std::to_string(layer) + ".mlp";
   // The router runs in float32: in bf16, routes flip.
   Tensor logits = be.empty(DType::F32, {T, E});
+  be.linear(h, w.gate, logits);  // [T, E]
+  debug(p + ".gate.out0", logits);
   // Routed experts in columns [0, K), the fused shared experts after them.
   MoeRoutingParams routing = routing_;
   routing.num_shared = w.num_shared;
   Tensor ids = be.empty(DType::I32, {T, K + w.num_shared}), weights = be.empty(DType::F32, {T, K + w.num_shared});
-  be.moe_gate(h, w.gate, w.e_score_correction_bias, routing, logits, ids, weights);
-  debug(p + ".gate.out0", logits);  // [T, E]
+  be.moe_route(logits, w.e_score_correction_bias, routing, ids, weights);
   debug(p + ".gate.out1", weights);  // [T, K + num_shared]: the reference's topk_weight, then 1s
   Tensor out = be.empty(be.activation_dtype(), {T, h.dim(1)});
   be.moe_experts(h, ids, weights, w.experts, out);

@@ -2,9 +2,7 @@
 
 #include <cublas_v2.h>
 
-#include <cstdlib>
 #include <mutex>
-#include <string>
 #include <stdexcept>
 
 #include "backend/cuda/cuda_check.h"
@@ -25,8 +23,6 @@ CudaBackend::CudaBackend(int device, const CudaBackendOptions& opts) : device_(d
   SABLE_CUDA_CHECK(cudaMalloc(&cublas_ws_, opts_.cublas_workspace_bytes));
   SABLE_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_ws_, opts_.cublas_workspace_bytes));
   if (opts_.batch_invariant) set_batch_invariant(true);
-  SABLE_CUDA_CHECK(cudaMalloc(&gate_counter_, sizeof(int)));
-  SABLE_CUDA_CHECK(cudaMemset(gate_counter_, 0, sizeof(int)));
 }
 
 CudaBackend::~CudaBackend() {
@@ -34,7 +30,6 @@ CudaBackend::~CudaBackend() {
   if (stream_) cudaStreamSynchronize(stream_);
   if (cublas_) cublasDestroy(cublas_);
   if (cublas_ws_) cudaFree(cublas_ws_);
-  if (gate_counter_) cudaFree(gate_counter_);
   alloc_.reset();
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -86,20 +81,6 @@ void CudaBackend::moe_route(const Tensor& logits, const Tensor& bias, const MoeR
                             Tensor& weights) {
   cuda::moe_route(logits, bias, p, ids, weights, stream_);
 }
-void CudaBackend::moe_gate(const Tensor& x, const LinearWeight& gate, const Tensor& bias, const MoeRoutingParams& p,
-                           Tensor& router_logits, Tensor& topk_ids, Tensor& topk_weights) {
-  // Fused at one token, except in batch-invariant mode: its logits' bits
-  // differ from linear()'s, which that mode uses at every T.
-  static const bool off = [] {  // SABLE_EXPERT_GATE=0: linear + moe_route (A/B)
-    const char* v = std::getenv("SABLE_EXPERT_GATE");
-    return v && std::string(v) == "0";
-  }();
-  if (!off && !cuda::batch_invariant() && cuda::expert_gate_supported(x, gate.weight, p)) {
-    cuda::expert_gate(x, gate.weight, bias, p, router_logits, topk_ids, topk_weights, gate_counter_, stream_);
-    return;
-  }
-  Backend::moe_gate(x, gate, bias, p, router_logits, topk_ids, topk_weights);
-}
 void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights, const MoeExperts& w,
                               Tensor& out) {
   cuda::moe_experts(x, ids, weights, w, out, stream_);
@@ -117,8 +98,8 @@ void CudaBackend::mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps
 void CudaBackend::mla_read_kv(const Tensor& cache, const Tensor& slots, Tensor& c_kv, Tensor& k_pe) {
   cuda::mla_read_kv(cache, slots, c_kv, k_pe, stream_);
 }
-void CudaBackend::mla_attention_expanded(const Tensor& q, const Tensor& kv, const Tensor& k_pe, int q_pos0, int k_pos0,
-                                         float scale, bool accumulate, Tensor& out, Tensor& lse) {
+void CudaBackend::mla_attention_expanded(const Tensor& q, const Tensor& kv, const Tensor& k_pe, int q_pos0,
+                                         int k_pos0, float scale, bool accumulate, Tensor& out, Tensor& lse) {
   cuda::mla_attention_expanded(q, kv, k_pe, q_pos0, k_pos0, scale, accumulate, out, lse, stream_);
 }
 void CudaBackend::mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float scale,

@@ -64,8 +64,6 @@ class CudaBackend final : public Backend {
   void rope(Tensor& x, int offset, int rope_dim, const Tensor& positions, const RopeParams& p) override;
   void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRoutingParams& p, Tensor& topk_ids,
                  Tensor& topk_weights) override;
-  void moe_gate(const Tensor& x, const LinearWeight& gate, const Tensor& bias, const MoeRoutingParams& p,
-                Tensor& router_logits, Tensor& topk_ids, Tensor& topk_weights) override;
   void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights, const MoeExperts& w,
                    Tensor& out) override;
   void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out) override;
@@ -98,7 +96,6 @@ class CudaBackend final : public Backend {
   void* cublas_ws_ = nullptr;
   std::unique_ptr<CudaAllocator> alloc_;
   int next_graph_pool_ = 1;
-  int* gate_counter_ = nullptr;  // expert_gate's arrival counter (ops.h)
 };
 
 // A backend with its own stream and allocator. Tensors it allocated must be

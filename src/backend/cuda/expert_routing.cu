@@ -19,7 +19,6 @@
 #include <climits>
 
 #include "backend/cuda/cuda_common.cuh"
-#include "backend/cuda/expert_routing.cuh"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/smem_optin.h"
@@ -27,14 +26,91 @@
 namespace sable::cuda {
 namespace {
 
-constexpr int kThreads = kRouteThreads;
+constexpr int kThreads = 256;
 
-__global__ void __launch_bounds__(kThreads) moe_route_kernel(const float* logits, const float* bias, RouteShape r,
+// Does (av, a) beat (bv, b)? Larger value, ties toward the lower index.
+__device__ __forceinline__ bool beats(float av, int a, float bv, int b) { return av > bv || (av == bv && a < b); }
+
+__global__ void __launch_bounds__(kThreads) moe_route_kernel(const float* logits, const float* bias, int E, int G,
+                                                             int topk_group, int K, int S, bool norm, float scaling,
                                                              int32_t* ids_out, float* w_out) {
   pdl_begin();
   extern __shared__ float smem[];
+  float* s = smem;           // [E] sigmoid scores
+  float* choice = s + E;     // [E] biased, then masked by the kept groups
+  float* gscore = choice + E;  // [G]
+  int* kept = reinterpret_cast<int*>(gscore + G);  // [G]
+  int* sel_id = kept + G;                          // [K]
+  float* sel_w = reinterpret_cast<float*>(sel_id + K);  // [K]
   const int64_t t = blockIdx.x;
-  route_token(logits + t * r.E, bias, r, smem, ids_out + t * (r.K + r.S), w_out + t * (r.K + r.S));
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = kThreads / 32;
+  const float* lg = logits + t * E;
+  for (int e = threadIdx.x; e < E; e += kThreads) {
+    const float v = 1.f / (1.f + expf(-lg[e]));
+    s[e] = v;
+    choice[e] = v + (bias ? bias[e] : 0.f);
+  }
+  __syncthreads();
+  // Group scores: the sum of the two largest choices (as a multiset), a
+  // warp's top-2 reduction; one group per warp at a time.
+  const int per_group = E / G;
+  for (int g = warp; g < G; g += nwarps) {
+    const float* c = choice + g * per_group;
+    float m1 = -INFINITY, m2 = -INFINITY;
+    for (int i = lane; i < per_group; i += 32) {
+      const float v = c[i];
+      if (v > m1) { m2 = m1; m1 = v; }
+      else if (v > m2) m2 = v;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const float o1 = __shfl_xor_sync(0xffffffffu, m1, o), o2 = __shfl_xor_sync(0xffffffffu, m2, o);
+      const float hi = fmaxf(m1, o1), lo = fminf(m1, o1);
+      m2 = fmaxf(lo, fmaxf(m2, o2));
+      m1 = hi;
+    }
+    if (lane == 0) gscore[g] = per_group == 1 ? c[0] : m1 + m2;
+  }
+  __syncthreads();
+  for (int g = threadIdx.x; g < G; g += kThreads) {
+    int rank = 0;
+    for (int o = 0; o < G; ++o) rank += beats(gscore[o], o, gscore[g], g);
+    kept[g] = rank < topk_group;
+  }
+  __syncthreads();
+  // Experts of dropped groups score -inf (still selectable, as on the CPU,
+  // if top_k exceeds the kept experts).
+  for (int e = threadIdx.x; e < E; e += kThreads)
+    if (!kept[e / per_group]) choice[e] = -INFINITY;
+  __syncthreads();
+  for (int e = threadIdx.x; e < E; e += kThreads) {
+    const float v = choice[e];
+    // No early exit: the loop then carries no dependency through its exit
+    // test and unrolls (shared-memory loads are broadcasts, one per value).
+    int rank = 0;
+#pragma unroll 8
+    for (int o = 0; o < E; ++o) rank += beats(choice[o], o, v, e);
+    if (rank < K) {
+      sel_id[rank] = e;
+      sel_w[rank] = s[e];
+    }
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float sum = 0.f;  // in k order, as the CPU
+    for (int k = 0; k < K; ++k) sum += sel_w[k];
+    const float denom = norm ? sum + 1e-20f : 1.f;
+    int32_t* ids = ids_out + t * (K + S);
+    float* w = w_out + t * (K + S);
+    for (int k = 0; k < K; ++k) {
+      ids[k] = sel_id[k];
+      w[k] = sel_w[k] / denom * scaling;
+    }
+    for (int j = 0; j < S; ++j) {
+      ids[K + j] = E + j;
+      w[K + j] = 1.f;
+    }
+  }
 }
 
 }  // namespace
@@ -49,11 +125,11 @@ void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRouting
       topk_ids.dim(1) != K + S || topk_weights.dim(1) != K + S)
     throw std::runtime_error("CUDA moe_route: unsupported routing shape");
   if (T == 0) return;
-  const RouteShape r = route_shape(p);
-  const size_t smem = route_smem_bytes(r);
+  const size_t smem = size_t(2 * E + 2 * G + 2 * K) * sizeof(float);
   allow_dynamic_smem(moe_route_kernel, smem);
   launch_pdl(moe_route_kernel, unsigned(T), kThreads, smem, stream, router_logits.ptr<float>(),
-             bias.data() ? bias.ptr<float>() : nullptr, r, topk_ids.ptr<int32_t>(), topk_weights.ptr<float>());
+             bias.data() ? bias.ptr<float>() : nullptr, E, G, p.topk_group, K, S, p.norm_topk_prob,
+             p.routed_scaling_factor, topk_ids.ptr<int32_t>(), topk_weights.ptr<float>());
   SABLE_CUDA_LAUNCH_CHECK();
 }
 

@@ -61,8 +61,8 @@ void linear(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t st
 // out[t] = sum_k topk_weights[t,k] * down_e(silu(gate_e x[t]) * up_e x[t]),
 // e = topk_ids[t,k]. x BF16 [T, H]; topk_ids I32 [T, K]; topk_weights F32
 // [T, K]; out BF16 or F32 [T, H]. w must have been through prepare_experts.
-void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights, const MoeExperts& w, Tensor& out,
-                 cudaStream_t stream);
+void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
+                 const MoeExperts& w, Tensor& out, cudaStream_t stream);
 
 // Dynamic per-token-group FP8 activation quantization, groups of 128 channels:
 // for token t and group g, s = amax(|x[t, 128g : 128g+128]|) / 448 (a tiny
@@ -78,7 +78,8 @@ void quantize_activations_fp8(const Tensor& x, Tensor& q, Tensor& scales, cudaSt
 // for bf16), kLibrary cuBLASLt (bf16; FP8 block-scaled when the device
 // supports it, else it falls back to kStream).
 enum class GemmPath { kAuto, kStream, kLibrary };
-void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream, GemmPath path);
+void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream,
+               GemmPath path);
 // Largest T that linear() sends to the streaming kernel (above it: cuBLASLt).
 // Measured on the H200 (bench/results/cuda-gemm-*.md): cuBLASLt's bf16 small-M
 // kernels stream the weight at 88-99% of copy bandwidth on the large shapes,

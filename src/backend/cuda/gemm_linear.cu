@@ -167,7 +167,8 @@ GemmPath linear_auto_path(int64_t T, const LinearWeight& w) {
   return stream ? GemmPath::kStream : GemmPath::kLibrary;
 }
 
-void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream, GemmPath path) {
+void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream,
+               GemmPath path) {
   const PreparedLinear& P = prepared_of(w);
   const int64_t T = x.dim(0), K = P.in, N = P.out;
   SABLE_GEMM_REQUIRE(x.dtype() == DType::BF16 && x.ndim() == 2 && x.dim(1) == K,

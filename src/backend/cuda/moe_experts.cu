@@ -244,8 +244,8 @@ size_t moe_arena_bytes(int64_t T, int64_t top_k, int E, int64_t H, int64_t I, bo
                   moe_scratch(T, top_k, E, H, I, fp8, 128).total);
 }
 
-void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights, const MoeExperts& w, Tensor& out,
-                 cudaStream_t stream) {
+void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
+                 const MoeExperts& w, Tensor& out, cudaStream_t stream) {
   SABLE_GEMM_REQUIRE(w.prepared != nullptr, "moe_experts: experts not prepared (prepare_experts)");
   const PreparedExperts& P = *static_cast<const PreparedExperts*>(w.prepared.get());
   const int64_t T = x.dim(0), H = P.H, I = P.I, K = topk_ids.dim(1);

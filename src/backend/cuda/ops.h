@@ -20,24 +20,13 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor& out, cudaStream_t
 void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out, cudaStream_t stream);
 // residual may be BF16 or F32 (F32 keeps the reference's precision across
 // layers); the norm is taken of the stored (rounded) residual.
-void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& weight, float eps, Tensor& out, cudaStream_t stream);
+void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& weight, float eps, Tensor& out,
+                  cudaStream_t stream);
 void silu_and_mul(const Tensor& gate, const Tensor& up, Tensor& out, cudaStream_t stream);
 void rope(Tensor& x, int offset, int rope_dim, const Tensor& positions, const RopeParams& p,
           cudaStream_t stream);
 void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRoutingParams& p,
                Tensor& topk_ids, Tensor& topk_weights, cudaStream_t stream);
-// The MoE gate of one decode token in one launch (expert_gate.cu):
-// router_logits = x gate_w^T in F32 (BF16 x [1, H] and gate_w [E, H]; a
-// fixed summation order per row, not cuBLASLt's), then moe_route's routing.
-// counter: one device int, zero between launches (the kernel leaves it
-// zero). expert_gate_supported says whether it applies. The kernel takes up
-// to 4 tokens, but its last block routes them one after another: on the
-// H200 (4-layer FP8 slice) one token gained 27 us a step, two lost 17 and
-// four lost 50 against linear + moe_route, so only T = 1 takes it.
-constexpr int64_t kExpertGateMaxTokens = 1;
-bool expert_gate_supported(const Tensor& x, const Tensor& gate_w, const MoeRoutingParams& p);
-void expert_gate(const Tensor& x, const Tensor& gate_w, const Tensor& bias, const MoeRoutingParams& p,
-                 Tensor& router_logits, Tensor& topk_ids, Tensor& topk_weights, int* counter, cudaStream_t stream);
 // Per-head GEMMs: streaming kernels at one token (head_gemv.h),
 // cuBLAS strided-batched bf16 beyond and in batch-invariant mode (fp32
 // accumulate either way). w must be BF16 (other dtypes take cuBLAS through a

@@ -26,7 +26,8 @@ namespace {
 constexpr int kThreads = 1024;
 
 template <typename TX, typename TW, typename TO, int VEC>
-__global__ void __launch_bounds__(kThreads) rms_norm_kernel(const TX* x, const TW* w, TO* out, int64_t D, float eps) {
+__global__ void __launch_bounds__(kThreads) rms_norm_kernel(const TX* x, const TW* w, TO* out,
+                                                            int64_t D, float eps) {
   pdl_begin();
   __shared__ float scratch[33];
   const int64_t row = blockIdx.x;
@@ -61,8 +62,8 @@ __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const TX* x, const T
 }
 
 template <typename TR, typename TX, typename TW, typename TO, int VEC>
-__global__ void __launch_bounds__(kThreads)
-    add_rms_norm_kernel(TR* residual, const TX* x, const TW* w, TO* out, int64_t D, float eps) {
+__global__ void __launch_bounds__(kThreads) add_rms_norm_kernel(TR* residual, const TX* x, const TW* w,
+                                                                TO* out, int64_t D, float eps) {
   pdl_begin();
   __shared__ float scratch[33];
   const int64_t row = blockIdx.x;
