@@ -184,8 +184,9 @@ TEST_F(GemmTest, Fp8BlockScaledMatchesReference) {
   const cuda::Fp8BlockInfo info = cuda::fp8_block_info();
   std::printf("cuBLASLt FP8 block scaling: supported %d, act scales %s, weight scale rows padded %d\n",
               info.supported, info.act_kmajor ? "[t][g]" : "[g][t]", info.w_kb_pad4);
-  const Shape3 shapes[] = {{1, 576, 1024}, {2, 300, 256}, {5, 256, 400}, {16, 384, 512},
-                           {32, 130, 272}, {64, 256, 512}, {100, 256, 1024}, {130, 200, 384}};
+  // (1, 2112, 7168) and (8, 256, 4096): split-K with 64- and 128-row CTAs.
+  const Shape3 shapes[] = {{1, 576, 1024}, {2, 300, 256},  {5, 256, 400},   {16, 384, 512},  {32, 130, 272},
+                           {64, 256, 512}, {100, 256, 1024}, {130, 200, 384}, {1, 2112, 7168}, {8, 256, 4096}};
   for (const auto& sh : shapes) {
     LinearWeight w;
     host_fp8_weight(rng, sh.N, sh.K, w);
@@ -199,18 +200,23 @@ TEST_F(GemmTest, Fp8BlockScaledMatchesReference) {
     Tensor dx = upload(x, dxm);
     Tensor xq = gpu_quantized_x(dx, sh.T, sh.K, s_);
     cpu::linear_reference(xq, ref_w, refq);
+    // variant 1 (the ring) reads the tiled copy, with 4 or 2 K-warps per CTA.
     for (int variant : {1, 0})
-      for (auto path : {cuda::GemmPath::kAuto, cuda::GemmPath::kStream, cuda::GemmPath::kLibrary})
-        for (bool f32 : {false, true}) {
-          cuda::set_stream_gemm_variant(variant);
-          const auto out = run_linear(dx, w, sh.T, sh.N, f32, path, s_);
-          const double eq = rel_err(out, refq.ptr<float>(), out.size());
-          const double e = rel_err(out, ref.ptr<float>(), out.size());
-          EXPECT_LT(eq, 1e-2) << "seed " << seed << " T=" << sh.T << " N=" << sh.N << " K=" << sh.K
-                              << " path " << int(path) << " f32 " << f32 << " variant " << variant;
-          EXPECT_LT(e, 8e-2) << "seed " << seed << " T=" << sh.T << " N=" << sh.N << " K=" << sh.K;
-        }
+      for (int kw : {4, 2})
+        for (auto path : {cuda::GemmPath::kAuto, cuda::GemmPath::kStream, cuda::GemmPath::kLibrary})
+          for (bool f32 : {false, true}) {
+            if (variant == 0 && kw == 2) continue;
+            cuda::set_stream_gemm_variant(variant);
+            cuda::set_dense_kwarps(kw);
+            const auto out = run_linear(dx, w, sh.T, sh.N, f32, path, s_);
+            const double eq = rel_err(out, refq.ptr<float>(), out.size());
+            const double e = rel_err(out, ref.ptr<float>(), out.size());
+            EXPECT_LT(eq, 1e-2) << "seed " << seed << " T=" << sh.T << " N=" << sh.N << " K=" << sh.K << " path "
+                                << int(path) << " f32 " << f32 << " variant " << variant << " kwarps " << kw;
+            EXPECT_LT(e, 8e-2) << "seed " << seed << " T=" << sh.T << " N=" << sh.N << " K=" << sh.K;
+          }
     cuda::set_stream_gemm_variant(-1);
+    cuda::set_dense_kwarps(0);
   }
 }
 

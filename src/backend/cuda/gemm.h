@@ -90,6 +90,10 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
 int64_t stream_gemm_max_tokens(bool fp8);
 // The path linear() takes for T tokens through a prepared weight.
 GemmPath linear_auto_path(int64_t T, const LinearWeight& w);
+// Testing knob: K-warps of dense FP8 GEMMs that read the tiled copy, 2
+// (128-row CTAs) or 4 (64-row); 0 = the rule (gemm_linear.cu). Not
+// thread-safe.
+void set_dense_kwarps(int kw);
 // Testing knob: the streaming kernel's weight pipeline, 0 = register double
 // buffer, 1 = 3-stage cp.async ring in shared memory, -1 = the default by
 // dtype (ring for FP8, registers for bf16: measured, gemm_stream.cu).

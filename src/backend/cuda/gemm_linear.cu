@@ -61,11 +61,11 @@ int pick_bn(int64_t tokens_per_tile, bool fp8) {
 // M=1 (H200, splits swept, record 2026-12-01-a42f6dd-splits-sweep.md)
 // 7168x18432 41.1 us at s=2 against 42.8 at the waves rule's 7 (40.8 at
 // s=1), 7168x16384 37.4 against 39.3; 2048x7168 and 576x7168 keep 7.
-int pick_splits(int64_t N, int64_t T, int bn, int64_t K) {
+int pick_splits(int64_t N, int64_t T, int bn, int64_t K, int64_t cta_rows = 64) {
   // Tuning knob: SABLE_STREAM_GEMM_SPLITS=s forces s (at most one 128-block per CTA K-warp).
   static const int64_t forced = env_int("SABLE_STREAM_GEMM_SPLITS", 0);
   if (forced > 0) return int(std::min<int64_t>(forced, std::max<int64_t>(1, ceil_div(K, 128) / 4)));
-  const int64_t ctas = ceil_div(N, 64) * ceil_div(T, bn);
+  const int64_t ctas = ceil_div(N, cta_rows) * ceil_div(T, bn);
   const int64_t slots = 2 * int64_t(num_sms());
   int64_t max_s = ceil_div(K, 128) / 8;
   if (max_s > 16) max_s = 16;
@@ -84,6 +84,19 @@ int pick_splits(int64_t N, int64_t T, int bn, int64_t K) {
 }
 
 bool g_read_tiles = true;
+int g_dense_kwarps = -1;  // set_dense_kwarps; -1: SABLE_DENSE_KWARPS or the rule
+
+// K-warps of a dense FP8 GEMM through the tiled copy (StreamGemmArgs::kwarps).
+// From the weight's shape alone, so that batch-invariant mode keeps one K
+// partition per weight. The rule is 4 everywhere until measured otherwise;
+// SABLE_DENSE_KWARPS=2|4 forces one (tuning knob, read once).
+int dense_kwarps() {
+  if (g_dense_kwarps < 0) {
+    const int64_t v = env_int("SABLE_DENSE_KWARPS", 0);
+    g_dense_kwarps = v == 2 || v == 4 ? int(v) : 0;
+  }
+  return g_dense_kwarps ? g_dense_kwarps : 4;
+}
 
 size_t align256(size_t v) { return (v + 255) & ~size_t(255); }
 
@@ -108,7 +121,7 @@ LinearScratch linear_scratch(int64_t T, int64_t K, int64_t N, bool fp8, int spli
 
 void run_stream(GemmWorkspace* ws, const PreparedLinear& P, const void* x, int64_t ldx,
                 const float* xs, int64_t xs_sk, int64_t xs_st, int64_t T, void* out,
-                bool out_f32, float* partial, int splits, int bn) {
+                bool out_f32, float* partial, int splits, int bn, int kwarps = 4) {
   StreamGemmArgs a;
   a.fp8 = P.fp8;
   a.bn = bn;
@@ -118,6 +131,7 @@ void run_stream(GemmWorkspace* ws, const PreparedLinear& P, const void* x, int64
   const bool tiled = P.tiled && g_read_tiles;
   a.w = tiled ? P.tiled : P.weight;
   a.w_kt = tiled ? P.tiled_kt : 0;
+  a.kwarps = tiled ? kwarps : 4;
   a.ws = P.scale;
   a.ws_ld = P.kb_ld;
   a.x = x;
@@ -138,6 +152,7 @@ void run_stream(GemmWorkspace* ws, const PreparedLinear& P, const void* x, int64
 }  // namespace
 
 void set_stream_tiles_read(bool on) { g_read_tiles = on; }
+void set_dense_kwarps(int kw) { g_dense_kwarps = kw == 2 || kw == 4 ? kw : 0; }
 
 bool stream_env_override() {
   static const bool set = std::getenv("SABLE_STREAM_GEMM_MAX_T_FP8") != nullptr;
@@ -213,7 +228,11 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
              (cfg.w_kb_pad4 || G % 4 == 0) && K % 16 == 0 && N % 8 == 0;
   if (!lib) SABLE_GEMM_REQUIRE(stream_ok, "linear: FP8 needs in_features % 16 == 0");
   const int bn = pick_bn(T, true);
-  const int splits = lib ? 1 : pick_splits(N, T, bn, K);
+  // The K-warps (and so the CTA rows the split count is picked for) apply
+  // where the streaming kernel reads the tiled copy.
+  const int kw = P.tiled && g_read_tiles ? dense_kwarps() : 4;
+  const int64_t rows = kw == 2 ? 128 : 64;
+  const int splits = lib ? 1 : pick_splits(N, T, bn, K, rows);
   const bool pad_out = lib && T4 != T;
   const LinearScratch s = linear_scratch(T, K, N, true, splits, pad_out, out_esz);
   char* arena = gemm_arena(ws, s.total);
@@ -233,7 +252,7 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
     }
     SABLE_GEMM_REQUIRE(stream_ok, "linear: cuBLASLt FP8 failed and in_features % 16 != 0");
   }
-  const int sp = invariant ? 1 : pick_splits(N, T, bn, K);
+  const int sp = invariant ? 1 : pick_splits(N, T, bn, K, rows);
   const LinearScratch s2 = linear_scratch(T, K, N, true, sp, false, out_esz);
   if (s2.total > s.total || kmajor) {
     // Recompute with the streaming layout (rare: a library failure).
@@ -242,11 +261,11 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
     xs = reinterpret_cast<float*>(arena + s2.xs);
     launch_quantize_act_fp8_padded(xb, T, T, K, K, xq, xs, T4, 1, stream);
     run_stream(ws, P, xq, K, xs, T4, 1, T, out.data(), out_f32,
-               reinterpret_cast<float*>(arena + s2.partial), sp, bn);
+               reinterpret_cast<float*>(arena + s2.partial), sp, bn, kw);
     return;
   }
   run_stream(ws, P, xq, K, xs, xs_sk, xs_st, T, out.data(), out_f32,
-             reinterpret_cast<float*>(arena + s2.partial), sp, bn);
+             reinterpret_cast<float*>(arena + s2.partial), sp, bn, kw);
 }
 
 void linear(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream) {
@@ -271,9 +290,9 @@ void reserve_gemm_workspace(cudaStream_t stream, int64_t max_tokens, int64_t max
   GemmWorkspace* ws = gemm_workspace(stream);
   const int64_t T = max_tokens, F = max_features;
   // Linear: quantized activations + scales, split-K partials (bounded by the
-  // split heuristic: splits * T * N <= 8 waves of 2 * SMs CTAs of 64 x bn <= 64), padded output.
+  // split heuristic: splits * T * N <= 8 waves of 2 * SMs CTAs of up to 128 rows x bn <= 64), padded output.
   size_t need = align256(size_t(scale_ld(T) * F)) + align256(size_t(ceil_div(F, 128) * scale_ld(T)) * 4) +
-                align256(size_t(4) * 8 * 2 * num_sms() * 64 * 64) + align256(size_t(scale_ld(T) * F) * 4);
+                align256(size_t(4) * 8 * 2 * num_sms() * 128 * 64) + align256(size_t(scale_ld(T) * F) * 4);
   if (moe && moe->prepared) {
     const auto& P = *static_cast<const PreparedExperts*>(moe->prepared.get());
     // The MoE scratch grows with T; take the largest over the tile sizes.

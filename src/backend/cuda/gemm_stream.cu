@@ -443,14 +443,15 @@ void launch_variant(const StreamGemmArgs& a, cudaStream_t stream) {
 // 32; at one token (9 experts with the shared one) the gate/up grid is 288
 // CTAs of 128 rows, 1.09 waves, and the FP8 decode step took 1.455 ms
 // against 1.398 with 4. Batch-invariant mode keeps 4 at every size (one K
-// partition whatever the batch). Dense GEMMs keep 4 (pick_splits counts
-// 64-row CTAs). SABLE_STREAM_KWARPS=2|4 forces one (tuning knob, read once).
+// partition whatever the batch). Dense GEMMs take theirs from the caller
+// (StreamGemmArgs::kwarps, gemm_linear.cu). SABLE_STREAM_KWARPS=2|4 forces
+// one for the grouped GEMMs (tuning knob, read once).
 int tiled_kwarps(const StreamGemmArgs& a) {
   static const int forced = [] {
     const char* e = std::getenv("SABLE_STREAM_KWARPS");
     return e && (*e == '2' || *e == '4') ? *e - '0' : 0;
   }();
-  if (!a.tiles) return 4;
+  if (!a.tiles) return a.kwarps == 2 ? 2 : 4;
   if (forced) return forced;
   return !batch_invariant() && a.T >= 256 ? 2 : 4;
 }
