@@ -175,7 +175,8 @@ int g_moe_dtype = -1;      // --dtype: 0 bf16, 1 fp8 (both tables)
 void bench_dense(const Ceil& c, bool quick) {
   struct S { int64_t out, in; const char* name; };
   const S shapes[] = {{7168, 18432, "7168x18432"}, {18432, 7168, "18432x7168"}, {2048, 7168, "2048x7168"},
-                      {24576, 1536, "24576x1536"}, {576, 7168, "576x7168"},   {7168, 16384, "7168x16384"}};
+                      {24576, 1536, "24576x1536"}, {576, 7168, "576x7168"},   {7168, 16384, "7168x16384"},
+                      {2112, 7168, "2112x7168"}};  // the fused q_a + kv_a projection
   std::vector<int64_t> ms = {1, 4, 8, 32, 128, 256, 512, 4096};
   if (quick) ms = {1, 32, 4096};
   if (!g_tokens.empty()) ms = g_tokens;
