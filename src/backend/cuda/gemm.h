@@ -91,7 +91,8 @@ int64_t stream_gemm_max_tokens(bool fp8);
 // The path linear() takes for T tokens through a prepared weight.
 GemmPath linear_auto_path(int64_t T, const LinearWeight& w);
 // Testing knob: K-warps of dense FP8 GEMMs that read the tiled copy, 2
-// (128-row CTAs) or 4 (64-row); 0 = the rule (gemm_linear.cu). Not
+// (128-row CTAs) or 4 (64-row); 0 = the rule (gemm_linear.cu: 2 for weights
+// of more than 2 x SMs x 64 rows). Not
 // thread-safe.
 void set_dense_kwarps(int kw);
 // Testing knob: the streaming kernel's weight pipeline, 0 = register double

@@ -86,16 +86,22 @@ int pick_splits(int64_t N, int64_t T, int bn, int64_t K, int64_t cta_rows = 64) 
 bool g_read_tiles = true;
 int g_dense_kwarps = -1;  // set_dense_kwarps; -1: SABLE_DENSE_KWARPS or the rule
 
-// K-warps of a dense FP8 GEMM through the tiled copy (StreamGemmArgs::kwarps).
-// From the weight's shape alone, so that batch-invariant mode keeps one K
-// partition per weight. The rule is 4 everywhere until measured otherwise;
+// K-warps of a dense FP8 GEMM through the tiled copy (StreamGemmArgs::kwarps):
+// 2 (128-row CTAs) when 64-row CTAs would not fit one wave unsplit, 4
+// otherwise. From the weight's shape alone, so that batch-invariant mode
+// keeps one K partition per weight. H200 at M = 1 (record
+// 2026-12-01-9018c17-dense-kwarps-ab.md), 4 vs 2 K-warps: 24576x1536 14.7 vs
+// 13.2 us, 18432x7168 38.0 vs 36.6 (the rule's two); 7168-row weights equal
+// (33.8 / 33.9, 37.5 / 37.0), the small ones worse with 2 (576x7168 6.0 vs
+// 7.0, 2112x7168 8.9 vs 9.1; at 4 and 8 tokens 1-2 us worse).
 // SABLE_DENSE_KWARPS=2|4 forces one (tuning knob, read once).
-int dense_kwarps() {
+int dense_kwarps(int64_t N) {
   if (g_dense_kwarps < 0) {
     const int64_t v = env_int("SABLE_DENSE_KWARPS", 0);
     g_dense_kwarps = v == 2 || v == 4 ? int(v) : 0;
   }
-  return g_dense_kwarps ? g_dense_kwarps : 4;
+  if (g_dense_kwarps) return g_dense_kwarps;
+  return ceil_div(N, 64) > 2 * int64_t(num_sms()) ? 2 : 4;
 }
 
 size_t align256(size_t v) { return (v + 255) & ~size_t(255); }
@@ -230,7 +236,7 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
   const int bn = pick_bn(T, true);
   // The K-warps (and so the CTA rows the split count is picked for) apply
   // where the streaming kernel reads the tiled copy.
-  const int kw = P.tiled && g_read_tiles ? dense_kwarps() : 4;
+  const int kw = P.tiled && g_read_tiles ? dense_kwarps(N) : 4;
   const int64_t rows = kw == 2 ? 128 : 64;
   const int splits = lib ? 1 : pick_splits(N, T, bn, K, rows);
   const bool pad_out = lib && T4 != T;

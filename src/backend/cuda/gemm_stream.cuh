@@ -70,7 +70,8 @@ struct StreamGemmArgs {
   float* partial = nullptr;
   int grid_tiles = 0;  // grid.x (dense: ceil(T/bn); grouped: an upper bound)
   // Dense GEMMs over tiled FP8 weights: warps splitting K in a CTA, 4 (64-row
-  // CTAs) or 2 (128-row CTAs, each warp twice the stages); 0 means 4.
+  // CTAs) or 2 (128-row CTAs, each warp twice the stages; gemm_linear.cu's
+  // dense_kwarps); 0 means 4.
   // Grouped GEMMs choose their own (gemm_stream.cu, tiled_kwarps).
   int kwarps = 0;
 };
