@@ -133,8 +133,9 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
     MemoryPlanInput t = in;
     t.tensor_parallel_size = n;
     if (plan_basic(t, wb, tiles).fits) {
+      // Said so: --tensor-parallel-size above 1 is refused by `sable serve` today.
       a += "\n  --tensor-parallel-size " + std::to_string(n) + " (" + gib(wb / n) +
-           " of weights per GPU)";
+           " of weights per GPU; tensor parallelism is not in this build yet)";
       break;
     }
   }
