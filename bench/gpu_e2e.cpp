@@ -24,6 +24,8 @@
 #ifdef SABLE_HAVE_CUDA
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
+
+#include "backend/cuda/knobs.h"
 #endif
 
 namespace sable {
@@ -110,10 +112,44 @@ int run(int argc, char** argv) {
   app.add_option("--device", device);
   app.add_option("--json", json_path);
   app.add_flag("--enforce-eager", eager, "Decode without CUDA graphs");
+  std::string ab;
+  int ab_rounds = 3;
+  app.add_option("--ab", ab,
+                 "NAME=V1,V2[,...]: one model runner (graph set) per value of a runtime knob of the CUDA backend "
+                 "(backend/cuda/knobs.h), timed in alternation in this process (decode only)");
+  app.add_option("--ab-rounds", ab_rounds, "Alternations of the --ab values per batch (the median is reported)");
   app.add_flag("--profile", profile,
                "After timing each decode batch, run one more step between cudaProfilerStart/Stop "
                "(for `ncu --profile-from-start off`: the kernels of exactly one step)");
   CLI11_PARSE(app, argc, argv);
+  // --ab: the knob and its values (no --ab: one runner, nothing set).
+  std::string ab_name;
+  std::vector<int> ab_values;
+  if (!ab.empty()) {
+    const size_t eq = ab.find('=');
+    ab_name = ab.substr(0, eq);
+    if (eq != std::string::npos) ab_values = parse_list(ab.substr(eq + 1));
+#ifdef SABLE_HAVE_CUDA
+    bool ok = ab_values.size() >= 2 && device == "cuda";
+    for (int v : ab_values) ok = ok && cuda::set_knob(ab_name, v);
+    if (!ok) {
+      std::fprintf(stderr, "--ab %s: want NAME=V1,V2[,...] with the CUDA device and one of these knobs:\n", ab.c_str());
+      for (const std::string& h : cuda::knob_help()) std::fprintf(stderr, "  %s\n", h.c_str());
+      return 2;
+    }
+#else
+    std::fprintf(stderr, "--ab needs a CUDA build\n");
+    return 2;
+#endif
+  }
+  auto set_variant = [&](size_t i) {
+#ifdef SABLE_HAVE_CUDA
+    if (!ab_values.empty()) (void)cuda::set_knob(ab_name, ab_values[i]);
+#else
+    (void)i;
+#endif
+  };
+  const size_t variants = ab_values.empty() ? 1 : ab_values.size();
 
   auto cfg = preset_config(preset, layers, false);
   if (!cfg.is_ok()) { std::fprintf(stderr, "%s\n", cfg.status().message().c_str()); return 2; }
@@ -169,11 +205,29 @@ int run(int argc, char** argv) {
   po.max_model_len = std::max(context + 1, 4096);
   po.enforce_eager = eager;
   auto tc = Clock::now();
-  ModelRunner runner(model, po);
-  std::printf("decode: %s (%d graphs, captured in %.1f s)\n\n", runner.num_graphs() ? "CUDA graphs" : "eager",
-              runner.num_graphs(), std::chrono::duration<double>(Clock::now() - tc).count());
-  std::printf("| decode batch | context | step ms | weights+KV GB read | floor ms | step / floor |\n");
-  std::printf("|---:|---:|---:|---:|---:|---:|\n");
+  // One runner per --ab value, each capturing its graphs with the knob set
+  // (they share the model's weights; each has its own KV pool).
+  std::vector<std::unique_ptr<ModelRunner>> runners;
+  for (size_t v = 0; v < variants; ++v) {
+    set_variant(v);
+    runners.push_back(std::make_unique<ModelRunner>(model, po));
+  }
+  ModelRunner& runner = *runners[0];
+  std::printf("decode: %s (%d graphs, captured in %.1f s%s)\n\n", runner.num_graphs() ? "CUDA graphs" : "eager",
+              runner.num_graphs(), std::chrono::duration<double>(Clock::now() - tc).count(),
+              variants > 1 ? ", one set per --ab value" : "");
+  if (variants > 1) {
+    std::printf("A/B of %s in one process: %d rounds, the values alternated; median of the rounds' medians\n\n",
+                ab_name.c_str(), ab_rounds);
+    std::printf("| decode batch | context |");
+    for (int v : ab_values) std::printf(" %s=%d ms |", ab_name.c_str(), v);
+    std::printf(" weights+KV GB read | floor ms | first / floor |\n|---:|---:|");
+    for (size_t v = 0; v < variants; ++v) std::printf("---:|");
+    std::printf("---:|---:|---:|\n");
+  } else {
+    std::printf("| decode batch | context | step ms | weights+KV GB read | floor ms | step / floor |\n");
+    std::printf("|---:|---:|---:|---:|---:|---:|\n");
+  }
   for (int B : batch_list) {
     std::vector<std::vector<int32_t>> tokens(static_cast<size_t>(B)), tables(static_cast<size_t>(B));
     std::vector<RunnerSeq> seqs;
@@ -191,7 +245,21 @@ int run(int argc, char** argv) {
       seqs.push_back(r);
     }
     Timer tm{be};
-    const double ms = tm.median_ms([&] { (void)runner.run_device(seqs); }, 3, iters);
+    // Per value, the median over rounds of each round's median step.
+    std::vector<std::vector<double>> rounds(variants);
+    for (int r = 0; r < (variants > 1 ? ab_rounds : 1); ++r)
+      for (size_t v = 0; v < variants; ++v) {
+        set_variant(v);
+        ModelRunner& rv = *runners[v];
+        rounds[v].push_back(tm.median_ms([&] { (void)rv.run_device(seqs); }, 3, iters));
+      }
+    std::vector<double> med(variants);
+    for (size_t v = 0; v < variants; ++v) {
+      std::sort(rounds[v].begin(), rounds[v].end());
+      med[v] = rounds[v][rounds[v].size() / 2];
+    }
+    set_variant(0);
+    const double ms = med[0];
 #ifdef SABLE_HAVE_CUDA
     if (profile) {
       be.synchronize();
@@ -205,8 +273,9 @@ int run(int argc, char** argv) {
     const double bytes = non_expert + moe_layers * expected_distinct_experts(c.n_routed_experts, c.num_experts_per_tok, B) *
                                           expert_bytes + kv_bytes;
     const double floor_ms = copy_bw > 0 ? bytes / copy_bw * 1e3 : 0;
-    std::printf("| %d | %d | %.3f | %.2f | %.3f | %.2fx |\n", B, context, ms, bytes / 1e9, floor_ms,
-                floor_ms > 0 ? ms / floor_ms : 0);
+    std::printf("| %d | %d |", B, context);
+    for (double m : med) std::printf(" %.3f |", m);
+    std::printf(" %.2f | %.3f | %.2fx |\n", bytes / 1e9, floor_ms, floor_ms > 0 ? ms / floor_ms : 0);
     if (json) json << "{\"kind\":\"decode\",\"fp8\":" << (fp8 ? "true" : "false") << ",\"batch\":" << B
                    << ",\"context\":" << context << ",\"ms\":" << ms << ",\"floor_ms\":" << floor_ms
                    << ",\"graphs\":" << runner.num_graphs() << "}\n";

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <vector>
 
 #include "backend/cuda/gemm.h"
 
@@ -96,6 +97,11 @@ struct GemmWorkspace {
   // split-K partials, MoE permutation and intermediates).
   char* arena = nullptr;
   size_t arena_bytes = 0;
+  // Whether a CUDA graph was captured using the current arena; if so, a
+  // larger one replaces it without freeing it (retired): the graph still
+  // reads and writes the old one.
+  bool arena_in_graph = false;
+  std::vector<char*> retired;
   std::shared_ptr<void> lt_plans;  // gemm_cublaslt.cu's plan cache
 };
 // Returns a pointer to at least `bytes` of the stream's arena (grows it if

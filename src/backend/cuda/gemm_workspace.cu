@@ -38,14 +38,26 @@ GemmWorkspace* gemm_workspace(cudaStream_t stream) {
 }
 
 char* gemm_arena(GemmWorkspace* ws, size_t bytes) {
-  if (bytes <= ws->arena_bytes) return ws->arena;
   cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
   SABLE_CUDA_OK(cudaStreamIsCapturing(ws->stream, &cap));
-  SABLE_GEMM_REQUIRE(cap == cudaStreamCaptureStatusNone,
-                     "GEMM workspace too small during graph capture: call reserve_gemm_workspace first");
-  // Earlier work on this stream may still use the old arena.
-  SABLE_CUDA_OK(cudaStreamSynchronize(ws->stream));
-  if (ws->arena) SABLE_CUDA_OK(cudaFree(ws->arena));
+  const bool capturing = cap != cudaStreamCaptureStatusNone;
+  if (bytes <= ws->arena_bytes) {
+    ws->arena_in_graph = ws->arena_in_graph || capturing;
+    return ws->arena;
+  }
+  SABLE_GEMM_REQUIRE(!capturing, "GEMM workspace too small during graph capture: call reserve_gemm_workspace first");
+  if (ws->arena) {
+    if (ws->arena_in_graph) {
+      // A captured CUDA graph reads and writes this arena; freeing it would
+      // let a later replay write freed memory (two model runners on one
+      // stream, or a growth after capture). Kept for the process.
+      ws->retired.push_back(ws->arena);
+    } else {
+      SABLE_CUDA_OK(cudaStreamSynchronize(ws->stream));  // earlier work may still use it
+      SABLE_CUDA_OK(cudaFree(ws->arena));
+    }
+  }
+  ws->arena_in_graph = false;
   const size_t grown = round_up(int64_t(bytes + bytes / 4), 1 << 20);
   SABLE_CUDA_OK(cudaMalloc(&ws->arena, grown));
   ws->arena_bytes = grown;

@@ -20,6 +20,7 @@
 #include <cuda_runtime.h>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/pdl.h"
 
 namespace sable::cuda {
 
@@ -32,8 +33,6 @@ __device__ __forceinline__ void pdl_begin() {
   pdl_wait();
   pdl_launch_dependents();
 }
-
-bool pdl_enabled();
 
 template <typename... Params, typename... Args>
 void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, Args&&... args) {

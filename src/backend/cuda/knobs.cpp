@@ -1,0 +1,40 @@
+#include "backend/cuda/knobs.h"
+
+#include "backend/cuda/gemm.h"
+#include "backend/cuda/pdl.h"
+
+namespace sable::cuda {
+namespace {
+
+struct Knob {
+  const char* name;
+  const char* values;
+  bool (*set)(int);
+};
+
+const Knob kKnobs[] = {
+    {"pdl", "1 | 0 (programmatic dependent launch, SABLE_PDL)",
+     [](int v) { return (v == 0 || v == 1) && (set_pdl_enabled(v == 1), true); }},
+    {"stream-tiles", "1 | 0 (FP8 dense GEMMs read the tiled copy, SABLE_STREAM_TILES)",
+     [](int v) { return (v == 0 || v == 1) && (set_stream_tiles_read(v == 1), true); }},
+    {"dense-kwarps", "0 (the rule) | 2 | 4 (SABLE_DENSE_KWARPS)",
+     [](int v) { return (v == 0 || v == 2 || v == 4) && (set_dense_kwarps(v), true); }},
+    {"stream-gemm-variant", "-1 (by dtype) | 0 (registers) | 1 (ring) (SABLE_STREAM_GEMM_SMEM)",
+     [](int v) { return (v >= -1 && v <= 1) && (set_stream_gemm_variant(v), true); }},
+};
+
+}  // namespace
+
+bool set_knob(const std::string& name, int value) {
+  for (const Knob& k : kKnobs)
+    if (name == k.name) return k.set(value);
+  return false;
+}
+
+std::vector<std::string> knob_help() {
+  std::vector<std::string> out;
+  for (const Knob& k : kKnobs) out.push_back(std::string(k.name) + ": " + k.values);
+  return out;
+}
+
+}  // namespace sable::cuda

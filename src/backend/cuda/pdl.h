@@ -1,0 +1,11 @@
+// Host side of programmatic dependent launch (pdl.cuh): the switch.
+#pragma once
+
+namespace sable::cuda {
+
+// On unless SABLE_PDL=0 (read at the first launch).
+bool pdl_enabled();
+// Testing knob (knobs.h): launches from now on with or without PDL.
+void set_pdl_enabled(bool on);
+
+}  // namespace sable::cuda

@@ -1,0 +1,31 @@
+// The runtime knobs of bench_gpu_e2e --ab (backend/cuda/knobs.h): names and
+// values are checked, and a knob reaches its setter. Host logic only.
+#include "backend/cuda/knobs.h"
+
+#include <gtest/gtest.h>
+
+#include "backend/cuda/pdl.h"
+
+namespace sable {
+namespace {
+
+TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
+  EXPECT_FALSE(cuda::set_knob("no-such-knob", 1));
+  EXPECT_FALSE(cuda::set_knob("dense-kwarps", 3));
+  EXPECT_FALSE(cuda::set_knob("pdl", 2));
+  EXPECT_FALSE(cuda::set_knob("stream-gemm-variant", 5));
+  EXPECT_TRUE(cuda::set_knob("dense-kwarps", 2));
+  EXPECT_TRUE(cuda::set_knob("dense-kwarps", 0));
+  EXPECT_TRUE(cuda::set_knob("stream-tiles", 1));
+  EXPECT_TRUE(cuda::set_knob("stream-gemm-variant", -1));
+  const bool pdl = cuda::pdl_enabled();
+  EXPECT_TRUE(cuda::set_knob("pdl", 0));
+  EXPECT_FALSE(cuda::pdl_enabled());
+  EXPECT_TRUE(cuda::set_knob("pdl", 1));
+  EXPECT_TRUE(cuda::pdl_enabled());
+  cuda::set_pdl_enabled(pdl);
+  EXPECT_EQ(cuda::knob_help().size(), 4u);
+}
+
+}  // namespace
+}  // namespace sable
