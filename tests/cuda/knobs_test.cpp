@@ -18,13 +18,18 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   EXPECT_TRUE(cuda::set_knob("dense-kwarps", 0));
   EXPECT_TRUE(cuda::set_knob("stream-tiles", 1));
   EXPECT_TRUE(cuda::set_knob("stream-gemm-variant", -1));
+  EXPECT_FALSE(cuda::set_knob("moe-bn", 12));
+  EXPECT_TRUE(cuda::set_knob("moe-bn", 16));
+  EXPECT_TRUE(cuda::set_knob("moe-bn", 0));
+  EXPECT_FALSE(cuda::set_knob("stream-kwarps", 3));
+  EXPECT_TRUE(cuda::set_knob("stream-kwarps", 0));
   const bool pdl = cuda::pdl_enabled();
   EXPECT_TRUE(cuda::set_knob("pdl", 0));
   EXPECT_FALSE(cuda::pdl_enabled());
   EXPECT_TRUE(cuda::set_knob("pdl", 1));
   EXPECT_TRUE(cuda::pdl_enabled());
   cuda::set_pdl_enabled(pdl);
-  EXPECT_EQ(cuda::knob_help().size(), 4u);
+  EXPECT_EQ(cuda::knob_help().size(), 6u);
 }
 
 }  // namespace

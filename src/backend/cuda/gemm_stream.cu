@@ -446,13 +446,15 @@ void launch_variant(const StreamGemmArgs& a, cudaStream_t stream) {
 // partition whatever the batch). Dense GEMMs take theirs from the caller
 // (StreamGemmArgs::kwarps, gemm_linear.cu). SABLE_STREAM_KWARPS=2|4 forces
 // one for the grouped GEMMs (tuning knob, read once).
+int g_stream_kwarps = -1;  // set_stream_kwarps; -1: SABLE_STREAM_KWARPS decides on first use
+
 int tiled_kwarps(const StreamGemmArgs& a) {
-  static const int forced = [] {
+  if (g_stream_kwarps < 0) {
     const char* e = std::getenv("SABLE_STREAM_KWARPS");
-    return e && (*e == '2' || *e == '4') ? *e - '0' : 0;
-  }();
+    g_stream_kwarps = e && (*e == '2' || *e == '4') ? *e - '0' : 0;
+  }
   if (!a.tiles) return a.kwarps == 2 ? 2 : 4;
-  if (forced) return forced;
+  if (g_stream_kwarps) return g_stream_kwarps;
   return !batch_invariant() && a.T >= 256 ? 2 : 4;
 }
 
@@ -476,6 +478,7 @@ void launch_one(const StreamGemmArgs& a, cudaStream_t stream) {
 }  // namespace
 
 void set_stream_gemm_variant(int v) { g_variant = v; }
+void set_stream_kwarps(int kw) { g_stream_kwarps = kw == 2 || kw == 4 ? kw : 0; }
 
 void launch_stream_gemm(const StreamGemmArgs& a, cudaStream_t stream) {
   if (a.grid_tiles <= 0 || a.N <= 0) return;

@@ -21,6 +21,10 @@ const Knob kKnobs[] = {
      [](int v) { return (v == 0 || v == 2 || v == 4) && (set_dense_kwarps(v), true); }},
     {"stream-gemm-variant", "-1 (by dtype) | 0 (registers) | 1 (ring) (SABLE_STREAM_GEMM_SMEM)",
      [](int v) { return (v >= -1 && v <= 1) && (set_stream_gemm_variant(v), true); }},
+    {"moe-bn", "0 (the rule) | 8 | 16 | 32 | 64 (MoE token tile, SABLE_MOE_BN)",
+     [](int v) { return (v == 0 || v == 8 || v == 16 || v == 32 || v == 64) && (set_moe_bn(v), true); }},
+    {"stream-kwarps", "0 (the rule) | 2 | 4 (K-warps of the MoE's grouped CTAs, SABLE_STREAM_KWARPS)",
+     [](int v) { return (v == 0 || v == 2 || v == 4) && (set_stream_kwarps(v), true); }},
 };
 
 }  // namespace

@@ -167,14 +167,16 @@ MoeKernel g_moe_kernel = MoeKernel::kAuto;
 // whole MoE op: FP8 128 tokens 2,710 us against 3,386 with 16-token tiles,
 // 256 tokens 2,995 against 5,826 with 32; bf16 128 tokens 4,949 against
 // 5,262 with 16, 256 tokens 5,618 against 6,661 with 32.
+int g_moe_bn = -1;  // set_moe_bn; -1: SABLE_MOE_BN decides on first use
+
 int moe_bn(bool fp8) {
   // Tuning knob: SABLE_MOE_BN=8|16|32|64 forces the tile (64: bf16 only).
-  static const int forced = [] {
+  if (g_moe_bn < 0) {
     const char* e = std::getenv("SABLE_MOE_BN");
     const int v = e ? std::atoi(e) : 0;
-    return v == 8 || v == 16 || v == 32 || v == 64 ? v : 0;
-  }();
-  if (forced) return forced == 64 && fp8 ? 32 : forced;
+    g_moe_bn = v == 8 || v == 16 || v == 32 || v == 64 ? v : 0;
+  }
+  if (g_moe_bn) return g_moe_bn == 64 && fp8 ? 32 : g_moe_bn;
   return 8;
 }
 
@@ -214,6 +216,7 @@ MoeScratch moe_scratch(int64_t T, int64_t K, int E, int64_t H, int64_t I, bool f
 }  // namespace
 
 void set_moe_kernel(MoeKernel k) { g_moe_kernel = k; }
+void set_moe_bn(int bn) { g_moe_bn = bn == 8 || bn == 16 || bn == 32 || bn == 64 ? bn : 0; }
 
 MoeKernel moe_kernel_for(int64_t T, int64_t top_k, int E, bool fp8) {
   if (g_moe_kernel != MoeKernel::kAuto) return g_moe_kernel;
