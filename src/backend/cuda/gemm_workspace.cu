@@ -38,14 +38,17 @@ GemmWorkspace* gemm_workspace(cudaStream_t stream) {
 }
 
 char* gemm_arena(GemmWorkspace* ws, size_t bytes) {
-  cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
-  SABLE_CUDA_OK(cudaStreamIsCapturing(ws->stream, &cap));
-  const bool capturing = cap != cudaStreamCaptureStatusNone;
+  auto capturing = [ws] {
+    cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+    SABLE_CUDA_OK(cudaStreamIsCapturing(ws->stream, &cap));
+    return cap != cudaStreamCaptureStatusNone;
+  };
   if (bytes <= ws->arena_bytes) {
-    ws->arena_in_graph = ws->arena_in_graph || capturing;
+    // Asked only until a capture is seen: GEMM calls are per op in eager mode.
+    if (!ws->arena_in_graph) ws->arena_in_graph = capturing();
     return ws->arena;
   }
-  SABLE_GEMM_REQUIRE(!capturing, "GEMM workspace too small during graph capture: call reserve_gemm_workspace first");
+  SABLE_GEMM_REQUIRE(!capturing(), "GEMM workspace too small during graph capture: call reserve_gemm_workspace first");
   if (ws->arena) {
     if (ws->arena_in_graph) {
       // A captured CUDA graph reads and writes this arena; freeing it would
