@@ -112,28 +112,36 @@ int run(int argc, char** argv) {
   app.add_option("--device", device);
   app.add_option("--json", json_path);
   app.add_flag("--enforce-eager", eager, "Decode without CUDA graphs");
-  std::string ab;
+  std::vector<std::string> abs;
   int ab_rounds = 3;
-  app.add_option("--ab", ab,
+  app.add_option("--ab", abs,
                  "NAME=V1,V2[,...]: one model runner (graph set) per value of a runtime knob of the CUDA backend "
-                 "(backend/cuda/knobs.h), timed in alternation in this process (decode only)");
+                 "(backend/cuda/knobs.h), timed in alternation in this process (decode only). Repeatable: each "
+                 "knob's first value is its baseline, set while another knob's values are timed");
   app.add_option("--ab-rounds", ab_rounds, "Alternations of the --ab values per batch (the median is reported)");
   app.add_flag("--profile", profile,
                "After timing each decode batch, run one more step between cudaProfilerStart/Stop "
                "(for `ncu --profile-from-start off`: the kernels of exactly one step)");
   CLI11_PARSE(app, argc, argv);
-  // --ab: the knob and its values (no --ab: one runner, nothing set).
-  std::string ab_name;
-  std::vector<int> ab_values;
-  if (!ab.empty()) {
+  // --ab: the variants, one (knob, value) each, in the order given; each
+  // knob's first value is its baseline (no --ab: one runner, nothing set).
+  struct Variant {
+    std::string name;
+    int value;
+  };
+  std::vector<Variant> ab_variants, ab_baselines;
+  for (const std::string& ab : abs) {
     const size_t eq = ab.find('=');
-    ab_name = ab.substr(0, eq);
-    if (eq != std::string::npos) ab_values = parse_list(ab.substr(eq + 1));
+    const std::string name = ab.substr(0, eq);
+    const std::vector<int> values = eq != std::string::npos ? parse_list(ab.substr(eq + 1)) : std::vector<int>{};
 #ifdef SABLE_HAVE_CUDA
-    bool ok = ab_values.size() >= 2 && device == "cuda";
-    for (int v : ab_values) ok = ok && cuda::set_knob(ab_name, v);
+    bool ok = values.size() >= 2 && device == "cuda";
+    for (int v : values) ok = ok && cuda::set_knob(name, v);
+    for (const Variant& b : ab_baselines) ok = ok && b.name != name;
     if (!ok) {
-      std::fprintf(stderr, "--ab %s: want NAME=V1,V2[,...] with the CUDA device and one of these knobs:\n", ab.c_str());
+      std::fprintf(stderr,
+                   "--ab %s: want NAME=V1,V2[,...] (each NAME once) with the CUDA device and one of these knobs:\n",
+                   ab.c_str());
       for (const std::string& h : cuda::knob_help()) std::fprintf(stderr, "  %s\n", h.c_str());
       return 2;
     }
@@ -141,15 +149,19 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "--ab needs a CUDA build\n");
     return 2;
 #endif
+    ab_baselines.push_back({name, values[0]});
+    for (int v : values) ab_variants.push_back({name, v});
   }
   auto set_variant = [&](size_t i) {
 #ifdef SABLE_HAVE_CUDA
-    if (!ab_values.empty()) (void)cuda::set_knob(ab_name, ab_values[i]);
+    if (ab_variants.empty()) return;
+    for (const Variant& b : ab_baselines) (void)cuda::set_knob(b.name, b.value);
+    (void)cuda::set_knob(ab_variants[i].name, ab_variants[i].value);
 #else
     (void)i;
 #endif
   };
-  const size_t variants = ab_values.empty() ? 1 : ab_values.size();
+  const size_t variants = ab_variants.empty() ? 1 : ab_variants.size();
 
   auto cfg = preset_config(preset, layers, false);
   if (!cfg.is_ok()) { std::fprintf(stderr, "%s\n", cfg.status().message().c_str()); return 2; }
@@ -217,10 +229,11 @@ int run(int argc, char** argv) {
               runner.num_graphs(), std::chrono::duration<double>(Clock::now() - tc).count(),
               variants > 1 ? ", one set per --ab value" : "");
   if (variants > 1) {
-    std::printf("A/B of %s in one process: %d rounds, the values alternated; median of the rounds' medians\n\n",
-                ab_name.c_str(), ab_rounds);
+    std::printf("A/B in one process (%zu variants, each knob's first value its baseline): %d rounds, the variants "
+                "alternated; median of the rounds' medians\n\n",
+                variants, ab_rounds);
     std::printf("| decode batch | context |");
-    for (int v : ab_values) std::printf(" %s=%d ms |", ab_name.c_str(), v);
+    for (const Variant& v : ab_variants) std::printf(" %s=%d ms |", v.name.c_str(), v.value);
     std::printf(" weights+KV GB read | floor ms | first / floor |\n|---:|---:|");
     for (size_t v = 0; v < variants; ++v) std::printf("---:|");
     std::printf("---:|---:|---:|\n");

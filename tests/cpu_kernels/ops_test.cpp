@@ -285,5 +285,22 @@ TEST(MlaAbsorbQ, MatchesReferenceAndIsBatchInvariant) {
   }
 }
 
+// A NaN logit ranks last: routing still returns K distinct real experts (the
+// experts kernels index weights by them), the finite ones first.
+TEST(MoeRoute, NanLogitsRankLast) {
+  const int E = 16, K = 4;
+  Tensor logits = Tensor::empty(DType::F32, {2, E});
+  for (int e = 0; e < E; ++e) {
+    logits.ptr<float>()[e] = NAN;                                  // row 0: all NaN
+    logits.ptr<float>()[E + e] = e < 2 ? float(e) : NAN;  // row 1: experts 0 and 1 finite
+  }
+  MoeRoutingParams p{E, K, 4, 4, true, 1.f, 0};
+  Tensor ids = Tensor::empty(DType::I32, {2, K}), w = Tensor::empty(DType::F32, {2, K});
+  cpu::moe_route(logits, Tensor(), p, ids, w);
+  const int32_t* id = ids.ptr<int32_t>();
+  EXPECT_EQ(std::vector<int32_t>(id, id + K), (std::vector<int32_t>{0, 1, 2, 3}));  // ties: lower index
+  EXPECT_EQ(std::vector<int32_t>(id + K, id + 2 * K), (std::vector<int32_t>{1, 0, 2, 3}));
+}
+
 }  // namespace
 }  // namespace sable

@@ -2,6 +2,9 @@
 // the same order, and weights within 1e-5 relative (fp32 on both sides; the
 // sigmoid's expf may differ by an ulp). Random normal logits have no exact
 // ties, so the choices must agree exactly.
+#include <cmath>
+#include <set>
+
 #include "backend/cpu/ops.h"
 #include "cuda_test_util.h"
 
@@ -36,6 +39,40 @@ TEST(CudaMoeRoute, MatchesCpu) {
         EXPECT_EQ(gids[size_t(t * KS + c.K + j)], c.E + j);
         EXPECT_EQ(gw[size_t(t * KS + c.K + j)], 1.f);
       }
+  }
+}
+
+// NaN logits (an overflow upstream) rank last on both sides: the ids stay
+// distinct real experts, since the experts kernel indexes weights by them,
+// and match the CPU's. Row 0 is all NaN, row 1 half NaN, row 2 one NaN.
+TEST(CudaMoeRoute, NanLogitsStillPickDistinctRealExperts) {
+  SABLE_REQUIRE_GPU();
+  std::mt19937_64 rng(fresh_seed());
+  const int T = 3, E = 256, K = 8, S = 1, KS = K + S;
+  Tensor logits = random_f32(rng, {T, E}, 2.f, DType::F32);
+  float* lg = logits.ptr<float>();
+  for (int e = 0; e < E; ++e) {
+    lg[e] = NAN;
+    if (e % 2) lg[E + e] = NAN;
+  }
+  lg[2 * E + 5] = NAN;
+  Tensor bias = random_f32(rng, {E}, 0.1f, DType::F32);
+  MoeRoutingParams p{E, K, 8, 4, true, 2.5f, S};
+  Tensor ids = Tensor::empty(DType::I32, {T, KS}), w = Tensor::empty(DType::F32, {T, KS});
+  cpu::moe_route(logits, bias, p, ids, w);
+  Tensor dids = poisoned(DType::I32, {T, KS}), dw = poisoned(DType::F32, {T, KS});
+  gpu().moe_route(upload(logits, DType::F32), upload(bias, DType::F32), p, dids, dw);
+  auto gids = download_i32(dids);
+  for (int t = 0; t < T; ++t) {
+    std::set<int> seen;
+    for (int k = 0; k < K; ++k) {
+      const int id = gids[size_t(t * KS + k)];
+      EXPECT_EQ(id, ids.ptr<int32_t>()[t * KS + k]) << "row " << t << " column " << k;
+      EXPECT_TRUE(id >= 0 && id < E) << id;
+      seen.insert(id);
+    }
+    EXPECT_EQ(seen.size(), size_t(K)) << "row " << t;
+    EXPECT_EQ(gids[size_t(t * KS + K)], E);
   }
 }
 

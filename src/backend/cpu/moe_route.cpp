@@ -27,7 +27,8 @@ void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRouting
     const float* logit = router_logits.ptr<float>() + t * E;
     for (int e = 0; e < E; ++e) {
       s[e] = 1.f / (1.f + std::exp(-logit[e]));
-      choice[e] = s[e] + (b ? b[e] : 0.f);
+      const float c = s[e] + (b ? b[e] : 0.f);
+      choice[e] = std::isnan(c) ? -std::numeric_limits<float>::infinity() : c;  // NaN ranks last, as on the GPU
     }
     for (int g = 0; g < G; ++g) {
       const float* c = choice.data() + g * per_group;

@@ -1,4 +1,5 @@
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/knobs.h"
 
 #include <cublas_v2.h>
 
@@ -65,16 +66,26 @@ void CudaBackend::embedding(const Tensor& ids, const Tensor& table, Tensor& out)
   cuda::embedding(ids, table, out, stream_);
 }
 void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out) {
+  if (skipped(kSkipElementwise)) return;
   cuda::rms_norm(x, w, eps, out, stream_);
 }
 void CudaBackend::add_rms_norm(Tensor& r, const Tensor& x, const Tensor& w, float eps, Tensor& out) {
+  if (skipped(kSkipElementwise)) return;
   cuda::add_rms_norm(r, x, w, eps, out, stream_);
 }
-void CudaBackend::linear(const Tensor& x, const LinearWeight& w, Tensor& out) { cuda::linear(x, w, out, stream_); }
+void CudaBackend::linear(const Tensor& x, const LinearWeight& w, Tensor& out) {
+  if (skipped(kSkipRouter) && out.dtype() == DType::F32 && out.dim(1) <= 1024) {  // the MoE router, not lm_head
+    SABLE_CUDA_CHECK(cudaMemsetAsync(out.data(), 0, out.nbytes(), stream_));
+    return;
+  }
+  cuda::linear(x, w, out, stream_);
+}
 void CudaBackend::silu_and_mul(const Tensor& g, const Tensor& u, Tensor& out) {
+  if (skipped(kSkipElementwise)) return;
   cuda::silu_and_mul(g, u, out, stream_);
 }
 void CudaBackend::rope(Tensor& x, int offset, int rope_dim, const Tensor& pos, const RopeParams& p) {
+  if (skipped(kSkipElementwise)) return;
   cuda::rope(x, offset, rope_dim, pos, p, stream_);
 }
 void CudaBackend::moe_route(const Tensor& logits, const Tensor& bias, const MoeRoutingParams& p, Tensor& ids,
@@ -86,13 +97,16 @@ void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& 
   cuda::moe_experts(x, ids, weights, w, out, stream_);
 }
 void CudaBackend::head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out) {
+  if (skipped(kSkipHeadMatmuls)) return;
   cuda::head_matmul(x, w, transposed, out, cublas_, *alloc_, stream_);
 }
 void CudaBackend::mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent) {
+  if (skipped(kSkipHeadMatmuls)) return;
   cuda::mla_absorb_q(q, w_uk, q_latent, cublas_, *alloc_, stream_);
 }
 void CudaBackend::mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeParams& rope,
                                const AttentionMetadata& m, Tensor& cache) {
+  if (skipped(kSkipKvWrite)) return;
   cuda::mla_write_kv(kv, norm_w, eps, rope, m, cache, stream_);
 }
 void CudaBackend::mla_read_kv(const Tensor& cache, const Tensor& slots, Tensor& c_kv, Tensor& k_pe) {
@@ -104,9 +118,13 @@ void CudaBackend::mla_attention_expanded(const Tensor& q, const Tensor& kv, cons
 }
 void CudaBackend::mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float scale,
                                 int v_dim, Tensor& out) {
+  if (skipped(kSkipAttention)) return;
   cuda::mla_attention(q, cache, m, scale, v_dim, out, *alloc_, stream_);
 }
-void CudaBackend::add_inplace(Tensor& a, const Tensor& b) { cuda::add_inplace(a, b, stream_); }
+void CudaBackend::add_inplace(Tensor& a, const Tensor& b) {
+  if (skipped(kSkipElementwise)) return;
+  cuda::add_inplace(a, b, stream_);
+}
 void CudaBackend::gather_rows(const Tensor& x, const Tensor& index, Tensor& out) {
   cuda::gather_rows(x, index, out, stream_);
 }

@@ -48,7 +48,12 @@ __global__ void __launch_bounds__(kThreads) moe_route_kernel(const float* logits
   for (int e = threadIdx.x; e < E; e += kThreads) {
     const float v = 1.f / (1.f + expf(-lg[e]));
     s[e] = v;
-    choice[e] = v + (bias ? bias[e] : 0.f);
+    // A NaN logit (an overflow upstream, a broken checkpoint) ranks last:
+    // "beats" must stay a strict order so that the ranks below are distinct
+    // and every id written is a real expert, which the experts kernel
+    // indexes weights by.
+    const float c = v + (bias ? bias[e] : 0.f);
+    choice[e] = isnan(c) ? -INFINITY : c;
   }
   __syncthreads();
   // Group scores: the sum of the two largest choices (as a multiset), a

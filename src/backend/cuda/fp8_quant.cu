@@ -8,6 +8,7 @@
 #include <cuda_fp8.h>
 
 #include "backend/cuda/gemm_common.cuh"
+#include "backend/cuda/knobs.h"
 #include "backend/cuda/pdl.cuh"
 #include "core/dtype.h"
 
@@ -108,6 +109,7 @@ void launch_quantize_act_fp8_padded(const __nv_bfloat16* x, int64_t T, int64_t T
                                     int64_t s_st, cudaStream_t stream) {
   if (T_pad <= 0 || K <= 0) return;
   SABLE_GEMM_REQUIRE(K % 4 == 0 && ldx % 4 == 0, "activation quantization needs K % 4 == 0");
+  if (skipped(kSkipActQuant)) return;
   const int64_t warps = T_pad * ceil_div(K, 128);
   launch_pdl(quantize_act_kernel, unsigned(ceil_div(warps * 32, 256)), 256, 0, stream, x, T, T_pad, K, ldx, q, scales,
              s_sk, s_st);

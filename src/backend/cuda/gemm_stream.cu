@@ -7,6 +7,7 @@
 #include "backend/cuda/expert_tiles.cuh"
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
+#include "backend/cuda/knobs.h"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/smem_optin.h"
 #include "backend/cuda/stream_load.cuh"
@@ -502,7 +503,7 @@ void launch_stream_gemm(const StreamGemmArgs& a, cudaStream_t stream) {
       default: SABLE_GEMM_REQUIRE(false, "bf16 stream GEMM tile must be 8, 16, 32 or 64 tokens");
     }
   }
-  if (a.splits > 1) {
+  if (a.splits > 1 && !skipped(kSkipSplitkReduce)) {
     const int64_t total = a.T * a.N;
     const int blocks = int(ceil_div(total, 256) < 4096 ? ceil_div(total, 256) : 4096);
     launch_pdl(splitk_reduce_kernel, blocks, 256, 0, stream, a.partial, a.splits, a.T, a.N, a.row_scale, a.out, a.ldo,

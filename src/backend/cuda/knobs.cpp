@@ -6,6 +6,8 @@
 namespace sable::cuda {
 namespace {
 
+int g_skip = 0;  // SkipGroup mask
+
 struct Knob {
   const char* name;
   const char* values;
@@ -25,9 +27,15 @@ const Knob kKnobs[] = {
      [](int v) { return (v == 0 || v == 8 || v == 16 || v == 32 || v == 64) && (set_moe_bn(v), true); }},
     {"stream-kwarps", "0 (the rule) | 2 | 4 (K-warps of the MoE's grouped CTAs, SABLE_STREAM_KWARPS)",
      [](int v) { return (v == 0 || v == 2 || v == 4) && (set_stream_kwarps(v), true); }},
+    {"skip", "0 | a mask of kernel groups to leave out, bench only, results wrong (SkipGroup in knobs.h: 1 kv "
+             "write, 2 per-head matmuls, 4 attention, 8 router GEMM, 16 activation quantization, 32 split-K "
+             "reduction, 64 elementwise)",
+     [](int v) { return (v >= 0 && v < 128) && (g_skip = v, true); }},
 };
 
 }  // namespace
+
+bool skipped(int group) { return (g_skip & group) != 0; }
 
 bool set_knob(const std::string& name, int value) {
   for (const Knob& k : kKnobs)

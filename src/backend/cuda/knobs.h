@@ -18,4 +18,21 @@ bool set_knob(const std::string& name, int value);
 // "name: values" lines, for --help and errors.
 std::vector<std::string> knob_help();
 
+// Bench only (knob "skip", a mask of these): groups of kernels the backend
+// leaves out of what it launches or captures, so that an A/B of a decode step
+// shows what each group costs inside the step, overlap included, which ncu's
+// serialized kernel times cannot. Results are wrong while any is set: outputs
+// keep stale contents. The router's logits become zeros rather than stale, so
+// that routing still picks valid, distinct experts.
+enum SkipGroup : int {
+  kSkipKvWrite = 1,        // mla_write_kv (the latent KV path beside q)
+  kSkipHeadMatmuls = 2,    // the per-head w_uk / w_uv matmuls
+  kSkipAttention = 4,      // paged MLA decode attention (and its combine)
+  kSkipRouter = 8,         // the MoE router GEMM (logits set to zeros)
+  kSkipActQuant = 16,      // FP8 activation quantization (dense and MoE GEMMs)
+  kSkipSplitkReduce = 32,  // the streaming GEMM's split-K reduction
+  kSkipElementwise = 64,   // RMSNorm, add + RMSNorm, RoPE, SiLU-and-mul, add
+};
+bool skipped(int group);
+
 }  // namespace sable::cuda
