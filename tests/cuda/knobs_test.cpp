@@ -29,7 +29,15 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   EXPECT_TRUE(cuda::set_knob("pdl", 1));
   EXPECT_TRUE(cuda::pdl_enabled());
   cuda::set_pdl_enabled(pdl);
-  EXPECT_EQ(cuda::knob_help().size(), 6u);
+  EXPECT_FALSE(cuda::set_knob("mla-split-tiles", -1));
+  EXPECT_TRUE(cuda::set_knob("mla-split-tiles", 0));
+  EXPECT_FALSE(cuda::set_knob("skip", 128));
+  EXPECT_TRUE(cuda::set_knob("skip", cuda::kSkipKvWrite | cuda::kSkipAttention));
+  EXPECT_TRUE(cuda::skipped(cuda::kSkipAttention));
+  EXPECT_FALSE(cuda::skipped(cuda::kSkipHeadMatmuls));
+  EXPECT_TRUE(cuda::set_knob("skip", 0));
+  EXPECT_FALSE(cuda::skipped(cuda::kSkipKvWrite));
+  EXPECT_EQ(cuda::knob_help().size(), 8u);
 }
 
 }  // namespace

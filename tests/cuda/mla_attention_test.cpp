@@ -151,6 +151,22 @@ TEST_F(CudaMlaAttention, DecodeBatches) {
   check_case(rng_, {{8191, 1}, {5000, 1}}, 64, 128, 576, 512, {cuda::MlaKernel::kWs}, {0, 1}, "B=2 ctx 8192/5001");
 }
 
+// A floor on tiles per split (set_mla_split_tiles): the splits past a
+// token's keys are empty and the combine must skip them, at any split count.
+TEST_F(CudaMlaAttention, MinSplitTilesLeaveLaterSplitsEmpty) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  const std::vector<cuda::MlaKernel> tc = {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs};
+  for (int tiles : {2, 3, 5}) {
+    SCOPED_TRACE("min tiles per split " + std::to_string(tiles));
+    cuda::set_mla_split_tiles(tiles);
+    check_case(rng_, {{512, 1}}, 64, 128, 576, 512, tc, {0, 3, 32}, "B=1 ctx 513");
+    std::vector<SeqSpec> five;
+    for (int i = 0; i < 5; ++i) five.push_back({int(rng_() % 1500), 1});
+    check_case(rng_, five, 16, 128, 576, 512, tc, {0, 7, 32}, "B=5 random contexts, block 16");
+  }
+  cuda::set_mla_split_tiles(0);
+}
+
 TEST_F(CudaMlaAttention, PrefillChunks) {
   SCOPED_TRACE("seed " + std::to_string(seed_));
   check_case(rng_, {{0, 200}}, 64, 128, 576, 512, kBoth, {0, 1, 3}, "prompt of 200");

@@ -11,6 +11,7 @@
 // max_seq_len stays right at another.
 #include <cassert>
 #include <cmath>
+#include <cstdlib>
 
 #include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/cuda_common.cuh"
@@ -213,6 +214,9 @@ bool mma_supported(const Tensor& q, const Tensor& cache, const Tensor& out, int 
 // rule picks (with min_keys 128). Contiguous block tables made more splits
 // look better (DRAM partition camping when every block walks its own
 // contiguous region in lockstep); real caches after churn are random.
+// The least tiles per split, whatever num_splits: see mla_block.
+constexpr int kRuleSplitTiles = 1;
+
 int auto_splits(int64_t units, int max_seq_len, int min_keys) {
   const int64_t sms = num_sms();
   if (units >= sms) return 1;
@@ -226,7 +230,19 @@ int auto_splits(int64_t units, int max_seq_len, int min_keys) {
   return best;
 }
 
+int g_split_tiles = -1;  // set_mla_split_tiles; -1: SABLE_MLA_SPLIT_TILES decides on first use
+
+int min_split_tiles() {
+  if (g_split_tiles < 0) {
+    const char* e = std::getenv("SABLE_MLA_SPLIT_TILES");
+    g_split_tiles = e ? std::max(0, std::atoi(e)) : 0;
+  }
+  return g_split_tiles > 0 ? g_split_tiles : kRuleSplitTiles;
+}
+
 }  // namespace
+
+void set_mla_split_tiles(int tiles) { g_split_tiles = std::max(0, tiles); }
 
 void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache,
                         const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out,
@@ -271,6 +287,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   a.max_blocks = m.max_blocks;
   a.block_size = int(cache.dim(1));
   a.num_splits = S;
+  a.min_split_tiles = min_split_tiles();
   a.scale_log2 = softmax_scale * 1.4426950408889634f;
 
   Tensor part_o, part_lse;

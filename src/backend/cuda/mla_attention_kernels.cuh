@@ -22,6 +22,7 @@ struct MlaArgs {
   const int32_t* block_tables;  // [S_seqs, max_blocks]
   int T, H, L, Dv;
   int max_blocks, block_size, num_splits;
+  int min_split_tiles;      // tensor-core kernels: a split takes at least this many kMmaKeys tiles
   float scale_log2;         // softmax_scale * log2(e): scores live in the log2 domain
 };
 
@@ -45,7 +46,12 @@ __device__ __forceinline__ MlaBlock mla_block(const MlaArgs& p, int block) {
   b.t = p.T - 1 - block / HB;
   b.n = p.positions[b.t] + 1;
   const int tiles = (b.n + kMmaKeys - 1) / kMmaKeys;
-  const int per = (tiles + p.num_splits - 1) / p.num_splits;
+  // A token's tiles spread over the splits, but at least min_split_tiles
+  // per split: the splits past its keys are empty (their CTAs exit at once).
+  // A decode graph is captured with the split count of the longest context,
+  // so at short contexts this, not num_splits, sets how many partials the
+  // combine reads.
+  const int per = max((tiles + p.num_splits - 1) / p.num_splits, p.min_split_tiles);
   b.tb = b.split * per;
   b.te = min(tiles, b.tb + per);
   return b;
