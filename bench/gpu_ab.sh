@@ -7,7 +7,9 @@
 # copy ab_summary.md into bench/results/ with a header.
 # Run from the repository root with carry: [".deps"]. Environment:
 #   AB_VAR=SABLE_STREAM_TILES AB_VALUES="1 0"   the knob and its values; AB_VAR=env: each value is
-#                                               NAME=V[:NAME2=V2...] (or "base": nothing set)
+#                                               NAME=V[:NAME2=V2...] (or "base": nothing set);
+#                                               AB_VAR=cmake: each value is a CMake NAME=V, one build
+#                                               per value (tests run in the first one's)
 #   ROUNDS=1                                    alternations of the values
 #   GTEST_FILTER='*Gemm*'                       test_cuda subset first (empty: none)
 #   GEMM_ARGS="--dense-only --dtype fp8 --tokens 1"   bench_cuda_gemm per value (empty: none)
@@ -35,12 +37,28 @@ targets=""
 [ -n "${GTEST_FILTER:-}" ] && targets="test_cuda"
 [ -n "${GEMM_ARGS:-}" ] && targets="$targets bench_cuda_gemm"
 [ -n "${E2E_ARGS:-}" ] && targets="$targets bench_gpu_e2e"
-stamp "build: $targets"
-if ! { cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DSABLE_DEPS_DIR=$PWD/.deps > "$OUT/build.log" 2>&1 &&
-       cmake --build $BUILD -j16 --target $targets >> "$OUT/build.log" 2>&1; }; then
-  stamp "BUILD FAILED"
-  grep -E "error|Error|undefined" "$OUT/build.log" | head -40
-  exit 1
+# The build directory of a value (AB_VAR=cmake: one per value).
+tag_of() { echo "$1" | tr -c 'A-Za-z0-9_\n' '_'; }
+BASE_BUILD=$BUILD
+build_of() { if [ "$AB_VAR" = cmake ]; then echo "$BASE_BUILD-$(tag_of "$1")"; else echo "$BASE_BUILD"; fi; }
+build_one() {  # build_one DIR "-DNAME=V" TARGETS
+  local targets=$3
+  stamp "build $1: $targets $2"
+  if ! { cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSABLE_DEPS_DIR=$PWD/.deps $2 >> "$OUT/build.log" 2>&1 &&
+         cmake --build "$1" -j16 --target $targets >> "$OUT/build.log" 2>&1; }; then
+    stamp "BUILD FAILED"
+    grep -E "error|Error|undefined" "$OUT/build.log" | head -40
+    exit 1
+  fi
+}
+if [ "$AB_VAR" = cmake ]; then
+  first=1
+  for v in $AB_VALUES; do  # test_cuda in the first value's build only
+    if [ $first = 1 ]; then build_one "$(build_of "$v")" "-D$v" "$targets"; BUILD=$(build_of "$v"); first=0
+    else build_one "$(build_of "$v")" "-D$v" "${targets/test_cuda/}"; fi
+  done
+else
+  build_one $BUILD "" "$targets"
 fi
 stamp "build ok"
 
@@ -55,20 +73,22 @@ fi
 
 # The environment of one value, as arguments of env(1).
 envs_of() {
-  if [ "$AB_VAR" != env ]; then echo "$AB_VAR=$1"
+  if [ "$AB_VAR" = cmake ]; then :
+  elif [ "$AB_VAR" != env ]; then echo "$AB_VAR=$1"
   elif [ "$1" != base ]; then echo "$1" | tr ':' ' '; fi
 }
 for r in $(seq 1 "${ROUNDS:-1}"); do
   for v in $AB_VALUES; do
-    tag=$(echo "$v" | tr -c 'A-Za-z0-9_\n' '_')
+    tag=$(tag_of "$v")
+    B=$(build_of "$v")
     if [ -n "${GEMM_ARGS:-}" ]; then
-      env $(envs_of "$v") timeout 200 ./$BUILD/bench/bench_cuda_gemm $GEMM_ARGS > "$OUT/gemm_${tag}_$r.txt" 2>&1
+      env $(envs_of "$v") timeout 200 ./$B/bench/bench_cuda_gemm $GEMM_ARGS > "$OUT/gemm_${tag}_$r.txt" 2>&1
       stamp "bench_cuda_gemm $AB_VAR=$v round $r rc=$?"
       { echo "## bench_cuda_gemm $GEMM_ARGS, $AB_VAR=$v, round $r"; echo '```'; cat "$OUT/gemm_${tag}_$r.txt"; echo '```';
         echo; } >> "$S"
     fi
     if [ -n "${E2E_ARGS:-}" ]; then
-      env $(envs_of "$v") timeout 200 ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice $E2E_ARGS > "$OUT/e2e_${tag}_$r.txt" 2>&1
+      env $(envs_of "$v") timeout 200 ./$B/bench/bench_gpu_e2e --preset dsv3-slice $E2E_ARGS > "$OUT/e2e_${tag}_$r.txt" 2>&1
       stamp "bench_gpu_e2e $AB_VAR=$v round $r rc=$?"
       { echo "## bench_gpu_e2e $E2E_ARGS, $AB_VAR=$v, round $r"; echo;
         grep -E "^\||^#|copy bandwidth" "$OUT/e2e_${tag}_$r.txt"; echo; } >> "$S"
