@@ -175,14 +175,6 @@ TEST_F(GemmTest, Bf16MatchesReference) {
                              << " path " << int(path) << " f32 " << f32 << " variant " << variant;
         }
     cuda::set_stream_gemm_variant(-1);
-    // The small-bf16 rule (the MoE router's path): the ring, chosen by kAuto.
-    cuda::set_small_bf16_stream(true);
-    for (bool f32 : {false, true}) {
-      const auto out = run_linear(dx, w, sh.T, sh.N, f32, cuda::GemmPath::kAuto, s_);
-      EXPECT_LT(rel_err(out, ref.ptr<float>(), out.size()), 1e-2)
-          << "seed " << seed << " T=" << sh.T << " N=" << sh.N << " small-bf16 stream, f32 " << f32;
-    }
-    cuda::set_small_bf16_stream(false);
   }
 }
 

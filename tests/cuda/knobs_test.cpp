@@ -37,8 +37,7 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   EXPECT_FALSE(cuda::skipped(cuda::kSkipHeadMatmuls));
   EXPECT_TRUE(cuda::set_knob("skip", 0));
   EXPECT_FALSE(cuda::skipped(cuda::kSkipKvWrite));
-  EXPECT_TRUE(cuda::set_knob("small-bf16-stream", 0));
-  EXPECT_EQ(cuda::knob_help().size(), 9u);
+  EXPECT_EQ(cuda::knob_help().size(), 8u);
 }
 
 }  // namespace

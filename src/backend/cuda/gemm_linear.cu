@@ -84,7 +84,6 @@ int pick_splits(int64_t N, int64_t T, int bn, int64_t K, int64_t cta_rows = 64) 
 }
 
 bool g_read_tiles = true;
-int g_small_bf16_stream = 0;  // set_small_bf16_stream
 int g_dense_kwarps = -1;  // set_dense_kwarps; -1: SABLE_DENSE_KWARPS or the rule
 
 // K-warps of a dense FP8 GEMM through the tiled copy (StreamGemmArgs::kwarps):
@@ -128,9 +127,8 @@ LinearScratch linear_scratch(int64_t T, int64_t K, int64_t N, bool fp8, int spli
 
 void run_stream(GemmWorkspace* ws, const PreparedLinear& P, const void* x, int64_t ldx,
                 const float* xs, int64_t xs_sk, int64_t xs_st, int64_t T, void* out,
-                bool out_f32, float* partial, int splits, int bn, int kwarps = 4, bool prefer_ring = false) {
+                bool out_f32, float* partial, int splits, int bn, int kwarps = 4) {
   StreamGemmArgs a;
-  a.prefer_ring = prefer_ring;
   a.fp8 = P.fp8;
   a.bn = bn;
   a.N = P.out;
@@ -161,7 +159,6 @@ void run_stream(GemmWorkspace* ws, const PreparedLinear& P, const void* x, int64
 
 void set_stream_tiles_read(bool on) { g_read_tiles = on; }
 void set_dense_kwarps(int kw) { g_dense_kwarps = kw == 2 || kw == 4 ? kw : 0; }
-void set_small_bf16_stream(bool on) { g_small_bf16_stream = on; }
 
 bool stream_env_override() {
   static const bool set = std::getenv("SABLE_STREAM_GEMM_MAX_T_FP8") != nullptr;
@@ -173,11 +170,6 @@ int64_t stream_gemm_max_tokens(bool fp8) {
   static const int64_t fp8_max = env_int("SABLE_STREAM_GEMM_MAX_T_FP8", 3);
   return fp8 ? fp8_max : bf16_max;
 }
-
-// A bf16 weight small enough that, inside a decode step, launch and
-// dependency latency outweigh cuBLASLt's speed on it (the MoE router, 256 x
-// 7168): the streaming kernel's ring loads it before the PDL wait.
-static bool small_bf16(int64_t T, int64_t elems) { return T <= 8 && elems <= (int64_t(4) << 20); }
 
 GemmPath linear_auto_path(int64_t T, const LinearWeight& w) {
   // Measured on the H200 (bench/results/cuda-gemm-2026-11-30.md): cuBLASLt
@@ -193,7 +185,6 @@ GemmPath linear_auto_path(int64_t T, const LinearWeight& w) {
   // --quick --dense-only; record 2026-11-30-6a26ef4-dense-splits.md).
   if (P.fp8 && !stream_env_override())
     stream = T == 1 || (T <= 8 && elems <= (int64_t(24) << 20)) || (T <= 32 && elems <= (int64_t(8) << 20));
-  if (!P.fp8 && g_small_bf16_stream && small_bf16(T, elems)) stream = true;
   return stream ? GemmPath::kStream : GemmPath::kLibrary;
 }
 
@@ -231,7 +222,7 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
     const LinearScratch s = linear_scratch(T, K, N, false, splits, false, out_esz);
     char* arena = s.total ? gemm_arena(ws, s.total) : nullptr;
     run_stream(ws, P, xb, K, nullptr, 0, 0, T, out.data(), out_f32,
-               reinterpret_cast<float*>(arena + s.partial), splits, bn, 4, g_small_bf16_stream && small_bf16(T, N * K));
+               reinterpret_cast<float*>(arena + s.partial), splits, bn);
     return;
   }
 

@@ -465,7 +465,7 @@ void launch_one(const StreamGemmArgs& a, cudaStream_t stream) {
     const char* e = std::getenv("SABLE_STREAM_GEMM_SMEM");
     g_variant = (e && *e == '1') ? 1 : (e && *e == '0') ? 0 : -1;
   }
-  const bool ring = g_variant == 1 || (g_variant == -1 && (FP8 || a.prefer_ring));
+  const bool ring = g_variant == 1 || (g_variant == -1 && FP8);
   if (a.w_kt > 0) {
     if (ring && tiled_kwarps(a) == 2) launch_variant<FP8, BN, true, true, 2>(a, stream);
     else if (ring) launch_variant<FP8, BN, true, true>(a, stream);

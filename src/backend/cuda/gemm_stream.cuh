@@ -69,10 +69,6 @@ struct StreamGemmArgs {
   int splits = 1;
   float* partial = nullptr;
   int grid_tiles = 0;  // grid.x (dense: ceil(T/bn); grouped: an upper bound)
-  // The shared-memory ring whatever the dtype (unless forced by
-  // set_stream_gemm_variant): its weight loads start before the PDL wait,
-  // where the register pipeline's wait at once.
-  bool prefer_ring = false;
   // Dense GEMMs over tiled FP8 weights: warps splitting K in a CTA, 4 (64-row
   // CTAs) or 2 (128-row CTAs, each warp twice the stages; gemm_linear.cu's
   // dense_kwarps); 0 means 4.

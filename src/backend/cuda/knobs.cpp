@@ -28,8 +28,6 @@ const Knob kKnobs[] = {
      [](int v) { return (v == 0 || v == 8 || v == 16 || v == 32 || v == 64) && (set_moe_bn(v), true); }},
     {"stream-kwarps", "0 (the rule) | 2 | 4 (K-warps of the MoE's grouped CTAs, SABLE_STREAM_KWARPS)",
      [](int v) { return (v == 0 || v == 2 || v == 4) && (set_stream_kwarps(v), true); }},
-    {"small-bf16-stream", "0 | 1 (bf16 weights <= 4M elements at <= 8 tokens, the MoE router: streaming kernel)",
-     [](int v) { return (v == 0 || v == 1) && (set_small_bf16_stream(v == 1), true); }},
     {"mla-split-tiles", "0 (the rule) | 1..64 (least 64-key tiles per split of MLA decode, SABLE_MLA_SPLIT_TILES)",
      [](int v) { return (v >= 0 && v <= 64) && (set_mla_split_tiles(v), true); }},
     {"skip", "0 | a mask of kernel groups to leave out, bench only, results wrong (SkipGroup in knobs.h: 1 kv "
