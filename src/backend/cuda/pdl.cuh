@@ -9,9 +9,8 @@
 //    wrote and before it writes anything (it returns once the previous grid
 //    has completed and its memory is visible; it is a no-op in a kernel
 //    launched without the attribute);
-//  - pdl_launch_dependents() lets the next kernel be scheduled early (it
-//    starts only when every CTA of this one has called it or exited); in
-//    pdl_begin it comes before the wait (SABLE_PDL_EARLY_TRIGGER).
+//  - pdl_launch_dependents() after it lets the next kernel be scheduled early
+//    (it starts only when every CTA of this one has called it or exited).
 // Only reads of data no kernel writes (weights, kernel arguments) may precede
 // the wait: the streaming GEMM starts its weight loads there.
 // CUDA graphs keep these as programmatic edges. SABLE_PDL=0 launches
@@ -29,22 +28,10 @@ __device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;"
 __device__ __forceinline__ void pdl_launch_dependents() {
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 }
-// The usual opening of a kernel. With SABLE_PDL_EARLY_TRIGGER, it lets the
-// next kernel be scheduled before it waits, not after: the next kernel's own
-// pdl_wait still returns only once this grid has completed (which implies
-// this grid's wait returned), so the order of memory effects is unchanged,
-// while the next kernel's pre-wait work (a GEMM's weight loads) starts one
-// kernel earlier. The next kernel launches only once every CTA of this grid
-// has triggered (so is resident) or exited: it never takes the place of a
-// CTA of this grid still waiting to run.
+// The usual opening of a kernel: wait, then let the next one be scheduled.
 __device__ __forceinline__ void pdl_begin() {
-#if SABLE_PDL_EARLY_TRIGGER
-  pdl_launch_dependents();
-  pdl_wait();
-#else
   pdl_wait();
   pdl_launch_dependents();
-#endif
 }
 
 template <typename... Params, typename... Args>
