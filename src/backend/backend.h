@@ -145,10 +145,14 @@ class Backend {
   // the attention's latent output.
   virtual void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out) = 0;
 
-  // MLA query absorption: q [T, heads, nope + rope] (rope part already
-  // rotated); w_uk [heads, nope, kv_lora]. Writes q_latent [T, heads,
-  // kv_lora + rope] = [q_nope @ W_UK[h] | q_rope].
-  virtual void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent) = 0;
+  // MLA query absorption: q [T, heads, nope + rope]; w_uk [heads, nope,
+  // kv_lora]. Writes q_latent [T, heads, kv_lora + rope] = [q_nope @ W_UK[h]
+  // | q_rope]. With rope_positions ([T] I32) and rope, q's rope part is not
+  // rotated yet and q_latent's is rotated at those positions: the same bits
+  // as rope() on q first, in one launch fewer at decode. Both null: q's rope
+  // part is copied as it is.
+  virtual void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, const Tensor* rope_positions,
+                            const RopeParams* rope) = 0;
 
   // The KV write into the paged latent cache: kv [T, kv_lora + rope] is the
   // output of kv_a_proj_with_mqa; c_kv = rms_norm(kv[:, :kv_lora]) * norm_w

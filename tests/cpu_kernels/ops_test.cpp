@@ -285,6 +285,30 @@ TEST(MlaAbsorbQ, MatchesReferenceAndIsBatchInvariant) {
   }
 }
 
+// RoPE on the way (rope_positions): the bits of cpu::rope on q first.
+TEST(MlaAbsorbQ, RopeOnTheWayEqualsRopeFirst) {
+  const int64_t T = 5, heads = 3, nope = 24, rope = 8, kv_lora = 40;
+  Tensor q = random_f32({T, heads, nope + rope}, 10);
+  LinearWeight wl = random_weight(DType::BF16, heads * nope, kv_lora, 11);
+  Tensor w = wl.weight.view({heads, nope, kv_lora});
+  RopeParams rp;
+  rp.inv_freq = Tensor::empty(DType::F32, {rope / 2});
+  for (int64_t i = 0; i < rope / 2; ++i) rp.inv_freq.ptr<float>()[i] = std::pow(10000.f, -2.f * float(i) / float(rope));
+  rp.attention_factor = 1.3f;
+  Tensor pos = i32({0, 7, 4095, 65537, 3}, {T});
+  for (bool interleaved : {true, false}) {
+    rp.interleaved = interleaved;
+    Tensor fused = Tensor::empty(DType::F32, {T, heads, kv_lora + rope});
+    cpu::mla_absorb_q(q, w, fused, &pos, &rp);
+    Tensor q2 = Tensor::empty(DType::F32, {T, heads, nope + rope});
+    std::copy_n(q.ptr<float>(), q.numel(), q2.ptr<float>());
+    cpu::rope(q2, int(nope), int(rope), pos, rp);
+    Tensor first = Tensor::empty(DType::F32, {T, heads, kv_lora + rope});
+    cpu::mla_absorb_q(q2, w, first);
+    EXPECT_TRUE(bitwise_equal(fused.ptr<float>(), first.ptr<float>(), fused.numel())) << "interleaved " << interleaved;
+  }
+}
+
 // A NaN logit ranks last: routing still returns K distinct real experts (the
 // experts kernels index weights by them), the finite ones first.
 TEST(MoeRoute, NanLogitsRankLast) {

@@ -4,6 +4,7 @@
 // bf16-exact operands, fp32 accumulation, one bf16 rounding of the output
 // (2^-9); the rope copy in mla_absorb_q is exact.
 #include <algorithm>
+#include <cmath>
 
 #include "backend/cpu/ops.h"
 #include "backend/cuda/batch_invariant.h"
@@ -82,7 +83,7 @@ TEST(CudaMlaAbsorbQ, MatchesCpu) {
       Tensor ref = Tensor::empty(DType::F32, {T, heads, L});
       cpu::mla_absorb_q(q, w, ref);
       Tensor out = poisoned(DType::BF16, {T, heads, L});
-      gpu().mla_absorb_q(upload(q, DType::BF16), upload(w, DType::BF16), out);
+      gpu().mla_absorb_q(upload(q, DType::BF16), upload(w, DType::BF16), out, nullptr, nullptr);
       auto got = download_f32(out);
       EXPECT_LT(rel_err(got, ref.ptr<float>(), size_t(ref.numel())), 1e-2);
       for (int64_t th = 0; th < T * heads; ++th)
@@ -90,6 +91,37 @@ TEST(CudaMlaAbsorbQ, MatchesCpu) {
           ASSERT_EQ(got[size_t(th * L + kv_lora + i)], ref.ptr<float>()[th * L + kv_lora + i]);
     }
   }
+}
+
+// RoPE on the way (mla_absorb_q with rope_positions) gives the bits of the
+// rope kernel on q first, on both paths (streaming T <= 16, cuBLAS above).
+TEST(CudaMlaAbsorbQ, RopeOnTheWayEqualsRopeFirst) {
+  SABLE_REQUIRE_GPU();
+  InvariantMode mode(false);
+  AllStreaming streaming;
+  std::mt19937_64 rng(fresh_seed());
+  const int heads = 128, nope = 128, rope = 64, kv_lora = 512, L = kv_lora + rope;
+  Tensor w = upload(random_f32(rng, {heads, nope, kv_lora}, 0.05f), DType::BF16);
+  Tensor inv_freq = Tensor::empty(DType::F32, {rope / 2});
+  for (int i = 0; i < rope / 2; ++i) inv_freq.ptr<float>()[i] = std::pow(10000.f, -2.f * float(i) / float(rope));
+  RopeParams rp;
+  rp.inv_freq = upload(inv_freq, DType::F32);
+  rp.attention_factor = 1.3f;
+  for (int T : kTokens)
+    for (bool interleaved : {true, false}) {
+      SCOPED_TRACE("T " + std::to_string(T) + " interleaved " + std::to_string(interleaved));
+      rp.interleaved = interleaved;
+      std::vector<int32_t> p(static_cast<size_t>(T));
+      for (int t = 0; t < T; ++t) p[size_t(t)] = int32_t((rng() % 2) ? rng() % 64 : rng() % 200000);
+      Tensor pos = upload_i32(p, {T});
+      Tensor qh = random_f32(rng, {T, heads, nope + rope}, 1.f);
+      Tensor q = upload(qh, DType::BF16), q_roped = upload(qh, DType::BF16);
+      gpu().rope(q_roped, nope, rope, pos, rp);
+      Tensor first = poisoned(DType::BF16, {T, heads, L}), fused = poisoned(DType::BF16, {T, heads, L});
+      gpu().mla_absorb_q(q_roped, w, first, nullptr, nullptr);
+      gpu().mla_absorb_q(q, w, fused, &pos, &rp);
+      EXPECT_EQ(bits_bf16(fused), bits_bf16(first));
+    }
 }
 
 // The streaming kernels sum in a fixed order (no atomics, no timing-dependent
@@ -113,8 +145,8 @@ TEST(CudaHeadMatmul, StreamingKernelsAreDeterministic) {
     Tensor q = upload(random_f32(rng, {T, 128, 192}, 1.f), DType::BF16);
     Tensor w = upload(random_f32(rng, {128, 128, 512}, 0.05f), DType::BF16);
     Tensor a = poisoned(DType::BF16, {T, 128, 576}), b = poisoned(DType::BF16, {T, 128, 576});
-    gpu().mla_absorb_q(q, w, a);
-    gpu().mla_absorb_q(q, w, b);
+    gpu().mla_absorb_q(q, w, a, nullptr, nullptr);
+    gpu().mla_absorb_q(q, w, b, nullptr, nullptr);
     EXPECT_EQ(bits_bf16(a), bits_bf16(b)) << "absorb";
   }
 }
@@ -140,9 +172,9 @@ TEST(CudaHeadMatmul, BatchInvariantRowIndependentOfT) {
   Tensor q = upload(random_f32(rng, {T, 128, 192}, 1.f), DType::BF16);
   Tensor w = upload(random_f32(rng, {128, 128, 512}, 0.05f), DType::BF16);
   Tensor all = poisoned(DType::BF16, {T, 128, 576}), one = poisoned(DType::BF16, {1, 128, 576});
-  gpu().mla_absorb_q(q, w, all);
+  gpu().mla_absorb_q(q, w, all, nullptr, nullptr);
   Tensor q0 = q.rows(0, 1);
-  gpu().mla_absorb_q(q0, w, one);
+  gpu().mla_absorb_q(q0, w, one, nullptr, nullptr);
   auto b_all = bits_bf16(all), b_one = bits_bf16(one);
   EXPECT_TRUE(std::equal(b_one.begin(), b_one.end(), b_all.begin())) << "absorb";
 }

@@ -37,7 +37,11 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   EXPECT_FALSE(cuda::skipped(cuda::kSkipHeadMatmuls));
   EXPECT_TRUE(cuda::set_knob("skip", 0));
   EXPECT_FALSE(cuda::skipped(cuda::kSkipKvWrite));
-  EXPECT_EQ(cuda::knob_help().size(), 8u);
+  EXPECT_TRUE(cuda::set_knob("absorb-rope", 0));
+  EXPECT_FALSE(cuda::absorb_rope_fused());
+  EXPECT_TRUE(cuda::set_knob("absorb-rope", 1));
+  EXPECT_TRUE(cuda::absorb_rope_fused());
+  EXPECT_EQ(cuda::knob_help().size(), 9u);
 }
 
 }  // namespace

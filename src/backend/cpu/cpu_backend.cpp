@@ -42,8 +42,9 @@ class CpuBackend final : public Backend {
   void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out) override {
     cpu::head_matmul(x, w, transposed, out);
   }
-  void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent) override {
-    cpu::mla_absorb_q(q, w_uk, q_latent);
+  void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, const Tensor* rope_positions,
+                    const RopeParams* rope) override {
+    cpu::mla_absorb_q(q, w_uk, q_latent, rope_positions, rope);
   }
   void mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeParams& rope,
                     const AttentionMetadata& m, Tensor& cache) override {

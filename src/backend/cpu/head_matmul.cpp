@@ -46,12 +46,14 @@ void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out)
 }
 
 // q_latent[t, h] = [q_nope[t, h] @ W_UK[h] | q_rope[t, h]]: the nn kernel per
-// head (W_UK[h] [nope, kv_lora]).
-void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent) {
+// head (W_UK[h] [nope, kv_lora]); q_rope rotated here when asked.
+void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, const Tensor* rope_positions,
+                  const RopeParams* rope_params) {
   const int64_t T = q.dim(0), heads = q.dim(1), qk = q.dim(2);
   const int64_t nope = w_uk.dim(1), kv_lora = w_uk.dim(2), rope = qk - nope;
   const int64_t L = q_latent.dim(2);
   assert(L == kv_lora + rope && w_uk.dim(0) == heads);
+  assert((rope_positions == nullptr) == (rope_params == nullptr));
   const GemmKernels& k = gemm_kernels();
   const int64_t chunks = (T + kTokensPerItem - 1) / kTokensPerItem;
   const size_t head_bytes = size_t(nope * kv_lora) * dtype_size(w_uk.dtype());
@@ -60,8 +62,11 @@ void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent) {
     GemmNN a{q.ptr<float>() + h * qk, heads * qk, q_latent.ptr<float>() + h * L, heads * L,
              w_uk.ptr<char>() + size_t(h) * head_bytes, w_uk.dtype(), kv_lora, nope, false};
     k.nn(a, 0, kv_lora, t0, t1);
-    for (int64_t t = t0; t < t1; ++t)
-      std::copy_n(q.ptr<float>() + (t * heads + h) * qk + nope, rope, q_latent.ptr<float>() + (t * heads + h) * L + kv_lora);
+    for (int64_t t = t0; t < t1; ++t) {
+      float* tail = q_latent.ptr<float>() + (t * heads + h) * L + kv_lora;
+      std::copy_n(q.ptr<float>() + (t * heads + h) * qk + nope, rope, tail);
+      if (rope_params) rope_vector(tail, int(rope), rope_positions->ptr<int32_t>()[t], *rope_params);
+    }
   });
 }
 

@@ -23,7 +23,8 @@ void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRouting
 void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
                  const MoeExperts& w, Tensor& out);
 void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out);
-void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent);
+void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, const Tensor* rope_positions = nullptr,
+                  const RopeParams* rope = nullptr);
 void mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeParams& rope,
                   const AttentionMetadata& m, Tensor& cache);
 void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m,

@@ -100,9 +100,15 @@ void CudaBackend::head_matmul(const Tensor& x, const Tensor& w, bool transposed,
   if (skipped(kSkipHeadMatmuls)) return;
   cuda::head_matmul(x, w, transposed, out, cublas_, *alloc_, stream_);
 }
-void CudaBackend::mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent) {
+void CudaBackend::mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, const Tensor* rope_positions,
+                               const RopeParams* rope) {
   if (skipped(kSkipHeadMatmuls)) return;
-  cuda::mla_absorb_q(q, w_uk, q_latent, cublas_, *alloc_, stream_);
+  if (rope && !absorb_rope_fused()) {  // A/B: RoPE in a launch of its own, as before the fusion
+    cuda::mla_absorb_q(q, w_uk, q_latent, nullptr, nullptr, cublas_, *alloc_, stream_);
+    cuda::rope(q_latent, int(w_uk.dim(2)), int(q.dim(2) - w_uk.dim(1)), *rope_positions, *rope, stream_);
+    return;
+  }
+  cuda::mla_absorb_q(q, w_uk, q_latent, rope_positions, rope, cublas_, *alloc_, stream_);
 }
 void CudaBackend::mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeParams& rope,
                                const AttentionMetadata& m, Tensor& cache) {

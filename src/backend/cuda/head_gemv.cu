@@ -30,6 +30,7 @@
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/head_gemv.h"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/rope_common.cuh"
 #include "backend/cuda/stream_load.cuh"
 
 namespace sable::cuda {
@@ -52,6 +53,8 @@ struct GemvArgs {
   int T, heads, K, N;
   int Xs, Os;  // row lengths of x and out: K + tail, N + tail
   int tail;    // x[t, h, K:] copied to out[t, h, N:] (rows only)
+  const int32_t* rope_pos;  // rows: the tail rotated at rope_pos[t] on the way (null: copied)
+  RopeArgs rope;
   int cg;      // rows: column groups of 8 per CTA (a power of two)
   int kp;      // cols: K rounded up to kColsKBlock (a token's row of x in shared memory)
 };
@@ -139,13 +142,30 @@ __global__ void __launch_bounds__(kThreads, rows_min_blocks<TC>()) head_gemv_row
   // the previous kernel (programmatic dependent launch, pdl.cuh).
   pdl_begin();
 
-  // The tail copy (q_rope), spread over the head's CTAs, while the loads fly.
+  // The tail copy (q_rope), spread over the head's CTAs, while the loads fly;
+  // rotated on the way when asked (rope_rotate: the bits of rope.cu's).
   // Loops that run beside live weight registers stay rolled (no spills).
+  if (a.rope_pos) {
+    const int half = a.tail / 2;
 #pragma unroll 1
-  for (int e = blockIdx.x * nt + tid; e < a.T * a.tail; e += gridDim.x * nt) {
-    const int t = e / a.tail, i = e - t * a.tail;
-    const int64_t row = int64_t(t) * a.heads + h;
-    out[row * a.Os + a.N + i] = copy_bf16<OutT>(a.x[row * a.Xs + a.K + i]);
+    for (int e = blockIdx.x * nt + tid; e < a.T * half; e += gridDim.x * nt) {
+      const int t = e / half, i = e - t * half;
+      const int64_t row = int64_t(t) * a.heads + h;
+      int ia, ib;
+      rope_pair(i, a.tail, a.rope.interleaved, ia, ib);
+      float x0 = to_f32(a.x[row * a.Xs + a.K + ia]), x1 = to_f32(a.x[row * a.Xs + a.K + ib]);
+      rope_rotate(x0, x1, a.rope_pos[t], i, a.rope);
+      // As rope.cu: rounded to bf16 (the activations' dtype) first.
+      out[row * a.Os + a.N + ia] = copy_bf16<OutT>(__float2bfloat16_rn(x0));
+      out[row * a.Os + a.N + ib] = copy_bf16<OutT>(__float2bfloat16_rn(x1));
+    }
+  } else {
+#pragma unroll 1
+    for (int e = blockIdx.x * nt + tid; e < a.T * a.tail; e += gridDim.x * nt) {
+      const int t = e / a.tail, i = e - t * a.tail;
+      const int64_t row = int64_t(t) * a.heads + h;
+      out[row * a.Os + a.N + i] = copy_bf16<OutT>(a.x[row * a.Xs + a.K + i]);
+    }
   }
 
   float* xs = smem;
@@ -354,7 +374,8 @@ int64_t g_auto_max_tokens = 1;
 int64_t head_gemv_auto_max_tokens() { return g_auto_max_tokens; }
 void set_head_gemv_auto_max_tokens(int64_t t) { g_auto_max_tokens = t; }
 
-bool head_gemv(const Tensor& x, const Tensor& w, bool transposed, Tensor& out, cudaStream_t stream) {
+bool head_gemv(const Tensor& x, const Tensor& w, bool transposed, Tensor& out, cudaStream_t stream,
+               const int32_t* rope_positions, const RopeArgs* rope) {
   static_assert(kHeadGemvMaxT <= 16, "cols kernel tiles at most 16 tokens");
   if (x.ndim() != 3 || w.ndim() != 3 || out.ndim() != 3) return false;
   if (x.dtype() != DType::BF16 || w.dtype() != DType::BF16) return false;
@@ -363,6 +384,7 @@ bool head_gemv(const Tensor& x, const Tensor& w, bool transposed, Tensor& out, c
   const int64_t K = w.dim(transposed ? 2 : 1), N = w.dim(transposed ? 1 : 2), tail = Xs - K;
   if (T < 1 || T > kHeadGemvMaxT || w.dim(0) != heads || out.dim(0) != T || out.dim(1) != heads) return false;
   if (tail < 0 || Os - N != tail || (transposed && tail != 0)) return false;
+  if (rope_positions && (transposed || tail % 2)) return false;
   if (K < 8 || N < 8 || K % 8 || N % 8 || Xs % 8) return false;
   if (heads > 65535 || std::max({K, N, Xs, Os}) > (int64_t(1) << 30)) return false;  // grid.y; int indices
   if (!aligned8(x.data(), 2) || !aligned8(w.data(), 2)) return false;
@@ -373,6 +395,10 @@ bool head_gemv(const Tensor& x, const Tensor& w, bool transposed, Tensor& out, c
   a.out = out.data();
   a.T = int(T), a.heads = int(heads), a.K = int(K), a.N = int(N);
   a.Xs = int(Xs), a.Os = int(Os), a.tail = int(tail);
+  if (rope_positions) {
+    a.rope_pos = rope_positions;
+    a.rope = *rope;
+  }
   const bool f32 = out.dtype() == DType::F32;
   if (transposed) {
     const int tt = pow2_at_least(T);

@@ -34,7 +34,12 @@ constexpr int64_t kHeadGemvMaxT = 16;
 // take: x and w BF16, out BF16 or F32, 1 <= T <= kHeadGemvMaxT, K, N and x's
 // row length multiples of 8, x and w 16-byte aligned, K <= 1024 (not
 // transposed) or x's rows fitting 48 KB of shared memory (transposed).
-bool head_gemv(const Tensor& x, const Tensor& w, bool transposed, Tensor& out, cudaStream_t stream);
+// With rope_positions (device [T] I32) and rope, the tail is rotated at
+// those positions on the way (RoPE of q_rope, rope.cu's bits; not
+// transposed, even tail).
+struct RopeArgs;
+bool head_gemv(const Tensor& x, const Tensor& w, bool transposed, Tensor& out, cudaStream_t stream,
+               const int32_t* rope_positions = nullptr, const RopeArgs* rope = nullptr);
 
 // The largest T that head_matmul / mla_absorb_q send here (they take cuBLAS
 // above it): 1. Measured on the H200 (bench_cuda_attention, run of 286860d,

@@ -18,6 +18,8 @@
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/head_gemv.h"
 #include "backend/cuda/ops.h"
+#include "backend/cuda/pdl.cuh"
+#include "backend/cuda/rope_common.cuh"
 
 namespace sable::cuda {
 namespace {
@@ -52,11 +54,27 @@ void gemm_batched(cublasHandle_t h, cudaStream_t stream, bool transA, int m, int
       CUBLAS_GEMM_DEFAULT));
 }
 
+// q_latent's tail: q_rope copied, or rotated at rope_pos[t] on the way
+// (rope_rotate: the bits of rope.cu's kernel).
 template <typename T>
-__global__ void copy_rope_kernel(const T* q, T* ql, int heads, int qk, int nope, int L, int kv_lora) {
+__global__ void copy_rope_kernel(const T* q, T* ql, int heads, int qk, int nope, int L, int kv_lora,
+                                 const int32_t* rope_pos, RopeArgs r) {
+  pdl_begin();
   const int64_t th = blockIdx.x;  // token * heads + head
   const int rope = qk - nope;
-  for (int i = threadIdx.x; i < rope; i += blockDim.x) ql[th * L + kv_lora + i] = q[th * qk + nope + i];
+  if (!rope_pos) {
+    for (int i = threadIdx.x; i < rope; i += blockDim.x) ql[th * L + kv_lora + i] = q[th * qk + nope + i];
+    return;
+  }
+  const int32_t pos = rope_pos[th / heads];
+  for (int i = threadIdx.x; i < rope / 2; i += blockDim.x) {
+    int a, b;
+    rope_pair(i, rope, r.interleaved, a, b);
+    float x0 = to_f32(q[th * qk + nope + a]), x1 = to_f32(q[th * qk + nope + b]);
+    rope_rotate(x0, x1, pos, i, r);
+    ql[th * L + kv_lora + a] = from_f32<T>(x0);
+    ql[th * L + kv_lora + b] = from_f32<T>(x1);
+  }
 }
 
 // The streaming kernels' share of the calls (head_gemv.h), never in
@@ -80,15 +98,23 @@ void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out,
                out.dtype());
 }
 
-void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, cublasHandle_t handle,
-                  Allocator& scratch, cudaStream_t stream) {
+void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, const Tensor* rope_positions,
+                  const RopeParams* rope, cublasHandle_t handle, Allocator& scratch, cudaStream_t stream) {
   const int64_t T = q.dim(0), heads = q.dim(1), qk = q.dim(2);
   const int64_t nope = w_uk.dim(1), kv_lora = w_uk.dim(2), L = q_latent.dim(2);
   assert(L == kv_lora + (qk - nope) && w_uk.dim(0) == heads && q.dtype() == q_latent.dtype());
   assert(nope <= qk && q_latent.dim(0) == T && q_latent.dim(1) == heads);
+  assert((rope_positions == nullptr) == (rope == nullptr));
   if (T == 0) return;
-  // W_UK is [heads, nope, kv_lora]: q[..., :nope] @ W_UK, q[..., nope:] copied.
-  if (take_streaming(T) && head_gemv(q, w_uk, /*transposed=*/false, q_latent, stream)) return;
+  RopeArgs r{};
+  const int32_t* pos = nullptr;
+  if (rope) {
+    assert(rope->inv_freq.device() == Device::kCUDA && (qk - nope) % 2 == 0);
+    r = RopeArgs{rope->inv_freq.ptr<float>(), rope->attention_factor, rope->interleaved};
+    pos = rope_positions->ptr<int32_t>();
+  }
+  // W_UK is [heads, nope, kv_lora]: q[..., :nope] @ W_UK, q[..., nope:] copied (or rotated).
+  if (take_streaming(T) && head_gemv(q, w_uk, /*transposed=*/false, q_latent, stream, pos, rope ? &r : nullptr)) return;
   Tensor wc = weight_as(w_uk, q.dtype(), scratch, stream);
   // q_latent_h[:, :kv_lora]^T (kv_lora x T) = W_UK_h^T (kv_lora x nope) * q_nope_h^T (nope x T);
   // W_UK_h row-major nope x kv_lora = column-major kv_lora x nope (lda kv_lora).
@@ -96,8 +122,8 @@ void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, cublasH
                nope * kv_lora, q.data(), int(heads * qk), qk, q_latent.data(), int(heads * L), L, int(heads),
                q.dtype(), q_latent.dtype());
   SABLE_DISPATCH_ACT("mla_absorb_q", q.dtype(), T_, {
-    copy_rope_kernel<T_><<<unsigned(T * heads), 64, 0, stream>>>(q.ptr<T_>(), q_latent.ptr<T_>(), int(heads),
-                                                                int(qk), int(nope), int(L), int(kv_lora));
+    launch_pdl(copy_rope_kernel<T_>, unsigned(T * heads), 64, 0, stream, q.ptr<T_>(), q_latent.ptr<T_>(), int(heads),
+               int(qk), int(nope), int(L), int(kv_lora), pos, r);
     SABLE_CUDA_LAUNCH_CHECK();
   });
 }

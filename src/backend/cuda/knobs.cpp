@@ -8,6 +8,7 @@ namespace sable::cuda {
 namespace {
 
 int g_skip = 0;  // SkipGroup mask
+bool g_absorb_rope = true;
 
 struct Knob {
   const char* name;
@@ -30,15 +31,19 @@ const Knob kKnobs[] = {
      [](int v) { return (v == 0 || v == 2 || v == 4) && (set_stream_kwarps(v), true); }},
     {"mla-split-tiles", "0 (the rule) | 1..64 (least 64-key tiles per split of MLA decode, SABLE_MLA_SPLIT_TILES)",
      [](int v) { return (v >= 0 && v <= 64) && (set_mla_split_tiles(v), true); }},
-    {"skip", "0 | a mask of kernel groups to leave out, bench only, results wrong (SkipGroup in knobs.h: 1 kv "
-             "write, 2 per-head matmuls, 4 attention, 8 router GEMM, 16 activation quantization, 32 split-K "
-             "reduction, 64 elementwise)",
+    {"absorb-rope", "1 | 0 (q_rope's RoPE inside mla_absorb_q, or a launch of its own after it)",
+     [](int v) { return (v == 0 || v == 1) && (g_absorb_rope = v == 1, true); }},
+    {"skip",
+     "0 | a mask of kernel groups to leave out, bench only, results wrong (SkipGroup in knobs.h: 1 kv "
+     "write, 2 per-head matmuls, 4 attention, 8 router GEMM, 16 activation quantization, 32 split-K "
+     "reduction, 64 elementwise)",
      [](int v) { return (v >= 0 && v < 128) && (g_skip = v, true); }},
 };
 
 }  // namespace
 
 bool skipped(int group) { return (g_skip & group) != 0; }
+bool absorb_rope_fused() { return g_absorb_rope; }
 
 bool set_knob(const std::string& name, int value) {
   for (const Knob& k : kKnobs)

@@ -35,4 +35,9 @@ enum SkipGroup : int {
 };
 bool skipped(int group);
 
+// Knob "absorb-rope" (1, the default: mla_absorb_q rotates q_rope on the way;
+// 0: the backend runs the rope kernel on q_latent after it, the launch the
+// fusion saves, for A/B).
+bool absorb_rope_fused();
+
 }  // namespace sable::cuda

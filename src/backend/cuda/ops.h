@@ -33,8 +33,8 @@ void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRouting
 // converted scratch copy: slow path).
 void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out,
                  cublasHandle_t handle, Allocator& scratch, cudaStream_t stream);
-void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, cublasHandle_t handle,
-                  Allocator& scratch, cudaStream_t stream);
+void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, const Tensor* rope_positions,
+                  const RopeParams* rope, cublasHandle_t handle, Allocator& scratch, cudaStream_t stream);
 void mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeParams& rope,
                   const AttentionMetadata& m, Tensor& cache, cudaStream_t stream);
 
