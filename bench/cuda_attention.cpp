@@ -415,8 +415,9 @@ void bench_head_matmul() {
       cuda::set_batch_invariant(cublas);  // batch-invariant mode keeps cuBLAS at every T
       char shape[64];
       std::snprintf(shape, sizeof shape, "T=%d %s", T, cublas ? "cublas" : "streaming");
-      report_bw("mla_absorb_q", shape,
-                time_graph([&](int i) { g_be->mla_absorb_q(q, w_uk[size_t(i % kCopies)], q_latent); }),
+      report_bw("mla_absorb_q", shape, time_graph([&](int i) {
+                  g_be->mla_absorb_q(q, w_uk[size_t(i % kCopies)], q_latent, nullptr, nullptr);
+                }),
                 w_bytes + double(T) * kHeads * (192 + kL) * 2);
       report_bw("head_matmul W_UV", shape,
                 time_graph([&](int i) { g_be->head_matmul(o_latent, w_uv[size_t(i % kCopies)], true, o); }),

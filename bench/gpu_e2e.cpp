@@ -200,8 +200,6 @@ int run(int argc, char** argv) {
   std::ofstream json;
   if (!json_path.empty()) json.open(json_path, std::ios::app);
 
-  std::printf("| decode batch | context | step ms | weights+KV GB read | floor ms | step / floor |\n");
-  std::printf("|---:|---:|---:|---:|---:|---:|\n");
   const int bs = 64;
   // Decode through the model runner, as the engine runs it: CUDA graphs
   // captured at start for the batch sizes (unless --enforce-eager).

@@ -1,13 +1,12 @@
-#include "backend/cuda/cuda_backend.h"
-#include "backend/cuda/knobs.h"
-
 #include <cublas_v2.h>
 
 #include <mutex>
 #include <stdexcept>
 
+#include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/gemm.h"
+#include "backend/cuda/knobs.h"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/sampling.h"
 
