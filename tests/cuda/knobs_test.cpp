@@ -31,7 +31,7 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   cuda::set_pdl_enabled(pdl);
   EXPECT_FALSE(cuda::set_knob("mla-split-tiles", -1));
   EXPECT_TRUE(cuda::set_knob("mla-split-tiles", 0));
-  EXPECT_FALSE(cuda::set_knob("skip", 128));
+  EXPECT_FALSE(cuda::set_knob("skip", 256));
   EXPECT_TRUE(cuda::set_knob("skip", cuda::kSkipKvWrite | cuda::kSkipAttention));
   EXPECT_TRUE(cuda::skipped(cuda::kSkipAttention));
   EXPECT_FALSE(cuda::skipped(cuda::kSkipHeadMatmuls));

@@ -36,8 +36,8 @@ const Knob kKnobs[] = {
     {"skip",
      "0 | a mask of kernel groups to leave out, bench only, results wrong (SkipGroup in knobs.h: 1 kv "
      "write, 2 per-head matmuls, 4 attention, 8 router GEMM, 16 activation quantization, 32 split-K "
-     "reduction, 64 elementwise)",
-     [](int v) { return (v >= 0 && v < 128) && (g_skip = v, true); }},
+     "reduction, 64 elementwise, 128 MLA combine)",
+     [](int v) { return (v >= 0 && v < 256) && (g_skip = v, true); }},
 };
 
 }  // namespace

@@ -32,6 +32,7 @@ enum SkipGroup : int {
   kSkipActQuant = 16,      // FP8 activation quantization (dense and MoE GEMMs)
   kSkipSplitkReduce = 32,  // the streaming GEMM's split-K reduction
   kSkipElementwise = 64,   // RMSNorm, add + RMSNorm, RoPE, SiLU-and-mul, add
+  kSkipCombine = 128,      // MLA decode's split-K combine alone (the attention kernel still runs)
 };
 bool skipped(int group);
 

@@ -15,6 +15,7 @@
 
 #include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/knobs.h"
 #include "backend/cuda/mla_attention_kernels.cuh"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/pdl.cuh"
@@ -316,7 +317,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
       });
     });
   }
-  if (S > 1) {
+  if (S > 1 && !skipped(kSkipCombine)) {
     SABLE_DISPATCH_ACT("mla_attention", out.dtype(), TO, {
       if (v_dim % 4 == 0)
         launch_pdl(mla_combine_kernel<TO>, unsigned(T * H), std::min(128, std::max(32, (v_dim / 4 + 31) / 32 * 32)),
