@@ -4,7 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <utility>
+
 #include "backend/cuda/pdl.h"
+#include "backend/cuda/tuning_value.h"
 
 namespace sable {
 namespace {
@@ -42,6 +46,28 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   EXPECT_TRUE(cuda::set_knob("absorb-rope", 1));
   EXPECT_TRUE(cuda::absorb_rope_fused());
   EXPECT_EQ(cuda::knob_help().size(), 9u);
+}
+
+// The environment's value when it is a whole valid integer, else the
+// default; a setter wins over both and refuses what the choice does not take.
+TEST(CudaKnobs, TuningValueReadsTheEnvironmentOnceAndValidates) {
+  auto even = [](int v) { return v % 2 == 0; };
+  const char* name = "SABLE_TEST_TUNING_VALUE";
+  for (auto [env, want] :
+       {std::pair{"8", 8}, std::pair{"7", 4}, std::pair{"8x", 4}, std::pair{"", 4}, std::pair{"99999999999", 4}}) {
+    ::setenv(name, env, 1);
+    cuda::TuningValue v(name, 4, even);
+    EXPECT_EQ(v.get(), want) << "'" << env << "'";
+    ::setenv(name, "2", 1);
+    EXPECT_EQ(v.get(), want) << "read once";
+    EXPECT_FALSE(v.set(3));
+    EXPECT_EQ(v.get(), want);
+    EXPECT_TRUE(v.set(6));
+    EXPECT_EQ(v.get(), 6);
+  }
+  ::unsetenv(name);
+  cuda::TuningValue unset(name, 4, even);
+  EXPECT_EQ(unset.get(), 4);
 }
 
 }  // namespace

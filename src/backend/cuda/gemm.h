@@ -93,12 +93,13 @@ GemmPath linear_auto_path(int64_t T, const LinearWeight& w);
 // Testing knob: K-warps of dense FP8 GEMMs that read the tiled copy, 2
 // (128-row CTAs) or 4 (64-row); 0 = the rule (gemm_linear.cu: 2 for weights
 // of more than 2 x SMs x 64 rows). Not thread-safe.
-void set_dense_kwarps(int kw);
+bool set_dense_kwarps(int kw);
 // Testing knobs of the MoE experts' streaming GEMMs: the token tile (8, 16,
 // 32, or 64 for bf16; 0 = the rule, 8; SABLE_MOE_BN) and the K-warps of the
 // grouped CTAs (2 or 4; 0 = the rule; SABLE_STREAM_KWARPS). Not thread-safe.
-void set_moe_bn(int bn);
-void set_stream_kwarps(int kw);
+// The setters return false for a value the knob does not take.
+bool set_moe_bn(int bn);
+bool set_stream_kwarps(int kw);
 // Testing knob: the streaming kernel's weight pipeline, 0 = register double
 // buffer, 1 = 3-stage cp.async ring in shared memory, -1 = the default by
 // dtype (ring for FP8, registers for bf16: measured, gemm_stream.cu).

@@ -9,6 +9,7 @@
 #include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
+#include "backend/cuda/tuning_value.h"
 
 namespace sable::cuda {
 
@@ -84,7 +85,8 @@ int pick_splits(int64_t N, int64_t T, int bn, int64_t K, int64_t cta_rows = 64) 
 }
 
 bool g_read_tiles = true;
-int g_dense_kwarps = -1;  // set_dense_kwarps; -1: SABLE_DENSE_KWARPS or the rule
+// set_dense_kwarps or SABLE_DENSE_KWARPS: 2 or 4 forced, 0 the rule.
+TuningValue g_dense_kwarps{"SABLE_DENSE_KWARPS", 0, [](int v) { return v == 0 || v == 2 || v == 4; }};
 
 // K-warps of a dense FP8 GEMM through the tiled copy (StreamGemmArgs::kwarps):
 // 2 (128-row CTAs) when 64-row CTAs would not fit one wave unsplit, 4
@@ -96,11 +98,7 @@ int g_dense_kwarps = -1;  // set_dense_kwarps; -1: SABLE_DENSE_KWARPS or the rul
 // 7.0, 2112x7168 8.9 vs 9.1; at 4 and 8 tokens 1-2 us worse).
 // SABLE_DENSE_KWARPS=2|4 forces one (tuning knob, read once).
 int dense_kwarps(int64_t N) {
-  if (g_dense_kwarps < 0) {
-    const int64_t v = env_int("SABLE_DENSE_KWARPS", 0);
-    g_dense_kwarps = v == 2 || v == 4 ? int(v) : 0;
-  }
-  if (g_dense_kwarps) return g_dense_kwarps;
+  if (const int forced = g_dense_kwarps.get()) return forced;
   return ceil_div(N, 64) > 2 * int64_t(num_sms()) ? 2 : 4;
 }
 
@@ -158,7 +156,7 @@ void run_stream(GemmWorkspace* ws, const PreparedLinear& P, const void* x, int64
 }  // namespace
 
 void set_stream_tiles_read(bool on) { g_read_tiles = on; }
-void set_dense_kwarps(int kw) { g_dense_kwarps = kw == 2 || kw == 4 ? kw : 0; }
+bool set_dense_kwarps(int kw) { return g_dense_kwarps.set(kw); }
 
 bool stream_env_override() {
   static const bool set = std::getenv("SABLE_STREAM_GEMM_MAX_T_FP8") != nullptr;

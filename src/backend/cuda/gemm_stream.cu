@@ -11,6 +11,7 @@
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/smem_optin.h"
 #include "backend/cuda/stream_load.cuh"
+#include "backend/cuda/tuning_value.h"
 
 namespace sable::cuda {
 namespace {
@@ -447,15 +448,11 @@ void launch_variant(const StreamGemmArgs& a, cudaStream_t stream) {
 // partition whatever the batch). Dense GEMMs take theirs from the caller
 // (StreamGemmArgs::kwarps, gemm_linear.cu). SABLE_STREAM_KWARPS=2|4 forces
 // one for the grouped GEMMs (tuning knob, read once).
-int g_stream_kwarps = -1;  // set_stream_kwarps; -1: SABLE_STREAM_KWARPS decides on first use
+TuningValue g_stream_kwarps{"SABLE_STREAM_KWARPS", 0, [](int v) { return v == 0 || v == 2 || v == 4; }};
 
 int tiled_kwarps(const StreamGemmArgs& a) {
-  if (g_stream_kwarps < 0) {
-    const char* e = std::getenv("SABLE_STREAM_KWARPS");
-    g_stream_kwarps = e && (*e == '2' || *e == '4') ? *e - '0' : 0;
-  }
   if (!a.tiles) return a.kwarps == 2 ? 2 : 4;
-  if (g_stream_kwarps) return g_stream_kwarps;
+  if (const int forced = g_stream_kwarps.get()) return forced;
   return !batch_invariant() && a.T >= 256 ? 2 : 4;
 }
 
@@ -479,7 +476,7 @@ void launch_one(const StreamGemmArgs& a, cudaStream_t stream) {
 }  // namespace
 
 void set_stream_gemm_variant(int v) { g_variant = v; }
-void set_stream_kwarps(int kw) { g_stream_kwarps = kw == 2 || kw == 4 ? kw : 0; }
+bool set_stream_kwarps(int kw) { return g_stream_kwarps.set(kw); }
 
 void launch_stream_gemm(const StreamGemmArgs& a, cudaStream_t stream) {
   if (a.grid_tiles <= 0 || a.N <= 0) return;

@@ -11,7 +11,6 @@
 // max_seq_len stays right at another.
 #include <cassert>
 #include <cmath>
-#include <cstdlib>
 
 #include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/cuda_common.cuh"
@@ -19,6 +18,7 @@
 #include "backend/cuda/mla_attention_kernels.cuh"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/tuning_value.h"
 
 namespace sable::cuda {
 namespace {
@@ -206,6 +206,10 @@ bool mma_supported(const Tensor& q, const Tensor& cache, const Tensor& out, int 
          reinterpret_cast<uintptr_t>(out.data()) % 16 == 0;
 }
 
+// The least 64-key tiles per split, whatever num_splits (mla_block): 1.
+// More lose at batch 1 (record 2026-12-02-d6fd43f-step-skip-and-mla-split-ab.md).
+constexpr int kRuleSplitTiles = 1;
+
 // Split count for `units` blocks of work, one block per SM: the S (with at
 // least `min_keys` keys per split) that minimizes waves per unit of work,
 // ceil(units * S / SMs) / S; ties go to fewer splits (less combine work).
@@ -215,9 +219,6 @@ bool mma_supported(const Tensor& q, const Tensor& cache, const Tensor& out, int 
 // rule picks (with min_keys 128). Contiguous block tables made more splits
 // look better (DRAM partition camping when every block walks its own
 // contiguous region in lockstep); real caches after churn are random.
-// The least tiles per split, whatever num_splits: see mla_block.
-constexpr int kRuleSplitTiles = 1;
-
 int auto_splits(int64_t units, int max_seq_len, int min_keys) {
   const int64_t sms = num_sms();
   if (units >= sms) return 1;
@@ -231,19 +232,17 @@ int auto_splits(int64_t units, int max_seq_len, int min_keys) {
   return best;
 }
 
-int g_split_tiles = -1;  // set_mla_split_tiles; -1: SABLE_MLA_SPLIT_TILES decides on first use
+// set_mla_split_tiles or SABLE_MLA_SPLIT_TILES: 1..64 forced, 0 the rule.
+TuningValue g_split_tiles{"SABLE_MLA_SPLIT_TILES", 0, [](int v) { return v >= 0 && v <= 64; }};
 
 int min_split_tiles() {
-  if (g_split_tiles < 0) {
-    const char* e = std::getenv("SABLE_MLA_SPLIT_TILES");
-    g_split_tiles = e ? std::max(0, std::atoi(e)) : 0;
-  }
-  return g_split_tiles > 0 ? g_split_tiles : kRuleSplitTiles;
+  const int forced = g_split_tiles.get();
+  return forced > 0 ? forced : kRuleSplitTiles;
 }
 
 }  // namespace
 
-void set_mla_split_tiles(int tiles) { g_split_tiles = std::max(0, tiles); }
+bool set_mla_split_tiles(int tiles) { return g_split_tiles.set(tiles); }
 
 void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache,
                         const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out,

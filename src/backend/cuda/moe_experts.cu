@@ -21,6 +21,7 @@
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/tuning_value.h"
 
 namespace sable::cuda {
 
@@ -167,16 +168,11 @@ MoeKernel g_moe_kernel = MoeKernel::kAuto;
 // whole MoE op: FP8 128 tokens 2,710 us against 3,386 with 16-token tiles,
 // 256 tokens 2,995 against 5,826 with 32; bf16 128 tokens 4,949 against
 // 5,262 with 16, 256 tokens 5,618 against 6,661 with 32.
-int g_moe_bn = -1;  // set_moe_bn; -1: SABLE_MOE_BN decides on first use
+// set_moe_bn or SABLE_MOE_BN: 8, 16, 32 or 64 forced (64: bf16 only), 0 the rule.
+TuningValue g_moe_bn{"SABLE_MOE_BN", 0, [](int v) { return v == 0 || v == 8 || v == 16 || v == 32 || v == 64; }};
 
 int moe_bn(bool fp8) {
-  // Tuning knob: SABLE_MOE_BN=8|16|32|64 forces the tile (64: bf16 only).
-  if (g_moe_bn < 0) {
-    const char* e = std::getenv("SABLE_MOE_BN");
-    const int v = e ? std::atoi(e) : 0;
-    g_moe_bn = v == 8 || v == 16 || v == 32 || v == 64 ? v : 0;
-  }
-  if (g_moe_bn) return g_moe_bn == 64 && fp8 ? 32 : g_moe_bn;
+  if (const int forced = g_moe_bn.get()) return forced == 64 && fp8 ? 32 : forced;
   return 8;
 }
 
@@ -216,7 +212,7 @@ MoeScratch moe_scratch(int64_t T, int64_t K, int E, int64_t H, int64_t I, bool f
 }  // namespace
 
 void set_moe_kernel(MoeKernel k) { g_moe_kernel = k; }
-void set_moe_bn(int bn) { g_moe_bn = bn == 8 || bn == 16 || bn == 32 || bn == 64 ? bn : 0; }
+bool set_moe_bn(int bn) { return g_moe_bn.set(bn); }
 
 MoeKernel moe_kernel_for(int64_t T, int64_t top_k, int E, bool fp8) {
   if (g_moe_kernel != MoeKernel::kAuto) return g_moe_kernel;

@@ -51,9 +51,10 @@ enum class MlaKernel { kAuto, kGeneric, kMma, kWgmma, kWs };
 void mla_attention_with(MlaKernel kernel, int num_splits /* 0 = auto */, const Tensor& q,
                         const Tensor& cache, const AttentionMetadata& m, float softmax_scale,
                         int v_dim, Tensor& out, Allocator& scratch, cudaStream_t stream);
-// The least 64-key tiles per split of the tensor-core kernels (0: the rule;
-// SABLE_MLA_SPLIT_TILES at first use); for tests and benchmarks.
-void set_mla_split_tiles(int tiles);
+// The least 64-key tiles per split of the tensor-core kernels (0: the rule,
+// else 1..64; SABLE_MLA_SPLIT_TILES at first use); for tests and benchmarks.
+// False for a value outside 0..64.
+bool set_mla_split_tiles(int tiles);
 
 // MLA prefill in the expanded form (backend.h): the latent gather and the
 // causal flash attention at head dims nope + rope / v over up-projected keys.
