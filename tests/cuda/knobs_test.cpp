@@ -47,7 +47,7 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   EXPECT_TRUE(cuda::absorb_rope_fused());
   EXPECT_FALSE(cuda::set_knob("l2-prefetch", -1));
   EXPECT_TRUE(cuda::set_knob("l2-prefetch", 0));
-  EXPECT_EQ(cuda::knob_help().size(), 11u);
+  EXPECT_EQ(cuda::knob_help().size(), 10u);
 }
 
 // The environment's value when it is a whole valid integer, else the

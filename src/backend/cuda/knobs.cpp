@@ -34,8 +34,6 @@ const Knob kKnobs[] = {
      [](int v) { return (v == 0 || v == 1) && (g_absorb_rope = v == 1, true); }},
     {"l2-prefetch", "MB of weights each L2 prefetch hint may name; 0 turns hints off (SABLE_L2_PREFETCH_MB)",
      [](int v) { return set_l2_prefetch_mb(v); }},
-    {"l2-prefetch-early", "0 | 1 (the hint's prefetches issued before waiting for the kernel before)",
-     [](int v) { return (v == 0 || v == 1) && (set_l2_prefetch_early(v == 1), true); }},
     {"skip",
      "0 | a mask of kernel groups to leave out, bench only, results wrong (SkipGroup in knobs.h: 1 kv "
      "write, 2 per-head matmuls, 4 attention, 8 router GEMM, 16 activation quantization, 32 split-K "

@@ -13,7 +13,6 @@ struct PrefetchArgs {
   PrefetchSpan span[kL2PrefetchMaxSpans];
   int64_t first_piece[kL2PrefetchMaxSpans + 1];  // prefix sums of the spans' kPeriod pieces
   int n = 0;
-  bool early = false;  // issue before waiting for the kernel before
 };
 
 // One thread per kPeriod piece: cp.async.bulk.prefetch.L2 hands the bytes to
@@ -21,7 +20,7 @@ struct PrefetchArgs {
 __global__ void l2_prefetch_kernel(const PrefetchArgs a) {
   // After the kernel before: its own reads keep the bandwidth (at decode it is
   // the weight stream this hint fills the gap behind).
-  if (!a.early) pdl_begin();
+  pdl_begin();
   const int64_t total = a.first_piece[a.n];
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     int s = 0;
@@ -33,13 +32,11 @@ __global__ void l2_prefetch_kernel(const PrefetchArgs a) {
     const char* p = static_cast<const char*>(sp.p) + off;
     asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(uint32_t(n)) : "memory");
   }
-  if (a.early) pdl_begin();
 }
 
 // The default budget, MB. 0 until measured on the H200 (bench_gpu_e2e --ab l2-prefetch=...).
 constexpr int kRuleMb = 0;
 TuningValue g_mb{"SABLE_L2_PREFETCH_MB", kRuleMb, [](int v) { return v >= 0 && v <= 4096; }};
-bool g_early = false;
 
 }  // namespace
 
@@ -71,7 +68,6 @@ void l2_prefetch(const std::vector<ByteRange>& ranges, int64_t budget, cudaStrea
   if (plan.empty()) return;
   PrefetchArgs a{};
   a.n = int(plan.size());
-  a.early = g_early;
   for (int s = 0; s < a.n; ++s) {
     a.span[s] = plan[size_t(s)];
     a.first_piece[s + 1] = a.first_piece[s] + (plan[size_t(s)].bytes + kL2PrefetchPeriod - 1) / kL2PrefetchPeriod;
@@ -85,6 +81,5 @@ void l2_prefetch(const std::vector<ByteRange>& ranges, int64_t budget, cudaStrea
 
 int64_t l2_prefetch_budget() { return int64_t(g_mb.get()) << 20; }
 bool set_l2_prefetch_mb(int mb) { return g_mb.set(mb); }
-void set_l2_prefetch_early(bool on) { g_early = on; }
 
 }  // namespace sable::cuda

@@ -47,7 +47,5 @@ void l2_prefetch(const std::vector<ByteRange>& ranges, int64_t budget, cudaStrea
 // (MB; 0 turns hints off), else the rule.
 int64_t l2_prefetch_budget();
 bool set_l2_prefetch_mb(int mb);
-// A/B: issue before waiting for the kernel before (overlapping its tail).
-void set_l2_prefetch_early(bool on);
 
 }  // namespace sable::cuda
