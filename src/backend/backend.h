@@ -8,7 +8,6 @@
 #pragma once
 
 #include <functional>
-#include <initializer_list>
 #include <memory>
 #include <string>
 
@@ -55,17 +54,6 @@ struct AttentionMetadata {
   int max_seq_len = 0;  // max of seq_lens
   int num_tokens = 0;
   bool all_decode = false;  // every sequence contributes exactly one token
-};
-
-// One weight that the ops coming next read (Backend::prefetch).
-struct WeightRead {
-  const LinearWeight* linear = nullptr;  // as linear() reads it at the hint's token count
-  const Tensor* tensor = nullptr;        // read whole (a per-head weight)
-  const MoeExperts* experts = nullptr;   // experts [first, first + count)
-  int first = 0, count = 0;
-  static WeightRead of(const LinearWeight& w) { return {&w, nullptr, nullptr}; }
-  static WeightRead of(const Tensor& t) { return {nullptr, &t, nullptr}; }
-  static WeightRead of(const MoeExperts& e, int first, int count) { return {nullptr, nullptr, &e, first, count}; }
 };
 
 // One row's parameters for Backend::sample_tokens (vLLM's order: temperature,
@@ -214,14 +202,6 @@ class Backend {
   virtual void copy_columns(const Tensor& x, int64_t col0, Tensor& out) = 0;
   // Converts/copies src into dst (same shape, any float dtypes).
   virtual void convert(const Tensor& src, Tensor& dst) = 0;
-
-  // ---- cache hints ----
-  // Names the weights that the next ops read, in the order they read them,
-  // at a point where the device is about to wait on work that leaves memory
-  // bandwidth idle (at decode sizes: the MLA attention kernel, the MoE
-  // router). A backend may start pulling those bytes into its cache then.
-  // Never changes a result. Default: nothing (the CPU backend).
-  virtual void prefetch(std::initializer_list<WeightRead> next, int64_t tokens) {}
 
   // ---- sampling ----
   // Draws one token per row of F32 logits [N, V] held by this backend into

@@ -288,9 +288,6 @@ Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const DeviceBatch&
     be.mla_absorb_q(q.rows(0, Ta), w.w_uk, q_latent, all_absorbed ? &m.positions : nullptr,
                     all_absorbed ? &rope_ : nullptr);
     Tensor o_latent = be.empty(act, {Ta, heads, kv_lora});
-    // Attention at decode sizes is latency, not bytes: W_UV and o_proj,
-    // read right after it, can stream into the cache meanwhile.
-    be.prefetch({WeightRead::of(w.w_uv), WeightRead::of(w.o_proj)}, T);
     be.mla_attention(q_latent, layer_cache, ma, rope_tables_.softmax_scale, int(kv_lora), o_latent);
     // Take W_UV out of the latent: [Ta, heads, v_head_dim].
     Tensor oa = o.rows(0, Ta);
@@ -345,9 +342,6 @@ Tensor DeepseekV3Model::moe(int layer, const MoeWeights& w, const Tensor& h) {
   const std::string p = "model.layers." + std::to_string(layer) + ".mlp";
   // The router runs in float32: in bf16, routes flip.
   Tensor logits = be.empty(DType::F32, {T, E});
-  // The router and the routing are latency; the fused shared experts, which
-  // every token takes, are known before them.
-  if (w.num_shared > 0) be.prefetch({WeightRead::of(w.experts, int(E), w.num_shared)}, T);
   be.linear(h, w.gate, logits);  // [T, E]
   debug(p + ".gate.out0", logits);
   // Routed experts in columns [0, K), the fused shared experts after them.

@@ -99,22 +99,6 @@ void CudaBackend::head_matmul(const Tensor& x, const Tensor& w, bool transposed,
   if (skipped(kSkipHeadMatmuls)) return;
   cuda::head_matmul(x, w, transposed, out, cublas_, *alloc_, stream_);
 }
-// Decode sizes only: at prefill the ops around a hint are long and
-// compute-bound, and the weights would only displace their working sets.
-constexpr int64_t kPrefetchMaxTokens = 256;
-
-void CudaBackend::prefetch(std::initializer_list<WeightRead> next, int64_t tokens) {
-  const int64_t budget = l2_prefetch_budget();
-  if (budget == 0 || tokens > kPrefetchMaxTokens) return;
-  std::vector<ByteRange> ranges;
-  for (const WeightRead& r : next) {
-    if (r.linear) linear_read_ranges(*r.linear, tokens, ranges);
-    if (r.tensor && r.tensor->device() == Device::kCUDA)
-      ranges.push_back({r.tensor->data(), int64_t(r.tensor->nbytes())});
-    if (r.experts) experts_read_ranges(*r.experts, r.first, r.count, ranges);
-  }
-  l2_prefetch(ranges, budget, stream_);
-}
 void CudaBackend::mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, const Tensor* rope_positions,
                                const RopeParams* rope) {
   if (skipped(kSkipHeadMatmuls)) return;

@@ -67,7 +67,6 @@ class CudaBackend final : public Backend {
   void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights, const MoeExperts& w,
                    Tensor& out) override;
   void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out) override;
-  void prefetch(std::initializer_list<WeightRead> next, int64_t tokens) override;
   void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, const Tensor* rope_positions,
                     const RopeParams* rope) override;
   void mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeParams& rope,

@@ -13,10 +13,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <vector>
 
 #include "backend/cuda/batch_invariant.h"  // linear() honours it
-#include "backend/cuda/l2_prefetch.h"
 #include "backend/linear_weight.h"
 #include "core/tensor.h"
 
@@ -92,12 +90,6 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
 int64_t stream_gemm_max_tokens(bool fp8);
 // The path linear() takes for T tokens through a prepared weight.
 GemmPath linear_auto_path(int64_t T, const LinearWeight& w);
-// The device bytes linear() at T tokens reads for w (the tiled copy or the
-// natural rows), appended to `out`: what an L2 prefetch hint names.
-void linear_read_ranges(const LinearWeight& w, int64_t T, std::vector<ByteRange>& out);
-// The same for experts [first, first + count) of a prepared MoE layer: their
-// fused gate/up tiles, then their down tiles.
-void experts_read_ranges(const MoeExperts& w, int first, int count, std::vector<ByteRange>& out);
 // Testing knob: K-warps of dense FP8 GEMMs that read the tiled copy, 2
 // (128-row CTAs) or 4 (64-row); 0 = the rule (gemm_linear.cu: 2 for weights
 // of more than 2 x SMs x 64 rows). Not thread-safe.

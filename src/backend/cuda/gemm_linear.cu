@@ -186,15 +186,6 @@ GemmPath linear_auto_path(int64_t T, const LinearWeight& w) {
   return stream ? GemmPath::kStream : GemmPath::kLibrary;
 }
 
-void linear_read_ranges(const LinearWeight& w, int64_t T, std::vector<ByteRange>& out) {
-  const PreparedLinear& P = prepared_of(w);
-  const GemmPath path = batch_invariant() ? GemmPath::kStream : linear_auto_path(T, w);
-  if (P.fp8 && P.tiled && g_read_tiles && path == GemmPath::kStream)
-    out.push_back({P.tiled, stream_tiles_bytes(P.out, P.in)});
-  else
-    out.push_back({P.weight, P.out * P.in * (P.fp8 ? 1 : 2)});
-}
-
 void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream,
                GemmPath path) {
   const PreparedLinear& P = prepared_of(w);

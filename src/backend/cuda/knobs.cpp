@@ -1,7 +1,6 @@
 #include "backend/cuda/knobs.h"
 
 #include "backend/cuda/gemm.h"
-#include "backend/cuda/l2_prefetch.h"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/pdl.h"
 
@@ -32,8 +31,6 @@ const Knob kKnobs[] = {
      [](int v) { return set_mla_split_tiles(v); }},
     {"absorb-rope", "1 | 0 (q_rope's RoPE inside mla_absorb_q, or a launch of its own after it)",
      [](int v) { return (v == 0 || v == 1) && (g_absorb_rope = v == 1, true); }},
-    {"l2-prefetch", "MB of weights each L2 prefetch hint may name; 0 turns hints off (SABLE_L2_PREFETCH_MB)",
-     [](int v) { return set_l2_prefetch_mb(v); }},
     {"skip",
      "0 | a mask of kernel groups to leave out, bench only, results wrong (SkipGroup in knobs.h: 1 kv "
      "write, 2 per-head matmuls, 4 attention, 8 router GEMM, 16 activation quantization, 32 split-K "

@@ -243,16 +243,6 @@ size_t moe_arena_bytes(int64_t T, int64_t top_k, int E, int64_t H, int64_t I, bo
                   moe_scratch(T, top_k, E, H, I, fp8, 128).total);
 }
 
-void experts_read_ranges(const MoeExperts& w, int first, int count, std::vector<ByteRange>& out) {
-  SABLE_GEMM_REQUIRE(w.prepared != nullptr, "moe_experts: experts not prepared (prepare_experts)");
-  const PreparedExperts& P = *static_cast<const PreparedExperts*>(w.prepared.get());
-  first = std::clamp(first, 0, P.E);
-  count = std::clamp(count, 0, P.E - first);
-  if (count == 0) return;
-  out.push_back({static_cast<const char*>(P.w13) + first * P.w13_stride, count * P.w13_stride});
-  out.push_back({static_cast<const char*>(P.w2) + first * P.w2_stride, count * P.w2_stride});
-}
-
 void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
                  const MoeExperts& w, Tensor& out, cudaStream_t stream) {
   SABLE_GEMM_REQUIRE(w.prepared != nullptr, "moe_experts: experts not prepared (prepare_experts)");
