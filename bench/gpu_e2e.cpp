@@ -179,7 +179,6 @@ int run(int argc, char** argv) {
   auto t0 = Clock::now();
   LoadOptions lo;
   lo.quantize_fp8 = fp8 && !quantizes_at_prepare(be);
-  lo.quantize_head_weights_fp8 = fp8;
   auto model_r = DeepseekV3Model::load(src, be, lo);
   if (!model_r.is_ok()) { std::fprintf(stderr, "%s\n", model_r.status().message().c_str()); return 1; }
   DeepseekV3Model& model = **model_r;

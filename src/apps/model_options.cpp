@@ -97,7 +97,6 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
   auto t0 = std::chrono::steady_clock::now();
   LoadOptions lo;
   lo.quantize_fp8 = o.quantization == "fp8" && !quantizes_at_prepare(*lm.backend);
-  lo.quantize_head_weights_fp8 = o.quantization == "fp8";
   SABLE_ASSIGN_OR_RETURN(lm.model, DeepseekV3Model::load(*lm.source, *lm.backend, lo));
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   LOG_INFO("loaded {} on {}: {} layers, {:.2f} GB of weights, {:.1f} s", lm.source->describe(),

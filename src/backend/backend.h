@@ -56,14 +56,6 @@ struct AttentionMetadata {
   bool all_decode = false;  // every sequence contributes exactly one token
 };
 
-// A per-head weight [heads, R, C] (MLA's W_UK, W_UV) in FP8: e4m3 values w
-// and one F32 scale per [128 x 128] block of each head's matrix, scale
-// [heads, ceil(R/128), ceil(C/128)]; the weight is w * scale.
-struct HeadWeightFp8 {
-  Tensor w;
-  Tensor scale;
-};
-
 // One row's parameters for Backend::sample_tokens (vLLM's order: temperature,
 // min-p, top-k, top-p, then the draw).
 struct TokenSamplingRow {
@@ -161,18 +153,6 @@ class Backend {
   // part is copied as it is.
   virtual void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, const Tensor* rope_positions,
                             const RopeParams* rope) = 0;
-
-  // FP8 forms of the two ops above, for the few-token calls where the weight
-  // read is the whole cost: the same contract with w as HeadWeightFp8. They
-  // return false, doing nothing, where the backend does not take the call
-  // (then the caller uses the forms above on the weight's BF16 copy).
-  // takes_fp8_head_weights() says whether the model should build them.
-  virtual bool takes_fp8_head_weights() const { return false; }
-  virtual bool head_matmul_fp8(const Tensor& x, const HeadWeightFp8& w, bool transposed, Tensor& out) { return false; }
-  virtual bool mla_absorb_q_fp8(const Tensor& q, const HeadWeightFp8& w_uk, Tensor& q_latent,
-                                const Tensor* rope_positions, const RopeParams* rope) {
-    return false;
-  }
 
   // The KV write into the paged latent cache: kv [T, kv_lora + rope] is the
   // output of kv_a_proj_with_mqa; c_kv = rms_norm(kv[:, :kv_lora]) * norm_w

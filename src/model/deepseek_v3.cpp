@@ -1,7 +1,6 @@
 #include "model/deepseek_v3.h"
 
 #include <algorithm>
-#include <utility>
 
 #include "core/logging.h"
 
@@ -38,10 +37,8 @@ size_t DeepseekV3Model::active_weight_bytes_per_token() const {
     if (a.q_proj) b += a.q_proj->nbytes();
     else b += a.q_a_proj.nbytes() + a.q_b_proj.nbytes() + a.q_a_layernorm.nbytes();
     if (a.fused_qkv_a_proj_with_mqa) b += a.fused_qkv_a_proj_with_mqa->nbytes();
-    b += a.kv_a_proj_with_mqa.nbytes() + a.kv_a_layernorm.nbytes() + a.o_proj.nbytes();
-    // The per-head weights in the smaller form the backend may read (FP8 at one token).
-    for (const auto& [w, w8] : {std::pair{&a.w_uk, &a.w_uk_fp8}, std::pair{&a.w_uv, &a.w_uv_fp8}})
-      b += *w8 ? (*w8)->w.nbytes() + (*w8)->scale.nbytes() : w->nbytes();
+    b += a.kv_a_proj_with_mqa.nbytes() + a.kv_a_layernorm.nbytes() + a.w_uk.nbytes() + a.w_uv.nbytes() +
+         a.o_proj.nbytes();
     if (L.mlp) b += L.mlp->gate_proj.nbytes() + L.mlp->up_proj.nbytes() + L.mlp->down_proj.nbytes();
     if (L.moe) {
       const auto& m = *L.moe;
@@ -288,16 +285,13 @@ Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const DeviceBatch&
   if (Ta > 0) {
     // Absorb W_UK into the query: [Ta, heads, kv_lora + rope].
     Tensor q_latent = be.empty(act, {Ta, heads, L});
-    const Tensor* rope_pos = all_absorbed ? &m.positions : nullptr;
-    const RopeParams* rope = all_absorbed ? &rope_ : nullptr;
-    if (!(w.w_uk_fp8 && be.mla_absorb_q_fp8(q.rows(0, Ta), *w.w_uk_fp8, q_latent, rope_pos, rope)))
-      be.mla_absorb_q(q.rows(0, Ta), w.w_uk, q_latent, rope_pos, rope);
+    be.mla_absorb_q(q.rows(0, Ta), w.w_uk, q_latent, all_absorbed ? &m.positions : nullptr,
+                    all_absorbed ? &rope_ : nullptr);
     Tensor o_latent = be.empty(act, {Ta, heads, kv_lora});
     be.mla_attention(q_latent, layer_cache, ma, rope_tables_.softmax_scale, int(kv_lora), o_latent);
     // Take W_UV out of the latent: [Ta, heads, v_head_dim].
     Tensor oa = o.rows(0, Ta);
-    if (!(w.w_uv_fp8 && be.head_matmul_fp8(o_latent, *w.w_uv_fp8, /*transposed=*/true, oa)))
-      be.head_matmul(o_latent, w.w_uv, /*transposed=*/true, oa);
+    be.head_matmul(o_latent, w.w_uv, /*transposed=*/true, oa);
   }
   for (const ExpandedSeq& s : d.expanded) {
     Tensor os = o.rows(s.token_begin, s.token_begin + s.num_tokens);

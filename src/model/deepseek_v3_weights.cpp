@@ -7,7 +7,6 @@
 #include "backend/cpu/ops.h"
 #include "core/logging.h"
 #include "model/fp8_quantize.h"
-#include "model/head_weights_fp8.h"
 #include "model/tensor_specs.h"
 
 namespace sable {
@@ -104,18 +103,6 @@ class Loader {
     a.w_uk = be_.to_device(uk);
     a.w_uv = be_.to_device(uv);
     bytes_ += a.w_uk.nbytes() + a.w_uv.nbytes();
-    if (be_.takes_fp8_head_weights()) {
-      // The FP8 checkpoint's own blocks where they fall inside a head's
-      // halves, else (--quantization fp8) the halves quantized in blocks.
-      auto f = split_kv_b_proj_fp8(kvb, heads, nope, v);
-      if (!f && opts_.quantize_head_weights_fp8 && is_float(kvb.weight.dtype()) && nope % 128 == 0 && v % 128 == 0)
-        f = std::make_pair(quantize_head_weight_fp8(uk), quantize_head_weight_fp8(uv));
-      if (f) {
-        a.w_uk_fp8 = HeadWeightFp8{be_.to_device(f->first.w), be_.to_device(f->first.scale)};
-        a.w_uv_fp8 = HeadWeightFp8{be_.to_device(f->second.w), be_.to_device(f->second.scale)};
-        bytes_ += f->first.w.nbytes() + f->first.scale.nbytes() + f->second.w.nbytes() + f->second.scale.nbytes();
-      }
-    }
     a.kv_b_proj = LinearWeight{};
     a.kv_b_proj.weight = whole;
     a.kv_b_proj.keep_precision = true;

@@ -36,11 +36,6 @@ struct AttentionWeights {
   // CPU so that dequantisation loses nothing, else the stored dtype):
   Tensor w_uk;  // [heads, qk_nope_head_dim, kv_lora_rank]
   Tensor w_uv;  // [heads, v_head_dim, kv_lora_rank]
-  // The same in FP8 (128 x 128 blocks of each head's matrix), where the
-  // backend takes them (Backend::takes_fp8_head_weights) and the checkpoint's
-  // kv_b_proj is FP8 in head-aligned blocks or --quantization fp8 applies:
-  // at one token the per-head matmuls read half the bytes.
-  std::optional<HeadWeightFp8> w_uk_fp8, w_uv_fp8;
   // kv_b_proj whole [heads * (nope + v), kv_lora_rank] in the same dtype as
   // the halves, for prefill in the expanded form (up-projection of the
   // context's latents; never quantized).
@@ -83,9 +78,6 @@ struct LoadOptions {
   // Quantise BF16 linear weights into 128x128-block FP8 at load
   // (--quantization fp8 on a bf16 checkpoint).
   bool quantize_fp8 = false;
-  // --quantization fp8 whoever quantizes the linear weights: W_UK and W_UV
-  // also get FP8 forms, where the backend takes them.
-  bool quantize_head_weights_fp8 = false;
   // Pack the shared experts with the routed ones (MoeWeights::num_shared);
   // off only to test the fusion against the unfused MLP.
   bool fuse_shared_experts = true;

@@ -57,12 +57,6 @@ int64_t fp8_stream_tile_bytes(const ModelConfig& c, bool quantize_fp8) {
     const int64_t out = s.shape[0], in = s.shape[1];
     total += (out + 31) / 32 * ((in + 127) / 128) * 4096;
   }
-  // And MLA's per-head W_UK / W_UV in FP8 for the one-token matmuls
-  // (model/head_weights_fp8.h), where the halves are whole 128-row blocks.
-  if (c.qk_nope_head_dim % 128 == 0 && c.v_head_dim % 128 == 0) {
-    const int64_t heads = c.num_attention_heads, r = c.kv_lora_rank, rows = c.qk_nope_head_dim + c.v_head_dim;
-    total += int64_t(c.num_hidden_layers) * heads * (rows * r + rows / 128 * ((r + 127) / 128) * 4);
-  }
   return total;
 }
 

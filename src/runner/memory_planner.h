@@ -57,9 +57,8 @@ MemoryPlan plan_memory(const MemoryPlanInput& in);
 int64_t weight_bytes(const ModelConfig& c, bool quantize_fp8);
 // Bytes of the tiled copies of the FP8 dense linears (attention projections
 // and dense MLPs; the experts and the fused shared experts are tiled only,
-// kv_b_proj, the routers and lm_head are not FP8), plus the FP8 copies of
-// MLA's per-head W_UK / W_UV that one-token decode reads, whole model; 0 for
-// a BF16 model. CUDA only: counted under MemoryPlanInput::fp8_stream_tiles.
+// kv_b_proj, the routers and lm_head are not FP8), whole model; 0 for a BF16
+// model.
 int64_t fp8_stream_tile_bytes(const ModelConfig& c, bool quantize_fp8);
 // Peak activation bytes of a step of `tokens` tokens with `seqs` logits rows.
 int64_t activation_peak_bytes(const ModelConfig& c, int tokens, int seqs, int tensor_parallel_size);

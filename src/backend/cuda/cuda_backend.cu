@@ -99,18 +99,6 @@ void CudaBackend::head_matmul(const Tensor& x, const Tensor& w, bool transposed,
   if (skipped(kSkipHeadMatmuls)) return;
   cuda::head_matmul(x, w, transposed, out, cublas_, *alloc_, stream_);
 }
-bool CudaBackend::head_matmul_fp8(const Tensor& x, const HeadWeightFp8& w, bool transposed, Tensor& out) {
-  if (!fp8_head_weights_enabled()) return false;
-  if (skipped(kSkipHeadMatmuls)) return true;
-  return cuda::head_matmul_fp8(x, w, transposed, out, stream_);
-}
-bool CudaBackend::mla_absorb_q_fp8(const Tensor& q, const HeadWeightFp8& w_uk, Tensor& q_latent,
-                                   const Tensor* rope_positions, const RopeParams* rope) {
-  if (!fp8_head_weights_enabled()) return false;
-  if (skipped(kSkipHeadMatmuls)) return true;
-  if (rope && !absorb_rope_fused()) return false;  // the A/B's unfused form: BF16 path
-  return cuda::mla_absorb_q_fp8(q, w_uk, q_latent, rope_positions, rope, stream_);
-}
 void CudaBackend::mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, const Tensor* rope_positions,
                                const RopeParams* rope) {
   if (skipped(kSkipHeadMatmuls)) return;

@@ -67,10 +67,6 @@ class CudaBackend final : public Backend {
   void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights, const MoeExperts& w,
                    Tensor& out) override;
   void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out) override;
-  bool takes_fp8_head_weights() const override { return true; }
-  bool head_matmul_fp8(const Tensor& x, const HeadWeightFp8& w, bool transposed, Tensor& out) override;
-  bool mla_absorb_q_fp8(const Tensor& q, const HeadWeightFp8& w_uk, Tensor& q_latent, const Tensor* rope_positions,
-                        const RopeParams* rope) override;
   void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, const Tensor* rope_positions,
                     const RopeParams* rope) override;
   void mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeParams& rope,

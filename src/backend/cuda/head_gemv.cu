@@ -49,12 +49,6 @@ constexpr size_t kMaxSmem = 48 * 1024;  // the default dynamic limit: no cudaFun
 struct GemvArgs {
   const bf16* x;  // [T, heads, Xs]
   const bf16* w;  // rows: [heads, K, N]; cols: [heads, N, K]
-  // FP8 weights instead (the kernels' F8 instances): e4m3 in w's layout and
-  // one scale per 128 x 128 block of each head's stored matrix,
-  // wscale[(h * srb + row / 128) * scb + col / 128].
-  const uint8_t* w8;
-  const float* wscale;
-  int srb, scb;
   void* out;      // [T, heads, Os]
   int T, heads, K, N;
   int Xs, Os;  // row lengths of x and out: K + tail, N + tail
@@ -82,36 +76,6 @@ __device__ __forceinline__ void unpack_bf16x8(const uint4& u, float (&f)[8]) {
   for (int i = 0; i < 4; ++i) {
     f[2 * i] = __uint_as_float(p[i] << 16);
     f[2 * i + 1] = __uint_as_float(p[i] & 0xffff0000u);
-  }
-}
-
-// Eight consecutive weights, raw: 16 bytes of BF16 or 8 of FP8 (e4m3).
-template <bool F8>
-using WRaw = std::conditional_t<F8, uint2, uint4>;
-template <bool F8>
-__device__ __forceinline__ WRaw<F8> ld_w8(const GemvArgs& a, int64_t elem) {
-  if constexpr (F8)
-    return ld_stream8(a.w8 + elem);
-  else
-    return ld_stream(a.w + elem);
-}
-// As floats, times the block's scale for FP8 (exact e4m3 -> f32, then the
-// one rounding of the dequantized weight in f32).
-template <bool F8>
-__device__ __forceinline__ void unpack_w8(const WRaw<F8>& u, float scale, float (&f)[8]) {
-  if constexpr (F8) {
-    const uint32_t p[2] = {u.x, u.y};
-#pragma unroll
-    for (int i = 0; i < 2; ++i)
-#pragma unroll
-      for (int j = 0; j < 2; ++j) {
-        const __half2 h2 = __half2(__nv_cvt_fp8x2_to_halfraw2(__nv_fp8x2_storage_t(p[i] >> (16 * j)), __NV_E4M3));
-        const float2 v = __half22float2(h2);
-        f[4 * i + 2 * j] = v.x * scale;
-        f[4 * i + 2 * j + 1] = v.y * scale;
-      }
-  } else {
-    unpack_bf16x8(u, f);
   }
 }
 
@@ -154,7 +118,7 @@ constexpr int rows_min_blocks() {
   return TC <= 2 ? 4 : TC == 4 ? 3 : 2;
 }
 
-template <int TC, typename OutT, bool F8>
+template <int TC, typename OutT>
 __global__ void __launch_bounds__(kThreads, rows_min_blocks<TC>()) head_gemv_rows_kernel(const GemvArgs a) {
   constexpr int P = TC < kRedTokens ? TC : kRedTokens;  // tokens per reduction pass
   constexpr int kSliceStride = kSlice * TC + 4;
@@ -168,13 +132,11 @@ __global__ void __launch_bounds__(kThreads, rows_min_blocks<TC>()) head_gemv_row
 
   // This thread's 8 x 8 block of W_h: 8 independent 16-byte loads. Threads
   // past N read column 0 (in bounds, unused) rather than branch around.
-  WRaw<F8> wr[kSlice];
-  float wsc = 1.f;  // FP8: the scale of this thread's block (its 8 rows and 8 columns share one)
+  uint4 wr[kSlice];
   {
-    const int64_t e0 = (int64_t(h) * a.K + s * kSlice) * a.N + (active ? n0 : 0);
+    const bf16* wp = a.w + (int64_t(h) * a.K + s * kSlice) * a.N + (active ? n0 : 0);
 #pragma unroll
-    for (int r = 0; r < kSlice; ++r) wr[r] = ld_w8<F8>(a, e0 + int64_t(r) * a.N);
-    if constexpr (F8) wsc = __ldg(a.wscale + (int64_t(h) * a.srb + s * kSlice / 128) * a.scb + (active ? n0 : 0) / 128);
+    for (int r = 0; r < kSlice; ++r) wr[r] = ld_stream(wp + int64_t(r) * a.N);
   }
   // Weights are no kernel's output: they are in flight before the wait for
   // the previous kernel (programmatic dependent launch, pdl.cuh).
@@ -238,7 +200,7 @@ __global__ void __launch_bounds__(kThreads, rows_min_blocks<TC>()) head_gemv_row
 #pragma unroll
       for (int r = 0; r < kSlice; ++r) {
         float wv[8], xv[TC];
-        unpack_w8<F8>(wr[r], wsc, wv);
+        unpack_bf16x8(wr[r], wv);
         load_tokens<TC>(xr + r * TC, xv);
 #pragma unroll
         for (int i = 0; i < TC; ++i)
@@ -289,7 +251,7 @@ constexpr int cols_min_blocks() {
   return TT <= 2 ? 4 : TT == 4 ? 3 : 2;
 }
 
-template <int TT, typename OutT, bool F8>
+template <int TT, typename OutT>
 __global__ void __launch_bounds__(kThreads, cols_min_blocks<TT>()) head_gemv_cols_kernel(const GemvArgs a) {
   extern __shared__ __align__(16) float smem[];
   const int h = blockIdx.y, tid = threadIdx.x, kl = tid & 7;
@@ -297,17 +259,15 @@ __global__ void __launch_bounds__(kThreads, cols_min_blocks<TT>()) head_gemv_col
   const bool row_ok = n < a.N;
   const int kv = a.K / 8;
   // Rows past N read row 0 (in bounds) and are not stored.
-  const int64_t wrow = (int64_t(h) * a.N + (row_ok ? n : 0)) * a.K;
-  // FP8: the row's block scales, one per 128 elements of K (16 vectors).
-  const float* wsrow = F8 ? a.wscale + (int64_t(h) * a.srb + (row_ok ? n : 0) / 128) * a.scb : nullptr;
+  const bf16* wrow = a.w + (int64_t(h) * a.N + (row_ok ? n : 0)) * a.K;
 
   // Vectors vb + kl + 8j of the row; those past K read vector 0 (unused).
-  WRaw<F8> wr[kColsVecs];
+  uint4 wr[kColsVecs];
   auto load_pass = [&](int vb) {
 #pragma unroll
     for (int j = 0; j < kColsVecs; ++j) {
       const int v = vb + kl + 8 * j;
-      wr[j] = ld_w8<F8>(a, wrow + (v < kv ? v : 0) * 8);
+      wr[j] = ld_stream(wrow + (v < kv ? v : 0) * 8);
     }
   };
   load_pass(0);
@@ -336,7 +296,7 @@ __global__ void __launch_bounds__(kThreads, cols_min_blocks<TT>()) head_gemv_col
       const int v = vb + kl + 8 * j;
       if (v >= kv) break;  // v grows with j
       float wv[8];
-      unpack_w8<F8>(wr[j], F8 ? __ldg(wsrow + v / 16) : 1.f, wv);
+      unpack_bf16x8(wr[j], wv);
       const float* xp = xs + (v >> 3) * kColsKBlock + kl * 4;
 #pragma unroll
       for (int t = 0; t < TT; ++t) {
@@ -376,7 +336,7 @@ int pow2_at_least(int64_t v) {
   return p;
 }
 
-template <typename OutT, bool F8>
+template <typename OutT>
 void launch_rows(const GemvArgs& a, cudaStream_t stream) {
   const int S = a.K / kSlice, threads = a.cg * S;
   const int tc = a.T == 1 ? 1 : a.T == 2 ? 2 : a.T <= 4 ? 4 : 8;
@@ -384,41 +344,23 @@ void launch_rows(const GemvArgs& a, cudaStream_t stream) {
   const size_t smem = size_t(std::max(S * (kSlice * tc + 4), threads * 8 * p)) * sizeof(float);
   const dim3 grid(ceil_div(a.N / 8, a.cg), unsigned(a.heads));
   switch (tc) {
-    case 1:
-      launch_pdl(head_gemv_rows_kernel<1, OutT, F8>, grid, threads, smem, stream, a);
-      break;
-    case 2:
-      launch_pdl(head_gemv_rows_kernel<2, OutT, F8>, grid, threads, smem, stream, a);
-      break;
-    case 4:
-      launch_pdl(head_gemv_rows_kernel<4, OutT, F8>, grid, threads, smem, stream, a);
-      break;
-    default:
-      launch_pdl(head_gemv_rows_kernel<8, OutT, F8>, grid, threads, smem, stream, a);
-      break;
+    case 1: launch_pdl(head_gemv_rows_kernel<1, OutT>, grid, threads, smem, stream, a); break;
+    case 2: launch_pdl(head_gemv_rows_kernel<2, OutT>, grid, threads, smem, stream, a); break;
+    case 4: launch_pdl(head_gemv_rows_kernel<4, OutT>, grid, threads, smem, stream, a); break;
+    default: launch_pdl(head_gemv_rows_kernel<8, OutT>, grid, threads, smem, stream, a); break;
   }
   SABLE_CUDA_LAUNCH_CHECK();
 }
 
-template <typename OutT, bool F8>
+template <typename OutT>
 void launch_cols(const GemvArgs& a, int tt, size_t smem, cudaStream_t stream) {
   const dim3 grid(ceil_div(a.N, kColsRowsPerCta), unsigned(a.heads));
   switch (tt) {
-    case 1:
-      launch_pdl(head_gemv_cols_kernel<1, OutT, F8>, grid, kThreads, smem, stream, a);
-      break;
-    case 2:
-      launch_pdl(head_gemv_cols_kernel<2, OutT, F8>, grid, kThreads, smem, stream, a);
-      break;
-    case 4:
-      launch_pdl(head_gemv_cols_kernel<4, OutT, F8>, grid, kThreads, smem, stream, a);
-      break;
-    case 8:
-      launch_pdl(head_gemv_cols_kernel<8, OutT, F8>, grid, kThreads, smem, stream, a);
-      break;
-    default:
-      launch_pdl(head_gemv_cols_kernel<16, OutT, F8>, grid, kThreads, smem, stream, a);
-      break;
+    case 1: launch_pdl(head_gemv_cols_kernel<1, OutT>, grid, kThreads, smem, stream, a); break;
+    case 2: launch_pdl(head_gemv_cols_kernel<2, OutT>, grid, kThreads, smem, stream, a); break;
+    case 4: launch_pdl(head_gemv_cols_kernel<4, OutT>, grid, kThreads, smem, stream, a); break;
+    case 8: launch_pdl(head_gemv_cols_kernel<8, OutT>, grid, kThreads, smem, stream, a); break;
+    default: launch_pdl(head_gemv_cols_kernel<16, OutT>, grid, kThreads, smem, stream, a); break;
   }
   SABLE_CUDA_LAUNCH_CHECK();
 }
@@ -432,15 +374,11 @@ int64_t g_auto_max_tokens = 1;
 int64_t head_gemv_auto_max_tokens() { return g_auto_max_tokens; }
 void set_head_gemv_auto_max_tokens(int64_t t) { g_auto_max_tokens = t; }
 
-namespace {
-
-// head_gemv and head_gemv_fp8: w BF16 (wscale null) or F8_E4M3 with its scales.
-bool gemv(const Tensor& x, const Tensor& w, const Tensor* wscale, bool transposed, Tensor& out, cudaStream_t stream,
-          const int32_t* rope_positions, const RopeArgs* rope) {
+bool head_gemv(const Tensor& x, const Tensor& w, bool transposed, Tensor& out, cudaStream_t stream,
+               const int32_t* rope_positions, const RopeArgs* rope) {
   static_assert(kHeadGemvMaxT <= 16, "cols kernel tiles at most 16 tokens");
-  const bool f8 = wscale != nullptr;
   if (x.ndim() != 3 || w.ndim() != 3 || out.ndim() != 3) return false;
-  if (x.dtype() != DType::BF16 || w.dtype() != (f8 ? DType::F8_E4M3 : DType::BF16)) return false;
+  if (x.dtype() != DType::BF16 || w.dtype() != DType::BF16) return false;
   if (out.dtype() != DType::BF16 && out.dtype() != DType::F32) return false;
   const int64_t T = x.dim(0), heads = x.dim(1), Xs = x.dim(2), Os = out.dim(2);
   const int64_t K = w.dim(transposed ? 2 : 1), N = w.dim(transposed ? 1 : 2), tail = Xs - K;
@@ -449,23 +387,11 @@ bool gemv(const Tensor& x, const Tensor& w, const Tensor* wscale, bool transpose
   if (rope_positions && (transposed || tail % 2)) return false;
   if (K < 8 || N < 8 || K % 8 || N % 8 || Xs % 8) return false;
   if (heads > 65535 || std::max({K, N, Xs, Os}) > (int64_t(1) << 30)) return false;  // grid.y; int indices
-  if (!aligned8(x.data(), 2) || !aligned8(w.data(), f8 ? 1 : 2)) return false;
+  if (!aligned8(x.data(), 2) || !aligned8(w.data(), 2)) return false;
 
   GemvArgs a{};
   a.x = x.ptr<bf16>();
-  if (f8) {
-    // Scales [heads, ceil(R/128), ceil(C/128)] of the stored [R, C] per head.
-    const int64_t R = w.dim(1), C = w.dim(2);
-    if (wscale->dtype() != DType::F32 || wscale->ndim() != 3 || wscale->dim(0) != w.dim(0) ||
-        wscale->dim(1) != (R + 127) / 128 || wscale->dim(2) != (C + 127) / 128)
-      return false;
-    a.w8 = w.ptr<uint8_t>();
-    a.wscale = wscale->ptr<float>();
-    a.srb = int(wscale->dim(1));
-    a.scb = int(wscale->dim(2));
-  } else {
-    a.w = w.ptr<bf16>();
-  }
+  a.w = w.ptr<bf16>();
   a.out = out.data();
   a.T = int(T), a.heads = int(heads), a.K = int(K), a.N = int(N);
   a.Xs = int(Xs), a.Os = int(Os), a.tail = int(tail);
@@ -479,34 +405,16 @@ bool gemv(const Tensor& x, const Tensor& w, const Tensor* wscale, bool transpose
     a.kp = int((K + kColsKBlock - 1) / kColsKBlock * kColsKBlock);
     const size_t smem = size_t(tt) * size_t(a.kp) * sizeof(float);
     if (smem > kMaxSmem) return false;
-    if (f8)
-      f32 ? launch_cols<float, true>(a, tt, smem, stream) : launch_cols<bf16, true>(a, tt, smem, stream);
-    else
-      f32 ? launch_cols<float, false>(a, tt, smem, stream) : launch_cols<bf16, false>(a, tt, smem, stream);
+    f32 ? launch_cols<float>(a, tt, smem, stream) : launch_cols<bf16>(a, tt, smem, stream);
   } else {
     if (K > kRowsMaxK) return false;
     // Widest rows (cg column groups) up to kRowsMaxCg, within 256 threads.
     const int S = int(K) / kSlice;
     a.cg = std::min(pow2_at_least(N / 8), kRowsMaxCg);
     while (a.cg * S > kThreads) a.cg /= 2;
-    if (f8)
-      f32 ? launch_rows<float, true>(a, stream) : launch_rows<bf16, true>(a, stream);
-    else
-      f32 ? launch_rows<float, false>(a, stream) : launch_rows<bf16, false>(a, stream);
+    f32 ? launch_rows<float>(a, stream) : launch_rows<bf16>(a, stream);
   }
   return true;
-}
-
-}  // namespace
-
-bool head_gemv(const Tensor& x, const Tensor& w, bool transposed, Tensor& out, cudaStream_t stream,
-               const int32_t* rope_positions, const RopeArgs* rope) {
-  return gemv(x, w, nullptr, transposed, out, stream, rope_positions, rope);
-}
-
-bool head_gemv_fp8(const Tensor& x, const Tensor& w, const Tensor& scale, bool transposed, Tensor& out,
-                   cudaStream_t stream, const int32_t* rope_positions, const RopeArgs* rope) {
-  return gemv(x, w, &scale, transposed, out, stream, rope_positions, rope);
 }
 
 }  // namespace sable::cuda

@@ -41,13 +41,6 @@ struct RopeArgs;
 bool head_gemv(const Tensor& x, const Tensor& w, bool transposed, Tensor& out, cudaStream_t stream,
                const int32_t* rope_positions = nullptr, const RopeArgs* rope = nullptr);
 
-// The same with an FP8 weight: w F8_E4M3 in the same layout and scale F32
-// [heads, ceil(R/128), ceil(C/128)] for w's [R, C] per head (HeadWeightFp8);
-// each weight is dequantized in f32 (e4m3 * scale) before its FMAs. Returns
-// false, launching nothing, as head_gemv does (w 8-byte aligned).
-bool head_gemv_fp8(const Tensor& x, const Tensor& w, const Tensor& scale, bool transposed, Tensor& out,
-                   cudaStream_t stream, const int32_t* rope_positions = nullptr, const RopeArgs* rope = nullptr);
-
 // The largest T that head_matmul / mla_absorb_q send here (they take cuBLAS
 // above it): 1. Measured on the H200 (bench_cuda_attention, run of 286860d,
 // record 2026-12-01-286860d-decode-launches.md) at DeepSeek-V3's shapes: at

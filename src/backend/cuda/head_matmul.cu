@@ -128,26 +128,4 @@ void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, const T
   });
 }
 
-bool head_matmul_fp8(const Tensor& x, const HeadWeightFp8& w, bool transposed, Tensor& out, cudaStream_t stream) {
-  const int64_t T = x.dim(0);
-  if (T == 0) return true;
-  return take_streaming(T) && head_gemv_fp8(x, w.w, w.scale, transposed, out, stream);
-}
-
-bool mla_absorb_q_fp8(const Tensor& q, const HeadWeightFp8& w_uk, Tensor& q_latent, const Tensor* rope_positions,
-                      const RopeParams* rope, cudaStream_t stream) {
-  const int64_t T = q.dim(0), qk = q.dim(2), nope = w_uk.w.dim(1);
-  assert((rope_positions == nullptr) == (rope == nullptr));
-  if (T == 0) return true;
-  if (!take_streaming(T)) return false;
-  RopeArgs r{};
-  const int32_t* pos = nullptr;
-  if (rope) {
-    if (rope->inv_freq.device() != Device::kCUDA || (qk - nope) % 2) return false;
-    r = RopeArgs{rope->inv_freq.ptr<float>(), rope->attention_factor, rope->interleaved};
-    pos = rope_positions->ptr<int32_t>();
-  }
-  return head_gemv_fp8(q, w_uk.w, w_uk.scale, /*transposed=*/false, q_latent, stream, pos, rope ? &r : nullptr);
-}
-
 }  // namespace sable::cuda

@@ -41,8 +41,4 @@ bool skipped(int group);
 // fusion saves, for A/B).
 bool absorb_rope_fused();
 
-// Knob "fp8-head-weights" (1, the default: the one-token per-head matmuls
-// read the FP8 W_UK / W_UV where the model has them; 0: the BF16 copies).
-bool fp8_head_weights_enabled();
-
 }  // namespace sable::cuda

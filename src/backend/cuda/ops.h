@@ -35,12 +35,6 @@ void head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out,
                  cublasHandle_t handle, Allocator& scratch, cudaStream_t stream);
 void mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, const Tensor* rope_positions,
                   const RopeParams* rope, cublasHandle_t handle, Allocator& scratch, cudaStream_t stream);
-// The FP8 forms (Backend::head_matmul_fp8, mla_absorb_q_fp8): the streaming
-// kernels at the token counts they serve (head_gemv_auto_max_tokens, never in
-// batch-invariant mode); false otherwise, launching nothing.
-bool head_matmul_fp8(const Tensor& x, const HeadWeightFp8& w, bool transposed, Tensor& out, cudaStream_t stream);
-bool mla_absorb_q_fp8(const Tensor& q, const HeadWeightFp8& w_uk, Tensor& q_latent, const Tensor* rope_positions,
-                      const RopeParams* rope, cudaStream_t stream);
 void mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeParams& rope,
                   const AttentionMetadata& m, Tensor& cache, cudaStream_t stream);
 

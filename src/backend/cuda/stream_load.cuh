@@ -15,11 +15,4 @@ __device__ __forceinline__ uint4 ld_stream(const void* p) {
   return v;
 }
 
-// The same, 8 bytes.
-__device__ __forceinline__ uint2 ld_stream8(const void* p) {
-  uint2 v;
-  asm("ld.global.nc.L1::no_allocate.v2.u32 {%0,%1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
-  return v;
-}
-
 }  // namespace sable::cuda
