@@ -100,6 +100,9 @@ class Backend {
   // (the CPU backend), and the caller runs eagerly.
   virtual std::shared_ptr<void> capture_graph(const std::function<void()>& fn) { return nullptr; }
   virtual void replay_graph(void* graph) {}
+  // Kernel launches a captured graph holds (-1 where unknown): what a step
+  // at few tokens pays a launch and a dependent hand-off for.
+  virtual int graph_kernels(const void* graph) const { return -1; }
 
   // Free and total bytes of the device's memory; false where not meaningful
   // (the CPU backend: its KV budget is a flag).

@@ -151,8 +151,11 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
     graphs_.push_back(std::move(g));
   }
   std::reverse(graphs_.begin(), graphs_.end());
-  LOG_INFO("captured {} CUDA graphs for decode batches 1..{} in {:.1f} s", graphs_.size(), sizes.back(),
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (graphs_.empty()) return;
+  LOG_INFO("captured {} CUDA graphs for decode batches 1..{} in {:.1f} s ({} kernels at batch {}, {} at {})",
+           graphs_.size(), sizes.back(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+           be.graph_kernels(graphs_.front()->graph.get()), graphs_.front()->batch,
+           be.graph_kernels(graphs_.back()->graph.get()), graphs_.back()->batch);
 }
 
 Tensor ModelRunner::run_graph(DecodeGraph& g, const std::vector<RunnerSeq>& seqs) {

@@ -55,6 +55,7 @@ class CudaBackend final : public Backend {
   // cuda_graph.cu: each graph gets a private allocator pool.
   std::shared_ptr<void> capture_graph(const std::function<void()>& fn) override;
   void replay_graph(void* graph) override;
+  int graph_kernels(const void* graph) const override;
 
   void embedding(const Tensor& ids, const Tensor& table, Tensor& out) override;
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;

@@ -4,6 +4,7 @@
 // kernels use never changes hands between replays.
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
@@ -55,6 +56,21 @@ std::shared_ptr<void> CudaBackend::capture_graph(const std::function<void()>& fn
 
 void CudaBackend::replay_graph(void* graph) {
   SABLE_CUDA_CHECK(cudaGraphLaunch(static_cast<Graph*>(graph)->exec, stream_));
+}
+
+int CudaBackend::graph_kernels(const void* graph) const {
+  cudaGraph_t g = static_cast<const Graph*>(graph)->graph;
+  size_t n = 0;
+  SABLE_CUDA_CHECK(cudaGraphGetNodes(g, nullptr, &n));
+  std::vector<cudaGraphNode_t> nodes(n);
+  SABLE_CUDA_CHECK(cudaGraphGetNodes(g, nodes.data(), &n));
+  int kernels = 0;
+  for (cudaGraphNode_t node : nodes) {
+    cudaGraphNodeType t{};
+    SABLE_CUDA_CHECK(cudaGraphNodeGetType(node, &t));
+    kernels += t == cudaGraphNodeTypeKernel;
+  }
+  return kernels;
 }
 
 }  // namespace sable::cuda
