@@ -29,8 +29,6 @@ const Knob kKnobs[] = {
      [](int v) { return set_stream_kwarps(v); }},
     {"mla-split-tiles", "0 (the rule) | 1..64 (least 64-key tiles per split of MLA decode, SABLE_MLA_SPLIT_TILES)",
      [](int v) { return set_mla_split_tiles(v); }},
-    {"mla-split-major", "0 | 1 (MLA decode grid: the split fastest, or slowest, SABLE_MLA_SPLIT_MAJOR)",
-     [](int v) { return set_mla_split_major(v); }},
     {"absorb-rope", "1 | 0 (q_rope's RoPE inside mla_absorb_q, or a launch of its own after it)",
      [](int v) { return (v == 0 || v == 1) && (g_absorb_rope = v == 1, true); }},
     {"skip",

@@ -240,13 +240,9 @@ int min_split_tiles() {
   return forced > 0 ? forced : kRuleSplitTiles;
 }
 
-// set_mla_split_order or SABLE_MLA_SPLIT_MAJOR: 0 = split fastest in the grid, 1 = slowest.
-TuningValue g_split_major{"SABLE_MLA_SPLIT_MAJOR", 0, [](int v) { return v == 0 || v == 1; }};
-
 }  // namespace
 
 bool set_mla_split_tiles(int tiles) { return g_split_tiles.set(tiles); }
-bool set_mla_split_major(int on) { return g_split_major.set(on); }
 
 void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache,
                         const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out,
@@ -292,7 +288,6 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   a.block_size = int(cache.dim(1));
   a.num_splits = S;
   a.min_split_tiles = min_split_tiles();
-  a.split_major = g_split_major.get();
   a.scale_log2 = softmax_scale * 1.4426950408889634f;
 
   Tensor part_o, part_lse;

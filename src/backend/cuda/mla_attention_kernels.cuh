@@ -23,8 +23,6 @@ struct MlaArgs {
   int T, H, L, Dv;
   int max_blocks, block_size, num_splits;
   int min_split_tiles;      // tensor-core kernels: a split takes at least this many kMmaKeys tiles
-  int split_major;          // tensor-core kernels: 1 = the grid's slowest index is the split (every
-                            // (token, head block)'s first split is dispatched before any second one)
   float scale_log2;         // softmax_scale * log2(e): scores live in the log2 domain
 };
 
@@ -41,15 +39,9 @@ struct MlaBlock {
 };
 __device__ __forceinline__ MlaBlock mla_block(const MlaArgs& p, int block) {
   MlaBlock b;
+  b.split = block % p.num_splits;
+  block /= p.num_splits;
   const int HB = p.H / kMmaHeads;
-  if (p.split_major) {
-    const int units = p.T * HB;
-    b.split = block / units;
-    block %= units;
-  } else {
-    b.split = block % p.num_splits;
-    block /= p.num_splits;
-  }
   b.head0 = (block % HB) * kMmaHeads;
   b.t = p.T - 1 - block / HB;
   b.n = p.positions[b.t] + 1;

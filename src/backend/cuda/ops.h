@@ -55,12 +55,6 @@ void mla_attention_with(MlaKernel kernel, int num_splits /* 0 = auto */, const T
 // else 1..64; SABLE_MLA_SPLIT_TILES at first use); for tests and benchmarks.
 // False for a value outside 0..64.
 bool set_mla_split_tiles(int tiles);
-// The order of the tensor-core kernels' grid: 0, the split fastest (a (token,
-// head block)'s splits are neighbours); 1, the split slowest (every first
-// split before any second: at few tokens the working CTAs come first and the
-// empty ones, past a short context's tiles, last). SABLE_MLA_SPLIT_MAJOR at
-// first use. The same results either way. False for other values.
-bool set_mla_split_major(int on);
 
 // MLA prefill in the expanded form (backend.h): the latent gather and the
 // causal flash attention at head dims nope + rope / v over up-projected keys.
