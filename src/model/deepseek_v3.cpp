@@ -350,6 +350,7 @@ Tensor DeepseekV3Model::moe(int layer, const MoeWeights& w, const Tensor& h) {
   Tensor ids = be.empty(DType::I32, {T, K + w.num_shared}), weights = be.empty(DType::F32, {T, K + w.num_shared});
   be.moe_route(logits, w.e_score_correction_bias, routing, ids, weights);
   debug(p + ".gate.out1", weights);  // [T, K + num_shared]: the reference's topk_weight, then 1s
+  debug(p + ".gate.ids", ids);       // [T, K + num_shared] I32: the routed experts, then the shared ones
   Tensor out = be.empty(be.activation_dtype(), {T, h.dim(1)});
   be.moe_experts(h, ids, weights, w.experts, out);
   if (w.shared_experts) {
