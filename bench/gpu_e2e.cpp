@@ -5,6 +5,7 @@
 // bandwidth measured in the same run), and prefill tokens/s against the
 // FLOP count. Prints a markdown table; --json writes one line per figure.
 #include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
