@@ -45,14 +45,7 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   EXPECT_FALSE(cuda::absorb_rope_fused());
   EXPECT_TRUE(cuda::set_knob("absorb-rope", 1));
   EXPECT_TRUE(cuda::absorb_rope_fused());
-  EXPECT_TRUE(cuda::set_knob("branches", 1));
-  EXPECT_EQ(cuda::branch_mask(), 1);
-  EXPECT_FALSE(cuda::set_knob("branches", 4));
-  EXPECT_TRUE(cuda::set_knob("branches", 3));
-  EXPECT_TRUE(cuda::set_knob("branch-priority", 1));
-  EXPECT_TRUE(cuda::branch_priority());
-  EXPECT_TRUE(cuda::set_knob("branch-priority", 0));
-  EXPECT_EQ(cuda::knob_help().size(), 11u);
+  EXPECT_EQ(cuda::knob_help().size(), 9u);
 }
 
 // The environment's value when it is a whole valid integer, else the

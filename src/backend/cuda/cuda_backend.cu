@@ -8,7 +8,6 @@
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/knobs.h"
 #include "backend/cuda/ops.h"
-#include "backend/cuda/pdl.h"
 #include "backend/cuda/sampling.h"
 
 namespace sable::cuda {
@@ -76,15 +75,9 @@ void CudaBackend::fork(const std::function<void()>& side) {
   SABLE_CUDA_CHECK(cudaStreamWaitEvent(side_, fork_ev_, 0));
   cur_ = side_;
   alloc_->set_refuse(true);
-  if (branch_priority()) {
-    int least = 0, greatest = 0;
-    SABLE_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
-    set_launch_priority(greatest);
-  }
   try {
     side();
   } catch (...) {
-    set_launch_priority(0);
     alloc_->set_refuse(false);
     cur_ = stream_;
     cudaEventRecord(join_ev_, side_);
@@ -92,7 +85,6 @@ void CudaBackend::fork(const std::function<void()>& side) {
     join();
     throw;
   }
-  set_launch_priority(0);
   alloc_->set_refuse(false);
   cur_ = stream_;
   SABLE_CUDA_CHECK(cudaEventRecord(join_ev_, side_));

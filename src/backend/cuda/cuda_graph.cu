@@ -52,8 +52,7 @@ std::shared_ptr<void> CudaBackend::capture_graph(const std::function<void()>& fn
   join();
   SABLE_CUDA_CHECK(cudaStreamEndCapture(stream_, &g->graph));
   alloc_->set_current_pool(prev);
-  // Node priorities (launch_pdl's, for fork's side work) over the stream's.
-  SABLE_CUDA_CHECK(cudaGraphInstantiate(&g->exec, g->graph, cudaGraphInstantiateFlagUseNodePriority));
+  SABLE_CUDA_CHECK(cudaGraphInstantiate(&g->exec, g->graph, 0));
   return g;
 }
 

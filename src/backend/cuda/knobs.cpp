@@ -12,7 +12,6 @@ bool g_absorb_rope = true;
 // Backend::kBranch* mask; measured on the H200 in
 // bench/results/2026-12-02-*-branches-ab.md.
 int g_branches = 3;
-bool g_branch_priority = false;
 
 struct Knob {
   const char* name;
@@ -39,8 +38,6 @@ const Knob kKnobs[] = {
      "3 | 0..3 (a mask of the model's concurrent graph branches: 1 the KV write beside the query path, 2 the "
      "shared experts beside the router and the routed experts)",
      [](int v) { return (v >= 0 && v <= 3) && (g_branches = v, true); }},
-    {"branch-priority", "0 | 1 (the side work of a branch launches at the device's greatest priority)",
-     [](int v) { return (v == 0 || v == 1) && (g_branch_priority = v == 1, true); }},
     {"skip",
      "0 | a mask of kernel groups to leave out, bench only, results wrong (SkipGroup in knobs.h: 1 kv "
      "write, 2 per-head matmuls, 4 attention, 8 router GEMM, 16 activation quantization, 32 split-K "
@@ -53,7 +50,6 @@ const Knob kKnobs[] = {
 bool skipped(int group) { return (g_skip & group) != 0; }
 bool absorb_rope_fused() { return g_absorb_rope; }
 int branch_mask() { return g_branches; }
-bool branch_priority() { return g_branch_priority; }
 
 bool set_knob(const std::string& name, int value) {
   for (const Knob& k : kKnobs)

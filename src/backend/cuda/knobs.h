@@ -44,7 +44,5 @@ bool absorb_rope_fused();
 // Knob "branches": which of the model's concurrent branches the backend
 // offers (Backend::branches(), a mask of Backend::kBranch*).
 int branch_mask();
-// Knob "branch-priority": whether fork's side work launches at high priority.
-bool branch_priority();
 
 }  // namespace sable::cuda

@@ -7,14 +7,10 @@ namespace sable::cuda {
 
 namespace {
 TuningValue g_pdl{"SABLE_PDL", 1, [](int v) { return v == 0 || v == 1; }};
-int g_priority = 0;
 }  // namespace
 
 bool pdl_enabled() { return g_pdl.get() == 1; }
 
 void set_pdl_enabled(bool on) { g_pdl.set(on ? 1 : 0); }
-
-void set_launch_priority(int priority) { g_priority = priority; }
-int launch_priority() { return g_priority; }
 
 }  // namespace sable::cuda

@@ -8,11 +8,4 @@ bool pdl_enabled();
 // Testing knob (knobs.h): launches from now on with or without PDL.
 void set_pdl_enabled(bool on);
 
-// Scheduling priority launch_pdl gives its kernels (cudaLaunchAttributePriority;
-// 0: none, the stream's). CudaBackend::fork sets it for its side work under the
-// knob "branch-priority", so that the side's CTAs are dispatched ahead of
-// the main chain's pending ones.
-void set_launch_priority(int priority);
-int launch_priority();
-
 }  // namespace sable::cuda
