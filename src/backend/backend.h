@@ -104,26 +104,6 @@ class Backend {
   // at few tokens pays a launch and a dependent hand-off for.
   virtual int graph_kernels(const void* graph) const { return -1; }
 
-  // ---- concurrent branches ----
-  // fork(side) issues the ops side() calls on a second queue that starts
-  // after everything issued so far, and returns at once; ops issued after it
-  // run beside that work until join(), after which the main queue waits for
-  // it. At batch 1 a decode step is a chain of ~100 dependent kernels, most
-  // of them too small to fill the GPU, so work that does not depend on its
-  // neighbours (the KV write beside the query path, the shared expert beside
-  // the router) comes off the chain. Rules for side(): it must not allocate
-  // (allocate its outputs before fork: the allocator recycles blocks in the
-  // main queue's order), and nothing issued after fork() may read what it
-  // writes, or overwrite what it reads, before join(). A backend without a
-  // second queue (the default) runs side() in place.
-  virtual void fork(const std::function<void()>& side) { side(); }
-  virtual void join() {}
-  // Which of the model's branches to take (mask of kBranch*; 0 where fork()
-  // would run in place, so the fused forms stay cheaper).
-  static constexpr int kBranchKvWrite = 1;       // mla_write_kv beside q_a norm, q_b, absorption
-  static constexpr int kBranchSharedExpert = 2;  // the shared experts beside the router and routed experts
-  virtual int branches() const { return 0; }
-
   // Free and total bytes of the device's memory; false where not meaningful
   // (the CPU backend: its KV budget is a flag).
   virtual bool memory_info(size_t* free_bytes, size_t* total_bytes) { return false; }

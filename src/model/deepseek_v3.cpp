@@ -235,31 +235,20 @@ Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const DeviceBatch&
   const DType act = be.activation_dtype();
   const float eps = float(config_.rms_norm_eps);
 
-  // q_a(x) and the latent KV, from one stacked projection when fused. The
-  // latent KV path (its columns, norm, RoPE and cache write) depends on
-  // nothing of the query path until attention reads the cache, so with
-  // kBranchKvWrite it runs on a branch beside q_a's norm, q_b and the
-  // absorption (ops after fork() may not allocate inside it: kv is
-  // allocated first).
-  Tensor& layer_cache = cache.layers[size_t(layer)];
-  const bool side_kv = (branches() & Backend::kBranchKvWrite) != 0;
-  Tensor qa, kv, qkv;  // [T, q_lora_rank], [T, kv_lora + rope], [T, q_lora_rank + kv_lora + rope]
-  std::function<void()> kv_path;
+  // q_a(x) and the latent KV, from one stacked projection when fused.
+  Tensor qa, kv;  // [T, q_lora_rank], [T, kv_lora + rope]
   if (w.fused_qkv_a_proj_with_mqa) {
     const int64_t qr = *config_.q_lora_rank;
-    qkv = be.empty(act, {T, qr + L});
+    Tensor qkv = be.empty(act, {T, qr + L});
     be.linear(h, *w.fused_qkv_a_proj_with_mqa, qkv);  // [T, q_lora_rank + kv_lora + rope]
     if (T == 1) {  // one row: both parts are contiguous already
       qa = qkv.view({qr + L}).rows(0, qr).view({1, qr});
       kv = qkv.view({qr + L}).rows(qr, qr + L).view({1, L});
-      kv_path = [&] { be.mla_write_kv(kv, w.kv_a_layernorm, eps, rope_, m, layer_cache); };
     } else {
       qa = be.empty(act, {T, qr});
       kv = be.empty(act, {T, L});
-      kv_path = [&, qr] {
-        be.copy_columns(qkv, qr, kv);
-        be.mla_write_kv(kv, w.kv_a_layernorm, eps, rope_, m, layer_cache);
-      };
+      be.copy_columns(qkv, 0, qa);
+      be.copy_columns(qkv, qr, kv);
     }
   } else {
     if (!w.q_proj) {
@@ -267,13 +256,8 @@ Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const DeviceBatch&
       be.linear(h, w.q_a_proj, qa);
     }
     kv = be.empty(act, {T, L});
-    kv_path = [&] {
-      be.linear(h, w.kv_a_proj_with_mqa, kv);
-      be.mla_write_kv(kv, w.kv_a_layernorm, eps, rope_, m, layer_cache);
-    };
+    be.linear(h, w.kv_a_proj_with_mqa, kv);
   }
-  if (side_kv) be.fork(kv_path);
-  if (qkv.defined() && T > 1) be.copy_columns(qkv, 0, qa);
 
   // q = q_b(norm(q_a(x))) or q_proj(x): [T, heads, nope + rope]
   Tensor q = be.empty(act, {T, heads, nope + rope_dim});
@@ -291,9 +275,9 @@ Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const DeviceBatch&
   const bool all_absorbed = d.expanded.empty();
   if (!all_absorbed) be.rope(q, int(nope), int(rope_dim), m.positions, rope_);
 
-  // Latent KV: [T, kv_lora + rope] -> normed c_kv | roped k_pe, into the cache
-  // (here, or on its branch, joined before the first read of the cache).
-  if (!side_kv) kv_path();
+  // Latent KV: [T, kv_lora + rope] -> normed c_kv | roped k_pe, into the cache.
+  Tensor& layer_cache = cache.layers[size_t(layer)];
+  be.mla_write_kv(kv, w.kv_a_layernorm, eps, rope_, m, layer_cache);
 
   Tensor o = be.empty(act, {T, heads, v_dim});  // [T, heads, v_head_dim]
   const AttentionMetadata& ma = all_absorbed ? m : d.absorbed;
@@ -303,14 +287,12 @@ Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const DeviceBatch&
     Tensor q_latent = be.empty(act, {Ta, heads, L});
     be.mla_absorb_q(q.rows(0, Ta), w.w_uk, q_latent, all_absorbed ? &m.positions : nullptr,
                     all_absorbed ? &rope_ : nullptr);
-    be.join();
     Tensor o_latent = be.empty(act, {Ta, heads, kv_lora});
     be.mla_attention(q_latent, layer_cache, ma, rope_tables_.softmax_scale, int(kv_lora), o_latent);
     // Take W_UV out of the latent: [Ta, heads, v_head_dim].
     Tensor oa = o.rows(0, Ta);
     be.head_matmul(o_latent, w.w_uv, /*transposed=*/true, oa);
   }
-  be.join();
   for (const ExpandedSeq& s : d.expanded) {
     Tensor os = o.rows(s.token_begin, s.token_begin + s.num_tokens);
     attention_expanded(w, q.rows(s.token_begin, s.token_begin + s.num_tokens), s, layer_cache, os);
@@ -354,63 +336,23 @@ Tensor DeepseekV3Model::mlp(const MlpWeights& w, const Tensor& h) {
   return out;
 }
 
-void DeepseekV3Model::shared_expert_routes(int64_t T, int num_shared, Tensor& ids, Tensor& weights) {
-  for (auto it = shared_routes_.rbegin(); it != shared_routes_.rend(); ++it)
-    if (it->num_shared == num_shared && it->ids.dim(0) >= T) {
-      ids = it->ids.rows(0, T);
-      weights = it->weights.rows(0, T);
-      return;
-    }
-  // A new table (host copy, synchronous): reached in eager steps only, since
-  // the graph runner runs each batch size eagerly before capturing it.
-  const int64_t rows = std::max<int64_t>(T, kSideSharedMaxTokens);
-  Tensor hi = Tensor::empty(DType::I32, {rows, num_shared}), hw = Tensor::empty(DType::F32, {rows, num_shared});
-  for (int64_t r = 0; r < rows; ++r)
-    for (int j = 0; j < num_shared; ++j) {
-      hi.ptr<int32_t>()[r * num_shared + j] = int32_t(config_.n_routed_experts + j);
-      hw.ptr<float>()[r * num_shared + j] = 1.f;
-    }
-  shared_routes_.push_back({num_shared, backend_.to_device(hi), backend_.to_device(hw)});
-  ids = shared_routes_.back().ids.rows(0, T);
-  weights = shared_routes_.back().weights.rows(0, T);
-}
-
 Tensor DeepseekV3Model::moe(int layer, const MoeWeights& w, const Tensor& h) {
   Backend& be = backend_;
   const int64_t T = h.dim(0), E = config_.n_routed_experts, K = config_.num_experts_per_tok;
   const std::string p = "model.layers." + std::to_string(layer) + ".mlp";
-  // The fused shared experts on a branch of their own: they need no routing,
-  // so they run beside the router, the routing and the routed experts, and
-  // leave the chain of dependent kernels. moe_experts over [T, num_shared]
-  // ids E.. (weight 1) is the same computation the fused form does.
-  const bool side_shared = w.num_shared > 0 && (branches() & Backend::kBranchSharedExpert) &&
-                           (T <= kSideSharedMaxTokens || be.batch_invariant());
-  Tensor out = be.empty(be.activation_dtype(), {T, h.dim(1)});
-  Tensor shared_out;
-  if (side_shared) {
-    Tensor sids, sweights;
-    shared_expert_routes(T, w.num_shared, sids, sweights);
-    shared_out = be.empty(be.activation_dtype(), {T, h.dim(1)});
-    be.fork([&] { be.moe_experts(h, sids, sweights, w.experts, shared_out); });
-  }
   // The router runs in float32: in bf16, routes flip.
   Tensor logits = be.empty(DType::F32, {T, E});
   be.linear(h, w.gate, logits);  // [T, E]
   debug(p + ".gate.out0", logits);
-  // Routed experts in columns [0, K), the fused shared experts after them
-  // unless they run on their branch.
+  // Routed experts in columns [0, K), the fused shared experts after them.
   MoeRoutingParams routing = routing_;
-  const int fused_shared = side_shared ? 0 : w.num_shared;
-  routing.num_shared = fused_shared;
-  Tensor ids = be.empty(DType::I32, {T, K + fused_shared}), weights = be.empty(DType::F32, {T, K + fused_shared});
+  routing.num_shared = w.num_shared;
+  Tensor ids = be.empty(DType::I32, {T, K + w.num_shared}), weights = be.empty(DType::F32, {T, K + w.num_shared});
   be.moe_route(logits, w.e_score_correction_bias, routing, ids, weights);
-  debug(p + ".gate.out1", weights);  // [T, K (+ num_shared)]: the reference's topk_weight (then 1s)
-  debug(p + ".gate.ids", ids);       // [T, K (+ num_shared)] I32: the routed experts (then the shared ones)
+  debug(p + ".gate.out1", weights);  // [T, K + num_shared]: the reference's topk_weight, then 1s
+  debug(p + ".gate.ids", ids);       // [T, K + num_shared] I32: the routed experts, then the shared ones
+  Tensor out = be.empty(be.activation_dtype(), {T, h.dim(1)});
   be.moe_experts(h, ids, weights, w.experts, out);
-  if (side_shared) {
-    be.join();
-    be.add_inplace(out, shared_out);
-  }
   if (w.shared_experts) {
     Tensor shared = mlp(*w.shared_experts, h);
     be.add_inplace(out, shared);

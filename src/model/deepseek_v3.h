@@ -64,18 +64,6 @@ class DeepseekV3Model {
   // Auto's rule: whether the expanded form needs fewer FLOPs for the chunk.
   static bool expanded_is_cheaper(const ModelConfig& c, int num_tokens, int seq_len);
 
-  // Concurrent branches (Backend::fork) the forward takes: a mask of
-  // Backend::kBranch*, or -1 (the default) for the backend's choice,
-  // Backend::branches(). Forcing them on a backend without a second queue
-  // runs the same ops in place, so tests check the branched forms on CPU.
-  void set_branches(int mask) { branches_ = mask; }
-  int branches() const { return branches_ >= 0 ? branches_ : backend_.branches(); }
-  // The shared experts run beside the routed ones up to this many tokens
-  // (decode and small prefill); above it (prefill) they stay fused into the
-  // routed experts' grouped GEMM. Batch-invariant backends take one form
-  // at every size, so there it has no limit.
-  static constexpr int64_t kSideSharedMaxTokens = 256;
-
   // Called with intermediate tensors (reference names, e.g.
   // "model.layers.0.self_attn.out0") when set; for debugging and tests.
   std::function<void(const std::string&, const Tensor&)> debug_hook;
@@ -89,9 +77,6 @@ class DeepseekV3Model {
                           Tensor& out);
   Tensor mlp(const MlpWeights& w, const Tensor& h);
   Tensor moe(int layer, const MoeWeights& w, const Tensor& h);
-  // [T, num_shared] I32 ids of the fused shared experts (E, E + 1, ...) and
-  // [T, num_shared] F32 ones: the moe_experts call of the shared-expert branch.
-  void shared_expert_routes(int64_t T, int num_shared, Tensor& ids, Tensor& weights);
   void debug(const std::string& name, const Tensor& t) const {
     if (debug_hook) debug_hook(name, t);
   }
@@ -104,14 +89,6 @@ class DeepseekV3Model {
   MoeRoutingParams routing_;
   MlaPrefill mla_prefill_ = MlaPrefill::kAuto;
   int mla_chunk_keys_ = 4096;
-  int branches_ = -1;
-  // shared_expert_routes' tables, grown on demand; earlier ones are kept,
-  // since CUDA graphs captured before a growth still read them.
-  struct SharedRoutes {
-    int num_shared = 0;
-    Tensor ids, weights;
-  };
-  std::vector<SharedRoutes> shared_routes_;
 };
 
 }  // namespace sable

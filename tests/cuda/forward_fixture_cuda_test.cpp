@@ -45,7 +45,6 @@ struct FixtureCase {
   const char* name;
   double bound;
   DeepseekV3Model::MlaPrefill prefill;  // forced MLA prefill form (expanded: keys in chunks of 32)
-  int branches = -1;                    // DeepseekV3Model::set_branches: -1 the backend's, 0 none
 };
 
 std::vector<float> host_f32(Backend& be, const Tensor& t) {
@@ -72,7 +71,6 @@ class CudaForwardFixture : public ::testing::TestWithParam<FixtureCase> {
     ASSERT_TRUE(m.is_ok()) << m.status().to_string();
     model_ = std::move(*m);
     model_->set_mla_prefill(GetParam().prefill, /*chunk_keys=*/32);
-    model_->set_branches(GetParam().branches);
     auto src2 = open_weight_source(testing::fixture_dir(GetParam().name), "auto");
     ASSERT_TRUE(src2.is_ok());
     cpu_source_ = std::move(*src2);
@@ -293,16 +291,11 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, CudaForwardFixture,
                          ::testing::Values(FixtureCase{"tiny-dsv3", 3e-2, Mode::kAbsorbed},
                                            FixtureCase{"tiny-dsv3", 3e-2, Mode::kExpanded},
                                            FixtureCase{"tiny-dsv3-fp8", 8e-2, Mode::kAbsorbed},
-                                           FixtureCase{"tiny-dsv3-fp8", 8e-2, Mode::kExpanded},
-                                           // the fused forms (no concurrent branches; by default the prompts'
-                                           // shared experts and KV writes run on branches)
-                                           FixtureCase{"tiny-dsv3", 3e-2, Mode::kAbsorbed, 0},
-                                           FixtureCase{"tiny-dsv3-fp8", 8e-2, Mode::kAbsorbed, 0}),
+                                           FixtureCase{"tiny-dsv3-fp8", 8e-2, Mode::kExpanded}),
                          [](const auto& info) {
                            std::string s = info.param.name;
                            std::replace(s.begin(), s.end(), '-', '_');
-                           return s + (info.param.prefill == Mode::kExpanded ? "_expanded" : "_absorbed") +
-                                  (info.param.branches == 0 ? "_unbranched" : "");
+                           return s + (info.param.prefill == Mode::kExpanded ? "_expanded" : "_absorbed");
                          });
 
 }  // namespace

@@ -74,38 +74,6 @@ TEST_P(ForwardFixture, GreedyMatchesReferenceUpToMarginRule) {
   }
 }
 
-TEST_P(ForwardFixture, BranchedFormsMatchReference) {
-  // The concurrent branches' forms (Backend::fork; on CPU they run in place):
-  // the shared experts as a moe_experts call of their own added to the routed
-  // experts' output, the KV write after the query path's GEMMs. The same
-  // bound as the fused forms, on every prompt and through the cache.
-  // The routing then carries the routed experts only (the fused form appends
-  // the shared ones): the branched form is the one under test.
-  int64_t id_columns = -1;
-  model_->debug_hook = [&](const std::string& name, const Tensor& t) {
-    if (name.size() > 9 && name.compare(name.size() - 9, 9, ".gate.ids") == 0) id_columns = t.dim(1);
-  };
-  SingleSequenceRunner(*model_, 4).step({1, 2, 3}, false).value();
-  ASSERT_GT(id_columns, model_->config().num_experts_per_tok) << "the fused form appends the shared experts";
-  model_->set_branches(Backend::kBranchKvWrite | Backend::kBranchSharedExpert);
-  SingleSequenceRunner(*model_, 4).step({1, 2, 3}, false).value();
-  EXPECT_EQ(id_columns, model_->config().num_experts_per_tok);
-  model_->debug_hook = nullptr;
-  for (size_t i = 0; i < prompts_.size(); ++i) {
-    const auto& p = prompts_[i];
-    SingleSequenceRunner r(*model_, int(p.ids.size()));
-    auto logits = r.step(p.ids, /*all_logits=*/true);
-    ASSERT_TRUE(logits.is_ok()) << logits.status().to_string();
-    double err = testing::max_rel_error(logits->ptr<float>(), p.logits.ptr<float>(), p.logits.numel());
-    EXPECT_LT(err, 1e-4) << "prompt " << i << " (" << p.ids.size() << " tokens)";
-  }
-  const auto& p = prompts_[3];
-  auto out = greedy_generate(*model_, p.ids, int(p.greedy.size()));
-  ASSERT_TRUE(out.is_ok()) << out.status().to_string();
-  const int n = testing::greedy_compare_length(p.greedy_margin);
-  for (int k = 0; k < n; ++k) ASSERT_EQ((*out)[size_t(k)], p.greedy[size_t(k)]) << "step " << k;
-}
-
 TEST_P(ForwardFixture, OutOfVocabularyIdIsAnError) {
   SingleSequenceRunner r(*model_, 8);
   auto bad = r.step({1, int32_t(model_->config().vocab_size)}, false);

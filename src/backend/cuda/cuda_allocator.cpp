@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <new>
-#include <stdexcept>
 
 #include "backend/cuda/cuda_check.h"
 
@@ -59,10 +58,6 @@ void* CudaAllocator::driver_alloc(size_t rounded) {
 }
 
 void* CudaAllocator::allocate(size_t bytes) {
-  if (refuse_)
-    throw std::logic_error(
-        "CudaAllocator: allocation inside Backend::fork()'s side work (a block recycled in the main stream's order "
-        "could still be in use there): allocate the side work's outputs before fork()");
   const size_t rounded = round_size(bytes);
   void* p = nullptr;
   bool zero = false;

@@ -11,9 +11,7 @@
 //   kernels that use it are still queued may be handed out again at once,
 //   because the next user's kernels queue behind them on the same stream.
 //   Work on another stream must synchronize with the compute stream before
-//   its memory is freed: CudaBackend::fork's side stream allocates nothing
-//   (set_refuse) and uses only blocks allocated before the fork, freed after
-//   the join.
+//   its memory is freed (none exists today).
 // - Private pools make graph capture safe: while pool k is current, requests
 //   are served from and freed into pool k only (a block always returns to the
 //   pool it came from). Memory a captured graph uses then never changes hands
@@ -59,8 +57,6 @@ class CudaAllocator final : public Allocator {
   void set_current_pool(int pool);
   int current_pool() const;
   void set_zero_fill(bool on);
-  // While set, allocate() throws (CudaBackend::fork's side work may not allocate).
-  void set_refuse(bool on) { refuse_ = on; }
   AllocatorStats stats() const;
 
   static size_t round_size(size_t bytes);
@@ -74,7 +70,6 @@ class CudaAllocator final : public Allocator {
   mutable std::mutex mu_;
   int pool_ = 0;
   bool zero_fill_ = true;
-  bool refuse_ = false;
   // pool -> rounded size -> free blocks
   std::unordered_map<int, std::unordered_map<size_t, std::vector<void*>>> free_;
   std::unordered_map<void*, Block> live_;

@@ -15,10 +15,6 @@ namespace sable::cuda {
 CudaBackend::CudaBackend(int device, const CudaBackendOptions& opts) : device_(device), opts_(opts) {
   SABLE_CUDA_CHECK(cudaSetDevice(device_));
   SABLE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-  SABLE_CUDA_CHECK(cudaStreamCreateWithFlags(&side_, cudaStreamNonBlocking));
-  SABLE_CUDA_CHECK(cudaEventCreateWithFlags(&fork_ev_, cudaEventDisableTiming));
-  SABLE_CUDA_CHECK(cudaEventCreateWithFlags(&join_ev_, cudaEventDisableTiming));
-  cur_ = stream_;
   alloc_ = std::make_unique<CudaAllocator>(device_, stream_);
   alloc_->set_zero_fill(opts_.zero_fill_allocations);
   SABLE_CUBLAS_CHECK(cublasCreate(&cublas_));
@@ -34,11 +30,7 @@ CudaBackend::~CudaBackend() {
   if (stream_) cudaStreamSynchronize(stream_);
   if (cublas_) cublasDestroy(cublas_);
   if (cublas_ws_) cudaFree(cublas_ws_);
-  if (side_) cudaStreamSynchronize(side_);
   alloc_.reset();
-  if (fork_ev_) cudaEventDestroy(fork_ev_);
-  if (join_ev_) cudaEventDestroy(join_ev_);
-  if (side_) cudaStreamDestroy(side_);
   if (stream_) cudaStreamDestroy(stream_);
 }
 
@@ -65,119 +57,87 @@ void CudaBackend::prepare_linear(LinearWeight& w) {
 void CudaBackend::prepare_experts(MoeExperts& e) { cuda::prepare_experts(e, opts_.quantize_fp8, stream_); }
 void CudaBackend::synchronize() { SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
-// The side stream joins the main one through events, which stream capture
-// turns into graph edges: a fork inside capture_graph becomes a branch of
-// the graph. One side stream serves every fork; a second fork before the
-// join queues behind the first's work.
-void CudaBackend::fork(const std::function<void()>& side) {
-  if (cur_ != stream_) throw std::logic_error("CudaBackend::fork: nested fork");
-  SABLE_CUDA_CHECK(cudaEventRecord(fork_ev_, stream_));
-  SABLE_CUDA_CHECK(cudaStreamWaitEvent(side_, fork_ev_, 0));
-  cur_ = side_;
-  alloc_->set_refuse(true);
-  try {
-    side();
-  } catch (...) {
-    alloc_->set_refuse(false);
-    cur_ = stream_;
-    cudaEventRecord(join_ev_, side_);
-    joined_ = false;
-    join();
-    throw;
-  }
-  alloc_->set_refuse(false);
-  cur_ = stream_;
-  SABLE_CUDA_CHECK(cudaEventRecord(join_ev_, side_));
-  joined_ = false;
-}
-
-void CudaBackend::join() {
-  if (joined_) return;
-  SABLE_CUDA_CHECK(cudaStreamWaitEvent(stream_, join_ev_, 0));
-  joined_ = true;
-}
-
-int CudaBackend::branches() const { return branch_mask(); }
-
 bool CudaBackend::memory_info(size_t* free_bytes, size_t* total_bytes) {
   return cudaMemGetInfo(free_bytes, total_bytes) == cudaSuccess;
 }
 
 void CudaBackend::embedding(const Tensor& ids, const Tensor& table, Tensor& out) {
-  cuda::embedding(ids, table, out, cur_);
+  cuda::embedding(ids, table, out, stream_);
 }
 void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out) {
   if (skipped(kSkipElementwise)) return;
-  cuda::rms_norm(x, w, eps, out, cur_);
+  cuda::rms_norm(x, w, eps, out, stream_);
 }
 void CudaBackend::add_rms_norm(Tensor& r, const Tensor& x, const Tensor& w, float eps, Tensor& out) {
   if (skipped(kSkipElementwise)) return;
-  cuda::add_rms_norm(r, x, w, eps, out, cur_);
+  cuda::add_rms_norm(r, x, w, eps, out, stream_);
 }
 void CudaBackend::linear(const Tensor& x, const LinearWeight& w, Tensor& out) {
   if (skipped(kSkipRouter) && out.dtype() == DType::F32 && out.dim(1) <= 1024) {  // the MoE router, not lm_head
-    SABLE_CUDA_CHECK(cudaMemsetAsync(out.data(), 0, out.nbytes(), cur_));
+    SABLE_CUDA_CHECK(cudaMemsetAsync(out.data(), 0, out.nbytes(), stream_));
     return;
   }
-  cuda::linear(x, w, out, cur_);
+  cuda::linear(x, w, out, stream_);
 }
 void CudaBackend::silu_and_mul(const Tensor& g, const Tensor& u, Tensor& out) {
   if (skipped(kSkipElementwise)) return;
-  cuda::silu_and_mul(g, u, out, cur_);
+  cuda::silu_and_mul(g, u, out, stream_);
 }
 void CudaBackend::rope(Tensor& x, int offset, int rope_dim, const Tensor& pos, const RopeParams& p) {
   if (skipped(kSkipElementwise)) return;
-  cuda::rope(x, offset, rope_dim, pos, p, cur_);
+  cuda::rope(x, offset, rope_dim, pos, p, stream_);
 }
 void CudaBackend::moe_route(const Tensor& logits, const Tensor& bias, const MoeRoutingParams& p, Tensor& ids,
                             Tensor& weights) {
-  cuda::moe_route(logits, bias, p, ids, weights, cur_);
+  cuda::moe_route(logits, bias, p, ids, weights, stream_);
 }
 void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights, const MoeExperts& w,
                               Tensor& out) {
-  cuda::moe_experts(x, ids, weights, w, out, cur_);
+  cuda::moe_experts(x, ids, weights, w, out, stream_);
 }
 void CudaBackend::head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out) {
   if (skipped(kSkipHeadMatmuls)) return;
-  cuda::head_matmul(x, w, transposed, out, cublas_, *alloc_, cur_);
+  cuda::head_matmul(x, w, transposed, out, cublas_, *alloc_, stream_);
 }
 void CudaBackend::mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, const Tensor* rope_positions,
                                const RopeParams* rope) {
   if (skipped(kSkipHeadMatmuls)) return;
   if (rope && !absorb_rope_fused()) {  // A/B: RoPE in a launch of its own, as before the fusion
-    cuda::mla_absorb_q(q, w_uk, q_latent, nullptr, nullptr, cublas_, *alloc_, cur_);
-    cuda::rope(q_latent, int(w_uk.dim(2)), int(q.dim(2) - w_uk.dim(1)), *rope_positions, *rope, cur_);
+    cuda::mla_absorb_q(q, w_uk, q_latent, nullptr, nullptr, cublas_, *alloc_, stream_);
+    cuda::rope(q_latent, int(w_uk.dim(2)), int(q.dim(2) - w_uk.dim(1)), *rope_positions, *rope, stream_);
     return;
   }
-  cuda::mla_absorb_q(q, w_uk, q_latent, rope_positions, rope, cublas_, *alloc_, cur_);
+  cuda::mla_absorb_q(q, w_uk, q_latent, rope_positions, rope, cublas_, *alloc_, stream_);
 }
 void CudaBackend::mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeParams& rope,
                                const AttentionMetadata& m, Tensor& cache) {
   if (skipped(kSkipKvWrite)) return;
-  cuda::mla_write_kv(kv, norm_w, eps, rope, m, cache, cur_);
+  cuda::mla_write_kv(kv, norm_w, eps, rope, m, cache, stream_);
 }
 void CudaBackend::mla_read_kv(const Tensor& cache, const Tensor& slots, Tensor& c_kv, Tensor& k_pe) {
-  cuda::mla_read_kv(cache, slots, c_kv, k_pe, cur_);
+  cuda::mla_read_kv(cache, slots, c_kv, k_pe, stream_);
 }
 void CudaBackend::mla_attention_expanded(const Tensor& q, const Tensor& kv, const Tensor& k_pe, int q_pos0,
                                          int k_pos0, float scale, bool accumulate, Tensor& out, Tensor& lse) {
-  cuda::mla_attention_expanded(q, kv, k_pe, q_pos0, k_pos0, scale, accumulate, out, lse, cur_);
+  cuda::mla_attention_expanded(q, kv, k_pe, q_pos0, k_pos0, scale, accumulate, out, lse, stream_);
 }
 void CudaBackend::mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float scale,
                                 int v_dim, Tensor& out) {
   if (skipped(kSkipAttention)) return;
-  cuda::mla_attention(q, cache, m, scale, v_dim, out, *alloc_, cur_);
+  cuda::mla_attention(q, cache, m, scale, v_dim, out, *alloc_, stream_);
 }
 void CudaBackend::add_inplace(Tensor& a, const Tensor& b) {
   if (skipped(kSkipElementwise)) return;
-  cuda::add_inplace(a, b, cur_);
+  cuda::add_inplace(a, b, stream_);
 }
 void CudaBackend::gather_rows(const Tensor& x, const Tensor& index, Tensor& out) {
-  cuda::gather_rows(x, index, out, cur_);
+  cuda::gather_rows(x, index, out, stream_);
 }
 
-void CudaBackend::copy_columns(const Tensor& x, int64_t col0, Tensor& out) { cuda::copy_columns(x, col0, out, cur_); }
-void CudaBackend::convert(const Tensor& src, Tensor& dst) { cuda::convert(src, dst, cur_); }
+void CudaBackend::copy_columns(const Tensor& x, int64_t col0, Tensor& out) {
+  cuda::copy_columns(x, col0, out, stream_);
+}
+void CudaBackend::convert(const Tensor& src, Tensor& dst) { cuda::convert(src, dst, stream_); }
 
 bool CudaBackend::sample_tokens(const Tensor& logits, const std::vector<TokenSamplingRow>& rows, int32_t* tokens) {
   const int64_t N = int64_t(rows.size());

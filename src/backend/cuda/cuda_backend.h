@@ -56,9 +56,6 @@ class CudaBackend final : public Backend {
   std::shared_ptr<void> capture_graph(const std::function<void()>& fn) override;
   void replay_graph(void* graph) override;
   int graph_kernels(const void* graph) const override;
-  void fork(const std::function<void()>& side) override;
-  void join() override;
-  int branches() const override;
 
   void embedding(const Tensor& ids, const Tensor& table, Tensor& out) override;
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;
@@ -87,7 +84,6 @@ class CudaBackend final : public Backend {
   bool sample_tokens(const Tensor& logits, const std::vector<TokenSamplingRow>& rows, int32_t* tokens) override;
 
   // For the runner (graphs, memory planning), the sampler and tests.
-  // The main stream (graphs are captured and replayed on it).
   cudaStream_t stream() const { return stream_; }
   CudaAllocator& cuda_allocator() { return *alloc_; }
   cublasContext* cublas() const { return cublas_; }
@@ -98,12 +94,6 @@ class CudaBackend final : public Backend {
   int device_;
   CudaBackendOptions opts_;
   cudaStream_t stream_ = nullptr;
-  // fork(): the side stream, the events that order it, and the stream the
-  // ops issue on (stream_, or side_ inside fork's side work).
-  cudaStream_t side_ = nullptr;
-  cudaEvent_t fork_ev_ = nullptr, join_ev_ = nullptr;
-  cudaStream_t cur_ = nullptr;
-  bool joined_ = true;
   cublasContext* cublas_ = nullptr;
   void* cublas_ws_ = nullptr;
   std::unique_ptr<CudaAllocator> alloc_;

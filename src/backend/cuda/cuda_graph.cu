@@ -41,7 +41,6 @@ std::shared_ptr<void> CudaBackend::capture_graph(const std::function<void()>& fn
   try {
     fn();
   } catch (...) {
-    join();  // an unjoined side stream would leave the capture invalid
     cudaGraph_t broken = nullptr;
     cudaStreamEndCapture(stream_, &broken);
     if (broken) cudaGraphDestroy(broken);
@@ -49,7 +48,6 @@ std::shared_ptr<void> CudaBackend::capture_graph(const std::function<void()>& fn
     alloc_->set_current_pool(prev);
     throw;
   }
-  join();
   SABLE_CUDA_CHECK(cudaStreamEndCapture(stream_, &g->graph));
   alloc_->set_current_pool(prev);
   SABLE_CUDA_CHECK(cudaGraphInstantiate(&g->exec, g->graph, 0));

@@ -9,9 +9,6 @@ namespace {
 
 int g_skip = 0;  // SkipGroup mask
 bool g_absorb_rope = true;
-// Backend::kBranch* mask; measured on the H200 in
-// bench/results/2026-12-02-*-branches-ab.md.
-int g_branches = 3;
 
 struct Knob {
   const char* name;
@@ -34,10 +31,6 @@ const Knob kKnobs[] = {
      [](int v) { return set_mla_split_tiles(v); }},
     {"absorb-rope", "1 | 0 (q_rope's RoPE inside mla_absorb_q, or a launch of its own after it)",
      [](int v) { return (v == 0 || v == 1) && (g_absorb_rope = v == 1, true); }},
-    {"branches",
-     "3 | 0..3 (a mask of the model's concurrent graph branches: 1 the KV write beside the query path, 2 the "
-     "shared experts beside the router and the routed experts)",
-     [](int v) { return (v >= 0 && v <= 3) && (g_branches = v, true); }},
     {"skip",
      "0 | a mask of kernel groups to leave out, bench only, results wrong (SkipGroup in knobs.h: 1 kv "
      "write, 2 per-head matmuls, 4 attention, 8 router GEMM, 16 activation quantization, 32 split-K "
@@ -49,7 +42,6 @@ const Knob kKnobs[] = {
 
 bool skipped(int group) { return (g_skip & group) != 0; }
 bool absorb_rope_fused() { return g_absorb_rope; }
-int branch_mask() { return g_branches; }
 
 bool set_knob(const std::string& name, int value) {
   for (const Knob& k : kKnobs)

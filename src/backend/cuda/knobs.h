@@ -41,8 +41,4 @@ bool skipped(int group);
 // fusion saves, for A/B).
 bool absorb_rope_fused();
 
-// Knob "branches": which of the model's concurrent branches the backend
-// offers (Backend::branches(), a mask of Backend::kBranch*).
-int branch_mask();
-
 }  // namespace sable::cuda
