@@ -275,22 +275,18 @@ Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const DeviceBatch&
   const bool all_absorbed = d.expanded.empty();
   if (!all_absorbed) be.rope(q, int(nope), int(rope_dim), m.positions, rope_);
 
+  // Latent KV: [T, kv_lora + rope] -> normed c_kv | roped k_pe, into the cache.
+  Tensor& layer_cache = cache.layers[size_t(layer)];
+  be.mla_write_kv(kv, w.kv_a_layernorm, eps, rope_, m, layer_cache);
+
   Tensor o = be.empty(act, {T, heads, v_dim});  // [T, heads, v_head_dim]
   const AttentionMetadata& ma = all_absorbed ? m : d.absorbed;
   const int64_t Ta = ma.num_tokens;
-  // Absorb W_UK into the query: [Ta, heads, kv_lora + rope].
-  Tensor q_latent;
   if (Ta > 0) {
-    q_latent = be.empty(act, {Ta, heads, L});
+    // Absorb W_UK into the query: [Ta, heads, kv_lora + rope].
+    Tensor q_latent = be.empty(act, {Ta, heads, L});
     be.mla_absorb_q(q.rows(0, Ta), w.w_uk, q_latent, all_absorbed ? &m.positions : nullptr,
                     all_absorbed ? &rope_ : nullptr);
-  }
-  // Latent KV: [T, kv_lora + rope] -> normed c_kv | roped k_pe, into the cache.
-  // Issued right before the attention: the CUDA attention kernel then loads q
-  // and the older keys while this one runs (MlaArgs::early_reads).
-  Tensor& layer_cache = cache.layers[size_t(layer)];
-  be.mla_write_kv(kv, w.kv_a_layernorm, eps, rope_, m, layer_cache);
-  if (Ta > 0) {
     Tensor o_latent = be.empty(act, {Ta, heads, kv_lora});
     be.mla_attention(q_latent, layer_cache, ma, rope_tables_.softmax_scale, int(kv_lora), o_latent);
     // Take W_UV out of the latent: [Ta, heads, v_head_dim].

@@ -45,12 +45,7 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   EXPECT_FALSE(cuda::absorb_rope_fused());
   EXPECT_TRUE(cuda::set_knob("absorb-rope", 1));
   EXPECT_TRUE(cuda::absorb_rope_fused());
-  EXPECT_TRUE(cuda::set_knob("mla-early-reads", 0));
-  EXPECT_FALSE(cuda::early_reads_enabled());
-  EXPECT_TRUE(cuda::set_knob("mla-early-reads", 1));
-  EXPECT_TRUE(cuda::early_reads_enabled());
-  EXPECT_FALSE(cuda::set_knob("mla-early-reads", 2));
-  EXPECT_EQ(cuda::knob_help().size(), 10u);
+  EXPECT_EQ(cuda::knob_help().size(), 9u);
 }
 
 // The environment's value when it is a whole valid integer, else the

@@ -13,18 +13,22 @@ namespace {
 
 constexpr size_t kBytes = size_t(4) << 30;
 
-// Grid-stride over 16-byte words, four loads issued before any is used; the
-// XOR keeps them live, and the impossible store keeps the XOR.
+// Each CTA streams a contiguous chunk, 32 KB per step (its 512 threads load
+// 16-byte words j, j + 512, j + 1024, j + 1536 of the step: four loads in
+// flight per thread, each coalesced), so DRAM pages are read whole. The XOR
+// keeps the loads live, and the impossible store keeps the XOR.
 __global__ void __launch_bounds__(512) read_probe_kernel(const uint4* __restrict__ p, int64_t n, uint32_t* sink) {
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t per = (n + gridDim.x - 1) / gridDim.x;
+  const int64_t begin = int64_t(blockIdx.x) * per, end = begin + per < n ? begin + per : n;
+  const int j = int(threadIdx.x);
   uint32_t acc = 0;
-  for (; i + 3 * stride < n; i += 4 * stride) {
-    const uint4 a = ld_stream(p + i), b = ld_stream(p + i + stride), c = ld_stream(p + i + 2 * stride),
-                d = ld_stream(p + i + 3 * stride);
+  int64_t i = begin;
+  for (; i + 4 * 512 <= end; i += 4 * 512) {
+    const uint4 a = ld_stream(p + i + j), b = ld_stream(p + i + j + 512), c = ld_stream(p + i + j + 1024),
+                d = ld_stream(p + i + j + 1536);
     acc ^= a.x ^ a.y ^ a.z ^ a.w ^ b.x ^ b.y ^ b.z ^ b.w ^ c.x ^ c.y ^ c.z ^ c.w ^ d.x ^ d.y ^ d.z ^ d.w;
   }
-  for (; i < n; i += stride) {
+  for (i += j; i < end; i += 512) {
     const uint4 a = ld_stream(p + i);
     acc ^= a.x ^ a.y ^ a.z ^ a.w;
   }

@@ -7,11 +7,11 @@ namespace sable::cuda {
 // (median of 10). The reference ceiling; 0 when allocation fails.
 double measure_copy_bandwidth();
 
-// Bytes read per second by a kernel that streams a 4 GiB buffer once with
-// 16-byte non-allocating loads, four independent loads in flight per thread
-// (median of 10). A decode step only reads its weights, and on the H200 a read
-// stream runs faster than a copy's read + write (the BF16 decode steps
-// measured below their copy floor), so this is the tighter ceiling for a step.
+// Bytes read per second by a kernel that streams a 4 GiB buffer once, each CTA
+// a contiguous chunk, with 16-byte non-allocating loads, four in flight per
+// thread (median of 10). A decode step only reads its weights, and the BF16
+// decode steps read faster than the copy rate (below their copy floor), so a
+// read stream is the tighter ceiling where this probe reaches it.
 double measure_read_bandwidth();
 
 }  // namespace sable::cuda

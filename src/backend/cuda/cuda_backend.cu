@@ -62,21 +62,17 @@ bool CudaBackend::memory_info(size_t* free_bytes, size_t* total_bytes) {
 }
 
 void CudaBackend::embedding(const Tensor& ids, const Tensor& table, Tensor& out) {
-  ++op_seq_;
   cuda::embedding(ids, table, out, stream_);
 }
 void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out) {
-  ++op_seq_;
   if (skipped(kSkipElementwise)) return;
   cuda::rms_norm(x, w, eps, out, stream_);
 }
 void CudaBackend::add_rms_norm(Tensor& r, const Tensor& x, const Tensor& w, float eps, Tensor& out) {
-  ++op_seq_;
   if (skipped(kSkipElementwise)) return;
   cuda::add_rms_norm(r, x, w, eps, out, stream_);
 }
 void CudaBackend::linear(const Tensor& x, const LinearWeight& w, Tensor& out) {
-  ++op_seq_;
   if (skipped(kSkipRouter) && out.dtype() == DType::F32 && out.dim(1) <= 1024) {  // the MoE router, not lm_head
     SABLE_CUDA_CHECK(cudaMemsetAsync(out.data(), 0, out.nbytes(), stream_));
     return;
@@ -84,33 +80,27 @@ void CudaBackend::linear(const Tensor& x, const LinearWeight& w, Tensor& out) {
   cuda::linear(x, w, out, stream_);
 }
 void CudaBackend::silu_and_mul(const Tensor& g, const Tensor& u, Tensor& out) {
-  ++op_seq_;
   if (skipped(kSkipElementwise)) return;
   cuda::silu_and_mul(g, u, out, stream_);
 }
 void CudaBackend::rope(Tensor& x, int offset, int rope_dim, const Tensor& pos, const RopeParams& p) {
-  ++op_seq_;
   if (skipped(kSkipElementwise)) return;
   cuda::rope(x, offset, rope_dim, pos, p, stream_);
 }
 void CudaBackend::moe_route(const Tensor& logits, const Tensor& bias, const MoeRoutingParams& p, Tensor& ids,
                             Tensor& weights) {
-  ++op_seq_;
   cuda::moe_route(logits, bias, p, ids, weights, stream_);
 }
 void CudaBackend::moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights, const MoeExperts& w,
                               Tensor& out) {
-  ++op_seq_;
   cuda::moe_experts(x, ids, weights, w, out, stream_);
 }
 void CudaBackend::head_matmul(const Tensor& x, const Tensor& w, bool transposed, Tensor& out) {
-  ++op_seq_;
   if (skipped(kSkipHeadMatmuls)) return;
   cuda::head_matmul(x, w, transposed, out, cublas_, *alloc_, stream_);
 }
 void CudaBackend::mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_latent, const Tensor* rope_positions,
                                const RopeParams* rope) {
-  ++op_seq_;
   if (skipped(kSkipHeadMatmuls)) return;
   if (rope && !absorb_rope_fused()) {  // A/B: RoPE in a launch of its own, as before the fusion
     cuda::mla_absorb_q(q, w_uk, q_latent, nullptr, nullptr, cublas_, *alloc_, stream_);
@@ -121,47 +111,35 @@ void CudaBackend::mla_absorb_q(const Tensor& q, const Tensor& w_uk, Tensor& q_la
 }
 void CudaBackend::mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeParams& rope,
                                const AttentionMetadata& m, Tensor& cache) {
-  ++op_seq_;
   if (skipped(kSkipKvWrite)) return;
   cuda::mla_write_kv(kv, norm_w, eps, rope, m, cache, stream_);
-  kv_write_seq_ = op_seq_;
 }
 void CudaBackend::mla_read_kv(const Tensor& cache, const Tensor& slots, Tensor& c_kv, Tensor& k_pe) {
-  ++op_seq_;
   cuda::mla_read_kv(cache, slots, c_kv, k_pe, stream_);
 }
 void CudaBackend::mla_attention_expanded(const Tensor& q, const Tensor& kv, const Tensor& k_pe, int q_pos0, int k_pos0,
                                          float scale, bool accumulate, Tensor& out, Tensor& lse) {
-  ++op_seq_;
   cuda::mla_attention_expanded(q, kv, k_pe, q_pos0, k_pos0, scale, accumulate, out, lse, stream_);
 }
 void CudaBackend::mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float scale,
                                 int v_dim, Tensor& out) {
-  ++op_seq_;
   if (skipped(kSkipAttention)) return;
-  cuda::mla_attention(q, cache, m, scale, v_dim, out, *alloc_, stream_, kv_write_seq_ == op_seq_ - 1);
+  cuda::mla_attention(q, cache, m, scale, v_dim, out, *alloc_, stream_);
 }
 void CudaBackend::add_inplace(Tensor& a, const Tensor& b) {
-  ++op_seq_;
   if (skipped(kSkipElementwise)) return;
   cuda::add_inplace(a, b, stream_);
 }
 void CudaBackend::gather_rows(const Tensor& x, const Tensor& index, Tensor& out) {
-  ++op_seq_;
   cuda::gather_rows(x, index, out, stream_);
 }
 
 void CudaBackend::copy_columns(const Tensor& x, int64_t col0, Tensor& out) {
-  ++op_seq_;
   cuda::copy_columns(x, col0, out, stream_);
 }
-void CudaBackend::convert(const Tensor& src, Tensor& dst) {
-  ++op_seq_;
-  cuda::convert(src, dst, stream_);
-}
+void CudaBackend::convert(const Tensor& src, Tensor& dst) { cuda::convert(src, dst, stream_); }
 
 bool CudaBackend::sample_tokens(const Tensor& logits, const std::vector<TokenSamplingRow>& rows, int32_t* tokens) {
-  ++op_seq_;
   const int64_t N = int64_t(rows.size());
   if (N == 0) return true;
   if (logits.dim(0) != N) throw std::invalid_argument("CudaBackend::sample_tokens: one parameter row per logits row");

@@ -98,9 +98,6 @@ class CudaBackend final : public Backend {
   void* cublas_ws_ = nullptr;
   std::unique_ptr<CudaAllocator> alloc_;
   int next_graph_pool_ = 1;
-  // Ops issued so far, and the number of the last mla_write_kv: mla_attention
-  // right after it may read q and the older keys early (MlaArgs::early_reads).
-  int64_t op_seq_ = 0, kv_write_seq_ = -2;
 };
 
 // A backend with its own stream and allocator. Tensors it allocated must be

@@ -9,7 +9,6 @@ namespace {
 
 int g_skip = 0;  // SkipGroup mask
 bool g_absorb_rope = true;
-bool g_mla_early = true;
 
 struct Knob {
   const char* name;
@@ -32,8 +31,6 @@ const Knob kKnobs[] = {
      [](int v) { return set_mla_split_tiles(v); }},
     {"absorb-rope", "1 | 0 (q_rope's RoPE inside mla_absorb_q, or a launch of its own after it)",
      [](int v) { return (v == 0 || v == 1) && (g_absorb_rope = v == 1, true); }},
-    {"mla-early-reads", "1 | 0 (MLA decode after the KV write loads q and the older keys before its PDL wait)",
-     [](int v) { return (v == 0 || v == 1) && (g_mla_early = v == 1, true); }},
     {"skip",
      "0 | a mask of kernel groups to leave out, bench only, results wrong (SkipGroup in knobs.h: 1 kv "
      "write, 2 per-head matmuls, 4 attention, 8 router GEMM, 16 activation quantization, 32 split-K "
@@ -45,7 +42,6 @@ const Knob kKnobs[] = {
 
 bool skipped(int group) { return (g_skip & group) != 0; }
 bool absorb_rope_fused() { return g_absorb_rope; }
-bool early_reads_enabled() { return g_mla_early; }
 
 bool set_knob(const std::string& name, int value) {
   for (const Knob& k : kKnobs)

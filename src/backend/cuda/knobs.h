@@ -41,9 +41,4 @@ bool skipped(int group);
 // fusion saves, for A/B).
 bool absorb_rope_fused();
 
-// Knob "mla-early-reads" (1, the default): whether mla_attention, when the
-// backend knows mla_write_kv launched right before it, lets the warp-specialized
-// kernel load q and the older keys before its PDL wait (MlaArgs::early_reads).
-bool early_reads_enabled();
-
 }  // namespace sable::cuda

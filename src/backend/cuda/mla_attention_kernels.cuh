@@ -24,11 +24,6 @@ struct MlaArgs {
   int max_blocks, block_size, num_splits;
   int min_split_tiles;      // tensor-core kernels: a split takes at least this many kMmaKeys tiles
   float scale_log2;         // softmax_scale * log2(e): scores live in the log2 domain
-  // The kernel launched right before this one waited on the kernels that wrote
-  // q and every key but the batch's own (mla_write_kv after the absorption):
-  // the warp-specialized kernel then loads q and the keys before the last T of
-  // each token's context before its PDL wait (pdl.cuh).
-  int early_reads;
 };
 
 // DeepSeek-V3 latent shape handled by the tensor-core kernel.

@@ -148,9 +148,7 @@ __device__ __forceinline__ void rescale_and_pv(float (&o)[128], float al0, float
 }
 
 __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
-  // With early_reads the producer waits after issuing what is already
-  // written (q, and the keys older than this batch), everyone else first.
-  if (!p.early_reads || threadIdx.x < 256) pdl_begin();
+  pdl_begin();
   extern __shared__ __align__(1024) uint8_t smem_raw[];
   // Swizzle atoms sit on 1024-byte boundaries of the shared window.
   uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
@@ -166,7 +164,6 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
   const int tid = threadIdx.x;
 
   if (tb >= te) {  // empty split (the whole CTA, before any barrier): the combine skips it by its lse
-    if (p.early_reads && tid >= 256) pdl_begin();
     if (tid < kRows) p.part_lse[(int64_t(split) * p.T + t) * p.H + head0 + tid] = -INFINITY;
     return;
   }
@@ -185,10 +182,6 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
     const int ptid = tid - 256, lrow = ptid >> 3, lch = ptid & 7;
     const auto* cache = static_cast<const __nv_bfloat16*>(p.cache);
     const int32_t* table = p.block_tables + int64_t(p.token_seq[t]) * p.max_blocks;
-    // Keys from n_old on may have been written by the kernel before this one
-    // (mla_write_kv of this batch: at most T keys of a token's context).
-    bool waited = !p.early_reads;
-    const int n_old = n - p.T;
     {
       const auto* qs = static_cast<const __nv_bfloat16*>(p.q) + (int64_t(t) * p.H + head0) * kL;
 #pragma unroll 1
@@ -211,10 +204,6 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
         const __nv_bfloat16* src = cache;
         int bytes = 0;  // keys past the end are zero-filled: p = 0 must not meet NaN garbage
         if (key < n) {
-          if (!waited && key >= n_old) {  // rows ascend with the pass: every later key is new too
-            pdl_begin();
-            waited = true;
-          }
           src = cache + (int64_t(table[key / p.block_size]) * p.block_size + key % p.block_size) * kL;
           bytes = 16;
         }
@@ -223,7 +212,6 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
       }
       cp_async_mbar_arrive(full0 + 8 * st);
     }
-    if (!waited) pdl_begin();
     cp_async_wait_all();  // leave no copy in flight behind an exited thread
     return;               // no barrier counts the producer from here on
   }
