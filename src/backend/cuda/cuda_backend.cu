@@ -117,8 +117,8 @@ void CudaBackend::mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps
 void CudaBackend::mla_read_kv(const Tensor& cache, const Tensor& slots, Tensor& c_kv, Tensor& k_pe) {
   cuda::mla_read_kv(cache, slots, c_kv, k_pe, stream_);
 }
-void CudaBackend::mla_attention_expanded(const Tensor& q, const Tensor& kv, const Tensor& k_pe, int q_pos0, int k_pos0,
-                                         float scale, bool accumulate, Tensor& out, Tensor& lse) {
+void CudaBackend::mla_attention_expanded(const Tensor& q, const Tensor& kv, const Tensor& k_pe, int q_pos0,
+                                         int k_pos0, float scale, bool accumulate, Tensor& out, Tensor& lse) {
   cuda::mla_attention_expanded(q, kv, k_pe, q_pos0, k_pos0, scale, accumulate, out, lse, stream_);
 }
 void CudaBackend::mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float scale,

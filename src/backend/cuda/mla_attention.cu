@@ -245,8 +245,8 @@ int min_split_tiles() {
 bool set_mla_split_tiles(int tiles) { return g_split_tiles.set(tiles); }
 
 void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache,
-                        const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out, Allocator& scratch,
-                        cudaStream_t stream) {
+                        const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out,
+                        Allocator& scratch, cudaStream_t stream) {
   const int64_t T = q.dim(0), H = q.dim(1), L = q.dim(2);
   assert(cache.dim(2) == L && out.dim(0) == T && out.dim(1) == H && out.dim(2) == v_dim);
   if (T == 0) return;
@@ -329,8 +329,8 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   }
 }
 
-void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float softmax_scale, int v_dim,
-                   Tensor& out, Allocator& scratch, cudaStream_t stream) {
+void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float softmax_scale,
+                   int v_dim, Tensor& out, Allocator& scratch, cudaStream_t stream) {
   mla_attention_with(MlaKernel::kAuto, 0, q, cache, m, softmax_scale, v_dim, out, scratch, stream);
 }
 

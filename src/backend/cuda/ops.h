@@ -41,15 +41,16 @@ void mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeP
 // Paged latent attention. Picks the tensor-core kernel for DeepSeek-V3's
 // shape (L 576, v_dim 512, heads a multiple of 64, BF16 q/cache) and a
 // generic CUDA-core kernel otherwise. Split-K partials come from `scratch`.
-void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float softmax_scale, int v_dim,
-                   Tensor& out, Allocator& scratch, cudaStream_t stream);
+void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m,
+                   float softmax_scale, int v_dim, Tensor& out, Allocator& scratch,
+                   cudaStream_t stream);
 
 // Which attention kernel mla_attention uses; for tests and benchmarks.
 // kWs: the warp-specialized wgmma kernel (BF16 cache only).
 enum class MlaKernel { kAuto, kGeneric, kMma, kWgmma, kWs };
-void mla_attention_with(MlaKernel kernel, int num_splits /* 0 = auto */, const Tensor& q, const Tensor& cache,
-                        const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out, Allocator& scratch,
-                        cudaStream_t stream);
+void mla_attention_with(MlaKernel kernel, int num_splits /* 0 = auto */, const Tensor& q,
+                        const Tensor& cache, const AttentionMetadata& m, float softmax_scale,
+                        int v_dim, Tensor& out, Allocator& scratch, cudaStream_t stream);
 // The least 64-key tiles per split of the tensor-core kernels (0: the rule,
 // else 1..64; SABLE_MLA_SPLIT_TILES at first use); for tests and benchmarks.
 // False for a value outside 0..64.
