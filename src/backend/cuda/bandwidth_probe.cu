@@ -83,11 +83,15 @@ double measure_read_bandwidth() {
     return 0;
   }
   cudaMemset(a, 1, kBytes);
-  int dev = 0, sms = 0;
+  // One wave exactly: with a CTA per chunk, a partial second wave would leave
+  // its chunks' time as a tail with most SMs idle.
+  int dev = 0, sms = 0, per_sm = 0;
   cudaGetDevice(&dev);
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, read_probe_kernel, 512, 0);
+  const unsigned grid = unsigned(sms * std::max(per_sm, 1));
   const double s = median_seconds(
-      [&] { read_probe_kernel<<<unsigned(sms * 4), 512>>>(static_cast<const uint4*>(a), int64_t(kBytes / 16), sink); });
+      [&] { read_probe_kernel<<<grid, 512>>>(static_cast<const uint4*>(a), int64_t(kBytes / 16), sink); });
   const bool ok = cudaGetLastError() == cudaSuccess;
   cudaFree(a);
   cudaFree(sink);
