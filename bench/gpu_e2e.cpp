@@ -2,8 +2,7 @@
 // layer shapes, fewer layers) with random weights built from the config
 // (--load-format dummy): decode step time at several batch sizes against the
 // memory floor (bytes of weights and KV read, over the device-to-device copy
-// bandwidth measured in the same run; and over the read-only bandwidth, the
-// tighter ceiling for a step that only reads), and prefill tokens/s against the
+// bandwidth measured in the same run), and prefill tokens/s against the
 // FLOP count. Prints a markdown table; --json writes one line per figure.
 #include <CLI/CLI.hpp>
 
@@ -27,7 +26,6 @@
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
-#include "backend/cuda/bandwidth_probe.h"
 #include "backend/cuda/knobs.h"
 #endif
 
@@ -43,6 +41,34 @@ std::vector<int> parse_list(const std::string& s) {
   while (std::getline(ss, item, ',')) v.push_back(std::stoi(item));
   return v;
 }
+
+#ifdef SABLE_HAVE_CUDA
+// Device-to-device copy bandwidth (bytes read + written per second).
+double measure_copy_bandwidth() {
+  const size_t bytes = size_t(4) << 30;
+  void *a = nullptr, *b = nullptr;
+  if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess) return 0;
+  cudaMemset(a, 1, bytes);
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  for (int i = 0; i < 3; ++i) cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+  std::vector<float> ms;
+  for (int i = 0; i < 10; ++i) {
+    cudaEventRecord(e0);
+    cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+    cudaEventRecord(e1);
+    cudaEventSynchronize(e1);
+    float t = 0;
+    cudaEventElapsedTime(&t, e0, e1);
+    ms.push_back(t);
+  }
+  std::sort(ms.begin(), ms.end());
+  cudaFree(a);
+  cudaFree(b);
+  return 2.0 * double(bytes) / (double(ms[ms.size() / 2]) * 1e-3);
+}
+#endif
 
 // Expected number of distinct experts hit by B tokens each choosing k of E
 // uniformly; printed beside the count the step actually routes to, which
@@ -147,12 +173,9 @@ int run(int argc, char** argv) {
   if (!be_r.is_ok()) { std::fprintf(stderr, "%s\n", be_r.status().message().c_str()); return 2; }
   Backend& be = **be_r;
 
-  double copy_bw = 0, read_bw = 0;
+  double copy_bw = 0;
 #ifdef SABLE_HAVE_CUDA
-  if (be.device() == Device::kCUDA) {
-    copy_bw = cuda::measure_copy_bandwidth();
-    read_bw = cuda::measure_read_bandwidth();
-  }
+  if (be.device() == Device::kCUDA) copy_bw = measure_copy_bandwidth();
 #endif
   DummyWeightSource src(*cfg, 1234);
   auto t0 = Clock::now();
@@ -163,12 +186,11 @@ int run(int argc, char** argv) {
   DeepseekV3Model& model = **model_r;
   const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
   const ModelConfig& c = model.config();
-  std::printf(
-      "# %s, %d layers (%d MoE), %s weights, %s KV cache: %.1f GB on %s, built in %.0f s; copy bandwidth "
-      "%.0f GB/s, read bandwidth %.0f GB/s\n\n",
-      preset.c_str(), c.num_hidden_layers, c.num_hidden_layers - c.first_k_dense_replace, fp8 ? "FP8" : "BF16",
-      kv_cache_dtype == "fp8" ? "FP8" : "BF16", double(model.weight_bytes()) / 1e9, be.name().c_str(), load_s,
-      copy_bw / 1e9, read_bw / 1e9);
+  std::printf("# %s, %d layers (%d MoE), %s weights, %s KV cache: %.1f GB on %s, built in %.0f s; copy bandwidth "
+              "%.0f GB/s\n\n",
+              preset.c_str(), c.num_hidden_layers, c.num_hidden_layers - c.first_k_dense_replace,
+              fp8 ? "FP8" : "BF16", kv_cache_dtype == "fp8" ? "FP8" : "BF16", double(model.weight_bytes()) / 1e9,
+              be.name().c_str(), load_s, copy_bw / 1e9);
 
   // Bytes of weights a decode step reads: everything but the routed experts,
   // plus the distinct experts the batch touches.
@@ -213,15 +235,14 @@ int run(int argc, char** argv) {
     std::printf("| decode batch | context |");
     for (const Variant& v : ab_variants) std::printf(" %s=%d ms |", v.name.c_str(), v.value);
     std::printf(
-        " experts routed per MoE layer (uniform) | weights+KV GB read | floor ms | first / floor | read floor ms | "
-        "first / read floor |\n|---:|---:|");
+        " experts routed per MoE layer (uniform) | weights+KV GB read | floor ms | first / floor |\n|---:|---:|");
     for (size_t v = 0; v < variants; ++v) std::printf("---:|");
-    std::printf("---:|---:|---:|---:|---:|---:|\n");
+    std::printf("---:|---:|---:|---:|\n");
   } else {
     std::printf(
         "| decode batch | context | step ms | experts routed per MoE layer (uniform) | weights+KV GB read | floor ms | "
-        "step / floor | read floor ms | step / read floor |\n");
-    std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        "step / floor |\n");
+    std::printf("|---:|---:|---:|---:|---:|---:|---:|\n");
   }
   for (int B : batch_list) {
     std::vector<std::vector<int32_t>> tokens(static_cast<size_t>(B)), tables(static_cast<size_t>(B));
@@ -295,16 +316,13 @@ int run(int argc, char** argv) {
     const double kv_bytes = double(B) * (context + 1) * double(model.kv_bytes_per_token(kv_dt));
     const double bytes = non_expert + experts_read * expert_bytes + kv_bytes;
     const double floor_ms = copy_bw > 0 ? bytes / copy_bw * 1e3 : 0;
-    const double read_floor_ms = read_bw > 0 ? bytes / read_bw * 1e3 : 0;
     std::printf("| %d | %d |", B, context);
     for (double m : med) std::printf(" %.3f |", m);
-    std::printf(" %.1f (%.1f) | %.2f | %.3f | %.2fx | %.3f | %.2fx |\n",
-                routed.empty() ? -1.0 : routed_sum / moe_layers, expected, bytes / 1e9, floor_ms,
-                floor_ms > 0 ? ms / floor_ms : 0, read_floor_ms, read_floor_ms > 0 ? ms / read_floor_ms : 0);
-    if (json)
-      json << "{\"kind\":\"decode\",\"fp8\":" << (fp8 ? "true" : "false") << ",\"batch\":" << B
-           << ",\"context\":" << context << ",\"ms\":" << ms << ",\"floor_ms\":" << floor_ms
-           << ",\"read_floor_ms\":" << read_floor_ms << ",\"graphs\":" << runner.num_graphs() << "}\n";
+    std::printf(" %.1f (%.1f) | %.2f | %.3f | %.2fx |\n", routed.empty() ? -1.0 : routed_sum / moe_layers, expected,
+                bytes / 1e9, floor_ms, floor_ms > 0 ? ms / floor_ms : 0);
+    if (json) json << "{\"kind\":\"decode\",\"fp8\":" << (fp8 ? "true" : "false") << ",\"batch\":" << B
+                   << ",\"context\":" << context << ",\"ms\":" << ms << ",\"floor_ms\":" << floor_ms
+                   << ",\"graphs\":" << runner.num_graphs() << "}\n";
   }
   std::printf("\n| prefill tokens | MLA form | ms | tokens/s | TFLOP/s (GEMMs + attention as computed) |\n"
               "|---:|---|---:|---:|---:|\n");
