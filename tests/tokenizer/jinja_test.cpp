@@ -88,6 +88,60 @@ TEST(Jinja, DeepNestingIsRejectedNotCrashing) {
   EXPECT_FALSE(render("{{ " + std::string(20000, '-') + "1 }}").is_ok());
 }
 
+// A namespace is the one mutable value, so it can hold itself. Expected
+// outputs are jinja2 3.1.6's (ImmutableSandboxedEnvironment). Under ASan the
+// cycles would also show as leaks if the render did not free them.
+TEST(Jinja, NamespaceCyclesPrintAsJinja2AndAreFreed) {
+  auto r = render("{% set ns = namespace(a=1) %}{% set ns.a = ns %}{{ ns }}");
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ(*r, "<Namespace {'a': <Namespace {...}>}>");
+  r = render("{% set ns = namespace(a=1) %}{% set ns.a = [ns, 2] %}{{ ns }}");
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ(*r, "<Namespace {'a': [<Namespace {...}>, 2]}>");
+  r = render(
+      "{% set a = namespace(x=1) %}{% set b = namespace(y=a) %}{% set a.x = b %}{{ a }}|{{ a == b }}|{{ a.x.y == a }}");
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ(*r, "<Namespace {'x': <Namespace {'y': <Namespace {...}>}>}>|False|True");
+  // A cycle through a bound method, then an error: still freed.
+  r = render("{% set ns = namespace() %}{% set d = {'n': ns} %}{% set ns.f = d.items %}{{ 1 + none }}");
+  EXPECT_FALSE(r.is_ok());
+}
+
+// Values built in a loop can nest far deeper than the template's syntax:
+// every walk over them (repr, ==, tojson, destruction) must stay off the
+// end of the stack. The fuzzer found repr of a self-holding namespace first.
+TEST(Jinja, DeepValuesAreRejectedNotCrashing) {
+  auto r = render(
+      "{% set ns = namespace(x=[]) %}\n"
+      "{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x|length }}");
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("line 2"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("nested deeper than 512 levels"), std::string::npos) << r.status().message();
+  r = render("{% set ns = namespace(x={}) %}{% for i in range(100000) %}{% set ns.x = {'k': ns.x} %}{% endfor %}");
+  EXPECT_FALSE(r.is_ok());
+  // A chain of 200,000 namespaces is legal; dropping it mid-render and at the
+  // end must not recurse once per link, and printing it is an error.
+  const std::string chain =
+      "{% set h = namespace(x=none) %}{% for i in range(200000) %}{% set h.x = namespace(n=[h.x]) %}{% endfor %}";
+  r = render(chain + "{% set h.x = 0 %}done");
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ(*r, "done");
+  r = render(chain + "kept");
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ(*r, "kept");
+  r = render(chain + "{{ h }}");
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("nested deeper than"), std::string::npos) << r.status().message();
+  // Messages deeper than the limit: an error that says it was the input.
+  J deep = J::array();
+  for (int i = 0; i < 600; ++i) deep = J::array({deep});
+  ChatTemplate t("{{ messages | length }}");
+  auto m = t.render(J::array({J{{"role", "user"}, {"content", deep}}}), false, J::object(), J::object());
+  ASSERT_FALSE(m.is_ok());
+  EXPECT_EQ(m.status().message().rfind("chat template input: value nested deeper than 512 levels", 0), 0u)
+      << m.status().message();
+}
+
 TEST(Jinja, MessagesKeepKeyOrderForTojson) {
   ChatTemplate t("{{ tools | tojson }}");
   const J tools = J::parse(R"([{"type": "function", "function": {"name": "f", "parameters": {"z": 1, "a": 2}}}])");

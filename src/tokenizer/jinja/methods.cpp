@@ -250,8 +250,15 @@ Value Interpreter::get_attr(const Value& obj, const std::string& name) {
     }
     case Value::Type::kNone:
       return Value::undefined("'None' has no attribute '" + name + "'");
-    default:
-      return Value::undefined("'" + obj.type_name() + " object' has no attribute '" + name + "'");
+    default: {
+      // Appended, not "'" + string&&: GCC 12 warns falsely (-Wrestrict) on that form.
+      std::string hint = "'";
+      hint += obj.type_name();
+      hint += " object' has no attribute '";
+      hint += name;
+      hint += "'";
+      return Value::undefined(std::move(hint));
+    }
   }
 }
 
@@ -290,6 +297,7 @@ void Interpreter::install_builtins(Scope& root) {
   });
   root["namespace"] = builtin("namespace", [this](CallArgs& a) {
     auto ns = std::make_shared<Namespace>();
+    track(ns);
     for (const auto& p : a.pos) {
       if (!p.is_dict()) fail("namespace() takes a mapping and keyword arguments");
       for (const auto& [k, v] : p.dict().entries) ns->attrs.set(k, v);

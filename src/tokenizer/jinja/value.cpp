@@ -1,10 +1,12 @@
 #include "tokenizer/jinja/value.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 
 #include "tokenizer/jinja/callable.h"
+#include "tokenizer/jinja/error.h"
 #include "tokenizer/utf8.h"
 
 namespace sable::jinja {
@@ -43,9 +45,23 @@ Value Value::string(std::string s) {
   v.s_ = std::make_shared<const std::string>(std::move(s));
   return v;
 }
+namespace {
+
+// The depth of a container holding children of at most `child` levels.
+uint16_t nested_depth(int child) {
+  if (child + 1 > kMaxNesting)
+    throw TemplateError("value nested deeper than " + std::to_string(kMaxNesting) + " levels", -1, -1);
+  return static_cast<uint16_t>(child + 1);
+}
+
+}  // namespace
+
 Value Value::list(List items) {
+  int child = 0;
+  for (const Value& x : items) child = std::max(child, x.depth());
   Value v;
   v.type_ = Type::kList;
+  v.depth_ = nested_depth(child);
   v.list_ = std::make_shared<const List>(std::move(items));
   return v;
 }
@@ -55,14 +71,18 @@ Value Value::tuple(List items) {
   return v;
 }
 Value Value::dict(Dict d) {
+  int child = 0;
+  for (const auto& [k, x] : d.entries) child = std::max({child, k.depth(), x.depth()});
   Value v;
   v.type_ = Type::kDict;
+  v.depth_ = nested_depth(child);
   v.dict_ = std::make_shared<const Dict>(std::move(d));
   return v;
 }
 Value Value::ns(std::shared_ptr<Namespace> n) {
   Value v;
   v.type_ = Type::kNamespace;
+  v.depth_ = 1;
   v.ns_ = std::move(n);
   return v;
 }
@@ -73,7 +93,9 @@ Value Value::callable(std::shared_ptr<const Callable> c) {
   return v;
 }
 
-Value Value::from_json(const nlohmann::ordered_json& j) {
+Value Value::from_json(const nlohmann::ordered_json& j, int level) {
+  if ((j.is_array() || j.is_object()) && level >= kMaxNesting)  // before recursing, not after
+    throw TemplateError("value nested deeper than " + std::to_string(kMaxNesting) + " levels", -1, -1);
   switch (j.type()) {
     case nlohmann::ordered_json::value_t::null:
       return none();
@@ -92,13 +114,14 @@ Value Value::from_json(const nlohmann::ordered_json& j) {
     case nlohmann::ordered_json::value_t::array: {
       List l;
       l.reserve(j.size());
-      for (const auto& e : j) l.push_back(from_json(e));
+      for (const auto& e : j) l.push_back(from_json(e, level + 1));
       return list(std::move(l));
     }
     case nlohmann::ordered_json::value_t::object: {
       Dict d;
       d.entries.reserve(j.size());
-      for (auto it = j.begin(); it != j.end(); ++it) d.entries.emplace_back(string(it.key()), from_json(it.value()));
+      for (auto it = j.begin(); it != j.end(); ++it)
+        d.entries.emplace_back(string(it.key()), from_json(it.value(), level + 1));
       return dict(std::move(d));
     }
     default:
@@ -157,11 +180,13 @@ std::string float_repr(double d) {
         out += digits.substr(0, exp + 1) + "." + digits.substr(exp + 1);
       }
     } else {
-      out += "0." + std::string(-exp - 1, '0') + digits;
+      out += "0.";  // appended piecewise: GCC 12 warns falsely (-Wrestrict) on "0." + string&&
+      out.append(static_cast<size_t>(-exp - 1), '0');
+      out += digits;
     }
   } else {
     out += digits.substr(0, 1);
-    if (digits.size() > 1) out += "." + digits.substr(1);
+    if (digits.size() > 1) out.append(".").append(digits, 1);
     char eb[16];
     std::snprintf(eb, sizeof(eb), "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
     out += eb;
@@ -217,6 +242,24 @@ std::string Value::to_str() const {
   }
 }
 
+namespace {
+
+// The namespaces whose repr is being built on this thread, outermost first:
+// a namespace met again prints its attributes as {...}, as Python's dict
+// repr does for a dict that contains itself.
+thread_local std::vector<const Namespace*> t_repr_stack;
+
+struct ReprGuard {
+  explicit ReprGuard(const Namespace* ns) {
+    if (t_repr_stack.size() >= static_cast<size_t>(kMaxNesting))
+      throw TemplateError("value nested deeper than " + std::to_string(kMaxNesting) + " levels", -1, -1);
+    t_repr_stack.push_back(ns);
+  }
+  ~ReprGuard() { t_repr_stack.pop_back(); }
+};
+
+}  // namespace
+
 std::string Value::repr() const {
   switch (type_) {
     case Type::kUndefined:
@@ -249,6 +292,9 @@ std::string Value::repr() const {
       return out + "}";
     }
     case Type::kNamespace: {
+      if (std::find(t_repr_stack.begin(), t_repr_stack.end(), ns_.get()) != t_repr_stack.end())
+        return "<Namespace {...}>";
+      const ReprGuard guard(ns_.get());
       std::string out = "<Namespace {";
       for (size_t i = 0; i < ns_->attrs.entries.size(); ++i) {
         if (i) out += ", ";
@@ -286,6 +332,31 @@ std::string Value::type_name() const {
       return "function";
   }
   return "object";
+}
+
+namespace {
+
+// The attributes of namespaces destroyed while an outer namespace's were
+// being destroyed (Namespace::~Namespace); null when no destruction runs.
+thread_local std::vector<Dict>* t_doomed = nullptr;
+
+}  // namespace
+
+Namespace::~Namespace() {
+  if (attrs.entries.empty()) return;
+  if (t_doomed) {
+    t_doomed->push_back(std::move(attrs));
+    return;
+  }
+  std::vector<Dict> doomed;
+  doomed.push_back(std::move(attrs));
+  t_doomed = &doomed;
+  while (!doomed.empty()) {
+    Dict d = std::move(doomed.back());
+    doomed.pop_back();
+    d.entries.clear();  // may destroy namespaces: they queue their attributes here
+  }
+  t_doomed = nullptr;
 }
 
 const Value* Dict::find(const Value& key) const {

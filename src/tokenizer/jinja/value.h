@@ -4,6 +4,14 @@
 // is falsy and empty, raises when its attributes are read or it is used in
 // arithmetic). Lists, dicts and strings are immutable and shared; only a
 // namespace() object is mutable, as in HF's ImmutableSandboxedEnvironment.
+//
+// Bounded recursion: every walk over a value (repr, ==, ordering, tojson,
+// destruction) recurses into its children, so a list or dict may nest at most
+// kMaxNesting levels (checked where it is built: lists and dicts are
+// immutable, so their depth is exact). A namespace counts as one level, since
+// its attributes change; the walks that enter namespaces (repr, destruction)
+// guard themselves, and any cycle runs through a namespace (the only mutable
+// object), which the interpreter clears when a render ends.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +28,10 @@ namespace sable::jinja {
 
 class Value;
 using List = std::vector<Value>;
+
+// Deepest nesting of lists and dicts a value may have (Python's own
+// recursion limit is 1000 frames; chat data nests ~10 levels).
+constexpr int kMaxNesting = 512;
 struct Dict;
 struct Namespace;
 struct Callable;
@@ -40,9 +52,13 @@ class Value {
   static Value dict(Dict d);
   static Value ns(std::shared_ptr<Namespace> n);
   static Value callable(std::shared_ptr<const Callable> c);
-  static Value from_json(const nlohmann::ordered_json& j);
+  // list/tuple/dict/from_json throw TemplateError (line -1: the interpreter
+  // adds where) when the result would nest deeper than kMaxNesting.
+  static Value from_json(const nlohmann::ordered_json& j, int level = 0);
 
   Type type() const { return type_; }
+  // Levels of list/dict nesting (a scalar 0, a namespace 1).
+  int depth() const { return depth_; }
   bool is_undefined() const { return type_ == Type::kUndefined; }
   bool is_none() const { return type_ == Type::kNone; }
   bool is_bool() const { return type_ == Type::kBool; }
@@ -77,6 +93,7 @@ class Value {
   Type type_ = Type::kUndefined;
   bool b_ = false;
   bool tuple_ = false;
+  uint16_t depth_ = 0;
   int64_t i_ = 0;
   double f_ = 0;
   std::shared_ptr<const std::string> s_;  // string, or the hint of an Undefined
@@ -94,9 +111,17 @@ struct Dict {
   void set(Value key, Value v);
 };
 
-// namespace(): attributes assigned with {% set ns.x = ... %}.
+// namespace(): attributes assigned with {% set ns.x = ... %}. Namespaces
+// can chain without bound (ns.x = namespace(n=ns.x) in a loop), so the
+// destructor does not recurse: a namespace destroyed while another's
+// attributes are being destroyed queues its own, and the outermost one
+// destroys the queue in a loop.
 struct Namespace {
   Dict attrs;
+  Namespace() = default;
+  Namespace(const Namespace&) = delete;
+  Namespace& operator=(const Namespace&) = delete;
+  ~Namespace();
 };
 
 // Python equality (deep, numeric across int/float/bool) and ordering.
