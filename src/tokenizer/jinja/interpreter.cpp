@@ -1,6 +1,5 @@
 #include "tokenizer/jinja/interpreter.h"
 
-#include <algorithm>
 #include <cmath>
 
 #include "tokenizer/utf8.h"
@@ -51,12 +50,9 @@ void Interpreter::append(std::string& out, const std::string& s) {
 
 std::string Interpreter::render(const std::vector<std::pair<std::string, Value>>& vars) {
   struct Cleanup {  // on return and on a TemplateError alike
-    Interpreter* in;
-    ~Cleanup() {
-      in->scopes_.clear();
-      in->clear_namespaces();
-    }
-  } cleanup{this};
+    NamespaceRegistry& namespaces;
+    ~Cleanup() { namespaces.clear(); }
+  } cleanup{namespaces_};
   scopes_.clear();
   scopes_.emplace_back();
   install_builtins(scopes_[0]);
@@ -69,29 +65,6 @@ std::string Interpreter::render(const std::vector<std::pair<std::string, Value>>
     fail(e.what());  // raised by a value (value.h): say where
   }
   return out;
-}
-
-void Interpreter::track(const std::shared_ptr<Namespace>& ns) {
-  if (namespaces_.size() >= prune_at_) {
-    std::erase_if(namespaces_, [](const std::weak_ptr<Namespace>& w) { return w.expired(); });
-    prune_at_ = std::max<size_t>(64, 2 * namespaces_.size());
-  }
-  namespaces_.push_back(ns);
-}
-
-void Interpreter::clear_namespaces() {
-  // Hold every live one first, so that clearing one frees none of the others
-  // mid-loop; then empty them all (which breaks any cycle), then let go.
-  std::vector<std::shared_ptr<Namespace>> live;
-  for (const auto& w : namespaces_)
-    if (auto ns = w.lock()) live.push_back(std::move(ns));
-  namespaces_.clear();
-  prune_at_ = 64;
-  std::vector<Dict> attrs;
-  attrs.reserve(live.size());
-  for (const auto& ns : live) attrs.push_back(std::move(ns->attrs)), ns->attrs.entries.clear();
-  attrs.clear();
-  live.clear();
 }
 
 Value Interpreter::lookup(const std::string& name) const {

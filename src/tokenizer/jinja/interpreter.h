@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -13,6 +12,7 @@
 #include "tokenizer/jinja/ast.h"
 #include "tokenizer/jinja/callable.h"
 #include "tokenizer/jinja/error.h"
+#include "tokenizer/jinja/namespace_registry.h"
 
 namespace sable::jinja {
 
@@ -59,20 +59,13 @@ class Interpreter {
   Value slice(const Value& obj, const Value& start, const Value& stop, const Value& step);
   void append(std::string& out, const std::string& s);
   void install_builtins(Scope& root);
-  void track(const std::shared_ptr<Namespace>& ns);
-  void clear_namespaces();
 
   const Template& tmpl_;
   Limits limits_;
   std::vector<Scope> scopes_;  // [0] holds the globals; the last is innermost
   uint64_t steps_ = 0;
   int call_depth_ = 0;
-  // Every namespace this render made, cleared when it ends: a namespace can
-  // hold itself (ns.x = ns, or through a list or a bound method), and shared
-  // pointers would never free such a cycle. Expired entries are pruned
-  // whenever the list doubles.
-  std::vector<std::weak_ptr<Namespace>> namespaces_;
-  size_t prune_at_ = 64;
+  NamespaceRegistry namespaces_;  // emptied when a render ends
   int line_ = 0, col_ = 0;  // position of the node being evaluated, for errors
 };
 

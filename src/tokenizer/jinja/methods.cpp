@@ -297,7 +297,7 @@ void Interpreter::install_builtins(Scope& root) {
   });
   root["namespace"] = builtin("namespace", [this](CallArgs& a) {
     auto ns = std::make_shared<Namespace>();
-    track(ns);
+    namespaces_.track(ns);
     for (const auto& p : a.pos) {
       if (!p.is_dict()) fail("namespace() takes a mapping and keyword arguments");
       for (const auto& [k, v] : p.dict().entries) ns->attrs.set(k, v);

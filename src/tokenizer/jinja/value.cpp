@@ -47,10 +47,14 @@ Value Value::string(std::string s) {
 }
 namespace {
 
+// Line -1: the interpreter adds where (Interpreter::render).
+[[noreturn]] void throw_too_deep() {
+  throw TemplateError("value nested deeper than " + std::to_string(kMaxNesting) + " levels", -1, -1);
+}
+
 // The depth of a container holding children of at most `child` levels.
 uint16_t nested_depth(int child) {
-  if (child + 1 > kMaxNesting)
-    throw TemplateError("value nested deeper than " + std::to_string(kMaxNesting) + " levels", -1, -1);
+  if (child + 1 > kMaxNesting) throw_too_deep();
   return static_cast<uint16_t>(child + 1);
 }
 
@@ -94,8 +98,7 @@ Value Value::callable(std::shared_ptr<const Callable> c) {
 }
 
 Value Value::from_json(const nlohmann::ordered_json& j, int level) {
-  if ((j.is_array() || j.is_object()) && level >= kMaxNesting)  // before recursing, not after
-    throw TemplateError("value nested deeper than " + std::to_string(kMaxNesting) + " levels", -1, -1);
+  if ((j.is_array() || j.is_object()) && level >= kMaxNesting) throw_too_deep();  // before recursing, not after
   switch (j.type()) {
     case nlohmann::ordered_json::value_t::null:
       return none();
@@ -251,8 +254,7 @@ thread_local std::vector<const Namespace*> t_repr_stack;
 
 struct ReprGuard {
   explicit ReprGuard(const Namespace* ns) {
-    if (t_repr_stack.size() >= static_cast<size_t>(kMaxNesting))
-      throw TemplateError("value nested deeper than " + std::to_string(kMaxNesting) + " levels", -1, -1);
+    if (t_repr_stack.size() >= static_cast<size_t>(kMaxNesting)) throw_too_deep();
     t_repr_stack.push_back(ns);
   }
   ~ReprGuard() { t_repr_stack.pop_back(); }
