@@ -256,16 +256,17 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   // ws: the warp-specialized kernel, BF16 caches.
   if (kernel == MlaKernel::kAuto)
     kernel = !mma_ok ? MlaKernel::kGeneric : fp8_cache ? MlaKernel::kWgmma : MlaKernel::kWs;
-  if ((kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma || kernel == MlaKernel::kWs) && !mma_ok)
+  const bool ws_family = kernel == MlaKernel::kWs || kernel == MlaKernel::kSeesaw;
+  const bool mma = kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma || ws_family;
+  if (mma && !mma_ok)
     throw std::runtime_error(
         "CUDA mla_attention: the tensor-core kernel needs L 576, v_dim 512, heads % 64, BF16 q/out, a BF16 or FP8 "
         "cache");
-  if (kernel == MlaKernel::kWs && fp8_cache)
-    throw std::runtime_error("CUDA mla_attention: the warp-specialized kernel reads a BF16 cache (use kWgmma for FP8)");
+  if (ws_family && fp8_cache)
+    throw std::runtime_error("CUDA mla_attention: the warp-specialized kernels read a BF16 cache (use kWgmma for FP8)");
   if (kernel == MlaKernel::kGeneric && v_dim > kGenMaxDv)
     throw std::runtime_error("CUDA mla_attention: v_dim too large for the generic kernel");
 
-  const bool mma = kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma || kernel == MlaKernel::kWs;
   const int64_t units = mma ? T * (H / mla::kMmaHeads) : T * H;
   // Batch-invariant mode: never split a row's keys (the split count would
   // depend on how many rows share the call, and so would the summation order).
@@ -301,6 +302,8 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   if (mma) {
     if (kernel == MlaKernel::kWs)
       mla::launch_ws(a, stream);
+    else if (kernel == MlaKernel::kSeesaw)
+      mla::launch_seesaw(a, stream);
     else
       mla::launch_mma(a, kernel == MlaKernel::kWgmma, fp8_cache, stream);
   } else {

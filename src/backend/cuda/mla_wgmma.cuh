@@ -1,0 +1,268 @@
+// What the wgmma MLA decode kernels share (mla_attention_ws.cu,
+// mla_attention_seesaw.cu): DeepSeek-V3's tile shape, the swizzled
+// shared-memory layout of a Q/K tile, the two wgmma shapes (S = Q K^T and
+// O += P V) and the producer warpgroup that streams a token's paged keys
+// into a two-stage ring.
+//
+// Tile layout: [64 rows x 576 dims] bf16 as nine [64 x 64] column blocks of
+// 8 KB, each 128-byte-swizzled K-major (row r at r * 128, 16-byte chunk c at
+// (c ^ r % 8) * 16). S reads a K tile K-major; P V reads the same tile's
+// first eight column blocks N-major as V.
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "backend/cuda/mla_attention_kernels.cuh"
+#include "backend/cuda/sm90_async.cuh"
+
+namespace sable::cuda::mla::wg {
+
+constexpr int kL = kMmaL, kDv = kMmaDv, kRows = kMmaHeads, kKeys = kMmaKeys;
+constexpr int kTileBytes = kRows * kL * 2;   // 73728: Q tile and K tile alike
+constexpr int kColBlockBytes = kRows * 128;  // 8192: one [64 x 64] column block
+static_assert(kKeys == 64 && kRows == 64, "tile shape is wired into the warpgroup layout");
+
+// Byte offset of 16-byte chunk `chunk` (0..71) of row `row` (0..63) in a Q/K tile.
+__device__ __forceinline__ uint32_t swz(int row, int chunk) {
+  return uint32_t((chunk >> 3) * kColBlockBytes + row * 128 + (((chunk ^ row) & 7) << 4));
+}
+// The same for a P tile [64 rows x 64 keys] (8 chunks per row, one column block).
+__device__ __forceinline__ uint32_t pswz(int row, int chunk) {
+  return uint32_t(row * 128 + (((chunk ^ row) & 7) << 4));
+}
+
+// Descriptor of V[16 keys x 256 dims] at `saddr`: the K tile read N-major,
+// 8 KB (a column block) to the next 64 dims.
+__device__ __forceinline__ uint64_t vdesc(uint32_t saddr) { return mnmajor_desc(saddr, kColBlockBytes); }
+
+#define SABLE_MLA_D32_REGS                                                                               \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, " \
+  "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31 "
+#define SABLE_MLA_D32_OUT(d)                                                                                  \
+  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), \
+      "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),  \
+      "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), \
+      "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+#define SABLE_MLA_D128_REGS                                                                              \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, " \
+  "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, " \
+  "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, " \
+  "%62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, " \
+  "%82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, "     \
+  "%101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, "     \
+  "%117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127 "
+#define SABLE_MLA_D128_OUT(d)                                                                                         \
+  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),         \
+      "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),          \
+      "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),         \
+      "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]),         \
+      "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]),         \
+      "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),         \
+      "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),         \
+      "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]),         \
+      "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]),         \
+      "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]),         \
+      "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]),         \
+      "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]),         \
+      "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]),    \
+      "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), \
+      "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), \
+      "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+
+// S[64 x 64] (+)= Q[64 x 16] K[64 x 16]^T, both K-major in smem.
+__device__ __forceinline__ void wgmma_s(float (&d)[32], uint64_t da, uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {" SABLE_MLA_D32_REGS "}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+      : SABLE_MLA_D32_OUT(d)
+      : "l"(da), "l"(db), "r"(scale_d));
+}
+// O[64 x 256] += P[64 x 16] V[16 x 256]: P K-major, V N-major, both in smem.
+__device__ __forceinline__ void wgmma_pv_ss(float (&d)[128], uint64_t da, uint64_t db) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {" SABLE_MLA_D128_REGS "}, %128, %129, p, 1, 1, 0, 1;\n}\n"
+      : SABLE_MLA_D128_OUT(d)
+      : "l"(da), "l"(db), "n"(1));
+}
+
+// S[64 x 64] = Q K^T over the 576 dims (36 m64n64k16), both tiles K-major
+// at sq / sk; issued and committed, not waited for.
+__device__ __forceinline__ void issue_s(float (&s)[32], uint32_t sq, uint32_t sk) {
+  const uint64_t dq = kmajor_desc(sq), dk = kmajor_desc(sk);
+  wgmma_fence();
+#pragma unroll
+  for (int ks = 0; ks < kL / 16; ++ks) {
+    const uint32_t off = uint32_t((ks >> 2) * kColBlockBytes + (ks & 3) * 32) >> 4;
+    wgmma_s(s, dq + off, dk + off, ks > 0 ? 1 : 0);
+  }
+  wgmma_commit();
+}
+
+// O[:, 256 half + 0..255] += P V: P [64 x 64] at sp, V the four column
+// blocks of the K tile at sv starting at 256 * half dims; issued and
+// committed, not waited for.
+__device__ __forceinline__ void issue_pv(float (&o)[128], uint32_t sp, uint32_t sv, int half) {
+  const uint64_t dp = kmajor_desc(sp);
+  const uint32_t v = sv + uint32_t(half) * 4 * kColBlockBytes;
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) wgmma_pv_ss(o, dp + 2 * kk, vdesc(v + kk * 2048));
+  wgmma_commit();
+}
+
+// O (a warpgroup's 256 columns: o[4 j], o[4 j + 1] of row r0, o[4 j + 2..3]
+// of row r0 + 8) scaled by the rows' rescale factors.
+__device__ __forceinline__ void scale_rows(float (&o)[128], float al0, float al1) {
+#pragma unroll
+  for (int j = 0; j < 32; ++j) {
+    o[4 * j] *= al0;
+    o[4 * j + 1] *= al0;
+    o[4 * j + 2] *= al1;
+    o[4 * j + 3] *= al1;
+  }
+}
+
+// Online softmax of one S tile [64 x 64] in the log2 domain, for this
+// thread's rows r0 and r0 + 8 (a row's 64 scores live in one quad: lanes
+// 4 r + q4, columns 8 j + 2 q4 (+1); kbase = the tile's first key + 2 q4).
+// Keys at or past n are masked. m (in/out) is the rows' running max; al the
+// factor that rescales the state before this tile; ps the rows' partial
+// (this thread's) sums of the weights as rounded to bf16, the ones P V
+// multiplies. P is packed in place: s[4 j] holds row r0's pair of bf16
+// weights, s[4 j + 1] row r0 + 8's. Every tile holds at least one visible
+// key, so the new max is finite.
+__device__ __forceinline__ void softmax_tile(float (&s)[32], int kbase, int n, float scale_log2, float (&m)[2],
+                                             float (&al)[2], float (&ps)[2]) {
+  float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+  for (int j = 0; j < 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const bool ok = kbase + 8 * j + e < n;
+      s[4 * j + e] = ok ? s[4 * j + e] * scale_log2 : -INFINITY;
+      s[4 * j + 2 + e] = ok ? s[4 * j + 2 + e] * scale_log2 : -INFINITY;
+      mx0 = fmaxf(mx0, s[4 * j + e]);
+      mx1 = fmaxf(mx1, s[4 * j + 2 + e]);
+    }
+  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+  const float mn0 = fmaxf(m[0], mx0), mn1 = fmaxf(m[1], mx1);
+  al[0] = exp2f(m[0] - mn0);
+  al[1] = exp2f(m[1] - mn1);
+  m[0] = mn0;
+  m[1] = mn1;
+  float ps0 = 0.f, ps1 = 0.f;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const __nv_bfloat162 v01 = __floats2bfloat162_rn(exp2f(s[4 * j] - mn0), exp2f(s[4 * j + 1] - mn0));
+    const __nv_bfloat162 v23 = __floats2bfloat162_rn(exp2f(s[4 * j + 2] - mn1), exp2f(s[4 * j + 3] - mn1));
+    ps0 += __low2float(v01) + __high2float(v01);
+    ps1 += __low2float(v23) + __high2float(v23);
+    s[4 * j] = __uint_as_float(*reinterpret_cast<const uint32_t*>(&v01));
+    s[4 * j + 1] = __uint_as_float(*reinterpret_cast<const uint32_t*>(&v23));
+  }
+  ps[0] = ps0;
+  ps[1] = ps1;
+}
+
+// This thread's part of the packed P (softmax_tile) into the P tile at pp
+// (a generic pointer to a 1024-byte-aligned [64 x 64] bf16 block).
+__device__ __forceinline__ void store_p(const float (&s)[32], uint8_t* pp, int r0, int q4) {
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    *reinterpret_cast<uint32_t*>(pp + pswz(r0, j) + q4 * 4) = __float_as_uint(s[4 * j]);
+    *reinterpret_cast<uint32_t*>(pp + pswz(r0 + 8, j) + q4 * 4) = __float_as_uint(s[4 * j + 1]);
+  }
+}
+
+// The epilogue of a consumer warpgroup: O[:, 256 wg + ...] times the rows'
+// 1 / l (i0 for row r0, i1 for r0 + 8) to out (bf16) or, when the keys are
+// split, to the split's f32 partial (the caller writes the lse).
+__device__ __forceinline__ void write_out(const MlaArgs& p, const MlaBlock& blk, const float (&o)[128], int wg, int r0,
+                                          float i0, float i1) {
+  const int q4 = (threadIdx.x & 31) & 3;
+  const int64_t row0 = int64_t(blk.t) * p.H + blk.head0 + r0, row1 = row0 + 8;
+  const int cbase = wg * 256 + 2 * q4;
+  if (p.num_splits > 1) {
+    float* po = p.part_o + int64_t(blk.split) * p.T * p.H * kDv;
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+      const int col = cbase + 8 * j;
+      *reinterpret_cast<float2*>(po + row0 * kDv + col) = make_float2(o[4 * j] * i0, o[4 * j + 1] * i0);
+      *reinterpret_cast<float2*>(po + row1 * kDv + col) = make_float2(o[4 * j + 2] * i1, o[4 * j + 3] * i1);
+    }
+  } else {
+    auto* out = static_cast<__nv_bfloat16*>(p.out);
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+      const int col = cbase + 8 * j;
+      *reinterpret_cast<__nv_bfloat162*>(out + row0 * kDv + col) =
+          __floats2bfloat162_rn(o[4 * j] * i0, o[4 * j + 1] * i0);
+      *reinterpret_cast<__nv_bfloat162*>(out + row1 * kDv + col) =
+          __floats2bfloat162_rn(o[4 * j + 2] * i1, o[4 * j + 3] * i1);
+    }
+  }
+}
+
+// The producer warpgroup (128 threads, ptid 0..127): Q once, then tiles
+// [tb, te) of token t's keys into stage (i & 1) of the ring at sk, 8 threads
+// per 128-byte row segment (coalesced), 16 rows per pass. full[s] (at
+// full0 + 8 s, 128 arrivals) completes when every thread's copies of the
+// stage's tile landed; the producer waits on empty[s] (empty0 + 8 s) before
+// refilling a stage. Q travels with the first tile: full[0]'s first phase
+// (and every later phase of either stage) covers it. Keys past n are
+// zero-filled: p = 0 must not meet NaN garbage. The block-table entries of
+// the next tile are read before the wait for its slot, so their latency
+// hides behind it instead of serializing four lookups per tile.
+__device__ __forceinline__ void produce_tiles(const MlaArgs& p, const MlaBlock& blk, uint32_t sq, uint32_t sk,
+                                              uint32_t full0, uint32_t empty0, int ptid) {
+  const int lrow = ptid >> 3, lch = ptid & 7, n = blk.n;
+  const auto* cache = static_cast<const __nv_bfloat16*>(p.cache);
+  const int32_t* table = p.block_tables + int64_t(p.token_seq[blk.t]) * p.max_blocks;
+  {
+    const auto* qs = static_cast<const __nv_bfloat16*>(p.q) + (int64_t(blk.t) * p.H + blk.head0) * kL;
+#pragma unroll
+    for (int pass = 0; pass < 4; ++pass) {
+      const int r = lrow + 16 * pass;
+#pragma unroll
+      for (int j = 0; j < 9; ++j) cp_async16(sq + swz(r, lch + 8 * j), qs + int64_t(r) * kL + (lch + 8 * j) * 8, 16);
+    }
+  }
+  // Cache rows (block * block_size + slot) of this thread's 4 rows of `tile` (-1: past n).
+  auto lookup = [&](int tile, int(&row)[4]) {
+#pragma unroll
+    for (int pass = 0; pass < 4; ++pass) {
+      const int key = tile * kKeys + lrow + 16 * pass;
+      row[pass] = key < n ? __ldg(table + key / p.block_size) * p.block_size + key % p.block_size : -1;
+    }
+  };
+  int next[4];
+  lookup(blk.tb, next);
+  for (int tile = blk.tb; tile < blk.te; ++tile) {
+    const int i = tile - blk.tb, st = i & 1;
+    int cur[4];
+#pragma unroll
+    for (int pass = 0; pass < 4; ++pass) cur[pass] = next[pass];
+    if (tile + 1 < blk.te) lookup(tile + 1, next);
+    mbar_wait(empty0 + 8 * st, ((i >> 1) & 1) ^ 1);  // consumers are done with tile i - 2
+    const uint32_t dst = sk + st * kTileBytes;
+#pragma unroll
+    for (int pass = 0; pass < 4; ++pass) {
+      const int r = lrow + 16 * pass;
+      const bool in = cur[pass] >= 0;
+      const __nv_bfloat16* src = cache + (in ? int64_t(cur[pass]) * kL + (lch * 8) : 0);
+#pragma unroll
+      for (int j = 0; j < 9; ++j) cp_async16(dst + swz(r, lch + 8 * j), src + (in ? j * 64 : 0), in ? 16 : 0);
+    }
+    cp_async_mbar_arrive(full0 + 8 * st);
+  }
+  cp_async_wait_all();  // leave no copy in flight behind an exited thread
+}
+
+}  // namespace sable::cuda::mla::wg
