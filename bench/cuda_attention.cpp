@@ -191,14 +191,10 @@ constexpr int kHeads = 128, kL = 576, kDv = 512, kBlock = 64;
 constexpr float kScale = 0.1352f;  // 1/sqrt(192) * mscale^2 at factor 40
 
 const char* kernel_name(cuda::MlaKernel k) {
-  return k == cuda::MlaKernel::kSeesaw  ? "seesaw"
-         : k == cuda::MlaKernel::kWs    ? "ws"
-         : k == cuda::MlaKernel::kWgmma ? "wgmma"
-                                        : "mma";
+  return k == cuda::MlaKernel::kWs ? "ws" : k == cuda::MlaKernel::kWgmma ? "wgmma" : "mma";
 }
-// ws, seesaw: the warp-specialized kernels (BF16 cache only).
-const cuda::MlaKernel kKernels[] = {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs,
-                                    cuda::MlaKernel::kSeesaw};
+// ws: the warp-specialized kernel (BF16 cache only).
+const cuda::MlaKernel kKernels[] = {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs};
 
 // fp8_cache: the latent cache in e4m3 (--kv-cache-dtype fp8), half the bytes.
 void bench_decode(const std::vector<std::pair<int, int>>& shapes, const std::vector<int>& splits = {0},
@@ -209,7 +205,7 @@ void bench_decode(const std::vector<std::pair<int, int>>& shapes, const std::vec
               "TFLOP/s", "%gemm", "floor_mem", "floor_mma", "of_floor");
   for (auto [B, C] : shapes) for (cuda::MlaKernel kern : kKernels) for (int S : splits) {
     if (!with_mma && kern == cuda::MlaKernel::kMma) continue;
-    if (fp8_cache && (kern == cuda::MlaKernel::kWs || kern == cuda::MlaKernel::kSeesaw)) continue;
+    if (fp8_cache && kern == cuda::MlaKernel::kWs) continue;
     const int blocks_per_seq = (C + kBlock - 1) / kBlock;
     const int esz = fp8_cache ? 1 : 2;
     const int64_t bytes_one = int64_t(B) * blocks_per_seq * kBlock * kL * esz;
@@ -505,7 +501,7 @@ int main(int argc, char** argv) {
     bench_decode({{1, 4096}, {8, 4096}, {32, 4096}, {64, 4096}, {128, 4096}, {64, 8192}, {128, 8192}, {1, 32768}});
     bench_decode({{1, 4096}, {64, 4096}, {128, 4096}, {1, 32768}}, {0}, false, true);
     std::printf("split-K sweep (wgmma and ws kernels; S = forced split count)\n");
-    bench_decode({{1, 4096}, {8, 4096}, {64, 4096}, {128, 4096}}, {1, 2, 3, 4, 8, 16, 32}, false);
+    bench_decode({{1, 4096}, {8, 4096}, {64, 4096}, {128, 4096}, {64, 8192}}, {1, 2, 3, 4, 8, 16, 32}, false);
     bench_prefill({{0, 4096}, {12288, 4096}, {0, 16384}});
     bench_prefill_expanded({{0, 4096}, {12288, 4096}, {0, 16384}, {0, 32768}});
     bench_elementwise();

@@ -210,24 +210,37 @@ bool mma_supported(const Tensor& q, const Tensor& cache, const Tensor& out, int 
 // More lose at batch 1 (record 2026-12-02-d6fd43f-step-skip-and-mla-split-ab.md).
 constexpr int kRuleSplitTiles = 1;
 
-// Split count for `units` blocks of work, one block per SM: the S (with at
-// least `min_keys` keys per split) that minimizes waves per unit of work,
-// ceil(units * S / SMs) / S; ties go to fewer splits (less combine work).
-// Measured on H200 with random block tables (run of 2026-11-30, commit
-// 55111d3, split sweep in docs/kernels-attention.md): best S was 1 at 64 and
-// 128 sequences, 8 at 8 sequences, 16-32 at 1 sequence of 4096 -- what this
-// rule picks (with min_keys 128). Contiguous block tables made more splits
-// look better (DRAM partition camping when every block walks its own
-// contiguous region in lockstep); real caches after churn are random.
-int auto_splits(int64_t units, int max_seq_len, int min_keys) {
+// Split count for `units` blocks of work, one block per SM, at most
+// max_seq_len / min_keys splits. The generic kernel: the S that minimizes
+// waves per unit of work, ceil(units * S / SMs) / S, ties (within 3 %) to
+// fewer splits. The tensor-core kernels (tile_keys > 0) also count what a
+// split costs besides its keys -- Q's 72 KB load, the partial's write and the
+// combine, about one 64-key tile -- as waves x (ceil(tiles / S) + 1): the
+// waves-only rule took 64 sequences of 8,192 keys (128 units on 132 SMs) to
+// 33 splits for a 3 % "gain" and ran 630 us where one split ran in 290
+// (run of e204fd1). Measured on H200 with random block tables (runs
+// 55111d3, e204fd1; split sweep in docs/kernels-attention.md): best S was
+// 1 at 64 and 128 sequences, 8 at 8 sequences, 16-32 at 1 sequence of 4096
+// -- what this picks. Contiguous block tables made more splits look better
+// (DRAM partition camping when every block walks its own contiguous region
+// in lockstep); real caches after churn are random.
+int auto_splits(int64_t units, int max_seq_len, int min_keys, int tile_keys) {
   const int64_t sms = num_sms();
   if (units >= sms) return 1;
   const int cap = std::max(1, std::min(128, max_seq_len / min_keys));
+  const int64_t tiles = tile_keys > 0 ? (int64_t(max_seq_len) + tile_keys - 1) / tile_keys : 0;
+  auto cost = [&](int s) {
+    const double waves = double((units * s + sms - 1) / sms);
+    return tile_keys > 0 ? waves * double((tiles + s - 1) / s + 1) : waves / s;
+  };
   int best = 1;
-  double best_cost = double((units + sms - 1) / sms);
+  double best_cost = cost(1);
   for (int s = 2; s <= cap; ++s) {
-    const double cost = double((units * s + sms - 1) / sms) / s;
-    if (cost < best_cost * 0.97) { best = s; best_cost = cost; }
+    const double c = cost(s);
+    if (c < best_cost * (tile_keys > 0 ? 1.0 : 0.97)) {
+      best = s;
+      best_cost = c;
+    }
   }
   return best;
 }
@@ -256,23 +269,23 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   // ws: the warp-specialized kernel, BF16 caches.
   if (kernel == MlaKernel::kAuto)
     kernel = !mma_ok ? MlaKernel::kGeneric : fp8_cache ? MlaKernel::kWgmma : MlaKernel::kWs;
-  const bool ws_family = kernel == MlaKernel::kWs || kernel == MlaKernel::kSeesaw;
-  const bool mma = kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma || ws_family;
+  const bool mma = kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma || kernel == MlaKernel::kWs;
   if (mma && !mma_ok)
     throw std::runtime_error(
         "CUDA mla_attention: the tensor-core kernel needs L 576, v_dim 512, heads % 64, BF16 q/out, a BF16 or FP8 "
         "cache");
-  if (ws_family && fp8_cache)
-    throw std::runtime_error("CUDA mla_attention: the warp-specialized kernels read a BF16 cache (use kWgmma for FP8)");
+  if (kernel == MlaKernel::kWs && fp8_cache)
+    throw std::runtime_error("CUDA mla_attention: the warp-specialized kernel reads a BF16 cache (use kWgmma for FP8)");
   if (kernel == MlaKernel::kGeneric && v_dim > kGenMaxDv)
     throw std::runtime_error("CUDA mla_attention: v_dim too large for the generic kernel");
 
   const int64_t units = mma ? T * (H / mla::kMmaHeads) : T * H;
   // Batch-invariant mode: never split a row's keys (the split count would
   // depend on how many rows share the call, and so would the summation order).
-  int S = num_splits > 0       ? num_splits
-          : batch_invariant() ? 1
-                              : auto_splits(units, std::max(1, m.max_seq_len), mma ? 128 : 512);
+  int S = num_splits > 0 ? num_splits
+          : batch_invariant()
+              ? 1
+              : auto_splits(units, std::max(1, m.max_seq_len), mma ? 128 : 512, mma ? mla::kMmaKeys : 0);
 
   MlaArgs a{};
   a.q = q.data();
@@ -302,8 +315,6 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   if (mma) {
     if (kernel == MlaKernel::kWs)
       mla::launch_ws(a, stream);
-    else if (kernel == MlaKernel::kSeesaw)
-      mla::launch_seesaw(a, stream);
     else
       mla::launch_mma(a, kernel == MlaKernel::kWgmma, fp8_cache, stream);
   } else {

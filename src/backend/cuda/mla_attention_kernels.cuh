@@ -67,8 +67,4 @@ void launch_mma(const MlaArgs& a, bool wgmma, bool fp8_cache, cudaStream_t strea
 // BF16 cache only; a producer warpgroup and two wgmma consumer warpgroups.
 void launch_ws(const MlaArgs& a, cudaStream_t stream);
 
-// Seesaw kernel (mla_attention_seesaw.cu): the same shape, grid and cache as
-// ws; both consumer warpgroups compute scores, one tile each of a pair.
-void launch_seesaw(const MlaArgs& a, cudaStream_t stream);
-
 }  // namespace sable::cuda::mla

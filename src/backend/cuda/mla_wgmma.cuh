@@ -1,8 +1,11 @@
-// What the wgmma MLA decode kernels share (mla_attention_ws.cu,
-// mla_attention_seesaw.cu): DeepSeek-V3's tile shape, the swizzled
-// shared-memory layout of a Q/K tile, the two wgmma shapes (S = Q K^T and
-// O += P V) and the producer warpgroup that streams a token's paged keys
-// into a two-stage ring.
+// The building blocks of the warp-specialized MLA kernel
+// (mla_attention_ws.cu), apart from its schedule: DeepSeek-V3's tile shape,
+// the swizzled shared-memory layout of a Q/K tile, the two wgmma shapes
+// (S = Q K^T and O += P V), the online softmax of one tile, the epilogue,
+// and the producer warpgroup that streams a token's paged keys into a
+// two-stage ring. (A second schedule on the same blocks, FlashMLA's
+// "seesaw" with both consumer warpgroups computing scores, was measured
+// slower and dropped: docs/kernels-attention.md.)
 //
 // Tile layout: [64 rows x 576 dims] bf16 as nine [64 x 64] column blocks of
 // 8 KB, each 128-byte-swizzled K-major (row r at r * 128, 16-byte chunk c at

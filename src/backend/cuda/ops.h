@@ -47,9 +47,7 @@ void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata
 
 // Which attention kernel mla_attention uses; for tests and benchmarks.
 // kWs: the warp-specialized wgmma kernel (BF16 cache only).
-// kSeesaw: warp-specialized with both consumer warpgroups computing scores
-// (FlashMLA's schedule; BF16 cache only).
-enum class MlaKernel { kAuto, kGeneric, kMma, kWgmma, kWs, kSeesaw };
+enum class MlaKernel { kAuto, kGeneric, kMma, kWgmma, kWs };
 void mla_attention_with(MlaKernel kernel, int num_splits /* 0 = auto */, const Tensor& q,
                         const Tensor& cache, const AttentionMetadata& m, float softmax_scale,
                         int v_dim, Tensor& out, Allocator& scratch, cudaStream_t stream);
