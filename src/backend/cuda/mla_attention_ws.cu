@@ -27,14 +27,16 @@
 // memory: Q 72 KB + 2 K stages 144 KB + P 8 KB + row statistics: 224 KB,
 // one CTA per SM, 384 threads.
 //
-// Where the time goes (H200, decode 64 x 4096, clock() per phase): a tile
-// takes ~5,500 clk: S 3,200 (89 clk per m64n64k16 against 32 of math),
-// softmax 650, P V 1,150, hand-offs ~450. Loads alone (consumers idle)
-// take 138 us of the 201, compute alone (no loads) 192. Tried and measured
-// no faster, so not kept: Q from registers for S, two accumulator chains,
-// S split over k between the warpgroups (partial through smem), an L2
-// prefetch of the next tile, per-8 KB-block barriers (slower), and S(i + 1)
-// issued behind P V(i) (slower: the tile is released later). See
+// Where the time goes (H200, decode 64 x 4096): 144.5 us, 49 % of the copy
+// rate, about what the loads alone took (138 us): two CTAs per token each
+// pull its keys through L2. Until e204fd1 ptxas serialized every wgmma here
+// (the warpgroup branch was not provably warp-uniform: see `wg` below) and
+// S cost 89 clk per m64n64k16; 201 us then. Measured no faster at that
+// time, so not kept: Q from registers for S, two accumulator chains, S split
+// over k between the warpgroups, an L2 prefetch of the next tile, per-8 KB
+// block barriers (slower), S(i + 1) issued behind P V(i) (slower: the tile
+// is released later). After the fix, FlashMLA's "seesaw" schedule (both
+// warpgroups computing S) ran 175 us against this kernel's 145. See
 // docs/kernels-attention.md.
 //
 // Numerics equal the mma kernel's up to summation order: scores in f32,

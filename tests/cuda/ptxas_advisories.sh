@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Fails when ptxas serializes wgmma in any CUDA source that issues it.
+#
+# ptxas reports "(C7520) Potential Performance Loss: wgmma.mma_async
+# instructions are serialized ..." as an info line and then waits after
+# every wgmma of the kernel: the results stay right, only the speed goes
+# (the ws MLA kernel ran S at 89 clk per m64n64k16 instead of ~32 until its
+# warpgroup index was made provably warp-uniform). No runtime test can see
+# that, so this compiles each wgmma source the way the build does and reads
+# ptxas's report. Usage: ptxas_advisories.sh <nvcc> <source dir>
+set -u
+nvcc=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+checked=0
+for f in $(grep -l "wgmma\.mma_async\|wgmma_pv_ss\|issue_s(" "$src"/src/backend/cuda/*.cu); do
+  checked=$((checked + 1))
+  if ! "$nvcc" -DSABLE_HAVE_CUDA=1 -DFMT_HEADER_ONLY -DSPDLOG_FMT_EXTERNAL -DSPDLOG_HEADER_ONLY -I"$src/src" \
+      -gencode=arch=compute_90a,code=sm_90a -O3 -DNDEBUG --expt-relaxed-constexpr --extended-lambda -std=c++20 \
+      -Xptxas -v -x cu -c "$f" -o "$tmp/out.o" > "$tmp/log" 2>&1; then
+    echo "FAIL: $f does not compile:"; cat "$tmp/log"; fail=1; continue
+  fi
+  if grep -q "C7520" "$tmp/log"; then
+    echo "FAIL: ptxas serializes wgmma in $f:"
+    grep "C7520" "$tmp/log"
+    echo "  (make the branch around the wgmma code warp-uniform, e.g. __shfl_sync the warpgroup index from lane 0)"
+    fail=1
+  else
+    echo "ok: $f"
+  fi
+done
+[ "$checked" -gt 0 ] || { echo "FAIL: no wgmma source found under $src/src/backend/cuda"; exit 1; }
+exit $fail
