@@ -191,14 +191,10 @@ constexpr int kHeads = 128, kL = 576, kDv = 512, kBlock = 64;
 constexpr float kScale = 0.1352f;  // 1/sqrt(192) * mscale^2 at factor 40
 
 const char* kernel_name(cuda::MlaKernel k) {
-  return k == cuda::MlaKernel::kWsTma   ? "ws-tma"
-         : k == cuda::MlaKernel::kWs    ? "ws"
-         : k == cuda::MlaKernel::kWgmma ? "wgmma"
-                                        : "mma";
+  return k == cuda::MlaKernel::kWs ? "ws" : k == cuda::MlaKernel::kWgmma ? "wgmma" : "mma";
 }
-// ws, ws-tma: the warp-specialized kernel (BF16 cache only), cp.async or TMA producer.
-const cuda::MlaKernel kKernels[] = {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs,
-                                    cuda::MlaKernel::kWsTma};
+// ws: the warp-specialized kernel (BF16 cache only).
+const cuda::MlaKernel kKernels[] = {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs};
 
 // fp8_cache: the latent cache in e4m3 (--kv-cache-dtype fp8), half the bytes.
 void bench_decode(const std::vector<std::pair<int, int>>& shapes, const std::vector<int>& splits = {0},
@@ -209,7 +205,7 @@ void bench_decode(const std::vector<std::pair<int, int>>& shapes, const std::vec
               "TFLOP/s", "%gemm", "floor_mem", "floor_mma", "of_floor");
   for (auto [B, C] : shapes) for (cuda::MlaKernel kern : kKernels) for (int S : splits) {
     if (!with_mma && kern == cuda::MlaKernel::kMma) continue;
-    if (fp8_cache && (kern == cuda::MlaKernel::kWs || kern == cuda::MlaKernel::kWsTma)) continue;
+    if (fp8_cache && kern == cuda::MlaKernel::kWs) continue;
     const int blocks_per_seq = (C + kBlock - 1) / kBlock;
     const int esz = fp8_cache ? 1 : 2;
     const int64_t bytes_one = int64_t(B) * blocks_per_seq * kBlock * kL * esz;

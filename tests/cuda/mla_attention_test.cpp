@@ -93,15 +93,13 @@ PagedCase make_case(std::mt19937_64& rng, const std::vector<SeqSpec>& seqs, int 
 }
 
 const std::vector<cuda::MlaKernel> kBoth = {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs,
-                                            cuda::MlaKernel::kWsTma, cuda::MlaKernel::kGeneric};
+                                            cuda::MlaKernel::kGeneric};
 const char* kernel_name(cuda::MlaKernel k) {
   switch (k) {
     case cuda::MlaKernel::kMma: return "mma";
     case cuda::MlaKernel::kWgmma: return "wgmma";
     case cuda::MlaKernel::kWs:
       return "ws";
-    case cuda::MlaKernel::kWsTma:
-      return "ws-tma";
     case cuda::MlaKernel::kGeneric: return "generic";
     default: return "auto";
   }
@@ -146,26 +144,18 @@ TEST_F(CudaMlaAttention, DecodeBatches) {
   check_case(rng_, five, 16, 128, 576, 512, kBoth, {0, 1, 7}, "B=5 random contexts, block 16");
   std::vector<SeqSpec> many;
   for (int i = 0; i < 64; ++i) many.push_back({int(rng_() % 700), 1});
-  check_case(rng_, many, 64, 128, 576, 512,
-             {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs, cuda::MlaKernel::kWsTma}, {0, 2},
-             "B=64 random contexts");
+  check_case(rng_, many, 64, 128, 576, 512, {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs},
+             {0, 2}, "B=64 random contexts");
   // Long splits: many tiles through the two-stage ring (the producer's
   // mbarrier phases wrap many times) at the 128-head decode shape.
-  check_case(rng_, {{8191, 1}, {5000, 1}}, 64, 128, 576, 512, {cuda::MlaKernel::kWs, cuda::MlaKernel::kWsTma}, {0, 1},
-             "B=2 ctx 8192/5001");
-  // 64 heads (one head block per token: the TMA kernel runs without a cluster).
-  std::vector<SeqSpec> three;
-  for (int i = 0; i < 3; ++i) three.push_back({int(rng_() % 2000), 1});
-  check_case(rng_, three, 32, 64, 576, 512, {cuda::MlaKernel::kWs, cuda::MlaKernel::kWsTma}, {0, 2},
-             "64 heads, block 32");
+  check_case(rng_, {{8191, 1}, {5000, 1}}, 64, 128, 576, 512, {cuda::MlaKernel::kWs}, {0, 1}, "B=2 ctx 8192/5001");
 }
 
 // A floor on tiles per split (set_mla_split_tiles): the splits past a
 // token's keys are empty and the combine must skip them, at any split count.
 TEST_F(CudaMlaAttention, MinSplitTilesLeaveLaterSplitsEmpty) {
   SCOPED_TRACE("seed " + std::to_string(seed_));
-  const std::vector<cuda::MlaKernel> tc = {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs,
-                                           cuda::MlaKernel::kWsTma};
+  const std::vector<cuda::MlaKernel> tc = {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs};
   for (int tiles : {2, 3, 5}) {
     SCOPED_TRACE("min tiles per split " + std::to_string(tiles));
     cuda::set_mla_split_tiles(tiles);
@@ -223,9 +213,9 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
       }
     // The warp-specialized kernel reads BF16 caches only, and says so.
     Tensor o8 = poisoned(DType::BF16, {c.T, 128, 512});
-    for (cuda::MlaKernel k : {cuda::MlaKernel::kWs, cuda::MlaKernel::kWsTma})
-      EXPECT_THROW(cuda::mla_attention_with(k, 0, dq, d8, c.dev, scale, 512, o8, gpu().allocator(), gpu().stream()),
-                   std::runtime_error);
+    EXPECT_THROW(cuda::mla_attention_with(cuda::MlaKernel::kWs, 0, dq, d8, c.dev, scale, 512, o8, gpu().allocator(),
+                                          gpu().stream()),
+                 std::runtime_error);
   }
 }
 

@@ -11,8 +11,6 @@
 // max_seq_len stays right at another.
 #include <cassert>
 #include <cmath>
-#include <stdexcept>
-#include <string>
 
 #include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/cuda_common.cuh"
@@ -226,7 +224,8 @@ constexpr int kRuleSplitTiles = 1;
 // -- what this picks. Contiguous block tables made more splits look better
 // (DRAM partition camping when every block walks its own contiguous region
 // in lockstep); real caches after churn are random.
-int auto_splits(int64_t units, int max_seq_len, int min_keys, int tile_keys, int64_t sms) {
+int auto_splits(int64_t units, int max_seq_len, int min_keys, int tile_keys) {
+  const int64_t sms = num_sms();
   if (units >= sms) return 1;
   const int cap = std::max(1, std::min(128, max_seq_len / min_keys));
   const int64_t tiles = tile_keys > 0 ? (int64_t(max_seq_len) + tile_keys - 1) / tile_keys : 0;
@@ -270,29 +269,23 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   // ws: the warp-specialized kernel, BF16 caches.
   if (kernel == MlaKernel::kAuto)
     kernel = !mma_ok ? MlaKernel::kGeneric : fp8_cache ? MlaKernel::kWgmma : MlaKernel::kWs;
-  const bool ws = kernel == MlaKernel::kWs || kernel == MlaKernel::kWsTma;
-  const bool mma = kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma || ws;
+  const bool mma = kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma || kernel == MlaKernel::kWs;
   if (mma && !mma_ok)
     throw std::runtime_error(
         "CUDA mla_attention: the tensor-core kernel needs L 576, v_dim 512, heads % 64, BF16 q/out, a BF16 or FP8 "
         "cache");
-  if (ws && fp8_cache)
+  if (kernel == MlaKernel::kWs && fp8_cache)
     throw std::runtime_error("CUDA mla_attention: the warp-specialized kernel reads a BF16 cache (use kWgmma for FP8)");
-  if (kernel == MlaKernel::kWsTma && !mla::ws_tma_supported(int(cache.dim(1))))
-    throw std::runtime_error(
-        "CUDA mla_attention: the TMA kernel needs a cache block size that is a multiple or a "
-        "divisor of 64, at least 8 (got " +
-        std::to_string(cache.dim(1)) + ")");
   if (kernel == MlaKernel::kGeneric && v_dim > kGenMaxDv)
     throw std::runtime_error("CUDA mla_attention: v_dim too large for the generic kernel");
 
   const int64_t units = mma ? T * (H / mla::kMmaHeads) : T * H;
   // Batch-invariant mode: never split a row's keys (the split count would
   // depend on how many rows share the call, and so would the summation order).
-  int S = num_splits > 0      ? num_splits
-          : batch_invariant() ? 1
-                              : auto_splits(units, std::max(1, m.max_seq_len), mma ? 128 : 512, mma ? mla::kMmaKeys : 0,
-                                            kernel == MlaKernel::kWsTma ? mla::ws_tma_slots() : num_sms());
+  int S = num_splits > 0 ? num_splits
+          : batch_invariant()
+              ? 1
+              : auto_splits(units, std::max(1, m.max_seq_len), mma ? 128 : 512, mma ? mla::kMmaKeys : 0);
 
   MlaArgs a{};
   a.q = q.data();
@@ -322,8 +315,6 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   if (mma) {
     if (kernel == MlaKernel::kWs)
       mla::launch_ws(a, stream);
-    else if (kernel == MlaKernel::kWsTma)
-      mla::launch_ws_tma(a, cache.dim(0) * cache.dim(1), stream);
     else
       mla::launch_mma(a, kernel == MlaKernel::kWgmma, fp8_cache, stream);
   } else {

@@ -39,14 +39,11 @@ struct MlaBlock {
 };
 __device__ __forceinline__ MlaBlock mla_block(const MlaArgs& p, int block) {
   MlaBlock b;
-  // Head block fastest: the CTAs of one token's head blocks are neighbours,
-  // so they run together (they read the same keys) and pair into the
-  // clusters of the TMA kernel.
+  b.split = block % p.num_splits;
+  block /= p.num_splits;
   const int HB = p.H / kMmaHeads;
   b.head0 = (block % HB) * kMmaHeads;
-  block /= HB;
-  b.split = block % p.num_splits;
-  b.t = p.T - 1 - block / p.num_splits;
+  b.t = p.T - 1 - block / HB;
   b.n = p.positions[b.t] + 1;
   const int tiles = (b.n + kMmaKeys - 1) / kMmaKeys;
   // A token's tiles spread over the splits, but at least min_split_tiles
@@ -69,15 +66,5 @@ void launch_mma(const MlaArgs& a, bool wgmma, bool fp8_cache, cudaStream_t strea
 // Warp-specialized kernel (mla_attention_ws.cu): the same shape and grid,
 // BF16 cache only; a producer warpgroup and two wgmma consumer warpgroups.
 void launch_ws(const MlaArgs& a, cudaStream_t stream);
-
-// The same kernel with a TMA producer (tensor maps over the cache of
-// cache_rows = num_blocks * block_size rows, and over q); with an even
-// number of head blocks the two CTAs of a token's heads 0-63 / 64-127 form a
-// cluster and each loads half of every key tile for both (multicast).
-// Needs block_size a multiple or a divisor of 64, at least 8.
-bool ws_tma_supported(int block_size);
-void launch_ws_tma(const MlaArgs& a, int64_t cache_rows, cudaStream_t stream);
-// SMs the TMA kernel can fill at once (its clusters may leave some idle).
-int ws_tma_slots();
 
 }  // namespace sable::cuda::mla

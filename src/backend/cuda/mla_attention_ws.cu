@@ -44,7 +44,6 @@
 // the rounded weights.
 #include <cuda_bf16.h>
 
-#include <algorithm>
 #include <cmath>
 
 #include "backend/cuda/cuda_check.h"
@@ -53,7 +52,6 @@
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/sm90_async.cuh"
 #include "backend/cuda/smem_optin.h"
-#include "backend/cuda/tensor_map.h"
 
 namespace sable::cuda::mla {
 namespace {
@@ -79,11 +77,7 @@ __device__ __forceinline__ void rescale_and_pv(float (&o)[128], float al0, float
   wgmma_fence_operands(o);
 }
 
-// kTma: the TMA producer (produce_tiles_tma) instead of cp.async, in
-// clusters of tma.cluster CTAs.
-template <bool kTma>
-__global__ void __launch_bounds__(kThreads, 1)
-    mla_ws_kernel(const __grid_constant__ MlaArgs p, const __grid_constant__ WsTma tma) {
+__global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
   pdl_begin();
   extern __shared__ __align__(1024) uint8_t smem_raw[];
   // Swizzle atoms sit on 1024-byte boundaries of the shared window.
@@ -103,24 +97,14 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (tid < kRows) p.part_lse[(int64_t(split) * p.T + t) * p.H + head0 + tid] = -INFINITY;
     return;
   }
-  const int cs = kTma ? tma.cluster : 1;
   if (tid == 0) {
     for (int s = 0; s < 2; ++s) {
-      // cp.async: the producer's 128 threads, once their copies landed; TMA:
-      // the producer's one arrival with the tile's byte count.
-      mbar_init(full0 + 8 * s, kTma ? 1 : 128);
-      // cp.async: every consumer thread, once its wgmma reads are done; TMA:
-      // every consumer warp of every CTA of the cluster.
-      mbar_init(empty0 + 8 * s, kTma ? 8 * cs : 256);
+      mbar_init(full0 + 8 * s, 128);   // the producer's threads, once their copies landed
+      mbar_init(empty0 + 8 * s, 256);  // every consumer thread, once its wgmma reads are done
     }
     mbar_fence_init();
   }
-  // The only CTA-wide barrier (the producer leaves early); in a cluster, the
-  // peer's barriers must be initialized before the first multicast.
-  if (cs > 1)
-    cluster_sync();
-  else
-    __syncthreads();
+  __syncthreads();  // the only CTA-wide barrier: the producer leaves early
 
   // The warpgroup index, provably warp-uniform (a shuffle from lane 0):
   // branching on tid >> 7 directly makes ptxas treat the consumer paths as
@@ -130,32 +114,12 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (wg == 2) {
     // ---- producer ----
     setmaxnreg_dec<40>();
-    if constexpr (kTma) {
-      if (tid == 256) produce_tiles_tma(p, blk, tma, sQ, sK, full0, empty0);
-      __syncwarp();
-      if (cs > 1) cluster_sync();  // the peer's multicasts and arrivals target this CTA until the end
-    } else {
-      produce_tiles(p, blk, sQ, sK, full0, empty0, tid - 256);
-    }
-    return;  // no CTA barrier counts the producer from here on
+    produce_tiles(p, blk, sQ, sK, full0, empty0, tid - 256);
+    return;  // no barrier counts the producer from here on
   }
 
   setmaxnreg_inc<232>();
   const int warp = (tid >> 5) & 3, lane = tid & 31;
-  const uint32_t peer = kTma && cs > 1 ? cluster_ctarank() ^ 1u : 0u;
-  // This thread (cp.async) or warp (TMA: once its lanes' wgmma reads are
-  // done, here and at the peer) is done with stage st.
-  auto release = [&](int st) {
-    if constexpr (kTma) {
-      __syncwarp();
-      if (lane == 0) {
-        mbar_arrive(empty0 + 8 * st);
-        if (cs > 1) mbar_arrive_cluster(empty0 + 8 * st, peer);
-      }
-    } else {
-      mbar_arrive(empty0 + 8 * st);
-    }
-  };
   const int r0 = warp * 16 + (lane >> 2), q4 = lane & 3;  // this thread's rows r0, r0 + 8 and column pairs 2 q4
   float o[128];  // O[:, 256 wg + ...]: column 8 j + 2 q4 (+1) of rows r0 (o[4j], o[4j+1]) and r0 + 8 (o[4j+2..3])
 #pragma unroll
@@ -177,8 +141,6 @@ __global__ void __launch_bounds__(kThreads, 1)
       wgmma_wait0();  // S(i)
       wgmma_fence_operands(s);
       wgmma_fence_operands(o);
-      if (kTma && (tile + 1) * kKeys > n)  // before P's fence and hand-off, which order these stores too
-        zero_stale_values(smem + (1 + st) * kTileBytes, n - tile * kKeys, tid);
 
       float al[2], ps[2];
       softmax_tile(s, tile * kKeys + 2 * q4, n, p.scale_log2, m_r, al, ps);
@@ -198,7 +160,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       named_barrier_sync(kBarPLocal, 128);  // all of this warpgroup's rows are in
 
       rescale_and_pv(o, al0, al1, sP, sK + st * kTileBytes, 0);  // O[:, 0:256]
-      release(st);                                               // done reading tile i
+      mbar_arrive(empty0 + 8 * st);  // done reading tile i
     };
     float s[32];
     for (int i = 0; i < nt; ++i) step(s, i);
@@ -227,7 +189,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       fence_proxy_async();
       rescale_and_pv(o, s_alpha[r0], s_alpha[r0 + 8], sP, cur, 1);  // O[:, 256:512]
       if (tile + 1 < te) named_barrier_arrive(kBarPFree, 256);
-      release(st);
+      mbar_arrive(empty0 + 8 * st);
     }
   }
 
@@ -236,8 +198,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   write_out(p, blk, o, wg, r0, 1.f / s_l[r0], 1.f / s_l[r0 + 8]);
   if (p.num_splits > 1 && tid < kRows)
     p.part_lse[(int64_t(split) * p.T + t) * p.H + head0 + tid] = s_m[tid] + log2f(s_l[tid]);
-  if (kTma && cs > 1)
-    cluster_sync();  // the producers' cluster_sync: neither CTA leaves while its peer may still arrive
 }
 
 }  // namespace
@@ -245,47 +205,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 void launch_ws(const MlaArgs& a, cudaStream_t stream) {
   const int64_t blocks = int64_t(a.T) * (a.H / kRows) * a.num_splits;
   if (blocks == 0) return;
-  allow_dynamic_smem(mla_ws_kernel<false>, kSmemBytes);
-  launch_pdl(mla_ws_kernel<false>, unsigned(blocks), kThreads, kSmemBytes, stream, a, WsTma{});
-  SABLE_CUDA_LAUNCH_CHECK();
-}
-
-bool ws_tma_supported(int block_size) {
-  return block_size >= 8 && (block_size % kKeys == 0 || kKeys % block_size == 0);
-}
-
-int ws_tma_slots() {
-  static int slots = [] {
-    allow_dynamic_smem(mla_ws_kernel<true>, kSmemBytes);
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(2 * 132);
-    cfg.blockDim = dim3(kThreads);
-    cfg.dynamicSmemBytes = kSmemBytes;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = 2;
-    attr[0].val.clusterDim.y = 1;
-    attr[0].val.clusterDim.z = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
-    int clusters = 0;
-    SABLE_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, mla_ws_kernel<true>, &cfg));
-    return 2 * clusters;
-  }();
-  return slots;
-}
-
-void launch_ws_tma(const MlaArgs& a, int64_t cache_rows, cudaStream_t stream) {
-  const int64_t blocks = int64_t(a.T) * (a.H / kRows) * a.num_splits;
-  if (blocks == 0) return;
-  WsTma tma{};
-  tma.box_rows = std::min(a.block_size, kKeys);
-  tma.cluster = (a.H / kRows) % 2 == 0 ? 2 : 1;
-  tma.cache = tensor_map_2d_bf16(a.cache, uint64_t(cache_rows), kL, kL * 2, uint32_t(tma.box_rows), 64);
-  tma.q = tensor_map_2d_bf16(a.q, uint64_t(a.T) * uint64_t(a.H), kL, kL * 2, kRows, 64);
-  allow_dynamic_smem(mla_ws_kernel<true>, kSmemBytes);
-  launch_pdl_cluster(mla_ws_kernel<true>, unsigned(blocks), kThreads, kSmemBytes, stream, unsigned(tma.cluster), a,
-                     tma);
+  allow_dynamic_smem(mla_ws_kernel, kSmemBytes);
+  launch_pdl(mla_ws_kernel, unsigned(blocks), kThreads, kSmemBytes, stream, a);
   SABLE_CUDA_LAUNCH_CHECK();
 }
 

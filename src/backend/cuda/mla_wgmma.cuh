@@ -13,7 +13,6 @@
 // first eight column blocks N-major as V.
 #pragma once
 
-#include <cuda.h>
 #include <cuda_bf16.h>
 
 #include <cmath>
@@ -267,62 +266,6 @@ __device__ __forceinline__ void produce_tiles(const MlaArgs& p, const MlaBlock& 
     cp_async_mbar_arrive(full0 + 8 * st);
   }
   cp_async_wait_all();  // leave no copy in flight behind an exited thread
-}
-
-// The TMA producer's tensor maps (a __grid_constant__ kernel parameter).
-struct WsTma {
-  CUtensorMap cache;  // the cache as [num_blocks * block_size rows x 576], boxes [box_rows x 64]
-  CUtensorMap q;      // q as [T * H rows x 576], boxes [64 x 64]
-  int box_rows;       // min(block_size, 64): a box never crosses a cache block
-  int cluster;        // 1, or 2: heads 0-63 and 64-127 of a token share every key tile
-};
-
-// The TMA producer (one thread): the same ring and tiles as produce_tiles,
-// but each [box_rows x 64] box of a tile is one cp.async.bulk.tensor whose
-// bytes complete_tx on full[s] (one arrival with the tile's byte count).
-// In a cluster of 2, CTA `rank` loads column blocks rank, rank + 2, ... for
-// both CTAs (multicast), so L2 sends each key tile to the SMs once; each
-// CTA's full[s] counts the whole tile, and its empty[s] both CTAs' consumer
-// warps (neither producer may overwrite a stage its peer still reads).
-// Boxes of keys at or past n are not loaded: those rows keep stale bytes,
-// which the consumers zero where P V reads them (zero_stale_values).
-__device__ __forceinline__ void produce_tiles_tma(const MlaArgs& p, const MlaBlock& blk, const WsTma& tma, uint32_t sq,
-                                                  uint32_t sk, uint32_t full0, uint32_t empty0) {
-  const int br = tma.box_rows, boxes = kKeys / br, cs = tma.cluster;
-  const int rank = cs > 1 ? int(cluster_ctarank()) : 0;
-  const int32_t* table = p.block_tables + int64_t(p.token_seq[blk.t]) * p.max_blocks;
-  for (int tile = blk.tb; tile < blk.te; ++tile) {
-    const int i = tile - blk.tb, st = i & 1, key_tile = tile * kKeys;
-    const int nbox = min(boxes, (blk.n - key_tile + br - 1) / br);
-    const uint32_t full = full0 + 8 * st, dst = sk + st * kTileBytes;
-    mbar_wait(empty0 + 8 * st, ((i >> 1) & 1) ^ 1);  // both CTAs are done with tile i - 2
-    mbar_arrive_expect_tx(full, uint32_t(nbox * (kL / 64) * br * 128) + (i == 0 ? uint32_t(kTileBytes) : 0u));
-    if (i == 0)  // Q (this CTA's 64 heads) travels with the first tile
-      for (int c = 0; c < kL / 64; ++c)
-        tma_load_2d(sq + c * kColBlockBytes, &tma.q, c * 64, blk.t * p.H + blk.head0, full);
-    for (int b = 0; b < nbox; ++b) {
-      const int key = key_tile + b * br;
-      const int row = __ldg(table + key / p.block_size) * p.block_size + key % p.block_size;
-      for (int c = rank; c < kL / 64; c += cs) {
-        const uint32_t d = dst + c * kColBlockBytes + b * br * 128;
-        if (cs > 1)
-          tma_load_2d_multicast(d, &tma.cache, c * 64, row, full, uint16_t((1u << cs) - 1));
-        else
-          tma_load_2d(d, &tma.cache, c * 64, row, full);
-      }
-    }
-  }
-}
-
-// Rows of a tile at or past n hold stale bytes under the TMA producer (it
-// loads whole boxes and skips boxes past n); S masks their scores, but P V
-// would meet 0 x NaN. The 128 threads of a warpgroup (wtid 0..127) zero
-// their value columns (the first 8 column blocks) in the stage at `stage`.
-__device__ __forceinline__ void zero_stale_values(uint8_t* stage, int first_row, int wtid) {
-  for (int idx = wtid; idx < (kKeys - first_row) * 64; idx += 128) {
-    const int row = first_row + idx / 64, c = idx % 64;  // c: 16-byte chunk over the 8 value column blocks
-    *reinterpret_cast<uint4*>(stage + (c >> 3) * kColBlockBytes + row * 128 + (c & 7) * 16) = make_uint4(0, 0, 0, 0);
-  }
 }
 
 }  // namespace sable::cuda::mla::wg

@@ -47,10 +47,7 @@ void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata
 
 // Which attention kernel mla_attention uses; for tests and benchmarks.
 // kWs: the warp-specialized wgmma kernel (BF16 cache only).
-// kWsTma: kWs with a TMA producer, the two CTAs of a token's 128 heads in
-// a cluster sharing each key tile (BF16 cache, block size a multiple or a
-// divisor of 64, at least 8).
-enum class MlaKernel { kAuto, kGeneric, kMma, kWgmma, kWs, kWsTma };
+enum class MlaKernel { kAuto, kGeneric, kMma, kWgmma, kWs };
 void mla_attention_with(MlaKernel kernel, int num_splits /* 0 = auto */, const Tensor& q,
                         const Tensor& cache, const AttentionMetadata& m, float softmax_scale,
                         int v_dim, Tensor& out, Allocator& scratch, cudaStream_t stream);

@@ -114,62 +114,6 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
   } while (!done);
 }
 
-// The tensor memory accelerator (TMA) and thread-block clusters.
-//
-// arrive on `bar` and raise its transaction count by `bytes`: the phase
-// completes when every expected arrival happened and that many bytes landed
-// (TMA copies signal their bytes through complete_tx on the same barrier).
-__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
-  asm volatile(
-      "{\n.reg .b64 state;\n"
-      "mbarrier.arrive.expect_tx.shared::cta.b64 state, [%0], %1;\n"
-      "}\n" ::"r"(bar),
-      "r"(bytes)
-      : "memory");
-}
-// A box of the 2-D tensor map `tmap` (a __grid_constant__ kernel parameter)
-// at element coordinates (x inner, y outer) into shared memory at dst; its
-// bytes complete_tx on `bar`.
-__device__ __forceinline__ void tma_load_2d(uint32_t dst, const void* tmap, int x, int y, uint32_t bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], "
-      "[%4];\n" ::"r"(dst),
-      "l"(tmap), "r"(x), "r"(y), "r"(bar)
-      : "memory");
-}
-// The same box into the shared memory of every CTA of the cluster named in
-// cta_mask, at the same offset, each signalling its own barrier at `bar`'s
-// offset.
-__device__ __forceinline__ void tma_load_2d_multicast(uint32_t dst, const void* tmap, int x, int y, uint32_t bar,
-                                                      uint16_t cta_mask) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.multicast::cluster "
-      "[%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst),
-      "l"(tmap), "r"(x), "r"(y), "r"(bar), "h"(cta_mask)
-      : "memory");
-}
-__device__ __forceinline__ uint32_t cluster_ctarank() {
-  uint32_t r;
-  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
-  return r;
-}
-// Arrive on the mbarrier at the same shared offset as `bar` in CTA `rank`
-// of the cluster (release at cluster scope: this thread's earlier reads of
-// its own shared memory are done before the peer may overwrite it).
-__device__ __forceinline__ void mbar_arrive_cluster(uint32_t bar, uint32_t rank) {
-  asm volatile(
-      "{\n.reg .b32 remote;\n"
-      "mapa.shared::cluster.u32 remote, %0, %1;\n"
-      "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n"
-      "}\n" ::"r"(bar),
-      "r"(rank)
-      : "memory");
-}
-// Every thread of every CTA of the cluster (a cluster-wide __syncthreads).
-__device__ __forceinline__ void cluster_sync() {
-  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
-}
-
 // Named barrier `id` (1..15; 0 is __syncthreads) among `threads` threads, a
 // multiple of 32: lets a subset of warps synchronize without the others.
 __device__ __forceinline__ void named_barrier_sync(int id, int threads) {
