@@ -28,8 +28,9 @@
 // one CTA per SM, 384 threads.
 //
 // Where the time goes (H200, decode 64 x 4096): 144.5 us, 49 % of the copy
-// rate, about what the loads alone took (138 us): two CTAs per token each
-// pull its keys through L2. Until e204fd1 ptxas serialized every wgmma here
+// rate: the per-tile chain (S, softmax, P hand-off, P V, release) over two
+// stages. Not the loads: a TMA producer with the token's two CTAs in a
+// cluster sharing each tile (multicast) ran 4 % slower. Until e204fd1 ptxas serialized every wgmma here
 // (the warpgroup branch was not provably warp-uniform: see `wg` below) and
 // S cost 89 clk per m64n64k16; 201 us then. Measured no faster at that
 // time, so not kept: Q from registers for S, two accumulator chains, S split
