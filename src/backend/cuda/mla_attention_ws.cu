@@ -196,7 +196,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
 
   // ---- epilogue: O / l (or the normalized partial and its lse) ----
   named_barrier_sync(kBarEpilogue, 256);
-  write_out(p, blk, o, wg, r0, 1.f / s_l[r0], 1.f / s_l[r0 + 8]);
+  write_out(p, blk, o, wg, r0, q4, 1.f / s_l[r0], 1.f / s_l[r0 + 8]);
   if (p.num_splits > 1 && tid < kRows)
     p.part_lse[(int64_t(split) * p.T + t) * p.H + head0 + tid] = s_m[tid] + log2f(s_l[tid]);
 }

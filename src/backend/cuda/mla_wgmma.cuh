@@ -1,5 +1,5 @@
 // The building blocks of the warp-specialized MLA kernel
-// (mla_attention_ws.cu), apart from its schedule: DeepSeek-V3's tile shape,
+// (mla_attention_ws.cu), kept apart from its schedule: DeepSeek-V3's tile shape,
 // the swizzled shared-memory layout of a Q/K tile, the two wgmma shapes
 // (S = Q K^T and O += P V), the online softmax of one tile, the epilogue,
 // and the producer warpgroup that streams a token's paged keys into a
@@ -188,8 +188,7 @@ __device__ __forceinline__ void store_p(const float (&s)[32], uint8_t* pp, int r
 // 1 / l (i0 for row r0, i1 for r0 + 8) to out (bf16) or, when the keys are
 // split, to the split's f32 partial (the caller writes the lse).
 __device__ __forceinline__ void write_out(const MlaArgs& p, const MlaBlock& blk, const float (&o)[128], int wg, int r0,
-                                          float i0, float i1) {
-  const int q4 = (threadIdx.x & 31) & 3;
+                                          int q4, float i0, float i1) {
   const int64_t row0 = int64_t(blk.t) * p.H + blk.head0 + r0, row1 = row0 + 8;
   const int cbase = wg * 256 + 2 * q4;
   if (p.num_splits > 1) {
