@@ -316,26 +316,27 @@ void bench_prefill_expanded(const std::vector<std::pair<int, int>>& shapes) {
     Tensor lse = g_be->empty(DType::F32, {S, kHeads});
     const float scale = 1.f / std::sqrt(float(kQK));
     const double pairs = double(S) * ctx + double(S) * (S + 1) / 2;
-    for (int chunk : {0, 4096}) {
-      const auto kern = cuda::MlaExpandedKernel::kMma;
-      const double t = time_eager([&] {
-        const int c = chunk > 0 ? chunk : n;
-        for (int k0 = 0; k0 < n; k0 += c) {
-          const int k1 = std::min(n, k0 + c);
-          cuda::mla_attention_expanded_with(kern, q, kv.rows(k0, k1), k_pe.rows(k0, k1), ctx, k0, scale, k0 > 0, out,
-                                            lse, g_s);
-        }
-      });
-      const double tf = pairs * kHeads * 2.0 * (kQK + kVd) / t / 1e12;
-      char name[32];
-      std::snprintf(name, sizeof name, "mma%s", chunk ? "/4096" : "");
-      std::printf("%7d %7d %-14s | %10.2f | %10.1f %6.1f%%\n", ctx, S, name, t * 1e3, tf, 100 * tf / g_gemm_tflops);
-      if (g_json)
-        std::fprintf(g_json,
-                     "{\"op\":\"mla_prefill_expanded\",\"kernel\":\"%s\",\"cached\":%d,\"seq\":%d,\"ms\":%.3f,"
-                     "\"TFLOPs\":%.1f}\n",
-                     name, ctx, S, t * 1e3, tf);
-    }
+    for (auto [kern, kname] :
+         {std::pair{cuda::MlaExpandedKernel::kWgmma, "wgmma"}, std::pair{cuda::MlaExpandedKernel::kMma, "mma"}})
+      for (int chunk : {0, 4096}) {
+        const double t = time_eager([&] {
+          const int c = chunk > 0 ? chunk : n;
+          for (int k0 = 0; k0 < n; k0 += c) {
+            const int k1 = std::min(n, k0 + c);
+            cuda::mla_attention_expanded_with(kern, q, kv.rows(k0, k1), k_pe.rows(k0, k1), ctx, k0, scale, k0 > 0, out,
+                                              lse, g_s);
+          }
+        });
+        const double tf = pairs * kHeads * 2.0 * (kQK + kVd) / t / 1e12;
+        char name[32];
+        std::snprintf(name, sizeof name, "%s%s", kname, chunk ? "/4096" : "");
+        std::printf("%7d %7d %-14s | %10.2f | %10.1f %6.1f%%\n", ctx, S, name, t * 1e3, tf, 100 * tf / g_gemm_tflops);
+        if (g_json)
+          std::fprintf(g_json,
+                       "{\"op\":\"mla_prefill_expanded\",\"kernel\":\"%s\",\"cached\":%d,\"seq\":%d,\"ms\":%.3f,"
+                       "\"TFLOPs\":%.1f}\n",
+                       name, ctx, S, t * 1e3, tf);
+      }
   }
   std::printf("\n");
 }
@@ -468,11 +469,12 @@ void bench_sampling() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
+  bool quick = false, expanded_only = false;
   int only_b = 0, only_c = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) g_json = std::fopen(argv[++i], "w");
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--expanded")) expanded_only = true;  // the expanded prefill table only
     else if (!std::strcmp(argv[i], "--decode") && i + 1 < argc) {
       // --decode B:C: that one decode shape only (for ncu), e.g. 64:4096
       if (std::sscanf(argv[++i], "%d:%d", &only_b, &only_c) != 2) only_b = 0;
@@ -491,6 +493,8 @@ int main(int argc, char** argv) {
   measure_ceilings();
   if (only_b > 0) {
     bench_decode({{only_b, only_c}});
+  } else if (expanded_only) {
+    bench_prefill_expanded({{0, 4096}, {12288, 4096}, {0, 16384}, {0, 32768}});
   } else if (quick) {
     bench_decode({{1, 4096}, {64, 4096}});
     bench_decode({{1, 4096}, {64, 4096}}, {0}, false, true);

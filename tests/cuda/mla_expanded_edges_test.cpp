@@ -24,6 +24,10 @@ namespace {
 using namespace cudatest;
 using Kernel = cuda::MlaExpandedKernel;
 
+const char* kernel_name(Kernel k) {
+  return k == Kernel::kWgmma ? "wgmma" : k == Kernel::kMma ? "mma" : k == Kernel::kGeneric ? "generic" : "auto";
+}
+
 class CudaMlaExpandedEdges : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -87,7 +91,7 @@ void check(std::mt19937_64& rng, int heads, int Tq, int n, int q_pos0, int k_pos
   std::vector<std::pair<int, int>> chunks;
   for (size_t c = 0; c + 1 < cuts.size(); ++c) chunks.push_back({cuts[c], cuts[c + 1]});
   if (reverse) std::reverse(chunks.begin(), chunks.end());
-  for (Kernel k : {Kernel::kMma, Kernel::kGeneric}) {
+  for (Kernel k : {Kernel::kWgmma, Kernel::kMma, Kernel::kGeneric}) {
     Tensor out = poisoned(DType::BF16, {Tq, heads, v}), lse = poisoned(DType::F32, {Tq, heads});
     bool first = true;
     for (auto [a, b] : chunks) {
@@ -97,7 +101,7 @@ void check(std::mt19937_64& rng, int heads, int Tq, int n, int q_pos0, int k_pos
     }
     const std::vector<float> got = download_f32(out), got_lse = download_f32(lse);
     const double err = rel_err(got, ref.ptr<float>(), size_t(ref.numel()));
-    const char* kname = k == Kernel::kMma ? "mma" : "generic";
+    const char* kname = kernel_name(k);
     EXPECT_LT(err, 1e-2) << kname;
     double lse_err = 0;
     for (size_t i = 0; i < got_lse.size(); ++i) {

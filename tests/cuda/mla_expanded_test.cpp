@@ -23,6 +23,10 @@ namespace {
 using namespace cudatest;
 using Kernel = cuda::MlaExpandedKernel;
 
+const char* kernel_name(Kernel k) {
+  return k == Kernel::kWgmma ? "wgmma" : k == Kernel::kMma ? "mma" : k == Kernel::kGeneric ? "generic" : "auto";
+}
+
 struct Dims {
   int heads, nope, rope, v;
 };
@@ -61,7 +65,7 @@ class CudaMlaExpanded : public ::testing::Test {
     }
     const std::vector<float> got = download_f32(out), got_lse = download_f32(lse);
     const double err = rel_err(got, ref.ptr<float>(), size_t(ref.numel()));
-    EXPECT_LT(err, 1e-2) << (k == Kernel::kMma ? "mma" : "generic");
+    EXPECT_LT(err, 1e-2) << (kernel_name(k));
     double lse_err = 0;
     for (size_t i = 0; i < got_lse.size(); ++i) {
       const float r = ref_lse.ptr<float>()[i];
@@ -72,8 +76,7 @@ class CudaMlaExpanded : public ::testing::Test {
       }
     }
     EXPECT_LT(lse_err, 2e-2);
-    std::printf("[ measured ] %-36s %-7s out rel err %.2e, lse max abs err %.2e\n", what,
-                k == Kernel::kMma ? "mma" : "generic", err, lse_err);
+    std::printf("[ measured ] %-36s %-7s out rel err %.2e, lse max abs err %.2e\n", what, kernel_name(k), err, lse_err);
   }
 
   uint64_t seed_ = 0;
@@ -81,16 +84,18 @@ class CudaMlaExpanded : public ::testing::Test {
 };
 
 TEST_F(CudaMlaExpanded, CausalPromptChunks) {
-  for (Kernel k : {Kernel::kMma, Kernel::kGeneric}) {
+  for (Kernel k : {Kernel::kWgmma, Kernel::kMma, Kernel::kGeneric}) {
     check(kDsv3, 1, 1, 0, 0, k, DType::BF16, {}, "first token of a prompt");
     check(kDsv3, 200, 200, 0, 0, k, DType::BF16, {}, "prompt of 200 over its own keys");
     check(kDsv3, 37, 37 + 300, 300, 0, k, DType::BF16, {}, "chunk of 37 after 300 cached");
     check({16, 128, 64, 128}, 130, 130, 1000, 1000, k, DType::BF16, {}, "16 heads, chunk at 1000");
+    // 11 key tiles per call: the wgmma kernel's four-stage ring wraps.
+    check({8, 128, 64, 128}, 700, 700, 0, 0, k, DType::BF16, {}, "8 heads, prompt of 700");
   }
 }
 
 TEST_F(CudaMlaExpanded, ContextChunksMergeByLse) {
-  for (Kernel k : {Kernel::kMma, Kernel::kGeneric}) {
+  for (Kernel k : {Kernel::kWgmma, Kernel::kMma, Kernel::kGeneric}) {
     check(kDsv3, 70, 300, 230, 0, k, DType::BF16, {64, 150}, "3 key chunks, causal tail");
     check(kDsv3, 65, 5000, 5000, 0, k, DType::BF16, {1000, 4000}, "earlier context only, 3 chunks");
     check(kDsv3, 100, 150, 20, 50, k, DType::BF16, {70}, "rows before the keys see none");

@@ -2,9 +2,11 @@
 // paged cache, and causal flash attention of one sequence's query rows over
 // one chunk of up-projected keys, merged into earlier chunks by log-sum-exp.
 //
-// Two attention kernels:
-//  - a tensor-core kernel for DeepSeek-V3's head dims (nope 128, rope 64,
-//    v 128; BF16 q, kv, k_pe, out), FlashAttention-2 on mma.sync;
+// Three attention kernels:
+//  - for DeepSeek-V3's head dims (nope 128, rope 64, v 128; BF16 q, kv,
+//    k_pe, out), the warp-specialized wgmma kernel (mla_expanded_ws.cu,
+//    FlashAttention-3's schedule; the default) and the tensor-core kernel
+//    below, FlashAttention-2 on mma.sync (its second opinion);
 //  - a generic CUDA-core kernel for any dims and F32/BF16 (the tiny test
 //    models, F32 runs, and a second opinion for the tensor-core kernel).
 //
@@ -35,8 +37,9 @@
 #include <stdexcept>
 
 #include "backend/cuda/cuda_common.cuh"
-#include "backend/cuda/ops.h"
+#include "backend/cuda/mla_expanded_kernels.cuh"
 #include "backend/cuda/mma_sync.cuh"
+#include "backend/cuda/ops.h"
 #include "backend/cuda/sm90_async.cuh"
 #include "backend/cuda/smem_optin.h"
 
@@ -76,32 +79,14 @@ __global__ void read_kv_scalar_kernel(const TC* cache, const int32_t* slots, TO*
 
 // ---------------------------------------------------------------- attention
 
-struct ExpArgs {
-  const void* q;     // [Tq, H, nope + rope]
-  const void* kv;    // [n, H, nope + dv]
-  const void* k_pe;  // [n, rope]
-  void* out;         // [Tq, H, dv]
-  float* lse;        // [Tq, H], natural log
-  int Tq, H, n, nope, rope, dv;
-  int delta;         // q_pos0 - k_pos0, clamped to +-2^30: row i sees key j iff j <= i + delta
-  float scale_log2;  // softmax_scale * log2(e)
-  bool accumulate;
-};
-
-constexpr float kLn2 = 0.6931471805599453f;
-
-// Merges this chunk's (lse_cur, out_cur = o * inv_l) into the stored (lse_old,
-// out_old): the weights of out_old and of o, and the merged lse. An old row
-// at -inf (no key seen yet) takes the chunk as it is and its out is not read.
-struct Merge {
-  float w_old, w_cur, lse;
-};
-__device__ __forceinline__ Merge merge_weights(bool accumulate, float lse_old, float lse_cur, float inv_l) {
-  if (!accumulate || lse_old == -INFINITY) return {0.f, inv_l, lse_cur};
-  const float m = fmaxf(lse_old, lse_cur);
-  const float a = expf(lse_old - m), b = expf(lse_cur - m), s = a + b;
-  return {a / s, b / s * inv_l, m + logf(s)};
-}
+using mla_exp::ExpArgs;
+using mla_exp::kDv;
+using mla_exp::kLn2;
+using mla_exp::kNope;
+using mla_exp::kQk;
+using mla_exp::kRope;
+using mla_exp::Merge;
+using mla_exp::merge_weights;
 
 // ---- generic CUDA-core kernel ----
 constexpr int kGenThreads = 128;
@@ -187,7 +172,6 @@ __global__ void __launch_bounds__(kGenThreads) mla_expanded_generic_kernel(const
 }
 
 // ---- tensor-core kernel (DeepSeek-V3 dims) ----
-constexpr int kNope = 128, kRope = 64, kQk = kNope + kRope, kDv = 128;
 constexpr int kRows = 128, kKeys = 64, kThreads = 256;
 constexpr int kQBlk = kRows * 128;               // 16 KB: a [128 rows x 64 dims] column block
 constexpr int kKBlk = kKeys * 128;               // 8 KB: a [64 keys x 64 dims] column block
@@ -387,49 +371,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_expanded_mma_kernel(const Exp
   cp_async_wait_all();  // nothing is in flight at exit (the last commit is empty)
 
   // ---- epilogue: normalize, merge with the stored chunk, write ----
-  float l0 = l_r[0], l1 = l_r[1];
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-  const float ltot[2] = {l0, l1};
-  // Every lane of a quad reads its rows' old lse before the quad's first
-  // lane rewrites it (the warp barrier orders the two).
-  float old[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int i = rg + 8 * r - row0;  // row within the block
-    if (p.accumulate && i < rows && ltot[r] > 0.f) old[r] = lse[int64_t(i) * p.H];
-  }
-  __syncwarp();
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int i = rg + 8 * r - row0;
-    if (i >= rows) continue;
-    __nv_bfloat16* orow = out + int64_t(i) * ostride + (lane & 3) * 2;
-    if (ltot[r] == 0.f) {  // the row sees no key of this chunk
-      if (!p.accumulate) {
-#pragma unroll
-        for (int nt = 0; nt < kDv / 8; ++nt)
-          *reinterpret_cast<uint32_t*>(orow + nt * 8) = 0u;
-        if ((lane & 3) == 0) lse[int64_t(i) * p.H] = -INFINITY;
-      }
-      continue;
-    }
-    const float cur = (m_r[r] + log2f(ltot[r])) * kLn2;
-    const Merge w = merge_weights(p.accumulate, old[r], cur, 1.f / ltot[r]);
-#pragma unroll
-    for (int nt = 0; nt < kDv / 8; ++nt) {
-      float x0 = o[nt][2 * r] * w.w_cur, x1 = o[nt][2 * r + 1] * w.w_cur;
-      if (w.w_old > 0.f) {
-        const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(orow + nt * 8));
-        x0 += w.w_old * f.x;
-        x1 += w.w_old * f.y;
-      }
-      *reinterpret_cast<__nv_bfloat162*>(orow + nt * 8) = __floats2bfloat162_rn(x0, x1);
-    }
-    if ((lane & 3) == 0) lse[int64_t(i) * p.H] = w.lse;
-  }
+  mla_exp::store_rows(p, h, rg, m_r, l_r, [&](int nt, int e) { return o[nt][e]; });
 }
 
 bool aligned16(const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data()) % 16 == 0; }
@@ -484,9 +426,10 @@ void mla_attention_expanded_with(MlaExpandedKernel kernel, const Tensor& q, cons
   if (kv.dtype() != k_pe.dtype()) throw std::runtime_error("CUDA mla_attention_expanded: kv and k_pe dtypes differ");
   if (Tq == 0 || H == 0) return;
   const bool mma_ok = mma_supported(q, kv, k_pe, out, int(nope), int(rope), int(dv));
-  if (kernel == MlaExpandedKernel::kAuto) kernel = mma_ok ? MlaExpandedKernel::kMma : MlaExpandedKernel::kGeneric;
-  if (kernel == MlaExpandedKernel::kMma && !mma_ok)
-    throw std::runtime_error("CUDA mla_attention_expanded: the tensor-core kernel needs nope 128, rope 64, v 128, BF16");
+  if (kernel == MlaExpandedKernel::kAuto) kernel = mma_ok ? MlaExpandedKernel::kWgmma : MlaExpandedKernel::kGeneric;
+  if ((kernel == MlaExpandedKernel::kMma || kernel == MlaExpandedKernel::kWgmma) && !mma_ok)
+    throw std::runtime_error(
+        "CUDA mla_attention_expanded: the tensor-core kernels need nope 128, rope 64, v 128, BF16");
 
   ExpArgs a{};
   a.q = q.data();
@@ -508,6 +451,10 @@ void mla_attention_expanded_with(MlaExpandedKernel kernel, const Tensor& q, cons
 
   if (kernel == MlaExpandedKernel::kMma) {
     launch_mma(a, stream);
+    return;
+  }
+  if (kernel == MlaExpandedKernel::kWgmma) {
+    mla_exp::launch_ws(a, stream);
     return;
   }
   if (dv > kGenMaxDv) throw std::runtime_error("CUDA mla_attention_expanded: v too wide for the generic kernel");

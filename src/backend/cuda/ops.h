@@ -62,8 +62,10 @@ void mla_read_kv(const Tensor& cache, const Tensor& slots, Tensor& c_kv, Tensor&
 void mla_attention_expanded(const Tensor& q, const Tensor& kv, const Tensor& k_pe, int q_pos0, int k_pos0,
                             float softmax_scale, bool accumulate, Tensor& out, Tensor& lse, cudaStream_t stream);
 // Which kernel mla_attention_expanded uses; for tests and benchmarks. kMma:
-// the tensor-core kernel (BF16, nope 128, rope 64, v 128); kGeneric: any dims.
-enum class MlaExpandedKernel { kAuto, kGeneric, kMma };
+// the mma.sync tensor-core kernel (BF16, nope 128, rope 64, v 128); kWgmma:
+// the warp-specialized wgmma kernel (same dims; the default for them);
+// kGeneric: any dims.
+enum class MlaExpandedKernel { kAuto, kGeneric, kMma, kWgmma };
 void mla_attention_expanded_with(MlaExpandedKernel kernel, const Tensor& q, const Tensor& kv, const Tensor& k_pe,
                                  int q_pos0, int k_pos0, float softmax_scale, bool accumulate, Tensor& out, Tensor& lse,
                                  cudaStream_t stream);
