@@ -9,7 +9,10 @@
 # reasons seen so far: C7520, a branch ptxas cannot prove warp-uniform;
 # C7511, too few registers for the accumulators in flight (a variant of ws
 # that issued S(i + 1) behind P V(i) at the 168-register cap of 384
-# threads). No runtime test can see either, so this compiles each wgmma
+# threads); C7514 and C7513, other instructions reading a wgmma's
+# accumulators or defining its register operands while any wgmma is in
+# flight (the expanded-prefill kernel's first drafts: O rescaled, P packed
+# while S or P V ran). No runtime test can see either, so this compiles each wgmma
 # source the way the build does and reads ptxas's report.
 # Usage: ptxas_advisories.sh <nvcc> <source dir>
 set -u

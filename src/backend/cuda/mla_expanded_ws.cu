@@ -3,66 +3,70 @@
 // up-projected keys at DeepSeek-V3's head dims (q/k 128 nope + 64 rope,
 // v 128; BF16), merged into earlier chunks by log-sum-exp. The same contract
 // and numerics as the mma.sync kernel in mla_expanded.cu (FlashAttention-2),
-// scheduled as FlashAttention-3 does:
+// scheduled as FlashAttention-3 does. One CTA = 128 query rows of one head:
 //
-//   warpgroup 2 (producer, 40 registers): cp.async of Q once and of each
-//     64-key tile (K = [64 keys x 192] from kv[key, h, 0:128] and k_pe[key],
-//     V = [64 keys x 128] from kv[key, h, 128:256]) into a four-stage ring;
-//     cp.async.mbarrier.arrive completes full[s] when a thread's copies
-//     land, so it only ever blocks on empty[s];
-//   warpgroups 0 and 1 (consumers): 64 query rows each, independent of one
-//     another (each owns its rows' softmax state and O [64 x 128] f32 in
-//     registers; they share the K/V tiles). Per tile j:
-//       S(j + 1) = Q K(j + 1)^T   12 m64n64k16, both operands from smem
-//       O = O * alpha(j) + P(j) V(j)   4 m64n128k16, P from registers (the
-//                                      S accumulators rounded to bf16 are
-//                                      wgmma's A fragments as they lie)
+//   warpgroup 2 (producer): one thread issues TMA copies (tensor maps,
+//     tensor_map.h): Q once, then per 128-key tile K = [128 keys x 192]
+//     (kv[key, h, 0:128] and k_pe[key]) and V = [128 keys x 128] (kv[key,
+//     h, 128:256]) into a two-slot ring, K and V each with their own full /
+//     empty mbarriers (K's slot frees as soon as S has read it);
+//   warpgroups 0 and 1 (consumers): 64 query rows each (each owns its rows'
+//     softmax state and O [64 x 128] f32 in registers; they share the K/V
+//     tiles). Per tile j:
+//       S(j + 1) = Q K(j + 1)^T   12 m64n128k16, both operands from smem
+//       O += P(j) V(j)            8 m64n128k16, P from registers (the S
+//                                 accumulators rounded to bf16 are wgmma's
+//                                 A fragments as they lie)
 //       softmax(j + 1) on CUDA cores while P V(j) runs on the tensor cores
-//       wait P V(j), release stage j.
-//     The two warpgroups drift apart on their own, so one's softmax also
-//     fills the other's tensor-core gaps.
-// Registers per consumer thread: O 64 + S 32 + P(j) 16 + P(j + 1) 16 (ptxas
-// sizes warp-specialized code at the launch's average, 168 for 384 threads:
-// a 128-key tile, 64 + 64 + 32 + 32, would not fit).
+//       wait P V(j), release V(j), rescale O by alpha(j + 1).
+//     Ping-pong turns: a warpgroup issues its wgmmas only on its turn and
+//     then passes the turn, so one's softmax runs under the other's GEMMs.
 //
-// Shared memory: Q [128 x 192] 48 KB + 4 stages x (K 24 KB + V 16 KB) =
+// Measured against the alternatives (H200, 4K-32K prompts, record
+// bench/results/2026-12-02-*-expanded-wgmma.md): with a cp.async producer
+// (128 threads, ~20 instructions of address math per 16-byte copy) the
+// consumers starved (333-397 TFLOP/s whatever the tile or schedule); with
+// TMA, 64-key tiles in 4 slots 493-563, 128-key tiles without ping-pong
+// 433-495, with it 544-629; then the softmax on raw scores (one FFMA and one
+// ex2.approx per weight, the mask applied only on tiles that cross a row's
+// limit) 624-726, against PyTorch SDPA's 573-604 at the same shapes.
+//
+// Shared memory: Q [128 x 192] 48 KB + 2 slots x (K 48 KB + V 32 KB) =
 // 208 KB, one CTA per SM. Every tile is stored as column blocks of [rows x 64
-// dims] (128 B per row, 16-byte chunks XOR-swizzled by row % 8: wgmma's
-// 128-byte-swizzle canonical layout, K-major for Q and K, MN-major for V).
+// dims] (128 B per row, 16-byte chunks XOR-swizzled by row % 8: TMA's
+// 128-byte swizzle, which is wgmma's canonical layout, K-major for Q and K,
+// MN-major for V).
 //
-// Causality as in the mma kernel: row i sees key j iff j <= i + delta. A
-// warpgroup walks the tiles its last row sees; tiles wholly visible to its
-// first row skip the mask; tiles past its rows' view (the diagonal's upper
-// half) it only releases.
+// Causality as in the mma kernel: row i sees key j iff j <= i + delta. Both
+// warpgroups walk the tiles the CTA's last row sees (their turns must pair
+// up; the diagonal's last tile is masked whole for warpgroup 0); tiles wholly
+// visible to a warpgroup's first row skip the mask.
+#include <cuda.h>
 #include <cuda_bf16.h>
 
 #include <cmath>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/mla_expanded_kernels.cuh"
-#include "backend/cuda/mla_wgmma.cuh"
 #include "backend/cuda/sm90_async.cuh"
 #include "backend/cuda/smem_optin.h"
+#include "backend/cuda/tensor_map.h"
 
 namespace sable::cuda::mla_exp {
 namespace {
 
-constexpr int kRows = 128, kWgRows = 64, kKeys = 64, kStages = 4, kThreads = 384;
-constexpr int kQBlk = kRows * 128;              // 16 KB: a [128 rows x 64 dims] column block of Q
-constexpr int kKBlk = kKeys * 128;              // 8 KB: a [64 keys x 64 dims] column block of K or V
-constexpr int kQBytes = (kQk / 64) * kQBlk;     // 48 KB
-constexpr int kKBytes = (kQk / 64) * kKBlk;     // 24 KB
-constexpr int kVBytes = (kDv / 64) * kKBlk;     // 16 KB
-constexpr int kStageBytes = kKBytes + kVBytes;  // 40 KB
-constexpr int kBarBytes = 2 * kStages * 8;      // full[kStages], empty[kStages]
-constexpr int kSmemBytes = 1024 /* alignment slack */ + kQBytes + kStages * kStageBytes + kBarBytes;
-static_assert(kQk == 192 && kDv == 128, "the loaders and fragments are wired to these dims");
-
-// Byte offset of 16-byte chunk `chunk` of row `row` in a tile of column
-// blocks of `blk` bytes (64 dims = 8 chunks per block row).
-__device__ __forceinline__ uint32_t swz(int row, int chunk, int blk) {
-  return uint32_t((chunk >> 3) * blk + row * 128 + (((chunk ^ row) & 7) << 4));
-}
+constexpr int kRows = 128, kWgRows = 64, kThreads = 384;
+constexpr int kKeys = 128, kStages = 2;
+constexpr int kQBlk = kRows * 128;           // 16 KB: a [128 rows x 64 dims] column block of Q
+constexpr int kQBytes = (kQk / 64) * kQBlk;  // 48 KB
+constexpr int kKBlk = kKeys * 128;           // 16 KB: a [128 keys x 64 dims] column block of K or V
+constexpr int kKBytes = (kQk / 64) * kKBlk;  // 48 KB: nope 2 blocks + rope 1
+constexpr int kVBytes = (kDv / 64) * kKBlk;  // 32 KB
+constexpr int kBarBytes = 4 * kStages * 8;   // fullK, fullV, emptyK, emptyV
+constexpr int kSmemBytes = 1024 /* alignment slack */ + kQBytes + kStages * (kKBytes + kVBytes) + kBarBytes;
+constexpr int kBarSched = 1;  // named barriers kBarSched + wg: the ping-pong turns
+static_assert(kQk == 192 && kDv == 128, "the tiles and fragments are wired to these dims");
+static_assert(kSmemBytes <= 227 * 1024, "shared memory");
 
 #define SABLE_EXP_D64_REGS                                                                               \
   "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, " \
@@ -92,6 +96,15 @@ __device__ __forceinline__ void wgmma_pv_rs(float (&d)[64], const uint32_t (&a)[
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "n"(1));
 }
 
+// S[64 x 128] (+)= Q[64 x 16] K[128 x 16]^T, both K-major in smem.
+__device__ __forceinline__ void wgmma_s128(float (&d)[64], uint64_t da, uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {" SABLE_EXP_D64_REGS "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+      : SABLE_EXP_D64_OUT(d)
+      : "l"(da), "l"(db), "r"(scale_d));
+}
+
 // O's rows rg (o[4 j], o[4 j + 1]) and rg + 8 (o[4 j + 2..3]) times their factors.
 __device__ __forceinline__ void scale_rows64(float (&o)[64], float al0, float al1) {
 #pragma unroll
@@ -109,12 +122,29 @@ __device__ __forceinline__ void fence_regs(uint32_t (&r)[N]) {
   for (int i = 0; i < N; ++i) asm volatile("" : "+r"(r[i])::"memory");
 }
 
-__global__ void __launch_bounds__(kThreads, 1) mla_expanded_ws_kernel(const ExpArgs p) {
+// 2^x on the SFU, denormal results flushed to 0 (weights below 2^-126
+// do not move a bf16 sum).
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// The producer's tensor maps (tensor_map.h): q [Tq, H, 192] in boxes of
+// [128 rows x 1 head x 64 dims], kv [n, H, 256] in [128 keys x 1 x 64], k_pe
+// [n, 64] in [128 keys x 64].
+struct ExpTma {
+  CUtensorMap q, kv, pe;
+};
+
+__global__ void __launch_bounds__(kThreads, 1)
+    mla_expanded_ws_kernel(const __grid_constant__ ExpArgs p, const __grid_constant__ ExpTma tma) {
   extern __shared__ __align__(1024) uint8_t smem_raw[];
   // Swizzle atoms sit on 1024-byte boundaries of the shared window.
   uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
-  const uint32_t sQ = smem_u32(smem), sKV = sQ + kQBytes;  // stage s: K at sKV + s * kStageBytes, V after K
-  const uint32_t full0 = sKV + kStages * kStageBytes, empty0 = full0 + 8 * kStages;
+  const uint32_t sQ = smem_u32(smem), sK0 = sQ + kQBytes, sV0 = sK0 + kStages * kKBytes;
+  const uint32_t fullK0 = sV0 + kStages * kVBytes, fullV0 = fullK0 + 8 * kStages, emptyK0 = fullV0 + 8 * kStages,
+                 emptyV0 = emptyK0 + 8 * kStages;
 
   const int h = blockIdx.y;
   const int row0 = (gridDim.x - 1 - blockIdx.x) * kRows;  // last row blocks (most keys) first
@@ -134,8 +164,10 @@ __global__ void __launch_bounds__(kThreads, 1) mla_expanded_ws_kernel(const ExpA
 
   if (tid == 0) {
     for (int s = 0; s < kStages; ++s) {
-      mbar_init(full0 + 8 * s, 128);   // the producer's threads, once their copies landed
-      mbar_init(empty0 + 8 * s, 256);  // every consumer thread, once its wgmma reads are done
+      mbar_init(fullK0 + 8 * s, 1);  // the producer's expect_tx, then the bytes
+      mbar_init(fullV0 + 8 * s, 1);
+      mbar_init(emptyK0 + 8 * s, 256);  // every consumer thread, once its wgmma reads are done
+      mbar_init(emptyV0 + 8 * s, 256);
     }
     mbar_fence_init();
   }
@@ -145,91 +177,78 @@ __global__ void __launch_bounds__(kThreads, 1) mla_expanded_ws_kernel(const ExpA
   // branching on tid >> 7 makes ptxas serialize every wgmma).
   const int wg = __shfl_sync(0xffffffffu, tid >> 7, 0);
   if (wg == 2) {
-    // ---- producer ----
+    // ---- producer: one thread issues every copy ----
     setmaxnreg_dec<40>();
-    const int ptid = tid - 256;
-    const auto* qg = static_cast<const __nv_bfloat16*>(p.q) + (int64_t(row0) * p.H + h) * kQk;
-    // Q: 128 rows x 24 chunks, rows past Tq zero-filled; lands with tile 0.
-#pragma unroll 4
-    for (int it = 0; it < kRows * 24 / 128; ++it) {
-      const int idx = ptid + it * 128, r = idx / 24, c = idx % 24;
-      const bool ok = r < rows;
-      cp_async16(sQ + swz(r, c, kQBlk), ok ? qg + int64_t(r) * p.H * kQk + c * 8 : qg, ok ? 16 : 0);
-    }
-    const auto* kvg = static_cast<const __nv_bfloat16*>(p.kv);
-    const auto* peg = static_cast<const __nv_bfloat16*>(p.k_pe);
-    for (int j = 0; j < tiles; ++j) {
-      const int st = j % kStages;
-      mbar_wait(empty0 + 8 * st, ((j / kStages) & 1) ^ 1);  // consumers are done with tile j - kStages
-      const uint32_t sK = sKV + st * kStageBytes, sV = sK + kKBytes;
-      const int key0 = j * kKeys;
-      // kv rows: a warp per 512-byte key row (16 K_nope chunks, then 16 V
-      // chunks). Keys past n are zero-filled: their p is 0, and 0 * garbage
-      // could be NaN.
-#pragma unroll 4
-      for (int it = 0; it < kKeys * 32 / 128; ++it) {
-        const int idx = ptid + it * 128, kk = idx >> 5, c = idx & 31;
-        const bool ok = key0 + kk < p.n;
-        const __nv_bfloat16* src = ok ? kvg + (int64_t(key0 + kk) * p.H + h) * (kNope + kDv) + c * 8 : kvg;
-        cp_async16(c < 16 ? sK + swz(kk, c, kKBlk) : sV + swz(kk, c - 16, kKBlk), src, ok ? 16 : 0);
+    if (tid == 256) {
+      for (int j = 0; j < tiles; ++j) {
+        const int st = j % kStages;
+        const uint32_t phase = ((j / kStages) & 1) ^ 1;  // consumers are done with tile j - kStages
+        const uint32_t sK = sK0 + st * kKBytes, sV = sV0 + st * kVBytes, fk = fullK0 + 8 * st, fv = fullV0 + 8 * st;
+        const int key0 = j * kKeys;
+        // Q travels with K of tile 0. Rows past Tq and keys past n land as zeros.
+        mbar_wait(emptyK0 + 8 * st, phase);
+        mbar_arrive_expect_tx(fk, kKBytes + (j == 0 ? kQBytes : 0));
+        if (j == 0)
+          for (int c = 0; c < kQk / 64; ++c) tma_load_3d(sQ + c * kQBlk, &tma.q, 64 * c, h, row0, fk);
+        tma_load_3d(sK, &tma.kv, 0, h, key0, fk);
+        tma_load_3d(sK + kKBlk, &tma.kv, 64, h, key0, fk);
+        tma_load_2d(sK + 2 * kKBlk, &tma.pe, 0, key0, fk);
+        mbar_wait(emptyV0 + 8 * st, phase);
+        mbar_arrive_expect_tx(fv, kVBytes);
+        tma_load_3d(sV, &tma.kv, kNope, h, key0, fv);
+        tma_load_3d(sV + kKBlk, &tma.kv, kNope + 64, h, key0, fv);
       }
-      // k_pe rows: 8 chunks each, K's third column block.
-#pragma unroll
-      for (int it = 0; it < kKeys * 8 / 128; ++it) {
-        const int idx = ptid + it * 128, kk = idx >> 3, c = idx & 7;
-        const bool ok = key0 + kk < p.n;
-        const __nv_bfloat16* src = ok ? peg + int64_t(key0 + kk) * kRope + c * 8 : peg;
-        cp_async16(sK + swz(kk, 16 + c, kKBlk), src, ok ? 16 : 0);
-      }
-      cp_async_mbar_arrive(full0 + 8 * st);
     }
-    cp_async_wait_all();  // leave no copy in flight behind an exited thread
-    return;               // no barrier counts the producer from here on
+    return;  // no barrier counts the producer from here on
   }
 
   // ---- consumers ----
   setmaxnreg_inc<232>();
   const int warp = (tid >> 5) & 3, lane = tid & 31, q4 = lane & 3;
-  const int wrow0 = row0 + wg * kWgRows;  // this warpgroup's first row
-  const int wrows = max(0, min(kWgRows, rows - wg * kWgRows));
+  const int wrow0 = row0 + wg * kWgRows;                                               // this warpgroup's first row
   const int rg = wrow0 + warp * 16 + (lane >> 2);                                      // this thread's rows: rg, rg + 8
   const int lim0 = min(rg + p.delta, p.n - 1), lim1 = min(rg + 8 + p.delta, p.n - 1);  // last visible key
   const int first_lim = min(wrow0 + p.delta, p.n - 1);  // the warpgroup's first row's last key
-  const int wkend = wrows > 0 ? min(p.n, wrow0 + wrows + p.delta) : 0;
-  const int my_tiles = wkend > 0 ? (wkend + kKeys - 1) / kKeys : 0;
 
   float o[64];  // O[64 x 128]: column 8 j + 2 q4 (+1) of rows rg (o[4j], o[4j+1]) and rg + 8 (o[4j+2..3])
 #pragma unroll
   for (int i = 0; i < 64; ++i) o[i] = 0.f;
-  float m_r[2] = {-INFINITY, -INFINITY}, l_r[2] = {0.f, 0.f};
+  float m_r[2] = {-INFINITY, -INFINITY}, l_r[2] = {0.f, 0.f};  // running max (log2 domain), this thread's sums
 
   const uint64_t dq = kmajor_desc(sQ + wg * (kWgRows * 128));  // this warpgroup's 64 rows of each Q column block
-  auto stage_of = [&](int j) { return sKV + (j % kStages) * kStageBytes; };
-  auto wait_full = [&](int j) {
-    mbar_wait(full0 + 8 * (j % kStages), (j / kStages) & 1);
-    fence_proxy_async();  // the tile's cp.async writes, then wgmma's reads
+  auto wait_k = [&](int j) { mbar_wait(fullK0 + 8 * (j % kStages), (j / kStages) & 1); };
+  auto wait_v = [&](int j) { mbar_wait(fullV0 + 8 * (j % kStages), (j / kStages) & 1); };
+  auto release_k = [&](int j) { mbar_arrive(emptyK0 + 8 * (j % kStages)); };
+  auto release_v = [&](int j) { mbar_arrive(emptyV0 + 8 * (j % kStages)); };
+  // Ping-pong turns (FlashAttention-3): warpgroup 1 hands warpgroup 0 the
+  // first turn; each warpgroup takes tiles + 1 turns and passes each on,
+  // except warpgroup 1's last (no one waits for it).
+  auto turn_begin = [&] { named_barrier_sync(kBarSched + wg, 256); };
+  auto turn_end = [&](bool last) {
+    if (!(last && wg == 1)) named_barrier_arrive(kBarSched + (wg ^ 1), 256);
   };
-  auto release = [&](int j) { mbar_arrive(empty0 + 8 * (j % kStages)); };
-  // S[64 x 64] = Q K(j)^T over 192 dims: 12 m64n64k16, issued and committed.
-  auto issue_s = [&](float(&s)[32], int j) {
-    const uint64_t dk = kmajor_desc(stage_of(j));
+  if (wg == 1) named_barrier_arrive(kBarSched, 256);
+
+  // S[64 x 128] = Q K(j)^T over 192 dims, issued and committed.
+  auto issue_s = [&](float(&s)[64], int j) {
+    const uint64_t dk = kmajor_desc(sK0 + (j % kStages) * kKBytes);
     wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < kQk / 16; ++ks)
-      mla::wg::wgmma_s(s, dq + (uint32_t((ks >> 2) * kQBlk + (ks & 3) * 32) >> 4),
-                       dk + (uint32_t((ks >> 2) * kKBlk + (ks & 3) * 32) >> 4), ks > 0 ? 1 : 0);
+      wgmma_s128(s, dq + (uint32_t((ks >> 2) * kQBlk + (ks & 3) * 32) >> 4),
+                 dk + (uint32_t((ks >> 2) * kKBlk + (ks & 3) * 32) >> 4), ks > 0 ? 1 : 0);
     wgmma_commit();
   };
-  // O += P V(j): 4 m64n128k16 over the tile's keys (descriptors from
+  // O += P V(j): 8 m64n128k16 over the tile's keys (descriptors from
   // pv_descs, computed before any wgmma is in flight: ptxas serializes
   // wgmmas when other instructions define their inputs inside a pipeline
   // stage), issued and committed.
-  auto pv_descs = [&](int j, uint64_t(&dv)[4]) {
-    const uint32_t sV = stage_of(j) + kKBytes;
+  auto pv_descs = [&](int j, uint64_t(&dv)[kKeys / 16]) {
+    const uint32_t sV = sV0 + (j % kStages) * kVBytes;
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; ++kk) dv[kk] = mnmajor_desc(sV + kk * 2048, kKBlk);
   };
-  auto issue_pv = [&](const uint32_t(&pa)[16], const uint64_t(&dv)[4]) {
+  auto issue_pv = [&](const uint32_t(&pa)[kKeys / 4], const uint64_t(&dv)[kKeys / 16]) {
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; ++kk) {
@@ -238,24 +257,32 @@ __global__ void __launch_bounds__(kThreads, 1) mla_expanded_ws_kernel(const ExpA
     }
     wgmma_commit();
   };
-  // Online softmax of S(j) (log2 domain), in f32 and in place: s becomes
-  // the weights 2^(s - max); returns the factors that rescale the rows' state
+  // Online softmax of S(j), in f32 and in place: s becomes the weights
+  // 2^(s scale_log2 - max); returns the factors that rescale the rows' state
   // before tile j. Masks only where the tile crosses the warpgroup's first
   // row's limit or n.
-  auto softmax = [&](float(&s)[32], int j, float& al0, float& al1) {
+  auto softmax = [&](float(&s)[64], int j, float& al0, float& al1) {
     const int key0 = j * kKeys;
     const bool masked = key0 + kKeys - 1 > first_lim;
     float mx0 = -INFINITY, mx1 = -INFINITY;
+    // Raw scores: the max of s scale_log2 is the max of s times scale_log2 (> 0).
+    if (masked) {
 #pragma unroll
-    for (int nt = 0; nt < kKeys / 8; ++nt)
+      for (int nt = 0; nt < kKeys / 8; ++nt)
 #pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int key = key0 + nt * 8 + q4 * 2 + e;
-        s[4 * nt + e] = masked && key > lim0 ? -INFINITY : s[4 * nt + e] * p.scale_log2;
-        s[4 * nt + 2 + e] = masked && key > lim1 ? -INFINITY : s[4 * nt + 2 + e] * p.scale_log2;
-        mx0 = fmaxf(mx0, s[4 * nt + e]);
-        mx1 = fmaxf(mx1, s[4 * nt + 2 + e]);
-      }
+        for (int e = 0; e < 2; ++e) {
+          const int key = key0 + nt * 8 + q4 * 2 + e;
+          if (key > lim0) s[4 * nt + e] = -INFINITY;
+          if (key > lim1) s[4 * nt + 2 + e] = -INFINITY;
+        }
+    }
+#pragma unroll
+    for (int nt = 0; nt < kKeys / 8; ++nt) {
+      mx0 = fmaxf(mx0, fmaxf(s[4 * nt], s[4 * nt + 1]));
+      mx1 = fmaxf(mx1, fmaxf(s[4 * nt + 2], s[4 * nt + 3]));
+    }
+    mx0 *= p.scale_log2;
+    mx1 *= p.scale_log2;
     mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
     mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
     mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
@@ -268,12 +295,13 @@ __global__ void __launch_bounds__(kThreads, 1) mla_expanded_ws_kernel(const ExpA
     al1 = exp2f(m_r[1] - ms1);
     m_r[0] = mn0;
     m_r[1] = mn1;
+    const float sc = p.scale_log2;
 #pragma unroll
     for (int nt = 0; nt < kKeys / 8; ++nt) {
-      s[4 * nt] = exp2f(s[4 * nt] - ms0);
-      s[4 * nt + 1] = exp2f(s[4 * nt + 1] - ms0);
-      s[4 * nt + 2] = exp2f(s[4 * nt + 2] - ms1);
-      s[4 * nt + 3] = exp2f(s[4 * nt + 3] - ms1);
+      s[4 * nt] = ex2(fmaf(s[4 * nt], sc, -ms0));
+      s[4 * nt + 1] = ex2(fmaf(s[4 * nt + 1], sc, -ms0));
+      s[4 * nt + 2] = ex2(fmaf(s[4 * nt + 2], sc, -ms1));
+      s[4 * nt + 3] = ex2(fmaf(s[4 * nt + 3], sc, -ms1));
     }
   };
   // The weights rounded to bf16 as P V's A fragments (keys 8 nt.. are
@@ -281,7 +309,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_expanded_ws_kernel(const ExpA
   // sums, which add the rounded weights that P V multiplies. Runs when no
   // wgmma reads pa: ptxas serializes wgmmas when other instructions define
   // a wgmma's input registers while any wgmma is in flight.
-  auto pack = [&](const float(&s)[32], uint32_t(&pa)[16], float al0, float al1) {
+  auto pack = [&](const float(&s)[64], uint32_t(&pa)[kKeys / 4], float al0, float al1) {
     float ps0 = 0.f, ps1 = 0.f;
 #pragma unroll
     for (int nt = 0; nt < kKeys / 8; ++nt) {
@@ -296,46 +324,49 @@ __global__ void __launch_bounds__(kThreads, 1) mla_expanded_ws_kernel(const ExpA
     l_r[1] = l_r[1] * al1 + ps1;
   };
 
-  if (my_tiles > 0) {
-    float s[32];
-    uint32_t pa[16];
-    float al0, al1;
-    wait_full(0);
-    issue_s(s, 0);
-    wgmma_wait0();
-    wgmma_fence_operands(s);
-    softmax(s, 0, al0, al1);  // O is still 0: its factors do not matter
-    pack(s, pa, al0, al1);
-    for (int j = 0; j + 1 < my_tiles; ++j) {
-      uint64_t dv[4];
-      pv_descs(j, dv);
-      wait_full(j + 1);
-      issue_s(s, j + 1);  // queued ahead of P V(j): its softmax overlaps P V(j)
-      issue_pv(pa, dv);
-      wgmma_wait<1>();  // S(j + 1)
-      wgmma_fence_operands(s);
-      softmax(s, j + 1, al0, al1);
-      wgmma_wait0();  // P V(j)
-      wgmma_fence_operands(o);
-      fence_regs(pa);
-      release(j);
-      // O rescaled between P V(j) and P V(j + 1), when no wgmma holds it.
-      scale_rows64(o, al0, al1);
-      pack(s, pa, al0, al1);
-    }
-    uint64_t dv[4];
-    pv_descs(my_tiles - 1, dv);
+  float s[64];
+  uint32_t pa[kKeys / 4];
+  float al0, al1;
+  wait_k(0);
+  turn_begin();
+  issue_s(s, 0);
+  turn_end(false);
+  wgmma_wait0();
+  wgmma_fence_operands(s);
+  release_k(0);
+  softmax(s, 0, al0, al1);  // O is still 0: its factors do not matter
+  pack(s, pa, al0, al1);
+  for (int j = 0; j + 1 < tiles; ++j) {
+    uint64_t dv[kKeys / 16];
+    pv_descs(j, dv);
+    wait_k(j + 1);
+    wait_v(j);
+    turn_begin();
+    issue_s(s, j + 1);  // queued ahead of P V(j): its softmax overlaps P V(j)
     issue_pv(pa, dv);
-    wgmma_wait0();
+    turn_end(false);
+    wgmma_wait<1>();  // S(j + 1)
+    wgmma_fence_operands(s);
+    release_k(j + 1);
+    softmax(s, j + 1, al0, al1);
+    wgmma_wait0();  // P V(j)
     wgmma_fence_operands(o);
     fence_regs(pa);
-    release(my_tiles - 1);
+    release_v(j);
+    // O rescaled between P V(j) and P V(j + 1), when no wgmma holds it.
+    scale_rows64(o, al0, al1);
+    pack(s, pa, al0, al1);
   }
-  // Tiles past this warpgroup's rows' view (the CTA's other rows see them).
-  for (int j = my_tiles; j < tiles; ++j) {
-    mbar_wait(full0 + 8 * (j % kStages), (j / kStages) & 1);
-    release(j);
-  }
+  uint64_t dv[kKeys / 16];
+  pv_descs(tiles - 1, dv);
+  wait_v(tiles - 1);
+  turn_begin();
+  issue_pv(pa, dv);
+  turn_end(true);
+  wgmma_wait0();
+  wgmma_fence_operands(o);
+  fence_regs(pa);
+  release_v(tiles - 1);
 
   // ---- epilogue: normalize, merge with the stored chunk, write ----
   store_rows(p, h, rg, m_r, l_r, [&](int nt, int e) { return o[4 * nt + e]; });
@@ -344,9 +375,16 @@ __global__ void __launch_bounds__(kThreads, 1) mla_expanded_ws_kernel(const ExpA
 }  // namespace
 
 void launch_ws(const ExpArgs& a, cudaStream_t stream) {
+  ExpTma tma{};
+  if (a.n > 0) {  // n == 0: every CTA exits before reading
+    const uint64_t H = uint64_t(a.H), n = uint64_t(a.n), Tq = uint64_t(a.Tq), kw = kNope + kDv;
+    tma.q = tensor_map_bf16(a.q, {kQk, H, Tq}, {kQk * 2, H * kQk * 2}, {64, 1, kRows});
+    tma.kv = tensor_map_bf16(a.kv, {kw, H, n}, {kw * 2, H * kw * 2}, {64, 1, kKeys});
+    tma.pe = tensor_map_bf16(a.k_pe, {kRope, n}, {kRope * 2}, {64, kKeys});
+  }
   allow_dynamic_smem(mla_expanded_ws_kernel, kSmemBytes);
   const dim3 grid((a.Tq + kRows - 1) / kRows, unsigned(a.H));
-  mla_expanded_ws_kernel<<<grid, kThreads, kSmemBytes, stream>>>(a);
+  mla_expanded_ws_kernel<<<grid, kThreads, kSmemBytes, stream>>>(a, tma);
   SABLE_CUDA_LAUNCH_CHECK();
 }
 

@@ -114,6 +114,38 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
   } while (!done);
 }
 
+// The tensor memory accelerator (TMA). Arrive on `bar` and raise its
+// transaction count by `bytes`: the phase completes when every expected
+// arrival happened and that many bytes landed (TMA copies signal their bytes
+// through complete_tx on the same barrier).
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile(
+      "{\n.reg .b64 state;\n"
+      "mbarrier.arrive.expect_tx.shared::cta.b64 state, [%0], %1;\n"
+      "}\n" ::"r"(bar),
+      "r"(bytes)
+      : "memory");
+}
+// A box of the tensor map `tmap` (the address of a __grid_constant__ kernel
+// parameter; host side in tensor_map.h) at element coordinates (innermost
+// first) into shared memory at dst (1024-byte aligned for the 128-byte
+// swizzle); its bytes complete_tx on `bar`. Elements outside the tensor land
+// as zeros and count as bytes.
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const void* tmap, int x, int y, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], "
+      "[%4];\n" ::"r"(dst),
+      "l"(tmap), "r"(x), "r"(y), "r"(bar)
+      : "memory");
+}
+__device__ __forceinline__ void tma_load_3d(uint32_t dst, const void* tmap, int x, int y, int z, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], "
+      "[%5];\n" ::"r"(dst),
+      "l"(tmap), "r"(x), "r"(y), "r"(z), "r"(bar)
+      : "memory");
+}
+
 // Named barrier `id` (1..15; 0 is __syncthreads) among `threads` threads, a
 // multiple of 32: lets a subset of warps synchronize without the others.
 __device__ __forceinline__ void named_barrier_sync(int id, int threads) {
