@@ -23,7 +23,7 @@
 //     then passes the turn, so one's softmax runs under the other's GEMMs.
 //
 // Measured against the alternatives (H200, 4K-32K prompts, record
-// bench/results/2026-12-02-*-expanded-wgmma.md): with a cp.async producer
+// bench/results/2026-12-02-2656d12-expanded-wgmma.md): with a cp.async producer
 // (128 threads, ~20 instructions of address math per 16-byte copy) the
 // consumers starved (333-397 TFLOP/s whatever the tile or schedule); with
 // TMA, 64-key tiles in 4 slots 493-563, 128-key tiles without ping-pong
