@@ -1,0 +1,46 @@
+// tensor_map_bf16 (TMA tensor maps, host side): what it refuses and how it
+// says so. The shape check runs without a driver; the driver's own refusals
+// need a GPU.
+#include "backend/cuda/tensor_map.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+#include "cuda_test_util.h"
+
+namespace sable {
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(CudaTensorMap, MismatchedDimsStridesAndBoxAreRefusedByName) {
+  alignas(16) static char buf[256];
+  const std::string e = error_of([] { cuda::tensor_map_bf16(buf, {64, 2}, {}, {64, 2}); });
+  EXPECT_NE(e.find("2 dims, 0 strides, 2 box extents do not match"), std::string::npos) << e;
+  EXPECT_NE(error_of([] { cuda::tensor_map_bf16(buf, {}, {}, {}); }).find("do not match"), std::string::npos);
+  EXPECT_NE(error_of([] { cuda::tensor_map_bf16(buf, {64, 2}, {128}, {64}); }).find("do not match"),
+            std::string::npos);
+}
+
+TEST(CudaTensorMap, DriverRefusalNamesTheMap) {
+  SABLE_REQUIRE_GPU();
+  Tensor t = cudatest::gpu().empty(DType::BF16, {64, 64});
+  // A 100-byte row stride is not a multiple of 16: the driver refuses it.
+  const std::string e = error_of([&] { cuda::tensor_map_bf16(t.data(), {64, 16}, {100}, {64, 16}); });
+  EXPECT_NE(e.find("refused a bf16 map of [64 x 16] (strides 100 B, box 64 x 16)"), std::string::npos) << e;
+  // A valid map encodes.
+  EXPECT_EQ(error_of([&] { cuda::tensor_map_bf16(t.data(), {64, 64}, {128}, {64, 64}); }), "");
+}
+
+}  // namespace
+}  // namespace sable
