@@ -321,17 +321,9 @@ __global__ void __launch_bounds__(kThreads, 1) mla_expanded_mma_kernel(const Exp
         mx0 = fmaxf(mx0, s[nt][e]);
         mx1 = fmaxf(mx1, s[nt][2 + e]);
       }
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-    const float mn0 = fmaxf(m_r[0], mx0), mn1 = fmaxf(m_r[1], mx1);
-    // A row with no visible key so far keeps max -inf: subtract 0 instead
-    // (its p are all 0 and its o and l are still 0), never -inf - -inf.
-    const float ms0 = mn0 == -INFINITY ? 0.f : mn0, ms1 = mn1 == -INFINITY ? 0.f : mn1;
-    const float al0 = exp2f(m_r[0] - ms0), al1 = exp2f(m_r[1] - ms1);
-    m_r[0] = mn0;
-    m_r[1] = mn1;
+    float al[2], ms[2];
+    mla_exp::update_row_max(mx0, mx1, m_r, al, ms);
+    const float al0 = al[0], al1 = al[1], ms0 = ms[0], ms1 = ms[1];
     uint32_t pa[kKeys / 16][4];  // P as the A fragments of P V, one per 16-key step
     float ps0 = 0.f, ps1 = 0.f;
 #pragma unroll

@@ -48,6 +48,26 @@ __device__ __forceinline__ Merge merge_weights(bool accumulate, float lse_old, f
   return {a / s, b / s * inv_l, m + logf(s)};
 }
 
+// The online softmax's max step for one thread's two rows (a row's scores
+// live in one quad of lanes): from this thread's partial maxima mx0 / mx1
+// (log2 domain) the rows' new running max m_r, the factors al that rescale
+// the rows' state, and ms, what to subtract from the rows' scaled scores (0
+// for a row that has seen no key yet: its weights are all 0 and its o and l
+// still 0, never -inf - -inf).
+__device__ __forceinline__ void update_row_max(float mx0, float mx1, float (&m_r)[2], float (&al)[2], float (&ms)[2]) {
+  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+  const float mn0 = fmaxf(m_r[0], mx0), mn1 = fmaxf(m_r[1], mx1);
+  ms[0] = mn0 == -INFINITY ? 0.f : mn0;
+  ms[1] = mn1 == -INFINITY ? 0.f : mn1;
+  al[0] = exp2f(m_r[0] - ms[0]);
+  al[1] = exp2f(m_r[1] - ms[1]);
+  m_r[0] = mn0;
+  m_r[1] = mn1;
+}
+
 // The epilogue of a tensor-core kernel for one thread's two rows rg and
 // rg + 8 (chunk-relative; head h) in the mma/wgmma accumulator layout: a
 // row's 128 values live in one quad of lanes, o(nt, e) is column

@@ -51,6 +51,7 @@
 #include "backend/cuda/sm90_async.cuh"
 #include "backend/cuda/smem_optin.h"
 #include "backend/cuda/tensor_map.h"
+#include "backend/cuda/wgmma_regs.cuh"
 
 namespace sable::cuda::mla_exp {
 namespace {
@@ -68,31 +69,16 @@ constexpr int kBarSched = 1;  // named barriers kBarSched + wg: the ping-pong tu
 static_assert(kQk == 192 && kDv == 128, "the tiles and fragments are wired to these dims");
 static_assert(kSmemBytes <= 227 * 1024, "shared memory");
 
-#define SABLE_EXP_D64_REGS                                                                               \
-  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, " \
-  "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, " \
-  "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, " \
-  "%62, %63 "
-#define SABLE_EXP_D64_OUT(d)                                                                                  \
-  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), \
-      "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),  \
-      "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), \
-      "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), \
-      "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), \
-      "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), \
-      "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), \
-      "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-
 // O[64 x 128] += P[64 x 16] V[16 x 128]: P from registers (the m64k16 A
 // fragment: a0 row g keys 0-7, a1 row g + 8 keys 0-7, a2 row g keys 8-15, a3
 // row g + 8 keys 8-15), V MN-major in smem (transposed B).
 __device__ __forceinline__ void wgmma_pv_rs(float (&d)[64], const uint32_t (&a)[4], uint64_t db) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {" SABLE_EXP_D64_REGS
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {" SABLE_WGMMA_D64_REGS
       "}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n"
       "}\n"
-      : SABLE_EXP_D64_OUT(d)
+      : SABLE_WGMMA_D64_OUT(d)
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "n"(1));
 }
 
@@ -100,8 +86,8 @@ __device__ __forceinline__ void wgmma_pv_rs(float (&d)[64], const uint32_t (&a)[
 __device__ __forceinline__ void wgmma_s128(float (&d)[64], uint64_t da, uint64_t db, int scale_d) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {" SABLE_EXP_D64_REGS "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
-      : SABLE_EXP_D64_OUT(d)
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {" SABLE_WGMMA_D64_REGS "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+      : SABLE_WGMMA_D64_OUT(d)
       : "l"(da), "l"(db), "r"(scale_d));
 }
 
@@ -281,21 +267,11 @@ __global__ void __launch_bounds__(kThreads, 1)
       mx0 = fmaxf(mx0, fmaxf(s[4 * nt], s[4 * nt + 1]));
       mx1 = fmaxf(mx1, fmaxf(s[4 * nt + 2], s[4 * nt + 3]));
     }
-    mx0 *= p.scale_log2;
-    mx1 *= p.scale_log2;
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-    const float mn0 = fmaxf(m_r[0], mx0), mn1 = fmaxf(m_r[1], mx1);
-    // A row with no visible key so far keeps max -inf: subtract 0 instead
-    // (its p are all 0 and its o and l are still 0), never -inf - -inf.
-    const float ms0 = mn0 == -INFINITY ? 0.f : mn0, ms1 = mn1 == -INFINITY ? 0.f : mn1;
-    al0 = exp2f(m_r[0] - ms0);
-    al1 = exp2f(m_r[1] - ms1);
-    m_r[0] = mn0;
-    m_r[1] = mn1;
-    const float sc = p.scale_log2;
+    float al[2], ms[2];
+    update_row_max(mx0 * p.scale_log2, mx1 * p.scale_log2, m_r, al, ms);
+    al0 = al[0];
+    al1 = al[1];
+    const float sc = p.scale_log2, ms0 = ms[0], ms1 = ms[1];
 #pragma unroll
     for (int nt = 0; nt < kKeys / 8; ++nt) {
       s[4 * nt] = ex2(fmaf(s[4 * nt], sc, -ms0));
