@@ -103,6 +103,9 @@ int run(int argc, char** argv) {
   std::string device = "cuda", mla_prefill = "absorbed,expanded", kv_cache_dtype = "auto";
   app.add_option("--preset", preset);
   app.add_option("--mla-prefill", mla_prefill, "MLA prefill forms to time: absorbed, expanded, auto (comma list)");
+  std::string mla_chunk_keys = "4096";
+  app.add_option("--mla-chunk-keys", mla_chunk_keys,
+                 "Keys up-projected per chunk in the expanded form (comma list: each is timed)");
   app.add_option("--layers", layers, "Layers (default: the preset's; dsv3-slice has 4)");
   app.add_flag("--fp8", fp8, "FP8 block-scaled weights (quantized at load)");
   app.add_option("--batches", batches);
@@ -343,9 +346,18 @@ int run(int argc, char** argv) {
     for (int b = 0; b < fb.max_blocks; ++b) fb.block_tables.push_back(b);
     fb.logits_indices.push_back(T - 1);
     std::stringstream forms(mla_prefill);
+    const std::vector<int> chunk_list = parse_list(mla_chunk_keys);
+    std::vector<std::pair<Mode, int>> runs;  // (form, expanded chunk keys)
     for (std::string form; std::getline(forms, form, ',');) {
       const Mode mode = form == "expanded" ? Mode::kExpanded : form == "absorbed" ? Mode::kAbsorbed : Mode::kAuto;
-      model.set_mla_prefill(mode);
+      if (mode == Mode::kAbsorbed)
+        runs.push_back({mode, 4096});
+      else
+        for (int ck : chunk_list)
+          if (ck > 0) runs.push_back({mode, ck});
+    }
+    for (auto [mode, chunk_keys] : runs) {
+      model.set_mla_prefill(mode, chunk_keys);
       const bool expanded = model.use_expanded(T, T);
       Timer tm{be};
       const double ms = tm.median_ms([&] { (void)model.forward(fb, cache); }, 1, std::max(2, iters / 4));
@@ -361,10 +373,15 @@ int run(int argc, char** argv) {
                     : pairs * 2 * double(c.kv_latent_dim() + c.kv_lora_rank)) *
           c.num_hidden_layers;
       const double flops = 2 * params_per_token * T + attn;
-      std::printf("| %d | %s | %.1f | %.0f | %.0f |\n", T, expanded ? "expanded" : "absorbed", ms, T / (ms * 1e-3),
-                  flops / (ms * 1e-3) / 1e12);
-      if (json) json << "{\"kind\":\"prefill\",\"fp8\":" << (fp8 ? "true" : "false") << ",\"tokens\":" << T
-                     << ",\"mla\":\"" << (expanded ? "expanded" : "absorbed") << "\",\"ms\":" << ms << "}\n";
+      char form_name[48];
+      if (expanded && chunk_list.size() > 1)
+        std::snprintf(form_name, sizeof form_name, "expanded/%d", chunk_keys);
+      else
+        std::snprintf(form_name, sizeof form_name, "%s", expanded ? "expanded" : "absorbed");
+      std::printf("| %d | %s | %.1f | %.0f | %.0f |\n", T, form_name, ms, T / (ms * 1e-3), flops / (ms * 1e-3) / 1e12);
+      if (json)
+        json << "{\"kind\":\"prefill\",\"fp8\":" << (fp8 ? "true" : "false") << ",\"tokens\":" << T << ",\"mla\":\""
+             << form_name << "\",\"ms\":" << ms << "}\n";
     }
     model.set_mla_prefill(Mode::kAuto);
   }
