@@ -51,7 +51,7 @@
 #include "backend/cuda/sm90_async.cuh"
 #include "backend/cuda/smem_optin.h"
 #include "backend/cuda/tensor_map.h"
-#include "backend/cuda/wgmma_regs.cuh"
+#include "backend/cuda/wgmma_ops.cuh"
 
 namespace sable::cuda::mla_exp {
 namespace {
@@ -80,32 +80,6 @@ __device__ __forceinline__ void wgmma_pv_rs(float (&d)[64], const uint32_t (&a)[
       "}\n"
       : SABLE_WGMMA_D64_OUT(d)
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "n"(1));
-}
-
-// S[64 x 128] (+)= Q[64 x 16] K[128 x 16]^T, both K-major in smem.
-__device__ __forceinline__ void wgmma_s128(float (&d)[64], uint64_t da, uint64_t db, int scale_d) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {" SABLE_WGMMA_D64_REGS "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
-      : SABLE_WGMMA_D64_OUT(d)
-      : "l"(da), "l"(db), "r"(scale_d));
-}
-
-// O's rows rg (o[4 j], o[4 j + 1]) and rg + 8 (o[4 j + 2..3]) times their factors.
-__device__ __forceinline__ void scale_rows64(float (&o)[64], float al0, float al1) {
-#pragma unroll
-  for (int j = 0; j < 16; ++j) {
-    o[4 * j] *= al0;
-    o[4 * j + 1] *= al0;
-    o[4 * j + 2] *= al1;
-    o[4 * j + 3] *= al1;
-  }
-}
-
-template <int N>
-__device__ __forceinline__ void fence_regs(uint32_t (&r)[N]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i) asm volatile("" : "+r"(r[i])::"memory");
 }
 
 // 2^x on the SFU, denormal results flushed to 0 (weights below 2^-126
@@ -221,8 +195,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < kQk / 16; ++ks)
-      wgmma_s128(s, dq + (uint32_t((ks >> 2) * kQBlk + (ks & 3) * 32) >> 4),
-                 dk + (uint32_t((ks >> 2) * kKBlk + (ks & 3) * 32) >> 4), ks > 0 ? 1 : 0);
+      wgmma_m64n128k16(s, dq + (uint32_t((ks >> 2) * kQBlk + (ks & 3) * 32) >> 4),
+                       dk + (uint32_t((ks >> 2) * kKBlk + (ks & 3) * 32) >> 4), ks > 0 ? 1 : 0);
     wgmma_commit();
   };
   // O += P V(j): 8 m64n128k16 over the tile's keys (descriptors from
@@ -327,10 +301,10 @@ __global__ void __launch_bounds__(kThreads, 1)
     softmax(s, j + 1, al0, al1);
     wgmma_wait0();  // P V(j)
     wgmma_fence_operands(o);
-    fence_regs(pa);
+    wgmma_fence_operands(pa);
     release_v(j);
     // O rescaled between P V(j) and P V(j + 1), when no wgmma holds it.
-    scale_rows64(o, al0, al1);
+    scale_rows(o, al0, al1);
     pack(s, pa, al0, al1);
   }
   uint64_t dv[kKeys / 16];
@@ -341,7 +315,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   turn_end(true);
   wgmma_wait0();
   wgmma_fence_operands(o);
-  fence_regs(pa);
+  wgmma_fence_operands(pa);
   release_v(tiles - 1);
 
   // ---- epilogue: normalize, merge with the stored chunk, write ----

@@ -20,7 +20,7 @@
 
 #include "backend/cuda/mla_attention_kernels.cuh"
 #include "backend/cuda/sm90_async.cuh"
-#include "backend/cuda/wgmma_regs.cuh"
+#include "backend/cuda/wgmma_ops.cuh"
 
 namespace sable::cuda::mla::wg {
 
@@ -42,14 +42,6 @@ __device__ __forceinline__ uint32_t pswz(int row, int chunk) {
 // 8 KB (a column block) to the next 64 dims.
 __device__ __forceinline__ uint64_t vdesc(uint32_t saddr) { return mnmajor_desc(saddr, kColBlockBytes); }
 
-// S[64 x 64] (+)= Q[64 x 16] K[64 x 16]^T, both K-major in smem.
-__device__ __forceinline__ void wgmma_s(float (&d)[32], uint64_t da, uint64_t db, int scale_d) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {" SABLE_WGMMA_D32_REGS "}, %32, %33, p, 1, 1, 0, 0;\n}\n"
-      : SABLE_WGMMA_D32_OUT(d)
-      : "l"(da), "l"(db), "r"(scale_d));
-}
 // O[64 x 256] += P[64 x 16] V[16 x 256]: P K-major, V N-major, both in smem.
 __device__ __forceinline__ void wgmma_pv_ss(float (&d)[128], uint64_t da, uint64_t db) {
   asm volatile(
@@ -68,7 +60,7 @@ __device__ __forceinline__ void issue_s(float (&s)[32], uint32_t sq, uint32_t sk
 #pragma unroll
   for (int ks = 0; ks < kL / 16; ++ks) {
     const uint32_t off = uint32_t((ks >> 2) * kColBlockBytes + (ks & 3) * 32) >> 4;
-    wgmma_s(s, dq + off, dk + off, ks > 0 ? 1 : 0);
+    wgmma_m64n64k16(s, dq + off, dk + off, ks > 0 ? 1 : 0);
   }
   wgmma_commit();
 }
@@ -83,18 +75,6 @@ __device__ __forceinline__ void issue_pv(float (&o)[128], uint32_t sp, uint32_t 
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk) wgmma_pv_ss(o, dp + 2 * kk, vdesc(v + kk * 2048));
   wgmma_commit();
-}
-
-// O (a warpgroup's 256 columns: o[4 j], o[4 j + 1] of row r0, o[4 j + 2..3]
-// of row r0 + 8) scaled by the rows' rescale factors.
-__device__ __forceinline__ void scale_rows(float (&o)[128], float al0, float al1) {
-#pragma unroll
-  for (int j = 0; j < 32; ++j) {
-    o[4 * j] *= al0;
-    o[4 * j + 1] *= al0;
-    o[4 * j + 2] *= al1;
-    o[4 * j + 3] *= al1;
-  }
 }
 
 // Online softmax of one S tile [64 x 64] in the log2 domain, for this

@@ -59,7 +59,7 @@
 #include "backend/cuda/gemm_stream.cuh"
 #include "backend/cuda/sm90_async.cuh"
 #include "backend/cuda/smem_optin.h"
-#include "backend/cuda/wgmma_regs.cuh"
+#include "backend/cuda/wgmma_ops.cuh"
 
 namespace sable::cuda {
 
@@ -117,17 +117,7 @@ static_assert(kWsLag <= ws_stages(true, 64) - 2 && kWsLag <= ws_stages(false, 64
                   kWsLag <= ws_stages(false, 128) - 2,
               "lag must leave the ring live");
 
-// D[64 x 128] += A[64 x 16] B[128 x 16]^T, both from shared memory.
-__device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], uint64_t da, uint64_t db) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {" SABLE_WGMMA_D64_REGS "}, %64, %65, p, 1, 1, 0, 0;\n"
-      "}\n"
-      : SABLE_WGMMA_D64_OUT(d)
-      : "l"(da), "l"(db), "n"(1));
-}
-
-// The same for e4m3 x e4m3, 32 of K; scale_d 0 overwrites D.
+// D[64 x 128] (+)= A[64 x 32] B[128 x 32]^T, e4m3, both K-major in smem; scale_d 0 overwrites D.
 __device__ __forceinline__ void wgmma_m64n128k32_e4m3(float (&d)[64], uint64_t da, uint64_t db, int scale_d) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
@@ -319,7 +309,7 @@ __global__ void __launch_bounds__(kThreads, 1) moe_wgmma_kernel(const StreamGemm
     } else {
       wgmma_fence();
 #pragma unroll
-      for (int ks = 0; ks < 4; ++ks) wgmma_m64n128k16(acc, da + 2 * ks, db + 2 * ks);  // +32 B per k16
+      for (int ks = 0; ks < 4; ++ks) wgmma_m64n128k16(acc, da + 2 * ks, db + 2 * ks, 1);  // +32 B per k16
       wgmma_commit();
       wgmma_wait<1>();  // kb-1 done: its stage is free after the next barrier
       if (kb + kAhead < KB) load(kb + kAhead, (kb + kAhead) % kStages);
@@ -551,7 +541,7 @@ __global__ void __launch_bounds__(kWsThreads, 1) moe_wgmma_ws_kernel(const Strea
 #pragma unroll
       for (int ks = 0; ks < 4; ++ks)
 #pragma unroll
-        for (int h = 0; h < kAcc; ++h) wgmma_m64n128k16(acc[h], da[h] + 2 * ks, db + 2 * ks);
+        for (int h = 0; h < kAcc; ++h) wgmma_m64n128k16(acc[h], da[h] + 2 * ks, db + 2 * ks, 1);
       wgmma_commit();
       wgmma_wait<1>();  // stage kb - 1's wgmma has completed: its slot is free
       if (kb > 0) release(prev);
