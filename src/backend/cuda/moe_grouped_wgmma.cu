@@ -18,7 +18,7 @@
 // set_grouped_wgmma_variant / SABLE_MOE_WGMMA_WS; the first stays as the
 // tests' bitwise reference for the second, the default (H200, 4096 tokens,
 // whole MoE op: bf16 258 -> 323 TFLOP/s, FP8 346 -> 387; ef9b2a8):
-//   - moe_wgmma_kernel: 8 warps = 2 warpgroups of 64 weight rows that all
+//   - moe_wgmma_kernel (moe_grouped_wgmma_ref.cu): 8 warps = 2 warpgroups of 64 weight rows that all
 //     load (cp.async, 4 stages, prefetch distance 2) and compute, with one
 //     __syncthreads per stage. Loads and MMAs overlap poorly, both
 //     warpgroups run in lockstep, and FP8 waits for each stage's wgmma
@@ -54,29 +54,16 @@
 #include <cstdlib>
 
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/expert_tiles.cuh"
 #include "backend/cuda/gemm_common.cuh"
-#include "backend/cuda/gemm_stream.cuh"
+#include "backend/cuda/moe_grouped_wgmma.cuh"
 #include "backend/cuda/sm90_async.cuh"
 #include "backend/cuda/smem_optin.h"
-#include "backend/cuda/wgmma_ops.cuh"
 
 namespace sable::cuda {
 
 namespace {
 
-constexpr int kBM = 128;  // weight rows per CTA (2 warpgroups x 64)
-constexpr int kBN = 128;  // tokens per CTA: one tile of the sorted list
-constexpr int kRowBytes = 128;  // K per stage: one 128-byte swizzled row (64 bf16, 128 fp8)
-constexpr int kStages = 4;
-constexpr int kThreads = 256;
-constexpr int kTileBytes = kBM * kRowBytes;  // 16 KB, A and B alike (kBM == kBN)
-constexpr int kStageBytes = 2 * kTileBytes;
-constexpr int kEpiLd = kBM + 4;  // floats per token in the epilogue tile (bank spread)
-constexpr int kScaleBytes = kBN * 4;  // FP8: the tile's token scales of one stage
-constexpr int kSmemBytes = 1024 /* alignment slack */ + kStages * (kStageBytes + kScaleBytes);
-static_assert(kBM == kBN, "one chunk map serves both tiles");
-static_assert(kBN * kEpiLd * 4 <= kStages * kStageBytes, "epilogue tile reuses the stages");
+using namespace moe_wgmma;  // NOLINT: the shared tile shape and helpers (moe_grouped_wgmma.cuh)
 
 // The warp-specialized kernel: warpgroup 0 produces, warpgroups 1-2 consume.
 constexpr int kWsThreads = 384;
@@ -116,216 +103,6 @@ static_assert(kBN * ws_epi_ld(64) * 4 <= ws_stages(true, 64) * ws_stage_bytes(64
 static_assert(kWsLag <= ws_stages(true, 64) - 2 && kWsLag <= ws_stages(false, 64) - 2 &&
                   kWsLag <= ws_stages(false, 128) - 2,
               "lag must leave the ring live");
-
-// D[64 x 128] (+)= A[64 x 32] B[128 x 32]^T, e4m3, both K-major in smem; scale_d 0 overwrites D.
-__device__ __forceinline__ void wgmma_m64n128k32_e4m3(float (&d)[64], uint64_t da, uint64_t db, int scale_d) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {" SABLE_WGMMA_D64_REGS "}, %64, %65, p, 1, 1;\n"
-      "}\n"
-      : SABLE_WGMMA_D64_OUT(d)
-      : "l"(da), "l"(db), "r"(scale_d));
-}
-
-// Global source of the weights' 16-byte chunk ch (0..7) of row n (of the
-// expert's N) in K stage 0; stage kb is kb * weight_stage_bytes(a) further.
-// Natural rows (w_kt == 0) or the tiled layout of expert_tiles.cuh (4 KB
-// tiles of 32 rows x 128 bytes of K, row tile major): only the global
-// addresses differ, the shared-memory layout does not.
-__device__ __forceinline__ const uint8_t* weight_chunk(const StreamGemmArgs& a, const uint8_t* wg, int64_t n, int ch,
-                                                       int elem) {
-  if (a.w_kt > 0)
-    return wg + (n / kExpertTileRows) * a.w_kt * kExpertTileBytes + expert_tile_offset(int(n % kExpertTileRows), ch);
-  return wg + n * a.K * elem + ch * 16;
-}
-__device__ __forceinline__ uint32_t weight_stage_bytes(const StreamGemmArgs& a) {
-  return a.w_kt > 0 ? kExpertTileBytes : kRowBytes;
-}
-
-
-// Accumulator -> shared sE[token][weight row] (kLd floats per token).
-// m64n128 layout: acc[4 j + e] is row mrow + 8 (e / 2) with mrow =
-// (warp % 4) * 16 + lane / 4 within the accumulator's 64, token
-// 8 j + 2 (lane % 4) + e % 2.
-template <int kLd>
-__device__ __forceinline__ void acc_to_smem(float* sE, const float (&acc)[64], int mrow, int lane) {
-#pragma unroll
-  for (int j = 0; j < 16; ++j)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int tok = j * 8 + (lane & 3) * 2 + (e & 1);
-      sE[tok * kLd + mrow + (e >> 1) * 8] = acc[j * 4 + e];
-    }
-}
-
-// sE [128 tokens][kBMt weight rows, kBMt + 4 floats apart] -> out (bf16,
-// 16-byte stores along n), times row_scale; thread t of kN; rb is the
-// kBMt-row block.
-template <int kN, int kBMt = kBM>
-__device__ __forceinline__ void store_tile(const StreamGemmArgs& a, const float* sE, int t, int p0, int cnt, int rb) {
-  constexpr int kLd = kBMt + 4;
-  auto* out = static_cast<__nv_bfloat16*>(a.out);
-  if (a.glu) {
-    // kBMt / 2 output columns: column c is silu(row 32 (c/16) + c%16) * row (+16).
-    constexpr int kCh = kBMt / 16;  // 8-column chunks per token
-    for (int it = t; it < kBN * kCh; it += kN) {
-      const int tok = it / kCh, c0 = (it % kCh) * 8;
-      if (tok >= cnt) continue;
-      const float* e = sE + tok * kLd;
-      const float rs = a.row_scale ? a.row_scale[p0 + tok] : 1.f;
-      uint4 v;
-      __nv_bfloat162* h2 = reinterpret_cast<__nv_bfloat162*>(&v);
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        float r2[2];
-#pragma unroll
-        for (int k = 0; k < 2; ++k) {
-          const int c = c0 + 2 * i + k, gr = 32 * (c >> 4) + (c & 15);
-          const float gv = e[gr], uv = e[gr + 16];
-          r2[k] = gv / (1.f + __expf(-gv)) * uv * rs;
-        }
-        h2[i] = __floats2bfloat162_rn(r2[0], r2[1]);
-      }
-      *reinterpret_cast<uint4*>(out + int64_t(p0 + tok) * a.ldo + int64_t(rb) * (kBMt / 2) + c0) = v;
-    }
-  } else {
-    constexpr int kCh = kBMt / 8;
-    for (int it = t; it < kBN * kCh; it += kN) {
-      const int tok = it / kCh, c0 = (it % kCh) * 8;
-      if (tok >= cnt) continue;
-      const float* e = sE + tok * kLd + c0;
-      const float rs = a.row_scale ? a.row_scale[p0 + tok] : 1.f;
-      uint4 v;
-      __nv_bfloat162* h2 = reinterpret_cast<__nv_bfloat162*>(&v);
-#pragma unroll
-      for (int i = 0; i < 4; ++i) h2[i] = __floats2bfloat162_rn(e[2 * i] * rs, e[2 * i + 1] * rs);
-      *reinterpret_cast<uint4*>(out + int64_t(p0 + tok) * a.ldo + int64_t(rb) * kBMt + c0) = v;
-    }
-  }
-}
-
-template <bool kFp8>
-__global__ void __launch_bounds__(kThreads, 1) moe_wgmma_kernel(const StreamGemmArgs a) {
-  extern __shared__ __align__(1024) uint8_t smem_raw[];
-  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
-  const int RB = int(a.N / kBM);
-  const int q = int(blockIdx.x) / RB;
-  if (q >= *a.num_tiles) return;
-  // (row block, tile) within the expert's group of tiles, tile fastest.
-  const int t0 = a.tile_groups[2 * q], n_tiles = a.tile_groups[2 * q + 1];
-  const int local = int(blockIdx.x) - t0 * RB;
-  const int rb = local / n_tiles, tile = t0 + local % n_tiles;
-  const int g = a.tiles[3 * tile], p0 = a.tiles[3 * tile + 1], cnt = a.tiles[3 * tile + 2];
-
-  const int tid = threadIdx.x, wg = tid >> 7, warp = tid >> 5, lane = tid & 31;
-  constexpr int kElem = kFp8 ? 1 : 2;  // bytes per element
-  const auto* Wg = static_cast<const uint8_t*>(a.w) + int64_t(g) * a.w_gstride * kElem;
-  const uint32_t wstep = weight_stage_bytes(a);
-  const auto* X = static_cast<const uint8_t*>(a.x);
-  // Each thread copies 4 chunks of each tile per stage: row idx / 8, chunk
-  // idx % 8 with idx = tid + 256 i (8 threads per 128-byte row: coalesced).
-  const uint8_t* asrc[4];
-  const uint8_t* bsrc[4];
-  int bbytes[4];
-  uint32_t soff[4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int idx = tid + kThreads * i, r = idx >> 3, ch = idx & 7;
-    soff[i] = swz128(r, ch);
-    asrc[i] = weight_chunk(a, Wg, int64_t(rb) * kBM + r, ch, kElem);
-    const bool real = r < cnt;  // rows past the tile's tokens are zero-filled
-    const int64_t xrow = real ? (a.x_index ? a.x_index[p0 + r] : p0 + r) : 0;
-    bsrc[i] = X + xrow * a.ldx * kElem + ch * 16;
-    bbytes[i] = real ? 16 : 0;
-  }
-  // FP8: thread t < 128 fetches token t's scale of each stage.
-  const float* xs_src = nullptr;
-  int xs_bytes = 0;
-  if (kFp8 && tid < kBN) {
-    const bool real = tid < cnt;
-    const int64_t xrow = real ? (a.x_index ? a.x_index[p0 + tid] : p0 + tid) : 0;
-    xs_src = a.xs + xrow * a.xs_st;
-    xs_bytes = real ? 4 : 0;
-  }
-  const uint32_t sbase = smem_u32(smem);
-  const uint32_t sscale = sbase + uint32_t(kStages * kStageBytes);
-  auto load = [&](int kb, int st) {
-    const uint32_t sa = sbase + uint32_t(st * kStageBytes), sb = sa + kTileBytes;
-    const int64_t ko = int64_t(kb) * kRowBytes;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      cp_async16(sa + soff[i], asrc[i] + int64_t(kb) * wstep, 16);
-      cp_async16(sb + soff[i], bsrc[i] + ko, bbytes[i]);
-    }
-    if (kFp8 && tid < kBN) cp_async4(sscale + uint32_t((st * kBN + tid) * 4), xs_src + int64_t(kb) * a.xs_sk, xs_bytes);
-  };
-
-  // FP8 weight scale of this thread's rows: the warp's 16-row group is gate
-  // (even) or up (odd) under glu, both in natural row block rb / 2.
-  const float* wscale = nullptr;
-  if (kFp8) {
-    const int64_t gbase = int64_t(g) * a.ws_gstride;
-    wscale = a.glu ? a.ws + gbase + ((warp & 1) ? a.ws_up : 0) + int64_t(rb / 2) * a.ws_ld
-                   : a.ws + gbase + int64_t(rb) * a.ws_ld;
-  }
-  const float* sxs = reinterpret_cast<const float*>(smem + kStages * kStageBytes);
-
-  constexpr int kAhead = kFp8 ? kStages - 1 : kStages - 2;  // stages loaded ahead
-  const int KB = int(a.K * kElem / kRowBytes);
-  float acc[64], blk[64];  // blk: FP8's per-stage block accumulator
-#pragma unroll
-  for (int i = 0; i < 64; ++i) acc[i] = blk[i] = 0.f;
-#pragma unroll
-  for (int s = 0; s < kAhead; ++s) {
-    if (s < KB) load(s, s);
-    cp_async_commit();
-  }
-  for (int kb = 0; kb < KB; ++kb) {
-    // Committed groups: stages 0 .. kb + kAhead - 1; stage kb must have landed.
-    cp_async_wait<kAhead - 1>();
-    fence_proxy_async();
-    __syncthreads();  // stage kb visible to all; the stage about to be refilled is consumed
-    const int st = kb % kStages;
-    const uint32_t sa = sbase + uint32_t(st * kStageBytes);
-    const uint64_t da = kmajor_desc(sa + uint32_t(wg * (kTileBytes / 2))), db = kmajor_desc(sa + kTileBytes);
-    if constexpr (kFp8) {
-      const float ws = wscale[kb];
-      wgmma_fence();
-#pragma unroll
-      for (int ks = 0; ks < 4; ++ks) wgmma_m64n128k32_e4m3(blk, da + 2 * ks, db + 2 * ks, ks);  // +32 B per k32
-      wgmma_commit();
-      if (kb + kAhead < KB) load(kb + kAhead, (kb + kAhead) % kStages);  // its stage was consumed at kb-1
-      cp_async_commit();
-      wgmma_wait0();
-      const float* sx = sxs + st * kBN + (lane & 3) * 2;
-#pragma unroll
-      for (int j = 0; j < 16; ++j) {
-        const float s0 = ws * sx[j * 8], s1 = ws * sx[j * 8 + 1];
-        acc[4 * j] += blk[4 * j] * s0;
-        acc[4 * j + 1] += blk[4 * j + 1] * s1;
-        acc[4 * j + 2] += blk[4 * j + 2] * s0;
-        acc[4 * j + 3] += blk[4 * j + 3] * s1;
-      }
-    } else {
-      wgmma_fence();
-#pragma unroll
-      for (int ks = 0; ks < 4; ++ks) wgmma_m64n128k16(acc, da + 2 * ks, db + 2 * ks, 1);  // +32 B per k16
-      wgmma_commit();
-      wgmma_wait<1>();  // kb-1 done: its stage is free after the next barrier
-      if (kb + kAhead < KB) load(kb + kAhead, (kb + kAhead) % kStages);
-      cp_async_commit();
-    }
-  }
-  wgmma_wait0();
-  cp_async_wait_all();
-  __syncthreads();
-
-  float* sE = reinterpret_cast<float*>(smem);
-  acc_to_smem<kEpiLd>(sE, acc, wg * 64 + (warp & 3) * 16 + (lane >> 2), lane);
-  __syncthreads();
-  store_tile<kThreads>(a, sE, tid, p0, cnt, rb);
-}
-
 // The warp-specialized kernel (see the top of the file), kRows weight rows
 // per consumer warpgroup (64, or 128 for bf16). Shared memory: [S stages of
 // A (2 kRows rows x 128 B: 16 or 32 KB) + B 16 KB][FP8: S x 128 token
@@ -607,12 +384,10 @@ void launch_grouped_wgmma(const StreamGemmArgs& a, cudaStream_t stream) {
     auto k = a.fp8 ? moe_wgmma_ws_kernel<true, 64> : moe_wgmma_ws_kernel<false, 64>;
     allow_dynamic_smem(k, ws_smem_bytes(a.fp8, 64));
     k<<<unsigned(ctas), kWsThreads, ws_smem_bytes(a.fp8, 64), stream>>>(a);
+    SABLE_LAUNCH_OK();
   } else {
-    auto k = a.fp8 ? moe_wgmma_kernel<true> : moe_wgmma_kernel<false>;
-    allow_dynamic_smem(k, kSmemBytes);
-    k<<<unsigned(ctas), kThreads, kSmemBytes, stream>>>(a);
+    launch_ref(a, stream);
   }
-  SABLE_LAUNCH_OK();
 }
 
 }  // namespace sable::cuda
