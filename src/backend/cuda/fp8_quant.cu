@@ -25,8 +25,10 @@ __device__ __forceinline__ uint32_t pack4_fp8(float a, float b, float c, float d
 
 // One warp per (token, 128-channel group); lane l handles channels 4l..4l+3.
 // Rows t in [T, T_pad) are written as zeros with scale 1 (padding for cuBLASLt).
-__global__ void quantize_act_kernel(const __nv_bfloat16* __restrict__ x, int64_t T, int64_t T_pad,
-                                    int64_t K, int64_t ldx, uint8_t* __restrict__ q,
+// Row t reads x row rows[t] when rows is given (a gather: the MoE's tokens in
+// expert order), else row t.
+__global__ void quantize_act_kernel(const __nv_bfloat16* __restrict__ x, const int* __restrict__ rows, int64_t T,
+                                    int64_t T_pad, int64_t K, int64_t ldx, uint8_t* __restrict__ q,
                                     float* __restrict__ scales, int64_t s_sk, int64_t s_st) {
   pdl_begin();
   const int64_t G = (K + 127) / 128;
@@ -38,7 +40,8 @@ __global__ void quantize_act_kernel(const __nv_bfloat16* __restrict__ x, int64_t
   const bool in = t < T && k < K;
   float v[4] = {0.f, 0.f, 0.f, 0.f};
   if (in) {
-    const uint2 raw = *reinterpret_cast<const uint2*>(x + t * ldx + k);
+    const int64_t src = rows ? rows[t] : t;
+    const uint2 raw = *reinterpret_cast<const uint2*>(x + src * ldx + k);
     const __nv_bfloat162 p0 = *reinterpret_cast<const __nv_bfloat162*>(&raw.x);
     const __nv_bfloat162 p1 = *reinterpret_cast<const __nv_bfloat162*>(&raw.y);
     v[0] = __low2float(p0); v[1] = __high2float(p0);
@@ -111,14 +114,25 @@ void launch_quantize_act_fp8_padded(const __nv_bfloat16* x, int64_t T, int64_t T
   SABLE_GEMM_REQUIRE(K % 4 == 0 && ldx % 4 == 0, "activation quantization needs K % 4 == 0");
   if (skipped(kSkipActQuant)) return;
   const int64_t warps = T_pad * ceil_div(K, 128);
-  launch_pdl(quantize_act_kernel, unsigned(ceil_div(warps * 32, 256)), 256, 0, stream, x, T, T_pad, K, ldx, q, scales,
-             s_sk, s_st);
+  launch_pdl(quantize_act_kernel, unsigned(ceil_div(warps * 32, 256)), 256, 0, stream, x,
+             static_cast<const int*>(nullptr), T, T_pad, K, ldx, q, scales, s_sk, s_st);
   SABLE_LAUNCH_OK();
 }
 
 void launch_quantize_act_fp8(const __nv_bfloat16* x, int64_t T, int64_t K, int64_t ldx,
                              uint8_t* q, float* scales, int64_t sld, cudaStream_t stream) {
   launch_quantize_act_fp8_padded(x, T, T, K, ldx, q, scales, sld, 1, stream);
+}
+
+void launch_quantize_act_fp8_rows(const __nv_bfloat16* x, const int* rows, int64_t T, int64_t K, int64_t ldx,
+                                  uint8_t* q, float* scales, int64_t sld, cudaStream_t stream) {
+  if (T <= 0 || K <= 0) return;
+  SABLE_GEMM_REQUIRE(K % 4 == 0 && ldx % 4 == 0, "activation quantization needs K % 4 == 0");
+  if (skipped(kSkipActQuant)) return;
+  const int64_t warps = T * ceil_div(K, 128);
+  launch_pdl(quantize_act_kernel, unsigned(ceil_div(warps * 32, 256)), 256, 0, stream, x, rows, T, T, K, ldx, q, scales,
+             sld, int64_t(1));
+  SABLE_LAUNCH_OK();
 }
 
 void launch_quantize_weight_fp8(const __nv_bfloat16* w, int64_t R, int64_t C, uint8_t* q,

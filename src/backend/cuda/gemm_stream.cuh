@@ -35,6 +35,7 @@ struct StreamGemmArgs {
   // w_kt > 0: each group's weight is in the tiled layout of expert_tiles.cuh
   // with w_kt K tiles per 32-row tile (the MoE experts); 0: natural rows.
   int64_t w_kt = 0;
+  int groups = 0;             // groups in w (the grouped wgmma kernel's tensor map); 0: unknown
   const float* ws = nullptr;  // FP8: scale(g, rb, kb) = ws[g*ws_gstride + rb*ws_ld + kb]
   int64_t ws_ld = 0, ws_gstride = 0;
   // glu: rows are gate/up interleaved by 16 (PreparedExperts); output column

@@ -123,6 +123,19 @@ __global__ void moe_fill_kernel(const int* __restrict__ ids, const float* __rest
   if (e == E - 1 && threadIdx.x == 0) *num_tiles = tbase + nt;
 }
 
+// xg[p, :] = x[rows[p], :] for p < P (the tokens in expert order for the
+// grouped wgmma kernel, which reads them by TMA), 8 channels per thread.
+__global__ void moe_gather_kernel(const __nv_bfloat16* __restrict__ x, const int* __restrict__ rows, int64_t P,
+                                  int64_t H, __nv_bfloat16* __restrict__ xg) {
+  pdl_begin();
+  const int64_t vecs = H / 8;
+  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < P * vecs;
+       idx += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t p = idx / vecs, c = (idx % vecs) * 8;
+    *reinterpret_cast<uint4*>(xg + p * H + c) = *reinterpret_cast<const uint4*>(x + int64_t(rows[p]) * H + c);
+  }
+}
+
 // out[t, :] = sum_k y[pair_pos[t*K + k], :], 8 channels per thread.
 __global__ void moe_reduce_kernel(const __nv_bfloat16* __restrict__ y, const int* __restrict__ pair_pos,
                                   int64_t T, int top_k, int64_t H, void* __restrict__ out,
@@ -297,6 +310,7 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   g.w = P.w13;
   g.w_gstride = P.w13_stride / (P.fp8 ? 1 : 2);
   g.w_kt = expert_k_tiles(H, P.fp8 ? 1 : 2);
+  g.groups = E;
   g.glu = true;
   g.tiles = tiles;
   g.num_tiles = num_tiles;
@@ -306,7 +320,32 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   g.out = h;
   g.ldo = I;
   g.T = pairs;
-  if (P.fp8) {
+  if (wgmma) {
+    // The wgmma kernel reads its tokens as contiguous rows (TMA): gather
+    // them in expert order (quantized on the way for FP8) into y, which
+    // only the down projection writes, after gate/up has read them.
+    g.x_index = nullptr;
+    g.ldx = H;
+    if (P.fp8) {
+      auto* xq = reinterpret_cast<uint8_t*>(y);
+      auto* xs = reinterpret_cast<float*>(ar + s.y + a256(size_t(pairs * H)));
+      launch_quantize_act_fp8_rows(x.ptr<__nv_bfloat16>(), sorted_token, pairs, H, H, xq, xs, scale_ld(pairs), stream);
+      g.x = xq;
+      g.xs = xs;
+      g.xs_sk = scale_ld(pairs);
+      g.xs_st = 1;
+      g.ws = P.s13;
+      g.ws_ld = kbH;
+      g.ws_gstride = 2 * nbI * kbH;
+      g.ws_up = nbI * kbH;
+    } else {
+      const int64_t work = pairs * (H / 8);
+      launch_pdl(moe_gather_kernel, unsigned(ceil_div(work, 256) < 8192 ? ceil_div(work, 256) : 8192), 256, 0, stream,
+                 x.ptr<__nv_bfloat16>(), static_cast<const int*>(sorted_token), pairs, H, y);
+      SABLE_LAUNCH_OK();
+      g.x = y;
+    }
+  } else if (P.fp8) {
     auto* xq = reinterpret_cast<uint8_t*>(ar + s.xq);
     auto* xs = reinterpret_cast<float*>(ar + s.xs);
     launch_quantize_act_fp8(x.ptr<__nv_bfloat16>(), T, H, H, xq, xs, scale_ld(T), stream);
@@ -338,6 +377,7 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   d.w = P.w2;
   d.w_gstride = P.w2_stride / (P.fp8 ? 1 : 2);
   d.w_kt = expert_k_tiles(I, P.fp8 ? 1 : 2);
+  d.groups = E;
   d.tiles = tiles;
   d.num_tiles = num_tiles;
   d.grid_tiles = int(s.max_tiles);

@@ -1,13 +1,14 @@
 // Internal to the MoE grouped wgmma kernels (moe_grouped_wgmma.cu, the
 // warp-specialized default; moe_grouped_wgmma_ref.cu, the first kernel and the
-// tests' bitwise reference for it): the tile shape, the e4m3 wgmma, where a
-// weight chunk comes from, and the epilogue through shared memory.
+// tests' bitwise reference for it): the tile shape, where the first kernel's
+// weight chunks come from, and the epilogue through shared memory.
 #pragma once
 
 #include <cuda_bf16.h>
 
 #include "backend/cuda/expert_tiles.cuh"
 #include "backend/cuda/gemm_stream.cuh"
+#include "backend/cuda/wgmma_ntile.cuh"
 #include "backend/cuda/wgmma_ops.cuh"
 
 namespace sable::cuda::moe_wgmma {
@@ -25,17 +26,6 @@ constexpr int kSmemBytes = 1024 /* alignment slack */ + kStages * (kStageBytes +
 static_assert(kBM == kBN, "one chunk map serves both tiles");
 static_assert(kBN * kEpiLd * 4 <= kStages * kStageBytes, "epilogue tile reuses the stages");
 
-// D[64 x 128] (+)= A[64 x 32] B[128 x 32]^T, e4m3, both K-major in smem; scale_d 0 overwrites D.
-__device__ __forceinline__ void wgmma_m64n128k32_e4m3(float (&d)[64], uint64_t da, uint64_t db, int scale_d) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {" SABLE_WGMMA_D64_REGS
-      "}, %64, %65, p, 1, 1;\n"
-      "}\n"
-      : SABLE_WGMMA_D64_OUT(d)
-      : "l"(da), "l"(db), "r"(scale_d));
-}
-
 // Global source of the weights' 16-byte chunk ch (0..7) of row n (of the
 // expert's N) in K stage 0; stage kb is kb * weight_stage_bytes(a) further.
 // Natural rows (w_kt == 0) or the tiled layout of expert_tiles.cuh (4 KB
@@ -51,14 +41,14 @@ __device__ __forceinline__ uint32_t weight_stage_bytes(const StreamGemmArgs& a) 
   return a.w_kt > 0 ? kExpertTileBytes : kRowBytes;
 }
 
-// Accumulator -> shared sE[token][weight row] (kLd floats per token).
-// m64n128 layout: acc[4 j + e] is row mrow + 8 (e / 2) with mrow =
-// (warp % 4) * 16 + lane / 4 within the accumulator's 64, token
-// 8 j + 2 (lane % 4) + e % 2.
-template <int kLd>
-__device__ __forceinline__ void acc_to_smem(float* sE, const float (&acc)[64], int mrow, int lane) {
+// Accumulator of an m64nN wgmma (kR = N / 2 per thread) -> shared
+// sE[token][weight row] (kLd floats per token). acc[4 j + e] is row mrow +
+// 8 (e / 2) with mrow = (warp % 4) * 16 + lane / 4 within the accumulator's
+// 64, token 8 j + 2 (lane % 4) + e % 2.
+template <int kLd, int kR>
+__device__ __forceinline__ void acc_to_smem(float* sE, const float (&acc)[kR], int mrow, int lane) {
 #pragma unroll
-  for (int j = 0; j < 16; ++j)
+  for (int j = 0; j < kR / 4; ++j)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int tok = j * 8 + (lane & 3) * 2 + (e & 1);

@@ -103,7 +103,7 @@ __global__ void __launch_bounds__(kThreads, 1) moe_wgmma_kernel(const StreamGemm
       const float ws = wscale[kb];
       wgmma_fence();
 #pragma unroll
-      for (int ks = 0; ks < 4; ++ks) wgmma_m64n128k32_e4m3(blk, da + 2 * ks, db + 2 * ks, ks);  // +32 B per k32
+      for (int ks = 0; ks < 4; ++ks) WgmmaNt<128>::e4m3(blk, da + 2 * ks, db + 2 * ks, ks);  // +32 B per k32
       wgmma_commit();
       if (kb + kAhead < KB) load(kb + kAhead, (kb + kAhead) % kStages);  // its stage was consumed at kb-1
       cp_async_commit();

@@ -47,6 +47,13 @@ __device__ __forceinline__ uint64_t kmajor_desc(uint32_t saddr) {
   return uint64_t((saddr & 0x3FFFFu) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) |
          (uint64_t(1) << 62);
 }
+// The same for a K-major operand in the 64-byte-swizzle layout (rows of 64
+// bytes of K, 8 rows a 512-byte atom, 512-byte aligned): SBO 512 B, swizzle
+// mode 2 = 64 B. What a TMA box of 64-byte rows with CU_TENSOR_MAP_SWIZZLE_64B
+// writes; a k step of 32 bytes inside the row adds 32 B to the start address.
+__device__ __forceinline__ uint64_t kmajor_desc_sw64(uint32_t saddr) {
+  return uint64_t((saddr & 0x3FFFFu) >> 4) | (uint64_t(1) << 16) | (uint64_t(512 >> 4) << 32) | (uint64_t(2) << 62);
+}
 // The MN-major form (the operand's M or N dimension contiguous, e.g. B =
 // V[keys x dims] stored a key per 128-byte row): in the 128-byte-swizzle
 // canonical layout, LBO is the stride between 64-element column blocks of
@@ -151,6 +158,18 @@ __device__ __forceinline__ void tma_load_3d(uint32_t dst, const void* tmap, int 
       "[%5];\n" ::"r"(dst),
       "l"(tmap), "r"(x), "r"(y), "r"(z), "r"(bar)
       : "memory");
+}
+
+// A contiguous copy of `bytes` (a multiple of 16) from global `src` (16-byte
+// aligned) into shared `dst` (16-byte aligned), signalling `bar` as above.
+// Where a tensor map's box cannot start at an arbitrary element of its
+// innermost dimension (the box start there must be 16-byte aligned: an
+// f32 box at token 3 faults with an illegal instruction), this copies from
+// the aligned address below and the reader skips the difference.
+__device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
+               "l"(src), "r"(bytes), "r"(bar)
+               : "memory");
 }
 
 // Named barrier `id` (1..15; 0 is __syncthreads) among `threads` threads, a

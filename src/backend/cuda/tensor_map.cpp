@@ -32,8 +32,11 @@ std::string join(std::initializer_list<T> v) {
 
 }  // namespace
 
-CUtensorMap tensor_map_bf16(const void* base, std::initializer_list<uint64_t> dims,
-                            std::initializer_list<uint64_t> strides, std::initializer_list<uint32_t> box) {
+namespace {
+
+CUtensorMap encode(const char* what, CUtensorMapDataType dtype, const void* base, std::initializer_list<uint64_t> dims,
+                   std::initializer_list<uint64_t> strides, std::initializer_list<uint32_t> box,
+                   CUtensorMapSwizzle swizzle) {
   const size_t rank = dims.size();
   if (rank < 1 || rank > 5 || strides.size() + 1 != rank || box.size() != rank)
     throw std::runtime_error("CUDA tensor map: " + std::to_string(rank) + " dims, " + std::to_string(strides.size()) +
@@ -50,13 +53,27 @@ CUtensorMap tensor_map_bf16(const void* base, std::initializer_list<uint64_t> di
     b[i++] = x;
   }
   CUtensorMap map{};
-  const CUresult r = encode_fn()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, cuuint32_t(rank), const_cast<void*>(base), d,
-                                 st, b, elem, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  const CUresult r =
+      encode_fn()(&map, dtype, cuuint32_t(rank), const_cast<void*>(base), d, st, b, elem, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                  swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS)
-    throw std::runtime_error("CUDA: cuTensorMapEncodeTiled refused a bf16 map of [" + join(dims) + "] (strides " +
-                             join(strides) + " B, box " + join(box) + "): error " + std::to_string(int(r)));
+    throw std::runtime_error(std::string("CUDA: cuTensorMapEncodeTiled refused a ") + what + " map of [" + join(dims) +
+                             "] (strides " + join(strides) + " B, box " + join(box) + "): error " +
+                             std::to_string(int(r)));
   return map;
+}
+
+}  // namespace
+
+CUtensorMap tensor_map_bf16(const void* base, std::initializer_list<uint64_t> dims,
+                            std::initializer_list<uint64_t> strides, std::initializer_list<uint32_t> box) {
+  return encode("bf16", CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, base, dims, strides, box, CU_TENSOR_MAP_SWIZZLE_128B);
+}
+
+CUtensorMap tensor_map_u8(const void* base, std::initializer_list<uint64_t> dims,
+                          std::initializer_list<uint64_t> strides, std::initializer_list<uint32_t> box,
+                          CUtensorMapSwizzle swizzle) {
+  return encode("u8", CU_TENSOR_MAP_DATA_TYPE_UINT8, base, dims, strides, box, swizzle);
 }
 
 }  // namespace sable::cuda

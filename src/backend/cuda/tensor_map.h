@@ -19,4 +19,11 @@ namespace sable::cuda {
 CUtensorMap tensor_map_bf16(const void* base, std::initializer_list<uint64_t> dims,
                             std::initializer_list<uint64_t> strides, std::initializer_list<uint32_t> box);
 
+// The same over bytes (FP8 data, or any data copied as it is), with the
+// swizzle named: CU_TENSOR_MAP_SWIZZLE_128B (innermost box <= 128 bytes) or
+// _64B (<= 64 bytes: rows of 64 bytes in 512-byte swizzle atoms).
+CUtensorMap tensor_map_u8(const void* base, std::initializer_list<uint64_t> dims,
+                          std::initializer_list<uint64_t> strides, std::initializer_list<uint32_t> box,
+                          CUtensorMapSwizzle swizzle);
+
 }  // namespace sable::cuda
