@@ -195,8 +195,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < kQk / 16; ++ks)
-      wgmma_m64n128k16(s, dq + (uint32_t((ks >> 2) * kQBlk + (ks & 3) * 32) >> 4),
-                       dk + (uint32_t((ks >> 2) * kKBlk + (ks & 3) * 32) >> 4), ks > 0 ? 1 : 0);
+      WgmmaNt<128>::bf16(s, dq + (uint32_t((ks >> 2) * kQBlk + (ks & 3) * 32) >> 4),
+                         dk + (uint32_t((ks >> 2) * kKBlk + (ks & 3) * 32) >> 4), ks > 0 ? 1 : 0);
     wgmma_commit();
   };
   // O += P V(j): 8 m64n128k16 over the tile's keys (descriptors from

@@ -60,7 +60,7 @@ __device__ __forceinline__ void issue_s(float (&s)[32], uint32_t sq, uint32_t sk
 #pragma unroll
   for (int ks = 0; ks < kL / 16; ++ks) {
     const uint32_t off = uint32_t((ks >> 2) * kColBlockBytes + (ks & 3) * 32) >> 4;
-    wgmma_m64n64k16(s, dq + off, dk + off, ks > 0 ? 1 : 0);
+    WgmmaNt<64>::bf16(s, dq + off, dk + off, ks > 0 ? 1 : 0);
   }
   wgmma_commit();
 }

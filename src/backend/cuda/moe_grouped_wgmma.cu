@@ -64,7 +64,6 @@
 #include "backend/cuda/sm90_async.cuh"
 #include "backend/cuda/smem_optin.h"
 #include "backend/cuda/tensor_map.h"
-#include "backend/cuda/wgmma_ntile.cuh"
 
 namespace sable::cuda {
 

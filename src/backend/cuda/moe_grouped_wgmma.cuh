@@ -8,7 +8,6 @@
 
 #include "backend/cuda/expert_tiles.cuh"
 #include "backend/cuda/gemm_stream.cuh"
-#include "backend/cuda/wgmma_ntile.cuh"
 #include "backend/cuda/wgmma_ops.cuh"
 
 namespace sable::cuda::moe_wgmma {

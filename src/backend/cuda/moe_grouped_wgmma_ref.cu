@@ -120,7 +120,7 @@ __global__ void __launch_bounds__(kThreads, 1) moe_wgmma_kernel(const StreamGemm
     } else {
       wgmma_fence();
 #pragma unroll
-      for (int ks = 0; ks < 4; ++ks) wgmma_m64n128k16(acc, da + 2 * ks, db + 2 * ks, 1);  // +32 B per k16
+      for (int ks = 0; ks < 4; ++ks) WgmmaNt<128>::bf16(acc, da + 2 * ks, db + 2 * ks, 1);  // +32 B per k16
       wgmma_commit();
       wgmma_wait<1>();  // kb-1 done: its stage is free after the next barrier
       if (kb + kAhead < KB) load(kb + kAhead, (kb + kAhead) % kStages);
