@@ -320,12 +320,21 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   g.out = h;
   g.ldo = I;
   g.T = pairs;
+  g.ldx = H;
+  if (P.fp8) {
+    // FP8 activations: the tokens quantized in 1 x 128 blocks (scales
+    // [H / 128][rows]), and the weights' 128 x 128 block scales.
+    g.ws = P.s13;
+    g.ws_ld = kbH;
+    g.ws_gstride = 2 * nbI * kbH;
+    g.ws_up = nbI * kbH;
+    g.xs_st = 1;
+  }
   if (wgmma) {
     // The wgmma kernel reads its tokens as contiguous rows (TMA): gather
     // them in expert order (quantized on the way for FP8) into y, which
     // only the down projection writes, after gate/up has read them.
     g.x_index = nullptr;
-    g.ldx = H;
     if (P.fp8) {
       auto* xq = reinterpret_cast<uint8_t*>(y);
       auto* xs = reinterpret_cast<float*>(ar + s.y + a256(size_t(pairs * H)));
@@ -333,11 +342,6 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
       g.x = xq;
       g.xs = xs;
       g.xs_sk = scale_ld(pairs);
-      g.xs_st = 1;
-      g.ws = P.s13;
-      g.ws_ld = kbH;
-      g.ws_gstride = 2 * nbI * kbH;
-      g.ws_up = nbI * kbH;
     } else {
       const int64_t work = pairs * (H / 8);
       launch_pdl(moe_gather_kernel, unsigned(ceil_div(work, 256) < 8192 ? ceil_div(work, 256) : 8192), 256, 0, stream,
@@ -350,17 +354,10 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
     auto* xs = reinterpret_cast<float*>(ar + s.xs);
     launch_quantize_act_fp8(x.ptr<__nv_bfloat16>(), T, H, H, xq, xs, scale_ld(T), stream);
     g.x = xq;
-    g.ldx = H;
     g.xs = xs;
     g.xs_sk = scale_ld(T);
-    g.xs_st = 1;
-    g.ws = P.s13;
-    g.ws_ld = kbH;
-    g.ws_gstride = 2 * nbI * kbH;
-    g.ws_up = nbI * kbH;
   } else {
     g.x = x.data();
-    g.ldx = H;
   }
   if (wgmma) {
     SABLE_GEMM_REQUIRE(grouped_wgmma_supported(g), "moe_experts: shape not supported by the wgmma kernel");
