@@ -29,14 +29,18 @@
 //     the tokens as contiguous rows (moe_experts gathers them in expert
 //     order first, FP8 quantizing on the way) in one 128-token box, and FP8
 //     token scales by a plain bulk copy. The consumers run at the tile's
-//     token count rounded up to 16 (wgmma m64nNk16/k32, N = 16 .. 128): an expert's tokens rarely fill their last tile (4,096 tokens,
-//     top-8 of 256: 128 +- 11 per expert, 71 % of 128-token tiles' slots
-//     used, 95 % at 16-token granularity). bf16 with N % 256 == 0 (variant
-//     2) takes 256-row tiles: each consumer warpgroup owns 128 weight rows
-//     in two accumulators, 85 bf16 FLOP per byte from L2 instead of 64.
-//     FP8 keeps 128 rows: its per-m64 block accumulator would not fit twice
-//     in the consumers' registers. Same k order and promotion order as the
-//     first kernel, whatever the tile width: bitwise the same results.
+//     token count rounded up to 16 (wgmma m64nNk16/k32, N = 16 .. 128): an
+//     expert's tokens rarely fill their last tile (4,096 tokens, top-8 of
+//     256: 128 +- 11 per expert, 71 % of 128-token tiles' slots used, 95 %
+//     at 16-token granularity). N % 256 == 0 (variant 2: bf16; 3: FP8 too)
+//     takes 256-row tiles: each consumer warpgroup owns 128 weight rows in
+//     two accumulators, 85 bf16 / 170 FP8 FLOP per byte from L2 instead of
+//     64 / 128. FP8's two accumulators share one block accumulator
+//     (registers: acc[2] + blk + the stage's scales fit in 240, two blk
+//     would not), the second's wgmma issued after the first's promotion;
+//     opt-in (variant 3) until measured on hardware. Same k order and
+//     promotion order as the first kernel, whatever the tile width: bitwise
+//     the same results.
 // History (H200, 4,096 tokens, whole MoE op): the first kernel 258 / 346
 // TFLOP/s bf16 / FP8; the warp-specialized one with a 128-thread cp.async
 // producer 323 / 387 (ef9b2a8); ncu of that one: bf16 L2-bound (85-91 % of
@@ -76,8 +80,8 @@ constexpr int kWsThreads = 384;
 constexpr int kWsProducers = 128;  // the producer warpgroup (one thread issues the TMA copies)
 constexpr int kWsConsumers = 256;
 constexpr int kWsConsumerWarps = kWsConsumers / 32;  // empty-barrier arrivals per stage: one per consumer warp
-// Weight rows per consumer warpgroup R: 64 (one m64 accumulator) or, bf16
-// only, 128 (two). The CTA tile is 2 R weight rows x 128 tokens; a stage is
+// Weight rows per consumer warpgroup R: 64 (one m64 accumulator) or 128
+// (two). The CTA tile is 2 R weight rows x 128 tokens; a stage is
 // the A tile (2 R rows x 128 B) and the B tile (128 tokens x 128 B).
 constexpr int ws_bm(int rows) { return 2 * rows; }
 constexpr int ws_a_bytes(int rows) { return ws_bm(rows) * kRowBytes; }
@@ -89,14 +93,24 @@ constexpr int kWsScaleFloats = kBN + 4;
 constexpr int kWsScaleBytes = kWsScaleFloats * 4;
 // As many stages as fit in the 227 KB an SM gives one CTA: 1 KB alignment
 // slack, the stages (+ FP8 token scales), full and empty mbarriers. 32 KB
-// stages (R = 64): 7 bf16, 6 FP8; 48 KB stages (R = 128): 4.
+// stages (R = 64): 7 bf16, 6 FP8; 48 KB stages (R = 128): 4 (bf16 and FP8).
 constexpr int ws_stages(bool fp8, int rows) { return rows == 128 ? 4 : fp8 ? 6 : 7; }
 constexpr int ws_smem_bytes(bool fp8, int rows) {
   return 1024 + ws_stages(fp8, rows) * (ws_stage_bytes(rows) + (fp8 ? kWsScaleBytes : 0) + 2 * 8);
 }
+// Registers per thread after setmaxnreg (the register file's 64 K over 384
+// threads: 128 p + 256 c <= 65,536): FP8 with 256-row tiles holds two
+// accumulators, one block accumulator and the stage's scales (224 floats
+// at 128 tokens) and takes 240, leaving the producer warpgroup 24 (its one
+// issuing thread needs ~20); else 232 and 40.
+constexpr int ws_consumer_regs(bool fp8, int rows) { return fp8 && rows == 128 ? 240 : 232; }
+constexpr int ws_producer_regs(bool fp8, int rows) { return fp8 && rows == 128 ? 24 : 40; }
+static_assert(128 * ws_producer_regs(true, 128) + 256 * ws_consumer_regs(true, 128) <= 65536 &&
+                  128 * ws_producer_regs(true, 64) + 256 * ws_consumer_regs(true, 64) <= 65536,
+              "setmaxnreg stays inside the register file");
 static_assert(ws_stage_bytes(64) == kStageBytes, "R = 64 is the first kernel's tile");
 static_assert(ws_smem_bytes(false, 64) <= 227 * 1024 && ws_smem_bytes(true, 64) <= 227 * 1024 &&
-                  ws_smem_bytes(false, 128) <= 227 * 1024,
+                  ws_smem_bytes(false, 128) <= 227 * 1024 && ws_smem_bytes(true, 128) <= 227 * 1024,
               "stages fit in shared memory");
 static_assert(kBN * ws_epi_ld(64) * 4 <= ws_stages(true, 64) * ws_stage_bytes(64) &&
                   kBN * ws_epi_ld(128) * 4 <= ws_stages(false, 128) * ws_stage_bytes(128),
@@ -138,13 +152,18 @@ __device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile
   int st = 0;
   uint32_t ph = 0;
   if constexpr (kFp8) {
-    // FP8 weight scale of this thread's rows: the warp's 16-row group is gate
-    // (even) or up (odd) under glu, both in natural row block rb / 2.
+    // FP8 weight scale of this thread's rows (one 128-row block holds all
+    // of them, whatever kAcc): under glu the warp's 16-row groups are gate
+    // (even) or up (odd), the CTA's BM rows half of each, so natural block
+    // rb BM / 256; else block (rb BM + cwg kRows) / 128.
     const int64_t gbase = int64_t(t.g) * a.ws_gstride;
-    const float* wscale = a.glu ? a.ws + gbase + ((cw & 1) ? a.ws_up : 0) + int64_t(t.rb / 2) * a.ws_ld
-                                : a.ws + gbase + int64_t(t.rb) * a.ws_ld;
+    const float* wscale = a.glu ? a.ws + gbase + ((cw & 1) ? a.ws_up : 0) + int64_t(t.rb * BM / 256) * a.ws_ld
+                                : a.ws + gbase + int64_t((t.rb * BM + cwg * kRows) / 128) * a.ws_ld;
     const float* sxs = reinterpret_cast<const float*>(t.smem + S * kSBytes);
-    float blk[kR];  // one 128-wide K block's partial sums (the first wgmma of a block overwrites them)
+    // One 128-wide K block's partial sums of one accumulator's 64 rows (the
+    // first wgmma of a block overwrites them); with two accumulators (256-row
+    // tiles) they take turns: registers allow acc[2] and one blk, not two.
+    float blk[kR];
 #pragma unroll
     for (int i = 0; i < kR; ++i) blk[i] = 0.f;
     float ws_next = t.KB > 0 ? wscale[0] : 0.f;  // loaded a stage ahead: off the promotion's path
@@ -154,32 +173,38 @@ __device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile
       mbar_wait(t.full0 + 8 * st, ph);
       const uint32_t sa = t.sbase + uint32_t(st * kSBytes);
       const uint64_t da = kmajor_desc_sw64(sa + uint32_t(cwg * kRows * 64)), db = kmajor_desc(sa + kABytes);
-      wgmma_fence();
-      // blk[64 rows x kN tokens] = A[64 x 128 of K] B[kN x 128 of K]^T, +32 B per k32 (A: two per
-      // 64-byte half, the halves kHalf bytes apart).
-#pragma unroll
-      for (int ks = 0; ks < 4; ++ks) Mma::e4m3(blk, da + (ks >> 1) * (kHalf >> 4) + 2 * (ks & 1), db + 2 * ks, ks);
-      wgmma_commit();
-      // The stage's token scales while the tensor core works (tokens
-      // 8 j + 2 (lane % 4) + {0, 1}), times the weight scale as before.
-      const float* sx = sxs + st * kWsScaleFloats + t.s0 + (lane & 3) * 2;
+      // The stage's token scales (tokens 8 j + 2 (lane % 4) + {0, 1}) times
+      // the weight scale, read while the tensor core runs the first batch.
       float s0[kN / 8], s1[kN / 8];
 #pragma unroll
-      for (int j = 0; j < kN / 8; ++j) {
-        s0[j] = ws * sx[j * 8];
-        s1[j] = ws * sx[j * 8 + 1];
-      }
-      wgmma_wait0();
-      wgmma_fence_operands(blk);
-      release(st);
-      // acc += blk * (weight scale x token scale); the other warpgroup's
-      // wgmma runs meanwhile.
+      for (int h = 0; h < kAcc; ++h) {
+        wgmma_fence();
+        // blk[64 rows x kN tokens] = A[rows 64 h .. +63 x 128 of K] B[kN x 128 of K]^T, +32 B per k32 (A: two
+        // per 64-byte half, the halves kHalf bytes apart, accumulator h's rows 64 h x 64 B further).
 #pragma unroll
-      for (int j = 0; j < kN / 8; ++j) {
-        acc[0][4 * j] += blk[4 * j] * s0[j];
-        acc[0][4 * j + 1] += blk[4 * j + 1] * s1[j];
-        acc[0][4 * j + 2] += blk[4 * j + 2] * s0[j];
-        acc[0][4 * j + 3] += blk[4 * j + 3] * s1[j];
+        for (int ks = 0; ks < 4; ++ks)
+          Mma::e4m3(blk, da + (ks >> 1) * (kHalf >> 4) + h * (64 * 64 >> 4) + 2 * (ks & 1), db + 2 * ks, ks);
+        wgmma_commit();
+        if (h == 0) {
+          const float* sx = sxs + st * kWsScaleFloats + t.s0 + (lane & 3) * 2;
+#pragma unroll
+          for (int j = 0; j < kN / 8; ++j) {
+            s0[j] = ws * sx[j * 8];
+            s1[j] = ws * sx[j * 8 + 1];
+          }
+        }
+        wgmma_wait0();
+        wgmma_fence_operands(blk);
+        // The slot is free after the last accumulator's wgmma; acc[h] += blk
+        // * (weight scale x token scale) while the other warpgroup's wgmma runs.
+        if (h == kAcc - 1) release(st);
+#pragma unroll
+        for (int j = 0; j < kN / 8; ++j) {
+          acc[h][4 * j] += blk[4 * j] * s0[j];
+          acc[h][4 * j + 1] += blk[4 * j + 1] * s1[j];
+          acc[h][4 * j + 2] += blk[4 * j + 2] * s0[j];
+          acc[h][4 * j + 3] += blk[4 * j + 3] * s1[j];
+        }
       }
       if (++st == S) {
         st = 0;
@@ -228,7 +253,7 @@ __device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile
 }
 
 // The warp-specialized kernel (see the top of the file), kRows weight rows
-// per consumer warpgroup (64, or 128 for bf16). Shared memory: [S stages of
+// per consumer warpgroup (64 or 128). Shared memory: [S stages of
 // A (2 kRows rows x 128 B: 16 or 32 KB) + B 16 KB][FP8: S x 132 token
 // scales][S full][S empty mbarriers]; the epilogue tile reuses the stages.
 // Everything arrives by the TMA unit, issued by one producer thread:
@@ -255,7 +280,7 @@ template <bool kFp8, int kRows>
 __global__ void __launch_bounds__(kWsThreads, 1)
     moe_wgmma_ws_kernel(const StreamGemmArgs a, const __grid_constant__ CUtensorMap amap,
                         const __grid_constant__ CUtensorMap bmap) {
-  static_assert(kRows == 64 || (kRows == 128 && !kFp8), "FP8 needs a block accumulator per m64: 64 rows only");
+  static_assert(kRows == 64 || kRows == 128, "one or two m64 accumulators per consumer warpgroup");
   constexpr int S = ws_stages(kFp8, kRows);
   constexpr int BM = ws_bm(kRows);                // weight rows per CTA
   constexpr int kABytes = ws_a_bytes(kRows);      // A tile of a stage; B follows
@@ -291,7 +316,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   __syncthreads();  // the only CTA-wide barrier (the producer may leave early)
 
   if (tid < kWsProducers) {
-    setmaxnreg_dec<40>();
+    setmaxnreg_dec<ws_producer_regs(kFp8, kRows)>();
     if (tid != 0) return;
     // 2 KB block b of the weights is amap row 32 b; the expert's row tile
     // rt, K tile kt, half c is block (g stride / 2 KB) + (rt KT + kt) 2 + c.
@@ -327,7 +352,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
 
   // Consumers, at the tile's token width rounded up to 16 (a remainder tile
   // of an expert's tokens costs the tensor core its tokens, not 128).
-  setmaxnreg_inc<232>();
+  setmaxnreg_inc<ws_consumer_regs(kFp8, kRows)>();
   const WsTile t{smem, sbase, full0, empty0, g, rb, p0, cnt, KB, p0 & 3};
   switch ((cnt + 15) >> 4) {
     case 1:
@@ -368,7 +393,8 @@ bool grouped_wgmma_supported(const StreamGemmArgs& a) {
 namespace {
 // 0: moe_wgmma_kernel; 1: the warp-specialized kernel, 128-row tiles; 2: the
 // warp-specialized kernel with 256-row tiles for bf16 where N % 256 == 0
-// (else as 1); -1: the default (2); -2: read SABLE_MOE_WGMMA_WS (0-2 forces
+// (else as 1); 3: the same for FP8 too (opt-in until measured on
+// hardware); -1: the default (2); -2: read SABLE_MOE_WGMMA_WS (0-3 forces
 // one) on first use.
 int g_ws_variant = -2;
 }  // namespace
@@ -414,13 +440,18 @@ bool ws_supported(const StreamGemmArgs& a) {
 void launch_grouped_wgmma(const StreamGemmArgs& a, cudaStream_t stream) {
   if (g_ws_variant == -2) {
     const char* e = std::getenv("SABLE_MOE_WGMMA_WS");
-    g_ws_variant = (e && *e >= '0' && *e <= '2') ? *e - '0' : -1;
+    g_ws_variant = (e && *e >= '0' && *e <= '3') ? *e - '0' : -1;
   }
   int v = g_ws_variant < 0 ? 2 : g_ws_variant;
   if (!ws_supported(a)) v = 0;
-  if (v == 2 && !a.fp8 && a.N % ws_bm(128) == 0) {
+  if ((v == 3 || (v == 2 && !a.fp8)) && a.N % ws_bm(128) == 0) {
     const int64_t ctas = int64_t(a.grid_tiles) * (a.N / ws_bm(128));
-    if (ctas > 0) launch_ws<false, 128>(a, ctas, stream);
+    if (ctas > 0) {
+      if (a.fp8)
+        launch_ws<true, 128>(a, ctas, stream);
+      else
+        launch_ws<false, 128>(a, ctas, stream);
+    }
     return;
   }
   const int64_t ctas = int64_t(a.grid_tiles) * (a.N / kBM);
