@@ -56,6 +56,7 @@ int main() {
 #include "backend/cuda/sampling.h"
 #include "core/dtype.h"
 #include "cuda_bench_check.h"
+#include "cuda_graph_timing.h"
 
 using namespace sable;
 
@@ -99,66 +100,13 @@ Tensor device_i32(const std::vector<int32_t>& v, Shape shape) {
   return g_be->to_device(h);
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 // Seconds per call: fn(i) captured `iters` times into a graph, replayed.
 double time_graph(const std::function<void(int)>& fn, int iters = 20, int reps = 7) {
-  fn(0);
-  CK(cudaStreamSynchronize(g_s));
-  cudaGraph_t g;
-  cudaGraphExec_t ge;
-  CK(cudaStreamBeginCapture(g_s, cudaStreamCaptureModeRelaxed));
-  for (int i = 0; i < iters; ++i) fn(i);
-  CK(cudaStreamEndCapture(g_s, &g));
-  CK(cudaGraphInstantiate(&ge, g, 0));
-  CK(cudaGraphLaunch(ge, g_s));
-  CK(cudaStreamSynchronize(g_s));
-  cudaEvent_t a, b;
-  CK(cudaEventCreate(&a));
-  CK(cudaEventCreate(&b));
-  std::vector<double> ts;
-  for (int r = 0; r < reps; ++r) {
-    CK(cudaEventRecord(a, g_s));
-    CK(cudaGraphLaunch(ge, g_s));
-    CK(cudaEventRecord(b, g_s));
-    CK(cudaEventSynchronize(b));
-    float ms = 0;
-    CK(cudaEventElapsedTime(&ms, a, b));
-    ts.push_back(ms / 1e3 / iters);
-  }
-  CK(cudaGetLastError());
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  cudaGraphExecDestroy(ge);
-  cudaGraphDestroy(g);
-  return median(ts);
+  return graph_seconds_per_call(g_s, fn, iters, reps, cudaStreamCaptureModeRelaxed);
 }
 
 // Seconds per call, eager, for long calls.
-double time_eager(const std::function<void()>& fn, int reps = 3) {
-  fn();
-  CK(cudaStreamSynchronize(g_s));
-  cudaEvent_t a, b;
-  CK(cudaEventCreate(&a));
-  CK(cudaEventCreate(&b));
-  std::vector<double> ts;
-  for (int r = 0; r < reps; ++r) {
-    CK(cudaEventRecord(a, g_s));
-    fn();
-    CK(cudaEventRecord(b, g_s));
-    CK(cudaEventSynchronize(b));
-    float ms = 0;
-    CK(cudaEventElapsedTime(&ms, a, b));
-    ts.push_back(ms / 1e3);
-  }
-  CK(cudaGetLastError());
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return median(ts);
-}
+double time_eager(const std::function<void()>& fn, int reps = 3) { return eager_seconds_per_call(g_s, fn, reps); }
 
 void measure_ceilings() {
   const size_t n = size_t(1) << 30;  // 1 Gi bf16 = 2 GiB

@@ -22,6 +22,7 @@
 #include "backend/cuda/gemm.h"
 #include "core/dtype.h"
 #include "cuda_bench_check.h"
+#include "cuda_graph_timing.h"
 
 using namespace sable;
 
@@ -42,38 +43,8 @@ cudaStream_t g_s;
 
 // Median time of one call of fn (seconds): fn(i) is captured kIters times
 // into a graph (i = 0..kIters-1), the graph replayed `reps` times.
-template <typename F>
-double time_graph(F&& fn, int reps = 7) {
-  fn(0);  // warm-up, eager: plans, workspace growth
-  CK(cudaStreamSynchronize(g_s));
-  cudaGraph_t g;
-  cudaGraphExec_t ge;
-  CK(cudaStreamBeginCapture(g_s, cudaStreamCaptureModeThreadLocal));
-  for (int i = 0; i < kIters; ++i) fn(i);
-  CK(cudaStreamEndCapture(g_s, &g));
-  CK(cudaGraphInstantiate(&ge, g, 0));
-  CK(cudaGraphLaunch(ge, g_s));
-  CK(cudaStreamSynchronize(g_s));
-  cudaEvent_t a, b;
-  CK(cudaEventCreate(&a));
-  CK(cudaEventCreate(&b));
-  std::vector<double> ts;
-  for (int r = 0; r < reps; ++r) {
-    CK(cudaEventRecord(a, g_s));
-    CK(cudaGraphLaunch(ge, g_s));
-    CK(cudaEventRecord(b, g_s));
-    CK(cudaEventSynchronize(b));
-    float ms = 0;
-    CK(cudaEventElapsedTime(&ms, a, b));
-    ts.push_back(ms / 1e3 / kIters);
-  }
-  CK(cudaGetLastError());
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  cudaGraphExecDestroy(ge);
-  cudaGraphDestroy(g);
-  std::sort(ts.begin(), ts.end());
-  return ts[ts.size() / 2];
+double time_graph(const std::function<void(int)>& fn, int reps = 7) {
+  return graph_seconds_per_call(g_s, fn, kIters, reps, cudaStreamCaptureModeThreadLocal);
 }
 
 double measure_copy() {
