@@ -107,32 +107,35 @@ __global__ void to_bf16_kernel(const void* __restrict__ src, int dtype, int64_t 
 
 }  // namespace
 
-void launch_quantize_act_fp8_padded(const __nv_bfloat16* x, int64_t T, int64_t T_pad, int64_t K,
-                                    int64_t ldx, uint8_t* q, float* scales, int64_t s_sk,
-                                    int64_t s_st, cudaStream_t stream) {
+namespace {
+// The activation quantization launch; rows: the gather of
+// launch_quantize_act_fp8_rows, else nullptr.
+void launch_quantize_act(const __nv_bfloat16* x, const int* rows, int64_t T, int64_t T_pad, int64_t K, int64_t ldx,
+                         uint8_t* q, float* scales, int64_t s_sk, int64_t s_st, cudaStream_t stream) {
   if (T_pad <= 0 || K <= 0) return;
   SABLE_GEMM_REQUIRE(K % 4 == 0 && ldx % 4 == 0, "activation quantization needs K % 4 == 0");
   if (skipped(kSkipActQuant)) return;
   const int64_t warps = T_pad * ceil_div(K, 128);
-  launch_pdl(quantize_act_kernel, unsigned(ceil_div(warps * 32, 256)), 256, 0, stream, x,
-             static_cast<const int*>(nullptr), T, T_pad, K, ldx, q, scales, s_sk, s_st);
+  launch_pdl(quantize_act_kernel, unsigned(ceil_div(warps * 32, 256)), 256, 0, stream, x, rows, T, T_pad, K, ldx, q,
+             scales, s_sk, s_st);
   SABLE_LAUNCH_OK();
+}
+}  // namespace
+
+void launch_quantize_act_fp8_padded(const __nv_bfloat16* x, int64_t T, int64_t T_pad, int64_t K,
+                                    int64_t ldx, uint8_t* q, float* scales, int64_t s_sk,
+                                    int64_t s_st, cudaStream_t stream) {
+  launch_quantize_act(x, nullptr, T, T_pad, K, ldx, q, scales, s_sk, s_st, stream);
 }
 
 void launch_quantize_act_fp8(const __nv_bfloat16* x, int64_t T, int64_t K, int64_t ldx,
                              uint8_t* q, float* scales, int64_t sld, cudaStream_t stream) {
-  launch_quantize_act_fp8_padded(x, T, T, K, ldx, q, scales, sld, 1, stream);
+  launch_quantize_act(x, nullptr, T, T, K, ldx, q, scales, sld, 1, stream);
 }
 
 void launch_quantize_act_fp8_rows(const __nv_bfloat16* x, const int* rows, int64_t T, int64_t K, int64_t ldx,
                                   uint8_t* q, float* scales, int64_t sld, cudaStream_t stream) {
-  if (T <= 0 || K <= 0) return;
-  SABLE_GEMM_REQUIRE(K % 4 == 0 && ldx % 4 == 0, "activation quantization needs K % 4 == 0");
-  if (skipped(kSkipActQuant)) return;
-  const int64_t warps = T * ceil_div(K, 128);
-  launch_pdl(quantize_act_kernel, unsigned(ceil_div(warps * 32, 256)), 256, 0, stream, x, rows, T, T, K, ldx, q, scales,
-             sld, int64_t(1));
-  SABLE_LAUNCH_OK();
+  launch_quantize_act(x, rows, T, T, K, ldx, q, scales, sld, 1, stream);
 }
 
 void launch_quantize_weight_fp8(const __nv_bfloat16* w, int64_t R, int64_t C, uint8_t* q,

@@ -20,6 +20,7 @@
 #include "backend/cuda/expert_tiles.cuh"
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
+#include "backend/cuda/ops.h"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/tuning_value.h"
 
@@ -121,19 +122,6 @@ __global__ void moe_fill_kernel(const int* __restrict__ ids, const float* __rest
     }
   }
   if (e == E - 1 && threadIdx.x == 0) *num_tiles = tbase + nt;
-}
-
-// xg[p, :] = x[rows[p], :] for p < P (the tokens in expert order for the
-// grouped wgmma kernel, which reads them by TMA), 8 channels per thread.
-__global__ void moe_gather_kernel(const __nv_bfloat16* __restrict__ x, const int* __restrict__ rows, int64_t P,
-                                  int64_t H, __nv_bfloat16* __restrict__ xg) {
-  pdl_begin();
-  const int64_t vecs = H / 8;
-  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < P * vecs;
-       idx += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t p = idx / vecs, c = (idx % vecs) * 8;
-    *reinterpret_cast<uint4*>(xg + p * H + c) = *reinterpret_cast<const uint4*>(x + int64_t(rows[p]) * H + c);
-  }
 }
 
 // out[t, :] = sum_k y[pair_pos[t*K + k], :], 8 channels per thread.
@@ -343,10 +331,9 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
       g.xs = xs;
       g.xs_sk = scale_ld(pairs);
     } else {
-      const int64_t work = pairs * (H / 8);
-      launch_pdl(moe_gather_kernel, unsigned(ceil_div(work, 256) < 8192 ? ceil_div(work, 256) : 8192), 256, 0, stream,
-                 x.ptr<__nv_bfloat16>(), static_cast<const int*>(sorted_token), pairs, H, y);
-      SABLE_LAUNCH_OK();
+      const Tensor index(sorted_token, DType::I32, {pairs}, Device::kCUDA);
+      Tensor xg(y, DType::BF16, {pairs, H}, Device::kCUDA);
+      gather_rows(x, index, xg, stream);
       g.x = y;
     }
   } else if (P.fp8) {

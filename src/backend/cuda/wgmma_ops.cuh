@@ -52,27 +52,23 @@ namespace sable::cuda {
 template <int N>
 struct WgmmaNt;  // static void bf16(float (&d)[N / 2], uint64_t da, uint64_t db, int scale_d), e4m3(...)
 
-// REGS / OUT: the accumulators' operand list; DA, DB, SD: the operand
-// numbers that follow them (N / 2, + 1, + 2).
-#define SABLE_WGMMA_NT(N, REGS, OUT, DA, DB, SD)                                                            \
-  template <>                                                                                               \
-  struct WgmmaNt<N> {                                                                                       \
-    static __device__ __forceinline__ void bf16(float (&d)[N / 2], uint64_t da, uint64_t db, int scale_d) { \
-      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " SD                                                   \
-                   ", 0;\n"                                                                                 \
-                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.bf16.bf16 {" REGS "}, " DA ", " DB       \
-                   ", p, 1, 1, 0, 0;\n}\n"                                                                  \
-                   : OUT(d)                                                                                 \
-                   : "l"(da), "l"(db), "r"(scale_d));                                                       \
-    }                                                                                                       \
-    static __device__ __forceinline__ void e4m3(float (&d)[N / 2], uint64_t da, uint64_t db, int scale_d) { \
-      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " SD                                                   \
-                   ", 0;\n"                                                                                 \
-                   "wgmma.mma_async.sync.aligned.m64n" #N "k32.f32.e4m3.e4m3 {" REGS "}, " DA ", " DB       \
-                   ", p, 1, 1;\n}\n"                                                                        \
-                   : OUT(d)                                                                                 \
-                   : "l"(da), "l"(db), "r"(scale_d));                                                       \
-    }                                                                                                       \
+// One member: NAME runs wgmma m64nN<SHAPE_TYPES> (e.g. "k16.f32.bf16.bf16")
+// with the immediates TAIL after the scale_d predicate. REGS / OUT: the
+// accumulators' operand list; DA, DB, SD: the operand numbers that follow
+// them (N / 2, + 1, + 2).
+#define SABLE_WGMMA_NT_FN(NAME, N, SHAPE_TYPES, TAIL, REGS, OUT, DA, DB, SD)                                     \
+  static __device__ __forceinline__ void NAME(float(&d)[N / 2], uint64_t da, uint64_t db, int scale_d) {         \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " SD ", 0;\nwgmma.mma_async.sync.aligned.m64n" #N SHAPE_TYPES \
+                 " {" REGS "}, " DA ", " DB ", p" TAIL ";\n}\n"                                                  \
+                 : OUT(d)                                                                                        \
+                 : "l"(da), "l"(db), "r"(scale_d));                                                              \
+  }
+// bf16 takes the transpose immediates (both operands K-major: 0, 0); e4m3 has none.
+#define SABLE_WGMMA_NT(N, REGS, OUT, DA, DB, SD)                                           \
+  template <>                                                                              \
+  struct WgmmaNt<N> {                                                                      \
+    SABLE_WGMMA_NT_FN(bf16, N, "k16.f32.bf16.bf16", ", 1, 1, 0, 0", REGS, OUT, DA, DB, SD) \
+    SABLE_WGMMA_NT_FN(e4m3, N, "k32.f32.e4m3.e4m3", ", 1, 1", REGS, OUT, DA, DB, SD)       \
   };
 
 SABLE_WGMMA_NT(16, SABLE_WGMMA_D8_REGS, SABLE_WGMMA_D8_OUT, "%8", "%9", "%10")
@@ -84,6 +80,7 @@ SABLE_WGMMA_NT(96, SABLE_WGMMA_D48_REGS, SABLE_WGMMA_D48_OUT, "%48", "%49", "%50
 SABLE_WGMMA_NT(112, SABLE_WGMMA_D56_REGS, SABLE_WGMMA_D56_OUT, "%56", "%57", "%58")
 SABLE_WGMMA_NT(128, SABLE_WGMMA_D64_REGS, SABLE_WGMMA_D64_OUT, "%64", "%65", "%66")
 #undef SABLE_WGMMA_NT
+#undef SABLE_WGMMA_NT_FN
 
 // An accumulator's rows r0 and r0 + 8 (this thread's) times their factors.
 template <int N>
