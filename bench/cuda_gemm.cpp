@@ -268,7 +268,7 @@ void bench_moe(const Ceil& c, bool quick) {
       const double t = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
       row("  (stream)", fp8 ? "fp8" : "bf16", shape, T, t, bytes, flops, c, "stream-grouped");
       // The grouped wgmma kernels: the original, the warp-specialized one
-      // (128-row tiles), and with 256-row tiles (FP8: variant 3, opt-in).
+      // (128-row tiles), and with 256-row tiles (the default where N % 256 == 0).
       cuda::set_moe_kernel(cuda::MoeKernel::kWgmma);
       cuda::set_grouped_wgmma_variant(0);
       const double tw2 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
@@ -276,7 +276,7 @@ void bench_moe(const Ceil& c, bool quick) {
       cuda::set_grouped_wgmma_variant(1);
       const double tws = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
       row("  (wgmma-ws)", fp8 ? "fp8" : "bf16", shape, T, tws, bytes, flops, c, "wgmma-grouped-ws");
-      cuda::set_grouped_wgmma_variant(fp8 ? 3 : 2);
+      cuda::set_grouped_wgmma_variant(2);
       const double tws2 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
       row("  (wgmma-ws256)", fp8 ? "fp8" : "bf16", shape, T, tws2, bytes, flops, c, "wgmma-grouped-ws256");
       cuda::set_grouped_wgmma_variant(-1);

@@ -127,10 +127,9 @@ MoeKernel moe_kernel_for(int64_t T, int64_t top_k, int num_experts, bool fp8);
 // 0 = the original (all 8 warps load with cp.async and compute, one
 // __syncthreads per stage), 1 = warp-specialized (a producer warpgroup
 // feeds two wgmma warpgroups through an mbarrier ring; 128-row tiles),
-// 2 = warp-specialized with 256-row tiles for bf16 GEMMs whose N is a
-// multiple of 256 (else as 1; FP8 as 1), 3 = 256-row tiles for FP8 as well
-// (not yet measured on hardware: opt-in until it is), -1 = the default (2).
-// All give bitwise the same results. SABLE_MOE_WGMMA_WS=0..3 forces one
+// 2 = warp-specialized with 256-row tiles for GEMMs whose N is a multiple
+// of 256 (else as 1), -1 = the default (2).
+// All give bitwise the same results. SABLE_MOE_WGMMA_WS=0..2 forces one
 // (read on first use). Not thread-safe.
 void set_grouped_wgmma_variant(int v);
 

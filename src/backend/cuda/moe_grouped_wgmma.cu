@@ -32,13 +32,14 @@
 //     token count rounded up to 16 (wgmma m64nNk16/k32, N = 16 .. 128): an
 //     expert's tokens rarely fill their last tile (4,096 tokens, top-8 of
 //     256: 128 +- 11 per expert, 71 % of 128-token tiles' slots used, 95 %
-//     at 16-token granularity). N % 256 == 0 (variant 2: bf16; 3: FP8 too)
+//     at 16-token granularity). N % 256 == 0 (variant 2, the default)
 //     takes 256-row tiles: each consumer warpgroup owns 128 weight rows in
 //     two accumulators, 85 bf16 / 170 FP8 FLOP per byte from L2 instead of
 //     64 / 128. FP8's two accumulators share one block accumulator
 //     (registers: acc[2] + blk + the stage's scales fit in 240, two blk
-//     would not), the second's wgmma issued after the first's promotion;
-//     opt-in (variant 3) until measured on hardware. Same k order and
+//     would not), the second's wgmma issued after the first's promotion
+//     (FP8 4,096 tokens: 470 vs 416 TFLOP/s with 128-row tiles,
+//     bench/results/2026-12-03-6dc1928-moe-fp8-256row.md). Same k order and
 //     promotion order as the first kernel, whatever the tile width: bitwise
 //     the same results.
 // History (H200, 4,096 tokens, whole MoE op): the first kernel 258 / 346
@@ -392,10 +393,9 @@ bool grouped_wgmma_supported(const StreamGemmArgs& a) {
 
 namespace {
 // 0: moe_wgmma_kernel; 1: the warp-specialized kernel, 128-row tiles; 2: the
-// warp-specialized kernel with 256-row tiles for bf16 where N % 256 == 0
-// (else as 1); 3: the same for FP8 too (opt-in until measured on
-// hardware); -1: the default (2); -2: read SABLE_MOE_WGMMA_WS (0-3 forces
-// one) on first use.
+// warp-specialized kernel with 256-row tiles where N % 256 == 0 (else as 1);
+// -1: the default (2); -2: read SABLE_MOE_WGMMA_WS (0-2 forces one) on
+// first use.
 int g_ws_variant = -2;
 }  // namespace
 
@@ -440,11 +440,11 @@ bool ws_supported(const StreamGemmArgs& a) {
 void launch_grouped_wgmma(const StreamGemmArgs& a, cudaStream_t stream) {
   if (g_ws_variant == -2) {
     const char* e = std::getenv("SABLE_MOE_WGMMA_WS");
-    g_ws_variant = (e && *e >= '0' && *e <= '3') ? *e - '0' : -1;
+    g_ws_variant = (e && *e >= '0' && *e <= '2') ? *e - '0' : -1;
   }
   int v = g_ws_variant < 0 ? 2 : g_ws_variant;
   if (!ws_supported(a)) v = 0;
-  if ((v == 3 || (v == 2 && !a.fp8)) && a.N % ws_bm(128) == 0) {
+  if (v == 2 && a.N % ws_bm(128) == 0) {
     const int64_t ctas = int64_t(a.grid_tiles) * (a.N / ws_bm(128));
     if (ctas > 0) {
       if (a.fp8)
