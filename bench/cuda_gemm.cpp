@@ -268,7 +268,8 @@ void bench_moe(const Ceil& c, bool quick) {
       const double t = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
       row("  (stream)", fp8 ? "fp8" : "bf16", shape, T, t, bytes, flops, c, "stream-grouped");
       // The grouped wgmma kernels: the original, the warp-specialized one
-      // (128-row tiles), and with 256-row tiles (the default where N % 256 == 0).
+      // (128-row tiles), with 256-row tiles (the default where N % 256 == 0), then
+      // with token boxes trimmed to the tile (3) and an expert's tiles paired (4).
       cuda::set_moe_kernel(cuda::MoeKernel::kWgmma);
       cuda::set_grouped_wgmma_variant(0);
       const double tw2 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
@@ -279,6 +280,12 @@ void bench_moe(const Ceil& c, bool quick) {
       cuda::set_grouped_wgmma_variant(2);
       const double tws2 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
       row("  (wgmma-ws256)", fp8 ? "fp8" : "bf16", shape, T, tws2, bytes, flops, c, "wgmma-grouped-ws256");
+      cuda::set_grouped_wgmma_variant(3);
+      const double tws3 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
+      row("  (ws256-trim)", fp8 ? "fp8" : "bf16", shape, T, tws3, bytes, flops, c, "wgmma-grouped-ws256-trim");
+      cuda::set_grouped_wgmma_variant(4);
+      const double tws4 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
+      row("  (ws256-pair)", fp8 ? "fp8" : "bf16", shape, T, tws4, bytes, flops, c, "wgmma-grouped-ws256-trim-pairs");
       cuda::set_grouped_wgmma_variant(-1);
       cuda::set_moe_kernel(cuda::MoeKernel::kStream);
       for (int v : {1, 0}) {

@@ -88,16 +88,17 @@ constexpr int ws_bm(int rows) { return 2 * rows; }
 constexpr int ws_a_bytes(int rows) { return ws_bm(rows) * kRowBytes; }
 constexpr int ws_stage_bytes(int rows) { return ws_a_bytes(rows) + kBN * kRowBytes; }
 constexpr int ws_epi_ld(int rows) { return ws_bm(rows) + 4; }  // floats per token in the epilogue tile
-// FP8 token scales of a stage: 128 tokens from the 16-byte boundary at or
-// below the tile's first token, so up to 3 more (see the producer).
-constexpr int kWsScaleFloats = kBN + 4;
-constexpr int kWsScaleBytes = kWsScaleFloats * 4;
+// FP8 token scales of a stage: the CTA's tokens (128, or 256 for a paired
+// tile of the 256-row kernel) from the 16-byte boundary at or below its
+// first token, so up to 3 more (see the producer).
+constexpr int ws_scale_floats(int rows) { return (rows == 128 ? 2 * kBN : kBN) + 4; }
+constexpr int ws_scale_bytes(int rows) { return ws_scale_floats(rows) * 4; }
 // As many stages as fit in the 227 KB an SM gives one CTA: 1 KB alignment
 // slack, the stages (+ FP8 token scales), full and empty mbarriers. 32 KB
 // stages (R = 64): 7 bf16, 6 FP8; 48 KB stages (R = 128): 4 (bf16 and FP8).
 constexpr int ws_stages(bool fp8, int rows) { return rows == 128 ? 4 : fp8 ? 6 : 7; }
 constexpr int ws_smem_bytes(bool fp8, int rows) {
-  return 1024 + ws_stages(fp8, rows) * (ws_stage_bytes(rows) + (fp8 ? kWsScaleBytes : 0) + 2 * 8);
+  return 1024 + ws_stages(fp8, rows) * (ws_stage_bytes(rows) + (fp8 ? ws_scale_bytes(rows) : 0) + 2 * 8);
 }
 // Registers per thread after setmaxnreg (the register file's 64 K over 384
 // threads: 128 p + 256 c <= 65,536): FP8 with 256-row tiles holds two
@@ -114,31 +115,51 @@ static_assert(ws_smem_bytes(false, 64) <= 227 * 1024 && ws_smem_bytes(true, 64) 
                   ws_smem_bytes(false, 128) <= 227 * 1024 && ws_smem_bytes(true, 128) <= 227 * 1024,
               "stages fit in shared memory");
 static_assert(kBN * ws_epi_ld(64) * 4 <= ws_stages(true, 64) * ws_stage_bytes(64) &&
-                  kBN * ws_epi_ld(128) * 4 <= ws_stages(false, 128) * ws_stage_bytes(128),
-              "epilogue tile reuses the stages");
+                  kBN * ws_epi_ld(128) * 4 <= ws_stages(false, 128) * ws_stage_bytes(128) &&
+                  2 * kBN * ws_epi_ld(64) * 4 <= ws_stages(false, 128) * ws_stage_bytes(128),
+              "epilogue tile reuses the stages (a paired tile: 256 tokens x 128 rows)");
+// Kernel modes (variants 3 and 4 of set_grouped_wgmma_variant, being
+// measured): kWsTrim loads the CTA's token rows rounded up to 16 rather than
+// whole 128-token boxes; kWsPairs (256-row kernel) runs an expert's tiles 2 j,
+// 2 j + 1 as two CTAs of 128 weight rows over both tiles' tokens.
+constexpr int kWsTrim = 1;
+constexpr int kWsPairs = 2;
+
 // What the consumer warpgroups take from the kernel's prologue.
 struct WsTile {
   uint8_t* smem;
   uint32_t sbase, full0, empty0;
   int g, rb, p0, cnt, KB;
   int s0;  // FP8: the first token scale's offset in a stage's scale slot (p0 % 4)
+  // Paired tile (256-row kernel): the CTA holds 128 weight rows (half `half`
+  // of row block rb) and up to 256 tokens; warpgroup w takes tokens
+  // [w ? split : 0, w ? cnt : split) and all 128 rows.
+  bool paired;
+  int half, split;
 };
 
 // The consumer warpgroups of moe_wgmma_ws_kernel at token width kN (16 ..
-// 128; the B tile's first kN rows, tokens past cnt zero or unstored):
-// warpgroup cwg = 0, 1 computes weight rows kRows cwg .. +kRows-1,
-// accumulator h rows +64 h .. +63, then the epilogue.
+// 128; the B tile's kN rows from token tok0, tokens past cnt zero or
+// unstored): warpgroup cwg = 0, 1 computes weight rows kRows cwg .. +kRows-1
+// (a paired tile: both the CTA's 128 rows, tok0 = 0 or t.split), accumulator
+// h rows +64 h .. +63, then the epilogue.
 template <bool kFp8, int kRows, int kN>
-__device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile& t) {
+__device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile& t, int tok0) {
   constexpr int S = ws_stages(kFp8, kRows);
   constexpr int BM = ws_bm(kRows);
-  constexpr int kABytes = ws_a_bytes(kRows);
   constexpr int kSBytes = ws_stage_bytes(kRows);
   constexpr int kAcc = kRows / 64;
-  constexpr int kHalf = BM * 64;
   constexpr int kR = kN / 2;  // accumulators per thread of an m64nN wgmma
   using Mma = WgmmaNt<kN>;
   const int ctid = int(threadIdx.x) - kWsProducers, lane = ctid & 31, cw = ctid >> 5, cwg = cw >> 2;
+  // The stage's A tile: [2 K halves][a_rows][64 B], a_rows = BM, or 128 for
+  // a paired tile (whose two warpgroups share it); B follows at a_rows x 128 B.
+  const bool paired = kRows == 128 && t.paired;
+  const int a_rows = paired ? kRows : BM;
+  const uint32_t a_off = paired ? 0u : uint32_t(cwg * kRows * 64);
+  const uint32_t b_off = uint32_t((a_rows + tok0) * kRowBytes);
+  const uint64_t dhalf = uint64_t(a_rows * 64) >> 4;                      // descriptor units of one K half
+  const int wrow0 = t.rb * BM + (paired ? t.half * kRows : cwg * kRows);  // this warpgroup's first weight row
   // A slot is free for the producer once this warp's wgmma reads (and FP8
   // scale reads) of it are done; the warp's lanes first agree on that.
   auto release = [&](int slot) {
@@ -155,11 +176,11 @@ __device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile
   if constexpr (kFp8) {
     // FP8 weight scale of this thread's rows (one 128-row block holds all
     // of them, whatever kAcc): under glu the warp's 16-row groups are gate
-    // (even) or up (odd), the CTA's BM rows half of each, so natural block
-    // rb BM / 256; else block (rb BM + cwg kRows) / 128.
+    // (even) or up (odd), an aligned 256 rows half of each, so natural block
+    // wrow0 / 256; else block wrow0 / 128.
     const int64_t gbase = int64_t(t.g) * a.ws_gstride;
-    const float* wscale = a.glu ? a.ws + gbase + ((cw & 1) ? a.ws_up : 0) + int64_t(t.rb * BM / 256) * a.ws_ld
-                                : a.ws + gbase + int64_t((t.rb * BM + cwg * kRows) / 128) * a.ws_ld;
+    const float* wscale = a.glu ? a.ws + gbase + ((cw & 1) ? a.ws_up : 0) + int64_t(wrow0 / 256) * a.ws_ld
+                                : a.ws + gbase + int64_t(wrow0 / 128) * a.ws_ld;
     const float* sxs = reinterpret_cast<const float*>(t.smem + S * kSBytes);
     // One 128-wide K block's partial sums of one accumulator's 64 rows (the
     // first wgmma of a block overwrites them); with two accumulators (256-row
@@ -173,7 +194,7 @@ __device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile
       if (kb + 1 < t.KB) ws_next = wscale[kb + 1];
       mbar_wait(t.full0 + 8 * st, ph);
       const uint32_t sa = t.sbase + uint32_t(st * kSBytes);
-      const uint64_t da = kmajor_desc_sw64(sa + uint32_t(cwg * kRows * 64)), db = kmajor_desc(sa + kABytes);
+      const uint64_t da = kmajor_desc_sw64(sa + a_off), db = kmajor_desc(sa + b_off);
       // The stage's token scales (tokens 8 j + 2 (lane % 4) + {0, 1}) times
       // the weight scale, read while the tensor core runs the first batch.
       float s0[kN / 8], s1[kN / 8];
@@ -181,13 +202,13 @@ __device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile
       for (int h = 0; h < kAcc; ++h) {
         wgmma_fence();
         // blk[64 rows x kN tokens] = A[rows 64 h .. +63 x 128 of K] B[kN x 128 of K]^T, +32 B per k32 (A: two
-        // per 64-byte half, the halves kHalf bytes apart, accumulator h's rows 64 h x 64 B further).
+        // per 64-byte half, the halves a_rows x 64 B apart, accumulator h's rows 64 h x 64 B further).
 #pragma unroll
         for (int ks = 0; ks < 4; ++ks)
-          Mma::e4m3(blk, da + (ks >> 1) * (kHalf >> 4) + h * (64 * 64 >> 4) + 2 * (ks & 1), db + 2 * ks, ks);
+          Mma::e4m3(blk, da + (ks >> 1) * dhalf + h * (64 * 64 >> 4) + 2 * (ks & 1), db + 2 * ks, ks);
         wgmma_commit();
         if (h == 0) {
-          const float* sx = sxs + st * kWsScaleFloats + t.s0 + (lane & 3) * 2;
+          const float* sx = sxs + st * ws_scale_floats(kRows) + t.s0 + tok0 + (lane & 3) * 2;
 #pragma unroll
           for (int j = 0; j < kN / 8; ++j) {
             s0[j] = ws * sx[j * 8];
@@ -217,17 +238,17 @@ __device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile
     for (int kb = 0; kb < t.KB; ++kb) {
       mbar_wait(t.full0 + 8 * st, ph);
       const uint32_t sa = t.sbase + uint32_t(st * kSBytes);
-      const uint64_t db = kmajor_desc(sa + kABytes);
-      const uint64_t da = kmajor_desc_sw64(sa + uint32_t(cwg * kRows * 64));
+      const uint64_t db = kmajor_desc(sa + b_off);
+      const uint64_t da = kmajor_desc_sw64(sa + a_off);
       wgmma_fence();
       // acc[h][64 rows x kN tokens] += A[rows 64 h .. +63 x 64 of K] B[kN x 64 of K]^T,
-      // +32 B per k16 (A: two per 64-byte half, the halves kHalf bytes apart, accumulator h's rows
+      // +32 B per k16 (A: two per 64-byte half, the halves a_rows x 64 B apart, accumulator h's rows
       // 64 h x 64 B further); each accumulator sees the k16 steps in the same order.
 #pragma unroll
       for (int ks = 0; ks < 4; ++ks)
 #pragma unroll
         for (int h = 0; h < kAcc; ++h)
-          Mma::bf16(acc[h], da + (ks >> 1) * (kHalf >> 4) + h * (64 * 64 >> 4) + 2 * (ks & 1), db + 2 * ks, 1);
+          Mma::bf16(acc[h], da + (ks >> 1) * dhalf + h * (64 * 64 >> 4) + 2 * (ks & 1), db + 2 * ks, 1);
       wgmma_commit();
       wgmma_wait<1>();  // stage kb - 1's wgmma has completed: its slot is free
       if (kb > 0) release(prev);
@@ -246,6 +267,17 @@ __device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile
   // signals, which both consumers have waited on).
   named_barrier_sync(1, kWsConsumers);
   float* sE = reinterpret_cast<float*>(t.smem);
+  if constexpr (kRows == 128) {
+    if (paired) {  // sE [256 tokens][128 rows]: the 128-row block 2 rb + half
+      constexpr int kLd = ws_epi_ld(64);
+#pragma unroll
+      for (int h = 0; h < kAcc; ++h)
+        acc_to_smem<kLd>(sE + tok0 * kLd, acc[h], h * 64 + (cw & 3) * 16 + (lane >> 2), lane);
+      named_barrier_sync(1, kWsConsumers);
+      store_tile<kWsConsumers, kRows, 2 * kBN>(a, sE, ctid, t.p0, t.cnt, 2 * t.rb + t.half);
+      return;
+    }
+  }
 #pragma unroll
   for (int h = 0; h < kAcc; ++h)
     acc_to_smem<ws_epi_ld(kRows)>(sE, acc[h], cwg * kRows + h * 64 + (cw & 3) * 16 + (lane >> 2), lane);
@@ -280,13 +312,13 @@ __device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile
 template <bool kFp8, int kRows>
 __global__ void __launch_bounds__(kWsThreads, 1)
     moe_wgmma_ws_kernel(const StreamGemmArgs a, const __grid_constant__ CUtensorMap amap,
-                        const __grid_constant__ CUtensorMap bmap) {
+                        const __grid_constant__ CUtensorMap bmap, const __grid_constant__ CUtensorMap bmap16,
+                        int mode) {
   static_assert(kRows == 64 || kRows == 128, "one or two m64 accumulators per consumer warpgroup");
   constexpr int S = ws_stages(kFp8, kRows);
   constexpr int BM = ws_bm(kRows);                // weight rows per CTA
-  constexpr int kABytes = ws_a_bytes(kRows);      // A tile of a stage; B follows
   constexpr int kSBytes = ws_stage_bytes(kRows);  // one stage
-  constexpr int kHalf = BM * 64;                  // bytes of one K half of the A tile
+  constexpr int kScaleFloats = ws_scale_floats(kRows);
   extern __shared__ __align__(1024) uint8_t smem_raw[];
   // Aligned by pointer arithmetic on the __shared__ array (not through an
   // integer), so that the compiler keeps the address space: LDS/STS rather
@@ -298,15 +330,29 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   // (row block, tile) within the expert's group of tiles, tile fastest.
   const int t0 = a.tile_groups[2 * q], n_tiles = a.tile_groups[2 * q + 1];
   const int local = int(blockIdx.x) - t0 * RB;
-  const int rb = local / n_tiles, tile = t0 + local % n_tiles;
-  const int g = a.tiles[3 * tile], p0 = a.tiles[3 * tile + 1], cnt = a.tiles[3 * tile + 2];
+  const int rb = local / n_tiles, i = local % n_tiles, tile = t0 + i;
+  const int g = a.tiles[3 * tile];
+  int p0 = a.tiles[3 * tile + 1], cnt = a.tiles[3 * tile + 2];
+  // Paired tiles (kWsPairs, 256-row kernel): tiles 2 j and 2 j + 1 of an
+  // expert (128 + up to 128 tokens) become two CTAs of 128 weight rows each
+  // (half = i % 2 of the 256-row block rb) over all their tokens, so that the
+  // weight block is read from L2 once rather than once per tile, and a short
+  // second tile does not cost a whole 256-row pass.
+  const bool paired = kRows == 128 && (mode & kWsPairs) && (i | 1) < n_tiles;
+  const int half = i & 1;
+  if (paired) {
+    const int* tp = a.tiles + 3 * (t0 + (i & ~1));
+    p0 = tp[1];
+    cnt = tp[2] + tp[5];
+  }
+  const int a_rows = paired ? kRows : BM;  // weight rows in a stage's A tile
 
   const int tid = threadIdx.x;
   constexpr int kElem = kFp8 ? 1 : 2;  // bytes per element
   const int KB = int(a.K * kElem / kRowBytes);
   const uint32_t sbase = smem_u32(smem);
   const uint32_t sscale = sbase + uint32_t(S * kSBytes);
-  const uint32_t full0 = sscale + uint32_t(kFp8 ? S * kWsScaleBytes : 0), empty0 = full0 + 8 * S;
+  const uint32_t full0 = sscale + uint32_t(kFp8 ? S * kScaleFloats * 4 : 0), empty0 = full0 + 8 * S;
   if (tid == 0) {
     for (int s = 0; s < S; ++s) {
       mbar_init(full0 + 8 * s, 1);
@@ -323,25 +369,33 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     // rt, K tile kt, half c is block (g stride / 2 KB) + (rt KT + kt) 2 + c.
     // blk: this CTA's first row tile at stage kb, half 0.
     const int kt2 = int(a.w_kt) * 2;
-    int blk = int(int64_t(g) * a.w_gstride * kElem / 2048) + rb * (BM / 32) * kt2;
-    // FP8 token scales: from the 16-byte boundary below p0, up to 132 floats
-    // but not past the row (xs_sk floats, a multiple of 4, >= p0 + cnt).
+    int blk =
+        int(int64_t(g) * a.w_gstride * kElem / 2048) + (rb * (BM / 32) + (paired ? half * (kRows / 32) : 0)) * kt2;
+    const uint32_t a_bytes = uint32_t(a_rows * kRowBytes), half_bytes = uint32_t(a_rows * 64);
+    // Token rows of B: the CTA's tokens rounded up to 16 under kWsTrim (128-row
+    // boxes, then 16-row boxes of bmap16), else whole 128-row boxes.
+    const int brows = (mode & kWsTrim) ? (cnt + 15) & ~15 : paired ? 2 * kBN : kBN;
+    // FP8 token scales: from the 16-byte boundary below p0, 4 more than the
+    // CTA's token capacity but not past the row (xs_sk floats, a multiple of
+    // 4, >= p0 + cnt).
     const int sfirst = p0 & ~3;
-    const uint32_t sbytes = kFp8 ? uint32_t(min(kWsScaleFloats, int(a.xs_sk) - sfirst)) * 4u : 0u;
-    const uint32_t tx = uint32_t(kSBytes) + sbytes;
+    const uint32_t sbytes = kFp8 ? uint32_t(min((paired ? 2 * kBN : kBN) + 4, int(a.xs_sk) - sfirst)) * 4u : 0u;
+    const uint32_t tx = a_bytes + uint32_t(brows * kRowBytes) + sbytes;
     int st = 0;
     uint32_t ph = 0;  // parity of the pass over the ring at slot st
     for (int kb = 0; kb < KB; ++kb) {
       mbar_wait(empty0 + 8 * st, ph ^ 1);  // both consumers are done with the slot's previous stage
       const uint32_t sa = sbase + uint32_t(st * kSBytes), full = full0 + 8 * st;
       mbar_arrive_expect_tx(full, tx);
+      for (int j = 0; j < a_rows / 32; ++j)
 #pragma unroll
-      for (int j = 0; j < BM / 32; ++j)
-#pragma unroll
-        for (int c = 0; c < 2; ++c) tma_load_2d(sa + c * kHalf + j * 2048, &amap, 0, 32 * (blk + j * kt2 + c), full);
-      tma_load_2d(sa + kABytes, &bmap, kb * kRowBytes, p0, full);
+        for (int c = 0; c < 2; ++c)
+          tma_load_2d(sa + c * half_bytes + j * 2048, &amap, 0, 32 * (blk + j * kt2 + c), full);
+      int r = 0;
+      for (; r + kBN <= brows; r += kBN) tma_load_2d(sa + a_bytes + r * kRowBytes, &bmap, kb * kRowBytes, p0 + r, full);
+      for (; r < brows; r += 16) tma_load_2d(sa + a_bytes + r * kRowBytes, &bmap16, kb * kRowBytes, p0 + r, full);
       if constexpr (kFp8)
-        bulk_load(sscale + uint32_t(st * kWsScaleBytes), a.xs + int64_t(kb) * a.xs_sk + sfirst, sbytes, full);
+        bulk_load(sscale + uint32_t(st * kScaleFloats * 4), a.xs + int64_t(kb) * a.xs_sk + sfirst, sbytes, full);
       blk += 2;
       if (++st == S) {
         st = 0;
@@ -352,33 +406,37 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   }
 
   // Consumers, at the tile's token width rounded up to 16 (a remainder tile
-  // of an expert's tokens costs the tensor core its tokens, not 128).
+  // of an expert's tokens costs the tensor core its tokens, not 128); a
+  // paired tile's tokens split between the warpgroups at a multiple of 16.
   setmaxnreg_inc<ws_consumer_regs(kFp8, kRows)>();
-  const WsTile t{smem, sbase, full0, empty0, g, rb, p0, cnt, KB, p0 & 3};
-  switch ((cnt + 15) >> 4) {
+  const int split = paired ? min(kBN, ((cnt + 1) / 2 + 15) & ~15) : cnt;
+  const WsTile t{smem, sbase, full0, empty0, g, rb, p0, cnt, KB, p0 & 3, paired, half, split};
+  const bool second = paired && tid >= kWsProducers + kWsConsumers / 2;  // consumer warpgroup 1 of a paired tile
+  const int tok0 = second ? split : 0, n = second ? cnt - split : split;
+  switch ((n + 15) >> 4) {
     case 1:
-      ws_consume<kFp8, kRows, 16>(a, t);
+      ws_consume<kFp8, kRows, 16>(a, t, tok0);
       break;
     case 2:
-      ws_consume<kFp8, kRows, 32>(a, t);
+      ws_consume<kFp8, kRows, 32>(a, t, tok0);
       break;
     case 3:
-      ws_consume<kFp8, kRows, 48>(a, t);
+      ws_consume<kFp8, kRows, 48>(a, t, tok0);
       break;
     case 4:
-      ws_consume<kFp8, kRows, 64>(a, t);
+      ws_consume<kFp8, kRows, 64>(a, t, tok0);
       break;
     case 5:
-      ws_consume<kFp8, kRows, 80>(a, t);
+      ws_consume<kFp8, kRows, 80>(a, t, tok0);
       break;
     case 6:
-      ws_consume<kFp8, kRows, 96>(a, t);
+      ws_consume<kFp8, kRows, 96>(a, t, tok0);
       break;
     case 7:
-      ws_consume<kFp8, kRows, 112>(a, t);
+      ws_consume<kFp8, kRows, 112>(a, t, tok0);
       break;
     default:
-      ws_consume<kFp8, kRows, 128>(a, t);
+      ws_consume<kFp8, kRows, 128>(a, t, tok0);
       break;
   }
 }
@@ -394,8 +452,9 @@ bool grouped_wgmma_supported(const StreamGemmArgs& a) {
 namespace {
 // 0: moe_wgmma_kernel; 1: the warp-specialized kernel, 128-row tiles; 2: the
 // warp-specialized kernel with 256-row tiles where N % 256 == 0 (else as 1);
-// -1: the default (2); -2: read SABLE_MOE_WGMMA_WS (0-2 forces one) on
-// first use.
+// 3: as 2, token boxes trimmed to the tile's tokens (kWsTrim); 4: as 3, an
+// expert's tiles paired (kWsPairs); -1: the default (2); -2: read
+// SABLE_MOE_WGMMA_WS (0-4 forces one) on first use.
 int g_ws_variant = -2;
 }  // namespace
 
@@ -407,7 +466,7 @@ namespace {
 // x[T rows][K] as boxes of 128 tokens x 128 bytes (128-byte swizzle). Encoded per launch (a few microseconds on the
 // host against a kernel of milliseconds); a captured graph keeps the parameters.
 struct WsMaps {
-  CUtensorMap a{}, b{};
+  CUtensorMap a{}, b{}, b16{};
 };
 WsMaps ws_maps(const StreamGemmArgs& a) {
   const uint64_t esz = a.fp8 ? 1 : 2;
@@ -416,14 +475,16 @@ WsMaps ws_maps(const StreamGemmArgs& a) {
                       CU_TENSOR_MAP_SWIZZLE_64B);
   m.b = tensor_map_u8(a.x, {uint64_t(a.K) * esz, uint64_t(a.T)}, {uint64_t(a.ldx) * esz}, {kRowBytes, kBN},
                       CU_TENSOR_MAP_SWIZZLE_128B);
+  m.b16 = tensor_map_u8(a.x, {uint64_t(a.K) * esz, uint64_t(a.T)}, {uint64_t(a.ldx) * esz}, {kRowBytes, 16},
+                        CU_TENSOR_MAP_SWIZZLE_128B);
   return m;
 }
 template <bool kFp8, int kRows>
-void launch_ws(const StreamGemmArgs& a, int64_t ctas, cudaStream_t stream) {
+void launch_ws(const StreamGemmArgs& a, int64_t ctas, int mode, cudaStream_t stream) {
   const WsMaps m = ws_maps(a);
   auto k = moe_wgmma_ws_kernel<kFp8, kRows>;
   allow_dynamic_smem(k, ws_smem_bytes(kFp8, kRows));
-  k<<<unsigned(ctas), kWsThreads, ws_smem_bytes(kFp8, kRows), stream>>>(a, m.a, m.b);
+  k<<<unsigned(ctas), kWsThreads, ws_smem_bytes(kFp8, kRows), stream>>>(a, m.a, m.b, m.b16, mode);
   SABLE_LAUNCH_OK();
 }
 // What the warp-specialized kernel reads by TMA: the prepared experts' tiles
@@ -440,17 +501,18 @@ bool ws_supported(const StreamGemmArgs& a) {
 void launch_grouped_wgmma(const StreamGemmArgs& a, cudaStream_t stream) {
   if (g_ws_variant == -2) {
     const char* e = std::getenv("SABLE_MOE_WGMMA_WS");
-    g_ws_variant = (e && *e >= '0' && *e <= '2') ? *e - '0' : -1;
+    g_ws_variant = (e && *e >= '0' && *e <= '4') ? *e - '0' : -1;
   }
   int v = g_ws_variant < 0 ? 2 : g_ws_variant;
   if (!ws_supported(a)) v = 0;
-  if (v == 2 && a.N % ws_bm(128) == 0) {
+  const int mode = v == 3 ? kWsTrim : v == 4 ? kWsTrim | kWsPairs : 0;
+  if (v >= 2 && a.N % ws_bm(128) == 0) {
     const int64_t ctas = int64_t(a.grid_tiles) * (a.N / ws_bm(128));
     if (ctas > 0) {
       if (a.fp8)
-        launch_ws<true, 128>(a, ctas, stream);
+        launch_ws<true, 128>(a, ctas, mode, stream);
       else
-        launch_ws<false, 128>(a, ctas, stream);
+        launch_ws<false, 128>(a, ctas, mode, stream);
     }
     return;
   }
@@ -459,9 +521,9 @@ void launch_grouped_wgmma(const StreamGemmArgs& a, cudaStream_t stream) {
   if (v == 0)
     launch_ref(a, stream);
   else if (a.fp8)
-    launch_ws<true, 64>(a, ctas, stream);
+    launch_ws<true, 64>(a, ctas, mode, stream);
   else
-    launch_ws<false, 64>(a, ctas, stream);
+    launch_ws<false, 64>(a, ctas, mode, stream);
 }
 
 }  // namespace sable::cuda

@@ -55,17 +55,17 @@ __device__ __forceinline__ void acc_to_smem(float* sE, const float (&acc)[kR], i
     }
 }
 
-// sE [128 tokens][kBMt weight rows, kBMt + 4 floats apart] -> out (bf16,
+// sE [kTok tokens][kBMt weight rows, kBMt + 4 floats apart] -> out (bf16,
 // 16-byte stores along n), times row_scale; thread t of kN; rb is the
 // kBMt-row block.
-template <int kN, int kBMt = kBM>
+template <int kN, int kBMt = kBM, int kTok = kBN>
 __device__ __forceinline__ void store_tile(const StreamGemmArgs& a, const float* sE, int t, int p0, int cnt, int rb) {
   constexpr int kLd = kBMt + 4;
   auto* out = static_cast<__nv_bfloat16*>(a.out);
   if (a.glu) {
     // kBMt / 2 output columns: column c is silu(row 32 (c/16) + c%16) * row (+16).
     constexpr int kCh = kBMt / 16;  // 8-column chunks per token
-    for (int it = t; it < kBN * kCh; it += kN) {
+    for (int it = t; it < kTok * kCh; it += kN) {
       const int tok = it / kCh, c0 = (it % kCh) * 8;
       if (tok >= cnt) continue;
       const float* e = sE + tok * kLd;
@@ -87,7 +87,7 @@ __device__ __forceinline__ void store_tile(const StreamGemmArgs& a, const float*
     }
   } else {
     constexpr int kCh = kBMt / 8;
-    for (int it = t; it < kBN * kCh; it += kN) {
+    for (int it = t; it < kTok * kCh; it += kN) {
       const int tok = it / kCh, c0 = (it % kCh) * 8;
       if (tok >= cnt) continue;
       const float* e = sE + tok * kLd + c0;
