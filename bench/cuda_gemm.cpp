@@ -271,21 +271,20 @@ void bench_moe(const Ceil& c, bool quick) {
       // (128-row tiles), with 256-row tiles (the default where N % 256 == 0), then
       // with token boxes trimmed to the tile (3) and an expert's tiles paired (4).
       cuda::set_moe_kernel(cuda::MoeKernel::kWgmma);
-      cuda::set_grouped_wgmma_variant(0);
-      const double tw2 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
-      row("  (wgmma)", fp8 ? "fp8" : "bf16", shape, T, tw2, bytes, flops, c, "wgmma-grouped");
-      cuda::set_grouped_wgmma_variant(1);
-      const double tws = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
-      row("  (wgmma-ws)", fp8 ? "fp8" : "bf16", shape, T, tws, bytes, flops, c, "wgmma-grouped-ws");
-      cuda::set_grouped_wgmma_variant(2);
-      const double tws2 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
-      row("  (wgmma-ws256)", fp8 ? "fp8" : "bf16", shape, T, tws2, bytes, flops, c, "wgmma-grouped-ws256");
-      cuda::set_grouped_wgmma_variant(3);
-      const double tws3 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
-      row("  (ws256-trim)", fp8 ? "fp8" : "bf16", shape, T, tws3, bytes, flops, c, "wgmma-grouped-ws256-trim");
-      cuda::set_grouped_wgmma_variant(4);
-      const double tws4 = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
-      row("  (ws256-pair)", fp8 ? "fp8" : "bf16", shape, T, tws4, bytes, flops, c, "wgmma-grouped-ws256-trim-pairs");
+      struct Variant {
+        const char* label;
+        const char* path;
+      };
+      static const Variant kVariants[] = {{"  (wgmma)", "wgmma-grouped"},
+                                          {"  (wgmma-ws)", "wgmma-grouped-ws"},
+                                          {"  (wgmma-ws256)", "wgmma-grouped-ws256"},
+                                          {"  (ws256-trim)", "wgmma-grouped-ws256-trim"},
+                                          {"  (ws256-pair)", "wgmma-grouped-ws256-trim-pairs"}};
+      for (int v = 0; v < 5; ++v) {
+        cuda::set_grouped_wgmma_variant(v);
+        const double tv = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
+        row(kVariants[v].label, fp8 ? "fp8" : "bf16", shape, T, tv, bytes, flops, c, kVariants[v].path);
+      }
       cuda::set_grouped_wgmma_variant(-1);
       cuda::set_moe_kernel(cuda::MoeKernel::kStream);
       for (int v : {1, 0}) {
