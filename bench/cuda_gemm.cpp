@@ -268,8 +268,7 @@ void bench_moe(const Ceil& c, bool quick) {
       const double t = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
       row("  (stream)", fp8 ? "fp8" : "bf16", shape, T, t, bytes, flops, c, "stream-grouped");
       // The grouped wgmma kernels: the original, the warp-specialized one
-      // (128-row tiles), with 256-row tiles (the default where N % 256 == 0), then
-      // with token boxes trimmed to the tile (3) and an expert's tiles paired (4).
+      // (128-row tiles), and with 256-row tiles (the default where N % 256 == 0).
       cuda::set_moe_kernel(cuda::MoeKernel::kWgmma);
       struct Variant {
         const char* label;
@@ -277,10 +276,8 @@ void bench_moe(const Ceil& c, bool quick) {
       };
       static const Variant kVariants[] = {{"  (wgmma)", "wgmma-grouped"},
                                           {"  (wgmma-ws)", "wgmma-grouped-ws"},
-                                          {"  (wgmma-ws256)", "wgmma-grouped-ws256"},
-                                          {"  (ws256-trim)", "wgmma-grouped-ws256-trim"},
-                                          {"  (ws256-pair)", "wgmma-grouped-ws256-trim-pairs"}};
-      for (int v = 0; v < 5; ++v) {
+                                          {"  (wgmma-ws256)", "wgmma-grouped-ws256"}};
+      for (int v = 0; v < 3; ++v) {
         cuda::set_grouped_wgmma_variant(v);
         const double tv = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
         row(kVariants[v].label, fp8 ? "fp8" : "bf16", shape, T, tv, bytes, flops, c, kVariants[v].path);

@@ -128,10 +128,9 @@ MoeKernel moe_kernel_for(int64_t T, int64_t top_k, int num_experts, bool fp8);
 // __syncthreads per stage), 1 = warp-specialized (a producer warpgroup
 // feeds two wgmma warpgroups through an mbarrier ring; 128-row tiles),
 // 2 = warp-specialized with 256-row tiles for GEMMs whose N is a multiple
-// of 256 (else as 1), 3 = as 2 with the token boxes trimmed to the tile's
-// tokens, 4 = as 3 with an expert's tiles paired into 128-row CTAs over both
-// tiles' tokens (3 and 4 being measured), -1 = the default (2).
-// All give bitwise the same results. SABLE_MOE_WGMMA_WS=0..4 forces one
+// of 256 (else as 1; an expert's tiles paired into 128-row CTAs over both
+// tiles' tokens), -1 = the default (2).
+// All give bitwise the same results. SABLE_MOE_WGMMA_WS=0..2 forces one
 // (read on first use). Not thread-safe.
 void set_grouped_wgmma_variant(int v);
 

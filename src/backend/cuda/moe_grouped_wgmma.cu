@@ -118,13 +118,6 @@ static_assert(kBN * ws_epi_ld(64) * 4 <= ws_stages(true, 64) * ws_stage_bytes(64
                   kBN * ws_epi_ld(128) * 4 <= ws_stages(false, 128) * ws_stage_bytes(128) &&
                   2 * kBN * ws_epi_ld(64) * 4 <= ws_stages(false, 128) * ws_stage_bytes(128),
               "epilogue tile reuses the stages (a paired tile: 256 tokens x 128 rows)");
-// Kernel modes (variants 3 and 4 of set_grouped_wgmma_variant, being
-// measured): kWsTrim loads the CTA's token rows rounded up to 16 rather than
-// whole 128-token boxes; kWsPairs (256-row kernel) runs an expert's tiles 2 j,
-// 2 j + 1 as two CTAs of 128 weight rows over both tiles' tokens.
-constexpr int kWsTrim = 1;
-constexpr int kWsPairs = 2;
-
 // What the consumer warpgroups take from the kernel's prologue.
 struct WsTile {
   uint8_t* smem;
@@ -312,8 +305,7 @@ __device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile
 template <bool kFp8, int kRows>
 __global__ void __launch_bounds__(kWsThreads, 1)
     moe_wgmma_ws_kernel(const StreamGemmArgs a, const __grid_constant__ CUtensorMap amap,
-                        const __grid_constant__ CUtensorMap bmap, const __grid_constant__ CUtensorMap bmap16,
-                        int mode) {
+                        const __grid_constant__ CUtensorMap bmap, const __grid_constant__ CUtensorMap bmap16) {
   static_assert(kRows == 64 || kRows == 128, "one or two m64 accumulators per consumer warpgroup");
   constexpr int S = ws_stages(kFp8, kRows);
   constexpr int BM = ws_bm(kRows);                // weight rows per CTA
@@ -333,12 +325,12 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   const int rb = local / n_tiles, i = local % n_tiles, tile = t0 + i;
   const int g = a.tiles[3 * tile];
   int p0 = a.tiles[3 * tile + 1], cnt = a.tiles[3 * tile + 2];
-  // Paired tiles (kWsPairs, 256-row kernel): tiles 2 j and 2 j + 1 of an
-  // expert (128 + up to 128 tokens) become two CTAs of 128 weight rows each
-  // (half = i % 2 of the 256-row block rb) over all their tokens, so that the
-  // weight block is read from L2 once rather than once per tile, and a short
-  // second tile does not cost a whole 256-row pass.
-  const bool paired = kRows == 128 && (mode & kWsPairs) && (i | 1) < n_tiles;
+  // Paired tiles (256-row kernel): tiles 2 j and 2 j + 1 of an expert (128 +
+  // up to 128 tokens) become two CTAs of 128 weight rows each (half = i % 2
+  // of the 256-row block rb) over all their tokens, so that the weight block
+  // is read from L2 once rather than once per tile, and a short second tile
+  // does not cost a whole 256-row pass. The CTA count is the same.
+  const bool paired = kRows == 128 && (i | 1) < n_tiles;
   const int half = i & 1;
   if (paired) {
     const int* tp = a.tiles + 3 * (t0 + (i & ~1));
@@ -372,9 +364,10 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     int blk =
         int(int64_t(g) * a.w_gstride * kElem / 2048) + (rb * (BM / 32) + (paired ? half * (kRows / 32) : 0)) * kt2;
     const uint32_t a_bytes = uint32_t(a_rows * kRowBytes), half_bytes = uint32_t(a_rows * 64);
-    // Token rows of B: the CTA's tokens rounded up to 16 under kWsTrim (128-row
-    // boxes, then 16-row boxes of bmap16), else whole 128-row boxes.
-    const int brows = (mode & kWsTrim) ? (cnt + 15) & ~15 : paired ? 2 * kBN : kBN;
+    // Token rows of B: the CTA's tokens rounded up to 16 (128-row boxes, then
+    // 16-row boxes of bmap16), not whole 128-row boxes: a short tile's CTA
+    // reads only its tokens from L2.
+    const int brows = (cnt + 15) & ~15;
     // FP8 token scales: from the 16-byte boundary below p0, 4 more than the
     // CTA's token capacity but not past the row (xs_sk floats, a multiple of
     // 4, >= p0 + cnt).
@@ -452,9 +445,8 @@ bool grouped_wgmma_supported(const StreamGemmArgs& a) {
 namespace {
 // 0: moe_wgmma_kernel; 1: the warp-specialized kernel, 128-row tiles; 2: the
 // warp-specialized kernel with 256-row tiles where N % 256 == 0 (else as 1);
-// 3: as 2, token boxes trimmed to the tile's tokens (kWsTrim); 4: as 3, an
-// expert's tiles paired (kWsPairs); -1: the default (2); -2: read
-// SABLE_MOE_WGMMA_WS (0-4 forces one) on first use.
+// -1: the default (2); -2: read SABLE_MOE_WGMMA_WS (0-2 forces one) on
+// first use.
 int g_ws_variant = -2;
 }  // namespace
 
@@ -480,11 +472,11 @@ WsMaps ws_maps(const StreamGemmArgs& a) {
   return m;
 }
 template <bool kFp8, int kRows>
-void launch_ws(const StreamGemmArgs& a, int64_t ctas, int mode, cudaStream_t stream) {
+void launch_ws(const StreamGemmArgs& a, int64_t ctas, cudaStream_t stream) {
   const WsMaps m = ws_maps(a);
   auto k = moe_wgmma_ws_kernel<kFp8, kRows>;
   allow_dynamic_smem(k, ws_smem_bytes(kFp8, kRows));
-  k<<<unsigned(ctas), kWsThreads, ws_smem_bytes(kFp8, kRows), stream>>>(a, m.a, m.b, m.b16, mode);
+  k<<<unsigned(ctas), kWsThreads, ws_smem_bytes(kFp8, kRows), stream>>>(a, m.a, m.b, m.b16);
   SABLE_LAUNCH_OK();
 }
 // What the warp-specialized kernel reads by TMA: the prepared experts' tiles
@@ -501,18 +493,17 @@ bool ws_supported(const StreamGemmArgs& a) {
 void launch_grouped_wgmma(const StreamGemmArgs& a, cudaStream_t stream) {
   if (g_ws_variant == -2) {
     const char* e = std::getenv("SABLE_MOE_WGMMA_WS");
-    g_ws_variant = (e && *e >= '0' && *e <= '4') ? *e - '0' : -1;
+    g_ws_variant = (e && *e >= '0' && *e <= '2') ? *e - '0' : -1;
   }
   int v = g_ws_variant < 0 ? 2 : g_ws_variant;
   if (!ws_supported(a)) v = 0;
-  const int mode = v == 3 ? kWsTrim : v == 4 ? kWsTrim | kWsPairs : 0;
-  if (v >= 2 && a.N % ws_bm(128) == 0) {
+  if (v == 2 && a.N % ws_bm(128) == 0) {
     const int64_t ctas = int64_t(a.grid_tiles) * (a.N / ws_bm(128));
     if (ctas > 0) {
       if (a.fp8)
-        launch_ws<true, 128>(a, ctas, mode, stream);
+        launch_ws<true, 128>(a, ctas, stream);
       else
-        launch_ws<false, 128>(a, ctas, mode, stream);
+        launch_ws<false, 128>(a, ctas, stream);
     }
     return;
   }
@@ -521,9 +512,9 @@ void launch_grouped_wgmma(const StreamGemmArgs& a, cudaStream_t stream) {
   if (v == 0)
     launch_ref(a, stream);
   else if (a.fp8)
-    launch_ws<true, 64>(a, ctas, mode, stream);
+    launch_ws<true, 64>(a, ctas, stream);
   else
-    launch_ws<false, 64>(a, ctas, mode, stream);
+    launch_ws<false, 64>(a, ctas, stream);
 }
 
 }  // namespace sable::cuda
