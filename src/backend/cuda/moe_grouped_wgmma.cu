@@ -27,8 +27,9 @@
 //     from the prepared experts' tiles (expert_tiles.cuh), whose 2 KB blocks
 //     of 32 rows x 64 bytes are TMA boxes landing in the 64-byte swizzle;
 //     the tokens as contiguous rows (moe_experts gathers them in expert
-//     order first, FP8 quantizing on the way) in one 128-token box, and FP8
-//     token scales by a plain bulk copy. The consumers run at the tile's
+//     order first, FP8 quantizing on the way) in 128-token boxes, then
+//     16-token boxes for the rest (a short tile reads only its tokens), and
+//     FP8 token scales by a plain bulk copy. The consumers run at the tile's
 //     token count rounded up to 16 (wgmma m64nNk16/k32, N = 16 .. 128): an
 //     expert's tokens rarely fill their last tile (4,096 tokens, top-8 of
 //     256: 128 +- 11 per expert, 71 % of 128-token tiles' slots used, 95 %
@@ -39,9 +40,16 @@
 //     (registers: acc[2] + blk + the stage's scales fit in 240, two blk
 //     would not), the second's wgmma issued after the first's promotion
 //     (FP8 4,096 tokens: 470 vs 416 TFLOP/s with 128-row tiles,
-//     bench/results/2026-12-03-6dc1928-moe-fp8-256row.md). Same k order and
-//     promotion order as the first kernel, whatever the tile width: bitwise
-//     the same results.
+//     bench/results/2026-12-03-6dc1928-moe-fp8-256row.md). An expert with
+//     more than one tile (4,096 tokens: about half of them, a full tile and
+//     a short one) has its tiles paired: tiles 2j and 2j+1 run as two CTAs
+//     of 128 weight rows (the halves of the 256-row block) over both tiles'
+//     tokens, each consumer warpgroup taking half the tokens, so the weight
+//     block is read from L2 once and the short tile costs no 256-row pass
+//     (4,096 tokens bf16 9.35 -> 8.52 ms, FP8 6.30 -> 5.81;
+//     bench/results/2026-12-03-1d18847-moe-paired-tiles.md). Same k order
+//     and promotion order as the first kernel, whatever the tile shape:
+//     bitwise the same results.
 // History (H200, 4,096 tokens, whole MoE op): the first kernel 258 / 346
 // TFLOP/s bf16 / FP8; the warp-specialized one with a 128-thread cp.async
 // producer 323 / 387 (ef9b2a8); ncu of that one: bf16 L2-bound (85-91 % of
@@ -53,7 +61,8 @@
 // (bench/results/2026-12-03-moe-tma.md). Two-CTA clusters multicasting the
 // token box (each CTA loading half, to halve the L2 reads of tokens) ran
 // slower, 235 / 300: each stage then waits for both CTAs' consumers; not
-// kept.
+// kept. 256-row FP8 tiles: 427 -> 468; paired tiles and trimmed token boxes:
+// bf16 339, FP8 497 (8,192 tokens: bf16 413, 61 % of cuBLASLt).
 // CTA order: an expert's tiles are neighbours in the tile list; CTA c is
 // mapped to (row block, tile) of its expert with the tile fastest, so the
 // CTAs that share a weight block run together (one DRAM read), and all row
