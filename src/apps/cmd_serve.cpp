@@ -112,6 +112,10 @@ Result<std::string> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec,
     size_t free_b = 0, total_b = 0;
     if (be->memory_info(&free_b, &total_b)) device_memory = int64_t(total_b);
   }
+  if (device_memory <= 0 && device == "cuda")
+    return unavailable(
+        "--device cuda --dry-run: no CUDA device is visible to this process, so there is no GPU memory to plan "
+        "for; add --plan-device-memory-gib N to plan for a GPU of N GiB (e.g. 141 for an H200, 80 for an H100)");
   if (device_memory <= 0) {
     // CPU: the KV budget is a flag.
     const int64_t per_token = int64_t(cfg.num_hidden_layers) * cfg.kv_latent_dim() * 4;

@@ -118,3 +118,64 @@ def test_bad_inputs_give_clear_errors(tmp_path):
     assert p.returncode != 0 and "model-00002-of-00002.safetensors" in p.stderr
     p = run("make-model", "--preset", "huge", "--out", str(tmp_path / "x"), check=False)
     assert p.returncode != 0 and "unknown preset" in p.stderr
+
+
+def _dsv3_config_dir(tmp_path, layers):
+    """config.json alone at DeepSeek-V3's published dimensions (FP8 block-scaled), `layers` layers."""
+    cfg = json.load(open(os.path.join(FIX, "tiny-dsv3-fp8", "config.json")))
+    cfg.update(vocab_size=129280, hidden_size=7168, intermediate_size=18432, moe_intermediate_size=2048,
+               num_hidden_layers=layers, num_attention_heads=128, num_key_value_heads=128, n_routed_experts=256,
+               kv_lora_rank=512, q_lora_rank=1536, qk_rope_head_dim=64, v_head_dim=128, qk_nope_head_dim=128,
+               n_group=8, topk_group=4, num_experts_per_tok=8, first_k_dense_replace=3,
+               max_position_embeddings=163840)
+    cfg["rope_scaling"]["original_max_position_embeddings"] = 4096
+    d = tmp_path / f"dsv3-{layers}"
+    d.mkdir()
+    json.dump(cfg, open(d / "config.json", "w"))
+    return d, cfg
+
+
+def _fp8_weight_gib(c):
+    """The FP8 checkpoint's weight bytes, counted here from the config (bf16 embeddings, lm_head and router;
+    FP8 projections and experts; scales and norms ignored: < 0.1 %)."""
+    H, V, nh = c["hidden_size"], c["vocab_size"], c["num_attention_heads"]
+    attn = (H * c["q_lora_rank"] + c["q_lora_rank"] * nh * (c["qk_nope_head_dim"] + c["qk_rope_head_dim"]) +
+            H * (c["kv_lora_rank"] + c["qk_rope_head_dim"]) +
+            c["kv_lora_rank"] * nh * (c["qk_nope_head_dim"] + c["v_head_dim"]) + nh * c["v_head_dim"] * H)
+    dense = 3 * H * c["intermediate_size"]
+    moe = (c["n_routed_experts"] + c["n_shared_experts"]) * 3 * H * c["moe_intermediate_size"]
+    L, k = c["num_hidden_layers"], c["first_k_dense_replace"]
+    total = 2 * 2 * V * H + L * attn + min(L, k) * dense + max(0, L - k) * (moe + 2 * c["n_routed_experts"] * H)
+    return total / 2**30
+
+
+def test_serve_dry_run_plans_memory_from_the_config_alone(tmp_path):
+    # The demo model on the CPU: the KV budget, exit 0.
+    p = run("serve", "--dry-run", "--device", "cpu")
+    assert "sable-demo" in p.stdout and "device         cpu" in p.stdout
+    # Four DeepSeek-V3 layers (3 dense + 1 MoE) on a 141 GiB GPU: fits; no weights on disk are read.
+    d, cfg = _dsv3_config_dir(tmp_path, 4)
+    p = run("serve", "--model", str(d), "--dry-run", "--plan-device-memory-gib", "141")
+    plan = {line.split()[0]: line for line in p.stdout.splitlines() if line.startswith("  ")}
+    weights = float(plan["weights"].split()[1])
+    # The stored bytes, plus at most the FP8 dense weights' second (tiled) copy for decode.
+    assert _fp8_weight_gib(cfg) * 0.99 < weights < _fp8_weight_gib(cfg) * 1.15, p.stdout
+    assert "budget        126.90 GiB" in p.stdout  # 0.90 of 141 GiB
+    assert "max-model-len 163840 fits" in p.stdout
+    kv_tokens = int(plan["KV"].split("blocks,")[1].split()[0])
+    assert kv_tokens * 4608 > 90 * 2**30  # the rest of the budget, at 576 bf16 latent values per token and layer
+    # All 61 layers do not fit one GPU: a non-zero exit that says by how much and what would make it fit.
+    d, cfg = _dsv3_config_dir(tmp_path, 61)
+    p = run("serve", "--model", str(d), "--dry-run", "--plan-device-memory-gib", "141", check=False)
+    assert p.returncode != 0
+    assert "does not fit" in p.stderr and "GiB missing" in p.stderr and "--tensor-parallel-size 8" in p.stderr
+    assert _fp8_weight_gib(cfg) > 600
+
+
+def test_serve_dry_run_on_cuda_without_a_gpu_says_what_to_pass(tmp_path):
+    if subprocess.run(["sh", "-c", "command -v nvidia-smi && nvidia-smi -L"], capture_output=True).returncode == 0:
+        pytest.skip("a GPU is present: the plan uses it")
+    d, _ = _dsv3_config_dir(tmp_path, 4)
+    p = run("serve", "--model", str(d), "--dry-run", "--device", "cuda", check=False)
+    assert p.returncode != 0
+    assert "no CUDA device" in p.stderr and "--plan-device-memory-gib" in p.stderr
