@@ -121,9 +121,10 @@ int run(int argc, char** argv) {
   int ab_rounds = 3;
   app.add_option("--ab", abs,
                  "NAME=V1,V2[,...]: one model runner (graph set) per value of a runtime knob of the CUDA backend "
-                 "(backend/cuda/knobs.h), timed in alternation in this process (decode only). Repeatable: each "
+                 "(backend/cuda/knobs.h), timed in alternation in this process (decode and prefill). Repeatable: each "
                  "knob's first value is its baseline, set while another knob's values are timed");
-  app.add_option("--ab-rounds", ab_rounds, "Alternations of the --ab values per batch (the median is reported)");
+  app.add_option("--ab-rounds", ab_rounds,
+                 "Alternations of the --ab values per decode batch or prefill length (the median is reported)");
   app.add_flag("--profile", profile,
                "After timing each decode batch, run one more step between cudaProfilerStart/Stop "
                "(for `ncu --profile-from-start off`: the kernels of exactly one step)");
@@ -327,8 +328,19 @@ int run(int argc, char** argv) {
                    << ",\"context\":" << context << ",\"ms\":" << ms << ",\"floor_ms\":" << floor_ms
                    << ",\"graphs\":" << runner.num_graphs() << "}\n";
   }
-  std::printf("\n| prefill tokens | MLA form | ms | tokens/s | TFLOP/s (GEMMs + attention as computed) |\n"
-              "|---:|---|---:|---:|---:|\n");
+  // Prefill runs eagerly, so a knob takes effect as it is set: with --ab each
+  // value is timed in turn, alternated over the rounds, like decode.
+  if (variants > 1) {
+    std::printf("\n| prefill tokens | MLA form |");
+    for (const Variant& v : ab_variants) std::printf(" %s=%d ms |", v.name.c_str(), v.value);
+    std::printf(" tokens/s (first) | TFLOP/s (first; GEMMs + attention as computed) |\n|---:|---|");
+    for (size_t v = 0; v < variants; ++v) std::printf("---:|");
+    std::printf("---:|---:|\n");
+  } else {
+    std::printf(
+        "\n| prefill tokens | MLA form | ms | tokens/s | TFLOP/s (GEMMs + attention as computed) |\n"
+        "|---:|---|---:|---:|---:|\n");
+  }
   using Mode = DeepseekV3Model::MlaPrefill;
   for (int T : parse_list(prefills)) {
     if (T <= 0) continue;
@@ -360,7 +372,19 @@ int run(int argc, char** argv) {
       model.set_mla_prefill(mode, chunk_keys);
       const bool expanded = model.use_expanded(T, T);
       Timer tm{be};
-      const double ms = tm.median_ms([&] { (void)model.forward(fb, cache); }, 1, std::max(2, iters / 4));
+      std::vector<std::vector<double>> rounds(variants);
+      for (int r = 0; r < (variants > 1 ? ab_rounds : 1); ++r)
+        for (size_t v = 0; v < variants; ++v) {
+          set_variant(v);
+          rounds[v].push_back(tm.median_ms([&] { (void)model.forward(fb, cache); }, 1, std::max(2, iters / 4)));
+        }
+      set_variant(0);
+      std::vector<double> med(variants);
+      for (size_t v = 0; v < variants; ++v) {
+        std::sort(rounds[v].begin(), rounds[v].end());
+        med[v] = rounds[v][rounds[v].size() / 2];
+      }
+      const double ms = med[0];
       // FLOPs: 2 x active params x T for the GEMMs (experts: k of E per
       // token), plus attention as computed: causal T^2/2 pairs x heads x
       // 2 x (L + kv_lora) absorbed, or x 2 x (qk + v) expanded plus the
@@ -378,7 +402,9 @@ int run(int argc, char** argv) {
         std::snprintf(form_name, sizeof form_name, "expanded/%d", chunk_keys);
       else
         std::snprintf(form_name, sizeof form_name, "%s", expanded ? "expanded" : "absorbed");
-      std::printf("| %d | %s | %.1f | %.0f | %.0f |\n", T, form_name, ms, T / (ms * 1e-3), flops / (ms * 1e-3) / 1e12);
+      std::printf("| %d | %s |", T, form_name);
+      for (double m : med) std::printf(" %.1f |", m);
+      std::printf(" %.0f | %.0f |\n", T / (ms * 1e-3), flops / (ms * 1e-3) / 1e12);
       if (json)
         json << "{\"kind\":\"prefill\",\"fp8\":" << (fp8 ? "true" : "false") << ",\"tokens\":" << T << ",\"mla\":\""
              << form_name << "\",\"ms\":" << ms << "}\n";
