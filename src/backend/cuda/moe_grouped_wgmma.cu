@@ -92,7 +92,8 @@ constexpr int kWsConsumers = 256;
 constexpr int kWsConsumerWarps = kWsConsumers / 32;  // empty-barrier arrivals per stage: one per consumer warp
 // Weight rows per consumer warpgroup R: 64 (one m64 accumulator) or 128
 // (two). The CTA tile is 2 R weight rows x 128 tokens; a stage is
-// the A tile (2 R rows x 128 B) and the B tile (128 tokens x 128 B).
+// the A tile (2 R rows x 128 B) and the B tile (128 tokens x 128 B). A
+// paired tile (R = 128) is R rows x 256 tokens: the same stage bytes.
 constexpr int ws_bm(int rows) { return 2 * rows; }
 constexpr int ws_a_bytes(int rows) { return ws_bm(rows) * kRowBytes; }
 constexpr int ws_stage_bytes(int rows) { return ws_a_bytes(rows) + kBN * kRowBytes; }
@@ -135,15 +136,16 @@ struct WsTile {
   int s0;  // FP8: the first token scale's offset in a stage's scale slot (p0 % 4)
   // Paired tile (256-row kernel): the CTA holds 128 weight rows (half `half`
   // of row block rb) and up to 256 tokens; warpgroup w takes tokens
-  // [w ? split : 0, w ? cnt : split) and all 128 rows.
+  // [w ? split : 0, w ? cnt : split) (split: a multiple of 16, see the
+  // kernel) and all 128 rows.
   bool paired;
-  int half, split;
+  int half;
 };
 
 // The consumer warpgroups of moe_wgmma_ws_kernel at token width kN (16 ..
 // 128; the B tile's kN rows from token tok0, tokens past cnt zero or
 // unstored): warpgroup cwg = 0, 1 computes weight rows kRows cwg .. +kRows-1
-// (a paired tile: both the CTA's 128 rows, tok0 = 0 or t.split), accumulator
+// (a paired tile: both the CTA's 128 rows, tok0 = 0 or the split), accumulator
 // h rows +64 h .. +63, then the epilogue.
 template <bool kFp8, int kRows, int kN>
 __device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile& t, int tok0) {
@@ -412,7 +414,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   // paired tile's tokens split between the warpgroups at a multiple of 16.
   setmaxnreg_inc<ws_consumer_regs(kFp8, kRows)>();
   const int split = paired ? min(kBN, ((cnt + 1) / 2 + 15) & ~15) : cnt;
-  const WsTile t{smem, sbase, full0, empty0, g, rb, p0, cnt, KB, p0 & 3, paired, half, split};
+  const WsTile t{smem, sbase, full0, empty0, g, rb, p0, cnt, KB, p0 & 3, paired, half};
   const bool second = paired && tid >= kWsProducers + kWsConsumers / 2;  // consumer warpgroup 1 of a paired tile
   const int tok0 = second ? split : 0, n = second ? cnt - split : split;
   switch ((n + 15) >> 4) {
