@@ -5,12 +5,12 @@
 // bandwidth measured in the same run), and prefill tokens/s against the
 // FLOP count. Prints a markdown table; --json writes one line per figure.
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <numeric>
 #include <set>
 #include <sstream>
@@ -168,6 +168,37 @@ int run(int argc, char** argv) {
 #endif
   };
   const size_t variants = ab_variants.empty() ? 1 : ab_variants.size();
+  // Per --ab value, the median over the rounds of time_value(v) (the values
+  // alternated; without --ab one value, one round); leaves the baseline set.
+  auto ab_medians = [&](const std::function<double(size_t)>& time_value) {
+    std::vector<std::vector<double>> rounds(variants);
+    for (int r = 0; r < (variants > 1 ? ab_rounds : 1); ++r)
+      for (size_t v = 0; v < variants; ++v) {
+        set_variant(v);
+        rounds[v].push_back(time_value(v));
+      }
+    set_variant(0);
+    std::vector<double> med(variants);
+    for (size_t v = 0; v < variants; ++v) {
+      std::sort(rounds[v].begin(), rounds[v].end());
+      med[v] = rounds[v][rounds[v].size() / 2];
+    }
+    return med;
+  };
+  // A table's header: the lead columns (lead_align their alignment row), one
+  // time column (ms_name, or one per --ab value), then tail_cols columns.
+  auto print_header = [&](const char* lead, const char* lead_align, const char* ms_name, const std::string& tail,
+                          int tail_cols) {
+    std::printf("%s", lead);
+    if (variants > 1)
+      for (const Variant& v : ab_variants) std::printf(" %s=%d ms |", v.name.c_str(), v.value);
+    else
+      std::printf(" %s |", ms_name);
+    std::printf("%s\n%s", tail.c_str(), lead_align);
+    for (size_t v = 0; v < variants + size_t(tail_cols); ++v) std::printf("---:|");
+    std::printf("\n");
+  };
+  const std::string of_first = variants > 1 ? " (first value)" : "";
 
   auto cfg = preset_config(preset, layers, false);
   if (!cfg.is_ok()) { std::fprintf(stderr, "%s\n", cfg.status().message().c_str()); return 2; }
@@ -233,21 +264,14 @@ int run(int argc, char** argv) {
               runner.num_graphs(), std::chrono::duration<double>(Clock::now() - tc).count(),
               variants > 1 ? ", one set per --ab value" : "");
   if (variants > 1) {
-    std::printf("A/B in one process (%zu variants, each knob's first value its baseline): %d rounds, the variants "
-                "alternated; median of the rounds' medians\n\n",
-                variants, ab_rounds);
-    std::printf("| decode batch | context |");
-    for (const Variant& v : ab_variants) std::printf(" %s=%d ms |", v.name.c_str(), v.value);
     std::printf(
-        " experts routed per MoE layer (uniform) | weights+KV GB read | floor ms | first / floor |\n|---:|---:|");
-    for (size_t v = 0; v < variants; ++v) std::printf("---:|");
-    std::printf("---:|---:|---:|---:|\n");
-  } else {
-    std::printf(
-        "| decode batch | context | step ms | experts routed per MoE layer (uniform) | weights+KV GB read | floor ms | "
-        "step / floor |\n");
-    std::printf("|---:|---:|---:|---:|---:|---:|---:|\n");
+        "A/B in one process (%zu variants, each knob's first value its baseline): %d rounds, the variants "
+        "alternated; median of the rounds' medians\n\n",
+        variants, ab_rounds);
   }
+  print_header(
+      "| decode batch | context |", "|---:|---:|", "step ms",
+      " experts routed per MoE layer (uniform) | weights+KV GB read | floor ms | step / floor" + of_first + " |", 4);
   for (int B : batch_list) {
     std::vector<std::vector<int32_t>> tokens(static_cast<size_t>(B)), tables(static_cast<size_t>(B));
     std::vector<RunnerSeq> seqs;
@@ -265,20 +289,8 @@ int run(int argc, char** argv) {
       seqs.push_back(r);
     }
     Timer tm{be};
-    // Per value, the median over rounds of each round's median step.
-    std::vector<std::vector<double>> rounds(variants);
-    for (int r = 0; r < (variants > 1 ? ab_rounds : 1); ++r)
-      for (size_t v = 0; v < variants; ++v) {
-        set_variant(v);
-        ModelRunner& rv = *runners[v];
-        rounds[v].push_back(tm.median_ms([&] { (void)rv.run_device(seqs); }, 3, iters));
-      }
-    std::vector<double> med(variants);
-    for (size_t v = 0; v < variants; ++v) {
-      std::sort(rounds[v].begin(), rounds[v].end());
-      med[v] = rounds[v][rounds[v].size() / 2];
-    }
-    set_variant(0);
+    const std::vector<double> med =
+        ab_medians([&](size_t v) { return tm.median_ms([&] { (void)runners[v]->run_device(seqs); }, 3, iters); });
     const double ms = med[0];
 #ifdef SABLE_HAVE_CUDA
     if (profile) {
@@ -330,17 +342,9 @@ int run(int argc, char** argv) {
   }
   // Prefill runs eagerly, so a knob takes effect as it is set: with --ab each
   // value is timed in turn, alternated over the rounds, like decode.
-  if (variants > 1) {
-    std::printf("\n| prefill tokens | MLA form |");
-    for (const Variant& v : ab_variants) std::printf(" %s=%d ms |", v.name.c_str(), v.value);
-    std::printf(" tokens/s (first) | TFLOP/s (first; GEMMs + attention as computed) |\n|---:|---|");
-    for (size_t v = 0; v < variants; ++v) std::printf("---:|");
-    std::printf("---:|---:|\n");
-  } else {
-    std::printf(
-        "\n| prefill tokens | MLA form | ms | tokens/s | TFLOP/s (GEMMs + attention as computed) |\n"
-        "|---:|---|---:|---:|---:|\n");
-  }
+  std::printf("\n");
+  print_header("| prefill tokens | MLA form |", "|---:|---|", "ms",
+               " tokens/s" + of_first + " | TFLOP/s (GEMMs + attention as computed)" + of_first + " |", 2);
   using Mode = DeepseekV3Model::MlaPrefill;
   for (int T : parse_list(prefills)) {
     if (T <= 0) continue;
@@ -372,18 +376,8 @@ int run(int argc, char** argv) {
       model.set_mla_prefill(mode, chunk_keys);
       const bool expanded = model.use_expanded(T, T);
       Timer tm{be};
-      std::vector<std::vector<double>> rounds(variants);
-      for (int r = 0; r < (variants > 1 ? ab_rounds : 1); ++r)
-        for (size_t v = 0; v < variants; ++v) {
-          set_variant(v);
-          rounds[v].push_back(tm.median_ms([&] { (void)model.forward(fb, cache); }, 1, std::max(2, iters / 4)));
-        }
-      set_variant(0);
-      std::vector<double> med(variants);
-      for (size_t v = 0; v < variants; ++v) {
-        std::sort(rounds[v].begin(), rounds[v].end());
-        med[v] = rounds[v][rounds[v].size() / 2];
-      }
+      const std::vector<double> med = ab_medians(
+          [&](size_t) { return tm.median_ms([&] { (void)model.forward(fb, cache); }, 1, std::max(2, iters / 4)); });
       const double ms = med[0];
       // FLOPs: 2 x active params x T for the GEMMs (experts: k of E per
       // token), plus attention as computed: causal T^2/2 pairs x heads x
