@@ -75,6 +75,10 @@ struct StreamGemmArgs {
   // dense_kwarps); 0 means 4.
   // Grouped GEMMs choose their own (gemm_stream.cu, tiled_kwarps).
   int kwarps = 0;
+  // Timing only (the grouped wgmma kernel; SABLE_MOE_WGMMA_NO_EPILOGUE=1):
+  // the consumers stop after the main loop and store nothing, so that the
+  // epilogue's share of a launch is a difference of two timings.
+  bool skip_epilogue = false;
 };
 
 }  // namespace sable::cuda

@@ -266,6 +266,7 @@ __device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile
   wgmma_wait0();
 #pragma unroll
   for (int h = 0; h < kAcc; ++h) wgmma_fence_operands(acc[h]);
+  if (a.skip_epilogue) return;  // timing only (StreamGemmArgs::skip_epilogue)
   // The epilogue tile overwrites the stages: every consumer's wgmma reads
   // must be done (the producer's copies all landed before their full
   // signals, which both consumers have waited on).
@@ -501,13 +502,20 @@ bool ws_supported(const StreamGemmArgs& a) {
 }
 }  // namespace
 
-void launch_grouped_wgmma(const StreamGemmArgs& a, cudaStream_t stream) {
+void launch_grouped_wgmma(const StreamGemmArgs& args, cudaStream_t stream) {
   if (g_ws_variant == -2) {
     const char* e = std::getenv("SABLE_MOE_WGMMA_WS");
     g_ws_variant = (e && *e >= '0' && *e <= '2') ? *e - '0' : -1;
   }
   int v = g_ws_variant < 0 ? 2 : g_ws_variant;
-  if (!ws_supported(a)) v = 0;
+  if (!ws_supported(args)) v = 0;
+  // Timing only: SABLE_MOE_WGMMA_NO_EPILOGUE=1 (StreamGemmArgs::skip_epilogue).
+  static const bool no_epilogue = [] {
+    const char* e = std::getenv("SABLE_MOE_WGMMA_NO_EPILOGUE");
+    return e != nullptr && *e == '1';
+  }();
+  StreamGemmArgs a = args;
+  a.skip_epilogue = a.skip_epilogue || (no_epilogue && v != 0);
   if (v == 2 && a.N % ws_bm(128) == 0) {
     const int64_t ctas = int64_t(a.grid_tiles) * (a.N / ws_bm(128));
     if (ctas > 0) {
