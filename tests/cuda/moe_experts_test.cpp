@@ -203,13 +203,16 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{16, 4, 384, 256, 100, true, false}, Case{32, 8, 512, 256, 300, true, false},
                       Case{16, 4, 256, 128, 9, false, true}, Case{16, 4, 256, 144, 40, false, false},
                       // Many tokens per expert: several (and partial) 128-token tiles
-                      // per expert, for the grouped wgmma kernel (auto from 16 per expert);
+                      // per expert, for the grouped wgmma kernel (auto from 8 per expert);
                       // H = 2I = 1024 takes the 256-row tiles in both GEMMs (variant 5),
                       // H = 384 only in gate/up (2I = 512).
                       Case{16, 4, 384, 256, 1000, false, false}, Case{8, 2, 1024, 512, 700, false, false},
                       Case{16, 4, 384, 256, 1000, true, false}, Case{8, 2, 1024, 512, 700, false, true},
-                      // Over 4,096 pairs: a separate count kernel (fewer: counted in the fill kernel).
-                      Case{16, 4, 256, 128, 1100, false, false}, Case{16, 4, 256, 128, 1100, true, false}));
+                      // Over 4,096 pairs: the three-pass sort over chunks of 256 pairs
+                      // (fewer: one CTA per expert, counting in shared memory); 18, 63
+                      // and 32 chunks, the last one partial.
+                      Case{16, 4, 256, 128, 1100, false, false}, Case{16, 4, 256, 128, 1100, true, false},
+                      Case{32, 8, 256, 128, 2001, false, false}, Case{16, 4, 256, 128, 2001, true, false}));
 
 }  // namespace
 }  // namespace sable

@@ -1,10 +1,12 @@
 // The routed experts of a MoE layer as two grouped GEMMs over tokens sorted
 // by expert (no per-expert launches, no host synchronization):
-//   1. count tokens per expert (for few pairs, as at decode, inside step 1's
-//      kernel: a launch and a memset fewer); a stable counting sort (one CTA per expert)
-//      writes each (token, k) pair's sorted position p, the token of each p,
-//      its routing weight, and the tile list {expert, p_begin, count};
-//   2. [FP8] quantize x per token per 128 channels;
+//   1. a stable counting sort of the (token, k) pairs by expert: each pair's
+//      sorted position p, the token of each p, its routing weight, and the
+//      tile list {expert, p_begin, count}. Few pairs (decode): one CTA per
+//      expert, counting in shared memory (moe_fill_kernel); many (prefill):
+//      three passes over chunks of pairs (moe_chunk_*);
+//   2. [FP8] quantize x per token per 128 channels (the wgmma kernel: then
+//      gather the rows and their scales in expert order; bf16: gather x);
 //   3. gate+up grouped GEMM over the fused interleaved [E, 2I, H] weight, with
 //      silu(gate) * up in the epilogue -> h [P, I] (P = T * top_k);
 //   4. [FP8] quantize h;
@@ -28,42 +30,26 @@ namespace sable::cuda {
 
 namespace {
 
-__global__ void moe_count_kernel(const int* __restrict__ ids, int64_t pairs, int E,
-                                 int* __restrict__ counts) {
-  pdl_begin();
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < pairs;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    const int e = ids[i];
-    if (e >= 0 && e < E) atomicAdd(&counts[e], 1);
-  }
-}
+// Pairs up to which the sort is one CTA per expert, each counting all
+// experts itself in shared memory (pairs x E shared atomics in all; at decode
+// a few thousand); above, the chunked sort (moe_chunk_*).
+constexpr int64_t kFillMaxPairs = 4096;
 
-// Pairs up to which every fill CTA counts all experts itself, in shared
-// memory (pairs x E shared atomics in all; at decode a few thousand), instead
-// of a separate count kernel over a zeroed global array.
-constexpr int64_t kFillCountsMaxPairs = 4096;
-
-// One CTA (256 threads) per expert. counts == nullptr: count here ([E] ints
-// of dynamic shared memory).
-__global__ void moe_fill_kernel(const int* __restrict__ ids, const float* __restrict__ wts,
-                                int64_t pairs, int top_k, int E, int bn,
-                                const int* __restrict__ counts, int* __restrict__ sorted_token,
-                                float* __restrict__ sorted_weight, int* __restrict__ pair_pos,
-                                int* __restrict__ tiles, int* __restrict__ num_tiles,
+// One CTA (256 threads) per expert; [E] ints of dynamic shared memory.
+__global__ void moe_fill_kernel(const int* __restrict__ ids, const float* __restrict__ wts, int64_t pairs, int top_k,
+                                int E, int bn, int* __restrict__ sorted_token, float* __restrict__ sorted_weight,
+                                int* __restrict__ pair_pos, int* __restrict__ tiles, int* __restrict__ num_tiles,
                                 int* __restrict__ tile_groups) {
   pdl_begin();
   const int e = blockIdx.x;
-  if (counts == nullptr) {
-    extern __shared__ int s_counts[];
-    for (int x = threadIdx.x; x < E; x += blockDim.x) s_counts[x] = 0;
-    __syncthreads();
-    for (int64_t i = threadIdx.x; i < pairs; i += blockDim.x) {
-      const int x = ids[i];
-      if (x >= 0 && x < E) atomicAdd(&s_counts[x], 1);
-    }
-    __syncthreads();
-    counts = s_counts;
+  extern __shared__ int counts[];
+  for (int x = threadIdx.x; x < E; x += blockDim.x) counts[x] = 0;
+  __syncthreads();
+  for (int64_t i = threadIdx.x; i < pairs; i += blockDim.x) {
+    const int x = ids[i];
+    if (x >= 0 && x < E) atomicAdd(&counts[x], 1);
   }
+  __syncthreads();
   __shared__ int s_warp[8];
   __shared__ int s_base[2];
   // Offsets of this expert's rows and tiles: sums over the experts before it.
@@ -124,6 +110,130 @@ __global__ void moe_fill_kernel(const int* __restrict__ ids, const float* __rest
   if (e == E - 1 && threadIdx.x == 0) *num_tiles = tbase + nt;
 }
 
+// The sort for many pairs (prefill: 32,768 at 4,096 tokens, top-8), where
+// moe_fill_kernel's CTA per expert, each scanning every pair, costs ~80 us
+// (H200) and grows with the pairs. Three passes over chunks of kSortChunk
+// pairs, the same result (stable: an expert's pairs in pair order):
+//   1. per chunk, each expert's count (chunk_counts[c][E]) and each pair's
+//      rank among its chunk's pairs of the same expert (in pair_pos);
+//   2. one CTA: per expert, its base (a scan over experts) plus the counts of
+//      the chunks before (in place), and the tile list;
+//   3. per chunk, each pair to its place.
+constexpr int kSortChunk = 256;
+
+__global__ void moe_chunk_count_kernel(const int* __restrict__ ids, int64_t pairs, int E,
+                                       int* __restrict__ chunk_counts, int* __restrict__ rank) {
+  pdl_begin();
+  extern __shared__ int s_sort[];  // [E] counts, [kSortChunk] experts
+  int* s_cnt = s_sort;
+  int* s_id = s_sort + E;
+  for (int x = threadIdx.x; x < E; x += blockDim.x) s_cnt[x] = 0;
+  const int64_t i0 = int64_t(blockIdx.x) * kSortChunk;
+  const int j = threadIdx.x;
+  const int e = i0 + j < pairs ? ids[i0 + j] : -1;
+  s_id[j] = e;
+  __syncthreads();
+  if (e >= 0 && e < E) {
+    int r = 0;
+    for (int u = 0; u < j; ++u) r += s_id[u] == e;
+    rank[i0 + j] = r;
+    atomicAdd(&s_cnt[e], 1);
+  }
+  __syncthreads();
+  for (int x = threadIdx.x; x < E; x += blockDim.x) chunk_counts[int64_t(blockIdx.x) * E + x] = s_cnt[x];
+}
+
+// One CTA; thread x takes experts [x per, x per + per) (per = 1 up to 1,024
+// experts). Chunk counts are loaded in batches of 16 (independent of the
+// stores between them), so that a pass over the chunks costs chunks / 16 L2
+// round trips, not chunks. counts: [E] scratch for the experts' totals.
+__global__ void moe_chunk_scan_kernel(int* __restrict__ chunk_counts, int chunks, int E, int per, int bn,
+                                      int* __restrict__ counts, int* __restrict__ tiles, int* __restrict__ num_tiles,
+                                      int* __restrict__ tile_groups) {
+  pdl_begin();
+  constexpr int kBatch = 16;
+  const int e0 = int(threadIdx.x) * per, e1 = min(E, e0 + per);
+  int n_sum = 0, nt_sum = 0;  // this thread's experts together
+  for (int e = e0; e < e1; ++e) {
+    int n = 0;
+    for (int c0 = 0; c0 < chunks; c0 += kBatch) {
+      int v[kBatch];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) v[u] = c0 + u < chunks ? chunk_counts[int64_t(c0 + u) * E + e] : 0;
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) n += v[u];
+    }
+    counts[e] = n;
+    n_sum += n;
+    nt_sum += (n + bn - 1) / bn;
+  }
+  // Exclusive scans of the threads' totals: within each warp by shuffles,
+  // then over the warps' totals.
+  __shared__ int s_n[32], s_nt[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int in = n_sum, it = nt_sum;
+  for (int o = 1; o < 32; o <<= 1) {
+    const int a = __shfl_up_sync(0xffffffffu, in, o), b = __shfl_up_sync(0xffffffffu, it, o);
+    if (lane >= o) {
+      in += a;
+      it += b;
+    }
+  }
+  if (lane == 31) {
+    s_n[warp] = in;
+    s_nt[warp] = it;
+  }
+  __syncthreads();
+  int base = in - n_sum, tbase = it - nt_sum;
+  for (int w = 0; w < warp; ++w) {
+    base += s_n[w];
+    tbase += s_nt[w];
+  }
+  for (int e = e0; e < e1; ++e) {
+    const int n = counts[e], nt = (n + bn - 1) / bn;
+    int run = base;
+    for (int c0 = 0; c0 < chunks; c0 += kBatch) {
+      int v[kBatch];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) v[u] = c0 + u < chunks ? chunk_counts[int64_t(c0 + u) * E + e] : 0;
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u)
+        if (c0 + u < chunks) {
+          chunk_counts[int64_t(c0 + u) * E + e] = run;
+          run += v[u];
+        }
+    }
+    for (int j = 0; j < nt; ++j) {
+      int* t = tiles + 3 * (tbase + j);
+      t[0] = e;
+      t[1] = base + j * bn;
+      t[2] = min(bn, n - j * bn);
+      if (tile_groups) {
+        tile_groups[2 * (tbase + j)] = tbase;
+        tile_groups[2 * (tbase + j) + 1] = nt;
+      }
+    }
+    base += n;
+    tbase += nt;
+    if (e == E - 1) *num_tiles = tbase;
+  }
+}
+
+__global__ void moe_chunk_scatter_kernel(const int* __restrict__ ids, const float* __restrict__ wts, int64_t pairs,
+                                         int top_k, int E, const int* __restrict__ chunk_off,
+                                         int* __restrict__ sorted_token, float* __restrict__ sorted_weight,
+                                         int* __restrict__ pair_pos) {
+  pdl_begin();
+  const int64_t i = int64_t(blockIdx.x) * kSortChunk + threadIdx.x;
+  if (i >= pairs) return;
+  const int e = ids[i];
+  if (e < 0 || e >= E) return;
+  const int p = chunk_off[int64_t(blockIdx.x) * E + e] + pair_pos[i];  // pair_pos holds the rank (pass 1)
+  sorted_token[p] = int(i / top_k);
+  sorted_weight[p] = wts[i];
+  pair_pos[i] = p;
+}
+
 // out[t, :] = sum_k y[pair_pos[t*K + k], :], 8 channels per thread.
 __global__ void moe_reduce_kernel(const __nv_bfloat16* __restrict__ y, const int* __restrict__ pair_pos,
                                   int64_t T, int top_k, int64_t H, void* __restrict__ out,
@@ -158,6 +268,18 @@ __global__ void moe_reduce_kernel(const __nv_bfloat16* __restrict__ y, const int
   }
 }
 
+// The FP8 token scales of the gathered rows (group-major, as
+// quantize_act_kernel writes them): dst[kb * ld_dst + p] = src[kb * ld_src +
+// rows[p]] for p < P, kb < nkb.
+__global__ void moe_gather_scales_kernel(const float* __restrict__ src, int64_t ld_src, const int* __restrict__ rows,
+                                         int64_t P, int64_t nkb, float* __restrict__ dst, int64_t ld_dst) {
+  pdl_begin();
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < P * nkb; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t kb = i / P, p = i % P;
+    dst[kb * ld_dst + p] = src[kb * ld_src + rows[p]];
+  }
+}
+
 MoeKernel g_moe_kernel = MoeKernel::kAuto;
 
 // Tokens per tile of the streaming kernel: 8 at every size it serves, both
@@ -180,7 +302,8 @@ int moe_bn(bool fp8) {
 size_t a256(size_t v) { return (v + 255) & ~size_t(255); }
 
 struct MoeScratch {
-  size_t counts, num_tiles, sorted_token, sorted_weight, pair_pos, tiles, tile_groups, xq, xs, h, hq, hs, y, total;
+  size_t counts, num_tiles, sorted_token, sorted_weight, pair_pos, tiles, tile_groups, chunk_counts, xq, xs, h, hq, hs,
+      y, total;
   int64_t max_tiles;
 };
 
@@ -196,6 +319,8 @@ MoeScratch moe_scratch(int64_t T, int64_t K, int E, int64_t H, int64_t I, bool f
   s.pair_pos = o; o += a256(size_t(P) * 4);
   s.tiles = o; o += a256(size_t(s.max_tiles) * 12);
   s.tile_groups = o; o += a256(size_t(s.max_tiles) * 8);
+  s.chunk_counts = o;
+  o += a256(size_t(ceil_div(P, kSortChunk)) * size_t(E) * 4);
   if (fp8) {
     s.xq = o; o += a256(size_t(T * H));
     s.xs = o; o += a256(size_t(ceil_div(H, 128) * scale_ld(T)) * 4);
@@ -218,13 +343,16 @@ bool set_moe_bn(int bn) { return g_moe_bn.set(bn); }
 MoeKernel moe_kernel_for(int64_t T, int64_t top_k, int E, bool fp8) {
   if (g_moe_kernel != MoeKernel::kAuto) return g_moe_kernel;
   if (batch_invariant()) return MoeKernel::kStream;
-  // The grouped wgmma kernel from 8 expected tokens per routed expert in
-  // bf16 (T >= 256 for DeepSeek-V3), 16 in FP8 (T >= 512), where it overtakes
-  // the streaming kernel. H200 (record 2026-12-01-3b461df-moe-thresholds.md):
-  // bf16 256 tokens 5,594 us against 5,618 (streaming, 8-token tiles), 384
-  // tokens 5,609 against 6,939; FP8 256 tokens 3,964 against 3,182, 384 about
-  // equal (4,007 against 4,185), 512 4,091 against 5,034.
-  return T * top_k >= (fp8 ? 16 : 8) * int64_t(E) ? MoeKernel::kWgmma : MoeKernel::kStream;
+  // The grouped wgmma kernel from 8 expected tokens per routed expert (T >=
+  // 256 for DeepSeek-V3), where it overtakes the streaming kernel. H200,
+  // whole MoE op: bf16 256 tokens 5,594 us against 5,618 (streaming, 8-token
+  // tiles), 384 tokens 5,609 against 6,939 (record
+  // 2026-12-01-3b461df-moe-thresholds.md); FP8 with 256-row tiles and
+  // trimmed token boxes 128 tokens 2,765 against 2,565, 192 2,789 against
+  // 2,754, 256 2,825 against 2,996, 384 2,858 against 3,966 (record
+  // 2026-12-03-81d34e0-moe-breakdown.md; FP8 took 512 before those tiles).
+  (void)fp8;
+  return T * top_k >= 8 * int64_t(E) ? MoeKernel::kWgmma : MoeKernel::kStream;
 }
 
 namespace {
@@ -273,17 +401,27 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   int* tile_groups = wgmma ? reinterpret_cast<int*>(ar + s.tile_groups) : nullptr;
   const int64_t pairs = T * K;
 
-  const bool count_in_fill = pairs <= kFillCountsMaxPairs && size_t(E) * 4 <= 48 * 1024;
-  if (!count_in_fill) {
-    SABLE_CUDA_OK(cudaMemsetAsync(counts, 0, size_t(E) * 4, stream));
-    launch_pdl(moe_count_kernel, unsigned(ceil_div(pairs, 256) < 1024 ? ceil_div(pairs, 256) : 1024), 256, 0, stream,
-               topk_ids.ptr<int>(), pairs, E, counts);
+  // Shared memory of the sort: [E] counts (+ a chunk's experts).
+  SABLE_GEMM_REQUIRE(size_t(E + kSortChunk) * 4 <= 48 * 1024, "moe_experts: at most 12,032 experts");
+  if (pairs <= kFillMaxPairs) {
+    launch_pdl(moe_fill_kernel, unsigned(E), 256, size_t(E) * 4, stream, topk_ids.ptr<int>(), topk_weights.ptr<float>(),
+               pairs, int(K), E, bn, sorted_token, sorted_weight, pair_pos, tiles, num_tiles, tile_groups);
+    SABLE_LAUNCH_OK();
+  } else {
+    int* chunk_counts = reinterpret_cast<int*>(ar + s.chunk_counts);
+    const int64_t chunks = ceil_div(pairs, int64_t(kSortChunk));
+    launch_pdl(moe_chunk_count_kernel, unsigned(chunks), kSortChunk, size_t(E + kSortChunk) * 4, stream,
+               topk_ids.ptr<int>(), pairs, E, chunk_counts, pair_pos);
+    SABLE_LAUNCH_OK();
+    const int threads = E < 1024 ? (E + 31) / 32 * 32 : 1024;
+    launch_pdl(moe_chunk_scan_kernel, 1u, unsigned(threads), 0, stream, chunk_counts, int(chunks), E,
+               int(ceil_div(int64_t(E), int64_t(threads))), bn, counts, tiles, num_tiles, tile_groups);
+    SABLE_LAUNCH_OK();
+    launch_pdl(moe_chunk_scatter_kernel, unsigned(chunks), kSortChunk, 0, stream, topk_ids.ptr<int>(),
+               topk_weights.ptr<float>(), pairs, int(K), E, static_cast<const int*>(chunk_counts), sorted_token,
+               sorted_weight, pair_pos);
     SABLE_LAUNCH_OK();
   }
-  launch_pdl(moe_fill_kernel, unsigned(E), 256, count_in_fill ? size_t(E) * 4 : 0, stream, topk_ids.ptr<int>(),
-             topk_weights.ptr<float>(), pairs, int(K), E, bn, count_in_fill ? nullptr : counts, sorted_token,
-             sorted_weight, pair_pos, tiles, num_tiles, tile_groups);
-  SABLE_LAUNCH_OK();
 
   auto* h = reinterpret_cast<__nv_bfloat16*>(ar + s.h);
   auto* y = reinterpret_cast<__nv_bfloat16*>(ar + s.y);
@@ -323,15 +461,30 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
     // them in expert order (quantized on the way for FP8) into y, which
     // only the down projection writes, after gate/up has read them.
     g.x_index = nullptr;
+    const Tensor index(sorted_token, DType::I32, {pairs}, Device::kCUDA);
     if (P.fp8) {
+      // Quantize the T tokens, then gather the FP8 rows and their scales:
+      // the same bytes as quantizing the gathered rows (each 128-channel
+      // block is quantized on its own), with the bf16 reads and the divisions
+      // done once per token instead of once per (token, expert) pair
+      // (4,096 tokens, top-8: 412 us for the quantizing gather, H200).
+      auto* tq = reinterpret_cast<uint8_t*>(ar + s.xq);
+      auto* ts = reinterpret_cast<float*>(ar + s.xs);
+      launch_quantize_act_fp8(x.ptr<__nv_bfloat16>(), T, H, H, tq, ts, scale_ld(T), stream);
       auto* xq = reinterpret_cast<uint8_t*>(y);
       auto* xs = reinterpret_cast<float*>(ar + s.y + a256(size_t(pairs * H)));
-      launch_quantize_act_fp8_rows(x.ptr<__nv_bfloat16>(), sorted_token, pairs, H, H, xq, xs, scale_ld(pairs), stream);
+      const Tensor tqt(tq, DType::F8_E4M3, {T, H}, Device::kCUDA);
+      Tensor xg(xq, DType::F8_E4M3, {pairs, H}, Device::kCUDA);
+      gather_rows(tqt, index, xg, stream);
+      const int64_t n = pairs * nbH;
+      launch_pdl(moe_gather_scales_kernel, unsigned(ceil_div(n, 256) < 4096 ? ceil_div(n, 256) : 4096), 256, 0, stream,
+                 static_cast<const float*>(ts), scale_ld(T), static_cast<const int*>(sorted_token), pairs, nbH, xs,
+                 scale_ld(pairs));
+      SABLE_LAUNCH_OK();
       g.x = xq;
       g.xs = xs;
       g.xs_sk = scale_ld(pairs);
     } else {
-      const Tensor index(sorted_token, DType::I32, {pairs}, Device::kCUDA);
       Tensor xg(y, DType::BF16, {pairs, H}, Device::kCUDA);
       gather_rows(x, index, xg, stream);
       g.x = y;
