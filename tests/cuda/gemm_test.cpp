@@ -223,33 +223,41 @@ TEST_F(GemmTest, Fp8BlockScaledMatchesReference) {
 TEST_F(GemmTest, ActivationQuantizationMatchesHost) {
   const uint32_t seed = fresh_seed();
   std::mt19937 rng(seed);
-  const int64_t T = 37, K = 520;  // partial last group
-  Tensor x = host_bf16(rng, T, K, 3.f);
-  Dev dxm(x.nbytes());
-  Tensor dx = upload(x, dxm);
-  const int64_t G = (K + 127) / 128, ld = (T + 3) / 4 * 4;
-  Dev dq(size_t(T * K)), ds(size_t(G * ld) * 4);
-  Tensor q(dq.p, DType::F8_E4M3, {T, K}, Device::kCUDA), sc(ds.p, DType::F32, {G, ld}, Device::kCUDA);
-  cuda::quantize_activations_fp8(dx, q, sc, s_);
-  CK(cudaStreamSynchronize(s_));
-  std::vector<uint8_t> hq(size_t(T * K));
-  std::vector<float> hs(size_t(G * ld));
-  CK(cudaMemcpy(hq.data(), dq.p, hq.size(), cudaMemcpyDeviceToHost));
-  CK(cudaMemcpy(hs.data(), ds.p, hs.size() * 4, cudaMemcpyDeviceToHost));
-  int64_t mismatched = 0;
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t g = 0; g < G; ++g) {
-      float amax = 0;
-      for (int64_t k = g * 128; k < std::min(K, g * 128 + 128); ++k)
-        amax = std::max(amax, std::fabs(bf16_to_f32(x.ptr<uint16_t>()[t * K + k])));
-      const float scale = std::max(amax, 1e-10f) / 448.f;
-      ASSERT_NEAR(hs[size_t(g * ld + t)], scale, scale * 1e-6) << "seed " << seed;
-      for (int64_t k = g * 128; k < std::min(K, g * 128 + 128); ++k) {
-        const uint8_t want = f32_to_fp8_e4m3(bf16_to_f32(x.ptr<uint16_t>()[t * K + k]) / scale);
-        mismatched += hq[size_t(t * K + k)] != want;
+  // K = 520: the warp-per-block kernel (a partial last group); K % 128 == 0:
+  // the half-warp kernel, at 4,100 x 2,048 with more items than its grid
+  // (the grid-stride loop).
+  struct Shape {
+    int64_t T, K;
+  };
+  for (const Shape sh : {Shape{37, 520}, Shape{37, 1024}, Shape{4100, 2048}}) {
+    const int64_t T = sh.T, K = sh.K;
+    Tensor x = host_bf16(rng, T, K, 3.f);
+    Dev dxm(x.nbytes());
+    Tensor dx = upload(x, dxm);
+    const int64_t G = (K + 127) / 128, ld = (T + 3) / 4 * 4;
+    Dev dq(size_t(T * K)), ds(size_t(G * ld) * 4);
+    Tensor q(dq.p, DType::F8_E4M3, {T, K}, Device::kCUDA), sc(ds.p, DType::F32, {G, ld}, Device::kCUDA);
+    cuda::quantize_activations_fp8(dx, q, sc, s_);
+    CK(cudaStreamSynchronize(s_));
+    std::vector<uint8_t> hq(size_t(T * K));
+    std::vector<float> hs(size_t(G * ld));
+    CK(cudaMemcpy(hq.data(), dq.p, hq.size(), cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(hs.data(), ds.p, hs.size() * 4, cudaMemcpyDeviceToHost));
+    int64_t mismatched = 0;
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t g = 0; g < G; ++g) {
+        float amax = 0;
+        for (int64_t k = g * 128; k < std::min(K, g * 128 + 128); ++k)
+          amax = std::max(amax, std::fabs(bf16_to_f32(x.ptr<uint16_t>()[t * K + k])));
+        const float scale = std::max(amax, 1e-10f) / 448.f;
+        ASSERT_NEAR(hs[size_t(g * ld + t)], scale, scale * 1e-6) << "seed " << seed << " K=" << K << " t=" << t;
+        for (int64_t k = g * 128; k < std::min(K, g * 128 + 128); ++k) {
+          const uint8_t want = f32_to_fp8_e4m3(bf16_to_f32(x.ptr<uint16_t>()[t * K + k]) / scale);
+          mismatched += hq[size_t(t * K + k)] != want;
+        }
       }
-    }
-  EXPECT_LE(mismatched, T * K / 1000) << "seed " << seed;
+    EXPECT_LE(mismatched, T * K / 1000) << "seed " << seed << " T=" << T << " K=" << K;
+  }
 }
 
 TEST_F(GemmTest, QuantizeAtLoadMatchesReference) {

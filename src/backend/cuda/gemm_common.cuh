@@ -117,11 +117,8 @@ void launch_quantize_act_fp8_padded(const __nv_bfloat16* x, int64_t T, int64_t T
                                     int64_t ldx, uint8_t* q, float* scales, int64_t s_sk,
                                     int64_t s_st, cudaStream_t stream);
 // The group-major layout (scales[g * sld + t]).
-void launch_quantize_act_fp8(const __nv_bfloat16* x, int64_t T, int64_t K, int64_t ldx,
-                             uint8_t* q, float* scales, int64_t sld, cudaStream_t stream);
-// The same with row t of q read from x row rows[t] (a gather; T rows).
-void launch_quantize_act_fp8_rows(const __nv_bfloat16* x, const int* rows, int64_t T, int64_t K, int64_t ldx,
-                                  uint8_t* q, float* scales, int64_t sld, cudaStream_t stream);
+void launch_quantize_act_fp8(const __nv_bfloat16* x, int64_t T, int64_t K, int64_t ldx, uint8_t* q, float* scales,
+                             int64_t sld, cudaStream_t stream);
 // Weight [R, C] (BF16) -> FP8 [R, C] + scales [ceil(R/128), sld] (row-major).
 void launch_quantize_weight_fp8(const __nv_bfloat16* w, int64_t R, int64_t C, uint8_t* q,
                                 float* scales, int64_t sld, cudaStream_t stream);
