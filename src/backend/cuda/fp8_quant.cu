@@ -179,10 +179,12 @@ void launch_quantize_act(const __nv_bfloat16* x, int64_t T, int64_t T_pad, int64
   SABLE_GEMM_REQUIRE(K % 4 == 0 && ldx % 4 == 0, "activation quantization needs K % 4 == 0");
   if (skipped(kSkipActQuant)) return;
   if (K % 128 == 0 && ldx % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0) {
-    // Half-warps over the items, kQuantVecItems each, in at most 1,024
-    // blocks (a grid-stride loop past that: 8 blocks of 256 on each of 132 SMs).
-    const int64_t half_warps = ceil_div(T_pad * (K / 128), int64_t(kQuantVecItems));
-    const int64_t blocks = std::min<int64_t>(ceil_div(half_warps * 16, int64_t(256)), int64_t(1024));
+    // A half-warp per item up to 1,024 blocks (8 of 256 threads on each of
+    // 132 SMs; a decode step's few tokens keep the first kernel's one item per
+    // lane group and its latency), then kQuantVecItems or more items per
+    // half-warp in the grid-stride loop.
+    const int64_t items = T_pad * (K / 128);
+    const int64_t blocks = std::min<int64_t>(ceil_div(items * 16, int64_t(256)), int64_t(1024));
     launch_pdl(quantize_act_vec_kernel, unsigned(blocks), 256, 0, stream, x, T, T_pad, K, ldx, q, scales, s_sk, s_st);
   } else {
     const int64_t warps = T_pad * ceil_div(K, 128);
