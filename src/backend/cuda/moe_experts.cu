@@ -458,8 +458,8 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   }
   if (wgmma) {
     // The wgmma kernel reads its tokens as contiguous rows (TMA): gather
-    // them in expert order (quantized on the way for FP8) into y, which
-    // only the down projection writes, after gate/up has read them.
+    // them in expert order (FP8: rows and scales of the quantized tokens)
+    // into y, which only the down projection writes, after gate/up has read them.
     g.x_index = nullptr;
     const Tensor index(sorted_token, DType::I32, {pairs}, Device::kCUDA);
     if (P.fp8) {

@@ -27,7 +27,7 @@
 //     from the prepared experts' tiles (expert_tiles.cuh), whose 2 KB blocks
 //     of 32 rows x 64 bytes are TMA boxes landing in the 64-byte swizzle;
 //     the tokens as contiguous rows (moe_experts gathers them in expert
-//     order first, FP8 quantizing on the way) in 128-token boxes, then
+//     order first; FP8: the quantized tokens' rows) in 128-token boxes, then
 //     16-token boxes for the rest (a short tile reads only its tokens), and
 //     FP8 token scales by a plain bulk copy. The consumers run at the tile's
 //     token count rounded up to 16 (wgmma m64nNk16/k32, N = 16 .. 128): an
