@@ -35,6 +35,23 @@ namespace {
 // a few thousand); above, the chunked sort (moe_chunk_*).
 constexpr int64_t kFillMaxPairs = 4096;
 
+// Expert e's tiles j = j0, j0 + dj, ... of bn pairs each ({e, first sorted
+// position, count}; the last one partial), at tile index tbase + j, and
+// their group {tbase, nt} for the wgmma kernel's CTA order.
+__device__ __forceinline__ void write_expert_tiles(int* __restrict__ tiles, int* __restrict__ tile_groups, int e,
+                                                   int base, int tbase, int n, int nt, int bn, int j0, int dj) {
+  for (int j = j0; j < nt; j += dj) {
+    int* t = tiles + 3 * (tbase + j);
+    t[0] = e;
+    t[1] = base + j * bn;
+    t[2] = min(bn, n - j * bn);
+    if (tile_groups) {
+      tile_groups[2 * (tbase + j)] = tbase;
+      tile_groups[2 * (tbase + j) + 1] = nt;
+    }
+  }
+}
+
 // One CTA (256 threads) per expert; [E] ints of dynamic shared memory.
 __global__ void moe_fill_kernel(const int* __restrict__ ids, const float* __restrict__ wts, int64_t pairs, int top_k,
                                 int E, int bn, int* __restrict__ sorted_token, float* __restrict__ sorted_weight,
@@ -97,16 +114,7 @@ __global__ void moe_fill_kernel(const int* __restrict__ ids, const float* __rest
     __syncthreads();
   }
   const int nt = (n + bn - 1) / bn;
-  for (int j = threadIdx.x; j < nt; j += blockDim.x) {
-    int* t = tiles + 3 * (tbase + j);
-    t[0] = e;
-    t[1] = base + j * bn;
-    t[2] = min(bn, n - j * bn);
-    if (tile_groups) {
-      tile_groups[2 * (tbase + j)] = tbase;
-      tile_groups[2 * (tbase + j) + 1] = nt;
-    }
-  }
+  write_expert_tiles(tiles, tile_groups, e, base, tbase, n, nt, bn, int(threadIdx.x), int(blockDim.x));
   if (e == E - 1 && threadIdx.x == 0) *num_tiles = tbase + nt;
 }
 
@@ -203,16 +211,7 @@ __global__ void moe_chunk_scan_kernel(int* __restrict__ chunk_counts, int chunks
           run += v[u];
         }
     }
-    for (int j = 0; j < nt; ++j) {
-      int* t = tiles + 3 * (tbase + j);
-      t[0] = e;
-      t[1] = base + j * bn;
-      t[2] = min(bn, n - j * bn);
-      if (tile_groups) {
-        tile_groups[2 * (tbase + j)] = tbase;
-        tile_groups[2 * (tbase + j) + 1] = nt;
-      }
-    }
+    write_expert_tiles(tiles, tile_groups, e, base, tbase, n, nt, bn, 0, 1);
     base += n;
     tbase += nt;
     if (e == E - 1) *num_tiles = tbase;
