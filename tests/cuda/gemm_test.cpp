@@ -326,35 +326,6 @@ TEST_F(GemmTest, Fp8StreamTilesMatchNaturalRowsBitwise) {
   }
 }
 
-// The small-bf16-stream knob: bf16 weights up to its size take the streaming
-// kernel at up to 8 tokens (the MoE router's shape, F32 out), else cuBLASLt.
-TEST_F(GemmTest, SmallBf16StreamKnobPicksTheStreamingKernelUpTo8Tokens) {
-  const uint32_t seed = fresh_seed();
-  std::mt19937 rng(seed);
-  const int64_t N = 256, K = 7168;
-  LinearWeight w;
-  w.weight = host_bf16(rng, N, K, 0.05f);
-  LinearWeight ref_w = clone_host(w);
-  cuda::prepare_linear(w, false, s_);
-  EXPECT_EQ(cuda::linear_auto_path(1, w), cuda::GemmPath::kLibrary);
-  ASSERT_TRUE(cuda::set_small_bf16_stream(int(N * K)));
-  EXPECT_EQ(cuda::linear_auto_path(1, w), cuda::GemmPath::kStream);
-  EXPECT_EQ(cuda::linear_auto_path(8, w), cuda::GemmPath::kStream);
-  EXPECT_EQ(cuda::linear_auto_path(9, w), cuda::GemmPath::kLibrary);
-  for (int64_t T : {1, 5}) {
-    Tensor x = host_bf16(rng, T, K, 1.f);
-    Tensor ref = Tensor::empty(DType::F32, {T, N});
-    cpu::linear_reference(to_f32_tensor(x), ref_w, ref);
-    Dev dxm(x.nbytes());
-    Tensor dx = upload(x, dxm);
-    const auto out = run_linear(dx, w, T, N, true, cuda::GemmPath::kAuto, s_);
-    EXPECT_LT(rel_err(out, ref.ptr<float>(), out.size()), 1e-2) << "seed " << seed << " T=" << T;
-  }
-  ASSERT_TRUE(cuda::set_small_bf16_stream(int(N * K) - 1));
-  EXPECT_EQ(cuda::linear_auto_path(1, w), cuda::GemmPath::kLibrary);
-  ASSERT_TRUE(cuda::set_small_bf16_stream(0));
-}
-
 // linear() must be capturable in a CUDA graph and replay to the same bits.
 TEST_F(GemmTest, GraphCaptureReplaysBitExact) {
   std::mt19937 rng(fresh_seed());

@@ -48,10 +48,7 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   EXPECT_FALSE(cuda::set_knob("moe-wgmma-variant", 3));
   EXPECT_TRUE(cuda::set_knob("moe-wgmma-variant", 1));
   EXPECT_TRUE(cuda::set_knob("moe-wgmma-variant", -1));
-  EXPECT_FALSE(cuda::set_knob("small-bf16-stream", -1));
-  EXPECT_TRUE(cuda::set_knob("small-bf16-stream", 1835008));
-  EXPECT_TRUE(cuda::set_knob("small-bf16-stream", 0));
-  EXPECT_EQ(cuda::knob_help().size(), 11u);
+  EXPECT_EQ(cuda::knob_help().size(), 10u);
 }
 
 // The environment's value when it is a whole valid integer, else the

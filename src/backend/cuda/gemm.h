@@ -94,10 +94,6 @@ GemmPath linear_auto_path(int64_t T, const LinearWeight& w);
 // (128-row CTAs) or 4 (64-row); 0 = the rule (gemm_linear.cu: 2 for weights
 // of more than 2 x SMs x 64 rows). Not thread-safe.
 bool set_dense_kwarps(int kw);
-// Testing knob: bf16 weights of at most max_elems elements take the streaming
-// kernel at up to 8 tokens (0, the default: cuBLASLt for all bf16 weights;
-// SABLE_SMALL_BF16_STREAM). False for a negative value. Not thread-safe.
-bool set_small_bf16_stream(int max_elems);
 // Testing knobs of the MoE experts' streaming GEMMs: the token tile (8, 16,
 // 32, or 64 for bf16; 0 = the rule, 8; SABLE_MOE_BN) and the K-warps of the
 // grouped CTAs (2 or 4; 0 = the rule; SABLE_STREAM_KWARPS). Not thread-safe.

@@ -87,12 +87,6 @@ int pick_splits(int64_t N, int64_t T, int bn, int64_t K, int64_t cta_rows = 64) 
 bool g_read_tiles = true;
 // set_dense_kwarps or SABLE_DENSE_KWARPS: 2 or 4 forced, 0 the rule.
 TuningValue g_dense_kwarps{"SABLE_DENSE_KWARPS", 0, [](int v) { return v == 0 || v == 2 || v == 4; }};
-// bf16 weights of at most this many elements take the streaming kernel at up
-// to 8 tokens (0: none, cuBLASLt for every bf16 weight). Candidate: the MoE
-// router (256 x 7168, F32 out), which cuBLASLt runs as a split-K GEMM and
-// a reduction kernel (~7 us a layer at batch 1 in the FP8 step) for 3.7 MB.
-// Being measured: off by default.
-TuningValue g_small_bf16_stream{"SABLE_SMALL_BF16_STREAM", 0, [](int v) { return v >= 0; }};
 
 // K-warps of a dense FP8 GEMM through the tiled copy (StreamGemmArgs::kwarps):
 // 2 (128-row CTAs) when 64-row CTAs would not fit one wave unsplit, 4
@@ -163,7 +157,6 @@ void run_stream(GemmWorkspace* ws, const PreparedLinear& P, const void* x, int64
 
 void set_stream_tiles_read(bool on) { g_read_tiles = on; }
 bool set_dense_kwarps(int kw) { return g_dense_kwarps.set(kw); }
-bool set_small_bf16_stream(int max_elems) { return g_small_bf16_stream.set(max_elems); }
 
 bool stream_env_override() {
   static const bool set = std::getenv("SABLE_STREAM_GEMM_MAX_T_FP8") != nullptr;
@@ -190,7 +183,6 @@ GemmPath linear_auto_path(int64_t T, const LinearWeight& w) {
   // --quick --dense-only; record 2026-11-30-6a26ef4-dense-splits.md).
   if (P.fp8 && !stream_env_override())
     stream = T == 1 || (T <= 8 && elems <= (int64_t(24) << 20)) || (T <= 32 && elems <= (int64_t(8) << 20));
-  if (!P.fp8 && T <= 8 && elems <= g_small_bf16_stream.get()) stream = true;
   return stream ? GemmPath::kStream : GemmPath::kLibrary;
 }
 

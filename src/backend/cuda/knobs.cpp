@@ -19,10 +19,6 @@ struct Knob {
 const Knob kKnobs[] = {
     {"pdl", "1 | 0 (programmatic dependent launch, SABLE_PDL)",
      [](int v) { return (v == 0 || v == 1) && (set_pdl_enabled(v == 1), true); }},
-    {"small-bf16-stream",
-     "0 (off) | N (bf16 weights of at most N elements, e.g. the MoE router's 1835008, take the streaming kernel "
-     "at up to 8 tokens, SABLE_SMALL_BF16_STREAM)",
-     [](int v) { return set_small_bf16_stream(v); }},
     {"stream-tiles", "1 | 0 (FP8 dense GEMMs read the tiled copy, SABLE_STREAM_TILES)",
      [](int v) { return (v == 0 || v == 1) && (set_stream_tiles_read(v == 1), true); }},
     {"dense-kwarps", "0 (the rule) | 2 | 4 (SABLE_DENSE_KWARPS)", [](int v) { return set_dense_kwarps(v); }},
