@@ -92,8 +92,14 @@ struct ServeFlags {
 };
 
 // The --dry-run report: the config's memory plan on the GPU (present, or
-// the size given), or the CPU's KV budget.
-Result<std::string> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec, double device_gib) {
+// the size given), or the CPU's KV budget. fits == false: the GPU plan does
+// not fit, and advice says by how much and which flags would make it fit.
+struct DryRunReport {
+  std::string plan;
+  bool fits = true;
+  std::string advice;
+};
+Result<DryRunReport> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec, double device_gib) {
   ModelConfig cfg;
   std::string name = mo.model;
   if (mo.model.empty()) {
@@ -129,7 +135,7 @@ Result<std::string> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec,
                   "  KV cache       %.2f GiB: %lld tokens (%lld bytes per token)\n",
                   double(weight_bytes(cfg, mo.quantization == "fp8")) / 1e9, double(kv) / double(1ll << 30),
                   (long long)(kv / per_token), (long long)per_token);
-    return out + buf;
+    return DryRunReport{out + buf, true, {}};
   }
   MemoryPlanInput in;
   in.config = cfg;
@@ -143,8 +149,7 @@ Result<std::string> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec,
   in.kv_dtype = ec.kv_cache_dtype.value_or(DType::BF16);
   in.cuda_graphs = !ec.enforce_eager;
   MemoryPlan p = plan_memory(in);
-  if (!p.fits) return resource_exhausted(out + p.to_string());
-  return out + p.to_string();
+  return DryRunReport{out + p.to_string(), p.fits, p.advice};
 }
 
 int run_serve(int argc, char** argv) {
@@ -327,9 +332,13 @@ int run_serve(int argc, char** argv) {
   }
   // --dry-run: the memory plan from the config alone, before any weight is read.
   if (f.dry_run) {
-    auto plan = dry_run_plan(mo, ec, f.plan_device_memory_gib);
-    if (!plan.is_ok()) return fail(plan.status().message(), 1);
-    std::printf("%s", plan->c_str());
+    auto report = dry_run_plan(mo, ec, f.plan_device_memory_gib);
+    if (!report.is_ok()) return fail(report.status().message(), 1);
+    // The plan on stdout either way; a plan that does not fit is also the
+    // error (stderr, exit 1), as serving with it would be.
+    std::printf("%s", report->plan.c_str());
+    std::fflush(stdout);
+    if (!report->fits) return fail(report->advice, 1);
     return 0;
   }
 

@@ -168,6 +168,9 @@ def test_serve_dry_run_plans_memory_from_the_config_alone(tmp_path):
     d, cfg = _dsv3_config_dir(tmp_path, 61)
     p = run("serve", "--model", str(d), "--dry-run", "--plan-device-memory-gib", "141", check=False)
     assert p.returncode != 0
+    # The plan on stdout as when it fits; the verdict and the advice on stderr.
+    assert "memory plan (per GPU)" in p.stdout and "max-model-len 163840 does NOT fit" in p.stdout, p.stdout
+    assert "memory plan" not in p.stderr, p.stderr
     assert "does not fit" in p.stderr and "GiB missing" in p.stderr and "--tensor-parallel-size 8" in p.stderr
     assert _fp8_weight_gib(cfg) > 600
 
