@@ -8,6 +8,7 @@
 #include <cuda_fp8.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/knobs.h"
@@ -178,7 +179,12 @@ void launch_quantize_act(const __nv_bfloat16* x, int64_t T, int64_t T_pad, int64
   if (T_pad <= 0 || K <= 0) return;
   SABLE_GEMM_REQUIRE(K % 4 == 0 && ldx % 4 == 0, "activation quantization needs K % 4 == 0");
   if (skipped(kSkipActQuant)) return;
-  if (K % 128 == 0 && ldx % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0) {
+  // SABLE_ACT_QUANT_VEC=0: the warp-per-block kernel everywhere (an A/B switch, read once).
+  static const bool vec_allowed = [] {
+    const char* e = std::getenv("SABLE_ACT_QUANT_VEC");
+    return e == nullptr || *e != '0';
+  }();
+  if (vec_allowed && K % 128 == 0 && ldx % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0) {
     // A half-warp per item up to 1,024 blocks (8 of 256 threads on each of
     // 132 SMs; a decode step's few tokens keep the first kernel's one item per
     // lane group and its latency), then kQuantVecItems or more items per
