@@ -223,13 +223,13 @@ TEST_F(GemmTest, Fp8BlockScaledMatchesReference) {
 TEST_F(GemmTest, ActivationQuantizationMatchesHost) {
   const uint32_t seed = fresh_seed();
   std::mt19937 rng(seed);
-  // K = 520: the warp-per-block kernel (a partial last group); K % 128 == 0:
-  // the half-warp kernel, at 4,100 x 2,048 with more items than its grid
-  // (the grid-stride loop).
+  // The warp-per-block kernel: K = 520 (a partial last group) and 37 tokens
+  // (below 256); the half-warp kernel from 256 tokens with K % 128 == 0, at
+  // 4,100 x 2,048 with more items than its grid (the grid-stride loop).
   struct Shape {
     int64_t T, K;
   };
-  for (const Shape sh : {Shape{37, 520}, Shape{37, 1024}, Shape{4100, 2048}}) {
+  for (const Shape sh : {Shape{37, 520}, Shape{37, 1024}, Shape{300, 1024}, Shape{4100, 2048}}) {
     const int64_t T = sh.T, K = sh.K;
     Tensor x = host_bf16(rng, T, K, 3.f);
     Dev dxm(x.nbytes());

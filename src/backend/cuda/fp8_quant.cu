@@ -179,16 +179,20 @@ void launch_quantize_act(const __nv_bfloat16* x, int64_t T, int64_t T_pad, int64
   if (T_pad <= 0 || K <= 0) return;
   SABLE_GEMM_REQUIRE(K % 4 == 0 && ldx % 4 == 0, "activation quantization needs K % 4 == 0");
   if (skipped(kSkipActQuant)) return;
-  // SABLE_ACT_QUANT_VEC=0: the warp-per-block kernel everywhere (an A/B switch, read once).
+  // The half-warp kernel from prefill sizes (T_pad >= 256): at one token it
+  // is 0.1-0.7 us slower per call than the warp-per-block kernel, which is
+  // latency-bound there (H200, dense FP8 GEMMs at M = 1 with their
+  // quantization: 2048x7168 8.9 vs 9.5 us, 18432x7168 36.6 vs 36.8; record
+  // 2026-12-03-5d2d184-act-quant-m1-ab.md). SABLE_ACT_QUANT_VEC=0: the
+  // warp-per-block kernel everywhere (an A/B switch, read once).
   static const bool vec_allowed = [] {
     const char* e = std::getenv("SABLE_ACT_QUANT_VEC");
     return e == nullptr || *e != '0';
   }();
-  if (vec_allowed && K % 128 == 0 && ldx % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0) {
+  if (vec_allowed && T_pad >= 256 && K % 128 == 0 && ldx % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0) {
     // A half-warp per item up to 1,024 blocks (8 of 256 threads on each of
-    // 132 SMs; a decode step's few tokens keep the first kernel's one item per
-    // lane group and its latency), then kQuantVecItems or more items per
-    // half-warp in the grid-stride loop.
+    // 132 SMs), then kQuantVecItems or more items per half-warp in the
+    // grid-stride loop.
     const int64_t items = T_pad * (K / 128);
     const int64_t blocks = std::min<int64_t>(ceil_div(items * 16, int64_t(256)), int64_t(1024));
     launch_pdl(quantize_act_vec_kernel, unsigned(blocks), 256, 0, stream, x, T, T_pad, K, ldx, q, scales, s_sk, s_st);
