@@ -262,7 +262,7 @@ void bench_moe(const Ceil& c, bool quick) {
       std::snprintf(shape, sizeof shape, "E%d(%d)", E, nt);
       // The automatic choice first (what the model runs), then each kernel.
       const double ta = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
-      const bool auto_wgmma = cuda::moe_kernel_for(T, K, E, fp8) == cuda::MoeKernel::kWgmma;
+      const bool auto_wgmma = cuda::moe_kernel_for(T, K, E) == cuda::MoeKernel::kWgmma;
       row("moe", fp8 ? "fp8" : "bf16", shape, T, ta, bytes, flops, c, auto_wgmma ? "auto=wgmma-grouped" : "auto=stream-grouped");
       cuda::set_moe_kernel(cuda::MoeKernel::kStream);
       const double t = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);

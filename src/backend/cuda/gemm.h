@@ -118,11 +118,11 @@ int64_t stream_tiles_bytes(int64_t out, int64_t in);
 // kernel (any shape, bf16 and FP8); kWgmma, the grouped shared-memory wgmma
 // kernel (moe_grouped_wgmma.cu: bf16 or FP8, 2I and H multiples of 128, and
 // of 128 in K for FP8) for many tokens per expert. kAuto takes kWgmma from 8
-// (bf16) or 16 (FP8) expected tokens per routed expert (T >= 256 / 512 for
+// expected tokens per routed expert, both dtypes (T >= 256 for
 // DeepSeek-V3), except in batch-invariant mode (one kernel whatever T). Testing knob, not thread-safe.
 enum class MoeKernel { kAuto, kStream, kWgmma };
 void set_moe_kernel(MoeKernel k);
-MoeKernel moe_kernel_for(int64_t T, int64_t top_k, int num_experts, bool fp8);
+MoeKernel moe_kernel_for(int64_t T, int64_t top_k, int num_experts);
 // Testing knob: which grouped wgmma kernel kWgmma runs (moe_grouped_wgmma.cu),
 // 0 = the original (all 8 warps load with cp.async and compute, one
 // __syncthreads per stage), 1 = warp-specialized (a producer warpgroup

@@ -339,7 +339,7 @@ MoeScratch moe_scratch(int64_t T, int64_t K, int E, int64_t H, int64_t I, bool f
 void set_moe_kernel(MoeKernel k) { g_moe_kernel = k; }
 bool set_moe_bn(int bn) { return g_moe_bn.set(bn); }
 
-MoeKernel moe_kernel_for(int64_t T, int64_t top_k, int E, bool fp8) {
+MoeKernel moe_kernel_for(int64_t T, int64_t top_k, int E) {
   if (g_moe_kernel != MoeKernel::kAuto) return g_moe_kernel;
   if (batch_invariant()) return MoeKernel::kStream;
   // The grouped wgmma kernel from 8 expected tokens per routed expert (T >=
@@ -350,7 +350,6 @@ MoeKernel moe_kernel_for(int64_t T, int64_t top_k, int E, bool fp8) {
   // trimmed token boxes 128 tokens 2,765 against 2,565, 192 2,789 against
   // 2,754, 256 2,825 against 2,996, 384 2,858 against 3,966 (record
   // 2026-12-03-81d34e0-moe-breakdown.md; FP8 took 512 before those tiles).
-  (void)fp8;
   return T * top_k >= 8 * int64_t(E) ? MoeKernel::kWgmma : MoeKernel::kStream;
 }
 
@@ -358,7 +357,7 @@ namespace {
 // Tokens per tile: the wgmma kernel's 128, or what the streaming kernel wants.
 int moe_tile_tokens(int64_t T, int64_t top_k, int E, bool fp8, int64_t H, int64_t I) {
   const int64_t kq = fp8 ? 128 : 64;  // K granule of a stage
-  if (moe_kernel_for(T, top_k, E, fp8) == MoeKernel::kWgmma && H % 128 == 0 && (2 * I) % 128 == 0 && H % kq == 0 &&
+  if (moe_kernel_for(T, top_k, E) == MoeKernel::kWgmma && H % 128 == 0 && (2 * I) % 128 == 0 && H % kq == 0 &&
       I % kq == 0)
     return 128;
   return moe_bn(fp8);
