@@ -6,6 +6,8 @@
 // that small weights are not served from L2; the median of several replays.
 //
 // Usage: bench_cuda_gemm [--json FILE] [--quick] [--moe-only | --dense-only] [--tokens N] [--dtype bf16|fp8]
+//                        [--wgmma-only]
+// (--wgmma-only: the MoE table without the streaming kernels' rows, which take minutes at 4,096 tokens.)
 // (--tokens / --dtype narrow the tables to one token count / one dtype, e.g. under ncu).
 #include <cublasLt.h>
 #include <cuda_runtime.h>
@@ -142,6 +144,7 @@ void row(const char* op, const char* dtype, const char* shape, int64_t m, double
 
 std::vector<int64_t> g_tokens;  // --tokens N[,N...] (both tables)
 int g_moe_dtype = -1;      // --dtype: 0 bf16, 1 fp8 (both tables)
+bool g_wgmma_only = false;  // --wgmma-only: MoE rows of the automatic choice and the grouped wgmma kernels
 
 void bench_dense(const Ceil& c, bool quick) {
   struct S { int64_t out, in; const char* name; };
@@ -265,10 +268,13 @@ void bench_moe(const Ceil& c, bool quick) {
       const bool auto_wgmma = cuda::moe_kernel_for(T, K, E) == cuda::MoeKernel::kWgmma;
       row("moe", fp8 ? "fp8" : "bf16", shape, T, ta, bytes, flops, c, auto_wgmma ? "auto=wgmma-grouped" : "auto=stream-grouped");
       cuda::set_moe_kernel(cuda::MoeKernel::kStream);
-      const double t = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
-      row("  (stream)", fp8 ? "fp8" : "bf16", shape, T, t, bytes, flops, c, "stream-grouped");
+      if (!g_wgmma_only) {
+        const double t = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
+        row("  (stream)", fp8 ? "fp8" : "bf16", shape, T, t, bytes, flops, c, "stream-grouped");
+      }
       // The grouped wgmma kernels: the original, the warp-specialized one
-      // (128-row tiles), and with 256-row tiles (the default where N % 256 == 0).
+      // (128-row tiles), with 256-row tiles (the default where N % 256 == 0), and
+      // that one with the persistent down GEMM (TMA stores).
       cuda::set_moe_kernel(cuda::MoeKernel::kWgmma);
       struct Variant {
         const char* label;
@@ -276,8 +282,9 @@ void bench_moe(const Ceil& c, bool quick) {
       };
       static const Variant kVariants[] = {{"  (wgmma)", "wgmma-grouped"},
                                           {"  (wgmma-ws)", "wgmma-grouped-ws"},
-                                          {"  (wgmma-ws256)", "wgmma-grouped-ws256"}};
-      for (int v = 0; v < 3; ++v) {
+                                          {"  (wgmma-ws256)", "wgmma-grouped-ws256"},
+                                          {"  (wgmma-pst)", "wgmma-grouped-pst"}};
+      for (int v = 0; v < 4; ++v) {
         cuda::set_grouped_wgmma_variant(v);
         const double tv = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
         row(kVariants[v].label, fp8 ? "fp8" : "bf16", shape, T, tv, bytes, flops, c, kVariants[v].path);
@@ -285,6 +292,7 @@ void bench_moe(const Ceil& c, bool quick) {
       cuda::set_grouped_wgmma_variant(-1);
       cuda::set_moe_kernel(cuda::MoeKernel::kStream);
       for (int v : {1, 0}) {
+        if (g_wgmma_only) break;
         cuda::set_stream_gemm_variant(v);
         const double tr = time_graph([&](int) { cuda::moe_experts(x, ti, tw, w, out, g_s); }, 5);
         row(v ? "  (ring)" : "  (regs)", fp8 ? "fp8" : "bf16", shape, T, tr, bytes, flops, c,
@@ -307,6 +315,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) g_json = std::fopen(argv[++i], "w");
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     if (!std::strcmp(argv[i], "--moe-only")) moe_only = true;  // the MoE table alone
+    if (!std::strcmp(argv[i], "--wgmma-only")) g_wgmma_only = true;
     if (!std::strcmp(argv[i], "--dense-only")) dense_only = true;  // the dense table alone
     if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc)
       for (const char* p = argv[++i]; *p; p += *p == ',') g_tokens.push_back(std::strtoll(p, const_cast<char**>(&p), 10));

@@ -127,19 +127,23 @@ TEST_P(MoeExpertsTest, MatchesReference) {
   // FP8): the original (2), the warp-specialized one (4) and the
   // warp-specialized one with 256-row tiles (5; each GEMM whose N, 2I or H,
   // is a multiple of 256; an expert's tiles paired into 128-row CTAs: 2-3
-  // tiles per expert in the 1,000 / 700 / 1,100-token cases), which must all give the
-  // same bits (same k order per output and FP8 promotion order), then the
-  // automatic choice (3), which the graph check below uses.
+  // tiles per expert in the 1,000 / 700 / 1,100-token cases) and its persistent
+  // form with TMA stores for the down GEMM (6; gate/up as 5; 7: the same on
+  // 3 CTAs, each walking many items through one ring and one staging tile),
+  // which must all give the same bits (same k order per output and FP8
+  // promotion order), then the automatic choice (3), which the graph check
+  // below uses.
   const bool fp8 = c.fp8_weights || c.quantize;
   const bool wgmma_ok = c.H % 128 == 0 && (2 * c.I) % 128 == 0 && c.I % (fp8 ? 128 : 64) == 0;
-  for (int variant : {1, 0, 2, 4, 5, 3}) {
+  for (int variant : {1, 0, 2, 4, 5, 6, 7, 3}) {
     const bool wgmma = variant == 2 || variant >= 4;
     if (wgmma && !wgmma_ok) continue;
     cuda::set_stream_gemm_variant(variant == 1 ? 1 : variant == 0 ? 0 : -1);
     cuda::set_moe_kernel(wgmma ? cuda::MoeKernel::kWgmma
                          : variant == 3 ? cuda::MoeKernel::kAuto
                                         : cuda::MoeKernel::kStream);
-    cuda::set_grouped_wgmma_variant(variant == 2 ? 0 : variant >= 4 ? variant - 3 : -1);
+    cuda::set_grouped_wgmma_variant(variant == 2 ? 0 : variant == 7 ? 3 : variant >= 4 ? variant - 3 : -1);
+    cuda::set_grouped_wgmma_max_ctas(variant == 7 ? 3 : 0);
     CK(cudaMemset(dout.p, 0xff, size_t(c.T * c.H) * 2));
     cuda::moe_experts(tx, ti, tw, w, to, s_);
     CK(cudaStreamSynchronize(s_));
@@ -174,6 +178,7 @@ TEST_P(MoeExpertsTest, MatchesReference) {
     }
   }
   cuda::set_grouped_wgmma_variant(-1);
+  cuda::set_grouped_wgmma_max_ctas(0);
 
   // Replaying a captured graph gives the same bits.
   cuda::reserve_gemm_workspace(s_, c.T, std::max(c.H, c.I), &w, c.K);

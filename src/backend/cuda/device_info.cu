@@ -33,4 +33,19 @@ bool device_memory(int device, size_t* free_bytes, size_t* total_bytes) {
   return ok;
 }
 
+int sm_count() {
+  static int cached[64] = {};
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) {
+    cudaGetLastError();
+    return 132;
+  }
+  int& n = cached[dev & 63];
+  if (n == 0 && cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+    cudaGetLastError();
+    n = 132;
+  }
+  return n;
+}
+
 }  // namespace sable::cuda

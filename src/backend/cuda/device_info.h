@@ -12,5 +12,9 @@ int device_count();
 std::string device_description(int device);
 // Free and total bytes on the device.
 bool device_memory(int device, size_t* free_bytes, size_t* total_bytes);
+// Streaming multiprocessors of the current device (cached per device; 132,
+// an H100/H200's count, when the driver cannot say). Grids of persistent
+// kernels and split heuristics size themselves from it.
+int sm_count();
 
 }  // namespace sable::cuda

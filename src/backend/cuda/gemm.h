@@ -129,10 +129,14 @@ MoeKernel moe_kernel_for(int64_t T, int64_t top_k, int num_experts);
 // feeds two wgmma warpgroups through an mbarrier ring; 128-row tiles),
 // 2 = warp-specialized with 256-row tiles for GEMMs whose N is a multiple
 // of 256 (else as 1; an expert's tiles paired into 128-row CTAs over both
-// tiles' tokens), -1 = the default (2).
-// All give bitwise the same results. SABLE_MOE_WGMMA_WS=0..2 forces one
+// tiles' tokens), 3 = as 2, with the GEMMs without the gate/up product
+// (down) in a persistent kernel that stores through TMA, -1 = the default (2).
+// All give bitwise the same results. SABLE_MOE_WGMMA_WS=0..3 forces one
 // (read on first use). Not thread-safe.
 void set_grouped_wgmma_variant(int v);
+// Testing knob: at most n CTAs for variant 3's persistent kernel (0: one per
+// SM), so that a small test walks several items per CTA. Not thread-safe.
+void set_grouped_wgmma_max_ctas(int n);
 
 // A 16-byte-vector device copy kernel (the bandwidth ceiling of benchmarks).
 void copy_device(void* dst, const void* src, size_t bytes, cudaStream_t stream);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "backend/cuda/batch_invariant.h"
+#include "backend/cuda/device_info.h"
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
 #include "backend/cuda/tuning_value.h"
@@ -16,19 +17,6 @@ namespace sable::cuda {
 bool stream_env_override();
 
 namespace {
-
-int num_sms() {
-  static const int n = [] {
-    int dev = 0, v = 132;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
-      cudaGetLastError();
-      v = 132;
-    }
-    return v;
-  }();
-  return n;
-}
 
 int64_t env_int(const char* name, int64_t dflt) {
   const char* v = std::getenv(name);
@@ -67,7 +55,7 @@ int pick_splits(int64_t N, int64_t T, int bn, int64_t K, int64_t cta_rows = 64) 
   static const int64_t forced = env_int("SABLE_STREAM_GEMM_SPLITS", 0);
   if (forced > 0) return int(std::min<int64_t>(forced, std::max<int64_t>(1, ceil_div(K, 128) / 4)));
   const int64_t ctas = ceil_div(N, cta_rows) * ceil_div(T, bn);
-  const int64_t slots = 2 * int64_t(num_sms());
+  const int64_t slots = 2 * int64_t(sm_count());
   int64_t max_s = ceil_div(K, 128) / 8;
   if (max_s > 16) max_s = 16;
   if (ctas >= 2 * slots) return 1;
@@ -99,7 +87,7 @@ TuningValue g_dense_kwarps{"SABLE_DENSE_KWARPS", 0, [](int v) { return v == 0 ||
 // SABLE_DENSE_KWARPS=2|4 forces one (tuning knob, read once).
 int dense_kwarps(int64_t N) {
   if (const int forced = g_dense_kwarps.get()) return forced;
-  return ceil_div(N, 64) > 2 * int64_t(num_sms()) ? 2 : 4;
+  return ceil_div(N, 64) > 2 * int64_t(sm_count()) ? 2 : 4;
 }
 
 size_t align256(size_t v) { return (v + 255) & ~size_t(255); }
@@ -296,7 +284,7 @@ void reserve_gemm_workspace(cudaStream_t stream, int64_t max_tokens, int64_t max
   // Linear: quantized activations + scales, split-K partials (bounded by the
   // split heuristic: splits * T * N <= 8 waves of 2 * SMs CTAs of up to 128 rows x bn <= 64), padded output.
   size_t need = align256(size_t(scale_ld(T) * F)) + align256(size_t(ceil_div(F, 128) * scale_ld(T)) * 4) +
-                align256(size_t(4) * 8 * 2 * num_sms() * 128 * 64) + align256(size_t(scale_ld(T) * F) * 4);
+                align256(size_t(4) * 8 * 2 * sm_count() * 128 * 64) + align256(size_t(scale_ld(T) * F) * 4);
   if (moe && moe->prepared) {
     const auto& P = *static_cast<const PreparedExperts*>(moe->prepared.get());
     // The MoE scratch grows with T; take the largest over the tile sizes.

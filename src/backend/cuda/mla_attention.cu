@@ -14,6 +14,7 @@
 
 #include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/device_info.h"
 #include "backend/cuda/knobs.h"
 #include "backend/cuda/mla_attention_kernels.cuh"
 #include "backend/cuda/ops.h"
@@ -187,18 +188,6 @@ __global__ void mla_combine_scalar_kernel(const float* part_o, const float* part
   }
 }
 
-int num_sms() {
-  static int cached[64] = {};
-  int dev = 0;
-  SABLE_CUDA_CHECK(cudaGetDevice(&dev));
-  if (!cached[dev & 63]) {
-    int n = 0;
-    SABLE_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
-    cached[dev & 63] = n;
-  }
-  return cached[dev & 63];
-}
-
 bool mma_supported(const Tensor& q, const Tensor& cache, const Tensor& out, int v_dim) {
   return q.dim(2) == mla::kMmaL && v_dim == mla::kMmaDv && q.dim(1) % mla::kMmaHeads == 0 && q.dtype() == DType::BF16 &&
          (cache.dtype() == DType::BF16 || cache.dtype() == DType::F8_E4M3) && out.dtype() == DType::BF16 &&
@@ -225,7 +214,7 @@ constexpr int kRuleSplitTiles = 1;
 // (DRAM partition camping when every block walks its own contiguous region
 // in lockstep); real caches after churn are random.
 int auto_splits(int64_t units, int max_seq_len, int min_keys, int tile_keys) {
-  const int64_t sms = num_sms();
+  const int64_t sms = sm_count();
   if (units >= sms) return 1;
   const int cap = std::max(1, std::min(128, max_seq_len / min_keys));
   const int64_t tiles = tile_keys > 0 ? (int64_t(max_seq_len) + tile_keys - 1) / tile_keys : 0;

@@ -71,8 +71,11 @@
 #include <cuda_bf16.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_info.h"
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/moe_grouped_wgmma.cuh"
 #include "backend/cuda/sm90_async.cuh"
@@ -147,9 +150,12 @@ struct WsTile {
 // unstored): warpgroup cwg = 0, 1 computes weight rows kRows cwg .. +kRows-1
 // (a paired tile: both the CTA's 128 rows, tok0 = 0 or the split), accumulator
 // h rows +64 h .. +63, then the epilogue.
-template <bool kFp8, int kRows, int kN>
-__device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile& t, int tok0) {
-  constexpr int S = ws_stages(kFp8, kRows);
+// The main loop alone (ws_mainloop: S ring slots, the ring position st / ph
+// carried from tile to tile by the persistent kernel) and ws_consume, the
+// main loop and the epilogue through the f32 tile that reuses the stages.
+template <bool kFp8, int kRows, int kN, int S>
+__device__ __forceinline__ void ws_mainloop(const StreamGemmArgs& a, const WsTile& t, int tok0, int& st, uint32_t& ph,
+                                            float (&acc)[kRows / 64][kN / 2]) {
   constexpr int BM = ws_bm(kRows);
   constexpr int kSBytes = ws_stage_bytes(kRows);
   constexpr int kAcc = kRows / 64;
@@ -170,13 +176,10 @@ __device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile
     __syncwarp();
     if (lane == 0) mbar_arrive(t.empty0 + 8 * slot);
   };
-  float acc[kAcc][kR];
 #pragma unroll
   for (int h = 0; h < kAcc; ++h)
 #pragma unroll
     for (int i = 0; i < kR; ++i) acc[h][i] = 0.f;
-  int st = 0;
-  uint32_t ph = 0;
   if constexpr (kFp8) {
     // FP8 weight scale of this thread's rows (one 128-row block holds all
     // of them, whatever kAcc): under glu the warp's 16-row groups are gate
@@ -262,10 +265,26 @@ __device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile
         ph ^= 1;
       }
     }
+    // The last stage's slot too: the persistent kernel's producer refills it
+    // for the next item.
+    wgmma_wait0();
+    if (t.KB > 0) release(prev);
   }
   wgmma_wait0();
 #pragma unroll
   for (int h = 0; h < kAcc; ++h) wgmma_fence_operands(acc[h]);
+}
+
+template <bool kFp8, int kRows, int kN>
+__device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile& t, int tok0) {
+  constexpr int BM = ws_bm(kRows);
+  constexpr int kAcc = kRows / 64;
+  const int ctid = int(threadIdx.x) - kWsProducers, lane = ctid & 31, cw = ctid >> 5, cwg = cw >> 2;
+  const bool paired = kRows == 128 && t.paired;
+  float acc[kAcc][kN / 2];
+  int st = 0;
+  uint32_t ph = 0;
+  ws_mainloop<kFp8, kRows, kN, ws_stages(kFp8, kRows)>(a, t, tok0, st, ph, acc);
   if (a.skip_epilogue) return;  // timing only (StreamGemmArgs::skip_epilogue)
   // The epilogue tile overwrites the stages: every consumer's wgmma reads
   // must be done (the producer's copies all landed before their full
@@ -288,6 +307,126 @@ __device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile
     acc_to_smem<ws_epi_ld(kRows)>(sE, acc[h], cwg * kRows + h * 64 + (cw & 3) * 16 + (lane >> 2), lane);
   named_barrier_sync(1, kWsConsumers);
   store_tile<kWsConsumers, BM>(a, sE, ctid, t.p0, t.cnt, t.rb);
+}
+
+// A CTA's work item: (row block, tile) of an expert's group of tiles, tile
+// fastest. Paired tiles (256-row kernel): tiles 2 j and 2 j + 1 of an expert
+// (128 + up to 128 tokens) become two items of 128 weight rows each (half =
+// i % 2 of the 256-row block rb) over all their tokens, so that the weight
+// block is read from L2 once rather than once per tile, and a short second
+// tile does not cost a whole 256-row pass. The item count is the same.
+struct WsItem {
+  int g, rb, p0, cnt;
+  bool paired;
+  int half;
+};
+// Item `item` of the grid's RB x grid_tiles; false past the tiles the sort
+// made (*num_tiles), which every later item is too.
+template <int kRows>
+__device__ __forceinline__ bool ws_item(const StreamGemmArgs& a, int item, int RB, WsItem& w) {
+  const int q = item / RB;
+  if (q >= *a.num_tiles) return false;
+  const int t0 = a.tile_groups[2 * q], n_tiles = a.tile_groups[2 * q + 1];
+  const int local = item - t0 * RB;
+  const int i = local % n_tiles, tile = t0 + i;
+  w.rb = local / n_tiles;
+  w.g = a.tiles[3 * tile];
+  w.p0 = a.tiles[3 * tile + 1];
+  w.cnt = a.tiles[3 * tile + 2];
+  w.paired = kRows == 128 && (i | 1) < n_tiles;
+  w.half = i & 1;
+  if (w.paired) {
+    const int* tp = a.tiles + 3 * (t0 + (i & ~1));
+    w.p0 = tp[1];
+    w.cnt = tp[2] + tp[5];
+  }
+  return true;
+}
+
+// The producer thread's copies of one item's K stages into the S-slot ring
+// at sbase (FP8 token scales at sscale), from ring position st / ph on.
+template <bool kFp8, int kRows, int S>
+__device__ __forceinline__ void ws_produce(const StreamGemmArgs& a, const CUtensorMap* amap, const CUtensorMap* bmap,
+                                           const CUtensorMap* bmap16, const WsItem& w, int KB, uint32_t sbase,
+                                           uint32_t sscale, uint32_t full0, uint32_t empty0, int& st, uint32_t& ph) {
+  constexpr int BM = ws_bm(kRows);
+  constexpr int kSBytes = ws_stage_bytes(kRows);
+  constexpr int kScaleFloats = ws_scale_floats(kRows);
+  constexpr int kElem = kFp8 ? 1 : 2;
+  const int a_rows = w.paired ? kRows : BM;  // weight rows in a stage's A tile
+  // 2 KB block b of the weights is amap row 32 b; the expert's row tile
+  // rt, K tile kt, half c is block (g stride / 2 KB) + (rt KT + kt) 2 + c.
+  // blk: this item's first row tile at stage kb, half 0.
+  const int kt2 = int(a.w_kt) * 2;
+  int blk = int(int64_t(w.g) * a.w_gstride * kElem / 2048) +
+            (w.rb * (BM / 32) + (w.paired ? w.half * (kRows / 32) : 0)) * kt2;
+  const uint32_t a_bytes = uint32_t(a_rows * kRowBytes), half_bytes = uint32_t(a_rows * 64);
+  // Token rows of B: the item's tokens rounded up to 16 (128-row boxes, then
+  // 16-row boxes of bmap16), not whole 128-row boxes: a short tile's CTA
+  // reads only its tokens from L2.
+  const int brows = (w.cnt + 15) & ~15;
+  // FP8 token scales: from the 16-byte boundary below p0, 4 more than the
+  // item's token capacity but not past the row (xs_sk floats, a multiple of
+  // 4, >= p0 + cnt).
+  const int sfirst = w.p0 & ~3;
+  const uint32_t sbytes = kFp8 ? uint32_t(min((w.paired ? 2 * kBN : kBN) + 4, int(a.xs_sk) - sfirst)) * 4u : 0u;
+  const uint32_t tx = a_bytes + uint32_t(brows * kRowBytes) + sbytes;
+  for (int kb = 0; kb < KB; ++kb) {
+    mbar_wait(empty0 + 8 * st, ph ^ 1);  // both consumers are done with the slot's previous stage
+    const uint32_t sa = sbase + uint32_t(st * kSBytes), full = full0 + 8 * st;
+    mbar_arrive_expect_tx(full, tx);
+    for (int j = 0; j < a_rows / 32; ++j)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) tma_load_2d(sa + c * half_bytes + j * 2048, amap, 0, 32 * (blk + j * kt2 + c), full);
+    int r = 0;
+    for (; r + kBN <= brows; r += kBN) tma_load_2d(sa + a_bytes + r * kRowBytes, bmap, kb * kRowBytes, w.p0 + r, full);
+    for (; r < brows; r += 16) tma_load_2d(sa + a_bytes + r * kRowBytes, bmap16, kb * kRowBytes, w.p0 + r, full);
+    if constexpr (kFp8)
+      bulk_load(sscale + uint32_t(st * kScaleFloats * 4), a.xs + int64_t(kb) * a.xs_sk + sfirst, sbytes, full);
+    blk += 2;
+    if (++st == S) {
+      st = 0;
+      ph ^= 1;
+    }
+  }
+}
+
+// The consumers' token range of an item: the tile's token width rounded up
+// to 16 (a remainder tile of an expert's tokens costs the tensor core its
+// tokens, not 128); a paired tile's tokens split between the warpgroups at a
+// multiple of 16. Calls body(integral_constant kN) with tok0 set.
+template <typename F>
+__device__ __forceinline__ void ws_token_width(const WsItem& w, int& tok0, F&& body) {
+  const int split = w.paired ? min(kBN, ((w.cnt + 1) / 2 + 15) & ~15) : w.cnt;
+  const bool second = w.paired && int(threadIdx.x) >= kWsProducers + kWsConsumers / 2;  // warpgroup 1, paired
+  tok0 = second ? split : 0;
+  const int n = second ? w.cnt - split : split;
+  switch ((n + 15) >> 4) {
+    case 1:
+      body(std::integral_constant<int, 16>{});
+      break;
+    case 2:
+      body(std::integral_constant<int, 32>{});
+      break;
+    case 3:
+      body(std::integral_constant<int, 48>{});
+      break;
+    case 4:
+      body(std::integral_constant<int, 64>{});
+      break;
+    case 5:
+      body(std::integral_constant<int, 80>{});
+      break;
+    case 6:
+      body(std::integral_constant<int, 96>{});
+      break;
+    case 7:
+      body(std::integral_constant<int, 112>{});
+      break;
+    default:
+      body(std::integral_constant<int, 128>{});
+      break;
+  }
 }
 
 // The warp-specialized kernel (see the top of the file), kRows weight rows
@@ -328,28 +467,8 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   // integer), so that the compiler keeps the address space: LDS/STS rather
   // than generic loads for the scales and the epilogue tile.
   uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
-  const int RB = int(a.N / BM);
-  const int q = int(blockIdx.x) / RB;
-  if (q >= *a.num_tiles) return;  // the whole CTA, before any barrier
-  // (row block, tile) within the expert's group of tiles, tile fastest.
-  const int t0 = a.tile_groups[2 * q], n_tiles = a.tile_groups[2 * q + 1];
-  const int local = int(blockIdx.x) - t0 * RB;
-  const int rb = local / n_tiles, i = local % n_tiles, tile = t0 + i;
-  const int g = a.tiles[3 * tile];
-  int p0 = a.tiles[3 * tile + 1], cnt = a.tiles[3 * tile + 2];
-  // Paired tiles (256-row kernel): tiles 2 j and 2 j + 1 of an expert (128 +
-  // up to 128 tokens) become two CTAs of 128 weight rows each (half = i % 2
-  // of the 256-row block rb) over all their tokens, so that the weight block
-  // is read from L2 once rather than once per tile, and a short second tile
-  // does not cost a whole 256-row pass. The CTA count is the same.
-  const bool paired = kRows == 128 && (i | 1) < n_tiles;
-  const int half = i & 1;
-  if (paired) {
-    const int* tp = a.tiles + 3 * (t0 + (i & ~1));
-    p0 = tp[1];
-    cnt = tp[2] + tp[5];
-  }
-  const int a_rows = paired ? kRows : BM;  // weight rows in a stage's A tile
+  WsItem w;
+  if (!ws_item<kRows>(a, int(blockIdx.x), int(a.N / BM), w)) return;  // the whole CTA, before any barrier
 
   const int tid = threadIdx.x;
   constexpr int kElem = kFp8 ? 1 : 2;  // bytes per element
@@ -369,81 +488,163 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   if (tid < kWsProducers) {
     setmaxnreg_dec<ws_producer_regs(kFp8, kRows)>();
     if (tid != 0) return;
-    // 2 KB block b of the weights is amap row 32 b; the expert's row tile
-    // rt, K tile kt, half c is block (g stride / 2 KB) + (rt KT + kt) 2 + c.
-    // blk: this CTA's first row tile at stage kb, half 0.
-    const int kt2 = int(a.w_kt) * 2;
-    int blk =
-        int(int64_t(g) * a.w_gstride * kElem / 2048) + (rb * (BM / 32) + (paired ? half * (kRows / 32) : 0)) * kt2;
-    const uint32_t a_bytes = uint32_t(a_rows * kRowBytes), half_bytes = uint32_t(a_rows * 64);
-    // Token rows of B: the CTA's tokens rounded up to 16 (128-row boxes, then
-    // 16-row boxes of bmap16), not whole 128-row boxes: a short tile's CTA
-    // reads only its tokens from L2.
-    const int brows = (cnt + 15) & ~15;
-    // FP8 token scales: from the 16-byte boundary below p0, 4 more than the
-    // CTA's token capacity but not past the row (xs_sk floats, a multiple of
-    // 4, >= p0 + cnt).
-    const int sfirst = p0 & ~3;
-    const uint32_t sbytes = kFp8 ? uint32_t(min((paired ? 2 * kBN : kBN) + 4, int(a.xs_sk) - sfirst)) * 4u : 0u;
-    const uint32_t tx = a_bytes + uint32_t(brows * kRowBytes) + sbytes;
     int st = 0;
     uint32_t ph = 0;  // parity of the pass over the ring at slot st
-    for (int kb = 0; kb < KB; ++kb) {
-      mbar_wait(empty0 + 8 * st, ph ^ 1);  // both consumers are done with the slot's previous stage
-      const uint32_t sa = sbase + uint32_t(st * kSBytes), full = full0 + 8 * st;
-      mbar_arrive_expect_tx(full, tx);
-      for (int j = 0; j < a_rows / 32; ++j)
-#pragma unroll
-        for (int c = 0; c < 2; ++c)
-          tma_load_2d(sa + c * half_bytes + j * 2048, &amap, 0, 32 * (blk + j * kt2 + c), full);
-      int r = 0;
-      for (; r + kBN <= brows; r += kBN) tma_load_2d(sa + a_bytes + r * kRowBytes, &bmap, kb * kRowBytes, p0 + r, full);
-      for (; r < brows; r += 16) tma_load_2d(sa + a_bytes + r * kRowBytes, &bmap16, kb * kRowBytes, p0 + r, full);
-      if constexpr (kFp8)
-        bulk_load(sscale + uint32_t(st * kScaleFloats * 4), a.xs + int64_t(kb) * a.xs_sk + sfirst, sbytes, full);
-      blk += 2;
-      if (++st == S) {
-        st = 0;
-        ph ^= 1;
-      }
-    }
+    ws_produce<kFp8, kRows, S>(a, &amap, &bmap, &bmap16, w, KB, sbase, sscale, full0, empty0, st, ph);
     return;  // no barrier counts the producer from here on
   }
 
-  // Consumers, at the tile's token width rounded up to 16 (a remainder tile
-  // of an expert's tokens costs the tensor core its tokens, not 128); a
-  // paired tile's tokens split between the warpgroups at a multiple of 16.
   setmaxnreg_inc<ws_consumer_regs(kFp8, kRows)>();
-  const int split = paired ? min(kBN, ((cnt + 1) / 2 + 15) & ~15) : cnt;
-  const WsTile t{smem, sbase, full0, empty0, g, rb, p0, cnt, KB, p0 & 3, paired, half};
-  const bool second = paired && tid >= kWsProducers + kWsConsumers / 2;  // consumer warpgroup 1 of a paired tile
-  const int tok0 = second ? split : 0, n = second ? cnt - split : split;
-  switch ((n + 15) >> 4) {
-    case 1:
-      ws_consume<kFp8, kRows, 16>(a, t, tok0);
-      break;
-    case 2:
-      ws_consume<kFp8, kRows, 32>(a, t, tok0);
-      break;
-    case 3:
-      ws_consume<kFp8, kRows, 48>(a, t, tok0);
-      break;
-    case 4:
-      ws_consume<kFp8, kRows, 64>(a, t, tok0);
-      break;
-    case 5:
-      ws_consume<kFp8, kRows, 80>(a, t, tok0);
-      break;
-    case 6:
-      ws_consume<kFp8, kRows, 96>(a, t, tok0);
-      break;
-    case 7:
-      ws_consume<kFp8, kRows, 112>(a, t, tok0);
-      break;
-    default:
-      ws_consume<kFp8, kRows, 128>(a, t, tok0);
-      break;
+  const WsTile t{smem, sbase, full0, empty0, w.g, w.rb, w.p0, w.cnt, KB, w.p0 & 3, w.paired, w.half};
+  int tok0 = 0;
+  ws_token_width(w, tok0, [&](auto n) { ws_consume<kFp8, kRows, decltype(n)::value>(a, t, tok0); });
+}
+
+// The persistent form of the 256-row kernel for GEMMs without the gate/up
+// product (the down GEMM, whose epilogue took 29 % (FP8) / 21 % (bf16) of it
+// with the tensor cores idle: record 2026-12-03-81d34e0-moe-breakdown.md).
+// One CTA per SM walks the items blockIdx.x, + gridDim.x, ...; the producer
+// runs ahead into the next item while the consumers finish one, and the
+// consumers do not store the output themselves: they round and scale their
+// accumulators into a bf16 staging tile (the same f32 operations as
+// store_tile: the same bits), and one thread stores it with TMA (`ymap`:
+// boxes of 16 tokens x 64 columns in the 128-byte swizzle), then goes on to
+// the next item's main loop at once; the stores drain behind it, and only
+// the next epilogue waits for them to have read the staging tile. A tile's
+// last cnt % 16 tokens are stored by the consumers from the staging tile: a
+// 16-token box there would write rows of the next tile's tokens.
+// Shared memory: [staging 64 KB: 4 (2 for a paired item) column chunks of
+// 64 weight rows x 128 (256) tokens x 128 B, each token's 128 B in the
+// 128-byte swizzle][3 stages of 48 KB][FP8 scales][full][empty]: the
+// staging tile costs the ring one of its four stages.
+constexpr int kPstStages = 3;
+constexpr int kPstStaging = 64 * 1024;
+constexpr int pst_smem_bytes(bool fp8) {
+  return 1024 + kPstStaging + kPstStages * (ws_stage_bytes(128) + (fp8 ? ws_scale_bytes(128) : 0) + 2 * 8);
+}
+static_assert(pst_smem_bytes(true) <= 227 * 1024, "staging and stages fit in shared memory");
+static_assert(2 * kBN * 128 * 2 == kPstStaging, "a paired item's 256 tokens x 128 rows of bf16 fill the staging tile");
+
+// Byte offset in the staging tile of weight row r (0..63) of column chunk
+// cc, token tok (chunks of ntok tokens x 128 B): the 16-byte group r / 8 is
+// swizzled with tok % 8, as TMA's 128-byte swizzle reads it.
+__device__ __forceinline__ uint32_t pst_offset(int cc, int ntok, int tok, int r) {
+  return uint32_t(cc * ntok * 128 + tok * 128 + ((((r >> 3) ^ tok) & 7) << 4) + (r & 7) * 2);
+}
+
+template <bool kFp8, int kN>
+__device__ __forceinline__ void pst_consume(const StreamGemmArgs& a, const WsTile& t, int tok0, int& st, uint32_t& ph,
+                                            uint8_t* stg, const CUtensorMap* ymap) {
+  constexpr int kAcc = 2;
+  float acc[kAcc][kN / 2];
+  ws_mainloop<kFp8, 128, kN, kPstStages>(a, t, tok0, st, ph, acc);
+  if (a.skip_epilogue) return;  // timing only (StreamGemmArgs::skip_epilogue)
+  const int ctid = int(threadIdx.x) - kWsProducers, lane = ctid & 31, cw = ctid >> 5, cwg = cw >> 2;
+  const int ntok = t.paired ? 2 * kBN : kBN;  // tokens per column chunk
+  // The previous item's stores have read the staging tile.
+  if (ctid == 0) bulk_wait_read0();
+  named_barrier_sync(1, kWsConsumers);
+  // acc[h][4 j + e]: weight row r0 + 8 (e / 2), token c + e % 2 (acc_to_smem's
+  // layout). Lanes L and L ^ 4 hold rows r0 and r0 ^ 1 of the same tokens;
+  // each sends the other the token that the other stores, so that every
+  // store is two neighbouring rows of one token (4 bytes; the 32 lanes of a
+  // store hit 32 banks under the swizzle).
+  const int r0 = (cw & 3) * 16 + (lane >> 2);
+  const bool odd = (lane & 4) != 0;
+  const float* rsc = a.row_scale ? a.row_scale + t.p0 : nullptr;
+#pragma unroll
+  for (int j = 0; j < kN / 8; ++j) {
+    const int c = tok0 + j * 8 + (lane & 3) * 2;
+    const float rs0 = rsc && c < t.cnt ? rsc[c] : 1.f, rs1 = rsc && c + 1 < t.cnt ? rsc[c + 1] : 1.f;
+#pragma unroll
+    for (int h = 0; h < kAcc; ++h) {
+      const int cc = t.paired ? h : 2 * cwg + h;
+      const __nv_bfloat16 v00 = __float2bfloat16_rn(acc[h][4 * j] * rs0),
+                          v01 = __float2bfloat16_rn(acc[h][4 * j + 1] * rs1),
+                          v10 = __float2bfloat16_rn(acc[h][4 * j + 2] * rs0),
+                          v11 = __float2bfloat16_rn(acc[h][4 * j + 3] * rs1);
+      const __nv_bfloat162 send = odd ? __halves2bfloat162(v00, v10) : __halves2bfloat162(v01, v11);
+      uint32_t su;
+      memcpy(&su, &send, 4);
+      const uint32_t ru = __shfl_xor_sync(0xffffffffu, su, 4);
+      __nv_bfloat162 recv;
+      memcpy(&recv, &ru, 4);
+      // Even lane: token c, rows r0, r0 + 1 and r0 + 8, r0 + 9; odd lane:
+      // token c + 1, rows r0 - 1, r0 and r0 + 7, r0 + 8.
+      const __nv_bfloat162 lo = odd ? __halves2bfloat162(recv.x, v01) : __halves2bfloat162(v00, recv.x);
+      const __nv_bfloat162 hi = odd ? __halves2bfloat162(recv.y, v11) : __halves2bfloat162(v10, recv.y);
+      const int tok = odd ? c + 1 : c, r = odd ? r0 - 1 : r0;
+      *reinterpret_cast<__nv_bfloat162*>(stg + pst_offset(cc, ntok, tok, r)) = lo;
+      *reinterpret_cast<__nv_bfloat162*>(stg + pst_offset(cc, ntok, tok, r + 8)) = hi;
+    }
   }
+  fence_proxy_async();  // the staging writes, visible to the TMA unit's reads
+  named_barrier_sync(1, kWsConsumers);
+  const int chunks = t.paired ? 2 : 4;
+  const int col0 = t.paired ? (2 * t.rb + t.half) * 128 : t.rb * 256;
+  const int full = t.cnt & ~15;
+  if (ctid == 0) {
+    const uint32_t s0 = smem_u32(stg);
+    for (int r = 0; r < full; r += 16)
+      for (int cc = 0; cc < chunks; ++cc)
+        tma_store_2d(ymap, s0 + uint32_t(cc * ntok * 128 + r * 128), col0 + cc * 64, t.p0 + r);
+    bulk_commit();
+  }
+  // The last cnt % 16 tokens: 16-byte pieces from the staging tile.
+  auto* out = static_cast<__nv_bfloat16*>(a.out);
+  const int pieces = chunks * 8;
+  for (int it = ctid; it < (t.cnt - full) * pieces; it += kWsConsumers) {
+    const int tok = full + it / pieces, cc = (it % pieces) / 8, c16 = it % 8;
+    const uint4 v = *reinterpret_cast<const uint4*>(stg + cc * ntok * 128 + tok * 128 + (((c16 ^ tok) & 7) << 4));
+    *reinterpret_cast<uint4*>(out + int64_t(t.p0 + tok) * a.ldo + col0 + cc * 64 + c16 * 8) = v;
+  }
+}
+
+template <bool kFp8>
+__global__ void __launch_bounds__(kWsThreads, 1)
+    moe_wgmma_pst_kernel(const StreamGemmArgs a, const __grid_constant__ CUtensorMap amap,
+                         const __grid_constant__ CUtensorMap bmap, const __grid_constant__ CUtensorMap bmap16,
+                         const __grid_constant__ CUtensorMap ymap) {
+  constexpr int kRows = 128, S = kPstStages;
+  constexpr int kSBytes = ws_stage_bytes(kRows);
+  constexpr int kScaleFloats = ws_scale_floats(kRows);
+  extern __shared__ __align__(1024) uint8_t smem_raw[];
+  uint8_t* stg = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
+  uint8_t* smem = stg + kPstStaging;  // the ring, 1024-byte aligned
+  const int RB = int(a.N / ws_bm(kRows));
+  const int tid = threadIdx.x;
+  constexpr int kElem = kFp8 ? 1 : 2;
+  const int KB = int(a.K * kElem / kRowBytes);
+  const uint32_t sbase = smem_u32(smem);
+  const uint32_t sscale = sbase + uint32_t(S * kSBytes);
+  const uint32_t full0 = sscale + uint32_t(kFp8 ? S * kScaleFloats * 4 : 0), empty0 = full0 + 8 * S;
+  if (tid == 0) {
+    for (int s = 0; s < S; ++s) {
+      mbar_init(full0 + 8 * s, 1);
+      mbar_init(empty0 + 8 * s, kWsConsumerWarps);
+    }
+    mbar_fence_init();
+  }
+  __syncthreads();  // the only CTA-wide barrier (the producer may leave early)
+  // Both roles walk the same items and the same ring positions.
+  int st = 0;
+  uint32_t ph = 0;
+  WsItem w;
+  if (tid < kWsProducers) {
+    setmaxnreg_dec<ws_producer_regs(kFp8, kRows)>();
+    if (tid != 0) return;
+    for (int item = blockIdx.x; ws_item<kRows>(a, item, RB, w); item += gridDim.x)
+      ws_produce<kFp8, kRows, S>(a, &amap, &bmap, &bmap16, w, KB, sbase, sscale, full0, empty0, st, ph);
+    return;
+  }
+  setmaxnreg_inc<ws_consumer_regs(kFp8, kRows)>();
+  for (int item = blockIdx.x; ws_item<kRows>(a, item, RB, w); item += gridDim.x) {
+    const WsTile t{smem, sbase, full0, empty0, w.g, w.rb, w.p0, w.cnt, KB, w.p0 & 3, w.paired, w.half};
+    int tok0 = 0;
+    ws_token_width(w, tok0, [&](auto n) { pst_consume<kFp8, decltype(n)::value>(a, t, tok0, st, ph, stg, &ymap); });
+  }
+  // The staging tile must outlive the last stores' reads of it.
+  if (tid == kWsProducers) bulk_wait0();
 }
 
 }  // namespace
@@ -457,12 +658,19 @@ bool grouped_wgmma_supported(const StreamGemmArgs& a) {
 namespace {
 // 0: moe_wgmma_kernel; 1: the warp-specialized kernel, 128-row tiles; 2: the
 // warp-specialized kernel with 256-row tiles where N % 256 == 0 (else as 1);
-// -1: the default (2); -2: read SABLE_MOE_WGMMA_WS (0-2 forces one) on
-// first use.
+// 3: as 2, but GEMMs without the gate/up product (down) take the persistent
+// kernel with TMA stores (moe_wgmma_pst_kernel); -1: the default (2); -2:
+// read SABLE_MOE_WGMMA_WS (0-3 forces one) on first use.
 int g_ws_variant = -2;
 }  // namespace
 
 void set_grouped_wgmma_variant(int v) { g_ws_variant = v; }
+
+namespace {
+int g_pst_max_ctas = 0;  // 0: one CTA per SM
+}  // namespace
+
+void set_grouped_wgmma_max_ctas(int n) { g_pst_max_ctas = n; }
 
 namespace {
 // The tensor maps of the warp-specialized kernel: the weights as rows of
@@ -491,6 +699,20 @@ void launch_ws(const StreamGemmArgs& a, int64_t ctas, cudaStream_t stream) {
   k<<<unsigned(ctas), kWsThreads, ws_smem_bytes(kFp8, kRows), stream>>>(a, m.a, m.b, m.b16);
   SABLE_LAUNCH_OK();
 }
+// The persistent kernel: one CTA per SM (items are walked in order, so the
+// CTAs running at once still share their experts' weight blocks), and the
+// output y[T rows][N] as boxes of 16 tokens x 64 columns (128-byte swizzle)
+// for its TMA stores.
+template <bool kFp8>
+void launch_pst(const StreamGemmArgs& a, int64_t items, cudaStream_t stream) {
+  const WsMaps m = ws_maps(a);
+  const CUtensorMap ymap = tensor_map_bf16(a.out, {uint64_t(a.N), uint64_t(a.T)}, {uint64_t(a.ldo) * 2}, {64, 16});
+  auto k = moe_wgmma_pst_kernel<kFp8>;
+  allow_dynamic_smem(k, pst_smem_bytes(kFp8));
+  const int64_t ctas = std::min<int64_t>(items, g_pst_max_ctas > 0 ? g_pst_max_ctas : sm_count());
+  k<<<unsigned(ctas), kWsThreads, pst_smem_bytes(kFp8), stream>>>(a, m.a, m.b, m.b16, ymap);
+  SABLE_LAUNCH_OK();
+}
 // What the warp-specialized kernel reads by TMA: the prepared experts' tiles
 // (the weights), tokens as contiguous rows (no x_index) and FP8 scales
 // token-contiguous (xs_st 1, rows 16-byte aligned: bulk copies).
@@ -505,7 +727,7 @@ bool ws_supported(const StreamGemmArgs& a) {
 void launch_grouped_wgmma(const StreamGemmArgs& args, cudaStream_t stream) {
   if (g_ws_variant == -2) {
     const char* e = std::getenv("SABLE_MOE_WGMMA_WS");
-    g_ws_variant = (e && *e >= '0' && *e <= '2') ? *e - '0' : -1;
+    g_ws_variant = (e && *e >= '0' && *e <= '3') ? *e - '0' : -1;
   }
   int v = g_ws_variant < 0 ? 2 : g_ws_variant;
   if (!ws_supported(args)) v = 0;
@@ -516,7 +738,17 @@ void launch_grouped_wgmma(const StreamGemmArgs& args, cudaStream_t stream) {
   }();
   StreamGemmArgs a = args;
   a.skip_epilogue = a.skip_epilogue || (no_epilogue && v != 0);
-  if (v == 2 && a.N % ws_bm(128) == 0) {
+  if (v == 3 && !a.glu && a.N % ws_bm(128) == 0) {
+    const int64_t items = int64_t(a.grid_tiles) * (a.N / ws_bm(128));
+    if (items > 0) {
+      if (a.fp8)
+        launch_pst<true>(a, items, stream);
+      else
+        launch_pst<false>(a, items, stream);
+    }
+    return;
+  }
+  if (v >= 2 && a.N % ws_bm(128) == 0) {
     const int64_t ctas = int64_t(a.grid_tiles) * (a.N / ws_bm(128));
     if (ctas > 0) {
       if (a.fp8)

@@ -172,6 +172,22 @@ __device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_
                : "memory");
 }
 
+// The other direction: shared memory at src (the box's layout, 128-byte
+// swizzle as the map says; 128-byte aligned) -> the box of `tmap` at element
+// coordinates (x, y); parts outside the tensor are not written. The copy
+// joins the issuing thread's open bulk group: bulk_commit() closes it, and
+// the thread's bulk_wait_read0() returns once every committed group has read
+// its shared memory (bulk_wait0: also written it). The writes to src before
+// it need fence_proxy_async() and a barrier with the issuing thread.
+__device__ __forceinline__ void tma_store_2d(const void* tmap, uint32_t src, int x, int y) {
+  asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(tmap), "r"(x),
+               "r"(y), "r"(src)
+               : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void bulk_wait_read0() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
+__device__ __forceinline__ void bulk_wait0() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
+
 // Named barrier `id` (1..15; 0 is __syncthreads) among `threads` threads, a
 // multiple of 32: lets a subset of warps synchronize without the others.
 __device__ __forceinline__ void named_barrier_sync(int id, int threads) {
