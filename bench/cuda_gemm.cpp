@@ -273,8 +273,8 @@ void bench_moe(const Ceil& c, bool quick) {
         row("  (stream)", fp8 ? "fp8" : "bf16", shape, T, t, bytes, flops, c, "stream-grouped");
       }
       // The grouped wgmma kernels: the original, the warp-specialized one
-      // (128-row tiles), with 256-row tiles (the default where N % 256 == 0), and
-      // that one with the persistent down GEMM (TMA stores).
+      // (128-row tiles), with 256-row tiles where N % 256 == 0, and that one with
+      // the persistent down GEMM (TMA stores; the default).
       cuda::set_moe_kernel(cuda::MoeKernel::kWgmma);
       struct Variant {
         const char* label;

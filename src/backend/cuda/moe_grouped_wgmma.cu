@@ -33,7 +33,7 @@
 //     token count rounded up to 16 (wgmma m64nNk16/k32, N = 16 .. 128): an
 //     expert's tokens rarely fill their last tile (4,096 tokens, top-8 of
 //     256: 128 +- 11 per expert, 71 % of 128-token tiles' slots used, 95 %
-//     at 16-token granularity). N % 256 == 0 (variant 2, the default)
+//     at 16-token granularity). N % 256 == 0 (variants 2 and 3)
 //     takes 256-row tiles: each consumer warpgroup owns 128 weight rows in
 //     two accumulators, 85 bf16 / 170 FP8 FLOP per byte from L2 instead of
 //     64 / 128. FP8's two accumulators share one block accumulator
@@ -50,6 +50,10 @@
 //     bench/results/2026-12-03-1d18847-moe-paired-tiles.md). Same k order
 //     and promotion order as the first kernel, whatever the tile shape:
 //     bitwise the same results.
+//   - moe_wgmma_pst_kernel (variant 3, the default), for the down GEMM (no
+//     gate/up product): the 256-row kernel made persistent, its epilogue
+//     stored by TMA from a bf16 staging tile while the consumers go on to
+//     the next item's main loop (see the kernel).
 // History (H200, 4,096 tokens, whole MoE op): the first kernel 258 / 346
 // TFLOP/s bf16 / FP8; the warp-specialized one with a 128-thread cp.async
 // producer 323 / 387 (ef9b2a8); ncu of that one: bf16 L2-bound (85-91 % of
@@ -62,7 +66,9 @@
 // token box (each CTA loading half, to halve the L2 reads of tokens) ran
 // slower, 235 / 300: each stage then waits for both CTAs' consumers; not
 // kept. 256-row FP8 tiles: 427 -> 468; paired tiles and trimmed token boxes:
-// bf16 339, FP8 497 (8,192 tokens: bf16 413, 61 % of cuBLASLt).
+// bf16 339, FP8 497 (8,192 tokens: bf16 413, 61 % of cuBLASLt). The
+// persistent down GEMM: FP8 5,340 -> 5,197 us (555 TFLOP/s), bf16 equal
+// (bench/results/2026-12-03-1bacd7a-moe-persistent-down.md).
 // CTA order: an expert's tiles are neighbours in the tile list; CTA c is
 // mapped to (row block, tile) of its expert with the tile fastest, so the
 // CTAs that share a weight block run together (one DRAM read), and all row
@@ -659,7 +665,7 @@ namespace {
 // 0: moe_wgmma_kernel; 1: the warp-specialized kernel, 128-row tiles; 2: the
 // warp-specialized kernel with 256-row tiles where N % 256 == 0 (else as 1);
 // 3: as 2, but GEMMs without the gate/up product (down) take the persistent
-// kernel with TMA stores (moe_wgmma_pst_kernel); -1: the default (2); -2:
+// kernel with TMA stores (moe_wgmma_pst_kernel); -1: the default (3); -2:
 // read SABLE_MOE_WGMMA_WS (0-3 forces one) on first use.
 int g_ws_variant = -2;
 }  // namespace
@@ -729,7 +735,7 @@ void launch_grouped_wgmma(const StreamGemmArgs& args, cudaStream_t stream) {
     const char* e = std::getenv("SABLE_MOE_WGMMA_WS");
     g_ws_variant = (e && *e >= '0' && *e <= '3') ? *e - '0' : -1;
   }
-  int v = g_ws_variant < 0 ? 2 : g_ws_variant;
+  int v = g_ws_variant < 0 ? 3 : g_ws_variant;
   if (!ws_supported(args)) v = 0;
   // Timing only: SABLE_MOE_WGMMA_NO_EPILOGUE=1 (StreamGemmArgs::skip_epilogue).
   static const bool no_epilogue = [] {
