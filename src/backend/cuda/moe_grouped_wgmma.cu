@@ -397,6 +397,31 @@ __device__ __forceinline__ void ws_produce(const StreamGemmArgs& a, const CUtens
   }
 }
 
+// The ring in shared memory at smem (1024-byte aligned): [S stages][FP8: S
+// x kScaleFloats token scales][S full][S empty mbarriers]. Thread 0
+// initializes the barriers; the CTA-wide barrier here is the kernel's only
+// one (the producer warpgroup's idle threads leave early).
+struct WsRing {
+  uint32_t sbase, sscale, full0, empty0;
+};
+template <bool kFp8, int kRows, int S>
+__device__ __forceinline__ WsRing ws_ring_init(uint8_t* smem) {
+  WsRing r;
+  r.sbase = smem_u32(smem);
+  r.sscale = r.sbase + uint32_t(S * ws_stage_bytes(kRows));
+  r.full0 = r.sscale + uint32_t(kFp8 ? S * ws_scale_floats(kRows) * 4 : 0);
+  r.empty0 = r.full0 + 8 * S;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < S; ++s) {
+      mbar_init(r.full0 + 8 * s, 1);
+      mbar_init(r.empty0 + 8 * s, kWsConsumerWarps);
+    }
+    mbar_fence_init();
+  }
+  __syncthreads();
+  return r;
+}
+
 // The consumers' token range of an item: the tile's token width rounded up
 // to 16 (a remainder tile of an expert's tokens costs the tensor core its
 // tokens, not 128); a paired tile's tokens split between the warpgroups at a
@@ -465,9 +490,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
                         const __grid_constant__ CUtensorMap bmap, const __grid_constant__ CUtensorMap bmap16) {
   static_assert(kRows == 64 || kRows == 128, "one or two m64 accumulators per consumer warpgroup");
   constexpr int S = ws_stages(kFp8, kRows);
-  constexpr int BM = ws_bm(kRows);                // weight rows per CTA
-  constexpr int kSBytes = ws_stage_bytes(kRows);  // one stage
-  constexpr int kScaleFloats = ws_scale_floats(kRows);
+  constexpr int BM = ws_bm(kRows);  // weight rows per CTA
   extern __shared__ __align__(1024) uint8_t smem_raw[];
   // Aligned by pointer arithmetic on the __shared__ array (not through an
   // integer), so that the compiler keeps the address space: LDS/STS rather
@@ -477,19 +500,9 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   if (!ws_item<kRows>(a, int(blockIdx.x), int(a.N / BM), w)) return;  // the whole CTA, before any barrier
 
   const int tid = threadIdx.x;
-  constexpr int kElem = kFp8 ? 1 : 2;  // bytes per element
-  const int KB = int(a.K * kElem / kRowBytes);
-  const uint32_t sbase = smem_u32(smem);
-  const uint32_t sscale = sbase + uint32_t(S * kSBytes);
-  const uint32_t full0 = sscale + uint32_t(kFp8 ? S * kScaleFloats * 4 : 0), empty0 = full0 + 8 * S;
-  if (tid == 0) {
-    for (int s = 0; s < S; ++s) {
-      mbar_init(full0 + 8 * s, 1);
-      mbar_init(empty0 + 8 * s, kWsConsumerWarps);
-    }
-    mbar_fence_init();
-  }
-  __syncthreads();  // the only CTA-wide barrier (the producer may leave early)
+  const int KB = int(a.K * (kFp8 ? 1 : 2) / kRowBytes);
+  const WsRing r = ws_ring_init<kFp8, kRows, S>(smem);
+  const uint32_t sbase = r.sbase, sscale = r.sscale, full0 = r.full0, empty0 = r.empty0;
 
   if (tid < kWsProducers) {
     setmaxnreg_dec<ws_producer_regs(kFp8, kRows)>();
@@ -612,26 +625,14 @@ __global__ void __launch_bounds__(kWsThreads, 1)
                          const __grid_constant__ CUtensorMap bmap, const __grid_constant__ CUtensorMap bmap16,
                          const __grid_constant__ CUtensorMap ymap) {
   constexpr int kRows = 128, S = kPstStages;
-  constexpr int kSBytes = ws_stage_bytes(kRows);
-  constexpr int kScaleFloats = ws_scale_floats(kRows);
   extern __shared__ __align__(1024) uint8_t smem_raw[];
   uint8_t* stg = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
   uint8_t* smem = stg + kPstStaging;  // the ring, 1024-byte aligned
   const int RB = int(a.N / ws_bm(kRows));
   const int tid = threadIdx.x;
-  constexpr int kElem = kFp8 ? 1 : 2;
-  const int KB = int(a.K * kElem / kRowBytes);
-  const uint32_t sbase = smem_u32(smem);
-  const uint32_t sscale = sbase + uint32_t(S * kSBytes);
-  const uint32_t full0 = sscale + uint32_t(kFp8 ? S * kScaleFloats * 4 : 0), empty0 = full0 + 8 * S;
-  if (tid == 0) {
-    for (int s = 0; s < S; ++s) {
-      mbar_init(full0 + 8 * s, 1);
-      mbar_init(empty0 + 8 * s, kWsConsumerWarps);
-    }
-    mbar_fence_init();
-  }
-  __syncthreads();  // the only CTA-wide barrier (the producer may leave early)
+  const int KB = int(a.K * (kFp8 ? 1 : 2) / kRowBytes);
+  const WsRing r = ws_ring_init<kFp8, kRows, S>(smem);
+  const uint32_t sbase = r.sbase, sscale = r.sscale, full0 = r.full0, empty0 = r.empty0;
   // Both roles walk the same items and the same ring positions.
   int st = 0;
   uint32_t ph = 0;
