@@ -538,10 +538,12 @@ __global__ void __launch_bounds__(kWsThreads, 1)
 // staging tile costs the ring one of its four stages.
 constexpr int kPstStages = 3;
 constexpr int kPstStaging = 64 * 1024;
-constexpr int pst_smem_bytes(bool fp8) {
-  return 1024 + kPstStaging + kPstStages * (ws_stage_bytes(128) + (fp8 ? ws_scale_bytes(128) : 0) + 2 * 8);
+constexpr int pst_smem_bytes(bool fp8, bool dynamic) {
+  return 1024 + kPstStaging +
+         kPstStages *
+             (ws_stage_bytes(128) + (fp8 ? ws_scale_bytes(128) : 0) + 2 * 8 + (dynamic ? int(sizeof(WsItem)) : 0));
 }
-static_assert(pst_smem_bytes(true) <= 227 * 1024, "staging and stages fit in shared memory");
+static_assert(pst_smem_bytes(true, true) <= 227 * 1024, "staging and stages fit in shared memory");
 static_assert(2 * kBN * 128 * 2 == kPstStaging, "a paired item's 256 tokens x 128 rows of bf16 fill the staging tile");
 
 // Byte offset in the staging tile of weight row r (0..63) of column chunk
@@ -619,7 +621,14 @@ __device__ __forceinline__ void pst_consume(const StreamGemmArgs& a, const WsTil
   }
 }
 
-template <bool kFp8>
+// kDynamic (variant 4, an experiment): the producer thread takes items from
+// a.item_counter (atomicAdd) instead of the round-robin, so that CTAs whose
+// items ran short take more, as the hardware's CTA scheduling did for the
+// non-persistent kernel; it hands each item to the consumers through a
+// shared-memory slot per ring stage, written before the item's first stage
+// is signalled full (the mbarrier's release / acquire order it), and a
+// count-0 item, signalled without bytes, ends the CTA.
+template <bool kFp8, bool kDynamic>
 __global__ void __launch_bounds__(kWsThreads, 1)
     moe_wgmma_pst_kernel(const StreamGemmArgs a, const __grid_constant__ CUtensorMap amap,
                          const __grid_constant__ CUtensorMap bmap, const __grid_constant__ CUtensorMap bmap16,
@@ -637,18 +646,43 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   int st = 0;
   uint32_t ph = 0;
   WsItem w;
+  WsItem* sitem = reinterpret_cast<WsItem*>(smem + (empty0 + 8 * S - sbase));  // kDynamic: S slots
   if (tid < kWsProducers) {
     setmaxnreg_dec<ws_producer_regs(kFp8, kRows)>();
     if (tid != 0) return;
-    for (int item = blockIdx.x; ws_item<kRows>(a, item, RB, w); item += gridDim.x)
-      ws_produce<kFp8, kRows, S>(a, &amap, &bmap, &bmap16, w, KB, sbase, sscale, full0, empty0, st, ph);
+    if constexpr (kDynamic) {
+      for (;;) {
+        const bool ok = ws_item<kRows>(a, atomicAdd(a.item_counter, 1), RB, w);
+        mbar_wait(empty0 + 8 * st, ph ^ 1);  // the slot (and its item slot) is free
+        if (!ok) {
+          sitem[st] = WsItem{0, 0, 0, 0, false, 0};
+          mbar_arrive(full0 + 8 * st);  // no bytes: the phase completes on this arrival
+          return;
+        }
+        sitem[st] = w;
+        ws_produce<kFp8, kRows, S>(a, &amap, &bmap, &bmap16, w, KB, sbase, sscale, full0, empty0, st, ph);
+      }
+    } else {
+      for (int item = blockIdx.x; ws_item<kRows>(a, item, RB, w); item += gridDim.x)
+        ws_produce<kFp8, kRows, S>(a, &amap, &bmap, &bmap16, w, KB, sbase, sscale, full0, empty0, st, ph);
+    }
     return;
   }
   setmaxnreg_inc<ws_consumer_regs(kFp8, kRows)>();
-  for (int item = blockIdx.x; ws_item<kRows>(a, item, RB, w); item += gridDim.x) {
+  auto consume = [&](const WsItem& w) {
     const WsTile t{smem, sbase, full0, empty0, w.g, w.rb, w.p0, w.cnt, KB, w.p0 & 3, w.paired, w.half};
     int tok0 = 0;
     ws_token_width(w, tok0, [&](auto n) { pst_consume<kFp8, decltype(n)::value>(a, t, tok0, st, ph, stg, &ymap); });
+  };
+  if constexpr (kDynamic) {
+    for (;;) {
+      mbar_wait(full0 + 8 * st, ph);  // the item's first stage (or the end) is signalled
+      w = sitem[st];
+      if (w.cnt == 0) break;
+      consume(w);
+    }
+  } else {
+    for (int item = blockIdx.x; ws_item<kRows>(a, item, RB, w); item += gridDim.x) consume(w);
   }
   // The staging tile must outlive the last stores' reads of it.
   if (tid == kWsProducers) bulk_wait0();
@@ -666,8 +700,10 @@ namespace {
 // 0: moe_wgmma_kernel; 1: the warp-specialized kernel, 128-row tiles; 2: the
 // warp-specialized kernel with 256-row tiles where N % 256 == 0 (else as 1);
 // 3: as 2, but GEMMs without the gate/up product (down) take the persistent
-// kernel with TMA stores (moe_wgmma_pst_kernel); -1: the default (3); -2:
-// read SABLE_MOE_WGMMA_WS (0-3 forces one) on first use.
+// kernel with TMA stores (moe_wgmma_pst_kernel); 4: as 3, the persistent
+// kernel's items taken dynamically (where the args have an item counter);
+// -1: the default (3); -2: read SABLE_MOE_WGMMA_WS (0-4 forces one) on first
+// use.
 int g_ws_variant = -2;
 }  // namespace
 
@@ -710,14 +746,14 @@ void launch_ws(const StreamGemmArgs& a, int64_t ctas, cudaStream_t stream) {
 // CTAs running at once still share their experts' weight blocks), and the
 // output y[T rows][N] as boxes of 16 tokens x 64 columns (128-byte swizzle)
 // for its TMA stores.
-template <bool kFp8>
+template <bool kFp8, bool kDynamic>
 void launch_pst(const StreamGemmArgs& a, int64_t items, cudaStream_t stream) {
   const WsMaps m = ws_maps(a);
   const CUtensorMap ymap = tensor_map_bf16(a.out, {uint64_t(a.N), uint64_t(a.T)}, {uint64_t(a.ldo) * 2}, {64, 16});
-  auto k = moe_wgmma_pst_kernel<kFp8>;
-  allow_dynamic_smem(k, pst_smem_bytes(kFp8));
+  auto k = moe_wgmma_pst_kernel<kFp8, kDynamic>;
+  allow_dynamic_smem(k, pst_smem_bytes(kFp8, kDynamic));
   const int64_t ctas = std::min<int64_t>(items, g_pst_max_ctas > 0 ? g_pst_max_ctas : sm_count());
-  k<<<unsigned(ctas), kWsThreads, pst_smem_bytes(kFp8), stream>>>(a, m.a, m.b, m.b16, ymap);
+  k<<<unsigned(ctas), kWsThreads, pst_smem_bytes(kFp8, kDynamic), stream>>>(a, m.a, m.b, m.b16, ymap);
   SABLE_LAUNCH_OK();
 }
 // What the warp-specialized kernel reads by TMA: the prepared experts' tiles
@@ -734,7 +770,7 @@ bool ws_supported(const StreamGemmArgs& a) {
 void launch_grouped_wgmma(const StreamGemmArgs& args, cudaStream_t stream) {
   if (g_ws_variant == -2) {
     const char* e = std::getenv("SABLE_MOE_WGMMA_WS");
-    g_ws_variant = (e && *e >= '0' && *e <= '3') ? *e - '0' : -1;
+    g_ws_variant = (e && *e >= '0' && *e <= '4') ? *e - '0' : -1;
   }
   int v = g_ws_variant < 0 ? 3 : g_ws_variant;
   if (!ws_supported(args)) v = 0;
@@ -745,13 +781,15 @@ void launch_grouped_wgmma(const StreamGemmArgs& args, cudaStream_t stream) {
   }();
   StreamGemmArgs a = args;
   a.skip_epilogue = a.skip_epilogue || (no_epilogue && v != 0);
-  if (v == 3 && !a.glu && a.N % ws_bm(128) == 0) {
+  if (v >= 3 && !a.glu && a.N % ws_bm(128) == 0) {
     const int64_t items = int64_t(a.grid_tiles) * (a.N / ws_bm(128));
+    const bool dynamic = v == 4 && a.item_counter != nullptr;
     if (items > 0) {
+      if (dynamic) SABLE_CUDA_CHECK(cudaMemsetAsync(a.item_counter, 0, sizeof(int), stream));
       if (a.fp8)
-        launch_pst<true>(a, items, stream);
+        dynamic ? launch_pst<true, true>(a, items, stream) : launch_pst<true, false>(a, items, stream);
       else
-        launch_pst<false>(a, items, stream);
+        dynamic ? launch_pst<false, true>(a, items, stream) : launch_pst<false, false>(a, items, stream);
     }
     return;
   }
