@@ -1,0 +1,227 @@
+// The persistent grouped wgmma kernel for the MoE GEMMs without the gate/up
+// product (the down GEMM; variants 3 and 4 of set_grouped_wgmma_variant):
+// the 256-row warp-specialized kernel of moe_grouped_wgmma.cu, made
+// persistent, its epilogue stored by TMA from a staging tile. Shares the
+// ring, main loop and work items of moe_grouped_wgmma_ws.cuh.
+#include <cuda_bf16.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_info.h"
+#include "backend/cuda/gemm.h"
+#include "backend/cuda/gemm_common.cuh"
+#include "backend/cuda/moe_grouped_wgmma_ws.cuh"
+#include "backend/cuda/smem_optin.h"
+#include "backend/cuda/tensor_map.h"
+
+namespace sable::cuda {
+
+namespace {
+
+using namespace moe_wgmma;  // NOLINT: the shared tile shape, ring and items (moe_grouped_wgmma_ws.cuh)
+
+// The persistent form of the 256-row kernel for GEMMs without the gate/up
+// product (the down GEMM, whose epilogue took 29 % (FP8) / 21 % (bf16) of it
+// with the tensor cores idle: record 2026-12-03-81d34e0-moe-breakdown.md).
+// One CTA per SM walks the items blockIdx.x, + gridDim.x, ...; the producer
+// runs ahead into the next item while the consumers finish one, and the
+// consumers do not store the output themselves: they round and scale their
+// accumulators into a bf16 staging tile (the same f32 operations as
+// store_tile: the same bits), and one thread stores it with TMA (`ymap`:
+// boxes of 16 tokens x 64 columns in the 128-byte swizzle), then goes on to
+// the next item's main loop at once; the stores drain behind it, and only
+// the next epilogue waits for them to have read the staging tile. A tile's
+// last cnt % 16 tokens are stored by the consumers from the staging tile: a
+// 16-token box there would write rows of the next tile's tokens.
+// Shared memory: [staging 64 KB: 4 (2 for a paired item) column chunks of
+// 64 weight rows x 128 (256) tokens x 128 B, each token's 128 B in the
+// 128-byte swizzle][3 stages of 48 KB][FP8 scales][full][empty]: the
+// staging tile costs the ring one of its four stages.
+constexpr int kPstStages = 3;
+constexpr int kPstStaging = 64 * 1024;
+constexpr int pst_smem_bytes(bool fp8, bool dynamic) {
+  return 1024 + kPstStaging +
+         kPstStages *
+             (ws_stage_bytes(128) + (fp8 ? ws_scale_bytes(128) : 0) + 2 * 8 + (dynamic ? int(sizeof(WsItem)) : 0));
+}
+static_assert(pst_smem_bytes(true, true) <= 227 * 1024, "staging and stages fit in shared memory");
+static_assert(2 * kBN * 128 * 2 == kPstStaging, "a paired item's 256 tokens x 128 rows of bf16 fill the staging tile");
+
+// Byte offset in the staging tile of weight row r (0..63) of column chunk
+// cc, token tok (chunks of ntok tokens x 128 B): the 16-byte group r / 8 is
+// swizzled with tok % 8, as TMA's 128-byte swizzle reads it.
+__device__ __forceinline__ uint32_t pst_offset(int cc, int ntok, int tok, int r) {
+  return uint32_t(cc * ntok * 128 + tok * 128 + ((((r >> 3) ^ tok) & 7) << 4) + (r & 7) * 2);
+}
+
+template <bool kFp8, int kN>
+__device__ __forceinline__ void pst_consume(const StreamGemmArgs& a, const WsTile& t, int tok0, int& st, uint32_t& ph,
+                                            uint8_t* stg, const CUtensorMap* ymap) {
+  constexpr int kAcc = 2;
+  float acc[kAcc][kN / 2];
+  ws_mainloop<kFp8, 128, kN, kPstStages>(a, t, tok0, st, ph, acc);
+  if (a.skip_epilogue) return;  // timing only (StreamGemmArgs::skip_epilogue)
+  const int ctid = int(threadIdx.x) - kWsProducers, lane = ctid & 31, cw = ctid >> 5, cwg = cw >> 2;
+  const int ntok = t.paired ? 2 * kBN : kBN;  // tokens per column chunk
+  // The previous item's stores have read the staging tile.
+  if (ctid == 0) bulk_wait_read0();
+  named_barrier_sync(1, kWsConsumers);
+  // acc[h][4 j + e]: weight row r0 + 8 (e / 2), token c + e % 2 (acc_to_smem's
+  // layout). Lanes L and L ^ 4 hold rows r0 and r0 ^ 1 of the same tokens;
+  // each sends the other the token that the other stores, so that every
+  // store is two neighbouring rows of one token (4 bytes; the 32 lanes of a
+  // store hit 32 banks under the swizzle).
+  const int r0 = (cw & 3) * 16 + (lane >> 2);
+  const bool odd = (lane & 4) != 0;
+  const float* rsc = a.row_scale ? a.row_scale + t.p0 : nullptr;
+#pragma unroll
+  for (int j = 0; j < kN / 8; ++j) {
+    const int c = tok0 + j * 8 + (lane & 3) * 2;
+    const float rs0 = rsc && c < t.cnt ? rsc[c] : 1.f, rs1 = rsc && c + 1 < t.cnt ? rsc[c + 1] : 1.f;
+#pragma unroll
+    for (int h = 0; h < kAcc; ++h) {
+      const int cc = t.paired ? h : 2 * cwg + h;
+      const __nv_bfloat16 v00 = __float2bfloat16_rn(acc[h][4 * j] * rs0),
+                          v01 = __float2bfloat16_rn(acc[h][4 * j + 1] * rs1),
+                          v10 = __float2bfloat16_rn(acc[h][4 * j + 2] * rs0),
+                          v11 = __float2bfloat16_rn(acc[h][4 * j + 3] * rs1);
+      const __nv_bfloat162 send = odd ? __halves2bfloat162(v00, v10) : __halves2bfloat162(v01, v11);
+      uint32_t su;
+      memcpy(&su, &send, 4);
+      const uint32_t ru = __shfl_xor_sync(0xffffffffu, su, 4);
+      __nv_bfloat162 recv;
+      memcpy(&recv, &ru, 4);
+      // Even lane: token c, rows r0, r0 + 1 and r0 + 8, r0 + 9; odd lane:
+      // token c + 1, rows r0 - 1, r0 and r0 + 7, r0 + 8.
+      const __nv_bfloat162 lo = odd ? __halves2bfloat162(recv.x, v01) : __halves2bfloat162(v00, recv.x);
+      const __nv_bfloat162 hi = odd ? __halves2bfloat162(recv.y, v11) : __halves2bfloat162(v10, recv.y);
+      const int tok = odd ? c + 1 : c, r = odd ? r0 - 1 : r0;
+      *reinterpret_cast<__nv_bfloat162*>(stg + pst_offset(cc, ntok, tok, r)) = lo;
+      *reinterpret_cast<__nv_bfloat162*>(stg + pst_offset(cc, ntok, tok, r + 8)) = hi;
+    }
+  }
+  fence_proxy_async();  // the staging writes, visible to the TMA unit's reads
+  named_barrier_sync(1, kWsConsumers);
+  const int chunks = t.paired ? 2 : 4;
+  const int col0 = t.paired ? (2 * t.rb + t.half) * 128 : t.rb * 256;
+  const int full = t.cnt & ~15;
+  if (ctid == 0) {
+    const uint32_t s0 = smem_u32(stg);
+    for (int r = 0; r < full; r += 16)
+      for (int cc = 0; cc < chunks; ++cc)
+        tma_store_2d(ymap, s0 + uint32_t(cc * ntok * 128 + r * 128), col0 + cc * 64, t.p0 + r);
+    bulk_commit();
+  }
+  // The last cnt % 16 tokens: 16-byte pieces from the staging tile.
+  auto* out = static_cast<__nv_bfloat16*>(a.out);
+  const int pieces = chunks * 8;
+  for (int it = ctid; it < (t.cnt - full) * pieces; it += kWsConsumers) {
+    const int tok = full + it / pieces, cc = (it % pieces) / 8, c16 = it % 8;
+    const uint4 v = *reinterpret_cast<const uint4*>(stg + cc * ntok * 128 + tok * 128 + (((c16 ^ tok) & 7) << 4));
+    *reinterpret_cast<uint4*>(out + int64_t(t.p0 + tok) * a.ldo + col0 + cc * 64 + c16 * 8) = v;
+  }
+}
+
+// kDynamic (variant 4, an experiment): the producer thread takes items from
+// a.item_counter (atomicAdd) instead of the round-robin, so that CTAs whose
+// items ran short take more, as the hardware's CTA scheduling did for the
+// non-persistent kernel; it hands each item to the consumers through a
+// shared-memory slot per ring stage, written before the item's first stage
+// is signalled full (the mbarrier's release / acquire order it), and a
+// count-0 item, signalled without bytes, ends the CTA.
+template <bool kFp8, bool kDynamic>
+__global__ void __launch_bounds__(kWsThreads, 1)
+    moe_wgmma_pst_kernel(const StreamGemmArgs a, const __grid_constant__ CUtensorMap amap,
+                         const __grid_constant__ CUtensorMap bmap, const __grid_constant__ CUtensorMap bmap16,
+                         const __grid_constant__ CUtensorMap ymap) {
+  constexpr int kRows = 128, S = kPstStages;
+  extern __shared__ __align__(1024) uint8_t smem_raw[];
+  uint8_t* stg = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
+  uint8_t* smem = stg + kPstStaging;  // the ring, 1024-byte aligned
+  const int RB = int(a.N / ws_bm(kRows));
+  const int tid = threadIdx.x;
+  const int KB = int(a.K * (kFp8 ? 1 : 2) / kRowBytes);
+  const WsRing r = ws_ring_init<kFp8, kRows, S>(smem);
+  const uint32_t sbase = r.sbase, sscale = r.sscale, full0 = r.full0, empty0 = r.empty0;
+  // Both roles walk the same items and the same ring positions.
+  int st = 0;
+  uint32_t ph = 0;
+  WsItem w;
+  WsItem* sitem = reinterpret_cast<WsItem*>(smem + (empty0 + 8 * S - sbase));  // kDynamic: S slots
+  if (tid < kWsProducers) {
+    setmaxnreg_dec<ws_producer_regs(kFp8, kRows)>();
+    if (tid != 0) return;
+    if constexpr (kDynamic) {
+      for (;;) {
+        const bool ok = ws_item<kRows>(a, atomicAdd(a.item_counter, 1), RB, w);
+        mbar_wait(empty0 + 8 * st, ph ^ 1);  // the slot (and its item slot) is free
+        if (!ok) {
+          sitem[st] = WsItem{0, 0, 0, 0, false, 0};
+          mbar_arrive(full0 + 8 * st);  // no bytes: the phase completes on this arrival
+          return;
+        }
+        sitem[st] = w;
+        ws_produce<kFp8, kRows, S>(a, &amap, &bmap, &bmap16, w, KB, sbase, sscale, full0, empty0, st, ph);
+      }
+    } else {
+      for (int item = blockIdx.x; ws_item<kRows>(a, item, RB, w); item += gridDim.x)
+        ws_produce<kFp8, kRows, S>(a, &amap, &bmap, &bmap16, w, KB, sbase, sscale, full0, empty0, st, ph);
+    }
+    return;
+  }
+  setmaxnreg_inc<ws_consumer_regs(kFp8, kRows)>();
+  auto consume = [&](const WsItem& w) {
+    const WsTile t{smem, sbase, full0, empty0, w.g, w.rb, w.p0, w.cnt, KB, w.p0 & 3, w.paired, w.half};
+    int tok0 = 0;
+    ws_token_width(w, tok0, [&](auto n) { pst_consume<kFp8, decltype(n)::value>(a, t, tok0, st, ph, stg, &ymap); });
+  };
+  if constexpr (kDynamic) {
+    for (;;) {
+      mbar_wait(full0 + 8 * st, ph);  // the item's first stage (or the end) is signalled
+      w = sitem[st];
+      if (w.cnt == 0) break;
+      consume(w);
+    }
+  } else {
+    for (int item = blockIdx.x; ws_item<kRows>(a, item, RB, w); item += gridDim.x) consume(w);
+  }
+  // The staging tile must outlive the last stores' reads of it.
+  if (tid == kWsProducers) bulk_wait0();
+}
+
+int g_pst_max_ctas = 0;  // 0: one CTA per SM
+
+// One CTA per SM (items are walked in order, so the CTAs running at once
+// still share their experts' weight blocks), and the output y[T rows][N] as
+// boxes of 16 tokens x 64 columns (128-byte swizzle) for its TMA stores.
+template <bool kFp8, bool kDynamic>
+void launch(const StreamGemmArgs& a, int64_t items, cudaStream_t stream) {
+  const WsMaps m = ws_maps(a);
+  const CUtensorMap ymap = tensor_map_bf16(a.out, {uint64_t(a.N), uint64_t(a.T)}, {uint64_t(a.ldo) * 2}, {64, 16});
+  auto k = moe_wgmma_pst_kernel<kFp8, kDynamic>;
+  allow_dynamic_smem(k, pst_smem_bytes(kFp8, kDynamic));
+  const int64_t ctas = std::min<int64_t>(items, g_pst_max_ctas > 0 ? g_pst_max_ctas : sm_count());
+  if (kDynamic) SABLE_CUDA_CHECK(cudaMemsetAsync(a.item_counter, 0, sizeof(int), stream));
+  k<<<unsigned(ctas), kWsThreads, pst_smem_bytes(kFp8, kDynamic), stream>>>(a, m.a, m.b, m.b16, ymap);
+  SABLE_LAUNCH_OK();
+}
+
+}  // namespace
+
+void set_grouped_wgmma_max_ctas(int n) { g_pst_max_ctas = n; }
+
+namespace moe_wgmma {
+
+void launch_pst(const StreamGemmArgs& a, int64_t items, bool dynamic, cudaStream_t stream) {
+  if (items <= 0) return;
+  if (a.fp8)
+    dynamic ? launch<true, true>(a, items, stream) : launch<true, false>(a, items, stream);
+  else
+    dynamic ? launch<false, true>(a, items, stream) : launch<false, false>(a, items, stream);
+}
+
+}  // namespace moe_wgmma
+
+}  // namespace sable::cuda
