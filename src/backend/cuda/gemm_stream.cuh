@@ -79,10 +79,6 @@ struct StreamGemmArgs {
   // the consumers stop after the main loop and store nothing, so that the
   // epilogue's share of a launch is a difference of two timings.
   bool skip_epilogue = false;
-  // The persistent grouped wgmma kernel with dynamic scheduling (variant 4):
-  // a device int its producer threads take items from (atomicAdd), zeroed
-  // before each launch; null: the static round-robin.
-  int* item_counter = nullptr;
 };
 
 }  // namespace sable::cuda

@@ -520,7 +520,6 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   d.ldo = H;
   d.row_scale = sorted_weight;
   d.tile_groups = tile_groups;
-  d.item_counter = num_tiles + 1;  // num_tiles' 256-byte slot holds the count and this counter
   d.T = pairs;
   if (P.fp8) {
     auto* hq = reinterpret_cast<uint8_t*>(ar + s.hq);

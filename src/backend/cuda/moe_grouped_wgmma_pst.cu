@@ -1,5 +1,5 @@
 // The persistent grouped wgmma kernel for the MoE GEMMs without the gate/up
-// product (the down GEMM; variants 3 and 4 of set_grouped_wgmma_variant):
+// product (the down GEMM; variant 3 of set_grouped_wgmma_variant):
 // the 256-row warp-specialized kernel of moe_grouped_wgmma.cu, made
 // persistent, its epilogue stored by TMA from a staging tile. Shares the
 // ring, main loop and work items of moe_grouped_wgmma_ws.cuh.
@@ -41,12 +41,10 @@ using namespace moe_wgmma;  // NOLINT: the shared tile shape, ring and items (mo
 // staging tile costs the ring one of its four stages.
 constexpr int kPstStages = 3;
 constexpr int kPstStaging = 64 * 1024;
-constexpr int pst_smem_bytes(bool fp8, bool dynamic) {
-  return 1024 + kPstStaging +
-         kPstStages *
-             (ws_stage_bytes(128) + (fp8 ? ws_scale_bytes(128) : 0) + 2 * 8 + (dynamic ? int(sizeof(WsItem)) : 0));
+constexpr int pst_smem_bytes(bool fp8) {
+  return 1024 + kPstStaging + kPstStages * (ws_stage_bytes(128) + (fp8 ? ws_scale_bytes(128) : 0) + 2 * 8);
 }
-static_assert(pst_smem_bytes(true, true) <= 227 * 1024, "staging and stages fit in shared memory");
+static_assert(pst_smem_bytes(true) <= 227 * 1024, "staging and stages fit in shared memory");
 static_assert(2 * kBN * 128 * 2 == kPstStaging, "a paired item's 256 tokens x 128 rows of bf16 fill the staging tile");
 
 // Byte offset in the staging tile of weight row r (0..63) of column chunk
@@ -124,14 +122,14 @@ __device__ __forceinline__ void pst_consume(const StreamGemmArgs& a, const WsTil
   }
 }
 
-// kDynamic (variant 4, an experiment): the producer thread takes items from
-// a.item_counter (atomicAdd) instead of the round-robin, so that CTAs whose
-// items ran short take more, as the hardware's CTA scheduling did for the
-// non-persistent kernel; it hands each item to the consumers through a
-// shared-memory slot per ring stage, written before the item's first stage
-// is signalled full (the mbarrier's release / acquire order it), and a
-// count-0 item, signalled without bytes, ends the CTA.
-template <bool kFp8, bool kDynamic>
+// Items are assigned statically (round-robin). Taking them dynamically (an
+// atomic counter read by the producer, the item handed to the consumers
+// through shared memory) was correct and slower: down 1,650 vs 1,495 us in
+// ncu, the FP8 MoE op at 4,096 tokens 5,085 vs 4,949 us (26d32d2, record
+// 2026-12-03-a0d5d0e-moe-dynamic-items-ab.md). Not measured why; a guess: the
+// round-robin keeps the CTAs running at once on neighbouring row blocks of
+// the same experts, and the producer's atomic sits before each item's loads.
+template <bool kFp8>
 __global__ void __launch_bounds__(kWsThreads, 1)
     moe_wgmma_pst_kernel(const StreamGemmArgs a, const __grid_constant__ CUtensorMap amap,
                          const __grid_constant__ CUtensorMap bmap, const __grid_constant__ CUtensorMap bmap16,
@@ -149,26 +147,11 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   int st = 0;
   uint32_t ph = 0;
   WsItem w;
-  WsItem* sitem = reinterpret_cast<WsItem*>(smem + (empty0 + 8 * S - sbase));  // kDynamic: S slots
   if (tid < kWsProducers) {
     setmaxnreg_dec<ws_producer_regs(kFp8, kRows)>();
     if (tid != 0) return;
-    if constexpr (kDynamic) {
-      for (;;) {
-        const bool ok = ws_item<kRows>(a, atomicAdd(a.item_counter, 1), RB, w);
-        mbar_wait(empty0 + 8 * st, ph ^ 1);  // the slot (and its item slot) is free
-        if (!ok) {
-          sitem[st] = WsItem{0, 0, 0, 0, false, 0};
-          mbar_arrive(full0 + 8 * st);  // no bytes: the phase completes on this arrival
-          return;
-        }
-        sitem[st] = w;
-        ws_produce<kFp8, kRows, S>(a, &amap, &bmap, &bmap16, w, KB, sbase, sscale, full0, empty0, st, ph);
-      }
-    } else {
-      for (int item = blockIdx.x; ws_item<kRows>(a, item, RB, w); item += gridDim.x)
-        ws_produce<kFp8, kRows, S>(a, &amap, &bmap, &bmap16, w, KB, sbase, sscale, full0, empty0, st, ph);
-    }
+    for (int item = blockIdx.x; ws_item<kRows>(a, item, RB, w); item += gridDim.x)
+      ws_produce<kFp8, kRows, S>(a, &amap, &bmap, &bmap16, w, KB, sbase, sscale, full0, empty0, st, ph);
     return;
   }
   setmaxnreg_inc<ws_consumer_regs(kFp8, kRows)>();
@@ -177,16 +160,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     int tok0 = 0;
     ws_token_width(w, tok0, [&](auto n) { pst_consume<kFp8, decltype(n)::value>(a, t, tok0, st, ph, stg, &ymap); });
   };
-  if constexpr (kDynamic) {
-    for (;;) {
-      mbar_wait(full0 + 8 * st, ph);  // the item's first stage (or the end) is signalled
-      w = sitem[st];
-      if (w.cnt == 0) break;
-      consume(w);
-    }
-  } else {
-    for (int item = blockIdx.x; ws_item<kRows>(a, item, RB, w); item += gridDim.x) consume(w);
-  }
+  for (int item = blockIdx.x; ws_item<kRows>(a, item, RB, w); item += gridDim.x) consume(w);
   // The staging tile must outlive the last stores' reads of it.
   if (tid == kWsProducers) bulk_wait0();
 }
@@ -196,15 +170,14 @@ int g_pst_max_ctas = 0;  // 0: one CTA per SM
 // One CTA per SM (items are walked in order, so the CTAs running at once
 // still share their experts' weight blocks), and the output y[T rows][N] as
 // boxes of 16 tokens x 64 columns (128-byte swizzle) for its TMA stores.
-template <bool kFp8, bool kDynamic>
+template <bool kFp8>
 void launch(const StreamGemmArgs& a, int64_t items, cudaStream_t stream) {
   const WsMaps m = ws_maps(a);
   const CUtensorMap ymap = tensor_map_bf16(a.out, {uint64_t(a.N), uint64_t(a.T)}, {uint64_t(a.ldo) * 2}, {64, 16});
-  auto k = moe_wgmma_pst_kernel<kFp8, kDynamic>;
-  allow_dynamic_smem(k, pst_smem_bytes(kFp8, kDynamic));
+  auto k = moe_wgmma_pst_kernel<kFp8>;
+  allow_dynamic_smem(k, pst_smem_bytes(kFp8));
   const int64_t ctas = std::min<int64_t>(items, g_pst_max_ctas > 0 ? g_pst_max_ctas : sm_count());
-  if (kDynamic) SABLE_CUDA_CHECK(cudaMemsetAsync(a.item_counter, 0, sizeof(int), stream));
-  k<<<unsigned(ctas), kWsThreads, pst_smem_bytes(kFp8, kDynamic), stream>>>(a, m.a, m.b, m.b16, ymap);
+  k<<<unsigned(ctas), kWsThreads, pst_smem_bytes(kFp8), stream>>>(a, m.a, m.b, m.b16, ymap);
   SABLE_LAUNCH_OK();
 }
 
@@ -214,12 +187,12 @@ void set_grouped_wgmma_max_ctas(int n) { g_pst_max_ctas = n; }
 
 namespace moe_wgmma {
 
-void launch_pst(const StreamGemmArgs& a, int64_t items, bool dynamic, cudaStream_t stream) {
+void launch_pst(const StreamGemmArgs& a, int64_t items, cudaStream_t stream) {
   if (items <= 0) return;
   if (a.fp8)
-    dynamic ? launch<true, true>(a, items, stream) : launch<true, false>(a, items, stream);
+    launch<true>(a, items, stream);
   else
-    dynamic ? launch<false, true>(a, items, stream) : launch<false, false>(a, items, stream);
+    launch<false>(a, items, stream);
 }
 
 }  // namespace moe_wgmma

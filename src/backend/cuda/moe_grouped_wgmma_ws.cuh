@@ -356,8 +356,7 @@ struct WsMaps {
 WsMaps ws_maps(const StreamGemmArgs& a);
 
 // The persistent kernel for GEMMs without the gate/up product, over `items`
-// (row block, tile) items; `dynamic`: items taken from a.item_counter
-// (variant 4), else round-robin (moe_grouped_wgmma_pst.cu).
-void launch_pst(const StreamGemmArgs& a, int64_t items, bool dynamic, cudaStream_t stream);
+// (row block, tile) items, round-robin over the CTAs (moe_grouped_wgmma_pst.cu).
+void launch_pst(const StreamGemmArgs& a, int64_t items, cudaStream_t stream);
 
 }  // namespace sable::cuda::moe_wgmma
