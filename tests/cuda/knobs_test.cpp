@@ -45,8 +45,7 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   EXPECT_FALSE(cuda::absorb_rope_fused());
   EXPECT_TRUE(cuda::set_knob("absorb-rope", 1));
   EXPECT_TRUE(cuda::absorb_rope_fused());
-  EXPECT_FALSE(cuda::set_knob("moe-wgmma-variant", 5));
-  EXPECT_TRUE(cuda::set_knob("moe-wgmma-variant", 4));
+  EXPECT_FALSE(cuda::set_knob("moe-wgmma-variant", 4));
   EXPECT_TRUE(cuda::set_knob("moe-wgmma-variant", 3));
   EXPECT_TRUE(cuda::set_knob("moe-wgmma-variant", 1));
   EXPECT_TRUE(cuda::set_knob("moe-wgmma-variant", -1));

@@ -130,12 +130,11 @@ MoeKernel moe_kernel_for(int64_t T, int64_t top_k, int num_experts);
 // 2 = warp-specialized with 256-row tiles for GEMMs whose N is a multiple
 // of 256 (else as 1; an expert's tiles paired into 128-row CTAs over both
 // tiles' tokens), 3 = as 2, with the GEMMs without the gate/up product
-// (down) in a persistent kernel that stores through TMA, 4 = as 3, gate/up
-// in it too, -1 = the default (3).
-// All give bitwise the same results. SABLE_MOE_WGMMA_WS=0..4 forces one
+// (down) in a persistent kernel that stores through TMA, -1 = the default (3).
+// All give bitwise the same results. SABLE_MOE_WGMMA_WS=0..3 forces one
 // (read on first use). Not thread-safe.
 void set_grouped_wgmma_variant(int v);
-// Testing knob: at most n CTAs for variants 3-4's persistent kernel (0: one per
+// Testing knob: at most n CTAs for variant 3's persistent kernel (0: one per
 // SM), so that a small test walks several items per CTA. Not thread-safe.
 void set_grouped_wgmma_max_ctas(int n);
 

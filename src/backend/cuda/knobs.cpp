@@ -27,9 +27,8 @@ const Knob kKnobs[] = {
     {"moe-bn", "0 (the rule) | 8 | 16 | 32 | 64 (MoE token tile, SABLE_MOE_BN)", [](int v) { return set_moe_bn(v); }},
     {"moe-wgmma-variant",
      "-1 (the default) | 0 (reference) | 1 (warp-specialized, 128-row) | 2 (256-row, paired tiles) | 3 (2, the "
-     "down GEMM persistent with TMA stores) | 4 (3, gate/up too) (the grouped kernel at prefill sizes, "
-     "SABLE_MOE_WGMMA_WS)",
-     [](int v) { return (v >= -1 && v <= 4) && (set_grouped_wgmma_variant(v), true); }},
+     "down GEMM persistent with TMA stores) (the grouped kernel at prefill sizes, SABLE_MOE_WGMMA_WS)",
+     [](int v) { return (v >= -1 && v <= 3) && (set_grouped_wgmma_variant(v), true); }},
     {"stream-kwarps", "0 (the rule) | 2 | 4 (K-warps of the MoE's grouped CTAs, SABLE_STREAM_KWARPS)",
      [](int v) { return set_stream_kwarps(v); }},
     {"mla-split-tiles", "0 (the rule) | 1..64 (least 64-key tiles per split of MLA decode, SABLE_MLA_SPLIT_TILES)",

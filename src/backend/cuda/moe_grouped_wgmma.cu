@@ -197,9 +197,8 @@ namespace {
 // 0: moe_wgmma_kernel; 1: the warp-specialized kernel, 128-row tiles; 2: the
 // warp-specialized kernel with 256-row tiles where N % 256 == 0 (else as 1);
 // 3: as 2, but GEMMs without the gate/up product (down) take the persistent
-// kernel with TMA stores (moe_wgmma_pst_kernel); 4: as 3, gate/up too; -1:
-// the default (3); -2: read SABLE_MOE_WGMMA_WS (0-4 forces one) on first
-// use.
+// kernel with TMA stores (moe_wgmma_pst_kernel); -1: the default (3); -2:
+// read SABLE_MOE_WGMMA_WS (0-3 forces one) on first use.
 int g_ws_variant = -2;
 }  // namespace
 
@@ -246,7 +245,7 @@ bool ws_supported(const StreamGemmArgs& a) {
 void launch_grouped_wgmma(const StreamGemmArgs& args, cudaStream_t stream) {
   if (g_ws_variant == -2) {
     const char* e = std::getenv("SABLE_MOE_WGMMA_WS");
-    g_ws_variant = (e && *e >= '0' && *e <= '4') ? *e - '0' : -1;
+    g_ws_variant = (e && *e >= '0' && *e <= '3') ? *e - '0' : -1;
   }
   int v = g_ws_variant < 0 ? 3 : g_ws_variant;
   if (!ws_supported(args)) v = 0;
@@ -257,7 +256,7 @@ void launch_grouped_wgmma(const StreamGemmArgs& args, cudaStream_t stream) {
   }();
   StreamGemmArgs a = args;
   a.skip_epilogue = a.skip_epilogue || (no_epilogue && v != 0);
-  if (v >= 3 && (!a.glu || v >= 4) && a.N % ws_bm(128) == 0) {
+  if (v >= 3 && !a.glu && a.N % ws_bm(128) == 0) {
     const int64_t items = int64_t(a.grid_tiles) * (a.N / ws_bm(128));
     launch_pst(a, items, stream);
     return;

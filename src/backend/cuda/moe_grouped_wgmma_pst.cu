@@ -1,9 +1,8 @@
-// The persistent grouped wgmma kernel for the MoE GEMMs: the down GEMM
-// (variant 3 of set_grouped_wgmma_variant) and, in variant 4, gate/up with
-// its SiLU product too: the 256-row warp-specialized kernel of
-// moe_grouped_wgmma.cu, made persistent, its epilogue stored by TMA from a
-// staging tile. Shares the ring, main loop and work items of
-// moe_grouped_wgmma_ws.cuh.
+// The persistent grouped wgmma kernel for the MoE GEMMs without the gate/up
+// product (the down GEMM; variant 3 of set_grouped_wgmma_variant):
+// the 256-row warp-specialized kernel of moe_grouped_wgmma.cu, made
+// persistent, its epilogue stored by TMA from a staging tile. Shares the
+// ring, main loop and work items of moe_grouped_wgmma_ws.cuh.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -23,9 +22,9 @@ namespace {
 
 using namespace moe_wgmma;  // NOLINT: the shared tile shape, ring and items (moe_grouped_wgmma_ws.cuh)
 
-// The persistent form of the 256-row kernel (first for the down GEMM, whose
-// epilogue took 29 % (FP8) / 21 % (bf16) of it with the tensor cores idle:
-// record 2026-12-03-81d34e0-moe-breakdown.md; gate/up's took 7 % / 5 %).
+// The persistent form of the 256-row kernel for GEMMs without the gate/up
+// product (the down GEMM, whose epilogue took 29 % (FP8) / 21 % (bf16) of it
+// with the tensor cores idle: record 2026-12-03-81d34e0-moe-breakdown.md).
 // One CTA per SM walks the items blockIdx.x, + gridDim.x, ...; the producer
 // runs ahead into the next item while the consumers finish one, and the
 // consumers do not store the output themselves: they round and scale their
@@ -37,10 +36,9 @@ using namespace moe_wgmma;  // NOLINT: the shared tile shape, ring and items (mo
 // last cnt % 16 tokens are stored by the consumers from the staging tile: a
 // 16-token box there would write rows of the next tile's tokens.
 // Shared memory: [staging 64 KB: 4 (2 for a paired item) column chunks of
-// 64 output columns x 128 (256) tokens x 128 B, each token's 128 B in the
-// 128-byte swizzle; under glu (half the columns) the first 32 KB, and the
-// up values' hand-over the second][3 stages of 48 KB][FP8 scales][full]
-// [empty]: the staging tile costs the ring one of its four stages.
+// 64 weight rows x 128 (256) tokens x 128 B, each token's 128 B in the
+// 128-byte swizzle][3 stages of 48 KB][FP8 scales][full][empty]: the
+// staging tile costs the ring one of its four stages.
 constexpr int kPstStages = 3;
 constexpr int kPstStaging = 64 * 1024;
 constexpr int pst_smem_bytes(bool fp8) {
@@ -49,45 +47,30 @@ constexpr int pst_smem_bytes(bool fp8) {
 static_assert(pst_smem_bytes(true) <= 227 * 1024, "staging and stages fit in shared memory");
 static_assert(2 * kBN * 128 * 2 == kPstStaging, "a paired item's 256 tokens x 128 rows of bf16 fill the staging tile");
 
-// Byte offset in the staging tile of output column r (0..63) of column chunk
+// Byte offset in the staging tile of weight row r (0..63) of column chunk
 // cc, token tok (chunks of ntok tokens x 128 B): the 16-byte group r / 8 is
 // swizzled with tok % 8, as TMA's 128-byte swizzle reads it.
 __device__ __forceinline__ uint32_t pst_offset(int cc, int ntok, int tok, int r) {
   return uint32_t(cc * ntok * 128 + tok * 128 + ((((r >> 3) ^ tok) & 7) << 4) + (r & 7) * 2);
 }
 
-// Four bf16 values of one consumer thread into the staging tile: rows r0
-// and r0 + 8 (of column chunk cc) of tokens c and c + 1, v[row][token] =
-// {v00, v01, v10, v11}, as acc_to_smem's layout holds them. Lanes L and
-// L ^ 4 hold rows r0 and r0 ^ 1 of the same tokens; each sends the other
-// the token that the other stores, so that every store is two neighbouring
-// rows of one token (4 bytes; the 32 lanes of a store hit 32 banks under
-// the swizzle).
-__device__ __forceinline__ void pst_stage4(uint8_t* stg, int cc, int ntok, int c, int r0, bool odd, __nv_bfloat16 v00,
-                                           __nv_bfloat16 v01, __nv_bfloat16 v10, __nv_bfloat16 v11) {
-  const __nv_bfloat162 send = odd ? __halves2bfloat162(v00, v10) : __halves2bfloat162(v01, v11);
-  uint32_t su;
-  memcpy(&su, &send, 4);
-  const uint32_t ru = __shfl_xor_sync(0xffffffffu, su, 4);
-  __nv_bfloat162 recv;
-  memcpy(&recv, &ru, 4);
-  // Even lane: token c, rows r0, r0 + 1 and r0 + 8, r0 + 9; odd lane:
-  // token c + 1, rows r0 - 1, r0 and r0 + 7, r0 + 8.
-  const __nv_bfloat162 lo = odd ? __halves2bfloat162(recv.x, v01) : __halves2bfloat162(v00, recv.x);
-  const __nv_bfloat162 hi = odd ? __halves2bfloat162(recv.y, v11) : __halves2bfloat162(v10, recv.y);
-  const int tok = odd ? c + 1 : c, r = odd ? r0 - 1 : r0;
-  *reinterpret_cast<__nv_bfloat162*>(stg + pst_offset(cc, ntok, tok, r)) = lo;
-  *reinterpret_cast<__nv_bfloat162*>(stg + pst_offset(cc, ntok, tok, r + 8)) = hi;
-}
-
-// Without the gate/up product: the output rows are the weight rows, scaled
-// per token by row_scale (the routing weight): column chunk cc = one
-// accumulator's 64 rows, the same f32 operations as store_tile.
-template <int kN>
-__device__ __forceinline__ void pst_stage_plain(const StreamGemmArgs& a, const WsTile& t, int tok0,
-                                                const float (&acc)[2][kN / 2], uint8_t* stg) {
+template <bool kFp8, int kN>
+__device__ __forceinline__ void pst_consume(const StreamGemmArgs& a, const WsTile& t, int tok0, int& st, uint32_t& ph,
+                                            uint8_t* stg, const CUtensorMap* ymap) {
+  constexpr int kAcc = 2;
+  float acc[kAcc][kN / 2];
+  ws_mainloop<kFp8, 128, kN, kPstStages>(a, t, tok0, st, ph, acc);
+  if (a.skip_epilogue) return;  // timing only (StreamGemmArgs::skip_epilogue)
   const int ctid = int(threadIdx.x) - kWsProducers, lane = ctid & 31, cw = ctid >> 5, cwg = cw >> 2;
-  const int ntok = t.paired ? 2 * kBN : kBN;
+  const int ntok = t.paired ? 2 * kBN : kBN;  // tokens per column chunk
+  // The previous item's stores have read the staging tile.
+  if (ctid == 0) bulk_wait_read0();
+  named_barrier_sync(1, kWsConsumers);
+  // acc[h][4 j + e]: weight row r0 + 8 (e / 2), token c + e % 2 (acc_to_smem's
+  // layout). Lanes L and L ^ 4 hold rows r0 and r0 ^ 1 of the same tokens;
+  // each sends the other the token that the other stores, so that every
+  // store is two neighbouring rows of one token (4 bytes; the 32 lanes of a
+  // store hit 32 banks under the swizzle).
   const int r0 = (cw & 3) * 16 + (lane >> 2);
   const bool odd = (lane & 4) != 0;
   const float* rsc = a.row_scale ? a.row_scale + t.p0 : nullptr;
@@ -96,84 +79,31 @@ __device__ __forceinline__ void pst_stage_plain(const StreamGemmArgs& a, const W
     const int c = tok0 + j * 8 + (lane & 3) * 2;
     const float rs0 = rsc && c < t.cnt ? rsc[c] : 1.f, rs1 = rsc && c + 1 < t.cnt ? rsc[c + 1] : 1.f;
 #pragma unroll
-    for (int h = 0; h < 2; ++h)
-      pst_stage4(stg, t.paired ? h : 2 * cwg + h, ntok, c, r0, odd, __float2bfloat16_rn(acc[h][4 * j] * rs0),
-                 __float2bfloat16_rn(acc[h][4 * j + 1] * rs1), __float2bfloat16_rn(acc[h][4 * j + 2] * rs0),
-                 __float2bfloat16_rn(acc[h][4 * j + 3] * rs1));
+    for (int h = 0; h < kAcc; ++h) {
+      const int cc = t.paired ? h : 2 * cwg + h;
+      const __nv_bfloat16 v00 = __float2bfloat16_rn(acc[h][4 * j] * rs0),
+                          v01 = __float2bfloat16_rn(acc[h][4 * j + 1] * rs1),
+                          v10 = __float2bfloat16_rn(acc[h][4 * j + 2] * rs0),
+                          v11 = __float2bfloat16_rn(acc[h][4 * j + 3] * rs1);
+      const __nv_bfloat162 send = odd ? __halves2bfloat162(v00, v10) : __halves2bfloat162(v01, v11);
+      uint32_t su;
+      memcpy(&su, &send, 4);
+      const uint32_t ru = __shfl_xor_sync(0xffffffffu, su, 4);
+      __nv_bfloat162 recv;
+      memcpy(&recv, &ru, 4);
+      // Even lane: token c, rows r0, r0 + 1 and r0 + 8, r0 + 9; odd lane:
+      // token c + 1, rows r0 - 1, r0 and r0 + 7, r0 + 8.
+      const __nv_bfloat162 lo = odd ? __halves2bfloat162(recv.x, v01) : __halves2bfloat162(v00, recv.x);
+      const __nv_bfloat162 hi = odd ? __halves2bfloat162(recv.y, v11) : __halves2bfloat162(v10, recv.y);
+      const int tok = odd ? c + 1 : c, r = odd ? r0 - 1 : r0;
+      *reinterpret_cast<__nv_bfloat162*>(stg + pst_offset(cc, ntok, tok, r)) = lo;
+      *reinterpret_cast<__nv_bfloat162*>(stg + pst_offset(cc, ntok, tok, r + 8)) = hi;
+    }
   }
   fence_proxy_async();  // the staging writes, visible to the TMA unit's reads
   named_barrier_sync(1, kWsConsumers);
-}
-
-// The gate/up product: weight rows 32 k .. +15 are the gate rows of output
-// columns 16 k .. +15 and rows 32 k + 16 .. +31 their up rows (the
-// interleave of the prepared w13), so a consumer warp's 16 rows of an
-// accumulator are gate rows (even warp) or up rows (odd warp), and warp w's
-// partner w ^ 1, same lane, holds the other half of the same outputs and
-// tokens. The odd warps hand their accumulator h over through `xch` (32 KB
-// behind the 32 KB of output staging), the even ones compute
-// silu(g) * u * row_scale (store_tile's f32 operations: the same bits) into
-// the staging tile: output column chunk cc = warpgroup (a paired item: 0,
-// the warpgroups split the tokens), column 32 h + 16 (w % 4 / 2) + lane / 4
-// (+ 8) in it.
-template <int kN>
-__device__ __forceinline__ void pst_stage_glu(const StreamGemmArgs& a, const WsTile& t, int tok0,
-                                              const float (&acc)[2][kN / 2], uint8_t* stg) {
-  constexpr int kR = kN / 2;
-  const int ctid = int(threadIdx.x) - kWsProducers, lane = ctid & 31, cw = ctid >> 5, cwg = cw >> 2;
-  const int ntok = t.paired ? 2 * kBN : kBN;
-  const bool up = (cw & 1) != 0, odd = (lane & 4) != 0;
-  const int pair = cw >> 1;                                                         // 0..3: the warp pair
-  float* xch = reinterpret_cast<float*>(stg + kPstStaging / 2) + pair * 32 + lane;  // [kR][4 pairs][32 lanes]
-  const int cc = t.paired ? 0 : cwg;
-  const float* rsc = a.row_scale ? a.row_scale + t.p0 : nullptr;
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    if (up) {
-#pragma unroll
-      for (int i = 0; i < kR; ++i) xch[i * 128] = acc[h][i];
-    }
-    named_barrier_sync(1, kWsConsumers);  // the up values are in (h = 0: and the staging tile is free)
-    if (!up) {
-      const int r0 = 32 * h + 16 * ((cw & 3) >> 1) + (lane >> 2);
-#pragma unroll
-      for (int j = 0; j < kN / 8; ++j) {
-        const int c = tok0 + j * 8 + (lane & 3) * 2;
-        const float rs0 = rsc && c < t.cnt ? rsc[c] : 1.f, rs1 = rsc && c + 1 < t.cnt ? rsc[c + 1] : 1.f;
-        float v[4];
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float gv = acc[h][4 * j + e], uv = xch[(4 * j + e) * 128];
-          v[e] = gv / (1.f + __expf(-gv)) * uv * ((e & 1) ? rs1 : rs0);
-        }
-        pst_stage4(stg, cc, ntok, c, r0, odd, __float2bfloat16_rn(v[0]), __float2bfloat16_rn(v[1]),
-                   __float2bfloat16_rn(v[2]), __float2bfloat16_rn(v[3]));
-      }
-      if (h == 1) fence_proxy_async();  // the staging writes, visible to the TMA unit's reads
-    }
-    named_barrier_sync(1, kWsConsumers);  // xch read (h = 1: the staging tile complete)
-  }
-}
-
-template <bool kFp8, bool kGlu, int kN>
-__device__ __forceinline__ void pst_consume(const StreamGemmArgs& a, const WsTile& t, int tok0, int& st, uint32_t& ph,
-                                            uint8_t* stg, const CUtensorMap* ymap) {
-  float acc[2][kN / 2];
-  ws_mainloop<kFp8, 128, kN, kPstStages>(a, t, tok0, st, ph, acc);
-  if (a.skip_epilogue) return;  // timing only (StreamGemmArgs::skip_epilogue)
-  const int ctid = int(threadIdx.x) - kWsProducers;
-  const int ntok = t.paired ? 2 * kBN : kBN;  // tokens per column chunk
-  // The previous item's stores have read the staging tile.
-  if (ctid == 0) bulk_wait_read0();
-  named_barrier_sync(1, kWsConsumers);
-  if constexpr (kGlu)
-    pst_stage_glu<kN>(a, t, tok0, acc, stg);
-  else
-    pst_stage_plain<kN>(a, t, tok0, acc, stg);
-  // Output column chunks of 64 and the item's first output column: without
-  // glu the CTA's 256 (paired: 128) rows; with it half as many columns.
-  const int chunks = (t.paired ? 2 : 4) / (kGlu ? 2 : 1);
-  const int col0 = (t.paired ? (2 * t.rb + t.half) * 128 : t.rb * 256) / (kGlu ? 2 : 1);
+  const int chunks = t.paired ? 2 : 4;
+  const int col0 = t.paired ? (2 * t.rb + t.half) * 128 : t.rb * 256;
   const int full = t.cnt & ~15;
   if (ctid == 0) {
     const uint32_t s0 = smem_u32(stg);
@@ -199,7 +129,7 @@ __device__ __forceinline__ void pst_consume(const StreamGemmArgs& a, const WsTil
 // 2026-12-03-a0d5d0e-moe-dynamic-items-ab.md). Not measured why; a guess: the
 // round-robin keeps the CTAs running at once on neighbouring row blocks of
 // the same experts, and the producer's atomic sits before each item's loads.
-template <bool kFp8, bool kGlu>
+template <bool kFp8>
 __global__ void __launch_bounds__(kWsThreads, 1)
     moe_wgmma_pst_kernel(const StreamGemmArgs a, const __grid_constant__ CUtensorMap amap,
                          const __grid_constant__ CUtensorMap bmap, const __grid_constant__ CUtensorMap bmap16,
@@ -228,8 +158,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   auto consume = [&](const WsItem& w) {
     const WsTile t{smem, sbase, full0, empty0, w.g, w.rb, w.p0, w.cnt, KB, w.p0 & 3, w.paired, w.half};
     int tok0 = 0;
-    ws_token_width(w, tok0,
-                   [&](auto n) { pst_consume<kFp8, kGlu, decltype(n)::value>(a, t, tok0, st, ph, stg, &ymap); });
+    ws_token_width(w, tok0, [&](auto n) { pst_consume<kFp8, decltype(n)::value>(a, t, tok0, st, ph, stg, &ymap); });
   };
   for (int item = blockIdx.x; ws_item<kRows>(a, item, RB, w); item += gridDim.x) consume(w);
   // The staging tile must outlive the last stores' reads of it.
@@ -241,12 +170,11 @@ int g_pst_max_ctas = 0;  // 0: one CTA per SM
 // One CTA per SM (items are walked in order, so the CTAs running at once
 // still share their experts' weight blocks), and the output y[T rows][N] as
 // boxes of 16 tokens x 64 columns (128-byte swizzle) for its TMA stores.
-template <bool kFp8, bool kGlu>
+template <bool kFp8>
 void launch(const StreamGemmArgs& a, int64_t items, cudaStream_t stream) {
   const WsMaps m = ws_maps(a);
-  const uint64_t cols = uint64_t(kGlu ? a.N / 2 : a.N);  // output columns
-  const CUtensorMap ymap = tensor_map_bf16(a.out, {cols, uint64_t(a.T)}, {uint64_t(a.ldo) * 2}, {64, 16});
-  auto k = moe_wgmma_pst_kernel<kFp8, kGlu>;
+  const CUtensorMap ymap = tensor_map_bf16(a.out, {uint64_t(a.N), uint64_t(a.T)}, {uint64_t(a.ldo) * 2}, {64, 16});
+  auto k = moe_wgmma_pst_kernel<kFp8>;
   allow_dynamic_smem(k, pst_smem_bytes(kFp8));
   const int64_t ctas = std::min<int64_t>(items, g_pst_max_ctas > 0 ? g_pst_max_ctas : sm_count());
   k<<<unsigned(ctas), kWsThreads, pst_smem_bytes(kFp8), stream>>>(a, m.a, m.b, m.b16, ymap);
@@ -262,9 +190,9 @@ namespace moe_wgmma {
 void launch_pst(const StreamGemmArgs& a, int64_t items, cudaStream_t stream) {
   if (items <= 0) return;
   if (a.fp8)
-    a.glu ? launch<true, true>(a, items, stream) : launch<true, false>(a, items, stream);
+    launch<true>(a, items, stream);
   else
-    a.glu ? launch<false, true>(a, items, stream) : launch<false, false>(a, items, stream);
+    launch<false>(a, items, stream);
 }
 
 }  // namespace moe_wgmma
