@@ -139,21 +139,28 @@ constexpr int kHeads = 128, kL = 576, kDv = 512, kBlock = 64;
 constexpr float kScale = 0.1352f;  // 1/sqrt(192) * mscale^2 at factor 40
 
 const char* kernel_name(cuda::MlaKernel k) {
-  return k == cuda::MlaKernel::kWs ? "ws" : k == cuda::MlaKernel::kWgmma ? "wgmma" : "mma";
+  return k == cuda::MlaKernel::kWs        ? "ws"
+         : k == cuda::MlaKernel::kSmall   ? "small"
+         : k == cuda::MlaKernel::kWgmma   ? "wgmma"
+         : k == cuda::MlaKernel::kGeneric ? "generic"
+                                          : "mma";
 }
-// ws: the warp-specialized kernel (BF16 cache only).
-const cuda::MlaKernel kKernels[] = {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs};
+// ws: the warp-specialized kernel; small: 16 heads per CTA (both BF16 cache only).
+const cuda::MlaKernel kKernels[] = {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs,
+                                    cuda::MlaKernel::kSmall};
 
 // fp8_cache: the latent cache in e4m3 (--kv-cache-dtype fp8), half the bytes.
+// heads < 128: a GPU's share under tensor parallelism (kernels: those to time).
 void bench_decode(const std::vector<std::pair<int, int>>& shapes, const std::vector<int>& splits = {0},
-                  bool with_mma = true, bool fp8_cache = false) {
+                  bool with_mma = true, bool fp8_cache = false, int heads = kHeads,
+                  const std::vector<cuda::MlaKernel>& kernels = {std::begin(kKernels), std::end(kKernels)}) {
   std::printf("paged MLA decode (heads %d, latent %d, values %d, block %d, %s cache), time per call under CUDA graphs\n",
-              kHeads, kL, kDv, kBlock, fp8_cache ? "FP8" : "BF16");
+              heads, kL, kDv, kBlock, fp8_cache ? "FP8" : "BF16");
   std::printf("%6s %7s %8s | %9s %9s %7s | %9s %7s | %9s %9s %8s\n", "batch", "context", "kernel", "us", "GB/s", "%copy",
               "TFLOP/s", "%gemm", "floor_mem", "floor_mma", "of_floor");
-  for (auto [B, C] : shapes) for (cuda::MlaKernel kern : kKernels) for (int S : splits) {
+  for (auto [B, C] : shapes) for (cuda::MlaKernel kern : kernels) for (int S : splits) {
     if (!with_mma && kern == cuda::MlaKernel::kMma) continue;
-    if (fp8_cache && kern == cuda::MlaKernel::kWs) continue;
+    if (fp8_cache && (kern == cuda::MlaKernel::kWs || kern == cuda::MlaKernel::kSmall)) continue;
     const int blocks_per_seq = (C + kBlock - 1) / kBlock;
     const int esz = fp8_cache ? 1 : 2;
     const int64_t bytes_one = int64_t(B) * blocks_per_seq * kBlock * kL * esz;
@@ -165,7 +172,7 @@ void bench_decode(const std::vector<std::pair<int, int>>& shapes, const std::vec
       g_be->convert(cache, c8);
       cache = c8;
     }
-    Tensor q = random_device_bf16({B, kHeads, kL}, 20 + B), out = g_be->empty(DType::BF16, {B, kHeads, kDv});
+    Tensor q = random_device_bf16({B, heads, kL}, 20 + B), out = g_be->empty(DType::BF16, {B, heads, kDv});
     std::vector<AttentionMetadata> ms(static_cast<size_t>(R));
     std::vector<int32_t> pos(static_cast<size_t>(B), C - 1), seq(static_cast<size_t>(B)), slots(static_cast<size_t>(B), 0), lens(static_cast<size_t>(B), C);
     for (int i = 0; i < B; ++i) seq[size_t(i)] = i;
@@ -194,7 +201,7 @@ void bench_decode(const std::vector<std::pair<int, int>>& shapes, const std::vec
     const double t = time_graph([&](int i) {
       cuda::mla_attention_with(kern, S, q, cache, ms[size_t(i % R)], kScale, kDv, out, g_be->allocator(), g_s);
     });
-    const double bytes = double(B) * C * kL * esz, flops = double(B) * kHeads * C * 2.0 * (kL + kDv);
+    const double bytes = double(B) * C * kL * esz, flops = double(B) * heads * C * 2.0 * (kL + kDv);
     const double fm = bytes / (g_copy_gbps * 1e9), fc = flops / (g_gemm_tflops * 1e12);
     const double gbps = bytes / t / 1e9, tf = flops / t / 1e12;
     char kname[32];
@@ -211,11 +218,20 @@ void bench_decode(const std::vector<std::pair<int, int>>& shapes, const std::vec
   std::printf("\n");
 }
 
+// Heads per GPU under tensor parallelism (128 / TP): at 16 and 32 heads the
+// 64-head kernels do not apply; the 16-head kernel against the CUDA-core one.
+void bench_heads_per_gpu() {
+  for (int heads : {32, 16})
+    bench_decode({{1, 4096}, {8, 4096}, {64, 4096}}, {0}, false, false, heads,
+                 {cuda::MlaKernel::kSmall, cuda::MlaKernel::kGeneric});
+}
+
 void bench_prefill(const std::vector<std::pair<int, int>>& shapes) {
   std::printf("MLA prefill attention (one sequence, causal, absorbed latent form), eager\n");
   std::printf("%7s %7s %6s | %10s | %12s %7s | %14s\n", "cached", "new", "kernel", "ms", "TFLOP/s(own)", "%gemm",
               "TFLOP/s(expand)");
   for (auto [ctx, S] : shapes) for (cuda::MlaKernel kern : kKernels) {
+    if (kern == cuda::MlaKernel::kSmall) continue;  // a decode kernel
     const int total = ctx + S, nb = (total + kBlock - 1) / kBlock;
     Tensor cache = random_device_bf16({nb, kBlock, kL}, 30);
     Tensor q = random_device_bf16({S, kHeads, kL}, 31), out = g_be->empty(DType::BF16, {S, kHeads, kDv});
@@ -417,12 +433,13 @@ void bench_sampling() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, expanded_only = false;
+  bool quick = false, expanded_only = false, decode_small = false;
   int only_b = 0, only_c = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) g_json = std::fopen(argv[++i], "w");
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--expanded")) expanded_only = true;  // the expanded prefill table only
+    else if (!std::strcmp(argv[i], "--decode-small")) decode_small = true;  // few-row decode shapes only
     else if (!std::strcmp(argv[i], "--decode") && i + 1 < argc) {
       // --decode B:C: that one decode shape only (for ncu), e.g. 64:4096
       if (std::sscanf(argv[++i], "%d:%d", &only_b, &only_c) != 2) only_b = 0;
@@ -441,6 +458,10 @@ int main(int argc, char** argv) {
   measure_ceilings();
   if (only_b > 0) {
     bench_decode({{only_b, only_c}});
+  } else if (decode_small) {
+    bench_decode({{1, 512}, {1, 4096}, {2, 512}, {4, 512}, {8, 512}, {8, 4096}, {16, 4096}, {32, 4096}, {64, 4096}},
+                 {0}, false);
+    bench_heads_per_gpu();
   } else if (expanded_only) {
     bench_prefill_expanded({{0, 4096}, {12288, 4096}, {0, 16384}, {0, 32768}});
   } else if (quick) {
@@ -450,10 +471,12 @@ int main(int argc, char** argv) {
     bench_prefill_expanded({{0, 4096}});
     bench_head_matmul();
   } else {
-    bench_decode({{1, 4096}, {8, 4096}, {32, 4096}, {64, 4096}, {128, 4096}, {64, 8192}, {128, 8192}, {1, 32768}});
+    bench_decode({{1, 512}, {8, 512}, {1, 4096}, {8, 4096}, {32, 4096}, {64, 4096}, {128, 4096}, {64, 8192},
+                  {128, 8192}, {1, 32768}});
     bench_decode({{1, 4096}, {64, 4096}, {128, 4096}, {1, 32768}}, {0}, false, true);
     std::printf("split-K sweep (wgmma and ws kernels; S = forced split count)\n");
     bench_decode({{1, 4096}, {8, 4096}, {64, 4096}, {128, 4096}, {64, 8192}}, {1, 2, 3, 4, 8, 16, 32}, false);
+    bench_heads_per_gpu();
     bench_prefill({{0, 4096}, {12288, 4096}, {0, 16384}});
     bench_prefill_expanded({{0, 4096}, {12288, 4096}, {0, 16384}, {0, 32768}});
     bench_elementwise();

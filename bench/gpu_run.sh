@@ -16,6 +16,8 @@
 #   SKIP_SERVE_BENCH=1                                no `sable bench serve` presets (bench_serve.json)
 #   E2E_LAYERS=4 E2E_PREFILL=4096,32768               the slice and its prefill lengths
 #   E2E_FP8_ARGS="--batches 1 --iters 20"            more bench_gpu_e2e arguments for the FP8 run
+#   E2E_BF16_ARGS="--batches 1 --ab k=0,1"           more bench_gpu_e2e arguments for the BF16 run
+#   ATTN_ARGS=--decode-small                        bench_cuda_attention arguments (one table only)
 #   GTEST_FILTER=...                                  subset of test_cuda
 #   PROFILE_DECODE=1                                  ncu: every kernel of one decode step at batch
 #                                                     PROFILE_BATCH (1), PROFILE_DTYPES ("bf16 fp8"),
@@ -89,7 +91,7 @@ fi
 if [ -z "${SKIP_KERNELS:-}" ]; then
 if [ -z "${SKIP_ATTENTION:-}" ]; then
 stamp "bench_cuda_attention"
-timeout 240 ./$BUILD/bench/bench_cuda_attention --json "$OUT/bench_attention.jsonl" ${QUICK:+--quick} \
+timeout 240 ./$BUILD/bench/bench_cuda_attention --json "$OUT/bench_attention.jsonl" ${QUICK:+--quick} ${ATTN_ARGS:-} \
   > "$OUT/bench_attention.txt" 2>&1
 stamp "bench_cuda_attention rc=$?"
 cat "$OUT/bench_attention.txt"
@@ -126,7 +128,7 @@ layers=${E2E_LAYERS:-4}
 if [ -z "${SKIP_E2E:-}" ] && [ -z "${SKIP_E2E_BF16:-}" ]; then
   stamp "bench_gpu_e2e bf16 ($layers layers)"
   timeout 170 ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice --layers "$layers" \
-    --prefill "${E2E_PREFILL:-4096,32768}" > "$OUT/e2e_bf16.txt" 2>&1
+    --prefill "${E2E_PREFILL:-4096,32768}" ${E2E_BF16_ARGS:-} > "$OUT/e2e_bf16.txt" 2>&1
   stamp "bench_gpu_e2e bf16 rc=$?"
   cat "$OUT/e2e_bf16.txt"
   { echo "## End to end, dsv3-slice $layers layers, BF16 (bench_gpu_e2e)"; echo; cat "$OUT/e2e_bf16.txt"; echo; } >> "$OUT/summary.md"

@@ -35,6 +35,8 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   cuda::set_pdl_enabled(pdl);
   EXPECT_FALSE(cuda::set_knob("mla-split-tiles", -1));
   EXPECT_TRUE(cuda::set_knob("mla-split-tiles", 0));
+  EXPECT_FALSE(cuda::set_knob("mla-small-units", -1));
+  EXPECT_TRUE(cuda::set_knob("mla-small-units", 0));
   EXPECT_FALSE(cuda::set_knob("skip", 256));
   EXPECT_TRUE(cuda::set_knob("skip", cuda::kSkipKvWrite | cuda::kSkipAttention));
   EXPECT_TRUE(cuda::skipped(cuda::kSkipAttention));
@@ -49,7 +51,7 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   EXPECT_TRUE(cuda::set_knob("moe-wgmma-variant", 3));
   EXPECT_TRUE(cuda::set_knob("moe-wgmma-variant", 1));
   EXPECT_TRUE(cuda::set_knob("moe-wgmma-variant", -1));
-  EXPECT_EQ(cuda::knob_help().size(), 10u);
+  EXPECT_EQ(cuda::knob_help().size(), 11u);
 }
 
 // The environment's value when it is a whole valid integer, else the

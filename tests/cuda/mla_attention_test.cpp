@@ -93,13 +93,13 @@ PagedCase make_case(std::mt19937_64& rng, const std::vector<SeqSpec>& seqs, int 
 }
 
 const std::vector<cuda::MlaKernel> kBoth = {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs,
-                                            cuda::MlaKernel::kGeneric};
+                                            cuda::MlaKernel::kSmall, cuda::MlaKernel::kGeneric};
 const char* kernel_name(cuda::MlaKernel k) {
   switch (k) {
     case cuda::MlaKernel::kMma: return "mma";
     case cuda::MlaKernel::kWgmma: return "wgmma";
-    case cuda::MlaKernel::kWs:
-      return "ws";
+    case cuda::MlaKernel::kWs: return "ws";
+    case cuda::MlaKernel::kSmall: return "small";
     case cuda::MlaKernel::kGeneric: return "generic";
     default: return "auto";
   }
@@ -144,18 +144,55 @@ TEST_F(CudaMlaAttention, DecodeBatches) {
   check_case(rng_, five, 16, 128, 576, 512, kBoth, {0, 1, 7}, "B=5 random contexts, block 16");
   std::vector<SeqSpec> many;
   for (int i = 0; i < 64; ++i) many.push_back({int(rng_() % 700), 1});
-  check_case(rng_, many, 64, 128, 576, 512, {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs},
-             {0, 2}, "B=64 random contexts");
+  check_case(rng_, many, 64, 128, 576, 512,
+             {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs, cuda::MlaKernel::kSmall}, {0, 2},
+             "B=64 random contexts");
   // Long splits: many tiles through the two-stage ring (the producer's
   // mbarrier phases wrap many times) at the 128-head decode shape.
-  check_case(rng_, {{8191, 1}, {5000, 1}}, 64, 128, 576, 512, {cuda::MlaKernel::kWs}, {0, 1}, "B=2 ctx 8192/5001");
+  check_case(rng_, {{8191, 1}, {5000, 1}}, 64, 128, 576, 512, {cuda::MlaKernel::kWs, cuda::MlaKernel::kSmall}, {0, 1},
+             "B=2 ctx 8192/5001");
+}
+
+// Head counts of tensor parallelism (128 / TP): 64 at TP 2 takes either
+// kernel; 32 and 16 (TP 4, 8) only the 16-head one, which kAuto then picks
+// at every batch size instead of the CUDA-core kernel.
+TEST_F(CudaMlaAttention, HeadsPerGpuOfTensorParallelism) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  std::vector<SeqSpec> five;
+  for (int i = 0; i < 5; ++i) five.push_back({int(rng_() % 2000), 1});
+  for (int heads : {64, 32, 16}) {
+    SCOPED_TRACE("heads " + std::to_string(heads));
+    check_case(rng_, {{4095, 1}}, 64, heads, 576, 512, {cuda::MlaKernel::kSmall, cuda::MlaKernel::kAuto}, {0, 1, 5},
+               "B=1 ctx 4096");
+    check_case(rng_, five, 16, heads, 576, 512, {cuda::MlaKernel::kSmall, cuda::MlaKernel::kAuto}, {0, 3}, "B=5");
+    check_case(rng_, {{40, 90}, {0, 1}}, 64, heads, 576, 512, {cuda::MlaKernel::kAuto}, {0}, "prefill rows");
+  }
+}
+
+// kAuto at 128 heads: the 16-head kernel up to set_mla_small_units units
+// (default 0: never), the 64-head one above; both right, and the knob's
+// edges take effect.
+TEST_F(CudaMlaAttention, SmallUnitsKnobPicksEitherKernel) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  EXPECT_FALSE(cuda::set_mla_small_units(-1));
+  EXPECT_FALSE(cuda::set_mla_small_units(4097));
+  std::vector<SeqSpec> eight;
+  for (int i = 0; i < 8; ++i) eight.push_back({int(rng_() % 1500), 1});
+  for (int units : {0, 16, 4096}) {
+    SCOPED_TRACE("units " + std::to_string(units));
+    ASSERT_TRUE(cuda::set_mla_small_units(units));
+    check_case(rng_, {{511, 1}}, 64, 128, 576, 512, {cuda::MlaKernel::kAuto}, {0}, "B=1 ctx 512");
+    check_case(rng_, eight, 64, 128, 576, 512, {cuda::MlaKernel::kAuto}, {0}, "B=8");
+  }
+  ASSERT_TRUE(cuda::set_mla_small_units(0));
 }
 
 // A floor on tiles per split (set_mla_split_tiles): the splits past a
 // token's keys are empty and the combine must skip them, at any split count.
 TEST_F(CudaMlaAttention, MinSplitTilesLeaveLaterSplitsEmpty) {
   SCOPED_TRACE("seed " + std::to_string(seed_));
-  const std::vector<cuda::MlaKernel> tc = {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs};
+  const std::vector<cuda::MlaKernel> tc = {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs,
+                                           cuda::MlaKernel::kSmall};
   for (int tiles : {2, 3, 5}) {
     SCOPED_TRACE("min tiles per split " + std::to_string(tiles));
     cuda::set_mla_split_tiles(tiles);
@@ -211,11 +248,16 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
         ASSERT_EQ(std::memcmp(a8.data(), a16.data(), a8.size() * sizeof(float)), 0);
         EXPECT_LT(rel_err(a8, ref.ptr<float>(), size_t(ref.numel())), 1e-2);
       }
-    // The warp-specialized kernel reads BF16 caches only, and says so.
+    // The warp-specialized and 16-head kernels read BF16 caches only, and say so.
     Tensor o8 = poisoned(DType::BF16, {c.T, 128, 512});
-    EXPECT_THROW(cuda::mla_attention_with(cuda::MlaKernel::kWs, 0, dq, d8, c.dev, scale, 512, o8, gpu().allocator(),
-                                          gpu().stream()),
-                 std::runtime_error);
+    for (auto k : {cuda::MlaKernel::kWs, cuda::MlaKernel::kSmall})
+      EXPECT_THROW(cuda::mla_attention_with(k, 0, dq, d8, c.dev, scale, 512, o8, gpu().allocator(), gpu().stream()),
+                   std::runtime_error);
+    // kAuto takes a 64-head kernel for an FP8 cache at one token.
+    Tensor oa = poisoned(DType::BF16, {c.T, 128, 512});
+    cuda::mla_attention_with(cuda::MlaKernel::kAuto, 0, dq, d8, c.dev, scale, 512, oa, gpu().allocator(),
+                             gpu().stream());
+    EXPECT_LT(rel_err(download_f32(oa), ref.ptr<float>(), size_t(ref.numel())), 1e-2);
   }
 }
 

@@ -188,6 +188,15 @@ __global__ void mla_combine_scalar_kernel(const float* part_o, const float* part
   }
 }
 
+// The 16-head kernel's shape: DeepSeek-V3's latent, any multiple of 16
+// heads, all BF16.
+bool small_supported(const Tensor& q, const Tensor& cache, const Tensor& out, int v_dim) {
+  return q.dim(2) == mla::kMmaL && v_dim == mla::kMmaDv && q.dim(1) % mla::kSmallHeads == 0 &&
+         q.dtype() == DType::BF16 && cache.dtype() == DType::BF16 && out.dtype() == DType::BF16 &&
+         reinterpret_cast<uintptr_t>(q.data()) % 16 == 0 && reinterpret_cast<uintptr_t>(cache.data()) % 16 == 0 &&
+         reinterpret_cast<uintptr_t>(out.data()) % 16 == 0;
+}
+
 bool mma_supported(const Tensor& q, const Tensor& cache, const Tensor& out, int v_dim) {
   return q.dim(2) == mla::kMmaL && v_dim == mla::kMmaDv && q.dim(1) % mla::kMmaHeads == 0 && q.dtype() == DType::BF16 &&
          (cache.dtype() == DType::BF16 || cache.dtype() == DType::F8_E4M3) && out.dtype() == DType::BF16 &&
@@ -213,8 +222,8 @@ constexpr int kRuleSplitTiles = 1;
 // -- what this picks. Contiguous block tables made more splits look better
 // (DRAM partition camping when every block walks its own contiguous region
 // in lockstep); real caches after churn are random.
-int auto_splits(int64_t units, int max_seq_len, int min_keys, int tile_keys) {
-  const int64_t sms = sm_count();
+int auto_splits(int64_t units, int max_seq_len, int min_keys, int tile_keys, int per_sm = 1) {
+  const int64_t sms = int64_t(sm_count()) * per_sm;
   if (units >= sms) return 1;
   const int cap = std::max(1, std::min(128, max_seq_len / min_keys));
   const int64_t tiles = tile_keys > 0 ? (int64_t(max_seq_len) + tile_keys - 1) / tile_keys : 0;
@@ -242,9 +251,21 @@ int min_split_tiles() {
   return forced > 0 ? forced : kRuleSplitTiles;
 }
 
+// kAuto's 16-head kernel for a BF16 cache up to this many (token, 64-head
+// block) units; 0 by default: it only wins at short contexts. H200 (record
+// 2026-12-04-wip-mla-small.md), kernel + combine under graphs, small vs ws:
+// batch 1 x 512 keys 10.1 vs 12.9 us, 2 x 512 12.2 vs 13.1, 4 x 512 14.3 vs
+// 14.0, 8 x 512 17.4 vs 15.8, but 1 x 4096 21.6 vs 19.8 and 8 x 4096 71 vs
+// 34 (each key read from L2 by four times as many CTAs, and a CTA's tiles
+// run one after another). A decode graph is captured at the longest context
+// the server allows, so a context rule cannot pick per step; the FP8 step at
+// context 512 moved by -4 / -25 / -13 / +11 us at batch 1 / 2 / 4 / 8.
+TuningValue g_small_units{"SABLE_MLA_SMALL_UNITS", 0, [](int v) { return v >= 0 && v <= 4096; }};
+
 }  // namespace
 
 bool set_mla_split_tiles(int tiles) { return g_split_tiles.set(tiles); }
+bool set_mla_small_units(int units) { return g_small_units.set(units); }
 
 void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache,
                         const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out,
@@ -253,28 +274,47 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   assert(cache.dim(2) == L && out.dim(0) == T && out.dim(1) == H && out.dim(2) == v_dim);
   if (T == 0) return;
   const bool mma_ok = mma_supported(q, cache, out, v_dim);
+  const bool small_ok = small_supported(q, cache, out, v_dim);
   const bool fp8_cache = cache.dtype() == DType::F8_E4M3;
   // wgmma: same results as mma.sync (tests), 1.36x faster prefill, equal decode (H200, 2026-11-30).
-  // ws: the warp-specialized kernel, BF16 caches.
-  if (kernel == MlaKernel::kAuto)
-    kernel = !mma_ok ? MlaKernel::kGeneric : fp8_cache ? MlaKernel::kWgmma : MlaKernel::kWs;
+  // ws: the warp-specialized kernel, BF16 caches. small: few rows, or heads
+  // not a multiple of 64; never chosen by row count in batch-invariant mode
+  // (a row's kernel, and so its bits, would depend on the batch).
+  if (kernel == MlaKernel::kAuto) {
+    const int64_t units64 = T * (H / mla::kMmaHeads);
+    if (small_ok && (!mma_ok || (!batch_invariant() && units64 <= g_small_units.get())))
+      kernel = MlaKernel::kSmall;
+    else
+      kernel = !mma_ok ? MlaKernel::kGeneric : fp8_cache ? MlaKernel::kWgmma : MlaKernel::kWs;
+  }
+  const bool small = kernel == MlaKernel::kSmall;
   const bool mma = kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma || kernel == MlaKernel::kWs;
   if (mma && !mma_ok)
     throw std::runtime_error(
         "CUDA mla_attention: the tensor-core kernel needs L 576, v_dim 512, heads % 64, BF16 q/out, a BF16 or FP8 "
         "cache");
+  if (small && !small_ok)
+    throw std::runtime_error(
+        "CUDA mla_attention: the 16-head kernel needs L 576, v_dim 512, heads % 16, BF16 q/out and a BF16 cache");
   if (kernel == MlaKernel::kWs && fp8_cache)
     throw std::runtime_error("CUDA mla_attention: the warp-specialized kernel reads a BF16 cache (use kWgmma for FP8)");
   if (kernel == MlaKernel::kGeneric && v_dim > kGenMaxDv)
     throw std::runtime_error("CUDA mla_attention: v_dim too large for the generic kernel");
 
-  const int64_t units = mma ? T * (H / mla::kMmaHeads) : T * H;
+  const int64_t units = mma ? T * (H / mla::kMmaHeads) : small ? T * (H / mla::kSmallHeads) : T * H;
   // Batch-invariant mode: never split a row's keys (the split count would
   // depend on how many rows share the call, and so would the summation order).
-  int S = num_splits > 0 ? num_splits
-          : batch_invariant()
-              ? 1
-              : auto_splits(units, std::max(1, m.max_seq_len), mma ? 128 : 512, mma ? mla::kMmaKeys : 0);
+  // The 16-head kernel's CTAs take 98 KB of shared memory: two per SM.
+  int S = num_splits;
+  if (S <= 0) {
+    const int len = std::max(1, m.max_seq_len);
+    if (batch_invariant())
+      S = 1;
+    else if (small)
+      S = auto_splits(units, len, mla::kSmallKeys, mla::kSmallKeys, 2);
+    else
+      S = auto_splits(units, len, mma ? 128 : 512, mma ? mla::kMmaKeys : 0);
+  }
 
   MlaArgs a{};
   a.q = q.data();
@@ -301,7 +341,9 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
     a.part_lse = part_lse.ptr<float>();
   }
 
-  if (mma) {
+  if (small) {
+    mla::launch_small(a, stream);
+  } else if (mma) {
     if (kernel == MlaKernel::kWs)
       mla::launch_ws(a, stream);
     else

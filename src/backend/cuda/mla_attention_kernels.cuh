@@ -28,6 +28,8 @@ struct MlaArgs {
 
 // DeepSeek-V3 latent shape handled by the tensor-core kernel.
 constexpr int kMmaL = 576, kMmaDv = 512, kMmaHeads = 64, kMmaKeys = 64;
+// The few-rows kernel (mla_attention_small.cu): 16 heads, 32-key tiles.
+constexpr int kSmallHeads = 16, kSmallKeys = 32;
 
 #ifdef __CUDACC__
 // The work of one CTA of the tensor-core kernels' grid (T * (H / 64) *
@@ -66,5 +68,10 @@ void launch_mma(const MlaArgs& a, bool wgmma, bool fp8_cache, cudaStream_t strea
 // Warp-specialized kernel (mla_attention_ws.cu): the same shape and grid,
 // BF16 cache only; a producer warpgroup and two wgmma consumer warpgroups.
 void launch_ws(const MlaArgs& a, cudaStream_t stream);
+
+// Few-rows kernel (mla_attention_small.cu): L = 576, Dv = 512, H % 16 == 0,
+// BF16 q/out/cache. Grid: T * (H / 16) * num_splits blocks of 32-key tiles
+// (min_split_tiles counts 32-key tiles here).
+void launch_small(const MlaArgs& a, cudaStream_t stream);
 
 }  // namespace sable::cuda::mla
