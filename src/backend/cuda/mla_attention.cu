@@ -222,10 +222,10 @@ constexpr int kRuleSplitTiles = 1;
 // -- what this picks. Contiguous block tables made more splits look better
 // (DRAM partition camping when every block walks its own contiguous region
 // in lockstep); real caches after churn are random.
-int auto_splits(int64_t units, int max_seq_len, int min_keys, int tile_keys, int per_sm = 1) {
+int auto_splits(int64_t units, int max_seq_len, int min_keys, int tile_keys, int per_sm = 1, int max_splits = 128) {
   const int64_t sms = int64_t(sm_count()) * per_sm;
   if (units >= sms) return 1;
-  const int cap = std::max(1, std::min(128, max_seq_len / min_keys));
+  const int cap = std::max(1, std::min(max_splits, max_seq_len / min_keys));
   const int64_t tiles = tile_keys > 0 ? (int64_t(max_seq_len) + tile_keys - 1) / tile_keys : 0;
   auto cost = [&](int s) {
     const double waves = double((units * s + sms - 1) / sms);
@@ -251,9 +251,16 @@ int min_split_tiles() {
   return forced > 0 ? forced : kRuleSplitTiles;
 }
 
+// The 16-head kernel's split cap: with few rows (one token, 16 or 32 heads)
+// the rule took 128 splits at 4,096 keys, and the combine's T x H CTAs
+// reading 128 partials each made batch 1 slower than batch 8 (29 vs 24 us at
+// 16 heads); at 32 it is 15.6 us (32 heads: 32.0 -> 16.5; record
+// 2026-12-04-6306b76-mla-small.md).
+constexpr int kSmallMaxSplits = 32;
+
 // kAuto's 16-head kernel for a BF16 cache up to this many (token, 64-head
 // block) units; 0 by default: it only wins at short contexts. H200 (record
-// 2026-12-04-wip-mla-small.md), kernel + combine under graphs, small vs ws:
+// 2026-12-04-6306b76-mla-small.md), kernel + combine under graphs, small vs ws:
 // batch 1 x 512 keys 10.1 vs 12.9 us, 2 x 512 12.2 vs 13.1, 4 x 512 14.3 vs
 // 14.0, 8 x 512 17.4 vs 15.8, but 1 x 4096 21.6 vs 19.8 and 8 x 4096 71 vs
 // 34 (each key read from L2 by four times as many CTAs, and a CTA's tiles
@@ -311,7 +318,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
     if (batch_invariant())
       S = 1;
     else if (small)
-      S = auto_splits(units, len, mla::kSmallKeys, mla::kSmallKeys, 2);
+      S = auto_splits(units, len, mla::kSmallKeys, mla::kSmallKeys, 2, kSmallMaxSplits);
     else
       S = auto_splits(units, len, mma ? 128 : 512, mma ? mla::kMmaKeys : 0);
   }
