@@ -286,22 +286,10 @@ __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
     }
 
     // ---- online softmax (log2 domain) ----
-    const int kbase = tile * kKeys + kh * 32 + (lane & 3) * 2;
-    float mx0 = -INFINITY, mx1 = -INFINITY;
-#pragma unroll
-    for (int nt = 0; nt < 4; ++nt)
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const bool ok = kbase + nt * 8 + e < n;
-        sacc[nt][e] = ok ? sacc[nt][e] * p.scale_log2 : -INFINITY;
-        sacc[nt][2 + e] = ok ? sacc[nt][2 + e] * p.scale_log2 : -INFINITY;
-        mx0 = fmaxf(mx0, sacc[nt][e]);
-        mx1 = fmaxf(mx1, sacc[nt][2 + e]);
-      }
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    float mx0, mx1;
+    mask_scale_max(sacc, tile * kKeys + kh * 32 + (lane & 3) * 2, n, p.scale_log2, mx0, mx1);
+    mx0 = quad_max(mx0);
+    mx1 = quad_max(mx1);
     if ((lane & 3) == 0) {
       red_max[kh * 64 + r0] = mx0;
       red_max[kh * 64 + r0 + 8] = mx1;
@@ -367,11 +355,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
   }
 
   // ---- epilogue: normalizers, then O / l (or the partial and its lse) ----
-  float l0 = l_r[0], l1 = l_r[1];
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  const float l0 = quad_sum(l_r[0]), l1 = quad_sum(l_r[1]);
   if ((lane & 3) == 0) {
     red_sum[kh * 64 + r0] = l0;
     red_sum[kh * 64 + r0 + 8] = l1;

@@ -174,24 +174,10 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
       }
 
     // ---- online softmax (log2 domain); rows g (e 0, 1) and g + 8 (e 2, 3) ----
-    const int kbase = tile * kKeys + 2 * qd;
-    float mx0 = -INFINITY, mx1 = -INFINITY;
-#pragma unroll
-    for (int nt = 0; nt < 4; ++nt)
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const bool ok = kbase + nt * 8 + e < n;
-        sacc[nt][e] = ok ? sacc[nt][e] * p.scale_log2 : -INFINITY;
-        sacc[nt][2 + e] = ok ? sacc[nt][2 + e] * p.scale_log2 : -INFINITY;
-        mx0 = fmaxf(mx0, sacc[nt][e]);
-        mx1 = fmaxf(mx1, sacc[nt][2 + e]);
-      }
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    float mx0, mx1;
+    mask_scale_max(sacc, tile * kKeys + 2 * qd, n, p.scale_log2, mx0, mx1);
     // Every tile holds at least one visible key, so the new max is finite.
-    const float mn0 = fmaxf(m_r[0], mx0), mn1 = fmaxf(m_r[1], mx1);
+    const float mn0 = fmaxf(m_r[0], quad_max(mx0)), mn1 = fmaxf(m_r[1], quad_max(mx1));
     const float al0 = exp2f(m_r[0] - mn0), al1 = exp2f(m_r[1] - mn1);
     m_r[0] = mn0;
     m_r[1] = mn1;
@@ -211,13 +197,7 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
     l_r[1] = l_r[1] * al1 + ps1;
 
     // ---- O = O * alpha + P V, this warp's columns 128 warp .. ----
-#pragma unroll
-    for (int nt = 0; nt < 16; ++nt) {
-      o[nt][0] *= al0;
-      o[nt][1] *= al0;
-      o[nt][2] *= al1;
-      o[nt][3] *= al1;
-    }
+    scale_rows(o, al0, al1);
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; ++kk) {
       // A fragment of keys 16 kk..: a0 (g, 2qd..), a1 (g + 8, 2qd..), a2 (g, 8 + 2qd..), a3 (g + 8, 8 + 2qd..).
@@ -234,11 +214,7 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
   }
 
   // ---- epilogue: O / l (or the partial and its lse) ----
-  float l0 = l_r[0], l1 = l_r[1];
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  const float l0 = quad_sum(l_r[0]), l1 = quad_sum(l_r[1]);
   const float i0 = 1.f / l0, i1 = 1.f / l1;
   const int64_t row0 = int64_t(t) * p.H + head0 + g, row1 = row0 + 8;
   const bool split_out = p.num_splits > 1;

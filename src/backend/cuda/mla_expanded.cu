@@ -342,13 +342,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_expanded_mma_kernel(const Exp
     l_r[1] = l_r[1] * al1 + ps1;
 
     // ---- O = O * alpha + P V: [16 x 128] ----
-#pragma unroll
-    for (int nt = 0; nt < kDv / 8; ++nt) {
-      o[nt][0] *= al0;
-      o[nt][1] *= al0;
-      o[nt][2] *= al1;
-      o[nt][3] *= al1;
-    }
+    scale_rows(o, al0, al1);
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; ++kk) {
 #pragma unroll

@@ -12,6 +12,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "backend/cuda/mma_sync.cuh"
+
 namespace sable::cuda::mla_exp {
 
 struct ExpArgs {
@@ -55,10 +57,8 @@ __device__ __forceinline__ Merge merge_weights(bool accumulate, float lse_old, f
 // for a row that has seen no key yet: its weights are all 0 and its o and l
 // still 0, never -inf - -inf).
 __device__ __forceinline__ void update_row_max(float mx0, float mx1, float (&m_r)[2], float (&al)[2], float (&ms)[2]) {
-  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+  mx0 = quad_max(mx0);
+  mx1 = quad_max(mx1);
   const float mn0 = fmaxf(m_r[0], mx0), mn1 = fmaxf(m_r[1], mx1);
   ms[0] = mn0 == -INFINITY ? 0.f : mn0;
   ms[1] = mn1 == -INFINITY ? 0.f : mn1;
@@ -79,12 +79,7 @@ template <typename Acc>
 __device__ __forceinline__ void store_rows(const ExpArgs& p, int h, int rg, const float (&m_r)[2],
                                            const float (&l_r)[2], Acc o) {
   const int lane = threadIdx.x & 31;
-  float l0 = l_r[0], l1 = l_r[1];
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-  const float ltot[2] = {l0, l1};
+  const float ltot[2] = {quad_sum(l_r[0]), quad_sum(l_r[1])};
   const int64_t ostride = int64_t(p.H) * kDv;
   // Every lane of a quad reads its rows' old lse before the quad's first
   // lane rewrites it (the warp barrier orders the two).

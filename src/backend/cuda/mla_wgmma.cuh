@@ -19,6 +19,7 @@
 #include <cstdint>
 
 #include "backend/cuda/mla_attention_kernels.cuh"
+#include "backend/cuda/mma_sync.cuh"
 #include "backend/cuda/sm90_async.cuh"
 #include "backend/cuda/wgmma_ops.cuh"
 
@@ -99,10 +100,8 @@ __device__ __forceinline__ void softmax_tile(float (&s)[32], int kbase, int n, f
       mx0 = fmaxf(mx0, s[4 * j + e]);
       mx1 = fmaxf(mx1, s[4 * j + 2 + e]);
     }
-  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+  mx0 = quad_max(mx0);
+  mx1 = quad_max(mx1);
   const float mn0 = fmaxf(m[0], mx0), mn1 = fmaxf(m[1], mx1);
   al[0] = exp2f(m[0] - mn0);
   al[1] = exp2f(m[1] - mn1);
