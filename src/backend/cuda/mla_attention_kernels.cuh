@@ -32,22 +32,33 @@ constexpr int kMmaL = 576, kMmaDv = 512, kMmaHeads = 64, kMmaKeys = 64;
 constexpr int kSmallHeads = 16, kSmallKeys = 32;
 
 #ifdef __CUDACC__
-// The work of one CTA of the tensor-core kernels' grid (T * (H / 64) *
-// num_splits): its split, its token t (later tokens first: the longer causal
-// spans start first), its first head, the keys t sees, and its tiles [tb, te)
-// of kMmaKeys keys (tb >= te: an empty split).
+// Byte offset of 16-byte chunk `chunk` (0..71) of row `row` in a Q or key
+// tile of kRows rows: 9 column blocks of [kRows x 64 dims], each 16-byte
+// chunk XOR-swizzled by row % 8 (the 128-byte-swizzle K-major layout wgmma
+// reads through a descriptor, conflict-free for ldmatrix).
+template <int kRows>
+__device__ __forceinline__ uint32_t latent_swz(int row, int chunk) {
+  return uint32_t((chunk >> 3) * (kRows * 128) + row * 128 + (((chunk ^ row) & 7) << 4));
+}
+
+// The work of one CTA of the tensor-core kernels' grid (T * (H / kHeads) *
+// num_splits; kHeads, kKeys: 64, 64 for mma / wgmma / ws, 16, 32 for the
+// 16-head kernel): its split, its token t (later tokens first: the longer
+// causal spans start first), its first head, the keys t sees, and its tiles
+// [tb, te) of kKeys keys (tb >= te: an empty split).
 struct MlaBlock {
   int split, t, head0, n, tb, te;
 };
+template <int kHeads = kMmaHeads, int kKeys = kMmaKeys>
 __device__ __forceinline__ MlaBlock mla_block(const MlaArgs& p, int block) {
   MlaBlock b;
   b.split = block % p.num_splits;
   block /= p.num_splits;
-  const int HB = p.H / kMmaHeads;
-  b.head0 = (block % HB) * kMmaHeads;
+  const int HB = p.H / kHeads;
+  b.head0 = (block % HB) * kHeads;
   b.t = p.T - 1 - block / HB;
   b.n = p.positions[b.t] + 1;
-  const int tiles = (b.n + kMmaKeys - 1) / kMmaKeys;
+  const int tiles = (b.n + kKeys - 1) / kKeys;
   // A token's tiles spread over the splits, but at least min_split_tiles
   // per split: the splits past its keys are empty (their CTAs exit at once).
   // A decode graph is captured with the split count of the longest context,

@@ -69,9 +69,7 @@ static_assert(kKeys == 64 && kRows == 64, "tile shape is wired into the warp lay
 
 
 // Byte offset of 16-byte chunk `chunk` (0..71) of row `row` (0..63) in a Q/K tile.
-__device__ __forceinline__ uint32_t swz(int row, int chunk) {
-  return uint32_t((chunk >> 3) * kColBlockBytes + row * 128 + (((chunk ^ row) & 7) << 4));
-}
+__device__ __forceinline__ uint32_t swz(int row, int chunk) { return latent_swz<kRows>(row, chunk); }
 
 // ---- wgmma (sm_90a): descriptors and fences in sm90_async.cuh ----
 // Keeps the compiler from moving accumulator accesses across wgmma fences.

@@ -23,9 +23,8 @@
 //          of two n-tiles is the A-fragment layout of one k-step).
 //   O += P V [16 x 512]: warp w owns output columns 128w..128w+127.
 // Keys stream through a two-stage cp.async ring. Q and K tiles use the
-// 128-byte-swizzled column-block layout of mla_attention_mma.cu (ldmatrix
-// conflict-free). Splits of the context and their combine as in the other
-// kernels (the dispatcher's auto_splits, mla_combine_kernel).
+// 128-byte-swizzled column-block layout of the other kernels (latent_swz).
+// Splits (mla_block) and their combine as in the other kernels.
 #include <cuda_bf16.h>
 
 #include <cmath>
@@ -50,14 +49,6 @@ constexpr int kSPartFloats = kHeads * kKeys;                                    
 constexpr int kSmemBytes = kQBytes + 2 * kTileBytes + kWarps * kSPartFloats * 4;  // 100,352
 static_assert(kL % (16 * kWarps) == 0 && kDv == 128 * kWarps, "warp layout wired to L 576, Dv 512");
 
-// Byte offset of 16-byte chunk `chunk` (0..71) of row `row` in a tile of
-// `rows` rows: 9 column blocks of [rows x 64 dims], chunks XOR-swizzled by
-// row % 8 inside a 128-byte row of a block.
-template <int kRows>
-__device__ __forceinline__ uint32_t swz(int row, int chunk) {
-  return uint32_t((chunk >> 3) * (kRows * 128) + row * 128 + (((chunk ^ row) & 7) << 4));
-}
-
 __device__ __forceinline__ uint32_t pack_bf16(float a, float b) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(a, b);
   return *reinterpret_cast<const uint32_t*>(&v);
@@ -69,17 +60,8 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
   const uint32_t sQ = smem_u32(smem), sK0 = sQ + kQBytes;
   float* spart = reinterpret_cast<float*>(smem + kQBytes + 2 * kTileBytes);  // [warp][16 x 32]
 
-  // Grid: split fastest, then the head group, then the token (later tokens first).
-  int block = int(blockIdx.x);
-  const int split = block % p.num_splits;
-  block /= p.num_splits;
-  const int HG = p.H / kHeads;
-  const int head0 = (block % HG) * kHeads;
-  const int t = p.T - 1 - block / HG;
-  const int n = p.positions[t] + 1;
-  const int tiles = (n + kKeys - 1) / kKeys;
-  const int per = max((tiles + p.num_splits - 1) / p.num_splits, p.min_split_tiles);
-  const int tb = split * per, te = min(tiles, tb + per);
+  const MlaBlock blk = mla_block<kHeads, kKeys>(p, int(blockIdx.x));
+  const int split = blk.split, t = blk.t, head0 = blk.head0, n = blk.n, tb = blk.tb, te = blk.te;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   if (tb >= te) {  // empty split: the combine skips it by its lse
     if (tid < kHeads) p.part_lse[(int64_t(split) * p.T + t) * p.H + head0 + tid] = -INFINITY;
@@ -93,7 +75,8 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
   {
     const __nv_bfloat16* src = static_cast<const __nv_bfloat16*>(p.q) + ((int64_t(t) * p.H + head0) + lrow) * kL;
 #pragma unroll
-    for (int j = 0; j < kChunks / 8; ++j) cp_async16(sQ + swz<kHeads>(lrow, lch + 8 * j), src + (lch + 8 * j) * 8, 16);
+    for (int j = 0; j < kChunks / 8; ++j)
+      cp_async16(sQ + latent_swz<kHeads>(lrow, lch + 8 * j), src + (lch + 8 * j) * 8, 16);
   }
   auto load_tile = [&](int tile, uint32_t dst) {
 #pragma unroll
@@ -107,7 +90,7 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
       }
 #pragma unroll
       for (int j = 0; j < kChunks / 8; ++j)
-        cp_async16(dst + swz<kKeys>(r, lch + 8 * j), src + (bytes ? (lch + 8 * j) * 8 : 0), bytes);
+        cp_async16(dst + latent_swz<kKeys>(r, lch + 8 * j), src + (bytes ? (lch + 8 * j) * 8 : 0), bytes);
     }
   };
   load_tile(tb, sK0);
@@ -119,7 +102,7 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
   cp_async_wait_all();
   __syncthreads();  // Q landed (with the first tile)
 #pragma unroll
-  for (int i = 0; i < kKSteps; ++i) ldsm_x4(qa[i], sQ + swz<kHeads>(lane & 15, c0 + 2 * i + (lane >> 4)));
+  for (int i = 0; i < kKSteps; ++i) ldsm_x4(qa[i], sQ + latent_swz<kHeads>(lane & 15, c0 + 2 * i + (lane >> 4)));
   float o[16][4];
 #pragma unroll
   for (int nt = 0; nt < 16; ++nt)
@@ -149,7 +132,7 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
         // Keys np*16 + (lane & 7) + 8 (lane >> 4), chunks c, c + 1 (lanes 8-15, 24-31).
         const int brow = np * 16 + (lane & 7) + ((lane >> 4) << 3), bc = c0 + 2 * i + ((lane >> 3) & 1);
         uint32_t b[4];
-        ldsm_x4(b, cur + swz<kKeys>(brow, bc));
+        ldsm_x4(b, cur + latent_swz<kKeys>(brow, bc));
         mma_bf16(sacc[2 * np], qa[i], b[0], b[1]);
         mma_bf16(sacc[2 * np + 1], qa[i], b[2], b[3]);
       }
@@ -206,7 +189,7 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
 #pragma unroll
       for (int np = 0; np < 8; ++np) {
         uint32_t b[4];
-        ldsm_x4_t(b, cur + swz<kKeys>(vrow, warp * 16 + np * 2 + (lane >> 4)));
+        ldsm_x4_t(b, cur + latent_swz<kKeys>(vrow, warp * 16 + np * 2 + (lane >> 4)));
         mma_bf16(o[2 * np], a, b[0], b[1]);
         mma_bf16(o[2 * np + 1], a, b[2], b[3]);
       }

@@ -31,9 +31,7 @@ constexpr int kColBlockBytes = kRows * 128;  // 8192: one [64 x 64] column block
 static_assert(kKeys == 64 && kRows == 64, "tile shape is wired into the warpgroup layout");
 
 // Byte offset of 16-byte chunk `chunk` (0..71) of row `row` (0..63) in a Q/K tile.
-__device__ __forceinline__ uint32_t swz(int row, int chunk) {
-  return uint32_t((chunk >> 3) * kColBlockBytes + row * 128 + (((chunk ^ row) & 7) << 4));
-}
+__device__ __forceinline__ uint32_t swz(int row, int chunk) { return latent_swz<kRows>(row, chunk); }
 // The same for a P tile [64 rows x 64 keys] (8 chunks per row, one column block).
 __device__ __forceinline__ uint32_t pswz(int row, int chunk) {
   return uint32_t(row * 128 + (((chunk ^ row) & 7) << 4));
