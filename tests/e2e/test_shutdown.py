@@ -21,7 +21,8 @@ def start_stream(server, max_tokens: int, out: dict):
                     "ignore_eos": True}
             with requests.post(server.url("/v1/completions"), json=body, stream=True, timeout=300) as r:
                 out["status"] = r.status_code
-                events = []
+                # Published before reading, so that an error after [DONE] shows as "error", not as missing events.
+                events = out["events"] = []
                 for line in r.iter_lines():
                     if not line:
                         continue
@@ -30,7 +31,6 @@ def start_stream(server, max_tokens: int, out: dict):
                         continue
                     events.append(json.loads(line[6:]))
                     out.setdefault("first", threading.Event()).set()
-                out["events"] = events
         except Exception as e:  # noqa: BLE001
             out["error"] = e
         finally:
@@ -81,6 +81,7 @@ def test_shutdown_timeout_aborts_the_rest():
     assert server.proc.wait(timeout=60) == 0, server.log()
     assert time.monotonic() - t0 < 30
     assert out.get("done"), out
+    assert "error" not in out, out.get("error")
     assert finish_reasons(out["events"]) == ["abort"]
 
 
