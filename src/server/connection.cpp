@@ -181,6 +181,7 @@ void Connection::on_parse_error(error_code ec) {
 void Connection::on_request() {
   cancel_timer();
   phase_ = Phase::kProcessing;
+  answering_.store(true);
   auto msg = parser_->release();
   reset_parser();
   first_request_ = false;
@@ -278,6 +279,7 @@ void Connection::send_response(HttpResponse r) {
 void Connection::respond_error_and_close(const ApiError& e) {
   cancel_timer();
   phase_ = Phase::kProcessing;
+  answering_.store(true);
   keep_alive_ = false;
   req_id_.clear();
   if (parser_ && parser_->is_header_done()) {
@@ -345,6 +347,7 @@ void Connection::on_write(error_code ec) {
 void Connection::on_flushed() {
   if (!response_complete_ || writing_ || closed_) return;
   response_complete_ = false;
+  answering_.store(false);
   req_id_.clear();
   pending_headers_.clear();
   if (close_after_response_ || ctx_.draining.load()) {
@@ -390,6 +393,7 @@ void Connection::on_peer_gone(const char* why) {
 void Connection::close() {
   if (closed_) return;
   closed_ = true;
+  answering_.store(false);
   if (job_) {
     job_->abort();
     job_.reset();

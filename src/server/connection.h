@@ -44,6 +44,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close_if_idle();  // draining: drop keep-alive connections that wait
   void force_close();    // shutdown deadline: abort work and close now
   uint64_t serial() const { return serial_; }
+  // Thread-safe: a request is being answered and its response is not yet
+  // all written (the drain waits for these before closing connections).
+  bool answering() const { return answering_.load(); }
 
  private:
   enum class Phase { kIdle, kHeaders, kBody, kProcessing, kLinger };
@@ -83,6 +86,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string remote_;
 
   Phase phase_ = Phase::kIdle;
+  std::atomic<bool> answering_{false};  // from a request to its response's last byte written
   bool first_request_ = true;
   std::optional<Parser> parser_;
   boost::beast::flat_buffer buffer_;    // received, not yet parsed

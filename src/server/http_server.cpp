@@ -143,9 +143,20 @@ void HttpServer::begin_drain() {
 }
 
 // The engine is stopped and every request has its final output; wait for
-// the connections to write them, then stop.
+// the connections to write them, then stop. A generation ends when its
+// last output is queued on the connection, not when a slow reader has
+// received it: closing then would cut the stream after (or before) its
+// [DONE], so the wait is for every response's last byte to be written.
 void HttpServer::finish_drain(std::chrono::steady_clock::time_point deadline) {
-  bool idle = ctx_.active_generations.load() == 0;
+  std::vector<std::shared_ptr<Connection>> live;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto& [id, w] : conns_)
+      if (auto c = w.lock()) live.push_back(c);
+  }
+  size_t answering = 0;
+  for (auto& c : live) answering += c->answering() ? 1 : 0;
+  bool idle = ctx_.active_generations.load() == 0 && answering == 0;
   if (!idle && std::chrono::steady_clock::now() < deadline) {
     drain_timer_.expires_after(std::chrono::milliseconds(20));
     drain_timer_.async_wait([this, deadline](error_code ec) {
@@ -153,12 +164,8 @@ void HttpServer::finish_drain(std::chrono::steady_clock::time_point deadline) {
     });
     return;
   }
-  std::vector<std::shared_ptr<Connection>> live;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    for (auto& [id, w] : conns_)
-      if (auto c = w.lock()) live.push_back(c);
-  }
+  if (!idle)
+    LOG_WARN("shutting down: closing {} connection(s) whose clients have not read their whole response", answering);
   for (auto& c : live) c->force_close();
   // Give the closes (and any last writes) a moment to run, then stop.
   drain_timer_.expires_after(std::chrono::milliseconds(50));

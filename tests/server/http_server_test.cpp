@@ -419,6 +419,53 @@ TEST(HttpServerTest, DrainLetsRunningRequestsFinish) {
   EXPECT_TRUE(s.engine().aborted().empty());
 }
 
+// The drain waits for the last bytes of a finished response, not only for its
+// generation: a client that reads slowly still gets the whole stream, with
+// [DONE] and the chunked terminator (CI once cut a stream after [DONE]).
+TEST(HttpServerTest, DrainWaitsForUnsentBytes) {
+  FakeEngine::Options eo;
+  eo.tick = std::chrono::milliseconds(1);
+  eo.script = std::string(16u << 20, 'x');  // more than the socket buffers hold
+  eo.script_piece = 1 << 16;
+  ServerConfig cfg;
+  cfg.shutdown_timeout = std::chrono::milliseconds(5000);
+  TestServer s(cfg, eo);
+  Client c(s.port());
+  c.send(post("/v1/completions", R"({"prompt": [1], "max_tokens": 1000, "stream": true})"));
+  c.read_until("data: ", 3000);
+  std::thread drain([&] { s.shutdown_and_join(); });
+  // Stop reading until the generation has ended: the server's writes block.
+  EXPECT_TRUE(s.engine().wait_idle(std::chrono::seconds(10)));
+  for (int i = 0; i < 200 && s.ctx().active_generations.load() > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::string rest = c.read_until("data: [DONE]\n\n\r\n0\r\n\r\n", 10000);
+  drain.join();
+  EXPECT_NE(rest.find("\"finish_reason\":\"stop\""), std::string::npos);
+  EXPECT_NE(rest.find("data: [DONE]\n\n\r\n0\r\n\r\n"), std::string::npos) << rest.size() << " bytes read";
+}
+
+// ... but not forever: a client that never reads is closed after the
+// drain's 5 s for writing out, and the server stops.
+TEST(HttpServerTest, DrainClosesAClientThatNeverReads) {
+  FakeEngine::Options eo;
+  eo.tick = std::chrono::milliseconds(1);
+  eo.script = std::string(16u << 20, 'x');
+  eo.script_piece = 1 << 16;
+  ServerConfig cfg;
+  cfg.shutdown_timeout = std::chrono::milliseconds(5000);
+  TestServer s(cfg, eo);
+  Client c(s.port());
+  c.send(post("/v1/completions", R"({"prompt": [1], "max_tokens": 1000, "stream": true})"));
+  c.read_until("data: ", 3000);
+  auto t0 = std::chrono::steady_clock::now();
+  s.shutdown_and_join();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GE(secs, 4.0);
+  EXPECT_LT(secs, 30.0);
+  EXPECT_EQ(s.ctx().active_generations.load(), 0);
+}
+
 TEST(HttpServerTest, DrainTimeoutAborts) {
   FakeEngine::Options eo;
   eo.tick = std::chrono::milliseconds(10);
