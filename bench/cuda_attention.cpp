@@ -160,7 +160,7 @@ void bench_decode(const std::vector<std::pair<int, int>>& shapes, const std::vec
               "TFLOP/s", "%gemm", "floor_mem", "floor_mma", "of_floor");
   for (auto [B, C] : shapes) for (cuda::MlaKernel kern : kernels) for (int S : splits) {
     if (!with_mma && kern == cuda::MlaKernel::kMma) continue;
-    if (fp8_cache && (kern == cuda::MlaKernel::kWs || kern == cuda::MlaKernel::kSmall)) continue;
+    if (fp8_cache && kern == cuda::MlaKernel::kWs) continue;  // BF16 caches only
     const int blocks_per_seq = (C + kBlock - 1) / kBlock;
     const int esz = fp8_cache ? 1 : 2;
     const int64_t bytes_one = int64_t(B) * blocks_per_seq * kBlock * kL * esz;
@@ -224,6 +224,8 @@ void bench_heads_per_gpu() {
   for (int heads : {32, 16})
     bench_decode({{1, 4096}, {8, 4096}, {64, 4096}}, {0}, false, false, heads,
                  {cuda::MlaKernel::kSmall, cuda::MlaKernel::kGeneric});
+  // The FP8 cache at 16 heads (the 16-head kernel widens e4m3 tiles).
+  bench_decode({{1, 4096}, {8, 4096}, {64, 4096}}, {0}, false, true, 16, {cuda::MlaKernel::kSmall});
 }
 
 void bench_prefill(const std::vector<std::pair<int, int>>& shapes) {
@@ -461,6 +463,7 @@ int main(int argc, char** argv) {
   } else if (decode_small) {
     bench_decode({{1, 512}, {1, 4096}, {2, 512}, {4, 512}, {8, 512}, {8, 4096}, {16, 4096}, {32, 4096}, {64, 4096}},
                  {0}, false);
+    bench_decode({{1, 512}, {1, 4096}, {8, 512}, {64, 4096}}, {0}, false, /*fp8_cache=*/true);
     bench_heads_per_gpu();
   } else if (expanded_only) {
     bench_prefill_expanded({{0, 4096}, {12288, 4096}, {0, 16384}, {0, 32768}});

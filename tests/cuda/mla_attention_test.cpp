@@ -216,10 +216,10 @@ TEST_F(CudaMlaAttention, MixedPrefillAndDecode) {
   check_case(rng_, {{63, 2}, {64, 1}, {127, 1}}, 64, 128, 576, 512, kBoth, {0, 1, 2}, "tile edges");
 }
 
-// FP8 latent cache (--kv-cache-dtype fp8): the tensor-core kernels stage
-// e4m3 key tiles and widen them to bf16 exactly, so on a cache of
-// e4m3-representable values they give the bits they give on a BF16 cache of
-// the same values (any split count, decode and prefill rows, block sizes 16
+// FP8 latent cache (--kv-cache-dtype fp8): the tensor-core kernels (the
+// 16-head one too, also at 32 heads) stage e4m3 key tiles and widen them to
+// bf16 exactly, so on a cache of e4m3-representable values they give the
+// bits they give on a BF16 cache of the same values (any split count, decode and prefill rows, block sizes 16
 // and 64), and match the reference within the usual bound.
 TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
   SCOPED_TRACE("seed " + std::to_string(seed_));
@@ -238,7 +238,7 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
     cpu::mla_attention(q, c.cache_f32, c.host, scale, 512, ref);
     Tensor dq = upload(q, DType::BF16), d8 = upload(c.cache_f32, DType::F8_E4M3),
            d16 = upload(c.cache_f32, DType::BF16);
-    for (auto k : {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma})
+    for (auto k : {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kSmall})
       for (int s : {0, 1, 3}) {
         SCOPED_TRACE(std::string(kernel_name(k)) + " splits " + std::to_string(s) + " T " + std::to_string(c.T));
         Tensor o8 = poisoned(DType::BF16, {c.T, 128, 512}), o16 = poisoned(DType::BF16, {c.T, 128, 512});
@@ -248,16 +248,30 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
         ASSERT_EQ(std::memcmp(a8.data(), a16.data(), a8.size() * sizeof(float)), 0);
         EXPECT_LT(rel_err(a8, ref.ptr<float>(), size_t(ref.numel())), 1e-2);
       }
-    // The warp-specialized and 16-head kernels read BF16 caches only, and say so.
+    // The warp-specialized kernel reads BF16 caches only, and says so.
     Tensor o8 = poisoned(DType::BF16, {c.T, 128, 512});
-    for (auto k : {cuda::MlaKernel::kWs, cuda::MlaKernel::kSmall})
-      EXPECT_THROW(cuda::mla_attention_with(k, 0, dq, d8, c.dev, scale, 512, o8, gpu().allocator(), gpu().stream()),
-                   std::runtime_error);
+    EXPECT_THROW(cuda::mla_attention_with(cuda::MlaKernel::kWs, 0, dq, d8, c.dev, scale, 512, o8, gpu().allocator(),
+                                          gpu().stream()),
+                 std::runtime_error);
     // kAuto takes a 64-head kernel for an FP8 cache at one token.
     Tensor oa = poisoned(DType::BF16, {c.T, 128, 512});
     cuda::mla_attention_with(cuda::MlaKernel::kAuto, 0, dq, d8, c.dev, scale, 512, oa, gpu().allocator(),
                              gpu().stream());
     EXPECT_LT(rel_err(download_f32(oa), ref.ptr<float>(), size_t(ref.numel())), 1e-2);
+    // Heads per GPU of tensor parallelism (32 at TP 4): kAuto's 16-head
+    // kernel on the FP8 cache, the bits of the BF16 cache.
+    Tensor q32 = random_f32(rng_, {c.T, 32, 576}, 1.5f);
+    Tensor ref32 = Tensor::empty(DType::F32, {c.T, 32, 512});
+    cpu::mla_attention(q32, c.cache_f32, c.host, scale, 512, ref32);
+    Tensor dq32 = upload(q32, DType::BF16);
+    Tensor o8s = poisoned(DType::BF16, {c.T, 32, 512}), o16s = poisoned(DType::BF16, {c.T, 32, 512});
+    cuda::mla_attention_with(cuda::MlaKernel::kAuto, 0, dq32, d8, c.dev, scale, 512, o8s, gpu().allocator(),
+                             gpu().stream());
+    cuda::mla_attention_with(cuda::MlaKernel::kAuto, 0, dq32, d16, c.dev, scale, 512, o16s, gpu().allocator(),
+                             gpu().stream());
+    const auto s8 = download_f32(o8s), s16 = download_f32(o16s);
+    ASSERT_EQ(std::memcmp(s8.data(), s16.data(), s8.size() * sizeof(float)), 0) << "32 heads, T " << c.T;
+    EXPECT_LT(rel_err(s8, ref32.ptr<float>(), size_t(ref32.numel())), 1e-2) << "32 heads, T " << c.T;
   }
 }
 

@@ -189,12 +189,12 @@ __global__ void mla_combine_scalar_kernel(const float* part_o, const float* part
 }
 
 // The 16-head kernel's shape: DeepSeek-V3's latent, any multiple of 16
-// heads, all BF16.
+// heads, BF16 q and out, a BF16 or FP8 cache.
 bool small_supported(const Tensor& q, const Tensor& cache, const Tensor& out, int v_dim) {
   return q.dim(2) == mla::kMmaL && v_dim == mla::kMmaDv && q.dim(1) % mla::kSmallHeads == 0 &&
-         q.dtype() == DType::BF16 && cache.dtype() == DType::BF16 && out.dtype() == DType::BF16 &&
-         reinterpret_cast<uintptr_t>(q.data()) % 16 == 0 && reinterpret_cast<uintptr_t>(cache.data()) % 16 == 0 &&
-         reinterpret_cast<uintptr_t>(out.data()) % 16 == 0;
+         q.dtype() == DType::BF16 && (cache.dtype() == DType::BF16 || cache.dtype() == DType::F8_E4M3) &&
+         out.dtype() == DType::BF16 && reinterpret_cast<uintptr_t>(q.data()) % 16 == 0 &&
+         reinterpret_cast<uintptr_t>(cache.data()) % 16 == 0 && reinterpret_cast<uintptr_t>(out.data()) % 16 == 0;
 }
 
 bool mma_supported(const Tensor& q, const Tensor& cache, const Tensor& out, int v_dim) {
@@ -258,8 +258,8 @@ int min_split_tiles() {
 // 2026-12-04-6306b76-mla-small.md).
 constexpr int kSmallMaxSplits = 32;
 
-// kAuto's 16-head kernel for a BF16 cache up to this many (token, 64-head
-// block) units; 0 by default: it only wins at short contexts. H200 (record
+// kAuto's 16-head kernel up to this many (token, 64-head block) units; 0 by
+// default: it only wins at short contexts (measured with a BF16 cache). H200 (record
 // 2026-12-04-6306b76-mla-small.md), kernel + combine under graphs, small vs ws:
 // batch 1 x 512 keys 10.1 vs 12.9 us, 2 x 512 12.2 vs 13.1, 4 x 512 14.3 vs
 // 14.0, 8 x 512 17.4 vs 15.8, but 1 x 4096 21.6 vs 19.8 and 8 x 4096 71 vs
@@ -303,7 +303,8 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
         "cache");
   if (small && !small_ok)
     throw std::runtime_error(
-        "CUDA mla_attention: the 16-head kernel needs L 576, v_dim 512, heads % 16, BF16 q/out and a BF16 cache");
+        "CUDA mla_attention: the 16-head kernel needs L 576, v_dim 512, heads % 16, BF16 q/out, a BF16 or FP8 "
+        "cache");
   if (kernel == MlaKernel::kWs && fp8_cache)
     throw std::runtime_error("CUDA mla_attention: the warp-specialized kernel reads a BF16 cache (use kWgmma for FP8)");
   if (kernel == MlaKernel::kGeneric && v_dim > kGenMaxDv)
@@ -350,7 +351,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   }
 
   if (small) {
-    mla::launch_small(a, stream);
+    mla::launch_small(a, fp8_cache, stream);
   } else if (mma) {
     if (kernel == MlaKernel::kWs)
       mla::launch_ws(a, stream);

@@ -5,6 +5,11 @@
 #pragma once
 
 #include <cuda_runtime.h>
+#ifdef __CUDACC__
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+#endif
 
 #include <cstdint>
 
@@ -32,6 +37,22 @@ constexpr int kMmaL = 576, kMmaDv = 512, kMmaHeads = 64, kMmaKeys = 64;
 constexpr int kSmallHeads = 16, kSmallKeys = 32;
 
 #ifdef __CUDACC__
+// Eight e4m3 values (memory order) as eight bf16 (exact: e4m3 has 3 mantissa
+// bits and a range inside bf16's): how the FP8-cache kernels widen a staged
+// key tile.
+__device__ __forceinline__ uint4 e4m3x8_to_bf16x8(uint2 v) {
+  uint32_t o[4];
+  const uint32_t w[2] = {v.x, v.y};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const __half2_raw h =
+        __nv_cvt_fp8x2_to_halfraw2(__nv_fp8x2_storage_t((w[i >> 1] >> (16 * (i & 1))) & 0xffffu), __NV_E4M3);
+    const __nv_bfloat162 b = __float22bfloat162_rn(__half22float2(__half2(h)));
+    o[i] = *reinterpret_cast<const uint32_t*>(&b);
+  }
+  return make_uint4(o[0], o[1], o[2], o[3]);
+}
+
 // Byte offset of 16-byte chunk `chunk` (0..71) of row `row` in a Q or key
 // tile of kRows rows: 9 column blocks of [kRows x 64 dims], each 16-byte
 // chunk XOR-swizzled by row % 8 (the 128-byte-swizzle K-major layout wgmma
@@ -81,8 +102,8 @@ void launch_mma(const MlaArgs& a, bool wgmma, bool fp8_cache, cudaStream_t strea
 void launch_ws(const MlaArgs& a, cudaStream_t stream);
 
 // Few-rows kernel (mla_attention_small.cu): L = 576, Dv = 512, H % 16 == 0,
-// BF16 q/out/cache. Grid: T * (H / 16) * num_splits blocks of 32-key tiles
-// (min_split_tiles counts 32-key tiles here).
-void launch_small(const MlaArgs& a, cudaStream_t stream);
+// BF16 q/out, a BF16 or (fp8_cache) FP8 e4m3 cache. Grid: T * (H / 16) *
+// num_splits blocks of 32-key tiles (min_split_tiles counts 32-key tiles here).
+void launch_small(const MlaArgs& a, bool fp8_cache, cudaStream_t stream);
 
 }  // namespace sable::cuda::mla

@@ -90,21 +90,6 @@ __device__ __forceinline__ void wgmma_m64n32k16(float (&d)[4][4], uint64_t da, u
         "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3])
       : "l"(da), "l"(db), "r"(scale_d));
 }
-// Eight e4m3 values (memory order) as eight bf16 (exact: e4m3 has 3 mantissa
-// bits and a range inside bf16's).
-__device__ __forceinline__ uint4 e4m3x8_to_bf16x8(uint2 v) {
-  uint32_t o[4];
-  const uint32_t w[2] = {v.x, v.y};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(__nv_fp8x2_storage_t((w[i >> 1] >> (16 * (i & 1))) & 0xffffu),
-                                                     __NV_E4M3);
-    const __nv_bfloat162 b = __float22bfloat162_rn(__half22float2(__half2(h)));
-    o[i] = *reinterpret_cast<const uint32_t*>(&b);
-  }
-  return make_uint4(o[0], o[1], o[2], o[3]);
-}
-
 // The same for the P tile (8 chunks per row).
 __device__ __forceinline__ uint32_t pswz(int row, int chunk) {
   return uint32_t(row * 8 + ((chunk ^ row) & 7)) * 16u;

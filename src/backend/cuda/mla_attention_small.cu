@@ -25,6 +25,11 @@
 // Keys stream through a two-stage cp.async ring. Q and K tiles use the
 // 128-byte-swizzled column-block layout of the other kernels (latent_swz).
 // Splits (mla_block) and their combine as in the other kernels.
+// FP8 latent cache (kFp8): as in the mma kernel, e4m3 key tiles arrive by
+// cp.async (half the bytes) into two 18 KB staging buffers where the BF16
+// path keeps its second stage, and each tile is widened (exactly) into the
+// one BF16 stage that the same S and P V code reads: the bits of a BF16
+// cache holding the same values.
 #include <cuda_bf16.h>
 
 #include <cmath>
@@ -44,6 +49,7 @@ constexpr int kThreads = 128, kWarps = 4;
 constexpr int kChunks = kL / 8;                                                   // 72 16-byte chunks per row
 constexpr int kQBytes = kHeads * kL * 2;                                          // 18,432
 constexpr int kTileBytes = kKeys * kL * 2;                                        // 36,864
+constexpr int kFp8TileBytes = kKeys * kL;  // 18,432: an e4m3 key tile, row-major (two fit one BF16 stage)
 constexpr int kKSteps = kL / 16 / kWarps;                                         // 9 k-steps of 16 dims per warp for S
 constexpr int kSPartFloats = kHeads * kKeys;                                      // one warp's partial S
 constexpr int kSmemBytes = kQBytes + 2 * kTileBytes + kWarps * kSPartFloats * 4;  // 100,352
@@ -54,10 +60,14 @@ __device__ __forceinline__ uint32_t pack_bf16(float a, float b) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
+template <bool kFp8>
 __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p) {
   pdl_begin();
   extern __shared__ __align__(128) uint8_t smem[];
   const uint32_t sQ = smem_u32(smem), sK0 = sQ + kQBytes;
+  // kFp8: the e4m3 staging buffers, where the BF16 path keeps its second K stage.
+  const uint32_t sF8 = sK0 + kTileBytes;
+  const uint8_t* pF8 = smem + kQBytes + kTileBytes;
   float* spart = reinterpret_cast<float*>(smem + kQBytes + 2 * kTileBytes);  // [warp][16 x 32]
 
   const MlaBlock blk = mla_block<kHeads, kKeys>(p, int(blockIdx.x));
@@ -69,6 +79,7 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
   }
 
   const __nv_bfloat16* cache = static_cast<const __nv_bfloat16*>(p.cache);
+  const uint8_t* cache8 = static_cast<const uint8_t*>(p.cache);
   const int32_t* table = p.block_tables + int64_t(p.token_seq[t]) * p.max_blocks;
   // Loader: 8 threads per row (128 contiguous bytes per instruction), 16 rows per pass.
   const int lrow = tid >> 3, lch = tid & 7;
@@ -93,7 +104,35 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
         cp_async16(dst + latent_swz<kKeys>(r, lch + 8 * j), src + (bytes ? (lch + 8 * j) * 8 : 0), bytes);
     }
   };
-  load_tile(tb, sK0);
+  // kFp8: 4 threads per row, 16-byte chunks j * 4 + (tid % 4) of its 576 bytes.
+  auto load_tile_fp8 = [&](int tile, uint32_t dst) {
+    const int r = tid >> 2, key = tile * kKeys + r;
+    const uint8_t* src = cache8;
+    int bytes = 0;
+    if (key < n) {
+      src = cache8 + (int64_t(table[key / p.block_size]) * p.block_size + key % p.block_size) * kL;
+      bytes = 16;
+    }
+#pragma unroll
+    for (int j = 0; j < kL / 64; ++j) {
+      const int c = j * 4 + (tid & 3);
+      cp_async16(dst + r * kL + c * 16, src + (bytes ? c * 16 : 0), bytes);
+    }
+  };
+  // kFp8: widen a staged tile into the BF16 K stage (8 values, 16 bytes, per step).
+  auto widen_tile = [&](int stage) {
+    const uint8_t* src = pF8 + stage * kFp8TileBytes;
+#pragma unroll 2
+    for (int i = 0; i < kKeys * kL / 8 / kThreads; ++i) {
+      const int idx = i * kThreads + tid, r = idx / (kL / 8), c = idx % (kL / 8);
+      const uint2 v = *reinterpret_cast<const uint2*>(src + r * kL + c * 8);
+      *reinterpret_cast<uint4*>(smem + kQBytes + latent_swz<kKeys>(r, c)) = e4m3x8_to_bf16x8(v);
+    }
+  };
+  if constexpr (kFp8)
+    load_tile_fp8(tb, sF8);
+  else
+    load_tile(tb, sK0);
   cp_async_commit();
 
   // S: this warp's 9 k-steps (dims 144 warp + 16 i); chunk of k-step i's first half.
@@ -113,11 +152,18 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
 
   for (int tile = tb; tile < te; ++tile) {
     const int st = (tile - tb) & 1;
-    const uint32_t cur = sK0 + st * kTileBytes;
+    const uint32_t cur = kFp8 ? sK0 : sK0 + st * kTileBytes;
     cp_async_wait_all();
     __syncthreads();  // tile (and Q) landed for all; everyone is done with the previous tile and spart
-    if (tile + 1 < te) load_tile(tile + 1, sK0 + (st ^ 1) * kTileBytes);
-    cp_async_commit();
+    if constexpr (kFp8) {
+      if (tile + 1 < te) load_tile_fp8(tile + 1, sF8 + (st ^ 1) * kFp8TileBytes);
+      cp_async_commit();
+      widen_tile(st);
+      __syncthreads();
+    } else {
+      if (tile + 1 < te) load_tile(tile + 1, sK0 + (st ^ 1) * kTileBytes);
+      cp_async_commit();
+    }
 
     // ---- partial S over this warp's dims: 4 n-tiles of 8 keys ----
     float sacc[4][4];
@@ -223,11 +269,12 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
 
 }  // namespace
 
-void launch_small(const MlaArgs& a, cudaStream_t stream) {
+void launch_small(const MlaArgs& a, bool fp8_cache, cudaStream_t stream) {
   const int64_t blocks = int64_t(a.T) * (a.H / kHeads) * a.num_splits;
   if (blocks == 0) return;
-  allow_dynamic_smem(mla_small_kernel, kSmemBytes);
-  launch_pdl(mla_small_kernel, unsigned(blocks), kThreads, kSmemBytes, stream, a);
+  auto kernel = fp8_cache ? mla_small_kernel<true> : mla_small_kernel<false>;
+  allow_dynamic_smem(kernel, kSmemBytes);
+  launch_pdl(kernel, unsigned(blocks), kThreads, kSmemBytes, stream, a);
   SABLE_CUDA_LAUNCH_CHECK();
 }
 

@@ -47,7 +47,7 @@ void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata
 
 // Which attention kernel mla_attention uses; for tests and benchmarks.
 // kWs: the warp-specialized wgmma kernel (BF16 cache only). kSmall: 16
-// heads per CTA (BF16 cache only; any multiple of 16 heads): few-row decode.
+// heads per CTA (BF16 or FP8 cache; any multiple of 16 heads): few-row decode.
 enum class MlaKernel { kAuto, kGeneric, kMma, kWgmma, kWs, kSmall };
 void mla_attention_with(MlaKernel kernel, int num_splits /* 0 = auto */, const Tensor& q,
                         const Tensor& cache, const AttentionMetadata& m, float softmax_scale,
@@ -57,7 +57,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits /* 0 = auto */, const T
 // False for a value outside 0..64.
 bool set_mla_split_tiles(int tiles);
 // Up to how many (token, 64-head block) units kAuto takes the 16-head kernel
-// for a BF16 cache (0, the default: never, unless the head count is not a
+// (0, the default: never, unless the head count is not a
 // multiple of 64; SABLE_MLA_SMALL_UNITS at first use; knob
 // "mla-small-units"). False outside 0..4096.
 bool set_mla_small_units(int units);
