@@ -9,6 +9,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
+
+#include "backend/cuda/sm90_async.cuh"
 #endif
 
 #include <cstdint>
@@ -60,6 +62,39 @@ __device__ __forceinline__ uint4 e4m3x8_to_bf16x8(uint2 v) {
 template <int kRows>
 __device__ __forceinline__ uint32_t latent_swz(int row, int chunk) {
   return uint32_t((chunk >> 3) * (kRows * 128) + row * 128 + (((chunk ^ row) & 7) << 4));
+}
+
+// FP8 cache (--kv-cache-dtype fp8) in the tensor-core kernels: a key tile of
+// kThreads / 4 keys from key0 lands as e4m3 rows of kMmaL bytes at shared
+// address dst by cp.async, 4 threads per row, 16-byte chunks j * 4 + (tid %
+// 4); keys at or past n are zero-filled (p = 0 must not meet NaN garbage).
+// The caller commits and waits.
+template <int kThreads>  // kThreads / 4 keys a tile
+__device__ __forceinline__ void load_key_tile_fp8(const uint8_t* cache8, const int32_t* table, int block_size, int key0,
+                                                  int n, uint32_t dst, int tid) {
+  const int r = tid >> 2, key = key0 + r;
+  const uint8_t* src = cache8;
+  int bytes = 0;
+  if (key < n) {
+    src = cache8 + (int64_t(table[key / block_size]) * block_size + key % block_size) * kMmaL;
+    bytes = 16;
+  }
+#pragma unroll
+  for (int j = 0; j < kMmaL / 64; ++j) {
+    const int c = j * 4 + (tid & 3);
+    cp_async16(dst + r * kMmaL + c * 16, src + (bytes ? c * 16 : 0), bytes);
+  }
+}
+// ... and widened (exactly) from the staged e4m3 rows at src into the BF16
+// key stage at dst in latent_swz<kRows> layout, 8 values (16 bytes) a step.
+template <int kRows, int kThreads>
+__device__ __forceinline__ void widen_key_tile(const uint8_t* src, uint8_t* dst, int tid) {
+#pragma unroll 2
+  for (int i = 0; i < kRows * kMmaL / 8 / kThreads; ++i) {
+    const int idx = i * kThreads + tid, r = idx / (kMmaL / 8), c = idx % (kMmaL / 8);
+    const uint2 v = *reinterpret_cast<const uint2*>(src + r * kMmaL + c * 8);
+    *reinterpret_cast<uint4*>(dst + latent_swz<kRows>(r, c)) = e4m3x8_to_bf16x8(v);
+  }
 }
 
 // The work of one CTA of the tensor-core kernels' grid (T * (H / kHeads) *

@@ -157,34 +157,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
         cp_async16(dst + swz(r, lch + 8 * j), src + (bytes ? (lch + 8 * j) * 8 : 0), bytes);
     }
   };
-  // kFp8: 4 threads per row, 16-byte chunks j * 4 + (tid % 4) of its 576 bytes.
-  auto load_tile_fp8 = [&](int tile, uint32_t dst) {
-    const int r = tid >> 2, key = tile * kKeys + r;
-    const uint8_t* src = cache8;
-    int bytes = 0;
-    if (key < n) {
-      const int blk = table[key / p.block_size];
-      src = cache8 + (int64_t(blk) * p.block_size + key % p.block_size) * kL;
-      bytes = 16;
-    }
-#pragma unroll
-    for (int j = 0; j < kL / 64; ++j) {
-      const int c = j * 4 + (tid & 3);
-      cp_async16(dst + r * kL + c * 16, src + (bytes ? c * 16 : 0), bytes);
-    }
-  };
-  // kFp8: widen a staged tile into the BF16 K stage (8 values, 16 bytes, per step).
-  auto widen_tile = [&](int stage) {
-    const uint8_t* src = pF8 + stage * kFp8TileBytes;
-#pragma unroll 2
-    for (int i = 0; i < kRows * kL / 8 / kThreads; ++i) {
-      const int idx = i * kThreads + tid, r = idx / (kL / 8), c = idx % (kL / 8);
-      const uint2 v = *reinterpret_cast<const uint2*>(src + r * kL + c * 8);
-      *reinterpret_cast<uint4*>(smem + kTileBytes + swz(r, c)) = e4m3x8_to_bf16x8(v);
-    }
-  };
   if constexpr (kFp8)
-    load_tile_fp8(tb, sF8);
+    load_key_tile_fp8<kThreads>(cache8, table, p.block_size, tb * kKeys, n, sF8, tid);
   else
     load_tile(tb, sK0);
   cp_async_commit();
@@ -224,9 +198,11 @@ __global__ void __launch_bounds__(kThreads, 1) mla_mma_kernel(const MlaArgs p) {
     if constexpr (kWgmmaS && !kFp8) fence_proxy_async();
     __syncthreads();  // tile landed for all; everyone is done with the previous tile
     if constexpr (kFp8) {
-      if (tile + 1 < te) load_tile_fp8(tile + 1, sF8 + (st ^ 1) * kFp8TileBytes);
+      if (tile + 1 < te)
+        load_key_tile_fp8<kThreads>(cache8, table, p.block_size, (tile + 1) * kKeys, n, sF8 + (st ^ 1) * kFp8TileBytes,
+                                    tid);
       cp_async_commit();
-      widen_tile(st);
+      widen_key_tile<kKeys, kThreads>(pF8 + st * kFp8TileBytes, smem + kTileBytes, tid);
       if constexpr (kWgmmaS) fence_proxy_async();  // generic-proxy stores, then wgmma reads them
       __syncthreads();
     } else {
