@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_info.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/gemm_common.cuh"
