@@ -212,6 +212,7 @@ def test_yamllint(renders):
     ({"model": {"path": "/data/DeepSeek-V3", "volume": {"type": "hostPath"}}}, "is not under model.volume.mountPath"),
     ({"lws": {"enabled": True, "size": 1}}, "lws.size must be at least 2"),
     ({"engine": {"shutdownTimeout": 120}}, "shutdownTimeout must be below terminationGracePeriodSeconds"),
+    ({"engine": {"shutdownTimeout": 86}}, "by more than 5 s"),  # no room left for the drain's last writes
     ({"autoscaling": {"enabled": True, "targetCPUUtilizationPercentage": None,
                       "targetMemoryUtilizationPercentage": None}}, "needs at least one metric"),
 ])
@@ -287,9 +288,10 @@ def test_default_values_serve_one_gpu_with_probes_and_hardening(renders):
         assert c[probe]["httpGet"] == {"path": "/health", "port": "http"}, probe
     window = c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"]
     assert window >= 3600, f"startup window {window}s is too short to load a 671B model"
-    # SIGTERM drains for --shutdown-timeout after the preStop pause, all within the grace period.
+    # SIGTERM drains for --shutdown-timeout after the preStop pause, then gives slow readers up to 5 s to
+    # receive their last bytes (docs/server.md), all within the grace period.
     pause = int(c["lifecycle"]["preStop"]["exec"]["command"][-1])
-    assert pause + int(flags["--shutdown-timeout"]) < tpl["spec"]["terminationGracePeriodSeconds"]
+    assert pause + int(flags["--shutdown-timeout"]) + 5 < tpl["spec"]["terminationGracePeriodSeconds"]
 
     vols = {v["name"]: v for v in tpl["spec"]["volumes"]}
     mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}

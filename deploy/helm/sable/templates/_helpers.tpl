@@ -101,8 +101,8 @@ GPU node an hour later.
 {{- if and (eq .Values.model.volume.type "hostPath") (not .Values.model.volume.hostPath.path) }}
 {{- fail "model.volume.hostPath.path is required with model.volume.type hostPath" }}
 {{- end }}
-{{- if and .Values.engine.shutdownTimeout (ge (int .Values.engine.shutdownTimeout) (int .Values.terminationGracePeriodSeconds)) }}
-{{- fail "engine.shutdownTimeout must be below terminationGracePeriodSeconds, or the kubelet kills the server mid-drain" }}
+{{- if and .Values.engine.shutdownTimeout (ge (add (int .Values.engine.shutdownTimeout) 5) (int .Values.terminationGracePeriodSeconds)) }}
+{{- fail "engine.shutdownTimeout must be below terminationGracePeriodSeconds by more than 5 s (the drain's last writes to slow readers), or the kubelet kills the server mid-drain" }}
 {{- end }}
 {{- end }}
 
