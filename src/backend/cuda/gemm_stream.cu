@@ -436,16 +436,19 @@ void launch_variant(const StreamGemmArgs& a, cudaStream_t stream) {
 
 // Warps splitting K for grouped GEMMs over tiled weights through the ring
 // (the FP8 MoE experts). 2 (128-row CTAs whose warps each stream twice the
-// stages; the experts' down projection has only 16 K-blocks, 4 stages per
-// warp at 4 K-warps, mostly ramp and drain) from 256 token-expert pairs
-// (32 tokens of DeepSeek-V3), 4 below, where CTAs are few and the grid's
-// wave count decides. H200 (records 2026-12-01-8b14ee8-moe-tiles-ab.md,
-// 2026-12-01-dd43d42-moe-kwarps-ab.md): FP8 MoE at 128 tokens 2,551 us
-// against 2,663 with 4 (3,096 against 3,386 with 16-token tiles), equal at
-// 32; at one token (9 experts with the shared one) the gate/up grid is 288
-// CTAs of 128 rows, 1.09 waves, and the FP8 decode step took 1.455 ms
-// against 1.398 with 4. Batch-invariant mode keeps 4 at every size (one K
-// partition whatever the batch). Dense GEMMs take theirs from the caller
+// stages) from 256 token-expert pairs (32 tokens of DeepSeek-V3), and at
+// every size for GEMMs of at most 16 K tiles (the experts' down projection:
+// 16 K-blocks are 4 stages per warp at 4 K-warps, mostly ramp and drain); 4
+// otherwise, where CTAs are few and the grid's wave count decides. H200
+// (records 2026-12-01-8b14ee8-moe-tiles-ab.md, 2026-12-01-dd43d42-moe-kwarps-ab.md):
+// FP8 MoE at 128 tokens 2,551 us against 2,663 with 4 (3,096 against 3,386
+// with 16-token tiles), equal at 32; at one token (9 experts with the shared
+// one) the gate/up grid is 288 CTAs of 128 rows, 1.09 waves, and the FP8
+// decode step took 1.455 ms against 1.398 with 4. Down alone on 2 (record
+// 2026-12-04-fe2e4eb-down-kwarps-ab.md, the FP8 step): batch 1 / 2 / 4 / 8 /
+// 32 1.389 -> 1.382, 1.671 = 1.671, 1.958 -> 1.942, 2.706 -> 2.703, 6.110 ->
+// 6.113 ms. Batch-invariant mode keeps 4 at every size (one K partition
+// whatever the batch). Dense GEMMs take theirs from the caller
 // (StreamGemmArgs::kwarps, gemm_linear.cu). SABLE_STREAM_KWARPS=2|4 forces
 // one for the grouped GEMMs (tuning knob, read once).
 TuningValue g_stream_kwarps{"SABLE_STREAM_KWARPS", 0, [](int v) { return v == 0 || v == 2 || v == 4; }};
@@ -453,7 +456,7 @@ TuningValue g_stream_kwarps{"SABLE_STREAM_KWARPS", 0, [](int v) { return v == 0 
 int tiled_kwarps(const StreamGemmArgs& a) {
   if (!a.tiles) return a.kwarps == 2 ? 2 : 4;
   if (const int forced = g_stream_kwarps.get()) return forced;
-  return !batch_invariant() && a.T >= 256 ? 2 : 4;
+  return !batch_invariant() && (a.T >= 256 || a.w_kt <= 16) ? 2 : 4;
 }
 
 template <bool FP8, int BN>
