@@ -219,8 +219,9 @@ TEST_F(CudaMlaAttention, MixedPrefillAndDecode) {
 // FP8 latent cache (--kv-cache-dtype fp8): the tensor-core kernels (the
 // 16-head one too, also at 32 heads) stage e4m3 key tiles and widen them to
 // bf16 exactly, so on a cache of e4m3-representable values they give the
-// bits they give on a BF16 cache of the same values (any split count, decode and prefill rows, block sizes 16
-// and 64), and match the reference within the usual bound.
+// bits they give on a BF16 cache of the same values (any split count, decode
+// and prefill rows, block sizes 16 and 64), and match the reference within
+// the usual bound.
 TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
   SCOPED_TRACE("seed " + std::to_string(seed_));
   std::vector<SeqSpec> five;

@@ -419,20 +419,36 @@ TEST(HttpServerTest, DrainLetsRunningRequestsFinish) {
   EXPECT_TRUE(s.engine().aborted().empty());
 }
 
+// A server whose streams are 16 MB (more than the socket buffers hold), and
+// a client whose stream has started: what the drain tests below stop.
+struct LargeStream {
+  static FakeEngine::Options engine() {
+    FakeEngine::Options eo;
+    eo.tick = std::chrono::milliseconds(1);
+    eo.script = std::string(16u << 20, 'x');
+    eo.script_piece = 1 << 16;
+    return eo;
+  }
+  static ServerConfig config() {
+    ServerConfig cfg;
+    cfg.shutdown_timeout = std::chrono::milliseconds(5000);
+    return cfg;
+  }
+  TestServer s{config(), engine()};
+  Client c{s.port()};
+  LargeStream() {
+    c.send(post("/v1/completions", R"({"prompt": [1], "max_tokens": 1000, "stream": true})"));
+    c.read_until("data: ", 3000);
+  }
+};
+
 // The drain waits for the last bytes of a finished response, not only for its
 // generation: a client that reads slowly still gets the whole stream, with
 // [DONE] and the chunked terminator (CI once cut a stream after [DONE]).
 TEST(HttpServerTest, DrainWaitsForUnsentBytes) {
-  FakeEngine::Options eo;
-  eo.tick = std::chrono::milliseconds(1);
-  eo.script = std::string(16u << 20, 'x');  // more than the socket buffers hold
-  eo.script_piece = 1 << 16;
-  ServerConfig cfg;
-  cfg.shutdown_timeout = std::chrono::milliseconds(5000);
-  TestServer s(cfg, eo);
-  Client c(s.port());
-  c.send(post("/v1/completions", R"({"prompt": [1], "max_tokens": 1000, "stream": true})"));
-  c.read_until("data: ", 3000);
+  LargeStream ls;
+  TestServer& s = ls.s;
+  Client& c = ls.c;
   std::thread drain([&] { s.shutdown_and_join(); });
   // Stop reading until the generation has ended: the server's writes block.
   EXPECT_TRUE(s.engine().wait_idle(std::chrono::seconds(10)));
@@ -448,16 +464,8 @@ TEST(HttpServerTest, DrainWaitsForUnsentBytes) {
 // ... but not forever: a client that never reads is closed after the
 // drain's 5 s for writing out, and the server stops.
 TEST(HttpServerTest, DrainClosesAClientThatNeverReads) {
-  FakeEngine::Options eo;
-  eo.tick = std::chrono::milliseconds(1);
-  eo.script = std::string(16u << 20, 'x');
-  eo.script_piece = 1 << 16;
-  ServerConfig cfg;
-  cfg.shutdown_timeout = std::chrono::milliseconds(5000);
-  TestServer s(cfg, eo);
-  Client c(s.port());
-  c.send(post("/v1/completions", R"({"prompt": [1], "max_tokens": 1000, "stream": true})"));
-  c.read_until("data: ", 3000);
+  LargeStream ls;
+  TestServer& s = ls.s;
   auto t0 = std::chrono::steady_clock::now();
   s.shutdown_and_join();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
