@@ -108,15 +108,6 @@ class Backend {
   // (the CPU backend: its KV budget is a flag).
   virtual bool memory_info(size_t* free_bytes, size_t* total_bytes) { return false; }
 
-  // ---- hints ----
-  // A linear() through w at `rows` tokens, or a read of all of t, follows
-  // soon after work that leaves memory bandwidth idle: the backend may have
-  // that work start moving their first bytes into its cache (CUDA: the next
-  // MLA decode attention carries L2 prefetches, cuda/l2_prefetch.h). Changes
-  // no result; the CPU backend ignores them.
-  virtual void prefetch_weight(const LinearWeight& w, int64_t rows) {}
-  virtual void prefetch_tensor(const Tensor& t, int64_t rows) {}
-
   // ---- ops ----
   // out[t] = table[ids[t]]. ids I32 [T]; table [V, H] (any float dtype); out [T, H].
   virtual void embedding(const Tensor& ids, const Tensor& table, Tensor& out) = 0;

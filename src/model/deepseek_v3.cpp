@@ -287,10 +287,6 @@ Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const DeviceBatch&
     Tensor q_latent = be.empty(act, {Ta, heads, L});
     be.mla_absorb_q(q.rows(0, Ta), w.w_uk, q_latent, all_absorbed ? &m.positions : nullptr,
                     all_absorbed ? &rope_ : nullptr);
-    // At decode sizes attention leaves memory bandwidth nearly idle; W_UV and
-    // o_proj are read next (hints, see Backend).
-    be.prefetch_tensor(w.w_uv, Ta);
-    be.prefetch_weight(w.o_proj, T);
     Tensor o_latent = be.empty(act, {Ta, heads, kv_lora});
     be.mla_attention(q_latent, layer_cache, ma, rope_tables_.softmax_scale, int(kv_lora), o_latent);
     // Take W_UV out of the latent: [Ta, heads, v_head_dim].

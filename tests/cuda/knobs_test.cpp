@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <utility>
 
-#include "backend/cuda/l2_prefetch.h"
 #include "backend/cuda/pdl.h"
 #include "backend/cuda/tuning_value.h"
 
@@ -52,17 +51,7 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   EXPECT_TRUE(cuda::set_knob("moe-wgmma-variant", 3));
   EXPECT_TRUE(cuda::set_knob("moe-wgmma-variant", 1));
   EXPECT_TRUE(cuda::set_knob("moe-wgmma-variant", -1));
-  const int saved_mask = cuda::l2_carry_mask(), saved_mb = cuda::l2_carry_mb();
-  EXPECT_FALSE(cuda::set_knob("mla-prefetch", 4));
-  EXPECT_FALSE(cuda::set_knob("mla-prefetch", -1));
-  EXPECT_TRUE(cuda::set_knob("mla-prefetch", 3));
-  EXPECT_EQ(cuda::l2_carry_mask(), 3);
-  EXPECT_TRUE(cuda::set_knob("mla-prefetch", saved_mask));
-  EXPECT_FALSE(cuda::set_knob("mla-prefetch-mb", 4097));
-  EXPECT_TRUE(cuda::set_knob("mla-prefetch-mb", 8));
-  EXPECT_EQ(cuda::l2_carry_mb(), 8);
-  EXPECT_TRUE(cuda::set_knob("mla-prefetch-mb", saved_mb));
-  EXPECT_EQ(cuda::knob_help().size(), 13u);
+  EXPECT_EQ(cuda::knob_help().size(), 11u);
 }
 
 // The environment's value when it is a whole valid integer, else the

@@ -16,8 +16,6 @@
 #include <numeric>
 
 #include "backend/cpu/ops.h"
-#include "backend/cuda/gemm.h"
-#include "backend/cuda/l2_prefetch.h"
 #include "backend/cuda/ops.h"
 #include "cuda_test_util.h"
 
@@ -275,40 +273,6 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
     const auto s8 = download_f32(o8s), s16 = download_f32(o16s);
     ASSERT_EQ(std::memcmp(s8.data(), s16.data(), s8.size() * sizeof(float)), 0) << "32 heads, T " << c.T;
     EXPECT_LT(rel_err(s8, ref32.ptr<float>(), size_t(ref32.numel())), 1e-2) << "32 heads, T " << c.T;
-  }
-}
-
-// L2 prefetches carried by the call (l2_prefetch.h: a plain buffer and the
-// heads of an FP8 weight's streaming ranges) change no bit, in the
-// warp-specialized kernel that issues them (also from CTAs of empty splits)
-// and in the kernels that drop them.
-TEST_F(CudaMlaAttention, CarriedPrefetchChangesNoBit) {
-  SCOPED_TRACE("seed " + std::to_string(seed_));
-  Tensor buf = poisoned(DType::BF16, {20 << 20});  // 40 MB
-  LinearWeight w;
-  cuda::make_random_linear(w, 7168, 16384, /*fp8=*/true, 3, gpu().stream());
-  cuda::L2Prefetch carry;
-  carry.set[carry.sets++] = cuda::l2_prefetch_buffer(buf.data(), int64_t(buf.nbytes()));
-  cuda::L2PrefetchSet s;
-  if (cuda::linear_l2_prefetch_set(w, 1, 16 << 20, &s)) carry.set[carry.sets++] = s;
-  std::vector<SeqSpec> five;
-  for (int i = 0; i < 5; ++i) five.push_back({int(rng_() % 3000), 1});
-  const std::vector<std::pair<std::vector<SeqSpec>, int>> cases = {{{{512, 1}}, 64}, {five, 16}};
-  for (const auto& [seqs, bs] : cases) {
-    PagedCase c = make_case(rng_, seqs, bs, 576);
-    Tensor q = random_f32(rng_, {c.T, 128, 576}, 1.5f);
-    const float scale = 1.f / std::sqrt(192.f);
-    Tensor dq = upload(q, DType::BF16), dcache = upload(c.cache_f32, DType::BF16);
-    for (auto k : {cuda::MlaKernel::kWs, cuda::MlaKernel::kAuto, cuda::MlaKernel::kWgmma})
-      for (int sp : {0, 1, 32}) {  // 32 splits of 9 tiles: most CTAs take the empty-split exit
-        SCOPED_TRACE(std::string(kernel_name(k)) + " splits " + std::to_string(sp) + " T " + std::to_string(c.T));
-        Tensor plain = poisoned(DType::BF16, {c.T, 128, 512}), carried = poisoned(DType::BF16, {c.T, 128, 512});
-        cuda::mla_attention_with(k, sp, dq, dcache, c.dev, scale, 512, plain, gpu().allocator(), gpu().stream());
-        cuda::mla_attention_with(k, sp, dq, dcache, c.dev, scale, 512, carried, gpu().allocator(), gpu().stream(),
-                                 &carry);
-        const auto a = download_f32(plain), b = download_f32(carried);
-        ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
-      }
   }
 }
 

@@ -55,10 +55,7 @@ void CudaBackend::prepare_linear(LinearWeight& w) {
   cuda::prepare_linear(w, opts_.quantize_fp8 && !w.keep_precision, stream_);
 }
 void CudaBackend::prepare_experts(MoeExperts& e) { cuda::prepare_experts(e, opts_.quantize_fp8, stream_); }
-void CudaBackend::synchronize() {
-  carry_.sets = 0;
-  SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_));
-}
+void CudaBackend::synchronize() { SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
 bool CudaBackend::memory_info(size_t* free_bytes, size_t* total_bytes) {
   return cudaMemGetInfo(free_bytes, total_bytes) == cudaSuccess;
@@ -80,7 +77,6 @@ void CudaBackend::linear(const Tensor& x, const LinearWeight& w, Tensor& out) {
     SABLE_CUDA_CHECK(cudaMemsetAsync(out.data(), 0, out.nbytes(), stream_));
     return;
   }
-  carry_.sets = 0;
   cuda::linear(x, w, out, stream_);
 }
 void CudaBackend::silu_and_mul(const Tensor& g, const Tensor& u, Tensor& out) {
@@ -127,23 +123,8 @@ void CudaBackend::mla_attention_expanded(const Tensor& q, const Tensor& kv, cons
 }
 void CudaBackend::mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float scale,
                                 int v_dim, Tensor& out) {
-  const cuda::L2Prefetch carry = carry_;
-  carry_.sets = 0;
   if (skipped(kSkipAttention)) return;
-  cuda::mla_attention(q, cache, m, scale, v_dim, out, *alloc_, stream_, carry.sets > 0 ? &carry : nullptr);
-}
-
-void CudaBackend::prefetch_weight(const LinearWeight& w, int64_t rows) {
-  if (!(cuda::l2_carry_mask() & 1) || rows > cuda::kL2CarryMaxTokens || carry_.sets == cuda::L2Prefetch::kMaxSets)
-    return;
-  cuda::L2PrefetchSet s;
-  if (cuda::linear_l2_prefetch_set(w, rows, int64_t(cuda::l2_carry_mb()) << 20, &s)) carry_.set[carry_.sets++] = s;
-}
-void CudaBackend::prefetch_tensor(const Tensor& t, int64_t rows) {
-  if (!(cuda::l2_carry_mask() & 2) || rows > cuda::kL2CarryMaxTokens || carry_.sets == cuda::L2Prefetch::kMaxSets ||
-      !t.data())
-    return;
-  carry_.set[carry_.sets++] = cuda::l2_prefetch_buffer(t.data(), int64_t(t.nbytes()));
+  cuda::mla_attention(q, cache, m, scale, v_dim, out, *alloc_, stream_);
 }
 void CudaBackend::add_inplace(Tensor& a, const Tensor& b) {
   if (skipped(kSkipElementwise)) return;

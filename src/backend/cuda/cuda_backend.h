@@ -13,7 +13,6 @@
 #include "backend/backend.h"
 #include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/cuda_allocator.h"
-#include "backend/cuda/l2_prefetch.h"
 
 struct cublasContext;
 
@@ -83,8 +82,6 @@ class CudaBackend final : public Backend {
   void copy_columns(const Tensor& x, int64_t col0, Tensor& out) override;
   void convert(const Tensor& src, Tensor& dst) override;
   bool sample_tokens(const Tensor& logits, const std::vector<TokenSamplingRow>& rows, int32_t* tokens) override;
-  void prefetch_weight(const LinearWeight& w, int64_t rows) override;
-  void prefetch_tensor(const Tensor& t, int64_t rows) override;
 
   // For the runner (graphs, memory planning), the sampler and tests.
   cudaStream_t stream() const { return stream_; }
@@ -101,9 +98,6 @@ class CudaBackend final : public Backend {
   void* cublas_ws_ = nullptr;
   std::unique_ptr<CudaAllocator> alloc_;
   int next_graph_pool_ = 1;
-  // Prefetch hints waiting for their carrier, the next MLA attention; a
-  // linear() or a synchronize() drops what is left (stale by then).
-  cuda::L2Prefetch carry_;
 };
 
 // A backend with its own stream and allocator. Tensors it allocated must be

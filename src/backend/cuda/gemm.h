@@ -15,7 +15,6 @@
 #include <cstdint>
 
 #include "backend/cuda/batch_invariant.h"  // linear() honours it
-#include "backend/cuda/l2_prefetch.h"
 #include "backend/linear_weight.h"
 #include "core/tensor.h"
 
@@ -91,12 +90,6 @@ void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t
 int64_t stream_gemm_max_tokens(bool fp8);
 // The path linear() takes for T tokens through a prepared weight.
 GemmPath linear_auto_path(int64_t T, const LinearWeight& w);
-// What linear() through w at T tokens reads first, as an L2 prefetch set
-// (l2_prefetch.h) of about `bytes` in all: the heads of the streaming
-// kernel's CTA ranges over the FP8 tiled copy (row tiles of 32 rows, each
-// row tile's K tiles cut into the split count linear() picks). False (and
-// *out untouched) for any other path: cuBLASLt, bf16, natural rows.
-bool linear_l2_prefetch_set(const LinearWeight& w, int64_t T, int64_t bytes, L2PrefetchSet* out);
 // Testing knob: K-warps of dense FP8 GEMMs that read the tiled copy, 2
 // (128-row CTAs) or 4 (64-row); 0 = the rule (gemm_linear.cu: 2 for weights
 // of more than 2 x SMs x 64 rows). Not thread-safe.

@@ -8,7 +8,6 @@
 
 #include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/device_info.h"
-#include "backend/cuda/expert_tiles.cuh"
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
 #include "backend/cuda/tuning_value.h"
@@ -173,29 +172,6 @@ GemmPath linear_auto_path(int64_t T, const LinearWeight& w) {
   if (P.fp8 && !stream_env_override())
     stream = T == 1 || (T <= 8 && elems <= (int64_t(24) << 20)) || (T <= 32 && elems <= (int64_t(8) << 20));
   return stream ? GemmPath::kStream : GemmPath::kLibrary;
-}
-
-bool linear_l2_prefetch_set(const LinearWeight& w, int64_t T, int64_t bytes, L2PrefetchSet* out) {
-  if (!w.prepared || T <= 0 || bytes <= 0) return false;
-  const PreparedLinear& P = prepared_of(w);
-  if (!P.fp8 || !P.tiled || !g_read_tiles || P.in % 16 != 0) return false;
-  // The choices linear_on makes for the streaming kernel over the tiles.
-  const bool invariant = batch_invariant();
-  if (!invariant && linear_auto_path(T, w) != GemmPath::kStream) return false;
-  const int64_t rows = dense_kwarps(P.out) == 2 ? 128 : 64;
-  static_assert(L2Prefetch::kTileBytes == kExpertTileBytes, "a prefetch tile is a tile of the copy");
-  L2PrefetchSet s;
-  s.base = static_cast<const char*>(P.tiled);
-  s.row_tiles = ceil_div(P.out, int64_t(kExpertTileRows));
-  s.k_tiles = P.tiled_kt;
-  s.splits = invariant ? 1 : pick_splits(P.out, T, pick_bn(T, true), P.in, rows);
-  // The budget spread evenly over the ranges (at least a tile each), at most
-  // the shortest range.
-  const int64_t ranges = s.row_tiles * s.splits;
-  s.head = std::min(ceil_div(bytes, ranges * int64_t(kExpertTileBytes)), s.k_tiles / s.splits);
-  if (s.head <= 0) return false;
-  *out = s;
-  return true;
 }
 
 void linear_on(const Tensor& x, const LinearWeight& w, Tensor& out, cudaStream_t stream,

@@ -1,7 +1,6 @@
 #include "backend/cuda/knobs.h"
 
 #include "backend/cuda/gemm.h"
-#include "backend/cuda/l2_prefetch.h"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/pdl.h"
 
@@ -37,12 +36,6 @@ const Knob kKnobs[] = {
     {"mla-small-units",
      "0..4096 (MLA decode: the 16-head kernel up to this many token x 64-head units, 0 never; SABLE_MLA_SMALL_UNITS)",
      [](int v) { return set_mla_small_units(v); }},
-    {"mla-prefetch",
-     "0..3 (L2 prefetches carried by MLA decode attention, a mask: 1 o_proj's range heads, 2 W_UV; "
-     "SABLE_MLA_PREFETCH)",
-     [](int v) { return set_l2_carry_mask(v); }},
-    {"mla-prefetch-mb", "0..4096 (MB of o_proj's range heads the mla-prefetch mask's 1 carries; SABLE_MLA_PREFETCH_MB)",
-     [](int v) { return set_l2_carry_mb(v); }},
     {"absorb-rope", "1 | 0 (q_rope's RoPE inside mla_absorb_q, or a launch of its own after it)",
      [](int v) { return (v == 0 || v == 1) && (g_absorb_rope = v == 1, true); }},
     {"skip",

@@ -276,8 +276,8 @@ bool set_mla_split_tiles(int tiles) { return g_split_tiles.set(tiles); }
 bool set_mla_small_units(int units) { return g_small_units.set(units); }
 
 void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache,
-                        const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out, Allocator& scratch,
-                        cudaStream_t stream, const L2Prefetch* carry) {
+                        const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out,
+                        Allocator& scratch, cudaStream_t stream) {
   const int64_t T = q.dim(0), H = q.dim(1), L = q.dim(2);
   assert(cache.dim(2) == L && out.dim(0) == T && out.dim(1) == H && out.dim(2) == v_dim);
   if (T == 0) return;
@@ -341,7 +341,6 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   a.num_splits = S;
   a.min_split_tiles = min_split_tiles();
   a.scale_log2 = softmax_scale * 1.4426950408889634f;
-  if (carry && kernel == MlaKernel::kWs) a.carry = *carry;
 
   Tensor part_o, part_lse;
   if (S > 1) {
@@ -384,9 +383,9 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   }
 }
 
-void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float softmax_scale, int v_dim,
-                   Tensor& out, Allocator& scratch, cudaStream_t stream, const L2Prefetch* carry) {
-  mla_attention_with(MlaKernel::kAuto, 0, q, cache, m, softmax_scale, v_dim, out, scratch, stream, carry);
+void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float softmax_scale,
+                   int v_dim, Tensor& out, Allocator& scratch, cudaStream_t stream) {
+  mla_attention_with(MlaKernel::kAuto, 0, q, cache, m, softmax_scale, v_dim, out, scratch, stream);
 }
 
 }  // namespace sable::cuda

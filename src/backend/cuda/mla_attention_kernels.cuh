@@ -15,8 +15,6 @@
 
 #include <cstdint>
 
-#include "backend/cuda/l2_prefetch.h"
-
 namespace sable::cuda::mla {
 
 // Everything a kernel needs about the batch, all device pointers.
@@ -33,7 +31,6 @@ struct MlaArgs {
   int max_blocks, block_size, num_splits;
   int min_split_tiles;      // tensor-core kernels: a split takes at least this many kMmaKeys tiles
   float scale_log2;         // softmax_scale * log2(e): scores live in the log2 domain
-  L2Prefetch carry;         // issued by the ws kernel's producer once its loads are out (l2_prefetch.h)
 };
 
 // DeepSeek-V3 latent shape handled by the tensor-core kernel.

@@ -11,8 +11,7 @@
 //   warpgroup 2 (producer, 40 registers): cp.async of Q once and of each
 //     64-key tile into a two-stage ring; cp.async.mbarrier.arrive signals
 //     full[s] when a thread's copies land, so it never blocks on a load,
-//     only on empty[s] (both consumers done with the stage); then the L2
-//     prefetches the call carries, if any (MlaArgs::carry, l2_prefetch.h);
+//     only on empty[s] (both consumers done with the stage);
 //   warpgroup 0: S = Q K^T [64 x 64] as 36 m64n64k16 wgmmas (both operands
 //     from smem), the online softmax in registers (a row lives in one quad of
 //     threads: no cross-warp reduction), P (bf16) and the rescale factors
@@ -95,14 +94,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
   const int split = blk.split, t = blk.t, head0 = blk.head0, n = blk.n, tb = blk.tb, te = blk.te;
   const int tid = threadIdx.x;
 
-  // The carried L2 prefetches: this CTA's share, from the producer
-  // warpgroup's threads once their own loads are out.
-  auto issue_carry = [&](int ptid) {
-    if (p.carry.sets > 0) l2_prefetch_issue(p.carry, int64_t(blockIdx.x) * 128 + ptid, int64_t(gridDim.x) * 128);
-  };
   if (tb >= te) {  // empty split (the whole CTA, before any barrier): the combine skips it by its lse
     if (tid < kRows) p.part_lse[(int64_t(split) * p.T + t) * p.H + head0 + tid] = -INFINITY;
-    if (tid >= 256) issue_carry(tid - 256);
     return;
   }
   if (tid == 0) {
@@ -123,7 +116,6 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
     // ---- producer ----
     setmaxnreg_dec<40>();
     produce_tiles(p, blk, sQ, sK, full0, empty0, tid - 256);
-    issue_carry(tid - 256);
     return;  // no barrier counts the producer from here on
   }
 

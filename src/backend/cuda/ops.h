@@ -13,7 +13,6 @@
 #include <cuda_runtime.h>
 
 #include "backend/backend.h"
-#include "backend/cuda/l2_prefetch.h"
 
 namespace sable::cuda {
 
@@ -42,18 +41,17 @@ void mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeP
 // Paged latent attention. Picks the tensor-core kernel for DeepSeek-V3's
 // shape (L 576, v_dim 512, heads a multiple of 64, BF16 q/cache) and a
 // generic CUDA-core kernel otherwise. Split-K partials come from `scratch`.
-// `carry`: L2 prefetches of what is read after attention (l2_prefetch.h),
-// issued by the warp-specialized kernel; the other kernels drop them.
-void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float softmax_scale, int v_dim,
-                   Tensor& out, Allocator& scratch, cudaStream_t stream, const L2Prefetch* carry = nullptr);
+void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m,
+                   float softmax_scale, int v_dim, Tensor& out, Allocator& scratch,
+                   cudaStream_t stream);
 
 // Which attention kernel mla_attention uses; for tests and benchmarks.
 // kWs: the warp-specialized wgmma kernel (BF16 cache only). kSmall: 16
 // heads per CTA (BF16 or FP8 cache; any multiple of 16 heads): few-row decode.
 enum class MlaKernel { kAuto, kGeneric, kMma, kWgmma, kWs, kSmall };
-void mla_attention_with(MlaKernel kernel, int num_splits /* 0 = auto */, const Tensor& q, const Tensor& cache,
-                        const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out, Allocator& scratch,
-                        cudaStream_t stream, const L2Prefetch* carry = nullptr);
+void mla_attention_with(MlaKernel kernel, int num_splits /* 0 = auto */, const Tensor& q,
+                        const Tensor& cache, const AttentionMetadata& m, float softmax_scale,
+                        int v_dim, Tensor& out, Allocator& scratch, cudaStream_t stream);
 // The least 64-key tiles per split of the tensor-core kernels (0: the rule,
 // else 1..64; SABLE_MLA_SPLIT_TILES at first use); for tests and benchmarks.
 // False for a value outside 0..64.
