@@ -36,14 +36,17 @@ using namespace moe_wgmma;  // NOLINT: the shared tile shape, ring and items (mo
 // 16-token box there would write rows of the next tile's tokens.
 // Shared memory: [staging 64 KB: 4 (2 for a paired item) column chunks of
 // 64 weight rows x 128 (256) tokens x 128 B, each token's 128 B in the
-// 128-byte swizzle][3 stages of 48 KB][FP8 scales][full][empty]: the
-// staging tile costs the ring one of its four stages.
+// 128-byte swizzle][3 stages of 48 KB][FP8 scales][full][empty][the item's
+// row scales, 1 KB]: the staging tile costs the ring one of its four stages.
 constexpr int kPstStages = 3;
 constexpr int kPstStaging = 64 * 1024;
+constexpr int kPstRowScales = 2 * kBN;  // an item's row scales (up to 256 tokens) in shared memory
 constexpr int pst_smem_bytes(bool fp8) {
-  return 1024 + kPstStaging + kPstStages * (ws_stage_bytes(128) + (fp8 ? ws_scale_bytes(128) : 0) + 2 * 8);
+  return 1024 + kPstStaging + kPstStages * (ws_stage_bytes(128) + (fp8 ? ws_scale_bytes(128) : 0) + 2 * 8) +
+         kPstRowScales * 4;
 }
 static_assert(pst_smem_bytes(true) <= 227 * 1024, "staging and stages fit in shared memory");
+static_assert(kPstRowScales == kWsConsumers, "one row scale per consumer thread");
 static_assert(2 * kBN * 128 * 2 == kPstStaging, "a paired item's 256 tokens x 128 rows of bf16 fill the staging tile");
 
 // Byte offset in the staging tile of weight row r (0..63) of column chunk
@@ -55,15 +58,24 @@ __device__ __forceinline__ uint32_t pst_offset(int cc, int ntok, int tok, int r)
 
 template <bool kFp8, int kN>
 __device__ __forceinline__ void pst_consume(const StreamGemmArgs& a, const WsTile& t, int tok0, int& st, uint32_t& ph,
-                                            uint8_t* stg, const CUtensorMap* ymap) {
+                                            uint8_t* stg, const CUtensorMap* ymap, float* rs_s) {
   constexpr int kAcc = 2;
+  const int ctid = int(threadIdx.x) - kWsProducers, lane = ctid & 31, cw = ctid >> 5, cwg = cw >> 2;
+  const float* rsc = a.row_scale ? a.row_scale + t.p0 : nullptr;
+  // The item's row scales (routing weights), one per consumer thread (an
+  // item has at most 256 tokens), loaded before the main loop so that the
+  // epilogue reads them from shared memory rather than from L2 (FP8 op at
+  // 4,096 tokens -27 us, bf16 -24; record 2026-12-04-3cbde8a-pst-row-scales-ab.md).
+  const float rs_mine = rsc && ctid < t.cnt ? rsc[ctid] : 1.f;
   float acc[kAcc][kN / 2];
   ws_mainloop<kFp8, 128, kN, kPstStages>(a, t, tok0, st, ph, acc);
-  if (a.skip_epilogue) return;  // timing only (StreamGemmArgs::skip_epilogue)
-  const int ctid = int(threadIdx.x) - kWsProducers, lane = ctid & 31, cw = ctid >> 5, cwg = cw >> 2;
+  if (a.skip_epilogue) return;                // timing only (StreamGemmArgs::skip_epilogue)
   const int ntok = t.paired ? 2 * kBN : kBN;  // tokens per column chunk
-  // The previous item's stores have read the staging tile.
+  // The previous item's stores have read the staging tile (and every
+  // consumer has read the previous item's row scales: the barrier after its
+  // staging writes).
   if (ctid == 0) bulk_wait_read0();
+  rs_s[ctid] = rs_mine;
   named_barrier_sync(1, kWsConsumers);
   // acc[h][4 j + e]: weight row r0 + 8 (e / 2), token c + e % 2 (acc_to_smem's
   // layout). Lanes L and L ^ 4 hold rows r0 and r0 ^ 1 of the same tokens;
@@ -72,11 +84,10 @@ __device__ __forceinline__ void pst_consume(const StreamGemmArgs& a, const WsTil
   // store hit 32 banks under the swizzle).
   const int r0 = (cw & 3) * 16 + (lane >> 2);
   const bool odd = (lane & 4) != 0;
-  const float* rsc = a.row_scale ? a.row_scale + t.p0 : nullptr;
 #pragma unroll
   for (int j = 0; j < kN / 8; ++j) {
     const int c = tok0 + j * 8 + (lane & 3) * 2;
-    const float rs0 = rsc && c < t.cnt ? rsc[c] : 1.f, rs1 = rsc && c + 1 < t.cnt ? rsc[c + 1] : 1.f;
+    const float rs0 = rs_s[c], rs1 = rs_s[c + 1];  // 1 past the item's tokens
 #pragma unroll
     for (int h = 0; h < kAcc; ++h) {
       const int cc = t.paired ? h : 2 * cwg + h;
@@ -142,6 +153,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   const int KB = int(a.K * (kFp8 ? 1 : 2) / kRowBytes);
   const WsRing r = ws_ring_init<kFp8, kRows, S>(smem);
   const uint32_t sbase = r.sbase, sscale = r.sscale, full0 = r.full0, empty0 = r.empty0;
+  float* rs_s = reinterpret_cast<float*>(smem + (empty0 + 8 * S - sbase));  // [kPstRowScales], after the ring
   // Both roles walk the same items and the same ring positions.
   int st = 0;
   uint32_t ph = 0;
@@ -157,7 +169,8 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   auto consume = [&](const WsItem& w) {
     const WsTile t{smem, sbase, full0, empty0, w.g, w.rb, w.p0, w.cnt, KB, w.p0 & 3, w.paired, w.half};
     int tok0 = 0;
-    ws_token_width(w, tok0, [&](auto n) { pst_consume<kFp8, decltype(n)::value>(a, t, tok0, st, ph, stg, &ymap); });
+    ws_token_width(w, tok0,
+                   [&](auto n) { pst_consume<kFp8, decltype(n)::value>(a, t, tok0, st, ph, stg, &ymap, rs_s); });
   };
   for (int item = blockIdx.x; ws_item<kRows>(a, item, RB, w); item += gridDim.x) consume(w);
   // The staging tile must outlive the last stores' reads of it.
