@@ -127,7 +127,7 @@ fi
 layers=${E2E_LAYERS:-4}
 if [ -z "${SKIP_E2E:-}" ] && [ -z "${SKIP_E2E_BF16:-}" ]; then
   stamp "bench_gpu_e2e bf16 ($layers layers)"
-  timeout 170 ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice --layers "$layers" \
+  timeout 240 ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice --layers "$layers" \
     --prefill "${E2E_PREFILL:-4096,32768}" ${E2E_BF16_ARGS:-} > "$OUT/e2e_bf16.txt" 2>&1
   stamp "bench_gpu_e2e bf16 rc=$?"
   cat "$OUT/e2e_bf16.txt"
@@ -143,7 +143,7 @@ if [ -z "${SKIP_HF:-}" ]; then
 fi
 if [ -z "${SKIP_E2E:-}" ] && [ -z "${SKIP_E2E_FP8:-}" ]; then
   stamp "bench_gpu_e2e fp8 ($layers layers)"
-  timeout 150 ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice --layers "$layers" --fp8 \
+  timeout 240 ./$BUILD/bench/bench_gpu_e2e --preset dsv3-slice --layers "$layers" --fp8 \
     --prefill "${E2E_PREFILL_FP8:-4096}" ${E2E_FP8_ARGS:-} > "$OUT/e2e_fp8.txt" 2>&1
   stamp "bench_gpu_e2e fp8 rc=$?"
   cat "$OUT/e2e_fp8.txt"
