@@ -64,8 +64,10 @@
 // and the consumers at the tiles' token width: 329 / 427
 // (bench/results/2026-12-03-moe-tma.md). Two-CTA clusters multicasting the
 // token box (each CTA loading half, to halve the L2 reads of tokens) ran
-// slower, 235 / 300: each stage then waits for both CTAs' consumers; not
-// kept. 256-row FP8 tiles: 427 -> 468; paired tiles and trimmed token boxes:
+// slower, 235 / 300, mostly through the consumers' remote release at
+// cluster scope; redone with CTA scope, it is neutral (multicast saves ~90
+// of gate/up's ~2,730 us, coupling the rings costs ~130; record
+// 2026-12-04-07f364c-moe-cluster-multicast-ab.md); not kept. 256-row FP8 tiles: 427 -> 468; paired tiles and trimmed token boxes:
 // bf16 339, FP8 497 (8,192 tokens: bf16 413, 61 % of cuBLASLt). The
 // persistent down GEMM: FP8 5,340 -> 5,197 us (555 TFLOP/s), bf16 equal
 // (bench/results/2026-12-03-1bacd7a-moe-persistent-down.md).
