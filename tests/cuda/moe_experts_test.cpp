@@ -213,6 +213,9 @@ INSTANTIATE_TEST_SUITE_P(
                       // H = 384 only in gate/up (2I = 512).
                       Case{16, 4, 384, 256, 1000, false, false}, Case{8, 2, 1024, 512, 700, false, false},
                       Case{16, 4, 384, 256, 1000, true, false}, Case{8, 2, 1024, 512, 700, false, true},
+                      // ~150 tokens per expert: two tiles, mostly <= 160 tokens in all
+                      // (gate/up's wide items), some more (paired) or fewer (one tile).
+                      Case{16, 4, 384, 256, 600, false, false}, Case{16, 4, 384, 256, 600, true, false},
                       // Over 4,096 pairs: the three-pass sort over chunks of 256 pairs
                       // (fewer: one CTA per expert, counting in shared memory); 18, 63
                       // and 32 chunks, the last one partial.

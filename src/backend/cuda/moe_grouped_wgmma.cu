@@ -47,7 +47,15 @@
 //     tokens, each consumer warpgroup taking half the tokens, so the weight
 //     block is read from L2 once and the short tile costs no 256-row pass
 //     (4,096 tokens bf16 9.35 -> 8.52 ms, FP8 6.30 -> 5.81;
-//     bench/results/2026-12-03-1d18847-moe-paired-tiles.md). Same k order
+//     bench/results/2026-12-03-1d18847-moe-paired-tiles.md). In gate/up a
+//     pair of at most 160 tokens (4,096 tokens: nearly every expert with
+//     two tiles) is one wide item instead: one CTA over the whole 256-row
+//     block, each consumer warpgroup all 256 rows (four accumulators) x its
+//     half of the tokens, so the tokens are read from L2 once per row block,
+//     not once per half (the stage slots grow to 52 KB for its 160 token
+//     rows; ncu gate/up FP8 2,689 -> 2,478 us, the op 5,342 -> 5,036 us FP8,
+//     8,365 -> 7,956 bf16; record 2026-12-04-bb82c18-moe-wide-items-ab.md).
+//     Same k order
 //     and promotion order as the first kernel, whatever the tile shape:
 //     bitwise the same results.
 //   - moe_wgmma_pst_kernel (variant 3, the default), for the down GEMM (no
@@ -67,9 +75,10 @@
 // slower, 235 / 300, mostly through the consumers' remote release at
 // cluster scope; redone with CTA scope, it is neutral (multicast saves ~90
 // of gate/up's ~2,730 us, coupling the rings costs ~130; record
-// 2026-12-04-07f364c-moe-cluster-multicast-ab.md); not kept. 256-row FP8 tiles: 427 -> 468; paired tiles and trimmed token boxes:
-// bf16 339, FP8 497 (8,192 tokens: bf16 413, 61 % of cuBLASLt). The
-// persistent down GEMM: FP8 5,340 -> 5,197 us (555 TFLOP/s), bf16 equal
+// 2026-12-04-07f364c-moe-cluster-multicast-ab.md); not kept. 256-row FP8
+// tiles: 427 -> 468; paired tiles and trimmed token boxes: bf16 339, FP8 497
+// (8,192 tokens: bf16 413, 61 % of cuBLASLt). The persistent down GEMM: FP8
+// 5,340 -> 5,197 us (555 TFLOP/s), bf16 equal
 // (bench/results/2026-12-03-1bacd7a-moe-persistent-down.md).
 // CTA order: an expert's tiles are neighbours in the tile list; CTA c is
 // mapped to (row block, tile) of its expert with the tile fastest, so the
@@ -94,22 +103,31 @@ namespace {
 
 using namespace moe_wgmma;  // NOLINT: the shared tile shape and helpers (moe_grouped_wgmma.cuh)
 
-template <bool kFp8, int kRows, int kN>
+template <bool kFp8, int kRows, int kN, bool kWide = false>
 __device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile& t, int tok0) {
   constexpr int BM = ws_bm(kRows);
-  constexpr int kAcc = kRows / 64;
+  constexpr int kAcc = kWide ? 4 : kRows / 64;
   const int ctid = int(threadIdx.x) - kWsProducers, lane = ctid & 31, cw = ctid >> 5, cwg = cw >> 2;
   const bool paired = kRows == 128 && t.paired;
   float acc[kAcc][kN / 2];
   int st = 0;
   uint32_t ph = 0;
-  ws_mainloop<kFp8, kRows, kN, ws_stages(kFp8, kRows)>(a, t, tok0, st, ph, acc);
+  ws_mainloop<kFp8, kRows, kN, ws_stages(kFp8, kRows), kWide, ws_slot_bytes(kRows)>(a, t, tok0, st, ph, acc);
   if (a.skip_epilogue) return;  // timing only (StreamGemmArgs::skip_epilogue)
   // The epilogue tile overwrites the stages: every consumer's wgmma reads
   // must be done (the producer's copies all landed before their full
   // signals, which both consumers have waited on).
   named_barrier_sync(1, kWsConsumers);
   float* sE = reinterpret_cast<float*>(t.smem);
+  if constexpr (kWide) {  // sE [<= 160 tokens][256 rows]: row block rb, both warpgroups' tokens
+    constexpr int kLd = ws_epi_ld(128);
+#pragma unroll
+    for (int h = 0; h < kAcc; ++h)
+      acc_to_smem<kLd>(sE + tok0 * kLd, acc[h], h * 64 + (cw & 3) * 16 + (lane >> 2), lane);
+    named_barrier_sync(1, kWsConsumers);
+    store_tile<kWsConsumers, BM, kWsWideMax>(a, sE, ctid, t.p0, t.cnt, t.rb);
+    return;
+  }
   if constexpr (kRows == 128) {
     if (paired) {  // sE [256 tokens][128 rows]: the 128-row block 2 rb + half
       constexpr int kLd = ws_epi_ld(64);
@@ -129,9 +147,10 @@ __device__ __forceinline__ void ws_consume(const StreamGemmArgs& a, const WsTile
 }
 
 // The warp-specialized kernel (see the top of the file), kRows weight rows
-// per consumer warpgroup (64 or 128). Shared memory: [S stages of
-// A (2 kRows rows x 128 B: 16 or 32 KB) + B 16 KB][FP8: S x 132 token
-// scales][S full][S empty mbarriers]; the epilogue tile reuses the stages.
+// per consumer warpgroup (64 or 128). Shared memory: [S slots of
+// A (2 kRows rows x 128 B: 16 or 32 KB) + B (128 tokens x 128 B, or for
+// kRows = 128 up to 160: ws_slot_bytes)][FP8: S x token scales][S full][S
+// empty mbarriers]; the epilogue tile reuses the slots.
 // Everything arrives by the TMA unit, issued by one producer thread:
 //   - A, two halves of K, [2][BM rows][64 B] in the 64-byte swizzle: the
 //     prepared experts' 4 KB tiles are two 2 KB blocks of 32 rows x 64 bytes
@@ -165,11 +184,15 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   // than generic loads for the scales and the epilogue tile.
   uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
   WsItem w;
-  if (!ws_item<kRows>(a, int(blockIdx.x), int(a.N / BM), w)) return;  // the whole CTA, before any barrier
+  // The whole CTA leaves before any barrier past the tiles, and as the
+  // second half of a wide item (the first one's CTA takes it all).
+  if (!ws_item<kRows>(a, int(blockIdx.x), int(a.N / BM), w, kRows == 128)) return;
+  if (w.wide && w.half == 1) return;
 
   const int tid = threadIdx.x;
   const int KB = int(a.K * (kFp8 ? 1 : 2) / kRowBytes);
-  const WsRing r = ws_ring_init<kFp8, kRows, S>(smem);
+  constexpr int kSB = ws_slot_bytes(kRows);
+  const WsRing r = ws_ring_init<kFp8, kRows, S, kSB>(smem);
   const uint32_t sbase = r.sbase, sscale = r.sscale, full0 = r.full0, empty0 = r.empty0;
 
   if (tid < kWsProducers) {
@@ -177,13 +200,20 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     if (tid != 0) return;
     int st = 0;
     uint32_t ph = 0;  // parity of the pass over the ring at slot st
-    ws_produce<kFp8, kRows, S>(a, &amap, &bmap, &bmap16, w, KB, sbase, sscale, full0, empty0, st, ph);
+    ws_produce<kFp8, kRows, S, kSB>(a, &amap, &bmap, &bmap16, w, KB, sbase, sscale, full0, empty0, st, ph);
     return;  // no barrier counts the producer from here on
   }
 
   setmaxnreg_inc<ws_consumer_regs(kFp8, kRows)>();
-  const WsTile t{smem, sbase, full0, empty0, w.g, w.rb, w.p0, w.cnt, KB, w.p0 & 3, w.paired, w.half};
+  const WsTile t{smem, sbase, full0, empty0, w.g, w.rb, w.p0, w.cnt, KB, w.p0 & 3, w.paired, w.half, w.wide};
   int tok0 = 0;
+  if constexpr (kRows == 128) {
+    if (w.wide) {
+      ws_token_width<kWsWideMax / 2>(w, tok0,
+                                     [&](auto n) { ws_consume<kFp8, kRows, decltype(n)::value, true>(a, t, tok0); });
+      return;
+    }
+  }
   ws_token_width(w, tok0, [&](auto n) { ws_consume<kFp8, kRows, decltype(n)::value>(a, t, tok0); });
 }
 

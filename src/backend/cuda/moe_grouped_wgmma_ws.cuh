@@ -9,6 +9,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <type_traits>
 
 #include "backend/cuda/gemm_stream.cuh"
@@ -35,12 +36,22 @@ constexpr int ws_epi_ld(int rows) { return ws_bm(rows) + 4; }  // floats per tok
 // first token, so up to 3 more (see the producer).
 constexpr int ws_scale_floats(int rows) { return (rows == 128 ? 2 * kBN : kBN) + 4; }
 constexpr int ws_scale_bytes(int rows) { return ws_scale_floats(rows) * 4; }
+// A wide item (256-row kernel, gate/up): an expert's two tiles of up to
+// kWsWideMax tokens in all, over the whole 256-row block in one CTA (see
+// ws_item). Its stage is the 256 rows' A tile and up to kWsWideMax token
+// rows: 4 KB more than ws_stage_bytes(128), so the per-item kernel's slots
+// are that much larger (the persistent kernel's are not: its staging tile
+// leaves no room).
+constexpr int kWsWideMax = 160;
+constexpr int ws_slot_bytes(int rows) {
+  return rows == 128 ? ws_a_bytes(128) + kWsWideMax * kRowBytes : ws_stage_bytes(rows);
+}
 // As many stages as fit in the 227 KB an SM gives one CTA: 1 KB alignment
 // slack, the stages (+ FP8 token scales), full and empty mbarriers. 32 KB
-// stages (R = 64): 7 bf16, 6 FP8; 48 KB stages (R = 128): 4 (bf16 and FP8).
+// stages (R = 64): 7 bf16, 6 FP8; 52 KB slots (R = 128): 4 (bf16 and FP8).
 constexpr int ws_stages(bool fp8, int rows) { return rows == 128 ? 4 : fp8 ? 6 : 7; }
 constexpr int ws_smem_bytes(bool fp8, int rows) {
-  return 1024 + ws_stages(fp8, rows) * (ws_stage_bytes(rows) + (fp8 ? ws_scale_bytes(rows) : 0) + 2 * 8);
+  return 1024 + ws_stages(fp8, rows) * (ws_slot_bytes(rows) + (fp8 ? ws_scale_bytes(rows) : 0) + 2 * 8);
 }
 // Registers per thread after setmaxnreg (the register file's 64 K over 384
 // threads: 128 p + 256 c <= 65,536): FP8 with 256-row tiles holds two
@@ -58,8 +69,9 @@ static_assert(ws_smem_bytes(false, 64) <= 227 * 1024 && ws_smem_bytes(true, 64) 
               "stages fit in shared memory");
 static_assert(kBN * ws_epi_ld(64) * 4 <= ws_stages(true, 64) * ws_stage_bytes(64) &&
                   kBN * ws_epi_ld(128) * 4 <= ws_stages(false, 128) * ws_stage_bytes(128) &&
-                  2 * kBN * ws_epi_ld(64) * 4 <= ws_stages(false, 128) * ws_stage_bytes(128),
-              "epilogue tile reuses the stages (a paired tile: 256 tokens x 128 rows)");
+                  2 * kBN * ws_epi_ld(64) * 4 <= ws_stages(false, 128) * ws_stage_bytes(128) &&
+                  kWsWideMax * ws_epi_ld(128) * 4 <= ws_stages(false, 128) * ws_slot_bytes(128),
+              "epilogue tile reuses the stages (a paired tile: 256 tokens x 128 rows; a wide one: 160 x 256)");
 // What the consumer warpgroups take from the kernel's prologue.
 struct WsTile {
   uint8_t* smem;
@@ -72,6 +84,9 @@ struct WsTile {
   // kernel) and all 128 rows.
   bool paired;
   int half;
+  // Wide item (paired, gate/up, <= kWsWideMax tokens): both warpgroups take
+  // all 256 rows of block rb (four accumulators), tokens split as paired.
+  bool wide = false;
 };
 
 // The consumer warpgroups of moe_wgmma_ws_kernel at token width kN (16 ..
@@ -82,23 +97,27 @@ struct WsTile {
 // The main loop alone (ws_mainloop: S ring slots, the ring position st / ph
 // carried from tile to tile by the persistent kernel) and ws_consume, the
 // main loop and the epilogue through the f32 tile that reuses the stages.
-template <bool kFp8, int kRows, int kN, int S>
+// kWide: a wide item (kRows = 128): four accumulators over the A tile's
+// 256 rows. kSBytes: the ring's slot size.
+template <bool kFp8, int kRows, int kN, int S, bool kWide = false, int kSBytes = ws_stage_bytes(kRows)>
 __device__ __forceinline__ void ws_mainloop(const StreamGemmArgs& a, const WsTile& t, int tok0, int& st, uint32_t& ph,
-                                            float (&acc)[kRows / 64][kN / 2]) {
+                                            float (&acc)[kWide ? 4 : kRows / 64][kN / 2]) {
+  static_assert(!kWide || kRows == 128, "wide items are 256-row blocks");
   constexpr int BM = ws_bm(kRows);
-  constexpr int kSBytes = ws_stage_bytes(kRows);
-  constexpr int kAcc = kRows / 64;
+  constexpr int kAcc = kWide ? 4 : kRows / 64;
   constexpr int kR = kN / 2;  // accumulators per thread of an m64nN wgmma
   using Mma = WgmmaNt<kN>;
   const int ctid = int(threadIdx.x) - kWsProducers, lane = ctid & 31, cw = ctid >> 5, cwg = cw >> 2;
   // The stage's A tile: [2 K halves][a_rows][64 B], a_rows = BM, or 128 for
   // a paired tile (whose two warpgroups share it); B follows at a_rows x 128 B.
-  const bool paired = kRows == 128 && t.paired;
+  // A wide item: the A tile's 256 rows, shared by both warpgroups.
+  const bool paired = kRows == 128 && t.paired && !kWide;
   const int a_rows = paired ? kRows : BM;
-  const uint32_t a_off = paired ? 0u : uint32_t(cwg * kRows * 64);
+  const uint32_t a_off = paired || kWide ? 0u : uint32_t(cwg * kRows * 64);
   const uint32_t b_off = uint32_t((a_rows + tok0) * kRowBytes);
-  const uint64_t dhalf = uint64_t(a_rows * 64) >> 4;                      // descriptor units of one K half
-  const int wrow0 = t.rb * BM + (paired ? t.half * kRows : cwg * kRows);  // this warpgroup's first weight row
+  const uint64_t dhalf = uint64_t(a_rows * 64) >> 4;  // descriptor units of one K half
+  // This warpgroup's first weight row (a wide item's scales: see below).
+  const int wrow0 = t.rb * BM + (kWide ? 0 : paired ? t.half * kRows : cwg * kRows);
   // A slot is free for the producer once this warp's wgmma reads (and FP8
   // scale reads) of it are done; the warp's lanes first agree on that.
   auto release = [&](int slot) {
@@ -113,7 +132,8 @@ __device__ __forceinline__ void ws_mainloop(const StreamGemmArgs& a, const WsTil
     // FP8 weight scale of this thread's rows (one 128-row block holds all
     // of them, whatever kAcc): under glu the warp's 16-row groups are gate
     // (even) or up (odd), an aligned 256 rows half of each, so natural block
-    // wrow0 / 256; else block wrow0 / 128.
+    // wrow0 / 256 (a wide item's four accumulators too: 64-row steps keep a
+    // warp's rows gate or up); else block wrow0 / 128.
     const int64_t gbase = int64_t(t.g) * a.ws_gstride;
     const float* wscale = a.glu ? a.ws + gbase + ((cw & 1) ? a.ws_up : 0) + int64_t(wrow0 / 256) * a.ws_ld
                                 : a.ws + gbase + int64_t(wrow0 / 128) * a.ws_ld;
@@ -210,15 +230,21 @@ __device__ __forceinline__ void ws_mainloop(const StreamGemmArgs& a, const WsTil
 // i % 2 of the 256-row block rb) over all their tokens, so that the weight
 // block is read from L2 once rather than once per tile, and a short second
 // tile does not cost a whole 256-row pass. The item count is the same.
+// allow_wide (the per-item kernel, gate/up): a pair of tiles of at most
+// kWsWideMax tokens in all (4,096 tokens, top-8 of 256: nearly every expert
+// with two tiles) is one wide item instead, half 0's CTA over the whole
+// 256-row block and all the tokens (half 1's CTA has nothing to do): the
+// tokens are read from L2 once per row block instead of once per half.
 struct WsItem {
   int g, rb, p0, cnt;
   bool paired;
   int half;
+  bool wide = false;
 };
 // Item `item` of the grid's RB x grid_tiles; false past the tiles the sort
 // made (*num_tiles), which every later item is too.
 template <int kRows>
-__device__ __forceinline__ bool ws_item(const StreamGemmArgs& a, int item, int RB, WsItem& w) {
+__device__ __forceinline__ bool ws_item(const StreamGemmArgs& a, int item, int RB, WsItem& w, bool allow_wide = false) {
   const int q = item / RB;
   if (q >= *a.num_tiles) return false;
   const int t0 = a.tile_groups[2 * q], n_tiles = a.tile_groups[2 * q + 1];
@@ -235,26 +261,27 @@ __device__ __forceinline__ bool ws_item(const StreamGemmArgs& a, int item, int R
     w.p0 = tp[1];
     w.cnt = tp[2] + tp[5];
   }
+  w.wide = allow_wide && w.paired && a.glu && w.cnt <= kWsWideMax;
   return true;
 }
 
 // The producer thread's copies of one item's K stages into the S-slot ring
 // at sbase (FP8 token scales at sscale), from ring position st / ph on.
-template <bool kFp8, int kRows, int S>
+template <bool kFp8, int kRows, int S, int kSBytes = ws_stage_bytes(kRows)>
 __device__ __forceinline__ void ws_produce(const StreamGemmArgs& a, const CUtensorMap* amap, const CUtensorMap* bmap,
                                            const CUtensorMap* bmap16, const WsItem& w, int KB, uint32_t sbase,
                                            uint32_t sscale, uint32_t full0, uint32_t empty0, int& st, uint32_t& ph) {
   constexpr int BM = ws_bm(kRows);
-  constexpr int kSBytes = ws_stage_bytes(kRows);
   constexpr int kScaleFloats = ws_scale_floats(kRows);
   constexpr int kElem = kFp8 ? 1 : 2;
-  const int a_rows = w.paired ? kRows : BM;  // weight rows in a stage's A tile
+  const bool half_rows = w.paired && !w.wide;  // a paired item's A tile: its half of the 256 rows
+  const int a_rows = half_rows ? kRows : BM;   // weight rows in a stage's A tile
   // 2 KB block b of the weights is amap row 32 b; the expert's row tile
   // rt, K tile kt, half c is block (g stride / 2 KB) + (rt KT + kt) 2 + c.
   // blk: this item's first row tile at stage kb, half 0.
   const int kt2 = int(a.w_kt) * 2;
   int blk = int(int64_t(w.g) * a.w_gstride * kElem / 2048) +
-            (w.rb * (BM / 32) + (w.paired ? w.half * (kRows / 32) : 0)) * kt2;
+            (w.rb * (BM / 32) + (half_rows ? w.half * (kRows / 32) : 0)) * kt2;
   const uint32_t a_bytes = uint32_t(a_rows * kRowBytes), half_bytes = uint32_t(a_rows * 64);
   // Token rows of B: the item's tokens rounded up to 16 (128-row boxes, then
   // 16-row boxes of bmap16), not whole 128-row boxes: a short tile's CTA
@@ -293,11 +320,11 @@ __device__ __forceinline__ void ws_produce(const StreamGemmArgs& a, const CUtens
 struct WsRing {
   uint32_t sbase, sscale, full0, empty0;
 };
-template <bool kFp8, int kRows, int S>
+template <bool kFp8, int kRows, int S, int kSBytes = ws_stage_bytes(kRows)>
 __device__ __forceinline__ WsRing ws_ring_init(uint8_t* smem) {
   WsRing r;
   r.sbase = smem_u32(smem);
-  r.sscale = r.sbase + uint32_t(S * ws_stage_bytes(kRows));
+  r.sscale = r.sbase + uint32_t(S * kSBytes);
   r.full0 = r.sscale + uint32_t(kFp8 ? S * ws_scale_floats(kRows) * 4 : 0);
   r.empty0 = r.full0 + 8 * S;
   if (threadIdx.x == 0) {
@@ -315,7 +342,8 @@ __device__ __forceinline__ WsRing ws_ring_init(uint8_t* smem) {
 // to 16 (a remainder tile of an expert's tokens costs the tensor core its
 // tokens, not 128); a paired tile's tokens split between the warpgroups at a
 // multiple of 16. Calls body(integral_constant kN) with tok0 set.
-template <typename F>
+// kMaxN: the widest instance (a wide item's warpgroups take <= 80 tokens).
+template <int kMaxN = 128, typename F>
 __device__ __forceinline__ void ws_token_width(const WsItem& w, int& tok0, F&& body) {
   const int split = w.paired ? min(kBN, ((w.cnt + 1) / 2 + 15) & ~15) : w.cnt;
   const bool second = w.paired && int(threadIdx.x) >= kWsProducers + kWsConsumers / 2;  // warpgroup 1, paired
@@ -323,28 +351,28 @@ __device__ __forceinline__ void ws_token_width(const WsItem& w, int& tok0, F&& b
   const int n = second ? w.cnt - split : split;
   switch ((n + 15) >> 4) {
     case 1:
-      body(std::integral_constant<int, 16>{});
+      body(std::integral_constant<int, std::min(16, kMaxN)>{});
       break;
     case 2:
-      body(std::integral_constant<int, 32>{});
+      body(std::integral_constant<int, std::min(32, kMaxN)>{});
       break;
     case 3:
-      body(std::integral_constant<int, 48>{});
+      body(std::integral_constant<int, std::min(48, kMaxN)>{});
       break;
     case 4:
-      body(std::integral_constant<int, 64>{});
+      body(std::integral_constant<int, std::min(64, kMaxN)>{});
       break;
     case 5:
-      body(std::integral_constant<int, 80>{});
+      body(std::integral_constant<int, std::min(80, kMaxN)>{});
       break;
     case 6:
-      body(std::integral_constant<int, 96>{});
+      body(std::integral_constant<int, std::min(96, kMaxN)>{});
       break;
     case 7:
-      body(std::integral_constant<int, 112>{});
+      body(std::integral_constant<int, std::min(112, kMaxN)>{});
       break;
     default:
-      body(std::integral_constant<int, 128>{});
+      body(std::integral_constant<int, std::min(128, kMaxN)>{});
       break;
   }
 }
