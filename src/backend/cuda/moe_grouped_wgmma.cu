@@ -55,9 +55,8 @@
 //     not once per half (the stage slots grow to 52 KB for its 160 token
 //     rows; ncu gate/up FP8 2,689 -> 2,478 us, the op 5,342 -> 5,036 us FP8,
 //     8,365 -> 7,956 bf16; record 2026-12-04-bb82c18-moe-wide-items-ab.md).
-//     Same k order
-//     and promotion order as the first kernel, whatever the tile shape:
-//     bitwise the same results.
+//     Same k order and promotion order as the first kernel, whatever the
+//     tile shape: bitwise the same results.
 //   - moe_wgmma_pst_kernel (variant 3, the default), for the down GEMM (no
 //     gate/up product): the 256-row kernel made persistent, its epilogue
 //     stored by TMA from a bf16 staging tile while the consumers go on to
@@ -205,7 +204,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   }
 
   setmaxnreg_inc<ws_consumer_regs(kFp8, kRows)>();
-  const WsTile t{smem, sbase, full0, empty0, w.g, w.rb, w.p0, w.cnt, KB, w.p0 & 3, w.paired, w.half, w.wide};
+  const WsTile t{smem, sbase, full0, empty0, w.g, w.rb, w.p0, w.cnt, KB, w.p0 & 3, w.paired, w.half};
   int tok0 = 0;
   if constexpr (kRows == 128) {
     if (w.wide) {

@@ -40,8 +40,8 @@ constexpr int ws_scale_bytes(int rows) { return ws_scale_floats(rows) * 4; }
 // kWsWideMax tokens in all, over the whole 256-row block in one CTA (see
 // ws_item). Its stage is the 256 rows' A tile and up to kWsWideMax token
 // rows: 4 KB more than ws_stage_bytes(128), so the per-item kernel's slots
-// are that much larger (the persistent kernel's are not: its staging tile
-// leaves no room).
+// are that much larger (the persistent down kernel keeps 48 KB: it has no
+// wide items, whose 80 KB of bf16 output would not fit its staging tile).
 constexpr int kWsWideMax = 160;
 constexpr int ws_slot_bytes(int rows) {
   return rows == 128 ? ws_a_bytes(128) + kWsWideMax * kRowBytes : ws_stage_bytes(rows);
@@ -84,9 +84,6 @@ struct WsTile {
   // kernel) and all 128 rows.
   bool paired;
   int half;
-  // Wide item (paired, gate/up, <= kWsWideMax tokens): both warpgroups take
-  // all 256 rows of block rb (four accumulators), tokens split as paired.
-  bool wide = false;
 };
 
 // The consumer warpgroups of moe_wgmma_ws_kernel at token width kN (16 ..
