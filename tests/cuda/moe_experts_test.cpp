@@ -216,6 +216,10 @@ INSTANTIATE_TEST_SUITE_P(
                       // ~150 tokens per expert: two tiles, mostly <= 160 tokens in all
                       // (gate/up's wide items), some more (paired) or fewer (one tile).
                       Case{16, 4, 384, 256, 600, false, false}, Case{16, 4, 384, 256, 600, true, false},
+                      // The same with the persistent down GEMM (H = 512: N % 256 == 0): paired
+                      // items of 129-170 tokens beside single tiles (520: ~130 per expert).
+                      Case{16, 4, 512, 384, 600, false, false}, Case{16, 4, 512, 384, 600, true, false},
+                      Case{16, 4, 512, 384, 520, true, false},
                       // Over 4,096 pairs: the three-pass sort over chunks of 256 pairs
                       // (fewer: one CTA per expert, counting in shared memory); 18, 63
                       // and 32 chunks, the last one partial.

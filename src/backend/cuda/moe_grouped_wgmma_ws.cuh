@@ -335,6 +335,21 @@ __device__ __forceinline__ WsRing ws_ring_init(uint8_t* smem) {
   return r;
 }
 
+// body(integral_constant kW) for the least kW = 16, 32, .., kMaxN with
+// 16 c <= kW (kMaxN past it: wider cannot occur), one instance per width
+// (a switch clamped with std::min instantiated kMaxN once per case above it).
+template <int kW, int kMaxN, typename F>
+__device__ __forceinline__ void ws_width_dispatch(int c, F& body) {
+  if constexpr (kW >= kMaxN) {
+    body(std::integral_constant<int, kMaxN>{});
+  } else {
+    if (c <= kW / 16)
+      body(std::integral_constant<int, kW>{});
+    else
+      ws_width_dispatch<kW + 16, kMaxN>(c, body);
+  }
+}
+
 // The consumers' token range of an item: the tile's token width rounded up
 // to 16 (a remainder tile of an expert's tokens costs the tensor core its
 // tokens, not 128); a paired tile's tokens split between the warpgroups at a
@@ -346,32 +361,7 @@ __device__ __forceinline__ void ws_token_width(const WsItem& w, int& tok0, F&& b
   const bool second = w.paired && int(threadIdx.x) >= kWsProducers + kWsConsumers / 2;  // warpgroup 1, paired
   tok0 = second ? split : 0;
   const int n = second ? w.cnt - split : split;
-  switch ((n + 15) >> 4) {
-    case 1:
-      body(std::integral_constant<int, std::min(16, kMaxN)>{});
-      break;
-    case 2:
-      body(std::integral_constant<int, std::min(32, kMaxN)>{});
-      break;
-    case 3:
-      body(std::integral_constant<int, std::min(48, kMaxN)>{});
-      break;
-    case 4:
-      body(std::integral_constant<int, std::min(64, kMaxN)>{});
-      break;
-    case 5:
-      body(std::integral_constant<int, std::min(80, kMaxN)>{});
-      break;
-    case 6:
-      body(std::integral_constant<int, std::min(96, kMaxN)>{});
-      break;
-    case 7:
-      body(std::integral_constant<int, std::min(112, kMaxN)>{});
-      break;
-    default:
-      body(std::integral_constant<int, std::min(128, kMaxN)>{});
-      break;
-  }
+  ws_width_dispatch<16, kMaxN>((n + 15) >> 4, body);
 }
 
 // The tensor maps of the warp-specialized kernels' loads (moe_grouped_wgmma.cu).
