@@ -49,13 +49,6 @@ static_assert(pst_smem_bytes(true) <= 227 * 1024, "staging and stages fit in sha
 static_assert(kPstRowScales == kWsConsumers, "one row scale per consumer thread");
 static_assert(2 * kBN * 128 * 2 == kPstStaging, "a paired item's 256 tokens x 128 rows of bf16 fill the staging tile");
 
-// Byte offset in the staging tile of weight row r (0..63) of column chunk
-// cc, token tok (chunks of ntok tokens x 128 B): the 16-byte group r / 8 is
-// swizzled with tok % 8, as TMA's 128-byte swizzle reads it.
-__device__ __forceinline__ uint32_t pst_offset(int cc, int ntok, int tok, int r) {
-  return uint32_t(cc * ntok * 128 + tok * 128 + ((((r >> 3) ^ tok) & 7) << 4) + (r & 7) * 2);
-}
-
 template <bool kFp8, int kN>
 __device__ __forceinline__ void pst_consume(const StreamGemmArgs& a, const WsTile& t, int tok0, int& st, uint32_t& ph,
                                             uint8_t* stg, const CUtensorMap* ymap, float* rs_s) {
@@ -77,37 +70,41 @@ __device__ __forceinline__ void pst_consume(const StreamGemmArgs& a, const WsTil
   if (ctid == 0) bulk_wait_read0();
   rs_s[ctid] = rs_mine;
   named_barrier_sync(1, kWsConsumers);
-  // acc[h][4 j + e]: weight row r0 + 8 (e / 2), token c + e % 2 (acc_to_smem's
-  // layout). Lanes L and L ^ 4 hold rows r0 and r0 ^ 1 of the same tokens;
-  // each sends the other the token that the other stores, so that every
-  // store is two neighbouring rows of one token (4 bytes; the 32 lanes of a
-  // store hit 32 banks under the swizzle).
-  const int r0 = (cw & 3) * 16 + (lane >> 2);
-  const bool odd = (lane & 4) != 0;
+  // acc[h][4 j + e]: weight row R + lane / 4 + 8 (e / 2), token tok0 + 8 j +
+  // 2 (lane % 4) + e % 2 (R = 16 (warp % 4): the warp's rows of the
+  // accumulator's 64), i.e. per 8-token block j two 8 x 8 fragments, rows R ..
+  // R + 7 (lo) and R + 8 .. R + 15 (hi), in mma's layout. stmatrix .trans
+  // stores a fragment's column (one token's 8 weight rows, 16 bytes) per
+  // shared address: exactly a 16-byte group of the staging tile, so one
+  // instruction writes blocks j, j + 1, lo and hi (no shuffles; the 8 tokens
+  // of a fragment hit 8 distinct groups under the swizzle).
+  const int rg = (cw & 3) * 2;              // the warp's lo group of 16 bytes (8 rows) in a chunk's 128 B
+  const int mi = lane >> 3, mk = lane & 7;  // this lane's address: matrix mi, its column (token) mk
+  const int mj = mi >> 1, mhi = mi & 1;
 #pragma unroll
-  for (int j = 0; j < kN / 8; ++j) {
-    const int c = tok0 + j * 8 + (lane & 3) * 2;
-    const float rs0 = rs_s[c], rs1 = rs_s[c + 1];  // 1 past the item's tokens
+  for (int j = 0; j < kN / 8; j += 2) {
+    float rs[2][2];  // tokens tok0 + 8 (j + u) + 2 (lane % 4) + {0, 1} (up to 1 past the item's tokens)
+#pragma unroll
+    for (int u = 0; u < 2; ++u) {
+      const int c = tok0 + (j + u) * 8 + (lane & 3) * 2;
+      rs[u][0] = rs_s[c];
+      rs[u][1] = rs_s[c + 1];
+    }
 #pragma unroll
     for (int h = 0; h < kAcc; ++h) {
       const int cc = t.paired ? h : 2 * cwg + h;
-      const __nv_bfloat16 v00 = __float2bfloat16_rn(acc[h][4 * j] * rs0),
-                          v01 = __float2bfloat16_rn(acc[h][4 * j + 1] * rs1),
-                          v10 = __float2bfloat16_rn(acc[h][4 * j + 2] * rs0),
-                          v11 = __float2bfloat16_rn(acc[h][4 * j + 3] * rs1);
-      const __nv_bfloat162 send = odd ? __halves2bfloat162(v00, v10) : __halves2bfloat162(v01, v11);
-      uint32_t su;
-      memcpy(&su, &send, 4);
-      const uint32_t ru = __shfl_xor_sync(0xffffffffu, su, 4);
-      __nv_bfloat162 recv;
-      memcpy(&recv, &ru, 4);
-      // Even lane: token c, rows r0, r0 + 1 and r0 + 8, r0 + 9; odd lane:
-      // token c + 1, rows r0 - 1, r0 and r0 + 7, r0 + 8.
-      const __nv_bfloat162 lo = odd ? __halves2bfloat162(recv.x, v01) : __halves2bfloat162(v00, recv.x);
-      const __nv_bfloat162 hi = odd ? __halves2bfloat162(recv.y, v11) : __halves2bfloat162(v10, recv.y);
-      const int tok = odd ? c + 1 : c, r = odd ? r0 - 1 : r0;
-      *reinterpret_cast<__nv_bfloat162*>(stg + pst_offset(cc, ntok, tok, r)) = lo;
-      *reinterpret_cast<__nv_bfloat162*>(stg + pst_offset(cc, ntok, tok, r + 8)) = hi;
+      uint32_t r[4];  // fragments lo j, hi j, lo j + 1, hi j + 1
+#pragma unroll
+      for (int u = 0; u < 2; ++u) {
+        const float* v = acc[h] + 4 * (j + u);
+        const __nv_bfloat162 lo = __floats2bfloat162_rn(v[0] * rs[u][0], v[1] * rs[u][1]);
+        const __nv_bfloat162 hi = __floats2bfloat162_rn(v[2] * rs[u][0], v[3] * rs[u][1]);
+        memcpy(&r[2 * u], &lo, 4);
+        memcpy(&r[2 * u + 1], &hi, 4);
+      }
+      const int tok = tok0 + (j + mj) * 8 + mk;
+      stsm_x4_t(smem_u32(stg) + uint32_t(cc * ntok * 128 + tok * 128 + ((((rg + mhi) ^ tok) & 7) << 4)), r[0], r[1],
+                r[2], r[3]);
     }
   }
   fence_proxy_async();  // the staging writes, visible to the TMA unit's reads

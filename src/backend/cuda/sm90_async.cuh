@@ -85,6 +85,15 @@ __device__ __forceinline__ void wgmma_fence_operands(uint32_t (&r)[N]) {
 }
 // Writes by the generic proxy (cp.async, st.shared) become visible to the
 // async proxy that wgmma reads through.
+// stmatrix (sm_90), four 8 x 8 matrices of 16-bit elements, transposed: r[i]
+// holds matrix i's fragment (thread t: row t / 4, columns 2 (t % 4) and + 1,
+// the lower column in the low half), and thread 8 i + k gives the shared
+// address of the 16 bytes that receive matrix i's column k (its 8 rows).
+__device__ __forceinline__ void stsm_x4_t(uint32_t addr, uint32_t r0, uint32_t r1, uint32_t r2, uint32_t r3) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(r0), "r"(r1),
+               "r"(r2), "r"(r3)
+               : "memory");
+}
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
 // mbarriers (a 64-bit word in shared memory, 8-byte aligned; addresses are
