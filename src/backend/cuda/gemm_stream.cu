@@ -7,6 +7,7 @@
 #include "backend/cuda/expert_tiles.cuh"
 #include "backend/cuda/gemm_common.cuh"
 #include "backend/cuda/gemm_stream.cuh"
+#include "backend/cuda/glu.cuh"
 #include "backend/cuda/knobs.h"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/smem_optin.h"
@@ -372,7 +373,7 @@ __global__ void __launch_bounds__(kThreads, (BN == 8 || (SMEM && BN <= 16)) ? 2 
       if (a.glu) {
         if (row0 >= a.N) continue;  // a 32-row group past the last gate/up pair
         const float gv = acc[0][j][i], uv = acc[1][j][i];
-        const float h = gv / (1.f + __expf(-gv)) * uv * rs;
+        const float h = silu_mul_fast(gv, uv) * rs;
         const int64_t col = (row0 >> 5) * 16 + (i >> 1) * 8 + g;
         if (a.out_f32)
           static_cast<float*>(a.out)[p * a.ldo + col] = h;

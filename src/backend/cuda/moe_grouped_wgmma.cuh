@@ -8,6 +8,7 @@
 
 #include "backend/cuda/expert_tiles.cuh"
 #include "backend/cuda/gemm_stream.cuh"
+#include "backend/cuda/glu.cuh"
 #include "backend/cuda/wgmma_ops.cuh"
 
 namespace sable::cuda::moe_wgmma {
@@ -79,7 +80,7 @@ __device__ __forceinline__ void store_tile(const StreamGemmArgs& a, const float*
         for (int k = 0; k < 2; ++k) {
           const int c = c0 + 2 * i + k, gr = 32 * (c >> 4) + (c & 15);
           const float gv = e[gr], uv = e[gr + 16];
-          r2[k] = gv / (1.f + __expf(-gv)) * uv * rs;
+          r2[k] = silu_mul_fast(gv, uv) * rs;
         }
         h2[i] = __floats2bfloat162_rn(r2[0], r2[1]);
       }
