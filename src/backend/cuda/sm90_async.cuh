@@ -83,8 +83,6 @@ __device__ __forceinline__ void wgmma_fence_operands(uint32_t (&r)[N]) {
 #pragma unroll
   for (int i = 0; i < N; ++i) asm volatile("" : "+r"(r[i])::"memory");
 }
-// Writes by the generic proxy (cp.async, st.shared) become visible to the
-// async proxy that wgmma reads through.
 // stmatrix (sm_90), four 8 x 8 matrices of 16-bit elements, transposed: r[i]
 // holds matrix i's fragment (thread t: row t / 4, columns 2 (t % 4) and + 1,
 // the lower column in the low half), and thread 8 i + k gives the shared
@@ -94,6 +92,8 @@ __device__ __forceinline__ void stsm_x4_t(uint32_t addr, uint32_t r0, uint32_t r
                "r"(r2), "r"(r3)
                : "memory");
 }
+// Writes by the generic proxy (cp.async, st.shared) become visible to the
+// async proxy that wgmma reads through.
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
 // mbarriers (a 64-bit word in shared memory, 8-byte aligned; addresses are
