@@ -15,6 +15,7 @@
 #   GEMM_ARGS="--dense-only --dtype fp8 --tokens 1"   bench_cuda_gemm per value (empty: none)
 #   E2E_ARGS="--layers 4 --fp8 --prefill 0 --batches 1,8"  bench_gpu_e2e per value (empty: none)
 #   SABLE_COMMIT=<hash>                          the device copy has no .git
+#   TEST_TIMEOUT=300 BENCH_TIMEOUT=200           seconds for test_cuda and for each benchmark run
 set -u
 OUT=${OUT:-/tmp/sable-gpu-out}
 mkdir -p "$OUT"
@@ -63,7 +64,7 @@ fi
 stamp "build ok"
 
 if [ -n "${GTEST_FILTER:-}" ]; then
-  timeout 300 ./$BUILD/tests/test_cuda --gtest_color=no "--gtest_filter=$GTEST_FILTER" > "$OUT/test_cuda.log" 2>&1
+  timeout "${TEST_TIMEOUT:-300}" stdbuf -oL ./$BUILD/tests/test_cuda --gtest_color=no "--gtest_filter=$GTEST_FILTER" > "$OUT/test_cuda.log" 2>&1
   rc=$?
   stamp "test_cuda rc=$rc"
   { echo "## test_cuda --gtest_filter=$GTEST_FILTER (rc=$rc)"; echo '```';
@@ -82,13 +83,13 @@ for r in $(seq 1 "${ROUNDS:-1}"); do
     tag=$(tag_of "$v")
     B=$(build_of "$v")
     if [ -n "${GEMM_ARGS:-}" ]; then
-      env $(envs_of "$v") timeout 200 ./$B/bench/bench_cuda_gemm $GEMM_ARGS > "$OUT/gemm_${tag}_$r.txt" 2>&1
+      env $(envs_of "$v") timeout "${BENCH_TIMEOUT:-200}" ./$B/bench/bench_cuda_gemm $GEMM_ARGS > "$OUT/gemm_${tag}_$r.txt" 2>&1
       stamp "bench_cuda_gemm $AB_VAR=$v round $r rc=$?"
       { echo "## bench_cuda_gemm $GEMM_ARGS, $AB_VAR=$v, round $r"; echo '```'; cat "$OUT/gemm_${tag}_$r.txt"; echo '```';
         echo; } >> "$S"
     fi
     if [ -n "${E2E_ARGS:-}" ]; then
-      env $(envs_of "$v") timeout 200 ./$B/bench/bench_gpu_e2e --preset dsv3-slice $E2E_ARGS > "$OUT/e2e_${tag}_$r.txt" 2>&1
+      env $(envs_of "$v") timeout "${BENCH_TIMEOUT:-200}" ./$B/bench/bench_gpu_e2e --preset dsv3-slice $E2E_ARGS > "$OUT/e2e_${tag}_$r.txt" 2>&1
       stamp "bench_gpu_e2e $AB_VAR=$v round $r rc=$?"
       { echo "## bench_gpu_e2e $E2E_ARGS, $AB_VAR=$v, round $r"; echo;
         grep -E "^\||^#|copy bandwidth" "$OUT/e2e_${tag}_$r.txt"; echo; } >> "$S"
