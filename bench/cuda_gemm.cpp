@@ -5,8 +5,8 @@
 // `kIters` calls (decode runs under graphs) over rotating weight copies so
 // that small weights are not served from L2; the median of several replays.
 //
-// Usage: bench_cuda_gemm [--json FILE] [--quick] [--moe-only | --dense-only] [--tokens N] [--dtype bf16|fp8]
-//                        [--wgmma-only]
+// Usage: bench_cuda_gemm [--json FILE] [--quick] [--moe-only | --dense-only | --mla-front] [--tokens N]
+//                        [--dtype bf16|fp8] [--wgmma-only]
 // (--wgmma-only: the MoE table without the streaming kernels' rows, which take minutes at 4,096 tokens.)
 // (--tokens / --dtype narrow the tables to one token count / one dtype, e.g. under ncu).
 #include <cublasLt.h>
@@ -22,6 +22,8 @@
 #include <vector>
 
 #include "backend/cuda/gemm.h"
+#include "backend/cuda/mla_front.h"
+#include "backend/cuda/ops.h"
 #include "core/dtype.h"
 #include "cuda_bench_check.h"
 #include "cuda_graph_timing.h"
@@ -307,16 +309,90 @@ void bench_moe(const Ceil& c, bool quick) {
   }
 }
 
+// The front of MLA attention at one decode token (mla_front.cu, opt-in):
+// the fused cooperative kernel against the chain it replaces (add +
+// RMSNorm, FP8 linear of the fused q_a | kv_a, RMSNorm, FP8 linear of q_b),
+// both over 4 rotating weight copies (53 MB each; the L2 holds ~50).
+void bench_mla_front(const Ceil& c) {
+  const int H = 7168, Q = 1536, N1 = 2112, N2 = 24576, copies = 4;
+  const float eps = 1e-6f;
+  std::vector<LinearWeight> w1(copies), w2(copies);
+  for (int i = 0; i < copies; ++i) {
+    cuda::make_random_linear(w1[size_t(i)], N1, H, true, 11 + i, g_s);
+    cuda::make_random_linear(w2[size_t(i)], N2, Q, true, 23 + i, g_s);
+  }
+  float* res;
+  __nv_bfloat16 *prev, *ln, *qaln, *h, *qkv, *qan, *q;
+  unsigned* bar;
+  CK(cudaMalloc(&res, H * 4));
+  CK(cudaMalloc(&prev, H * 2));
+  CK(cudaMalloc(&ln, H * 2));
+  CK(cudaMalloc(&qaln, Q * 2));
+  CK(cudaMalloc(&h, H * 2));
+  CK(cudaMalloc(&qkv, N1 * 2));
+  CK(cudaMalloc(&qan, Q * 2));
+  CK(cudaMalloc(&q, N2 * 2));
+  CK(cudaMalloc(&bar, 8));
+  CK(cudaMemset(res, 0, H * 4));
+  CK(cudaMemset(prev, 0, H * 2));
+  CK(cudaMemset(ln, 0x3f, H * 2));  // ~0.75 in bf16
+  CK(cudaMemset(qaln, 0x3f, Q * 2));
+  CK(cudaMemset(bar, 0, 8));
+  Tensor t_res(res, DType::F32, {1, H}, Device::kCUDA), t_prev(prev, DType::BF16, {1, H}, Device::kCUDA),
+      t_ln(ln, DType::BF16, {H}, Device::kCUDA), t_h(h, DType::BF16, {1, H}, Device::kCUDA),
+      t_qkv(qkv, DType::BF16, {1, N1}, Device::kCUDA), t_qa(qkv, DType::BF16, {1, Q}, Device::kCUDA),
+      t_qaln(qaln, DType::BF16, {Q}, Device::kCUDA), t_qan(qan, DType::BF16, {1, Q}, Device::kCUDA),
+      t_q(q, DType::BF16, {1, N2}, Device::kCUDA);
+  const double bytes = double(N1) * H + double(N2) * Q;
+  const double tu = time_graph([&](int i) {
+    cuda::add_rms_norm(t_res, t_prev, t_ln, eps, t_h, g_s);
+    cuda::linear(t_h, w1[size_t(i % copies)], t_qkv, g_s);
+    cuda::rms_norm(t_qa, t_qaln, eps, t_qan, g_s);
+    cuda::linear(t_qan, w2[size_t(i % copies)], t_q, g_s);
+  });
+  row("mla front", "fp8", "7168>2112>24576", 1, tu, bytes, 2 * bytes, c, "unfused (4 ops, 7 launches)");
+  cuda::MlaFrontArgs a;
+  a.residual = res;
+  a.prev = prev;
+  a.ln = ln;
+  a.qa_ln = qaln;
+  a.qkv = qkv;
+  a.q = q;
+  a.H = H;
+  a.Q = Q;
+  a.eps = eps;
+  a.bar_count = bar;
+  a.bar_gen = bar + 1;
+  cuda::mla_front_set_weights(a, w1[0], w2[0]);
+  const int grid = cuda::mla_front_grid(N1);
+  a.w2_smem_rows = std::min((N2 + grid - 1) / grid, cuda::mla_front_max_smem_rows(Q));
+  if (!cuda::mla_front_supported(a)) {
+    std::printf("mla front: the fused kernel needs %d SMs\n", grid);
+  } else {
+    const double tf = time_graph([&](int i) {
+      cuda::MlaFrontArgs b = a;
+      cuda::mla_front_set_weights(b, w1[size_t(i % copies)], w2[size_t(i % copies)]);
+      cuda::mla_front(b, g_s);
+    });
+    row("mla front", "fp8", "7168>2112>24576", 1, tf, bytes, 2 * bytes, c, "fused (cooperative)");
+  }
+  for (void* p : {static_cast<void*>(res), static_cast<void*>(prev), static_cast<void*>(ln), static_cast<void*>(qaln),
+                  static_cast<void*>(h), static_cast<void*>(qkv), static_cast<void*>(qan), static_cast<void*>(q),
+                  static_cast<void*>(bar)})
+    CK(cudaFree(p));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, moe_only = false, dense_only = false;
+  bool quick = false, moe_only = false, dense_only = false, mla_front_only = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) g_json = std::fopen(argv[++i], "w");
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     if (!std::strcmp(argv[i], "--moe-only")) moe_only = true;  // the MoE table alone
     if (!std::strcmp(argv[i], "--wgmma-only")) g_wgmma_only = true;
     if (!std::strcmp(argv[i], "--dense-only")) dense_only = true;  // the dense table alone
+    if (!std::strcmp(argv[i], "--mla-front")) mla_front_only = true;  // the MLA front rows alone (opt-in kernel)
     if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc)
       for (const char* p = argv[++i]; *p; p += *p == ',') g_tokens.push_back(std::strtoll(p, const_cast<char**>(&p), 10));
     if (!std::strcmp(argv[i], "--dtype") && i + 1 < argc) g_moe_dtype = std::strcmp(argv[++i], "fp8") == 0;
@@ -340,8 +416,12 @@ int main(int argc, char** argv) {
                  c.bw, c.bf16, c.fp8, int(fi.supported));
   std::printf("%-15s %-5s %-13s %6s %10s %9s %7s %8s %7s  %s\n", "op", "dtype", "shape(outxin)", "M", "us",
               "GB/s", "%copy", "TFLOP/s", "%gemm", "path");
-  if (!moe_only) bench_dense(c, quick);
-  if (!dense_only) bench_moe(c, quick);
+  if (mla_front_only) {
+    bench_mla_front(c);
+  } else {
+    if (!moe_only) bench_dense(c, quick);
+    if (!dense_only) bench_moe(c, quick);
+  }
   if (g_json) std::fclose(g_json);
   return 0;
 }

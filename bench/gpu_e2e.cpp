@@ -34,6 +34,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// printf onto the end of a string.
+template <typename... A>
+void appendf(std::string& s, const char* fmt, A... args) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, fmt, args...);
+  s += buf;
+}
+
 std::vector<int> parse_list(const std::string& s) {
   std::vector<int> v;
   std::stringstream ss(s);
@@ -272,6 +280,7 @@ int run(int argc, char** argv) {
   print_header(
       "| decode batch | context |", "|---:|---:|", "step ms",
       " experts routed per MoE layer (uniform) | weights+KV GB read | floor ms | step / floor" + of_first + " |", 4);
+  std::string logit_notes;  // printed under the table
   for (int B : batch_list) {
     std::vector<std::vector<int32_t>> tokens(static_cast<size_t>(B)), tables(static_cast<size_t>(B));
     std::vector<RunnerSeq> seqs;
@@ -301,6 +310,48 @@ int run(int argc, char** argv) {
       cudaProfilerStop();
     }
 #endif
+    // With --ab, the values' logits for the same step (eager, in the first
+    // runner, so the same cache contents; a prompt-logits row keeps the step
+    // off the graphs and the knobs act as set): a knob that changes only how
+    // a result is computed must leave the logits within rounding of the
+    // baseline's, and a broken one shows here rather than as a fast step.
+    if (variants > 1) {
+      std::vector<RunnerSeq> probe = seqs;
+      probe[0].prompt_logits = 1;
+      std::vector<float> base;
+      appendf(logit_notes, "logits at batch %d against the first value's:", B);
+      for (size_t v = 0; v < variants; ++v) {
+        set_variant(v);
+        auto lr = runner.run_device(probe);
+        if (!lr.is_ok()) {
+          appendf(logit_notes, " %s=%d failed (%s)", ab_variants[v].name.c_str(), ab_variants[v].value,
+                  lr.status().message().c_str());
+          continue;
+        }
+        if (lr->dtype() != DType::F32) continue;  // the model's logits are f32
+        std::vector<float> h(size_t(lr->numel()));
+        be.copy_to_host(*lr, h.data());
+        if (v == 0) {
+          base = h;
+          continue;
+        }
+        double max_diff = 0, max_ref = 0;
+        size_t argmax_a = 0, argmax_b = 0;
+        for (size_t i = 0; i < h.size() && i < base.size(); ++i) {
+          max_diff = std::max(max_diff, double(std::fabs(h[i] - base[i])));
+          max_ref = std::max(max_ref, double(std::fabs(base[i])));
+          if (i < size_t(c.vocab_size)) {  // the first row's argmax
+            if (h[i] > h[argmax_a]) argmax_a = i;
+            if (base[i] > base[argmax_b]) argmax_b = i;
+          }
+        }
+        appendf(logit_notes, " %s=%d max |diff| %.4g of max |logit| %.4g, first row's argmax %s;",
+                ab_variants[v].name.c_str(), ab_variants[v].value, max_diff, max_ref,
+                argmax_a == argmax_b ? "equal" : "DIFFERS");
+      }
+      set_variant(0);
+      appendf(logit_notes, "\n");
+    }
     // The experts this step routes to, per MoE layer: one more step of the same
     // batch, eager (a prompt-logits row keeps it off the graphs) with the
     // model's debug hook reading the routing. The same inputs as the timed
@@ -340,6 +391,7 @@ int run(int argc, char** argv) {
                    << ",\"context\":" << context << ",\"ms\":" << ms << ",\"floor_ms\":" << floor_ms
                    << ",\"graphs\":" << runner.num_graphs() << "}\n";
   }
+  if (!logit_notes.empty()) std::printf("\n%s", logit_notes.c_str());
   // Prefill runs eagerly, so a knob takes effect as it is set: with --ab each
   // value is timed in turn, alternated over the rounds, like decode.
   std::printf("\n");

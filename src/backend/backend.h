@@ -123,6 +123,17 @@ class Backend {
   // activation dtype, or F32 where the caller needs full precision).
   virtual void linear(const Tensor& x, const LinearWeight& w, Tensor& out) = 0;
 
+  // The front of MLA attention as one fused step, where the backend has one
+  // for these shapes (CUDA: one decode token, FP8 weights, not batch-invariant
+  // mode): residual += prev (prev null: no add), h = rms_norm(residual) *
+  // input_ln, qkv = h W_qkv_a^T (q_a | kv_a), q = rms_norm(qkv[:, :q_lora]) *
+  // q_a_ln W_q_b^T. Returns false, having done nothing, where it has none.
+  virtual bool mla_front(Tensor& residual, const Tensor* prev, const Tensor& input_ln, float eps,
+                         const LinearWeight& w_qkv_a, const Tensor& q_a_ln, const LinearWeight& w_q_b, Tensor& qkv,
+                         Tensor& q) {
+    return false;
+  }
+
   // out = silu(gate) * up. gate, up, out [T, I].
   virtual void silu_and_mul(const Tensor& gate, const Tensor& up, Tensor& out) = 0;
 

@@ -196,11 +196,28 @@ Tensor DeepseekV3Model::forward_device(const DeviceBatch& d, KvCache& cache) {
   for (int i = 0; i < config_.num_hidden_layers; ++i) {
     const DecoderLayerWeights& L = weights_.layers[size_t(i)];
     const std::string p = "model.layers." + std::to_string(i);
-    if (i == 0) be.rms_norm(residual, L.input_layernorm, eps, h);
-    else be.add_rms_norm(residual, prev, L.input_layernorm, eps, h);
-    if (i > 0) debug("hidden_states." + std::to_string(i), residual);
-    debug(p + ".input_layernorm.out", h);
-    Tensor attn_out = attention(i, h, d, cache);  // [T, H]
+    Tensor attn_out;
+    // The fused front of attention (input norm, q_a | kv_a, q_a norm, q_b)
+    // where the backend has one; not under the debug hook, which wants h.
+    const AttentionWeights& aw = L.self_attn;
+    if (!debug_hook && aw.fused_qkv_a_proj_with_mqa && !aw.q_proj) {
+      const int64_t qr = *config_.q_lora_rank, Lat = config_.kv_latent_dim();
+      const int64_t qk = config_.qk_nope_head_dim + config_.qk_rope_head_dim, heads = config_.num_attention_heads;
+      Tensor qkv = be.empty(act, {T, qr + Lat}), q = be.empty(act, {T, heads, qk});
+      Tensor q2d = q.view({T, heads * qk});
+      if (be.mla_front(residual, i == 0 ? nullptr : &prev, L.input_layernorm, eps, *aw.fused_qkv_a_proj_with_mqa,
+                       aw.q_a_layernorm, aw.q_b_proj, qkv, q2d))
+        attn_out = attention_core(i, q, qkv.view({qr + Lat}).rows(qr, qr + Lat).view({1, Lat}), d, cache);
+    }
+    if (!attn_out.data()) {
+      if (i == 0)
+        be.rms_norm(residual, L.input_layernorm, eps, h);
+      else
+        be.add_rms_norm(residual, prev, L.input_layernorm, eps, h);
+      if (i > 0) debug("hidden_states." + std::to_string(i), residual);
+      debug(p + ".input_layernorm.out", h);
+      attn_out = attention(i, h, d, cache);  // [T, H]
+    }
     debug(p + ".self_attn.out0", attn_out);
     be.add_rms_norm(residual, attn_out, L.post_attention_layernorm, eps, h);
     debug(p + ".post_attention_layernorm.out", h);
@@ -228,10 +245,9 @@ Tensor DeepseekV3Model::forward_device(const DeviceBatch& d, KvCache& cache) {
 Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const DeviceBatch& d, KvCache& cache) {
   Backend& be = backend_;
   const AttentionWeights& w = weights_.layers[size_t(layer)].self_attn;
-  const AttentionMetadata& m = d.attn;
   const int64_t T = h.dim(0), heads = config_.num_attention_heads;
   const int64_t nope = config_.qk_nope_head_dim, rope_dim = config_.qk_rope_head_dim;
-  const int64_t kv_lora = config_.kv_lora_rank, v_dim = config_.v_head_dim, L = config_.kv_latent_dim();
+  const int64_t L = config_.kv_latent_dim();
   const DType act = be.activation_dtype();
   const float eps = float(config_.rms_norm_eps);
 
@@ -269,6 +285,18 @@ Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const DeviceBatch&
     be.rms_norm(qa, w.q_a_layernorm, eps, qan);
     be.linear(qan, w.q_b_proj, q2d);  // [T, heads * qk_head_dim]
   }
+  return attention_core(layer, q, kv, d, cache);
+}
+
+Tensor DeepseekV3Model::attention_core(int layer, Tensor q, const Tensor& kv, const DeviceBatch& d, KvCache& cache) {
+  Backend& be = backend_;
+  const AttentionWeights& w = weights_.layers[size_t(layer)].self_attn;
+  const AttentionMetadata& m = d.attn;
+  const int64_t T = q.dim(0), heads = config_.num_attention_heads;
+  const int64_t nope = config_.qk_nope_head_dim, rope_dim = config_.qk_rope_head_dim;
+  const int64_t kv_lora = config_.kv_lora_rank, v_dim = config_.v_head_dim, L = config_.kv_latent_dim();
+  const DType act = be.activation_dtype();
+  const float eps = float(config_.rms_norm_eps);
   // Every row is absorbed unless some sequences take the expanded form (the
   // graph runner's batches never do, and leave d.absorbed unset). When every
   // row is, q_rope's rotation rides on the absorption (one launch fewer).

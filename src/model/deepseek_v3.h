@@ -72,6 +72,8 @@ class DeepseekV3Model {
   DeepseekV3Model(ModelConfig c, Backend& b, DeepseekV3Weights w);
   void plan_expanded(const ForwardBatch& batch, DeviceBatch& d) const;
   Tensor attention(int layer, const Tensor& h, const DeviceBatch& d, KvCache& cache);
+  // attention() from q [T, heads, qk_head_dim] and the latent kv [T, kv_lora + rope] on.
+  Tensor attention_core(int layer, Tensor q, const Tensor& kv, const DeviceBatch& d, KvCache& cache);
   // The expanded-form attention of one sequence: q [n, heads, qk] -> out [n, heads, v].
   void attention_expanded(const AttentionWeights& w, const Tensor& q, const ExpandedSeq& s, const Tensor& layer_cache,
                           Tensor& out);

@@ -1,5 +1,6 @@
 #include <cublas_v2.h>
 
+#include <cstdlib>
 #include <mutex>
 #include <stdexcept>
 
@@ -7,6 +8,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/knobs.h"
+#include "backend/cuda/mla_front.h"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/sampling.h"
 
@@ -23,6 +25,9 @@ CudaBackend::CudaBackend(int device, const CudaBackendOptions& opts) : device_(d
   SABLE_CUDA_CHECK(cudaMalloc(&cublas_ws_, opts_.cublas_workspace_bytes));
   SABLE_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_ws_, opts_.cublas_workspace_bytes));
   if (opts_.batch_invariant) set_batch_invariant(true);
+  // mla_front's grid barrier (two words; here, not at first use, which may be under graph capture).
+  SABLE_CUDA_CHECK(cudaMalloc(&front_barrier_, 8));
+  SABLE_CUDA_CHECK(cudaMemset(front_barrier_, 0, 8));
 }
 
 CudaBackend::~CudaBackend() {
@@ -30,6 +35,7 @@ CudaBackend::~CudaBackend() {
   if (stream_) cudaStreamSynchronize(stream_);
   if (cublas_) cublasDestroy(cublas_);
   if (cublas_ws_) cudaFree(cublas_ws_);
+  if (front_barrier_) cudaFree(front_barrier_);
   alloc_.reset();
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -72,6 +78,36 @@ void CudaBackend::add_rms_norm(Tensor& r, const Tensor& x, const Tensor& w, floa
   if (skipped(kSkipElementwise)) return;
   cuda::add_rms_norm(r, x, w, eps, out, stream_);
 }
+bool CudaBackend::mla_front(Tensor& residual, const Tensor* prev, const Tensor& input_ln, float eps,
+                            const LinearWeight& w_qkv_a, const Tensor& q_a_ln, const LinearWeight& w_q_b, Tensor& qkv,
+                            Tensor& q) {
+  // Opt-in while it is measured: knob mla-front (SABLE_MLA_FRONT=1).
+  if (!cuda::mla_front_enabled() || skipped(kSkipElementwise) || cuda::batch_invariant() || residual.dim(0) != 1 ||
+      residual.dtype() != DType::F32 || (prev && prev->dtype() != DType::BF16) || input_ln.dtype() != DType::BF16 ||
+      q_a_ln.dtype() != DType::BF16 || qkv.dtype() != DType::BF16 || q.dtype() != DType::BF16 ||
+      w_qkv_a.weight.dtype() != DType::F8_E4M3 || w_q_b.weight.dtype() != DType::F8_E4M3)
+    return false;
+  cuda::MlaFrontArgs a;
+  cuda::mla_front_set_weights(a, w_qkv_a, w_q_b);
+  a.residual = residual.ptr<float>();
+  a.prev = prev ? prev->ptr<__nv_bfloat16>() : nullptr;
+  a.ln = input_ln.ptr<__nv_bfloat16>();
+  a.qa_ln = q_a_ln.ptr<__nv_bfloat16>();
+  a.qkv = qkv.ptr<__nv_bfloat16>();
+  a.q = q.ptr<__nv_bfloat16>();
+  a.H = int(residual.dim(1));
+  a.Q = int(q_a_ln.numel());
+  a.eps = eps;
+  const int grid = cuda::mla_front_grid(a.N1);
+  if (grid == 0) return false;
+  a.w2_smem_rows = std::min((a.N2 + grid - 1) / grid, cuda::mla_front_max_smem_rows(a.Q));
+  if (!cuda::mla_front_supported(a)) return false;
+  a.bar_count = front_barrier_;
+  a.bar_gen = front_barrier_ + 1;
+  cuda::mla_front(a, stream_);
+  return true;
+}
+
 void CudaBackend::linear(const Tensor& x, const LinearWeight& w, Tensor& out) {
   if (skipped(kSkipRouter) && out.dtype() == DType::F32 && out.dim(1) <= 1024) {  // the MoE router, not lm_head
     SABLE_CUDA_CHECK(cudaMemsetAsync(out.data(), 0, out.nbytes(), stream_));

@@ -61,6 +61,8 @@ class CudaBackend final : public Backend {
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;
   void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;
   void linear(const Tensor& x, const LinearWeight& w, Tensor& out) override;
+  bool mla_front(Tensor& residual, const Tensor* prev, const Tensor& input_ln, float eps, const LinearWeight& w_qkv_a,
+                 const Tensor& q_a_ln, const LinearWeight& w_q_b, Tensor& qkv, Tensor& q) override;
   void silu_and_mul(const Tensor& gate, const Tensor& up, Tensor& out) override;
   void rope(Tensor& x, int offset, int rope_dim, const Tensor& positions, const RopeParams& p) override;
   void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRoutingParams& p, Tensor& topk_ids,
@@ -98,6 +100,7 @@ class CudaBackend final : public Backend {
   void* cublas_ws_ = nullptr;
   std::unique_ptr<CudaAllocator> alloc_;
   int next_graph_pool_ = 1;
+  unsigned* front_barrier_ = nullptr;  // mla_front's grid barrier: two words, zeroed once
 };
 
 // A backend with its own stream and allocator. Tensors it allocated must be

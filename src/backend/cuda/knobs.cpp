@@ -1,5 +1,7 @@
 #include "backend/cuda/knobs.h"
 
+#include <cstdlib>
+
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/pdl.h"
@@ -9,6 +11,12 @@ namespace {
 
 int g_skip = 0;  // SkipGroup mask
 bool g_absorb_rope = true;
+// The fused MLA front of a one-token decode step (mla_front.cu): opt-in while
+// it is measured (SABLE_MLA_FRONT=1, or the knob).
+int g_mla_front = [] {
+  const char* e = std::getenv("SABLE_MLA_FRONT");
+  return e != nullptr && *e == '1' ? 1 : 0;
+}();
 
 struct Knob {
   const char* name;
@@ -38,6 +46,8 @@ const Knob kKnobs[] = {
      [](int v) { return set_mla_small_units(v); }},
     {"absorb-rope", "1 | 0 (q_rope's RoPE inside mla_absorb_q, or a launch of its own after it)",
      [](int v) { return (v == 0 || v == 1) && (g_absorb_rope = v == 1, true); }},
+    {"mla-front", "0 | 1 (a one-token decode step's MLA front as one cooperative kernel, SABLE_MLA_FRONT)",
+     [](int v) { return (v == 0 || v == 1) && (g_mla_front = v, true); }},
     {"skip",
      "0 | a mask of kernel groups to leave out, bench only, results wrong (SkipGroup in knobs.h: 1 kv "
      "write, 2 per-head matmuls, 4 attention, 8 router GEMM, 16 activation quantization, 32 split-K "
@@ -49,6 +59,7 @@ const Knob kKnobs[] = {
 
 bool skipped(int group) { return (g_skip & group) != 0; }
 bool absorb_rope_fused() { return g_absorb_rope; }
+bool mla_front_enabled() { return g_mla_front == 1; }
 
 bool set_knob(const std::string& name, int value) {
   for (const Knob& k : kKnobs)

@@ -41,4 +41,8 @@ bool skipped(int group);
 // fusion saves, for A/B).
 bool absorb_rope_fused();
 
+// Knob "mla-front" (0, the default, or SABLE_MLA_FRONT=1): CudaBackend::mla_front
+// runs the fused front of a one-token decode step (mla_front.cu).
+bool mla_front_enabled();
+
 }  // namespace sable::cuda
