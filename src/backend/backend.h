@@ -133,6 +133,9 @@ class Backend {
                          Tensor& q) {
     return false;
   }
+  // Whether mla_front may run for a step of this many tokens (asked before
+  // the model allocates its outputs; mla_front may still decline the shapes).
+  virtual bool has_mla_front(int64_t tokens) const { return false; }
 
   // out = silu(gate) * up. gate, up, out [T, I].
   virtual void silu_and_mul(const Tensor& gate, const Tensor& up, Tensor& out) = 0;

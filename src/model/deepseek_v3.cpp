@@ -200,7 +200,7 @@ Tensor DeepseekV3Model::forward_device(const DeviceBatch& d, KvCache& cache) {
     // The fused front of attention (input norm, q_a | kv_a, q_a norm, q_b)
     // where the backend has one; not under the debug hook, which wants h.
     const AttentionWeights& aw = L.self_attn;
-    if (!debug_hook && aw.fused_qkv_a_proj_with_mqa && !aw.q_proj) {
+    if (!debug_hook && aw.fused_qkv_a_proj_with_mqa && !aw.q_proj && be.has_mla_front(T)) {
       const int64_t qr = *config_.q_lora_rank, Lat = config_.kv_latent_dim();
       const int64_t qk = config_.qk_nope_head_dim + config_.qk_rope_head_dim, heads = config_.num_attention_heads;
       Tensor qkv = be.empty(act, {T, qr + Lat}), q = be.empty(act, {T, heads, qk});

@@ -78,14 +78,16 @@ void CudaBackend::add_rms_norm(Tensor& r, const Tensor& x, const Tensor& w, floa
   if (skipped(kSkipElementwise)) return;
   cuda::add_rms_norm(r, x, w, eps, out, stream_);
 }
+// Opt-in while it is measured: knob mla-front (SABLE_MLA_FRONT=1); one token.
+bool CudaBackend::has_mla_front(int64_t tokens) const {
+  return tokens == 1 && cuda::mla_front_enabled() && !skipped(kSkipElementwise) && !cuda::batch_invariant();
+}
 bool CudaBackend::mla_front(Tensor& residual, const Tensor* prev, const Tensor& input_ln, float eps,
                             const LinearWeight& w_qkv_a, const Tensor& q_a_ln, const LinearWeight& w_q_b, Tensor& qkv,
                             Tensor& q) {
-  // Opt-in while it is measured: knob mla-front (SABLE_MLA_FRONT=1).
-  if (!cuda::mla_front_enabled() || skipped(kSkipElementwise) || cuda::batch_invariant() || residual.dim(0) != 1 ||
-      residual.dtype() != DType::F32 || (prev && prev->dtype() != DType::BF16) || input_ln.dtype() != DType::BF16 ||
-      q_a_ln.dtype() != DType::BF16 || qkv.dtype() != DType::BF16 || q.dtype() != DType::BF16 ||
-      w_qkv_a.weight.dtype() != DType::F8_E4M3 || w_q_b.weight.dtype() != DType::F8_E4M3)
+  if (!has_mla_front(residual.dim(0)) || residual.dtype() != DType::F32 || (prev && prev->dtype() != DType::BF16) ||
+      input_ln.dtype() != DType::BF16 || q_a_ln.dtype() != DType::BF16 || qkv.dtype() != DType::BF16 ||
+      q.dtype() != DType::BF16 || w_qkv_a.weight.dtype() != DType::F8_E4M3 || w_q_b.weight.dtype() != DType::F8_E4M3)
     return false;
   cuda::MlaFrontArgs a;
   cuda::mla_front_set_weights(a, w_qkv_a, w_q_b);

@@ -63,6 +63,7 @@ class CudaBackend final : public Backend {
   void linear(const Tensor& x, const LinearWeight& w, Tensor& out) override;
   bool mla_front(Tensor& residual, const Tensor* prev, const Tensor& input_ln, float eps, const LinearWeight& w_qkv_a,
                  const Tensor& q_a_ln, const LinearWeight& w_q_b, Tensor& qkv, Tensor& q) override;
+  bool has_mla_front(int64_t tokens) const override;
   void silu_and_mul(const Tensor& gate, const Tensor& up, Tensor& out) override;
   void rope(Tensor& x, int offset, int rope_dim, const Tensor& positions, const RopeParams& p) override;
   void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRoutingParams& p, Tensor& topk_ids,
