@@ -206,8 +206,11 @@ Tensor DeepseekV3Model::forward_device(const DeviceBatch& d, KvCache& cache) {
       Tensor qkv = be.empty(act, {T, qr + Lat}), q = be.empty(act, {T, heads, qk});
       Tensor q2d = q.view({T, heads * qk});
       if (be.mla_front(residual, i == 0 ? nullptr : &prev, L.input_layernorm, eps, *aw.fused_qkv_a_proj_with_mqa,
-                       aw.q_a_layernorm, aw.q_b_proj, qkv, q2d))
-        attn_out = attention_core(i, q, qkv.view({qr + Lat}).rows(qr, qr + Lat).view({1, Lat}), d, cache);
+                       aw.q_a_layernorm, aw.q_b_proj, qkv, q2d)) {
+        Tensor kv;
+        split_qkv_a(qkv, nullptr, kv);
+        attn_out = attention_core(i, q, kv, d, cache);
+      }
     }
     if (!attn_out.data()) {
       if (i == 0)
@@ -257,15 +260,7 @@ Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const DeviceBatch&
     const int64_t qr = *config_.q_lora_rank;
     Tensor qkv = be.empty(act, {T, qr + L});
     be.linear(h, *w.fused_qkv_a_proj_with_mqa, qkv);  // [T, q_lora_rank + kv_lora + rope]
-    if (T == 1) {  // one row: both parts are contiguous already
-      qa = qkv.view({qr + L}).rows(0, qr).view({1, qr});
-      kv = qkv.view({qr + L}).rows(qr, qr + L).view({1, L});
-    } else {
-      qa = be.empty(act, {T, qr});
-      kv = be.empty(act, {T, L});
-      be.copy_columns(qkv, 0, qa);
-      be.copy_columns(qkv, qr, kv);
-    }
+    split_qkv_a(qkv, &qa, kv);
   } else {
     if (!w.q_proj) {
       qa = be.empty(act, {T, *config_.q_lora_rank});
@@ -286,6 +281,22 @@ Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const DeviceBatch&
     be.linear(qan, w.q_b_proj, q2d);  // [T, heads * qk_head_dim]
   }
   return attention_core(layer, q, kv, d, cache);
+}
+
+void DeepseekV3Model::split_qkv_a(const Tensor& qkv, Tensor* qa, Tensor& kv) {
+  Backend& be = backend_;
+  const int64_t T = qkv.dim(0), qr = *config_.q_lora_rank, L = config_.kv_latent_dim();
+  if (T == 1) {  // one row: both parts are contiguous already
+    if (qa) *qa = qkv.view({qr + L}).rows(0, qr).view({1, qr});
+    kv = qkv.view({qr + L}).rows(qr, qr + L).view({1, L});
+    return;
+  }
+  if (qa) {
+    *qa = be.empty(qkv.dtype(), {T, qr});
+    be.copy_columns(qkv, 0, *qa);
+  }
+  kv = be.empty(qkv.dtype(), {T, L});
+  be.copy_columns(qkv, qr, kv);
 }
 
 Tensor DeepseekV3Model::attention_core(int layer, Tensor q, const Tensor& kv, const DeviceBatch& d, KvCache& cache) {

@@ -72,6 +72,9 @@ class DeepseekV3Model {
   DeepseekV3Model(ModelConfig c, Backend& b, DeepseekV3Weights w);
   void plan_expanded(const ForwardBatch& batch, DeviceBatch& d) const;
   Tensor attention(int layer, const Tensor& h, const DeviceBatch& d, KvCache& cache);
+  // The fused q_a | kv_a projection's output [T, q_lora + kv_lora + rope] as q_a (when qa is not
+  // null) and the latent kv: views of one row, else copies.
+  void split_qkv_a(const Tensor& qkv, Tensor* qa, Tensor& kv);
   // attention() from q [T, heads, qk_head_dim] and the latent kv [T, kv_lora + rope] on.
   Tensor attention_core(int layer, Tensor q, const Tensor& kv, const DeviceBatch& d, KvCache& cache);
   // The expanded-form attention of one sequence: q [n, heads, qk] -> out [n, heads, v].
