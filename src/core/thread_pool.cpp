@@ -76,7 +76,14 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
   });
 }
 
+namespace {
+thread_local ThreadPool* t_current = nullptr;
+}  // namespace
+
+void ThreadPool::set_current(ThreadPool* pool) { t_current = pool; }
+
 ThreadPool& ThreadPool::global() {
+  if (t_current) return *t_current;
   static ThreadPool pool([] {
     if (const char* s = std::getenv("SABLE_NUM_THREADS")) {
       int v = std::atoi(s);

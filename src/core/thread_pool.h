@@ -29,9 +29,15 @@ class ThreadPool {
   // Calls fn(thread_index) once on each of the pool's threads.
   void run_on_all(const std::function<void(int)>& fn);
 
-  // The process-wide compute pool, sized to the hardware threads (or
-  // SABLE_NUM_THREADS). Created on first use.
+  // The calling thread's compute pool: the process-wide pool, sized to the
+  // hardware threads (or SABLE_NUM_THREADS) and created on first use, unless
+  // set_current() named another for this thread (the ranks of a
+  // tensor-parallel group on the CPU each compute on a pool of their own,
+  // since one pool runs one parallel_for at a time).
   static ThreadPool& global();
+  // Makes `pool` the calling thread's global() (null: the process pool
+  // again). The pool must outlive the thread's use of it.
+  static void set_current(ThreadPool* pool);
 
  private:
   void worker_loop(int index);

@@ -1,13 +1,36 @@
 #include "model/deepseek_v3.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "core/logging.h"
+#include "core/thread_pool.h"
+#include "dist/communicator.h"
+#include "dist/local_group.h"
+#include "dist/rank_threads.h"
 
 namespace sable {
 
-DeepseekV3Model::DeepseekV3Model(ModelConfig c, Backend& b, DeepseekV3Weights w)
-    : config_(std::move(c)), backend_(b), weights_(std::move(w)) {
+// What rank 0 of a tensor-parallel group owns: every rank's communicator,
+// the other ranks' models, one thread per rank, and on the CPU a compute
+// pool per rank (one ThreadPool runs one parallel_for at a time).
+struct DeepseekV3Model::TensorParallelGroup {
+  std::vector<std::unique_ptr<Communicator>> comms;
+  std::vector<std::unique_ptr<ThreadPool>> pools;
+  std::vector<std::unique_ptr<DeepseekV3Model>> peers;  // ranks 1..
+  std::unique_ptr<RankThreads> threads;
+};
+
+DeepseekV3Model::~DeepseekV3Model() {
+  // The threads go first: they may still point at the pools.
+  if (group_) group_->threads.reset();
+}
+
+int DeepseekV3Model::tensor_parallel_size() const { return group_ ? int(group_->comms.size()) : 1; }
+
+DeepseekV3Model::DeepseekV3Model(ModelConfig c, Backend& b, DeepseekV3Weights w, Communicator* comm)
+    : config_(std::move(c)), backend_(b), weights_(std::move(w)), comm_(comm) {
+  heads_ = config_.num_attention_heads / (comm_ ? comm_->size() : 1);
   rope_tables_ = compute_rope_tables(config_);
   Tensor inv = Tensor::empty(DType::F32, {int64_t(rope_tables_.inv_freq.size())});
   std::copy(rope_tables_.inv_freq.begin(), rope_tables_.inv_freq.end(), inv.ptr<float>());
@@ -24,8 +47,36 @@ DeepseekV3Model::DeepseekV3Model(ModelConfig c, Backend& b, DeepseekV3Weights w)
 
 Result<std::unique_ptr<DeepseekV3Model>> DeepseekV3Model::load(WeightSource& src, Backend& backend,
                                                                const LoadOptions& opts) {
-  SABLE_ASSIGN_OR_RETURN(DeepseekV3Weights w, load_deepseek_v3_weights(src, backend, opts));
-  return std::unique_ptr<DeepseekV3Model>(new DeepseekV3Model(src.config(), backend, std::move(w)));
+  const int tp = opts.tensor_parallel_size;
+  if (tp == 1) {
+    SABLE_ASSIGN_OR_RETURN(DeepseekV3Weights w, load_deepseek_v3_weights(src, backend, opts));
+    return std::unique_ptr<DeepseekV3Model>(new DeepseekV3Model(src.config(), backend, std::move(w), nullptr));
+  }
+  SABLE_RETURN_IF_ERROR(check_tensor_parallel(src.config(), tp));
+  if (backend.device() != Device::kCPU)
+    return unimplemented("--tensor-parallel-size " + std::to_string(tp) + " on " + backend.name() +
+                         ": tensor parallelism runs on the CPU backend only so far (NCCL across GPUs is not "
+                         "built yet). Use --tensor-parallel-size 1 with --quantization fp8, or --device cpu");
+  auto g = std::make_unique<TensorParallelGroup>();
+  g->comms = make_local_group(tp);
+  // The ranks share the machine's cores.
+  const int threads = std::max(1, ThreadPool::global().size() / tp);
+  for (int r = 0; r < tp; ++r) g->pools.push_back(std::make_unique<ThreadPool>(threads));
+  std::vector<std::unique_ptr<DeepseekV3Model>> ranks;
+  for (int r = 0; r < tp; ++r) {
+    SABLE_ASSIGN_OR_RETURN(DeepseekV3Weights w, load_deepseek_v3_weights(src, backend, opts, TpShard{r, tp}));
+    ranks.push_back(std::unique_ptr<DeepseekV3Model>(
+        new DeepseekV3Model(src.config(), backend, std::move(w), g->comms[size_t(r)].get())));
+  }
+  TensorParallelGroup* gp = g.get();
+  g->threads = std::make_unique<RankThreads>(
+      tp, [gp](int r) { ThreadPool::set_current(gp->pools[size_t(r)].get()); },
+      [gp] {
+        for (auto& c : gp->comms) c->abort();
+      });
+  for (int r = 1; r < tp; ++r) g->peers.push_back(std::move(ranks[size_t(r)]));
+  ranks[0]->group_ = std::move(g);
+  return std::move(ranks[0]);
 }
 
 size_t DeepseekV3Model::active_weight_bytes_per_token() const {
@@ -61,6 +112,8 @@ KvCache DeepseekV3Model::allocate_kv_cache(int num_blocks, int block_size, DType
   c.block_size = block_size;
   for (int i = 0; i < config_.num_hidden_layers; ++i)
     c.layers.push_back(backend_.empty(dtype, {num_blocks, block_size, config_.kv_latent_dim()}));
+  if (group_)
+    for (const auto& p : group_->peers) c.peers.push_back(p->allocate_kv_cache(num_blocks, block_size, dtype));
   return c;
 }
 
@@ -103,6 +156,13 @@ Result<DeviceBatch> DeepseekV3Model::upload(const ForwardBatch& batch) const {
   for (int64_t i = 0; d.logits_all_rows && i < T; ++i) d.logits_all_rows = batch.logits_indices[size_t(i)] == i;
   plan_expanded(batch, d);
   return d;
+}
+
+void DeepseekV3Model::set_mla_prefill(MlaPrefill mode, int chunk_keys) {
+  mla_prefill_ = mode;
+  mla_chunk_keys_ = chunk_keys;
+  if (group_)
+    for (auto& p : group_->peers) p->set_mla_prefill(mode, chunk_keys);
 }
 
 bool DeepseekV3Model::use_expanded(int num_tokens, int seq_len) const {
@@ -173,6 +233,20 @@ void DeepseekV3Model::plan_expanded(const ForwardBatch& batch, DeviceBatch& d) c
 }
 
 Result<Tensor> DeepseekV3Model::forward(const ForwardBatch& batch, KvCache& cache) {
+  if (!group_) return forward_rank(batch, cache);
+  // Every rank at once, each on its own thread; all end with the same logits.
+  const int n = tensor_parallel_size();
+  if (int(cache.peers.size()) != n - 1)
+    return failed_precondition("forward: the KV cache was not allocated for every tensor-parallel rank");
+  std::vector<std::optional<Result<Tensor>>> out(static_cast<size_t>(n));
+  group_->threads->run([&](int r) {
+    out[size_t(r)] = r == 0 ? forward_rank(batch, cache)
+                            : group_->peers[size_t(r) - 1]->forward_rank(batch, cache.peers[size_t(r) - 1]);
+  });
+  return std::move(*out[0]);
+}
+
+Result<Tensor> DeepseekV3Model::forward_rank(const ForwardBatch& batch, KvCache& cache) {
   if (int(cache.layers.size()) != config_.num_hidden_layers)
     return failed_precondition("forward: the KV cache has the wrong number of layers");
   SABLE_ASSIGN_OR_RETURN(DeviceBatch d, upload(batch));
@@ -202,7 +276,7 @@ Tensor DeepseekV3Model::forward_device(const DeviceBatch& d, KvCache& cache) {
     const AttentionWeights& aw = L.self_attn;
     if (!debug_hook && aw.fused_qkv_a_proj_with_mqa && !aw.q_proj && be.has_mla_front(T)) {
       const int64_t qr = *config_.q_lora_rank, Lat = config_.kv_latent_dim();
-      const int64_t qk = config_.qk_nope_head_dim + config_.qk_rope_head_dim, heads = config_.num_attention_heads;
+      const int64_t qk = config_.qk_nope_head_dim + config_.qk_rope_head_dim, heads = heads_;
       Tensor qkv = be.empty(act, {T, qr + Lat}), q = be.empty(act, {T, heads, qk});
       Tensor q2d = q.view({T, heads * qk});
       if (be.mla_front(residual, i == 0 ? nullptr : &prev, L.input_layernorm, eps, *aw.fused_qkv_a_proj_with_mqa,
@@ -221,10 +295,12 @@ Tensor DeepseekV3Model::forward_device(const DeviceBatch& d, KvCache& cache) {
       debug(p + ".input_layernorm.out", h);
       attn_out = attention(i, h, d, cache);  // [T, H]
     }
+    if (comm_) comm_->all_reduce_sum(attn_out);  // o_proj's partial sums over the heads of each rank
     debug(p + ".self_attn.out0", attn_out);
     be.add_rms_norm(residual, attn_out, L.post_attention_layernorm, eps, h);
     debug(p + ".post_attention_layernorm.out", h);
     prev = L.moe ? moe(i, *L.moe, h) : mlp(*L.mlp, h);  // [T, H]
+    if (comm_) comm_->all_reduce_sum(prev);             // down_proj's partial sums over each rank's intermediate part
     debug(p + ".mlp.out", prev);
   }
   Tensor hn = be.empty(act, {T, H});
@@ -240,7 +316,13 @@ Tensor DeepseekV3Model::forward_device(const DeviceBatch& d, KvCache& cache) {
     be.gather_rows(hn, d.logits_indices, rows);
   }
   Tensor logits = be.empty(DType::F32, {N, config_.vocab_size});
-  be.linear(rows, weights_.lm_head, logits);  // [N, V]
+  if (comm_) {  // each rank's vocabulary rows, then every rank's columns
+    Tensor part = be.empty(DType::F32, {N, weights_.lm_head.out_features()});
+    be.linear(rows, weights_.lm_head, part);  // [N, V / ranks]
+    comm_->all_gather_columns(part, logits);
+  } else {
+    be.linear(rows, weights_.lm_head, logits);  // [N, V]
+  }
   debug("logits", logits);
   return logits;
 }
@@ -248,7 +330,7 @@ Tensor DeepseekV3Model::forward_device(const DeviceBatch& d, KvCache& cache) {
 Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const DeviceBatch& d, KvCache& cache) {
   Backend& be = backend_;
   const AttentionWeights& w = weights_.layers[size_t(layer)].self_attn;
-  const int64_t T = h.dim(0), heads = config_.num_attention_heads;
+  const int64_t T = h.dim(0), heads = heads_;
   const int64_t nope = config_.qk_nope_head_dim, rope_dim = config_.qk_rope_head_dim;
   const int64_t L = config_.kv_latent_dim();
   const DType act = be.activation_dtype();
@@ -303,7 +385,7 @@ Tensor DeepseekV3Model::attention_core(int layer, Tensor q, const Tensor& kv, co
   Backend& be = backend_;
   const AttentionWeights& w = weights_.layers[size_t(layer)].self_attn;
   const AttentionMetadata& m = d.attn;
-  const int64_t T = q.dim(0), heads = config_.num_attention_heads;
+  const int64_t T = q.dim(0), heads = heads_;
   const int64_t nope = config_.qk_nope_head_dim, rope_dim = config_.qk_rope_head_dim;
   const int64_t kv_lora = config_.kv_lora_rank, v_dim = config_.v_head_dim, L = config_.kv_latent_dim();
   const DType act = be.activation_dtype();
@@ -345,8 +427,8 @@ void DeepseekV3Model::attention_expanded(const AttentionWeights& w, const Tensor
                                          const Tensor& layer_cache, Tensor& out) {
   Backend& be = backend_;
   const DType act = be.activation_dtype();
-  const int64_t heads = config_.num_attention_heads, nope = config_.qk_nope_head_dim,
-                rope_dim = config_.qk_rope_head_dim, kv_lora = config_.kv_lora_rank, v_dim = config_.v_head_dim;
+  const int64_t heads = heads_, nope = config_.qk_nope_head_dim, rope_dim = config_.qk_rope_head_dim,
+                kv_lora = config_.kv_lora_rank, v_dim = config_.v_head_dim;
   const int q_pos0 = s.seq_len - s.num_tokens;
   Tensor lse = be.empty(DType::F32, {s.num_tokens, heads});
   const int chunk = std::max(1, mla_chunk_keys_);

@@ -15,20 +15,34 @@
 
 namespace sable {
 
+class Communicator;
+class RankThreads;
+
 class DeepseekV3Model {
  public:
+  // With opts.tensor_parallel_size > 1, loads one shard per rank
+  // (model/tensor_parallel.h) and returns rank 0, which owns the others, the
+  // communicators and one thread per rank: forward() on it runs every rank.
+  // Tensor parallelism runs on the CPU backend (the single-process stand-in
+  // for NCCL, dist/local_group.h); on CUDA it is refused for now.
   static Result<std::unique_ptr<DeepseekV3Model>> load(WeightSource& src, Backend& backend,
                                                        const LoadOptions& opts = {});
+  ~DeepseekV3Model();
 
   const ModelConfig& config() const { return config_; }
   Backend& backend() const { return backend_; }
   size_t weight_bytes() const { return weights_.bytes; }
   const DeepseekV3Weights& weights() const { return weights_; }
+  // Ranks of the tensor-parallel group this model is rank 0 of (1 without).
+  int tensor_parallel_size() const;
+  // This rank's attention heads (num_attention_heads / tensor_parallel_size).
+  int local_heads() const { return int(heads_); }
   // Bytes of weights one decode token reads (active experts only), for the
-  // memory floor in benchmarks.
+  // memory floor in benchmarks; one rank's under tensor parallelism.
   size_t active_weight_bytes_per_token() const;
 
-  // A cache of num_blocks blocks of block_size tokens for every layer.
+  // A cache of num_blocks blocks of block_size tokens for every layer (and
+  // for every rank of a tensor-parallel group, in KvCache::peers).
   KvCache allocate_kv_cache(int num_blocks, int block_size, DType dtype) const;
   // Bytes of cache per token (all layers).
   size_t kv_bytes_per_token(DType dtype) const;
@@ -40,7 +54,9 @@ class DeepseekV3Model {
 
   // The same in two halves, for callers that keep the device inputs (CUDA
   // graphs): upload() validates the batch and copies it to the device;
-  // forward_device() only enqueues device work.
+  // forward_device() only enqueues device work. One rank only: under tensor
+  // parallelism the others must be running theirs at the same time (forward()
+  // does that).
   Result<DeviceBatch> upload(const ForwardBatch& batch) const;
   Tensor forward_device(const DeviceBatch& batch, KvCache& cache);
 
@@ -54,10 +70,7 @@ class DeepseekV3Model {
   // depend on how a prompt was chunked), for the sequences at the end of the
   // batch (the runner puts them last); decode rows always stay absorbed.
   enum class MlaPrefill { kAuto, kAbsorbed, kExpanded };
-  void set_mla_prefill(MlaPrefill mode, int chunk_keys = 4096) {
-    mla_prefill_ = mode;
-    mla_chunk_keys_ = chunk_keys;
-  }
+  void set_mla_prefill(MlaPrefill mode, int chunk_keys = 4096);  // every rank's
   // Whether a sequence with `num_tokens` new tokens and `seq_len` keys in all
   // takes the expanded form under the current mode.
   bool use_expanded(int num_tokens, int seq_len) const;
@@ -69,7 +82,9 @@ class DeepseekV3Model {
   std::function<void(const std::string&, const Tensor&)> debug_hook;
 
  private:
-  DeepseekV3Model(ModelConfig c, Backend& b, DeepseekV3Weights w);
+  struct TensorParallelGroup;
+  DeepseekV3Model(ModelConfig c, Backend& b, DeepseekV3Weights w, Communicator* comm);
+  Result<Tensor> forward_rank(const ForwardBatch& batch, KvCache& cache);
   void plan_expanded(const ForwardBatch& batch, DeviceBatch& d) const;
   Tensor attention(int layer, const Tensor& h, const DeviceBatch& d, KvCache& cache);
   // The fused q_a | kv_a projection's output [T, q_lora + kv_lora + rope] as q_a (when qa is not
@@ -89,6 +104,9 @@ class DeepseekV3Model {
   ModelConfig config_;
   Backend& backend_;
   DeepseekV3Weights weights_;
+  Communicator* comm_ = nullptr;                // this rank's, when tensor parallel
+  int64_t heads_ = 0;                           // this rank's attention heads
+  std::unique_ptr<TensorParallelGroup> group_;  // rank 0 only: the other ranks and their threads
   RopeTables rope_tables_;
   RopeParams rope_;
   MoeRoutingParams routing_;

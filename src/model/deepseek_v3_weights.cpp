@@ -14,8 +14,11 @@ namespace {
 
 class Loader {
  public:
-  Loader(WeightSource& src, Backend& backend, const LoadOptions& opts)
-      : src_(src), be_(backend), opts_(opts), c_(src.config()) {}
+  Loader(WeightSource& src, Backend& backend, const LoadOptions& opts, TpShard shard)
+      : src_(src), be_(backend), opts_(opts), c_(src.config()), tp_(shard) {}
+
+  // How a linear weight splits over the tensor-parallel ranks.
+  enum class Split { kNone, kRows, kCols };
 
   Result<Tensor> tensor(const std::string& name, Shape shape) {
     SABLE_ASSIGN_OR_RETURN(Tensor t, src_.get(name, shape));
@@ -30,8 +33,10 @@ class Loader {
   // as FP8; quantised at load under --quantization fp8.
   // prepare: hand the weight to the backend now; experts are prepared
   // together by prepare_experts instead (the backend packs them).
+  // split: this rank's part of the rows or columns (before any quantisation,
+  // so that blocks quantised at load start at the part's first row).
   Result<LinearWeight> linear(const std::string& prefix, int64_t n_out, int64_t n_in, bool allow_quant = true,
-                              bool prepare = true) {
+                              bool prepare = true, Split split = Split::kNone) {
     LinearWeight w;
     SABLE_ASSIGN_OR_RETURN(w.weight, src_.get(prefix + ".weight", {n_out, n_in}));
     if (w.weight.dtype() == DType::F8_E4M3) {
@@ -47,7 +52,12 @@ class Loader {
     } else if (!is_float(w.weight.dtype())) {
       return invalid_argument(prefix + ".weight: dtype " + std::string(dtype_name(w.weight.dtype())) +
                               " is not supported for a linear weight");
-    } else if (opts_.quantize_fp8 && allow_quant) {
+    }
+    if (tp_.size > 1 && split == Split::kRows)
+      w = slice_linear_rows(w, tp_.begin(n_out), tp_.begin(n_out) + tp_.part(n_out));
+    else if (tp_.size > 1 && split == Split::kCols)
+      w = slice_linear_cols(w, tp_.begin(n_in), tp_.begin(n_in) + tp_.part(n_in));
+    if (w.weight.dtype() != DType::F8_E4M3 && opts_.quantize_fp8 && allow_quant) {
       w = quantize_fp8_blocks(w);
     }
     w.keep_precision = !allow_quant;
@@ -58,9 +68,9 @@ class Loader {
 
   Result<MlpWeights> mlp(const std::string& p, int64_t inter, bool prepare = true) {
     MlpWeights m;
-    SABLE_ASSIGN_OR_RETURN(m.gate_proj, linear(p + ".gate_proj", inter, c_.hidden_size, true, prepare));
-    SABLE_ASSIGN_OR_RETURN(m.up_proj, linear(p + ".up_proj", inter, c_.hidden_size, true, prepare));
-    SABLE_ASSIGN_OR_RETURN(m.down_proj, linear(p + ".down_proj", c_.hidden_size, inter, true, prepare));
+    SABLE_ASSIGN_OR_RETURN(m.gate_proj, linear(p + ".gate_proj", inter, c_.hidden_size, true, prepare, Split::kRows));
+    SABLE_ASSIGN_OR_RETURN(m.up_proj, linear(p + ".up_proj", inter, c_.hidden_size, true, prepare, Split::kRows));
+    SABLE_ASSIGN_OR_RETURN(m.down_proj, linear(p + ".down_proj", c_.hidden_size, inter, true, prepare, Split::kCols));
     return m;
   }
 
@@ -69,16 +79,23 @@ class Loader {
   // BF16 stays BF16 (exact); FP8 is dequantised to F32 on CPU, to the
   // activation dtype elsewhere, so that both MLA forms use the same weights
   // (an FP8 up-projection would also quantize c_kv to e4m3: 2-3% per value).
+  // Under tensor parallelism, the rank's heads only.
   Status absorb_weights(const std::string& prefix, AttentionWeights& a) {
-    const int64_t heads = c_.num_attention_heads, nope = c_.qk_nope_head_dim, v = c_.v_head_dim,
+    const int64_t all_heads = c_.num_attention_heads, nope = c_.qk_nope_head_dim, v = c_.v_head_dim,
                   r = c_.kv_lora_rank;
+    const int64_t heads = tp_.part(all_heads);
     LinearWeight kvb;
-    SABLE_ASSIGN_OR_RETURN(kvb.weight, src_.get(prefix + ".weight", {heads * (nope + v), r}));
+    SABLE_ASSIGN_OR_RETURN(kvb.weight, src_.get(prefix + ".weight", {all_heads * (nope + v), r}));
     if (kvb.weight.dtype() == DType::F8_E4M3) {
       kvb.block_out = c_.quantization.block_out;
       kvb.block_in = c_.quantization.block_in;
-      SABLE_ASSIGN_OR_RETURN(kvb.scale_inv, src_.get(prefix + ".weight_scale_inv",
-                                                     fp8_scale_shape(heads * (nope + v), r, kvb.block_out, kvb.block_in)));
+      SABLE_ASSIGN_OR_RETURN(kvb.scale_inv,
+                             src_.get(prefix + ".weight_scale_inv",
+                                      fp8_scale_shape(all_heads * (nope + v), r, kvb.block_out, kvb.block_in)));
+    }
+    if (tp_.size > 1) {
+      const int64_t h0 = tp_.begin(all_heads) * (nope + v);
+      kvb = slice_linear_rows(kvb, h0, h0 + heads * (nope + v));
     }
     const DType out_dt = kvb.weight.dtype() == DType::F8_E4M3 || !is_float(kvb.weight.dtype())
                              ? (be_.activation_dtype() == DType::F32 ? DType::F32 : be_.activation_dtype())
@@ -137,9 +154,12 @@ class Loader {
   // [jI, (j+1)I) of gate and up and the same columns of down, so the sum of
   // their outputs is the shared MLP's. False (nothing appended) when an FP8
   // scale block would straddle two of them.
+  // Under tensor parallelism the rank holds part S x I / size of the shared
+  // MLP's intermediate, split the same way into S experts of I / size, the
+  // routed experts' part.
   bool fuse_shared(const MlpWeights& sh, MoeWeights& m) {
     const int S = c_.n_shared_experts;
-    const int64_t I = c_.moe_intermediate_size;
+    const int64_t I = tp_.part(c_.moe_intermediate_size);
     if (S == 1) {
       m.experts.gate.push_back(sh.gate_proj);
       m.experts.up.push_back(sh.up_proj);
@@ -149,12 +169,7 @@ class Loader {
     const bool fp8 = sh.gate_proj.is_fp8() || sh.down_proj.is_fp8();
     if (fp8 && (I % sh.gate_proj.block_out != 0 || I % sh.up_proj.block_out != 0 || I % sh.down_proj.block_in != 0))
       return false;
-    auto row_slice = [&](const LinearWeight& w, int j) {
-      LinearWeight r = w;
-      r.weight = w.weight.rows(j * I, (j + 1) * I);
-      if (w.is_fp8()) r.scale_inv = w.scale_inv.rows(j * I / w.block_out, (j + 1) * I / w.block_out);
-      return r;
-    };
+    auto row_slice = [&](const LinearWeight& w, int j) { return slice_linear_rows(w, j * I, (j + 1) * I); };
     // Columns [c0, c0 + n) of a host matrix, copied.
     auto col_copy = [](const Tensor& t, int64_t c0, int64_t n) {
       Tensor out = Tensor::empty(t.dtype(), {t.dim(0), n});
@@ -185,9 +200,10 @@ class Loader {
     if (c_.q_lora_rank) {
       SABLE_ASSIGN_OR_RETURN(at.q_a_proj, linear(a + ".q_a_proj", *c_.q_lora_rank, H, true, !fuse_qkv_a));
       SABLE_ASSIGN_OR_RETURN(at.q_a_layernorm, tensor(a + ".q_a_layernorm.weight", {*c_.q_lora_rank}));
-      SABLE_ASSIGN_OR_RETURN(at.q_b_proj, linear(a + ".q_b_proj", heads * c_.qk_head_dim(), *c_.q_lora_rank));
+      SABLE_ASSIGN_OR_RETURN(
+          at.q_b_proj, linear(a + ".q_b_proj", heads * c_.qk_head_dim(), *c_.q_lora_rank, true, true, Split::kRows));
     } else {
-      SABLE_ASSIGN_OR_RETURN(at.q_proj, linear(a + ".q_proj", heads * c_.qk_head_dim(), H));
+      SABLE_ASSIGN_OR_RETURN(at.q_proj, linear(a + ".q_proj", heads * c_.qk_head_dim(), H, true, true, Split::kRows));
     }
     SABLE_ASSIGN_OR_RETURN(at.kv_a_proj_with_mqa, linear(a + ".kv_a_proj_with_mqa", c_.kv_lora_rank + c_.qk_rope_head_dim,
                                                          H, true, !fuse_qkv_a));
@@ -203,7 +219,7 @@ class Loader {
     }
     SABLE_ASSIGN_OR_RETURN(at.kv_a_layernorm, tensor(a + ".kv_a_layernorm.weight", {c_.kv_lora_rank}));
     SABLE_RETURN_IF_ERROR(absorb_weights(a + ".kv_b_proj", at));
-    SABLE_ASSIGN_OR_RETURN(at.o_proj, linear(a + ".o_proj", H, heads * c_.v_head_dim));
+    SABLE_ASSIGN_OR_RETURN(at.o_proj, linear(a + ".o_proj", H, heads * c_.v_head_dim, true, true, Split::kCols));
     if (c_.is_moe_layer(i)) {
       MoeWeights m;
       // The router stays in its stored precision: routes flip in low precision.
@@ -255,10 +271,11 @@ class Loader {
     }
     SABLE_ASSIGN_OR_RETURN(w.norm, tensor("model.norm.weight", {c_.hidden_size}));
     if (c_.tie_word_embeddings && !src_.has("lm_head.weight")) {
-      w.lm_head.weight = w.embed_tokens;
+      w.lm_head.weight =
+          w.embed_tokens.rows(tp_.begin(c_.vocab_size), tp_.begin(c_.vocab_size) + tp_.part(c_.vocab_size));
       be_.prepare_linear(w.lm_head);
-    } else {
-      SABLE_ASSIGN_OR_RETURN(w.lm_head, linear("lm_head", c_.vocab_size, c_.hidden_size, false));
+    } else {  // the rank's rows of the vocabulary
+      SABLE_ASSIGN_OR_RETURN(w.lm_head, linear("lm_head", c_.vocab_size, c_.hidden_size, false, true, Split::kRows));
     }
     w.bytes = bytes_;
     return w;
@@ -272,14 +289,15 @@ class Loader {
   Backend& be_;
   LoadOptions opts_;
   const ModelConfig& c_;
+  TpShard tp_;
   size_t bytes_ = 0;
 };
 
 }  // namespace
 
-Result<DeepseekV3Weights> load_deepseek_v3_weights(WeightSource& src, Backend& backend,
-                                                   const LoadOptions& opts) {
-  return Loader(src, backend, opts).load();
+Result<DeepseekV3Weights> load_deepseek_v3_weights(WeightSource& src, Backend& backend, const LoadOptions& opts,
+                                                   TpShard shard) {
+  return Loader(src, backend, opts, shard).load();
 }
 
 }  // namespace sable

@@ -10,6 +10,7 @@
 
 #include "backend/backend.h"
 #include "model/config.h"
+#include "model/tensor_parallel.h"
 #include "model/weight_source.h"
 
 namespace sable {
@@ -84,9 +85,14 @@ struct LoadOptions {
   // Stack q_a_proj and kv_a_proj_with_mqa into one projection
   // (AttentionWeights::fused_qkv_a_proj_with_mqa); off only for tests.
   bool fuse_qkv_a = true;
+  // --tensor-parallel-size: DeepseekV3Model::load loads one shard per rank
+  // (model/tensor_parallel.h) and returns rank 0, which runs the others.
+  int tensor_parallel_size = 1;
 };
 
-Result<DeepseekV3Weights> load_deepseek_v3_weights(WeightSource& src, Backend& backend,
-                                                   const LoadOptions& opts);
+// One rank's weights: the parts `shard` holds of every split weight
+// (model/tensor_parallel.h), all of every replicated one.
+Result<DeepseekV3Weights> load_deepseek_v3_weights(WeightSource& src, Backend& backend, const LoadOptions& opts,
+                                                   TpShard shard = {});
 
 }  // namespace sable

@@ -52,10 +52,16 @@ struct DeviceBatch {
 // The paged latent cache as the model sees it: one tensor per layer,
 // [num_blocks, block_size, kv_lora_rank + qk_rope_head_dim], on the backend's
 // device. Allocated and owned by the runner (runner/kv_pool.h).
+//
+// Under tensor parallelism every rank holds the whole latent cache (MLA's
+// latent is shared by all heads, and the heads are what is split): `peers`
+// are ranks 1.. of the group, same shapes, on their own devices; rank 0's
+// model fans each forward out to them.
 struct KvCache {
   std::vector<Tensor> layers;
   int num_blocks = 0;
   int block_size = 0;
+  std::vector<KvCache> peers;
 };
 
 }  // namespace sable

@@ -48,6 +48,9 @@ ModelRunner::ModelRunner(DeepseekV3Model& model, const KvPoolOptions& o) : model
                double(used) / (1 << 30), double(act) / (1 << 30), double(graphs) / (1 << 30));
     }
     if (budget <= 0 && !device_memory) budget = int64_t(1) << 30;
+    // Host memory (the CPU stand-in for tensor parallelism) is one budget
+    // for all ranks, each of which holds the whole latent cache.
+    if (!device_memory) budget /= model.tensor_parallel_size();
     blocks = kv_blocks_for_budget(model, budget, o.block_size, o.dtype) - 1;
   }
   num_blocks_ = std::max(blocks, 0);
@@ -58,16 +61,31 @@ ModelRunner::ModelRunner(DeepseekV3Model& model, const KvPoolOptions& o) : model
   if (!o.enforce_eager && num_blocks_ > 0) capture_decode_graphs(o);
 }
 
-size_t ModelRunner::kv_bytes() const {
+namespace {
+size_t cache_bytes(const KvCache& c) {
   size_t b = 0;
-  for (const auto& t : cache_.layers) b += t.nbytes();
+  for (const auto& t : c.layers) b += t.nbytes();
+  for (const auto& p : c.peers) b += cache_bytes(p);
   return b;
 }
 
+// Copies one block's contents in every layer of c and of its peers.
+void copy_cache_block(Backend& be, KvCache& c, int src, int dst) {
+  for (Tensor& layer : c.layers) {
+    Tensor s = layer.rows(src, src + 1), d = layer.rows(dst, dst + 1);
+    be.convert(s, d);
+  }
+  for (KvCache& p : c.peers) copy_cache_block(be, p, src, dst);
+}
+}  // namespace
+
+size_t ModelRunner::kv_bytes() const { return cache_bytes(cache_); }
+
 void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
   Backend& be = model_.backend();
-  // Probe: backends without graphs return null.
-  if (!be.capture_graph([] {})) return;
+  // Probe: backends without graphs return null. A tensor-parallel group
+  // runs eagerly: each rank would capture its own graph on its own thread.
+  if (model_.tensor_parallel_size() > 1 || !be.capture_graph([] {})) return;
   const auto t0 = std::chrono::steady_clock::now();
   const int bs = cache_.block_size;
   const int max_len = o.max_model_len > 0 ? o.max_model_len : int(model_.config().max_position_embeddings);
@@ -245,11 +263,9 @@ Result<Tensor> ModelRunner::run_device(const std::vector<RunnerSeq>& seqs) {
 }
 
 void ModelRunner::copy_block(int src, int dst) {
-  Backend& be = model_.backend();
-  for (Tensor& layer : cache_.layers) {
-    Tensor s = layer.rows(src, src + 1), d = layer.rows(dst, dst + 1);
-    be.convert(s, d);
-  }
+  // The peers' caches are host memory too (tensor parallelism runs on the
+  // CPU only), so rank 0's backend copies them.
+  copy_cache_block(model_.backend(), cache_, src, dst);
 }
 
 }  // namespace sable

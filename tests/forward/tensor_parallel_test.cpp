@@ -1,0 +1,173 @@
+// The model split over the ranks of a tensor-parallel group (the CPU
+// stand-in for NCCL: one thread per rank) against the Hugging Face reference
+// fixtures, at every position and in greedy decoding, in both MLA prefill
+// forms; each rank's shard shapes; and the errors for sizes that cannot
+// split a model.
+#include "model/tensor_parallel.h"
+
+#include <gtest/gtest.h>
+
+#include "backend/backend.h"
+#include "common/fixtures.h"
+#include "model/deepseek_v3.h"
+#include "model/presets.h"
+#include "model/weight_source.h"
+#include "runner/single_sequence.h"
+
+namespace sable {
+namespace {
+
+using Mode = DeepseekV3Model::MlaPrefill;
+
+std::unique_ptr<DeepseekV3Model> load_tp(WeightSource& src, int tp, bool quantize_fp8 = false) {
+  LoadOptions o;
+  o.tensor_parallel_size = tp;
+  o.quantize_fp8 = quantize_fp8;
+  auto m = DeepseekV3Model::load(src, cpu_backend(), o);
+  EXPECT_TRUE(m.is_ok()) << m.status().to_string();
+  return m.is_ok() ? std::move(*m) : nullptr;
+}
+
+class TensorParallelFixture : public ::testing::TestWithParam<std::tuple<int, Mode>> {
+ protected:
+  void SetUp() override {
+    auto src = open_weight_source(testing::fixture_dir("tiny-dsv3"), "auto");
+    ASSERT_TRUE(src.is_ok()) << src.status().to_string();
+    source_ = std::move(*src);
+    model_ = load_tp(*source_, std::get<0>(GetParam()));
+    ASSERT_TRUE(model_);
+    model_->set_mla_prefill(std::get<1>(GetParam()), /*chunk_keys=*/16);
+    prompts_ = testing::load_fixture_prompts("tiny-dsv3");
+  }
+  std::unique_ptr<WeightSource> source_;
+  std::unique_ptr<DeepseekV3Model> model_;
+  std::vector<testing::FixturePrompt> prompts_;
+};
+
+TEST_P(TensorParallelFixture, LogitsMatchReferenceAtEveryPosition) {
+  ASSERT_EQ(model_->tensor_parallel_size(), std::get<0>(GetParam()));
+  for (size_t i = 0; i < prompts_.size(); ++i) {
+    const auto& p = prompts_[i];
+    SingleSequenceRunner r(*model_, int(p.ids.size()));
+    auto logits = r.step(p.ids, /*all_logits=*/true);
+    ASSERT_TRUE(logits.is_ok()) << logits.status().to_string();
+    ASSERT_EQ(logits->shape(), p.logits.shape());
+    double err = testing::max_rel_error(logits->ptr<float>(), p.logits.ptr<float>(), p.logits.numel());
+    EXPECT_LT(err, 1e-4) << "prompt " << i << " (" << p.ids.size() << " tokens)";
+  }
+}
+
+TEST_P(TensorParallelFixture, GreedyMatchesReferenceUpToMarginRule) {
+  for (size_t i = 0; i < prompts_.size(); ++i) {
+    const auto& p = prompts_[i];
+    auto out = greedy_generate(*model_, p.ids, int(p.greedy.size()));
+    ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+    const int n = testing::greedy_compare_length(p.greedy_margin);
+    for (int k = 0; k < n; ++k) ASSERT_EQ((*out)[size_t(k)], p.greedy[size_t(k)]) << "prompt " << i << " step " << k;
+  }
+}
+
+TEST_P(TensorParallelFixture, OutOfVocabularyIdIsAnErrorOnEveryRank) {
+  SingleSequenceRunner r(*model_, 8);
+  auto bad = r.step({1, int32_t(model_->config().vocab_size)}, false);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("outside the vocabulary"), std::string::npos);
+  // The group is still usable: no rank was left inside a collective.
+  auto good = r.step({1, 2, 3}, false);
+  ASSERT_TRUE(good.is_ok()) << good.status().to_string();
+}
+
+INSTANTIATE_TEST_SUITE_P(Ranks, TensorParallelFixture,
+                         ::testing::Combine(::testing::Values(2, 4),
+                                            ::testing::Values(Mode::kAbsorbed, Mode::kExpanded)),
+                         [](const auto& info) {
+                           return "tp" + std::to_string(std::get<0>(info.param)) +
+                                  (std::get<1>(info.param) == Mode::kExpanded ? "_expanded" : "_absorbed");
+                         });
+
+TEST(TensorParallel, RankZeroHoldsItsPartOfEachSplitWeight) {
+  auto src = open_weight_source(testing::fixture_dir("tiny-dsv3"), "auto");
+  ASSERT_TRUE(src.is_ok());
+  auto m = load_tp(**src, 2);
+  ASSERT_TRUE(m);
+  const ModelConfig& c = m->config();
+  const auto& w = m->weights();
+  EXPECT_EQ(m->local_heads(), c.num_attention_heads / 2);
+  const auto& a = w.layers[0].self_attn;
+  EXPECT_EQ(a.q_b_proj.out_features(), c.num_attention_heads / 2 * c.qk_head_dim());
+  EXPECT_EQ(a.o_proj.in_features(), c.num_attention_heads / 2 * c.v_head_dim);
+  EXPECT_EQ(a.w_uk.dim(0), c.num_attention_heads / 2);
+  EXPECT_EQ(a.w_uv.dim(0), c.num_attention_heads / 2);
+  ASSERT_TRUE(a.fused_qkv_a_proj_with_mqa);  // replicated: the latent every head reads
+  EXPECT_EQ(a.fused_qkv_a_proj_with_mqa->out_features(), *c.q_lora_rank + c.kv_latent_dim());
+  ASSERT_TRUE(w.layers[0].mlp);
+  EXPECT_EQ(w.layers[0].mlp->gate_proj.out_features(), c.intermediate_size / 2);
+  EXPECT_EQ(w.layers[0].mlp->down_proj.in_features(), c.intermediate_size / 2);
+  ASSERT_TRUE(w.layers[1].moe);
+  const auto& moe = *w.layers[1].moe;
+  EXPECT_EQ(moe.gate.out_features(), c.n_routed_experts);  // the router is replicated
+  ASSERT_EQ(moe.experts.num_experts(), c.n_routed_experts + c.n_shared_experts);
+  for (int e = 0; e < moe.experts.num_experts(); ++e) {
+    EXPECT_EQ(moe.experts.up[size_t(e)].out_features(), c.moe_intermediate_size / 2);
+    EXPECT_EQ(moe.experts.down[size_t(e)].in_features(), c.moe_intermediate_size / 2);
+  }
+  EXPECT_EQ(w.lm_head.out_features(), c.vocab_size / 2);
+  EXPECT_EQ(w.embed_tokens.dim(0), c.vocab_size);  // replicated
+}
+
+TEST(TensorParallel, SizeThatDoesNotDivideTheHeadsIsRefusedWithSizesThatWork) {
+  auto src = open_weight_source(testing::fixture_dir("tiny-dsv3"), "auto");
+  ASSERT_TRUE(src.is_ok());
+  LoadOptions o;
+  o.tensor_parallel_size = 3;
+  auto m = DeepseekV3Model::load(**src, cpu_backend(), o);
+  ASSERT_FALSE(m.is_ok());
+  const std::string msg = m.status().message();
+  EXPECT_NE(msg.find("--tensor-parallel-size 3 does not divide num_attention_heads (4)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("1, 2, 4"), std::string::npos) << msg;
+}
+
+TEST(TensorParallel, Fp8CheckpointSplitInsideAScaleBlockIsRefused) {
+  // tiny-dsv3-fp8: 4 heads x 48 = 192 q_b rows, 96 a rank at size 2, inside
+  // the first 128-row scale block.
+  auto src = open_weight_source(testing::fixture_dir("tiny-dsv3-fp8"), "auto");
+  ASSERT_TRUE(src.is_ok());
+  LoadOptions o;
+  o.tensor_parallel_size = 2;
+  auto m = DeepseekV3Model::load(**src, cpu_backend(), o);
+  ASSERT_FALSE(m.is_ok());
+  const std::string msg = m.status().message();
+  EXPECT_NE(msg.find("q_b_proj rows"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("128-wide scale blocks"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--quantization fp8"), std::string::npos) << msg;
+}
+
+TEST(TensorParallel, Fp8CheckpointOnWholeBlocksMatchesOneRank) {
+  // An FP8 checkpoint whose parts are whole 128 x 128 blocks at size 2 (the
+  // DeepSeek-V3 case): the same blocks and scales as on one rank, so the
+  // logits equal one rank's up to the order of the sums.
+  ModelConfig c = *preset_config("tiny");
+  c.num_hidden_layers = 2;
+  // A rank's parts: 4 heads, so q_b 4 x 64 = 256 rows, kv_b 4 x 96 = 384
+  // rows, o_proj 4 x 64 = 256 columns; intermediate 256; experts 128.
+  c.num_attention_heads = 8;
+  c.qk_nope_head_dim = 32;
+  c.qk_rope_head_dim = 32;
+  c.v_head_dim = 64;
+  c.intermediate_size = 512;
+  c.moe_intermediate_size = 256;
+  c.quantization.quant_method = "fp8";
+  ASSERT_TRUE(check_tensor_parallel(c, 2).is_ok()) << check_tensor_parallel(c, 2).to_string();
+  DummyWeightSource src(c, /*seed=*/7);
+  auto one = load_tp(src, 1), two = load_tp(src, 2);
+  ASSERT_TRUE(one && two);
+  ASSERT_EQ(two->weights().layers[0].self_attn.o_proj.weight.dtype(), DType::F8_E4M3);
+  const std::vector<int32_t> ids = {5, 17, 3, 99, 250, 8, 41, 7, 600, 2};
+  SingleSequenceRunner r1(*one, 16), r2(*two, 16);
+  auto l1 = r1.step(ids, true), l2 = r2.step(ids, true);
+  ASSERT_TRUE(l1.is_ok() && l2.is_ok());
+  EXPECT_LT(testing::max_rel_error(l2->ptr<float>(), l1->ptr<float>(), l1->numel()), 1e-4);
+}
+
+}  // namespace
+}  // namespace sable
