@@ -1,10 +1,9 @@
 // sable serve: the OpenAI-compatible HTTP server, a drop-in for `vllm serve`
 // (same flags, same endpoints, same metrics). With no model it serves the
 // demo model so that one command gives a working server.
-#include <CLI/CLI.hpp>
-
 #include <sys/resource.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -15,11 +14,12 @@
 #include "apps/command.h"
 #include "apps/model_options.h"
 #include "backend/device_select.h"
-#include "model/presets.h"
-#include "runner/memory_planner.h"
 #include "core/logging.h"
 #include "engine/engine.h"
+#include "model/presets.h"
+#include "model/tensor_parallel.h"
 #include "model/tensor_specs.h"
+#include "runner/memory_planner.h"
 #include "server/engine_client.h"
 #include "server/http_server.h"
 #include "server/reasoning_parser.h"
@@ -75,7 +75,7 @@ struct ServeFlags {
   std::string kv_cache_memory;
   std::string kv_cache_dtype = "auto";
   std::string chat_template;
-  int tensor_parallel_size = 1, pipeline_parallel_size = 1, data_parallel_size = 1;
+  int pipeline_parallel_size = 1, data_parallel_size = 1;
   int nnodes = 1, node_rank = 0, master_port = 29500;
   std::string master_addr;
   double shutdown_timeout_s = 30;
@@ -108,6 +108,7 @@ Result<DryRunReport> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec
   } else {
     SABLE_ASSIGN_OR_RETURN(cfg, load_model_config(mo.model + "/config.json"));
   }
+  SABLE_RETURN_IF_ERROR(check_tensor_parallel(cfg, mo.tensor_parallel_size));
   std::string out = "Sable serve plan (--dry-run): " + name + ", " + std::to_string(cfg.num_hidden_layers) +
                     " layers, " + (cfg.quantization.is_fp8() ? "FP8" : "BF16") + " checkpoint" +
                     (mo.quantization == "fp8" ? ", --quantization fp8" : "") + "\n";
@@ -128,13 +129,17 @@ Result<DryRunReport> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec
     const int64_t kv = ec.kv_cache_memory > 0 ? ec.kv_cache_memory
                        : ec.num_kv_blocks > 0 ? int64_t(ec.num_kv_blocks) * ec.block_size * per_token
                                               : int64_t(1) << 30;
-    char buf[512];
+    // Under tensor parallelism every rank holds the whole latent cache: the
+    // budget is shared, the tokens divide.
+    const int tp = mo.tensor_parallel_size;
+    char buf[640];
     std::snprintf(buf, sizeof buf,
-                  "  device         cpu (float32 activations and KV)\n"
+                  "  device         cpu (float32 activations and KV)%s\n"
                   "  weights        %.3f GB (kept in their stored dtype)\n"
-                  "  KV cache       %.2f GiB: %lld tokens (%lld bytes per token)\n",
+                  "  KV cache       %.2f GiB: %lld tokens (%lld bytes per token%s)\n",
+                  tp > 1 ? (", " + std::to_string(tp) + " tensor-parallel ranks").c_str() : "",
                   double(weight_bytes(cfg, mo.quantization == "fp8")) / 1e9, double(kv) / double(1ll << 30),
-                  (long long)(kv / per_token), (long long)per_token);
+                  (long long)(kv / per_token / tp), (long long)per_token, tp > 1 ? " on every rank" : "");
     return DryRunReport{out + buf, true, {}};
   }
   MemoryPlanInput in;
@@ -148,6 +153,7 @@ Result<DryRunReport> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec
   in.block_size = ec.block_size;
   in.kv_dtype = ec.kv_cache_dtype.value_or(DType::BF16);
   in.cuda_graphs = !ec.enforce_eager;
+  in.tensor_parallel_size = mo.tensor_parallel_size;
   MemoryPlan p = plan_memory(in);
   return DryRunReport{out + p.to_string(), p.fits, p.advice};
 }
@@ -170,7 +176,6 @@ int run_serve(int argc, char** argv) {
   app.add_option("--max-waiting-requests", ec.max_waiting_requests, "Waiting queue size; beyond it requests get 503 (0: unlimited)");
   app.add_option("--shutdown-timeout", f.shutdown_timeout_s, "Seconds running requests may take to finish on SIGTERM")
       ->capture_default_str();
-  app.add_option("--tensor-parallel-size", f.tensor_parallel_size, "GPUs per model replica (1 for now)");
   app.add_option("--pipeline-parallel-size", f.pipeline_parallel_size, "Pipeline stages (1)");
   app.add_option("--data-parallel-size", f.data_parallel_size, "Data-parallel replicas (1)");
   app.add_option("--nnodes", f.nnodes, "Nodes in a multi-node replica (1 for now)");
@@ -253,13 +258,10 @@ int run_serve(int argc, char** argv) {
       return fail("the model is given twice ('" + f.positional_model + "' and --model '" + mo.model + "')");
     mo.model = f.positional_model;
   }
-  if (f.tensor_parallel_size != 1)
-    return fail("--tensor-parallel-size " + std::to_string(f.tensor_parallel_size) +
-                " is not supported yet: this build serves on one GPU (or the CPU). Use --tensor-parallel-size 1 "
-                "with a model that fits one GPU (e.g. FP8 weights with --quantization fp8), or run one replica per GPU.");
   if (f.pipeline_parallel_size != 1 || f.data_parallel_size != 1)
     return fail("--pipeline-parallel-size and --data-parallel-size must be 1 for now; run one server per replica");
-  if (f.nnodes != 1) return fail("--nnodes must be 1 for now (multi-node serving needs tensor parallelism)");
+  if (f.nnodes != 1)
+    return fail("--nnodes must be 1 for now (multi-node serving is not built; run one server per node)");
   if (sc.port < 0 || sc.port > 65535) return fail("--port must be in [0, 65535]");
   sc.reasoning_parser = f.reasoning_parser;
   sc.trust_request_chat_template = f.trust_request_chat_template;

@@ -28,6 +28,12 @@ void ModelOptions::add_flags(CLI::App& app, bool model_required) {
   app.add_flag("--batch-invariant", batch_invariant,
                "A request's output does not depend on what else is batched with it (GPU: fixed GEMM "
                "kernels, slower; the CPU always is). Also SABLE_BATCH_INVARIANT=1 or VLLM_BATCH_INVARIANT=1");
+  app.add_option("--tensor-parallel-size", tensor_parallel_size,
+                 "Ranks the model is split over (attention heads, MLP and expert intermediate, vocabulary). "
+                 "On the CPU backend, threads of this process that check the split (no speedup); across GPUs "
+                 "(NCCL) not built yet")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   app.add_option("--seed", seed, "Seed for --load-format dummy weights (and sampling where applicable)");
   app.add_option("--log-level", log_level, "debug | info | warning | error")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
@@ -90,6 +96,7 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
     in.block_size = plan->block_size;
     in.kv_dtype = plan->kv_cache_dtype.value_or(lm.backend->activation_dtype());
     in.cuda_graphs = !plan->enforce_eager;
+    in.tensor_parallel_size = o.tensor_parallel_size;
     MemoryPlan mp = plan_memory(in);
     LOG_INFO("{}", mp.to_string());
     if (!mp.fits) return resource_exhausted(mp.advice);
@@ -97,10 +104,16 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
   auto t0 = std::chrono::steady_clock::now();
   LoadOptions lo;
   lo.quantize_fp8 = o.quantization == "fp8" && !quantizes_at_prepare(*lm.backend);
+  lo.tensor_parallel_size = o.tensor_parallel_size;
   SABLE_ASSIGN_OR_RETURN(lm.model, DeepseekV3Model::load(*lm.source, *lm.backend, lo));
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  LOG_INFO("loaded {} on {}: {} layers, {:.2f} GB of weights, {:.1f} s", lm.source->describe(),
-           lm.backend->name(), lm.model->config().num_hidden_layers, double(lm.model->weight_bytes()) / 1e9, s);
+  const int tp = lm.model->tensor_parallel_size();
+  LOG_INFO("loaded {} on {}: {} layers, {:.2f} GB of weights{}, {:.1f} s", lm.source->describe(), lm.backend->name(),
+           lm.model->config().num_hidden_layers, double(lm.model->weight_bytes()) / 1e9,
+           tp > 1 ? " on rank 0 of " + std::to_string(tp) +
+                        " (tensor parallel: " + std::to_string(lm.model->local_heads()) + " heads a rank)"
+                  : std::string(),
+           s);
   return lm;
 }
 

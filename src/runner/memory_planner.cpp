@@ -26,16 +26,28 @@ ModelConfig as_loaded(const ModelConfig& c, bool quantize_fp8) {
 }
 }  // namespace
 
-int64_t weight_bytes(const ModelConfig& c, bool quantize_fp8) {
+namespace {
+// Tensors every tensor-parallel rank holds whole (model/tensor_parallel.h).
+bool replicated(const std::string& name) {
+  for (const char* part : {"embed_tokens", "layernorm", "model.norm.", "q_a_proj", "kv_a_proj_with_mqa", ".mlp.gate."})
+    if (name.find(part) != std::string::npos) return true;
+  return false;
+}
+}  // namespace
+
+int64_t weight_bytes(const ModelConfig& c, bool quantize_fp8, int tp) {
   const ModelConfig q = as_loaded(c, quantize_fp8);
+  tp = std::max(1, tp);
   int64_t total = 0;
-  for (const auto& s : deepseek_v3_tensor_specs(q, /*include_mtp=*/false))
-    total += s.shape.numel() * int64_t(dtype_size(s.dtype));
+  for (const auto& s : deepseek_v3_tensor_specs(q, /*include_mtp=*/false)) {
+    const int64_t b = s.shape.numel() * int64_t(dtype_size(s.dtype));
+    total += replicated(s.name) ? b : b / tp;
+  }
   // kv_b_proj is held twice in bf16 whatever the checkpoint stores: whole
   // (the expanded-form prefill's up-projection) and as per-head W_UK / W_UV
   // (the absorbed form); the specs counted it once as stored.
   const int64_t kv_b = int64_t(c.num_attention_heads) * (c.qk_nope_head_dim + c.v_head_dim) * c.kv_lora_rank;
-  total += int64_t(c.num_hidden_layers) * kv_b * (2 * 2 - (q.quantization.is_fp8() ? 1 : 2));
+  total += int64_t(c.num_hidden_layers) * kv_b * (2 * 2 - (q.quantization.is_fp8() ? 1 : 2)) / tp;
   return total;
 }
 
@@ -81,7 +93,7 @@ int64_t activation_peak_bytes(const ModelConfig& c, int tokens, int seqs, int tp
 
 namespace {
 
-// The plan without advice, with the whole model's weight bytes and the FP8
+// The plan without advice, with one rank's weight bytes and the whole FP8
 // tiled copies' bytes given (each takes a walk over every tensor of the
 // layout to count: done once per plan, not per variant tried for advice).
 MemoryPlan plan_basic(const MemoryPlanInput& in, int64_t model_weight_bytes, int64_t tile_bytes) {
@@ -91,7 +103,7 @@ MemoryPlan plan_basic(const MemoryPlanInput& in, int64_t model_weight_bytes, int
   p.max_model_len = in.max_model_len > 0 ? in.max_model_len : int(c.max_position_embeddings);
   p.budget = int64_t(double(in.device_memory) * in.gpu_memory_utilization);
   p.weight_tiles = in.fp8_stream_tiles ? tile_bytes / tp : 0;
-  p.weights = model_weight_bytes / tp + p.weight_tiles;
+  p.weights = model_weight_bytes + p.weight_tiles;  // one rank's
   p.activations = activation_peak_bytes(c, std::max(in.max_num_batched_tokens, 1), in.max_num_seqs, tp);
   p.graphs = in.cuda_graphs ? (int64_t(512) << 20) : 0;
   // MLA's latent cache is not split by tensor parallelism (every rank keeps
@@ -110,7 +122,7 @@ MemoryPlan plan_basic(const MemoryPlanInput& in, int64_t model_weight_bytes, int
 MemoryPlan plan_memory(const MemoryPlanInput& in) {
   const ModelConfig& c = in.config;
   const int tp = std::max(1, in.tensor_parallel_size);
-  const int64_t wb = weight_bytes(c, in.quantize_fp8);
+  const int64_t wb = weight_bytes(c, in.quantize_fp8, tp);
   const int64_t tiles = in.fp8_stream_tiles ? fp8_stream_tile_bytes(c, in.quantize_fp8) : 0;
   MemoryPlan p = plan_basic(in, wb, tiles);
   if (p.fits) return p;
@@ -125,17 +137,18 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
   if (!c.quantization.is_fp8() && !in.quantize_fp8) {
     MemoryPlanInput f = in;
     f.quantize_fp8 = true;
-    MemoryPlan fp = plan_basic(f, weight_bytes(c, true), in.fp8_stream_tiles ? fp8_stream_tile_bytes(c, true) : 0);
+    MemoryPlan fp = plan_basic(f, weight_bytes(c, true, tp), in.fp8_stream_tiles ? fp8_stream_tile_bytes(c, true) : 0);
     a += "\n  --quantization fp8: weights " + gib(fp.weights) + (fp.fits ? " (fits)" : " (not enough alone)");
   }
   for (int n : {2, 4, 8, 16}) {
     if (n <= tp) continue;
     MemoryPlanInput t = in;
     t.tensor_parallel_size = n;
-    if (plan_basic(t, wb, tiles).fits) {
-      // Said so: --tensor-parallel-size above 1 is refused by `sable serve` today.
-      a += "\n  --tensor-parallel-size " + std::to_string(n) + " (" + gib(wb / n) +
-           " of weights per GPU; tensor parallelism is not in this build yet)";
+    const int64_t wn = weight_bytes(c, in.quantize_fp8, n);
+    if (plan_basic(t, wn, tiles).fits) {
+      // Said so: tensor parallelism runs on the CPU backend only so far.
+      a += "\n  --tensor-parallel-size " + std::to_string(n) + " (" + gib(wn) +
+           " of weights per GPU; this build splits a model over CPU ranks only: NCCL across GPUs is not built yet)";
       break;
     }
   }

@@ -54,7 +54,10 @@ MemoryPlan plan_memory(const MemoryPlanInput& in);
 
 // Weight bytes of a config as loaded (FP8 when the checkpoint is FP8 or
 // quantize_fp8), whole model.
-int64_t weight_bytes(const ModelConfig& c, bool quantize_fp8);
+// Under tensor parallelism (tensor_parallel_size > 1): one rank's, the
+// replicated tensors whole (embeddings, norms, q_a / kv_a, the router) and a
+// 1 / size part of the rest (model/tensor_parallel.h).
+int64_t weight_bytes(const ModelConfig& c, bool quantize_fp8, int tensor_parallel_size = 1);
 // Bytes of the tiled copies of the FP8 dense linears (attention projections
 // and dense MLPs; the experts and the fused shared experts are tiled only,
 // kv_b_proj, the routers and lm_head are not FP8), whole model; 0 for a BF16

@@ -182,3 +182,28 @@ def test_serve_dry_run_on_cuda_without_a_gpu_says_what_to_pass(tmp_path):
     p = run("serve", "--model", str(d), "--dry-run", "--device", "cuda", check=False)
     assert p.returncode != 0
     assert "no CUDA device" in p.stderr and "--plan-device-memory-gib" in p.stderr
+
+
+def test_tensor_parallel_on_cpu_matches_reference_and_refuses_splits_that_cannot_work(tmp_path):
+    # score at 2 ranks, generate (the engine) at 4: the reference's logits and greedy tokens.
+    fix = os.path.join(FIX, "tiny-dsv3")
+    exp = load_file(os.path.join(fix, "expected.safetensors"))
+    out = tmp_path / "p3.safetensors"
+    run("score", "--model", fix, "--device", "cpu", "--tensor-parallel-size", "2",
+        "--prompt-ids", " ".join(map(str, exp["prompt3.ids"])), "--out", str(out))
+    got, ref = load_file(str(out))["logits"], exp["prompt3.logits"]
+    assert np.abs(got - ref).max() / np.abs(ref).max() < 1e-4
+    p = run("generate", "--model", fix, "--device", "cpu", "--tensor-parallel-size", "4",
+            "--prompt-ids", " ".join(map(str, exp["prompt2.ids"])), "--max-tokens", "24", "--json")
+    ids = json.loads(p.stdout.splitlines()[0])["ids"]
+    margin = exp["prompt2.greedy_margin"]
+    k = 0
+    while k < len(margin) and margin[k] >= 0.01:
+        k += 1
+    assert ids[:k] == exp["prompt2.greedy"].tolist()[:k]
+    # A size that does not divide the heads, and an FP8 checkpoint whose parts would start inside a scale block.
+    p = run("score", "--model", fix, "--device", "cpu", "--tensor-parallel-size", "3", "--prompt-ids", "1 2",
+            "--out", str(out), check=False)
+    assert p.returncode != 0 and "does not divide num_attention_heads (4)" in p.stderr and "1, 2, 4" in p.stderr
+    p = run("serve", "--model", os.path.join(FIX, "tiny-dsv3-fp8"), "--device", "cpu", "-tp", "2", check=False)
+    assert p.returncode != 0 and "128-wide scale blocks" in p.stderr, p.stderr

@@ -28,6 +28,16 @@ TEST(MemoryPlanner, WeightBytesOfTheRealModel) {
   EXPECT_EQ(weight_bytes(*preset_config("dsv3"), true), fp8);
 }
 
+TEST(MemoryPlanner, ARankHoldsItsPartAndTheReplicatedTensorsWhole) {
+  // At 8 ranks every rank also holds the whole embedding (1.85 GB bf16),
+  // q_a | kv_a (61 x 15.1 MB FP8) and the routers (58 x 3.7 MB bf16).
+  const ModelConfig c = *preset_config("dsv3", 0, true);
+  const int64_t whole = weight_bytes(c, false), rank = weight_bytes(c, false, 8);
+  EXPECT_EQ(weight_bytes(c, false, 1), whole);
+  const double replicated = 129280.0 * 7168 * 2 + 61 * 2112.0 * 7168 + 58 * 256.0 * 7168 * 2;
+  EXPECT_NEAR(double(rank - whole / 8) / 1e9, replicated * 7 / 8 / 1e9, 0.1);
+}
+
 TEST(MemoryPlanner, Fp8OnEightH200sFits) {
   MemoryPlanInput in = dsv3(true);
   in.tensor_parallel_size = 8;
