@@ -30,8 +30,8 @@ void ModelOptions::add_flags(CLI::App& app, bool model_required) {
                "kernels, slower; the CPU always is). Also SABLE_BATCH_INVARIANT=1 or VLLM_BATCH_INVARIANT=1");
   app.add_option("--tensor-parallel-size", tensor_parallel_size,
                  "Ranks the model is split over (attention heads, MLP and expert intermediate, vocabulary). "
-                 "On the CPU backend, threads of this process that check the split (no speedup); across GPUs "
-                 "(NCCL) not built yet")
+                 "On the CPU backend, threads of this process that check the split (no speedup); across the "
+                 "GPUs of this machine over NCCL, not yet validated there (opt in: SABLE_CUDA_TENSOR_PARALLEL=1)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   app.add_option("--seed", seed, "Seed for --load-format dummy weights (and sampling where applicable)");

@@ -90,6 +90,10 @@ class Backend {
   virtual void prepare_linear(LinearWeight& w) = 0;
   virtual void prepare_experts(MoeExperts& e) = 0;
   virtual void synchronize() {}
+  // Makes the calling thread use this backend's device (CUDA: the current
+  // device, which cudaMalloc and kernel launches use). Threads that run a
+  // tensor-parallel rank call it once before any other call.
+  virtual void bind_thread() {}
   // Copies host bytes into an existing device tensor (all of it), ordered
   // with the work queued on the backend.
   virtual void copy_from_host(const void* src, Tensor& dst) = 0;

@@ -1,11 +1,16 @@
 #include "backend/device_select.h"
 
+#include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <string>
+
+#include "dist/local_group.h"
 
 #ifdef SABLE_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/device_info.h"
+#include "backend/cuda/nccl_communicator.h"
 #endif
 
 namespace sable {
@@ -15,6 +20,45 @@ bool cuda_available() {
   return cuda::device_count() > 0;
 #else
   return false;
+#endif
+}
+
+Result<RankBackends> make_rank_backends(Backend& primary, int size) {
+  RankBackends g;
+  if (primary.device() == Device::kCPU) {
+    g.backends.assign(size_t(size), &primary);
+    g.comms = make_local_group(size);
+    return g;
+  }
+  const std::string tp = "--tensor-parallel-size " + std::to_string(size);
+#ifdef SABLE_HAVE_CUDA
+  const char* opt_in = std::getenv("SABLE_CUDA_TENSOR_PARALLEL");
+  if (!opt_in || std::string(opt_in) != "1")
+    return unimplemented(tp + " on " + primary.name() +
+                         ": tensor parallelism across GPUs (NCCL) is built but has not been validated on a "
+                         "multi-GPU machine yet; set SABLE_CUDA_TENSOR_PARALLEL=1 to try it, or use "
+                         "--tensor-parallel-size 1 with --quantization fp8");
+  auto* p = dynamic_cast<cuda::CudaBackend*>(&primary);
+  if (!p) return invalid_argument(tp + ": the primary backend is not a CUDA backend");
+  const int first = p->device_index(), visible = cuda::device_count();
+  if (first + size > visible)
+    return resource_exhausted(tp + " needs " + std::to_string(size) + " GPUs from device " + std::to_string(first) +
+                              "; this process sees " + std::to_string(visible) +
+                              " (check CUDA_VISIBLE_DEVICES and the GPUs given to the container)");
+  std::vector<cuda::CudaBackend*> ranks = {p};
+  g.backends.push_back(p);
+  for (int r = 1; r < size; ++r) {
+    auto b = cuda::make_cuda_backend(first + r, p->options());  // binds this thread to its device
+    ranks.push_back(b.get());
+    g.backends.push_back(b.get());
+    g.owned.push_back(std::move(b));
+  }
+  primary.bind_thread();
+  SABLE_ASSIGN_OR_RETURN(g.comms, cuda::make_nccl_group(ranks));
+  primary.bind_thread();
+  return g;
+#else
+  return unimplemented(tp + " on " + primary.name() + ": this build has no CUDA support");
 #endif
 }
 

@@ -2,10 +2,13 @@
 // has it and a GPU is present). Keeps #ifdef SABLE_HAVE_CUDA in one place.
 #pragma once
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "backend/backend.h"
 #include "core/status.h"
+#include "dist/communicator.h"
 
 namespace sable {
 
@@ -19,6 +22,19 @@ struct BackendOptions {
 };
 
 bool cuda_available();
+
+// The backends and communicators of a tensor-parallel group of `size` ranks
+// whose rank 0 is `primary`. CPU: the CPU backend for every rank and the
+// single-process stand-in (dist/local_group.h). CUDA: backends with
+// primary's options on the next size - 1 devices, and NCCL; not validated
+// on GPUs yet, so asked for explicitly (SABLE_CUDA_TENSOR_PARALLEL=1).
+// Returns with the calling thread bound to primary's device.
+struct RankBackends {
+  std::vector<Backend*> backends;               // [rank]
+  std::vector<std::unique_ptr<Backend>> owned;  // the ones created here
+  std::vector<std::unique_ptr<Communicator>> comms;
+};
+Result<RankBackends> make_rank_backends(Backend& primary, int size);
 // The backend for a device name; the CUDA backend is created on first use
 // (one per process) with the given options.
 Result<Backend*> select_backend_by_name(const std::string& device, const BackendOptions& opts = {});

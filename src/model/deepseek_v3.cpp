@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <optional>
 
+#include "backend/device_select.h"
 #include "core/logging.h"
 #include "core/thread_pool.h"
 #include "dist/communicator.h"
-#include "dist/local_group.h"
 #include "dist/rank_threads.h"
 
 namespace sable {
@@ -15,6 +15,9 @@ namespace sable {
 // the other ranks' models, one thread per rank, and on the CPU a compute
 // pool per rank (one ThreadPool runs one parallel_for at a time).
 struct DeepseekV3Model::TensorParallelGroup {
+  // Declared first, destroyed last: the peers' tensors and the communicators
+  // belong to them.
+  std::vector<std::unique_ptr<Backend>> owned_backends;
   std::vector<std::unique_ptr<Communicator>> comms;
   std::vector<std::unique_ptr<ThreadPool>> pools;
   std::vector<std::unique_ptr<DeepseekV3Model>> peers;  // ranks 1..
@@ -53,30 +56,61 @@ Result<std::unique_ptr<DeepseekV3Model>> DeepseekV3Model::load(WeightSource& src
     return std::unique_ptr<DeepseekV3Model>(new DeepseekV3Model(src.config(), backend, std::move(w), nullptr));
   }
   SABLE_RETURN_IF_ERROR(check_tensor_parallel(src.config(), tp));
-  if (backend.device() != Device::kCPU)
-    return unimplemented("--tensor-parallel-size " + std::to_string(tp) + " on " + backend.name() +
-                         ": tensor parallelism runs on the CPU backend only so far (NCCL across GPUs is not "
-                         "built yet). Use --tensor-parallel-size 1 with --quantization fp8, or --device cpu");
+  SABLE_ASSIGN_OR_RETURN(RankBackends rb, make_rank_backends(backend, tp));
   auto g = std::make_unique<TensorParallelGroup>();
-  g->comms = make_local_group(tp);
+  g->owned_backends = std::move(rb.owned);
+  g->comms = std::move(rb.comms);
   // The ranks share the machine's cores.
   const int threads = std::max(1, ThreadPool::global().size() / tp);
   for (int r = 0; r < tp; ++r) g->pools.push_back(std::make_unique<ThreadPool>(threads));
-  std::vector<std::unique_ptr<DeepseekV3Model>> ranks;
-  for (int r = 0; r < tp; ++r) {
-    SABLE_ASSIGN_OR_RETURN(DeepseekV3Weights w, load_deepseek_v3_weights(src, backend, opts, TpShard{r, tp}));
-    ranks.push_back(std::unique_ptr<DeepseekV3Model>(
-        new DeepseekV3Model(src.config(), backend, std::move(w), g->comms[size_t(r)].get())));
-  }
   TensorParallelGroup* gp = g.get();
+  std::vector<Backend*> backends = rb.backends;
   g->threads = std::make_unique<RankThreads>(
-      tp, [gp](int r) { ThreadPool::set_current(gp->pools[size_t(r)].get()); },
+      tp,
+      [gp, backends](int r) {
+        backends[size_t(r)]->bind_thread();
+        ThreadPool::set_current(gp->pools[size_t(r)].get());
+      },
       [gp] {
         for (auto& c : gp->comms) c->abort();
       });
+  // Each rank's shard is loaded on its own thread (its device), one rank at
+  // a time (weight sources are read by one thread).
+  std::vector<std::unique_ptr<DeepseekV3Model>> ranks(static_cast<size_t>(tp));
+  for (int k = 0; k < tp; ++k) {
+    Status st = Status::ok();
+    g->threads->run([&](int r) {
+      if (r != k) return;
+      auto w = load_deepseek_v3_weights(src, *backends[size_t(r)], opts, TpShard{r, tp});
+      if (!w.is_ok()) {
+        st = w.status();
+        return;
+      }
+      ranks[size_t(r)].reset(
+          new DeepseekV3Model(src.config(), *backends[size_t(r)], std::move(*w), g->comms[size_t(r)].get()));
+    });
+    if (!st.is_ok()) {
+      g->threads.reset();  // the models go before their backends
+      ranks.clear();
+      return st.with_context("tensor-parallel rank " + std::to_string(k));
+    }
+  }
   for (int r = 1; r < tp; ++r) g->peers.push_back(std::move(ranks[size_t(r)]));
   ranks[0]->group_ = std::move(g);
   return std::move(ranks[0]);
+}
+
+void DeepseekV3Model::run_on_ranks(KvCache& cache, const std::function<void(int, DeepseekV3Model&, KvCache&)>& fn) {
+  if (!group_) {
+    fn(0, *this, cache);
+    return;
+  }
+  group_->threads->run([&](int r) {
+    if (r == 0)
+      fn(0, *this, cache);
+    else
+      fn(r, *group_->peers[size_t(r) - 1], cache.peers[size_t(r) - 1]);
+  });
 }
 
 size_t DeepseekV3Model::active_weight_bytes_per_token() const {
@@ -112,8 +146,13 @@ KvCache DeepseekV3Model::allocate_kv_cache(int num_blocks, int block_size, DType
   c.block_size = block_size;
   for (int i = 0; i < config_.num_hidden_layers; ++i)
     c.layers.push_back(backend_.empty(dtype, {num_blocks, block_size, config_.kv_latent_dim()}));
-  if (group_)
-    for (const auto& p : group_->peers) c.peers.push_back(p->allocate_kv_cache(num_blocks, block_size, dtype));
+  if (group_) {  // each rank's on its own thread (its device)
+    c.peers.resize(group_->peers.size());
+    group_->threads->run([&](int r) {
+      if (r > 0)
+        c.peers[size_t(r) - 1] = group_->peers[size_t(r) - 1]->allocate_kv_cache(num_blocks, block_size, dtype);
+    });
+  }
   return c;
 }
 

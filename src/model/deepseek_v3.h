@@ -23,8 +23,9 @@ class DeepseekV3Model {
   // With opts.tensor_parallel_size > 1, loads one shard per rank
   // (model/tensor_parallel.h) and returns rank 0, which owns the others, the
   // communicators and one thread per rank: forward() on it runs every rank.
-  // Tensor parallelism runs on the CPU backend (the single-process stand-in
-  // for NCCL, dist/local_group.h); on CUDA it is refused for now.
+  // The ranks' backends and communicators come from make_rank_backends
+  // (backend/device_select.h): on the CPU, threads of this process.
+  // Tensor-parallel rank threads and peers exist only on rank 0.
   static Result<std::unique_ptr<DeepseekV3Model>> load(WeightSource& src, Backend& backend,
                                                        const LoadOptions& opts = {});
   ~DeepseekV3Model();
@@ -35,6 +36,10 @@ class DeepseekV3Model {
   const DeepseekV3Weights& weights() const { return weights_; }
   // Ranks of the tensor-parallel group this model is rank 0 of (1 without).
   int tensor_parallel_size() const;
+  // Calls fn(rank, that rank's model, its cache) on every rank's thread at
+  // once (inline without tensor parallelism), for work that must run on each
+  // rank's device: CUDA graph capture and replay, cache copies.
+  void run_on_ranks(KvCache& cache, const std::function<void(int, DeepseekV3Model&, KvCache&)>& fn);
   // This rank's attention heads (num_attention_heads / tensor_parallel_size).
   int local_heads() const { return int(heads_); }
   // Bytes of weights one decode token reads (active experts only), for the

@@ -146,9 +146,9 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
     t.tensor_parallel_size = n;
     const int64_t wn = weight_bytes(c, in.quantize_fp8, n);
     if (plan_basic(t, wn, tiles).fits) {
-      // Said so: tensor parallelism runs on the CPU backend only so far.
+      // Said so: across GPUs it is not validated yet, and opt-in.
       a += "\n  --tensor-parallel-size " + std::to_string(n) + " (" + gib(wn) +
-           " of weights per GPU; this build splits a model over CPU ranks only: NCCL across GPUs is not built yet)";
+           " of weights per GPU; across GPUs not yet validated: SABLE_CUDA_TENSOR_PARALLEL=1)";
       break;
     }
   }

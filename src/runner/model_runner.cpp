@@ -69,23 +69,14 @@ size_t cache_bytes(const KvCache& c) {
   return b;
 }
 
-// Copies one block's contents in every layer of c and of its peers.
-void copy_cache_block(Backend& be, KvCache& c, int src, int dst) {
-  for (Tensor& layer : c.layers) {
-    Tensor s = layer.rows(src, src + 1), d = layer.rows(dst, dst + 1);
-    be.convert(s, d);
-  }
-  for (KvCache& p : c.peers) copy_cache_block(be, p, src, dst);
-}
 }  // namespace
 
 size_t ModelRunner::kv_bytes() const { return cache_bytes(cache_); }
 
 void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
   Backend& be = model_.backend();
-  // Probe: backends without graphs return null. A tensor-parallel group
-  // runs eagerly: each rank would capture its own graph on its own thread.
-  if (model_.tensor_parallel_size() > 1 || !be.capture_graph([] {})) return;
+  // Probe: backends without graphs return null.
+  if (!be.capture_graph([] {})) return;
   const auto t0 = std::chrono::steady_clock::now();
   const int bs = cache_.block_size;
   const int max_len = o.max_model_len > 0 ? o.max_model_len : int(model_.config().max_position_embeddings);
@@ -119,65 +110,80 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
   for (int b : {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256})
     if (b <= o.max_num_seqs) sizes.push_back(b);
   const int64_t V = model_.config().vocab_size;
-  // Largest first: later (smaller) captures reuse what the larger ones grew.
-  for (auto it = sizes.rbegin(); it != sizes.rend(); ++it) {
-    const int B = *it;
-    auto g = std::make_unique<DecodeGraph>();
-    g->batch = B;
-    const int64_t n = 6 * int64_t(B) + int64_t(B) * graph_max_blocks_;
-    g->packed = be.empty(DType::I32, {n});
-    g->host.assign(size_t(n), 0);
-    auto view = [&](int64_t offset, Shape shape) {
-      return Tensor(g->packed.ptr<int32_t>() + offset, DType::I32, shape, g->packed.device(), g->packed.owner());
-    };
-    DeviceBatch& d = g->inputs;
-    d.token_ids = view(0, {B});
-    d.attn.positions = view(B, {B});
-    d.attn.token_seq = view(2 * B, {B});
-    d.attn.slot_mapping = view(3 * B, {B});
-    d.attn.seq_lens = view(4 * B, {B});
-    d.logits_indices = view(5 * B, {B});
-    d.logits_all_rows = true;  // row s is sequence s's token (host[5B + s] = s below)
-    d.attn.block_tables = view(6 * B, {B, graph_max_blocks_});
-    d.attn.num_seqs = B;
-    d.attn.num_tokens = B;
-    d.attn.max_blocks = graph_max_blocks_;
-    d.attn.max_seq_len = max_len;  // work split sized for the longest context
-    d.attn.all_decode = true;
-    // Inputs of an all-padding batch: valid, harmless.
-    for (int s = 0; s < B; ++s) {
-      g->host[size_t(2 * B + s)] = s;
-      g->host[size_t(3 * B + s)] = pad_block_ * bs;
-      g->host[size_t(4 * B + s)] = 1;
-      g->host[size_t(5 * B + s)] = s;
-      for (int j = 0; j < graph_max_blocks_; ++j) g->host[size_t(6 * B + s * graph_max_blocks_ + j)] = pad_block_;
+  // Every rank captures its own graphs on its own thread (its device), at
+  // the same time: the collectives inside are recorded on every rank.
+  const int ranks = model_.tensor_parallel_size();
+  std::vector<std::vector<std::unique_ptr<DecodeGraph>>> captured(static_cast<size_t>(ranks));
+  std::vector<std::string> failed(static_cast<size_t>(ranks));
+  model_.run_on_ranks(cache_, [&](int r, DeepseekV3Model& m, KvCache& cache) {
+    Backend& rb = m.backend();
+    auto& out = captured[size_t(r)];
+    // Largest first: later (smaller) captures reuse what the larger ones grew.
+    for (auto it = sizes.rbegin(); it != sizes.rend(); ++it) {
+      const int B = *it;
+      auto g = std::make_unique<DecodeGraph>();
+      g->batch = B;
+      const int64_t n = 6 * int64_t(B) + int64_t(B) * graph_max_blocks_;
+      g->packed = rb.empty(DType::I32, {n});
+      g->host.assign(size_t(n), 0);
+      auto view = [&](int64_t offset, Shape shape) {
+        return Tensor(g->packed.ptr<int32_t>() + offset, DType::I32, shape, g->packed.device(), g->packed.owner());
+      };
+      DeviceBatch& d = g->inputs;
+      d.token_ids = view(0, {B});
+      d.attn.positions = view(B, {B});
+      d.attn.token_seq = view(2 * B, {B});
+      d.attn.slot_mapping = view(3 * B, {B});
+      d.attn.seq_lens = view(4 * B, {B});
+      d.logits_indices = view(5 * B, {B});
+      d.logits_all_rows = true;  // row s is sequence s's token (host[5B + s] = s below)
+      d.attn.block_tables = view(6 * B, {B, graph_max_blocks_});
+      d.attn.num_seqs = B;
+      d.attn.num_tokens = B;
+      d.attn.max_blocks = graph_max_blocks_;
+      d.attn.max_seq_len = max_len;  // work split sized for the longest context
+      d.attn.all_decode = true;
+      // Inputs of an all-padding batch: valid, harmless.
+      for (int s = 0; s < B; ++s) {
+        g->host[size_t(2 * B + s)] = s;
+        g->host[size_t(3 * B + s)] = pad_block_ * bs;
+        g->host[size_t(4 * B + s)] = 1;
+        g->host[size_t(5 * B + s)] = s;
+        for (int j = 0; j < graph_max_blocks_; ++j) g->host[size_t(6 * B + s * graph_max_blocks_ + j)] = pad_block_;
+      }
+      rb.copy_from_host(g->host.data(), g->packed);
+      try {
+        (void)m.forward_device(d, cache);  // warm-up: lazy initialisation outside capture
+        rb.synchronize();
+        g->graph = rb.capture_graph([&] { g->logits = m.forward_device(d, cache); });
+      } catch (const std::exception& e) {
+        failed[size_t(r)] = "CUDA graph capture failed at batch " + std::to_string(B) + " (" + e.what() + ")";
+        return;
+      }
+      if (!g->graph || g->logits.dim(1) != V) {
+        failed[size_t(r)] = "no graph captured at batch " + std::to_string(B);
+        return;
+      }
+      out.push_back(std::move(g));
     }
-    be.copy_from_host(g->host.data(), g->packed);
-    try {
-      (void)model_.forward_device(d, cache_);  // warm-up: lazy initialisation outside capture
-      be.synchronize();
-      g->graph = be.capture_graph([&] { g->logits = model_.forward_device(d, cache_); });
-    } catch (const std::exception& e) {
-      LOG_WARN("CUDA graph capture failed at batch {} ({}); running without CUDA graphs", B, e.what());
-      graphs_.clear();
+    std::reverse(out.begin(), out.end());
+  });
+  for (int r = 0; r < ranks; ++r)
+    if (!failed[size_t(r)].empty()) {
+      LOG_WARN("{} on rank {}; running without CUDA graphs", failed[size_t(r)], r);
       return;
     }
-    if (!g->graph || g->logits.dim(1) != V) {
-      graphs_.clear();
-      return;
-    }
-    graphs_.push_back(std::move(g));
-  }
-  std::reverse(graphs_.begin(), graphs_.end());
-  if (graphs_.empty()) return;
-  LOG_INFO("captured {} CUDA graphs for decode batches 1..{} in {:.1f} s ({} kernels at batch {}, {} at {})",
-           graphs_.size(), sizes.back(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-           be.graph_kernels(graphs_.front()->graph.get()), graphs_.front()->batch,
-           be.graph_kernels(graphs_.back()->graph.get()), graphs_.back()->batch);
+  graphs_ = std::move(captured);
+  const auto& g0 = graphs_[0];
+  if (g0.empty()) return;
+  LOG_INFO("captured {} CUDA graphs for decode batches 1..{} in {:.1f} s ({} kernels at batch {}, {} at {}){}",
+           g0.size(), sizes.back(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+           be.graph_kernels(g0.front()->graph.get()), g0.front()->batch, be.graph_kernels(g0.back()->graph.get()),
+           g0.back()->batch, ranks > 1 ? " on each of " + std::to_string(ranks) + " ranks" : std::string());
 }
 
-Tensor ModelRunner::run_graph(DecodeGraph& g, const std::vector<RunnerSeq>& seqs) {
-  Backend& be = model_.backend();
+Tensor ModelRunner::run_graph(size_t index, const std::vector<RunnerSeq>& seqs) {
+  DecodeGraph& g = *graphs_[0][index];
   const int B = g.batch, n = int(seqs.size()), bs = cache_.block_size;
   const int64_t V = model_.config().vocab_size;
   for (int s = 0; s < B; ++s) {
@@ -199,8 +205,12 @@ Tensor ModelRunner::run_graph(DecodeGraph& g, const std::vector<RunnerSeq>& seqs
       std::fill(table, table + graph_max_blocks_, pad_block_);
     }
   }
-  be.copy_from_host(g.host.data(), g.packed);
-  be.replay_graph(g.graph.get());
+  // Every rank replays its graph of this size with the same inputs.
+  model_.run_on_ranks(cache_, [&](int r, DeepseekV3Model& m, KvCache&) {
+    DecodeGraph& gr = *graphs_[size_t(r)][index];
+    m.backend().copy_from_host(g.host.data(), gr.packed);
+    m.backend().replay_graph(gr.graph.get());
+  });
   return g.logits.rows(0, n);
 }
 
@@ -214,14 +224,16 @@ Result<Tensor> ModelRunner::run(const std::vector<RunnerSeq>& seqs) {
 
 Result<Tensor> ModelRunner::run_device(const std::vector<RunnerSeq>& seqs) {
   const int bs = cache_.block_size;
-  if (!graphs_.empty() && int(seqs.size()) <= graphs_.back()->batch) {
+  static const std::vector<std::unique_ptr<DecodeGraph>> kNone;
+  const auto& graphs = graphs_.empty() ? kNone : graphs_[0];
+  if (!graphs.empty() && int(seqs.size()) <= graphs.back()->batch) {
     bool decode = true;
     for (const auto& s : seqs)
       decode = decode && s.num_new == 1 && s.need_logits && s.prompt_logits == 0 &&
                int(s.block_table->size()) <= graph_max_blocks_;
     if (decode) {
-      for (auto& g : graphs_)
-        if (g->batch >= int(seqs.size())) return run_graph(*g, seqs);
+      for (size_t i = 0; i < graphs.size(); ++i)
+        if (graphs[i]->batch >= int(seqs.size())) return run_graph(i, seqs);
     }
   }
   ForwardBatch b;
@@ -263,9 +275,13 @@ Result<Tensor> ModelRunner::run_device(const std::vector<RunnerSeq>& seqs) {
 }
 
 void ModelRunner::copy_block(int src, int dst) {
-  // The peers' caches are host memory too (tensor parallelism runs on the
-  // CPU only), so rank 0's backend copies them.
-  copy_cache_block(model_.backend(), cache_, src, dst);
+  // Each rank copies its own cache on its own device.
+  model_.run_on_ranks(cache_, [&](int, DeepseekV3Model& m, KvCache& c) {
+    for (Tensor& layer : c.layers) {
+      Tensor s = layer.rows(src, src + 1), d = layer.rows(dst, dst + 1);
+      m.backend().convert(s, d);
+    }
+  });
 }
 
 }  // namespace sable

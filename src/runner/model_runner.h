@@ -52,7 +52,7 @@ class ModelRunner {
   int block_size() const { return cache_.block_size; }
   size_t kv_bytes() const;
   DeepseekV3Model& model() { return model_; }
-  int num_graphs() const { return int(graphs_.size()); }
+  int num_graphs() const { return graphs_.empty() ? 0 : int(graphs_[0].size()); }
 
   // Runs one step. Returns float32 logits on the host, one row per sequence
   // with need_logits, in order, then the prompt_logits rows of each sequence.
@@ -65,14 +65,16 @@ class ModelRunner {
  private:
   struct DecodeGraph;
   void capture_decode_graphs(const KvPoolOptions& o);
-  Tensor run_graph(DecodeGraph& g, const std::vector<RunnerSeq>& seqs);
+  // Replays every rank's graph number `index` (graphs_[rank][index]).
+  Tensor run_graph(size_t index, const std::vector<RunnerSeq>& seqs);
 
   DeepseekV3Model& model_;
   KvCache cache_;
   int num_blocks_ = 0;
   int pad_block_ = 0;   // written by padding rows of graph batches
   int graph_max_blocks_ = 0;
-  std::vector<std::unique_ptr<DecodeGraph>> graphs_;  // ascending batch size
+  // [rank][i], ascending batch size; every rank has the same sizes.
+  std::vector<std::vector<std::unique_ptr<DecodeGraph>>> graphs_;
 };
 
 // Blocks that fit a budget for this model and dtype.

@@ -40,6 +40,8 @@ CudaBackend::~CudaBackend() {
   if (stream_) cudaStreamDestroy(stream_);
 }
 
+void CudaBackend::bind_thread() { SABLE_CUDA_CHECK(cudaSetDevice(device_)); }
+
 Tensor CudaBackend::to_device(const Tensor& host) {
   if (host.device() == Device::kCUDA) return host;
   Tensor d = Tensor::empty(host.dtype(), host.shape(), *alloc_);

@@ -50,6 +50,7 @@ class CudaBackend final : public Backend {
   void prepare_linear(LinearWeight& w) override;
   void prepare_experts(MoeExperts& e) override;
   void synchronize() override;
+  void bind_thread() override;
   bool memory_info(size_t* free_bytes, size_t* total_bytes) override;
   void copy_from_host(const void* src, Tensor& dst) override;
   // cuda_graph.cu: each graph gets a private allocator pool.
