@@ -108,6 +108,7 @@ int run(int argc, char** argv) {
   std::string preset = "dsv3-slice", batches = "1,8,32,128", prefills = "4096,32768", json_path;
   int layers = 0, context = 512, iters = 10;
   bool fp8 = false, eager = false, profile = false;
+  int tp = 1;
   std::string device = "cuda", mla_prefill = "absorbed,expanded", kv_cache_dtype = "auto";
   app.add_option("--preset", preset);
   app.add_option("--mla-prefill", mla_prefill, "MLA prefill forms to time: absorbed, expanded, auto (comma list)");
@@ -123,6 +124,9 @@ int run(int argc, char** argv) {
   app.add_option("--prefill", prefills, "Prompt lengths for prefill (0: skip)");
   app.add_option("--iters", iters);
   app.add_option("--device", device);
+  app.add_option("--tensor-parallel-size", tp,
+                 "Ranks (GPUs) the model is split over; the floor is one rank's bytes at one GPU's copy bandwidth. "
+                 "On CUDA needs SABLE_CUDA_TENSOR_PARALLEL=1 until validated");
   app.add_option("--json", json_path);
   app.add_flag("--enforce-eager", eager, "Decode without CUDA graphs");
   std::vector<std::string> abs;
@@ -224,22 +228,25 @@ int run(int argc, char** argv) {
   auto t0 = Clock::now();
   LoadOptions lo;
   lo.quantize_fp8 = fp8 && !quantizes_at_prepare(be);
+  lo.tensor_parallel_size = tp;
   auto model_r = DeepseekV3Model::load(src, be, lo);
   if (!model_r.is_ok()) { std::fprintf(stderr, "%s\n", model_r.status().message().c_str()); return 1; }
   DeepseekV3Model& model = **model_r;
   const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
   const ModelConfig& c = model.config();
-  std::printf("# %s, %d layers (%d MoE), %s weights, %s KV cache: %.1f GB on %s, built in %.0f s; copy bandwidth "
-              "%.0f GB/s\n\n",
-              preset.c_str(), c.num_hidden_layers, c.num_hidden_layers - c.first_k_dense_replace,
-              fp8 ? "FP8" : "BF16", kv_cache_dtype == "fp8" ? "FP8" : "BF16", double(model.weight_bytes()) / 1e9,
-              be.name().c_str(), load_s, copy_bw / 1e9);
+  std::printf(
+      "# %s, %d layers (%d MoE), %s weights, %s KV cache: %.1f GB on %s%s, built in %.0f s; copy bandwidth "
+      "%.0f GB/s\n\n",
+      preset.c_str(), c.num_hidden_layers, c.num_hidden_layers - c.first_k_dense_replace, fp8 ? "FP8" : "BF16",
+      kv_cache_dtype == "fp8" ? "FP8" : "BF16", double(model.weight_bytes()) / 1e9, be.name().c_str(),
+      tp > 1 ? (" rank 0 of " + std::to_string(tp)).c_str() : "", load_s, copy_bw / 1e9);
 
   // Bytes of weights a decode step reads: everything but the routed experts,
   // plus the distinct experts the batch touches.
   const size_t active1 = model.active_weight_bytes_per_token();
   const int moe_layers = c.num_hidden_layers - c.first_k_dense_replace;
-  const double expert_bytes = double(3 * c.hidden_size * c.moe_intermediate_size) * (fp8 ? 1.0 : 2.0);
+  // One rank's part of an expert under tensor parallelism.
+  const double expert_bytes = double(3 * c.hidden_size * c.moe_intermediate_size / tp) * (fp8 ? 1.0 : 2.0);
   const double non_expert = double(active1) - moe_layers * c.num_experts_per_tok * expert_bytes;
   const DType kv_dt = kv_cache_dtype == "fp8" ? DType::F8_E4M3 : be.activation_dtype();
   std::ofstream json;
