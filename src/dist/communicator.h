@@ -7,9 +7,19 @@
 // vocabulary shards of lm_head); everything else is rank-local.
 #pragma once
 
+#include <stdexcept>
+
 #include "core/tensor.h"
 
 namespace sable {
+
+// Thrown by a collective of a group that abort() broke: the error of a rank
+// that waited for one that failed (RankThreads::run reports the failure
+// itself rather than this).
+class GroupAborted : public std::runtime_error {
+ public:
+  GroupAborted() : std::runtime_error("tensor-parallel group aborted: another rank failed") {}
+};
 
 class Communicator {
  public:

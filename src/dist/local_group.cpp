@@ -19,7 +19,7 @@ class Rendezvous {
 
   void arrive_and_wait() {
     std::unique_lock<std::mutex> lk(mu_);
-    if (broken_) throw std::runtime_error("tensor-parallel group aborted: another rank failed");
+    if (broken_) throw GroupAborted();
     const uint64_t gen = generation_;
     if (++arrived_ == n_) {
       arrived_ = 0;
@@ -28,7 +28,7 @@ class Rendezvous {
       return;
     }
     cv_.wait(lk, [&] { return generation_ != gen || broken_; });
-    if (generation_ == gen) throw std::runtime_error("tensor-parallel group aborted: another rank failed");
+    if (generation_ == gen) throw GroupAborted();
   }
   void abort() {
     std::lock_guard<std::mutex> lk(mu_);
@@ -100,6 +100,11 @@ class LocalCommunicator final : public Communicator {
       throw std::invalid_argument("all_gather_columns: out must be [N, size * C] of x's dtype");
     group_->slot(rank_) = &x;
     group_->arrive_and_wait();
+    for (int r = 0; r < n; ++r)
+      if (group_->slot(r)->dim(0) != N || group_->slot(r)->dim(1) != C || group_->slot(r)->dtype() != x.dtype()) {
+        group_->abort();
+        throw std::invalid_argument("all_gather_columns: ranks passed tensors of different shapes or dtypes");
+      }
     const size_t row = size_t(C) * dtype_size(x.dtype());
     for (int r = 0; r < n; ++r) {
       const Tensor& t = *group_->slot(r);

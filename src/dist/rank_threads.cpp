@@ -1,5 +1,7 @@
 #include "dist/rank_threads.h"
 
+#include "dist/communicator.h"
+
 namespace sable {
 
 RankThreads::RankThreads(int size, std::function<void(int)> setup, std::function<void()> on_error)
@@ -17,7 +19,12 @@ RankThreads::~RankThreads() {
 }
 
 void RankThreads::loop(int rank) {
-  if (setup_) setup_(rank);
+  std::exception_ptr setup_error;
+  try {
+    if (setup_) setup_(rank);
+  } catch (...) {
+    setup_error = std::current_exception();
+  }
   uint64_t seen = 0;
   for (;;) {
     const std::function<void(int)>* job;
@@ -28,13 +35,13 @@ void RankThreads::loop(int rank) {
       seen = generation_;
       job = job_;
     }
-    std::exception_ptr err;
-    try {
-      (*job)(rank);
-    } catch (...) {
-      err = std::current_exception();
-      if (on_error_) on_error_();
-    }
+    std::exception_ptr err = setup_error;
+    if (!err) try {
+        (*job)(rank);
+      } catch (...) {
+        err = std::current_exception();
+      }
+    if (err && on_error_) on_error_();
     std::lock_guard<std::mutex> lk(mu_);
     errors_[size_t(rank)] = err;
     if (--pending_ == 0) cv_done_.notify_all();
@@ -50,8 +57,19 @@ void RankThreads::run(const std::function<void(int)>& fn) {
   cv_work_.notify_all();
   cv_done_.wait(lk, [&] { return pending_ == 0; });
   job_ = nullptr;
-  for (auto& e : errors_)
-    if (e) std::rethrow_exception(e);
+  std::exception_ptr first;
+  for (auto& e : errors_) {
+    if (!e) continue;
+    try {
+      std::rethrow_exception(e);
+    } catch (const GroupAborted&) {
+      if (!first) first = e;
+      continue;
+    } catch (...) {
+      std::rethrow_exception(e);  // the failure itself
+    }
+  }
+  if (first) std::rethrow_exception(first);
 }
 
 }  // namespace sable

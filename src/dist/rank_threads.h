@@ -25,8 +25,10 @@ class RankThreads {
   int size() const { return int(threads_.size()); }
   // Runs fn(rank) on every rank's thread and waits. When a rank throws,
   // on_error (given at construction: abort the communicators, so that ranks
-  // waiting in a collective fail too) is called, and run rethrows the
-  // lowest rank's exception once every rank has returned.
+  // waiting in a collective fail too) is called, and run rethrows, once every
+  // rank has returned, the lowest rank's exception that is not GroupAborted
+  // (the failure, not its echo on the ranks that waited for it). A rank whose
+  // setup threw fails every run with that error.
   void run(const std::function<void(int rank)>& fn);
 
  private:

@@ -53,10 +53,17 @@ class Loader {
       return invalid_argument(prefix + ".weight: dtype " + std::string(dtype_name(w.weight.dtype())) +
                               " is not supported for a linear weight");
     }
-    if (tp_.size > 1 && split == Split::kRows)
-      w = slice_linear_rows(w, tp_.begin(n_out), tp_.begin(n_out) + tp_.part(n_out));
-    else if (tp_.size > 1 && split == Split::kCols)
-      w = slice_linear_cols(w, tp_.begin(n_in), tp_.begin(n_in) + tp_.part(n_in));
+    if (tp_.size > 1 && split != Split::kNone) {
+      const int64_t n = split == Split::kRows ? n_out : n_in, b = tp_.begin(n), e = b + tp_.part(n);
+      const int64_t block = split == Split::kRows ? w.block_out : w.block_in;
+      // check_tensor_parallel covers the config's split dimensions; this
+      // catches any other FP8 tensor (an FP8 lm_head) a part would cut.
+      if (w.is_fp8() && (b % block != 0 || (e % block != 0 && e != n)))
+        return invalid_argument(prefix + ": tensor-parallel rank " + std::to_string(tp_.rank) + "'s part [" +
+                                std::to_string(b) + ", " + std::to_string(e) + ") starts or ends inside a " +
+                                std::to_string(block) + "-wide FP8 scale block; use another --tensor-parallel-size");
+      w = split == Split::kRows ? slice_linear_rows(w, b, e) : slice_linear_cols(w, b, e);
+    }
     if (w.weight.dtype() != DType::F8_E4M3 && opts_.quantize_fp8 && allow_quant) {
       w = quantize_fp8_blocks(w);
     }

@@ -115,6 +115,9 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
   const int ranks = model_.tensor_parallel_size();
   std::vector<std::vector<std::unique_ptr<DecodeGraph>>> captured(static_cast<size_t>(ranks));
   std::vector<std::string> failed(static_cast<size_t>(ranks));
+  // Under tensor parallelism a rank's failure aborts the group and throws out
+  // of here: the group cannot be used after, eagerly or not (restart with
+  // --enforce-eager). One rank alone runs eagerly, as before.
   model_.run_on_ranks(cache_, [&](int r, DeepseekV3Model& m, KvCache& cache) {
     Backend& rb = m.backend();
     auto& out = captured[size_t(r)];
@@ -158,10 +161,14 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
         g->graph = rb.capture_graph([&] { g->logits = m.forward_device(d, cache); });
       } catch (const std::exception& e) {
         failed[size_t(r)] = "CUDA graph capture failed at batch " + std::to_string(B) + " (" + e.what() + ")";
+        // The other ranks may be waiting in a collective this one will not
+        // join: fail the group (RankThreads aborts the communicators).
+        if (ranks > 1) throw;
         return;
       }
       if (!g->graph || g->logits.dim(1) != V) {
         failed[size_t(r)] = "no graph captured at batch " + std::to_string(B);
+        if (ranks > 1) throw std::runtime_error(failed[size_t(r)] + " on rank " + std::to_string(r));
         return;
       }
       out.push_back(std::move(g));

@@ -80,9 +80,25 @@ TEST(LocalGroup, AFailedRankWakesTheOthersInsteadOfHangingThem) {
     });
     FAIL() << "run should rethrow";
   } catch (const std::runtime_error& e) {
-    EXPECT_STREQ(e.what(), "tensor-parallel group aborted: another rank failed");  // rank 0's, the lowest
+    EXPECT_STREQ(e.what(), "rank 1 failed");  // the failure, not the others' GroupAborted
   }
   EXPECT_EQ(woke.load(), 2);
+}
+
+TEST(RankThreads, ASetupThatThrowsFailsEveryRunWithItsError) {
+  RankThreads threads(2, [](int r) {
+    if (r == 1) throw std::runtime_error("no device 1");
+  });
+  for (int i = 0; i < 2; ++i) {
+    std::atomic<int> ran{0};
+    try {
+      threads.run([&](int) { ++ran; });
+      FAIL() << "run should rethrow the setup error";
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "no device 1");
+    }
+    EXPECT_EQ(ran.load(), 1);  // rank 0 only
+  }
 }
 
 TEST(LocalGroup, MismatchedShapesAreAnErrorNotACorruption) {

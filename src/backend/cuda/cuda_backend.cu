@@ -31,13 +31,20 @@ CudaBackend::CudaBackend(int device, const CudaBackendOptions& opts) : device_(d
 }
 
 CudaBackend::~CudaBackend() {
-  // Best effort: the driver may be shutting down at exit.
+  // Best effort: the driver may be shutting down at exit. On this backend's
+  // device (a tensor-parallel rank's backend may go on another thread), and
+  // back after.
+  int prev = -1;
+  cudaGetDevice(&prev);
+  cudaSetDevice(device_);
   if (stream_) cudaStreamSynchronize(stream_);
+  if (stream_) release_gemm_workspace(stream_);
   if (cublas_) cublasDestroy(cublas_);
   if (cublas_ws_) cudaFree(cublas_ws_);
   if (front_barrier_) cudaFree(front_barrier_);
   alloc_.reset();
   if (stream_) cudaStreamDestroy(stream_);
+  if (prev >= 0) cudaSetDevice(prev);
 }
 
 void CudaBackend::bind_thread() { SABLE_CUDA_CHECK(cudaSetDevice(device_)); }

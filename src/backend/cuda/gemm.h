@@ -25,6 +25,10 @@ namespace sable::cuda {
 struct GemmWorkspace;
 // Created lazily on first use, lives for the process.
 GemmWorkspace* gemm_workspace(cudaStream_t stream);
+// Frees the stream's workspace (its backend is going away: the stream is
+// idle and no graph that used it will replay). A later call for the same
+// handle value (a new stream) starts afresh.
+void release_gemm_workspace(cudaStream_t stream);
 // Sizes the stream's workspace for batches of up to max_tokens tokens through
 // linear layers of up to max_features inputs/outputs and MoE layers of `moe`
 // (may be null). Call it before capturing graphs; calls then never grow it.

@@ -37,6 +37,22 @@ GemmWorkspace* gemm_workspace(cudaStream_t stream) {
   return raw;
 }
 
+void release_gemm_workspace(cudaStream_t stream) {
+  std::unique_ptr<GemmWorkspace> ws;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    auto it = registry().find(stream);
+    if (it == registry().end()) return;
+    ws = std::move(it->second);
+    registry().erase(it);
+  }
+  // Best effort, as at exit: errors are ignored.
+  if (ws->lt) cublasLtDestroy(ws->lt);
+  if (ws->lt_ws) cudaFree(ws->lt_ws);
+  if (ws->arena) cudaFree(ws->arena);
+  for (char* p : ws->retired) cudaFree(p);
+}
+
 char* gemm_arena(GemmWorkspace* ws, size_t bytes) {
   auto capturing = [ws] {
     cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;

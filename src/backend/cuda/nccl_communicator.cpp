@@ -77,6 +77,10 @@ class NcclCommunicator final : public Communicator {
   int size() const override { return size_; }
 
   void all_reduce_sum(Tensor& x) override {
+    // Under the lock: abort() from another rank's thread waits for the
+    // enqueue to return before it frees the communicator (it then aborts
+    // what is left on the GPU).
+    std::lock_guard<std::mutex> lk(mu_);
     check(api_.all_reduce(x.data(), x.data(), size_t(x.numel()), nccl_type(x.dtype()), ncclSum, live(), be_.stream()),
           "ncclAllReduce");
   }
@@ -88,8 +92,11 @@ class NcclCommunicator final : public Communicator {
     // NCCL gathers rank-major ([size, N, C]); each rank's block then goes to
     // its columns with one strided copy (a memcpy node under capture).
     Tensor parts = be_.empty(x.dtype(), {int64_t(size_), N, C});
-    check(api_.all_gather(x.data(), parts.data(), size_t(N * C), nccl_type(x.dtype()), live(), be_.stream()),
-          "ncclAllGather");
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      check(api_.all_gather(x.data(), parts.data(), size_t(N * C), nccl_type(x.dtype()), live(), be_.stream()),
+            "ncclAllGather");
+    }
     const size_t es = dtype_size(x.dtype()), row = size_t(C) * es;
     for (int r = 0; r < size_; ++r)
       SABLE_CUDA_CHECK(cudaMemcpy2DAsync(out.ptr<char>() + size_t(r) * row, row * size_t(size_),
@@ -104,9 +111,9 @@ class NcclCommunicator final : public Communicator {
   }
 
  private:
-  ncclComm_t live() {
-    std::lock_guard<std::mutex> lk(mu_);
-    if (!comm_) throw std::runtime_error("tensor-parallel group aborted: another rank failed");
+  // The communicator, or GroupAborted once abort() freed it (mu_ held).
+  ncclComm_t live() const {
+    if (!comm_) throw GroupAborted();
     return comm_;
   }
   void check(ncclResult_t r, const char* what) const {
