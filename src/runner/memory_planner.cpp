@@ -101,6 +101,7 @@ MemoryPlan plan_basic(const MemoryPlanInput& in, int64_t model_weight_bytes, int
   const int tp = std::max(1, in.tensor_parallel_size);
   MemoryPlan p;
   p.max_model_len = in.max_model_len > 0 ? in.max_model_len : int(c.max_position_embeddings);
+  p.tensor_parallel_size = tp;
   p.budget = int64_t(double(in.device_memory) * in.gpu_memory_utilization);
   p.weight_tiles = in.fp8_stream_tiles ? tile_bytes / tp : 0;
   p.weights = model_weight_bytes + p.weight_tiles;  // one rank's
@@ -181,7 +182,9 @@ MemoryPlan plan_memory(const MemoryPlanInput& in) {
 
 std::string MemoryPlan::to_string() const {
   std::string s;
-  s += "memory plan (per GPU):\n";
+  s += tensor_parallel_size > 1
+           ? "memory plan (per GPU, " + std::to_string(tensor_parallel_size) + " tensor-parallel ranks):\n"
+           : std::string("memory plan (per GPU):\n");
   s += "  budget        " + gib(budget) + "\n";
   s += "  weights       " + gib(weights);
   if (weight_tiles > 0)

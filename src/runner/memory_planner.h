@@ -45,6 +45,7 @@ struct MemoryPlan {
   int64_t num_blocks = 0;
   int64_t max_tokens = 0;    // tokens the KV cache holds
   int max_model_len = 0;
+  int tensor_parallel_size = 1;  // GPUs the plan is for (each holds the plan's figures)
   bool fits = false;         // the KV cache holds at least one max-length request
   std::string advice;        // when !fits: what is missing and what would fit
   std::string to_string() const;

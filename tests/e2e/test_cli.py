@@ -207,3 +207,8 @@ def test_tensor_parallel_on_cpu_matches_reference_and_refuses_splits_that_cannot
     assert p.returncode != 0 and "does not divide num_attention_heads (4)" in p.stderr and "1, 2, 4" in p.stderr
     p = run("serve", "--model", os.path.join(FIX, "tiny-dsv3-fp8"), "--device", "cpu", "-tp", "2", check=False)
     assert p.returncode != 0 and "128-wide scale blocks" in p.stderr, p.stderr
+    # The full model planned over 8 GPUs: a rank's weights fit, and the plan says the GPU path is opt-in.
+    d, _ = _dsv3_config_dir(tmp_path, 61)
+    p = run("serve", "--model", str(d), "--dry-run", "--plan-device-memory-gib", "141", "-tp", "8")
+    assert "memory plan (per GPU, 8 tensor-parallel ranks)" in p.stdout and "max-model-len 163840 fits" in p.stdout
+    assert "SABLE_CUDA_TENSOR_PARALLEL=1" in p.stdout, p.stdout
