@@ -49,6 +49,7 @@ void RankThreads::loop(int rank) {
 }
 
 void RankThreads::run(const std::function<void(int)>& fn) {
+  std::lock_guard<std::mutex> turn(run_mu_);
   std::unique_lock<std::mutex> lk(mu_);
   job_ = &fn;
   pending_ = size();

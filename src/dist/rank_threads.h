@@ -37,6 +37,7 @@ class RankThreads {
   std::function<void(int)> setup_;
   std::function<void()> on_error_;
   std::vector<std::thread> threads_;
+  std::mutex run_mu_;  // one run() at a time: concurrent callers take turns
   std::mutex mu_;
   std::condition_variable cv_work_, cv_done_;
   const std::function<void(int)>* job_ = nullptr;
