@@ -224,7 +224,9 @@ int run_serve(int argc, char** argv) {
   app.add_option("--reasoning-parser", f.reasoning_parser,
                  "Chat responses put the model's <think> text in reasoning (and reasoning_content): deepseek_r1, qwen3")
       ->check(CLI::IsMember(server::reasoning_parser_names()));
-  app.add_flag("--enable-expert-parallel", f.enable_expert_parallel, "Accepted (single GPU for now)");
+  app.add_flag("--enable-expert-parallel", f.enable_expert_parallel,
+               "Accepted, no effect: under --tensor-parallel-size every rank holds a part of every expert (vLLM's "
+               "default), not whole experts");
   app.add_flag("--dry-run", f.dry_run,
                "Print the memory plan (weights, activations, CUDA graphs, KV blocks) and exit, loading nothing");
   app.add_option("--plan-device-memory-gib", f.plan_device_memory_gib,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <stdexcept>
 
 #include "backend/device_select.h"
 #include "core/logging.h"
@@ -100,17 +101,18 @@ Result<std::unique_ptr<DeepseekV3Model>> DeepseekV3Model::load(WeightSource& src
   return std::move(ranks[0]);
 }
 
-void DeepseekV3Model::run_on_ranks(KvCache& cache, const std::function<void(int, DeepseekV3Model&, KvCache&)>& fn) {
+void DeepseekV3Model::for_each_rank(const std::function<void(int, DeepseekV3Model&)>& fn) {
   if (!group_) {
-    fn(0, *this, cache);
+    fn(0, *this);
     return;
   }
-  group_->threads->run([&](int r) {
-    if (r == 0)
-      fn(0, *this, cache);
-    else
-      fn(r, *group_->peers[size_t(r) - 1], cache.peers[size_t(r) - 1]);
-  });
+  group_->threads->run([&](int r) { fn(r, r == 0 ? *this : *group_->peers[size_t(r) - 1]); });
+}
+
+void DeepseekV3Model::run_on_ranks(KvCache& cache, const std::function<void(int, DeepseekV3Model&, KvCache&)>& fn) {
+  if (group_ && cache.peers.size() != group_->peers.size())
+    throw std::invalid_argument("run_on_ranks: the KV cache was not allocated for every tensor-parallel rank");
+  for_each_rank([&](int r, DeepseekV3Model& m) { fn(r, m, r == 0 ? cache : cache.peers[size_t(r) - 1]); });
 }
 
 size_t DeepseekV3Model::active_weight_bytes_per_token() const {

@@ -40,6 +40,8 @@ class DeepseekV3Model {
   // once (inline without tensor parallelism), for work that must run on each
   // rank's device: CUDA graph capture and replay, cache copies.
   void run_on_ranks(KvCache& cache, const std::function<void(int, DeepseekV3Model&, KvCache&)>& fn);
+  // The same without a cache.
+  void for_each_rank(const std::function<void(int, DeepseekV3Model&)>& fn);
   // This rank's attention heads (num_attention_heads / tensor_parallel_size).
   int local_heads() const { return int(heads_); }
   // Bytes of weights one decode token reads (active experts only), for the

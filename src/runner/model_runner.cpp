@@ -33,6 +33,18 @@ ModelRunner::ModelRunner(DeepseekV3Model& model, const KvPoolOptions& o) : model
   int blocks = o.num_blocks;
   size_t free_b = 0, total_b = 0;
   const bool device_memory = be.memory_info(&free_b, &total_b);
+  const int tp = model.tensor_parallel_size();
+  if (device_memory && tp > 1) {
+    // Every rank holds the same cache: the GPU with the least free memory
+    // (each asked on its own thread, its device current) sets the budget.
+    std::vector<size_t> fr(static_cast<size_t>(tp)), tot(static_cast<size_t>(tp));
+    model.for_each_rank([&](int r, DeepseekV3Model& m) { m.backend().memory_info(&fr[size_t(r)], &tot[size_t(r)]); });
+    for (int r = 0; r < tp; ++r)
+      if (fr[size_t(r)] < free_b) {
+        free_b = fr[size_t(r)];
+        total_b = tot[size_t(r)];
+      }
+  }
   if (blocks <= 0) {
     int64_t budget = o.memory_bytes;
     if (budget <= 0 && device_memory) {
@@ -40,7 +52,7 @@ ModelRunner::ModelRunner(DeepseekV3Model& model, const KvPoolOptions& o) : model
       // (already counted in total - free), less the activation peak and the
       // graph pools.
       const int64_t used = int64_t(total_b - free_b);
-      const int64_t act = activation_peak_bytes(model.config(), o.max_num_batched_tokens, o.max_num_seqs, 1);
+      const int64_t act = activation_peak_bytes(model.config(), o.max_num_batched_tokens, o.max_num_seqs, tp);
       const int64_t graphs = o.enforce_eager ? 0 : (int64_t(512) << 20);
       budget = int64_t(double(total_b) * o.gpu_memory_utilization) - used - act - graphs;
       LOG_INFO("KV budget: {:.2f} GiB = {:.2f} x {:.1f} GiB - {:.2f} GiB in use - {:.2f} GiB activations - {:.2f} GiB graphs",
@@ -50,7 +62,7 @@ ModelRunner::ModelRunner(DeepseekV3Model& model, const KvPoolOptions& o) : model
     if (budget <= 0 && !device_memory) budget = int64_t(1) << 30;
     // Host memory (the CPU stand-in for tensor parallelism) is one budget
     // for all ranks, each of which holds the whole latent cache.
-    if (!device_memory) budget /= model.tensor_parallel_size();
+    if (!device_memory) budget /= tp;
     blocks = kv_blocks_for_budget(model, budget, o.block_size, o.dtype) - 1;
   }
   num_blocks_ = std::max(blocks, 0);
