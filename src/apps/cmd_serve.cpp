@@ -156,13 +156,10 @@ Result<DryRunReport> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec
   in.tensor_parallel_size = mo.tensor_parallel_size;
   MemoryPlan p = plan_memory(in);
   std::string plan = out + p.to_string();
-  if (mo.tensor_parallel_size > 1 && device != "cpu") {
-    const char* opt_in = std::getenv("SABLE_CUDA_TENSOR_PARALLEL");
-    if (!opt_in || std::string(opt_in) != "1")
-      plan +=
-          "note: tensor parallelism across GPUs has not been validated on a multi-GPU machine yet; serving this "
-          "plan needs SABLE_CUDA_TENSOR_PARALLEL=1\n";
-  }
+  if (mo.tensor_parallel_size > 1 && device != "cpu" && !cuda_tensor_parallel_opted_in())
+    plan +=
+        "note: tensor parallelism across GPUs has not been validated on a multi-GPU machine yet; serving this "
+        "plan needs SABLE_CUDA_TENSOR_PARALLEL=1\n";
   return DryRunReport{plan, p.fits, p.advice};
 }
 

@@ -23,6 +23,11 @@ bool cuda_available() {
 #endif
 }
 
+bool cuda_tensor_parallel_opted_in() {
+  const char* v = std::getenv("SABLE_CUDA_TENSOR_PARALLEL");
+  return v && std::string(v) == "1";
+}
+
 Result<RankBackends> make_rank_backends(Backend& primary, int size) {
   RankBackends g;
   if (primary.device() == Device::kCPU) {
@@ -32,8 +37,7 @@ Result<RankBackends> make_rank_backends(Backend& primary, int size) {
   }
   const std::string tp = "--tensor-parallel-size " + std::to_string(size);
 #ifdef SABLE_HAVE_CUDA
-  const char* opt_in = std::getenv("SABLE_CUDA_TENSOR_PARALLEL");
-  if (!opt_in || std::string(opt_in) != "1")
+  if (!cuda_tensor_parallel_opted_in())
     return unimplemented(tp + " on " + primary.name() +
                          ": tensor parallelism across GPUs (NCCL) is built but has not been validated on a "
                          "multi-GPU machine yet; set SABLE_CUDA_TENSOR_PARALLEL=1 to try it, or use "

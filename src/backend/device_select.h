@@ -35,6 +35,8 @@ struct RankBackends {
   std::vector<std::unique_ptr<Communicator>> comms;
 };
 Result<RankBackends> make_rank_backends(Backend& primary, int size);
+// Whether SABLE_CUDA_TENSOR_PARALLEL=1 opts in to tensor parallelism across GPUs.
+bool cuda_tensor_parallel_opted_in();
 // The backend for a device name; the CUDA backend is created on first use
 // (one per process) with the given options.
 Result<Backend*> select_backend_by_name(const std::string& device, const BackendOptions& opts = {});

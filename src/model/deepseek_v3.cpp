@@ -280,10 +280,7 @@ Result<Tensor> DeepseekV3Model::forward(const ForwardBatch& batch, KvCache& cach
   if (int(cache.peers.size()) != n - 1)
     return failed_precondition("forward: the KV cache was not allocated for every tensor-parallel rank");
   std::vector<std::optional<Result<Tensor>>> out(static_cast<size_t>(n));
-  group_->threads->run([&](int r) {
-    out[size_t(r)] = r == 0 ? forward_rank(batch, cache)
-                            : group_->peers[size_t(r) - 1]->forward_rank(batch, cache.peers[size_t(r) - 1]);
-  });
+  run_on_ranks(cache, [&](int r, DeepseekV3Model& m, KvCache& c) { out[size_t(r)] = m.forward_rank(batch, c); });
   return std::move(*out[0]);
 }
 

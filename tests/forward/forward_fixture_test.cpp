@@ -1,7 +1,9 @@
 // The CPU forward against the Hugging Face reference fixtures: logits at
 // every position of every prompt, and greedy continuations, with MLA prefill
 // in the absorbed form and in the expanded form (keys in chunks of 16, so
-// that the log-sum-exp merge of chunks is exercised on every prompt).
+// that the log-sum-exp merge of chunks is exercised on every prompt), on one
+// rank and split over 2 and 4 tensor-parallel ranks (tiny-dsv3; the FP8
+// fixture's parts would cut its scale blocks: tensor_parallel_test.cpp).
 #include <gtest/gtest.h>
 
 #include "backend/backend.h"
@@ -15,16 +17,20 @@ namespace {
 
 using Mode = DeepseekV3Model::MlaPrefill;
 
-class ForwardFixture : public ::testing::TestWithParam<std::tuple<std::string, Mode>> {
+// (fixture, MLA prefill form, tensor-parallel ranks)
+class ForwardFixture : public ::testing::TestWithParam<std::tuple<std::string, Mode, int>> {
  protected:
   void SetUp() override {
     const std::string name = std::get<0>(GetParam());
     auto src = open_weight_source(testing::fixture_dir(name), "auto");
     ASSERT_TRUE(src.is_ok()) << src.status().to_string();
     source_ = std::move(*src);
-    auto m = DeepseekV3Model::load(*source_, cpu_backend());
+    LoadOptions o;
+    o.tensor_parallel_size = std::get<2>(GetParam());
+    auto m = DeepseekV3Model::load(*source_, cpu_backend(), o);
     ASSERT_TRUE(m.is_ok()) << m.status().to_string();
     model_ = std::move(*m);
+    ASSERT_EQ(model_->tensor_parallel_size(), std::get<2>(GetParam()));
     model_->set_mla_prefill(std::get<1>(GetParam()), /*chunk_keys=*/16);
     prompts_ = testing::load_fixture_prompts(name);
     ASSERT_GE(prompts_.size(), 4u);
@@ -79,16 +85,29 @@ TEST_P(ForwardFixture, OutOfVocabularyIdIsAnError) {
   auto bad = r.step({1, int32_t(model_->config().vocab_size)}, false);
   ASSERT_FALSE(bad.is_ok());
   EXPECT_NE(bad.status().message().find("outside the vocabulary"), std::string::npos);
+  // Still usable (under tensor parallelism: no rank was left inside a collective).
+  auto good = r.step({1, 2, 3}, false);
+  ASSERT_TRUE(good.is_ok()) << good.status().to_string();
+}
+
+std::string case_name(const ::testing::TestParamInfo<ForwardFixture::ParamType>& info) {
+  std::string s = std::get<0>(info.param);
+  for (char& c : s)
+    if (c == '-') c = '_';
+  s += std::get<1>(info.param) == Mode::kExpanded ? "_expanded" : "_absorbed";
+  if (std::get<2>(info.param) > 1) s += "_tp" + std::to_string(std::get<2>(info.param));
+  return s;
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ForwardFixture,
                          ::testing::Combine(::testing::Values("tiny-dsv3", "tiny-dsv3-fp8"),
-                                            ::testing::Values(Mode::kAbsorbed, Mode::kExpanded)),
-                         [](const auto& info) {
-                           std::string s = std::get<0>(info.param);
-                           for (char& c : s) if (c == '-') c = '_';
-                           return s + (std::get<1>(info.param) == Mode::kExpanded ? "_expanded" : "_absorbed");
-                         });
+                                            ::testing::Values(Mode::kAbsorbed, Mode::kExpanded), ::testing::Values(1)),
+                         case_name);
+INSTANTIATE_TEST_SUITE_P(TensorParallel, ForwardFixture,
+                         ::testing::Combine(::testing::Values("tiny-dsv3"),
+                                            ::testing::Values(Mode::kAbsorbed, Mode::kExpanded),
+                                            ::testing::Values(2, 4)),
+                         case_name);
 
 }  // namespace
 }  // namespace sable
