@@ -51,7 +51,12 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   EXPECT_TRUE(cuda::set_knob("moe-wgmma-variant", 3));
   EXPECT_TRUE(cuda::set_knob("moe-wgmma-variant", 1));
   EXPECT_TRUE(cuda::set_knob("moe-wgmma-variant", -1));
-  EXPECT_EQ(cuda::knob_help().size(), 11u);
+  const bool front = cuda::mla_front_enabled();
+  EXPECT_FALSE(cuda::set_knob("mla-front", 2));
+  EXPECT_TRUE(cuda::set_knob("mla-front", 1));
+  EXPECT_TRUE(cuda::mla_front_enabled());
+  EXPECT_TRUE(cuda::set_knob("mla-front", front ? 1 : 0));
+  EXPECT_EQ(cuda::knob_help().size(), 12u);  // e950d9a added mla-front without counting it
 }
 
 // The environment's value when it is a whole valid integer, else the
