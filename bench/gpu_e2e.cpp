@@ -109,6 +109,7 @@ int run(int argc, char** argv) {
   int layers = 0, context = 512, iters = 10;
   bool fp8 = false, eager = false, profile = false;
   int tp = 1;
+  bool ep = false;
   std::string device = "cuda", mla_prefill = "absorbed,expanded", kv_cache_dtype = "auto";
   app.add_option("--preset", preset);
   app.add_option("--mla-prefill", mla_prefill, "MLA prefill forms to time: absorbed, expanded, auto (comma list)");
@@ -127,6 +128,9 @@ int run(int argc, char** argv) {
   app.add_option("--tensor-parallel-size", tp,
                  "Ranks (GPUs) the model is split over; the floor is one rank's bytes at one GPU's copy bandwidth. "
                  "On CUDA needs SABLE_CUDA_TENSOR_PARALLEL=1 until validated");
+  app.add_flag("--enable-expert-parallel", ep,
+               "With --tensor-parallel-size: routed experts whole on the ranks; the floor is rank 0's (its "
+               "experts the batch touches)");
   app.add_option("--json", json_path);
   app.add_flag("--enforce-eager", eager, "Decode without CUDA graphs");
   std::vector<std::string> abs;
@@ -229,6 +233,7 @@ int run(int argc, char** argv) {
   LoadOptions lo;
   lo.quantize_fp8 = fp8 && !quantizes_at_prepare(be);
   lo.tensor_parallel_size = tp;
+  lo.expert_parallel = ep;
   auto model_r = DeepseekV3Model::load(src, be, lo);
   if (!model_r.is_ok()) { std::fprintf(stderr, "%s\n", model_r.status().message().c_str()); return 1; }
   DeepseekV3Model& model = **model_r;
@@ -245,9 +250,13 @@ int run(int argc, char** argv) {
   // plus the distinct experts the batch touches.
   const size_t active1 = model.active_weight_bytes_per_token();
   const int moe_layers = c.num_hidden_layers - c.first_k_dense_replace;
-  // One rank's part of an expert under tensor parallelism.
-  const double expert_bytes = double(3 * c.hidden_size * c.moe_intermediate_size / tp) * (fp8 ? 1.0 : 2.0);
-  const double non_expert = double(active1) - moe_layers * c.num_experts_per_tok * expert_bytes;
+  // One rank's part of an expert under tensor parallelism; a whole one under
+  // expert parallelism, where a token's top_k spread over the ranks.
+  const bool whole_experts = ep && tp > 1;
+  const double expert_bytes =
+      double(3 * c.hidden_size * c.moe_intermediate_size / (whole_experts ? 1 : tp)) * (fp8 ? 1.0 : 2.0);
+  const double routed_per_token = whole_experts ? double(c.num_experts_per_tok) / tp : c.num_experts_per_tok;
+  const double non_expert = double(active1) - moe_layers * routed_per_token * expert_bytes;
   const DType kv_dt = kv_cache_dtype == "fp8" ? DType::F8_E4M3 : be.activation_dtype();
   std::ofstream json;
   if (!json_path.empty()) json.open(json_path, std::ios::app);
@@ -376,14 +385,16 @@ int run(int argc, char** argv) {
         be.copy_to_host(t, ids.data());
         std::set<int32_t> hit;
         for (int64_t r = 0; r < t.dim(0); ++r)
-          for (int64_t k = 0; k < c.num_experts_per_tok; ++k) hit.insert(ids[size_t(r * t.dim(1) + k)]);
+          for (int64_t k = 0; k < c.num_experts_per_tok; ++k)
+            if (ids[size_t(r * t.dim(1) + k)] >= 0) hit.insert(ids[size_t(r * t.dim(1) + k)]);  // -1: another rank's
         routed.push_back(int(hit.size()));
       };
       const bool ok = runner.run_device(probe).is_ok();
       model.debug_hook = nullptr;
       if (!ok || int(routed.size()) != moe_layers) routed.clear();
     }
-    const double expected = expected_distinct_experts(c.n_routed_experts, c.num_experts_per_tok, B);
+    const double expected =
+        expected_distinct_experts(c.n_routed_experts, c.num_experts_per_tok, B) / (whole_experts ? tp : 1);
     double routed_sum = 0;
     for (int n : routed) routed_sum += n;
     const double experts_read = routed.empty() ? moe_layers * expected : routed_sum;

@@ -88,7 +88,7 @@ struct ServeFlags {
   std::string uvicorn_log_level, tokenizer_mode, revision, download_dir;
   std::string generation_config = "auto";
   std::string distributed_executor_backend, tool_call_parser, reasoning_parser;
-  bool enable_auto_tool_choice = false, enable_expert_parallel = false, trust_request_chat_template = false;
+  bool enable_auto_tool_choice = false, trust_request_chat_template = false;
 };
 
 // The --dry-run report: the config's memory plan on the GPU (present, or
@@ -108,10 +108,14 @@ Result<DryRunReport> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec
   } else {
     SABLE_ASSIGN_OR_RETURN(cfg, load_model_config(mo.model + "/config.json"));
   }
-  SABLE_RETURN_IF_ERROR(check_tensor_parallel(cfg, mo.tensor_parallel_size));
+  SABLE_RETURN_IF_ERROR(check_tensor_parallel(cfg, mo.tensor_parallel_size, mo.enable_expert_parallel));
   std::string out = "Sable serve plan (--dry-run): " + name + ", " + std::to_string(cfg.num_hidden_layers) +
                     " layers, " + (cfg.quantization.is_fp8() ? "FP8" : "BF16") + " checkpoint" +
                     (mo.quantization == "fp8" ? ", --quantization fp8" : "") + "\n";
+  if (mo.enable_expert_parallel && mo.tensor_parallel_size > 1 && cfg.n_routed_experts > 0)
+    out += "  expert parallel: " + std::to_string(cfg.n_routed_experts / mo.tensor_parallel_size) +
+           " routed experts whole on each of " + std::to_string(mo.tensor_parallel_size) +
+           " ranks (the same bytes a rank as split experts)\n";
   int64_t device_memory = int64_t(device_gib * double(1ll << 30));
   std::string device = mo.device;
   if (device_memory <= 0 && device != "cpu" && cuda_available()) {
@@ -221,9 +225,6 @@ int run_serve(int argc, char** argv) {
   app.add_option("--reasoning-parser", f.reasoning_parser,
                  "Chat responses put the model's <think> text in reasoning (and reasoning_content): deepseek_r1, qwen3")
       ->check(CLI::IsMember(server::reasoning_parser_names()));
-  app.add_flag("--enable-expert-parallel", f.enable_expert_parallel,
-               "Accepted, no effect: under --tensor-parallel-size every rank holds a part of every expert (vLLM's "
-               "default), not whole experts");
   app.add_flag("--dry-run", f.dry_run,
                "Print the memory plan (weights, activations, CUDA graphs, KV blocks) and exit, loading nothing");
   app.add_option("--plan-device-memory-gib", f.plan_device_memory_gib,

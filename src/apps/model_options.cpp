@@ -34,6 +34,10 @@ void ModelOptions::add_flags(CLI::App& app, bool model_required) {
                  "GPUs of this machine over NCCL, not yet validated there (opt in: SABLE_CUDA_TENSOR_PARALLEL=1)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  app.add_flag("--enable-expert-parallel", enable_expert_parallel,
+               "Under --tensor-parallel-size, place the routed experts whole on the ranks (n_routed_experts / "
+               "size each) instead of splitting every expert's intermediate; attention and the shared experts "
+               "stay split");
   app.add_option("--seed", seed, "Seed for --load-format dummy weights (and sampling where applicable)");
   app.add_option("--log-level", log_level, "debug | info | warning | error")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
@@ -105,13 +109,15 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
   LoadOptions lo;
   lo.quantize_fp8 = o.quantization == "fp8" && !quantizes_at_prepare(*lm.backend);
   lo.tensor_parallel_size = o.tensor_parallel_size;
+  lo.expert_parallel = o.enable_expert_parallel;
   SABLE_ASSIGN_OR_RETURN(lm.model, DeepseekV3Model::load(*lm.source, *lm.backend, lo));
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int tp = lm.model->tensor_parallel_size();
   LOG_INFO("loaded {} on {}: {} layers, {:.2f} GB of weights{}, {:.1f} s", lm.source->describe(), lm.backend->name(),
            lm.model->config().num_hidden_layers, double(lm.model->weight_bytes()) / 1e9,
            tp > 1 ? " on rank 0 of " + std::to_string(tp) +
-                        " (tensor parallel: " + std::to_string(lm.model->local_heads()) + " heads a rank)"
+                        " (tensor parallel: " + std::to_string(lm.model->local_heads()) + " heads a rank" +
+                        (o.enable_expert_parallel ? ", routed experts placed whole" : "") + ")"
                   : std::string(),
            s);
   return lm;

@@ -30,6 +30,7 @@ struct ModelOptions {
   std::string chat_template;        // replaces the tokenizer's (--chat-template)
   bool batch_invariant = false;     // --batch-invariant (also SABLE_/VLLM_BATCH_INVARIANT=1)
   int tensor_parallel_size = 1;     // --tensor-parallel-size (-tp in serve)
+  bool enable_expert_parallel = false;  // --enable-expert-parallel: routed experts whole on the ranks
 
   void add_flags(CLI::App& app, bool model_required);
 };

@@ -37,6 +37,14 @@ struct MoeRoutingParams {
   // also takes each of them, with weight 1, in columns top_k .. top_k +
   // num_shared - 1 of the outputs.
   int num_shared = 0;
+  // Expert parallelism: this rank holds the routed experts [expert_begin,
+  // expert_begin + local_experts) of the num_experts the router scores. The
+  // routing is computed over all of them (the same on every rank); an id
+  // written is then relative to expert_begin, and -1 for an expert another
+  // rank holds (moe_experts skips it; its weight is kept). Fused shared
+  // experts follow the rank's own: local_experts + j. 0: every expert here.
+  int expert_begin = 0;
+  int local_experts = 0;
 };
 
 // Where each token of the batch reads and writes the paged latent cache.
@@ -156,7 +164,8 @@ class Backend {
                          Tensor& topk_ids, Tensor& topk_weights) = 0;
 
   // out[t] = sum_k topk_weights[t,k] * expert_{topk_ids[t,k]}(x[t]), where an
-  // expert is down(silu(gate x) * up x). x, out [T, H].
+  // expert is down(silu(gate x) * up x). x, out [T, H]. Ids < 0 (experts of
+  // another expert-parallel rank) add nothing; a token with none here gets 0.
   virtual void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_weights,
                            const MoeExperts& w, Tensor& out) = 0;
 

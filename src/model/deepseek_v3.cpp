@@ -56,7 +56,7 @@ Result<std::unique_ptr<DeepseekV3Model>> DeepseekV3Model::load(WeightSource& src
     SABLE_ASSIGN_OR_RETURN(DeepseekV3Weights w, load_deepseek_v3_weights(src, backend, opts));
     return std::unique_ptr<DeepseekV3Model>(new DeepseekV3Model(src.config(), backend, std::move(w), nullptr));
   }
-  SABLE_RETURN_IF_ERROR(check_tensor_parallel(src.config(), tp));
+  SABLE_RETURN_IF_ERROR(check_tensor_parallel(src.config(), tp, opts.expert_parallel));
   SABLE_ASSIGN_OR_RETURN(RankBackends rb, make_rank_backends(backend, tp));
   auto g = std::make_unique<TensorParallelGroup>();
   g->owned_backends = std::move(rb.owned);
@@ -82,7 +82,7 @@ Result<std::unique_ptr<DeepseekV3Model>> DeepseekV3Model::load(WeightSource& src
     Status st = Status::ok();
     g->threads->run([&](int r) {
       if (r != k) return;
-      auto w = load_deepseek_v3_weights(src, *backends[size_t(r)], opts, TpShard{r, tp});
+      auto w = load_deepseek_v3_weights(src, *backends[size_t(r)], opts, TpShard{r, tp, opts.expert_parallel});
       if (!w.is_ok()) {
         st = w.status();
         return;
@@ -131,9 +131,13 @@ size_t DeepseekV3Model::active_weight_bytes_per_token() const {
       const auto& m = *L.moe;
       b += m.gate.nbytes();
       const auto& e = m.experts;
-      if (!e.gate.empty())  // top_k routed experts and the fused shared ones
-        b += size_t(config_.num_experts_per_tok + m.num_shared) *
-             (e.gate[0].nbytes() + e.up[0].nbytes() + e.down[0].nbytes());
+      // top_k routed experts and the fused shared ones; under expert
+      // parallelism the rank's share of the top_k, routes spread evenly.
+      const double routed = m.local_experts > 0
+                                ? double(config_.num_experts_per_tok) * m.local_experts / config_.n_routed_experts
+                                : double(config_.num_experts_per_tok);
+      if (!e.gate.empty())
+        b += size_t((routed + m.num_shared) * double(e.gate[0].nbytes() + e.up[0].nbytes() + e.down[0].nbytes()));
       if (m.shared_experts)
         b += m.shared_experts->gate_proj.nbytes() + m.shared_experts->up_proj.nbytes() +
              m.shared_experts->down_proj.nbytes();
@@ -506,6 +510,8 @@ Tensor DeepseekV3Model::moe(int layer, const MoeWeights& w, const Tensor& h) {
   // Routed experts in columns [0, K), the fused shared experts after them.
   MoeRoutingParams routing = routing_;
   routing.num_shared = w.num_shared;
+  routing.expert_begin = w.expert_begin;  // expert parallelism: the rank's experts
+  routing.local_experts = w.local_experts;
   Tensor ids = be.empty(DType::I32, {T, K + w.num_shared}), weights = be.empty(DType::F32, {T, K + w.num_shared});
   be.moe_route(logits, w.e_score_correction_bias, routing, ids, weights);
   debug(p + ".gate.out1", weights);  // [T, K + num_shared]: the reference's topk_weight, then 1s

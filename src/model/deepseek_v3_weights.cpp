@@ -73,11 +73,13 @@ class Loader {
     return w;
   }
 
-  Result<MlpWeights> mlp(const std::string& p, int64_t inter, bool prepare = true) {
+  // split: false for a routed expert under expert parallelism (held whole).
+  Result<MlpWeights> mlp(const std::string& p, int64_t inter, bool prepare = true, bool split = true) {
     MlpWeights m;
-    SABLE_ASSIGN_OR_RETURN(m.gate_proj, linear(p + ".gate_proj", inter, c_.hidden_size, true, prepare, Split::kRows));
-    SABLE_ASSIGN_OR_RETURN(m.up_proj, linear(p + ".up_proj", inter, c_.hidden_size, true, prepare, Split::kRows));
-    SABLE_ASSIGN_OR_RETURN(m.down_proj, linear(p + ".down_proj", c_.hidden_size, inter, true, prepare, Split::kCols));
+    const Split rows = split ? Split::kRows : Split::kNone, cols = split ? Split::kCols : Split::kNone;
+    SABLE_ASSIGN_OR_RETURN(m.gate_proj, linear(p + ".gate_proj", inter, c_.hidden_size, true, prepare, rows));
+    SABLE_ASSIGN_OR_RETURN(m.up_proj, linear(p + ".up_proj", inter, c_.hidden_size, true, prepare, rows));
+    SABLE_ASSIGN_OR_RETURN(m.down_proj, linear(p + ".down_proj", c_.hidden_size, inter, true, prepare, cols));
     return m;
   }
 
@@ -241,9 +243,17 @@ class Loader {
         }
         m.e_score_correction_bias = be_.to_device(b);
       }
-      for (int e = 0; e < c_.n_routed_experts; ++e) {
+      // Expert parallelism: this rank's experts, whole; else every expert's part.
+      const bool ep = tp_.expert_parallel && tp_.size > 1;
+      const int e0 = ep ? int(tp_.begin(c_.n_routed_experts)) : 0;
+      const int e1 = ep ? e0 + int(tp_.part(c_.n_routed_experts)) : c_.n_routed_experts;
+      if (ep) {
+        m.expert_begin = e0;
+        m.local_experts = e1 - e0;
+      }
+      for (int e = e0; e < e1; ++e) {
         SABLE_ASSIGN_OR_RETURN(MlpWeights ex, mlp(p + ".mlp.experts." + std::to_string(e), c_.moe_intermediate_size,
-                                                  /*prepare=*/false));
+                                                  /*prepare=*/false, /*split=*/!ep));
         m.experts.gate.push_back(std::move(ex.gate_proj));
         m.experts.up.push_back(std::move(ex.up_proj));
         m.experts.down.push_back(std::move(ex.down_proj));
@@ -251,7 +261,9 @@ class Loader {
       if (c_.n_shared_experts > 0) {
         SABLE_ASSIGN_OR_RETURN(MlpWeights sh, mlp(p + ".mlp.shared_experts",
                                                   c_.moe_intermediate_size * c_.n_shared_experts, /*prepare=*/false));
-        if (opts_.fuse_shared_experts && fuse_shared(sh, m)) {
+        // Under expert parallelism the shared part (I / size a rank) is
+        // narrower than the routed experts (I), so it cannot join them.
+        if (opts_.fuse_shared_experts && !ep && fuse_shared(sh, m)) {
           m.num_shared = c_.n_shared_experts;
         } else {
           be_.prepare_linear(sh.gate_proj);

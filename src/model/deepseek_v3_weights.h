@@ -55,6 +55,11 @@ struct MoeWeights {
   // GEMMs + split-K reductions + SiLU + add took 46 us in bf16, 55 us in FP8).
   MoeExperts experts;
   int num_shared = 0;
+  // Expert parallelism (model/tensor_parallel.h): experts holds the routed
+  // experts [expert_begin, expert_begin + local_experts) of the router's,
+  // whole. local_experts 0: all of them (split or not).
+  int expert_begin = 0;
+  int local_experts = 0;
   // The shared MLP when it could not be fused (FP8 blocks straddling the
   // split of a multi-expert shared MLP).
   std::optional<MlpWeights> shared_experts;
@@ -88,6 +93,9 @@ struct LoadOptions {
   // --tensor-parallel-size: DeepseekV3Model::load loads one shard per rank
   // (model/tensor_parallel.h) and returns rank 0, which runs the others.
   int tensor_parallel_size = 1;
+  // --enable-expert-parallel: the routed experts placed whole on the ranks
+  // instead of split by intermediate (model/tensor_parallel.h).
+  bool expert_parallel = false;
 };
 
 // One rank's weights: the parts `shard` holds of every split weight

@@ -20,16 +20,31 @@ std::string sizes_that_work(const std::vector<std::pair<std::string, int64_t>>& 
 }
 }  // namespace
 
-Status check_tensor_parallel(const ModelConfig& c, int size) {
+Status check_tensor_parallel(const ModelConfig& c, int size, bool expert_parallel) {
   if (size < 1) return invalid_argument("--tensor-parallel-size must be at least 1, got " + std::to_string(size));
   if (size == 1) return Status::ok();
+  // Expert parallelism places routed experts whole; the shared MLP (n_shared
+  // x moe_intermediate_size) still splits.
+  const bool ep = expert_parallel && c.n_routed_experts > 0;
+  if (ep && c.n_routed_experts % size != 0) {
+    std::string ok = "1";
+    for (int n = 2; n <= 16; ++n)
+      if (c.n_routed_experts % n == 0) ok += ", " + std::to_string(n);
+    return invalid_argument("--tensor-parallel-size " + std::to_string(size) +
+                            " with --enable-expert-parallel does not divide n_routed_experts (" +
+                            std::to_string(c.n_routed_experts) +
+                            "): each rank holds an equal number of whole experts. Sizes that divide it: " + ok);
+  }
+  const int64_t moe_split = ep ? c.moe_intermediate_size * c.n_shared_experts : c.moe_intermediate_size;
+  const std::string moe_name =
+      ep ? "the shared experts' intermediate size (n_shared_experts x moe_intermediate_size)" : "moe_intermediate_size";
   // Every dimension a rank holds a part of, by the name users know it by.
   std::vector<std::pair<std::string, int64_t>> dims = {
       {"num_attention_heads", c.num_attention_heads},
       {"intermediate_size", c.intermediate_size},
       {"vocab_size", c.vocab_size},
   };
-  if (c.n_routed_experts > 0) dims.push_back({"moe_intermediate_size", c.moe_intermediate_size});
+  if (c.n_routed_experts > 0 && moe_split > 0) dims.push_back({moe_name, moe_split});
   for (const auto& [name, d] : dims)
     if (d % size != 0)
       return invalid_argument("--tensor-parallel-size " + std::to_string(size) + " does not divide " + name + " (" +
@@ -48,7 +63,7 @@ Status check_tensor_parallel(const ModelConfig& c, int size) {
       {"o_proj columns (heads x v_head_dim)", heads * c.v_head_dim},
       {"intermediate_size", c.intermediate_size / size},
   };
-  if (c.n_routed_experts > 0) parts.push_back({"moe_intermediate_size", c.moe_intermediate_size / size});
+  if (c.n_routed_experts > 0 && moe_split > 0) parts.push_back({moe_name, moe_split / size});
   const int64_t block = std::max(bo, bi);
   for (const auto& [name, d] : parts)
     if (d % block != 0) {
@@ -58,7 +73,7 @@ Status check_tensor_parallel(const ModelConfig& c, int size) {
           {"", c.num_attention_heads * c.v_head_dim},
           {"", c.intermediate_size},
           {"", c.vocab_size}};
-      if (c.n_routed_experts > 0) whole.push_back({"", c.moe_intermediate_size});
+      if (c.n_routed_experts > 0 && moe_split > 0) whole.push_back({"", moe_split});
       const std::string ok = sizes_that_work(whole, block);
       return invalid_argument("--tensor-parallel-size " + std::to_string(size) + " splits the FP8 checkpoint's " +
                               name + " into parts of " + std::to_string(d) + ", not a multiple of its " +

@@ -10,6 +10,15 @@
 //     latent every head reads), the router and its bias, and the latent KV
 //     cache.
 // Each rank's activations are whole [T, H] rows; two all-reduces a layer.
+//
+// With --enable-expert-parallel (vLLM's flag; the expert-parallel group is
+// the tensor-parallel one), the routed experts are placed whole instead:
+// rank r holds experts [r E / size, (r + 1) E / size). Every rank routes all
+// its tokens (the router is replicated), runs the pairs whose expert it
+// holds, and the all-reduce after the MoE layer, the same one, sums them.
+// The shared experts stay split by intermediate. Each expert's GEMMs then
+// see whole rows (wider tiles, and FP8 scale blocks never cut), at the cost
+// of balance: a rank's load is the tokens its experts drew.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +33,7 @@ namespace sable {
 struct TpShard {
   int rank = 0;
   int size = 1;
+  bool expert_parallel = false;  // routed experts placed whole, not split
   int64_t part(int64_t n) const { return n / size; }
   int64_t begin(int64_t n) const { return part(n) * rank; }
 };
@@ -33,7 +43,9 @@ struct TpShard {
 // blocks (a part that started inside a block would need that block's scale
 // on two ranks with different offsets). The error names the dimension and
 // the sizes that would work.
-Status check_tensor_parallel(const ModelConfig& c, int size);
+// With expert_parallel, the routed experts are placed whole: size must
+// divide n_routed_experts, and only the shared experts split by intermediate.
+Status check_tensor_parallel(const ModelConfig& c, int size, bool expert_parallel = false);
 
 // Rows [r0, r1) of a linear weight (a view; FP8 scale rows with it).
 LinearWeight slice_linear_rows(const LinearWeight& w, int64_t r0, int64_t r1);

@@ -3,6 +3,7 @@
 // sigmoid's expf may differ by an ulp). Random normal logits have no exact
 // ties, so the choices must agree exactly.
 #include <cmath>
+#include <cstring>
 #include <set>
 
 #include "backend/cpu/ops.h"
@@ -73,6 +74,41 @@ TEST(CudaMoeRoute, NanLogitsStillPickDistinctRealExperts) {
     }
     EXPECT_EQ(seen.size(), size_t(K)) << "row " << t;
     EXPECT_EQ(gids[size_t(t * KS + K)], E);
+  }
+}
+
+// Expert parallelism: each rank's ids are the same routing as one rank's,
+// relative to its first expert, -1 where another rank holds the expert; the
+// weights unchanged; the fused shared expert after the rank's own.
+TEST(CudaMoeRoute, ExpertParallelIdsAreTheRanksOwn) {
+  SABLE_REQUIRE_GPU();
+  std::mt19937_64 rng(fresh_seed());
+  const int T = 37, E = 256, K = 8, S = 1, KS = K + S, ranks = 8, local = E / ranks;
+  Tensor logits = random_f32(rng, {T, E}, 2.f, DType::F32);
+  Tensor bias = random_f32(rng, {E}, 0.1f, DType::F32);
+  MoeRoutingParams all{E, K, 8, 4, true, 2.5f, S};
+  Tensor ids = Tensor::empty(DType::I32, {T, KS}), w = Tensor::empty(DType::F32, {T, KS});
+  cpu::moe_route(logits, bias, all, ids, w);
+  for (int r : {0, 3, ranks - 1}) {
+    MoeRoutingParams p = all;
+    p.expert_begin = r * local;
+    p.local_experts = local;
+    Tensor cids = Tensor::empty(DType::I32, {T, KS}), cw = Tensor::empty(DType::F32, {T, KS});
+    cpu::moe_route(logits, bias, p, cids, cw);
+    Tensor dids = poisoned(DType::I32, {T, KS}), dw = poisoned(DType::F32, {T, KS});
+    gpu().moe_route(upload(logits, DType::F32), upload(bias, DType::F32), p, dids, dw);
+    auto gids = download_i32(dids);
+    auto gw = download_f32(dw);
+    for (int64_t i = 0; i < T * KS; ++i) {
+      const int global = ids.ptr<int32_t>()[i];
+      const int want = i % KS >= K                                                   ? local + int(i % KS - K)
+                       : global >= p.expert_begin && global < p.expert_begin + local ? global - p.expert_begin
+                                                                                     : -1;
+      ASSERT_EQ(cids.ptr<int32_t>()[i], want) << "CPU, rank " << r << " at " << i;
+      ASSERT_EQ(gids[size_t(i)], want) << "GPU, rank " << r << " at " << i;
+    }
+    EXPECT_EQ(std::memcmp(cw.data(), w.data(), w.nbytes()), 0);
+    EXPECT_LT(rel_err(gw, w.ptr<float>(), size_t(T * KS)), 1e-5);
   }
 }
 

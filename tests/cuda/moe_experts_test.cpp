@@ -1,5 +1,6 @@
 // Parity of the CUDA MoE experts (grouped GEMMs over tokens sorted by expert)
-// against sable::cpu::moe_experts on random data.
+// against sable::cpu::moe_experts on random data, also with pairs that name
+// another expert-parallel rank's expert (-1, skipped).
 //
 // Tolerances (norm-wise relative): bf16 2e-2 (the SiLU product h and each
 // expert's weighted output are rounded to bf16 between the GEMMs, 2^-9 each);
@@ -69,6 +70,9 @@ struct Case {
   int E, K;
   int64_t H, I, T;
   bool fp8_weights, quantize;
+  // Expert parallelism: this percentage of the pairs name another rank's
+  // expert (id -1), and token 0 has no expert here at all.
+  int other_rank_pct = 0;
 };
 
 class MoeExpertsTest : public ::testing::TestWithParam<Case> {
@@ -102,10 +106,12 @@ TEST_P(MoeExpertsTest, MatchesReference) {
   std::vector<int> perm(size_t(c.E));
   std::iota(perm.begin(), perm.end(), 0);
   std::uniform_real_distribution<float> ud(0.05f, 1.f);
+  std::uniform_int_distribution<int> pct(0, 99);
   for (int64_t t = 0; t < c.T; ++t) {
     std::shuffle(perm.begin(), perm.end(), rng);
     for (int k = 0; k < c.K; ++k) {
-      ids.ptr<int32_t>()[t * c.K + k] = perm[size_t(k)];
+      const bool other = c.other_rank_pct > 0 && (t == 0 || pct(rng) < c.other_rank_pct);
+      ids.ptr<int32_t>()[t * c.K + k] = other ? -1 : perm[size_t(k)];
       wts.ptr<float>()[t * c.K + k] = ud(rng);
     }
   }
@@ -224,7 +230,13 @@ INSTANTIATE_TEST_SUITE_P(
                       // (fewer: one CTA per expert, counting in shared memory); 18, 63
                       // and 32 chunks, the last one partial.
                       Case{16, 4, 256, 128, 1100, false, false}, Case{16, 4, 256, 128, 1100, true, false},
-                      Case{32, 8, 256, 128, 2001, false, false}, Case{16, 4, 256, 128, 2001, true, false}));
+                      Case{32, 8, 256, 128, 2001, false, false}, Case{16, 4, 256, 128, 2001, true, false},
+                      // Expert parallelism: pairs of another rank's experts (-1) left out, in
+                      // the one-CTA-per-expert sort (decode), the chunked sort, and the
+                      // wgmma kernels' gathers over every sorted position.
+                      Case{16, 4, 256, 128, 1, false, false, 50}, Case{16, 4, 256, 128, 33, true, false, 60},
+                      Case{16, 4, 384, 256, 1000, false, false, 40}, Case{16, 4, 384, 256, 1000, true, false, 75},
+                      Case{16, 4, 256, 128, 2001, true, false, 50}, Case{32, 8, 256, 128, 2001, false, false, 90}));
 
 }  // namespace
 }  // namespace sable

@@ -1,6 +1,8 @@
 // Tensor parallelism across GPUs (NCCL), with two or more GPUs (skipped
 // otherwise): the tiny fixture model split over 2 ranks against one rank on
-// one GPU, eagerly and through each rank's CUDA graphs in the engine.
+// one GPU, eagerly and through each rank's CUDA graphs in the engine; the
+// routed experts split by intermediate, and placed whole
+// (--enable-expert-parallel).
 //
 // Bound: max |dlogit| / max |logit| < 3e-2 per prompt, forward_fixture_cuda_
 // test.cpp's bf16 bound. Two ranks differ from one only in rounding: each
@@ -22,7 +24,7 @@
 namespace sable {
 namespace {
 
-class CudaTensorParallel : public ::testing::Test {
+class CudaTensorParallel : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     SABLE_REQUIRE_GPU();
@@ -36,6 +38,7 @@ class CudaTensorParallel : public ::testing::Test {
     one_ = std::move(*one);
     LoadOptions o;
     o.tensor_parallel_size = 2;
+    o.expert_parallel = GetParam();
     auto two = DeepseekV3Model::load(*source_, cudatest::gpu(), o);
     ASSERT_TRUE(two.is_ok()) << two.status().to_string();
     two_ = std::move(*two);
@@ -52,7 +55,7 @@ double max_abs(const float* a, int64_t n) {
   return m;
 }
 
-TEST_F(CudaTensorParallel, TwoRanksMatchOneGpuAndTheReference) {
+TEST_P(CudaTensorParallel, TwoRanksMatchOneGpuAndTheReference) {
   ASSERT_EQ(two_->tensor_parallel_size(), 2);
   for (size_t i = 0; i < prompts_.size(); ++i) {
     const auto& p = prompts_[i];
@@ -69,7 +72,7 @@ TEST_F(CudaTensorParallel, TwoRanksMatchOneGpuAndTheReference) {
   }
 }
 
-TEST_F(CudaTensorParallel, EngineWithGraphsEqualsEagerAcrossRanks) {
+TEST_P(CudaTensorParallel, EngineWithGraphsEqualsEagerAcrossRanks) {
   // Each rank captures its own decode graphs (NCCL inside); a replay must
   // give the eager path's tokens.
   EngineConfig c;
@@ -105,6 +108,11 @@ TEST_F(CudaTensorParallel, EngineWithGraphsEqualsEagerAcrossRanks) {
   }
   EXPECT_EQ(out[0], out[1]);
 }
+
+INSTANTIATE_TEST_SUITE_P(Experts, CudaTensorParallel, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& i) {
+                           return std::string(i.param ? "WholeOnRanks" : "SplitByIntermediate");
+                         });
 
 }  // namespace
 }  // namespace sable

@@ -201,6 +201,11 @@ def test_tensor_parallel_on_cpu_matches_reference_and_refuses_splits_that_cannot
     while k < len(margin) and margin[k] >= 0.01:
         k += 1
     assert ids[:k] == exp["prompt2.greedy"].tolist()[:k]
+    # The same with the routed experts placed whole on the 4 ranks (4 each).
+    p = run("generate", "--model", fix, "--device", "cpu", "--tensor-parallel-size", "4", "--enable-expert-parallel",
+            "--prompt-ids", " ".join(map(str, exp["prompt2.ids"])), "--max-tokens", "24", "--json")
+    assert json.loads(p.stdout.splitlines()[0])["ids"][:k] == exp["prompt2.greedy"].tolist()[:k]
+    assert "routed experts placed whole" in p.stderr, p.stderr
     # A size that does not divide the heads, and an FP8 checkpoint whose parts would start inside a scale block.
     p = run("score", "--model", fix, "--device", "cpu", "--tensor-parallel-size", "3", "--prompt-ids", "1 2",
             "--out", str(out), check=False)
@@ -212,3 +217,6 @@ def test_tensor_parallel_on_cpu_matches_reference_and_refuses_splits_that_cannot
     p = run("serve", "--model", str(d), "--dry-run", "--plan-device-memory-gib", "141", "-tp", "8")
     assert "memory plan (per GPU, 8 tensor-parallel ranks)" in p.stdout and "max-model-len 163840 fits" in p.stdout
     assert "SABLE_CUDA_TENSOR_PARALLEL=1" in p.stdout, p.stdout
+    p = run("serve", "--model", str(d), "--dry-run", "--plan-device-memory-gib", "141", "-tp", "8",
+            "--enable-expert-parallel")
+    assert "32 routed experts whole on each of 8 ranks" in p.stdout, p.stdout

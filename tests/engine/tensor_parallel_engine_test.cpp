@@ -1,7 +1,9 @@
 // The engine over a model split across two tensor-parallel ranks (CPU
 // stand-in): greedy continuations equal the reference's up to the margin
 // rule, a request's tokens do not depend on its batch, chunking or
-// preemption, forks copy every rank's cache blocks, and no block leaks.
+// preemption, forks copy every rank's cache blocks, and no block leaks; with
+// the routed experts split by intermediate and placed whole
+// (--enable-expert-parallel).
 #include <gtest/gtest.h>
 
 #include "common/fixtures.h"
@@ -17,33 +19,39 @@ struct TpModel {
   std::unique_ptr<DeepseekV3Model> model;
 };
 
-TpModel& tp2_model() {
-  static TpModel m = [] {
-    TpModel t;
-    auto src = open_weight_source(testing::fixture_dir("tiny-dsv3"), "auto");
-    EXPECT_TRUE(src.is_ok());
-    t.source = std::move(*src);
-    LoadOptions o;
-    o.tensor_parallel_size = 2;
-    auto model = DeepseekV3Model::load(*t.source, cpu_backend(), o);
-    EXPECT_TRUE(model.is_ok()) << model.status().to_string();
-    t.model = std::move(*model);
-    return t;
-  }();
-  return m;
+TpModel load_tp2(bool expert_parallel) {
+  TpModel t;
+  auto src = open_weight_source(testing::fixture_dir("tiny-dsv3"), "auto");
+  EXPECT_TRUE(src.is_ok());
+  t.source = std::move(*src);
+  LoadOptions o;
+  o.tensor_parallel_size = 2;
+  o.expert_parallel = expert_parallel;
+  auto model = DeepseekV3Model::load(*t.source, cpu_backend(), o);
+  EXPECT_TRUE(model.is_ok()) << model.status().to_string();
+  t.model = std::move(*model);
+  return t;
 }
 
-std::vector<RequestResult> run(const EngineConfig& cfg, const std::vector<GenerateRequest>& reqs,
-                               uint64_t* preemptions = nullptr) {
-  auto e = Engine::create(cfg, *tp2_model().model, testing::tiny_model().tokenizer);
-  EXPECT_TRUE(e.is_ok()) << e.status().to_string();
-  auto res = testing::run_all(**e, reqs);
-  EXPECT_EQ((*e)->gauges().kv_cache_usage, 0.0);  // no leaks
-  if (preemptions) *preemptions = (*e)->metrics().num_preemptions;
-  return res;
+DeepseekV3Model& tp2_model(bool expert_parallel) {
+  static TpModel split = load_tp2(false), whole = load_tp2(true);
+  return *(expert_parallel ? whole : split).model;
 }
 
-TEST(TensorParallelEngine, GreedyMatchesReferenceUpToMarginRule) {
+class TensorParallelEngine : public ::testing::TestWithParam<bool> {
+ protected:
+  std::vector<RequestResult> run(const EngineConfig& cfg, const std::vector<GenerateRequest>& reqs,
+                                 uint64_t* preemptions = nullptr) {
+    auto e = Engine::create(cfg, tp2_model(GetParam()), testing::tiny_model().tokenizer);
+    EXPECT_TRUE(e.is_ok()) << e.status().to_string();
+    auto res = testing::run_all(**e, reqs);
+    EXPECT_EQ((*e)->gauges().kv_cache_usage, 0.0);  // no leaks
+    if (preemptions) *preemptions = (*e)->metrics().num_preemptions;
+    return res;
+  }
+};
+
+TEST_P(TensorParallelEngine, GreedyMatchesReferenceUpToMarginRule) {
   const auto prompts = testing::load_fixture_prompts("tiny-dsv3");
   std::vector<GenerateRequest> reqs;
   for (const auto& p : prompts) reqs.push_back(testing::greedy_request(p.ids, int(p.greedy.size())));
@@ -56,7 +64,7 @@ TEST(TensorParallelEngine, GreedyMatchesReferenceUpToMarginRule) {
   }
 }
 
-TEST(TensorParallelEngine, AloneEqualsBatchedChunkedAndPreempted) {
+TEST_P(TensorParallelEngine, AloneEqualsBatchedChunkedAndPreempted) {
   std::vector<GenerateRequest> reqs;
   for (int i = 0; i < 12; ++i) {
     std::vector<int32_t> ids;
@@ -85,7 +93,7 @@ TEST(TensorParallelEngine, AloneEqualsBatchedChunkedAndPreempted) {
   EXPECT_GT(preemptions, 0u);
 }
 
-TEST(TensorParallelEngine, ForkedChoicesContinueFromEveryRanksCopiedBlocks) {
+TEST_P(TensorParallelEngine, ForkedChoicesContinueFromEveryRanksCopiedBlocks) {
   // n = 2 greedy choices share the prompt's blocks and fork at the first
   // sampled token (copy-on-write of the last partial block): both must equal
   // the single-choice continuation.
@@ -99,6 +107,11 @@ TEST(TensorParallelEngine, ForkedChoicesContinueFromEveryRanksCopiedBlocks) {
   EXPECT_EQ(b[0][0].ids, a[0][0].ids);
   EXPECT_EQ(b[0][1].ids, a[0][0].ids);
 }
+
+INSTANTIATE_TEST_SUITE_P(Experts, TensorParallelEngine, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& i) {
+                           return std::string(i.param ? "WholeOnRanks" : "SplitByIntermediate");
+                         });
 
 }  // namespace
 }  // namespace sable

@@ -3,7 +3,9 @@
 // in the absorbed form and in the expanded form (keys in chunks of 16, so
 // that the log-sum-exp merge of chunks is exercised on every prompt), on one
 // rank and split over 2 and 4 tensor-parallel ranks (tiny-dsv3; the FP8
-// fixture's parts would cut its scale blocks: tensor_parallel_test.cpp).
+// fixture's parts would cut its scale blocks: tensor_parallel_test.cpp), with
+// the routed experts split by intermediate or placed whole on the ranks
+// (--enable-expert-parallel).
 #include <gtest/gtest.h>
 
 #include "backend/backend.h"
@@ -17,8 +19,8 @@ namespace {
 
 using Mode = DeepseekV3Model::MlaPrefill;
 
-// (fixture, MLA prefill form, tensor-parallel ranks)
-class ForwardFixture : public ::testing::TestWithParam<std::tuple<std::string, Mode, int>> {
+// (fixture, MLA prefill form, tensor-parallel ranks, expert parallel)
+class ForwardFixture : public ::testing::TestWithParam<std::tuple<std::string, Mode, int, bool>> {
  protected:
   void SetUp() override {
     const std::string name = std::get<0>(GetParam());
@@ -27,6 +29,7 @@ class ForwardFixture : public ::testing::TestWithParam<std::tuple<std::string, M
     source_ = std::move(*src);
     LoadOptions o;
     o.tensor_parallel_size = std::get<2>(GetParam());
+    o.expert_parallel = std::get<3>(GetParam());
     auto m = DeepseekV3Model::load(*source_, cpu_backend(), o);
     ASSERT_TRUE(m.is_ok()) << m.status().to_string();
     model_ = std::move(*m);
@@ -96,17 +99,19 @@ std::string case_name(const ::testing::TestParamInfo<ForwardFixture::ParamType>&
     if (c == '-') c = '_';
   s += std::get<1>(info.param) == Mode::kExpanded ? "_expanded" : "_absorbed";
   if (std::get<2>(info.param) > 1) s += "_tp" + std::to_string(std::get<2>(info.param));
+  if (std::get<3>(info.param)) s += "_ep";
   return s;
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ForwardFixture,
                          ::testing::Combine(::testing::Values("tiny-dsv3", "tiny-dsv3-fp8"),
-                                            ::testing::Values(Mode::kAbsorbed, Mode::kExpanded), ::testing::Values(1)),
+                                            ::testing::Values(Mode::kAbsorbed, Mode::kExpanded), ::testing::Values(1),
+                                            ::testing::Values(false)),
                          case_name);
 INSTANTIATE_TEST_SUITE_P(TensorParallel, ForwardFixture,
                          ::testing::Combine(::testing::Values("tiny-dsv3"),
                                             ::testing::Values(Mode::kAbsorbed, Mode::kExpanded),
-                                            ::testing::Values(2, 4)),
+                                            ::testing::Values(2, 4), ::testing::Values(false, true)),
                          case_name);
 
 }  // namespace

@@ -1,11 +1,14 @@
 // The model split over the ranks of a tensor-parallel group (the CPU
 // stand-in for NCCL: one thread per rank): each rank's shard shapes, the
 // splits the fixtures do not reach against one rank, and the errors for sizes
-// that cannot split a model. Against the reference fixtures at 2 and 4 ranks:
-// forward_fixture_test.cpp.
+// that cannot split a model; the same with the routed experts placed whole
+// (--enable-expert-parallel). Against the reference fixtures at 2 and 4
+// ranks, both placements: forward_fixture_test.cpp.
 #include "model/tensor_parallel.h"
 
 #include <gtest/gtest.h>
+
+#include <cstring>
 
 #include "backend/backend.h"
 #include "common/fixtures.h"
@@ -17,9 +20,10 @@
 namespace sable {
 namespace {
 
-std::unique_ptr<DeepseekV3Model> load_tp(WeightSource& src, int tp) {
+std::unique_ptr<DeepseekV3Model> load_tp(WeightSource& src, int tp, bool expert_parallel = false) {
   LoadOptions o;
   o.tensor_parallel_size = tp;
+  o.expert_parallel = expert_parallel;
   auto m = DeepseekV3Model::load(src, cpu_backend(), o);
   EXPECT_TRUE(m.is_ok()) << m.status().to_string();
   return m.is_ok() ? std::move(*m) : nullptr;
@@ -138,6 +142,81 @@ TEST(TensorParallel, TiedEmbeddingsAndSeveralSharedExpertsMatchOneRank) {
   ASSERT_EQ(two->weights().layers[1].moe->num_shared, 2);
   EXPECT_EQ(two->weights().lm_head.out_features(), c.vocab_size / 2);
   const std::vector<int32_t> ids = {9, 4000, 17, 3, 129000, 8, 41, 7, 600, 2, 77, 5};
+  SingleSequenceRunner r1(*one, 16), r2(*two, 16);
+  auto l1 = r1.step(ids, true), l2 = r2.step(ids, true);
+  ASSERT_TRUE(l1.is_ok() && l2.is_ok());
+  EXPECT_LT(testing::max_rel_error(l2->ptr<float>(), l1->ptr<float>(), l1->numel()), 1e-4);
+}
+
+TEST(ExpertParallel, EachRankHoldsItsWholeExpertsAndAPartOfTheSharedOne) {
+  auto src = open_weight_source(testing::fixture_dir("tiny-dsv3"), "auto");
+  ASSERT_TRUE(src.is_ok());
+  auto m = load_tp(**src, 2, /*expert_parallel=*/true);
+  ASSERT_TRUE(m);
+  const ModelConfig& c = m->config();
+  const int local = c.n_routed_experts / 2;
+  int ranks = 0;
+  m->for_each_rank([&](int r, DeepseekV3Model& rm) {
+    ++ranks;
+    const auto& moe = *rm.weights().layers[1].moe;
+    EXPECT_EQ(moe.expert_begin, r * local);
+    EXPECT_EQ(moe.local_experts, local);
+    EXPECT_EQ(moe.num_shared, 0);  // a part of the shared MLP is narrower than a whole expert: not fused
+    ASSERT_EQ(moe.experts.num_experts(), local);
+    for (int e = 0; e < local; ++e) {
+      EXPECT_EQ(moe.experts.up[size_t(e)].out_features(), c.moe_intermediate_size);
+      EXPECT_EQ(moe.experts.down[size_t(e)].in_features(), c.moe_intermediate_size);
+    }
+    ASSERT_TRUE(moe.shared_experts);
+    EXPECT_EQ(moe.shared_experts->gate_proj.out_features(), c.moe_intermediate_size * c.n_shared_experts / 2);
+    EXPECT_EQ(moe.gate.out_features(), c.n_routed_experts);  // every rank routes over all experts
+    // The rank's first expert is the checkpoint's expert r * local, whole.
+    auto want = (**src).get("model.layers.1.mlp.experts." + std::to_string(r * local) + ".up_proj.weight",
+                            {c.moe_intermediate_size, c.hidden_size});
+    ASSERT_TRUE(want.is_ok());
+    const Tensor& got = moe.experts.up[0].weight;
+    ASSERT_EQ(got.dtype(), want->dtype());
+    EXPECT_EQ(std::memcmp(got.data(), want->data(), want->nbytes()), 0);
+  });
+  EXPECT_EQ(ranks, 2);
+}
+
+TEST(ExpertParallel, SizeThatDoesNotDivideTheExpertsIsRefusedWithSizesThatWork) {
+  ModelConfig c = *preset_config("tiny");
+  c.n_routed_experts = 6;
+  c.n_group = 1;
+  c.topk_group = 1;
+  ASSERT_TRUE(check_tensor_parallel(c, 4).is_ok());  // split by intermediate, 4 works
+  const Status st = check_tensor_parallel(c, 4, /*expert_parallel=*/true);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("does not divide n_routed_experts (6)"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("1, 2, 3, 6"), std::string::npos) << st.message();
+}
+
+TEST(ExpertParallel, Fp8ExpertsThatASplitWouldCutLoadWholeAndMatchOneRank) {
+  // moe_intermediate_size 128: split over 2 ranks, an expert's part (64)
+  // would cut its 128-wide scale blocks, so tensor parallelism alone refuses
+  // the checkpoint; placed whole, the experts keep their blocks. The shared
+  // MLP (2 x 128) still splits, into whole blocks.
+  ModelConfig c = *preset_config("tiny");
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 8;
+  c.qk_nope_head_dim = 32;
+  c.qk_rope_head_dim = 32;
+  c.v_head_dim = 64;
+  c.intermediate_size = 512;
+  c.moe_intermediate_size = 128;
+  c.n_shared_experts = 2;
+  c.quantization.quant_method = "fp8";
+  const Status split = check_tensor_parallel(c, 2);
+  ASSERT_FALSE(split.is_ok());
+  EXPECT_NE(split.message().find("moe_intermediate_size"), std::string::npos) << split.message();
+  ASSERT_TRUE(check_tensor_parallel(c, 2, true).is_ok()) << check_tensor_parallel(c, 2, true).to_string();
+  DummyWeightSource src(c, /*seed=*/5);
+  auto one = load_tp(src, 1), two = load_tp(src, 2, /*expert_parallel=*/true);
+  ASSERT_TRUE(one && two);
+  ASSERT_EQ(two->weights().layers[1].moe->experts.gate[0].weight.dtype(), DType::F8_E4M3);
+  const std::vector<int32_t> ids = {5, 17, 3, 99, 250, 8, 41, 7, 600, 2, 1000, 12, 64};
   SingleSequenceRunner r1(*one, 16), r2(*two, 16);
   auto l1 = r1.step(ids, true), l2 = r2.step(ids, true);
   ASSERT_TRUE(l1.is_ok() && l2.is_ok());

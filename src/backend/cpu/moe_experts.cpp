@@ -44,8 +44,8 @@ void moe_chunk(const Tensor& x, const int32_t* ids, const float* wts, int64_t t0
   ws.token.resize(size_t(N));
   ws.weight.resize(size_t(N));
   for (int64_t i = 0; i < N; ++i) {
-    assert(ids[i] >= 0 && ids[i] < E);
-    ++ws.count[size_t(ids[i])];
+    assert(ids[i] < E);
+    if (ids[i] >= 0) ++ws.count[size_t(ids[i])];  // < 0: another expert-parallel rank's expert
   }
   ws.start[0] = 0;
   ws.active.clear();
@@ -56,6 +56,7 @@ void moe_chunk(const Tensor& x, const int32_t* ids, const float* wts, int64_t t0
   }
   for (int64_t t = 0; t < T; ++t)
     for (int64_t k = 0; k < K; ++k) {
+      if (ids[t * K + k] < 0) continue;
       const int32_t s = ws.count[size_t(ids[t * K + k])]++;
       ws.token[size_t(s)] = int32_t(t0 + t);
       ws.weight[size_t(s)] = wts[t * K + k];

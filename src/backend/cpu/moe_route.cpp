@@ -15,6 +15,8 @@ namespace sable::cpu {
 // normalised if asked, times routed_scaling_factor. Ties break toward the
 // lower index (deterministic; the fixtures have no exact ties). Shared
 // experts fused as experts E.. take the last num_shared columns, weight 1.
+// Under expert parallelism (p.local_experts > 0) ids are the rank's own, -1
+// for another rank's expert, and the shared experts follow the rank's own.
 void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRoutingParams& p,
                Tensor& topk_ids, Tensor& topk_weights) {
   const int64_t T = router_logits.dim(0);
@@ -63,8 +65,14 @@ void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRouting
     }
     float denom = p.norm_topk_prob ? sum + 1e-20f : 1.f;
     for (int k = 0; k < K; ++k) w[k] = w[k] / denom * p.routed_scaling_factor;
+    if (p.local_experts > 0)  // expert parallelism: this rank's ids, -1 for the others'
+      for (int k = 0; k < K; ++k) {
+        const int local = ids[k] - p.expert_begin;
+        ids[k] = local >= 0 && local < p.local_experts ? local : -1;
+      }
+    const int first_shared = p.local_experts > 0 ? p.local_experts : E;
     for (int j = 0; j < p.num_shared; ++j) {
-      ids[K + j] = E + j;
+      ids[K + j] = first_shared + j;
       w[K + j] = 1.f;
     }
   }

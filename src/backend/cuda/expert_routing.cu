@@ -5,6 +5,8 @@
 // weights are the unbiased s of the chosen, normalized if asked, times
 // routed_scaling_factor. Output order = descending choice, as the CPU's
 // partial_sort; shared experts fused as experts E.. follow with weight 1.
+// Under expert parallelism (p.local_experts > 0), ids relative to the rank's
+// first expert, -1 for another rank's; the shared ones follow the rank's.
 //
 // One block per token, and no serial selection rounds: a group's score is a
 // warp's top-2 reduction; a group is kept when fewer than topk_group groups
@@ -31,9 +33,9 @@ constexpr int kThreads = 256;
 // Does (av, a) beat (bv, b)? Larger value, ties toward the lower index.
 __device__ __forceinline__ bool beats(float av, int a, float bv, int b) { return av > bv || (av == bv && a < b); }
 
-__global__ void __launch_bounds__(kThreads) moe_route_kernel(const float* logits, const float* bias, int E, int G,
-                                                             int topk_group, int K, int S, bool norm, float scaling,
-                                                             int32_t* ids_out, float* w_out) {
+__global__ void __launch_bounds__(kThreads)
+    moe_route_kernel(const float* logits, const float* bias, int E, int G, int topk_group, int K, int S, bool norm,
+                     float scaling, int expert_begin, int local_experts, int32_t* ids_out, float* w_out) {
   pdl_begin();
   extern __shared__ float smem[];
   float* s = smem;           // [E] sigmoid scores
@@ -108,11 +110,14 @@ __global__ void __launch_bounds__(kThreads) moe_route_kernel(const float* logits
     int32_t* ids = ids_out + t * (K + S);
     float* w = w_out + t * (K + S);
     for (int k = 0; k < K; ++k) {
-      ids[k] = sel_id[k];
+      // Expert parallelism: the rank's own ids, -1 for another rank's.
+      const int local = sel_id[k] - expert_begin;
+      ids[k] = local_experts == 0 ? sel_id[k] : local >= 0 && local < local_experts ? local : -1;
       w[k] = sel_w[k] / denom * scaling;
     }
+    const int first_shared = local_experts > 0 ? local_experts : E;
     for (int j = 0; j < S; ++j) {
-      ids[K + j] = E + j;
+      ids[K + j] = first_shared + j;
       w[K + j] = 1.f;
     }
   }
@@ -126,15 +131,17 @@ void moe_route(const Tensor& router_logits, const Tensor& bias, const MoeRouting
   const int E = p.num_experts, G = p.n_group, K = p.top_k, S = p.num_shared;
   if (router_logits.dtype() != DType::F32 || (bias.data() && bias.dtype() != DType::F32))
     throw std::runtime_error("CUDA moe_route: router logits and bias must be F32");
-  if (router_logits.dim(1) != E || E % G != 0 || K < 1 || K > E || p.topk_group > G || S < 0 ||
-      topk_ids.dim(1) != K + S || topk_weights.dim(1) != K + S)
+  if (router_logits.dim(1) != E || E % G != 0 || K < 1 || K > E || p.topk_group > G || S < 0 || p.local_experts < 0 ||
+      p.expert_begin < 0 || p.expert_begin + p.local_experts > E || topk_ids.dim(1) != K + S ||
+      topk_weights.dim(1) != K + S)
     throw std::runtime_error("CUDA moe_route: unsupported routing shape");
   if (T == 0) return;
   const size_t smem = size_t(2 * E + 2 * G + 2 * K) * sizeof(float);
   allow_dynamic_smem(moe_route_kernel, smem);
   launch_pdl(moe_route_kernel, unsigned(T), kThreads, smem, stream, router_logits.ptr<float>(),
              bias.data() ? bias.ptr<float>() : nullptr, E, G, p.topk_group, K, S, p.norm_topk_prob,
-             p.routed_scaling_factor, topk_ids.ptr<int32_t>(), topk_weights.ptr<float>());
+             p.routed_scaling_factor, p.expert_begin, p.local_experts, topk_ids.ptr<int32_t>(),
+             topk_weights.ptr<float>());
   SABLE_CUDA_LAUNCH_CHECK();
 }
 

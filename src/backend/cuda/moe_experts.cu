@@ -14,6 +14,10 @@
 //   6. out[t] = sum_k y[pos(t, k)] in k order (deterministic).
 // Grids are sized from T alone (an upper bound on tiles), so the sequence can
 // be captured in a CUDA graph.
+// Under expert parallelism a pair's id is -1 when another rank holds its
+// expert: the sort leaves it out (pair_pos -1, which step 6 skips), and the
+// sorted positions past the rank's pairs take token 0 with weight 0, so the
+// gathers over all T * top_k positions read real rows.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -109,13 +113,21 @@ __global__ void moe_fill_kernel(const int* __restrict__ ids, const float* __rest
       sorted_token[p] = int(i / top_k);
       sorted_weight[p] = wts[i];
       pair_pos[i] = p;
+    } else if (e == 0 && i < pairs && (ids[i] < 0 || ids[i] >= E)) {
+      pair_pos[i] = -1;  // another expert-parallel rank's expert
     }
     running += total;
     __syncthreads();
   }
   const int nt = (n + bn - 1) / bn;
   write_expert_tiles(tiles, tile_groups, e, base, tbase, n, nt, bn, int(threadIdx.x), int(blockDim.x));
-  if (e == E - 1 && threadIdx.x == 0) *num_tiles = tbase + nt;
+  if (e == E - 1) {
+    if (threadIdx.x == 0) *num_tiles = tbase + nt;
+    for (int64_t p = base + n + threadIdx.x; p < pairs; p += blockDim.x) {  // pairs left out (-1 ids)
+      sorted_token[p] = 0;
+      sorted_weight[p] = 0.f;
+    }
+  }
 }
 
 // The sort for many pairs (prefill: 32,768 at 4,096 tokens, top-8), where
@@ -214,26 +226,37 @@ __global__ void moe_chunk_scan_kernel(int* __restrict__ chunk_counts, int chunks
     write_expert_tiles(tiles, tile_groups, e, base, tbase, n, nt, bn, 0, 1);
     base += n;
     tbase += nt;
-    if (e == E - 1) *num_tiles = tbase;
+    if (e == E - 1) {
+      num_tiles[0] = tbase;
+      num_tiles[1] = base;  // pairs sorted: fewer than all when ids are -1
+    }
   }
 }
 
 __global__ void moe_chunk_scatter_kernel(const int* __restrict__ ids, const float* __restrict__ wts, int64_t pairs,
                                          int top_k, int E, const int* __restrict__ chunk_off,
-                                         int* __restrict__ sorted_token, float* __restrict__ sorted_weight,
-                                         int* __restrict__ pair_pos) {
+                                         const int* __restrict__ num_tiles, int* __restrict__ sorted_token,
+                                         float* __restrict__ sorted_weight, int* __restrict__ pair_pos) {
   pdl_begin();
   const int64_t i = int64_t(blockIdx.x) * kSortChunk + threadIdx.x;
   if (i >= pairs) return;
+  if (i >= num_tiles[1]) {  // a sorted position past the rank's pairs (-1 ids)
+    sorted_token[i] = 0;
+    sorted_weight[i] = 0.f;
+  }
   const int e = ids[i];
-  if (e < 0 || e >= E) return;
+  if (e < 0 || e >= E) {
+    pair_pos[i] = -1;  // another expert-parallel rank's expert
+    return;
+  }
   const int p = chunk_off[int64_t(blockIdx.x) * E + e] + pair_pos[i];  // pair_pos holds the rank (pass 1)
   sorted_token[p] = int(i / top_k);
   sorted_weight[p] = wts[i];
   pair_pos[i] = p;
 }
 
-// out[t, :] = sum_k y[pair_pos[t*K + k], :], 8 channels per thread.
+// out[t, :] = sum_k y[pair_pos[t*K + k], :] over the pairs sorted (pair_pos
+// >= 0), 8 channels per thread.
 __global__ void moe_reduce_kernel(const __nv_bfloat16* __restrict__ y, const int* __restrict__ pair_pos,
                                   int64_t T, int top_k, int64_t H, void* __restrict__ out,
                                   bool out_f32) {
@@ -245,6 +268,7 @@ __global__ void moe_reduce_kernel(const __nv_bfloat16* __restrict__ y, const int
     float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
     for (int k = 0; k < top_k; ++k) {
       const int64_t p = pair_pos[t * top_k + k];
+      if (p < 0) continue;
       const uint4 raw = *reinterpret_cast<const uint4*>(y + p * H + c);
       const __nv_bfloat162* h2 = reinterpret_cast<const __nv_bfloat162*>(&raw);
 #pragma unroll
@@ -416,8 +440,8 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
                int(ceil_div(int64_t(E), int64_t(threads))), bn, counts, tiles, num_tiles, tile_groups);
     SABLE_LAUNCH_OK();
     launch_pdl(moe_chunk_scatter_kernel, unsigned(chunks), kSortChunk, 0, stream, topk_ids.ptr<int>(),
-               topk_weights.ptr<float>(), pairs, int(K), E, static_cast<const int*>(chunk_counts), sorted_token,
-               sorted_weight, pair_pos);
+               topk_weights.ptr<float>(), pairs, int(K), E, static_cast<const int*>(chunk_counts),
+               static_cast<const int*>(num_tiles), sorted_token, sorted_weight, pair_pos);
     SABLE_LAUNCH_OK();
   }
 
