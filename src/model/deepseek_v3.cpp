@@ -75,27 +75,26 @@ Result<std::unique_ptr<DeepseekV3Model>> DeepseekV3Model::load(WeightSource& src
       [gp] {
         for (auto& c : gp->comms) c->abort();
       });
-  // Each rank's shard is loaded on its own thread (its device), one rank at
-  // a time (weight sources are read by one thread).
+  // Every rank loads its shard at once, each on its own thread (its device,
+  // its pool): the reads, conversions and uploads of the ranks overlap
+  // (WeightSource::get is safe to call from several threads).
   std::vector<std::unique_ptr<DeepseekV3Model>> ranks(static_cast<size_t>(tp));
-  for (int k = 0; k < tp; ++k) {
-    Status st = Status::ok();
-    g->threads->run([&](int r) {
-      if (r != k) return;
-      auto w = load_deepseek_v3_weights(src, *backends[size_t(r)], opts, TpShard{r, tp, opts.expert_parallel});
-      if (!w.is_ok()) {
-        st = w.status();
-        return;
-      }
-      ranks[size_t(r)].reset(
-          new DeepseekV3Model(src.config(), *backends[size_t(r)], std::move(*w), g->comms[size_t(r)].get()));
-    });
-    if (!st.is_ok()) {
+  std::vector<Status> st(static_cast<size_t>(tp), Status::ok());
+  g->threads->run([&](int r) {
+    auto w = load_deepseek_v3_weights(src, *backends[size_t(r)], opts, TpShard{r, tp, opts.expert_parallel});
+    if (!w.is_ok()) {
+      st[size_t(r)] = w.status();
+      return;
+    }
+    ranks[size_t(r)].reset(
+        new DeepseekV3Model(src.config(), *backends[size_t(r)], std::move(*w), g->comms[size_t(r)].get()));
+  });
+  for (int k = 0; k < tp; ++k)
+    if (!st[size_t(k)].is_ok()) {
       g->threads.reset();  // the models go before their backends
       ranks.clear();
-      return st.with_context("tensor-parallel rank " + std::to_string(k));
+      return st[size_t(k)].with_context("tensor-parallel rank " + std::to_string(k));
     }
-  }
   for (int r = 1; r < tp; ++r) g->peers.push_back(std::move(ranks[size_t(r)]));
   ranks[0]->group_ = std::move(g);
   return std::move(ranks[0]);

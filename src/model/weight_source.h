@@ -22,7 +22,9 @@ class WeightSource {
   virtual const ModelConfig& config() const = 0;
   virtual bool has(const std::string& name) const = 0;
   // The tensor, checked against `expected`; errors name the tensor, the file
-  // and both shapes.
+  // and both shapes. Called from several threads at once (the
+  // tensor-parallel ranks load their shards concurrently), so a source keeps
+  // no unguarded state between calls.
   virtual Result<Tensor> get(const std::string& name, const Shape& expected) = 0;
   // "checkpoint DIR" or "dummy weights (seed S)", for logs.
   virtual std::string describe() const = 0;
