@@ -121,8 +121,12 @@ class Backend {
   virtual bool memory_info(size_t* free_bytes, size_t* total_bytes) { return false; }
 
   // ---- ops ----
-  // out[t] = table[ids[t]]. ids I32 [T]; table [V, H] (any float dtype); out [T, H].
-  virtual void embedding(const Tensor& ids, const Tensor& table, Tensor& out) = 0;
+  // out[t] = table[ids[t] - row_begin]. ids I32 [T]; table [V, H] (any float
+  // dtype): rows [row_begin, row_begin + V) of the vocabulary (under tensor
+  // parallelism a rank's part; else row_begin 0 and the whole of it); out
+  // [T, H]. An id outside the table's rows (another rank's) gives a zero row,
+  // so the ranks' outputs sum to the embedding.
+  virtual void embedding(const Tensor& ids, const Tensor& table, int64_t row_begin, Tensor& out) = 0;
 
   // out = x / rms(x) * weight, per row. x, out [T, D]; weight [D] (any float dtype).
   virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) = 0;

@@ -302,7 +302,8 @@ Tensor DeepseekV3Model::forward_device(const DeviceBatch& d, KvCache& cache) {
   // The residual stream stays float32 on every backend, as in the reference:
   // rounding it to bf16 after every layer costs accuracy and flips routes.
   Tensor residual = be.empty(DType::F32, {T, H});
-  be.embedding(d.token_ids, weights_.embed_tokens, residual);  // [T, H]
+  be.embedding(d.token_ids, weights_.embed_tokens, weights_.vocab_begin, residual);  // [T, H]
+  if (comm_) comm_->all_reduce_sum(residual);  // each rank's rows of the vocabulary, zeros elsewhere
   debug("hidden_states.0", residual);
 
   Tensor h = be.empty(act, {T, H});

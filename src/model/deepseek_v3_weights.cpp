@@ -20,10 +20,12 @@ class Loader {
   // How a linear weight splits over the tensor-parallel ranks.
   enum class Split { kNone, kRows, kCols };
 
-  Result<Tensor> tensor(const std::string& name, Shape shape) {
+  // rows: this rank's part of the rows (a vocabulary-parallel embedding).
+  Result<Tensor> tensor(const std::string& name, Shape shape, bool rows = false) {
     SABLE_ASSIGN_OR_RETURN(Tensor t, src_.get(name, shape));
     if (!is_float(t.dtype()))
       return invalid_argument(name + ": dtype " + dtype_name(t.dtype()) + " is not a float type");
+    if (rows && tp_.size > 1) t = t.rows(tp_.begin(t.dim(0)), tp_.begin(t.dim(0)) + tp_.part(t.dim(0)));
     Tensor d = be_.to_device(t);
     bytes_ += d.nbytes();
     return d;
@@ -283,15 +285,17 @@ class Loader {
 
   Result<DeepseekV3Weights> load() {
     DeepseekV3Weights w;
-    SABLE_ASSIGN_OR_RETURN(w.embed_tokens, tensor("model.embed_tokens.weight", {c_.vocab_size, c_.hidden_size}));
+    // The rank's rows of the vocabulary, as vLLM's VocabParallelEmbedding.
+    SABLE_ASSIGN_OR_RETURN(w.embed_tokens,
+                           tensor("model.embed_tokens.weight", {c_.vocab_size, c_.hidden_size}, /*rows=*/true));
+    w.vocab_begin = tp_.begin(c_.vocab_size);
     for (int i = 0; i < c_.num_hidden_layers; ++i) {
       SABLE_ASSIGN_OR_RETURN(DecoderLayerWeights L, layer(i));
       w.layers.push_back(std::move(L));
     }
     SABLE_ASSIGN_OR_RETURN(w.norm, tensor("model.norm.weight", {c_.hidden_size}));
     if (c_.tie_word_embeddings && !src_.has("lm_head.weight")) {
-      w.lm_head.weight =
-          w.embed_tokens.rows(tp_.begin(c_.vocab_size), tp_.begin(c_.vocab_size) + tp_.part(c_.vocab_size));
+      w.lm_head.weight = w.embed_tokens;  // the same rows of the vocabulary
       be_.prepare_linear(w.lm_head);
     } else {  // the rank's rows of the vocabulary
       SABLE_ASSIGN_OR_RETURN(w.lm_head, linear("lm_head", c_.vocab_size, c_.hidden_size, false, true, Split::kRows));

@@ -73,7 +73,8 @@ struct DecoderLayerWeights {
 };
 
 struct DeepseekV3Weights {
-  Tensor embed_tokens;  // [V, H]
+  Tensor embed_tokens;  // [V / tp, H]: rows [vocab_begin, vocab_begin + V / tp) of the vocabulary
+  int64_t vocab_begin = 0;
   std::vector<DecoderLayerWeights> layers;
   Tensor norm;
   LinearWeight lm_head;

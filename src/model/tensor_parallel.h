@@ -6,7 +6,10 @@
 //     up_proj by rows of the intermediate size, down_proj by its columns,
 //     summed over ranks after the layer (once for routed + shared);
 //   - lm_head by vocabulary rows, the logits gathered from every rank;
-//   - replicated: the embedding, the norms, q_a / kv_a (their outputs are the
+//   - the embedding by vocabulary rows too (vLLM's VocabParallelEmbedding):
+//     a rank writes its rows and zeros for the others' ids, and an
+//     all-reduce sums them;
+//   - replicated: the norms, q_a / kv_a (their outputs are the
 //     latent every head reads), the router and its bias, and the latent KV
 //     cache.
 // Each rank's activations are whole [T, H] rows; two all-reduces a layer.

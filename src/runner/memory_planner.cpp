@@ -29,7 +29,7 @@ ModelConfig as_loaded(const ModelConfig& c, bool quantize_fp8) {
 namespace {
 // Tensors every tensor-parallel rank holds whole (model/tensor_parallel.h).
 bool replicated(const std::string& name) {
-  for (const char* part : {"embed_tokens", "layernorm", "model.norm.", "q_a_proj", "kv_a_proj_with_mqa", ".mlp.gate."})
+  for (const char* part : {"layernorm", "model.norm.", "q_a_proj", "kv_a_proj_with_mqa", ".mlp.gate."})
     if (name.find(part) != std::string::npos) return true;
   return false;
 }

@@ -56,7 +56,8 @@ TEST(TensorParallel, RankZeroHoldsItsPartOfEachSplitWeight) {
     EXPECT_EQ(moe.experts.down[size_t(e)].in_features(), c.moe_intermediate_size / 2);
   }
   EXPECT_EQ(w.lm_head.out_features(), c.vocab_size / 2);
-  EXPECT_EQ(w.embed_tokens.dim(0), c.vocab_size);  // replicated
+  EXPECT_EQ(w.embed_tokens.dim(0), c.vocab_size / 2);  // vocabulary-parallel: the rank's rows
+  EXPECT_EQ(w.vocab_begin, 0);
 }
 
 TEST(TensorParallel, SizeThatDoesNotDivideTheHeadsIsRefusedWithSizesThatWork) {

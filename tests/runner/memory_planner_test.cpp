@@ -29,12 +29,12 @@ TEST(MemoryPlanner, WeightBytesOfTheRealModel) {
 }
 
 TEST(MemoryPlanner, ARankHoldsItsPartAndTheReplicatedTensorsWhole) {
-  // At 8 ranks every rank also holds the whole embedding (1.85 GB bf16),
-  // q_a | kv_a (61 x 15.1 MB FP8) and the routers (58 x 3.7 MB bf16).
+  // At 8 ranks every rank also holds the whole of q_a | kv_a (61 x 15.1 MB
+  // FP8) and the routers (58 x 3.7 MB bf16); the embedding splits by rows.
   const ModelConfig c = *preset_config("dsv3", 0, true);
   const int64_t whole = weight_bytes(c, false), rank = weight_bytes(c, false, 8);
   EXPECT_EQ(weight_bytes(c, false, 1), whole);
-  const double replicated = 129280.0 * 7168 * 2 + 61 * 2112.0 * 7168 + 58 * 256.0 * 7168 * 2;
+  const double replicated = 61 * 2112.0 * 7168 + 58 * 256.0 * 7168 * 2;
   EXPECT_NEAR(double(rank - whole / 8) / 1e9, replicated * 7 / 8 / 1e9, 0.1);
 }
 

@@ -21,7 +21,9 @@ class CpuBackend final : public Backend {
   void prepare_linear(LinearWeight&) override {}
   void prepare_experts(MoeExperts&) override {}
 
-  void embedding(const Tensor& ids, const Tensor& table, Tensor& out) override { cpu::embedding(ids, table, out); }
+  void embedding(const Tensor& ids, const Tensor& table, int64_t row_begin, Tensor& out) override {
+    cpu::embedding(ids, table, row_begin, out);
+  }
   void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out) override { cpu::rms_norm(x, w, eps, out); }
   void add_rms_norm(Tensor& r, const Tensor& x, const Tensor& w, float eps, Tensor& out) override {
     cpu::add_rms_norm(r, x, w, eps, out);

@@ -7,7 +7,7 @@
 
 namespace sable::cpu {
 
-void embedding(const Tensor& ids, const Tensor& table, Tensor& out);
+void embedding(const Tensor& ids, const Tensor& table, int64_t row_begin, Tensor& out);
 void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out);
 void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& weight, float eps, Tensor& out);
 void linear(const Tensor& x, const LinearWeight& w, Tensor& out);

@@ -76,8 +76,8 @@ bool CudaBackend::memory_info(size_t* free_bytes, size_t* total_bytes) {
   return cudaMemGetInfo(free_bytes, total_bytes) == cudaSuccess;
 }
 
-void CudaBackend::embedding(const Tensor& ids, const Tensor& table, Tensor& out) {
-  cuda::embedding(ids, table, out, stream_);
+void CudaBackend::embedding(const Tensor& ids, const Tensor& table, int64_t row_begin, Tensor& out) {
+  cuda::embedding(ids, table, row_begin, out, stream_);
 }
 void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out) {
   if (skipped(kSkipElementwise)) return;

@@ -1,5 +1,6 @@
-// out[t] = table[ids[t]]: one block per token, 8-element vector copies with
-// conversion to the output dtype.
+// out[t] = table[ids[t] - row_begin]: one block per token, 8-element vector
+// copies with conversion to the output dtype; zeros for an id outside the
+// table's rows (another tensor-parallel rank's part of the vocabulary).
 #include <cassert>
 
 #include "backend/cuda/cuda_common.cuh"
@@ -10,16 +11,22 @@ namespace sable::cuda {
 namespace {
 
 template <typename TT, typename TO, int VEC>
-__global__ void embedding_kernel(const int32_t* ids, const TT* table, TO* out, int64_t H, int64_t V) {
+__global__ void embedding_kernel(const int32_t* ids, const TT* table, TO* out, int64_t H, int64_t V,
+                                 int64_t row_begin) {
   pdl_begin();
   const int t = blockIdx.x;
   const int32_t id = ids[t];
   TO* o = out + int64_t(t) * H;
-  if (id < 0 || id >= V) {  // validated upstream; write NaN rather than read out of bounds
+  if (id < 0) {  // validated upstream; write NaN rather than read out of bounds
     for (int64_t i = threadIdx.x; i < H; i += blockDim.x) o[i] = from_f32<TO>(__int_as_float(0x7fc00000));
     return;
   }
-  const TT* row = table + int64_t(id) * H;
+  const int64_t r = int64_t(id) - row_begin;
+  if (r < 0 || r >= V) {  // another rank's row: this rank adds nothing
+    for (int64_t i = threadIdx.x; i < H; i += blockDim.x) o[i] = from_f32<TO>(0.f);
+    return;
+  }
+  const TT* row = table + r * H;
   if constexpr (VEC == 8) {
     for (int64_t i = int64_t(threadIdx.x) * 8; i < H; i += int64_t(blockDim.x) * 8) {
       float v[8];
@@ -33,7 +40,7 @@ __global__ void embedding_kernel(const int32_t* ids, const TT* table, TO* out, i
 
 }  // namespace
 
-void embedding(const Tensor& ids, const Tensor& table, Tensor& out, cudaStream_t stream) {
+void embedding(const Tensor& ids, const Tensor& table, int64_t row_begin, Tensor& out, cudaStream_t stream) {
   const int64_t T = ids.numel(), H = table.dim(1), V = table.dim(0);
   assert(out.dim(0) == T && out.numel() == T * H);
   if (T == 0) return;
@@ -43,10 +50,10 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor& out, cudaStream_t
     SABLE_DISPATCH_ACT("embedding", out.dtype(), TO, {
       if (vec)
         launch_pdl(embedding_kernel<TT, TO, 8>, unsigned(T), 128, 0, stream, ids.ptr<int32_t>(), table.ptr<TT>(),
-                   out.ptr<TO>(), H, V);
+                   out.ptr<TO>(), H, V, row_begin);
       else
         launch_pdl(embedding_kernel<TT, TO, 1>, unsigned(T), 128, 0, stream, ids.ptr<int32_t>(), table.ptr<TT>(),
-                   out.ptr<TO>(), H, V);
+                   out.ptr<TO>(), H, V, row_begin);
       SABLE_CUDA_LAUNCH_CHECK();
     });
   });

@@ -16,7 +16,7 @@
 
 namespace sable::cuda {
 
-void embedding(const Tensor& ids, const Tensor& table, Tensor& out, cudaStream_t stream);
+void embedding(const Tensor& ids, const Tensor& table, int64_t row_begin, Tensor& out, cudaStream_t stream);
 void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out, cudaStream_t stream);
 // residual may be BF16 or F32 (F32 keeps the reference's precision across
 // layers); the norm is taken of the stored (rounded) residual.
