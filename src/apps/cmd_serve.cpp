@@ -390,10 +390,17 @@ int run_serve(int argc, char** argv) {
       (*engine)->shutdown(std::chrono::milliseconds(0));
       return fail(st.message(), 1);
     }
+    // An engine that stops for good (a CUDA fault, a failed tensor-parallel
+    // rank) has failed its requests with the cause; the server then drains
+    // and exits with an error, as vLLM does, so that a supervisor restarts it.
+    (*engine)->set_on_fatal([&http](const std::string&) { http.shutdown(); });
     http.run(/*handle_signals=*/true);
+    (*engine)->set_on_fatal(nullptr);
   }
   // The drain already stopped the engine; this is a no-op then.
   (*engine)->shutdown(std::chrono::milliseconds(0));
+  if (const std::string fatal = (*engine)->fatal_error(); !fatal.empty())
+    return fail("the engine stopped after an unrecoverable error: " + fatal, 1);
   return 0;
 }
 

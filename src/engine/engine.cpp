@@ -67,8 +67,11 @@ struct Engine::Impl {
   std::set<std::string> active;  // submitted, not finished
   bool accepting = true;
   bool stop = false;
+  std::string fatal;  // set once by die()
   EngineGauges gauges;
   std::thread thread;
+  std::mutex on_fatal_mu;  // held while on_fatal runs, so that clearing it waits
+  std::function<void(const std::string&)> on_fatal;
 };
 
 Engine::Engine() : impl_(std::make_unique<Impl>()) {}
@@ -106,6 +109,8 @@ Result<std::shared_ptr<RequestHandle>> Engine::submit(GenerateRequest req) {
   auto handle = std::make_shared<RequestHandle>(req.request_id, req.params.n);
   {
     std::lock_guard<std::mutex> lk(impl_->mu);
+    if (!impl_->fatal.empty())
+      return unavailable("the engine stopped after an unrecoverable error (" + impl_->fatal + "); restart the server");
     if (!impl_->accepting) return unavailable("the server is shutting down");
     const int max_waiting = impl_->core->config().max_waiting_requests;
     if (max_waiting > 0 && int(impl_->incoming.size()) + impl_->gauges.num_requests_waiting >= max_waiting)
@@ -155,7 +160,12 @@ void Engine::start() {
         std::lock_guard<std::mutex> lk(impl_->mu);
         if (impl_->stop) break;
       }
-      loop_once(/*block=*/true);
+      try {
+        loop_once(/*block=*/true);
+      } catch (const std::exception& e) {
+        die(e.what());
+        break;
+      }
     }
   });
 }
@@ -164,12 +174,63 @@ bool Engine::step() {
   bool had_work;
   {
     std::lock_guard<std::mutex> lk(impl_->mu);
+    if (!impl_->fatal.empty()) return false;
     had_work = !impl_->incoming.empty() || !impl_->aborts.empty();
   }
   had_work = had_work || impl_->core->has_work();
   if (!had_work) return false;
-  loop_once(/*block=*/false);
+  try {
+    loop_once(/*block=*/false);
+  } catch (const std::exception& e) {
+    die(e.what());
+    return false;
+  }
   return true;
+}
+
+void Engine::die(const std::string& what) {
+  const std::string msg = what.empty() ? std::string("unknown error") : what;
+  LOG_ERROR(
+      "the engine stopped: a step failed with an error it cannot recover from: {}. Every unfinished request "
+      "fails with this error and new requests are refused; restart the server",
+      msg);
+  std::vector<std::pair<GenerateRequest, std::shared_ptr<RequestHandle>>> incoming;
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    impl_->fatal = msg;
+    impl_->accepting = false;
+    incoming.swap(impl_->incoming);
+    impl_->aborts.clear();
+  }
+  const std::string error = "the engine stopped after an unrecoverable error: " + msg;
+  // The core's state after a throw mid-step is not trusted: its requests get
+  // their final outputs, and nothing steps again.
+  impl_->core->fail_all(error);
+  for (auto& [req, handle] : incoming)  // submitted, not yet taken by a step
+    for (int c = 0; c < req.params.n; ++c) {
+      RequestOutput ev;
+      ev.index = c;
+      ev.finish_reason = FinishReason::kError;
+      ev.error = error;
+      ev.prompt_tokens = int(req.prompt_ids.size());
+      handle->push(std::move(ev));
+    }
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    impl_->active.clear();
+  }
+  std::lock_guard<std::mutex> lk(impl_->on_fatal_mu);
+  if (impl_->on_fatal) impl_->on_fatal(msg);
+}
+
+std::string Engine::fatal_error() const {
+  std::lock_guard<std::mutex> lk(impl_->mu);
+  return impl_->fatal;
+}
+
+void Engine::set_on_fatal(std::function<void(const std::string&)> cb) {
+  std::lock_guard<std::mutex> lk(impl_->on_fatal_mu);
+  impl_->on_fatal = std::move(cb);
 }
 
 void Engine::run_until_idle() {

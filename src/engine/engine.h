@@ -93,10 +93,23 @@ class Engine {
   // Requests submitted and not yet finished.
   int num_unfinished() const;
 
+  // A step that throws (a CUDA fault, a tensor-parallel rank that failed:
+  // errors a step cannot return as a status, and after which the device or
+  // the group is unusable) stops the engine for good, as vLLM's
+  // EngineDeadError: every unfinished request ends with kError and the
+  // message, submit() answers kUnavailable, and fatal_error() says why
+  // (empty while the engine is healthy).
+  std::string fatal_error() const;
+  // Called once, on the engine's thread, when the engine stops that way
+  // (the server starts its shutdown, so that the pod is restarted). Null
+  // clears it; clearing waits for a call in progress.
+  void set_on_fatal(std::function<void(const std::string&)> cb);
+
  private:
   struct Impl;
   Engine();
   void loop_once(bool block);
+  void die(const std::string& what);
   std::unique_ptr<Impl> impl_;
 };
 

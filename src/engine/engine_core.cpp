@@ -178,6 +178,22 @@ void EngineCore::abort_request(const std::string& id) {
   remove_request(id);
 }
 
+void EngineCore::fail_all(const std::string& error) {
+  for (auto& [id, r] : requests_) {
+    for (int c = 0; c < r->req.params.n; ++c) {
+      const Sequence* s = size_t(c) < r->seqs.size() ? r->seqs[size_t(c)].get() : nullptr;
+      if (s && s->status == SeqStatus::kFinished) continue;
+      RequestOutput ev;
+      ev.index = c;
+      ev.finish_reason = FinishReason::kError;
+      ev.error = error;
+      ev.prompt_tokens = int(r->req.prompt_ids.size());
+      r->handle->push(std::move(ev));
+    }
+    if (on_request_done) on_request_done(id);
+  }
+}
+
 void EngineCore::remove_request(const std::string& id) {
   auto it = requests_.find(id);
   if (it == requests_.end()) return;

@@ -48,6 +48,10 @@ class EngineCore {
   Status resolve_bad_words(SamplingParams& p) const;
   void add_request(GenerateRequest req, std::shared_ptr<RequestHandle> handle);
   void abort_request(const std::string& id);
+  // Ends every unfinished choice of every request with kError and `error`,
+  // touching only the requests' handles (after a step threw, the scheduler
+  // and the block manager are not trusted); the core must not step again.
+  void fail_all(const std::string& error);
   // One step; false when there was nothing to run.
   bool step();
   bool has_work() const { return scheduler_.has_work(); }

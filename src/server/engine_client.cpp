@@ -20,6 +20,7 @@ class EngineAdapter final : public EngineClient {
   }
   int64_t vocab_size() const override { return engine_.model_config().vocab_size; }
   void shutdown(std::chrono::milliseconds grace) override { engine_.shutdown(grace); }
+  std::string fatal_error() const override { return engine_.fatal_error(); }
 
  private:
   Engine& engine_;

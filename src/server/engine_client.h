@@ -30,6 +30,9 @@ class EngineClient {
   // Stops accepting; lets running requests finish for up to grace, aborts
   // the rest; returns when the engine is idle and stopped.
   virtual void shutdown(std::chrono::milliseconds grace) = 0;
+  // Why the engine stopped for good (Engine::fatal_error), empty while it
+  // serves: /health answers 500 then.
+  virtual std::string fatal_error() const { return {}; }
 };
 
 // The engine behind the interface; the engine must outlive the client.

@@ -1,5 +1,6 @@
 // GET /v1/models, /version, /health and /ping.
 #include "server/endpoints.h"
+#include "server/errors.h"
 #include "server/sse.h"
 
 #ifndef SABLE_VERSION
@@ -38,6 +39,11 @@ HandlerResult handle_version(ServerContext&, const HttpRequest&, const RequestIn
 }
 
 HandlerResult handle_health(ServerContext& ctx, const HttpRequest&, const RequestInfo&) {
+  // 500 once the engine stopped after an unrecoverable error (vLLM's
+  // EngineDeadError), with the cause: a liveness probe restarts the pod.
+  if (const std::string fatal = ctx.engine->fatal_error(); !fatal.empty())
+    throw ApiException(ApiError::internal("the engine stopped after an unrecoverable error: " + fatal +
+                                          "; the server is shutting down, restart it"));
   HandlerResult r;
   // 200 with an empty body, as vLLM; 503 once draining so that load
   // balancers stop sending new work while running requests finish.

@@ -42,6 +42,14 @@ class FakeEngine final : public EngineClient {
   int max_model_len() const override { return opt_.max_model_len; }
   int64_t vocab_size() const override { return opt_.vocab_size; }
   void shutdown(std::chrono::milliseconds grace) override;
+  std::string fatal_error() const override {
+    std::lock_guard<std::mutex> lk(mu_);
+    return fatal_;
+  }
+  void set_fatal_error(std::string e) {
+    std::lock_guard<std::mutex> lk(mu_);
+    fatal_ = std::move(e);
+  }
 
   // For assertions.
   int running() const;
@@ -69,6 +77,7 @@ class FakeEngine final : public EngineClient {
   std::vector<std::string> aborted_;
   std::vector<GenerateRequest> submitted_;
   bool accepting_ = true, stop_ = false, paused_ = false;
+  std::string fatal_;
   EngineMetrics metrics_;
   std::thread thread_;
 };

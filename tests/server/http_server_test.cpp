@@ -33,6 +33,15 @@ TEST(HttpServerTest, InfoEndpoints) {
   EXPECT_NE(metrics.body().find("process_resident_memory_bytes"), std::string::npos);
 }
 
+TEST(HttpServerTest, HealthIs500WithTheCauseOnceTheEngineStoppedForGood) {
+  TestServer s;
+  s.engine().set_fatal_error("CUDA error: an illegal memory access was encountered");
+  auto h = roundtrip(s.port(), get("/health"));
+  expect_error_schema(h, 500);
+  EXPECT_NE(h.body().find("illegal memory access"), std::string::npos) << h.body();
+  EXPECT_NE(h.body().find("restart"), std::string::npos) << h.body();
+}
+
 TEST(HttpServerTest, NotFoundAndMethodNotAllowed) {
   TestServer s;
   expect_error_schema(roundtrip(s.port(), get("/v1/nothing")), 404);
