@@ -34,6 +34,11 @@ struct LinearWeight {
 struct MoeExperts {
   std::vector<LinearWeight> gate, up, down;  // E each: gate/up [I, H], down [H, I]
   std::shared_ptr<void> prepared;            // backend-specific packed form
+  // Expert parallelism: the router's expert count, of which this rank holds
+  // num_experts(); a token's top_k then land here num_experts() /
+  // routed_experts of the time, which choices made from the expected tokens
+  // per expert (the CUDA MoE kernel) must count. 0: num_experts().
+  int routed_experts = 0;
   int num_experts() const { return int(gate.size()); }
 };
 

@@ -252,6 +252,7 @@ class Loader {
       if (ep) {
         m.expert_begin = e0;
         m.local_experts = e1 - e0;
+        m.experts.routed_experts = c_.n_routed_experts;
       }
       for (int e = e0; e < e1; ++e) {
         SABLE_ASSIGN_OR_RETURN(MlpWeights ex, mlp(p + ".mlp.experts." + std::to_string(e), c_.moe_intermediate_size,

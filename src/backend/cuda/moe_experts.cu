@@ -410,7 +410,10 @@ void moe_experts(const Tensor& x, const Tensor& topk_ids, const Tensor& topk_wei
   SABLE_GEMM_REQUIRE(H % 16 == 0 && I % 16 == 0, "moe_experts: H and I must be multiples of 16");
   if (T == 0) return;
   GemmWorkspace* ws = gemm_workspace(stream);
-  const int bn = moe_tile_tokens(T, K, E, P.fp8, H, I);
+  // The kernel follows the expected pairs per expert: under expert
+  // parallelism T * K pairs spread over all the router's experts, of which
+  // this rank holds E.
+  const int bn = moe_tile_tokens(T, K, std::max(E, w.routed_experts), P.fp8, H, I);
   const bool wgmma = bn == 128;
   const MoeScratch s = moe_scratch(T, K, E, H, I, P.fp8, bn);
   char* ar = gemm_arena(ws, s.total);
