@@ -174,6 +174,9 @@ exponent form.
 {{- if $e.enforceEager }}
 - --enforce-eager
 {{- end }}
+{{- if $e.enableExpertParallel }}
+- --enable-expert-parallel
+{{- end }}
 {{- if $e.toolCallParser }}
 - --enable-auto-tool-choice
 - --tool-call-parser
