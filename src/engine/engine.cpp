@@ -207,14 +207,7 @@ void Engine::die(const std::string& what) {
   // their final outputs, and nothing steps again.
   impl_->core->fail_all(error);
   for (auto& [req, handle] : incoming)  // submitted, not yet taken by a step
-    for (int c = 0; c < req.params.n; ++c) {
-      RequestOutput ev;
-      ev.index = c;
-      ev.finish_reason = FinishReason::kError;
-      ev.error = error;
-      ev.prompt_tokens = int(req.prompt_ids.size());
-      handle->push(std::move(ev));
-    }
+    for (int c = 0; c < req.params.n; ++c) handle->push(error_output(c, int(req.prompt_ids.size()), error));
   {
     std::lock_guard<std::mutex> lk(impl_->mu);
     impl_->active.clear();

@@ -178,17 +178,21 @@ void EngineCore::abort_request(const std::string& id) {
   remove_request(id);
 }
 
+RequestOutput error_output(int choice, int prompt_tokens, const std::string& error) {
+  RequestOutput ev;
+  ev.index = choice;
+  ev.finish_reason = FinishReason::kError;
+  ev.error = error;
+  ev.prompt_tokens = prompt_tokens;
+  return ev;
+}
+
 void EngineCore::fail_all(const std::string& error) {
   for (auto& [id, r] : requests_) {
     for (int c = 0; c < r->req.params.n; ++c) {
       const Sequence* s = size_t(c) < r->seqs.size() ? r->seqs[size_t(c)].get() : nullptr;
-      if (s && s->status == SeqStatus::kFinished) continue;
-      RequestOutput ev;
-      ev.index = c;
-      ev.finish_reason = FinishReason::kError;
-      ev.error = error;
-      ev.prompt_tokens = int(r->req.prompt_ids.size());
-      r->handle->push(std::move(ev));
+      if (!s || s->status != SeqStatus::kFinished)
+        r->handle->push(error_output(c, int(r->req.prompt_ids.size()), error));
     }
     if (on_request_done) on_request_done(id);
   }

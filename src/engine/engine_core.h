@@ -36,6 +36,9 @@ struct RequestState {
   ~RequestState();
 };
 
+// A choice's final output when the engine cannot finish it.
+RequestOutput error_output(int choice, int prompt_tokens, const std::string& error);
+
 class EngineCore {
  public:
   EngineCore(const EngineConfig& cfg, DeepseekV3Model& model, std::shared_ptr<const Tokenizer> tok);

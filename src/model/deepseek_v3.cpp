@@ -132,8 +132,8 @@ size_t DeepseekV3Model::active_weight_bytes_per_token() const {
       const auto& e = m.experts;
       // top_k routed experts and the fused shared ones; under expert
       // parallelism the rank's share of the top_k, routes spread evenly.
-      const double routed = m.local_experts > 0
-                                ? double(config_.num_experts_per_tok) * m.local_experts / config_.n_routed_experts
+      const double routed = m.local_experts() > 0
+                                ? double(config_.num_experts_per_tok) * m.local_experts() / config_.n_routed_experts
                                 : double(config_.num_experts_per_tok);
       if (!e.gate.empty())
         b += size_t((routed + m.num_shared) * double(e.gate[0].nbytes() + e.up[0].nbytes() + e.down[0].nbytes()));
@@ -511,7 +511,7 @@ Tensor DeepseekV3Model::moe(int layer, const MoeWeights& w, const Tensor& h) {
   MoeRoutingParams routing = routing_;
   routing.num_shared = w.num_shared;
   routing.expert_begin = w.expert_begin;  // expert parallelism: the rank's experts
-  routing.local_experts = w.local_experts;
+  routing.local_experts = w.local_experts();
   Tensor ids = be.empty(DType::I32, {T, K + w.num_shared}), weights = be.empty(DType::F32, {T, K + w.num_shared});
   be.moe_route(logits, w.e_score_correction_bias, routing, ids, weights);
   debug(p + ".gate.out1", weights);  // [T, K + num_shared]: the reference's topk_weight, then 1s

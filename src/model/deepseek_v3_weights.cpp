@@ -251,7 +251,6 @@ class Loader {
       const int e1 = ep ? e0 + int(tp_.part(c_.n_routed_experts)) : c_.n_routed_experts;
       if (ep) {
         m.expert_begin = e0;
-        m.local_experts = e1 - e0;
         m.experts.routed_experts = c_.n_routed_experts;
       }
       for (int e = e0; e < e1; ++e) {

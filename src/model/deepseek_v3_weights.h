@@ -56,10 +56,11 @@ struct MoeWeights {
   MoeExperts experts;
   int num_shared = 0;
   // Expert parallelism (model/tensor_parallel.h): experts holds the routed
-  // experts [expert_begin, expert_begin + local_experts) of the router's,
-  // whole. local_experts 0: all of them (split or not).
+  // experts [expert_begin, expert_begin + local_experts()) of the router's
+  // (experts.routed_experts), whole. local_experts() 0: all of them (split
+  // or not).
   int expert_begin = 0;
-  int local_experts = 0;
+  int local_experts() const { return experts.routed_experts > 0 ? experts.num_experts() - num_shared : 0; }
   // The shared MLP when it could not be fused (FP8 blocks straddling the
   // split of a multi-expert shared MLP).
   std::optional<MlpWeights> shared_experts;

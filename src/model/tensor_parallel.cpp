@@ -26,15 +26,12 @@ Status check_tensor_parallel(const ModelConfig& c, int size, bool expert_paralle
   // Expert parallelism places routed experts whole; the shared MLP (n_shared
   // x moe_intermediate_size) still splits.
   const bool ep = expert_parallel && c.n_routed_experts > 0;
-  if (ep && c.n_routed_experts % size != 0) {
-    std::string ok = "1";
-    for (int n = 2; n <= 16; ++n)
-      if (c.n_routed_experts % n == 0) ok += ", " + std::to_string(n);
+  if (ep && c.n_routed_experts % size != 0)
     return invalid_argument("--tensor-parallel-size " + std::to_string(size) +
                             " with --enable-expert-parallel does not divide n_routed_experts (" +
                             std::to_string(c.n_routed_experts) +
-                            "): each rank holds an equal number of whole experts. Sizes that divide it: " + ok);
-  }
+                            "): each rank holds an equal number of whole experts. Sizes that divide it: " +
+                            sizes_that_work({{"n_routed_experts", c.n_routed_experts}}, 1));
   const int64_t moe_split = ep ? c.moe_intermediate_size * c.n_shared_experts : c.moe_intermediate_size;
   const std::string moe_name =
       ep ? "the shared experts' intermediate size (n_shared_experts x moe_intermediate_size)" : "moe_intermediate_size";

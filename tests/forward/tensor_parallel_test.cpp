@@ -29,6 +29,31 @@ std::unique_ptr<DeepseekV3Model> load_tp(WeightSource& src, int tp, bool expert_
   return m.is_ok() ? std::move(*m) : nullptr;
 }
 
+// The tiny preset, 2 layers, in FP8, with attention and the dense MLP split
+// over 2 ranks into whole 128 x 128 blocks. A rank's parts: 4 heads, so q_b
+// 4 x 64 = 256 rows, kv_b 4 x 96 = 384 rows, o_proj 4 x 64 = 256 columns;
+// intermediate 256.
+ModelConfig fp8_tiny_on_whole_blocks() {
+  ModelConfig c = *preset_config("tiny");
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 8;
+  c.qk_nope_head_dim = 32;
+  c.qk_rope_head_dim = 32;
+  c.v_head_dim = 64;
+  c.intermediate_size = 512;
+  c.quantization.quant_method = "fp8";
+  return c;
+}
+
+// Max relative difference of the two models' logits at every position of ids.
+double logits_rel_error(DeepseekV3Model& a, DeepseekV3Model& b, const std::vector<int32_t>& ids) {
+  SingleSequenceRunner ra(a, 16), rb(b, 16);
+  auto la = ra.step(ids, true), lb = rb.step(ids, true);
+  EXPECT_TRUE(la.is_ok() && lb.is_ok());
+  if (!la.is_ok() || !lb.is_ok()) return 1e30;
+  return testing::max_rel_error(lb->ptr<float>(), la->ptr<float>(), la->numel());
+}
+
 TEST(TensorParallel, RankZeroHoldsItsPartOfEachSplitWeight) {
   auto src = open_weight_source(testing::fixture_dir("tiny-dsv3"), "auto");
   ASSERT_TRUE(src.is_ok());
@@ -91,27 +116,15 @@ TEST(TensorParallel, Fp8CheckpointOnWholeBlocksMatchesOneRank) {
   // An FP8 checkpoint whose parts are whole 128 x 128 blocks at size 2 (the
   // DeepSeek-V3 case): the same blocks and scales as on one rank, so the
   // logits equal one rank's up to the order of the sums.
-  ModelConfig c = *preset_config("tiny");
-  c.num_hidden_layers = 2;
-  // A rank's parts: 4 heads, so q_b 4 x 64 = 256 rows, kv_b 4 x 96 = 384
-  // rows, o_proj 4 x 64 = 256 columns; intermediate 256; experts 128.
-  c.num_attention_heads = 8;
-  c.qk_nope_head_dim = 32;
-  c.qk_rope_head_dim = 32;
-  c.v_head_dim = 64;
-  c.intermediate_size = 512;
-  c.moe_intermediate_size = 256;
-  c.quantization.quant_method = "fp8";
+  ModelConfig c = fp8_tiny_on_whole_blocks();
+  c.moe_intermediate_size = 256;  // experts 128 a rank
   ASSERT_TRUE(check_tensor_parallel(c, 2).is_ok()) << check_tensor_parallel(c, 2).to_string();
   DummyWeightSource src(c, /*seed=*/7);
   auto one = load_tp(src, 1), two = load_tp(src, 2);
   ASSERT_TRUE(one && two);
   ASSERT_EQ(two->weights().layers[0].self_attn.o_proj.weight.dtype(), DType::F8_E4M3);
   const std::vector<int32_t> ids = {5, 17, 3, 99, 250, 8, 41, 7, 600, 2};
-  SingleSequenceRunner r1(*one, 16), r2(*two, 16);
-  auto l1 = r1.step(ids, true), l2 = r2.step(ids, true);
-  ASSERT_TRUE(l1.is_ok() && l2.is_ok());
-  EXPECT_LT(testing::max_rel_error(l2->ptr<float>(), l1->ptr<float>(), l1->numel()), 1e-4);
+  EXPECT_LT(logits_rel_error(*one, *two, ids), 1e-4);
 }
 
 // A source without lm_head.weight: the loader ties lm_head to the
@@ -143,10 +156,7 @@ TEST(TensorParallel, TiedEmbeddingsAndSeveralSharedExpertsMatchOneRank) {
   ASSERT_EQ(two->weights().layers[1].moe->num_shared, 2);
   EXPECT_EQ(two->weights().lm_head.out_features(), c.vocab_size / 2);
   const std::vector<int32_t> ids = {9, 4000, 17, 3, 129000, 8, 41, 7, 600, 2, 77, 5};
-  SingleSequenceRunner r1(*one, 16), r2(*two, 16);
-  auto l1 = r1.step(ids, true), l2 = r2.step(ids, true);
-  ASSERT_TRUE(l1.is_ok() && l2.is_ok());
-  EXPECT_LT(testing::max_rel_error(l2->ptr<float>(), l1->ptr<float>(), l1->numel()), 1e-4);
+  EXPECT_LT(logits_rel_error(*one, *two, ids), 1e-4);
 }
 
 TEST(ExpertParallel, EachRankHoldsItsWholeExpertsAndAPartOfTheSharedOne) {
@@ -161,7 +171,7 @@ TEST(ExpertParallel, EachRankHoldsItsWholeExpertsAndAPartOfTheSharedOne) {
     ++ranks;
     const auto& moe = *rm.weights().layers[1].moe;
     EXPECT_EQ(moe.expert_begin, r * local);
-    EXPECT_EQ(moe.local_experts, local);
+    EXPECT_EQ(moe.local_experts(), local);
     EXPECT_EQ(moe.num_shared, 0);  // a part of the shared MLP is narrower than a whole expert: not fused
     ASSERT_EQ(moe.experts.num_experts(), local);
     for (int e = 0; e < local; ++e) {
@@ -199,16 +209,9 @@ TEST(ExpertParallel, Fp8ExpertsThatASplitWouldCutLoadWholeAndMatchOneRank) {
   // would cut its 128-wide scale blocks, so tensor parallelism alone refuses
   // the checkpoint; placed whole, the experts keep their blocks. The shared
   // MLP (2 x 128) still splits, into whole blocks.
-  ModelConfig c = *preset_config("tiny");
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 8;
-  c.qk_nope_head_dim = 32;
-  c.qk_rope_head_dim = 32;
-  c.v_head_dim = 64;
-  c.intermediate_size = 512;
+  ModelConfig c = fp8_tiny_on_whole_blocks();
   c.moe_intermediate_size = 128;
   c.n_shared_experts = 2;
-  c.quantization.quant_method = "fp8";
   const Status split = check_tensor_parallel(c, 2);
   ASSERT_FALSE(split.is_ok());
   EXPECT_NE(split.message().find("moe_intermediate_size"), std::string::npos) << split.message();
@@ -218,10 +221,7 @@ TEST(ExpertParallel, Fp8ExpertsThatASplitWouldCutLoadWholeAndMatchOneRank) {
   ASSERT_TRUE(one && two);
   ASSERT_EQ(two->weights().layers[1].moe->experts.gate[0].weight.dtype(), DType::F8_E4M3);
   const std::vector<int32_t> ids = {5, 17, 3, 99, 250, 8, 41, 7, 600, 2, 1000, 12, 64};
-  SingleSequenceRunner r1(*one, 16), r2(*two, 16);
-  auto l1 = r1.step(ids, true), l2 = r2.step(ids, true);
-  ASSERT_TRUE(l1.is_ok() && l2.is_ok());
-  EXPECT_LT(testing::max_rel_error(l2->ptr<float>(), l1->ptr<float>(), l1->numel()), 1e-4);
+  EXPECT_LT(logits_rel_error(*one, *two, ids), 1e-4);
 }
 
 }  // namespace
