@@ -75,6 +75,7 @@ int run_generate(int argc, char** argv) {
   sp.ignore_eos = !stop_at_eos;
   sp.seed = seed ? seed : std::optional<uint64_t>(mo.seed);
 
+  mo.load_mtp = eo.needs_mtp();
   auto lm = load_model(mo);
   if (!lm.is_ok()) {
     std::fprintf(stderr, "sable generate: %s\n", lm.status().message().c_str());
@@ -143,6 +144,8 @@ int run_generate(int argc, char** argv) {
     handles.push_back(*h);
   }
   (*engine)->run_until_idle();
+  if (std::string spec = spec_decode_summary((*engine)->metrics()); !spec.empty())
+    std::fprintf(stderr, "%s\n", spec.c_str());
   int rc = 0;
   for (auto& h : handles) {
     std::vector<std::vector<int32_t>> ids(size_t(h->num_choices()));

@@ -2,11 +2,11 @@
 // DeepSeek-V3 layout (config.json, sharded safetensors with their index,
 // optionally the tokenizer files).
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "apps/command.h"
 #include "core/logging.h"
@@ -49,6 +49,8 @@ int run_make_model(int argc, char** argv) {
     return 2;
   }
   if (!mtp) cfg->num_nextn_predict_layers = 0;
+  else
+    cfg->num_nextn_predict_layers = std::max(cfg->num_nextn_predict_layers, 1);  // the small presets have none
   std::error_code ec;
   fs::create_directories(out, ec);
   if (ec) {

@@ -83,6 +83,7 @@ struct ServeFlags {
   int64_t max_request_body_bytes = 8 << 20;
   bool enforce_eager = false, trust_remote_code = false, disable_log_requests = false;
   bool disable_log_stats = false, disable_access_log = false, dry_run = false;
+  std::string speculative_config;  // --speculative-config (vLLM's JSON)
   double plan_device_memory_gib = 0;
   bool enable_prefix_caching = true, enable_chunked_prefill = true;
   std::string uvicorn_log_level, tokenizer_mode, revision, download_dir;
@@ -112,6 +113,14 @@ Result<DryRunReport> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec
   std::string out = "Sable serve plan (--dry-run): " + name + ", " + std::to_string(cfg.num_hidden_layers) +
                     " layers, " + (cfg.quantization.is_fp8() ? "FP8" : "BF16") + " checkpoint" +
                     (mo.quantization == "fp8" ? ", --quantization fp8" : "") + "\n";
+  if (ec.speculative.enabled())
+    out += std::string("  speculative decoding: ") + speculative_method_name(ec.speculative.method) + ", " +
+           std::to_string(ec.speculative.num_speculative_tokens) + " draft token(s) a step" +
+           (ec.speculative.method == SpeculativeConfig::Method::kMtp
+                ? std::string(cfg.num_nextn_predict_layers < 1 ? " (this config has no MTP layer: serving will fail)"
+                                                               : " (the MTP layer: one more layer of weights and KV)")
+                : std::string()) +
+           "\n";
   if (mo.enable_expert_parallel && mo.tensor_parallel_size > 1 && cfg.n_routed_experts > 0)
     out += "  expert parallel: " + std::to_string(cfg.n_routed_experts / mo.tensor_parallel_size) +
            " routed experts whole on each of " + std::to_string(mo.tensor_parallel_size) +
@@ -148,6 +157,7 @@ Result<DryRunReport> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec
   }
   MemoryPlanInput in;
   in.config = cfg;
+  if (ec.speculative.method == SpeculativeConfig::Method::kMtp) in.config.num_hidden_layers += 1;  // the MTP layer
   in.quantize_fp8 = mo.quantization == "fp8";
   in.device_memory = device_memory;
   in.gpu_memory_utilization = ec.gpu_memory_utilization;
@@ -203,6 +213,9 @@ int run_serve(int argc, char** argv) {
   app.add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", f.enable_prefix_caching, "Prefix caching (on)");
   app.add_flag("--enable-chunked-prefill,!--no-enable-chunked-prefill", f.enable_chunked_prefill, "Chunked prefill (on)");
   app.add_flag("--enforce-eager", f.enforce_eager, "No CUDA graphs");
+  app.add_option("--speculative-config", f.speculative_config,
+                 "Speculative decoding, as vLLM's JSON: '{\"method\": \"deepseek_mtp\", \"num_speculative_tokens\": "
+                 "1}' (the checkpoint's MTP layer drafts) or '{\"method\": \"ngram\", \"num_speculative_tokens\": 3}'");
   app.add_flag("--trust-remote-code", f.trust_remote_code, "Accepted for compatibility (no effect)");
   app.add_flag("--disable-log-requests", f.disable_log_requests, "No per-request log lines");
   app.add_flag("--disable-log-stats", f.disable_log_stats, "No periodic throughput log");
@@ -295,6 +308,12 @@ int run_serve(int argc, char** argv) {
   ec.enable_chunked_prefill = f.enable_chunked_prefill;
   ec.seed = mo.seed;
   ec.enforce_eager = f.enforce_eager;
+  if (!f.speculative_config.empty()) {
+    auto spec = parse_speculative_config(f.speculative_config);
+    if (!spec.is_ok()) return fail(spec.status().message());
+    ec.speculative = *spec;
+  }
+  mo.load_mtp = ec.speculative.method == SpeculativeConfig::Method::kMtp;
   if (f.max_request_body_bytes < 1024) return fail("--max-request-body-bytes must be at least 1024");
   sc.max_body_bytes = size_t(f.max_request_body_bytes);
   auto secs = [](double s) { return std::chrono::milliseconds(int64_t(std::max(0.0, s) * 1000)); };

@@ -22,12 +22,24 @@ struct EngineOptions {
     app.add_flag("--enable-prefix-caching", [this](int64_t) { no_prefix_caching = false; }, "On by default");
     app.add_flag("--enforce-eager", cfg.enforce_eager, "No CUDA graphs (eager kernel launches)");
     app.add_option("--max-waiting-requests", cfg.max_waiting_requests, "Reject requests (503) past this queue length");
+    app.add_option("--speculative-config", speculative_config,
+                   "Speculative decoding, as vLLM's JSON: '{\"method\": \"deepseek_mtp\", "
+                   "\"num_speculative_tokens\": 1}' (the checkpoint's MTP layer drafts) or '{\"method\": "
+                   "\"ngram\", \"num_speculative_tokens\": 3}' (prompt lookup)")
+        ->check([](const std::string& s) {
+          auto c = parse_speculative_config(s);
+          return c.is_ok() ? std::string() : c.status().message();
+        });
   }
   EngineConfig to_config() const {
     EngineConfig c = cfg;
     c.enable_prefix_caching = !no_prefix_caching;
+    if (auto sc = parse_speculative_config(speculative_config); sc.is_ok()) c.speculative = *sc;  // checked at parse
     return c;
   }
+  // Whether the model must be loaded with its MTP layer (ModelOptions::load_mtp).
+  bool needs_mtp() const { return to_config().speculative.method == SpeculativeConfig::Method::kMtp; }
+  std::string speculative_config;
 };
 
 }  // namespace sable

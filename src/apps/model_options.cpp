@@ -62,7 +62,9 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
   if (o.model.empty()) {
     if (!allow_demo) return invalid_argument("--model is required");
     SABLE_ASSIGN_OR_RETURN(ModelConfig cfg, preset_config("tiny"));
-    lm.source = std::make_unique<DummyWeightSource>(cfg, o.seed);
+    // The demo model gains an MTP layer of random weights when asked for one.
+    if (o.load_mtp) cfg.num_nextn_predict_layers = 1;
+    lm.source = std::make_unique<DummyWeightSource>(cfg, o.seed, /*include_mtp=*/o.load_mtp);
     lm.model_name = "sable-demo";
     lm.is_demo = true;
     if (tok_dir.empty()) {
@@ -73,7 +75,7 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
     LOG_INFO("no --model given: serving the demo model (tiny DeepSeek-V3 dims, random weights, "
              "the DeepSeek-V3 tokenizer)");
   } else {
-    SABLE_ASSIGN_OR_RETURN(lm.source, open_weight_source(o.model, o.load_format, o.seed));
+    SABLE_ASSIGN_OR_RETURN(lm.source, open_weight_source(o.model, o.load_format, o.seed, o.load_mtp));
     lm.model_name = o.model;
     if (tok_dir.empty() && std::filesystem::exists(o.model + "/tokenizer.json")) tok_dir = o.model;
   }
@@ -91,6 +93,9 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
   if (plan && lm.backend->memory_info(&free_b, &total_b)) {
     MemoryPlanInput in;
     in.config = lm.source->config();
+    // The MTP layer: one more MoE decoder layer and latent-cache layer (its
+    // eh_proj, 2 H x H, is not counted).
+    if (o.load_mtp) in.config.num_hidden_layers += 1;
     in.quantize_fp8 = o.quantization == "fp8";
     in.device_memory = int64_t(total_b);
     in.gpu_memory_utilization = plan->gpu_memory_utilization;
@@ -110,6 +115,7 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
   lo.quantize_fp8 = o.quantization == "fp8" && !quantizes_at_prepare(*lm.backend);
   lo.tensor_parallel_size = o.tensor_parallel_size;
   lo.expert_parallel = o.enable_expert_parallel;
+  lo.load_mtp = o.load_mtp;
   SABLE_ASSIGN_OR_RETURN(lm.model, DeepseekV3Model::load(*lm.source, *lm.backend, lo));
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int tp = lm.model->tensor_parallel_size();

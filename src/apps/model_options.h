@@ -31,6 +31,8 @@ struct ModelOptions {
   bool batch_invariant = false;     // --batch-invariant (also SABLE_/VLLM_BATCH_INVARIANT=1)
   int tensor_parallel_size = 1;     // --tensor-parallel-size (-tp in serve)
   bool enable_expert_parallel = false;  // --enable-expert-parallel: routed experts whole on the ranks
+  // Load the MTP layer (speculative decoding with it: EngineOptions::needs_mtp).
+  bool load_mtp = false;
 
   void add_flags(CLI::App& app, bool model_required);
 };

@@ -85,6 +85,12 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg, Deepseek
   if (cfg.block_size < 1 || cfg.block_size > 1024) return invalid_argument("--block-size must be in [1, 1024]");
   if (cfg.max_num_seqs < 1) return invalid_argument("--max-num-seqs must be at least 1");
   if (cfg.max_num_batched_tokens < 1) return invalid_argument("--max-num-batched-tokens must be at least 1");
+  if (cfg.speculative.method == SpeculativeConfig::Method::kMtp && !model.has_mtp())
+    return failed_precondition(
+        "--speculative-config: method mtp needs the model loaded with its MTP layer (LoadOptions::load_mtp)");
+  if (cfg.speculative.enabled() && (cfg.speculative.num_speculative_tokens < 1 ||
+                                    cfg.speculative.num_speculative_tokens > EngineMetrics::kMaxSpecPositions))
+    return invalid_argument("--speculative-config: num_speculative_tokens must be in [1, 16]");
   std::unique_ptr<Engine> e(new Engine());
   e->impl_->core = std::make_unique<EngineCore>(cfg, model, std::move(tokenizer));
   if (e->impl_->core->block_manager().num_blocks() < 1)

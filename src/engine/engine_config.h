@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/dtype.h"
+#include "engine/speculative_config.h"
 
 namespace sable {
 
@@ -22,6 +23,7 @@ struct EngineConfig {
   std::optional<DType> kv_cache_dtype; // default: the backend's activation dtype (--kv-cache-dtype)
   uint64_t seed = 0;                   // default seed for requests without one
   bool enforce_eager = false;          // --enforce-eager: no CUDA graphs
+  SpeculativeConfig speculative;       // --speculative-config
 };
 
 }  // namespace sable

@@ -7,6 +7,7 @@
 #include "core/logging.h"
 #include "core/rng.h"
 #include "engine/bad_words.h"
+#include "engine/ngram_proposer.h"
 #include "engine/sampler.h"
 #include "tokenizer/incremental_decoder.h"
 #include "tokenizer/tokenizer.h"
@@ -45,6 +46,8 @@ EngineCore::EngineCore(const EngineConfig& cfg, DeepseekV3Model& model, std::sha
       runner_(make_runner(cfg_, model)),
       blocks_(runner_->num_blocks(), runner_->block_size(), cfg_.enable_prefix_caching),
       scheduler_(cfg_, blocks_) {
+  if (cfg_.speculative.method == SpeculativeConfig::Method::kMtp) runner_->set_speculative(true);
+  metrics_.spec_positions = cfg_.speculative.enabled() ? cfg_.speculative.num_speculative_tokens : 0;
   if (tok_ && tok_->eos_id()) eos_ = *tok_->eos_id();
   else if (model.config().eos_token_id) eos_ = int32_t(*model.config().eos_token_id);
   LOG_INFO("engine: max_model_len {}, max_num_seqs {}, max_num_batched_tokens {}, prefix caching {}",
@@ -374,6 +377,7 @@ bool EngineCore::step() {
     x.num_new = s.num_tokens;
     x.block_table = &s.seq->block_table;
     x.need_logits = s.seq->num_computed + s.num_tokens == s.seq->length();
+    if (x.need_logits && s.num_draft > 0) x.draft = &s.seq->draft;  // the scheduler trimmed it to num_draft
     if (x.need_logits) sampling.push_back(s.seq);
     if (s.seq->needs_prompt_logits) {
       x.prompt_logits = std::max(0, std::min(x.num_computed + x.num_new, s.seq->prompt_len - 1) - x.num_computed);
@@ -404,13 +408,21 @@ bool EngineCore::step() {
     }
     return true;
   }
+  // Before the step's sampling moves them: where each sequence started.
+  std::vector<int> computed_before(out.scheduled.size());
+  for (size_t k = 0; k < out.scheduled.size(); ++k) computed_before[k] = out.scheduled[k].seq->num_computed;
   scheduler_.on_step_done(out);
 
   const int64_t V = model_.config().vocab_size;
   Backend& be = model_.backend();
   const bool on_host = logits->device() == Device::kCPU;
+  // The sampling rows: each sampling sequence's last token's, then one per
+  // draft it verifies.
+  std::vector<int64_t> row0(sampling.size() + 1, 0);
+  for (size_t i = 0; i < sampling.size(); ++i) row0[i + 1] = row0[i] + 1 + int64_t(sampling[i]->draft.size());
+  const int64_t sampling_rows = row0[sampling.size()];
   // Prompt logprobs: the rows after the sampling ones.
-  int64_t prow = int64_t(sampling.size());
+  int64_t prow = sampling_rows;
   std::vector<float> prompt_host;
   for (const PromptRows& pr : prompt_rows) {
     RequestState& r = *pr.seq->request;
@@ -432,39 +444,35 @@ bool EngineCore::step() {
   }
   // Rows the backend draws itself (device_sampling_row); the others copy
   // their one row of logits to the host sampler.
-  std::vector<int32_t> drawn(sampling.size(), -1);   // the backend writes every row
-  std::vector<char> on_device(sampling.size(), 0);  // the rows whose draw is kept
+  std::vector<int32_t> drawn(static_cast<size_t>(sampling_rows), -1);  // the backend writes every row
+  std::vector<char> on_device(sampling.size(), 0);                     // the sequences whose draws are kept
   if (!on_host && !sampling.empty()) {
-    std::vector<TokenSamplingRow> rows(sampling.size());  // unused rows stay greedy
+    std::vector<TokenSamplingRow> rows(static_cast<size_t>(sampling_rows));  // unused rows stay greedy
     bool any = false;
     for (size_t i = 0; i < sampling.size(); ++i) {
       const Sequence& seq = *sampling[i];
       const RequestState& r = *seq.request;
       if (seq.fork_pending) continue;  // the other choices sample from this row on the host
       SamplerRow row{&r.req.params, r.seed, seq.choice, &seq.tokens, seq.prompt_len, eos_};
-      if (auto d = device_sampling_row(row)) {
-        rows[i] = *d;
+      auto d = device_sampling_row(row);
+      // Drafts are verified on the device only when greedy (each row's
+      // argmax); a random row's acceptance reads the probabilities (host).
+      if (d && (seq.draft.empty() || d->temperature == 0.f)) {
+        for (int64_t j = row0[i]; j < row0[i + 1]; ++j) rows[size_t(j)] = *d;
         on_device[i] = 1;
         any = true;
       }
     }
     // Only the sampling rows (the prompt logprobs rows follow them).
-    const Tensor sample_logits = prompt_rows.empty() ? *logits : logits->rows(0, int64_t(sampling.size()));
+    const Tensor sample_logits = prompt_rows.empty() ? *logits : logits->rows(0, sampling_rows);
     if (any && !be.sample_tokens(sample_logits, rows, drawn.data())) std::fill(on_device.begin(), on_device.end(), 0);
   }
   std::vector<float> host_row;
   std::vector<std::string> done;
+  std::vector<int> accepted_drafts(sampling.size(), 0);
   for (size_t i = 0; i < sampling.size(); ++i) {
     Sequence& seq = *sampling[i];
     RequestState& r = *seq.request;
-    const float* row_logits = nullptr;
-    if (on_host) {
-      row_logits = logits->ptr<float>() + int64_t(i) * V;
-    } else if (!on_device[i]) {
-      host_row.resize(size_t(V));
-      be.copy_to_host(logits->rows(int64_t(i), int64_t(i) + 1), host_row.data());
-      row_logits = host_row.data();
-    }
     if (!r.prefill_counted) {
       r.prefill_counted = true;
       metrics_.prompt_tokens += uint64_t(seq.prompt_len);
@@ -472,32 +480,123 @@ bool EngineCore::step() {
         r.decoders[0] = std::make_unique<IncrementalDecoder>(tok_, r.req.params.skip_special_tokens,
                                                              r.req.params.stop, r.req.params.include_stop_str_in_output);
     }
-    SampleResult s;
-    if (row_logits) {
-      SamplerRow row{&r.req.params, r.seed, seq.choice, &seq.tokens, seq.prompt_len, eos_};
-      const int64_t num_allowed = structured_mask(seq);
-      if (num_allowed >= 0) row.allowed = &allowed_;
-      if (num_allowed == 0) {
-        // No token continues the document (its depth limit): end the choice here.
-        LOG_WARN("{}: structured output cannot continue after {} tokens; finishing", r.req.request_id,
-                 seq.num_generated());
-        RequestOutput ev;
-        ev.index = seq.choice;
-        finish_choice(r, seq, FinishReason::kStop, ev);
-        if (r.finished >= r.req.params.n) done.push_back(r.req.request_id);
-        continue;
-      }
-      s = sample_token(row_logits, V, row);
-    } else {
-      s.token = drawn[i];  // no logprob: the row asked for none
+    // Row j verifies draft j (j < drafts) or, past the accepted drafts, gives
+    // the next token: the first rejected draft's replacement or, all accepted,
+    // the bonus token. Tokens are taken one at a time, so that penalties,
+    // stop conditions and structured output see each accepted one.
+    const std::vector<int32_t> draft = std::move(seq.draft);
+    seq.draft.clear();
+    const int nd = int(draft.size());
+    if (nd > 0) {
+      ++metrics_.spec_num_drafts;
+      metrics_.spec_num_draft_tokens += uint64_t(nd);
     }
-    const bool forking = seq.fork_pending;
-    accept_token(r, seq, s.token, s.logprob, std::move(s.top));
-    if (forking) fork(r, seq, row_logits);
+    bool finished = false;
+    for (int j = 0; j <= nd; ++j) {
+      const int64_t row_index = row0[i] + j;
+      const float* row_logits = nullptr;
+      if (on_host) {
+        row_logits = logits->ptr<float>() + row_index * V;
+      } else if (!on_device[i]) {
+        host_row.resize(size_t(V));
+        be.copy_to_host(logits->rows(row_index, row_index + 1), host_row.data());
+        row_logits = host_row.data();
+      }
+      SampleResult s;
+      if (row_logits) {
+        SamplerRow row{&r.req.params, r.seed, seq.choice, &seq.tokens, seq.prompt_len, eos_};
+        const int64_t num_allowed = structured_mask(seq);
+        if (num_allowed >= 0) row.allowed = &allowed_;
+        if (num_allowed == 0) {
+          // No token continues the document (its depth limit): end the choice here.
+          LOG_WARN("{}: structured output cannot continue after {} tokens; finishing", r.req.request_id,
+                   seq.num_generated());
+          RequestOutput ev;
+          ev.index = seq.choice;
+          finish_choice(r, seq, FinishReason::kStop, ev);
+          finished = true;
+          break;
+        }
+        s = j < nd ? verify_draft(row_logits, V, row, draft[size_t(j)]) : sample_token(row_logits, V, row);
+      } else {
+        s.token = drawn[size_t(row_index)];  // no logprob: the row asked for none
+        s.draft_accepted = j < nd && s.token == draft[size_t(j)];
+      }
+      const bool forking = seq.fork_pending;
+      accept_token(r, seq, s.token, s.logprob, std::move(s.top));
+      if (forking) fork(r, seq, row_logits);
+      if (seq.status == SeqStatus::kFinished) {
+        finished = true;
+        break;
+      }
+      if (j == nd || !s.draft_accepted) break;
+      ++accepted_drafts[i];
+      if (j < EngineMetrics::kMaxSpecPositions) ++metrics_.spec_accepted_per_pos[size_t(j)];
+    }
+    metrics_.spec_num_accepted_tokens += uint64_t(accepted_drafts[i]);
+    // The accepted drafts' latents are in the cache (the rejected ones'
+    // slots are written over later).
+    if (!finished) seq.num_computed += accepted_drafts[i];
     if (r.finished >= r.req.params.n) done.push_back(r.req.request_id);
   }
+  if (cfg_.speculative.enabled()) propose_drafts(out, computed_before, sampling);
   for (const auto& id : done) remove_request(id);
   return true;
+}
+
+void EngineCore::propose_drafts(const SchedulerOutput& out, const std::vector<int>& computed_before,
+                                const std::vector<Sequence*>& sampling) {
+  const SpeculativeConfig& sc = cfg_.speculative;
+  // Drafts a sequence that just sampled may verify next step: the step
+  // yields at most drafts + 1 tokens, within max_tokens and the context.
+  auto wanted = [&](const Sequence& seq) {
+    const SamplingParams& p = seq.request->req.params;
+    int k = std::min(sc.num_speculative_tokens, p.max_tokens - seq.num_generated() - 1);
+    k = std::min(k, cfg_.max_model_len - seq.length());
+    return std::max(k, 0);
+  };
+  auto sampled = [&](const Sequence* seq) {
+    return seq->status == SeqStatus::kRunning && seq->num_uncomputed() == 1 &&
+           std::find(sampling.begin(), sampling.end(), seq) != sampling.end();
+  };
+  if (sc.method == SpeculativeConfig::Method::kNgram) {
+    for (Sequence* seq : sampling)
+      if (sampled(seq))
+        if (const int k = wanted(*seq); k > 0)
+          seq->draft = ngram_propose(seq->tokens, sc.prompt_lookup_min, sc.prompt_lookup_max, k);
+    return;
+  }
+  // MTP: every position the step computed whose latent is kept (a chunk's,
+  // or the verified token and the accepted drafts) and whose next token is
+  // known; the sequences that sampled draft from their last position.
+  std::vector<MtpSeq> ms;
+  std::vector<Sequence*> who;
+  for (size_t k = 0; k < out.scheduled.size(); ++k) {
+    Sequence* seq = out.scheduled[k].seq;
+    if (seq->status != SeqStatus::kRunning) continue;
+    MtpSeq m;
+    m.step_seq = int(k);
+    m.first = computed_before[k];
+    m.num = std::min(seq->num_computed, seq->length() - 1) - m.first;
+    if (m.num <= 0) continue;
+    m.tokens = &seq->tokens;
+    m.block_table = &seq->block_table;
+    if (sampled(seq)) {
+      m.num_drafts = wanted(*seq);
+      // The chain writes the MTP's slots up to position first + num + drafts - 2.
+      if (m.num_drafts > 1 && !scheduler_.ensure_blocks(seq, m.first + m.num + m.num_drafts - 1)) m.num_drafts = 1;
+    }
+    ms.push_back(m);
+    who.push_back(seq);
+  }
+  if (ms.empty()) return;
+  auto drafts = runner_->propose_mtp(ms);
+  if (!drafts.is_ok()) {
+    // The step's tokens stand; the next step decodes without drafts.
+    LOG_WARN("MTP drafts failed: {}", drafts.status().to_string());
+    return;
+  }
+  for (size_t i = 0; i < who.size(); ++i) who[i]->draft = std::move((*drafts)[i]);
 }
 
 int64_t EngineCore::structured_mask(Sequence& seq) {

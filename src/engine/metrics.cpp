@@ -1,5 +1,7 @@
 #include "engine/metrics.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace sable {
@@ -37,5 +39,18 @@ EngineMetrics::EngineMetrics()
                                  100000, 200000}),
       request_queue_time({0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
                           120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0}) {}
+
+std::string spec_decode_summary(const EngineMetrics& m) {
+  const uint64_t drafts = m.spec_num_drafts.load(), drafted = m.spec_num_draft_tokens.load(),
+                 accepted = m.spec_num_accepted_tokens.load();
+  if (m.spec_positions <= 0 || drafts == 0 || drafted == 0) return {};
+  std::string s = fmt::format(
+      "SpecDecoding metrics: Draft acceptance rate: {:.1f}%, Mean acceptance length: {:.2f}, Accepted: {} tokens, "
+      "Drafted: {} tokens, Per-position acceptance rate: ",
+      100.0 * double(accepted) / double(drafted), 1.0 + double(accepted) / double(drafts), accepted, drafted);
+  for (int j = 0; j < std::min(m.spec_positions, EngineMetrics::kMaxSpecPositions); ++j)
+    s += fmt::format("{}{:.3f}", j ? ", " : "", double(m.spec_accepted_per_pos[size_t(j)].load()) / double(drafts));
+  return s;
+}
 
 }  // namespace sable

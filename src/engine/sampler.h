@@ -22,7 +22,7 @@ struct SamplerRow {
   int choice = 0;
   const std::vector<int32_t>* tokens = nullptr;  // prompt + generated so far
   int prompt_len = 0;
-  std::optional<int32_t> eos_token_id;           // masked until min_tokens
+  std::optional<int32_t> eos_token_id;  // masked until min_tokens
   // Structured output: allowed[id] != 0 for the tokens that may come next
   // (TokenTrie::allowed_tokens); the others are masked first.
   const std::vector<uint8_t>* allowed = nullptr;
@@ -30,12 +30,27 @@ struct SamplerRow {
 
 struct SampleResult {
   int32_t token = 0;
-  float logprob = 0;                               // of the chosen token
-  std::vector<std::pair<int32_t, float>> top;      // top-N (token, logprob) when asked
+  float logprob = 0;                           // of the chosen token
+  std::vector<std::pair<int32_t, float>> top;  // top-N (token, logprob) when asked
+  bool draft_accepted = false;                 // verify_draft: the token is the draft
 };
 
 // logits: [V] float32 for one sequence.
 SampleResult sample_token(const float* logits, int64_t vocab, const SamplerRow& row);
+
+// Speculative decoding: the next token given a draft token proposed for this
+// position, drawn so that the output has exactly the distribution
+// sample_token's has (vLLM's rejection sampler with a one-hot draft
+// distribution, as for drafts chosen by argmax). Greedy: the argmax, and the
+// draft is accepted iff it is the argmax. Random: with p the processed,
+// truncated (top-k, min-p, top-p) and renormalized distribution that
+// sample_token draws from, the draft is accepted with probability p(draft);
+// otherwise the token is drawn from p with the draft removed, renormalized.
+// Both uniforms depend only on (seed, choice, step), like sample_token's.
+// A draft that is not among p's candidates (masked, truncated away, or not
+// an id in [0, vocab)) is rejected and the token is then sample_token's.
+// Logprobs are filled for the returned token as sample_token fills them.
+SampleResult verify_draft(const float* logits, int64_t vocab, const SamplerRow& row, int32_t draft);
 
 // The row as a backend's own sampler takes it (Backend::sample_tokens), or
 // nothing when the row needs the host: logprobs, logit_bias, penalties,

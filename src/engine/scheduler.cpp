@@ -86,6 +86,7 @@ void Scheduler::preempt(Sequence* seq, SchedulerOutput& out) {
   assert(r != running_.end());
   running_.erase(r);
   free_blocks(seq);
+  seq->draft.clear();
   ++preemptions;
   out.preempted.push_back(seq);
   // Back to the queue, ahead of everything of its priority that arrived later.
@@ -110,6 +111,17 @@ SchedulerOutput Scheduler::schedule() {
       ++i;
       continue;
     }
+    // Speculative decoding: a decoding sequence's drafts run with its token,
+    // as far as the budget, the context and free blocks allow (a draft never
+    // preempts anything: without room it is dropped).
+    int nd = 0;
+    if (!seq->draft.empty() && n == seq->num_uncomputed() && n == 1 && !seq->needs_prompt_logits) {
+      nd = std::min({int(seq->draft.size()), budget - n,
+                     cfg_.max_model_len > 0 ? cfg_.max_model_len - seq->length() : int(seq->draft.size())});
+      nd = std::max(nd, 0);
+      if (nd > 0 && !ensure_blocks(seq, seq->num_computed + n + nd)) nd = 0;
+    }
+    seq->draft.resize(size_t(nd));
     bool ok = ensure_blocks(seq, seq->num_computed + n);
     while (!ok) {
       // Out of blocks: preempt the newest running sequence (possibly this one).
@@ -118,9 +130,9 @@ SchedulerOutput Scheduler::schedule() {
       auto s = std::find_if(out.scheduled.begin(), out.scheduled.end(),
                             [&](const ScheduledSeq& x) { return x.seq == victim; });
       if (s != out.scheduled.end()) {
-        budget += s->num_tokens;
+        budget += s->num_tokens + s->num_draft;
         if (victim->needs_prompt_logits) prompt_rows += s->num_tokens;
-        out.num_tokens -= s->num_tokens;
+        out.num_tokens -= s->num_tokens + s->num_draft;
         out.scheduled.erase(s);
       }
       preempt(victim, out);
@@ -128,9 +140,9 @@ SchedulerOutput Scheduler::schedule() {
       ok = ensure_blocks(seq, seq->num_computed + n);
     }
     if (!ok) continue;  // seq itself was preempted; running_[i] is now the next one
-    out.scheduled.push_back({seq, n});
-    out.num_tokens += n;
-    budget -= n;
+    out.scheduled.push_back({seq, n, nd});
+    out.num_tokens += n + nd;
+    budget -= n + nd;
     if (seq->needs_prompt_logits) prompt_rows -= n;
     ++i;
   }

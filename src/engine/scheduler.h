@@ -27,12 +27,13 @@ constexpr int kPromptLogitsMaxChunk = 256;
 struct ScheduledSeq {
   Sequence* seq;
   int num_tokens;  // tokens of seq->tokens from seq->num_computed to run now
+  int num_draft = 0;  // then seq->draft's tokens (speculative decoding; a decode step only)
 };
 
 struct SchedulerOutput {
   std::vector<ScheduledSeq> scheduled;
   std::vector<Sequence*> preempted;
-  int num_tokens = 0;
+  int num_tokens = 0;  // drafts included
   bool empty() const { return scheduled.empty(); }
 };
 
@@ -45,8 +46,9 @@ class Scheduler {
   // Removes a sequence wherever it is and frees its blocks.
   void remove(Sequence* seq);
   SchedulerOutput schedule();
-  // After the step: the sequences' num_computed advance; full blocks are
-  // offered to the prefix cache.
+  // After the step: the sequences' num_computed advance by num_tokens (the
+  // engine adds the drafts it accepts); full blocks are offered to the
+  // prefix cache.
   void on_step_done(const SchedulerOutput& out);
 
   int num_running() const { return int(running_.size()); }

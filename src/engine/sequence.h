@@ -45,6 +45,10 @@ struct Sequence {
   // text against the schema (set when the gate opens).
   std::optional<ReasoningGate> gate;
   std::optional<JsonMatcher> matcher;
+  // Speculative decoding: tokens proposed to follow `tokens`, verified by the
+  // next step (empty: none). Never in `tokens` or the prefix hashes until
+  // accepted.
+  std::vector<int32_t> draft;
 
   int length() const { return int(tokens.size()); }
   int num_generated() const { return int(tokens.size()) - prompt_len; }

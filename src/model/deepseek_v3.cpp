@@ -117,7 +117,8 @@ void DeepseekV3Model::run_on_ranks(KvCache& cache, const std::function<void(int,
 size_t DeepseekV3Model::active_weight_bytes_per_token() const {
   size_t b = size_t(config_.hidden_size) * dtype_size(weights_.embed_tokens.dtype()) + weights_.lm_head.nbytes() +
              weights_.norm.nbytes();
-  for (const auto& L : weights_.layers) {
+  for (int i = 0; i < config_.num_hidden_layers; ++i) {  // the MTP layer is not part of a decode step
+    const auto& L = weights_.layers[size_t(i)];
     const auto& a = L.self_attn;
     b += L.input_layernorm.nbytes() + L.post_attention_layernorm.nbytes();
     if (a.q_proj) b += a.q_proj->nbytes();
@@ -149,7 +150,7 @@ KvCache DeepseekV3Model::allocate_kv_cache(int num_blocks, int block_size, DType
   KvCache c;
   c.num_blocks = num_blocks;
   c.block_size = block_size;
-  for (int i = 0; i < config_.num_hidden_layers; ++i)
+  for (int i = 0; i < num_cache_layers(); ++i)
     c.layers.push_back(backend_.empty(dtype, {num_blocks, block_size, config_.kv_latent_dim()}));
   if (group_) {  // each rank's on its own thread (its device)
     c.peers.resize(group_->peers.size());
@@ -162,7 +163,7 @@ KvCache DeepseekV3Model::allocate_kv_cache(int num_blocks, int block_size, DType
 }
 
 size_t DeepseekV3Model::kv_bytes_per_token(DType dtype) const {
-  return size_t(config_.num_hidden_layers) * size_t(config_.kv_latent_dim()) * dtype_size(dtype);
+  return size_t(num_cache_layers()) * size_t(config_.kv_latent_dim()) * dtype_size(dtype);
 }
 
 namespace {
@@ -197,6 +198,7 @@ Result<DeviceBatch> DeepseekV3Model::upload(const ForwardBatch& batch) const {
   d.token_ids = be.to_device(host_i32(batch.token_ids));
   d.logits_indices = be.to_device(host_i32(batch.logits_indices));
   d.logits_all_rows = int64_t(batch.logits_indices.size()) == T;
+  d.keep_hidden = batch.keep_hidden;
   for (int64_t i = 0; d.logits_all_rows && i < T; ++i) d.logits_all_rows = batch.logits_indices[size_t(i)] == i;
   plan_expanded(batch, d);
   return d;
@@ -288,7 +290,7 @@ Result<Tensor> DeepseekV3Model::forward(const ForwardBatch& batch, KvCache& cach
 }
 
 Result<Tensor> DeepseekV3Model::forward_rank(const ForwardBatch& batch, KvCache& cache) {
-  if (int(cache.layers.size()) != config_.num_hidden_layers)
+  if (int(cache.layers.size()) != num_cache_layers())
     return failed_precondition("forward: the KV cache has the wrong number of layers");
   SABLE_ASSIGN_OR_RETURN(DeviceBatch d, upload(batch));
   return forward_device(d, cache);
@@ -306,55 +308,67 @@ Tensor DeepseekV3Model::forward_device(const DeviceBatch& d, KvCache& cache) {
   if (comm_) comm_->all_reduce_sum(residual);  // each rank's rows of the vocabulary, zeros elsewhere
   debug("hidden_states.0", residual);
 
-  Tensor h = be.empty(act, {T, H});
   Tensor prev;  // the previous sub-layer's output, added into the residual by the next norm
-  const float eps = float(config_.rms_norm_eps);
-  for (int i = 0; i < config_.num_hidden_layers; ++i) {
-    const DecoderLayerWeights& L = weights_.layers[size_t(i)];
-    const std::string p = "model.layers." + std::to_string(i);
-    Tensor attn_out;
-    // The fused front of attention (input norm, q_a | kv_a, q_a norm, q_b)
-    // where the backend has one; not under the debug hook, which wants h.
-    const AttentionWeights& aw = L.self_attn;
-    if (!debug_hook && aw.fused_qkv_a_proj_with_mqa && !aw.q_proj && be.has_mla_front(T)) {
-      const int64_t qr = *config_.q_lora_rank, Lat = config_.kv_latent_dim();
-      const int64_t qk = config_.qk_nope_head_dim + config_.qk_rope_head_dim, heads = heads_;
-      Tensor qkv = be.empty(act, {T, qr + Lat}), q = be.empty(act, {T, heads, qk});
-      Tensor q2d = q.view({T, heads * qk});
-      if (be.mla_front(residual, i == 0 ? nullptr : &prev, L.input_layernorm, eps, *aw.fused_qkv_a_proj_with_mqa,
-                       aw.q_a_layernorm, aw.q_b_proj, qkv, q2d)) {
-        Tensor kv;
-        split_qkv_a(qkv, nullptr, kv);
-        attn_out = attention_core(i, q, kv, d, cache);
-      }
-    }
-    if (!attn_out.data()) {
-      if (i == 0)
-        be.rms_norm(residual, L.input_layernorm, eps, h);
-      else
-        be.add_rms_norm(residual, prev, L.input_layernorm, eps, h);
-      if (i > 0) debug("hidden_states." + std::to_string(i), residual);
-      debug(p + ".input_layernorm.out", h);
-      attn_out = attention(i, h, d, cache);  // [T, H]
-    }
-    if (comm_) comm_->all_reduce_sum(attn_out);  // o_proj's partial sums over the heads of each rank
-    debug(p + ".self_attn.out0", attn_out);
-    be.add_rms_norm(residual, attn_out, L.post_attention_layernorm, eps, h);
-    debug(p + ".post_attention_layernorm.out", h);
-    prev = L.moe ? moe(i, *L.moe, h) : mlp(*L.mlp, h);  // [T, H]
-    if (comm_) comm_->all_reduce_sum(prev);             // down_proj's partial sums over each rank's intermediate part
-    debug(p + ".mlp.out", prev);
-  }
+  for (int i = 0; i < config_.num_hidden_layers; ++i) decoder_layer(i, i == 0, residual, prev, d, cache);
   Tensor hn = be.empty(act, {T, H});
-  be.add_rms_norm(residual, prev, weights_.norm, eps, hn);
+  be.add_rms_norm(residual, prev, weights_.norm, float(config_.rms_norm_eps), hn);
   debug("hidden_states." + std::to_string(config_.num_hidden_layers), hn);
+  if (d.keep_hidden) hidden_ = hn;
+  return compute_logits(hn, d);
+}
 
+void DeepseekV3Model::decoder_layer(int i, bool first, Tensor& residual, Tensor& prev, const DeviceBatch& d,
+                                    KvCache& cache) {
+  Backend& be = backend_;
+  const int64_t T = residual.dim(0), H = config_.hidden_size;
+  const DType act = be.activation_dtype();
+  const float eps = float(config_.rms_norm_eps);
+  const DecoderLayerWeights& L = weights_.layers[size_t(i)];
+  const std::string p = "model.layers." + std::to_string(i);
+  Tensor h = be.empty(act, {T, H});
+  Tensor attn_out;
+  // The fused front of attention (input norm, q_a | kv_a, q_a norm, q_b)
+  // where the backend has one; not under the debug hook, which wants h.
+  const AttentionWeights& aw = L.self_attn;
+  if (!debug_hook && aw.fused_qkv_a_proj_with_mqa && !aw.q_proj && be.has_mla_front(T)) {
+    const int64_t qr = *config_.q_lora_rank, Lat = config_.kv_latent_dim();
+    const int64_t qk = config_.qk_nope_head_dim + config_.qk_rope_head_dim, heads = heads_;
+    Tensor qkv = be.empty(act, {T, qr + Lat}), q = be.empty(act, {T, heads, qk});
+    Tensor q2d = q.view({T, heads * qk});
+    if (be.mla_front(residual, first ? nullptr : &prev, L.input_layernorm, eps, *aw.fused_qkv_a_proj_with_mqa,
+                     aw.q_a_layernorm, aw.q_b_proj, qkv, q2d)) {
+      Tensor kv;
+      split_qkv_a(qkv, nullptr, kv);
+      attn_out = attention_core(i, q, kv, d, cache);
+    }
+  }
+  if (!attn_out.data()) {
+    if (first)
+      be.rms_norm(residual, L.input_layernorm, eps, h);
+    else
+      be.add_rms_norm(residual, prev, L.input_layernorm, eps, h);
+    if (!first) debug("hidden_states." + std::to_string(i), residual);
+    debug(p + ".input_layernorm.out", h);
+    attn_out = attention(i, h, d, cache);  // [T, H]
+  }
+  if (comm_) comm_->all_reduce_sum(attn_out);  // o_proj's partial sums over the heads of each rank
+  debug(p + ".self_attn.out0", attn_out);
+  be.add_rms_norm(residual, attn_out, L.post_attention_layernorm, eps, h);
+  debug(p + ".post_attention_layernorm.out", h);
+  prev = L.moe ? moe(i, *L.moe, h) : mlp(*L.mlp, h);  // [T, H]
+  if (comm_) comm_->all_reduce_sum(prev);             // down_proj's partial sums over each rank's intermediate part
+  debug(p + ".mlp.out", prev);
+}
+
+Tensor DeepseekV3Model::compute_logits(const Tensor& hn, const DeviceBatch& d) {
+  Backend& be = backend_;
+  const int64_t T = hn.dim(0), H = config_.hidden_size;
   // Only the rows whose logits are wanted go through lm_head.
   const int64_t N = d.logits_indices.numel();
   if (N == 0) return be.empty(DType::F32, {0, config_.vocab_size});
   Tensor rows = hn;  // decode: every row, in order (no gather kernel)
   if (!d.logits_all_rows || N != T) {
-    rows = be.empty(act, {N, H});
+    rows = be.empty(hn.dtype(), {N, H});
     be.gather_rows(hn, d.logits_indices, rows);
   }
   Tensor logits = be.empty(DType::F32, {N, config_.vocab_size});
@@ -367,6 +381,71 @@ Tensor DeepseekV3Model::forward_device(const DeviceBatch& d, KvCache& cache) {
   }
   debug("logits", logits);
   return logits;
+}
+
+Result<Tensor> DeepseekV3Model::forward_mtp(const ForwardBatch& batch, const std::vector<int32_t>& hidden_rows,
+                                            KvCache& cache) {
+  if (!has_mtp()) return failed_precondition("forward_mtp: the model was loaded without its MTP layer");
+  if (!group_) return forward_mtp_rank(batch, hidden_rows, cache);
+  const int n = tensor_parallel_size();
+  if (int(cache.peers.size()) != n - 1)
+    return failed_precondition("forward_mtp: the KV cache was not allocated for every tensor-parallel rank");
+  std::vector<std::optional<Result<Tensor>>> out(static_cast<size_t>(n));
+  run_on_ranks(cache, [&](int r, DeepseekV3Model& m, KvCache& c) {
+    out[size_t(r)] = m.forward_mtp_rank(batch, hidden_rows, c);
+  });
+  return std::move(*out[0]);
+}
+
+Result<Tensor> DeepseekV3Model::forward_mtp_rank(const ForwardBatch& batch, const std::vector<int32_t>& hidden_rows,
+                                                 KvCache& cache) {
+  if (int(cache.layers.size()) != num_cache_layers())
+    return failed_precondition("forward_mtp: the KV cache has no layer for the MTP module");
+  if (hidden_rows.size() != batch.token_ids.size())
+    return invalid_argument("forward_mtp: one hidden-state row per token is needed");
+  const int64_t kept = hidden_.data() ? hidden_.dim(0) : 0;
+  for (int32_t r : hidden_rows)
+    if (r < 0 || r >= kept)
+      return failed_precondition("forward_mtp: hidden-state row " + std::to_string(r) + " is not among the " +
+                                 std::to_string(kept) + " the previous forward kept");
+  SABLE_ASSIGN_OR_RETURN(DeviceBatch d, upload(batch));
+  Backend& be = backend_;
+  const int64_t T = batch.num_tokens(), H = config_.hidden_size;
+  const DType act = be.activation_dtype();
+  const float eps = float(config_.rms_norm_eps);
+  const MtpWeights& w = *weights_.mtp;
+
+  Tensor e = be.empty(DType::F32, {T, H});
+  be.embedding(d.token_ids, weights_.embed_tokens, weights_.vocab_begin, e);  // [T, H]: embed(t_{i+1})
+  if (comm_) comm_->all_reduce_sum(e);
+  // As vLLM's DeepSeek MTP: the embedding of a row at position 0 is zeroed.
+  Tensor zero;
+  for (int64_t t = 0; t < T; ++t)
+    if (batch.positions[size_t(t)] == 0) {
+      if (!zero.data()) zero = be.to_device(Tensor::zeros(DType::F32, {1, H}));
+      Tensor row = e.rows(t, t + 1);
+      be.convert(zero, row);
+    }
+  Tensor en = be.empty(act, {T, H});
+  be.rms_norm(e, w.enorm, eps, en);
+  const Tensor rows = be.to_device(host_i32(hidden_rows));
+  Tensor hp = be.empty(hidden_.dtype(), {T, H});
+  be.gather_rows(hidden_, rows, hp);  // [T, H]: h_i
+  Tensor hn = be.empty(act, {T, H});
+  be.rms_norm(hp, w.hnorm, eps, hn);
+  // eh_proj([enorm(e) | hnorm(h)]) as its two halves, into the residual stream.
+  Tensor residual = be.empty(DType::F32, {T, H}), part = be.empty(DType::F32, {T, H});
+  be.linear(en, w.eh_proj_embed, residual);
+  be.linear(hn, w.eh_proj_hidden, part);
+  be.add_inplace(residual, part);
+  debug("mtp.eh_proj.out", residual);
+
+  Tensor prev;
+  decoder_layer(config_.num_hidden_layers, /*first=*/true, residual, prev, d, cache);
+  Tensor out = be.empty(act, {T, H});
+  be.add_rms_norm(residual, prev, w.shared_head_norm, eps, out);  // residual: the MTP's hidden state
+  hidden_ = residual;
+  return compute_logits(out, d);
 }
 
 Tensor DeepseekV3Model::attention(int layer, const Tensor& h, const DeviceBatch& d, KvCache& cache) {

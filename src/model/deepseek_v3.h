@@ -51,8 +51,12 @@ class DeepseekV3Model {
   // A cache of num_blocks blocks of block_size tokens for every layer (and
   // for every rank of a tensor-parallel group, in KvCache::peers).
   KvCache allocate_kv_cache(int num_blocks, int block_size, DType dtype) const;
-  // Bytes of cache per token (all layers).
+  // Bytes of cache per token (all layers, the MTP layer's included).
   size_t kv_bytes_per_token(DType dtype) const;
+  // Whether the MTP module was loaded (LoadOptions::load_mtp).
+  bool has_mtp() const { return weights_.mtp.has_value(); }
+  // Layers of the latent cache: the main model's, and the MTP layer's last.
+  int num_cache_layers() const { return config_.num_hidden_layers + (has_mtp() ? 1 : 0); }
 
   // Runs one step: writes every token's latent into the cache and returns
   // the logits of batch.logits_indices, F32 [N, vocab], on the backend's
@@ -66,6 +70,17 @@ class DeepseekV3Model {
   // does that).
   Result<DeviceBatch> upload(const ForwardBatch& batch) const;
   Tensor forward_device(const DeviceBatch& batch, KvCache& cache);
+
+  // Speculative decoding: one step of the MTP module (MtpWeights) over a
+  // batch laid out as forward()'s. Row t of the batch is position
+  // positions[t] of its sequence with token_ids[t] the token AFTER that
+  // position (t_{i+1} for position i), and joins it with hidden state
+  // hidden_rows[t] of the previous forward() (with keep_hidden) or
+  // forward_mtp() on this model. Writes the MTP layer's cache slot of every
+  // row and returns the logits of batch.logits_indices (predicting t_{i+2}),
+  // F32 [N, vocab]; keeps its own output hidden states for the next call,
+  // as vLLM chains DeepSeek MTP steps.
+  Result<Tensor> forward_mtp(const ForwardBatch& batch, const std::vector<int32_t>& hidden_rows, KvCache& cache);
 
   // How MLA prefill rows are computed. Absorbed: every row through the paged
   // latent attention (576-dim scores, 512-dim values per head). Expanded: a
@@ -92,6 +107,12 @@ class DeepseekV3Model {
   struct TensorParallelGroup;
   DeepseekV3Model(ModelConfig c, Backend& b, DeepseekV3Weights w, Communicator* comm);
   Result<Tensor> forward_rank(const ForwardBatch& batch, KvCache& cache);
+  Result<Tensor> forward_mtp_rank(const ForwardBatch& batch, const std::vector<int32_t>& hidden_rows, KvCache& cache);
+  // Decoder layer i on the residual stream: residual += prev (none when
+  // `first`), attention, then the MLP or MoE, whose output becomes prev.
+  void decoder_layer(int i, bool first, Tensor& residual, Tensor& prev, const DeviceBatch& d, KvCache& cache);
+  // lm_head over the rows of hn [T, H] that d.logits_indices names: F32 [N, vocab].
+  Tensor compute_logits(const Tensor& hn, const DeviceBatch& d);
   void plan_expanded(const ForwardBatch& batch, DeviceBatch& d) const;
   Tensor attention(int layer, const Tensor& h, const DeviceBatch& d, KvCache& cache);
   // The fused q_a | kv_a projection's output [T, q_lora + kv_lora + rope] as q_a (when qa is not
@@ -118,6 +139,9 @@ class DeepseekV3Model {
   RopeParams rope_;
   MoeRoutingParams routing_;
   MlaPrefill mla_prefill_ = MlaPrefill::kAuto;
+  // The last forward()'s (keep_hidden) or forward_mtp()'s hidden states
+  // [T, H], this rank's, for the next forward_mtp().
+  Tensor hidden_;
   int mla_chunk_keys_ = 4096;
 };
 

@@ -283,6 +283,35 @@ class Loader {
     return L;
   }
 
+  // The MTP module: its decoder layer (split over the ranks as any other)
+  // and the replicated norms and eh_proj.
+  Status load_mtp(DeepseekV3Weights& w) {
+    if (c_.num_nextn_predict_layers < 1)
+      return invalid_argument(
+          "config.json's num_nextn_predict_layers is 0: this checkpoint has no MTP layer. DeepSeek-V3 and R1 "
+          "checkpoints carry one (layer 61); use ngram speculative decoding ('{\"method\": \"ngram\", "
+          "\"num_speculative_tokens\": 3}') or none");
+    const int i = c_.num_hidden_layers;
+    const std::string p = "model.layers." + std::to_string(i);
+    const int64_t H = c_.hidden_size;
+    SABLE_ASSIGN_OR_RETURN(DecoderLayerWeights L, layer(i));
+    MtpWeights m;
+    SABLE_ASSIGN_OR_RETURN(m.enorm, tensor(p + ".enorm.weight", {H}));
+    SABLE_ASSIGN_OR_RETURN(m.hnorm, tensor(p + ".hnorm.weight", {H}));
+    SABLE_ASSIGN_OR_RETURN(m.shared_head_norm, tensor(p + ".shared_head.norm.weight", {H}));
+    SABLE_ASSIGN_OR_RETURN(LinearWeight eh, linear(p + ".eh_proj", H, 2 * H, true, /*prepare=*/false));
+    if (eh.is_fp8() && H % eh.block_in != 0)
+      return invalid_argument(p + ".eh_proj: hidden_size " + std::to_string(H) + " splits an FP8 scale block of " +
+                              std::to_string(eh.block_in) + " columns");
+    m.eh_proj_embed = slice_linear_cols(eh, 0, H);  // [H, H]: the embedding's half
+    m.eh_proj_hidden = slice_linear_cols(eh, H, 2 * H);
+    be_.prepare_linear(m.eh_proj_embed);
+    be_.prepare_linear(m.eh_proj_hidden);
+    w.layers.push_back(std::move(L));
+    w.mtp = std::move(m);
+    return Status::ok();
+  }
+
   Result<DeepseekV3Weights> load() {
     DeepseekV3Weights w;
     // The rank's rows of the vocabulary, as vLLM's VocabParallelEmbedding.
@@ -299,6 +328,11 @@ class Loader {
       be_.prepare_linear(w.lm_head);
     } else {  // the rank's rows of the vocabulary
       SABLE_ASSIGN_OR_RETURN(w.lm_head, linear("lm_head", c_.vocab_size, c_.hidden_size, false, true, Split::kRows));
+    }
+    if (opts_.load_mtp) {
+      auto st = load_mtp(w);
+      if (!st.is_ok())
+        return st.with_context("loading the multi-token-prediction (MTP) layer for speculative decoding");
     }
     w.bytes = bytes_;
     return w;

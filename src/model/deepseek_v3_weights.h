@@ -73,13 +73,32 @@ struct DecoderLayerWeights {
   std::optional<MoeWeights> moe;  // MoE layers
 };
 
+// DeepSeek-V3's multi-token-prediction module (the checkpoint's layer
+// num_hidden_layers; layer 61 of the real model), which speculative decoding
+// uses to draft tokens. For position i it joins the main model's final
+// hidden state h_i with the embedding of token i + 1 and predicts token
+// i + 2: x = eh_proj([enorm(embed(t_{i+1})) | hnorm(h_i)]), one decoder
+// layer (its own slot of the latent cache), then shared_head.norm and the
+// output head. Its decoder layer is DeepseekV3Weights::layers' last entry.
+// The embedding and output head are the main model's: DeepSeek-V3 shares
+// them (the checkpoint's copies, embed_tokens and shared_head.head, hold
+// the same values and are not loaded: 1.9 GB saved in bf16).
+struct MtpWeights {
+  Tensor enorm, hnorm, shared_head_norm;  // [H]
+  // eh_proj [H, 2H] as its two column halves, so that no concatenation is
+  // needed: eh_proj([e | h]) = eh_proj_embed(e) + eh_proj_hidden(h).
+  LinearWeight eh_proj_embed, eh_proj_hidden;  // [H, H] each
+};
+
 struct DeepseekV3Weights {
   Tensor embed_tokens;  // [V / tp, H]: rows [vocab_begin, vocab_begin + V / tp) of the vocabulary
   int64_t vocab_begin = 0;
+  // [0, num_hidden_layers) the main model's; one more, the MTP module's, when mtp is set
   std::vector<DecoderLayerWeights> layers;
   Tensor norm;
   LinearWeight lm_head;
-  size_t bytes = 0;  // weight bytes on the device
+  std::optional<MtpWeights> mtp;  // loaded for speculative decoding (LoadOptions::load_mtp)
+  size_t bytes = 0;               // weight bytes on the device
 };
 
 struct LoadOptions {
@@ -98,6 +117,9 @@ struct LoadOptions {
   // --enable-expert-parallel: the routed experts placed whole on the ranks
   // instead of split by intermediate (model/tensor_parallel.h).
   bool expert_parallel = false;
+  // Load the MTP module (MtpWeights) too, for speculative decoding with it
+  // (--speculative-config '{"method": "deepseek_mtp", ...}').
+  bool load_mtp = false;
 };
 
 // One rank's weights: the parts `shard` holds of every split weight

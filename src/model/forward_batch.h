@@ -21,6 +21,9 @@ struct ForwardBatch {
   int max_blocks = 0;
   int block_size = 0;  // tokens per cache block (0: unknown, no expanded-form prefill)
   std::vector<int32_t> logits_indices;  // rows of T whose logits are wanted
+  // Keep every row's final hidden state (after the model's norm) on the
+  // model, for DeepseekV3Model::forward_mtp (speculative decoding).
+  bool keep_hidden = false;
 
   int num_tokens() const { return int(token_ids.size()); }
   int num_seqs() const { return int(seq_lens.size()); }
@@ -40,6 +43,7 @@ struct DeviceBatch {
   Tensor token_ids;       // I32 [T]
   Tensor logits_indices;  // I32 [N]
   bool logits_all_rows = false;  // logits_indices is 0..T-1 (decode): lm_head reads the rows in place
+  bool keep_hidden = false;      // ForwardBatch::keep_hidden
   AttentionMetadata attn;
   // When `expanded` is not empty: the rows that take the absorbed (paged)
   // attention, the batch's first absorbed.num_tokens tokens and

@@ -80,11 +80,11 @@ Tensor DummyWeightSource::generate(const TensorSpec& spec) const {
   return t;
 }
 
-Result<std::unique_ptr<WeightSource>> open_weight_source(const std::string& model_dir,
-                                                         const std::string& load_format, uint64_t seed) {
+Result<std::unique_ptr<WeightSource>> open_weight_source(const std::string& model_dir, const std::string& load_format,
+                                                         uint64_t seed, bool include_mtp) {
   if (load_format == "dummy") {
     SABLE_ASSIGN_OR_RETURN(ModelConfig cfg, load_model_config(model_dir + "/config.json"));
-    return std::unique_ptr<WeightSource>(new DummyWeightSource(std::move(cfg), seed));
+    return std::unique_ptr<WeightSource>(new DummyWeightSource(std::move(cfg), seed, include_mtp));
   }
   if (load_format != "auto" && load_format != "safetensors")
     return invalid_argument("--load-format '" + load_format + "' is not supported; use auto, safetensors or dummy");

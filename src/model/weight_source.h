@@ -68,8 +68,8 @@ class DummyWeightSource final : public WeightSource {
 
 // Opens a model: a checkpoint directory, or with load_format "dummy" random
 // weights from the directory's config.json alone.
-Result<std::unique_ptr<WeightSource>> open_weight_source(const std::string& model_dir,
-                                                         const std::string& load_format,
-                                                         uint64_t seed = 0);
+// include_mtp: the dummy weights include the MTP layer's tensors too.
+Result<std::unique_ptr<WeightSource>> open_weight_source(const std::string& model_dir, const std::string& load_format,
+                                                         uint64_t seed = 0, bool include_mtp = false);
 
 }  // namespace sable

@@ -245,7 +245,7 @@ Result<Tensor> ModelRunner::run_device(const std::vector<RunnerSeq>& seqs) {
   const int bs = cache_.block_size;
   static const std::vector<std::unique_ptr<DecodeGraph>> kNone;
   const auto& graphs = graphs_.empty() ? kNone : graphs_[0];
-  if (!graphs.empty() && int(seqs.size()) <= graphs.back()->batch) {
+  if (!speculative_ && !graphs.empty() && int(seqs.size()) <= graphs.back()->batch) {
     bool decode = true;
     for (const auto& s : seqs)
       decode = decode && s.num_new == 1 && s.need_logits && s.prompt_logits == 0 &&
@@ -266,26 +266,37 @@ Result<Tensor> ModelRunner::run_device(const std::vector<RunnerSeq>& seqs) {
   std::vector<size_t> order(seqs.size());
   std::iota(order.begin(), order.end(), size_t(0));
   std::vector<char> expanded(seqs.size());
-  for (size_t i = 0; i < seqs.size(); ++i)
-    expanded[i] = model_.use_expanded(seqs[i].num_new, seqs[i].num_computed + seqs[i].num_new);
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const int n = seqs[i].num_new + (seqs[i].need_logits ? seqs[i].num_draft() : 0);
+    expanded[i] = model_.use_expanded(n, seqs[i].num_computed + n);
+  }
   std::stable_partition(order.begin(), order.end(), [&](size_t i) { return !expanded[i]; });
-  std::vector<int32_t> last_row(seqs.size());
+  std::vector<int32_t> last_row(seqs.size());  // each sequence's last new token (before its drafts)
+  step_first_row_.assign(seqs.size(), 0);
+  step_first_pos_.assign(seqs.size(), 0);
+  step_num_rows_.assign(seqs.size(), 0);
+  b.keep_hidden = speculative_;
   for (size_t k = 0; k < order.size(); ++k) {
     const RunnerSeq& s = seqs[order[k]];
-    for (int i = 0; i < s.num_new; ++i) {
+    const int nd = s.need_logits ? s.num_draft() : 0, n = s.num_new + nd;
+    step_first_row_[order[k]] = int32_t(b.token_ids.size());
+    step_first_pos_[order[k]] = s.num_computed;
+    step_num_rows_[order[k]] = n;
+    for (int i = 0; i < n; ++i) {
       const int pos = s.num_computed + i;
-      b.token_ids.push_back((*s.tokens)[size_t(pos)]);
+      b.token_ids.push_back(i < s.num_new ? (*s.tokens)[size_t(pos)] : (*s.draft)[size_t(i - s.num_new)]);
       b.positions.push_back(pos);
       b.token_seq.push_back(int32_t(k));
       b.slot_mapping.push_back((*s.block_table)[size_t(pos / bs)] * bs + pos % bs);
     }
-    last_row[order[k]] = int32_t(b.token_ids.size()) - 1;
-    b.seq_lens.push_back(s.num_computed + s.num_new);
+    last_row[order[k]] = int32_t(b.token_ids.size()) - 1 - nd;
+    b.seq_lens.push_back(s.num_computed + n);
     for (int i = 0; i < max_blocks; ++i)
       b.block_tables.push_back(i < int(s.block_table->size()) ? (*s.block_table)[size_t(i)] : 0);
   }
   for (size_t si = 0; si < seqs.size(); ++si)
-    if (seqs[si].need_logits) b.logits_indices.push_back(last_row[si]);
+    if (seqs[si].need_logits)
+      for (int j = 0; j <= seqs[si].num_draft(); ++j) b.logits_indices.push_back(last_row[si] + j);
   for (size_t si = 0; si < seqs.size(); ++si) {
     const int first = last_row[si] - seqs[si].num_new + 1;
     for (int i = 0; i < std::min(seqs[si].prompt_logits, seqs[si].num_new); ++i) b.logits_indices.push_back(first + i);

@@ -25,6 +25,23 @@ struct RunnerSeq {
   // Logits rows of the first prompt_logits new tokens too (prompt logprobs),
   // after all the sampling rows, in sequence order.
   int prompt_logits = 0;
+  // Speculative decoding: draft tokens that follow `tokens`, run after the
+  // num_new ones (their cache slots are written; the engine keeps those of
+  // the drafts it accepts). Needs need_logits: the sequence's sampling rows
+  // are then 1 + drafts, its last new token's and each draft's, in order.
+  const std::vector<int32_t>* draft = nullptr;
+  int num_draft() const { return draft ? int(draft->size()) : 0; }
+};
+
+// A sequence of the last step for ModelRunner::propose_mtp.
+struct MtpSeq {
+  int step_seq = 0;  // its index in the last run_device() call
+  // Positions [first, first + num) of that step's rows run through the MTP
+  // module; the row of position p reads token (*tokens)[p + 1].
+  int first = 0, num = 0;
+  const std::vector<int32_t>* tokens = nullptr;   // prompt + generated, after the step's sampling
+  const std::vector<int>* block_table = nullptr;  // covering position first + num + num_drafts - 2
+  int num_drafts = 0;  // drafts wanted after the last position (0: the MTP cache is filled only)
 };
 
 struct KvPoolOptions {
@@ -62,6 +79,17 @@ class ModelRunner {
   // Copies one block's cache contents (all layers): copy-on-write for forks.
   void copy_block(int src, int dst);
 
+  // Speculative decoding with the model's MTP module (runner/mtp_drafts.cpp).
+  // On: every step keeps its hidden states for propose_mtp and runs eagerly
+  // (the decode graphs hold one token per sequence and no hidden states).
+  void set_speculative(bool on) { speculative_ = on; }
+  // Runs the MTP module over positions of the last run_device() step (their
+  // hidden states), which fills its cache slots, then chains it from each
+  // sequence's last position for num_drafts greedy drafts (vLLM's DeepSeek
+  // MTP proposer: argmax, the MTP's own hidden state fed back). Returns the
+  // drafts of each entry, in order.
+  Result<std::vector<std::vector<int32_t>>> propose_mtp(const std::vector<MtpSeq>& seqs);
+
  private:
   struct DecodeGraph;
   void capture_decode_graphs(const KvPoolOptions& o);
@@ -75,6 +103,10 @@ class ModelRunner {
   int graph_max_blocks_ = 0;
   // [rank][i], ascending batch size; every rank has the same sizes.
   std::vector<std::vector<std::unique_ptr<DecodeGraph>>> graphs_;
+  bool speculative_ = false;
+  // The last eager step, per sequence in the caller's order: its first new
+  // token's row and position (propose_mtp maps positions to rows).
+  std::vector<int32_t> step_first_row_, step_first_pos_, step_num_rows_;
 };
 
 // Blocks that fit a budget for this model and dtype.

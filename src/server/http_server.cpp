@@ -196,6 +196,9 @@ void HttpServer::log_stats() {
                "reqs, Waiting: {} reqs, KV cache usage: {:.1f}%",
                double(prompt - last_prompt_tokens_) / secs, double(gen - last_gen_tokens_) / secs,
                g.num_requests_running, g.num_requests_waiting, 100.0 * g.kv_cache_usage);
+    if (busy)
+      if (EngineMetrics* m = ctx_.engine->metrics())
+        if (std::string spec = spec_decode_summary(*m); !spec.empty()) LOG_INFO("{}", spec);
     last_prompt_tokens_ = prompt;
     last_gen_tokens_ = gen;
     last_stats_ = now;

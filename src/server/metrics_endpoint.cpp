@@ -143,6 +143,18 @@ std::string render_prometheus(const std::string& model_name, const EngineGauges&
     e.counter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", double(m->prompt_tokens.load()));
     e.counter("vllm:generation_tokens_total", "Number of generation tokens processed.",
               double(m->generation_tokens.load()));
+    if (m->spec_positions > 0) {
+      e.counter("vllm:spec_decode_num_drafts_total", "Number of spec decoding drafts.",
+                double(m->spec_num_drafts.load()));
+      e.counter("vllm:spec_decode_num_draft_tokens_total", "Number of draft tokens.",
+                double(m->spec_num_draft_tokens.load()));
+      e.counter("vllm:spec_decode_num_accepted_tokens_total", "Number of accepted tokens.",
+                double(m->spec_num_accepted_tokens.load()));
+      e.head("vllm:spec_decode_num_accepted_tokens_per_pos_total", "Accepted tokens per draft position.", "counter");
+      for (int j = 0; j < std::min(m->spec_positions, EngineMetrics::kMaxSpecPositions); ++j)
+        e.sample("vllm:spec_decode_num_accepted_tokens_per_pos_total", "position=\"" + std::to_string(j) + "\"",
+                 double(m->spec_accepted_per_pos[size_t(j)].load()));
+    }
     e.head("vllm:request_success_total", "Count of successfully processed requests.", "counter");
     e.sample("vllm:request_success_total", "finished_reason=\"stop\"", double(m->success_stop.load()));
     e.sample("vllm:request_success_total", "finished_reason=\"length\"", double(m->success_length.load()));

@@ -220,3 +220,37 @@ def test_tensor_parallel_on_cpu_matches_reference_and_refuses_splits_that_cannot
     p = run("serve", "--model", str(d), "--dry-run", "--plan-device-memory-gib", "141", "-tp", "8",
             "--enable-expert-parallel")
     assert "32 routed experts whole on each of 8 ranks" in p.stdout, p.stdout
+
+
+def test_speculative_decoding_generates_the_same_tokens(tmp_path):
+    # n-gram drafts on the reference checkpoint: the reference's greedy tokens, with drafts accepted.
+    fix = os.path.join(FIX, "tiny-dsv3")
+    exp = load_file(os.path.join(fix, "expected.safetensors"))
+    ids = " ".join(map(str, exp["prompt2.ids"]))
+    plain = run("generate", "--model", fix, "--device", "cpu", "--prompt-ids", ids, "--max-tokens", "24", "--json")
+    p = run("generate", "--model", fix, "--device", "cpu", "--prompt-ids", ids, "--max-tokens", "24", "--json",
+            "--speculative-config", '{"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_min": 1}')
+    assert json.loads(p.stdout)["ids"] == json.loads(plain.stdout)["ids"]
+    assert "SpecDecoding metrics: Draft acceptance rate" in p.stderr, p.stderr
+    # The MTP layer of a checkpoint that has one (make-model --mtp): the same tokens as without drafts.
+    out = tmp_path / "mtp"
+    run("make-model", "--preset", "tiny", "--mtp", "--seed", "4", "--out", str(out))
+    plain = run("generate", "--model", str(out), "--prompt-ids", "5 17 3 5 17", "--max-tokens", "16", "--json")
+    for k in ("1", "3"):
+        p = run("generate", "--model", str(out), "--prompt-ids", "5 17 3 5 17", "--max-tokens", "16", "--json",
+                "--speculative-config", '{"method": "deepseek_mtp", "num_speculative_tokens": ' + k + "}")
+        assert json.loads(p.stdout)["ids"] == json.loads(plain.stdout)["ids"]
+        assert "SpecDecoding metrics" in p.stderr, p.stderr
+    # A checkpoint without an MTP layer, and a method Sable does not run: clear errors.
+    p = run("generate", "--model", fix, "--device", "cpu", "--prompt-ids", ids, "--max-tokens", "4",
+            "--speculative-config", '{"method": "mtp", "num_speculative_tokens": 1}', check=False)
+    assert p.returncode != 0 and "num_nextn_predict_layers is 0" in p.stderr, p.stderr
+    p = run("generate", "--model", fix, "--prompt-ids", ids, "--speculative-config",
+            '{"method": "eagle", "num_speculative_tokens": 1}', check=False)
+    assert p.returncode != 0 and "ngram" in p.stderr, p.stderr
+    p = run("serve", "--model", fix, "--speculative-config", "{not json", check=False)
+    assert p.returncode == 2 and "--speculative-config" in p.stderr, p.stderr
+    # The dry run counts the MTP layer.
+    p = run("serve", "--model", str(out), "--dry-run", "--plan-device-memory-gib", "80",
+            "--speculative-config", '{"method": "mtp", "num_speculative_tokens": 2}')
+    assert "speculative decoding: mtp, 2 draft token(s) a step" in p.stdout, p.stdout

@@ -1,0 +1,133 @@
+// Speculative decoding's drafts from DeepSeek-V3's MTP module
+// (ModelRunner::propose_mtp; the module is MtpWeights, its forward
+// DeepseekV3Model::forward_mtp).
+//
+// After a step, the MTP module runs over every position the main model just
+// computed whose next token is now known (a prompt chunk's, or a verified
+// step's accepted positions and the token sampled after them), so that its
+// own latent cache holds every position a later draft attends to. The last
+// row of each sampling sequence gives the first draft; further drafts chain
+// one position at a time from the module's own hidden state, as vLLM's
+// DeepSeek MTP proposer does with num_speculative_tokens > 1.
+#include <algorithm>
+
+#include "runner/model_runner.h"
+
+namespace sable {
+
+namespace {
+// The argmax of each row of F32 logits [N, V], wherever they are.
+std::vector<int32_t> argmax_rows(Backend& be, const Tensor& logits) {
+  const int64_t N = logits.dim(0), V = logits.dim(1);
+  std::vector<int32_t> out(static_cast<size_t>(N), 0);
+  if (N == 0) return out;
+  if (logits.device() != Device::kCPU) {
+    std::vector<TokenSamplingRow> greedy(static_cast<size_t>(N));  // temperature 0: the argmax
+    if (be.sample_tokens(logits, greedy, out.data())) return out;
+  }
+  std::vector<float> host;
+  const float* p = nullptr;
+  if (logits.device() == Device::kCPU) {
+    p = logits.ptr<float>();
+  } else {
+    host.resize(size_t(N * V));
+    be.copy_to_host(logits, host.data());
+    p = host.data();
+  }
+  for (int64_t i = 0; i < N; ++i) out[size_t(i)] = int32_t(std::max_element(p + i * V, p + (i + 1) * V) - (p + i * V));
+  return out;
+}
+}  // namespace
+
+Result<std::vector<std::vector<int32_t>>> ModelRunner::propose_mtp(const std::vector<MtpSeq>& seqs) {
+  if (!speculative_) return failed_precondition("propose_mtp: the runner is not in speculative mode");
+  const int bs = cache_.block_size;
+  std::vector<std::vector<int32_t>> drafts(seqs.size());
+  auto slot = [&](const MtpSeq& s, int pos) { return (*s.block_table)[size_t(pos / bs)] * bs + pos % bs; };
+  int max_blocks = 1;
+  for (const MtpSeq& s : seqs) {
+    if (s.step_seq < 0 || s.step_seq >= int(step_first_row_.size()))
+      return invalid_argument("propose_mtp: no sequence " + std::to_string(s.step_seq) + " in the last step");
+    const int p0 = step_first_pos_[size_t(s.step_seq)];
+    if (s.num < 1 || s.first < p0 || s.first + s.num > p0 + step_num_rows_[size_t(s.step_seq)] ||
+        s.first + s.num >= int(s.tokens->size()))
+      return invalid_argument("propose_mtp: positions outside the last step's rows or without a next token");
+    const int last = s.first + s.num - 1 + std::max(0, s.num_drafts - 1);  // the chain's last position
+    if (last / bs >= int(s.block_table->size()))
+      return invalid_argument("propose_mtp: the block table does not cover position " + std::to_string(last));
+    max_blocks = std::max(max_blocks, int(s.block_table->size()));
+  }
+  auto tables = [&](ForwardBatch& b, const std::vector<size_t>& which) {
+    b.max_blocks = max_blocks;
+    b.block_size = bs;
+    for (size_t k : which)
+      for (int i = 0; i < max_blocks; ++i)
+        b.block_tables.push_back(i < int(seqs[k].block_table->size()) ? (*seqs[k].block_table)[size_t(i)] : 0);
+  };
+
+  // 1. Every position the step computed and whose next token is known.
+  ForwardBatch b;
+  std::vector<int32_t> hidden_rows;
+  std::vector<size_t> all(seqs.size()), wanting;  // wanting: the entries that draft
+  for (size_t k = 0; k < seqs.size(); ++k) {
+    const MtpSeq& s = seqs[k];
+    all[k] = k;
+    const int row0 = step_first_row_[size_t(s.step_seq)] + (s.first - step_first_pos_[size_t(s.step_seq)]);
+    for (int j = 0; j < s.num; ++j) {
+      const int pos = s.first + j;
+      b.token_ids.push_back((*s.tokens)[size_t(pos) + 1]);
+      b.positions.push_back(pos);
+      b.token_seq.push_back(int32_t(k));
+      b.slot_mapping.push_back(slot(s, pos));
+      hidden_rows.push_back(row0 + j);
+    }
+    b.seq_lens.push_back(s.first + s.num);
+    if (s.num_drafts > 0) {
+      b.logits_indices.push_back(int32_t(b.token_ids.size()) - 1);
+      wanting.push_back(k);
+    }
+  }
+  tables(b, all);
+  SABLE_ASSIGN_OR_RETURN(Tensor logits, model_.forward_mtp(b, hidden_rows, cache_));
+  std::vector<int32_t> next = argmax_rows(model_.backend(), logits);
+  // Rows of the MTP output each drafting entry continues from.
+  std::vector<int32_t> from(wanting.size());
+  for (size_t w = 0; w < wanting.size(); ++w) {
+    drafts[wanting[w]].push_back(next[w]);
+    from[w] = b.logits_indices[w];
+  }
+
+  // 2. The chain: one position further per draft, from the MTP's own hidden state.
+  for (int step = 1;; ++step) {
+    std::vector<size_t> cont, cont_w;  // entries that want more, and their index in `wanting`
+    for (size_t w = 0; w < wanting.size(); ++w)
+      if (seqs[wanting[w]].num_drafts > step) {
+        cont.push_back(wanting[w]);
+        cont_w.push_back(w);
+      }
+    if (cont.empty()) break;
+    ForwardBatch c;
+    std::vector<int32_t> rows;
+    for (size_t i = 0; i < cont.size(); ++i) {
+      const MtpSeq& s = seqs[cont[i]];
+      const int pos = s.first + s.num - 1 + step;
+      c.token_ids.push_back(drafts[cont[i]].back());
+      c.positions.push_back(pos);
+      c.token_seq.push_back(int32_t(i));
+      c.slot_mapping.push_back(slot(s, pos));
+      c.seq_lens.push_back(pos + 1);
+      c.logits_indices.push_back(int32_t(i));
+      rows.push_back(from[cont_w[i]]);
+    }
+    tables(c, cont);
+    SABLE_ASSIGN_OR_RETURN(Tensor lg, model_.forward_mtp(c, rows, cache_));
+    std::vector<int32_t> nx = argmax_rows(model_.backend(), lg);
+    for (size_t i = 0; i < cont.size(); ++i) {
+      drafts[cont[i]].push_back(nx[i]);
+      from[cont_w[i]] = int32_t(i);
+    }
+  }
+  return drafts;
+}
+
+}  // namespace sable
