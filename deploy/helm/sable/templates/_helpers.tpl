@@ -177,6 +177,10 @@ exponent form.
 {{- if $e.enableExpertParallel }}
 - --enable-expert-parallel
 {{- end }}
+{{- if $e.speculativeConfig }}
+- --speculative-config
+- {{ $e.speculativeConfig | quote }}
+{{- end }}
 {{- if $e.toolCallParser }}
 - --enable-auto-tool-choice
 - --tool-call-parser
