@@ -248,7 +248,7 @@ Result<Tensor> ModelRunner::run_device(const std::vector<RunnerSeq>& seqs) {
   if (!speculative_ && !graphs.empty() && int(seqs.size()) <= graphs.back()->batch) {
     bool decode = true;
     for (const auto& s : seqs)
-      decode = decode && s.num_new == 1 && s.need_logits && s.prompt_logits == 0 &&
+      decode = decode && s.num_new == 1 && s.need_logits && s.prompt_logits == 0 && s.num_draft() == 0 &&
                int(s.block_table->size()) <= graph_max_blocks_;
     if (decode) {
       for (size_t i = 0; i < graphs.size(); ++i)
