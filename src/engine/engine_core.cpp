@@ -29,6 +29,7 @@ std::unique_ptr<ModelRunner> make_runner(const EngineConfig& cfg, DeepseekV3Mode
   o.max_num_seqs = cfg.max_num_seqs;
   o.max_model_len = cfg.max_model_len;
   o.enforce_eager = cfg.enforce_eager;
+  o.num_speculative_tokens = cfg.speculative.enabled() ? cfg.speculative.num_speculative_tokens : 0;
   return std::make_unique<ModelRunner>(model, o);
 }
 

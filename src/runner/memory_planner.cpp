@@ -105,7 +105,8 @@ MemoryPlan plan_basic(const MemoryPlanInput& in, int64_t model_weight_bytes, int
   p.budget = int64_t(double(in.device_memory) * in.gpu_memory_utilization);
   p.weight_tiles = in.fp8_stream_tiles ? tile_bytes / tp : 0;
   p.weights = model_weight_bytes + p.weight_tiles;  // one rank's
-  p.activations = activation_peak_bytes(c, std::max(in.max_num_batched_tokens, 1), in.max_num_seqs, tp);
+  p.activations = activation_peak_bytes(c, std::max(in.max_num_batched_tokens, 1),
+                                        in.max_num_seqs * std::max(1, in.logits_rows_per_seq), tp);
   p.graphs = in.cuda_graphs ? (int64_t(512) << 20) : 0;
   // MLA's latent cache is not split by tensor parallelism (every rank keeps
   // the full 576-wide latent of its tokens).

@@ -28,6 +28,9 @@ struct MemoryPlanInput {
   int block_size = 64;
   DType kv_dtype = DType::BF16;
   bool cuda_graphs = true;
+  // Rows of logits a sequence may need in one step: 1, or 1 + k under
+  // speculative decoding (its token's and each draft's).
+  int logits_rows_per_seq = 1;
   // FP8 dense linears are held twice on CUDA: cuBLASLt's rows and the
   // streaming kernel's tiles (cuda/gemm.h, set_stream_tiles_read). On unless
   // SABLE_STREAM_TILES=0, the CUDA backend's knob.

@@ -52,7 +52,8 @@ ModelRunner::ModelRunner(DeepseekV3Model& model, const KvPoolOptions& o) : model
       // (already counted in total - free), less the activation peak and the
       // graph pools.
       const int64_t used = int64_t(total_b - free_b);
-      const int64_t act = activation_peak_bytes(model.config(), o.max_num_batched_tokens, o.max_num_seqs, tp);
+      const int64_t act = activation_peak_bytes(model.config(), o.max_num_batched_tokens,
+                                                o.max_num_seqs * (1 + o.num_speculative_tokens), tp);
       const int64_t graphs = o.enforce_eager ? 0 : (int64_t(512) << 20);
       budget = int64_t(double(total_b) * o.gpu_memory_utilization) - used - act - graphs;
       LOG_INFO("KV budget: {:.2f} GiB = {:.2f} x {:.1f} GiB - {:.2f} GiB in use - {:.2f} GiB activations - {:.2f} GiB graphs",

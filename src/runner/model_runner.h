@@ -57,6 +57,7 @@ struct KvPoolOptions {
   int max_num_seqs = 256;
   int max_model_len = 0;
   bool enforce_eager = false;
+  int num_speculative_tokens = 0;  // drafts a sequence verifies per step (k + 1 logits rows)
 };
 
 class ModelRunner {

@@ -121,3 +121,25 @@ TEST(MemoryPlanner, SuggestsAnFp8KvCache) {
 
 }  // namespace
 }  // namespace sable
+
+namespace sable {
+namespace {
+
+TEST(MemoryPlanner, SpeculativeRowsOfLogitsAreCounted) {
+  // Each sequence's k + 1 rows of vocabulary logits (F32) under speculative
+  // decoding: 256 sequences x 3 rows x 129,280 x 4 bytes, twice, on top.
+  MemoryPlanInput in;
+  in.config = *preset_config("dsv3", 0, true);
+  in.device_memory = int64_t(141) << 30;
+  in.max_num_seqs = 256;
+  in.tensor_parallel_size = 8;
+  const MemoryPlan one = plan_memory(in);
+  in.logits_rows_per_seq = 3;
+  const MemoryPlan spec = plan_memory(in);
+  const int64_t extra = int64_t(256) * 2 * in.config.vocab_size * 4 * 2 * 5 / 4;
+  EXPECT_NEAR(double(spec.activations - one.activations), double(extra), 1e6);
+  EXPECT_EQ(spec.weights, one.weights);
+}
+
+}  // namespace
+}  // namespace sable
