@@ -7,7 +7,6 @@
 #include "core/logging.h"
 #include "core/rng.h"
 #include "engine/bad_words.h"
-#include "engine/ngram_proposer.h"
 #include "engine/sampler.h"
 #include "tokenizer/incremental_decoder.h"
 #include "tokenizer/tokenizer.h"
@@ -470,7 +469,6 @@ bool EngineCore::step() {
   }
   std::vector<float> host_row;
   std::vector<std::string> done;
-  std::vector<int> accepted_drafts(sampling.size(), 0);
   for (size_t i = 0; i < sampling.size(); ++i) {
     Sequence& seq = *sampling[i];
     RequestState& r = *seq.request;
@@ -492,7 +490,7 @@ bool EngineCore::step() {
       ++metrics_.spec_num_drafts;
       metrics_.spec_num_draft_tokens += uint64_t(nd);
     }
-    bool finished = false;
+    int accepted = 0;
     for (int j = 0; j <= nd; ++j) {
       const int64_t row_index = row0[i] + j;
       const float* row_logits = nullptr;
@@ -515,7 +513,6 @@ bool EngineCore::step() {
           RequestOutput ev;
           ev.index = seq.choice;
           finish_choice(r, seq, FinishReason::kStop, ev);
-          finished = true;
           break;
         }
         s = j < nd ? verify_draft(row_logits, V, row, draft[size_t(j)]) : sample_token(row_logits, V, row);
@@ -526,78 +523,19 @@ bool EngineCore::step() {
       const bool forking = seq.fork_pending;
       accept_token(r, seq, s.token, s.logprob, std::move(s.top));
       if (forking) fork(r, seq, row_logits);
-      if (seq.status == SeqStatus::kFinished) {
-        finished = true;
-        break;
-      }
-      if (j == nd || !s.draft_accepted) break;
-      ++accepted_drafts[i];
+      if (seq.status == SeqStatus::kFinished || j == nd || !s.draft_accepted) break;
+      ++accepted;
       if (j < EngineMetrics::kMaxSpecPositions) ++metrics_.spec_accepted_per_pos[size_t(j)];
     }
-    metrics_.spec_num_accepted_tokens += uint64_t(accepted_drafts[i]);
+    metrics_.spec_num_accepted_tokens += uint64_t(accepted);
     // The accepted drafts' latents are in the cache (the rejected ones'
     // slots are written over later).
-    if (!finished) seq.num_computed += accepted_drafts[i];
+    if (seq.status != SeqStatus::kFinished) seq.num_computed += accepted;
     if (r.finished >= r.req.params.n) done.push_back(r.req.request_id);
   }
-  if (cfg_.speculative.enabled()) propose_drafts(out, computed_before, sampling);
+  if (cfg_.speculative.enabled()) propose_drafts(out, computed_before);
   for (const auto& id : done) remove_request(id);
   return true;
-}
-
-void EngineCore::propose_drafts(const SchedulerOutput& out, const std::vector<int>& computed_before,
-                                const std::vector<Sequence*>& sampling) {
-  const SpeculativeConfig& sc = cfg_.speculative;
-  // Drafts a sequence that just sampled may verify next step: the step
-  // yields at most drafts + 1 tokens, within max_tokens and the context.
-  auto wanted = [&](const Sequence& seq) {
-    const SamplingParams& p = seq.request->req.params;
-    int k = std::min(sc.num_speculative_tokens, p.max_tokens - seq.num_generated() - 1);
-    k = std::min(k, cfg_.max_model_len - seq.length());
-    return std::max(k, 0);
-  };
-  auto sampled = [&](const Sequence* seq) {
-    return seq->status == SeqStatus::kRunning && seq->num_uncomputed() == 1 &&
-           std::find(sampling.begin(), sampling.end(), seq) != sampling.end();
-  };
-  if (sc.method == SpeculativeConfig::Method::kNgram) {
-    for (Sequence* seq : sampling)
-      if (sampled(seq))
-        if (const int k = wanted(*seq); k > 0)
-          seq->draft = ngram_propose(seq->tokens, sc.prompt_lookup_min, sc.prompt_lookup_max, k);
-    return;
-  }
-  // MTP: every position the step computed whose latent is kept (a chunk's,
-  // or the verified token and the accepted drafts) and whose next token is
-  // known; the sequences that sampled draft from their last position.
-  std::vector<MtpSeq> ms;
-  std::vector<Sequence*> who;
-  for (size_t k = 0; k < out.scheduled.size(); ++k) {
-    Sequence* seq = out.scheduled[k].seq;
-    if (seq->status != SeqStatus::kRunning) continue;
-    MtpSeq m;
-    m.step_seq = int(k);
-    m.first = computed_before[k];
-    m.num = std::min(seq->num_computed, seq->length() - 1) - m.first;
-    if (m.num <= 0) continue;
-    m.tokens = &seq->tokens;
-    m.block_table = &seq->block_table;
-    if (sampled(seq)) {
-      m.num_drafts = wanted(*seq);
-      // The chain writes the MTP's slots up to position first + num + drafts - 2.
-      if (m.num_drafts > 1 && !scheduler_.ensure_blocks(seq, m.first + m.num + m.num_drafts - 1)) m.num_drafts = 1;
-    }
-    ms.push_back(m);
-    who.push_back(seq);
-  }
-  if (ms.empty()) return;
-  auto drafts = runner_->propose_mtp(ms);
-  if (!drafts.is_ok()) {
-    // The step's tokens stand; the next step decodes without drafts.
-    LOG_WARN("MTP drafts failed: {}", drafts.status().to_string());
-    return;
-  }
-  for (size_t i = 0; i < who.size(); ++i) who[i]->draft = std::move((*drafts)[i]);
 }
 
 int64_t EngineCore::structured_mask(Sequence& seq) {

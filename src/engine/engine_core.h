@@ -83,13 +83,12 @@ class EngineCore {
   // text (its matcher is made at the first generated token) and returns how
   // many; -1 for an unconstrained choice (allowed_ untouched).
   int64_t structured_mask(Sequence& seq);
-  // Speculative decoding, after a step's sampling: each sampling sequence's
-  // drafts for the next step (Sequence::draft), by n-gram lookup or the MTP
-  // module, which also runs over every position the step computed (its own
-  // cache). computed_before: each scheduled sequence's num_computed before
-  // the step.
-  void propose_drafts(const SchedulerOutput& out, const std::vector<int>& computed_before,
-                      const std::vector<Sequence*>& sampling);
+  // Speculative decoding, after a step's sampling (engine/speculative_drafts.cpp):
+  // the drafts of each sequence that decodes next step (Sequence::draft), by
+  // n-gram lookup or the MTP module, which also runs over every position the
+  // step computed (its own cache). computed_before: each scheduled
+  // sequence's num_computed before the step.
+  void propose_drafts(const SchedulerOutput& out, const std::vector<int>& computed_before);
 
   EngineConfig cfg_;
   DeepseekV3Model& model_;

@@ -112,13 +112,12 @@ SchedulerOutput Scheduler::schedule() {
       continue;
     }
     // Speculative decoding: a decoding sequence's drafts run with its token,
-    // as far as the budget, the context and free blocks allow (a draft never
+    // as far as the budget and free blocks allow (a draft never
     // preempts anything: without room it is dropped).
     int nd = 0;
     if (!seq->draft.empty() && n == seq->num_uncomputed() && n == 1 && !seq->needs_prompt_logits) {
-      nd = std::min({int(seq->draft.size()), budget - n,
-                     cfg_.max_model_len > 0 ? cfg_.max_model_len - seq->length() : int(seq->draft.size())});
-      nd = std::max(nd, 0);
+      // (The proposer capped them by max_tokens and the context already.)
+      nd = std::max(0, std::min(int(seq->draft.size()), budget - n));
       if (nd > 0 && !ensure_blocks(seq, seq->num_computed + n + nd)) nd = 0;
     }
     seq->draft.resize(size_t(nd));
