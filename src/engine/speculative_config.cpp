@@ -20,12 +20,11 @@ constexpr int kMaxPromptLookup = 64;
 constexpr int kDefaultPromptLookup = 5;
 
 // Keys that decide what Sable computes.
-constexpr std::string_view kUsedKeys[] = {"method", "model", "num_speculative_tokens", "prompt_lookup_min",
-                                          "prompt_lookup_max"};
+constexpr std::string_view kUsedKeys[] = {
+    "method", "model", "num_speculative_tokens", "prompt_lookup_min", "prompt_lookup_max", "disable_by_batch_size"};
 
-// vLLM keys that only tune a separate draft model (or older vLLM's
-// scheduling of it): type-checked, then ignored. See the header for why
-// every other key is an error.
+// vLLM keys that only tune a separate draft model: type-checked, then
+// ignored. See the header for why every other key is an error.
 enum class Kind { kPositiveInt, kString, kBool };
 struct IgnoredKey {
   std::string_view name;
@@ -39,7 +38,6 @@ constexpr IgnoredKey kIgnoredKeys[] = {
     {"code_revision", Kind::kString},
     {"enforce_eager", Kind::kBool},
     {"disable_padded_drafter_batch", Kind::kBool},
-    {"disable_by_batch_size", Kind::kPositiveInt},
 };
 
 Status error(const std::string& msg) { return invalid_argument("--speculative-config: " + msg); }
@@ -212,6 +210,11 @@ Result<SpeculativeConfig> parse_speculative_config(const std::string& text) {
                  std::to_string(kMaxSpeculativeTokens) + "], e.g. " + kExample);
   SABLE_ASSIGN_OR_RETURN(c.num_speculative_tokens, get_int(*k, "num_speculative_tokens", 1, kMaxSpeculativeTokens));
   SABLE_RETURN_IF_ERROR(parse_ngram_window(obj, c));
+  // vLLM's bound: at 1 no step would ever draft, so speculation would be off.
+  if (const json* d = find(obj, "disable_by_batch_size")) {
+    SABLE_ASSIGN_OR_RETURN(c.disable_by_batch_size,
+                           get_int(*d, "disable_by_batch_size", 2, std::numeric_limits<int64_t>::max()));
+  }
   return c;
 }
 

@@ -32,11 +32,16 @@
 //  - Keys vLLM has that do not change what Sable computes (they tune a
 //    separate draft model or its padding) are type-checked and ignored:
 //    draft_tensor_parallel_size, quantization, max_model_len, revision,
-//    code_revision, enforce_eager, disable_padded_drafter_batch and
-//    disable_by_batch_size (older vLLM). Any other key is an error naming it
+//    code_revision, enforce_eager and disable_padded_drafter_batch. Any
+//    other key is an error naming it
 //    and the accepted keys: a setting silently ignored (say
 //    rejection_sample_method or draft_sample_method) would make Sable behave
 //    unlike what the user asked for, with no sign of it.
+//  - disable_by_batch_size: an integer >= 2 (vLLM's bound). A step proposes
+//    no drafts while this many sequences or more are running: at large
+//    batches the decode step is compute-bound, and verifying k + 1 tokens a
+//    sequence costs more than the accepted drafts save. vLLM's v0 rule
+//    (running queue size >= the value); absent -> never disabled.
 #pragma once
 
 #include <string>
@@ -50,6 +55,7 @@ struct SpeculativeConfig {
   Method method = Method::kNone;
   int num_speculative_tokens = 0;                    // drafts proposed per step and sequence (k)
   int prompt_lookup_min = 1, prompt_lookup_max = 0;  // ngram only (vLLM's names); set for kNgram
+  int disable_by_batch_size = 0;                     // no drafts while >= this many run; 0: always draft
   bool enabled() const { return method != Method::kNone; }
 };
 

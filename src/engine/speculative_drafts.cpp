@@ -13,9 +13,14 @@ namespace sable {
 
 void EngineCore::propose_drafts(const SchedulerOutput& out, const std::vector<int>& computed_before) {
   const SpeculativeConfig& sc = cfg_.speculative;
+  // disable_by_batch_size: a batch this large verifies at a loss, so no
+  // drafts (the MTP still runs over the step's positions below, keeping its
+  // cache whole for when the batch shrinks).
+  const bool drafting = sc.disable_by_batch_size == 0 || scheduler_.num_running() < sc.disable_by_batch_size;
   // Drafts a sequence that just sampled may verify next step: the step
   // yields at most drafts + 1 tokens, within max_tokens and the context.
   auto wanted = [&](const Sequence& seq) {
+    if (!drafting) return 0;
     const SamplingParams& p = seq.request->req.params;
     int k = std::min(sc.num_speculative_tokens, p.max_tokens - seq.num_generated() - 1);
     k = std::min(k, cfg_.max_model_len - seq.length());
@@ -50,7 +55,7 @@ void EngineCore::propose_drafts(const SchedulerOutput& out, const std::vector<in
     m.tokens = &seq->tokens;
     m.block_table = &seq->block_table;
     if (decodes_next(seq)) {
-      m.num_drafts = wanted(*seq);
+      m.num_drafts = wanted(*seq);  // may be 0
       // The chain writes the MTP's slots up to position first + num + drafts - 2.
       if (m.num_drafts > 1 && !scheduler_.ensure_blocks(seq, m.first + m.num + m.num_drafts - 1)) m.num_drafts = 1;
     }

@@ -110,12 +110,26 @@ TEST(SpeculativeConfig, NgramOlderSpellings) {
 TEST(SpeculativeConfig, IgnoredVllmKeysAreAccepted) {
   SpeculativeConfig c = parse_ok(R"({"method": "deepseek_mtp", "num_speculative_tokens": 1,
       "draft_tensor_parallel_size": 8, "quantization": "fp8", "max_model_len": 4096, "revision": "main",
-      "code_revision": null, "enforce_eager": false, "disable_padded_drafter_batch": true,
-      "disable_by_batch_size": 32})");
+      "code_revision": null, "enforce_eager": false, "disable_padded_drafter_batch": true})");
   EXPECT_EQ(c.method, Method::kMtp);
   EXPECT_EQ(c.num_speculative_tokens, 1);
+  EXPECT_EQ(c.disable_by_batch_size, 0);  // absent: drafts at every batch size
   EXPECT_EQ(parse_ok(R"({"method": "ngram", "num_speculative_tokens": 2, "quantization": null})").method,
             Method::kNgram);
+}
+
+TEST(SpeculativeConfig, DisableByBatchSize) {
+  EXPECT_EQ(
+      parse_ok(R"({"method": "mtp", "num_speculative_tokens": 1, "disable_by_batch_size": 32})").disable_by_batch_size,
+      32);
+  EXPECT_EQ(parse_ok(R"({"method": "ngram", "num_speculative_tokens": 2, "disable_by_batch_size": null})")
+                .disable_by_batch_size,
+            0);
+  // vLLM's bound: 1 would never draft.
+  expect_error(R"({"method": "mtp", "num_speculative_tokens": 1, "disable_by_batch_size": 1})",
+               {"\"disable_by_batch_size\" must be an integer >= 2", "got 1"});
+  expect_error(R"({"method": "mtp", "num_speculative_tokens": 1, "disable_by_batch_size": "8"})",
+               {"\"disable_by_batch_size\" must be an integer >= 2", "a string"});
 }
 
 TEST(SpeculativeConfig, MethodName) {

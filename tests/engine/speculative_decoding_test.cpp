@@ -215,6 +215,27 @@ TEST(SpeculativeDecoding, NgramGreedyEqualsPlain) {
   EXPECT_LT(spec.accepted, spec.draft_tokens);  // and miss
 }
 
+// disable_by_batch_size: no drafts while that many sequences run; a lone
+// sequence still drafts. Tokens never change.
+TEST(SpeculativeDecoding, DisableByBatchSizeStopsDraftingForLargeBatches) {
+  // Two requests of one prompt length and max_tokens: they run side by side
+  // from the first step to the last.
+  std::vector<GenerateRequest> two = mixed_requests(1, 16);
+  two.push_back(two[0]);
+  const SpecRun plain = run(exact_mtp(), testing::small_engine_config(), two);
+  EngineConfig cfg = spec_config(SpeculativeConfig::Method::kMtp, 2);
+  cfg.speculative.disable_by_batch_size = 2;
+  const SpecRun off = run(exact_mtp(), cfg, two);
+  EXPECT_EQ(ids_of(off), ids_of(plain));
+  EXPECT_EQ(off.drafts, 0u);
+  const SpecRun alone = run(exact_mtp(), cfg, {two[0]});
+  EXPECT_EQ(ids_of(alone)[0], ids_of(plain)[0]);
+  EXPECT_GT(alone.drafts, 0u);
+  EXPECT_EQ(alone.accepted, alone.draft_tokens);  // the MTP cache stayed whole
+  cfg.speculative.disable_by_batch_size = 3;
+  EXPECT_GT(run(exact_mtp(), cfg, two).drafts, 0u);
+}
+
 // The log-softmax of each generated token in one forward over the whole
 // sequence, with a fresh cache.
 std::vector<float> full_forward_logprobs(DeepseekV3Model& model, const std::vector<int32_t>& prompt,
