@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "backend/cuda/pdl.h"
 #include "backend/cuda/tuning_value.h"
@@ -79,6 +82,26 @@ TEST(CudaKnobs, TuningValueReadsTheEnvironmentOnceAndValidates) {
   ::unsetenv(name);
   cuda::TuningValue unset(name, 4, even);
   EXPECT_EQ(unset.get(), 4);
+}
+
+// The tensor-parallel ranks' threads reach a choice's first use together:
+// every one of them reads the environment's value (a data race before; run
+// under TSan to see one).
+TEST(CudaKnobs, TuningValueFirstUseFromManyThreads) {
+  const char* name = "SABLE_TEST_TUNING_VALUE_THREADS";
+  ::setenv(name, "6", 1);
+  for (int round = 0; round < 50; ++round) {
+    cuda::TuningValue v(name, 4, [](int x) { return x % 2 == 0; });
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t)
+      threads.emplace_back([&] {
+        if (v.get() != 6) ++wrong;
+      });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(wrong.load(), 0);
+  }
+  ::unsetenv(name);
 }
 
 }  // namespace
