@@ -4,6 +4,10 @@
 // memory floor (bytes of weights and KV read, over the device-to-device copy
 // bandwidth measured in the same run), and prefill tokens/s against the
 // FLOP count. Prints a markdown table; --json writes one line per figure.
+// --speculative K,...: the cost of a speculative decoding step with k MTP
+// drafts a sequence (verify k + 1 tokens, then the MTP module over them and
+// its chain of drafts) beside the plain decode step of the same batch, with
+// the break-even tokens a step and the speedup at given draft acceptance.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -103,6 +107,104 @@ struct Timer {
   }
 };
 
+// Speculative decoding's step against the plain decode step, per batch and
+// draft count k: the verify step (each sequence's token and its k drafts,
+// k + 1 logits rows; eager, as the engine runs it with MTP drafts) followed
+// by ModelRunner::propose_mtp as the engine calls it when every draft was
+// accepted (the MTP over k + 1 positions, then its chain of k - 1 more),
+// the most the MTP does in a step. A step that accepts a drafts yields
+// a + 1 tokens; at a per-draft acceptance rate p the expected tokens a
+// step are 1 + p + ... + p^k, and the speedup is that over spec/plain.
+void time_speculative(DeepseekV3Model& model, Backend& be, KvPoolOptions po, ModelRunner& plain,
+                      const std::vector<int>& batches, const std::vector<int>& ks, int context, int iters, int vocab,
+                      std::ofstream& json) {
+  const int kmax = *std::max_element(ks.begin(), ks.end());
+  const int max_batch = *std::max_element(batches.begin(), batches.end());
+  // The chain writes the MTP's slots up to position context + 2k - 1.
+  const int blocks_per_seq = (context + 2 * kmax + 2 + po.block_size - 1) / po.block_size;
+  po.num_blocks = max_batch * blocks_per_seq;
+  po.num_speculative_tokens = kmax;
+  po.enforce_eager = true;  // MTP steps run eagerly; no graphs to capture
+  ModelRunner spec(model, po);
+  spec.set_speculative(true);
+  const double accept[] = {0.6, 0.8, 0.9};
+  std::printf(
+      "\nspeculative decoding, MTP drafts (eager verify step + propose_mtp, all drafts accepted) against the plain "
+      "decode step of the same batch (CUDA graphs unless --enforce-eager)\n\n"
+      "| decode batch | drafts k | verify ms | MTP ms | spec step ms | plain step ms | spec / plain (break-even "
+      "tokens a step) | speedup at 60%% / 80%% / 90%% acceptance |\n"
+      "|---:|---:|---:|---:|---:|---:|---:|---|\n");
+  Timer tm{be};
+  for (int B : batches) {
+    std::vector<std::vector<int32_t>> tokens(static_cast<size_t>(B)), tables(static_cast<size_t>(B)),
+        full(static_cast<size_t>(B));
+    for (int s = 0; s < B; ++s) {
+      tokens[size_t(s)].assign(size_t(context + 1), int32_t((s * 7919) % vocab));
+      for (int b = 0; b < blocks_per_seq; ++b) tables[size_t(s)].push_back(s * blocks_per_seq + b);
+    }
+    std::vector<RunnerSeq> seqs(static_cast<size_t>(B));
+    for (int s = 0; s < B; ++s) {
+      RunnerSeq& r = seqs[size_t(s)];
+      r.tokens = &tokens[size_t(s)];
+      r.num_computed = context;
+      r.num_new = 1;
+      r.block_table = &tables[size_t(s)];
+      r.need_logits = true;
+    }
+    // The plain runner's pool holds (context + 1) / block_size blocks a sequence.
+    const int plain_blocks = (context + 1 + po.block_size - 1) / po.block_size;
+    std::vector<std::vector<int>> plain_tables(static_cast<size_t>(B));
+    std::vector<RunnerSeq> plain_seqs = seqs;
+    for (int s = 0; s < B; ++s) {
+      for (int b = 0; b < plain_blocks; ++b) plain_tables[size_t(s)].push_back(s * plain_blocks + b);
+      plain_seqs[size_t(s)].block_table = &plain_tables[size_t(s)];
+    }
+    const double plain_ms = tm.median_ms([&] { (void)plain.run_device(plain_seqs); }, 3, iters);
+    for (int k : ks) {
+      std::vector<std::vector<int32_t>> drafts(static_cast<size_t>(B));
+      std::vector<MtpSeq> ms(static_cast<size_t>(B));
+      for (int s = 0; s < B; ++s) {
+        for (int j = 0; j < k; ++j) drafts[size_t(s)].push_back(int32_t((s * 31 + j * 977 + 11) % vocab));
+        seqs[size_t(s)].draft = k > 0 ? &drafts[size_t(s)] : nullptr;
+        // After the step: the token, the k accepted drafts and the bonus token.
+        full[size_t(s)] = tokens[size_t(s)];
+        full[size_t(s)].insert(full[size_t(s)].end(), drafts[size_t(s)].begin(), drafts[size_t(s)].end());
+        full[size_t(s)].push_back(int32_t((s * 13 + 5) % vocab));
+        MtpSeq& m = ms[size_t(s)];
+        m.step_seq = s;
+        m.first = context;
+        m.num = k + 1;
+        m.tokens = &full[size_t(s)];
+        m.block_table = &tables[size_t(s)];
+        m.num_drafts = k;
+      }
+      bool ok = true;
+      const double verify_ms = tm.median_ms([&] { ok = ok && spec.run_device(seqs).is_ok(); }, 2, iters);
+      const double step_ms = tm.median_ms(
+          [&] {
+            ok = ok && spec.run_device(seqs).is_ok();
+            ok = ok && spec.propose_mtp(ms).is_ok();
+          },
+          2, iters);
+      if (!ok) {
+        std::printf("| %d | %d | failed | | | | | |\n", B, k);
+        continue;
+      }
+      const double ratio = step_ms / plain_ms;
+      std::printf("| %d | %d | %.3f | %.3f | %.3f | %.3f | %.2f |", B, k, verify_ms, step_ms - verify_ms, step_ms,
+                  plain_ms, ratio);
+      for (double p : accept) {
+        double tokens_a_step = 0;
+        for (int i = 0; i <= k; ++i) tokens_a_step += std::pow(p, i);
+        std::printf(" %.2fx%s", tokens_a_step / ratio, p == accept[2] ? " |\n" : " /");
+      }
+      if (json)
+        json << "{\"kind\":\"speculative\",\"batch\":" << B << ",\"k\":" << k << ",\"verify_ms\":" << verify_ms
+             << ",\"step_ms\":" << step_ms << ",\"plain_ms\":" << plain_ms << "}\n";
+    }
+  }
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"End-to-end GPU timing on a DeepSeek-V3 slice"};
   std::string preset = "dsv3-slice", batches = "1,8,32,128", prefills = "4096,32768", json_path;
@@ -111,6 +213,7 @@ int run(int argc, char** argv) {
   int tp = 1;
   bool ep = false;
   std::string device = "cuda", mla_prefill = "absorbed,expanded", kv_cache_dtype = "auto";
+  std::string speculative;  // draft counts k for the speculative table ("" : none)
   app.add_option("--preset", preset);
   app.add_option("--mla-prefill", mla_prefill, "MLA prefill forms to time: absorbed, expanded, auto (comma list)");
   std::string mla_chunk_keys = "4096";
@@ -141,6 +244,9 @@ int run(int argc, char** argv) {
                  "knob's first value is its baseline, set while another knob's values are timed");
   app.add_option("--ab-rounds", ab_rounds,
                  "Alternations of the --ab values per decode batch or prefill length (the median is reported)");
+  app.add_option("--speculative", speculative,
+                 "Drafts k a sequence (comma list; 0: the speculative runner's eager step without drafts): time "
+                 "MTP speculative decoding steps (loads the MTP layer) beside the plain decode step");
   app.add_flag("--profile", profile,
                "After timing each decode batch, run one more step between cudaProfilerStart/Stop "
                "(for `ncu --profile-from-start off`: the kernels of exactly one step)");
@@ -228,9 +334,12 @@ int run(int argc, char** argv) {
 #ifdef SABLE_HAVE_CUDA
   if (be.device() == Device::kCUDA) copy_bw = measure_copy_bandwidth();
 #endif
-  DummyWeightSource src(*cfg, 1234);
+  const std::vector<int> spec_ks = speculative.empty() ? std::vector<int>{} : parse_list(speculative);
+  if (!spec_ks.empty()) cfg->num_nextn_predict_layers = std::max(cfg->num_nextn_predict_layers, 1);
+  DummyWeightSource src(*cfg, 1234, /*include_mtp=*/!spec_ks.empty());
   auto t0 = Clock::now();
   LoadOptions lo;
+  lo.load_mtp = !spec_ks.empty();
   lo.quantize_fp8 = fp8 && !quantizes_at_prepare(be);
   lo.tensor_parallel_size = tp;
   lo.expert_parallel = ep;
@@ -410,6 +519,8 @@ int run(int argc, char** argv) {
                    << ",\"graphs\":" << runner.num_graphs() << "}\n";
   }
   if (!logit_notes.empty()) std::printf("\n%s", logit_notes.c_str());
+  if (!spec_ks.empty())
+    time_speculative(model, be, po, runner, batch_list, spec_ks, context, iters, int(c.vocab_size), json);
   // Prefill runs eagerly, so a knob takes effect as it is set: with --ab each
   // value is timed in turn, alternated over the rounds, like decode.
   std::printf("\n");
