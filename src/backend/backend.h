@@ -73,6 +73,12 @@ struct TokenSamplingRow {
   float min_p = 0;        // <= 0: off
   uint64_t seed = 0;      // with step, the only source of randomness: a row's
   int64_t step = 0;       // token never depends on the rest of the batch
+  // Speculative decoding: a draft token this row verifies (< 0: none). A
+  // random row then gives the draft with its probability under the row's
+  // filtered distribution, else a draw from that distribution without it
+  // (lossless rejection sampling); a greedy row gives its argmax. The
+  // draft was accepted exactly when the row's token equals it.
+  int32_t draft = -1;
 };
 
 class Backend {

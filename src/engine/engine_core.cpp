@@ -455,10 +455,15 @@ bool EngineCore::step() {
       if (seq.fork_pending) continue;  // the other choices sample from this row on the host
       SamplerRow row{&r.req.params, r.seed, seq.choice, &seq.tokens, seq.prompt_len, eos_};
       auto d = device_sampling_row(row);
-      // Drafts are verified on the device only when greedy (each row's
-      // argmax); a random row's acceptance reads the probabilities (host).
-      if (d && (seq.draft.empty() || d->temperature == 0.f)) {
-        for (int64_t j = row0[i]; j < row0[i + 1]; ++j) rows[size_t(j)] = *d;
+      if (d) {
+        // Row j verifies draft j (the backend's rejection sampling, or a
+        // greedy row's argmax) as the j-th token from here: its step.
+        for (int64_t j = row0[i]; j < row0[i + 1]; ++j) {
+          TokenSamplingRow& x = rows[size_t(j)];
+          x = *d;
+          x.step = d->step + (j - row0[i]);
+          if (j - row0[i] < int64_t(seq.draft.size())) x.draft = seq.draft[size_t(j - row0[i])];
+        }
         on_device[i] = 1;
         any = true;
       }

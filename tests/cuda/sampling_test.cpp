@@ -25,7 +25,7 @@ Tensor dev_vec(const std::vector<T>& v) {
 std::vector<int32_t> run_sample(const std::vector<float>& logits, int V, const std::vector<float>& temp,
                                 const std::vector<int32_t>& topk, const std::vector<float>& topp,
                                 const std::vector<float>& minp, const std::vector<uint64_t>& seed,
-                                const std::vector<int64_t>& step) {
+                                const std::vector<int64_t>& step, const std::vector<int32_t>& draft = {}) {
   const int64_t N = int64_t(temp.size());
   Tensor hl = Tensor::empty(DType::F32, {N, V});
   std::copy(logits.begin(), logits.end(), hl.ptr<float>());
@@ -39,6 +39,8 @@ std::vector<int32_t> run_sample(const std::vector<float>& logits, int V, const s
   p.min_p = dm.ptr<float>();
   p.seed = ds.ptr<uint64_t>();
   p.step = dst.ptr<int64_t>();
+  Tensor dd = draft.empty() ? Tensor() : dev_vec(draft);
+  if (!draft.empty()) p.draft = dd.ptr<int32_t>();
   Tensor out = poisoned(DType::I32, {N});
   cuda::sample(dl, p, out, gpu().stream());
   return download_i32(out);
@@ -117,15 +119,15 @@ TEST(CudaSampling, SameSeedAndStepGiveSameTokenInAnyBatch) {
   EXPECT_NE(run_sample(lv, V, temp, topk, topp, minp, seeds, steps2), all);
 }
 
-std::vector<double> frequencies(const std::vector<float>& row, float temp, int topk, float topp, float minp, int N) {
+std::vector<double> frequencies(const std::vector<float>& row, float temp, int topk, float topp, float minp, int N,
+                                int32_t draft = -1) {
   const int V = int(row.size());
   std::vector<float> lv;
   for (int i = 0; i < N; ++i) lv.insert(lv.end(), row.begin(), row.end());
   std::vector<uint64_t> seeds(static_cast<size_t>(N));
   std::iota(seeds.begin(), seeds.end(), 12345);
-  auto tok = run_sample(lv, V, std::vector<float>(N, temp), std::vector<int32_t>(N, topk),
-                        std::vector<float>(N, topp), std::vector<float>(N, minp), seeds,
-                        std::vector<int64_t>(N, 3));
+  auto tok = run_sample(lv, V, std::vector<float>(N, temp), std::vector<int32_t>(N, topk), std::vector<float>(N, topp),
+                        std::vector<float>(N, minp), seeds, std::vector<int64_t>(N, 3), std::vector<int32_t>(N, draft));
   std::vector<double> f(size_t(V), 0.0);
   for (int t : tok) {
     EXPECT_TRUE(t >= 0 && t < V);
@@ -162,6 +164,52 @@ TEST(CudaSampling, DistributionFollowsSoftmaxAndFilters) {
   EXPECT_LT(near(frequencies(row, 1.f, 0, 1.f, 0.3f, N), expected(row, 1.f, {0, 5, 1})), 0.015);
   // top-k 4 then top-p 0.8 of what is left: renormalized .42 .26 .15 .09 -> keep {0, 5, 1}.
   EXPECT_LT(near(frequencies(row, 1.f, 4, 0.8f, 0.f, N), expected(row, 1.f, {0, 5, 1})), 0.015);
+}
+
+// Speculative decoding's verification (SamplingParams::draft): the row
+// gives the draft d with probability p(d) (accepted) and otherwise draws
+// from p without d, so every token's frequency is exactly p's (lossless),
+// and d's frequency is the acceptance rate p(d). A residual that kept d, or
+// an acceptance of p(d)^2, moves d's frequency off p(d).
+TEST(CudaSampling, DraftVerificationKeepsTheDistribution) {
+  SABLE_REQUIRE_GPU();
+  const std::vector<float> row = {2.f, 1.f, 0.5f, 0.f, -1.f, 1.5f, -3.f, 0.25f};
+  const int N = 20000;
+  auto near = [](const std::vector<double>& a, const std::vector<double>& b) {
+    double m = 0;
+    for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
+    return m;
+  };
+  const std::vector<int> all = {0, 1, 2, 3, 4, 5, 6, 7};
+  for (int32_t d : {0, 5, 3, 6}) {  // p(d) = .39, .24, .05, .003
+    const auto want = expected(row, 1.f, all);
+    const auto got = frequencies(row, 1.f, 0, 1.f, 0.f, N, d);
+    EXPECT_LT(near(got, want), 0.015) << "draft " << d;
+    EXPECT_NEAR(got[size_t(d)], want[size_t(d)], 0.015) << "draft " << d;
+  }
+  // Temperature 0.7 with top-k 3: the draft is verified under the filtered distribution.
+  EXPECT_LT(near(frequencies(row, 0.7f, 3, 1.f, 0.f, N, 5), expected(row, 0.7f, {0, 5, 1})), 0.015);
+  // A draft the filters removed is never given: p(d) = 0.
+  const auto filtered = frequencies(row, 1.f, 3, 1.f, 0.f, N, 7);
+  EXPECT_EQ(filtered[7], 0.0);
+  EXPECT_LT(near(filtered, expected(row, 1.f, {0, 5, 1})), 0.015);
+  // A draft holding all the mass (one survivor) is always accepted.
+  const auto only = frequencies(row, 1.f, 0, 0.3f, 0.f, N, 0);  // top-p 0.3 keeps {0}
+  EXPECT_EQ(only[0], 1.0);
+  // Greedy rows ignore the draft: the argmax.
+  const auto greedy = frequencies(row, 0.f, 0, 1.f, 0.f, 100, 5);
+  EXPECT_EQ(greedy[0], 1.0);
+  // Same seed + step => same verdict, and a different step a different draw.
+  std::vector<float> lv;
+  for (int i = 0; i < 64; ++i) lv.insert(lv.end(), row.begin(), row.end());
+  std::vector<uint64_t> seeds(64);
+  std::iota(seeds.begin(), seeds.end(), 7);
+  auto once = [&](int64_t step) {
+    return run_sample(lv, 8, std::vector<float>(64, 1.f), std::vector<int32_t>(64, 0), std::vector<float>(64, 1.f),
+                      std::vector<float>(64, 0.f), seeds, std::vector<int64_t>(64, step), std::vector<int32_t>(64, 5));
+  };
+  EXPECT_EQ(once(4), once(4));
+  EXPECT_NE(once(4), once(5));
 }
 
 TEST(CudaSampling, PenaltiesFollowVllmRules) {

@@ -84,13 +84,32 @@ TEST(CudaSpeculative, MtpForwardMatchesCpu) {
   EXPECT_LT(err, 3e-2);
 }
 
-TEST(CudaSpeculative, MtpDraftsChangeNoGreedyToken) {
-  SABLE_REQUIRE_GPU();
-  const bool saved = cuda::batch_invariant();
-  cuda::set_batch_invariant(true);
-  DummyWeightSource src(tiny_with_mtp(), 21, /*include_mtp=*/true);
-  auto m = load(src, cudatest::gpu());
-  ASSERT_TRUE(m);
+struct EngineRun {
+  std::vector<std::vector<int32_t>> tokens;  // per request
+  uint64_t draft_tokens = 0, accepted = 0;
+};
+
+EngineRun run_engine(DeepseekV3Model& m, const EngineConfig& cfg, const std::vector<GenerateRequest>& reqs) {
+  EngineRun out;
+  auto e = Engine::create(cfg, m, nullptr);
+  EXPECT_TRUE(e.is_ok()) << e.status().to_string();
+  if (!e.is_ok()) return out;
+  std::vector<std::shared_ptr<RequestHandle>> hs;
+  for (const auto& r : reqs) hs.push_back(*(*e)->submit(r));
+  (*e)->run_until_idle();
+  for (auto& h : hs) {
+    std::vector<int32_t> ids;
+    for (auto& o : h->poll()) ids.insert(ids.end(), o.token_ids.begin(), o.token_ids.end());
+    out.tokens.push_back(ids);
+  }
+  out.draft_tokens = (*e)->metrics().spec_num_draft_tokens;
+  out.accepted = (*e)->metrics().spec_num_accepted_tokens;
+  EXPECT_EQ((*e)->gauges().kv_cache_usage, 0.0);
+  return out;
+}
+
+// Prompts that repeat themselves (n-gram drafts hit), greedy.
+std::vector<GenerateRequest> repeating_requests() {
   std::vector<GenerateRequest> reqs;
   for (int i = 0; i < 8; ++i) {
     GenerateRequest r;
@@ -101,33 +120,62 @@ TEST(CudaSpeculative, MtpDraftsChangeNoGreedyToken) {
     r.request_id = "r" + std::to_string(i);
     reqs.push_back(r);
   }
-  auto run = [&](const EngineConfig& cfg, uint64_t* drafted) {
-    auto e = Engine::create(cfg, *m, nullptr);
-    EXPECT_TRUE(e.is_ok()) << e.status().to_string();
-    std::vector<std::shared_ptr<RequestHandle>> hs;
-    for (const auto& r : reqs) hs.push_back(*(*e)->submit(r));
-    (*e)->run_until_idle();
-    std::vector<std::vector<int32_t>> out;
-    for (auto& h : hs) {
-      std::vector<int32_t> ids;
-      for (auto& o : h->poll()) ids.insert(ids.end(), o.token_ids.begin(), o.token_ids.end());
-      out.push_back(ids);
-    }
-    if (drafted) *drafted = (*e)->metrics().spec_num_draft_tokens;
-    EXPECT_EQ((*e)->gauges().kv_cache_usage, 0.0);
-    return out;
-  };
-  EngineConfig plain;
-  plain.num_kv_blocks = 256;
-  plain.max_num_seqs = 16;
-  EngineConfig spec = plain;
+  return reqs;
+}
+
+EngineConfig small_config() {
+  EngineConfig c;
+  c.num_kv_blocks = 256;
+  c.max_num_seqs = 16;
+  return c;
+}
+
+TEST(CudaSpeculative, MtpDraftsChangeNoGreedyToken) {
+  SABLE_REQUIRE_GPU();
+  const bool saved = cuda::batch_invariant();
+  cuda::set_batch_invariant(true);
+  DummyWeightSource src(tiny_with_mtp(), 21, /*include_mtp=*/true);
+  auto m = load(src, cudatest::gpu());
+  ASSERT_TRUE(m);
+  const auto reqs = repeating_requests();
+  EngineConfig spec = small_config();
   spec.speculative.method = SpeculativeConfig::Method::kMtp;
   spec.speculative.num_speculative_tokens = 2;
-  uint64_t drafted = 0;
-  const auto a = run(plain, nullptr), b = run(spec, &drafted);
+  const EngineRun a = run_engine(*m, small_config(), reqs), b = run_engine(*m, spec, reqs);
   cuda::set_batch_invariant(saved);
-  EXPECT_GT(drafted, 0u);
-  EXPECT_EQ(b, a);
+  EXPECT_GT(b.draft_tokens, 0u);
+  EXPECT_EQ(b.tokens, a.tokens);
+}
+
+// Random rows verify their drafts on the GPU (SamplingParams::draft). With
+// top-p 0.01 only a row's argmax survives, so a sampled request must give
+// the greedy tokens: a draft is accepted exactly when it is the argmax, and
+// a rejected one's residual draw is the argmax. n-gram drafts on repeating
+// outputs are accepted often enough to take both branches.
+TEST(CudaSpeculative, SampledRowsVerifyDraftsOnTheDevice) {
+  SABLE_REQUIRE_GPU();
+  const bool saved = cuda::batch_invariant();
+  cuda::set_batch_invariant(true);
+  DummyWeightSource src(tiny_with_mtp(), 21, /*include_mtp=*/true);
+  auto m = load(src, cudatest::gpu());
+  ASSERT_TRUE(m);
+  const auto greedy = repeating_requests();
+  auto sampled = greedy;
+  for (size_t i = 0; i < sampled.size(); ++i) {
+    sampled[i].params.temperature = 1.0f;
+    sampled[i].params.top_p = 0.01f;
+    sampled[i].params.seed = uint64_t(i) + 1;
+  }
+  EngineConfig spec = small_config();
+  spec.speculative.method = SpeculativeConfig::Method::kNgram;
+  spec.speculative.num_speculative_tokens = 3;
+  spec.speculative.prompt_lookup_min = 1;
+  spec.speculative.prompt_lookup_max = 3;
+  const EngineRun a = run_engine(*m, small_config(), greedy), b = run_engine(*m, spec, sampled);
+  cuda::set_batch_invariant(saved);
+  EXPECT_EQ(b.tokens, a.tokens);
+  EXPECT_GT(b.accepted, 0u);
+  EXPECT_LT(b.accepted, b.draft_tokens);
 }
 
 }  // namespace

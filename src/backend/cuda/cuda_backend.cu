@@ -191,8 +191,8 @@ bool CudaBackend::sample_tokens(const Tensor& logits, const std::vector<TokenSam
   if (N == 0) return true;
   if (logits.dim(0) != N) throw std::invalid_argument("CudaBackend::sample_tokens: one parameter row per logits row");
   // One upload of every row's parameters, in 4-byte words: temperature,
-  // top_p, min_p, top_k, then the 8-byte seed and step at an even word.
-  const int64_t w64 = (4 * N + 1) / 2 * 2;
+  // top_p, min_p, top_k, draft, then the 8-byte seed and step at an even word.
+  const int64_t w64 = (5 * N + 1) / 2 * 2;
   std::vector<uint32_t> host(size_t(w64 + 4 * N));
   auto* f = reinterpret_cast<float*>(host.data());
   auto* k = reinterpret_cast<int32_t*>(host.data() + 3 * N);
@@ -203,6 +203,7 @@ bool CudaBackend::sample_tokens(const Tensor& logits, const std::vector<TokenSam
     f[N + i] = r.top_p;
     f[2 * N + i] = r.min_p;
     k[i] = r.top_k;
+    k[N + i] = r.draft;
     u[i] = r.seed;
     u[N + i] = uint64_t(r.step);
   }
@@ -215,6 +216,7 @@ bool CudaBackend::sample_tokens(const Tensor& logits, const std::vector<TokenSam
   p.top_p = reinterpret_cast<const float*>(d + N);
   p.min_p = reinterpret_cast<const float*>(d + 2 * N);
   p.top_k = reinterpret_cast<const int32_t*>(d + 3 * N);
+  p.draft = reinterpret_cast<const int32_t*>(d + 4 * N);
   p.seed = reinterpret_cast<const uint64_t*>(d + w64);
   p.step = reinterpret_cast<const int64_t*>(d + w64 + 2 * N);
   cuda::sample(logits, p, out, stream_);

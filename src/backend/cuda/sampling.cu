@@ -210,9 +210,13 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits, i
   }
 
   // ---- the draw: Gumbel-max over the survivors ----
+  // With a draft d: the draw leaves d out (the residual distribution) and
+  // the survivors' mass z is summed on the way, for d's acceptance.
   const uint2 key = p.seed ? make_uint2(uint32_t(p.seed[row]), uint32_t(p.seed[row] >> 32)) : make_uint2(0u, 0u);
   const uint64_t step = p.step ? uint64_t(p.step[row]) : 0ull;
-  float bv = 0.f;
+  const int draft = p.draft && p.draft[row] >= 0 && p.draft[row] < V ? p.draft[row] : -1;
+  auto survives = [&](float v) { return kept0(v) && order_key(v) >= thr; };
+  float bv = 0.f, z = 0.f;
   int bi = -1;
   for (int g = threadIdx.x; g * 4 < V; g += kThreads) {
     const uint4 r = philox4x32(make_uint4(uint32_t(g), uint32_t(step), uint32_t(step >> 32), 0x5AB1Eu), key);
@@ -222,13 +226,26 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits, i
       const int i = g * 4 + j;
       if (i >= V) break;
       const float v = l[i];
-      if (!kept0(v) || order_key(v) < thr) continue;
+      if (!survives(v)) continue;
+      if (draft >= 0) z += expf(x_of(v));
+      if (i == draft) continue;
       const float s = x_of(v) + gumbel(rr[j]);
       if (arg_better(s, i, bv, bi)) { bv = s; bi = i; }
     }
   }
   const int i = block_argmax(bv, bi, sm.arg);
-  if (threadIdx.x == 0) out[row] = i < 0 ? 0 : i;
+  if (draft >= 0) z = block_sum(z, sm.red);
+  if (threadIdx.x == 0) {
+    int t = i < 0 ? 0 : i;
+    if (draft >= 0) {
+      // Accept d with probability p(d) = exp(x_d) / z: a uniform from a
+      // counter the Gumbel draws never use (4th word).
+      const float pd = survives(l[draft]) ? expf(x_of(l[draft])) : 0.f;
+      const uint4 r = philox4x32(make_uint4(0xFFFFFFFFu, uint32_t(step), uint32_t(step >> 32), 0xACCE7u), key);
+      if (unit_open(r.x) * z < pd) t = draft;
+    }
+    out[row] = t;
+  }
 }
 
 __global__ void __launch_bounds__(kThreads) argmax_kernel(const float* logits, int V, int32_t* out) {

@@ -9,6 +9,14 @@
 // (argmax of x_i + Gumbel noise samples softmax(x) exactly). Same seed + step
 // + logits => same token, whatever the batch.
 //
+// Speculative decoding (SamplingParams::draft): a random row that verifies a
+// draft token d accepts it with d's probability under the row's processed,
+// filtered distribution (a uniform from its own Philox stream against
+// p(d)), and otherwise draws from that distribution without d, the residual
+// of vLLM's rejection sampler for a one-hot draft; the row's token is d
+// exactly when d was accepted. Greedy rows take the argmax, as always (the
+// draft is accepted when it is the argmax).
+//
 // Order (as vLLM): penalties on raw logits; then temperature; min-p; top-k;
 // top-p over what min-p and top-k kept; then the draw. Every filter keeps
 // "all tokens at or above a threshold", so ties at a top-k/top-p boundary are
@@ -35,6 +43,7 @@ struct SamplingParams {
   const float* min_p = nullptr;        // <= 0: off (keep p >= min_p * p_max)
   const uint64_t* seed = nullptr;      // the request's seed
   const int64_t* step = nullptr;       // tokens the request has generated so far
+  const int32_t* draft = nullptr;      // a draft token the row verifies; < 0 or null: none
 };
 
 // Penalties (vLLM semantics): repetition divides positive / multiplies
