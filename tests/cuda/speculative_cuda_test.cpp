@@ -148,7 +148,8 @@ TEST(CudaSpeculative, MtpDraftsChangeNoGreedyToken) {
 }
 
 // Random rows verify their drafts on the GPU (SamplingParams::draft). With
-// top-p 0.01 only a row's argmax survives, so a sampled request must give
+// top-p 1e-6 only a row's argmax survives (its probability is at least
+// 1 / vocab, 8e-6), so a sampled request must give
 // the greedy tokens: a draft is accepted exactly when it is the argmax, and
 // a rejected one's residual draw is the argmax. n-gram drafts on repeating
 // outputs are accepted often enough to take both branches.
@@ -163,7 +164,7 @@ TEST(CudaSpeculative, SampledRowsVerifyDraftsOnTheDevice) {
   auto sampled = greedy;
   for (size_t i = 0; i < sampled.size(); ++i) {
     sampled[i].params.temperature = 1.0f;
-    sampled[i].params.top_p = 0.01f;
+    sampled[i].params.top_p = 1e-6f;
     sampled[i].params.seed = uint64_t(i) + 1;
   }
   EngineConfig spec = small_config();
