@@ -33,6 +33,19 @@ struct Outcome {
   double duration_s = 0;
 };
 
+// The engine's speculative decoding counters, as the server exports them
+// (bench serve reads them from /metrics).
+SpecDecodeCounters spec_counters(const EngineMetrics& m) {
+  SpecDecodeCounters c;
+  c.present = m.spec_positions > 0;
+  c.num_drafts = double(m.spec_num_drafts.load());
+  c.draft_tokens = double(m.spec_num_draft_tokens.load());
+  c.accepted_tokens = double(m.spec_num_accepted_tokens.load());
+  for (int j = 0; j < std::min(m.spec_positions, EngineMetrics::kMaxSpecPositions); ++j)
+    c.accepted_per_pos.push_back(double(m.spec_accepted_per_pos[size_t(j)].load()));
+  return c;
+}
+
 // Drives the engine thread from this one: a notify callback per request
 // wakes us, and every output polled at a wake-up gets that moment's time.
 Outcome run_engine_load(Engine& engine, const std::vector<BenchPrompt>& prompts, int max_concurrency,
@@ -218,8 +231,10 @@ int run_bench_offline(int argc, char** argv) {
       if (po.concurrencies.size() > 1) label += " c=" + std::to_string(po.concurrencies[k]);
       ProgressBar bar(int(prompts->size()), !po.no_progress, label);
       const auto arrivals = arrival_times(int(prompts->size()), po.request_rate, po.burstiness, d.seed);
+      const SpecDecodeCounters spec_before = spec_counters((*engine)->metrics());
       Outcome out = run_engine_load(**engine, *prompts, po.concurrencies[k], arrivals, po.ignore_eos, &bar,
                                     "bench" + std::to_string(runs.size()) + "-");
+      const SpecDecodeCounters spec_after = spec_counters((*engine)->metrics());
       BenchRun r = make_run(po, int(prompts->size()), po.concurrencies[k], d.seed, std::move(out.results),
                             out.duration_s);
       r.mode = "offline";
@@ -228,6 +243,7 @@ int run_bench_offline(int argc, char** argv) {
       r.tokenizer_id = tok ? "model's" : "none (token ids)";
       r.device = lm->backend->name();
       r.command = join_command(argc, argv, "sable bench offline");
+      r.spec_decode = spec_decode_delta(spec_before, spec_after);
       const bool fp8 = mo.quantization == "fp8" || cfg.quantization.is_fp8();
       attach_floors(r, &cfg, fp8, int(dtype_size(kv_dtype)), po, lm->backend->device() == Device::kCPU);
       print_report(stdout, r);

@@ -83,6 +83,17 @@ void print_report(std::FILE* out, const BenchRun& r) {
   metric_block(out, "Time per Output Token (excl. 1st token)", "TPOT", m.tpot, f.tpot_ms);
   metric_block(out, "Inter-token Latency", "ITL", m.itl, std::nullopt);
   metric_block(out, "End-to-end Latency", "E2EL", m.e2el, f.e2el_ms);
+  if (const auto& sd = r.spec_decode) {  // vLLM's section, same labels
+    header(out, "Speculative Decoding", '-');
+    line(out, "Acceptance rate (%):", sd->acceptance_rate);
+    line(out, "Acceptance length:", sd->acceptance_length);
+    iline(out, "Drafts:", sd->num_drafts);
+    iline(out, "Draft tokens:", sd->draft_tokens);
+    iline(out, "Accepted tokens:", sd->accepted_tokens);
+    if (!sd->per_position_acceptance_rates.empty()) std::fprintf(out, "Per-position acceptance (%%):\n");
+    for (size_t i = 0; i < sd->per_position_acceptance_rates.size(); ++i)
+      line(out, ("  Position " + std::to_string(i) + ":").c_str(), 100.0 * sd->per_position_acceptance_rates[i]);
+  }
   header(out, "", '=');
   if (!r.floor_note.empty()) std::fprintf(out, "floor: %s\n", r.floor_note.c_str());
   for (const RequestResult& res : r.results)
@@ -167,6 +178,14 @@ nlohmann::ordered_json run_to_json(const BenchRun& r) {
   put("tpot", m.tpot);
   put("itl", m.itl);
   put("e2el", m.e2el);
+  if (const auto& sd = r.spec_decode) {  // vLLM's keys
+    j["spec_decode_acceptance_rate"] = sd->acceptance_rate;
+    j["spec_decode_acceptance_length"] = sd->acceptance_length;
+    j["spec_decode_num_drafts"] = sd->num_drafts;
+    j["spec_decode_draft_tokens"] = sd->draft_tokens;
+    j["spec_decode_accepted_tokens"] = sd->accepted_tokens;
+    j["spec_decode_per_position_acceptance_rates"] = sd->per_position_acceptance_rates;
+  }
   OJ s;
   s["mode"] = r.mode;
   s["preset"] = r.preset;

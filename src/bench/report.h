@@ -5,14 +5,14 @@
 // Sable's extras under "sable".
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "bench/floor.h"
+#include "bench/spec_decode_stats.h"
 #include "bench/stats.h"
 
 namespace sable::bench {
@@ -38,6 +38,8 @@ struct BenchRun {
   std::string floor_note;  // what the floor assumed (bandwidth, peak, dtype), or why none
   std::string device;      // what ran the model, when known (offline), else ""
   std::string command;     // the command line, for the record
+  // The server's (or engine's) speculative decoding over the run, when it drafts.
+  std::optional<SpecDecodeStats> spec_decode;
 };
 
 void print_report(std::FILE* out, const BenchRun& run);

@@ -3,7 +3,6 @@
 // definitions (bench/stats.h), plus a floor estimate when the model's
 // config is known.
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +11,7 @@
 
 #include "bench/http_load.h"
 #include "bench/options.h"
+#include "bench/spec_decode_stats.h"
 #include "core/logging.h"
 #include "core/paths.h"
 #include "model/presets.h"
@@ -80,6 +80,14 @@ Status warm_up(const HttpLoadOptions& base, const Tokenizer* tok, const CommonOp
     (void)run_http_load(w, rest);
   }
   return Status::ok();
+}
+
+// The server's speculative decoding counters (vLLM's names on /metrics), as
+// `vllm bench serve` reads them around a run; none when /metrics is not
+// there or has none (the report then has no such section).
+SpecDecodeCounters server_spec_counters(const HttpLoadOptions& lo) {
+  auto body = http_get(lo.target, "/metrics", lo.api_key, 10.0);
+  return body.is_ok() ? parse_spec_decode_counters(*body) : SpecDecodeCounters{};
 }
 
 int run_bench_serve(int argc, char** argv) {
@@ -185,7 +193,9 @@ int run_bench_serve(int argc, char** argv) {
       run_o.arrivals = arrival_times(int(prompts->size()), po.request_rate, po.burstiness, d.seed);
       run_o.label = po.label.empty() ? "bench" : po.label;
       if (po.concurrencies.size() > 1) run_o.label += " c=" + std::to_string(po.concurrencies[k]);
+      const SpecDecodeCounters spec_before = server_spec_counters(lo);
       LoadOutcome out = run_http_load(run_o, *prompts);
+      const SpecDecodeCounters spec_after = server_spec_counters(lo);
 
       BenchRun r = make_run(po, int(prompts->size()), po.concurrencies[k], d.seed, std::move(out.results),
                             out.duration_s);
@@ -196,6 +206,7 @@ int run_bench_serve(int argc, char** argv) {
       r.endpoint = endpoint;
       r.tokenizer_id = tokenizer_dir.empty() ? "deepseek-v3" : tokenizer_dir;
       r.command = join_command(argc, argv, "sable bench serve");
+      r.spec_decode = spec_decode_delta(spec_before, spec_after);
       const bool cfg_fp8 = fp8 || (floor_cfg && floor_cfg->quantization.is_fp8());
       attach_floors(r, floor_cfg ? &*floor_cfg : nullptr, cfg_fp8, kv_bytes, po, /*host_is_device=*/false);
       print_report(stdout, r);

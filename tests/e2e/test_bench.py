@@ -133,3 +133,22 @@ def test_bench_offline(tmp_path):
     assert s["floor_estimate"]["tpot_ms"] > 0
     assert s["floor_estimate"]["output_tok_s"] > 0
     assert "floor" in p.stdout and "(est.)" in p.stdout
+    assert "Speculative Decoding" not in p.stdout and "spec_decode_num_drafts" not in r
+
+
+def test_bench_offline_speculative(tmp_path):
+    """With MTP drafts (the demo model gets a random MTP layer): vLLM's
+    Speculative Decoding section and keys, k positions, consistent figures."""
+    out = tmp_path / "spec.json"
+    p = run_bench("offline", "--input-len", str(IN), "--output-len", str(OUT), "--num-prompts", "4",
+                  "--result-json", str(out), "--disable-tqdm", "--speculative-config",
+                  '{"method": "deepseek_mtp", "num_speculative_tokens": 3}')
+    assert "---------------Speculative Decoding---------------" in p.stdout
+    r = json.loads(out.read_text())
+    check_run(r, n=4)
+    assert r["spec_decode_num_drafts"] > 0
+    assert r["spec_decode_num_drafts"] <= r["spec_decode_draft_tokens"] <= 3 * r["spec_decode_num_drafts"]
+    assert 0 <= r["spec_decode_accepted_tokens"] <= r["spec_decode_draft_tokens"]
+    assert r["spec_decode_acceptance_length"] == pytest.approx(
+        1 + r["spec_decode_accepted_tokens"] / r["spec_decode_num_drafts"])
+    assert len(r["spec_decode_per_position_acceptance_rates"]) == 3

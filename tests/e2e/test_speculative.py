@@ -4,12 +4,13 @@ whole, and vLLM's spec-decode counters on /metrics."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 import requests
 
 from conftest import DEMO_NAME
-from sable_server import SableServer
+from sable_server import BINARY, ROOT, SableServer
 
 SPEC = '{"method": "deepseek_mtp", "num_speculative_tokens": 2}'
 
@@ -68,3 +69,54 @@ def test_metrics_count_drafts(servers):
     assert values["vllm:spec_decode_num_draft_tokens_total"] >= values["vllm:spec_decode_num_drafts_total"]
     assert values["vllm:spec_decode_num_accepted_tokens_total"] == values[
         "vllm:spec_decode_num_accepted_tokens_per_pos_total"]
+
+
+def spec_counters(server):
+    totals, per_pos = {}, {}
+    for line in requests.get(server.url("/metrics"), timeout=30).text.splitlines():
+        if not line.startswith("vllm:spec_decode_num_"):
+            continue
+        name, value = line.split("{")[0].split(" ")[0], float(line.rsplit(" ", 1)[1])
+        if "position=" in line:
+            per_pos[int(line.split('position="')[1].split('"')[0])] = value
+        else:
+            totals[name] = totals.get(name, 0) + value
+    return totals, per_pos
+
+
+def test_bench_serve_reports_acceptance(servers, tmp_path):
+    """`sable bench serve` prints vLLM's Speculative Decoding section and
+    keys, the server's counters over the run (its warmup excluded)."""
+    plain, spec = servers
+    out = tmp_path / "spec.json"
+    cmd = [BINARY, "bench", "serve", "--base-url", spec.url(), "--model", DEMO_NAME, "--input-len", "24",
+           "--output-len", "12", "--num-prompts", "4", "--max-concurrency", "2", "--num-warmups", "1",
+           "--result-json", str(out)]
+    before = spec_counters(spec)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=str(ROOT))
+    assert p.returncode == 0, p.stdout + p.stderr
+    after = spec_counters(spec)
+    for label in ("Speculative Decoding", "Acceptance rate (%):", "Acceptance length:", "Drafts:", "Draft tokens:",
+                  "Accepted tokens:", "Per-position acceptance (%):", "  Position 1:"):
+        assert label in p.stdout, (label, p.stdout)
+    r = json.loads(out.read_text())
+    drafts = after[0]["vllm:spec_decode_num_drafts_total"] - before[0]["vllm:spec_decode_num_drafts_total"]
+    drafted = after[0]["vllm:spec_decode_num_draft_tokens_total"] - before[0][
+        "vllm:spec_decode_num_draft_tokens_total"]
+    accepted = after[0]["vllm:spec_decode_num_accepted_tokens_total"] - before[0][
+        "vllm:spec_decode_num_accepted_tokens_total"]
+    # The warmup ran between `before` and the bench's own first read: at most its drafts are not in the report.
+    assert 0 < r["spec_decode_num_drafts"] <= drafts
+    assert r["spec_decode_draft_tokens"] <= drafted
+    assert r["spec_decode_accepted_tokens"] <= accepted
+    assert r["spec_decode_acceptance_rate"] == pytest.approx(
+        100.0 * r["spec_decode_accepted_tokens"] / r["spec_decode_draft_tokens"])
+    assert r["spec_decode_acceptance_length"] == pytest.approx(
+        1 + r["spec_decode_accepted_tokens"] / r["spec_decode_num_drafts"])
+    assert len(r["spec_decode_per_position_acceptance_rates"]) == 2  # k = 2
+    # A server without speculative decoding: no such section.
+    p = subprocess.run([BINARY, "bench", "serve", "--base-url", plain.url(), "--model", DEMO_NAME, "--input-len",
+                        "16", "--output-len", "4", "--num-prompts", "2", "--num-warmups", "0"],
+                       capture_output=True, text=True, timeout=300, cwd=str(ROOT))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "Speculative Decoding" not in p.stdout
