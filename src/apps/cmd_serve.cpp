@@ -13,6 +13,7 @@
 
 #include "apps/command.h"
 #include "apps/model_options.h"
+#include "apps/vllm_only_flags.h"
 #include "backend/device_select.h"
 #include "core/logging.h"
 #include "engine/engine.h"
@@ -90,6 +91,9 @@ struct ServeFlags {
   std::string generation_config = "auto";
   std::string distributed_executor_backend, tool_call_parser, reasoning_parser;
   bool enable_auto_tool_choice = false, trust_request_chat_template = false;
+  std::string scheduling_policy = "fcfs";
+  bool return_tokens_as_token_ids = false;
+  VllmOnlyFlags vllm_only;  // vLLM's flags Sable has no setting for
 };
 
 // The --dry-run report: the config's memory plan on the GPU (present, or
@@ -208,7 +212,7 @@ int run_serve(int argc, char** argv) {
   app.add_option("--max-num-batched-tokens", ec.max_num_batched_tokens, "Tokens per step")->capture_default_str();
   app.add_option("--block-size", ec.block_size, "Tokens per KV-cache block")->capture_default_str();
   app.add_option("--num-kv-blocks,--num-gpu-blocks-override", ec.num_kv_blocks, "KV-cache blocks (0: from memory)");
-  app.add_option("--kv-cache-memory", f.kv_cache_memory, "KV-cache budget in bytes (e.g. 4G)");
+  app.add_option("--kv-cache-memory,--kv-cache-memory-bytes", f.kv_cache_memory, "KV-cache budget in bytes (e.g. 4G)");
   app.add_option("--kv-cache-dtype", f.kv_cache_dtype, "auto | fp8 | fp8_e4m3 | bfloat16 | float32")
       ->check(CLI::IsMember({"auto", "fp8", "fp8_e4m3", "bfloat16", "bf16", "float32", "fp32"}));
   app.add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", f.enable_prefix_caching, "Prefix caching (on)");
@@ -254,9 +258,20 @@ int run_serve(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--http-threads", sc.io_threads, "Threads running the HTTP event loop")->capture_default_str();
   app.add_option("--max-logprobs", sc.max_logprobs, "Most top logprobs a request may ask for")->capture_default_str();
+  app.add_option("--scheduling-policy", f.scheduling_policy,
+                 "fcfs: arrival order, a request's non-zero priority is refused (vLLM's default); priority: the "
+                 "waiting queue runs lowest priority value first, then by arrival")
+      ->check(CLI::IsMember({"fcfs", "priority"}))
+      ->capture_default_str();
+  app.add_flag("--return-tokens-as-token-ids", f.return_tokens_as_token_ids,
+               "Logprobs' token strings are 'token_id:N' unless a request says otherwise");
+  app.add_option("--response-role", sc.response_role, "The role of chat responses after a generation prompt")
+      ->capture_default_str();
+  f.vllm_only.add_to(app);
   // vLLM's two-letter short forms, which CLI11 cannot name.
   std::vector<std::string> args_store(argv, argv + argc);
   for (auto& a : args_store) {
+    a = normalize_vllm_flag_name(a);  // vLLM takes --max_model_len for --max-model-len
     if (a == "-tp") a = "--tensor-parallel-size";
     else if (a == "-pp") a = "--pipeline-parallel-size";
     else if (a == "-dp") a = "--data-parallel-size";
@@ -275,6 +290,11 @@ int run_serve(int argc, char** argv) {
     return code;
   };
   // Flags.
+  std::vector<std::string> no_effect;
+  if (Status st = f.vllm_only.check(&no_effect); !st.is_ok()) return fail(st.message());
+  for (const std::string& w : no_effect) LOG_WARN("{}", w);
+  sc.priority_scheduling = f.scheduling_policy == "priority";
+  sc.return_tokens_as_token_ids = f.return_tokens_as_token_ids;
   if (!f.positional_model.empty()) {
     if (!mo.model.empty() && mo.model != f.positional_model)
       return fail("the model is given twice ('" + f.positional_model + "' and --model '" + mo.model + "')");

@@ -60,6 +60,10 @@ HandlerResult handle_chat_completions(ServerContext& ctx, const HttpRequest& req
   meta.id = "chatcmpl-" + (r.request_id.empty() ? info.base_id : r.request_id);
   meta.created = unix_now();
   meta.model = ctx.model_name();
+  // As vLLM: --response-role after a generation prompt, else the role of the
+  // message the output continues.
+  meta.role = r.add_generation_prompt || r.messages.empty() ? ctx.config.response_role
+                                                            : r.messages.back()["role"].get<std::string>();
   meta.include_usage = r.stream_options.include_usage;
   meta.continuous_usage = r.stream_options.continuous_usage_stats;
   if (r.logprobs) meta.logprobs = r.top_logprobs;

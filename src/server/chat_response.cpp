@@ -21,7 +21,7 @@ class ChatFormatter final : public ResponseFormatter {
     // Like OpenAI and vLLM: every choice first gets a delta with the role.
     for (int i = 0; i < num_choices; ++i) {
       OJson delta;
-      delta["role"] = "assistant";
+      delta["role"] = meta_.role;
       delta["content"] = choices[i].echo;
       append_sse_event(out, chunk(i, std::move(delta), nullptr, nullptr, nullptr));
     }
@@ -85,7 +85,7 @@ class ChatFormatter final : public ResponseFormatter {
     for (size_t i = 0; i < choices.size(); ++i) {
       const ChoiceState& st = choices[i];
       OJson msg;
-      msg["role"] = "assistant";
+      msg["role"] = meta_.role;
       std::string text = st.text;
       if (!meta_.reasoning_parser.empty()) {
         // As vLLM: reasoning (also as reasoning_content) and content, each

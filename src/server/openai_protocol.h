@@ -24,6 +24,10 @@ struct ProtocolLimits {
   int max_prompts = 1024;
   int64_t vocab_size = 0;  // token ids must be below it (0: not checked)
   SamplingDefaults defaults;  // the model's generation config, for fields a request omits
+  // --scheduling-policy priority; off (vLLM's fcfs), a non-zero priority is a 400, as vLLM.
+  bool priority_scheduling = false;
+  // --return-tokens-as-token-ids: the default of the request field of that name.
+  bool return_tokens_as_token_ids = false;
 };
 
 struct StreamOptions {

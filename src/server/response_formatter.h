@@ -43,6 +43,7 @@ struct ResponseMeta {
   std::string id;          // "chatcmpl-..." / "cmpl-..."
   int64_t created = 0;     // unix seconds
   std::string model;
+  std::string role = "assistant";  // chat: the response message's role (vLLM's get_chat_request_role)
   bool include_usage = false;
   bool continuous_usage = false;
   std::optional<int> logprobs;  // requested: top-N (0: the chosen token only)

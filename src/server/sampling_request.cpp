@@ -299,10 +299,16 @@ void parse_common_fields(const FieldReader& f, const ProtocolLimits& limits, Com
   out.echo = f.opt_bool("echo").value_or(false);
   if (auto pr = f.opt_int("priority")) {
     if (*pr < INT32_MIN || *pr > INT32_MAX) throw_bad_request("priority is out of range.", "priority");
+    // vLLM's answer, which clients recognise (some drop the field and retry).
+    if (*pr != 0 && !limits.priority_scheduling)
+      throw_bad_request(fmt::format("Got priority {} but Priority scheduling is not enabled (start the server with "
+                                    "--scheduling-policy priority).",
+                                    *pr),
+                        "priority");
     out.priority = int(*pr);
   }
   if (auto id = f.opt_string("request_id")) out.request_id = *id;
-  out.return_tokens_as_token_ids = f.opt_bool("return_tokens_as_token_ids").value_or(false);
+  out.return_tokens_as_token_ids = f.opt_bool("return_tokens_as_token_ids").value_or(limits.return_tokens_as_token_ids);
   (void)f.opt_string("user");
 
   if (f.opt_bool("use_beam_search").value_or(false))

@@ -44,6 +44,14 @@ struct ServerConfig {
   // --generation-config: default sampling parameters from the model's
   // generation_config.json (vLLM's "auto"; "vllm": none).
   SamplingDefaults sampling_defaults;
+  // --scheduling-policy: fcfs (vLLM's default; a request's non-zero priority
+  // is refused) or priority (the waiting queue is ordered by it).
+  bool priority_scheduling = false;
+  // --return-tokens-as-token-ids: token strings in logprobs are "token_id:N"
+  // unless a request says otherwise.
+  bool return_tokens_as_token_ids = false;
+  // --response-role: the role of a chat response's message (vLLM's default).
+  std::string response_role = "assistant";
 
   std::chrono::milliseconds shutdown_timeout{30000};  // drain on SIGTERM before aborting
   bool log_requests = true;                      // --disable-log-requests turns off

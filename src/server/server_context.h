@@ -47,6 +47,8 @@ struct ServerContext {
     l.max_prompts = config.max_prompts;
     l.vocab_size = engine ? engine->vocab_size() : 0;
     l.defaults = config.sampling_defaults;
+    l.priority_scheduling = config.priority_scheduling;
+    l.return_tokens_as_token_ids = config.return_tokens_as_token_ids;
     return l;
   }
 };

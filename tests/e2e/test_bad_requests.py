@@ -92,6 +92,7 @@ CASES = [
      chat(response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"$ref": "#/a"}}}),
      AUTH, 400),
     ("seed is a string", "POST", "/v1/completions", comp(seed="abc"), AUTH, 400),
+    ("priority without --scheduling-policy priority", "POST", "/v1/completions", comp(priority=5), AUTH, 400),
     ("tools not a list", "POST", "/v1/chat/completions", chat(tools="x"), AUTH, 400),
     ("untrusted request chat_template", "POST", "/v1/chat/completions", chat(chat_template="{{ messages }}"),
      AUTH, 400),

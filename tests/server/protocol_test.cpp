@@ -403,6 +403,32 @@ TEST(CompletionRequestTest, Rejections) {
   }
 }
 
+// --scheduling-policy: under fcfs (vLLM's default) a non-zero priority is
+// vLLM's 400, which clients recognise; under priority it is taken.
+TEST(ProtocolTest, PriorityNeedsPriorityScheduling) {
+  ApiError e = completion_error(R"({"prompt": "x", "priority": 3})");
+  EXPECT_EQ(e.status, 400);
+  EXPECT_EQ(e.param, "priority");
+  EXPECT_NE(e.message.find("Got priority 3 but Priority scheduling is not enabled"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find("--scheduling-policy priority"), std::string::npos) << e.message;
+  EXPECT_EQ(chat_error(std::string("{") + kMsgs + R"(, "priority": -1})").status, 400);
+  EXPECT_EQ(completion(R"({"prompt": "x", "priority": 0})").priority, 0);  // 0 is always fine
+  ProtocolLimits l = limits();
+  l.priority_scheduling = true;
+  EXPECT_EQ(parse_completion_request(parse_json_body(R"({"prompt": "x", "priority": 3})"), l).priority, 3);
+  EXPECT_EQ(parse_chat_request(parse_json_body(std::string("{") + kMsgs + R"(, "priority": -2})"), l).priority, -2);
+}
+
+// --return-tokens-as-token-ids sets the field's default; a request's own value wins.
+TEST(ProtocolTest, ReturnTokensAsTokenIdsDefault) {
+  EXPECT_FALSE(completion(R"({"prompt": "x"})").return_tokens_as_token_ids);
+  ProtocolLimits l = limits();
+  l.return_tokens_as_token_ids = true;
+  EXPECT_TRUE(parse_completion_request(parse_json_body(R"({"prompt": "x"})"), l).return_tokens_as_token_ids);
+  EXPECT_FALSE(parse_completion_request(parse_json_body(R"({"prompt": "x", "return_tokens_as_token_ids": false})"), l)
+                   .return_tokens_as_token_ids);
+}
+
 TEST(ProtocolTest, InvalidJson) {
   for (std::string body : {"", "{", "[1, 2]", "\"str\"", "{\"a\": tru}", "{\"a\": \"\xff\xfe\"}"}) {
     try {
