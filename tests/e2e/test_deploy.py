@@ -53,7 +53,7 @@ CASES = {
 SERVE_FLAGS = {
     "--model", "--host", "--port", "--tensor-parallel-size", "--dtype", "--quantization",
     "--gpu-memory-utilization", "--max-model-len", "--max-num-seqs", "--max-num-batched-tokens",
-    "--block-size", "--enforce-eager", "--enable-expert-parallel", "--speculative-config", "--served-model-name", "--api-key", "--trust-remote-code",
+    "--block-size", "--enforce-eager", "--enable-expert-parallel", "--speculative-config", "--scheduling-policy", "--served-model-name", "--api-key", "--trust-remote-code",
     "--device", "--kv-cache-dtype", "--shutdown-timeout", "--max-waiting-requests",
     "--nnodes", "--node-rank", "--master-addr", "--master-port",
     "--enable-auto-tool-choice", "--tool-call-parser", "--reasoning-parser", "--trust-request-chat-template",
@@ -367,6 +367,7 @@ def test_all_features(renders):
     assert flags["--kv-cache-dtype"] == "fp8" and flags["--enforce-eager"] is True
     assert flags["--enable-expert-parallel"] is True
     assert json.loads(flags["--speculative-config"]) == {"method": "deepseek_mtp", "num_speculative_tokens": 2}
+    assert flags["--scheduling-policy"] == "priority"
     assert flags["--max-waiting-requests"] == "1000" and flags["--block-size"] == "64"
     assert flags["--tool-call-parser"] == "hermes" and flags["--reasoning-parser"] == "qwen3"
     assert flags["--enable-auto-tool-choice"] is True and flags["--trust-request-chat-template"] is True

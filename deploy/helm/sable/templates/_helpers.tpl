@@ -181,6 +181,10 @@ exponent form.
 - --speculative-config
 - {{ $e.speculativeConfig | quote }}
 {{- end }}
+{{- if and $e.schedulingPolicy (ne $e.schedulingPolicy "fcfs") }}
+- --scheduling-policy
+- {{ $e.schedulingPolicy | quote }}
+{{- end }}
 {{- if $e.toolCallParser }}
 - --enable-auto-tool-choice
 - --tool-call-parser
