@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <vector>
 
 #include "backend/cuda/batch_invariant.h"
@@ -155,6 +156,7 @@ TEST(CudaSpeculative, MtpDraftsChangeNoGreedyToken) {
 // outputs are accepted often enough to take both branches.
 TEST(CudaSpeculative, SampledRowsVerifyDraftsOnTheDevice) {
   SABLE_REQUIRE_GPU();
+  ::setenv("SABLE_CUDA_DRAFT_VERIFY", "1", 1);  // the engine's opt-in, read at first use
   const bool saved = cuda::batch_invariant();
   cuda::set_batch_invariant(true);
   DummyWeightSource src(tiny_with_mtp(), 21, /*include_mtp=*/true);
