@@ -70,6 +70,32 @@ std::vector<float> mtp_logits(DeepseekV3Model& m, const std::vector<int32_t>& id
   return host;
 }
 
+// The main model's logits of positions 0..P-1 on the host.
+std::vector<float> main_logits(DeepseekV3Model& m, const std::vector<int32_t>& ids) {
+  const int P = int(ids.size()) - 1, bs = 16, blocks = (P + bs - 1) / bs;
+  KvCache cache = m.allocate_kv_cache(blocks, bs, m.backend().activation_dtype());
+  ForwardBatch b;
+  b.block_size = bs;
+  b.max_blocks = blocks;
+  for (int i = 0; i < P; ++i) {
+    b.token_ids.push_back(ids[size_t(i)]);
+    b.positions.push_back(i);
+    b.token_seq.push_back(0);
+    b.slot_mapping.push_back(i);
+    b.logits_indices.push_back(i);
+  }
+  b.seq_lens.push_back(P);
+  for (int i = 0; i < blocks; ++i) b.block_tables.push_back(i);
+  auto lg = m.forward(b, cache);
+  if (!lg.is_ok()) return {};
+  std::vector<float> host(size_t(lg->numel()));
+  if (lg->device() == Device::kCPU)
+    std::copy(lg->ptr<float>(), lg->ptr<float>() + lg->numel(), host.begin());
+  else
+    m.backend().copy_to_host(*lg, host.data());
+  return host;
+}
+
 TEST(CudaSpeculative, MtpForwardMatchesCpu) {
   SABLE_REQUIRE_GPU();
   DummyWeightSource src(tiny_with_mtp(), 21, /*include_mtp=*/true);
@@ -82,6 +108,15 @@ TEST(CudaSpeculative, MtpForwardMatchesCpu) {
   ASSERT_FALSE(g.empty());
   const double err = testing::max_rel_error(g.data(), c.data(), int64_t(c.size()));
   std::printf("MTP logits, GPU against CPU: max rel error %.3g\n", err);
+  // Where it comes from: each position's error, and the main model's own
+  // logits on the same weights (the MTP reads its hidden states).
+  const int64_t V = tiny_with_mtp().vocab_size, P = int64_t(c.size()) / V;
+  for (int64_t p = 0; p < P; p += 4)
+    std::printf("  position %lld: %.3g\n", (long long)p, testing::max_rel_error(g.data() + p * V, c.data() + p * V, V));
+  const auto gm = main_logits(*gpu, ids), cm = main_logits(*cpu, ids);
+  if (gm.size() == cm.size() && !cm.empty())
+    std::printf("main logits, GPU against CPU: max rel error %.3g\n",
+                testing::max_rel_error(gm.data(), cm.data(), int64_t(cm.size())));
   EXPECT_LT(err, 3e-2);
 }
 
@@ -150,19 +185,32 @@ TEST(CudaSpeculative, MtpDraftsChangeNoGreedyToken) {
 
 // Random rows verify their drafts on the GPU (SamplingParams::draft). With
 // top-p 1e-6 only a row's argmax survives (its probability is at least
-// 1 / vocab, 8e-6), so a sampled request must give
-// the greedy tokens: a draft is accepted exactly when it is the argmax, and
-// a rejected one's residual draw is the argmax. n-gram drafts on repeating
-// outputs are accepted often enough to take both branches.
+// 1 / vocab), so a sampled request must give the greedy tokens: a draft is
+// accepted exactly when it is the argmax, and a rejected one's residual
+// draw is the argmax. The reference tiny-dsv3's greedy outputs repeat, so
+// n-gram drafts are accepted often enough to take both branches (as in the
+// CPU engine's NgramGreedyEqualsPlain).
 TEST(CudaSpeculative, SampledRowsVerifyDraftsOnTheDevice) {
   SABLE_REQUIRE_GPU();
   ::setenv("SABLE_CUDA_DRAFT_VERIFY", "1", 1);  // the engine's opt-in, read at first use
   const bool saved = cuda::batch_invariant();
   cuda::set_batch_invariant(true);
-  DummyWeightSource src(tiny_with_mtp(), 21, /*include_mtp=*/true);
-  auto m = load(src, cudatest::gpu());
-  ASSERT_TRUE(m);
-  const auto greedy = repeating_requests();
+  auto src = open_weight_source(testing::fixture_dir("tiny-dsv3"), "auto");
+  ASSERT_TRUE(src.is_ok()) << src.status().to_string();
+  auto loaded = DeepseekV3Model::load(**src, cudatest::gpu());
+  ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
+  DeepseekV3Model& m = **loaded;
+  std::vector<GenerateRequest> greedy;
+  for (int i = 0; i < 8; ++i) {  // the CPU test's prompts (mixed_requests)
+    GenerateRequest r;
+    const int len = 3 + (i * 29) % 40;
+    for (int j = 0; j < len; ++j) r.prompt_ids.push_back(int32_t((i * 131 + (i % 2 ? j % 5 : j) * 17 + 5) % 1000 + 2));
+    r.params.temperature = 0;
+    r.params.ignore_eos = true;
+    r.params.max_tokens = 40;
+    r.request_id = "r" + std::to_string(i);
+    greedy.push_back(r);
+  }
   auto sampled = greedy;
   for (size_t i = 0; i < sampled.size(); ++i) {
     sampled[i].params.temperature = 1.0f;
@@ -174,8 +222,10 @@ TEST(CudaSpeculative, SampledRowsVerifyDraftsOnTheDevice) {
   spec.speculative.num_speculative_tokens = 3;
   spec.speculative.prompt_lookup_min = 1;
   spec.speculative.prompt_lookup_max = 3;
-  const EngineRun a = run_engine(*m, small_config(), greedy), b = run_engine(*m, spec, sampled);
+  const EngineRun a = run_engine(m, small_config(), greedy), b = run_engine(m, spec, sampled);
   cuda::set_batch_invariant(saved);
+  std::printf("n-gram drafts of sampled rows on the GPU: %llu drafted, %llu accepted\n",
+              (unsigned long long)b.draft_tokens, (unsigned long long)b.accepted);
   EXPECT_EQ(b.tokens, a.tokens);
   EXPECT_GT(b.accepted, 0u);
   EXPECT_LT(b.accepted, b.draft_tokens);
