@@ -37,10 +37,10 @@ std::unique_ptr<DeepseekV3Model> load(WeightSource& src, Backend& be) {
   return m.is_ok() ? std::move(*m) : nullptr;
 }
 
-// MTP logits of positions 0..P-1 of one sequence in one pass, on the host.
-std::vector<float> mtp_logits(DeepseekV3Model& m, const std::vector<int32_t>& ids) {
-  const int P = int(ids.size()) - 1, bs = 16, blocks = (P + bs - 1) / bs;
-  KvCache cache = m.allocate_kv_cache(blocks, bs, m.backend().activation_dtype());
+// Positions 0..P-1 of one sequence (P = ids.size() - 1) as one batch, every
+// row's logits wanted, cache slot = position.
+ForwardBatch prompt_batch(const std::vector<int32_t>& ids, int bs) {
+  const int P = int(ids.size()) - 1, blocks = (P + bs - 1) / bs;
   ForwardBatch b;
   b.block_size = bs;
   b.max_blocks = blocks;
@@ -53,13 +53,10 @@ std::vector<float> mtp_logits(DeepseekV3Model& m, const std::vector<int32_t>& id
   }
   b.seq_lens.push_back(P);
   for (int i = 0; i < blocks; ++i) b.block_tables.push_back(i);
-  b.keep_hidden = true;
-  EXPECT_TRUE(m.forward(b, cache).is_ok());
-  ForwardBatch n = b;
-  for (int i = 0; i < P; ++i) n.token_ids[size_t(i)] = ids[size_t(i) + 1];
-  std::vector<int32_t> rows(static_cast<size_t>(P));
-  for (int i = 0; i < P; ++i) rows[size_t(i)] = i;
-  auto lg = m.forward_mtp(n, rows, cache);
+  return b;
+}
+
+std::vector<float> to_host(DeepseekV3Model& m, const Result<Tensor>& lg) {
   EXPECT_TRUE(lg.is_ok()) << lg.status().to_string();
   if (!lg.is_ok()) return {};
   std::vector<float> host(size_t(lg->numel()));
@@ -70,30 +67,22 @@ std::vector<float> mtp_logits(DeepseekV3Model& m, const std::vector<int32_t>& id
   return host;
 }
 
-// The main model's logits of positions 0..P-1 on the host.
-std::vector<float> main_logits(DeepseekV3Model& m, const std::vector<int32_t>& ids) {
-  const int P = int(ids.size()) - 1, bs = 16, blocks = (P + bs - 1) / bs;
-  KvCache cache = m.allocate_kv_cache(blocks, bs, m.backend().activation_dtype());
-  ForwardBatch b;
-  b.block_size = bs;
-  b.max_blocks = blocks;
-  for (int i = 0; i < P; ++i) {
-    b.token_ids.push_back(ids[size_t(i)]);
-    b.positions.push_back(i);
-    b.token_seq.push_back(0);
-    b.slot_mapping.push_back(i);
-    b.logits_indices.push_back(i);
-  }
-  b.seq_lens.push_back(P);
-  for (int i = 0; i < blocks; ++i) b.block_tables.push_back(i);
-  auto lg = m.forward(b, cache);
-  if (!lg.is_ok()) return {};
-  std::vector<float> host(size_t(lg->numel()));
-  if (lg->device() == Device::kCPU)
-    std::copy(lg->ptr<float>(), lg->ptr<float>() + lg->numel(), host.begin());
-  else
-    m.backend().copy_to_host(*lg, host.data());
-  return host;
+// The main model's logits of positions 0..P-1 (mtp: the MTP module's, each
+// from the main model's hidden state there and the next token), on the host.
+std::vector<float> logits_of(DeepseekV3Model& m, const std::vector<int32_t>& ids, bool mtp) {
+  const int bs = 16;
+  ForwardBatch b = prompt_batch(ids, bs);
+  KvCache cache = m.allocate_kv_cache(b.max_blocks, bs, m.backend().activation_dtype());
+  b.keep_hidden = mtp;
+  auto main = m.forward(b, cache);
+  if (!mtp) return to_host(m, main);
+  EXPECT_TRUE(main.is_ok());
+  ForwardBatch n = b;
+  const int P = int(ids.size()) - 1;
+  for (int i = 0; i < P; ++i) n.token_ids[size_t(i)] = ids[size_t(i) + 1];
+  std::vector<int32_t> rows(static_cast<size_t>(P));
+  for (int i = 0; i < P; ++i) rows[size_t(i)] = i;
+  return to_host(m, m.forward_mtp(n, rows, cache));
 }
 
 TEST(CudaSpeculative, MtpForwardMatchesCpu) {
@@ -103,7 +92,7 @@ TEST(CudaSpeculative, MtpForwardMatchesCpu) {
   ASSERT_TRUE(gpu && cpu);
   std::vector<int32_t> ids;
   for (int i = 0; i < 40; ++i) ids.push_back(int32_t((i * 97 + 13) % 1000 + 2));
-  const auto g = mtp_logits(*gpu, ids), c = mtp_logits(*cpu, ids);
+  const auto g = logits_of(*gpu, ids, true), c = logits_of(*cpu, ids, true);
   ASSERT_EQ(g.size(), c.size());
   ASSERT_FALSE(g.empty());
   const double err = testing::max_rel_error(g.data(), c.data(), int64_t(c.size()));
@@ -113,7 +102,7 @@ TEST(CudaSpeculative, MtpForwardMatchesCpu) {
   const int64_t V = tiny_with_mtp().vocab_size, P = int64_t(c.size()) / V;
   for (int64_t p = 0; p < P; p += 4)
     std::printf("  position %lld: %.3g\n", (long long)p, testing::max_rel_error(g.data() + p * V, c.data() + p * V, V));
-  const auto gm = main_logits(*gpu, ids), cm = main_logits(*cpu, ids);
+  const auto gm = logits_of(*gpu, ids, false), cm = logits_of(*cpu, ids, false);
   if (gm.size() == cm.size() && !cm.empty())
     std::printf("main logits, GPU against CPU: max rel error %.3g\n",
                 testing::max_rel_error(gm.data(), cm.data(), int64_t(cm.size())));
