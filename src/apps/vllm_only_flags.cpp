@@ -23,6 +23,12 @@ constexpr std::string_view kNoCors =
     "Sable answers CORS for every origin, method and header (vLLM's default); restrict them at the ingress";
 constexpr std::string_view kNoLora = "LoRA adapters are not supported; serve a checkpoint with the adapter merged";
 constexpr std::string_view kLocal = "Sable loads local model directories only";
+constexpr std::string_view kGraphs =
+    "CUDA graphs are captured for the decode batch sizes up to --max-num-seqs (--enforce-eager: none)";
+constexpr std::string_view kPrefill = "chunked prefill is bounded by --max-num-batched-tokens";
+constexpr std::string_view kEplb = "expert-parallel load balancing is not built; experts stay put";
+constexpr std::string_view kOldSpec =
+    "vLLM's older form: use --speculative-config '{\"method\": \"deepseek_mtp\", \"num_speculative_tokens\": 1}'";
 
 constexpr Entry kFlags[] = {
     // Tuning of how vLLM runs: no effect on what clients receive.
@@ -31,22 +37,17 @@ constexpr Entry kFlags[] = {
     {"disable-custom-all-reduce", Takes::kSwitch, Kind::kNoEffect, "tensor-parallel reductions go through NCCL"},
     {"max-seq-len-to-capture", Takes::kValue, Kind::kNoEffect,
      "the CUDA graphs serve decode steps at every context length"},
-    {"cuda-graph-sizes", Takes::kValues, Kind::kNoEffect,
-     "CUDA graphs are captured for the decode batch sizes up to --max-num-seqs (--enforce-eager: none)"},
-    {"max-cudagraph-capture-size", Takes::kValue, Kind::kNoEffect,
-     "CUDA graphs are captured for the decode batch sizes up to --max-num-seqs (--enforce-eager: none)"},
+    {"cuda-graph-sizes", Takes::kValues, Kind::kNoEffect, kGraphs},
+    {"max-cudagraph-capture-size", Takes::kValue, Kind::kNoEffect, kGraphs},
     {"compilation-config", Takes::kValue, Kind::kNoEffect, "Sable is compiled ahead of time (no torch.compile)"},
     {"num-scheduler-steps", Takes::kValue, Kind::kNoEffect, "the engine schedules every step"},
     {"use-v2-block-manager", Takes::kSwitch, Kind::kNoEffect, "Sable has one block manager"},
     {"disable-frontend-multiprocessing", Takes::kSwitch, Kind::kNoEffect,
      "the HTTP server and the engine are threads of one process"},
     {"async-scheduling", Takes::kSwitch, Kind::kNoEffect, "the engine's scheduling is its own"},
-    {"long-prefill-token-threshold", Takes::kValue, Kind::kNoEffect,
-     "chunked prefill is bounded by --max-num-batched-tokens"},
-    {"max-num-partial-prefills", Takes::kValue, Kind::kNoEffect,
-     "chunked prefill is bounded by --max-num-batched-tokens"},
-    {"max-long-partial-prefills", Takes::kValue, Kind::kNoEffect,
-     "chunked prefill is bounded by --max-num-batched-tokens"},
+    {"long-prefill-token-threshold", Takes::kValue, Kind::kNoEffect, kPrefill},
+    {"max-num-partial-prefills", Takes::kValue, Kind::kNoEffect, kPrefill},
+    {"max-long-partial-prefills", Takes::kValue, Kind::kNoEffect, kPrefill},
     {"max-parallel-loading-workers", Takes::kValue, Kind::kNoEffect, "checkpoints are memory-mapped"},
     {"tokenizer-pool-size", Takes::kValue, Kind::kNoEffect, "tokenization runs on the HTTP threads"},
     {"guided-decoding-backend", Takes::kValue, Kind::kNoEffect,
@@ -60,10 +61,9 @@ constexpr Entry kFlags[] = {
     {"otlp-traces-endpoint", Takes::kValue, Kind::kNoEffect,
      "Sable exports no OpenTelemetry traces; request timings are in /metrics and the request log"},
     {"collect-detailed-traces", Takes::kValue, Kind::kNoEffect, "Sable exports no OpenTelemetry traces"},
-    {"enable-eplb", Takes::kSwitch, Kind::kNoEffect, "expert-parallel load balancing is not built; experts stay put"},
-    {"eplb-config", Takes::kValue, Kind::kNoEffect, "expert-parallel load balancing is not built; experts stay put"},
-    {"num-redundant-experts", Takes::kValue, Kind::kNoEffect,
-     "expert-parallel load balancing is not built; experts stay put"},
+    {"enable-eplb", Takes::kSwitch, Kind::kNoEffect, kEplb},
+    {"eplb-config", Takes::kValue, Kind::kNoEffect, kEplb},
+    {"num-redundant-experts", Takes::kValue, Kind::kNoEffect, kEplb},
     {"tokenizer-revision", Takes::kValue, Kind::kNoEffect, kLocal},
     {"code-revision", Takes::kValue, Kind::kNoEffect, kLocal},
     {"hf-token", Takes::kValue, Kind::kNoEffect, kLocal},
@@ -94,10 +94,8 @@ constexpr Entry kFlags[] = {
      "put the defaults in a generation_config.json in a folder and pass --generation-config FOLDER"},
     {"hf-overrides", Takes::kValue, Kind::kRefused, "edit config.json in the model directory instead"},
     {"config", Takes::kValue, Kind::kRefused, "Sable reads no YAML config file; give the flags on the command line"},
-    {"speculative-model", Takes::kValue, Kind::kRefused,
-     "vLLM's older form: use --speculative-config '{\"method\": \"deepseek_mtp\", \"num_speculative_tokens\": 1}'"},
-    {"num-speculative-tokens", Takes::kValue, Kind::kRefused,
-     "vLLM's older form: use --speculative-config '{\"method\": \"deepseek_mtp\", \"num_speculative_tokens\": 1}'"},
+    {"speculative-model", Takes::kValue, Kind::kRefused, kOldSpec},
+    {"num-speculative-tokens", Takes::kValue, Kind::kRefused, kOldSpec},
 };
 
 // vLLM's own default for each CORS list; giving it changes nothing.
@@ -117,7 +115,7 @@ void VllmOnlyFlags::add_to(CLI::App& app) {
   given_.clear();
   given_.reserve(std::size(kFlags));
   for (const Entry& e : kFlags) {
-    given_.push_back(Given{std::string(e.name), {}, 0});
+    given_.push_back(Given{});
     Given& g = given_.back();
     std::string flag = "--" + std::string(e.name);
     if (e.name == "compilation-config") flag += ",-O";  // vLLM's -O3, -O '{...}'
@@ -144,9 +142,9 @@ Status VllmOnlyFlags::check(std::vector<std::string>* warnings) const {
     const Entry& e = kFlags[i];
     if (g.count == 0 && g.values.empty()) continue;
     if (e.kind == Kind::kRefused && !is_cors_default(e.name, g.values))
-      return invalid_argument("--" + g.name + " (a vLLM flag) is not supported: " + std::string(e.why));
+      return invalid_argument("--" + std::string(e.name) + " (a vLLM flag) is not supported: " + std::string(e.why));
     if (e.kind == Kind::kNoEffect && warnings)
-      warnings->push_back("--" + g.name + " (a vLLM flag) has no effect in Sable: " + std::string(e.why));
+      warnings->push_back("--" + std::string(e.name) + " (a vLLM flag) has no effect in Sable: " + std::string(e.why));
   }
   return Status::ok();
 }

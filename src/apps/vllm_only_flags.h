@@ -30,12 +30,11 @@ class VllmOnlyFlags {
   Status check(std::vector<std::string>* warnings) const;
 
  private:
-  struct Given {
-    std::string name;
+  struct Given {  // what the command line gave a flag
     std::vector<std::string> values;
     int count = 0;
   };
-  std::vector<Given> given_;  // one per flag in the table, in its order
+  std::vector<Given> given_;  // one per flag of the table, in its order
 };
 
 // "--max_model_len=8" -> "--max-model-len=8"; anything not starting with

@@ -5,8 +5,9 @@
 // Sable's extras under "sable".
 #pragma once
 
-#include <cstdio>
 #include <nlohmann/json.hpp>
+
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <vector>

@@ -3,6 +3,7 @@
 // definitions (bench/stats.h), plus a floor estimate when the model's
 // config is known.
 #include <CLI/CLI.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>

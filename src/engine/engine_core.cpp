@@ -473,11 +473,11 @@ bool EngineCore::step() {
       if (d) {
         // Row j verifies draft j (the backend's rejection sampling, or a
         // greedy row's argmax) as the j-th token from here: its step.
-        for (int64_t j = row0[i]; j < row0[i + 1]; ++j) {
-          TokenSamplingRow& x = rows[size_t(j)];
+        for (int64_t j = 0; j < row0[i + 1] - row0[i]; ++j) {
+          TokenSamplingRow& x = rows[size_t(row0[i] + j)];
           x = *d;
-          x.step = d->step + (j - row0[i]);
-          if (j - row0[i] < int64_t(seq.draft.size())) x.draft = seq.draft[size_t(j - row0[i])];
+          x.step = d->step + j;
+          if (j < int64_t(seq.draft.size())) x.draft = seq.draft[size_t(j)];
         }
         on_device[i] = 1;
         any = true;
