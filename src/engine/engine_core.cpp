@@ -38,16 +38,6 @@ EngineConfig resolve(EngineConfig cfg, const DeepseekV3Model& model) {
   if (cfg.max_model_len <= 0) cfg.max_model_len = int(model.config().max_position_embeddings);
   return cfg;
 }
-
-// SABLE_CUDA_DRAFT_VERIFY=1: sampled rows verify their drafts on the device
-// (TokenSamplingRow::draft), whose CUDA tests have not run on a GPU yet; read once.
-bool device_draft_verification() {
-  static const bool on = [] {
-    const char* v = std::getenv("SABLE_CUDA_DRAFT_VERIFY");
-    return v && std::string(v) == "1";
-  }();
-  return on;
-}
 }  // namespace
 
 EngineCore::EngineCore(const EngineConfig& cfg, DeepseekV3Model& model, std::shared_ptr<const Tokenizer> tok)
@@ -466,10 +456,6 @@ bool EngineCore::step() {
       if (seq.fork_pending) continue;  // the other choices sample from this row on the host
       SamplerRow row{&r.req.params, r.seed, seq.choice, &seq.tokens, seq.prompt_len, eos_};
       auto d = device_sampling_row(row);
-      // A sampled row's drafts are verified by the backend's rejection
-      // sampling only when opted in, until the CUDA tests of it have run on
-      // a GPU; otherwise such a sequence's rows go to the host sampler.
-      if (d && !seq.draft.empty() && d->temperature > 0.f && !device_draft_verification()) d.reset();
       if (d) {
         // Row j verifies draft j (the backend's rejection sampling, or a
         // greedy row's argmax) as the j-th token from here: its step.

@@ -163,7 +163,9 @@ TEST_P(MoeExpertsTest, MatchesReference) {
       num += (a - b) * (a - b);
       den += b * b;
     }
-    const double rel = std::sqrt(num / den);
+    // A token whose experts are all on another rank has a zero reference:
+    // then the error is absolute (0/0 would be NaN).
+    const double rel = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
     const double tol = c.quantize ? 1.5e-1 : c.fp8_weights ? 1e-1 : 2e-2;
     EXPECT_TRUE(finite) << "seed " << seed << " variant " << variant;
     EXPECT_LT(rel, tol) << "seed " << seed << " T=" << c.T << " variant " << variant;
