@@ -260,13 +260,18 @@ int run_serve(int argc, char** argv) {
   app.add_option("--max-logprobs", sc.max_logprobs, "Most top logprobs a request may ask for")->capture_default_str();
   app.add_option("--scheduling-policy", f.scheduling_policy,
                  "fcfs: arrival order, a request's non-zero priority is refused (vLLM's default); priority: the "
-                 "waiting queue runs lowest priority value first, then by arrival")
+                 "waiting queue runs lowest priority value first, then by arrival, and out of KV blocks the "
+                 "running request of the highest value, then latest arrival, is preempted first")
       ->check(CLI::IsMember({"fcfs", "priority"}))
       ->capture_default_str();
   app.add_flag("--return-tokens-as-token-ids", f.return_tokens_as_token_ids,
                "Logprobs' token strings are 'token_id:N' unless a request says otherwise");
   app.add_option("--response-role", sc.response_role, "The role of chat responses after a generation prompt")
       ->capture_default_str();
+  app.add_flag("--enable-force-include-usage", sc.force_include_usage,
+               "Every streamed response ends with a usage chunk, as if it asked for stream_options.include_usage");
+  app.add_flag("--enable-server-load-tracking", sc.server_load_tracking,
+               "GET /load reports the requests in flight ({\"server_load\": N}); without it, 0");
   f.vllm_only.add_to(app);
   // vLLM's two-letter short forms, which CLI11 cannot name.
   std::vector<std::string> args_store(argv, argv + argc);
@@ -327,6 +332,7 @@ int run_serve(int argc, char** argv) {
   else if (f.kv_cache_dtype == "float32" || f.kv_cache_dtype == "fp32") ec.kv_cache_dtype = DType::F32;
   ec.enable_prefix_caching = f.enable_prefix_caching;
   ec.enable_chunked_prefill = f.enable_chunked_prefill;
+  ec.priority_scheduling = sc.priority_scheduling;  // the victim of preemption (engine_config.h)
   ec.seed = mo.seed;
   ec.enforce_eager = f.enforce_eager;
   if (!f.speculative_config.empty()) {

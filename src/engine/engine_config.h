@@ -20,6 +20,12 @@ struct EngineConfig {
   bool enable_prefix_caching = true;   // --no-enable-prefix-caching turns it off
   bool enable_chunked_prefill = true;
   int max_waiting_requests = 0;        // --max-waiting-requests (0: unlimited)
+  // --scheduling-policy priority: when blocks run out, the running sequence
+  // of lowest priority (largest value, then latest arrival) is preempted
+  // first, as vLLM's; fcfs (false): the newest admitted. Waiting sequences
+  // are ordered by (priority, arrival) either way (under fcfs the server
+  // admits only priority 0).
+  bool priority_scheduling = false;
   std::optional<DType> kv_cache_dtype; // default: the backend's activation dtype (--kv-cache-dtype)
   uint64_t seed = 0;                   // default seed for requests without one
   bool enforce_eager = false;          // --enforce-eager: no CUDA graphs

@@ -93,6 +93,14 @@ void Scheduler::preempt(Sequence* seq, SchedulerOutput& out) {
   add(seq);
 }
 
+Sequence* Scheduler::preemption_victim() const {
+  assert(!running_.empty());
+  if (!cfg_.priority_scheduling) return running_.back();
+  // vLLM's priority policy: max over the running of (priority, arrival).
+  return *std::max_element(running_.begin(), running_.end(),
+                           [](const Sequence* a, const Sequence* b) { return waits_before(a, b); });
+}
+
 int Scheduler::chunk_limit(const Sequence* seq, int prompt_rows) {
   const int n = seq->num_uncomputed();
   return seq->needs_prompt_logits ? std::min(n, prompt_rows) : n;
@@ -123,8 +131,8 @@ SchedulerOutput Scheduler::schedule() {
     seq->draft.resize(size_t(nd));
     bool ok = ensure_blocks(seq, seq->num_computed + n);
     while (!ok) {
-      // Out of blocks: preempt the newest running sequence (possibly this one).
-      Sequence* victim = running_.back();
+      // Out of blocks: preempt a running sequence (possibly this one).
+      Sequence* victim = preemption_victim();
       // Un-schedule it if it was already scheduled this step.
       auto s = std::find_if(out.scheduled.begin(), out.scheduled.end(),
                             [&](const ScheduledSeq& x) { return x.seq == victim; });
@@ -134,8 +142,12 @@ SchedulerOutput Scheduler::schedule() {
         out.num_tokens -= s->num_tokens + s->num_draft;
         out.scheduled.erase(s);
       }
+      // Under priority scheduling the victim may come before seq, which then
+      // moves up one place.
+      const size_t at = size_t(std::find(running_.begin(), running_.end(), victim) - running_.begin());
       preempt(victim, out);
       if (victim == seq) break;
+      if (at < i) --i;
       ok = ensure_blocks(seq, seq->num_computed + n);
     }
     if (!ok) continue;  // seq itself was preempted; running_[i] is now the next one

@@ -3,9 +3,11 @@
 // max_num_batched_tokens tokens and max_num_seqs sequences; running
 // sequences go first (decodes, and the next chunk of a prompt being
 // prefilled), then waiting ones by priority and arrival, each taking a chunk
-// of its prompt within what remains of the budget. When blocks run out, the
-// newest running sequence is preempted: its blocks are freed and it goes
-// back to the front of the queue to be recomputed later.
+// of its prompt within what remains of the budget. When blocks run out, a
+// running sequence is preempted (preemption_victim: the newest admitted, or
+// under priority scheduling the lowest priority's): its blocks are freed and
+// it goes back to the queue, ahead of its priority's later arrivals, to be
+// recomputed later.
 #pragma once
 
 #include <deque>
@@ -73,6 +75,8 @@ class Scheduler {
   // with prompt_rows of the step's prompt-logits rows left.
   static int chunk_limit(const Sequence* seq, int prompt_rows);
   void preempt(Sequence* seq, SchedulerOutput& out);
+  // The running sequence to preempt when blocks run out.
+  Sequence* preemption_victim() const;
 
   EngineConfig cfg_;
   BlockManager& blocks_;

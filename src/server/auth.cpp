@@ -32,7 +32,8 @@ bool authorized(const std::vector<std::string>& keys, std::string_view header) {
 }
 
 bool is_open_path(std::string_view path) {
-  return path == "/health" || path == "/metrics" || path == "/version" || path == "/ping";
+  // vLLM checks the key only under /v1; its probes and /load stay open.
+  return path == "/health" || path == "/metrics" || path == "/version" || path == "/ping" || path == "/load";
 }
 
 }  // namespace sable::server

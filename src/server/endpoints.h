@@ -14,6 +14,7 @@ HandlerResult handle_detokenize(ServerContext& ctx, const HttpRequest& req, cons
 HandlerResult handle_models(ServerContext& ctx, const HttpRequest& req, const RequestInfo& info);
 HandlerResult handle_version(ServerContext& ctx, const HttpRequest& req, const RequestInfo& info);
 HandlerResult handle_health(ServerContext& ctx, const HttpRequest& req, const RequestInfo& info);
+HandlerResult handle_load(ServerContext& ctx, const HttpRequest& req, const RequestInfo& info);
 HandlerResult handle_ping(ServerContext& ctx, const HttpRequest& req, const RequestInfo& info);
 HandlerResult handle_metrics(ServerContext& ctx, const HttpRequest& req, const RequestInfo& info);
 

@@ -52,6 +52,15 @@ HandlerResult handle_health(ServerContext& ctx, const HttpRequest&, const Reques
   return r;
 }
 
+// vLLM's GET /load: the requests with engine work in flight, for a load
+// balancer; 0 unless --enable-server-load-tracking, as vLLM's.
+HandlerResult handle_load(ServerContext& ctx, const HttpRequest&, const RequestInfo&) {
+  const int64_t load = ctx.config.server_load_tracking ? ctx.active_generations.load() : 0;
+  HandlerResult r;
+  r.response = HttpResponse::json(200, dump_json(OJson{{"server_load", load}}));
+  return r;
+}
+
 HandlerResult handle_ping(ServerContext& ctx, const HttpRequest& req, const RequestInfo& info) {
   return handle_health(ctx, req, info);
 }

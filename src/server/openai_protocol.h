@@ -28,6 +28,9 @@ struct ProtocolLimits {
   bool priority_scheduling = false;
   // --return-tokens-as-token-ids: the default of the request field of that name.
   bool return_tokens_as_token_ids = false;
+  // --enable-force-include-usage: a streamed response reports usage whether
+  // or not its stream_options ask.
+  bool force_include_usage = false;
 };
 
 struct StreamOptions {

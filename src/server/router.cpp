@@ -41,6 +41,7 @@ Router::Router(ServerContext& ctx) : ctx_(ctx) {
       {"/detokenize", {"POST"}, &handle_detokenize},
       {"/health", {"GET"}, &handle_health},
       {"/ping", {"GET", "POST"}, &handle_ping},
+      {"/load", {"GET"}, &handle_load},
       {"/metrics", {"GET"}, &handle_metrics},
       {"/version", {"GET"}, &handle_version},
   };

@@ -237,6 +237,12 @@ void parse_common_fields(const FieldReader& f, const ProtocolLimits& limits, Com
     out.stream_options.include_usage = sf.opt_bool("include_usage").value_or(false);
     out.stream_options.continuous_usage_stats = sf.opt_bool("continuous_usage_stats").value_or(false);
   }
+  // vLLM's should_include_usage: usage on every chunk needs usage at all.
+  if (out.stream) {
+    StreamOptions& so = out.stream_options;
+    so.include_usage = so.include_usage || limits.force_include_usage;
+    so.continuous_usage_stats = so.include_usage && so.continuous_usage_stats;
+  }
 
   if (auto n = f.opt_int("n")) {
     if (*n < 1 || *n > limits.max_n)

@@ -52,6 +52,12 @@ struct ServerConfig {
   bool return_tokens_as_token_ids = false;
   // --response-role: the role of a chat response's message (vLLM's default).
   std::string response_role = "assistant";
+  // --enable-force-include-usage: every streamed response ends with its usage
+  // chunk, as if it asked for stream_options.include_usage (vLLM's rule).
+  bool force_include_usage = false;
+  // --enable-server-load-tracking: GET /load reports the HTTP requests with
+  // engine work in flight (off: it reports 0, as vLLM's).
+  bool server_load_tracking = false;
 
   std::chrono::milliseconds shutdown_timeout{30000};  // drain on SIGTERM before aborting
   bool log_requests = true;                      // --disable-log-requests turns off

@@ -49,6 +49,7 @@ struct ServerContext {
     l.defaults = config.sampling_defaults;
     l.priority_scheduling = config.priority_scheduling;
     l.return_tokens_as_token_ids = config.return_tokens_as_token_ids;
+    l.force_include_usage = config.force_include_usage;
     return l;
   }
 };

@@ -2,7 +2,8 @@
 flags that only tune vLLM are accepted with a warning naming each, flags
 that would change what clients get are refused with what to do, underscored
 spellings work, and vLLM's serving flags --scheduling-policy,
---response-role and --return-tokens-as-token-ids act as in vLLM."""
+--response-role, --return-tokens-as-token-ids, --enable-force-include-usage
+and --enable-server-load-tracking act as in vLLM."""
 from __future__ import annotations
 
 import subprocess
@@ -56,7 +57,8 @@ def test_scheduling_policy_must_be_vllms():
 @pytest.fixture(scope="module")
 def server():
     with SableServer("--served-model-name", DEMO_NAME, "--max-model-len", "512", "--scheduling-policy", "priority",
-                     "--response-role", "bot", "--return-tokens-as-token-ids") as s:
+                     "--response-role", "bot", "--return-tokens-as-token-ids", "--enable-force-include-usage",
+                     "--enable-server-load-tracking") as s:
         yield s
 
 
@@ -84,3 +86,17 @@ def test_response_role_and_token_ids(server):
     choice = r.json()["choices"][0]
     assert choice["message"]["role"] == "user"
     assert not any(t["token"].startswith("token_id:") for t in choice["logprobs"]["content"])
+
+
+def test_force_include_usage_and_load(server):
+    # A stream that did not ask for usage ends with vLLM's usage chunk.
+    r = requests.post(server.url("/v1/completions"),
+                      json={"model": DEMO_NAME, "prompt": "hi", "max_tokens": 3, "stream": True}, timeout=120,
+                      stream=True)
+    payloads = [line[6:] for line in r.iter_lines() if line.startswith(b"data: {")]
+    assert b'"usage":null' in payloads[0].replace(b" ", b"")
+    last = payloads[-1].replace(b" ", b"")
+    assert b'"choices":[]' in last and b'"completion_tokens":3' in last, last
+    # GET /load, open like /health; nothing in flight now.
+    r = requests.get(server.url("/load"), timeout=30)
+    assert r.status_code == 200 and r.json() == {"server_load": 0}, r.text

@@ -411,6 +411,37 @@ TEST(HttpServerTest, QueueFullIs503) {
   EXPECT_EQ(hold.read().result_int(), 200u);
 }
 
+// vLLM's GET /load (open without an API key): a paused engine holds two
+// requests, so the load is 2 with --enable-server-load-tracking, 0 without,
+// and 0 again once they are answered.
+TEST(HttpServerTest, LoadCountsRequestsInFlight) {
+  for (bool tracking : {true, false}) {
+    ServerConfig cfg;
+    cfg.server_load_tracking = tracking;
+    cfg.api_keys = {"k"};
+    TestServer s(cfg);
+    auto load = [&] {
+      Response r = roundtrip(s.port(), get("/load"));
+      EXPECT_EQ(r.result_int(), 200u);
+      return json::parse(r.body())["server_load"].get<int64_t>();
+    };
+    EXPECT_EQ(load(), 0);
+    s.engine().set_paused(true);
+    const std::string auth = "Authorization: Bearer k\r\n";
+    Client a(s.port()), b(s.port());
+    a.send(post("/v1/completions", R"({"prompt": [1], "max_tokens": 2})", auth));
+    b.send(post("/v1/completions", R"({"prompt": [2], "max_tokens": 2, "stream": true})", auth));
+    for (int i = 0; i < 400 && s.engine().running() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_EQ(load(), tracking ? 2 : 0) << "tracking " << tracking;
+    s.engine().set_paused(false);
+    EXPECT_EQ(a.read().result_int(), 200u);
+    EXPECT_NE(b.read_until("data: [DONE]").find("data: [DONE]"), std::string::npos);
+    for (int i = 0; i < 400 && s.ctx().active_generations.load() > 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_EQ(load(), 0);
+  }
+}
+
 TEST(HttpServerTest, DrainLetsRunningRequestsFinish) {
   FakeEngine::Options eo;
   eo.tick = std::chrono::milliseconds(10);

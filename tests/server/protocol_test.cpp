@@ -429,6 +429,33 @@ TEST(ProtocolTest, ReturnTokensAsTokenIdsDefault) {
                    .return_tokens_as_token_ids);
 }
 
+// vLLM's should_include_usage: --enable-force-include-usage gives every
+// streamed request usage; continuous usage needs usage at all.
+TEST(ProtocolTest, ForceIncludeUsageAndContinuousUsage) {
+  auto parse = [](const std::string& body, bool force) {
+    ProtocolLimits l = limits();
+    l.force_include_usage = force;
+    return parse_completion_request(parse_json_body(body), l).stream_options;
+  };
+  const std::string plain = R"({"prompt": "x", "stream": true})";
+  EXPECT_FALSE(parse(plain, false).include_usage);
+  EXPECT_TRUE(parse(plain, true).include_usage);
+  EXPECT_FALSE(parse(plain, true).continuous_usage_stats);
+  EXPECT_TRUE(
+      parse(R"({"prompt": "x", "stream": true, "stream_options": {"include_usage": false}})", true).include_usage);
+  EXPECT_FALSE(parse(R"({"prompt": "x"})", true).include_usage);  // a whole response has usage anyway
+  const std::string cont = R"({"prompt": "x", "stream": true, "stream_options": {"continuous_usage_stats": true}})";
+  EXPECT_FALSE(parse(cont, false).continuous_usage_stats);
+  EXPECT_TRUE(parse(cont, true).continuous_usage_stats);
+  const std::string both =
+      R"({"prompt": "x", "stream": true, "stream_options": {"include_usage": true, "continuous_usage_stats": true}})";
+  EXPECT_TRUE(parse(both, false).continuous_usage_stats);
+  ProtocolLimits l = limits();
+  l.force_include_usage = true;
+  EXPECT_TRUE(parse_chat_request(parse_json_body(std::string("{") + kMsgs + R"(, "stream": true})"), l)
+                  .stream_options.include_usage);
+}
+
 TEST(ProtocolTest, InvalidJson) {
   for (std::string body : {"", "{", "[1, 2]", "\"str\"", "{\"a\": tru}", "{\"a\": \"\xff\xfe\"}"}) {
     try {

@@ -61,6 +61,7 @@ TEST(AuthTest, ConstantTimeCompareAndBearer) {
   EXPECT_TRUE(authorized({}, ""));
   EXPECT_TRUE(is_open_path("/health"));
   EXPECT_TRUE(is_open_path("/metrics"));
+  EXPECT_TRUE(is_open_path("/load"));
   EXPECT_FALSE(is_open_path("/v1/models"));
 }
 
