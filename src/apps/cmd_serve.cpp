@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
+#include <string>
 
 #include "apps/command.h"
 #include "apps/model_options.h"
@@ -405,6 +407,18 @@ int run_serve(int argc, char** argv) {
                                                        : f.served_model_names;
   sc.model_root = lm->model_name;
 
+  // Testing only (tests/e2e/test_engine_fault.py): the Nth forward throws
+  // once its logits are computed, as a CUDA fault would mid-step, so that
+  // the fatal path (requests failed with the cause, the drain, exit status
+  // 1) is exercised end to end. The debug hook it uses turns off fused paths.
+  if (const char* v = std::getenv("SABLE_INJECT_FAULT_AT_FORWARD"); v && std::atoi(v) > 0) {
+    LOG_WARN("SABLE_INJECT_FAULT_AT_FORWARD={}: forward {} will fail (a test of the fatal path)", v, v);
+    lm->model->debug_hook = [at = std::atoi(v), n = 0](const std::string& name, const Tensor&) mutable {
+      if (name == "logits" && ++n == at)
+        throw std::runtime_error("injected fault at forward " + std::to_string(at) +
+                                 " (SABLE_INJECT_FAULT_AT_FORWARD)");
+    };
+  }
   auto engine = Engine::create(ec, *lm->model, lm->tokenizer);
   if (!engine.is_ok()) return fail(engine.status().message(), 1);
   std::unique_ptr<server::EngineClient> client = server::make_engine_client(**engine);
