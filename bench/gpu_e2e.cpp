@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <numeric>
 #include <set>
 #include <sstream>
@@ -109,7 +110,8 @@ struct Timer {
 
 // Speculative decoding's step against the plain decode step, per batch and
 // draft count k: the verify step (each sequence's token and its k drafts,
-// k + 1 logits rows; eager, as the engine runs it with MTP drafts) followed
+// k + 1 logits rows; a CUDA graph of k + 1 tokens a sequence, as the engine
+// replays it, unless --enforce-eager; k = 0 runs eagerly) followed
 // by ModelRunner::propose_mtp as the engine calls it when every draft was
 // accepted (the MTP over k + 1 positions, then its chain of k - 1 more),
 // the most the MTP does in a step. A step that accepts a drafts yields
@@ -123,17 +125,21 @@ void time_speculative(DeepseekV3Model& model, Backend& be, KvPoolOptions po, Mod
   // The chain writes the MTP's slots up to position context + 2k - 1.
   const int blocks_per_seq = (context + 2 * kmax + 2 + po.block_size - 1) / po.block_size;
   po.num_blocks = max_batch * blocks_per_seq;
-  po.num_speculative_tokens = kmax;
-  po.enforce_eager = true;  // MTP steps run eagerly; no graphs to capture
-  ModelRunner spec(model, po);
-  spec.set_speculative(true);
+  // One runner a k, as the engine's: its verification graphs hold k + 1
+  // tokens a sequence (with SABLE_SPEC_GRAPHS=1; without, eager).
+  std::vector<std::unique_ptr<ModelRunner>> specs;
+  for (int k : ks) {
+    po.num_speculative_tokens = k;
+    specs.push_back(std::make_unique<ModelRunner>(model, po));
+    specs.back()->set_speculative(true);
+  }
   const double accept[] = {0.6, 0.8, 0.9};
   std::printf(
-      "\nspeculative decoding, MTP drafts (eager verify step + propose_mtp, all drafts accepted) against the plain "
-      "decode step of the same batch (CUDA graphs unless --enforce-eager)\n\n"
-      "| decode batch | drafts k | verify ms | MTP ms | spec step ms | plain step ms | spec / plain (break-even "
-      "tokens a step) | speedup at 60%% / 80%% / 90%% acceptance |\n"
-      "|---:|---:|---:|---:|---:|---:|---:|---|\n");
+      "\nspeculative decoding, MTP drafts (verify step + propose_mtp, all drafts accepted) against the plain "
+      "decode step of the same batch (both CUDA graphs unless --enforce-eager; the MTP eager)\n\n"
+      "| decode batch | drafts k | verify ms | verify graphed | MTP ms | spec step ms | plain step ms | spec / plain "
+      "(break-even tokens a step) | speedup at 60%% / 80%% / 90%% acceptance |\n"
+      "|---:|---:|---:|---|---:|---:|---:|---:|---|\n");
   Timer tm{be};
   for (int B : batches) {
     std::vector<std::vector<int32_t>> tokens(static_cast<size_t>(B)), tables(static_cast<size_t>(B)),
@@ -160,7 +166,9 @@ void time_speculative(DeepseekV3Model& model, Backend& be, KvPoolOptions po, Mod
       plain_seqs[size_t(s)].block_table = &plain_tables[size_t(s)];
     }
     const double plain_ms = tm.median_ms([&] { (void)plain.run_device(plain_seqs); }, 3, iters);
-    for (int k : ks) {
+    for (size_t ki = 0; ki < ks.size(); ++ki) {
+      const int k = ks[ki];
+      ModelRunner& spec = *specs[ki];
       std::vector<std::vector<int32_t>> drafts(static_cast<size_t>(B));
       std::vector<MtpSeq> ms(static_cast<size_t>(B));
       for (int s = 0; s < B; ++s) {
@@ -180,6 +188,7 @@ void time_speculative(DeepseekV3Model& model, Backend& be, KvPoolOptions po, Mod
       }
       bool ok = true;
       const double verify_ms = tm.median_ms([&] { ok = ok && spec.run_device(seqs).is_ok(); }, 2, iters);
+      const bool graphed = spec.last_step_graphed();
       const double step_ms = tm.median_ms(
           [&] {
             ok = ok && spec.run_device(seqs).is_ok();
@@ -187,12 +196,12 @@ void time_speculative(DeepseekV3Model& model, Backend& be, KvPoolOptions po, Mod
           },
           2, iters);
       if (!ok) {
-        std::printf("| %d | %d | failed | | | | | |\n", B, k);
+        std::printf("| %d | %d | failed | | | | | | |\n", B, k);
         continue;
       }
       const double ratio = step_ms / plain_ms;
-      std::printf("| %d | %d | %.3f | %.3f | %.3f | %.3f | %.2f |", B, k, verify_ms, step_ms - verify_ms, step_ms,
-                  plain_ms, ratio);
+      std::printf("| %d | %d | %.3f | %s | %.3f | %.3f | %.3f | %.2f |", B, k, verify_ms, graphed ? "yes" : "no",
+                  step_ms - verify_ms, step_ms, plain_ms, ratio);
       for (double p : accept) {
         double tokens_a_step = 0;
         for (int i = 0; i <= k; ++i) tokens_a_step += std::pow(p, i);
@@ -200,7 +209,8 @@ void time_speculative(DeepseekV3Model& model, Backend& be, KvPoolOptions po, Mod
       }
       if (json)
         json << "{\"kind\":\"speculative\",\"batch\":" << B << ",\"k\":" << k << ",\"verify_ms\":" << verify_ms
-             << ",\"step_ms\":" << step_ms << ",\"plain_ms\":" << plain_ms << "}\n";
+             << ",\"step_ms\":" << step_ms << ",\"plain_ms\":" << plain_ms
+             << ",\"verify_graphed\":" << (graphed ? "true" : "false") << "}\n";
     }
   }
 }

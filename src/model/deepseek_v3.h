@@ -81,6 +81,10 @@ class DeepseekV3Model {
   // F32 [N, vocab]; keeps its own output hidden states for the next call,
   // as vLLM chains DeepSeek MTP steps.
   Result<Tensor> forward_mtp(const ForwardBatch& batch, const std::vector<int32_t>& hidden_rows, KvCache& cache);
+  // The hidden states the next forward_mtp() reads ([T, H], this rank's).
+  // A replayed CUDA graph that kept them (ModelRunner) sets its own buffer.
+  const Tensor& kept_hidden() const { return hidden_; }
+  void set_kept_hidden(Tensor h) { hidden_ = std::move(h); }
 
   // How MLA prefill rows are computed. Absorbed: every row through the paged
   // latent attention (576-dim scores, 512-dim values per head). Expanded: a

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <numeric>
+#include <string>
 
 #include "core/logging.h"
 #include "runner/memory_planner.h"
@@ -14,17 +16,43 @@ int kv_blocks_for_budget(const DeepseekV3Model& model, int64_t bytes, int block_
   return int(std::max<int64_t>(0, bytes / per_block));
 }
 
-// A captured decode step for `batch` sequences: its inputs live in one
-// device buffer (so a step uploads them with one copy) and its logits in
-// the graph's pool.
+// A captured step of `batch` sequences of q tokens each (T = batch * q): a
+// decode step (q = 1) or a verification of q - 1 drafts. Its inputs live in
+// one device buffer (so a step uploads them with one copy), its logits and
+// kept hidden states in the graph's pool.
 struct ModelRunner::DecodeGraph {
   int batch = 0;
-  Tensor packed;  // I32: token_ids, positions, token_seq, slot_mapping, seq_lens, logits_indices, tables
+  int q = 1;
+  // I32 sections, in order: token_ids, positions, token_seq, slot_mapping
+  // [T]; seq_lens [batch]; logits_indices [T]; block tables [batch,
+  // max_blocks]; then the rows a step returns [T] (read after the replay,
+  // when some sequence has fewer than q - 1 drafts).
+  Tensor packed;
   DeviceBatch inputs;
-  Tensor logits;  // F32 [batch, vocab]
+  Tensor logits;  // F32 [T, vocab]
+  Tensor hidden;  // [T, H] when the graphs keep hidden states (speculative decoding)
   std::shared_ptr<void> graph;
   std::vector<int32_t> host;  // staging for `packed`
+  int tokens() const { return batch * q; }
+  int64_t seq_lens_at() const { return 4 * int64_t(tokens()); }
+  int64_t logits_at() const { return seq_lens_at() + batch; }
+  int64_t tables_at() const { return logits_at() + tokens(); }
+  int64_t rows_at(int max_blocks) const { return tables_at() + int64_t(batch) * max_blocks; }
 };
+
+namespace {
+// The most tokens a verification graph runs (vLLM captures up to 512).
+constexpr int kMaxVerifyGraphTokens = 512;
+
+// SABLE_SPEC_GRAPHS=1: verification graphs and graphs that keep hidden
+// states, opt-in until their CUDA test (CudaSpeculative.
+// VerificationGraphsMatchEagerSteps) has run on a GPU; without it,
+// speculative steps run eagerly as before. Read at each capture.
+bool spec_graphs_enabled() {
+  const char* v = std::getenv("SABLE_SPEC_GRAPHS");
+  return v != nullptr && std::string(v) == "1";
+}
+}  // namespace
 
 ModelRunner::~ModelRunner() = default;
 
@@ -119,74 +147,103 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
     be.synchronize();
   }
 
-  std::vector<int> sizes;
-  for (int b : {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256})
-    if (b <= o.max_num_seqs) sizes.push_back(b);
+  // Decode graphs (q = 1) for these batch sizes; with k drafts a step,
+  // verification graphs (q = k + 1) for those whose tokens fit the step's
+  // budget and kMaxVerifyGraphTokens. Every graph keeps its hidden states
+  // then, for the MTP module (drafts of n-gram matching need none; keeping
+  // them costs no work).
+  struct GraphShape {
+    int q, batch;
+  };
+  std::vector<GraphShape> shapes;
+  const int k = spec_graphs_enabled() ? std::max(0, o.num_speculative_tokens) : 0;
+  std::vector<int> qs = {1};
+  if (k > 0) qs.push_back(k + 1);
+  for (int q : qs) {
+    for (int b : {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256})
+      if (b <= o.max_num_seqs && (q == 1 || (b * q <= kMaxVerifyGraphTokens && b * q <= o.max_num_batched_tokens)))
+        shapes.push_back({q, b});
+  }
+  graphs_keep_hidden_ = k > 0;
   const int64_t V = model_.config().vocab_size;
   // Every rank captures its own graphs on its own thread (its device), at
   // the same time: the collectives inside are recorded on every rank.
   const int ranks = model_.tensor_parallel_size();
   std::vector<std::vector<std::unique_ptr<DecodeGraph>>> captured(static_cast<size_t>(ranks));
   std::vector<std::string> failed(static_cast<size_t>(ranks));
+  // Largest first: later (smaller) captures reuse what the larger ones grew.
+  std::vector<GraphShape> order = shapes;
+  std::stable_sort(order.begin(), order.end(),
+                   [](const GraphShape& a, const GraphShape& b) { return a.q * a.batch > b.q * b.batch; });
   // Under tensor parallelism a rank's failure aborts the group and throws out
   // of here: the group cannot be used after, eagerly or not (restart with
   // --enforce-eager). One rank alone runs eagerly, as before.
   model_.run_on_ranks(cache_, [&](int r, DeepseekV3Model& m, KvCache& cache) {
     Backend& rb = m.backend();
     auto& out = captured[size_t(r)];
-    // Largest first: later (smaller) captures reuse what the larger ones grew.
-    for (auto it = sizes.rbegin(); it != sizes.rend(); ++it) {
-      const int B = *it;
+    for (const GraphShape& shape : order) {
+      const int B = shape.batch, q = shape.q, T = B * q;
       auto g = std::make_unique<DecodeGraph>();
       g->batch = B;
-      const int64_t n = 6 * int64_t(B) + int64_t(B) * graph_max_blocks_;
+      g->q = q;
+      const int64_t n = g->rows_at(graph_max_blocks_) + T;
       g->packed = rb.empty(DType::I32, {n});
       g->host.assign(size_t(n), 0);
       auto view = [&](int64_t offset, Shape shape) {
         return Tensor(g->packed.ptr<int32_t>() + offset, DType::I32, shape, g->packed.device(), g->packed.owner());
       };
       DeviceBatch& d = g->inputs;
-      d.token_ids = view(0, {B});
-      d.attn.positions = view(B, {B});
-      d.attn.token_seq = view(2 * B, {B});
-      d.attn.slot_mapping = view(3 * B, {B});
-      d.attn.seq_lens = view(4 * B, {B});
-      d.logits_indices = view(5 * B, {B});
-      d.logits_all_rows = true;  // row s is sequence s's token (host[5B + s] = s below)
-      d.attn.block_tables = view(6 * B, {B, graph_max_blocks_});
+      d.token_ids = view(0, {T});
+      d.attn.positions = view(T, {T});
+      d.attn.token_seq = view(2 * int64_t(T), {T});
+      d.attn.slot_mapping = view(3 * int64_t(T), {T});
+      d.attn.seq_lens = view(g->seq_lens_at(), {B});
+      d.logits_indices = view(g->logits_at(), {T});
+      d.logits_all_rows = true;  // row t is token t's (host[logits_at + t] = t below)
+      d.attn.block_tables = view(g->tables_at(), {B, graph_max_blocks_});
       d.attn.num_seqs = B;
-      d.attn.num_tokens = B;
+      d.attn.num_tokens = T;
       d.attn.max_blocks = graph_max_blocks_;
       d.attn.max_seq_len = max_len;  // work split sized for the longest context
-      d.attn.all_decode = true;
+      d.attn.all_decode = q == 1;
+      d.keep_hidden = graphs_keep_hidden_;
       // Inputs of an all-padding batch: valid, harmless.
+      for (int t = 0; t < T; ++t) {
+        g->host[size_t(2 * T + t)] = t / q;
+        g->host[size_t(3 * T + t)] = pad_block_ * bs;
+        g->host[size_t(g->logits_at() + t)] = t;
+      }
       for (int s = 0; s < B; ++s) {
-        g->host[size_t(2 * B + s)] = s;
-        g->host[size_t(3 * B + s)] = pad_block_ * bs;
-        g->host[size_t(4 * B + s)] = 1;
-        g->host[size_t(5 * B + s)] = s;
-        for (int j = 0; j < graph_max_blocks_; ++j) g->host[size_t(6 * B + s * graph_max_blocks_ + j)] = pad_block_;
+        g->host[size_t(g->seq_lens_at() + s)] = 1;
+        for (int j = 0; j < graph_max_blocks_; ++j)
+          g->host[size_t(g->tables_at() + int64_t(s) * graph_max_blocks_ + j)] = pad_block_;
       }
       rb.copy_from_host(g->host.data(), g->packed);
+      const std::string what =
+          (q == 1 ? "decode batch " : "verification of " + std::to_string(q - 1) + " drafts at batch ") +
+          std::to_string(B);
       try {
         (void)m.forward_device(d, cache);  // warm-up: lazy initialisation outside capture
         rb.synchronize();
         g->graph = rb.capture_graph([&] { g->logits = m.forward_device(d, cache); });
       } catch (const std::exception& e) {
-        failed[size_t(r)] = "CUDA graph capture failed at batch " + std::to_string(B) + " (" + e.what() + ")";
+        failed[size_t(r)] = "CUDA graph capture failed at " + what + " (" + e.what() + ")";
         // The other ranks may be waiting in a collective this one will not
         // join: fail the group (RankThreads aborts the communicators).
         if (ranks > 1) throw;
         return;
       }
-      if (!g->graph || g->logits.dim(1) != V) {
-        failed[size_t(r)] = "no graph captured at batch " + std::to_string(B);
+      if (graphs_keep_hidden_) g->hidden = m.kept_hidden();
+      if (!g->graph || g->logits.dim(0) != T || g->logits.dim(1) != V ||
+          (graphs_keep_hidden_ && (!g->hidden.data() || g->hidden.dim(0) != T))) {
+        failed[size_t(r)] = "no graph captured at " + what;
         if (ranks > 1) throw std::runtime_error(failed[size_t(r)] + " on rank " + std::to_string(r));
         return;
       }
       out.push_back(std::move(g));
     }
-    std::reverse(out.begin(), out.end());
+    std::stable_sort(out.begin(), out.end(),
+                     [](const auto& a, const auto& b) { return a->q != b->q ? a->q < b->q : a->batch < b->batch; });
   });
   for (int r = 0; r < ranks; ++r)
     if (!failed[size_t(r)].empty()) {
@@ -196,42 +253,100 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
   graphs_ = std::move(captured);
   const auto& g0 = graphs_[0];
   if (g0.empty()) return;
-  LOG_INFO("captured {} CUDA graphs for decode batches 1..{} in {:.1f} s ({} kernels at batch {}, {} at {}){}",
-           g0.size(), sizes.back(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-           be.graph_kernels(g0.front()->graph.get()), g0.front()->batch, be.graph_kernels(g0.back()->graph.get()),
-           g0.back()->batch, ranks > 1 ? " on each of " + std::to_string(ranks) + " ranks" : std::string());
+  int decode = 0, verify = 0;
+  const DecodeGraph* last_decode = nullptr;
+  for (const auto& g : g0) {
+    if (g->q == 1) {
+      ++decode;
+      last_decode = g.get();
+    } else {
+      ++verify;
+    }
+  }
+  const std::string verifying =
+      verify == 0 ? std::string()
+                  : fmt::format(", and {} verifying {} drafts at batches 1..{} ({} kernels at {})", verify, k,
+                                g0.back()->batch, be.graph_kernels(g0.back()->graph.get()), g0.back()->batch);
+  LOG_INFO("captured {} CUDA graphs for decode batches 1..{}{} in {:.1f} s ({} kernels at batch {}, {} at {}){}",
+           decode, last_decode->batch, verifying,
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+           be.graph_kernels(g0.front()->graph.get()), g0.front()->batch, be.graph_kernels(last_decode->graph.get()),
+           last_decode->batch, ranks > 1 ? " on each of " + std::to_string(ranks) + " ranks" : std::string());
+}
+
+int ModelRunner::graph_for(const std::vector<RunnerSeq>& seqs) const {
+  if (graphs_.empty() || seqs.empty() || (speculative_ && !graphs_keep_hidden_)) return -1;
+  int q = 1;
+  for (const auto& s : seqs) {
+    if (s.num_new != 1 || !s.need_logits || s.prompt_logits != 0 || int(s.block_table->size()) > graph_max_blocks_)
+      return -1;
+    q = std::max(q, 1 + s.num_draft());
+  }
+  // The fewest tokens a sequence, then the smallest batch, that hold the step.
+  const auto& g = graphs_[0];
+  for (size_t i = 0; i < g.size(); ++i)
+    if (g[i]->q >= q && g[i]->batch >= int(seqs.size())) return int(i);
+  return -1;
 }
 
 Tensor ModelRunner::run_graph(size_t index, const std::vector<RunnerSeq>& seqs) {
   DecodeGraph& g = *graphs_[0][index];
-  const int B = g.batch, n = int(seqs.size()), bs = cache_.block_size;
+  const int B = g.batch, q = g.q, T = g.tokens(), n = int(seqs.size()), bs = cache_.block_size;
   const int64_t V = model_.config().vocab_size;
+  int rows = 0;         // logits rows the step returns
+  bool leading = true;  // they are rows [0, rows) of the graph's (every sequence has q - 1 drafts)
+  step_first_row_.assign(size_t(n), 0);
+  step_first_pos_.assign(size_t(n), 0);
+  step_num_rows_.assign(size_t(n), 0);
+  auto clamp_id = [&](int32_t id) { return std::clamp<int32_t>(id, 0, int32_t(V - 1)); };
   for (int s = 0; s < B; ++s) {
     const bool real = s < n;
-    const int pos = real ? seqs[size_t(s)].num_computed : 0;
-    // Ids were validated at submission (the engine) or come from sampling.
-    const int32_t tok = real ? std::clamp<int32_t>((*seqs[size_t(s)].tokens)[size_t(pos)], 0, int32_t(V - 1)) : 0;
-    g.host[size_t(s)] = tok;
-    g.host[size_t(B + s)] = pos;
-    g.host[size_t(4 * B + s)] = pos + 1;
-    int32_t* table = g.host.data() + 6 * B + int64_t(s) * graph_max_blocks_;
+    const RunnerSeq* rs = real ? &seqs[size_t(s)] : nullptr;
+    const int pos0 = real ? rs->num_computed : 0, nd = real ? rs->num_draft() : 0;
+    leading = leading && (!real || nd == q - 1);
+    // Row j of the sequence runs its token (j = 0) or draft j; rows after its
+    // drafts repeat its last row's token and position and write the padding
+    // block, so they change nothing it reads. Ids were validated at
+    // submission (the engine) or come from sampling and drafting.
+    for (int j = 0; j < q; ++j) {
+      const int t = s * q + j, jj = std::min(j, nd), pos = pos0 + jj;
+      int32_t tok = 0;
+      if (real) tok = clamp_id(jj == 0 ? (*rs->tokens)[size_t(pos0)] : (*rs->draft)[size_t(jj - 1)]);
+      g.host[size_t(t)] = tok;
+      g.host[size_t(T + t)] = pos;
+      const bool writes = real && j <= nd;
+      g.host[size_t(3 * T + t)] = writes ? (*rs->block_table)[size_t(pos / bs)] * bs + pos % bs : pad_block_ * bs;
+      if (writes) g.host[size_t(g.rows_at(graph_max_blocks_) + rows++)] = t;
+    }
+    g.host[size_t(g.seq_lens_at() + s)] = real ? pos0 + nd + 1 : 1;
+    int32_t* table = g.host.data() + g.tables_at() + int64_t(s) * graph_max_blocks_;
     if (real) {
-      const auto& bt = *seqs[size_t(s)].block_table;
+      const auto& bt = *rs->block_table;
       std::copy(bt.begin(), bt.end(), table);
       std::fill(table + bt.size(), table + graph_max_blocks_, pad_block_);
-      g.host[size_t(3 * B + s)] = bt[size_t(pos / bs)] * bs + pos % bs;
+      step_first_row_[size_t(s)] = s * q;
+      step_first_pos_[size_t(s)] = pos0;
+      step_num_rows_[size_t(s)] = 1 + nd;
     } else {
-      g.host[size_t(3 * B + s)] = pad_block_ * bs;
       std::fill(table, table + graph_max_blocks_, pad_block_);
     }
   }
-  // Every rank replays its graph of this size with the same inputs.
+  // Every rank replays its graph of this shape with the same inputs; the
+  // MTP module reads the hidden states the graph kept.
   model_.run_on_ranks(cache_, [&](int r, DeepseekV3Model& m, KvCache&) {
     DecodeGraph& gr = *graphs_[size_t(r)][index];
     m.backend().copy_from_host(g.host.data(), gr.packed);
     m.backend().replay_graph(gr.graph.get());
+    if (gr.hidden.data()) m.set_kept_hidden(gr.hidden);
   });
-  return g.logits.rows(0, n);
+  last_graphed_ = true;
+  if (leading) return g.logits.rows(0, rows);
+  Backend& be = model_.backend();
+  const Tensor which(g.packed.ptr<int32_t>() + g.rows_at(graph_max_blocks_), DType::I32, {rows}, g.packed.device(),
+                     g.packed.owner());
+  Tensor out = be.empty(DType::F32, {rows, V});
+  be.gather_rows(g.logits, which, out);  // [rows, V]: each sequence's token and drafts, in order
+  return out;
 }
 
 Result<Tensor> ModelRunner::run(const std::vector<RunnerSeq>& seqs) {
@@ -244,18 +359,8 @@ Result<Tensor> ModelRunner::run(const std::vector<RunnerSeq>& seqs) {
 
 Result<Tensor> ModelRunner::run_device(const std::vector<RunnerSeq>& seqs) {
   const int bs = cache_.block_size;
-  static const std::vector<std::unique_ptr<DecodeGraph>> kNone;
-  const auto& graphs = graphs_.empty() ? kNone : graphs_[0];
-  if (!speculative_ && !graphs.empty() && int(seqs.size()) <= graphs.back()->batch) {
-    bool decode = true;
-    for (const auto& s : seqs)
-      decode = decode && s.num_new == 1 && s.need_logits && s.prompt_logits == 0 && s.num_draft() == 0 &&
-               int(s.block_table->size()) <= graph_max_blocks_;
-    if (decode) {
-      for (size_t i = 0; i < graphs.size(); ++i)
-        if (graphs[i]->batch >= int(seqs.size())) return run_graph(i, seqs);
-    }
-  }
+  if (const int g = graph_for(seqs); g >= 0) return run_graph(size_t(g), seqs);
+  last_graphed_ = false;
   ForwardBatch b;
   int max_blocks = 1;
   for (const auto& s : seqs) max_blocks = std::max(max_blocks, int(s.block_table->size()));

@@ -6,7 +6,10 @@
 // On backends with graphs (CUDA), decode steps replay CUDA graphs captured
 // at start for a set of batch sizes (padded up to the next size), which
 // removes the launch overhead of several hundred small kernels per step;
-// --enforce-eager turns them off.
+// --enforce-eager turns them off. With speculative decoding (k drafts),
+// verification steps replay graphs of k + 1 tokens a sequence too (a
+// sequence with fewer drafts is padded), and every graph keeps its hidden
+// states for the MTP module.
 #pragma once
 
 #include <memory>
@@ -71,6 +74,8 @@ class ModelRunner {
   size_t kv_bytes() const;
   DeepseekV3Model& model() { return model_; }
   int num_graphs() const { return graphs_.empty() ? 0 : int(graphs_[0].size()); }
+  // Whether the last run()/run_device() replayed a graph (tests, benchmarks).
+  bool last_step_graphed() const { return last_graphed_; }
 
   // Runs one step. Returns float32 logits on the host, one row per sequence
   // with need_logits, in order, then the prompt_logits rows of each sequence.
@@ -81,8 +86,9 @@ class ModelRunner {
   void copy_block(int src, int dst);
 
   // Speculative decoding with the model's MTP module (runner/mtp_drafts.cpp).
-  // On: every step keeps its hidden states for propose_mtp and runs eagerly
-  // (the decode graphs hold one token per sequence and no hidden states).
+  // On: every step keeps its hidden states for propose_mtp; it replays a
+  // graph only where the graphs keep them (KvPoolOptions::
+  // num_speculative_tokens > 0 at construction), else runs eagerly.
   void set_speculative(bool on) { speculative_ = on; }
   // Runs the MTP module over positions of the last run_device() step (their
   // hidden states), which fills its cache slots, then chains it from each
@@ -94,6 +100,8 @@ class ModelRunner {
  private:
   struct DecodeGraph;
   void capture_decode_graphs(const KvPoolOptions& o);
+  // The graph a step can replay (an index into graphs_[rank]), or -1.
+  int graph_for(const std::vector<RunnerSeq>& seqs) const;
   // Replays every rank's graph number `index` (graphs_[rank][index]).
   Tensor run_graph(size_t index, const std::vector<RunnerSeq>& seqs);
 
@@ -102,9 +110,12 @@ class ModelRunner {
   int num_blocks_ = 0;
   int pad_block_ = 0;   // written by padding rows of graph batches
   int graph_max_blocks_ = 0;
-  // [rank][i], ascending batch size; every rank has the same sizes.
+  // [rank][i], by tokens a sequence (1, then k + 1) and ascending batch
+  // size; every rank has the same graphs.
   std::vector<std::vector<std::unique_ptr<DecodeGraph>>> graphs_;
+  bool graphs_keep_hidden_ = false;
   bool speculative_ = false;
+  bool last_graphed_ = false;
   // The last eager step, per sequence in the caller's order: its first new
   // token's row and position (propose_mtp maps positions to rows).
   std::vector<int32_t> step_first_row_, step_first_pos_, step_num_rows_;

@@ -18,6 +18,7 @@
 #include "model/deepseek_v3.h"
 #include "model/presets.h"
 #include "model/weight_source.h"
+#include "runner/model_runner.h"
 
 namespace sable {
 namespace {
@@ -230,6 +231,108 @@ TEST(CudaSpeculative, SampledRowsVerifyDraftsOnTheDevice) {
   EXPECT_EQ(b.tokens, a.tokens);
   EXPECT_GT(b.accepted, 0u);
   EXPECT_LT(b.accepted, b.draft_tokens);
+}
+
+// Verification steps replay CUDA graphs of k + 1 tokens a sequence (decode
+// steps graphs of one), keeping hidden states for the MTP module: the
+// graphed runner's logits and MTP drafts equal an eager runner's on the same
+// steps, in batch-invariant mode (where padding rows change no row): three
+// sequences with 2, 1 and 0 drafts (padded rows, a padding sequence, the
+// gathered rows), then 2 drafts each (the graph's leading rows), then a
+// plain decode step.
+TEST(CudaSpeculative, VerificationGraphsMatchEagerSteps) {
+  SABLE_REQUIRE_GPU();
+  const bool saved = cuda::batch_invariant();
+  cuda::set_batch_invariant(true);
+  DummyWeightSource src(tiny_with_mtp(), 21, /*include_mtp=*/true);
+  auto m = load(src, cudatest::gpu());
+  ASSERT_TRUE(m);
+  const int64_t V = tiny_with_mtp().vocab_size;
+  ::setenv("SABLE_SPEC_GRAPHS", "1", 1);  // the runner's opt-in, read at each capture
+  KvPoolOptions o;
+  o.block_size = 16;
+  o.num_blocks = 64;
+  o.dtype = m->backend().activation_dtype();
+  o.max_num_seqs = 8;
+  o.max_num_batched_tokens = 512;
+  o.max_model_len = 256;
+  o.num_speculative_tokens = 2;
+  ModelRunner graphed(*m, o);
+  o.enforce_eager = true;
+  ModelRunner eager(*m, o);
+  ASSERT_GT(graphed.num_graphs(), 0);
+  ASSERT_EQ(eager.num_graphs(), 0);
+  graphed.set_speculative(true);
+  eager.set_speculative(true);
+
+  const int S = 3;
+  std::vector<std::vector<int32_t>> tokens(S), tables(S), drafts(S);
+  for (int s = 0; s < S; ++s) {
+    for (int j = 0; j < 20 + 7 * s; ++j) tokens[size_t(s)].push_back(int32_t((s * 131 + j * 17 + 5) % 1000 + 2));
+    for (int b = 0; b < 4; ++b) tables[size_t(s)].push_back(s * 4 + b);
+  }
+  auto seqs_of = [&](bool prefill) {
+    std::vector<RunnerSeq> v(S);
+    for (int s = 0; s < S; ++s) {
+      RunnerSeq& r = v[size_t(s)];
+      r.tokens = &tokens[size_t(s)];
+      r.block_table = &tables[size_t(s)];
+      r.need_logits = true;
+      r.num_computed = prefill ? 0 : int(tokens[size_t(s)].size()) - 1;
+      r.num_new = prefill ? int(tokens[size_t(s)].size()) : 1;
+      r.draft = prefill || drafts[size_t(s)].empty() ? nullptr : &drafts[size_t(s)];
+    }
+    return v;
+  };
+  // One step on both runners: logits within `bound`, then the MTP's drafts
+  // from every row of the step, equal.
+  auto step = [&](const char* what, bool prefill, bool expect_graph) {
+    SCOPED_TRACE(what);
+    const auto seqs = seqs_of(prefill);
+    auto lg = graphed.run_device(seqs);
+    ASSERT_TRUE(lg.is_ok()) << lg.status().to_string();
+    const std::vector<float> g = to_host(*m, lg);
+    EXPECT_EQ(graphed.last_step_graphed(), expect_graph);
+    auto le = eager.run_device(seqs);
+    ASSERT_TRUE(le.is_ok()) << le.status().to_string();
+    const std::vector<float> e = to_host(*m, le);
+    EXPECT_FALSE(eager.last_step_graphed());
+    ASSERT_EQ(g.size(), e.size());
+    const double err = testing::max_rel_error(g.data(), e.data(), int64_t(e.size()));
+    std::printf("[ measured ] %s: %zu logits rows, graphed against eager: max rel error %.3g\n", what,
+                e.size() / size_t(V), err);
+    EXPECT_LT(err, 1e-3);
+    // Accept every draft, then append a bonus token; the MTP runs over the
+    // step's rows and drafts 2 more.
+    std::vector<std::vector<int32_t>> full(S);
+    std::vector<MtpSeq> ms(S);
+    for (int s = 0; s < S; ++s) {
+      const RunnerSeq& r = seqs[size_t(s)];
+      full[size_t(s)] = tokens[size_t(s)];
+      full[size_t(s)].insert(full[size_t(s)].end(), drafts[size_t(s)].begin(), drafts[size_t(s)].end());
+      if (prefill) full[size_t(s)].resize(tokens[size_t(s)].size());
+      full[size_t(s)].push_back(int32_t(s + 7));
+      MtpSeq& q = ms[size_t(s)];
+      q.step_seq = s;
+      q.first = r.num_computed;
+      q.num = r.num_new + (prefill ? 0 : int(drafts[size_t(s)].size()));
+      q.tokens = &full[size_t(s)];
+      q.block_table = &tables[size_t(s)];
+      q.num_drafts = 2;
+    }
+    auto dg = graphed.propose_mtp(ms), de = eager.propose_mtp(ms);
+    ASSERT_TRUE(dg.is_ok() && de.is_ok()) << dg.status().to_string() << de.status().to_string();
+    EXPECT_EQ(*dg, *de);
+  };
+  step("prefill", true, false);
+  drafts = {{11, 12}, {13}, {}};
+  step("drafts 2, 1, 0", false, true);
+  drafts = {{21, 22}, {23, 24}, {25, 26}};
+  step("drafts 2, 2, 2", false, true);
+  drafts = {{}, {}, {}};
+  step("plain decode", false, true);
+  cuda::set_batch_invariant(saved);
+  ::unsetenv("SABLE_SPEC_GRAPHS");
 }
 
 }  // namespace
