@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "backend/cuda/batch_invariant.h"
@@ -248,6 +249,8 @@ TEST(CudaSpeculative, VerificationGraphsMatchEagerSteps) {
   auto m = load(src, cudatest::gpu());
   ASSERT_TRUE(m);
   const int64_t V = tiny_with_mtp().vocab_size;
+  const char* prior = std::getenv("SABLE_SPEC_GRAPHS");
+  const std::string saved_env = prior ? prior : "";
   ::setenv("SABLE_SPEC_GRAPHS", "1", 1);  // the runner's opt-in, read at each capture
   KvPoolOptions o;
   o.block_size = 16;
@@ -332,7 +335,8 @@ TEST(CudaSpeculative, VerificationGraphsMatchEagerSteps) {
   drafts = {{}, {}, {}};
   step("plain decode", false, true);
   cuda::set_batch_invariant(saved);
-  ::unsetenv("SABLE_SPEC_GRAPHS");
+  if (prior) ::setenv("SABLE_SPEC_GRAPHS", saved_env.c_str(), 1);
+  else ::unsetenv("SABLE_SPEC_GRAPHS");
 }
 
 }  // namespace
