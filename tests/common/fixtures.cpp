@@ -4,9 +4,19 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "model/presets.h"
+
 namespace sable::testing {
 
 std::string fixture_dir(const std::string& name) { return std::string(SABLE_TEST_DATA) + "/fixtures/" + name; }
+
+ModelConfig tiny_config_with_mtp() {
+  auto c = preset_config("tiny");
+  if (!c.is_ok()) throw std::runtime_error("the tiny preset: " + c.status().to_string());
+  ModelConfig m = *c;
+  m.num_nextn_predict_layers = 1;
+  return m;
+}
 
 namespace {
 template <typename T>

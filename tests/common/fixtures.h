@@ -6,11 +6,16 @@
 #include <string>
 #include <vector>
 
+#include "model/config.h"
 #include "model/safetensors.h"
 
 namespace sable::testing {
 
 std::string fixture_dir(const std::string& name);  // tests/fixtures/<name>
+
+// The "tiny" preset (DeepSeek-V3's layout at small sizes) with one MTP layer,
+// for random-weight models of speculative decoding's tests.
+ModelConfig tiny_config_with_mtp();
 
 struct FixturePrompt {
   std::vector<int32_t> ids;

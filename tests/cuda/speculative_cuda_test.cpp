@@ -17,20 +17,11 @@
 #include "cuda_test_util.h"
 #include "engine/engine.h"
 #include "model/deepseek_v3.h"
-#include "model/presets.h"
 #include "model/weight_source.h"
 #include "runner/model_runner.h"
 
 namespace sable {
 namespace {
-
-ModelConfig tiny_with_mtp() {
-  auto c = preset_config("tiny");
-  EXPECT_TRUE(c.is_ok());
-  ModelConfig m = *c;
-  m.num_nextn_predict_layers = 1;
-  return m;
-}
 
 std::unique_ptr<DeepseekV3Model> load(WeightSource& src, Backend& be) {
   LoadOptions o;
@@ -90,7 +81,7 @@ std::vector<float> logits_of(DeepseekV3Model& m, const std::vector<int32_t>& ids
 
 TEST(CudaSpeculative, MtpForwardMatchesCpu) {
   SABLE_REQUIRE_GPU();
-  DummyWeightSource src(tiny_with_mtp(), 21, /*include_mtp=*/true);
+  DummyWeightSource src(testing::tiny_config_with_mtp(), 21, /*include_mtp=*/true);
   auto gpu = load(src, cudatest::gpu()), cpu = load(src, cpu_backend());
   ASSERT_TRUE(gpu && cpu);
   std::vector<int32_t> ids;
@@ -108,7 +99,7 @@ TEST(CudaSpeculative, MtpForwardMatchesCpu) {
   const auto gm = logits_of(*gpu, ids, false), cm = logits_of(*cpu, ids, false);
   ASSERT_EQ(gm.size(), c.size());
   const double main_err = testing::max_rel_error(gm.data(), cm.data(), int64_t(cm.size()));
-  const int64_t V = tiny_with_mtp().vocab_size, P = int64_t(c.size()) / V;
+  const int64_t V = testing::tiny_config_with_mtp().vocab_size, P = int64_t(c.size()) / V;
   std::vector<double> per_pos;
   for (int64_t p = 0; p < P; ++p) {
     per_pos.push_back(testing::max_rel_error(g.data() + p * V, c.data() + p * V, V));
@@ -174,7 +165,7 @@ TEST(CudaSpeculative, MtpDraftsChangeNoGreedyToken) {
   SABLE_REQUIRE_GPU();
   const bool saved = cuda::batch_invariant();
   cuda::set_batch_invariant(true);
-  DummyWeightSource src(tiny_with_mtp(), 21, /*include_mtp=*/true);
+  DummyWeightSource src(testing::tiny_config_with_mtp(), 21, /*include_mtp=*/true);
   auto m = load(src, cudatest::gpu());
   ASSERT_TRUE(m);
   const auto reqs = repeating_requests();
@@ -245,10 +236,10 @@ TEST(CudaSpeculative, VerificationGraphsMatchEagerSteps) {
   SABLE_REQUIRE_GPU();
   const bool saved = cuda::batch_invariant();
   cuda::set_batch_invariant(true);
-  DummyWeightSource src(tiny_with_mtp(), 21, /*include_mtp=*/true);
+  DummyWeightSource src(testing::tiny_config_with_mtp(), 21, /*include_mtp=*/true);
   auto m = load(src, cudatest::gpu());
   ASSERT_TRUE(m);
-  const int64_t V = tiny_with_mtp().vocab_size;
+  const int64_t V = testing::tiny_config_with_mtp().vocab_size;
   const char* prior = std::getenv("SABLE_SPEC_GRAPHS");
   const std::string saved_env = prior ? prior : "";
   ::setenv("SABLE_SPEC_GRAPHS", "1", 1);  // the runner's opt-in, read at each capture

@@ -13,7 +13,6 @@
 #include "backend/backend.h"
 #include "common/fixtures.h"
 #include "engine/engine_util.h"
-#include "model/presets.h"
 
 namespace sable {
 namespace {
@@ -83,13 +82,7 @@ DeepseekV3Model& reference_with_mtp() {
 class ExactMtpSource final : public WeightSource {
  public:
   ExactMtpSource() : inner_(make_config(), 11, /*include_mtp=*/true) {}
-  static ModelConfig make_config() {
-    auto c = preset_config("tiny");
-    EXPECT_TRUE(c.is_ok());
-    ModelConfig m = *c;
-    m.num_nextn_predict_layers = 1;
-    return m;
-  }
+  static ModelConfig make_config() { return testing::tiny_config_with_mtp(); }
   const ModelConfig& config() const override { return inner_.config(); }
   bool has(const std::string& name) const override { return inner_.has(name); }
   std::string describe() const override { return "exact-MTP test weights"; }

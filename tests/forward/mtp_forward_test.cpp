@@ -8,19 +8,10 @@
 #include "backend/backend.h"
 #include "common/fixtures.h"
 #include "model/deepseek_v3.h"
-#include "model/presets.h"
 #include "model/weight_source.h"
 
 namespace sable {
 namespace {
-
-ModelConfig tiny_with_mtp() {
-  auto c = preset_config("tiny");
-  EXPECT_TRUE(c.is_ok());
-  ModelConfig m = *c;
-  m.num_nextn_predict_layers = 1;
-  return m;
-}
 
 // One sequence's positions [p0, p0 + n) as a batch, cache slot = position.
 ForwardBatch batch(const std::vector<int32_t>& ids, int p0, int n, int blocks, int bs) {
@@ -76,7 +67,7 @@ std::unique_ptr<DeepseekV3Model> load(WeightSource& src, int tp, bool mtp) {
 }
 
 TEST(MtpForward, IncrementalEqualsOnePass) {
-  DummyWeightSource src(tiny_with_mtp(), 21, /*include_mtp=*/true);
+  DummyWeightSource src(testing::tiny_config_with_mtp(), 21, /*include_mtp=*/true);
   auto m = load(src, 1, true);
   ASSERT_TRUE(m && m->has_mtp());
   EXPECT_EQ(m->num_cache_layers(), m->config().num_hidden_layers + 1);
@@ -98,7 +89,7 @@ TEST(MtpForward, IncrementalEqualsOnePass) {
 }
 
 TEST(MtpForward, TheMainModelIsUnchanged) {
-  DummyWeightSource src(tiny_with_mtp(), 21, /*include_mtp=*/true);
+  DummyWeightSource src(testing::tiny_config_with_mtp(), 21, /*include_mtp=*/true);
   auto with = load(src, 1, true), without = load(src, 1, false);
   ASSERT_TRUE(with && without);
   EXPECT_FALSE(without->has_mtp());
