@@ -171,10 +171,13 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
   const int ranks = model_.tensor_parallel_size();
   std::vector<std::vector<std::unique_ptr<DecodeGraph>>> captured(static_cast<size_t>(ranks));
   std::vector<std::string> failed(static_cast<size_t>(ranks));
-  // Largest first: later (smaller) captures reuse what the larger ones grew.
+  // Decode graphs first, then the verification graphs (a verification graph
+  // that cannot be captured leaves the decode graphs in place); largest
+  // first within each: later (smaller) captures reuse what the larger ones grew.
   std::vector<GraphShape> order = shapes;
   std::stable_sort(order.begin(), order.end(),
-                   [](const GraphShape& a, const GraphShape& b) { return a.q * a.batch > b.q * b.batch; });
+                   [](const GraphShape& a, const GraphShape& b) { return a.q != b.q ? a.q < b.q : a.batch > b.batch; });
+  std::string no_verify;  // why there are no verification graphs (one rank)
   // Under tensor parallelism a rank's failure aborts the group and throws out
   // of here: the group cannot be used after, eagerly or not (restart with
   // --enforce-eager). One rank alone runs eagerly, as before.
@@ -227,10 +230,16 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
         rb.synchronize();
         g->graph = rb.capture_graph([&] { g->logits = m.forward_device(d, cache); });
       } catch (const std::exception& e) {
-        failed[size_t(r)] = "CUDA graph capture failed at " + what + " (" + e.what() + ")";
+        const std::string why = "CUDA graph capture failed at " + what + " (" + e.what() + ")";
         // The other ranks may be waiting in a collective this one will not
         // join: fail the group (RankThreads aborts the communicators).
         if (ranks > 1) throw;
+        if (q > 1) {  // keep the decode graphs; verification steps run eagerly
+          no_verify = why;
+          std::erase_if(out, [](const auto& x) { return x->q > 1; });
+          break;
+        }
+        failed[size_t(r)] = why;
         return;
       }
       if (graphs_keep_hidden_) g->hidden = m.kept_hidden();
@@ -250,6 +259,7 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
       LOG_WARN("{} on rank {}; running without CUDA graphs", failed[size_t(r)], r);
       return;
     }
+  if (!no_verify.empty()) LOG_WARN("{}; verification steps run eagerly", no_verify);
   graphs_ = std::move(captured);
   const auto& g0 = graphs_[0];
   if (g0.empty()) return;
