@@ -278,33 +278,15 @@ TEST(CudaSpeculative, VerificationGraphsMatchEagerSteps) {
     }
     return v;
   };
-  // One step on both runners: logits within `bound`, then the MTP's drafts
-  // from every row of the step, equal.
-  auto step = [&](const char* what, bool prefill, bool expect_graph) {
-    SCOPED_TRACE(what);
-    const auto seqs = seqs_of(prefill);
-    auto lg = graphed.run_device(seqs);
-    ASSERT_TRUE(lg.is_ok()) << lg.status().to_string();
-    const std::vector<float> g = to_host(*m, lg);
-    EXPECT_EQ(graphed.last_step_graphed(), expect_graph);
-    auto le = eager.run_device(seqs);
-    ASSERT_TRUE(le.is_ok()) << le.status().to_string();
-    const std::vector<float> e = to_host(*m, le);
-    EXPECT_FALSE(eager.last_step_graphed());
-    ASSERT_EQ(g.size(), e.size());
-    const double err = testing::max_rel_error(g.data(), e.data(), int64_t(e.size()));
-    std::printf("[ measured ] %s: %zu logits rows, graphed against eager: max rel error %.3g\n", what,
-                e.size() / size_t(V), err);
-    EXPECT_LT(err, 1e-3);
-    // Accept every draft, then append a bonus token; the MTP runs over the
-    // step's rows and drafts 2 more.
-    std::vector<std::vector<int32_t>> full(S);
+  // The MTP's input after a step: every draft accepted, then a bonus token;
+  // it runs over the step's rows and drafts 2 more.
+  std::vector<std::vector<int32_t>> full(S);
+  auto mtp_seqs = [&](const std::vector<RunnerSeq>& seqs, bool prefill) {
     std::vector<MtpSeq> ms(S);
     for (int s = 0; s < S; ++s) {
       const RunnerSeq& r = seqs[size_t(s)];
       full[size_t(s)] = tokens[size_t(s)];
-      full[size_t(s)].insert(full[size_t(s)].end(), drafts[size_t(s)].begin(), drafts[size_t(s)].end());
-      if (prefill) full[size_t(s)].resize(tokens[size_t(s)].size());
+      if (!prefill) full[size_t(s)].insert(full[size_t(s)].end(), drafts[size_t(s)].begin(), drafts[size_t(s)].end());
       full[size_t(s)].push_back(int32_t(s + 7));
       MtpSeq& q = ms[size_t(s)];
       q.step_seq = s;
@@ -314,8 +296,32 @@ TEST(CudaSpeculative, VerificationGraphsMatchEagerSteps) {
       q.block_table = &tables[size_t(s)];
       q.num_drafts = 2;
     }
-    auto dg = graphed.propose_mtp(ms), de = eager.propose_mtp(ms);
-    ASSERT_TRUE(dg.is_ok() && de.is_ok()) << dg.status().to_string() << de.status().to_string();
+    return ms;
+  };
+  // One step on each runner and the MTP after it (the runners share the
+  // model, whose kept hidden states the MTP reads: each runner's step and
+  // MTP run back to back): logits and drafts equal.
+  auto step = [&](const char* what, bool prefill, bool expect_graph) {
+    SCOPED_TRACE(what);
+    const auto seqs = seqs_of(prefill);
+    const auto ms = mtp_seqs(seqs, prefill);
+    auto lg = graphed.run_device(seqs);
+    ASSERT_TRUE(lg.is_ok()) << lg.status().to_string();
+    const std::vector<float> g = to_host(*m, lg);
+    EXPECT_EQ(graphed.last_step_graphed(), expect_graph);
+    auto dg = graphed.propose_mtp(ms);
+    ASSERT_TRUE(dg.is_ok()) << dg.status().to_string();
+    auto le = eager.run_device(seqs);
+    ASSERT_TRUE(le.is_ok()) << le.status().to_string();
+    const std::vector<float> e = to_host(*m, le);
+    EXPECT_FALSE(eager.last_step_graphed());
+    auto de = eager.propose_mtp(ms);
+    ASSERT_TRUE(de.is_ok()) << de.status().to_string();
+    ASSERT_EQ(g.size(), e.size());
+    const double err = testing::max_rel_error(g.data(), e.data(), int64_t(e.size()));
+    std::printf("[ measured ] %s: %zu logits rows, graphed against eager: max rel error %.3g\n", what,
+                e.size() / size_t(V), err);
+    EXPECT_LT(err, 1e-3);
     EXPECT_EQ(*dg, *de);
   };
   step("prefill", true, false);
