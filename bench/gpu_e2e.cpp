@@ -126,7 +126,7 @@ void time_speculative(DeepseekV3Model& model, Backend& be, KvPoolOptions po, Mod
   const int blocks_per_seq = (context + 2 * kmax + 2 + po.block_size - 1) / po.block_size;
   po.num_blocks = max_batch * blocks_per_seq;
   // One runner a k, as the engine's: its verification graphs hold k + 1
-  // tokens a sequence (with SABLE_SPEC_GRAPHS=1; without, eager).
+  // tokens a sequence (SABLE_SPEC_GRAPHS=0: eager).
   std::vector<std::unique_ptr<ModelRunner>> specs;
   for (int k : ks) {
     po.num_speculative_tokens = k;
