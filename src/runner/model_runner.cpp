@@ -151,18 +151,20 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
   // verification graphs (q = k + 1) for those whose tokens fit the step's
   // budget and kMaxVerifyGraphTokens. Every graph keeps its hidden states
   // then, for the MTP module (drafts of n-gram matching need none; keeping
-  // them costs no work).
+  // them costs no work). In capture order: the decode graphs first (a
+  // verification graph that cannot be captured leaves them in place), each
+  // set largest first (later, smaller captures reuse what larger ones grew).
   struct GraphShape {
     int q, batch;
   };
-  std::vector<GraphShape> shapes;
   const int k = spec_graphs_enabled() ? std::max(0, o.num_speculative_tokens) : 0;
+  std::vector<GraphShape> order;
   std::vector<int> qs = {1};
   if (k > 0) qs.push_back(k + 1);
   for (int q : qs) {
-    for (int b : {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256})
+    for (int b : {256, 224, 192, 160, 128, 96, 64, 48, 32, 24, 16, 8, 4, 2, 1})
       if (b <= o.max_num_seqs && (q == 1 || (b * q <= kMaxVerifyGraphTokens && b * q <= o.max_num_batched_tokens)))
-        shapes.push_back({q, b});
+        order.push_back({q, b});
   }
   graphs_keep_hidden_ = k > 0;
   const int64_t V = model_.config().vocab_size;
@@ -171,12 +173,6 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
   const int ranks = model_.tensor_parallel_size();
   std::vector<std::vector<std::unique_ptr<DecodeGraph>>> captured(static_cast<size_t>(ranks));
   std::vector<std::string> failed(static_cast<size_t>(ranks));
-  // Decode graphs first, then the verification graphs (a verification graph
-  // that cannot be captured leaves the decode graphs in place); largest
-  // first within each: later (smaller) captures reuse what the larger ones grew.
-  std::vector<GraphShape> order = shapes;
-  std::stable_sort(order.begin(), order.end(),
-                   [](const GraphShape& a, const GraphShape& b) { return a.q != b.q ? a.q < b.q : a.batch > b.batch; });
   std::string no_verify;  // why there are no verification graphs (one rank)
   // Under tensor parallelism a rank's failure aborts the group and throws out
   // of here: the group cannot be used after, eagerly or not (restart with

@@ -88,7 +88,8 @@ class ModelRunner {
   // Speculative decoding with the model's MTP module (runner/mtp_drafts.cpp).
   // On: every step keeps its hidden states for propose_mtp; it replays a
   // graph only where the graphs keep them (KvPoolOptions::
-  // num_speculative_tokens > 0 at construction), else runs eagerly.
+  // num_speculative_tokens > 0 at construction, unless SABLE_SPEC_GRAPHS=0),
+  // else runs eagerly.
   void set_speculative(bool on) { speculative_ = on; }
   // Runs the MTP module over positions of the last run_device() step (their
   // hidden states), which fills its cache slots, then chains it from each
