@@ -45,10 +45,11 @@ inline void time_speculative(DeepseekV3Model& model, Backend& be, KvPoolOptions 
   const double accept[] = {0.6, 0.8, 0.9};
   std::printf(
       "\nspeculative decoding, MTP drafts (verify step + propose_mtp, all drafts accepted) against the plain "
-      "decode step of the same batch (both CUDA graphs unless --enforce-eager; the MTP eager)\n\n"
-      "| decode batch | drafts k | verify ms | verify graphed | MTP ms | spec step ms | plain step ms | spec / plain "
-      "(break-even tokens a step) | speedup at 60%% / 80%% / 90%% acceptance |\n"
-      "|---:|---:|---:|---|---:|---:|---:|---:|---|\n");
+      "decode step of the same batch (CUDA graphs unless --enforce-eager; MTP graphed: its calls in the step that "
+      "replayed one)\n\n"
+      "| decode batch | drafts k | verify ms | verify graphed | MTP ms | MTP graphed | MTP ms eager | spec step ms | "
+      "plain step ms | spec / plain (break-even tokens a step) | speedup at 60%% / 80%% / 90%% acceptance |\n"
+      "|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---|\n");
   StepTimer tm{be};
   for (int B : batches) {
     std::vector<std::vector<int32_t>> tokens(static_cast<size_t>(B)), tables(static_cast<size_t>(B)),
@@ -104,13 +105,26 @@ inline void time_speculative(DeepseekV3Model& model, Backend& be, KvPoolOptions 
             ok = ok && spec.propose_mtp(ms).is_ok();
           },
           2, iters);
+      const int graphed_calls = spec.last_mtp_graphed_calls();
+      // The same step with the MTP module eager (its graphs off).
+      spec.set_mtp_graphs(false);
+      const double eager_step_ms = tm.median_ms(
+          [&] {
+            ok = ok && spec.run_device(seqs).is_ok();
+            ok = ok && spec.propose_mtp(ms).is_ok();
+          },
+          2, iters);
+      spec.set_mtp_graphs(true);
       if (!ok) {
-        std::printf("| %d | %d | failed | | | | | | |\n", B, k);
+        std::printf("| %d | %d | failed | | | | | | | | |\n", B, k);
         continue;
       }
       const double ratio = step_ms / plain_ms;
-      std::printf("| %d | %d | %.3f | %s | %.3f | %.3f | %.3f | %.2f |", B, k, verify_ms, graphed ? "yes" : "no",
-                  step_ms - verify_ms, step_ms, plain_ms, ratio);
+      // The module's calls in a step: its first over the k + 1 positions, then k - 1 chain steps.
+      const int mtp_calls = 1 + std::max(0, k - 1);
+      std::printf("| %d | %d | %.3f | %s | %.3f | %d of %d | %.3f | %.3f | %.3f | %.2f |", B, k, verify_ms,
+                  graphed ? "yes" : "no", step_ms - verify_ms, graphed_calls, mtp_calls, eager_step_ms - verify_ms,
+                  step_ms, plain_ms, ratio);
       for (double p : accept) {
         double tokens_a_step = 0;
         for (int i = 0; i <= k; ++i) tokens_a_step += std::pow(p, i);
@@ -119,7 +133,8 @@ inline void time_speculative(DeepseekV3Model& model, Backend& be, KvPoolOptions 
       if (json)
         json << "{\"kind\":\"speculative\",\"batch\":" << B << ",\"k\":" << k << ",\"verify_ms\":" << verify_ms
              << ",\"step_ms\":" << step_ms << ",\"plain_ms\":" << plain_ms
-             << ",\"verify_graphed\":" << (graphed ? "true" : "false") << "}\n";
+             << ",\"verify_graphed\":" << (graphed ? "true" : "false") << ",\"mtp_graphed_calls\":" << graphed_calls
+             << ",\"mtp_calls\":" << mtp_calls << ",\"eager_mtp_step_ms\":" << eager_step_ms << "}\n";
     }
   }
 }

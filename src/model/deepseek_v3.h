@@ -85,6 +85,14 @@ class DeepseekV3Model {
   // A replayed CUDA graph that kept them (ModelRunner) sets its own buffer.
   const Tensor& kept_hidden() const { return hidden_; }
   void set_kept_hidden(Tensor h) { hidden_ = std::move(h); }
+  // forward_mtp() in two halves, for CUDA graphs (ModelRunner): rows `rows`
+  // (I32 [T], on the device) of the kept hidden states into out (F32 [T, H]),
+  // then the module's step from them, device work only. Rows listed in
+  // first_rows (positions 0, whose embedding the module zeroes) cost a host
+  // upload: a graph's batch has none. One rank only, as forward_device().
+  void gather_kept_hidden(const Tensor& rows, Tensor& out);
+  Tensor forward_mtp_device(const DeviceBatch& batch, const Tensor& h_prev, KvCache& cache,
+                            const std::vector<int64_t>& first_rows = {});
 
   // How MLA prefill rows are computed. Absorbed: every row through the paged
   // latent attention (576-dim scores, 512-dim values per head). Expanded: a

@@ -38,6 +38,35 @@ Result<Tensor> DeepseekV3Model::forward_mtp_rank(const ForwardBatch& batch, cons
   SABLE_ASSIGN_OR_RETURN(DeviceBatch d, upload(batch));
   Backend& be = backend_;
   const int64_t T = batch.num_tokens(), H = config_.hidden_size;
+  Tensor host_rows = Tensor::empty(DType::I32, {T});
+  std::copy(hidden_rows.begin(), hidden_rows.end(), host_rows.ptr<int32_t>());
+  const Tensor rows = be.to_device(host_rows);
+  Tensor h_prev = be.empty(DType::F32, {T, H});
+  gather_kept_hidden(rows, h_prev);  // [T, H]: h_i
+  std::vector<int64_t> first_rows;
+  for (int64_t t = 0; t < T; ++t)
+    if (batch.positions[size_t(t)] == 0) first_rows.push_back(t);
+  return forward_mtp_device(d, h_prev, cache, first_rows);
+}
+
+void DeepseekV3Model::gather_kept_hidden(const Tensor& rows, Tensor& out) {
+  Backend& be = backend_;
+  if (hidden_.dtype() == out.dtype()) {
+    be.gather_rows(hidden_, rows, out);
+    return;
+  }
+  // The main model keeps its normed output in the activation dtype, the MTP
+  // its F32 residual: the module reads F32 either way (bf16 -> F32 is exact),
+  // so that a graph's input buffer has one dtype.
+  Tensor tmp = be.empty(hidden_.dtype(), out.shape());
+  be.gather_rows(hidden_, rows, tmp);
+  be.convert(tmp, out);
+}
+
+Tensor DeepseekV3Model::forward_mtp_device(const DeviceBatch& d, const Tensor& h_prev, KvCache& cache,
+                                           const std::vector<int64_t>& first_rows) {
+  Backend& be = backend_;
+  const int64_t T = d.token_ids.numel(), H = config_.hidden_size;
   const DType act = be.activation_dtype();
   const float eps = float(config_.rms_norm_eps);
   const MtpWeights& w = *weights_.mtp;
@@ -46,22 +75,17 @@ Result<Tensor> DeepseekV3Model::forward_mtp_rank(const ForwardBatch& batch, cons
   be.embedding(d.token_ids, weights_.embed_tokens, weights_.vocab_begin, e);  // [T, H]: embed(t_{i+1})
   if (comm_) comm_->all_reduce_sum(e);
   // As vLLM's DeepSeek MTP: the embedding of a row at position 0 is zeroed.
-  Tensor zero;
-  for (int64_t t = 0; t < T; ++t)
-    if (batch.positions[size_t(t)] == 0) {
-      if (!zero.data()) zero = be.to_device(Tensor::zeros(DType::F32, {1, H}));
+  if (!first_rows.empty()) {
+    const Tensor zero = be.to_device(Tensor::zeros(DType::F32, {1, H}));
+    for (int64_t t : first_rows) {
       Tensor row = e.rows(t, t + 1);
       be.convert(zero, row);
     }
+  }
   Tensor en = be.empty(act, {T, H});
   be.rms_norm(e, w.enorm, eps, en);
-  Tensor host_rows = Tensor::empty(DType::I32, {T});
-  std::copy(hidden_rows.begin(), hidden_rows.end(), host_rows.ptr<int32_t>());
-  const Tensor rows = be.to_device(host_rows);
-  Tensor hp = be.empty(hidden_.dtype(), {T, H});
-  be.gather_rows(hidden_, rows, hp);  // [T, H]: h_i
   Tensor hn = be.empty(act, {T, H});
-  be.rms_norm(hp, w.hnorm, eps, hn);
+  be.rms_norm(h_prev, w.hnorm, eps, hn);
   // eh_proj([enorm(e) | hnorm(h)]) as its two halves, into the residual stream.
   Tensor residual = be.empty(DType::F32, {T, H}), part = be.empty(DType::F32, {T, H});
   be.linear(en, w.eh_proj_embed, residual);

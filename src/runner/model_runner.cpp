@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/logging.h"
+#include "runner/decode_graph.h"
 #include "runner/memory_planner.h"
 
 namespace sable {
@@ -15,30 +16,6 @@ int kv_blocks_for_budget(const DeepseekV3Model& model, int64_t bytes, int block_
   const int64_t per_block = int64_t(model.kv_bytes_per_token(dtype)) * block_size;
   return int(std::max<int64_t>(0, bytes / per_block));
 }
-
-// A captured step of `batch` sequences of q tokens each (T = batch * q): a
-// decode step (q = 1) or a verification of q - 1 drafts. Its inputs live in
-// one device buffer (so a step uploads them with one copy), its logits and
-// kept hidden states in the graph's pool.
-struct ModelRunner::DecodeGraph {
-  int batch = 0;
-  int q = 1;
-  // I32 sections, in order: token_ids, positions, token_seq, slot_mapping
-  // [T]; seq_lens [batch]; logits_indices [T]; block tables [batch,
-  // max_blocks]; then the rows a step returns [T] (read after the replay,
-  // when some sequence has fewer than q - 1 drafts).
-  Tensor packed;
-  DeviceBatch inputs;
-  Tensor logits;  // F32 [T, vocab]
-  Tensor hidden;  // [T, H] when the graphs keep hidden states (speculative decoding)
-  std::shared_ptr<void> graph;
-  std::vector<int32_t> host;  // staging for `packed`
-  int tokens() const { return batch * q; }
-  int64_t seq_lens_at() const { return 4 * int64_t(tokens()); }
-  int64_t logits_at() const { return seq_lens_at() + batch; }
-  int64_t tables_at() const { return logits_at() + tokens(); }
-  int64_t rows_at(int max_blocks) const { return tables_at() + int64_t(batch) * max_blocks; }
-};
 
 namespace {
 // The most tokens a verification graph runs (vLLM captures up to 512).
@@ -174,17 +151,23 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
   std::vector<std::vector<std::unique_ptr<DecodeGraph>>> captured(static_cast<size_t>(ranks));
   std::vector<std::string> failed(static_cast<size_t>(ranks));
   std::string no_verify;  // why there are no verification graphs (one rank)
+  // The MTP module's graphs where the model has it and steps keep hidden states.
+  const bool with_mtp = graphs_keep_hidden_ && model_.has_mtp();
+  std::vector<std::vector<std::unique_ptr<DecodeGraph>>> captured_mtp(static_cast<size_t>(ranks));
+  std::string no_mtp;  // why the MTP has no graphs (one rank)
   // Under tensor parallelism a rank's failure aborts the group and throws out
   // of here: the group cannot be used after, eagerly or not (restart with
   // --enforce-eager). One rank alone runs eagerly, as before.
   model_.run_on_ranks(cache_, [&](int r, DeepseekV3Model& m, KvCache& cache) {
     Backend& rb = m.backend();
-    auto& out = captured[size_t(r)];
-    for (const GraphShape& shape : order) {
-      const int B = shape.batch, q = shape.q, T = B * q;
+    // One graph of B sequences of q tokens: the model's step, or the MTP
+    // module's. Throws where capture fails; null where it captured nothing.
+    auto capture = [&](int B, int q, bool mtp) -> std::unique_ptr<DecodeGraph> {
+      const int T = B * q;
       auto g = std::make_unique<DecodeGraph>();
       g->batch = B;
       g->q = q;
+      g->mtp = mtp;
       const int64_t n = g->rows_at(graph_max_blocks_) + T;
       g->packed = rb.empty(DType::I32, {n});
       g->host.assign(size_t(n), 0);
@@ -197,8 +180,8 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
       d.attn.token_seq = view(2 * int64_t(T), {T});
       d.attn.slot_mapping = view(3 * int64_t(T), {T});
       d.attn.seq_lens = view(g->seq_lens_at(), {B});
-      d.logits_indices = view(g->logits_at(), {T});
-      d.logits_all_rows = true;  // row t is token t's (host[logits_at + t] = t below)
+      d.logits_indices = view(g->logits_at(), {g->logits_rows()});
+      d.logits_all_rows = !mtp;  // row t is token t's (host[logits_at + t] = t below)
       d.attn.block_tables = view(g->tables_at(), {B, graph_max_blocks_});
       d.attn.num_seqs = B;
       d.attn.num_tokens = T;
@@ -206,31 +189,46 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
       d.attn.max_seq_len = max_len;  // work split sized for the longest context
       d.attn.all_decode = q == 1;
       d.keep_hidden = graphs_keep_hidden_;
-      // Inputs of an all-padding batch: valid, harmless.
+      // Inputs of an all-padding batch: valid, harmless (hidden-state row 0).
       for (int t = 0; t < T; ++t) {
         g->host[size_t(2 * T + t)] = t / q;
         g->host[size_t(3 * T + t)] = pad_block_ * bs;
-        g->host[size_t(g->logits_at() + t)] = t;
       }
+      for (int i = 0; i < g->logits_rows(); ++i) g->host[size_t(g->logits_at() + i)] = mtp ? i * q + q - 1 : i;
       for (int s = 0; s < B; ++s) {
         g->host[size_t(g->seq_lens_at() + s)] = 1;
         for (int j = 0; j < graph_max_blocks_; ++j)
           g->host[size_t(g->tables_at() + int64_t(s) * graph_max_blocks_ + j)] = pad_block_;
       }
       rb.copy_from_host(g->host.data(), g->packed);
-      const std::string what =
-          (q == 1 ? "decode batch " : "verification of " + std::to_string(q - 1) + " drafts at batch ") +
-          std::to_string(B);
+      if (mtp) g->h_in = rb.to_device(Tensor::zeros(DType::F32, {T, int64_t(m.config().hidden_size)}));
+      auto step = [&] { return mtp ? m.forward_mtp_device(d, g->h_in, cache) : m.forward_device(d, cache); };
+      (void)step();  // warm-up: lazy initialisation outside capture
+      rb.synchronize();
+      g->graph = rb.capture_graph([&] { g->logits = step(); });
+      if (graphs_keep_hidden_) g->hidden = m.kept_hidden();
+      if (!g->graph || g->logits.dim(0) != g->logits_rows() || g->logits.dim(1) != V ||
+          (graphs_keep_hidden_ && (!g->hidden.data() || g->hidden.dim(0) != T)))
+        return nullptr;
+      return g;
+    };
+    auto what = [](const GraphShape& s, bool mtp) {
+      return std::string(mtp        ? "MTP step of " + std::to_string(s.q) + " tokens a sequence at batch "
+                         : s.q == 1 ? "decode batch "
+                                    : "verification of " + std::to_string(s.q - 1) + " drafts at batch ") +
+             std::to_string(s.batch);
+    };
+    auto& out = captured[size_t(r)];
+    for (const GraphShape& shape : order) {
+      std::unique_ptr<DecodeGraph> g;
       try {
-        (void)m.forward_device(d, cache);  // warm-up: lazy initialisation outside capture
-        rb.synchronize();
-        g->graph = rb.capture_graph([&] { g->logits = m.forward_device(d, cache); });
+        g = capture(shape.batch, shape.q, false);
       } catch (const std::exception& e) {
-        const std::string why = "CUDA graph capture failed at " + what + " (" + e.what() + ")";
+        const std::string why = "CUDA graph capture failed at " + what(shape, false) + " (" + e.what() + ")";
         // The other ranks may be waiting in a collective this one will not
         // join: fail the group (RankThreads aborts the communicators).
         if (ranks > 1) throw;
-        if (q > 1) {  // keep the decode graphs; verification steps run eagerly
+        if (shape.q > 1) {  // keep the decode graphs; verification steps run eagerly
           no_verify = why;
           std::erase_if(out, [](const auto& x) { return x->q > 1; });
           break;
@@ -238,17 +236,40 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
         failed[size_t(r)] = why;
         return;
       }
-      if (graphs_keep_hidden_) g->hidden = m.kept_hidden();
-      if (!g->graph || g->logits.dim(0) != T || g->logits.dim(1) != V ||
-          (graphs_keep_hidden_ && (!g->hidden.data() || g->hidden.dim(0) != T))) {
-        failed[size_t(r)] = "no graph captured at " + what;
+      if (!g) {
+        failed[size_t(r)] = "no graph captured at " + what(shape, false);
         if (ranks > 1) throw std::runtime_error(failed[size_t(r)] + " on rank " + std::to_string(r));
         return;
       }
       out.push_back(std::move(g));
     }
-    std::stable_sort(out.begin(), out.end(),
-                     [](const auto& a, const auto& b) { return a->q != b->q ? a->q < b->q : a->batch < b->batch; });
+    auto by_shape = [](const auto& a, const auto& b) { return a->q != b->q ? a->q < b->q : a->batch < b->batch; };
+    std::stable_sort(out.begin(), out.end(), by_shape);
+    // The MTP module's steps at the same shapes: its first call of a step
+    // runs over each sequence's verified positions (up to k + 1), its chain
+    // one position a sequence. One that cannot be captured leaves the MTP
+    // eager.
+    if (!with_mtp) return;
+    auto& mo = captured_mtp[size_t(r)];
+    for (const GraphShape& shape : order) {
+      std::unique_ptr<DecodeGraph> g;
+      std::string why;
+      try {
+        g = capture(shape.batch, shape.q, true);
+        if (!g) why = "no graph captured at " + what(shape, true);
+      } catch (const std::exception& e) {
+        if (ranks > 1) throw;
+        why = "CUDA graph capture failed at " + what(shape, true) + " (" + e.what() + ")";
+      }
+      if (!g) {
+        if (ranks > 1) throw std::runtime_error(why + " on rank " + std::to_string(r));
+        no_mtp = why;
+        mo.clear();
+        return;
+      }
+      mo.push_back(std::move(g));
+    }
+    std::stable_sort(mo.begin(), mo.end(), by_shape);
   });
   for (int r = 0; r < ranks; ++r)
     if (!failed[size_t(r)].empty()) {
@@ -256,7 +277,9 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
       return;
     }
   if (!no_verify.empty()) LOG_WARN("{}; verification steps run eagerly", no_verify);
+  if (!no_mtp.empty()) LOG_WARN("{}; the MTP module runs eagerly", no_mtp);
   graphs_ = std::move(captured);
+  if (with_mtp && !captured_mtp[0].empty()) mtp_graphs_ = std::move(captured_mtp);
   const auto& g0 = graphs_[0];
   if (g0.empty()) return;
   int decode = 0, verify = 0;
@@ -273,8 +296,12 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
       verify == 0 ? std::string()
                   : fmt::format(", and {} verifying {} drafts at batches 1..{} ({} kernels at {})", verify, k,
                                 g0.back()->batch, be.graph_kernels(g0.back()->graph.get()), g0.back()->batch);
-  LOG_INFO("captured {} CUDA graphs for decode batches 1..{}{} in {:.1f} s ({} kernels at batch {}, {} at {}){}",
-           decode, last_decode->batch, verifying,
+  const std::string mtp_steps =
+      mtp_graphs_.empty() ? std::string()
+                          : fmt::format(", {} of the MTP module ({} kernels at batch 1)", mtp_graphs_[0].size(),
+                                        be.graph_kernels(mtp_graphs_[0].front()->graph.get()));
+  LOG_INFO("captured {} CUDA graphs for decode batches 1..{}{}{} in {:.1f} s ({} kernels at batch {}, {} at {}){}",
+           decode, last_decode->batch, verifying, mtp_steps,
            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
            be.graph_kernels(g0.front()->graph.get()), g0.front()->batch, be.graph_kernels(last_decode->graph.get()),
            last_decode->batch, ranks > 1 ? " on each of " + std::to_string(ranks) + " ranks" : std::string());

@@ -8,8 +8,9 @@
 // removes the launch overhead of several hundred small kernels per step;
 // --enforce-eager turns them off. With speculative decoding (k drafts),
 // verification steps replay graphs of k + 1 tokens a sequence too (a
-// sequence with fewer drafts is padded), and every graph keeps its hidden
-// states for the MTP module.
+// sequence with fewer drafts is padded), every graph keeps its hidden
+// states for the MTP module, and the MTP module's own calls replay graphs
+// of the same shapes (runner/mtp_drafts.cpp).
 #pragma once
 
 #include <memory>
@@ -97,6 +98,12 @@ class ModelRunner {
   // MTP proposer: argmax, the MTP's own hidden state fed back). Returns the
   // drafts of each entry, in order.
   Result<std::vector<std::vector<int32_t>>> propose_mtp(const std::vector<MtpSeq>& seqs);
+  // How many of the last propose_mtp()'s calls of the module replayed a
+  // graph (tests, benchmarks).
+  int last_mtp_graphed_calls() const { return last_mtp_graphed_; }
+  // Whether propose_mtp replays the MTP module's graphs where they hold a
+  // call (default); off runs it eagerly, for A/B measurements.
+  void set_mtp_graphs(bool on) { use_mtp_graphs_ = on; }
 
  private:
   struct DecodeGraph;
@@ -105,6 +112,13 @@ class ModelRunner {
   int graph_for(const std::vector<RunnerSeq>& seqs) const;
   // Replays every rank's graph number `index` (graphs_[rank][index]).
   Tensor run_graph(size_t index, const std::vector<RunnerSeq>& seqs);
+  // One call of the MTP module over b (each sequence's rows contiguous and in
+  // position order, at most one logits row a sequence: its last), replaying
+  // a graph where one holds it. Returns the greedy token of each logits row;
+  // kept_rows[i] is the row of the module's kept hidden states that logits
+  // row i's position has (what the next call of the chain reads).
+  Result<std::vector<int32_t>> mtp_step(const ForwardBatch& b, const std::vector<int32_t>& hidden_rows,
+                                        std::vector<int32_t>& kept_rows);
 
   DeepseekV3Model& model_;
   KvCache cache_;
@@ -114,7 +128,12 @@ class ModelRunner {
   // [rank][i], by tokens a sequence (1, then k + 1) and ascending batch
   // size; every rank has the same graphs.
   std::vector<std::vector<std::unique_ptr<DecodeGraph>>> graphs_;
+  // [rank][i]: the MTP module's steps at the same shapes (speculative
+  // decoding with a model that has it), empty otherwise.
+  std::vector<std::vector<std::unique_ptr<DecodeGraph>>> mtp_graphs_;
   bool graphs_keep_hidden_ = false;
+  int last_mtp_graphed_ = 0;
+  bool use_mtp_graphs_ = true;
   bool speculative_ = false;
   bool last_graphed_ = false;
   // The last eager step, per sequence in the caller's order: its first new

@@ -11,6 +11,7 @@
 // DeepSeek MTP proposer does with num_speculative_tokens > 1.
 #include <algorithm>
 
+#include "runner/decode_graph.h"
 #include "runner/model_runner.h"
 
 namespace sable {
@@ -88,14 +89,11 @@ Result<std::vector<std::vector<int32_t>>> ModelRunner::propose_mtp(const std::ve
     }
   }
   tables(b, all);
-  SABLE_ASSIGN_OR_RETURN(Tensor logits, model_.forward_mtp(b, hidden_rows, cache_));
-  std::vector<int32_t> next = argmax_rows(model_.backend(), logits);
-  // Rows of the MTP output each drafting entry continues from.
-  std::vector<int32_t> from(wanting.size());
-  for (size_t w = 0; w < wanting.size(); ++w) {
-    drafts[wanting[w]].push_back(next[w]);
-    from[w] = b.logits_indices[w];
-  }
+  last_mtp_graphed_ = 0;
+  // from: the rows of the MTP's kept hidden states each drafting entry continues from.
+  std::vector<int32_t> from;
+  SABLE_ASSIGN_OR_RETURN(std::vector<int32_t> next, mtp_step(b, hidden_rows, from));
+  for (size_t w = 0; w < wanting.size(); ++w) drafts[wanting[w]].push_back(next[w]);
 
   // 2. The chain: one position further per draft, from the MTP's own hidden state.
   for (int step = 1;; ++step) {
@@ -120,14 +118,104 @@ Result<std::vector<std::vector<int32_t>>> ModelRunner::propose_mtp(const std::ve
       rows.push_back(from[cont_w[i]]);
     }
     tables(c, cont);
-    SABLE_ASSIGN_OR_RETURN(Tensor lg, model_.forward_mtp(c, rows, cache_));
-    std::vector<int32_t> nx = argmax_rows(model_.backend(), lg);
+    std::vector<int32_t> kept;
+    SABLE_ASSIGN_OR_RETURN(std::vector<int32_t> nx, mtp_step(c, rows, kept));
     for (size_t i = 0; i < cont.size(); ++i) {
       drafts[cont[i]].push_back(nx[i]);
-      from[cont_w[i]] = int32_t(i);
+      from[cont_w[i]] = kept[i];
     }
   }
   return drafts;
+}
+
+Result<std::vector<int32_t>> ModelRunner::mtp_step(const ForwardBatch& b, const std::vector<int32_t>& hidden_rows,
+                                                   std::vector<int32_t>& kept_rows) {
+  // Each sequence's rows [row0[s], row0[s] + count[s]).
+  const int n = b.num_seqs(), T = b.num_tokens();
+  std::vector<int> row0(size_t(n), 0), count(size_t(n), 0);
+  for (int t = 0; t < T; ++t) {
+    const int s = b.token_seq[size_t(t)];
+    if (count[size_t(s)]++ == 0) row0[size_t(s)] = t;
+  }
+  // A graph holds the call when every logits row is its sequence's last and
+  // no row is at position 0 (whose embedding the module zeroes eagerly).
+  int q = 1;
+  bool fits =
+      use_mtp_graphs_ && !mtp_graphs_.empty() && b.max_blocks <= graph_max_blocks_ && hidden_rows.size() == size_t(T);
+  for (int s = 0; s < n && fits; ++s) q = std::max(q, count[size_t(s)]);
+  for (int t = 0; t < T && fits; ++t) fits = b.positions[size_t(t)] > 0;
+  std::vector<char> has_logits(size_t(n), 0);
+  for (int32_t i : b.logits_indices) {
+    if (!fits) break;
+    const int s = b.token_seq[size_t(i)];
+    fits = i == row0[size_t(s)] + count[size_t(s)] - 1 && !has_logits[size_t(s)];
+    has_logits[size_t(s)] = 1;
+  }
+  int index = -1;
+  if (fits) {
+    const auto& g = mtp_graphs_[0];
+    for (size_t i = 0; i < g.size() && index < 0; ++i)
+      if (g[i]->q >= q && g[i]->batch >= n) index = int(i);
+  }
+  if (index < 0) {
+    SABLE_ASSIGN_OR_RETURN(Tensor logits, model_.forward_mtp(b, hidden_rows, cache_));
+    kept_rows = b.logits_indices;
+    return argmax_rows(model_.backend(), logits);
+  }
+
+  DecodeGraph& g = *mtp_graphs_[0][size_t(index)];
+  const int B = g.batch, Q = g.q, GT = g.tokens(), mb = graph_max_blocks_, bs = cache_.block_size;
+  const int64_t kept = model_.kept_hidden().data() ? model_.kept_hidden().dim(0) : 0;
+  for (int32_t r : hidden_rows)
+    if (r < 0 || r >= kept)
+      return failed_precondition("propose_mtp: hidden-state row " + std::to_string(r) + " is not among the " +
+                                 std::to_string(kept) + " the previous forward kept");
+  const int64_t hidden_at = g.rows_at(mb);
+  for (int s = 0; s < B; ++s) {
+    const bool real = s < n;
+    const int c = real ? count[size_t(s)] : 1;
+    // Rows past a sequence's own repeat its last one (token, position,
+    // hidden state) and write the padding block; its logits row is its last
+    // own row's.
+    for (int j = 0; j < Q; ++j) {
+      const int t = s * Q + j, src = real ? row0[size_t(s)] + std::min(j, c - 1) : -1;
+      g.host[size_t(t)] = real ? b.token_ids[size_t(src)] : 0;
+      g.host[size_t(GT + t)] = real ? b.positions[size_t(src)] : 0;
+      g.host[size_t(3 * GT + t)] = real && j < c ? b.slot_mapping[size_t(src)] : pad_block_ * bs;
+      g.host[size_t(hidden_at + t)] = real ? hidden_rows[size_t(src)] : 0;
+    }
+    g.host[size_t(g.seq_lens_at() + s)] = real ? b.seq_lens[size_t(s)] : 1;
+    g.host[size_t(g.logits_at() + s)] = s * Q + c - 1;
+    int32_t* table = g.host.data() + g.tables_at() + int64_t(s) * mb;
+    if (real) {
+      const int32_t* bt = b.block_tables.data() + int64_t(s) * b.max_blocks;
+      std::copy(bt, bt + b.max_blocks, table);
+      std::fill(table + b.max_blocks, table + mb, pad_block_);
+    } else {
+      std::fill(table, table + mb, pad_block_);
+    }
+  }
+  // Every rank gathers its own kept hidden states into the graph's input and
+  // replays; the module's output states are the next call's.
+  model_.run_on_ranks(cache_, [&](int r, DeepseekV3Model& m, KvCache&) {
+    DecodeGraph& gr = *mtp_graphs_[size_t(r)][size_t(index)];
+    m.backend().copy_from_host(g.host.data(), gr.packed);
+    const Tensor rows(gr.packed.ptr<int32_t>() + hidden_at, DType::I32, {GT}, gr.packed.device(), gr.packed.owner());
+    m.gather_kept_hidden(rows, gr.h_in);  // [GT, H]
+    m.backend().replay_graph(gr.graph.get());
+    m.set_kept_hidden(gr.hidden);
+  });
+  ++last_mtp_graphed_;
+  std::vector<int32_t> out;
+  kept_rows.clear();
+  if (b.logits_indices.empty()) return out;  // the module's cache slots filled only
+  const std::vector<int32_t> tokens = argmax_rows(model_.backend(), g.logits.rows(0, n));  // [n]
+  for (int32_t i : b.logits_indices) {
+    const int s = b.token_seq[size_t(i)];
+    out.push_back(tokens[size_t(s)]);
+    kept_rows.push_back(s * Q + count[size_t(s)] - 1);
+  }
+  return out;
 }
 
 }  // namespace sable

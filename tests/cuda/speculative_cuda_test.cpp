@@ -231,7 +231,9 @@ TEST(CudaSpeculative, SampledRowsVerifyDraftsOnTheDevice) {
 // steps, in batch-invariant mode (where padding rows change no row): three
 // sequences with 2, 1 and 0 drafts (padded rows, a padding sequence, the
 // gathered rows), then 2 drafts each (the graph's leading rows), then a
-// plain decode step.
+// plain decode step. The MTP module replays graphs of its own (its first
+// call of a step at up to k + 1 positions a sequence, its chain at one),
+// gathering its input hidden states from the step's graph or its own.
 TEST(CudaSpeculative, VerificationGraphsMatchEagerSteps) {
   SABLE_REQUIRE_GPU();
   const bool saved = cuda::batch_invariant();
@@ -311,12 +313,16 @@ TEST(CudaSpeculative, VerificationGraphsMatchEagerSteps) {
     EXPECT_EQ(graphed.last_step_graphed(), expect_graph);
     auto dg = graphed.propose_mtp(ms);
     ASSERT_TRUE(dg.is_ok()) << dg.status().to_string();
+    // The module's first call replays a graph unless it covers position 0
+    // (a prompt's first row), and its one chain step always does.
+    EXPECT_EQ(graphed.last_mtp_graphed_calls(), prefill ? 1 : 2);
     auto le = eager.run_device(seqs);
     ASSERT_TRUE(le.is_ok()) << le.status().to_string();
     const std::vector<float> e = to_host(*m, le);
     EXPECT_FALSE(eager.last_step_graphed());
     auto de = eager.propose_mtp(ms);
     ASSERT_TRUE(de.is_ok()) << de.status().to_string();
+    EXPECT_EQ(eager.last_mtp_graphed_calls(), 0);
     ASSERT_EQ(g.size(), e.size());
     const double err = testing::max_rel_error(g.data(), e.data(), int64_t(e.size()));
     std::printf("[ measured ] %s: %zu logits rows, graphed against eager: max rel error %.3g\n", what,
