@@ -280,9 +280,11 @@ int run(int argc, char** argv) {
     runners.push_back(std::make_unique<ModelRunner>(model, po));
   }
   ModelRunner& runner = *runners[0];
-  std::printf("decode: %s (%d graphs, captured in %.1f s%s)\n\n", runner.num_graphs() ? "CUDA graphs" : "eager",
-              runner.num_graphs(), std::chrono::duration<double>(Clock::now() - tc).count(),
-              variants > 1 ? ", one set per --ab value" : "");
+  std::printf(
+      "decode: %s (%d graphs, captured in %.1f s, %.2f GiB of device memory, planned %.2f%s)\n\n",
+      runner.num_graphs() ? "CUDA graphs" : "eager", runner.num_graphs(),
+      std::chrono::duration<double>(Clock::now() - tc).count(), double(runner.graph_memory_bytes()) / double(1 << 30),
+      double(runner.graph_memory_planned_bytes()) / double(1 << 30), variants > 1 ? ", one set per --ab value" : "");
   if (variants > 1) {
     std::printf(
         "A/B in one process (%zu variants, each knob's first value its baseline): %d rounds, the variants "

@@ -42,6 +42,10 @@ inline void time_speculative(DeepseekV3Model& model, Backend& be, KvPoolOptions 
     specs.push_back(std::make_unique<ModelRunner>(model, po));
     specs.back()->set_speculative(true);
   }
+  for (size_t i = 0; i < ks.size(); ++i)
+    std::printf("runner for k = %d: %d graphs, %.2f GiB of device memory (planned %.2f)\n", ks[i],
+                specs[i]->num_graphs(), double(specs[i]->graph_memory_bytes()) / double(1 << 30),
+                double(specs[i]->graph_memory_planned_bytes()) / double(1 << 30));
   const double accept[] = {0.6, 0.8, 0.9};
   std::printf(
       "\nspeculative decoding, MTP drafts (verify step + propose_mtp, all drafts accepted) against the plain "

@@ -174,6 +174,7 @@ Result<DryRunReport> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec
   in.kv_dtype = ec.kv_cache_dtype.value_or(DType::BF16);
   in.cuda_graphs = !ec.enforce_eager;
   if (ec.speculative.enabled()) in.logits_rows_per_seq = 1 + ec.speculative.num_speculative_tokens;
+  in.mtp = ec.speculative.method == SpeculativeConfig::Method::kMtp;
   in.tensor_parallel_size = mo.tensor_parallel_size;
   MemoryPlan p = plan_memory(in);
   std::string plan = out + p.to_string();

@@ -106,6 +106,7 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
     in.kv_dtype = plan->kv_cache_dtype.value_or(lm.backend->activation_dtype());
     in.cuda_graphs = !plan->enforce_eager;
     if (plan->speculative.enabled()) in.logits_rows_per_seq = 1 + plan->speculative.num_speculative_tokens;
+    in.mtp = o.load_mtp;
     in.tensor_parallel_size = o.tensor_parallel_size;
     MemoryPlan mp = plan_memory(in);
     LOG_INFO("{}", mp.to_string());

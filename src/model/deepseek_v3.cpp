@@ -371,7 +371,7 @@ Tensor DeepseekV3Model::compute_logits(const Tensor& hn, const DeviceBatch& d) {
     rows = be.empty(hn.dtype(), {N, H});
     be.gather_rows(hn, d.logits_indices, rows);
   }
-  Tensor logits = be.empty(DType::F32, {N, config_.vocab_size});
+  Tensor logits = d.logits_out.data() ? d.logits_out.rows(0, N) : be.empty(DType::F32, {N, config_.vocab_size});
   if (comm_) {  // each rank's vocabulary rows, then every rank's columns
     Tensor part = be.empty(DType::F32, {N, weights_.lm_head.out_features()});
     be.linear(rows, weights_.lm_head, part);  // [N, V / ranks]

@@ -44,6 +44,10 @@ struct DeviceBatch {
   Tensor logits_indices;  // I32 [N]
   bool logits_all_rows = false;  // logits_indices is 0..T-1 (decode): lm_head reads the rows in place
   bool keep_hidden = false;      // ForwardBatch::keep_hidden
+  // When set: the logits are written to its first N rows (F32 [>= N,
+  // vocab]) instead of a new tensor, so that a runner's CUDA graphs share
+  // one output buffer rather than each holding its own.
+  Tensor logits_out;
   AttentionMetadata attn;
   // When `expanded` is not empty: the rows that take the absorbed (paged)
   // attention, the batch's first absorbed.num_tokens tokens and

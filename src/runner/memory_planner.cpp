@@ -72,23 +72,69 @@ int64_t fp8_stream_tile_bytes(const ModelConfig& c, bool quantize_fp8) {
   return total;
 }
 
-int64_t activation_peak_bytes(const ModelConfig& c, int tokens, int seqs, int tp) {
-  const int64_t T = tokens, H = c.hidden_size, heads = c.num_attention_heads / std::max(1, tp);
+namespace {
+// Bytes live at once per token of a step (bf16 unless noted): the f32
+// residual and two bf16 hidden buffers; q, the absorbed query and the latent
+// output of attention; the MoE's permuted input, gate/up and activation; FP8
+// activation copies for the GEMMs.
+int64_t live_bytes_per_token(const ModelConfig& c, int tp) {
+  const int64_t H = c.hidden_size, heads = c.num_attention_heads / std::max(1, tp);
   // k: experts per token, the fused shared experts included.
   const int64_t L = c.kv_latent_dim(), k = std::max(1, c.num_experts_per_tok + c.n_shared_experts);
   const int64_t I = std::max(c.moe_intermediate_size * k, c.intermediate_size / std::max(1, tp));
-  // Live at once (bytes, bf16 unless noted): the f32 residual and two bf16
-  // hidden buffers; q, the absorbed query and the latent output of attention;
-  // the MoE's permuted input, gate/up and activation; f32 logits of the
-  // sampled rows; FP8 activation copies for the GEMMs.
-  int64_t per_token = H * 4 + 2 * H * 2 + heads * (c.qk_head_dim() + L + c.kv_lora_rank + c.v_head_dim) * 2 +
-                      k * H * 2 + 3 * I * 2 + H;
-  int64_t b = T * per_token + int64_t(seqs) * c.vocab_size * 4 * 2;
+  return H * 4 + 2 * H * 2 + heads * (c.qk_head_dim() + L + c.kv_lora_rank + c.v_head_dim) * 2 + k * H * 2 + 3 * I * 2 +
+         H;
+}
+}  // namespace
+
+int64_t activation_peak_bytes(const ModelConfig& c, int tokens, int seqs, int tp) {
+  const int64_t heads = c.num_attention_heads / std::max(1, tp);
+  // The step's live activations, and f32 logits of the sampled rows (twice:
+  // the sampler's copy).
+  int64_t b = int64_t(tokens) * live_bytes_per_token(c, tp) + int64_t(seqs) * c.vocab_size * 4 * 2;
   // The expanded-form prefill's up-projected keys and values: one chunk of
   // 4,096 keys (DeepseekV3Model::set_mla_prefill) with its latents.
-  if (T > 1) b += int64_t(4096) * (heads * (c.qk_nope_head_dim + c.v_head_dim) + L) * 2;
+  if (tokens > 1) b += int64_t(4096) * (heads * (c.qk_nope_head_dim + c.v_head_dim) + c.kv_latent_dim()) * 2;
   b += int64_t(64) << 20;  // library workspaces (cuBLAS/cuBLASLt)
   return b * 5 / 4;        // fragmentation margin of the caching allocator
+}
+
+std::vector<CudaGraphShape> cuda_graph_shapes(int max_num_seqs, int max_num_batched_tokens, int k, bool mtp) {
+  constexpr int kMaxVerifyGraphTokens = 512;  // vLLM captures up to 512 tokens
+  std::vector<CudaGraphShape> out;
+  std::vector<int> qs = {1};
+  if (k > 0) qs.push_back(k + 1);
+  for (bool m : {false, true}) {
+    if (m && !(mtp && k > 0)) break;
+    for (int q : qs)
+      for (int b : {256, 224, 192, 160, 128, 96, 64, 48, 32, 24, 16, 8, 4, 2, 1})
+        if (b <= max_num_seqs && (q == 1 || (b * q <= kMaxVerifyGraphTokens && b * q <= max_num_batched_tokens)))
+          out.push_back({q, b, m});
+  }
+  return out;
+}
+
+int64_t cuda_graph_bytes(const ModelConfig& c, const std::vector<CudaGraphShape>& shapes, int tp) {
+  const int64_t H = c.hidden_size, V = c.vocab_size;
+  int64_t total = 0, main_rows = 0, mtp_rows = 0;
+  for (const CudaGraphShape& g : shapes) {
+    const int64_t tokens = int64_t(g.batch) * g.q;
+    // The step's live activations (workspaces are shared with eager steps,
+    // and decode graphs run no expanded-form prefill) and its kept hidden
+    // states (the MTP's in f32), with the eager peak's margin for the
+    // caching allocator's exact-size recycling.
+    total += (tokens * live_bytes_per_token(c, tp) + tokens * H * 4) * 5 / 4;
+    if (g.mtp)
+      mtp_rows = std::max<int64_t>(mtp_rows, g.batch);  // a logits row a sequence
+    else
+      main_rows = std::max(main_rows, tokens);
+  }
+  // f32 logits: one buffer the model's graphs share, one the MTP's share.
+  total += (main_rows + mtp_rows) * V * 4;
+  // The first capture of a process also sets up library state (0.14 GiB
+  // more than a second runner's identical set took on an H100: record
+  // bench/results/2026-12-05-117c60e-graph-memory.md).
+  return shapes.empty() ? 0 : total + (int64_t(160) << 20);
 }
 
 namespace {
@@ -107,7 +153,11 @@ MemoryPlan plan_basic(const MemoryPlanInput& in, int64_t model_weight_bytes, int
   p.weights = model_weight_bytes + p.weight_tiles;  // one rank's
   p.activations = activation_peak_bytes(c, std::max(in.max_num_batched_tokens, 1),
                                         in.max_num_seqs * std::max(1, in.logits_rows_per_seq), tp);
-  p.graphs = in.cuda_graphs ? (int64_t(512) << 20) : 0;
+  p.graphs = in.cuda_graphs ? cuda_graph_bytes(c,
+                                               cuda_graph_shapes(in.max_num_seqs, in.max_num_batched_tokens,
+                                                                 std::max(0, in.logits_rows_per_seq - 1), in.mtp),
+                                               tp)
+                            : 0;
   // MLA's latent cache is not split by tensor parallelism (every rank keeps
   // the full 576-wide latent of its tokens).
   p.kv_per_token = int64_t(c.num_hidden_layers) * c.kv_latent_dim() * int64_t(dtype_size(in.kv_dtype));
@@ -193,7 +243,7 @@ std::string MemoryPlan::to_string() const {
          " of it: FP8 dense weights again in the decode kernel's tiles; SABLE_STREAM_TILES=0 saves it)";
   s += "\n";
   s += "  activations   " + gib(activations) + " (peak of one step, estimated)\n";
-  s += "  CUDA graphs   " + gib(graphs) + "\n";
+  s += "  CUDA graphs   " + gib(graphs) + " (estimated; --max-num-seqs bounds them, --enforce-eager saves them)\n";
   s += "  KV cache      " + gib(std::max<int64_t>(kv, 0)) + ": " + std::to_string(num_blocks) + " blocks, " +
        std::to_string(max_tokens) + " tokens (" + std::to_string(kv_per_token) + " bytes per token)\n";
   s += "  max-model-len " + std::to_string(max_model_len) + (fits ? " fits" : " does NOT fit") + "\n";

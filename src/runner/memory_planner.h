@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/dtype.h"
 #include "model/config.h"
@@ -31,6 +32,8 @@ struct MemoryPlanInput {
   // Rows of logits a sequence may need in one step: 1, or 1 + k under
   // speculative decoding (its token's and each draft's).
   int logits_rows_per_seq = 1;
+  // Speculative decoding with the MTP module (its graphs too).
+  bool mtp = false;
   // FP8 dense linears are held twice on CUDA: cuBLASLt's rows and the
   // streaming kernel's tiles (cuda/gemm.h, set_stream_tiles_read). On unless
   // SABLE_STREAM_TILES=0, the CUDA backend's knob.
@@ -42,7 +45,7 @@ struct MemoryPlan {
   int64_t weights = 0;       // per GPU, the tiled copies included
   int64_t weight_tiles = 0;  // per GPU: the FP8 dense linears' tiled copies
   int64_t activations = 0;   // peak of one step (estimate)
-  int64_t graphs = 0;        // CUDA graph pools (estimate)
+  int64_t graphs = 0;        // CUDA graph pools (estimate: cuda_graph_bytes)
   int64_t kv = 0;            // what is left for the KV cache
   int64_t kv_per_token = 0;  // all layers, per GPU
   int64_t num_blocks = 0;
@@ -69,5 +72,25 @@ int64_t weight_bytes(const ModelConfig& c, bool quantize_fp8, int tensor_paralle
 int64_t fp8_stream_tile_bytes(const ModelConfig& c, bool quantize_fp8);
 // Peak activation bytes of a step of `tokens` tokens with `seqs` logits rows.
 int64_t activation_peak_bytes(const ModelConfig& c, int tokens, int seqs, int tensor_parallel_size);
+
+// A CUDA graph ModelRunner captures: `batch` sequences of q tokens each, a
+// step of the model (decode at q = 1, else a verification of q - 1 drafts)
+// or of its MTP module.
+struct CudaGraphShape {
+  int q = 1;
+  int batch = 1;
+  bool mtp = false;
+};
+// The graphs of a runner, in capture order: decode steps at batch sizes up
+// to max_num_seqs; with k drafts a step, verifications of k + 1 tokens a
+// sequence up to 512 tokens and max_num_batched_tokens (vLLM's capture
+// sizes); with the MTP module, its steps at all of those shapes. Each set
+// largest first.
+std::vector<CudaGraphShape> cuda_graph_shapes(int max_num_seqs, int max_num_batched_tokens, int num_speculative_tokens,
+                                              bool mtp);
+// Device memory of those graphs (estimate): every graph has a private pool
+// that keeps its step's activations and kept hidden states for its replays;
+// the logits go to one buffer per set (the model's steps, the MTP's).
+int64_t cuda_graph_bytes(const ModelConfig& c, const std::vector<CudaGraphShape>& shapes, int tensor_parallel_size);
 
 }  // namespace sable

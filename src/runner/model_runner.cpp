@@ -18,9 +18,6 @@ int kv_blocks_for_budget(const DeepseekV3Model& model, int64_t bytes, int block_
 }
 
 namespace {
-// The most tokens a verification graph runs (vLLM captures up to 512).
-constexpr int kMaxVerifyGraphTokens = 512;
-
 // Verification graphs and graphs that keep hidden states; SABLE_SPEC_GRAPHS=0
 // turns them off (speculative steps then run eagerly), for A/B runs. Their
 // CUDA test, CudaSpeculative.VerificationGraphsMatchEagerSteps, passed on an
@@ -28,6 +25,14 @@ constexpr int kMaxVerifyGraphTokens = 512;
 bool spec_graphs_enabled() {
   const char* v = std::getenv("SABLE_SPEC_GRAPHS");
   return v == nullptr || std::string(v) != "0";
+}
+
+// The graph pools' estimate for this runner's shapes (memory planner).
+int64_t planned_graph_bytes(const DeepseekV3Model& model, const KvPoolOptions& o) {
+  const int k = spec_graphs_enabled() ? std::max(0, o.num_speculative_tokens) : 0;
+  return cuda_graph_bytes(model.config(),
+                          cuda_graph_shapes(o.max_num_seqs, o.max_num_batched_tokens, k, model.has_mtp()),
+                          model.tensor_parallel_size());
 }
 }  // namespace
 
@@ -59,7 +64,7 @@ ModelRunner::ModelRunner(DeepseekV3Model& model, const KvPoolOptions& o) : model
       const int64_t used = int64_t(total_b - free_b);
       const int64_t act = activation_peak_bytes(model.config(), o.max_num_batched_tokens,
                                                 o.max_num_seqs * (1 + o.num_speculative_tokens), tp);
-      const int64_t graphs = o.enforce_eager ? 0 : (int64_t(512) << 20);
+      const int64_t graphs = o.enforce_eager ? 0 : planned_graph_bytes(model, o);
       budget = int64_t(double(total_b) * o.gpu_memory_utilization) - used - act - graphs;
       LOG_INFO("KV budget: {:.2f} GiB = {:.2f} x {:.1f} GiB - {:.2f} GiB in use - {:.2f} GiB activations - {:.2f} GiB graphs",
                double(budget) / (1 << 30), o.gpu_memory_utilization, double(total_b) / (1 << 30),
@@ -123,26 +128,24 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
     }
     be.synchronize();
   }
+  // What the graphs take (their private pools: each keeps its own
+  // activations and outputs), from the device's free memory around them.
+  size_t free_before = 0, total = 0;
+  const bool measured = be.memory_info(&free_before, &total);
 
-  // Decode graphs (q = 1) for these batch sizes; with k drafts a step,
-  // verification graphs (q = k + 1) for those whose tokens fit the step's
-  // budget and kMaxVerifyGraphTokens. Every graph keeps its hidden states
-  // then, for the MTP module (drafts of n-gram matching need none; keeping
-  // them costs no work). In capture order: the decode graphs first (a
-  // verification graph that cannot be captured leaves them in place), each
-  // set largest first (later, smaller captures reuse what larger ones grew).
-  struct GraphShape {
-    int q, batch;
-  };
+  // Decode graphs (q = 1); with k drafts a step, verification graphs
+  // (q = k + 1) and the MTP module's (cuda_graph_shapes). Every graph keeps
+  // its hidden states then, for the MTP module (drafts of n-gram matching
+  // need none; keeping them costs no work). In capture order: the decode
+  // graphs first (a verification graph that cannot be captured leaves them
+  // in place), each set largest first (later, smaller captures reuse the
+  // workspaces larger ones grew).
   const int k = spec_graphs_enabled() ? std::max(0, o.num_speculative_tokens) : 0;
-  std::vector<GraphShape> order;
-  std::vector<int> qs = {1};
-  if (k > 0) qs.push_back(k + 1);
-  for (int q : qs) {
-    for (int b : {256, 224, 192, 160, 128, 96, 64, 48, 32, 24, 16, 8, 4, 2, 1})
-      if (b <= o.max_num_seqs && (q == 1 || (b * q <= kMaxVerifyGraphTokens && b * q <= o.max_num_batched_tokens)))
-        order.push_back({q, b});
-  }
+  const std::vector<CudaGraphShape> shapes =
+      cuda_graph_shapes(o.max_num_seqs, o.max_num_batched_tokens, k, model_.has_mtp());
+  std::vector<CudaGraphShape> order;  // the model's steps; the MTP's are the rest of `shapes`
+  for (const CudaGraphShape& g : shapes)
+    if (!g.mtp) order.push_back(g);
   graphs_keep_hidden_ = k > 0;
   const int64_t V = model_.config().vocab_size;
   // Every rank captures its own graphs on its own thread (its device), at
@@ -158,8 +161,16 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
   // Under tensor parallelism a rank's failure aborts the group and throws out
   // of here: the group cannot be used after, eagerly or not (restart with
   // --enforce-eager). One rank alone runs eagerly, as before.
+  // The graphs of a set write their logits into one buffer (a step's are
+  // read before the next step of the set): the model's steps up to their
+  // most tokens, the MTP's up to its largest batch (a row a sequence).
+  int main_rows = 1, mtp_rows = 1;
+  for (const CudaGraphShape& g : shapes)
+    (g.mtp ? mtp_rows : main_rows) = std::max(g.mtp ? mtp_rows : main_rows, g.mtp ? g.batch : g.batch * g.q);
   model_.run_on_ranks(cache_, [&](int r, DeepseekV3Model& m, KvCache& cache) {
     Backend& rb = m.backend();
+    const Tensor logits_main = rb.empty(DType::F32, {main_rows, V});
+    const Tensor logits_mtp = with_mtp ? rb.empty(DType::F32, {mtp_rows, V}) : Tensor();
     // One graph of B sequences of q tokens: the model's step, or the MTP
     // module's. Throws where capture fails; null where it captured nothing.
     auto capture = [&](int B, int q, bool mtp) -> std::unique_ptr<DecodeGraph> {
@@ -189,6 +200,7 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
       d.attn.max_seq_len = max_len;  // work split sized for the longest context
       d.attn.all_decode = q == 1;
       d.keep_hidden = graphs_keep_hidden_;
+      d.logits_out = mtp ? logits_mtp : logits_main;
       // Inputs of an all-padding batch: valid, harmless (hidden-state row 0).
       for (int t = 0; t < T; ++t) {
         g->host[size_t(2 * T + t)] = t / q;
@@ -212,14 +224,14 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
         return nullptr;
       return g;
     };
-    auto what = [](const GraphShape& s, bool mtp) {
+    auto what = [](const CudaGraphShape& s, bool mtp) {
       return std::string(mtp        ? "MTP step of " + std::to_string(s.q) + " tokens a sequence at batch "
                          : s.q == 1 ? "decode batch "
                                     : "verification of " + std::to_string(s.q - 1) + " drafts at batch ") +
              std::to_string(s.batch);
     };
     auto& out = captured[size_t(r)];
-    for (const GraphShape& shape : order) {
+    for (const CudaGraphShape& shape : order) {
       std::unique_ptr<DecodeGraph> g;
       try {
         g = capture(shape.batch, shape.q, false);
@@ -251,7 +263,8 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
     // eager.
     if (!with_mtp) return;
     auto& mo = captured_mtp[size_t(r)];
-    for (const GraphShape& shape : order) {
+    for (const CudaGraphShape& shape : shapes) {
+      if (!shape.mtp) continue;
       std::unique_ptr<DecodeGraph> g;
       std::string why;
       try {
@@ -300,11 +313,18 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
       mtp_graphs_.empty() ? std::string()
                           : fmt::format(", {} of the MTP module ({} kernels at batch 1)", mtp_graphs_[0].size(),
                                         be.graph_kernels(mtp_graphs_[0].front()->graph.get()));
-  LOG_INFO("captured {} CUDA graphs for decode batches 1..{}{}{} in {:.1f} s ({} kernels at batch {}, {} at {}){}",
-           decode, last_decode->batch, verifying, mtp_steps,
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-           be.graph_kernels(g0.front()->graph.get()), g0.front()->batch, be.graph_kernels(last_decode->graph.get()),
-           last_decode->batch, ranks > 1 ? " on each of " + std::to_string(ranks) + " ranks" : std::string());
+  size_t free_after = free_before;
+  if (measured) be.memory_info(&free_after, &total);
+  graph_memory_bytes_ = free_before > free_after ? int64_t(free_before - free_after) : 0;
+  graph_memory_planned_ = planned_graph_bytes(model_, o);
+  LOG_INFO(
+      "captured {} CUDA graphs for decode batches 1..{}{}{} in {:.1f} s, {:.2f} GiB (planned {:.2f}) ({} kernels at "
+      "batch {}, {} at {}){}",
+      decode, last_decode->batch, verifying, mtp_steps,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+      double(graph_memory_bytes_) / double(1 << 30), double(graph_memory_planned_) / double(1 << 30),
+      be.graph_kernels(g0.front()->graph.get()), g0.front()->batch, be.graph_kernels(last_decode->graph.get()),
+      last_decode->batch, ranks > 1 ? " on each of " + std::to_string(ranks) + " ranks" : std::string());
 }
 
 int ModelRunner::graph_for(const std::vector<RunnerSeq>& seqs) const {

@@ -75,6 +75,10 @@ class ModelRunner {
   size_t kv_bytes() const;
   DeepseekV3Model& model() { return model_; }
   int num_graphs() const { return graphs_.empty() ? 0 : int(graphs_[0].size()); }
+  // Device memory the captured graphs took (rank 0's; 0 without graphs),
+  // and what the memory planner set aside for them (cuda_graph_bytes).
+  int64_t graph_memory_bytes() const { return graph_memory_bytes_; }
+  int64_t graph_memory_planned_bytes() const { return graph_memory_planned_; }
   // Whether the last run()/run_device() replayed a graph (tests, benchmarks).
   bool last_step_graphed() const { return last_graphed_; }
 
@@ -133,6 +137,7 @@ class ModelRunner {
   std::vector<std::vector<std::unique_ptr<DecodeGraph>>> mtp_graphs_;
   bool graphs_keep_hidden_ = false;
   int last_mtp_graphed_ = 0;
+  int64_t graph_memory_bytes_ = 0, graph_memory_planned_ = 0;
   bool use_mtp_graphs_ = true;
   bool speculative_ = false;
   bool last_graphed_ = false;

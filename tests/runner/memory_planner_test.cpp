@@ -1,9 +1,12 @@
 // The memory planner on the real DeepSeek-V3 config: what fits on an H200,
 // and the advice when it does not.
+#include "runner/memory_planner.h"
+
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "model/presets.h"
-#include "runner/memory_planner.h"
 
 namespace sable {
 namespace {
@@ -139,6 +142,63 @@ TEST(MemoryPlanner, SpeculativeRowsOfLogitsAreCounted) {
   const int64_t extra = int64_t(256) * 2 * in.config.vocab_size * 4 * 2 * 5 / 4;
   EXPECT_NEAR(double(spec.activations - one.activations), double(extra), 1e6);
   EXPECT_EQ(spec.weights, one.weights);
+}
+
+// The runner's CUDA graphs (the shapes it captures are these: ModelRunner
+// takes them from cuda_graph_shapes) and their memory, which the KV budget
+// leaves out.
+TEST(MemoryPlanner, CudaGraphShapesFollowTheRunnersLimits) {
+  auto count = [](const std::vector<CudaGraphShape>& v, bool mtp, int q) {
+    return std::count_if(v.begin(), v.end(), [&](const CudaGraphShape& g) { return g.mtp == mtp && g.q == q; });
+  };
+  // Decode only: batches 8, 4, 2, 1, largest first.
+  const auto plain = cuda_graph_shapes(8, 8192, 0, true);
+  ASSERT_EQ(plain.size(), 4u);
+  EXPECT_EQ(plain.front().batch, 8);
+  EXPECT_EQ(plain.back().batch, 1);
+  EXPECT_EQ(count(plain, true, 1), 0);  // no drafts: no MTP graphs
+  // 256 sequences, 3 drafts: verification graphs up to 512 tokens (batch
+  // 128), and the MTP's at every shape after the model's.
+  const auto spec = cuda_graph_shapes(256, 8192, 3, true);
+  EXPECT_EQ(count(spec, false, 1), 15);
+  EXPECT_EQ(count(spec, false, 4), 11);
+  EXPECT_EQ(count(spec, true, 1), 15);
+  EXPECT_EQ(count(spec, true, 4), 11);
+  for (const CudaGraphShape& g : spec) EXPECT_TRUE(g.q == 1 || g.batch * g.q <= 512) << g.batch;
+  EXPECT_FALSE(spec.front().mtp);
+  EXPECT_TRUE(spec.back().mtp);
+  // n-gram drafts (no MTP module), and a token budget below 512.
+  const auto ngram = cuda_graph_shapes(256, 256, 3, false);
+  EXPECT_EQ(count(ngram, true, 1) + count(ngram, true, 4), 0);
+  for (const CudaGraphShape& g : ngram) EXPECT_TRUE(g.q == 1 || g.batch * g.q <= 256) << g.batch;
+}
+
+TEST(MemoryPlanner, CudaGraphLogitsAreOneBufferPerSet) {
+  const ModelConfig c = *preset_config("dsv3", 0, true);
+  const int64_t row = int64_t(c.vocab_size) * 4;
+  const int64_t b256 = cuda_graph_bytes(c, {{1, 256, false}}, 8), b1 = cuda_graph_bytes(c, {{1, 1, false}}, 8);
+  // The batch-1 graph adds its activations, not another logits row: its
+  // logits are rows of the batch-256 graph's buffer.
+  const int64_t setup = int64_t(160) << 20;  // once a set of graphs: the first capture's library state
+  EXPECT_EQ(cuda_graph_bytes(c, {{1, 256, false}, {1, 1, false}}, 8), b256 + b1 - row - setup);
+  // The MTP's logits (a row a sequence) are a buffer of their own.
+  EXPECT_EQ(cuda_graph_bytes(c, {{1, 1, false}, {1, 1, true}}, 8), 2 * b1 - setup);
+  EXPECT_EQ(cuda_graph_bytes(c, {}, 8), 0);
+  // The plan: the graphs of 3 MTP drafts cost more than decode graphs alone,
+  // and --enforce-eager none.
+  MemoryPlanInput in;
+  in.config = c;
+  in.device_memory = int64_t(141) << 30;
+  in.tensor_parallel_size = 8;
+  const MemoryPlan plain = plan_memory(in);
+  EXPECT_EQ(plain.graphs, cuda_graph_bytes(c, cuda_graph_shapes(256, 8192, 0, false), 8));
+  in.logits_rows_per_seq = 4;
+  in.mtp = true;
+  const MemoryPlan spec = plan_memory(in);
+  EXPECT_GT(spec.graphs, plain.graphs);
+  EXPECT_EQ(spec.kv + spec.graphs + spec.activations, plain.kv + plain.graphs + plain.activations);
+  in.cuda_graphs = false;
+  EXPECT_EQ(plan_memory(in).graphs, 0);
 }
 
 }  // namespace
