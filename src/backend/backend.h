@@ -114,9 +114,14 @@ class Backend {
 
   // CUDA graphs: records the device work that fn() enqueues into a graph
   // that replay_graph() re-runs with the same buffers. Memory allocated
-  // inside fn() stays reserved for the graph. nullptr where unsupported
-  // (the CPU backend), and the caller runs eagerly.
-  virtual std::shared_ptr<void> capture_graph(const std::function<void()>& fn) { return nullptr; }
+  // inside fn() stays reserved for the graph, in `pool`: 0 for a pool of the
+  // graph's own, or one from new_graph_pool() that several graphs share
+  // (they must never replay at once, and must hold every tensor of theirs
+  // read after a replay: memory freed inside one capture is reused by the
+  // next). nullptr where unsupported (the CPU backend), and the caller runs
+  // eagerly.
+  virtual std::shared_ptr<void> capture_graph(const std::function<void()>& fn, int pool) { return nullptr; }
+  virtual int new_graph_pool() { return 0; }
   virtual void replay_graph(void* graph) {}
   // Kernel launches a captured graph holds (-1 where unknown): what a step
   // at few tokens pays a launch and a dependent hand-off for.

@@ -88,9 +88,10 @@ struct CudaGraphShape {
 // largest first.
 std::vector<CudaGraphShape> cuda_graph_shapes(int max_num_seqs, int max_num_batched_tokens, int num_speculative_tokens,
                                               bool mtp);
-// Device memory of those graphs (estimate): every graph has a private pool
-// that keeps its step's activations and kept hidden states for its replays;
-// the logits go to one buffer per set (the model's steps, the MTP's).
+// Device memory of those graphs (estimate): the runner's graphs share one
+// memory pool (each kind of step holds about its largest graph's
+// activations), every graph keeps its hidden states, and the logits go to
+// one buffer per set (the model's steps, the MTP's).
 int64_t cuda_graph_bytes(const ModelConfig& c, const std::vector<CudaGraphShape>& shapes, int tensor_parallel_size);
 
 }  // namespace sable

@@ -99,7 +99,7 @@ size_t ModelRunner::kv_bytes() const { return cache_bytes(cache_); }
 void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
   Backend& be = model_.backend();
   // Probe: backends without graphs return null.
-  if (!be.capture_graph([] {})) return;
+  if (!be.capture_graph([] {}, 0)) return;
   const auto t0 = std::chrono::steady_clock::now();
   const int bs = cache_.block_size;
   const int max_len = o.max_model_len > 0 ? o.max_model_len : int(model_.config().max_position_embeddings);
@@ -128,8 +128,8 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
     }
     be.synchronize();
   }
-  // What the graphs take (their private pools: each keeps its own
-  // activations and outputs), from the device's free memory around them.
+  // What the graphs take (their memory pool, outputs and inputs), from the
+  // device's free memory around them.
   size_t free_before = 0, total = 0;
   const bool measured = be.memory_info(&free_before, &total);
 
@@ -169,6 +169,11 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
     (g.mtp ? mtp_rows : main_rows) = std::max(g.mtp ? mtp_rows : main_rows, g.mtp ? g.batch : g.batch * g.q);
   model_.run_on_ranks(cache_, [&](int r, DeepseekV3Model& m, KvCache& cache) {
     Backend& rb = m.backend();
+    // One memory pool for all of this rank's graphs: they replay one at a
+    // time, and what a step's caller reads after a replay (logits, kept
+    // hidden states) is held, so a graph reuses the memory of those
+    // captured before it (largest first).
+    const int pool = rb.new_graph_pool();
     const Tensor logits_main = rb.empty(DType::F32, {main_rows, V});
     const Tensor logits_mtp = with_mtp ? rb.empty(DType::F32, {mtp_rows, V}) : Tensor();
     // One graph of B sequences of q tokens: the model's step, or the MTP
@@ -217,7 +222,7 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
       auto step = [&] { return mtp ? m.forward_mtp_device(d, g->h_in, cache) : m.forward_device(d, cache); };
       (void)step();  // warm-up: lazy initialisation outside capture
       rb.synchronize();
-      g->graph = rb.capture_graph([&] { g->logits = step(); });
+      g->graph = rb.capture_graph([&] { g->logits = step(); }, pool);
       if (graphs_keep_hidden_) g->hidden = m.kept_hidden();
       if (!g->graph || g->logits.dim(0) != g->logits_rows() || g->logits.dim(1) != V ||
           (graphs_keep_hidden_ && (!g->hidden.data() || g->hidden.dim(0) != T)))

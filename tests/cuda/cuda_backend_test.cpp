@@ -57,5 +57,42 @@ TEST(CudaAllocator, RecyclesBlocksAndSeparatesPools) {
   EXPECT_EQ(cuda::CudaAllocator::round_size((3u << 20) + 1), 4u << 20);
 }
 
+// A graph pool that a runner's graphs share serves a request from the
+// smallest free block that holds it (graphs captured largest first reuse
+// the earlier ones' memory); the eager pool keeps exact sizes.
+TEST(CudaAllocator, GraphPoolsServeFromTheSmallestLargerBlock) {
+  SABLE_REQUIRE_GPU();
+  auto be = cuda::make_cuda_backend(0, {});
+  cuda::CudaAllocator& a = be->cuda_allocator();
+  const size_t MiB = size_t(1) << 20;
+  a.set_current_pool(9);
+  void* big = a.allocate(16 * MiB);
+  void* mid = a.allocate(8 * MiB);
+  a.deallocate(big, 16 * MiB);
+  a.deallocate(mid, 8 * MiB);
+  size_t mallocs = a.stats().driver_allocs;
+  void* p = a.allocate(6 * MiB);  // the 8 MiB block, not the 16 MiB one
+  EXPECT_EQ(p, mid);
+  void* q = a.allocate(10 * MiB);  // then the 16 MiB one
+  EXPECT_EQ(q, big);
+  EXPECT_EQ(a.stats().driver_allocs, mallocs);
+  void* r = a.allocate(20 * MiB);  // none holds it: a new block
+  EXPECT_EQ(a.stats().driver_allocs, mallocs + 1);
+  a.deallocate(p, 6 * MiB);  // back under its own size: the next 8 MiB request takes it
+  EXPECT_EQ(a.allocate(8 * MiB), mid);
+  a.deallocate(mid, 8 * MiB);
+  a.deallocate(q, 10 * MiB);
+  a.deallocate(r, 20 * MiB);
+  // The eager pool: exact sizes only.
+  a.set_current_pool(0);
+  void* e = a.allocate(16 * MiB);
+  a.deallocate(e, 16 * MiB);
+  mallocs = a.stats().driver_allocs;
+  void* f = a.allocate(6 * MiB);
+  EXPECT_NE(f, e);
+  EXPECT_EQ(a.stats().driver_allocs, mallocs + 1);
+  a.deallocate(f, 6 * MiB);
+}
+
 }  // namespace
 }  // namespace sable

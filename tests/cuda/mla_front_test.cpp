@@ -68,7 +68,7 @@ TEST_P(MlaFrontTest, MatchesUnfusedOps) {
   // Replays of a captured graph (without the add, so that the input is the
   // same each time): the same bits.
   res = upload(residual, DType::F32);
-  auto graph = be.capture_graph([&] { be.mla_front(res, nullptr, ln, eps, w1, qa_ln, w2, qkv, q); });
+  auto graph = be.capture_graph([&] { be.mla_front(res, nullptr, ln, eps, w1, qa_ln, w2, qkv, q); }, 0);
   (void)cuda::set_knob("mla-front", 0);
   ASSERT_TRUE(graph);
   be.replay_graph(graph.get());

@@ -173,15 +173,15 @@ TEST(MemoryPlanner, CudaGraphShapesFollowTheRunnersLimits) {
   for (const CudaGraphShape& g : ngram) EXPECT_TRUE(g.q == 1 || g.batch * g.q <= 256) << g.batch;
 }
 
-TEST(MemoryPlanner, CudaGraphLogitsAreOneBufferPerSet) {
+TEST(MemoryPlanner, CudaGraphsShareTheirPoolAndLogits) {
   const ModelConfig c = *preset_config("dsv3", 0, true);
-  const int64_t row = int64_t(c.vocab_size) * 4;
-  const int64_t b256 = cuda_graph_bytes(c, {{1, 256, false}}, 8), b1 = cuda_graph_bytes(c, {{1, 1, false}}, 8);
-  // The batch-1 graph adds its activations, not another logits row: its
-  // logits are rows of the batch-256 graph's buffer.
+  const int64_t hidden = int64_t(c.hidden_size) * 4;
   const int64_t setup = int64_t(160) << 20;  // once a set of graphs: the first capture's library state
-  EXPECT_EQ(cuda_graph_bytes(c, {{1, 256, false}, {1, 1, false}}, 8), b256 + b1 - row - setup);
-  // The MTP's logits (a row a sequence) are a buffer of their own.
+  const int64_t b256 = cuda_graph_bytes(c, {{1, 256, false}}, 8), b1 = cuda_graph_bytes(c, {{1, 1, false}}, 8);
+  // The batch-1 decode graph reuses the batch-256 one's activations and
+  // writes its logits into the same buffer: only its kept hidden state adds.
+  EXPECT_EQ(cuda_graph_bytes(c, {{1, 256, false}, {1, 1, false}}, 8), b256 + hidden);
+  // The MTP's steps are a kind of their own (activations and a logits buffer).
   EXPECT_EQ(cuda_graph_bytes(c, {{1, 1, false}, {1, 1, true}}, 8), 2 * b1 - setup);
   EXPECT_EQ(cuda_graph_bytes(c, {}, 8), 0);
   // The plan: the graphs of 3 MTP drafts cost more than decode graphs alone,

@@ -63,16 +63,26 @@ void* CudaAllocator::allocate(size_t bytes) {
   bool zero = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto& bucket = free_[pool_][rounded];
-    if (!bucket.empty()) {
-      p = bucket.back();
-      bucket.pop_back();
-      stats_.cached -= rounded;
-    } else {
-      p = driver_alloc(rounded);
+    auto& sizes = free_[pool_];
+    size_t size = rounded;
+    auto* bucket = &sizes[rounded];
+    if (bucket->empty() && pool_ != 0) {
+      // A graph pool that graphs share, captured largest first: the
+      // smallest free block that holds the request, whatever its size, so
+      // that a smaller step reuses a larger one's memory.
+      for (auto& [s, blocks] : sizes)
+        if (!blocks.empty() && s > rounded && (size == rounded || s < size)) size = s;
+      bucket = &sizes[size];
     }
-    live_[p] = Block{rounded, pool_};
-    stats_.in_use += rounded;
+    if (!bucket->empty()) {
+      p = bucket->back();
+      bucket->pop_back();
+      stats_.cached -= size;
+    } else {
+      p = driver_alloc(size);
+    }
+    live_[p] = Block{size, pool_};
+    stats_.in_use += size;
     if (stats_.in_use > stats_.peak_in_use) stats_.peak_in_use = stats_.in_use;
     zero = zero_fill_;
   }

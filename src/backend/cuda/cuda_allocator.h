@@ -12,10 +12,13 @@
 //   because the next user's kernels queue behind them on the same stream.
 //   Work on another stream must synchronize with the compute stream before
 //   its memory is freed (none exists today).
-// - Private pools make graph capture safe: while pool k is current, requests
+// - Graph pools make graph capture safe: while pool k is current, requests
 //   are served from and freed into pool k only (a block always returns to the
 //   pool it came from). Memory a captured graph uses then never changes hands
-//   outside that graph's pool between replays.
+//   outside that pool between replays. Graphs that never replay at once may
+//   share a pool (a runner's); a graph pool serves a request from the
+//   smallest free block that holds it when none of its size is free, so that
+//   graphs captured largest first reuse each other's memory.
 // - Tensor::zeros() relies on the allocator to zero (core/tensor.cpp). With
 //   zero_fill on (the default), every allocation is cleared by an async memset
 //   on the compute stream; the runner turns it off once its code never relies
@@ -53,7 +56,7 @@ class CudaAllocator final : public Allocator {
 
   // Returns every cached (free) block of every pool to the driver.
   void release_cached();
-  // Pool 0 is the shared pool; the runner uses one private pool per graph.
+  // Pool 0 is the eager pool; graph pools are 1.. (CudaBackend::capture_graph).
   void set_current_pool(int pool);
   int current_pool() const;
   void set_zero_fill(bool on);

@@ -54,7 +54,8 @@ class CudaBackend final : public Backend {
   bool memory_info(size_t* free_bytes, size_t* total_bytes) override;
   void copy_from_host(const void* src, Tensor& dst) override;
   // cuda_graph.cu: each graph gets a private allocator pool.
-  std::shared_ptr<void> capture_graph(const std::function<void()>& fn) override;
+  std::shared_ptr<void> capture_graph(const std::function<void()>& fn, int pool) override;
+  int new_graph_pool() override { return next_graph_pool_++; }
   void replay_graph(void* graph) override;
   int graph_kernels(const void* graph) const override;
 

@@ -1,7 +1,8 @@
 // CUDA graphs for the CUDA backend: capture a function's stream work into an
 // executable graph, with the allocations made during capture served from a
-// private pool of the caching allocator, so that the memory the graph's
-// kernels use never changes hands between replays.
+// graph pool of the caching allocator (the graph's own, or one a runner's
+// graphs share), so that the memory the graph's kernels use never changes
+// hands outside its graphs between replays.
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -29,10 +30,10 @@ void CudaBackend::copy_from_host(const void* src, Tensor& dst) {
   SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-std::shared_ptr<void> CudaBackend::capture_graph(const std::function<void()>& fn) {
+std::shared_ptr<void> CudaBackend::capture_graph(const std::function<void()>& fn, int pool) {
   SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_));
   const int prev = alloc_->current_pool();
-  alloc_->set_current_pool(next_graph_pool_++);
+  alloc_->set_current_pool(pool > 0 ? pool : next_graph_pool_++);
   auto g = std::make_shared<Graph>();
   // Relaxed: the caching allocator may cudaMalloc fresh memory for the
   // graph's private pool during capture (an allocation is not stream work;
