@@ -142,7 +142,10 @@ Result<std::vector<int32_t>> ModelRunner::mtp_step(const ForwardBatch& b, const 
   int q = 1;
   bool fits =
       use_mtp_graphs_ && !mtp_graphs_.empty() && b.max_blocks <= graph_max_blocks_ && hidden_rows.size() == size_t(T);
-  for (int s = 0; s < n && fits; ++s) q = std::max(q, count[size_t(s)]);
+  for (int s = 0; s < n && fits; ++s) {
+    fits = count[size_t(s)] > 0;
+    q = std::max(q, count[size_t(s)]);
+  }
   for (int t = 0; t < T && fits; ++t) fits = b.positions[size_t(t)] > 0;
   std::vector<char> has_logits(size_t(n), 0);
   for (int32_t i : b.logits_indices) {
@@ -165,6 +168,7 @@ Result<std::vector<int32_t>> ModelRunner::mtp_step(const ForwardBatch& b, const 
 
   DecodeGraph& g = *mtp_graphs_[0][size_t(index)];
   const int B = g.batch, Q = g.q, GT = g.tokens(), mb = graph_max_blocks_, bs = cache_.block_size;
+  const int32_t V = int32_t(model_.config().vocab_size);
   const int64_t kept = model_.kept_hidden().data() ? model_.kept_hidden().dim(0) : 0;
   for (int32_t r : hidden_rows)
     if (r < 0 || r >= kept)
@@ -179,7 +183,9 @@ Result<std::vector<int32_t>> ModelRunner::mtp_step(const ForwardBatch& b, const 
     // own row's.
     for (int j = 0; j < Q; ++j) {
       const int t = s * Q + j, src = real ? row0[size_t(s)] + std::min(j, c - 1) : -1;
-      g.host[size_t(t)] = real ? b.token_ids[size_t(src)] : 0;
+      // Ids come from validated sequences and from drafting; the graph has
+      // no check of its own (upload() makes the eager path's), so clamp.
+      g.host[size_t(t)] = real ? std::clamp<int32_t>(b.token_ids[size_t(src)], 0, V - 1) : 0;
       g.host[size_t(GT + t)] = real ? b.positions[size_t(src)] : 0;
       g.host[size_t(3 * GT + t)] = real && j < c ? b.slot_mapping[size_t(src)] : pad_block_ * bs;
       g.host[size_t(hidden_at + t)] = real ? hidden_rows[size_t(src)] : 0;
