@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "runner/memory_planner.h"
 #include "runner/model_runner.h"
 
 namespace sable {
@@ -30,9 +31,9 @@ struct ModelRunner::DecodeGraph {
   Tensor h_in;    // MTP: F32 [T, H], its input hidden states, gathered before each replay
   std::shared_ptr<void> graph;
   std::vector<int32_t> host;  // staging for `packed`
-  int tokens() const { return batch * q; }
-  // Every row's logits, or the MTP's: one a sequence (its last position's).
-  int logits_rows() const { return mtp ? batch : tokens(); }
+  CudaGraphShape shape() const { return {q, batch, mtp}; }
+  int tokens() const { return shape().tokens(); }
+  int logits_rows() const { return shape().logits_rows(); }
   int64_t seq_lens_at() const { return 4 * int64_t(tokens()); }
   int64_t logits_at() const { return seq_lens_at() + batch; }
   int64_t tables_at() const { return logits_at() + logits_rows(); }

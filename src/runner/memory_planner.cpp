@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 
 #include "model/tensor_specs.h"
 
@@ -114,6 +115,13 @@ std::vector<CudaGraphShape> cuda_graph_shapes(int max_num_seqs, int max_num_batc
   return out;
 }
 
+int cuda_graph_logits_rows(const std::vector<CudaGraphShape>& shapes, bool mtp) {
+  int rows = 0;
+  for (const CudaGraphShape& g : shapes)
+    if (g.mtp == mtp) rows = std::max(rows, g.logits_rows());
+  return rows;
+}
+
 int64_t cuda_graph_bytes(const ModelConfig& c, const std::vector<CudaGraphShape>& shapes, int tp) {
   if (shapes.empty()) return 0;
   const int64_t H = c.hidden_size, V = c.vocab_size;
@@ -122,25 +130,17 @@ int64_t cuda_graph_bytes(const ModelConfig& c, const std::vector<CudaGraphShape>
   // verification, the MTP's at each q) holds about its largest step's live
   // activations (with the eager peak's margin for the caching allocator),
   // as measured; the sets reuse each other's blocks less.
-  std::vector<std::pair<std::pair<int, bool>, int64_t>> largest;  // (q, mtp) -> most tokens
-  int64_t total = 0, main_rows = 0, mtp_rows = 0;
+  std::map<std::pair<int, bool>, int64_t> largest;  // (q, mtp) -> most tokens
+  int64_t total = 0;
   for (const CudaGraphShape& g : shapes) {
-    const int64_t tokens = int64_t(g.batch) * g.q;
-    auto it =
-        std::find_if(largest.begin(), largest.end(), [&](const auto& e) { return e.first == std::pair(g.q, g.mtp); });
-    if (it == largest.end())
-      largest.push_back({{g.q, g.mtp}, tokens});
-    else
-      it->second = std::max(it->second, tokens);
-    total += tokens * H * 4;  // every graph's kept hidden states (the MTP's in f32), held for the next call
-    if (g.mtp)
-      mtp_rows = std::max<int64_t>(mtp_rows, g.batch);  // a logits row a sequence
-    else
-      main_rows = std::max(main_rows, tokens);
+    int64_t& most = largest[{g.q, g.mtp}];
+    most = std::max<int64_t>(most, g.tokens());
+    total +=
+        int64_t(g.tokens()) * H * 4;  // every graph's kept hidden states (the MTP's in f32), held for the next call
   }
   for (const auto& [kind, tokens] : largest) total += tokens * live_bytes_per_token(c, tp) * 5 / 4;
   // f32 logits: one buffer the model's graphs share, one the MTP's share.
-  total += (main_rows + mtp_rows) * V * 4;
+  total += int64_t(cuda_graph_logits_rows(shapes, false) + cuda_graph_logits_rows(shapes, true)) * V * 4;
   // The first capture of a process also sets up library state (0.14 GiB
   // more than a second runner's identical set took on an H100: record
   // bench/results/2026-12-05-117c60e-graph-memory.md).

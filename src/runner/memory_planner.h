@@ -80,6 +80,9 @@ struct CudaGraphShape {
   int q = 1;
   int batch = 1;
   bool mtp = false;
+  int tokens() const { return batch * q; }
+  // Every row's logits, or the MTP's: one a sequence (its last position's).
+  int logits_rows() const { return mtp ? batch : tokens(); }
 };
 // The graphs of a runner, in capture order: decode steps at batch sizes up
 // to max_num_seqs; with k drafts a step, verifications of k + 1 tokens a
@@ -93,5 +96,7 @@ std::vector<CudaGraphShape> cuda_graph_shapes(int max_num_seqs, int max_num_batc
 // activations), every graph keeps its hidden states, and the logits go to
 // one buffer per set (the model's steps, the MTP's).
 int64_t cuda_graph_bytes(const ModelConfig& c, const std::vector<CudaGraphShape>& shapes, int tensor_parallel_size);
+// Rows of those logits buffers: the most of any of the set's graphs.
+int cuda_graph_logits_rows(const std::vector<CudaGraphShape>& shapes, bool mtp);
 
 }  // namespace sable

@@ -158,15 +158,12 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
   const bool with_mtp = graphs_keep_hidden_ && model_.has_mtp();
   std::vector<std::vector<std::unique_ptr<DecodeGraph>>> captured_mtp(static_cast<size_t>(ranks));
   std::string no_mtp;  // why the MTP has no graphs (one rank)
+  // The graphs of a set write their logits into one buffer (a step's are
+  // read before the next step of the set): the model's steps, the MTP's.
+  const int main_rows = cuda_graph_logits_rows(shapes, false), mtp_rows = cuda_graph_logits_rows(shapes, true);
   // Under tensor parallelism a rank's failure aborts the group and throws out
   // of here: the group cannot be used after, eagerly or not (restart with
   // --enforce-eager). One rank alone runs eagerly, as before.
-  // The graphs of a set write their logits into one buffer (a step's are
-  // read before the next step of the set): the model's steps up to their
-  // most tokens, the MTP's up to its largest batch (a row a sequence).
-  int main_rows = 1, mtp_rows = 1;
-  for (const CudaGraphShape& g : shapes)
-    (g.mtp ? mtp_rows : main_rows) = std::max(g.mtp ? mtp_rows : main_rows, g.mtp ? g.batch : g.batch * g.q);
   model_.run_on_ranks(cache_, [&](int r, DeepseekV3Model& m, KvCache& cache) {
     Backend& rb = m.backend();
     // One memory pool for all of this rank's graphs: they replay one at a
@@ -321,7 +318,7 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
   size_t free_after = free_before;
   if (measured) be.memory_info(&free_after, &total);
   graph_memory_bytes_ = free_before > free_after ? int64_t(free_before - free_after) : 0;
-  graph_memory_planned_ = planned_graph_bytes(model_, o);
+  graph_memory_planned_ = cuda_graph_bytes(model_.config(), shapes, ranks);
   LOG_INFO(
       "captured {} CUDA graphs for decode batches 1..{}{}{} in {:.1f} s, {:.2f} GiB (planned {:.2f}) ({} kernels at "
       "batch {}, {} at {}){}",

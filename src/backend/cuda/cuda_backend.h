@@ -53,7 +53,7 @@ class CudaBackend final : public Backend {
   void bind_thread() override;
   bool memory_info(size_t* free_bytes, size_t* total_bytes) override;
   void copy_from_host(const void* src, Tensor& dst) override;
-  // cuda_graph.cu: each graph gets a private allocator pool.
+  // cuda_graph.cu: a graph's allocations go to `pool` (new_graph_pool), or to a pool of its own when 0.
   std::shared_ptr<void> capture_graph(const std::function<void()>& fn, int pool) override;
   int new_graph_pool() override { return next_graph_pool_++; }
   void replay_graph(void* graph) override;
