@@ -103,21 +103,15 @@ inline void time_speculative(DeepseekV3Model& model, Backend& be, KvPoolOptions 
       bool ok = true;
       const double verify_ms = tm.median_ms([&] { ok = ok && spec.run_device(seqs).is_ok(); }, 2, iters);
       const bool graphed = spec.last_step_graphed();
-      const double step_ms = tm.median_ms(
-          [&] {
-            ok = ok && spec.run_device(seqs).is_ok();
-            ok = ok && spec.propose_mtp(ms).is_ok();
-          },
-          2, iters);
+      auto spec_step = [&] {
+        ok = ok && spec.run_device(seqs).is_ok();
+        ok = ok && spec.propose_mtp(ms).is_ok();
+      };
+      const double step_ms = tm.median_ms(spec_step, 2, iters);
       const int graphed_calls = spec.last_mtp_graphed_calls();
       // The same step with the MTP module eager (its graphs off).
       spec.set_mtp_graphs(false);
-      const double eager_step_ms = tm.median_ms(
-          [&] {
-            ok = ok && spec.run_device(seqs).is_ok();
-            ok = ok && spec.propose_mtp(ms).is_ok();
-          },
-          2, iters);
+      const double eager_step_ms = tm.median_ms(spec_step, 2, iters);
       spec.set_mtp_graphs(true);
       if (!ok) {
         std::printf("| %d | %d | failed | | | | | | | | |\n", B, k);
