@@ -60,6 +60,9 @@ struct AttentionMetadata {
   int num_seqs = 0;
   int max_blocks = 0;
   int max_seq_len = 0;  // max of seq_lens
+  // max_seq_len bounds seq_lens instead of being their max: a CUDA graph
+  // replays at every context up to it, so its work splits must suit them all.
+  bool max_seq_len_bound = false;
   int num_tokens = 0;
   bool all_decode = false;  // every sequence contributes exactly one token
 };
@@ -109,8 +112,16 @@ class Backend {
   // tensor-parallel rank call it once before any other call.
   virtual void bind_thread() {}
   // Copies host bytes into an existing device tensor (all of it), ordered
-  // with the work queued on the backend.
+  // with the work queued on the backend. src may be reused on return; the
+  // copy itself may still be queued (CUDA stages small ones in pinned memory
+  // rather than wait for the stream).
   virtual void copy_from_host(const void* src, Tensor& dst) = 0;
+  // Copies `rows` rows of `width` bytes, src_pitch bytes apart on the host,
+  // into dst from byte `offset` on, dst_pitch bytes apart: a block of the
+  // columns of a 2-D array (a decode graph's block tables, of which a step
+  // uses the first few columns). Ordered and staged as copy_from_host.
+  virtual void copy_from_host_2d(const void* src, size_t src_pitch, Tensor& dst, size_t offset, size_t dst_pitch,
+                                 size_t width, size_t rows) = 0;
 
   // CUDA graphs: records the device work that fn() enqueues into a graph
   // that replay_graph() re-runs with the same buffers. Memory allocated

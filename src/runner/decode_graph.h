@@ -38,6 +38,13 @@ struct ModelRunner::DecodeGraph {
   int64_t logits_at() const { return seq_lens_at() + batch; }
   int64_t tables_at() const { return logits_at() + logits_rows(); }
   int64_t rows_at(int max_blocks) const { return tables_at() + int64_t(batch) * max_blocks; }
+  // Uploads `host` into `packed` (one rank's copy), of each block table row
+  // only its first `width` entries: the columns the step's sequences use
+  // (host holds them, padded to width). A graph's tables are as wide as the
+  // longest context allowed, 10,240 entries a sequence at DeepSeek-V3's
+  // 163,840 tokens, and the kernels read a sequence's entries only up to its
+  // length.
+  void upload(Backend& be, Tensor& packed, int max_blocks, int width) const;
 };
 
 }  // namespace sable

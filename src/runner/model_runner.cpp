@@ -199,7 +199,8 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
       d.attn.num_seqs = B;
       d.attn.num_tokens = T;
       d.attn.max_blocks = graph_max_blocks_;
-      d.attn.max_seq_len = max_len;  // work split sized for the longest context
+      d.attn.max_seq_len = max_len;  // replays at every context up to max_len
+      d.attn.max_seq_len_bound = true;
       d.attn.all_decode = q == 1;
       d.keep_hidden = graphs_keep_hidden_;
       d.logits_out = mtp ? logits_mtp : logits_main;
@@ -344,6 +345,20 @@ int ModelRunner::graph_for(const std::vector<RunnerSeq>& seqs) const {
   return -1;
 }
 
+void ModelRunner::DecodeGraph::upload(Backend& be, Tensor& dst, int max_blocks, int width) const {
+  auto view = [&](int64_t at, int64_t n) {
+    return Tensor(dst.ptr<int32_t>() + at, DType::I32, {n}, dst.device(), dst.owner());
+  };
+  Tensor head = view(0, tables_at());  // token ids .. logits indices
+  be.copy_from_host(host.data(), head);
+  const size_t pitch = size_t(max_blocks) * sizeof(int32_t);
+  be.copy_from_host_2d(host.data() + tables_at(), pitch, dst, size_t(tables_at()) * sizeof(int32_t), pitch,
+                       size_t(std::clamp(width, 1, max_blocks)) * sizeof(int32_t), size_t(batch));
+  const int64_t rows = rows_at(max_blocks);
+  Tensor tail = view(rows, int64_t(host.size()) - rows);
+  be.copy_from_host(host.data() + rows, tail);
+}
+
 Tensor ModelRunner::run_graph(size_t index, const std::vector<RunnerSeq>& seqs) {
   DecodeGraph& g = *graphs_[0][index];
   const int B = g.batch, q = g.q, T = g.tokens(), n = int(seqs.size()), bs = cache_.block_size;
@@ -354,6 +369,8 @@ Tensor ModelRunner::run_graph(size_t index, const std::vector<RunnerSeq>& seqs) 
   step_first_pos_.assign(size_t(n), 0);
   step_num_rows_.assign(size_t(n), 0);
   auto clamp_id = [&](int32_t id) { return std::clamp<int32_t>(id, 0, int32_t(V - 1)); };
+  int width = 1;  // block table columns the step uses
+  for (const RunnerSeq& rs : seqs) width = std::max(width, int(rs.block_table->size()));
   for (int s = 0; s < B; ++s) {
     const bool real = s < n;
     const RunnerSeq* rs = real ? &seqs[size_t(s)] : nullptr;
@@ -378,19 +395,19 @@ Tensor ModelRunner::run_graph(size_t index, const std::vector<RunnerSeq>& seqs) 
     if (real) {
       const auto& bt = *rs->block_table;
       std::copy(bt.begin(), bt.end(), table);
-      std::fill(table + bt.size(), table + graph_max_blocks_, pad_block_);
+      std::fill(table + bt.size(), table + width, pad_block_);
       step_first_row_[size_t(s)] = s * q;
       step_first_pos_[size_t(s)] = pos0;
       step_num_rows_[size_t(s)] = 1 + nd;
     } else {
-      std::fill(table, table + graph_max_blocks_, pad_block_);
+      std::fill(table, table + width, pad_block_);
     }
   }
   // Every rank replays its graph of this shape with the same inputs; the
   // MTP module reads the hidden states the graph kept.
   model_.run_on_ranks(cache_, [&](int r, DeepseekV3Model& m, KvCache&) {
     DecodeGraph& gr = *graphs_[size_t(r)][index];
-    m.backend().copy_from_host(g.host.data(), gr.packed);
+    g.upload(m.backend(), gr.packed, graph_max_blocks_, width);
     m.backend().replay_graph(gr.graph.get());
     if (gr.hidden.data()) m.set_kept_hidden(gr.hidden);
   });

@@ -196,16 +196,15 @@ Result<std::vector<int32_t>> ModelRunner::mtp_step(const ForwardBatch& b, const 
     if (real) {
       const int32_t* bt = b.block_tables.data() + int64_t(s) * b.max_blocks;
       std::copy(bt, bt + b.max_blocks, table);
-      std::fill(table + b.max_blocks, table + mb, pad_block_);
     } else {
-      std::fill(table, table + mb, pad_block_);
+      std::fill(table, table + b.max_blocks, pad_block_);
     }
   }
   // Every rank gathers its own kept hidden states into the graph's input and
   // replays; the module's output states are the next call's.
   model_.run_on_ranks(cache_, [&](int r, DeepseekV3Model& m, KvCache&) {
     DecodeGraph& gr = *mtp_graphs_[size_t(r)][size_t(index)];
-    m.backend().copy_from_host(g.host.data(), gr.packed);
+    g.upload(m.backend(), gr.packed, mb, b.max_blocks);
     const Tensor rows(gr.packed.ptr<int32_t>() + hidden_at, DType::I32, {GT}, gr.packed.device(), gr.packed.owner());
     m.gather_kept_hidden(rows, gr.h_in);  // [GT, H]
     m.backend().replay_graph(gr.graph.get());

@@ -18,6 +18,14 @@ class CpuBackend final : public Backend {
   Tensor to_device(const Tensor& host) override { return host; }
   void copy_to_host(const Tensor& src, void* dst) override { std::memcpy(dst, src.data(), src.nbytes()); }
   void copy_from_host(const void* src, Tensor& dst) override { std::memcpy(dst.data(), src, dst.nbytes()); }
+  void copy_from_host_2d(const void* src, size_t src_pitch, Tensor& dst, size_t offset, size_t dst_pitch, size_t width,
+                         size_t rows) override {
+    if (rows && offset + (rows - 1) * dst_pitch + width > dst.nbytes())
+      throw std::invalid_argument("copy_from_host_2d: the block does not fit the tensor");
+    for (size_t r = 0; r < rows; ++r)
+      std::memcpy(static_cast<char*>(dst.data()) + offset + r * dst_pitch,
+                  static_cast<const char*>(src) + r * src_pitch, width);
+  }
   void prepare_linear(LinearWeight&) override {}
   void prepare_experts(MoeExperts&) override {}
 

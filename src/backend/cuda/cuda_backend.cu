@@ -1,6 +1,7 @@
 #include <cublas_v2.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 
@@ -28,6 +29,7 @@ CudaBackend::CudaBackend(int device, const CudaBackendOptions& opts) : device_(d
   // mla_front's grid barrier (two words; here, not at first use, which may be under graph capture).
   SABLE_CUDA_CHECK(cudaMalloc(&front_barrier_, 8));
   SABLE_CUDA_CHECK(cudaMemset(front_barrier_, 0, 8));
+  staging_ = std::make_unique<PinnedStaging>(size_t(16) << 20);
 }
 
 CudaBackend::~CudaBackend() {
@@ -42,6 +44,7 @@ CudaBackend::~CudaBackend() {
   if (cublas_) cublasDestroy(cublas_);
   if (cublas_ws_) cudaFree(cublas_ws_);
   if (front_barrier_) cudaFree(front_barrier_);
+  staging_.reset();
   alloc_.reset();
   if (stream_) cudaStreamDestroy(stream_);
   if (prev >= 0) cudaSetDevice(prev);
@@ -220,7 +223,12 @@ bool CudaBackend::sample_tokens(const Tensor& logits, const std::vector<TokenSam
   p.seed = reinterpret_cast<const uint64_t*>(d + w64);
   p.step = reinterpret_cast<const int64_t*>(d + w64 + 2 * N);
   cuda::sample(logits, p, out, stream_);
-  copy_to_host(out, tokens);  // synchronizes
+  // Into pinned memory: the copy is queued behind the sampling, and the
+  // stream is waited for once.
+  void* pinned = staging_->host_buffer(size_t(N) * sizeof(int32_t));
+  SABLE_CUDA_CHECK(cudaMemcpyAsync(pinned, out.data(), size_t(N) * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
+  SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  std::memcpy(tokens, pinned, size_t(N) * sizeof(int32_t));
   return true;
 }
 

@@ -13,6 +13,7 @@
 #include "backend/backend.h"
 #include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/cuda_allocator.h"
+#include "backend/cuda/pinned_staging.h"
 
 struct cublasContext;
 
@@ -53,6 +54,8 @@ class CudaBackend final : public Backend {
   void bind_thread() override;
   bool memory_info(size_t* free_bytes, size_t* total_bytes) override;
   void copy_from_host(const void* src, Tensor& dst) override;
+  void copy_from_host_2d(const void* src, size_t src_pitch, Tensor& dst, size_t offset, size_t dst_pitch, size_t width,
+                         size_t rows) override;
   // cuda_graph.cu: a graph's allocations go to `pool` (new_graph_pool), or to a pool of its own when 0.
   std::shared_ptr<void> capture_graph(const std::function<void()>& fn, int pool) override;
   int new_graph_pool() override { return next_graph_pool_++; }
@@ -104,6 +107,7 @@ class CudaBackend final : public Backend {
   std::unique_ptr<CudaAllocator> alloc_;
   int next_graph_pool_ = 1;
   unsigned* front_barrier_ = nullptr;  // mla_front's grid barrier: two words, zeroed once
+  std::unique_ptr<PinnedStaging> staging_;  // small uploads without waiting for the stream
 };
 
 // A backend with its own stream and allocator. Tensors it allocated must be

@@ -25,8 +25,22 @@ struct Graph {
 
 void CudaBackend::copy_from_host(const void* src, Tensor& dst) {
   if (!dst.nbytes()) return;
+  // Small copies go through pinned staging and return at once (a step's
+  // inputs, sampling parameters); the rest wait, since the source is
+  // pageable host memory the caller may reuse at once.
+  if (dst.device() == Device::kCUDA && staging_->copy_to_device(dst.data(), src, dst.nbytes(), stream_)) return;
   SABLE_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src, dst.nbytes(), cudaMemcpyHostToDevice, stream_));
-  // The source is pageable host memory the caller may reuse at once.
+  SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::copy_from_host_2d(const void* src, size_t src_pitch, Tensor& dst, size_t offset, size_t dst_pitch,
+                                    size_t width, size_t rows) {
+  if (!rows || !width) return;
+  if (offset + (rows - 1) * dst_pitch + width > dst.nbytes())
+    throw std::invalid_argument("CudaBackend::copy_from_host_2d: the block does not fit the tensor");
+  char* d = static_cast<char*>(dst.data()) + offset;
+  if (staging_->copy_2d_to_device(d, dst_pitch, src, src_pitch, width, rows, stream_)) return;
+  SABLE_CUDA_CHECK(cudaMemcpy2DAsync(d, dst_pitch, src, src_pitch, width, rows, cudaMemcpyHostToDevice, stream_));
   SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 

@@ -20,6 +20,7 @@
 #include "backend/cuda/ops.h"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/tuning_value.h"
+#include "backend/mla_splits.h"
 
 namespace sable::cuda {
 namespace {
@@ -208,39 +209,22 @@ bool mma_supported(const Tensor& q, const Tensor& cache, const Tensor& out, int 
 // More lose at batch 1 (record 2026-12-02-d6fd43f-step-skip-and-mla-split-ab.md).
 constexpr int kRuleSplitTiles = 1;
 
-// Split count for `units` blocks of work, one block per SM, at most
-// max_seq_len / min_keys splits. The generic kernel: the S that minimizes
-// waves per unit of work, ceil(units * S / SMs) / S, ties (within 3 %) to
-// fewer splits. The tensor-core kernels (tile_keys > 0) also count what a
-// split costs besides its keys -- Q's 72 KB load, the partial's write and the
-// combine, about one 64-key tile -- as waves x (ceil(tiles / S) + 1): the
-// waves-only rule took 64 sequences of 8,192 keys (128 units on 132 SMs) to
-// 33 splits for a 3 % "gain" and ran 630 us where one split ran in 290
-// (run of e204fd1). Measured on H200 with random block tables (runs
-// 55111d3, e204fd1; split sweep in docs/kernels-attention.md): best S was
-// 1 at 64 and 128 sequences, 8 at 8 sequences, 16-32 at 1 sequence of 4096
-// -- what this picks. Contiguous block tables made more splits look better
-// (DRAM partition camping when every block walks its own contiguous region
-// in lockstep); real caches after churn are random.
-int auto_splits(int64_t units, int max_seq_len, int min_keys, int tile_keys, int per_sm = 1, int max_splits = 128) {
-  const int64_t sms = int64_t(sm_count()) * per_sm;
-  if (units >= sms) return 1;
-  const int cap = std::max(1, std::min(max_splits, max_seq_len / min_keys));
-  const int64_t tiles = tile_keys > 0 ? (int64_t(max_seq_len) + tile_keys - 1) / tile_keys : 0;
-  auto cost = [&](int s) {
-    const double waves = double((units * s + sms - 1) / sms);
-    return tile_keys > 0 ? waves * double((tiles + s - 1) / s + 1) : waves / s;
-  };
-  int best = 1;
-  double best_cost = cost(1);
-  for (int s = 2; s <= cap; ++s) {
-    const double c = cost(s);
-    if (c < best_cost * (tile_keys > 0 ? 1.0 : 0.97)) {
-      best = s;
-      best_cost = c;
-    }
-  }
-  return best;
+TuningValue g_graph_splits{"SABLE_MLA_GRAPH_SPLITS", 0, [](int v) { return v == 0 || v == 1; }};
+
+// Split count for `units` blocks of work, per_sm blocks per SM, at most
+// max_seq_len / min_keys splits (backend/mla_splits.cpp has the rule and how
+// it was measured). A graph's metadata bounds the contexts it serves
+// (max_seq_len_bound): one count must then suit them all.
+int auto_splits(int64_t units, int max_seq_len, int min_keys, int tile_keys, int per_sm, int max_splits, bool bound,
+                int min_tiles) {
+  MlaSplitShape s;
+  s.units = units;
+  s.slots = int64_t(sm_count()) * per_sm;
+  s.min_keys = min_keys;
+  s.tile_keys = tile_keys;
+  s.max_splits = max_splits;
+  s.min_split_tiles = min_tiles;
+  return bound && g_graph_splits.get() == 1 ? mla_graph_splits(s, max_seq_len) : mla_splits(s, max_seq_len);
 }
 
 // set_mla_split_tiles or SABLE_MLA_SPLIT_TILES: 1..64 forced, 0 the rule.
@@ -272,6 +256,7 @@ TuningValue g_small_units{"SABLE_MLA_SMALL_UNITS", 0, [](int v) { return v >= 0 
 
 }  // namespace
 
+bool set_mla_graph_splits(int mode) { return g_graph_splits.set(mode); }
 bool set_mla_split_tiles(int tiles) { return g_split_tiles.set(tiles); }
 bool set_mla_small_units(int units) { return g_small_units.set(units); }
 
@@ -320,9 +305,11 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
     if (batch_invariant())
       S = 1;
     else if (small)
-      S = auto_splits(units, len, mla::kSmallKeys, mla::kSmallKeys, 2, kSmallMaxSplits);
+      S = auto_splits(units, len, mla::kSmallKeys, mla::kSmallKeys, 2, kSmallMaxSplits, m.max_seq_len_bound,
+                      min_split_tiles());
     else
-      S = auto_splits(units, len, mma ? 128 : 512, mma ? mla::kMmaKeys : 0);
+      S = auto_splits(units, len, mma ? 128 : 512, mma ? mla::kMmaKeys : 0, 1, 128, m.max_seq_len_bound,
+                      min_split_tiles());
   }
 
   MlaArgs a{};

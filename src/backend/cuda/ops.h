@@ -61,6 +61,16 @@ bool set_mla_split_tiles(int tiles);
 // multiple of 64; SABLE_MLA_SMALL_UNITS at first use; knob
 // "mla-small-units"). False outside 0..4096.
 bool set_mla_small_units(int units);
+// How a CUDA graph's MLA decode picks its split count (knob
+// "mla-graph-splits", SABLE_MLA_GRAPH_SPLITS): 1, one that suits every
+// context up to the graph's bound (mla_graph_splits); 0, the default until
+// it has run on a GPU, the bound's own (mla_splits at the longest context).
+bool set_mla_graph_splits(int mode);
+// Knob "pinned-staging" (SABLE_PINNED_STAGING): 1, small uploads through
+// pinned staging without waiting (pinned_staging.h); 0, the default until it
+// has run on a GPU, the waiting copies.
+bool set_pinned_staging(int on);
+bool pinned_staging_enabled();
 
 // MLA prefill in the expanded form (backend.h): the latent gather and the
 // causal flash attention at head dims nope + rope / v over up-projected keys.

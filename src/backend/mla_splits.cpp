@@ -1,0 +1,81 @@
+#include "backend/mla_splits.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace sable {
+
+// The tensor-core kernels (tile_keys > 0) count what a split costs besides
+// its keys -- Q's 72 KB load, the partial's write and the combine, about one
+// 64-key tile -- as waves x (ceil(tiles / S) + 1): the waves-only rule took
+// 64 sequences of 8,192 keys (128 units on 132 SMs) to 33 splits for a 3 %
+// "gain" and ran 630 us where one split ran in 290 (run of e204fd1). The
+// generic kernel: the S that minimizes waves per unit of work,
+// ceil(units * S / slots) / S, ties (within 3 %) to fewer splits. Measured on
+// H200 with random block tables (runs 55111d3, e204fd1; split sweep in
+// docs/kernels-attention.md): best S was 1 at 64 and 128 sequences, 8 at 8
+// sequences, 16-32 at 1 sequence of 4096 -- what this picks. Contiguous block
+// tables made more splits look better (DRAM partition camping when every
+// block walks its own contiguous region in lockstep); real caches after churn
+// are random.
+int mla_splits(const MlaSplitShape& s, int max_len) {
+  if (s.units >= s.slots) return 1;
+  const int cap = std::max(1, std::min(s.max_splits, max_len / s.min_keys));
+  const int64_t tiles = s.tile_keys > 0 ? (int64_t(max_len) + s.tile_keys - 1) / s.tile_keys : 0;
+  auto cost = [&](int n) {
+    const double waves = double((s.units * n + s.slots - 1) / s.slots);
+    return s.tile_keys > 0 ? waves * double((tiles + n - 1) / n + 1) : waves / n;
+  };
+  int best = 1;
+  double best_cost = cost(1);
+  for (int n = 2; n <= cap; ++n) {
+    const double c = cost(n);
+    if (c < best_cost * (s.tile_keys > 0 ? 1.0 : 0.97)) {
+      best = n;
+      best_cost = c;
+    }
+  }
+  return best;
+}
+
+double mla_split_cost(const MlaSplitShape& s, int splits, int len) {
+  if (s.tile_keys <= 0) {  // one key a thread: every split has keys while len >= splits
+    const int64_t busy = std::min<int64_t>(splits, std::max(1, len));
+    return double((s.units * busy + s.slots - 1) / s.slots) * double((len + busy - 1) / busy);
+  }
+  const int64_t tiles = std::max<int64_t>(1, (int64_t(len) + s.tile_keys - 1) / s.tile_keys);
+  const int64_t per = std::max<int64_t>((tiles + splits - 1) / splits, s.min_split_tiles);
+  const int64_t busy = (tiles + per - 1) / per;  // splits with keys; the rest exit at once
+  return double((s.units * busy + s.slots - 1) / s.slots) * double(per + 1);
+}
+
+// Why: one S for every context a graph serves. The rule's pick at the longest
+// context can be far from what shorter ones want: 32 sequences at DeepSeek-V3's
+// 163,840 keys take 33 splits (1.3 % better than 2 in the model there), where
+// 1,500 keys want 2; at 1,500 keys 33 splits run 24 one-tile splits a token,
+// each loading Q and writing a 128 KB partial for the combine. Measured on an
+// H100 (4-layer FP8 slice, 32 sequences of ~1,500 keys): 9.61 ms a decode
+// step with graphs captured for 163,840 keys, 8.78 ms for 2,048.
+int mla_graph_splits(const MlaSplitShape& s, int max_len) {
+  if (s.units >= s.slots) return 1;
+  max_len = std::max(max_len, 1);
+  std::vector<int> lens;
+  for (int64_t l = s.min_keys; l < max_len; l *= 2) lens.push_back(int(l));
+  lens.push_back(max_len);
+  std::vector<double> own(lens.size());
+  for (size_t i = 0; i < lens.size(); ++i) own[i] = mla_split_cost(s, mla_splits(s, lens[i]), lens[i]);
+  const int cap = std::max(1, std::min(s.max_splits, max_len / std::max(1, s.min_keys)));
+  int best = 1;
+  double best_worst = 0;
+  for (int n = 1; n <= cap; ++n) {
+    double worst = 0;
+    for (size_t i = 0; i < lens.size(); ++i) worst = std::max(worst, mla_split_cost(s, n, lens[i]) / own[i]);
+    if (n == 1 || worst < best_worst * (1 - 1e-9)) {
+      best = n;
+      best_worst = worst;
+    }
+  }
+  return best;
+}
+
+}  // namespace sable

@@ -1,0 +1,36 @@
+// How paged MLA decode attention splits each token's keys over CTAs (split-K),
+// for a given amount of work: host-side rules shared by the CUDA kernels'
+// launcher (backend/cuda/mla_attention.cu), kept here so that they are
+// testable without a GPU.
+#pragma once
+
+#include <cstdint>
+
+namespace sable {
+
+struct MlaSplitShape {
+  int64_t units = 0;   // CTAs of work before splitting: tokens x head blocks
+  int64_t slots = 0;   // CTAs resident at once: SMs x CTAs per SM
+  int min_keys = 128;  // the least keys a split is given by the rule (it caps S at len / min_keys)
+  int tile_keys = 64;  // keys a kernel step takes (0: the CUDA-core kernel, one key a thread)
+  int max_splits = 128;
+  int min_split_tiles = 1;  // the kernels give a split at least this many tiles, whatever S
+};
+
+// The split count for a batch whose longest context is max_len keys (an
+// eager step): the S that minimizes waves x (tiles a split + 1); see the
+// definition for how it was measured.
+int mla_splits(const MlaSplitShape& s, int max_len);
+
+// A step's cost in that model, with S splits, at a context of len keys, as
+// the kernels run it: a split takes at least min_split_tiles tiles, so a
+// context shorter than S tiles leaves the last splits empty.
+double mla_split_cost(const MlaSplitShape& s, int splits, int len);
+
+// The split count for a CUDA graph, which replays one S at every context up
+// to max_len: the S whose worst cost ratio to each context's own choice
+// (mla_splits), over contexts from min_keys to max_len in factors of 2, is
+// least.
+int mla_graph_splits(const MlaSplitShape& s, int max_len);
+
+}  // namespace sable

@@ -1,0 +1,65 @@
+// The split rules of paged MLA decode (backend/mla_splits.h): eager steps pick
+// for their longest context; a CUDA graph, which replays one count at every
+// context up to the one it was captured for, picks a count that suits them all.
+#include "backend/mla_splits.h"
+
+#include <gtest/gtest.h>
+
+namespace sable {
+namespace {
+
+// The tensor-core decode kernel on an H100 (132 SMs, one CTA each), 128
+// heads in 64-head blocks: units = 2 x sequences.
+MlaSplitShape hopper(int seqs) {
+  MlaSplitShape s;
+  s.units = 2 * int64_t(seqs);
+  s.slots = 132;
+  return s;
+}
+
+TEST(MlaSplits, EagerRuleKeepsItsMeasuredPicks) {
+  // docs/kernels-attention.md's sweep: 1 split at 64 and 128 sequences, 8 at 8
+  // sequences, 16-32 at one sequence of 4,096 keys.
+  EXPECT_EQ(mla_splits(hopper(64), 8192), 1);
+  EXPECT_EQ(mla_splits(hopper(128), 4096), 1);
+  EXPECT_EQ(mla_splits(hopper(8), 4096), 8);
+  const int one = mla_splits(hopper(1), 4096);
+  EXPECT_GE(one, 16);
+  EXPECT_LE(one, 32);
+}
+
+TEST(MlaSplits, AGraphForTheLongestContextStillSuitsShortOnes) {
+  // DeepSeek-V3's 163,840 keys: the eager rule at that length gives 32
+  // sequences 33 splits, which at 1,500 keys run 24 one-tile splits a token.
+  const int max_len = 163840;
+  EXPECT_EQ(mla_splits(hopper(32), max_len), 33);
+  const int g = mla_graph_splits(hopper(32), max_len);
+  EXPECT_EQ(g, mla_splits(hopper(32), 2048));
+  for (int seqs : {4, 8, 16, 32, 64}) {
+    const MlaSplitShape s = hopper(seqs);
+    const int graph = mla_graph_splits(s, max_len);
+    for (int len = 512; len <= max_len; len *= 2) {
+      const double own = mla_split_cost(s, mla_splits(s, len), len);
+      // Within 5 % of each context's own choice, in the rule's cost model.
+      EXPECT_LE(mla_split_cost(s, graph, len), 1.05 * own) << seqs << " sequences at " << len << " keys";
+    }
+  }
+}
+
+TEST(MlaSplits, CostCountsOnlySplitsWithKeys) {
+  const MlaSplitShape s = hopper(32);
+  // 1,500 keys = 24 tiles: 33 splits leave 9 empty; 24 one-tile splits of 64
+  // units in 12 waves of 132, 2 tiles' cost each (the tile and the split's own).
+  EXPECT_DOUBLE_EQ(mla_split_cost(s, 33, 1500), 12.0 * 2.0);
+  // 2 splits of 12 tiles: one wave.
+  EXPECT_DOUBLE_EQ(mla_split_cost(s, 2, 1500), 1.0 * 13.0);
+}
+
+TEST(MlaSplits, ManyUnitsNeverSplit) {
+  EXPECT_EQ(mla_splits(hopper(66), 163840), 1);
+  EXPECT_EQ(mla_graph_splits(hopper(66), 163840), 1);
+  EXPECT_EQ(mla_graph_splits(hopper(1), 1), 1);
+}
+
+}  // namespace
+}  // namespace sable
