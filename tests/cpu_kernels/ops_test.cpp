@@ -2,6 +2,8 @@
 // against a plain double-precision (or linear_reference-built) reference on
 // random data, and batch invariance: a token's outputs are bitwise the same
 // computed alone as inside a batch.
+#include "backend/cpu/ops.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,8 +12,8 @@
 #include <random>
 #include <vector>
 
+#include "backend/backend.h"
 #include "backend/cpu/convert.h"
-#include "backend/cpu/ops.h"
 #include "cpu_kernels/kernel_util.h"
 
 namespace sable {
@@ -324,6 +326,28 @@ TEST(MoeRoute, NanLogitsRankLast) {
   const int32_t* id = ids.ptr<int32_t>();
   EXPECT_EQ(std::vector<int32_t>(id, id + K), (std::vector<int32_t>{0, 1, 2, 3}));  // ties: lower index
   EXPECT_EQ(std::vector<int32_t>(id + K, id + 2 * K), (std::vector<int32_t>{1, 0, 2, 3}));
+}
+
+}  // namespace
+}  // namespace sable
+
+namespace sable {
+namespace {
+
+// Backend::copy_from_host_2d: a block of columns of a 2-D array, as a decode
+// graph uploads the block-table columns a step uses (runner/decode_graph.h).
+TEST(CpuBackend, CopyFromHost2dWritesOnlyTheBlock) {
+  Backend& be = cpu_backend();
+  Tensor dst = Tensor::empty(DType::I32, {3, 5});  // 3 rows of 5 entries
+  std::fill(dst.ptr<int32_t>(), dst.ptr<int32_t>() + 15, -1);
+  const std::vector<int32_t> src = {1, 2, 9, 9, 3, 4, 9, 9, 5, 6, 9, 9};  // 3 rows of 4, 2 used
+  // Rows 1 and 2, columns 0 and 1, from the first two source rows.
+  be.copy_from_host_2d(src.data(), 4 * sizeof(int32_t), dst, 5 * sizeof(int32_t), 5 * sizeof(int32_t),
+                       2 * sizeof(int32_t), 2);
+  const std::vector<int32_t> got(dst.ptr<int32_t>(), dst.ptr<int32_t>() + 15);
+  EXPECT_EQ(got, (std::vector<int32_t>{-1, -1, -1, -1, -1, 1, 2, -1, -1, -1, 3, 4, -1, -1, -1}));
+  // A block past the tensor's end is refused, not written.
+  EXPECT_THROW(be.copy_from_host_2d(src.data(), 16, dst, 40, 20, 8, 2), std::invalid_argument);
 }
 
 }  // namespace
