@@ -27,6 +27,10 @@
 #                                                     step; NCU_COUNT: launches profiled, default 6;
 #                                                     NCU_GEMM="bench_cuda_gemm args": that bench instead)
 #   STREAM_READ=1 [STREAM_READ_ARGS=...]              bench_cuda_stream_read: weight read patterns
+#   ENGINE_AB=1                                       sable bench offline (single, concurrent32; dsv3-slice
+#                                                     E2E_LAYERS, FP8, max-model-len the model's 163,840) with
+#                                                     the knobs mla-graph-splits and pinned-staging on, then off
+#                                                     (docs/performance.md, "What the engine adds to a decode step")
 # Copy the results into the repo afterwards with bench/save_results.sh.
 set -u
 OUT=${OUT:-/tmp/sable-gpu-out}
@@ -54,6 +58,7 @@ targets=""
 { [ -z "${SKIP_E2E:-}" ] || [ -n "${PROFILE_DECODE:-}" ] || [ -n "${NCU_KERNEL:-}" ]; } && targets="$targets bench_gpu_e2e"
 [ -z "${SKIP_SERVE_BENCH:-}" ] && targets="$targets sable"
 [ -n "${STREAM_READ:-}" ] && targets="$targets bench_cuda_stream_read"
+[ -n "${ENGINE_AB:-}" ] && targets="$targets sable"
 [ -n "${NCU_GEMM:-}" ] && targets="$targets bench_cuda_gemm"
 stamp "configure + build: $targets"
 if ! { cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DSABLE_DEPS_DIR=$PWD/.deps \
@@ -211,6 +216,20 @@ print(round(2 * 10 * n / (s.elapsed_time(e) / 1e3) / 1e9))" 2>/dev/null || echo 
   cat /tmp/bench_serve.txt
   { echo "## sable bench serve presets: dsv3-slice $layers layers, FP8, one H200 (floor: $BW GB/s copy, 1979 TFLOP/s FP8 peak)"
     echo '```'; grep -v "^\(single\|concurrent32\|long100k\) \[" /tmp/bench_serve.txt; echo '```'; echo; } >> "$OUT/summary.md"
+fi
+# The engine's step against its graph: the two opt-in knobs of ef95402, on then off.
+if [ -n "${ENGINE_AB:-}" ]; then
+  layers=${E2E_LAYERS:-4}
+  for v in 1 0; do
+    stamp "sable bench offline, SABLE_MLA_GRAPH_SPLITS=$v SABLE_PINNED_STAGING=$v"
+    SABLE_MLA_GRAPH_SPLITS=$v SABLE_PINNED_STAGING=$v timeout 300 ./$BUILD/sable bench offline \
+        --model-preset dsv3-slice --layers "$layers" --quantization fp8 --device cuda --preset single,concurrent32 \
+        --disable-tqdm > "$OUT/engine_ab_$v.txt" 2>&1
+    stamp "sable bench offline rc=$?"
+    { echo "## sable bench offline: dsv3-slice $layers layers, FP8; mla-graph-splits = pinned-staging = $v"
+      echo '```'; grep -E "Result|Output token throughput|TPOT|ITL|rror" "$OUT/engine_ab_$v.txt"; echo '```'; echo; } \
+        >> "$OUT/summary.md"
+  done
 fi
 
 echo
