@@ -181,7 +181,7 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
       g->batch = B;
       g->q = q;
       g->mtp = mtp;
-      const int64_t n = g->rows_at(graph_max_blocks_) + T;
+      const int64_t n = g->packed_size(graph_max_blocks_);
       g->packed = rb.empty(DType::I32, {n});
       g->host.assign(size_t(n), 0);
       auto view = [&](int64_t offset, Shape shape) {
@@ -349,14 +349,11 @@ void ModelRunner::DecodeGraph::upload(Backend& be, Tensor& dst, int max_blocks, 
   auto view = [&](int64_t at, int64_t n) {
     return Tensor(dst.ptr<int32_t>() + at, DType::I32, {n}, dst.device(), dst.owner());
   };
-  Tensor head = view(0, tables_at());  // token ids .. logits indices
+  Tensor head = view(0, tables_at());  // token ids .. the rows a step returns
   be.copy_from_host(host.data(), head);
   const size_t pitch = size_t(max_blocks) * sizeof(int32_t);
   be.copy_from_host_2d(host.data() + tables_at(), pitch, dst, size_t(tables_at()) * sizeof(int32_t), pitch,
                        size_t(std::clamp(width, 1, max_blocks)) * sizeof(int32_t), size_t(batch));
-  const int64_t rows = rows_at(max_blocks);
-  Tensor tail = view(rows, int64_t(host.size()) - rows);
-  be.copy_from_host(host.data() + rows, tail);
 }
 
 Tensor ModelRunner::run_graph(size_t index, const std::vector<RunnerSeq>& seqs) {
@@ -388,7 +385,7 @@ Tensor ModelRunner::run_graph(size_t index, const std::vector<RunnerSeq>& seqs) 
       g.host[size_t(T + t)] = pos;
       const bool writes = real && j <= nd;
       g.host[size_t(3 * T + t)] = writes ? (*rs->block_table)[size_t(pos / bs)] * bs + pos % bs : pad_block_ * bs;
-      if (writes) g.host[size_t(g.rows_at(graph_max_blocks_) + rows++)] = t;
+      if (writes) g.host[size_t(g.rows_at() + rows++)] = t;
     }
     g.host[size_t(g.seq_lens_at() + s)] = real ? pos0 + nd + 1 : 1;
     int32_t* table = g.host.data() + g.tables_at() + int64_t(s) * graph_max_blocks_;
@@ -414,8 +411,7 @@ Tensor ModelRunner::run_graph(size_t index, const std::vector<RunnerSeq>& seqs) 
   last_graphed_ = true;
   if (leading) return g.logits.rows(0, rows);
   Backend& be = model_.backend();
-  const Tensor which(g.packed.ptr<int32_t>() + g.rows_at(graph_max_blocks_), DType::I32, {rows}, g.packed.device(),
-                     g.packed.owner());
+  const Tensor which(g.packed.ptr<int32_t>() + g.rows_at(), DType::I32, {rows}, g.packed.device(), g.packed.owner());
   Tensor out = be.empty(DType::F32, {rows, V});
   be.gather_rows(g.logits, which, out);  // [rows, V]: each sequence's token and drafts, in order
   return out;

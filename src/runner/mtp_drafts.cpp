@@ -174,7 +174,7 @@ Result<std::vector<int32_t>> ModelRunner::mtp_step(const ForwardBatch& b, const 
     if (r < 0 || r >= kept)
       return failed_precondition("propose_mtp: hidden-state row " + std::to_string(r) + " is not among the " +
                                  std::to_string(kept) + " the previous forward kept");
-  const int64_t hidden_at = g.rows_at(mb);
+  const int64_t hidden_at = g.rows_at();
   for (int s = 0; s < B; ++s) {
     const bool real = s < n;
     const int c = real ? count[size_t(s)] : 1;

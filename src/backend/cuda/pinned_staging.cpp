@@ -81,13 +81,7 @@ void PinnedStaging::record(char* at, size_t n, cudaStream_t stream) {
 }
 
 bool PinnedStaging::copy_to_device(void* dst, const void* src, size_t n, cudaStream_t stream) {
-  if (n == 0) return true;
-  char* at = reserve(n, stream);
-  if (!at) return false;
-  std::memcpy(at, src, n);
-  SABLE_CUDA_CHECK(cudaMemcpyAsync(dst, at, n, cudaMemcpyHostToDevice, stream));
-  record(at, n, stream);
-  return true;
+  return copy_2d_to_device(dst, n, src, n, n, 1, stream);  // one row
 }
 
 bool PinnedStaging::copy_2d_to_device(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t width,
