@@ -122,26 +122,104 @@ std::vector<float> processed_logits(const float* raw, int64_t V, const SamplerRo
   return logits;
 }
 
-int32_t argmax(const std::vector<float>& logits) {
-  return int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+// The index of the largest value, the lowest on ties; NaN never wins (as
+// the CUDA sampler's). Blocks of 256 are reduced with 8 independent maxima,
+// which the compiler vectorizes: a 129,280-entry vocabulary takes a few us,
+// where std::max_element's dependent compares took ~100.
+int32_t argmax(const float* x, int64_t V) {
+  constexpr int64_t kBlock = 256;
+  float best = kNegInf;
+  int64_t best_block = -1;
+  for (int64_t b = 0; b < V; b += kBlock) {
+    const int64_t n = std::min(kBlock, V - b);
+    float m[8] = {kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int j = 0; j < 8; ++j) m[j] = x[b + i + j] > m[j] ? x[b + i + j] : m[j];
+    for (; i < n; ++i) m[0] = x[b + i] > m[0] ? x[b + i] : m[0];
+    float bm = m[0];
+    for (int j = 1; j < 8; ++j) bm = m[j] > bm ? m[j] : bm;
+    if (bm > best) {  // strictly: the first block holding the maximum
+      best = bm;
+      best_block = b;
+    }
+  }
+  // Every value -inf or NaN: the first -inf, else 0.
+  const int64_t from = best_block < 0 ? 0 : best_block, to = best_block < 0 ? V : std::min(V, best_block + kBlock);
+  for (int64_t i = from; i < to; ++i)
+    if (x[i] == best) return int32_t(i);
+  return 0;
+}
+int32_t argmax(const std::vector<float>& logits) { return argmax(logits.data(), int64_t(logits.size())); }
+
+// True when apply_logits_processors would leave the row as it is: greedy
+// can then take the argmax of the raw logits without copying them.
+bool processors_idle(const SamplerRow& row) {
+  const SamplingParams& p = *row.params;
+  const int generated = int(row.tokens->size()) - row.prompt_len;
+  return !row.allowed && p.allowed_token_ids.empty() && p.bad_words_token_ids.empty() && generated >= p.min_tokens &&
+         p.logit_bias.empty() && p.repetition_penalty == 1.0f && p.frequency_penalty == 0.0f &&
+         p.presence_penalty == 0.0f;
 }
 
-// The distribution sample_token draws from: ids[0, keep) are the kept
-// candidates in a canonical order (probability descending, then id), so a
-// draw maps to the same token on every run; prob[i] is normalised over the
-// top-k candidates, so the kept ones sum to `mass` (<= 1) and a draw scales
-// its uniform by mass instead of renormalising.
-struct Candidates {
-  std::vector<int32_t> ids;
-  std::vector<double> prob;
+// A candidate token: its id, its processed logit over the temperature, and
+// its probability (normalised over the top-k candidates).
+struct Weighted {
+  int32_t id;
+  float x;
+  double prob;
+};
+// The canonical order of the candidates: probability descending, then id,
+// so that a draw maps to the same token on every run.
+bool before(const Weighted& a, const Weighted& b) { return a.x > b.x || (a.x == b.x && a.id < b.id); }
+
+// Over c[lo, hi), in canonical order, the first candidate at which the
+// cumulative probability reaches t (cum >= t when `ge`, cum > t otherwise),
+// or the last one when none does. Returns its index r and leaves c[lo, r)
+// holding the candidates before it (in any order), c[r] itself, and the rest
+// after. A selection, not a sort: expected O(hi - lo). The 256 most likely
+// are tried first, which holds the answer for a peaked distribution; else
+// the range is halved around a pivot, keeping the half the answer lies in.
+size_t cumulative_select(std::vector<Weighted>& c, size_t lo, size_t hi, double t, bool ge) {
+  auto reached = [&](double cum) { return ge ? cum >= t : cum > t; };
+  auto it = [&](size_t i) { return c.begin() + ptrdiff_t(i); };
+  bool first = true;
+  while (hi - lo > 64) {
+    const size_t m = first ? lo + 256 : lo + (hi - lo) / 2;
+    first = false;
+    if (m >= hi) break;
+    std::nth_element(it(lo), it(m), it(hi), before);  // c[lo, m) before c[m], c(m, hi) after
+    double s = 0;
+    for (size_t i = lo; i < m; ++i) s += c[i].prob;
+    if (reached(s)) {
+      hi = m;
+    } else if (reached(s + c[m].prob)) {
+      return m;
+    } else {
+      t -= s + c[m].prob;
+      lo = m + 1;
+    }
+  }
+  std::sort(it(lo), it(hi), before);
+  double cum = 0;
+  for (size_t i = lo; i < hi; ++i)
+    if (reached(cum += c[i].prob)) return i;
+  return hi - 1;
+}
+
+// The distribution sample_token draws from: temperature, top-k, min-p and
+// top-p over the processed logits (scaled by 1/temperature in place).
+// c[0, keep) are the kept candidates, in no order, with probabilities
+// normalised over the top-k candidates, so the kept ones sum to `mass`
+// (<= 1) and a draw scales its uniform by mass instead of renormalising.
+// Shared by sample_token and verify_draft so that both draw from the very
+// same distribution.
+struct Truncated {
+  std::vector<Weighted> c;
   size_t keep = 0;
   double mass = 0;
 };
-
-// Temperature, top-k, min-p and top-p over the processed logits (scaled by
-// 1/temperature in place). Shared by sample_token and verify_draft so that
-// both draw from the very same distribution.
-Candidates truncated_candidates(std::vector<float>& logits, const float* raw, const SamplingParams& p) {
+Truncated truncate(std::vector<float>& logits, const float* raw, const SamplingParams& p) {
   const int64_t V = int64_t(logits.size());
   const float inv_t = 1.f / p.temperature;
   float mx = kNegInf;
@@ -149,42 +227,59 @@ Candidates truncated_candidates(std::vector<float>& logits, const float* raw, co
     l *= inv_t;
     mx = std::max(mx, l);
   }
-  Candidates c;
-  std::vector<int32_t>& cand = c.ids;
-  cand.reserve(size_t(V));
+  Truncated t;
+  std::vector<Weighted>& c = t.c;
+  c.reserve(size_t(V));
   for (int32_t i = 0; i < int32_t(V); ++i)
-    if (logits[size_t(i)] != kNegInf) cand.push_back(i);
-  if (cand.empty()) cand.push_back(int32_t(std::max_element(raw, raw + V) - raw));
-  auto by_prob = [&](int32_t a, int32_t b) {
-    return logits[size_t(a)] > logits[size_t(b)] || (logits[size_t(a)] == logits[size_t(b)] && a < b);
-  };
-  const int top_k = p.top_k > 0 ? std::min<int>(p.top_k, int(cand.size())) : int(cand.size());
-  if (top_k < int(cand.size())) {
-    std::nth_element(cand.begin(), cand.begin() + top_k, cand.end(), by_prob);
-    cand.resize(size_t(top_k));
+    if (logits[size_t(i)] != kNegInf) c.push_back({i, logits[size_t(i)], 0.0});
+  if (c.empty()) {
+    const int32_t i = argmax(raw, V);
+    c.push_back({i, logits[size_t(i)], 0.0});
   }
-  std::sort(cand.begin(), cand.end(), by_prob);
-  std::vector<double>& prob = c.prob;
-  prob.resize(cand.size());
-  double sum = 0;
-  for (size_t i = 0; i < cand.size(); ++i) sum += prob[i] = std::exp(double(logits[size_t(cand[i])] - mx));
-  for (double& q : prob) q /= sum;
-  size_t keep = cand.size();
-  if (p.min_p > 0) {  // drop tokens below min_p times the most likely one
-    const double floor = double(p.min_p) * prob[0];
-    while (keep > 1 && prob[keep - 1] < floor) --keep;
+  if (p.top_k > 0 && size_t(p.top_k) < c.size()) {
+    std::nth_element(c.begin(), c.begin() + p.top_k, c.end(), before);
+    c.resize(size_t(p.top_k));
   }
-  if (p.top_p < 1.0f) {  // smallest prefix whose mass reaches top_p
-    double cum = 0;
-    size_t k = 0;
-    while (k < keep) {
-      cum += prob[k++];
-      if (cum >= double(p.top_p)) break;
+  double sum = 0, top = 0;
+  for (Weighted& w : c) {
+    sum += w.prob = std::exp(double(w.x - mx));
+    top = std::max(top, w.prob);
+  }
+  for (Weighted& w : c) w.prob /= sum;
+  top /= sum;
+  size_t keep = c.size();
+  if (p.min_p > 0) {  // drop tokens below min_p times the most likely one (which stays)
+    const double floor = double(p.min_p) * top;
+    auto kept = std::partition(c.begin(), c.end(), [&](const Weighted& w) { return w.prob >= floor; });
+    if (kept == c.begin()) {  // min_p > 1: the most likely alone
+      std::iter_swap(c.begin(), std::min_element(c.begin(), c.end(), before));
+      kept = c.begin() + 1;
     }
-    keep = std::max<size_t>(1, k);
+    keep = size_t(kept - c.begin());
   }
-  c.keep = keep;
-  for (size_t i = 0; i < keep; ++i) c.mass += prob[i];
+  if (p.top_p < 1.0f)
+    keep = cumulative_select(c, 0, keep, double(p.top_p), true) + 1;  // smallest prefix reaching top_p
+  t.keep = keep;
+  for (size_t i = 0; i < keep; ++i) t.mass += c[i].prob;
+  return t;
+}
+
+// The kept candidates in canonical order, as verify_draft walks them.
+struct Candidates {
+  std::vector<int32_t> ids;
+  std::vector<double> prob;
+  size_t keep = 0;
+  double mass = 0;
+};
+Candidates sorted_candidates(Truncated t) {
+  std::sort(t.c.begin(), t.c.begin() + ptrdiff_t(t.keep), before);
+  Candidates c;
+  for (size_t i = 0; i < t.keep; ++i) {
+    c.ids.push_back(t.c[i].id);
+    c.prob.push_back(t.c[i].prob);
+  }
+  c.keep = t.keep;
+  c.mass = t.mass;
   return c;
 }
 
@@ -215,13 +310,18 @@ int32_t pick(const Candidates& c, double u, size_t skip = SIZE_MAX) {
 
 SampleResult sample_token(const float* raw, int64_t V, const SamplerRow& row) {
   const SamplingParams& p = *row.params;
-  std::vector<float> logits = processed_logits(raw, V, row);
   SampleResult r;
+  if (p.temperature < 1e-5f && processors_idle(row)) {
+    r.token = argmax(raw, V);
+    if (p.logprobs) raw_logprobs(raw, V, r.token, *p.logprobs, r);
+    return r;
+  }
+  std::vector<float> logits = processed_logits(raw, V, row);
   if (p.temperature < 1e-5f) {
     r.token = argmax(logits);
   } else {
-    const Candidates c = truncated_candidates(logits, raw, p);
-    r.token = pick(c, row_uniform(row, 1) * c.mass);
+    Truncated t = truncate(logits, raw, p);
+    r.token = t.c[cumulative_select(t.c, 0, t.keep, row_uniform(row, 1) * t.mass, false)].id;
   }
   if (p.logprobs) raw_logprobs(raw, V, r.token, *p.logprobs, r);
   return r;
@@ -229,13 +329,14 @@ SampleResult sample_token(const float* raw, int64_t V, const SamplerRow& row) {
 
 SampleResult verify_draft(const float* raw, int64_t V, const SamplerRow& row, int32_t draft) {
   const SamplingParams& p = *row.params;
-  std::vector<float> logits = processed_logits(raw, V, row);
   SampleResult r;
-  if (p.temperature < 1e-5f) {
-    r.token = argmax(logits);
+  const bool greedy = p.temperature < 1e-5f;
+  std::vector<float> logits = greedy && processors_idle(row) ? std::vector<float>() : processed_logits(raw, V, row);
+  if (greedy) {
+    r.token = logits.empty() ? argmax(raw, V) : argmax(logits);
     r.draft_accepted = r.token == draft;
   } else {
-    const Candidates c = truncated_candidates(logits, raw, p);
+    const Candidates c = sorted_candidates(truncate(logits, raw, p));
     size_t at = c.keep;  // the draft's index among the kept candidates, or keep
     if (draft >= 0 && draft < V)
       at = size_t(std::find(c.ids.begin(), c.ids.begin() + ptrdiff_t(c.keep), draft) - c.ids.begin());
