@@ -103,6 +103,10 @@ class Backend {
   virtual void copy_to_host(const Tensor& src, void* dst) = 0;
   // Uninitialised device tensor.
   Tensor empty(DType dtype, Shape shape) { return Tensor::empty(dtype, shape, allocator()); }
+  // A device tensor of zero bytes, whatever the allocator's zero fill (the
+  // KV cache: attention kernels multiply the keys past a sequence's end by
+  // zero weights, which NaN bit patterns would survive).
+  Tensor zeros(DType dtype, Shape shape) { return Tensor::zeros(dtype, shape, allocator()); }
   // Puts a weight in the form this backend's linear() wants (upload, repack).
   virtual void prepare_linear(LinearWeight& w) = 0;
   virtual void prepare_experts(MoeExperts& e) = 0;
@@ -137,6 +141,8 @@ class Backend {
   // Kernel launches a captured graph holds (-1 where unknown): what a step
   // at few tokens pays a launch and a dependent hand-off for.
   virtual int graph_kernels(const void* graph) const { return -1; }
+  // Its memset nodes (the allocator's zero fill captured), or -1.
+  virtual int graph_memsets(const void* graph) const { return -1; }
 
   // Free and total bytes of the device's memory; false where not meaningful
   // (the CPU backend: its KV budget is a flag).

@@ -34,18 +34,30 @@ Allocator& cpu_allocator() {
   return a;
 }
 
-Tensor Tensor::empty(DType dtype, Shape shape, Allocator& alloc) {
-  size_t bytes = size_t(shape.numel()) * dtype_size(dtype);
-  void* p = alloc.allocate(bytes);
+void* Allocator::allocate_zeroed(size_t bytes) {
+  void* p = allocate(bytes);
+  if (device() == Device::kCPU) std::memset(p, 0, bytes);
+  return p;
+}
+
+namespace {
+Tensor owned(void* p, size_t bytes, DType dtype, Shape shape, Allocator& alloc) {
   Allocator* a = &alloc;
   std::shared_ptr<void> owner(p, [a, bytes](void* q) { a->deallocate(q, bytes); });
-  if (alloc.device() == Device::kCPU) std::memset(p, 0, bytes);
   return Tensor(p, dtype, shape, alloc.device(), std::move(owner));
+}
+}  // namespace
+
+Tensor Tensor::empty(DType dtype, Shape shape, Allocator& alloc) {
+  const size_t bytes = size_t(shape.numel()) * dtype_size(dtype);
+  // CPU memory is zeroed all the same, for determinism.
+  if (alloc.device() == Device::kCPU) return owned(alloc.allocate_zeroed(bytes), bytes, dtype, shape, alloc);
+  return owned(alloc.allocate(bytes), bytes, dtype, shape, alloc);
 }
 
 Tensor Tensor::zeros(DType dtype, Shape shape, Allocator& alloc) {
-  // CPU memory is zeroed by empty(); device allocators zero their own.
-  return empty(dtype, shape, alloc);
+  const size_t bytes = size_t(shape.numel()) * dtype_size(dtype);
+  return owned(alloc.allocate_zeroed(bytes), bytes, dtype, shape, alloc);
 }
 
 Tensor Tensor::rows(int64_t begin, int64_t end) const {

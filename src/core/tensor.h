@@ -55,6 +55,9 @@ class Allocator {
   virtual Device device() const = 0;
   virtual void* allocate(size_t bytes) = 0;
   virtual void deallocate(void* p, size_t bytes) = 0;
+  // A block whose bytes are zero (Tensor::zeros). Host allocators: allocate()
+  // then memset; device allocators clear it on their stream.
+  virtual void* allocate_zeroed(size_t bytes);
 };
 Allocator& cpu_allocator();  // 64-byte aligned host memory
 

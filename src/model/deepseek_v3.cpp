@@ -151,7 +151,7 @@ KvCache DeepseekV3Model::allocate_kv_cache(int num_blocks, int block_size, DType
   c.num_blocks = num_blocks;
   c.block_size = block_size;
   for (int i = 0; i < num_cache_layers(); ++i)
-    c.layers.push_back(backend_.empty(dtype, {num_blocks, block_size, config_.kv_latent_dim()}));
+    c.layers.push_back(backend_.zeros(dtype, {num_blocks, block_size, config_.kv_latent_dim()}));
   if (group_) {  // each rank's on its own thread (its device)
     c.peers.resize(group_->peers.size());
     group_->threads->run([&](int r) {

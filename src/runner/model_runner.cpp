@@ -321,13 +321,14 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
   graph_memory_bytes_ = free_before > free_after ? int64_t(free_before - free_after) : 0;
   graph_memory_planned_ = cuda_graph_bytes(model_.config(), shapes, ranks);
   LOG_INFO(
-      "captured {} CUDA graphs for decode batches 1..{}{}{} in {:.1f} s, {:.2f} GiB (planned {:.2f}) ({} kernels at "
-      "batch {}, {} at {}){}",
+      "captured {} CUDA graphs for decode batches 1..{}{}{} in {:.1f} s, {:.2f} GiB (planned {:.2f}) ({} kernels "
+      "and {} memsets at batch {}, {} kernels at {}){}",
       decode, last_decode->batch, verifying, mtp_steps,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
       double(graph_memory_bytes_) / double(1 << 30), double(graph_memory_planned_) / double(1 << 30),
-      be.graph_kernels(g0.front()->graph.get()), g0.front()->batch, be.graph_kernels(last_decode->graph.get()),
-      last_decode->batch, ranks > 1 ? " on each of " + std::to_string(ranks) + " ranks" : std::string());
+      be.graph_kernels(g0.front()->graph.get()), be.graph_memsets(g0.front()->graph.get()), g0.front()->batch,
+      be.graph_kernels(last_decode->graph.get()), last_decode->batch,
+      ranks > 1 ? " on each of " + std::to_string(ranks) + " ranks" : std::string());
 }
 
 int ModelRunner::graph_for(const std::vector<RunnerSeq>& seqs) const {

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "backend/cuda/cuda_allocator.h"
+#include "backend/cuda/cuda_check.h"
 #include "cuda_test_util.h"
 
 namespace sable {
@@ -55,6 +56,36 @@ TEST(CudaAllocator, RecyclesBlocksAndSeparatesPools) {
   }
   EXPECT_EQ(cuda::CudaAllocator::round_size(1), 512u);
   EXPECT_EQ(cuda::CudaAllocator::round_size((3u << 20) + 1), 4u << 20);
+}
+
+// With the allocator's zero fill off (knob alloc-zero-fill 0), empty() hands
+// a recycled block back as it was, and zeros() (the KV cache's) still
+// clears it.
+TEST(CudaAllocator, ZerosAreZeroWithoutTheZeroFill) {
+  SABLE_REQUIRE_GPU();
+  auto be = cuda::make_cuda_backend(0, {});
+  struct Restore {
+    ~Restore() { cuda::set_alloc_zero_fill(1); }
+  } restore;
+  ASSERT_TRUE(cuda::set_alloc_zero_fill(0));
+  EXPECT_FALSE(cuda::set_alloc_zero_fill(2));
+  void* p = nullptr;
+  {
+    Tensor t = be->empty(DType::I32, {4096});
+    p = t.data();
+    SABLE_CUDA_CHECK(cudaMemsetAsync(t.data(), 0xAB, t.nbytes(), be->stream()));
+  }
+  std::vector<int32_t> h(4096);
+  {
+    Tensor t = be->empty(DType::I32, {4096});
+    ASSERT_EQ(t.data(), p);  // the same block, recycled
+    be->copy_to_host(t, h.data());
+    EXPECT_EQ(uint32_t(h[0]), 0xABABABABu);  // not cleared: the knob took effect
+  }
+  Tensor z = be->zeros(DType::I32, {4096});
+  ASSERT_EQ(z.data(), p);
+  be->copy_to_host(z, h.data());
+  for (int32_t v : h) ASSERT_EQ(v, 0);
 }
 
 // A graph pool that a runner's graphs share serves a request from the

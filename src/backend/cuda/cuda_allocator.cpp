@@ -4,8 +4,17 @@
 #include <new>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/tuning_value.h"
 
 namespace sable::cuda {
+namespace {
+// Knob "alloc-zero-fill": 1 (the default while it is measured) clears every
+// block handed out, as set_zero_fill(true) asks; 0 leaves blocks as they
+// are, whatever set_zero_fill says.
+TuningValue g_zero_fill{"SABLE_ALLOC_ZERO_FILL", 1, [](int v) { return v == 0 || v == 1; }};
+}  // namespace
+
+bool set_alloc_zero_fill(int on) { return g_zero_fill.set(on); }
 
 CudaAllocator::CudaAllocator(int device, cudaStream_t stream) : device_(device), stream_(stream) {}
 
@@ -84,9 +93,21 @@ void* CudaAllocator::allocate(size_t bytes) {
     live_[p] = Block{size, pool_};
     stats_.in_use += size;
     if (stats_.in_use > stats_.peak_in_use) stats_.peak_in_use = stats_.in_use;
-    zero = zero_fill_;
+    zero = zero_fill_ && g_zero_fill.get() == 1;
   }
   if (zero) SABLE_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
+  return p;
+}
+
+void* CudaAllocator::allocate_zeroed(size_t bytes) {
+  bool cleared = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cleared = zero_fill_;
+  }
+  cleared = cleared && g_zero_fill.get() == 1;
+  void* p = allocate(bytes);
+  if (!cleared) SABLE_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
   return p;
 }
 

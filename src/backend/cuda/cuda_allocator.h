@@ -19,10 +19,10 @@
 //   share a pool (a runner's); a graph pool serves a request from the
 //   smallest free block that holds it when none of its size is free, so that
 //   graphs captured largest first reuse each other's memory.
-// - Tensor::zeros() relies on the allocator to zero (core/tensor.cpp). With
-//   zero_fill on (the default), every allocation is cleared by an async memset
-//   on the compute stream; the runner turns it off once its code never relies
-//   on zeros() (it costs one memset launch per allocation).
+// - With zero_fill on (the default) and the knob alloc-zero-fill at 1, every
+//   allocation is cleared by an async memset on the compute stream (one
+//   memset launch per allocation; under capture, a memset node). Tensor::zeros
+//   is cleared either way (allocate_zeroed).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -35,6 +35,12 @@
 #include "core/tensor.h"
 
 namespace sable::cuda {
+
+// Knob "alloc-zero-fill" (SABLE_ALLOC_ZERO_FILL): 0 turns the zero fill off
+// in every allocator, including under graph capture, where each cleared
+// allocation is a memset node between two kernels. False for a value other
+// than 0 or 1.
+bool set_alloc_zero_fill(int on);
 
 struct AllocatorStats {
   size_t in_use = 0;        // bytes handed out (rounded)
@@ -52,6 +58,8 @@ class CudaAllocator final : public Allocator {
 
   Device device() const override { return Device::kCUDA; }
   void* allocate(size_t bytes) override;
+  // Cleared on the stream unless allocate() already clears (zero fill on).
+  void* allocate_zeroed(size_t bytes) override;
   void deallocate(void* p, size_t bytes) override;
 
   // Returns every cached (free) block of every pool to the driver.

@@ -61,6 +61,7 @@ class CudaBackend final : public Backend {
   int new_graph_pool() override { return next_graph_pool_++; }
   void replay_graph(void* graph) override;
   int graph_kernels(const void* graph) const override;
+  int graph_memsets(const void* graph) const override;
 
   void embedding(const Tensor& ids, const Tensor& table, int64_t row_begin, Tensor& out) override;
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;

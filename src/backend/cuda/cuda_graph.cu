@@ -73,19 +73,24 @@ void CudaBackend::replay_graph(void* graph) {
   SABLE_CUDA_CHECK(cudaGraphLaunch(static_cast<Graph*>(graph)->exec, stream_));
 }
 
-int CudaBackend::graph_kernels(const void* graph) const {
+namespace {
+int count_nodes(const void* graph, cudaGraphNodeType type) {
   cudaGraph_t g = static_cast<const Graph*>(graph)->graph;
   size_t n = 0;
   SABLE_CUDA_CHECK(cudaGraphGetNodes(g, nullptr, &n));
   std::vector<cudaGraphNode_t> nodes(n);
   SABLE_CUDA_CHECK(cudaGraphGetNodes(g, nodes.data(), &n));
-  int kernels = 0;
+  int count = 0;
   for (cudaGraphNode_t node : nodes) {
     cudaGraphNodeType t{};
     SABLE_CUDA_CHECK(cudaGraphNodeGetType(node, &t));
-    kernels += t == cudaGraphNodeTypeKernel;
+    count += t == type;
   }
-  return kernels;
+  return count;
 }
+}  // namespace
+
+int CudaBackend::graph_kernels(const void* graph) const { return count_nodes(graph, cudaGraphNodeTypeKernel); }
+int CudaBackend::graph_memsets(const void* graph) const { return count_nodes(graph, cudaGraphNodeTypeMemset); }
 
 }  // namespace sable::cuda
