@@ -399,7 +399,8 @@ void bench_head_matmul() {
 void bench_sampling() {
   std::printf("sampling, vocab 129280, time per call under CUDA graphs\n");
   const int V = 129280;
-  for (int N : {1, 64}) {
+  const int was_split = cuda::sampling_split();
+  for (int N : {1, 64, 256}) {
     Tensor l = g_be->empty(DType::F32, {N, V});
     {
       std::vector<float> h(static_cast<size_t>(N) * V);
@@ -416,18 +417,28 @@ void bench_sampling() {
     Tensor hs = Tensor::empty(DType::U64, {N});
     for (int i = 0; i < N; ++i) hs.ptr<uint64_t>()[i] = uint64_t(i) * 7919;
     Tensor seeds = g_be->to_device(hs);
-    char shape[64];
-    std::snprintf(shape, sizeof shape, "[%d, %d] argmax", N, V);
-    report_bw("sample", shape, time_graph([&](int) { cuda::argmax(l, out, g_s); }), double(N) * V * 4);
-    cuda::SamplingParams p;
-    p.temperature = temp.ptr<float>();
-    p.seed = seeds.ptr<uint64_t>();
-    std::snprintf(shape, sizeof shape, "[%d, %d] T=0.8", N, V);
-    report_bw("sample", shape, time_graph([&](int) { cuda::sample(l, p, out, g_s); }), double(N) * V * 4);
-    p.top_k = topk.ptr<int32_t>();
-    p.top_p = topp.ptr<float>();
-    std::snprintf(shape, sizeof shape, "[%d, %d] k50 p0.9", N, V);
-    report_bw("sample", shape, time_graph([&](int) { cuda::sample(l, p, out, g_s); }), double(N) * V * 4);
+    Tensor scratch = g_be->empty(DType::U8, {cuda::sample_scratch_bytes(N, V)});
+    char shape[96];
+    // Both samplers in the same run: rows split over blocks (sampling-split
+    // 2) against one block a row (0).
+    for (int split : {2, 0}) {
+      cuda::set_sampling_split(split);
+      const char* how = split ? "split" : "block/row";
+      std::snprintf(shape, sizeof shape, "[%d, %d] argmax %s", N, V, how);
+      report_bw("sample", shape, time_graph([&](int) { cuda::argmax(l, scratch, out, g_s); }), double(N) * V * 4);
+      cuda::SamplingParams p;
+      p.temperature = temp.ptr<float>();
+      p.seed = seeds.ptr<uint64_t>();
+      p.any_top_k = p.any_top_p = false;
+      std::snprintf(shape, sizeof shape, "[%d, %d] T=0.8 %s", N, V, how);
+      report_bw("sample", shape, time_graph([&](int) { cuda::sample(l, p, scratch, out, g_s); }), double(N) * V * 4);
+      p.top_k = topk.ptr<int32_t>();
+      p.top_p = topp.ptr<float>();
+      p.any_top_k = p.any_top_p = true;
+      std::snprintf(shape, sizeof shape, "[%d, %d] k50 p0.9 %s", N, V, how);
+      report_bw("sample", shape, time_graph([&](int) { cuda::sample(l, p, scratch, out, g_s); }), double(N) * V * 4);
+    }
+    cuda::set_sampling_split(was_split);
   }
   std::printf("\n");
 }
@@ -435,13 +446,15 @@ void bench_sampling() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, expanded_only = false, decode_small = false;
+  bool quick = false, expanded_only = false, decode_small = false, sampling_only = false;
   int only_b = 0, only_c = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) g_json = std::fopen(argv[++i], "w");
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--expanded")) expanded_only = true;  // the expanded prefill table only
     else if (!std::strcmp(argv[i], "--decode-small")) decode_small = true;  // few-row decode shapes only
+    else if (!std::strcmp(argv[i], "--sampling"))
+      sampling_only = true;  // the sampling table only
     else if (!std::strcmp(argv[i], "--decode") && i + 1 < argc) {
       // --decode B:C: that one decode shape only (for ncu), e.g. 64:4096
       if (std::sscanf(argv[++i], "%d:%d", &only_b, &only_c) != 2) only_b = 0;
@@ -460,6 +473,8 @@ int main(int argc, char** argv) {
   measure_ceilings();
   if (only_b > 0) {
     bench_decode({{only_b, only_c}});
+  } else if (sampling_only) {
+    bench_sampling();
   } else if (decode_small) {
     bench_decode({{1, 512}, {1, 4096}, {2, 512}, {4, 512}, {8, 512}, {8, 4096}, {16, 4096}, {32, 4096}, {64, 4096}},
                  {0}, false);

@@ -2,7 +2,9 @@
 // rows; batch invariance (same seed + step + logits => same token in any
 // batch, at any row); the sampled distribution against softmax with each
 // filter (tolerance 0.015 absolute on frequencies from 20000 draws: 4 sigma
-// of a binomial); penalties against a host implementation of vLLM's rules.
+// of a binomial), within one chunk of the split kernels and across chunks;
+// the host's kernel-skipping hints against none; penalties against a host
+// implementation of vLLM's rules.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -25,7 +27,8 @@ Tensor dev_vec(const std::vector<T>& v) {
 std::vector<int32_t> run_sample(const std::vector<float>& logits, int V, const std::vector<float>& temp,
                                 const std::vector<int32_t>& topk, const std::vector<float>& topp,
                                 const std::vector<float>& minp, const std::vector<uint64_t>& seed,
-                                const std::vector<int64_t>& step, const std::vector<int32_t>& draft = {}) {
+                                const std::vector<int64_t>& step, const std::vector<int32_t>& draft = {},
+                                bool hints = false) {
   const int64_t N = int64_t(temp.size());
   Tensor hl = Tensor::empty(DType::F32, {N, V});
   std::copy(logits.begin(), logits.end(), hl.ptr<float>());
@@ -41,12 +44,81 @@ std::vector<int32_t> run_sample(const std::vector<float>& logits, int V, const s
   p.step = dst.ptr<int64_t>();
   Tensor dd = draft.empty() ? Tensor() : dev_vec(draft);
   if (!draft.empty()) p.draft = dd.ptr<int32_t>();
+  if (hints) {  // what CudaBackend::sample_tokens promises for these rows
+    p.any_random = p.any_top_k = p.any_top_p = false;
+    for (int64_t i = 0; i < N; ++i) {
+      if (!(temp[size_t(i)] > 0.f) || topk[size_t(i)] == 1) continue;
+      p.any_random = true;
+      p.any_top_k = p.any_top_k || (topk[size_t(i)] > 0 && topk[size_t(i)] < V);
+      p.any_top_p = p.any_top_p || topp[size_t(i)] < 1.f;
+    }
+  }
+  // Scratch and output start as garbage: the kernels may rely on nothing.
+  Tensor scratch = poisoned(DType::U8, {cuda::sample_scratch_bytes(N, V)});
   Tensor out = poisoned(DType::I32, {N});
-  cuda::sample(dl, p, out, gpu().stream());
+  cuda::sample(dl, p, scratch, out, gpu().stream());
   return download_i32(out);
 }
 
-TEST(CudaSampling, ArgmaxMatchesHostWithLowestIndexTies) {
+// Every sampling test runs against both samplers: rows split over blocks
+// (knob sampling-split 2) and one block a row (0).
+class CudaSampling : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    was_ = cuda::sampling_split();
+    ASSERT_TRUE(cuda::set_sampling_split(GetParam()));
+  }
+  void TearDown() override { cuda::set_sampling_split(was_); }
+
+ private:
+  int was_ = 0;
+};
+INSTANTIATE_TEST_SUITE_P(Samplers, CudaSampling, ::testing::Values(2, 0),
+                         [](const ::testing::TestParamInfo<int>& i) { return i.param ? "split" : "block_a_row"; });
+
+// sampling-split 1 picks the sampler by row count (split up to 64 rows):
+// a row's token must not depend on which, so every row of a 100-row batch
+// (one block a row) equals the row drawn alone (split), drafts included.
+TEST(CudaSamplingSplitAuto, ARowsTokenDoesNotDependOnTheSamplerItsBatchPicks) {
+  SABLE_REQUIRE_GPU();
+  const uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  struct Restore {
+    int was = cuda::sampling_split();
+    ~Restore() { cuda::set_sampling_split(was); }
+  } restore;
+  ASSERT_TRUE(cuda::set_sampling_split(1));
+  std::mt19937_64 rng(seed);
+  const int N = 100, V = 129280;
+  Tensor l = random_f32(rng, {N, V}, 2.f, DType::F32);
+  std::vector<float> lv(l.ptr<float>(), l.ptr<float>() + int64_t(N) * V);
+  std::vector<float> temp(N), topp(N), minp(N);
+  std::vector<int32_t> topk(N), draft(N);
+  std::vector<uint64_t> seeds(N);
+  std::vector<int64_t> steps(N);
+  for (int i = 0; i < N; ++i) {
+    temp[size_t(i)] = i % 10 == 0 ? 0.f : 0.5f + 0.1f * float(i % 7);
+    topk[size_t(i)] = i % 3 == 0 ? 0 : 20 + i;
+    topp[size_t(i)] = i % 4 == 0 ? 1.f : 0.9f;
+    minp[size_t(i)] = i % 5 == 0 ? 0.05f : 0.f;
+    seeds[size_t(i)] = rng();
+    steps[size_t(i)] = int64_t(rng() % 1000);
+    // Half the rows verify a draft: the row's argmax (likely: the verdict
+    // turns on the acceptance mass) or any token (likely rejected).
+    const float* r = lv.data() + int64_t(i) * V;
+    const int32_t best = int32_t(std::max_element(r, r + V) - r);
+    draft[size_t(i)] = i % 2 == 0 ? -1 : i % 4 == 1 ? best : int32_t(rng() % V);
+  }
+  auto all = run_sample(lv, V, temp, topk, topp, minp, seeds, steps, draft);
+  for (int i = 0; i < N; i += 7) {
+    std::vector<float> row(lv.begin() + int64_t(i) * V, lv.begin() + int64_t(i + 1) * V);
+    auto one = run_sample(row, V, {temp[size_t(i)]}, {topk[size_t(i)]}, {topp[size_t(i)]}, {minp[size_t(i)]},
+                          {seeds[size_t(i)]}, {steps[size_t(i)]}, {draft[size_t(i)]});
+    EXPECT_EQ(one[0], all[size_t(i)]) << "row " << i;
+  }
+}
+
+TEST_P(CudaSampling, ArgmaxMatchesHostWithLowestIndexTies) {
   SABLE_REQUIRE_GPU();
   const uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -58,7 +130,8 @@ TEST(CudaSampling, ArgmaxMatchesHostWithLowestIndexTies) {
   l.ptr<float>()[3 * V + 5] = NAN;    // NaN never wins
   l.ptr<float>()[3 * V + 6] = 50.f;
   Tensor out = poisoned(DType::I32, {N});
-  cuda::argmax(gpu().to_device(l), out, gpu().stream());
+  Tensor scratch = poisoned(DType::U8, {cuda::sample_scratch_bytes(N, V)});
+  cuda::argmax(gpu().to_device(l), scratch, out, gpu().stream());
   auto got = download_i32(out);
   for (int r = 0; r < N; ++r) {
     const float* row = l.ptr<float>() + int64_t(r) * V;
@@ -78,7 +151,7 @@ TEST(CudaSampling, ArgmaxMatchesHostWithLowestIndexTies) {
   EXPECT_EQ(s, got);
 }
 
-TEST(CudaSampling, SameSeedAndStepGiveSameTokenInAnyBatch) {
+TEST_P(CudaSampling, SameSeedAndStepGiveSameTokenInAnyBatch) {
   SABLE_REQUIRE_GPU();
   const uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -101,6 +174,8 @@ TEST(CudaSampling, SameSeedAndStepGiveSameTokenInAnyBatch) {
   auto all = run_sample(lv, V, temp, topk, topp, minp, seeds, steps);
   auto again = run_sample(lv, V, temp, topk, topp, minp, seeds, steps);
   EXPECT_EQ(all, again);
+  // The backend's hints skip kernels, never change a token.
+  EXPECT_EQ(run_sample(lv, V, temp, topk, topp, minp, seeds, steps, {}, /*hints=*/true), all);
   // Each row alone, and the batch reversed.
   for (int i = 0; i < N; i += 5) {
     std::vector<float> row(lv.begin() + int64_t(i) * V, lv.begin() + int64_t(i + 1) * V);
@@ -119,11 +194,19 @@ TEST(CudaSampling, SameSeedAndStepGiveSameTokenInAnyBatch) {
   EXPECT_NE(run_sample(lv, V, temp, topk, topp, minp, seeds, steps2), all);
 }
 
+// where[i]: the index of row[i] in a row of V logits whose others are
+// -1e4 (no mass); empty: the row as it is. Frequencies by row's index.
 std::vector<double> frequencies(const std::vector<float>& row, float temp, int topk, float topp, float minp, int N,
-                                int32_t draft = -1) {
-  const int V = int(row.size());
+                                int32_t draft = -1, const std::vector<int>& where = {}, int wide = 0) {
+  const int V = where.empty() ? int(row.size()) : wide;
+  std::vector<float> full(row);
+  if (!where.empty()) {
+    full.assign(size_t(V), -1e4f);
+    for (size_t i = 0; i < row.size(); ++i) full[size_t(where[i])] = row[i];
+    if (draft >= 0) draft = where[size_t(draft)];
+  }
   std::vector<float> lv;
-  for (int i = 0; i < N; ++i) lv.insert(lv.end(), row.begin(), row.end());
+  for (int i = 0; i < N; ++i) lv.insert(lv.end(), full.begin(), full.end());
   std::vector<uint64_t> seeds(static_cast<size_t>(N));
   std::iota(seeds.begin(), seeds.end(), 12345);
   auto tok = run_sample(lv, V, std::vector<float>(N, temp), std::vector<int32_t>(N, topk), std::vector<float>(N, topp),
@@ -133,7 +216,12 @@ std::vector<double> frequencies(const std::vector<float>& row, float temp, int t
     EXPECT_TRUE(t >= 0 && t < V);
     if (t >= 0 && t < V) f[size_t(t)] += 1.0 / N;
   }
-  return f;
+  if (where.empty()) return f;
+  std::vector<double> g(row.size());
+  double rest = 1.0;
+  for (size_t i = 0; i < row.size(); ++i) rest -= (g[i] = f[size_t(where[i])]);
+  EXPECT_LT(rest, 1e-9) << "a token without mass was drawn";
+  return g;
 }
 
 std::vector<double> expected(const std::vector<float>& row, float temp, const std::vector<int>& keep) {
@@ -144,7 +232,7 @@ std::vector<double> expected(const std::vector<float>& row, float temp, const st
   return p;
 }
 
-TEST(CudaSampling, DistributionFollowsSoftmaxAndFilters) {
+TEST_P(CudaSampling, DistributionFollowsSoftmaxAndFilters) {
   SABLE_REQUIRE_GPU();
   const std::vector<float> row = {2.f, 1.f, 0.5f, 0.f, -1.f, 1.5f, -3.f, 0.25f};  // order: 0 5 1 2 7 3 4 6
   const int N = 20000;
@@ -166,12 +254,43 @@ TEST(CudaSampling, DistributionFollowsSoftmaxAndFilters) {
   EXPECT_LT(near(frequencies(row, 1.f, 4, 0.8f, 0.f, N), expected(row, 1.f, {0, 5, 1})), 0.015);
 }
 
+// The same distributions with the row's 8 logits spread over the chunks of
+// the split kernels (4,096 logits each; V = 8,201 is not a multiple of 4):
+// the per-chunk maxima, histograms, argmaxes and draft masses fold into the
+// row's. 10,000 draws: tolerance 0.022 (4.4 sigma at p = 0.5).
+TEST_P(CudaSampling, DistributionAcrossChunks) {
+  SABLE_REQUIRE_GPU();
+  const std::vector<float> row = {2.f, 1.f, 0.5f, 0.f, -1.f, 1.5f, -3.f, 0.25f};
+  const std::vector<int> where = {4096, 3, 8200, 4095, 17, 8192, 2048, 0};
+  const int V = 8201, N = 10000;
+  auto near = [](const std::vector<double>& a, const std::vector<double>& b) {
+    double m = 0;
+    for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
+    return m;
+  };
+  auto f = [&](float temp, int topk, float topp, float minp, int32_t draft = -1) {
+    return frequencies(row, temp, topk, topp, minp, N, draft, where, V);
+  };
+  const std::vector<int> all = {0, 1, 2, 3, 4, 5, 6, 7};
+  EXPECT_LT(near(f(1.f, 0, 1.f, 0.f), expected(row, 1.f, all)), 0.022);
+  EXPECT_LT(near(f(1.f, 3, 1.f, 0.f), expected(row, 1.f, {0, 5, 1})), 0.022);
+  EXPECT_LT(near(f(1.f, 0, 0.6f, 0.f), expected(row, 1.f, {0, 5})), 0.022);
+  EXPECT_LT(near(f(1.f, 0, 1.f, 0.3f), expected(row, 1.f, {0, 5, 1})), 0.022);
+  EXPECT_LT(near(f(1.f, 4, 0.8f, 0.f), expected(row, 1.f, {0, 5, 1})), 0.022);
+  // A draft in another chunk than the row's best (5 at 8192; p = .237).
+  const auto d = f(1.f, 0, 1.f, 0.f, 5);
+  EXPECT_LT(near(d, expected(row, 1.f, all)), 0.022);
+  EXPECT_NEAR(d[5], expected(row, 1.f, all)[5], 0.022);
+  // Greedy: the argmax, whichever chunk holds it.
+  EXPECT_NEAR(f(0.f, 0, 1.f, 0.f)[0], 1.0, 1e-9);
+}
+
 // Speculative decoding's verification (SamplingParams::draft): the row
 // gives the draft d with probability p(d) (accepted) and otherwise draws
 // from p without d, so every token's frequency is exactly p's (lossless),
 // and d's frequency is the acceptance rate p(d). A residual that kept d, or
 // an acceptance of p(d)^2, moves d's frequency off p(d).
-TEST(CudaSampling, DraftVerificationKeepsTheDistribution) {
+TEST_P(CudaSampling, DraftVerificationKeepsTheDistribution) {
   SABLE_REQUIRE_GPU();
   const std::vector<float> row = {2.f, 1.f, 0.5f, 0.f, -1.f, 1.5f, -3.f, 0.25f};
   const int N = 20000;
@@ -212,7 +331,7 @@ TEST(CudaSampling, DraftVerificationKeepsTheDistribution) {
   EXPECT_NE(once(4), once(5));
 }
 
-TEST(CudaSampling, PenaltiesFollowVllmRules) {
+TEST(CudaSamplingPenalties, FollowVllmRules) {
   SABLE_REQUIRE_GPU();
   const uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));

@@ -213,6 +213,9 @@ bool CudaBackend::sample_tokens(const Tensor& logits, const std::vector<TokenSam
   Tensor params = empty(DType::I32, {int64_t(host.size())});
   copy_from_host(host.data(), params);
   Tensor out = empty(DType::I32, {N});
+  // Only the split sampler reads scratch: no allocation (nor its clear) otherwise.
+  Tensor scratch = sample_uses_scratch(N) ? empty(DType::U8, {sample_scratch_bytes(N, logits.dim(1))})
+                                          : Tensor(nullptr, DType::U8, {0}, Device::kCUDA);
   const uint32_t* d = params.ptr<uint32_t>();
   cuda::SamplingParams p;
   p.temperature = reinterpret_cast<const float*>(d);
@@ -222,7 +225,16 @@ bool CudaBackend::sample_tokens(const Tensor& logits, const std::vector<TokenSam
   p.draft = reinterpret_cast<const int32_t*>(d + 4 * N);
   p.seed = reinterpret_cast<const uint64_t*>(d + w64);
   p.step = reinterpret_cast<const int64_t*>(d + w64 + 2 * N);
-  cuda::sample(logits, p, out, stream_);
+  // Which kernels the rows need (sampling.h): greedy rows need only the draw.
+  const int64_t V = logits.dim(1);
+  p.any_random = p.any_top_k = p.any_top_p = false;
+  for (const TokenSamplingRow& r : rows) {
+    if (!(r.temperature > 0.f) || r.top_k == 1) continue;
+    p.any_random = true;
+    p.any_top_k = p.any_top_k || (r.top_k > 0 && r.top_k < V);
+    p.any_top_p = p.any_top_p || r.top_p < 1.f;
+  }
+  cuda::sample(logits, p, scratch, out, stream_);
   // Into pinned memory: the copy is queued behind the sampling, and the
   // stream is waited for once.
   void* pinned = staging_->host_buffer(size_t(N) * sizeof(int32_t));

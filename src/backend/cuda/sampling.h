@@ -2,9 +2,10 @@
 // top-k, top-p, and greedy argmax, over F32 logits [N, V] on the device.
 //
 // Reproducibility: a sampled token depends only on the row's logits, its
-// parameters, its seed and its step, never on the batch it shares: every
-// reduction runs inside one block per row with a fixed order (integer
-// atomics only), and the randomness is Philox4x32-10 keyed by the seed with
+// parameters, its seed and its step, never on the batch it shares: a row is
+// cut into chunks by V alone, every reduction is exact in any order (max,
+// argmax, integer histograms) or folds the chunks in a fixed order, and the
+// randomness is Philox4x32-10 keyed by the seed with
 // the counter (token index / 4, step), consumed through the Gumbel-max trick
 // (argmax of x_i + Gumbel noise samples softmax(x) exactly). Same seed + step
 // + logits => same token, whatever the batch.
@@ -22,8 +23,8 @@
 // "all tokens at or above a threshold", so ties at a top-k/top-p boundary are
 // all kept (a top-k of 50 may keep 51 tokens when two share the 50th value).
 //
-// All functions launch on `stream`, allocate nothing and do not synchronize:
-// they can be captured in a CUDA graph.
+// All functions launch on `stream`, allocate nothing (sample() takes its
+// scratch) and do not synchronize: they can be captured in a CUDA graph.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -44,6 +45,10 @@ struct SamplingParams {
   const uint64_t* seed = nullptr;      // the request's seed
   const int64_t* step = nullptr;       // tokens the request has generated so far
   const int32_t* draft = nullptr;      // a draft token the row verifies; < 0 or null: none
+  // Host-side promises that skip kernels: false when no row draws at random
+  // (temperature > 0 and top_k != 1), when no such row has a top-k in
+  // (1, V), when none has a top-p < 1. true (the default) is always right.
+  bool any_random = true, any_top_k = true, any_top_p = true;
 };
 
 // Penalties (vLLM semantics): repetition divides positive / multiplies
@@ -77,12 +82,31 @@ class SamplingWorkspace {
 // logits F32 [N, V], modified in place. N <= ws.max_rows(), V == ws.vocab().
 void apply_penalties(Tensor& logits, const PenaltyParams& p, SamplingWorkspace& ws, cudaStream_t stream);
 
+// Device bytes sample() and argmax() need as scratch for N rows of V logits
+// (~3.2 KB a row at DeepSeek-V3's vocabulary).
+int64_t sample_scratch_bytes(int64_t N, int64_t V);
+// Whether sample() on N rows reads its scratch (the split sampler, knob
+// sampling-split below); when not, an empty tensor will do.
+bool sample_uses_scratch(int64_t N);
+
 // out I32 [N]: the index of each row's largest logit (lowest index on ties;
 // NaN never wins).
-void argmax(const Tensor& logits, Tensor& out, cudaStream_t stream);
+void argmax(const Tensor& logits, Tensor& scratch, Tensor& out, cudaStream_t stream);
 
 // out I32 [N]: one token per row drawn from softmax(logits / T) after min-p,
-// top-k, top-p; greedy rows take the argmax. logits F32 [N, V], unchanged.
-void sample(const Tensor& logits, const SamplingParams& p, Tensor& out, cudaStream_t stream);
+// top-k, top-p; greedy rows take the argmax. logits F32 [N, V], unchanged;
+// scratch: at least sample_scratch_bytes(N, V) device bytes.
+void sample(const Tensor& logits, const SamplingParams& p, Tensor& scratch, Tensor& out, cudaStream_t stream);
+
+// Knob "sampling-split" (SABLE_SAMPLING_SPLIT): 0, the default until it has
+// run on a GPU, one 1024-thread block a row (sampling_rows.cu, no scratch
+// used); 1, rows split over blocks of 4,096 logits (sampling.cu) up to 64
+// rows, one block a row beyond; 2, always split. Every row's token is the
+// same under all three (exact folds, fixed-point masses). False for other
+// values.
+bool set_sampling_split(int mode);
+int sampling_split();
+// The one-block-a-row sampler, as sample() with the knob at 0.
+void sample_one_block_per_row(const Tensor& logits, const SamplingParams& p, Tensor& out, cudaStream_t stream);
 
 }  // namespace sable::cuda
