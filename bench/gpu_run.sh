@@ -29,7 +29,8 @@
 #   STREAM_READ=1 [STREAM_READ_ARGS=...]              bench_cuda_stream_read: weight read patterns
 #   ENGINE_AB=1                                       sable bench offline (single, concurrent32; dsv3-slice
 #                                                     E2E_LAYERS, FP8, max-model-len the model's 163,840) with
-#                                                     the knobs mla-graph-splits and pinned-staging on, then off
+#                                                     the knobs mla-graph-splits, pinned-staging and
+#                                                     sampling-split on, then off
 #                                                     (docs/performance.md, "What the engine adds to a decode step")
 # Copy the results into the repo afterwards with bench/save_results.sh.
 set -u
@@ -221,12 +222,12 @@ fi
 if [ -n "${ENGINE_AB:-}" ]; then
   layers=${E2E_LAYERS:-4}
   for v in 1 0; do
-    stamp "sable bench offline, SABLE_MLA_GRAPH_SPLITS=$v SABLE_PINNED_STAGING=$v"
-    SABLE_MLA_GRAPH_SPLITS=$v SABLE_PINNED_STAGING=$v timeout 300 ./$BUILD/sable bench offline \
+    stamp "sable bench offline, SABLE_MLA_GRAPH_SPLITS=$v SABLE_PINNED_STAGING=$v SABLE_SAMPLING_SPLIT=$v"
+    SABLE_MLA_GRAPH_SPLITS=$v SABLE_PINNED_STAGING=$v SABLE_SAMPLING_SPLIT=$v timeout 300 ./$BUILD/sable bench offline \
         --model-preset dsv3-slice --layers "$layers" --quantization fp8 --device cuda --preset single,concurrent32 \
         --disable-tqdm > "$OUT/engine_ab_$v.txt" 2>&1
     stamp "sable bench offline rc=$?"
-    { echo "## sable bench offline: dsv3-slice $layers layers, FP8; mla-graph-splits = pinned-staging = $v"
+    { echo "## sable bench offline: dsv3-slice $layers layers, FP8; mla-graph-splits = pinned-staging = sampling-split = $v"
       echo '```'; grep -E "Result|Output token throughput|TPOT|ITL|rror" "$OUT/engine_ab_$v.txt"; echo '```'; echo; } \
         >> "$OUT/summary.md"
   done

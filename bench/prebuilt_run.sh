@@ -1,0 +1,32 @@
+#!/bin/bash
+# A device run without a device build: binaries built here (Release, sm_90a),
+# stripped and gzipped into gpu-bin/ (in .git/info/exclude), carried with
+# the tree. To prepare, from the build directory:
+#   for b in sable tests/test_cuda bench/bench_cuda_attention bench/bench_gpu_e2e; do
+#     strip -o /tmp/x $b && gzip -9c /tmp/x > $REPO/gpu-bin/$(basename $b).gz; done
+# then on the device (carry .deps and gpu-bin): bash bench/prebuilt_run.sh "SECTIONS"
+# Sections, in the order given: samp_t (sampling and allocator tests, both
+# samplers), sampb (bench_cuda_attention --sampling), zf (bench_gpu_e2e FP8
+# --ab alloc-zero-fill=1,0), fwd0z / fwd1 (forward, graph, engine tests with
+# every opt-in knob on, zero fill off / on), allz (all of test_cuda, knobs
+# on, zero fill off), eng (sable bench offline with the knobs on, then off).
+# Results under $OUT; copy what matters into bench/results/.
+set -u
+O=${OUT:-/tmp/out}; mkdir -p b "$O"
+for f in gpu-bin/*.gz; do n=$(basename $f .gz); [ -x b/$n ] || { gunzip -c $f > b/$n; chmod +x b/$n; }; done
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader
+t0=$(date +%s); st() { echo "[+$(( $(date +%s) - t0 ))s] $*"; }
+for sec in $1; do case $sec in
+samp_t) timeout 120 b/test_cuda --gtest_color=no --gtest_filter='*CudaSampling*:CudaPinnedStaging.*:CudaAllocator.*:CudaBackend.*' > $O/t_samp.log 2>&1; st "samp tests rc=$?"
+  grep -E "^\[  PASSED|FAILED|Failure|Expected|Which|seed" $O/t_samp.log | head -20;;
+fwd1) SABLE_MLA_GRAPH_SPLITS=1 SABLE_PINNED_STAGING=1 timeout 200 b/test_cuda --gtest_color=no --gtest_filter='*CudaForwardFixture*/tiny_dsv3_fp8_*:*Graph*:*Engine*:*Runner*' > $O/t_fwd1.log 2>&1; st "fwd knobs=1 rc=$?"
+  grep -E "^\[  PASSED|FAILED|Failure" $O/t_fwd1.log | head -20;;
+fwd0z) SABLE_ALLOC_ZERO_FILL=0 SABLE_MLA_GRAPH_SPLITS=1 SABLE_PINNED_STAGING=1 SABLE_SAMPLING_SPLIT=1 timeout 200 b/test_cuda --gtest_color=no --gtest_filter='*CudaForwardFixture*/tiny_dsv3_fp8_*:*Graph*:*Engine*:*Runner*' > $O/t_fwd0z.log 2>&1; st "fwd zero-fill=0 rc=$?"
+  grep -E "^\[  PASSED|FAILED|Failure" $O/t_fwd0z.log | head -20;;
+allz) SABLE_ALLOC_ZERO_FILL=0 SABLE_MLA_GRAPH_SPLITS=1 SABLE_PINNED_STAGING=1 SABLE_SAMPLING_SPLIT=1 timeout 300 b/test_cuda --gtest_color=no > $O/t_all0z.log 2>&1; st "all tests zero-fill=0 rc=$?"
+  grep -E "^\[  PASSED|FAILED|Failure" $O/t_all0z.log | head -20;;
+sampb) timeout 90 b/bench_cuda_attention --sampling > $O/samp.txt 2>&1; st "samp bench rc=$?"; grep -E "copy|sample" $O/samp.txt | head -24;;
+zf) timeout 240 b/bench_gpu_e2e --preset dsv3-slice --layers 4 --fp8 --prefill ${ZF_PREFILL:-0} --batches 1,32 --ab alloc-zero-fill=1,0 > $O/zf.txt 2>&1; st "e2e zero-fill A/B rc=$?"
+  grep -vE "^\s*$" $O/zf.txt | grep -E "\||captured|copy|rror" | head -30;;
+eng) for v in 1 0; do SABLE_MLA_GRAPH_SPLITS=$v SABLE_PINNED_STAGING=$v SABLE_SAMPLING_SPLIT=$v SABLE_ALLOC_ZERO_FILL=${ENG_ZF:-1} timeout 200 b/sable bench offline --model-preset dsv3-slice --layers 4 --quantization fp8 --device cuda --preset single,concurrent32 --disable-tqdm > $O/eng_$v.txt 2>&1; st "engine knobs=$v rc=$?"; grep -E "captured|Result|TPOT|ITL|rror" $O/eng_$v.txt | head -16; done;;
+esac; done
