@@ -108,6 +108,7 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
     if (plan->speculative.enabled()) in.logits_rows_per_seq = 1 + plan->speculative.num_speculative_tokens;
     in.mtp = o.load_mtp;
     in.tensor_parallel_size = o.tensor_parallel_size;
+    if (lm.backend->multiprocessors() > 0) in.gpu_multiprocessors = lm.backend->multiprocessors();
     MemoryPlan mp = plan_memory(in);
     LOG_INFO("{}", mp.to_string());
     if (!mp.fits) return resource_exhausted(mp.advice);

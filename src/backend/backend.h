@@ -144,6 +144,9 @@ class Backend {
   // Its memset nodes (the allocator's zero fill captured), or -1.
   virtual int graph_memsets(const void* graph) const { return -1; }
 
+  // Streaming multiprocessors of the device (what split-K kernels size their
+  // splits by, and so the memory planner its partials); 0 where not a GPU.
+  virtual int multiprocessors() const { return 0; }
   // Free and total bytes of the device's memory; false where not meaningful
   // (the CPU backend: its KV budget is a flag).
   virtual bool memory_info(size_t* free_bytes, size_t* total_bytes) { return false; }

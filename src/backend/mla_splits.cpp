@@ -78,4 +78,52 @@ int mla_graph_splits(const MlaSplitShape& s, int max_len) {
   return best;
 }
 
+MlaSplitShape mla_split_shape(MlaSplitKernel kernel, int64_t tokens, int64_t heads, int sm_count, int min_split_tiles) {
+  MlaSplitShape s;
+  s.min_split_tiles = min_split_tiles;
+  switch (kernel) {
+    case MlaSplitKernel::kTensorCore:
+      s.units = tokens * (heads / 64);
+      s.slots = int64_t(sm_count);
+      s.min_keys = 128;
+      s.tile_keys = 64;
+      s.max_splits = 128;
+      break;
+    case MlaSplitKernel::kSmall:
+      s.units = tokens * (heads / 16);
+      s.slots = 2 * int64_t(sm_count);
+      s.min_keys = 32;
+      s.tile_keys = 32;
+      // The cap: with few rows (one token, 16 or 32 heads) the rule took 128
+      // splits at 4,096 keys, and the combine's T x H CTAs reading 128
+      // partials each made batch 1 slower than batch 8 (29 vs 24 us at 16
+      // heads); at 32 it is 15.6 us (32 heads: 32.0 -> 16.5; record
+      // 2026-12-04-6306b76-mla-small.md).
+      s.max_splits = 32;
+      break;
+    case MlaSplitKernel::kGeneric:
+      s.units = tokens * heads;
+      s.slots = int64_t(sm_count);
+      s.min_keys = 512;
+      s.tile_keys = 0;
+      s.max_splits = 128;
+      break;
+  }
+  return s;
+}
+
+MlaSplitKernel mla_decode_kernel(int64_t heads) {
+  return heads % 64 == 0   ? MlaSplitKernel::kTensorCore
+         : heads % 16 == 0 ? MlaSplitKernel::kSmall
+                           : MlaSplitKernel::kGeneric;
+}
+
+int64_t mla_decode_partial_bytes(int64_t tokens, int64_t heads, int64_t v_dim, int max_len, int sm_count, bool graph) {
+  if (tokens <= 0 || heads <= 0) return 0;
+  const MlaSplitShape s = mla_split_shape(mla_decode_kernel(heads), tokens, heads, std::max(1, sm_count), 1);
+  int splits = mla_splits(s, std::max(1, max_len));
+  if (graph) splits = std::max(splits, mla_graph_splits(s, std::max(1, max_len)));
+  return splits > 1 ? int64_t(splits) * tokens * heads * (v_dim + 1) * 4 : 0;
+}
+
 }  // namespace sable

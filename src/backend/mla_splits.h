@@ -17,6 +17,28 @@ struct MlaSplitShape {
   int min_split_tiles = 1;  // the kernels give a split at least this many tiles, whatever S
 };
 
+// The decode kernels' split shapes. kTensorCore: the wgmma / warp-specialized
+// kernels, a CTA a (token, 64-head block), one CTA an SM, 64-key tiles, at
+// least 128 keys a split. kSmall: the 16-head kernel (a CTA takes 98 KB of
+// shared memory: two an SM), 32-key tiles, at most 32 splits (its combine
+// at one token: docs/kernels-attention.md). kGeneric: the CUDA-core kernel, a
+// CTA a (token, head), one key a thread, at least 512 keys a split.
+enum class MlaSplitKernel { kTensorCore, kSmall, kGeneric };
+MlaSplitShape mla_split_shape(MlaSplitKernel kernel, int64_t tokens, int64_t heads, int sm_count, int min_split_tiles);
+
+// The kernel the launcher's automatic choice takes for BF16 queries of
+// `heads` heads at the 576 / 512 latent widths (heads % 64: tensor cores,
+// heads % 16: the 16-head kernel), as the memory planner must assume.
+MlaSplitKernel mla_decode_kernel(int64_t heads);
+
+// Bytes of the split partials (f32 outputs and log-sum-exps, S x T x H x
+// (v_dim + 1)) a decode call of `tokens` tokens and `heads` heads allocates
+// at a longest context of max_len keys on sm_count SMs: 0 at one split. A
+// CUDA graph's call (graph) takes the larger of the two rules' counts (the
+// knob mla-graph-splits picks between them at run time); an eager call the
+// eager rule's.
+int64_t mla_decode_partial_bytes(int64_t tokens, int64_t heads, int64_t v_dim, int max_len, int sm_count, bool graph);
+
 // The split count for a batch whose longest context is max_len keys (an
 // eager step): the S that minimizes waves x (tiles a split + 1); see the
 // definition for how it was measured.

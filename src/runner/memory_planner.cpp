@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <map>
 
+#include "backend/mla_splits.h"
 #include "model/tensor_specs.h"
 
 namespace sable {
@@ -88,7 +89,22 @@ int64_t live_bytes_per_token(const ModelConfig& c, int tp) {
 }
 }  // namespace
 
-int64_t activation_peak_bytes(const ModelConfig& c, int tokens, int seqs, int tp) {
+namespace {
+// The most split-partial bytes of any eager MLA decode call of 1..tokens tokens.
+// Why: the partials (S x T x H x 513 f32) are not part of a token's live
+// activations, and they grow as T falls while S rises: DeepSeek-V3 at 64
+// sequences and 163,840 keys takes 33 splits, 0.52 GiB, where 256 sequences
+// take none.
+int64_t most_mla_partial_bytes(const ModelConfig& c, int tokens, int tp, int max_model_len, int sm_count) {
+  const int64_t heads = c.num_attention_heads / std::max(1, tp);
+  int64_t most = 0;
+  for (int t = 1; t <= tokens; ++t)
+    most = std::max(most, mla_decode_partial_bytes(t, heads, c.kv_lora_rank, max_model_len, sm_count, false));
+  return most;
+}
+}  // namespace
+
+int64_t activation_peak_bytes(const ModelConfig& c, int tokens, int seqs, int tp, int max_model_len, int sm_count) {
   const int64_t heads = c.num_attention_heads / std::max(1, tp);
   // The step's live activations, and f32 logits of the sampled rows (twice:
   // the sampler's copy).
@@ -96,6 +112,8 @@ int64_t activation_peak_bytes(const ModelConfig& c, int tokens, int seqs, int tp
   // The expanded-form prefill's up-projected keys and values: one chunk of
   // 4,096 keys (DeepseekV3Model::set_mla_prefill) with its latents.
   if (tokens > 1) b += int64_t(4096) * (heads * (c.qk_nope_head_dim + c.v_head_dim) + c.kv_latent_dim()) * 2;
+  // An eager step's decode attention: split partials of up to `seqs` rows.
+  b += most_mla_partial_bytes(c, std::min(tokens, seqs), tp, max_model_len, sm_count);
   b += int64_t(64) << 20;  // library workspaces (cuBLAS/cuBLASLt)
   return b * 5 / 4;        // fragmentation margin of the caching allocator
 }
@@ -122,7 +140,8 @@ int cuda_graph_logits_rows(const std::vector<CudaGraphShape>& shapes, bool mtp) 
   return rows;
 }
 
-int64_t cuda_graph_bytes(const ModelConfig& c, const std::vector<CudaGraphShape>& shapes, int tp) {
+int64_t cuda_graph_bytes(const ModelConfig& c, const std::vector<CudaGraphShape>& shapes, int tp, int max_model_len,
+                         int sm_count) {
   if (shapes.empty()) return 0;
   const int64_t H = c.hidden_size, V = c.vocab_size;
   // The graphs share one memory pool, captured largest first, each reusing
@@ -130,15 +149,22 @@ int64_t cuda_graph_bytes(const ModelConfig& c, const std::vector<CudaGraphShape>
   // verification, the MTP's at each q) holds about its largest step's live
   // activations (with the eager peak's margin for the caching allocator),
   // as measured; the sets reuse each other's blocks less.
-  std::map<std::pair<int, bool>, int64_t> largest;  // (q, mtp) -> most tokens
+  // Each kind also holds its largest MLA split partials: decode attention
+  // at its graphs' token counts, captured for max_model_len keys (the MTP's
+  // one layer too).
+  const int64_t heads = c.num_attention_heads / std::max(1, tp);
+  std::map<std::pair<int, bool>, int64_t> largest;   // (q, mtp) -> most tokens
+  std::map<std::pair<int, bool>, int64_t> partials;  // (q, mtp) -> most split-partial bytes
   int64_t total = 0;
   for (const CudaGraphShape& g : shapes) {
     int64_t& most = largest[{g.q, g.mtp}];
     most = std::max<int64_t>(most, g.tokens());
+    int64_t& part = partials[{g.q, g.mtp}];
+    part = std::max(part, mla_decode_partial_bytes(g.tokens(), heads, c.kv_lora_rank, max_model_len, sm_count, true));
     total +=
         int64_t(g.tokens()) * H * 4;  // every graph's kept hidden states (the MTP's in f32), held for the next call
   }
-  for (const auto& [kind, tokens] : largest) total += tokens * live_bytes_per_token(c, tp) * 5 / 4;
+  for (const auto& [kind, tokens] : largest) total += (tokens * live_bytes_per_token(c, tp) + partials[kind]) * 5 / 4;
   // f32 logits: one buffer the model's graphs share, one the MTP's share.
   total += int64_t(cuda_graph_logits_rows(shapes, false) + cuda_graph_logits_rows(shapes, true)) * V * 4;
   // The first capture of a process also sets up library state (0.14 GiB
@@ -162,11 +188,12 @@ MemoryPlan plan_basic(const MemoryPlanInput& in, int64_t model_weight_bytes, int
   p.weight_tiles = in.fp8_stream_tiles ? tile_bytes / tp : 0;
   p.weights = model_weight_bytes + p.weight_tiles;  // one rank's
   p.activations = activation_peak_bytes(c, std::max(in.max_num_batched_tokens, 1),
-                                        in.max_num_seqs * std::max(1, in.logits_rows_per_seq), tp);
+                                        in.max_num_seqs * std::max(1, in.logits_rows_per_seq), tp, p.max_model_len,
+                                        in.gpu_multiprocessors);
   p.graphs = in.cuda_graphs ? cuda_graph_bytes(c,
                                                cuda_graph_shapes(in.max_num_seqs, in.max_num_batched_tokens,
                                                                  std::max(0, in.logits_rows_per_seq - 1), in.mtp),
-                                               tp)
+                                               tp, p.max_model_len, in.gpu_multiprocessors)
                             : 0;
   // MLA's latent cache is not split by tensor parallelism (every rank keeps
   // the full 576-wide latent of its tokens).

@@ -38,6 +38,10 @@ struct MemoryPlanInput {
   // streaming kernel's tiles (cuda/gemm.h, set_stream_tiles_read). On unless
   // SABLE_STREAM_TILES=0, the CUDA backend's knob.
   bool fp8_stream_tiles = fp8_stream_tiles_default();
+  // SMs of one GPU: MLA decode's split partials depend on them (fewer work
+  // units than SMs split each token's keys). H100 SXM and H200: 132; serving
+  // sets the device's.
+  int gpu_multiprocessors = 132;
 };
 
 struct MemoryPlan {
@@ -70,8 +74,12 @@ int64_t weight_bytes(const ModelConfig& c, bool quantize_fp8, int tensor_paralle
 // kv_b_proj, the routers and lm_head are not FP8), whole model; 0 for a BF16
 // model.
 int64_t fp8_stream_tile_bytes(const ModelConfig& c, bool quantize_fp8);
-// Peak activation bytes of a step of `tokens` tokens with `seqs` logits rows.
-int64_t activation_peak_bytes(const ModelConfig& c, int tokens, int seqs, int tensor_parallel_size);
+// Peak activation bytes of a step of `tokens` tokens with `seqs` logits rows,
+// with the split partials of MLA decode attention over contexts up to
+// max_model_len on a GPU of sm_count SMs (the most of any decode batch up to
+// `seqs` rows: few sequences at a long context split most).
+int64_t activation_peak_bytes(const ModelConfig& c, int tokens, int seqs, int tensor_parallel_size, int max_model_len,
+                              int sm_count);
 
 // A CUDA graph ModelRunner captures: `batch` sequences of q tokens each, a
 // step of the model (decode at q = 1, else a verification of q - 1 drafts)
@@ -94,8 +102,11 @@ std::vector<CudaGraphShape> cuda_graph_shapes(int max_num_seqs, int max_num_batc
 // Device memory of those graphs (estimate): the runner's graphs share one
 // memory pool (each kind of step holds about its largest graph's
 // activations), every graph keeps its hidden states, and the logits go to
-// one buffer per set (the model's steps, the MTP's).
-int64_t cuda_graph_bytes(const ModelConfig& c, const std::vector<CudaGraphShape>& shapes, int tensor_parallel_size);
+// one buffer per set (the model's steps, the MTP's). Graphs are captured for
+// max_model_len keys: each kind also holds its largest MLA split partials
+// (mla_decode_partial_bytes, on a GPU of sm_count SMs).
+int64_t cuda_graph_bytes(const ModelConfig& c, const std::vector<CudaGraphShape>& shapes, int tensor_parallel_size,
+                         int max_model_len, int sm_count);
 // Rows of those logits buffers: the most of any of the set's graphs.
 int cuda_graph_logits_rows(const std::vector<CudaGraphShape>& shapes, bool mtp);
 

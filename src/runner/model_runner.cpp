@@ -27,12 +27,17 @@ bool spec_graphs_enabled() {
   return v == nullptr || std::string(v) != "0";
 }
 
+// The longest context a step may have: the graphs are captured for it.
+int max_model_len(const DeepseekV3Model& model, const KvPoolOptions& o) {
+  return o.max_model_len > 0 ? o.max_model_len : int(model.config().max_position_embeddings);
+}
+
 // The graph pools' estimate for this runner's shapes (memory planner).
 int64_t planned_graph_bytes(const DeepseekV3Model& model, const KvPoolOptions& o) {
   const int k = spec_graphs_enabled() ? std::max(0, o.num_speculative_tokens) : 0;
   return cuda_graph_bytes(model.config(),
                           cuda_graph_shapes(o.max_num_seqs, o.max_num_batched_tokens, k, model.has_mtp()),
-                          model.tensor_parallel_size());
+                          model.tensor_parallel_size(), max_model_len(model, o), model.backend().multiprocessors());
 }
 }  // namespace
 
@@ -63,7 +68,8 @@ ModelRunner::ModelRunner(DeepseekV3Model& model, const KvPoolOptions& o) : model
       // graph pools.
       const int64_t used = int64_t(total_b - free_b);
       const int64_t act = activation_peak_bytes(model.config(), o.max_num_batched_tokens,
-                                                o.max_num_seqs * (1 + o.num_speculative_tokens), tp);
+                                                o.max_num_seqs * (1 + o.num_speculative_tokens), tp,
+                                                max_model_len(model, o), be.multiprocessors());
       const int64_t graphs = o.enforce_eager ? 0 : planned_graph_bytes(model, o);
       budget = int64_t(double(total_b) * o.gpu_memory_utilization) - used - act - graphs;
       LOG_INFO("KV budget: {:.2f} GiB = {:.2f} x {:.1f} GiB - {:.2f} GiB in use - {:.2f} GiB activations - {:.2f} GiB graphs",
@@ -319,7 +325,7 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
   size_t free_after = free_before;
   if (measured) be.memory_info(&free_after, &total);
   graph_memory_bytes_ = free_before > free_after ? int64_t(free_before - free_after) : 0;
-  graph_memory_planned_ = cuda_graph_bytes(model_.config(), shapes, ranks);
+  graph_memory_planned_ = cuda_graph_bytes(model_.config(), shapes, ranks, max_len, be.multiprocessors());
   LOG_INFO(
       "captured {} CUDA graphs for decode batches 1..{}{}{} in {:.1f} s, {:.2f} GiB (planned {:.2f}) ({} kernels "
       "and {} memsets at batch {}, {} kernels at {}){}",

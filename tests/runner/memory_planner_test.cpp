@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "backend/mla_splits.h"
 #include "model/presets.h"
 
 namespace sable {
@@ -177,13 +178,15 @@ TEST(MemoryPlanner, CudaGraphsShareTheirPoolAndLogits) {
   const ModelConfig c = *preset_config("dsv3", 0, true);
   const int64_t hidden = int64_t(c.hidden_size) * 4;
   const int64_t setup = int64_t(160) << 20;  // once a set of graphs: the first capture's library state
-  const int64_t b256 = cuda_graph_bytes(c, {{1, 256, false}}, 8), b1 = cuda_graph_bytes(c, {{1, 1, false}}, 8);
+  // Graphs for 32 keys: MLA decode never splits them (no partials).
+  auto bytes = [&](const std::vector<CudaGraphShape>& shapes) { return cuda_graph_bytes(c, shapes, 8, 32, 132); };
+  const int64_t b256 = bytes({{1, 256, false}}), b1 = bytes({{1, 1, false}});
   // The batch-1 decode graph reuses the batch-256 one's activations and
   // writes its logits into the same buffer: only its kept hidden state adds.
-  EXPECT_EQ(cuda_graph_bytes(c, {{1, 256, false}, {1, 1, false}}, 8), b256 + hidden);
+  EXPECT_EQ(bytes({{1, 256, false}, {1, 1, false}}), b256 + hidden);
   // The MTP's steps are a kind of their own (activations and a logits buffer).
-  EXPECT_EQ(cuda_graph_bytes(c, {{1, 1, false}, {1, 1, true}}, 8), 2 * b1 - setup);
-  EXPECT_EQ(cuda_graph_bytes(c, {}, 8), 0);
+  EXPECT_EQ(bytes({{1, 1, false}, {1, 1, true}}), 2 * b1 - setup);
+  EXPECT_EQ(bytes({}), 0);
   // The plan: the graphs of 3 MTP drafts cost more than decode graphs alone,
   // and --enforce-eager none.
   MemoryPlanInput in;
@@ -191,7 +194,8 @@ TEST(MemoryPlanner, CudaGraphsShareTheirPoolAndLogits) {
   in.device_memory = int64_t(141) << 30;
   in.tensor_parallel_size = 8;
   const MemoryPlan plain = plan_memory(in);
-  EXPECT_EQ(plain.graphs, cuda_graph_bytes(c, cuda_graph_shapes(256, 8192, 0, false), 8));
+  EXPECT_EQ(plain.graphs,
+            cuda_graph_bytes(c, cuda_graph_shapes(256, 8192, 0, false), 8, int(c.max_position_embeddings), 132));
   in.logits_rows_per_seq = 4;
   in.mtp = true;
   const MemoryPlan spec = plan_memory(in);
@@ -199,6 +203,44 @@ TEST(MemoryPlanner, CudaGraphsShareTheirPoolAndLogits) {
   EXPECT_EQ(spec.kv + spec.graphs + spec.activations, plain.kv + plain.graphs + plain.activations);
   in.cuda_graphs = false;
   EXPECT_EQ(plan_memory(in).graphs, 0);
+}
+
+// MLA decode's split partials (S x T x H x 513 f32) are not a token's live
+// activations: DeepSeek-V3 on one GPU at 163,840 keys gives 64 sequences 33
+// splits, 0.52 GiB, which the plan used to leave out.
+TEST(MemoryPlanner, CountsMlaSplitPartials) {
+  const ModelConfig c = *preset_config("dsv3", 0, true);
+  const int max_len = 163840;
+  const int64_t part64 = int64_t(33) * 64 * 128 * 513 * 4;
+  EXPECT_EQ(mla_decode_partial_bytes(64, 128, c.kv_lora_rank, max_len, 132, false), part64);
+  EXPECT_NEAR(double(part64) / double(1 << 30), 0.52, 0.01);
+  // Graphs: each kind holds its largest graph's partials, with the eager
+  // peak's margin; a graph of 256 sequences does not split.
+  const int64_t with = cuda_graph_bytes(c, {{1, 256, false}, {1, 64, false}}, 1, max_len, 132);
+  const int64_t without = cuda_graph_bytes(c, {{1, 256, false}, {1, 64, false}}, 1, 32, 132);
+  EXPECT_GE(with - without, part64 * 5 / 4 - 1);
+  EXPECT_EQ(cuda_graph_bytes(c, {{1, 256, false}}, 1, max_len, 132),
+            cuda_graph_bytes(c, {{1, 256, false}}, 1, 32, 132));
+  // An eager step: the most of any batch up to max_num_seqs.
+  const int64_t eager =
+      activation_peak_bytes(c, 8192, 256, 1, max_len, 132) - activation_peak_bytes(c, 8192, 256, 1, 32, 132);
+  EXPECT_GE(eager, part64 * 5 / 4 - 1);
+  EXPECT_LT(eager, int64_t(2) << 30);
+  // The plan carries both, for the GPU's SMs: one with more splits larger
+  // batches (those with fewer work units than SMs).
+  MemoryPlanInput in;
+  in.config = c;
+  in.quantize_fp8 = true;
+  in.device_memory = int64_t(141) << 30;
+  in.max_model_len = max_len;
+  in.tensor_parallel_size = 8;
+  const MemoryPlan h200 = plan_memory(in);
+  EXPECT_EQ(h200.graphs, cuda_graph_bytes(c, cuda_graph_shapes(256, 8192, 0, false), 8, max_len, 132));
+  in.gpu_multiprocessors = 1000;
+  const MemoryPlan wide = plan_memory(in);
+  EXPECT_EQ(wide.graphs, cuda_graph_bytes(c, cuda_graph_shapes(256, 8192, 0, false), 8, max_len, 1000));
+  EXPECT_EQ(wide.activations, activation_peak_bytes(c, 8192, 256, 8, max_len, 1000));
+  EXPECT_GT(wide.graphs + wide.activations, h200.graphs + h200.activations);
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace sable {
 namespace {
 
@@ -53,6 +55,41 @@ TEST(MlaSplits, CostCountsOnlySplitsWithKeys) {
   EXPECT_DOUBLE_EQ(mla_split_cost(s, 33, 1500), 12.0 * 2.0);
   // 2 splits of 12 tiles: one wave.
   EXPECT_DOUBLE_EQ(mla_split_cost(s, 2, 1500), 1.0 * 13.0);
+}
+
+TEST(MlaSplits, KernelShapesAreTheLaunchers) {
+  // 128 heads (one GPU): the tensor-core kernels, as hopper() above.
+  EXPECT_EQ(mla_decode_kernel(128), MlaSplitKernel::kTensorCore);
+  const MlaSplitShape tc = mla_split_shape(MlaSplitKernel::kTensorCore, 32, 128, 132, 1);
+  const MlaSplitShape h = hopper(32);
+  EXPECT_EQ(tc.units, h.units);
+  EXPECT_EQ(tc.slots, h.slots);
+  EXPECT_EQ(tc.min_keys, h.min_keys);
+  EXPECT_EQ(tc.tile_keys, h.tile_keys);
+  EXPECT_EQ(tc.max_splits, h.max_splits);
+  // 16 and 32 heads (-tp 8, -tp 4): the 16-head kernel, two CTAs an SM,
+  // 32-key tiles, at most 32 splits.
+  EXPECT_EQ(mla_decode_kernel(16), MlaSplitKernel::kSmall);
+  EXPECT_EQ(mla_decode_kernel(32), MlaSplitKernel::kSmall);
+  const MlaSplitShape sm = mla_split_shape(MlaSplitKernel::kSmall, 4, 32, 132, 1);
+  EXPECT_EQ(sm.units, 8);
+  EXPECT_EQ(sm.slots, 264);
+  EXPECT_EQ(sm.min_keys, 32);
+  EXPECT_EQ(sm.tile_keys, 32);
+  EXPECT_EQ(sm.max_splits, 32);
+  EXPECT_EQ(mla_decode_kernel(8), MlaSplitKernel::kGeneric);
+  EXPECT_EQ(mla_split_shape(MlaSplitKernel::kGeneric, 4, 8, 132, 1).units, 32);
+}
+
+TEST(MlaSplits, PartialsAreCountedWhereTokensSplit) {
+  // One split: no partials. 33 splits of 64 tokens x 128 heads at DeepSeek-V3's
+  // 163,840 keys (eager rule); a graph takes the larger of the two rules' counts.
+  EXPECT_EQ(mla_decode_partial_bytes(256, 128, 512, 163840, 132, false), 0);
+  EXPECT_EQ(mla_decode_partial_bytes(64, 128, 512, 163840, 132, false), int64_t(33) * 64 * 128 * 513 * 4);
+  EXPECT_EQ(mla_decode_partial_bytes(64, 128, 512, 163840, 132, true), int64_t(33) * 64 * 128 * 513 * 4);
+  const int g = mla_graph_splits(hopper(1), 163840), e = mla_splits(hopper(1), 163840);
+  EXPECT_EQ(mla_decode_partial_bytes(1, 128, 512, 163840, 132, true), int64_t(std::max(g, e)) * 128 * 513 * 4);
+  EXPECT_EQ(mla_decode_partial_bytes(0, 128, 512, 163840, 132, true), 0);
 }
 
 TEST(MlaSplits, ManyUnitsNeverSplit) {

@@ -7,6 +7,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_info.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/knobs.h"
 #include "backend/cuda/mla_front.h"
@@ -78,6 +79,9 @@ void CudaBackend::synchronize() { SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_
 bool CudaBackend::memory_info(size_t* free_bytes, size_t* total_bytes) {
   return cudaMemGetInfo(free_bytes, total_bytes) == cudaSuccess;
 }
+
+// The current device's (each rank's thread has its own current).
+int CudaBackend::multiprocessors() const { return sm_count(); }
 
 void CudaBackend::embedding(const Tensor& ids, const Tensor& table, int64_t row_begin, Tensor& out) {
   cuda::embedding(ids, table, row_begin, out, stream_);

@@ -62,6 +62,7 @@ class CudaBackend final : public Backend {
   void replay_graph(void* graph) override;
   int graph_kernels(const void* graph) const override;
   int graph_memsets(const void* graph) const override;
+  int multiprocessors() const override;
 
   void embedding(const Tensor& ids, const Tensor& table, int64_t row_begin, Tensor& out) override;
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;

@@ -211,21 +211,17 @@ constexpr int kRuleSplitTiles = 1;
 
 TuningValue g_graph_splits{"SABLE_MLA_GRAPH_SPLITS", 0, [](int v) { return v == 0 || v == 1; }};
 
-// Split count for `units` blocks of work, per_sm blocks per SM, at most
-// max_seq_len / min_keys splits (backend/mla_splits.cpp has the rule and how
-// it was measured). A graph's metadata bounds the contexts it serves
-// (max_seq_len_bound): one count must then suit them all.
-int auto_splits(int64_t units, int max_seq_len, int min_keys, int tile_keys, int per_sm, int max_splits, bool bound,
-                int min_tiles) {
-  MlaSplitShape s;
-  s.units = units;
-  s.slots = int64_t(sm_count()) * per_sm;
-  s.min_keys = min_keys;
-  s.tile_keys = tile_keys;
-  s.max_splits = max_splits;
-  s.min_split_tiles = min_tiles;
+// The split count of `kernel` for T tokens of H heads, at most max_seq_len /
+// min_keys splits (backend/mla_splits.cpp has the shapes, the rule and how it
+// was measured; the memory planner counts the partials from the same shapes).
+// A graph's metadata bounds the contexts it serves (max_seq_len_bound): one
+// count must then suit them all.
+int auto_splits(MlaSplitKernel kernel, int64_t T, int64_t H, int max_seq_len, bool bound, int min_tiles) {
+  const MlaSplitShape s = mla_split_shape(kernel, T, H, sm_count(), min_tiles);
   return bound && g_graph_splits.get() == 1 ? mla_graph_splits(s, max_seq_len) : mla_splits(s, max_seq_len);
 }
+static_assert(mla::kMmaHeads == 64 && mla::kMmaKeys == 64 && mla::kSmallHeads == 16 && mla::kSmallKeys == 32,
+              "mla_split_shape (backend/mla_splits.cpp) assumes these kernel shapes");
 
 // set_mla_split_tiles or SABLE_MLA_SPLIT_TILES: 1..64 forced, 0 the rule.
 TuningValue g_split_tiles{"SABLE_MLA_SPLIT_TILES", 0, [](int v) { return v >= 0 && v <= 64; }};
@@ -234,13 +230,6 @@ int min_split_tiles() {
   const int forced = g_split_tiles.get();
   return forced > 0 ? forced : kRuleSplitTiles;
 }
-
-// The 16-head kernel's split cap: with few rows (one token, 16 or 32 heads)
-// the rule took 128 splits at 4,096 keys, and the combine's T x H CTAs
-// reading 128 partials each made batch 1 slower than batch 8 (29 vs 24 us at
-// 16 heads); at 32 it is 15.6 us (32 heads: 32.0 -> 16.5; record
-// 2026-12-04-6306b76-mla-small.md).
-constexpr int kSmallMaxSplits = 32;
 
 // kAuto's 16-head kernel up to this many (token, 64-head block) units; 0 by
 // default: it only wins at short contexts (measured with a BF16 cache). H200 (record
@@ -295,7 +284,6 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   if (kernel == MlaKernel::kGeneric && v_dim > kGenMaxDv)
     throw std::runtime_error("CUDA mla_attention: v_dim too large for the generic kernel");
 
-  const int64_t units = mma ? T * (H / mla::kMmaHeads) : small ? T * (H / mla::kSmallHeads) : T * H;
   // Batch-invariant mode: never split a row's keys (the split count would
   // depend on how many rows share the call, and so would the summation order).
   // The 16-head kernel's CTAs take 98 KB of shared memory: two per SM.
@@ -304,12 +292,11 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
     const int len = std::max(1, m.max_seq_len);
     if (batch_invariant())
       S = 1;
-    else if (small)
-      S = auto_splits(units, len, mla::kSmallKeys, mla::kSmallKeys, 2, kSmallMaxSplits, m.max_seq_len_bound,
-                      min_split_tiles());
     else
-      S = auto_splits(units, len, mma ? 128 : 512, mma ? mla::kMmaKeys : 0, 1, 128, m.max_seq_len_bound,
-                      min_split_tiles());
+      S = auto_splits(small ? MlaSplitKernel::kSmall
+                      : mma ? MlaSplitKernel::kTensorCore
+                            : MlaSplitKernel::kGeneric,
+                      T, H, len, m.max_seq_len_bound, min_split_tiles());
   }
 
   MlaArgs a{};
