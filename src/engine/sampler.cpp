@@ -222,23 +222,63 @@ struct Truncated {
 Truncated truncate(std::vector<float>& logits, const float* raw, const SamplingParams& p) {
   const int64_t V = int64_t(logits.size());
   const float inv_t = 1.f / p.temperature;
-  float mx = kNegInf;
-  for (float& l : logits) {
-    l *= inv_t;
-    mx = std::max(mx, l);
+  // Scaled in place, the maximum in 8 independent lanes (NaN never wins):
+  // one running maximum kept the loop at a compare's latency a logit, about
+  // 0.35 ms of a top-k draw over 129,280 logits.
+  float lane[8] = {kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf};
+  float* l = logits.data();
+  int64_t i = 0;
+  for (; i + 8 <= V; i += 8)
+    for (int j = 0; j < 8; ++j) {
+      l[i + j] *= inv_t;
+      lane[j] = l[i + j] > lane[j] ? l[i + j] : lane[j];
+    }
+  for (; i < V; ++i) {
+    l[i] *= inv_t;
+    lane[0] = l[i] > lane[0] ? l[i] : lane[0];
   }
+  float mx = lane[0];
+  for (int j = 1; j < 8; ++j) mx = lane[j] > mx ? lane[j] : mx;
   Truncated t;
   std::vector<Weighted>& c = t.c;
-  c.reserve(size_t(V));
-  for (int32_t i = 0; i < int32_t(V); ++i)
-    if (logits[size_t(i)] != kNegInf) c.push_back({i, logits[size_t(i)], 0.0});
+  if (p.top_k > 0 && p.top_k < V) {
+    // The top k in one pass, a heap whose front is the least of them: after
+    // the first few thousand logits almost every one fails the one compare
+    // with the front. Why: building every candidate and nth_element took
+    // ~1.5 ms of a top-k 50 draw over 129,280 logits (bench_host_sampler).
+    // Past the first k, a logit enters only when greater than the front's
+    // (an equal one has a higher id): blocks of 16 whose maximum is not are
+    // skipped after one vectorized pass.
+    c.reserve(size_t(p.top_k));
+    const float* l = logits.data();
+    int32_t i = 0;
+    for (; i < int32_t(V) && c.size() < size_t(p.top_k); ++i)
+      if (l[i] != kNegInf && l[i] == l[i]) {  // NaN is never a candidate
+        c.push_back({i, l[i], 0.0});
+        std::push_heap(c.begin(), c.end(), before);
+      }
+    auto offer = [&](int32_t at) {
+      if (!(l[at] > c.front().x)) return;
+      std::pop_heap(c.begin(), c.end(), before);
+      c.back() = {at, l[at], 0.0};
+      std::push_heap(c.begin(), c.end(), before);
+    };
+    for (; i + 16 <= int32_t(V); i += 16) {
+      float m = kNegInf;
+      for (int j = 0; j < 16; ++j) m = l[i + j] > m ? l[i + j] : m;
+      if (m > c.front().x)
+        for (int j = 0; j < 16; ++j) offer(i + j);
+    }
+    for (; i < int32_t(V); ++i) offer(i);
+  } else {
+    c.reserve(size_t(V));
+    for (int32_t i = 0; i < int32_t(V); ++i)
+      if (logits[size_t(i)] != kNegInf && logits[size_t(i)] == logits[size_t(i)])  // NaN is never a candidate
+        c.push_back({i, logits[size_t(i)], 0.0});
+  }
   if (c.empty()) {
     const int32_t i = argmax(raw, V);
     c.push_back({i, logits[size_t(i)], 0.0});
-  }
-  if (p.top_k > 0 && size_t(p.top_k) < c.size()) {
-    std::nth_element(c.begin(), c.begin() + p.top_k, c.end(), before);
-    c.resize(size_t(p.top_k));
   }
   double sum = 0, top = 0;
   for (Weighted& w : c) {

@@ -173,5 +173,38 @@ TEST(RandomSampling, DrawsTheTokenOfTheDefinition) {
   EXPECT_EQ(differ, 0);
 }
 
+TEST(RandomSampling, TopKKeepsTheLowerIdsOfTiedLogits) {
+  // Logits on a coarse grid: hundreds tie at the top-k boundary, and the
+  // candidates are the lowest ids among them (the canonical order).
+  std::mt19937 rng(3);
+  std::normal_distribution<float> n(0.f, 2.f);
+  std::vector<float> raw(50000);
+  for (float& v : raw) v = std::round(n(rng) * 2.f) / 2.f;
+  raw[777] = std::nanf("");  // never a candidate
+  int differ = 0;
+  for (int top_k : {1, 7, 50, 300, 4000}) {
+    SamplingParams p;
+    p.temperature = 0.9f;
+    p.top_k = top_k;
+    std::vector<float> clean = raw;
+    clean[777] = -kInf;  // the definition's view of the NaN
+    std::vector<int32_t> tokens{1, 2, 3, 4};
+    for (uint64_t seed = 1; seed <= 40; ++seed) {
+      SamplerRow row{&p, seed, 0, &tokens, 2, std::nullopt};
+      differ += sample_token(raw.data(), int64_t(raw.size()), row).token != reference_draw(clean, p, seed, 2);
+    }
+  }
+  EXPECT_EQ(differ, 0);
+  // Every logit equal: the top 50 are ids 0-49, whichever the draw.
+  const std::vector<float> flat(50000, 1.f);
+  SamplingParams p;
+  p.top_k = 50;
+  std::vector<int32_t> tokens{1, 2, 3, 4};
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    SamplerRow row{&p, seed, 0, &tokens, 2, std::nullopt};
+    EXPECT_LT(sample_token(flat.data(), int64_t(flat.size()), row).token, 50) << "seed " << seed;
+  }
+}
+
 }  // namespace
 }  // namespace sable
