@@ -38,6 +38,18 @@ void raw_logprobs(const float* logits, int64_t V, int32_t chosen, int n, SampleR
   }
   for (int32_t id : best) r.top.push_back({id, logits[id] - lse});
 }
+
+// True when apply_logits_processors would leave the row as it is: greedy
+// can then take the argmax of the raw logits without copying them, and the
+// device sampler can take the row.
+bool processors_idle(const SamplerRow& row) {
+  const SamplingParams& p = *row.params;
+  const int generated = int(row.tokens->size()) - row.prompt_len;
+  return !row.allowed && p.allowed_token_ids.empty() && p.bad_words_token_ids.empty() && generated >= p.min_tokens &&
+         p.logit_bias.empty() && p.repetition_penalty == 1.0f && p.frequency_penalty == 0.0f &&
+         p.presence_penalty == 0.0f;
+}
+
 }  // namespace
 
 TokenLogprob token_logprob(const float* logits, int64_t V, int32_t token, int n) {
@@ -55,10 +67,7 @@ TokenLogprob token_logprob(const float* logits, int64_t V, int32_t token, int n)
 std::optional<TokenSamplingRow> device_sampling_row(const SamplerRow& row) {
   const SamplingParams& p = *row.params;
   const int generated = int(row.tokens->size()) - row.prompt_len;
-  if (p.logprobs || !p.logit_bias.empty() || p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f ||
-      p.frequency_penalty != 0.0f || generated < p.min_tokens || p.json_schema || row.allowed ||
-      !p.allowed_token_ids.empty() || !p.bad_words_token_ids.empty())
-    return std::nullopt;
+  if (p.logprobs || p.json_schema || !processors_idle(row)) return std::nullopt;
   TokenSamplingRow r;
   r.temperature = p.temperature < 1e-5f ? 0.f : p.temperature;  // as sample_token's greedy test
   r.top_k = std::max(0, p.top_k);
@@ -122,23 +131,30 @@ std::vector<float> processed_logits(const float* raw, int64_t V, const SamplerRo
   return logits;
 }
 
+// The largest of x[0, n), -inf when there is none; NaN never wins. Eight
+// independent maxima, which the compiler vectorizes: one running maximum
+// (std::max_element, std::max in a loop) waits a compare's latency a value,
+// ~100 us over a 129,280-entry vocabulary.
+float max_of(const float* x, int64_t n) {
+  float m[8] = {kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) m[j] = x[i + j] > m[j] ? x[i + j] : m[j];
+  for (; i < n; ++i) m[0] = x[i] > m[0] ? x[i] : m[0];
+  float best = m[0];
+  for (int j = 1; j < 8; ++j) best = m[j] > best ? m[j] : best;
+  return best;
+}
+
 // The index of the largest value, the lowest on ties; NaN never wins (as
-// the CUDA sampler's). Blocks of 256 are reduced with 8 independent maxima,
-// which the compiler vectorizes: a 129,280-entry vocabulary takes a few us,
-// where std::max_element's dependent compares took ~100.
+// the CUDA sampler's): the first block of 256 whose max_of is the largest,
+// then the value's first place in it.
 int32_t argmax(const float* x, int64_t V) {
   constexpr int64_t kBlock = 256;
   float best = kNegInf;
   int64_t best_block = -1;
   for (int64_t b = 0; b < V; b += kBlock) {
-    const int64_t n = std::min(kBlock, V - b);
-    float m[8] = {kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-      for (int j = 0; j < 8; ++j) m[j] = x[b + i + j] > m[j] ? x[b + i + j] : m[j];
-    for (; i < n; ++i) m[0] = x[b + i] > m[0] ? x[b + i] : m[0];
-    float bm = m[0];
-    for (int j = 1; j < 8; ++j) bm = m[j] > bm ? m[j] : bm;
+    const float bm = max_of(x + b, std::min(kBlock, V - b));
     if (bm > best) {  // strictly: the first block holding the maximum
       best = bm;
       best_block = b;
@@ -151,16 +167,6 @@ int32_t argmax(const float* x, int64_t V) {
   return 0;
 }
 int32_t argmax(const std::vector<float>& logits) { return argmax(logits.data(), int64_t(logits.size())); }
-
-// True when apply_logits_processors would leave the row as it is: greedy
-// can then take the argmax of the raw logits without copying them.
-bool processors_idle(const SamplerRow& row) {
-  const SamplingParams& p = *row.params;
-  const int generated = int(row.tokens->size()) - row.prompt_len;
-  return !row.allowed && p.allowed_token_ids.empty() && p.bad_words_token_ids.empty() && generated >= p.min_tokens &&
-         p.logit_bias.empty() && p.repetition_penalty == 1.0f && p.frequency_penalty == 0.0f &&
-         p.presence_penalty == 0.0f;
-}
 
 // A candidate token: its id, its processed logit over the temperature, and
 // its probability (normalised over the top-k candidates).
@@ -222,23 +228,8 @@ struct Truncated {
 Truncated truncate(std::vector<float>& logits, const float* raw, const SamplingParams& p) {
   const int64_t V = int64_t(logits.size());
   const float inv_t = 1.f / p.temperature;
-  // Scaled in place, the maximum in 8 independent lanes (NaN never wins):
-  // one running maximum kept the loop at a compare's latency a logit, about
-  // 0.35 ms of a top-k draw over 129,280 logits.
-  float lane[8] = {kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf};
-  float* l = logits.data();
-  int64_t i = 0;
-  for (; i + 8 <= V; i += 8)
-    for (int j = 0; j < 8; ++j) {
-      l[i + j] *= inv_t;
-      lane[j] = l[i + j] > lane[j] ? l[i + j] : lane[j];
-    }
-  for (; i < V; ++i) {
-    l[i] *= inv_t;
-    lane[0] = l[i] > lane[0] ? l[i] : lane[0];
-  }
-  float mx = lane[0];
-  for (int j = 1; j < 8; ++j) mx = lane[j] > mx ? lane[j] : mx;
+  for (float& x : logits) x *= inv_t;
+  const float mx = max_of(logits.data(), V);  // a running maximum took ~0.35 ms here
   Truncated t;
   std::vector<Weighted>& c = t.c;
   if (p.top_k > 0 && p.top_k < V) {
@@ -263,12 +254,9 @@ Truncated truncate(std::vector<float>& logits, const float* raw, const SamplingP
       c.back() = {at, l[at], 0.0};
       std::push_heap(c.begin(), c.end(), before);
     };
-    for (; i + 16 <= int32_t(V); i += 16) {
-      float m = kNegInf;
-      for (int j = 0; j < 16; ++j) m = l[i + j] > m ? l[i + j] : m;
-      if (m > c.front().x)
+    for (; i + 16 <= int32_t(V); i += 16)
+      if (max_of(l + i, 16) > c.front().x)
         for (int j = 0; j < 16; ++j) offer(i + j);
-    }
     for (; i < int32_t(V); ++i) offer(i);
   } else {
     c.reserve(size_t(V));

@@ -108,7 +108,7 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
   if (!be.capture_graph([] {}, 0)) return;
   const auto t0 = std::chrono::steady_clock::now();
   const int bs = cache_.block_size;
-  const int max_len = o.max_model_len > 0 ? o.max_model_len : int(model_.config().max_position_embeddings);
+  const int max_len = max_model_len(model_, o);
   graph_max_blocks_ = (max_len + bs - 1) / bs;
 
   // A profile step at the largest prefill first, so that every workspace

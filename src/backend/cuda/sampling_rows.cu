@@ -57,7 +57,6 @@ __device__ int row_argmax(const float* row, int V, ArgScratch& s) {
   return block_argmax(bv, bi, s);
 }
 
-// Philox4x32-10 (Salmon et al., SC'11).
 struct SampleSmem {
   ArgScratch arg;
   float red[33];
