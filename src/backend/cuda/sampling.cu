@@ -42,23 +42,6 @@ constexpr int kWarps = kThreads / 32;
 constexpr int kGroups = 4;                      // groups of 4 consecutive logits a thread
 constexpr int kChunk = kThreads * kGroups * 4;  // 4,096 logits a block
 
-struct ArgScratch {
-  float v[kWarps];
-  int i[kWarps];
-};
-
-// Block-wide argmax of (v, i) pairs; every thread gets the pair (i = -1: none).
-__device__ void block_argmax(float& v, int& i, ArgScratch& s) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  warp_argmax(v, i);
-  __syncthreads();
-  if (lane == 0) { s.v[warp] = v; s.i[warp] = i; }
-  __syncthreads();
-  v = lane < kWarps ? s.v[lane] : 0.f;
-  i = lane < kWarps ? s.i[lane] : -1;
-  warp_argmax(v, i);
-}
-
 // ---- the scratch (sample_scratch_bytes): per row a state, a 256-bin count
 // and mass histogram, and one partial per chunk ----
 struct RowState {
@@ -300,7 +283,7 @@ __global__ void __launch_bounds__(kThreads)
 // acceptance.
 __global__ void __launch_bounds__(kThreads)
     draw_kernel(const float* logits, int V, int S, SamplingParams p, Scratch s, int32_t* out) {
-  __shared__ ArgScratch arg;
+  __shared__ ArgScratch<kWarps> arg;
   __shared__ unsigned long long zsum;
   const int chunk = blockIdx.x, row = blockIdx.y;
   const Row r = row_of(p, row, V);

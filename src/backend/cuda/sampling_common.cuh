@@ -34,6 +34,32 @@ __device__ __forceinline__ void warp_argmax(float& v, int& i) {
   }
 }
 
+// Per-warp slots of block_argmax.
+template <int kWarps>
+struct ArgScratch {
+  float v[kWarps];
+  int i[kWarps];
+};
+
+// Block-wide argmax of (v, i) pairs over kWarps full warps; every thread
+// gets the pair (i = -1: none). Each warp folds the per-warp slots itself,
+// so no barrier follows; the leading one lets a caller reuse s.
+template <int kWarps>
+__device__ __forceinline__ void block_argmax(float& v, int& i, ArgScratch<kWarps>& s) {
+  static_assert(kWarps >= 1 && kWarps <= 32, "one slot a lane");
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  warp_argmax(v, i);
+  __syncthreads();
+  if (lane == 0) {
+    s.v[warp] = v;
+    s.i[warp] = i;
+  }
+  __syncthreads();
+  v = lane < kWarps ? s.v[lane] : 0.f;
+  i = lane < kWarps ? s.i[lane] : -1;
+  warp_argmax(v, i);
+}
+
 // Philox4x32-10 (Salmon et al., SC'11).
 __device__ __forceinline__ uint4 philox4x32(uint4 c, uint2 k) {
 #pragma unroll

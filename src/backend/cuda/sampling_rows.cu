@@ -17,33 +17,7 @@ using namespace sampling_detail;
 constexpr int kThreads = 1024;
 constexpr int kWarps = kThreads / 32;
 
-struct ArgScratch {
-  float v[kWarps];
-  int i[kWarps];
-  int result;
-};
-
-// Block-wide argmax of (v, i) pairs; every thread gets the index (or -1).
-__device__ int block_argmax(float v, int i, ArgScratch& s) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  warp_argmax(v, i);
-  __syncthreads();
-  if (lane == 0) {
-    s.v[warp] = v;
-    s.i[warp] = i;
-  }
-  __syncthreads();
-  if (warp == 0) {
-    v = s.v[lane];
-    i = s.i[lane];
-    warp_argmax(v, i);
-    if (lane == 0) s.result = i;
-  }
-  __syncthreads();
-  return s.result;
-}
-
-__device__ int row_argmax(const float* row, int V, ArgScratch& s) {
+__device__ int row_argmax(const float* row, int V, ArgScratch<kWarps>& s) {
   float bv = 0.f;
   int bi = -1;
   for (int i = threadIdx.x; i < V; i += kThreads) {
@@ -54,11 +28,12 @@ __device__ int row_argmax(const float* row, int V, ArgScratch& s) {
       bi = i;
     }
   }
-  return block_argmax(bv, bi, s);
+  block_argmax(bv, bi, s);
+  return bi;
 }
 
 struct SampleSmem {
-  ArgScratch arg;
+  ArgScratch<kWarps> arg;
   float red[33];
   int hist[256];
   unsigned long long mass[256];
@@ -205,7 +180,8 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits, i
       }
     }
   }
-  const int i = block_argmax(bv, bi, sm.arg);
+  block_argmax(bv, bi, sm.arg);
+  const int i = bi;
   if (draft >= 0) z = block_sum_q(z, sm.zq);
   if (threadIdx.x == 0) {
     int t = i < 0 ? 0 : i;
@@ -215,7 +191,7 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits, i
 }
 
 __global__ void __launch_bounds__(kThreads) argmax_kernel(const float* logits, int V, int32_t* out) {
-  __shared__ ArgScratch s;
+  __shared__ ArgScratch<kWarps> s;
   const int i = row_argmax(logits + int64_t(blockIdx.x) * V, V, s);
   if (threadIdx.x == 0) out[blockIdx.x] = i < 0 ? 0 : i;
 }
