@@ -8,8 +8,10 @@
 # Sections, in the order given: samp_t (sampling and allocator tests, both
 # samplers), sampb (bench_cuda_attention --sampling), zf (bench_gpu_e2e FP8
 # --ab alloc-zero-fill=1,0), fwd0z / fwd1 (forward, graph, engine tests with
-# every opt-in knob on, zero fill off / on), allz (all of test_cuda, knobs
-# on, zero fill off), eng (sable bench offline with the knobs on, then off).
+# every opt-in knob on, zero fill off / on), all (all of test_cuda, the
+# defaults), allz (all of test_cuda, knobs on, zero fill off), eng (sable bench offline with the knobs on, then off),
+# e2e (bench_gpu_e2e bf16 then FP8, or $E2E_DTYPES; prefill $E2E_PREFILL or
+# 4096; bf16 needs an H200's memory).
 # Results under $OUT; copy what matters into bench/results/.
 set -u
 O=${OUT:-/tmp/out}; mkdir -p b "$O"
@@ -23,10 +25,15 @@ fwd1) SABLE_MLA_GRAPH_SPLITS=1 SABLE_PINNED_STAGING=1 timeout 200 b/test_cuda --
   grep -E "^\[  PASSED|FAILED|Failure" $O/t_fwd1.log | head -20;;
 fwd0z) SABLE_ALLOC_ZERO_FILL=0 SABLE_MLA_GRAPH_SPLITS=1 SABLE_PINNED_STAGING=1 SABLE_SAMPLING_SPLIT=1 timeout 200 b/test_cuda --gtest_color=no --gtest_filter='*CudaForwardFixture*/tiny_dsv3_fp8_*:*Graph*:*Engine*:*Runner*' > $O/t_fwd0z.log 2>&1; st "fwd zero-fill=0 rc=$?"
   grep -E "^\[  PASSED|FAILED|Failure" $O/t_fwd0z.log | head -20;;
+all) timeout 300 b/test_cuda --gtest_color=no > $O/t_all.log 2>&1; st "all tests, defaults rc=$?"
+  grep -E "^\[  PASSED|FAILED|Failure" $O/t_all.log | head -20;;
 allz) SABLE_ALLOC_ZERO_FILL=0 SABLE_MLA_GRAPH_SPLITS=1 SABLE_PINNED_STAGING=1 SABLE_SAMPLING_SPLIT=1 timeout 300 b/test_cuda --gtest_color=no > $O/t_all0z.log 2>&1; st "all tests zero-fill=0 rc=$?"
   grep -E "^\[  PASSED|FAILED|Failure" $O/t_all0z.log | head -20;;
 sampb) timeout 90 b/bench_cuda_attention --sampling > $O/samp.txt 2>&1; st "samp bench rc=$?"; grep -E "copy|sample" $O/samp.txt | head -24;;
 zf) timeout 240 b/bench_gpu_e2e --preset dsv3-slice --layers 4 --fp8 --prefill ${ZF_PREFILL:-0} --batches 1,32 --ab alloc-zero-fill=1,0 > $O/zf.txt 2>&1; st "e2e zero-fill A/B rc=$?"
   grep -vE "^\s*$" $O/zf.txt | grep -E "\||captured|copy|rror" | head -30;;
 eng) for v in 1 0; do SABLE_MLA_GRAPH_SPLITS=$v SABLE_PINNED_STAGING=$v SABLE_SAMPLING_SPLIT=$v SABLE_ALLOC_ZERO_FILL=${ENG_ZF:-1} timeout 200 b/sable bench offline --model-preset dsv3-slice --layers 4 --quantization fp8 --device cuda --preset single,concurrent32 --disable-tqdm > $O/eng_$v.txt 2>&1; st "engine knobs=$v rc=$?"; grep -E "captured|Result|TPOT|ITL|rror" $O/eng_$v.txt | head -16; done;;
+e2e) for dt in ${E2E_DTYPES:-bf16 fp8}; do f=; [ $dt = fp8 ] && f=--fp8
+  timeout 270 b/bench_gpu_e2e --preset dsv3-slice --layers 4 $f --prefill ${E2E_PREFILL:-4096} > $O/e2e_$dt.txt 2>&1; st "e2e $dt rc=$?"
+  grep -vE "^\s*$" $O/e2e_$dt.txt | grep -E "\||captured|copy|rror" | head -30; done;;
 esac; done

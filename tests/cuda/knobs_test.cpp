@@ -6,11 +6,13 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "backend/cuda/pdl.h"
+#include "backend/cuda/sampling.h"
 #include "backend/cuda/tuning_value.h"
 
 namespace sable {
@@ -59,7 +61,36 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   EXPECT_TRUE(cuda::set_knob("mla-front", 1));
   EXPECT_TRUE(cuda::mla_front_enabled());
   EXPECT_TRUE(cuda::set_knob("mla-front", front ? 1 : 0));
-  EXPECT_EQ(cuda::knob_help().size(), 12u);  // e950d9a added mla-front without counting it
+  // The knobs that take 0 / 1 (or 0-2) refuse other values without a change.
+  EXPECT_FALSE(cuda::set_knob("mla-graph-splits", 2));
+  EXPECT_FALSE(cuda::set_knob("pinned-staging", -1));
+  EXPECT_FALSE(cuda::set_knob("alloc-zero-fill", 2));
+  EXPECT_FALSE(cuda::set_knob("sampling-split", 3));
+  const int split = cuda::sampling_split();
+  EXPECT_TRUE(cuda::set_knob("sampling-split", 2));
+  EXPECT_EQ(cuda::sampling_split(), 2);
+  EXPECT_TRUE(cuda::set_knob("sampling-split", split));
+  // Every knob by name, once each, in the help's order: a knob added to the
+  // table is added here too (a count of them went stale twice).
+  std::vector<std::string> names;
+  for (const std::string& line : cuda::knob_help()) names.push_back(line.substr(0, line.find(':')));
+  const std::vector<std::string> want{"pdl",
+                                      "stream-tiles",
+                                      "dense-kwarps",
+                                      "stream-gemm-variant",
+                                      "moe-bn",
+                                      "moe-wgmma-variant",
+                                      "stream-kwarps",
+                                      "mla-split-tiles",
+                                      "mla-small-units",
+                                      "mla-graph-splits",
+                                      "pinned-staging",
+                                      "sampling-split",
+                                      "alloc-zero-fill",
+                                      "absorb-rope",
+                                      "mla-front",
+                                      "skip"};
+  EXPECT_EQ(names, want);
 }
 
 // The environment's value when it is a whole valid integer, else the

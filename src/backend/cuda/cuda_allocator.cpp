@@ -8,10 +8,13 @@
 
 namespace sable::cuda {
 namespace {
-// Knob "alloc-zero-fill": 1 (the default while it is measured) clears every
-// block handed out, as set_zero_fill(true) asks; 0 leaves blocks as they
-// are, whatever set_zero_fill says.
-TuningValue g_zero_fill{"SABLE_ALLOC_ZERO_FILL", 1, [](int v) { return v == 0 || v == 1; }};
+// Knob "alloc-zero-fill": 0 (the default) leaves blocks as they are,
+// whatever set_zero_fill says: what must be zero is cleared by
+// allocate_zeroed (Tensor::zeros, the KV cache). 1 clears every block
+// handed out, as set_zero_fill(true) asks, at ~0.1 ms a decode step of 58
+// memset nodes (H200, record 2026-12-06-81e6389; every CUDA test passed
+// without it on an H100, record 2026-12-06-h100-knobs-on).
+TuningValue g_zero_fill{"SABLE_ALLOC_ZERO_FILL", 0, [](int v) { return v == 0 || v == 1; }};
 }  // namespace
 
 bool set_alloc_zero_fill(int on) { return g_zero_fill.set(on); }

@@ -51,11 +51,12 @@ const Knob kKnobs[] = {
     {"pinned-staging", "1 | 0 (small uploads staged in pinned memory without waiting, SABLE_PINNED_STAGING)",
      [](int v) { return set_pinned_staging(v); }},
     {"sampling-split",
-     "0 | 1 | 2 (GPU sampling: one block a row; rows split over blocks up to 64 rows; always split; "
+     "1 | 0 | 2 (GPU sampling: rows split over blocks up to 64 rows, one block a row beyond; one block a row; "
+     "always split; "
      "SABLE_SAMPLING_SPLIT)",
      [](int v) { return set_sampling_split(v); }},
     {"alloc-zero-fill",
-     "1 | 0 (every device allocation cleared by a memset, in graphs a memset node; SABLE_ALLOC_ZERO_FILL)",
+     "0 | 1 (every device allocation cleared by a memset, in graphs a memset node; SABLE_ALLOC_ZERO_FILL)",
      [](int v) { return set_alloc_zero_fill(v); }},
     {"absorb-rope", "1 | 0 (q_rope's RoPE inside mla_absorb_q, or a launch of its own after it)",
      [](int v) { return (v == 0 || v == 1) && (g_absorb_rope = v == 1, true); }},

@@ -209,7 +209,7 @@ bool mma_supported(const Tensor& q, const Tensor& cache, const Tensor& out, int 
 // More lose at batch 1 (record 2026-12-02-d6fd43f-step-skip-and-mla-split-ab.md).
 constexpr int kRuleSplitTiles = 1;
 
-TuningValue g_graph_splits{"SABLE_MLA_GRAPH_SPLITS", 0, [](int v) { return v == 0 || v == 1; }};
+TuningValue g_graph_splits{"SABLE_MLA_GRAPH_SPLITS", 1, [](int v) { return v == 0 || v == 1; }};
 
 // The split count of `kernel` for T tokens of H heads, at most max_seq_len /
 // min_keys splits (backend/mla_splits.cpp has the shapes, the rule and how it

@@ -62,13 +62,13 @@ bool set_mla_split_tiles(int tiles);
 // "mla-small-units"). False outside 0..4096.
 bool set_mla_small_units(int units);
 // How a CUDA graph's MLA decode picks its split count (knob
-// "mla-graph-splits", SABLE_MLA_GRAPH_SPLITS): 1, one that suits every
-// context up to the graph's bound (mla_graph_splits); 0, the default until
-// it has run on a GPU, the bound's own (mla_splits at the longest context).
+// "mla-graph-splits", SABLE_MLA_GRAPH_SPLITS): 1 (the default), one that
+// suits every context up to the graph's bound (mla_graph_splits); 0, the
+// bound's own (mla_splits at the longest context).
 bool set_mla_graph_splits(int mode);
-// Knob "pinned-staging" (SABLE_PINNED_STAGING): 1, small uploads through
-// pinned staging without waiting (pinned_staging.h); 0, the default until it
-// has run on a GPU, the waiting copies.
+// Knob "pinned-staging" (SABLE_PINNED_STAGING): 1 (the default), small
+// uploads through pinned staging without waiting (pinned_staging.h); 0, the
+// waiting copies.
 bool set_pinned_staging(int on);
 bool pinned_staging_enabled();
 

@@ -9,7 +9,7 @@
 namespace sable::cuda {
 
 namespace {
-TuningValue g_staging{"SABLE_PINNED_STAGING", 0, [](int v) { return v == 0 || v == 1; }};
+TuningValue g_staging{"SABLE_PINNED_STAGING", 1, [](int v) { return v == 0 || v == 1; }};
 }  // namespace
 
 bool set_pinned_staging(int on) { return g_staging.set(on); }

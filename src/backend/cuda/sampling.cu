@@ -27,14 +27,14 @@ namespace sable::cuda {
 namespace {
 using namespace sampling_detail;
 
-// Knob "sampling-split" (SABLE_SAMPLING_SPLIT): 0 (the default until it
-// has run on a GPU) the one-block-a-row sampler; 1 the split kernels below
-// up to kSplitMaxRows rows, one block a row beyond (H200, record
+// Knob "sampling-split" (SABLE_SAMPLING_SPLIT): 0 the one-block-a-row
+// sampler; 1 (the default) the split kernels below up to kSplitMaxRows
+// rows, one block a row beyond (H200, record
 // 2026-12-06-81e6389: split 4.6x faster at 1 row, ~10 % at 64, slower at
 // 256); 2 always split (tests, benchmarks). Both samplers give every row
 // the same token (exact folds), so the choice by row count keeps a row's
 // token independent of its batch.
-TuningValue g_split{"SABLE_SAMPLING_SPLIT", 0, [](int v) { return v >= 0 && v <= 2; }};
+TuningValue g_split{"SABLE_SAMPLING_SPLIT", 1, [](int v) { return v >= 0 && v <= 2; }};
 constexpr int64_t kSplitMaxRows = 64;
 
 constexpr int kThreads = 256;

@@ -98,10 +98,10 @@ void argmax(const Tensor& logits, Tensor& scratch, Tensor& out, cudaStream_t str
 // scratch: at least sample_scratch_bytes(N, V) device bytes.
 void sample(const Tensor& logits, const SamplingParams& p, Tensor& scratch, Tensor& out, cudaStream_t stream);
 
-// Knob "sampling-split" (SABLE_SAMPLING_SPLIT): 0, the default until it has
-// run on a GPU, one 1024-thread block a row (sampling_rows.cu, no scratch
-// used); 1, rows split over blocks of 4,096 logits (sampling.cu) up to 64
-// rows, one block a row beyond; 2, always split. Every row's token is the
+// Knob "sampling-split" (SABLE_SAMPLING_SPLIT): 0, one 1024-thread block a
+// row (sampling_rows.cu, no scratch used); 1 (the default), rows split over
+// blocks of 4,096 logits (sampling.cu) up to 64 rows, one block a row
+// beyond; 2, always split. Every row's token is the
 // same under all three (exact folds, fixed-point masses). False for other
 // values.
 bool set_sampling_split(int mode);

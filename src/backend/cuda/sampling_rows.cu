@@ -1,6 +1,6 @@
-// GPU sampling, one 1024-thread block a row: the first sampler, kept while
-// the split sampler (sampling.cu) is measured; knob sampling-split=0 (the
-// default until it has run on a GPU) selects it. A row of V = 129,280 floats
+// GPU sampling, one 1024-thread block a row: the first sampler, which
+// sample() takes beyond 64 rows (faster there than the split sampler of
+// sampling.cu) and for every row count under knob sampling-split=0. A row of V = 129,280 floats
 // is streamed by one SM once for greedy rows and once more per filter pass
 // (top-k and top-p are radix selections over the ordered float bits, 4
 // passes of 8 bits each), bound by that SM's load latency.
