@@ -1,6 +1,7 @@
 #include "engine/sampler.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -183,28 +184,55 @@ bool before(const Weighted& a, const Weighted& b) { return a.x > b.x || (a.x == 
 // cumulative probability reaches t (cum >= t when `ge`, cum > t otherwise),
 // or the last one when none does. Returns its index r and leaves c[lo, r)
 // holding the candidates before it (in any order), c[r] itself, and the rest
-// after. A selection, not a sort: expected O(hi - lo). The 256 most likely
-// are tried first, which holds the answer for a peaked distribution; else
-// the range is halved around a pivot, keeping the half the answer lies in.
+// after. A selection, not a sort: O(hi - lo) a round. Each round bins the
+// range by x (kBins equal widths from its largest x down to its least; the
+// canonical order is bin by bin), walks the bins' masses to the one where
+// the sum reaches t, and keeps only that bin, partitioned into place; the
+// last few are sorted. Why bins: nth_element halvings took ~60 % of a draw
+// over 129,280 logits at T=0.8 (2.2 of 3.5 ms, bench_host_sampler).
 size_t cumulative_select(std::vector<Weighted>& c, size_t lo, size_t hi, double t, bool ge) {
   auto reached = [&](double cum) { return ge ? cum >= t : cum > t; };
   auto it = [&](size_t i) { return c.begin() + ptrdiff_t(i); };
-  bool first = true;
+  constexpr int kBins = 1024;
+  std::array<double, kBins> mass;
   while (hi - lo > 64) {
-    const size_t m = first ? lo + 256 : lo + (hi - lo) / 2;
-    first = false;
-    if (m >= hi) break;
-    std::nth_element(it(lo), it(m), it(hi), before);  // c[lo, m) before c[m], c(m, hi) after
-    double s = 0;
-    for (size_t i = lo; i < m; ++i) s += c[i].prob;
-    if (reached(s)) {
-      hi = m;
-    } else if (reached(s + c[m].prob)) {
-      return m;
-    } else {
-      t -= s + c[m].prob;
-      lo = m + 1;
+    // Four independent extremes: one running pair waits a compare's latency a candidate.
+    float hi4[4], lo4[4];
+    for (int j = 0; j < 4; ++j) hi4[j] = lo4[j] = c[lo].x;
+    size_t i = lo;
+    for (; i + 4 <= hi; i += 4)
+      for (int j = 0; j < 4; ++j) {
+        hi4[j] = std::max(hi4[j], c[i + size_t(j)].x);
+        lo4[j] = std::min(lo4[j], c[i + size_t(j)].x);
+      }
+    for (; i < hi; ++i) {
+      hi4[0] = std::max(hi4[0], c[i].x);
+      lo4[0] = std::min(lo4[0], c[i].x);
     }
+    const float xmax = std::max(std::max(hi4[0], hi4[1]), std::max(hi4[2], hi4[3]));
+    const float xmin = std::min(std::min(lo4[0], lo4[1]), std::min(lo4[2], lo4[3]));
+    const float range = xmax - xmin;
+    if (!(range > 0) || !std::isfinite(range)) break;  // ties (or an infinite x): sort them
+    // Monotone in x (float rounding is), so the canonical order runs bin by
+    // bin; the largest x lands in bin 0 and the least in the last, so every
+    // round keeps a strictly smaller range.
+    const float scale = float(kBins) / range;
+    auto bin = [&](float x) { return std::min(kBins - 1, int((xmax - x) * scale)); };
+    mass.fill(0.0);
+    for (size_t i = lo; i < hi; ++i) mass[size_t(bin(c[i].x))] += c[i].prob;
+    double before_b = 0;
+    int b = 0;
+    for (; b < kBins && !reached(before_b + mass[size_t(b)]); ++b) before_b += mass[size_t(b)];
+    if (b == kBins) {  // never reached: the answer is the last candidate, in the last non-empty bin
+      for (b = kBins - 1; b > 0 && mass[size_t(b)] == 0.0; --b) {
+      }
+      before_b -= mass[size_t(b)];
+    }
+    const auto first = std::partition(it(lo), it(hi), [&](const Weighted& w) { return bin(w.x) < b; });
+    const auto last = std::partition(first, it(hi), [&](const Weighted& w) { return bin(w.x) == b; });
+    t -= before_b;
+    lo = size_t(first - c.begin());
+    hi = size_t(last - c.begin());
   }
   std::sort(it(lo), it(hi), before);
   double cum = 0;

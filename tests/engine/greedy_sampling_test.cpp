@@ -206,5 +206,35 @@ TEST(RandomSampling, TopKKeepsTheLowerIdsOfTiedLogits) {
   }
 }
 
+TEST(RandomSampling, WholeVocabularyDrawsOverTiesAndPeaks) {
+  // No top-k: the draw selects over every logit. Three shapes of row: a
+  // coarse grid (thousands of ties inside one bin of the selection, which
+  // it must sort), a peaked row (a few logits far above the rest: the
+  // answer sits in the first bins), and a flat one (every logit equal).
+  std::mt19937 rng(5);
+  std::normal_distribution<float> n(0.f, 2.f);
+  std::vector<float> grid(60000), peaked(60000), flat(60000, 0.25f);
+  for (float& v : grid) v = std::round(n(rng) * 2.f) / 2.f;
+  for (float& v : peaked) v = n(rng) - 20.f;
+  for (int i = 0; i < 6; ++i) peaked[size_t(i) * 9973] = 4.f + float(i);
+  int checked = 0, differ = 0;
+  for (const std::vector<float>* raw : {&grid, &peaked, &flat})
+    for (float top_p : {1.f, 0.9f, 0.3f})
+      for (float min_p : {0.f, 0.01f}) {
+        SamplingParams p;
+        p.temperature = 0.8f;
+        p.top_p = top_p;
+        p.min_p = min_p;
+        std::vector<int32_t> tokens{1, 2, 3, 4};
+        for (uint64_t seed = 1; seed <= 15; ++seed) {
+          SamplerRow row{&p, seed, 0, &tokens, 2, std::nullopt};
+          ++checked;
+          differ += sample_token(raw->data(), int64_t(raw->size()), row).token != reference_draw(*raw, p, seed, 2);
+        }
+      }
+  EXPECT_EQ(checked, 270);
+  EXPECT_EQ(differ, 0);
+}
+
 }  // namespace
 }  // namespace sable
