@@ -30,6 +30,7 @@
 
 #include "engine/request.h"
 #include "engine/sampler.h"
+#include "engine/sampler_reference.h"
 
 using namespace sable;
 using Clock = std::chrono::steady_clock;
@@ -42,39 +43,14 @@ struct Case {
   int top_k;
 };
 
-// The definition, the obvious way (the peer column).
+// The definition, the obvious way (the peer column): greedy as a copy of
+// the row and std::max_element, a random draw as engine/sampler_reference.h.
 int32_t definition(const std::vector<float>& raw, const SamplingParams& p, double u) {
   if (p.temperature == 0.f) {
     std::vector<float> x = raw;  // the processed copy a sampler makes
     return int32_t(std::max_element(x.begin(), x.end()) - x.begin());
   }
-  const size_t V = raw.size();
-  std::vector<float> x(V);
-  for (size_t i = 0; i < V; ++i) x[i] = raw[i] / p.temperature;
-  std::vector<int32_t> ids(V);
-  std::iota(ids.begin(), ids.end(), 0);
-  std::sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) {
-    return x[size_t(a)] > x[size_t(b)] || (x[size_t(a)] == x[size_t(b)] && a < b);
-  });
-  if (p.top_k > 0 && size_t(p.top_k) < V) ids.resize(size_t(p.top_k));
-  std::vector<double> prob(ids.size());
-  double sum = 0;
-  for (size_t i = 0; i < ids.size(); ++i) sum += prob[i] = std::exp(double(x[size_t(ids[i])] - x[size_t(ids[0])]));
-  size_t keep = ids.size();
-  while (p.min_p > 0 && keep > 1 && prob[keep - 1] < double(p.min_p) * prob[0]) --keep;
-  if (p.top_p < 1.f) {
-    double cum = 0;
-    size_t k = 0;
-    while (k < keep && !((cum += prob[k++] / sum) >= double(p.top_p))) {
-    }
-    keep = k;
-  }
-  double mass = 0;
-  for (size_t i = 0; i < keep; ++i) mass += prob[i];
-  double cum = 0;
-  for (size_t i = 0; i < keep; ++i)
-    if (u * mass < (cum += prob[i])) return ids[i];
-  return ids[keep - 1];
+  return reference_draw(raw, p, u);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 
 #include "core/rng.h"
 #include "engine/sampler.h"
+#include "engine/sampler_reference.h"
 
 namespace sable {
 namespace {
@@ -105,39 +106,10 @@ TEST(GreedySampling, ProcessorsStillApply) {
   EXPECT_EQ(g.token(x), 5);
 }
 
-// sample_token's draw by its definition: candidates sorted by probability
-// (then id), top-k, min-p from the tail, the shortest top-p prefix, and a
-// walk of the cumulative probability to the row's uniform times the kept
-// mass (the uniform as sampler.cpp's row_uniform).
+// sample_token's draw by its definition (engine/sampler_reference.h), at
+// the uniform sampler.cpp's row_uniform gives a row of this seed and step.
 int32_t reference_draw(const std::vector<float>& raw, const SamplingParams& p, uint64_t seed, int step) {
-  std::vector<double> x(raw.size());
-  for (size_t i = 0; i < raw.size(); ++i) x[i] = double(raw[i] * (1.f / p.temperature));
-  std::vector<int32_t> ids(raw.size());
-  std::iota(ids.begin(), ids.end(), 0);
-  std::sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) {
-    return x[size_t(a)] > x[size_t(b)] || (x[size_t(a)] == x[size_t(b)] && a < b);
-  });
-  if (p.top_k > 0 && size_t(p.top_k) < ids.size()) ids.resize(size_t(p.top_k));
-  std::vector<double> prob(ids.size());
-  double sum = 0;
-  for (size_t i = 0; i < ids.size(); ++i) sum += prob[i] = std::exp(x[size_t(ids[i])] - x[size_t(ids[0])]);
-  for (double& q : prob) q /= sum;
-  size_t keep = ids.size();
-  while (p.min_p > 0 && keep > 1 && prob[keep - 1] < double(p.min_p) * prob[0]) --keep;
-  if (p.top_p < 1.f) {
-    double cum = 0;
-    size_t k = 0;
-    while (k < keep && !((cum += prob[k++]) >= double(p.top_p))) {
-    }
-    keep = k;
-  }
-  double mass = 0;
-  for (size_t i = 0; i < keep; ++i) mass += prob[i];
-  const double u = double(hash_counter(seed, 1, uint64_t(step)) >> 11) * 0x1p-53 * mass;
-  double cum = 0;
-  for (size_t i = 0; i < keep; ++i)
-    if (u < (cum += prob[i])) return ids[i];
-  return ids[keep - 1];
+  return sable::reference_draw(raw, p, double(hash_counter(seed, 1, uint64_t(step)) >> 11) * 0x1p-53);
 }
 
 TEST(RandomSampling, DrawsTheTokenOfTheDefinition) {
