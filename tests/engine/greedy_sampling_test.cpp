@@ -179,33 +179,58 @@ TEST(RandomSampling, TopKKeepsTheLowerIdsOfTiedLogits) {
 }
 
 TEST(RandomSampling, WholeVocabularyDrawsOverTiesAndPeaks) {
-  // No top-k: the draw selects over every logit. Three shapes of row: a
-  // coarse grid (thousands of ties inside one bin of the selection, which
-  // it must sort), a peaked row (a few logits far above the rest: the
-  // answer sits in the first bins), and a flat one (every logit equal).
+  // No top-k: the draw bins every logit and gathers candidates only where
+  // top-p's cut and the draw fall. Three shapes of row: a coarse grid
+  // (thousands of ties inside one bin, which it must sort), a peaked row (a
+  // few logits far above the rest: the answer in the first bins), and a
+  // flat one (every logit equal: one bin); NaN and -inf sprinkled in. And
+  // the edges of the filters: top-p that keeps only the top, top-p beyond
+  // what min-p leaves (everything min-p kept stays), min-p above 1 (the
+  // most likely alone).
   std::mt19937 rng(5);
   std::normal_distribution<float> n(0.f, 2.f);
   std::vector<float> grid(60000), peaked(60000), flat(60000, 0.25f);
   for (float& v : grid) v = std::round(n(rng) * 2.f) / 2.f;
   for (float& v : peaked) v = n(rng) - 20.f;
   for (int i = 0; i < 6; ++i) peaked[size_t(i) * 9973] = 4.f + float(i);
+  for (std::vector<float>* raw : {&grid, &peaked, &flat}) {
+    (*raw)[17] = std::nanf("");
+    (*raw)[30001] = -kInf;
+  }
   int checked = 0, differ = 0;
   for (const std::vector<float>* raw : {&grid, &peaked, &flat})
-    for (float top_p : {1.f, 0.9f, 0.3f})
-      for (float min_p : {0.f, 0.01f}) {
+    for (float top_p : {1.f, 0.9999f, 0.9f, 0.3f, 1e-6f})
+      for (float min_p : {0.f, 0.01f, 2.f}) {
         SamplingParams p;
         p.temperature = 0.8f;
         p.top_p = top_p;
         p.min_p = min_p;
         std::vector<int32_t> tokens{1, 2, 3, 4};
-        for (uint64_t seed = 1; seed <= 15; ++seed) {
+        for (uint64_t seed = 1; seed <= 8; ++seed) {
           SamplerRow row{&p, seed, 0, &tokens, 2, std::nullopt};
           ++checked;
-          differ += sample_token(raw->data(), int64_t(raw->size()), row).token != reference_draw(*raw, p, seed, 2);
+          const int32_t got = sample_token(raw->data(), int64_t(raw->size()), row).token;
+          differ += got != reference_draw(*raw, p, seed, 2);
+          EXPECT_NE(got, 17);
+          EXPECT_NE(got, 30001);
         }
       }
-  EXPECT_EQ(checked, 270);
+  EXPECT_EQ(checked, 360);
   EXPECT_EQ(differ, 0);
+}
+
+TEST(RandomSampling, InfiniteOrNoCandidatesGiveTheRawArgmax) {
+  std::vector<float> raw(5000, 0.f);
+  raw[40] = kInf;  // holds all the mass
+  raw[41] = kInf;
+  SamplingParams p;
+  p.temperature = 1.f;
+  std::vector<int32_t> tokens{1, 2, 3, 4};
+  SamplerRow row{&p, 7, 0, &tokens, 2, std::nullopt};
+  EXPECT_EQ(sample_token(raw.data(), int64_t(raw.size()), row).token, 40);
+  std::vector<float> none(5000, -kInf);
+  none[3] = std::nanf("");
+  EXPECT_EQ(sample_token(none.data(), int64_t(none.size()), row).token, 0);  // the first -inf
 }
 
 }  // namespace
