@@ -11,7 +11,8 @@
 # every opt-in knob on, zero fill off / on), all (all of test_cuda, the
 # defaults), allz (all of test_cuda, knobs on, zero fill off), eng (sable bench offline with the knobs on, then off),
 # e2e (bench_gpu_e2e bf16 then FP8, or $E2E_DTYPES; prefill $E2E_PREFILL or
-# 4096; bf16 needs an H200's memory).
+# 4096), serve (sable serve, dummy FP8 weights, and sable bench serve's
+# presets $SERVE_PRESETS or single,concurrent32 against it).
 # Results under $OUT; copy what matters into bench/results/.
 set -u
 O=${OUT:-/tmp/out}; mkdir -p b "$O"
@@ -36,4 +37,18 @@ eng) for v in 1 0; do SABLE_MLA_GRAPH_SPLITS=$v SABLE_PINNED_STAGING=$v SABLE_SA
 e2e) for dt in ${E2E_DTYPES:-bf16 fp8}; do f=; [ $dt = fp8 ] && f=--fp8
   timeout 270 b/bench_gpu_e2e --preset dsv3-slice --layers 4 $f --prefill ${E2E_PREFILL:-4096} > $O/e2e_$dt.txt 2>&1; st "e2e $dt rc=$?"
   grep -vE "^\s*$" $O/e2e_$dt.txt | grep -E "\||captured|copy|rror" | head -30; done;;
+serve) M=/tmp/dsv3-slice-4; b/sable bench model-dir --preset dsv3-slice --layers 4 --out $M > /dev/null
+  BW=$(python3 -c "
+import torch
+n = 4 << 30; a = torch.empty(n, dtype=torch.uint8, device='cuda'); b = torch.empty_like(a)
+for _ in range(3): b.copy_(a)
+s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+s.record(); [b.copy_(a) for _ in range(10)]; e.record(); e.synchronize()
+print(round(2 * 10 * n / (s.elapsed_time(e) / 1e3) / 1e9))" 2>/dev/null || echo 3000)
+  b/sable serve --model $M --load-format dummy --device cuda --quantization fp8 --max-model-len 110000 --port 8011 \
+    --disable-log-stats > $O/serve_server.log 2>&1 & spid=$!
+  timeout 400 b/sable bench serve --port 8011 --preset ${SERVE_PRESETS:-single,concurrent32} --model-config $M --fp8 \
+    --bandwidth-gbs $BW --peak-tflops 1979 --ready-check-timeout-sec 240 --disable-tqdm --result-json $O/bench_serve.json \
+    > $O/bench_serve.txt 2>&1; st "bench serve (copy $BW GB/s) rc=$?"; kill $spid; wait $spid
+  grep -E "captured|rror" $O/serve_server.log | head -5; grep -E "^\||Result|Preset|TPOT|TTFT|throughput" $O/bench_serve.txt | head -40;;
 esac; done
