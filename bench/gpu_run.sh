@@ -197,13 +197,7 @@ if [ -z "${SKIP_SERVE_BENCH:-}" ]; then
   layers=${E2E_LAYERS:-4}; M=/tmp/dsv3-slice-$layers; port=8011
   ./$BUILD/sable bench model-dir --preset dsv3-slice --layers "$layers" --out "$M"
   # Device-to-device copy bandwidth (read + write) for the decode floor.
-  BW=$(python3 -c "
-import torch
-n = 4 << 30; a = torch.empty(n, dtype=torch.uint8, device='cuda'); b = torch.empty_like(a)
-for _ in range(3): b.copy_(a)
-s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-s.record(); [b.copy_(a) for _ in range(10)]; e.record(); e.synchronize()
-print(round(2 * 10 * n / (s.elapsed_time(e) / 1e3) / 1e9))" 2>/dev/null || echo 4000)
+  BW=$(python3 bench/peers/copy_bandwidth.py 2>/dev/null || echo 4000)
   ./$BUILD/sable serve --model "$M" --load-format dummy --device cuda --quantization fp8 \
       --max-model-len 110000 --port $port --disable-log-stats > "$OUT/bench_serve_server.log" 2>&1 &
   spid=$!

@@ -38,13 +38,7 @@ e2e) for dt in ${E2E_DTYPES:-bf16 fp8}; do f=; [ $dt = fp8 ] && f=--fp8
   timeout 270 b/bench_gpu_e2e --preset dsv3-slice --layers 4 $f --prefill ${E2E_PREFILL:-4096} > $O/e2e_$dt.txt 2>&1; st "e2e $dt rc=$?"
   grep -vE "^\s*$" $O/e2e_$dt.txt | grep -E "\||captured|copy|rror" | head -30; done;;
 serve) M=/tmp/dsv3-slice-4; b/sable bench model-dir --preset dsv3-slice --layers 4 --out $M > /dev/null
-  BW=$(python3 -c "
-import torch
-n = 4 << 30; a = torch.empty(n, dtype=torch.uint8, device='cuda'); b = torch.empty_like(a)
-for _ in range(3): b.copy_(a)
-s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-s.record(); [b.copy_(a) for _ in range(10)]; e.record(); e.synchronize()
-print(round(2 * 10 * n / (s.elapsed_time(e) / 1e3) / 1e9))" 2>/dev/null || echo 3000)
+  BW=$(python3 bench/peers/copy_bandwidth.py 2>/dev/null || echo 3000)
   b/sable serve --model $M --load-format dummy --device cuda --quantization fp8 --max-model-len 110000 --port 8011 \
     --disable-log-stats > $O/serve_server.log 2>&1 & spid=$!
   timeout 400 b/sable bench serve --port 8011 --preset ${SERVE_PRESETS:-single,concurrent32} --model-config $M --fp8 \
