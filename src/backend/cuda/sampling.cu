@@ -105,7 +105,10 @@ __device__ __forceinline__ Row row_of(const SamplingParams& p, int row, int V) {
 
 // The block's chunk: thread t holds logits c0 + 4 (k kThreads + t) + j,
 // k < kGroups, j < 4 (groups of 4 consecutive logits: one Philox draw
-// each). All loads are issued before any is used; past the row: NaN.
+// each, and one 16-byte load when the row is 16-byte aligned: 1.5-1.7x
+// faster at 64 and 256 rows on an H100 than 4-byte loads, record
+// 2026-12-06-h100-knobs-on). All loads are issued before any is used;
+// past the row: NaN.
 struct Chunk {
   float v[kGroups][4];
   int c0;
@@ -114,13 +117,21 @@ struct Chunk {
 __device__ __forceinline__ Chunk load_chunk(const float* l, int V, int chunk) {
   Chunk c;
   c.c0 = chunk * kChunk;
+  const bool vec = (V & 3) == 0 && (reinterpret_cast<uintptr_t>(l) & 15) == 0;
 #pragma unroll
-  for (int k = 0; k < kGroups; ++k)
+  for (int k = 0; k < kGroups; ++k) {
+    const int i0 = c.index(k, 0);
+    if (vec && i0 < V) {  // V % 4 == 0: the whole group is in the row
+      const float4 q = __ldg(reinterpret_cast<const float4*>(l + i0));
+      c.v[k][0] = q.x;
+      c.v[k][1] = q.y;
+      c.v[k][2] = q.z;
+      c.v[k][3] = q.w;
+    } else {
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const int i = c.index(k, j);
-      c.v[k][j] = i < V ? __ldg(l + i) : __int_as_float(0x7fffffff);
+      for (int j = 0; j < 4; ++j) c.v[k][j] = i0 + j < V ? __ldg(l + i0 + j) : __int_as_float(0x7fffffff);
     }
+  }
   return c;
 }
 
