@@ -29,11 +29,11 @@ using namespace sampling_detail;
 
 // Knob "sampling-split" (SABLE_SAMPLING_SPLIT): 0 the one-block-a-row
 // sampler; 1 (the default) the split kernels below up to kSplitMaxRows
-// rows, one block a row beyond (H200, record
-// 2026-12-06-81e6389: split 4.6x faster at 1 row, ~10 % at 64, slower at
-// 256); 2 always split (tests, benchmarks). Both samplers give every row
-// the same token (exact folds), so the choice by row count keeps a row's
-// token independent of its batch.
+// rows, one block a row beyond (H100, record 2026-12-06-h100-knobs-on:
+// split 4.3x faster at 1 row, 1.3-1.6x at 64; at 256, 8 % slower for an
+// argmax, 19 % faster with top-k and top-p); 2 always split (tests,
+// benchmarks). Both samplers give every row the same token (exact folds),
+// so the choice by row count keeps a row's token independent of its batch.
 TuningValue g_split{"SABLE_SAMPLING_SPLIT", 1, [](int v) { return v >= 0 && v <= 2; }};
 constexpr int64_t kSplitMaxRows = 64;
 
