@@ -9,8 +9,8 @@
 # samplers), sampb (bench_cuda_attention --sampling), zf (bench_gpu_e2e FP8
 # --ab alloc-zero-fill=1,0), fwd0z / fwd1 (forward, graph, engine tests with
 # every opt-in knob on, zero fill off / on), all (all of test_cuda, the
-# defaults), allz (all of test_cuda, knobs on, zero fill off), eng (sable bench offline with the knobs on, then off),
-# e2e (bench_gpu_e2e bf16 then FP8, or $E2E_DTYPES; prefill $E2E_PREFILL or
+# defaults), allz (all of test_cuda, knobs on, zero fill off), eng (sable
+# bench offline with the knobs on, then off), e2e (bench_gpu_e2e bf16 then FP8, or $E2E_DTYPES; prefill $E2E_PREFILL or
 # 4096), serve (sable serve, dummy FP8 weights, and sable bench serve's
 # presets $SERVE_PRESETS or single,concurrent32 against it).
 # Results under $OUT; copy what matters into bench/results/.

@@ -373,9 +373,7 @@ int32_t draw_without_top_k(std::vector<float>& logits, const float* raw, const S
   };
   int last = kBins - 1;  // the last bin holding a kept candidate
   while (last > 0 && mass[size_t(last)] == 0.0) --last;
-  if (mass[size_t(last)] == 0.0)  // min_p > 1: the most likely alone (the lowest id of the largest x)
-    for (int64_t k = 0; k < V; ++k)
-      if (l[k] == mx) return int32_t(k);
+  if (mass[size_t(last)] == 0.0) return argmax(l, V);  // min_p > 1: the most likely alone
   double kept = 0;
   for (int b = 0; b <= last; ++b) kept += mass[size_t(b)];
   // top-p: the bin where the kept mass reaches top_p of the whole, and in

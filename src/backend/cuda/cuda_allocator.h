@@ -20,9 +20,9 @@
 //   smallest free block that holds it when none of its size is free, so that
 //   graphs captured largest first reuse each other's memory.
 // - With zero_fill on (the default) and the knob alloc-zero-fill at 1 (not
-//   the default), every allocation is cleared by an async memset on the compute stream (one
-//   memset launch per allocation; under capture, a memset node). Tensor::zeros
-//   is cleared either way (allocate_zeroed).
+//   the default), every allocation is cleared by an async memset on the
+//   compute stream (one memset launch per allocation; under capture, a
+//   memset node). Tensor::zeros is cleared either way (allocate_zeroed).
 #pragma once
 
 #include <cuda_runtime.h>

@@ -101,9 +101,8 @@ void sample(const Tensor& logits, const SamplingParams& p, Tensor& scratch, Tens
 // Knob "sampling-split" (SABLE_SAMPLING_SPLIT): 0, one 1024-thread block a
 // row (sampling_rows.cu, no scratch used); 1 (the default), rows split over
 // blocks of 4,096 logits (sampling.cu) up to 64 rows, one block a row
-// beyond; 2, always split. Every row's token is the
-// same under all three (exact folds, fixed-point masses). False for other
-// values.
+// beyond; 2, always split. Every row's token is the same under all three
+// (exact folds, fixed-point masses). False for other values.
 bool set_sampling_split(int mode);
 int sampling_split();
 // The one-block-a-row sampler, as sample() with the knob at 0.

@@ -1,9 +1,10 @@
 // GPU sampling, one 1024-thread block a row: the first sampler, which
 // sample() takes beyond 64 rows (faster there than the split sampler of
-// sampling.cu) and for every row count under knob sampling-split=0. A row of V = 129,280 floats
-// is streamed by one SM once for greedy rows and once more per filter pass
-// (top-k and top-p are radix selections over the ordered float bits, 4
-// passes of 8 bits each), bound by that SM's load latency.
+// sampling.cu for greedy and temperature draws) and for every row count
+// under knob sampling-split=0. A row of V = 129,280 floats is streamed by
+// one SM once for greedy rows and once more per filter pass (top-k and
+// top-p are radix selections over the ordered float bits, 4 passes of 8
+// bits each), bound by that SM's load latency.
 #include <climits>
 
 #include "backend/cuda/cuda_common.cuh"
@@ -181,10 +182,9 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits, i
     }
   }
   block_argmax(bv, bi, sm.arg);
-  const int i = bi;
   if (draft >= 0) z = block_sum_q(z, sm.zq);
   if (threadIdx.x == 0) {
-    int t = i < 0 ? 0 : i;
+    int t = bi < 0 ? 0 : bi;
     if (draft >= 0 && accept_draft(key, step, survives(l[draft]) ? mass_q(x_of(l[draft])) : 0ull, z)) t = draft;
     out[row] = t;
   }
