@@ -8,6 +8,11 @@
 // drafts a sequence (verify k + 1 tokens, then the MTP module over them and
 // its chain of drafts) beside the plain decode step of the same batch, with
 // the break-even tokens a step and the speedup at given draft acceptance.
+// --graph-memory SEQS:LEN[:RULE],...: instead of the timings, one model
+// runner a configuration (--max-num-seqs SEQS, --max-model-len LEN, the CUDA
+// knob mla-graph-splits at RULE, default 1), each capturing its decode
+// graphs into a pool of its own: their measured device memory beside the
+// memory planner's estimate (the first runner also sets up library state).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -92,6 +97,45 @@ double expected_distinct_experts(int E, int k, int B) {
   return E * (1.0 - std::pow(1.0 - double(k) / E, B));
 }
 
+// --graph-memory: each configuration's runner, kept alive so that no two
+// share graph memory.
+int measure_graph_memory(DeepseekV3Model& model, const std::string& spec, int bs, DType kv_dt) {
+  std::printf(
+      "| max-num-seqs | max-model-len | mla-graph-splits | graphs | measured GiB | planned GiB | planned / measured "
+      "|\n");
+  std::printf("|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::vector<std::unique_ptr<ModelRunner>> runners;
+  std::stringstream ss(spec);
+  for (std::string item; std::getline(ss, item, ',');) {
+    int seqs = 0, len = 0, rule = 1;
+    if (std::sscanf(item.c_str(), "%d:%d:%d", &seqs, &len, &rule) < 2 || seqs < 1 || len < 2) {
+      std::fprintf(stderr, "--graph-memory: '%s' is not SEQS:LEN[:RULE]\n", item.c_str());
+      return 2;
+    }
+#ifdef SABLE_HAVE_CUDA
+    if (!cuda::set_knob("mla-graph-splits", rule)) {
+      std::fprintf(stderr, "--graph-memory: mla-graph-splits takes 0 or 1, not %d\n", rule);
+      return 2;
+    }
+#endif
+    KvPoolOptions po;
+    po.block_size = bs;
+    po.num_blocks = 64;  // the graphs' memory does not depend on the cache's size
+    po.dtype = kv_dt;
+    po.max_num_seqs = seqs;
+    po.max_num_batched_tokens = 8192;
+    po.max_model_len = len;
+    runners.push_back(std::make_unique<ModelRunner>(model, po));
+    const ModelRunner& r = *runners.back();
+    const double m = double(r.graph_memory_bytes()) / double(1 << 30);
+    const double p = double(r.graph_memory_planned_bytes()) / double(1 << 30);
+    std::printf("| %d | %d | %d | %d | %.3f | %.3f | %.2f |\n", seqs, len, rule, r.num_graphs(), m, p,
+                m > 0 ? p / m : 0.0);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"End-to-end GPU timing on a DeepSeek-V3 slice"};
   std::string preset = "dsv3-slice", batches = "1,8,32,128", prefills = "4096,32768", json_path;
@@ -108,6 +152,9 @@ int run(int argc, char** argv) {
                  "Keys up-projected per chunk in the expanded form (comma list: each is timed)");
   app.add_option("--layers", layers, "Layers (default: the preset's; dsv3-slice has 4)");
   app.add_flag("--fp8", fp8, "FP8 block-scaled weights (quantized at load)");
+  std::string graph_memory;
+  app.add_option("--graph-memory", graph_memory,
+                 "SEQS:LEN[:RULE],...: measure each configuration's CUDA graph memory against the plan, then exit");
   app.add_option("--batches", batches);
   app.add_option("--context", context, "Tokens of context per sequence for decode");
   app.add_option("--kv-cache-dtype", kv_cache_dtype, "auto (the activations' dtype) | fp8 (e4m3 latent cache)")
@@ -258,6 +305,7 @@ int run(int argc, char** argv) {
   if (!json_path.empty()) json.open(json_path, std::ios::app);
 
   const int bs = 64;
+  if (!graph_memory.empty()) return measure_graph_memory(model, graph_memory, bs, kv_dt);
   // Decode through the model runner, as the engine runs it: CUDA graphs
   // captured at start for the batch sizes (unless --enforce-eager).
   const std::vector<int> batch_list = parse_list(batches);

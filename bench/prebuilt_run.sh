@@ -12,7 +12,8 @@
 # defaults), allz (all of test_cuda, knobs on, zero fill off), eng (sable
 # bench offline with the knobs on, then off), e2e (bench_gpu_e2e bf16 then FP8, or $E2E_DTYPES; prefill $E2E_PREFILL or
 # 4096), serve (sable serve, dummy FP8 weights, and sable bench serve's
-# presets $SERVE_PRESETS or single,concurrent32 against it).
+# presets $SERVE_PRESETS or single,concurrent32 against it), gmem (bench_gpu_e2e
+# --graph-memory $GMEM: CUDA graph memory measured against the plan).
 # Results under $OUT; copy what matters into bench/results/.
 set -u
 O=${OUT:-/tmp/out}; mkdir -p b "$O"
@@ -45,4 +46,7 @@ serve) M=/tmp/dsv3-slice-4; b/sable bench model-dir --preset dsv3-slice --layers
     --bandwidth-gbs $BW --peak-tflops 1979 --ready-check-timeout-sec 240 --disable-tqdm --result-json $O/bench_serve.json \
     > $O/bench_serve.txt 2>&1; st "bench serve (copy $BW GB/s) rc=$?"; kill $spid; wait $spid
   grep -E "captured|rror" $O/serve_server.log | head -5; grep -E "^\||Result|Preset|TPOT|TTFT|throughput" $O/bench_serve.txt | head -40;;
+gmem) timeout 300 b/bench_gpu_e2e --preset dsv3-slice --layers 4 --fp8 --graph-memory \
+    ${GMEM:-256:110000,256:110000,256:110000:0,256:4096,64:110000,64:110000:0,32:163840,8:163840,1:163840} \
+    > $O/gmem.txt 2>&1; st "graph memory rc=$?"; grep -E "\||rror" $O/gmem.txt | head -20;;
 esac; done

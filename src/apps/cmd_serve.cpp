@@ -133,12 +133,14 @@ Result<DryRunReport> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec
            " ranks (the same bytes a rank as split experts)\n";
   int64_t device_memory = int64_t(device_gib * double(1ll << 30));
   int multiprocessors = 0;  // the GPU's, when planned for the one present
+  MlaSplitRule graph_rule = MlaSplitRule::kGraph;
   std::string device = mo.device;
   if (device_memory <= 0 && device != "cpu" && cuda_available()) {
     SABLE_ASSIGN_OR_RETURN(Backend * be, select_backend_by_name("cuda"));
     size_t free_b = 0, total_b = 0;
     if (be->memory_info(&free_b, &total_b)) device_memory = int64_t(total_b);
     multiprocessors = be->multiprocessors();
+    graph_rule = be->mla_graph_split_rule();
   }
   if (device_memory <= 0 && device == "cuda")
     return unavailable(
@@ -179,6 +181,7 @@ Result<DryRunReport> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec
   in.mtp = ec.speculative.method == SpeculativeConfig::Method::kMtp;
   in.tensor_parallel_size = mo.tensor_parallel_size;
   if (multiprocessors > 0) in.gpu_multiprocessors = multiprocessors;
+  in.graph_split_rule = graph_rule;
   MemoryPlan p = plan_memory(in);
   std::string plan = out + p.to_string();
   if (mo.tensor_parallel_size > 1 && device != "cpu" && !cuda_tensor_parallel_opted_in())

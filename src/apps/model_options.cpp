@@ -109,6 +109,7 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
     in.mtp = o.load_mtp;
     in.tensor_parallel_size = o.tensor_parallel_size;
     if (lm.backend->multiprocessors() > 0) in.gpu_multiprocessors = lm.backend->multiprocessors();
+    in.graph_split_rule = lm.backend->mla_graph_split_rule();
     MemoryPlan mp = plan_memory(in);
     LOG_INFO("{}", mp.to_string());
     if (!mp.fits) return resource_exhausted(mp.advice);

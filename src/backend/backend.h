@@ -12,6 +12,7 @@
 #include <string>
 
 #include "backend/linear_weight.h"
+#include "backend/mla_splits.h"
 #include "core/tensor.h"
 
 namespace sable {
@@ -147,6 +148,9 @@ class Backend {
   // Streaming multiprocessors of the device (what split-K kernels size their
   // splits by, and so the memory planner its partials); 0 where not a GPU.
   virtual int multiprocessors() const { return 0; }
+  // The rule that sets a captured decode graph's MLA split count (so the
+  // memory planner sizes the graphs' partials by it).
+  virtual MlaSplitRule mla_graph_split_rule() const { return MlaSplitRule::kGraph; }
   // Free and total bytes of the device's memory; false where not meaningful
   // (the CPU backend: its KV budget is a flag).
   virtual bool memory_info(size_t* free_bytes, size_t* total_bytes) { return false; }

@@ -118,11 +118,12 @@ MlaSplitKernel mla_decode_kernel(int64_t heads) {
                            : MlaSplitKernel::kGeneric;
 }
 
-int64_t mla_decode_partial_bytes(int64_t tokens, int64_t heads, int64_t v_dim, int max_len, int sm_count, bool graph) {
+int64_t mla_decode_partial_bytes(int64_t tokens, int64_t heads, int64_t v_dim, int max_len, int sm_count,
+                                 MlaSplitRule rule) {
   if (tokens <= 0 || heads <= 0) return 0;
   const MlaSplitShape s = mla_split_shape(mla_decode_kernel(heads), tokens, heads, std::max(1, sm_count), 1);
-  int splits = mla_splits(s, std::max(1, max_len));
-  if (graph) splits = std::max(splits, mla_graph_splits(s, std::max(1, max_len)));
+  const int splits =
+      rule == MlaSplitRule::kGraph ? mla_graph_splits(s, std::max(1, max_len)) : mla_splits(s, std::max(1, max_len));
   return splits > 1 ? int64_t(splits) * tokens * heads * (v_dim + 1) * 4 : 0;
 }
 

@@ -31,13 +31,18 @@ MlaSplitShape mla_split_shape(MlaSplitKernel kernel, int64_t tokens, int64_t hea
 // heads % 16: the 16-head kernel), as the memory planner must assume.
 MlaSplitKernel mla_decode_kernel(int64_t heads);
 
+// Which rule sets a decode call's split count: kEager, mla_splits at the
+// batch's longest context; kGraph, mla_graph_splits at the graph's bound.
+// Eager calls take kEager. A captured CUDA graph takes kGraph, unless the
+// CUDA backend's knob mla-graph-splits is 0 (Backend::mla_graph_split_rule).
+enum class MlaSplitRule { kEager, kGraph };
+
 // Bytes of the split partials (f32 outputs and log-sum-exps, S x T x H x
 // (v_dim + 1)) a decode call of `tokens` tokens and `heads` heads allocates
-// at a longest context of max_len keys on sm_count SMs: 0 at one split. A
-// CUDA graph's call (graph) takes the larger of the two rules' counts (the
-// knob mla-graph-splits picks between them at run time); an eager call the
-// eager rule's.
-int64_t mla_decode_partial_bytes(int64_t tokens, int64_t heads, int64_t v_dim, int max_len, int sm_count, bool graph);
+// at a longest context of max_len keys on sm_count SMs, its count set by
+// `rule`: 0 at one split.
+int64_t mla_decode_partial_bytes(int64_t tokens, int64_t heads, int64_t v_dim, int max_len, int sm_count,
+                                 MlaSplitRule rule);
 
 // The split count for a batch whose longest context is max_len keys (an
 // eager step): the S that minimizes waves x (tiles a split + 1); see the

@@ -99,7 +99,8 @@ int64_t most_mla_partial_bytes(const ModelConfig& c, int tokens, int tp, int max
   const int64_t heads = c.num_attention_heads / std::max(1, tp);
   int64_t most = 0;
   for (int t = 1; t <= tokens; ++t)
-    most = std::max(most, mla_decode_partial_bytes(t, heads, c.kv_lora_rank, max_model_len, sm_count, false));
+    most = std::max(most,
+                    mla_decode_partial_bytes(t, heads, c.kv_lora_rank, max_model_len, sm_count, MlaSplitRule::kEager));
   return most;
 }
 }  // namespace
@@ -141,7 +142,7 @@ int cuda_graph_logits_rows(const std::vector<CudaGraphShape>& shapes, bool mtp) 
 }
 
 int64_t cuda_graph_bytes(const ModelConfig& c, const std::vector<CudaGraphShape>& shapes, int tp, int max_model_len,
-                         int sm_count) {
+                         int sm_count, MlaSplitRule rule) {
   if (shapes.empty()) return 0;
   const int64_t H = c.hidden_size, V = c.vocab_size;
   // The graphs share one memory pool, captured largest first, each reusing
@@ -149,9 +150,14 @@ int64_t cuda_graph_bytes(const ModelConfig& c, const std::vector<CudaGraphShape>
   // verification, the MTP's at each q) holds about its largest step's live
   // activations (with the eager peak's margin for the caching allocator),
   // as measured; the sets reuse each other's blocks less.
-  // Each kind also holds its largest MLA split partials: decode attention
-  // at its graphs' token counts, captured for max_model_len keys (the MTP's
-  // one layer too).
+  // Each kind also holds MLA split partials: decode attention at its graphs'
+  // token counts, captured for max_model_len keys (the MTP's one layer too).
+  // By the graph rule (the default) no graph takes more than ~50 MB: the
+  // kind's largest. By the eager rule (knob mla-graph-splits 0) they are up
+  // to 0.5 GiB a graph, of sizes that rise and fall with the batch, and the
+  // pool kept several: measured 2.07 GiB of graphs at 256 sequences and
+  // 110,000 keys where the largest partial predicted 1.22 (H100, record
+  // bench/results/2026-12-06-graph-memory.md): the sum of the kind's.
   const int64_t heads = c.num_attention_heads / std::max(1, tp);
   std::map<std::pair<int, bool>, int64_t> largest;   // (q, mtp) -> most tokens
   std::map<std::pair<int, bool>, int64_t> partials;  // (q, mtp) -> most split-partial bytes
@@ -160,7 +166,8 @@ int64_t cuda_graph_bytes(const ModelConfig& c, const std::vector<CudaGraphShape>
     int64_t& most = largest[{g.q, g.mtp}];
     most = std::max<int64_t>(most, g.tokens());
     int64_t& part = partials[{g.q, g.mtp}];
-    part = std::max(part, mla_decode_partial_bytes(g.tokens(), heads, c.kv_lora_rank, max_model_len, sm_count, true));
+    const int64_t p = mla_decode_partial_bytes(g.tokens(), heads, c.kv_lora_rank, max_model_len, sm_count, rule);
+    part = rule == MlaSplitRule::kGraph ? std::max(part, p) : part + p;
     total +=
         int64_t(g.tokens()) * H * 4;  // every graph's kept hidden states (the MTP's in f32), held for the next call
   }
@@ -193,7 +200,7 @@ MemoryPlan plan_basic(const MemoryPlanInput& in, int64_t model_weight_bytes, int
   p.graphs = in.cuda_graphs ? cuda_graph_bytes(c,
                                                cuda_graph_shapes(in.max_num_seqs, in.max_num_batched_tokens,
                                                                  std::max(0, in.logits_rows_per_seq - 1), in.mtp),
-                                               tp, p.max_model_len, in.gpu_multiprocessors)
+                                               tp, p.max_model_len, in.gpu_multiprocessors, in.graph_split_rule)
                             : 0;
   // MLA's latent cache is not split by tensor parallelism (every rank keeps
   // the full 576-wide latent of its tokens).

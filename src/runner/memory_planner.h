@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/mla_splits.h"
 #include "core/dtype.h"
 #include "model/config.h"
 
@@ -42,6 +43,10 @@ struct MemoryPlanInput {
   // units than SMs split each token's keys). H100 SXM and H200: 132; serving
   // sets the device's.
   int gpu_multiprocessors = 132;
+  // How the graphs' MLA decode picks its split count (their partials): the
+  // CUDA backend's default; serving sets the backend's
+  // (Backend::mla_graph_split_rule).
+  MlaSplitRule graph_split_rule = MlaSplitRule::kGraph;
 };
 
 struct MemoryPlan {
@@ -104,9 +109,9 @@ std::vector<CudaGraphShape> cuda_graph_shapes(int max_num_seqs, int max_num_batc
 // activations), every graph keeps its hidden states, and the logits go to
 // one buffer per set (the model's steps, the MTP's). Graphs are captured for
 // max_model_len keys: each kind also holds its largest MLA split partials
-// (mla_decode_partial_bytes, on a GPU of sm_count SMs).
+// (mla_decode_partial_bytes, on a GPU of sm_count SMs, split by `rule`).
 int64_t cuda_graph_bytes(const ModelConfig& c, const std::vector<CudaGraphShape>& shapes, int tensor_parallel_size,
-                         int max_model_len, int sm_count);
+                         int max_model_len, int sm_count, MlaSplitRule rule);
 // Rows of those logits buffers: the most of any of the set's graphs.
 int cuda_graph_logits_rows(const std::vector<CudaGraphShape>& shapes, bool mtp);
 

@@ -37,7 +37,8 @@ int64_t planned_graph_bytes(const DeepseekV3Model& model, const KvPoolOptions& o
   const int k = spec_graphs_enabled() ? std::max(0, o.num_speculative_tokens) : 0;
   return cuda_graph_bytes(model.config(),
                           cuda_graph_shapes(o.max_num_seqs, o.max_num_batched_tokens, k, model.has_mtp()),
-                          model.tensor_parallel_size(), max_model_len(model, o), model.backend().multiprocessors());
+                          model.tensor_parallel_size(), max_model_len(model, o), model.backend().multiprocessors(),
+                          model.backend().mla_graph_split_rule());
 }
 }  // namespace
 
@@ -325,7 +326,8 @@ void ModelRunner::capture_decode_graphs(const KvPoolOptions& o) {
   size_t free_after = free_before;
   if (measured) be.memory_info(&free_after, &total);
   graph_memory_bytes_ = free_before > free_after ? int64_t(free_before - free_after) : 0;
-  graph_memory_planned_ = cuda_graph_bytes(model_.config(), shapes, ranks, max_len, be.multiprocessors());
+  graph_memory_planned_ =
+      cuda_graph_bytes(model_.config(), shapes, ranks, max_len, be.multiprocessors(), be.mla_graph_split_rule());
   LOG_INFO(
       "captured {} CUDA graphs for decode batches 1..{}{}{} in {:.1f} s, {:.2f} GiB (planned {:.2f}) ({} kernels "
       "and {} memsets at batch {}, {} kernels at {}){}",

@@ -179,7 +179,9 @@ TEST(MemoryPlanner, CudaGraphsShareTheirPoolAndLogits) {
   const int64_t hidden = int64_t(c.hidden_size) * 4;
   const int64_t setup = int64_t(160) << 20;  // once a set of graphs: the first capture's library state
   // Graphs for 32 keys: MLA decode never splits them (no partials).
-  auto bytes = [&](const std::vector<CudaGraphShape>& shapes) { return cuda_graph_bytes(c, shapes, 8, 32, 132); };
+  auto bytes = [&](const std::vector<CudaGraphShape>& shapes) {
+    return cuda_graph_bytes(c, shapes, 8, 32, 132, MlaSplitRule::kGraph);
+  };
   const int64_t b256 = bytes({{1, 256, false}}), b1 = bytes({{1, 1, false}});
   // The batch-1 decode graph reuses the batch-256 one's activations and
   // writes its logits into the same buffer: only its kept hidden state adds.
@@ -194,8 +196,8 @@ TEST(MemoryPlanner, CudaGraphsShareTheirPoolAndLogits) {
   in.device_memory = int64_t(141) << 30;
   in.tensor_parallel_size = 8;
   const MemoryPlan plain = plan_memory(in);
-  EXPECT_EQ(plain.graphs,
-            cuda_graph_bytes(c, cuda_graph_shapes(256, 8192, 0, false), 8, int(c.max_position_embeddings), 132));
+  EXPECT_EQ(plain.graphs, cuda_graph_bytes(c, cuda_graph_shapes(256, 8192, 0, false), 8, int(c.max_position_embeddings),
+                                           132, MlaSplitRule::kGraph));
   in.logits_rows_per_seq = 4;
   in.mtp = true;
   const MemoryPlan spec = plan_memory(in);
@@ -212,15 +214,28 @@ TEST(MemoryPlanner, CountsMlaSplitPartials) {
   const ModelConfig c = *preset_config("dsv3", 0, true);
   const int max_len = 163840;
   const int64_t part64 = int64_t(33) * 64 * 128 * 513 * 4;
-  EXPECT_EQ(mla_decode_partial_bytes(64, 128, c.kv_lora_rank, max_len, 132, false), part64);
+  EXPECT_EQ(mla_decode_partial_bytes(64, 128, c.kv_lora_rank, max_len, 132, MlaSplitRule::kEager), part64);
   EXPECT_NEAR(double(part64) / double(1 << 30), 0.52, 0.01);
-  // Graphs: each kind holds its largest graph's partials, with the eager
-  // peak's margin; a graph of 256 sequences does not split.
-  const int64_t with = cuda_graph_bytes(c, {{1, 256, false}, {1, 64, false}}, 1, max_len, 132);
-  const int64_t without = cuda_graph_bytes(c, {{1, 256, false}, {1, 64, false}}, 1, 32, 132);
-  EXPECT_GE(with - without, part64 * 5 / 4 - 1);
-  EXPECT_EQ(cuda_graph_bytes(c, {{1, 256, false}}, 1, max_len, 132),
-            cuda_graph_bytes(c, {{1, 256, false}}, 1, 32, 132));
+  // Graphs: each kind holds partials split by the rule the graphs run, with
+  // the eager peak's margin: its largest graph's by the graph rule (the
+  // default), the sum of its graphs' by the eager rule (the CUDA knob
+  // mla-graph-splits at 0), whose sizes the pool did not reuse; a graph of
+  // 256 sequences does not split.
+  for (MlaSplitRule rule : {MlaSplitRule::kEager, MlaSplitRule::kGraph}) {
+    SCOPED_TRACE(rule == MlaSplitRule::kEager ? "eager rule" : "graph rule");
+    int64_t most = 0, sum = 0;
+    for (int t : {256, 64, 32, 1}) {
+      const int64_t p = mla_decode_partial_bytes(t, 128, c.kv_lora_rank, max_len, 132, rule);
+      most = std::max(most, p);
+      sum += p;
+    }
+    const std::vector<CudaGraphShape> shapes = {{1, 256, false}, {1, 64, false}, {1, 32, false}, {1, 1, false}};
+    const int64_t with = cuda_graph_bytes(c, shapes, 1, max_len, 132, rule);
+    const int64_t without = cuda_graph_bytes(c, shapes, 1, 32, 132, rule);
+    EXPECT_NEAR(double(with - without), double((rule == MlaSplitRule::kGraph ? most : sum) * 5 / 4), 1.0);
+    EXPECT_EQ(cuda_graph_bytes(c, {{1, 256, false}}, 1, max_len, 132, rule),
+              cuda_graph_bytes(c, {{1, 256, false}}, 1, 32, 132, rule));
+  }
   // An eager step: the most of any batch up to max_num_seqs.
   const int64_t eager =
       activation_peak_bytes(c, 8192, 256, 1, max_len, 132) - activation_peak_bytes(c, 8192, 256, 1, 32, 132);
@@ -235,10 +250,25 @@ TEST(MemoryPlanner, CountsMlaSplitPartials) {
   in.max_model_len = max_len;
   in.tensor_parallel_size = 8;
   const MemoryPlan h200 = plan_memory(in);
-  EXPECT_EQ(h200.graphs, cuda_graph_bytes(c, cuda_graph_shapes(256, 8192, 0, false), 8, max_len, 132));
+  EXPECT_EQ(h200.graphs,
+            cuda_graph_bytes(c, cuda_graph_shapes(256, 8192, 0, false), 8, max_len, 132, MlaSplitRule::kGraph));
+  // With the knob at 0 the graphs split by the eager rule: more partials
+  // (33 splits at 64 sequences on one GPU, the graph rule fewer), taken from
+  // the KV cache.
+  in.tensor_parallel_size = 1;
+  const MemoryPlan one = plan_memory(in);
+  in.graph_split_rule = MlaSplitRule::kEager;
+  const MemoryPlan one_eager = plan_memory(in);
+  EXPECT_EQ(one_eager.graphs,
+            cuda_graph_bytes(c, cuda_graph_shapes(256, 8192, 0, false), 1, max_len, 132, MlaSplitRule::kEager));
+  EXPECT_GT(one_eager.graphs - one.graphs, part64 / 2);
+  EXPECT_EQ(one_eager.kv + one_eager.graphs, one.kv + one.graphs);
+  in.graph_split_rule = MlaSplitRule::kGraph;
+  in.tensor_parallel_size = 8;
   in.gpu_multiprocessors = 1000;
   const MemoryPlan wide = plan_memory(in);
-  EXPECT_EQ(wide.graphs, cuda_graph_bytes(c, cuda_graph_shapes(256, 8192, 0, false), 8, max_len, 1000));
+  EXPECT_EQ(wide.graphs,
+            cuda_graph_bytes(c, cuda_graph_shapes(256, 8192, 0, false), 8, max_len, 1000, MlaSplitRule::kGraph));
   EXPECT_EQ(wide.activations, activation_peak_bytes(c, 8192, 256, 8, max_len, 1000));
   EXPECT_GT(wide.graphs + wide.activations, h200.graphs + h200.activations);
 }

@@ -82,14 +82,20 @@ TEST(MlaSplits, KernelShapesAreTheLaunchers) {
 }
 
 TEST(MlaSplits, PartialsAreCountedWhereTokensSplit) {
+  using R = MlaSplitRule;
   // One split: no partials. 33 splits of 64 tokens x 128 heads at DeepSeek-V3's
-  // 163,840 keys (eager rule); a graph takes the larger of the two rules' counts.
-  EXPECT_EQ(mla_decode_partial_bytes(256, 128, 512, 163840, 132, false), 0);
-  EXPECT_EQ(mla_decode_partial_bytes(64, 128, 512, 163840, 132, false), int64_t(33) * 64 * 128 * 513 * 4);
-  EXPECT_EQ(mla_decode_partial_bytes(64, 128, 512, 163840, 132, true), int64_t(33) * 64 * 128 * 513 * 4);
+  // 163,840 keys by the eager rule; a graph's call takes the graph rule's count.
+  EXPECT_EQ(mla_decode_partial_bytes(256, 128, 512, 163840, 132, R::kEager), 0);
+  EXPECT_EQ(mla_decode_partial_bytes(256, 128, 512, 163840, 132, R::kGraph), 0);
+  EXPECT_EQ(mla_decode_partial_bytes(64, 128, 512, 163840, 132, R::kEager), int64_t(33) * 64 * 128 * 513 * 4);
+  const int g64 = mla_graph_splits(hopper(64), 163840);
+  EXPECT_LT(g64, 33);  // the rules differ here: the plan must take the one the graphs run
+  EXPECT_EQ(mla_decode_partial_bytes(64, 128, 512, 163840, 132, R::kGraph),
+            g64 > 1 ? int64_t(g64) * 64 * 128 * 513 * 4 : 0);
   const int g = mla_graph_splits(hopper(1), 163840), e = mla_splits(hopper(1), 163840);
-  EXPECT_EQ(mla_decode_partial_bytes(1, 128, 512, 163840, 132, true), int64_t(std::max(g, e)) * 128 * 513 * 4);
-  EXPECT_EQ(mla_decode_partial_bytes(0, 128, 512, 163840, 132, true), 0);
+  EXPECT_EQ(mla_decode_partial_bytes(1, 128, 512, 163840, 132, R::kGraph), int64_t(g) * 128 * 513 * 4);
+  EXPECT_EQ(mla_decode_partial_bytes(1, 128, 512, 163840, 132, R::kEager), int64_t(e) * 128 * 513 * 4);
+  EXPECT_EQ(mla_decode_partial_bytes(0, 128, 512, 163840, 132, R::kGraph), 0);
 }
 
 TEST(MlaSplits, ManyUnitsNeverSplit) {

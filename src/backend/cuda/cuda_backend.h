@@ -63,6 +63,7 @@ class CudaBackend final : public Backend {
   int graph_kernels(const void* graph) const override;
   int graph_memsets(const void* graph) const override;
   int multiprocessors() const override;
+  MlaSplitRule mla_graph_split_rule() const override;
 
   void embedding(const Tensor& ids, const Tensor& table, int64_t row_begin, Tensor& out) override;
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;

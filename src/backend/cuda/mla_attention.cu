@@ -246,6 +246,7 @@ TuningValue g_small_units{"SABLE_MLA_SMALL_UNITS", 0, [](int v) { return v >= 0 
 }  // namespace
 
 bool set_mla_graph_splits(int mode) { return g_graph_splits.set(mode); }
+int mla_graph_splits_mode() { return g_graph_splits.get(); }
 bool set_mla_split_tiles(int tiles) { return g_split_tiles.set(tiles); }
 bool set_mla_small_units(int units) { return g_small_units.set(units); }
 

@@ -66,6 +66,7 @@ bool set_mla_small_units(int units);
 // suits every context up to the graph's bound (mla_graph_splits); 0, the
 // bound's own (mla_splits at the longest context).
 bool set_mla_graph_splits(int mode);
+int mla_graph_splits_mode();  // the mode in force (the memory planner's rule)
 // Knob "pinned-staging" (SABLE_PINNED_STAGING): 1 (the default), small
 // uploads through pinned staging without waiting (pinned_staging.h); 0, the
 // waiting copies.
