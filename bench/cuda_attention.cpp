@@ -159,18 +159,18 @@ void bench_decode(const std::vector<std::pair<int, int>>& shapes, const std::vec
   std::printf("%6s %7s %8s | %9s %9s %7s | %9s %7s | %9s %9s %8s\n", "batch", "context", "kernel", "us", "GB/s", "%copy",
               "TFLOP/s", "%gemm", "floor_mem", "floor_mma", "of_floor");
   for (auto [B, C] : shapes) for (cuda::MlaKernel kern : kernels) for (int S : splits) {
-    if (!with_mma && kern == cuda::MlaKernel::kMma) continue;
-    if (fp8_cache && kern == cuda::MlaKernel::kWs) continue;  // BF16 caches only
-    const int blocks_per_seq = (C + kBlock - 1) / kBlock;
-    const int esz = fp8_cache ? 1 : 2;
-    const int64_t bytes_one = int64_t(B) * blocks_per_seq * kBlock * kL * esz;
-    const int R = int(std::max<int64_t>(1, std::min<int64_t>(8, (int64_t(512) << 20) / bytes_one)));  // >= 512 MiB touched
-    const int num_blocks = R * B * blocks_per_seq;
-    Tensor cache = random_device_bf16({num_blocks, kBlock, kL}, 10 + B);
-    if (fp8_cache) {
-      Tensor c8 = g_be->empty(DType::F8_E4M3, {num_blocks, kBlock, kL});
-      g_be->convert(cache, c8);
-      cache = c8;
+        if (!with_mma && kern == cuda::MlaKernel::kMma) continue;
+        const int blocks_per_seq = (C + kBlock - 1) / kBlock;
+        const int esz = fp8_cache ? 1 : 2;
+        const int64_t bytes_one = int64_t(B) * blocks_per_seq * kBlock * kL * esz;
+        const int R =
+            int(std::max<int64_t>(1, std::min<int64_t>(8, (int64_t(512) << 20) / bytes_one)));  // >= 512 MiB touched
+        const int num_blocks = R * B * blocks_per_seq;
+        Tensor cache = random_device_bf16({num_blocks, kBlock, kL}, 10 + B);
+        if (fp8_cache) {
+          Tensor c8 = g_be->empty(DType::F8_E4M3, {num_blocks, kBlock, kL});
+          g_be->convert(cache, c8);
+          cache = c8;
     }
     Tensor q = random_device_bf16({B, heads, kL}, 20 + B), out = g_be->empty(DType::BF16, {B, heads, kDv});
     std::vector<AttentionMetadata> ms(static_cast<size_t>(R));

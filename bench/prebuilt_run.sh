@@ -13,7 +13,9 @@
 # bench offline with the knobs on, then off), e2e (bench_gpu_e2e bf16 then FP8, or $E2E_DTYPES; prefill $E2E_PREFILL or
 # 4096), serve (sable serve, dummy FP8 weights, and sable bench serve's
 # presets $SERVE_PRESETS or single,concurrent32 against it), gmem (bench_gpu_e2e
-# --graph-memory $GMEM: CUDA graph memory measured against the plan).
+# --graph-memory $GMEM: CUDA graph memory measured against the plan), fp8ws
+# (MLA tests, bench_cuda_attention --decode-small, then bench_gpu_e2e with an
+# FP8 cache, --ab mla-fp8-ws=0,1).
 # Results under $OUT; copy what matters into bench/results/.
 set -u
 O=${OUT:-/tmp/out}; mkdir -p b "$O"
@@ -49,4 +51,11 @@ serve) M=/tmp/dsv3-slice-4; b/sable bench model-dir --preset dsv3-slice --layers
 gmem) timeout 300 b/bench_gpu_e2e --preset dsv3-slice --layers 4 --fp8 --graph-memory \
     ${GMEM:-256:110000,256:110000,256:110000:0,256:4096,64:110000,64:110000:0,32:163840,8:163840,1:163840} \
     > $O/gmem.txt 2>&1; st "graph memory rc=$?"; grep -E "\||rror" $O/gmem.txt | head -20;;
+fp8ws) timeout 150 b/test_cuda --gtest_color=no --gtest_filter='*MlaAttention*:*Knob*' > $O/t_mla.log 2>&1; st "mla tests rc=$?"
+  grep -E "^\[  PASSED|FAILED|Failure|Expected|Which|seed" $O/t_mla.log | head -20
+  timeout 200 b/bench_cuda_attention --decode-small > $O/attn_small.txt 2>&1; st "attention bench rc=$?"
+  grep -E "copy|paged|ws|wgmma" $O/attn_small.txt | head -60
+  timeout 240 b/bench_gpu_e2e --preset dsv3-slice --layers 4 --fp8 --kv-cache-dtype fp8 --context 4096 --prefill 0 \
+    --batches 1,32,64 --ab mla-fp8-ws=0,1 > $O/e2e_fp8ws.txt 2>&1; st "e2e fp8 cache A/B rc=$?"
+  grep -vE "^\s*$" $O/e2e_fp8ws.txt | grep -E "\||captured|copy|rror" | head -30;;
 esac; done

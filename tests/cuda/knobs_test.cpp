@@ -63,6 +63,7 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   EXPECT_TRUE(cuda::set_knob("mla-front", front ? 1 : 0));
   // The knobs that take 0 / 1 (or 0-2) refuse other values without a change.
   EXPECT_FALSE(cuda::set_knob("mla-graph-splits", 2));
+  EXPECT_FALSE(cuda::set_knob("mla-fp8-ws", 2));
   EXPECT_FALSE(cuda::set_knob("pinned-staging", -1));
   EXPECT_FALSE(cuda::set_knob("alloc-zero-fill", 2));
   EXPECT_FALSE(cuda::set_knob("sampling-split", 3));
@@ -84,6 +85,7 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
                                       "mla-split-tiles",
                                       "mla-small-units",
                                       "mla-graph-splits",
+                                      "mla-fp8-ws",
                                       "pinned-staging",
                                       "sampling-split",
                                       "alloc-zero-fill",

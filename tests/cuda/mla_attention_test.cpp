@@ -239,7 +239,7 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
     cpu::mla_attention(q, c.cache_f32, c.host, scale, 512, ref);
     Tensor dq = upload(q, DType::BF16), d8 = upload(c.cache_f32, DType::F8_E4M3),
            d16 = upload(c.cache_f32, DType::BF16);
-    for (auto k : {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kSmall})
+    for (auto k : {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs, cuda::MlaKernel::kSmall})
       for (int s : {0, 1, 3}) {
         SCOPED_TRACE(std::string(kernel_name(k)) + " splits " + std::to_string(s) + " T " + std::to_string(c.T));
         Tensor o8 = poisoned(DType::BF16, {c.T, 128, 512}), o16 = poisoned(DType::BF16, {c.T, 128, 512});
@@ -249,16 +249,17 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
         ASSERT_EQ(std::memcmp(a8.data(), a16.data(), a8.size() * sizeof(float)), 0);
         EXPECT_LT(rel_err(a8, ref.ptr<float>(), size_t(ref.numel())), 1e-2);
       }
-    // The warp-specialized kernel reads BF16 caches only, and says so.
-    Tensor o8 = poisoned(DType::BF16, {c.T, 128, 512});
-    EXPECT_THROW(cuda::mla_attention_with(cuda::MlaKernel::kWs, 0, dq, d8, c.dev, scale, 512, o8, gpu().allocator(),
-                                          gpu().stream()),
-                 std::runtime_error);
-    // kAuto takes a 64-head kernel for an FP8 cache at one token.
-    Tensor oa = poisoned(DType::BF16, {c.T, 128, 512});
-    cuda::mla_attention_with(cuda::MlaKernel::kAuto, 0, dq, d8, c.dev, scale, 512, oa, gpu().allocator(),
-                             gpu().stream());
-    EXPECT_LT(rel_err(download_f32(oa), ref.ptr<float>(), size_t(ref.numel())), 1e-2);
+    // kAuto takes a 64-head kernel for an FP8 cache at one token, by the
+    // knob mla-fp8-ws either one.
+    const int fp8_ws = cuda::mla_fp8_ws();
+    for (int ws : {0, 1}) {
+      ASSERT_TRUE(cuda::set_mla_fp8_ws(ws));
+      Tensor oa = poisoned(DType::BF16, {c.T, 128, 512});
+      cuda::mla_attention_with(cuda::MlaKernel::kAuto, 0, dq, d8, c.dev, scale, 512, oa, gpu().allocator(),
+                               gpu().stream());
+      EXPECT_LT(rel_err(download_f32(oa), ref.ptr<float>(), size_t(ref.numel())), 1e-2) << "mla-fp8-ws " << ws;
+    }
+    ASSERT_TRUE(cuda::set_mla_fp8_ws(fp8_ws));
     // Heads per GPU of tensor parallelism (32 at TP 4): kAuto's 16-head
     // kernel on the FP8 cache, the bits of the BF16 cache.
     Tensor q32 = random_f32(rng_, {c.T, 32, 576}, 1.5f);
@@ -273,6 +274,27 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
     const auto s8 = download_f32(o8s), s16 = download_f32(o16s);
     ASSERT_EQ(std::memcmp(s8.data(), s16.data(), s8.size() * sizeof(float)), 0) << "32 heads, T " << c.T;
     EXPECT_LT(rel_err(s8, ref32.ptr<float>(), size_t(ref32.numel())), 1e-2) << "32 heads, T " << c.T;
+  }
+  // Every finite e4m3 value in the keys (subnormals, -0, +-448): the
+  // warp-specialized kernel's producer widens them (mla_attention_ws.cu) and
+  // must give the BF16 cache's bits.
+  std::vector<uint8_t> finite;
+  for (int b = 0; b < 256; ++b)
+    if ((b & 0x7F) != 0x7F) finite.push_back(uint8_t(b));
+  PagedCase c = make_case(rng_, {{700, 1}, {63, 1}, {0, 40}}, 64, 576);
+  float* v = c.cache_f32.ptr<float>();
+  size_t k = 0;
+  for (int64_t i = 0; i < c.cache_f32.numel(); ++i)
+    if (!std::isnan(v[i])) v[i] = fp8_e4m3_to_f32(finite[k++ % finite.size()]);
+  Tensor q = random_f32(rng_, {c.T, 128, 576}, 0.01f);
+  Tensor dq = upload(q, DType::BF16), d8 = upload(c.cache_f32, DType::F8_E4M3), d16 = upload(c.cache_f32, DType::BF16);
+  for (int s : {0, 2}) {
+    Tensor o8 = poisoned(DType::BF16, {c.T, 128, 512}), o16 = poisoned(DType::BF16, {c.T, 128, 512});
+    cuda::mla_attention_with(cuda::MlaKernel::kWs, s, dq, d8, c.dev, 0.1f, 512, o8, gpu().allocator(), gpu().stream());
+    cuda::mla_attention_with(cuda::MlaKernel::kWs, s, dq, d16, c.dev, 0.1f, 512, o16, gpu().allocator(),
+                             gpu().stream());
+    const auto a8 = download_f32(o8), a16 = download_f32(o16);
+    ASSERT_EQ(std::memcmp(a8.data(), a16.data(), a8.size() * sizeof(float)), 0) << "every e4m3 value, splits " << s;
   }
 }
 

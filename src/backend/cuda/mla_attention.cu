@@ -243,12 +243,21 @@ int min_split_tiles() {
 // 8,192 by +12 / +21 / +144 us at batch 1 / 2 / 4.
 TuningValue g_small_units{"SABLE_MLA_SMALL_UNITS", 0, [](int v) { return v >= 0 && v <= 4096; }};
 
+// kAuto's kernel for an FP8 cache at 64 heads: 1 the warp-specialized one
+// (its producer widens each e4m3 tile into one BF16 stage), 0 the wgmma one.
+// H100, decode 64 x 4096: 263 vs 299 us; 1 x 512: 15.6 vs 16.4; the 4-layer
+// FP8 step with an FP8 cache at context 4096 0.7-1.0 % faster at batch 1,
+// 32 and 64 (record bench/results/2026-12-06-mla-fp8-ws.md).
+TuningValue g_fp8_ws{"SABLE_MLA_FP8_WS", 1, [](int v) { return v == 0 || v == 1; }};
+
 }  // namespace
 
 bool set_mla_graph_splits(int mode) { return g_graph_splits.set(mode); }
 int mla_graph_splits_mode() { return g_graph_splits.get(); }
 bool set_mla_split_tiles(int tiles) { return g_split_tiles.set(tiles); }
 bool set_mla_small_units(int units) { return g_small_units.set(units); }
+bool set_mla_fp8_ws(int on) { return g_fp8_ws.set(on); }
+int mla_fp8_ws() { return g_fp8_ws.get(); }
 
 void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache,
                         const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out,
@@ -260,7 +269,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   const bool small_ok = small_supported(q, cache, out, v_dim);
   const bool fp8_cache = cache.dtype() == DType::F8_E4M3;
   // wgmma: same results as mma.sync (tests), 1.36x faster prefill, equal decode (H200, 2026-11-30).
-  // ws: the warp-specialized kernel, BF16 caches. small: few rows, or heads
+  // ws: the warp-specialized kernel (FP8 caches too, by mla-fp8-ws). small: few rows, or heads
   // not a multiple of 64; never chosen by row count in batch-invariant mode
   // (a row's kernel, and so its bits, would depend on the batch).
   if (kernel == MlaKernel::kAuto) {
@@ -268,7 +277,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
     if (small_ok && (!mma_ok || (!batch_invariant() && units64 <= g_small_units.get())))
       kernel = MlaKernel::kSmall;
     else
-      kernel = !mma_ok ? MlaKernel::kGeneric : fp8_cache ? MlaKernel::kWgmma : MlaKernel::kWs;
+      kernel = !mma_ok ? MlaKernel::kGeneric : fp8_cache && g_fp8_ws.get() == 0 ? MlaKernel::kWgmma : MlaKernel::kWs;
   }
   const bool small = kernel == MlaKernel::kSmall;
   const bool mma = kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma || kernel == MlaKernel::kWs;
@@ -280,8 +289,6 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
     throw std::runtime_error(
         "CUDA mla_attention: the 16-head kernel needs L 576, v_dim 512, heads % 16, BF16 q/out, a BF16 or FP8 "
         "cache");
-  if (kernel == MlaKernel::kWs && fp8_cache)
-    throw std::runtime_error("CUDA mla_attention: the warp-specialized kernel reads a BF16 cache (use kWgmma for FP8)");
   if (kernel == MlaKernel::kGeneric && v_dim > kGenMaxDv)
     throw std::runtime_error("CUDA mla_attention: v_dim too large for the generic kernel");
 
@@ -329,7 +336,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
     mla::launch_small(a, fp8_cache, stream);
   } else if (mma) {
     if (kernel == MlaKernel::kWs)
-      mla::launch_ws(a, stream);
+      mla::launch_ws(a, fp8_cache, stream);
     else
       mla::launch_mma(a, kernel == MlaKernel::kWgmma, fp8_cache, stream);
   } else {

@@ -132,9 +132,10 @@ __device__ __forceinline__ MlaBlock mla_block(const MlaArgs& p, int block) {
 // S = Q K^T through wgmma (sm_90a) instead of mma.sync.
 void launch_mma(const MlaArgs& a, bool wgmma, bool fp8_cache, cudaStream_t stream);
 
-// Warp-specialized kernel (mla_attention_ws.cu): the same shape and grid,
-// BF16 cache only; a producer warpgroup and two wgmma consumer warpgroups.
-void launch_ws(const MlaArgs& a, cudaStream_t stream);
+// Warp-specialized kernel (mla_attention_ws.cu): the same shape and grid, a
+// BF16 or (fp8_cache) FP8 e4m3 cache; a producer warpgroup and two wgmma
+// consumer warpgroups.
+void launch_ws(const MlaArgs& a, bool fp8_cache, cudaStream_t stream);
 
 // Few-rows kernel (mla_attention_small.cu): L = 576, Dv = 512, H % 16 == 0,
 // BF16 q/out, a BF16 or (fp8_cache) FP8 e4m3 cache. Grid: T * (H / 16) *

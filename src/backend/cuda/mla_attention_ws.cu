@@ -43,6 +43,14 @@
 // Numerics equal the mma kernel's up to summation order: scores in f32,
 // softmax in the log2 domain, P rounded to bf16 and the normalizer summing
 // the rounded weights.
+//
+// FP8 cache (--kv-cache-dtype fp8, kFp8): the same consumers over one BF16
+// key stage. The producer streams the e4m3 tiles (36 KB) by cp.async into a
+// two-slot ring of its own in the second stage's space, two tiles ahead, and
+// widens each (exactly: e4m3 sits inside bf16) into the BF16 stage once the
+// consumers released the tile before. The widening is the price of one stage
+// instead of two; the bytes from memory halve. Same bits as on a BF16 cache
+// of the same values.
 #include <cuda_bf16.h>
 
 #include <cmath>
@@ -65,6 +73,57 @@ constexpr int kStatBytes = 3 * 64 * 4;       // alpha, l, m per row
 constexpr int kBarBytes = 4 * 8;             // full[2], empty[2]
 constexpr int kSmemBytes = 1024 /* alignment slack */ + 3 * kTileBytes + kPBytes + kStatBytes + kBarBytes;
 constexpr int kBarPFull = 1, kBarPFree = 2, kBarEpilogue = 3, kBarPLocal = 4;  // named barriers (0 is __syncthreads)
+constexpr int kBarProducer = 5;                                                // the FP8 producer's 128 threads
+constexpr int kF8TileBytes = kKeys * kL;                                       // 36864: an e4m3 key tile
+constexpr int kProducerThreads = 128;
+static_assert(2 * kF8TileBytes <= kTileBytes, "the FP8 ring takes the second BF16 stage's space");
+
+// The FP8 producer (ptid 0..127): Q once with the first tile, then each
+// e4m3 tile of [tb, te) by cp.async into slot (i & 1) of the ring at sf
+// (generic address f8), two tiles ahead; tile i is widened into the one BF16
+// stage at sk (generic kst) once the consumers released tile i - 1
+// (empty0's phase i - 1), then full0 completes phase i. Keys past n land as
+// zeros (load_key_tile_fp8).
+__device__ __forceinline__ void produce_tiles_fp8(const MlaArgs& p, const MlaBlock& blk, uint32_t sq, uint8_t* kst,
+                                                  uint32_t sf, const uint8_t* f8, uint32_t full0, uint32_t empty0,
+                                                  int ptid) {
+  const auto* cache8 = static_cast<const uint8_t*>(p.cache);
+  const int32_t* table = p.block_tables + int64_t(p.token_seq[blk.t]) * p.max_blocks;
+  {
+    const int lrow = ptid >> 3, lch = ptid & 7;
+    const auto* qs = static_cast<const __nv_bfloat16*>(p.q) + (int64_t(blk.t) * p.H + blk.head0) * kL;
+#pragma unroll
+    for (int pass = 0; pass < 4; ++pass) {
+      const int r = lrow + 16 * pass;
+#pragma unroll
+      for (int j = 0; j < 9; ++j) cp_async16(sq + swz(r, lch + 8 * j), qs + int64_t(r) * kL + (lch + 8 * j) * 8, 16);
+    }
+  }
+  // One commit group a tile (an empty one past te, so that wait<1> always
+  // means "tile i has landed").
+  auto load = [&](int tile, int slot) {
+    if (tile < blk.te)
+#pragma unroll
+      for (int h = 0; h < kKeys / (kProducerThreads / 4); ++h)
+        load_key_tile_fp8<kProducerThreads>(cache8, table, p.block_size, tile * kKeys + h * (kProducerThreads / 4),
+                                            blk.n, sf + slot * kF8TileBytes + h * (kProducerThreads / 4) * kL, ptid);
+    cp_async_commit();
+  };
+  load(blk.tb, 0);
+  load(blk.tb + 1, 1);
+  for (int tile = blk.tb; tile < blk.te; ++tile) {
+    const int i = tile - blk.tb, slot = i & 1;
+    cp_async_wait<1>();                                  // this thread's copies of tile i (and Q) landed
+    named_barrier_sync(kBarProducer, kProducerThreads);  // ... and every producer thread's
+    mbar_wait(empty0, (i & 1) ^ 1);                      // the consumers released tile i - 1
+    widen_key_tile<kKeys, kProducerThreads>(f8 + slot * kF8TileBytes, kst, ptid);
+    fence_proxy_async();  // the widened tile's generic stores, then the consumers' wgmma reads
+    mbar_arrive(full0);
+    named_barrier_sync(kBarProducer, kProducerThreads);  // every thread is done reading the slot
+    load(tile + 2, slot);
+  }
+  cp_async_wait_all();  // leave no copy in flight behind an exited thread
+}
 
 // O (a warpgroup's 256 columns) = O * alpha + P V, alpha per row (this
 // thread's rows r0 and r0 + 8), P from smem at sp, V the column blocks of
@@ -78,6 +137,7 @@ __device__ __forceinline__ void rescale_and_pv(float (&o)[128], float al0, float
   wgmma_fence_operands(o);
 }
 
+template <bool kFp8>
 __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
   pdl_begin();
   extern __shared__ __align__(1024) uint8_t smem_raw[];
@@ -115,9 +175,17 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
   if (wg == 2) {
     // ---- producer ----
     setmaxnreg_dec<40>();
-    produce_tiles(p, blk, sQ, sK, full0, empty0, tid - 256);
+    if constexpr (kFp8)
+      produce_tiles_fp8(p, blk, sQ, smem + kTileBytes, sK + kTileBytes, smem + 2 * kTileBytes, full0, empty0,
+                        tid - 256);
+    else
+      produce_tiles(p, blk, sQ, sK, full0, empty0, tid - 256);
     return;  // no barrier counts the producer from here on
   }
+  // Tile i's key stage and the parity of its full / empty phase: two stages
+  // (BF16), or one (FP8: the producer's ring is behind it).
+  auto stage_of = [](int i) { return kFp8 ? 0 : i & 1; };
+  auto parity_of = [](int i) { return uint32_t(kFp8 ? i & 1 : (i >> 1) & 1); };
 
   setmaxnreg_inc<232>();
   const int warp = (tid >> 5) & 3, lane = tid & 31;
@@ -135,8 +203,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
     // took decode 64 x 4096 from 201 to 300 us.)
     const int nt = te - tb;
     auto step = [&](float(&s)[32], int i) {
-      const int tile = tb + i, st = i & 1;
-      mbar_wait(full0 + 8 * st, (i >> 1) & 1);
+      const int tile = tb + i, st = stage_of(i);
+      mbar_wait(full0 + 8 * st, parity_of(i));
       fence_proxy_async();  // the tile's cp.async writes, then wgmma's reads
       issue_s(s, sQ, sK + st * kTileBytes);
       wgmma_wait0();  // S(i)
@@ -181,12 +249,12 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
     }
   } else {
     for (int tile = tb; tile < te; ++tile) {
-      const int i = tile - tb, st = i & 1;
+      const int i = tile - tb, st = stage_of(i);
       const uint32_t cur = sK + st * kTileBytes;
       named_barrier_sync(kBarPFull, 256);
       // Tile i landed before warpgroup 0 computed S from it; the wait (already
       // complete, so immediate) gives this warpgroup its own acquire.
-      mbar_wait(full0 + 8 * st, (i >> 1) & 1);
+      mbar_wait(full0 + 8 * st, parity_of(i));
       fence_proxy_async();
       rescale_and_pv(o, s_alpha[r0], s_alpha[r0 + 8], sP, cur, 1);  // O[:, 256:512]
       if (tile + 1 < te) named_barrier_arrive(kBarPFree, 256);
@@ -203,11 +271,12 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
 
 }  // namespace
 
-void launch_ws(const MlaArgs& a, cudaStream_t stream) {
+void launch_ws(const MlaArgs& a, bool fp8_cache, cudaStream_t stream) {
   const int64_t blocks = int64_t(a.T) * (a.H / kRows) * a.num_splits;
   if (blocks == 0) return;
-  allow_dynamic_smem(mla_ws_kernel, kSmemBytes);
-  launch_pdl(mla_ws_kernel, unsigned(blocks), kThreads, kSmemBytes, stream, a);
+  auto* kernel = fp8_cache ? mla_ws_kernel<true> : mla_ws_kernel<false>;
+  allow_dynamic_smem(kernel, kSmemBytes);
+  launch_pdl(kernel, unsigned(blocks), kThreads, kSmemBytes, stream, a);
   SABLE_CUDA_LAUNCH_CHECK();
 }
 

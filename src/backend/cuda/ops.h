@@ -67,6 +67,11 @@ bool set_mla_small_units(int units);
 // bound's own (mla_splits at the longest context).
 bool set_mla_graph_splits(int mode);
 int mla_graph_splits_mode();  // the mode in force (the memory planner's rule)
+// Knob "mla-fp8-ws" (SABLE_MLA_FP8_WS): MLA decode on an FP8 cache at 64
+// heads a CTA takes the warp-specialized kernel (1, the default) or the
+// wgmma one (0). False for other values.
+bool set_mla_fp8_ws(int on);
+int mla_fp8_ws();
 // Knob "pinned-staging" (SABLE_PINNED_STAGING): 1 (the default), small
 // uploads through pinned staging without waiting (pinned_staging.h); 0, the
 // waiting copies.
