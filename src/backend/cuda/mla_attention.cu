@@ -244,10 +244,10 @@ int min_split_tiles() {
 TuningValue g_small_units{"SABLE_MLA_SMALL_UNITS", 0, [](int v) { return v >= 0 && v <= 4096; }};
 
 // kAuto's kernel for an FP8 cache at 64 heads: 1 the warp-specialized one
-// (its producer widens each e4m3 tile into one BF16 stage), 0 the wgmma one.
-// H100, decode 64 x 4096: 263 vs 299 us; 1 x 512: 15.6 vs 16.4; the 4-layer
-// FP8 step with an FP8 cache at context 4096 0.7-1.0 % faster at batch 1,
-// 32 and 64 (record bench/results/2026-12-06-mla-fp8-ws.md).
+// (the CTA widens each e4m3 tile into one BF16 stage), 0 the wgmma one.
+// H100, decode 64 x 4096: 201 vs 300 us; 1 x 512: 14.4 vs 16.9; the 4-layer
+// FP8 step with an FP8 cache at context 4096 2-3 % faster at batch 32 and 64
+// (record bench/results/2026-12-06-mla-fp8-ws.md).
 TuningValue g_fp8_ws{"SABLE_MLA_FP8_WS", 1, [](int v) { return v == 0 || v == 1; }};
 
 }  // namespace

@@ -46,11 +46,14 @@
 //
 // FP8 cache (--kv-cache-dtype fp8, kFp8): the same consumers over one BF16
 // key stage. The producer streams the e4m3 tiles (36 KB) by cp.async into a
-// two-slot ring of its own in the second stage's space, two tiles ahead, and
-// widens each (exactly: e4m3 sits inside bf16) into the BF16 stage once the
-// consumers released the tile before. The widening is the price of one stage
-// instead of two; the bytes from memory halve. Same bits as on a BF16 cache
-// of the same values.
+// two-slot ring of its own in the second stage's space, two tiles ahead;
+// once the consumers are done with tile i - 1, all 384 threads widen tile i
+// (exactly: e4m3 sits inside bf16) into the BF16 stage. The widening is the
+// price of one stage instead of two; the bytes from memory halve. Same bits
+// as on a BF16 cache of the same values. H100, decode 64 x 4096: 201 us
+// (BF16 cache 148; the producer alone widening, 265: most of a tile's wait
+// was its widening; the same with integer moves instead of the conversion
+// unit, 318).
 #include <cuda_bf16.h>
 
 #include <cmath>
@@ -73,20 +76,24 @@ constexpr int kStatBytes = 3 * 64 * 4;       // alpha, l, m per row
 constexpr int kBarBytes = 4 * 8;             // full[2], empty[2]
 constexpr int kSmemBytes = 1024 /* alignment slack */ + 3 * kTileBytes + kPBytes + kStatBytes + kBarBytes;
 constexpr int kBarPFull = 1, kBarPFree = 2, kBarEpilogue = 3, kBarPLocal = 4;  // named barriers (0 is __syncthreads)
-constexpr int kBarProducer = 5;                                                // the FP8 producer's 128 threads
 constexpr int kF8TileBytes = kKeys * kL;                                       // 36864: an e4m3 key tile
 constexpr int kProducerThreads = 128;
+constexpr int kBarFree = 5, kBarFull = 6;  // FP8 cache: all 384 threads, the BF16 stage free / widened
 static_assert(2 * kF8TileBytes <= kTileBytes, "the FP8 ring takes the second BF16 stage's space");
 
-// The FP8 producer (ptid 0..127): Q once with the first tile, then each
-// e4m3 tile of [tb, te) by cp.async into slot (i & 1) of the ring at sf
-// (generic address f8), two tiles ahead; tile i is widened into the one BF16
-// stage at sk (generic kst) once the consumers released tile i - 1
-// (empty0's phase i - 1), then full0 completes phase i. Keys past n land as
-// zeros (load_key_tile_fp8).
+// FP8 cache: every thread of the CTA widens a third of tile i (widen_all),
+// between two CTA-wide named barriers: kBarFree (the consumers are done with
+// tile i - 1, the producer's copies of tile i landed) and kBarFull. The
+// producer loads only: Q with the first tile, then tile i + 2 into the slot
+// tile i was widened from.
+__device__ __forceinline__ void widen_all(const uint8_t* f8, uint8_t* kst, int i, int tid) {
+  named_barrier_sync(kBarFree, kThreads);
+  widen_key_tile<kKeys, kThreads>(f8 + (i & 1) * kF8TileBytes, kst, tid);
+  fence_proxy_async();  // the widened tile's generic stores, then the wgmma reads
+  named_barrier_sync(kBarFull, kThreads);
+}
 __device__ __forceinline__ void produce_tiles_fp8(const MlaArgs& p, const MlaBlock& blk, uint32_t sq, uint8_t* kst,
-                                                  uint32_t sf, const uint8_t* f8, uint32_t full0, uint32_t empty0,
-                                                  int ptid) {
+                                                  uint32_t sf, const uint8_t* f8, int ptid) {
   const auto* cache8 = static_cast<const uint8_t*>(p.cache);
   const int32_t* table = p.block_tables + int64_t(p.token_seq[blk.t]) * p.max_blocks;
   {
@@ -99,8 +106,6 @@ __device__ __forceinline__ void produce_tiles_fp8(const MlaArgs& p, const MlaBlo
       for (int j = 0; j < 9; ++j) cp_async16(sq + swz(r, lch + 8 * j), qs + int64_t(r) * kL + (lch + 8 * j) * 8, 16);
     }
   }
-  // One commit group a tile (an empty one past te, so that wait<1> always
-  // means "tile i has landed").
   auto load = [&](int tile, int slot) {
     if (tile < blk.te)
 #pragma unroll
@@ -112,17 +117,12 @@ __device__ __forceinline__ void produce_tiles_fp8(const MlaArgs& p, const MlaBlo
   load(blk.tb, 0);
   load(blk.tb + 1, 1);
   for (int tile = blk.tb; tile < blk.te; ++tile) {
-    const int i = tile - blk.tb, slot = i & 1;
-    cp_async_wait<1>();                                  // this thread's copies of tile i (and Q) landed
-    named_barrier_sync(kBarProducer, kProducerThreads);  // ... and every producer thread's
-    mbar_wait(empty0, (i & 1) ^ 1);                      // the consumers released tile i - 1
-    widen_key_tile<kKeys, kProducerThreads>(f8 + slot * kF8TileBytes, kst, ptid);
-    fence_proxy_async();  // the widened tile's generic stores, then the consumers' wgmma reads
-    mbar_arrive(full0);
-    named_barrier_sync(kBarProducer, kProducerThreads);  // every thread is done reading the slot
-    load(tile + 2, slot);
+    const int i = tile - blk.tb;
+    cp_async_wait<1>();  // this thread's copies of tile i (and Q) landed; kBarFree makes them everyone's
+    widen_all(f8, kst, i, 256 + ptid);
+    load(tile + 2, i & 1);
   }
-  cp_async_wait_all();  // leave no copy in flight behind an exited thread
+  cp_async_wait_all();
 }
 
 // O (a warpgroup's 256 columns) = O * alpha + P V, alpha per row (this
@@ -137,7 +137,7 @@ __device__ __forceinline__ void rescale_and_pv(float (&o)[128], float al0, float
   wgmma_fence_operands(o);
 }
 
-template <bool kFp8>
+template <bool kFp8>  // an FP8 cache
 __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
   pdl_begin();
   extern __shared__ __align__(1024) uint8_t smem_raw[];
@@ -176,8 +176,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
     // ---- producer ----
     setmaxnreg_dec<40>();
     if constexpr (kFp8)
-      produce_tiles_fp8(p, blk, sQ, smem + kTileBytes, sK + kTileBytes, smem + 2 * kTileBytes, full0, empty0,
-                        tid - 256);
+      produce_tiles_fp8(p, blk, sQ, smem + kTileBytes, sK + kTileBytes, smem + 2 * kTileBytes, tid - 256);
     else
       produce_tiles(p, blk, sQ, sK, full0, empty0, tid - 256);
     return;  // no barrier counts the producer from here on
@@ -204,7 +203,10 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
     const int nt = te - tb;
     auto step = [&](float(&s)[32], int i) {
       const int tile = tb + i, st = stage_of(i);
-      mbar_wait(full0 + 8 * st, parity_of(i));
+      if constexpr (kFp8)
+        widen_all(smem + 2 * kTileBytes, smem + kTileBytes, i, tid);
+      else
+        mbar_wait(full0 + 8 * st, parity_of(i));
       fence_proxy_async();  // the tile's cp.async writes, then wgmma's reads
       issue_s(s, sQ, sK + st * kTileBytes);
       wgmma_wait0();  // S(i)
@@ -229,7 +231,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
       named_barrier_sync(kBarPLocal, 128);  // all of this warpgroup's rows are in
 
       rescale_and_pv(o, al0, al1, sP, sK + st * kTileBytes, 0);  // O[:, 0:256]
-      mbar_arrive(empty0 + 8 * st);  // done reading tile i
+      if constexpr (!kFp8) mbar_arrive(empty0 + 8 * st);         // done reading tile i
     };
     float s[32];
     for (int i = 0; i < nt; ++i) step(s, i);
@@ -251,14 +253,15 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
     for (int tile = tb; tile < te; ++tile) {
       const int i = tile - tb, st = stage_of(i);
       const uint32_t cur = sK + st * kTileBytes;
+      if constexpr (kFp8) widen_all(smem + 2 * kTileBytes, smem + kTileBytes, i, tid);
       named_barrier_sync(kBarPFull, 256);
       // Tile i landed before warpgroup 0 computed S from it; the wait (already
       // complete, so immediate) gives this warpgroup its own acquire.
-      mbar_wait(full0 + 8 * st, parity_of(i));
+      if constexpr (!kFp8) mbar_wait(full0 + 8 * st, parity_of(i));
       fence_proxy_async();
       rescale_and_pv(o, s_alpha[r0], s_alpha[r0 + 8], sP, cur, 1);  // O[:, 256:512]
       if (tile + 1 < te) named_barrier_arrive(kBarPFree, 256);
-      mbar_arrive(empty0 + 8 * st);
+      if constexpr (!kFp8) mbar_arrive(empty0 + 8 * st);
     }
   }
 
