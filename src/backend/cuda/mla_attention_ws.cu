@@ -96,16 +96,7 @@ __device__ __forceinline__ void produce_tiles_fp8(const MlaArgs& p, const MlaBlo
                                                   uint32_t sf, const uint8_t* f8, int ptid) {
   const auto* cache8 = static_cast<const uint8_t*>(p.cache);
   const int32_t* table = p.block_tables + int64_t(p.token_seq[blk.t]) * p.max_blocks;
-  {
-    const int lrow = ptid >> 3, lch = ptid & 7;
-    const auto* qs = static_cast<const __nv_bfloat16*>(p.q) + (int64_t(blk.t) * p.H + blk.head0) * kL;
-#pragma unroll
-    for (int pass = 0; pass < 4; ++pass) {
-      const int r = lrow + 16 * pass;
-#pragma unroll
-      for (int j = 0; j < 9; ++j) cp_async16(sq + swz(r, lch + 8 * j), qs + int64_t(r) * kL + (lch + 8 * j) * 8, 16);
-    }
-  }
+  load_q_tile(p, blk, sq, ptid);
   auto load = [&](int tile, int slot) {
     if (tile < blk.te)
 #pragma unroll

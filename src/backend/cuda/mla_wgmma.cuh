@@ -167,20 +167,26 @@ __device__ __forceinline__ void write_out(const MlaArgs& p, const MlaBlock& blk,
 // zero-filled: p = 0 must not meet NaN garbage. The block-table entries of
 // the next tile are read before the wait for its slot, so their latency
 // hides behind it instead of serializing four lookups per tile.
+// The CTA's Q tile (64 heads of token blk.t) by cp.async from the producer
+// warpgroup's 128 threads (ptid), 8 threads per 128-byte row segment; the
+// caller's next commit group carries it.
+__device__ __forceinline__ void load_q_tile(const MlaArgs& p, const MlaBlock& blk, uint32_t sq, int ptid) {
+  const int lrow = ptid >> 3, lch = ptid & 7;
+  const auto* qs = static_cast<const __nv_bfloat16*>(p.q) + (int64_t(blk.t) * p.H + blk.head0) * kL;
+#pragma unroll
+  for (int pass = 0; pass < 4; ++pass) {
+    const int r = lrow + 16 * pass;
+#pragma unroll
+    for (int j = 0; j < 9; ++j) cp_async16(sq + swz(r, lch + 8 * j), qs + int64_t(r) * kL + (lch + 8 * j) * 8, 16);
+  }
+}
+
 __device__ __forceinline__ void produce_tiles(const MlaArgs& p, const MlaBlock& blk, uint32_t sq, uint32_t sk,
                                               uint32_t full0, uint32_t empty0, int ptid) {
   const int lrow = ptid >> 3, lch = ptid & 7, n = blk.n;
   const auto* cache = static_cast<const __nv_bfloat16*>(p.cache);
   const int32_t* table = p.block_tables + int64_t(p.token_seq[blk.t]) * p.max_blocks;
-  {
-    const auto* qs = static_cast<const __nv_bfloat16*>(p.q) + (int64_t(blk.t) * p.H + blk.head0) * kL;
-#pragma unroll
-    for (int pass = 0; pass < 4; ++pass) {
-      const int r = lrow + 16 * pass;
-#pragma unroll
-      for (int j = 0; j < 9; ++j) cp_async16(sq + swz(r, lch + 8 * j), qs + int64_t(r) * kL + (lch + 8 * j) * 8, 16);
-    }
-  }
+  load_q_tile(p, blk, sq, ptid);
   // Cache rows (block * block_size + slot) of this thread's 4 rows of `tile` (-1: past n).
   auto lookup = [&](int tile, int(&row)[4]) {
 #pragma unroll
