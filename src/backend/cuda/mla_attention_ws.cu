@@ -172,10 +172,11 @@ __global__ void __launch_bounds__(kThreads, 1) mla_ws_kernel(const MlaArgs p) {
       produce_tiles(p, blk, sQ, sK, full0, empty0, tid - 256);
     return;  // no barrier counts the producer from here on
   }
-  // Tile i's key stage and the parity of its full / empty phase: two stages
-  // (BF16), or one (FP8: the producer's ring is behind it).
+  // Tile i's key stage: two stages (BF16), or one (FP8: the producer's ring
+  // is behind it). BF16: the parity of its full / empty phase (an FP8 tile
+  // goes through widen_all's barriers instead).
   auto stage_of = [](int i) { return kFp8 ? 0 : i & 1; };
-  auto parity_of = [](int i) { return uint32_t(kFp8 ? i & 1 : (i >> 1) & 1); };
+  auto parity_of = [](int i) { return uint32_t((i >> 1) & 1); };
 
   setmaxnreg_inc<232>();
   const int warp = (tid >> 5) & 3, lane = tid & 31;
