@@ -160,7 +160,7 @@ int64_t cuda_graph_bytes(const ModelConfig& c, const std::vector<CudaGraphShape>
   // bench/results/2026-12-06-graph-memory.md): the sum of the kind's.
   const int64_t heads = c.num_attention_heads / std::max(1, tp);
   std::map<std::pair<int, bool>, int64_t> largest;   // (q, mtp) -> most tokens
-  std::map<std::pair<int, bool>, int64_t> partials;  // (q, mtp) -> most split-partial bytes
+  std::map<std::pair<int, bool>, int64_t> partials;  // (q, mtp) -> split-partial bytes held, by the rule above
   int64_t total = 0;
   for (const CudaGraphShape& g : shapes) {
     int64_t& most = largest[{g.q, g.mtp}];
