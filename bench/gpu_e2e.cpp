@@ -275,6 +275,7 @@ int run(int argc, char** argv) {
   LoadOptions lo;
   lo.load_mtp = !spec_ks.empty();
   lo.quantize_fp8 = fp8 && !quantizes_at_prepare(be);
+  lo.backend_quantizes_fp8 = fp8 && quantizes_at_prepare(be);
   lo.tensor_parallel_size = tp;
   lo.expert_parallel = ep;
   auto model_r = DeepseekV3Model::load(src, be, lo);

@@ -117,6 +117,7 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
   auto t0 = std::chrono::steady_clock::now();
   LoadOptions lo;
   lo.quantize_fp8 = o.quantization == "fp8" && !quantizes_at_prepare(*lm.backend);
+  lo.backend_quantizes_fp8 = o.quantization == "fp8" && quantizes_at_prepare(*lm.backend);
   lo.tensor_parallel_size = o.tensor_parallel_size;
   lo.expert_parallel = o.enable_expert_parallel;
   lo.load_mtp = o.load_mtp;

@@ -70,7 +70,13 @@ class Loader {
       w = quantize_fp8_blocks(w);
     }
     w.keep_precision = !allow_quant;
-    bytes_ += w.nbytes();
+    if (opts_.backend_quantizes_fp8 && allow_quant && !w.is_fp8()) {
+      // What quantize_fp8_blocks would make of this rank's part.
+      const int64_t r = w.weight.dim(0), k = w.weight.dim(1);
+      bytes_ += size_t(r * k) + size_t(fp8_scale_shape(r, k, 128, 128).numel()) * sizeof(float);
+    } else {
+      bytes_ += w.nbytes();
+    }
     if (prepare) be_.prepare_linear(w);
     return w;
   }

@@ -105,6 +105,11 @@ struct LoadOptions {
   // Quantise BF16 linear weights into 128x128-block FP8 at load
   // (--quantization fp8 on a bf16 checkpoint).
   bool quantize_fp8 = false;
+  // The backend quantises them itself when it prepares them (CUDA under
+  // --quantization fp8: quantizes_at_prepare): the loader hands them over
+  // in BF16 and counts them in DeepseekV3Weights::bytes as the FP8 they
+  // become.
+  bool backend_quantizes_fp8 = false;
   // Pack the shared experts with the routed ones (MoeWeights::num_shared);
   // off only to test the fusion against the unfused MLP.
   bool fuse_shared_experts = true;
