@@ -118,12 +118,15 @@ MlaSplitKernel mla_decode_kernel(int64_t heads) {
                            : MlaSplitKernel::kGeneric;
 }
 
+int mla_splits_by(const MlaSplitShape& s, int max_len, MlaSplitRule rule) {
+  return rule == MlaSplitRule::kGraph ? mla_graph_splits(s, max_len) : mla_splits(s, max_len);
+}
+
 int64_t mla_decode_partial_bytes(int64_t tokens, int64_t heads, int64_t v_dim, int max_len, int sm_count,
                                  MlaSplitRule rule) {
   if (tokens <= 0 || heads <= 0) return 0;
   const MlaSplitShape s = mla_split_shape(mla_decode_kernel(heads), tokens, heads, std::max(1, sm_count), 1);
-  const int splits =
-      rule == MlaSplitRule::kGraph ? mla_graph_splits(s, std::max(1, max_len)) : mla_splits(s, std::max(1, max_len));
+  const int splits = mla_splits_by(s, std::max(1, max_len), rule);
   return splits > 1 ? int64_t(splits) * tokens * heads * (v_dim + 1) * 4 : 0;
 }
 

@@ -37,6 +37,11 @@ MlaSplitKernel mla_decode_kernel(int64_t heads);
 // CUDA backend's knob mla-graph-splits is 0 (Backend::mla_graph_split_rule).
 enum class MlaSplitRule { kEager, kGraph };
 
+// The split count `rule` gives for a call whose longest context (or, for a
+// graph, bound) is max_len keys: what the launcher runs and the memory
+// planner sizes partials by.
+int mla_splits_by(const MlaSplitShape& s, int max_len, MlaSplitRule rule);
+
 // Bytes of the split partials (f32 outputs and log-sum-exps, S x T x H x
 // (v_dim + 1)) a decode call of `tokens` tokens and `heads` heads allocates
 // at a longest context of max_len keys on sm_count SMs, its count set by

@@ -93,6 +93,8 @@ TEST(MlaSplits, PartialsAreCountedWhereTokensSplit) {
   EXPECT_EQ(mla_decode_partial_bytes(64, 128, 512, 163840, 132, R::kGraph),
             g64 > 1 ? int64_t(g64) * 64 * 128 * 513 * 4 : 0);
   const int g = mla_graph_splits(hopper(1), 163840), e = mla_splits(hopper(1), 163840);
+  EXPECT_EQ(mla_splits_by(hopper(64), 163840, R::kGraph), g64);
+  EXPECT_EQ(mla_splits_by(hopper(64), 163840, R::kEager), 33);
   EXPECT_EQ(mla_decode_partial_bytes(1, 128, 512, 163840, 132, R::kGraph), int64_t(g) * 128 * 513 * 4);
   EXPECT_EQ(mla_decode_partial_bytes(1, 128, 512, 163840, 132, R::kEager), int64_t(e) * 128 * 513 * 4);
   EXPECT_EQ(mla_decode_partial_bytes(0, 128, 512, 163840, 132, R::kGraph), 0);

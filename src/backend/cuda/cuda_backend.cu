@@ -82,9 +82,7 @@ bool CudaBackend::memory_info(size_t* free_bytes, size_t* total_bytes) {
 
 // The current device's (each rank's thread has its own current).
 int CudaBackend::multiprocessors() const { return sm_count(); }
-MlaSplitRule CudaBackend::mla_graph_split_rule() const {
-  return mla_graph_splits_mode() == 1 ? MlaSplitRule::kGraph : MlaSplitRule::kEager;
-}
+MlaSplitRule CudaBackend::mla_graph_split_rule() const { return cuda::mla_graph_split_rule(); }
 
 void CudaBackend::embedding(const Tensor& ids, const Tensor& table, int64_t row_begin, Tensor& out) {
   cuda::embedding(ids, table, row_begin, out, stream_);

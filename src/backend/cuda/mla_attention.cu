@@ -218,7 +218,7 @@ TuningValue g_graph_splits{"SABLE_MLA_GRAPH_SPLITS", 1, [](int v) { return v == 
 // count must then suit them all.
 int auto_splits(MlaSplitKernel kernel, int64_t T, int64_t H, int max_seq_len, bool bound, int min_tiles) {
   const MlaSplitShape s = mla_split_shape(kernel, T, H, sm_count(), min_tiles);
-  return bound && g_graph_splits.get() == 1 ? mla_graph_splits(s, max_seq_len) : mla_splits(s, max_seq_len);
+  return mla_splits_by(s, max_seq_len, bound ? mla_graph_split_rule() : MlaSplitRule::kEager);
 }
 static_assert(mla::kMmaHeads == 64 && mla::kMmaKeys == 64 && mla::kSmallHeads == 16 && mla::kSmallKeys == 32,
               "mla_split_shape (backend/mla_splits.cpp) assumes these kernel shapes");
@@ -253,7 +253,7 @@ TuningValue g_fp8_ws{"SABLE_MLA_FP8_WS", 1, [](int v) { return v == 0 || v == 1;
 }  // namespace
 
 bool set_mla_graph_splits(int mode) { return g_graph_splits.set(mode); }
-int mla_graph_splits_mode() { return g_graph_splits.get(); }
+MlaSplitRule mla_graph_split_rule() { return g_graph_splits.get() == 1 ? MlaSplitRule::kGraph : MlaSplitRule::kEager; }
 bool set_mla_split_tiles(int tiles) { return g_split_tiles.set(tiles); }
 bool set_mla_small_units(int units) { return g_small_units.set(units); }
 bool set_mla_fp8_ws(int on) { return g_fp8_ws.set(on); }

@@ -66,7 +66,7 @@ bool set_mla_small_units(int units);
 // suits every context up to the graph's bound (mla_graph_splits); 0, the
 // bound's own (mla_splits at the longest context).
 bool set_mla_graph_splits(int mode);
-int mla_graph_splits_mode();  // the mode in force (the memory planner's rule)
+MlaSplitRule mla_graph_split_rule();  // the rule that mode gives a graph's calls
 // Knob "mla-fp8-ws" (SABLE_MLA_FP8_WS): MLA decode on an FP8 cache at 64
 // heads a CTA takes the warp-specialized kernel (1, the default) or the
 // wgmma one (0). False for other values.
