@@ -140,6 +140,6 @@ void launch_ws(const MlaArgs& a, bool fp8_cache, cudaStream_t stream);
 // Few-rows kernel (mla_attention_small.cu): L = 576, Dv = 512, H % 16 == 0,
 // BF16 q/out, a BF16 or (fp8_cache) FP8 e4m3 cache. Grid: T * (H / 16) *
 // num_splits blocks of 32-key tiles (min_split_tiles counts 32-key tiles here).
-void launch_small(const MlaArgs& a, bool fp8_cache, cudaStream_t stream);
+void launch_small(const MlaArgs& a, bool fp8_cache, int fp8_ahead, cudaStream_t stream);
 
 }  // namespace sable::cuda::mla
