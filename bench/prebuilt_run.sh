@@ -15,8 +15,8 @@
 # presets $SERVE_PRESETS or single,concurrent32 against it), gmem (bench_gpu_e2e
 # --graph-memory $GMEM: CUDA graph memory measured against the plan), fp8ws
 # (MLA tests, bench_cuda_attention --decode-small, then bench_gpu_e2e with an
-# FP8 cache, --ab mla-fp8-ws=0,1), small8 (bench_cuda_attention --decode-small
-# with mla-small-fp8-ahead 1, then 2).
+# FP8 cache, --ab mla-fp8-ws=0,1), small8 (MLA tests, then
+# bench_cuda_attention --decode-small with mla-small-fp8-widen 0, then 1).
 # Results under $OUT; copy what matters into bench/results/.
 set -u
 O=${OUT:-/tmp/out}; mkdir -p b "$O"
@@ -59,6 +59,8 @@ fp8ws) timeout 150 b/test_cuda --gtest_color=no --gtest_filter='*MlaAttention*:*
   timeout 240 b/bench_gpu_e2e --preset dsv3-slice --layers 4 --fp8 --kv-cache-dtype fp8 --context 4096 --prefill 0 \
     --batches 1,32,64 --ab mla-fp8-ws=0,1 > $O/e2e_fp8ws.txt 2>&1; st "e2e fp8 cache A/B rc=$?"
   grep -vE "^\s*$" $O/e2e_fp8ws.txt | grep -E "\||captured|copy|rror" | head -30;;
-small8) for a in 1 2; do SABLE_MLA_SMALL_FP8_AHEAD=$a timeout 150 b/bench_cuda_attention --decode-small > $O/attn_small_ahead$a.txt 2>&1
-  st "attention bench, mla-small-fp8-ahead=$a rc=$?"; grep -E "copy|heads|small|ws" $O/attn_small_ahead$a.txt | head -60; done;;
+small8) timeout 150 b/test_cuda --gtest_color=no --gtest_filter='*MlaAttention*:*Knob*' > $O/t_mla8.log 2>&1; st "mla tests rc=$?"
+  grep -E "^\[  PASSED|FAILED|Failure|Expected|Which|seed" $O/t_mla8.log | head -20
+  for a in ${WIDEN:-0 1}; do SABLE_MLA_SMALL_FP8_WIDEN=$a timeout 150 b/bench_cuda_attention --decode-small > $O/attn_small_widen$a.txt.tmp 2>&1; cat $O/attn_small_widen$a.txt.tmp >> $O/attn_small_widen$a.txt
+  st "attention bench, mla-small-fp8-widen=$a rc=$?"; grep -E "copy|small\+f8|ws\+f8" $O/attn_small_widen$a.txt.tmp | head -40; done;;
 esac; done

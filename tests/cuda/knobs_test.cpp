@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "backend/cuda/ops.h"
 #include "backend/cuda/pdl.h"
 #include "backend/cuda/sampling.h"
 #include "backend/cuda/tuning_value.h"
@@ -64,6 +65,11 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   // The knobs that take 0 / 1 (or 0-2) refuse other values without a change.
   EXPECT_FALSE(cuda::set_knob("mla-graph-splits", 2));
   EXPECT_FALSE(cuda::set_knob("mla-fp8-ws", 2));
+  EXPECT_FALSE(cuda::set_knob("mla-small-fp8-widen", 4));
+  const int widen = cuda::mla_small_fp8_widen();
+  EXPECT_TRUE(cuda::set_knob("mla-small-fp8-widen", 1));
+  EXPECT_EQ(cuda::mla_small_fp8_widen(), 1);
+  EXPECT_TRUE(cuda::set_knob("mla-small-fp8-widen", widen));
   EXPECT_FALSE(cuda::set_knob("pinned-staging", -1));
   EXPECT_FALSE(cuda::set_knob("alloc-zero-fill", 2));
   EXPECT_FALSE(cuda::set_knob("sampling-split", 3));
@@ -86,6 +92,7 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
                                       "mla-small-units",
                                       "mla-graph-splits",
                                       "mla-fp8-ws",
+                                      "mla-small-fp8-widen",
                                       "pinned-staging",
                                       "sampling-split",
                                       "alloc-zero-fill",

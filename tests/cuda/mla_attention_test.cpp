@@ -239,15 +239,15 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
     cpu::mla_attention(q, c.cache_f32, c.host, scale, 512, ref);
     Tensor dq = upload(q, DType::BF16), d8 = upload(c.cache_f32, DType::F8_E4M3),
            d16 = upload(c.cache_f32, DType::BF16);
-    // The 16-head kernel with one and with two e4m3 tiles in flight (knob mla-small-fp8-ahead).
-    const int small_ahead = cuda::mla_small_fp8_ahead();
+    // The 16-head kernel with either widening (knob mla-small-fp8-widen).
+    const int small_widen = cuda::mla_small_fp8_widen();
     for (auto k : {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs, cuda::MlaKernel::kSmall})
-      for (int ahead : {1, 2}) {
-        if (ahead == 2 && k != cuda::MlaKernel::kSmall) continue;
-        ASSERT_TRUE(cuda::set_mla_small_fp8_ahead(ahead));
+      for (int widen : {0, 1, 2, 3}) {
+        if (widen > 0 && k != cuda::MlaKernel::kSmall) continue;
+        ASSERT_TRUE(cuda::set_mla_small_fp8_widen(widen));
         for (int s : {0, 1, 3}) {
           SCOPED_TRACE(std::string(kernel_name(k)) + " splits " + std::to_string(s) + " T " + std::to_string(c.T) +
-                       " ahead " + std::to_string(ahead));
+                       " widen " + std::to_string(widen));
           Tensor o8 = poisoned(DType::BF16, {c.T, 128, 512}), o16 = poisoned(DType::BF16, {c.T, 128, 512});
           cuda::mla_attention_with(k, s, dq, d8, c.dev, scale, 512, o8, gpu().allocator(), gpu().stream());
           cuda::mla_attention_with(k, s, dq, d16, c.dev, scale, 512, o16, gpu().allocator(), gpu().stream());
@@ -256,7 +256,7 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
           EXPECT_LT(rel_err(a8, ref.ptr<float>(), size_t(ref.numel())), 1e-2);
         }
       }
-    ASSERT_TRUE(cuda::set_mla_small_fp8_ahead(small_ahead));
+    ASSERT_TRUE(cuda::set_mla_small_fp8_widen(small_widen));
     // kAuto takes a 64-head kernel for an FP8 cache at one token, by the
     // knob mla-fp8-ws either one.
     const int fp8_ws = cuda::mla_fp8_ws();
@@ -269,7 +269,7 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
     }
     ASSERT_TRUE(cuda::set_mla_fp8_ws(fp8_ws));
     // Heads per GPU of tensor parallelism (32 at TP 4): kAuto's 16-head
-    // kernel on the FP8 cache, the bits of the BF16 cache, at either depth.
+    // kernel on the FP8 cache, the bits of the BF16 cache, with either widening.
     Tensor q32 = random_f32(rng_, {c.T, 32, 576}, 1.5f);
     Tensor ref32 = Tensor::empty(DType::F32, {c.T, 32, 512});
     cpu::mla_attention(q32, c.cache_f32, c.host, scale, 512, ref32);
@@ -278,17 +278,17 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
     cuda::mla_attention_with(cuda::MlaKernel::kAuto, 0, dq32, d16, c.dev, scale, 512, o16s, gpu().allocator(),
                              gpu().stream());
     const auto s16 = download_f32(o16s);
-    for (int ahead : {1, 2}) {
-      ASSERT_TRUE(cuda::set_mla_small_fp8_ahead(ahead));
+    for (int widen : {0, 1, 2, 3}) {
+      ASSERT_TRUE(cuda::set_mla_small_fp8_widen(widen));
       Tensor o8s = poisoned(DType::BF16, {c.T, 32, 512});
       cuda::mla_attention_with(cuda::MlaKernel::kAuto, 0, dq32, d8, c.dev, scale, 512, o8s, gpu().allocator(),
                                gpu().stream());
       const auto s8 = download_f32(o8s);
       ASSERT_EQ(std::memcmp(s8.data(), s16.data(), s8.size() * sizeof(float)), 0)
-          << "32 heads, T " << c.T << " ahead " << ahead;
+          << "32 heads, T " << c.T << " widen " << widen;
       EXPECT_LT(rel_err(s8, ref32.ptr<float>(), size_t(ref32.numel())), 1e-2) << "32 heads, T " << c.T;
     }
-    ASSERT_TRUE(cuda::set_mla_small_fp8_ahead(small_ahead));
+    ASSERT_TRUE(cuda::set_mla_small_fp8_widen(small_widen));
   }
   // Every finite e4m3 value in the keys (subnormals, -0, +-448): the
   // warp-specialized kernel's producer widens them (mla_attention_ws.cu) and

@@ -250,9 +250,10 @@ TuningValue g_small_units{"SABLE_MLA_SMALL_UNITS", 0, [](int v) { return v >= 0 
 // (record bench/results/2026-12-06-mla-fp8-ws.md).
 TuningValue g_fp8_ws{"SABLE_MLA_FP8_WS", 1, [](int v) { return v == 0 || v == 1; }};
 
-// The 16-head kernel on an FP8 cache: e4m3 tiles in flight while a tile
-// computes, 1 or 2 (mla_attention_small.cu). Not yet measured: 1 by default.
-TuningValue g_small_fp8_ahead{"SABLE_MLA_SMALL_FP8_AHEAD", 1, [](int v) { return v == 1 || v == 2; }};
+// The 16-head kernel on an FP8 cache: who widens each e4m3 tile
+// (mla_attention_small.cu), 0 the whole CTA, 1 each warp its S slice. Not
+// yet measured: 0 by default.
+TuningValue g_small_fp8_widen{"SABLE_MLA_SMALL_FP8_WIDEN", 0, [](int v) { return v >= 0 && v <= 3; }};
 
 }  // namespace
 
@@ -262,8 +263,8 @@ bool set_mla_split_tiles(int tiles) { return g_split_tiles.set(tiles); }
 bool set_mla_small_units(int units) { return g_small_units.set(units); }
 bool set_mla_fp8_ws(int on) { return g_fp8_ws.set(on); }
 int mla_fp8_ws() { return g_fp8_ws.get(); }
-bool set_mla_small_fp8_ahead(int tiles) { return g_small_fp8_ahead.set(tiles); }
-int mla_small_fp8_ahead() { return g_small_fp8_ahead.get(); }
+bool set_mla_small_fp8_widen(int form) { return g_small_fp8_widen.set(form); }
+int mla_small_fp8_widen() { return g_small_fp8_widen.get(); }
 
 void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache,
                         const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out,
@@ -339,7 +340,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   }
 
   if (small) {
-    mla::launch_small(a, fp8_cache, g_small_fp8_ahead.get(), stream);
+    mla::launch_small(a, fp8_cache, g_small_fp8_widen.get(), stream);
   } else if (mma) {
     if (kernel == MlaKernel::kWs)
       mla::launch_ws(a, fp8_cache, stream);

@@ -87,13 +87,34 @@ __device__ __forceinline__ void load_key_tile_fp8(const uint8_t* cache8, const i
 }
 // ... and widened (exactly) from the staged e4m3 rows at src into the BF16
 // key stage at dst in latent_swz<kRows> layout, 8 values (16 bytes) a step.
-template <int kRows, int kThreads>
+// kBatch > 0: that many loads issued before their conversions.
+template <int kRows, int kThreads, int kBatch = 0>
 __device__ __forceinline__ void widen_key_tile(const uint8_t* src, uint8_t* dst, int tid) {
+  constexpr int kIters = kRows * kMmaL / 8 / kThreads;
+  if constexpr (kBatch == 0) {
 #pragma unroll 2
-  for (int i = 0; i < kRows * kMmaL / 8 / kThreads; ++i) {
-    const int idx = i * kThreads + tid, r = idx / (kMmaL / 8), c = idx % (kMmaL / 8);
-    const uint2 v = *reinterpret_cast<const uint2*>(src + r * kMmaL + c * 8);
-    *reinterpret_cast<uint4*>(dst + latent_swz<kRows>(r, c)) = e4m3x8_to_bf16x8(v);
+    for (int i = 0; i < kIters; ++i) {
+      const int idx = i * kThreads + tid, r = idx / (kMmaL / 8), c = idx % (kMmaL / 8);
+      const uint2 v = *reinterpret_cast<const uint2*>(src + r * kMmaL + c * 8);
+      *reinterpret_cast<uint4*>(dst + latent_swz<kRows>(r, c)) = e4m3x8_to_bf16x8(v);
+    }
+  } else {
+    static_assert(kIters % kBatch == 0, "whole batches");
+#pragma unroll
+    for (int b = 0; b < kIters; b += kBatch) {
+      uint2 v[kBatch];
+#pragma unroll
+      for (int j = 0; j < kBatch; ++j) {
+        const int idx = (b + j) * kThreads + tid;
+        v[j] = *reinterpret_cast<const uint2*>(src + (idx / (kMmaL / 8)) * kMmaL + (idx % (kMmaL / 8)) * 8);
+      }
+#pragma unroll
+      for (int j = 0; j < kBatch; ++j) {
+        const int idx = (b + j) * kThreads + tid;
+        *reinterpret_cast<uint4*>(dst + latent_swz<kRows>(idx / (kMmaL / 8), idx % (kMmaL / 8))) =
+            e4m3x8_to_bf16x8(v[j]);
+      }
+    }
   }
 }
 
@@ -140,6 +161,6 @@ void launch_ws(const MlaArgs& a, bool fp8_cache, cudaStream_t stream);
 // Few-rows kernel (mla_attention_small.cu): L = 576, Dv = 512, H % 16 == 0,
 // BF16 q/out, a BF16 or (fp8_cache) FP8 e4m3 cache. Grid: T * (H / 16) *
 // num_splits blocks of 32-key tiles (min_split_tiles counts 32-key tiles here).
-void launch_small(const MlaArgs& a, bool fp8_cache, int fp8_ahead, cudaStream_t stream);
+void launch_small(const MlaArgs& a, bool fp8_cache, int fp8_widen, cudaStream_t stream);
 
 }  // namespace sable::cuda::mla

@@ -29,11 +29,12 @@
 // cp.async (half the bytes) into two 18 KB staging buffers where the BF16
 // path keeps its second stage, and each tile is widened (exactly) into the
 // one BF16 stage that the same S and P V code reads: the bits of a BF16
-// cache holding the same values. kAhead (knob mla-small-fp8-ahead) is how
-// many e4m3 tiles are in flight while a tile computes: 1, the next one
-// (issued before the widening), or 2, the next two (tile i + 2 is issued into
-// the slot tile i was widened from). With 2 a CTA has 36 KB of loads in
-// flight, as many bytes as the BF16 path's one 36 KB tile.
+// cache holding the same values. Who widens (kWarpWiden, knob
+// mla-small-fp8-widen): all 128 threads the whole tile, between two CTA
+// barriers; or each warp the dims its S reads (144 of the 576 for all 32
+// keys), all 18 loads issued before the first conversion, with only a warp
+// barrier before S: the CTA barrier S's partials need anyway makes every
+// warp's slice visible to P V.
 #include <cuda_bf16.h>
 
 #include <cmath>
@@ -64,9 +65,32 @@ __device__ __forceinline__ uint32_t pack_bf16(float a, float b) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
-template <bool kFp8, int kAhead = 1>
+// Warp-widening: this warp's S slice (chunks c0 .. c0 + 17 of every key) of
+// the staged e4m3 tile into the BF16 stage, loads first, then conversions.
+template <int kBatch>
+__device__ __forceinline__ void widen_slice(const uint8_t* f8, uint8_t* kst, int c0, int lane) {
+  constexpr int kPieces = kKeys * kKSteps * 2 / 32;  // 18 16-byte BF16 chunks a lane
+#pragma unroll
+  for (int b = 0; b < kPieces; b += kBatch) {
+    uint2 v[kBatch];
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) {
+      const int idx = (b + j) * 32 + lane, r = idx / (2 * kKSteps), c = c0 + idx % (2 * kKSteps);
+      v[j] = *reinterpret_cast<const uint2*>(f8 + r * kL + c * 8);
+    }
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) {
+      const int idx = (b + j) * 32 + lane, r = idx / (2 * kKSteps), c = c0 + idx % (2 * kKSteps);
+      *reinterpret_cast<uint4*>(kst + latent_swz<kKeys>(r, c)) = e4m3x8_to_bf16x8(v[j]);
+    }
+  }
+  __syncwarp();
+}
+
+// kWiden (FP8): 0 the CTA, two loads ahead; 1 each warp its slice, all 18
+// loads first; 2 the CTA, all loads first; 3 each warp, 9 loads at a time.
+template <bool kFp8, int kWiden = 0>
 __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p) {
-  static_assert(kAhead == 1 || (kFp8 && kAhead == 2), "two tiles ahead: the FP8 path's two staging slots");
   pdl_begin();
   extern __shared__ __align__(128) uint8_t smem[];
   const uint32_t sQ = smem_u32(smem), sK0 = sQ + kQBytes;
@@ -114,16 +138,11 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
   else
     load_tile(tb, sK0);
   cp_async_commit();
-  if constexpr (kAhead == 2) {  // tile tb + 1 into the second slot (an empty group past the last tile)
-    if (tb + 1 < te)
-      load_key_tile_fp8<kThreads>(cache8, table, p.block_size, (tb + 1) * kKeys, n, sF8 + kFp8TileBytes, tid);
-    cp_async_commit();
-  }
 
   // S: this warp's 9 k-steps (dims 144 warp + 16 i); chunk of k-step i's first half.
   const int c0 = warp * kKSteps * 2;
   uint32_t qa[kKSteps][4];
-  cp_async_wait<kAhead - 1>();
+  cp_async_wait_all();
   __syncthreads();  // Q landed (with the first tile)
 #pragma unroll
   for (int i = 0; i < kKSteps; ++i) ldsm_x4(qa[i], sQ + latent_swz<kHeads>(lane & 15, c0 + 2 * i + (lane >> 4)));
@@ -138,22 +157,18 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
   for (int tile = tb; tile < te; ++tile) {
     const int st = (tile - tb) & 1;
     const uint32_t cur = kFp8 ? sK0 : sK0 + st * kTileBytes;
-    cp_async_wait<kAhead - 1>();  // this thread's copies of the tile (and Q); tile + 1 may still fly (kAhead 2)
+    cp_async_wait_all();
     __syncthreads();  // tile (and Q) landed for all; everyone is done with the previous tile and spart
     if constexpr (kFp8) {
-      if (kAhead == 1) {
-        if (tile + 1 < te)
-          load_key_tile_fp8<kThreads>(cache8, table, p.block_size, (tile + 1) * kKeys, n,
-                                      sF8 + (st ^ 1) * kFp8TileBytes, tid);
-        cp_async_commit();
-      }
-      widen_key_tile<kKeys, kThreads>(pF8 + st * kFp8TileBytes, smem + kQBytes, tid);
-      __syncthreads();  // the slot is read: kAhead 2 refills it with tile + 2
-      if (kAhead == 2) {
-        if (tile + 2 < te)
-          load_key_tile_fp8<kThreads>(cache8, table, p.block_size, (tile + 2) * kKeys, n, sF8 + st * kFp8TileBytes,
-                                      tid);
-        cp_async_commit();
+      if (tile + 1 < te)
+        load_key_tile_fp8<kThreads>(cache8, table, p.block_size, (tile + 1) * kKeys, n, sF8 + (st ^ 1) * kFp8TileBytes,
+                                    tid);
+      cp_async_commit();
+      if constexpr (kWiden == 1 || kWiden == 3) {
+        widen_slice<kWiden == 1 ? 18 : 9>(pF8 + st * kFp8TileBytes, smem + kQBytes, warp * kKSteps * 2, lane);
+      } else {
+        widen_key_tile<kKeys, kThreads, kWiden == 2 ? 18 : 0>(pF8 + st * kFp8TileBytes, smem + kQBytes, tid);
+        __syncthreads();
       }
     } else {
       if (tile + 1 < te) load_tile(tile + 1, sK0 + (st ^ 1) * kTileBytes);
@@ -185,8 +200,8 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
 #pragma unroll
         for (int e = 0; e < 4; ++e) dst[(nt * 4 + e) * 32] = sacc[nt][e];
     }
-    __syncthreads();
-    // Every warp: S = the four partials in warp order.
+    __syncthreads();  // the partials (and, kWarpWiden, every warp's slice of the tile for P V)
+                      // Every warp: S = the four partials in warp order.
 #pragma unroll
     for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
@@ -264,12 +279,14 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
 
 }  // namespace
 
-void launch_small(const MlaArgs& a, bool fp8_cache, int fp8_ahead, cudaStream_t stream) {
+void launch_small(const MlaArgs& a, bool fp8_cache, int fp8_widen, cudaStream_t stream) {
   const int64_t blocks = int64_t(a.T) * (a.H / kHeads) * a.num_splits;
   if (blocks == 0) return;
   auto kernel = !fp8_cache       ? mla_small_kernel<false>
-                : fp8_ahead == 2 ? mla_small_kernel<true, 2>
-                                 : mla_small_kernel<true, 1>;
+                : fp8_widen == 1 ? mla_small_kernel<true, 1>
+                : fp8_widen == 2 ? mla_small_kernel<true, 2>
+                : fp8_widen == 3 ? mla_small_kernel<true, 3>
+                                 : mla_small_kernel<true, 0>;
   allow_dynamic_smem(kernel, kSmemBytes);
   launch_pdl(kernel, unsigned(blocks), kThreads, kSmemBytes, stream, a);
   SABLE_CUDA_LAUNCH_CHECK();

@@ -72,11 +72,11 @@ MlaSplitRule mla_graph_split_rule();  // the rule that mode gives a graph's call
 // wgmma one (0). False for other values.
 bool set_mla_fp8_ws(int on);
 int mla_fp8_ws();
-// Knob "mla-small-fp8-ahead" (SABLE_MLA_SMALL_FP8_AHEAD): e4m3 key tiles the
-// 16-head MLA kernel keeps in flight on an FP8 cache, 1 (the default) or 2.
-// False for other values.
-bool set_mla_small_fp8_ahead(int tiles);
-int mla_small_fp8_ahead();
+// Knob "mla-small-fp8-widen" (SABLE_MLA_SMALL_FP8_WIDEN): who widens the
+// 16-head MLA kernel's e4m3 key tiles on an FP8 cache, 0 (the default) the
+// whole CTA, 1 each warp the dims its S reads. False for other values.
+bool set_mla_small_fp8_widen(int form);
+int mla_small_fp8_widen();
 // Knob "pinned-staging" (SABLE_PINNED_STAGING): 1 (the default), small
 // uploads through pinned staging without waiting (pinned_staging.h); 0, the
 // waiting copies.
