@@ -133,7 +133,9 @@ Result<DryRunReport> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec
            " ranks (the same bytes a rank as split experts)\n";
   int64_t device_memory = int64_t(device_gib * double(1ll << 30));
   int multiprocessors = 0;  // the GPU's, when planned for the one present
-  MlaSplitRule graph_rule = MlaSplitRule::kGraph;
+  // Without a GPU, the rule the CUDA build's knob gives (the backend's once
+  // one is present).
+  MlaSplitRule graph_rule = cuda_mla_graph_split_rule();
   std::string device = mo.device;
   if (device_memory <= 0 && device != "cpu" && cuda_available()) {
     SABLE_ASSIGN_OR_RETURN(Backend * be, select_backend_by_name("cuda"));

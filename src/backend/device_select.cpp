@@ -11,6 +11,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/device_info.h"
 #include "backend/cuda/nccl_communicator.h"
+#include "backend/cuda/ops.h"
 #endif
 
 namespace sable {
@@ -20,6 +21,14 @@ bool cuda_available() {
   return cuda::device_count() > 0;
 #else
   return false;
+#endif
+}
+
+MlaSplitRule cuda_mla_graph_split_rule() {
+#ifdef SABLE_HAVE_CUDA
+  return cuda::mla_graph_split_rule();  // host code: reads the knob
+#else
+  return MlaSplitRule::kGraph;
 #endif
 }
 

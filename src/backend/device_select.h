@@ -22,6 +22,11 @@ struct BackendOptions {
 };
 
 bool cuda_available();
+// The split rule CUDA graphs' MLA decode would run (Backend::
+// mla_graph_split_rule), without a device: the CUDA build's knob
+// mla-graph-splits (SABLE_MLA_GRAPH_SPLITS), kGraph in a build without CUDA.
+// For plans made without a GPU (serve --dry-run --plan-device-memory-gib).
+MlaSplitRule cuda_mla_graph_split_rule();
 
 // The backends and communicators of a tensor-parallel group of `size` ranks
 // whose rank 0 is `primary`. CPU: the CPU backend for every rank and the

@@ -175,6 +175,28 @@ def test_serve_dry_run_plans_memory_from_the_config_alone(tmp_path):
     assert _fp8_weight_gib(cfg) > 600
 
 
+def test_serve_dry_run_plans_graphs_by_the_split_rule_the_knob_sets(tmp_path):
+    # Without a GPU the plan still follows the CUDA build's knob mla-graph-splits: at 0 the graphs keep the
+    # longest context's MLA split count, whose partials (33 splits at 64 sequences) the plan must hold.
+    d, _ = _dsv3_config_dir(tmp_path, 4)
+
+    def graph_gib(rule):
+        env = dict(os.environ, SABLE_MLA_GRAPH_SPLITS=rule)
+        p = subprocess.run([SABLE, "serve", "--model", str(d), "--dry-run", "--plan-device-memory-gib", "141",
+                            "--max-model-len", "110000"], capture_output=True, text=True, timeout=600, env=env)
+        assert p.returncode == 0, p.stderr
+        line = next(x for x in p.stdout.splitlines() if x.strip().startswith("CUDA graphs"))
+        return float(line.split()[2])
+
+    cache = os.path.join(os.path.dirname(SABLE), "CMakeCache.txt")
+    cuda_build = os.path.exists(cache) and "SABLE_CUDA:BOOL=ON" in open(cache).read()
+    by_graph, by_eager = graph_gib("1"), graph_gib("0")
+    if cuda_build:
+        assert by_eager > by_graph + 1.0, (by_graph, by_eager)  # 2.24 vs 0.57 GiB at 256 sequences
+    else:
+        assert by_eager == by_graph  # no CUDA, no knob: the graph rule
+
+
 def test_serve_dry_run_on_cuda_without_a_gpu_says_what_to_pass(tmp_path):
     if subprocess.run(["sh", "-c", "command -v nvidia-smi && nvidia-smi -L"], capture_output=True).returncode == 0:
         pytest.skip("a GPU is present: the plan uses it")
