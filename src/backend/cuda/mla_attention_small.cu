@@ -87,10 +87,24 @@ __device__ __forceinline__ void widen_slice(const uint8_t* f8, uint8_t* kst, int
   __syncwarp();
 }
 
+// kWiden 4 (FP8, "staged"): two BF16 stages, as the BF16 path keeps, and one
+// CTA barrier a tile. Each warp copies (cp.async) only the e4m3 bytes of its
+// own S slice, 144 of each key's 576, into one staging tile in Q's space (Q
+// lives in registers after the prologue; the first tile is staged in the
+// second BF16 stage's space), widens them into the tile's BF16 stage, issues
+// the next tile's copies and computes S; the barrier after S's partials
+// (double-buffered) makes every warp's slice visible to P V and orders each
+// stage's reuse two tiles later. 108 KB of shared memory: two CTAs an SM.
+// ptxas: 255 registers and a 32-byte spill (the copies' per-piece offsets
+// live across the loop); not yet run on a GPU.
+constexpr int kStagedSmemBytes = kSmemBytes + kWarps * kSPartFloats * 4;  // 108,544
+
 // kWiden (FP8): 0 the CTA, two loads ahead; 1 each warp its slice, all 18
-// loads first; 2 the CTA, all loads first; 3 each warp, 9 loads at a time.
+// loads first; 2 the CTA, all loads first; 3 each warp, 9 loads at a time;
+// 4 staged (above).
 template <bool kFp8, int kWiden = 0>
 __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p) {
+  constexpr bool kStaged = kFp8 && kWiden == 4;
   pdl_begin();
   extern __shared__ __align__(128) uint8_t smem[];
   const uint32_t sQ = smem_u32(smem), sK0 = sQ + kQBytes;
@@ -118,6 +132,22 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
     for (int j = 0; j < kChunks / 8; ++j)
       cp_async16(sQ + latent_swz<kHeads>(lrow, lch + 8 * j), src + (lch + 8 * j) * 8, 16);
   }
+  // kStaged: this warp's 144 bytes of each of the tile's 32 keys (9 16-byte
+  // pieces a key), e4m3 rows of 576 bytes at dst.
+  auto load_slice_fp8 = [&](int tile, uint32_t dst) {
+#pragma unroll
+    for (int j = 0; j < kKSteps; ++j) {
+      const int pc = j * 32 + lane, r = pc / kKSteps, q = pc % kKSteps, key = tile * kKeys + r;
+      const int off = warp * kKSteps * 16 + q * 16;
+      const uint8_t* src = cache8;
+      int bytes = 0;  // keys past the end are zero-filled
+      if (key < n) {
+        src = cache8 + (int64_t(table[key / p.block_size]) * p.block_size + key % p.block_size) * kL + off;
+        bytes = 16;
+      }
+      cp_async16(dst + r * kL + off, src, bytes);
+    }
+  };
   auto load_tile = [&](int tile, uint32_t dst) {
 #pragma unroll
     for (int pass = 0; pass < kKeys / 16; ++pass) {
@@ -133,7 +163,9 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
         cp_async16(dst + latent_swz<kKeys>(r, lch + 8 * j), src + (bytes ? (lch + 8 * j) * 8 : 0), bytes);
     }
   };
-  if constexpr (kFp8)
+  if constexpr (kStaged)
+    load_slice_fp8(tb, sK0 + kTileBytes);  // the first tile in the second stage's space
+  else if constexpr (kFp8)
     load_key_tile_fp8<kThreads>(cache8, table, p.block_size, tb * kKeys, n, sF8, tid);
   else
     load_tile(tb, sK0);
@@ -146,6 +178,7 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
   __syncthreads();  // Q landed (with the first tile)
 #pragma unroll
   for (int i = 0; i < kKSteps; ++i) ldsm_x4(qa[i], sQ + latent_swz<kHeads>(lane & 15, c0 + 2 * i + (lane >> 4)));
+  if constexpr (kStaged) __syncthreads();  // every warp has its Q: the space stages e4m3 tiles from here
   float o[16][4];
 #pragma unroll
   for (int nt = 0; nt < 16; ++nt)
@@ -156,10 +189,21 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
 
   for (int tile = tb; tile < te; ++tile) {
     const int st = (tile - tb) & 1;
-    const uint32_t cur = kFp8 ? sK0 : sK0 + st * kTileBytes;
-    cp_async_wait_all();
-    __syncthreads();  // tile (and Q) landed for all; everyone is done with the previous tile and spart
-    if constexpr (kFp8) {
+    const uint32_t cur = kFp8 && !kStaged ? sK0 : sK0 + st * kTileBytes;
+    float* const sp = kStaged ? spart + st * kWarps * kSPartFloats : spart;  // this tile's S partials
+    if constexpr (kStaged) {
+      // Stage st was last read by P V two tiles ago, before the barrier every warp passed since.
+      cp_async_wait_all();  // this lane's copies of its warp's slice
+      __syncwarp();
+      widen_slice<9>(tile == tb ? smem + kQBytes + kTileBytes : smem, smem + kQBytes + st * kTileBytes,
+                     warp * kKSteps * 2, lane);
+      if (tile + 1 < te) load_slice_fp8(tile + 1, sQ);  // the staging slice this warp just read
+      cp_async_commit();
+    } else {
+      cp_async_wait_all();
+      __syncthreads();  // tile (and Q) landed for all; everyone is done with the previous tile and spart
+    }
+    if constexpr (kFp8 && !kStaged) {
       if (tile + 1 < te)
         load_key_tile_fp8<kThreads>(cache8, table, p.block_size, (tile + 1) * kKeys, n, sF8 + (st ^ 1) * kFp8TileBytes,
                                     tid);
@@ -170,7 +214,7 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
         widen_key_tile<kKeys, kThreads, kWiden == 2 ? 18 : 0>(pF8 + st * kFp8TileBytes, smem + kQBytes, tid);
         __syncthreads();
       }
-    } else {
+    } else if constexpr (!kFp8) {
       if (tile + 1 < te) load_tile(tile + 1, sK0 + (st ^ 1) * kTileBytes);
       cp_async_commit();
     }
@@ -194,13 +238,13 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
       }
     }
     {
-      float* dst = spart + warp * kSPartFloats + lane;
+      float* dst = sp + warp * kSPartFloats + lane;
 #pragma unroll
       for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
         for (int e = 0; e < 4; ++e) dst[(nt * 4 + e) * 32] = sacc[nt][e];
     }
-    __syncthreads();  // the partials (and, kWarpWiden, every warp's slice of the tile for P V)
+    __syncthreads();  // the partials (and, warp widening, every warp's slice of the tile for P V)
                       // Every warp: S = the four partials in warp order.
 #pragma unroll
     for (int nt = 0; nt < 4; ++nt)
@@ -208,7 +252,7 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
       for (int e = 0; e < 4; ++e) {
         float s = 0.f;
 #pragma unroll
-        for (int w = 0; w < kWarps; ++w) s += spart[w * kSPartFloats + (nt * 4 + e) * 32 + lane];
+        for (int w = 0; w < kWarps; ++w) s += sp[w * kSPartFloats + (nt * 4 + e) * 32 + lane];
         sacc[nt][e] = s;
       }
 
@@ -283,12 +327,14 @@ void launch_small(const MlaArgs& a, bool fp8_cache, int fp8_widen, cudaStream_t 
   const int64_t blocks = int64_t(a.T) * (a.H / kHeads) * a.num_splits;
   if (blocks == 0) return;
   auto kernel = !fp8_cache       ? mla_small_kernel<false>
+                : fp8_widen == 4 ? mla_small_kernel<true, 4>
                 : fp8_widen == 1 ? mla_small_kernel<true, 1>
                 : fp8_widen == 2 ? mla_small_kernel<true, 2>
                 : fp8_widen == 3 ? mla_small_kernel<true, 3>
                                  : mla_small_kernel<true, 0>;
-  allow_dynamic_smem(kernel, kSmemBytes);
-  launch_pdl(kernel, unsigned(blocks), kThreads, kSmemBytes, stream, a);
+  const int smem = fp8_cache && fp8_widen == 4 ? kStagedSmemBytes : kSmemBytes;
+  allow_dynamic_smem(kernel, smem);
+  launch_pdl(kernel, unsigned(blocks), kThreads, smem, stream, a);
   SABLE_CUDA_LAUNCH_CHECK();
 }
 
