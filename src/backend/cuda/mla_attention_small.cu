@@ -95,8 +95,8 @@ __device__ __forceinline__ void widen_slice(const uint8_t* f8, uint8_t* kst, int
 // the next tile's copies and computes S; the barrier after S's partials
 // (double-buffered) makes every warp's slice visible to P V and orders each
 // stage's reuse two tiles later. 108 KB of shared memory: two CTAs an SM.
-// ptxas: 255 registers and a 32-byte spill (the copies' per-piece offsets
-// live across the loop); not yet run on a GPU.
+// ptxas: 254 registers, no spill (unrolled, the copies' nine per-piece
+// offsets lived across the loop: 32 bytes spilled); not yet run on a GPU.
 constexpr int kStagedSmemBytes = kSmemBytes + kWarps * kSPartFloats * 4;  // 108,544
 
 // kWiden (FP8): 0 the CTA, two loads ahead; 1 each warp its slice, all 18
@@ -135,7 +135,7 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
   // kStaged: this warp's 144 bytes of each of the tile's 32 keys (9 16-byte
   // pieces a key), e4m3 rows of 576 bytes at dst.
   auto load_slice_fp8 = [&](int tile, uint32_t dst) {
-#pragma unroll
+#pragma unroll 1
     for (int j = 0; j < kKSteps; ++j) {
       const int pc = j * 32 + lane, r = pc / kKSteps, q = pc % kKSteps, key = tile * kKeys + r;
       const int off = warp * kKSteps * 16 + q * 16;
