@@ -239,7 +239,7 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
     cpu::mla_attention(q, c.cache_f32, c.host, scale, 512, ref);
     Tensor dq = upload(q, DType::BF16), d8 = upload(c.cache_f32, DType::F8_E4M3),
            d16 = upload(c.cache_f32, DType::BF16);
-    // The 16-head kernel with either widening (knob mla-small-fp8-widen).
+    // The 16-head kernel with every widening form (knob mla-small-fp8-widen).
     const int small_widen = cuda::mla_small_fp8_widen();
     for (auto k : {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs, cuda::MlaKernel::kSmall})
       for (int widen : {0, 1, 2, 3, 4}) {
@@ -269,7 +269,7 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
     }
     ASSERT_TRUE(cuda::set_mla_fp8_ws(fp8_ws));
     // Heads per GPU of tensor parallelism (32 at TP 4): kAuto's 16-head
-    // kernel on the FP8 cache, the bits of the BF16 cache, with either widening.
+    // kernel on the FP8 cache, the bits of the BF16 cache, with every widening form.
     Tensor q32 = random_f32(rng_, {c.T, 32, 576}, 1.5f);
     Tensor ref32 = Tensor::empty(DType::F32, {c.T, 32, 512});
     cpu::mla_attention(q32, c.cache_f32, c.host, scale, 512, ref32);

@@ -29,9 +29,9 @@
 // cp.async (half the bytes) into two 18 KB staging buffers where the BF16
 // path keeps its second stage, and each tile is widened (exactly) into the
 // one BF16 stage that the same S and P V code reads: the bits of a BF16
-// cache holding the same values. Who widens (kWarpWiden, knob
-// mla-small-fp8-widen): all 128 threads the whole tile, between two CTA
-// barriers; or each warp the dims its S reads (144 of the 576 for all 32
+// cache holding the same values. Who widens (kWiden, knob
+// mla-small-fp8-widen, forms below): all 128 threads the whole tile, between
+// two CTA barriers; or each warp the dims its S reads (144 of the 576 for all 32
 // keys), all 18 loads issued before the first conversion, with only a warp
 // barrier before S: the CTA barrier S's partials need anyway makes every
 // warp's slice visible to P V.
@@ -244,8 +244,9 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
 #pragma unroll
         for (int e = 0; e < 4; ++e) dst[(nt * 4 + e) * 32] = sacc[nt][e];
     }
-    __syncthreads();  // the partials (and, warp widening, every warp's slice of the tile for P V)
-                      // Every warp: S = the four partials in warp order.
+    // The partials (and, when warps widen, every warp's slice of the tile for P V).
+    __syncthreads();
+    // Every warp: S = the four partials in warp order.
 #pragma unroll
     for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
