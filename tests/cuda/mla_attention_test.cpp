@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <numeric>
 
 #include "backend/cpu/ops.h"
@@ -222,6 +223,43 @@ TEST_F(CudaMlaAttention, MixedPrefillAndDecode) {
 // bits they give on a BF16 cache of the same values (any split count, decode
 // and prefill rows, block sizes 16 and 64), and match the reference within
 // the usual bound.
+// The FP8-cache kernels' widening of e4m3 to bf16 (integer moves and a
+// multiply by 2^120; a group of eight holding a NaN by the conversion unit),
+// against the host decoder: every code, in groups with and without NaNs,
+// and random bytes.
+TEST_F(CudaMlaAttention, E4m3WideningMatchesHostDecoderForEveryCode) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  std::vector<uint8_t> bytes;
+  for (int b = 0; b < 256; ++b) bytes.push_back(uint8_t(b));  // groups 15 and 31 hold the NaNs
+  for (int b = 0; b < 256; ++b)
+    if ((b & 0x7f) != 0x7f) bytes.push_back(uint8_t(b));  // no NaN in any group
+  bytes.push_back(0x80);
+  bytes.push_back(0x00);
+  for (int i = 0; i < 1 << 16; ++i) bytes.push_back(uint8_t(rng_()));
+  ASSERT_EQ(bytes.size() % 8, 0u);
+  const int64_t n = int64_t(bytes.size());
+  uint8_t* din = nullptr;
+  uint16_t* dout = nullptr;
+  ASSERT_EQ(cudaMalloc(&din, size_t(n)), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&dout, size_t(n) * 2), cudaSuccess);
+  std::unique_ptr<void, decltype(&cudaFree)> free_in(din, &cudaFree), free_out(dout, &cudaFree);
+  ASSERT_EQ(cudaMemcpy(din, bytes.data(), size_t(n), cudaMemcpyHostToDevice), cudaSuccess);
+  cuda::mla_widen_e4m3(din, dout, n, nullptr);
+  std::vector<uint16_t> out(bytes.size());
+  ASSERT_EQ(cudaMemcpy(out.data(), dout, size_t(n) * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+  int bad = 0;
+  for (int64_t i = 0; i < n && bad < 8; ++i) {
+    const float want = fp8_e4m3_to_f32(bytes[size_t(i)]);
+    const bool ok = std::isnan(want) ? std::isnan(bf16_to_f32(out[size_t(i)]))
+                                     : out[size_t(i)] == uint16_t(f32_to_bits(want) >> 16);  // exact in bf16
+    if (!ok) {
+      ++bad;
+      ADD_FAILURE() << "byte 0x" << std::hex << int(bytes[size_t(i)]) << " at " << std::dec << i << ": bf16 0x"
+                    << std::hex << out[size_t(i)] << ", want " << want;
+    }
+  }
+}
+
 TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
   SCOPED_TRACE("seed " + std::to_string(seed_));
   std::vector<SeqSpec> five;

@@ -380,4 +380,21 @@ void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata
   mla_attention_with(MlaKernel::kAuto, 0, q, cache, m, softmax_scale, v_dim, out, scratch, stream);
 }
 
+namespace {
+// Eight bytes a thread (n is a multiple of 8).
+__global__ void widen_e4m3_kernel(const uint2* src, uint4* dst, int64_t chunks) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < chunks) dst[i] = mla::e4m3x8_to_bf16x8(src[i]);
+}
+}  // namespace
+
+void mla_widen_e4m3(const uint8_t* src, uint16_t* dst, int64_t n, cudaStream_t stream) {
+  assert(n % 8 == 0);
+  const int64_t chunks = n / 8;
+  if (chunks == 0) return;
+  widen_e4m3_kernel<<<unsigned((chunks + 255) / 256), 256, 0, stream>>>(reinterpret_cast<const uint2*>(src),
+                                                                        reinterpret_cast<uint4*>(dst), chunks);
+  SABLE_CUDA_LAUNCH_CHECK();
+}
+
 }  // namespace sable::cuda

@@ -79,6 +79,9 @@ int mla_fp8_ws();
 // for other values.
 bool set_mla_small_fp8_widen(int form);
 int mla_small_fp8_widen();
+// Testing: the widening the MLA kernels apply to an FP8 cache's e4m3 bytes,
+// n of them (a multiple of 8) at src to n bf16 bit patterns at dst.
+void mla_widen_e4m3(const uint8_t* src, uint16_t* dst, int64_t n, cudaStream_t stream);
 // Knob "pinned-staging" (SABLE_PINNED_STAGING): 1 (the default), small
 // uploads through pinned staging without waiting (pinned_staging.h); 0, the
 // waiting copies.
