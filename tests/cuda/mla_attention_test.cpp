@@ -244,18 +244,21 @@ TEST_F(CudaMlaAttention, E4m3WideningMatchesHostDecoderForEveryCode) {
   ASSERT_EQ(cudaMalloc(&dout, size_t(n) * 2), cudaSuccess);
   std::unique_ptr<void, decltype(&cudaFree)> free_in(din, &cudaFree), free_out(dout, &cudaFree);
   ASSERT_EQ(cudaMemcpy(din, bytes.data(), size_t(n), cudaMemcpyHostToDevice), cudaSuccess);
-  cuda::mla_widen_e4m3(din, dout, n, nullptr);
-  std::vector<uint16_t> out(bytes.size());
-  ASSERT_EQ(cudaMemcpy(out.data(), dout, size_t(n) * 2, cudaMemcpyDeviceToHost), cudaSuccess);
-  int bad = 0;
-  for (int64_t i = 0; i < n && bad < 8; ++i) {
-    const float want = fp8_e4m3_to_f32(bytes[size_t(i)]);
-    const bool ok = std::isnan(want) ? std::isnan(bf16_to_f32(out[size_t(i)]))
-                                     : out[size_t(i)] == uint16_t(f32_to_bits(want) >> 16);  // exact in bf16
-    if (!ok) {
-      ++bad;
-      ADD_FAILURE() << "byte 0x" << std::hex << int(bytes[size_t(i)]) << " at " << std::dec << i << ": bf16 0x"
-                    << std::hex << out[size_t(i)] << ", want " << want;
+  for (int route : {0, 1}) {  // the kernels' integer moves, the conversion unit's chain
+    SCOPED_TRACE("route " + std::to_string(route));
+    cuda::mla_widen_e4m3(din, dout, n, route, 1, nullptr);
+    std::vector<uint16_t> out(bytes.size());
+    ASSERT_EQ(cudaMemcpy(out.data(), dout, size_t(n) * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+    int bad = 0;
+    for (int64_t i = 0; i < n && bad < 8; ++i) {
+      const float want = fp8_e4m3_to_f32(bytes[size_t(i)]);
+      const bool ok = std::isnan(want) ? std::isnan(bf16_to_f32(out[size_t(i)]))
+                                       : out[size_t(i)] == uint16_t(f32_to_bits(want) >> 16);  // exact in bf16
+      if (!ok) {
+        ++bad;
+        ADD_FAILURE() << "byte 0x" << std::hex << int(bytes[size_t(i)]) << " at " << std::dec << i << ": bf16 0x"
+                      << std::hex << out[size_t(i)] << ", want " << want;
+      }
     }
   }
 }
