@@ -228,31 +228,6 @@ void bench_heads_per_gpu() {
   bench_decode({{1, 4096}, {8, 4096}, {64, 4096}}, {0}, false, true, 16, {cuda::MlaKernel::kSmall});
 }
 
-// The FP8-cache kernels widen every e4m3 key they read to bf16: the rate of
-// that conversion alone, in registers, by the kernels' integer moves (route
-// 0) and by the conversion unit's e4m3 -> f16 -> f32 -> bf16 chain (route 1),
-// beside the rate at which the copy bandwidth delivers e4m3 values (the
-// kernels also share the SM's issue slots with their MMAs and softmax).
-void bench_widen_rate() {
-  const int sms = cuda::sm_count(), repeat = 512;
-  const int64_t chunks = int64_t(sms) * 8 * 256;  // 8 blocks of 256 threads an SM
-  Tensor src = random_device_bf16({chunks * 4}, 40), dst = g_be->empty(DType::BF16, {chunks * 8});
-  std::printf("e4m3 -> bf16 widening rate (registers only, %d groups of 8 a thread)\n", repeat);
-  std::printf("%-26s | %14s | %22s\n", "route", "Gvalues/s", "x values read at copy");
-  for (int route : {0, 1}) {
-    const double t = time_graph([&](int) {
-      cuda::mla_widen_e4m3(static_cast<const uint8_t*>(src.data()), static_cast<uint16_t*>(dst.data()), chunks * 8,
-                           route, repeat, g_s);
-    });
-    const double gv = double(chunks) * 8 * repeat / t / 1e9;
-    // An FP8 cache at copy bandwidth delivers copy_GBps values a second.
-    std::printf("%-26s | %14.0f | %21.1fx\n", route == 0 ? "integer moves (kernels)" : "conversion unit", gv,
-                gv / g_copy_gbps);
-    if (g_json) std::fprintf(g_json, "{\"op\":\"widen_e4m3\",\"route\":%d,\"Gvalues_per_s\":%.1f}\n", route, gv);
-  }
-  std::printf("\n");
-}
-
 void bench_prefill(const std::vector<std::pair<int, int>>& shapes) {
   std::printf("MLA prefill attention (one sequence, causal, absorbed latent form), eager\n");
   std::printf("%7s %7s %6s | %10s | %12s %7s | %14s\n", "cached", "new", "kernel", "ms", "TFLOP/s(own)", "%gemm",
@@ -505,7 +480,6 @@ int main(int argc, char** argv) {
                  {0}, false);
     bench_decode({{1, 512}, {1, 4096}, {8, 512}, {64, 4096}}, {0}, false, /*fp8_cache=*/true);
     bench_heads_per_gpu();
-    bench_widen_rate();
   } else if (expanded_only) {
     bench_prefill_expanded({{0, 4096}, {12288, 4096}, {0, 16384}, {0, 32768}});
   } else if (quick) {

@@ -381,36 +381,19 @@ void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata
 }
 
 namespace {
-// Eight bytes a thread; repeat > 1 widens repeat - 1 more groups derived from
-// them (bytes <= 0x6f: no NaN) and folds them into the output by XOR, so the
-// loop is the conversion's throughput and nothing else.
-template <int kRoute>
-__global__ void widen_e4m3_kernel(const uint2* src, uint4* dst, int64_t chunks, int repeat) {
+// Eight bytes a thread (n is a multiple of 8).
+__global__ void widen_e4m3_kernel(const uint2* src, uint4* dst, int64_t chunks) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= chunks) return;
-  auto widen = [](uint2 v) { return kRoute == 0 ? mla::e4m3x8_to_bf16x8(v) : mla::e4m3x8_to_bf16x8_cvt(v); };
-  uint2 v = src[i];
-  uint4 out = widen(v);
-  for (int r = 1; r < repeat; ++r) {
-    v.x = (v.x + 0x01030507u) & 0x6f6f6f6fu;
-    v.y = (v.y + 0x07050301u) & 0x6f6f6f6fu;
-    const uint4 w = widen(v);
-    out.x ^= w.x;
-    out.y ^= w.y;
-    out.z ^= w.z;
-    out.w ^= w.w;
-  }
-  dst[i] = out;
+  if (i < chunks) dst[i] = mla::e4m3x8_to_bf16x8(src[i]);
 }
 }  // namespace
 
-void mla_widen_e4m3(const uint8_t* src, uint16_t* dst, int64_t n, int route, int repeat, cudaStream_t stream) {
-  assert(n % 8 == 0 && (route == 0 || route == 1) && repeat >= 1);
+void mla_widen_e4m3(const uint8_t* src, uint16_t* dst, int64_t n, cudaStream_t stream) {
+  assert(n % 8 == 0);
   const int64_t chunks = n / 8;
   if (chunks == 0) return;
-  auto* kernel = route == 0 ? widen_e4m3_kernel<0> : widen_e4m3_kernel<1>;
-  kernel<<<unsigned((chunks + 255) / 256), 256, 0, stream>>>(reinterpret_cast<const uint2*>(src),
-                                                             reinterpret_cast<uint4*>(dst), chunks, repeat);
+  widen_e4m3_kernel<<<unsigned((chunks + 255) / 256), 256, 0, stream>>>(reinterpret_cast<const uint2*>(src),
+                                                                        reinterpret_cast<uint4*>(dst), chunks);
   SABLE_CUDA_LAUNCH_CHECK();
 }
 

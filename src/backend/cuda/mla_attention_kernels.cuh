@@ -41,8 +41,11 @@ constexpr int kSmallHeads = 16, kSmallKeys = 32;
 #ifdef __CUDACC__
 // Eight e4m3 values (memory order) as eight bf16 (exact: e4m3 has 3 mantissa
 // bits and a range inside bf16's): how the FP8-cache kernels widen a staged
-// key tile. By the conversion unit: e4m3x2 -> f16x2 -> 2 f32 -> bf16x2.
-__device__ __forceinline__ uint4 e4m3x8_to_bf16x8_cvt(uint2 v) {
+// key tile. By the conversion unit: e4m3x2 -> f16x2 -> 2 f32 -> bf16x2, four
+// instructions a pair. (Integer moves and a bf16x2 multiply by 2^120 are
+// slower: 6,459 against 9,187 Gvalues/s on an H100, and the FP8-cache
+// kernels 30 % slower; record 2026-12-06-e4521bc-fp8-widen-route.md.)
+__device__ __forceinline__ uint4 e4m3x8_to_bf16x8(uint2 v) {
   uint32_t o[4];
   const uint32_t w[2] = {v.x, v.y};
 #pragma unroll
@@ -53,35 +56,6 @@ __device__ __forceinline__ uint4 e4m3x8_to_bf16x8_cvt(uint2 v) {
     o[i] = *reinterpret_cast<const uint32_t*>(&b);
   }
   return make_uint4(o[0], o[1], o[2], o[3]);
-}
-
-// Two e4m3 bytes, at bits 8-15 and 24-31 of x (the rest zero), as bf16x2.
-// The sign stays at the top of each half; the 7 exponent-mantissa bits
-// (eeeemmm) move down 4, to the bottom of bf16's exponent and the top of its
-// mantissa. That bf16 is the e4m3 value times 2^-120 (bias 127 against 7),
-// exact for the subnormals too (e = 0 lands on bf16's subnormals), so one
-// bf16x2 multiply by 2^120 (exact: a power of two, results in range) gives
-// the value. -0 stays -0.
-__device__ __forceinline__ uint32_t e4m3x2_hi_bytes_to_bf16x2(uint32_t x) {
-  const uint32_t r = ((x >> 4) & 0x07f007f0u) | (x & 0x80008000u);
-  uint32_t out;
-  asm("mul.rn.bf16x2 %0, %1, %2;" : "=r"(out) : "r"(r), "r"(0x7b807b80u));  // 0x7b80: bf16 2^120
-  return out;
-}
-
-// The same eight values by integer moves and one multiply per pair (the
-// conversion unit's chain costs more issue slots; the FP8-cache kernels
-// widen every key they read). e4m3 has NaNs (0x7f, 0xff), which the moves
-// would turn into +-480: a group holding one goes the conversion unit's way,
-// so a NaN in the cache stays NaN in attention.
-__device__ __forceinline__ uint4 e4m3x8_to_bf16x8(uint2 v) {
-  // A byte of w & 0x7f7f7f7f is 0x7f exactly when adding 1 sets its top bit.
-  const uint32_t nan = (((v.x & 0x7f7f7f7fu) + 0x01010101u) | ((v.y & 0x7f7f7f7fu) + 0x01010101u)) & 0x80808080u;
-  if (nan != 0u) return e4m3x8_to_bf16x8_cvt(v);
-  // prmt 0x1404 / 0x3424: bytes 0, 1 (or 2, 3) to the high byte of each half.
-  return make_uint4(
-      e4m3x2_hi_bytes_to_bf16x2(__byte_perm(v.x, 0u, 0x1404)), e4m3x2_hi_bytes_to_bf16x2(__byte_perm(v.x, 0u, 0x3424)),
-      e4m3x2_hi_bytes_to_bf16x2(__byte_perm(v.y, 0u, 0x1404)), e4m3x2_hi_bytes_to_bf16x2(__byte_perm(v.y, 0u, 0x3424)));
 }
 
 // Byte offset of 16-byte chunk `chunk` (0..71) of row `row` in a Q or key

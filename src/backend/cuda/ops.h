@@ -80,11 +80,8 @@ int mla_fp8_ws();
 bool set_mla_small_fp8_widen(int form);
 int mla_small_fp8_widen();
 // Testing: the widening the MLA kernels apply to an FP8 cache's e4m3 bytes,
-// n of them (a multiple of 8) at src to n bf16 bit patterns at dst; route 0
-// the kernels' (integer moves), 1 the conversion unit's chain. repeat > 1
-// (benchmarks: the conversion's rate) widens repeat groups per 8 bytes and
-// leaves their XOR at dst.
-void mla_widen_e4m3(const uint8_t* src, uint16_t* dst, int64_t n, int route, int repeat, cudaStream_t stream);
+// n of them (a multiple of 8) at src to n bf16 bit patterns at dst.
+void mla_widen_e4m3(const uint8_t* src, uint16_t* dst, int64_t n, cudaStream_t stream);
 // Knob "pinned-staging" (SABLE_PINNED_STAGING): 1 (the default), small
 // uploads through pinned staging without waiting (pinned_staging.h); 0, the
 // waiting copies.
