@@ -16,9 +16,7 @@
 # --graph-memory $GMEM: CUDA graph memory measured against the plan), fp8ws
 # (MLA tests, bench_cuda_attention --decode-small, then bench_gpu_e2e with an
 # FP8 cache, --ab mla-fp8-ws=0,1), small8 (MLA tests, then
-# bench_cuda_attention --decode-small with each mla-small-fp8-widen, or $WIDEN),
-# ltin (GEMM and knob tests, then bench_gpu_e2e bf16 and FP8 decode
-# --ab lt-inplace=1,0: cuBLASLt's in-place split-K reductions, memset nodes).
+# bench_cuda_attention --decode-small with each mla-small-fp8-widen, or $WIDEN).
 # Results under $OUT; copy what matters into bench/results/.
 set -u
 O=${OUT:-/tmp/out}; mkdir -p b "$O"
@@ -61,12 +59,6 @@ fp8ws) timeout 150 b/test_cuda --gtest_color=no --gtest_filter='*MlaAttention*:*
   timeout 240 b/bench_gpu_e2e --preset dsv3-slice --layers 4 --fp8 --kv-cache-dtype fp8 --context 4096 --prefill 0 \
     --batches 1,32,64 --ab mla-fp8-ws=0,1 > $O/e2e_fp8ws.txt 2>&1; st "e2e fp8 cache A/B rc=$?"
   grep -vE "^\s*$" $O/e2e_fp8ws.txt | grep -E "\||captured|copy|rror" | head -30;;
-ltin) timeout 150 b/test_cuda --gtest_color=no --gtest_filter='*GemmTest*:*Knob*' > $O/t_gemm.log 2>&1; st "gemm tests rc=$?"
-  grep -E "^\[  PASSED|FAILED|Failure|Expected|Which|seed" $O/t_gemm.log | head -20
-  for dt in ${E2E_DTYPES:-bf16 fp8}; do f=; [ $dt = fp8 ] && f=--fp8
-  timeout 240 b/bench_gpu_e2e --preset dsv3-slice --layers 4 $f --prefill 0 --batches 1,8,32 --ab lt-inplace=1,0 \
-    > $O/ltin_$dt.txt 2>&1; st "e2e $dt lt-inplace A/B rc=$?"
-  grep -vE "^\s*$" $O/ltin_$dt.txt | grep -E "\||captured|copy|rror" | head -30; done;;
 small8) timeout 150 b/test_cuda --gtest_color=no --gtest_filter='*MlaAttention*:*Knob*' > $O/t_mla8.log 2>&1; st "mla tests rc=$?"
   grep -E "^\[  PASSED|FAILED|Failure|Expected|Which|seed" $O/t_mla8.log | head -20
   for a in ${WIDEN:-0 1 2 3 4}; do SABLE_MLA_SMALL_FP8_WIDEN=$a timeout 150 b/bench_cuda_attention --decode-small > $O/attn_small_widen$a.txt.tmp 2>&1; cat $O/attn_small_widen$a.txt.tmp >> $O/attn_small_widen$a.txt

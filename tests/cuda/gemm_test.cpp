@@ -178,43 +178,6 @@ TEST_F(GemmTest, Bf16MatchesReference) {
   }
 }
 
-// Knob lt-inplace=0 keeps cuBLASLt from split-K algorithms that reduce in
-// place; its other picks must be as exact. The shapes are decode's (few
-// tokens, K in the thousands), where the heuristic splits K.
-TEST_F(GemmTest, LibraryWithoutInplaceReductionMatchesReference) {
-  const uint32_t seed = fresh_seed();
-  std::mt19937 rng(seed);
-  const bool was = cuda::lt_inplace();
-  const Shape3 shapes[] = {{1, 2112, 7168}, {4, 7168, 2048}, {8, 1536, 7168}};
-  for (const auto& sh : shapes)
-    for (bool fp8 : {false, true}) {
-      if (fp8 && !cuda::fp8_block_info().supported) continue;
-      LinearWeight w;
-      if (fp8)
-        host_fp8_weight(rng, sh.N, sh.K, w);
-      else
-        w.weight = host_bf16(rng, sh.N, sh.K, 0.05f);
-      LinearWeight ref_w = clone_host(w);
-      Tensor x = host_bf16(rng, sh.T, sh.K, 1.f);
-      cuda::prepare_linear(w, false, s_);
-      Dev dxm(x.nbytes());
-      Tensor dx = upload(x, dxm);
-      // FP8 compares with the GPU-quantized activations, as above.
-      Tensor xr = fp8 ? gpu_quantized_x(dx, sh.T, sh.K, s_) : to_f32_tensor(x);
-      Tensor ref = Tensor::empty(DType::F32, {sh.T, sh.N});
-      cpu::linear_reference(xr, ref_w, ref);
-      for (bool inplace : {false, true})
-        for (bool f32 : {false, true}) {
-          cuda::set_lt_inplace(inplace);
-          const auto out = run_linear(dx, w, sh.T, sh.N, f32, cuda::GemmPath::kLibrary, s_);
-          EXPECT_LT(rel_err(out, ref.ptr<float>(), out.size()), 1e-2)
-              << "seed " << seed << " T=" << sh.T << " N=" << sh.N << " K=" << sh.K << " fp8 " << fp8 << " f32 " << f32
-              << " lt-inplace " << inplace;
-        }
-    }
-  cuda::set_lt_inplace(was);
-}
-
 TEST_F(GemmTest, Fp8BlockScaledMatchesReference) {
   const uint32_t seed = fresh_seed();
   std::mt19937 rng(seed);

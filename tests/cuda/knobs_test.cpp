@@ -11,7 +11,6 @@
 #include <utility>
 #include <vector>
 
-#include "backend/cuda/gemm.h"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/pdl.h"
 #include "backend/cuda/sampling.h"
@@ -71,13 +70,6 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   EXPECT_TRUE(cuda::set_knob("mla-small-fp8-widen", 1));
   EXPECT_EQ(cuda::mla_small_fp8_widen(), 1);
   EXPECT_TRUE(cuda::set_knob("mla-small-fp8-widen", widen));
-  EXPECT_FALSE(cuda::set_knob("lt-inplace", 2));
-  const bool lt_inplace = cuda::lt_inplace();
-  EXPECT_TRUE(cuda::set_knob("lt-inplace", 0));
-  EXPECT_FALSE(cuda::lt_inplace());
-  EXPECT_TRUE(cuda::set_knob("lt-inplace", 1));
-  EXPECT_TRUE(cuda::lt_inplace());
-  cuda::set_lt_inplace(lt_inplace);
   EXPECT_FALSE(cuda::set_knob("pinned-staging", -1));
   EXPECT_FALSE(cuda::set_knob("alloc-zero-fill", 2));
   EXPECT_FALSE(cuda::set_knob("sampling-split", 3));
@@ -101,7 +93,6 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
                                       "mla-graph-splits",
                                       "mla-fp8-ws",
                                       "mla-small-fp8-widen",
-                                      "lt-inplace",
                                       "pinned-staging",
                                       "sampling-split",
                                       "alloc-zero-fill",

@@ -142,14 +142,6 @@ void set_grouped_wgmma_variant(int v);
 // SM), so that a small test walks several items per CTA. Not thread-safe.
 void set_grouped_wgmma_max_ctas(int n);
 
-// Testing knob "lt-inplace": false keeps cuBLASLt's heuristic from split-K
-// algorithms that reduce in place in the output (each clears it first: a
-// memset node in a graph). Plans are cached per value; a graph keeps the
-// algorithms of its capture. SABLE_LT_INPLACE=0 sets it at start. Not
-// thread-safe.
-void set_lt_inplace(bool on);
-bool lt_inplace();
-
 // A 16-byte-vector device copy kernel (the bandwidth ceiling of benchmarks).
 void copy_device(void* dst, const void* src, size_t bytes, cudaStream_t stream);
 // What a one-time probe found about cuBLASLt's block-scaled FP8 on this device

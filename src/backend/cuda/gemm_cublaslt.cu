@@ -7,7 +7,6 @@
 #include <cuda_bf16.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -25,8 +24,7 @@ struct Plan {
   cublasLtMatmulAlgo_t algo{};
   bool ok = false;
 };
-// kind (with the activation-scale layout), T, N, K, out_f32, the knob lt-inplace
-using PlanKey = std::tuple<int, int64_t, int64_t, int64_t, bool, bool>;
+using PlanKey = std::tuple<int, int64_t, int64_t, int64_t, bool>;  // kind, T, N, K, out_f32
 struct PlanCache {
   std::map<PlanKey, Plan> plans;
   ~PlanCache() {
@@ -46,22 +44,12 @@ PlanCache& cache_of(GemmWorkspace* ws) {
 
 enum Kind { kBf16 = 0, kFp8Block = 1 };
 
-// Knob "lt-inplace" (1, the default, or SABLE_LT_INPLACE=0): whether the
-// heuristic may pick split-K algorithms that reduce in place in the output.
-// Those clear the output first, a memset node in a CUDA graph (~1.8 us
-// each on the batch-1 bf16 graph's 6); without them the heuristic picks a
-// workspace reduction or no split. Measure before changing the default.
-bool g_lt_inplace = [] {
-  const char* e = std::getenv("SABLE_LT_INPLACE");
-  return !(e != nullptr && *e == '0');
-}();
-
 // Builds (once per shape) the descriptors and picks the heuristic's first
 // algorithm. Scale pointers are set per call.
 Plan& get_plan(GemmWorkspace* ws, Kind kind, int64_t T, int64_t N, int64_t K, bool out_f32,
                bool act_kmajor) {
   auto& c = cache_of(ws);
-  const PlanKey key{kind * 2 + (act_kmajor ? 1 : 0), T, N, K, out_f32, g_lt_inplace};
+  const PlanKey key{kind * 2 + (act_kmajor ? 1 : 0), T, N, K, out_f32};
   auto it = c.plans.find(key);
   if (it != c.plans.end()) return it->second;
   Plan& p = c.plans[key];
@@ -88,11 +76,6 @@ Plan& get_plan(GemmWorkspace* ws, Kind kind, int64_t T, int64_t N, int64_t K, bo
   SABLE_CUBLAS_OK(cublasLtMatmulPreferenceCreate(&pref));
   SABLE_CUBLAS_OK(cublasLtMatmulPreferenceSetAttribute(
       pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws->lt_ws_bytes, sizeof ws->lt_ws_bytes));
-  if (!g_lt_inplace) {
-    const uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_MASK & ~uint32_t(CUBLASLT_REDUCTION_SCHEME_INPLACE);
-    SABLE_CUBLAS_OK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes,
-                                                         sizeof schemes));
-  }
   cublasLtMatmulHeuristicResult_t res{};
   int n = 0;
   const cublasStatus_t st =
@@ -225,9 +208,6 @@ Fp8BlockInfo fp8_block_info() {
   i.w_kb_pad4 = c.w_kb_pad4;
   return i;
 }
-
-void set_lt_inplace(bool on) { g_lt_inplace = on; }
-bool lt_inplace() { return g_lt_inplace; }
 
 int64_t weight_scale_ld(int64_t in_features) { return round_up(ceil_div(in_features, 128), 4); }
 

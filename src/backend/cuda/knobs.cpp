@@ -55,10 +55,6 @@ const Knob kKnobs[] = {
      "0..4 (MLA decode, 16-head kernel on an FP8 cache: the CTA widens each tile; 1 / 3 each warp its S slice; 2 "
      "the CTA, loads first; 4 two BF16 stages, one barrier a tile; SABLE_MLA_SMALL_FP8_WIDEN)",
      [](int v) { return set_mla_small_fp8_widen(v); }},
-    {"lt-inplace",
-     "1 | 0 (cuBLASLt may pick split-K algorithms that reduce in place, each a memset in a graph; "
-     "SABLE_LT_INPLACE)",
-     [](int v) { return (v == 0 || v == 1) && (set_lt_inplace(v == 1), true); }},
     {"pinned-staging", "1 | 0 (small uploads staged in pinned memory without waiting, SABLE_PINNED_STAGING)",
      [](int v) { return set_pinned_staging(v); }},
     {"sampling-split",
