@@ -279,7 +279,7 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
     // The 16-head kernel with every widening form (knob mla-small-fp8-widen).
     const int small_widen = cuda::mla_small_fp8_widen();
     for (auto k : {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs, cuda::MlaKernel::kSmall})
-      for (int widen : {0, 1, 2, 3, 4}) {
+      for (int widen : {0, 1}) {
         if (widen > 0 && k != cuda::MlaKernel::kSmall) continue;
         ASSERT_TRUE(cuda::set_mla_small_fp8_widen(widen));
         for (int s : {0, 1, 3}) {
@@ -315,7 +315,7 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
     cuda::mla_attention_with(cuda::MlaKernel::kAuto, 0, dq32, d16, c.dev, scale, 512, o16s, gpu().allocator(),
                              gpu().stream());
     const auto s16 = download_f32(o16s);
-    for (int widen : {0, 1, 2, 3, 4}) {
+    for (int widen : {0, 1}) {
       ASSERT_TRUE(cuda::set_mla_small_fp8_widen(widen));
       Tensor o8s = poisoned(DType::BF16, {c.T, 32, 512});
       cuda::mla_attention_with(cuda::MlaKernel::kAuto, 0, dq32, d8, c.dev, scale, 512, o8s, gpu().allocator(),

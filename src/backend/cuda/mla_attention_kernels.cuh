@@ -90,34 +90,14 @@ __device__ __forceinline__ void load_key_tile_fp8(const uint8_t* cache8, const i
 }
 // ... and widened (exactly) from the staged e4m3 rows at src into the BF16
 // key stage at dst in latent_swz<kRows> layout, 8 values (16 bytes) a step.
-// kBatch > 0: that many loads issued before their conversions.
-template <int kRows, int kThreads, int kBatch = 0>
+template <int kRows, int kThreads>
 __device__ __forceinline__ void widen_key_tile(const uint8_t* src, uint8_t* dst, int tid) {
   constexpr int kIters = kRows * kMmaL / 8 / kThreads;
-  if constexpr (kBatch == 0) {
 #pragma unroll 2
-    for (int i = 0; i < kIters; ++i) {
-      const int idx = i * kThreads + tid, r = idx / (kMmaL / 8), c = idx % (kMmaL / 8);
-      const uint2 v = *reinterpret_cast<const uint2*>(src + r * kMmaL + c * 8);
-      *reinterpret_cast<uint4*>(dst + latent_swz<kRows>(r, c)) = e4m3x8_to_bf16x8(v);
-    }
-  } else {
-    static_assert(kIters % kBatch == 0, "whole batches");
-#pragma unroll
-    for (int b = 0; b < kIters; b += kBatch) {
-      uint2 v[kBatch];
-#pragma unroll
-      for (int j = 0; j < kBatch; ++j) {
-        const int idx = (b + j) * kThreads + tid;
-        v[j] = *reinterpret_cast<const uint2*>(src + (idx / (kMmaL / 8)) * kMmaL + (idx % (kMmaL / 8)) * 8);
-      }
-#pragma unroll
-      for (int j = 0; j < kBatch; ++j) {
-        const int idx = (b + j) * kThreads + tid;
-        *reinterpret_cast<uint4*>(dst + latent_swz<kRows>(idx / (kMmaL / 8), idx % (kMmaL / 8))) =
-            e4m3x8_to_bf16x8(v[j]);
-      }
-    }
+  for (int i = 0; i < kIters; ++i) {
+    const int idx = i * kThreads + tid, r = idx / (kMmaL / 8), c = idx % (kMmaL / 8);
+    const uint2 v = *reinterpret_cast<const uint2*>(src + r * kMmaL + c * 8);
+    *reinterpret_cast<uint4*>(dst + latent_swz<kRows>(r, c)) = e4m3x8_to_bf16x8(v);
   }
 }
 

@@ -34,7 +34,13 @@
 // two CTA barriers; or each warp the dims its S reads (144 of the 576 for all 32
 // keys), all 18 loads issued before the first conversion, with only a warp
 // barrier before S: the CTA barrier S's partials need anyway makes every
-// warp's slice visible to P V.
+// warp's slice visible to P V. Neither wins at every shape (H100, 16 heads:
+// the warps' form 16.5 / 29.7 / 88.7 us at 1 / 8 / 64 x 4096 against the
+// CTA's 18.3 / 25.3 / 101.6), so the CTA's is the default. Three more forms
+// were measured and removed (record 2026-12-06-e4521bc-fp8-widen-route.md):
+// the CTA or a warp with 9 or 18 loads first (as the warps' form), and two
+// BF16 stages with each warp staging its slice's e4m3 in Q's space (slower
+// at every shape: 152 against 100-134 us at 64 x 4096).
 #include <cuda_bf16.h>
 
 #include <cmath>
@@ -66,45 +72,27 @@ __device__ __forceinline__ uint32_t pack_bf16(float a, float b) {
 }
 
 // Warp-widening: this warp's S slice (chunks c0 .. c0 + 17 of every key) of
-// the staged e4m3 tile into the BF16 stage, loads first, then conversions.
-template <int kBatch>
+// the staged e4m3 tile into the BF16 stage, all 18 loads first, then the
+// conversions.
 __device__ __forceinline__ void widen_slice(const uint8_t* f8, uint8_t* kst, int c0, int lane) {
   constexpr int kPieces = kKeys * kKSteps * 2 / 32;  // 18 16-byte BF16 chunks a lane
+  uint2 v[kPieces];
 #pragma unroll
-  for (int b = 0; b < kPieces; b += kBatch) {
-    uint2 v[kBatch];
+  for (int j = 0; j < kPieces; ++j) {
+    const int idx = j * 32 + lane, r = idx / (2 * kKSteps), c = c0 + idx % (2 * kKSteps);
+    v[j] = *reinterpret_cast<const uint2*>(f8 + r * kL + c * 8);
+  }
 #pragma unroll
-    for (int j = 0; j < kBatch; ++j) {
-      const int idx = (b + j) * 32 + lane, r = idx / (2 * kKSteps), c = c0 + idx % (2 * kKSteps);
-      v[j] = *reinterpret_cast<const uint2*>(f8 + r * kL + c * 8);
-    }
-#pragma unroll
-    for (int j = 0; j < kBatch; ++j) {
-      const int idx = (b + j) * 32 + lane, r = idx / (2 * kKSteps), c = c0 + idx % (2 * kKSteps);
-      *reinterpret_cast<uint4*>(kst + latent_swz<kKeys>(r, c)) = e4m3x8_to_bf16x8(v[j]);
-    }
+  for (int j = 0; j < kPieces; ++j) {
+    const int idx = j * 32 + lane, r = idx / (2 * kKSteps), c = c0 + idx % (2 * kKSteps);
+    *reinterpret_cast<uint4*>(kst + latent_swz<kKeys>(r, c)) = e4m3x8_to_bf16x8(v[j]);
   }
   __syncwarp();
 }
 
-// kWiden 4 (FP8, "staged"): two BF16 stages, as the BF16 path keeps, and one
-// CTA barrier a tile. Each warp copies (cp.async) only the e4m3 bytes of its
-// own S slice, 144 of each key's 576, into one staging tile in Q's space (Q
-// lives in registers after the prologue; the first tile is staged in the
-// second BF16 stage's space), widens them into the tile's BF16 stage, issues
-// the next tile's copies and computes S; the barrier after S's partials
-// (double-buffered) makes every warp's slice visible to P V and orders each
-// stage's reuse two tiles later. 108 KB of shared memory: two CTAs an SM.
-// ptxas: 254 registers, no spill (unrolled, the copies' nine per-piece
-// offsets lived across the loop: 32 bytes spilled); not yet run on a GPU.
-constexpr int kStagedSmemBytes = kSmemBytes + kWarps * kSPartFloats * 4;  // 108,544
-
-// kWiden (FP8): 0 the CTA, two loads ahead; 1 each warp its slice, all 18
-// loads first; 2 the CTA, all loads first; 3 each warp, 9 loads at a time;
-// 4 staged (above).
+// kWiden (FP8): 0 the CTA widens each tile; 1 each warp its S slice.
 template <bool kFp8, int kWiden = 0>
 __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p) {
-  constexpr bool kStaged = kFp8 && kWiden == 4;
   pdl_begin();
   extern __shared__ __align__(128) uint8_t smem[];
   const uint32_t sQ = smem_u32(smem), sK0 = sQ + kQBytes;
@@ -132,22 +120,6 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
     for (int j = 0; j < kChunks / 8; ++j)
       cp_async16(sQ + latent_swz<kHeads>(lrow, lch + 8 * j), src + (lch + 8 * j) * 8, 16);
   }
-  // kStaged: this warp's 144 bytes of each of the tile's 32 keys (9 16-byte
-  // pieces a key), e4m3 rows of 576 bytes at dst.
-  auto load_slice_fp8 = [&](int tile, uint32_t dst) {
-#pragma unroll 1
-    for (int j = 0; j < kKSteps; ++j) {
-      const int pc = j * 32 + lane, r = pc / kKSteps, q = pc % kKSteps, key = tile * kKeys + r;
-      const int off = warp * kKSteps * 16 + q * 16;
-      const uint8_t* src = cache8;
-      int bytes = 0;  // keys past the end are zero-filled
-      if (key < n) {
-        src = cache8 + (int64_t(table[key / p.block_size]) * p.block_size + key % p.block_size) * kL + off;
-        bytes = 16;
-      }
-      cp_async16(dst + r * kL + off, src, bytes);
-    }
-  };
   auto load_tile = [&](int tile, uint32_t dst) {
 #pragma unroll
     for (int pass = 0; pass < kKeys / 16; ++pass) {
@@ -163,9 +135,7 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
         cp_async16(dst + latent_swz<kKeys>(r, lch + 8 * j), src + (bytes ? (lch + 8 * j) * 8 : 0), bytes);
     }
   };
-  if constexpr (kStaged)
-    load_slice_fp8(tb, sK0 + kTileBytes);  // the first tile in the second stage's space
-  else if constexpr (kFp8)
+  if constexpr (kFp8)
     load_key_tile_fp8<kThreads>(cache8, table, p.block_size, tb * kKeys, n, sF8, tid);
   else
     load_tile(tb, sK0);
@@ -178,7 +148,6 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
   __syncthreads();  // Q landed (with the first tile)
 #pragma unroll
   for (int i = 0; i < kKSteps; ++i) ldsm_x4(qa[i], sQ + latent_swz<kHeads>(lane & 15, c0 + 2 * i + (lane >> 4)));
-  if constexpr (kStaged) __syncthreads();  // every warp has its Q: the space stages e4m3 tiles from here
   float o[16][4];
 #pragma unroll
   for (int nt = 0; nt < 16; ++nt)
@@ -189,29 +158,18 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
 
   for (int tile = tb; tile < te; ++tile) {
     const int st = (tile - tb) & 1;
-    const uint32_t cur = kFp8 && !kStaged ? sK0 : sK0 + st * kTileBytes;
-    float* const sp = kStaged ? spart + st * kWarps * kSPartFloats : spart;  // this tile's S partials
-    if constexpr (kStaged) {
-      // Stage st was last read by P V two tiles ago, before the barrier every warp passed since.
-      cp_async_wait_all();  // this lane's copies of its warp's slice
-      __syncwarp();
-      widen_slice<9>(tile == tb ? smem + kQBytes + kTileBytes : smem, smem + kQBytes + st * kTileBytes,
-                     warp * kKSteps * 2, lane);
-      if (tile + 1 < te) load_slice_fp8(tile + 1, sQ);  // the staging slice this warp just read
-      cp_async_commit();
-    } else {
-      cp_async_wait_all();
-      __syncthreads();  // tile (and Q) landed for all; everyone is done with the previous tile and spart
-    }
-    if constexpr (kFp8 && !kStaged) {
+    const uint32_t cur = kFp8 ? sK0 : sK0 + st * kTileBytes;
+    cp_async_wait_all();
+    __syncthreads();  // tile (and Q) landed for all; everyone is done with the previous tile and spart
+    if constexpr (kFp8) {
       if (tile + 1 < te)
         load_key_tile_fp8<kThreads>(cache8, table, p.block_size, (tile + 1) * kKeys, n, sF8 + (st ^ 1) * kFp8TileBytes,
                                     tid);
       cp_async_commit();
-      if constexpr (kWiden == 1 || kWiden == 3) {
-        widen_slice<kWiden == 1 ? 18 : 9>(pF8 + st * kFp8TileBytes, smem + kQBytes, warp * kKSteps * 2, lane);
+      if constexpr (kWiden == 1) {
+        widen_slice(pF8 + st * kFp8TileBytes, smem + kQBytes, warp * kKSteps * 2, lane);
       } else {
-        widen_key_tile<kKeys, kThreads, kWiden == 2 ? 18 : 0>(pF8 + st * kFp8TileBytes, smem + kQBytes, tid);
+        widen_key_tile<kKeys, kThreads>(pF8 + st * kFp8TileBytes, smem + kQBytes, tid);
         __syncthreads();
       }
     } else if constexpr (!kFp8) {
@@ -238,7 +196,7 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
       }
     }
     {
-      float* dst = sp + warp * kSPartFloats + lane;
+      float* dst = spart + warp * kSPartFloats + lane;
 #pragma unroll
       for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
@@ -253,7 +211,7 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
       for (int e = 0; e < 4; ++e) {
         float s = 0.f;
 #pragma unroll
-        for (int w = 0; w < kWarps; ++w) s += sp[w * kSPartFloats + (nt * 4 + e) * 32 + lane];
+        for (int w = 0; w < kWarps; ++w) s += spart[w * kSPartFloats + (nt * 4 + e) * 32 + lane];
         sacc[nt][e] = s;
       }
 
@@ -328,14 +286,10 @@ void launch_small(const MlaArgs& a, bool fp8_cache, int fp8_widen, cudaStream_t 
   const int64_t blocks = int64_t(a.T) * (a.H / kHeads) * a.num_splits;
   if (blocks == 0) return;
   auto kernel = !fp8_cache       ? mla_small_kernel<false>
-                : fp8_widen == 4 ? mla_small_kernel<true, 4>
                 : fp8_widen == 1 ? mla_small_kernel<true, 1>
-                : fp8_widen == 2 ? mla_small_kernel<true, 2>
-                : fp8_widen == 3 ? mla_small_kernel<true, 3>
                                  : mla_small_kernel<true, 0>;
-  const int smem = fp8_cache && fp8_widen == 4 ? kStagedSmemBytes : kSmemBytes;
-  allow_dynamic_smem(kernel, smem);
-  launch_pdl(kernel, unsigned(blocks), kThreads, smem, stream, a);
+  allow_dynamic_smem(kernel, kSmemBytes);
+  launch_pdl(kernel, unsigned(blocks), kThreads, kSmemBytes, stream, a);
   SABLE_CUDA_LAUNCH_CHECK();
 }
 
