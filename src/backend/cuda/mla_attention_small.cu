@@ -39,8 +39,9 @@
 // CTA's 18.3 / 25.3 / 101.6), so the CTA's is the default. Three more forms
 // were measured and removed (record 2026-12-06-e4521bc-fp8-widen-route.md):
 // the CTA with its 18 loads first, a warp with 9 at a time (both within 1 %
-// of the warps' form), and two BF16 stages with each warp staging its slice's e4m3 in Q's space (slower
-// at every shape: 152 against 100-134 us at 64 x 4096).
+// of the warps' form), and two BF16 stages with each warp staging its
+// slice's e4m3 in Q's space (slower at every shape: 152 against 100-134 us
+// at 64 x 4096).
 #include <cuda_bf16.h>
 
 #include <cmath>
