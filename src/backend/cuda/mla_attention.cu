@@ -251,9 +251,8 @@ TuningValue g_small_units{"SABLE_MLA_SMALL_UNITS", 0, [](int v) { return v >= 0 
 TuningValue g_fp8_ws{"SABLE_MLA_FP8_WS", 1, [](int v) { return v == 0 || v == 1; }};
 
 // The 16-head kernel on an FP8 cache: who widens each e4m3 tile
-// (mla_attention_small.cu): 0 the whole CTA, 1 each warp its S slice, 2 and 3
-// variants of both, 4 two BF16 stages and one barrier a tile (2-4 not yet run
-// on a GPU). H100, 16 heads, form 1 against 0:
+// (mla_attention_small.cu): 0 the whole CTA, 1 each warp its S slice (three
+// more forms measured and removed there). H100, 16 heads, form 1 against 0:
 // 64 x 4096 88.7 vs 101.6 us, 1 x 4096 16.5 vs 18.3, but 8 x 4096 29.7 vs
 // 25.3 (record bench/results/2026-12-06-mla-small-fp8-widen.md): 0 by default.
 TuningValue g_small_fp8_widen{"SABLE_MLA_SMALL_FP8_WIDEN", 0, [](int v) { return v == 0 || v == 1; }};
