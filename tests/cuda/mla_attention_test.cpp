@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <memory>
 #include <numeric>
 
 #include "backend/cpu/ops.h"
@@ -217,12 +216,6 @@ TEST_F(CudaMlaAttention, MixedPrefillAndDecode) {
   check_case(rng_, {{63, 2}, {64, 1}, {127, 1}}, 64, 128, 576, 512, kBoth, {0, 1, 2}, "tile edges");
 }
 
-// FP8 latent cache (--kv-cache-dtype fp8): the tensor-core kernels (the
-// 16-head one too, also at 32 heads) stage e4m3 key tiles and widen them to
-// bf16 exactly, so on a cache of e4m3-representable values they give the
-// bits they give on a BF16 cache of the same values (any split count, decode
-// and prefill rows, block sizes 16 and 64), and match the reference within
-// the usual bound.
 // The FP8-cache kernels' widening of e4m3 to bf16, against the host
 // decoder: every code, the NaNs in groups of eight and apart, and random
 // bytes.
@@ -237,28 +230,30 @@ TEST_F(CudaMlaAttention, E4m3WideningMatchesHostDecoderForEveryCode) {
   for (int i = 0; i < 1 << 16; ++i) bytes.push_back(uint8_t(rng_()));
   ASSERT_EQ(bytes.size() % 8, 0u);
   const int64_t n = int64_t(bytes.size());
-  uint8_t* din = nullptr;
-  uint16_t* dout = nullptr;
-  ASSERT_EQ(cudaMalloc(&din, size_t(n)), cudaSuccess);
-  ASSERT_EQ(cudaMalloc(&dout, size_t(n) * 2), cudaSuccess);
-  std::unique_ptr<void, decltype(&cudaFree)> free_in(din, &cudaFree), free_out(dout, &cudaFree);
-  ASSERT_EQ(cudaMemcpy(din, bytes.data(), size_t(n), cudaMemcpyHostToDevice), cudaSuccess);
-  cuda::mla_widen_e4m3(din, dout, n, nullptr);
-  std::vector<uint16_t> out(bytes.size());
-  ASSERT_EQ(cudaMemcpy(out.data(), dout, size_t(n) * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+  Tensor host = Tensor::empty(DType::F8_E4M3, {n});
+  std::memcpy(host.data(), bytes.data(), bytes.size());
+  const Tensor din = gpu().to_device(host);
+  Tensor dout = poisoned(DType::BF16, {n});
+  cuda::mla_widen_e4m3(din.ptr<uint8_t>(), dout.ptr<uint16_t>(), n, gpu().stream());
+  const std::vector<float> out = download_f32(dout);  // bf16 -> f32 is exact
   int bad = 0;
   for (int64_t i = 0; i < n && bad < 8; ++i) {
-    const float want = fp8_e4m3_to_f32(bytes[size_t(i)]);
-    const bool ok = std::isnan(want) ? std::isnan(bf16_to_f32(out[size_t(i)]))
-                                     : out[size_t(i)] == uint16_t(f32_to_bits(want) >> 16);  // exact in bf16
+    const float want = fp8_e4m3_to_f32(bytes[size_t(i)]), got = out[size_t(i)];
+    const bool ok = std::isnan(want) ? std::isnan(got) : f32_to_bits(got) == f32_to_bits(want);  // -0 too
     if (!ok) {
       ++bad;
-      ADD_FAILURE() << "byte 0x" << std::hex << int(bytes[size_t(i)]) << " at " << std::dec << i << ": bf16 0x"
-                    << std::hex << out[size_t(i)] << ", want " << want;
+      ADD_FAILURE() << "byte 0x" << std::hex << int(bytes[size_t(i)]) << std::dec << " at " << i << ": " << got
+                    << ", want " << want;
     }
   }
 }
 
+// FP8 latent cache (--kv-cache-dtype fp8): the tensor-core kernels (the
+// 16-head one too, also at 32 heads) stage e4m3 key tiles and widen them to
+// bf16 exactly, so on a cache of e4m3-representable values they give the
+// bits they give on a BF16 cache of the same values (any split count, decode
+// and prefill rows, block sizes 16 and 64), and match the reference within
+// the usual bound.
 TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
   SCOPED_TRACE("seed " + std::to_string(seed_));
   std::vector<SeqSpec> five;

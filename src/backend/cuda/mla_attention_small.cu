@@ -173,7 +173,7 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
         widen_key_tile<kKeys, kThreads>(pF8 + st * kFp8TileBytes, smem + kQBytes, tid);
         __syncthreads();
       }
-    } else if constexpr (!kFp8) {
+    } else {
       if (tile + 1 < te) load_tile(tile + 1, sK0 + (st ^ 1) * kTileBytes);
       cp_async_commit();
     }
