@@ -284,6 +284,7 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
 }  // namespace
 
 void launch_small(const MlaArgs& a, bool fp8_cache, int fp8_widen, cudaStream_t stream) {
+  if (fp8_cache && fp8_widen >= 2) return launch_small_regs(a, fp8_widen, stream);
   const int64_t blocks = int64_t(a.T) * (a.H / kHeads) * a.num_splits;
   if (blocks == 0) return;
   auto kernel = !fp8_cache       ? mla_small_kernel<false>

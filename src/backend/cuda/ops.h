@@ -74,8 +74,9 @@ bool set_mla_fp8_ws(int on);
 int mla_fp8_ws();
 // Knob "mla-small-fp8-widen" (SABLE_MLA_SMALL_FP8_WIDEN): who widens the
 // 16-head MLA kernel's e4m3 key tiles on an FP8 cache, 0 (the default) the
-// whole CTA, 1 each warp the dims its S reads (mla_attention_small.cu).
-// False for other values.
+// whole CTA, 1 each warp the dims its S reads (mla_attention_small.cu); or
+// no BF16 stage, every operand widened in registers: 2 bf16, 3 P V in f16,
+// 4 S and P V in f16 (mla_attention_small_regs.cu). False for other values.
 bool set_mla_small_fp8_widen(int form);
 int mla_small_fp8_widen();
 // Testing: the widening the MLA kernels apply to an FP8 cache's e4m3 bytes,
