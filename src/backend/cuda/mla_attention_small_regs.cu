@@ -71,14 +71,16 @@ __device__ __forceinline__ uint32_t f8_swz(int r, int j) {
   return uint32_t(r * kRowBytes + ((j ^ ((((r >> 2) & 3) << 1) | (r & 1))) << 4));
 }
 
-__device__ __forceinline__ uint32_t lds32(uint32_t addr) {
+// Shared-memory reads in program order with the mmas (asm volatile): as
+// plain loads the compiler hoists more of them and spills 12 bytes.
+__device__ __forceinline__ uint32_t lds32(const uint8_t* p) {
   uint32_t v;
-  asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(addr));
+  asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(smem_u32(p)));
   return v;
 }
-__device__ __forceinline__ uint2 lds64(uint32_t addr) {
+__device__ __forceinline__ uint2 lds64(const uint8_t* p) {
   uint2 v;
-  asm volatile("ld.shared.v2.u32 {%0,%1}, [%2];\n" : "=r"(v.x), "=r"(v.y) : "r"(addr));
+  asm volatile("ld.shared.v2.u32 {%0,%1}, [%2];\n" : "=r"(v.x), "=r"(v.y) : "r"(smem_u32(p)));
   return v;
 }
 
@@ -189,8 +191,8 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
 #pragma unroll
   for (int i = 0; i < kKSteps; ++i) {
     const int j = warp * kKSteps + i, chunk = 2 * j + (qd >> 1), off = (qd & 1) * 8;
-    const uint2 r0 = lds64(sQ + latent_swz<kHeads>(g, chunk) + off);
-    const uint2 r1 = lds64(sQ + latent_swz<kHeads>(g + 8, chunk) + off);
+    const uint2 r0 = lds64(smem + latent_swz<kHeads>(g, chunk) + off);
+    const uint2 r1 = lds64(smem + latent_swz<kHeads>(g + 8, chunk) + off);
     qa[i][0] = r0.x;
     qa[i][2] = r0.y;
     qa[i][1] = r1.x;
@@ -245,7 +247,7 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
 
   for (int tile = tb; tile < te; ++tile) {
     const int st = (tile - tb) & 1;
-    const uint32_t cur = sK0 + st * kStageBytes;
+    const uint8_t* cur = smem + kQBytes + st * kStageBytes;
     cp_async_wait_all();
     __syncthreads();  // tile landed for all; everyone is done with the previous tile, spart and Q
     if (tile + 1 < te) load_tile(tile + 1, sK0 + (st ^ 1) * kStageBytes);
@@ -260,12 +262,13 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
 #pragma unroll
     for (int i = 0; i < kKSteps; ++i) {
       const int j = warp * kKSteps + i;
+      uint32_t w[4];  // n-tile nt: dims 16 j + 4 qd .. + 3 of key row 16 (nt / 2) + 4 (g / 2) + 2 (nt % 2) + g % 2
 #pragma unroll
-      for (int nt = 0; nt < 4; ++nt) {
-        const int r = 16 * (nt >> 1) + 4 * (g >> 1) + 2 * (nt & 1) + (g & 1);
-        const uint32_t w = lds32(cur + f8_swz(r, j) + 4 * qd);  // dims 16 j + 4 qd .. + 3 of key r
-        mma16<kSF16>(sacc[nt], qa[i], e4m3x2_widen<kSF16>(w), e4m3x2_widen<kSF16>(w >> 16));
-      }
+      for (int nt = 0; nt < 4; ++nt)
+        w[nt] = lds32(cur + f8_swz(16 * (nt >> 1) + 4 * (g >> 1) + 2 * (nt & 1) + (g & 1), j) + 4 * qd);
+#pragma unroll
+      for (int nt = 0; nt < 4; ++nt)
+        mma16<kSF16>(sacc[nt], qa[i], e4m3x2_widen<kSF16>(w[nt]), e4m3x2_widen<kSF16>(w[nt] >> 16));
     }
     {
       float* dst = spart + warp * kSPartFloats + lane;
