@@ -62,7 +62,7 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   EXPECT_TRUE(cuda::set_knob("mla-front", 1));
   EXPECT_TRUE(cuda::mla_front_enabled());
   EXPECT_TRUE(cuda::set_knob("mla-front", front ? 1 : 0));
-  // The knobs that take 0 / 1 (or 0-2) refuse other values without a change.
+  // The knobs that take 0 / 1 (or a small range) refuse other values without a change.
   EXPECT_FALSE(cuda::set_knob("mla-graph-splits", 2));
   EXPECT_FALSE(cuda::set_knob("mla-fp8-ws", 2));
   EXPECT_FALSE(cuda::set_knob("mla-small-fp8-widen", 5));
