@@ -35,7 +35,7 @@ bank_conf=0
 for warp in range(4):
     sacc=[[np.zeros(4,np.int64) for _ in range(32)] for _ in range(4)]
     for i in range(9):
-        j=warp*9+i
+        j=4*i+warp
         Afr=[]
         for lane in range(32):
             g,q=lane>>2,lane&3
@@ -47,6 +47,10 @@ for warp in range(4):
                 g,q=lane>>2,lane&3
                 r=16*(nt>>1)+4*(g>>1)+2*(nt&1)+(g&1)
                 addr=swz(r,j)+4*q
+                # the kernel's split form: per-lane s_off[i & 1] + constants
+                c=warp^g; srow=640*(4*(g>>1)+(g&1))+4*q
+                s_off=[srow+16*c, srow+16*(c^4)]
+                assert addr==s_off[i&1]+128*(i>>1)+640*(16*(nt>>1)+2*(nt&1)), (warp,i,nt,lane)
                 banks.setdefault((addr//4)%32,set()).add(addr//4)
                 w=lds32(addr)
                 vals=[K[rr,dd] for rr,dd in w]
@@ -80,8 +84,11 @@ for warp in range(4):
                 g,q=lane>>2,lane&3
                 j=8*warp+2*pp+(g>>2); off=4*(g&3)
                 w=[]
+                vrow=640*4*q+128*warp+4*(g&3)
+                v_off=[vrow+16*(g>>2), vrow+16*((g>>2)^1)]
                 for r in range(4):
                     addr=swz(16*kk+4*q+r,j)+off
+                    assert addr==v_off[r&1]+32*(pp^q)+640*(16*kk+r), (warp,kk,pp,r,lane)
                     banks_r[r].setdefault((addr//4)%32,set()).add(addr//4)
                     w.append(lds32(addr))
                 # byte i of word r -> (key, dim)

@@ -72,15 +72,16 @@ __device__ __forceinline__ uint32_t f8_swz(int r, int j) {
 }
 
 // Shared-memory reads in program order with the mmas (asm volatile): as
-// plain loads the compiler hoists more of them and spills 12 bytes.
-__device__ __forceinline__ uint32_t lds32(const uint8_t* p) {
+// plain loads the compiler hoists more of them and spills 12 bytes. Shared
+// addresses, so that a register plus a constant folds into the load.
+__device__ __forceinline__ uint32_t lds32(uint32_t addr) {
   uint32_t v;
-  asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(smem_u32(p)));
+  asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(addr));
   return v;
 }
-__device__ __forceinline__ uint2 lds64(const uint8_t* p) {
+__device__ __forceinline__ uint2 lds64(uint32_t addr) {
   uint2 v;
-  asm volatile("ld.shared.v2.u32 {%0,%1}, [%2];\n" : "=r"(v.x), "=r"(v.y) : "r"(smem_u32(p)));
+  asm volatile("ld.shared.v2.u32 {%0,%1}, [%2];\n" : "=r"(v.x), "=r"(v.y) : "r"(addr));
   return v;
 }
 
@@ -183,16 +184,16 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
   cp_async_commit();
 
   const int g = lane >> 2, qd = lane & 3;  // accumulator rows g, g + 8; fragment lane coordinates
-  // Q fragments of this warp's 9 k-steps (dims 144 warp + 16 i), in S's k
+  // Q fragments of this warp's 9 k-steps (k-step 4 i + warp: dims 64 i + 16 warp ..), in S's k
   // order: a0 / a2 = row g, dims 4 qd, 4 qd + 1 / 4 qd + 2, 4 qd + 3; a1 / a3 row g + 8.
   uint32_t qa[kKSteps][4];
   cp_async_wait_all();
   __syncthreads();  // Q landed (with the first tile)
 #pragma unroll
   for (int i = 0; i < kKSteps; ++i) {
-    const int j = warp * kKSteps + i, chunk = 2 * j + (qd >> 1), off = (qd & 1) * 8;
-    const uint2 r0 = lds64(smem + latent_swz<kHeads>(g, chunk) + off);
-    const uint2 r1 = lds64(smem + latent_swz<kHeads>(g + 8, chunk) + off);
+    const int j = 4 * i + warp, chunk = 2 * j + (qd >> 1), off = (qd & 1) * 8;
+    const uint2 r0 = lds64(sQ + latent_swz<kHeads>(g, chunk) + off);
+    const uint2 r1 = lds64(sQ + latent_swz<kHeads>(g + 8, chunk) + off);
     qa[i][0] = r0.x;
     qa[i][2] = r0.y;
     qa[i][1] = r1.x;
@@ -238,6 +239,19 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
       }
   }
 
+  // The stage addresses (f8_swz) split into a per-lane part and a constant a load:
+  // S, k-step i (chunk 4 i + warp), n-tile nt: key row 16 (nt / 2) + 2 (nt % 2) + 4 (g / 2) + g % 2,
+  // whose swizzle h is g, so the chunk is (4 i + warp) ^ g = 8 (i / 2) + ((warp ^ g) ^ 4 (i % 2)).
+  const int c = warp ^ g, srow = kRowBytes * (4 * (g >> 1) + (g & 1)) + 4 * qd;
+  const uint32_t s_off[2] = {uint32_t(srow + 16 * c), uint32_t(srow + 16 * (c ^ 4))};
+  // P V, key row 16 kk + 4 qd + r, chunk 8 warp + 2 pp + g / 4: h = 2 qd + r % 2, so the chunk is
+  // 8 warp + 2 (pp ^ qd) + ((g / 4) ^ (r % 2)).
+  const int vrow = kRowBytes * 4 * qd + 128 * warp + 4 * (g & 3);
+  const uint32_t v_off[2] = {uint32_t(vrow + 16 * (g >> 2)), uint32_t(vrow + 16 * ((g >> 2) ^ 1))};
+  uint32_t v_col[4];
+#pragma unroll
+  for (int pp = 0; pp < 4; ++pp) v_col[pp] = 32 * (pp ^ qd);
+
   float o[16][4];
 #pragma unroll
   for (int nt = 0; nt < 16; ++nt)
@@ -247,7 +261,7 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
 
   for (int tile = tb; tile < te; ++tile) {
     const int st = (tile - tb) & 1;
-    const uint8_t* cur = smem + kQBytes + st * kStageBytes;
+    const uint32_t cur = sK0 + st * kStageBytes;
     cp_async_wait_all();
     __syncthreads();  // tile landed for all; everyone is done with the previous tile, spart and Q
     if (tile + 1 < te) load_tile(tile + 1, sK0 + (st ^ 1) * kStageBytes);
@@ -261,11 +275,10 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
       for (int e = 0; e < 4; ++e) sacc[nt][e] = 0.f;
 #pragma unroll
     for (int i = 0; i < kKSteps; ++i) {
-      const int j = warp * kKSteps + i;
       uint32_t w[4];  // n-tile nt: dims 16 j + 4 qd .. + 3 of key row 16 (nt / 2) + 4 (g / 2) + 2 (nt % 2) + g % 2
 #pragma unroll
       for (int nt = 0; nt < 4; ++nt)
-        w[nt] = lds32(cur + f8_swz(16 * (nt >> 1) + 4 * (g >> 1) + 2 * (nt & 1) + (g & 1), j) + 4 * qd);
+        w[nt] = lds32(cur + s_off[i & 1] + 128 * (i >> 1) + kRowBytes * (16 * (nt >> 1) + 2 * (nt & 1)));
 #pragma unroll
       for (int nt = 0; nt < 4; ++nt)
         mma16<kSF16>(sacc[nt], qa[i], e4m3x2_widen<kSF16>(w[nt]), e4m3x2_widen<kSF16>(w[nt] >> 16));
@@ -321,17 +334,18 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
     l_r[1] = l_r[1] * al1 + ps1;
 
     // ---- O = O * alpha + P V, this warp's dims 128 warp .. ----
-    scale_rows(o, al0, al1);
+    // Skipped when no row's max moved in this warp (every alpha is 1: the
+    // same bits), which on long contexts is most tiles.
+    if (__any_sync(0xffffffffu, al0 != 1.f || al1 != 1.f)) scale_rows(o, al0, al1);
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; ++kk) {
       const uint32_t a[4] = {pa[2 * kk][0], pa[2 * kk][1], pa[2 * kk + 1][0], pa[2 * kk + 1][1]};
 #pragma unroll
       for (int pp = 0; pp < 4; ++pp) {
         // Dims 128 warp + 32 pp + 4 g .. + 3 of keys 16 kk + 4 qd + r.
-        const int j = 8 * warp + 2 * pp + (g >> 2), off = 4 * (g & 3);
         uint32_t w[4];
 #pragma unroll
-        for (int r = 0; r < 4; ++r) w[r] = lds32(cur + f8_swz(16 * kk + 4 * qd + r, j) + off);
+        for (int r = 0; r < 4; ++r) w[r] = lds32(cur + v_off[r & 1] + v_col[pp] + kRowBytes * (16 * kk + r));
         // Per dim i: keys (0, 1) and (2, 3) as byte pairs.
         const uint32_t k01[2] = {__byte_perm(w[0], w[1], 0x5140), __byte_perm(w[0], w[1], 0x7362)};
         const uint32_t k23[2] = {__byte_perm(w[2], w[3], 0x5140), __byte_perm(w[2], w[3], 0x7362)};
