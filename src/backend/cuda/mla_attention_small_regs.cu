@@ -85,15 +85,21 @@ __device__ __forceinline__ uint2 lds64(uint32_t addr) {
   return v;
 }
 
-// Two e4m3 values (the low 16 bits, low byte first) as an f16x2 or bf16x2
-// pair, low element first; both exact.
-__device__ __forceinline__ uint32_t e4m3x2_f16x2(uint32_t v) {
-  const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(__nv_fp8x2_storage_t(v & 0xffffu), __NV_E4M3);
-  return uint32_t(h.x) | (uint32_t(h.y) << 16);
+// Two e4m3 values, the low or (hi) the high 16 bits of w, low byte first, as
+// an f16x2 or bf16x2 pair, low element first; both exact. The halves through
+// mov.b32 {lo, hi}: the conversion then reads the high half in place (F2FP
+// on R.H1), where a shift first cost an instruction a pair.
+__device__ __forceinline__ uint32_t e4m3x2_f16x2(uint32_t w, bool hi) {
+  uint32_t d;
+  if (hi)
+    asm("{\n .reg .b16 lo, hi;\n mov.b32 {lo, hi}, %1;\n cvt.rn.f16x2.e4m3x2 %0, hi;\n}" : "=r"(d) : "r"(w));
+  else
+    asm("{\n .reg .b16 lo, hi;\n mov.b32 {lo, hi}, %1;\n cvt.rn.f16x2.e4m3x2 %0, lo;\n}" : "=r"(d) : "r"(w));
+  return d;
 }
 template <bool kF16>
-__device__ __forceinline__ uint32_t e4m3x2_widen(uint32_t v) {
-  const uint32_t h = e4m3x2_f16x2(v);
+__device__ __forceinline__ uint32_t e4m3x2_widen(uint32_t w, bool hi) {
+  const uint32_t h = e4m3x2_f16x2(w, hi);
   if constexpr (kF16) {
     return h;
   } else {
@@ -281,7 +287,7 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
         w[nt] = lds32(cur + s_off[i & 1] + 128 * (i >> 1) + kRowBytes * (16 * (nt >> 1) + 2 * (nt & 1)));
 #pragma unroll
       for (int nt = 0; nt < 4; ++nt)
-        mma16<kSF16>(sacc[nt], qa[i], e4m3x2_widen<kSF16>(w[nt]), e4m3x2_widen<kSF16>(w[nt] >> 16));
+        mma16<kSF16>(sacc[nt], qa[i], e4m3x2_widen<kSF16>(w[nt], false), e4m3x2_widen<kSF16>(w[nt], true));
     }
     {
       float* dst = spart + warp * kSPartFloats + lane;
@@ -351,9 +357,8 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
         const uint32_t k23[2] = {__byte_perm(w[2], w[3], 0x5140), __byte_perm(w[2], w[3], 0x7362)};
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-          const int sh = 16 * (i & 1);
-          mma16<kPvF16>(o[4 * pp + i], a, e4m3x2_widen<kPvF16>(k01[i >> 1] >> sh),
-                        e4m3x2_widen<kPvF16>(k23[i >> 1] >> sh));
+          mma16<kPvF16>(o[4 * pp + i], a, e4m3x2_widen<kPvF16>(k01[i >> 1], i & 1),
+                        e4m3x2_widen<kPvF16>(k23[i >> 1], i & 1));
         }
       }
     }
