@@ -295,7 +295,7 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
           if (widen < 2)
             ASSERT_EQ(std::memcmp(a8.data(), a16.data(), a8.size() * sizeof(float)), 0);
           else
-            ASSERT_LT(rel_err(a8, a16.data(), a16.size()), kRegisterFormBound);
+            ASSERT_LT(rel_err(a8, a16), kRegisterFormBound);
           EXPECT_LT(rel_err(a8, ref.ptr<float>(), size_t(ref.numel())), 1e-2);
         }
       }
@@ -331,8 +331,7 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
         ASSERT_EQ(std::memcmp(s8.data(), s16.data(), s8.size() * sizeof(float)), 0)
             << "32 heads, T " << c.T << " widen " << widen;
       else
-        ASSERT_LT(rel_err(s8, s16.data(), s16.size()), kRegisterFormBound)
-            << "32 heads, T " << c.T << " widen " << widen;
+        ASSERT_LT(rel_err(s8, s16), kRegisterFormBound) << "32 heads, T " << c.T << " widen " << widen;
       EXPECT_LT(rel_err(s8, ref32.ptr<float>(), size_t(ref32.numel())), 1e-2) << "32 heads, T " << c.T;
     }
     ASSERT_TRUE(cuda::set_mla_small_fp8_widen(small_widen));
