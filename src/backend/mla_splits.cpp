@@ -78,7 +78,8 @@ int mla_graph_splits(const MlaSplitShape& s, int max_len) {
   return best;
 }
 
-MlaSplitShape mla_split_shape(MlaSplitKernel kernel, int64_t tokens, int64_t heads, int sm_count, int min_split_tiles) {
+MlaSplitShape mla_split_shape(MlaSplitKernel kernel, int64_t tokens, int64_t heads, int sm_count, int min_split_tiles,
+                              int ctas_per_sm) {
   MlaSplitShape s;
   s.min_split_tiles = min_split_tiles;
   switch (kernel) {
@@ -91,7 +92,7 @@ MlaSplitShape mla_split_shape(MlaSplitKernel kernel, int64_t tokens, int64_t hea
       break;
     case MlaSplitKernel::kSmall:
       s.units = tokens * (heads / 16);
-      s.slots = 2 * int64_t(sm_count);
+      s.slots = int64_t(ctas_per_sm > 0 ? ctas_per_sm : 2) * sm_count;
       s.min_keys = 32;
       s.tile_keys = 32;
       // The cap: with few rows (one token, 16 or 32 heads) the rule took 128
@@ -125,8 +126,16 @@ int mla_splits_by(const MlaSplitShape& s, int max_len, MlaSplitRule rule) {
 int64_t mla_decode_partial_bytes(int64_t tokens, int64_t heads, int64_t v_dim, int max_len, int sm_count,
                                  MlaSplitRule rule) {
   if (tokens <= 0 || heads <= 0) return 0;
-  const MlaSplitShape s = mla_split_shape(mla_decode_kernel(heads), tokens, heads, std::max(1, sm_count), 1);
-  const int splits = mla_splits_by(s, std::max(1, max_len), rule);
+  const MlaSplitKernel kernel = mla_decode_kernel(heads);
+  // The 16-head kernel's forms differ in CTAs an SM, and so in split counts:
+  // the plan holds the largest.
+  const int forms = kernel == MlaSplitKernel::kSmall ? kMlaSmallMaxCtasPerSm : 1;
+  int splits = 1;
+  for (int ctas = 1; ctas <= forms; ++ctas) {
+    const MlaSplitShape s =
+        mla_split_shape(kernel, tokens, heads, std::max(1, sm_count), 1, kernel == MlaSplitKernel::kSmall ? ctas : 0);
+    splits = std::max(splits, mla_splits_by(s, std::max(1, max_len), rule));
+  }
   return splits > 1 ? int64_t(splits) * tokens * heads * (v_dim + 1) * 4 : 0;
 }
 

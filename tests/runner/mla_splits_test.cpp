@@ -77,6 +77,9 @@ TEST(MlaSplits, KernelShapesAreTheLaunchers) {
   EXPECT_EQ(sm.min_keys, 32);
   EXPECT_EQ(sm.tile_keys, 32);
   EXPECT_EQ(sm.max_splits, 32);
+  // The FP8 register forms fit three CTAs an SM: the launcher passes its form's count.
+  EXPECT_EQ(mla_split_shape(MlaSplitKernel::kSmall, 4, 32, 132, 1, 3).slots, 396);
+  EXPECT_EQ(mla_split_shape(MlaSplitKernel::kSmall, 4, 32, 132, 1, 2).slots, 264);
   EXPECT_EQ(mla_decode_kernel(8), MlaSplitKernel::kGeneric);
   EXPECT_EQ(mla_split_shape(MlaSplitKernel::kGeneric, 4, 8, 132, 1).units, 32);
 }
@@ -98,6 +101,25 @@ TEST(MlaSplits, PartialsAreCountedWhereTokensSplit) {
   EXPECT_EQ(mla_decode_partial_bytes(1, 128, 512, 163840, 132, R::kGraph), int64_t(g) * 128 * 513 * 4);
   EXPECT_EQ(mla_decode_partial_bytes(1, 128, 512, 163840, 132, R::kEager), int64_t(e) * 128 * 513 * 4);
   EXPECT_EQ(mla_decode_partial_bytes(0, 128, 512, 163840, 132, R::kGraph), 0);
+}
+
+TEST(MlaSplits, SmallKernelSplitsFillItsSlots) {
+  // 64 tokens x 16 heads (-tp 8) at 4,096 keys, 128 tiles a token: two CTAs an
+  // SM (264 slots) take 4 splits (256 CTAs, 33 tiles each); three (396 slots)
+  // take 6 (384 CTAs, 22 tiles each), where 4 would leave a third of the
+  // slots idle.
+  EXPECT_EQ(mla_splits(mla_split_shape(MlaSplitKernel::kSmall, 64, 16, 132, 1, 2), 4096), 4);
+  EXPECT_EQ(mla_splits(mla_split_shape(MlaSplitKernel::kSmall, 64, 16, 132, 1, 3), 4096), 6);
+  // The plan holds the most partials of any form.
+  EXPECT_EQ(mla_decode_partial_bytes(64, 16, 512, 4096, 132, MlaSplitRule::kEager), int64_t(6) * 64 * 16 * 513 * 4);
+  for (auto rule : {MlaSplitRule::kEager, MlaSplitRule::kGraph})
+    for (int tokens : {1, 8, 32, 64, 100})
+      for (int ctas = 1; ctas <= kMlaSmallMaxCtasPerSm; ++ctas) {
+        const int s = mla_splits_by(mla_split_shape(MlaSplitKernel::kSmall, tokens, 16, 132, 1, ctas), 163840, rule);
+        EXPECT_LE(s > 1 ? int64_t(s) * tokens * 16 * 513 * 4 : 0,
+                  mla_decode_partial_bytes(tokens, 16, 512, 163840, 132, rule))
+            << tokens << " tokens, " << ctas << " CTAs an SM";
+      }
 }
 
 TEST(MlaSplits, ManyUnitsNeverSplit) {

@@ -9,6 +9,7 @@
 // partial by 2^(lse_s - max lse). The range of each split is computed on the
 // device from the token's actual length, so a CUDA graph captured at one
 // max_seq_len stays right at another.
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 
@@ -216,8 +217,9 @@ TuningValue g_graph_splits{"SABLE_MLA_GRAPH_SPLITS", 1, [](int v) { return v == 
 // was measured; the memory planner counts the partials from the same shapes).
 // A graph's metadata bounds the contexts it serves (max_seq_len_bound): one
 // count must then suit them all.
-int auto_splits(MlaSplitKernel kernel, int64_t T, int64_t H, int max_seq_len, bool bound, int min_tiles) {
-  const MlaSplitShape s = mla_split_shape(kernel, T, H, sm_count(), min_tiles);
+int auto_splits(MlaSplitKernel kernel, int64_t T, int64_t H, int max_seq_len, bool bound, int min_tiles,
+                int ctas_per_sm = 0) {
+  const MlaSplitShape s = mla_split_shape(kernel, T, H, sm_count(), min_tiles, ctas_per_sm);
   return mla_splits_by(s, max_seq_len, bound ? mla_graph_split_rule() : MlaSplitRule::kEager);
 }
 static_assert(mla::kMmaHeads == 64 && mla::kMmaKeys == 64 && mla::kSmallHeads == 16 && mla::kSmallKeys == 32,
@@ -304,17 +306,20 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
 
   // Batch-invariant mode: never split a row's keys (the split count would
   // depend on how many rows share the call, and so would the summation order).
-  // The 16-head kernel's CTAs take 98 KB of shared memory: two per SM.
   int S = num_splits;
   if (S <= 0) {
     const int len = std::max(1, m.max_seq_len);
     if (batch_invariant())
       S = 1;
     else
-      S = auto_splits(small ? MlaSplitKernel::kSmall
-                      : mma ? MlaSplitKernel::kTensorCore
-                            : MlaSplitKernel::kGeneric,
-                      T, H, len, m.max_seq_len_bound, min_split_tiles());
+      S = auto_splits(
+          small ? MlaSplitKernel::kSmall
+          : mma ? MlaSplitKernel::kTensorCore
+                : MlaSplitKernel::kGeneric,
+          T, H, len, m.max_seq_len_bound, min_split_tiles(),
+          // The 16-head kernel's slots are what its form fits an SM (2 or 3), at
+          // most what the memory planner sized partials for.
+          small ? std::clamp(mla::small_ctas_per_sm(fp8_cache, g_small_fp8_widen.get()), 1, kMlaSmallMaxCtasPerSm) : 0);
   }
 
   MlaArgs a{};

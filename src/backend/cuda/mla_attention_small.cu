@@ -283,16 +283,25 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
 
 }  // namespace
 
+namespace {
+auto small_kernel(bool fp8_cache, int fp8_widen) {
+  return !fp8_cache ? mla_small_kernel<false> : fp8_widen == 1 ? mla_small_kernel<true, 1> : mla_small_kernel<true, 0>;
+}
+}  // namespace
+
 void launch_small(const MlaArgs& a, bool fp8_cache, int fp8_widen, cudaStream_t stream) {
   if (fp8_cache && fp8_widen >= 2) return launch_small_regs(a, fp8_widen, stream);
   const int64_t blocks = int64_t(a.T) * (a.H / kHeads) * a.num_splits;
   if (blocks == 0) return;
-  auto kernel = !fp8_cache       ? mla_small_kernel<false>
-                : fp8_widen == 1 ? mla_small_kernel<true, 1>
-                                 : mla_small_kernel<true, 0>;
+  auto kernel = small_kernel(fp8_cache, fp8_widen);
   allow_dynamic_smem(kernel, kSmemBytes);
   launch_pdl(kernel, unsigned(blocks), kThreads, kSmemBytes, stream, a);
   SABLE_CUDA_LAUNCH_CHECK();
+}
+
+int small_ctas_per_sm(bool fp8_cache, int fp8_widen) {
+  if (fp8_cache && fp8_widen >= 2) return small_regs_ctas_per_sm(fp8_widen);
+  return ctas_per_sm(small_kernel(fp8_cache, fp8_widen), kThreads, kSmemBytes);
 }
 
 }  // namespace sable::cuda::mla

@@ -405,12 +405,20 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
 
 }  // namespace
 
+namespace {
+auto regs_kernel(int form) {
+  return form == 2   ? mla_small_regs_kernel<false, false>
+         : form == 3 ? mla_small_regs_kernel<false, true>
+                     : mla_small_regs_kernel<true, true>;
+}
+}  // namespace
+
+int small_regs_ctas_per_sm(int form) { return ctas_per_sm(regs_kernel(form), kThreads, kSmemBytes); }
+
 void launch_small_regs(const MlaArgs& a, int form, cudaStream_t stream) {
   const int64_t blocks = int64_t(a.T) * (a.H / kHeads) * a.num_splits;
   if (blocks == 0) return;
-  auto kernel = form == 2   ? mla_small_regs_kernel<false, false>
-                : form == 3 ? mla_small_regs_kernel<false, true>
-                            : mla_small_regs_kernel<true, true>;
+  auto kernel = regs_kernel(form);
   allow_dynamic_smem(kernel, kSmemBytes);
   launch_pdl(kernel, unsigned(blocks), kThreads, kSmemBytes, stream, a);
   SABLE_CUDA_LAUNCH_CHECK();

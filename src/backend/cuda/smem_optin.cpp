@@ -4,6 +4,7 @@
 
 #include <map>
 #include <mutex>
+#include <tuple>
 #include <utility>
 
 #include "backend/cuda/cuda_check.h"
@@ -21,6 +22,21 @@ void allow_dynamic_smem(const void* kernel, size_t bytes) {
   if (g >= bytes) return;
   SABLE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
   g = bytes;
+}
+
+int ctas_per_sm(const void* kernel, int threads, size_t smem) {
+  allow_dynamic_smem(kernel, smem);
+  int dev = 0;
+  SABLE_CUDA_CHECK(cudaGetDevice(&dev));
+  static std::mutex mu;
+  static std::map<std::tuple<int, const void*, int, size_t>, int> known;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = known.find({dev, kernel, threads, smem});
+  if (it != known.end()) return it->second;
+  int n = 0;
+  SABLE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, threads, smem));
+  known[{dev, kernel, threads, smem}] = n;
+  return n;
 }
 
 }  // namespace sable::cuda
