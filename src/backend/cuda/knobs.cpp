@@ -52,8 +52,8 @@ const Knob kKnobs[] = {
      "1 | 0 (MLA decode on an FP8 cache: the warp-specialized kernel, or the wgmma one; SABLE_MLA_FP8_WS)",
      [](int v) { return set_mla_fp8_ws(v); }},
     {"mla-small-fp8-widen",
-     "0 | 1 | 2 | 3 | 4 (MLA decode, 16-head kernel on an FP8 cache: the CTA widens each tile, each warp its S "
-     "slice, or operands widened in registers: bf16, P V in f16, S and P V in f16; SABLE_MLA_SMALL_FP8_WIDEN)",
+     "0 | 1 | 2 (MLA decode, 16-head kernel on an FP8 cache: the CTA widens each tile, each warp its S slice, "
+     "or operands widened in registers, in f16; SABLE_MLA_SMALL_FP8_WIDEN)",
      [](int v) { return set_mla_small_fp8_widen(v); }},
     {"pinned-staging", "1 | 0 (small uploads staged in pinned memory without waiting, SABLE_PINNED_STAGING)",
      [](int v) { return set_pinned_staging(v); }},

@@ -257,8 +257,8 @@ TuningValue g_fp8_ws{"SABLE_MLA_FP8_WS", 1, [](int v) { return v == 0 || v == 1;
 // more forms measured and removed there). H100, 16 heads, form 1 against 0:
 // 64 x 4096 88.7 vs 101.6 us, 1 x 4096 16.5 vs 18.3, but 8 x 4096 29.7 vs
 // 25.3 (record bench/results/2026-12-06-mla-small-fp8-widen.md): 0 by default.
-// 2, 3, 4: no BF16 stage, operands widened in registers (mla_attention_small_regs.cu).
-TuningValue g_small_fp8_widen{"SABLE_MLA_SMALL_FP8_WIDEN", 0, [](int v) { return v >= 0 && v <= 4; }};
+// 2: no BF16 stage, operands widened in registers (mla_attention_small_regs.cu).
+TuningValue g_small_fp8_widen{"SABLE_MLA_SMALL_FP8_WIDEN", 0, [](int v) { return v >= 0 && v <= 2; }};
 
 }  // namespace
 

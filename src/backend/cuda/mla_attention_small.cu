@@ -290,7 +290,7 @@ auto small_kernel(bool fp8_cache, int fp8_widen) {
 }  // namespace
 
 void launch_small(const MlaArgs& a, bool fp8_cache, int fp8_widen, cudaStream_t stream) {
-  if (fp8_cache && fp8_widen >= 2) return launch_small_regs(a, fp8_widen, stream);
+  if (fp8_cache && fp8_widen == 2) return launch_small_regs(a, stream);
   const int64_t blocks = int64_t(a.T) * (a.H / kHeads) * a.num_splits;
   if (blocks == 0) return;
   auto kernel = small_kernel(fp8_cache, fp8_widen);
@@ -300,7 +300,7 @@ void launch_small(const MlaArgs& a, bool fp8_cache, int fp8_widen, cudaStream_t 
 }
 
 int small_ctas_per_sm(bool fp8_cache, int fp8_widen) {
-  if (fp8_cache && fp8_widen >= 2) return small_regs_ctas_per_sm(fp8_widen);
+  if (fp8_cache && fp8_widen == 2) return small_regs_ctas_per_sm();
   return ctas_per_sm(small_kernel(fp8_cache, fp8_widen), kThreads, kSmemBytes);
 }
 

@@ -1,7 +1,7 @@
 // The 16-head MLA decode kernel on an FP8 latent cache with no BF16 stage:
 // the e4m3 key tile stays in shared memory as it came, and every mma operand
 // is widened in registers right before its mma (knob mla-small-fp8-widen
-// 2, 3, 4; mla_attention_small.cu keeps forms 0 and 1).
+// 2; mla_attention_small.cu keeps forms 0 and 1).
 //
 // Why: in forms 0 and 1 a tile is widened into a 36 KB BF16 stage that S and
 // P V then read, which costs a pass and a barrier a tile and 100 KB of shared
@@ -30,15 +30,15 @@
 // patterns above are then free of bank conflicts (the 3-bit XOR needs the
 // row padded to 40 chunks).
 //
-// Forms (template <kSF16, kPvF16>):
-//   2: bf16 operands (e4m3 -> f16x2 -> f32 -> bf16x2, four instructions a
-//      pair), the values and products of the BF16 path.
-//   3: P V in f16 (e4m3x2 -> f16x2 is one instruction, exact; P in f16 is
-//      finer than bf16).
-//   4: S in f16 too: each Q row is scaled by a power of two so that its
-//      largest magnitude is in [2^14, 2^15) (bf16 -> f16 then exact except for
-//      values 2^28 below the row's largest), and the scale is taken back out
-//      of the scores exactly.
+// Operands in f16: e4m3x2 -> f16x2 is one instruction and exact, and P in
+// f16 is finer than bf16. For S, each Q row is scaled by a power of two so
+// that its largest magnitude is in [2^14, 2^15) (bf16 -> f16 then exact
+// except for values 2^28 below the row's largest), and the scale is taken
+// back out of the scores exactly. Two more forms were measured and removed:
+// bf16 operands everywhere (e4m3 -> f16x2 -> f32 -> bf16x2, the BF16 path's
+// products) and bf16 S with f16 P V, slower at every shape (H100, 16 heads,
+// 64 x 4096: 114.9 and 102.3 us against 91.8; SASS a tile and warp 1,311
+// and 1,112 against 898; record bench/results/2026-12-07-ef5ba01-register-forms.md).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -97,43 +97,17 @@ __device__ __forceinline__ uint32_t e4m3x2_f16x2(uint32_t w, bool hi) {
     asm("{\n .reg .b16 lo, hi;\n mov.b32 {lo, hi}, %1;\n cvt.rn.f16x2.e4m3x2 %0, lo;\n}" : "=r"(d) : "r"(w));
   return d;
 }
-template <bool kF16>
-__device__ __forceinline__ uint32_t e4m3x2_widen(uint32_t w, bool hi) {
-  const uint32_t h = e4m3x2_f16x2(w, hi);
-  if constexpr (kF16) {
-    return h;
-  } else {
-    const __nv_bfloat162 b = __float22bfloat162_rn(__half22float2(*reinterpret_cast<const __half2*>(&h)));
-    return *reinterpret_cast<const uint32_t*>(&b);
-  }
+__device__ __forceinline__ uint32_t pack_f16(float a, float b) {
+  const __half2 v = __floats2half2_rn(a, b);
+  return *reinterpret_cast<const uint32_t*>(&v);
 }
-
-template <bool kF16>
-__device__ __forceinline__ uint32_t pack2(float a, float b) {
-  if constexpr (kF16) {
-    const __half2 v = __floats2half2_rn(a, b);
-    return *reinterpret_cast<const uint32_t*>(&v);
-  } else {
-    const __nv_bfloat162 v = __floats2bfloat162_rn(a, b);
-    return *reinterpret_cast<const uint32_t*>(&v);
-  }
+__device__ __forceinline__ uint32_t pack_bf16(float a, float b) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(a, b);
+  return *reinterpret_cast<const uint32_t*>(&v);
 }
-template <bool kF16>
-__device__ __forceinline__ float sum2(uint32_t v) {
-  if constexpr (kF16) {
-    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&v));
-    return f.x + f.y;
-  } else {
-    const __nv_bfloat162 b = *reinterpret_cast<const __nv_bfloat162*>(&v);
-    return __low2float(b) + __high2float(b);
-  }
-}
-template <bool kF16>
-__device__ __forceinline__ void mma16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  if constexpr (kF16)
-    mma_f16(d, a, b0, b1);
-  else
-    mma_bf16(d, a, b0, b1);
+__device__ __forceinline__ float sum_f16x2(uint32_t v) {
+  const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&v));
+  return f.x + f.y;
 }
 
 // 2^e with e chosen so that m * 2^e is in [2^14, 2^15) (1 for m = 0 or not
@@ -145,13 +119,12 @@ __device__ __forceinline__ int f16_exponent(float m) {
   return min(15 - ex, 100);
 }
 
-template <bool kSF16, bool kPvF16>
 __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaArgs p) {
   pdl_begin();
   extern __shared__ __align__(128) uint8_t smem[];
   const uint32_t sQ = smem_u32(smem), sK0 = sQ + kQBytes;
   float* spart = reinterpret_cast<float*>(smem);             // [warp][16 x 32], over Q once Q is in registers
-  float* red = reinterpret_cast<float*>(smem + kRedOffset);  // [warp][16]: per-row |Q| maxima (form 4)
+  float* red = reinterpret_cast<float*>(smem + kRedOffset);  // [warp][16]: per-row |Q| maxima
 
   const MlaBlock blk = mla_block<kHeads, kKeys>(p, int(blockIdx.x));
   const int split = blk.split, t = blk.t, head0 = blk.head0, n = blk.n, tb = blk.tb, te = blk.te;
@@ -205,8 +178,8 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
     qa[i][1] = r1.x;
     qa[i][3] = r1.y;
   }
-  float sc0 = p.scale_log2, sc1 = p.scale_log2;  // score scale of rows g, g + 8
-  if constexpr (kSF16) {
+  float sc0, sc1;  // score scale of rows g, g + 8 (the softmax's, over Q's row scale)
+  {
     float m0 = 0.f, m1 = 0.f;
 #pragma unroll
     for (int i = 0; i < kKSteps; ++i)
@@ -241,7 +214,7 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
       for (int e = 0; e < 4; ++e) {
         const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&qa[i][e]));
         const float up = (e & 1) ? up1 : up0;
-        qa[i][e] = pack2<true>(f.x * up, f.y * up);
+        qa[i][e] = pack_f16(f.x * up, f.y * up);
       }
   }
 
@@ -286,8 +259,7 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
       for (int nt = 0; nt < 4; ++nt)
         w[nt] = lds32(cur + s_off[i & 1] + 128 * (i >> 1) + kRowBytes * (16 * (nt >> 1) + 2 * (nt & 1)));
 #pragma unroll
-      for (int nt = 0; nt < 4; ++nt)
-        mma16<kSF16>(sacc[nt], qa[i], e4m3x2_widen<kSF16>(w[nt], false), e4m3x2_widen<kSF16>(w[nt], true));
+      for (int nt = 0; nt < 4; ++nt) mma_f16(sacc[nt], qa[i], e4m3x2_f16x2(w[nt], false), e4m3x2_f16x2(w[nt], true));
     }
     {
       float* dst = spart + warp * kSPartFloats + lane;
@@ -330,11 +302,11 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
     float ps0 = 0.f, ps1 = 0.f;
 #pragma unroll
     for (int nt = 0; nt < 4; ++nt) {
-      pa[nt][0] = pack2<kPvF16>(exp2f(sacc[nt][0] - mn0), exp2f(sacc[nt][1] - mn0));
-      pa[nt][1] = pack2<kPvF16>(exp2f(sacc[nt][2] - mn1), exp2f(sacc[nt][3] - mn1));
+      pa[nt][0] = pack_f16(exp2f(sacc[nt][0] - mn0), exp2f(sacc[nt][1] - mn0));
+      pa[nt][1] = pack_f16(exp2f(sacc[nt][2] - mn1), exp2f(sacc[nt][3] - mn1));
       // The normalizer sums the rounded weights that P V multiplies.
-      ps0 += sum2<kPvF16>(pa[nt][0]);
-      ps1 += sum2<kPvF16>(pa[nt][1]);
+      ps0 += sum_f16x2(pa[nt][0]);
+      ps1 += sum_f16x2(pa[nt][1]);
     }
     l_r[0] = l_r[0] * al0 + ps0;
     l_r[1] = l_r[1] * al1 + ps1;
@@ -357,8 +329,7 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
         const uint32_t k23[2] = {__byte_perm(w[2], w[3], 0x5140), __byte_perm(w[2], w[3], 0x7362)};
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-          mma16<kPvF16>(o[4 * pp + i], a, e4m3x2_widen<kPvF16>(k01[i >> 1], i & 1),
-                        e4m3x2_widen<kPvF16>(k23[i >> 1], i & 1));
+          mma_f16(o[4 * pp + i], a, e4m3x2_f16x2(k01[i >> 1], i & 1), e4m3x2_f16x2(k23[i >> 1], i & 1));
         }
       }
     }
@@ -388,12 +359,10 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
       d1[1] = make_float4(v1[4], v1[5], v1[6], v1[7]);
     } else {
       __nv_bfloat16* out = static_cast<__nv_bfloat16*>(p.out);
-      *reinterpret_cast<uint4*>(out + row0 * kDv + col) =
-          make_uint4(pack2<false>(v0[0], v0[1]), pack2<false>(v0[2], v0[3]), pack2<false>(v0[4], v0[5]),
-                     pack2<false>(v0[6], v0[7]));
-      *reinterpret_cast<uint4*>(out + row1 * kDv + col) =
-          make_uint4(pack2<false>(v1[0], v1[1]), pack2<false>(v1[2], v1[3]), pack2<false>(v1[4], v1[5]),
-                     pack2<false>(v1[6], v1[7]));
+      *reinterpret_cast<uint4*>(out + row0 * kDv + col) = make_uint4(pack_bf16(v0[0], v0[1]), pack_bf16(v0[2], v0[3]),
+                                                                     pack_bf16(v0[4], v0[5]), pack_bf16(v0[6], v0[7]));
+      *reinterpret_cast<uint4*>(out + row1 * kDv + col) = make_uint4(pack_bf16(v1[0], v1[1]), pack_bf16(v1[2], v1[3]),
+                                                                     pack_bf16(v1[4], v1[5]), pack_bf16(v1[6], v1[7]));
     }
   }
   if (split_out && warp == 0 && qd == 0) {
@@ -405,20 +374,12 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
 
 }  // namespace
 
-namespace {
-auto regs_kernel(int form) {
-  return form == 2   ? mla_small_regs_kernel<false, false>
-         : form == 3 ? mla_small_regs_kernel<false, true>
-                     : mla_small_regs_kernel<true, true>;
-}
-}  // namespace
+int small_regs_ctas_per_sm() { return ctas_per_sm(mla_small_regs_kernel, kThreads, kSmemBytes); }
 
-int small_regs_ctas_per_sm(int form) { return ctas_per_sm(regs_kernel(form), kThreads, kSmemBytes); }
-
-void launch_small_regs(const MlaArgs& a, int form, cudaStream_t stream) {
+void launch_small_regs(const MlaArgs& a, cudaStream_t stream) {
   const int64_t blocks = int64_t(a.T) * (a.H / kHeads) * a.num_splits;
   if (blocks == 0) return;
-  auto kernel = regs_kernel(form);
+  auto kernel = mla_small_regs_kernel;
   allow_dynamic_smem(kernel, kSmemBytes);
   launch_pdl(kernel, unsigned(blocks), kThreads, kSmemBytes, stream, a);
   SABLE_CUDA_LAUNCH_CHECK();
