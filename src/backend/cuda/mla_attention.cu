@@ -254,11 +254,13 @@ TuningValue g_fp8_ws{"SABLE_MLA_FP8_WS", 1, [](int v) { return v == 0 || v == 1;
 
 // The 16-head kernel on an FP8 cache: who widens each e4m3 tile
 // (mla_attention_small.cu): 0 the whole CTA, 1 each warp its S slice (three
-// more forms measured and removed there). H100, 16 heads, form 1 against 0:
-// 64 x 4096 88.7 vs 101.6 us, 1 x 4096 16.5 vs 18.3, but 8 x 4096 29.7 vs
-// 25.3 (record bench/results/2026-12-06-mla-small-fp8-widen.md): 0 by default.
-// 2: no BF16 stage, operands widened in registers (mla_attention_small_regs.cu).
-TuningValue g_small_fp8_widen{"SABLE_MLA_SMALL_FP8_WIDEN", 0, [](int v) { return v >= 0 && v <= 2; }};
+// more forms measured and removed there); 2, the default: no BF16 stage,
+// operands widened in registers (mla_attention_small_regs.cu). H100, 16
+// heads, us at 1 / 8 / 64 x 4096: form 2 16.6 / 24.4 / 91.8, form 0 18.4 /
+// 25.7 / 103.0, form 1 16.6 / 29.8 / 89.5 (record
+// bench/results/2026-12-07-ef5ba01-register-forms.md; form 2 then ran 4
+// splits on 396 slots, see small_ctas_per_sm).
+TuningValue g_small_fp8_widen{"SABLE_MLA_SMALL_FP8_WIDEN", 2, [](int v) { return v >= 0 && v <= 2; }};
 
 }  // namespace
 
