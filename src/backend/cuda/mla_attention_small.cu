@@ -36,7 +36,8 @@
 // barrier before S: the CTA barrier S's partials need anyway makes every
 // warp's slice visible to P V. Neither wins at every shape (H100, 16 heads:
 // the warps' form 16.5 / 29.7 / 88.7 us at 1 / 8 / 64 x 4096 against the
-// CTA's 18.3 / 25.3 / 101.6), so the CTA's is the default. Three more forms
+// CTA's 18.3 / 25.3 / 101.6); the default is neither but form 2, no BF16
+// stage at all (mla_attention_small_regs.cu), faster than both. Three more forms
 // were measured and removed (record 2026-12-06-e4521bc-fp8-widen-route.md):
 // the CTA with its 18 loads first, a warp with 9 at a time (both within 1 %
 // of the warps' form), and two BF16 stages with each warp staging its
