@@ -10,6 +10,8 @@
 // GPU accumulates in fp32 but rounds the softmax weights to bf16 before P V
 // (relative 2^-9 each, independent, so the output error is a fraction of
 // that) and rounds the output to bf16 (2^-9); measured errors sit near 3e-3.
+#include <cuda_runtime.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -262,6 +264,31 @@ TEST_F(CudaMlaAttention, E4m3WideningMatchesHostDecoderForEveryCode) {
 // the usual bound. The 16-head kernel's register form (mla-small-fp8-widen
 // 2: operands widened in registers, in a permuted k order, in f16) is held
 // to the BF16 cache's output within bf16 rounding instead.
+// The split rule's slots for the 16-head kernel come from its occupancy:
+// on Hopper (227 KB of shared memory, 64 K registers an SM) two CTAs of the
+// BF16-stage forms (98 KB each), three of the register form (59 KB, 165
+// registers x 128 threads). A change of registers or shared memory that
+// costs a CTA shows here first. Asked while a graph captures, too.
+TEST_F(CudaMlaAttention, SmallKernelSlotsAreItsOccupancy) {
+  int major = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0), cudaSuccess);
+  if (major != 9) GTEST_SKIP() << "counts measured for sm_90";
+  const int widen = cuda::mla_small_fp8_widen();
+  EXPECT_EQ(cuda::mla_small_ctas_per_sm(false), 2);
+  for (int form : {0, 1}) {
+    ASSERT_TRUE(cuda::set_mla_small_fp8_widen(form));
+    EXPECT_EQ(cuda::mla_small_ctas_per_sm(true), 2) << "form " << form;
+  }
+  ASSERT_TRUE(cuda::set_mla_small_fp8_widen(2));
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamBeginCapture(gpu().stream(), cudaStreamCaptureModeGlobal), cudaSuccess);
+  const int in_capture = cuda::mla_small_ctas_per_sm(true);
+  ASSERT_EQ(cudaStreamEndCapture(gpu().stream(), &graph), cudaSuccess);
+  cudaGraphDestroy(graph);
+  EXPECT_EQ(in_capture, 3);
+  ASSERT_TRUE(cuda::set_mla_small_fp8_widen(widen));
+}
+
 TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
   SCOPED_TRACE("seed " + std::to_string(seed_));
   std::vector<SeqSpec> five;

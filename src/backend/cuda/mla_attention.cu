@@ -272,6 +272,7 @@ bool set_mla_fp8_ws(int on) { return g_fp8_ws.set(on); }
 int mla_fp8_ws() { return g_fp8_ws.get(); }
 bool set_mla_small_fp8_widen(int form) { return g_small_fp8_widen.set(form); }
 int mla_small_fp8_widen() { return g_small_fp8_widen.get(); }
+int mla_small_ctas_per_sm(bool fp8_cache) { return mla::small_ctas_per_sm(fp8_cache, g_small_fp8_widen.get()); }
 
 void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache,
                         const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out,

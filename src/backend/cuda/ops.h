@@ -79,6 +79,9 @@ int mla_fp8_ws();
 // 4 S and P V in f16 (mla_attention_small_regs.cu). False for other values.
 bool set_mla_small_fp8_widen(int form);
 int mla_small_fp8_widen();
+// CTAs an SM of the 16-head kernel's form for this cache dtype (the knob's
+// form on an FP8 cache): the slots its split rule counts.
+int mla_small_ctas_per_sm(bool fp8_cache);
 // Testing: the widening the MLA kernels apply to an FP8 cache's e4m3 bytes,
 // n of them (a multiple of 8) at src to n bf16 bit patterns at dst.
 void mla_widen_e4m3(const uint8_t* src, uint16_t* dst, int64_t n, cudaStream_t stream);

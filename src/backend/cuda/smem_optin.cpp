@@ -33,8 +33,14 @@ int ctas_per_sm(const void* kernel, int threads, size_t smem) {
   std::lock_guard<std::mutex> lock(mu);
   auto it = known.find({dev, kernel, threads, smem});
   if (it != known.end()) return it->second;
+  // Launchers ask while a CUDA graph may be capturing on this thread: the
+  // relaxed mode keeps the query legal there whatever CUDA counts as unsafe.
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+  SABLE_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
   int n = 0;
-  SABLE_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, threads, smem));
+  const cudaError_t err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, threads, smem);
+  SABLE_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
+  SABLE_CUDA_CHECK(err);
   known[{dev, kernel, threads, smem}] = n;
   return n;
 }
