@@ -22,7 +22,7 @@ struct MlaSplitShape {
 // least 128 keys a split. kSmall: the 16-head kernel, 32-key tiles, at most
 // 32 splits (its combine at one token: docs/kernels-attention.md); its CTAs
 // an SM depend on the form (ctas_per_sm; 0: two, the forms with a BF16
-// stage, 98 KB of shared memory a CTA; the FP8 register forms fit three).
+// stage, 98 KB of shared memory a CTA; the FP8 register form fits three).
 // kGeneric: the CUDA-core kernel, a CTA a (token, head), one key a thread,
 // at least 512 keys a split.
 enum class MlaSplitKernel { kTensorCore, kSmall, kGeneric };

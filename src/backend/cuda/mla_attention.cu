@@ -315,14 +315,13 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
     if (batch_invariant())
       S = 1;
     else
-      S = auto_splits(
-          small ? MlaSplitKernel::kSmall
-          : mma ? MlaSplitKernel::kTensorCore
-                : MlaSplitKernel::kGeneric,
-          T, H, len, m.max_seq_len_bound, min_split_tiles(),
-          // The 16-head kernel's slots are what its form fits an SM (2 or 3), at
-          // most what the memory planner sized partials for.
-          small ? std::clamp(mla::small_ctas_per_sm(fp8_cache, g_small_fp8_widen.get()), 1, kMlaSmallMaxCtasPerSm) : 0);
+      S = auto_splits(small ? MlaSplitKernel::kSmall
+                      : mma ? MlaSplitKernel::kTensorCore
+                            : MlaSplitKernel::kGeneric,
+                      T, H, len, m.max_seq_len_bound, min_split_tiles(),
+                      // The 16-head kernel's slots are what its form fits an SM (2 or 3), at
+                      // most what the memory planner sized partials for.
+                      small ? std::clamp(mla_small_ctas_per_sm(fp8_cache), 1, kMlaSmallMaxCtasPerSm) : 0);
   }
 
   MlaArgs a{};

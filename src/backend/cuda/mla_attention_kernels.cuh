@@ -150,7 +150,7 @@ void launch_small(const MlaArgs& a, bool fp8_cache, int fp8_widen, cudaStream_t 
 void launch_small_regs(const MlaArgs& a, cudaStream_t stream);
 // CTAs an SM of the form launch_small runs (the occupancy API on the current
 // device; the split rule's slots): 2 for the BF16-stage forms, 3 for the
-// register forms on an H100 / H200.
+// register form on an H100 / H200.
 int small_ctas_per_sm(bool fp8_cache, int fp8_widen);
 int small_regs_ctas_per_sm();
 

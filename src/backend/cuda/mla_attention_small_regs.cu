@@ -45,6 +45,7 @@
 #include <cmath>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/mla_attention_kernels.cuh"
 #include "backend/cuda/mma_sync.cuh"
 #include "backend/cuda/pdl.cuh"
@@ -99,10 +100,6 @@ __device__ __forceinline__ uint32_t e4m3x2_f16x2(uint32_t w, bool hi) {
 }
 __device__ __forceinline__ uint32_t pack_f16(float a, float b) {
   const __half2 v = __floats2half2_rn(a, b);
-  return *reinterpret_cast<const uint32_t*>(&v);
-}
-__device__ __forceinline__ uint32_t pack_bf16(float a, float b) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(a, b);
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 __device__ __forceinline__ float sum_f16x2(uint32_t v) {
@@ -351,18 +348,12 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
     }
     if (split_out) {
       float* po = p.part_o + int64_t(split) * p.T * p.H * kDv;
-      float4* d0 = reinterpret_cast<float4*>(po + row0 * kDv + col);
-      float4* d1 = reinterpret_cast<float4*>(po + row1 * kDv + col);
-      d0[0] = make_float4(v0[0], v0[1], v0[2], v0[3]);
-      d0[1] = make_float4(v0[4], v0[5], v0[6], v0[7]);
-      d1[0] = make_float4(v1[0], v1[1], v1[2], v1[3]);
-      d1[1] = make_float4(v1[4], v1[5], v1[6], v1[7]);
+      store8(po + row0 * kDv + col, v0);
+      store8(po + row1 * kDv + col, v1);
     } else {
-      __nv_bfloat16* out = static_cast<__nv_bfloat16*>(p.out);
-      *reinterpret_cast<uint4*>(out + row0 * kDv + col) = make_uint4(pack_bf16(v0[0], v0[1]), pack_bf16(v0[2], v0[3]),
-                                                                     pack_bf16(v0[4], v0[5]), pack_bf16(v0[6], v0[7]));
-      *reinterpret_cast<uint4*>(out + row1 * kDv + col) = make_uint4(pack_bf16(v1[0], v1[1]), pack_bf16(v1[2], v1[3]),
-                                                                     pack_bf16(v1[4], v1[5]), pack_bf16(v1[6], v1[7]));
+      bf16* out = static_cast<bf16*>(p.out);
+      store8(out + row0 * kDv + col, v0);
+      store8(out + row1 * kDv + col, v1);
     }
   }
   if (split_out && warp == 0 && qd == 0) {

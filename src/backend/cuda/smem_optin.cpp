@@ -25,7 +25,6 @@ void allow_dynamic_smem(const void* kernel, size_t bytes) {
 }
 
 int ctas_per_sm(const void* kernel, int threads, size_t smem) {
-  allow_dynamic_smem(kernel, smem);
   int dev = 0;
   SABLE_CUDA_CHECK(cudaGetDevice(&dev));
   static std::mutex mu;
@@ -33,6 +32,7 @@ int ctas_per_sm(const void* kernel, int threads, size_t smem) {
   std::lock_guard<std::mutex> lock(mu);
   auto it = known.find({dev, kernel, threads, smem});
   if (it != known.end()) return it->second;
+  allow_dynamic_smem(kernel, smem);  // once per device and kernel, as its entry here
   // Launchers ask while a CUDA graph may be capturing on this thread: the
   // relaxed mode keeps the query legal there whatever CUDA counts as unsafe.
   cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
