@@ -233,6 +233,24 @@ void bench_heads_per_gpu() {
   bench_decode({{8, 4096}}, {16, 24, 32, 48}, false, true, 16, {cuda::MlaKernel::kSmall});
 }
 
+// Few rows under tensor parallelism 8 (16 heads): the split count past the
+// rule's cap of 32, and the combine's thread groups (knob
+// mla-combine-groups) that walk the splits. At batch 1 each CTA runs its
+// tiles one after another on an SM of its own, so more splits shorten that
+// chain, and the combine's walk over the partials grows with them.
+void bench_combine_sweep() {
+  for (int groups : {1, 2, 4}) {
+    cuda::set_mla_combine_groups(groups);
+    std::printf("combine groups %d: 16 heads, S = forced split count\n", groups);
+    bench_decode({{1, 4096}, {1, 16384}}, {32, 64, 128}, false, true, 16, {cuda::MlaKernel::kSmall});
+    bench_decode({{1, 4096}}, {32, 64, 128}, false, false, 16, {cuda::MlaKernel::kSmall});
+    bench_decode({{8, 4096}}, {32, 48}, false, true, 16, {cuda::MlaKernel::kSmall});
+    std::printf("combine groups %d: 128 heads, the rule's split count\n", groups);
+    bench_decode({{1, 4096}, {1, 32768}}, {0}, false, false, kHeads, {cuda::MlaKernel::kWs});
+  }
+  cuda::set_mla_combine_groups(1);
+}
+
 void bench_prefill(const std::vector<std::pair<int, int>>& shapes) {
   std::printf("MLA prefill attention (one sequence, causal, absorbed latent form), eager\n");
   std::printf("%7s %7s %6s | %10s | %12s %7s | %14s\n", "cached", "new", "kernel", "ms", "TFLOP/s(own)", "%gemm",
@@ -451,13 +469,15 @@ void bench_sampling() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, expanded_only = false, decode_small = false, sampling_only = false;
+  bool quick = false, expanded_only = false, decode_small = false, sampling_only = false, combine = false;
   int only_b = 0, only_c = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) g_json = std::fopen(argv[++i], "w");
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--expanded")) expanded_only = true;  // the expanded prefill table only
     else if (!std::strcmp(argv[i], "--decode-small")) decode_small = true;  // few-row decode shapes only
+    else if (!std::strcmp(argv[i], "--combine"))
+      combine = true;  // split counts x combine groups, few rows
     else if (!std::strcmp(argv[i], "--sampling"))
       sampling_only = true;  // the sampling table only
     else if (!std::strcmp(argv[i], "--decode") && i + 1 < argc) {
@@ -478,6 +498,8 @@ int main(int argc, char** argv) {
   measure_ceilings();
   if (only_b > 0) {
     bench_decode({{only_b, only_c}});
+  } else if (combine) {
+    bench_combine_sweep();
   } else if (sampling_only) {
     bench_sampling();
   } else if (decode_small) {

@@ -94,6 +94,7 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
                                       "mla-graph-splits",
                                       "mla-fp8-ws",
                                       "mla-small-fp8-widen",
+                                      "mla-combine-groups",
                                       "pinned-staging",
                                       "sampling-split",
                                       "alloc-zero-fill",

@@ -386,6 +386,28 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
   }
 }
 
+// The split-K combine with its splits walked by 1, 2 or 4 thread groups (or
+// as many as the split count picks): the same outputs within the bound, also
+// with empty splits (short contexts under many splits), 16 heads (a TP 8
+// GPU's share, where batch 1 runs up to 32 splits) and a value width of 64
+// (fewer value dims than a group's threads cover).
+TEST_F(CudaMlaAttention, CombineGroupsAgree) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  EXPECT_FALSE(cuda::set_mla_combine_groups(3));
+  EXPECT_FALSE(cuda::set_mla_combine_groups(-1));
+  std::vector<SeqSpec> five;
+  for (int i = 0; i < 5; ++i) five.push_back({int(rng_() % 2000), 1});
+  for (int groups : {1, 2, 4, 0}) {
+    SCOPED_TRACE("groups " + std::to_string(groups));
+    ASSERT_TRUE(cuda::set_mla_combine_groups(groups));
+    check_case(rng_, {{4095, 1}}, 64, 16, 576, 512, {cuda::MlaKernel::kSmall}, {3, 33, 64, 128}, "B=1 ctx 4096");
+    check_case(rng_, five, 16, 16, 576, 512, {cuda::MlaKernel::kSmall}, {7, 64}, "B=5 random contexts");
+    check_case(rng_, {{4095, 1}}, 64, 128, 576, 512, {cuda::MlaKernel::kWs}, {5, 64}, "128 heads");
+    check_case(rng_, {{30, 1}, {7, 5}}, 16, 4, 80, 64, {cuda::MlaKernel::kGeneric}, {3, 9}, "tiny");
+  }
+  ASSERT_TRUE(cuda::set_mla_combine_groups(1));
+}
+
 TEST_F(CudaMlaAttention, TinyModelShapeGeneric) {
   SCOPED_TRACE("seed " + std::to_string(seed_));
   check_case(rng_, {{0, 13}, {30, 1}, {7, 5}}, 16, 4, 80, 64, {cuda::MlaKernel::kGeneric}, {0, 1, 3}, "tiny");

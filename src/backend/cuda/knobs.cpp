@@ -55,6 +55,10 @@ const Knob kKnobs[] = {
      "0 | 1 | 2 (MLA decode, 16-head kernel on an FP8 cache: the CTA widens each tile, each warp its S slice, "
      "or operands widened in registers, in f16; SABLE_MLA_SMALL_FP8_WIDEN)",
      [](int v) { return set_mla_small_fp8_widen(v); }},
+    {"mla-combine-groups",
+     "1 | 2 | 4 | 0 (MLA split-K combine: thread groups each walking every G-th split, 0 by the split count; "
+     "SABLE_MLA_COMBINE_GROUPS)",
+     [](int v) { return set_mla_combine_groups(v); }},
     {"pinned-staging", "1 | 0 (small uploads staged in pinned memory without waiting, SABLE_PINNED_STAGING)",
      [](int v) { return set_pinned_staging(v); }},
     {"sampling-split",

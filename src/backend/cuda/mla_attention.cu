@@ -110,18 +110,25 @@ __global__ void __launch_bounds__(kGenThreads) mla_generic_kernel(const MlaArgs 
   }
 }
 
-// One block per (token, head) row; each thread owns 4 consecutive value
-// dims (16-byte loads) and walks the splits, 4 loads in flight.
+// One block per (token, head) row. G groups of threads (blockDim.x / G
+// each) walk the splits g, g + G, ..., each thread owning 4 consecutive value
+// dims (16-byte loads, 4 in flight); groups 1 .. G-1 then hand their sums to
+// group 0 through shared memory, added in group order (the bits depend on S
+// and G only). Why groups: one token's row has 16 heads under tensor
+// parallelism 8, so batch 1 is 16 blocks of 128 threads, and each thread's
+// walk over S partials is a chain of S / 4 L2 round trips.
 template <typename TO>
-__global__ void mla_combine_kernel(const float* part_o, const float* part_lse, TO* out, int64_t rows, int S,
-                                   int Dv) {
+__global__ void mla_combine_kernel(const float* part_o, const float* part_lse, TO* out, int64_t rows, int S, int Dv,
+                                   int G) {
   pdl_begin();
   // [S] weights, then [S] indices of the non-empty splits in increasing order:
   // decode graphs are captured with the split count of the longest context,
   // so at short contexts most splits are empty, and a loop that tests each
   // split's weight before loading its partial issues one load at a time.
+  // Then [G - 1][Dv] the groups' sums.
   extern __shared__ float w[];
   int* live = reinterpret_cast<int*>(w + S);
+  float* gsum = w + 2 * S;
   __shared__ float s_total;
   __shared__ int s_live;
   const int64_t row = blockIdx.x;
@@ -150,22 +157,41 @@ __global__ void mla_combine_kernel(const float* part_o, const float* part_lse, T
   __syncthreads();
   const float inv = 1.f / s_total;
   const int nl = s_live;
-  for (int d = threadIdx.x * 4; d < Dv; d += blockDim.x * 4) {
+  const int per = int(blockDim.x) / G, grp = int(threadIdx.x) / per, lt = int(threadIdx.x) % per;
+  for (int d0 = 0; d0 < Dv; d0 += per * 4) {
+    const int d = d0 + lt * 4;
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (d < Dv) {
 #pragma unroll 4
-    for (int i = 0; i < nl; ++i) {  // the empty splits' partials were never written
-      const int s = live[i];
-      const float ws = w[s];
-      const float4 v = *reinterpret_cast<const float4*>(part_o + (s * rows + row) * Dv + d);
-      acc.x += ws * v.x;
-      acc.y += ws * v.y;
-      acc.z += ws * v.z;
-      acc.w += ws * v.w;
+      for (int i = grp; i < nl; i += G) {  // the empty splits' partials were never written
+        const int s = live[i];
+        const float ws = w[s];
+        const float4 v = *reinterpret_cast<const float4*>(part_o + (s * rows + row) * Dv + d);
+        acc.x += ws * v.x;
+        acc.y += ws * v.y;
+        acc.z += ws * v.z;
+        acc.w += ws * v.w;
+      }
     }
-    out[row * Dv + d] = from_f32<TO>(acc.x * inv);
-    out[row * Dv + d + 1] = from_f32<TO>(acc.y * inv);
-    out[row * Dv + d + 2] = from_f32<TO>(acc.z * inv);
-    out[row * Dv + d + 3] = from_f32<TO>(acc.w * inv);
+    if (G > 1) {
+      if (grp > 0 && d < Dv) *reinterpret_cast<float4*>(gsum + (grp - 1) * Dv + d) = acc;
+      __syncthreads();
+      if (grp == 0 && d < Dv)
+        for (int g = 1; g < G; ++g) {
+          const float4 v = *reinterpret_cast<const float4*>(gsum + (g - 1) * Dv + d);
+          acc.x += v.x;
+          acc.y += v.y;
+          acc.z += v.z;
+          acc.w += v.w;
+        }
+      __syncthreads();  // gsum is reused by the next d0
+    }
+    if (grp == 0 && d < Dv) {
+      out[row * Dv + d] = from_f32<TO>(acc.x * inv);
+      out[row * Dv + d + 1] = from_f32<TO>(acc.y * inv);
+      out[row * Dv + d + 2] = from_f32<TO>(acc.z * inv);
+      out[row * Dv + d + 3] = from_f32<TO>(acc.w * inv);
+    }
   }
 }
 
@@ -262,6 +288,18 @@ TuningValue g_fp8_ws{"SABLE_MLA_FP8_WS", 1, [](int v) { return v == 0 || v == 1;
 // splits on 396 slots, see small_ctas_per_sm).
 TuningValue g_small_fp8_widen{"SABLE_MLA_SMALL_FP8_WIDEN", 2, [](int v) { return v >= 0 && v <= 2; }};
 
+// Thread groups of the split-K combine (mla_combine_kernel): 1, the default,
+// one thread a 4-dim slice walks every split; 2 or 4 groups walk every
+// second or fourth split; 0 by the split count (2 groups from 32 splits, 4
+// from 64). Not yet measured on a GPU.
+TuningValue g_combine_groups{"SABLE_MLA_COMBINE_GROUPS", 1, [](int v) { return v == 0 || v == 1 || v == 2 || v == 4; }};
+
+int combine_groups(int splits) {
+  const int g = g_combine_groups.get();
+  if (g > 0) return g;
+  return splits >= 64 ? 4 : splits >= 32 ? 2 : 1;
+}
+
 }  // namespace
 
 bool set_mla_graph_splits(int mode) { return g_graph_splits.set(mode); }
@@ -272,6 +310,7 @@ bool set_mla_fp8_ws(int on) { return g_fp8_ws.set(on); }
 int mla_fp8_ws() { return g_fp8_ws.get(); }
 bool set_mla_small_fp8_widen(int form) { return g_small_fp8_widen.set(form); }
 int mla_small_fp8_widen() { return g_small_fp8_widen.get(); }
+bool set_mla_combine_groups(int groups) { return g_combine_groups.set(groups); }
 int mla_small_ctas_per_sm(bool fp8_cache) { return mla::small_ctas_per_sm(fp8_cache, g_small_fp8_widen.get()); }
 
 void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache,
@@ -371,10 +410,11 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   }
   if (S > 1 && !skipped(kSkipCombine)) {
     SABLE_DISPATCH_ACT("mla_attention", out.dtype(), TO, {
-      if (v_dim % 4 == 0)
-        launch_pdl(mla_combine_kernel<TO>, unsigned(T * H), std::min(128, std::max(32, (v_dim / 4 + 31) / 32 * 32)),
-                   size_t(S) * 8, stream, part_o.ptr<float>(), part_lse.ptr<float>(), out.ptr<TO>(), T * H, S, v_dim);
-      else
+      if (v_dim % 4 == 0) {
+        const int G = combine_groups(S), per = std::min(128, std::max(32, (v_dim / 4 + 31) / 32 * 32));
+        launch_pdl(mla_combine_kernel<TO>, unsigned(T * H), per * G, (size_t(S) * 2 + size_t(G - 1) * v_dim) * 4,
+                   stream, part_o.ptr<float>(), part_lse.ptr<float>(), out.ptr<TO>(), T * H, S, v_dim, G);
+      } else
         launch_pdl(mla_combine_scalar_kernel<TO>, unsigned(T * H), 64, 0, stream, part_o.ptr<float>(),
                    part_lse.ptr<float>(), out.ptr<TO>(), T * H, S, v_dim);
       SABLE_CUDA_LAUNCH_CHECK();

@@ -73,15 +73,19 @@ MlaSplitRule mla_graph_split_rule();  // the rule that mode gives a graph's call
 bool set_mla_fp8_ws(int on);
 int mla_fp8_ws();
 // Knob "mla-small-fp8-widen" (SABLE_MLA_SMALL_FP8_WIDEN): who widens the
-// 16-head MLA kernel's e4m3 key tiles on an FP8 cache, 0 (the default) the
-// whole CTA, 1 each warp the dims its S reads (mla_attention_small.cu); or
-// no BF16 stage, every operand widened in registers: 2 bf16, 3 P V in f16,
-// 4 S and P V in f16 (mla_attention_small_regs.cu). False for other values.
+// 16-head MLA kernel's e4m3 key tiles on an FP8 cache, 0 the whole CTA, 1
+// each warp the dims its S reads (mla_attention_small.cu); or 2, the
+// default, no BF16 stage: every operand widened in registers, in f16
+// (mla_attention_small_regs.cu). False for other values.
 bool set_mla_small_fp8_widen(int form);
 int mla_small_fp8_widen();
 // CTAs an SM of the 16-head kernel's form for this cache dtype (the knob's
 // form on an FP8 cache): the slots its split rule counts.
 int mla_small_ctas_per_sm(bool fp8_cache);
+// Knob "mla-combine-groups" (SABLE_MLA_COMBINE_GROUPS): thread groups of the
+// MLA split-K combine, each walking every G-th split: 1 (the default), 2, 4,
+// or 0 by the split count. False for other values.
+bool set_mla_combine_groups(int groups);
 // Testing: the widening the MLA kernels apply to an FP8 cache's e4m3 bytes,
 // n of them (a multiple of 8) at src to n bf16 bit patterns at dst.
 void mla_widen_e4m3(const uint8_t* src, uint16_t* dst, int64_t n, cudaStream_t stream);
