@@ -117,6 +117,10 @@ __global__ void __launch_bounds__(kGenThreads) mla_generic_kernel(const MlaArgs 
 // and G only). Why groups: one token's row has 16 heads under tensor
 // parallelism 8, so batch 1 is 16 blocks of 128 threads, and each thread's
 // walk over S partials is a chain of S / 4 L2 round trips.
+// Floats before the groups' sums in the combine's shared memory: the S
+// weights and S split indices, rounded up to 16 bytes.
+__host__ __device__ constexpr int combine_sums_offset(int S) { return (2 * S + 3) / 4 * 4; }
+
 template <typename TO>
 __global__ void mla_combine_kernel(const float* part_o, const float* part_lse, TO* out, int64_t rows, int S, int Dv,
                                    int G) {
@@ -125,10 +129,10 @@ __global__ void mla_combine_kernel(const float* part_o, const float* part_lse, T
   // decode graphs are captured with the split count of the longest context,
   // so at short contexts most splits are empty, and a loop that tests each
   // split's weight before loading its partial issues one load at a time.
-  // Then [G - 1][Dv] the groups' sums.
-  extern __shared__ float w[];
+  // Then [G - 1][Dv] the groups' sums, from a 16-byte boundary (float4 stores).
+  extern __shared__ __align__(16) float w[];
   int* live = reinterpret_cast<int*>(w + S);
-  float* gsum = w + 2 * S;
+  float* gsum = w + combine_sums_offset(S);
   __shared__ float s_total;
   __shared__ int s_live;
   const int64_t row = blockIdx.x;
@@ -412,8 +416,9 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
     SABLE_DISPATCH_ACT("mla_attention", out.dtype(), TO, {
       if (v_dim % 4 == 0) {
         const int G = combine_groups(S), per = std::min(128, std::max(32, (v_dim / 4 + 31) / 32 * 32));
-        launch_pdl(mla_combine_kernel<TO>, unsigned(T * H), per * G, (size_t(S) * 2 + size_t(G - 1) * v_dim) * 4,
-                   stream, part_o.ptr<float>(), part_lse.ptr<float>(), out.ptr<TO>(), T * H, S, v_dim, G);
+        launch_pdl(mla_combine_kernel<TO>, unsigned(T * H), per * G,
+                   (size_t(combine_sums_offset(S)) + size_t(G - 1) * v_dim) * 4, stream, part_o.ptr<float>(),
+                   part_lse.ptr<float>(), out.ptr<TO>(), T * H, S, v_dim, G);
       } else
         launch_pdl(mla_combine_scalar_kernel<TO>, unsigned(T * H), 64, 0, stream, part_o.ptr<float>(),
                    part_lse.ptr<float>(), out.ptr<TO>(), T * H, S, v_dim);
