@@ -1,9 +1,12 @@
 #!/bin/bash
-# A device run without a device build: binaries built here (Release, sm_90a),
-# stripped and gzipped into gpu-bin/ (in .git/info/exclude), carried with
-# the tree. To prepare, from the build directory:
+# A device run without a device build: binaries built here (Release, sm_90a,
+# -DSABLE_STATIC_RUNTIME=ON), stripped and compressed into gpu-bin/ (add it to
+# .git/info/exclude), carried with the tree. xz packs the four in ~13 MB
+# where gzip takes 23, and the carried tree must stay under 64 MiB. To prepare,
+# from the build directory:
 #   for b in sable tests/test_cuda bench/bench_cuda_attention bench/bench_gpu_e2e; do
-#     strip -o /tmp/x $b && gzip -9c /tmp/x > $REPO/gpu-bin/$(basename $b).gz; done
+#     strip -o /tmp/x $b && xz -9 -T0 -c /tmp/x > $REPO/gpu-bin/$(basename $b).xz; done
+# (.gz files are unpacked too).
 # then on the device (carry .deps and gpu-bin): bash bench/prebuilt_run.sh "SECTIONS"
 # Sections, in the order given: samp_t (sampling and allocator tests, both
 # samplers), sampb (bench_cuda_attention --sampling), zf (bench_gpu_e2e FP8
@@ -22,7 +25,12 @@
 # Results under $OUT; copy what matters into bench/results/.
 set -u
 O=${OUT:-/tmp/out}; mkdir -p b "$O"
-for f in gpu-bin/*.gz; do n=$(basename $f .gz); [ -x b/$n ] || { gunzip -c $f > b/$n; chmod +x b/$n; }; done
+# xz, or Python's lzma where the image has no xz.
+unxz_to() { if command -v xz > /dev/null; then xz -dc "$1" > "$2"; else
+  python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"; fi; }
+for f in gpu-bin/*.gz gpu-bin/*.xz; do [ -e "$f" ] || continue; n=$(basename "${f%.*}")
+  [ -x b/$n ] && continue
+  case $f in *.gz) gunzip -c "$f" > b/$n;; *.xz) unxz_to "$f" b/$n;; esac; chmod +x b/$n; done
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader
 t0=$(date +%s); st() { echo "[+$(( $(date +%s) - t0 ))s] $*"; }
 for sec in $1; do case $sec in
