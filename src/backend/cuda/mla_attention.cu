@@ -110,6 +110,10 @@ __global__ void __launch_bounds__(kGenThreads) mla_generic_kernel(const MlaArgs 
   }
 }
 
+// Floats before the groups' sums in the combine's shared memory: the S
+// weights and S split indices, rounded up to 16 bytes.
+__host__ __device__ constexpr int combine_sums_offset(int S) { return (2 * S + 3) / 4 * 4; }
+
 // One block per (token, head) row. G groups of threads (blockDim.x / G
 // each) walk the splits g, g + G, ..., each thread owning 4 consecutive value
 // dims (16-byte loads, 4 in flight); groups 1 .. G-1 then hand their sums to
@@ -117,10 +121,6 @@ __global__ void __launch_bounds__(kGenThreads) mla_generic_kernel(const MlaArgs 
 // and G only). Why groups: one token's row has 16 heads under tensor
 // parallelism 8, so batch 1 is 16 blocks of 128 threads, and each thread's
 // walk over S partials is a chain of S / 4 L2 round trips.
-// Floats before the groups' sums in the combine's shared memory: the S
-// weights and S split indices, rounded up to 16 bytes.
-__host__ __device__ constexpr int combine_sums_offset(int S) { return (2 * S + 3) / 4 * 4; }
-
 template <typename TO>
 __global__ void mla_combine_kernel(const float* part_o, const float* part_lse, TO* out, int64_t rows, int S, int Dv,
                                    int G) {
