@@ -224,10 +224,10 @@ void bench_heads_per_gpu() {
   for (int heads : {32, 16})
     bench_decode({{1, 4096}, {8, 4096}, {64, 4096}}, {0}, false, false, heads,
                  {cuda::MlaKernel::kSmall, cuda::MlaKernel::kGeneric});
-  // The FP8 cache at 16 heads (the 16-head kernel widens e4m3 tiles).
+  // The FP8 cache at 16 heads (the 16-head kernel widens e4m3 operands in registers).
   bench_decode({{1, 4096}, {8, 4096}, {64, 4096}}, {0}, false, true, 16, {cuda::MlaKernel::kSmall});
   // Its split counts around the rule's (S = forced): the rule counts the
-  // form's CTAs an SM (three for the register form, mla-small-fp8-widen 2).
+  // kernel's CTAs an SM (three on an FP8 cache: operands widened in registers).
   std::printf("split sweep, 16 heads, FP8 cache (S = forced split count)\n");
   bench_decode({{64, 4096}}, {3, 4, 5, 6, 8, 12}, false, true, 16, {cuda::MlaKernel::kSmall});
   bench_decode({{8, 4096}}, {16, 24, 32, 48}, false, true, 16, {cuda::MlaKernel::kSmall});

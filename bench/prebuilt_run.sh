@@ -19,7 +19,7 @@
 # --graph-memory $GMEM: CUDA graph memory measured against the plan), fp8ws
 # (MLA tests, bench_cuda_attention --decode-small, then bench_gpu_e2e with an
 # FP8 cache, --ab mla-fp8-ws=0,1), small8 (MLA tests, then
-# bench_cuda_attention --decode-small with each mla-small-fp8-widen, or $WIDEN),
+# bench_cuda_attention --decode-small),
 # comb (the combine tests, then bench_cuda_attention --combine: few-row split
 # counts x the combine's thread groups).
 # Results under $OUT; copy what matters into bench/results/.
@@ -71,8 +71,8 @@ fp8ws) timeout 150 b/test_cuda --gtest_color=no --gtest_filter='*MlaAttention*:*
   grep -vE "^\s*$" $O/e2e_fp8ws.txt | grep -E "\||captured|copy|rror" | head -30;;
 small8) timeout 150 b/test_cuda --gtest_color=no --gtest_filter='*MlaAttention*:*Knob*' > $O/t_mla8.log 2>&1; st "mla tests rc=$?"
   grep -E "^\[  PASSED|FAILED|Failure|Expected|Which|seed" $O/t_mla8.log | head -20
-  for a in ${WIDEN:-0 1 2}; do SABLE_MLA_SMALL_FP8_WIDEN=$a timeout 150 b/bench_cuda_attention --decode-small > $O/attn_small_widen$a.txt.tmp 2>&1; cat $O/attn_small_widen$a.txt.tmp >> $O/attn_small_widen$a.txt
-  st "attention bench, mla-small-fp8-widen=$a rc=$?"; grep -E "copy|small\+f8|ws\+f8" $O/attn_small_widen$a.txt.tmp | head -40; done;;
+  timeout 150 b/bench_cuda_attention --decode-small > $O/attn_small.txt 2>&1; st "attention bench rc=$?"
+  grep -E "copy|small\+f8|ws\+f8" $O/attn_small.txt | head -40;;
 comb) timeout 150 b/test_cuda --gtest_color=no --gtest_filter='*CombineGroups*:*Knob*' > $O/t_comb.log 2>&1; st "combine tests rc=$?"
   grep -E "^\[  PASSED|FAILED|Failure|Expected|Which|seed" $O/t_comb.log | head -20
   timeout 150 b/bench_cuda_attention --combine > $O/attn_combine.txt 2>&1; st "combine sweep rc=$?"

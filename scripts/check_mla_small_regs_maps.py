@@ -1,4 +1,4 @@
-# Checks the fragment maps of the 16-head MLA kernel's register form (mla-small-fp8-widen 2)
+# Checks the fragment maps of the 16-head MLA kernel on an FP8 cache (operands widened in registers)
 # (src/backend/cuda/mla_attention_small_regs.cu) without a GPU: it emulates
 # mma.sync m16n8k16 per lane with the kernel's shared-memory layout, load
 # addresses, byte permutes, key mask map and epilogue map, checks S = Q K^T

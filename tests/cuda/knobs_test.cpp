@@ -65,12 +65,7 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
   // The knobs that take 0 / 1 (or a small range) refuse other values without a change.
   EXPECT_FALSE(cuda::set_knob("mla-graph-splits", 2));
   EXPECT_FALSE(cuda::set_knob("mla-fp8-ws", 2));
-  EXPECT_FALSE(cuda::set_knob("mla-small-fp8-widen", 3));
-  EXPECT_FALSE(cuda::set_knob("mla-small-fp8-widen", -1));
-  const int widen = cuda::mla_small_fp8_widen();
-  EXPECT_TRUE(cuda::set_knob("mla-small-fp8-widen", 2));
-  EXPECT_EQ(cuda::mla_small_fp8_widen(), 2);
-  EXPECT_TRUE(cuda::set_knob("mla-small-fp8-widen", widen));
+  EXPECT_FALSE(cuda::set_knob("mla-small-fp8-widen", 2));  // removed: one form is left
   EXPECT_FALSE(cuda::set_knob("pinned-staging", -1));
   EXPECT_FALSE(cuda::set_knob("alloc-zero-fill", 2));
   EXPECT_FALSE(cuda::set_knob("sampling-split", 3));
@@ -93,7 +88,6 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
                                       "mla-small-units",
                                       "mla-graph-splits",
                                       "mla-fp8-ws",
-                                      "mla-small-fp8-widen",
                                       "mla-combine-groups",
                                       "pinned-staging",
                                       "sampling-split",

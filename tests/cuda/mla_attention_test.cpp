@@ -25,7 +25,7 @@ namespace sable {
 namespace {
 using namespace cudatest;
 
-// The 16-head kernel's register form (mla-small-fp8-widen 2) against the
+// The 16-head kernel on an FP8 cache (operands widened in registers) against the
 // BF16 cache's output: a few bf16 roundings apart (P rounded to f16 instead of
 // bf16, products summed in another k order), where a wrong operand order or
 // key mask would be off by O(1).
@@ -256,39 +256,33 @@ TEST_F(CudaMlaAttention, E4m3WideningMatchesHostDecoderForEveryCode) {
   }
 }
 
-// FP8 latent cache (--kv-cache-dtype fp8): the tensor-core kernels (the
-// 16-head one too, also at 32 heads) stage e4m3 key tiles and widen them to
-// bf16 exactly, so on a cache of e4m3-representable values they give the
-// bits they give on a BF16 cache of the same values (any split count, decode
-// and prefill rows, block sizes 16 and 64), and match the reference within
-// the usual bound. The 16-head kernel's register form (mla-small-fp8-widen
-// 2: operands widened in registers, in a permuted k order, in f16) is held
-// to the BF16 cache's output within bf16 rounding instead.
 // The split rule's slots for the 16-head kernel come from its occupancy:
 // on Hopper (227 KB of shared memory, 64 K registers an SM) two CTAs of the
-// BF16-stage forms (98 KB each), three of the register form (59 KB, 165
+// BF16 cache's kernel (98 KB each), three of the FP8 cache's (59 KB, 165
 // registers x 128 threads). A change of registers or shared memory that
 // costs a CTA shows here first. Asked while a graph captures, too.
 TEST_F(CudaMlaAttention, SmallKernelSlotsAreItsOccupancy) {
   int major = 0;
   ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0), cudaSuccess);
   if (major != 9) GTEST_SKIP() << "counts measured for sm_90";
-  const int widen = cuda::mla_small_fp8_widen();
   EXPECT_EQ(cuda::mla_small_ctas_per_sm(false), 2);
-  for (int form : {0, 1}) {
-    ASSERT_TRUE(cuda::set_mla_small_fp8_widen(form));
-    EXPECT_EQ(cuda::mla_small_ctas_per_sm(true), 2) << "form " << form;
-  }
-  ASSERT_TRUE(cuda::set_mla_small_fp8_widen(2));
+  EXPECT_EQ(cuda::mla_small_ctas_per_sm(true), 3);
   cudaGraph_t graph = nullptr;
   ASSERT_EQ(cudaStreamBeginCapture(gpu().stream(), cudaStreamCaptureModeGlobal), cudaSuccess);
   const int in_capture = cuda::mla_small_ctas_per_sm(true);
   ASSERT_EQ(cudaStreamEndCapture(gpu().stream(), &graph), cudaSuccess);
   cudaGraphDestroy(graph);
   EXPECT_EQ(in_capture, 3);
-  ASSERT_TRUE(cuda::set_mla_small_fp8_widen(widen));
 }
 
+// FP8 latent cache (--kv-cache-dtype fp8): the 64-head tensor-core kernels
+// stage e4m3 key tiles and widen them to bf16 exactly, so on a cache of
+// e4m3-representable values they give the bits they give on a BF16 cache of
+// the same values (any split count, decode and prefill rows, block sizes 16
+// and 64), and match the reference within the usual bound. The 16-head
+// kernel (also at 32 heads) widens its operands in registers, in a permuted
+// k order, in f16 (mla_attention_small_regs.cu): held to the BF16 cache's
+// output within kRegisterFormBound instead.
 TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
   SCOPED_TRACE("seed " + std::to_string(seed_));
   std::vector<SeqSpec> five;
@@ -306,27 +300,21 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
     cpu::mla_attention(q, c.cache_f32, c.host, scale, 512, ref);
     Tensor dq = upload(q, DType::BF16), d8 = upload(c.cache_f32, DType::F8_E4M3),
            d16 = upload(c.cache_f32, DType::BF16);
-    // The 16-head kernel with every widening form (knob mla-small-fp8-widen).
-    const int small_widen = cuda::mla_small_fp8_widen();
+    // The 64-head kernels widen each tile into a BF16 stage: the BF16 cache's bits. The 16-head
+    // kernel widens its operands in registers (f16 products): within kRegisterFormBound of them.
     for (auto k : {cuda::MlaKernel::kMma, cuda::MlaKernel::kWgmma, cuda::MlaKernel::kWs, cuda::MlaKernel::kSmall})
-      for (int widen : {0, 1, 2}) {
-        if (widen > 0 && k != cuda::MlaKernel::kSmall) continue;
-        ASSERT_TRUE(cuda::set_mla_small_fp8_widen(widen));
-        for (int s : {0, 1, 3}) {
-          SCOPED_TRACE(std::string(kernel_name(k)) + " splits " + std::to_string(s) + " T " + std::to_string(c.T) +
-                       " widen " + std::to_string(widen));
-          Tensor o8 = poisoned(DType::BF16, {c.T, 128, 512}), o16 = poisoned(DType::BF16, {c.T, 128, 512});
-          cuda::mla_attention_with(k, s, dq, d8, c.dev, scale, 512, o8, gpu().allocator(), gpu().stream());
-          cuda::mla_attention_with(k, s, dq, d16, c.dev, scale, 512, o16, gpu().allocator(), gpu().stream());
-          const auto a8 = download_f32(o8), a16 = download_f32(o16);
-          if (widen < 2)
-            ASSERT_EQ(std::memcmp(a8.data(), a16.data(), a8.size() * sizeof(float)), 0);
-          else
-            ASSERT_LT(rel_err(a8, a16), kRegisterFormBound);
-          EXPECT_LT(rel_err(a8, ref.ptr<float>(), size_t(ref.numel())), 1e-2);
-        }
+      for (int s : {0, 1, 3}) {
+        SCOPED_TRACE(std::string(kernel_name(k)) + " splits " + std::to_string(s) + " T " + std::to_string(c.T));
+        Tensor o8 = poisoned(DType::BF16, {c.T, 128, 512}), o16 = poisoned(DType::BF16, {c.T, 128, 512});
+        cuda::mla_attention_with(k, s, dq, d8, c.dev, scale, 512, o8, gpu().allocator(), gpu().stream());
+        cuda::mla_attention_with(k, s, dq, d16, c.dev, scale, 512, o16, gpu().allocator(), gpu().stream());
+        const auto a8 = download_f32(o8), a16 = download_f32(o16);
+        if (k != cuda::MlaKernel::kSmall)
+          ASSERT_EQ(std::memcmp(a8.data(), a16.data(), a8.size() * sizeof(float)), 0);
+        else
+          ASSERT_LT(rel_err(a8, a16), kRegisterFormBound);
+        EXPECT_LT(rel_err(a8, ref.ptr<float>(), size_t(ref.numel())), 1e-2);
       }
-    ASSERT_TRUE(cuda::set_mla_small_fp8_widen(small_widen));
     // kAuto takes a 64-head kernel for an FP8 cache at one token, by the
     // knob mla-fp8-ws either one.
     const int fp8_ws = cuda::mla_fp8_ws();
@@ -339,7 +327,7 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
     }
     ASSERT_TRUE(cuda::set_mla_fp8_ws(fp8_ws));
     // Heads per GPU of tensor parallelism (32 at TP 4): kAuto's 16-head
-    // kernel on the FP8 cache, the bits of the BF16 cache, with every widening form.
+    // kernel on the FP8 cache, within kRegisterFormBound of the BF16 cache's output.
     Tensor q32 = random_f32(rng_, {c.T, 32, 576}, 1.5f);
     Tensor ref32 = Tensor::empty(DType::F32, {c.T, 32, 512});
     cpu::mla_attention(q32, c.cache_f32, c.host, scale, 512, ref32);
@@ -348,20 +336,12 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
     cuda::mla_attention_with(cuda::MlaKernel::kAuto, 0, dq32, d16, c.dev, scale, 512, o16s, gpu().allocator(),
                              gpu().stream());
     const auto s16 = download_f32(o16s);
-    for (int widen : {0, 1, 2}) {
-      ASSERT_TRUE(cuda::set_mla_small_fp8_widen(widen));
-      Tensor o8s = poisoned(DType::BF16, {c.T, 32, 512});
-      cuda::mla_attention_with(cuda::MlaKernel::kAuto, 0, dq32, d8, c.dev, scale, 512, o8s, gpu().allocator(),
-                               gpu().stream());
-      const auto s8 = download_f32(o8s);
-      if (widen < 2)
-        ASSERT_EQ(std::memcmp(s8.data(), s16.data(), s8.size() * sizeof(float)), 0)
-            << "32 heads, T " << c.T << " widen " << widen;
-      else
-        ASSERT_LT(rel_err(s8, s16), kRegisterFormBound) << "32 heads, T " << c.T << " widen " << widen;
-      EXPECT_LT(rel_err(s8, ref32.ptr<float>(), size_t(ref32.numel())), 1e-2) << "32 heads, T " << c.T;
-    }
-    ASSERT_TRUE(cuda::set_mla_small_fp8_widen(small_widen));
+    Tensor o8s = poisoned(DType::BF16, {c.T, 32, 512});
+    cuda::mla_attention_with(cuda::MlaKernel::kAuto, 0, dq32, d8, c.dev, scale, 512, o8s, gpu().allocator(),
+                             gpu().stream());
+    const auto s8 = download_f32(o8s);
+    ASSERT_LT(rel_err(s8, s16), kRegisterFormBound) << "32 heads, T " << c.T;
+    EXPECT_LT(rel_err(s8, ref32.ptr<float>(), size_t(ref32.numel())), 1e-2) << "32 heads, T " << c.T;
   }
   // Every finite e4m3 value in the keys (subnormals, -0, +-448): the
   // warp-specialized kernel's producer widens them (mla_attention_ws.cu) and

@@ -51,10 +51,6 @@ const Knob kKnobs[] = {
     {"mla-fp8-ws",
      "1 | 0 (MLA decode on an FP8 cache: the warp-specialized kernel, or the wgmma one; SABLE_MLA_FP8_WS)",
      [](int v) { return set_mla_fp8_ws(v); }},
-    {"mla-small-fp8-widen",
-     "0 | 1 | 2 (MLA decode, 16-head kernel on an FP8 cache: the CTA widens each tile, each warp its S slice, "
-     "or operands widened in registers, in f16; SABLE_MLA_SMALL_FP8_WIDEN)",
-     [](int v) { return set_mla_small_fp8_widen(v); }},
     {"mla-combine-groups",
      "1 | 2 | 4 | 0 (MLA split-K combine: thread groups each walking every G-th split, 0 by the split count; "
      "SABLE_MLA_COMBINE_GROUPS)",

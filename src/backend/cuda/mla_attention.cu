@@ -282,16 +282,6 @@ TuningValue g_small_units{"SABLE_MLA_SMALL_UNITS", 0, [](int v) { return v >= 0 
 // (record bench/results/2026-12-06-mla-fp8-ws.md).
 TuningValue g_fp8_ws{"SABLE_MLA_FP8_WS", 1, [](int v) { return v == 0 || v == 1; }};
 
-// The 16-head kernel on an FP8 cache: who widens each e4m3 tile
-// (mla_attention_small.cu): 0 the whole CTA, 1 each warp its S slice (three
-// more forms measured and removed there); 2, the default: no BF16 stage,
-// operands widened in registers (mla_attention_small_regs.cu). H100, 16
-// heads, us at 1 / 8 / 64 x 4096: form 2 16.6 / 24.4 / 91.8, form 0 18.4 /
-// 25.7 / 103.0, form 1 16.6 / 29.8 / 89.5 (record
-// bench/results/2026-12-07-ef5ba01-register-forms.md; form 2 then ran 4
-// splits on 396 slots, see small_ctas_per_sm).
-TuningValue g_small_fp8_widen{"SABLE_MLA_SMALL_FP8_WIDEN", 2, [](int v) { return v >= 0 && v <= 2; }};
-
 // Thread groups of the split-K combine (mla_combine_kernel): 1, the default,
 // one thread a 4-dim slice walks every split; 2 or 4 groups walk every
 // second or fourth split; 0 by the split count (2 groups from 32 splits, 4
@@ -312,10 +302,8 @@ bool set_mla_split_tiles(int tiles) { return g_split_tiles.set(tiles); }
 bool set_mla_small_units(int units) { return g_small_units.set(units); }
 bool set_mla_fp8_ws(int on) { return g_fp8_ws.set(on); }
 int mla_fp8_ws() { return g_fp8_ws.get(); }
-bool set_mla_small_fp8_widen(int form) { return g_small_fp8_widen.set(form); }
-int mla_small_fp8_widen() { return g_small_fp8_widen.get(); }
 bool set_mla_combine_groups(int groups) { return g_combine_groups.set(groups); }
-int mla_small_ctas_per_sm(bool fp8_cache) { return mla::small_ctas_per_sm(fp8_cache, g_small_fp8_widen.get()); }
+int mla_small_ctas_per_sm(bool fp8_cache) { return mla::small_ctas_per_sm(fp8_cache); }
 
 void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache,
                         const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out,
@@ -362,7 +350,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
                       : mma ? MlaSplitKernel::kTensorCore
                             : MlaSplitKernel::kGeneric,
                       T, H, len, m.max_seq_len_bound, min_split_tiles(),
-                      // The 16-head kernel's slots are what its form fits an SM (2 or 3), at
+                      // The 16-head kernel's slots are what it fits an SM (2 or 3), at
                       // most what the memory planner sized partials for.
                       small ? std::clamp(mla_small_ctas_per_sm(fp8_cache), 1, kMlaSmallMaxCtasPerSm) : 0);
   }
@@ -393,7 +381,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   }
 
   if (small) {
-    mla::launch_small(a, fp8_cache, g_small_fp8_widen.get(), stream);
+    mla::launch_small(a, fp8_cache, stream);
   } else if (mma) {
     if (kernel == MlaKernel::kWs)
       mla::launch_ws(a, fp8_cache, stream);

@@ -144,14 +144,14 @@ void launch_ws(const MlaArgs& a, bool fp8_cache, cudaStream_t stream);
 // Few-rows kernel (mla_attention_small.cu): L = 576, Dv = 512, H % 16 == 0,
 // BF16 q/out, a BF16 or (fp8_cache) FP8 e4m3 cache. Grid: T * (H / 16) *
 // num_splits blocks of 32-key tiles (min_split_tiles counts 32-key tiles here).
-void launch_small(const MlaArgs& a, bool fp8_cache, int fp8_widen, cudaStream_t stream);
-// The same on an FP8 cache with no BF16 stage (mla_attention_small_regs.cu,
-// form 2 of mla-small-fp8-widen): operands widened in registers, in f16.
+void launch_small(const MlaArgs& a, bool fp8_cache, cudaStream_t stream);
+// The same on an FP8 cache (mla_attention_small_regs.cu; launch_small takes
+// it): no BF16 stage, operands widened in registers, in f16.
 void launch_small_regs(const MlaArgs& a, cudaStream_t stream);
-// CTAs an SM of the form launch_small runs (the occupancy API on the current
-// device; the split rule's slots): 2 for the BF16-stage forms, 3 for the
-// register form on an H100 / H200.
-int small_ctas_per_sm(bool fp8_cache, int fp8_widen);
+// CTAs an SM of the kernel launch_small runs (the occupancy API on the
+// current device; the split rule's slots): 2 on a BF16 cache, 3 on an FP8
+// one on an H100 / H200.
+int small_ctas_per_sm(bool fp8_cache);
 int small_regs_ctas_per_sm();
 
 }  // namespace sable::cuda::mla

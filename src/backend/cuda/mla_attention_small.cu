@@ -25,24 +25,14 @@
 // Keys stream through a two-stage cp.async ring. Q and K tiles use the
 // 128-byte-swizzled column-block layout of the other kernels (latent_swz).
 // Splits (mla_block) and their combine as in the other kernels.
-// FP8 latent cache (kFp8): as in the mma kernel, e4m3 key tiles arrive by
-// cp.async (half the bytes) into two 18 KB staging buffers where the BF16
-// path keeps its second stage, and each tile is widened (exactly) into the
-// one BF16 stage that the same S and P V code reads: the bits of a BF16
-// cache holding the same values. Who widens (kWiden, knob
-// mla-small-fp8-widen, forms below): all 128 threads the whole tile, between
-// two CTA barriers; or each warp the dims its S reads (144 of the 576 for all 32
-// keys), all 18 loads issued before the first conversion, with only a warp
-// barrier before S: the CTA barrier S's partials need anyway makes every
-// warp's slice visible to P V. Neither wins at every shape (H100, 16 heads:
-// the warps' form 16.5 / 29.7 / 88.7 us at 1 / 8 / 64 x 4096 against the
-// CTA's 18.3 / 25.3 / 101.6); the default is neither but form 2, no BF16
-// stage at all (mla_attention_small_regs.cu), faster than both. Three more forms
-// were measured and removed (record 2026-12-06-e4521bc-fp8-widen-route.md):
-// the CTA with its 18 loads first, a warp with 9 at a time (both within 1 %
-// of the warps' form), and two BF16 stages with each warp staging its
-// slice's e4m3 in Q's space (slower at every shape: 152 against 100-134 us
-// at 64 x 4096).
+// An FP8 latent cache takes mla_attention_small_regs.cu: the e4m3 tile
+// stays in shared memory and each mma operand is widened in registers. Two
+// forms that widened each tile into a BF16 stage for this kernel's code (the
+// CTA, or each warp its S slice) lost to it and were removed (H100, 16
+// heads, us at 1 / 8 / 64 x 4096: 18.4 / 25.7 / 103.0 and 16.6 / 29.8 /
+// 89.5 against 16.6 / 24.4 / 91.8 with four splits, record
+// bench/results/2026-12-07-ef5ba01-register-forms.md; and REPLACE_RUN), as
+// were three more before them (record 2026-12-06-e4521bc-fp8-widen-route.md).
 #include <cuda_bf16.h>
 
 #include <cmath>
@@ -62,7 +52,6 @@ constexpr int kThreads = 128, kWarps = 4;
 constexpr int kChunks = kL / 8;                                                   // 72 16-byte chunks per row
 constexpr int kQBytes = kHeads * kL * 2;                                          // 18,432
 constexpr int kTileBytes = kKeys * kL * 2;                                        // 36,864
-constexpr int kFp8TileBytes = kKeys * kL;  // 18,432: an e4m3 key tile, row-major (two fit one BF16 stage)
 constexpr int kKSteps = kL / 16 / kWarps;                                         // 9 k-steps of 16 dims per warp for S
 constexpr int kSPartFloats = kHeads * kKeys;                                      // one warp's partial S
 constexpr int kSmemBytes = kQBytes + 2 * kTileBytes + kWarps * kSPartFloats * 4;  // 100,352
@@ -73,34 +62,10 @@ __device__ __forceinline__ uint32_t pack_bf16(float a, float b) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
-// Warp-widening: this warp's S slice (chunks c0 .. c0 + 17 of every key) of
-// the staged e4m3 tile into the BF16 stage, all 18 loads first, then the
-// conversions.
-__device__ __forceinline__ void widen_slice(const uint8_t* f8, uint8_t* kst, int c0, int lane) {
-  constexpr int kPieces = kKeys * kKSteps * 2 / 32;  // 18 16-byte BF16 chunks a lane
-  uint2 v[kPieces];
-#pragma unroll
-  for (int j = 0; j < kPieces; ++j) {
-    const int idx = j * 32 + lane, r = idx / (2 * kKSteps), c = c0 + idx % (2 * kKSteps);
-    v[j] = *reinterpret_cast<const uint2*>(f8 + r * kL + c * 8);
-  }
-#pragma unroll
-  for (int j = 0; j < kPieces; ++j) {
-    const int idx = j * 32 + lane, r = idx / (2 * kKSteps), c = c0 + idx % (2 * kKSteps);
-    *reinterpret_cast<uint4*>(kst + latent_swz<kKeys>(r, c)) = e4m3x8_to_bf16x8(v[j]);
-  }
-  __syncwarp();
-}
-
-// kWiden (FP8): 0 the CTA widens each tile; 1 each warp its S slice.
-template <bool kFp8, int kWiden = 0>
 __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p) {
   pdl_begin();
   extern __shared__ __align__(128) uint8_t smem[];
   const uint32_t sQ = smem_u32(smem), sK0 = sQ + kQBytes;
-  // kFp8: the e4m3 staging buffers, where the BF16 path keeps its second K stage.
-  const uint32_t sF8 = sK0 + kTileBytes;
-  const uint8_t* pF8 = smem + kQBytes + kTileBytes;
   float* spart = reinterpret_cast<float*>(smem + kQBytes + 2 * kTileBytes);  // [warp][16 x 32]
 
   const MlaBlock blk = mla_block<kHeads, kKeys>(p, int(blockIdx.x));
@@ -112,7 +77,6 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
   }
 
   const __nv_bfloat16* cache = static_cast<const __nv_bfloat16*>(p.cache);
-  const uint8_t* cache8 = static_cast<const uint8_t*>(p.cache);
   const int32_t* table = p.block_tables + int64_t(p.token_seq[t]) * p.max_blocks;
   // Loader: 8 threads per row (128 contiguous bytes per instruction), 16 rows per pass.
   const int lrow = tid >> 3, lch = tid & 7;
@@ -137,10 +101,7 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
         cp_async16(dst + latent_swz<kKeys>(r, lch + 8 * j), src + (bytes ? (lch + 8 * j) * 8 : 0), bytes);
     }
   };
-  if constexpr (kFp8)
-    load_key_tile_fp8<kThreads>(cache8, table, p.block_size, tb * kKeys, n, sF8, tid);
-  else
-    load_tile(tb, sK0);
+  load_tile(tb, sK0);
   cp_async_commit();
 
   // S: this warp's 9 k-steps (dims 144 warp + 16 i); chunk of k-step i's first half.
@@ -160,24 +121,11 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
 
   for (int tile = tb; tile < te; ++tile) {
     const int st = (tile - tb) & 1;
-    const uint32_t cur = kFp8 ? sK0 : sK0 + st * kTileBytes;
+    const uint32_t cur = sK0 + st * kTileBytes;
     cp_async_wait_all();
     __syncthreads();  // tile (and Q) landed for all; everyone is done with the previous tile and spart
-    if constexpr (kFp8) {
-      if (tile + 1 < te)
-        load_key_tile_fp8<kThreads>(cache8, table, p.block_size, (tile + 1) * kKeys, n, sF8 + (st ^ 1) * kFp8TileBytes,
-                                    tid);
-      cp_async_commit();
-      if constexpr (kWiden == 1) {
-        widen_slice(pF8 + st * kFp8TileBytes, smem + kQBytes, warp * kKSteps * 2, lane);
-      } else {
-        widen_key_tile<kKeys, kThreads>(pF8 + st * kFp8TileBytes, smem + kQBytes, tid);
-        __syncthreads();
-      }
-    } else {
-      if (tile + 1 < te) load_tile(tile + 1, sK0 + (st ^ 1) * kTileBytes);
-      cp_async_commit();
-    }
+    if (tile + 1 < te) load_tile(tile + 1, sK0 + (st ^ 1) * kTileBytes);
+    cp_async_commit();
 
     // ---- partial S over this warp's dims: 4 n-tiles of 8 keys ----
     float sacc[4][4];
@@ -204,7 +152,7 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
 #pragma unroll
         for (int e = 0; e < 4; ++e) dst[(nt * 4 + e) * 32] = sacc[nt][e];
     }
-    // The partials (and, when warps widen, every warp's slice of the tile for P V).
+    // The partials.
     __syncthreads();
     // Every warp: S = the four partials in warp order.
 #pragma unroll
@@ -284,25 +232,17 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
 
 }  // namespace
 
-namespace {
-auto small_kernel(bool fp8_cache, int fp8_widen) {
-  return !fp8_cache ? mla_small_kernel<false> : fp8_widen == 1 ? mla_small_kernel<true, 1> : mla_small_kernel<true, 0>;
-}
-}  // namespace
-
-void launch_small(const MlaArgs& a, bool fp8_cache, int fp8_widen, cudaStream_t stream) {
-  if (fp8_cache && fp8_widen == 2) return launch_small_regs(a, stream);
+void launch_small(const MlaArgs& a, bool fp8_cache, cudaStream_t stream) {
+  if (fp8_cache) return launch_small_regs(a, stream);
   const int64_t blocks = int64_t(a.T) * (a.H / kHeads) * a.num_splits;
   if (blocks == 0) return;
-  auto kernel = small_kernel(fp8_cache, fp8_widen);
-  allow_dynamic_smem(kernel, kSmemBytes);
-  launch_pdl(kernel, unsigned(blocks), kThreads, kSmemBytes, stream, a);
+  allow_dynamic_smem(mla_small_kernel, kSmemBytes);
+  launch_pdl(mla_small_kernel, unsigned(blocks), kThreads, kSmemBytes, stream, a);
   SABLE_CUDA_LAUNCH_CHECK();
 }
 
-int small_ctas_per_sm(bool fp8_cache, int fp8_widen) {
-  if (fp8_cache && fp8_widen == 2) return small_regs_ctas_per_sm();
-  return ctas_per_sm(small_kernel(fp8_cache, fp8_widen), kThreads, kSmemBytes);
+int small_ctas_per_sm(bool fp8_cache) {
+  return fp8_cache ? small_regs_ctas_per_sm() : ctas_per_sm(mla_small_kernel, kThreads, kSmemBytes);
 }
 
 }  // namespace sable::cuda::mla

@@ -1,9 +1,9 @@
 // The 16-head MLA decode kernel on an FP8 latent cache with no BF16 stage:
 // the e4m3 key tile stays in shared memory as it came, and every mma operand
-// is widened in registers right before its mma (knob mla-small-fp8-widen
-// 2; mla_attention_small.cu keeps forms 0 and 1).
+// is widened in registers right before its mma (launch_small takes it for
+// every FP8 cache).
 //
-// Why: in forms 0 and 1 a tile is widened into a 36 KB BF16 stage that S and
+// Why: in the removed forms a tile was widened into a 36 KB BF16 stage that S and
 // P V then read, which costs a pass and a barrier a tile and 100 KB of shared
 // memory a CTA (two CTAs an SM). The kernel is bound by its per-tile chain
 // (docs/kernels-attention.md, "What bounds it"), so this form removes the

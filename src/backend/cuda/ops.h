@@ -72,15 +72,8 @@ MlaSplitRule mla_graph_split_rule();  // the rule that mode gives a graph's call
 // wgmma one (0). False for other values.
 bool set_mla_fp8_ws(int on);
 int mla_fp8_ws();
-// Knob "mla-small-fp8-widen" (SABLE_MLA_SMALL_FP8_WIDEN): who widens the
-// 16-head MLA kernel's e4m3 key tiles on an FP8 cache, 0 the whole CTA, 1
-// each warp the dims its S reads (mla_attention_small.cu); or 2, the
-// default, no BF16 stage: every operand widened in registers, in f16
-// (mla_attention_small_regs.cu). False for other values.
-bool set_mla_small_fp8_widen(int form);
-int mla_small_fp8_widen();
-// CTAs an SM of the 16-head kernel's form for this cache dtype (the knob's
-// form on an FP8 cache): the slots its split rule counts.
+// CTAs an SM of the 16-head kernel for this cache dtype (a BF16 stage, or on
+// an FP8 cache operands widened in registers): the slots its split rule counts.
 int mla_small_ctas_per_sm(bool fp8_cache);
 // Knob "mla-combine-groups" (SABLE_MLA_COMBINE_GROUPS): thread groups of the
 // MLA split-K combine, each walking every G-th split: 1 (the default), 2, 4,
