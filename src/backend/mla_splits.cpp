@@ -30,7 +30,7 @@ int mla_splits(const MlaSplitShape& s, int max_len) {
   double best_cost = cost(1);
   for (int n = 2; n <= cap; ++n) {
     const double c = cost(n);
-    if (c < best_cost * (s.tile_keys > 0 ? 1.0 : 0.97)) {
+    if (c < best_cost * (1.0 - s.tie_margin)) {
       best = n;
       best_cost = c;
     }
@@ -95,12 +95,21 @@ MlaSplitShape mla_split_shape(MlaSplitKernel kernel, int64_t tokens, int64_t hea
       s.slots = int64_t(ctas_per_sm > 0 ? ctas_per_sm : 2) * sm_count;
       s.min_keys = 32;
       s.tile_keys = 32;
-      // The cap: with few rows (one token, 16 or 32 heads) the rule took 128
-      // splits at 4,096 keys, and the combine's T x H CTAs reading 128
-      // partials each made batch 1 slower than batch 8 (29 vs 24 us at 16
-      // heads); at 32 it is 15.6 us (32 heads: 32.0 -> 16.5; record
-      // 2026-12-04-6306b76-mla-small.md).
-      s.max_splits = 32;
+      // The cap: with few rows (one token, 16 or 32 heads) the rule takes
+      // one tile a split, 128 splits at 4,096 keys, and the combine's T x H
+      // CTAs walk all their partials. With one thread group a row that made
+      // batch 1 slower than batch 8 (29 vs 24 us at 16 heads; record
+      // 2026-12-04-6306b76-mla-small.md), and the cap was 32. With the
+      // combine's four groups (16 heads, FP8 cache, H100) 64 splits are the
+      // best: 1 x 4,096 12.1 us (S 32: 13.1, S 128: 15.1), 1 x 16,384 21.4
+      // (S 32: 30.6, S 128: 21.0); record
+      // 2026-12-07-3f698ca-form2-splits-and-combine-groups.md.
+      s.max_splits = 64;
+      // Many tokens at a long context: without a margin the eager rule took
+      // 57 splits for 389 tokens at 163,840 keys for a 0.6 % modelled gain
+      // over one, 694 MB of partials at 16 heads (the planner's largest);
+      // with it one split, and no pick at 32,768 keys or fewer changes.
+      s.tie_margin = 0.03;
       break;
     case MlaSplitKernel::kGeneric:
       s.units = tokens * heads;
@@ -108,6 +117,7 @@ MlaSplitShape mla_split_shape(MlaSplitKernel kernel, int64_t tokens, int64_t hea
       s.min_keys = 512;
       s.tile_keys = 0;
       s.max_splits = 128;
+      s.tie_margin = 0.03;
       break;
   }
   return s;

@@ -15,12 +15,15 @@ struct MlaSplitShape {
   int tile_keys = 64;  // keys a kernel step takes (0: the CUDA-core kernel, one key a thread)
   int max_splits = 128;
   int min_split_tiles = 1;  // the kernels give a split at least this many tiles, whatever S
+  // A larger split count must cost less than (1 - tie_margin) of the best so
+  // far: where the model sees a tie, fewer splits write fewer partials.
+  double tie_margin = 0.0;
 };
 
 // The decode kernels' split shapes. kTensorCore: the wgmma / warp-specialized
 // kernels, a CTA a (token, 64-head block), one CTA an SM, 64-key tiles, at
 // least 128 keys a split. kSmall: the 16-head kernel, 32-key tiles, at most
-// 32 splits (its combine at one token: docs/kernels-attention.md); its CTAs
+// 64 splits (its combine at one token: docs/kernels-attention.md); its CTAs
 // an SM depend on the form (ctas_per_sm; 0: two, the forms with a BF16
 // stage, 98 KB of shared memory a CTA; the FP8 register form fits three).
 // kGeneric: the CUDA-core kernel, a CTA a (token, head), one key a thread,

@@ -282,16 +282,22 @@ TuningValue g_small_units{"SABLE_MLA_SMALL_UNITS", 0, [](int v) { return v >= 0 
 // (record bench/results/2026-12-06-mla-fp8-ws.md).
 TuningValue g_fp8_ws{"SABLE_MLA_FP8_WS", 1, [](int v) { return v == 0 || v == 1; }};
 
-// Thread groups of the split-K combine (mla_combine_kernel): 1, the default,
-// one thread a 4-dim slice walks every split; 2 or 4 groups walk every
-// second or fourth split; 0 by the split count (2 groups from 32 splits, 4
-// from 64). Not yet measured on a GPU.
-TuningValue g_combine_groups{"SABLE_MLA_COMBINE_GROUPS", 1, [](int v) { return v == 0 || v == 1 || v == 2 || v == 4; }};
+// Thread groups of the split-K combine (mla_combine_kernel): 1, one thread a
+// 4-dim slice walks every split; 2 or 4 groups walk every second or fourth
+// split; 0, the default, by the split count: 4 groups from 16 splits, else 1
+// (the old order and bits). H100, 16 heads, S = 32 / 64 / 128: four groups
+// beat one and two at every shape, 1 x 4096 at S 64 12.1 vs 16.8 us, 128
+// heads (ws) 1 x 32768 37.4 vs 47.6 (record
+// bench/results/2026-12-07-3f698ca-form2-splits-and-combine-groups.md).
+// Below 16 splits four groups were not measured (the sweep of
+// bench_cuda_attention --combine times S = 8 .. 128).
+constexpr int kCombineGroupsFromSplits = 16;
+TuningValue g_combine_groups{"SABLE_MLA_COMBINE_GROUPS", 0, [](int v) { return v == 0 || v == 1 || v == 2 || v == 4; }};
 
 int combine_groups(int splits) {
   const int g = g_combine_groups.get();
   if (g > 0) return g;
-  return splits >= 64 ? 4 : splits >= 32 ? 2 : 1;
+  return splits >= kCombineGroupsFromSplits ? 4 : 1;
 }
 
 }  // namespace

@@ -76,8 +76,8 @@ int mla_fp8_ws();
 // an FP8 cache operands widened in registers): the slots its split rule counts.
 int mla_small_ctas_per_sm(bool fp8_cache);
 // Knob "mla-combine-groups" (SABLE_MLA_COMBINE_GROUPS): thread groups of the
-// MLA split-K combine, each walking every G-th split: 1 (the default), 2, 4,
-// or 0 by the split count. False for other values.
+// MLA split-K combine, each walking every G-th split: 1, 2, 4, or 0 (the
+// default) by the split count. False for other values.
 bool set_mla_combine_groups(int groups);
 // Testing: the widening the MLA kernels apply to an FP8 cache's e4m3 bytes,
 // n of them (a multiple of 8) at src to n bf16 bit patterns at dst.
