@@ -233,32 +233,27 @@ void bench_heads_per_gpu() {
   bench_decode({{8, 4096}}, {16, 24, 32, 48}, false, true, 16, {cuda::MlaKernel::kSmall});
 }
 
-// Few rows under tensor parallelism 8 (16 heads): split counts around the
-// rule's (cap 64) against the combine's thread groups (knob
-// mla-combine-groups), 1 or 4; then the rule's split count at the default
-// (0: four groups from 16 splits). At batch 1 each CTA runs its tiles one
-// after another on an SM of its own, so more splits shorten that chain, and
-// the combine's walk over the partials grows with them.
+// Few rows under tensor parallelism 8 (16 heads), the rule's split counts:
+// the combine's thread groups (knob mla-combine-groups: 0, the default, four
+// from 16 splits; or 8) against its blocks a row (mla-combine-blocks 1, 2, 4).
+// At batch 1 the 16 rows' partials are read by 16 blocks; C blocks a row
+// spread those reads over C times as many SMs. The S / G sweep of the
+// previous version is in bench/results/2026-12-07-e8cc385-combine-default-and-cap64.md.
 void bench_combine_sweep() {
   const std::vector<cuda::MlaKernel> small{cuda::MlaKernel::kSmall};
-  for (int groups : {1, 4}) {
-    cuda::set_mla_combine_groups(groups);
-    std::printf("combine groups %d: 16 heads, S = forced split count\n", groups);
-    bench_decode({{1, 1024}, {1, 4096}, {1, 16384}, {2, 4096}, {4, 4096}, {4, 16384}}, {16, 32, 64, 128}, false, true,
-                 16, small);
-    bench_decode({{8, 4096}, {8, 16384}}, {16, 32, 43, 64}, false, true, 16, small);
-    bench_decode({{16, 4096}}, {8, 16, 22, 32}, false, true, 16, small);
-    bench_decode({{64, 4096}}, {6}, false, true, 16, small);
-    bench_decode({{1, 4096}, {8, 4096}}, {16, 32, 64}, false, false, 16, small);
-    std::printf("combine groups %d: 128 heads, the rule's split count\n", groups);
-    bench_decode({{1, 4096}, {1, 32768}, {4, 16384}}, {0}, false, false, kHeads, {cuda::MlaKernel::kWs});
-  }
+  for (int blocks : {1, 2, 4})
+    for (int groups : {0, 8}) {
+      cuda::set_mla_combine_groups(groups);
+      cuda::set_mla_combine_blocks(blocks);
+      std::printf("combine groups %d, blocks %d: 16 heads, the rule's split count\n", groups, blocks);
+      bench_decode({{1, 1024}, {1, 4096}, {1, 16384}, {2, 4096}, {4, 4096}, {8, 4096}, {16, 4096}, {32, 4096}}, {0},
+                   false, true, 16, small);
+      bench_decode({{1, 4096}, {8, 4096}}, {0}, false, false, 16, small);
+      std::printf("combine groups %d, blocks %d: 128 heads, the rule's split count\n", groups, blocks);
+      bench_decode({{1, 4096}, {1, 32768}}, {0}, false, false, kHeads, {cuda::MlaKernel::kWs});
+    }
   cuda::set_mla_combine_groups(0);
-  std::printf("the defaults (combine groups 0), 16 heads, the rule's split count\n");
-  const std::vector<std::pair<int, int> > shapes{{1, 1024}, {1, 4096},  {1, 16384}, {2, 4096},  {4, 4096},
-                                                 {8, 4096}, {8, 16384}, {16, 4096}, {32, 4096}, {64, 4096}};
-  bench_decode(shapes, {0}, false, true, 16, small);
-  bench_decode(shapes, {0}, false, false, 16, small);
+  cuda::set_mla_combine_blocks(1);
 }
 
 void bench_prefill(const std::vector<std::pair<int, int>>& shapes) {

@@ -74,10 +74,10 @@ small8) timeout 150 b/test_cuda --gtest_color=no --gtest_filter='*MlaAttention*:
   grep -E "^\[  PASSED|FAILED|Failure|Expected|Which|seed" $O/t_mla8.log | head -20
   timeout 150 b/bench_cuda_attention --decode-small > $O/attn_small.txt 2>&1; st "attention bench rc=$?"
   grep -E "copy|small\+f8|ws\+f8" $O/attn_small.txt | head -40;;
-comb) timeout 150 b/test_cuda --gtest_color=no --gtest_filter='*CombineGroups*:*Knob*' > $O/t_comb.log 2>&1; st "combine tests rc=$?"
+comb) timeout 150 b/test_cuda --gtest_color=no --gtest_filter='*CombineGroups*:*CombineBlocks*:*Knob*' > $O/t_comb.log 2>&1; st "combine tests rc=$?"
   grep -E "^\[  PASSED|FAILED|Failure|Expected|Which|seed" $O/t_comb.log | head -20
   timeout 300 b/bench_cuda_attention --combine > $O/attn_combine.txt 2>&1; st "combine sweep rc=$?"
   grep -E "copy|combine|defaults" $O/attn_combine.txt | head -20;;
-combe2e) timeout 240 b/bench_gpu_e2e --preset dsv3-slice --layers 4 --fp8 --prefill 0 --batches 1,8 --context ${CE_CONTEXT:-4096} --ab mla-combine-groups=1,0 > $O/combe2e.txt 2>&1; st "e2e combine groups A/B rc=$?"
+combe2e) timeout 240 b/bench_gpu_e2e --preset dsv3-slice --layers 4 --fp8 --prefill 0 --batches 1,8 --context ${CE_CONTEXT:-4096} --ab ${CE_AB:-mla-combine-groups=1,0} > $O/combe2e.txt 2>&1; st "e2e combine groups A/B rc=$?"
   grep -E "\||copy|rror" $O/combe2e.txt | head -20;;
 esac; done

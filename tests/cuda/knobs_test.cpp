@@ -89,6 +89,7 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
                                       "mla-graph-splits",
                                       "mla-fp8-ws",
                                       "mla-combine-groups",
+                                      "mla-combine-blocks",
                                       "pinned-staging",
                                       "sampling-split",
                                       "alloc-zero-fill",

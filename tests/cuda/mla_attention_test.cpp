@@ -366,26 +366,59 @@ TEST_F(CudaMlaAttention, Fp8CacheMatchesBf16CacheBitwise) {
   }
 }
 
-// The split-K combine with its splits walked by 1, 2 or 4 thread groups (or
-// as many as the split count picks): the same outputs within the bound, also
-// with empty splits (short contexts under many splits), 16 heads (a TP 8
-// GPU's share, where batch 1 runs up to 64 splits) and a value width of 64
-// (fewer value dims than a group's threads cover).
+// The split-K combine with its splits walked by 1, 2, 4 or 8 thread groups
+// (or as many as the split count picks), and a row's value dims over 1 or 4
+// blocks: the same outputs within the bound, also with empty splits (short
+// contexts under many splits), 16 heads (a TP 8 GPU's share, where batch 1
+// runs up to 64 splits) and a value width of 64 (fewer value dims than a
+// group's threads cover).
 TEST_F(CudaMlaAttention, CombineGroupsAgree) {
   SCOPED_TRACE("seed " + std::to_string(seed_));
   EXPECT_FALSE(cuda::set_mla_combine_groups(3));
   EXPECT_FALSE(cuda::set_mla_combine_groups(-1));
+  EXPECT_FALSE(cuda::set_mla_combine_blocks(3));
+  EXPECT_FALSE(cuda::set_mla_combine_blocks(0));
   std::vector<SeqSpec> five;
   for (int i = 0; i < 5; ++i) five.push_back({int(rng_() % 2000), 1});
-  for (int groups : {1, 2, 4, 0}) {
-    SCOPED_TRACE("groups " + std::to_string(groups));
-    ASSERT_TRUE(cuda::set_mla_combine_groups(groups));
-    check_case(rng_, {{4095, 1}}, 64, 16, 576, 512, {cuda::MlaKernel::kSmall}, {3, 33, 64, 128}, "B=1 ctx 4096");
-    check_case(rng_, five, 16, 16, 576, 512, {cuda::MlaKernel::kSmall}, {7, 64}, "B=5 random contexts");
-    check_case(rng_, {{4095, 1}}, 64, 128, 576, 512, {cuda::MlaKernel::kWs}, {5, 64}, "128 heads");
-    check_case(rng_, {{30, 1}, {7, 5}}, 16, 4, 80, 64, {cuda::MlaKernel::kGeneric}, {3, 9}, "tiny");
-  }
-  ASSERT_TRUE(cuda::set_mla_combine_groups(0));  // the default
+  for (int blocks : {1, 4})
+    for (int groups : {1, 2, 4, 8, 0}) {
+      SCOPED_TRACE("groups " + std::to_string(groups) + ", blocks " + std::to_string(blocks));
+      ASSERT_TRUE(cuda::set_mla_combine_groups(groups));
+      ASSERT_TRUE(cuda::set_mla_combine_blocks(blocks));
+      check_case(rng_, {{4095, 1}}, 64, 16, 576, 512, {cuda::MlaKernel::kSmall}, {3, 33, 64, 128}, "B=1 ctx 4096");
+      check_case(rng_, five, 16, 16, 576, 512, {cuda::MlaKernel::kSmall}, {7, 64}, "B=5 random contexts");
+      check_case(rng_, {{4095, 1}}, 64, 128, 576, 512, {cuda::MlaKernel::kWs}, {5, 64}, "128 heads");
+      check_case(rng_, {{30, 1}, {7, 5}}, 16, 4, 80, 64, {cuda::MlaKernel::kGeneric}, {3, 9}, "tiny");
+    }
+  ASSERT_TRUE(cuda::set_mla_combine_groups(0));  // the defaults
+  ASSERT_TRUE(cuda::set_mla_combine_blocks(1));
+}
+
+// The combine's blocks a row split its value dims only: each output's sum is
+// the same additions in the same order, so the bits equal one block's.
+TEST_F(CudaMlaAttention, CombineBlocksKeepTheBits) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  PagedCase c = make_case(rng_, {{4095, 1}, {1500, 1}}, 64, 576);
+  Tensor dq = upload(random_f32(rng_, {c.T, 16, 576}, 1.5f), DType::BF16), dcache = upload(c.cache_f32, DType::BF16);
+  for (int groups : {1, 4, 8})
+    for (int S : {5, 64}) {
+      ASSERT_TRUE(cuda::set_mla_combine_groups(groups));
+      std::vector<float> one;
+      for (int blocks : {1, 2, 4}) {
+        ASSERT_TRUE(cuda::set_mla_combine_blocks(blocks));
+        Tensor out = poisoned(DType::BF16, {c.T, 16, 512});
+        cuda::mla_attention_with(cuda::MlaKernel::kSmall, S, dq, dcache, c.dev, 0.07f, 512, out, gpu().allocator(),
+                                 gpu().stream());
+        const std::vector<float> got = download_f32(out);  // bf16 -> f32 is exact
+        if (blocks == 1)
+          one = got;
+        else
+          EXPECT_EQ(std::memcmp(got.data(), one.data(), got.size() * sizeof(float)), 0)
+              << "groups " << groups << ", splits " << S << ", blocks " << blocks;
+      }
+    }
+  ASSERT_TRUE(cuda::set_mla_combine_groups(0));
+  ASSERT_TRUE(cuda::set_mla_combine_blocks(1));
 }
 
 TEST_F(CudaMlaAttention, TinyModelShapeGeneric) {

@@ -52,9 +52,13 @@ const Knob kKnobs[] = {
      "1 | 0 (MLA decode on an FP8 cache: the warp-specialized kernel, or the wgmma one; SABLE_MLA_FP8_WS)",
      [](int v) { return set_mla_fp8_ws(v); }},
     {"mla-combine-groups",
-     "0 | 1 | 2 | 4 (MLA split-K combine: thread groups each walking every G-th split, 0 by the split count; "
+     "0 | 1 | 2 | 4 | 8 (MLA split-K combine: thread groups each walking every G-th split, 0 by the split count; "
      "SABLE_MLA_COMBINE_GROUPS)",
      [](int v) { return set_mla_combine_groups(v); }},
+    {"mla-combine-blocks",
+     "1 | 2 | 4 (MLA split-K combine: blocks a (token, head) row, each over 1 / C of the value dims; "
+     "SABLE_MLA_COMBINE_BLOCKS)",
+     [](int v) { return set_mla_combine_blocks(v); }},
     {"pinned-staging", "1 | 0 (small uploads staged in pinned memory without waiting, SABLE_PINNED_STAGING)",
      [](int v) { return set_pinned_staging(v); }},
     {"sampling-split",

@@ -114,16 +114,17 @@ __global__ void __launch_bounds__(kGenThreads) mla_generic_kernel(const MlaArgs 
 // weights and S split indices, rounded up to 16 bytes.
 __host__ __device__ constexpr int combine_sums_offset(int S) { return (2 * S + 3) / 4 * 4; }
 
-// One block per (token, head) row. G groups of threads (blockDim.x / G
-// each) walk the splits g, g + G, ..., each thread owning 4 consecutive value
-// dims (16-byte loads, 4 in flight); groups 1 .. G-1 then hand their sums to
-// group 0 through shared memory, added in group order (the bits depend on S
-// and G only). Why groups: one token's row has 16 heads under tensor
-// parallelism 8, so batch 1 is 16 blocks of 128 threads, and each thread's
-// walk over S partials is a chain of S / 4 L2 round trips.
+// C blocks per (token, head) row, each over Dv / C of its value dims. G
+// groups of threads (blockDim.x / G each) walk the splits g, g + G, ..., each
+// thread owning 4 consecutive value dims (16-byte loads, 4 in flight); groups
+// 1 .. G-1 then hand their sums to group 0 through shared memory, added in
+// group order (the bits depend on S and G only, not on C). Why: one token's
+// row has 16 heads under tensor parallelism 8, so batch 1 is 16 rows, and with
+// one block of 128 threads a row each thread's walk over S partials is a chain
+// of S / 4 L2 round trips on 16 SMs.
 template <typename TO>
 __global__ void mla_combine_kernel(const float* part_o, const float* part_lse, TO* out, int64_t rows, int S, int Dv,
-                                   int G) {
+                                   int G, int C) {
   pdl_begin();
   // [S] weights, then [S] indices of the non-empty splits in increasing order:
   // decode graphs are captured with the split count of the longest context,
@@ -135,7 +136,8 @@ __global__ void mla_combine_kernel(const float* part_o, const float* part_lse, T
   float* gsum = w + combine_sums_offset(S);
   __shared__ float s_total;
   __shared__ int s_live;
-  const int64_t row = blockIdx.x;
+  const int64_t row = blockIdx.x / C;
+  const int dc = Dv / C, d_begin = int(blockIdx.x % C) * dc, d_end = d_begin + dc;  // this block's dims
   if (threadIdx.x < 32) {
     float mx = -INFINITY;
     for (int s = threadIdx.x; s < S; s += 32) mx = fmaxf(mx, part_lse[s * rows + row]);
@@ -162,10 +164,10 @@ __global__ void mla_combine_kernel(const float* part_o, const float* part_lse, T
   const float inv = 1.f / s_total;
   const int nl = s_live;
   const int per = int(blockDim.x) / G, grp = int(threadIdx.x) / per, lt = int(threadIdx.x) % per;
-  for (int d0 = 0; d0 < Dv; d0 += per * 4) {
+  for (int d0 = d_begin; d0 < d_end; d0 += per * 4) {
     const int d = d0 + lt * 4;
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (d < Dv) {
+    if (d < d_end) {
 #pragma unroll 4
       for (int i = grp; i < nl; i += G) {  // the empty splits' partials were never written
         const int s = live[i];
@@ -178,11 +180,11 @@ __global__ void mla_combine_kernel(const float* part_o, const float* part_lse, T
       }
     }
     if (G > 1) {
-      if (grp > 0 && d < Dv) *reinterpret_cast<float4*>(gsum + (grp - 1) * Dv + d) = acc;
+      if (grp > 0 && d < d_end) *reinterpret_cast<float4*>(gsum + (grp - 1) * dc + (d - d_begin)) = acc;
       __syncthreads();
-      if (grp == 0 && d < Dv)
+      if (grp == 0 && d < d_end)
         for (int g = 1; g < G; ++g) {
-          const float4 v = *reinterpret_cast<const float4*>(gsum + (g - 1) * Dv + d);
+          const float4 v = *reinterpret_cast<const float4*>(gsum + (g - 1) * dc + (d - d_begin));
           acc.x += v.x;
           acc.y += v.y;
           acc.z += v.z;
@@ -190,7 +192,7 @@ __global__ void mla_combine_kernel(const float* part_o, const float* part_lse, T
         }
       __syncthreads();  // gsum is reused by the next d0
     }
-    if (grp == 0 && d < Dv) {
+    if (grp == 0 && d < d_end) {
       out[row * Dv + d] = from_f32<TO>(acc.x * inv);
       out[row * Dv + d + 1] = from_f32<TO>(acc.y * inv);
       out[row * Dv + d + 2] = from_f32<TO>(acc.z * inv);
@@ -292,12 +294,25 @@ TuningValue g_fp8_ws{"SABLE_MLA_FP8_WS", 1, [](int v) { return v == 0 || v == 1;
 // Below 16 splits four groups were not measured (the sweep of
 // bench_cuda_attention --combine times S = 8 .. 128).
 constexpr int kCombineGroupsFromSplits = 16;
-TuningValue g_combine_groups{"SABLE_MLA_COMBINE_GROUPS", 0, [](int v) { return v == 0 || v == 1 || v == 2 || v == 4; }};
+TuningValue g_combine_groups{"SABLE_MLA_COMBINE_GROUPS", 0,
+                             [](int v) { return v == 0 || v == 1 || v == 2 || v == 4 || v == 8; }};
 
 int combine_groups(int splits) {
   const int g = g_combine_groups.get();
   if (g > 0) return g;
   return splits >= kCombineGroupsFromSplits ? 4 : 1;
+}
+
+// Blocks of the split-K combine a (token, head) row, each over 1 / C of the
+// value dims: 1 (the default) or 2 or 4, so that few rows (16 at batch 1
+// under TP 8) spread their partials' reads over more SMs. The bits do not
+// depend on it. Not yet measured on a GPU.
+TuningValue g_combine_blocks{"SABLE_MLA_COMBINE_BLOCKS", 1, [](int v) { return v == 1 || v == 2 || v == 4; }};
+
+// The blocks a row for Dv value dims: a block's share must be whole 4-dim slices.
+int combine_blocks(int v_dim) {
+  const int c = g_combine_blocks.get();
+  return v_dim % (4 * c) == 0 ? c : 1;
 }
 
 }  // namespace
@@ -309,6 +324,7 @@ bool set_mla_small_units(int units) { return g_small_units.set(units); }
 bool set_mla_fp8_ws(int on) { return g_fp8_ws.set(on); }
 int mla_fp8_ws() { return g_fp8_ws.get(); }
 bool set_mla_combine_groups(int groups) { return g_combine_groups.set(groups); }
+bool set_mla_combine_blocks(int blocks) { return g_combine_blocks.set(blocks); }
 int mla_small_ctas_per_sm(bool fp8_cache) { return mla::small_ctas_per_sm(fp8_cache); }
 
 void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache,
@@ -409,10 +425,11 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   if (S > 1 && !skipped(kSkipCombine)) {
     SABLE_DISPATCH_ACT("mla_attention", out.dtype(), TO, {
       if (v_dim % 4 == 0) {
-        const int G = combine_groups(S), per = std::min(128, std::max(32, (v_dim / 4 + 31) / 32 * 32));
-        launch_pdl(mla_combine_kernel<TO>, unsigned(T * H), per * G,
-                   (size_t(combine_sums_offset(S)) + size_t(G - 1) * v_dim) * 4, stream, part_o.ptr<float>(),
-                   part_lse.ptr<float>(), out.ptr<TO>(), T * H, S, v_dim, G);
+        const int G = combine_groups(S), C = combine_blocks(v_dim);
+        const int per = std::min(128, std::max(32, (v_dim / C / 4 + 31) / 32 * 32));  // threads a group
+        launch_pdl(mla_combine_kernel<TO>, unsigned(T * H * C), per * G,
+                   (size_t(combine_sums_offset(S)) + size_t(G - 1) * (v_dim / C)) * 4, stream, part_o.ptr<float>(),
+                   part_lse.ptr<float>(), out.ptr<TO>(), T * H, S, v_dim, G, C);
       } else
         launch_pdl(mla_combine_scalar_kernel<TO>, unsigned(T * H), 64, 0, stream, part_o.ptr<float>(),
                    part_lse.ptr<float>(), out.ptr<TO>(), T * H, S, v_dim);

@@ -76,9 +76,13 @@ int mla_fp8_ws();
 // an FP8 cache operands widened in registers): the slots its split rule counts.
 int mla_small_ctas_per_sm(bool fp8_cache);
 // Knob "mla-combine-groups" (SABLE_MLA_COMBINE_GROUPS): thread groups of the
-// MLA split-K combine, each walking every G-th split: 1, 2, 4, or 0 (the
+// MLA split-K combine, each walking every G-th split: 1, 2, 4, 8, or 0 (the
 // default) by the split count. False for other values.
 bool set_mla_combine_groups(int groups);
+// Knob "mla-combine-blocks" (SABLE_MLA_COMBINE_BLOCKS): blocks of the MLA
+// split-K combine a (token, head) row, each over 1 / C of the value dims: 1
+// (the default), 2 or 4. The bits do not depend on it. False for other values.
+bool set_mla_combine_blocks(int blocks);
 // Testing: the widening the MLA kernels apply to an FP8 cache's e4m3 bytes,
 // n of them (a multiple of 8) at src to n bf16 bit patterns at dst.
 void mla_widen_e4m3(const uint8_t* src, uint16_t* dst, int64_t n, cudaStream_t stream);
