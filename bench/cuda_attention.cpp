@@ -234,26 +234,33 @@ void bench_heads_per_gpu() {
 }
 
 // Few rows under tensor parallelism 8 (16 heads), the rule's split counts:
-// the combine's thread groups (knob mla-combine-groups: 0, the default, four
-// from 16 splits; or 8) against its blocks a row (mla-combine-blocks 1, 2, 4).
-// At batch 1 the 16 rows' partials are read by 16 blocks; C blocks a row
-// spread those reads over C times as many SMs. The S / G sweep of the
-// previous version is in bench/results/2026-12-07-e8cc385-combine-default-and-cap64.md.
+// the combine's thread groups (knob mla-combine-groups 4 or 8) against its
+// blocks a row (mla-combine-blocks 1, 2, 4), then the defaults (both 0: by
+// the split and row counts). At batch 1 the 16 rows' partials are read by 16
+// blocks; C blocks a row spread those reads over C times as many SMs. The
+// S / G sweep of an earlier version is in
+// bench/results/2026-12-07-e8cc385-combine-default-and-cap64.md.
 void bench_combine_sweep() {
   const std::vector<cuda::MlaKernel> small{cuda::MlaKernel::kSmall};
+  auto shapes = [&](const char* what) {
+    std::printf("%s: 16 heads, the rule's split count\n", what);
+    bench_decode({{1, 1024}, {1, 4096}, {1, 16384}, {2, 4096}, {4, 4096}, {8, 4096}, {16, 4096}, {32, 4096}}, {0},
+                 false, true, 16, small);
+    bench_decode({{1, 4096}, {8, 4096}}, {0}, false, false, 16, small);
+    std::printf("%s: 128 heads, the rule's split count\n", what);
+    bench_decode({{1, 4096}, {1, 32768}}, {0}, false, false, kHeads, {cuda::MlaKernel::kWs});
+  };
   for (int blocks : {1, 2, 4})
-    for (int groups : {0, 8}) {
+    for (int groups : {4, 8}) {
       cuda::set_mla_combine_groups(groups);
       cuda::set_mla_combine_blocks(blocks);
-      std::printf("combine groups %d, blocks %d: 16 heads, the rule's split count\n", groups, blocks);
-      bench_decode({{1, 1024}, {1, 4096}, {1, 16384}, {2, 4096}, {4, 4096}, {8, 4096}, {16, 4096}, {32, 4096}}, {0},
-                   false, true, 16, small);
-      bench_decode({{1, 4096}, {8, 4096}}, {0}, false, false, 16, small);
-      std::printf("combine groups %d, blocks %d: 128 heads, the rule's split count\n", groups, blocks);
-      bench_decode({{1, 4096}, {1, 32768}}, {0}, false, false, kHeads, {cuda::MlaKernel::kWs});
+      char what[64];
+      std::snprintf(what, sizeof what, "combine groups %d, blocks %d", groups, blocks);
+      shapes(what);
     }
   cuda::set_mla_combine_groups(0);
-  cuda::set_mla_combine_blocks(1);
+  cuda::set_mla_combine_blocks(0);
+  shapes("the defaults (combine groups 0, blocks 0)");
 }
 
 void bench_prefill(const std::vector<std::pair<int, int>>& shapes) {

@@ -377,10 +377,10 @@ TEST_F(CudaMlaAttention, CombineGroupsAgree) {
   EXPECT_FALSE(cuda::set_mla_combine_groups(3));
   EXPECT_FALSE(cuda::set_mla_combine_groups(-1));
   EXPECT_FALSE(cuda::set_mla_combine_blocks(3));
-  EXPECT_FALSE(cuda::set_mla_combine_blocks(0));
+  EXPECT_FALSE(cuda::set_mla_combine_blocks(-1));
   std::vector<SeqSpec> five;
   for (int i = 0; i < 5; ++i) five.push_back({int(rng_() % 2000), 1});
-  for (int blocks : {1, 4})
+  for (int blocks : {1, 4, 0})
     for (int groups : {1, 2, 4, 8, 0}) {
       SCOPED_TRACE("groups " + std::to_string(groups) + ", blocks " + std::to_string(blocks));
       ASSERT_TRUE(cuda::set_mla_combine_groups(groups));
@@ -391,7 +391,7 @@ TEST_F(CudaMlaAttention, CombineGroupsAgree) {
       check_case(rng_, {{30, 1}, {7, 5}}, 16, 4, 80, 64, {cuda::MlaKernel::kGeneric}, {3, 9}, "tiny");
     }
   ASSERT_TRUE(cuda::set_mla_combine_groups(0));  // the defaults
-  ASSERT_TRUE(cuda::set_mla_combine_blocks(1));
+  ASSERT_TRUE(cuda::set_mla_combine_blocks(0));
 }
 
 // The combine's blocks a row split its value dims only: each output's sum is
@@ -418,7 +418,7 @@ TEST_F(CudaMlaAttention, CombineBlocksKeepTheBits) {
       }
     }
   ASSERT_TRUE(cuda::set_mla_combine_groups(0));
-  ASSERT_TRUE(cuda::set_mla_combine_blocks(1));
+  ASSERT_TRUE(cuda::set_mla_combine_blocks(0));
 }
 
 TEST_F(CudaMlaAttention, TinyModelShapeGeneric) {

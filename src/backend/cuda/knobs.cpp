@@ -56,7 +56,8 @@ const Knob kKnobs[] = {
      "SABLE_MLA_COMBINE_GROUPS)",
      [](int v) { return set_mla_combine_groups(v); }},
     {"mla-combine-blocks",
-     "1 | 2 | 4 (MLA split-K combine: blocks a (token, head) row, each over 1 / C of the value dims; "
+     "0 | 1 | 2 | 4 (MLA split-K combine: blocks a (token, head) row, each over 1 / C of the value dims, 0 by the "
+     "row count; "
      "SABLE_MLA_COMBINE_BLOCKS)",
      [](int v) { return set_mla_combine_blocks(v); }},
     {"pinned-staging", "1 | 0 (small uploads staged in pinned memory without waiting, SABLE_PINNED_STAGING)",

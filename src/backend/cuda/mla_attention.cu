@@ -285,33 +285,40 @@ TuningValue g_small_units{"SABLE_MLA_SMALL_UNITS", 0, [](int v) { return v >= 0 
 TuningValue g_fp8_ws{"SABLE_MLA_FP8_WS", 1, [](int v) { return v == 0 || v == 1; }};
 
 // Thread groups of the split-K combine (mla_combine_kernel): 1, one thread a
-// 4-dim slice walks every split; 2 or 4 groups walk every second or fourth
-// split; 0, the default, by the split count: 4 groups from 16 splits, else 1
-// (the old order and bits). H100, 16 heads, S = 32 / 64 / 128: four groups
-// beat one and two at every shape, 1 x 4096 at S 64 12.1 vs 16.8 us, 128
-// heads (ws) 1 x 32768 37.4 vs 47.6 (record
-// bench/results/2026-12-07-3f698ca-form2-splits-and-combine-groups.md).
-// Below 16 splits four groups were not measured (the sweep of
-// bench_cuda_attention --combine times S = 8 .. 128).
-constexpr int kCombineGroupsFromSplits = 16;
+// 4-dim slice walks every split; 2, 4 or 8 groups walk every second, fourth
+// or eighth split; 0, the default, by the split count and the rows: from 16
+// splits 8 groups for at most 32 (token, head) rows (one or two tokens at 16
+// heads), else 4; below 16 splits one (the old order and bits). H100 (records
+// bench/results/2026-12-07-e8cc385-combine-default-and-cap64.md and
+// 2026-12-07-a839f19-combine-blocks.md): four groups beat one at the rule's
+// split counts, 1 x 4096 at 16 heads 11.9 vs 15.5 us; many rows and few
+// splits lose with them (16 x 4096 at S 8: 49.7 vs 32.4). Eight beat four
+// at 16 and 32 rows (1 x 4096 10.8 vs 11.7 with 4 blocks a row) and lose from
+// 64 (4 x 4096 19.5 vs 18.6, 32 x 4096 51.1 vs 46.1).
+constexpr int kCombineGroupsFromSplits = 16, kCombineEightGroupsRows = 32;
 TuningValue g_combine_groups{"SABLE_MLA_COMBINE_GROUPS", 0,
                              [](int v) { return v == 0 || v == 1 || v == 2 || v == 4 || v == 8; }};
 
-int combine_groups(int splits) {
+int combine_groups(int splits, int64_t rows) {
   const int g = g_combine_groups.get();
   if (g > 0) return g;
-  return splits >= kCombineGroupsFromSplits ? 4 : 1;
+  if (splits < kCombineGroupsFromSplits) return 1;
+  return rows <= kCombineEightGroupsRows ? 8 : 4;
 }
 
 // Blocks of the split-K combine a (token, head) row, each over 1 / C of the
-// value dims: 1 (the default) or 2 or 4, so that few rows (16 at batch 1
-// under TP 8) spread their partials' reads over more SMs. The bits do not
-// depend on it. Not yet measured on a GPU.
-TuningValue g_combine_blocks{"SABLE_MLA_COMBINE_BLOCKS", 1, [](int v) { return v == 1 || v == 2 || v == 4; }};
+// value dims: 1, 2 or 4; 0, the default, 4 for at most 64 rows, else 1. Few
+// rows (16 at batch 1 under TP 8) then spread their partials' reads over more
+// SMs: 1 x 4096 at 16 heads 10.8 vs 11.9 us (8 groups), 4 x 4096 18.6 vs
+// 19.5 (4 groups); from 128 rows within +-0.5 us (record
+// 2026-12-07-a839f19-combine-blocks.md). The bits do not depend on it.
+constexpr int kCombineBlocksRows = 64;
+TuningValue g_combine_blocks{"SABLE_MLA_COMBINE_BLOCKS", 0, [](int v) { return v == 0 || v == 1 || v == 2 || v == 4; }};
 
 // The blocks a row for Dv value dims: a block's share must be whole 4-dim slices.
-int combine_blocks(int v_dim) {
-  const int c = g_combine_blocks.get();
+int combine_blocks(int v_dim, int64_t rows) {
+  int c = g_combine_blocks.get();
+  if (c == 0) c = rows <= kCombineBlocksRows ? 4 : 1;
   return v_dim % (4 * c) == 0 ? c : 1;
 }
 
@@ -425,7 +432,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   if (S > 1 && !skipped(kSkipCombine)) {
     SABLE_DISPATCH_ACT("mla_attention", out.dtype(), TO, {
       if (v_dim % 4 == 0) {
-        const int G = combine_groups(S), C = combine_blocks(v_dim);
+        const int G = combine_groups(S, T * H), C = combine_blocks(v_dim, T * H);
         const int per = std::min(128, std::max(32, (v_dim / C / 4 + 31) / 32 * 32));  // threads a group
         launch_pdl(mla_combine_kernel<TO>, unsigned(T * H * C), per * G,
                    (size_t(combine_sums_offset(S)) + size_t(G - 1) * (v_dim / C)) * 4, stream, part_o.ptr<float>(),

@@ -80,8 +80,9 @@ int mla_small_ctas_per_sm(bool fp8_cache);
 // default) by the split count. False for other values.
 bool set_mla_combine_groups(int groups);
 // Knob "mla-combine-blocks" (SABLE_MLA_COMBINE_BLOCKS): blocks of the MLA
-// split-K combine a (token, head) row, each over 1 / C of the value dims: 1
-// (the default), 2 or 4. The bits do not depend on it. False for other values.
+// split-K combine a (token, head) row, each over 1 / C of the value dims: 1,
+// 2, 4, or 0 (the default) by the row count. The bits do not depend on it.
+// False for other values.
 bool set_mla_combine_blocks(int blocks);
 // Testing: the widening the MLA kernels apply to an FP8 cache's e4m3 bytes,
 // n of them (a multiple of 8) at src to n bf16 bit patterns at dst.
