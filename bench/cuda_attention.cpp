@@ -263,6 +263,18 @@ void bench_combine_sweep() {
   shapes("the defaults (combine groups 0, blocks 0)");
 }
 
+// The 16-head kernel's split counts at the combine's defaults, forced, for
+// few to mid rows: what the split rule's cost model (backend/mla_splits.cpp)
+// should pick where it has no term for the combine. The rule's own pick is
+// the S = 0 row.
+void bench_small_split_sweep() {
+  const std::vector<cuda::MlaKernel> small{cuda::MlaKernel::kSmall};
+  std::printf("split sweep at the combine's defaults, 16 heads (S = forced; 0: the rule's)\n");
+  for (int C : {4096, 16384})
+    for (int B : {1, 2, 4, 8, 16, 32}) bench_decode({{B, C}}, {0, 8, 12, 16, 22, 32, 43, 64}, false, true, 16, small);
+  for (int B : {1, 8, 32}) bench_decode({{B, 4096}}, {0, 8, 12, 16, 22, 32, 43, 64}, false, false, 16, small);
+}
+
 void bench_prefill(const std::vector<std::pair<int, int>>& shapes) {
   std::printf("MLA prefill attention (one sequence, causal, absorbed latent form), eager\n");
   std::printf("%7s %7s %6s | %10s | %12s %7s | %14s\n", "cached", "new", "kernel", "ms", "TFLOP/s(own)", "%gemm",
@@ -481,7 +493,8 @@ void bench_sampling() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, expanded_only = false, decode_small = false, sampling_only = false, combine = false;
+  bool quick = false, expanded_only = false, decode_small = false, sampling_only = false, combine = false,
+       small_splits = false;
   int only_b = 0, only_c = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) g_json = std::fopen(argv[++i], "w");
@@ -490,6 +503,8 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--decode-small")) decode_small = true;  // few-row decode shapes only
     else if (!std::strcmp(argv[i], "--combine"))
       combine = true;  // split counts x combine groups, few rows
+    else if (!std::strcmp(argv[i], "--small-splits"))
+      small_splits = true;  // the 16-head kernel's split counts, forced
     else if (!std::strcmp(argv[i], "--sampling"))
       sampling_only = true;  // the sampling table only
     else if (!std::strcmp(argv[i], "--decode") && i + 1 < argc) {
@@ -512,6 +527,8 @@ int main(int argc, char** argv) {
     bench_decode({{only_b, only_c}});
   } else if (combine) {
     bench_combine_sweep();
+  } else if (small_splits) {
+    bench_small_split_sweep();
   } else if (sampling_only) {
     bench_sampling();
   } else if (decode_small) {

@@ -22,7 +22,8 @@
 # bench_cuda_attention --decode-small),
 # comb (the combine tests, then bench_cuda_attention --combine: few-row split
 # counts x the combine's thread groups), combe2e (the 4-layer FP8 slice's decode
-# at batch 1 and 8, --ab mla-combine-groups=1,0).
+# at batch 1 and 8, --ab mla-combine-groups=1,0), splits16 (bench_cuda_attention
+# --small-splits: the 16-head kernel's split counts, forced).
 # Results under $OUT; copy what matters into bench/results/.
 set -u
 O=${OUT:-/tmp/out}; mkdir -p b "$O"
@@ -78,6 +79,7 @@ comb) timeout 150 b/test_cuda --gtest_color=no --gtest_filter='*CombineGroups*:*
   grep -E "^\[  PASSED|FAILED|Failure|Expected|Which|seed" $O/t_comb.log | head -20
   timeout 300 b/bench_cuda_attention --combine > $O/attn_combine.txt 2>&1; st "combine sweep rc=$?"
   grep -E "copy|combine|defaults" $O/attn_combine.txt | head -20;;
+splits16) timeout 200 b/bench_cuda_attention --small-splits > $O/attn_splits16.txt 2>&1; st "16-head split sweep rc=$?";;
 combe2e) timeout 240 b/bench_gpu_e2e --preset dsv3-slice --layers 4 --fp8 --prefill 0 --batches 1,8 --context ${CE_CONTEXT:-4096} --ab ${CE_AB:-mla-combine-groups=1,0} > $O/combe2e.txt 2>&1; st "e2e combine groups A/B rc=$?"
   grep -E "\||copy|rror" $O/combe2e.txt | head -20;;
 esac; done
