@@ -43,6 +43,7 @@ int main() {
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -52,6 +53,7 @@ int main() {
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/device_info.h"
 #include "backend/cuda/head_gemv.h"
+#include "backend/cuda/knobs.h"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/sampling.h"
 #include "core/dtype.h"
@@ -507,7 +509,18 @@ int main(int argc, char** argv) {
       small_splits = true;  // the 16-head kernel's split counts, forced
     else if (!std::strcmp(argv[i], "--sampling"))
       sampling_only = true;  // the sampling table only
-    else if (!std::strcmp(argv[i], "--decode") && i + 1 < argc) {
+    else if (!std::strcmp(argv[i], "--knob") && i + 1 < argc) {
+      // --knob NAME=V: a runtime knob of the CUDA backend (backend/cuda/knobs.h) for the whole run,
+      // e.g. skip=128 (the MLA combine left out) to see the attention kernel alone
+      const std::string kv = argv[++i];
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos || !cuda::set_knob(kv.substr(0, eq), std::atoi(kv.c_str() + eq + 1))) {
+        std::fprintf(stderr, "bench_cuda_attention: --knob %s: not NAME=VALUE of a knob (backend/cuda/knobs.h)\n",
+                     kv.c_str());
+        return 2;
+      }
+      std::printf("knob %s\n", kv.c_str());
+    } else if (!std::strcmp(argv[i], "--decode") && i + 1 < argc) {
       // --decode B:C: that one decode shape only (for ncu), e.g. 64:4096
       if (std::sscanf(argv[++i], "%d:%d", &only_b, &only_c) != 2) only_b = 0;
     }

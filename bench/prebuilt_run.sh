@@ -79,7 +79,7 @@ comb) timeout 150 b/test_cuda --gtest_color=no --gtest_filter='*CombineGroups*:*
   grep -E "^\[  PASSED|FAILED|Failure|Expected|Which|seed" $O/t_comb.log | head -20
   timeout 300 b/bench_cuda_attention --combine > $O/attn_combine.txt 2>&1; st "combine sweep rc=$?"
   grep -E "copy|combine|defaults" $O/attn_combine.txt | head -20;;
-splits16) timeout 200 b/bench_cuda_attention --small-splits > $O/attn_splits16.txt 2>&1; st "16-head split sweep rc=$?";;
+splits16) timeout 200 b/bench_cuda_attention --small-splits ${S16_ARGS:-} > $O/attn_splits16${S16_TAG:-}.txt 2>&1; st "16-head split sweep rc=$?";;
 combe2e) timeout 240 b/bench_gpu_e2e --preset dsv3-slice --layers 4 --fp8 --prefill 0 --batches 1,8 --context ${CE_CONTEXT:-4096} --ab ${CE_AB:-mla-combine-groups=1,0} > $O/combe2e.txt 2>&1; st "e2e combine groups A/B rc=$?"
   grep -E "\||copy|rror" $O/combe2e.txt | head -20;;
 esac; done
