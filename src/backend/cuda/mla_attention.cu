@@ -122,9 +122,10 @@ __host__ __device__ constexpr int combine_sums_offset(int S) { return (2 * S + 3
 // row has 16 heads under tensor parallelism 8, so batch 1 is 16 rows, and with
 // one block of 128 threads a row each thread's walk over S partials is a chain
 // of S / 4 L2 round trips on 16 SMs.
+// Blocks of up to 1,024 threads (8 groups of 128): at most 64 registers.
 template <typename TO>
-__global__ void mla_combine_kernel(const float* part_o, const float* part_lse, TO* out, int64_t rows, int S, int Dv,
-                                   int G, int C) {
+__global__ void __launch_bounds__(1024)
+    mla_combine_kernel(const float* part_o, const float* part_lse, TO* out, int64_t rows, int S, int Dv, int G, int C) {
   pdl_begin();
   // [S] weights, then [S] indices of the non-empty splits in increasing order:
   // decode graphs are captured with the split count of the longest context,
@@ -139,14 +140,33 @@ __global__ void mla_combine_kernel(const float* part_o, const float* part_lse, T
   const int64_t row = blockIdx.x / C;
   const int dc = Dv / C, d_begin = int(blockIdx.x % C) * dc, d_end = d_begin + dc;  // this block's dims
   if (threadIdx.x < 32) {
+    // Up to 128 splits the lane's lse values are loaded once, all in flight,
+    // and kept in registers for the second pass (the same values in the same
+    // order as loading them twice).
+    constexpr int kLseRegs = 4;
+    float lr[kLseRegs];
+#pragma unroll
+    for (int k = 0; k < kLseRegs; ++k) {
+      const int s = k * 32 + int(threadIdx.x);
+      lr[k] = s < S ? part_lse[s * rows + row] : -INFINITY;
+    }
     float mx = -INFINITY;
-    for (int s = threadIdx.x; s < S; s += 32) mx = fmaxf(mx, part_lse[s * rows + row]);
+#pragma unroll
+    for (int k = 0; k < kLseRegs; ++k) mx = fmaxf(mx, lr[k]);
+    for (int s = kLseRegs * 32 + int(threadIdx.x); s < S; s += 32) mx = fmaxf(mx, part_lse[s * rows + row]);
     mx = warp_max(mx);
     float sum = 0.f;
     int base = 0;
     for (int s0 = 0; s0 < S; s0 += 32) {
       const int s = s0 + int(threadIdx.x);
-      const float lse = s < S ? part_lse[s * rows + row] : -INFINITY;
+      float lse = -INFINITY;
+      if (s0 < kLseRegs * 32) {
+#pragma unroll
+        for (int k = 0; k < kLseRegs; ++k)
+          if (s0 == k * 32) lse = lr[k];
+      } else if (s < S) {
+        lse = part_lse[s * rows + row];
+      }
       const float ws = lse == -INFINITY ? 0.f : exp2f(lse - mx);
       if (s < S) w[s] = ws;
       sum += ws;
@@ -168,15 +188,28 @@ __global__ void mla_combine_kernel(const float* part_o, const float* part_lse, T
     const int d = d0 + lt * 4;
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
     if (d < d_end) {
-#pragma unroll 4
-      for (int i = grp; i < nl; i += G) {  // the empty splits' partials were never written
-        const int s = live[i];
-        const float ws = w[s];
-        const float4 v = *reinterpret_cast<const float4*>(part_o + (s * rows + row) * Dv + d);
-        acc.x += ws * v.x;
-        acc.y += ws * v.y;
-        acc.z += ws * v.z;
-        acc.w += ws * v.w;
+      // The group's splits grp, grp + G, ... (the empty splits' partials were
+      // never written), 8 loads in flight, added in that order.
+      constexpr int kInFlight = 8;
+      for (int i0 = grp; i0 < nl; i0 += kInFlight * G) {
+        float4 v[kInFlight];
+#pragma unroll
+        for (int j = 0; j < kInFlight; ++j) {
+          const int i = i0 + j * G;
+          v[j] = i < nl ? *reinterpret_cast<const float4*>(part_o + (live[i] * rows + row) * Dv + d)
+                        : make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+#pragma unroll
+        for (int j = 0; j < kInFlight; ++j) {
+          const int i = i0 + j * G;
+          if (i < nl) {
+            const float ws = w[live[i]];
+            acc.x += ws * v[j].x;
+            acc.y += ws * v[j].y;
+            acc.z += ws * v[j].z;
+            acc.w += ws * v[j].w;
+          }
+        }
       }
     }
     if (G > 1) {
