@@ -122,7 +122,9 @@ __host__ __device__ constexpr int combine_sums_offset(int S) { return (2 * S + 3
 // row has 16 heads under tensor parallelism 8, so batch 1 is 16 rows, and with
 // one block of 128 threads a row each thread's walk over S partials is a chain
 // of S / 4 L2 round trips on 16 SMs.
-// Blocks of up to 1,024 threads (8 groups of 128): at most 64 registers.
+// Blocks of up to 1,024 threads (8 groups of 128): at most 64 registers (52
+// now). Explicit batches of 8 partial loads in flight took 63 and were
+// slower from 32 rows (record 2026-12-07-589e158-combine-lse-registers.md).
 template <typename TO>
 __global__ void __launch_bounds__(1024)
     mla_combine_kernel(const float* part_o, const float* part_lse, TO* out, int64_t rows, int S, int Dv, int G, int C) {
@@ -188,28 +190,15 @@ __global__ void __launch_bounds__(1024)
     const int d = d0 + lt * 4;
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
     if (d < d_end) {
-      // The group's splits grp, grp + G, ... (the empty splits' partials were
-      // never written), 8 loads in flight, added in that order.
-      constexpr int kInFlight = 8;
-      for (int i0 = grp; i0 < nl; i0 += kInFlight * G) {
-        float4 v[kInFlight];
-#pragma unroll
-        for (int j = 0; j < kInFlight; ++j) {
-          const int i = i0 + j * G;
-          v[j] = i < nl ? *reinterpret_cast<const float4*>(part_o + (live[i] * rows + row) * Dv + d)
-                        : make_float4(0.f, 0.f, 0.f, 0.f);
-        }
-#pragma unroll
-        for (int j = 0; j < kInFlight; ++j) {
-          const int i = i0 + j * G;
-          if (i < nl) {
-            const float ws = w[live[i]];
-            acc.x += ws * v[j].x;
-            acc.y += ws * v[j].y;
-            acc.z += ws * v[j].z;
-            acc.w += ws * v[j].w;
-          }
-        }
+#pragma unroll 4
+      for (int i = grp; i < nl; i += G) {  // the empty splits' partials were never written
+        const int s = live[i];
+        const float ws = w[s];
+        const float4 v = *reinterpret_cast<const float4*>(part_o + (s * rows + row) * Dv + d);
+        acc.x += ws * v.x;
+        acc.y += ws * v.y;
+        acc.z += ws * v.z;
+        acc.w += ws * v.w;
       }
     }
     if (G > 1) {
