@@ -515,8 +515,8 @@ int main(int argc, char** argv) {
       const std::string kv = argv[++i];
       const size_t eq = kv.find('=');
       if (eq == std::string::npos || !cuda::set_knob(kv.substr(0, eq), std::atoi(kv.c_str() + eq + 1))) {
-        std::fprintf(stderr, "bench_cuda_attention: --knob %s: not NAME=VALUE of a knob (backend/cuda/knobs.h)\n",
-                     kv.c_str());
+        std::fprintf(stderr, "bench_cuda_attention: --knob %s: want NAME=VALUE of one of these knobs:\n", kv.c_str());
+        for (const std::string& h : cuda::knob_help()) std::fprintf(stderr, "  %s\n", h.c_str());
         return 2;
       }
       std::printf("knob %s\n", kv.c_str());
