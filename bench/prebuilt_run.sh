@@ -20,8 +20,8 @@
 # (MLA tests, bench_cuda_attention --decode-small, then bench_gpu_e2e with an
 # FP8 cache, --ab mla-fp8-ws=0,1), small8 (MLA tests, then
 # bench_cuda_attention --decode-small),
-# comb (the combine tests, then bench_cuda_attention --combine: few-row split
-# counts x the combine's thread groups), combe2e (the 4-layer FP8 slice's decode
+# comb (the combine tests, then bench_cuda_attention --combine: the combine's
+# thread groups x blocks a row at few-row shapes, then its defaults), combe2e (the 4-layer FP8 slice's decode
 # at batch 1 and 8, --ab mla-combine-groups=1,0), splits16 (bench_cuda_attention
 # --small-splits: the 16-head kernel's split counts, forced).
 # Results under $OUT; copy what matters into bench/results/.

@@ -24,14 +24,14 @@ struct MlaSplitShape {
 // kernels, a CTA a (token, 64-head block), one CTA an SM, 64-key tiles, at
 // least 128 keys a split. kSmall: the 16-head kernel, 32-key tiles, at most
 // 64 splits (its combine at one token: docs/kernels-attention.md); its CTAs
-// an SM depend on the form (ctas_per_sm; 0: two, the forms with a BF16
-// stage, 98 KB of shared memory a CTA; the FP8 register form fits three).
+// an SM depend on the cache (ctas_per_sm; 0: two, a BF16 cache, 98 KB of
+// shared memory a CTA; on an FP8 cache, operands widened in registers, three).
 // kGeneric: the CUDA-core kernel, a CTA a (token, head), one key a thread,
 // at least 512 keys a split.
 enum class MlaSplitKernel { kTensorCore, kSmall, kGeneric };
 MlaSplitShape mla_split_shape(MlaSplitKernel kernel, int64_t tokens, int64_t heads, int sm_count, int min_split_tiles,
                               int ctas_per_sm = 0);
-// The most CTAs an SM any form of the 16-head kernel takes (the launcher
+// The most CTAs an SM the 16-head kernel takes on either cache (the launcher
 // clamps to it): the memory planner sizes partials for every count up to it.
 constexpr int kMlaSmallMaxCtasPerSm = 3;
 
@@ -54,8 +54,8 @@ int mla_splits_by(const MlaSplitShape& s, int max_len, MlaSplitRule rule);
 // Bytes of the split partials (f32 outputs and log-sum-exps, S x T x H x
 // (v_dim + 1)) a decode call of `tokens` tokens and `heads` heads allocates
 // at a longest context of max_len keys on sm_count SMs, its count set by
-// `rule`: 0 at one split. For the 16-head kernel, the most of any of its
-// forms (CTAs an SM from 1 to kMlaSmallMaxCtasPerSm).
+// `rule`: 0 at one split. For the 16-head kernel, the most of any CTAs an SM
+// from 1 to kMlaSmallMaxCtasPerSm (BF16 or FP8 cache).
 int64_t mla_decode_partial_bytes(int64_t tokens, int64_t heads, int64_t v_dim, int max_len, int sm_count,
                                  MlaSplitRule rule);
 

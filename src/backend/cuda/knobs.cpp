@@ -52,7 +52,8 @@ const Knob kKnobs[] = {
      "1 | 0 (MLA decode on an FP8 cache: the warp-specialized kernel, or the wgmma one; SABLE_MLA_FP8_WS)",
      [](int v) { return set_mla_fp8_ws(v); }},
     {"mla-combine-groups",
-     "0 | 1 | 2 | 4 | 8 (MLA split-K combine: thread groups each walking every G-th split, 0 by the split count; "
+     "0 | 1 | 2 | 4 | 8 (MLA split-K combine: thread groups each walking every G-th split, 0 by the split and row "
+     "counts; "
      "SABLE_MLA_COMBINE_GROUPS)",
      [](int v) { return set_mla_combine_groups(v); }},
     {"mla-combine-blocks",

@@ -31,7 +31,9 @@
 // CTA, or each warp its S slice) lost to it and were removed (H100, 16
 // heads, us at 1 / 8 / 64 x 4096: 18.4 / 25.7 / 103.0 and 16.6 / 29.8 /
 // 89.5 against 16.6 / 24.4 / 91.8 with four splits, record
-// bench/results/2026-12-07-ef5ba01-register-forms.md; and REPLACE_RUN), as
+// bench/results/2026-12-07-ef5ba01-register-forms.md; at its 6 splits 72.9 us at
+// 64 x 4096 against form 1's 88.5, record
+// 2026-12-07-3f698ca-form2-splits-and-combine-groups.md), as
 // were three more before them (record 2026-12-06-e4521bc-fp8-widen-route.md).
 #include <cuda_bf16.h>
 
