@@ -277,6 +277,25 @@ void bench_small_split_sweep() {
   for (int B : {1, 8, 32}) bench_decode({{B, 4096}}, {0, 8, 12, 16, 22, 32, 43, 64}, false, false, 16, small);
 }
 
+// The 16-head kernel at the rule's split counts only (few rows to 64, both
+// caches): the shapes an A/B of one knob (--knob) or of two binaries times.
+void bench_small_rule() {
+  const std::vector<cuda::MlaKernel> small{cuda::MlaKernel::kSmall};
+  std::printf("16 heads, the rule's split count\n");
+  bench_decode({{1, 1024},
+                {1, 4096},
+                {1, 16384},
+                {2, 4096},
+                {4, 4096},
+                {8, 4096},
+                {8, 16384},
+                {16, 4096},
+                {32, 4096},
+                {64, 4096}},
+               {0}, false, true, 16, small);
+  bench_decode({{1, 4096}, {8, 4096}, {64, 4096}}, {0}, false, false, 16, small);
+}
+
 void bench_prefill(const std::vector<std::pair<int, int>>& shapes) {
   std::printf("MLA prefill attention (one sequence, causal, absorbed latent form), eager\n");
   std::printf("%7s %7s %6s | %10s | %12s %7s | %14s\n", "cached", "new", "kernel", "ms", "TFLOP/s(own)", "%gemm",
@@ -496,7 +515,7 @@ void bench_sampling() {
 
 int main(int argc, char** argv) {
   bool quick = false, expanded_only = false, decode_small = false, sampling_only = false, combine = false,
-       small_splits = false;
+       small_splits = false, small_rule = false;
   int only_b = 0, only_c = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) g_json = std::fopen(argv[++i], "w");
@@ -505,6 +524,8 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--decode-small")) decode_small = true;  // few-row decode shapes only
     else if (!std::strcmp(argv[i], "--combine"))
       combine = true;  // split counts x combine groups, few rows
+    else if (!std::strcmp(argv[i], "--small-rule"))
+      small_rule = true;  // the 16-head kernel at the rule's split counts
     else if (!std::strcmp(argv[i], "--small-splits"))
       small_splits = true;  // the 16-head kernel's split counts, forced
     else if (!std::strcmp(argv[i], "--sampling"))
@@ -542,6 +563,8 @@ int main(int argc, char** argv) {
     bench_combine_sweep();
   } else if (small_splits) {
     bench_small_split_sweep();
+  } else if (small_rule) {
+    bench_small_rule();
   } else if (sampling_only) {
     bench_sampling();
   } else if (decode_small) {

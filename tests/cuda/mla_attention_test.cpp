@@ -421,6 +421,67 @@ TEST_F(CudaMlaAttention, CombineBlocksKeepTheBits) {
   ASSERT_TRUE(cuda::set_mla_combine_blocks(0));
 }
 
+// The 16-head kernel's splits combined in the kernel (knob
+// mla-small-fused-combine): within the bound of the reference and close to
+// the combine kernel's output, the same bits on a second run, the counters
+// left at zero, with empty splits, BF16 and FP8 caches; a grid of more than
+// one wave takes the combine kernel.
+TEST_F(CudaMlaAttention, FusedCombineAgrees) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  EXPECT_FALSE(cuda::set_mla_small_fused_combine(2));
+  constexpr int64_t kUnits = 256;
+  int* counters = nullptr;
+  ASSERT_EQ(cudaMalloc(&counters, kUnits * 2 * sizeof(int)), cudaSuccess);
+  ASSERT_EQ(cudaMemset(counters, 0, kUnits * 2 * sizeof(int)), cudaSuccess);
+  const cuda::MlaSync sync{counters, kUnits};
+  std::vector<SeqSpec> five;
+  for (int i = 0; i < 5; ++i) five.push_back({int(rng_() % 3000), 1});
+  std::vector<SeqSpec> many;  // 64 tokens x 12 splits: more than a wave of 396 or 264 slots
+  for (int i = 0; i < 64; ++i) many.push_back({int(rng_() % 1000) + 100, 1});
+  struct Case {
+    std::vector<SeqSpec> seqs;
+    std::vector<int> splits;
+    const char* what;
+  };
+  const std::vector<Case> cases{{{{4095, 1}}, {2, 3, 33, 64, 128}, "B=1 ctx 4096"},
+                                {five, {7, 64}, "B=5 random contexts"},
+                                {many, {12}, "B=64, more than a wave"}};
+  for (bool fp8 : {false, true})
+    for (const Case& cs : cases) {
+      SCOPED_TRACE(std::string(cs.what) + (fp8 ? ", FP8 cache" : ", BF16 cache"));
+      PagedCase c = make_case(rng_, cs.seqs, 64, 576);
+      Tensor q = random_f32(rng_, {c.T, 32, 576}, 1.5f);
+      const float scale = 1.f / std::sqrt(192.f);
+      Tensor& cache_f32 = c.cache_f32;
+      if (fp8) {  // e4m3-representable keys: the FP8 cache holds exactly what the reference reads
+        float* v = cache_f32.ptr<float>();
+        for (int64_t i = 0; i < cache_f32.numel(); ++i)
+          if (!std::isnan(v[i])) v[i] = fp8_e4m3_to_f32(f32_to_fp8_e4m3(v[i]));
+      }
+      Tensor ref = Tensor::empty(DType::F32, {c.T, 32, 512});
+      cpu::mla_attention(q, cache_f32, c.host, scale, 512, ref);
+      Tensor dq = upload(q, DType::BF16), dcache = upload(cache_f32, fp8 ? DType::F8_E4M3 : DType::BF16);
+      for (int S : cs.splits) {
+        auto run = [&](int fused) {
+          EXPECT_TRUE(cuda::set_mla_small_fused_combine(fused));
+          Tensor out = poisoned(DType::BF16, {c.T, 32, 512});
+          cuda::mla_attention_with(cuda::MlaKernel::kSmall, S, dq, dcache, c.dev, scale, 512, out, gpu().allocator(),
+                                   gpu().stream(), sync);
+          return download_f32(out);  // bf16 -> f32 is exact
+        };
+        const std::vector<float> kernel = run(0), fused = run(1), again = run(1);
+        EXPECT_LT(rel_err(fused, ref.ptr<float>(), size_t(ref.numel())), 1e-2) << "splits " << S;
+        EXPECT_LT(rel_err(fused, kernel.data(), kernel.size()), 1e-2) << "splits " << S;
+        EXPECT_EQ(std::memcmp(fused.data(), again.data(), fused.size() * sizeof(float)), 0) << "splits " << S;
+        std::vector<int> left(size_t(kUnits) * 2);
+        ASSERT_EQ(cudaMemcpy(left.data(), counters, left.size() * sizeof(int), cudaMemcpyDeviceToHost), cudaSuccess);
+        EXPECT_EQ(std::count(left.begin(), left.end(), 0), int64_t(left.size())) << "splits " << S;
+      }
+    }
+  EXPECT_TRUE(cuda::set_mla_small_fused_combine(0));
+  cudaFree(counters);
+}
+
 TEST_F(CudaMlaAttention, TinyModelShapeGeneric) {
   SCOPED_TRACE("seed " + std::to_string(seed_));
   check_case(rng_, {{0, 13}, {30, 1}, {7, 5}}, 16, 4, 80, 64, {cuda::MlaKernel::kGeneric}, {0, 1, 3}, "tiny");

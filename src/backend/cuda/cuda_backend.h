@@ -110,6 +110,10 @@ class CudaBackend final : public Backend {
   std::unique_ptr<CudaAllocator> alloc_;
   int next_graph_pool_ = 1;
   unsigned* front_barrier_ = nullptr;  // mla_front's grid barrier: two words, zeroed once
+  // The 16-head MLA kernel's in-kernel combine: two counters a (token,
+  // 16-head block), zeroed once (each launch leaves them zero).
+  static constexpr int64_t kMlaSyncUnits = 16384;
+  int* mla_sync_ = nullptr;
   std::unique_ptr<PinnedStaging> staging_;  // small uploads without waiting for the stream
 };
 

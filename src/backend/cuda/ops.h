@@ -41,17 +41,27 @@ void mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeP
 // Paged latent attention. Picks the tensor-core kernel for DeepSeek-V3's
 // shape (L 576, v_dim 512, heads a multiple of 64, BF16 q/cache) and a
 // generic CUDA-core kernel otherwise. Split-K partials come from `scratch`.
-void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m,
-                   float softmax_scale, int v_dim, Tensor& out, Allocator& scratch,
-                   cudaStream_t stream);
+// `sync`: MlaSync's counters (zero between calls) where the 16-head kernel
+// may combine its splits in the kernel (knob mla-small-fused-combine).
+struct MlaSync {
+  int* counters = nullptr;  // two a (token, 16-head block)
+  int64_t units = 0;        // how many (token, 16-head block) units they cover
+};
+void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float softmax_scale, int v_dim,
+                   Tensor& out, Allocator& scratch, cudaStream_t stream, MlaSync sync = {});
 
 // Which attention kernel mla_attention uses; for tests and benchmarks.
 // kWs: the warp-specialized wgmma kernel (BF16 cache only). kSmall: 16
 // heads per CTA (BF16 or FP8 cache; any multiple of 16 heads): few-row decode.
 enum class MlaKernel { kAuto, kGeneric, kMma, kWgmma, kWs, kSmall };
-void mla_attention_with(MlaKernel kernel, int num_splits /* 0 = auto */, const Tensor& q,
-                        const Tensor& cache, const AttentionMetadata& m, float softmax_scale,
-                        int v_dim, Tensor& out, Allocator& scratch, cudaStream_t stream);
+void mla_attention_with(MlaKernel kernel, int num_splits /* 0 = auto */, const Tensor& q, const Tensor& cache,
+                        const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out, Allocator& scratch,
+                        cudaStream_t stream, MlaSync sync = {});
+// Knob "mla-small-fused-combine" (SABLE_MLA_SMALL_FUSED_COMBINE): 1, the
+// 16-head kernel combines its splits in the kernel where the call has sync
+// counters for its units, at most 128 splits, and its grid is one wave; 0
+// (the default), the combine kernel. False for other values.
+bool set_mla_small_fused_combine(int on);
 // The least 64-key tiles per split of the tensor-core kernels (0: the rule,
 // else 1..64; SABLE_MLA_SPLIT_TILES at first use); for tests and benchmarks.
 // False for a value outside 0..64.
