@@ -442,10 +442,12 @@ TEST_F(CudaMlaAttention, FusedCombineAgrees) {
     std::vector<SeqSpec> seqs;
     std::vector<int> splits;
     const char* what;
+    std::vector<bool> in_kernel;  // per split count: the launcher's rule takes the in-kernel combine
   };
-  const std::vector<Case> cases{{{{4095, 1}}, {2, 3, 33, 64, 128}, "B=1 ctx 4096"},
-                                {five, {7, 64}, "B=5 random contexts"},
-                                {many, {12}, "B=64, more than a wave"}};
+  // 2 units (32 heads) a token; a wave is 264 (BF16) or 396 (FP8) CTAs on 132 SMs, at least 128 on any Hopper part.
+  const std::vector<Case> cases{{{{4095, 1}}, {2, 3, 33, 64}, "B=1 ctx 4096", {true, true, true, true}},
+                                {five, {7, 12}, "B=5 random contexts", {true, true}},
+                                {many, {12}, "B=64, more than a wave", {false}}};
   for (bool fp8 : {false, true})
     for (const Case& cs : cases) {
       SCOPED_TRACE(std::string(cs.what) + (fp8 ? ", FP8 cache" : ", BF16 cache"));
@@ -461,7 +463,8 @@ TEST_F(CudaMlaAttention, FusedCombineAgrees) {
       Tensor ref = Tensor::empty(DType::F32, {c.T, 32, 512});
       cpu::mla_attention(q, cache_f32, c.host, scale, 512, ref);
       Tensor dq = upload(q, DType::BF16), dcache = upload(cache_f32, fp8 ? DType::F8_E4M3 : DType::BF16);
-      for (int S : cs.splits) {
+      for (size_t si = 0; si < cs.splits.size(); ++si) {
+        const int S = cs.splits[si];
         auto run = [&](int fused) {
           EXPECT_TRUE(cuda::set_mla_small_fused_combine(fused));
           Tensor out = poisoned(DType::BF16, {c.T, 32, 512});
@@ -470,6 +473,10 @@ TEST_F(CudaMlaAttention, FusedCombineAgrees) {
           return download_f32(out);  // bf16 -> f32 is exact
         };
         const std::vector<float> kernel = run(0), fused = run(1), again = run(1);
+        // Where the rule says in kernel, no combine kernel runs: the poisoned
+        // output holds the right values only if the kernel combined them.
+        EXPECT_TRUE(cuda::set_mla_small_fused_combine(1));
+        EXPECT_EQ(cuda::mla_small_combines_in_kernel(c.T, 32, S, fp8, sync), cs.in_kernel[si]) << "splits " << S;
         EXPECT_LT(rel_err(fused, ref.ptr<float>(), size_t(ref.numel())), 1e-2) << "splits " << S;
         EXPECT_LT(rel_err(fused, kernel.data(), kernel.size()), 1e-2) << "splits " << S;
         EXPECT_EQ(std::memcmp(fused.data(), again.data(), fused.size() * sizeof(float)), 0) << "splits " << S;

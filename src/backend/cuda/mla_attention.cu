@@ -363,6 +363,13 @@ bool set_mla_combine_blocks(int blocks) { return g_combine_blocks.set(blocks); }
 bool set_mla_small_fused_combine(int on) { return g_small_fused_combine.set(on); }
 int mla_small_ctas_per_sm(bool fp8_cache) { return mla::small_ctas_per_sm(fp8_cache); }
 
+bool mla_small_combines_in_kernel(int64_t T, int64_t H, int S, bool fp8_cache, MlaSync sync) {
+  const int64_t units16 = T * (H / mla::kSmallHeads);
+  return S > 1 && S <= mla::kMlaSmallFusedMaxSplits && g_small_fused_combine.get() == 1 && sync.counters != nullptr &&
+         units16 <= sync.units && !skipped(kSkipCombine) &&
+         units16 * S <= int64_t(mla_small_ctas_per_sm(fp8_cache)) * sm_count();
+}
+
 void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache,
                         const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out, Allocator& scratch,
                         cudaStream_t stream, MlaSync sync) {
@@ -439,10 +446,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
   }
   // The 16-head kernel's splits combine in the kernel (mla_small_combine.cuh)
   // only where its grid is one wave: every CTA of a token resident at once.
-  const int64_t units16 = T * (H / mla::kSmallHeads);
-  const bool fused = small && S > 1 && S <= mla::kMlaSmallFusedMaxSplits && g_small_fused_combine.get() == 1 &&
-                     sync.counters != nullptr && units16 <= sync.units && !skipped(kSkipCombine) &&
-                     units16 * S <= int64_t(mla_small_ctas_per_sm(fp8_cache)) * sm_count();
+  const bool fused = small && mla_small_combines_in_kernel(T, H, S, fp8_cache, sync);
   a.sync = fused ? sync.counters : nullptr;
 
   if (small) {

@@ -62,6 +62,9 @@ void mla_attention_with(MlaKernel kernel, int num_splits /* 0 = auto */, const T
 // counters for its units, at most 128 splits, and its grid is one wave; 0
 // (the default), the combine kernel. False for other values.
 bool set_mla_small_fused_combine(int on);
+// Whether a 16-head kernel call of T tokens x H heads at S splits combines
+// them in the kernel (the rule above); for tests.
+bool mla_small_combines_in_kernel(int64_t T, int64_t H, int S, bool fp8_cache, MlaSync sync);
 // The least 64-key tiles per split of the tensor-core kernels (0: the rule,
 // else 1..64; SABLE_MLA_SPLIT_TILES at first use); for tests and benchmarks.
 // False for a value outside 0..64.
