@@ -535,7 +535,12 @@ int main(int argc, char** argv) {
       // e.g. skip=128 (the MLA combine left out) to see the attention kernel alone
       const std::string kv = argv[++i];
       const size_t eq = kv.find('=');
-      if (eq == std::string::npos || !cuda::set_knob(kv.substr(0, eq), std::atoi(kv.c_str() + eq + 1))) {
+      // The value must be a whole integer: "skip=abc" would otherwise set 0 silently.
+      char* end = nullptr;
+      const long v = eq == std::string::npos ? 0 : std::strtol(kv.c_str() + eq + 1, &end, 10);
+      const bool number =
+          end != nullptr && end != kv.c_str() + eq + 1 && *end == '\0' && v >= INT32_MIN && v <= INT32_MAX;
+      if (!number || !cuda::set_knob(kv.substr(0, eq), int(v))) {
         std::fprintf(stderr, "bench_cuda_attention: --knob %s: want NAME=VALUE of one of these knobs:\n", kv.c_str());
         for (const std::string& h : cuda::knob_help()) std::fprintf(stderr, "  %s\n", h.c_str());
         return 2;
