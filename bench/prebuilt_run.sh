@@ -25,7 +25,8 @@
 # at batch 1 and 8, --ab mla-combine-groups=1,0), splits16 (bench_cuda_attention
 # --small-splits: the 16-head kernel's split counts, forced), fusedab (the MLA
 # tests, then bench_cuda_attention --small-rule alternated $FA_ROUNDS times over
-# b/bench_cuda_attention_base and mla-small-fused-combine=0 / 1).
+# b/bench_cuda_attention_base and mla-small-fused-combine=0 / 1; a base binary
+# comes from bench/build_ab_base.sh).
 # Results under $OUT; copy what matters into bench/results/.
 set -u
 O=${OUT:-/tmp/out}; mkdir -p b "$O"
