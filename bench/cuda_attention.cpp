@@ -56,6 +56,7 @@ int main() {
 #include "backend/cuda/knobs.h"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/sampling.h"
+#include "bench/stats.h"
 #include "core/dtype.h"
 #include "cuda_bench_check.h"
 #include "cuda_graph_timing.h"
@@ -535,12 +536,9 @@ int main(int argc, char** argv) {
       // e.g. skip=128 (the MLA combine left out) to see the attention kernel alone
       const std::string kv = argv[++i];
       const size_t eq = kv.find('=');
-      // The value must be a whole integer: "skip=abc" would otherwise set 0 silently.
-      char* end = nullptr;
-      const long v = eq == std::string::npos ? 0 : std::strtol(kv.c_str() + eq + 1, &end, 10);
-      const bool number =
-          end != nullptr && end != kv.c_str() + eq + 1 && *end == '\0' && v >= INT32_MIN && v <= INT32_MAX;
-      if (!number || !cuda::set_knob(kv.substr(0, eq), int(v))) {
+      // One whole number (the bench library's parser): "skip=abc" would otherwise set 0 silently.
+      const auto v = bench::parse_int_list(eq == std::string::npos ? "" : kv.substr(eq + 1));
+      if (!v.is_ok() || v->size() != 1 || !cuda::set_knob(kv.substr(0, eq), v->front())) {
         std::fprintf(stderr, "bench_cuda_attention: --knob %s: want NAME=VALUE of one of these knobs:\n", kv.c_str());
         for (const std::string& h : cuda::knob_help()) std::fprintf(stderr, "  %s\n", h.c_str());
         return 2;
