@@ -1,5 +1,5 @@
-// Kernel benchmark of the CUDA attention and the other non-GEMM ops at
-// DeepSeek-V3 shapes. Prints achieved GB/s and TFLOP/s beside ceilings
+// Kernel benchmark of the CUDA MLA attention at DeepSeek-V3 shapes (the
+// other non-GEMM ops: bench_cuda_ops). Prints achieved GB/s and TFLOP/s beside ceilings
 // measured in the same run: a device-to-device copy (bytes read + written)
 // and a cuBLAS bf16 GEMM at 8192^3 on random data.
 //
@@ -22,14 +22,8 @@
 // same causal attention at q/k 192, v 128 over up-projected keys, counted as
 // SDPA counts it.
 //
-// MLA's per-head matmuls at decode (W_UK into the query with the q_rope copy,
-// W_UV out of the latent output): the streaming kernels (head_gemv.h, the
-// default up to 16 tokens) beside cuBLAS strided-batched (what batch-invariant
-// mode takes). Bytes = the 16.8 MB weight + activations read + output
-// written; each call reads the next of 6 weight copies (100 MB, past the
-// 50 MB L2), as each layer reads its own.
-//
-// Usage: bench_cuda_attention [--json FILE] [--quick]
+// Usage: bench_cuda_attention [--json FILE] [--quick | --expanded | --decode-small | --combine |
+//                              --small-rule | --small-splits | --decode B:C] [--knob NAME=V]
 #ifndef SABLE_HAVE_CUDA
 #include <cstdio>
 int main() {
@@ -37,7 +31,6 @@ int main() {
   return 0;
 }
 #else
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -49,94 +42,17 @@ int main() {
 #include <string>
 #include <vector>
 
-#include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/device_info.h"
-#include "backend/cuda/head_gemv.h"
 #include "backend/cuda/knobs.h"
 #include "backend/cuda/ops.h"
-#include "backend/cuda/sampling.h"
 #include "bench/stats.h"
-#include "core/dtype.h"
-#include "cuda_bench_check.h"
-#include "cuda_graph_timing.h"
+#include "cuda_bench_common.h"
 
 using namespace sable;
+using namespace sable::bench_cuda;
 
 namespace {
-
-FILE* g_json = nullptr;
-cuda::CudaBackend* g_be = nullptr;
-cudaStream_t g_s;
-double g_copy_gbps = 0, g_gemm_tflops = 0;
-
-// Fast host pseudo-random bf16 in about [-2, 2] (xorshift; not zeros: zeros
-// time differently).
-void fill_random_bf16(std::vector<uint16_t>& v, uint64_t seed) {
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (auto& e : v) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    const float f = (float(uint32_t(x >> 40) & 0xFFFF) / 32768.f - 1.f) * 2.f;
-    e = f32_to_bf16(f);
-  }
-}
-
-// A device BF16 tensor of random values: a 32 MiB random block repeated.
-Tensor random_device_bf16(Shape shape, uint64_t seed) {
-  Tensor t = g_be->empty(DType::BF16, shape);
-  const size_t n = size_t(t.numel()), chunk = std::min<size_t>(n, size_t(16) << 20);
-  std::vector<uint16_t> h(chunk);
-  fill_random_bf16(h, seed);
-  for (size_t off = 0; off < n; off += chunk) {
-    const size_t m = std::min(chunk, n - off);
-    CK(cudaMemcpyAsync(t.ptr<uint16_t>() + off, h.data(), m * 2, cudaMemcpyHostToDevice, g_s));
-    CK(cudaStreamSynchronize(g_s));
-  }
-  return t;
-}
-
-Tensor device_i32(const std::vector<int32_t>& v, Shape shape) {
-  Tensor h = Tensor::empty(DType::I32, shape);
-  std::memcpy(h.data(), v.data(), v.size() * 4);
-  return g_be->to_device(h);
-}
-
-// Seconds per call: fn(i) captured `iters` times into a graph, replayed.
-double time_graph(const std::function<void(int)>& fn, int iters = 20, int reps = 7) {
-  return graph_seconds_per_call(g_s, fn, iters, reps, cudaStreamCaptureModeRelaxed);
-}
-
-// Seconds per call, eager, for long calls.
-double time_eager(const std::function<void()>& fn, int reps = 3) { return eager_seconds_per_call(g_s, fn, reps); }
-
-void measure_ceilings() {
-  const size_t n = size_t(1) << 30;  // 1 Gi bf16 = 2 GiB
-  Tensor a = random_device_bf16({int64_t(n)}, 1), b = g_be->empty(DType::BF16, {int64_t(n)});
-  const double t = time_eager([&] { CK(cudaMemcpyAsync(b.data(), a.data(), n * 2, cudaMemcpyDeviceToDevice, g_s)); }, 10);
-  g_copy_gbps = 2.0 * double(n) * 2 / t / 1e9;
-  const int M = 8192;
-  Tensor x = random_device_bf16({M, M}, 2), w = random_device_bf16({M, M}, 3), y = g_be->empty(DType::BF16, {M, M});
-  cublasHandle_t h = g_be->cublas();
-  const float alpha = 1.f, beta = 0.f;
-  const double tg = time_eager(
-      [&] {
-        if (cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, M, M, M, &alpha, w.data(), CUDA_R_16BF, M, x.data(), CUDA_R_16BF,
-                         M, &beta, y.data(), CUDA_R_16BF, M, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) !=
-            CUBLAS_STATUS_SUCCESS) {
-          std::fprintf(stderr, "cublasGemmEx failed\n");
-          std::exit(1);
-        }
-      },
-      10);
-  g_gemm_tflops = 2.0 * M * double(M) * M / tg / 1e12;
-  std::printf("ceilings: device-to-device copy %.0f GB/s (read + write), cuBLAS bf16 GEMM 8192^3 %.0f TFLOP/s\n\n",
-              g_copy_gbps, g_gemm_tflops);
-  if (g_json)
-    std::fprintf(g_json, "{\"op\":\"ceilings\",\"copy_GBps\":%.1f,\"gemm_bf16_TFLOPs\":%.1f}\n", g_copy_gbps,
-                 g_gemm_tflops);
-}
 
 constexpr int kHeads = 128, kL = 576, kDv = 512, kBlock = 64;
 constexpr float kScale = 0.1352f;  // 1/sqrt(192) * mscale^2 at factor 40
@@ -376,151 +292,21 @@ void bench_prefill_expanded(const std::vector<std::pair<int, int>>& shapes) {
   std::printf("\n");
 }
 
-void report_bw(const char* op, const char* shape, double t, double bytes) {
-  const double gbps = bytes / t / 1e9;
-  std::printf("%-16s %-22s | %9.2f us %9.0f GB/s %6.1f%%\n", op, shape, t * 1e6, gbps, 100 * gbps / g_copy_gbps);
-  if (g_json)
-    std::fprintf(g_json, "{\"op\":\"%s\",\"shape\":\"%s\",\"us\":%.3f,\"GBps\":%.1f,\"pct_copy\":%.1f}\n", op, shape,
-                 t * 1e6, gbps, 100 * gbps / g_copy_gbps);
-}
-
-void bench_elementwise() {
-  std::printf("other ops (bytes = inputs read once + outputs written once), time per call under CUDA graphs\n");
-  const int H = 7168, I = 2048 * 9;  // I: the dense MLP's 18432
-  for (int T : {64, 4096}) {
-    char shape[64];
-    Tensor x = random_device_bf16({T, H}, 40), w = random_device_bf16({H}, 41), out = g_be->empty(DType::BF16, {T, H});
-    Tensor r = random_device_bf16({T, H}, 42);
-    std::snprintf(shape, sizeof shape, "[%d, %d]", T, H);
-    report_bw("rms_norm", shape, time_graph([&](int) { cuda::rms_norm(x, w, 1e-6f, out, g_s); }), 2.0 * T * H * 2);
-    report_bw("add_rms_norm", shape,
-              time_graph([&](int) { cuda::add_rms_norm(r, x, w, 1e-6f, out, g_s); }), 4.0 * T * H * 2);
-    Tensor g = random_device_bf16({T, I}, 43), u = random_device_bf16({T, I}, 44), o = g_be->empty(DType::BF16, {T, I});
-    std::snprintf(shape, sizeof shape, "[%d, %d]", T, I);
-    report_bw("silu_and_mul", shape, time_graph([&](int) { cuda::silu_and_mul(g, u, o, g_s); }), 3.0 * T * I * 2);
-    // mla_write_kv: read [T, 576], write T rows of the cache.
-    Tensor kv = random_device_bf16({T, kL}, 45), nw = random_device_bf16({512}, 46);
-    Tensor cache = g_be->empty(DType::BF16, {(T + 63) / 64, 64, kL});
-    std::vector<int32_t> slots(static_cast<size_t>(T)), pos(static_cast<size_t>(T));
-    for (int i = 0; i < T; ++i) slots[size_t(i)] = i, pos[size_t(i)] = 1000 + i;
-    std::vector<float> inv(32);
-    for (int i = 0; i < 32; ++i) inv[size_t(i)] = std::pow(10000.f, -i / 32.f);
-    Tensor hinv = Tensor::empty(DType::F32, {32});
-    std::memcpy(hinv.data(), inv.data(), 128);
-    RopeParams rp;
-    rp.inv_freq = g_be->to_device(hinv);
-    AttentionMetadata m;
-    m.slot_mapping = device_i32(slots, {T});
-    m.positions = device_i32(pos, {T});
-    std::snprintf(shape, sizeof shape, "[%d, %d]", T, kL);
-    report_bw("mla_write_kv", shape,
-              time_graph([&](int) { cuda::mla_write_kv(kv, nw, 1e-6f, rp, m, cache, g_s); }), 2.0 * T * kL * 2);
-    Tensor q = random_device_bf16({T, kHeads, 192}, 47);
-    std::snprintf(shape, sizeof shape, "[%d, %d, 64 of 192]", T, kHeads);
-    report_bw("rope(q)", shape, time_graph([&](int) { cuda::rope(q, 128, 64, m.positions, rp, g_s); }),
-              2.0 * T * kHeads * 64 * 2);
-    Tensor logits = g_be->empty(DType::F32, {T, 256}), bias = g_be->empty(DType::F32, {256});
-    CK(cudaMemsetAsync(logits.data(), 0x3c, logits.nbytes(), g_s));
-    CK(cudaMemsetAsync(bias.data(), 0x1c, bias.nbytes(), g_s));
-    Tensor ids = g_be->empty(DType::I32, {T, 8}), tw = g_be->empty(DType::F32, {T, 8});
-    MoeRoutingParams mp{256, 8, 8, 4, true, 2.5f};
-    std::snprintf(shape, sizeof shape, "[%d, 256] top 8", T);
-    report_bw("moe_route", shape, time_graph([&](int) { cuda::moe_route(logits, bias, mp, ids, tw, g_s); }),
-              double(T) * 256 * 4 + double(T) * 8 * 8);
-  }
-  std::printf("\n");
-}
-
-void bench_head_matmul() {
-  std::printf("MLA per-head matmuls (heads %d, nope 128, rope 64, kv_lora 512, v 128), time per call under CUDA graphs\n",
-              kHeads);
-  constexpr int kCopies = 6;
-  std::vector<Tensor> w_uk, w_uv;
-  for (int i = 0; i < kCopies; ++i) {
-    w_uk.push_back(random_device_bf16({kHeads, 128, 512}, 60 + i));  // [heads, nope, kv_lora]
-    w_uv.push_back(random_device_bf16({kHeads, 128, 512}, 70 + i));  // [heads, v, kv_lora]
-  }
-  const double w_bytes = double(kHeads) * 128 * 512 * 2;
-  const bool saved = cuda::batch_invariant();
-  const int64_t saved_max = cuda::head_gemv_auto_max_tokens();
-  cuda::set_head_gemv_auto_max_tokens(cuda::kHeadGemvMaxT);  // the streaming rows at every T they take
-  for (int T : {1, 2, 8}) {
-    Tensor q = random_device_bf16({T, kHeads, 192}, 50), q_latent = g_be->empty(DType::BF16, {T, kHeads, kL});
-    Tensor o_latent = random_device_bf16({T, kHeads, kDv}, 51), o = g_be->empty(DType::BF16, {T, kHeads, 128});
-    for (bool cublas : {false, true}) {
-      cuda::set_batch_invariant(cublas);  // batch-invariant mode keeps cuBLAS at every T
-      char shape[64];
-      std::snprintf(shape, sizeof shape, "T=%d %s", T, cublas ? "cublas" : "streaming");
-      report_bw("mla_absorb_q", shape, time_graph([&](int i) {
-                  g_be->mla_absorb_q(q, w_uk[size_t(i % kCopies)], q_latent, nullptr, nullptr);
-                }),
-                w_bytes + double(T) * kHeads * (192 + kL) * 2);
-      report_bw("head_matmul W_UV", shape,
-                time_graph([&](int i) { g_be->head_matmul(o_latent, w_uv[size_t(i % kCopies)], true, o); }),
-                w_bytes + double(T) * kHeads * (kDv + 128) * 2);
-    }
-  }
-  cuda::set_batch_invariant(saved);
-  cuda::set_head_gemv_auto_max_tokens(saved_max);
-  std::printf("\n");
-}
-
-void bench_sampling() {
-  std::printf("sampling, vocab 129280, time per call under CUDA graphs\n");
-  const int V = 129280;
-  const int was_split = cuda::sampling_split();
-  for (int N : {1, 64, 256}) {
-    Tensor l = g_be->empty(DType::F32, {N, V});
-    {
-      std::vector<float> h(static_cast<size_t>(N) * V);
-      uint64_t x = 7;
-      for (auto& v : h) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; v = float(int(x >> 40) % 2000) / 100.f - 10.f; }
-      CK(cudaMemcpyAsync(l.data(), h.data(), h.size() * 4, cudaMemcpyHostToDevice, g_s));
-      CK(cudaStreamSynchronize(g_s));
-    }
-    auto fvec = [&](float v) { Tensor h = Tensor::empty(DType::F32, {N}); std::fill(h.ptr<float>(), h.ptr<float>() + N, v); return g_be->to_device(h); };
-    Tensor temp = fvec(0.8f), topp = fvec(0.9f), minp = fvec(0.f), out = g_be->empty(DType::I32, {N});
-    Tensor hk = Tensor::empty(DType::I32, {N});
-    std::fill(hk.ptr<int32_t>(), hk.ptr<int32_t>() + N, 50);
-    Tensor topk = g_be->to_device(hk);
-    Tensor hs = Tensor::empty(DType::U64, {N});
-    for (int i = 0; i < N; ++i) hs.ptr<uint64_t>()[i] = uint64_t(i) * 7919;
-    Tensor seeds = g_be->to_device(hs);
-    Tensor scratch = g_be->empty(DType::U8, {cuda::sample_scratch_bytes(N, V)});
-    char shape[96];
-    // Both samplers in the same run: rows split over blocks (sampling-split
-    // 2) against one block a row (0).
-    for (int split : {2, 0}) {
-      cuda::set_sampling_split(split);
-      const char* how = split ? "split" : "block/row";
-      std::snprintf(shape, sizeof shape, "[%d, %d] argmax %s", N, V, how);
-      report_bw("sample", shape, time_graph([&](int) { cuda::argmax(l, scratch, out, g_s); }), double(N) * V * 4);
-      cuda::SamplingParams p;
-      p.temperature = temp.ptr<float>();
-      p.seed = seeds.ptr<uint64_t>();
-      p.any_top_k = p.any_top_p = false;
-      std::snprintf(shape, sizeof shape, "[%d, %d] T=0.8 %s", N, V, how);
-      report_bw("sample", shape, time_graph([&](int) { cuda::sample(l, p, scratch, out, g_s); }), double(N) * V * 4);
-      p.top_k = topk.ptr<int32_t>();
-      p.top_p = topp.ptr<float>();
-      p.any_top_k = p.any_top_p = true;
-      std::snprintf(shape, sizeof shape, "[%d, %d] k50 p0.9 %s", N, V, how);
-      report_bw("sample", shape, time_graph([&](int) { cuda::sample(l, p, scratch, out, g_s); }), double(N) * V * 4);
-    }
-    cuda::set_sampling_split(was_split);
-  }
-  std::printf("\n");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, expanded_only = false, decode_small = false, sampling_only = false, combine = false,
-       small_splits = false, small_rule = false;
+  bool quick = false, expanded_only = false, decode_small = false, combine = false, small_splits = false,
+       small_rule = false;
   int only_b = 0, only_c = 0;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) g_json = std::fopen(argv[++i], "w");
-    else if (!std::strcmp(argv[i], "--quick")) quick = true;
+    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) {
+      g_json = std::fopen(argv[++i], "w");
+      if (!g_json) {
+        std::fprintf(stderr, "bench_cuda_attention: --json %s: cannot open it for writing\n", argv[i]);
+        return 2;
+      }
+    } else if (!std::strcmp(argv[i], "--quick"))
+      quick = true;
     else if (!std::strcmp(argv[i], "--expanded")) expanded_only = true;  // the expanded prefill table only
     else if (!std::strcmp(argv[i], "--decode-small")) decode_small = true;  // few-row decode shapes only
     else if (!std::strcmp(argv[i], "--combine"))
@@ -529,8 +315,6 @@ int main(int argc, char** argv) {
       small_rule = true;  // the 16-head kernel at the rule's split counts
     else if (!std::strcmp(argv[i], "--small-splits"))
       small_splits = true;  // the 16-head kernel's split counts, forced
-    else if (!std::strcmp(argv[i], "--sampling"))
-      sampling_only = true;  // the sampling table only
     else if (!std::strcmp(argv[i], "--knob") && i + 1 < argc) {
       // --knob NAME=V: a runtime knob of the CUDA backend (backend/cuda/knobs.h) for the whole run,
       // e.g. skip=128 (the MLA combine left out) to see the attention kernel alone
@@ -546,7 +330,17 @@ int main(int argc, char** argv) {
       std::printf("knob %s\n", kv.c_str());
     } else if (!std::strcmp(argv[i], "--decode") && i + 1 < argc) {
       // --decode B:C: that one decode shape only (for ncu), e.g. 64:4096
-      if (std::sscanf(argv[++i], "%d:%d", &only_b, &only_c) != 2) only_b = 0;
+      if (std::sscanf(argv[++i], "%d:%d", &only_b, &only_c) != 2 || only_b <= 0 || only_c <= 0) {
+        std::fprintf(stderr, "bench_cuda_attention: --decode %s: want BATCH:CONTEXT, e.g. 64:4096\n", argv[i]);
+        return 2;
+      }
+    } else {
+      // The sampling, elementwise and per-head matmul tables moved to bench_cuda_ops.
+      std::fprintf(stderr,
+                   "bench_cuda_attention: unknown argument '%s' (usage at the top of bench/cuda_attention.cpp; "
+                   "--sampling and the other non-attention tables are bench_cuda_ops)\n",
+                   argv[i]);
+      return 2;
     }
   }
   if (cuda::device_count() == 0) {
@@ -568,8 +362,6 @@ int main(int argc, char** argv) {
     bench_small_split_sweep();
   } else if (small_rule) {
     bench_small_rule();
-  } else if (sampling_only) {
-    bench_sampling();
   } else if (decode_small) {
     bench_decode({{1, 512}, {1, 4096}, {2, 512}, {4, 512}, {8, 512}, {8, 4096}, {16, 4096}, {32, 4096}, {64, 4096}},
                  {0}, false);
@@ -582,7 +374,6 @@ int main(int argc, char** argv) {
     bench_decode({{1, 4096}, {64, 4096}}, {0}, false, true);
     bench_prefill({{0, 4096}});
     bench_prefill_expanded({{0, 4096}});
-    bench_head_matmul();
   } else {
     bench_decode({{1, 512}, {8, 512}, {1, 4096}, {8, 4096}, {32, 4096}, {64, 4096}, {128, 4096}, {64, 8192},
                   {128, 8192}, {1, 32768}});
@@ -592,9 +383,6 @@ int main(int argc, char** argv) {
     bench_heads_per_gpu();
     bench_prefill({{0, 4096}, {12288, 4096}, {0, 16384}});
     bench_prefill_expanded({{0, 4096}, {12288, 4096}, {0, 16384}, {0, 32768}});
-    bench_elementwise();
-    bench_head_matmul();
-    bench_sampling();
   }
   if (g_json) std::fclose(g_json);
   g_be = nullptr;

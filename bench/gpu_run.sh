@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # One call on the H200 machine: configure and build (-j16), run the GPU tests,
-# the kernel benchmarks (attention + other ops, GEMM family), the PyTorch
+# the kernel benchmarks (attention, other ops, GEMM family), the PyTorch
 # peers, and print a summary table. At most 8 files come back from the device
 # tool, so $OUT ends with four: summary.md, test_cuda.log, bench_serve.json
-# and raw.tar.gz holding the rest (build.log bench_attention.{txt,jsonl}
+# and raw.tar.gz holding the rest (build.log bench_attention.{txt,jsonl} bench_ops.{txt,jsonl}
 # bench_gemm.{txt,jsonl} peers.jsonl e2e_{bf16,fp8}.txt hf_baseline.txt
 # bench_serve_server.log); bench/save_results.sh reads both forms.
 # Run from the repository root, after ./scripts/pack_device_deps.sh here and
@@ -54,7 +54,7 @@ stamp() { echo "[gpu_run +$(( $(date +%s) - t0 ))s] $*"; }
 
 targets=""
 [ -z "${SKIP_TESTS:-}" ] && targets="test_cuda"
-[ -z "${SKIP_KERNELS:-}" ] && [ -z "${SKIP_ATTENTION:-}" ] && targets="$targets bench_cuda_attention"
+[ -z "${SKIP_KERNELS:-}" ] && [ -z "${SKIP_ATTENTION:-}" ] && targets="$targets bench_cuda_attention bench_cuda_ops"
 [ -z "${SKIP_KERNELS:-}" ] && [ -z "${SKIP_GEMM:-}" ] && [ -f bench/cuda_gemm.cpp ] && targets="$targets bench_cuda_gemm"
 { [ -z "${SKIP_E2E:-}" ] || [ -n "${PROFILE_DECODE:-}" ] || [ -n "${NCU_KERNEL:-}" ]; } && targets="$targets bench_gpu_e2e"
 [ -z "${SKIP_SERVE_BENCH:-}" ] && targets="$targets sable"
@@ -101,6 +101,11 @@ timeout 240 ./$BUILD/bench/bench_cuda_attention --json "$OUT/bench_attention.jso
   > "$OUT/bench_attention.txt" 2>&1
 stamp "bench_cuda_attention rc=$?"
 cat "$OUT/bench_attention.txt"
+if [ -z "${ATTN_ARGS:-}" ]; then
+  timeout 120 ./$BUILD/bench/bench_cuda_ops --json "$OUT/bench_ops.jsonl" ${QUICK:+--quick} > "$OUT/bench_ops.txt" 2>&1
+  stamp "bench_cuda_ops rc=$?"
+  cat "$OUT/bench_ops.txt"
+fi
 fi
 
 if [ -z "${SKIP_GEMM:-}" ] && [ -x ./$BUILD/bench/bench_cuda_gemm ]; then
@@ -123,7 +128,9 @@ if [ -z "${SKIP_PEERS:-}" ]; then
   stamp "torch_kernel_peers rc=$?"
 fi
 
-[ -f "$OUT/bench_attention.jsonl" ] && python3 bench/peers/attention_summary.py "$OUT/bench_attention.jsonl" "$OUT/peers.jsonl" >> "$OUT/summary.md" 2>&1
+# The other ops' rows (bench_cuda_ops) join the attention's in one summary.
+[ -f "$OUT/bench_attention.jsonl" ] && python3 bench/peers/attention_summary.py \
+  <(cat "$OUT/bench_attention.jsonl" "$OUT/bench_ops.jsonl" 2>/dev/null) "$OUT/peers.jsonl" >> "$OUT/summary.md" 2>&1
 [ -f "$OUT/bench_gemm.txt" ] && { echo "## bench_cuda_gemm"; echo '```'; cat "$OUT/bench_gemm.txt"; echo '```'; } >> "$OUT/summary.md"
 fi
 

@@ -1,15 +1,15 @@
 #!/bin/bash
 # A device run without a device build: binaries built here (Release, sm_90a,
 # -DSABLE_STATIC_RUNTIME=ON), stripped and compressed into gpu-bin/ (add it to
-# .git/info/exclude), carried with the tree. xz packs the four in ~13 MB
+# .git/info/exclude), carried with the tree. xz packs the five in ~15 MB
 # where gzip takes 23, and the carried tree must stay under 64 MiB. To prepare,
 # from the build directory:
-#   for b in sable tests/test_cuda bench/bench_cuda_attention bench/bench_gpu_e2e; do
+#   for b in sable tests/test_cuda bench/bench_cuda_attention bench/bench_cuda_ops bench/bench_gpu_e2e; do
 #     strip -o /tmp/x $b && xz -9 -T0 -c /tmp/x > $REPO/gpu-bin/$(basename $b).xz; done
 # (.gz files are unpacked too).
 # then on the device (carry .deps and gpu-bin): bash bench/prebuilt_run.sh "SECTIONS"
 # Sections, in the order given: samp_t (sampling and allocator tests, both
-# samplers), sampb (bench_cuda_attention --sampling), zf (bench_gpu_e2e FP8
+# samplers), sampb (bench_cuda_ops --sampling), zf (bench_gpu_e2e FP8
 # --ab alloc-zero-fill=1,0), fwd0z / fwd1 (forward, graph, engine tests with
 # every opt-in knob on, zero fill off / on), all (all of test_cuda, the
 # defaults), allz (all of test_cuda, knobs on, zero fill off), eng (sable
@@ -49,7 +49,7 @@ all) timeout 300 b/test_cuda --gtest_color=no > $O/t_all.log 2>&1; st "all tests
   grep -E "^\[  PASSED|FAILED|Failure" $O/t_all.log | head -20;;
 allz) SABLE_ALLOC_ZERO_FILL=0 SABLE_MLA_GRAPH_SPLITS=1 SABLE_PINNED_STAGING=1 SABLE_SAMPLING_SPLIT=1 timeout 300 b/test_cuda --gtest_color=no > $O/t_all0z.log 2>&1; st "all tests zero-fill=0 rc=$?"
   grep -E "^\[  PASSED|FAILED|Failure" $O/t_all0z.log | head -20;;
-sampb) timeout 90 b/bench_cuda_attention --sampling > $O/samp.txt 2>&1; st "samp bench rc=$?"; grep -E "copy|sample" $O/samp.txt | head -24;;
+sampb) timeout 90 b/bench_cuda_ops --sampling > $O/samp.txt 2>&1; st "samp bench rc=$?"; grep -E "copy|sample" $O/samp.txt | head -24;;
 zf) timeout 240 b/bench_gpu_e2e --preset dsv3-slice --layers 4 --fp8 --prefill ${ZF_PREFILL:-0} --batches 1,32 --ab alloc-zero-fill=1,0 > $O/zf.txt 2>&1; st "e2e zero-fill A/B rc=$?"
   grep -vE "^\s*$" $O/zf.txt | grep -E "\||captured|copy|rror" | head -30;;
 eng) for v in 1 0; do SABLE_MLA_GRAPH_SPLITS=$v SABLE_PINNED_STAGING=$v SABLE_SAMPLING_SPLIT=$v SABLE_ALLOC_ZERO_FILL=${ENG_ZF:-1} timeout 200 b/sable bench offline --model-preset dsv3-slice --layers 4 --quantization fp8 --device cuda --preset single,concurrent32 --disable-tqdm > $O/eng_$v.txt 2>&1; st "engine knobs=$v rc=$?"; grep -E "captured|Result|TPOT|ITL|rror" $O/eng_$v.txt | head -16; done;;

@@ -18,7 +18,7 @@ date=$(grep -m1 '^- date:' "$src/summary.md" | awk '{print $3}' | cut -c1-10)
 out="bench/results/${date:-$(date -u +%F)}-${commit:-unknown}.md"
 {
   cat "$src/summary.md"
-  for f in bench_attention.txt bench_gemm.txt; do
+  for f in bench_attention.txt bench_ops.txt bench_gemm.txt; do
     [ -f "$src/$f" ] && { echo; echo "## $f"; echo '```'; cat "$src/$f"; echo '```'; }
   done
   [ -f "$src/peers.jsonl" ] && { echo; echo "## torch_kernel_peers.py"; echo '```'; cat "$src/peers.jsonl"; echo '```'; }
