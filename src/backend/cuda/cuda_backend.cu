@@ -182,7 +182,7 @@ void CudaBackend::mla_attention_expanded(const Tensor& q, const Tensor& kv, cons
 void CudaBackend::mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float scale,
                                 int v_dim, Tensor& out) {
   if (skipped(kSkipAttention)) return;
-  cuda::mla_attention(q, cache, m, scale, v_dim, out, *alloc_, stream_, cuda::MlaSync{mla_sync_, kMlaSyncUnits});
+  cuda::mla_attention(q, cache, m, scale, v_dim, out, *alloc_, stream_, mla_sync());
 }
 void CudaBackend::add_inplace(Tensor& a, const Tensor& b) {
   if (skipped(kSkipElementwise)) return;

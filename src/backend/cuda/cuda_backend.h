@@ -13,6 +13,7 @@
 #include "backend/backend.h"
 #include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/cuda_allocator.h"
+#include "backend/cuda/ops.h"
 #include "backend/cuda/pinned_staging.h"
 
 struct cublasContext;
@@ -100,6 +101,9 @@ class CudaBackend final : public Backend {
   cublasContext* cublas() const { return cublas_; }
   int device_index() const { return device_; }
   const CudaBackendOptions& options() const { return opts_; }
+  // The counters the 16-head MLA kernel's in-kernel combine meets at (what
+  // mla_attention gets from this backend; benchmarks pass them to mla_attention_with).
+  MlaSync mla_sync() const { return {mla_sync_, kMlaSyncUnits}; }
 
  private:
   int device_;

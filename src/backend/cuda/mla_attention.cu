@@ -370,12 +370,9 @@ bool mla_small_combines_in_kernel(int64_t T, int64_t H, int S, bool fp8_cache, M
          units16 * S <= int64_t(mla_small_ctas_per_sm(fp8_cache)) * sm_count();
 }
 
-void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache,
-                        const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out, Allocator& scratch,
-                        cudaStream_t stream, MlaSync sync) {
-  const int64_t T = q.dim(0), H = q.dim(1), L = q.dim(2);
-  assert(cache.dim(2) == L && out.dim(0) == T && out.dim(1) == H && out.dim(2) == v_dim);
-  if (T == 0) return;
+MlaPlan mla_plan(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache, const AttentionMetadata& m,
+                 int v_dim, const Tensor& out, MlaSync sync) {
+  const int64_t T = q.dim(0), H = q.dim(1);
   const bool mma_ok = mma_supported(q, cache, out, v_dim);
   const bool small_ok = small_supported(q, cache, out, v_dim);
   const bool fp8_cache = cache.dtype() == DType::F8_E4M3;
@@ -402,6 +399,7 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
         "cache");
   if (kernel == MlaKernel::kGeneric && v_dim > kGenMaxDv)
     throw std::runtime_error("CUDA mla_attention: v_dim too large for the generic kernel");
+  if (T == 0) return {kernel, 1, false};
 
   // Batch-invariant mode: never split a row's keys (the split count would
   // depend on how many rows share the call, and so would the summation order).
@@ -419,6 +417,23 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
                       // most what the memory planner sized partials for.
                       small ? std::clamp(mla_small_ctas_per_sm(fp8_cache), 1, kMlaSmallMaxCtasPerSm) : 0);
   }
+  // The 16-head kernel's splits combine in the kernel (mla_small_combine.cuh)
+  // only where its grid is one wave: every CTA of a token resident at once.
+  return {kernel, S, small && mla_small_combines_in_kernel(T, H, S, fp8_cache, sync)};
+}
+
+void mla_attention_with(MlaKernel kernel_choice, int num_splits, const Tensor& q, const Tensor& cache,
+                        const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out, Allocator& scratch,
+                        cudaStream_t stream, MlaSync sync) {
+  const int64_t T = q.dim(0), H = q.dim(1), L = q.dim(2);
+  assert(cache.dim(2) == L && out.dim(0) == T && out.dim(1) == H && out.dim(2) == v_dim);
+  if (T == 0) return;
+  const MlaPlan plan = mla_plan(kernel_choice, num_splits, q, cache, m, v_dim, out, sync);
+  const MlaKernel kernel = plan.kernel;
+  const int S = plan.splits;
+  const bool fused = plan.fused_combine;
+  const bool small = kernel == MlaKernel::kSmall, fp8_cache = cache.dtype() == DType::F8_E4M3;
+  const bool mma = kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma || kernel == MlaKernel::kWs;
 
   MlaArgs a{};
   a.q = q.data();
@@ -444,9 +459,6 @@ void mla_attention_with(MlaKernel kernel, int num_splits, const Tensor& q, const
     a.part_o = part_o.ptr<float>();
     a.part_lse = part_lse.ptr<float>();
   }
-  // The 16-head kernel's splits combine in the kernel (mla_small_combine.cuh)
-  // only where its grid is one wave: every CTA of a token resident at once.
-  const bool fused = small && mla_small_combines_in_kernel(T, H, S, fp8_cache, sync);
   a.sync = fused ? sync.counters : nullptr;
 
   if (small) {

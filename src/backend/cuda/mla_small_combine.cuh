@@ -55,31 +55,40 @@ __device__ void small_combine_in_kernel(const MlaArgs& p, int t, int head0, int 
   }
   __syncthreads();
 
-  float* w = smem;                 // [kHeads][S]
-  float* inv = smem + kHeads * S;  // [kHeads]
+  // This CTA's share: quads (4 value dims) qb .. qe of the token's kHeads x kDv / 4,
+  // within heads hb .. he (one or two: a share is at least 16 quads of a head's 128).
+  constexpr int kRowQuads = kDv / 4, kQuads = kHeads * kRowQuads;
+  const int qb = int(int64_t(split) * kQuads / S), qe = int(int64_t(split + 1) * kQuads / S), nq = qe - qb;
+  const int hb = qb / kRowQuads, nh = nq > 0 ? (qe - 1) / kRowQuads + 1 - hb : 0;
+
+  // The split weights of those heads only. Every lse is loaded at once (one
+  // round trip to L2; a warp walking its heads' splits in turn made 16
+  // dependent ones and cost ~8 us a call), then a warp a head takes the max
+  // and the sum in the order the combine kernel does.
+  float* w = smem;                 // [nh][S]: lse, then exp2(lse - max)
+  float* inv = smem + kHeads * S;  // [nh]
   float* gsum = inv + kHeads;      // [G - 1][nq][4]
   const int warp = tid >> 5, lane = tid & 31;
   const int64_t split_rows = int64_t(p.T) * p.H;  // rows of one split's partials
-  for (int h = warp; h < kHeads; h += kThreads / 32) {
-    const float* lse = p.part_lse + int64_t(t) * p.H + head0 + h;
+  const float* lse_t = p.part_lse + int64_t(t) * p.H + head0;
+  for (int i = tid; i < nh * S; i += kThreads) w[i] = __ldcg(lse_t + hb + i / S + (i % S) * split_rows);
+  __syncthreads();
+  for (int hh = warp; hh < nh; hh += kThreads / 32) {
+    float* row = w + hh * S;
     float mx = -INFINITY;
-    for (int s = lane; s < S; s += 32) mx = fmaxf(mx, __ldcg(lse + s * split_rows));
+    for (int s = lane; s < S; s += 32) mx = fmaxf(mx, row[s]);
     mx = warp_max(mx);
     float sum = 0.f;
     for (int s = lane; s < S; s += 32) {
-      const float l = __ldcg(lse + s * split_rows);
+      const float l = row[s];
       const float ws = l == -INFINITY ? 0.f : exp2f(l - mx);
-      w[h * S + s] = ws;
+      row[s] = ws;
       sum += ws;
     }
     sum = warp_sum(sum);
-    if (lane == 0) inv[h] = 1.f / sum;
+    if (lane == 0) inv[hh] = 1.f / sum;
   }
   __syncthreads();
-
-  // This CTA's share: quads (4 value dims) qb .. qe of the token's kHeads x kDv / 4.
-  constexpr int kRowQuads = kDv / 4, kQuads = kHeads * kRowQuads;
-  const int qb = int(int64_t(split) * kQuads / S), qe = int(int64_t(split + 1) * kQuads / S), nq = qe - qb;
   // Few quads a CTA (many splits): G groups of nq threads walk every G-th split.
   const int G = nq >= kThreads ? 1 : min(8, kThreads / max(nq, 1));
   __nv_bfloat16* out = static_cast<__nv_bfloat16*>(p.out);
@@ -91,11 +100,15 @@ __device__ void small_combine_in_kernel(const MlaArgs& p, int t, int head0, int 
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
     if (mine) {
       const float* src = base + h * kDv + d;
-#pragma unroll 4
+      const float* wh = w + (h - hb) * S;
+      // Loads unconditional (scratch memory: an empty split's partial is
+      // whatever was there), so that eight are in flight; its weight, 0,
+      // keeps it out of the sum.
+#pragma unroll 8
       for (int s = grp; s < S; s += G) {
-        const float ws = w[h * S + s];
-        if (ws != 0.f) {  // an empty split's partial was never written
-          const float4 v = __ldcg(reinterpret_cast<const float4*>(src + s * split_rows * kDv));
+        const float4 v = __ldcg(reinterpret_cast<const float4*>(src + s * split_rows * kDv));
+        const float ws = wh[s];
+        if (ws != 0.f) {
           acc.x += ws * v.x;
           acc.y += ws * v.y;
           acc.z += ws * v.z;
@@ -116,7 +129,7 @@ __device__ void small_combine_in_kernel(const MlaArgs& p, int t, int head0, int 
         }
     }
     if (mine && grp == 0) {
-      const float r = inv[h];
+      const float r = inv[h - hb];
       __nv_bfloat16* o = out + (int64_t(t) * p.H + head0 + h) * kDv + d;
       *reinterpret_cast<__nv_bfloat162*>(o) = __floats2bfloat162_rn(acc.x * r, acc.y * r);
       *reinterpret_cast<__nv_bfloat162*>(o + 2) = __floats2bfloat162_rn(acc.z * r, acc.w * r);

@@ -57,6 +57,17 @@ enum class MlaKernel { kAuto, kGeneric, kMma, kWgmma, kWs, kSmall };
 void mla_attention_with(MlaKernel kernel, int num_splits /* 0 = auto */, const Tensor& q, const Tensor& cache,
                         const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out, Allocator& scratch,
                         cudaStream_t stream, MlaSync sync = {});
+// What mla_attention_with(kernel, num_splits, ...) launches for these
+// arguments: the kernel (kAuto resolved), its split count and whether the
+// 16-head kernel combines the splits itself; for benchmarks and tests.
+// Throws as mla_attention_with does for a kernel the shapes do not fit.
+struct MlaPlan {
+  MlaKernel kernel;
+  int splits;
+  bool fused_combine;
+};
+MlaPlan mla_plan(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache, const AttentionMetadata& m,
+                 int v_dim, const Tensor& out, MlaSync sync = {});
 // Knob "mla-small-fused-combine" (SABLE_MLA_SMALL_FUSED_COMBINE): 1, the
 // 16-head kernel combines its splits in the kernel where the call has sync
 // counters for its units, at most 128 splits, and its grid is one wave; 0
