@@ -118,18 +118,15 @@ void bench_decode(const std::vector<std::pair<int, int>>& shapes, const std::vec
       m.all_decode = true;
     }
     const double t = time_graph([&](int i) {
-      cuda::mla_attention_with(kern, S, q, cache, ms[size_t(i % R)], kScale, kDv, out, g_be->allocator(), g_s,
-                               g_be->mla_sync());
+      cuda::mla_attention_with(kern, S, q, cache, ms[size_t(i % R)], kScale, kDv, out, g_be->allocator(), g_s);
     });
     const double bytes = double(B) * C * kL * esz, flops = double(B) * heads * C * 2.0 * (kL + kDv);
     const double fm = bytes / (g_copy_gbps * 1e9), fc = flops / (g_gemm_tflops * 1e12);
     const double gbps = bytes / t / 1e9, tf = flops / t / 1e12;
-    // The kernel's name, its split count (the rule's where S is 0) and "c" where
-    // the 16-head kernel combines the splits itself (mla-small-fused-combine).
-    const cuda::MlaPlan plan = cuda::mla_plan(kern, S, q, cache, ms[0], kDv, out, g_be->mla_sync());
+    // The kernel's name and its split count (the rule's where S is 0).
+    const cuda::MlaPlan plan = cuda::mla_plan(kern, S, q, cache, ms[0], kDv, out);
     char kname[40];
-    std::snprintf(kname, sizeof kname, "%s%s/S%d%s", kernel_name(kern), fp8_cache ? "+f8" : "", plan.splits,
-                  plan.fused_combine ? "c" : "");
+    std::snprintf(kname, sizeof kname, "%s%s/S%d", kernel_name(kern), fp8_cache ? "+f8" : "", plan.splits);
     std::printf("%6d %7d %8s | %9.1f %9.0f %6.1f%% | %9.1f %6.1f%% | %8.1fus %8.1fus %7.2fx\n", B, C, kname, t * 1e6, gbps, 100 * gbps / g_copy_gbps, tf, 100 * tf / g_gemm_tflops, fm * 1e6,
                 fc * 1e6, t / std::max(fm, fc));
     if (g_json)

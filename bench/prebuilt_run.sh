@@ -23,10 +23,11 @@
 # comb (the combine tests, then bench_cuda_attention --combine: the combine's
 # thread groups x blocks a row at few-row shapes, then its defaults), combe2e (the 4-layer FP8 slice's decode
 # at batch 1 and 8, --ab mla-combine-groups=1,0), splits16 (bench_cuda_attention
-# --small-splits: the 16-head kernel's split counts, forced), fusedab (the MLA
-# tests, then bench_cuda_attention --small-rule alternated $FA_ROUNDS times over
-# b/bench_cuda_attention_base and mla-small-fused-combine=0 / 1; a base binary
-# comes from bench/build_ab_base.sh).
+# --small-splits: the 16-head kernel's split counts, forced), ruleab (the MLA
+# tests, then bench_cuda_attention --small-rule alternated $RA_ROUNDS times
+# (default "1 2") over b/bench_cuda_attention_base, if there is one, and this
+# tree's binary with each of $RA_KNOBS (NAME=V, default none), one column
+# each; a base binary comes from bench/build_ab_base.sh).
 # Results under $OUT; copy what matters into bench/results/.
 set -u
 O=${OUT:-/tmp/out}; mkdir -p b "$O"
@@ -83,12 +84,14 @@ comb) timeout 150 b/test_cuda --gtest_color=no --gtest_filter='*CombineGroups*:*
   timeout 300 b/bench_cuda_attention --combine > $O/attn_combine.txt 2>&1; st "combine sweep rc=$?"
   grep -E "copy|combine|defaults" $O/attn_combine.txt | head -20;;
 splits16) timeout 200 b/bench_cuda_attention --small-splits ${S16_ARGS:-} > $O/attn_splits16${S16_TAG:-}.txt 2>&1; st "16-head split sweep rc=$?";;
-fusedab) timeout 150 b/test_cuda --gtest_color=no --gtest_filter='*MlaAttention*:*Knob*' > $O/t_fused.log 2>&1; st "mla tests rc=$?"
-  grep -E "^\[  PASSED|FAILED|Failure|Expected|Which|seed" $O/t_fused.log | head -20
-  for r in ${FA_ROUNDS:-1 2}; do for v in base 0 1; do bin=b/bench_cuda_attention; k=mla-small-fused-combine=$v
-    [ $v = base ] && { bin=b/bench_cuda_attention_base; k=mla-combine-groups=0; }
-    timeout 100 $bin --small-rule --knob $k > $O/fused_${v}_$r.txt 2>&1; st "16-head rule, $v, round $r rc=$?"; done; done
-  python3 bench/peers/ab_columns.py $O/fused_*_*.txt;;
+ruleab) timeout 150 b/test_cuda --gtest_color=no --gtest_filter='*MlaAttention*:*Knob*' > $O/t_rule.log 2>&1; st "mla tests rc=$?"
+  grep -E "^\[  PASSED|FAILED|Failure|Expected|Which|seed" $O/t_rule.log | head -20
+  vs=${RA_KNOBS:-now}; [ -x b/bench_cuda_attention_base ] && vs="base $vs"
+  for r in ${RA_ROUNDS:-1 2}; do for v in $vs; do bin=b/bench_cuda_attention; args=
+    case $v in base) bin=b/bench_cuda_attention_base;; now) ;; *) args="--knob $v";; esac
+    tag=$(printf %s "$v" | tr -c 'a-zA-Z0-9_-' _)
+    timeout 100 $bin --small-rule $args > $O/rule_${tag}_$r.txt 2>&1; st "16-head rule, $v, round $r rc=$?"; done; done
+  python3 bench/peers/ab_columns.py $O/rule_*_*.txt;;
 combe2e) timeout 240 b/bench_gpu_e2e --preset dsv3-slice --layers 4 --fp8 --prefill 0 --batches 1,8 --context ${CE_CONTEXT:-4096} --ab ${CE_AB:-mla-combine-groups=1,0} > $O/combe2e.txt 2>&1; st "e2e combine groups A/B rc=$?"
   grep -E "\||copy|rror" $O/combe2e.txt | head -20;;
 esac; done

@@ -90,7 +90,6 @@ TEST(CudaKnobs, CheckNamesAndValuesAndReachTheirSetters) {
                                       "mla-fp8-ws",
                                       "mla-combine-groups",
                                       "mla-combine-blocks",
-                                      "mla-small-fused-combine",
                                       "pinned-staging",
                                       "sampling-split",
                                       "alloc-zero-fill",

@@ -16,8 +16,10 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <stdexcept>
 
 #include "backend/cpu/ops.h"
+#include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/ops.h"
 #include "cuda_test_util.h"
 
@@ -421,153 +423,25 @@ TEST_F(CudaMlaAttention, CombineBlocksKeepTheBits) {
   ASSERT_TRUE(cuda::set_mla_combine_blocks(0));
 }
 
-// The 16-head kernel's splits combined in the kernel (knob
-// mla-small-fused-combine): within the bound of the reference and close to
-// the combine kernel's output, the same bits on a second run, the counters
-// left at zero, with empty splits, BF16 and FP8 caches; a grid of more than
-// one wave takes the combine kernel.
-TEST_F(CudaMlaAttention, FusedCombineAgrees) {
+// mla_plan names what mla_attention_with launches: a forced kernel and split
+// count as given, kAuto resolved to a kernel the shapes fit, the rule's split
+// count (>= 1) at S = 0, and 1 split in batch-invariant mode.
+TEST_F(CudaMlaAttention, PlanNamesTheKernelAndSplits) {
   SCOPED_TRACE("seed " + std::to_string(seed_));
-  EXPECT_FALSE(cuda::set_mla_small_fused_combine(2));
-  constexpr int64_t kUnits = 256;
-  int* counters = nullptr;
-  ASSERT_EQ(cudaMalloc(&counters, kUnits * 2 * sizeof(int)), cudaSuccess);
-  ASSERT_EQ(cudaMemset(counters, 0, kUnits * 2 * sizeof(int)), cudaSuccess);
-  const cuda::MlaSync sync{counters, kUnits};
-  std::vector<SeqSpec> five;
-  for (int i = 0; i < 5; ++i) five.push_back({int(rng_() % 3000), 1});
-  std::vector<SeqSpec> many;  // 64 tokens x 12 splits: more than a wave of 396 or 264 slots
-  for (int i = 0; i < 64; ++i) many.push_back({int(rng_() % 1000) + 100, 1});
-  struct Case {
-    std::vector<SeqSpec> seqs;
-    std::vector<int> splits;
-    const char* what;
-    std::vector<bool> in_kernel;  // per split count: the launcher's rule takes the in-kernel combine
-    int heads = 32;
-  };
-  // 2 units (32 heads) a token, or 8 (128 heads: the one-GPU model through the
-  // 16-head kernel, SABLE_MLA_SMALL_UNITS); a wave is 264 (BF16) or 396 (FP8)
-  // CTAs on 132 SMs, 228 / 342 on the 114 of an H100 PCIe.
-  const std::vector<Case> cases{{{{4095, 1}}, {2, 3, 33, 64}, "B=1 ctx 4096", {true, true, true, true}},
-                                {five, {7, 12}, "B=5 random contexts", {true, true}},
-                                {many, {12}, "B=64, more than a wave", {false}},
-                                {{{4095, 1}}, {16, 24}, "B=1 ctx 4096, 128 heads", {true, true}, 128}};
-  for (bool fp8 : {false, true})
-    for (const Case& cs : cases) {
-      SCOPED_TRACE(std::string(cs.what) + (fp8 ? ", FP8 cache" : ", BF16 cache"));
-      PagedCase c = make_case(rng_, cs.seqs, 64, 576);
-      const int H = cs.heads;
-      Tensor q = random_f32(rng_, {c.T, H, 576}, 1.5f);
-      const float scale = 1.f / std::sqrt(192.f);
-      Tensor& cache_f32 = c.cache_f32;
-      if (fp8) {  // e4m3-representable keys: the FP8 cache holds exactly what the reference reads
-        float* v = cache_f32.ptr<float>();
-        for (int64_t i = 0; i < cache_f32.numel(); ++i)
-          if (!std::isnan(v[i])) v[i] = fp8_e4m3_to_f32(f32_to_fp8_e4m3(v[i]));
-      }
-      Tensor ref = Tensor::empty(DType::F32, {c.T, H, 512});
-      cpu::mla_attention(q, cache_f32, c.host, scale, 512, ref);
-      Tensor dq = upload(q, DType::BF16), dcache = upload(cache_f32, fp8 ? DType::F8_E4M3 : DType::BF16);
-      for (size_t si = 0; si < cs.splits.size(); ++si) {
-        const int S = cs.splits[si];
-        auto run = [&](int fused) {
-          EXPECT_TRUE(cuda::set_mla_small_fused_combine(fused));
-          Tensor out = poisoned(DType::BF16, {c.T, H, 512});
-          cuda::mla_attention_with(cuda::MlaKernel::kSmall, S, dq, dcache, c.dev, scale, 512, out, gpu().allocator(),
-                                   gpu().stream(), sync);
-          return download_f32(out);  // bf16 -> f32 is exact
-        };
-        const std::vector<float> kernel = run(0), fused = run(1), again = run(1);
-        // Where the rule says in kernel, no combine kernel runs: the poisoned
-        // output holds the right values only if the kernel combined them.
-        EXPECT_TRUE(cuda::set_mla_small_fused_combine(1));
-        EXPECT_EQ(cuda::mla_small_combines_in_kernel(c.T, H, S, fp8, sync), cs.in_kernel[si]) << "splits " << S;
-        EXPECT_LT(rel_err(fused, ref.ptr<float>(), size_t(ref.numel())), 1e-2) << "splits " << S;
-        EXPECT_LT(rel_err(fused, kernel.data(), kernel.size()), 1e-2) << "splits " << S;
-        EXPECT_EQ(std::memcmp(fused.data(), again.data(), fused.size() * sizeof(float)), 0) << "splits " << S;
-        std::vector<int> left(size_t(kUnits) * 2);
-        ASSERT_EQ(cudaMemcpy(left.data(), counters, left.size() * sizeof(int), cudaMemcpyDeviceToHost), cudaSuccess);
-        EXPECT_EQ(std::count(left.begin(), left.end(), 0), int64_t(left.size())) << "splits " << S;
-      }
-    }
-  EXPECT_TRUE(cuda::set_mla_small_fused_combine(0));
-  cudaFree(counters);
-}
-
-// The in-kernel combine as a decode graph runs it: four calls ("layers", each
-// its own q and output) in one captured graph, PDL edges between them, the
-// counters shared, at the split count of the rule (and a forced one), with
-// 128 heads (8 units a token) and 2 tokens; the graph replayed three times. Each
-// output within the reference's bound (a stale partial or a counter left
-// behind by the call before would not be), the same bits on every replay,
-// the counters zero after.
-TEST_F(CudaMlaAttention, FusedCombineUnderGraphReplay) {
-  SCOPED_TRACE("seed " + std::to_string(seed_));
-  constexpr int64_t kUnits = 64;
-  constexpr int kLayers = 4, H = 128;
-  int* counters = nullptr;
-  ASSERT_EQ(cudaMalloc(&counters, kUnits * 2 * sizeof(int)), cudaSuccess);
-  ASSERT_EQ(cudaMemset(counters, 0, kUnits * 2 * sizeof(int)), cudaSuccess);
-  const cuda::MlaSync sync{counters, kUnits};
-  const float scale = 1.f / std::sqrt(192.f);
-  ASSERT_TRUE(cuda::set_mla_small_fused_combine(1));
-  for (const std::vector<SeqSpec>& seqs : {std::vector<SeqSpec>{{4095, 1}}, std::vector<SeqSpec>{{3000, 1}, {700, 1}}})
-    for (int S : {0, 12}) {
-      PagedCase c = make_case(rng_, seqs, 64, 576);
-      SCOPED_TRACE("tokens " + std::to_string(c.T) + ", splits " + std::to_string(S));
-      Tensor dcache = upload(c.cache_f32, DType::BF16);
-      std::vector<Tensor> qs, refs, outs;
-      for (int l = 0; l < kLayers; ++l) {
-        Tensor q = random_f32(rng_, {c.T, H, 576}, 1.5f);
-        refs.push_back(Tensor::empty(DType::F32, {c.T, H, 512}));
-        cpu::mla_attention(q, c.cache_f32, c.host, scale, 512, refs.back());
-        qs.push_back(upload(q, DType::BF16));
-        outs.push_back(poisoned(DType::BF16, {c.T, H, 512}));
-      }
-      const cuda::MlaPlan plan = cuda::mla_plan(cuda::MlaKernel::kSmall, S, qs[0], dcache, c.dev, 512, outs[0], sync);
-      ASSERT_EQ(plan.kernel, cuda::MlaKernel::kSmall);
-      if (!plan.fused_combine) {  // the rule's split count may exceed a wave; 12 splits never do
-        EXPECT_EQ(S, 0) << "12 splits x " << c.T * H / 16 << " units should fit one wave";
-        continue;
-      }
-      auto layers = [&] {
-        for (int l = 0; l < kLayers; ++l)
-          cuda::mla_attention_with(cuda::MlaKernel::kSmall, S, qs[size_t(l)], dcache, c.dev, scale, 512,
-                                   outs[size_t(l)], gpu().allocator(), gpu().stream(), sync);
-      };
-      layers();  // eagerly first: the scratch pool grows outside the capture
-      ASSERT_EQ(cudaStreamSynchronize(gpu().stream()), cudaSuccess);
-      for (Tensor& o : outs) o = poisoned(DType::BF16, {c.T, H, 512});
-      cudaGraph_t graph = nullptr;
-      cudaGraphExec_t exec = nullptr;
-      ASSERT_EQ(cudaStreamBeginCapture(gpu().stream(), cudaStreamCaptureModeGlobal), cudaSuccess);
-      layers();
-      ASSERT_EQ(cudaStreamEndCapture(gpu().stream(), &graph), cudaSuccess);
-      ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
-      std::vector<std::vector<float>> first(kLayers);
-      for (int replay = 0; replay < 3; ++replay) {
-        ASSERT_EQ(cudaGraphLaunch(exec, gpu().stream()), cudaSuccess);
-        ASSERT_EQ(cudaStreamSynchronize(gpu().stream()), cudaSuccess);
-        for (int l = 0; l < kLayers; ++l) {
-          const std::vector<float> got = download_f32(outs[size_t(l)]);  // bf16 -> f32 is exact
-          if (replay == 0) {
-            EXPECT_LT(rel_err(got, refs[size_t(l)].ptr<float>(), size_t(refs[size_t(l)].numel())), 1e-2)
-                << "layer " << l;
-            first[size_t(l)] = got;
-          } else {
-            EXPECT_EQ(std::memcmp(got.data(), first[size_t(l)].data(), got.size() * sizeof(float)), 0)
-                << "layer " << l << ", replay " << replay;
-          }
-        }
-      }
-      cudaGraphExecDestroy(exec);
-      cudaGraphDestroy(graph);
-      std::vector<int> left(size_t(kUnits) * 2);
-      ASSERT_EQ(cudaMemcpy(left.data(), counters, left.size() * sizeof(int), cudaMemcpyDeviceToHost), cudaSuccess);
-      EXPECT_EQ(std::count(left.begin(), left.end(), 0), int64_t(left.size()));
-    }
-  EXPECT_TRUE(cuda::set_mla_small_fused_combine(0));
-  cudaFree(counters);
+  PagedCase c = make_case(rng_, {{4095, 1}}, 64, 576);
+  Tensor q = upload(random_f32(rng_, {c.T, 16, 576}, 1.5f), DType::BF16);
+  Tensor cache = upload(c.cache_f32, DType::BF16), out = poisoned(DType::BF16, {c.T, 16, 512});
+  const cuda::MlaPlan forced = cuda::mla_plan(cuda::MlaKernel::kSmall, 12, q, cache, c.dev, 512, out);
+  EXPECT_EQ(forced.kernel, cuda::MlaKernel::kSmall);
+  EXPECT_EQ(forced.splits, 12);
+  const cuda::MlaPlan rule = cuda::mla_plan(cuda::MlaKernel::kAuto, 0, q, cache, c.dev, 512, out);
+  EXPECT_EQ(rule.kernel, cuda::MlaKernel::kSmall);  // 16 heads: the only tensor-core kernel that fits
+  EXPECT_GT(rule.splits, 1);                        // one token over 4,096 keys is split
+  const bool was = cuda::batch_invariant();
+  cuda::set_batch_invariant(true);
+  EXPECT_EQ(cuda::mla_plan(cuda::MlaKernel::kAuto, 0, q, cache, c.dev, 512, out).splits, 1);
+  cuda::set_batch_invariant(was);
+  EXPECT_THROW(cuda::mla_plan(cuda::MlaKernel::kWs, 0, q, cache, c.dev, 512, out), std::runtime_error);  // 16 heads
 }
 
 TEST_F(CudaMlaAttention, TinyModelShapeGeneric) {

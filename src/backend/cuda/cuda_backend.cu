@@ -30,8 +30,6 @@ CudaBackend::CudaBackend(int device, const CudaBackendOptions& opts) : device_(d
   // mla_front's grid barrier (two words; here, not at first use, which may be under graph capture).
   SABLE_CUDA_CHECK(cudaMalloc(&front_barrier_, 8));
   SABLE_CUDA_CHECK(cudaMemset(front_barrier_, 0, 8));
-  SABLE_CUDA_CHECK(cudaMalloc(&mla_sync_, kMlaSyncUnits * 2 * sizeof(int)));
-  SABLE_CUDA_CHECK(cudaMemset(mla_sync_, 0, kMlaSyncUnits * 2 * sizeof(int)));
   staging_ = std::make_unique<PinnedStaging>(size_t(16) << 20);
 }
 
@@ -47,7 +45,6 @@ CudaBackend::~CudaBackend() {
   if (cublas_) cublasDestroy(cublas_);
   if (cublas_ws_) cudaFree(cublas_ws_);
   if (front_barrier_) cudaFree(front_barrier_);
-  if (mla_sync_) cudaFree(mla_sync_);
   staging_.reset();
   alloc_.reset();
   if (stream_) cudaStreamDestroy(stream_);
@@ -182,7 +179,7 @@ void CudaBackend::mla_attention_expanded(const Tensor& q, const Tensor& kv, cons
 void CudaBackend::mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float scale,
                                 int v_dim, Tensor& out) {
   if (skipped(kSkipAttention)) return;
-  cuda::mla_attention(q, cache, m, scale, v_dim, out, *alloc_, stream_, mla_sync());
+  cuda::mla_attention(q, cache, m, scale, v_dim, out, *alloc_, stream_);
 }
 void CudaBackend::add_inplace(Tensor& a, const Tensor& b) {
   if (skipped(kSkipElementwise)) return;

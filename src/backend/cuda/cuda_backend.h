@@ -13,7 +13,6 @@
 #include "backend/backend.h"
 #include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/cuda_allocator.h"
-#include "backend/cuda/ops.h"
 #include "backend/cuda/pinned_staging.h"
 
 struct cublasContext;
@@ -101,9 +100,6 @@ class CudaBackend final : public Backend {
   cublasContext* cublas() const { return cublas_; }
   int device_index() const { return device_; }
   const CudaBackendOptions& options() const { return opts_; }
-  // The counters the 16-head MLA kernel's in-kernel combine meets at (what
-  // mla_attention gets from this backend; benchmarks pass them to mla_attention_with).
-  MlaSync mla_sync() const { return {mla_sync_, kMlaSyncUnits}; }
 
  private:
   int device_;
@@ -113,11 +109,7 @@ class CudaBackend final : public Backend {
   void* cublas_ws_ = nullptr;
   std::unique_ptr<CudaAllocator> alloc_;
   int next_graph_pool_ = 1;
-  unsigned* front_barrier_ = nullptr;  // mla_front's grid barrier: two words, zeroed once
-  // The 16-head MLA kernel's in-kernel combine: two counters a (token,
-  // 16-head block), zeroed once (each launch leaves them zero).
-  static constexpr int64_t kMlaSyncUnits = 16384;
-  int* mla_sync_ = nullptr;
+  unsigned* front_barrier_ = nullptr;       // mla_front's grid barrier: two words, zeroed once
   std::unique_ptr<PinnedStaging> staging_;  // small uploads without waiting for the stream
 };
 

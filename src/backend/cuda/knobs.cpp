@@ -61,10 +61,6 @@ const Knob kKnobs[] = {
      "row count; "
      "SABLE_MLA_COMBINE_BLOCKS)",
      [](int v) { return set_mla_combine_blocks(v); }},
-    {"mla-small-fused-combine",
-     "0 | 1 (the 16-head MLA kernel combines its splits in the kernel where its grid is one wave; "
-     "SABLE_MLA_SMALL_FUSED_COMBINE)",
-     [](int v) { return set_mla_small_fused_combine(v); }},
     {"pinned-staging", "1 | 0 (small uploads staged in pinned memory without waiting, SABLE_PINNED_STAGING)",
      [](int v) { return set_pinned_staging(v); }},
     {"sampling-split",

@@ -18,7 +18,6 @@
 #include "backend/cuda/device_info.h"
 #include "backend/cuda/knobs.h"
 #include "backend/cuda/mla_attention_kernels.cuh"
-#include "backend/cuda/mla_small_combine.cuh"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/tuning_value.h"
@@ -338,11 +337,6 @@ int combine_groups(int splits, int64_t rows) {
 constexpr int kCombineBlocksRows = 64;
 TuningValue g_combine_blocks{"SABLE_MLA_COMBINE_BLOCKS", 0, [](int v) { return v == 0 || v == 1 || v == 2 || v == 4; }};
 
-// The 16-head kernel's splits combined in the kernel (mla_small_combine.cuh):
-// 1, where the call allows it, or 0 (the default), the combine kernel. Not
-// yet run on a GPU.
-TuningValue g_small_fused_combine{"SABLE_MLA_SMALL_FUSED_COMBINE", 0, [](int v) { return v == 0 || v == 1; }};
-
 // The blocks a row for Dv value dims: a block's share must be whole 4-dim slices.
 int combine_blocks(int v_dim, int64_t rows) {
   int c = g_combine_blocks.get();
@@ -360,18 +354,10 @@ bool set_mla_fp8_ws(int on) { return g_fp8_ws.set(on); }
 int mla_fp8_ws() { return g_fp8_ws.get(); }
 bool set_mla_combine_groups(int groups) { return g_combine_groups.set(groups); }
 bool set_mla_combine_blocks(int blocks) { return g_combine_blocks.set(blocks); }
-bool set_mla_small_fused_combine(int on) { return g_small_fused_combine.set(on); }
 int mla_small_ctas_per_sm(bool fp8_cache) { return mla::small_ctas_per_sm(fp8_cache); }
 
-bool mla_small_combines_in_kernel(int64_t T, int64_t H, int S, bool fp8_cache, MlaSync sync) {
-  const int64_t units16 = T * (H / mla::kSmallHeads);
-  return S > 1 && S <= mla::kMlaSmallFusedMaxSplits && g_small_fused_combine.get() == 1 && sync.counters != nullptr &&
-         units16 <= sync.units && !skipped(kSkipCombine) &&
-         units16 * S <= int64_t(mla_small_ctas_per_sm(fp8_cache)) * sm_count();
-}
-
 MlaPlan mla_plan(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache, const AttentionMetadata& m,
-                 int v_dim, const Tensor& out, MlaSync sync) {
+                 int v_dim, const Tensor& out) {
   const int64_t T = q.dim(0), H = q.dim(1);
   const bool mma_ok = mma_supported(q, cache, out, v_dim);
   const bool small_ok = small_supported(q, cache, out, v_dim);
@@ -399,7 +385,7 @@ MlaPlan mla_plan(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor
         "cache");
   if (kernel == MlaKernel::kGeneric && v_dim > kGenMaxDv)
     throw std::runtime_error("CUDA mla_attention: v_dim too large for the generic kernel");
-  if (T == 0) return {kernel, 1, false};
+  if (T == 0) return {kernel, 1};
 
   // Batch-invariant mode: never split a row's keys (the split count would
   // depend on how many rows share the call, and so would the summation order).
@@ -417,21 +403,18 @@ MlaPlan mla_plan(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor
                       // most what the memory planner sized partials for.
                       small ? std::clamp(mla_small_ctas_per_sm(fp8_cache), 1, kMlaSmallMaxCtasPerSm) : 0);
   }
-  // The 16-head kernel's splits combine in the kernel (mla_small_combine.cuh)
-  // only where its grid is one wave: every CTA of a token resident at once.
-  return {kernel, S, small && mla_small_combines_in_kernel(T, H, S, fp8_cache, sync)};
+  return {kernel, S};
 }
 
 void mla_attention_with(MlaKernel kernel_choice, int num_splits, const Tensor& q, const Tensor& cache,
                         const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out, Allocator& scratch,
-                        cudaStream_t stream, MlaSync sync) {
+                        cudaStream_t stream) {
   const int64_t T = q.dim(0), H = q.dim(1), L = q.dim(2);
   assert(cache.dim(2) == L && out.dim(0) == T && out.dim(1) == H && out.dim(2) == v_dim);
   if (T == 0) return;
-  const MlaPlan plan = mla_plan(kernel_choice, num_splits, q, cache, m, v_dim, out, sync);
+  const MlaPlan plan = mla_plan(kernel_choice, num_splits, q, cache, m, v_dim, out);
   const MlaKernel kernel = plan.kernel;
   const int S = plan.splits;
-  const bool fused = plan.fused_combine;
   const bool small = kernel == MlaKernel::kSmall, fp8_cache = cache.dtype() == DType::F8_E4M3;
   const bool mma = kernel == MlaKernel::kMma || kernel == MlaKernel::kWgmma || kernel == MlaKernel::kWs;
 
@@ -459,7 +442,6 @@ void mla_attention_with(MlaKernel kernel_choice, int num_splits, const Tensor& q
     a.part_o = part_o.ptr<float>();
     a.part_lse = part_lse.ptr<float>();
   }
-  a.sync = fused ? sync.counters : nullptr;
 
   if (small) {
     mla::launch_small(a, fp8_cache, stream);
@@ -481,7 +463,7 @@ void mla_attention_with(MlaKernel kernel_choice, int num_splits, const Tensor& q
       });
     });
   }
-  if (S > 1 && !fused && !skipped(kSkipCombine)) {
+  if (S > 1 && !skipped(kSkipCombine)) {
     SABLE_DISPATCH_ACT("mla_attention", out.dtype(), TO, {
       if (v_dim % 4 == 0) {
         const int G = combine_groups(S, T * H), C = combine_blocks(v_dim, T * H);
@@ -498,8 +480,8 @@ void mla_attention_with(MlaKernel kernel_choice, int num_splits, const Tensor& q
 }
 
 void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float softmax_scale, int v_dim,
-                   Tensor& out, Allocator& scratch, cudaStream_t stream, MlaSync sync) {
-  mla_attention_with(MlaKernel::kAuto, 0, q, cache, m, softmax_scale, v_dim, out, scratch, stream, sync);
+                   Tensor& out, Allocator& scratch, cudaStream_t stream) {
+  mla_attention_with(MlaKernel::kAuto, 0, q, cache, m, softmax_scale, v_dim, out, scratch, stream);
 }
 
 namespace {

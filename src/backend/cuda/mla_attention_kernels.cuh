@@ -31,10 +31,6 @@ struct MlaArgs {
   int max_blocks, block_size, num_splits;
   int min_split_tiles;      // tensor-core kernels: a split takes at least this many kMmaKeys tiles
   float scale_log2;         // softmax_scale * log2(e): scores live in the log2 domain
-  // The 16-head kernel: two counters a (token, 16-head block), zero between
-  // launches, where the token's splits meet to combine their partials in the
-  // kernel (mla_small_combine.cuh); nullptr: the combine kernel does it.
-  int* sync;
 };
 
 // DeepSeek-V3 latent shape handled by the tensor-core kernel.

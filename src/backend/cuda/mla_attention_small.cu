@@ -41,7 +41,6 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/mla_attention_kernels.cuh"
-#include "backend/cuda/mla_small_combine.cuh"
 #include "backend/cuda/mma_sync.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/sm90_async.cuh"
@@ -58,8 +57,6 @@ constexpr int kTileBytes = kKeys * kL * 2;                                      
 constexpr int kKSteps = kL / 16 / kWarps;                                         // 9 k-steps of 16 dims per warp for S
 constexpr int kSPartFloats = kHeads * kKeys;                                      // one warp's partial S
 constexpr int kSmemBytes = kQBytes + 2 * kTileBytes + kWarps * kSPartFloats * 4;  // 100,352
-static_assert(small_combine_smem_floats(kHeads, kMlaSmallFusedMaxSplits) * 4 <= 2 * kTileBytes,
-              "the in-kernel combine reuses the key tiles' shared memory");
 static_assert(kL % (16 * kWarps) == 0 && kDv == 128 * kWarps, "warp layout wired to L 576, Dv 512");
 
 __device__ __forceinline__ uint32_t pack_bf16(float a, float b) {
@@ -78,8 +75,6 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   if (tb >= te) {  // empty split: the combine skips it by its lse
     if (tid < kHeads) p.part_lse[(int64_t(split) * p.T + t) * p.H + head0 + tid] = -INFINITY;
-    if (p.sync)
-      small_combine_in_kernel<kHeads, kDv, kThreads>(p, t, head0, split, reinterpret_cast<float*>(smem + kQBytes));
     return;
   }
 
@@ -235,8 +230,6 @@ __global__ void __launch_bounds__(kThreads, 2) mla_small_kernel(const MlaArgs p)
     lse[g] = m_r[0] + log2f(l0);
     lse[g + 8] = m_r[1] + log2f(l1);
   }
-  if (p.sync)
-    small_combine_in_kernel<kHeads, kDv, kThreads>(p, t, head0, split, reinterpret_cast<float*>(smem + kQBytes));
 }
 
 }  // namespace

@@ -47,7 +47,6 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_common.cuh"
 #include "backend/cuda/mla_attention_kernels.cuh"
-#include "backend/cuda/mla_small_combine.cuh"
 #include "backend/cuda/mma_sync.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/sm90_async.cuh"
@@ -65,8 +64,6 @@ constexpr int kKSteps = kL / 16 / kWarps;       // 9 k-steps of S per warp
 constexpr int kSPartFloats = kHeads * kKeys;    // one warp's partial S
 constexpr int kRedOffset = kQBytes + 2 * kStageBytes;
 constexpr int kSmemBytes = kRedOffset + kWarps * kHeads * 4;  // 59,648: three CTAs an SM
-static_assert(small_combine_smem_floats(kHeads, kMlaSmallFusedMaxSplits) * 4 <= 2 * kStageBytes,
-              "the in-kernel combine reuses the key stages' shared memory");
 static_assert(kWarps * kSPartFloats * 4 <= kQBytes, "the partial S live where Q was");
 static_assert(kL % (16 * kWarps) == 0 && kDv == 128 * kWarps && kKeys == 32, "wired to L 576, Dv 512, 32 keys");
 
@@ -131,8 +128,6 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   if (tb >= te) {  // empty split: the combine skips it by its lse
     if (tid < kHeads) p.part_lse[(int64_t(split) * p.T + t) * p.H + head0 + tid] = -INFINITY;
-    if (p.sync)
-      small_combine_in_kernel<kHeads, kDv, kThreads>(p, t, head0, split, reinterpret_cast<float*>(smem + kQBytes));
     return;
   }
 
@@ -366,8 +361,6 @@ __global__ void __launch_bounds__(kThreads, 3) mla_small_regs_kernel(const MlaAr
     lse[g] = m_r[0] + log2f(l0);
     lse[g + 8] = m_r[1] + log2f(l1);
   }
-  if (p.sync)
-    small_combine_in_kernel<kHeads, kDv, kThreads>(p, t, head0, split, reinterpret_cast<float*>(smem + kQBytes));
 }
 
 }  // namespace

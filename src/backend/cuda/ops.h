@@ -41,14 +41,8 @@ void mla_write_kv(const Tensor& kv, const Tensor& norm_w, float eps, const RopeP
 // Paged latent attention. Picks the tensor-core kernel for DeepSeek-V3's
 // shape (L 576, v_dim 512, heads a multiple of 64, BF16 q/cache) and a
 // generic CUDA-core kernel otherwise. Split-K partials come from `scratch`.
-// `sync`: MlaSync's counters (zero between calls) where the 16-head kernel
-// may combine its splits in the kernel (knob mla-small-fused-combine).
-struct MlaSync {
-  int* counters = nullptr;  // two a (token, 16-head block)
-  int64_t units = 0;        // how many (token, 16-head block) units they cover
-};
 void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata& m, float softmax_scale, int v_dim,
-                   Tensor& out, Allocator& scratch, cudaStream_t stream, MlaSync sync = {});
+                   Tensor& out, Allocator& scratch, cudaStream_t stream);
 
 // Which attention kernel mla_attention uses; for tests and benchmarks.
 // kWs: the warp-specialized wgmma kernel (BF16 cache only). kSmall: 16
@@ -56,26 +50,17 @@ void mla_attention(const Tensor& q, const Tensor& cache, const AttentionMetadata
 enum class MlaKernel { kAuto, kGeneric, kMma, kWgmma, kWs, kSmall };
 void mla_attention_with(MlaKernel kernel, int num_splits /* 0 = auto */, const Tensor& q, const Tensor& cache,
                         const AttentionMetadata& m, float softmax_scale, int v_dim, Tensor& out, Allocator& scratch,
-                        cudaStream_t stream, MlaSync sync = {});
+                        cudaStream_t stream);
 // What mla_attention_with(kernel, num_splits, ...) launches for these
-// arguments: the kernel (kAuto resolved), its split count and whether the
-// 16-head kernel combines the splits itself; for benchmarks and tests.
-// Throws as mla_attention_with does for a kernel the shapes do not fit.
+// arguments: the kernel (kAuto resolved) and its split count; for benchmarks
+// (the rule's pick beside the time) and tests. Throws as mla_attention_with
+// does for a kernel the shapes do not fit.
 struct MlaPlan {
   MlaKernel kernel;
   int splits;
-  bool fused_combine;
 };
 MlaPlan mla_plan(MlaKernel kernel, int num_splits, const Tensor& q, const Tensor& cache, const AttentionMetadata& m,
-                 int v_dim, const Tensor& out, MlaSync sync = {});
-// Knob "mla-small-fused-combine" (SABLE_MLA_SMALL_FUSED_COMBINE): 1, the
-// 16-head kernel combines its splits in the kernel where the call has sync
-// counters for its units, at most 128 splits, and its grid is one wave; 0
-// (the default), the combine kernel. False for other values.
-bool set_mla_small_fused_combine(int on);
-// Whether a 16-head kernel call of T tokens x H heads at S splits combines
-// them in the kernel (the rule above); for tests.
-bool mla_small_combines_in_kernel(int64_t T, int64_t H, int S, bool fp8_cache, MlaSync sync);
+                 int v_dim, const Tensor& out);
 // The least 64-key tiles per split of the tensor-core kernels (0: the rule,
 // else 1..64; SABLE_MLA_SPLIT_TILES at first use); for tests and benchmarks.
 // False for a value outside 0..64.
