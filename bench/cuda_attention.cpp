@@ -42,8 +42,6 @@ int main() {
 #include <string>
 #include <vector>
 
-#include "backend/cuda/cuda_backend.h"
-#include "backend/cuda/device_info.h"
 #include "backend/cuda/knobs.h"
 #include "backend/cuda/ops.h"
 #include "bench/stats.h"
@@ -345,17 +343,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (cuda::device_count() == 0) {
-    std::puts("bench_cuda_attention: no CUDA device");
-    return 0;
-  }
-  std::printf("device: %s\n", cuda::device_description(0).c_str());
-  cuda::CudaBackendOptions opts;
-  opts.zero_fill_allocations = false;  // benchmarks time the kernels, not memsets
-  auto be = cuda::make_cuda_backend(0, opts);
-  g_be = be.get();
-  g_s = be->stream();
-  measure_ceilings();
+  auto be = start_run("bench_cuda_attention");
+  if (!be) return 0;
   if (only_b > 0) {
     bench_decode({{only_b, only_c}});
   } else if (combine) {

@@ -15,9 +15,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/device_info.h"
 #include "core/dtype.h"
 #include "cuda_bench_check.h"
 #include "cuda_graph_timing.h"
@@ -99,6 +101,25 @@ inline void measure_ceilings() {
   if (g_json)
     std::fprintf(g_json, "{\"op\":\"ceilings\",\"copy_GBps\":%.1f,\"gemm_bf16_TFLOPs\":%.1f}\n", g_copy_gbps,
                  g_gemm_tflops);
+}
+
+// The run's start: the device named, a backend without zero-filled
+// allocations (the tables time kernels, not memsets) as g_be / g_s, and the
+// ceilings measured. nullptr where there is no CUDA device (the program then
+// prints that and exits 0, as CI machines have none).
+inline std::unique_ptr<cuda::CudaBackend> start_run(const char* program) {
+  if (cuda::device_count() == 0) {
+    std::printf("%s: no CUDA device\n", program);
+    return nullptr;
+  }
+  std::printf("device: %s\n", cuda::device_description(0).c_str());
+  cuda::CudaBackendOptions opts;
+  opts.zero_fill_allocations = false;
+  auto be = cuda::make_cuda_backend(0, opts);
+  g_be = be.get();
+  g_s = be->stream();
+  measure_ceilings();
+  return be;
 }
 
 // One row of a bandwidth-bound op: time, GB/s and the share of the copy.

@@ -32,8 +32,6 @@ int main() {
 #include <vector>
 
 #include "backend/cuda/batch_invariant.h"
-#include "backend/cuda/cuda_backend.h"
-#include "backend/cuda/device_info.h"
 #include "backend/cuda/head_gemv.h"
 #include "backend/cuda/ops.h"
 #include "backend/cuda/sampling.h"
@@ -206,17 +204,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (cuda::device_count() == 0) {
-    std::puts("bench_cuda_ops: no CUDA device");
-    return 0;
-  }
-  std::printf("device: %s\n", cuda::device_description(0).c_str());
-  cuda::CudaBackendOptions opts;
-  opts.zero_fill_allocations = false;  // benchmarks time the kernels, not memsets
-  auto be = cuda::make_cuda_backend(0, opts);
-  g_be = be.get();
-  g_s = be->stream();
-  measure_ceilings();
+  auto be = start_run("bench_cuda_ops");
+  if (!be) return 0;
   if (sampling_only) {
     bench_sampling();
   } else if (quick) {
