@@ -300,11 +300,7 @@ int main(int argc, char** argv) {
   int only_b = 0, only_c = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) {
-      g_json = std::fopen(argv[++i], "w");
-      if (!g_json) {
-        std::fprintf(stderr, "bench_cuda_attention: --json %s: cannot open it for writing\n", argv[i]);
-        return 2;
-      }
+      if (!open_json("bench_cuda_attention", argv[++i])) return 2;
     } else if (!std::strcmp(argv[i], "--quick"))
       quick = true;
     else if (!std::strcmp(argv[i], "--expanded")) expanded_only = true;  // the expanded prefill table only

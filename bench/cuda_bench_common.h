@@ -103,6 +103,14 @@ inline void measure_ceilings() {
                  g_gemm_tflops);
 }
 
+// --json FILE: the rows' file, opened for writing; false (after saying so)
+// where it cannot be.
+inline bool open_json(const char* program, const char* path) {
+  g_json = std::fopen(path, "w");
+  if (!g_json) std::fprintf(stderr, "%s: --json %s: cannot open it for writing\n", program, path);
+  return g_json != nullptr;
+}
+
 // The run's start: the device named, a backend without zero-filled
 // allocations (the tables time kernels, not memsets) as g_be / g_s, and the
 // ceilings measured. nullptr where there is no CUDA device (the program then

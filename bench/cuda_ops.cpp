@@ -188,11 +188,7 @@ int main(int argc, char** argv) {
   bool quick = false, sampling_only = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) {
-      g_json = std::fopen(argv[++i], "w");
-      if (!g_json) {
-        std::fprintf(stderr, "bench_cuda_ops: --json %s: cannot open it for writing\n", argv[i]);
-        return 2;
-      }
+      if (!open_json("bench_cuda_ops", argv[++i])) return 2;
     } else if (!std::strcmp(argv[i], "--quick")) {
       quick = true;
     } else if (!std::strcmp(argv[i], "--sampling")) {

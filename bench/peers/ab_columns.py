@@ -18,11 +18,8 @@ for path in sys.argv[1:]:
         f = line.split()
         # "batch context kernel | us GB/s %copy | ..." (bench_decode's rows)
         if len(f) > 4 and f[3] == "|" and f[0].isdigit() and f[1].isdigit():
-            # "small+f8/S32c": the kernel and its split count key the row; "c"
-            # (the splits combined in the kernel) goes into the cell, as it may
-            # differ between the columns.
-            kernel = f[2].removesuffix("c")
-            rows.setdefault((int(f[0]), int(f[1]), kernel), {})[name] = f[4] + (" c" if f[2].endswith("c") else "")
+            # "small+f8/S32": the kernel and its split count key the row.
+            rows.setdefault((int(f[0]), int(f[1]), f[2]), {})[name] = f[4]
 # Binaries from before the split count was printed ("small+f8"): their cells
 # join the row of the same shape and kernel when exactly one has a split count.
 for (b, c, k) in [key for key in rows if "/" not in key[2]]:
