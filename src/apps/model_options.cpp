@@ -124,13 +124,16 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
   SABLE_ASSIGN_OR_RETURN(lm.model, DeepseekV3Model::load(*lm.source, *lm.backend, lo));
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int tp = lm.model->tensor_parallel_size();
-  LOG_INFO("loaded {} on {}: {} layers, {:.2f} GB of weights{}, {:.1f} s", lm.source->describe(), lm.backend->name(),
+  // Dummy weights: how much of it was generating them (a checkpoint's get
+  // maps its files, so that split would say nothing about the disk).
+  const bool dummy = dynamic_cast<const DummyWeightSource*>(lm.source.get()) != nullptr;
+  LOG_INFO("loaded {} on {}: {} layers, {:.2f} GB of weights{}, {:.1f} s{}", lm.source->describe(), lm.backend->name(),
            lm.model->config().num_hidden_layers, double(lm.model->weight_bytes()) / 1e9,
            tp > 1 ? " on rank 0 of " + std::to_string(tp) +
                         " (tensor parallel: " + std::to_string(lm.model->local_heads()) + " heads a rank" +
                         (o.enable_expert_parallel ? ", routed experts placed whole" : "") + ")"
                   : std::string(),
-           s);
+           s, dummy ? fmt::format(" ({:.1f} s of it generating them)", lm.model->load_source_seconds()) : "");
   return lm;
 }
 

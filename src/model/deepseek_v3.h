@@ -33,6 +33,10 @@ class DeepseekV3Model {
   const ModelConfig& config() const { return config_; }
   Backend& backend() const { return backend_; }
   size_t weight_bytes() const { return weights_.bytes; }
+  // Seconds of the load spent in the weight source's get: dummy generation
+  // (a checkpoint maps its files, so its disk reads come later, as its
+  // tensors are copied); the rest is conversion and the backend's preparation.
+  double load_source_seconds() const { return weights_.source_seconds; }
   const DeepseekV3Weights& weights() const { return weights_; }
   // Ranks of the tensor-parallel group this model is rank 0 of (1 without).
   int tensor_parallel_size() const;

@@ -1,5 +1,6 @@
 #include "model/deepseek_v3_weights.h"
 
+#include <chrono>
 #include <cstring>
 #include <string>
 
@@ -17,12 +18,21 @@ class Loader {
   Loader(WeightSource& src, Backend& backend, const LoadOptions& opts, TpShard shard)
       : src_(src), be_(backend), opts_(opts), c_(src.config()), tp_(shard) {}
 
+  // The source's tensor, timed: where a slow load's time goes (the disk or
+  // the dummy generator, against conversion and the device's preparation).
+  Result<Tensor> get(const std::string& name, const Shape& shape) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto t = src_.get(name, shape);
+    source_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return t;
+  }
+
   // How a linear weight splits over the tensor-parallel ranks.
   enum class Split { kNone, kRows, kCols };
 
   // rows: this rank's part of the rows (a vocabulary-parallel embedding).
   Result<Tensor> tensor(const std::string& name, Shape shape, bool rows = false) {
-    SABLE_ASSIGN_OR_RETURN(Tensor t, src_.get(name, shape));
+    SABLE_ASSIGN_OR_RETURN(Tensor t, get(name, shape));
     if (!is_float(t.dtype()))
       return invalid_argument(name + ": dtype " + dtype_name(t.dtype()) + " is not a float type");
     if (rows && tp_.size > 1) t = t.rows(tp_.begin(t.dim(0)), tp_.begin(t.dim(0)) + tp_.part(t.dim(0)));
@@ -40,7 +50,7 @@ class Loader {
   Result<LinearWeight> linear(const std::string& prefix, int64_t n_out, int64_t n_in, bool allow_quant = true,
                               bool prepare = true, Split split = Split::kNone) {
     LinearWeight w;
-    SABLE_ASSIGN_OR_RETURN(w.weight, src_.get(prefix + ".weight", {n_out, n_in}));
+    SABLE_ASSIGN_OR_RETURN(w.weight, get(prefix + ".weight", {n_out, n_in}));
     if (w.weight.dtype() == DType::F8_E4M3) {
       w.block_out = c_.quantization.block_out;
       w.block_in = c_.quantization.block_in;
@@ -48,7 +58,7 @@ class Loader {
       if (!src_.has(prefix + ".weight_scale_inv"))
         return not_found(prefix + ".weight is float8_e4m3fn but " + prefix +
                          ".weight_scale_inv is missing from the checkpoint");
-      SABLE_ASSIGN_OR_RETURN(w.scale_inv, src_.get(prefix + ".weight_scale_inv", ss));
+      SABLE_ASSIGN_OR_RETURN(w.scale_inv, get(prefix + ".weight_scale_inv", ss));
       if (w.scale_inv.dtype() != DType::F32)
         return invalid_argument(prefix + ".weight_scale_inv must be F32, found " + dtype_name(w.scale_inv.dtype()));
     } else if (!is_float(w.weight.dtype())) {
@@ -102,13 +112,13 @@ class Loader {
                   r = c_.kv_lora_rank;
     const int64_t heads = tp_.part(all_heads);
     LinearWeight kvb;
-    SABLE_ASSIGN_OR_RETURN(kvb.weight, src_.get(prefix + ".weight", {all_heads * (nope + v), r}));
+    SABLE_ASSIGN_OR_RETURN(kvb.weight, get(prefix + ".weight", {all_heads * (nope + v), r}));
     if (kvb.weight.dtype() == DType::F8_E4M3) {
       kvb.block_out = c_.quantization.block_out;
       kvb.block_in = c_.quantization.block_in;
-      SABLE_ASSIGN_OR_RETURN(kvb.scale_inv,
-                             src_.get(prefix + ".weight_scale_inv",
-                                      fp8_scale_shape(all_heads * (nope + v), r, kvb.block_out, kvb.block_in)));
+      SABLE_ASSIGN_OR_RETURN(
+          kvb.scale_inv,
+          get(prefix + ".weight_scale_inv", fp8_scale_shape(all_heads * (nope + v), r, kvb.block_out, kvb.block_in)));
     }
     if (tp_.size > 1) {
       const int64_t h0 = tp_.begin(all_heads) * (nope + v);
@@ -243,7 +253,7 @@ class Loader {
       SABLE_ASSIGN_OR_RETURN(m.gate, linear(p + ".mlp.gate", c_.n_routed_experts, H, /*allow_quant=*/false));
       const std::string bias = p + ".mlp.gate.e_score_correction_bias";
       if (c_.topk_method == "noaux_tc") {
-        SABLE_ASSIGN_OR_RETURN(Tensor b, src_.get(bias, {c_.n_routed_experts}));
+        SABLE_ASSIGN_OR_RETURN(Tensor b, get(bias, {c_.n_routed_experts}));
         if (b.dtype() != DType::F32) {  // keep the bias in float32, as the reference does
           Tensor f = Tensor::empty(DType::F32, b.shape());
           cpu::to_f32(b.data(), b.dtype(), b.numel(), f.ptr<float>());
@@ -341,6 +351,7 @@ class Loader {
         return st.with_context("loading the multi-token-prediction (MTP) layer for speculative decoding");
     }
     w.bytes = bytes_;
+    w.source_seconds = source_s_;
     return w;
   }
 
@@ -354,6 +365,7 @@ class Loader {
   const ModelConfig& c_;
   TpShard tp_;
   size_t bytes_ = 0;
+  double source_s_ = 0;
 };
 
 }  // namespace

@@ -99,6 +99,7 @@ struct DeepseekV3Weights {
   LinearWeight lm_head;
   std::optional<MtpWeights> mtp;  // loaded for speculative decoding (LoadOptions::load_mtp)
   size_t bytes = 0;               // weight bytes on the device
+  double source_seconds = 0;      // of the load: reading (or generating) the source's tensors
 };
 
 struct LoadOptions {
