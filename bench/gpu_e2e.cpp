@@ -284,11 +284,13 @@ int run(int argc, char** argv) {
   const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
   const ModelConfig& c = model.config();
   std::printf(
-      "# %s, %d layers (%d MoE), %s weights, %s KV cache: %.1f GB on %s%s, built in %.0f s (%.0f s generating); copy "
+      "# %s, %d layers (%d MoE), %s weights, %s KV cache: %.1f GB on %s%s, built in %.0f s (%.0f s generating, %.0f s "
+      "in the backend's uploads and preparation); copy "
       "bandwidth %.0f GB/s\n\n",
       preset.c_str(), c.num_hidden_layers, c.num_hidden_layers - c.first_k_dense_replace, fp8 ? "FP8" : "BF16",
       kv_cache_dtype == "fp8" ? "FP8" : "BF16", double(model.weight_bytes()) / 1e9, be.name().c_str(),
-      tp > 1 ? (" rank 0 of " + std::to_string(tp)).c_str() : "", load_s, model.load_source_seconds(), copy_bw / 1e9);
+      tp > 1 ? (" rank 0 of " + std::to_string(tp)).c_str() : "", load_s, model.load_source_seconds(),
+      model.load_prepare_seconds(), copy_bw / 1e9);
 
   // Bytes of weights a decode step reads: everything but the routed experts,
   // plus the distinct experts the batch touches.

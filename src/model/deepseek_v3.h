@@ -37,6 +37,8 @@ class DeepseekV3Model {
   // (a checkpoint maps its files, so its disk reads come later, as its
   // tensors are copied); the rest is conversion and the backend's preparation.
   double load_source_seconds() const { return weights_.source_seconds; }
+  // Seconds of the load in the backend's uploads and preparation.
+  double load_prepare_seconds() const { return weights_.prepare_seconds; }
   const DeepseekV3Weights& weights() const { return weights_; }
   // Ranks of the tensor-parallel group this model is rank 0 of (1 without).
   int tensor_parallel_size() const;

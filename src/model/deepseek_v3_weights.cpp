@@ -27,6 +27,27 @@ class Loader {
     return t;
   }
 
+  // The backend's uploads and preparation (packing, quantizing), timed.
+  template <class F>
+  auto timed_backend(F&& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    struct Add {
+      double& s;
+      std::chrono::steady_clock::time_point t0;
+      ~Add() { s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
+    } add{prepare_s_, t0};
+    return f();
+  }
+  Tensor to_device(const Tensor& t) {
+    return timed_backend([&] { return be_.to_device(t); });
+  }
+  void prepare_linear(LinearWeight& w) {
+    timed_backend([&] { be_.prepare_linear(w); });
+  }
+  void prepare_experts(MoeExperts& e) {
+    timed_backend([&] { be_.prepare_experts(e); });
+  }
+
   // How a linear weight splits over the tensor-parallel ranks.
   enum class Split { kNone, kRows, kCols };
 
@@ -36,7 +57,7 @@ class Loader {
     if (!is_float(t.dtype()))
       return invalid_argument(name + ": dtype " + dtype_name(t.dtype()) + " is not a float type");
     if (rows && tp_.size > 1) t = t.rows(tp_.begin(t.dim(0)), tp_.begin(t.dim(0)) + tp_.part(t.dim(0)));
-    Tensor d = be_.to_device(t);
+    Tensor d = to_device(t);
     bytes_ += d.nbytes();
     return d;
   }
@@ -87,7 +108,7 @@ class Loader {
     } else {
       bytes_ += w.nbytes();
     }
-    if (prepare) be_.prepare_linear(w);
+    if (prepare) prepare_linear(w);
     return w;
   }
 
@@ -144,14 +165,14 @@ class Loader {
         cpu::from_f32(row.data(), out_dt, r, dst);
         cpu::from_f32(row.data(), out_dt, r, whole.ptr<char>() + size_t(o * r) * out_esz);
       }
-    a.w_uk = be_.to_device(uk);
-    a.w_uv = be_.to_device(uv);
+    a.w_uk = to_device(uk);
+    a.w_uv = to_device(uv);
     bytes_ += a.w_uk.nbytes() + a.w_uv.nbytes();
     a.kv_b_proj = LinearWeight{};
     a.kv_b_proj.weight = whole;
     a.kv_b_proj.keep_precision = true;
     bytes_ += a.kv_b_proj.nbytes();
-    be_.prepare_linear(a.kv_b_proj);
+    prepare_linear(a.kv_b_proj);
     return Status::ok();
   }
 
@@ -238,10 +259,10 @@ class Loader {
       if (auto f = stack_rows(at.q_a_proj, at.kv_a_proj_with_mqa)) {
         at.fused_qkv_a_proj_with_mqa = std::move(*f);
         at.q_a_proj = at.kv_a_proj_with_mqa = LinearWeight{};
-        be_.prepare_linear(*at.fused_qkv_a_proj_with_mqa);
+        prepare_linear(*at.fused_qkv_a_proj_with_mqa);
       } else {
-        be_.prepare_linear(at.q_a_proj);
-        be_.prepare_linear(at.kv_a_proj_with_mqa);
+        prepare_linear(at.q_a_proj);
+        prepare_linear(at.kv_a_proj_with_mqa);
       }
     }
     SABLE_ASSIGN_OR_RETURN(at.kv_a_layernorm, tensor(a + ".kv_a_layernorm.weight", {c_.kv_lora_rank}));
@@ -259,7 +280,7 @@ class Loader {
           cpu::to_f32(b.data(), b.dtype(), b.numel(), f.ptr<float>());
           b = f;
         }
-        m.e_score_correction_bias = be_.to_device(b);
+        m.e_score_correction_bias = to_device(b);
       }
       // Expert parallelism: this rank's experts, whole; else every expert's part.
       const bool ep = tp_.expert_parallel && tp_.size > 1;
@@ -284,13 +305,13 @@ class Loader {
         if (opts_.fuse_shared_experts && !ep && fuse_shared(sh, m)) {
           m.num_shared = c_.n_shared_experts;
         } else {
-          be_.prepare_linear(sh.gate_proj);
-          be_.prepare_linear(sh.up_proj);
-          be_.prepare_linear(sh.down_proj);
+          prepare_linear(sh.gate_proj);
+          prepare_linear(sh.up_proj);
+          prepare_linear(sh.down_proj);
           m.shared_experts = std::move(sh);
         }
       }
-      be_.prepare_experts(m.experts);
+      prepare_experts(m.experts);
       L.moe = std::move(m);
     } else {
       SABLE_ASSIGN_OR_RETURN(MlpWeights d, mlp(p + ".mlp", c_.intermediate_size));
@@ -321,8 +342,8 @@ class Loader {
                               std::to_string(eh.block_in) + " columns");
     m.eh_proj_embed = slice_linear_cols(eh, 0, H);  // [H, H]: the embedding's half
     m.eh_proj_hidden = slice_linear_cols(eh, H, 2 * H);
-    be_.prepare_linear(m.eh_proj_embed);
-    be_.prepare_linear(m.eh_proj_hidden);
+    prepare_linear(m.eh_proj_embed);
+    prepare_linear(m.eh_proj_hidden);
     w.layers.push_back(std::move(L));
     w.mtp = std::move(m);
     return Status::ok();
@@ -341,7 +362,7 @@ class Loader {
     SABLE_ASSIGN_OR_RETURN(w.norm, tensor("model.norm.weight", {c_.hidden_size}));
     if (c_.tie_word_embeddings && !src_.has("lm_head.weight")) {
       w.lm_head.weight = w.embed_tokens;  // the same rows of the vocabulary
-      be_.prepare_linear(w.lm_head);
+      prepare_linear(w.lm_head);
     } else {  // the rank's rows of the vocabulary
       SABLE_ASSIGN_OR_RETURN(w.lm_head, linear("lm_head", c_.vocab_size, c_.hidden_size, false, true, Split::kRows));
     }
@@ -352,6 +373,7 @@ class Loader {
     }
     w.bytes = bytes_;
     w.source_seconds = source_s_;
+    w.prepare_seconds = prepare_s_;
     return w;
   }
 
@@ -366,6 +388,7 @@ class Loader {
   TpShard tp_;
   size_t bytes_ = 0;
   double source_s_ = 0;
+  double prepare_s_ = 0;
 };
 
 }  // namespace

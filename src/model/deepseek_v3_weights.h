@@ -100,6 +100,7 @@ struct DeepseekV3Weights {
   std::optional<MtpWeights> mtp;  // loaded for speculative decoding (LoadOptions::load_mtp)
   size_t bytes = 0;               // weight bytes on the device
   double source_seconds = 0;      // of the load: reading (or generating) the source's tensors
+  double prepare_seconds = 0;     // of the load: the backend's uploads and preparation
 };
 
 struct LoadOptions {
