@@ -27,7 +27,10 @@
 # tests, then bench_cuda_attention --small-rule alternated $RA_ROUNDS times
 # (default "1 2") over b/bench_cuda_attention_base, if there is one, and this
 # tree's binary with each of $RA_KNOBS (NAME=V, default none), one column
-# each; a base binary comes from bench/build_ab_base.sh).
+# each; a base binary comes from bench/build_ab_base.sh), load (the weight
+# uploader, forward and engine tests with SABLE_PINNED_WEIGHTS=1, then the
+# 4-layer slice built with it at 0 and 1 in BF16 and at 1 in FP8, or
+# $LOAD_RUNS as dtype:value pairs: "built in" and its parts).
 # Results under $OUT; copy what matters into bench/results/.
 set -u
 O=${OUT:-/tmp/out}; mkdir -p b "$O"
@@ -94,4 +97,8 @@ ruleab) timeout 150 b/test_cuda --gtest_color=no --gtest_filter='*MlaAttention*:
   python3 bench/peers/ab_columns.py $O/rule_*_*.txt;;
 combe2e) timeout 240 b/bench_gpu_e2e --preset dsv3-slice --layers 4 --fp8 --prefill 0 --batches 1,8 --context ${CE_CONTEXT:-4096} --ab ${CE_AB:-mla-combine-groups=1,0} > $O/combe2e.txt 2>&1; st "e2e combine groups A/B rc=$?"
   grep -E "\||copy|rror" $O/combe2e.txt | head -20;;
+load) SABLE_PINNED_WEIGHTS=1 timeout 200 b/test_cuda --gtest_color=no --gtest_filter='*WeightUploader*:*CudaForwardFixture*:*Engine*:*TinyModel*' > $O/t_load.log 2>&1; st "upload + forward tests, pinned weights rc=$?"; tail -3 $O/t_load.log
+  for r in ${LOAD_RUNS:-bf16:0 bf16:1 fp8:1}; do dt=${r%:*} v=${r#*:} f=; [ $dt = fp8 ] && f=--fp8
+    SABLE_PINNED_WEIGHTS=$v timeout 200 b/bench_gpu_e2e --preset dsv3-slice --layers 4 $f --batches 1 --prefill 0 > $O/load_${dt}_$v.txt 2>&1
+    st "load $dt pinned=$v rc=$?"; grep -E "built in|^\| 1 |rror" $O/load_${dt}_$v.txt | head -4; done;;
 esac; done

@@ -46,6 +46,7 @@ CudaBackend::~CudaBackend() {
   if (cublas_ws_) cudaFree(cublas_ws_);
   if (front_barrier_) cudaFree(front_barrier_);
   staging_.reset();
+  uploader_.reset();
   alloc_.reset();
   if (stream_) cudaStreamDestroy(stream_);
   if (prev >= 0) cudaSetDevice(prev);
@@ -53,10 +54,18 @@ CudaBackend::~CudaBackend() {
 
 void CudaBackend::bind_thread() { SABLE_CUDA_CHECK(cudaSetDevice(device_)); }
 
+cuda::WeightUploader* CudaBackend::uploader() {
+  if (!cuda::pinned_weight_uploads_enabled()) return nullptr;
+  if (!uploader_) uploader_ = std::make_unique<cuda::WeightUploader>();
+  return uploader_.get();
+}
+
 Tensor CudaBackend::to_device(const Tensor& host) {
   if (host.device() == Device::kCUDA) return host;
   Tensor d = Tensor::empty(host.dtype(), host.shape(), *alloc_);
-  if (host.nbytes())
+  if (cuda::WeightUploader* up = host.nbytes() >= (size_t(1) << 20) ? uploader() : nullptr)
+    up->copy(d.data(), host.data(), host.nbytes(), stream_);
+  else if (host.nbytes())
     SABLE_CUDA_CHECK(cudaMemcpyAsync(d.data(), host.data(), host.nbytes(), cudaMemcpyHostToDevice, stream_));
   // The host tensor may be freed or unmapped as soon as we return.
   SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -71,9 +80,9 @@ void CudaBackend::copy_to_host(const Tensor& src, void* dst) {
 }
 
 void CudaBackend::prepare_linear(LinearWeight& w) {
-  cuda::prepare_linear(w, opts_.quantize_fp8 && !w.keep_precision, stream_);
+  cuda::prepare_linear(w, opts_.quantize_fp8 && !w.keep_precision, stream_, uploader());
 }
-void CudaBackend::prepare_experts(MoeExperts& e) { cuda::prepare_experts(e, opts_.quantize_fp8, stream_); }
+void CudaBackend::prepare_experts(MoeExperts& e) { cuda::prepare_experts(e, opts_.quantize_fp8, stream_, uploader()); }
 void CudaBackend::synchronize() { SABLE_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
 bool CudaBackend::memory_info(size_t* free_bytes, size_t* total_bytes) {

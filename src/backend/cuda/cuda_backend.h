@@ -14,6 +14,7 @@
 #include "backend/cuda/batch_invariant.h"
 #include "backend/cuda/cuda_allocator.h"
 #include "backend/cuda/pinned_staging.h"
+#include "backend/cuda/weight_upload.h"
 
 struct cublasContext;
 
@@ -111,6 +112,8 @@ class CudaBackend final : public Backend {
   int next_graph_pool_ = 1;
   unsigned* front_barrier_ = nullptr;       // mla_front's grid barrier: two words, zeroed once
   std::unique_ptr<PinnedStaging> staging_;  // small uploads without waiting for the stream
+  std::unique_ptr<cuda::WeightUploader> uploader_;  // weights at load (SABLE_PINNED_WEIGHTS=1), made at first use
+  cuda::WeightUploader* uploader();
 };
 
 // A backend with its own stream and allocator. Tensors it allocated must be

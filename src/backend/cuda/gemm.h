@@ -23,6 +23,7 @@ namespace sable::cuda {
 // Scratch buffers of one stream: the cuBLASLt handle and workspace, quantized
 // activations and their scales, the MoE permutation and intermediates.
 struct GemmWorkspace;
+class WeightUploader;  // weight_upload.h
 // Created lazily on first use, lives for the process.
 GemmWorkspace* gemm_workspace(cudaStream_t stream);
 // Frees the stream's workspace (its backend is going away: the stream is
@@ -43,11 +44,13 @@ void reserve_gemm_workspace(cudaStream_t stream, int64_t max_tokens, int64_t max
 // quantize_fp8: BF16/F16/F32 weights are quantized on the GPU into 128x128
 // block FP8 (--quantization fp8); scale = amax(block) / 448.
 // Synchronizes the stream before returning (the host source may be unmapped).
-void prepare_linear(LinearWeight& w, bool quantize_fp8, cudaStream_t stream);
+// up: host bytes go through its pinned chunks (weight_upload.h); null: plain
+// cudaMemcpyAsync.
+void prepare_linear(LinearWeight& w, bool quantize_fp8, cudaStream_t stream, WeightUploader* up = nullptr);
 // The same for the experts of one MoE layer: gate and up are fused into one
 // [E, 2I, H] tensor (rows [0, I) gate, [I, 2I) up) and down into [E, H, I];
 // the per-expert LinearWeights are then views into those device tensors.
-void prepare_experts(MoeExperts& e, bool quantize_fp8, cudaStream_t stream);
+void prepare_experts(MoeExperts& e, bool quantize_fp8, cudaStream_t stream, WeightUploader* up = nullptr);
 
 // Random weights made on the device, already prepared (for benchmarks and
 // --load-format dummy): BF16 values ~ U(-0.05, 0.05), or FP8 with random

@@ -5,6 +5,7 @@
 
 #include "backend/cuda/expert_tiles.cuh"
 #include "backend/cuda/gemm_common.cuh"
+#include "backend/cuda/weight_upload.h"
 
 namespace sable::cuda {
 
@@ -42,8 +43,17 @@ std::shared_ptr<void> device_alloc(size_t bytes) {
 // fp8 -> dst_w (R*C bytes) + dst_s [ceil(R/128), sld]; otherwise BF16 dst_w
 // (R*C*2 bytes), or, with quantize, fp8 + scales. Returns whether the result
 // is FP8. tmp must hold R*C*4 bytes when a conversion is needed.
-bool upload_matrix(const LinearWeight& src, bool quantize, void* dst_w, float* dst_s, int64_t sld,
-                   void* tmp, cudaStream_t stream) {
+// A weight's bytes to the device: through the uploader's pinned chunks from
+// host memory when there is one.
+void copy_in(void* dst, const void* src, size_t n, cudaMemcpyKind kind, WeightUploader* up, cudaStream_t stream) {
+  if (up && kind == cudaMemcpyHostToDevice)
+    up->copy(dst, src, n, stream);
+  else
+    SABLE_CUDA_OK(cudaMemcpyAsync(dst, src, n, kind, stream));
+}
+
+bool upload_matrix(const LinearWeight& src, bool quantize, void* dst_w, float* dst_s, int64_t sld, void* tmp,
+                   cudaStream_t stream, WeightUploader* up) {
   const Tensor& w = src.weight;
   const int64_t R = w.dim(0), C = w.dim(1);
   const cudaMemcpyKind kind =
@@ -55,7 +65,7 @@ bool upload_matrix(const LinearWeight& src, bool quantize, void* dst_w, float* d
                            src.scale_inv.dim(0) == ceil_div(R, 128) &&
                            src.scale_inv.dim(1) == ceil_div(C, 128),
                        "FP8 weight_scale_inv must be F32 [ceil(out/128), ceil(in/128)]");
-    SABLE_CUDA_OK(cudaMemcpyAsync(dst_w, w.data(), size_t(R * C), kind, stream));
+    copy_in(dst_w, w.data(), size_t(R * C), kind, up, stream);
     const int64_t kb = ceil_div(C, 128);
     const cudaMemcpyKind skind = src.scale_inv.device() == Device::kCUDA ? cudaMemcpyDeviceToDevice
                                                                          : cudaMemcpyHostToDevice;
@@ -68,13 +78,13 @@ bool upload_matrix(const LinearWeight& src, bool quantize, void* dst_w, float* d
                      "linear weights must be BF16, F16, F32 or F8_E4M3");
   __nv_bfloat16* bf = nullptr;
   if (w.dtype() == DType::BF16 && !quantize) {
-    SABLE_CUDA_OK(cudaMemcpyAsync(dst_w, w.data(), size_t(R * C) * 2, kind, stream));
+    copy_in(dst_w, w.data(), size_t(R * C) * 2, kind, up, stream);
     return false;
   }
   // Stage the raw data in tmp, convert into the BF16 part of tmp (or dst_w).
   const size_t raw_bytes = size_t(R * C) * elt_size(w.dtype());
   char* t = static_cast<char*>(tmp);
-  SABLE_CUDA_OK(cudaMemcpyAsync(t, w.data(), raw_bytes, kind, stream));
+  copy_in(t, w.data(), raw_bytes, kind, up, stream);
   if (w.dtype() == DType::BF16) {
     bf = reinterpret_cast<__nv_bfloat16*>(t);
   } else {
@@ -130,7 +140,7 @@ size_t tmp_bytes_for(const LinearWeight& w, bool quantize) {
 
 }  // namespace
 
-void prepare_linear(LinearWeight& w, bool quantize_fp8, cudaStream_t stream) {
+void prepare_linear(LinearWeight& w, bool quantize_fp8, cudaStream_t stream, WeightUploader* up) {
   if (w.prepared) return;
   const int64_t R = w.weight.dim(0), C = w.weight.dim(1);
   const bool fp8 = w.is_fp8() || quantize_fp8;
@@ -148,7 +158,7 @@ void prepare_linear(LinearWeight& w, bool quantize_fp8, cudaStream_t stream) {
   }
   const size_t tb = tmp_bytes_for(w, quantize_fp8);
   std::shared_ptr<void> tmp = tb ? device_alloc(tb) : nullptr;
-  upload_matrix(w, quantize_fp8, P->weight, P->scale, P->kb_ld, tmp.get(), stream);
+  upload_matrix(w, quantize_fp8, P->weight, P->scale, P->kb_ld, tmp.get(), stream, up);
   add_stream_tiles(*P, stream);
   SABLE_CUDA_OK(cudaStreamSynchronize(stream));  // the host source may go away after this
   w.weight = Tensor(P->weight, fp8 ? DType::F8_E4M3 : DType::BF16, {R, C}, Device::kCUDA,
@@ -160,7 +170,7 @@ void prepare_linear(LinearWeight& w, bool quantize_fp8, cudaStream_t stream) {
   w.prepared = P;
 }
 
-void prepare_experts(MoeExperts& e, bool quantize_fp8, cudaStream_t stream) {
+void prepare_experts(MoeExperts& e, bool quantize_fp8, cudaStream_t stream, WeightUploader* up) {
   if (e.prepared) return;
   const int E = e.num_experts();
   SABLE_GEMM_REQUIRE(E > 0 && int(e.up.size()) == E && int(e.down.size()) == E,
@@ -213,14 +223,14 @@ void prepare_experts(MoeExperts& e, bool quantize_fp8, cudaStream_t stream) {
     for (int half = 0; half < 2; ++half) {
       const LinearWeight& src = half == 0 ? e.gate[x] : e.up[x];
       float* s = fp8 ? P->s13 + (int64_t(x) * 2 + half) * nbI * kbH : nullptr;
-      upload_matrix(src, quantize_fp8, nat.get(), s, kbH, tmp.get(), stream);
+      upload_matrix(src, quantize_fp8, nat.get(), s, kbH, tmp.get(), stream, up);
       // Interleave: natural rows [16u, 16u+16) -> fused rows 32u + 16*half.
       SABLE_CUDA_OK(cudaMemcpy2DAsync(static_cast<char*>(fused.get()) + half * chunk, 2 * chunk, nat.get(), chunk,
                                       chunk, size_t(I / 16), cudaMemcpyDeviceToDevice, stream));
     }
     tile_expert_weight(fused.get(), 2 * I, H, esz, w13 + x * st13, stream);
     float* s = fp8 ? P->s2 + int64_t(x) * nbH * kbI : nullptr;
-    upload_matrix(e.down[x], quantize_fp8, fused.get(), s, kbI, tmp.get(), stream);
+    upload_matrix(e.down[x], quantize_fp8, fused.get(), s, kbI, tmp.get(), stream, up);
     tile_expert_weight(fused.get(), H, I, esz, w2 + x * st2, stream);
     // The staging buffers are reused by the next expert.
     SABLE_CUDA_OK(cudaStreamSynchronize(stream));
