@@ -16,8 +16,12 @@ inline uint64_t mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// hash_counter(seed, stream, i) = mix64(hash_counter_base(seed, stream) + i):
+// a loop over i computes the base once.
+inline uint64_t hash_counter_base(uint64_t seed, uint64_t stream) { return mix64(seed ^ mix64(stream)); }
+
 inline uint64_t hash_counter(uint64_t seed, uint64_t stream, uint64_t index) {
-  return mix64(mix64(seed ^ mix64(stream)) + index);
+  return mix64(hash_counter_base(seed, stream) + index);
 }
 
 // Uniform in [0, 1) with 24 bits of precision.

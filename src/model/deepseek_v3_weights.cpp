@@ -18,34 +18,29 @@ class Loader {
   Loader(WeightSource& src, Backend& backend, const LoadOptions& opts, TpShard shard)
       : src_(src), be_(backend), opts_(opts), c_(src.config()), tp_(shard) {}
 
-  // The source's tensor, timed: where a slow load's time goes (the disk or
-  // the dummy generator, against conversion and the device's preparation).
+  // Adds the seconds of its scope to a load-time counter: where a slow load's
+  // time goes (the disk or the dummy generator, against the backend's uploads
+  // and preparation).
+  struct Timed {
+    double& s;
+    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+    ~Timed() { s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
+  };
   Result<Tensor> get(const std::string& name, const Shape& shape) {
-    const auto t0 = std::chrono::steady_clock::now();
-    auto t = src_.get(name, shape);
-    source_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return t;
+    Timed t{source_s_};
+    return src_.get(name, shape);
   }
-
-  // The backend's uploads and preparation (packing, quantizing), timed.
-  template <class F>
-  auto timed_backend(F&& f) {
-    const auto t0 = std::chrono::steady_clock::now();
-    struct Add {
-      double& s;
-      std::chrono::steady_clock::time_point t0;
-      ~Add() { s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
-    } add{prepare_s_, t0};
-    return f();
-  }
-  Tensor to_device(const Tensor& t) {
-    return timed_backend([&] { return be_.to_device(t); });
+  Tensor to_device(const Tensor& host) {
+    Timed t{prepare_s_};
+    return be_.to_device(host);
   }
   void prepare_linear(LinearWeight& w) {
-    timed_backend([&] { be_.prepare_linear(w); });
+    Timed t{prepare_s_};
+    be_.prepare_linear(w);
   }
   void prepare_experts(MoeExperts& e) {
-    timed_backend([&] { be_.prepare_experts(e); });
+    Timed t{prepare_s_};
+    be_.prepare_experts(e);
   }
 
   // How a linear weight splits over the tensor-parallel ranks.

@@ -40,13 +40,13 @@ inline float approx_normal(uint64_t h) {
 Tensor DummyWeightSource::generate(const TensorSpec& spec) const {
   Tensor t = Tensor::empty(spec.dtype, spec.shape);
   const int64_t n = t.numel();
-  // hash_counter(seed, stream, i) = mix64(base + i): base hoisted out of the
-  // loops, and one loop per (role, dtype) with no branch inside. Why: the
+  // hash_counter's base hoisted out of the loops, and one loop per (role,
+  // dtype) with no branch inside. Why: the
   // per-element switch ran at ~65 M values a second a core, and dummy
   // weights at DeepSeek-V3's widths are tens of billions of values (the
   // 4-layer slice alone 37 G: ~36 s of a 16-core machine's load). The values
   // are the same bits (test DummyWeights.FastPathKeepsTheBits).
-  const uint64_t base = mix64(seed_ ^ mix64(name_hash(spec.name)));
+  const uint64_t base = hash_counter_base(seed_, name_hash(spec.name));
   auto normal = [base](int64_t i) { return approx_normal(mix64(base + uint64_t(i))); };
   // Scale linear weights by 1/sqrt(fan_in) so activations keep unit scale
   // through any number of layers.
