@@ -4,7 +4,7 @@
 # .git/info/exclude), carried with the tree. xz packs the five in ~15 MB
 # where gzip takes 23, and the carried tree must stay under 64 MiB. To prepare,
 # from the build directory:
-#   for b in sable tests/test_cuda bench/bench_cuda_attention bench/bench_cuda_ops bench/bench_gpu_e2e; do
+#   for b in sable tests/test_cuda bench/bench_cuda_attention bench/bench_cuda_ops bench/bench_gpu_e2e bench/bench_dummy_weights; do
 #     strip -o /tmp/x $b && xz -9 -T0 -c /tmp/x > $REPO/gpu-bin/$(basename $b).xz; done
 # (.gz files are unpacked too).
 # then on the device (carry .deps and gpu-bin): bash bench/prebuilt_run.sh "SECTIONS"
@@ -30,7 +30,9 @@
 # each; a base binary comes from bench/build_ab_base.sh), load (the weight
 # uploader, forward and engine tests with SABLE_PINNED_WEIGHTS=1, then the
 # 4-layer slice built with it at 0 and 1 in BF16 and at 1 in FP8, or
-# $LOAD_RUNS as dtype:value pairs: "built in" and its parts).
+# $LOAD_RUNS as dtype:value pairs: "built in" and its parts), dummy (the
+# host's THP mode, then bench_dummy_weights bf16 and FP8, $DUMMY_EXPERTS or 64
+# experts: the generator against the floor of writing its bytes).
 # Results under $OUT; copy what matters into bench/results/.
 set -u
 O=${OUT:-/tmp/out}; mkdir -p b "$O"
@@ -101,4 +103,6 @@ load) SABLE_PINNED_WEIGHTS=1 timeout 200 b/test_cuda --gtest_color=no --gtest_fi
   for r in ${LOAD_RUNS:-bf16:0 bf16:1 fp8:1}; do dt=${r%:*} v=${r#*:} f=; [ $dt = fp8 ] && f=--fp8
     SABLE_PINNED_WEIGHTS=$v timeout 200 b/bench_gpu_e2e --preset dsv3-slice --layers 4 $f --batches 1 --prefill 0 > $O/load_${dt}_$v.txt 2>&1
     st "load $dt pinned=$v rc=$?"; grep -E "built in|^\| 1 |rror" $O/load_${dt}_$v.txt | head -4; done;;
+dummy) echo "THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>&1)"; nproc
+  for f in "" --fp8; do timeout 120 b/bench_dummy_weights --experts ${DUMMY_EXPERTS:-64} $f > $O/dummy$f.txt 2>&1; st "dummy generator $f rc=$?"; cat $O/dummy$f.txt; done;;
 esac; done

@@ -61,20 +61,4 @@ uint16_t f32_to_f16(float f) {
   return sign | uint16_t(((au >> 13) - (112u << 10)) & 0x7fff);
 }
 
-uint8_t f32_to_fp8_e4m3(float f) {
-  if (std::isnan(f)) return 0x7f;
-  uint8_t sign = std::signbit(f) ? 0x80 : 0;
-  float a = std::fabs(f);
-  if (a >= 448.f) return sign | 0x7e;
-  if (a < 0x1p-6f) {  // subnormal: quantum 2^-9
-    return sign | uint8_t(std::nearbyint(a * 0x1p9f));
-  }
-  uint32_t au = f32_to_bits(a);
-  au += 0x7ffffu + ((au >> 20) & 1u);  // round mantissa to 3 bits, ties to even
-  uint32_t e = (au >> 23) - 120;       // rebias 127 -> 7
-  uint32_t m = (au >> 20) & 7;
-  if (e > 15 || (e == 15 && m == 7)) return sign | 0x7e;
-  return sign | uint8_t((e << 3) | m);
-}
-
 }  // namespace sable
