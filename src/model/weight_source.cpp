@@ -6,6 +6,7 @@
 
 #include "core/rng.h"
 #include "core/thread_pool.h"
+#include "model/dummy_fill.h"
 
 namespace sable {
 
@@ -28,26 +29,17 @@ namespace {
 
 uint64_t name_hash(const std::string& s) { return std::hash<std::string>{}(s); }
 
-// An approximately normal value from one 64-bit hash (sum of four 16-bit
-// uniforms, variance-matched): cheap, and good enough for random weights.
-inline float approx_normal(uint64_t h) {
-  float s = float(h & 0xffff) + float((h >> 16) & 0xffff) + float((h >> 32) & 0xffff) + float(h >> 48);
-  return (s * (1.f / 65536.f) - 2.f) * 1.7320508f;  // sqrt(12/4)
-}
-
 }  // namespace
 
 Tensor DummyWeightSource::generate(const TensorSpec& spec) const {
   Tensor t = Tensor::empty(spec.dtype, spec.shape);
   const int64_t n = t.numel();
-  // hash_counter's base hoisted out of the loops, and one loop per (role,
-  // dtype) with no branch inside. Why: the
-  // per-element switch ran at ~65 M values a second a core, and dummy
-  // weights at DeepSeek-V3's widths are tens of billions of values (the
-  // 4-layer slice alone 37 G: ~36 s of a 16-core machine's load). The values
+  // One loop per (role, dtype) with hash_counter's base hoisted and no
+  // branch inside, vectorized for the CPU (model/dummy_fill.h): the per-element switch ran at ~65 M
+  // values a second a core, and dummy weights at DeepSeek-V3's widths are
+  // tens of billions of values (the 4-layer slice alone 37 G). The values
   // are the same bits (test DummyWeights.FastPathKeepsTheBits).
   const uint64_t base = hash_counter_base(seed_, name_hash(spec.name));
-  auto normal = [base](int64_t i) { return approx_normal(mix64(base + uint64_t(i))); };
   // Scale linear weights by 1/sqrt(fan_in) so activations keep unit scale
   // through any number of layers.
   const int64_t fan_in = spec.shape.ndim() == 2 ? spec.shape[1] : 1;
@@ -55,22 +47,15 @@ Tensor DummyWeightSource::generate(const TensorSpec& spec) const {
   // FP8 weights: values ~ N(0, 64^2) in e4m3 and a block scale of std/64,
   // so dequantised weights are ~ N(0, std^2).
   constexpr float kFp8Spread = 64.f;
+  const DummyFillKernels& k = dummy_fill_kernels();
   std::function<void(int64_t, int64_t)> fill;
   switch (spec.role) {
-    case TensorRole::kNorm: {
-      uint16_t* d = t.ptr<uint16_t>();
-      fill = [=](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) d[i] = f32_to_bf16(1.f + 0.1f * normal(i));
-      };
+    case TensorRole::kNorm:
+      fill = [&k, d = t.ptr<uint16_t>(), base](int64_t b, int64_t e) { k.bf16_norm(d, b, e, base); };
       break;
-    }
-    case TensorRole::kRouterBias: {
-      float* d = t.ptr<float>();
-      fill = [=](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) d[i] = 0.01f * normal(i);
-      };
+    case TensorRole::kRouterBias:
+      fill = [&k, d = t.ptr<float>(), base](int64_t b, int64_t e) { k.f32_scaled(d, b, e, base, 0.01f); };
       break;
-    }
     case TensorRole::kScale: {
       // The scale's fan-in is the weight's: (in / block) columns of blocks.
       const int64_t in = spec.shape[1] * config_.quantization.block_in;
@@ -79,29 +64,16 @@ Tensor DummyWeightSource::generate(const TensorSpec& spec) const {
       fill = [=](int64_t b, int64_t e) { std::fill(d + b, d + e, v); };
       break;
     }
-    case TensorRole::kEmbedding: {
-      uint16_t* d = t.ptr<uint16_t>();
-      fill = [=](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) d[i] = f32_to_bf16(normal(i));
-      };
+    case TensorRole::kEmbedding:
+      fill = [&k, d = t.ptr<uint16_t>(), base](int64_t b, int64_t e) { k.bf16_scaled(d, b, e, base, 1.f); };
       break;
-    }
     default:
       if (spec.dtype == DType::F8_E4M3) {
-        uint8_t* d = t.ptr<uint8_t>();
-        fill = [=](int64_t b, int64_t e) {
-          for (int64_t i = b; i < e; ++i) d[i] = f32_to_fp8_e4m3(kFp8Spread * normal(i));
-        };
+        fill = [&k, d = t.ptr<uint8_t>(), base](int64_t b, int64_t e) { k.fp8_scaled(d, b, e, base, kFp8Spread); };
       } else if (spec.dtype == DType::BF16) {
-        uint16_t* d = t.ptr<uint16_t>();
-        fill = [=](int64_t b, int64_t e) {
-          for (int64_t i = b; i < e; ++i) d[i] = f32_to_bf16(std_w * normal(i));
-        };
+        fill = [&k, d = t.ptr<uint16_t>(), base, std_w](int64_t b, int64_t e) { k.bf16_scaled(d, b, e, base, std_w); };
       } else {
-        float* d = t.ptr<float>();
-        fill = [=](int64_t b, int64_t e) {
-          for (int64_t i = b; i < e; ++i) d[i] = std_w * normal(i);
-        };
+        fill = [&k, d = t.ptr<float>(), base, std_w](int64_t b, int64_t e) { k.f32_scaled(d, b, e, base, std_w); };
       }
   }
   ThreadPool::global().parallel_for(n, 1 << 16, fill);

@@ -8,11 +8,14 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <vector>
 
+#include "core/cpu_features.h"
 #include "core/dtype.h"
 #include "core/rng.h"
 #include "core/thread_pool.h"
 #include "model/config.h"
+#include "model/dummy_fill.h"
 #include "model/weight_source.h"
 
 namespace sable {
@@ -90,6 +93,46 @@ TEST(DummyWeights, FastPathKeepsTheBits) {
       if (stored_bits(t, i) != defined_bits(c, seed, spec, i) && bad++ == 0) first = i;
     EXPECT_EQ(bad, 0) << spec.name << ": first differing value at " << first;
   }
+}
+
+// Each ISA variant of the loops this CPU runs, against the definition: the
+// loader uses the best one, and a model must not change with the machine.
+TEST(DummyWeights, EveryIsaKeepsTheBits) {
+  ModelConfig c;
+  const uint64_t seed = 99;
+  const std::string name = "model.layers.2.mlp.experts.3.gate_proj.weight";
+  const uint64_t base = hash_counter_base(seed, std::hash<std::string>{}(name));
+  // Ends that are not multiples of any vector width, a start inside the tensor.
+  const int64_t b = 13, e = 100'003;
+  const float mul = 1.f / std::sqrt(7168.f);
+  auto spec = [&](DType dt, TensorRole role) { return TensorSpec{name, Shape({1, 7168}), dt, role}; };
+  int tested = 0;
+  for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+    if (int(isa) > int(detect_cpu_isa())) continue;
+    const DummyFillKernels& k = dummy_fill_kernels(isa);
+    ASSERT_STREQ(k.name, cpu_isa_name(isa)) << "the variant asked for is the one run";
+    std::vector<uint16_t> h16(size_t(e), 0), n16(size_t(e), 0);
+    std::vector<float> f32(size_t(e), 0.f);
+    std::vector<uint8_t> f8(size_t(e), 0);
+    k.bf16_scaled(h16.data(), b, e, base, mul);
+    k.bf16_norm(n16.data(), b, e, base);
+    k.f32_scaled(f32.data(), b, e, base, mul);
+    k.fp8_scaled(f8.data(), b, e, base, 64.f);
+    int64_t bad = 0, first = -1;
+    for (int64_t i = b; i < e; ++i) {
+      uint32_t f32_bits;
+      std::memcpy(&f32_bits, &f32[size_t(i)], 4);
+      const bool ok = h16[size_t(i)] == defined_bits(c, seed, spec(DType::BF16, TensorRole::kLinear), i) &&
+                      n16[size_t(i)] == defined_bits(c, seed, spec(DType::BF16, TensorRole::kNorm), i) &&
+                      f32_bits == defined_bits(c, seed, spec(DType::F32, TensorRole::kLinear), i) &&
+                      f8[size_t(i)] == defined_bits(c, seed, spec(DType::F8_E4M3, TensorRole::kLinear), i);
+      if (!ok && bad++ == 0) first = i;
+    }
+    EXPECT_EQ(bad, 0) << k.name << ": first differing value at " << first;
+    EXPECT_EQ(h16[size_t(b) - 1], 0) << k.name << " wrote before b";
+    ++tested;
+  }
+  EXPECT_GE(tested, 1);
 }
 
 TEST(DummyWeights, SameValuesOnAnyThreadCount) {
