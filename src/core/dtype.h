@@ -54,12 +54,12 @@ inline uint8_t f32_to_fp8_e4m3(float f) {
   const uint32_t e = (r >> 23) - 120, m = (r >> 20) & 7;
   const uint32_t normal = (e > 15 || (e == 15 && m == 7)) ? 0x7eu : (e << 3) | m;
   // |f| < 2^-6, subnormal results (quantum 2^-9): |f| * 2^9 is exact and
-  // below 8; adding and taking away 2^23 rounds it to an integer, ties to
-  // even, as nearbyint does in the default rounding mode. Computed for every
-  // input, so the others are clamped first (a float -> int conversion out of
-  // range, or of a NaN, is undefined).
-  const uint32_t as = au < 0x3c800000u ? au : 0x3c800000u;
-  const uint32_t sub = uint32_t(int32_t((bits_to_f32(as) * 0x1p9f + 0x1p23f) - 0x1p23f));
+  // below 8; adding 2^23 rounds it to an integer, ties to even (as nearbyint
+  // does in the default rounding mode), which is then the low bits of the
+  // sum's mantissa. Computed for every input and kept only for these: on the
+  // bits, no float -> int conversion (undefined out of range), so the
+  // compiler vectorizes it.
+  const uint32_t sub = f32_to_bits(bits_to_f32(au) * 0x1p9f + 0x1p23f) - 0x4b000000u;
   uint32_t v = au < 0x3c800000u ? sub : normal;
   v = au >= 0x43e00000u ? 0x7eu : v;                    // |f| >= 448 and inf: saturate
   return uint8_t(au > 0x7f800000u ? 0x7fu : sign | v);  // NaN: 0x7f
