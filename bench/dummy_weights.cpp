@@ -10,12 +10,13 @@
 // tensors' bytes (the best of --reps passes; every tensor freed before the
 // next pass, so each pass starts from fresh memory, as a load does):
 // - generate: DummyWeightSource::generate, allocation included.
-// - floor, parallel first touch: the same byte count allocated as host
-//   tensors are and written with memset by the pool's threads, each its
-//   part. No generator can be faster than writing its output once.
+// - floor, parallel first touch: the same byte count allocated as the
+//   generator's tensors are (mapped_host_allocator) and written with memset
+//   by the pool's threads, each its part. No generator can be faster than writing its output once.
 // - serial first touch: the same bytes allocated with malloc and memset by
 //   one thread. Tensor::empty did this before every generate until
-//   2026-12-07 (its zero fill), in front of the parallel generator.
+//   2026-12-07 (its zero fill, with cpu_allocator), in front of the parallel
+//   generator.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -25,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "core/host_allocator.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "model/presets.h"
@@ -92,7 +94,8 @@ int main(int argc, char** argv) {
       std::vector<Tensor> out;
       const auto t0 = Clock::now();
       for (const auto& s : specs) {
-        Tensor t = Tensor::empty(DType::U8, {int64_t(s.shape.numel() * int64_t(dtype_size(s.dtype)))});
+        Tensor t = Tensor::empty(DType::U8, {int64_t(s.shape.numel() * int64_t(dtype_size(s.dtype)))},
+                                 mapped_host_allocator());
         char* d = t.ptr<char>();
         pool.parallel_for(t.dim(0), 1 << 20, [d](int64_t b, int64_t e) { std::memset(d + b, 1, size_t(e - b)); });
         out.push_back(std::move(t));

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <new>
 
+#include "core/host_allocator.h"
+
 namespace sable {
 
 std::string Shape::str() const {
@@ -19,16 +21,7 @@ std::string Shape::str() const {
 }
 
 namespace {
-// Blocks of at least kMapBytes are mapped straight from the kernel and
-// returned to it when freed. Why: a model's host tensors are tens of GB (the
-// dummy slice's experts alone 67 GB in BF16), and through malloc each one
-// was faulted in and zeroed by one thread (the memset of Tensor::empty)
-// before the pool's threads wrote it: on 16 cores that serial pass was about
-// half of the dummy generator's time. Anonymous mappings are zero already, so
-// allocate_zeroed skips the memset; their pages are faulted in by whichever
-// thread writes them first, and as 2 MiB pages where the kernel allows it
-// (transparent huge pages in "madvise" or "always" mode), 512x fewer faults.
-// Sanitizer builds keep malloc so that LeakSanitizer sees every block.
+// Sanitizer builds map nothing, so that LeakSanitizer sees every block.
 #if defined(__SANITIZE_ADDRESS__)
 #define SABLE_CPU_ALLOC_MALLOC_ONLY 1
 #elif defined(__has_feature)
@@ -36,31 +29,30 @@ namespace {
 #define SABLE_CPU_ALLOC_MALLOC_ONLY 1
 #endif
 #endif
-#ifdef SABLE_CPU_ALLOC_MALLOC_ONLY
-constexpr size_t kMapBytes = SIZE_MAX;
-#else
-constexpr size_t kMapBytes = size_t(4) << 20;
-#endif
 
+// Host memory: 64-byte aligned blocks from malloc, and, from map_bytes up,
+// anonymous mappings returned to the kernel when freed (mapped_host_allocator
+// says why).
 class CpuAllocator final : public Allocator {
  public:
+  explicit CpuAllocator(size_t map_bytes) : map_bytes_(map_bytes) {}
   Device device() const override { return Device::kCPU; }
   void* allocate(size_t bytes) override {
-    if (bytes >= kMapBytes) return map(bytes);
+    if (bytes >= map_bytes_) return map(bytes);
     size_t rounded = (bytes + 63) / 64 * 64;
     void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
     if (!p) throw std::bad_alloc();
     return p;
   }
   void deallocate(void* p, size_t bytes) override {
-    if (bytes >= kMapBytes) {
+    if (bytes >= map_bytes_) {
       munmap(p, bytes);
       return;
     }
     std::free(p);
   }
   void* allocate_zeroed(size_t bytes) override {
-    if (bytes >= kMapBytes) return map(bytes);  // zero-filled by the kernel on first touch
+    if (bytes >= map_bytes_) return map(bytes);  // zero-filled by the kernel on first touch
     return Allocator::allocate_zeroed(bytes);
   }
 
@@ -71,11 +63,21 @@ class CpuAllocator final : public Allocator {
     madvise(p, bytes, MADV_HUGEPAGE);  // a hint: fails harmlessly where THP is off
     return p;
   }
+  size_t map_bytes_;
 };
 }  // namespace
 
 Allocator& cpu_allocator() {
-  static CpuAllocator a;
+  static CpuAllocator a(SIZE_MAX);
+  return a;
+}
+
+Allocator& mapped_host_allocator() {
+#ifdef SABLE_CPU_ALLOC_MALLOC_ONLY
+  static CpuAllocator a(SIZE_MAX);
+#else
+  static CpuAllocator a(size_t(4) << 20);
+#endif
   return a;
 }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 
+#include "core/host_allocator.h"
 #include "core/rng.h"
 #include "core/thread_pool.h"
 #include "model/dummy_fill.h"
@@ -32,7 +33,7 @@ uint64_t name_hash(const std::string& s) { return std::hash<std::string>{}(s); }
 }  // namespace
 
 Tensor DummyWeightSource::generate(const TensorSpec& spec) const {
-  Tensor t = Tensor::empty(spec.dtype, spec.shape);
+  Tensor t = Tensor::empty(spec.dtype, spec.shape, mapped_host_allocator());
   const int64_t n = t.numel();
   // One loop per (role, dtype) with hash_counter's base hoisted and no
   // branch inside, vectorized for the CPU (model/dummy_fill.h): the per-element switch ran at ~65 M

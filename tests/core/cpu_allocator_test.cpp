@@ -1,6 +1,7 @@
-// The host allocator behind every CPU tensor: small blocks from malloc, large
-// ones (>= 4 MiB) mapped from the kernel. Both must hand out zeroed memory
-// from Tensor::empty and Tensor::zeros, and give large blocks back when freed.
+// The host allocators behind CPU tensors: cpu_allocator (malloc) and
+// mapped_host_allocator (large blocks, >= 4 MiB, mapped from the kernel, for
+// weights made at load). Both must hand out zeroed memory from Tensor::empty
+// and Tensor::zeros, and the mapped one give large blocks back when freed.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/host_allocator.h"
 #include "core/tensor.h"
 
 namespace sable {
@@ -31,18 +33,20 @@ size_t rss_bytes() {
 }
 
 TEST(CpuAllocator, EmptyAndZerosAreZeroAndAlignedAtEverySize) {
-  for (int64_t bytes : {int64_t(1), int64_t(4096), int64_t(4 << 20) - 1, int64_t(4 << 20), int64_t(9 << 20) + 7}) {
-    for (int round = 0; round < 2; ++round) {  // the second round reuses what the first freed
-      Tensor e = Tensor::empty(DType::U8, {bytes});
-      Tensor z = Tensor::zeros(DType::U8, {bytes});
-      EXPECT_EQ(reinterpret_cast<uintptr_t>(e.data()) % 64, 0u) << bytes;
-      EXPECT_EQ(reinterpret_cast<uintptr_t>(z.data()) % 64, 0u) << bytes;
-      EXPECT_TRUE(all_zero(e)) << bytes << " bytes, round " << round;
-      EXPECT_TRUE(all_zero(z)) << bytes << " bytes, round " << round;
-      std::memset(e.data(), 0xA5, size_t(bytes));  // dirty them for the next round
-      std::memset(z.data(), 0x5A, size_t(bytes));
+  for (Allocator* a : {&cpu_allocator(), &mapped_host_allocator()})
+    for (int64_t bytes : {int64_t(1), int64_t(4096), int64_t(4 << 20) - 1, int64_t(4 << 20), int64_t(9 << 20) + 7}) {
+      for (int round = 0; round < 2; ++round) {  // the second round reuses what the first freed
+        Tensor e = Tensor::empty(DType::U8, {bytes}, *a);
+        Tensor z = Tensor::zeros(DType::U8, {bytes}, *a);
+        EXPECT_EQ(e.device(), Device::kCPU);
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(e.data()) % 64, 0u) << bytes;
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(z.data()) % 64, 0u) << bytes;
+        EXPECT_TRUE(all_zero(e)) << bytes << " bytes, round " << round;
+        EXPECT_TRUE(all_zero(z)) << bytes << " bytes, round " << round;
+        std::memset(e.data(), 0xA5, size_t(bytes));  // dirty them for the next round
+        std::memset(z.data(), 0x5A, size_t(bytes));
+      }
     }
-  }
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -65,7 +69,7 @@ TEST(CpuAllocator, LargeBlocksGoBackWhenFreed) {
   // 64 blocks of 32 MiB, each written through: 2 GiB in all. Kept, they
   // would raise the resident set by that much; given back, by one block.
   for (int i = 0; i < 64; ++i) {
-    Tensor t = Tensor::empty(DType::U8, {int64_t(32) << 20});
+    Tensor t = Tensor::empty(DType::U8, {int64_t(32) << 20}, mapped_host_allocator());
     std::memset(t.data(), 1, t.nbytes());
   }
   EXPECT_LT(rss_bytes(), before + (size_t(256) << 20));
