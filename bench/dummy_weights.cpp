@@ -68,15 +68,15 @@ int main(int argc, char** argv) {
     if (at != std::string::npos && std::atoi(s.name.c_str() + at + 9) >= experts) continue;
     specs.push_back(s);
   }
+  if (specs.empty()) {
+    fmt::print(stderr, "error: layer {} of preset {} has no tensors\n", layer, preset);
+    return 2;
+  }
   size_t bytes = 0;
   int64_t values = 0;
   for (const auto& s : specs) {
     bytes += size_t(s.shape.numel()) * dtype_size(s.dtype);
     values += s.shape.numel();
-  }
-  if (specs.empty()) {
-    fmt::print(stderr, "error: layer {} of preset {} has no tensors\n", layer, preset);
-    return 2;
   }
   ThreadPool& pool = ThreadPool::global();
   fmt::print("preset {} layer {} ({}), {} tensors, {:.2f} G values, {:.2f} GB; {} threads\n", preset, layer,

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "core/host_allocator.h"
+#include "core/sanitizer.h"
 
 namespace sable {
 
@@ -21,15 +22,6 @@ std::string Shape::str() const {
 }
 
 namespace {
-// Sanitizer builds map nothing, so that LeakSanitizer sees every block.
-#if defined(__SANITIZE_ADDRESS__)
-#define SABLE_CPU_ALLOC_MALLOC_ONLY 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SABLE_CPU_ALLOC_MALLOC_ONLY 1
-#endif
-#endif
-
 // Host memory: 64-byte aligned blocks from malloc, and, from map_bytes up,
 // anonymous mappings returned to the kernel when freed (mapped_host_allocator
 // says why).
@@ -73,11 +65,8 @@ Allocator& cpu_allocator() {
 }
 
 Allocator& mapped_host_allocator() {
-#ifdef SABLE_CPU_ALLOC_MALLOC_ONLY
-  static CpuAllocator a(SIZE_MAX);
-#else
-  static CpuAllocator a(size_t(4) << 20);
-#endif
+  // Sanitizer builds map nothing, so that LeakSanitizer sees every block.
+  static CpuAllocator a(kAddressSanitizer ? SIZE_MAX : size_t(4) << 20);
   return a;
 }
 

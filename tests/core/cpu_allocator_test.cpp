@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/host_allocator.h"
+#include "core/sanitizer.h"
 #include "core/tensor.h"
 
 namespace sable {
@@ -49,21 +50,9 @@ TEST(CpuAllocator, EmptyAndZerosAreZeroAndAlignedAtEverySize) {
     }
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAsan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAsan = true;
-#else
-constexpr bool kAsan = false;
-#endif
-#else
-constexpr bool kAsan = false;
-#endif
-
 TEST(CpuAllocator, LargeBlocksGoBackWhenFreed) {
   // ASan's allocator holds freed blocks in quarantine (256 MiB by default).
-  if (kAsan) GTEST_SKIP() << "AddressSanitizer build: freed blocks are quarantined, not returned";
+  if (kAddressSanitizer) GTEST_SKIP() << "AddressSanitizer build: freed blocks are quarantined, not returned";
   const size_t before = rss_bytes();
   if (before == 0) GTEST_SKIP() << "no /proc/self/statm";
   // 64 blocks of 32 MiB, each written through: 2 GiB in all. Kept, they
