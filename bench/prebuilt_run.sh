@@ -1,12 +1,10 @@
 #!/bin/bash
 # A device run without a device build: binaries built here (Release, sm_90a,
 # -DSABLE_STATIC_RUNTIME=ON), stripped and compressed into gpu-bin/ (add it to
-# .git/info/exclude), carried with the tree. xz packs the five in ~15 MB
-# where gzip takes 23, and the carried tree must stay under 64 MiB. To prepare,
-# from the build directory:
-#   for b in sable tests/test_cuda bench/bench_cuda_attention bench/bench_cuda_ops bench/bench_gpu_e2e bench/bench_dummy_weights; do
-#     strip -o /tmp/x $b && xz -9 -T0 -c /tmp/x > $REPO/gpu-bin/$(basename $b).xz; done
-# (.gz files are unpacked too).
+# .git/info/exclude), carried with the tree. To prepare:
+# scripts/pack_gpu_bin.sh [BUILD_DIR], which also writes gpu-bin/COMMIT, printed
+# below: the commit the binaries were built from, which a record must name (.gz
+# files are unpacked too).
 # then on the device (carry .deps and gpu-bin): bash bench/prebuilt_run.sh "SECTIONS"
 # Sections, in the order given: samp_t (sampling and allocator tests, both
 # samplers), sampb (bench_cuda_ops --sampling), zf (bench_gpu_e2e FP8
@@ -43,6 +41,7 @@ for f in gpu-bin/*.gz gpu-bin/*.xz; do [ -e "$f" ] || continue; n=$(basename "${
   [ -x b/$n ] && continue
   case $f in *.gz) gunzip -c "$f" > b/$n;; *.xz) unxz_to "$f" b/$n;; esac; chmod +x b/$n; done
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader
+echo "binaries built from $(cat gpu-bin/COMMIT 2> /dev/null || echo 'an unrecorded commit (no gpu-bin/COMMIT)'); tree at $(git rev-parse --short HEAD 2> /dev/null || echo '?')"
 t0=$(date +%s); st() { echo "[+$(( $(date +%s) - t0 ))s] $*"; }
 for sec in $1; do case $sec in
 samp_t) timeout 120 b/test_cuda --gtest_color=no --gtest_filter='*CudaSampling*:CudaPinnedStaging.*:CudaAllocator.*:CudaBackend.*' > $O/t_samp.log 2>&1; st "samp tests rc=$?"
