@@ -15,7 +15,9 @@ namespace sable {
 // already (no memset); its pages are faulted in by the threads that write
 // them, as 2 MiB pages where transparent huge pages allow. Not the default:
 // a step's activations would pay the faults at every allocation where malloc
-// reuses warm memory.
+// reuses warm memory. Blocks made one after another share kernel mappings
+// where the kernel can merge them (test ExpertBlocksShareKernelMappings), so a
+// full model's ~45 k experts stay far below vm.max_map_count.
 Allocator& mapped_host_allocator();
 
 }  // namespace sable
