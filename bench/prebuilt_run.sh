@@ -30,7 +30,11 @@
 # 4-layer slice built with it at 0 and 1 in BF16 and at 1 in FP8, or
 # $LOAD_RUNS as dtype:value pairs: "built in" and its parts), dummy (the
 # host's THP mode, then bench_dummy_weights bf16 and FP8, $DUMMY_EXPERTS or 64
-# experts: the generator against the floor of writing its bytes).
+# experts: the generator against the floor of writing its bytes), ckpt (a
+# real FP8 checkpoint of the slice, $CKPT_LAYERS or 2 layers, written by make-model
+# to /tmp once, then `sable serve` loading it with SABLE_PINNED_WEIGHTS at each
+# of $CKPT_RUNS or "0 1": the load's "loaded ... s" line; the page cache is
+# dropped first where the machine allows it).
 # Results under $OUT; copy what matters into bench/results/.
 set -u
 O=${OUT:-/tmp/out}; mkdir -p b "$O"
@@ -104,4 +108,15 @@ load) SABLE_PINNED_WEIGHTS=1 timeout 200 b/test_cuda --gtest_color=no --gtest_fi
     st "load $dt pinned=$v rc=$?"; grep -E "built in|^\| 1 |rror" $O/load_${dt}_$v.txt | head -4; done;;
 dummy) echo "THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>&1)"; nproc
   for f in "" --fp8; do timeout 120 b/bench_dummy_weights --experts ${DUMMY_EXPERTS:-64} $f > $O/dummy$f.txt 2>&1; st "dummy generator $f rc=$?"; cat $O/dummy$f.txt; done;;
+ckpt) M=/tmp/ckpt-${CKPT_PRESET:-dsv3-slice}-fp8
+  [ -f $M/config.json ] || { timeout 300 b/sable make-model --preset ${CKPT_PRESET:-dsv3-slice} --layers ${CKPT_LAYERS:-2} --fp8 \
+    --tokenizer deepseek-v3 --shard-size-gb 4 --out $M > $O/ckpt_make.txt 2>&1; st "make-model rc=$?"; tail -1 $O/ckpt_make.txt; }
+  for v in ${CKPT_RUNS:-0 1}; do
+    # The page cache dropped where the machine allows it (root), else the files are read from memory.
+    sync; c=warm; echo 3 2> /dev/null > /proc/sys/vm/drop_caches && c=cold
+    SABLE_PINNED_WEIGHTS=$v b/sable serve --model $M --device ${CKPT_DEVICE:-cuda} --port 8012 --enforce-eager --max-model-len 4096 \
+      --disable-log-stats > $O/ckpt_serve_$v.log 2>&1 & pid=$!
+    for i in $(seq 300); do grep -qE "loaded|rror" $O/ckpt_serve_$v.log && break; kill -0 $pid 2> /dev/null || break; sleep 1; done
+    st "checkpoint load, pinned=$v, page cache $c"; grep -E "loaded|rror" $O/ckpt_serve_$v.log | head -3
+    kill $pid 2> /dev/null; wait $pid 2> /dev/null; done;;
 esac; done
