@@ -22,6 +22,7 @@
 #include "model/presets.h"
 #include "model/tensor_parallel.h"
 #include "model/tensor_specs.h"
+#include "runner/host_memory.h"
 #include "runner/memory_planner.h"
 #include "server/engine_client.h"
 #include "server/http_server.h"
@@ -148,12 +149,20 @@ Result<DryRunReport> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec
     return unavailable(
         "--device cuda --dry-run: no CUDA device is visible to this process, so there is no GPU memory to plan "
         "for; add --plan-device-memory-gib N to plan for a GPU of N GiB (e.g. 141 for an H200, 80 for an H100)");
+  // What the host holds (runner/host_memory.h): the demo model and
+  // --load-format dummy make their weights in memory.
+  HostMemoryPlanInput hin;
+  hin.config = cfg;
+  hin.quantize_fp8 = mo.quantization == "fp8";
+  hin.dummy_weights = mo.model.empty() || mo.load_format == "dummy";
+  hin.weights_on_host = device_memory <= 0;
+  hin.tensor_parallel_size = mo.tensor_parallel_size;
+  if (hin.weights_on_host) hin.kv_cache_bytes = cpu_kv_cache_bytes(cfg, ec);
+  const HostMemoryPlan host = plan_host_memory(hin, probe_host_memory());
   if (device_memory <= 0) {
     // CPU: the KV budget is a flag.
     const int64_t per_token = int64_t(cfg.num_hidden_layers) * cfg.kv_latent_dim() * 4;
-    const int64_t kv = ec.kv_cache_memory > 0 ? ec.kv_cache_memory
-                       : ec.num_kv_blocks > 0 ? int64_t(ec.num_kv_blocks) * ec.block_size * per_token
-                                              : int64_t(1) << 30;
+    const int64_t kv = hin.kv_cache_bytes;
     // Under tensor parallelism every rank holds the whole latent cache: the
     // budget is shared, the tokens divide.
     const int tp = mo.tensor_parallel_size;
@@ -165,7 +174,7 @@ Result<DryRunReport> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec
                   tp > 1 ? (", " + std::to_string(tp) + " tensor-parallel ranks").c_str() : "",
                   double(weight_bytes(cfg, mo.quantization == "fp8")) / 1e9, double(kv) / double(1ll << 30),
                   (long long)(kv / per_token / tp), (long long)per_token, tp > 1 ? " on every rank" : "");
-    return DryRunReport{out + buf, true, {}};
+    return DryRunReport{out + buf + "  " + host.to_string() + "\n", host.fits, host.advice};
   }
   MemoryPlanInput in;
   in.config = cfg;
@@ -186,10 +195,15 @@ Result<DryRunReport> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec
   in.graph_split_rule = graph_rule;
   MemoryPlan p = plan_memory(in);
   std::string plan = out + p.to_string();
+  // This host's memory says something only about a load on this host (not
+  // a plan for a GPU of --plan-device-memory-gib elsewhere).
+  const bool host_here = multiprocessors > 0;
+  if (host_here && hin.dummy_weights) plan += "  " + host.to_string() + "\n";
   if (mo.tensor_parallel_size > 1 && device != "cpu" && !cuda_tensor_parallel_opted_in())
     plan +=
         "note: tensor parallelism across GPUs has not been validated on a multi-GPU machine yet; serving this "
         "plan needs SABLE_CUDA_TENSOR_PARALLEL=1\n";
+  if (host_here && !host.fits) return DryRunReport{plan, false, p.fits ? host.advice : p.advice + "\n" + host.advice};
   return DryRunReport{plan, p.fits, p.advice};
 }
 

@@ -2,15 +2,15 @@
 
 #include <chrono>
 #include <cstdlib>
-
 #include <filesystem>
 
+#include "backend/device_select.h"
 #include "core/logging.h"
 #include "core/paths.h"
 #include "model/presets.h"
+#include "runner/host_memory.h"
 #include "runner/memory_planner.h"
 #include "tokenizer/tokenizer.h"
-#include "backend/device_select.h"
 
 namespace sable {
 
@@ -89,6 +89,24 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
   } else if (!o.chat_template.empty()) {
     return invalid_argument("--chat-template needs a tokenizer (the model has none; pass --tokenizer DIR)");
   }
+  {
+    // Before any weight is made or read: a load the host cannot hold ends in
+    // the kernel's OOM killer, with no message.
+    HostMemoryPlanInput hin;
+    hin.config = lm.source->config();
+    if (o.load_mtp) hin.config.num_hidden_layers += 1;  // the MTP layer, as below
+    hin.quantize_fp8 = o.quantization == "fp8";
+    hin.dummy_weights = dynamic_cast<const DummyWeightSource*>(lm.source.get()) != nullptr;
+    hin.weights_on_host = lm.backend->device() == Device::kCPU;
+    hin.tensor_parallel_size = o.tensor_parallel_size;
+    if (hin.weights_on_host) hin.kv_cache_bytes = cpu_kv_cache_bytes(hin.config, plan ? *plan : EngineConfig{});
+    const HostMemoryPlan hp = plan_host_memory(hin, probe_host_memory());
+    LOG_DEBUG("{}", hp.to_string());
+    if (!hp.fits) {
+      if (host_memory_check_enabled()) return resource_exhausted(hp.advice);
+      LOG_WARN("{} (loading anyway: SABLE_HOST_MEMORY_CHECK=0)", hp.advice);
+    }
+  }
   size_t free_b = 0, total_b = 0;
   if (plan && lm.backend->memory_info(&free_b, &total_b)) {
     MemoryPlanInput in;
@@ -135,6 +153,14 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
                   : std::string(),
            s, dummy ? fmt::format(" ({:.1f} s of it generating them)", lm.model->load_source_seconds()) : "");
   return lm;
+}
+
+int64_t cpu_kv_cache_bytes(const ModelConfig& c, const EngineConfig& ec) {
+  if (ec.kv_cache_memory > 0) return ec.kv_cache_memory;
+  // The CPU cache is float32 latents, every layer.
+  const int64_t per_token = int64_t(c.num_hidden_layers) * c.kv_latent_dim() * 4;
+  if (ec.num_kv_blocks > 0) return int64_t(ec.num_kv_blocks) * ec.block_size * per_token;
+  return int64_t(1) << 30;
 }
 
 Result<std::vector<int32_t>> parse_id_list(const std::string& s) {

@@ -55,8 +55,14 @@ Result<Backend*> select_backend(const std::string& device);
 // deterministically at start) and the real DeepSeek-V3 tokenizer.
 // With `plan` (the engine settings), a GPU load is first checked against the
 // memory planner: a model that cannot fit is refused before any weight is
-// read, with what is missing and the flags that would make it fit.
+// read, with what is missing and the flags that would make it fit. Every load
+// is first checked against the host's memory (runner/host_memory.h) the
+// same way: dummy weights and the CPU backend's copies and KV cache.
 Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo = false, const EngineConfig* plan = nullptr);
+
+// The CPU backend's KV cache budget as the runner sets it: --kv-cache-memory,
+// else --num-kv-blocks' bytes, else 1 GiB (shared by tensor-parallel ranks).
+int64_t cpu_kv_cache_bytes(const ModelConfig& c, const EngineConfig& ec);
 
 // Parses "5 17 3" or "5,17,3" into ids; errors name the bad item.
 Result<std::vector<int32_t>> parse_id_list(const std::string& s);

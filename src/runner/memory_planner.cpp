@@ -16,8 +16,8 @@ std::string gib(int64_t b) {
   std::snprintf(buf, sizeof buf, "%.2f GiB", double(b) / double(1ll << 30));
   return buf;
 }
-// The config as the weights are held: FP8 when the checkpoint is, or with
-// --quantization fp8 (128 x 128 blocks).
+}  // namespace
+
 ModelConfig as_loaded(const ModelConfig& c, bool quantize_fp8) {
   ModelConfig q = c;
   if (quantize_fp8 && !q.quantization.is_fp8()) {
@@ -26,7 +26,6 @@ ModelConfig as_loaded(const ModelConfig& c, bool quantize_fp8) {
   }
   return q;
 }
-}  // namespace
 
 namespace {
 // Tensors every tensor-parallel rank holds whole (model/tensor_parallel.h).

@@ -68,6 +68,10 @@ struct MemoryPlan {
 
 MemoryPlan plan_memory(const MemoryPlanInput& in);
 
+// The config as the weights are held: FP8 when the checkpoint is, or with
+// --quantization fp8 (128 x 128 blocks).
+ModelConfig as_loaded(const ModelConfig& c, bool quantize_fp8);
+
 // Weight bytes of a config as loaded (FP8 when the checkpoint is FP8 or
 // quantize_fp8), whole model.
 // Under tensor parallelism (tensor_parallel_size > 1): one rank's, the

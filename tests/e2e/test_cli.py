@@ -175,6 +175,35 @@ def test_serve_dry_run_plans_memory_from_the_config_alone(tmp_path):
     assert _fp8_weight_gib(cfg) > 600
 
 
+def _mem_available_gb():
+    for line in open("/proc/meminfo"):
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024 / 1e9
+    return None
+
+
+def test_dummy_weights_the_host_cannot_hold_are_refused_before_loading(tmp_path):
+    # DeepSeek-V3's 61 layers of dummy FP8 weights on the CPU backend are ~690 GB held in memory: without the
+    # check the generator runs until the kernel's OOM killer ends the process, with no message.
+    avail = _mem_available_gb()
+    if avail is None or avail > 600:
+        pytest.skip("this machine could hold the weights")
+    d, _ = _dsv3_config_dir(tmp_path, 61)
+    p = subprocess.run([SABLE, "serve", "--model", str(d), "--load-format", "dummy", "--device", "cpu"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0
+    for part in ("not enough host memory", "GB of weights", "is available (", "dummy weights on the CPU backend",
+                 "a checkpoint directory instead of --load-format dummy", "SABLE_HOST_MEMORY_CHECK=0"):
+        assert part in p.stderr, p.stderr
+    assert "loaded " not in p.stderr  # refused before any weight was made
+    # --dry-run shows the host's side too, and exits non-zero for the same plan.
+    p = run("serve", "--model", str(d), "--load-format", "dummy", "--device", "cpu", "--dry-run", check=False)
+    assert p.returncode != 0 and "host memory:" in p.stdout and "not enough host memory" in p.stderr, p.stdout
+    # A checkpoint directory is mmapped, not held: its dry run on the CPU passes the host check.
+    p = run("serve", "--model", str(d), "--device", "cpu", "--dry-run")
+    assert "host memory:" in p.stdout and "(0.00 GB weights held" in p.stdout, p.stdout
+
+
 def test_serve_dry_run_plans_graphs_by_the_split_rule_the_knob_sets(tmp_path):
     # Without a GPU the plan still follows the CUDA build's knob mla-graph-splits: at 0 the graphs keep the
     # longest context's MLA split count, whose partials (33 splits at 64 sequences) the plan must hold.
