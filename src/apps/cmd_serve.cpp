@@ -157,6 +157,7 @@ Result<DryRunReport> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec
   hin.dummy_weights = mo.model.empty() || mo.load_format == "dummy";
   hin.weights_on_host = device_memory <= 0;
   hin.tensor_parallel_size = mo.tensor_parallel_size;
+  hin.expert_parallel = mo.enable_expert_parallel;
   if (hin.weights_on_host) hin.kv_cache_bytes = cpu_kv_cache_bytes(cfg, ec);
   const HostMemoryPlan host = plan_host_memory(hin, probe_host_memory());
   if (device_memory <= 0) {

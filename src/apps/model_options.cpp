@@ -99,6 +99,7 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
     hin.dummy_weights = dynamic_cast<const DummyWeightSource*>(lm.source.get()) != nullptr;
     hin.weights_on_host = lm.backend->device() == Device::kCPU;
     hin.tensor_parallel_size = o.tensor_parallel_size;
+    hin.expert_parallel = o.enable_expert_parallel;
     if (hin.weights_on_host) hin.kv_cache_bytes = cpu_kv_cache_bytes(hin.config, plan ? *plan : EngineConfig{});
     const HostMemoryPlan hp = plan_host_memory(hin, probe_host_memory());
     LOG_DEBUG("{}", hp.to_string());

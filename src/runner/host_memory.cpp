@@ -156,13 +156,32 @@ int64_t largest_layer_bytes(const ModelConfig& c, bool quantize_fp8) {
   return largest;
 }
 
-// Bytes of the FP8 linear weights and their scales that --quantization fp8
-// makes of a BF16 checkpoint (the other tensors stay mmapped views).
-int64_t quantized_copy_bytes(const ModelConfig& c) {
+bool has(const std::string& name, const char* part) { return name.find(part) != std::string::npos; }
+
+// What the CPU backend holds of a checkpoint in process memory (the rest are
+// views of its mmapped files; model/deepseek_v3_weights.cpp):
+// - kv_b_proj, split into per-head W_UK / W_UV and kept whole too: two
+//   copies, BF16 (F32 from an FP8 checkpoint);
+// - under --quantization fp8, the FP8 linear weights and their scales;
+// - else q_a_proj and kv_a_proj stacked into one matrix, and under tensor
+//   parallelism the column parts (o_proj and the down projections; routed
+//   experts' only when split, not placed whole).
+int64_t checkpoint_copy_bytes(const ModelConfig& c, bool quantizes, int tp, bool expert_parallel) {
   int64_t total = 0;
-  for (const TensorSpec& s : deepseek_v3_tensor_specs(as_loaded(c, true), /*include_mtp=*/false))
-    if (s.dtype == DType::F8_E4M3 || s.role == TensorRole::kScale)
-      total += s.shape.numel() * int64_t(dtype_size(s.dtype));
+  const int64_t kv_b = int64_t(c.num_attention_heads) * (c.qk_nope_head_dim + c.v_head_dim) * c.kv_lora_rank;
+  total += int64_t(c.num_hidden_layers) * kv_b * 2 * (c.quantization.is_fp8() ? 4 : 2);
+  for (const TensorSpec& s : deepseek_v3_tensor_specs(as_loaded(c, quantizes), /*include_mtp=*/false)) {
+    if (has(s.name, "kv_b_proj")) continue;
+    const int64_t b = s.shape.numel() * int64_t(dtype_size(s.dtype));
+    if (quantizes) {
+      if (s.dtype == DType::F8_E4M3 || s.role == TensorRole::kScale) total += b;
+    } else if (has(s.name, "q_a_proj.") || has(s.name, "kv_a_proj_with_mqa.")) {
+      total += b;
+    } else if (tp > 1 && (has(s.name, "o_proj.") || has(s.name, "down_proj.")) &&
+               !(expert_parallel && has(s.name, ".experts."))) {
+      total += b;
+    }
+  }
   return total;
 }
 
@@ -180,11 +199,10 @@ HostMemoryPlan plan_host_memory(const HostMemoryPlanInput& in, const HostMemory&
       // Every rank's part (the replicated tensors once per rank).
       p.weights = tp == 1 ? weight_bytes(c, in.quantize_fp8) : weight_bytes(c, in.quantize_fp8, tp) * tp;
       what = "dummy weights on the CPU backend are all held in memory";
-    } else if (quantizes) {
-      p.weights = quantized_copy_bytes(c);
-      what = "--quantization fp8 on the CPU backend holds the FP8 copies of the linear weights in memory";
     } else {
-      what = "the checkpoint's files are memory-mapped (read as needed, not held)";
+      p.weights = checkpoint_copy_bytes(c, quantizes, tp, in.expert_parallel);
+      what = quantizes ? "--quantization fp8 on the CPU backend holds the FP8 copies of the linear weights in memory"
+                       : "the checkpoint's files are memory-mapped (read as needed, not held) but for a few copies";
     }
     p.kv = in.kv_cache_bytes;
   } else if (in.dummy_weights) {

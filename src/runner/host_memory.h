@@ -8,8 +8,10 @@
 // What is held:
 // - CPU backend, --load-format dummy: every weight (each tensor-parallel
 //   rank's part; the ranks are threads of this process).
-// - CPU backend, a BF16 checkpoint under --quantization fp8: the FP8 copies
-//   of the linear weights (the rest stays mmapped).
+// - CPU backend, a checkpoint: its files are mmapped (page cache, not
+//   counted) but for copies: kv_b_proj's split forms, and the FP8 linear
+//   weights under --quantization fp8 of a BF16 checkpoint, or the stacked
+//   q_a / kv_a projections and the column parts of tensor parallelism.
 // - CPU backend: the KV cache budget (--kv-cache-memory, default 1 GiB).
 // - CUDA backend, --load-format dummy: one decoder layer at a time, made on
 //   the host before it goes to the GPU.
@@ -39,6 +41,7 @@ struct HostMemoryPlanInput {
   bool dummy_weights = false;   // --load-format dummy (or the demo model)
   bool weights_on_host = true;  // the CPU backend (false: a GPU holds them)
   int tensor_parallel_size = 1;
+  bool expert_parallel = false;  // --enable-expert-parallel
   int64_t kv_cache_bytes = 0;  // the CPU's KV budget; 0 on a GPU
 };
 

@@ -199,9 +199,12 @@ def test_dummy_weights_the_host_cannot_hold_are_refused_before_loading(tmp_path)
     # --dry-run shows the host's side too, and exits non-zero for the same plan.
     p = run("serve", "--model", str(d), "--load-format", "dummy", "--device", "cpu", "--dry-run", check=False)
     assert p.returncode != 0 and "host memory:" in p.stdout and "not enough host memory" in p.stderr, p.stdout
-    # A checkpoint directory is mmapped, not held: its dry run on the CPU passes the host check.
+    # A checkpoint directory is mmapped, not held (but for a few copies: kv_b_proj's split forms, 0.54 GB at four
+    # layers): its dry run on the CPU passes the host check.
+    d, _ = _dsv3_config_dir(tmp_path, 4)
     p = run("serve", "--model", str(d), "--device", "cpu", "--dry-run")
-    assert "host memory:" in p.stdout and "(0.00 GB weights held" in p.stdout, p.stdout
+    line = next(x for x in p.stdout.splitlines() if "host memory:" in x)
+    assert 0.5 < float(line.split("(")[1].split()[0]) < 1.0, line
 
 
 def test_serve_dry_run_plans_graphs_by_the_split_rule_the_knob_sets(tmp_path):

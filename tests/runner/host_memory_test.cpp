@@ -116,29 +116,44 @@ TEST(HostMemoryPlan, DummyWeightsOnTheCpuAreHeldWhole) {
   EXPECT_GT(plan_host_memory(in, host).weights, q.weights);
 }
 
-TEST(HostMemoryPlan, TheDemoModelFitsAndACheckpointIsNotHeld) {
+TEST(HostMemoryPlan, TheDemoModelFitsAndACheckpointIsMostlyNotHeld) {
   HostMemoryPlanInput in;
   in.config = *preset_config("tiny");
   in.dummy_weights = true;
   in.kv_cache_bytes = kGiB;
-  const HostMemory host{4 * kGiB, "MemAvailable in /proc/meminfo"};
-  EXPECT_TRUE(plan_host_memory(in, host).fits);
-  // A checkpoint's files are mmapped: only the KV cache and the allowance count.
+  EXPECT_TRUE(plan_host_memory(in, HostMemory{4 * kGiB, "MemAvailable in /proc/meminfo"}).fits);
+  // A BF16 checkpoint's files are mmapped: held are kv_b_proj's two BF16 copies (61 layers x 128 heads x 256 x
+  // 512 x 2 x 2 bytes = 4.09 GB) and the stacked q_a / kv_a projections (61 x 2,112 x 7,168 x 2 = 1.85 GB).
+  const HostMemory host{16 * kGiB, "MemAvailable in /proc/meminfo"};
   in.config = *preset_config("dsv3");
   in.dummy_weights = false;
   HostMemoryPlan p = plan_host_memory(in, host);
-  EXPECT_EQ(p.weights, 0);
+  const int64_t kv_b = int64_t(61) * 128 * 256 * 512 * 2, stacked = int64_t(61) * 2112 * 7168;
+  EXPECT_EQ(p.weights, kv_b * 2 + stacked * 2);
   EXPECT_TRUE(p.fits) << p.advice;
-  // A BF16 checkpoint quantized at load: the FP8 linear weights and scales are copies.
+  // Quantized at load: the FP8 linear weights and scales are copies too (all but the embeddings' 3.7 GB).
   in.quantize_fp8 = true;
   p = plan_host_memory(in, host);
   EXPECT_GT(p.weights, weight_bytes(in.config, true) * 9 / 10);
   EXPECT_LE(p.weights, weight_bytes(in.config, true));
   EXPECT_FALSE(p.fits);
   EXPECT_NE(p.advice.find("FP8 copies"), std::string::npos) << p.advice;
-  // An FP8 checkpoint is used as it is.
+  // An FP8 checkpoint is used as it is, but for kv_b_proj in F32 (CPU) and the stacked projections in FP8.
   in.config.quantization.quant_method = "fp8";
-  EXPECT_EQ(plan_host_memory(in, host).weights, 0);
+  in.config.quantization.block_out = in.config.quantization.block_in = 128;
+  const int64_t stacked_fp8 = stacked + int64_t(61) * (12 + 5) * 56 * 4;  // and their 128 x 128 block scales
+  EXPECT_EQ(plan_host_memory(in, host).weights, kv_b * 4 + stacked_fp8);
+  // Tensor parallelism copies the column parts: o_proj and every down projection (a third of the experts), or,
+  // with the routed experts placed whole, o_proj and the dense and shared down projections only.
+  in.config = *preset_config("dsv3");
+  in.quantize_fp8 = false;
+  in.tensor_parallel_size = 8;
+  const int64_t split = plan_host_memory(in, host).weights;
+  EXPECT_GT(split, kv_b * 2 + stacked * 2 + int64_t(58) * 256 * 2048 * 7168 * 2);
+  in.expert_parallel = true;
+  const int64_t whole = plan_host_memory(in, host).weights;
+  EXPECT_LT(whole, split - int64_t(58) * 256 * 2048 * 7168 * 2 + 1);
+  EXPECT_GT(whole, kv_b * 2 + stacked * 2);
 }
 
 TEST(HostMemoryPlan, DummyWeightsForAGpuAreOneLayerAtATime) {
