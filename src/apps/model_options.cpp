@@ -101,8 +101,14 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
     hin.tensor_parallel_size = o.tensor_parallel_size;
     hin.expert_parallel = o.enable_expert_parallel;
     if (hin.weights_on_host) hin.kv_cache_bytes = cpu_kv_cache_bytes(hin.config, plan ? *plan : EngineConfig{});
+    if (hin.weights_on_host && !hin.dummy_weights) {
+      std::error_code ec;  // unreadable entries count as nothing
+      for (const auto& e : std::filesystem::directory_iterator(o.model, ec))
+        if (e.path().extension() == ".safetensors") hin.checkpoint_file_bytes += int64_t(e.file_size(ec));
+    }
     const HostMemoryPlan hp = plan_host_memory(hin, probe_host_memory());
     LOG_DEBUG("{}", hp.to_string());
+    if (!hp.warning.empty()) LOG_WARN("{}", hp.warning);
     if (!hp.fits) {
       if (host_memory_check_enabled()) return resource_exhausted(hp.advice);
       LOG_WARN("{} (loading anyway: SABLE_HOST_MEMORY_CHECK=0)", hp.advice);

@@ -212,6 +212,13 @@ HostMemoryPlan plan_host_memory(const HostMemoryPlanInput& in, const HostMemory&
   p.allowance = kHostMemoryAllowance;
   p.needed = p.weights + p.kv + p.allowance;
   p.fits = host.available < 0 || p.needed <= host.available;
+  if (p.fits && in.weights_on_host && !in.dummy_weights && host.available >= 0 &&
+      p.needed + in.checkpoint_file_bytes > host.available)
+    p.warning = "the checkpoint's files (" + gb(in.checkpoint_file_bytes) + ") do not fit in the memory left beside " +
+                "the load (" + gb(host.available - p.needed) + " of " + gb(host.available) + " available, " +
+                host.source + "): the page cache cannot keep them, so every step reads weights from disk again and " +
+                "runs at the disk's speed. A machine with more memory, --quantization fp8 of a BF16 checkpoint, or " +
+                "--device cuda keeps them in memory";
   if (p.fits) return p;
 
   std::string a =

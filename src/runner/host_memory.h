@@ -43,6 +43,7 @@ struct HostMemoryPlanInput {
   int tensor_parallel_size = 1;
   bool expert_parallel = false;  // --enable-expert-parallel
   int64_t kv_cache_bytes = 0;  // the CPU's KV budget; 0 on a GPU
+  int64_t checkpoint_file_bytes = 0;  // the mmapped files' size (CPU backend, a checkpoint)
 };
 
 struct HostMemoryPlan {
@@ -53,6 +54,9 @@ struct HostMemoryPlan {
   HostMemory host;
   bool fits = true;               // also true when host.available is unknown
   std::string advice;             // when !fits: what is missing and what would fit
+  // When the plan fits but the CPU backend's mmapped checkpoint files do not
+  // fit beside it: every step reads weights from disk again (not an error).
+  std::string warning;
   std::string to_string() const;  // one line for logs and --dry-run
 };
 

@@ -207,6 +207,29 @@ def test_dummy_weights_the_host_cannot_hold_are_refused_before_loading(tmp_path)
     assert 0.5 < float(line.split("(")[1].split()[0]) < 1.0, line
 
 
+def test_a_container_memory_limit_is_read_from_the_cgroup(tmp_path):
+    # In a memory cgroup of 2 GiB (a container's limit; cgroup v1 here, where root may make one), dummy small-moe
+    # weights (3.57 GB) are refused with the limit named, where without the check the kernel kills the process.
+    base = "/sys/fs/cgroup/memory"
+    cg = os.path.join(base, f"sable-test-{os.getpid()}")
+    try:
+        os.mkdir(cg)
+    except OSError:
+        pytest.skip("no cgroup v1 memory hierarchy this process may write")
+    try:
+        with open(os.path.join(cg, "memory.limit_in_bytes"), "w") as f:
+            f.write(str(2 << 30))
+        d = tmp_path / "small-moe"
+        run("bench", "model-dir", "--preset", "small-moe", "--out", str(d))
+        p = subprocess.run(["sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec "$0" "$@"', SABLE, "serve",
+                            "--model", str(d), "--load-format", "dummy", "--device", "cpu"],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 1, (p.returncode, p.stderr)
+        assert "not enough host memory" in p.stderr and "the container's memory limit of 2.15 GB" in p.stderr, p.stderr
+    finally:
+        os.rmdir(cg)
+
+
 def test_serve_dry_run_plans_graphs_by_the_split_rule_the_knob_sets(tmp_path):
     # Without a GPU the plan still follows the CUDA build's knob mla-graph-splits: at 0 the graphs keep the
     # longest context's MLA split count, whose partials (33 splits at 64 sequences) the plan must hold.

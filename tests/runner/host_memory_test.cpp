@@ -156,6 +156,26 @@ TEST(HostMemoryPlan, TheDemoModelFitsAndACheckpointIsMostlyNotHeld) {
   EXPECT_GT(whole, kv_b * 2 + stacked * 2);
 }
 
+TEST(HostMemoryPlan, CheckpointFilesLargerThanTheMemoryLeftAreAWarningNotARefusal) {
+  HostMemoryPlanInput in;
+  in.config = *preset_config("small-moe");
+  in.kv_cache_bytes = kGiB;
+  in.checkpoint_file_bytes = int64_t(3560) * 1000 * 1000;
+  // 8 GiB: the files fit beside the load.
+  EXPECT_TRUE(plan_host_memory(in, HostMemory{8 * kGiB, "MemAvailable in /proc/meminfo"}).warning.empty());
+  // 4 GiB: the load fits (~2.2 GB), its files do not fit beside it.
+  const HostMemoryPlan p = plan_host_memory(in, HostMemory{4 * kGiB, "MemAvailable in /proc/meminfo"});
+  EXPECT_TRUE(p.fits) << p.advice;
+  EXPECT_NE(p.warning.find("3.56 GB"), std::string::npos) << p.warning;
+  EXPECT_NE(p.warning.find("from disk again"), std::string::npos) << p.warning;
+  // Dummy weights have no files; a GPU backend reads the files once.
+  in.dummy_weights = true;
+  EXPECT_TRUE(plan_host_memory(in, HostMemory{4 * kGiB, "MemAvailable in /proc/meminfo"}).warning.empty());
+  in.dummy_weights = false;
+  in.weights_on_host = false;
+  EXPECT_TRUE(plan_host_memory(in, HostMemory{4 * kGiB, "MemAvailable in /proc/meminfo"}).warning.empty());
+}
+
 TEST(HostMemoryPlan, DummyWeightsForAGpuAreOneLayerAtATime) {
   HostMemoryPlanInput in;
   in.config = *preset_config("dsv3");
