@@ -188,6 +188,7 @@ int run_bench_offline(int argc, char** argv) {
     mo.load_format = "dummy";
   }
   mo.load_mtp = eo.needs_mtp();
+  mo.engine = eo.to_config();
   auto lm = load_model(mo, /*allow_demo=*/true);
   if (!tmp_dir.empty()) fs::remove_all(tmp_dir);
   if (!lm.is_ok()) return fail(lm.status());

@@ -76,6 +76,7 @@ int run_generate(int argc, char** argv) {
   sp.seed = seed ? seed : std::optional<uint64_t>(mo.seed);
 
   mo.load_mtp = eo.needs_mtp();
+  mo.engine = eo.to_config();
   auto lm = load_model(mo);
   if (!lm.is_ok()) {
     std::fprintf(stderr, "sable generate: %s\n", lm.status().message().c_str());

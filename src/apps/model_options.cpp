@@ -100,7 +100,8 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
     hin.weights_on_host = lm.backend->device() == Device::kCPU;
     hin.tensor_parallel_size = o.tensor_parallel_size;
     hin.expert_parallel = o.enable_expert_parallel;
-    if (hin.weights_on_host) hin.kv_cache_bytes = cpu_kv_cache_bytes(hin.config, plan ? *plan : EngineConfig{});
+    if (hin.weights_on_host)
+      hin.kv_cache_bytes = cpu_kv_cache_bytes(hin.config, plan ? *plan : o.engine.value_or(EngineConfig{}));
     if (hin.weights_on_host && !hin.dummy_weights) {
       std::error_code ec;  // unreadable entries count as nothing
       for (const auto& e : std::filesystem::directory_iterator(o.model, ec))

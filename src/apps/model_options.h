@@ -4,8 +4,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "backend/backend.h"
@@ -33,6 +33,9 @@ struct ModelOptions {
   bool enable_expert_parallel = false;  // --enable-expert-parallel: routed experts whole on the ranks
   // Load the MTP layer (speculative decoding with it: EngineOptions::needs_mtp).
   bool load_mtp = false;
+  // The engine settings, where the command runs an engine without a GPU
+  // memory plan (generate, bench offline): the host plan's CPU KV budget.
+  std::optional<EngineConfig> engine;
 
   void add_flags(CLI::App& app, bool model_required);
 };
