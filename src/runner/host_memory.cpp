@@ -231,8 +231,10 @@ HostMemoryPlan plan_host_memory(const HostMemoryPlanInput& in, const HostMemory&
     HostMemoryPlanInput q = in;
     q.quantize_fp8 = true;
     const HostMemoryPlan qp = plan_host_memory(q, HostMemory{});
-    ways.push_back("--quantization fp8 (" + gb(qp.weights) + " of weights" +
-                   (qp.needed <= host.available ? ", which fits" : ", still too much") + ")");
+    // Only where it holds less (of a checkpoint on the CPU it holds more: copies of mmapped weights).
+    if (qp.weights < p.weights)
+      ways.push_back("--quantization fp8 (" + gb(qp.weights) + " of weights" +
+                     (qp.needed <= host.available ? ", which fits" : ", still too much") + ")");
   }
   // A smaller KV cache only where the rest fits.
   if (in.weights_on_host && p.kv > (int64_t(256) << 20) && p.needed - p.kv + (int64_t(256) << 20) <= host.available)

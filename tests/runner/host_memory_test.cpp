@@ -131,6 +131,10 @@ TEST(HostMemoryPlan, TheDemoModelFitsAndACheckpointIsMostlyNotHeld) {
   const int64_t kv_b = int64_t(61) * 128 * 256 * 512 * 2, stacked = int64_t(61) * 2112 * 7168;
   EXPECT_EQ(p.weights, kv_b * 2 + stacked * 2);
   EXPECT_TRUE(p.fits) << p.advice;
+  // Where it does not fit, --quantization fp8 is not offered: it would hold FP8 copies of mmapped weights.
+  const HostMemoryPlan tight = plan_host_memory(in, HostMemory{4 * kGiB, "MemAvailable in /proc/meminfo"});
+  EXPECT_FALSE(tight.fits);
+  EXPECT_EQ(tight.advice.find("--quantization fp8"), std::string::npos) << tight.advice;
   // Quantized at load: the FP8 linear weights and scales are copies too (all but the embeddings' 3.7 GB).
   in.quantize_fp8 = true;
   p = plan_host_memory(in, host);
