@@ -151,14 +151,8 @@ Result<DryRunReport> dry_run_plan(const ModelOptions& mo, const EngineConfig& ec
         "for; add --plan-device-memory-gib N to plan for a GPU of N GiB (e.g. 141 for an H200, 80 for an H100)");
   // What the host holds (runner/host_memory.h): the demo model and
   // --load-format dummy make their weights in memory.
-  HostMemoryPlanInput hin;
-  hin.config = cfg;
-  hin.quantize_fp8 = mo.quantization == "fp8";
-  hin.dummy_weights = mo.model.empty() || mo.load_format == "dummy";
-  hin.weights_on_host = device_memory <= 0;
-  hin.tensor_parallel_size = mo.tensor_parallel_size;
-  hin.expert_parallel = mo.enable_expert_parallel;
-  if (hin.weights_on_host) hin.kv_cache_bytes = cpu_kv_cache_bytes(cfg, ec);
+  const HostMemoryPlanInput hin =
+      host_memory_input(mo, cfg, mo.model.empty() || mo.load_format == "dummy", device_memory <= 0, ec);
   const HostMemoryPlan host = plan_host_memory(hin, probe_host_memory());
   if (device_memory <= 0) {
     // CPU: the KV budget is a flag.

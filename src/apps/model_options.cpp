@@ -10,6 +10,7 @@
 #include "model/presets.h"
 #include "runner/host_memory.h"
 #include "runner/memory_planner.h"
+#include "runner/model_runner.h"
 #include "tokenizer/tokenizer.h"
 
 namespace sable {
@@ -89,24 +90,13 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
   } else if (!o.chat_template.empty()) {
     return invalid_argument("--chat-template needs a tokenizer (the model has none; pass --tokenizer DIR)");
   }
+  const bool dummy = dynamic_cast<const DummyWeightSource*>(lm.source.get()) != nullptr;
   {
     // Before any weight is made or read: a load the host cannot hold ends in
     // the kernel's OOM killer, with no message.
-    HostMemoryPlanInput hin;
-    hin.config = lm.source->config();
-    if (o.load_mtp) hin.config.num_hidden_layers += 1;  // the MTP layer, as below
-    hin.quantize_fp8 = o.quantization == "fp8";
-    hin.dummy_weights = dynamic_cast<const DummyWeightSource*>(lm.source.get()) != nullptr;
-    hin.weights_on_host = lm.backend->device() == Device::kCPU;
-    hin.tensor_parallel_size = o.tensor_parallel_size;
-    hin.expert_parallel = o.enable_expert_parallel;
-    if (hin.weights_on_host)
-      hin.kv_cache_bytes = cpu_kv_cache_bytes(hin.config, plan ? *plan : o.engine.value_or(EngineConfig{}));
-    if (hin.weights_on_host && !hin.dummy_weights) {
-      std::error_code ec;  // unreadable entries count as nothing
-      for (const auto& e : std::filesystem::directory_iterator(o.model, ec))
-        if (e.path().extension() == ".safetensors") hin.checkpoint_file_bytes += int64_t(e.file_size(ec));
-    }
+    const HostMemoryPlanInput hin =
+        host_memory_input(o, lm.source->config(), dummy, lm.backend->device() == Device::kCPU,
+                          plan ? *plan : o.engine.value_or(EngineConfig{}));
     const HostMemoryPlan hp = plan_host_memory(hin, probe_host_memory());
     LOG_DEBUG("{}", hp.to_string());
     if (!hp.warning.empty()) LOG_WARN("{}", hp.warning);
@@ -152,7 +142,6 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo, const Eng
   const int tp = lm.model->tensor_parallel_size();
   // Dummy weights: how much of it was generating them (a checkpoint's get
   // maps its files, so that split would say nothing about the disk).
-  const bool dummy = dynamic_cast<const DummyWeightSource*>(lm.source.get()) != nullptr;
   LOG_INFO("loaded {} on {}: {} layers, {:.2f} GB of weights{}, {:.1f} s{}", lm.source->describe(), lm.backend->name(),
            lm.model->config().num_hidden_layers, double(lm.model->weight_bytes()) / 1e9,
            tp > 1 ? " on rank 0 of " + std::to_string(tp) +
@@ -168,7 +157,26 @@ int64_t cpu_kv_cache_bytes(const ModelConfig& c, const EngineConfig& ec) {
   // The CPU cache is float32 latents, every layer.
   const int64_t per_token = int64_t(c.num_hidden_layers) * c.kv_latent_dim() * 4;
   if (ec.num_kv_blocks > 0) return int64_t(ec.num_kv_blocks) * ec.block_size * per_token;
-  return int64_t(1) << 30;
+  return kCpuKvCacheDefaultBytes;
+}
+
+HostMemoryPlanInput host_memory_input(const ModelOptions& o, const ModelConfig& cfg, bool dummy_weights,
+                                      bool weights_on_host, const EngineConfig& ec) {
+  HostMemoryPlanInput in;
+  in.config = cfg;
+  if (o.load_mtp) in.config.num_hidden_layers += 1;  // the MTP layer, as the GPU plan counts it
+  in.quantize_fp8 = o.quantization == "fp8";
+  in.dummy_weights = dummy_weights;
+  in.weights_on_host = weights_on_host;
+  in.tensor_parallel_size = o.tensor_parallel_size;
+  in.expert_parallel = o.enable_expert_parallel;
+  if (weights_on_host) in.kv_cache_bytes = cpu_kv_cache_bytes(in.config, ec);
+  if (weights_on_host && !dummy_weights && !o.model.empty()) {
+    std::error_code err;  // unreadable entries count as nothing
+    for (const auto& e : std::filesystem::directory_iterator(o.model, err))
+      if (e.path().extension() == ".safetensors") in.checkpoint_file_bytes += int64_t(e.file_size(err));
+  }
+  return in;
 }
 
 Result<std::vector<int32_t>> parse_id_list(const std::string& s) {

@@ -13,6 +13,7 @@
 #include "engine/engine_config.h"
 #include "model/deepseek_v3.h"
 #include "model/weight_source.h"
+#include "runner/host_memory.h"
 
 namespace sable {
 
@@ -66,6 +67,11 @@ Result<LoadedModel> load_model(const ModelOptions& o, bool allow_demo = false, c
 // The CPU backend's KV cache budget as the runner sets it: --kv-cache-memory,
 // else --num-kv-blocks' bytes, else 1 GiB (shared by tensor-parallel ranks).
 int64_t cpu_kv_cache_bytes(const ModelConfig& c, const EngineConfig& ec);
+
+// The host memory plan's input for loading `cfg` with these options
+// (runner/host_memory.h): load_model's check and serve's --dry-run.
+HostMemoryPlanInput host_memory_input(const ModelOptions& o, const ModelConfig& cfg, bool dummy_weights,
+                                      bool weights_on_host, const EngineConfig& ec);
 
 // Parses "5 17 3" or "5,17,3" into ids; errors name the bad item.
 Result<std::vector<int32_t>> parse_id_list(const std::string& s);

@@ -6,7 +6,6 @@
 #include <cstring>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <vector>
 
 #include "model/tensor_specs.h"

@@ -77,7 +77,7 @@ ModelRunner::ModelRunner(DeepseekV3Model& model, const KvPoolOptions& o) : model
                double(budget) / (1 << 30), o.gpu_memory_utilization, double(total_b) / (1 << 30),
                double(used) / (1 << 30), double(act) / (1 << 30), double(graphs) / (1 << 30));
     }
-    if (budget <= 0 && !device_memory) budget = int64_t(1) << 30;
+    if (budget <= 0 && !device_memory) budget = kCpuKvCacheDefaultBytes;
     // Host memory (the CPU stand-in for tensor parallelism) is one budget
     // for all ranks, each of which holds the whole latent cache.
     if (!device_memory) budget /= tp;

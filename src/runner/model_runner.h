@@ -48,10 +48,14 @@ struct MtpSeq {
   int num_drafts = 0;  // drafts wanted after the last position (0: the MTP cache is filled only)
 };
 
+// The CPU's KV cache budget when neither --kv-cache-memory nor --num-kv-blocks
+// sets one (a GPU's is what --gpu-memory-utilization leaves).
+constexpr int64_t kCpuKvCacheDefaultBytes = int64_t(1) << 30;
+
 struct KvPoolOptions {
   int block_size = 16;
   int num_blocks = 0;          // explicit count (--num-kv-blocks)
-  int64_t memory_bytes = 0;    // budget (--kv-cache-memory); 0: a default
+  int64_t memory_bytes = 0;    // budget (--kv-cache-memory); 0: a default (kCpuKvCacheDefaultBytes on a CPU)
   DType dtype = DType::F32;
   // Devices that report their memory (CUDA): the KV budget is what
   // --gpu-memory-utilization leaves after weights, the activation peak and
